@@ -1,0 +1,1 @@
+"""Subcommands of `medbridge`, one module per group; `bridge/cli.py` assembles them."""

@@ -1,0 +1,42 @@
+"""Where medbridge keeps its files: one module, so every command agrees (XDG base directories)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_config_path, user_data_path, user_state_path
+
+APP = "medbridge"
+
+
+def config_dir() -> Path:
+    return user_config_path(APP)
+
+
+def config_file() -> Path:
+    """The TOML settings file; `MEDBRIDGE_CONFIG` or `--config` override it."""
+    override = os.environ.get("MEDBRIDGE_CONFIG")
+    return Path(override) if override else config_dir() / "config.toml"
+
+
+def data_dir() -> Path:
+    return user_data_path(APP)
+
+
+def state_dir() -> Path:
+    return user_state_path(APP)
+
+
+def lab_dir() -> Path:
+    """The lab's store and Kerberos realm live here so that tickets stay valid across restarts."""
+    return data_dir() / "lab"
+
+
+def all_paths() -> dict[str, Path]:
+    return {
+        "config": config_file(),
+        "data": data_dir(),
+        "state": state_dir(),
+        "lab": lab_dir(),
+    }
