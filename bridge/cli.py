@@ -14,6 +14,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Delegate access to Exchange mailboxes, tied to a secure messenger."""
+
+
 @app.command()
 def locate() -> None:
     """Print where medbridge keeps its configuration and data."""
