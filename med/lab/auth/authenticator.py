@@ -11,16 +11,21 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from med.lab.auth.handshake import Handshakes, acceptor_env, is_ntlm_negotiate, new_acceptor
+from med.lab.auth.ntlm_users import NtlmUserFile
+
 log = logging.getLogger(__name__)
 
 DEMO_DOMAIN = "musterstadt.example"
+DEMO_PASSWORD = "Demo-2026!"  # noqa: S105 - the demo organisation's published password
 _STATE_KEY = "lab_auth_final_token"
 
 
@@ -29,6 +34,23 @@ class PasswordChecker(Protocol):
     """What the authenticator needs from the lab: `med.lab.Lab` satisfies it."""
 
     def check_password(self, address: str, password: str) -> bool: ...
+
+
+def _logins_of(lab: object) -> list[str]:
+    """Addresses with a login, from `lab.users()` rows `(address, name, kind, has_login)`."""
+    users = getattr(lab, "users", None)
+    if not callable(users):
+        return []
+    rows: Iterable[Any] = users()
+    found = []
+    for row in rows:
+        address = getattr(row, "address", None) or row[0]
+        has_login = getattr(row, "has_login", None)
+        if has_login is None:
+            has_login = row[3]
+        if has_login:
+            found.append(str(address).lower())
+    return found
 
 
 def mailbox_address(login: str, domain: str = DEMO_DOMAIN) -> str | None:
@@ -52,6 +74,10 @@ def mailbox_address(login: str, domain: str = DEMO_DOMAIN) -> str | None:
     if at and dom.lower() != domain.lower():
         return login.lower()
     return f"{local.lower()}@{domain.lower()}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 class _LoginCache:
@@ -106,12 +132,57 @@ class LabAuthenticator:
         keytab: Path | None = None,
         realm: str | None = None,
         domain: str = DEMO_DOMAIN,
+        ntlm_passwords: Mapping[str, str] | None = None,
     ) -> None:
+        """`ntlm_passwords` (address -> password) are the logins NTLM knows; by default the
+        lab's users whose password is still the demo password. Kerberos needs `keytab` (the
+        HTTP service keys) and `realm` (whose principals map to mailboxes of `domain`).
+        """
         self.lab = lab
         self.keytab = keytab
         self.realm = realm
         self.domain = domain.lower()
         self._logins = _LoginCache()
+        self._handshakes = Handshakes()
+        self._ntlm_passwords = dict(ntlm_passwords) if ntlm_passwords is not None else None
+        self._ntlm_file: NtlmUserFile | None = None
+        self._ntlm_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Remove the NTLM user file (also done when the authenticator is collected)."""
+        with self._ntlm_lock:
+            if self._ntlm_file is not None:
+                self._ntlm_file.close()
+                self._ntlm_file = None
+
+    @property
+    def ntlm_user_file(self) -> Path | None:
+        """Where the NTLM acceptor's user file is (written at the first NTLM login)."""
+        return self._ntlm_file.path if self._ntlm_file is not None else None
+
+    def _acceptor_values(self) -> dict[str, str]:
+        """The environment pyspnego's acceptors need; writes the NTLM user file once."""
+        with self._ntlm_lock:
+            if self._ntlm_file is None:
+                passwords = self._ntlm_passwords
+                if passwords is None:
+                    passwords = {
+                        address: DEMO_PASSWORD
+                        for address in _logins_of(self.lab)
+                        if self.lab.check_password(address, DEMO_PASSWORD)
+                    }
+                self._ntlm_file = NtlmUserFile(passwords, self.domain)
+            values = {"NTLM_USER_FILE": str(self._ntlm_file.path)}
+        if self.keytab is not None:
+            values["KRB5_KTNAME"] = f"FILE:{self.keytab}"
+        return values
+
+    def principal_address(self, principal: str) -> str | None:
+        """Mailbox of an accepted principal: `user@REALM` (Kerberos) or `DOMAIN\\user` (NTLM)."""
+        local, at, realm = principal.rpartition("@")
+        if at and self.realm and realm == self.realm.upper():
+            return mailbox_address(local, self.domain) if "@" not in local else None
+        return mailbox_address(principal, self.domain)
 
     def challenge(self) -> Response:
         """The 401 that lists every scheme the lab accepts, each in its own header."""
@@ -140,6 +211,10 @@ class LabAuthenticator:
         try:
             if scheme == "basic":
                 return await self._basic(value.strip())
+            if scheme == "ntlm":
+                return await self._handshake(request, "NTLM", "ntlm", value.strip())
+            if scheme == "negotiate":
+                return await self._handshake(request, "Negotiate", "negotiate", value.strip())
         except Exception as exc:  # the auth boundary: any failure is a refused login
             log.warning("%s login failed: %s", scheme, type(exc).__name__, exc_info=True)
             return self.challenge()
@@ -165,3 +240,46 @@ class LabAuthenticator:
             return self.challenge()
         self._logins.add(address, password)
         return address
+
+    async def _handshake(
+        self, request: Request, scheme: str, protocol: str, value: str
+    ) -> str | Response:
+        try:
+            token = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            token = b""
+        if not token:
+            log.info("%s login refused: malformed token", scheme)
+            return self.challenge()
+        client = request.client
+        key = (protocol, client.host, str(client.port)) if client else (protocol,)
+        principal, out = await run_in_threadpool(self._step, key, protocol, token)
+        if principal is None:
+            if not out:
+                return self.challenge()
+            response = Response(status_code=401, content=b"")
+            response.headers.append("WWW-Authenticate", f"{scheme} {_b64(out)}")
+            return response
+        address = self.principal_address(principal)
+        if address is None:
+            log.info("%s login refused: principal outside the lab's realm", scheme)
+            return self.challenge()
+        if out:
+            setattr(request.state, _STATE_KEY, f"{scheme} {_b64(out)}")
+        return address
+
+    def _step(self, key: tuple[str, ...], protocol: str, token: bytes) -> tuple[str | None, bytes]:
+        """One leg in a worker thread: (principal, token) when done, (None, next token) if not."""
+        values = self._acceptor_values()
+        with acceptor_env(values):
+            context = self._handshakes.take(key)
+            if context is None or is_ntlm_negotiate(token):
+                context = new_acceptor(protocol)
+            out: bytes | None = context.step(token)
+            if not context.complete:
+                self._handshakes.keep(key, context)
+                return None, out or b""
+            principal: str | None = context.client_principal
+        if not principal:
+            raise PermissionError("handshake completed without a client principal")
+        return principal, out or b""
