@@ -45,9 +45,7 @@ def tickets(kdc: LabKdc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tic
     return use_tickets(kdc, tmp_path, monkeypatch)
 
 
-def _negotiate(
-    url: str, host: str, protocol: str = "negotiate"
-) -> tuple[requests.Response, object]:
+def _negotiate(url: str, host: str, protocol: str = "negotiate") -> tuple[requests.Response, Any]:
     client = spnego.client(hostname=host, service="HTTP", protocol=protocol)
     token = base64.b64encode(client.step()).decode()
     r = requests.post(url, headers={"Authorization": f"Negotiate {token}"}, timeout=10)
