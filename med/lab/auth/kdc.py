@@ -214,9 +214,8 @@ class LabKdc:
 
     def add_user(self, address: str, password: str) -> None:
         """Create the user's principal; the password goes over stdin, never on a command line."""
-        self._k5.run_kadminl(
-            f"addprinc -clearpolicy {self.principal(address)}", input=f"{password}\n{password}\n"
-        )
+        query = f"addprinc +requires_preauth -clearpolicy {self.principal(address)}"
+        self._k5.run_kadminl(query, input=f"{password}\n{password}\n")
 
     @property
     def running(self) -> bool:
