@@ -242,13 +242,14 @@ def test_register_makes_exchangelib_accept_the_negotiate_auth_type() -> None:
     from exchangelib.transport import get_auth_instance
 
     assert register() == NEGOTIATE == register()
-    config = Configuration(service_endpoint="http://127.0.0.1:1/EWS/Exchange.asmx", auth_type=NEGOTIATE)
+    endpoint = "http://127.0.0.1:1/EWS/Exchange.asmx"
+    config = Configuration(service_endpoint=endpoint, auth_type=NEGOTIATE)
     assert config.auth_type == NEGOTIATE
     assert isinstance(get_auth_instance(NEGOTIATE), NegotiateAuth)
     with_password = get_auth_instance(NEGOTIATE, username=PRINCIPAL, password=DEMO_PASSWORD)
     assert with_password.username == PRINCIPAL
     Configuration(
-        service_endpoint="http://127.0.0.1:1/EWS/Exchange.asmx",
+        service_endpoint=endpoint,
         credentials=Credentials(PRINCIPAL, DEMO_PASSWORD),
         auth_type=NEGOTIATE,
     )
