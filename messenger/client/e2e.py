@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from messenger.client import Envelope, MessengerClient
 from messenger.crypto import (
     AttachmentKey,
     AuditSeal,
@@ -104,6 +105,77 @@ class E2ETransport(Protocol):
     async def download_attachment(self, attachment_id: str) -> bytes: ...
 
 
+class ClientTransport:
+    """`E2ETransport` over the SDK's `MessengerClient` (logged in, device chosen by the session)."""
+
+    def __init__(self, client: MessengerClient) -> None:
+        self.client = client
+
+    async def register_device(
+        self,
+        *,
+        device_id: str,
+        name: str,
+        signing_key: bytes,
+        exchange_key: bytes,
+        signature: bytes,
+    ) -> None:
+        await self.client.register_device(
+            name, signing_key, exchange_key, signature, device_id=device_id
+        )
+
+    async def list_devices(self, user_id: str) -> Sequence[DeviceRecord]:
+        records = []
+        for d in await self.client.devices(user_id):
+            try:
+                records.append(
+                    DeviceRecord(
+                        user_id=str(d["user_id"]),
+                        device_id=str(d["device_id"]),
+                        signing_key=_unb64(d["signing_key"]),
+                        exchange_key=_unb64(d["exchange_key"]),
+                        signature=_unb64(d["signature"]),
+                    )
+                )
+            except (KeyError, MalformedError) as exc:
+                log.warning("skipping unreadable device record of %s: %s", user_id, exc)
+        return records
+
+    async def conversation_members(self, conversation_id: str) -> Sequence[str]:
+        conv = await self.client.conversation(conversation_id)
+        return [str(m["user_id"]) for m in conv["members"]]
+
+    async def send_message(
+        self,
+        conversation_id: str,
+        *,
+        txn_id: str,
+        sender_device_id: str,
+        ciphertext: bytes,
+        attachment_ids: Sequence[str] = (),
+    ) -> int:
+        result = await self.client.send_raw(
+            conversation_id,
+            ciphertext,
+            txn_id=txn_id,
+            attachment_ids=attachment_ids,
+            device_id=sender_device_id,
+        )
+        return result.seq
+
+    async def send_to_device(
+        self, *, txn_id: str, sender_device_id: str, messages: Sequence[tuple[str, str, bytes]]
+    ) -> None:
+        envelopes = [Envelope(user, device, ct) for user, device, ct in messages]
+        await self.client.send_to_device(envelopes, txn_id=txn_id, device_id=sender_device_id)
+
+    async def upload_attachment(self, conversation_id: str, blob: bytes) -> str:
+        return await self.client.upload(conversation_id, blob)
+
+    async def download_attachment(self, attachment_id: str) -> bytes:
+        return await self.client.download(attachment_id)
+
+
 @dataclass(frozen=True)
 class AttachmentRef:
     """An attachment as announced in a decrypted message; `E2ESession.fetch_attachment` opens it."""
@@ -175,6 +247,13 @@ class E2ESession:
         self._pending: dict[tuple[str, str, str, bytes], list[Mapping[str, Any]]] = {}
         self.identity_warnings: list[str] = []
         self._pin(keys.identity())
+
+    @classmethod
+    def for_client(cls, client: MessengerClient, keys: DeviceKeys, **kwargs: Any) -> E2ESession:
+        """Wrap a logged-in SDK client; `keys.user_id` must be the client's user id."""
+        if client.user_id is not None and client.user_id != keys.user_id:
+            raise IdentityError("the device keys belong to another user than the client")
+        return cls(ClientTransport(client), keys, **kwargs)
 
     @property
     def user_id(self) -> str:
