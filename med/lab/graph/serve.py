@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -39,7 +40,12 @@ class ThreadedServer:
     def start(self) -> ThreadedServer:
         options: dict[str, Any] = self.tls.uvicorn_options() if self.tls else {}
         config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", access_log=False, **options
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            **options,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -56,6 +62,8 @@ class ThreadedServer:
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
+            # Clients keep TLS connections alive; do not wait for them to hang up.
+            self._server.force_exit = True
             self._thread.join(timeout=10)
         self._sock.close()
 
@@ -69,3 +77,27 @@ class ThreadedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class GraphLab:
+    """A lab's Graph face served over TLS with a fresh CA in `directory` (tests, bench, demo)."""
+
+    def __init__(self, lab: Any, directory: Path) -> None:
+        from med.lab.graph.app import GraphFace
+        from med.lab.graph.oauth import TENANT_ID
+        from med.lab.graph.tls import ensure_tls
+
+        self.lab = lab
+        self.tls = ensure_tls(directory)
+        self.face = GraphFace(lab, key_dir=directory)
+        self.server = ThreadedServer(self.face.app(), tls=self.tls)
+        self.url = self.server.url
+        self.authority = f"{self.url}/{TENANT_ID}"
+        self.ca_file = self.tls.ca_file
+
+    def __enter__(self) -> GraphLab:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
