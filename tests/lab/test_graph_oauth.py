@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import ssl
 import hashlib
+import ssl
 import warnings
 from collections.abc import Iterator
 from datetime import timedelta
