@@ -85,7 +85,7 @@ def test_entity_expansion_is_refused(lab: LabServer) -> None:
         b"<s:Envelope",
         b"\xff\xfe\x00garbage",
         b"<html><body>hello</body></html>",
-        f'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>'.encode(),
+        b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>',
         f'<s:Envelope xmlns:s="{SOAP}"><s:Body/></s:Envelope>'.encode(),
         get_folder().replace("</m:GetFolder>", "</m:GetFolder><m:GetFolder/>").encode(),
         ("<a>" * 50_000 + "</a>" * 50_000).encode(),
