@@ -38,6 +38,19 @@ Protocol = Literal["negotiate", "kerberos", "ntlm"]
 _MAX_LEGS = 5
 
 
+class _NoTokens(logging.Filter):
+    """pyspnego logs every handshake token at DEBUG; tickets and NTLM answers stay out of logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        return " step input" not in msg and " step output" not in msg
+
+
+_NO_TOKENS = _NoTokens()
+for _name in ("spnego._ntlm", "spnego._gss", "spnego._negotiate"):
+    logging.getLogger(_name).addFilter(_NO_TOKENS)
+
+
 class NegotiateError(Exception):
     """A Negotiate/NTLM login failed on the client side; `hint` says what to do."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import stat
 from collections.abc import Iterator
 
@@ -154,6 +155,32 @@ def test_ntlm_user_file_is_private_holds_no_plaintext_and_goes_away(server: Serv
         assert nt_hash(DEMO_PASSWORD).hex().upper() in content
     auth.close()
     assert not path.exists()
+
+
+def test_handshake_tokens_stay_out_of_debug_logs(
+    server: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert _handshake(server.url, "MUSTERSTADT\\assistenz", DEMO_PASSWORD).status_code == 200
+    assert "TlRMTVNT" not in caplog.text  # base64 of "NTLMSS", the start of every NTLM token
+    assert DEMO_PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("login", "address"),
+    [
+        ("MUSTERSTADT\\assistenz", ASSISTENZ),
+        ("assistenz@MUSTERSTADT.EXAMPLE", ASSISTENZ),
+        ("assistenz@musterstadt.example", ASSISTENZ),
+        ("assistenz@OTHER.REALM", None),
+        ("HTTP/localhost@MUSTERSTADT.EXAMPLE", None),
+        ("a@b@MUSTERSTADT.EXAMPLE", None),
+    ],
+)
+def test_accepted_principals_map_to_lab_mailboxes_only(
+    auth: LabAuthenticator, login: str, address: str | None
+) -> None:
+    assert auth.principal_address(login) == address
 
 
 @pytest.mark.parametrize(

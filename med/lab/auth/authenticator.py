@@ -179,10 +179,13 @@ class LabAuthenticator:
 
     def principal_address(self, principal: str) -> str | None:
         """Mailbox of an accepted principal: `user@REALM` (Kerberos) or `DOMAIN\\user` (NTLM)."""
-        local, at, realm = principal.rpartition("@")
-        if at and self.realm and realm == self.realm.upper():
-            return mailbox_address(local, self.domain) if "@" not in local else None
-        return mailbox_address(principal, self.domain)
+        local, at, suffix = principal.rpartition("@")
+        if not at:
+            return mailbox_address(principal, self.domain)
+        realm = (self.realm or self.domain).upper()
+        if suffix.upper() not in (realm, self.domain.upper()) or "@" in local:
+            return None  # another realm or domain: no mailbox of this lab
+        return mailbox_address(local, self.domain)
 
     def challenge(self) -> Response:
         """The 401 that lists every scheme the lab accepts, each in its own header."""
