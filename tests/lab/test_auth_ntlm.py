@@ -12,6 +12,7 @@ import requests
 import spnego
 from requests_ntlm import HttpNtlmAuth
 
+from med.lab import Lab
 from med.lab.auth import LabAuthenticator
 from med.lab.auth.ntlm_users import md4, nt_hash
 from tests.lab.authserver import DEMO_PASSWORD, Org, Served, demo_org, make_app, serve
@@ -139,6 +140,17 @@ def test_by_default_ntlm_knows_users_whose_password_is_the_demo_password() -> No
         assert _handshake(served.url, "MUSTERSTADT\\assistenz", DEMO_PASSWORD).text == ASSISTENZ
         assert _handshake(served.url, "MUSTERSTADT\\chef", DEMO_PASSWORD).status_code == 401
         assert _handshake(served.url, "MUSTERSTADT\\chef", "changed-1").status_code == 401
+    auth.close()
+
+
+def test_ntlm_knows_the_demo_labs_logins_without_being_told() -> None:
+    lab = Lab.open(None, demo=True)
+    auth = LabAuthenticator(lab)
+    with serve(make_app(auth)) as served:
+        assert _handshake(served.url, "MUSTERSTADT\\chef", DEMO_PASSWORD).text == (
+            "chef@musterstadt.example"
+        )
+        assert _handshake(served.url, "MUSTERSTADT\\poststelle", DEMO_PASSWORD).status_code == 401
     auth.close()
 
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import logging
-import secrets
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -21,11 +16,11 @@ from starlette.responses import Response
 
 from med.lab.auth.handshake import Handshakes, acceptor_env, is_ntlm_negotiate, new_acceptor
 from med.lab.auth.ntlm_users import NtlmUserFile
+from med.lab.demo import DEMO_PASSWORD, DOMAIN
 
 log = logging.getLogger(__name__)
 
-DEMO_DOMAIN = "musterstadt.example"
-DEMO_PASSWORD = "Demo-2026!"  # noqa: S105 - the demo organisation's published password
+DEMO_DOMAIN = DOMAIN
 _STATE_KEY = "lab_auth_final_token"
 
 
@@ -80,43 +75,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-class _LoginCache:
-    """Remembers recent good Basic logins so that every EWS call does not cost an argon2 verify.
-
-    Keys are HMACs under a per-process random key: no password is kept in memory as such.
-    """
-
-    def __init__(self, ttl_s: float = 60.0, size: int = 256) -> None:
-        self._key = secrets.token_bytes(32)
-        self._ttl = ttl_s
-        self._size = size
-        self._entries: OrderedDict[bytes, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _digest(self, address: str, password: str) -> bytes:
-        msg = address.encode() + b"\x00" + password.encode("utf-8", "surrogatepass")
-        return hmac.new(self._key, msg, hashlib.sha256).digest()
-
-    def hit(self, address: str, password: str) -> bool:
-        digest = self._digest(address, password)
-        with self._lock:
-            expires = self._entries.get(digest)
-            if expires is None:
-                return False
-            if expires < time.monotonic():
-                del self._entries[digest]
-                return False
-            return True
-
-    def add(self, address: str, password: str) -> None:
-        digest = self._digest(address, password)
-        with self._lock:
-            self._entries[digest] = time.monotonic() + self._ttl
-            self._entries.move_to_end(digest)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
 class LabAuthenticator:
     """Authenticates lab requests the way IIS does for Exchange: Negotiate, NTLM or Basic.
 
@@ -142,7 +100,6 @@ class LabAuthenticator:
         self.keytab = keytab
         self.realm = realm
         self.domain = domain.lower()
-        self._logins = _LoginCache()
         self._handshakes = Handshakes()
         self._ntlm_passwords = dict(ntlm_passwords) if ntlm_passwords is not None else None
         self._ntlm_file: NtlmUserFile | None = None
@@ -235,13 +192,10 @@ class LabAuthenticator:
         if address is None or not password:
             log.info("basic login refused: malformed credentials")
             return self.challenge()
-        if self._logins.hit(address, password):
-            return address
-        ok = await run_in_threadpool(self.lab.check_password, address, password)
-        if not ok:
+        # The lab remembers good logins itself, so argon2 runs once per user, not per request.
+        if not await run_in_threadpool(self.lab.check_password, address, password):
             log.info("basic login refused for %s", address)
             return self.challenge()
-        self._logins.add(address, password)
         return address
 
     async def _handshake(
