@@ -15,6 +15,7 @@ from requests_ntlm import HttpNtlmAuth
 from med.lab import Lab
 from med.lab.auth import LabAuthenticator
 from med.lab.auth.ntlm_users import md4, nt_hash
+from med.lab.lab import LabUser
 from tests.lab.authserver import DEMO_PASSWORD, Org, Served, demo_org, make_app, serve
 
 ASSISTENZ = "assistenz@musterstadt.example"
@@ -125,11 +126,11 @@ def test_garbage_ntlm_tokens_are_401_never_500(server: Served, token: bytes) -> 
 class _Directory(Org):
     """An org that lists its users, as `med.lab.Lab.users()` does."""
 
-    def users(self) -> list[tuple[str, str, str, bool]]:
+    def users(self) -> list[LabUser]:
         return [
-            ("chef@musterstadt.example", "Dr. Anna Berg", "user", True),
-            (ASSISTENZ, "Tom Weber", "user", True),
-            ("poststelle@musterstadt.example", "Poststelle", "shared", False),
+            LabUser("chef@musterstadt.example", "Dr. Anna Berg", "user", True),
+            LabUser(ASSISTENZ, "Tom Weber", "user", True),
+            LabUser("poststelle@musterstadt.example", "Poststelle", "shared", False),
         ]
 
 

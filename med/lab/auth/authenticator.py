@@ -31,21 +31,26 @@ class PasswordChecker(Protocol):
     def check_password(self, address: str, password: str) -> bool: ...
 
 
-def _logins_of(lab: object) -> list[str]:
-    """Addresses with a login, from `lab.users()` rows `(address, name, kind, has_login)`."""
-    users = getattr(lab, "users", None)
-    if not callable(users):
-        return []
-    rows: Iterable[Any] = users()
-    found = []
-    for row in rows:
-        address = getattr(row, "address", None) or row[0]
-        has_login = getattr(row, "has_login", None)
-        if has_login is None:
-            has_login = row[3]
-        if has_login:
-            found.append(str(address).lower())
-    return found
+@runtime_checkable
+class UserDirectory(PasswordChecker, Protocol):
+    """A lab that can list its users (`med.lab.Lab.users()` rows carry `address`, `has_login`)."""
+
+    def users(self) -> Iterable[Any]: ...
+
+
+def demo_passwords(lab: PasswordChecker) -> dict[str, str]:
+    """The logins whose password is still the demo password, as address -> password.
+
+    NTLM and the KDC need the password itself, which the store keeps only as an argon2
+    hash; the demo password is published, so the lab checks which users still have it.
+    """
+    if not isinstance(lab, UserDirectory):
+        return {}
+    return {
+        row.address.lower(): DEMO_PASSWORD
+        for row in lab.users()
+        if row.has_login and lab.check_password(row.address.lower(), DEMO_PASSWORD)
+    }
 
 
 def mailbox_address(login: str, domain: str = DEMO_DOMAIN) -> str | None:
@@ -123,11 +128,7 @@ class LabAuthenticator:
             if self._ntlm_file is None:
                 passwords = self._ntlm_passwords
                 if passwords is None:
-                    passwords = {
-                        address: DEMO_PASSWORD
-                        for address in _logins_of(self.lab)
-                        if self.lab.check_password(address, DEMO_PASSWORD)
-                    }
+                    passwords = demo_passwords(self.lab)
                 self._ntlm_file = NtlmUserFile(passwords, self.domain)
             values = {"NTLM_USER_FILE": str(self._ntlm_file.path)}
         if self.keytab is not None:
