@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from spnego.exceptions import SpnegoError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -176,7 +177,10 @@ class LabAuthenticator:
                 return await self._handshake(request, "NTLM", "ntlm", value.strip())
             if scheme == "negotiate":
                 return await self._handshake(request, "Negotiate", "negotiate", value.strip())
-        except Exception as exc:  # the auth boundary: any failure is a refused login
+        except SpnegoError as exc:  # a wrong password or a bad token: an ordinary refusal
+            log.info("%s login refused: %s", scheme, type(exc).__name__)
+            return self.challenge()
+        except Exception as exc:  # the auth boundary: any failure is a refused login, not a 500
             log.warning("%s login failed: %s", scheme, type(exc).__name__, exc_info=True)
             return self.challenge()
         log.info("refused login with unsupported scheme %r", scheme[:20])
