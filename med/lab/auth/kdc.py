@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from med.lab.auth.authenticator import DEMO_DOMAIN
+from med.lab.auth.authenticator import DEMO_DOMAIN, PasswordChecker, demo_passwords
 
 REALM = "MUSTERSTADT.EXAMPLE"
 KDC_BINARY = "krb5kdc"
@@ -348,3 +348,18 @@ def _ensure_principals(kdc: LabKdc, users: Mapping[str, str], hosts: Iterable[st
     to_export = services if not kdc.keytab.exists() else new
     for service in to_export:
         kdc.kadmin(f"ktadd -k {kdc.keytab} -norandkey {service}")
+
+
+def start_lab_kdc(lab: PasswordChecker, directory: Path) -> LabKdc:
+    """The realm for a lab: a principal for every login that still has the demo password."""
+    return start_kdc(directory, demo_passwords(lab))
+
+
+def usage_lines(kdc: LabKdc, url_host: str, address: str) -> list[str]:
+    """What a user needs to log in with Kerberos: the config to use and a kinit example."""
+    return [
+        f"Kerberos realm {kdc.realm}: KDC on 127.0.0.1:{kdc.port}, files in {kdc.directory}",
+        f"  export KRB5_CONFIG={kdc.krb5_config}",
+        f"  kinit {kdc.principal(address)}        # password: the user's lab password",
+        f"  curl --negotiate -u : -X POST http://{url_host}/EWS/Exchange.asmx",
+    ]
