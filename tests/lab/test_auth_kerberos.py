@@ -17,8 +17,8 @@ import pytest
 import requests
 import spnego
 
-from med.lab.auth import LabAuthenticator
 from med.lab import Lab
+from med.lab.auth import LabAuthenticator
 from med.lab.auth.kdc import LabKdc, start_kdc, start_lab_kdc, usage_lines
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
 from tests.lab.kdcrealm import DEMO_USERS, Tickets, require_kdc, shared_kdc, use_tickets
