@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -97,7 +97,6 @@ from med.errors import (
     Conflict,
     EwsDisabled,
     InvalidInput,
-    KerberosError,
     MedError,
     NotFound,
     ServerError,
@@ -162,7 +161,10 @@ from med.model import (
 )
 from med.permissions import rights_for_role, role_for_rights
 
-__all__ = ["EWS_ERRORS", "EwsBackend", "translate_error"]
+__all__ = ["EWS_ERRORS", "NEGOTIATE", "EwsBackend", "translate_error"]
+
+#: exchangelib auth type name under which med.auth.negotiate registers itself.
+NEGOTIATE = "Negotiate"
 
 log = logging.getLogger(__name__)
 
@@ -326,22 +328,7 @@ def translate_error(
             code=type(exc).__name__,
             **context,
         )
-    if _is_auth_exception(exc):
-        return KerberosError(
-            "Kerberos sign-in failed: get a ticket with kinit, or check the service principal.",
-            code=type(exc).__name__,
-            **context,
-        )
     raise exc
-
-
-def _is_auth_exception(exc: BaseException) -> bool:
-    try:
-        from med.auth import negotiate  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return False
-    errors = getattr(negotiate, "NegotiateError", None)
-    return isinstance(errors, type) and isinstance(exc, errors)
 
 
 _seen = threading.local()
@@ -363,10 +350,6 @@ def _ews_errors(
         raise
     except (exerr.EWSError, requests.exceptions.RequestException, OSError) as exc:
         raise translate_error(exc, mailbox=mailbox, folder=folder, item=item) from exc
-    except Exception as exc:
-        if _is_auth_exception(exc):
-            raise translate_error(exc, mailbox=mailbox, folder=folder, item=item) from exc
-        raise
 
 
 def _raise_if_error(value: Any, **context: str | None) -> None:
@@ -762,6 +745,8 @@ class EwsBackend:
         auth_type: str
         if auth is AuthMethod.KERBEROS:
             auth_type = _kerberos_auth_type()
+            if password:  # a password instead of the ticket cache
+                credentials = Credentials(username or self.user, password)
         else:
             auth_type = BASIC if auth is AuthMethod.BASIC else NTLM
             credentials = Credentials(username or self.user, cast(str, password))
@@ -2207,20 +2192,18 @@ def _version(name: str) -> Any:
 
 
 def _kerberos_auth_type() -> str:
-    """Register the Negotiate auth with exchangelib and return its auth type name."""
-    try:
-        from med.auth import negotiate  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
+    """The Negotiate auth type, once `med.auth.negotiate.register()` has added it.
+
+    `DelegateSession.open` registers it; the backend does not import the auth package.
+    """
+    from exchangelib.transport import AUTH_TYPE_MAP
+
+    if NEGOTIATE not in AUTH_TYPE_MAP:
         raise InvalidInput(
-            "Kerberos sign-in is not available here (med.auth.negotiate is missing)."
-        ) from exc
-    register: Callable[[], str] | None = getattr(negotiate, "register", None)
-    if register is not None:
-        return register()
-    name = getattr(negotiate, "AUTH_TYPE", None)
-    if not isinstance(name, str):
-        raise InvalidInput("Kerberos sign-in is not available here.")
-    return name
+            "Kerberos sign-in is not set up: call med.auth.negotiate.register() first "
+            "(DelegateSession.open does)."
+        )
+    return NEGOTIATE
 
 
 # exchangelib names these differently between versions; keep one reference for readers.
