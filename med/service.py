@@ -137,7 +137,11 @@ class DelegateSession:
 
             register()
         backend = create_backend(profile, password=password)
-        return cls(backend, mailboxes=profile.mailboxes, max_workers=max_workers)
+        return cls(
+            backend,
+            mailboxes=[_configured_mailbox(m) for m in profile.mailboxes],
+            max_workers=max_workers,
+        )
 
     async def close(self) -> None:
         """Close the backend and the worker pool; the session is unusable afterwards."""
@@ -910,6 +914,17 @@ class DelegateSession:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _configured_mailbox(entry: str) -> str | Mailbox:
+    """A profile's mailbox entry: an address or name, or "kind:address" with a known kind."""
+    kind, sep, address = entry.partition(":")
+    if sep and "@" in address:
+        try:
+            return Mailbox(address.strip().lower(), address.strip().lower(), MailboxKind(kind))
+        except ValueError:
+            pass
+    return entry
 
 
 def _negotiate_error(exc: Exception) -> AuthError | None:
