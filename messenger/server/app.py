@@ -37,7 +37,9 @@ async def open_state(settings: ServerSettings) -> AppState:
     except BaseException:
         await engine.dispose()
         raise
-    hub: Hub = RedisHub(settings.redis_url) if settings.redis_url else LocalHub()
+    hub: Hub = (
+        RedisHub(settings.redis_url, settings.redis_channel) if settings.redis_url else LocalHub()
+    )
     return AppState(
         settings=settings,
         engine=engine,
