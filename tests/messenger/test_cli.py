@@ -171,4 +171,3 @@ def test_cli_without_a_database_uses_sqlite_in_the_data_dir(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
     assert (tmp_path / "xdg_data_home" / "medbridge" / "messenger" / "messenger.db").exists()
-
