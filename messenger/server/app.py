@@ -15,7 +15,7 @@ from messenger.server.auth import make_hasher
 from messenger.server.blobs import BlobStore
 from messenger.server.config import ServerSettings
 from messenger.server.hub import Hub, LocalHub, RedisHub
-from messenger.server.limits import BodyLimit
+from messenger.server.limits import BodyLimit, RequestMetrics
 from messenger.server.metrics import Metrics
 from messenger.server.retention import scheduler
 from messenger.server.state import AppState
@@ -79,5 +79,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     errors.install(app)
     app.include_router(router())
 
+    app.add_middleware(RequestMetrics)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)
     return app

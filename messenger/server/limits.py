@@ -84,6 +84,15 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        """The route template (e.g. /v1/conversations/{cid}/messages), never raw ids."""
+        if "endpoint" not in scope:
+            return "unmatched"
+        names = {str(v): k for k, v in scope.get("path_params", {}).items()}
+        segments = str(scope["path"]).split("/")
+        return "/".join(f"{{{names[s]}}}" if s in names else s for s in segments)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -99,8 +108,6 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, tracking_send)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
             scope["app"].state.messenger.metrics.requests.labels(
-                scope["method"], path, str(status)
+                scope["method"], self._route(scope), str(status)
             ).inc()
