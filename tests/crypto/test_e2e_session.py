@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import stat
+from pathlib import Path
 from typing import Any
 
 import nacl.public
+import pytest
 
 from messenger.client.e2e import (
     DecryptedMessage,
@@ -18,8 +21,10 @@ from messenger.client.e2e import (
 from messenger.crypto import (
     MAX_KEY_AGE_SECONDS,
     DeviceKeys,
+    KeyStoreError,
     MalformedError,
     PolicyError,
+    ReplayError,
     SenderKeyDistribution,
     SenderKeyStore,
     TamperedError,
@@ -251,3 +256,43 @@ async def test_to_device_with_server_swapped_sender_is_refused() -> None:
     [rej] = await b.handle_event({**td, "sender_user_id": "carol"})
     assert isinstance(rej, RejectedMessage) and isinstance(rej.error, MalformedError)
     assert c.waiting() == 0
+
+
+async def test_restarted_client_keeps_reading_from_saved_state(tmp_path: Path) -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "vor dem Neustart")
+    first = hub.take("bob", "D1")
+    assert texts([r for e in first for r in await b.handle_event(e)]) == ["vor dem Neustart"]
+    await a.send_text("c", "wartet")  # arrives while bob is down
+    path = tmp_path / "state" / "bob.state"
+    b.save_state(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    restarted = E2ESession.load_state(b.transport, b.keys, path)
+    await a.send_text("c", "nach dem Neustart")  # no new key: alice knows bob holds it
+    later = hub.take("bob", "D1")
+    assert [e["type"] for e in later] == ["message", "message"]
+    got = [r for e in later for r in await restarted.handle_event(e)]
+    assert texts(got) == ["wartet", "nach dem Neustart"]
+    [replayed] = await restarted.handle_event(first[-1])
+    assert isinstance(replayed, RejectedMessage) and isinstance(replayed.error, ReplayError)
+    # alice's restarted session keeps her chain: she does not redistribute or reuse positions
+    a.save_state(tmp_path / "alice.state")
+    a2 = E2ESession.load_state(a.transport, a.keys, tmp_path / "alice.state")
+    await a2.send_text("c", "alice wieder da")
+    again = hub.take("bob", "D1")
+    assert [e["type"] for e in again] == ["message"]
+    assert texts([r for e in again for r in await restarted.handle_event(e)]) == ["alice wieder da"]
+
+
+async def test_state_file_is_sealed_to_the_device(tmp_path: Path) -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, _ = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "x")
+    path = tmp_path / "alice.state"
+    a.save_state(path)
+    chain = json.loads(a.export_state())["outbound"][0]["chain_key"]
+    assert chain.encode() not in path.read_bytes()
+    with pytest.raises(KeyStoreError):
+        E2ESession.load_state(a.transport, DeviceKeys.generate("alice", "D1"), path)
