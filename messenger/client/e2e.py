@@ -537,17 +537,6 @@ class E2ESession:
                 }
                 for c in self._channels.values()
             ],
-            "outbound": [
-                {
-                    "conversation_id": o.key.conversation_id,
-                    "key_id": _b64(o.key.key_id),
-                    "chain_key": _b64(o.key.chain_key),
-                    "iteration": o.key.iteration,
-                    "created_at": o.key.created_at,
-                    "holders": sorted(o.holders),
-                }
-                for o in self._outbound.values()
-            ],
             "inbound": [
                 {
                     "conversation_id": k.conversation_id,
@@ -574,19 +563,14 @@ class E2ESession:
             for c in doc["channels"]:
                 peer = self._pinned[(c["peer"][0], c["peer"][1])]
                 window = ReplayWindow(highest=int(c["highest"]), seen={int(x) for x in c["seen"]})
+                # The saved counter may be older than the last one sent before a crash; the
+                # clock keeps it above anything this device sent earlier.
+                counter = max(int(c["next_counter"]), time.time_ns() // 1000)
                 self._channels[(peer.user_id, peer.device_id)] = PairwiseChannel(
-                    self.keys, peer, next_counter=int(c["next_counter"]), received=window
+                    self.keys, peer, next_counter=counter, received=window
                 )
-            for o in doc["outbound"]:
-                key = OutboundSenderKey(
-                    conversation_id=o["conversation_id"],
-                    key_id=_unb64(o["key_id"]),
-                    chain_key=_unb64(o["chain_key"]),
-                    iteration=int(o["iteration"]),
-                    created_at=int(o["created_at"]),
-                )
-                holders = {(str(u), str(d)) for u, d in o["holders"]}
-                self._outbound[key.conversation_id] = _Outbound(key, holders)
+            # Own chains are not restored: messages sent after the save would make a restored
+            # chain reuse positions its readers already consumed. The next send rotates.
             for k in doc["inbound"]:
                 sender = self._pinned[(k["sender"][0], k["sender"][1])]
                 inbound = InboundSenderKey(

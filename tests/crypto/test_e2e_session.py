@@ -277,13 +277,16 @@ async def test_restarted_client_keeps_reading_from_saved_state(tmp_path: Path) -
     assert texts(got) == ["wartet", "nach dem Neustart"]
     [replayed] = await restarted.handle_event(first[-1])
     assert isinstance(replayed, RejectedMessage) and isinstance(replayed.error, ReplayError)
-    # alice's restarted session keeps her chain: she does not redistribute or reuse positions
+    # alice restarts: her sends continue under a new chain, never reusing a consumed position
     a.save_state(tmp_path / "alice.state")
+    await a.send_text("c", "nach dem Speichern")  # sent, then alice crashes before saving
     a2 = E2ESession.load_state(a.transport, a.keys, tmp_path / "alice.state")
     await a2.send_text("c", "alice wieder da")
     again = hub.take("bob", "D1")
-    assert [e["type"] for e in again] == ["message"]
-    assert texts([r for e in again for r in await restarted.handle_event(e)]) == ["alice wieder da"]
+    assert [e["type"] for e in again] == ["message", "to_device", "message"]
+    got = [r for e in again for r in await restarted.handle_event(e)]
+    assert texts(got) == ["nach dem Speichern", "alice wieder da"]
+    assert not [r for r in got if isinstance(r, RejectedMessage)]
 
 
 async def test_state_file_is_sealed_to_the_device(tmp_path: Path) -> None:
@@ -292,7 +295,7 @@ async def test_state_file_is_sealed_to_the_device(tmp_path: Path) -> None:
     await a.send_text("c", "x")
     path = tmp_path / "alice.state"
     a.save_state(path)
-    chain = json.loads(a.export_state())["outbound"][0]["chain_key"]
+    chain = json.loads(a.export_state())["inbound"][0]["chain_key"]
     assert chain.encode() not in path.read_bytes()
     with pytest.raises(KeyStoreError):
         E2ESession.load_state(a.transport, DeviceKeys.generate("alice", "D1"), path)
