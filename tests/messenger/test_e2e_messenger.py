@@ -27,6 +27,7 @@ from messenger.client.e2e import DecryptedMessage, E2EResult, E2ESession, Reject
 from messenger.crypto import (
     DeviceKeys,
     OutboundSenderKey,
+    ReplayError,
     SenderKeyDistribution,
     SignatureError,
     TamperedError,
@@ -270,7 +271,7 @@ def _tamper_row(server: Server, cid: str, seq: int, **changes: object) -> None:
         con.close()
 
 
-async def test_ciphertext_changed_or_forged_on_the_server_is_refused(
+async def test_ciphertext_changed_forged_or_replayed_on_the_server_is_refused(
     server: Server, members: dict[str, Member]
 ) -> None:
     cid = await make_group(members)
@@ -293,6 +294,8 @@ async def test_ciphertext_changed_or_forged_on_the_server_is_refused(
     impostor = DeviceKeys(alice.user_id, alice.session.device_id, b"\x07" * 32, b"\x08" * 32)
     forged = chain.encrypt(impostor, b'{"type": "text", "body": "Medikation: 500 mg"}')
     forged_seq = (await dave.client.send_raw(cid, forged)).seq
+    first = next(e for e in dave.raw if e.get("type") == "message")
+    replay_seq = (await dave.client.send_raw(cid, base64.b64decode(str(first["ciphertext"])))).seq
 
     # the compromised server flips a ciphertext byte and attributes dave's post to alice
     con = sqlite3.connect(server.db_path)
@@ -304,17 +307,19 @@ async def test_ciphertext_changed_or_forged_on_the_server_is_refused(
     flipped = bytearray(ct)
     flipped[-80] ^= 0x01
     _tamper_row(server, cid, seq_tampered, ciphertext=bytes(flipped))
-    _tamper_row(
-        server,
-        cid,
-        forged_seq,
-        sender_user_id=alice.user_id,
-        sender_device_id=alice.session.device_id,
-    )
+    for seq in (forged_seq, replay_seq):
+        _tamper_row(
+            server,
+            cid,
+            seq,
+            sender_user_id=alice.user_id,
+            sender_device_id=alice.session.device_id,
+        )
 
     bob.open_stream()
-    await bob.pump_until(lambda m: len(m.texts()) + len(m.rejected()) >= 4)
+    await bob.pump_until(lambda m: len(m.texts()) + len(m.rejected()) >= 5)
     assert bob.texts() == ["Medikation: 5 mg", "Ende der Liste"]
     by_seq = {r.seq: r.error for r in bob.rejected()}
     assert isinstance(by_seq[seq_tampered], TamperedError)
     assert isinstance(by_seq[forged_seq], SignatureError)
+    assert isinstance(by_seq[replay_seq], ReplayError)
