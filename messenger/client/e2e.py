@@ -430,8 +430,8 @@ class E2ESession:
         if kind == "message":
             return await self._on_message(event)
         if kind == "membership" and event.get("action") == "removed":
-            # The next send rotates anyway (holders no longer match); rotating here as well
-            # keeps a removed member out even if the member list is served stale.
+            # The next send would rotate anyway (the key's holders no longer match the members);
+            # rotating on the event too makes the removal count however the list is read later.
             self.rotate(str(event["conversation_id"]))
             self._devices.pop(str(event["user_id"]), None)
         elif kind == "device_list":
