@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from messenger.server import errors
 from messenger.server.api import router
@@ -77,26 +76,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="medbridge messenger", version="1", lifespan=lifespan)
     errors.install(app)
     app.include_router(router())
-
-    @app.middleware("http")
-    async def _count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        request.app.state.messenger.metrics.requests.labels(
-            request.method, path, str(response.status_code)
-        ).inc()
-        log.debug(
-            "%s %s %d %.1fms",
-            request.method,
-            path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
 
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)
     return app

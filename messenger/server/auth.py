@@ -71,7 +71,7 @@ async def caller_for_token(db: AsyncSession, token: str) -> Caller:
     ).first()
     if row is None:
         raise ApiError(401, "unknown or expired token")
-    session, user = row.tuple()
+    session, user = row
     if session.revoked_at is not None or user.disabled:
         raise ApiError(401, "this session has ended")
     return Caller(session, user)

@@ -522,7 +522,7 @@ async def conversations_of(db: AsyncSession, user: User) -> list[tuple[Conversat
         .where(Membership.user_id == user.id, Membership.active.is_(True))
         .order_by(Conversation.created_at, Conversation.id)
     )
-    return [(c, m) for c, m in rows.tuples()]
+    return [(c, m) for c, m in rows]
 
 
 async def members_of(db: AsyncSession, conversation_id: str) -> list[Membership]:
