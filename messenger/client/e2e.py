@@ -436,6 +436,10 @@ class E2ESession:
             self._devices.pop(str(event["user_id"]), None)
         elif kind == "device_list":
             self._devices.pop(str(event["user_id"]), None)
+        elif kind == "synced":
+            # device_list events are live only: after a (re)connect, devices registered while
+            # this client was away are unknown, so every list is read afresh at the next send.
+            self._devices.clear()
         return []
 
     async def _on_to_device(self, event: Mapping[str, Any]) -> list[E2EResult]:

@@ -299,3 +299,13 @@ async def test_state_file_is_sealed_to_the_device(tmp_path: Path) -> None:
     assert chain.encode() not in path.read_bytes()
     with pytest.raises(KeyStoreError):
         E2ESession.load_state(a.transport, DeviceKeys.generate("alice", "D1"), path)
+
+
+async def test_device_added_while_away_gets_the_key_after_a_reconnect() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "eins")
+    b2 = await client(hub, "bob", "D2")  # alice missed the live device_list event
+    assert await a.handle_event({"type": "synced"}) == []
+    await a.send_text("c", "zwei")
+    assert texts((await pump(a, b, b2))["bob/D2"]) == ["zwei"]

@@ -273,3 +273,31 @@ async def test_ciphertext_changed_forged_or_replayed_on_the_server_is_refused(
     assert isinstance(by_seq[seq_tampered], TamperedError)
     assert isinstance(by_seq[forged_seq], SignatureError)
     assert isinstance(by_seq[replay_seq], ReplayError)
+
+
+async def test_new_device_of_a_member_reads_what_is_sent_after_it_registered(
+    msg: Harness, members: dict[str, Member]
+) -> None:
+    cid = await make_group(members)
+    alice, bob = members["alice"], members["bob"]
+    alice.open_stream()
+    await alice.pump_until(lambda m: any(e.get("type") == "synced" for e in m.raw))
+    await alice.session.send_text(cid, "an das alte Gerät")
+
+    client = await msg.login("bob@klinik.example", device=False)
+    assert client.user_id == bob.user_id
+    phone = Member(
+        "bob-phone",
+        client,
+        E2ESession.for_client(client, DeviceKeys.generate(bob.user_id, uuid.uuid4().hex)),
+        alice.streams,
+    )
+    await phone.session.register_device("bob-phone")
+    await alice.pump_until(lambda m: any(e.get("type") == "device_list" for e in m.raw))
+    await alice.session.send_text(cid, "an beide Geräte")
+
+    phone.open_stream()
+    await phone.pump_until(has_texts("an beide Geräte"))
+    assert "an das alte Gerät" not in phone.texts()  # sent before the device existed
+    bob.open_stream()
+    await bob.pump_until(has_texts("an das alte Gerät", "an beide Geräte"))
