@@ -17,6 +17,7 @@ member or device has gone, a fresh sender key is made first, so they cannot read
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -225,7 +226,8 @@ class _Outbound:
 
 
 class E2ESession:
-    """This device's end-to-end state. Not thread-safe; use from one asyncio task at a time.
+    """This device's end-to-end state, for one event loop (sends from several tasks are
+    serialised; events should be handled by one task, in stream order).
 
     Args:
         transport: the server calls (the client SDK, bound to this user and device).
@@ -254,6 +256,7 @@ class E2ESession:
         self._inbound = SenderKeyStore()
         self._pending: dict[tuple[str, str, str, bytes], list[Mapping[str, Any]]] = {}
         self.identity_warnings: list[str] = []
+        self._send_lock = asyncio.Lock()
         self._pin(keys.identity())
 
     @classmethod
@@ -382,8 +385,9 @@ class E2ESession:
     async def _send(
         self, conversation_id: str, content: dict[str, Any], attachment_ids: Sequence[str] = ()
     ) -> int:
-        key = await self._prepare(conversation_id)
-        ciphertext = key.encrypt(self.keys, json.dumps(content).encode())
+        async with self._send_lock:  # one rotation and one chain position per send
+            key = await self._prepare(conversation_id)
+            ciphertext = key.encrypt(self.keys, json.dumps(content).encode())
         return await self.transport.send_message(
             conversation_id,
             txn_id=uuid.uuid4().hex,

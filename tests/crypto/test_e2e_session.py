@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import stat
@@ -309,3 +310,13 @@ async def test_device_added_while_away_gets_the_key_after_a_reconnect() -> None:
     assert await a.handle_event({"type": "synced"}) == []
     await a.send_text("c", "zwei")
     assert texts((await pump(a, b, b2))["bob/D2"]) == ["zwei"]
+
+
+async def test_concurrent_sends_share_one_sender_key() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await asyncio.gather(*(a.send_text("c", str(i)) for i in range(10)))
+    events = hub.take("bob", "D1")
+    assert sum(e["type"] == "to_device" for e in events) == 1
+    hub.inbox[("bob", "D1")] = events
+    assert sorted(texts((await pump(a, b))["bob/D1"]), key=int) == [str(i) for i in range(10)]
