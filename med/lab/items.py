@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from med.lab.store import Folder, Store, new_change_key, new_key, register_schema, utc_text
+from med.lab.store import (
+    Folder,
+    Store,
+    new_change_key,
+    new_key,
+    register_folder_counter,
+    register_schema,
+    utc_text,
+)
 
 ITEMS_DDL = """
 CREATE TABLE IF NOT EXISTS items (
@@ -60,6 +68,24 @@ CREATE INDEX IF NOT EXISTS item_changes_folder ON item_changes (folder_id, seq);
 CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id, seq);
 """
 register_schema(ITEMS_DDL)
+
+
+def folder_counts(store: Store, folder_id: str) -> tuple[int, int]:
+    """(total, unread) items of a folder, for GetFolder's TotalCount and UnreadCount."""
+    row = store.query_one(
+        "SELECT COUNT(*) AS n, SUM(CASE WHEN item_class NOT LIKE 'IPM.Appointment%'"
+        " AND item_class NOT LIKE 'IPM.Contact%' AND item_class NOT LIKE 'IPM.Task%'"
+        " AND item_class NOT LIKE 'IPM.StickyNote%'"
+        " AND COALESCE(json_extract(props, '$.\"message:IsRead\"'), 0) = 0 THEN 1 ELSE 0 END)"
+        " AS unread FROM items WHERE folder_id = ? AND master_id IS NULL",
+        (folder_id,),
+    )
+    if row is None:
+        return 0, 0
+    return int(row["n"] or 0), int(row["unread"] or 0)
+
+
+register_folder_counter(folder_counts)
 
 SENSITIVITY = {"Normal": 0, "Personal": 1, "Private": 2, "Confidential": 3}
 IMPORTANCE = {"Low": 0, "Normal": 1, "High": 2}
@@ -267,6 +293,7 @@ def create_item(
     key = item_id or new_key()
     stored = apply_changes({}, props)
     stored.setdefault("item:DateTimeCreated", stamp)
+    stored.setdefault("item:DateTimeReceived", stamp)
     item = Item(
         key,
         new_change_key(),

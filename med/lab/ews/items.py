@@ -114,6 +114,9 @@ def per_item(
 
 
 def item_ews_id(item: Item) -> str:
+    """An item's id; a modified occurrence keeps its occurrence id, as in Exchange."""
+    if item.master_id is not None and "lab:index" in item.props:
+        return encode_id("occurrence", f"{item.master_id}:{item.props['lab:index']}")
     return encode_id("item", item.id)
 
 
@@ -740,6 +743,7 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
         _prepare_message(ctx, props, folder, args)
     if is_message and args.disposition == "SendOnly":
         send_message(ctx, props, item_class, raw_atts, now)
+        _owner_copy(ctx, props, item_class, raw_atts, now, saved=None)
         return
     item = store_items.create_item(
         ctx.lab.store, folder, item_class, props, created_by=ctx.user, now=now
@@ -747,9 +751,33 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
     _add_raw_attachments(ctx, item, raw_atts, now)
     if is_message and args.disposition == "SendAndSaveCopy":
         send_message(ctx, item.props, item_class, raw_atts, now)
+        _owner_copy(ctx, props, item_class, raw_atts, now, saved=folder)
     if element == "CalendarItem" and args.invitations in ("SendOnlyToAll", "SendToAllAndSaveCopy"):
         invite(ctx, item, now)
     write_id_only(box, item)
+
+
+def _owner_copy(
+    ctx: EwsContext,
+    props: dict[str, Any],
+    item_class: str,
+    raw_atts: list[Element],
+    now: datetime,
+    *,
+    saved: Folder | None,
+) -> None:
+    """Sent on behalf: a copy lands in the owner's Sent Items too (the server does this,
+    whatever the delegate's rights there, like Exchange's MessageCopyForSendOnBehalfEnabled)."""
+    owner = str((props.get("message:From") or {}).get("email", "")).lower()
+    if not owner or owner == ctx.user or _owner_kind(ctx, owner) in (None, "public"):
+        return
+    sent = ctx.lab.store.distinguished_folder(owner, "sentitems")
+    if sent is None or (saved is not None and saved.id == sent.id):
+        return
+    copy = store_items.create_item(
+        ctx.lab.store, sent, item_class, props, created_by=ctx.user, now=now
+    )
+    _add_raw_attachments(ctx, copy, raw_atts, now)
 
 
 def _add_raw_attachments(ctx: EwsContext, item: Item, raw: list[Element], now: datetime) -> None:
