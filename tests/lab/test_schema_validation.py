@@ -8,6 +8,7 @@ ServerVersionInfo header) is validated with lxml against messages.xsd/types.xsd.
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from med.lab.demo import DEMO_PASSWORD
 from tests.lab.conftest import LabServer
 from tests.lab.schema import assert_valid_ews
 
+TODAY = date.today().isoformat()
+NEXT_WEEK = (date.today() + timedelta(days=7)).isoformat()
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -127,6 +130,23 @@ CASES = {
         + distinguished("root")
         + "</m:UserConfigurationName><m:UserConfigurationProperties>All</m:UserConfigurationProperties>"
         "</m:GetUserConfiguration>",
+    ),
+    "GetUserAvailability": (
+        "assistenz",
+        "<m:GetUserAvailabilityRequest><t:TimeZone><t:Bias>-60</t:Bias>"
+        "<t:StandardTime><t:Bias>0</t:Bias><t:Time>03:00:00</t:Time><t:DayOrder>5</t:DayOrder><t:Month>10</t:Month><t:DayOfWeek>Sunday</t:DayOfWeek></t:StandardTime>"
+        "<t:DaylightTime><t:Bias>-60</t:Bias><t:Time>02:00:00</t:Time><t:DayOrder>5</t:DayOrder><t:Month>3</t:Month><t:DayOfWeek>Sunday</t:DayOfWeek></t:DaylightTime>"
+        "</t:TimeZone><m:MailboxDataArray>"
+        + "".join(
+            f"<t:MailboxData><t:Email><t:Address>{who}@musterstadt.example</t:Address></t:Email>"
+            "<t:AttendeeType>Required</t:AttendeeType><t:ExcludeConflicts>false</t:ExcludeConflicts></t:MailboxData>"
+            for who in ("chef", "teamkalender", "niemand")
+        )
+        + "</m:MailboxDataArray><t:FreeBusyViewOptions><t:TimeWindow>"
+        f"<t:StartTime>{TODAY}T00:00:00</t:StartTime><t:EndTime>{NEXT_WEEK}T00:00:00</t:EndTime></t:TimeWindow>"
+        "<t:MergedFreeBusyIntervalInMinutes>60</t:MergedFreeBusyIntervalInMinutes>"
+        "<t:RequestedView>DetailedMerged</t:RequestedView></t:FreeBusyViewOptions>"
+        "</m:GetUserAvailabilityRequest>",
     ),
     "GetUserOofSettings": (
         "chef",
