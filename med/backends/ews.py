@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -186,8 +188,6 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     "ErrorFolderNotFound": (NotFound, "The folder does not exist or is not visible to you."),
     "ErrorItemNotFound": (NotFound, "The item does not exist any more."),
     "ErrorNonExistentMailbox": (NotFound, "There is no such mailbox."),
-    "ErrorMailboxNotFound": (NotFound, "There is no such mailbox."),
-    "ErrorAttachmentNotFound": (NotFound, "The attachment does not exist any more."),
     "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange": (
         NotFound,
         "The series has no such occurrence.",
@@ -247,6 +247,9 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
 }
 
 
+_UNKNOWN_CODE = re.compile(r"Unknown ResponseCode in ResponseMessage: (\w+)")
+
+
 def translate_error(
     exc: BaseException,
     *,
@@ -274,7 +277,7 @@ def translate_error(
     if isinstance(exc, exerr.ErrorServerBusy):
         back_off = getattr(exc, "back_off", None)
         return Throttled(
-            "The server is busy or your request budget is used up; try again later.",
+            EWS_ERRORS["ErrorServerBusy"][1],
             retry_after=float(back_off) if back_off else None,
             code="ErrorServerBusy",
             **context,
@@ -291,13 +294,6 @@ def translate_error(
             code="CASError",
             **context,
         )
-    if isinstance(exc, exerr.TransportError):
-        return Unreachable(
-            "Cannot connect to the server securely (TLS verification failed?); check the "
-            "address and the CA bundle.",
-            code="TransportError",
-            **context,
-        )
     if isinstance(exc, exerr.ResponseMessageError):
         code = type(exc).__name__
         if code == "ResponseMessageError" or code.startswith("Error") is False:
@@ -308,12 +304,29 @@ def translate_error(
         if cls is Throttled:
             return Throttled(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
         return cls(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
+    if isinstance(exc, exerr.SOAPError | exerr.MalformedResponseError):
+        return ServerError(
+            "The server's answer could not be understood.", code=type(exc).__name__, **context
+        )
     if isinstance(exc, exerr.RedirectError):
         return Unreachable(
             "The server redirected the request; check the EWS endpoint address.",
             code="Redirect",
             **context,
         )
+    if type(exc) is exerr.TransportError:
+        # exchangelib raises the bare TransportError for two things: a TLS failure (the SSL
+        # error is the context) and a response code it has no class for (only in the text).
+        if isinstance(exc.__context__, requests.exceptions.SSLError | ssl.SSLError):
+            return Unreachable(
+                "Cannot connect to the server securely (TLS verification failed); check the "
+                "address and the CA bundle.",
+                code="TLS",
+                **context,
+            )
+        match = _UNKNOWN_CODE.search(str(exc))
+        code = match.group(1) if match else "TransportError"
+        return ServerError(f"The server answered {code}.", code=code, **context)
     if isinstance(exc, requests.exceptions.SSLError):
         return Unreachable(
             "TLS verification of the server failed; check the CA bundle.",
