@@ -231,7 +231,10 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     "ErrorExpiredSubscription": (NotFound, "The subscription has expired; subscribe again."),
     "ErrorMailboxStoreUnavailable": (Unreachable, "The mailbox database is not available."),
     "ErrorConnectionFailed": (Unreachable, "The server could not reach the mailbox."),
-    "ErrorTimeoutExpired": (Unreachable, "The server did not answer in time."),
+    "ErrorTimeoutExpired": (
+        Unreachable,
+        "The server cannot be reached or did not answer in time.",
+    ),
     "ErrorInternalServerError": (ServerError, "The server failed on this request."),
     "ErrorInternalServerTransientError": (ServerError, "The server failed; try again later."),
     "ErrorUserNotAllowedByPolicy": (
@@ -317,7 +320,12 @@ def translate_error(
     if type(exc) is exerr.TransportError:
         # exchangelib raises the bare TransportError for two things: a TLS failure (the SSL
         # error is the context) and a response code it has no class for (only in the text).
-        if isinstance(exc.__context__, requests.exceptions.SSLError | ssl.SSLError):
+        cause = exc.__context__
+        if isinstance(cause, exerr.EWSError | requests.exceptions.RequestException):
+            if not isinstance(cause, requests.exceptions.SSLError):
+                # e.g. the version probe wraps the connection error it met
+                return translate_error(cause, mailbox=mailbox, folder=folder, item=item)
+        if isinstance(cause, requests.exceptions.SSLError | ssl.SSLError):
             return Unreachable(
                 "Cannot connect to the server securely (TLS verification failed); check the "
                 "address and the CA bundle.",
@@ -816,6 +824,7 @@ class EwsBackend:
                         locale="en_US",
                     )
                     acc.protocol.TIMEOUT = self._timeout
+                    _ = acc.version  # ask the server once when no version was configured
                 self._accounts[addr] = acc
             return acc
 
