@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,6 +99,19 @@ def register_schema(ddl: str) -> None:
         stores = list(_open_stores)
     for store in stores:
         store.apply_schema(ddl)
+
+
+FolderCounter = Callable[["Store", str], tuple[int, int]]
+_folder_counters: list[FolderCounter] = []
+
+
+def register_folder_counter(counter: FolderCounter) -> None:
+    """Let the module that owns items report (total, unread) for a folder id.
+
+    Folder operations show TotalCount and UnreadCount without knowing how items are stored.
+    """
+    if counter not in _folder_counters:
+        _folder_counters.append(counter)
 
 
 def new_key() -> str:
@@ -376,6 +389,15 @@ class Store:
         )
         return [_folder(r) for r in rows]
 
+    def folder_counts(self, folder_id: str) -> tuple[int, int]:
+        """(total, unread) items in a folder, summed over the registered counters."""
+        total = unread = 0
+        for counter in _folder_counters:
+            count, not_read = counter(self, folder_id)
+            total += count
+            unread += not_read
+        return total, unread
+
     def folders_of(self, mailbox: str) -> list[Folder]:
         rows = self.query(
             "SELECT * FROM folders WHERE mailbox = ? ORDER BY rowid", (mailbox.lower(),)
@@ -410,6 +432,12 @@ class Store:
         updated = self.folder(folder_id)
         assert updated is not None
         return updated
+
+    def set_folder_class(self, folder_id: str, folder_class: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE folders SET folder_class = ? WHERE id = ?", (folder_class, folder_id)
+            )
 
     def delete_folder(self, folder_id: str) -> None:
         """Delete a folder with its subtree (permissions go with it)."""
