@@ -17,6 +17,7 @@ import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 import requests
@@ -266,9 +267,9 @@ def translate_error(
     if isinstance(exc, MedError):
         return exc
     if isinstance(exc, exerr.RateLimitError):
-        if not _saw_response():
+        if not _saw_response() or getattr(_seen, "status", 200) in (502, 503, 504):
             return Unreachable(
-                "The server cannot be reached (it stopped answering); try again later.",
+                "The server cannot be reached or is unavailable; try again later.",
                 code="RateLimitError",
                 **context,
             )
@@ -367,6 +368,7 @@ def _ews_errors(
 ) -> Iterator[None]:
     """Translate every exchangelib/requests error raised inside into a MedError."""
     _seen.response = False
+    _seen.status = 200
     try:
         yield
     except MedError:
@@ -388,6 +390,7 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
 
     def raise_response_errors(self, response: requests.Response) -> None:
         _seen.response = True
+        _seen.status = response.status_code
         if response.status_code == 401:
             raise exerr.UnauthorizedError(f"Invalid credentials for {response.url}")
         if response.status_code == 403:
@@ -1206,8 +1209,11 @@ class EwsBackend:
                     assert isinstance(ev, Event)
                     return ev
                 raise NotFound("This event is not part of a series.", item=item_id)
-            occ.account = acc
-            master = occ.recurring_master()
+            from exchangelib.properties import RecurringMasterItemId
+
+            (master,) = list(
+                acc.fetch(ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
+            )
         _raise_if_error(master, item=item_id)
         ev = self._to_item(master, None, None)
         if not isinstance(ev, Event):
@@ -1501,7 +1507,7 @@ class EwsBackend:
                 due_date=_ews_dt(item.due) if item.due else None,
                 complete_date=_ews_dt(item.completed) if item.completed else None,
                 status=_TASK_STATUS_BACK[item.status],
-                percent_complete=item.percent_complete,
+                percent_complete=Decimal(item.percent_complete),
             )
         msg = ExMessage(**common)
         if isinstance(item, Note):

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
+import med.lab.items  # noqa: F401  (registers the item tables before any store opens)
 from med import AuthMethod, DelegateSession, Profile
 from med.backends.ews import EwsBackend
 from med.lab.demo import DEMO_PASSWORD, DOMAIN
-import med.lab.items  # noqa: F401  (registers the item tables before any store opens)
-from tests.lab.conftest import LabServer, demo_template, lab  # noqa: F401  (fixtures)
+from tests.lab import conftest as lab_fixtures
+from tests.lab.conftest import LabServer
+
+# The lab fixtures, shared with tests/lab (a conftest may not import another as a plugin).
+demo_template = lab_fixtures.demo_template
+lab = lab_fixtures.lab
 
 CHEF = f"chef@{DOMAIN}"
 ASSISTENZ = f"assistenz@{DOMAIN}"
@@ -21,9 +26,9 @@ LEITSTELLE = f"leitstelle@{DOMAIN}"
 TEAMKALENDER = f"teamkalender@{DOMAIN}"
 
 
-def backend_for(lab: LabServer, user: str, **kwargs: object) -> EwsBackend:
+def backend_for(server: LabServer, user: str, **kwargs: object) -> EwsBackend:
     options: dict[str, object] = {
-        "endpoint": lab.url,
+        "endpoint": server.url,
         "user": user,
         "auth": AuthMethod.BASIC,
         "password": DEMO_PASSWORD,
