@@ -101,13 +101,34 @@ def per_item(
             with savepoint(ctx):
                 children = work(el)
         except EwsError as err:
-            messages.append(error_message(op, err))
+            messages.append(_error_with_container(op, err))
             continue
         except (itemxml.ItemXmlError, RestrictionError) as exc:
-            messages.append(error_message(op, xml_error(exc)))
+            messages.append(_error_with_container(op, xml_error(exc)))
             continue
         messages.append(response_message(op, children))
     return response(op, messages)
+
+
+# Response messages whose schema type requires an (empty) container even on error.
+ERROR_CONTAINERS = {
+    "GetItem": "Items",
+    "CreateItem": "Items",
+    "UpdateItem": "Items",
+    "MoveItem": "Items",
+    "CopyItem": "Items",
+    "ArchiveItem": "Items",
+    "CreateAttachment": "Attachments",
+    "GetAttachment": "Attachments",
+}
+
+
+def _error_with_container(op: str, err: EwsError) -> Element:
+    message = error_message(op, err)
+    container = ERROR_CONTAINERS.get(op)
+    if container is not None:
+        sub(message, m(container))
+    return message
 
 
 # -- ids and rights -----------------------------------------------------------------------------

@@ -264,10 +264,11 @@ def notification(
     events: list[tuple[str, store_items.Change]],
     last: int,
     more: bool,
-    tag: str = "Notification",
+    tag: str | None = None,
 ) -> Element:
+    """A notification: ``m:Notification`` in GetEvents, ``t:Notification`` when streaming."""
     store = ctx.lab.store
-    note = Element(m(tag))
+    note = Element(tag or m("Notification"))
     sub(note, t("SubscriptionId"), encode_id("subscription", sub_.id))
     if sub_.kind == "pull":
         sub(note, t("PreviousWatermark"), encode_watermark(previous))
@@ -323,7 +324,9 @@ def _streaming_message(
     for sub_ in subs:
         events, last, more = collect(ctx, sub_, positions[sub_.id])
         if events:
-            notes.append(notification(ctx, sub_, positions[sub_.id], events, last, more))
+            notes.append(
+                notification(ctx, sub_, positions[sub_.id], events, last, more, t("Notification"))
+            )
             found = True
         positions[sub_.id] = last
     children = [notes] if found else []
