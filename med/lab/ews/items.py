@@ -1003,7 +1003,7 @@ def invite(ctx: EwsContext, item: Item, now: datetime) -> None:
 
 
 def _meeting_props(
-    item: Item, organizer: dict[str, Any], recipient: dict[str, Any]
+    item: Item, organizer: dict[str, Any], sender: dict[str, Any], recipient: dict[str, Any]
 ) -> dict[str, Any]:
     keep = {
         k: v
@@ -1016,7 +1016,7 @@ def _meeting_props(
     keep.update(
         {
             "message:From": organizer,
-            "message:Sender": organizer,
+            "message:Sender": sender,
             "message:ToRecipients": [recipient],
             "message:IsRead": False,
             "item:IsDraft": False,
@@ -1060,7 +1060,7 @@ def _deliver_request(ctx: EwsContext, item: Item, address: str, now: datetime) -
         row["delegate"] for row in store.delegates(address) if row["receive_meeting_copies"]
     ]
     recipient = _display(ctx, address)
-    base = _meeting_props(item, organizer, recipient)
+    base = _meeting_props(item, organizer, _display(ctx, ctx.user), recipient)
     base["meeting:AssociatedCalendarItemId"] = {
         "id": item_ews_id(own_cal),
         "change_key": own_cal.change_key,
