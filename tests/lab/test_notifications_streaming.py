@@ -11,7 +11,7 @@ from defusedxml.ElementTree import fromstring
 from med.lab import Lab
 from med.lab.ews.notifications import stream_envelopes
 from med.lab.ews.soap import EwsContext
-from tests.lab.items_soap import ASSISTENZ, CHEF, M, NS, T, call, codes, demo_lab
+from tests.lab.items_soap import ASSISTENZ, CHEF, NS, M, T, call, codes, demo_lab
 from tests.lab.schema import assert_valid_ews
 
 SACHBEARBEITUNG = "sachbearbeitung@musterstadt.example"
