@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from defusedxml.ElementTree import fromstring
@@ -101,3 +102,115 @@ def test_someone_elses_subscription_cannot_be_read(lab: Lab) -> None:
         f"<m:Unsubscribe><m:SubscriptionId>{sub_id}</m:SubscriptionId></m:Unsubscribe>",
     )
     assert codes(messages) == ["ErrorSubscriptionAccessDenied"]
+
+
+def test_streaming_answer_only_takes_get_streaming_events(lab: Lab) -> None:
+    from med.lab.ews.notifications import streaming_answer
+    from tests.lab.items_soap import envelope
+
+    assert streaming_answer(lab, CHEF, envelope("<m:GetItem/>")) is None
+    assert streaming_answer(lab, CHEF, b"<not xml") is None
+    _, sub_id = subscribe_streaming(lab, CHEF, '<t:DistinguishedFolderId Id="inbox"/>')
+    body = envelope(
+        f"<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{sub_id}"
+        "</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout>"
+        "</m:GetStreamingEvents>"
+    )
+    chunks = streaming_answer(lab, CHEF, body)
+    assert chunks is not None
+    chunks.close()
+
+
+def streaming_server(lab: Lab) -> tuple[str, Callable[[], None]]:
+    """The lab app behind a front that streams GetStreamingEvents in chunks (as Exchange)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from starlette.concurrency import iterate_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import Response, StreamingResponse
+    from starlette.types import Message, Receive, Scope, Send
+
+    from med.lab.auth import LabAuthenticator
+    from med.lab.ews.notifications import streaming_answer
+    from med.lab.server import create_app
+
+    inner = create_app(lab)
+    auth = LabAuthenticator(lab)
+
+    async def front(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await inner(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        body = await request.body()
+        user = await auth.authenticate(request)
+        chunks = streaming_answer(lab, user, body) if isinstance(user, str) else None
+        if chunks is not None:
+            response: Response = StreamingResponse(
+                iterate_in_threadpool(chunks), media_type="text/xml; charset=utf-8"
+            )
+            await response(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await inner(scope, replay, send)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(front, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+    return f"http://127.0.0.1:{port}/EWS/Exchange.asmx", stop
+
+
+def test_exchangelib_reads_chunked_streaming_notifications(tmp_path: Path) -> None:
+    from exchangelib import BASIC, DELEGATE, Account, Build, Configuration, Credentials, Version
+    from exchangelib import Mailbox as ExMailbox
+    from exchangelib import Message as ExMessage
+
+    lab = Lab.open(tmp_path / "lab.sqlite", demo=True)
+    url, stop = streaming_server(lab)
+    try:
+
+        def account(user: str) -> Account:
+            config = Configuration(
+                service_endpoint=url,
+                credentials=Credentials(user, "Demo-2026!"),
+                auth_type=BASIC,
+                version=Version(build=Build(15, 1)),
+            )
+            return Account(CHEF, access_type=DELEGATE, config=config, autodiscover=False)
+
+        delegate = account(ASSISTENZ)
+        subscription = delegate.inbox.subscribe_to_streaming()
+        ExMessage(
+            account=account(CHEF),
+            subject="Gestreamt",
+            to_recipients=[ExMailbox(email_address=CHEF)],
+        ).send(save_copy=False)
+        seen = []
+        for notification in delegate.inbox.get_streaming_events(subscription, connection_timeout=1):
+            seen.extend(type(e).__name__ for e in notification.events)
+            if "NewMailEvent" in seen:
+                break
+        assert "NewMailEvent" in seen
+    finally:
+        from exchangelib.protocol import close_connections
+
+        close_connections()
+        stop()
+        lab.close()

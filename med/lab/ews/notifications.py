@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from med.lab import items as store_items
@@ -29,6 +30,7 @@ from med.lab.ews.soap import (
     error_message,
     m,
     operation,
+    parse_request,
     response,
     response_message,
     sub,
@@ -36,6 +38,9 @@ from med.lab.ews.soap import (
     text_of,
 )
 from med.lab.store import Store, new_key, register_schema
+
+if TYPE_CHECKING:
+    from med.lab.lab import Lab
 
 SUBSCRIPTIONS_DDL = """
 CREATE TABLE IF NOT EXISTS item_subscriptions (
@@ -374,6 +379,23 @@ def get_streaming_events(ctx: EwsContext, request: Element) -> Element:
             _save_positions(ctx, positions)
             return message
         time.sleep(POLL_S)
+
+
+def streaming_answer(lab: Lab, user: str, body: bytes) -> Iterator[bytes] | None:
+    """The chunks to stream for a GetStreamingEvents request, or None for any other request.
+
+    Lets an HTTP layer answer GetStreamingEvents with a chunked response (as Exchange does)
+    and everything else through ``soap.handle``. Malformed requests give None, so the plain
+    path answers them with its fault.
+    """
+    try:
+        parsed = parse_request(body)
+    except SoapFault:
+        return None
+    if parsed.operation.tag != m("GetStreamingEvents"):
+        return None
+    ctx = EwsContext(lab=lab, user=user.lower(), version=parsed.version, header=parsed.header)
+    return stream_envelopes(ctx, parsed.operation)
 
 
 def stream_envelopes(
