@@ -552,12 +552,12 @@ def _find_in_folder(
 
     restriction_el = request.find(m("Restriction"))
     if restriction_el is not None:
-        node = parse_restriction(restriction_el, itemxml.field_uri_key)
+        node = parse_restriction(restriction_el, itemxml.restriction_key)
         found = [i for i in found if matches(node, props_of(i))]
     query = text_of(request.find(m("QueryString")))
     if query:
         found = [i for i in found if _query_matches(query, props_of(i))]
-    sort = parse_sort_order(request.find(m("SortOrder")), itemxml.field_uri_key)
+    sort = parse_sort_order(request.find(m("SortOrder")), itemxml.restriction_key)
     if sort:
         found = sort_props(found, sort, props_of)
     total = len(found)
