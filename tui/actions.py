@@ -47,7 +47,7 @@ APP_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("goto-messenger", "6", "goto('messenger')", "Messenger", show=False),
 )
 
-# Mail screen: folder tree, item list, reader.
+# Mail screen: folder tree, item list, reader; also tasks, contacts and notes folders.
 MAIL_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("next-item", "j,down", "next_item", "Next", show=False),
     ActionSpec("prev-item", "k,up", "prev_item", "Previous", show=False),
@@ -61,7 +61,7 @@ MAIL_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("search", "slash", "search", "Search"),
     ActionSpec("search-next", "n", "search_next", "Next match", show=False),
     ActionSpec("search-prev", "N", "search_prev", "Previous match", show=False),
-    ActionSpec("compose", "c", "compose", "Compose"),
+    ActionSpec("compose", "c", "compose", "Compose/New"),
     ActionSpec("reply", "r", "reply", "Reply"),
     ActionSpec("reply-all", "R", "reply_all", "Reply all"),
     ActionSpec("forward", "f", "forward", "Forward"),
@@ -73,6 +73,8 @@ MAIL_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("importance", "exclamation_mark", "importance", "Importance", show=False),
     ActionSpec("move", "m", "move", "Move"),
     ActionSpec("attachments", "v", "attachments", "Attachments", show=False),
+    ActionSpec("edit-item", "e", "edit_item", "Edit"),
+    ActionSpec("complete-item", "x", "complete_item", "Complete"),
     ActionSpec("refresh", "dollar_sign", "refresh", "Refresh", show=False),
 )
 
@@ -98,16 +100,6 @@ CALENDAR_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("free-busy", "b", "free_busy", "Free/busy"),
 )
 
-# Tasks, contacts and notes: one list-and-detail screen per kind.
-ITEMS_ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("items-next", "j,down", "next_item", "Next", show=False),
-    ActionSpec("items-prev", "k,up", "prev_item", "Previous", show=False),
-    ActionSpec("items-new", "n", "new_item", "New"),
-    ActionSpec("items-edit", "e", "edit_item", "Edit"),
-    ActionSpec("items-complete", "x", "complete_item", "Complete"),
-    ActionSpec("items-delete", "d", "delete_item", "Delete"),
-)
-
 # Compose: in-app editor, $EDITOR, review before sending.
 COMPOSE_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("review-send", "ctrl+s", "review", "Review and send", priority=True),
@@ -117,7 +109,7 @@ COMPOSE_ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 ALL_ACTIONS: tuple[ActionSpec, ...] = (
-    APP_ACTIONS + MAIL_ACTIONS + CALENDAR_ACTIONS + ITEMS_ACTIONS + COMPOSE_ACTIONS
+    APP_ACTIONS + MAIL_ACTIONS + CALENDAR_ACTIONS + COMPOSE_ACTIONS
 )
 
 

@@ -45,7 +45,7 @@ class MedApp(App[FirstStart | None]):
     """The assistant's workplace: mail, calendar, tasks, contacts and notes of several mailboxes."""
 
     TITLE = "medbridge"
-    BINDINGS = bindings(APP_ACTIONS)  # noqa: RUF012 (Textual reads it from the class)
+    BINDINGS = bindings(APP_ACTIONS)
     COMMAND_PALETTE_BINDING = "ctrl+backslash"  # ":" and ctrl+p come from the keymap instead
     CSS = """
     Screen { layers: base overlay; }
@@ -175,6 +175,9 @@ class MedApp(App[FirstStart | None]):
     # ------------------------------------------------------------------ workers and errors
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_changed(event)
+
+    def worker_changed(self, event: Worker.StateChanged) -> None:
         """The one place where worker failures become something the user reads."""
         worker = event.worker
         group = worker.group

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -36,6 +37,19 @@ NEGOTIATE = "Negotiate"
 Protocol = Literal["negotiate", "kerberos", "ntlm"]
 
 _MAX_LEGS = 5
+
+
+class _NoTokens(logging.Filter):
+    """pyspnego logs every handshake token at DEBUG; tickets and NTLM answers stay out of logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        return " step input" not in msg and " step output" not in msg
+
+
+_NO_TOKENS = _NoTokens()
+for _name in ("spnego._ntlm", "spnego._gss", "spnego._negotiate"):
+    logging.getLogger(_name).addFilter(_NO_TOKENS)
 
 
 class NegotiateError(Exception):
@@ -228,6 +242,10 @@ class NegotiateAuth(requests.auth.AuthBase):
         self.hostname = hostname
         self.require_mutual = require_mutual
         self.scheme = "NTLM" if protocol == "ntlm" else "Negotiate"
+        self._lock = threading.Lock()
+        self._ccache: str | None = None
+        self._cache_handle: tuple[Any, Any] | None = None
+        self._ntlm_only = False
 
     def __repr__(self) -> str:  # never show the password
         return f"NegotiateAuth(username={self.username!r}, protocol={self.protocol!r})"
@@ -237,17 +255,78 @@ class NegotiateAuth(requests.auth.AuthBase):
         request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
         return request
 
+    def _credential(self, spn: str) -> Any:
+        """What pyspnego logs in with.
+
+        No password: the ticket cache. A password with Kerberos: a ticket got once into a
+        private in-memory cache (not one AS exchange per request), plus the password for
+        NTLM when the protocol is Negotiate. A `DOMAIN\\user` name is NTLM only.
+        """
+        if self._password is None:
+            return self.username
+        kerberos_name = self.username is not None and "\\" not in self.username
+        if self.protocol == "ntlm" or not kerberos_name or self._ntlm_only:
+            return [spnego.Password(username=self.username or "", password=self._password)]
+        with self._lock:
+            if self._ccache is None:
+                try:
+                    self._ccache = self._kinit(spn)
+                except KdcUnreachable:
+                    if self.protocol == "kerberos":
+                        raise
+                    log.info("no KDC for %s: Negotiate goes on with NTLM", self.username)
+                    self._ntlm_only = True
+                    return [spnego.Password(username=self.username or "", password=self._password)]
+            creds: list[Any] = [spnego.KerberosCCache(ccache=self._ccache)]
+        if self.protocol == "negotiate":
+            creds.append(spnego.Password(username=self.username or "", password=self._password))
+        return creds
+
+    def _kinit(self, spn: str) -> str:
+        """Get a ticket-granting ticket with the password into a MEMORY cache of this process."""
+        import krb5  # comes with pyspnego[kerberos]; only needed for password logins
+
+        assert self.username is not None and self._password is not None
+        try:
+            ctx = krb5.init_context()
+            principal = krb5.parse_name_flags(ctx, self.username.encode())
+            opt = krb5.get_init_creds_opt_alloc(ctx)
+            creds = krb5.get_init_creds_password(
+                ctx, principal, opt, password=self._password.encode()
+            )
+            cache = krb5.cc_new_unique(ctx, b"MEMORY")
+            krb5.cc_initialize(ctx, cache, principal)
+            krb5.cc_store_cred(ctx, cache, creds)
+        except Exception as exc:
+            raise translate(exc, spn=spn, user=self.username) from exc
+        self._cache_handle = (ctx, cache)  # keeps the cache alive with this object
+        return f"MEMORY:{(cache.name or b'').decode()}"
+
     def _context(self, host: str, spn: str) -> Any:
         try:
             return spnego.client(
-                self.username,
-                self._password,
+                self._credential(spn),
                 hostname=host,
                 service=self.service,
                 protocol=self.protocol,
             )
+        except NegotiateError:
+            raise
         except Exception as exc:
             raise translate(exc, spn=spn, user=self.username) from exc
+
+    def _start(self, host: str, spn: str) -> tuple[Any, bytes]:
+        """A new context and its first token; a ticket of ours that expired is renewed once."""
+        context = self._context(host, spn)
+        try:
+            return context, self._step(context, None, spn)
+        except NoTicket:
+            if self._ccache is None:
+                raise
+            with self._lock:
+                self._ccache = None
+        context = self._context(host, spn)
+        return context, self._step(context, None, spn)
 
     def _step(self, context: Any, token: bytes | None, spn: str) -> bytes:
         try:
@@ -265,8 +344,7 @@ class NegotiateAuth(requests.auth.AuthBase):
         url = response.request.url or ""
         host = self.hostname or urlsplit(url).hostname or ""
         spn = f"{self.service}/{host}"
-        context = self._context(host, spn)
-        out = self._step(context, None, spn)
+        context, out = self._start(host, spn)
         for _ in range(_MAX_LEGS):
             following = self._resend(response, out, kwargs)
             offered, token = _offered(following, self.scheme)

@@ -64,6 +64,8 @@ class Knobs:
     throttle_back_off_ms: int = 1000
     latency_s: float = 0.0
     outage: bool = False
+    throttled: int = 0
+    """How many requests were refused for being over budget (for tests and `lab serve`)."""
     _spent: dict[str, tuple[float, int]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -78,6 +80,7 @@ class Knobs:
             if now - start >= self.throttle_window_s:
                 start, used = now, 0
             if used >= budget:
+                self.throttled += 1
                 remaining_ms = int((self.throttle_window_s - (now - start)) * 1000)
                 return max(self.throttle_back_off_ms, min(remaining_ms, 60_000))
             self._spent[user.lower()] = (start, used + 1)

@@ -17,6 +17,7 @@ member or device has gone, a fresh sender key is made first, so they cannot read
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -25,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from messenger.client import Envelope, MessengerClient
@@ -35,24 +37,31 @@ from messenger.crypto import (
     DeviceIdentity,
     DeviceKeys,
     IdentityError,
+    InboundSenderKey,
+    KeyStoreError,
     MalformedError,
     OutboundSenderKey,
     PairwiseChannel,
     PolicyError,
+    ReplayWindow,
     SenderKeyDistribution,
     SenderKeyStore,
     UnknownSenderKey,
     decrypt_attachment,
     encrypt_attachment,
     is_distribution,
+    open_state,
     parse_header,
     safety_number,
+    seal_state,
+    write_private_file,
 )
 from messenger.crypto._senderkeys import GroupEnvelope
 
 log = logging.getLogger(__name__)
 
 DeviceAddress = tuple[str, str]  # (user_id, device_id)
+MAX_PENDING = 10_000
 
 
 @dataclass(frozen=True)
@@ -217,7 +226,8 @@ class _Outbound:
 
 
 class E2ESession:
-    """This device's end-to-end state. Not thread-safe; use from one asyncio task at a time.
+    """This device's end-to-end state, for one event loop (sends from several tasks are
+    serialised; events should be handled by one task, in stream order).
 
     Args:
         transport: the server calls (the client SDK, bound to this user and device).
@@ -246,6 +256,7 @@ class E2ESession:
         self._inbound = SenderKeyStore()
         self._pending: dict[tuple[str, str, str, bytes], list[Mapping[str, Any]]] = {}
         self.identity_warnings: list[str] = []
+        self._send_lock = asyncio.Lock()
         self._pin(keys.identity())
 
     @classmethod
@@ -374,8 +385,9 @@ class E2ESession:
     async def _send(
         self, conversation_id: str, content: dict[str, Any], attachment_ids: Sequence[str] = ()
     ) -> int:
-        key = await self._prepare(conversation_id)
-        ciphertext = key.encrypt(self.keys, json.dumps(content).encode())
+        async with self._send_lock:  # one rotation and one chain position per send
+            key = await self._prepare(conversation_id)
+            ciphertext = key.encrypt(self.keys, json.dumps(content).encode())
         return await self.transport.send_message(
             conversation_id,
             txn_id=uuid.uuid4().hex,
@@ -422,12 +434,16 @@ class E2ESession:
         if kind == "message":
             return await self._on_message(event)
         if kind == "membership" and event.get("action") == "removed":
-            # The next send rotates anyway (holders no longer match); rotating here as well
-            # keeps a removed member out even if the member list is served stale.
+            # The next send would rotate anyway (the key's holders no longer match the members);
+            # rotating on the event too makes the removal count however the list is read later.
             self.rotate(str(event["conversation_id"]))
             self._devices.pop(str(event["user_id"]), None)
         elif kind == "device_list":
             self._devices.pop(str(event["user_id"]), None)
+        elif kind == "synced":
+            # device_list events are live only: after a (re)connect, devices registered while
+            # this client was away are unknown, so every list is read afresh at the next send.
+            self._devices.clear()
         return []
 
     async def _on_to_device(self, event: Mapping[str, Any]) -> list[E2EResult]:
@@ -475,8 +491,7 @@ class E2ESession:
             try:
                 _, plaintext = self._inbound.decrypt(data)
             except UnknownSenderKey:
-                slot = (cid, sender_user, sender_device, h.key_id)
-                self._pending.setdefault(slot, []).append(event)
+                self._hold(event)
                 return []
             content = json.loads(plaintext)
             result = DecryptedMessage(
@@ -495,9 +510,127 @@ class E2ESession:
             return [RejectedMessage(cid, seq, sender_user, sender_device, error)]
         return [result]
 
+    # persistence -----------------------------------------------------------------------------
+
+    def save_state(self, path: Path) -> None:
+        """Write the protocol state (sealed to this device, mode 0600) so a restart keeps
+        reading: held sender keys, own chains and who has them, pinned devices, counters.
+        Save after handling events and before advancing the SDK's stream cursors on disk."""
+        write_private_file(path, seal_state(self.keys, self.export_state()))
+
+    @classmethod
+    def load_state(
+        cls, transport: E2ETransport, keys: DeviceKeys, path: Path, **kwargs: Any
+    ) -> E2ESession:
+        """A session continuing from `save_state`; raises KeyStoreError if unreadable."""
+        try:
+            blob = path.read_bytes()
+        except OSError as exc:
+            raise KeyStoreError(f"cannot read state file {path}: {exc.strerror}") from exc
+        session = cls(transport, keys, **kwargs)
+        session.import_state(open_state(keys, blob))
+        return session
+
+    def export_state(self) -> bytes:
+        """The state as JSON bytes. Holds secret chain keys: seal it (see save_state)."""
+        doc = {
+            "version": 1,
+            "pinned": [_identity_json(i) for i in self._pinned.values()],
+            "channels": [
+                {
+                    "peer": [c.peer.user_id, c.peer.device_id],
+                    "next_counter": c.next_counter,
+                    "highest": c.received.highest,
+                    "seen": sorted(c.received.seen),
+                }
+                for c in self._channels.values()
+            ],
+            "inbound": [
+                {
+                    "conversation_id": k.conversation_id,
+                    "sender": [k.sender.user_id, k.sender.device_id],
+                    "key_id": _b64(k.key_id),
+                    "chain_key": _b64(k.chain_key),
+                    "iteration": k.iteration,
+                    "created_at": k.created_at,
+                    "skipped": {str(i): _b64(v) for i, v in k.skipped.items()},
+                }
+                for k in self._inbound.keys.values()
+            ],
+            "pending": [dict(e) for events in self._pending.values() for e in events],
+        }
+        return json.dumps(doc).encode()
+
+    def import_state(self, data: bytes) -> None:
+        try:
+            doc = json.loads(data)
+            if doc.get("version") != 1:
+                raise KeyStoreError("unknown state version")
+            for d in doc["pinned"]:
+                self._pin(_identity_from_json(d))
+            for c in doc["channels"]:
+                peer = self._pinned[(c["peer"][0], c["peer"][1])]
+                window = ReplayWindow(highest=int(c["highest"]), seen={int(x) for x in c["seen"]})
+                # The saved counter may be older than the last one sent before a crash; the
+                # clock keeps it above anything this device sent earlier.
+                counter = max(int(c["next_counter"]), time.time_ns() // 1000)
+                self._channels[(peer.user_id, peer.device_id)] = PairwiseChannel(
+                    self.keys, peer, next_counter=counter, received=window
+                )
+            # Own chains are not restored: messages sent after the save would make a restored
+            # chain reuse positions its readers already consumed. The next send rotates.
+            for k in doc["inbound"]:
+                sender = self._pinned[(k["sender"][0], k["sender"][1])]
+                inbound = InboundSenderKey(
+                    conversation_id=k["conversation_id"],
+                    sender=sender,
+                    key_id=_unb64(k["key_id"]),
+                    chain_key=_unb64(k["chain_key"]),
+                    iteration=int(k["iteration"]),
+                    created_at=int(k["created_at"]),
+                    skipped={int(i): _unb64(v) for i, v in k["skipped"].items()},
+                )
+                slot = (inbound.conversation_id, sender.user_id, sender.device_id, inbound.key_id)
+                self._inbound.keys[slot] = inbound
+            for event in doc["pending"]:
+                self._hold(event)
+        except (ValueError, KeyError, TypeError, IndexError, CryptoError) as exc:
+            raise KeyStoreError(f"state file content is corrupt: {type(exc).__name__}") from exc
+
+    def _hold(self, event: Mapping[str, Any]) -> None:
+        """Keep a message until its sender key arrives (bounded: oldest dropped first)."""
+        header = GroupEnvelope.from_bytes(_unb64(event["ciphertext"])).header
+        slot = (header.conversation_id, header.sender_user, header.sender_device, header.key_id)
+        self._pending.setdefault(slot, []).append(event)
+        while self.waiting() > MAX_PENDING:
+            oldest = next(iter(self._pending))
+            self._pending[oldest].pop(0)
+            if not self._pending[oldest]:
+                del self._pending[oldest]
+
     def waiting(self) -> int:
         """Messages held back until their sender key arrives."""
         return sum(len(v) for v in self._pending.values())
+
+
+def _identity_json(ident: DeviceIdentity) -> dict[str, str]:
+    return {
+        "user_id": ident.user_id,
+        "device_id": ident.device_id,
+        "signing_key": _b64(ident.signing_key),
+        "exchange_key": _b64(ident.exchange_key),
+        "signature": _b64(ident.signature),
+    }
+
+
+def _identity_from_json(d: Mapping[str, Any]) -> DeviceIdentity:
+    return DeviceIdentity(
+        user_id=str(d["user_id"]),
+        device_id=str(d["device_id"]),
+        signing_key=_unb64(d["signing_key"]),
+        exchange_key=_unb64(d["exchange_key"]),
+        signature=_unb64(d["signature"]),
+    )
 
 
 def _attachment_ref(content: Mapping[str, Any]) -> AttachmentRef | None:

@@ -25,9 +25,12 @@ from messenger.crypto._identity import (
 )
 from messenger.crypto._keystore import (
     load_device_keys,
+    open_state,
     open_with_password,
     save_device_keys,
+    seal_state,
     seal_with_password,
+    write_private_file,
 )
 from messenger.crypto._pairwise import (
     PairwiseChannel,
@@ -88,10 +91,13 @@ __all__ = [
     "is_group_message",
     "load_device_keys",
     "open_audit_seal",
+    "open_state",
     "open_with_password",
     "parse_header",
     "safety_number",
     "save_device_keys",
+    "seal_state",
     "seal_with_password",
     "user_fingerprint",
+    "write_private_file",
 ]

@@ -1,13 +1,15 @@
 """Device keys at rest: sealed with a key derived from the user's password (argon2id).
 
 The file is JSON (version, KDF parameters, salt, nonce, SecretBox ciphertext, base64), written
-atomically with mode 0600. `seal_with_password`/`open_with_password` are pure; the two file
-functions are the only I/O in `messenger.crypto`.
+atomically with mode 0600. `seal_with_password`/`open_with_password` are pure; the file
+functions here are the only I/O in `messenger.crypto`. The session state (chain keys, pinned
+identities) is sealed with a key derived from the device secrets, so saving it needs no password.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -95,6 +97,11 @@ def save_device_keys(
 ) -> None:
     """Write atomically with mode 0600: a crash leaves the old file or the new one, never half."""
     blob = seal_with_password(keys.to_bytes(), password, opslimit=opslimit, memlimit=memlimit)
+    write_private_file(path, blob)
+
+
+def write_private_file(path: Path, blob: bytes) -> None:
+    """Atomic write (temporary file, fsync, rename), mode 0600, directory created 0700."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -108,6 +115,30 @@ def save_device_keys(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_STATE_MAGIC = b"MBS1"
+
+
+def _state_key(keys: DeviceKeys) -> bytes:
+    """A key for the device's protocol state, derived from its secrets (no password prompt)."""
+    return hashlib.blake2b(
+        keys.signing_seed + keys.exchange_secret, digest_size=32, person=b"medbridge-state"
+    ).digest()
+
+
+def seal_state(keys: DeviceKeys, state: bytes) -> bytes:
+    """Encrypt session state (chain keys, pinned identities) under a key only this device has."""
+    return _STATE_MAGIC + bytes(nacl.secret.SecretBox(_state_key(keys)).encrypt(state))
+
+
+def open_state(keys: DeviceKeys, blob: bytes) -> bytes:
+    if blob[:4] != _STATE_MAGIC:
+        raise KeyStoreError("not a medbridge state file")
+    try:
+        return bytes(nacl.secret.SecretBox(_state_key(keys)).decrypt(blob[4:]))
+    except nacl.exceptions.CryptoError as exc:
+        raise KeyStoreError("state file does not belong to this device or is corrupt") from exc
 
 
 def load_device_keys(path: Path, password: str) -> DeviceKeys:

@@ -314,7 +314,6 @@ class OutboundSenderKey:
 # Receiver side ---
 
 
-
 @dataclass
 class InboundSenderKey:
     """A member's copy of someone's chain: position plus keys of skipped (late) messages."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from messenger.server import errors
 from messenger.server.api import router
@@ -16,7 +15,7 @@ from messenger.server.auth import make_hasher
 from messenger.server.blobs import BlobStore
 from messenger.server.config import ServerSettings
 from messenger.server.hub import Hub, LocalHub, RedisHub
-from messenger.server.limits import BodyLimit
+from messenger.server.limits import BodyLimit, RequestMetrics
 from messenger.server.metrics import Metrics
 from messenger.server.retention import scheduler
 from messenger.server.state import AppState
@@ -38,7 +37,9 @@ async def open_state(settings: ServerSettings) -> AppState:
     except BaseException:
         await engine.dispose()
         raise
-    hub: Hub = RedisHub(settings.redis_url) if settings.redis_url else LocalHub()
+    hub: Hub = (
+        RedisHub(settings.redis_url, settings.redis_channel) if settings.redis_url else LocalHub()
+    )
     return AppState(
         settings=settings,
         engine=engine,
@@ -78,25 +79,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     errors.install(app)
     app.include_router(router())
 
-    @app.middleware("http")
-    async def _count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        request.app.state.messenger.metrics.requests.labels(
-            request.method, path, str(response.status_code)
-        ).inc()
-        log.debug(
-            "%s %s %d %.1fms",
-            request.method,
-            path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
-
+    app.add_middleware(RequestMetrics)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)
     return app

@@ -27,6 +27,7 @@ class ServerSettings:
     blob_dir: Path
     db_schema: str | None = None
     redis_url: str | None = None
+    redis_channel: str = "medbridge:messenger:events"
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 100 * 1024 * 1024
     max_ciphertext_bytes: int = 256 * 1024

@@ -1,4 +1,4 @@
-"""Refuse oversized request bodies before they are read into memory (413, nothing stored)."""
+"""ASGI middlewares: refuse oversized bodies before they are read (413), count requests."""
 
 from __future__ import annotations
 
@@ -20,15 +20,16 @@ class BodyLimit:
         self.default = default
         self.upload = upload
 
-    def _limit(self, scope: Scope) -> int:
+    def _limit(self, scope: Scope) -> tuple[int, bool]:
+        """The limit, and whether to count streamed bytes here (uploads count them themselves)."""
         path: str = scope.get("path", "")
-        return self.upload if path.endswith("/attachments") else self.default
+        return (self.upload, False) if path.endswith("/attachments") else (self.default, True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self._limit(scope)
+        limit, count_stream = self._limit(scope)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -39,6 +40,9 @@ class BodyLimit:
                 if declared > limit:
                     await _reply(send, 413, "too_large", f"the body exceeds {limit} bytes")
                     return
+        if not count_stream:
+            await self.app(scope, receive, send)
+            return
         seen = 0
         started = False
 
@@ -72,3 +76,38 @@ async def _reply(send: Send, status: int, code: str, detail: str) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class RequestMetrics:
+    """ASGI middleware counting requests by route template and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        """The route template (e.g. /v1/conversations/{cid}/messages), never raw ids."""
+        if "endpoint" not in scope:
+            return "unmatched"
+        names = {str(v): k for k, v in scope.get("path_params", {}).items()}
+        segments = str(scope["path"]).split("/")
+        return "/".join(f"{{{names[s]}}}" if s in names else s for s in segments)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            scope["app"].state.messenger.metrics.requests.labels(
+                scope["method"], self._route(scope), str(status)
+            ).inc()

@@ -4,6 +4,7 @@ tests/messenger/test_e2e_*.py."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,9 +61,11 @@ class HubTransport:
         self.hub.devices.setdefault(self.user_id, []).append(rec)
 
     async def list_devices(self, user_id: str) -> Sequence[DeviceRecord]:
+        await asyncio.sleep(0)  # a network call yields to other tasks
         return list(self.hub.devices.get(user_id, []))
 
     async def conversation_members(self, conversation_id: str) -> Sequence[str]:
+        await asyncio.sleep(0)
         return list(self.hub.members[conversation_id])
 
     async def send_message(
@@ -91,6 +94,7 @@ class HubTransport:
     async def send_to_device(
         self, *, txn_id: str, sender_device_id: str, messages: Sequence[tuple[str, str, bytes]]
     ) -> None:
+        await asyncio.sleep(0)
         for user_id, device_id, ciphertext in messages:
             self.hub.inbox.setdefault((user_id, device_id), []).append(
                 {

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import stat
+from pathlib import Path
 from typing import Any
 
 import nacl.public
+import pytest
 
 from messenger.client.e2e import (
     DecryptedMessage,
@@ -18,8 +22,10 @@ from messenger.client.e2e import (
 from messenger.crypto import (
     MAX_KEY_AGE_SECONDS,
     DeviceKeys,
+    KeyStoreError,
     MalformedError,
     PolicyError,
+    ReplayError,
     SenderKeyDistribution,
     SenderKeyStore,
     TamperedError,
@@ -251,3 +257,66 @@ async def test_to_device_with_server_swapped_sender_is_refused() -> None:
     [rej] = await b.handle_event({**td, "sender_user_id": "carol"})
     assert isinstance(rej, RejectedMessage) and isinstance(rej.error, MalformedError)
     assert c.waiting() == 0
+
+
+async def test_restarted_client_keeps_reading_from_saved_state(tmp_path: Path) -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "vor dem Neustart")
+    first = hub.take("bob", "D1")
+    assert texts([r for e in first for r in await b.handle_event(e)]) == ["vor dem Neustart"]
+    await a.send_text("c", "wartet")  # arrives while bob is down
+    path = tmp_path / "state" / "bob.state"
+    b.save_state(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    restarted = E2ESession.load_state(b.transport, b.keys, path)
+    await a.send_text("c", "nach dem Neustart")  # no new key: alice knows bob holds it
+    later = hub.take("bob", "D1")
+    assert [e["type"] for e in later] == ["message", "message"]
+    got = [r for e in later for r in await restarted.handle_event(e)]
+    assert texts(got) == ["wartet", "nach dem Neustart"]
+    [replayed] = await restarted.handle_event(first[-1])
+    assert isinstance(replayed, RejectedMessage) and isinstance(replayed.error, ReplayError)
+    # alice restarts: her sends continue under a new chain, never reusing a consumed position
+    a.save_state(tmp_path / "alice.state")
+    await a.send_text("c", "nach dem Speichern")  # sent, then alice crashes before saving
+    a2 = E2ESession.load_state(a.transport, a.keys, tmp_path / "alice.state")
+    await a2.send_text("c", "alice wieder da")
+    again = hub.take("bob", "D1")
+    assert [e["type"] for e in again] == ["message", "to_device", "message"]
+    got = [r for e in again for r in await restarted.handle_event(e)]
+    assert texts(got) == ["nach dem Speichern", "alice wieder da"]
+    assert not [r for r in got if isinstance(r, RejectedMessage)]
+
+
+async def test_state_file_is_sealed_to_the_device(tmp_path: Path) -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, _ = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "x")
+    path = tmp_path / "alice.state"
+    a.save_state(path)
+    chain = json.loads(a.export_state())["inbound"][0]["chain_key"]
+    assert chain.encode() not in path.read_bytes()
+    with pytest.raises(KeyStoreError):
+        E2ESession.load_state(a.transport, DeviceKeys.generate("alice", "D1"), path)
+
+
+async def test_device_added_while_away_gets_the_key_after_a_reconnect() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "eins")
+    b2 = await client(hub, "bob", "D2")  # alice missed the live device_list event
+    assert await a.handle_event({"type": "synced"}) == []
+    await a.send_text("c", "zwei")
+    assert texts((await pump(a, b, b2))["bob/D2"]) == ["zwei"]
+
+
+async def test_concurrent_sends_share_one_sender_key() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await asyncio.gather(*(a.send_text("c", str(i)) for i in range(10)))
+    events = hub.take("bob", "D1")
+    assert sum(e["type"] == "to_device" for e in events) == 1
+    hub.inbox[("bob", "D1")] = events
+    assert sorted(texts((await pump(a, b))["bob/D1"]), key=int) == [str(i) for i in range(10)]

@@ -115,22 +115,22 @@ class LabServer:
             Version,
         )
 
-        kwargs: dict[str, Any] = {}
-        if retry_policy is not None:
-            kwargs["retry_policy"] = retry_policy
         config = Configuration(
             service_endpoint=self.url,
             credentials=Credentials(_address(user), password),
             auth_type=BASIC,
             version=None if autodetect else Version(build=Build(15, 1)),
-            **kwargs,
         )
-        return Account(
+        account = Account(
             primary_smtp_address=_address(mailbox or user),
             access_type=DELEGATE,
             config=config,
             autodiscover=False,
         )
+        if retry_policy is not None:
+            # exchangelib shares one protocol per endpoint and login; the latest policy wins.
+            account.protocol.config.retry_policy = retry_policy
+        return account
 
 
 @pytest.fixture(scope="session")

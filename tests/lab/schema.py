@@ -91,7 +91,5 @@ def assert_valid_ews(xml_bytes: bytes) -> None:
     for target in targets:
         doc = etree.ElementTree(copy.deepcopy(target))
         if not schema.validate(doc):
-            problems = "\n".join(
-                f"line {e.line}: {e.message}" for e in list(schema.error_log)[:10]
-            )
+            problems = "\n".join(f"line {e.line}: {e.message}" for e in list(schema.error_log)[:10])
             raise AssertionError(f"{target.tag} does not validate:\n{problems}")

@@ -17,8 +17,9 @@ import pytest
 import requests
 import spnego
 
+from med.lab import Lab
 from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import LabKdc, start_kdc
+from med.lab.auth.kdc import LabKdc, start_kdc, start_lab_kdc, usage_lines
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
 from tests.lab.kdcrealm import DEMO_USERS, Tickets, require_kdc, shared_kdc, use_tickets
 
@@ -221,3 +222,24 @@ def test_a_leftover_kdc_of_the_same_realm_is_stopped_by_pid(
         assert tickets.kinit(ASSISTENZ, DEMO_PASSWORD).returncode == 0
     finally:
         second.stop()
+
+
+def test_a_labs_realm_has_principals_for_its_logins_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_kdc()
+    lab = Lab.open(None, demo=True)
+    lab.set_password("sachbearbeitung@musterstadt.example", "Eigenes-Passwort-1")
+    kdc = start_lab_kdc(lab, tmp_path / "realm")
+    try:
+        names = kdc.principals()
+        assert {"chef@MUSTERSTADT.EXAMPLE", "assistenz@MUSTERSTADT.EXAMPLE"} <= names
+        assert "poststelle@MUSTERSTADT.EXAMPLE" not in names  # functional mailbox, no login
+        assert "sachbearbeitung@MUSTERSTADT.EXAMPLE" not in names  # its password is unknown
+        lines = "\n".join(usage_lines(kdc, "127.0.0.1:8080", ASSISTENZ))
+        assert f"KRB5_CONFIG={kdc.krb5_config}" in lines
+        assert "kinit assistenz@MUSTERSTADT.EXAMPLE" in lines
+        tickets = use_tickets(kdc, tmp_path, monkeypatch)
+        assert tickets.kinit("chef@musterstadt.example").returncode == 0
+    finally:
+        kdc.stop()

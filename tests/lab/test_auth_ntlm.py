@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import stat
 from collections.abc import Iterator
 
@@ -11,8 +12,10 @@ import requests
 import spnego
 from requests_ntlm import HttpNtlmAuth
 
+from med.lab import Lab
 from med.lab.auth import LabAuthenticator
 from med.lab.auth.ntlm_users import md4, nt_hash
+from med.lab.lab import LabUser
 from tests.lab.authserver import DEMO_PASSWORD, Org, Served, demo_org, make_app, serve
 
 ASSISTENZ = "assistenz@musterstadt.example"
@@ -123,11 +126,11 @@ def test_garbage_ntlm_tokens_are_401_never_500(server: Served, token: bytes) -> 
 class _Directory(Org):
     """An org that lists its users, as `med.lab.Lab.users()` does."""
 
-    def users(self) -> list[tuple[str, str, str, bool]]:
+    def users(self) -> list[LabUser]:
         return [
-            ("chef@musterstadt.example", "Dr. Anna Berg", "user", True),
-            (ASSISTENZ, "Tom Weber", "user", True),
-            ("poststelle@musterstadt.example", "Poststelle", "shared", False),
+            LabUser("chef@musterstadt.example", "Dr. Anna Berg", "user", True),
+            LabUser(ASSISTENZ, "Tom Weber", "user", True),
+            LabUser("poststelle@musterstadt.example", "Poststelle", "shared", False),
         ]
 
 
@@ -138,6 +141,17 @@ def test_by_default_ntlm_knows_users_whose_password_is_the_demo_password() -> No
         assert _handshake(served.url, "MUSTERSTADT\\assistenz", DEMO_PASSWORD).text == ASSISTENZ
         assert _handshake(served.url, "MUSTERSTADT\\chef", DEMO_PASSWORD).status_code == 401
         assert _handshake(served.url, "MUSTERSTADT\\chef", "changed-1").status_code == 401
+    auth.close()
+
+
+def test_ntlm_knows_the_demo_labs_logins_without_being_told() -> None:
+    lab = Lab.open(None, demo=True)
+    auth = LabAuthenticator(lab)
+    with serve(make_app(auth)) as served:
+        assert _handshake(served.url, "MUSTERSTADT\\chef", DEMO_PASSWORD).text == (
+            "chef@musterstadt.example"
+        )
+        assert _handshake(served.url, "MUSTERSTADT\\poststelle", DEMO_PASSWORD).status_code == 401
     auth.close()
 
 
@@ -154,6 +168,32 @@ def test_ntlm_user_file_is_private_holds_no_plaintext_and_goes_away(server: Serv
         assert nt_hash(DEMO_PASSWORD).hex().upper() in content
     auth.close()
     assert not path.exists()
+
+
+def test_handshake_tokens_stay_out_of_debug_logs(
+    server: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert _handshake(server.url, "MUSTERSTADT\\assistenz", DEMO_PASSWORD).status_code == 200
+    assert "TlRMTVNT" not in caplog.text  # base64 of "NTLMSS", the start of every NTLM token
+    assert DEMO_PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("login", "address"),
+    [
+        ("MUSTERSTADT\\assistenz", ASSISTENZ),
+        ("assistenz@MUSTERSTADT.EXAMPLE", ASSISTENZ),
+        ("assistenz@musterstadt.example", ASSISTENZ),
+        ("assistenz@OTHER.REALM", None),
+        ("HTTP/localhost@MUSTERSTADT.EXAMPLE", None),
+        ("a@b@MUSTERSTADT.EXAMPLE", None),
+    ],
+)
+def test_accepted_principals_map_to_lab_mailboxes_only(
+    auth: LabAuthenticator, login: str, address: str | None
+) -> None:
+    assert auth.principal_address(login) == address
 
 
 @pytest.mark.parametrize(

@@ -1,95 +1,41 @@
-"""End-to-end encryption against a real messenger server (uvicorn on loopback, SQLite, blob dir).
+"""End-to-end encryption against a real messenger server (uvicorn on loopback; SQLite, and
+PostgreSQL when MEDBRIDGE_TEST_PG is set; blob directory).
 
 Several clients with E2ESession exchange texts and attachments in a group; a removed member
 cannot read what follows; a dump of the database and the blob store holds none of the canary
-texts or files; ciphertext changed or forged on the server is refused by the receiving client.
+texts or files; ciphertext changed, forged or replayed on the server is refused by the
+receiving client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
-import socket
-import sqlite3
-import threading
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
+from messenger_harness import Harness
+from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
 
 from messenger.client import EventStream, MessengerClient
 from messenger.client.e2e import DecryptedMessage, E2EResult, E2ESession, RejectedMessage
 from messenger.crypto import (
     DeviceKeys,
     OutboundSenderKey,
+    ReplayError,
     SenderKeyDistribution,
     SignatureError,
     TamperedError,
     decrypt_pairwise,
     parse_header,
 )
-from messenger.server.app import create_app
-from messenger.server.auth import make_hasher
-from messenger.server.config import Argon2Params, ServerSettings
-from messenger.store import repo
-from messenger.store.engine import make_engine, sessionmaker
+from messenger.store.models import Base, Event
 
-PASSWORD = "Dienstplan-2026!"
-ARGON2 = Argon2Params(time_cost=1, memory_cost=8, parallelism=1)
 NAMES = ("alice", "bob", "carol", "dave")
-
-
-@dataclass
-class Server:
-    url: str
-    db_path: Path
-    blob_dir: Path
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    db_path, blob_dir = tmp_path / "messenger.db", tmp_path / "blobs"
-    settings = ServerSettings(database_url=f"sqlite:///{db_path}", blob_dir=blob_dir, argon2=ARGON2)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("messenger server did not start")
-        time.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", db_path, blob_dir)
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-
-async def seed_users(server: Server) -> None:
-    engine = make_engine(f"sqlite:///{server.db_path}")
-    hasher = make_hasher(ARGON2)
-    try:
-        async with sessionmaker(engine)() as db:
-            now = dt.datetime.now(dt.UTC)
-            tenant = await repo.create_tenant(db, "Kreisklinik", now)
-            await repo.add_domain(db, tenant, "klinik.example")
-            for name in NAMES:
-                await repo.create_user(
-                    db, f"{name}@klinik.example", now, password_hash=hasher.hash(PASSWORD)
-                )
-            await db.commit()
-    finally:
-        await engine.dispose()
 
 
 @dataclass
@@ -97,6 +43,7 @@ class Member:
     name: str
     client: MessengerClient
     session: E2ESession
+    streams: list[EventStream]
     stream: EventStream | None = None
     results: list[E2EResult] = field(default_factory=list)
     raw: list[dict[str, object]] = field(default_factory=list)
@@ -107,6 +54,7 @@ class Member:
 
     def open_stream(self) -> None:
         self.stream = self.client.events()
+        self.streams.append(self.stream)
 
     async def pump_until(self, done: Callable[[Member], bool], timeout: float = 20.0) -> None:
         """Feed stream events to the session until `done(self)`; fails after `timeout`."""
@@ -128,24 +76,23 @@ class Member:
 
 
 @pytest.fixture
-async def members(server: Server) -> AsyncIterator[dict[str, Member]]:
-    await seed_users(server)
+async def members(msg: Harness) -> AsyncIterator[dict[str, Member]]:
+    await msg.tenant("Kreisklinik", "klinik.example")
     out: dict[str, Member] = {}
+    streams: list[EventStream] = []
     try:
         for name in NAMES:
-            client = MessengerClient(server.url)
-            await client.login(f"{name}@klinik.example", PASSWORD)
+            await msg.user(f"{name}@klinik.example")
+            client = await msg.login(f"{name}@klinik.example", device=False)
             assert client.user_id is not None
             keys = DeviceKeys.generate(client.user_id, uuid.uuid4().hex)
             session = E2ESession.for_client(client, keys)
             await session.register_device(f"{name}-laptop")
-            out[name] = Member(name, client, session)
+            out[name] = Member(name, client, session, streams)
         yield out
     finally:
-        for m in out.values():
-            if m.stream is not None:
-                await m.stream.aclose()
-            await m.client.aclose()
+        for stream in streams:
+            await stream.aclose()
 
 
 async def make_group(members: dict[str, Member], name: str = "Station 3") -> str:
@@ -210,15 +157,21 @@ async def test_removed_member_cannot_read_messages_sent_after_removal(
     assert all(int(e["seq"]) < int(after["seq"]) for e in history)
 
 
-def dump(server: Server) -> bytes:
-    """Every byte the server persisted: SQLite files (+ WAL), a SQL dump, and all blobs."""
-    parts = [p.read_bytes() for p in server.db_path.parent.glob(server.db_path.name + "*")]
-    con = sqlite3.connect(server.db_path)
-    try:
-        parts.append("\n".join(con.iterdump()).encode())
-    finally:
-        con.close()
-    parts += [p.read_bytes() for p in server.blob_dir.rglob("*") if p.is_file()]
+async def dump(msg: Harness) -> bytes:
+    """Every row of every table (as the database returns it), the SQLite files with their WAL
+    when on SQLite, and every file of the blob store."""
+    parts: list[bytes] = []
+    async with msg.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in await conn.execute(select(table)):
+                for value in row:
+                    parts.append(value if isinstance(value, bytes) else repr(value).encode())
+    url = make_url(msg.database.url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        db_file = Path(url.database)
+        parts += [p.read_bytes() for p in db_file.parent.glob(db_file.name + "*")]
+    blob_dir = msg.settings.blob_dir
+    parts += [p.read_bytes() for p in blob_dir.rglob("*") if p.is_file()]
     return b"\n".join(parts)
 
 
@@ -232,7 +185,7 @@ def encodings(canary: bytes) -> list[bytes]:
 
 
 async def test_database_and_blob_store_hold_no_plaintext(
-    server: Server, members: dict[str, Member]
+    msg: Harness, members: dict[str, Member]
 ) -> None:
     cid = await make_group(members, name="Leitstelle Kontrollname")
     for m in members.values():
@@ -248,7 +201,7 @@ async def test_database_and_blob_store_hold_no_plaintext(
     await members["dave"].pump_until(lambda m: len(m.texts()) == 5)
     assert set(canaries) <= set(members["dave"].texts())
 
-    data = dump(server)
+    data = await dump(msg)
     # positive control: clear metadata is found, so the search does see the stored bytes
     assert b"Leitstelle Kontrollname" in data
     assert b"befund.pdf" not in data and b"memo.wav" not in data
@@ -257,21 +210,25 @@ async def test_database_and_blob_store_hold_no_plaintext(
             assert form not in data, f"plaintext found in the server's storage: {form[:30]!r}"
 
 
-def _tamper_row(server: Server, cid: str, seq: int, **changes: object) -> None:
-    con = sqlite3.connect(server.db_path)
-    try:
-        for column, value in changes.items():
-            con.execute(
-                f"UPDATE events SET {column} = ? WHERE conversation_id = ? AND seq = ?",
-                (value, cid, seq),
-            )
-        con.commit()
-    finally:
-        con.close()
+async def _stored_ciphertext(msg: Harness, cid: str, seq: int) -> bytes:
+    async with msg.engine.connect() as conn:
+        value = await conn.scalar(
+            select(Event.ciphertext).where(Event.conversation_id == cid, Event.seq == seq)
+        )
+    assert isinstance(value, bytes)
+    return value
 
 
-async def test_ciphertext_changed_or_forged_on_the_server_is_refused(
-    server: Server, members: dict[str, Member]
+async def _tamper_row(msg: Harness, cid: str, seq: int, **changes: object) -> None:
+    """What a compromised server does: rewrite a stored event behind the API's back."""
+    async with msg.engine.begin() as conn:
+        await conn.execute(
+            update(Event).where(Event.conversation_id == cid, Event.seq == seq).values(**changes)
+        )
+
+
+async def test_ciphertext_changed_forged_or_replayed_on_the_server_is_refused(
+    msg: Harness, members: dict[str, Member]
 ) -> None:
     cid = await make_group(members)
     alice, bob, dave = members["alice"], members["bob"], members["dave"]
@@ -293,28 +250,54 @@ async def test_ciphertext_changed_or_forged_on_the_server_is_refused(
     impostor = DeviceKeys(alice.user_id, alice.session.device_id, b"\x07" * 32, b"\x08" * 32)
     forged = chain.encrypt(impostor, b'{"type": "text", "body": "Medikation: 500 mg"}')
     forged_seq = (await dave.client.send_raw(cid, forged)).seq
+    first = next(e for e in dave.raw if e.get("type") == "message")
+    replay_seq = (await dave.client.send_raw(cid, base64.b64decode(str(first["ciphertext"])))).seq
 
     # the compromised server flips a ciphertext byte and attributes dave's post to alice
-    con = sqlite3.connect(server.db_path)
-    (ct,) = con.execute(
-        "SELECT ciphertext FROM events WHERE conversation_id = ? AND seq = ?",
-        (cid, seq_tampered),
-    ).fetchone()
-    con.close()
-    flipped = bytearray(ct)
+    flipped = bytearray(await _stored_ciphertext(msg, cid, seq_tampered))
     flipped[-80] ^= 0x01
-    _tamper_row(server, cid, seq_tampered, ciphertext=bytes(flipped))
-    _tamper_row(
-        server,
-        cid,
-        forged_seq,
-        sender_user_id=alice.user_id,
-        sender_device_id=alice.session.device_id,
-    )
+    await _tamper_row(msg, cid, seq_tampered, ciphertext=bytes(flipped))
+    for seq in (forged_seq, replay_seq):
+        await _tamper_row(
+            msg,
+            cid,
+            seq,
+            sender_user_id=alice.user_id,
+            sender_device_id=alice.session.device_id,
+        )
 
     bob.open_stream()
-    await bob.pump_until(lambda m: len(m.texts()) + len(m.rejected()) >= 4)
+    await bob.pump_until(lambda m: len(m.texts()) + len(m.rejected()) >= 5)
     assert bob.texts() == ["Medikation: 5 mg", "Ende der Liste"]
     by_seq = {r.seq: r.error for r in bob.rejected()}
     assert isinstance(by_seq[seq_tampered], TamperedError)
     assert isinstance(by_seq[forged_seq], SignatureError)
+    assert isinstance(by_seq[replay_seq], ReplayError)
+
+
+async def test_new_device_of_a_member_reads_what_is_sent_after_it_registered(
+    msg: Harness, members: dict[str, Member]
+) -> None:
+    cid = await make_group(members)
+    alice, bob = members["alice"], members["bob"]
+    alice.open_stream()
+    await alice.pump_until(lambda m: any(e.get("type") == "synced" for e in m.raw))
+    await alice.session.send_text(cid, "an das alte Gerät")
+
+    client = await msg.login("bob@klinik.example", device=False)
+    assert client.user_id == bob.user_id
+    phone = Member(
+        "bob-phone",
+        client,
+        E2ESession.for_client(client, DeviceKeys.generate(bob.user_id, uuid.uuid4().hex)),
+        alice.streams,
+    )
+    await phone.session.register_device("bob-phone")
+    await alice.pump_until(lambda m: any(e.get("type") == "device_list" for e in m.raw))
+    await alice.session.send_text(cid, "an beide Geräte")
+
+    phone.open_stream()
+    await phone.pump_until(has_texts("an beide Geräte"))
+    assert "an das alte Gerät" not in phone.texts()  # sent before the device existed
+    bob.open_stream()
+    await bob.pump_until(has_texts("an das alte Gerät", "an beide Geräte"))

@@ -49,3 +49,22 @@ def build_app(session: DelegateSession, config: TuiConfig) -> Callable[..., MedA
         return make_app(session, config, clock=lambda: NOW, **kwargs)  # type: ignore[arg-type]
 
     return build
+
+
+async def settle(pilot: object) -> None:
+    """Let workers finish and their messages be handled (no sleeps: waits on the app itself)."""
+    app = pilot.app  # type: ignore[attr-defined]
+    for _ in range(4):
+        await pilot.pause()  # type: ignore[attr-defined]
+        await app.workers.wait_for_complete()
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def session_factory(config: TuiConfig) -> Callable[[FakeOrg], MedApp]:
+    """An app over a FakeOrg built by the test (e.g. with 10,000 messages)."""
+
+    def build(org: FakeOrg) -> MedApp:
+        return make_app(DelegateSession(org, mailboxes=MAILBOXES), config, clock=lambda: NOW)
+
+    return build

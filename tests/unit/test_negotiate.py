@@ -179,6 +179,59 @@ def test_a_ticket_from_a_recreated_realm_is_refused_cleanly(
         old.stop()
 
 
+def _tickets_issued(kdc: LabKdc, principal: str) -> int:
+    """Ticket-granting tickets the KDC issued to `principal` (from its log)."""
+    log = (kdc.directory / "kdc.log").read_text()
+    wanted = f"{principal} for krbtgt/"
+    return sum(
+        1 for line in log.splitlines() if "AS_REQ" in line and "ISSUE" in line and wanted in line
+    )
+
+
+@pytest.mark.kerberos
+def test_a_password_login_asks_the_kdc_once_for_many_requests(
+    server: Served, kdc: LabKdc, tickets: Tickets
+) -> None:
+    before = _tickets_issued(kdc, PRINCIPAL)
+    with requests.Session() as s:
+        s.auth = NegotiateAuth(PRINCIPAL, DEMO_PASSWORD)
+        assert [s.post(server.url, timeout=10).text for _ in range(3)] == [ASSISTENZ] * 3
+    assert _tickets_issued(kdc, PRINCIPAL) - before == 1
+
+
+@pytest.mark.kerberos
+def test_negotiate_with_a_password_falls_back_to_ntlm_without_a_kdc(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "krb5.conf"
+    conf.write_text(
+        "[libdefaults]\n default_realm = MUSTERSTADT.EXAMPLE\n udp_preference_limit = 1\n"
+        f"[realms]\n MUSTERSTADT.EXAMPLE = {{\n  kdc = 127.0.0.1:{_dead_port()}\n }}\n"
+    )
+    monkeypatch.setenv("KRB5_CONFIG", str(conf))
+    assert _get(server.url, NegotiateAuth(PRINCIPAL, DEMO_PASSWORD)).text == ASSISTENZ
+
+
+@pytest.mark.kerberos
+def test_an_expired_ticket_got_with_the_password_is_renewed(
+    server: Served, kdc: LabKdc, tickets: Tickets
+) -> None:
+    short = "kurzzeit@musterstadt.example"
+    principal = kdc.principal(short)
+    if principal not in kdc.principals():
+        kdc.add_user(short, DEMO_PASSWORD)
+        kdc.kadmin(f'modprinc -maxlife "2 seconds" {principal}')
+    with requests.Session() as s:
+        s.auth = NegotiateAuth(principal, DEMO_PASSWORD, protocol="kerberos")
+        issued_at = time.time()
+        assert s.post(server.url, timeout=10).text == short
+        started = _tickets_issued(kdc, principal)
+        while time.time() < issued_at + 3:  # the ticket lives 2 seconds
+            time.sleep(0.1)
+        assert s.post(server.url, timeout=10).text == short
+    assert _tickets_issued(kdc, principal) == started + 1
+
+
 def test_ntlm_login_with_password(server: Served) -> None:
     r = _get(server.url, NegotiateAuth("MUSTERSTADT\\assistenz", DEMO_PASSWORD, protocol="ntlm"))
     assert r.text == ASSISTENZ

@@ -11,7 +11,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
@@ -21,16 +20,17 @@ from tui.actions import CALENDAR_ACTIONS, bindings
 from tui.calendar_render import PALETTE, Shown, range_for, render
 from tui.presenter import header_lines, rights_summary
 from tui.rights import allows
+from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from tui.screens.event_form import EventEdit, EventFormScreen, parse_clock, parse_day
 from tui.screens.mail import ContextBar
 
 if TYPE_CHECKING:
-    from tui.app import MedApp
+    pass
 
 
-class CalendarScreen(Screen[None]):
-    BINDINGS = bindings(CALENDAR_ACTIONS)  # noqa: RUF012
+class CalendarScreen(MedScreen[None]):
+    BINDINGS = bindings(CALENDAR_ACTIONS)
 
     DEFAULT_CSS = """
     CalendarScreen #cal-panes { height: 1fr; }
@@ -50,12 +50,6 @@ class CalendarScreen(Screen[None]):
         self.selected: int | None = None
         self.generation = 0
 
-    @property
-    def medapp(self) -> MedApp:
-        from tui.app import MedApp
-
-        assert isinstance(self.app, MedApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield ContextBar("Calendar", id="context")

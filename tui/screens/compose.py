@@ -18,7 +18,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
@@ -28,6 +27,7 @@ from med.model import Address, Item, Mailbox, MailboxKind, Message, SendOptions
 from tui import messages as msg
 from tui.actions import COMPOSE_ACTIONS, bindings
 from tui.drafts import Draft
+from tui.screens.base import MedModal, MedScreen
 
 if TYPE_CHECKING:
     from tui.app import MedApp
@@ -69,8 +69,8 @@ def sender_label(mailbox: Mailbox, user: str) -> str:
     return f"{mailbox.display_name} <{mailbox.address}> ({how})"
 
 
-class ComposeScreen(Screen[None]):
-    BINDINGS = bindings(COMPOSE_ACTIONS)  # noqa: RUF012
+class ComposeScreen(MedScreen[None]):
+    BINDINGS = bindings(COMPOSE_ACTIONS)
 
     DEFAULT_CSS = """
     ComposeScreen #fields { height: auto; padding: 0 1; }
@@ -87,12 +87,6 @@ class ComposeScreen(Screen[None]):
         self.original = original
         self._autosave: Timer | None = None
 
-    @property
-    def medapp(self) -> MedApp:
-        from tui.app import MedApp
-
-        assert isinstance(self.app, MedApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         app = self.medapp
@@ -187,7 +181,7 @@ class ComposeScreen(Screen[None]):
                 subprocess.run([*shlex.split(editor), str(path)], check=False)
             body.load_text(path.read_text(encoding="utf-8"))
             self.save_draft()
-        except Exception as exc:  # noqa: BLE001 (boundary: any editor failure becomes a sentence)
+        except Exception as exc:
             self.notify(f"The editor could not run here ({exc}); keep writing in place.",
                         severity="warning")
         finally:
@@ -237,7 +231,7 @@ class ComposeScreen(Screen[None]):
         self.dismiss(None)
 
 
-class ReviewScreen(ModalScreen[bool]):
+class ReviewScreen(MedModal[bool]):
     """Everything that will go out, once more, before it goes."""
 
     DEFAULT_CSS = """
@@ -259,12 +253,6 @@ class ReviewScreen(ModalScreen[bool]):
         self.draft = draft
         self.original = original
 
-    @property
-    def medapp(self) -> MedApp:
-        from tui.app import MedApp
-
-        assert isinstance(self.app, MedApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         ws = self.medapp.workspace

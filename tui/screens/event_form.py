@@ -47,7 +47,7 @@ def parse_day(text: str) -> date:
     text = text.strip()
     for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
         try:
-            return datetime.strptime(text, fmt).date()  # noqa: DTZ007 (a date only)
+            return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
     raise ValueError("Write dates as 2026-12-24 or 24.12.2026.")

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from med.model import (
@@ -36,13 +35,14 @@ from tui.actions import MAIL_ACTIONS, bindings
 from tui.drafts import Draft
 from tui.presenter import rights_summary
 from tui.rights import allows
+from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from tui.widgets.folder_tree import FolderTree
 from tui.widgets.item_list import ItemList
 from tui.widgets.reader import Reader
 
 if TYPE_CHECKING:
-    from tui.app import MedApp
+    pass
 
 _NEXT_IMPORTANCE = {
     Importance.NORMAL: Importance.HIGH,
@@ -58,7 +58,7 @@ def parse_date(text: str) -> datetime | None:
         return None
     for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
         try:
-            day = datetime.strptime(text, fmt).date()  # noqa: DTZ007 (a date, made aware below)
+            day = datetime.strptime(text, fmt).date()
         except ValueError:
             continue
         return datetime.combine(day, time(17, 0)).astimezone()
@@ -73,8 +73,8 @@ class ContextBar(Static):
     """
 
 
-class MailScreen(Screen[None]):
-    BINDINGS = bindings(MAIL_ACTIONS)  # noqa: RUF012 (Textual reads it from the class)
+class MailScreen(MedScreen[None]):
+    BINDINGS = bindings(MAIL_ACTIONS)
 
     DEFAULT_CSS = """
     MailScreen #panes { height: 1fr; }
@@ -90,12 +90,6 @@ class MailScreen(Screen[None]):
         self.search_text: str | None = None
         self._opened_id: str | None = None
 
-    @property
-    def medapp(self) -> MedApp:
-        from tui.app import MedApp
-
-        assert isinstance(self.app, MedApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield ContextBar("Loading mailboxes…", id="context")

@@ -17,7 +17,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from med.model import Item, Message as MailMessage, Page
+from med.model import Item, Page
+from med.model import Message as MailMessage
 from tui.presenter import row_columns
 
 _UNREAD = Style(bold=True)

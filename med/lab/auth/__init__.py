@@ -4,7 +4,16 @@ from med.lab.auth.authenticator import (
     DEMO_DOMAIN,
     LabAuthenticator,
     PasswordChecker,
+    UserDirectory,
+    demo_passwords,
     mailbox_address,
 )
 
-__all__ = ["DEMO_DOMAIN", "LabAuthenticator", "PasswordChecker", "mailbox_address"]
+__all__ = [
+    "DEMO_DOMAIN",
+    "LabAuthenticator",
+    "PasswordChecker",
+    "UserDirectory",
+    "demo_passwords",
+    "mailbox_address",
+]

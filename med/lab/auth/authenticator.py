@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import logging
-import secrets
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from spnego.exceptions import SpnegoError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from med.lab.auth.handshake import Handshakes, acceptor_env, is_ntlm_negotiate, new_acceptor
 from med.lab.auth.ntlm_users import NtlmUserFile
+from med.lab.demo import DEMO_PASSWORD, DOMAIN
 
 log = logging.getLogger(__name__)
 
-DEMO_DOMAIN = "musterstadt.example"
-DEMO_PASSWORD = "Demo-2026!"  # noqa: S105 - the demo organisation's published password
+DEMO_DOMAIN = DOMAIN
 _STATE_KEY = "lab_auth_final_token"
 
 
@@ -36,21 +32,26 @@ class PasswordChecker(Protocol):
     def check_password(self, address: str, password: str) -> bool: ...
 
 
-def _logins_of(lab: object) -> list[str]:
-    """Addresses with a login, from `lab.users()` rows `(address, name, kind, has_login)`."""
-    users = getattr(lab, "users", None)
-    if not callable(users):
-        return []
-    rows: Iterable[Any] = users()
-    found = []
-    for row in rows:
-        address = getattr(row, "address", None) or row[0]
-        has_login = getattr(row, "has_login", None)
-        if has_login is None:
-            has_login = row[3]
-        if has_login:
-            found.append(str(address).lower())
-    return found
+@runtime_checkable
+class UserDirectory(PasswordChecker, Protocol):
+    """A lab that can list its users (`med.lab.Lab.users()` rows carry `address`, `has_login`)."""
+
+    def users(self) -> Iterable[Any]: ...
+
+
+def demo_passwords(lab: PasswordChecker) -> dict[str, str]:
+    """The logins whose password is still the demo password, as address -> password.
+
+    NTLM and the KDC need the password itself, which the store keeps only as an argon2
+    hash; the demo password is published, so the lab checks which users still have it.
+    """
+    if not isinstance(lab, UserDirectory):
+        return {}
+    return {
+        row.address.lower(): DEMO_PASSWORD
+        for row in lab.users()
+        if row.has_login and lab.check_password(row.address.lower(), DEMO_PASSWORD)
+    }
 
 
 def mailbox_address(login: str, domain: str = DEMO_DOMAIN) -> str | None:
@@ -80,43 +81,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-class _LoginCache:
-    """Remembers recent good Basic logins so that every EWS call does not cost an argon2 verify.
-
-    Keys are HMACs under a per-process random key: no password is kept in memory as such.
-    """
-
-    def __init__(self, ttl_s: float = 60.0, size: int = 256) -> None:
-        self._key = secrets.token_bytes(32)
-        self._ttl = ttl_s
-        self._size = size
-        self._entries: OrderedDict[bytes, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _digest(self, address: str, password: str) -> bytes:
-        msg = address.encode() + b"\x00" + password.encode("utf-8", "surrogatepass")
-        return hmac.new(self._key, msg, hashlib.sha256).digest()
-
-    def hit(self, address: str, password: str) -> bool:
-        digest = self._digest(address, password)
-        with self._lock:
-            expires = self._entries.get(digest)
-            if expires is None:
-                return False
-            if expires < time.monotonic():
-                del self._entries[digest]
-                return False
-            return True
-
-    def add(self, address: str, password: str) -> None:
-        digest = self._digest(address, password)
-        with self._lock:
-            self._entries[digest] = time.monotonic() + self._ttl
-            self._entries.move_to_end(digest)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
 class LabAuthenticator:
     """Authenticates lab requests the way IIS does for Exchange: Negotiate, NTLM or Basic.
 
@@ -142,7 +106,6 @@ class LabAuthenticator:
         self.keytab = keytab
         self.realm = realm
         self.domain = domain.lower()
-        self._logins = _LoginCache()
         self._handshakes = Handshakes()
         self._ntlm_passwords = dict(ntlm_passwords) if ntlm_passwords is not None else None
         self._ntlm_file: NtlmUserFile | None = None
@@ -166,11 +129,7 @@ class LabAuthenticator:
             if self._ntlm_file is None:
                 passwords = self._ntlm_passwords
                 if passwords is None:
-                    passwords = {
-                        address: DEMO_PASSWORD
-                        for address in _logins_of(self.lab)
-                        if self.lab.check_password(address, DEMO_PASSWORD)
-                    }
+                    passwords = demo_passwords(self.lab)
                 self._ntlm_file = NtlmUserFile(passwords, self.domain)
             values = {"NTLM_USER_FILE": str(self._ntlm_file.path)}
         if self.keytab is not None:
@@ -179,10 +138,13 @@ class LabAuthenticator:
 
     def principal_address(self, principal: str) -> str | None:
         """Mailbox of an accepted principal: `user@REALM` (Kerberos) or `DOMAIN\\user` (NTLM)."""
-        local, at, realm = principal.rpartition("@")
-        if at and self.realm and realm == self.realm.upper():
-            return mailbox_address(local, self.domain) if "@" not in local else None
-        return mailbox_address(principal, self.domain)
+        local, at, suffix = principal.rpartition("@")
+        if not at:
+            return mailbox_address(principal, self.domain)
+        realm = (self.realm or self.domain).upper()
+        if suffix.upper() not in (realm, self.domain.upper()) or "@" in local:
+            return None  # another realm or domain: no mailbox of this lab
+        return mailbox_address(local, self.domain)
 
     def challenge(self) -> Response:
         """The 401 that lists every scheme the lab accepts, each in its own header."""
@@ -215,7 +177,10 @@ class LabAuthenticator:
                 return await self._handshake(request, "NTLM", "ntlm", value.strip())
             if scheme == "negotiate":
                 return await self._handshake(request, "Negotiate", "negotiate", value.strip())
-        except Exception as exc:  # the auth boundary: any failure is a refused login
+        except SpnegoError as exc:  # a wrong password or a bad token: an ordinary refusal
+            log.info("%s login refused: %s", scheme, type(exc).__name__)
+            return self.challenge()
+        except Exception as exc:  # the auth boundary: any failure is a refused login, not a 500
             log.warning("%s login failed: %s", scheme, type(exc).__name__, exc_info=True)
             return self.challenge()
         log.info("refused login with unsupported scheme %r", scheme[:20])
@@ -232,13 +197,10 @@ class LabAuthenticator:
         if address is None or not password:
             log.info("basic login refused: malformed credentials")
             return self.challenge()
-        if self._logins.hit(address, password):
-            return address
-        ok = await run_in_threadpool(self.lab.check_password, address, password)
-        if not ok:
+        # The lab remembers good logins itself, so argon2 runs once per user, not per request.
+        if not await run_in_threadpool(self.lab.check_password, address, password):
             log.info("basic login refused for %s", address)
             return self.challenge()
-        self._logins.add(address, password)
         return address
 
     async def _handshake(

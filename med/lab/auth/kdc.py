@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from med.lab.auth.authenticator import DEMO_DOMAIN
+from med.lab.auth.authenticator import DEMO_DOMAIN, PasswordChecker, demo_passwords
 
 REALM = "MUSTERSTADT.EXAMPLE"
 KDC_BINARY = "krb5kdc"
@@ -208,8 +208,12 @@ class LabKdc:
     def kinit_example(self, address: str) -> str:
         return f"KRB5_CONFIG={self.krb5_config} kinit {self.principal(address)}"
 
+    def kadmin(self, query: str) -> str:
+        """Run one kadmin.local query on the realm's database (no passwords in `query`)."""
+        return str(self._k5.run_kadminl(query).decode())
+
     def principals(self) -> set[str]:
-        out = self._k5.run_kadminl("listprincs").decode()
+        out = self.kadmin("listprincs")
         return {line.strip() for line in out.splitlines() if "@" in line and " " not in line}
 
     def add_user(self, address: str, password: str) -> None:
@@ -340,7 +344,22 @@ def _ensure_principals(kdc: LabKdc, users: Mapping[str, str], hosts: Iterable[st
     services = [f"HTTP/{host}@{kdc.realm}" for host in hosts]
     new = [s for s in services if s not in existing]
     for service in new:
-        kdc._k5.run_kadminl(f"addprinc -randkey -clearpolicy {service}")
+        kdc.kadmin(f"addprinc -randkey -clearpolicy {service}")
     to_export = services if not kdc.keytab.exists() else new
     for service in to_export:
-        kdc._k5.run_kadminl(f"ktadd -k {kdc.keytab} -norandkey {service}")
+        kdc.kadmin(f"ktadd -k {kdc.keytab} -norandkey {service}")
+
+
+def start_lab_kdc(lab: PasswordChecker, directory: Path) -> LabKdc:
+    """The realm for a lab: a principal for every login that still has the demo password."""
+    return start_kdc(directory, demo_passwords(lab))
+
+
+def usage_lines(kdc: LabKdc, url_host: str, address: str) -> list[str]:
+    """What a user needs to log in with Kerberos: the config to use and a kinit example."""
+    return [
+        f"Kerberos realm {kdc.realm}: KDC on 127.0.0.1:{kdc.port}, files in {kdc.directory}",
+        f"  export KRB5_CONFIG={kdc.krb5_config}",
+        f"  kinit {kdc.principal(address)}        # password: the user's lab password",
+        f"  curl --negotiate -u : -X POST http://{url_host}/EWS/Exchange.asmx",
+    ]

@@ -84,22 +84,21 @@ def _contact_element(parent: Element, mb: Mailbox) -> None:
 
 @operation("ResolveNames")
 def resolve_names(ctx: EwsContext, request: Element) -> Element:
-    entry = text_of(request.find(m("UnresolvedEntry")))
-    if not entry:
+    """One response message per UnresolvedEntry (exchangelib sends several in one request)."""
+    entries = [text_of(el) for el in request.findall(m("UnresolvedEntry"))]
+    if not entries or not all(entries):
         raise SoapFault(
             "ErrorSchemaValidation", "The request failed schema validation: UnresolvedEntry."
         )
     full = request.get("ReturnFullContactData", "false") == "true"
+    return response("ResolveNames", [_resolve_one(ctx, entry, full) for entry in entries])
+
+
+def _resolve_one(ctx: EwsContext, entry: str, full: bool) -> Element:
     found = _candidates(ctx, entry)
     if not found:
-        return response(
-            "ResolveNames",
-            [
-                error_message(
-                    "ResolveNames",
-                    EwsError("ErrorNameResolutionNoResults", "No results were found."),
-                )
-            ],
+        return error_message(
+            "ResolveNames", EwsError("ErrorNameResolutionNoResults", "No results were found.")
         )
     if len(found) == 1:
         message = response_message("ResolveNames")
@@ -107,10 +106,7 @@ def resolve_names(ctx: EwsContext, request: Element) -> Element:
         message = Element(m("ResolveNamesResponseMessage"), {"ResponseClass": "Warning"})
         fill_error(
             message,
-            EwsError(
-                "ErrorNameResolutionMultipleResults",
-                "Multiple results were found.",
-            ),
+            EwsError("ErrorNameResolutionMultipleResults", "Multiple results were found."),
         )
     resolution_set = sub(
         message,
@@ -123,7 +119,7 @@ def resolve_names(ctx: EwsContext, request: Element) -> Element:
         _mailbox_element(resolution, mb)
         if full:
             _contact_element(resolution, mb)
-    return response("ResolveNames", [message])
+    return message
 
 
 # -- ConvertId ------------------------------------------------------------------------------------

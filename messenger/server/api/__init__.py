@@ -14,9 +14,7 @@ from messenger.server.api import accounts, attachments, conversations, ops, stre
 
 def router() -> APIRouter:
     root = APIRouter()
-    v1 = APIRouter(prefix="/v1")
     for module in (accounts, conversations, to_device, attachments, stream):
-        v1.include_router(module.router)
-    root.include_router(v1)
+        root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root
