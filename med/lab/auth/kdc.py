@@ -350,9 +350,15 @@ def _ensure_principals(kdc: LabKdc, users: Mapping[str, str], hosts: Iterable[st
         kdc.kadmin(f"ktadd -k {kdc.keytab} -norandkey {service}")
 
 
-def start_lab_kdc(lab: PasswordChecker, directory: Path) -> LabKdc:
-    """The realm for a lab: a principal for every login that still has the demo password."""
-    return start_kdc(directory, demo_passwords(lab))
+def start_lab_kdc(
+    lab: PasswordChecker, directory: Path, *, extra_hosts: Iterable[str] = ()
+) -> LabKdc:
+    """The realm for a lab: a principal for every login that still has the demo password.
+
+    `extra_hosts` get service keys beside the usual local names (e.g. the address served on).
+    """
+    hosts = [*service_hosts(), *(h.lower() for h in extra_hosts if h)]
+    return start_kdc(directory, demo_passwords(lab), hosts=list(dict.fromkeys(hosts)))
 
 
 def usage_lines(kdc: LabKdc, url_host: str, address: str) -> list[str]:
