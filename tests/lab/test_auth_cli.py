@@ -35,27 +35,31 @@ class Serving:
 @contextmanager
 def serving(store: Path) -> Iterator[Serving]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [*SERVE, "--store", str(store), "--kerberos"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        while not any("curl --negotiate" in line for line in lines):
-            line = proc.stdout.readline()
-            assert line, "".join(lines) + (proc.stderr.read() if proc.stderr else "")
-            lines.append(line.strip())
-        url = next(x for x in lines if x.startswith("EWS endpoint: ")).split(": ", 1)[1]
-        config = next(x for x in lines if "export KRB5_CONFIG=" in x).split("=", 1)[1]
-        yield Serving(url=url, krb5_config=config, output=lines, pid=proc.pid)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+    errors = store.with_name(store.name + ".stderr")
+    with (
+        errors.open("w") as stderr,
+        subprocess.Popen(
+            [*SERVE, "--store", str(store), "--kerberos"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+        ) as proc,
+    ):
+        try:
+            assert proc.stdout is not None
+            lines: list[str] = []
+            while not any("curl --negotiate" in line for line in lines):
+                line = proc.stdout.readline()
+                assert line, "\n".join(lines) + errors.read_text()
+                lines.append(line.strip())
+            url = next(x for x in lines if x.startswith("EWS endpoint: ")).split(": ", 1)[1]
+            config = next(x for x in lines if "export KRB5_CONFIG=" in x).split("=", 1)[1]
+            yield Serving(url=url, krb5_config=config, output=lines, pid=proc.pid)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
 
 
 def _kinit(config: str, ccache: Path, user: str, password: str) -> int:

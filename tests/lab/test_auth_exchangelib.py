@@ -138,7 +138,8 @@ def test_the_lab_server_answers_a_stale_ticket_with_401(
         assert use_tickets(old, tmp_path, monkeypatch).kinit(ASSISTENZ).returncode == 0
         client = spnego.client(hostname="127.0.0.1", service="HTTP", protocol="negotiate")
         token = base64.b64encode(client.step()).decode()
-        r = requests.post(ews.url, headers={"Authorization": f"Negotiate {token}"}, timeout=10)
+        with requests.Session() as session:
+            r = session.post(ews.url, headers={"Authorization": f"Negotiate {token}"}, timeout=10)
         assert r.status_code == 401
         assert "Negotiate" in r.raw.headers.getlist("WWW-Authenticate")
     finally:

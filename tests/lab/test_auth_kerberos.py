@@ -194,17 +194,17 @@ def _wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
 
 def test_the_kdc_dies_with_a_killed_parent(tmp_path: Path) -> None:
     require_kdc()
-    parent = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _STARTER, str(tmp_path / "realm")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
-    )
-    assert parent.stdout is not None
-    pid = int(parent.stdout.readline())
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
+    ) as parent:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
     assert _wait_gone(pid)
 
 
