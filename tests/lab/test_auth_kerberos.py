@@ -127,7 +127,7 @@ def test_tickets_stay_valid_across_a_kdc_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_kdc()
-    directory = tmp_path / "realm"
+    directory = tmp_path / "lab realm"  # a space in the path, as in many home directories
     first = start_kdc(directory, DEMO_USERS)
     tickets = use_tickets(first, tmp_path, monkeypatch)
     assert tickets.kinit(ASSISTENZ).returncode == 0
