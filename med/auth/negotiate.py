@@ -192,6 +192,16 @@ def translate(exc: BaseException, *, spn: str, user: str | None) -> NegotiateErr
     return NegotiateError(f"The Negotiate login to {spn} failed ({type(exc).__name__})")
 
 
+def kerberos_principal(username: str) -> str:
+    """`user@domain.example` (a mail-style login) -> `user@DOMAIN.EXAMPLE`.
+
+    Kerberos realms are case-sensitive and, in Active Directory and the lab, the upper-case
+    DNS domain; a login typed as the mail address would otherwise name a realm nobody serves.
+    """
+    local, at, realm = username.rpartition("@")
+    return f"{local}@{realm.upper()}" if at and local else username
+
+
 def _offered(response: requests.Response, scheme: str) -> tuple[bool, bytes | None]:
     """Whether `scheme` is offered in WWW-Authenticate, and the token it carries if any.
 
@@ -289,7 +299,7 @@ class NegotiateAuth(requests.auth.AuthBase):
         assert self.username is not None and self._password is not None
         try:
             ctx = krb5.init_context()
-            principal = krb5.parse_name_flags(ctx, self.username.encode())
+            principal = krb5.parse_name_flags(ctx, kerberos_principal(self.username).encode())
             opt = krb5.get_init_creds_opt_alloc(ctx)
             creds = krb5.get_init_creds_password(
                 ctx, principal, opt, password=self._password.encode()
