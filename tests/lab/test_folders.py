@@ -207,3 +207,38 @@ def soap(lab: LabServer, user: str, body: str) -> bytes:
     answer = httpx.post(lab.url, content=envelope, auth=(user, DEMO_PASSWORD), timeout=30)
     assert answer.status_code == 200, answer.text
     return answer.content
+
+
+def test_delete_to_deleted_items_moves_the_folder_then_removes_it(lab: LabServer) -> None:
+    account = lab.account("chef")
+    folder = Folder(parent=account.inbox, name="Alt", folder_class="IPF.Note")
+    folder.save()
+    Folder(parent=folder, name="Älter", folder_class="IPF.Note").save()
+    folder.delete(delete_type="MoveToDeletedItems")
+    fresh = lab.account("chef")
+    assert "Alt" not in names(fresh.inbox.children)
+    moved = next(f for f in fresh.trash.children if f.name == "Alt")
+    assert names(moved.children) == {"Älter"}
+    moved.delete(delete_type="MoveToDeletedItems")  # already in Deleted Items: gone for good
+    assert "Alt" not in names(lab.account("chef").trash.children)
+
+
+def test_delegate_syncs_only_the_folders_it_may_see(lab: LabServer) -> None:
+    account = lab.account("assistenz", "chef")
+    created = {f.name for kind, f in account.root.sync_hierarchy() if kind == "create"}
+    assert {"Posteingang", "Kalender", "Vorgänge"} <= created
+    assert not created & OWN_ONLY
+
+
+def test_find_folder_restriction_on_the_container_class_property(lab: LabServer) -> None:
+    body = (
+        '<m:FindFolder Traversal="Deep"><m:FolderShape><t:BaseShape>Default</t:BaseShape>'
+        "</m:FolderShape><m:Restriction><t:IsEqualTo>"
+        '<t:ExtendedFieldURI PropertyTag="0x3613" PropertyType="String"/>'
+        '<t:FieldURIOrConstant><t:Constant Value="IPF.Appointment"/></t:FieldURIOrConstant>'
+        '</t:IsEqualTo></m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id="root"/>'
+        "</m:ParentFolderIds></m:FindFolder>"
+    )
+    answer = soap(lab, CHEF, body)
+    assert answer.count(b"<t:CalendarFolder>") == 2  # Kalender and Repräsentation
+    assert b"<t:Folder>" not in answer

@@ -544,6 +544,14 @@ def _children_of(el: Element | None) -> Iterable[Element]:
 
 @operation("DeleteFolder")
 def delete_folder(ctx: EwsContext, request: Element) -> Element:
+    """HardDelete/SoftDelete remove the subtree; MoveToDeletedItems moves it to Deleted Items
+    (a folder already there, or a public folder, is removed)."""
+    delete_type = request.get("DeleteType", "")
+    if delete_type not in ("HardDelete", "SoftDelete", "MoveToDeletedItems"):
+        raise SoapFault(
+            "ErrorSchemaValidation",
+            f"The request failed schema validation: DeleteType '{delete_type}' is not valid.",
+        )
     messages = []
     for el in folder_id_elements(request.find(m("FolderIds"))):
         try:
@@ -556,7 +564,15 @@ def delete_folder(ctx: EwsContext, request: Element) -> Element:
                 raise EwsError(
                     "ErrorAccessDenied", "Access is denied. Check credentials and try again."
                 )
-            ctx.lab.store.delete_folder(folder.id)
+            trash = ctx.lab.store.distinguished_folder(folder.mailbox, "deleteditems")
+            in_trash = trash is not None and (
+                folder.parent_id == trash.id
+                or any(d.id == folder.id for d in ctx.lab.store.descendants(trash.id))
+            )
+            if delete_type == "MoveToDeletedItems" and trash is not None and not in_trash:
+                ctx.lab.store.update_folder(folder.id, parent_id=trash.id, now=ctx.lab.now())
+            else:
+                ctx.lab.store.delete_folder(folder.id)
             messages.append(response_message("DeleteFolder"))
         except EwsError as err:
             messages.append(error_message("DeleteFolder", err))
