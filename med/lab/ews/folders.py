@@ -1,4 +1,5 @@
-"""Folder operations: GetFolder, FindFolder, SyncFolderHierarchy, CreateFolder, DeleteFolder.
+"""Folder operations: GetFolder, FindFolder, SyncFolderHierarchy, and Create/Update/Move/
+DeleteFolder.
 
 Folders are shown in the shape the caller asks for (IdOnly, Default, AllProperties plus
 additional properties, incl. the MAPI properties Outlook reads) and in the response shape of the
@@ -122,13 +123,22 @@ def parse_shape(el: Element | None) -> FolderShape:
     return shape
 
 
+def folder_tag(folder: Folder) -> str:
+    """CalendarFolder, ContactsFolder, TasksFolder by class (and its subclasses), else Folder."""
+    folder_class = folder.folder_class or ""
+    for prefix, tag in FOLDER_TAGS.items():
+        if folder_class == prefix or folder_class.startswith(prefix + "."):
+            return tag
+    return "Folder"
+
+
 def folder_counts(ctx: EwsContext, folder: Folder) -> tuple[int, int]:
     return ctx.lab.store.folder_counts(folder.id)
 
 
 def folder_element(parent: Element, ctx: EwsContext, folder: Folder, shape: FolderShape) -> Element:
     """Append the folder in the requested shape, elements in schema order."""
-    tag = FOLDER_TAGS.get(folder.folder_class or "", "Folder")
+    tag = folder_tag(folder)
     el = sub(parent, t(tag))
     rights = rights_on(ctx, folder)
     wants = shape.fields
@@ -155,9 +165,9 @@ def folder_element(parent: Element, ctx: EwsContext, folder: Folder, shape: Fold
         sub(el, t("DistinguishedFolderId"), folder.distinguished)
     if tag == "CalendarFolder" and "SharingEffectiveRights" in wants and folder.mailbox != ctx.user:
         sub(el, t("SharingEffectiveRights"), READ_TO_EWS[rights.read])
-    if "PermissionSet" in wants and tag != "TasksFolder":
+    if "PermissionSet" in wants:
         _permission_set(el, ctx, folder, calendar=tag == "CalendarFolder")
-    if "UnreadCount" in wants and tag == "Folder":
+    if "UnreadCount" in wants and tag in ("Folder", "TasksFolder"):
         sub(el, t("UnreadCount"), str(unread))
     return el
 
