@@ -14,6 +14,7 @@ from bridge.commands._common import fail, print_json
 
 if TYPE_CHECKING:
     from med.lab import Lab
+    from med.lab.auth.kdc import LabKdc
 
 NAME = "lab"
 app = typer.Typer(
@@ -62,10 +63,19 @@ def serve(
         typer.Option(help="Requests allowed per user per 10 seconds, then ErrorServerBusy."),
     ] = None,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
+    kerberos: Annotated[
+        bool,
+        typer.Option(
+            "--kerberos",
+            help="Also run a Kerberos KDC for the lab's realm, for Negotiate logins "
+            "(kept next to the store, so tickets survive restarts).",
+        ),
+    ] = False,
 ) -> None:
     """Serve EWS at http://HOST:PORT/EWS/Exchange.asmx until interrupted."""
     import uvicorn
 
+    from med.lab.auth import LabAuthenticator
     from med.lab.server import create_app
 
     lab = _open(store, demo)
@@ -86,12 +96,42 @@ def serve(
     typer.echo(f"EWS endpoint: http://{shown}:{bound}/EWS/Exchange.asmx")
     typer.echo(f"Store: {_store_path(store)}")
     typer.echo("Users: medbridge lab users" + (f" --store {store}" if store else ""))
+    kdc = _start_kdc(lab, _store_path(store).parent / "kerberos", host) if kerberos else None
+    if kdc is not None:
+        from med.lab.auth.kdc import usage_lines
+
+        for line in usage_lines(kdc, f"{shown}:{bound}", "assistenz@musterstadt.example"):
+            typer.echo(line)
     sys.stdout.flush()
-    config = uvicorn.Config(create_app(lab), log_level="warning", lifespan="off", access_log=False)
+    auth = LabAuthenticator(
+        lab,
+        keytab=kdc.keytab if kdc else None,
+        realm=kdc.realm if kdc else None,
+    )
+    application = create_app(lab, authenticator=auth)
+    config = uvicorn.Config(application, log_level="warning", lifespan="off", access_log=False)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        auth.close()
+        if kdc is not None:
+            kdc.stop()
         lab.close()
+
+
+def _start_kdc(lab: Lab, directory: Path, host: str) -> LabKdc:
+    """The lab's KDC, or one clear line and exit when it cannot run here."""
+    from med.lab.auth.kdc import KdcError, start_lab_kdc
+
+    try:
+        wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 - compared, not bound
+        return start_lab_kdc(lab, directory, extra_hosts=[] if wildcard else [host])
+    except KdcError as exc:
+        lab.close()
+        fail(str(exc))
+    except Exception as exc:  # k5test reports a failed kadmin/kdb5_util run as a bare Exception
+        lab.close()
+        fail(f"cannot set up the Kerberos realm in {directory}: {exc}")
 
 
 @app.command()
