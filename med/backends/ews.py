@@ -87,6 +87,7 @@ from exchangelib.recurrence import (
 from exchangelib.recurrence import Recurrence as ExRecurrence
 from exchangelib.services import (
     FindFolder,
+    FindItem,
     GetFolder,
     GetUserConfiguration,
     SyncFolderItems,
@@ -383,6 +384,17 @@ def _raise_if_error(value: Any, **context: str | None) -> None:
 
 
 # --------------------------------------------------------------------------- retry policy
+
+
+class _CountingFindItem(FindItem):  # type: ignore[misc]
+    """FindItem that keeps the server's TotalItemsInView of the last page."""
+
+    total: int | None = None
+
+    def _get_paging_values(self, elem: Any) -> tuple[int, int | None]:
+        count, next_offset = super()._get_paging_values(elem)
+        self.total = int(count)
+        return count, next_offset
 
 
 class _Patience(FaultTolerance):  # type: ignore[misc]
@@ -1137,8 +1149,55 @@ class EwsBackend:
             q &= Q(subject__icontains=text) | Q(body__icontains=text)
         return q
 
+    def _find(
+        self,
+        acc: Any,
+        ex: Any,
+        q: Any,
+        fields: Sequence[str],
+        *,
+        order: str | None,
+        limit: int | None,
+        offset: int = 0,
+        calendar_view: Any = None,
+    ) -> tuple[list[Any], int | None]:
+        """One FindItem (per page) with the summary fields, complex ones included.
+
+        exchangelib's QuerySet turns a request for From, Sender or Categories into FindItem
+        plus GetItem; Exchange returns them in FindItem, so we call the service directly.
+        """
+        from exchangelib.fields import FieldOrder
+        from exchangelib.restriction import Restriction
+
+        valid = {f.name for f in ex.allowed_item_fields(version=acc.version)}
+        additional = {
+            fp
+            for fp in ex.normalize_fields(fields=[f for f in fields if f in valid])
+            if not fp.field.is_attribute
+        }
+        restriction = None
+        if not q.is_empty():
+            restriction = Restriction(q, folders=[ex], applies_to=Restriction.ITEMS)
+        order_fields = [FieldOrder.from_string(order, folder=ex)] if order else None
+        service = _CountingFindItem(account=acc, page_size=limit or 1000)
+        items = list(
+            service.call(
+                folders=[ex],
+                additional_fields=additional,
+                restriction=restriction,
+                order_fields=order_fields,
+                shape=ID_ONLY,
+                query_string=None,
+                depth=SHALLOW,
+                calendar_view=calendar_view,
+                max_items=calendar_view.max_items if calendar_view else limit,
+                offset=offset,
+            )
+        )
+        return items, service.total
+
     def find_items(self, folder: Folder, query: ItemQuery) -> Page[Item]:
-        ex = self._ex_folder(folder)
+        acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         fields = _LIST_FIELDS.get(folder.kind, _LIST_FIELDS[FolderKind.MAIL])
         default_sort = {
@@ -1149,34 +1208,42 @@ class EwsBackend:
         sort = _SORT_FIELDS.get(query.sort or default_sort, "datetime_received")
         if query.sort == "from":
             sort = "author"
-        order = (
-            f"-{sort}"
-            if (query.descending and query.sort is not None)
-            or (query.sort is None and default_sort == "received")
-            else sort
-        )
+        descending = query.descending if query.sort is not None else default_sort == "received"
+        order = f"-{sort}" if descending else sort
         with _ews_errors(**ctx):
-            qs = ex.filter(self._query(query, folder.kind)).only(*fields).order_by(order)
-            qs.page_size = query.limit + 1
-            raw = list(qs[query.offset : query.offset + query.limit + 1])
+            raw, total = self._find(
+                acc,
+                ex,
+                self._query(query, folder.kind),
+                fields,
+                order=order,
+                limit=query.limit,
+                offset=query.offset,
+            )
         items = []
         for res in raw:
             _raise_if_error(res, **ctx)
             items.append(self._to_item(res, folder.mailbox, folder.id))
-        more = len(items) > query.limit
-        total = None
-        if not more:
-            total = query.offset + len(items)
-        return Page(tuple(items[: query.limit]), query.offset, total, more)
+        # Without a total from the server a full page means there may be more.
+        more = len(items) >= query.limit if total is None else query.offset + len(items) < total
+        return Page(tuple(items), query.offset, total, more)
 
     def calendar_view(self, folder: Folder, start: datetime, end: datetime) -> Sequence[Event]:
+        from exchangelib.properties import CalendarView
+
         acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         with _ews_errors(**ctx):
-            view = FolderCollection(account=acc, folders=[ex]).view(
-                start=_ews_dt(start), end=_ews_dt(end)
+            view = CalendarView(start=_ews_dt(start), end=_ews_dt(end))
+            raw, _ = self._find(
+                acc,
+                ex,
+                Q(),
+                _LIST_FIELDS[FolderKind.CALENDAR],
+                order=None,
+                limit=None,
+                calendar_view=view,
             )
-            raw = list(view.only(*_LIST_FIELDS[FolderKind.CALENDAR]))
         out = []
         for res in raw:
             _raise_if_error(res, **ctx)
