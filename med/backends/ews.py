@@ -37,10 +37,12 @@ from exchangelib import errors as exerr
 from exchangelib.attachments import FileAttachment, ItemAttachment
 from exchangelib.ewsdatetime import EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.fields import FieldPath
+from exchangelib.fields import CharField, FieldPath
 from exchangelib.folders import Folder as ExFolder
 from exchangelib.folders import FolderCollection, PublicFoldersRoot, Root
 from exchangelib.folders.queryset import DEEP, SHALLOW
+from exchangelib.indexed_properties import EmailAddress as IndexedEmailAddress
+from exchangelib.indexed_properties import PhoneNumber as IndexedPhoneNumber
 from exchangelib.items import (
     ID_ONLY,
     SAVE_ONLY,
@@ -63,11 +65,9 @@ from exchangelib.properties import (
 )
 from exchangelib.properties import (
     DistinguishedFolderId,
-    EmailAddress,
     ItemId,
     ParentFolderId,
     PermissionSet,
-    PhoneNumber,
     UserId,
 )
 from exchangelib.properties import Mailbox as ExMailbox
@@ -376,6 +376,12 @@ def _ews_errors(
         raise
     except (exerr.EWSError, requests.exceptions.RequestException, OSError) as exc:
         raise translate_error(exc, mailbox=mailbox, folder=folder, item=item) from exc
+    except ValueError as exc:
+        # exchangelib checks values before sending (field choices, ranges, labels) with
+        # ValueError; for us that is a request that cannot be made as given.
+        raise InvalidInput(
+            f"This value cannot be sent to Exchange: {exc}", mailbox=mailbox, folder=folder
+        ) from exc
 
 
 def _raise_if_error(value: Any, **context: str | None) -> None:
@@ -499,6 +505,20 @@ def _register_fields() -> None:
 
 
 _register_fields()
+
+
+class _StickyNote(ExMessage):  # type: ignore[misc]
+    """A message whose ItemClass is written on create: sticky notes are IPM.StickyNote."""
+
+    __slots__ = ()
+
+
+_StickyNote.FIELDS = type(ExMessage.FIELDS)(
+    *[
+        CharField("item_class", field_uri="item:ItemClass") if f.name == "item_class" else f
+        for f in ExMessage.FIELDS
+    ]
+)
 
 # --------------------------------------------------------------------------- value maps
 
@@ -1551,6 +1571,7 @@ class EwsBackend:
                 recurrence=_to_ex_recurrence(item.recurrence) if item.recurrence else None,
             )
         if isinstance(item, Contact):
+            common["subject"] = item.subject or item.display_name
             return ExContact(
                 **common,
                 display_name=item.display_name or item.subject or None,
@@ -1560,25 +1581,28 @@ class EwsBackend:
                 department=item.department or None,
                 job_title=item.job_title or None,
                 email_addresses=[
-                    EmailAddress(email=e, label=f"EmailAddress{i + 1}")
+                    IndexedEmailAddress(email=e, label=f"EmailAddress{i + 1}")
                     for i, e in enumerate(item.emails[:3])
                 ]
                 or None,
-                phone_numbers=[PhoneNumber(label=k, phone_number=v) for k, v in item.phones.items()]
+                phone_numbers=[
+                    IndexedPhoneNumber(label=k, phone_number=v) for k, v in item.phones.items()
+                ]
                 or None,
             )
         if isinstance(item, Task):
             return ExTask(
                 **common,
-                start_date=_ews_dt(item.start) if item.start else None,
-                due_date=_ews_dt(item.due) if item.due else None,
-                complete_date=_ews_dt(item.completed) if item.completed else None,
+                start_date=EWSDate.from_date(item.start.date()) if item.start else None,
+                due_date=EWSDate.from_date(item.due.date()) if item.due else None,
                 status=_TASK_STATUS_BACK[item.status],
                 percent_complete=Decimal(item.percent_complete),
             )
-        msg = ExMessage(**common)
         if isinstance(item, Note):
-            msg.med_message_class = "IPM.StickyNote"
+            note = _StickyNote(**common)
+            note.item_class = "IPM.StickyNote"
+            return note
+        msg = ExMessage(**common)
         if isinstance(item, Message):
             msg.to_recipients = _ex_mailboxes(item.to)
             msg.cc_recipients = _ex_mailboxes(item.cc)
