@@ -148,3 +148,62 @@ def test_wrong_password_is_exit_code_3(as_user) -> None:
     as_user(ASSISTENZ)
     result = cli("folders", "tree", password="falsch")
     assert result.returncode == 3 and "password" in result.stderr
+
+
+def test_contacts_tasks_notes_groups(as_user) -> None:
+    as_user(ASSISTENZ)
+    created = json.loads(
+        ok(
+            "contacts",
+            "create",
+            "display_name=Erika Muster",
+            "emails=erika@klinikum.example",
+            "phones=business:+49 1",
+            "--json",
+        )
+    )
+    shown = json.loads(ok("contacts", "show", created["id"], "--json"))
+    assert shown["emails"] == ["erika@klinikum.example"]
+    assert shown["phones"] == {"BusinessPhone": "+49 1"}
+    ok("contacts", "update", created["id"], "job_title=Leitung")
+    assert json.loads(ok("contacts", "show", created["id"], "--json"))["job_title"] == "Leitung"
+    task = json.loads(
+        ok(
+            "tasks",
+            "create",
+            "subject=Akte holen",
+            "due=2026-12-04",
+            "status=in_progress",
+            "--mailbox",
+            CHEF,
+            "--json",
+        )
+    )
+    listed = json.loads(ok("tasks", "ls", "--mailbox", CHEF, "--json", "--limit", "100"))
+    assert task["id"] in {t["id"] for t in listed["items"]}
+    note = json.loads(ok("notes", "create", "subject=Rückruf", "body=Tel 123", "--json"))
+    ok("notes", "delete", note["id"])
+    bad = cli("tasks", "create", "colour=blue")
+    assert bad.returncode == 2 and "field=value" in bad.stderr
+
+
+def test_respond_freebusy_and_permission_set(as_user) -> None:
+    as_user(ASSISTENZ)
+    inbox = json.loads(ok("mail", "ls", "--mailbox", CHEF, "--limit", "200", "--json"))
+    request = next(
+        m
+        for m in inbox["items"]
+        if (m["item_class"] or "").startswith("IPM.Schedule.Meeting.Request")
+    )
+    assert ok("calendar", "respond", request["id"], "accept", "--message", "Gern").strip()
+    busy = json.loads(
+        ok("calendar", "freebusy", CHEF, "--from", "2026-11-23", "--days", "7", "--json")
+    )
+    assert busy[0]["address"] == CHEF and busy[0]["slots"]
+    ok("permissions", "set", "calendar", SACHBEARBEITUNG, "Reviewer")
+    perms = json.loads(ok("permissions", "show", "calendar", "--json"))
+    assert {"principal": SACHBEARBEITUNG, "role": "Reviewer"}.items() <= next(
+        p for p in perms["permissions"] if p["principal"] == SACHBEARBEITUNG
+    ).items()
+    denied = cli("permissions", "set", "calendar", SACHBEARBEITUNG, "Owner", "--mailbox", CHEF)
+    assert denied.returncode == 4

@@ -131,3 +131,33 @@ async def test_free_busy_of_several_people(assistenz) -> None:
     chef = by_address[CHEF]
     assert chef.error is None and chef.slots
     assert all(s.end > s.start for s in chef.slots)
+
+
+async def test_move_and_copy_between_folders_of_the_boss(assistenz) -> None:
+    tree = await assistenz.folder_tree(CHEF)
+    inbox = next(f for f in tree.walk() if f.distinguished == "inbox")
+    sub = next(f for f in tree.walk() if f.parent_id == inbox.id)
+    (msg,) = (await assistenz.items(inbox, ItemQuery(limit=1))).items
+    copy_id = await assistenz.copy(msg, sub)
+    assert copy_id and copy_id != msg.id
+    moved_id = await assistenz.move(msg, sub)
+    in_sub = {m.id for m in (await assistenz.items(sub, ItemQuery(limit=100))).items}
+    assert {copy_id, moved_id} <= in_sub
+    in_inbox = {m.id for m in (await assistenz.items(inbox, ItemQuery(limit=100))).items}
+    assert msg.id not in in_inbox
+
+
+async def test_draft_for_the_boss_keeps_from_and_is_saved(assistenz, session_for) -> None:
+    draft = await assistenz.save_draft(
+        Message(
+            subject="Entwurf Grußwort", body="Sehr geehrte ...", to=(Address(SACHBEARBEITUNG),)
+        ),
+        SendOptions(from_mailbox=CHEF),
+    )
+    got = await assistenz.get(draft.id)
+    assert isinstance(got, Message) and got.is_draft
+    assert got.from_ is not None and got.from_.email == CHEF
+    chef = session_for(CHEF)
+    own = await chef.save_draft(Message(subject="Notiz an mich", body="x"))
+    drafts = await chef.default_folder(CHEF, "drafts")
+    assert own.id in {m.id for m in (await chef.items(drafts, ItemQuery(limit=100))).items}
