@@ -16,7 +16,7 @@ import re
 import ssl
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -47,13 +47,10 @@ from exchangelib.items import (
     ID_ONLY,
     SAVE_ONLY,
     SEND_AND_SAVE_COPY,
-    SEND_ONLY,
     AcceptItem,
     CalendarItem,
     DeclineItem,
-    MeetingCancellation,
     MeetingRequest,
-    MeetingResponse,
     PostItem,
     TentativelyAcceptItem,
 )
@@ -66,7 +63,6 @@ from exchangelib.properties import (
 from exchangelib.properties import (
     DistinguishedFolderId,
     ItemId,
-    ParentFolderId,
     PermissionSet,
     UserId,
 )
@@ -353,7 +349,10 @@ def translate_error(
             code=type(exc).__name__,
             **context,
         )
-    raise exc
+    # Any other OS-level failure on the way to the server (socket, file of the CA bundle).
+    return Unreachable(
+        f"The server cannot be reached ({type(exc).__name__}).", code=type(exc).__name__, **context
+    )
 
 
 _seen = threading.local()
@@ -1283,21 +1282,20 @@ class EwsBackend:
         return out
 
     def series_master(self, item_id: str) -> Event:
+        from exchangelib.properties import RecurringMasterItemId
+
         acc = self._account()
         with _ews_errors(item=item_id):
             (occ,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["type"]))
             _raise_if_error(occ, item=item_id)
-            if not isinstance(occ, CalendarItem) or occ.type not in ("Occurrence", "Exception"):
-                if isinstance(occ, CalendarItem) and occ.type == "RecurringMaster":
-                    master = occ
-                    (master,) = list(acc.fetch(ids=[ItemId(id=item_id)]))
-                    _raise_if_error(master, item=item_id)
-                    ev = self._to_item(master, None, None)
-                    assert isinstance(ev, Event)
-                    return ev
+            if not isinstance(occ, CalendarItem) or occ.type not in (
+                "Occurrence",
+                "Exception",
+                "RecurringMaster",
+            ):
                 raise NotFound("This event is not part of a series.", item=item_id)
-            from exchangelib.properties import RecurringMasterItemId
-
+            # GetItem by RecurringMasterItemId: the server resolves the master of an occurrence
+            # (and a master to itself).
             (master,) = list(
                 acc.fetch(ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
             )
@@ -2401,7 +2399,3 @@ def _kerberos_auth_type() -> str:
             "(DelegateSession.open does)."
         )
     return NEGOTIATE
-
-
-# exchangelib names these differently between versions; keep one reference for readers.
-_UNUSED = (SEND_ONLY, MeetingCancellation, MeetingResponse, ParentFolderId, timedelta)
