@@ -246,6 +246,62 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
         "The public folders are not available right now.",
     ),
     "ErrorCannotOpenFileAttachment": (ServerError, "The server cannot open this attachment."),
+    "ErrorArchiveMailboxNotEnabled": (NotFound, "This mailbox has no archive."),
+    "ErrorAttachmentSizeLimitExceeded": (InvalidInput, "The attachment is too large."),
+    "ErrorCalendarCannotMoveOrCopyOccurrence": (
+        InvalidInput,
+        "A single occurrence cannot be moved or copied; move the series.",
+    ),
+    "ErrorCalendarInvalidDayForTimeChangePattern": (InvalidInput, "The time zone is not valid."),
+    "ErrorDeleteDistinguishedFolder": (InvalidInput, "Well-known folders cannot be deleted."),
+    "ErrorMoveDistinguishedFolder": (InvalidInput, "Well-known folders cannot be moved."),
+    "ErrorFolderExists": (Conflict, "A folder with this name exists already."),
+    "ErrorImpersonateUserDenied": (AccessDenied, "Impersonation is not allowed for you."),
+    "ErrorInvalidExtendedProperty": (InvalidInput, "An extended property is not valid."),
+    "ErrorInvalidFolderId": (InvalidInput, "That is not a valid folder id."),
+    "ErrorInvalidIdEmpty": (InvalidInput, "An id is missing."),
+    "ErrorInvalidIndexedPagingParameters": (InvalidInput, "The page offset or size is not valid."),
+    "ErrorInvalidItemForOperationSendItem": (InvalidInput, "Only drafts can be sent."),
+    "ErrorInvalidMergedFreeBusyInterval": (InvalidInput, "The free/busy interval is not valid."),
+    "ErrorInvalidParameter": (InvalidInput, "A parameter of the request is not valid."),
+    "ErrorInvalidPermissionSettings": (InvalidInput, "These permission settings are not valid."),
+    "ErrorInvalidPropertyDelete": (InvalidInput, "This field cannot be cleared."),
+    "ErrorInvalidPushSubscriptionUrl": (InvalidInput, "The push notification URL is not valid."),
+    "ErrorInvalidRecurrence": (InvalidInput, "The recurrence is not valid."),
+    "ErrorInvalidReferenceItem": (
+        InvalidInput,
+        "This item cannot be answered, forwarded or accepted this way.",
+    ),
+    "ErrorInvalidServerVersion": (
+        ServerError,
+        "The server does not speak the requested EWS version; set the profile's version.",
+    ),
+    "ErrorInvalidTimeInterval": (InvalidInput, "The time range is not valid."),
+    "ErrorTimeIntervalTooBig": (InvalidInput, "The time range is too long; ask for less."),
+    "ErrorInvalidUser": (NotFound, "There is no such user."),
+    "ErrorInvalidUserInfo": (InvalidInput, "The user information is not valid."),
+    "ErrorInvalidValueForProperty": (InvalidInput, "A field has a value the server refuses."),
+    "ErrorPropertyValidationFailure": (InvalidInput, "A field has a value the server refuses."),
+    "ErrorInvalidWatermark": (
+        InvalidInput,
+        "The notification watermark is not valid; subscribe again.",
+    ),
+    "ErrorMailRecipientNotFound": (NotFound, "No mailbox has that address."),
+    "ErrorMissingEmailAddress": (InvalidInput, "An e-mail address is missing."),
+    "ErrorMessageDispositionRequired": (InvalidInput, "The request does not say whether to send."),
+    "ErrorMoveCopyFailed": (ServerError, "The server could not move or copy the item."),
+    "ErrorNameResolutionMultipleResults": (
+        InvalidInput,
+        "The name matches several mailboxes; give the address.",
+    ),
+    "ErrorNoFreeBusyAccess": (AccessDenied, "You may not see this person's free/busy times."),
+    "ErrorSubscriptionAccessDenied": (AccessDenied, "This subscription belongs to someone else."),
+    "ErrorTimeZone": (InvalidInput, "The time zone is not valid."),
+    "ErrorUnsupportedPathForQuery": (InvalidInput, "The list cannot be filtered or sorted so."),
+    "ErrorUnsupportedTypeForConversion": (
+        InvalidInput,
+        "This kind of attachment is not supported.",
+    ),
 }
 
 
@@ -334,7 +390,8 @@ def translate_error(
             )
         match = _UNKNOWN_CODE.search(str(exc))
         code = match.group(1) if match else "TransportError"
-        return ServerError(f"The server answered {code}.", code=code, **context)
+        cls, sentence = EWS_ERRORS.get(code, (ServerError, f"The server answered {code}."))
+        return cls(sentence, code=code, **context)
     if isinstance(exc, requests.exceptions.SSLError):
         return Unreachable(
             "TLS verification of the server failed; check the CA bundle.",
