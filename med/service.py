@@ -1,0 +1,1033 @@
+"""`DelegateSession`: the one public entry to mailboxes, folders and items.
+
+Example::
+
+    from med import DelegateSession, ItemQuery, Profile
+
+    async with DelegateSession.open(profile, password="...") as session:
+        boss = (await session.mailboxes())[1]
+        inbox = await session.default_folder(boss.address, "inbox")
+        page = await session.items(inbox, ItemQuery(limit=50, unread_only=True))
+
+The session is async; every backend call (blocking: exchangelib, O365) runs in a worker
+thread pool. It knows the current user's effective rights on folders it has seen and refuses
+what they do not allow with `AccessDenied` before asking the server; the server still
+decides everything else. It holds no retry loop: the backend has the one retry layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from med.backends.base import Backend
+from med.errors import (
+    AccessDenied,
+    AuthError,
+    BadCredentials,
+    InvalidInput,
+    KerberosError,
+    MedError,
+    NotFound,
+    Unsupported,
+)
+from med.model import (
+    Address,
+    Attachment,
+    AttachmentContent,
+    AuthMethod,
+    Delegate,
+    EditScope,
+    Event,
+    EventKind,
+    Feature,
+    Flag,
+    FlagStatus,
+    Folder,
+    FolderKind,
+    FolderNode,
+    FreeBusy,
+    Item,
+    ItemQuery,
+    Mailbox,
+    MailboxEvent,
+    MailboxKind,
+    MeetingDelivery,
+    Message,
+    Page,
+    Permission,
+    Profile,
+    ResponseType,
+    Rights,
+    Role,
+    SendOptions,
+    Sensitivity,
+    SyncCheckpoint,
+    SyncEvent,
+    Voicemail,
+)
+
+__all__ = ["DelegateSession"]
+
+T = TypeVar("T")
+
+#: How many items one sync round asks for (EWS allows up to 512).
+SYNC_BATCH = 512
+#: The longest calendar range one request covers; longer views are split.
+MAX_VIEW_DAYS = 62
+
+_RESPONSES = (ResponseType.ACCEPT, ResponseType.TENTATIVE, ResponseType.DECLINE)
+
+
+class DelegateSession:
+    """Work in one's own and other people's mailboxes through one `Backend`.
+
+    Args:
+        backend: any object implementing `med.backends.base.Backend`.
+        mailboxes: the mailboxes besides one's own the user works in: addresses or names
+            (resolved by the server), "functional:ADDRESS" / "shared:ADDRESS" for mailboxes
+            whose kind the server cannot tell, or `Mailbox` values.
+        max_workers: threads for blocking backend calls.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        mailboxes: Sequence[str | Mailbox] = (),
+        max_workers: int = 4,
+    ) -> None:
+        self._backend = backend
+        self._configured = [_configured_mailbox(m) if isinstance(m, str) else m for m in mailboxes]
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="med")
+        self._folders: dict[str, Folder] = {}
+        self._lock = threading.Lock()
+        self._mailboxes: list[Mailbox] | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        profile: Profile,
+        *,
+        password: str | None = None,
+        max_workers: int = 4,
+    ) -> DelegateSession:
+        """A session for a profile, with the backend the profile names.
+
+        Connecting is lazy: the first call talks to the server.
+
+        Raises:
+            InvalidInput: the profile names an unknown backend or lacks what it needs.
+        """
+        from med.backends import create_backend
+
+        if profile.auth is AuthMethod.KERBEROS:
+            from med.auth.negotiate import register
+
+            register()
+        backend = create_backend(profile, password=password)
+        return cls(backend, mailboxes=profile.mailboxes, max_workers=max_workers)
+
+    async def close(self) -> None:
+        """Close the backend and the worker pool; the session is unusable afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._run(self._backend.close)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> DelegateSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        except MedError:
+            raise
+        except Exception as exc:
+            translated = _negotiate_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    # ------------------------------------------------------------------ who and what
+
+    @property
+    def user(self) -> str:
+        """The signed-in user's address."""
+        return self._backend.user
+
+    @property
+    def backend_name(self) -> str:
+        return self._backend.name
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """Feature names the backend supports (`med.model.Feature` values)."""
+        return self._backend.capabilities
+
+    def supports(self, feature: Feature | str) -> bool:
+        return str(feature) in self._backend.capabilities
+
+    def _require(self, feature: Feature) -> None:
+        if not self.supports(feature):
+            raise Unsupported(str(feature), self._backend.name)
+
+    # ------------------------------------------------------------------ mailboxes
+
+    async def mailboxes(self, *, refresh: bool = False) -> list[Mailbox]:
+        """Own mailbox, the configured ones, their archives and the public folder tree.
+
+        Archives are listed when the backend has them and we may see them; a configured
+        mailbox that cannot be resolved is left out rather than failing the whole list.
+
+        Raises:
+            AuthError: sign-in failed.
+        """
+        if self._mailboxes is not None and not refresh:
+            return list(self._mailboxes)
+        own = await self._run(self._backend.own_mailbox)
+        found: list[Mailbox] = [own]
+        for entry in self._configured:
+            if isinstance(entry, Mailbox):
+                found.append(entry)
+                continue
+            with contextlib.suppress(NotFound):
+                found.append(await self._resolve_one(entry))
+        if self.supports(Feature.ARCHIVE):
+            for box in [m for m in found if m.kind in (MailboxKind.OWN, MailboxKind.DELEGATED)]:
+                with contextlib.suppress(NotFound, AccessDenied):
+                    archive = await self._run(self._backend.archive_of, box)
+                    if archive is not None:
+                        found.append(archive)
+        if self.supports(Feature.PUBLIC_FOLDERS):
+            found.append(Mailbox("public", "Public Folders", MailboxKind.PUBLIC))
+        unique: dict[str, Mailbox] = {}
+        for box in found:
+            unique.setdefault(box.key, box)
+        self._mailboxes = list(unique.values())
+        return list(self._mailboxes)
+
+    async def _resolve_one(self, query: str) -> Mailbox:
+        matches = await self._run(self._backend.resolve_names, query)
+        if not matches:
+            raise NotFound(f"No mailbox matches {query!r}.", mailbox=query)
+        exact = [m for m in matches if m.address.lower() == query.strip().lower()]
+        if exact:
+            return exact[0]
+        if len(matches) > 1:
+            names = ", ".join(m.address for m in matches[:5])
+            raise InvalidInput(f"{query!r} is ambiguous: {names}. Give the address.")
+        return matches[0]
+
+    async def add_mailbox(self, query: str) -> Mailbox:
+        """Add a mailbox by address or name (resolved by the server) to this session.
+
+        Raises:
+            NotFound: nothing matches.
+            InvalidInput: the name matches several mailboxes (the message lists them).
+        """
+        if not query.strip():
+            raise InvalidInput("Give an address or a name.")
+        box = await self._resolve_one(query)
+        boxes = await self.mailboxes()
+        if all(b.key != box.key for b in boxes):
+            insert_at = next(
+                (i for i, b in enumerate(boxes) if b.kind is MailboxKind.PUBLIC), len(boxes)
+            )
+            boxes.insert(insert_at, box)
+            self._mailboxes = boxes
+        return box
+
+    async def resolve_names(self, query: str) -> list[Mailbox]:
+        """Mailboxes matching an address or (part of a) name.
+
+        Raises:
+            InvalidInput: the query is empty.
+        """
+        if not query.strip():
+            raise InvalidInput("Give an address or a name.")
+        return list(await self._run(self._backend.resolve_names, query))
+
+    # ------------------------------------------------------------------ folders
+
+    def _remember(self, folders: Iterable[Folder]) -> None:
+        with self._lock:
+            for folder in folders:
+                self._folders[folder.id] = folder
+
+    def _known_rights(self, folder_id: str | None) -> Rights | None:
+        if folder_id is None:
+            return None
+        with self._lock:
+            folder = self._folders.get(folder_id)
+        return folder.rights if folder is not None else None
+
+    async def folder_tree(self, mailbox: Mailbox | str) -> FolderNode:
+        """The whole folder tree of a mailbox (or the public folders, or an archive).
+
+        Raises:
+            NotFound: no such mailbox.
+            AccessDenied: no folder of it is visible to us.
+            Unsupported: public folders or archives on a backend without them.
+        """
+        box = await self._as_mailbox(mailbox)
+        if box.kind is MailboxKind.PUBLIC:
+            self._require(Feature.PUBLIC_FOLDERS)
+        if box.kind is MailboxKind.ARCHIVE:
+            self._require(Feature.ARCHIVE)
+        tree = await self._run(self._backend.folder_tree, box)
+        self._remember(tree.walk())
+        return tree
+
+    async def _as_mailbox(self, mailbox: Mailbox | str) -> Mailbox:
+        if isinstance(mailbox, Mailbox):
+            return mailbox
+        for box in await self.mailboxes():
+            if box.key == mailbox:
+                return box
+        kind = MailboxKind.OWN if mailbox.lower() == self.user.lower() else MailboxKind.DELEGATED
+        return Mailbox(mailbox, mailbox, kind)
+
+    async def folder(self, folder_id: str, *, refresh: bool = False) -> Folder:
+        """A folder by id (from the session's cache unless `refresh`).
+
+        Raises:
+            NotFound: no such folder.
+            AccessDenied: it is not visible to us.
+        """
+        if not refresh:
+            with self._lock:
+                cached = self._folders.get(folder_id)
+            if cached is not None:
+                return cached
+        folder = await self._run(self._backend.get_folder, folder_id)
+        self._remember([folder])
+        return folder
+
+    async def default_folder(self, mailbox: str, name: str) -> Folder:
+        """A well-known folder of a mailbox: inbox, calendar, contacts, tasks, notes, drafts,
+        sentitems, deleteditems, voicemail ...
+
+        Raises:
+            NotFound: no such mailbox or folder.
+            AccessDenied: it is not visible to us.
+        """
+        folder = await self._run(self._backend.default_folder, mailbox, name)
+        self._remember([folder])
+        return folder
+
+    # ------------------------------------------------------------------ rights gating
+
+    def _deny(self, what: str, folder: Folder) -> AccessDenied:
+        return AccessDenied(
+            f"Your rights on {folder.name!r} in {folder.mailbox} do not allow you to {what}; "
+            "ask the owner for more rights.",
+            mailbox=folder.mailbox,
+            folder=folder.name,
+        )
+
+    def _gate_folder(self, folder: Folder, what: str, allowed: Callable[[Rights], bool]) -> None:
+        rights = self._known_rights(folder.id) or folder.rights
+        if rights is not None and not allowed(rights):
+            raise self._deny(what, folder)
+
+    async def _gate_item(
+        self, item: Item | str, what: str, allowed: Callable[[Rights], bool]
+    ) -> None:
+        if isinstance(item, str) or item.folder_id is None:
+            return
+        with self._lock:
+            folder = self._folders.get(item.folder_id)
+        if folder is not None and folder.rights is not None and not allowed(folder.rights):
+            raise self._deny(what, folder)
+
+    def _hides_private(self, folder: Folder) -> bool:
+        rights = self._known_rights(folder.id) or folder.rights
+        return (
+            rights is not None
+            and not rights.view_private
+            and folder.mailbox.lower() != self.user.lower()
+        )
+
+    # ------------------------------------------------------------------ items
+
+    async def items(self, folder: Folder, query: ItemQuery | None = None) -> Page[Item]:
+        """One page of a folder's items (one request), without bodies.
+
+        Private items of someone else's folder are left out when we lack ViewPrivateItems.
+
+        Raises:
+            AccessDenied: we may not read items in this folder.
+            InvalidInput: a negative offset or a page size outside 1..1000.
+            NotFound: the folder is gone.
+        """
+        query = query or ItemQuery()
+        if query.offset < 0 or not 1 <= query.limit <= 1000:
+            raise InvalidInput("Page offset must be ≥ 0 and the page size 1 to 1000.")
+        if query.start and query.end and query.end <= query.start:
+            raise InvalidInput("The end of the range must be after its start.")
+        self._gate_folder(folder, "read its items", lambda r: r.can_read_items)
+        page = await self._run(self._backend.find_items, folder, query)
+        if self._hides_private(folder):
+            kept = tuple(i for i in page.items if i.sensitivity is not Sensitivity.PRIVATE)
+            page = dataclasses.replace(page, items=kept)
+        return page
+
+    async def iter_items(
+        self, folder: Folder, query: ItemQuery | None = None
+    ) -> AsyncIterator[Item]:
+        """All items matching `query` from its offset on, fetched page by page.
+
+        Raises:
+            as `items`.
+        """
+        query = query or ItemQuery()
+        while True:
+            page = await self.items(folder, query)
+            for item in page.items:
+                yield item
+            if page.next_offset is None:
+                return
+            query = dataclasses.replace(query, offset=page.next_offset)
+
+    async def get(self, item_id: str) -> Item:
+        """The full item: body, recipients, attachment list.
+
+        Raises:
+            NotFound: no such item.
+            AccessDenied: we may not read it.
+        """
+        (item,) = await self.get_many([item_id])
+        return item
+
+    async def get_many(self, item_ids: Sequence[str]) -> list[Item]:
+        """Several full items in one request, in the order asked.
+
+        Raises:
+            as `get`.
+        """
+        if not item_ids:
+            return []
+        return list(await self._run(self._backend.get_items, list(item_ids)))
+
+    async def create(self, folder: Folder, item: Item, *, send_invitations: bool = True) -> Item:
+        """Create an item of any kind in a folder; returns it with id set.
+
+        Meetings (events with attendees) are sent to the attendees when `send_invitations`.
+
+        Raises:
+            AccessDenied: we may not create items in this folder.
+            InvalidInput: the item does not fit the folder or is inconsistent.
+        """
+        _check_item(item)
+        self._gate_folder(folder, "create items there", lambda r: r.create_items)
+        _check_kind_fits(item, folder)
+        return await self._run(
+            self._backend.create_item, folder, item, send_invitations=send_invitations
+        )
+
+    async def update(
+        self,
+        item: Item,
+        fields: Sequence[str],
+        *,
+        series: bool = False,
+        send_updates: bool = True,
+    ) -> Item:
+        """Write the named fields of `item` (change it with `dataclasses.replace` first).
+
+        For an occurrence, `series=True` applies the change to the whole series (the
+        master), else to this occurrence only.
+
+        Raises:
+            AccessDenied: we may not edit items in this folder.
+            Conflict: the item changed on the server meanwhile; reload and retry.
+            InvalidInput: no such field on this kind of item, or the item is inconsistent.
+            NotFound: the item is gone.
+        """
+        if not item.id:
+            raise InvalidInput("This item has not been created yet.")
+        unknown = [f for f in fields if f not in {x.name for x in dataclasses.fields(item)}]
+        if unknown or not fields:
+            raise InvalidInput(
+                f"Cannot update {', '.join(unknown) or 'nothing'} on a {item.kind.value}."
+            )
+        _check_item(item)
+        await self._gate_item(item, "edit its items", lambda r: r.edit is not EditScope.NONE)
+        if (
+            series
+            and isinstance(item, Event)
+            and item.event_kind
+            in (
+                EventKind.OCCURRENCE,
+                EventKind.EXCEPTION,
+            )
+        ):
+            master = await self._run(self._backend.series_master, item.id)
+            values = {name: getattr(item, name) for name in fields}
+            if "start" in values or "end" in values:
+                # Shift the series by how far this occurrence moved, keeping its pattern.
+                values["start"] = master.start + (item.start - _original_start(item, master))
+                values["end"] = values["start"] + (item.end - item.start)
+            item = dataclasses.replace(master, **values)
+        return await self._run(
+            self._backend.update_item, item, list(fields), send_updates=send_updates
+        )
+
+    async def delete(
+        self,
+        item: Item | str,
+        *,
+        series: bool = False,
+        hard: bool = False,
+        send_cancellations: bool = True,
+    ) -> None:
+        """Delete an item (to Deleted Items unless `hard`); `series` deletes a whole series.
+
+        Raises:
+            AccessDenied: we may not delete items in this folder.
+            NotFound: the item is gone.
+        """
+        await self._gate_item(item, "delete its items", lambda r: r.delete is not EditScope.NONE)
+        item_id = item if isinstance(item, str) else item.id
+        if (
+            series
+            and isinstance(item, Event)
+            and item.event_kind
+            in (
+                EventKind.OCCURRENCE,
+                EventKind.EXCEPTION,
+            )
+        ):
+            item_id = (await self._run(self._backend.series_master, item.id)).id
+        await self._run(
+            self._backend.delete_item, item_id, hard=hard, send_cancellations=send_cancellations
+        )
+
+    async def move(self, item: Item | str, folder: Folder) -> str:
+        """Move an item to another folder (also across mailboxes); returns its new id.
+
+        Raises:
+            AccessDenied: we may not delete at the source or create at the target.
+            NotFound: item or folder gone.
+        """
+        self._gate_folder(folder, "create items there", lambda r: r.create_items)
+        await self._gate_item(item, "remove its items", lambda r: r.delete is not EditScope.NONE)
+        item_id = item if isinstance(item, str) else item.id
+        return await self._run(self._backend.move_item, item_id, folder)
+
+    async def copy(self, item: Item | str, folder: Folder) -> str:
+        """Copy an item to a folder; returns the copy's id.
+
+        Raises:
+            AccessDenied: we may not create items at the target.
+            NotFound: item or folder gone.
+        """
+        self._gate_folder(folder, "create items there", lambda r: r.create_items)
+        item_id = item if isinstance(item, str) else item.id
+        return await self._run(self._backend.copy_item, item_id, folder)
+
+    # convenience edits ---------------------------------------------------------------
+
+    async def mark_read(self, item: Message, read: bool = True) -> Item:
+        """Mark a message read or unread.
+
+        Raises:
+            as `update`.
+        """
+        return await self.update(dataclasses.replace(item, is_read=read), ["is_read"])
+
+    async def set_flag(
+        self,
+        item: Item,
+        status: FlagStatus,
+        *,
+        start: datetime | None = None,
+        due: datetime | None = None,
+        completed: datetime | None = None,
+    ) -> Item:
+        """Flag for follow-up (with start/due), mark complete, or clear the flag.
+
+        Raises:
+            InvalidInput: due before start, or dates given for a cleared flag.
+            as `update`.
+        """
+        if status is FlagStatus.NOT_FLAGGED and (start or due or completed):
+            raise InvalidInput("A cleared flag has no dates.")
+        if start and due and due < start:
+            raise InvalidInput("The due date must not be before the start date.")
+        if status is FlagStatus.COMPLETE and completed is None:
+            completed = datetime.now().astimezone()
+        flag = Flag(status=status, start=start, due=due, completed=completed)
+        return await self.update(dataclasses.replace(item, flag=flag), ["flag"])
+
+    async def set_categories(self, item: Item, categories: Sequence[str]) -> Item:
+        """Replace an item's categories.
+
+        Raises:
+            InvalidInput: an empty category name.
+            as `update`.
+        """
+        cleaned = tuple(dict.fromkeys(c.strip() for c in categories))
+        if any(not c for c in cleaned):
+            raise InvalidInput("Category names must not be empty.")
+        return await self.update(dataclasses.replace(item, categories=cleaned), ["categories"])
+
+    async def master_categories(self, mailbox: str) -> list[str]:
+        """The mailbox's master category list (empty when there is none).
+
+        Raises:
+            Unsupported: the backend cannot read it.
+            AccessDenied: we may not read the owner's configuration.
+        """
+        self._require(Feature.MASTER_CATEGORIES)
+        return list(await self._run(self._backend.master_categories, mailbox))
+
+    # attachments and export ---------------------------------------------------------
+
+    async def attachment(self, attachment: Attachment | str) -> AttachmentContent:
+        """An attachment with its bytes.
+
+        Raises:
+            NotFound: no such attachment.
+        """
+        att_id = attachment if isinstance(attachment, str) else attachment.id
+        return await self._run(self._backend.attachment, att_id)
+
+    async def save_attachment(
+        self, attachment: Attachment, directory: Path, *, overwrite: bool = False
+    ) -> Path:
+        """Save an attachment into `directory` under its own (sanitised) name.
+
+        Writes to a temporary file first so that no half-written file is left behind.
+
+        Raises:
+            InvalidInput: the file exists and `overwrite` is False, or the directory is missing.
+            NotFound: no such attachment.
+        """
+        if not directory.is_dir():
+            raise InvalidInput(f"{directory} is not a directory.")
+        target = directory / _safe_filename(attachment.name, ".eml" if attachment.is_item else "")
+        if target.exists() and not overwrite:
+            raise InvalidInput(f"{target} exists already.")
+        content = await self.attachment(attachment)
+        await self._run(_write_atomically, target, content.content)
+        return target
+
+    async def export_mime(self, item: Item | str) -> bytes:
+        """An item as MIME (.eml).
+
+        Raises:
+            NotFound: no such item.
+            Unsupported: the backend has no MIME export.
+        """
+        self._require(Feature.MIME_EXPORT)
+        item_id = item if isinstance(item, str) else item.id
+        return await self._run(self._backend.export_mime, item_id)
+
+    async def voicemail_audio(self, voicemail: Voicemail) -> AttachmentContent:
+        """The recording of a voicemail.
+
+        Raises:
+            Unsupported: the backend has no voicemail.
+            NotFound: the voicemail carries no audio attachment.
+        """
+        self._require(Feature.VOICEMAIL)
+        if not voicemail.attachments:
+            full = await self.get(voicemail.id)
+            if isinstance(full, Voicemail):
+                voicemail = full
+        audio = voicemail.audio
+        if audio is None:
+            raise NotFound("This voicemail has no recording attached.", item=voicemail.id)
+        return await self.attachment(audio)
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, message: Message, options: SendOptions | None = None) -> None:
+        """Send a new message; on behalf of `options.from_mailbox` when given.
+
+        Raises:
+            InvalidInput: no recipients.
+            AccessDenied: no right to send on behalf of that mailbox.
+        """
+        if not (message.to or message.cc or message.bcc):
+            raise InvalidInput("A message needs at least one recipient.")
+        _check_addresses([*message.to, *message.cc, *message.bcc])
+        await self._run(self._backend.send, message, options or SendOptions())
+
+    async def save_draft(self, message: Message, options: SendOptions | None = None) -> Message:
+        """Save a draft in the Drafts folder of the From mailbox (ours by default).
+
+        Raises:
+            AccessDenied: we may not create items in that Drafts folder.
+        """
+        _check_addresses([*message.to, *message.cc, *message.bcc])
+        return await self._run(self._backend.save_draft, message, options or SendOptions())
+
+    async def reply(
+        self,
+        item: Item | str,
+        body: str,
+        *,
+        reply_all: bool = False,
+        options: SendOptions | None = None,
+    ) -> None:
+        """Reply (or reply to all) to a message.
+
+        Raises:
+            NotFound: the message is gone.
+            AccessDenied: no right to send on behalf of the From mailbox.
+        """
+        item_id = item if isinstance(item, str) else item.id
+        await self._run(
+            self._backend.reply,
+            item_id,
+            body,
+            reply_all=reply_all,
+            options=options or SendOptions(),
+        )
+
+    async def forward(
+        self,
+        item: Item | str,
+        to: Sequence[Address | str],
+        body: str = "",
+        *,
+        options: SendOptions | None = None,
+    ) -> None:
+        """Forward a message with its attachments.
+
+        Raises:
+            InvalidInput: no recipients or a malformed address.
+            NotFound: the message is gone.
+        """
+        recipients = [a if isinstance(a, Address) else Address(a) for a in to]
+        if not recipients:
+            raise InvalidInput("Forwarding needs at least one recipient.")
+        _check_addresses(recipients)
+        item_id = item if isinstance(item, str) else item.id
+        await self._run(
+            self._backend.forward, item_id, recipients, body, options=options or SendOptions()
+        )
+
+    # ------------------------------------------------------------------ calendar
+
+    async def calendar_view(
+        self, calendars: Sequence[Folder], start: datetime, end: datetime
+    ) -> list[Event]:
+        """Events of several calendars overlapping [start, end), occurrences expanded,
+        sorted by start. Each event's `folder_id`/`mailbox` tell which calendar it is from.
+
+        Private events of others are shown as busy blocks without details when we lack
+        ViewPrivateItems.
+
+        Raises:
+            InvalidInput: naive datetimes, or end not after start.
+            AccessDenied: we may not even see free/busy of one of the calendars.
+        """
+        if start.tzinfo is None or end.tzinfo is None:
+            raise InvalidInput("Give calendar ranges with a time zone.")
+        if end <= start:
+            raise InvalidInput("The end of the range must be after its start.")
+        for cal in calendars:
+            if cal.kind is not FolderKind.CALENDAR:
+                raise InvalidInput(f"{cal.name!r} is not a calendar.", folder=cal.name)
+            self._gate_folder(cal, "see its calendar", lambda r: r.can_see_free_busy)
+        chunks = _split_range(start, end, MAX_VIEW_DAYS)
+        tasks = [
+            self._run(self._backend.calendar_view, cal, a, b)
+            for cal in calendars
+            for a, b in chunks
+        ]
+        results = await asyncio.gather(*tasks)
+        events: dict[tuple[str, str], Event] = {}
+        for cal_index, cal in enumerate(calendars):
+            hide = self._hides_private(cal)
+            for chunk_index in range(len(chunks)):
+                for event in results[cal_index * len(chunks) + chunk_index]:
+                    if hide and event.sensitivity is Sensitivity.PRIVATE:
+                        event = _redacted(event)
+                    events.setdefault((cal.id, event.id), event)
+        return sorted(events.values(), key=lambda e: (e.start, e.end, e.subject))
+
+    async def respond(
+        self,
+        item: Item | str,
+        response: ResponseType,
+        message: str | None = None,
+        *,
+        send: bool = True,
+    ) -> None:
+        """Accept, tentatively accept or decline a meeting (on behalf of its mailbox owner).
+
+        Raises:
+            InvalidInput: `response` is not accept, tentative or decline, or the item is no
+                meeting.
+            AccessDenied: we may not edit the owner's calendar.
+            NotFound: the request is gone.
+        """
+        if response not in _RESPONSES:
+            raise InvalidInput("Respond with accept, tentative or decline.")
+        if isinstance(item, Event) and not item.is_meeting:
+            raise InvalidInput("This is an appointment, not a meeting: nobody to answer.")
+        await self._gate_item(item, "answer its meetings", lambda r: r.edit is not EditScope.NONE)
+        item_id = item if isinstance(item, str) else item.id
+        await self._run(self._backend.respond, item_id, response, message, send=send)
+
+    async def free_busy(
+        self, addresses: Sequence[str], start: datetime, end: datetime
+    ) -> list[FreeBusy]:
+        """Busy times of several people; people without data come back with `error` set.
+
+        Raises:
+            InvalidInput: no address, naive datetimes, or end not after start.
+            Unsupported: the backend has no free/busy.
+        """
+        self._require(Feature.FREE_BUSY)
+        if not addresses:
+            raise InvalidInput("Name at least one person.")
+        if start.tzinfo is None or end.tzinfo is None or end <= start:
+            raise InvalidInput("Give a range with a time zone whose end is after its start.")
+        return list(await self._run(self._backend.free_busy, list(addresses), start, end))
+
+    # ------------------------------------------------------------------ permissions
+
+    async def permissions(self, folder: Folder) -> list[Permission]:
+        """The folder's permission list.
+
+        Raises:
+            Unsupported: the backend has no folder permissions.
+            AccessDenied: only the folder owner may see it.
+        """
+        self._require(Feature.FOLDER_PERMISSIONS)
+        self._gate_folder(folder, "see its permissions", lambda r: r.folder_owner)
+        return list(await self._run(self._backend.permissions, folder))
+
+    async def set_permission(self, folder: Folder, principal: str, role: Role) -> list[Permission]:
+        """Give `principal` (an address, "default" or "anonymous") a role on the folder;
+        `Role.NONE` removes a named user. Returns the new list.
+
+        Raises:
+            Unsupported: the backend cannot change folder permissions.
+            AccessDenied: we are not folder owner.
+            InvalidInput: Role.CUSTOM (give rights through the server's own tools).
+        """
+        from med.permissions import permission_for_role
+
+        if role is Role.CUSTOM:
+            raise InvalidInput("Choose a named role; custom rights cannot be set here.")
+        current = await self.permissions(folder)
+        key = principal.strip().lower()
+        entry = permission_for_role(key, role)
+        updated = [p for p in current if p.principal.lower() != key]
+        if role is not Role.NONE or key in ("default", "anonymous"):
+            updated.append(entry)
+        await self._run(self._backend.set_permissions, folder, updated)
+        return updated
+
+    async def delegates(self, mailbox: str) -> tuple[list[Delegate], MeetingDelivery]:
+        """The delegates of a mailbox we own, and where meeting requests go.
+
+        Raises:
+            Unsupported: the backend has no delegate API.
+            AccessDenied: we are not the owner.
+        """
+        self._require(Feature.DELEGATES)
+        delegates, delivery = await self._run(self._backend.delegates, mailbox)
+        return list(delegates), delivery
+
+    async def effective_rights(self, folder: Folder) -> Rights | None:
+        """Our rights on a folder as far as known (None: the server decides alone)."""
+        return self._known_rights(folder.id) or folder.rights
+
+    # ------------------------------------------------------------------ sync & notifications
+
+    async def sync(self, folder: Folder, state: str | None = None) -> AsyncIterator[SyncEvent]:
+        """Changes in a folder since `state`, as `SyncChange` events each batch followed by a
+        `SyncCheckpoint` whose state the caller persists after handling the batch. Ends when
+        the folder is in sync; with no changes that is one request and one checkpoint.
+
+        Raises:
+            Unsupported: the backend has no sync.
+            InvalidInput: the state does not belong to this folder (start with None).
+            AccessDenied: we may not read items in this folder.
+        """
+        self._require(Feature.SYNC)
+        self._gate_folder(folder, "read its items", lambda r: r.can_read_items)
+        while True:
+            changes, new_state, done = await self._run(
+                self._backend.sync_items, folder, state, SYNC_BATCH
+            )
+            for change in changes:
+                yield change
+            yield SyncCheckpoint(state=new_state, done=done)
+            state = new_state
+            if done:
+                return
+
+    async def subscribe(self, folders: Sequence[Folder]) -> AsyncIterator[MailboxEvent]:
+        """Events of the folders as they happen (streaming, or polling where the server has
+        no streaming). Close the iterator (`aclose`) or break out to unsubscribe.
+
+        Raises:
+            Unsupported: the backend has no notifications.
+            NotFound: a folder is gone.
+        """
+        if not (self.supports(Feature.STREAMING) or self.supports(Feature.PULL_NOTIFICATIONS)):
+            raise Unsupported("notifications", self._backend.name)
+        if not folders:
+            raise InvalidInput("Name at least one folder to watch.")
+        source: Iterator[MailboxEvent] = await self._run(self._backend.subscribe, list(folders))
+        sentinel = object()
+        try:
+            while True:
+                event = await self._run(next, source, sentinel)
+                if event is sentinel:
+                    return
+                assert isinstance(event, MailboxEvent)
+                yield event
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                await self._run(close)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _configured_mailbox(entry: str) -> str | Mailbox:
+    """A profile's mailbox entry: an address or name, or "kind:address" with a known kind."""
+    kind, sep, address = entry.partition(":")
+    if sep and "@" in address:
+        try:
+            return Mailbox(address.strip().lower(), address.strip().lower(), MailboxKind(kind))
+        except ValueError:
+            pass
+    return entry
+
+
+def _negotiate_error(exc: Exception) -> AuthError | None:
+    """A Kerberos/NTLM login error of `med.auth.negotiate` as an AuthError, else None.
+
+    The backends do not import the auth package, so its errors are translated here, where
+    the session composes both; the module is only consulted when it is already loaded.
+    """
+    negotiate = sys.modules.get("med.auth.negotiate")
+    if negotiate is None or not isinstance(exc, negotiate.NegotiateError):
+        return None
+    if isinstance(exc, negotiate.WrongPassword | negotiate.LoginRefused):
+        return BadCredentials(str(exc), code=type(exc).__name__)
+    return KerberosError(str(exc), code=type(exc).__name__)
+
+
+def _check_item(item: Item) -> None:
+    if isinstance(item, Event):
+        if item.start.tzinfo is None or item.end.tzinfo is None:
+            raise InvalidInput("Give event times with a time zone.")
+        if item.end < item.start:
+            raise InvalidInput("An event cannot end before it starts.")
+        rec = item.recurrence
+        if rec is not None:
+            if rec.end is not None and rec.count is not None:
+                raise InvalidInput("A series ends by date or after a count, not both.")
+            if rec.count is not None and rec.count < 1:
+                raise InvalidInput("A series needs at least one occurrence.")
+            if rec.end is not None and rec.end < rec.start:
+                raise InvalidInput("A series cannot end before it starts.")
+    if isinstance(item, Message):
+        _check_addresses([*item.to, *item.cc, *item.bcc])
+
+
+_KIND_FOLDERS = {
+    "Event": FolderKind.CALENDAR,
+    "Contact": FolderKind.CONTACTS,
+    "Task": FolderKind.TASKS,
+    "Note": FolderKind.NOTES,
+}
+
+
+def _check_kind_fits(item: Item, folder: Folder) -> None:
+    wanted = _KIND_FOLDERS.get(type(item).__name__)
+    if wanted is not None and folder.kind not in (wanted, FolderKind.OTHER):
+        raise InvalidInput(
+            f"A {item.kind.value} belongs in a {wanted.value} folder, not in {folder.name!r}.",
+            folder=folder.name,
+        )
+
+
+def _check_addresses(addresses: Sequence[Address]) -> None:
+    for addr in addresses:
+        local, _, domain = addr.email.partition("@")
+        if not local or "." not in domain or " " in addr.email:
+            raise InvalidInput(f"{addr.email!r} is not an e-mail address.")
+
+
+def _original_start(occurrence: Event, master: Event) -> datetime:
+    """Where an occurrence would start had it not been moved: same day, master's time."""
+    local = occurrence.start.astimezone(master.start.tzinfo)
+    return local.replace(
+        hour=master.start.hour,
+        minute=master.start.minute,
+        second=master.start.second,
+        microsecond=0,
+    )
+
+
+def _split_range(start: datetime, end: datetime, days: int) -> list[tuple[datetime, datetime]]:
+    from datetime import timedelta
+
+    step = timedelta(days=days)
+    out = []
+    cursor = start
+    while cursor < end:
+        out.append((cursor, min(cursor + step, end)))
+        cursor += step
+    return out
+
+
+def _redacted(event: Event) -> Event:
+    return dataclasses.replace(
+        event,
+        subject="Private appointment",
+        body=None,
+        location="",
+        attendees=(),
+        categories=(),
+        attachments=(),
+    )
+
+
+def _safe_filename(name: str, default_suffix: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in " ._-()" else "_" for c in name).strip(" .")
+    if not cleaned:
+        cleaned = "attachment"
+    if default_suffix and not cleaned.lower().endswith(default_suffix):
+        cleaned += default_suffix
+    return cleaned[:200]
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,152 @@
+"""App-wide behaviour: rebinding keys, first start, tasks/contacts/notes, leftover drafts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Button, Input
+
+from med.model import FlagStatus, Task, TaskStatus
+from tests.tui.conftest import settle
+from tests.tui.fakeorg import FakeOrg
+from tests.tui.screentext import screen_text
+from tui.app import MedApp, make_app
+from tui.config import TuiConfig
+from tui.drafts import Draft, DraftStore
+from tui.first_start import FirstStart
+from tui.screens.first_start import FirstStartScreen
+from tui.screens.item_form import ItemFormScreen
+from tui.screens.mail import MailScreen
+from tui.screens.messenger import MessengerScreen
+
+SIZE = (140, 36)
+
+
+async def test_keymap_from_config_rebinds_by_stable_id(
+    build_app: Callable[..., MedApp], config: TuiConfig, org: FakeOrg
+) -> None:
+    app = build_app()
+    app.config = dataclasses.replace(config, keymap={"toggle-flag": "ctrl+f"})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "j", "F")
+        await settle(pilot)
+        assert org.items["m00000"].flag.status is FlagStatus.NOT_FLAGGED
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        assert org.items["m00000"].flag.status is FlagStatus.FLAGGED
+        assert "^f Flag" in screen_text(app).splitlines()[-1]
+
+
+async def test_first_start_without_profile_offers_the_demo(config: TuiConfig) -> None:
+    app = make_app(None, config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, FirstStartScreen)
+        await pilot.press("d")
+        await pilot.pause()
+    assert app.return_value == FirstStart("demo")
+
+
+async def test_first_start_wizard_returns_a_profile_and_checks_input(config: TuiConfig) -> None:
+    app = make_app(None, config)
+    async with app.run_test(size=(100, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("p")
+        screen = app.screen
+        screen.query_one("#server", Input).value = "mail.example.org"
+        screen.query_one("#user", Input).value = "tom@example.org"
+        screen.query_one("#mailboxes", Input).value = "chef@example.org, post@example.org"
+        screen.query_one("#save", Button).press()
+        await pilot.pause()
+        assert "https://" in str(screen.query_one("#wizard-error").render())
+        screen.query_one("#server", Input).value = "https://mail.example.org/EWS/Exchange.asmx"
+        screen.query_one("#save", Button).press()
+        await pilot.pause()
+    result = app.return_value
+    assert result is not None and result.choice == "profile" and result.profile is not None
+    assert result.profile.server == "https://mail.example.org/EWS/Exchange.asmx"
+    assert result.profile.mailboxes == ("chef@example.org", "post@example.org")
+
+
+async def test_tasks_key_opens_chefs_tasks_where_a_task_is_created_and_completed(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MailScreen) and screen.folder is not None
+        assert screen.folder.id == "chef:tasks"
+        await pilot.press("c")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, ItemFormScreen)
+        form.query_one("#f-subject", Input).value = "Blumen bestellen"
+        form.query_one("#f-due", Input).value = "2026-11-30"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        (task,) = [i for i in org.items.values() if i.subject == "Blumen bestellen"]
+        assert isinstance(task, Task) and task.folder_id == "chef:tasks"
+        assert task.due is not None and task.due.date().isoformat() == "2026-11-30"
+        # Find it in the list and complete it with x.
+        rows = screen.query_one("#items").rows  # type: ignore[attr-defined]
+        index = next(i for i, r in rows.items() if r.id == task.id)
+        screen.query_one("#items").go(index)  # type: ignore[attr-defined]
+        await pilot.press("l", "x")
+        await settle(pilot)
+        done = org.items[task.id]
+        assert isinstance(done, Task) and done.status is TaskStatus.COMPLETED
+
+
+async def test_note_is_created_in_own_notes(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MailScreen) and screen.folder is not None
+        assert screen.folder.id == "assistenz:notes"
+        await pilot.press("c")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, ItemFormScreen)
+        form.query_one("#f-subject", Input).value = "Kaffee für Sitzung"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any(i.subject == "Kaffee für Sitzung" and i.folder_id == "assistenz:notes"
+                   for i in org.items.values())
+
+
+async def test_drafts_left_from_last_time_are_announced(
+    build_app: Callable[..., MedApp], config: TuiConfig
+) -> None:
+    DraftStore(config.drafts_dir).save(Draft(subject="halb fertig"))
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any("1 unsent draft" in n.message for n in app._notifications)
+
+
+async def test_messenger_key_shows_its_place(build_app: Callable[..., MedApp]) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        assert isinstance(app.screen, MessengerScreen)
+        await pilot.press("1")
+        await settle(pilot)
+        assert isinstance(app.screen, MailScreen)
+
+
+def test_config_drafts_dir_is_where_drafts_go(tmp_path: Path) -> None:
+    config = TuiConfig.from_mapping(None, None, drafts_dir=tmp_path / "d")
+    assert config.drafts_dir == tmp_path / "d"

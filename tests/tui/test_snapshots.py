@@ -1,0 +1,67 @@
+"""A few screenshots compared with approved SVGs: fixed size, animations off, frozen clock.
+
+Update after an intended change with `pytest tests/tui/test_snapshots.py --snapshot-update`
+and look at the SVGs in `tests/tui/__snapshots__/` before committing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from med import DelegateSession
+from tests.tui.conftest import MAILBOXES, settle
+from tests.tui.fakeorg import NOW, FakeOrg
+from tui.app import MedApp, make_app
+from tui.config import TuiConfig
+
+SIZE = (130, 34)
+
+
+def demo_app(tmp_path: Path, **kwargs: Any) -> MedApp:
+    config = TuiConfig(drafts_dir=tmp_path / "drafts", animations=False,
+                       downloads_dir=tmp_path / "dl")
+    session = DelegateSession(FakeOrg(), mailboxes=MAILBOXES)
+    return make_app(session, config, clock=lambda: NOW, **kwargs)
+
+
+async def _settled(pilot: Any) -> None:
+    await settle(pilot)
+
+
+def test_main_screen(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("l", "j", "j")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_calendar_week_with_team_overlay(
+    snap_compare: Callable[..., bool], tmp_path: Path
+) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = pilot.app.screen
+        screen.set_overlay("teamkalender:calendar")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_lists_active_bindings(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_reviewer_folder_footer(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    app = demo_app(tmp_path, start_folder="public/Adressen extern")
+    assert snap_compare(app, terminal_size=SIZE, run_before=_settled)

@@ -1,0 +1,123 @@
+"""The TUI's pure parts: HTML to text, config and keymap, drafts, rights, free slots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from med.model import BusySlot, BusyStatus, EditScope, FolderKind, FreeBusy, ReadAccess, Rights, Role
+from med.permissions import rights_for_role
+from tui.actions import ALL_ACTIONS, action_ids
+from tui.config import ConfigError, TuiConfig, parse_keymap
+from tui.drafts import Draft, DraftStore
+from tui.htmltext import html_to_text
+from tui.presenter import rights_summary
+from tui.rights import allows
+from tui.screens.free_busy import free_slots
+
+
+def test_html_mail_reads_as_text_without_markup_scripts_or_styles() -> None:
+    html = (
+        "<html><head><style>p{color:red}</style><title>x</title></head><body>"
+        "<p>Hallo&nbsp;<b>Frau</b> Berg,</p><ul><li>eins</li><li>zwei</li></ul>"
+        "<ol><li>a</li><li>b</li></ol><blockquote><p>alt</p></blockquote>"
+        '<a href="https://x.example/a">Link</a><script>alert(1)</script></body></html>'
+    )
+    assert html_to_text(html) == (
+        "Hallo Frau Berg,\n\n• eins\n• zwei\n\n1. a\n2. b\n\n> alt\n\nLink <https://x.example/a>"
+    )
+
+
+def test_html_link_whose_text_is_the_address_is_not_repeated() -> None:
+    assert html_to_text('<a href="mailto:a@b.example">a@b.example</a>') == "a@b.example"
+
+
+def test_every_action_id_is_unique_and_kebab_case() -> None:
+    ids = [spec.id for spec in ALL_ACTIONS]
+    assert len(ids) == len(set(ids))
+    assert all(i == i.lower() and " " not in i and "_" not in i for i in ids)
+
+
+def test_keymap_accepts_known_ids_with_one_or_several_keys() -> None:
+    assert parse_keymap({"reply-all": "ctrl+r", "next-item": ["j", "ctrl+n"]}) == {
+        "reply-all": "ctrl+r",
+        "next-item": "j,ctrl+n",
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "fragment"),
+    [
+        ({"reply-everyone": "x"}, "no action called 'reply-everyone'"),
+        ({"reply": 3}, "must be a key"),
+        ({"reply": []}, "must be a key"),
+        ({"reply": "a,b"}, "must be a key"),
+    ],
+)
+def test_keymap_rejects_unknown_ids_and_bad_keys(table: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        parse_keymap(table)
+
+
+def test_tui_table_is_validated(tmp_path: Path) -> None:
+    config = TuiConfig.from_mapping(
+        {"page_size": 100, "editor": "nano", "animations": False}, {"quit": "ctrl+q"},
+        drafts_dir=tmp_path,
+    )
+    assert (config.page_size, config.editor, config.animations) == (100, "nano", False)
+    assert config.keymap == {"quit": "ctrl+q"}
+    with pytest.raises(ConfigError, match="page_size"):
+        TuiConfig.from_mapping({"page_size": 5}, None, drafts_dir=tmp_path)
+    with pytest.raises(ConfigError, match="Unknown setting in \\[tui\\]: colour"):
+        TuiConfig.from_mapping({"colour": "red"}, None, drafts_dir=tmp_path)
+    assert "quit" in action_ids()
+
+
+def test_drafts_survive_a_new_store_and_are_discarded_once_sent(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path / "drafts")
+    draft = Draft(to="wolf@kreis.example", subject="Termin", body="Hallo")
+    store.save(draft)
+    (again,) = DraftStore(tmp_path / "drafts").all()
+    assert again == draft
+    store.discard(draft.draft_id)
+    assert store.all() == []
+    assert not list((tmp_path / "drafts").glob(".draft-*"))  # no temp files left behind
+
+
+def test_draft_ids_cannot_escape_the_drafts_directory(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="hexadecimal"):
+        DraftStore(tmp_path).load("../../etc/passwd")
+
+
+def test_rights_summary_names_what_the_header_shows() -> None:
+    assert rights_summary(Rights.full()) == "owner: all rights"
+    assert rights_summary(rights_for_role(Role.REVIEWER)) == "read only"
+    assert rights_summary(rights_for_role(Role.AUTHOR)) == "read, create, edit own, delete own"
+    assert rights_summary(Rights(read=ReadAccess.FREEBUSY_TIME)) == "free/busy only"
+    assert rights_summary(None).startswith("rights unknown")
+
+
+def test_rights_gate_write_actions_and_mail_only_actions() -> None:
+    reviewer = rights_for_role(Role.REVIEWER)
+    editor = rights_for_role(Role.EDITOR)
+    assert not allows(reviewer, "delete") and allows(editor, "delete")
+    assert not allows(reviewer, "toggle_flag") and allows(reviewer, "reply", FolderKind.MAIL)
+    assert not allows(editor, "reply", FolderKind.CONTACTS)
+    assert allows(editor, "complete_item", FolderKind.TASKS)
+    assert not allows(editor, "complete_item", FolderKind.MAIL)
+    assert allows(Rights(edit=EditScope.OWN), "edit_event")
+    assert allows(None, "delete")  # unknown rights: the server decides
+
+
+def test_free_slots_skip_anyone_busy_or_tentative() -> None:
+    day = datetime(2026, 11, 24, 8, tzinfo=UTC)
+    people = [
+        FreeBusy("a@x.example", (BusySlot(day, day + timedelta(hours=2), BusyStatus.BUSY),)),
+        FreeBusy("b@x.example", (BusySlot(day + timedelta(hours=3), day + timedelta(hours=4),
+                                          BusyStatus.TENTATIVE),)),
+        FreeBusy("c@x.example", (), error="no data"),
+    ]
+    slots = free_slots(people, day, day + timedelta(hours=5), 60)
+    assert slots == [day + timedelta(hours=2), day + timedelta(hours=4)]

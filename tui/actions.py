@@ -1,0 +1,121 @@
+"""Every key-bound action of the TUI, named once with a stable id.
+
+The ids are the public contract of the `[keymap]` table in the config file: users rebind by id,
+so an id is never renamed once released. Defaults follow mutt, aerc and khal habits. Each screen
+builds its `BINDINGS` from its group here, so the help screen, the footer and the keymap agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One user-visible action: stable id, default keys, the Textual action it runs, a label."""
+
+    id: str
+    keys: str
+    action: str
+    description: str
+    show: bool = True
+    priority: bool = False
+
+    def binding(self) -> Binding:
+        return Binding(
+            self.keys,
+            self.action,
+            self.description,
+            show=self.show,
+            priority=self.priority,
+            id=self.id,
+        )
+
+
+# Global: available on every screen.
+APP_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("quit", "q", "quit", "Quit"),
+    ActionSpec("help", "question_mark", "help", "Help"),
+    ActionSpec("command-palette", "colon,ctrl+p", "command_palette", "Commands", show=False),
+    ActionSpec("goto-mail", "1", "goto('mail')", "Mail", show=False),
+    ActionSpec("goto-calendar", "2", "goto('calendar')", "Calendar", show=False),
+    ActionSpec("goto-tasks", "3", "goto('tasks')", "Tasks", show=False),
+    ActionSpec("goto-contacts", "4", "goto('contacts')", "Contacts", show=False),
+    ActionSpec("goto-notes", "5", "goto('notes')", "Notes", show=False),
+    ActionSpec("goto-messenger", "6", "goto('messenger')", "Messenger", show=False),
+)
+
+# Mail screen: folder tree, item list, reader; also tasks, contacts and notes folders.
+MAIL_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("next-item", "j,down", "next_item", "Next", show=False),
+    ActionSpec("prev-item", "k,up", "prev_item", "Previous", show=False),
+    ActionSpec("first-item", "g,home", "first_item", "First", show=False),
+    ActionSpec("last-item", "G,end", "last_item", "Last", show=False),
+    ActionSpec("page-down", "ctrl+d,pagedown", "page_down", "Page down", show=False),
+    ActionSpec("page-up", "ctrl+u,pageup", "page_up", "Page up", show=False),
+    ActionSpec("focus-folders", "h", "focus_folders", "Folders", show=False),
+    ActionSpec("focus-items", "l", "focus_items", "Items", show=False),
+    ActionSpec("open-item", "enter", "open_item", "Open", show=False),
+    ActionSpec("search", "slash", "search", "Search"),
+    ActionSpec("search-next", "n", "search_next", "Next match", show=False),
+    ActionSpec("search-prev", "N", "search_prev", "Previous match", show=False),
+    ActionSpec("compose", "c", "compose", "Compose/New"),
+    ActionSpec("reply", "r", "reply", "Reply"),
+    ActionSpec("reply-all", "R", "reply_all", "Reply all"),
+    ActionSpec("forward", "f", "forward", "Forward"),
+    ActionSpec("delete", "d", "delete", "Delete"),
+    ActionSpec("toggle-read", "u", "toggle_read", "Read/unread"),
+    ActionSpec("toggle-flag", "F", "toggle_flag", "Flag"),
+    ActionSpec("set-due", "D", "set_due", "Due date", show=False),
+    ActionSpec("categories", "number_sign", "categories", "Categories", show=False),
+    ActionSpec("importance", "exclamation_mark", "importance", "Importance", show=False),
+    ActionSpec("move", "m", "move", "Move"),
+    ActionSpec("attachments", "v", "attachments", "Attachments", show=False),
+    ActionSpec("edit-item", "e", "edit_item", "Edit"),
+    ActionSpec("complete-item", "x", "complete_item", "Complete"),
+    ActionSpec("refresh", "dollar_sign", "refresh", "Refresh", show=False),
+)
+
+# Calendar screen: day, week and agenda views over several calendars.
+CALENDAR_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("today", "t", "today", "Today"),
+    ActionSpec("prev-day", "h,left", "shift_days(-1)", "Previous", show=False),
+    ActionSpec("next-day", "l,right", "shift_days(1)", "Next", show=False),
+    ActionSpec("prev-week", "H", "shift_days(-7)", "Previous week", show=False),
+    ActionSpec("next-week", "L", "shift_days(7)", "Next week", show=False),
+    ActionSpec("goto-date", "g", "goto_date", "Go to date"),
+    ActionSpec("view-day", "D", "set_view('day')", "Day"),
+    ActionSpec("view-week", "W", "set_view('week')", "Week"),
+    ActionSpec("view-agenda", "A", "set_view('agenda')", "Agenda"),
+    ActionSpec("next-event", "j,down", "next_event", "Next event", show=False),
+    ActionSpec("prev-event", "k,up", "prev_event", "Previous event", show=False),
+    ActionSpec("new-event", "n", "new_event", "New"),
+    ActionSpec("edit-event", "e", "edit_event", "Edit"),
+    ActionSpec("move-event", "M", "move_event", "Move", show=False),
+    ActionSpec("delete-event", "d", "delete_event", "Delete"),
+    ActionSpec("respond", "r", "respond", "Respond"),
+    ActionSpec("calendars", "o", "calendars", "Calendars"),
+    ActionSpec("free-busy", "b", "free_busy", "Free/busy"),
+)
+
+# Compose: in-app editor, $EDITOR, review before sending.
+COMPOSE_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("review-send", "ctrl+s", "review", "Review and send", priority=True),
+    ActionSpec("external-editor", "ctrl+e", "external_editor", "$EDITOR", priority=True),
+    ActionSpec("send-as", "ctrl+o", "cycle_sender", "Send as", priority=True),
+    ActionSpec("close-compose", "escape", "close", "Close (draft kept)", priority=True),
+)
+
+ALL_ACTIONS: tuple[ActionSpec, ...] = (
+    APP_ACTIONS + MAIL_ACTIONS + CALENDAR_ACTIONS + COMPOSE_ACTIONS
+)
+
+
+def bindings(group: tuple[ActionSpec, ...]) -> list[Binding]:
+    return [spec.binding() for spec in group]
+
+
+def action_ids() -> frozenset[str]:
+    return frozenset(spec.id for spec in ALL_ACTIONS)

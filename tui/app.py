@@ -1,0 +1,230 @@
+"""The Textual application and its factory; screens live in `tui/screens/`, widgets in `tui/widgets/`.
+
+`make_app(session, config)` is what `medbridge tui` / `medbridge demo` and the tests call. With
+no session (first start without a profile) the app shows the first-start screen and `run()`
+returns the user's choice (`FirstStart`) for the command to act on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from med import DelegateSession
+from med.errors import MedError
+from med.model import Item
+from tui.actions import APP_ACTIONS, bindings
+from tui.config import TuiConfig
+from tui.drafts import Draft, DraftStore
+from tui.first_start import FirstStart
+from tui.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+#: Shown in the header while a worker of that group runs.
+_PROGRESS = {
+    "workspace": "loading mailboxes",
+    "pages": "loading items",
+    "reader": "opening",
+    "update": "saving",
+    "send": "sending",
+    "calendar": "loading calendar",
+    "names": "looking up names",
+    "attachment": "fetching attachment",
+    "freebusy": "asking for free/busy",
+}
+
+
+class MedApp(App[FirstStart | None]):
+    """The assistant's workplace: mail, calendar, tasks, contacts and notes of several mailboxes."""
+
+    TITLE = "medbridge"
+    BINDINGS = bindings(APP_ACTIONS)
+    COMMAND_PALETTE_BINDING = "ctrl+backslash"  # ":" and ctrl+p come from the keymap instead
+    CSS = """
+    Screen { layers: base overlay; }
+    #busy { dock: top; height: 1; width: auto; offset-x: 0; layer: overlay; }
+    """
+
+    def __init__(
+        self,
+        session: DelegateSession | None,
+        config: TuiConfig,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        start_folder: str | None = None,
+        messenger: Any = None,
+    ) -> None:
+        super().__init__()
+        self.session: DelegateSession = session  # type: ignore[assignment]
+        self.config = config
+        self.workspace = Workspace(user=session.user if session else "")
+        self.drafts = DraftStore(config.drafts_dir)
+        self._clock = clock
+        self.start_folder = start_folder
+        #: The messenger client once it is connected; the messenger screen reads it.
+        self.messenger = messenger
+        self._busy: dict[str, str] = {}
+        if not config.animations:
+            self.animation_level = "none"
+
+    def now(self) -> datetime:
+        """Aware local time; tests freeze it through `clock`."""
+        return self._clock() if self._clock else datetime.now().astimezone()
+
+    def on_mount(self) -> None:
+        self.set_keymap(self.config.keymap)
+        if self.session is None:
+            from tui.screens.first_start import FirstStartScreen
+
+            self.push_screen(FirstStartScreen(), self.exit)
+            return
+        from tui.screens.mail import MailScreen
+
+        self.install_screen(MailScreen(), "mail")
+        self.push_screen("mail")
+        leftover = self.drafts.all()
+        if leftover:
+            self.notify(
+                f"{len(leftover)} unsent draft(s) kept from last time; "
+                "the compose screen (c) offers them.",
+                timeout=8,
+            )
+
+    # ------------------------------------------------------------------ navigation
+
+    def action_goto(self, name: str) -> None:
+        if self.session is None:
+            return
+        if name in ("tasks", "contacts", "notes"):
+            self._goto_default_folder(name)
+            return
+        if name == "mail":
+            self.switch_to("mail")
+            return
+        if name == "calendar":
+            from tui.screens.calendar import CalendarScreen
+
+            if not self.is_screen_installed("calendar"):
+                self.install_screen(CalendarScreen(), "calendar")
+            self.switch_to("calendar")
+            return
+        if name == "messenger":
+            from tui.screens.messenger import MessengerScreen
+
+            if not self.is_screen_installed("messenger"):
+                self.install_screen(MessengerScreen(), "messenger")
+            self.switch_to("messenger")
+
+    def switch_to(self, name: str) -> None:
+        # Modal dialogs belong to the screen that opened them; only swap base screens.
+        if isinstance(self.screen, Screen) and self.screen.id != name:
+            self.switch_screen(name)
+
+    def _goto_default_folder(self, distinguished: str) -> None:
+        from tui.screens.mail import MailScreen
+
+        self.switch_to("mail")
+        ws = self.workspace
+        owners = [m for m in ws.senders()]
+        # Prefer the mailbox the user works in for someone else, then their own.
+        owners.sort(key=lambda m: 0 if m.kind.value == "delegated" else 1)
+        for mailbox in owners:
+            folder = ws.default_folder(mailbox, distinguished)
+            if folder is not None:
+                screen = self.get_screen("mail")
+                assert isinstance(screen, MailScreen)
+                screen.open_path(f"{mailbox.address}/{distinguished}")
+                return
+        self.notify(f"No {distinguished} folder is loaded yet.")
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.screen))
+
+    def open_compose(self, draft: Draft, original: Item | None = None) -> None:
+        from tui.screens.compose import ComposeScreen
+
+        self.push_screen(ComposeScreen(draft, original=original))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        from tui.actions import ALL_ACTIONS
+
+        for spec in ALL_ACTIONS:
+            if spec.id in ("command-palette",):
+                continue
+            target: Any = self if spec in APP_ACTIONS else screen
+            name = spec.action.split("(")[0]
+            if hasattr(target, f"action_{name}") and (
+                target is self or target.check_action(name, ()) is not False
+            ):
+                yield SystemCommand(
+                    spec.description,
+                    f"{spec.id}  [{spec.keys}]",
+                    lambda spec=spec, target=target: self.run_action(spec.action, target),
+                )
+
+    # ------------------------------------------------------------------ workers and errors
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_changed(event)
+
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        """The one place where worker failures become something the user reads."""
+        worker = event.worker
+        group = worker.group
+        if event.state is WorkerState.RUNNING and group in _PROGRESS:
+            self._busy[str(id(worker))] = _PROGRESS[group]
+        elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._busy.pop(str(id(worker)), None)
+        self._show_busy()
+        if event.state is WorkerState.ERROR:
+            error = worker.error
+            if isinstance(error, MedError):
+                self.notify(str(error), title=error.title, severity="error", timeout=8)
+            else:
+                log.error("unexpected error in %s", worker.name, exc_info=error)
+                self.notify(
+                    f"Something went wrong ({type(error).__name__}); the details are in the log.",
+                    title="Unexpected error",
+                    severity="error",
+                    timeout=8,
+                )
+
+    def _show_busy(self) -> None:
+        labels = sorted(set(self._busy.values()))
+        self.sub_title = ("⟳ " + ", ".join(labels) + "…") if labels else ""
+        for screen in self.screen_stack:
+            bar = screen.query("#context")
+            if bar:
+                bar.first().set_class(bool(labels), "-busy")
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._busy)
+
+
+def make_app(
+    session: DelegateSession | None,
+    config: TuiConfig,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    start_folder: str | None = None,
+) -> MedApp:
+    """The app as `medbridge tui` runs it.
+
+    Args:
+        session: an open `DelegateSession`, or None to show the first-start screen.
+        config: settings from the `[tui]` and `[keymap]` tables (`TuiConfig.from_mapping`).
+        clock: aware "now" (tests freeze it); defaults to the system clock.
+        start_folder: open this folder first, e.g. "chef@musterstadt.example/inbox".
+    """
+    return MedApp(session, config, clock=clock, start_folder=start_folder)

@@ -1,0 +1,97 @@
+"""The TUI's settings as typed values.
+
+The `medbridge` command owns where settings come from (TOML file under the XDG config dir,
+`MEDBRIDGE_*`, `--config`); it hands the `[tui]` and `[keymap]` tables to `TuiConfig.from_mapping`
+and passes the result to `tui.app.make_app`. Nothing here reads the environment or finds paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui.actions import action_ids
+
+
+class ConfigError(ValueError):
+    """The TUI part of the configuration cannot be used; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TuiConfig:
+    """What the user may set for the TUI."""
+
+    drafts_dir: Path
+    """Where unsent drafts are autosaved, one JSON file each (survives a crash or a lost connection)."""
+    keymap: Mapping[str, str] = field(default_factory=dict)
+    """Binding id → comma-separated keys, e.g. {"reply-all": "ctrl+r"}; see docs/tui.md."""
+    editor: str | None = None
+    """Command for the external editor; None means `$VISUAL`, then `$EDITOR`, then `vi`."""
+    page_size: int = 200
+    """How many list rows one server request fetches."""
+    animations: bool = True
+    """Off for snapshot tests and slow terminals."""
+    audio_player: str | None = None
+    """Command used to play voicemail; None means the first of `xdg-open`, `paplay`, `aplay`."""
+    downloads_dir: Path = field(default_factory=lambda: Path.home() / "Downloads")
+    """Where saved attachments go."""
+
+    @classmethod
+    def from_mapping(
+        cls,
+        tui: Mapping[str, Any] | None,
+        keymap: Mapping[str, Any] | None,
+        *,
+        drafts_dir: Path,
+    ) -> TuiConfig:
+        """Build from the `[tui]` and `[keymap]` tables; raises ConfigError naming the bad entry."""
+        tui = dict(tui or {})
+        known = {"editor", "page_size", "animations", "audio_player", "downloads_dir"}
+        unknown = sorted(set(tui) - known)
+        if unknown:
+            raise ConfigError(f"Unknown setting in [tui]: {', '.join(unknown)}.")
+        page_size = tui.get("page_size", 200)
+        if not isinstance(page_size, int) or isinstance(page_size, bool) or not 10 <= page_size <= 1000:
+            raise ConfigError("[tui] page_size must be a whole number from 10 to 1000.")
+        for name in ("editor", "audio_player", "downloads_dir"):
+            if tui.get(name) is not None and not isinstance(tui[name], str):
+                raise ConfigError(f"[tui] {name} must be a command line in quotes.")
+        animations = tui.get("animations", True)
+        if not isinstance(animations, bool):
+            raise ConfigError("[tui] animations must be true or false.")
+        return cls(
+            drafts_dir=drafts_dir,
+            keymap=parse_keymap(keymap or {}),
+            editor=tui.get("editor"),
+            page_size=page_size,
+            animations=animations,
+            audio_player=tui.get("audio_player"),
+            downloads_dir=Path(tui["downloads_dir"]).expanduser()
+            if tui.get("downloads_dir")
+            else Path.home() / "Downloads",
+        )
+
+
+def parse_keymap(table: Mapping[str, Any]) -> dict[str, str]:
+    """Check a `[keymap]` table: every id must exist and every value be a key or a list of keys."""
+    known = action_ids()
+    result: dict[str, str] = {}
+    for binding_id, value in table.items():
+        if binding_id not in known:
+            raise ConfigError(
+                f"[keymap] has no action called '{binding_id}'; "
+                "`?` in the TUI lists the action ids."
+            )
+        keys = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(keys, list)
+            or not keys
+            or not all(isinstance(k, str) and k.strip() and "," not in k for k in keys)
+        ):
+            raise ConfigError(
+                f"[keymap] {binding_id} must be a key like \"ctrl+r\" or a list of keys."
+            )
+        result[binding_id] = ",".join(k.strip() for k in keys)
+    return result

@@ -1,0 +1,94 @@
+"""Typed messages that carry server results from workers back to the screens.
+
+Workers never touch widgets; they post one of these and the screen's handler updates the view.
+Failures are not messages: a worker that raises ends in `Worker.StateChanged(ERROR)`, and the
+app's one handler shows a MedError's sentence as a notification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual.message import Message
+
+from med.model import Event, Folder, FolderNode, Item, Mailbox, Page
+
+
+@dataclass
+class MailboxLoaded(Message):
+    """One mailbox's folder tree arrived (the tree fills in as they come)."""
+
+    mailbox: Mailbox
+    tree: FolderNode
+
+
+@dataclass
+class WorkspaceReady(Message):
+    """All mailboxes the user can open are loaded."""
+
+    count: int
+
+
+@dataclass
+class PageLoaded(Message):
+    """A page of the list shown in `folder`; `generation` says which listing it belongs to."""
+
+    folder: Folder
+    page: Page[Item]
+    generation: int
+
+
+@dataclass
+class ItemLoaded(Message):
+    """The full item (body, attachments) for the reader or an editor."""
+
+    item: Item
+
+
+@dataclass
+class ItemChanged(Message):
+    """An item was updated on the server; `item` is its new state."""
+
+    item: Item
+    note: str = ""
+
+
+@dataclass
+class ItemRemoved(Message):
+    """An item left the folder shown (deleted or moved)."""
+
+    item_id: str
+    note: str = ""
+
+
+@dataclass
+class ItemCreated(Message):
+    item: Item
+    note: str = ""
+
+
+@dataclass
+class MailSent(Message):
+    """The server accepted a message; its local draft can go."""
+
+    draft_id: str
+    summary: str
+
+
+@dataclass
+class EventsLoaded(Message):
+    """Events of the overlaid calendars in [start, end), keyed by calendar folder id."""
+
+    start: datetime
+    end: datetime
+    events: dict[str, list[Event]]
+    generation: int
+
+
+@dataclass
+class Progress(Message):
+    """Long work started (`label` set) or ended (`label` None); shown in the header."""
+
+    key: str
+    label: str | None

@@ -1,0 +1,1 @@
+"""Screens of the TUI: mail, calendar, compose, dialogs, help, first start, messenger."""

@@ -1,0 +1,41 @@
+"""What every screen shares: typed access to the app, and worker state sent to its one handler.
+
+`Worker.StateChanged` does not bubble, so each screen hands it to `MedApp.worker_changed`, the
+single place where failures become notifications and progress reaches the header.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker
+
+if TYPE_CHECKING:
+    from tui.app import MedApp
+
+R = TypeVar("R")
+
+
+class MedScreen(Screen[R]):
+    @property
+    def medapp(self) -> MedApp:
+        from tui.app import MedApp
+
+        assert isinstance(self.app, MedApp)
+        return self.app
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.medapp.worker_changed(event)
+
+
+class MedModal(ModalScreen[R]):
+    @property
+    def medapp(self) -> MedApp:
+        from tui.app import MedApp
+
+        assert isinstance(self.app, MedApp)
+        return self.app
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.medapp.worker_changed(event)

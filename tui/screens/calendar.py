@@ -1,0 +1,453 @@
+"""The calendar screen: day, week and agenda views with several calendars overlaid in colours;
+create, edit and move appointments and occurrences, answer meetings on behalf, free/busy."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, SelectionList, Static
+from textual.widgets.selection_list import Selection
+
+from med.model import Event, EventKind, Folder, MailboxKind, ResponseType
+from tui import messages as msg
+from tui.actions import CALENDAR_ACTIONS, bindings
+from tui.calendar_render import PALETTE, Shown, range_for, render
+from tui.presenter import header_lines, rights_summary
+from tui.rights import allows
+from tui.screens.base import MedScreen
+from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
+from tui.screens.event_form import EventEdit, EventFormScreen, parse_clock, parse_day
+from tui.screens.mail import ContextBar
+
+if TYPE_CHECKING:
+    pass
+
+
+class CalendarScreen(MedScreen[None]):
+    BINDINGS = bindings(CALENDAR_ACTIONS)
+
+    DEFAULT_CSS = """
+    CalendarScreen #cal-panes { height: 1fr; }
+    CalendarScreen SelectionList { width: 34; border-right: solid $panel-lighten-2; }
+    CalendarScreen #cal-view { height: 1fr; padding: 0 1; }
+    CalendarScreen #cal-detail { height: auto; max-height: 10; border-top: solid $panel-lighten-2;
+                                 padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="calendar")
+        self.view = "week"
+        self.day: date = date.today()
+        self.overlay: list[str] = []  # folder ids shown, in the order switched on
+        self.active: str | None = None  # calendar new appointments go to
+        self.shown: list[Shown] = []
+        self.selected: int | None = None
+        self.generation = 0
+
+
+    def compose(self) -> ComposeResult:
+        yield ContextBar("Calendar", id="context")
+        with Horizontal(id="cal-panes"):
+            yield SelectionList[str](id="calendars")
+            with Vertical():
+                with VerticalScroll(id="cal-view"):
+                    yield Static(id="cal-body")
+                yield Static(id="cal-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.day = self.medapp.now().date()
+        self._fill_calendars()
+
+    def on_screen_resume(self) -> None:
+        if not self.query_one(SelectionList).option_count:
+            self._fill_calendars()
+
+    # ------------------------------------------------------------------ calendars
+
+    def _calendars(self) -> list[tuple[str, Folder]]:
+        out = []
+        for mailbox, folder in self.medapp.workspace.calendars():
+            if mailbox.kind is MailboxKind.PUBLIC:
+                name = f"Public: {folder.name}"
+            else:
+                name = mailbox.display_name if folder.distinguished == "calendar" else (
+                    f"{mailbox.display_name}: {folder.name}")
+            out.append((name, folder))
+        return out
+
+    def colour_of(self, folder_id: str) -> str:
+        ids = [f.id for _, f in self._calendars()]
+        return PALETTE[ids.index(folder_id) % len(PALETTE)] if folder_id in ids else "white"
+
+    def name_of(self, folder_id: str) -> str:
+        return next((n for n, f in self._calendars() if f.id == folder_id), folder_id)
+
+    def _fill_calendars(self) -> None:
+        calendars = self._calendars()
+        if not calendars:
+            self.query_one("#cal-body", Static).update(Text("Loading calendars…", style="dim"))
+            return
+        ws = self.medapp.workspace
+        # Start with the boss's calendar when working for someone, else one's own.
+        preferred = sorted(
+            calendars,
+            key=lambda c: (ws.mailbox_of(c[1]) is None
+                           or ws.mailbox_of(c[1]).kind is not MailboxKind.DELEGATED,  # type: ignore[union-attr]
+                           c[1].distinguished != "calendar"),
+        )[0][1]
+        self.overlay = [preferred.id]
+        self.active = preferred.id
+        selection = self.query_one(SelectionList)
+        selection.clear_options()
+        selection.add_options([
+            Selection(Text.assemble(("■ ", self.colour_of(f.id)), name), f.id, f.id == preferred.id)
+            for name, f in calendars
+        ])
+        self.reload()
+
+    @on(SelectionList.SelectedChanged)
+    def _overlay_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
+        selected = set(event.selection_list.selected)
+        self.overlay = [f for f in self.overlay if f in selected] + [
+            f for f in event.selection_list.selected if f not in self.overlay
+        ]
+        self.reload()
+
+    @on(SelectionList.SelectionHighlighted)
+    def _active_changed(self, event: SelectionList.SelectionHighlighted[str]) -> None:
+        self.active = event.selection.value
+        self._update_context()
+        self.refresh_bindings()
+
+    def set_overlay(self, folder_id: str, on: bool = True) -> None:
+        """Show or hide one calendar in the overlay (what space does in the list)."""
+        selection = self.query_one(SelectionList)
+        if on:
+            selection.select(folder_id)
+        else:
+            selection.deselect(folder_id)
+
+    def set_active(self, folder_id: str) -> None:
+        selection = self.query_one(SelectionList)
+        for index in range(selection.option_count):
+            if selection.get_option_at_index(index).value == folder_id:
+                selection.highlighted = index
+        self.active = folder_id
+        self._update_context()
+        self.refresh_bindings()
+
+    def _folder(self, folder_id: str | None) -> Folder | None:
+        return self.medapp.workspace.folders.get(folder_id or "")
+
+    # ------------------------------------------------------------------ loading
+
+    def reload(self) -> None:
+        self.generation += 1
+        first, after = range_for(self.view, self.day)
+        tz = self.medapp.now().tzinfo
+        start = datetime.combine(first, time(0), tz)
+        end = datetime.combine(after, time(0), tz)
+        folders = [f for f in (self._folder(i) for i in self.overlay) if f is not None]
+        self._update_context()
+        if not folders:
+            self.shown = []
+            self._redraw()
+            return
+        self.load_events(folders, start, end, self.generation)
+
+    @work(exclusive=True, group="calendar", exit_on_error=False)
+    async def load_events(self, folders: list[Folder], start: datetime, end: datetime,
+                          generation: int) -> None:
+        events = await self.medapp.session.calendar_view(folders, start, end)
+        by_calendar: dict[str, list[Event]] = {}
+        for event in events:
+            by_calendar.setdefault(event.folder_id or "", []).append(event)
+        self.post_message(msg.EventsLoaded(start, end, by_calendar, generation))
+
+    def on_events_loaded(self, message: msg.EventsLoaded) -> None:
+        if message.generation != self.generation:
+            return
+        previous = self.shown[self.selected].event.id if self.selected is not None and \
+            self.selected < len(self.shown) else None
+        shown = [
+            Shown(event, self.name_of(folder_id), self.colour_of(folder_id))
+            for folder_id, events in message.events.items()
+            for event in events
+        ]
+        shown.sort(key=lambda s: (s.event.start, s.event.end, s.calendar))
+        self.shown = shown
+        ids = [s.event.id for s in shown]
+        if previous in ids:
+            self.selected = ids.index(previous)
+        else:
+            self.selected = self._first_from_cursor()
+        self._redraw()
+
+    def _first_from_cursor(self) -> int | None:
+        tz = self.medapp.now().tzinfo
+        for index, s in enumerate(self.shown):
+            if s.event.start.astimezone(tz).date() >= self.day:
+                return index
+        return 0 if self.shown else None
+
+    # ------------------------------------------------------------------ showing
+
+    def _redraw(self) -> None:
+        now = self.medapp.now()
+        self.query_one("#cal-body", Static).update(
+            render(self.view, self.shown, self.day, self.selected, now)
+        )
+        detail = self.query_one("#cal-detail", Static)
+        event = self.current_event()
+        if event is None:
+            detail.update(Text("No appointment selected.", style="dim"))
+        else:
+            text = Text()
+            text.append(f"{event.subject}\n", style="bold")
+            for label, value in header_lines(event):
+                text.append(f"{label}: ", style="bold").append(f"{value}\n")
+            detail.update(text)
+        self._update_context()
+        self.refresh_bindings()
+
+    def _update_context(self) -> None:
+        active = self._folder(self.active)
+        first, after = range_for(self.view, self.day)
+        span = f"{first:%d.%m.}–{(after - timedelta(days=1)):%d.%m.%Y}" if self.view != "day" \
+            else f"{first:%a %d.%m.%Y}"
+        rights = rights_summary(active.rights) if active else "-"
+        owner = self.name_of(self.active) if self.active else "-"
+        self.query_one(ContextBar).update(
+            f"Calendar · {self.view} · {span}  ·  new appointments go to: {owner}"
+            f"  ·  your rights: {rights}  ·  shown: {len(self.overlay)} calendar(s)"
+        )
+
+    def current_event(self) -> Event | None:
+        if self.selected is None or not 0 <= self.selected < len(self.shown):
+            return None
+        return self.shown[self.selected].event
+
+    def _rights_of(self, event: Event | None) -> object:
+        folder = self._folder(event.folder_id if event else self.active)
+        return folder.rights if folder else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "new_event":
+            folder = self._folder(self.active)
+            return folder is not None and allows(folder.rights, "new_event")
+        if action in ("edit_event", "move_event", "delete_event", "respond"):
+            event = self.current_event()
+            folder = self._folder(event.folder_id) if event else None
+            if folder is None or not allows(folder.rights, action):
+                return False if folder is not None else None
+            if action == "respond":
+                return event is not None and event.is_meeting and not self._is_organizer(event)
+            return True
+        return True
+
+    def _is_organizer(self, event: Event) -> bool:
+        return event.organizer is not None and event.organizer.email == event.mailbox
+
+    # ------------------------------------------------------------------ navigation
+
+    def action_today(self) -> None:
+        self.day = self.medapp.now().date()
+        self.reload()
+
+    def action_shift_days(self, days: int) -> None:
+        self.day += timedelta(days=days)
+        self.reload()
+
+    def action_set_view(self, view: str) -> None:
+        self.view = view
+        self.reload()
+
+    def action_goto_date(self) -> None:
+        def done(day: date | None) -> None:
+            if day is not None:
+                self.day = day
+                self.reload()
+
+        self.app.push_screen(PromptScreen("Go to date:", parse_day, value=f"{self.day:%Y-%m-%d}"),
+                             done)
+
+    def action_next_event(self) -> None:
+        if self.shown:
+            self.selected = 0 if self.selected is None else min(self.selected + 1,
+                                                                len(self.shown) - 1)
+            self._redraw()
+
+    def action_prev_event(self) -> None:
+        if self.shown:
+            self.selected = 0 if self.selected is None else max(self.selected - 1, 0)
+            self._redraw()
+
+    def action_calendars(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    def select_event(self, subject: str, day: date | None = None) -> bool:
+        """Select the first shown event with that subject (on `day`); True if found."""
+        tz = self.medapp.now().tzinfo
+        for index, s in enumerate(self.shown):
+            if s.event.subject == subject and (
+                day is None or s.event.start.astimezone(tz).date() == day
+            ):
+                self.selected = index
+                self._redraw()
+                return True
+        return False
+
+    # ------------------------------------------------------------------ changes
+
+    def action_new_event(self, start: datetime | None = None) -> None:
+        folder = self._folder(self.active)
+        if folder is None:
+            return
+        tz = self.medapp.now().tzinfo
+        assert tz is not None
+        default = start or datetime.combine(self.day, time(max(self.medapp.now().hour + 1, 8)), tz)
+
+        def done(edit: EventEdit | None) -> None:
+            if edit is not None:
+                self.create_event(folder, edit.event)
+
+        self.app.push_screen(
+            EventFormScreen(self.name_of(folder.id), None, tz=tz, start=default), done
+        )
+
+    @work(group="update", exit_on_error=False)
+    async def create_event(self, folder: Folder, event: Event) -> None:
+        created = await self.medapp.session.create(folder, event)
+        self.post_message(msg.ItemCreated(created, f"Created in {self.name_of(folder.id)}."))
+
+    def on_item_created(self, message: msg.ItemCreated) -> None:
+        self.notify(message.note)
+        self.reload()
+
+    def action_edit_event(self) -> None:
+        event = self.current_event()
+        if event is None:
+            return
+        tz = self.medapp.now().tzinfo
+        assert tz is not None
+
+        def done(edit: EventEdit | None) -> None:
+            if edit is not None and edit.fields:
+                self.save_event(edit.event, list(edit.fields), edit.series)
+
+        self.app.push_screen(
+            EventFormScreen(self.name_of(event.folder_id or ""), event, tz=tz), done
+        )
+
+    def action_move_event(self) -> None:
+        """Move the selected appointment (or this one occurrence) to another day and time."""
+        event = self.current_event()
+        if event is None:
+            return
+        tz = self.medapp.now().tzinfo
+
+        def parse(text: str) -> datetime:
+            day_text, _, clock = text.strip().partition(" ")
+            return datetime.combine(parse_day(day_text), parse_clock(clock or "00:00"), tz)
+
+        def done(start: datetime | None) -> None:
+            if start is None:
+                return
+            moved = dataclasses.replace(event, start=start, end=start + (event.end - event.start))
+            self.save_event(moved, ["start", "end"], False)
+
+        local = event.start.astimezone(tz)
+        self.app.push_screen(
+            PromptScreen("Move to (date and time):", parse, value=f"{local:%Y-%m-%d %H:%M}"),
+            done,
+        )
+
+    @work(group="update", exit_on_error=False)
+    async def save_event(self, event: Event, fields: list[str], series: bool) -> None:
+        changed = await self.medapp.session.update(event, fields, series=series)
+        what = "Series" if series else (
+            "Occurrence" if event.event_kind in (EventKind.OCCURRENCE, EventKind.EXCEPTION)
+            else "Appointment")
+        self.post_message(msg.ItemChanged(changed, f"{what} saved."))
+
+    def on_item_changed(self, message: msg.ItemChanged) -> None:
+        if message.note:
+            self.notify(message.note)
+        self.reload()
+
+    def action_delete_event(self) -> None:
+        event = self.current_event()
+        if event is None:
+            return
+        if event.event_kind in (EventKind.OCCURRENCE, EventKind.EXCEPTION):
+            def chosen(scope: str | None) -> None:
+                if scope is not None:
+                    self.delete_event(event, scope == "all")
+
+            self.app.push_screen(
+                ChoiceScreen(f"Delete “{event.subject}”:",
+                             [("this occurrence only", "one"), ("the whole series", "all")]),
+                chosen,
+            )
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.delete_event(event, False)
+
+        self.app.push_screen(ConfirmScreen(f"Delete “{event.subject}”?", yes="Delete"), confirmed)
+
+    @work(group="update", exit_on_error=False)
+    async def delete_event(self, event: Event, series: bool) -> None:
+        await self.medapp.session.delete(event, series=series)
+        self.post_message(msg.ItemRemoved(event.id, "Deleted."))
+
+    def on_item_removed(self, message: msg.ItemRemoved) -> None:
+        self.notify(message.note)
+        self.reload()
+
+    def action_respond(self) -> None:
+        event = self.current_event()
+        if event is None:
+            return
+        owner = self.name_of(event.folder_id or "")
+
+        def chosen(response: ResponseType | None) -> None:
+            if response is not None:
+                self.respond(event, response)
+
+        self.app.push_screen(
+            ChoiceScreen(
+                f"Answer “{event.subject}” for {owner}:",
+                [("Accept", ResponseType.ACCEPT), ("Tentative", ResponseType.TENTATIVE),
+                 ("Decline", ResponseType.DECLINE)],
+            ),
+            chosen,
+        )
+
+    @work(group="update", exit_on_error=False)
+    async def respond(self, event: Event, response: ResponseType) -> None:
+        await self.medapp.session.respond(event, response)
+        changed = dataclasses.replace(event, my_response=response)
+        self.post_message(msg.ItemChanged(changed, f"Answered: {response.value}."))
+
+    def action_free_busy(self) -> None:
+        from tui.screens.free_busy import FreeBusyScreen
+
+        folder = self._folder(self.active)
+        ws = self.medapp.workspace
+        mailbox = ws.mailbox_of(folder) if folder else None
+        owner = mailbox.address if mailbox and mailbox.kind is not MailboxKind.PUBLIC else ws.user
+
+        def chosen(start: datetime | None) -> None:
+            if start is not None:
+                self.action_new_event(start)
+
+        self.app.push_screen(FreeBusyScreen(owner, self.day), chosen)

@@ -1,0 +1,290 @@
+"""Compose, reply, reply-all and forward; on behalf of the mailbox owner or as a functional mailbox.
+
+The draft is autosaved locally on every pause in typing and kept until the server accepted
+the message, so nothing written is lost when the app, the terminal or the connection dies.
+Sending always passes through the review screen.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.suggester import Suggester
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
+
+from med.errors import MedError
+from med.model import Address, Item, Mailbox, MailboxKind, Message, SendOptions
+from tui import messages as msg
+from tui.actions import COMPOSE_ACTIONS, bindings
+from tui.drafts import Draft
+from tui.screens.base import MedModal, MedScreen
+
+if TYPE_CHECKING:
+    from tui.app import MedApp
+
+AUTOSAVE_DELAY_S = 0.5
+
+
+class AddressSuggester(Suggester):
+    """Completes the last address of a comma-separated list from the server's directory."""
+
+    def __init__(self, app: MedApp) -> None:
+        super().__init__(use_cache=True, case_sensitive=False)
+        self.medapp = app
+
+    async def get_suggestion(self, value: str) -> str | None:
+        head, _, token = value.rpartition(",")
+        token = token.strip()
+        if len(token) < 2:
+            return None
+        try:
+            found = await self.medapp.session.resolve_names(token)
+        except MedError:
+            return None  # completion is a convenience; the review screen checks addresses
+        for mailbox in found:
+            if mailbox.address.lower().startswith(token.lower()):
+                prefix = f"{head}, " if head else ""
+                return f"{prefix}{mailbox.address}"
+        return None
+
+
+def parse_addresses(text: str) -> tuple[Address, ...]:
+    return tuple(Address(part.strip()) for part in text.split(",") if part.strip())
+
+
+def sender_label(mailbox: Mailbox, user: str) -> str:
+    if mailbox.address == user:
+        return f"{mailbox.display_name} <{mailbox.address}> (yourself)"
+    how = "as" if mailbox.kind is MailboxKind.FUNCTIONAL else "on behalf of"
+    return f"{mailbox.display_name} <{mailbox.address}> ({how})"
+
+
+class ComposeScreen(MedScreen[None]):
+    BINDINGS = bindings(COMPOSE_ACTIONS)
+
+    DEFAULT_CSS = """
+    ComposeScreen #fields { height: auto; padding: 0 1; }
+    ComposeScreen .row { height: 3; }
+    ComposeScreen .row Label { width: 10; padding-top: 1; }
+    ComposeScreen .row Input, ComposeScreen .row Select { width: 1fr; }
+    ComposeScreen TextArea { height: 1fr; }
+    ComposeScreen #compose-note { color: $text-muted; padding: 0 1; }
+    """
+
+    def __init__(self, draft: Draft, *, original: Item | None = None) -> None:
+        super().__init__()
+        self.draft = draft
+        self.original = original
+        self._autosave: Timer | None = None
+
+
+    def compose(self) -> ComposeResult:
+        app = self.medapp
+        senders = app.workspace.senders() or [
+            Mailbox(app.workspace.user, app.workspace.user, MailboxKind.OWN)
+        ]
+        options = [(sender_label(m, app.workspace.user), m.address) for m in senders]
+        if self.draft.sender not in [a for _, a in options]:
+            self.draft.sender = options[0][1]
+        replying = self.draft.mode in ("reply", "reply-all")
+        with Vertical(id="fields"):
+            with Horizontal(classes="row"):
+                yield Label("From")
+                yield Select(options, value=self.draft.sender, allow_blank=False, id="sender")
+            with Horizontal(classes="row"):
+                yield Label("To")
+                yield Input(self.draft.to, id="to", disabled=replying,
+                            suggester=AddressSuggester(app), placeholder="name@example.org, …")
+            with Horizontal(classes="row"):
+                yield Label("Cc")
+                yield Input(self.draft.cc, id="cc", disabled=replying,
+                            suggester=AddressSuggester(app))
+            with Horizontal(classes="row"):
+                yield Label("Subject")
+                yield Input(self.draft.subject, id="subject", disabled=replying)
+        if replying:
+            yield Static("The server addresses the reply and quotes the original.",
+                         id="compose-note")
+        yield TextArea(self.draft.body, id="body", soft_wrap=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = {"new": "New message", "reply": "Reply", "reply-all": "Reply to all",
+                      "forward": "Forward"}.get(self.draft.mode, "Message")
+        target = "#body" if self.draft.mode in ("reply", "reply-all") or self.draft.to else "#to"
+        self.query_one(target).focus()
+
+    # ------------------------------------------------------------------ draft
+
+    def _collect(self) -> Draft:
+        self.draft.sender = str(self.query_one("#sender", Select).value)
+        self.draft.to = self.query_one("#to", Input).value
+        self.draft.cc = self.query_one("#cc", Input).value
+        self.draft.subject = self.query_one("#subject", Input).value
+        self.draft.body = self.query_one("#body", TextArea).text
+        return self.draft
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Select.Changed)
+    def _changed(self) -> None:
+        if self._autosave is not None:
+            self._autosave.stop()
+        self._autosave = self.set_timer(AUTOSAVE_DELAY_S, self.save_draft)
+
+    def save_draft(self) -> None:
+        self.medapp.drafts.save(self._collect())
+
+    def on_unmount(self) -> None:
+        if self._autosave is not None:
+            self._autosave.stop()
+
+    def action_close(self) -> None:
+        self.save_draft()
+        self.notify("Draft kept; it is offered again next time.")
+        self.dismiss(None)
+
+    def action_cycle_sender(self) -> None:
+        select = self.query_one("#sender", Select)
+        values = [value for _, value in select._options if value is not Select.BLANK]
+        if values:
+            current = values.index(select.value) if select.value in values else -1
+            select.value = values[(current + 1) % len(values)]
+
+    # ------------------------------------------------------------------ $EDITOR
+
+    def action_external_editor(self) -> None:
+        editor = (
+            self.medapp.config.editor
+            or os.environ.get("VISUAL")
+            or os.environ.get("EDITOR")
+            or "vi"
+        )
+        body = self.query_one("#body", TextArea)
+        with tempfile.NamedTemporaryFile(
+            "w", suffix=".txt", delete=False, encoding="utf-8"
+        ) as fh:
+            fh.write(body.text)
+        path = Path(fh.name)
+        try:
+            with self.app.suspend():
+                subprocess.run([*shlex.split(editor), str(path)], check=False)
+            body.load_text(path.read_text(encoding="utf-8"))
+            self.save_draft()
+        except Exception as exc:
+            self.notify(f"The editor could not run here ({exc}); keep writing in place.",
+                        severity="warning")
+        finally:
+            path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ review and send
+
+    def action_review(self) -> None:
+        draft = self._collect()
+        self.medapp.drafts.save(draft)
+        if draft.mode in ("new", "forward") and not parse_addresses(draft.to + "," + draft.cc):
+            self.notify("Add at least one recipient.", severity="warning")
+            self.query_one("#to").focus()
+            return
+
+        def confirmed(send: bool | None) -> None:
+            if send:
+                self.send(draft)
+
+        self.app.push_screen(ReviewScreen(draft, self.original), confirmed)
+
+    @work(exclusive=True, group="send", exit_on_error=False)
+    async def send(self, draft: Draft) -> None:
+        session = self.medapp.session
+        user = self.medapp.workspace.user
+        options = SendOptions(from_mailbox=None if draft.sender == user else draft.sender)
+        if draft.mode in ("reply", "reply-all") and draft.in_reply_to:
+            await session.reply(draft.in_reply_to, draft.body,
+                                reply_all=draft.mode == "reply-all", options=options)
+        elif draft.mode == "forward" and draft.in_reply_to:
+            await session.forward(draft.in_reply_to, parse_addresses(draft.to), draft.body,
+                                  options=options)
+        else:
+            message = Message(
+                subject=draft.subject,
+                body=draft.body,
+                to=parse_addresses(draft.to),
+                cc=parse_addresses(draft.cc),
+            )
+            await session.send(message, options)
+        who = "" if options.from_mailbox is None else f" on behalf of {options.from_mailbox}"
+        self.post_message(msg.MailSent(draft.draft_id, f"Sent{who}."))
+
+    def on_mail_sent(self, message: msg.MailSent) -> None:
+        self.medapp.drafts.discard(message.draft_id)
+        self.notify(message.summary)
+        self.dismiss(None)
+
+
+class ReviewScreen(MedModal[bool]):
+    """Everything that will go out, once more, before it goes."""
+
+    DEFAULT_CSS = """
+    ReviewScreen { align: center middle; }
+    ReviewScreen > Vertical {
+        width: 84; height: 80%; border: thick $accent; background: $surface; padding: 1 2;
+    }
+    ReviewScreen VerticalScroll { height: 1fr; border: round $panel-lighten-2; }
+    ReviewScreen Horizontal { height: auto; margin-top: 1; }
+    ReviewScreen Button { margin-right: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Send", id="review-confirm"),
+        Binding("n,escape", "answer(False)", "Back"),
+    ]
+
+    def __init__(self, draft: Draft, original: Item | None) -> None:
+        super().__init__()
+        self.draft = draft
+        self.original = original
+
+
+    def compose(self) -> ComposeResult:
+        ws = self.medapp.workspace
+        d = self.draft
+        sender = ws.mailbox(d.sender)
+        if d.sender == ws.user:
+            from_line = f"From: {d.sender} (yourself)"
+        elif sender is not None and sender.kind is MailboxKind.FUNCTIONAL:
+            from_line = f"From: {sender.display_name} <{d.sender}> (as the functional mailbox)"
+        else:
+            name = sender.display_name if sender else d.sender
+            from_line = f"From: {name} <{d.sender}>, sent by {ws.user} on behalf"
+        lines = [from_line]
+        if d.mode in ("reply", "reply-all") and isinstance(self.original, Message):
+            lines.append(f"Reply{' to all' if d.mode == 'reply-all' else ''} to: "
+                         f"{self.original.from_ or ''} — “{self.original.subject}”")
+        else:
+            lines.append(f"To: {d.to}")
+            if d.cc:
+                lines.append(f"Cc: {d.cc}")
+            lines.append(f"Subject: {d.subject}")
+        with Vertical():
+            yield Label("[b]Review before sending[/b]")
+            yield Static("\n".join(lines), id="review-head", markup=False)
+            with VerticalScroll():
+                yield Static(d.body or "(empty message)", id="review-body", markup=False)
+            with Horizontal():
+                yield Button("Send (y)", id="send", variant="primary")
+                yield Button("Back to editing (n)", id="back")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "send")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)

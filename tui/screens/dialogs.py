@@ -1,0 +1,121 @@
+"""Small modal dialogs: confirm, prompt for a value, choose one of several."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+T = TypeVar("T")
+
+DIALOG_CSS = """
+{name} { align: center middle; }
+{name} > Vertical {
+    width: 64; height: auto; max-height: 80%;
+    border: thick $accent; background: $surface; padding: 1 2;
+}
+{name} Horizontal { height: auto; margin-top: 1; }
+{name} Button { margin-right: 2; }
+{name} .error { color: $error; }
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no; `y` confirms, `n` or escape cancels."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ConfirmScreen")
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, *, yes: str = "Yes") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            with Horizontal():
+                yield Button(f"{self.yes} (y)", id="yes", variant="error")
+                yield Button("Cancel (n)", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class PromptScreen(ModalScreen[T | None], Generic[T]):
+    """Ask for one value; `parse` turns the text into the value or raises ValueError with a sentence."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "PromptScreen")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        question: str,
+        parse: Callable[[str], T],
+        *,
+        value: str = "",
+        placeholder: str = "",
+    ) -> None:
+        super().__init__()
+        self.question = question
+        self.parse = parse
+        self.value = value
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Label("", classes="error", id="prompt-error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            result = self.parse(event.value)
+        except ValueError as exc:
+            self.query_one("#prompt-error", Label).update(str(exc))
+            return
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceScreen(ModalScreen[T | None], Generic[T]):
+    """Pick one entry from a list (folders to move to, calendars, responses)."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ChoiceScreen") + """
+    ChoiceScreen OptionList { height: auto; max-height: 20; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, choices: Sequence[tuple[str, T]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = list(choices)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text)
+            yield OptionList(
+                *[Option(label, id=str(i)) for i, (label, _) in enumerate(self.choices)],
+                id="choices",
+            )
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        index = int(event.option.id or 0)
+        self.dismiss(self.choices[index][1])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,631 @@
+"""The main screen: mailbox tree, virtual item list, reader; mail, task, contact and note actions.
+
+Every server call runs in a worker and answers with a message from `tui.messages`; handlers
+update widgets. Actions the folder's rights do not allow are hidden through `check_action`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Footer, Input, Static
+
+from med.model import (
+    Contact,
+    FlagStatus,
+    Folder,
+    FolderKind,
+    Importance,
+    Item,
+    ItemQuery,
+    Mailbox,
+    MailboxKind,
+    Message,
+    Note,
+    Task,
+    TaskStatus,
+)
+from tui import messages as msg
+from tui.actions import MAIL_ACTIONS, bindings
+from tui.drafts import Draft
+from tui.presenter import rights_summary
+from tui.rights import allows
+from tui.screens.base import MedScreen
+from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
+from tui.widgets.folder_tree import FolderTree
+from tui.widgets.item_list import ItemList
+from tui.widgets.reader import Reader
+
+if TYPE_CHECKING:
+    pass
+
+_NEXT_IMPORTANCE = {
+    Importance.NORMAL: Importance.HIGH,
+    Importance.HIGH: Importance.LOW,
+    Importance.LOW: Importance.NORMAL,
+}
+
+
+def parse_date(text: str) -> datetime | None:
+    """`YYYY-MM-DD` or `DD.MM.YYYY` (empty clears); raises ValueError with a sentence."""
+    text = text.strip()
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            day = datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        return datetime.combine(day, time(17, 0)).astimezone()
+    raise ValueError("Write the date as 2026-12-24 or 24.12.2026.")
+
+
+class ContextBar(Static):
+    """Always shows whose mailbox this is, the folder, and the user's rights in it."""
+
+    DEFAULT_CSS = """
+    ContextBar { height: 1; background: $primary; color: $text; padding: 0 1; }
+    """
+
+
+class MailScreen(MedScreen[None]):
+    BINDINGS = bindings(MAIL_ACTIONS)
+
+    DEFAULT_CSS = """
+    MailScreen #panes { height: 1fr; }
+    MailScreen ItemList { width: 3fr; }
+    MailScreen Reader { width: 2fr; }
+    MailScreen #search { dock: bottom; display: none; }
+    MailScreen #search.-open { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="mail")
+        self.folder: Folder | None = None
+        self.search_text: str | None = None
+        self._opened_id: str | None = None
+
+
+    def compose(self) -> ComposeResult:
+        yield ContextBar("Loading mailboxes…", id="context")
+        with Horizontal(id="panes"):
+            yield FolderTree(id="folders")
+            yield ItemList(page_size=self.medapp.config.page_size, now=self.medapp.now(), id="items")
+            yield Reader(id="reader")
+        yield Input(placeholder="Search subject, body and sender; Enter to search, Esc to clear",
+                    id="search")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Reader).show(None, placeholder="Choose a folder on the left.")
+        self.query_one(FolderTree).focus()
+        self.load_workspace()
+
+    # ------------------------------------------------------------------ loading
+
+    @work(exclusive=True, group="workspace", exit_on_error=False)
+    async def load_workspace(self) -> None:
+        session = self.medapp.session
+        mailboxes = await session.mailboxes()
+        for mailbox in mailboxes:
+            tree = await session.folder_tree(mailbox)
+            self.post_message(msg.MailboxLoaded(mailbox, tree))
+        self.post_message(msg.WorkspaceReady(len(mailboxes)))
+
+    def on_mailbox_loaded(self, message: msg.MailboxLoaded) -> None:
+        self.medapp.workspace.add_tree(message.mailbox, message.tree)
+        self.query_one(FolderTree).add_mailbox(message.mailbox, message.tree)
+
+    def on_workspace_ready(self, message: msg.WorkspaceReady) -> None:
+        ws = self.medapp.workspace
+        start = self.medapp.start_folder
+        self.medapp.start_folder = None
+        if start is None or not self.open_path(start):
+            # An assistant mostly works in the boss's inbox: a delegated one first, else our own.
+            boxes = sorted(ws.senders(), key=lambda m: m.kind is not MailboxKind.DELEGATED)
+            for mailbox in boxes:
+                inbox = ws.default_folder(mailbox, "inbox")
+                if inbox is not None:
+                    self.query_one(FolderTree).select_folder(inbox.id)
+                    break
+        self._update_context()
+
+    def open_path(self, path: str) -> bool:
+        """Open a folder by 'mailbox address/Folder/Sub' (or 'public/Folder'); True if found."""
+        address, _, rest = path.partition("/")
+        ws = self.medapp.workspace
+        for mailbox in ws.mailboxes:
+            if mailbox.address != address:
+                continue
+            tree = ws.trees.get(mailbox.key)
+            node = tree
+            for part in [p for p in rest.split("/") if p]:
+                if node is None:
+                    break
+                node = next(
+                    (c for c in node.children if part.lower() in
+                     (c.folder.name.lower(), (c.folder.distinguished or "").lower())),
+                    None,
+                )
+            if node is not None and node is not tree:
+                self.query_one(FolderTree).select_folder(node.folder.id)
+                return True
+        return False
+
+    @on(FolderTree.NodeSelected)
+    def _folder_chosen(self, event: FolderTree.NodeSelected[Mailbox | Folder]) -> None:
+        if isinstance(event.node.data, Folder):
+            self.open_folder(event.node.data)
+
+    def open_folder(self, folder: Folder, *, search: str | None = None) -> None:
+        self.folder = self.medapp.workspace.folders.get(folder.id, folder)
+        self.search_text = search
+        items = self.query_one(ItemList)
+        generation = items.reset()
+        self.query_one(Reader).show(None, placeholder="")
+        self._update_context()
+        self.refresh_bindings()
+        items._requested.add(0)
+        self.load_page(self.folder, 0, generation)
+
+    @on(ItemList.PageWanted)
+    def _page_wanted(self, event: ItemList.PageWanted) -> None:
+        if self.folder is not None:
+            self.load_page(self.folder, event.offset, event.generation)
+
+    @work(group="pages", exit_on_error=False)
+    async def load_page(self, folder: Folder, offset: int, generation: int) -> None:
+        sort = {"tasks": "due", "contacts": "name", "calendar": "start"}.get(folder.kind.value)
+        query = ItemQuery(
+            offset=offset,
+            limit=self.medapp.config.page_size,
+            search=self.search_text,
+            sort=sort,  # type: ignore[arg-type]
+            descending=sort is None or sort == "start",
+        )
+        page = await self.medapp.session.items(folder, query)
+        self.post_message(msg.PageLoaded(folder, page, generation))
+
+    def on_page_loaded(self, message: msg.PageLoaded) -> None:
+        self.query_one(ItemList).add_page(message.page, message.generation)
+
+    @on(ItemList.Highlighted)
+    def _highlighted(self, event: ItemList.Highlighted) -> None:
+        reader = self.query_one(Reader)
+        if event.item is None:
+            reader.show(None, placeholder="" if event.item_list.total else "")
+        else:
+            reader.show(event.item)
+            self.load_item(event.item.id)
+        self.refresh_bindings()
+
+    @work(exclusive=True, group="reader", exit_on_error=False)
+    async def load_item(self, item_id: str) -> None:
+        item = await self.medapp.session.get(item_id)
+        self.post_message(msg.ItemLoaded(item))
+
+    def on_item_loaded(self, message: msg.ItemLoaded) -> None:
+        current = self.query_one(ItemList).current
+        if current is not None and current.id == message.item.id:
+            self._opened_id = message.item.id
+            self._full = message.item
+            self.query_one(Reader).show(message.item)
+            self.refresh_bindings()
+
+    # ------------------------------------------------------------------ context & rights
+
+    def _update_context(self) -> None:
+        bar = self.query_one(ContextBar)
+        ws = self.medapp.workspace
+        if self.folder is None:
+            bar.update(f"{ws.user}  ·  choose a folder")
+            return
+        mailbox = ws.mailbox_of(self.folder)
+        owner = (
+            "Public folders"
+            if self.folder.mailbox == "public"
+            else f"{mailbox.display_name} <{mailbox.address}>"
+            if mailbox
+            else self.folder.mailbox
+        )
+        search = f"  ·  search: {self.search_text}" if self.search_text else ""
+        bar.update(
+            f"{owner}  ·  {self.folder.name}  ·  your rights: {rights_summary(self.folder.rights)}"
+            f"{search}"
+        )
+
+    def current_item(self) -> Item | None:
+        item = self.query_one(ItemList).current
+        full = getattr(self, "_full", None)
+        if item is not None and full is not None and full.id == item.id:
+            return full  # type: ignore[no-any-return]
+        return item
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.folder is None:
+            return action not in _ITEM_ACTIONS | {"compose"}
+        rights = self.folder.rights
+        kind = self.folder.kind
+        if action == "compose":
+            # New mail is always possible (from our own mailbox at least); other kinds create here.
+            return kind is FolderKind.MAIL or allows(rights, "new_item", kind)
+        if action == "edit_item":
+            return kind in (FolderKind.TASKS, FolderKind.CONTACTS, FolderKind.NOTES) and allows(
+                rights, "edit_item", kind
+            )
+        if action in _ITEM_ACTIONS:
+            if not allows(rights, action, kind):
+                return False
+            return self.query_one(ItemList).current is not None or None
+        return True
+
+    # ------------------------------------------------------------------ movement
+
+    def _tree_focused(self) -> bool:
+        return self.focused is self.query_one(FolderTree)
+
+    def action_next_item(self) -> None:
+        if self._tree_focused():
+            self.query_one(FolderTree).action_cursor_down()
+        else:
+            self.query_one(ItemList).move(1)
+
+    def action_prev_item(self) -> None:
+        if self._tree_focused():
+            self.query_one(FolderTree).action_cursor_up()
+        else:
+            self.query_one(ItemList).move(-1)
+
+    def action_first_item(self) -> None:
+        self.query_one(ItemList).go(0)
+
+    def action_last_item(self) -> None:
+        items = self.query_one(ItemList)
+        items.go(items.total - 1)
+
+    def action_page_down(self) -> None:
+        items = self.query_one(ItemList)
+        items.move(max(items.scrollable_content_region.height - 1, 1))
+
+    def action_page_up(self) -> None:
+        items = self.query_one(ItemList)
+        items.move(-max(items.scrollable_content_region.height - 1, 1))
+
+    def action_focus_folders(self) -> None:
+        self.query_one(FolderTree).focus()
+
+    def action_focus_items(self) -> None:
+        self.query_one(ItemList).focus()
+
+    def action_open_item(self) -> None:
+        if self._tree_focused():
+            self.query_one(FolderTree).action_select_cursor()
+            self.query_one(ItemList).focus()
+            return
+        item = self.current_item()
+        if isinstance(item, Message) and not item.is_read and allows(
+            self.folder.rights if self.folder else None, "toggle_read"
+        ):
+            self.update_item(dataclasses.replace(item, is_read=True), ["is_read"], "")
+        self.query_one(Reader).focus()
+
+    # ------------------------------------------------------------------ search
+
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.add_class("-open")
+        box.value = self.search_text or ""
+        box.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-open")
+        if self.folder is not None:
+            self.open_folder(self.folder, search=event.value.strip() or None)
+        self.query_one(ItemList).focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#search", Input)
+        if box.has_class("-open"):
+            box.remove_class("-open")
+            self.query_one(ItemList).focus()
+        elif self.search_text and self.folder is not None:
+            self.open_folder(self.folder)
+
+    def action_search_next(self) -> None:
+        self.query_one(ItemList).move(1)
+
+    def action_search_prev(self) -> None:
+        self.query_one(ItemList).move(-1)
+
+    def action_refresh(self) -> None:
+        if self.folder is not None:
+            self.open_folder(self.folder, search=self.search_text)
+
+    # ------------------------------------------------------------------ item changes
+
+    @work(group="update", exit_on_error=False)
+    async def update_item(self, item: Item, fields: list[str], note: str) -> None:
+        changed = await self.medapp.session.update(item, fields)
+        self.post_message(msg.ItemChanged(changed, note))
+
+    def on_item_changed(self, message: msg.ItemChanged) -> None:
+        items = self.query_one(ItemList)
+        old = next((r for r in items.rows.values() if r.id == message.item.id), None)
+        items.replace(message.item)
+        if isinstance(old, Message) and isinstance(message.item, Message) and self.folder:
+            delta = (1 if old.is_read else 0) - (1 if message.item.is_read else 0)
+            if delta:
+                self._bump_unread(delta)
+        if items.current is not None and items.current.id == message.item.id:
+            full = getattr(self, "_full", None)
+            if full is not None and full.id == message.item.id and message.item.body is None:
+                # The update answer carries no body; keep the reader's full copy in step.
+                fields = {f.name for f in dataclasses.fields(message.item)} - {
+                    "body", "attachments", "body_is_html"
+                }
+                merged = dataclasses.replace(
+                    full, **{k: getattr(message.item, k) for k in fields if hasattr(full, k)}
+                )
+                self._full = merged
+            else:
+                self._full = message.item
+            self.query_one(Reader).show(self._full)
+        if message.note:
+            self.notify(message.note)
+        self.refresh_bindings()
+
+    def _bump_unread(self, delta: int) -> None:
+        if self.folder is None:
+            return
+        folder = dataclasses.replace(
+            self.folder, unread_count=max((self.folder.unread_count or 0) + delta, 0)
+        )
+        self.folder = folder
+        self.medapp.workspace.update_folder(folder)
+        self.query_one(FolderTree).update_folder(folder)
+
+    def action_toggle_read(self) -> None:
+        item = self.current_item()
+        if isinstance(item, Message):
+            self.update_item(dataclasses.replace(item, is_read=not item.is_read), ["is_read"], "")
+
+    def action_toggle_flag(self) -> None:
+        item = self.current_item()
+        if item is None:
+            return
+        if item.flag.status is FlagStatus.FLAGGED:
+            flag = dataclasses.replace(item.flag, status=FlagStatus.NOT_FLAGGED, start=None,
+                                       due=None, completed=None)
+        else:
+            flag = dataclasses.replace(item.flag, status=FlagStatus.FLAGGED, completed=None)
+        self.update_item(dataclasses.replace(item, flag=flag), ["flag"], "")
+
+    def action_set_due(self) -> None:
+        item = self.current_item()
+        if item is None:
+            return
+        current = item.flag.due.strftime("%Y-%m-%d") if item.flag.due else ""
+
+        def done(due: datetime | None) -> None:
+            if due is None:
+                return
+            start = min(self.medapp.now(), due)
+            flag = dataclasses.replace(item.flag, status=FlagStatus.FLAGGED, start=start, due=due)
+            self.update_item(dataclasses.replace(item, flag=flag), ["flag"], "Due date set.")
+
+        self.app.push_screen(
+            PromptScreen("Follow up by (date):", parse_date, value=current,
+                         placeholder="2026-12-24"),
+            done,
+        )
+
+    def action_categories(self) -> None:
+        item = self.current_item()
+        if item is None:
+            return
+
+        def done(value: tuple[str, ...] | None) -> None:
+            if value is not None:
+                self.update_item(dataclasses.replace(item, categories=value), ["categories"], "")
+
+        self.app.push_screen(
+            PromptScreen(
+                "Categories (comma separated):",
+                lambda s: tuple(dict.fromkeys(c.strip() for c in s.split(",") if c.strip())),
+                value=", ".join(item.categories),
+            ),
+            done,
+        )
+
+    def action_importance(self) -> None:
+        item = self.current_item()
+        if item is not None:
+            new = _NEXT_IMPORTANCE[item.importance]
+            self.update_item(
+                dataclasses.replace(item, importance=new), ["importance"],
+                f"Importance: {new.value}.",
+            )
+
+    def action_delete(self) -> None:
+        item = self.current_item()
+        if item is None:
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.delete_item(item)
+
+        title = item.subject or "(no subject)"
+        self.app.push_screen(ConfirmScreen(f"Delete “{title}”?", yes="Delete"), done)
+
+    @work(group="update", exit_on_error=False)
+    async def delete_item(self, item: Item) -> None:
+        await self.medapp.session.delete(item)
+        self.post_message(msg.ItemRemoved(item.id, "Deleted."))
+
+    def on_item_removed(self, message: msg.ItemRemoved) -> None:
+        items = self.query_one(ItemList)
+        old = next((r for r in items.rows.values() if r.id == message.item_id), None)
+        items.remove(message.item_id)
+        if isinstance(old, Message) and not old.is_read:
+            self._bump_unread(-1)
+        if message.note:
+            self.notify(message.note)
+        self.refresh_bindings()
+
+    def action_move(self) -> None:
+        item = self.current_item()
+        if item is None or self.folder is None:
+            return
+        ws = self.medapp.workspace
+        mailbox = ws.mailbox_of(self.folder)
+        choices = [
+            (folder.name, folder)
+            for box, folder in ws.iter_folders(self.folder.kind)
+            if box == mailbox and folder.id != self.folder.id
+            and allows(folder.rights, "new_item")
+        ]
+
+        def done(target: Folder | None) -> None:
+            if target is not None:
+                self.move_item(item, target)
+
+        self.app.push_screen(ChoiceScreen("Move to:", choices), done)
+
+    @work(group="update", exit_on_error=False)
+    async def move_item(self, item: Item, target: Folder) -> None:
+        await self.medapp.session.move(item, target)
+        self.post_message(msg.ItemRemoved(item.id, f"Moved to {target.name}."))
+
+    def action_attachments(self) -> None:
+        from tui.screens.attachments import AttachmentsScreen
+
+        item = self.current_item()
+        if item is not None and item.attachments:
+            self.app.push_screen(AttachmentsScreen(item))
+        elif item is not None:
+            self.notify("This item has no attachments.")
+
+    # ------------------------------------------------------------------ writing
+
+    def _sender_for(self, folder: Folder | None) -> str:
+        """Mail written from someone else's folder goes out on their behalf."""
+        ws = self.medapp.workspace
+        if folder is not None:
+            mailbox = ws.mailbox_of(folder)
+            if mailbox is not None and mailbox in ws.senders():
+                return mailbox.address
+        return ws.user
+
+    def action_compose(self) -> None:
+        kind = self.folder.kind if self.folder else FolderKind.MAIL
+        if kind is FolderKind.MAIL:
+            draft = Draft(mode="new", sender=self._sender_for(self.folder))
+            self.medapp.open_compose(draft)
+        else:
+            self._edit_form(None)
+
+    def _reply(self, mode: str) -> None:
+        item = self.current_item()
+        if not isinstance(item, Message):
+            return
+        prefix = "Fwd: " if mode == "forward" else "Re: "
+        subject = item.subject if item.subject.lower().startswith(prefix.lower()) else (
+            prefix + item.subject
+        )
+        to = ""
+        if mode != "forward" and item.from_:
+            to = item.from_.email
+            if mode == "reply-all":
+                others = [a.email for a in (*item.to, *item.cc)
+                          if a.email not in (to, self._sender_for(self.folder))]
+                to = ", ".join([to, *others])
+        draft = Draft(mode=mode, sender=self._sender_for(self.folder), to=to, subject=subject,
+                      in_reply_to=item.id)
+        self.medapp.open_compose(draft, original=item)
+
+    def action_reply(self) -> None:
+        self._reply("reply")
+
+    def action_reply_all(self) -> None:
+        self._reply("reply-all")
+
+    def action_forward(self) -> None:
+        self._reply("forward")
+
+    def action_edit_item(self) -> None:
+        item = self.current_item()
+        if item is not None:
+            self._edit_form(item)
+
+    def _edit_form(self, item: Item | None) -> None:
+        from tui.screens.item_form import ItemFormScreen
+
+        if self.folder is None:
+            return
+        folder = self.folder
+
+        def done(result: Item | None) -> None:
+            if result is None:
+                return
+            if result.id:
+                fields = _changed_fields(item, result) if item else []
+                if fields:
+                    self.update_item(result, fields, "Saved.")
+            else:
+                self.create_item(folder, result)
+
+        self.app.push_screen(ItemFormScreen(folder.kind, item), done)
+
+    @work(group="update", exit_on_error=False)
+    async def create_item(self, folder: Folder, item: Item) -> None:
+        created = await self.medapp.session.create(folder, item)
+        self.post_message(msg.ItemCreated(created, "Created."))
+
+    def on_item_created(self, message: msg.ItemCreated) -> None:
+        self.notify(message.note)
+        if self.folder is not None and message.item.folder_id in (None, self.folder.id):
+            self.open_folder(self.folder, search=self.search_text)
+
+    def action_complete_item(self) -> None:
+        item = self.current_item()
+        if isinstance(item, Task):
+            done = item.status is not TaskStatus.COMPLETED
+            changed = dataclasses.replace(
+                item,
+                status=TaskStatus.COMPLETED if done else TaskStatus.NOT_STARTED,
+                percent_complete=100 if done else 0,
+                completed=self.medapp.now() if done else None,
+            )
+            self.update_item(changed, ["status", "percent_complete", "completed"],
+                             "Completed." if done else "Reopened.")
+
+
+_ITEM_ACTIONS = {
+    "reply", "reply_all", "forward", "delete", "toggle_read", "toggle_flag", "set_due",
+    "categories", "importance", "move", "attachments", "edit_item", "complete_item", "open_item",
+}  # fmt: skip
+
+
+def _changed_fields(before: Item | None, after: Item) -> list[str]:
+    if before is None:
+        return []
+    return [
+        f.name
+        for f in dataclasses.fields(after)
+        if f.name not in ("id", "change_key", "body_is_html")
+        and getattr(before, f.name, None) != getattr(after, f.name)
+    ]
+
+
+__all__ = ["MailScreen", "parse_date"]
+
+# Kinds listed in the item list besides mail; referenced so editors know what they make.
+EDITABLE_KINDS = (Task, Contact, Note)
+_ = timedelta

@@ -1,0 +1,183 @@
+"""A virtual list of a folder's items: renders only visible rows, asks for pages it lacks.
+
+Ten thousand items cost ten thousand slots in a dict at most; a page is requested the first
+time one of its rows scrolls into view, so opening a big folder fetches one page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from med.model import Item, Page
+from med.model import Message as MailMessage
+from tui.presenter import row_columns
+
+_UNREAD = Style(bold=True)
+_CURSOR = Style(reverse=True)
+_PENDING = Style(dim=True, italic=True)
+
+
+class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
+    """Rows of one folder (or search result); the owning screen feeds pages in."""
+
+    DEFAULT_CSS = """
+    ItemList { height: 1fr; overflow-x: hidden; }
+    ItemList:focus { border-left: thick $accent; }
+    """
+
+    @dataclass
+    class PageWanted(Message):
+        """A row without data became visible; load the page starting at `offset`."""
+
+        item_list: ItemList
+        offset: int
+        generation: int
+
+    @dataclass
+    class Highlighted(Message):
+        item_list: ItemList
+        index: int
+        item: Item | None
+
+    cursor: reactive[int] = reactive(0, always_update=True)
+
+    def __init__(self, *, page_size: int = 200, now: datetime, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.page_size = page_size
+        self.now = now
+        self.rows: dict[int, Item] = {}
+        self.total = 0
+        self.generation = 0
+        self._requested: set[int] = set()
+        self._empty_text = ""
+
+    # ------------------------------------------------------------------ data
+
+    def reset(self, empty_text: str = "Loading…") -> int:
+        """Forget all rows (new folder or search); returns the generation pages must carry."""
+        self.generation += 1
+        self.rows.clear()
+        self._requested.clear()
+        self.total = 0
+        self._empty_text = empty_text
+        self.virtual_size = Size(0, 0)
+        self.set_reactive(ItemList.cursor, 0)
+        self.scroll_to(y=0, animate=False)
+        self.refresh()
+        return self.generation
+
+    def add_page(self, page: Page[Item], generation: int) -> None:
+        if generation != self.generation:
+            return  # a page of a folder no longer shown
+        for i, item in enumerate(page.items):
+            self.rows[page.offset + i] = item
+        loaded_end = page.offset + len(page.items)
+        if page.total is not None:
+            self.total = page.total
+        else:
+            self.total = max(self.total, loaded_end + (self.page_size if page.more else 0))
+        if not page.more:
+            self.total = max(min(self.total, loaded_end), len(self.rows))
+        if self.total == 0:
+            self._empty_text = "No items"
+        self.virtual_size = Size(0, self.total)
+        self.refresh()
+        if page.offset <= self.cursor < loaded_end:
+            self._announce()
+
+    def replace(self, item: Item) -> None:
+        """Show a changed item in place (flag, read state ...)."""
+        for index, row in self.rows.items():
+            if row.id == item.id:
+                self.rows[index] = item
+                self.refresh_line(index)
+                return
+
+    def remove(self, item_id: str) -> None:
+        """Drop a deleted or moved item; later rows move up."""
+        index = next((i for i, row in self.rows.items() if row.id == item_id), None)
+        if index is None:
+            return
+        shifted = {(i - 1 if i > index else i): row for i, row in self.rows.items() if i != index}
+        self.rows = shifted
+        self.total = max(self.total - 1, 0)
+        self._requested = {o for o in self._requested if o <= index}
+        self.virtual_size = Size(0, self.total)
+        self.cursor = min(self.cursor, max(self.total - 1, 0))
+        self.refresh()
+
+    @property
+    def current(self) -> Item | None:
+        return self.rows.get(self.cursor)
+
+    # ------------------------------------------------------------------ cursor
+
+    def move(self, delta: int) -> None:
+        if self.total:
+            self.cursor = max(0, min(self.total - 1, self.cursor + delta))
+
+    def go(self, index: int) -> None:
+        if self.total:
+            self.cursor = max(0, min(self.total - 1, index))
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        height = max(self.scrollable_content_region.height, 1)
+        top = round(self.scroll_offset.y)
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + height:
+            self.scroll_to(y=new - height + 1, animate=False)
+        self.refresh_line(old)
+        self.refresh_line(new)
+        self._announce()
+
+    def _announce(self) -> None:
+        self.post_message(self.Highlighted(self, self.cursor, self.current))
+        if self.current is None and self.total:
+            self._want(self.cursor)
+
+    def refresh_line(self, index: int) -> None:
+        self.refresh_lines(index - round(self.scroll_offset.y), 1)
+
+    def _want(self, index: int) -> None:
+        offset = index - index % self.page_size
+        if offset not in self._requested:
+            self._requested.add(offset)
+            self.post_message(self.PageWanted(self, offset, self.generation))
+
+    # ------------------------------------------------------------------ rendering
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = round(self.scroll_offset.y) + y
+        if self.total == 0:
+            text = self._empty_text if y == 0 else ""
+            return Strip([Segment(text.ljust(width)[:width], _PENDING)], width)
+        if index >= self.total:
+            return Strip.blank(width)
+        item = self.rows.get(index)
+        if item is None:
+            self._want(index)
+            return Strip([Segment("  …".ljust(width)[:width], _PENDING)], width)
+        flags, when, who, what = row_columns(item, self.now)
+        who_width = max(min(22, width // 4), 8)
+        line = f"{flags} {when:>8}  {who[:who_width]:<{who_width}}  {what}"
+        line = line[:width].ljust(width)
+        style = Style()
+        if isinstance(item, MailMessage) and not item.is_read:
+            style += _UNREAD
+        if index == self.cursor:
+            style += _CURSOR
+        return Strip([Segment(line, style)], width)
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(0, self.total)
