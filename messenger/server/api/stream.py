@@ -34,6 +34,7 @@ PAGE = 500
 HELLO_TIMEOUT = 10.0
 CLOSE_AUTH = 4401
 CLOSE_BAD_HELLO = 4400
+CLOSE_BEHIND = 1013  # "try again later": the client reconnects and resumes from its cursors
 
 
 class Hello(Body):
@@ -65,9 +66,15 @@ class StreamConnection:
         self.active: set[str] = set()
         self.td_cursor = to_device_since
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.limit = state.settings.stream_queue_limit
+        self.overflowed = asyncio.Event()
 
     # Subscriber protocol (called by the hub, synchronously)
     def push(self, item: dict[str, Any]) -> None:
+        """Queue a live event; a reader too far behind is dropped (it resumes from the database)."""
+        if self.queue.qsize() >= self.limit:
+            self.overflowed.set()
+            return
         self.queue.put_nowait(item)
 
     def kick(self) -> None:
@@ -225,9 +232,15 @@ async def stream(ws: WebSocket) -> None:
     log.info("stream open user=%s device=%s", conn.user_id, conn.device_id)
     sender = asyncio.create_task(conn.run_sender())
     receiver = asyncio.create_task(conn.run_receiver())
+    behind = asyncio.create_task(conn.overflowed.wait())
     try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
+        done, _ = await asyncio.wait(
+            {sender, receiver, behind}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if behind in done:
+            log.info("stream too far behind user=%s device=%s", conn.user_id, conn.device_id)
+            await ws.close(CLOSE_BEHIND, "too far behind; reconnect to resume")
+        for task in done - {behind}:
             failure = task.exception()
             if isinstance(failure, _Kicked):
                 await ws.close(CLOSE_AUTH, "this device was removed")
@@ -237,7 +250,7 @@ async def stream(ws: WebSocket) -> None:
                 log.error("stream failed", exc_info=failure)
                 await ws.close(1011, "server error")
     finally:
-        for task in (sender, receiver):
+        for task in (sender, receiver, behind):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
