@@ -516,7 +516,7 @@ class _Seeder:
 
     def meeting_request(self) -> None:
         """A meeting Lena Koch sends to chef: pending in chef's and the delegate's inbox."""
-        from med.lab.ews.items import invite
+        from med.lab.ews.meetings import invite
         from med.lab.ews.soap import EwsContext
 
         cal = self.folder(SACHBEARBEITUNG, "calendar")
