@@ -503,11 +503,6 @@ def visible_items(ctx: EwsContext, folder: Folder, r: Rights) -> list[Item]:
     return [i for i in store_items.items_in(ctx.lab.store, folder.id) if not hidden(ctx, i, r)]
 
 
-def _props_with_attachments(ctx: EwsContext, item: Item) -> dict[str, Any]:
-    has = bool(store_items.attachments_of(ctx.lab.store, item.id))
-    return store_items.effective_props(item, has_attachments=has)
-
-
 @operation("FindItem")
 def find_item(ctx: EwsContext, request: Element) -> Element:
     shape = parse_shape(request.find(m("ItemShape")))
@@ -543,11 +538,13 @@ def _find_in_folder(
     else:
         found = visible_items(ctx, folder, r)
     props_cache: dict[str, dict[str, Any]] = {}
+    with_attachments = store_items.items_with_attachments(ctx.lab.store, folder.id)
 
     def props_of(item: Item) -> dict[str, Any]:
         cached = props_cache.get(item.id)
         if cached is None:
-            cached = props_cache[item.id] = _props_with_attachments(ctx, item)
+            has = item.id in with_attachments
+            cached = props_cache[item.id] = store_items.effective_props(item, has_attachments=has)
         return cached
 
     restriction_el = request.find(m("Restriction"))
