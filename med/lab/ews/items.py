@@ -533,12 +533,20 @@ def _find_in_folder(
     cal = request.find(m("CalendarView"))
     if cal is not None:
         return _calendar_view(ctx, cal, folder, shape, r)
+    folders = {folder.id: (folder, r)}
+    if traversal == "Deep":
+        for below in ctx.lab.store.descendants(folder.id):
+            below_rights = rights(ctx, below)
+            if below_rights.can_read_items:
+                folders[below.id] = (below, below_rights)
     if traversal in ("Associated", "SoftDeleted"):
         found: list[Item] = []
     else:
-        found = visible_items(ctx, folder, r)
+        found = [i for f, fr in folders.values() for i in visible_items(ctx, f, fr)]
     props_cache: dict[str, dict[str, Any]] = {}
-    with_attachments = store_items.items_with_attachments(ctx.lab.store, folder.id)
+    with_attachments: set[str] = set()
+    for folder_id in folders:
+        with_attachments |= store_items.items_with_attachments(ctx.lab.store, folder_id)
 
     def props_of(item: Item) -> dict[str, Any]:
         cached = props_cache.get(item.id)
@@ -566,7 +574,8 @@ def _find_in_folder(
     root.set("IncludesLastItemInRange", "true" if last else "false")
     box = sub(root, t("Items"))
     for item in page:
-        write_item(ctx, box, Target(item, folder), shape, r)
+        owner, owner_rights = folders[item.folder_id]
+        write_item(ctx, box, Target(item, owner), shape, owner_rights)
     return response_message("FindItem", [root])
 
 
