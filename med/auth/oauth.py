@@ -28,6 +28,8 @@ import requests
 from med.errors import AuthError, BadCredentials, InvalidInput, Unreachable
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+MEDBRIDGE_CLIENT_ID = "95f45d29-e8c4-5a49-949e-c36b535ca824"
+"""medbridge's public client (app registration) id; the lab registers the same id."""
 USER_SCOPES = (
     "https://graph.microsoft.com/Mail.ReadWrite.Shared",
     "https://graph.microsoft.com/Mail.Send.Shared",
@@ -35,6 +37,7 @@ USER_SCOPES = (
     "https://graph.microsoft.com/Contacts.ReadWrite.Shared",
     "https://graph.microsoft.com/MailboxSettings.Read",
     "https://graph.microsoft.com/User.Read",
+    "https://graph.microsoft.com/User.ReadBasic.All",
 )
 """Delegated scopes a delegate mailbox user needs (own and shared mail, calendars, contacts)."""
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from xml.etree.ElementTree import Element, SubElement
 
 from fastapi import APIRouter, Request
@@ -49,6 +49,7 @@ from med.lab.graph.convert import (
     zone,
 )
 from med.lab.graph.tokens import Principal, TokenInvalid, stable_uuid
+from med.lab.mime import to_mime
 from med.lab.store import Folder
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ MAIL_FOLDER_NAMES = (
     "msgfolderroot",
 )
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
+_SHAPE = itemxml.Shape(base="AllProperties")
+"""Graph resources are built from all of an item's properties (computed ones included)."""
 
 
 class GraphError(Exception):
@@ -655,6 +658,16 @@ def attachment(call: Call, gid: str, aid: str, raw: bool) -> Json | Response:
     return attachment_out(att.as_dict(""), aid, with_content=True)
 
 
+def mime(call: Call, gid: str) -> Response:
+    """`messages/{id}/$value`: the message as MIME, as the EWS face's MimeContent renders it."""
+    need(call, "Mail")
+    target = resolve_item(call, gid)
+    check(ews_items.check_read, call, target)
+    _, p = ews_items.output_props(call.ctx, target, _SHAPE)
+    atts = store_items.attachments_of(call.lab.store, target.item.id)
+    return Response(to_mime(p, atts), media_type="message/rfc822")
+
+
 # -- events ---------------------------------------------------------------------------------------
 
 
@@ -987,8 +1000,6 @@ def event_delta(call: Call, folder: Folder) -> Json:
 
 # -- dispatch -------------------------------------------------------------------------------------
 
-_SHAPE = itemxml.Shape(base="AllProperties")
-
 
 def _segments(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
@@ -1147,6 +1158,8 @@ def message_route(call: Call, rest: list[str], folder: Folder | None) -> tuple[i
             )
         if n in (3, 4) and m == "GET":
             return 200, attachment(call, gid, rest[2], raw=n == 4 and rest[3] == "$value")
+    if action == "$value" and n == 2 and m == "GET":
+        return 200, mime(call, gid)
     raise GraphError(400, "BadRequest", f"Resource not found for the segment '{action}'.")
 
 
@@ -1223,12 +1236,39 @@ def calendars(call: Call) -> list[Json]:
     return out
 
 
+def contact_folder_json(call: Call, folder: Folder) -> Json:
+    parent = call.lab.store.folder(folder.parent_id) if folder.parent_id else None
+    out: Json = {
+        "id": folder_gid(folder),
+        "displayName": folder.display_name,
+        "parentFolderId": folder_gid(parent) if parent else None,
+    }
+    if folder.distinguished == "contacts":
+        out["wellKnownName"] = "contacts"
+    return out
+
+
 def contact_route(call: Call, rest: list[str]) -> tuple[int, Any]:
     m = call.method
     if rest[0] == "contactFolders":
+        need(call, "Contacts")
+        if len(rest) == 1 and m == "GET":
+            rows = [
+                contact_folder_json(call, f)
+                for f in call.lab.store.folders_of(call.mailbox)
+                if (f.folder_class or "").startswith("IPF.Contact")
+                and ews_items.rights(call.ctx, f).folder_visible
+            ]
+            return 200, collection(call, rows, context="contactFolders")
+        folder = resolve_folder(call, rest[1])
+        if not (folder.folder_class or "").startswith("IPF.Contact"):
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        if len(rest) == 2 and m == "GET":
+            return 200, contact_folder_json(call, folder)
         if len(rest) < 3 or rest[2] != "contacts":
             raise GraphError(400, "BadRequest", "Only contactFolders/{id}/contacts is supported.")
-        folder = resolve_folder(call, rest[1])
         rest = ["contacts", *rest[3:]]
     else:
         folder = resolve_folder(call, "contacts")
@@ -1278,7 +1318,6 @@ def master_categories(call: Call) -> list[Json]:
 
 MAX_BODY = 10 * 1024 * 1024
 MAX_BATCH = 20
-OUTAGE_RETRY_S = 5
 
 
 def _bearer(face: GraphFace, header: str) -> Principal:
@@ -1333,7 +1372,7 @@ def _parse_body(raw: bytes) -> Any:
 
 def _split_url(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
-    path = parts.path
+    path = unquote(parts.path)
     for prefix in ("/v1.0/", "v1.0/"):
         if path.startswith(prefix):
             path = path[len(prefix) :]
@@ -1406,7 +1445,7 @@ def graph_router(face: GraphFace) -> APIRouter:
                     503,
                     "ServiceUnavailable",
                     "The service is temporarily unavailable.",
-                    {"Retry-After": str(OUTAGE_RETRY_S)},
+                    {"Retry-After": str(face.outage_retry_after_s)},
                 )
             if lab.knobs.latency_s > 0:
                 await asyncio.sleep(lab.knobs.latency_s)
