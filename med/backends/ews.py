@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 import requests
@@ -138,6 +141,7 @@ from med.model import (
     MonthlyByDate,
     MonthlyByWeekday,
     Note,
+    OutgoingAttachment,
     Page,
     Permission,
     Profile,
@@ -186,8 +190,6 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     "ErrorFolderNotFound": (NotFound, "The folder does not exist or is not visible to you."),
     "ErrorItemNotFound": (NotFound, "The item does not exist any more."),
     "ErrorNonExistentMailbox": (NotFound, "There is no such mailbox."),
-    "ErrorMailboxNotFound": (NotFound, "There is no such mailbox."),
-    "ErrorAttachmentNotFound": (NotFound, "The attachment does not exist any more."),
     "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange": (
         NotFound,
         "The series has no such occurrence.",
@@ -231,7 +233,10 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     "ErrorExpiredSubscription": (NotFound, "The subscription has expired; subscribe again."),
     "ErrorMailboxStoreUnavailable": (Unreachable, "The mailbox database is not available."),
     "ErrorConnectionFailed": (Unreachable, "The server could not reach the mailbox."),
-    "ErrorTimeoutExpired": (Unreachable, "The server did not answer in time."),
+    "ErrorTimeoutExpired": (
+        Unreachable,
+        "The server cannot be reached or did not answer in time.",
+    ),
     "ErrorInternalServerError": (ServerError, "The server failed on this request."),
     "ErrorInternalServerTransientError": (ServerError, "The server failed; try again later."),
     "ErrorUserNotAllowedByPolicy": (
@@ -247,6 +252,9 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
 }
 
 
+_UNKNOWN_CODE = re.compile(r"Unknown ResponseCode in ResponseMessage: (\w+)")
+
+
 def translate_error(
     exc: BaseException,
     *,
@@ -259,9 +267,9 @@ def translate_error(
     if isinstance(exc, MedError):
         return exc
     if isinstance(exc, exerr.RateLimitError):
-        if not _saw_response():
+        if not _saw_response() or getattr(_seen, "status", 200) in (502, 503, 504):
             return Unreachable(
-                "The server cannot be reached (it stopped answering); try again later.",
+                "The server cannot be reached or is unavailable; try again later.",
                 code="RateLimitError",
                 **context,
             )
@@ -274,7 +282,7 @@ def translate_error(
     if isinstance(exc, exerr.ErrorServerBusy):
         back_off = getattr(exc, "back_off", None)
         return Throttled(
-            "The server is busy or your request budget is used up; try again later.",
+            EWS_ERRORS["ErrorServerBusy"][1],
             retry_after=float(back_off) if back_off else None,
             code="ErrorServerBusy",
             **context,
@@ -291,13 +299,6 @@ def translate_error(
             code="CASError",
             **context,
         )
-    if isinstance(exc, exerr.TransportError):
-        return Unreachable(
-            "Cannot connect to the server securely (TLS verification failed?); check the "
-            "address and the CA bundle.",
-            code="TransportError",
-            **context,
-        )
     if isinstance(exc, exerr.ResponseMessageError):
         code = type(exc).__name__
         if code == "ResponseMessageError" or code.startswith("Error") is False:
@@ -308,12 +309,35 @@ def translate_error(
         if cls is Throttled:
             return Throttled(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
         return cls(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
+    if isinstance(exc, exerr.SOAPError | exerr.MalformedResponseError):
+        return ServerError(
+            "The server's answer could not be understood.", code=type(exc).__name__, **context
+        )
     if isinstance(exc, exerr.RedirectError):
         return Unreachable(
             "The server redirected the request; check the EWS endpoint address.",
             code="Redirect",
             **context,
         )
+    if type(exc) is exerr.TransportError:
+        # exchangelib raises the bare TransportError for two things: a TLS failure (the SSL
+        # error is the context) and a response code it has no class for (only in the text).
+        cause = exc.__context__
+        if isinstance(
+            cause, exerr.EWSError | requests.exceptions.RequestException
+        ) and not isinstance(cause, requests.exceptions.SSLError):
+            # e.g. the version probe wraps the connection error it met
+            return translate_error(cause, mailbox=mailbox, folder=folder, item=item)
+        if isinstance(cause, requests.exceptions.SSLError | ssl.SSLError):
+            return Unreachable(
+                "Cannot connect to the server securely (TLS verification failed); check the "
+                "address and the CA bundle.",
+                code="TLS",
+                **context,
+            )
+        match = _UNKNOWN_CODE.search(str(exc))
+        code = match.group(1) if match else "TransportError"
+        return ServerError(f"The server answered {code}.", code=code, **context)
     if isinstance(exc, requests.exceptions.SSLError):
         return Unreachable(
             "TLS verification of the server failed; check the CA bundle.",
@@ -344,6 +368,7 @@ def _ews_errors(
 ) -> Iterator[None]:
     """Translate every exchangelib/requests error raised inside into a MedError."""
     _seen.response = False
+    _seen.status = 200
     try:
         yield
     except MedError:
@@ -365,6 +390,7 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
 
     def raise_response_errors(self, response: requests.Response) -> None:
         _seen.response = True
+        _seen.status = response.status_code
         if response.status_code == 401:
             raise exerr.UnauthorizedError(f"Invalid credentials for {response.url}")
         if response.status_code == 403:
@@ -803,6 +829,7 @@ class EwsBackend:
                         locale="en_US",
                     )
                     acc.protocol.TIMEOUT = self._timeout
+                    _ = acc.version  # ask the server once when no version was configured
                 self._accounts[addr] = acc
             return acc
 
@@ -1143,14 +1170,13 @@ class EwsBackend:
         return Page(tuple(items[: query.limit]), query.offset, total, more)
 
     def calendar_view(self, folder: Folder, start: datetime, end: datetime) -> Sequence[Event]:
-        ex = self._ex_folder(folder)
+        acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         with _ews_errors(**ctx):
-            raw = list(
-                ex.view(start=_ews_dt(start), end=_ews_dt(end)).only(
-                    *_LIST_FIELDS[FolderKind.CALENDAR]
-                )
+            view = FolderCollection(account=acc, folders=[ex]).view(
+                start=_ews_dt(start), end=_ews_dt(end)
             )
+            raw = list(view.only(*_LIST_FIELDS[FolderKind.CALENDAR]))
         out = []
         for res in raw:
             _raise_if_error(res, **ctx)
@@ -1183,8 +1209,11 @@ class EwsBackend:
                     assert isinstance(ev, Event)
                     return ev
                 raise NotFound("This event is not part of a series.", item=item_id)
-            occ.account = acc
-            master = occ.recurring_master()
+            from exchangelib.properties import RecurringMasterItemId
+
+            (master,) = list(
+                acc.fetch(ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
+            )
         _raise_if_error(master, item=item_id)
         ev = self._to_item(master, None, None)
         if not isinstance(ev, Event):
@@ -1192,7 +1221,7 @@ class EwsBackend:
         return ev
 
     def attachment(self, attachment_id: str) -> AttachmentContent:
-        from exchangelib.properties import AttachmentId
+        from exchangelib.attachments import AttachmentId
         from exchangelib.services import GetAttachment
 
         acc = self._account()
@@ -1227,14 +1256,14 @@ class EwsBackend:
 
     def master_categories(self, mailbox: str) -> Sequence[str]:
         from defusedxml import ElementTree
-        from exchangelib.properties import UserConfigurationName
+        from exchangelib.properties import UserConfigurationNameMNS
 
         acc = self._account(mailbox)
         calendar = self._distinguished(mailbox.lower(), "calendar")
         with _ews_errors(mailbox=mailbox):
             try:
                 res = GetUserConfiguration(account=acc).get(
-                    user_configuration_name=UserConfigurationName(
+                    user_configuration_name=UserConfigurationNameMNS(
                         name="CategoryList", folder=calendar
                     ),
                     properties="XmlData",
@@ -1478,7 +1507,7 @@ class EwsBackend:
                 due_date=_ews_dt(item.due) if item.due else None,
                 complete_date=_ews_dt(item.completed) if item.completed else None,
                 status=_TASK_STATUS_BACK[item.status],
-                percent_complete=item.percent_complete,
+                percent_complete=Decimal(item.percent_complete),
             )
         msg = ExMessage(**common)
         if isinstance(item, Note):
@@ -1614,14 +1643,19 @@ class EwsBackend:
         return self._account(owner), owner
 
     def send(self, message: Message, options: SendOptions) -> None:
-        acc, owner = self._sender_account(options)
-        msg = self._to_ews(dataclasses.replace(message, from_=None), acc, None)
+        """Send; on behalf of another mailbox From is that mailbox and the server sets Sender.
+
+        Our copy goes to our own Sent Items; Exchange (and the lab) put the owner's copy into
+        the owner's Sent Items themselves, whatever our rights there.
+        """
+        _, owner = self._sender_account(options)
+        msg = self._to_ews(dataclasses.replace(message, from_=None), self._account(), None)
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)
-        ctx = {"mailbox": owner}
-        with _ews_errors(**ctx):
+        sent = self._distinguished(self.user, "sentitems")
+        with _ews_errors(mailbox=owner):
             if message.new_attachments:
-                msg.folder = self._distinguished(owner, "drafts")
+                msg.folder = self._distinguished(self.user, "drafts")
                 msg.save()
                 for att in message.new_attachments:
                     msg.attach(
@@ -1629,22 +1663,31 @@ class EwsBackend:
                             name=att.name, content=att.content, content_type=att.content_type
                         )
                     )
-                msg.send(
-                    save_copy=options.save_copy,
-                    copy_to_folder=self._distinguished(owner, "sentitems"),
-                )
+                msg.send(save_copy=options.save_copy, copy_to_folder=sent)
             elif options.save_copy:
-                msg.send(save_copy=True, copy_to_folder=self._distinguished(owner, "sentitems"))
+                msg.send(save_copy=True, copy_to_folder=sent)
             else:
                 msg.send(save_copy=False)
 
     def save_draft(self, message: Message, options: SendOptions) -> Message:
-        acc, owner = self._sender_account(options)
-        drafts = self._distinguished(owner, "drafts")
-        msg = self._to_ews(dataclasses.replace(message, from_=None), acc, drafts)
+        """A draft in the From mailbox's Drafts; where we may not write there, in our own
+        Drafts with From set to that mailbox (sending it later sends on behalf)."""
+        _, owner = self._sender_account(options)
+        try:
+            return self._save_draft_in(message, owner, owner)
+        except AccessDenied:
+            if owner == self.user:
+                raise
+            return self._save_draft_in(message, owner, self.user)
+
+    def _save_draft_in(self, message: Message, owner: str, drafts_of: str) -> Message:
+        drafts = self._distinguished(drafts_of, "drafts")
+        msg = self._to_ews(
+            dataclasses.replace(message, from_=None), self._account(drafts_of), drafts
+        )
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)
-        with _ews_errors(mailbox=owner, folder="drafts"):
+        with _ews_errors(mailbox=drafts_of, folder="drafts"):
             msg.save()
             for att in message.new_attachments:
                 msg.attach(
@@ -1656,29 +1699,61 @@ class EwsBackend:
             message,
             id=str(msg.id),
             change_key=msg.changekey,
-            mailbox=owner,
+            mailbox=drafts_of,
             is_draft=True,
             new_attachments=(),
+            from_=Address(owner),
         )
 
     def reply(self, item_id: str, body: str, *, reply_all: bool, options: SendOptions) -> None:
         from exchangelib.items import ReplyAllToItem, ReplyToItem
         from exchangelib.properties import ReferenceItemId
 
-        acc, owner = self._sender_account(options)
+        _, owner = self._sender_account(options)
         with _ews_errors(item=item_id, mailbox=owner):
             (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
             _raise_if_error(orig, item=item_id)
             cls = ReplyAllToItem if reply_all else ReplyToItem
             reply = cls(
-                account=acc,
+                account=self._account(),
                 reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
                 new_body=body,
                 author=ExMailbox(email_address=owner) if owner != self.user else None,
             )
-            reply.send(
-                save_copy=options.save_copy, copy_to_folder=self._distinguished(owner, "sentitems")
-            )
+            try:
+                reply.send(
+                    save_copy=options.save_copy,
+                    copy_to_folder=self._distinguished(self.user, "sentitems"),
+                )
+                return
+            except exerr.ErrorInvalidRequest:
+                pass  # a server without reply response objects: compose the reply ourselves
+        self._compose_reply(item_id, body, reply_all=reply_all, options=options, owner=owner)
+
+    def _compose_reply(
+        self, item_id: str, body: str, *, reply_all: bool, options: SendOptions, owner: str
+    ) -> None:
+        (orig,) = self.get_items([item_id])
+        if not isinstance(orig, Message):
+            raise InvalidInput("Only messages can be answered.", item=item_id)
+        me = {self.user, owner}
+        to = list(orig.reply_to or ((orig.from_,) if orig.from_ else ()))
+        cc: list[Address] = []
+        if reply_all:
+            to += [a for a in orig.to if a.email not in me]
+            cc = [a for a in orig.cc if a.email not in me]
+        subject = (
+            orig.subject
+            if orig.subject.lower().startswith(("aw:", "re:"))
+            else (f"AW: {orig.subject}")
+        )
+        message = Message(
+            subject=subject,
+            body=f"{body}\n\n{_quote_header(orig)}\n{orig.body or ''}",
+            to=tuple(dict.fromkeys(to)),
+            cc=tuple(dict.fromkeys(cc)),
+        )
+        self.send(message, options)
 
     def forward(
         self, item_id: str, to: Sequence[Address], body: str, *, options: SendOptions
@@ -1686,21 +1761,42 @@ class EwsBackend:
         from exchangelib.items import ForwardItem
         from exchangelib.properties import ReferenceItemId
 
-        acc, owner = self._sender_account(options)
+        _, owner = self._sender_account(options)
         with _ews_errors(item=item_id, mailbox=owner):
             (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
             _raise_if_error(orig, item=item_id)
             fwd = ForwardItem(
-                account=acc,
+                account=self._account(),
                 reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
                 subject=f"WG: {orig.subject or ''}".strip(),
                 new_body=body,
                 to_recipients=_ex_mailboxes(to),
                 author=ExMailbox(email_address=owner) if owner != self.user else None,
             )
-            fwd.send(
-                save_copy=options.save_copy, copy_to_folder=self._distinguished(owner, "sentitems")
+            try:
+                fwd.send(
+                    save_copy=options.save_copy,
+                    copy_to_folder=self._distinguished(self.user, "sentitems"),
+                )
+                return
+            except exerr.ErrorInvalidRequest:
+                pass  # a server without forward response objects: compose it ourselves
+        (full,) = self.get_items([item_id])
+        if not isinstance(full, Message):
+            raise InvalidInput("Only messages can be forwarded.", item=item_id)
+        files = []
+        for att in full.attachments:
+            content = self.attachment(att.id)
+            files.append(
+                OutgoingAttachment(att.name, content.content, att.content_type, att.is_inline)
             )
+        message = Message(
+            subject=f"WG: {full.subject}",
+            body=f"{body}\n\n{_quote_header(full)}\n{full.body or ''}",
+            to=tuple(to),
+            new_attachments=tuple(files),
+        )
+        self.send(message, options)
 
     def respond(
         self, item_id: str, response: ResponseType, message: str | None, *, send: bool
@@ -1990,6 +2086,19 @@ _UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _quote_header(orig: Message) -> str:
+    return "\n".join(
+        [
+            "-----Ursprüngliche Nachricht-----",
+            f"Von: {orig.from_ or ''}",
+            f"Gesendet: {orig.sent.isoformat() if orig.sent else ''}",
+            f"An: {', '.join(str(a) for a in orig.to)}",
+            f"Betreff: {orig.subject}",
+            "",
+        ]
+    )
+
+
 def _flag_of(ex: Any) -> Flag:
     code = getattr(ex, "med_flag_status", None)
     status = _FLAG_CODES.get(int(code) if code is not None else 0, FlagStatus.NOT_FLAGGED)
@@ -2164,10 +2273,7 @@ def _to_ex_permission(p: Permission, *, calendar: bool) -> Any:
         "read_items": "FullDetails" if rights.read is ReadAccess.FULL else "None",
     }
     if calendar:
-        if rights.read is ReadAccess.FREEBUSY_TIME:
-            common["read_items"] = "TimeOnly"
-        elif rights.read is ReadAccess.FREEBUSY_DETAILED:
-            common["read_items"] = "TimeAndSubjectAndLocation"
+        # exchangelib knows only FullDetails/None for ReadItems; the level carries free/busy.
         return CalendarPermission(calendar_permission_level=level, **common)
     if level in ("FreeBusyTimeOnly", "FreeBusyTimeAndSubjectAndLocation"):
         level = "None"

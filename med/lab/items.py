@@ -536,6 +536,12 @@ def effective_props(item: Item, *, has_attachments: bool = False) -> dict[str, A
     if has_attachments:
         flags |= MSGFLAG_HASATTACH
     p[PR_MESSAGE_FLAGS] = flags
+    for key in ("contacts:EmailAddresses", "contacts:PhoneNumbers", "contacts:ImAddresses"):
+        for index, value in (p.get(key) or {}).items():
+            p[f"{key}:{index}"] = value
+    for index, parts in (p.get("contacts:PhysicalAddresses") or {}).items():
+        for part, value in parts.items():
+            p[f"contacts:PhysicalAddresses:{index}:{part}"] = value
     if item.item_class.startswith("IPM.Appointment"):
         recurring = "calendar:Recurrence" in p or p.get("calendar:CalendarItemType") in (
             "Occurrence",

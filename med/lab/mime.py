@@ -110,5 +110,5 @@ def from_mime(data: bytes) -> dict[str, Any]:
     if part is not None:
         content = part.get_content() if hasattr(part, "get_content") else ""
         kind = "HTML" if part.get_content_type() == "text/html" else "Text"
-        props["item:Body"] = {"type": kind, "text": str(content)}
+        props["item:Body"] = {"type": kind, "text": str(content).replace("\r\n", "\n")}
     return props

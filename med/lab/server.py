@@ -34,6 +34,7 @@ MAX_BODY = 10 * 1024 * 1024
 OPERATION_MODULES = (
     "med.lab.ews.folders",
     "med.lab.ews.org",
+    "med.lab.ews.availability",
     "med.lab.ews.items",
     "med.lab.ews.attachments",
     "med.lab.ews.sync",

@@ -206,6 +206,7 @@ class Store:
             self._conn.execute("PRAGMA synchronous = NORMAL")
         self._lock = threading.RLock()
         self._depth = 0
+        self._pending_ddl: list[str] = []
         self._closed = False
         with _registry_lock:
             ddls = list(_registered)
@@ -216,9 +217,23 @@ class Store:
     # -- plumbing -------------------------------------------------------------------------------
 
     def apply_schema(self, ddl: str) -> None:
+        """Run idempotent DDL; inside an open transaction statement by statement, because
+        `executescript` would commit the caller's transaction half-way."""
         with self._lock:
-            if not self._closed:
+            if self._closed:
+                return
+            if self._depth == 0:
                 self._conn.executescript(ddl)
+                return
+            self._pending_ddl.append(ddl)
+            statement = ""
+            for line in ddl.splitlines(keepends=True):
+                statement += line
+                if sqlite3.complete_statement(statement):
+                    self._conn.execute(statement)
+                    statement = ""
+            if statement.strip():
+                self._conn.execute(statement)
 
     def register_schema(self, ddl: str) -> None:
         """Add tables owned by another module (applied here and to every store opened later)."""
@@ -240,12 +255,18 @@ class Store:
                 self._depth -= 1
                 if outer:
                     self._conn.execute("ROLLBACK")
+                    # Tables registered during the transaction went with it; create them again.
+                    redo, self._pending_ddl = self._pending_ddl, []
+                    for ddl in redo:
+                        self._conn.executescript(ddl)
                 else:
                     self._conn.execute(f"ROLLBACK TO {name}")
                     self._conn.execute(f"RELEASE {name}")
                 raise
             self._depth -= 1
             self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
+            if outer:
+                self._pending_ddl = []
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Read rows (inside the caller's transaction when there is one)."""

@@ -428,10 +428,12 @@ async def _add_members(
     now: dt.datetime,
     creator_id: str | None = None,
 ) -> Appended:
+    found = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(user_ids)))}
+    allowed = await visible_tenants(db, actor.tenant_id) if actor else None
     users: list[User] = []
     for uid in user_ids:
-        user = await (visible_user(db, actor, uid) if actor else db.get(User, uid))
-        if user is None or user.disabled:
+        user = found.get(uid)
+        if user is None or user.disabled or (allowed is not None and user.tenant_id not in allowed):
             raise NotFound("no such user")
         users.append(user)
     existing = {

@@ -99,3 +99,16 @@ def test_wrong_password_and_passwordless_mailbox_are_refused() -> None:
     lab.set_password("a@x.example", "new")
     assert not lab.check_password("a@x.example", "right")
     assert lab.check_password("a@x.example", "new")
+
+
+def test_schema_registered_inside_a_transaction_does_not_commit_it() -> None:
+    store = Store()
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_mailbox("a@x.example", "A", "user")
+        register_schema(
+            "CREATE TABLE IF NOT EXISTS test_gadgets (id INTEGER PRIMARY KEY);\n"
+            "CREATE INDEX IF NOT EXISTS test_gadgets_id ON test_gadgets (id);\n"
+        )
+        raise RuntimeError("roll back")
+    assert store.mailbox("a@x.example") is None
+    assert store.query("SELECT COUNT(*) AS n FROM test_gadgets")[0]["n"] == 0

@@ -47,6 +47,7 @@ from med.lab.ews.soap import (
     t,
     text_of,
 )
+from med.lab.restrictions import RestrictionError, matches, parse_restriction
 from med.lab.store import PUBLIC, Folder
 
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
@@ -363,8 +364,6 @@ def find_folder(ctx: EwsContext, request: Element) -> Element:
     restriction_el = request.find(m("Restriction"))
     restriction = None
     if restriction_el is not None and len(restriction_el):
-        from med.lab.restrictions import RestrictionError, parse_restriction
-
         try:
             restriction = parse_restriction(restriction_el[0], _restriction_key)
         except RestrictionError as exc:
@@ -390,8 +389,6 @@ def find_folder(ctx: EwsContext, request: Element) -> Element:
                 else visible_subtree(ctx, parent, deep=traversal == "Deep")
             )
             if restriction is not None:
-                from med.lab.restrictions import matches
-
                 folders = [f for f in folders if matches(restriction, folder_props(f, ctx))]
             chosen, next_offset = _slice(folders, page)
             root = Element(

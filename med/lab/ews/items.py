@@ -101,13 +101,34 @@ def per_item(
             with savepoint(ctx):
                 children = work(el)
         except EwsError as err:
-            messages.append(error_message(op, err))
+            messages.append(_error_with_container(op, err))
             continue
         except (itemxml.ItemXmlError, RestrictionError) as exc:
-            messages.append(error_message(op, xml_error(exc)))
+            messages.append(_error_with_container(op, xml_error(exc)))
             continue
         messages.append(response_message(op, children))
     return response(op, messages)
+
+
+# Response messages whose schema type requires an (empty) container even on error.
+ERROR_CONTAINERS = {
+    "GetItem": "Items",
+    "CreateItem": "Items",
+    "UpdateItem": "Items",
+    "MoveItem": "Items",
+    "CopyItem": "Items",
+    "ArchiveItem": "Items",
+    "CreateAttachment": "Attachments",
+    "GetAttachment": "Attachments",
+}
+
+
+def _error_with_container(op: str, err: EwsError) -> Element:
+    message = error_message(op, err)
+    container = ERROR_CONTAINERS.get(op)
+    if container is not None:
+        sub(message, m(container))
+    return message
 
 
 # -- ids and rights -----------------------------------------------------------------------------
@@ -531,12 +552,12 @@ def _find_in_folder(
 
     restriction_el = request.find(m("Restriction"))
     if restriction_el is not None:
-        node = parse_restriction(restriction_el, itemxml.field_uri_key)
+        node = parse_restriction(restriction_el, itemxml.restriction_key)
         found = [i for i in found if matches(node, props_of(i))]
     query = text_of(request.find(m("QueryString")))
     if query:
         found = [i for i in found if _query_matches(query, props_of(i))]
-    sort = parse_sort_order(request.find(m("SortOrder")), itemxml.field_uri_key)
+    sort = parse_sort_order(request.find(m("SortOrder")), itemxml.restriction_key)
     if sort:
         found = sort_props(found, sort, props_of)
     total = len(found)
@@ -982,7 +1003,7 @@ def invite(ctx: EwsContext, item: Item, now: datetime) -> None:
 
 
 def _meeting_props(
-    item: Item, organizer: dict[str, Any], recipient: dict[str, Any]
+    item: Item, organizer: dict[str, Any], sender: dict[str, Any], recipient: dict[str, Any]
 ) -> dict[str, Any]:
     keep = {
         k: v
@@ -995,7 +1016,7 @@ def _meeting_props(
     keep.update(
         {
             "message:From": organizer,
-            "message:Sender": organizer,
+            "message:Sender": sender,
             "message:ToRecipients": [recipient],
             "message:IsRead": False,
             "item:IsDraft": False,
@@ -1039,7 +1060,7 @@ def _deliver_request(ctx: EwsContext, item: Item, address: str, now: datetime) -
         row["delegate"] for row in store.delegates(address) if row["receive_meeting_copies"]
     ]
     recipient = _display(ctx, address)
-    base = _meeting_props(item, organizer, recipient)
+    base = _meeting_props(item, organizer, _display(ctx, ctx.user), recipient)
     base["meeting:AssociatedCalendarItemId"] = {
         "id": item_ews_id(own_cal),
         "change_key": own_cal.change_key,

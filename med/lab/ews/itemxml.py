@@ -962,6 +962,19 @@ def field_uri_key(el: Element) -> str:
     return uri
 
 
+def restriction_key(el: Element) -> str:
+    """Props key for a path in a Restriction or SortOrder: an indexed field names one entry
+    (``contacts:EmailAddresses:EmailAddress1``, see ``med.lab.items.effective_props``)."""
+    if _local(el) == "IndexedFieldURI":
+        base = field_uri_key(el)
+        index = el.get("FieldIndex", "")
+        uri = el.get("FieldURI", "")
+        if uri.startswith("contacts:PhysicalAddress:"):
+            return f"{base}:{index}:{uri.rsplit(':', 1)[1]}"
+        return f"{base}:{index}"
+    return field_uri_key(el)
+
+
 def known_uri(uri: str) -> bool:
     return uri in URI_KINDS or uri.startswith("ext:") or uri in INDEXED.values()
 

@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from med.lab import items as store_items
@@ -29,6 +30,7 @@ from med.lab.ews.soap import (
     error_message,
     m,
     operation,
+    parse_request,
     response,
     response_message,
     sub,
@@ -36,6 +38,9 @@ from med.lab.ews.soap import (
     text_of,
 )
 from med.lab.store import Store, new_key, register_schema
+
+if TYPE_CHECKING:
+    from med.lab.lab import Lab
 
 SUBSCRIPTIONS_DDL = """
 CREATE TABLE IF NOT EXISTS item_subscriptions (
@@ -264,10 +269,11 @@ def notification(
     events: list[tuple[str, store_items.Change]],
     last: int,
     more: bool,
-    tag: str = "Notification",
+    tag: str | None = None,
 ) -> Element:
+    """A notification: ``m:Notification`` in GetEvents, ``t:Notification`` when streaming."""
     store = ctx.lab.store
-    note = Element(m(tag))
+    note = Element(tag or m("Notification"))
     sub(note, t("SubscriptionId"), encode_id("subscription", sub_.id))
     if sub_.kind == "pull":
         sub(note, t("PreviousWatermark"), encode_watermark(previous))
@@ -323,7 +329,9 @@ def _streaming_message(
     for sub_ in subs:
         events, last, more = collect(ctx, sub_, positions[sub_.id])
         if events:
-            notes.append(notification(ctx, sub_, positions[sub_.id], events, last, more))
+            notes.append(
+                notification(ctx, sub_, positions[sub_.id], events, last, more, t("Notification"))
+            )
             found = True
         positions[sub_.id] = last
     children = [notes] if found else []
@@ -371,6 +379,23 @@ def get_streaming_events(ctx: EwsContext, request: Element) -> Element:
             _save_positions(ctx, positions)
             return message
         time.sleep(POLL_S)
+
+
+def streaming_answer(lab: Lab, user: str, body: bytes) -> Iterator[bytes] | None:
+    """The chunks to stream for a GetStreamingEvents request, or None for any other request.
+
+    Lets an HTTP layer answer GetStreamingEvents with a chunked response (as Exchange does)
+    and everything else through ``soap.handle``. Malformed requests give None, so the plain
+    path answers them with its fault.
+    """
+    try:
+        parsed = parse_request(body)
+    except SoapFault:
+        return None
+    if parsed.operation.tag != m("GetStreamingEvents"):
+        return None
+    ctx = EwsContext(lab=lab, user=user.lower(), version=parsed.version, header=parsed.header)
+    return stream_envelopes(ctx, parsed.operation)
 
 
 def stream_envelopes(

@@ -62,6 +62,7 @@ class StreamConnection:
         self.user_id = user_id
         self.device_id = device_id
         self.cursors = dict(since)
+        self.active: set[str] = set()
         self.td_cursor = to_device_since
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -82,6 +83,14 @@ class StreamConnection:
                 await repo.ack_to_device(db, self.device_id, self.td_cursor)
                 await db.commit()
             mems = await repo.memberships_for_sync(db, self.user_id, self.cursors)
+        # Memberships may have changed between attaching to the hub and this query: the
+        # database is the truth, so (un)subscribe accordingly.
+        for mem in mems:
+            if mem.active:
+                self.active.add(mem.conversation_id)
+                self.state.hub.subscribe(self, mem.conversation_id)
+            else:
+                self.state.hub.unsubscribe(self, mem.conversation_id)
         for mem in mems:
             self.cursors.setdefault(mem.conversation_id, mem.joined_seq - 1)
             await self._fill(mem, None)
@@ -120,8 +129,11 @@ class StreamConnection:
         event = item["event"]
         if "conversation_id" in item and "seq" in event:
             cid, seq = item["conversation_id"], int(event["seq"])
+            about_me = event["type"] == "membership" and event["user_id"] == self.user_id
+            if not about_me and cid not in self.active:
+                return
             if cid not in self.cursors:
-                if not (event["type"] == "membership" and event["user_id"] == self.user_id):
+                if not about_me:
                     return
                 self.cursors[cid] = seq - 1
             last = self.cursors[cid]
@@ -134,6 +146,11 @@ class StreamConnection:
                     await self._fill(mem, seq - 1)
             await self._send(event)
             self.cursors[cid] = seq
+            if about_me:
+                if event["action"] == "added":
+                    self.active.add(cid)
+                else:
+                    self.active.discard(cid)
         elif "device_id" in item:
             seq = int(event["seq"])
             if seq <= self.td_cursor:
