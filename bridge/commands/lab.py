@@ -62,8 +62,26 @@ def serve(
         typer.Option(help="Requests allowed per user per 10 seconds, then ErrorServerBusy."),
     ] = None,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph/--no-graph",
+            help="Also serve Microsoft Graph (/v1.0) and its OAuth authority (implies --tls).",
+        ),
+    ] = False,
+    tls: Annotated[
+        bool | None,
+        typer.Option(
+            "--tls/--no-tls",
+            help="Serve https with the lab's own CA (printed; on by default with --graph).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve EWS at http://HOST:PORT/EWS/Exchange.asmx until interrupted."""
+    """Serve EWS at http://HOST:PORT/EWS/Exchange.asmx until interrupted.
+
+    With --graph the same port serves Graph at /v1.0 and an OAuth authority at /organizations
+    (MSAL needs https: trust the printed CA file, e.g. REQUESTS_CA_BUNDLE for Python clients).
+    """
     import uvicorn
 
     from med.lab.server import create_app
@@ -83,11 +101,42 @@ def serve(
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"EWS endpoint: http://{shown}:{bound}/EWS/Exchange.asmx")
+    use_tls = graph if tls is None else tls
+    scheme = "https" if use_tls else "http"
+    web_app = create_app(lab)
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: Path | None = None
+    if use_tls:
+        from med.lab.graph.tls import DEFAULT_HOSTS, ensure_tls
+
+        hosts = DEFAULT_HOSTS if host in DEFAULT_HOSTS else (host, *DEFAULT_HOSTS)
+        lab_tls = ensure_tls(paths.lab_dir() / "tls", hosts)
+        cert_file, key_file = str(lab_tls.cert_file), str(lab_tls.key_file)
+        ca_file = lab_tls.ca_file
+    base = f"{scheme}://{shown}:{bound}"
+    typer.echo(f"EWS endpoint: {base}/EWS/Exchange.asmx")
+    if graph:
+        from med.lab.graph.app import mount_graph
+
+        mount_graph(web_app, lab, key_dir=paths.lab_dir() / "tls")
+        typer.echo(f"Graph endpoint: {base}/v1.0")
+        typer.echo(
+            f"OAuth authority: {base}/organizations (device sign-in page: {base}/lab/device)"
+        )
+    if ca_file is not None:
+        typer.echo(f"CA file: {ca_file}")
     typer.echo(f"Store: {_store_path(store)}")
     typer.echo("Users: medbridge lab users" + (f" --store {store}" if store else ""))
     sys.stdout.flush()
-    config = uvicorn.Config(create_app(lab), log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        web_app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        ssl_certfile=cert_file,
+        ssl_keyfile=key_file,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
