@@ -302,13 +302,24 @@ class _TokenConnection(Connection):  # type: ignore[misc]
             self._session = None
 
     def oauth_request(self, url: str, method: str, **kwargs: Any) -> requests.Response:
+        """Every request of the backend and of O365's objects: fresh token, JSON body, one
+        retry layer (the session's), and an error answer raised as a MedError here, so O365
+        code never mistakes it for an empty result. (O365's own request path would log each
+        4xx with its URL, which carries addresses and search words; this one logs nothing.)
+        """
         session = self._session
         if session is None:
             session = self._session = self.get_session()
-        session.headers["Authorization"] = f"Bearer {self._token()}"
-        response: requests.Response = self._internal_request(
-            session, url, method, ignore40x=False, **kwargs
+        headers = {**self.default_headers, **(kwargs.pop("headers", None) or {})}
+        headers["Authorization"] = f"Bearer {self._token()}"
+        if method.lower() in ("post", "put", "patch") and kwargs.get("data") is not None:
+            headers.setdefault("Content-Type", "application/json")
+            kwargs["data"] = json.dumps(kwargs["data"])
+        response = session.request(
+            method.upper(), url, headers=headers, timeout=self.timeout, **kwargs
         )
+        if response.status_code >= 400:
+            raise translate(response)
         return response
 
 
@@ -829,6 +840,10 @@ class GraphBackend:
     def _translated(self, mailbox: str | None = None) -> Iterator[None]:
         try:
             yield
+        except MedError as err:
+            if mailbox and err.mailbox is None:
+                err.mailbox = mailbox
+            raise
         except requests.exceptions.SSLError as exc:
             raise Unreachable(
                 f"TLS verification of {self.base_url} failed; trust its CA (ca_bundle).",
@@ -855,9 +870,7 @@ class GraphBackend:
         if headers:
             kwargs["headers"] = dict(headers)
         with self._translated(mailbox):
-            response = self.con.oauth_request(url, method, **kwargs)
-        if response.status_code >= 400:
-            raise translate(response, mailbox=mailbox)
+            response: requests.Response = self.con.oauth_request(url, method, **kwargs)
         return response
 
     def _json(self, method: str, mailbox: str | None, path: str, **kw: Any) -> Any:
