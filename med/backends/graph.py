@@ -138,6 +138,21 @@ SUMMARY_FIELDS = (
     "isRead,isDraft,importance,categories,flag,hasAttachments,parentFolderId,changeKey,"
     "createdDateTime,lastModifiedDateTime,conversationId,internetMessageId,bodyPreview"
 )
+# Graph's message has no sensitivity; Outlook's MAPI property PR_SENSITIVITY (0x36) carries it.
+MESSAGE_EXPAND = "singleValueExtendedProperties($filter=id eq 'Integer 0x36')"
+SENSITIVITY_BY_MAPI = {
+    "0": Sensitivity.NORMAL,
+    "1": Sensitivity.PERSONAL,
+    "2": Sensitivity.PRIVATE,
+    "3": Sensitivity.CONFIDENTIAL,
+}
+MEETING_MESSAGE_CLASSES = {
+    "meetingRequest": "IPM.Schedule.Meeting.Request",
+    "meetingAccepted": "IPM.Schedule.Meeting.Resp.Pos",
+    "meetingTenativelyAccepted": "IPM.Schedule.Meeting.Resp.Tent",
+    "meetingDeclined": "IPM.Schedule.Meeting.Resp.Neg",
+    "meetingCancelled": "IPM.Schedule.Meeting.Canceled",
+}
 SORT_FIELDS = {
     "received": "receivedDateTime",
     "sent": "sentDateTime",
@@ -479,9 +494,16 @@ def _common(
 
 def _message(data: Mapping[str, Any], mailbox: str) -> Message:
     folder = data.get("parentFolderId")
+    sensitivity = Sensitivity.NORMAL
+    for prop in data.get("singleValueExtendedProperties") or ():
+        if str(prop.get("id", "")).lower() in ("integer 0x36", "integer 0x0036"):
+            sensitivity = SENSITIVITY_BY_MAPI.get(str(prop.get("value")), Sensitivity.NORMAL)
+    item_class = MEETING_MESSAGE_CLASSES.get(str(data.get("meetingMessageType")), "IPM.Note")
     return Message(
         **_common(data, mailbox, "m", _make_id("M", mailbox, str(folder)) if folder else None),
-        item_class="IPM.Note",
+        item_class=item_class,
+        sensitivity=sensitivity,
+        is_meeting_request=item_class == "IPM.Schedule.Meeting.Request",
         flag=_flag(data.get("flag")),
         from_=_address(data.get("from")),
         sender=_address(data.get("sender")),
@@ -1056,7 +1078,8 @@ class GraphBackend:
             params["$filter"] = flt
         if kind == "M":
             path = f"mailFolders/{gid}/messages"
-            params["$select"] = SUMMARY_FIELDS
+            params["$select"] = SUMMARY_FIELDS + ",meetingMessageType"
+            params["$expand"] = MESSAGE_EXPAND
             default_sort = "received"
         elif kind == "C":
             path = f"calendars/{gid}/events"
@@ -1113,7 +1136,8 @@ class GraphBackend:
         """Full items; several ids go in one `$batch` round trip (20 per batch)."""
         if len(item_ids) == 1:
             kind, mailbox, path = self._item_path(item_ids[0])
-            return [self._to_item(kind, mailbox, self._json("get", mailbox, path))]
+            params = {"$expand": MESSAGE_EXPAND} if kind == "m" else None
+            return [self._to_item(kind, mailbox, self._json("get", mailbox, path, params=params))]
         out: list[Item] = []
         for start in range(0, len(item_ids), 20):
             chunk = item_ids[start : start + 20]
@@ -1339,7 +1363,16 @@ class GraphBackend:
         }
         if response not in actions:
             raise InvalidInput("Answer a meeting with accept, tentative or decline.")
-        _, mailbox, path = self._item_path(item_id)
+        kind, mailbox, path = self._item_path(item_id)
+        if kind == "m":
+            # A meeting request message: answer its event (Graph's eventMessage/event).
+            data = self._json(
+                "get", mailbox, path, params={"$expand": "microsoft.graph.eventMessage/event"}
+            )
+            event = data.get("event") or {}
+            if not event.get("id"):
+                raise InvalidInput("The message is no meeting request.", item=item_id)
+            path = f"events/{event['id']}"
         body: dict[str, Any] = {"sendResponse": send}
         if message:
             body["comment"] = message
@@ -1387,13 +1420,12 @@ class GraphBackend:
             if "@removed" in value:
                 changes.append(SyncChange(SyncChangeKind.DELETED, item_id))
             else:
-                changes.append(
-                    SyncChange(
-                        SyncChangeKind.CREATED if not state else SyncChangeKind.UPDATED,
-                        item_id,
-                        _message(value, mailbox),
-                    )
-                )
+                message = _message(value, mailbox)
+                # Delta does not say new or changed; an item not modified since it was
+                # created is new.
+                new = not state or message.created == message.last_modified
+                kind_ = SyncChangeKind.CREATED if new else SyncChangeKind.UPDATED
+                changes.append(SyncChange(kind_, item_id, message))
         link = data.get("@odata.nextLink") or data.get("@odata.deltaLink")
         if not link:
             raise ServerError("The server answered a delta query without a next or delta link.")
