@@ -26,6 +26,7 @@ import msal
 import requests
 
 from med.errors import AuthError, BadCredentials, InvalidInput, Unreachable
+from med.model import Profile
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 MEDBRIDGE_CLIENT_ID = "95f45d29-e8c4-5a49-949e-c36b535ca824"
@@ -339,6 +340,24 @@ class _LoopbackListener:
     def wait(self, timeout_s: float) -> dict[str, str] | None:
         self._done.wait(timeout_s)
         return self._answer
+
+
+CLOUD_GRAPH = "https://graph.microsoft.com"
+CLOUD_AUTHORITY = "https://login.microsoftonline.com/organizations"
+
+
+def config_for_profile(profile: Profile, *, cache_file: Path | None) -> OAuthConfig:
+    """The sign-in for a Graph profile: Entra ID for the Microsoft cloud, else the profile's
+    server is its own authority (`<server>/organizations`, as the lab serves it)."""
+    server = (profile.server or CLOUD_GRAPH).rstrip("/")
+    authority = CLOUD_AUTHORITY if server == CLOUD_GRAPH else f"{server}/organizations"
+    return OAuthConfig(
+        client_id=MEDBRIDGE_CLIENT_ID,
+        authority=authority,
+        cache_file=cache_file,
+        ca_file=Path(profile.ca_bundle) if profile.ca_bundle else None,
+        timeout_s=profile.timeout_s,
+    )
 
 
 def scopes_for(resources: Sequence[str]) -> tuple[str, ...]:
