@@ -15,7 +15,7 @@ def binding_table(screen: Screen[object]) -> Table:
     """Key, action id and description of each binding reachable from `screen`."""
     table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
     table.add_column("Key")
-    table.add_column("Id (for [keymap])")
+    table.add_column(Text("Id (for [keymap])"))
     table.add_column("Action")
     seen: set[tuple[str, str]] = set()
     for key, active in screen.active_bindings.items():

@@ -44,6 +44,9 @@ from tui.widgets.reader import Reader
 if TYPE_CHECKING:
     pass
 
+#: How long the cursor must rest on a row before its body is fetched.
+FETCH_DELAY_S = 0.08
+
 _NEXT_IMPORTANCE = {
     Importance.NORMAL: Importance.HIGH,
     Importance.HIGH: Importance.LOW,
@@ -88,7 +91,9 @@ class MailScreen(MedScreen[None]):
         super().__init__(id="mail")
         self.folder: Folder | None = None
         self.search_text: str | None = None
-        self._opened_id: str | None = None
+        self._full: Item | None = None
+        self._fetch_timer: Timer | None = None
+        self._binding_state: tuple[str | None, bool] = (None, False)
 
 
     def compose(self) -> ComposeResult:
@@ -197,12 +202,18 @@ class MailScreen(MedScreen[None]):
     @on(ItemList.Highlighted)
     def _highlighted(self, event: ItemList.Highlighted) -> None:
         reader = self.query_one(Reader)
-        if event.item is None:
-            reader.show(None, placeholder="" if event.item_list.total else "")
-        else:
-            reader.show(event.item)
-            self.load_item(event.item.id)
-        self.refresh_bindings()
+        reader.show(event.item, placeholder="")
+        if self._fetch_timer is not None:
+            self._fetch_timer.stop()
+        if event.item is not None:
+            # Fetch the body once the cursor rests, not for every row passed while scrolling.
+            item_id = event.item.id
+            self._fetch_timer = self.set_timer(FETCH_DELAY_S, lambda: self.load_item(item_id))
+        # Re-evaluating bindings rebuilds the footer: only do it when what is allowed can change.
+        state = (self.folder.id if self.folder else None, event.item is not None)
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
 
     @work(exclusive=True, group="reader", exit_on_error=False)
     async def load_item(self, item_id: str) -> None:
@@ -212,7 +223,6 @@ class MailScreen(MedScreen[None]):
     def on_item_loaded(self, message: msg.ItemLoaded) -> None:
         current = self.query_one(ItemList).current
         if current is not None and current.id == message.item.id:
-            self._opened_id = message.item.id
             self._full = message.item
             self.query_one(Reader).show(message.item)
             self.refresh_bindings()
@@ -241,9 +251,9 @@ class MailScreen(MedScreen[None]):
 
     def current_item(self) -> Item | None:
         item = self.query_one(ItemList).current
-        full = getattr(self, "_full", None)
+        full = self._full
         if item is not None and full is not None and full.id == item.id:
-            return full  # type: ignore[no-any-return]
+            return full
         return item
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -363,7 +373,7 @@ class MailScreen(MedScreen[None]):
             if delta:
                 self._bump_unread(delta)
         if items.current is not None and items.current.id == message.item.id:
-            full = getattr(self, "_full", None)
+            full = self._full
             if full is not None and full.id == message.item.id and message.item.body is None:
                 # The update answer carries no body; keep the reader's full copy in step.
                 fields = {f.name for f in dataclasses.fields(message.item)} - {
