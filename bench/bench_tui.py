@@ -87,12 +87,21 @@ async def _run() -> dict[str, Any]:
     return {
         "items": ITEMS,
         "start_to_first_paint_ms": round(first_paint * 1000, 1),
-        "unbound_key_harness_ms": {"median": round(statistics.median(idle), 2),
-                                   "p95": round(_pct(idle, 0.95), 2), "n": len(idle)},
-        "key_j_redraw_ms": {"median": round(statistics.median(step), 2),
-                            "p95": round(_pct(step, 0.95), 2), "n": len(step)},
-        "key_page_down_redraw_ms": {"median": round(statistics.median(pages), 2),
-                                    "p95": round(_pct(pages, 0.95), 2), "n": len(pages)},
+        "unbound_key_harness_ms": {
+            "median": round(statistics.median(idle), 2),
+            "p95": round(_pct(idle, 0.95), 2),
+            "n": len(idle),
+        },
+        "key_j_redraw_ms": {
+            "median": round(statistics.median(step), 2),
+            "p95": round(_pct(step, 0.95), 2),
+            "n": len(step),
+        },
+        "key_page_down_redraw_ms": {
+            "median": round(statistics.median(pages), 2),
+            "p95": round(_pct(pages, 0.95), 2),
+            "n": len(pages),
+        },
         "jump_to_end_with_page_load_ms": round(jump_end, 1),
         "page_requests_for_the_whole_run": requests,
     }

@@ -103,9 +103,7 @@ async def test_tasks_key_opens_chefs_tasks_where_a_task_is_created_and_completed
         assert isinstance(done, Task) and done.status is TaskStatus.COMPLETED
 
 
-async def test_note_is_created_in_own_notes(
-    build_app: Callable[..., MedApp], org: FakeOrg
-) -> None:
+async def test_note_is_created_in_own_notes(build_app: Callable[..., MedApp], org: FakeOrg) -> None:
     app = build_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -121,8 +119,10 @@ async def test_note_is_created_in_own_notes(
         form.query_one("#f-subject", Input).value = "Kaffee für Sitzung"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert any(i.subject == "Kaffee für Sitzung" and i.folder_id == "assistenz:notes"
-                   for i in org.items.values())
+        assert any(
+            i.subject == "Kaffee für Sitzung" and i.folder_id == "assistenz:notes"
+            for i in org.items.values()
+        )
 
 
 async def test_drafts_left_from_last_time_are_announced(

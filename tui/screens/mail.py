@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from med.model import (
@@ -77,7 +79,7 @@ class ContextBar(Static):
 
 
 class MailScreen(MedScreen[None]):
-    BINDINGS = bindings(MAIL_ACTIONS)
+    BINDINGS: ClassVar[list[BindingType]] = bindings(MAIL_ACTIONS)
 
     DEFAULT_CSS = """
     MailScreen #panes { height: 1fr; }
@@ -95,15 +97,18 @@ class MailScreen(MedScreen[None]):
         self._fetch_timer: Timer | None = None
         self._binding_state: tuple[str | None, bool] = (None, False)
 
-
     def compose(self) -> ComposeResult:
         yield ContextBar("Loading mailboxes…", id="context")
         with Horizontal(id="panes"):
             yield FolderTree(id="folders")
-            yield ItemList(page_size=self.medapp.config.page_size, now=self.medapp.now(), id="items")
+            yield ItemList(
+                page_size=self.medapp.config.page_size, now=self.medapp.now(), id="items"
+            )
             yield Reader(id="reader")
-        yield Input(placeholder="Search subject, body and sender; Enter to search, Esc to clear",
-                    id="search")
+        yield Input(
+            placeholder="Search subject, body and sender; Enter to search, Esc to clear",
+            id="search",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -153,8 +158,12 @@ class MailScreen(MedScreen[None]):
                 if node is None:
                     break
                 node = next(
-                    (c for c in node.children if part.lower() in
-                     (c.folder.name.lower(), (c.folder.distinguished or "").lower())),
+                    (
+                        c
+                        for c in node.children
+                        if part.lower()
+                        in (c.folder.name.lower(), (c.folder.distinguished or "").lower())
+                    ),
                     None,
                 )
             if node is not None and node is not tree:
@@ -318,8 +327,10 @@ class MailScreen(MedScreen[None]):
             self.query_one(ItemList).focus()
             return
         item = self.current_item()
-        if isinstance(item, Message) and not item.is_read and allows(
-            self.folder.rights if self.folder else None, "toggle_read"
+        if (
+            isinstance(item, Message)
+            and not item.is_read
+            and allows(self.folder.rights if self.folder else None, "toggle_read")
         ):
             self.update_item(dataclasses.replace(item, is_read=True), ["is_read"], "")
         self.query_one(Reader).focus()
@@ -377,7 +388,9 @@ class MailScreen(MedScreen[None]):
             if full is not None and full.id == message.item.id and message.item.body is None:
                 # The update answer carries no body; keep the reader's full copy in step.
                 fields = {f.name for f in dataclasses.fields(message.item)} - {
-                    "body", "attachments", "body_is_html"
+                    "body",
+                    "attachments",
+                    "body_is_html",
                 }
                 merged = dataclasses.replace(
                     full, **{k: getattr(message.item, k) for k in fields if hasattr(full, k)}
@@ -410,8 +423,9 @@ class MailScreen(MedScreen[None]):
         if item is None:
             return
         if item.flag.status is FlagStatus.FLAGGED:
-            flag = dataclasses.replace(item.flag, status=FlagStatus.NOT_FLAGGED, start=None,
-                                       due=None, completed=None)
+            flag = dataclasses.replace(
+                item.flag, status=FlagStatus.NOT_FLAGGED, start=None, due=None, completed=None
+            )
         else:
             flag = dataclasses.replace(item.flag, status=FlagStatus.FLAGGED, completed=None)
         self.update_item(dataclasses.replace(item, flag=flag), ["flag"], "")
@@ -430,8 +444,9 @@ class MailScreen(MedScreen[None]):
             self.update_item(dataclasses.replace(item, flag=flag), ["flag"], "Due date set.")
 
         self.app.push_screen(
-            PromptScreen("Follow up by (date):", parse_date, value=current,
-                         placeholder="2026-12-24"),
+            PromptScreen[datetime | None](
+                "Follow up by (date):", parse_date, value=current, placeholder="2026-12-24"
+            ),
             done,
         )
 
@@ -458,7 +473,8 @@ class MailScreen(MedScreen[None]):
         if item is not None:
             new = _NEXT_IMPORTANCE[item.importance]
             self.update_item(
-                dataclasses.replace(item, importance=new), ["importance"],
+                dataclasses.replace(item, importance=new),
+                ["importance"],
                 f"Importance: {new.value}.",
             )
 
@@ -482,7 +498,7 @@ class MailScreen(MedScreen[None]):
     def on_item_removed(self, message: msg.ItemRemoved) -> None:
         items = self.query_one(ItemList)
         old = next((r for r in items.rows.values() if r.id == message.item_id), None)
-        items.remove(message.item_id)
+        items.remove_item(message.item_id)
         if isinstance(old, Message) and not old.is_read:
             self._bump_unread(-1)
         if message.note:
@@ -498,8 +514,7 @@ class MailScreen(MedScreen[None]):
         choices = [
             (folder.name, folder)
             for box, folder in ws.iter_folders(self.folder.kind)
-            if box == mailbox and folder.id != self.folder.id
-            and allows(folder.rights, "new_item")
+            if box == mailbox and folder.id != self.folder.id and allows(folder.rights, "new_item")
         ]
 
         def done(target: Folder | None) -> None:
@@ -546,18 +561,28 @@ class MailScreen(MedScreen[None]):
         if not isinstance(item, Message):
             return
         prefix = "Fwd: " if mode == "forward" else "Re: "
-        subject = item.subject if item.subject.lower().startswith(prefix.lower()) else (
-            prefix + item.subject
+        subject = (
+            item.subject
+            if item.subject.lower().startswith(prefix.lower())
+            else (prefix + item.subject)
         )
         to = ""
         if mode != "forward" and item.from_:
             to = item.from_.email
             if mode == "reply-all":
-                others = [a.email for a in (*item.to, *item.cc)
-                          if a.email not in (to, self._sender_for(self.folder))]
+                others = [
+                    a.email
+                    for a in (*item.to, *item.cc)
+                    if a.email not in (to, self._sender_for(self.folder))
+                ]
                 to = ", ".join([to, *others])
-        draft = Draft(mode=mode, sender=self._sender_for(self.folder), to=to, subject=subject,
-                      in_reply_to=item.id)
+        draft = Draft(
+            mode=mode,
+            sender=self._sender_for(self.folder),
+            to=to,
+            subject=subject,
+            in_reply_to=item.id,
+        )
         self.medapp.open_compose(draft, original=item)
 
     def action_reply(self) -> None:
@@ -613,8 +638,11 @@ class MailScreen(MedScreen[None]):
                 percent_complete=100 if done else 0,
                 completed=self.medapp.now() if done else None,
             )
-            self.update_item(changed, ["status", "percent_complete", "completed"],
-                             "Completed." if done else "Reopened.")
+            self.update_item(
+                changed,
+                ["status", "percent_complete", "completed"],
+                "Completed." if done else "Reopened.",
+            )
 
 
 _ITEM_ACTIONS = {
