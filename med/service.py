@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,11 +30,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from med.backends.base import Backend
-from med.errors import AccessDenied, InvalidInput, NotFound, Unsupported
+from med.errors import (
+    AccessDenied,
+    AuthError,
+    BadCredentials,
+    InvalidInput,
+    KerberosError,
+    MedError,
+    NotFound,
+    Unsupported,
+)
 from med.model import (
     Address,
     Attachment,
     AttachmentContent,
+    AuthMethod,
     Delegate,
     EditScope,
     Event,
@@ -83,7 +94,8 @@ class DelegateSession:
     Args:
         backend: any object implementing `med.backends.base.Backend`.
         mailboxes: the mailboxes besides one's own the user works in: addresses or names
-            (resolved by the server) or `Mailbox` values with a known kind.
+            (resolved by the server), "functional:ADDRESS" / "shared:ADDRESS" for mailboxes
+            whose kind the server cannot tell, or `Mailbox` values.
         max_workers: threads for blocking backend calls.
     """
 
@@ -95,7 +107,7 @@ class DelegateSession:
         max_workers: int = 4,
     ) -> None:
         self._backend = backend
-        self._configured = list(mailboxes)
+        self._configured = [_configured_mailbox(m) if isinstance(m, str) else m for m in mailboxes]
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="med")
         self._folders: dict[str, Folder] = {}
         self._lock = threading.Lock()
@@ -121,6 +133,10 @@ class DelegateSession:
         """
         from med.backends import create_backend
 
+        if profile.auth is AuthMethod.KERBEROS:
+            from med.auth.negotiate import register
+
+            register()
         backend = create_backend(profile, password=password)
         return cls(backend, mailboxes=profile.mailboxes, max_workers=max_workers)
 
@@ -140,7 +156,15 @@ class DelegateSession:
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        except MedError:
+            raise
+        except Exception as exc:
+            translated = _negotiate_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     # ------------------------------------------------------------------ who and what
 
@@ -887,6 +911,31 @@ class DelegateSession:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _configured_mailbox(entry: str) -> str | Mailbox:
+    """A profile's mailbox entry: an address or name, or "kind:address" with a known kind."""
+    kind, sep, address = entry.partition(":")
+    if sep and "@" in address:
+        try:
+            return Mailbox(address.strip().lower(), address.strip().lower(), MailboxKind(kind))
+        except ValueError:
+            pass
+    return entry
+
+
+def _negotiate_error(exc: Exception) -> AuthError | None:
+    """A Kerberos/NTLM login error of `med.auth.negotiate` as an AuthError, else None.
+
+    The backends do not import the auth package, so its errors are translated here, where
+    the session composes both; the module is only consulted when it is already loaded.
+    """
+    negotiate = sys.modules.get("med.auth.negotiate")
+    if negotiate is None or not isinstance(exc, negotiate.NegotiateError):
+        return None
+    if isinstance(exc, negotiate.WrongPassword | negotiate.LoginRefused):
+        return BadCredentials(str(exc), code=type(exc).__name__)
+    return KerberosError(str(exc), code=type(exc).__name__)
 
 
 def _check_item(item: Item) -> None:

@@ -1,0 +1,228 @@
+"""One command group per simple item kind: contacts, tasks, notes (ls/show/create/update/delete)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import typer
+
+from bridge.commands._med import (
+    JSON,
+    MAILBOX,
+    PROFILE,
+    emit,
+    find_folder,
+    item_line,
+    open_session,
+    parse_when,
+    run,
+)
+
+#: kind → (well-known folder, fields the create/update commands accept)
+KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "contact": (
+        "contacts",
+        (
+            "display_name",
+            "given_name",
+            "surname",
+            "company",
+            "job_title",
+            "department",
+            "emails",
+            "phones",
+            "body",
+            "categories",
+        ),
+    ),
+    "task": (
+        "tasks",
+        (
+            "subject",
+            "due",
+            "start",
+            "status",
+            "percent_complete",
+            "body",
+            "categories",
+            "importance",
+        ),
+    ),
+    "note": ("notes", ("subject", "body", "categories")),
+}
+
+FIELD_HELP = (
+    "field=value (repeatable). Lists use commas (emails=a@x,b@y; categories=A,B); "
+    "phones=business:+49 ...; dates ISO."
+)
+
+
+def _values(kind: str, pairs: list[str]) -> dict[str, Any]:
+    from med import Importance, InvalidInput, TaskStatus
+
+    allowed = KINDS[kind][1]
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in allowed:
+            raise InvalidInput(f"Use field=value with a field of: {', '.join(allowed)}.")
+        if key in ("emails", "categories"):
+            out[key] = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif key == "phones":
+            phones: dict[str, str] = {}
+            for entry in value.split(","):
+                label, _, number = entry.partition(":")
+                phones[
+                    {"business": "BusinessPhone", "mobile": "MobilePhone", "home": "HomePhone"}.get(
+                        label.strip().lower(), label.strip()
+                    )
+                ] = number.strip()
+            out[key] = phones
+        elif key in ("due", "start"):
+            out[key] = parse_when(value)
+        elif key == "status":
+            try:
+                out[key] = TaskStatus(value.strip().lower())
+            except ValueError:
+                choices = ", ".join(s.value for s in TaskStatus)
+                raise InvalidInput(f"status is one of {choices}.") from None
+        elif key == "importance":
+            try:
+                out[key] = Importance(value.strip().lower())
+            except ValueError:
+                raise InvalidInput("importance is low, normal or high.") from None
+        elif key == "percent_complete":
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise InvalidInput("percent_complete is a number 0 to 100.") from None
+        else:
+            out[key] = value
+    if kind == "contact" and "display_name" in out:
+        out.setdefault("subject", out["display_name"])
+    return out
+
+
+def make_app(kind: str, help_text: str) -> typer.Typer:
+    """A typer group for one item kind."""
+    folder_name = KINDS[kind][0]
+    app = typer.Typer(help=help_text, no_args_is_help=True)
+
+    @app.command("ls")
+    def list_items(
+        folder: str = typer.Option(folder_name, "--folder", "-f"),
+        limit: int = typer.Option(50, "--limit", "-n"),
+        offset: int = typer.Option(0, "--offset"),
+        search: str | None = typer.Option(None, "--search", "-s"),
+        profile: str | None = PROFILE,
+        mailbox: str | None = MAILBOX,
+        as_json: bool = JSON,
+    ) -> None:
+        """List items (one page)."""
+        from med import ItemQuery
+
+        async def work() -> None:
+            async with open_session(profile) as session:
+                target = await find_folder(session, mailbox, folder, default=folder_name)
+                page = await session.items(
+                    target, ItemQuery(offset=offset, limit=limit, search=search)
+                )
+
+                def human() -> None:
+                    for item in page.items:
+                        typer.echo(item_line(item))
+                    if page.more:
+                        typer.echo(f"… more: --offset {page.next_offset}")
+
+                emit(
+                    {
+                        "folder": target,
+                        "offset": page.offset,
+                        "more": page.more,
+                        "total": page.total,
+                        "items": list(page.items),
+                    },
+                    as_json,
+                    human,
+                )
+
+        run(work)
+
+    @app.command("show")
+    def show(item_id: str, profile: str | None = PROFILE, as_json: bool = JSON) -> None:
+        """Show one item."""
+        from med import to_jsonable
+
+        async def work() -> None:
+            async with open_session(profile) as session:
+                item = await session.get(item_id)
+
+                def human() -> None:
+                    data = to_jsonable(item)
+                    for key, value in data.items():
+                        if value not in (None, "", [], {}) and key not in ("id", "change_key"):
+                            typer.echo(f"{key}: {value}")
+                    typer.echo(f"id: {item.id}")
+
+                emit(item, as_json, human)
+
+        run(work)
+
+    @app.command("create")
+    def create(
+        fields: list[str] = typer.Argument(..., help=FIELD_HELP),
+        folder: str = typer.Option(folder_name, "--folder", "-f"),
+        profile: str | None = PROFILE,
+        mailbox: str | None = MAILBOX,
+        as_json: bool = JSON,
+    ) -> None:
+        """Create an item from field=value pairs."""
+        from med import Contact, Note, Task
+
+        cls = {"contact": Contact, "task": Task, "note": Note}[kind]
+
+        async def work() -> None:
+            item = cls(**_values(kind, fields))
+            async with open_session(profile) as session:
+                target = await find_folder(session, mailbox, folder, default=folder_name)
+                created = await session.create(target, item)
+                emit(created, as_json, lambda: typer.echo(created.id))
+
+        run(work)
+
+    @app.command("update")
+    def update(
+        item_id: str,
+        fields: list[str] = typer.Argument(..., help=FIELD_HELP),
+        profile: str | None = PROFILE,
+        as_json: bool = JSON,
+    ) -> None:
+        """Change fields of an item."""
+
+        async def work() -> None:
+            values = _values(kind, fields)
+            async with open_session(profile) as session:
+                item = await session.get(item_id)
+                if item.kind.value != kind:
+                    from med import InvalidInput
+
+                    raise InvalidInput(f"This item is a {item.kind.value}, not a {kind}.")
+                updated = await session.update(dataclasses.replace(item, **values), list(values))
+                emit(updated, as_json, lambda: typer.echo(f"updated {updated.id}"))
+
+        run(work)
+
+    @app.command("delete")
+    def delete(item_id: str, profile: str | None = PROFILE) -> None:
+        """Delete an item (to Deleted Items)."""
+
+        async def work() -> None:
+            async with open_session(profile) as session:
+                await session.delete(item_id)
+                typer.echo("deleted")
+
+        run(work)
+
+    return app

@@ -1,0 +1,205 @@
+"""What the mailbox command groups share: profile, session, folder lookup, time parsing.
+
+Every command runs one coroutine through `run`, which turns any `MedError` into one line on
+stderr and a non-zero exit. med is imported inside functions so `medbridge --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from bridge import paths
+from bridge.commands._common import fail, print_json
+
+if TYPE_CHECKING:
+    from med import DelegateSession, Folder, Item, Profile
+
+T = TypeVar("T")
+
+PROFILE = typer.Option(None, "--profile", "-p", help="Profile from the config file.")
+MAILBOX = typer.Option(None, "--mailbox", "-m", help="Work in this mailbox (default: your own).")
+JSON = typer.Option(False, "--json", help="Print JSON (stable shape, see docs).")
+
+#: Exit codes by error class, so scripts can tell them apart.
+EXIT_CODES = {
+    "AuthError": 3,
+    "AccessDenied": 4,
+    "NotFound": 5,
+    "Throttled": 6,
+    "Unsupported": 7,
+    "Conflict": 8,
+    "InvalidInput": 2,
+}
+
+WELL_KNOWN = {
+    "inbox",
+    "calendar",
+    "contacts",
+    "tasks",
+    "notes",
+    "drafts",
+    "sentitems",
+    "deleteditems",
+    "junkemail",
+    "outbox",
+    "voicemail",
+    "msgfolderroot",
+    "archiveinbox",
+    "archivemsgfolderroot",
+    "archivedeleteditems",
+}
+
+
+def run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; a MedError becomes one line on stderr and a non-zero exit."""
+    from med import MedError
+
+    try:
+        return asyncio.run(_guarded(work))
+    except MedError as exc:
+        code = next(
+            (EXIT_CODES[c.__name__] for c in type(exc).__mro__ if c.__name__ in EXIT_CODES), 1
+        )
+        fail(str(exc), code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
+
+
+def password_for(profile: Profile) -> str | None:
+    """The password from MEDBRIDGE_PASSWORD, else a prompt; None for Kerberos tickets."""
+    from med import AuthMethod
+
+    env = os.environ.get("MEDBRIDGE_PASSWORD")
+    if env:
+        return env
+    if profile.auth is AuthMethod.KERBEROS:
+        return None
+    if not sys.stdin.isatty():
+        fail("no password: set MEDBRIDGE_PASSWORD or run interactively", 2)
+    return getpass.getpass(f"Password for {profile.username or profile.user}: ")
+
+
+def load_profile(name: str | None) -> Profile:
+    from med.config import load_profile as _load
+
+    return _load(paths.config_file(), name)
+
+
+def open_session(profile_name: str | None) -> DelegateSession:
+    from med import DelegateSession
+
+    profile = load_profile(profile_name)
+    return DelegateSession.open(profile, password=password_for(profile))
+
+
+async def find_folder(
+    session: DelegateSession, mailbox: str | None, spec: str, *, default: str = "inbox"
+) -> Folder:
+    """A folder by well-known name, path ("Posteingang/Projekte"), display name or id."""
+    from med import Mailbox, MailboxKind, NotFound
+
+    box = (mailbox or session.user).lower()
+    spec = spec or default
+    if spec.lower() in WELL_KNOWN:
+        return await session.default_folder(box, spec.lower())
+    if box == "public":
+        tree = await session.folder_tree(Mailbox("public", "Public Folders", MailboxKind.PUBLIC))
+    else:
+        tree = await session.folder_tree(box)
+    wanted = [p for p in spec.strip("/").split("/") if p]
+    for folder in tree.walk():
+        if folder.id == spec:
+            return folder
+    nodes = [tree]
+    for part in wanted:
+        nodes = [c for n in nodes for c in n.children if c.folder.name.lower() == part.lower()]
+        if not nodes:
+            break
+    if nodes and wanted:
+        return nodes[0].folder
+    by_name = [f for f in tree.walk() if f.name.lower() == spec.lower()]
+    if len(by_name) == 1:
+        return by_name[0]
+    raise NotFound(f"No folder {spec!r} in {box}.", mailbox=box, folder=spec)
+
+
+def local_zone() -> tzinfo:
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
+
+
+def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
+    """ISO date or datetime; naive values are local time; "today"/"tomorrow" work too.
+
+    Bad input ends the command with one line (exit 2), also outside `run`.
+    """
+    text = text.strip()
+    today = date.today()
+    if text.lower() in ("today", "heute"):
+        day = today
+    elif text.lower() in ("tomorrow", "morgen"):
+        day = today + timedelta(days=1)
+    else:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            fail(f"{text!r} is no date or time (use 2026-11-24 or 2026-11-24T14:00)", 2)
+        if len(text) > 10:
+            return value if value.tzinfo else value.replace(tzinfo=local_zone())
+        day = value.date()
+    moment = datetime.combine(day, time(0), tzinfo=local_zone())
+    return moment + timedelta(days=1) if end_of_day else moment
+
+
+def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
+    """JSON (via med.to_jsonable) or the human rendering."""
+    from med import to_jsonable
+
+    if as_json:
+        print_json(to_jsonable(data))
+    else:
+        human()
+
+
+def short(text: str | None, width: int) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+
+
+def item_line(item: Item) -> str:
+    """One line per item for listings: id, date, who, subject."""
+    from med import Contact, Event, Message, Task
+
+    flag = "!" if item.flag.status.value == "flagged" else " "
+    if isinstance(item, Message):
+        unread = "*" if not item.is_read else " "
+        who = item.from_.name or item.from_.email if item.from_ else ""
+        return (
+            f"{item.id}  {unread}{flag} {when(item.received)}  {short(who, 24):24}  {item.subject}"
+        )
+    if isinstance(item, Event):
+        return f"{item.id}  {when(item.start)}–{when(item.end)[11:]}  {item.subject}"
+    if isinstance(item, Task):
+        return f"{item.id}  {item.status.value:12} due {when(item.due)}  {item.subject}"
+    if isinstance(item, Contact):
+        return f"{item.id}  {item.display_name or item.subject}  {', '.join(item.emails)}"
+    return f"{item.id}  {when(item.last_modified)}  {item.subject}"

@@ -1,0 +1,411 @@
+"""`medbridge calendar`: day/week/agenda views over several calendars, edit, respond, iCal."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from bridge.commands._med import (
+    JSON,
+    MAILBOX,
+    PROFILE,
+    emit,
+    find_folder,
+    local_zone,
+    open_session,
+    parse_when,
+    run,
+    short,
+)
+
+if TYPE_CHECKING:
+    from med import DelegateSession, Event, Folder, Recurrence
+    from med.model import WeekIndex
+
+app = typer.Typer(help="Calendars: views, appointments, meetings, iCalendar.", no_args_is_help=True)
+
+CALENDARS = typer.Option(
+    [], "--calendar", "-c", help="Mailbox whose calendar to overlay (repeatable); 'public:PATH'."
+)
+
+
+async def _calendars(
+    session: DelegateSession, mailbox: str | None, extra: list[str]
+) -> list[Folder]:
+    folders = [await find_folder(session, mailbox, "calendar")]
+    for spec in extra:
+        if spec.startswith("public:"):
+            folders.append(await find_folder(session, "public", spec[7:]))
+        else:
+            folders.append(await find_folder(session, spec, "calendar"))
+    return folders
+
+
+def _print_events(events: list[Event], calendars: list[Folder]) -> None:
+    names = {c.id: c.mailbox.split("@")[0] for c in calendars}
+    day = None
+    for ev in events:
+        start = ev.start.astimezone(local_zone())
+        end = ev.end.astimezone(local_zone())
+        if start.date() != day:
+            day = start.date()
+            typer.echo(f"\n{day:%A %Y-%m-%d}")
+        span = "all day    " if ev.is_all_day else f"{start:%H:%M}–{end:%H:%M}"
+        who = names.get(ev.folder_id or "", ev.mailbox or "")
+        mark = {"occurrence": "↻", "exception": "↻*", "series": "↻"}.get(ev.event_kind.value, "")
+        typer.echo(f"  {span}  [{who}] {short(ev.subject, 50)} {mark}  {ev.location}  ({ev.id})")
+
+
+def _view(
+    start: datetime,
+    end: datetime,
+    profile: str | None,
+    mailbox: str | None,
+    calendars: list[str],
+    as_json: bool,
+) -> None:
+    async def work() -> None:
+        async with open_session(profile) as session:
+            folders = await _calendars(session, mailbox, calendars)
+            events = await session.calendar_view(folders, start, end)
+            emit(
+                {"start": start, "end": end, "calendars": folders, "events": events},
+                as_json,
+                lambda: _print_events(events, folders),
+            )
+
+    run(work)
+
+
+@app.command("day")
+def day(
+    when: str = typer.Argument("today", help="Day (2026-11-24, today, tomorrow)."),
+    calendar: list[str] = CALENDARS,
+    profile: str | None = PROFILE,
+    mailbox: str | None = MAILBOX,
+    as_json: bool = JSON,
+) -> None:
+    """One day's events across the chosen calendars."""
+    start = parse_when(when)
+    _view(start, start + timedelta(days=1), profile, mailbox, calendar, as_json)
+
+
+@app.command("week")
+def week(
+    when: str = typer.Argument("today", help="Any day of the week."),
+    calendar: list[str] = CALENDARS,
+    profile: str | None = PROFILE,
+    mailbox: str | None = MAILBOX,
+    as_json: bool = JSON,
+) -> None:
+    """The week (Monday to Sunday) around a day."""
+    first = parse_when(when)
+    first -= timedelta(days=first.weekday())
+    _view(first, first + timedelta(days=7), profile, mailbox, calendar, as_json)
+
+
+@app.command("agenda")
+def agenda(
+    start: str = typer.Option("today", "--from"),
+    days: int = typer.Option(7, "--days"),
+    calendar: list[str] = CALENDARS,
+    profile: str | None = PROFILE,
+    mailbox: str | None = MAILBOX,
+    as_json: bool = JSON,
+) -> None:
+    """Upcoming events for some days."""
+    first = parse_when(start)
+    _view(first, first + timedelta(days=max(days, 1)), profile, mailbox, calendar, as_json)
+
+
+def _recurrence(
+    repeat: str | None, interval: int, count: int | None, until: str | None, start: datetime
+) -> Recurrence | None:
+    from med import (
+        Daily,
+        InvalidInput,
+        MonthlyByDate,
+        MonthlyByWeekday,
+        Recurrence,
+        RecurrencePattern,
+        Weekday,
+        Weekly,
+        YearlyByDate,
+    )
+
+    if repeat is None:
+        return None
+    weekday = list(Weekday)[start.weekday()]
+    weeks: tuple[WeekIndex, ...] = ("first", "second", "third", "fourth", "last")
+    pattern: RecurrencePattern
+    if repeat == "daily":
+        pattern = Daily(interval)
+    elif repeat == "weekly":
+        pattern = Weekly((weekday,), interval)
+    elif repeat == "weekdays":
+        pattern = Weekly(tuple(list(Weekday)[:5]), interval)
+    elif repeat == "monthly":
+        pattern = MonthlyByDate(start.day, interval)
+    elif repeat == "monthly-weekday":
+        pattern = MonthlyByWeekday(weekday, weeks[min((start.day - 1) // 7, 4)], interval)
+    elif repeat == "yearly":
+        pattern = YearlyByDate(start.month, start.day)
+    else:
+        raise InvalidInput(
+            "--repeat is one of daily, weekly, weekdays, monthly, monthly-weekday, yearly."
+        )
+    end = parse_when(until).date() if until else None
+    return Recurrence(pattern, start.date(), end=end, count=count)
+
+
+@app.command("create")
+def create(
+    subject: str = typer.Option(..., "--subject"),
+    start: str = typer.Option(..., "--start", help="2026-11-24T14:00 (local time) or a date."),
+    end: str | None = typer.Option(None, "--end", help="Default: one hour after the start."),
+    location: str = typer.Option("", "--location"),
+    body: str = typer.Option("", "--body"),
+    attendee: list[str] = typer.Option([], "--attendee", help="Required attendee (repeatable)."),
+    optional: list[str] = typer.Option([], "--optional", help="Optional attendee."),
+    all_day: bool = typer.Option(False, "--all-day"),
+    private: bool = typer.Option(False, "--private"),
+    repeat: str | None = typer.Option(
+        None, "--repeat", help="daily, weekly, weekdays, monthly, monthly-weekday, yearly."
+    ),
+    interval: int = typer.Option(1, "--interval"),
+    count: int | None = typer.Option(None, "--count", help="End after this many."),
+    until: str | None = typer.Option(None, "--until", help="End on this date."),
+    reminder: int | None = typer.Option(None, "--reminder", help="Minutes before."),
+    calendar: str = typer.Option("calendar", "--folder", help="Calendar folder (name/path/id)."),
+    profile: str | None = PROFILE,
+    mailbox: str | None = MAILBOX,
+    as_json: bool = JSON,
+) -> None:
+    """Create an appointment, a meeting (with attendees) or a recurring series."""
+    from med import Address, Attendee, AttendeeKind, Event, Sensitivity
+
+    first = parse_when(start)
+    last = parse_when(end, end_of_day=all_day and len(end) <= 10) if end else None
+    if last is None:
+        last = first + (timedelta(days=1) if all_day else timedelta(hours=1))
+    attendees = tuple(
+        [Attendee(Address(a)) for a in attendee]
+        + [Attendee(Address(a), AttendeeKind.OPTIONAL) for a in optional]
+    )
+
+    async def work() -> None:
+        event = Event(
+            subject=subject,
+            body=body or None,
+            start=first,
+            end=last,
+            is_all_day=all_day,
+            location=location,
+            attendees=attendees,
+            is_meeting=bool(attendees),
+            sensitivity=Sensitivity.PRIVATE if private else Sensitivity.NORMAL,
+            recurrence=_recurrence(repeat, interval, count, until, first),
+            reminder_minutes=reminder,
+            timezone=getattr(local_zone(), "key", None),
+        )
+        async with open_session(profile) as session:
+            folder = await find_folder(session, mailbox, calendar, default="calendar")
+            created = await session.create(folder, event)
+            emit(created, as_json, lambda: typer.echo(created.id))
+
+    run(work)
+
+
+@app.command("update")
+def update(
+    item_id: str,
+    subject: str | None = typer.Option(None, "--subject"),
+    start: str | None = typer.Option(None, "--start"),
+    end: str | None = typer.Option(None, "--end"),
+    location: str | None = typer.Option(None, "--location"),
+    body: str | None = typer.Option(None, "--body"),
+    series: bool = typer.Option(False, "--series", help="Change the whole series."),
+    profile: str | None = PROFILE,
+    as_json: bool = JSON,
+) -> None:
+    """Change an appointment, one occurrence, or (with --series) the whole series."""
+    from med import Event, InvalidInput
+
+    async def work() -> None:
+        async with open_session(profile) as session:
+            item = await session.get(item_id)
+            if not isinstance(item, Event):
+                raise InvalidInput("This item is no calendar event.")
+            changes: dict[str, object] = {}
+            if subject is not None:
+                changes["subject"] = subject
+            if location is not None:
+                changes["location"] = location
+            if body is not None:
+                changes["body"] = body
+            if start is not None:
+                new_start = parse_when(start)
+                changes["start"] = new_start
+                changes["end"] = new_start + (item.end - item.start)
+            if end is not None:
+                changes["end"] = parse_when(end)
+            if not changes:
+                raise InvalidInput("Nothing to change: give --subject, --start, --end ...")
+            updated = await session.update(
+                dataclasses.replace(item, **changes),  # type: ignore[arg-type]
+                list(changes),
+                series=series,
+            )
+            emit(updated, as_json, lambda: typer.echo(f"updated {updated.id}"))
+
+    run(work)
+
+
+@app.command("delete")
+def delete(
+    item_id: str,
+    series: bool = typer.Option(False, "--series", help="Delete the whole series."),
+    profile: str | None = PROFILE,
+) -> None:
+    """Delete an appointment, one occurrence, or (with --series) the whole series."""
+
+    async def work() -> None:
+        async with open_session(profile) as session:
+            item = await session.get(item_id)
+            await session.delete(item, series=series)
+            typer.echo("deleted")
+
+    run(work)
+
+
+@app.command("respond")
+def respond(
+    item_id: str,
+    answer: str = typer.Argument(..., help="accept, tentative or decline"),
+    message: str | None = typer.Option(None, "--message", help="Text to the organizer."),
+    no_send: bool = typer.Option(False, "--no-send", help="Answer without notifying."),
+    profile: str | None = PROFILE,
+) -> None:
+    """Answer a meeting request (on behalf of the mailbox it is in)."""
+    from med import InvalidInput, ResponseType
+
+    answers = {
+        "accept": ResponseType.ACCEPT,
+        "tentative": ResponseType.TENTATIVE,
+        "decline": ResponseType.DECLINE,
+    }
+
+    async def work() -> None:
+        if answer.lower() not in answers:
+            raise InvalidInput("Answer with accept, tentative or decline.")
+        async with open_session(profile) as session:
+            await session.respond(item_id, answers[answer.lower()], message, send=not no_send)
+            typer.echo(f"{answer.lower()}ed" if answer.lower() != "tentative" else "tentative")
+
+    run(work)
+
+
+@app.command("freebusy")
+def freebusy(
+    people: list[str] = typer.Argument(..., help="Addresses."),
+    start: str = typer.Option("today", "--from"),
+    days: int = typer.Option(1, "--days"),
+    profile: str | None = PROFILE,
+    as_json: bool = JSON,
+) -> None:
+    """When several people are busy."""
+
+    async def work() -> None:
+        first = parse_when(start)
+        async with open_session(profile) as session:
+            result = await session.free_busy(people, first, first + timedelta(days=max(days, 1)))
+
+            def human() -> None:
+                for fb in result:
+                    typer.echo(fb.address + (f"  ({fb.error})" if fb.error else ""))
+                    for slot in fb.slots:
+                        s = slot.start.astimezone(local_zone())
+                        e = slot.end.astimezone(local_zone())
+                        detail = f"  {slot.subject}" if slot.subject else ""
+                        typer.echo(f"  {s:%Y-%m-%d %H:%M}–{e:%H:%M}  {slot.status.value}{detail}")
+
+            emit(result, as_json, human)
+
+    run(work)
+
+
+@app.command("export")
+def export(
+    target: Path = typer.Argument(..., help=".ics file to write ('-' for stdout)."),
+    item_id: str | None = typer.Option(None, "--id", help="Export this one event (or series)."),
+    start: str = typer.Option("today", "--from"),
+    days: int = typer.Option(30, "--days"),
+    calendar: list[str] = CALENDARS,
+    profile: str | None = PROFILE,
+    mailbox: str | None = MAILBOX,
+) -> None:
+    """Export one event or a date range of calendars to iCalendar."""
+    import sys
+
+    from med import Event, InvalidInput
+    from med.ical import events_to_ical
+
+    async def work() -> None:
+        async with open_session(profile) as session:
+            if item_id:
+                item = await session.get(item_id)
+                if not isinstance(item, Event):
+                    raise InvalidInput("This item is no calendar event.")
+                events = [item]
+            else:
+                first = parse_when(start)
+                folders = await _calendars(session, mailbox, calendar)
+                events = await session.calendar_view(
+                    folders, first, first + timedelta(days=max(days, 1))
+                )
+        data = events_to_ical(events)
+        if str(target) == "-":
+            sys.stdout.buffer.write(data)
+        else:
+            target.write_bytes(data)
+            typer.echo(f"{len(events)} events written to {target}")
+
+    run(work)
+
+
+@app.command("import")
+def import_ics(
+    source: Path = typer.Argument(..., help=".ics file."),
+    calendar: str = typer.Option("calendar", "--folder", help="Calendar folder (name/path/id)."),
+    profile: str | None = PROFILE,
+    mailbox: str | None = MAILBOX,
+    as_json: bool = JSON,
+) -> None:
+    """Import the events of an .ics file into a calendar you may write to."""
+    from med import InvalidInput
+    from med.ical import ical_to_events
+
+    async def work() -> None:
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"Cannot read {source}: {exc.strerror}.") from exc
+        result = ical_to_events(data, default_zone=getattr(local_zone(), "key", None) or "UTC")
+        async with open_session(profile) as session:
+            folder = await find_folder(session, mailbox, calendar, default="calendar")
+            created = []
+            for event in result.events:
+                created.append(await session.create(folder, event, send_invitations=False))
+
+            def human() -> None:
+                typer.echo(f"{len(created)} events imported into {folder.name} ({folder.mailbox})")
+                if result.skipped_exdates:
+                    typer.echo(f"note: {result.skipped_exdates} excluded dates were not imported")
+
+            emit({"created": created, "skipped_exdates": result.skipped_exdates}, as_json, human)
+
+    run(work)

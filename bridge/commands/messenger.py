@@ -1,0 +1,518 @@
+"""`medbridge messenger`: run the messenger server, purge by retention, administer tenants.
+
+The admin commands work on the database directly (like migrations do), so they need no
+running server. Membership changes made here reach connected clients live when the server
+uses Redis (`--redis`); on a single node clients see them at their next reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from bridge import paths
+from bridge.commands._common import fail, print_json
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+NAME = "messenger"
+app = typer.Typer(help="The tenant-closed secure messenger server.", no_args_is_help=True)
+admin = typer.Typer(
+    help="Administer tenants, domains, users, groups and policies.", no_args_is_help=True
+)
+tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+domain_app = typer.Typer(help="E-mail domains of tenants.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+group_app = typer.Typer(help="Managed groups.", no_args_is_help=True)
+policy_app = typer.Typer(help="Tenant policies.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+admin.add_typer(tenant_app, name="tenant")
+admin.add_typer(domain_app, name="domain")
+admin.add_typer(user_app, name="user")
+admin.add_typer(group_app, name="group")
+admin.add_typer(policy_app, name="policy")
+
+T = TypeVar("T")
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (default: SQLite file in the data directory).",
+        envvar="MEDBRIDGE_MESSENGER_DB",
+    ),
+]
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--schema", help="PostgreSQL schema to use.", envvar="MEDBRIDGE_MESSENGER_DB_SCHEMA"
+    ),
+]
+RedisOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--redis", help="Redis URL for multi-node fan-out.", envvar="MEDBRIDGE_MESSENGER_REDIS"
+    ),
+]
+ChannelOpt = Annotated[
+    str,
+    typer.Option(
+        "--redis-channel",
+        help="Pub/sub channel shared by the nodes of one instance.",
+        envvar="MEDBRIDGE_MESSENGER_REDIS_CHANNEL",
+    ),
+]
+
+# Module-level state set by the callback: which database the admin commands use.
+_target: dict[str, Any] = {}
+
+
+def messenger_dir() -> Path:
+    return paths.data_dir() / "messenger"
+
+
+def default_db() -> str:
+    return f"sqlite:///{messenger_dir() / 'messenger.db'}"
+
+
+@app.callback()
+def _options(
+    db: DbOpt = None,
+    schema: SchemaOpt = None,
+    redis: RedisOpt = None,
+    redis_channel: ChannelOpt = "medbridge:messenger:events",
+) -> None:
+    """The tenant-closed secure messenger server."""
+    _target.update(db=db, schema=schema, redis=redis, channel=redis_channel)
+
+
+def _db_url() -> str:
+    url = _target.get("db") or default_db()
+    if url.startswith("sqlite"):
+        messenger_dir().mkdir(parents=True, exist_ok=True)
+    return str(url)
+
+
+def _run(work: Callable[[AsyncSession, dt.datetime], Awaitable[T]]) -> T:
+    """Run one admin transaction against the (migrated) database; errors become one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from messenger.store import schema
+    from messenger.store.engine import make_engine, sessionmaker
+    from messenger.store.errors import StoreError
+
+    async def main() -> T:
+        engine = make_engine(_db_url(), _target.get("schema"))
+        try:
+            await schema.check(engine)
+            await schema.upgrade(engine)
+            async with sessionmaker(engine)() as db:
+                result = await work(db, dt.datetime.now(dt.UTC))
+                await db.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except StoreError as exc:
+        fail(exc.detail)
+    except schema.SchemaError as exc:
+        fail(str(exc))
+    except (SQLAlchemyError, OSError) as exc:
+        fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+
+
+async def _publish(items: list[dict[str, Any]]) -> None:
+    if _target.get("redis") and items:
+        from messenger.server.hub import RedisHub
+
+        hub = RedisHub(_target["redis"], _target["channel"])
+        try:
+            await hub.publish(items)
+        finally:
+            await hub.stop()
+
+
+# -- server ----------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8470,
+    blob_dir: Annotated[Path | None, typer.Option(help="Attachment store directory.")] = None,
+    purge_interval: Annotated[float, typer.Option(help="Seconds between retention runs.")] = 3600.0,
+    node_name: Annotated[str, typer.Option(help="Name of this node in logs.")] = "node",
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run the messenger server (migrates the schema; refuses a newer one)."""
+    import logging
+
+    import uvicorn
+
+    from messenger.server.app import create_app
+    from messenger.server.config import ServerSettings
+    from messenger.store.schema import SchemaError
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = ServerSettings(
+        database_url=_db_url(),
+        db_schema=_target.get("schema"),
+        redis_url=_target.get("redis"),
+        redis_channel=_target["channel"],
+        blob_dir=blob_dir or messenger_dir() / "blobs",
+        purge_interval=purge_interval,
+        node_name=node_name,
+    )
+    # Check the schema before uvicorn starts, so a newer database gives one clear line.
+    from messenger.store import schema
+    from messenger.store.engine import make_engine
+
+    async def check() -> None:
+        engine = make_engine(settings.database_url, settings.db_schema)
+        try:
+            await schema.check(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except SchemaError as exc:
+        fail(str(exc))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower())
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to this version's head."""
+    from messenger.store.schema import head_revision
+
+    async def noop(db: AsyncSession, now: dt.datetime) -> None:
+        return None
+
+    _run(noop)
+    typer.echo(f"schema at {head_revision()}")
+
+
+@app.command()
+def purge(
+    blob_dir: Annotated[Path | None, typer.Option(help="Attachment store directory.")] = None,
+    at: Annotated[str | None, typer.Option(help="Purge as if it were this ISO time (UTC).")] = None,
+) -> None:
+    """Delete messages and attachments older than each tenant's retention."""
+    from messenger.server.blobs import BlobStore
+    from messenger.store import repo
+
+    when: dt.datetime | None = None
+    if at:
+        try:
+            when = dt.datetime.fromisoformat(at)
+        except ValueError:
+            fail(f"--at {at!r} is not an ISO date-time")
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+
+    async def work(db: AsyncSession, now: dt.datetime) -> repo.PurgeResult:
+        return await repo.purge(db, when or now)
+
+    result = _run(work)
+    blobs = BlobStore(blob_dir or messenger_dir() / "blobs")
+    for blob_id in result.attachment_ids:
+        blobs.delete(blob_id)
+    print_json(result.as_dict())
+
+
+# -- admin: tenants and domains --------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: str,
+    domain: Annotated[list[str] | None, typer.Option(help="E-mail domain (repeatable).")] = None,
+) -> None:
+    """Create a tenant, optionally with its e-mail domains."""
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        tenant = await repo.create_tenant(db, name, now)
+        for d in domain or []:
+            await repo.add_domain(db, tenant, d)
+        return {"tenant_id": tenant.id, "name": tenant.name, "domains": domain or []}
+
+    print_json(_run(work))
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List tenants with their domains and policies."""
+    from sqlalchemy import select
+
+    from messenger.store.models import Domain, Tenant
+
+    async def work(db: AsyncSession, now: dt.datetime) -> list[dict[str, Any]]:
+        out = []
+        for t in await db.scalars(select(Tenant).order_by(Tenant.name)):
+            domains = await db.scalars(select(Domain.domain).where(Domain.tenant_id == t.id))
+            out.append(
+                {
+                    "tenant_id": t.id,
+                    "name": t.name,
+                    "domains": sorted(domains),
+                    "retention_days": t.retention_days,
+                    "user_quota_bytes": t.user_quota_bytes,
+                    "storage_extension_steps": t.storage_extension_steps,
+                    "storage_used": t.storage_used,
+                }
+            )
+        return out
+
+    print_json(_run(work))
+
+
+@domain_app.command("add")
+def domain_add(tenant: str, domain: str) -> None:
+    """Give a tenant an e-mail domain (a domain belongs to one tenant only)."""
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, str]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await repo.add_domain(db, t, domain)
+        return {"tenant_id": t.id, "domain": row.domain}
+
+    print_json(_run(work))
+
+
+# -- admin: users ----------------------------------------------------------------------------
+
+
+def _invite_link(token: str) -> str:
+    base = os.environ.get("MEDBRIDGE_MESSENGER_PUBLIC_URL", "")
+    return f"{base.rstrip('/')}/register#{token}" if base else token
+
+
+@user_app.command("invite")
+def user_invite(
+    email: str,
+    role: Annotated[str, typer.Option(help="user, tenant_admin or instance_admin.")] = "user",
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+) -> None:
+    """Create a user and print the invitation token (valid 14 days)."""
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, str]:
+        user, token = await repo.invite_user(db, email, now, role=role, display_name=name)
+        return {
+            "user_id": user.id,
+            "email": user.email,
+            "invite_token": token,
+            "invite": _invite_link(token),
+        }
+
+    print_json(_run(work))
+
+
+@user_app.command("import")
+def user_import(
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV with columns email[,display_name,role,phone].")
+    ],
+) -> None:
+    """Invite every user of a CSV file in one transaction (all or none)."""
+    from messenger.store import errors, repo
+    from messenger.store.errors import InvalidInput
+
+    try:
+        with csv_file.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        fail(f"cannot read {csv_file}: {exc.strerror}")
+    except (csv.Error, UnicodeDecodeError) as exc:
+        fail(f"{csv_file} is not a readable CSV file: {exc}")
+    if rows and "email" not in rows[0]:
+        fail(f"{csv_file} needs a header line with an 'email' column")
+
+    async def work(db: AsyncSession, now: dt.datetime) -> list[dict[str, str]]:
+        out = []
+        for line, row in enumerate(rows, start=2):
+            try:
+                user, token = await repo.invite_user(
+                    db,
+                    row.get("email") or "",
+                    now,
+                    role=(row.get("role") or "user").strip(),
+                    display_name=(row.get("display_name") or "").strip(),
+                )
+            except (InvalidInput, errors.Conflict) as exc:
+                raise type(exc)(f"line {line}: {exc.detail}") from exc
+            if row.get("phone"):
+                user.phone = row["phone"].strip()[:40]
+            out.append(
+                {
+                    "email": user.email,
+                    "user_id": user.id,
+                    "invite_token": token,
+                    "invite": _invite_link(token),
+                }
+            )
+        return out
+
+    print_json(_run(work))
+
+
+@user_app.command("disable")
+def user_disable(email: str) -> None:
+    """Disable a user: sessions end at once, the user leaves the directory."""
+    from messenger.store import errors, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, str]:
+        user = await repo.user_by_email(db, email)
+        if user is None:
+            raise errors.NotFound(f"no user {email}")
+        await repo.disable_user(db, user, now)
+        return {"user_id": user.id, "email": user.email, "disabled": "true"}
+
+    print_json(_run(work))
+
+
+# -- admin: managed groups -------------------------------------------------------------------
+
+
+async def _users_by_email(db: AsyncSession, emails: list[str]) -> list[str]:
+    from messenger.store import errors, repo
+
+    ids = []
+    for email in emails:
+        user = await repo.user_by_email(db, email)
+        if user is None:
+            raise errors.NotFound(f"no user {email}")
+        ids.append(user.id)
+    return ids
+
+
+async def _group(db: AsyncSession, group_id: str) -> Any:
+    from messenger.store import errors
+    from messenger.store.models import Conversation
+
+    conv = await db.get(Conversation, group_id)
+    if conv is None or conv.kind != "managed":
+        raise errors.NotFound(f"no managed group {group_id}")
+    return conv
+
+
+@group_app.command("create")
+def group_create(
+    tenant: str,
+    name: str,
+    member: Annotated[list[str] | None, typer.Option(help="Member e-mail (repeatable).")] = None,
+    admin_email: Annotated[
+        list[str] | None, typer.Option("--admin", help="Group admin e-mail (repeatable).")
+    ] = None,
+) -> None:
+    """Create a managed group of a tenant."""
+    from messenger.server.wire import route_conversation
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        admins = await _users_by_email(db, admin_email or [])
+        members = await _users_by_email(db, member or [])
+        conv, appended = await repo.create_conversation(
+            db, None, t, "managed", name, [*admins, *members], now
+        )
+        for uid in admins:
+            await repo.set_member_role(db, conv, uid, "admin")
+        await db.commit()
+        await _publish([route_conversation(e) for e in appended.events])
+        return {"group_id": conv.id, "name": conv.name, "members": len(set(admins + members))}
+
+    print_json(_run(work))
+
+
+@group_app.command("add")
+def group_add(group_id: str, emails: list[str]) -> None:
+    """Add users to a managed group."""
+    from messenger.server.wire import route_conversation
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        conv = await _group(db, group_id)
+        appended = await repo.add_members(db, conv, None, await _users_by_email(db, emails), now)
+        await db.commit()
+        await _publish([route_conversation(e) for e in appended.events])
+        return {"group_id": conv.id, "added": len(appended.events)}
+
+    print_json(_run(work))
+
+
+@group_app.command("remove")
+def group_remove(group_id: str, email: str) -> None:
+    """Remove a user from a managed group (members rotate their keys on this event)."""
+    from messenger.server.wire import route_conversation
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        conv = await _group(db, group_id)
+        (uid,) = await _users_by_email(db, [email])
+        appended = await repo.remove_member(db, conv, None, uid, now)
+        await db.commit()
+        await _publish([route_conversation(e) for e in appended.events])
+        return {"group_id": conv.id, "removed": email}
+
+    print_json(_run(work))
+
+
+# -- admin: policies -------------------------------------------------------------------------
+
+
+@policy_app.command("set")
+def policy_set(
+    tenant: str,
+    retention_days: Annotated[int | None, typer.Option(help="Days messages are kept.")] = None,
+    user_quota: Annotated[int | None, typer.Option(help="Storage quota per user, bytes.")] = None,
+    storage_extensions: Annotated[
+        int | None, typer.Option(help="Number of 500 GB extensions.")
+    ] = None,
+    allow_partner: Annotated[
+        list[str] | None, typer.Option(help="Allow traffic with this tenant (repeatable).")
+    ] = None,
+    deny_partner: Annotated[
+        list[str] | None, typer.Option(help="Withdraw consent for this tenant.")
+    ] = None,
+) -> None:
+    """Set a tenant's retention, quota, storage extensions and partner consents."""
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        await repo.set_policy(
+            db,
+            t,
+            retention_days=retention_days,
+            user_quota_bytes=user_quota,
+            storage_extension_steps=storage_extensions,
+        )
+        for ref in allow_partner or []:
+            await repo.set_partner(db, t, await repo.tenant_by_ref(db, ref), True, now)
+        for ref in deny_partner or []:
+            await repo.set_partner(db, t, await repo.tenant_by_ref(db, ref), False, now)
+        partners = await repo.partner_tenants(db, t.id)
+        return {
+            "tenant_id": t.id,
+            "retention_days": t.retention_days,
+            "user_quota_bytes": t.user_quota_bytes,
+            "storage_extension_steps": t.storage_extension_steps,
+            "active_partners": sorted(partners),
+        }
+
+    print_json(_run(work))

@@ -1,0 +1,7 @@
+"""`medbridge notes`: ls, show, create, update, delete."""
+
+from __future__ import annotations
+
+from bridge.commands._items import make_app
+
+app = make_app("note", "Sticky notes in your own and delegated mailboxes.")

@@ -1,0 +1,2316 @@
+"""The EWS backend on exchangelib: delegate access, explicit endpoint, version and auth.
+
+Everything of exchangelib stays in this module: items and folders are converted to
+`med.model` values at the edge, and every exchangelib error is translated in `_ews_errors`
+using one table of EWS response codes (`EWS_ERRORS`); an unknown code becomes `ServerError`
+keeping the code. The one retry layer is exchangelib's `FaultTolerance`, which honours the
+server's BackOffMilliseconds; we only stop it from retrying a refused login.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import re
+import ssl
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+import requests
+from exchangelib import (
+    BASIC,
+    DELEGATE,
+    NTLM,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    FaultTolerance,
+    Q,
+    Version,
+)
+from exchangelib import errors as exerr
+from exchangelib.attachments import FileAttachment, ItemAttachment
+from exchangelib.ewsdatetime import EWSDate, EWSDateTime, EWSTimeZone
+from exchangelib.extended_properties import ExtendedProperty
+from exchangelib.fields import FieldPath
+from exchangelib.folders import Folder as ExFolder
+from exchangelib.folders import FolderCollection, PublicFoldersRoot, Root
+from exchangelib.folders.queryset import DEEP, SHALLOW
+from exchangelib.items import (
+    ID_ONLY,
+    SAVE_ONLY,
+    SEND_AND_SAVE_COPY,
+    SEND_ONLY,
+    AcceptItem,
+    CalendarItem,
+    DeclineItem,
+    MeetingCancellation,
+    MeetingRequest,
+    MeetingResponse,
+    PostItem,
+    TentativelyAcceptItem,
+)
+from exchangelib.items import Contact as ExContact
+from exchangelib.items import Message as ExMessage
+from exchangelib.items import Task as ExTask
+from exchangelib.properties import (
+    Attendee as ExAttendee,
+)
+from exchangelib.properties import (
+    DistinguishedFolderId,
+    EmailAddress,
+    ItemId,
+    ParentFolderId,
+    PermissionSet,
+    PhoneNumber,
+    UserId,
+)
+from exchangelib.properties import Mailbox as ExMailbox
+from exchangelib.properties import Permission as ExPermission
+from exchangelib.protocol import BaseProtocol
+from exchangelib.recurrence import (
+    AbsoluteMonthlyPattern,
+    AbsoluteYearlyPattern,
+    DailyPattern,
+    EndDatePattern,
+    NoEndPattern,
+    NumberedPattern,
+    RelativeMonthlyPattern,
+    RelativeYearlyPattern,
+    WeeklyPattern,
+)
+from exchangelib.recurrence import Recurrence as ExRecurrence
+from exchangelib.services import (
+    FindFolder,
+    GetFolder,
+    GetUserConfiguration,
+    SyncFolderItems,
+    UpdateFolder,
+)
+from exchangelib.services.get_streaming_events import GetStreamingEvents
+
+from med.errors import (
+    AccessDenied,
+    BadCredentials,
+    Conflict,
+    EwsDisabled,
+    InvalidInput,
+    MedError,
+    NotFound,
+    ServerError,
+    Throttled,
+    Unreachable,
+)
+from med.model import (
+    Address,
+    Attachment,
+    AttachmentContent,
+    Attendee,
+    AttendeeKind,
+    AuthMethod,
+    BusySlot,
+    BusyStatus,
+    Contact,
+    Daily,
+    Delegate,
+    DelegateLevel,
+    EditScope,
+    Event,
+    EventKind,
+    Feature,
+    Flag,
+    FlagStatus,
+    Folder,
+    FolderKind,
+    FolderNode,
+    FreeBusy,
+    Importance,
+    Item,
+    ItemQuery,
+    Mailbox,
+    MailboxEvent,
+    MailboxEventKind,
+    MailboxKind,
+    MeetingDelivery,
+    Message,
+    MonthlyByDate,
+    MonthlyByWeekday,
+    Note,
+    OutgoingAttachment,
+    Page,
+    Permission,
+    Profile,
+    ReadAccess,
+    Recurrence,
+    RecurrencePattern,
+    ResponseType,
+    Rights,
+    Role,
+    SendOptions,
+    Sensitivity,
+    SyncChange,
+    SyncChangeKind,
+    Task,
+    TaskStatus,
+    Voicemail,
+    Weekday,
+    Weekly,
+    YearlyByDate,
+    YearlyByWeekday,
+)
+from med.permissions import rights_for_role, role_for_rights
+
+__all__ = ["EWS_ERRORS", "NEGOTIATE", "EwsBackend", "translate_error"]
+
+#: exchangelib auth type name under which med.auth.negotiate registers itself.
+NEGOTIATE = "Negotiate"
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- error table
+
+#: EWS response code → (MedError class, sentence). Unknown codes → ServerError with the code.
+EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
+    "ErrorAccessDenied": (
+        AccessDenied,
+        "The server refused access; your rights do not allow this.",
+    ),
+    "ErrorDelegateNoUser": (AccessDenied, "You are not a delegate of this mailbox."),
+    "ErrorNotDelegate": (AccessDenied, "You are not a delegate of this mailbox."),
+    "ErrorSendAsDenied": (
+        AccessDenied,
+        "You may not send as or on behalf of this mailbox; ask its owner for "
+        "send-on-behalf rights.",
+    ),
+    "ErrorFolderNotFound": (NotFound, "The folder does not exist or is not visible to you."),
+    "ErrorItemNotFound": (NotFound, "The item does not exist any more."),
+    "ErrorNonExistentMailbox": (NotFound, "There is no such mailbox."),
+    "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange": (
+        NotFound,
+        "The series has no such occurrence.",
+    ),
+    "ErrorSubscriptionNotFound": (NotFound, "The subscription has ended; subscribe again."),
+    "ErrorNameResolutionNoResults": (NotFound, "No mailbox matches that name."),
+    "ErrorServerBusy": (Throttled, "The server is busy or your request budget is used up."),
+    "ErrorIrresolvableConflict": (
+        Conflict,
+        "The item was changed elsewhere since you read it; reload it and try again.",
+    ),
+    "ErrorChangeKeyRequiredForWriteOperations": (Conflict, "Reload the item and try again."),
+    "ErrorStaleObject": (Conflict, "The item was changed elsewhere; reload it and try again."),
+    "ErrorInvalidIdMalformed": (InvalidInput, "That is not a valid id."),
+    "ErrorInvalidId": (InvalidInput, "That is not a valid id."),
+    "ErrorInvalidIdNotAnItemAttachmentId": (InvalidInput, "That is not a valid attachment id."),
+    "ErrorInvalidRecipients": (InvalidInput, "A recipient address is not valid."),
+    "ErrorInvalidSyncStateData": (
+        InvalidInput,
+        "The sync state does not belong to this folder; start the sync from the beginning.",
+    ),
+    "ErrorInvalidPropertySet": (InvalidInput, "This field cannot be changed on this item."),
+    "ErrorInvalidPropertyRequest": (InvalidInput, "This field cannot be asked for here."),
+    "ErrorInvalidRestriction": (InvalidInput, "The filter cannot be applied to this folder."),
+    "ErrorSchemaValidation": (InvalidInput, "The server rejected the request as malformed."),
+    "ErrorInvalidRequest": (InvalidInput, "The server rejected the request as invalid."),
+    "ErrorInvalidOperation": (InvalidInput, "The server does not allow this operation here."),
+    "ErrorCalendarEndDateIsEarlierThanStartDate": (
+        InvalidInput,
+        "An event cannot end before it starts.",
+    ),
+    "ErrorCalendarInvalidRecurrence": (InvalidInput, "The recurrence is not valid."),
+    "ErrorCalendarIsNotOrganizer": (
+        InvalidInput,
+        "Only the organizer can change or cancel this meeting.",
+    ),
+    "ErrorCalendarIsOrganizerForAccept": (InvalidInput, "You organise this meeting yourself."),
+    "ErrorMessageSizeExceeded": (InvalidInput, "The message is too large for the server."),
+    "ErrorQuotaExceeded": (ServerError, "The mailbox is full."),
+    "ErrorInvalidSubscription": (InvalidInput, "The subscription is not valid; subscribe again."),
+    "ErrorExpiredSubscription": (NotFound, "The subscription has expired; subscribe again."),
+    "ErrorMailboxStoreUnavailable": (Unreachable, "The mailbox database is not available."),
+    "ErrorConnectionFailed": (Unreachable, "The server could not reach the mailbox."),
+    "ErrorTimeoutExpired": (
+        Unreachable,
+        "The server cannot be reached or did not answer in time.",
+    ),
+    "ErrorInternalServerError": (ServerError, "The server failed on this request."),
+    "ErrorInternalServerTransientError": (ServerError, "The server failed; try again later."),
+    "ErrorUserNotAllowedByPolicy": (
+        EwsDisabled,
+        "EWS is switched off for this user or app by the administrator.",
+    ),
+    "ErrorAccountDisabled": (AccessDenied, "This account is disabled."),
+    "ErrorNoPublicFolderReplicaAvailable": (
+        Unreachable,
+        "The public folders are not available right now.",
+    ),
+    "ErrorCannotOpenFileAttachment": (ServerError, "The server cannot open this attachment."),
+}
+
+
+_UNKNOWN_CODE = re.compile(r"Unknown ResponseCode in ResponseMessage: (\w+)")
+
+
+def translate_error(
+    exc: BaseException,
+    *,
+    mailbox: str | None = None,
+    folder: str | None = None,
+    item: str | None = None,
+) -> MedError:
+    """The MedError for an exchangelib or requests error (most specific first)."""
+    context = {"mailbox": mailbox, "folder": folder, "item": item}
+    if isinstance(exc, MedError):
+        return exc
+    if isinstance(exc, exerr.RateLimitError):
+        if not _saw_response() or getattr(_seen, "status", 200) in (502, 503, 504):
+            return Unreachable(
+                "The server cannot be reached or is unavailable; try again later.",
+                code="RateLimitError",
+                **context,
+            )
+        wait = getattr(exc, "wait", None)
+        return Throttled(
+            f"The server is busy; try again in {int(wait or 60)} s.",
+            retry_after=float(wait) if wait else None,
+            **context,
+        )
+    if isinstance(exc, exerr.ErrorServerBusy):
+        back_off = getattr(exc, "back_off", None)
+        return Throttled(
+            EWS_ERRORS["ErrorServerBusy"][1],
+            retry_after=float(back_off) if back_off else None,
+            code="ErrorServerBusy",
+            **context,
+        )
+    if isinstance(exc, exerr.UnauthorizedError):
+        return BadCredentials(
+            "The server did not accept your user name or password (or your Kerberos ticket).",
+            code="401",
+            **context,
+        )
+    if isinstance(exc, exerr.CASError):
+        return ServerError(
+            f"The server's front end refused the request ({exc.cas_error}).",
+            code="CASError",
+            **context,
+        )
+    if isinstance(exc, exerr.ResponseMessageError):
+        code = type(exc).__name__
+        if code == "ResponseMessageError" or code.startswith("Error") is False:
+            code = "ResponseMessageError"
+        cls, sentence = EWS_ERRORS.get(code, (ServerError, ""))
+        if not sentence:
+            sentence = f"The server answered {code}."
+        if cls is Throttled:
+            return Throttled(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
+        return cls(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
+    if isinstance(exc, exerr.SOAPError | exerr.MalformedResponseError):
+        return ServerError(
+            "The server's answer could not be understood.", code=type(exc).__name__, **context
+        )
+    if isinstance(exc, exerr.RedirectError):
+        return Unreachable(
+            "The server redirected the request; check the EWS endpoint address.",
+            code="Redirect",
+            **context,
+        )
+    if type(exc) is exerr.TransportError:
+        # exchangelib raises the bare TransportError for two things: a TLS failure (the SSL
+        # error is the context) and a response code it has no class for (only in the text).
+        cause = exc.__context__
+        if isinstance(
+            cause, exerr.EWSError | requests.exceptions.RequestException
+        ) and not isinstance(cause, requests.exceptions.SSLError):
+            # e.g. the version probe wraps the connection error it met
+            return translate_error(cause, mailbox=mailbox, folder=folder, item=item)
+        if isinstance(cause, requests.exceptions.SSLError | ssl.SSLError):
+            return Unreachable(
+                "Cannot connect to the server securely (TLS verification failed); check the "
+                "address and the CA bundle.",
+                code="TLS",
+                **context,
+            )
+        match = _UNKNOWN_CODE.search(str(exc))
+        code = match.group(1) if match else "TransportError"
+        return ServerError(f"The server answered {code}.", code=code, **context)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return Unreachable(
+            "TLS verification of the server failed; check the CA bundle.",
+            code="SSLError",
+            **context,
+        )
+    if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
+        return Unreachable("The server cannot be reached.", code=type(exc).__name__, **context)
+    if isinstance(exc, exerr.EWSError):
+        return ServerError(
+            f"The server's answer could not be used ({type(exc).__name__}).",
+            code=type(exc).__name__,
+            **context,
+        )
+    raise exc
+
+
+_seen = threading.local()
+
+
+def _saw_response() -> bool:
+    return bool(getattr(_seen, "response", False))
+
+
+@contextlib.contextmanager
+def _ews_errors(
+    *, mailbox: str | None = None, folder: str | None = None, item: str | None = None
+) -> Iterator[None]:
+    """Translate every exchangelib/requests error raised inside into a MedError."""
+    _seen.response = False
+    _seen.status = 200
+    try:
+        yield
+    except MedError:
+        raise
+    except (exerr.EWSError, requests.exceptions.RequestException, OSError) as exc:
+        raise translate_error(exc, mailbox=mailbox, folder=folder, item=item) from exc
+
+
+def _raise_if_error(value: Any, **context: str | None) -> None:
+    if isinstance(value, Exception):
+        raise translate_error(value, **context) from value
+
+
+# --------------------------------------------------------------------------- retry policy
+
+
+class _Patience(FaultTolerance):  # type: ignore[misc]
+    """FaultTolerance that honours back-off but never retries a refused login (HTTP 401)."""
+
+    def raise_response_errors(self, response: requests.Response) -> None:
+        _seen.response = True
+        _seen.status = response.status_code
+        if response.status_code == 401:
+            raise exerr.UnauthorizedError(f"Invalid credentials for {response.url}")
+        if response.status_code == 403:
+            raise exerr.ErrorUserNotAllowedByPolicy("EWS access forbidden")
+        super().raise_response_errors(response)
+
+
+# --------------------------------------------------------------------------- TLS
+
+_TLS: dict[str, bool | str] = {}
+_TLS_LOCK = threading.Lock()
+
+
+class _VerifyingAdapter(requests.adapters.HTTPAdapter):
+    """Use the profile's CA bundle (or no verification, labs only) for its endpoint."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        url = request.url or ""
+        with _TLS_LOCK:
+            for prefix, verify in _TLS.items():
+                if url.startswith(prefix):
+                    kwargs["verify"] = verify
+                    break
+        return super().send(request, *args, **kwargs)
+
+
+BaseProtocol.HTTP_ADAPTER_CLS = _VerifyingAdapter
+
+
+# --------------------------------------------------------------------------- extended properties
+
+
+class _FlagStatus(ExtendedProperty):  # type: ignore[misc]
+    property_tag = 0x1090  # PR_FLAG_STATUS: 0 none, 1 complete, 2 flagged
+    property_type = "Integer"
+
+
+class _FlagCompleteTime(ExtendedProperty):  # type: ignore[misc]
+    property_tag = 0x1091  # PR_FLAG_COMPLETE_TIME
+    property_type = "SystemTime"
+
+
+class _TaskStartDate(ExtendedProperty):  # type: ignore[misc]
+    property_set_id = "00062003-0000-0000-C000-000000000046"  # PSETID_Task
+    property_id = 0x8104
+    property_type = "SystemTime"
+
+
+class _TaskDueDate(ExtendedProperty):  # type: ignore[misc]
+    property_set_id = "00062003-0000-0000-C000-000000000046"
+    property_id = 0x8105
+    property_type = "SystemTime"
+
+
+class _VoiceDuration(ExtendedProperty):  # type: ignore[misc]
+    property_tag = 0x6801  # PidTagVoiceMessageDuration (seconds)
+    property_type = "Integer"
+
+
+class _VoiceCaller(ExtendedProperty):  # type: ignore[misc]
+    property_tag = 0x6802  # PidTagSenderTelephoneNumber
+    property_type = "String"
+
+
+class _MessageClass(ExtendedProperty):  # type: ignore[misc]
+    property_tag = 0x001A  # PR_MESSAGE_CLASS, to create sticky notes (ItemClass is read-only)
+    property_type = "String"
+
+
+_EXT_FIELDS: dict[str, type[ExtendedProperty]] = {
+    "med_flag_status": _FlagStatus,
+    "med_flag_complete": _FlagCompleteTime,
+    "med_flag_start": _TaskStartDate,
+    "med_flag_due": _TaskDueDate,
+}
+_VOICE_FIELDS: dict[str, type[ExtendedProperty]] = {
+    "med_voice_duration": _VoiceDuration,
+    "med_voice_caller": _VoiceCaller,
+    "med_message_class": _MessageClass,
+}
+
+
+def _register_fields() -> None:
+    for cls in (ExMessage, MeetingRequest, PostItem):
+        for name, prop in {**_EXT_FIELDS, **_VOICE_FIELDS}.items():
+            if cls is not ExMessage and name in _VOICE_FIELDS:
+                continue
+            with contextlib.suppress(ValueError):
+                cls.register(name, prop)
+    for cls in (CalendarItem, ExContact, ExTask):
+        for name in ("med_flag_status",):
+            with contextlib.suppress(ValueError):
+                cls.register(name, _EXT_FIELDS[name])
+
+
+_register_fields()
+
+# --------------------------------------------------------------------------- value maps
+
+_IMPORTANCE = {"Low": Importance.LOW, "Normal": Importance.NORMAL, "High": Importance.HIGH}
+_IMPORTANCE_BACK = {v: k for k, v in _IMPORTANCE.items()}
+_SENSITIVITY = {
+    "Normal": Sensitivity.NORMAL,
+    "Personal": Sensitivity.PERSONAL,
+    "Private": Sensitivity.PRIVATE,
+    "Confidential": Sensitivity.CONFIDENTIAL,
+}
+_SENSITIVITY_BACK = {v: k for k, v in _SENSITIVITY.items()}
+_RESPONSE = {
+    "Unknown": ResponseType.UNKNOWN,
+    "Organizer": ResponseType.ORGANIZER,
+    "Tentative": ResponseType.TENTATIVE,
+    "Accept": ResponseType.ACCEPT,
+    "Decline": ResponseType.DECLINE,
+    "NoResponseReceived": ResponseType.NO_RESPONSE,
+}
+_BUSY = {
+    "Free": BusyStatus.FREE,
+    "Tentative": BusyStatus.TENTATIVE,
+    "Busy": BusyStatus.BUSY,
+    "OOF": BusyStatus.OOF,
+    "WorkingElsewhere": BusyStatus.WORKING_ELSEWHERE,
+    "NoData": BusyStatus.NO_DATA,
+}
+_BUSY_BACK = {v: k for k, v in _BUSY.items()}
+_EVENT_KIND = {
+    "Single": EventKind.SINGLE,
+    "Occurrence": EventKind.OCCURRENCE,
+    "Exception": EventKind.EXCEPTION,
+    "RecurringMaster": EventKind.SERIES,
+}
+_TASK_STATUS = {
+    "NotStarted": TaskStatus.NOT_STARTED,
+    "InProgress": TaskStatus.IN_PROGRESS,
+    "Completed": TaskStatus.COMPLETED,
+    "WaitingOnOthers": TaskStatus.WAITING,
+    "Deferred": TaskStatus.DEFERRED,
+}
+_TASK_STATUS_BACK = {v: k for k, v in _TASK_STATUS.items()}
+_FLAG_CODES = {0: FlagStatus.NOT_FLAGGED, 1: FlagStatus.COMPLETE, 2: FlagStatus.FLAGGED}
+_FLAG_CODES_BACK = {v: k for k, v in _FLAG_CODES.items()}
+_WEEKDAY_NAMES = [d.value for d in Weekday]
+_WEEK_NAMES = ["first", "second", "third", "fourth", "last"]
+_DELEGATE_FOLDER_FIELDS = {
+    "calendar": "calendar_folder_permission_level",
+    "tasks": "tasks_folder_permission_level",
+    "inbox": "inbox_folder_permission_level",
+    "contacts": "contacts_folder_permission_level",
+    "notes": "notes_folder_permission_level",
+    "journal": "journal_folder_permission_level",
+}
+_DELIVERY = {
+    "DelegatesOnly": MeetingDelivery.DELEGATES_ONLY,
+    "DelegatesAndMe": MeetingDelivery.DELEGATES_AND_ME,
+    "DelegatesAndSendInformationToMe": MeetingDelivery.DELEGATES_AND_INFO_TO_ME,
+    "NoForward": MeetingDelivery.NO_FORWARD,
+}
+#: Well-known folders asked for with the tree, so that the tree marks them.
+WELL_KNOWN = (
+    "inbox",
+    "calendar",
+    "contacts",
+    "tasks",
+    "notes",
+    "drafts",
+    "sentitems",
+    "deleteditems",
+    "outbox",
+    "junkemail",
+    "voicemail",
+)
+_ARCHIVE_WELL_KNOWN = ("archiveinbox", "archivedeleteditems")
+_SORT_FIELDS = {
+    "received": "datetime_received",
+    "sent": "datetime_sent",
+    "subject": "subject",
+    "importance": "importance",
+    "start": "start",
+    "due": "due_date",
+    "modified": "last_modified_time",
+    "created": "datetime_created",
+    "size": "size",
+    "name": "display_name",
+}
+_LIST_FIELDS: dict[FolderKind, tuple[str, ...]] = {
+    FolderKind.MAIL: (
+        "subject",
+        "importance",
+        "sensitivity",
+        "categories",
+        "datetime_received",
+        "datetime_sent",
+        "author",
+        "sender",
+        "is_read",
+        "has_attachments",
+        "size",
+        "item_class",
+        "is_draft",
+        "datetime_created",
+        "last_modified_time",
+        "med_flag_status",
+        "med_flag_due",
+        "med_flag_start",
+    ),
+    FolderKind.CALENDAR: (
+        "subject",
+        "importance",
+        "sensitivity",
+        "categories",
+        "start",
+        "end",
+        "is_all_day",
+        "location",
+        "organizer",
+        "type",
+        "legacy_free_busy_status",
+        "my_response_type",
+        "is_meeting",
+        "is_cancelled",
+        "has_attachments",
+        "item_class",
+        "uid",
+        "last_modified_time",
+        "datetime_created",
+    ),
+    FolderKind.CONTACTS: (
+        "subject",
+        "display_name",
+        "given_name",
+        "surname",
+        "company_name",
+        "job_title",
+        "department",
+        "categories",
+        "item_class",
+        "last_modified_time",
+    ),
+    FolderKind.TASKS: (
+        "subject",
+        "importance",
+        "sensitivity",
+        "categories",
+        "start_date",
+        "due_date",
+        "complete_date",
+        "status",
+        "percent_complete",
+        "item_class",
+        "last_modified_time",
+        "has_attachments",
+    ),
+    FolderKind.NOTES: (
+        "subject",
+        "categories",
+        "item_class",
+        "datetime_created",
+        "last_modified_time",
+        "sensitivity",
+    ),
+}
+_LIST_FIELDS[FolderKind.OTHER] = _LIST_FIELDS[FolderKind.MAIL]
+
+
+def _dt(value: Any) -> datetime | None:
+    """An aware stdlib datetime from EWSDateTime/EWSDate/None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return datetime.fromtimestamp(value.timestamp(), tz=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return None
+
+
+def _ews_dt(value: datetime) -> EWSDateTime:
+    return EWSDateTime.from_datetime(value.astimezone(UTC)).astimezone(EWSTimeZone("UTC"))
+
+
+def _address(mb: Any) -> Address | None:
+    if mb is None or not getattr(mb, "email_address", None):
+        return None
+    return Address(str(mb.email_address).lower(), str(mb.name or ""))
+
+
+def _addresses(mbs: Any) -> tuple[Address, ...]:
+    out = []
+    for mb in mbs or ():
+        addr = _address(mb)
+        if addr is not None:
+            out.append(addr)
+    return tuple(out)
+
+
+def _ex_mailboxes(addrs: Sequence[Address]) -> list[ExMailbox] | None:
+    if not addrs:
+        return None
+    return [ExMailbox(email_address=a.email, name=a.name or None) for a in addrs]
+
+
+def _rights_from_effective(eff: Any, *, own: bool) -> Rights | None:
+    if own:
+        return Rights.full()
+    if eff is None:
+        return None
+    # EffectiveRights names only some rights; standard roles without CreateContents also have
+    # no edit or delete right, the others are left to the server (ALL = not refused here).
+    can_create = bool(eff.create_contents)
+    read = ReadAccess.FULL if eff.read else ReadAccess.NONE
+    return Rights(
+        read=read,
+        create_items=can_create,
+        create_subfolders=bool(eff.create_hierarchy),
+        edit=EditScope.ALL if can_create else EditScope.NONE,
+        delete=EditScope.ALL if can_create else EditScope.NONE,
+        folder_owner=bool(eff.modify and eff.delete and eff.create_hierarchy),
+        folder_visible=True,
+        view_private=bool(eff.view_private_items),
+    )
+
+
+# --------------------------------------------------------------------------- backend
+
+
+class EwsBackend:
+    """Exchange Web Services through exchangelib, always as a delegate (never impersonation).
+
+    Args:
+        endpoint: the EWS URL (https://host/EWS/Exchange.asmx); None with `autodiscover`.
+        user: the signed-in user's primary address.
+        auth: Basic, NTLM or Kerberos (Negotiate).
+        password: for Basic and NTLM; Kerberos uses the ticket cache.
+        username: login name when it differs from the address (DOMAIN\\user).
+        version: e.g. "Exchange2016"; None asks the server once.
+        ca_bundle: CA file to verify the server with; `verify_tls=False` only for labs.
+        max_wait_s: the longest single back-off the retry layer accepts before giving up
+            with `Throttled`.
+    """
+
+    name = "ews"
+    capabilities = frozenset(str(f) for f in Feature)
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None,
+        user: str,
+        auth: AuthMethod = AuthMethod.NTLM,
+        password: str | None = None,
+        username: str | None = None,
+        version: str | None = None,
+        autodiscover: bool = False,
+        ca_bundle: str | None = None,
+        verify_tls: bool = True,
+        timeout_s: float = 60.0,
+        max_wait_s: float = 60.0,
+    ) -> None:
+        if "@" not in user:
+            raise InvalidInput(f"{user!r} is not an e-mail address.")
+        if not endpoint and not autodiscover:
+            raise InvalidInput("Give the EWS endpoint URL, or switch on autodiscover.")
+        if auth in (AuthMethod.BASIC, AuthMethod.NTLM) and not password:
+            raise InvalidInput(f"{auth.value} sign-in needs a password.")
+        if auth is AuthMethod.OAUTH:
+            raise InvalidInput(
+                "OAuth is for the Graph backend; EWS here uses Basic, NTLM or Kerberos."
+            )
+        self.user = user.lower()
+        self._endpoint = endpoint
+        self._autodiscover = autodiscover
+        if endpoint:
+            with _TLS_LOCK:
+                _TLS[endpoint] = False if not verify_tls else (ca_bundle or True)
+        self._timeout = timeout_s
+        credentials = None
+        auth_type: str
+        if auth is AuthMethod.KERBEROS:
+            auth_type = _kerberos_auth_type()
+            if password:  # a password instead of the ticket cache
+                credentials = Credentials(username or self.user, password)
+        else:
+            auth_type = BASIC if auth is AuthMethod.BASIC else NTLM
+            credentials = Credentials(username or self.user, cast(str, password))
+        ex_version = None
+        if version:
+            ex_version = _version(version)
+        self._config = Configuration(
+            credentials=credentials,
+            service_endpoint=endpoint,
+            auth_type=auth_type,
+            version=ex_version,
+            retry_policy=_Patience(max_wait=max_wait_s),
+            max_connections=4,
+        )
+        self._accounts: dict[str, Account] = {}
+        self._lock = threading.Lock()
+        self._folder_mailbox: dict[str, str] = {}
+        self._folder_kind: dict[str, FolderKind] = {}
+        self._closed = False
+
+    @classmethod
+    def from_profile(cls, profile: Profile, *, password: str | None = None) -> EwsBackend:
+        """A backend for a profile; the password comes from the caller, never the profile."""
+        return cls(
+            endpoint=profile.server or None,
+            user=profile.user,
+            auth=profile.auth,
+            password=password,
+            username=profile.username,
+            version=profile.version,
+            autodiscover=profile.autodiscover,
+            ca_bundle=profile.ca_bundle,
+            verify_tls=profile.verify_tls,
+            timeout_s=profile.timeout_s,
+            max_wait_s=profile.max_wait_s,
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _account(self, address: str | None = None) -> Account:
+        addr = (address or self.user).lower()
+        if addr == "public":
+            addr = self.user
+        with self._lock:
+            acc = self._accounts.get(addr)
+            if acc is None:
+                with _ews_errors(mailbox=addr):
+                    acc = Account(
+                        primary_smtp_address=addr,
+                        config=self._config,
+                        autodiscover=self._autodiscover,
+                        access_type=DELEGATE,
+                        default_timezone=EWSTimeZone("UTC"),
+                        locale="en_US",
+                    )
+                    acc.protocol.TIMEOUT = self._timeout
+                    _ = acc.version  # ask the server once when no version was configured
+                self._accounts[addr] = acc
+            return acc
+
+    def _root(self, mailbox: str, *, archive: bool = False) -> Any:
+        acc = self._account(mailbox)
+        if mailbox == "public":
+            return PublicFoldersRoot(
+                account=acc, _distinguished_id=DistinguishedFolderId(id="publicfoldersroot")
+            )
+        name = "archiveroot" if archive else "root"
+        return Root(
+            account=acc,
+            _distinguished_id=DistinguishedFolderId(
+                id=name, mailbox=ExMailbox(email_address=mailbox)
+            ),
+        )
+
+    def _ex_folder(self, folder: Folder) -> Any:
+        root = self._root(folder.mailbox, archive=folder.archive)
+        return ExFolder(id=folder.id, changekey=folder.change_key, root=root)
+
+    def _distinguished(self, mailbox: str, name: str, *, archive: bool = False) -> Any:
+        root = self._root(mailbox, archive=archive)
+        box = None if mailbox == "public" else ExMailbox(email_address=mailbox)
+        return ExFolder(_distinguished_id=DistinguishedFolderId(id=name, mailbox=box), root=root)
+
+    def _to_folder(
+        self, f: Any, mailbox: str, distinguished: str | None = None, *, archive: bool = False
+    ) -> Folder:
+        kind = FolderKind.from_container_class(getattr(f, "folder_class", None))
+        if distinguished in ("calendar",):
+            kind = FolderKind.CALENDAR
+        parent = getattr(f, "parent_folder_id", None)
+        own = mailbox.lower() == self.user and not archive and mailbox != "public"
+        rights = _rights_from_effective(getattr(f, "effective_rights", None), own=own)
+        folder = Folder(
+            id=str(f.id),
+            change_key=getattr(f, "changekey", None),
+            mailbox=mailbox.lower(),
+            name=str(getattr(f, "name", None) or distinguished or ""),
+            kind=kind,
+            parent_id=str(parent.id) if parent is not None and parent.id else None,
+            distinguished=distinguished,
+            container_class=getattr(f, "folder_class", None),
+            total_count=getattr(f, "total_count", None),
+            unread_count=getattr(f, "unread_count", None),
+            child_folder_count=getattr(f, "child_folder_count", None),
+            rights=rights,
+            archive=archive,
+        )
+        with self._lock:
+            self._folder_mailbox[folder.id] = folder.mailbox
+            self._folder_kind[folder.id] = folder.kind
+        return folder
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            accounts = list(self._accounts.values())
+            self._accounts.clear()
+        for acc in accounts[:1]:
+            with contextlib.suppress(Exception):
+                acc.protocol.close()  # shared by every account of this configuration
+
+    # ------------------------------------------------------------------ mailboxes & folders
+
+    def own_mailbox(self) -> Mailbox:
+        acc = self._account()
+        name = self.user
+        with _ews_errors(mailbox=self.user):
+            for res in acc.protocol.resolve_names([self.user]):
+                mb = res[0] if isinstance(res, tuple) else res
+                if isinstance(mb, ExMailbox) and mb.email_address and mb.name:
+                    name = str(mb.name)
+                    break
+        return Mailbox(self.user, name, MailboxKind.OWN)
+
+    def resolve_names(self, query: str) -> Sequence[Mailbox]:
+        if not query.strip():
+            raise InvalidInput("Give an address or a name.")
+        acc = self._account()
+        out: list[Mailbox] = []
+        with _ews_errors():
+            try:
+                results = list(acc.protocol.resolve_names([query.strip()]))
+            except exerr.ErrorNameResolutionNoResults:
+                return []
+        for res in results:
+            if isinstance(res, exerr.ErrorNameResolutionNoResults):
+                continue
+            _raise_if_error(res)
+            mb = res[0] if isinstance(res, tuple) else res
+            if not getattr(mb, "email_address", None):
+                continue
+            address = str(mb.email_address).lower()
+            mtype = str(getattr(mb, "mailbox_type", "") or "")
+            if mtype == "PublicFolder":
+                kind = MailboxKind.PUBLIC
+            elif address == self.user:
+                kind = MailboxKind.OWN
+            else:
+                kind = MailboxKind.DELEGATED
+            out.append(Mailbox(address, str(mb.name or address), kind))
+        return out
+
+    def archive_of(self, mailbox: Mailbox) -> Mailbox | None:
+        folder = self._distinguished(mailbox.address, "archivemsgfolderroot", archive=True)
+        with _ews_errors(mailbox=mailbox.address):
+            try:
+                results = list(
+                    GetFolder(account=self._account(mailbox.address)).call(
+                        folders=[folder],
+                        additional_fields={
+                            FieldPath(field=ExFolder.get_field_by_fieldname("name"))
+                        },
+                        shape=ID_ONLY,
+                    )
+                )
+            except (exerr.ErrorFolderNotFound, exerr.ErrorAccessDenied, exerr.ErrorItemNotFound):
+                return None
+        if not results or isinstance(results[0], Exception):
+            return None
+        name = f"Online Archive - {mailbox.display_name}"
+        return Mailbox(mailbox.address, name, MailboxKind.ARCHIVE)
+
+    def folder_tree(self, mailbox: Mailbox) -> FolderNode:
+        address = mailbox.address.lower()
+        archive = mailbox.kind is MailboxKind.ARCHIVE
+        public = mailbox.kind is MailboxKind.PUBLIC
+        acc = self._account(address)
+        fields = {
+            FieldPath(field=ExFolder.get_field_by_fieldname(n))
+            for n in (
+                "name",
+                "folder_class",
+                "total_count",
+                "unread_count",
+                "child_folder_count",
+                "parent_folder_id",
+                "effective_rights",
+            )
+        }
+        if public:
+            top_name = "publicfoldersroot"
+            known: tuple[str, ...] = ()
+        elif archive:
+            top_name = "archivemsgfolderroot"
+            known = _ARCHIVE_WELL_KNOWN
+        else:
+            top_name = "msgfolderroot"
+            known = WELL_KNOWN
+        ctx = {"mailbox": address}
+        # Request 1: the top folder and the well-known folders (to mark them) in one GetFolder.
+        asked = [self._distinguished(address, n, archive=archive) for n in (top_name, *known)]
+        with _ews_errors(**ctx):
+            got = list(
+                GetFolder(account=acc).call(folders=asked, additional_fields=fields, shape=ID_ONLY)
+            )
+        top = got[0]
+        _raise_if_error(top, **ctx)
+        distinguished_ids: dict[str, str] = {}
+        for name, res in zip(known, got[1:], strict=False):
+            if not isinstance(res, Exception) and res.id:
+                distinguished_ids[str(res.id)] = name
+        top_folder = self._to_folder(top, address, top_name, archive=archive)
+        # Request 2 (mailboxes): all subfolders at any depth in one FindFolder. Public folders
+        # allow no deep traversal (as Exchange): one request per level, all parents at once.
+        found: list[Any] = []
+        with _ews_errors(**ctx):
+            if public:
+                level = [top]
+                while level:
+                    children = list(
+                        FindFolder(account=acc).call(
+                            folders=level,
+                            additional_fields=fields,
+                            restriction=None,
+                            shape=ID_ONLY,
+                            depth=SHALLOW,
+                            max_items=None,
+                            offset=0,
+                        )
+                    )
+                    level = []
+                    for child in children:
+                        if isinstance(child, exerr.ErrorAccessDenied):
+                            continue
+                        _raise_if_error(child, **ctx)
+                        found.append(child)
+                        if child.child_folder_count:
+                            level.append(child)
+            else:
+                for child in FindFolder(account=acc).call(
+                    folders=[top],
+                    additional_fields=fields,
+                    restriction=None,
+                    shape=ID_ONLY,
+                    depth=DEEP,
+                    max_items=None,
+                    offset=0,
+                ):
+                    if isinstance(child, exerr.ErrorAccessDenied):
+                        continue
+                    _raise_if_error(child, **ctx)
+                    found.append(child)
+        folders = [
+            self._to_folder(f, address, distinguished_ids.get(str(f.id)), archive=archive)
+            for f in found
+        ]
+        by_parent: dict[str | None, list[Folder]] = {}
+        for folder in folders:
+            by_parent.setdefault(folder.parent_id, []).append(folder)
+
+        def build(folder: Folder, seen: frozenset[str]) -> FolderNode:
+            kids = sorted(by_parent.get(folder.id, []), key=lambda f: f.name.lower())
+            return FolderNode(
+                folder, tuple(build(k, seen | {k.id}) for k in kids if k.id not in seen)
+            )
+
+        return build(top_folder, frozenset({top_folder.id}))
+
+    def default_folder(self, mailbox: str, name: str) -> Folder:
+        name = name.lower()
+        archive = name.startswith("archive")
+        ex = self._distinguished(mailbox.lower(), name, archive=archive)
+        fields = {
+            FieldPath(field=ExFolder.get_field_by_fieldname(n))
+            for n in (
+                "name",
+                "folder_class",
+                "total_count",
+                "unread_count",
+                "child_folder_count",
+                "parent_folder_id",
+                "effective_rights",
+            )
+        }
+        with _ews_errors(mailbox=mailbox, folder=name):
+            try:
+                (res,) = list(
+                    GetFolder(account=self._account(mailbox)).call(
+                        folders=[ex], additional_fields=fields, shape=ID_ONLY
+                    )
+                )
+            except ValueError as exc:  # exchangelib refuses unknown distinguished names
+                raise InvalidInput(f"{name!r} is no well-known folder name.") from exc
+        _raise_if_error(res, mailbox=mailbox, folder=name)
+        return self._to_folder(res, mailbox, name, archive=archive)
+
+    def get_folder(self, folder_id: str) -> Folder:
+        with self._lock:
+            mailbox = self._folder_mailbox.get(folder_id, self.user)
+        fields = {
+            FieldPath(field=ExFolder.get_field_by_fieldname(n))
+            for n in (
+                "name",
+                "folder_class",
+                "total_count",
+                "unread_count",
+                "child_folder_count",
+                "parent_folder_id",
+                "effective_rights",
+            )
+        }
+        ex = ExFolder(id=folder_id, root=self._root(mailbox))
+        with _ews_errors(mailbox=mailbox, folder=folder_id):
+            (res,) = list(
+                GetFolder(account=self._account(mailbox)).call(
+                    folders=[ex], additional_fields=fields, shape=ID_ONLY
+                )
+            )
+        _raise_if_error(res, mailbox=mailbox, folder=folder_id)
+        return self._to_folder(res, mailbox)
+
+    # ------------------------------------------------------------------ items: reading
+
+    def _query(self, query: ItemQuery, kind: FolderKind) -> Any:
+        q = Q()
+        if query.unread_only:
+            q &= Q(is_read=False)
+        if query.flagged_only:
+            q &= Q(med_flag_status=2)
+        if query.importance is not None:
+            q &= Q(importance=_IMPORTANCE_BACK[query.importance])
+        if query.category:
+            q &= Q(categories__contains=[query.category])
+        if query.has_attachments is not None:
+            q &= Q(has_attachments=query.has_attachments)
+        if query.sender:
+            q &= Q(author=query.sender)
+        time_field = {
+            FolderKind.CALENDAR: "start",
+            FolderKind.TASKS: "due_date",
+            FolderKind.NOTES: "last_modified_time",
+            FolderKind.CONTACTS: "last_modified_time",
+        }.get(kind, "datetime_received")
+        if query.start is not None:
+            q &= Q(**{f"{time_field}__gte": _ews_dt(query.start)})
+        if query.end is not None:
+            q &= Q(**{f"{time_field}__lt": _ews_dt(query.end)})
+        if query.search:
+            text = query.search.strip()
+            q &= Q(subject__icontains=text) | Q(body__icontains=text)
+        return q
+
+    def find_items(self, folder: Folder, query: ItemQuery) -> Page[Item]:
+        ex = self._ex_folder(folder)
+        ctx = {"mailbox": folder.mailbox, "folder": folder.name}
+        fields = _LIST_FIELDS.get(folder.kind, _LIST_FIELDS[FolderKind.MAIL])
+        default_sort = {
+            FolderKind.CALENDAR: "start",
+            FolderKind.CONTACTS: "name",
+            FolderKind.TASKS: "due",
+        }.get(folder.kind, "received")
+        sort = _SORT_FIELDS.get(query.sort or default_sort, "datetime_received")
+        if query.sort == "from":
+            sort = "author"
+        order = (
+            f"-{sort}"
+            if (query.descending and query.sort is not None)
+            or (query.sort is None and default_sort == "received")
+            else sort
+        )
+        with _ews_errors(**ctx):
+            qs = ex.filter(self._query(query, folder.kind)).only(*fields).order_by(order)
+            qs.page_size = query.limit + 1
+            raw = list(qs[query.offset : query.offset + query.limit + 1])
+        items = []
+        for res in raw:
+            _raise_if_error(res, **ctx)
+            items.append(self._to_item(res, folder.mailbox, folder.id))
+        more = len(items) > query.limit
+        total = None
+        if not more:
+            total = query.offset + len(items)
+        return Page(tuple(items[: query.limit]), query.offset, total, more)
+
+    def calendar_view(self, folder: Folder, start: datetime, end: datetime) -> Sequence[Event]:
+        acc, ex = self._folder_of(folder)
+        ctx = {"mailbox": folder.mailbox, "folder": folder.name}
+        with _ews_errors(**ctx):
+            view = FolderCollection(account=acc, folders=[ex]).view(
+                start=_ews_dt(start), end=_ews_dt(end)
+            )
+            raw = list(view.only(*_LIST_FIELDS[FolderKind.CALENDAR]))
+        out = []
+        for res in raw:
+            _raise_if_error(res, **ctx)
+            item = self._to_item(res, folder.mailbox, folder.id)
+            if isinstance(item, Event):
+                out.append(item)
+        return out
+
+    def get_items(self, item_ids: Sequence[str]) -> Sequence[Item]:
+        acc = self._account()
+        with _ews_errors(item=item_ids[0] if len(item_ids) == 1 else None):
+            raw = list(acc.fetch(ids=[ItemId(id=i) for i in item_ids]))
+        out = []
+        for item_id, res in zip(item_ids, raw, strict=True):
+            _raise_if_error(res, item=item_id)
+            out.append(self._to_item(res, None, None))
+        return out
+
+    def series_master(self, item_id: str) -> Event:
+        acc = self._account()
+        with _ews_errors(item=item_id):
+            (occ,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["type"]))
+            _raise_if_error(occ, item=item_id)
+            if not isinstance(occ, CalendarItem) or occ.type not in ("Occurrence", "Exception"):
+                if isinstance(occ, CalendarItem) and occ.type == "RecurringMaster":
+                    master = occ
+                    (master,) = list(acc.fetch(ids=[ItemId(id=item_id)]))
+                    _raise_if_error(master, item=item_id)
+                    ev = self._to_item(master, None, None)
+                    assert isinstance(ev, Event)
+                    return ev
+                raise NotFound("This event is not part of a series.", item=item_id)
+            from exchangelib.properties import RecurringMasterItemId
+
+            (master,) = list(
+                acc.fetch(ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
+            )
+        _raise_if_error(master, item=item_id)
+        ev = self._to_item(master, None, None)
+        if not isinstance(ev, Event):
+            raise NotFound("This event is not part of a series.", item=item_id)
+        return ev
+
+    def attachment(self, attachment_id: str) -> AttachmentContent:
+        from exchangelib.attachments import AttachmentId
+        from exchangelib.services import GetAttachment
+
+        acc = self._account()
+        with _ews_errors(item=attachment_id):
+            (res,) = list(
+                GetAttachment(account=acc).call(
+                    items=[AttachmentId(id=attachment_id)],
+                    include_mime_content=True,
+                    body_type=None,
+                    filter_html_content=None,
+                    additional_fields=None,
+                )
+            )
+        _raise_if_error(res, item=attachment_id)
+        meta = _to_attachment(res)
+        if isinstance(res, FileAttachment):
+            content = bytes(res.content or b"")
+        else:
+            inner = getattr(res, "item", None)
+            content = bytes(getattr(inner, "mime_content", None) or b"")
+        return AttachmentContent(dataclasses.replace(meta, size=len(content)), content)
+
+    def export_mime(self, item_id: str) -> bytes:
+        acc = self._account()
+        with _ews_errors(item=item_id):
+            (res,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["mime_content"]))
+        _raise_if_error(res, item=item_id)
+        mime = res.mime_content
+        if not mime:
+            raise NotFound("The server returned no MIME content for this item.", item=item_id)
+        return bytes(mime) if not isinstance(mime, str) else mime.encode()
+
+    def master_categories(self, mailbox: str) -> Sequence[str]:
+        from defusedxml import ElementTree
+        from exchangelib.properties import UserConfigurationNameMNS
+
+        acc = self._account(mailbox)
+        calendar = self._distinguished(mailbox.lower(), "calendar")
+        with _ews_errors(mailbox=mailbox):
+            try:
+                res = GetUserConfiguration(account=acc).get(
+                    user_configuration_name=UserConfigurationNameMNS(
+                        name="CategoryList", folder=calendar
+                    ),
+                    properties="XmlData",
+                )
+            except exerr.ErrorItemNotFound:
+                return []
+        _raise_if_error(res, mailbox=mailbox)
+        xml = getattr(res, "xml_data", None)
+        if not xml:
+            return []
+        root = ElementTree.fromstring(xml)
+        names = []
+        for el in root.iter():
+            if el.tag.rsplit("}", 1)[-1] == "category" and el.get("name"):
+                names.append(str(el.get("name")))
+        return names
+
+    # ------------------------------------------------------------------ conversion
+
+    def _to_item(self, ex: Any, mailbox: str | None, folder_id: str | None) -> Item:
+        parent = getattr(ex, "parent_folder_id", None)
+        if parent is not None and getattr(parent, "id", None):
+            folder_id = str(parent.id)
+        if mailbox is None and folder_id is not None:
+            with self._lock:
+                mailbox = self._folder_mailbox.get(folder_id)
+        attachments = tuple(_to_attachment(a) for a in (getattr(ex, "attachments", None) or ()))
+        body = getattr(ex, "body", None)
+        common: dict[str, Any] = {
+            "id": str(ex.id),
+            "change_key": getattr(ex, "changekey", None),
+            "folder_id": folder_id,
+            "mailbox": mailbox,
+            "item_class": getattr(ex, "item_class", None),
+            "subject": str(getattr(ex, "subject", None) or ""),
+            "body": str(body) if body is not None else None,
+            "body_is_html": type(body).__name__ == "HTMLBody",
+            "importance": _IMPORTANCE.get(
+                getattr(ex, "importance", None) or "Normal", Importance.NORMAL
+            ),
+            "sensitivity": _SENSITIVITY.get(
+                getattr(ex, "sensitivity", None) or "Normal", Sensitivity.NORMAL
+            ),
+            "categories": tuple(getattr(ex, "categories", None) or ()),
+            "created": _dt(getattr(ex, "datetime_created", None)),
+            "last_modified": _dt(getattr(ex, "last_modified_time", None)),
+            "has_attachments": bool(getattr(ex, "has_attachments", False) or attachments),
+            "attachments": attachments,
+            "size": getattr(ex, "size", None),
+            "reminder_minutes": (
+                getattr(ex, "reminder_minutes_before_start", None)
+                if getattr(ex, "reminder_is_set", False)
+                else None
+            ),
+            "flag": _flag_of(ex),
+        }
+        item_class = str(common["item_class"] or "")
+        if isinstance(ex, CalendarItem):
+            return self._to_event(ex, common)
+        if isinstance(ex, ExContact):
+            emails = tuple(str(e.email) for e in (ex.email_addresses or ()) if e.email)
+            phones = {
+                str(p.label): str(p.phone_number)
+                for p in (ex.phone_numbers or ())
+                if p.phone_number
+            }
+            return Contact(
+                **common,
+                display_name=str(ex.display_name or ""),
+                given_name=str(ex.given_name or ""),
+                surname=str(ex.surname or ""),
+                company=str(ex.company_name or ""),
+                department=str(ex.department or ""),
+                job_title=str(ex.job_title or ""),
+                emails=emails,
+                phones=phones,
+            )
+        if isinstance(ex, ExTask):
+            return Task(
+                **common,
+                start=_dt(ex.start_date),
+                due=_dt(ex.due_date),
+                completed=_dt(ex.complete_date),
+                status=_TASK_STATUS.get(ex.status or "NotStarted", TaskStatus.NOT_STARTED),
+                percent_complete=int(ex.percent_complete or 0),
+                owner=str(ex.owner or ""),
+            )
+        if item_class.lower().startswith("ipm.stickynote"):
+            return Note(**common)
+        fields: dict[str, Any] = {
+            "from_": _address(getattr(ex, "author", None)),
+            "sender": _address(getattr(ex, "sender", None)),
+            "to": _addresses(getattr(ex, "to_recipients", None)),
+            "cc": _addresses(getattr(ex, "cc_recipients", None)),
+            "bcc": _addresses(getattr(ex, "bcc_recipients", None)),
+            "reply_to": _addresses(getattr(ex, "reply_to", None)),
+            "received": _dt(getattr(ex, "datetime_received", None)),
+            "sent": _dt(getattr(ex, "datetime_sent", None)),
+            "is_read": bool(getattr(ex, "is_read", False)),
+            "is_draft": bool(getattr(ex, "is_draft", False)),
+            "internet_message_id": getattr(ex, "message_id", None),
+            "is_meeting_request": isinstance(ex, MeetingRequest),
+        }
+        conv = getattr(ex, "conversation_id", None)
+        fields["conversation_id"] = str(conv.id) if conv is not None and conv.id else None
+        if item_class.lower().startswith("ipm.note.microsoft.voicemail"):
+            duration = getattr(ex, "med_voice_duration", None)
+            return Voicemail(
+                **common,
+                **fields,
+                duration_s=int(duration) if duration is not None else None,
+                caller=getattr(ex, "med_voice_caller", None),
+            )
+        return Message(**common, **fields)
+
+    def _to_event(self, ex: Any, common: dict[str, Any]) -> Event:
+        attendees = []
+        for att_kind, attr in (
+            (AttendeeKind.REQUIRED, "required_attendees"),
+            (AttendeeKind.OPTIONAL, "optional_attendees"),
+            (AttendeeKind.RESOURCE, "resources"),
+        ):
+            for att in getattr(ex, attr, None) or ():
+                addr = _address(att.mailbox)
+                if addr is not None:
+                    attendees.append(
+                        Attendee(
+                            addr,
+                            att_kind,
+                            _RESPONSE.get(att.response_type or "Unknown", ResponseType.UNKNOWN),
+                        )
+                    )
+        start = _dt(ex.start) or datetime.now(UTC)
+        end = _dt(ex.end) or start
+        kind = _EVENT_KIND.get(ex.type or "Single", EventKind.SINGLE)
+        return Event(
+            **common,
+            start=start,
+            end=end,
+            is_all_day=bool(ex.is_all_day),
+            location=str(ex.location or ""),
+            organizer=_address(ex.organizer),
+            attendees=tuple(attendees),
+            event_kind=kind,
+            recurrence=_from_ex_recurrence(getattr(ex, "recurrence", None)),
+            show_as=_BUSY.get(ex.legacy_free_busy_status or "Busy", BusyStatus.BUSY),
+            my_response=_RESPONSE.get(ex.my_response_type or "Unknown", ResponseType.UNKNOWN),
+            is_meeting=bool(ex.is_meeting) or bool(attendees),
+            is_cancelled=bool(ex.is_cancelled),
+            uid=getattr(ex, "uid", None),
+        )
+
+    def _to_ews(self, item: Item, acc: Any, ex_folder: Any | None) -> Any:
+        common: dict[str, Any] = {
+            "account": acc,
+            "subject": item.subject,
+            "importance": _IMPORTANCE_BACK[item.importance],
+            "sensitivity": _SENSITIVITY_BACK[item.sensitivity],
+            "categories": list(item.categories) or None,
+        }
+        if ex_folder is not None:
+            common["folder"] = ex_folder
+        if item.body is not None:
+            from exchangelib import Body as ExBody
+            from exchangelib import HTMLBody
+
+            common["body"] = HTMLBody(item.body) if item.body_is_html else ExBody(item.body)
+        if item.reminder_minutes is not None:
+            common["reminder_is_set"] = True
+            common["reminder_minutes_before_start"] = item.reminder_minutes
+        else:
+            common["reminder_is_set"] = False
+        if isinstance(item, Event):
+            return CalendarItem(
+                **common,
+                start=_ews_dt(item.start)
+                if not item.is_all_day
+                else EWSDate.from_date(item.start.date()),
+                end=_ews_dt(item.end)
+                if not item.is_all_day
+                else EWSDate.from_date(item.end.date()),
+                is_all_day=item.is_all_day,
+                location=item.location or None,
+                legacy_free_busy_status=_BUSY_BACK[item.show_as],
+                required_attendees=[
+                    ExAttendee(
+                        mailbox=ExMailbox(
+                            email_address=a.address.email, name=a.address.name or None
+                        ),
+                        response_type="Unknown",
+                    )
+                    for a in item.attendees
+                    if a.kind is AttendeeKind.REQUIRED
+                ]
+                or None,
+                optional_attendees=[
+                    ExAttendee(
+                        mailbox=ExMailbox(
+                            email_address=a.address.email, name=a.address.name or None
+                        ),
+                        response_type="Unknown",
+                    )
+                    for a in item.attendees
+                    if a.kind is AttendeeKind.OPTIONAL
+                ]
+                or None,
+                resources=[
+                    ExAttendee(
+                        mailbox=ExMailbox(
+                            email_address=a.address.email, name=a.address.name or None
+                        ),
+                        response_type="Unknown",
+                    )
+                    for a in item.attendees
+                    if a.kind is AttendeeKind.RESOURCE
+                ]
+                or None,
+                recurrence=_to_ex_recurrence(item.recurrence) if item.recurrence else None,
+            )
+        if isinstance(item, Contact):
+            return ExContact(
+                **common,
+                display_name=item.display_name or item.subject or None,
+                given_name=item.given_name or None,
+                surname=item.surname or None,
+                company_name=item.company or None,
+                department=item.department or None,
+                job_title=item.job_title or None,
+                email_addresses=[
+                    EmailAddress(email=e, label=f"EmailAddress{i + 1}")
+                    for i, e in enumerate(item.emails[:3])
+                ]
+                or None,
+                phone_numbers=[PhoneNumber(label=k, phone_number=v) for k, v in item.phones.items()]
+                or None,
+            )
+        if isinstance(item, Task):
+            return ExTask(
+                **common,
+                start_date=_ews_dt(item.start) if item.start else None,
+                due_date=_ews_dt(item.due) if item.due else None,
+                complete_date=_ews_dt(item.completed) if item.completed else None,
+                status=_TASK_STATUS_BACK[item.status],
+                percent_complete=Decimal(item.percent_complete),
+            )
+        msg = ExMessage(**common)
+        if isinstance(item, Note):
+            msg.med_message_class = "IPM.StickyNote"
+        if isinstance(item, Message):
+            msg.to_recipients = _ex_mailboxes(item.to)
+            msg.cc_recipients = _ex_mailboxes(item.cc)
+            msg.bcc_recipients = _ex_mailboxes(item.bcc)
+            msg.is_read = item.is_read
+            if item.from_ is not None:
+                msg.author = ExMailbox(email_address=item.from_.email, name=item.from_.name or None)
+        _apply_flag(msg, item.flag)
+        return msg
+
+    # ------------------------------------------------------------------ items: writing
+
+    def _folder_of(self, folder: Folder) -> tuple[Any, Any]:
+        acc = self._account(folder.mailbox)
+        return acc, self._ex_folder(folder)
+
+    def create_item(self, folder: Folder, item: Item, *, send_invitations: bool) -> Item:
+        acc, ex_folder = self._folder_of(folder)
+        ctx = {"mailbox": folder.mailbox, "folder": folder.name}
+        ex = self._to_ews(item, acc, ex_folder)
+        with _ews_errors(**ctx):
+            if isinstance(ex, CalendarItem):
+                ex.save(
+                    send_meeting_invitations="SendToAllAndSaveCopy"
+                    if send_invitations and isinstance(item, Event) and item.attendees
+                    else "SendToNone"
+                )
+            else:
+                ex.save()
+            for att in item.new_attachments:
+                ex.attach(
+                    FileAttachment(
+                        name=att.name,
+                        content=att.content,
+                        content_type=att.content_type,
+                        is_inline=att.is_inline,
+                        content_id=att.content_id,
+                    )
+                )
+        return dataclasses.replace(
+            item,
+            id=str(ex.id),
+            change_key=ex.changekey,
+            folder_id=folder.id,
+            mailbox=folder.mailbox,
+            new_attachments=(),
+        )
+
+    def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
+        acc = self._account(item.mailbox or self.user)
+        ctx = {"mailbox": item.mailbox, "item": item.subject or item.id}
+        ex = self._to_ews(item, acc, None)
+        ex._id = ItemId(id=item.id, changekey=item.change_key)
+        names: list[str] = []
+        for f in fields:
+            names.extend(_UPDATE_FIELDS.get(f, (f,)))
+        if not item.change_key:
+            with _ews_errors(**ctx):
+                (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["subject"]))
+            _raise_if_error(cur, **ctx)
+            ex._id = ItemId(id=item.id, changekey=cur.changekey)
+        valid = {f.name for f in type(ex).FIELDS}
+        bad = [n for n in names if n not in valid]
+        if bad:
+            raise InvalidInput(f"Cannot update {', '.join(bad)} on a {item.kind.value}.")
+        with _ews_errors(**ctx):
+            kwargs: dict[str, Any] = {"update_fields": names}
+            if isinstance(ex, CalendarItem):
+                invite = send_updates and isinstance(item, Event) and bool(item.attendees)
+                kwargs["send_meeting_invitations"] = (
+                    "SendToAllAndSaveCopy" if invite else "SendToNone"
+                )
+            ex.save(**kwargs)
+            for att in item.new_attachments:
+                ex.attach(
+                    FileAttachment(
+                        name=att.name, content=att.content, content_type=att.content_type
+                    )
+                )
+        return dataclasses.replace(item, change_key=ex.changekey, new_attachments=())
+
+    def delete_item(self, item_id: str, *, hard: bool, send_cancellations: bool) -> None:
+        from exchangelib.services import DeleteItem
+
+        acc = self._account()
+        with _ews_errors(item=item_id):
+            res = list(
+                DeleteItem(account=acc).call(
+                    items=[ItemId(id=item_id)],
+                    delete_type="HardDelete" if hard else "MoveToDeletedItems",
+                    send_meeting_cancellations="SendToAllAndSaveCopy"
+                    if send_cancellations
+                    else "SendToNone",
+                    affected_task_occurrences="SpecifiedOccurrenceOnly",
+                    suppress_read_receipts=True,
+                )
+            )
+        for r in res:
+            _raise_if_error(r, item=item_id)
+
+    def _move_or_copy(self, service: Any, item_id: str, folder: Folder) -> str:
+        ex_folder = self._ex_folder(folder)
+        ctx = {"mailbox": folder.mailbox, "folder": folder.name, "item": item_id}
+        with _ews_errors(**ctx):
+            res = list(
+                service(account=self._account()).call(
+                    items=[ItemId(id=item_id)], to_folder=ex_folder
+                )
+            )
+        (new,) = res
+        _raise_if_error(new, **ctx)
+        new_id = new[0] if isinstance(new, tuple) else getattr(new, "id", None)
+        return str(new_id or "")
+
+    def move_item(self, item_id: str, folder: Folder) -> str:
+        from exchangelib.services import MoveItem
+
+        return self._move_or_copy(MoveItem, item_id, folder)
+
+    def copy_item(self, item_id: str, folder: Folder) -> str:
+        from exchangelib.services import CopyItem
+
+        return self._move_or_copy(CopyItem, item_id, folder)
+
+    # ------------------------------------------------------------------ sending
+
+    def _sender_account(self, options: SendOptions) -> tuple[Any, str]:
+        owner = (options.from_mailbox or self.user).lower()
+        return self._account(owner), owner
+
+    def send(self, message: Message, options: SendOptions) -> None:
+        """Send; on behalf of another mailbox From is that mailbox and the server sets Sender.
+
+        Our copy goes to our own Sent Items; Exchange (and the lab) put the owner's copy into
+        the owner's Sent Items themselves, whatever our rights there.
+        """
+        _, owner = self._sender_account(options)
+        msg = self._to_ews(dataclasses.replace(message, from_=None), self._account(), None)
+        if owner != self.user:
+            msg.author = ExMailbox(email_address=owner)
+        sent = self._distinguished(self.user, "sentitems")
+        with _ews_errors(mailbox=owner):
+            if message.new_attachments:
+                msg.folder = self._distinguished(self.user, "drafts")
+                msg.save()
+                for att in message.new_attachments:
+                    msg.attach(
+                        FileAttachment(
+                            name=att.name, content=att.content, content_type=att.content_type
+                        )
+                    )
+                msg.send(save_copy=options.save_copy, copy_to_folder=sent)
+            elif options.save_copy:
+                msg.send(save_copy=True, copy_to_folder=sent)
+            else:
+                msg.send(save_copy=False)
+
+    def save_draft(self, message: Message, options: SendOptions) -> Message:
+        """A draft in the From mailbox's Drafts; where we may not write there, in our own
+        Drafts with From set to that mailbox (sending it later sends on behalf)."""
+        _, owner = self._sender_account(options)
+        try:
+            return self._save_draft_in(message, owner, owner)
+        except AccessDenied:
+            if owner == self.user:
+                raise
+            return self._save_draft_in(message, owner, self.user)
+
+    def _save_draft_in(self, message: Message, owner: str, drafts_of: str) -> Message:
+        drafts = self._distinguished(drafts_of, "drafts")
+        msg = self._to_ews(
+            dataclasses.replace(message, from_=None), self._account(drafts_of), drafts
+        )
+        if owner != self.user:
+            msg.author = ExMailbox(email_address=owner)
+        with _ews_errors(mailbox=drafts_of, folder="drafts"):
+            msg.save()
+            for att in message.new_attachments:
+                msg.attach(
+                    FileAttachment(
+                        name=att.name, content=att.content, content_type=att.content_type
+                    )
+                )
+        return dataclasses.replace(
+            message,
+            id=str(msg.id),
+            change_key=msg.changekey,
+            mailbox=drafts_of,
+            is_draft=True,
+            new_attachments=(),
+            from_=Address(owner),
+        )
+
+    def reply(self, item_id: str, body: str, *, reply_all: bool, options: SendOptions) -> None:
+        from exchangelib.items import ReplyAllToItem, ReplyToItem
+        from exchangelib.properties import ReferenceItemId
+
+        _, owner = self._sender_account(options)
+        with _ews_errors(item=item_id, mailbox=owner):
+            (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
+            _raise_if_error(orig, item=item_id)
+            cls = ReplyAllToItem if reply_all else ReplyToItem
+            reply = cls(
+                account=self._account(),
+                reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
+                new_body=body,
+                author=ExMailbox(email_address=owner) if owner != self.user else None,
+            )
+            try:
+                reply.send(
+                    save_copy=options.save_copy,
+                    copy_to_folder=self._distinguished(self.user, "sentitems"),
+                )
+                return
+            except exerr.ErrorInvalidRequest:
+                pass  # a server without reply response objects: compose the reply ourselves
+        self._compose_reply(item_id, body, reply_all=reply_all, options=options, owner=owner)
+
+    def _compose_reply(
+        self, item_id: str, body: str, *, reply_all: bool, options: SendOptions, owner: str
+    ) -> None:
+        (orig,) = self.get_items([item_id])
+        if not isinstance(orig, Message):
+            raise InvalidInput("Only messages can be answered.", item=item_id)
+        me = {self.user, owner}
+        to = list(orig.reply_to or ((orig.from_,) if orig.from_ else ()))
+        cc: list[Address] = []
+        if reply_all:
+            to += [a for a in orig.to if a.email not in me]
+            cc = [a for a in orig.cc if a.email not in me]
+        subject = (
+            orig.subject
+            if orig.subject.lower().startswith(("aw:", "re:"))
+            else (f"AW: {orig.subject}")
+        )
+        message = Message(
+            subject=subject,
+            body=f"{body}\n\n{_quote_header(orig)}\n{orig.body or ''}",
+            to=tuple(dict.fromkeys(to)),
+            cc=tuple(dict.fromkeys(cc)),
+        )
+        self.send(message, options)
+
+    def forward(
+        self, item_id: str, to: Sequence[Address], body: str, *, options: SendOptions
+    ) -> None:
+        from exchangelib.items import ForwardItem
+        from exchangelib.properties import ReferenceItemId
+
+        _, owner = self._sender_account(options)
+        with _ews_errors(item=item_id, mailbox=owner):
+            (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
+            _raise_if_error(orig, item=item_id)
+            fwd = ForwardItem(
+                account=self._account(),
+                reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
+                subject=f"WG: {orig.subject or ''}".strip(),
+                new_body=body,
+                to_recipients=_ex_mailboxes(to),
+                author=ExMailbox(email_address=owner) if owner != self.user else None,
+            )
+            try:
+                fwd.send(
+                    save_copy=options.save_copy,
+                    copy_to_folder=self._distinguished(self.user, "sentitems"),
+                )
+                return
+            except exerr.ErrorInvalidRequest:
+                pass  # a server without forward response objects: compose it ourselves
+        (full,) = self.get_items([item_id])
+        if not isinstance(full, Message):
+            raise InvalidInput("Only messages can be forwarded.", item=item_id)
+        files = []
+        for att in full.attachments:
+            content = self.attachment(att.id)
+            files.append(
+                OutgoingAttachment(att.name, content.content, att.content_type, att.is_inline)
+            )
+        message = Message(
+            subject=f"WG: {full.subject}",
+            body=f"{body}\n\n{_quote_header(full)}\n{full.body or ''}",
+            to=tuple(to),
+            new_attachments=tuple(files),
+        )
+        self.send(message, options)
+
+    def respond(
+        self, item_id: str, response: ResponseType, message: str | None, *, send: bool
+    ) -> None:
+        from exchangelib.properties import ReferenceItemId
+
+        cls = {
+            ResponseType.ACCEPT: AcceptItem,
+            ResponseType.TENTATIVE: TentativelyAcceptItem,
+            ResponseType.DECLINE: DeclineItem,
+        }.get(response)
+        if cls is None:
+            raise InvalidInput("Respond with accept, tentative or decline.")
+        with _ews_errors(item=item_id):
+            (orig,) = list(
+                self._account().fetch(
+                    ids=[ItemId(id=item_id)], only_fields=["subject", "item_class"]
+                )
+            )
+            _raise_if_error(orig, item=item_id)
+            if not isinstance(orig, MeetingRequest | CalendarItem):
+                raise InvalidInput("This item is no meeting request.", item=item_id)
+            kwargs: dict[str, Any] = {
+                "account": self._account(),
+                "reference_item_id": ReferenceItemId(id=orig.id, changekey=orig.changekey),
+            }
+            if message:
+                from exchangelib import Body as ExBody
+
+                kwargs["body"] = ExBody(message)
+            reply = cls(**kwargs)
+            reply.send(message_disposition=SEND_AND_SAVE_COPY if send else SAVE_ONLY)
+
+    def free_busy(
+        self, addresses: Sequence[str], start: datetime, end: datetime
+    ) -> Sequence[FreeBusy]:
+        acc = self._account()
+        with _ews_errors():
+            views = list(
+                acc.protocol.get_free_busy_info(
+                    accounts=[(a, "Required", False) for a in addresses],
+                    start=_ews_dt(start),
+                    end=_ews_dt(end),
+                    requested_view="Detailed",
+                )
+            )
+        out = []
+        for address, view in zip(addresses, views, strict=False):
+            if isinstance(view, Exception):
+                err = translate_error(view, mailbox=address)
+                out.append(FreeBusy(address, (), error=str(err)))
+                continue
+            slots = []
+            for ev in view.calendar_events or ():
+                details = ev.details
+                slots.append(
+                    BusySlot(
+                        start=_dt(ev.start) or start,
+                        end=_dt(ev.end) or end,
+                        status=_BUSY.get(ev.busy_type or "Busy", BusyStatus.BUSY),
+                        subject=getattr(details, "subject", None) if details else None,
+                        location=getattr(details, "location", None) if details else None,
+                    )
+                )
+            out.append(FreeBusy(address, tuple(slots)))
+        return out
+
+    # ------------------------------------------------------------------ permissions
+
+    def permissions(self, folder: Folder) -> Sequence[Permission]:
+        acc, ex = self._folder_of(folder)
+        ctx = {"mailbox": folder.mailbox, "folder": folder.name}
+        fields = {FieldPath(field=ExFolder.get_field_by_fieldname("permission_set"))}
+        with _ews_errors(**ctx):
+            (res,) = list(
+                GetFolder(account=acc).call(folders=[ex], additional_fields=fields, shape=ID_ONLY)
+            )
+        _raise_if_error(res, **ctx)
+        pset = res.permission_set
+        out: list[Permission] = []
+        if pset is None:
+            return out
+        for p in list(pset.permissions or ()) + list(pset.calendar_permissions or ()):
+            out.append(_from_ex_permission(p))
+        return out
+
+    def set_permissions(self, folder: Folder, permissions: Sequence[Permission]) -> None:
+        acc, ex = self._folder_of(folder)
+        ctx = {"mailbox": folder.mailbox, "folder": folder.name}
+        calendar = folder.kind is FolderKind.CALENDAR
+        entries = [_to_ex_permission(p, calendar=calendar) for p in permissions]
+        if calendar:
+            pset = PermissionSet(calendar_permissions=entries)
+        else:
+            pset = PermissionSet(permissions=entries)
+        ex.permission_set = pset
+        with _ews_errors(**ctx):
+            res = list(UpdateFolder(account=acc).call(folders=[(ex, ["permission_set"])]))
+        for r in res:
+            _raise_if_error(r, **ctx)
+
+    def delegates(self, mailbox: str) -> tuple[Sequence[Delegate], MeetingDelivery]:
+        from exchangelib.services import GetDelegate
+
+        acc = self._account(mailbox)
+        svc = GetDelegate(account=acc)
+        with _ews_errors(mailbox=mailbox):
+            raw = list(svc.call(user_ids=None, include_permissions=True))
+        out = []
+        for d in raw:
+            _raise_if_error(d, mailbox=mailbox)
+            user = d.user_id
+            perms = d.delegate_permissions
+            levels = (
+                {
+                    name: DelegateLevel(getattr(perms, attr, None) or "None")
+                    for name, attr in _DELEGATE_FOLDER_FIELDS.items()
+                }
+                if perms is not None
+                else {}
+            )
+            out.append(
+                Delegate(
+                    address=str(user.primary_smtp_address or "").lower(),
+                    display_name=str(user.display_name or ""),
+                    levels=levels,
+                    view_private=bool(d.view_private_items),
+                    receive_meeting_copies=bool(d.receive_copies_of_meeting_messages),
+                )
+            )
+        delivery = _DELIVERY.get(
+            str(getattr(svc, "deliver_meeting_requests", None) or "DelegatesAndMe"),
+            MeetingDelivery.DELEGATES_AND_ME,
+        )
+        return out, delivery
+
+    # ------------------------------------------------------------------ sync & notifications
+
+    def sync_items(
+        self, folder: Folder, state: str | None, max_changes: int
+    ) -> tuple[Sequence[SyncChange], str, bool]:
+        acc, ex = self._folder_of(folder)
+        ctx = {"mailbox": folder.mailbox, "folder": folder.name}
+        fields = _LIST_FIELDS.get(folder.kind, _LIST_FIELDS[FolderKind.MAIL])
+        svc = SyncFolderItems(account=acc)
+        changes: list[SyncChange] = []
+        with _ews_errors(**ctx):
+            valid = {f.name for f in ex.allowed_item_fields(version=acc.version)}
+            additional = {
+                fp
+                for fp in ex.normalize_fields(fields=[f for f in fields if f in valid])
+                if not fp.field.is_attribute
+            }
+            for change_type, obj in svc.call(
+                folder=ex,
+                shape=ID_ONLY,
+                additional_fields=additional,
+                sync_state=state,
+                ignore=None,
+                max_changes_returned=max_changes,
+                sync_scope=None,
+            ):
+                if change_type == SyncFolderItems.READ_FLAG_CHANGE:
+                    item_id, is_read = obj
+                    changes.append(
+                        SyncChange(SyncChangeKind.READ_FLAG, str(item_id.id), is_read=bool(is_read))
+                    )
+                elif change_type == SyncFolderItems.DELETE:
+                    changes.append(SyncChange(SyncChangeKind.DELETED, str(obj.id)))
+                else:
+                    kind = (
+                        SyncChangeKind.CREATED
+                        if change_type == SyncFolderItems.CREATE
+                        else SyncChangeKind.UPDATED
+                    )
+                    item = self._to_item(obj, folder.mailbox, folder.id)
+                    changes.append(SyncChange(kind, item.id, item=item))
+        return changes, str(svc.sync_state), bool(svc.includes_last_item_in_range)
+
+    def subscribe(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+        if not folders:
+            raise InvalidInput("Name at least one folder to watch.")
+        mailbox = folders[0].mailbox
+        acc = self._account(mailbox)
+        ex_folders = [self._ex_folder(f) for f in folders]
+        collection = FolderCollection(account=acc, folders=ex_folders)
+        ctx = {"mailbox": mailbox}
+        with _ews_errors(**ctx):
+            try:
+                sub_id = collection.subscribe_to_streaming()
+                streaming = True
+                watermark = None
+            except (
+                exerr.ErrorInvalidRequest,
+                exerr.ErrorInvalidOperation,
+                exerr.ErrorInvalidServerVersion,
+            ):
+                sub_id, watermark = collection.subscribe_to_pull(timeout=10)
+                streaming = False
+        return _events(self, collection, acc, sub_id, watermark, streaming, ctx)
+
+
+def _events(
+    backend: EwsBackend,
+    collection: Any,
+    acc: Any,
+    sub_id: str,
+    watermark: str | None,
+    streaming: bool,
+    ctx: dict[str, str],
+) -> Iterator[MailboxEvent]:
+    """Yield events until closed; unsubscribe on close."""
+    import time as _time
+
+    try:
+        while not backend._closed:
+            with _ews_errors(**ctx):
+                if streaming:
+                    svc = GetStreamingEvents(account=acc)
+                    notifications = svc.call(subscription_ids=[sub_id], connection_timeout=1)
+                else:
+                    notifications = collection.get_events(sub_id, watermark)
+                batch = list(notifications)
+            got_any = False
+            for note in batch:
+                if isinstance(note, Exception):
+                    raise translate_error(note, **ctx)
+                for ev in getattr(note, "events", None) or ():
+                    if not streaming and getattr(ev, "watermark", None):
+                        watermark = ev.watermark
+                    med_ev = _to_event(ev)
+                    if med_ev is not None:
+                        got_any = True
+                        yield med_ev
+            if not streaming and not got_any:
+                _time.sleep(1.0)
+    finally:
+        with contextlib.suppress(Exception):
+            collection.unsubscribe(sub_id)
+
+
+def _to_event(ev: Any) -> MailboxEvent | None:
+    kinds = {
+        "NewMailEvent": MailboxEventKind.NEW_MAIL,
+        "CreatedEvent": MailboxEventKind.CREATED,
+        "ModifiedEvent": MailboxEventKind.MODIFIED,
+        "DeletedEvent": MailboxEventKind.DELETED,
+        "MovedEvent": MailboxEventKind.MOVED,
+        "CopiedEvent": MailboxEventKind.COPIED,
+        "StatusEvent": MailboxEventKind.STATUS,
+    }
+    kind = kinds.get(type(ev).__name__)
+    if kind is None:
+        return None
+
+    def _id(attr: str) -> str | None:
+        value = getattr(ev, attr, None)
+        return str(value.id) if value is not None and getattr(value, "id", None) else None
+
+    return MailboxEvent(
+        kind=kind,
+        folder_id=_id("parent_folder_id"),
+        item_id=_id("item_id"),
+        old_item_id=_id("old_item_id"),
+        old_folder_id=_id("old_parent_folder_id"),
+        timestamp=_dt(getattr(ev, "timestamp", None)),
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+_UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
+    "flag": ("med_flag_status", "med_flag_start", "med_flag_due", "med_flag_complete"),
+    "reminder_minutes": ("reminder_is_set", "reminder_minutes_before_start"),
+    "to": ("to_recipients",),
+    "cc": ("cc_recipients",),
+    "bcc": ("bcc_recipients",),
+    "from_": ("author",),
+    "show_as": ("legacy_free_busy_status",),
+    "attendees": ("required_attendees", "optional_attendees", "resources"),
+    "company": ("company_name",),
+    "emails": ("email_addresses",),
+    "phones": ("phone_numbers",),
+    "start": ("start", "start_date"),
+    "due": ("due_date",),
+    "completed": ("complete_date",),
+}
+
+
+def _quote_header(orig: Message) -> str:
+    return "\n".join(
+        [
+            "-----Ursprüngliche Nachricht-----",
+            f"Von: {orig.from_ or ''}",
+            f"Gesendet: {orig.sent.isoformat() if orig.sent else ''}",
+            f"An: {', '.join(str(a) for a in orig.to)}",
+            f"Betreff: {orig.subject}",
+            "",
+        ]
+    )
+
+
+def _flag_of(ex: Any) -> Flag:
+    code = getattr(ex, "med_flag_status", None)
+    status = _FLAG_CODES.get(int(code) if code is not None else 0, FlagStatus.NOT_FLAGGED)
+    return Flag(
+        status=status,
+        start=_dt(getattr(ex, "med_flag_start", None)),
+        due=_dt(getattr(ex, "med_flag_due", None)),
+        completed=_dt(getattr(ex, "med_flag_complete", None)),
+    )
+
+
+def _apply_flag(msg: Any, flag: Flag) -> None:
+    msg.med_flag_status = _FLAG_CODES_BACK[flag.status]
+    msg.med_flag_start = _ews_dt(flag.start) if flag.start else None
+    msg.med_flag_due = _ews_dt(flag.due) if flag.due else None
+    msg.med_flag_complete = _ews_dt(flag.completed) if flag.completed else None
+
+
+def _to_attachment(a: Any) -> Attachment:
+    att_id = getattr(getattr(a, "attachment_id", None), "id", None) or ""
+    return Attachment(
+        id=str(att_id),
+        name=str(getattr(a, "name", None) or "attachment"),
+        content_type=str(getattr(a, "content_type", None) or "application/octet-stream"),
+        size=getattr(a, "size", None),
+        is_inline=bool(getattr(a, "is_inline", False)),
+        is_item=isinstance(a, ItemAttachment),
+        content_id=getattr(a, "content_id", None),
+    )
+
+
+def _from_ex_recurrence(rec: Any) -> Recurrence | None:
+    if rec is None or rec.pattern is None or rec.boundary is None:
+        return None
+    p = rec.pattern
+    pattern: RecurrencePattern
+    if isinstance(p, DailyPattern):
+        pattern = Daily(int(p.interval or 1))
+    elif isinstance(p, WeeklyPattern):
+        days = p.weekdays if isinstance(p.weekdays, list | tuple) else [p.weekdays]
+        pattern = Weekly(
+            tuple(Weekday(_WEEKDAY_NAMES[int(d) - 1]) for d in days),
+            int(p.interval or 1),
+            Weekday(_WEEKDAY_NAMES[int(p.first_day_of_week or 1) - 1]),
+        )
+    elif isinstance(p, AbsoluteMonthlyPattern):
+        pattern = MonthlyByDate(int(p.day_of_month), int(p.interval or 1))
+    elif isinstance(p, RelativeMonthlyPattern):
+        pattern = MonthlyByWeekday(
+            Weekday(_WEEKDAY_NAMES[int(p.weekday) - 1]),
+            cast(Any, _WEEK_NAMES[int(p.week_number) - 1]),
+            int(p.interval or 1),
+        )
+    elif isinstance(p, AbsoluteYearlyPattern):
+        pattern = YearlyByDate(int(p.month), int(p.day_of_month))
+    elif isinstance(p, RelativeYearlyPattern):
+        pattern = YearlyByWeekday(
+            int(p.month),
+            Weekday(_WEEKDAY_NAMES[int(p.weekday) - 1]),
+            cast(Any, _WEEK_NAMES[int(p.week_number) - 1]),
+        )
+    else:
+        return None
+    b = rec.boundary
+    start = b.start if isinstance(b.start, date) else date.today()
+    if isinstance(start, datetime):
+        start = start.date()
+    if isinstance(b, EndDatePattern):
+        end = b.end.date() if isinstance(b.end, datetime) else b.end
+        return Recurrence(
+            pattern,
+            date(start.year, start.month, start.day),
+            end=date(end.year, end.month, end.day),
+        )
+    if isinstance(b, NumberedPattern):
+        return Recurrence(pattern, date(start.year, start.month, start.day), count=int(b.number))
+    return Recurrence(pattern, date(start.year, start.month, start.day))
+
+
+def _to_ex_recurrence(rec: Recurrence) -> Any:
+    p = rec.pattern
+
+    def wd(day: Weekday) -> int:
+        return _WEEKDAY_NAMES.index(day.value) + 1
+
+    if isinstance(p, Daily):
+        pattern = DailyPattern(interval=p.interval)
+    elif isinstance(p, Weekly):
+        pattern = WeeklyPattern(
+            interval=p.interval,
+            weekdays=[wd(d) for d in p.weekdays],
+            first_day_of_week=wd(p.first_day_of_week),
+        )
+    elif isinstance(p, MonthlyByDate):
+        pattern = AbsoluteMonthlyPattern(interval=p.interval, day_of_month=p.day_of_month)
+    elif isinstance(p, MonthlyByWeekday):
+        pattern = RelativeMonthlyPattern(
+            interval=p.interval, weekday=wd(p.weekday), week_number=_WEEK_NAMES.index(p.week) + 1
+        )
+    elif isinstance(p, YearlyByDate):
+        pattern = AbsoluteYearlyPattern(month=p.month, day_of_month=p.day_of_month)
+    else:
+        pattern = RelativeYearlyPattern(
+            month=p.month, weekday=wd(p.weekday), week_number=_WEEK_NAMES.index(p.week) + 1
+        )
+    start = EWSDate.from_date(rec.start)
+    if rec.count is not None:
+        boundary = NumberedPattern(start=start, number=rec.count)
+    elif rec.end is not None:
+        boundary = EndDatePattern(start=start, end=EWSDate.from_date(rec.end))
+    else:
+        boundary = NoEndPattern(start=start)
+    return ExRecurrence(pattern=pattern, boundary=boundary)
+
+
+_LEVEL_FIXES = {"NoneditingAuthor": Role.NON_EDITING_AUTHOR}
+
+
+def _from_ex_permission(p: Any) -> Permission:
+    user = p.user_id
+    if user is not None and user.distinguished_user:
+        principal = str(user.distinguished_user).lower()
+    else:
+        principal = str(getattr(user, "primary_smtp_address", "") or "").lower()
+    scope = {"None": EditScope.NONE, "Owned": EditScope.OWN, "All": EditScope.ALL}
+    rights = Rights(
+        read=ReadAccess.FULL if p.read_items == "FullDetails" else ReadAccess.NONE,
+        create_items=bool(p.can_create_items),
+        create_subfolders=bool(p.can_create_subfolders),
+        edit=scope.get(p.edit_items or "None", EditScope.NONE),
+        delete=scope.get(p.delete_items or "None", EditScope.NONE),
+        folder_owner=bool(p.is_folder_owner),
+        folder_contact=bool(p.is_folder_contact),
+        folder_visible=bool(p.is_folder_visible),
+    )
+    level = getattr(p, "calendar_permission_level", None) or getattr(p, "permission_level", None)
+    role = _LEVEL_FIXES.get(str(level))
+    if role is None:
+        try:
+            role = Role(str(level))
+        except ValueError:
+            role = Role.CUSTOM
+    if role is Role.FREE_BUSY_TIME_ONLY:
+        rights = dataclasses.replace(rights, read=ReadAccess.FREEBUSY_TIME)
+    elif role is Role.FREE_BUSY_TIME_AND_SUBJECT_AND_LOCATION:
+        rights = dataclasses.replace(rights, read=ReadAccess.FREEBUSY_DETAILED)
+    elif role is Role.CUSTOM:
+        role = role_for_rights(rights)
+    display = str(getattr(user, "display_name", None) or "")
+    return Permission(principal, role, rights, display)
+
+
+def _to_ex_permission(p: Permission, *, calendar: bool) -> Any:
+    from exchangelib.properties import CalendarPermission
+
+    rights = p.rights if p.role is Role.CUSTOM else rights_for_role(p.role)
+    scope = {EditScope.NONE: "None", EditScope.OWN: "Owned", EditScope.ALL: "All"}
+    if p.principal in ("default", "anonymous"):
+        user = UserId(distinguished_user=p.principal.capitalize())
+    else:
+        user = UserId(primary_smtp_address=p.principal)
+    level = "NoneditingAuthor" if p.role is Role.NON_EDITING_AUTHOR else p.role.value
+    common = {
+        "user_id": user,
+        "can_create_items": rights.create_items,
+        "can_create_subfolders": rights.create_subfolders,
+        "is_folder_owner": rights.folder_owner,
+        "is_folder_visible": rights.folder_visible,
+        "is_folder_contact": rights.folder_contact,
+        "edit_items": scope[rights.edit],
+        "delete_items": scope[rights.delete],
+        "read_items": "FullDetails" if rights.read is ReadAccess.FULL else "None",
+    }
+    if calendar:
+        # exchangelib knows only FullDetails/None for ReadItems; the level carries free/busy.
+        return CalendarPermission(calendar_permission_level=level, **common)
+    if level in ("FreeBusyTimeOnly", "FreeBusyTimeAndSubjectAndLocation"):
+        level = "None"
+    return ExPermission(permission_level=level, **common)
+
+
+def _version(name: str) -> Any:
+    builds = {
+        "Exchange2010": Build(14, 0),
+        "Exchange2010_SP1": Build(14, 1),
+        "Exchange2010_SP2": Build(14, 2),
+        "Exchange2013": Build(15, 0),
+        "Exchange2013_SP1": Build(15, 0, 847),
+        "Exchange2016": Build(15, 1),
+        "Exchange2019": Build(15, 2),
+    }
+    build = builds.get(name)
+    if build is None:
+        raise InvalidInput(f"Unknown Exchange version {name!r}; use one of {', '.join(builds)}.")
+    api = "Exchange2016" if name == "Exchange2019" else name
+    return Version(build=build, api_version=api)
+
+
+def _kerberos_auth_type() -> str:
+    """The Negotiate auth type, once `med.auth.negotiate.register()` has added it.
+
+    `DelegateSession.open` registers it; the backend does not import the auth package.
+    """
+    from exchangelib.transport import AUTH_TYPE_MAP
+
+    if NEGOTIATE not in AUTH_TYPE_MAP:
+        raise InvalidInput(
+            "Kerberos sign-in is not set up: call med.auth.negotiate.register() first "
+            "(DelegateSession.open does)."
+        )
+    return NEGOTIATE
+
+
+# exchangelib names these differently between versions; keep one reference for readers.
+_UNUSED = (SEND_ONLY, MeetingCancellation, MeetingResponse, ParentFolderId, timedelta)

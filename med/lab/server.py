@@ -1,0 +1,137 @@
+"""The lab's HTTP face: EWS at `/EWS/Exchange.asmx` (any case, as IIS), with its fault switches.
+
+Order of a request, as a real front end sees it: outage (503 from the load balancer), injected
+latency, body size cap (413), login (401 from the authenticator), throttling budget
+(ErrorServerBusy with a back-off), then the SOAP call in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+import uuid
+from typing import TYPE_CHECKING, Protocol
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+
+from med.lab.ews import soap
+
+if TYPE_CHECKING:
+    from med.lab.lab import Lab
+
+log = logging.getLogger("med.lab.server")
+
+EWS_PATH = "/ews/exchange.asmx"
+MAX_BODY = 10 * 1024 * 1024
+"""Requests above 10 MB are refused with 413, before they are parsed."""
+
+# Modules that register EWS operations; the ones not (yet) present are skipped.
+OPERATION_MODULES = (
+    "med.lab.ews.folders",
+    "med.lab.ews.org",
+    "med.lab.ews.availability",
+    "med.lab.ews.items",
+    "med.lab.ews.attachments",
+    "med.lab.ews.sync",
+    "med.lab.ews.notifications",
+)
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, request: Request) -> str | Response: ...
+
+
+def load_operations() -> list[str]:
+    """Import every operation module there is; returns the names loaded."""
+    loaded = []
+    for name in OPERATION_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+            loaded.append(name)
+    return loaded
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refusing (BodyTooLarge) as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    lab: Lab, *, authenticator: Authenticator | None = None, max_body: int = MAX_BODY
+) -> FastAPI:
+    """The lab's ASGI app; the authenticator defaults to the lab's own (Basic, NTLM, Negotiate)."""
+    load_operations()
+    if authenticator is None:
+        from med.lab.auth import LabAuthenticator
+
+        authenticator = LabAuthenticator(lab)
+    auth = authenticator
+    app = FastAPI(title="medbridge Exchange lab", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.lab = lab
+
+    async def ews(request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        if lab.knobs.outage:
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        if lab.knobs.latency_s > 0:
+            await asyncio.sleep(lab.knobs.latency_s)
+        if request.method != "POST":
+            return PlainTextResponse(
+                "Method Not Allowed", status_code=405, headers={"Allow": "POST"}
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            return PlainTextResponse("Request Entity Too Large", status_code=413)
+        answer = await auth.authenticate(request)
+        if isinstance(answer, Response):
+            return answer
+        user = answer
+        try:
+            body = await read_capped(request, max_body)
+        except BodyTooLarge:
+            return PlainTextResponse("Request Entity Too Large", status_code=413)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        back_off = lab.knobs.charge(user)
+        if back_off is not None:
+            result = soap.throttled(back_off)
+        else:
+            result = await run_in_threadpool(soap.handle, lab, user, body, request_id=request_id)
+        return Response(
+            result.body,
+            status_code=result.status,
+            media_type="text/xml; charset=utf-8",
+            headers={"request-id": request_id, "X-FEServer": "LAB-EX01"},
+        )
+
+    async def dispatch(request: Request) -> Response:
+        if request.url.path.lower().rstrip("/") != EWS_PATH:
+            return PlainTextResponse("Not Found", status_code=404)
+        return await ews(request)
+
+    app.add_api_route(
+        "/{path:path}",
+        dispatch,
+        methods=["GET", "POST", "HEAD", "PUT", "DELETE"],
+        include_in_schema=False,
+    )
+    return app

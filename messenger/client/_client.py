@@ -1,0 +1,457 @@
+"""The async messenger client: REST calls over httpx, events over a resuming WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from messenger.client._errors import (
+    MessengerError,
+    TransportError,
+    Unauthenticated,
+    error_from_response,
+)
+
+log = logging.getLogger("messenger.client")
+
+TRANSIENT_STATUS = {502, 503, 504}
+
+
+def new_txn_id() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str
+    conversation_id: str
+    seq: int
+    ts: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A to-device message: ciphertext for exactly one device."""
+
+    user_id: str
+    device_id: str
+    ciphertext: bytes
+
+
+@dataclass
+class Cursors:
+    """Where the stream resumes: last seq per conversation and of the to-device queue."""
+
+    conversations: dict[str, int] = field(default_factory=dict)
+    to_device: int = 0
+
+
+class MessengerClient:
+    """Client of one messenger server for one user.
+
+    Usage::
+
+        async with MessengerClient("https://chat.example.org") as client:
+            await client.login("anna@example.org", "secret")
+            device = await client.register_device("laptop", signing_key, exchange_key, sig)
+            conv = await client.create_conversation("group", ["<user id>"], name="Leitstelle")
+            await client.send_raw(conv["conversation_id"], ciphertext)
+            async for event in client.events():
+                ...
+
+    Parameters:
+        base_url: the server address.
+        transport: an httpx transport (e.g. `httpx.ASGITransport(app)` to run the server in
+            process); the default talks over the network.
+        retries: attempts for transient failures (502/503/504, connection errors) of calls
+            that are safe to repeat; other errors are raised at once.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retries: int = 3,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
+        self._retries = retries
+        self.token: str | None = None
+        self.user_id: str | None = None
+        self.tenant_id: str | None = None
+        self.device_id: str | None = None
+        self.cursors = Cursors()
+
+    async def __aenter__(self) -> MessengerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        replayable: bool | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        headers = {}
+        if auth:
+            if self.token is None:
+                raise Unauthenticated(401, "unauthenticated", "log in first")
+            headers["Authorization"] = f"Bearer {self.token}"
+        if content is not None:
+            headers["Content-Type"] = "application/octet-stream"
+        safe = method in ("GET", "DELETE") if replayable is None else replayable
+        attempts = self._retries if safe else 1
+        delay = 0.2
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self._http.request(
+                    method, path, json=json_body, content=content, params=params, headers=headers
+                )
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise TransportError(f"cannot reach {self.base_url}: {exc}") from exc
+            else:
+                if response.status_code < 400:
+                    return response
+                if response.status_code not in TRANSIENT_STATUS or attempt == attempts:
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = response.text
+                    raise error_from_response(response.status_code, body)
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _json(self, method: str, path: str, **kw: Any) -> Any:
+        response = await self._request(method, path, **kw)
+        return response.json() if response.content else None
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    def _session(self, data: dict[str, Any]) -> dict[str, Any]:
+        self.token = data["token"]
+        self.user_id = data["user_id"]
+        self.tenant_id = data["tenant_id"]
+        self.device_id = data.get("device_id")
+        return data
+
+    async def login(
+        self, email: str, password: str, device_id: str | None = None
+    ) -> dict[str, Any]:
+        body = {"email": email, "password": password, "device_id": device_id}
+        return self._session(await self._json("POST", "/v1/login", json_body=body, auth=False))
+
+    async def register(
+        self,
+        invite_token: str,
+        password: str,
+        display_name: str | None = None,
+        phone: str | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "invite_token": invite_token,
+            "password": password,
+            "display_name": display_name,
+            "phone": phone,
+        }
+        return self._session(await self._json("POST", "/v1/register", json_body=body, auth=False))
+
+    async def logout(self) -> None:
+        await self._request("POST", "/v1/logout")
+        self.token = None
+
+    async def me(self) -> dict[str, Any]:
+        return dict(await self._json("GET", "/v1/me"))
+
+    async def sessions(self) -> list[dict[str, Any]]:
+        return list(await self._json("GET", "/v1/sessions"))
+
+    async def revoke_session(self, session_id: str) -> None:
+        await self._request("DELETE", f"/v1/sessions/{session_id}")
+
+    # -- devices and directory ---------------------------------------------------------------
+
+    async def register_device(
+        self,
+        name: str,
+        signing_key: bytes,
+        exchange_key: bytes,
+        signature: bytes,
+        device_id: str | None = None,
+    ) -> str:
+        body = {
+            "name": name,
+            "signing_key": _b64(signing_key),
+            "exchange_key": _b64(exchange_key),
+            "signature": _b64(signature),
+            "device_id": device_id,
+        }
+        data = await self._json("POST", "/v1/devices", json_body=body)
+        self.device_id = data["device_id"]
+        return str(data["device_id"])
+
+    async def devices(self, user_id: str) -> list[dict[str, Any]]:
+        return list(await self._json("GET", f"/v1/users/{user_id}/devices"))
+
+    async def remove_device(self, device_id: str) -> None:
+        await self._request("DELETE", f"/v1/devices/{device_id}")
+
+    async def directory(self, query: str = "") -> list[dict[str, Any]]:
+        return list(await self._json("GET", "/v1/directory", params={"q": query}))
+
+    async def user(self, user_id: str) -> dict[str, Any]:
+        return dict(await self._json("GET", f"/v1/users/{user_id}"))
+
+    # -- conversations -----------------------------------------------------------------------
+
+    async def create_conversation(
+        self, kind: str, members: Sequence[str], name: str = ""
+    ) -> dict[str, Any]:
+        body = {"kind": kind, "members": list(members), "name": name}
+        return dict(await self._json("POST", "/v1/conversations", json_body=body))
+
+    async def conversations(self) -> list[dict[str, Any]]:
+        return list(await self._json("GET", "/v1/conversations"))
+
+    async def conversation(self, conversation_id: str) -> dict[str, Any]:
+        return dict(await self._json("GET", f"/v1/conversations/{conversation_id}"))
+
+    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> dict[str, Any]:
+        return dict(
+            await self._json(
+                "POST",
+                f"/v1/conversations/{conversation_id}/members",
+                json_body={"user_ids": list(user_ids)},
+            )
+        )
+
+    async def remove_member(self, conversation_id: str, user_id: str) -> None:
+        await self._request("DELETE", f"/v1/conversations/{conversation_id}/members/{user_id}")
+
+    async def history(
+        self, conversation_id: str, after_seq: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        data = await self._json(
+            "GET",
+            f"/v1/conversations/{conversation_id}/events",
+            params={"after_seq": after_seq, "limit": limit},
+        )
+        return list(data["events"])
+
+    # -- raw sends (the E2E layer wraps these) -----------------------------------------------
+
+    async def send_raw(
+        self,
+        conversation_id: str,
+        ciphertext: bytes,
+        *,
+        txn_id: str | None = None,
+        attachment_ids: Sequence[str] = (),
+        device_id: str | None = None,
+    ) -> SendResult:
+        """Store opaque ciphertext in a conversation; a repeated `txn_id` stores nothing new."""
+        body = {
+            "txn_id": txn_id or new_txn_id(),
+            "sender_device_id": self._device(device_id),
+            "ciphertext": _b64(ciphertext),
+            "attachment_ids": list(attachment_ids),
+        }
+        data = await self._json(
+            "POST", f"/v1/conversations/{conversation_id}/messages", json_body=body, replayable=True
+        )
+        return SendResult(
+            data["message_id"], data["conversation_id"], data["seq"], data["ts"], data["duplicate"]
+        )
+
+    async def send_to_device(
+        self,
+        envelopes: Sequence[Envelope],
+        *,
+        txn_id: str | None = None,
+        device_id: str | None = None,
+    ) -> int:
+        """Deliver pairwise ciphertexts to exact devices; all or nothing."""
+        body = {
+            "txn_id": txn_id or new_txn_id(),
+            "sender_device_id": self._device(device_id),
+            "messages": [
+                {"user_id": e.user_id, "device_id": e.device_id, "ciphertext": _b64(e.ciphertext)}
+                for e in envelopes
+            ],
+        }
+        data = await self._json("POST", "/v1/to_device", json_body=body, replayable=True)
+        return int(data["count"])
+
+    def _device(self, device_id: str | None) -> str:
+        device = device_id or self.device_id
+        if device is None:
+            raise MessengerError("register a device (or log in with one) before sending")
+        return device
+
+    async def receipt(self, conversation_id: str, seq: int, kind: str = "read") -> None:
+        await self._request(
+            "POST",
+            f"/v1/conversations/{conversation_id}/receipts",
+            json_body={"seq": seq, "kind": kind},
+            replayable=True,
+        )
+
+    async def receipts(self, conversation_id: str, seq: int) -> list[dict[str, Any]]:
+        return list(
+            await self._json("GET", f"/v1/conversations/{conversation_id}/messages/{seq}/receipts")
+        )
+
+    # -- attachments -------------------------------------------------------------------------
+
+    async def upload(self, conversation_id: str, encrypted: bytes) -> str:
+        """Upload an already encrypted blob; returns its attachment id."""
+        data = await self._json(
+            "POST", f"/v1/conversations/{conversation_id}/attachments", content=encrypted
+        )
+        return str(data["attachment_id"])
+
+    async def download(self, attachment_id: str) -> bytes:
+        return (await self._request("GET", f"/v1/attachments/{attachment_id}")).content
+
+    async def quota(self) -> dict[str, int]:
+        return dict(await self._json("GET", "/v1/quota"))
+
+    # -- events ------------------------------------------------------------------------------
+
+    def events(self, *, reconnect: bool = True) -> EventStream:
+        """The raw event stream (resumes from `self.cursors` after any disconnect)."""
+        if self.token is None:
+            raise Unauthenticated(401, "unauthenticated", "log in first")
+        return EventStream(self, reconnect=reconnect)
+
+    def stream_url(self) -> str:
+        url = httpx.URL(self.base_url)
+        scheme = "wss" if url.scheme == "https" else "ws"
+        return str(url.copy_with(scheme=scheme, path=url.path.rstrip("/") + "/v1/stream"))
+
+
+class EventStream:
+    """Async iterator of raw events as dicts (see docs/messenger-api.md, "Stream").
+
+    Advances the client's cursors as events are handed out; after a connection loss it
+    reconnects with those cursors, so nothing is skipped or repeated.
+    """
+
+    def __init__(self, client: MessengerClient, *, reconnect: bool) -> None:
+        self._client = client
+        self._reconnect = reconnect
+        self._ws: ClientConnection | None = None
+        self._closed = False
+        self.connects = 0
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def drop(self) -> None:
+        """Break the current connection (as a network failure would); the stream resumes."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
+    async def next(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next event, or TimeoutError."""
+        if not hasattr(self, "_iter"):
+            self._iter = self._iterate()
+        return await asyncio.wait_for(anext(self._iter), timeout)
+
+    async def _connect(self) -> ClientConnection:
+        c = self._client
+        ws = await websockets.connect(c.stream_url(), open_timeout=10, max_size=2**22)
+        hello = {
+            "type": "hello",
+            "token": c.token,
+            "since": c.cursors.conversations,
+            "to_device_since": c.cursors.to_device,
+        }
+        await ws.send(json.dumps(hello))
+        self.connects += 1
+        return ws
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        delay = 0.1
+        while not self._closed:
+            try:
+                self._ws = await self._connect()
+                delay = 0.1
+                async for frame in self._ws:
+                    event = json.loads(frame)
+                    self._advance(event)
+                    yield event
+                if self._closed:
+                    return
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                if code in (4400, 4401):
+                    reason = exc.rcvd.reason if exc.rcvd else ""
+                    raise Unauthenticated(
+                        401, "unauthenticated", reason or "stream refused"
+                    ) from exc
+                if self._closed:
+                    return
+            except (OSError, InvalidHandshake, TimeoutError) as exc:
+                if not self._reconnect:
+                    raise TransportError(f"stream lost: {exc}") from exc
+            if not self._reconnect:
+                raise TransportError("stream closed")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _advance(self, event: dict[str, Any]) -> None:
+        cursors = self._client.cursors
+        kind = event.get("type")
+        if kind in ("message", "membership"):
+            cid = event["conversation_id"]
+            cursors.conversations[cid] = max(cursors.conversations.get(cid, 0), int(event["seq"]))
+        elif kind == "to_device":
+            cursors.to_device = max(cursors.to_device, int(event["seq"]))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_ciphertext(event: dict[str, Any]) -> bytes:
+    """The raw ciphertext bytes of a `message` or `to_device` event."""
+    return base64.b64decode(event["ciphertext"])

@@ -1,0 +1,20 @@
+"""REST and WebSocket API of the messenger server; the contract is docs/messenger-api.md.
+
+The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
+devices, directory), `conversations` (groups, members, messages, receipts), `to_device`,
+`attachments`, `stream` (WebSocket) and `ops` (health, readiness, metrics).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from messenger.server.api import accounts, attachments, conversations, ops, stream, to_device
+
+
+def router() -> APIRouter:
+    root = APIRouter()
+    for module in (accounts, conversations, to_device, attachments, stream):
+        root.include_router(module.router, prefix="/v1")
+    root.include_router(ops.router)
+    return root

@@ -1,0 +1,215 @@
+"""Login, invitations, sessions, the device key registry and the tenant directory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+from sqlalchemy import select
+
+from messenger.server.api._common import Body, Id, unb64
+from messenger.server.auth import Authed, hash_password, new_token, verify_password
+from messenger.server.errors import ApiError
+from messenger.server.state import DB, State
+from messenger.store import repo
+from messenger.store.errors import Conflict, NotFound
+from messenger.store.models import Device, Session, User, new_id
+
+router = APIRouter()
+log = logging.getLogger("messenger.server.accounts")
+
+
+class LoginBody(Body):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    device_id: Id | None = None
+
+
+class RegisterBody(Body):
+    invite_token: str = Field(max_length=200)
+    password: str = Field(min_length=8, max_length=1024)
+    display_name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class DeviceBody(Body):
+    name: str = Field(default="", max_length=200)
+    signing_key: str = Field(max_length=64)
+    exchange_key: str = Field(max_length=64)
+    signature: str = Field(max_length=4096)
+    device_id: Id | None = None
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.id,
+        "tenant_id": user.tenant_id,
+        "email": user.email,
+        "display_name": user.display_name,
+    }
+
+
+def device_json(device: Device) -> dict[str, Any]:
+    return {
+        "device_id": device.id,
+        "user_id": device.user_id,
+        "name": device.name,
+        "signing_key": device.signing_key,
+        "exchange_key": device.exchange_key,
+        "signature": device.signature,
+        "created_at": device.created_at.isoformat(),
+    }
+
+
+async def _open_session(state: State, db: DB, user: User, device_id: str | None) -> dict[str, Any]:
+    if device_id is not None:
+        await repo.active_device(db, user.id, device_id)
+    token = new_token()
+    session = Session(
+        id=new_id(),
+        user_id=user.id,
+        token_hash=repo.token_hash(token),
+        device_id=device_id,
+        created_at=state.now(),
+    )
+    db.add(session)
+    await db.commit()
+    log.info("session opened user=%s session=%s", user.id, session.id)
+    return {
+        "token": token,
+        "session_id": session.id,
+        "user_id": user.id,
+        "tenant_id": user.tenant_id,
+        "device_id": device_id,
+    }
+
+
+@router.post("/login")
+async def login(body: LoginBody, state: State, db: DB) -> dict[str, Any]:
+    user = await repo.user_by_email(db, body.email)
+    ok = await verify_password(state.hasher, user.password_hash if user else None, body.password)
+    if user is None or not ok or user.disabled:
+        raise ApiError(401, "wrong e-mail or password")
+    return await _open_session(state, db, user, body.device_id)
+
+
+@router.post("/register")
+async def register(body: RegisterBody, state: State, db: DB) -> dict[str, Any]:
+    user = await repo.redeem_invitation(db, body.invite_token, state.now())
+    user.password_hash = await hash_password(state.hasher, body.password)
+    if body.display_name:
+        user.display_name = body.display_name
+    if body.phone:
+        user.phone = body.phone
+    return await _open_session(state, db, user, None)
+
+
+@router.post("/logout", status_code=204)
+async def logout(caller: Authed, state: State, db: DB) -> Response:
+    caller.session.revoked_at = state.now()
+    await db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/sessions")
+async def sessions(caller: Authed, db: DB) -> list[dict[str, Any]]:
+    rows = await db.scalars(
+        select(Session)
+        .where(Session.user_id == caller.user.id, Session.revoked_at.is_(None))
+        .order_by(Session.created_at)
+    )
+    return [
+        {
+            "session_id": s.id,
+            "device_id": s.device_id,
+            "created_at": s.created_at.isoformat(),
+            "current": s.id == caller.session.id,
+        }
+        for s in rows
+    ]
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+async def revoke_session(session_id: str, caller: Authed, state: State, db: DB) -> Response:
+    session = await db.get(Session, session_id)
+    if session is None or session.user_id != caller.user.id or session.revoked_at is not None:
+        raise NotFound("no such session")
+    session.revoked_at = state.now()
+    await db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/me")
+async def me(caller: Authed) -> dict[str, Any]:
+    user = caller.user
+    return {**user_json(user), "phone": user.phone, "role": user.role}
+
+
+@router.post("/devices", status_code=201)
+async def register_device(body: DeviceBody, caller: Authed, state: State, db: DB) -> dict[str, Any]:
+    unb64(body.signing_key, "signing_key", exact=32)
+    unb64(body.exchange_key, "exchange_key", exact=32)
+    unb64(body.signature, "signature", max_bytes=2048)
+    device_id = body.device_id or new_id()
+    if await db.get(Device, device_id) is not None:
+        raise Conflict("this device id is taken")
+    device = Device(
+        id=device_id,
+        user_id=caller.user.id,
+        name=body.name,
+        signing_key=body.signing_key,
+        exchange_key=body.exchange_key,
+        signature=body.signature,
+        to_device_seq=0,
+        created_at=state.now(),
+    )
+    db.add(device)
+    await db.flush()
+    caller.session.device_id = device.id
+    partners = await repo.conversation_partners(db, caller.user.id)
+    await db.commit()
+    await state.publish([_device_list(caller.user.id, partners)])
+    return {"device_id": device.id}
+
+
+def _device_list(user_id: str, partners: list[str]) -> dict[str, Any]:
+    return {
+        "user_ids": sorted({*partners, user_id}),
+        "event": {"type": "device_list", "user_id": user_id},
+    }
+
+
+@router.get("/users/{user_id}/devices")
+async def list_devices(user_id: str, caller: Authed, db: DB) -> list[dict[str, Any]]:
+    user = await repo.visible_user(db, caller.user, user_id)
+    return [device_json(d) for d in await repo.devices_of(db, user.id)]
+
+
+@router.delete("/devices/{device_id}", status_code=204)
+async def remove_device(device_id: str, caller: Authed, state: State, db: DB) -> Response:
+    device = await repo.active_device(db, caller.user.id, device_id)
+    now = state.now()
+    device.removed_at = now
+    for session in await db.scalars(select(Session).where(Session.device_id == device.id)):
+        if session.revoked_at is None:
+            session.revoked_at = now
+    await repo.ack_to_device(db, device.id, device.to_device_seq)
+    partners = await repo.conversation_partners(db, caller.user.id)
+    await db.commit()
+    log.info("device removed user=%s device=%s", caller.user.id, device.id)
+    await state.publish([{"kick_device": device.id}, _device_list(caller.user.id, partners)])
+    return Response(status_code=204)
+
+
+@router.get("/directory")
+async def directory(
+    caller: Authed, db: DB, q: Annotated[str, Query(max_length=200)] = ""
+) -> list[dict[str, Any]]:
+    return [user_json(u) for u in await repo.directory(db, caller.user, q)]
+
+
+@router.get("/users/{user_id}")
+async def get_user(user_id: str, caller: Authed, db: DB) -> dict[str, Any]:
+    return user_json(await repo.visible_user(db, caller.user, user_id))

@@ -1,0 +1,196 @@
+"""Conversations, their members, messages (opaque ciphertext) and receipts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+from sqlalchemy.exc import IntegrityError
+
+from messenger.server.api._common import Body, Id, TxnId, unb64
+from messenger.server.auth import Authed
+from messenger.server.state import DB, State
+from messenger.server.wire import conversation_event, receipt_event, route_conversation
+from messenger.store import repo
+from messenger.store.models import MAX_GROUP_MEMBERS, Conversation, Membership, Tenant
+
+router = APIRouter(prefix="/conversations")
+log = logging.getLogger("messenger.server.conversations")
+
+
+class CreateBody(Body):
+    kind: Literal["direct", "group"]
+    name: str = Field(default="", max_length=200)
+    members: list[Id] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS + 1)
+
+
+class MembersBody(Body):
+    user_ids: list[Id] = Field(min_length=1, max_length=MAX_GROUP_MEMBERS + 1)
+
+
+class MessageBody(Body):
+    txn_id: TxnId
+    sender_device_id: Id
+    ciphertext: str
+    attachment_ids: list[Id] = Field(default_factory=list, max_length=32)
+
+
+class ReceiptBody(Body):
+    seq: int = Field(ge=1)
+    kind: Literal["delivered", "read"]
+
+
+def conversation_json(conv: Conversation, mem: Membership) -> dict[str, Any]:
+    return {
+        "conversation_id": conv.id,
+        "kind": conv.kind,
+        "name": conv.name,
+        "tenant_id": conv.tenant_id,
+        "last_seq": conv.last_seq,
+        "role": mem.role,
+    }
+
+
+@router.post("", status_code=201)
+async def create(body: CreateBody, caller: Authed, state: State, db: DB) -> dict[str, Any]:
+    tenant = await db.get(Tenant, caller.user.tenant_id)
+    assert tenant is not None
+    conv, appended = await repo.create_conversation(
+        db, caller.user, tenant, body.kind, body.name, body.members, state.now()
+    )
+    mem = await repo.membership(db, conv.id, caller.user.id)
+    assert mem is not None
+    await db.commit()
+    await state.publish([route_conversation(e) for e in appended.events])
+    return conversation_json(conv, mem)
+
+
+@router.get("")
+async def list_mine(caller: Authed, db: DB) -> list[dict[str, Any]]:
+    return [conversation_json(c, m) for c, m in await repo.conversations_of(db, caller.user)]
+
+
+@router.get("/{cid}")
+async def get_one(cid: str, caller: Authed, db: DB) -> dict[str, Any]:
+    conv, mem = await repo.conversation_for_member(db, caller.user, cid)
+    members = await repo.members_of(db, conv.id)
+    return {
+        **conversation_json(conv, mem),
+        "members": [{"user_id": m.user_id, "role": m.role} for m in members],
+    }
+
+
+@router.post("/{cid}/members")
+async def add_members(
+    cid: str, body: MembersBody, caller: Authed, state: State, db: DB
+) -> dict[str, Any]:
+    conv, _ = await _conversation_to_manage(db, caller, cid)
+    appended = await repo.add_members(db, conv, caller.user, body.user_ids, state.now())
+    await db.commit()
+    await state.publish([route_conversation(e) for e in appended.events])
+    return {"added": [e.payload["user_id"] for e in appended.events], "last_seq": conv.last_seq}
+
+
+@router.delete("/{cid}/members/{user_id}", status_code=204)
+async def remove_member(cid: str, user_id: str, caller: Authed, state: State, db: DB) -> Response:
+    conv, _ = await _conversation_to_manage(db, caller, cid)
+    appended = await repo.remove_member(db, conv, caller.user, user_id, state.now())
+    await db.commit()
+    await state.publish([route_conversation(e) for e in appended.events])
+    return Response(status_code=204)
+
+
+async def _conversation_to_manage(
+    db: DB, caller: Authed, cid: str
+) -> tuple[Conversation, Membership | None]:
+    """Members manage (if admins); a tenant admin manages its tenant's managed groups unseen."""
+    conv = await db.get(Conversation, cid)
+    if (
+        conv is not None
+        and conv.kind == "managed"
+        and caller.user.role in ("tenant_admin", "instance_admin")
+        and (caller.user.tenant_id == conv.tenant_id or caller.user.role == "instance_admin")
+    ):
+        return conv, await repo.membership(db, cid, caller.user.id)
+    return await repo.conversation_for_member(db, caller.user, cid)
+
+
+@router.post("/{cid}/messages")
+async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB) -> dict[str, Any]:
+    started = time.perf_counter()
+    user = caller.user
+    user_id = user.id
+    earlier = await repo.claim_txn(db, user_id, body.txn_id)
+    if earlier is not None:
+        state.metrics.duplicates.inc()
+        return {**earlier, "duplicate": True}
+    conv, _ = await repo.conversation_for_member(db, user, cid)
+    device = await repo.active_device(db, user.id, body.sender_device_id)
+    ciphertext = unb64(body.ciphertext, "ciphertext", max_bytes=state.settings.max_ciphertext_bytes)
+    event = await repo.append_message(
+        db, user, conv, device, ciphertext, body.attachment_ids, state.now()
+    )
+    result = {
+        "message_id": event.id,
+        "conversation_id": conv.id,
+        "seq": event.seq,
+        "ts": event.created_at.isoformat(),
+    }
+    repo.record_txn(db, user.id, body.txn_id, "message", result, state.now())
+    try:
+        await db.commit()
+    except IntegrityError:
+        # The same txn_id won a race on another request: answer with its result.
+        await db.rollback()  # expires every loaded row: use the id captured before
+        earlier = await repo.claim_txn(db, user_id, body.txn_id)
+        if earlier is None:
+            raise
+        state.metrics.duplicates.inc()
+        return {**earlier, "duplicate": True}
+    await state.publish([route_conversation(event)])
+    state.metrics.messages.inc()
+    state.metrics.send_seconds.observe(time.perf_counter() - started)
+    log.info("message stored conv=%s seq=%d bytes=%d", conv.id, event.seq, len(ciphertext))
+    return {**result, "duplicate": False}
+
+
+@router.get("/{cid}/events")
+async def history(
+    cid: str,
+    caller: Authed,
+    db: DB,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    _, mem = await repo.conversation_for_member(db, caller.user, cid, allow_left=True)
+    events = await repo.events_for(db, mem, after_seq, limit)
+    return {"events": [conversation_event(e) for e in events]}
+
+
+@router.post("/{cid}/receipts", status_code=204)
+async def receipt(cid: str, body: ReceiptBody, caller: Authed, state: State, db: DB) -> Response:
+    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+    stored, message = await repo.add_receipt(
+        db, caller.user, conv, body.seq, body.kind, state.now()
+    )
+    sender = message.sender_user_id
+    try:
+        await db.commit()
+    except IntegrityError:
+        await db.rollback()  # the same receipt arrived twice at once: it is stored once
+        return Response(status_code=204)
+    if stored is not None and sender:
+        await state.publish([{"user_ids": [sender], "event": receipt_event(stored)}])
+    return Response(status_code=204)
+
+
+@router.get("/{cid}/messages/{seq}/receipts")
+async def receipts(cid: str, seq: int, caller: Authed, db: DB) -> list[dict[str, Any]]:
+    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+    return [
+        {"user_id": r.user_id, "kind": r.kind, "ts": r.created_at.isoformat()}
+        for r in await repo.receipts_for(db, conv.id, seq)
+    ]

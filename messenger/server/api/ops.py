@@ -1,0 +1,36 @@
+"""Liveness, readiness (database reachable, schema current) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
+
+from messenger.server.state import State
+from messenger.store.schema import current_revision, head_revision
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: State, response: Response) -> dict[str, str]:
+    try:
+        revision = await current_revision(state.engine)
+    except (SQLAlchemyError, OSError):
+        response.status_code = 503
+        return {"status": "database unreachable"}
+    if revision != head_revision():
+        response.status_code = 503
+        return {"status": f"schema at {revision}, expected {head_revision()}"}
+    return {"status": "ready"}
+
+
+@router.get("/metrics")
+async def metrics(state: State) -> Response:
+    state.metrics.connections.set(state.hub.connected())
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,84 @@
+"""The messenger server application: `create_app(settings)` returns a FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from messenger.server import errors
+from messenger.server.api import router
+from messenger.server.auth import make_hasher
+from messenger.server.blobs import BlobStore
+from messenger.server.config import ServerSettings
+from messenger.server.hub import Hub, LocalHub, RedisHub
+from messenger.server.limits import BodyLimit, RequestMetrics
+from messenger.server.metrics import Metrics
+from messenger.server.retention import scheduler
+from messenger.server.state import AppState
+from messenger.store import repo, schema
+from messenger.store.engine import make_engine, sessionmaker
+
+log = logging.getLogger("messenger.server")
+
+
+async def open_state(settings: ServerSettings) -> AppState:
+    """Connect, check (and by default upgrade) the schema; refuses a newer schema."""
+    engine = make_engine(settings.database_url, settings.db_schema)
+    try:
+        await schema.check(engine)
+        if settings.auto_migrate:
+            await schema.upgrade(engine)
+        elif await schema.current_revision(engine) != schema.head_revision():
+            raise schema.SchemaError("the database schema is not current; run the migrations")
+    except BaseException:
+        await engine.dispose()
+        raise
+    hub: Hub = (
+        RedisHub(settings.redis_url, settings.redis_channel) if settings.redis_url else LocalHub()
+    )
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessions=sessionmaker(engine),
+        hub=hub,
+        blobs=BlobStore(settings.blob_dir),
+        metrics=Metrics(),
+        hasher=make_hasher(settings.argon2),
+    )
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await open_state(settings)
+        app.state.messenger = state
+        await state.hub.start()
+
+        def count(result: repo.PurgeResult) -> None:
+            for kind, n in result.as_dict().items():
+                state.metrics.purged.labels(kind).inc(n)
+
+        purger = asyncio.create_task(
+            scheduler(state.sessions, state.blobs, state.now, settings.purge_interval, count)
+        )
+        log.info("messenger server ready node=%s", settings.node_name)
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await state.hub.stop()
+            await state.engine.dispose()
+
+    app = FastAPI(title="medbridge messenger", version="1", lifespan=lifespan)
+    errors.install(app)
+    app.include_router(router())
+
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)
+    return app

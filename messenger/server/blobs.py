@@ -1,0 +1,46 @@
+"""Attachment bytes on the filesystem: written to a temporary file, then moved into place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def path(self, blob_id: str) -> Path:
+        if not blob_id.isalnum():
+            raise ValueError("blob ids are alphanumeric")
+        return self.root / blob_id[:2] / blob_id
+
+    async def receive(self, chunks: AsyncIterator[bytes], limit: int) -> tuple[Path, int]:
+        """Spool the chunks to a temporary file; raise OverflowError past `limit` bytes."""
+        fd, name = tempfile.mkstemp(dir=self.root / "tmp")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit:
+                        raise OverflowError(limit)
+                    out.write(chunk)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return Path(name), size
+
+    def commit(self, tmp: Path, blob_id: str) -> Path:
+        final = self.path(blob_id)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        return final
+
+    def delete(self, blob_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(blob_id).unlink()

@@ -1,0 +1,81 @@
+"""One mapping from domain errors to HTTP answers: `{"error": code, "detail": sentence}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException
+
+from messenger.store import errors as store_errors
+
+log = logging.getLogger("messenger.server")
+
+STATUS: dict[type[store_errors.StoreError], int] = {
+    store_errors.NotFound: 404,
+    store_errors.Forbidden: 403,
+    store_errors.Conflict: 409,
+    store_errors.InvalidInput: 400,
+    store_errors.GroupFull: 422,
+    store_errors.CrossTenant: 422,
+    store_errors.QuotaExceeded: 413,
+}
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+}
+
+
+class ApiError(Exception):
+    """An HTTP answer raised from inside the server (auth failures, size limits)."""
+
+    def __init__(self, status: int, detail: str, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.code = code or HTTP_CODES.get(status, "error")
+
+
+def problem(status: int, code: str, detail: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(store_errors.StoreError)
+    async def _store(_: Request, exc: store_errors.StoreError) -> JSONResponse:
+        return problem(STATUS.get(type(exc), 400), exc.code, exc.detail)
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        msg = first.get("msg", "invalid request")
+        if first.get("type") == "json_invalid":
+            return problem(400, "bad_request", "the request body is not valid JSON")
+        return problem(400, "bad_request", f"{where}: {msg}" if where else msg)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A unique key lost a race with a concurrent request; nothing of this one was stored.
+        log.info("unique key race: %s", type(exc.orig).__name__)
+        return problem(409, "conflict", "a concurrent request stored the same thing; retry")
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, HTTP_CODES.get(exc.status_code, "error"), str(exc.detail))

@@ -1,0 +1,113 @@
+"""ASGI middlewares: refuse oversized bodies before they are read (413), count requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: a byte limit per request, larger for attachment uploads."""
+
+    def __init__(self, app: ASGIApp, default: int, upload: int) -> None:
+        self.app = app
+        self.default = default
+        self.upload = upload
+
+    def _limit(self, scope: Scope) -> tuple[int, bool]:
+        """The limit, and whether to count streamed bytes here (uploads count them themselves)."""
+        path: str = scope.get("path", "")
+        return (self.upload, False) if path.endswith("/attachments") else (self.default, True)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, count_stream = self._limit(scope)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _reply(send, 400, "bad_request", "Content-Length is not a number")
+                    return
+                if declared > limit:
+                    await _reply(send, 413, "too_large", f"the body exceeds {limit} bytes")
+                    return
+        if not count_stream:
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _reply(send, 413, "too_large", f"the body exceeds {limit} bytes")
+
+
+async def _reply(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"error": code, "detail": detail}).encode()
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestMetrics:
+    """ASGI middleware counting requests by route template and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        """The route template (e.g. /v1/conversations/{cid}/messages), never raw ids."""
+        if "endpoint" not in scope:
+            return "unmatched"
+        names = {str(v): k for k, v in scope.get("path_params", {}).items()}
+        segments = str(scope["path"]).split("/")
+        return "/".join(f"{{{names[s]}}}" if s in names else s for s in segments)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            scope["app"].state.messenger.metrics.requests.labels(
+                scope["method"], self._route(scope), str(status)
+            ).inc()

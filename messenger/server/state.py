@@ -1,0 +1,49 @@
+"""What the request handlers share: settings, database, fan-out hub, blob store, metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from argon2 import PasswordHasher
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from messenger.server.blobs import BlobStore
+from messenger.server.config import ServerSettings
+from messenger.server.hub import Hub
+from messenger.server.metrics import Metrics
+
+
+@dataclass
+class AppState:
+    settings: ServerSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    hub: Hub
+    blobs: BlobStore
+    metrics: Metrics
+    hasher: PasswordHasher
+
+    def now(self) -> dt.datetime:
+        return self.settings.clock()
+
+    async def publish(self, items: list[dict[str, Any]]) -> None:
+        await self.hub.publish(items)
+
+
+def get_state(conn: HTTPConnection) -> AppState:
+    state: AppState = conn.app.state.messenger
+    return state
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_state(request).sessions() as db:
+        yield db
+
+
+State = Annotated[AppState, Depends(get_state)]
+DB = Annotated[AsyncSession, Depends(get_db)]

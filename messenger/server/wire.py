@@ -1,0 +1,67 @@
+"""JSON shapes of events as clients see them (stream and history share them)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from messenger.store.models import Event, Receipt, ToDevice
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def conversation_event(event: Event) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "conversation_id": event.conversation_id,
+        "seq": event.seq,
+        "ts": event.created_at.isoformat(),
+    }
+    if event.kind == "membership":
+        return {
+            "type": "membership",
+            **base,
+            "action": event.payload["action"],
+            "user_id": event.payload["user_id"],
+            "by_user_id": event.sender_user_id,
+        }
+    return {
+        "type": event.kind,
+        **base,
+        "message_id": event.id,
+        "sender_user_id": event.sender_user_id,
+        "sender_device_id": event.sender_device_id,
+        "ciphertext": b64(event.ciphertext or b""),
+        "attachment_ids": list(event.payload.get("attachment_ids", [])),
+    }
+
+
+def to_device_event(row: ToDevice) -> dict[str, Any]:
+    return {
+        "type": "to_device",
+        "seq": row.seq,
+        "sender_user_id": row.sender_user_id,
+        "sender_device_id": row.sender_device_id,
+        "ciphertext": b64(row.ciphertext),
+        "ts": row.created_at.isoformat(),
+    }
+
+
+def receipt_event(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "type": "receipt",
+        "conversation_id": receipt.conversation_id,
+        "seq": receipt.seq,
+        "user_id": receipt.user_id,
+        "kind": receipt.kind,
+        "ts": receipt.created_at.isoformat(),
+    }
+
+
+def route_conversation(event: Event) -> dict[str, Any]:
+    return {"conversation_id": event.conversation_id, "event": conversation_event(event)}
+
+
+def route_to_device(row: ToDevice) -> dict[str, Any]:
+    return {"device_id": row.device_id, "event": to_device_event(row)}

@@ -1,0 +1,883 @@
+"""The messenger's rules over the tables: tenancy, membership, sequences, quota, retention.
+
+Every function takes an open `AsyncSession` and leaves committing to the caller, so one request
+is one transaction. Functions raise `messenger.store.errors` classes, never HTTP types; both the
+server and the admin CLI use them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messenger.store.errors import (
+    Conflict,
+    CrossTenant,
+    Forbidden,
+    GroupFull,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+)
+from messenger.store.models import (
+    DEFAULT_USER_QUOTA,
+    EXTENSION_STEP,
+    MAX_GROUP_MEMBERS,
+    Attachment,
+    Conversation,
+    Device,
+    Domain,
+    Event,
+    Invitation,
+    Membership,
+    Receipt,
+    Session,
+    Tenant,
+    TenantPartner,
+    ToDevice,
+    Transaction,
+    User,
+    new_id,
+)
+
+ROLES = ("user", "tenant_admin", "instance_admin")
+INVITATION_TTL = dt.timedelta(days=14)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    local, sep, domain = email.partition("@")
+    if not sep or not local or "." not in domain or len(email) > 320:
+        raise InvalidInput(f"{email!r} is not an e-mail address")
+    return email
+
+
+# -- tenancy ---------------------------------------------------------------------------------
+
+
+async def create_tenant(db: AsyncSession, name: str, now: dt.datetime) -> Tenant:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a tenant needs a name")
+    if await db.scalar(select(Tenant.id).where(Tenant.name == name)):
+        raise Conflict(f"tenant {name!r} exists already")
+    tenant = Tenant(id=new_id(), name=name, created_at=now, settings={})
+    db.add(tenant)
+    await db.flush()
+    return tenant
+
+
+async def tenant_by_ref(db: AsyncSession, ref: str) -> Tenant:
+    """A tenant by id or by name (the CLI accepts both)."""
+    tenant = await db.scalar(select(Tenant).where(or_(Tenant.id == ref, Tenant.name == ref)))
+    if tenant is None:
+        raise NotFound(f"no tenant {ref!r}")
+    return tenant
+
+
+async def add_domain(db: AsyncSession, tenant: Tenant, domain: str) -> Domain:
+    domain = domain.strip().lower()
+    if "." not in domain or "@" in domain:
+        raise InvalidInput(f"{domain!r} is not a domain")
+    owner = await db.scalar(select(Domain).where(Domain.domain == domain))
+    if owner is not None:
+        raise Conflict(f"domain {domain} belongs to a tenant already")
+    row = Domain(domain=domain, tenant_id=tenant.id)
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def tenant_for_email(db: AsyncSession, email: str) -> Tenant:
+    domain = normalise_email(email).rpartition("@")[2]
+    tenant = await db.scalar(
+        select(Tenant).join(Domain, Domain.tenant_id == Tenant.id).where(Domain.domain == domain)
+    )
+    if tenant is None:
+        raise InvalidInput(f"no tenant owns the domain {domain}")
+    return tenant
+
+
+async def set_partner(
+    db: AsyncSession, tenant: Tenant, partner: Tenant, allowed: bool, now: dt.datetime
+) -> None:
+    """Record (or withdraw) this tenant's consent; traffic needs the partner's consent too."""
+    if tenant.id == partner.id:
+        raise InvalidInput("a tenant is always its own partner")
+    existing = await db.get(TenantPartner, (tenant.id, partner.id))
+    if allowed and existing is None:
+        db.add(TenantPartner(tenant_id=tenant.id, partner_tenant_id=partner.id, created_at=now))
+    elif not allowed and existing is not None:
+        await db.delete(existing)
+    await db.flush()
+
+
+async def partner_tenants(db: AsyncSession, tenant_id: str) -> set[str]:
+    """Tenants whose users this tenant's users may reach: both admins have consented."""
+    mine = select(TenantPartner.partner_tenant_id).where(TenantPartner.tenant_id == tenant_id)
+    theirs = select(TenantPartner.tenant_id).where(TenantPartner.partner_tenant_id == tenant_id)
+    rows = await db.scalars(mine.intersect(theirs))
+    return set(rows)
+
+
+async def visible_tenants(db: AsyncSession, tenant_id: str) -> set[str]:
+    return {tenant_id} | await partner_tenants(db, tenant_id)
+
+
+async def check_tenants_allowed(db: AsyncSession, tenant_ids: Iterable[str]) -> None:
+    ids = sorted(set(tenant_ids))
+    for a, b in itertools.combinations(ids, 2):
+        if b not in await partner_tenants(db, a):
+            raise CrossTenant("these users belong to tenants that have not allowed each other")
+
+
+async def set_policy(
+    db: AsyncSession,
+    tenant: Tenant,
+    *,
+    retention_days: int | None = None,
+    user_quota_bytes: int | None = None,
+    storage_extension_steps: int | None = None,
+) -> Tenant:
+    if retention_days is not None:
+        if retention_days < 1:
+            raise InvalidInput("retention must be at least one day")
+        tenant.retention_days = retention_days
+    if user_quota_bytes is not None:
+        if user_quota_bytes < 0:
+            raise InvalidInput("a quota cannot be negative")
+        tenant.user_quota_bytes = user_quota_bytes
+    if storage_extension_steps is not None:
+        if storage_extension_steps < 0:
+            raise InvalidInput("storage extensions cannot be negative")
+        tenant.storage_extension_steps = storage_extension_steps
+    await db.flush()
+    return tenant
+
+
+# -- users -----------------------------------------------------------------------------------
+
+
+async def create_user(
+    db: AsyncSession,
+    email: str,
+    now: dt.datetime,
+    *,
+    role: str = "user",
+    display_name: str = "",
+    password_hash: str | None = None,
+    phone: str | None = None,
+) -> User:
+    email = normalise_email(email)
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+    tenant = await tenant_for_email(db, email)
+    if await db.scalar(select(User.id).where(User.email == email)):
+        raise Conflict(f"{email} is registered already")
+    user = User(
+        id=new_id(),
+        tenant_id=tenant.id,
+        email=email,
+        password_hash=password_hash,
+        display_name=display_name or email.partition("@")[0],
+        phone=phone,
+        role=role,
+        created_at=now,
+    )
+    db.add(user)
+    await db.flush()
+    return user
+
+
+async def invite_user(
+    db: AsyncSession, email: str, now: dt.datetime, *, role: str = "user", display_name: str = ""
+) -> tuple[User, str]:
+    """Create the user without a password and an invitation token that sets one."""
+    user = await create_user(db, email, now, role=role, display_name=display_name)
+    token = secrets.token_urlsafe(32)
+    db.add(
+        Invitation(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + INVITATION_TTL,
+        )
+    )
+    await db.flush()
+    return user, token
+
+
+async def redeem_invitation(db: AsyncSession, token: str, now: dt.datetime) -> User:
+    inv = await db.get(Invitation, token_hash(token), with_for_update=True)
+    if inv is None or inv.used_at is not None or inv.expires_at < now:
+        raise NotFound("this invitation is unknown, used or expired")
+    user = await db.get(User, inv.user_id)
+    if user is None or user.disabled:
+        raise NotFound("this invitation is unknown, used or expired")
+    inv.used_at = now
+    return user
+
+
+async def user_by_email(db: AsyncSession, email: str) -> User | None:
+    return await db.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+async def visible_user(db: AsyncSession, viewer: User, user_id: str) -> User:
+    """A user the viewer may see (own tenant or allowed partner), else NotFound."""
+    user = await db.get(User, user_id)
+    if user is None or user.disabled:
+        raise NotFound("no such user")
+    if user.tenant_id != viewer.tenant_id and user.tenant_id not in await partner_tenants(
+        db, viewer.tenant_id
+    ):
+        raise NotFound("no such user")
+    return user
+
+
+async def directory(db: AsyncSession, viewer: User, query: str, limit: int = 50) -> list[User]:
+    tenants = await visible_tenants(db, viewer.tenant_id)
+    stmt = select(User).where(User.tenant_id.in_(tenants), User.disabled.is_(False))
+    if query:
+        pattern = f"%{query.lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(User.email).like(pattern), func.lower(User.display_name).like(pattern))
+        )
+    return list(await db.scalars(stmt.order_by(User.email).limit(limit)))
+
+
+async def disable_user(db: AsyncSession, user: User, now: dt.datetime) -> None:
+    """Disable the account: sessions end, it disappears from the directory."""
+    user.disabled = True
+    await db.execute(
+        update(Session)
+        .where(Session.user_id == user.id, Session.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await db.flush()
+
+
+# -- devices ---------------------------------------------------------------------------------
+
+
+async def active_device(db: AsyncSession, user_id: str, device_id: str) -> Device:
+    device = await db.get(Device, device_id)
+    if device is None or device.user_id != user_id or device.removed_at is not None:
+        raise NotFound("no such device")
+    return device
+
+
+async def devices_of(db: AsyncSession, user_id: str) -> list[Device]:
+    rows = await db.scalars(
+        select(Device)
+        .where(Device.user_id == user_id, Device.removed_at.is_(None))
+        .order_by(Device.created_at, Device.id)
+    )
+    return list(rows)
+
+
+async def conversation_partners(db: AsyncSession, user_id: str) -> list[str]:
+    """Users sharing an active conversation with this one (they track its device list)."""
+    mine = select(Membership.conversation_id).where(
+        Membership.user_id == user_id, Membership.active.is_(True)
+    )
+    rows = await db.scalars(
+        select(Membership.user_id)
+        .where(Membership.conversation_id.in_(mine), Membership.active.is_(True))
+        .distinct()
+    )
+    return list(rows)
+
+
+# -- conversations ---------------------------------------------------------------------------
+
+
+@dataclass
+class Appended:
+    """Events a change appended; the server publishes them after the commit."""
+
+    events: list[Event] = field(default_factory=list)
+
+
+async def next_seq(db: AsyncSession, conversation_id: str) -> int:
+    """Take the next number of the conversation's gap-free sequence.
+
+    The UPDATE locks the conversation row until commit, so concurrent senders are serialised
+    per conversation and numbers commit in order.
+    """
+    seq = await db.scalar(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(last_seq=Conversation.last_seq + 1)
+        .returning(Conversation.last_seq)
+    )
+    if seq is None:
+        raise NotFound("no such conversation")
+    return int(seq)
+
+
+async def membership(db: AsyncSession, conversation_id: str, user_id: str) -> Membership | None:
+    return await db.get(Membership, (conversation_id, user_id))
+
+
+async def conversation_for_member(
+    db: AsyncSession, user: User, conversation_id: str, *, allow_left: bool = False
+) -> tuple[Conversation, Membership]:
+    """The conversation if the user is (or, with allow_left, was) a member; else NotFound."""
+    conv = await db.get(Conversation, conversation_id)
+    mem = await membership(db, conversation_id, user.id) if conv else None
+    if conv is None or mem is None or (not mem.active and not allow_left):
+        raise NotFound("no such conversation")
+    return conv, mem
+
+
+async def active_member_count(db: AsyncSession, conversation_id: str) -> int:
+    return int(
+        await db.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.conversation_id == conversation_id, Membership.active.is_(True))
+        )
+        or 0
+    )
+
+
+async def member_tenants(db: AsyncSession, conversation_id: str) -> set[str]:
+    rows = await db.scalars(
+        select(User.tenant_id)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.conversation_id == conversation_id, Membership.active.is_(True))
+        .distinct()
+    )
+    return set(rows)
+
+
+async def create_conversation(
+    db: AsyncSession,
+    creator: User | None,
+    tenant: Tenant,
+    kind: str,
+    name: str,
+    member_ids: Sequence[str],
+    now: dt.datetime,
+) -> tuple[Conversation, Appended]:
+    """Create a conversation; `creator` None means an admin tool (managed groups)."""
+    if kind not in ("direct", "group", "managed"):
+        raise InvalidInput(f"unknown conversation kind {kind!r}")
+    ids = list(dict.fromkeys(member_ids))
+    if creator is not None:
+        ids = [creator.id, *[i for i in ids if i != creator.id]]
+    if kind == "direct" and len(ids) != 2:
+        raise InvalidInput("a direct conversation has exactly two members")
+    conv = Conversation(
+        id=new_id(),
+        tenant_id=tenant.id,
+        kind=kind,
+        name=name[:200],
+        created_by=creator.id if creator else None,
+        last_seq=0,
+        created_at=now,
+    )
+    db.add(conv)
+    await db.flush()
+    appended = await _add_members(
+        db, conv, creator, ids, now, creator_id=creator.id if creator else None
+    )
+    return conv, appended
+
+
+def _can_manage(conv: Conversation, actor: User | None, actor_mem: Membership | None) -> bool:
+    if actor is None:  # admin tool
+        return True
+    if conv.kind == "direct":
+        return False
+    if actor.role in ("tenant_admin", "instance_admin") and conv.kind == "managed":
+        return actor.tenant_id == conv.tenant_id or actor.role == "instance_admin"
+    return actor_mem is not None and actor_mem.active and actor_mem.role == "admin"
+
+
+async def add_members(
+    db: AsyncSession,
+    conv: Conversation,
+    actor: User | None,
+    user_ids: Sequence[str],
+    now: dt.datetime,
+) -> Appended:
+    actor_mem = await membership(db, conv.id, actor.id) if actor else None
+    if not _can_manage(conv, actor, actor_mem):
+        raise Forbidden("only an admin of this group can change its members")
+    return await _add_members(db, conv, actor, list(dict.fromkeys(user_ids)), now)
+
+
+async def _add_members(
+    db: AsyncSession,
+    conv: Conversation,
+    actor: User | None,
+    user_ids: list[str],
+    now: dt.datetime,
+    creator_id: str | None = None,
+) -> Appended:
+    found = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(user_ids)))}
+    allowed = await visible_tenants(db, actor.tenant_id) if actor else None
+    users: list[User] = []
+    for uid in user_ids:
+        user = found.get(uid)
+        if user is None or user.disabled or (allowed is not None and user.tenant_id not in allowed):
+            raise NotFound("no such user")
+        users.append(user)
+    existing = {
+        m.user_id: m
+        for m in await db.scalars(
+            select(Membership).where(
+                Membership.conversation_id == conv.id, Membership.user_id.in_(user_ids)
+            )
+        )
+    }
+    new = [u for u in users if u.id not in existing or not existing[u.id].active]
+    count = await active_member_count(db, conv.id)
+    if count + len(new) > MAX_GROUP_MEMBERS:
+        raise GroupFull(
+            f"a conversation has at most {MAX_GROUP_MEMBERS} members; "
+            f"it has {count}, adding {len(new)} would exceed that"
+        )
+    tenants = await member_tenants(db, conv.id) | {u.tenant_id for u in new} | {conv.tenant_id}
+    await check_tenants_allowed(db, tenants)
+    appended = Appended()
+    for user in new:
+        seq = await next_seq(db, conv.id)
+        role = "admin" if (user.id == creator_id and conv.kind == "group") else "member"
+        mem = existing.get(user.id)
+        if mem is None:
+            db.add(
+                Membership(
+                    conversation_id=conv.id, user_id=user.id, role=role, active=True, joined_seq=seq
+                )
+            )
+        else:
+            mem.active, mem.joined_seq, mem.left_seq = True, seq, None
+        event = Event(
+            conversation_id=conv.id,
+            seq=seq,
+            id=new_id(),
+            kind="membership",
+            sender_user_id=actor.id if actor else None,
+            payload={"action": "added", "user_id": user.id},
+            created_at=now,
+        )
+        db.add(event)
+        appended.events.append(event)
+    await db.flush()
+    return appended
+
+
+async def set_member_role(db: AsyncSession, conv: Conversation, user_id: str, role: str) -> None:
+    mem = await membership(db, conv.id, user_id)
+    if mem is None or not mem.active:
+        raise NotFound("no such member")
+    if role not in ("member", "admin"):
+        raise InvalidInput(f"unknown member role {role!r}")
+    mem.role = role
+    await db.flush()
+
+
+async def remove_member(
+    db: AsyncSession, conv: Conversation, actor: User | None, user_id: str, now: dt.datetime
+) -> Appended:
+    actor_mem = await membership(db, conv.id, actor.id) if actor else None
+    leaving = actor is not None and actor.id == user_id and conv.kind == "group"
+    if not leaving and not _can_manage(conv, actor, actor_mem):
+        raise Forbidden("only an admin of this group can change its members")
+    mem = await membership(db, conv.id, user_id)
+    if mem is None or not mem.active:
+        raise NotFound("no such member")
+    seq = await next_seq(db, conv.id)
+    mem.active, mem.left_seq = False, seq
+    event = Event(
+        conversation_id=conv.id,
+        seq=seq,
+        id=new_id(),
+        kind="membership",
+        sender_user_id=actor.id if actor else None,
+        payload={"action": "removed", "user_id": user_id},
+        created_at=now,
+    )
+    db.add(event)
+    await db.flush()
+    return Appended([event])
+
+
+async def conversations_of(db: AsyncSession, user: User) -> list[tuple[Conversation, Membership]]:
+    rows = await db.execute(
+        select(Conversation, Membership)
+        .join(Membership, Membership.conversation_id == Conversation.id)
+        .where(Membership.user_id == user.id, Membership.active.is_(True))
+        .order_by(Conversation.created_at, Conversation.id)
+    )
+    return [(c, m) for c, m in rows]
+
+
+async def members_of(db: AsyncSession, conversation_id: str) -> list[Membership]:
+    rows = await db.scalars(
+        select(Membership)
+        .where(Membership.conversation_id == conversation_id, Membership.active.is_(True))
+        .order_by(Membership.joined_seq)
+    )
+    return list(rows)
+
+
+async def events_for(
+    db: AsyncSession, mem: Membership, after_seq: int, limit: int, upto: int | None = None
+) -> list[Event]:
+    """Events of the member's window (its join up to its removal) after `after_seq`."""
+    stmt = select(Event).where(
+        Event.conversation_id == mem.conversation_id,
+        Event.seq > max(after_seq, mem.joined_seq - 1),
+    )
+    if mem.left_seq is not None:
+        stmt = stmt.where(Event.seq <= mem.left_seq)
+    if upto is not None:
+        stmt = stmt.where(Event.seq <= upto)
+    return list(await db.scalars(stmt.order_by(Event.seq).limit(limit)))
+
+
+async def memberships_for_sync(
+    db: AsyncSession, user_id: str, since: dict[str, int]
+) -> list[Membership]:
+    """Memberships with something the device has not seen (active ones, and removals it missed)."""
+    rows = await db.scalars(select(Membership).where(Membership.user_id == user_id))
+    out = []
+    for mem in rows:
+        if (
+            not mem.active
+            and mem.left_seq is not None
+            and since.get(mem.conversation_id, 0) >= mem.left_seq
+        ):
+            continue
+        if not mem.active and mem.conversation_id not in since:
+            # Removed before this device ever saw the conversation: nothing to tell it.
+            continue
+        out.append(mem)
+    return out
+
+
+# -- idempotency -----------------------------------------------------------------------------
+
+
+async def claim_txn(db: AsyncSession, user_id: str, txn_id: str) -> dict[str, Any] | None:
+    """The stored result of an earlier use of this transaction id, if any."""
+    row = await db.get(Transaction, (user_id, txn_id))
+    return dict(row.result) if row is not None else None
+
+
+def record_txn(
+    db: AsyncSession, user_id: str, txn_id: str, kind: str, result: dict[str, Any], now: dt.datetime
+) -> None:
+    db.add(Transaction(user_id=user_id, txn_id=txn_id, kind=kind, result=result, created_at=now))
+
+
+# -- messages --------------------------------------------------------------------------------
+
+
+async def append_message(
+    db: AsyncSession,
+    sender: User,
+    conv: Conversation,
+    device: Device,
+    ciphertext: bytes,
+    attachment_ids: list[str],
+    now: dt.datetime,
+) -> Event:
+    await check_tenants_allowed(db, await member_tenants(db, conv.id))
+    if attachment_ids:
+        found = set(
+            await db.scalars(
+                select(Attachment.id).where(
+                    Attachment.id.in_(attachment_ids), Attachment.conversation_id == conv.id
+                )
+            )
+        )
+        if found != set(attachment_ids):
+            raise NotFound("an attachment is unknown or belongs to another conversation")
+    seq = await next_seq(db, conv.id)
+    event = Event(
+        conversation_id=conv.id,
+        seq=seq,
+        id=new_id(),
+        kind="message",
+        sender_user_id=sender.id,
+        sender_device_id=device.id,
+        ciphertext=ciphertext,
+        payload={"attachment_ids": attachment_ids} if attachment_ids else {},
+        created_at=now,
+    )
+    db.add(event)
+    await db.flush()
+    return event
+
+
+async def append_to_device(
+    db: AsyncSession,
+    sender: User,
+    device: Device,
+    envelopes: Sequence[tuple[str, str, bytes]],
+    now: dt.datetime,
+) -> list[ToDevice]:
+    """Queue envelopes for exact devices; all targets are checked before anything is stored."""
+    visible = await visible_tenants(db, sender.tenant_id)
+    targets: list[Device] = []
+    for user_id, device_id, _ in envelopes:
+        target = await db.get(Device, device_id)
+        owner = await db.get(User, user_id) if target else None
+        if (
+            target is None
+            or owner is None
+            or target.user_id != user_id
+            or target.removed_at is not None
+            or owner.disabled
+            or owner.tenant_id not in visible
+        ):
+            raise NotFound(f"no such device {device_id!r} of user {user_id!r}")
+        targets.append(target)
+    rows = []
+    for target, (_, _, ciphertext) in zip(targets, envelopes, strict=True):
+        seq = await db.scalar(
+            update(Device)
+            .where(Device.id == target.id)
+            .values(to_device_seq=Device.to_device_seq + 1)
+            .returning(Device.to_device_seq)
+        )
+        row = ToDevice(
+            device_id=target.id,
+            seq=int(seq or 0),
+            sender_user_id=sender.id,
+            sender_device_id=device.id,
+            ciphertext=ciphertext,
+            created_at=now,
+        )
+        db.add(row)
+        rows.append(row)
+    await db.flush()
+    return rows
+
+
+async def pending_to_device(
+    db: AsyncSession, device_id: str, after: int, limit: int
+) -> list[ToDevice]:
+    rows = await db.scalars(
+        select(ToDevice)
+        .where(ToDevice.device_id == device_id, ToDevice.seq > after)
+        .order_by(ToDevice.seq)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def ack_to_device(db: AsyncSession, device_id: str, upto: int) -> None:
+    await db.execute(delete(ToDevice).where(ToDevice.device_id == device_id, ToDevice.seq <= upto))
+
+
+async def add_receipt(
+    db: AsyncSession, user: User, conv: Conversation, seq: int, kind: str, now: dt.datetime
+) -> tuple[Receipt | None, Event]:
+    """Store a receipt once; returns (new receipt or None if repeated, the message)."""
+    if kind not in ("delivered", "read"):
+        raise InvalidInput("a receipt is 'delivered' or 'read'")
+    event = await db.get(Event, (conv.id, seq))
+    if event is None or event.kind != "message":
+        raise NotFound("no such message")
+    if await db.get(Receipt, (conv.id, seq, user.id, kind)) is not None:
+        return None, event
+    receipt = Receipt(conversation_id=conv.id, seq=seq, user_id=user.id, kind=kind, created_at=now)
+    db.add(receipt)
+    await db.flush()
+    return receipt, event
+
+
+async def receipts_for(db: AsyncSession, conversation_id: str, seq: int) -> list[Receipt]:
+    rows = await db.scalars(
+        select(Receipt)
+        .where(Receipt.conversation_id == conversation_id, Receipt.seq == seq)
+        .order_by(Receipt.created_at, Receipt.user_id)
+    )
+    return list(rows)
+
+
+# -- storage ---------------------------------------------------------------------------------
+
+
+async def user_quota(db: AsyncSession, user: User) -> int:
+    if user.quota_bytes is not None:
+        return user.quota_bytes
+    tenant = await db.get(Tenant, user.tenant_id)
+    assert tenant is not None
+    return tenant.user_quota_bytes
+
+
+async def tenant_capacity(db: AsyncSession, tenant: Tenant) -> int:
+    """What the tenant may store in all: 1 GB per active user plus its 500 GB extensions."""
+    users = await db.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.tenant_id == tenant.id, User.disabled.is_(False))
+    )
+    return int(users or 0) * DEFAULT_USER_QUOTA + tenant.storage_extension_steps * EXTENSION_STEP
+
+
+async def charge_storage(db: AsyncSession, user: User, size: int) -> None:
+    """Count `size` bytes against user and tenant, or raise QuotaExceeded.
+
+    Each UPDATE checks and adds in one statement (the row stays locked until commit), so
+    concurrent uploads cannot together overshoot the quota.
+    """
+    limit = await user_quota(db, user)
+    charged = await db.scalar(
+        update(User)
+        .where(User.id == user.id, User.storage_used + size <= limit)
+        .values(storage_used=User.storage_used + size)
+        .returning(User.storage_used)
+    )
+    if charged is None:
+        raise QuotaExceeded(
+            f"this upload of {size} bytes exceeds your storage quota of {limit} bytes"
+        )
+    tenant = await db.get(Tenant, user.tenant_id)
+    assert tenant is not None
+    capacity = await tenant_capacity(db, tenant)
+    charged = await db.scalar(
+        update(Tenant)
+        .where(Tenant.id == tenant.id, Tenant.storage_used + size <= capacity)
+        .values(storage_used=Tenant.storage_used + size)
+        .returning(Tenant.storage_used)
+    )
+    if charged is None:
+        raise QuotaExceeded("your organisation's storage is full; ask your administrator")
+
+
+async def add_attachment(
+    db: AsyncSession,
+    user: User,
+    conv: Conversation,
+    attachment_id: str,
+    size: int,
+    now: dt.datetime,
+) -> Attachment:
+    await charge_storage(db, user, size)
+    row = Attachment(
+        id=attachment_id, conversation_id=conv.id, owner_user_id=user.id, size=size, created_at=now
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+async def attachment_for_member(db: AsyncSession, user: User, attachment_id: str) -> Attachment:
+    row = await db.get(Attachment, attachment_id)
+    if row is None:
+        raise NotFound("no such attachment")
+    mem = await membership(db, row.conversation_id, user.id)
+    if mem is None or not mem.active:
+        raise NotFound("no such attachment")
+    return row
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+@dataclass
+class PurgeResult:
+    events: int = 0
+    attachments: int = 0
+    to_device: int = 0
+    receipts: int = 0
+    transactions: int = 0
+    attachment_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "events": self.events,
+            "attachments": self.attachments,
+            "to_device": self.to_device,
+            "receipts": self.receipts,
+            "transactions": self.transactions,
+        }
+
+
+async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
+    """Delete what is older than each tenant's retention; returns what went (blob ids included).
+
+    A conversation follows the retention of the tenant that owns it; to-device envelopes and
+    transaction ids follow their user's tenant. The caller deletes blobs after the commit.
+    """
+    result = PurgeResult()
+    for tenant in list(await db.scalars(select(Tenant))):
+        cutoff = now - dt.timedelta(days=tenant.retention_days)
+        convs = select(Conversation.id).where(Conversation.tenant_id == tenant.id)
+        users = select(User.id).where(User.tenant_id == tenant.id)
+        old = list(
+            await db.scalars(
+                select(Attachment).where(
+                    Attachment.conversation_id.in_(convs), Attachment.created_at < cutoff
+                )
+            )
+        )
+        for att in old:
+            await db.execute(
+                update(User)
+                .where(User.id == att.owner_user_id)
+                .values(storage_used=User.storage_used - att.size)
+            )
+            await db.execute(
+                update(Tenant)
+                .where(
+                    Tenant.id
+                    == select(User.tenant_id).where(User.id == att.owner_user_id).scalar_subquery()
+                )
+                .values(storage_used=Tenant.storage_used - att.size)
+            )
+            await db.delete(att)
+            result.attachment_ids.append(att.id)
+        result.attachments += len(old)
+        result.events += _count(
+            await db.execute(
+                delete(Event).where(Event.conversation_id.in_(convs), Event.created_at < cutoff)
+            )
+        )
+        result.receipts += _count(
+            await db.execute(
+                delete(Receipt).where(
+                    Receipt.conversation_id.in_(convs), Receipt.created_at < cutoff
+                )
+            )
+        )
+        devices = select(Device.id).where(Device.user_id.in_(users))
+        result.to_device += _count(
+            await db.execute(
+                delete(ToDevice).where(
+                    ToDevice.device_id.in_(devices), ToDevice.created_at < cutoff
+                )
+            )
+        )
+        result.transactions += _count(
+            await db.execute(
+                delete(Transaction).where(
+                    and_(Transaction.user_id.in_(users), Transaction.created_at < cutoff)
+                )
+            )
+        )
+    await db.flush()
+    return result
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,322 @@
+"""E2ESession's protocol logic over an in-memory router (fast; no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import nacl.public
+import pytest
+
+from messenger.client.e2e import (
+    DecryptedMessage,
+    DeviceRecord,
+    E2EResult,
+    E2ESession,
+    RejectedMessage,
+)
+from messenger.crypto import (
+    MAX_KEY_AGE_SECONDS,
+    DeviceKeys,
+    KeyStoreError,
+    MalformedError,
+    PolicyError,
+    ReplayError,
+    SenderKeyDistribution,
+    SenderKeyStore,
+    TamperedError,
+    decrypt_pairwise,
+    open_audit_seal,
+    parse_header,
+)
+from tests.crypto.hub import Hub, HubTransport
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def client(hub: Hub, user: str, device: str = "D1", **kw: Any) -> E2ESession:
+    s = E2ESession(HubTransport(hub, user, device), DeviceKeys.generate(user, device), **kw)
+    await s.register_device(device)
+    return s
+
+
+async def pump(*sessions: E2ESession) -> dict[str, list[E2EResult]]:
+    """Deliver every queued event until all inboxes are empty."""
+    out: dict[str, list[E2EResult]] = {f"{s.user_id}/{s.device_id}": [] for s in sessions}
+    hub = sessions[0].transport.hub  # type: ignore[attr-defined]
+    busy = True
+    while busy:
+        busy = False
+        for s in sessions:
+            for ev in hub.take(s.user_id, s.device_id):
+                busy = True
+                out[f"{s.user_id}/{s.device_id}"] += await s.handle_event(ev)
+    return out
+
+
+def texts(results: list[E2EResult]) -> list[str]:
+    return [r.body for r in results if isinstance(r, DecryptedMessage)]
+
+
+async def test_group_members_read_each_other_and_own_other_device() -> None:
+    hub = Hub(members={"c": ["alice", "bob", "carol"]})
+    a, a2, b, c = (
+        await client(hub, "alice"),
+        await client(hub, "alice", "D2"),
+        await client(hub, "bob"),
+        await client(hub, "carol"),
+    )
+    await a.send_text("c", "hallo")
+    await b.send_text("c", "servus")
+    got = await pump(a, a2, b, c)
+    assert texts(got["carol/D1"]) == ["hallo", "servus"]
+    assert texts(got["alice/D2"]) == ["hallo", "servus"]
+    assert texts(got["alice/D1"]) == ["hallo", "servus"]  # own message read back once
+
+
+async def test_message_arriving_before_its_sender_key_waits_then_decrypts() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "first")
+    events = hub.take("bob", "D1")
+    to_device = [e for e in events if e["type"] == "to_device"]
+    message = [e for e in events if e["type"] == "message"]
+    assert await b.handle_event(message[0]) == []
+    assert b.waiting() == 1
+    assert texts(await b.handle_event(to_device[0])) == ["first"]
+    assert b.waiting() == 0
+
+
+async def test_removed_member_gets_no_new_key_and_cannot_read() -> None:
+    hub = Hub(members={"c": ["alice", "bob", "carol"]})
+    a, b, c = await client(hub, "alice"), await client(hub, "bob"), await client(hub, "carol")
+    await a.send_text("c", "before")
+    await pump(a, b, c)
+    hub.remove_member("c", "carol")
+    await pump(a, b, c)
+    # a hostile server still hands carol the ciphertext: she holds no key for it
+    await a.send_text("c", "after")
+    msg = next(e for e in hub.inbox[("bob", "D1")] if e["type"] == "message")
+    assert await c.handle_event(msg) == []
+    assert c.waiting() == 1
+    assert texts((await pump(a, b, c))["bob/D1"]) == ["after"]
+
+
+async def test_rotation_without_membership_event_when_member_list_shrinks() -> None:
+    hub = Hub(members={"c": ["alice", "bob", "carol"]})
+    a, b, c = await client(hub, "alice"), await client(hub, "bob"), await client(hub, "carol")
+    await a.send_text("c", "one")
+    await pump(a, b, c)
+    hub.members["c"].remove("carol")  # no event delivered to alice
+    await a.send_text("c", "two")
+    msg = next(e for e in hub.inbox[("bob", "D1")] if e["type"] == "message")
+    assert hub.take("carol", "D1") == []  # neither the message nor a key reached carol
+    assert await c.handle_event(msg) == []  # handed over anyway: no key to read it
+    assert c.waiting() == 1
+    assert texts((await pump(a, b))["bob/D1"]) == ["two"]
+
+
+async def test_sender_key_rotates_after_seven_days() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    clock = Clock()
+    a, b = await client(hub, "alice", clock=clock), await client(hub, "bob")
+    await a.send_text("c", "monday")
+    clock.now += MAX_KEY_AGE_SECONDS
+    await a.send_text("c", "next monday")
+    events = hub.take("bob", "D1")
+    assert sum(e["type"] == "to_device" for e in events) == 2
+    hub.inbox[("bob", "D1")] = events
+    assert texts((await pump(a, b))["bob/D1"]) == ["monday", "next monday"]
+
+
+async def test_sender_key_rotates_after_100_messages() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    for i in range(101):
+        await a.send_text("c", str(i))
+    events = hub.take("bob", "D1")
+    assert sum(e["type"] == "to_device" for e in events) == 2
+    hub.inbox[("bob", "D1")] = events
+    assert texts((await pump(a, b))["bob/D1"]) == [str(i) for i in range(101)]
+
+
+async def test_forged_and_tampered_messages_are_reported_not_shown() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "real")
+    await pump(a, b)
+    await a.send_text("c", "dose 5 mg")
+    ev = next(e for e in hub.take("bob", "D1") if e["type"] == "message")
+    raw = bytearray(base64.b64decode(ev["ciphertext"]))
+    raw[-70] ^= 1  # inside the ciphertext
+    [rejected] = await b.handle_event({**ev, "ciphertext": base64.b64encode(bytes(raw)).decode()})
+    assert isinstance(rejected, RejectedMessage) and isinstance(rejected.error, TamperedError)
+    assert texts(await b.handle_event(ev)) == ["dose 5 mg"]
+    [replayed] = await b.handle_event(ev)
+    assert isinstance(replayed, RejectedMessage)
+
+
+async def test_device_whose_keys_change_is_refused_and_warned() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, _ = await client(hub, "alice"), await client(hub, "bob")
+    await a.devices_of("bob")
+    impostor = DeviceKeys.generate("bob", "D1").identity()
+    hub.devices["bob"] = [
+        DeviceRecord("bob", "D1", impostor.signing_key, impostor.exchange_key, impostor.signature)
+    ]
+    assert await a.devices_of("bob", refresh=True) == []
+    assert a.identity_warnings
+
+
+async def test_safety_numbers_match_on_both_sides() -> None:
+    hub = Hub(members={})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    assert await a.safety_number("bob") == await b.safety_number("alice")
+
+
+async def test_attachment_is_encrypted_on_the_client() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    voice = b"OggS voice message canary 4711"
+    await a.send_attachment("c", voice, name="memo.ogg", mime="audio/ogg")
+    assert all(voice not in blob for blob in hub.blobs.values())
+    [msg] = (await pump(a, b))["bob/D1"]
+    assert isinstance(msg, DecryptedMessage) and msg.attachment is not None
+    assert (msg.attachment.name, msg.attachment.mime) == ("memo.ogg", "audio/ogg")
+    assert await b.fetch_attachment(msg.attachment) == voice
+
+
+async def test_audit_on_seals_every_sender_key_and_refuses_unsealed_ones() -> None:
+    audit = nacl.public.PrivateKey.generate()
+    audit_pub = bytes(audit.public_key)
+    hub = Hub(members={"c": ["alice", "bob", "eve"]})
+    a = await client(hub, "alice", audit_key=audit_pub)
+    b = await client(hub, "bob", audit_key=audit_pub)
+    e = await client(hub, "eve")  # a client that ignores the tenant's audit policy
+    await a.send_text("c", "audited")
+    await e.send_text("c", "unaudited")
+    got = (await pump(a, b, e))["bob/D1"]
+    assert texts(got) == ["audited"]
+    assert any(isinstance(r, RejectedMessage) and isinstance(r.error, PolicyError) for r in got)
+    # the auditor's copy, as carried to bob, opens to alice's chain and decrypts her message
+    await a.send_text("c", "second")
+    events = hub.take("bob", "D1")
+    msg = next(e for e in events if e["type"] == "message")
+    await a.handle_event(
+        {
+            "type": "membership",
+            "conversation_id": "c",
+            "action": "removed",
+            "user_id": "eve",
+            "seq": 9,
+        }
+    )
+    hub.members["c"].remove("eve")
+    await a.send_text("c", "third")
+    events = hub.take("bob", "D1")
+    td = next(e for e in events if e["type"] == "to_device")
+    _, plaintext = decrypt_pairwise(b.keys, a.keys.identity(), base64.b64decode(td["ciphertext"]))
+    seal = SenderKeyDistribution.from_bytes(plaintext).audit
+    assert seal is not None and seal.audit_key == audit_pub
+    record = open_audit_seal(bytes(audit), seal)
+    assert record.sender_user == "alice"
+    auditor = SenderKeyStore()
+    auditor.add(
+        SenderKeyDistribution(
+            record.conversation_id,
+            record.sender_user,
+            record.sender_device,
+            record.key_id,
+            record.iteration,
+            record.chain_key,
+            record.created_at,
+        ),
+        a.keys.identity(),
+    )
+    third = next(e for e in events if e["type"] == "message")
+    assert json.loads(auditor.decrypt(base64.b64decode(third["ciphertext"]))[1])["body"] == "third"
+    assert msg["seq"] < third["seq"]
+
+
+async def test_to_device_with_server_swapped_sender_is_refused() -> None:
+    hub = Hub(members={"c": ["alice", "bob", "carol"]})
+    a, b, c = await client(hub, "alice"), await client(hub, "bob"), await client(hub, "carol")
+    await a.send_text("c", "x")
+    td = next(e for e in hub.take("bob", "D1") if e["type"] == "to_device")
+    assert parse_header(base64.b64decode(td["ciphertext"])).sender_user == "alice"
+    [rej] = await b.handle_event({**td, "sender_user_id": "carol"})
+    assert isinstance(rej, RejectedMessage) and isinstance(rej.error, MalformedError)
+    assert c.waiting() == 0
+
+
+async def test_restarted_client_keeps_reading_from_saved_state(tmp_path: Path) -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "vor dem Neustart")
+    first = hub.take("bob", "D1")
+    assert texts([r for e in first for r in await b.handle_event(e)]) == ["vor dem Neustart"]
+    await a.send_text("c", "wartet")  # arrives while bob is down
+    path = tmp_path / "state" / "bob.state"
+    b.save_state(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    restarted = E2ESession.load_state(b.transport, b.keys, path)
+    await a.send_text("c", "nach dem Neustart")  # no new key: alice knows bob holds it
+    later = hub.take("bob", "D1")
+    assert [e["type"] for e in later] == ["message", "message"]
+    got = [r for e in later for r in await restarted.handle_event(e)]
+    assert texts(got) == ["wartet", "nach dem Neustart"]
+    [replayed] = await restarted.handle_event(first[-1])
+    assert isinstance(replayed, RejectedMessage) and isinstance(replayed.error, ReplayError)
+    # alice restarts: her sends continue under a new chain, never reusing a consumed position
+    a.save_state(tmp_path / "alice.state")
+    await a.send_text("c", "nach dem Speichern")  # sent, then alice crashes before saving
+    a2 = E2ESession.load_state(a.transport, a.keys, tmp_path / "alice.state")
+    await a2.send_text("c", "alice wieder da")
+    again = hub.take("bob", "D1")
+    assert [e["type"] for e in again] == ["message", "to_device", "message"]
+    got = [r for e in again for r in await restarted.handle_event(e)]
+    assert texts(got) == ["nach dem Speichern", "alice wieder da"]
+    assert not [r for r in got if isinstance(r, RejectedMessage)]
+
+
+async def test_state_file_is_sealed_to_the_device(tmp_path: Path) -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, _ = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "x")
+    path = tmp_path / "alice.state"
+    a.save_state(path)
+    chain = json.loads(a.export_state())["inbound"][0]["chain_key"]
+    assert chain.encode() not in path.read_bytes()
+    with pytest.raises(KeyStoreError):
+        E2ESession.load_state(a.transport, DeviceKeys.generate("alice", "D1"), path)
+
+
+async def test_device_added_while_away_gets_the_key_after_a_reconnect() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "eins")
+    b2 = await client(hub, "bob", "D2")  # alice missed the live device_list event
+    assert await a.handle_event({"type": "synced"}) == []
+    await a.send_text("c", "zwei")
+    assert texts((await pump(a, b, b2))["bob/D2"]) == ["zwei"]
+
+
+async def test_concurrent_sends_share_one_sender_key() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await asyncio.gather(*(a.send_text("c", str(i)) for i in range(10)))
+    events = hub.take("bob", "D1")
+    assert sum(e["type"] == "to_device" for e in events) == 1
+    hub.inbox[("bob", "D1")] = events
+    assert sorted(texts((await pump(a, b))["bob/D1"]), key=int) == [str(i) for i in range(10)]

@@ -1,0 +1,153 @@
+"""The `lab` fixture: the demo organisation served over HTTP on loopback, for real EWS clients.
+
+    def test_something(lab: LabServer) -> None:
+        account = lab.account("assistenz", "chef")   # exchangelib Account, delegate access
+        lab.lab.knobs.outage = True                  # flip a fault switch
+        lab.restart()                                # same port, same store file
+
+The demo org is seeded once per test session into a template store and copied per test, so every
+test starts from the same organisation and may change it freely.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from med.lab import Lab
+from med.lab.demo import DEMO_PASSWORD, DOMAIN
+from med.lab.server import create_app
+
+
+def _address(user: str) -> str:
+    return user if "@" in user else f"{user}@{DOMAIN}"
+
+
+class LabServer:
+    """A lab on a file store behind uvicorn in a thread; restartable on the same port."""
+
+    def __init__(self, store_path: Path, host: str = "127.0.0.1") -> None:
+        self.store_path = store_path
+        self.host = host
+        self.port = 0
+        self.lab = Lab.open(store_path)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The EWS endpoint."""
+        return f"{self.base_url}/EWS/Exchange.asmx"
+
+    def _socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(64)
+        self.port = sock.getsockname()[1]
+        return sock
+
+    def start(self) -> None:
+        sock = self._socket()
+        config = uvicorn.Config(
+            create_app(self.lab),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=30,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="lab-uvicorn", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the lab server did not start")
+            time.sleep(0.01)
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        """Stop serving and close the store (the file stays)."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=15)
+        self._server = self._thread = None
+        self.lab.close()
+
+    def restart(self) -> None:
+        """Stop, reopen the store from its file, serve again on the same port."""
+        self.stop()
+        self.lab = Lab.open(self.store_path)
+        self.start()
+
+    def account(
+        self,
+        user: str,
+        mailbox: str | None = None,
+        password: str = DEMO_PASSWORD,
+        *,
+        autodetect: bool = False,
+        retry_policy: Any = None,
+    ) -> Any:
+        """An exchangelib Account for `user` on `mailbox` (default: their own), delegate access."""
+        from exchangelib import (
+            BASIC,
+            DELEGATE,
+            Account,
+            Build,
+            Configuration,
+            Credentials,
+            Version,
+        )
+
+        config = Configuration(
+            service_endpoint=self.url,
+            credentials=Credentials(_address(user), password),
+            auth_type=BASIC,
+            version=None if autodetect else Version(build=Build(15, 1)),
+        )
+        account = Account(
+            primary_smtp_address=_address(mailbox or user),
+            access_type=DELEGATE,
+            config=config,
+            autodiscover=False,
+        )
+        if retry_policy is not None:
+            # exchangelib shares one protocol per endpoint and login; the latest policy wins.
+            account.protocol.config.retry_policy = retry_policy
+        return account
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store file with the demo organisation, seeded once per session (per xdist worker)."""
+    path = tmp_path_factory.mktemp("lab-template") / "demo.sqlite"
+    Lab.open(path, demo=True).close()
+    return path
+
+
+@pytest.fixture
+def lab(demo_template: Path, tmp_path: Path) -> Iterator[LabServer]:
+    path = tmp_path / "lab.sqlite"
+    shutil.copyfile(demo_template, path)
+    server = LabServer(path)
+    yield server
+    server.stop()
+    from exchangelib.protocol import close_connections
+
+    close_connections()

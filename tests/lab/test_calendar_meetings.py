@@ -1,0 +1,166 @@
+"""Meeting invitations, delegate delivery settings and responses, in process over SOAP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from med.lab import Lab
+from med.lab import items as store_items
+from tests.lab.items_soap import ASSISTENZ, CHEF, M, T, call, codes, demo_lab, folder_of
+
+SACHBEARBEITUNG = "sachbearbeitung@musterstadt.example"
+LEITSTELLE = "leitstelle@musterstadt.example"
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    yield from demo_lab()
+
+
+def invite(lab: Lab, subject: str, attendees: list[str]) -> str:
+    people = "".join(
+        f"<t:Attendee><t:Mailbox><t:EmailAddress>{a}</t:EmailAddress></t:Mailbox></t:Attendee>"
+        for a in attendees
+    )
+    messages = call(
+        lab,
+        SACHBEARBEITUNG,
+        '<m:CreateItem SendMeetingInvitations="SendToAllAndSaveCopy"><m:Items><t:CalendarItem>'
+        f"<t:Subject>{subject}</t:Subject><t:Start>2027-02-01T09:00:00Z</t:Start>"
+        f"<t:End>2027-02-01T10:00:00Z</t:End><t:RequiredAttendees>{people}"
+        "</t:RequiredAttendees></t:CalendarItem></m:Items></m:CreateItem>",
+    )
+    assert codes(messages) == ["NoError"]
+    item_id = messages[0].find(f"{M}Items/{T}CalendarItem/{T}ItemId")
+    assert item_id is not None
+    return str(item_id.get("Id"))
+
+
+def requests_in(lab: Lab, mailbox: str, subject: str) -> list[store_items.Item]:
+    inbox = folder_of(lab, mailbox, "inbox")
+    return [
+        i
+        for i in store_items.items_in(lab.store, inbox)
+        if i.item_class == "IPM.Schedule.Meeting.Request" and i.props["item:Subject"] == subject
+    ]
+
+
+def test_invitation_reaches_attendee_delegate_and_owner_copy(lab: Lab) -> None:
+    invite(lab, "Haushaltsklausur", [CHEF, LEITSTELLE])
+    chef_copy = requests_in(lab, CHEF, "Haushaltsklausur")
+    delegate_copy = requests_in(lab, ASSISTENZ, "Haushaltsklausur")
+    assert len(chef_copy) == 1 and len(delegate_copy) == 1
+    # chef's setting is "delegates, and send information to me".
+    assert chef_copy[0].props["meetingRequest:MeetingRequestType"] == "PrincipalWantsCopy"
+    assert delegate_copy[0].props["meeting:IsDelegated"] is True
+    assert delegate_copy[0].props["message:ReceivedRepresenting"]["email"] == CHEF
+    assert len(requests_in(lab, LEITSTELLE, "Haushaltsklausur")) == 1
+    chef_calendar = folder_of(lab, CHEF, "calendar")
+    tentative = [
+        i
+        for i in store_items.items_in(lab.store, chef_calendar)
+        if i.props.get("item:Subject") == "Haushaltsklausur"
+    ]
+    assert tentative[0].props["calendar:LegacyFreeBusyStatus"] == "Tentative"
+
+
+def test_delegates_only_setting_keeps_requests_out_of_owners_inbox(lab: Lab) -> None:
+    lab.store.update_mailbox(CHEF, meeting_delivery="DelegatesOnly")
+    invite(lab, "Nur Vertretung", [CHEF])
+    assert requests_in(lab, CHEF, "Nur Vertretung") == []
+    assert len(requests_in(lab, ASSISTENZ, "Nur Vertretung")) == 1
+
+
+def test_decline_by_delegate_removes_meeting_and_tells_organizer(lab: Lab) -> None:
+    invite(lab, "Ablehnen bitte", [CHEF])
+    request = requests_in(lab, ASSISTENZ, "Ablehnen bitte")[0]
+    from med.lab.ews.items import item_ews_id
+
+    messages = call(
+        lab,
+        ASSISTENZ,
+        '<m:CreateItem MessageDisposition="SendOnly"><m:Items><t:DeclineItem>'
+        f'<t:ReferenceItemId Id="{item_ews_id(request)}"/></t:DeclineItem></m:Items>'
+        "</m:CreateItem>",
+    )
+    assert codes(messages) == ["NoError"]
+    chef_calendar = folder_of(lab, CHEF, "calendar")
+    assert not any(
+        i.props.get("item:Subject") == "Ablehnen bitte"
+        for i in store_items.items_in(lab.store, chef_calendar)
+    )
+    organizer_cal = folder_of(lab, SACHBEARBEITUNG, "calendar")
+    meeting = next(
+        i
+        for i in store_items.items_in(lab.store, organizer_cal)
+        if i.props.get("item:Subject") == "Ablehnen bitte"
+    )
+    answers = {a["email"]: a["response"] for a in meeting.props["calendar:RequiredAttendees"]}
+    assert answers[CHEF] == "Decline"
+    replies = [
+        i
+        for i in store_items.items_in(lab.store, folder_of(lab, SACHBEARBEITUNG, "inbox"))
+        if i.item_class == "IPM.Schedule.Meeting.Resp.Neg"
+    ]
+    assert replies[0].props["message:From"]["email"] == CHEF
+    assert replies[0].props["message:Sender"]["email"] == ASSISTENZ
+
+
+def test_user_without_rights_cannot_answer_for_chef(lab: Lab) -> None:
+    invite(lab, "Fremde Antwort", [CHEF])
+    request = requests_in(lab, CHEF, "Fremde Antwort")[0]
+    from med.lab.ews.items import item_ews_id
+
+    messages = call(
+        lab,
+        SACHBEARBEITUNG,
+        '<m:CreateItem MessageDisposition="SendOnly"><m:Items><t:AcceptItem>'
+        f'<t:ReferenceItemId Id="{item_ews_id(request)}"/></t:AcceptItem></m:Items>'
+        "</m:CreateItem>",
+    )
+    assert codes(messages) == ["ErrorAccessDenied"]
+
+
+def test_conflict_resolution_never_overwrite_refuses_a_stale_change_key(lab: Lab) -> None:
+    inbox = folder_of(lab, CHEF, "inbox")
+    item = store_items.items_in(lab.store, inbox)[0]
+    from med.lab.ews.items import item_ews_id
+
+    def update(key: str, mode: str) -> list[str]:
+        return codes(
+            call(
+                lab,
+                CHEF,
+                f'<m:UpdateItem ConflictResolution="{mode}" MessageDisposition="SaveOnly">'
+                f'<m:ItemChanges><t:ItemChange><t:ItemId Id="{item_ews_id(item)}" '
+                f'ChangeKey="{key}"/><t:Updates><t:SetItemField>'
+                '<t:FieldURI FieldURI="message:IsRead"/><t:Message><t:IsRead>true</t:IsRead>'
+                "</t:Message></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges>"
+                "</m:UpdateItem>",
+            )
+        )
+
+    assert update(item.change_key, "NeverOverwrite") == ["NoError"]
+    assert update(item.change_key, "NeverOverwrite") == ["ErrorIrresolvableConflict"]
+    assert update(item.change_key, "AlwaysOverwrite") == ["NoError"]
+
+
+def test_move_to_deleted_items_and_soft_delete(lab: Lab) -> None:
+    inbox = folder_of(lab, CHEF, "inbox")
+    bin_ = folder_of(lab, CHEF, "deleteditems")
+    first, second = store_items.items_in(lab.store, inbox)[:2]
+    from med.lab.ews.items import item_ews_id
+
+    for item, mode in ((first, "MoveToDeletedItems"), (second, "SoftDelete")):
+        messages = call(
+            lab,
+            ASSISTENZ,
+            f'<m:DeleteItem DeleteType="{mode}"><m:ItemIds>'
+            f'<t:ItemId Id="{item_ews_id(item)}"/></m:ItemIds></m:DeleteItem>',
+        )
+        assert codes(messages) == ["NoError"]
+    moved = store_items.get_item(lab.store, first.id)
+    assert moved is not None and moved.folder_id == bin_
+    assert store_items.get_item(lab.store, second.id) is None

@@ -1,0 +1,132 @@
+"""Item XML and MIME conversions, and props keys that clients may spell in several ways."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from xml.etree.ElementTree import Element
+
+import pytest
+from defusedxml.ElementTree import fromstring
+
+from med.lab import Lab
+from med.lab import items as store_items
+from med.lab.ews import itemxml
+from med.lab.mime import from_mime, to_mime
+from tests.lab.items_soap import CHEF, NS, M, T, call, codes, demo_lab, folder_of
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    yield from demo_lab()
+
+
+def el(xml: str) -> Element:
+    parsed: Element = fromstring(f"<t:X {NS}>{xml}</t:X>")
+    return parsed[0]
+
+
+def test_named_property_keys_agree_for_set_name_and_guid_and_decimal_or_hex_id() -> None:
+    by_name = el(
+        '<t:ExtendedFieldURI DistinguishedPropertySetId="Task" PropertyId="33029" '
+        'PropertyType="SystemTime"/>'
+    )
+    by_guid = el(
+        '<t:ExtendedFieldURI PropertySetId="00062003-0000-0000-C000-000000000046" '
+        'PropertyId="0x8105" PropertyType="SystemTime"/>'
+    )
+    assert itemxml.ext_key(by_name) == itemxml.ext_key(by_guid) == store_items.PID_LID_TASK_DUE
+    tag = el('<t:ExtendedFieldURI PropertyTag="0x0E07" PropertyType="Integer"/>')
+    assert itemxml.ext_key(tag) == store_items.PR_MESSAGE_FLAGS
+
+
+def test_unknown_property_type_is_refused() -> None:
+    with pytest.raises(itemxml.ItemXmlError):
+        itemxml.ext_key(el('<t:ExtendedFieldURI PropertyTag="0x1090" PropertyType="Blob"/>'))
+
+
+def test_message_parses_into_props_with_typed_extended_values() -> None:
+    element, props = itemxml.parse_item(
+        el(
+            '<t:Message><t:Subject>Hallo</t:Subject><t:Body BodyType="HTML">&lt;b&gt;x'
+            "&lt;/b&gt;</t:Body><t:Categories><t:String>Rot</t:String></t:Categories>"
+            '<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x1090" '
+            'PropertyType="Integer"/><t:Value>2</t:Value></t:ExtendedProperty>'
+            "<t:ToRecipients><t:Mailbox><t:Name>Tom</t:Name><t:EmailAddress>tom@x.example"
+            "</t:EmailAddress></t:Mailbox></t:ToRecipients>"
+            "<t:IsRead>true</t:IsRead></t:Message>"
+        )
+    )
+    assert element == "Message"
+    assert props["item:Subject"] == "Hallo"
+    assert props["item:Body"] == {"type": "HTML", "text": "<b>x</b>"}
+    assert props["item:Categories"] == ["Rot"]
+    assert props[store_items.PR_FLAG_STATUS] == 2
+    assert props["message:ToRecipients"] == [{"name": "Tom", "email": "tom@x.example"}]
+    assert props["message:IsRead"] is True
+
+
+def test_writes_to_mapi_views_land_on_named_fields() -> None:
+    props = store_items.apply_changes(
+        {"item:Sensitivity": "Normal"},
+        {store_items.PR_SENSITIVITY: 2, store_items.PR_MESSAGE_FLAGS: 1},
+    )
+    assert props == {"item:Sensitivity": "Private", "message:IsRead": True}
+
+
+def test_mime_round_trip_keeps_headers_and_body() -> None:
+    props = {
+        "item:Subject": "Grüße aus Musterstadt",
+        "message:From": {"name": "Dr. Anna Berg", "email": CHEF},
+        "message:ToRecipients": [{"name": "Tom Weber", "email": "assistenz@musterstadt.example"}],
+        "item:Body": {"type": "Text", "text": "Hallo Tom,\nbis morgen."},
+        "item:Importance": "High",
+        "item:DateTimeSent": "2026-11-20T08:00:00Z",
+    }
+    back = from_mime(to_mime(props))
+    assert back["item:Subject"] == props["item:Subject"]
+    assert back["message:From"] == {"name": "Dr. Anna Berg", "email": CHEF}
+    assert back["message:ToRecipients"][0]["email"] == "assistenz@musterstadt.example"
+    assert back["item:Body"]["text"].strip() == "Hallo Tom,\nbis morgen."
+    assert back["item:Importance"] == "High"
+    assert back["item:DateTimeSent"] == "2026-11-20T08:00:00Z"
+
+
+def test_create_item_from_mime_content(lab: Lab) -> None:
+    raw = (
+        b"From: Presse <presse@musterstadt.example>\r\nTo: chef@musterstadt.example\r\n"
+        b"Subject: Pressespiegel\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Heute: 3 Artikel.\r\n"
+    )
+    messages = call(
+        lab,
+        CHEF,
+        '<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId>'
+        '<t:DistinguishedFolderId Id="inbox"/></m:SavedItemFolderId><m:Items><t:Message>'
+        f"<t:MimeContent>{base64.b64encode(raw).decode()}</t:MimeContent>"
+        "</t:Message></m:Items></m:CreateItem>",
+    )
+    assert codes(messages) == ["NoError"]
+    inbox = folder_of(lab, CHEF, "inbox")
+    created = [
+        i
+        for i in store_items.items_in(lab.store, inbox)
+        if i.props.get("item:Subject") == "Pressespiegel"
+    ]
+    assert created[0].props["item:Body"]["text"].strip() == "Heute: 3 Artikel."
+
+
+def test_restriction_on_an_indexed_contact_field(lab: Lab) -> None:
+    messages = call(
+        lab,
+        CHEF,
+        '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>Default</t:BaseShape>'
+        '</m:ItemShape><m:Restriction><t:Contains ContainmentMode="Substring" '
+        'ContainmentComparison="IgnoreCase"><t:IndexedFieldURI FieldURI="contacts:EmailAddress" '
+        'FieldIndex="EmailAddress1"/><t:Constant Value="klinikum"/></t:Contains></m:Restriction>'
+        '<m:ParentFolderIds><t:DistinguishedFolderId Id="contacts"/></m:ParentFolderIds>'
+        "</m:FindItem>",
+    )
+    names = [c.findtext(f"{T}DisplayName") for c in messages[0].iter(f"{T}Contact")]
+    assert names == ["Dr. Jana Hoffmann"]
+    assert messages[0].find(f"{M}RootFolder") is not None

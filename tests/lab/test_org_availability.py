@@ -1,0 +1,79 @@
+"""GetUserAvailability with the unmodified exchangelib: free/busy as each caller may see it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from exchangelib import EWSDateTime, EWSTimeZone
+from exchangelib.errors import ErrorMailRecipientNotFound
+
+from med.lab.demo import ASSISTENZ, CHEF
+from tests.lab.conftest import LabServer
+
+BERLIN = EWSTimeZone("Europe/Berlin")
+DAYS = 9
+
+
+def window(lab: LabServer) -> tuple[EWSDateTime, EWSDateTime]:
+    today = lab.lab.now().astimezone(BERLIN).replace(hour=0, minute=0, second=0, microsecond=0)
+    # A day of margin on each side: the demo calendar is laid out around the day it was seeded.
+    start = EWSDateTime.from_datetime(datetime(today.year, today.month, today.day)).replace(
+        tzinfo=BERLIN
+    ) - timedelta(days=1)
+    return start, start + timedelta(days=DAYS)
+
+
+def views(lab: LabServer, user: str, *people: str, view: str = "DetailedMerged") -> list[object]:
+    protocol = lab.account(user).protocol
+    start, end = window(lab)
+    return list(
+        protocol.get_free_busy_info(
+            accounts=[(p, "Required", False) for p in people],
+            start=start,
+            end=end,
+            merged_free_busy_interval=30,
+            requested_view=view,
+        )
+    )
+
+
+def subjects(view: object) -> list[str | None]:
+    return [
+        e.details.subject if e.details else None
+        for e in view.calendar_events  # type: ignore[attr-defined]
+    ]
+
+
+def test_default_free_busy_right_shows_times_without_details(lab: LabServer) -> None:
+    [chef] = views(lab, "sachbearbeitung", CHEF)
+    assert chef.view_type == "FreeBusyMerged"
+    assert chef.calendar_events and all(e.details is None for e in chef.calendar_events)
+    assert "2" in chef.merged and len(chef.merged) == DAYS * 48
+    assert {e.busy_type for e in chef.calendar_events} <= {"Busy", "Tentative", "OOF", "Free"}
+
+
+def test_delegate_sees_details_but_not_private_subjects(lab: LabServer) -> None:
+    [chef] = views(lab, "assistenz", CHEF)
+    assert chef.view_type == "DetailedMerged"
+    names = subjects(chef)
+    assert "Pressetermin Rettungswache" in names
+    assert "Arzttermin" not in names
+    private = [e for e in chef.calendar_events if e.details.is_private]
+    assert private and all(e.details.subject is None for e in private)
+    assert any(e.details.is_recurring for e in chef.calendar_events)
+
+
+def test_owner_sees_private_subjects_and_several_people_answer_in_order(lab: LabServer) -> None:
+    chef, assistant, nobody = views(lab, "chef", CHEF, ASSISTENZ, "niemand@musterstadt.example")
+    assert "Arzttermin" in subjects(chef)
+    assert assistant.view_type in ("FreeBusyMerged", "DetailedMerged")
+    assert isinstance(nobody, ErrorMailRecipientNotFound)
+
+
+def test_event_times_are_in_the_requested_zone(lab: LabServer) -> None:
+    [chef] = views(lab, "chef", CHEF)
+    presse = next(
+        e for e in chef.calendar_events if e.details.subject == "Pressetermin Rettungswache"
+    )
+    assert presse.start.astimezone(BERLIN).hour == 14
+    assert presse.end - presse.start == timedelta(minutes=90)

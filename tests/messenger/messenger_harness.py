@@ -1,0 +1,210 @@
+"""Test harness of the messenger: a real server (uvicorn on loopback) and database seeding."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from messenger.client import EventStream, MessengerClient
+from messenger.server.app import create_app
+from messenger.server.auth import make_hasher
+from messenger.server.config import Argon2Params, ServerSettings
+from messenger.store import repo
+from messenger.store.engine import make_engine, sessionmaker
+from messenger.store.models import Tenant, User
+
+PASSWORD = "correct horse battery"
+FAST_ARGON2 = Argon2Params(time_cost=1, memory_cost=8, parallelism=1)
+
+
+class Clock:
+    """A settable clock the server reads instead of the wall clock."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+    def shift(self, **kw: float) -> None:
+        self.offset += dt.timedelta(**kw)
+
+
+@dataclass
+class Database:
+    url: str
+    schema: str | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class pg_schema:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.name = f"mt_{secrets.token_hex(6)}"
+
+    async def _exec(self, sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def __aenter__(self) -> str:
+        await self._exec(f"CREATE SCHEMA {self.name}")
+        return self.name
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._exec(f"DROP SCHEMA {self.name} CASCADE")
+
+
+class ServerThread:
+    """uvicorn serving the app on 127.0.0.1 in its own thread and event loop."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws_ping_interval=None,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.thread.start()
+        for _ in range(400):
+            if self.server.started:
+                return
+            if not self.thread.is_alive():
+                raise RuntimeError("the messenger server did not start")
+            await asyncio.sleep(0.025)
+        raise RuntimeError("the messenger server did not start in time")
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        while self.thread.is_alive():
+            await asyncio.sleep(0.02)
+
+
+@dataclass
+class Harness:
+    """A running server plus a seeding connection to its database."""
+
+    database: Database
+    settings: ServerSettings
+    clock: Clock
+    server: ServerThread
+    clients: list[MessengerClient] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.database.url, self.database.schema)
+        self.sessions = sessionmaker(self.engine)
+        self.hasher = make_hasher(FAST_ARGON2)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def tenant(self, name: str, *domains: str) -> str:
+        async with self.sessions() as db:
+            tenant = await repo.create_tenant(db, name, self.clock())
+            for domain in domains:
+                await repo.add_domain(db, tenant, domain)
+            await db.commit()
+            return tenant.id
+
+    async def allow(self, a: str, b: str, *, both: bool = True) -> None:
+        async with self.sessions() as db:
+            ta, tb = await db.get(Tenant, a), await db.get(Tenant, b)
+            assert ta is not None and tb is not None
+            await repo.set_partner(db, ta, tb, True, self.clock())
+            if both:
+                await repo.set_partner(db, tb, ta, True, self.clock())
+            await db.commit()
+
+    async def user(self, email: str, *, role: str = "user", password: str | None = PASSWORD) -> str:
+        async with self.sessions() as db:
+            hashed = self.hasher.hash(password) if password else None
+            user = await repo.create_user(db, email, self.clock(), role=role, password_hash=hashed)
+            await db.commit()
+            return user.id
+
+    async def users(self, emails: list[str]) -> list[str]:
+        """Many password-less users in one transaction (for large groups)."""
+        async with self.sessions() as db:
+            ids = [(await repo.create_user(db, e, self.clock())).id for e in emails]
+            await db.commit()
+            return ids
+
+    async def get_user(self, user_id: str) -> User:
+        async with self.sessions() as db:
+            user = await db.get(User, user_id)
+            assert user is not None
+            return user
+
+    def client(self) -> MessengerClient:
+        client = MessengerClient(self.url, retries=1)
+        self.clients.append(client)
+        return client
+
+    async def login(self, email: str, *, device: bool = True) -> MessengerClient:
+        client = self.client()
+        await client.login(email, PASSWORD)
+        if device:
+            await client.register_device(
+                "test", secrets.token_bytes(32), secrets.token_bytes(32), secrets.token_bytes(64)
+            )
+        return client
+
+    async def member(self, email: str, **kw: Any) -> MessengerClient:
+        """Create the user and log in with a registered device."""
+        await self.user(email, **kw)
+        return await self.login(email)
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+        await self.engine.dispose()
+
+
+def make_settings(database: Database, tmp_path: Path, clock: Clock, **kw: Any) -> ServerSettings:
+    return ServerSettings(
+        database_url=database.url,
+        db_schema=database.schema,
+        blob_dir=tmp_path / "blobs",
+        argon2=FAST_ARGON2,
+        clock=clock,
+        **kw,
+    )
+
+
+async def next_of(stream: EventStream, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The next event of this type (others are skipped)."""
+    while True:
+        event = await stream.next(timeout)
+        if event["type"] == kind:
+            return event

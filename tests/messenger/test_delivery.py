@@ -1,0 +1,175 @@
+"""Sending and receiving over a real server: stream, resume, idempotency, receipts, to-device."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from messenger_harness import Harness, next_of
+
+from messenger.client import Envelope, EventStream, MessengerClient, NotFound, decode_ciphertext
+
+
+async def messages(stream: EventStream, n: int) -> list[dict[str, Any]]:
+    return [await next_of(stream, "message") for _ in range(n)]
+
+
+async def pair(msg: Harness) -> tuple[MessengerClient, MessengerClient, str]:
+    await msg.tenant("Kreis", "kreis.example")
+    alice = await msg.member("alice@kreis.example")
+    bob = await msg.member("bob@kreis.example")
+    assert bob.user_id is not None
+    conv = await alice.create_conversation("group", [bob.user_id], name="Leitstelle")
+    return alice, bob, conv["conversation_id"]
+
+
+async def test_message_sent_over_rest_arrives_on_the_members_stream(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    async with bob.events() as stream:
+        assert (await next_of(stream, "synced"))["type"] == "synced"
+        sent = await alice.send_raw(cid, b"\x00opaque\xff")
+        event = await next_of(stream, "message")
+    assert event["conversation_id"] == cid
+    assert event["seq"] == sent.seq
+    assert event["sender_user_id"] == alice.user_id
+    assert event["sender_device_id"] == alice.device_id
+    assert decode_ciphertext(event) == b"\x00opaque\xff"
+
+
+async def test_stream_replays_from_own_join_then_messages_in_sequence(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    for i in range(3):
+        await alice.send_raw(cid, f"m{i}".encode())
+    async with bob.events() as stream:
+        first = [await stream.next() for _ in range(5)]
+    # Bob joined at seq 2 (alice's own join at seq 1 is before his window).
+    assert [e["type"] for e in first] == ["membership"] + ["message"] * 3 + ["synced"]
+    assert (first[0]["action"], first[0]["user_id"]) == ("added", bob.user_id)
+    assert [e["seq"] for e in first[:4]] == [2, 3, 4, 5]
+    assert [decode_ciphertext(e) for e in first[1:4]] == [b"m0", b"m1", b"m2"]
+
+
+async def test_resume_after_disconnect_delivers_each_missed_message_once(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    async with bob.events() as stream:
+        await next_of(stream, "synced")
+        await alice.send_raw(cid, b"before")
+        assert decode_ciphertext(await next_of(stream, "message")) == b"before"
+        await stream.drop()
+        for i in range(5):
+            await alice.send_raw(cid, f"while-away-{i}".encode())
+        got = await messages(stream, 5)
+        await alice.send_raw(cid, b"after")
+        got.append(await next_of(stream, "message"))
+        assert stream.connects == 2
+    assert [decode_ciphertext(e) for e in got] == [
+        *(f"while-away-{i}".encode() for i in range(5)),
+        b"after",
+    ]
+    seqs = [e["seq"] for e in got]
+    assert seqs == sorted(set(seqs))
+
+
+async def test_a_new_client_resumes_from_persisted_cursors(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    await alice.send_raw(cid, b"one")
+    async with bob.events() as stream:
+        await next_of(stream, "synced")
+    saved = bob.cursors
+    await alice.send_raw(cid, b"two")
+    again = await msg.login("bob@kreis.example", device=False)
+    await again.login("bob@kreis.example", "correct horse battery", device_id=bob.device_id)
+    again.cursors = saved
+    async with again.events() as stream:
+        event = await stream.next()
+    assert decode_ciphertext(event) == b"two"
+
+
+async def test_repeated_txn_id_returns_first_result_and_stores_nothing(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    first = await alice.send_raw(cid, b"once", txn_id="mail-4711")
+    again = await alice.send_raw(cid, b"once", txn_id="mail-4711")
+    assert not first.duplicate and again.duplicate
+    assert (again.message_id, again.seq) == (first.message_id, first.seq)
+    history = await bob.history(cid)
+    assert [e["type"] for e in history].count("message") == 1
+
+
+async def test_concurrent_repeats_of_one_txn_id_store_one_message(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    results = await asyncio.gather(*(alice.send_raw(cid, b"race", txn_id="same") for _ in range(8)))
+    assert len({r.message_id for r in results}) == 1
+    assert sum(not r.duplicate for r in results) == 1
+    assert [e["type"] for e in await bob.history(cid)].count("message") == 1
+
+
+async def test_read_receipt_reaches_the_sender_and_is_listed(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    async with alice.events() as stream:
+        await next_of(stream, "synced")
+        sent = await alice.send_raw(cid, b"hello")
+        await bob.receipt(cid, sent.seq, "delivered")
+        await bob.receipt(cid, sent.seq, "read")
+        await bob.receipt(cid, sent.seq, "read")
+        first = await next_of(stream, "receipt")
+        second = await next_of(stream, "receipt")
+    assert (first["kind"], second["kind"]) == ("delivered", "read")
+    assert first["user_id"] == bob.user_id
+    listed = await alice.receipts(cid, sent.seq)
+    assert sorted(r["kind"] for r in listed) == ["delivered", "read"]
+
+
+async def test_to_device_reaches_exactly_the_named_device(msg: Harness) -> None:
+    alice, bob, _ = await pair(msg)
+    bob_phone = await msg.login("bob@kreis.example")
+    assert bob.user_id and bob.device_id and bob_phone.device_id
+    async with bob.events() as laptop, bob_phone.events() as phone:
+        await next_of(laptop, "synced")
+        await next_of(phone, "synced")
+        await alice.send_to_device([Envelope(bob.user_id, bob_phone.device_id, b"key-for-phone")])
+        await alice.send_to_device([Envelope(bob.user_id, bob.device_id, b"key-for-laptop")])
+        got_phone = await next_of(phone, "to_device")
+        got_laptop = await next_of(laptop, "to_device")
+    assert decode_ciphertext(got_phone) == b"key-for-phone"
+    assert decode_ciphertext(got_laptop) == b"key-for-laptop"
+    assert got_phone["sender_device_id"] == alice.device_id
+
+
+async def test_to_device_batch_with_one_unknown_target_stores_nothing(msg: Harness) -> None:
+    alice, bob, _ = await pair(msg)
+    assert bob.user_id and bob.device_id
+    try:
+        await alice.send_to_device(
+            [
+                Envelope(bob.user_id, bob.device_id, b"a"),
+                Envelope(bob.user_id, "no-such-device", b"b"),
+            ]
+        )
+        raise AssertionError("the batch was accepted")
+    except NotFound:
+        pass
+    async with bob.events() as stream:
+        assert (await stream.next())["type"] in ("membership",)
+        while (event := await stream.next())["type"] != "synced":
+            assert event["type"] != "to_device"
+
+
+async def test_to_device_queue_survives_offline_and_is_acknowledged_by_resume(msg: Harness) -> None:
+    alice, bob, _ = await pair(msg)
+    assert bob.user_id and bob.device_id
+    for i in range(3):
+        await alice.send_to_device([Envelope(bob.user_id, bob.device_id, f"k{i}".encode())])
+    async with bob.events() as stream:
+        got = [decode_ciphertext(await next_of(stream, "to_device")) for _ in range(3)]
+    assert got == [b"k0", b"k1", b"k2"]
+    assert bob.cursors.to_device == 3
+    async with bob.events() as stream:
+        while (event := await stream.next())["type"] != "synced":
+            assert event["type"] != "to_device"
+
+
+async def test_concurrent_identical_receipts_are_stored_once(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    sent = await alice.send_raw(cid, b"hello")
+    await asyncio.gather(*(bob.receipt(cid, sent.seq, "read") for _ in range(6)))
+    assert [r["kind"] for r in await alice.receipts(cid, sent.seq)] == ["read"]

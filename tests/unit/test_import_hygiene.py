@@ -1,0 +1,30 @@
+"""The layers hold at run time too: headless packages never drag in the UI or the servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def loaded_modules(statement: str) -> set[str]:
+    code = f"import sys\n{statement}\nprint('\\n'.join(sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize("statement", ["import med", "import messenger", "import bridge.cli"])
+def test_headless_packages_load_no_textual(statement: str) -> None:
+    assert "textual" not in loaded_modules(statement)
+
+
+def test_med_loads_no_web_framework_or_lab() -> None:
+    modules = loaded_modules("import med")
+    assert "fastapi" not in modules
+    assert "med.lab" not in modules
