@@ -7,7 +7,7 @@ update widgets. Actions the folder's rights do not allow are hidden through `che
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -18,7 +18,6 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from med.model import (
-    Contact,
     FlagStatus,
     Folder,
     FolderKind,
@@ -28,7 +27,6 @@ from med.model import (
     Mailbox,
     MailboxKind,
     Message,
-    Note,
     Task,
     TaskStatus,
 )
@@ -551,8 +549,20 @@ class MailScreen(MedScreen[None]):
     def action_compose(self) -> None:
         kind = self.folder.kind if self.folder else FolderKind.MAIL
         if kind is FolderKind.MAIL:
-            draft = Draft(mode="new", sender=self._sender_for(self.folder))
-            self.medapp.open_compose(draft)
+            fresh = Draft(mode="new", sender=self._sender_for(self.folder))
+            kept = self.medapp.drafts.all()
+            if not kept:
+                self.medapp.open_compose(fresh)
+                return
+            choices = [("New message", fresh)] + [
+                (f"Continue: {d.subject or '(no subject)'} → {d.to or '…'}", d) for d in kept
+            ]
+
+            def chosen(draft: Draft | None) -> None:
+                if draft is not None:
+                    self.medapp.open_compose(draft, original=None)
+
+            self.app.push_screen(ChoiceScreen("Write:", choices), chosen)
         else:
             self._edit_form(None)
 
@@ -662,8 +672,4 @@ def _changed_fields(before: Item | None, after: Item) -> list[str]:
     ]
 
 
-__all__ = ["MailScreen", "parse_date"]
-
-# Kinds listed in the item list besides mail; referenced so editors know what they make.
-EDITABLE_KINDS = (Task, Contact, Note)
-_ = timedelta
+__all__ = ["ContextBar", "MailScreen", "parse_date"]
