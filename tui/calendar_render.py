@@ -112,7 +112,9 @@ def week_view(
     for d in days:
         style = "bold reverse" if d == day else ("bold red" if d == now.date() else "bold")
         table.add_column(
-            Text(f"{WEEKDAY_ABBR[d.weekday()]} {d:%d.%m.}", style=style), ratio=1, overflow="fold"
+            Text(f"{WEEKDAY_ABBR[d.weekday()]} {d:%d.%m.}", style=style, no_wrap=True),
+            ratio=1,
+            overflow="fold",
         )
     cells: list[Text] = []
     for d in days:
@@ -122,7 +124,7 @@ def week_view(
                 cell.append("\n")
             e = s.event
             when = "ganztg." if e.is_all_day else f"{e.start.astimezone(tz):%H:%M}"
-            piece = Text("■", style=s.colour).append(f"{when} {e.subject}")
+            piece = Text("■", style=s.colour).append(f"{when}\n{e.subject}")
             if index == selected:
                 piece.stylize("reverse")
             cell.append_text(piece)

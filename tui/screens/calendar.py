@@ -242,7 +242,7 @@ class CalendarScreen(MedScreen[None]):
         owner = self.name_of(self.active) if self.active else "-"
         self.query_one(ContextBar).update(
             f"Calendar · {self.view} · {span}  ·  new appointments go to: {owner}"
-            f"  ·  your rights: {rights}  ·  shown: {len(self.overlay)} calendar(s)"
+            f"  ·  your rights: {rights}"
         )
 
     def current_event(self) -> Event | None:
