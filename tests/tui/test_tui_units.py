@@ -133,3 +133,9 @@ def test_free_slots_skip_anyone_busy_or_tentative() -> None:
     ]
     slots = free_slots(people, day, day + timedelta(hours=5), 60)
     assert slots == [day + timedelta(hours=2), day + timedelta(hours=4)]
+
+
+def test_docs_list_every_action_id() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "tui.md").read_text(encoding="utf-8")
+    missing = [spec.id for spec in ALL_ACTIONS if f"`{spec.id}`" not in docs]
+    assert missing == []
