@@ -1,8 +1,8 @@
 """`medbridge messenger`: run the messenger server, purge by retention, administer tenants.
 
 The admin commands work on the database directly (like migrations do), so they need no
-running server. Membership changes made here reach connected clients live when the server
-uses Redis (`--redis`); on a single node clients see them at their next reconnect.
+running server. Membership changes made here reach connected clients at once when the server
+uses Redis (`--redis`); on a single node open streams pick them up at their periodic check.
 """
 
 from __future__ import annotations

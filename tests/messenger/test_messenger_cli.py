@@ -92,7 +92,7 @@ async def test_admin_sets_up_tenants_users_and_groups(msg: Harness, tmp_path: Pa
     assert len(members) == 3
     async with bert.events() as stream:
         await next_of(stream, "synced")
-    # Without Redis the CLI's change reaches a device at its next (re)connect.
+    # Without Redis the CLI's change reaches a device at its next check or (re)connect.
     cli(msg, "admin", "group", "remove", group["group_id"], "bert@kreis.example")
     async with bert.events() as stream:
         removal = await next_of(stream, "membership")
