@@ -71,8 +71,26 @@ def serve(
             "(kept next to the store, so tickets survive restarts).",
         ),
     ] = False,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph/--no-graph",
+            help="Also serve Microsoft Graph (/v1.0) and its OAuth authority (implies --tls).",
+        ),
+    ] = False,
+    tls: Annotated[
+        bool | None,
+        typer.Option(
+            "--tls/--no-tls",
+            help="Serve https with the lab's own CA (printed; on by default with --graph).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve EWS at http://HOST:PORT/EWS/Exchange.asmx until interrupted."""
+    """Serve EWS at http://HOST:PORT/EWS/Exchange.asmx until interrupted.
+
+    With --graph the same port serves Graph at /v1.0 and an OAuth authority at /organizations
+    (MSAL needs https: trust the printed CA file, e.g. REQUESTS_CA_BUNDLE for Python clients).
+    """
     import uvicorn
 
     from med.lab.auth import LabAuthenticator
@@ -93,23 +111,53 @@ def serve(
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"EWS endpoint: http://{shown}:{bound}/EWS/Exchange.asmx")
+    use_tls = graph if tls is None else tls
+    scheme = "https" if use_tls else "http"
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: Path | None = None
+    if use_tls:
+        from med.lab.graph.tls import DEFAULT_HOSTS, ensure_tls
+
+        hosts = DEFAULT_HOSTS if host in DEFAULT_HOSTS else (host, *DEFAULT_HOSTS)
+        lab_tls = ensure_tls(paths.lab_dir() / "tls", hosts)
+        cert_file, key_file = str(lab_tls.cert_file), str(lab_tls.key_file)
+        ca_file = lab_tls.ca_file
+    base = f"{scheme}://{shown}:{bound}"
+    kdc = _start_kdc(lab, _store_path(store).parent / "kerberos", host) if kerberos else None
+    auth = LabAuthenticator(
+        lab,
+        keytab=kdc.keytab if kdc else None,
+        realm=kdc.realm if kdc else None,
+    )
+    web_app = create_app(lab, authenticator=auth)
+    typer.echo(f"EWS endpoint: {base}/EWS/Exchange.asmx")
+    if graph:
+        from med.lab.graph.app import mount_graph
+
+        mount_graph(web_app, lab, key_dir=paths.lab_dir() / "tls")
+        typer.echo(f"Graph endpoint: {base}/v1.0")
+        typer.echo(
+            f"OAuth authority: {base}/organizations (device sign-in page: {base}/lab/device)"
+        )
+    if ca_file is not None:
+        typer.echo(f"CA file: {ca_file}")
     typer.echo(f"Store: {_store_path(store)}")
     typer.echo("Users: medbridge lab users" + (f" --store {store}" if store else ""))
-    kdc = _start_kdc(lab, _store_path(store).parent / "kerberos", host) if kerberos else None
     if kdc is not None:
         from med.lab.auth.kdc import usage_lines
 
         for line in usage_lines(kdc, f"{shown}:{bound}", "assistenz@musterstadt.example"):
             typer.echo(line)
     sys.stdout.flush()
-    auth = LabAuthenticator(
-        lab,
-        keytab=kdc.keytab if kdc else None,
-        realm=kdc.realm if kdc else None,
+    config = uvicorn.Config(
+        web_app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        ssl_certfile=cert_file,
+        ssl_keyfile=key_file,
     )
-    application = create_app(lab, authenticator=auth)
-    config = uvicorn.Config(application, log_level="warning", lifespan="off", access_log=False)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
