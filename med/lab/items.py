@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS item_changes (
     change TEXT NOT NULL CHECK (change IN ('in', 'mod', 'out')),
     event TEXT NOT NULL,
     old_folder_id TEXT,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    private INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS item_changes_folder ON item_changes (folder_id, seq);
 CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id, seq);
@@ -188,11 +189,15 @@ def log_change(
     event: str,
     at: str,
     old_folder_id: str | None = None,
+    *,
+    private: bool = False,
 ) -> None:
+    """One log entry; ``private`` records whether the item was private then (delegates
+    without ViewPrivateItems never saw it, so sync and notifications leave it out)."""
     conn.execute(
-        "INSERT INTO item_changes (folder_id, item_id, change, event, old_folder_id, at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (folder_id, item_id, change, event, old_folder_id, at),
+        "INSERT INTO item_changes (folder_id, item_id, change, event, old_folder_id, at,"
+        " private) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (folder_id, item_id, change, event, old_folder_id, at, int(private)),
     )
 
 
@@ -210,6 +215,7 @@ class Change:
     event: str
     old_folder_id: str | None
     at: str
+    private: bool = False
 
 
 def changes_after(store: Store, seq: int, folder_ids: list[str] | None = None) -> list[Change]:
@@ -232,19 +238,25 @@ def changes_after(store: Store, seq: int, folder_ids: list[str] | None = None) -
             r["event"],
             r["old_folder_id"],
             r["at"],
+            bool(r["private"]),
         )
         for r in rows
     ]
 
 
-def present_at(store: Store, folder_id: str, item_id: str, seq: int) -> bool:
-    """Whether the item was in the folder right after log entry ``seq``."""
+def present_at(
+    store: Store, folder_id: str, item_id: str, seq: int, *, hide_private: bool = False
+) -> bool:
+    """Whether the item was in the folder right after log entry ``seq`` (and visible, when
+    private items are hidden from the asker)."""
     row = store.query_one(
-        "SELECT change FROM item_changes WHERE folder_id = ? AND item_id = ? AND seq <= ?"
-        " ORDER BY seq DESC LIMIT 1",
+        "SELECT change, private FROM item_changes WHERE folder_id = ? AND item_id = ?"
+        " AND seq <= ? ORDER BY seq DESC LIMIT 1",
         (folder_id, item_id, seq),
     )
-    return row is not None and row["change"] != "out"
+    if row is None or row["change"] == "out":
+        return False
+    return not (hide_private and row["private"])
 
 
 # -- items ------------------------------------------------------------------------------------
@@ -309,7 +321,7 @@ def create_item(
     with store.transaction() as conn:
         _insert(conn, item)
         if master_id is None:
-            log_change(conn, folder.id, key, "in", event, stamp)
+            log_change(conn, folder.id, key, "in", event, stamp, private=item.is_private)
     return item
 
 
@@ -356,7 +368,9 @@ def save_item(store: Store, item: Item, now: datetime, *, event: str = "modified
             ).fetchone()
             if master is not None:
                 folder_id = master["folder_id"]
-        log_change(conn, folder_id, logged, "mod", event, item.last_modified)
+        log_change(
+            conn, folder_id, logged, "mod", event, item.last_modified, private=item.is_private
+        )
     return item
 
 
@@ -373,8 +387,17 @@ def move_item(store: Store, item: Item, target: Folder, now: datetime) -> Item:
             " WHERE id = ? OR master_id = ?",
             (target.id, target.mailbox, item.change_key, stamp, item.id, item.id),
         )
-        log_change(conn, old, item.id, "out", "moved", stamp)
-        log_change(conn, target.id, item.id, "in", "moved", stamp, old_folder_id=old)
+        log_change(conn, old, item.id, "out", "moved", stamp, private=item.is_private)
+        log_change(
+            conn,
+            target.id,
+            item.id,
+            "in",
+            "moved",
+            stamp,
+            old_folder_id=old,
+            private=item.is_private,
+        )
     return item
 
 
@@ -416,7 +439,15 @@ def delete_item(store: Store, item: Item, now: datetime) -> None:
             conn.execute("DELETE FROM item_attachments WHERE item_id = ?", (key,))
             conn.execute("DELETE FROM items WHERE id = ?", (key,))
         if item.master_id is None:
-            log_change(conn, item.folder_id, item.id, "out", "deleted", utc_text(now))
+            log_change(
+                conn,
+                item.folder_id,
+                item.id,
+                "out",
+                "deleted",
+                utc_text(now),
+                private=item.is_private,
+            )
 
 
 # -- attachments ------------------------------------------------------------------------------
