@@ -14,7 +14,7 @@ import base64
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -182,7 +182,9 @@ def _occurrence(ctx: EwsContext, master_key: str, index: int) -> Target:
         if exc.props.get("lab:index") == index:
             return Target(exc, folder)
     if index in master.props.get("lab:deleted", []):
-        raise not_found()
+        raise EwsError(
+            "ErrorCalendarOccurrenceIsDeletedFromRecurrence", "The occurrence was deleted."
+        )
     rec = Recurrence.from_json(master.props["calendar:Recurrence"])
     from med.lab.recurrence import date_of
 
@@ -201,6 +203,8 @@ def resolve_item(ctx: EwsContext, el: Element) -> Target:
             return Target(item, folder)
         if kind == "occurrence":
             master_key, _, idx = key.rpartition(":")
+            if not idx.isdigit():
+                raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
             return _occurrence(ctx, master_key, int(idx))
         raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
     if local == "OccurrenceItemId":
@@ -634,12 +638,15 @@ def _calendar_view(
         window_start = itemxml.dt_from(itemxml.norm_dt(cal.get("StartDate", "")))
         window_end = itemxml.dt_from(itemxml.norm_dt(cal.get("EndDate", "")))
     except itemxml.ItemXmlError as exc:
-        raise EwsError("ErrorCalendarInvalidDayForTimeChangePattern", str(exc)) from None
+        raise SoapFault("ErrorSchemaValidation", f"CalendarView: {exc}") from None
     if window_end < window_start:
         raise EwsError(
             "ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate."
         )
-    max_entries = int(cal.get("MaxEntriesReturned", "0") or 0)
+    try:
+        max_entries = int(cal.get("MaxEntriesReturned", "0") or 0)
+    except ValueError:
+        raise SoapFault("ErrorSchemaValidation", "CalendarView: bad MaxEntriesReturned") from None
     entries: list[tuple[datetime, Target]] = []
     for item in visible_items(ctx, folder, r):
         if not item.item_class.startswith("IPM.Appointment"):
@@ -704,7 +711,6 @@ class CreateArgs:
     disposition: str
     invitations: str
     saved: Folder | None
-    out: list[Element] = field(default_factory=list)
 
 
 @operation("CreateItem")
@@ -742,7 +748,12 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
     if mime:
         from med.lab.mime import from_mime
 
-        props = {**from_mime(base64.b64decode(mime)), **props}
+        try:
+            props = {**from_mime(base64.b64decode(mime, validate=True)), **props}
+        except ValueError:  # binascii.Error and MimeError are ValueErrors
+            raise EwsError(
+                "ErrorMimeContentConversionFailed", "The MIME content could not be read."
+            ) from None
     item_class = props.pop("item:ItemClass", None) or itemxml.DEFAULT_CLASS[element]
     now = ctx.lab.now()
     is_message = element == "Message"
@@ -979,7 +990,7 @@ def _align_master_start(ctx: EwsContext, props: dict[str, Any], owner: str) -> N
     duration = itemxml.dt_from(props["calendar:End"]) - itemxml.dt_from(props["calendar:Start"])
     first = next(iter(occurrence_dates(rec)), None)
     if first is None:
-        raise EwsError("ErrorInvalidRecurrence", "The recurrence has no occurrences.")
+        raise EwsError("ErrorRecurrenceHasNoOccurrence", "The recurrence has no occurrences.")
     new_start = datetime.combine(first[1], start.timetz())
     props["calendar:Start"] = itemxml.dt_text(new_start)
     props["calendar:End"] = itemxml.dt_text(new_start + duration)

@@ -519,7 +519,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
     range_kind = ranges.get(_local(rng))
     if kind is None or range_kind is None:
         raise ItemXmlError(
-            f"unsupported recurrence {_local(pat)}/{_local(rng)}", "ErrorSchemaValidation"
+            f"unsupported recurrence {_local(pat)}/{_local(rng)}", "ErrorUnsupportedRecurrence"
         )
     try:
         start = date.fromisoformat(_text(rng.find(t("StartDate")))[:10])
@@ -540,7 +540,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
             count=int(count_text) if count_text else None,
         )
     except (ValueError, RecurrenceError) as exc:
-        raise ItemXmlError(f"invalid recurrence: {exc}", "ErrorInvalidRecurrence") from exc
+        raise ItemXmlError(f"invalid recurrence: {exc}", "ErrorCalendarInvalidRecurrence") from exc
     return rec.to_json()
 
 
