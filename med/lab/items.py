@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -591,3 +591,51 @@ def effective_props(item: Item, *, has_attachments: bool = False) -> dict[str, A
         p["calendar:IsRecurring"] = recurring
         p[PID_LID_RECURRING] = recurring
     return p
+
+
+# Keys whose value effective_props sets over whatever the props hold.
+_COMPUTED = frozenset(
+    {
+        "item:ItemClass",
+        "item:LastModifiedTime",
+        "item:HasAttachments",
+        "calendar:IsRecurring",
+        PR_MESSAGE_CLASS,
+        PR_SENSITIVITY,
+        PR_IMPORTANCE,
+        PR_SUBJECT,
+        PR_MESSAGE_DELIVERY_TIME,
+        PR_MESSAGE_FLAGS,
+        PID_LID_RECURRING,
+    }
+)
+
+
+class LazyProps(Mapping[str, Any]):
+    """An item's effective props, computed only when a key is not plainly stored.
+
+    Filtering and sorting a large folder mostly reads stored fields; this spares building
+    the full view for every item.
+    """
+
+    def __init__(self, item: Item, *, has_attachments: bool) -> None:
+        self._item = item
+        self._has_attachments = has_attachments
+        self._full: dict[str, Any] | None = None
+
+    def _all(self) -> dict[str, Any]:
+        if self._full is None:
+            self._full = effective_props(self._item, has_attachments=self._has_attachments)
+        return self._full
+
+    def __getitem__(self, key: str) -> Any:
+        stored = self._item.props
+        if key in stored and key not in _COMPUTED:
+            return stored[key]
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())

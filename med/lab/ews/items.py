@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -547,16 +547,16 @@ def _find_in_folder(
         found: list[Item] = []
     else:
         found = [i for f, fr in folders.values() for i in visible_items(ctx, f, fr)]
-    props_cache: dict[str, dict[str, Any]] = {}
+    props_cache: dict[str, store_items.LazyProps] = {}
     with_attachments: set[str] = set()
     for folder_id in folders:
         with_attachments |= store_items.items_with_attachments(ctx.lab.store, folder_id)
 
-    def props_of(item: Item) -> dict[str, Any]:
+    def props_of(item: Item) -> store_items.LazyProps:
         cached = props_cache.get(item.id)
         if cached is None:
             has = item.id in with_attachments
-            cached = props_cache[item.id] = store_items.effective_props(item, has_attachments=has)
+            cached = props_cache[item.id] = store_items.LazyProps(item, has_attachments=has)
         return cached
 
     restriction_el = request.find(m("Restriction"))
@@ -583,7 +583,7 @@ def _find_in_folder(
     return response_message("FindItem", [root])
 
 
-def _query_matches(query: str, p: dict[str, Any]) -> bool:
+def _query_matches(query: str, p: Mapping[str, Any]) -> bool:
     """AQS subset: every word must appear in subject, body, sender or recipients."""
     hay = " ".join(
         str(v)
