@@ -471,26 +471,11 @@ def write_item(
     return itemxml.serialize_item(parent, element, p, shape)
 
 
-def write_id_only(parent: Element, item: Item, *, occurrence: int | None = None) -> Element:
-    element = itemxml.element_for_class(item.item_class)
-    el = sub(parent, t(element))
-    if occurrence is not None and item.master_id is None:
-        sub(
-            el,
-            t("ItemId"),
-            Id=encode_id("occurrence", f"{item.id}:{occurrence}"),
-            ChangeKey=item.change_key,
-        )
-    else:
-        sub(el, t("ItemId"), Id=item_ews_id(item), ChangeKey=item.change_key)
+def write_id_only(parent: Element, item: Item) -> Element:
+    """The item element with just its id, as write operations answer."""
+    el = sub(parent, t(itemxml.element_for_class(item.item_class)))
+    sub(el, t("ItemId"), Id=item_ews_id(item), ChangeKey=item.change_key)
     return el
-
-
-def items_container(children: list[Element]) -> Element:
-    box = Element(m("Items"))
-    for c in children:
-        box.append(c)
-    return box
 
 
 def parse_shape(el: Element | None) -> itemxml.Shape:

@@ -244,11 +244,6 @@ TYPES: dict[str, list[Field]] = {
     "MeetingResponse": ITEM_FIELDS + MESSAGE_FIELDS + MEETING_MESSAGE_FIELDS,
     "MeetingCancellation": ITEM_FIELDS + MESSAGE_FIELDS + MEETING_MESSAGE_FIELDS,
 }
-# Every FieldURI the lab knows, with its kind.
-URI_KINDS: dict[str, str] = {
-    uri: kind for fields in TYPES.values() for _, uri, kind in fields if uri
-}
-
 DEFAULT_CLASS = {
     "Item": "IPM.Note",
     "Message": "IPM.Note",
@@ -976,10 +971,6 @@ def restriction_key(el: Element) -> str:
             return f"{base}:{index}:{uri.rsplit(':', 1)[1]}"
         return f"{base}:{index}"
     return field_uri_key(el)
-
-
-def known_uri(uri: str) -> bool:
-    return uri in URI_KINDS or uri.startswith("ext:") or uri in INDEXED.values()
 
 
 def iter_paths(el: Element) -> Iterator[Element]:
