@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
 
 from bridge import paths
+from bridge.commands._common import fail
+
+if TYPE_CHECKING:
+    from med import DelegateSession
+    from tui.config import TuiConfig
+    from tui.first_start import FirstStart
 
 app = typer.Typer(
     name="medbridge",
@@ -24,6 +33,74 @@ def locate() -> None:
     """Print where medbridge keeps its configuration and data."""
     for name, path in paths.all_paths().items():
         typer.echo(f"{name}: {path}")
+
+
+def _tui_config() -> TuiConfig:
+    """The `[tui]` and `[keymap]` tables of the config file; a bad entry is one clear line."""
+    import tomllib
+
+    from tui.config import ConfigError, TuiConfig
+
+    path = paths.config_file()
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        return TuiConfig.from_mapping(
+            doc.get("tui"), doc.get("keymap"), drafts_dir=paths.data_dir() / "drafts"
+        )
+    except (OSError, tomllib.TOMLDecodeError, ConfigError) as exc:
+        fail(f"{path}: {exc}")
+
+
+def _run_tui(session: DelegateSession | None) -> FirstStart | None:
+    # The only place outside tui/ that starts the Textual app (an import-linter contract).
+    from tui.app import make_app
+
+    return make_app(session, _tui_config()).run()
+
+
+def _run_demo(store: Path | None) -> None:
+    from bridge.demo import LabThread, demo_profile
+    from med import DelegateSession
+    from med.lab.demo import DEMO_PASSWORD
+
+    store = store or paths.lab_dir() / "demo.sqlite"
+    typer.echo("Starting the Exchange lab with the demo organisation …")
+    with LabThread(store) as lab:
+        typer.echo(f"Lab EWS endpoint: {lab.ews_url} (stops when you quit the TUI)")
+        session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
+        _run_tui(session)
+
+
+@app.command()
+def demo(
+    store: Path | None = typer.Option(
+        None, "--store", help="Lab store file (default: demo.sqlite in the lab data directory)."
+    ),
+) -> None:
+    """Start the lab with the demo organisation and open the TUI as assistenz."""
+    _run_demo(store)
+
+
+@app.command()
+def tui(
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Profile to open."),
+) -> None:
+    """Open the terminal UI; without any profile it offers the demo or a profile wizard."""
+    from bridge.commands._med import open_session
+    from med.config import load_profiles, save_profile
+
+    if profile is None and not load_profiles(paths.config_file()):
+        choice = _run_tui(None)
+        if choice is None:
+            return
+        if choice.choice == "demo":
+            _run_demo(None)
+            return
+        if choice.profile is None:
+            return
+        save_profile(paths.config_file(), choice.profile, make_default=True)
+        profile = choice.profile.name
+    _run_tui(open_session(profile))
 
 
 def _register_subcommands() -> None:

@@ -241,6 +241,6 @@ def dump_toml(doc: Mapping[str, Any], prefix: str = "") -> str:
         name = f"{prefix}{_key(key)}"
         body = dump_toml(table, f"{name}.")
         has_scalars = any(not isinstance(v, dict) for v in table.values())
-        header = f"\n[{name}]\n" if has_scalars or not table else "\n"
+        header = f"\n\n[{name}]\n" if has_scalars or not table else "\n"
         out += header + body.lstrip("\n")
     return out.lstrip("\n") + ("\n" if out and not out.endswith("\n") else "")

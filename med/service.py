@@ -94,7 +94,8 @@ class DelegateSession:
     Args:
         backend: any object implementing `med.backends.base.Backend`.
         mailboxes: the mailboxes besides one's own the user works in: addresses or names
-            (resolved by the server) or `Mailbox` values with a known kind.
+            (resolved by the server), "functional:ADDRESS" / "shared:ADDRESS" for mailboxes
+            whose kind the server cannot tell, or `Mailbox` values.
         max_workers: threads for blocking backend calls.
     """
 
@@ -106,7 +107,7 @@ class DelegateSession:
         max_workers: int = 4,
     ) -> None:
         self._backend = backend
-        self._configured = list(mailboxes)
+        self._configured = [_configured_mailbox(m) if isinstance(m, str) else m for m in mailboxes]
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="med")
         self._folders: dict[str, Folder] = {}
         self._lock = threading.Lock()
@@ -137,11 +138,7 @@ class DelegateSession:
 
             register()
         backend = create_backend(profile, password=password)
-        return cls(
-            backend,
-            mailboxes=[_configured_mailbox(m) for m in profile.mailboxes],
-            max_workers=max_workers,
-        )
+        return cls(backend, mailboxes=profile.mailboxes, max_workers=max_workers)
 
     async def close(self) -> None:
         """Close the backend and the worker pool; the session is unusable afterwards."""

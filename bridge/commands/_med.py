@@ -142,9 +142,10 @@ def local_zone() -> tzinfo:
 
 
 def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
-    """ISO date or datetime; naive values are local time; "today"/"tomorrow" work too."""
-    from med import InvalidInput
+    """ISO date or datetime; naive values are local time; "today"/"tomorrow" work too.
 
+    Bad input ends the command with one line (exit 2), also outside `run`.
+    """
     text = text.strip()
     today = date.today()
     if text.lower() in ("today", "heute"):
@@ -155,9 +156,7 @@ def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
-            raise InvalidInput(
-                f"{text!r} is no date or time (use 2026-11-24 or 2026-11-24T14:00)."
-            ) from None
+            fail(f"{text!r} is no date or time (use 2026-11-24 or 2026-11-24T14:00)", 2)
         if len(text) > 10:
             return value if value.tzinfo else value.replace(tzinfo=local_zone())
         day = value.date()

@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, cast
 
 import requests
@@ -34,21 +37,20 @@ from exchangelib import errors as exerr
 from exchangelib.attachments import FileAttachment, ItemAttachment
 from exchangelib.ewsdatetime import EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.fields import FieldPath
+from exchangelib.fields import CharField, FieldPath
 from exchangelib.folders import Folder as ExFolder
 from exchangelib.folders import FolderCollection, PublicFoldersRoot, Root
 from exchangelib.folders.queryset import DEEP, SHALLOW
+from exchangelib.indexed_properties import EmailAddress as IndexedEmailAddress
+from exchangelib.indexed_properties import PhoneNumber as IndexedPhoneNumber
 from exchangelib.items import (
     ID_ONLY,
     SAVE_ONLY,
     SEND_AND_SAVE_COPY,
-    SEND_ONLY,
     AcceptItem,
     CalendarItem,
     DeclineItem,
-    MeetingCancellation,
     MeetingRequest,
-    MeetingResponse,
     PostItem,
     TentativelyAcceptItem,
 )
@@ -60,11 +62,8 @@ from exchangelib.properties import (
 )
 from exchangelib.properties import (
     DistinguishedFolderId,
-    EmailAddress,
     ItemId,
-    ParentFolderId,
     PermissionSet,
-    PhoneNumber,
     UserId,
 )
 from exchangelib.properties import Mailbox as ExMailbox
@@ -84,6 +83,7 @@ from exchangelib.recurrence import (
 from exchangelib.recurrence import Recurrence as ExRecurrence
 from exchangelib.services import (
     FindFolder,
+    FindItem,
     GetFolder,
     GetUserConfiguration,
     SyncFolderItems,
@@ -138,6 +138,7 @@ from med.model import (
     MonthlyByDate,
     MonthlyByWeekday,
     Note,
+    OutgoingAttachment,
     Page,
     Permission,
     Profile,
@@ -186,8 +187,6 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     "ErrorFolderNotFound": (NotFound, "The folder does not exist or is not visible to you."),
     "ErrorItemNotFound": (NotFound, "The item does not exist any more."),
     "ErrorNonExistentMailbox": (NotFound, "There is no such mailbox."),
-    "ErrorMailboxNotFound": (NotFound, "There is no such mailbox."),
-    "ErrorAttachmentNotFound": (NotFound, "The attachment does not exist any more."),
     "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange": (
         NotFound,
         "The series has no such occurrence.",
@@ -231,7 +230,10 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     "ErrorExpiredSubscription": (NotFound, "The subscription has expired; subscribe again."),
     "ErrorMailboxStoreUnavailable": (Unreachable, "The mailbox database is not available."),
     "ErrorConnectionFailed": (Unreachable, "The server could not reach the mailbox."),
-    "ErrorTimeoutExpired": (Unreachable, "The server did not answer in time."),
+    "ErrorTimeoutExpired": (
+        Unreachable,
+        "The server cannot be reached or did not answer in time.",
+    ),
     "ErrorInternalServerError": (ServerError, "The server failed on this request."),
     "ErrorInternalServerTransientError": (ServerError, "The server failed; try again later."),
     "ErrorUserNotAllowedByPolicy": (
@@ -244,7 +246,66 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
         "The public folders are not available right now.",
     ),
     "ErrorCannotOpenFileAttachment": (ServerError, "The server cannot open this attachment."),
+    "ErrorArchiveMailboxNotEnabled": (NotFound, "This mailbox has no archive."),
+    "ErrorAttachmentSizeLimitExceeded": (InvalidInput, "The attachment is too large."),
+    "ErrorCalendarCannotMoveOrCopyOccurrence": (
+        InvalidInput,
+        "A single occurrence cannot be moved or copied; move the series.",
+    ),
+    "ErrorCalendarInvalidDayForTimeChangePattern": (InvalidInput, "The time zone is not valid."),
+    "ErrorDeleteDistinguishedFolder": (InvalidInput, "Well-known folders cannot be deleted."),
+    "ErrorMoveDistinguishedFolder": (InvalidInput, "Well-known folders cannot be moved."),
+    "ErrorFolderExists": (Conflict, "A folder with this name exists already."),
+    "ErrorImpersonateUserDenied": (AccessDenied, "Impersonation is not allowed for you."),
+    "ErrorInvalidExtendedProperty": (InvalidInput, "An extended property is not valid."),
+    "ErrorInvalidFolderId": (InvalidInput, "That is not a valid folder id."),
+    "ErrorInvalidIdEmpty": (InvalidInput, "An id is missing."),
+    "ErrorInvalidIndexedPagingParameters": (InvalidInput, "The page offset or size is not valid."),
+    "ErrorInvalidItemForOperationSendItem": (InvalidInput, "Only drafts can be sent."),
+    "ErrorInvalidMergedFreeBusyInterval": (InvalidInput, "The free/busy interval is not valid."),
+    "ErrorInvalidParameter": (InvalidInput, "A parameter of the request is not valid."),
+    "ErrorInvalidPermissionSettings": (InvalidInput, "These permission settings are not valid."),
+    "ErrorInvalidPropertyDelete": (InvalidInput, "This field cannot be cleared."),
+    "ErrorInvalidPushSubscriptionUrl": (InvalidInput, "The push notification URL is not valid."),
+    "ErrorInvalidRecurrence": (InvalidInput, "The recurrence is not valid."),
+    "ErrorInvalidReferenceItem": (
+        InvalidInput,
+        "This item cannot be answered, forwarded or accepted this way.",
+    ),
+    "ErrorInvalidServerVersion": (
+        ServerError,
+        "The server does not speak the requested EWS version; set the profile's version.",
+    ),
+    "ErrorInvalidTimeInterval": (InvalidInput, "The time range is not valid."),
+    "ErrorTimeIntervalTooBig": (InvalidInput, "The time range is too long; ask for less."),
+    "ErrorInvalidUser": (NotFound, "There is no such user."),
+    "ErrorInvalidUserInfo": (InvalidInput, "The user information is not valid."),
+    "ErrorInvalidValueForProperty": (InvalidInput, "A field has a value the server refuses."),
+    "ErrorPropertyValidationFailure": (InvalidInput, "A field has a value the server refuses."),
+    "ErrorInvalidWatermark": (
+        InvalidInput,
+        "The notification watermark is not valid; subscribe again.",
+    ),
+    "ErrorMailRecipientNotFound": (NotFound, "No mailbox has that address."),
+    "ErrorMissingEmailAddress": (InvalidInput, "An e-mail address is missing."),
+    "ErrorMessageDispositionRequired": (InvalidInput, "The request does not say whether to send."),
+    "ErrorMoveCopyFailed": (ServerError, "The server could not move or copy the item."),
+    "ErrorNameResolutionMultipleResults": (
+        InvalidInput,
+        "The name matches several mailboxes; give the address.",
+    ),
+    "ErrorNoFreeBusyAccess": (AccessDenied, "You may not see this person's free/busy times."),
+    "ErrorSubscriptionAccessDenied": (AccessDenied, "This subscription belongs to someone else."),
+    "ErrorTimeZone": (InvalidInput, "The time zone is not valid."),
+    "ErrorUnsupportedPathForQuery": (InvalidInput, "The list cannot be filtered or sorted so."),
+    "ErrorUnsupportedTypeForConversion": (
+        InvalidInput,
+        "This kind of attachment is not supported.",
+    ),
 }
+
+
+_UNKNOWN_CODE = re.compile(r"Unknown ResponseCode in ResponseMessage: (\w+)")
 
 
 def translate_error(
@@ -259,9 +320,9 @@ def translate_error(
     if isinstance(exc, MedError):
         return exc
     if isinstance(exc, exerr.RateLimitError):
-        if not _saw_response():
+        if not _saw_response() or getattr(_seen, "status", 200) in (502, 503, 504):
             return Unreachable(
-                "The server cannot be reached (it stopped answering); try again later.",
+                "The server cannot be reached or is unavailable; try again later.",
                 code="RateLimitError",
                 **context,
             )
@@ -274,7 +335,7 @@ def translate_error(
     if isinstance(exc, exerr.ErrorServerBusy):
         back_off = getattr(exc, "back_off", None)
         return Throttled(
-            "The server is busy or your request budget is used up; try again later.",
+            EWS_ERRORS["ErrorServerBusy"][1],
             retry_after=float(back_off) if back_off else None,
             code="ErrorServerBusy",
             **context,
@@ -291,13 +352,6 @@ def translate_error(
             code="CASError",
             **context,
         )
-    if isinstance(exc, exerr.TransportError):
-        return Unreachable(
-            "Cannot connect to the server securely (TLS verification failed?); check the "
-            "address and the CA bundle.",
-            code="TransportError",
-            **context,
-        )
     if isinstance(exc, exerr.ResponseMessageError):
         code = type(exc).__name__
         if code == "ResponseMessageError" or code.startswith("Error") is False:
@@ -308,12 +362,36 @@ def translate_error(
         if cls is Throttled:
             return Throttled(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
         return cls(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
+    if isinstance(exc, exerr.SOAPError | exerr.MalformedResponseError):
+        return ServerError(
+            "The server's answer could not be understood.", code=type(exc).__name__, **context
+        )
     if isinstance(exc, exerr.RedirectError):
         return Unreachable(
             "The server redirected the request; check the EWS endpoint address.",
             code="Redirect",
             **context,
         )
+    if type(exc) is exerr.TransportError:
+        # exchangelib raises the bare TransportError for two things: a TLS failure (the SSL
+        # error is the context) and a response code it has no class for (only in the text).
+        cause = exc.__context__
+        if isinstance(
+            cause, exerr.EWSError | requests.exceptions.RequestException
+        ) and not isinstance(cause, requests.exceptions.SSLError):
+            # e.g. the version probe wraps the connection error it met
+            return translate_error(cause, mailbox=mailbox, folder=folder, item=item)
+        if isinstance(cause, requests.exceptions.SSLError | ssl.SSLError):
+            return Unreachable(
+                "Cannot connect to the server securely (TLS verification failed); check the "
+                "address and the CA bundle.",
+                code="TLS",
+                **context,
+            )
+        match = _UNKNOWN_CODE.search(str(exc))
+        code = match.group(1) if match else "TransportError"
+        cls, sentence = EWS_ERRORS.get(code, (ServerError, f"The server answered {code}."))
+        return cls(sentence, code=code, **context)
     if isinstance(exc, requests.exceptions.SSLError):
         return Unreachable(
             "TLS verification of the server failed; check the CA bundle.",
@@ -328,7 +406,10 @@ def translate_error(
             code=type(exc).__name__,
             **context,
         )
-    raise exc
+    # Any other OS-level failure on the way to the server (socket, file of the CA bundle).
+    return Unreachable(
+        f"The server cannot be reached ({type(exc).__name__}).", code=type(exc).__name__, **context
+    )
 
 
 _seen = threading.local()
@@ -344,12 +425,19 @@ def _ews_errors(
 ) -> Iterator[None]:
     """Translate every exchangelib/requests error raised inside into a MedError."""
     _seen.response = False
+    _seen.status = 200
     try:
         yield
     except MedError:
         raise
     except (exerr.EWSError, requests.exceptions.RequestException, OSError) as exc:
         raise translate_error(exc, mailbox=mailbox, folder=folder, item=item) from exc
+    except ValueError as exc:
+        # exchangelib checks values before sending (field choices, ranges, labels) with
+        # ValueError; for us that is a request that cannot be made as given.
+        raise InvalidInput(
+            f"This value cannot be sent to Exchange: {exc}", mailbox=mailbox, folder=folder
+        ) from exc
 
 
 def _raise_if_error(value: Any, **context: str | None) -> None:
@@ -360,11 +448,23 @@ def _raise_if_error(value: Any, **context: str | None) -> None:
 # --------------------------------------------------------------------------- retry policy
 
 
+class _CountingFindItem(FindItem):  # type: ignore[misc]
+    """FindItem that keeps the server's TotalItemsInView of the last page."""
+
+    total: int | None = None
+
+    def _get_paging_values(self, elem: Any) -> tuple[int, int | None]:
+        count, next_offset = super()._get_paging_values(elem)
+        self.total = int(count)
+        return count, next_offset
+
+
 class _Patience(FaultTolerance):  # type: ignore[misc]
     """FaultTolerance that honours back-off but never retries a refused login (HTTP 401)."""
 
     def raise_response_errors(self, response: requests.Response) -> None:
         _seen.response = True
+        _seen.status = response.status_code
         if response.status_code == 401:
             raise exerr.UnauthorizedError(f"Invalid credentials for {response.url}")
         if response.status_code == 403:
@@ -461,6 +561,20 @@ def _register_fields() -> None:
 
 
 _register_fields()
+
+
+class _StickyNote(ExMessage):  # type: ignore[misc]
+    """A message whose ItemClass is written on create: sticky notes are IPM.StickyNote."""
+
+    __slots__ = ()
+
+
+_StickyNote.FIELDS = type(ExMessage.FIELDS)(
+    *[
+        CharField("item_class", field_uri="item:ItemClass") if f.name == "item_class" else f
+        for f in ExMessage.FIELDS
+    ]
+)
 
 # --------------------------------------------------------------------------- value maps
 
@@ -803,6 +917,7 @@ class EwsBackend:
                         locale="en_US",
                     )
                     acc.protocol.TIMEOUT = self._timeout
+                    _ = acc.version  # ask the server once when no version was configured
                 self._accounts[addr] = acc
             return acc
 
@@ -1110,8 +1225,55 @@ class EwsBackend:
             q &= Q(subject__icontains=text) | Q(body__icontains=text)
         return q
 
+    def _find(
+        self,
+        acc: Any,
+        ex: Any,
+        q: Any,
+        fields: Sequence[str],
+        *,
+        order: str | None,
+        limit: int | None,
+        offset: int = 0,
+        calendar_view: Any = None,
+    ) -> tuple[list[Any], int | None]:
+        """One FindItem (per page) with the summary fields, complex ones included.
+
+        exchangelib's QuerySet turns a request for From, Sender or Categories into FindItem
+        plus GetItem; Exchange returns them in FindItem, so we call the service directly.
+        """
+        from exchangelib.fields import FieldOrder
+        from exchangelib.restriction import Restriction
+
+        valid = {f.name for f in ex.allowed_item_fields(version=acc.version)}
+        additional = {
+            fp
+            for fp in ex.normalize_fields(fields=[f for f in fields if f in valid])
+            if not fp.field.is_attribute
+        }
+        restriction = None
+        if not q.is_empty():
+            restriction = Restriction(q, folders=[ex], applies_to=Restriction.ITEMS)
+        order_fields = [FieldOrder.from_string(order, folder=ex)] if order else None
+        service = _CountingFindItem(account=acc, page_size=limit or 1000)
+        items = list(
+            service.call(
+                folders=[ex],
+                additional_fields=additional,
+                restriction=restriction,
+                order_fields=order_fields,
+                shape=ID_ONLY,
+                query_string=None,
+                depth=SHALLOW,
+                calendar_view=calendar_view,
+                max_items=calendar_view.max_items if calendar_view else limit,
+                offset=offset,
+            )
+        )
+        return items, service.total
+
     def find_items(self, folder: Folder, query: ItemQuery) -> Page[Item]:
-        ex = self._ex_folder(folder)
+        acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         fields = _LIST_FIELDS.get(folder.kind, _LIST_FIELDS[FolderKind.MAIL])
         default_sort = {
@@ -1122,34 +1284,41 @@ class EwsBackend:
         sort = _SORT_FIELDS.get(query.sort or default_sort, "datetime_received")
         if query.sort == "from":
             sort = "author"
-        order = (
-            f"-{sort}"
-            if (query.descending and query.sort is not None)
-            or (query.sort is None and default_sort == "received")
-            else sort
-        )
+        descending = query.descending if query.sort is not None else default_sort == "received"
+        order = f"-{sort}" if descending else sort
         with _ews_errors(**ctx):
-            qs = ex.filter(self._query(query, folder.kind)).only(*fields).order_by(order)
-            qs.page_size = query.limit + 1
-            raw = list(qs[query.offset : query.offset + query.limit + 1])
+            raw, total = self._find(
+                acc,
+                ex,
+                self._query(query, folder.kind),
+                fields,
+                order=order,
+                limit=query.limit,
+                offset=query.offset,
+            )
         items = []
         for res in raw:
             _raise_if_error(res, **ctx)
             items.append(self._to_item(res, folder.mailbox, folder.id))
-        more = len(items) > query.limit
-        total = None
-        if not more:
-            total = query.offset + len(items)
-        return Page(tuple(items[: query.limit]), query.offset, total, more)
+        # Without a total from the server a full page means there may be more.
+        more = len(items) >= query.limit if total is None else query.offset + len(items) < total
+        return Page(tuple(items), query.offset, total, more)
 
     def calendar_view(self, folder: Folder, start: datetime, end: datetime) -> Sequence[Event]:
-        ex = self._ex_folder(folder)
+        from exchangelib.properties import CalendarView
+
+        acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         with _ews_errors(**ctx):
-            raw = list(
-                ex.view(start=_ews_dt(start), end=_ews_dt(end)).only(
-                    *_LIST_FIELDS[FolderKind.CALENDAR]
-                )
+            view = CalendarView(start=_ews_dt(start), end=_ews_dt(end))
+            raw, _ = self._find(
+                acc,
+                ex,
+                Q(),
+                _LIST_FIELDS[FolderKind.CALENDAR],
+                order=None,
+                limit=None,
+                calendar_view=view,
             )
         out = []
         for res in raw:
@@ -1170,21 +1339,23 @@ class EwsBackend:
         return out
 
     def series_master(self, item_id: str) -> Event:
+        from exchangelib.properties import RecurringMasterItemId
+
         acc = self._account()
         with _ews_errors(item=item_id):
             (occ,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["type"]))
             _raise_if_error(occ, item=item_id)
-            if not isinstance(occ, CalendarItem) or occ.type not in ("Occurrence", "Exception"):
-                if isinstance(occ, CalendarItem) and occ.type == "RecurringMaster":
-                    master = occ
-                    (master,) = list(acc.fetch(ids=[ItemId(id=item_id)]))
-                    _raise_if_error(master, item=item_id)
-                    ev = self._to_item(master, None, None)
-                    assert isinstance(ev, Event)
-                    return ev
+            if not isinstance(occ, CalendarItem) or occ.type not in (
+                "Occurrence",
+                "Exception",
+                "RecurringMaster",
+            ):
                 raise NotFound("This event is not part of a series.", item=item_id)
-            occ.account = acc
-            master = occ.recurring_master()
+            # GetItem by RecurringMasterItemId: the server resolves the master of an occurrence
+            # (and a master to itself).
+            (master,) = list(
+                acc.fetch(ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
+            )
         _raise_if_error(master, item=item_id)
         ev = self._to_item(master, None, None)
         if not isinstance(ev, Event):
@@ -1192,7 +1363,7 @@ class EwsBackend:
         return ev
 
     def attachment(self, attachment_id: str) -> AttachmentContent:
-        from exchangelib.properties import AttachmentId
+        from exchangelib.attachments import AttachmentId
         from exchangelib.services import GetAttachment
 
         acc = self._account()
@@ -1227,14 +1398,14 @@ class EwsBackend:
 
     def master_categories(self, mailbox: str) -> Sequence[str]:
         from defusedxml import ElementTree
-        from exchangelib.properties import UserConfigurationName
+        from exchangelib.properties import UserConfigurationNameMNS
 
         acc = self._account(mailbox)
         calendar = self._distinguished(mailbox.lower(), "calendar")
         with _ews_errors(mailbox=mailbox):
             try:
                 res = GetUserConfiguration(account=acc).get(
-                    user_configuration_name=UserConfigurationName(
+                    user_configuration_name=UserConfigurationNameMNS(
                         name="CategoryList", folder=calendar
                     ),
                     properties="XmlData",
@@ -1455,6 +1626,7 @@ class EwsBackend:
                 recurrence=_to_ex_recurrence(item.recurrence) if item.recurrence else None,
             )
         if isinstance(item, Contact):
+            common["subject"] = item.subject or item.display_name
             return ExContact(
                 **common,
                 display_name=item.display_name or item.subject or None,
@@ -1464,25 +1636,28 @@ class EwsBackend:
                 department=item.department or None,
                 job_title=item.job_title or None,
                 email_addresses=[
-                    EmailAddress(email=e, label=f"EmailAddress{i + 1}")
+                    IndexedEmailAddress(email=e, label=f"EmailAddress{i + 1}")
                     for i, e in enumerate(item.emails[:3])
                 ]
                 or None,
-                phone_numbers=[PhoneNumber(label=k, phone_number=v) for k, v in item.phones.items()]
+                phone_numbers=[
+                    IndexedPhoneNumber(label=k, phone_number=v) for k, v in item.phones.items()
+                ]
                 or None,
             )
         if isinstance(item, Task):
             return ExTask(
                 **common,
-                start_date=_ews_dt(item.start) if item.start else None,
-                due_date=_ews_dt(item.due) if item.due else None,
-                complete_date=_ews_dt(item.completed) if item.completed else None,
+                start_date=EWSDate.from_date(item.start.date()) if item.start else None,
+                due_date=EWSDate.from_date(item.due.date()) if item.due else None,
                 status=_TASK_STATUS_BACK[item.status],
-                percent_complete=item.percent_complete,
+                percent_complete=Decimal(item.percent_complete),
             )
-        msg = ExMessage(**common)
         if isinstance(item, Note):
-            msg.med_message_class = "IPM.StickyNote"
+            note = _StickyNote(**common)
+            note.item_class = "IPM.StickyNote"
+            return note
+        msg = ExMessage(**common)
         if isinstance(item, Message):
             msg.to_recipients = _ex_mailboxes(item.to)
             msg.cc_recipients = _ex_mailboxes(item.cc)
@@ -1614,14 +1789,19 @@ class EwsBackend:
         return self._account(owner), owner
 
     def send(self, message: Message, options: SendOptions) -> None:
-        acc, owner = self._sender_account(options)
-        msg = self._to_ews(dataclasses.replace(message, from_=None), acc, None)
+        """Send; on behalf of another mailbox From is that mailbox and the server sets Sender.
+
+        Our copy goes to our own Sent Items; Exchange (and the lab) put the owner's copy into
+        the owner's Sent Items themselves, whatever our rights there.
+        """
+        _, owner = self._sender_account(options)
+        msg = self._to_ews(dataclasses.replace(message, from_=None), self._account(), None)
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)
-        ctx = {"mailbox": owner}
-        with _ews_errors(**ctx):
+        sent = self._distinguished(self.user, "sentitems")
+        with _ews_errors(mailbox=owner):
             if message.new_attachments:
-                msg.folder = self._distinguished(owner, "drafts")
+                msg.folder = self._distinguished(self.user, "drafts")
                 msg.save()
                 for att in message.new_attachments:
                     msg.attach(
@@ -1629,22 +1809,31 @@ class EwsBackend:
                             name=att.name, content=att.content, content_type=att.content_type
                         )
                     )
-                msg.send(
-                    save_copy=options.save_copy,
-                    copy_to_folder=self._distinguished(owner, "sentitems"),
-                )
+                msg.send(save_copy=options.save_copy, copy_to_folder=sent)
             elif options.save_copy:
-                msg.send(save_copy=True, copy_to_folder=self._distinguished(owner, "sentitems"))
+                msg.send(save_copy=True, copy_to_folder=sent)
             else:
                 msg.send(save_copy=False)
 
     def save_draft(self, message: Message, options: SendOptions) -> Message:
-        acc, owner = self._sender_account(options)
-        drafts = self._distinguished(owner, "drafts")
-        msg = self._to_ews(dataclasses.replace(message, from_=None), acc, drafts)
+        """A draft in the From mailbox's Drafts; where we may not write there, in our own
+        Drafts with From set to that mailbox (sending it later sends on behalf)."""
+        _, owner = self._sender_account(options)
+        try:
+            return self._save_draft_in(message, owner, owner)
+        except AccessDenied:
+            if owner == self.user:
+                raise
+            return self._save_draft_in(message, owner, self.user)
+
+    def _save_draft_in(self, message: Message, owner: str, drafts_of: str) -> Message:
+        drafts = self._distinguished(drafts_of, "drafts")
+        msg = self._to_ews(
+            dataclasses.replace(message, from_=None), self._account(drafts_of), drafts
+        )
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)
-        with _ews_errors(mailbox=owner, folder="drafts"):
+        with _ews_errors(mailbox=drafts_of, folder="drafts"):
             msg.save()
             for att in message.new_attachments:
                 msg.attach(
@@ -1656,29 +1845,61 @@ class EwsBackend:
             message,
             id=str(msg.id),
             change_key=msg.changekey,
-            mailbox=owner,
+            mailbox=drafts_of,
             is_draft=True,
             new_attachments=(),
+            from_=Address(owner),
         )
 
     def reply(self, item_id: str, body: str, *, reply_all: bool, options: SendOptions) -> None:
         from exchangelib.items import ReplyAllToItem, ReplyToItem
         from exchangelib.properties import ReferenceItemId
 
-        acc, owner = self._sender_account(options)
+        _, owner = self._sender_account(options)
         with _ews_errors(item=item_id, mailbox=owner):
             (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
             _raise_if_error(orig, item=item_id)
             cls = ReplyAllToItem if reply_all else ReplyToItem
             reply = cls(
-                account=acc,
+                account=self._account(),
                 reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
                 new_body=body,
                 author=ExMailbox(email_address=owner) if owner != self.user else None,
             )
-            reply.send(
-                save_copy=options.save_copy, copy_to_folder=self._distinguished(owner, "sentitems")
-            )
+            try:
+                reply.send(
+                    save_copy=options.save_copy,
+                    copy_to_folder=self._distinguished(self.user, "sentitems"),
+                )
+                return
+            except exerr.ErrorInvalidRequest:
+                pass  # a server without reply response objects: compose the reply ourselves
+        self._compose_reply(item_id, body, reply_all=reply_all, options=options, owner=owner)
+
+    def _compose_reply(
+        self, item_id: str, body: str, *, reply_all: bool, options: SendOptions, owner: str
+    ) -> None:
+        (orig,) = self.get_items([item_id])
+        if not isinstance(orig, Message):
+            raise InvalidInput("Only messages can be answered.", item=item_id)
+        me = {self.user, owner}
+        to = list(orig.reply_to or ((orig.from_,) if orig.from_ else ()))
+        cc: list[Address] = []
+        if reply_all:
+            to += [a for a in orig.to if a.email not in me]
+            cc = [a for a in orig.cc if a.email not in me]
+        subject = (
+            orig.subject
+            if orig.subject.lower().startswith(("aw:", "re:"))
+            else (f"AW: {orig.subject}")
+        )
+        message = Message(
+            subject=subject,
+            body=f"{body}\n\n{_quote_header(orig)}\n{orig.body or ''}",
+            to=tuple(dict.fromkeys(to)),
+            cc=tuple(dict.fromkeys(cc)),
+        )
+        self.send(message, options)
 
     def forward(
         self, item_id: str, to: Sequence[Address], body: str, *, options: SendOptions
@@ -1686,21 +1907,42 @@ class EwsBackend:
         from exchangelib.items import ForwardItem
         from exchangelib.properties import ReferenceItemId
 
-        acc, owner = self._sender_account(options)
+        _, owner = self._sender_account(options)
         with _ews_errors(item=item_id, mailbox=owner):
             (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
             _raise_if_error(orig, item=item_id)
             fwd = ForwardItem(
-                account=acc,
+                account=self._account(),
                 reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
                 subject=f"WG: {orig.subject or ''}".strip(),
                 new_body=body,
                 to_recipients=_ex_mailboxes(to),
                 author=ExMailbox(email_address=owner) if owner != self.user else None,
             )
-            fwd.send(
-                save_copy=options.save_copy, copy_to_folder=self._distinguished(owner, "sentitems")
+            try:
+                fwd.send(
+                    save_copy=options.save_copy,
+                    copy_to_folder=self._distinguished(self.user, "sentitems"),
+                )
+                return
+            except exerr.ErrorInvalidRequest:
+                pass  # a server without forward response objects: compose it ourselves
+        (full,) = self.get_items([item_id])
+        if not isinstance(full, Message):
+            raise InvalidInput("Only messages can be forwarded.", item=item_id)
+        files = []
+        for att in full.attachments:
+            content = self.attachment(att.id)
+            files.append(
+                OutgoingAttachment(att.name, content.content, att.content_type, att.is_inline)
             )
+        message = Message(
+            subject=f"WG: {full.subject}",
+            body=f"{body}\n\n{_quote_header(full)}\n{full.body or ''}",
+            to=tuple(to),
+            new_attachments=tuple(files),
+        )
+        self.send(message, options)
 
     def respond(
         self, item_id: str, response: ResponseType, message: str | None, *, send: bool
@@ -1990,6 +2232,19 @@ _UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _quote_header(orig: Message) -> str:
+    return "\n".join(
+        [
+            "-----Ursprüngliche Nachricht-----",
+            f"Von: {orig.from_ or ''}",
+            f"Gesendet: {orig.sent.isoformat() if orig.sent else ''}",
+            f"An: {', '.join(str(a) for a in orig.to)}",
+            f"Betreff: {orig.subject}",
+            "",
+        ]
+    )
+
+
 def _flag_of(ex: Any) -> Flag:
     code = getattr(ex, "med_flag_status", None)
     status = _FLAG_CODES.get(int(code) if code is not None else 0, FlagStatus.NOT_FLAGGED)
@@ -2164,10 +2419,7 @@ def _to_ex_permission(p: Permission, *, calendar: bool) -> Any:
         "read_items": "FullDetails" if rights.read is ReadAccess.FULL else "None",
     }
     if calendar:
-        if rights.read is ReadAccess.FREEBUSY_TIME:
-            common["read_items"] = "TimeOnly"
-        elif rights.read is ReadAccess.FREEBUSY_DETAILED:
-            common["read_items"] = "TimeAndSubjectAndLocation"
+        # exchangelib knows only FullDetails/None for ReadItems; the level carries free/busy.
         return CalendarPermission(calendar_permission_level=level, **common)
     if level in ("FreeBusyTimeOnly", "FreeBusyTimeAndSubjectAndLocation"):
         level = "None"
@@ -2204,7 +2456,3 @@ def _kerberos_auth_type() -> str:
             "(DelegateSession.open does)."
         )
     return NEGOTIATE
-
-
-# exchangelib names these differently between versions; keep one reference for readers.
-_UNUSED = (SEND_ONLY, MeetingCancellation, MeetingResponse, ParentFolderId, timedelta)

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 
 from messenger.store import errors as store_errors
@@ -68,6 +69,12 @@ def install(app: FastAPI) -> None:
         if first.get("type") == "json_invalid":
             return problem(400, "bad_request", "the request body is not valid JSON")
         return problem(400, "bad_request", f"{where}: {msg}" if where else msg)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A unique key lost a race with a concurrent request; nothing of this one was stored.
+        log.info("unique key race: %s", type(exc.orig).__name__)
+        return problem(409, "conflict", "a concurrent request stored the same thing; retry")
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

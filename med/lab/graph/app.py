@@ -7,12 +7,15 @@ served over TLS (see `med.lab.graph.tls`) because MSAL only talks to an https au
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 
 from med.lab.graph.oauth import DOMAIN, TENANT_ID, OAuthServer, oauth_router
 from med.lab.graph.tokens import SigningKey, TokenIssuer
+
+if TYPE_CHECKING:
+    from med.lab.lab import Lab
 
 
 class GraphFace:
@@ -20,7 +23,7 @@ class GraphFace:
 
     def __init__(
         self,
-        lab: Any,
+        lab: Lab,
         base_url: str | None = None,
         *,
         key: SigningKey | None = None,
@@ -32,6 +35,8 @@ class GraphFace:
             key = SigningKey.load_or_create(key_dir) if key_dir else SigningKey.generate()
         self.issuer = TokenIssuer(key, TENANT_ID)
         self.oauth = OAuthServer(lab, self.display_name, self.issuer, DOMAIN)
+        self.outage_retry_after_s = 5
+        """The Retry-After the face answers during an outage (a lab knob)."""
 
     def display_name(self, address: str) -> str:
         mailbox = self.lab.store.mailbox(address)
@@ -49,11 +54,27 @@ class GraphFace:
         )
         app.state.graph = self
         app.include_router(oauth_router(self.oauth, self.base))
+        from med.lab.graph.api import graph_router
+
+        app.include_router(graph_router(self))
         return app
 
 
 def create_graph_app(
-    lab: Any, base_url: str | None = None, *, key_dir: Path | None = None
+    lab: Lab, base_url: str | None = None, *, key_dir: Path | None = None
 ) -> FastAPI:
     """The Graph face of `lab`; `key_dir` keeps the token signing key across restarts."""
     return GraphFace(lab, base_url, key_dir=key_dir).app()
+
+
+def mount_graph(app: FastAPI, lab: Lab, *, key_dir: Path | None = None) -> GraphFace:
+    """Serve the Graph face from an existing lab app (the EWS face), ahead of its catch-all.
+
+    The Graph routes (`/v1.0/...`, `/{tenant}/oauth2/...`, discovery, `/lab/device`) are put in
+    front of the app's own routes, so that a catch-all route there does not shadow them.
+    """
+    face = GraphFace(lab, key_dir=key_dir)
+    graph_routes = list(face.app().router.routes)
+    app.router.routes[0:0] = graph_routes
+    app.state.graph = face
+    return face

@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 Json = Mapping[str, Any]
+J = TypeVar("J", bound=Mapping[str, Any])
 
 
 class ODataError(ValueError):
@@ -306,11 +307,12 @@ def order_key(text: str | None) -> list[tuple[tuple[str, ...], bool]]:
     return out
 
 
-def sort_items(items: list[Json], keys: list[tuple[tuple[str, ...], bool]]) -> list[Json]:
+def sort_items(items: Sequence[J], keys: list[tuple[tuple[str, ...], bool]]) -> list[J]:
     """Stable multi-key sort; missing values sort first ascending (last descending), as Graph."""
+    out = list(items)
     for parts, desc in reversed(keys):
 
-        def key(item: Json, parts: tuple[str, ...] = parts) -> tuple[int, Any]:
+        def key(item: J, parts: tuple[str, ...] = parts) -> tuple[int, Any]:
             value = _resolve(item, parts)
             if value is None:
                 return (0, "")
@@ -320,8 +322,8 @@ def sort_items(items: list[Json], keys: list[tuple[tuple[str, ...], bool]]) -> l
                 return (1, value)
             return (1, str(value))
 
-        items = sorted(items, key=key, reverse=desc)
-    return items
+        out = sorted(out, key=key, reverse=desc)
+    return out
 
 
 def select(item: Json, fields: str | None, always: Sequence[str] = ("id",)) -> dict[str, Any]:

@@ -122,7 +122,8 @@ async def _conversation_to_manage(
 async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB) -> dict[str, Any]:
     started = time.perf_counter()
     user = caller.user
-    earlier = await repo.claim_txn(db, user.id, body.txn_id)
+    user_id = user.id
+    earlier = await repo.claim_txn(db, user_id, body.txn_id)
     if earlier is not None:
         state.metrics.duplicates.inc()
         return {**earlier, "duplicate": True}
@@ -143,8 +144,8 @@ async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB
         await db.commit()
     except IntegrityError:
         # The same txn_id won a race on another request: answer with its result.
-        await db.rollback()
-        earlier = await repo.claim_txn(db, user.id, body.txn_id)
+        await db.rollback()  # expires every loaded row: use the id captured before
+        earlier = await repo.claim_txn(db, user_id, body.txn_id)
         if earlier is None:
             raise
         state.metrics.duplicates.inc()
@@ -175,11 +176,14 @@ async def receipt(cid: str, body: ReceiptBody, caller: Authed, state: State, db:
     stored, message = await repo.add_receipt(
         db, caller.user, conv, body.seq, body.kind, state.now()
     )
-    await db.commit()
-    if stored is not None and message.sender_user_id:
-        await state.publish(
-            [{"user_ids": [message.sender_user_id], "event": receipt_event(stored)}]
-        )
+    sender = message.sender_user_id
+    try:
+        await db.commit()
+    except IntegrityError:
+        await db.rollback()  # the same receipt arrived twice at once: it is stored once
+        return Response(status_code=204)
+    if stored is not None and sender:
+        await state.publish([{"user_ids": [sender], "event": receipt_event(stored)}])
     return Response(status_code=204)
 
 

@@ -36,7 +36,8 @@ async def send_to_device(
     body: ToDeviceBody, caller: Authed, state: State, db: DB
 ) -> dict[str, Any]:
     user = caller.user
-    earlier = await repo.claim_txn(db, user.id, body.txn_id)
+    user_id = user.id
+    earlier = await repo.claim_txn(db, user_id, body.txn_id)
     if earlier is not None:
         state.metrics.duplicates.inc()
         return {**earlier, "duplicate": True}
@@ -55,8 +56,8 @@ async def send_to_device(
     try:
         await db.commit()
     except IntegrityError:
-        await db.rollback()
-        earlier = await repo.claim_txn(db, user.id, body.txn_id)
+        await db.rollback()  # expires every loaded row: use the id captured before
+        earlier = await repo.claim_txn(db, user_id, body.txn_id)
         if earlier is None:
             raise
         return {**earlier, "duplicate": True}

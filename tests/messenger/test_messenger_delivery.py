@@ -166,3 +166,10 @@ async def test_to_device_queue_survives_offline_and_is_acknowledged_by_resume(ms
     async with bob.events() as stream:
         while (event := await stream.next())["type"] != "synced":
             assert event["type"] != "to_device"
+
+
+async def test_concurrent_identical_receipts_are_stored_once(msg: Harness) -> None:
+    alice, bob, cid = await pair(msg)
+    sent = await alice.send_raw(cid, b"hello")
+    await asyncio.gather(*(bob.receipt(cid, sent.seq, "read") for _ in range(6)))
+    assert [r["kind"] for r in await alice.receipts(cid, sent.seq)] == ["read"]

@@ -108,3 +108,37 @@ async def test_client_runs_against_the_app_in_process(msg: Harness) -> None:
             cid = (await client.create_conversation("group", []))["conversation_id"]
             sent = await client.send_raw(cid, b"in process")
             assert (await client.history(cid))[-1]["seq"] == sent.seq
+
+
+async def test_server_logs_carry_no_tokens_passwords_or_ciphertext(
+    msg: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    import base64
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="messenger")
+    await msg.tenant("Kreis", "kreis.example")
+    anna = await msg.member("anna@kreis.example")
+    secret = b"plaintext-would-be-here"
+    cid = (await anna.create_conversation("group", []))["conversation_id"]
+    await anna.send_raw(cid, secret)
+    await anna.upload(cid, secret)
+    async with anna.events() as stream:
+        await next_of(stream, "synced")
+    assert "message stored" in caplog.text  # the server does log, just not the content
+    assert anna.token and anna.token not in caplog.text
+    assert PASSWORD not in caplog.text
+    assert base64.b64encode(secret).decode() not in caplog.text
+    assert secret.decode() not in caplog.text
+
+
+async def test_revoked_session_closes_its_open_stream_at_once(msg: Harness) -> None:
+    await msg.tenant("Kreis", "kreis.example")
+    laptop = await msg.member("anna@kreis.example")
+    phone = await msg.login("anna@kreis.example")
+    async with phone.events() as stream:
+        await next_of(stream, "synced")
+        phone_session = next(s for s in await laptop.sessions() if not s["current"])
+        await laptop.revoke_session(phone_session["session_id"])
+        with pytest.raises(Unauthenticated):
+            await next_of(stream, "never", timeout=5)

@@ -139,3 +139,25 @@ async def test_a_user_may_be_in_several_managed_groups(msg: Harness) -> None:
             )
         await db.commit()
     assert sorted(c["name"] for c in await staff.conversations()) == ["Leitstelle", "Poststelle"]
+
+
+async def test_member_added_while_connected_receives_live_from_then_on(msg: Harness) -> None:
+    await msg.tenant("Kreis", "kreis.example")
+    anna = await msg.member("anna@kreis.example")
+    bert = await msg.member("bert@kreis.example")
+    assert bert.user_id
+    cid = (await anna.create_conversation("group", []))["conversation_id"]
+    await anna.send_raw(cid, b"before bert")
+    async with bert.events() as stream:
+        await next_of(stream, "synced")
+        await anna.add_members(cid, [bert.user_id])
+        added = await stream.next()
+        await anna.send_raw(cid, b"welcome")
+        message = await stream.next()
+    assert (added["type"], added["action"], added["conversation_id"]) == (
+        "membership",
+        "added",
+        cid,
+    )
+    assert decode_ciphertext(message) == b"welcome"
+    assert message["seq"] == added["seq"] + 1

@@ -1,0 +1,130 @@
+"""The medbridge CLI without a server: profiles, and errors as one line with an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_profile_add_and_list_as_json() -> None:
+    added = cli(
+        "profile",
+        "add",
+        "lab",
+        "--server",
+        "http://127.0.0.1:1/EWS/Exchange.asmx",
+        "--user",
+        "Assistenz@Musterstadt.example",
+        "--auth",
+        "basic",
+        "--mailbox",
+        "chef@musterstadt.example",
+    )
+    assert added.returncode == 0, added.stderr
+    listed = cli("profile", "list", "--json")
+    data = json.loads(listed.stdout)
+    assert data["default"] == "lab"
+    (prof,) = data["profiles"]
+    assert prof["user"] == "assistenz@musterstadt.example" and prof["auth"] == "basic"
+    assert prof["mailboxes"] == ["chef@musterstadt.example"]
+
+
+def test_profile_with_unknown_auth_is_refused_in_one_line() -> None:
+    result = cli(
+        "profile",
+        "add",
+        "x",
+        "--server",
+        "http://h/EWS/Exchange.asmx",
+        "--user",
+        "a@musterstadt.example",
+        "--auth",
+        "magic",
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "auth must be one of" in result.stderr
+
+
+def test_without_profile_commands_say_how_to_add_one() -> None:
+    result = cli("mail", "ls")
+    assert result.returncode == 5
+    assert result.stderr.strip() == (
+        "medbridge: No profile yet; add one with `medbridge profile add`."
+    )
+
+
+def test_without_password_non_interactive_fails_cleanly() -> None:
+    cli(
+        "profile",
+        "add",
+        "lab",
+        "--server",
+        "http://127.0.0.1:1/EWS/Exchange.asmx",
+        "--user",
+        "assistenz@musterstadt.example",
+        "--auth",
+        "basic",
+    )
+    result = cli("calendar", "day")
+    assert result.returncode == 2 and "MEDBRIDGE_PASSWORD" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_server_is_one_line_and_non_zero() -> None:
+    port = closed_port()
+    cli(
+        "profile",
+        "add",
+        "lab",
+        "--server",
+        f"http://127.0.0.1:{port}/EWS/Exchange.asmx",
+        "--user",
+        "assistenz@musterstadt.example",
+        "--auth",
+        "basic",
+    )
+    result = cli("folders", "tree", env={"MEDBRIDGE_PASSWORD": "x"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("medbridge: The server cannot be reached")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_bad_date_is_invalid_input() -> None:
+    cli(
+        "profile",
+        "add",
+        "lab",
+        "--server",
+        "http://127.0.0.1:1/EWS/Exchange.asmx",
+        "--user",
+        "assistenz@musterstadt.example",
+        "--auth",
+        "basic",
+    )
+    result = cli("calendar", "day", "next tuesday", env={"MEDBRIDGE_PASSWORD": "x"})
+    assert result.returncode == 2 and "is no date" in result.stderr

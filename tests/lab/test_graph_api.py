@@ -1,0 +1,564 @@
+"""The lab's Graph REST face over the demo organisation: resources, paging, rights, faults."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+import med.lab.items  # noqa: F401  (Lab.open(demo=True) on main needs the item tables first)
+from med.lab import Lab
+from med.lab.graph.oauth import DAEMON_CLIENT_ID, PUBLIC_CLIENT_ID
+from med.lab.graph.serve import GraphLab
+
+CHEF = "chef@musterstadt.example"
+ASSISTENZ = "assistenz@musterstadt.example"
+SACH = "sachbearbeitung@musterstadt.example"
+ALL_SCOPES = frozenset(
+    {
+        "Mail.ReadWrite.Shared",
+        "Mail.Send.Shared",
+        "Calendars.ReadWrite.Shared",
+        "Contacts.ReadWrite.Shared",
+        "User.Read",
+    }
+)
+
+
+class Graph:
+    """An HTTP client of the lab's Graph face acting as one user (or the daemon app)."""
+
+    def __init__(self, served: GraphLab, user: str | None, scopes: frozenset[str] = ALL_SCOPES):
+        self.served = served
+        token = served.face.issuer.access_token(
+            base_url=served.url,
+            now=served.lab.now(),
+            client_id=PUBLIC_CLIENT_ID if user else DAEMON_CLIENT_ID,
+            user=user,
+            scopes=scopes,
+            roles=frozenset({"Mail.ReadWrite", "Mail.Send", "Calendars.ReadWrite"})
+            if user is None
+            else frozenset(),
+        )
+        self.http = httpx.Client(
+            base_url=served.url + "/v1.0",
+            verify=ssl.create_default_context(cafile=str(served.ca_file)),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.http.get(url, **kw)
+
+    def post(self, url: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return self.http.post(url, json=body, **kw)
+
+    def patch(self, url: str, body: Any) -> httpx.Response:
+        return self.http.patch(url, json=body)
+
+    def delete(self, url: str) -> httpx.Response:
+        return self.http.delete(url)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphLab]:
+    """One demo organisation for the module (seeding costs a second); tests use own data."""
+    lab = Lab.open(demo=True)
+    with GraphLab(lab, tmp_path_factory.mktemp("graph-tls")) as running:
+        yield running
+    lab.close()
+
+
+@pytest.fixture(autouse=True)
+def calm_lab(served: GraphLab) -> Iterator[None]:
+    yield
+    served.lab.knobs.outage = False
+    served.lab.knobs.throttle_budget.clear()
+    served.lab.knobs.reset_throttle()
+
+
+@pytest.fixture
+def assistenz(served: GraphLab) -> Graph:
+    return Graph(served, ASSISTENZ)
+
+
+@pytest.fixture
+def chef(served: GraphLab) -> Graph:
+    return Graph(served, CHEF)
+
+
+@pytest.fixture
+def sach(served: GraphLab) -> Graph:
+    return Graph(served, SACH)
+
+
+def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+def _error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+def _send(graph: Graph, mailbox: str, to: str, subject: str, **extra: Any) -> None:
+    message = {
+        "subject": subject,
+        "body": {"contentType": "text", "content": "Bitte um Rückmeldung."},
+        "toRecipients": [{"emailAddress": {"address": to}}],
+        **extra,
+    }
+    _ok(graph.post(f"/users/{mailbox}/sendMail", {"message": message}), 202)
+
+
+def _inbox_subjects(graph: Graph, mailbox: str) -> list[str]:
+    page = _ok(graph.get(f"/users/{mailbox}/mailFolders/inbox/messages?$top=1000&$select=subject"))
+    return [m["subject"] for m in page["value"]]
+
+
+# -- folders and paging --------------------------------------------------------------------------
+
+
+def test_mail_folders_are_the_mail_folders_only(assistenz: Graph) -> None:
+    names = {f["displayName"] for f in _ok(assistenz.get("/me/mailFolders?$top=50"))["value"]}
+    assert {"Posteingang", "Entwürfe", "Gesendete Elemente"} <= names
+    assert "Kalender" not in names and "Kontakte" not in names
+
+
+def test_paging_follows_absolute_next_links_without_duplicates(
+    assistenz: Graph, served: GraphLab
+) -> None:
+    url: str | None = f"/users/{CHEF}/mailFolders/inbox/messages?$top=7&$select=subject"
+    seen: list[str] = []
+    pages = 0
+    while url:
+        page = _ok(assistenz.http.get(url))
+        seen += [m["id"] for m in page["value"]]
+        url = page.get("@odata.nextLink")
+        if url:
+            assert url.startswith(served.url + "/v1.0/")
+        pages += 1
+    total = _ok(assistenz.get(f"/users/{CHEF}/mailFolders/inbox"))["totalItemCount"]
+    assert len(seen) == len(set(seen)) == total
+    assert pages == -(-total // 7)
+
+
+def test_filter_select_and_orderby(assistenz: Graph) -> None:
+    page = _ok(
+        assistenz.get(
+            f"/users/{CHEF}/mailFolders/inbox/messages",
+            params={
+                "$filter": "isRead eq false",
+                "$select": "subject,isRead,receivedDateTime",
+                "$orderby": "receivedDateTime asc",
+                "$top": "100",
+            },
+        )
+    )
+    values = page["value"]
+    assert values and all(m["isRead"] is False for m in values)
+    assert set(values[0]) == {"@odata.etag", "id", "subject", "isRead", "receivedDateTime"}
+    stamps = [m["receivedDateTime"] for m in values]
+    assert stamps == sorted(stamps)
+
+
+def test_malformed_filter_is_400(assistenz: Graph) -> None:
+    _error(assistenz.get("/me/messages", params={"$filter": "subject eq"}), 400, "BadRequest")
+
+
+# -- rights and tokens ---------------------------------------------------------------------------
+
+
+def test_user_without_rights_cannot_read_the_boss_mailbox(sach: Graph) -> None:
+    _error(sach.get(f"/users/{CHEF}/mailFolders/inbox/messages"), 403, "ErrorAccessDenied")
+    _error(sach.get(f"/users/{CHEF}/messages"), 403, "ErrorAccessDenied")
+
+
+def test_own_scope_without_shared_does_not_reach_other_mailboxes(served: GraphLab) -> None:
+    own_only = Graph(served, ASSISTENZ, frozenset({"Mail.ReadWrite"}))
+    _ok(own_only.get("/me/messages?$top=1"))
+    _error(own_only.get(f"/users/{CHEF}/mailFolders/inbox/messages"), 403, "ErrorAccessDenied")
+
+
+def test_private_items_are_hidden_from_a_delegate_without_view_private(
+    chef: Graph, assistenz: Graph
+) -> None:
+    created = _ok(
+        chef.post(
+            "/me/events",
+            {
+                "subject": "Arzttermin",
+                "sensitivity": "private",
+                "start": {"dateTime": "2027-03-01T10:00:00", "timeZone": "W. Europe Standard Time"},
+                "end": {"dateTime": "2027-03-01T11:00:00", "timeZone": "W. Europe Standard Time"},
+            },
+        ),
+        201,
+    )
+    window = {"startDateTime": "2027-03-01T00:00:00Z", "endDateTime": "2027-03-02T00:00:00Z"}
+
+    def subjects(graph: Graph) -> list[str]:
+        page = _ok(graph.get(f"/users/{CHEF}/calendarView", params=window))
+        return [e["subject"] for e in page["value"]]
+
+    assert "Arzttermin" in subjects(chef)
+    assert "Arzttermin" not in subjects(assistenz)
+    _error(assistenz.get(f"/users/{CHEF}/events/{created['id']}"), 403, "ErrorAccessDenied")
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [(None, "empty"), ("Bearer not-a-jwt", "well formed"), ("Basic Zm9vOmJhcg==", "empty")],
+)
+def test_bad_tokens_are_401_with_graphs_error(
+    served: GraphLab, header: str | None, message: str
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(served.ca_file))) as http:
+        answer = http.get(f"{served.url}/v1.0/me", headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "InvalidAuthenticationToken"
+    assert message in answer.json()["error"]["message"]
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_expired_token_is_401(served: GraphLab) -> None:
+    token = served.face.issuer.access_token(
+        base_url=served.url,
+        now=served.lab.now() - timedelta(hours=3),
+        client_id=PUBLIC_CLIENT_ID,
+        user=ASSISTENZ,
+        scopes=ALL_SCOPES,
+    )
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(served.ca_file))) as http:
+        answer = http.get(f"{served.url}/v1.0/me", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401 and "expired" in answer.json()["error"]["message"]
+
+
+def test_app_only_reaches_any_mailbox_but_not_me(served: GraphLab) -> None:
+    app = Graph(served, None)
+    _error(app.get("/me/messages"), 400, "BadRequest")
+    assert _ok(app.get(f"/users/{CHEF}/mailFolders/inbox/messages?$top=1"))["value"]
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+
+def test_draft_flag_categories_move_and_delete(assistenz: Graph) -> None:
+    draft = _ok(
+        assistenz.post(
+            "/me/messages",
+            {"subject": "Entwurf", "toRecipients": [{"emailAddress": {"address": SACH}}]},
+        ),
+        201,
+    )
+    assert draft["isDraft"] is True
+    changed = _ok(
+        assistenz.patch(
+            f"/me/messages/{draft['id']}",
+            {"flag": {"flagStatus": "flagged"}, "categories": ["Rot"], "importance": "high"},
+        )
+    )
+    assert changed["flag"]["flagStatus"] == "flagged"
+    assert changed["categories"] == ["Rot"] and changed["importance"] == "high"
+    assert changed["changeKey"] != draft["changeKey"]
+    moved = _ok(assistenz.post(f"/me/messages/{draft['id']}/move", {"destinationId": "inbox"}), 201)
+    inbox = _ok(assistenz.get("/me/mailFolders/inbox"))
+    assert moved["parentFolderId"] == inbox["id"]
+    _ok(assistenz.delete(f"/me/messages/{moved['id']}"), 204)
+    deleted = _ok(assistenz.get("/me/mailFolders/deleteditems/messages?$select=subject"))
+    assert "Entwurf" in [m["subject"] for m in deleted["value"]]
+
+
+def test_unknown_property_is_400_and_changes_nothing(assistenz: Graph) -> None:
+    before = _ok(assistenz.get("/me/mailFolders/drafts"))["totalItemCount"]
+    _error(
+        assistenz.post("/me/messages", {"subject": "x", "colour": "blue"}), 400, "RequestBodyRead"
+    )
+    assert _ok(assistenz.get("/me/mailFolders/drafts"))["totalItemCount"] == before
+
+
+def test_send_on_behalf_of_the_boss(assistenz: Graph, sach: Graph) -> None:
+    _send(assistenz, CHEF, SACH, "Im Auftrag")
+    found = _ok(
+        sach.get("/me/mailFolders/inbox/messages", params={"$filter": "subject eq 'Im Auftrag'"})
+    )["value"]
+    assert found[0]["from"]["emailAddress"]["address"] == CHEF
+    assert found[0]["sender"]["emailAddress"]["address"] == ASSISTENZ
+
+
+def test_sending_for_someone_without_delegation_is_refused(sach: Graph, assistenz: Graph) -> None:
+    answer = sach.post(
+        f"/users/{CHEF}/sendMail",
+        {
+            "message": {
+                "subject": "Fälschung",
+                "toRecipients": [{"emailAddress": {"address": ASSISTENZ}}],
+            }
+        },
+    )
+    assert answer.status_code == 403
+    assert "Fälschung" not in _inbox_subjects(assistenz, ASSISTENZ)
+
+
+def test_send_a_draft_with_an_attachment(assistenz: Graph, sach: Graph) -> None:
+    draft = _ok(
+        assistenz.post(
+            "/me/messages",
+            {
+                "subject": "Mit Anhang",
+                "toRecipients": [{"emailAddress": {"address": SACH}}],
+                "attachments": [
+                    {
+                        "@odata.type": "#microsoft.graph.fileAttachment",
+                        "name": "plan.txt",
+                        "contentType": "text/plain",
+                        "contentBytes": "SGFsbG8=",
+                    }
+                ],
+            },
+        ),
+        201,
+    )
+    _ok(assistenz.post(f"/me/messages/{draft['id']}/send"), 202)
+    got = _ok(
+        sach.get("/me/mailFolders/inbox/messages", params={"$filter": "subject eq 'Mit Anhang'"})
+    )["value"][0]
+    assert got["hasAttachments"] is True
+    atts = _ok(sach.get(f"/me/messages/{got['id']}/attachments"))["value"]
+    full = _ok(sach.get(f"/me/messages/{got['id']}/attachments/{atts[0]['id']}"))
+    assert full["name"] == "plan.txt" and full["contentBytes"] == "SGFsbG8="
+
+
+def test_message_delta_reports_new_and_removed_mail(chef: Graph, assistenz: Graph) -> None:
+    url: str | None = "/me/mailFolders/inbox/messages/delta"
+    first: list[dict[str, Any]] = []
+    delta_link = None
+    while url:
+        page = _ok(chef.http.get(url, headers={"Prefer": "odata.maxpagesize=50"}))
+        first += page["value"]
+        url = page.get("@odata.nextLink")
+        delta_link = page.get("@odata.deltaLink", delta_link)
+    assert first and delta_link
+    _send(assistenz, ASSISTENZ, CHEF, "Neu seit dem Abgleich")
+    second = _ok(chef.http.get(delta_link))
+    assert [m["subject"] for m in second["value"]] == ["Neu seit dem Abgleich"]
+    _ok(chef.delete(f"/me/messages/{second['value'][0]['id']}"), 204)
+    third = _ok(chef.http.get(second["@odata.deltaLink"]))
+    assert [m.get("@removed") for m in third["value"]] == [{"reason": "deleted"}]
+
+
+# -- calendar ------------------------------------------------------------------------------------
+
+
+def _weekly(graph: Graph, mailbox: str, subject: str, **extra: Any) -> dict[str, Any]:
+    body = {
+        "subject": subject,
+        "start": {"dateTime": "2027-01-04T09:00:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": "2027-01-04T09:30:00", "timeZone": "W. Europe Standard Time"},
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+            "range": {"type": "numbered", "startDate": "2027-01-04", "numberOfOccurrences": 4},
+        },
+        **extra,
+    }
+    created: dict[str, Any] = _ok(graph.post(f"/users/{mailbox}/events", body), 201)
+    return created
+
+
+def test_calendar_view_expands_a_series_in_the_preferred_time_zone(assistenz: Graph) -> None:
+    master = _weekly(assistenz, CHEF, "Jour fixe 2027")
+    assert master["type"] == "seriesMaster"
+    view = _ok(
+        assistenz.get(
+            f"/users/{CHEF}/calendarView",
+            params={
+                "startDateTime": "2027-01-01T00:00:00Z",
+                "endDateTime": "2027-02-01T00:00:00Z",
+                "$top": "50",
+            },
+            headers={"Prefer": 'outlook.timezone="W. Europe Standard Time"'},
+        )
+    )
+    mine = [e for e in view["value"] if e["subject"] == "Jour fixe 2027"]
+    assert [e["start"]["dateTime"][:16] for e in mine] == [
+        "2027-01-04T09:00",
+        "2027-01-11T09:00",
+        "2027-01-18T09:00",
+        "2027-01-25T09:00",
+    ]
+    assert {e["type"] for e in mine} == {"occurrence"}
+    assert {e["seriesMasterId"] for e in mine} == {master["id"]}
+    assert mine[0]["start"]["timeZone"] == "W. Europe Standard Time"
+
+
+def test_deleting_and_moving_occurrences(assistenz: Graph) -> None:
+    master = _weekly(assistenz, CHEF, "Serie")
+    window = {"startDateTime": "2027-01-01T00:00:00Z", "endDateTime": "2027-02-01T00:00:00Z"}
+    occurrences = _ok(
+        assistenz.get(f"/users/{CHEF}/events/{master['id']}/instances", params=window)
+    )
+    second, third = occurrences["value"][1], occurrences["value"][2]
+    _ok(assistenz.delete(f"/users/{CHEF}/events/{second['id']}"), 204)
+    moved = _ok(
+        assistenz.patch(
+            f"/users/{CHEF}/events/{third['id']}",
+            {
+                "start": {"dateTime": "2027-01-19T14:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2027-01-19T14:30:00", "timeZone": "UTC"},
+            },
+        )
+    )
+    assert moved["type"] == "exception"
+    after = _ok(assistenz.get(f"/users/{CHEF}/events/{master['id']}/instances", params=window))
+    starts = [e["start"]["dateTime"][:16] for e in after["value"]]
+    assert starts == ["2027-01-04T08:00", "2027-01-19T14:00", "2027-01-25T08:00"]
+
+
+def test_meeting_invitation_and_delegate_accepts_for_the_boss(
+    sach: Graph, assistenz: Graph
+) -> None:
+    _ok(
+        sach.post(
+            "/me/events",
+            {
+                "subject": "Breitband Abstimmung",
+                "start": {"dateTime": "2027-02-03T10:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2027-02-03T11:00:00", "timeZone": "UTC"},
+                "attendees": [{"type": "required", "emailAddress": {"address": CHEF}}],
+            },
+        ),
+        201,
+    )
+    window = {"startDateTime": "2027-02-03T00:00:00Z", "endDateTime": "2027-02-04T00:00:00Z"}
+    boss_view = _ok(assistenz.get(f"/users/{CHEF}/calendarView", params=window))["value"]
+    meeting = next(e for e in boss_view if e["subject"] == "Breitband Abstimmung")
+    assert meeting["responseStatus"]["response"] == "notResponded"
+    _ok(assistenz.post(f"/users/{CHEF}/events/{meeting['id']}/accept", {"comment": "Passt."}), 202)
+    again = _ok(assistenz.get(f"/users/{CHEF}/events/{meeting['id']}"))
+    assert again["responseStatus"]["response"] == "accepted"
+    organizer_view = _ok(sach.get("/me/calendarView", params=window))["value"]
+    attendee = organizer_view[0]["attendees"][0]
+    assert attendee["emailAddress"]["address"] == CHEF
+    assert attendee["status"]["response"] == "accepted"
+
+
+def test_calendar_view_needs_a_window(assistenz: Graph) -> None:
+    _error(assistenz.get("/me/calendarView"), 400, "ErrorInvalidParameter")
+
+
+# -- contacts ------------------------------------------------------------------------------------
+
+
+def test_contacts_create_list_and_patch(assistenz: Graph) -> None:
+    created = _ok(
+        assistenz.post(
+            "/me/contacts",
+            {
+                "givenName": "Ute",
+                "surname": "Brandt",
+                "emailAddresses": [{"address": "ute.brandt@example.org"}],
+                "businessPhones": ["+49 30 1234"],
+            },
+        ),
+        201,
+    )
+    assert created["displayName"] == "Ute Brandt"
+    _ok(assistenz.patch(f"/me/contacts/{created['id']}", {"mobilePhone": "+49 170 1"}))
+    listed = _ok(assistenz.get("/me/contacts", params={"$filter": "surname eq 'Brandt'"}))
+    assert listed["value"][0]["mobilePhone"] == "+49 170 1"
+    assert listed["value"][0]["businessPhones"] == ["+49 30 1234"]
+
+
+# -- faults and batch ----------------------------------------------------------------------------
+
+
+def test_throttling_answers_429_with_retry_after(served: GraphLab, assistenz: Graph) -> None:
+    served.lab.knobs.throttle_budget[ASSISTENZ] = 2
+    assert assistenz.get("/me").status_code == 200
+    assert assistenz.get("/me").status_code == 200
+    busy = assistenz.get("/me")
+    assert busy.status_code == 429
+    assert int(busy.headers["retry-after"]) >= 1
+    assert busy.json()["error"]["code"] == "ApplicationThrottled"
+
+
+def test_outage_answers_503_with_retry_after(served: GraphLab, assistenz: Graph) -> None:
+    served.lab.knobs.outage = True
+    down = assistenz.get("/me")
+    assert down.status_code == 503 and down.headers["retry-after"]
+    served.lab.knobs.outage = False
+    assert assistenz.get("/me").status_code == 200
+
+
+def test_batch_runs_each_request_and_answers_by_id(assistenz: Graph) -> None:
+    answer = _ok(
+        assistenz.post(
+            "/$batch",
+            {
+                "requests": [
+                    {
+                        "id": "1",
+                        "method": "GET",
+                        "url": "/me/mailFolders/inbox?$select=displayName",
+                    },
+                    {"id": "2", "method": "GET", "url": f"/users/{CHEF}/mailFolders/inbox"},
+                    {"id": "3", "method": "GET", "url": "/me/messages/bm90LWFuLWlk"},
+                ]
+            },
+        )
+    )
+    by_id = {r["id"]: r for r in answer["responses"]}
+    assert by_id["1"]["status"] == 200 and by_id["1"]["body"]["displayName"] == "Posteingang"
+    assert by_id["2"]["status"] == 200
+    assert by_id["3"]["status"] == 400
+
+
+def test_sensitivity_comes_as_the_mapi_property_on_expand(chef: Graph) -> None:
+    page = _ok(
+        chef.get(
+            "/me/mailFolders/inbox/messages",
+            params={
+                "$top": "300",
+                "$select": "subject",
+                "$expand": "singleValueExtendedProperties($filter=id eq 'Integer 0x36')",
+            },
+        )
+    )
+    values = {p["value"] for m in page["value"] for p in m["singleValueExtendedProperties"]}
+    assert "2" in values  # the demo boss has private mail
+    assert set(page["value"][0]) >= {"subject", "singleValueExtendedProperties"}
+
+
+def test_meeting_requests_are_event_messages_with_their_event(assistenz: Graph) -> None:
+    page = _ok(assistenz.get(f"/users/{CHEF}/mailFolders/inbox/messages?$top=300"))
+    requests = [m for m in page["value"] if m.get("meetingMessageType") == "meetingRequest"]
+    assert requests and requests[0]["@odata.type"] == "#microsoft.graph.eventMessageRequest"
+    expanded = _ok(
+        assistenz.get(
+            f"/users/{CHEF}/messages/{requests[0]['id']}",
+            params={"$expand": "microsoft.graph.eventMessage/event"},
+        )
+    )
+    assert expanded["event"]["subject"] and expanded["event"]["type"] in (
+        "singleInstance",
+        "seriesMaster",
+    )
+
+
+def test_sent_on_behalf_copy_lands_in_the_owners_sent_items(assistenz: Graph, chef: Graph) -> None:
+    _send(assistenz, CHEF, SACH, "Kopie beim Chef")
+    sent = _ok(chef.get("/me/mailFolders/sentitems/messages?$top=100&$select=subject"))
+    assert "Kopie beim Chef" in [m["subject"] for m in sent["value"]]
+
+
+def test_contact_folders_and_mime(assistenz: Graph) -> None:
+    folders = _ok(assistenz.get("/me/contactFolders"))["value"]
+    assert [f.get("wellKnownName") for f in folders] == ["contacts"]
+    first = _ok(assistenz.get(f"/users/{CHEF}/mailFolders/inbox/messages?$top=1"))["value"][0]
+    raw = assistenz.get(f"/users/{CHEF}/messages/{first['id']}/$value")
+    assert raw.status_code == 200 and b"Subject:" in raw.content

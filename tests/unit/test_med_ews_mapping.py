@@ -1,0 +1,173 @@
+"""The EWS backend's edge: error table, recurrence and permission conversion (no server)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from exchangelib import errors as exerr
+
+import med
+from med import (
+    AccessDenied,
+    BadCredentials,
+    Conflict,
+    Daily,
+    InvalidInput,
+    MedError,
+    MonthlyByDate,
+    MonthlyByWeekday,
+    NotFound,
+    Recurrence,
+    Role,
+    ServerError,
+    Throttled,
+    Unreachable,
+    Weekday,
+    Weekly,
+    YearlyByDate,
+    YearlyByWeekday,
+)
+from med.backends.ews import (
+    EWS_ERRORS,
+    EwsBackend,
+    _from_ex_permission,
+    _from_ex_recurrence,
+    _to_ex_permission,
+    _to_ex_recurrence,
+    translate_error,
+)
+from med.permissions import permission_for_role
+
+
+@pytest.mark.parametrize("code", sorted(EWS_ERRORS))
+def test_every_code_in_the_table_maps_to_its_class_and_keeps_the_code(code: str) -> None:
+    cls = getattr(exerr, code, None)
+    if cls is not None:
+        exc = cls("server text")
+    else:  # what exchangelib raises for a response code it has no class for
+        exc = exerr.TransportError(
+            f"Unknown ResponseCode in ResponseMessage: {code} (MessageText: x, MessageXml: None)"
+        )
+    err = translate_error(exc, mailbox="chef@musterstadt.example")
+    expected, sentence = EWS_ERRORS[code]
+    assert isinstance(err, expected)
+    assert err.code == code and str(err) == sentence
+    assert err.mailbox == "chef@musterstadt.example"
+
+
+def _lab_codes() -> set[str]:
+    lab = Path(med.__file__).parent / "lab"
+    codes: set[str] = set()
+    for source in lab.rglob("*.py"):
+        codes |= set(re.findall(r"\"(Error[A-Z][A-Za-z]+)\"", source.read_text(encoding="utf-8")))
+    return codes
+
+
+def test_every_code_the_lab_emits_has_its_own_entry() -> None:
+    codes = _lab_codes()
+    assert "ErrorAccessDenied" in codes  # the scan finds the lab's codes
+    assert sorted(codes - set(EWS_ERRORS)) == []
+
+
+@pytest.mark.parametrize(
+    ("exc", "cls"),
+    [
+        (exerr.ErrorAccessDenied("x"), AccessDenied),
+        (exerr.ErrorItemNotFound("x"), NotFound),
+        (exerr.ErrorIrresolvableConflict("x"), Conflict),
+        (exerr.ErrorInvalidIdMalformed("x"), InvalidInput),
+        (exerr.UnauthorizedError("x"), BadCredentials),
+        (exerr.ErrorServerBusy("x", back_off=2.5), Throttled),
+    ],
+)
+def test_exchangelib_errors_become_med_errors(exc: Exception, cls: type[MedError]) -> None:
+    assert isinstance(translate_error(exc), cls)
+
+
+def test_server_busy_keeps_the_back_off() -> None:
+    err = translate_error(exerr.ErrorServerBusy("busy", back_off=2.5))
+    assert isinstance(err, Throttled) and err.retry_after == 2.5
+
+
+def test_code_exchangelib_does_not_know_is_a_server_error_with_the_code() -> None:
+    exc = exerr.TransportError(
+        "Unknown ResponseCode in ResponseMessage: ErrorBrandNew (MessageText: x, MessageXml: None)"
+    )
+    err = translate_error(exc)
+    assert type(err) is ServerError and err.code == "ErrorBrandNew"
+
+
+def test_tls_failure_is_unreachable_and_names_the_ca_bundle() -> None:
+    import requests
+
+    def post() -> None:  # what exchangelib's post_ratelimited does on a TLS error
+        try:
+            raise requests.exceptions.SSLError("certificate verify failed")
+        except requests.exceptions.SSLError as e:
+            raise exerr.TransportError(str(e))  # noqa: B904
+
+    with pytest.raises(exerr.TransportError) as info:
+        post()
+    err = translate_error(info.value)
+    assert isinstance(err, Unreachable) and "CA bundle" in str(err)
+
+
+def test_unknown_code_is_a_server_error_with_the_code() -> None:
+    class ErrorSomethingNew(exerr.ResponseMessageError):
+        pass
+
+    err = translate_error(ErrorSomethingNew("??"))
+    assert type(err) is ServerError and err.code == "ErrorSomethingNew"
+    assert "ErrorSomethingNew" in str(err)
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        Recurrence(Daily(3), date(2026, 11, 23), count=4),
+        Recurrence(
+            Weekly((Weekday.MONDAY, Weekday.FRIDAY), 2, Weekday.SUNDAY),
+            date(2026, 11, 23),
+            end=date(2027, 1, 31),
+        ),
+        Recurrence(MonthlyByDate(15, 2), date(2026, 11, 15)),
+        Recurrence(MonthlyByWeekday(Weekday.TUESDAY, "second"), date(2026, 12, 8), count=6),
+        Recurrence(YearlyByDate(3, 1), date(2027, 3, 1)),
+        Recurrence(YearlyByWeekday(5, Weekday.SUNDAY, "last"), date(2027, 5, 30), count=3),
+    ],
+)
+def test_every_recurrence_pattern_converts_both_ways(rec: Recurrence) -> None:
+    assert _from_ex_recurrence(_to_ex_recurrence(rec)) == rec
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.CUSTOM])
+@pytest.mark.parametrize("calendar", [True, False])
+def test_permission_roles_convert_both_ways(role: Role, calendar: bool) -> None:
+    if not calendar and role in (
+        Role.FREE_BUSY_TIME_ONLY,
+        Role.FREE_BUSY_TIME_AND_SUBJECT_AND_LOCATION,
+    ):
+        pytest.skip("free/busy roles exist on calendars only")
+    perm = permission_for_role("assistenz@musterstadt.example", role)
+    back = _from_ex_permission(_to_ex_permission(perm, calendar=calendar))
+    assert back.role is role and back.rights == perm.rights
+    assert back.principal == "assistenz@musterstadt.example"
+
+
+def test_default_entry_converts_as_distinguished_user() -> None:
+    back = _from_ex_permission(
+        _to_ex_permission(permission_for_role("default", Role.REVIEWER), calendar=False)
+    )
+    assert back.principal == "default" and back.role is Role.REVIEWER
+
+
+def test_backend_refuses_incomplete_settings_before_connecting() -> None:
+    with pytest.raises(InvalidInput, match="password"):
+        EwsBackend(endpoint="http://127.0.0.1:9/EWS/Exchange.asmx", user="a@b.example")
+    with pytest.raises(InvalidInput, match="endpoint"):
+        EwsBackend(endpoint=None, user="a@b.example", password="x")
+    with pytest.raises(InvalidInput, match="e-mail"):
+        EwsBackend(endpoint="http://x/EWS/Exchange.asmx", user="nobody", password="x")
