@@ -1343,3 +1343,13 @@ def _archive_folder_for(ctx: EwsContext, source: Folder) -> Folder:
             return child
     inbox = store.distinguished_folder(source.mailbox, "archiveinbox")
     return inbox or top
+
+
+def invite(ctx: EwsContext, item: Item, now: datetime) -> None:
+    """Meeting requests for a new meeting (see ``med.lab.ews.meetings.invite``)."""
+    meetings.invite(ctx, item, now)
+
+
+def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
+    """Accept, tentatively accept or decline (see ``med.lab.ews.meetings.respond``)."""
+    meetings.respond(ctx, el, kind, box)
