@@ -17,7 +17,8 @@ from xml.etree.ElementTree import Element
 
 T_NS = "{http://schemas.microsoft.com/exchange/services/2006/types}"
 PATH_TAGS = frozenset({f"{T_NS}FieldURI", f"{T_NS}IndexedFieldURI", f"{T_NS}ExtendedFieldURI"})
-CMP_TAGS = {
+Op = Literal["eq", "ne", "gt", "ge", "lt", "le"]
+CMP_TAGS: dict[str, Op] = {
     "IsEqualTo": "eq",
     "IsNotEqualTo": "ne",
     "IsGreaterThan": "gt",
@@ -26,7 +27,6 @@ CMP_TAGS = {
     "IsLessThanOrEqualTo": "le",
 }
 
-Op = Literal["eq", "ne", "gt", "ge", "lt", "le"]
 KeyOf = Callable[[Element], str]
 
 
@@ -129,7 +129,7 @@ def parse_restriction(el: Element, key_of: KeyOf) -> Node:
             el.get("ContainmentComparison", "IgnoreCase"),
         )
     if name in CMP_TAGS:
-        op: Op = CMP_TAGS[name]  # type: ignore[assignment]
+        op = CMP_TAGS[name]
         key = _path(el, key_of)
         right = el.find(f"{T_NS}FieldURIOrConstant")
         if right is None or len(right) != 1:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
-from med.lab.recurrence import Recurrence, RecurrenceError
+from med.lab.recurrence import PatternKind, RangeKind, Recurrence, RecurrenceError
 
 T_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
 T = f"{{{T_NS}}}"
@@ -497,7 +497,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
     if len(children) != 2:
         raise ItemXmlError("Recurrence needs a pattern and a range", "ErrorSchemaValidation")
     pat, rng = children
-    kinds = {
+    kinds: dict[str, PatternKind] = {
         "DailyRecurrence": "daily",
         "WeeklyRecurrence": "weekly",
         "AbsoluteMonthlyRecurrence": "absolute_monthly",
@@ -505,7 +505,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
         "AbsoluteYearlyRecurrence": "absolute_yearly",
         "RelativeYearlyRecurrence": "relative_yearly",
     }
-    ranges = {
+    ranges: dict[str, RangeKind] = {
         "NoEndRecurrence": "no_end",
         "EndDateRecurrence": "end_date",
         "NumberedRecurrence": "numbered",
@@ -522,9 +522,9 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
         count_text = _text(rng.find(t("NumberOfOccurrences")))
         days = _text(pat.find(t("DaysOfWeek"))).split()
         rec = Recurrence(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             start_date=start,
-            range_kind=range_kind,  # type: ignore[arg-type]
+            range_kind=range_kind,
             interval=int(_text(pat.find(t("Interval"))) or 1),
             days_of_week=tuple(days),
             first_day_of_week=_text(pat.find(t("FirstDayOfWeek"))) or "Monday",
@@ -908,7 +908,7 @@ def serialize_item(
     return el
 
 
-def parse_shape(el: Element | None, key_of_ext: Any = ext_key) -> Shape:
+def parse_shape(el: Element | None) -> Shape:
     """``m:ItemShape`` into a Shape; unknown FieldURIs raise ErrorInvalidPropertyRequest."""
     shape = Shape()
     if el is None:
@@ -924,7 +924,7 @@ def parse_shape(el: Element | None, key_of_ext: Any = ext_key) -> Shape:
         for p in extra:
             local = _local(p)
             if local == "ExtendedFieldURI":
-                shape.ext[key_of_ext(p)] = p
+                shape.ext[ext_key(p)] = p
             elif local in ("FieldURI", "IndexedFieldURI"):
                 uri = field_uri_key(p)
                 if uri == "item:MimeContent":
