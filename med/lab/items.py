@@ -276,6 +276,54 @@ def items_in(store: Store, folder_id: str) -> list[Item]:
     return [_item(r) for r in rows]
 
 
+# Stored fields whose JSON values SQLite orders exactly as the lab's sort does (timestamps,
+# numbers, booleans): listings sorted by them are paged in SQL.
+SQL_SORTABLE = frozenset(
+    {
+        "item:DateTimeReceived",
+        "item:DateTimeSent",
+        "item:DateTimeCreated",
+        "calendar:Start",
+        "calendar:End",
+        "task:DueDate",
+        "task:StartDate",
+        "message:IsRead",
+        PR_FLAG_STATUS,
+        PR_FLAG_COMPLETE_TIME,
+        PID_LID_TASK_START,
+        PID_LID_TASK_DUE,
+    }
+)
+
+
+def page_in(
+    store: Store,
+    folder_id: str,
+    sort: list[tuple[str, bool]],
+    *,
+    hide_private: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[Item], int]:
+    """(page, total) of a folder sorted by ``SQL_SORTABLE`` keys (ascending flags), ties in
+    creation order, without reading the whole folder."""
+    for key, _ in sort:
+        if key not in SQL_SORTABLE:
+            raise ValueError(f"{key} cannot be sorted in SQL")
+    where = "folder_id = ? AND master_id IS NULL"
+    if hide_private:
+        where += " AND COALESCE(json_extract(props, '$.\"item:Sensitivity\"'), '') != 'Private'"
+    order = "".join(
+        f"json_extract(props, '$.\"{key}\"') {'ASC' if asc else 'DESC'}, " for key, asc in sort
+    )
+    total_row = store.query_one(f"SELECT COUNT(*) AS n FROM items WHERE {where}", (folder_id,))  # noqa: S608
+    rows = store.query(
+        f"SELECT * FROM items WHERE {where} ORDER BY {order}rowid LIMIT ? OFFSET ?",  # noqa: S608
+        (folder_id, limit, offset),
+    )
+    return [_item(r) for r in rows], 0 if total_row is None else int(total_row["n"])
+
+
 def exceptions_of(store: Store, master_id: str) -> list[Item]:
     rows = store.query("SELECT * FROM items WHERE master_id = ? ORDER BY rowid", (master_id,))
     return [_item(r) for r in rows]

@@ -228,3 +228,43 @@ def test_bad_item_requests_get_typed_errors_and_change_nothing(
     messages = call(lab, CHEF, body)
     assert codes(messages) == [code]
     assert lab.store.query_one("SELECT COUNT(*) AS n FROM items")["n"] == before["n"]  # type: ignore[index]
+
+
+MATCH_ALL = (
+    '<m:Restriction><t:Not><t:Exists><t:FieldURI FieldURI="item:InReplyTo"/></t:Exists>'
+    "</t:Not></m:Restriction>"
+)
+
+
+@pytest.mark.parametrize("user", [CHEF, "assistenz@musterstadt.example"])
+@pytest.mark.parametrize(
+    "order",
+    [
+        "",
+        '<t:FieldOrder Order="Descending"><t:FieldURI FieldURI="item:DateTimeReceived"/>'
+        "</t:FieldOrder>",
+        '<t:FieldOrder Order="Ascending"><t:FieldURI FieldURI="message:IsRead"/></t:FieldOrder>'
+        '<t:FieldOrder Order="Descending"><t:ExtendedFieldURI PropertyTag="0x1090" '
+        'PropertyType="Integer"/></t:FieldOrder>',
+    ],
+)
+def test_sql_paged_listing_equals_the_general_path(lab: Lab, user: str, order: str) -> None:
+    def page(offset: int, restriction: str) -> tuple[list[str], str]:
+        sort = f"<m:SortOrder>{order}</m:SortOrder>" if order else ""
+        messages = call(
+            lab,
+            user,
+            '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>'
+            f'</m:ItemShape><m:IndexedPageItemView MaxEntriesReturned="40" Offset="{offset}" '
+            f'BasePoint="Beginning"/>{restriction}{sort}<m:ParentFolderIds>'
+            f'<t:DistinguishedFolderId Id="inbox"><t:Mailbox><t:EmailAddress>{CHEF}'
+            "</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId></m:ParentFolderIds>"
+            "</m:FindItem>",
+        )
+        root = messages[0].find(f"{M}RootFolder")
+        assert root is not None
+        ids = [str(el.get("Id")) for el in root.iter(f"{T}ItemId")]
+        return ids, f"{root.get('TotalItemsInView')}/{root.get('IncludesLastItemInRange')}"
+
+    for offset in (0, 120, 240):
+        assert page(offset, "") == page(offset, MATCH_ALL)
