@@ -310,8 +310,8 @@ class Appended:
     events: list[Event] = field(default_factory=list)
 
 
-async def next_seq(db: AsyncSession, conversation_id: str) -> int:
-    """Take the next number of the conversation's gap-free sequence.
+async def next_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> int:
+    """Take the next `count` numbers of the conversation's gap-free sequence; returns the last.
 
     The UPDATE locks the conversation row until commit, so concurrent senders are serialised
     per conversation and numbers commit in order.
@@ -319,7 +319,7 @@ async def next_seq(db: AsyncSession, conversation_id: str) -> int:
     seq = await db.scalar(
         update(Conversation)
         .where(Conversation.id == conversation_id)
-        .values(last_seq=Conversation.last_seq + 1)
+        .values(last_seq=Conversation.last_seq + count)
         .returning(Conversation.last_seq)
     )
     if seq is None:
@@ -454,8 +454,10 @@ async def _add_members(
     tenants = await member_tenants(db, conv.id) | {u.tenant_id for u in new} | {conv.tenant_id}
     await check_tenants_allowed(db, tenants)
     appended = Appended()
-    for user in new:
-        seq = await next_seq(db, conv.id)
+    if not new:
+        return appended
+    first = await next_seq(db, conv.id, len(new)) - len(new) + 1
+    for seq, user in enumerate(new, start=first):
         role = "admin" if (user.id == creator_id and conv.kind == "group") else "member"
         mem = existing.get(user.id)
         if mem is None:
