@@ -387,6 +387,7 @@ async def create_conversation(
         name=name[:200],
         created_by=creator.id if creator else None,
         last_seq=0,
+        cross_tenant=False,
         created_at=now,
     )
     db.add(conv)
@@ -451,8 +452,10 @@ async def _add_members(
             f"a conversation has at most {MAX_GROUP_MEMBERS} members; "
             f"it has {count}, adding {len(new)} would exceed that"
         )
-    tenants = await member_tenants(db, conv.id) | {u.tenant_id for u in new} | {conv.tenant_id}
-    await check_tenants_allowed(db, tenants)
+    if conv.cross_tenant or any(u.tenant_id != conv.tenant_id for u in new):
+        tenants = await member_tenants(db, conv.id) | {u.tenant_id for u in new}
+        await check_tenants_allowed(db, tenants | {conv.tenant_id})
+        conv.cross_tenant = True
     appended = Appended()
     if not new:
         return appended
@@ -616,7 +619,8 @@ async def append_message(
     attachment_ids: list[str],
     now: dt.datetime,
 ) -> Event:
-    await check_tenants_allowed(db, await member_tenants(db, conv.id))
+    if conv.cross_tenant:
+        await check_tenants_allowed(db, await member_tenants(db, conv.id))
     if attachment_ids:
         found = set(
             await db.scalars(
