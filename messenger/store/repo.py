@@ -846,30 +846,30 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
         cutoff = now - dt.timedelta(days=tenant.retention_days)
         convs = select(Conversation.id).where(Conversation.tenant_id == tenant.id)
         users = select(User.id).where(User.tenant_id == tenant.id)
-        old = list(
-            await db.scalars(
-                select(Attachment).where(
-                    Attachment.conversation_id.in_(convs), Attachment.created_at < cutoff
-                )
+        # DELETE ... RETURNING: of two concurrent purges (two nodes), each row is charged back
+        # by the one that actually deleted it.
+        gone = (
+            await db.execute(
+                delete(Attachment)
+                .where(Attachment.conversation_id.in_(convs), Attachment.created_at < cutoff)
+                .returning(Attachment.id, Attachment.owner_user_id, Attachment.size)
             )
-        )
-        for att in old:
+        ).all()
+        for att_id, owner_id, size in gone:
             await db.execute(
                 update(User)
-                .where(User.id == att.owner_user_id)
-                .values(storage_used=User.storage_used - att.size)
+                .where(User.id == owner_id)
+                .values(storage_used=User.storage_used - size)
             )
             await db.execute(
                 update(Tenant)
                 .where(
-                    Tenant.id
-                    == select(User.tenant_id).where(User.id == att.owner_user_id).scalar_subquery()
+                    Tenant.id == select(User.tenant_id).where(User.id == owner_id).scalar_subquery()
                 )
-                .values(storage_used=Tenant.storage_used - att.size)
+                .values(storage_used=Tenant.storage_used - size)
             )
-            await db.delete(att)
-            result.attachment_ids.append(att.id)
-        result.attachments += len(old)
+            result.attachment_ids.append(att_id)
+        result.attachments += len(gone)
         result.events += _count(
             await db.execute(
                 delete(Event).where(Event.conversation_id.in_(convs), Event.created_at < cutoff)
