@@ -6,6 +6,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,16 @@ def shared_kdc(tmp_path_factory: pytest.TempPathFactory) -> LabKdc:
     return _shared
 
 
+def optional_kdc(tmp_path_factory: pytest.TempPathFactory) -> LabKdc | None:
+    """The process's KDC, or None where krb5kdc is missing (NTLM and Basic tests still run)."""
+    return shared_kdc(tmp_path_factory) if find_kdc_binary() is not None else None
+
+
+def keytab_options(kdc: LabKdc | None) -> dict[str, Any]:
+    """LabAuthenticator keyword arguments for Kerberos, if there is a KDC."""
+    return {"keytab": kdc.keytab, "realm": kdc.realm} if kdc is not None else {}
+
+
 @dataclass
 class Tickets:
     """A test's own ticket cache, with KRB5_CONFIG and KRB5CCNAME set for this process."""
@@ -59,3 +70,12 @@ def use_tickets(kdc: LabKdc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for name, value in kdc.client_env(ccache).items():
         monkeypatch.setenv(name, value)
     return Tickets(kdc, ccache)
+
+
+def tickets_issued(kdc: LabKdc, principal: str) -> int:
+    """Ticket-granting tickets the KDC issued to `principal` (from its log)."""
+    log = (kdc.directory / "kdc.log").read_text()
+    wanted = f"{principal} for krbtgt/"
+    return sum(
+        1 for line in log.splitlines() if "AS_REQ" in line and "ISSUE" in line and wanted in line
+    )
