@@ -1724,7 +1724,12 @@ class EwsBackend:
         if bad:
             raise InvalidInput(f"Cannot update {', '.join(bad)} on a {item.kind.value}.")
         with _ews_errors(**ctx):
-            kwargs: dict[str, Any] = {"update_fields": names}
+            # With the change key we read, the server refuses to overwrite a newer version
+            # (Conflict); without one we fetched the current key just above.
+            kwargs: dict[str, Any] = {
+                "update_fields": names,
+                "conflict_resolution": "NeverOverwrite" if item.change_key else "AutoResolve",
+            }
             if isinstance(ex, CalendarItem):
                 invite = send_updates and isinstance(item, Event) and bool(item.attendees)
                 kwargs["send_meeting_invitations"] = (

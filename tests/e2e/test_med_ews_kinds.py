@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from med import (
     Address,
     Contact,
@@ -161,3 +163,18 @@ async def test_draft_for_the_boss_keeps_from_and_is_saved(assistenz, session_for
     own = await chef.save_draft(Message(subject="Notiz an mich", body="x"))
     drafts = await chef.default_folder(CHEF, "drafts")
     assert own.id in {m.id for m in (await chef.items(drafts, ItemQuery(limit=100))).items}
+
+
+async def test_stale_change_key_is_a_conflict(assistenz) -> None:
+    from med import Conflict
+
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    (listed,) = (await assistenz.items(inbox, ItemQuery(limit=1))).items
+    first = await assistenz.get(listed.id)
+    await assistenz.set_categories(first, ["Erste"])
+    with pytest.raises(Conflict, match="reload"):
+        await assistenz.set_categories(first, ["Zweite"])  # still the old change key
+    fresh = await assistenz.get(listed.id)
+    assert fresh.categories == ("Erste",)
+    await assistenz.set_categories(fresh, ["Zweite"])
+    assert (await assistenz.get(listed.id)).categories == ("Zweite",)
