@@ -907,7 +907,10 @@ class DelegateSession:
         finally:
             close = getattr(source, "close", None)
             if close is not None:
-                await self._run(close)
+                # A cancelled wait may leave `next` running in a worker; that generator cannot
+                # be closed now and ends with its connection (at most one minute).
+                with contextlib.suppress(ValueError):
+                    await self._run(close)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -818,6 +818,7 @@ class EwsBackend:
         ca_bundle: CA file to verify the server with; `verify_tls=False` only for labs.
         max_wait_s: the longest single back-off the retry layer accepts before giving up
             with `Throttled`.
+        streaming: use streaming notifications where the server has them (else pull).
     """
 
     name = "ews"
@@ -837,6 +838,7 @@ class EwsBackend:
         verify_tls: bool = True,
         timeout_s: float = 60.0,
         max_wait_s: float = 60.0,
+        streaming: bool = True,
     ) -> None:
         if "@" not in user:
             raise InvalidInput(f"{user!r} is not an e-mail address.")
@@ -855,6 +857,7 @@ class EwsBackend:
             with _TLS_LOCK:
                 _TLS[endpoint] = False if not verify_tls else (ca_bundle or True)
         self._timeout = timeout_s
+        self._streaming = streaming
         credentials = None
         auth_type: str
         if auth is AuthMethod.KERBEROS:
@@ -2131,61 +2134,97 @@ class EwsBackend:
         if not folders:
             raise InvalidInput("Name at least one folder to watch.")
         mailbox = folders[0].mailbox
+        if any(f.mailbox != mailbox for f in folders):
+            raise InvalidInput("One subscription watches folders of one mailbox.")
         acc = self._account(mailbox)
-        ex_folders = [self._ex_folder(f) for f in folders]
-        collection = FolderCollection(account=acc, folders=ex_folders)
+        collection = FolderCollection(account=acc, folders=[self._ex_folder(f) for f in folders])
         ctx = {"mailbox": mailbox}
-        with _ews_errors(**ctx):
+        first = _subscribe(collection, self._streaming, ctx)  # errors surface here, not later
+        return _events(self, collection, acc, first, ctx)
+
+
+#: Codes meaning the server forgot the subscription; we subscribe again.
+_LOST_SUBSCRIPTION = {
+    "ErrorSubscriptionNotFound",
+    "ErrorExpiredSubscription",
+    "ErrorInvalidSubscription",
+}
+
+
+def _subscribe(
+    collection: Any, streaming: bool, ctx: dict[str, str]
+) -> tuple[str, str | None, bool]:
+    """(subscription id, watermark, streaming?): streaming where the server has it, else pull."""
+    with _ews_errors(**ctx):
+        if streaming:
             try:
-                sub_id = collection.subscribe_to_streaming()
-                streaming = True
-                watermark = None
+                return str(collection.subscribe_to_streaming()), None, True
             except (
                 exerr.ErrorInvalidRequest,
                 exerr.ErrorInvalidOperation,
                 exerr.ErrorInvalidServerVersion,
             ):
-                sub_id, watermark = collection.subscribe_to_pull(timeout=10)
-                streaming = False
-        return _events(self, collection, acc, sub_id, watermark, streaming, ctx)
+                pass  # no streaming here: pull
+        sub_id, watermark = collection.subscribe_to_pull(timeout=10)
+        return str(sub_id), str(watermark), False
+
+
+def _pull(acc: Any, sub_id: str, watermark: str | None) -> Iterator[Any]:
+    """GetEvents from the watermark on, as many rounds as the server says it has more."""
+    from exchangelib.services import GetEvents
+
+    svc = GetEvents(account=acc)
+    while True:
+        note = svc.get(subscription_id=sub_id, watermark=watermark)
+        yield note
+        if not note.more_events:
+            return
+        watermark = note.previous_watermark if not note.events else note.events[-1].watermark
 
 
 def _events(
     backend: EwsBackend,
     collection: Any,
     acc: Any,
-    sub_id: str,
-    watermark: str | None,
-    streaming: bool,
+    subscription: tuple[str, str | None, bool],
     ctx: dict[str, str],
 ) -> Iterator[MailboxEvent]:
-    """Yield events until closed; unsubscribe on close."""
+    """Yield events as they arrive until closed; renew a lost subscription; unsubscribe."""
     import time as _time
 
+    sub_id, watermark, streaming = subscription
     try:
         while not backend._closed:
-            with _ews_errors(**ctx):
-                if streaming:
-                    svc = GetStreamingEvents(account=acc)
-                    notifications = svc.call(subscription_ids=[sub_id], connection_timeout=1)
-                else:
-                    notifications = collection.get_events(sub_id, watermark)
-                batch = list(notifications)
             got_any = False
-            for note in batch:
-                if isinstance(note, Exception):
-                    raise translate_error(note, **ctx)
-                for ev in getattr(note, "events", None) or ():
-                    if not streaming and getattr(ev, "watermark", None):
-                        watermark = ev.watermark
-                    med_ev = _to_event(ev)
-                    if med_ev is not None:
-                        got_any = True
-                        yield med_ev
+            try:
+                with _ews_errors(**ctx):
+                    if streaming:
+                        notes = GetStreamingEvents(account=acc).call(
+                            subscription_ids=[sub_id], connection_timeout=1
+                        )
+                    else:
+                        notes = _pull(acc, sub_id, watermark)
+                    for note in notes:  # streaming responses arrive note by note
+                        if isinstance(note, Exception):
+                            raise note
+                        for ev in getattr(note, "events", None) or ():
+                            if getattr(ev, "watermark", None):
+                                watermark = ev.watermark
+                            med_ev = _to_event(ev)
+                            if med_ev is not None and med_ev.kind is not MailboxEventKind.STATUS:
+                                got_any = True
+                            if med_ev is not None:
+                                yield med_ev
+            except (NotFound, InvalidInput) as err:
+                if err.code not in _LOST_SUBSCRIPTION:
+                    raise
+                sub_id, watermark, streaming = _subscribe(collection, streaming, ctx)
+                yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
+                continue
             if not streaming and not got_any:
                 _time.sleep(1.0)
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(MedError, exerr.EWSError, requests.exceptions.RequestException):
             collection.unsubscribe(sub_id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from med import (
     Event,
     FolderKind,
     ItemQuery,
+    MailboxEventKind,
     Message,
     Note,
     Recurrence,
@@ -178,3 +180,44 @@ async def test_stale_change_key_is_a_conflict(assistenz) -> None:
     assert fresh.categories == ("Erste",)
     await assistenz.set_categories(fresh, ["Zweite"])
     assert (await assistenz.get(listed.id)).categories == ("Zweite",)
+
+
+async def _first_new_item_event(stream, send) -> object:
+    async def first():
+        async for event in stream:
+            if event.kind in (MailboxEventKind.NEW_MAIL, MailboxEventKind.CREATED):
+                return event
+        return None
+
+    waiter = asyncio.create_task(first())
+    await asyncio.sleep(0.3)
+    await send()
+    try:
+        return await asyncio.wait_for(waiter, timeout=30)
+    finally:
+        await stream.aclose()
+
+
+async def test_pull_notifications_when_streaming_is_off(session_for) -> None:
+    pulling = session_for(ASSISTENZ, (CHEF,), streaming=False)
+    inbox = await pulling.default_folder(CHEF, "inbox")
+    lena = session_for(SACHBEARBEITUNG)
+    event = await _first_new_item_event(
+        pulling.subscribe([inbox]),
+        lambda: lena.send(Message(subject="Per Pull", body="x", to=(Address(CHEF),))),
+    )
+    assert event is not None and event.item_id
+
+
+async def test_lost_subscription_is_renewed_and_reported(lab, session_for) -> None:
+    pulling = session_for(ASSISTENZ, (CHEF,), streaming=False)
+    inbox = await pulling.default_folder(CHEF, "inbox")
+    stream = pulling.subscribe([inbox])
+    await asyncio.wait_for(anext(stream), timeout=30)  # subscribed: the first poll's status
+    with lab.lab.store.transaction() as conn:  # the server forgets every subscription
+        conn.execute("DELETE FROM item_subscriptions")
+    event = await asyncio.wait_for(anext(stream), timeout=30)
+    while event.kind is MailboxEventKind.STATUS:
+        event = await asyncio.wait_for(anext(stream), timeout=30)
+    await stream.aclose()
+    assert event.kind is MailboxEventKind.RESUBSCRIBED
