@@ -563,6 +563,41 @@ def _register_fields() -> None:
 _register_fields()
 
 
+def _fix_permission_fields() -> None:
+    """exchangelib 5.6 writes permission entries the EWS schema does not accept: two elements
+    under other names (CanCreateSubfolders, CalendarPermissionLevel inside a plain Permission)
+    and UserId last. A schema-validating server refuses that; use the schema's names and order
+    (for reading too)."""
+    from exchangelib.properties import BasePermission
+
+    fixes = (
+        (BasePermission, "can_create_subfolders", "CanCreateSubFolders"),
+        (ExPermission, "permission_level", "PermissionLevel"),
+    )
+    for cls, name, element in fixes:
+        field = cls.get_field_by_fieldname(name)
+        field.field_uri = element
+        field.field_uri_postfix = element
+    # UserId comes first in the schema's sequence; exchangelib declares it last.
+    from exchangelib.properties import CalendarPermission
+
+    for cls in (ExPermission, CalendarPermission):
+        fields = list(cls.FIELDS)
+        user_id = next(f for f in fields if f.name == "user_id")
+        cls.FIELDS = type(cls.FIELDS)(user_id, *[f for f in fields if f is not user_id])
+
+
+_fix_permission_fields()
+
+
+class _CalendarFolder(ExFolder):  # type: ignore[misc]
+    """A calendar as UpdateFolder must name it: its permission set has calendar levels
+    (exchangelib's Calendar class is sent as a plain Folder)."""
+
+    ELEMENT_NAME = "CalendarFolder"
+    __slots__ = ()
+
+
 class _StickyNote(ExMessage):  # type: ignore[misc]
     """A message whose ItemClass is written on create: sticky notes are IPM.StickyNote."""
 
@@ -2039,6 +2074,9 @@ class EwsBackend:
 
     def set_permissions(self, folder: Folder, permissions: Sequence[Permission]) -> None:
         acc, ex = self._folder_of(folder)
+        if folder.kind is FolderKind.CALENDAR:
+            root = self._root(folder.mailbox, archive=folder.archive)
+            ex = _CalendarFolder(id=folder.id, changekey=folder.change_key, root=root)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         calendar = folder.kind is FolderKind.CALENDAR
         entries = [_to_ex_permission(p, calendar=calendar) for p in permissions]
