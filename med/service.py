@@ -387,7 +387,7 @@ class DelegateSession:
         page = await self._run(self._backend.find_items, folder, query)
         if self._hides_private(folder):
             kept = tuple(i for i in page.items if i.sensitivity is not Sensitivity.PRIVATE)
-            page = dataclasses.replace(page, items=kept)
+            page = dataclasses.replace(page, items=kept, span=len(page.items))
         return page
 
     async def iter_items(

@@ -512,3 +512,17 @@ async def test_get_fetches_body_in_one_call(session, backend) -> None:
     assert msg.body == "hello"
     with pytest.raises(NotFound):
         await session.get("nope")
+
+
+async def test_paging_goes_on_past_a_page_of_hidden_private_items() -> None:
+    backend = FakeBackend(messages=6)
+    backend.messages = [
+        dataclasses.replace(m, sensitivity=Sensitivity.PRIVATE if i < 3 else Sensitivity.NORMAL)
+        for i, m in enumerate(backend.messages)
+    ]
+    async with DelegateSession(backend) as session:
+        editor = folder("inbox", rights=rights_for_role(Role.EDITOR))
+        first = await session.items(editor, ItemQuery(limit=3))
+        assert first.items == () and first.next_offset == 3
+        ids = [m.id async for m in session.iter_items(editor, ItemQuery(limit=3))]
+    assert ids == ["m3", "m4", "m5"]
