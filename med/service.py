@@ -208,7 +208,7 @@ class DelegateSession:
             if isinstance(entry, Mailbox):
                 found.append(entry)
                 continue
-            with contextlib.suppress(NotFound):
+            with contextlib.suppress(NotFound, InvalidInput):  # unknown or ambiguous: left out
                 found.append(await self._resolve_one(entry))
         if self.supports(Feature.ARCHIVE):
             for box in [m for m in found if m.kind in (MailboxKind.OWN, MailboxKind.DELEGATED)]:
