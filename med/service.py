@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import sys
 import threading
+import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -71,6 +72,7 @@ from med.model import (
     Role,
     SendOptions,
     Sensitivity,
+    SortField,
     SyncCheckpoint,
     SyncEvent,
     Voicemail,
@@ -383,6 +385,9 @@ class DelegateSession:
             raise InvalidInput("Page offset must be ≥ 0 and the page size 1 to 1000.")
         if query.start and query.end and query.end <= query.start:
             raise InvalidInput("The end of the range must be after its start.")
+        sorts = typing.get_args(SortField)
+        if query.sort is not None and query.sort not in sorts:
+            raise InvalidInput(f"Sort by one of {', '.join(sorts)}.")
         self._gate_folder(folder, "read its items", lambda r: r.can_read_items)
         page = await self._run(self._backend.find_items, folder, query)
         if self._hides_private(folder):

@@ -219,9 +219,11 @@ async def test_iter_items_walks_every_page_once(session, backend) -> None:
     ]
 
 
-async def test_bad_page_size_is_refused_before_the_server(session, backend) -> None:
+async def test_bad_page_size_or_sort_is_refused_before_the_server(session, backend) -> None:
     with pytest.raises(InvalidInput):
         await session.items(folder("inbox"), ItemQuery(limit=0))
+    with pytest.raises(InvalidInput, match="received"):
+        await session.items(folder("inbox"), ItemQuery(sort="colour"))  # type: ignore[arg-type]
     assert backend.calls == []
 
 
