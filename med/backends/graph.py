@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -70,6 +71,7 @@ from med.model import (
     ItemQuery,
     Mailbox,
     MailboxEvent,
+    MailboxEventKind,
     MailboxKind,
     MeetingDelivery,
     Message,
@@ -109,9 +111,15 @@ NO_TASKS = (
 )
 NO_FREE_BUSY = "Free/busy over Graph (getSchedule) is not implemented yet; use the EWS backend."
 NO_STREAMING = (
-    "Graph pushes changes only to a public webhook; medbridge syncs Graph folders with delta"
-    " queries instead (sync_items)."
+    "Graph pushes changes only to a public webhook; medbridge polls Graph mail folders with"
+    " delta queries instead, which calendars and contacts do not have here."
 )
+EVENT_OF_CHANGE = {
+    SyncChangeKind.CREATED: MailboxEventKind.NEW_MAIL,
+    SyncChangeKind.UPDATED: MailboxEventKind.MODIFIED,
+    SyncChangeKind.READ_FLAG: MailboxEventKind.MODIFIED,
+    SyncChangeKind.DELETED: MailboxEventKind.DELETED,
+}
 
 MAIL_NAMES = {
     "inbox",
@@ -797,6 +805,7 @@ class GraphBackend:
             Feature.MASTER_CATEGORIES.value,
             Feature.RESOLVE_NAMES.value,
             Feature.MIME_EXPORT.value,
+            Feature.PULL_NOTIFICATIONS.value,
         }
     )
 
@@ -808,8 +817,11 @@ class GraphBackend:
         token: Callable[[], str],
         ca_file: Path | None = None,
         timeout_s: float = 60.0,
+        poll_interval_s: float = 10.0,
     ) -> None:
         self.user = user.lower()
+        #: How often `subscribe` asks the server for changes.
+        self.poll_interval_s = poll_interval_s
         self.base_url = base_url.rstrip("/")
         self.protocol = _protocol(self.base_url)
         self.con = _TokenConnection(token, ca_file, timeout_s)
@@ -1432,4 +1444,45 @@ class GraphBackend:
         return changes, str(link), "@odata.deltaLink" in data
 
     def subscribe(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
-        raise Unsupported("streaming", "graph", NO_STREAMING)
+        """Pull notifications: a delta round per folder every `poll_interval_s`.
+
+        Graph pushes changes only to a public webhook, which a desktop or a bridge behind a
+        firewall does not have; delta queries give the same changes by polling. A round with
+        no change yields a STATUS heartbeat.
+        """
+        watched = []
+        for folder in folders:
+            kind, _, _ = _split_id(folder.id, "MCP")
+            if kind != "M":
+                raise Unsupported("notifications", "graph", NO_STREAMING)
+            watched.append(folder)
+        return self._poll(watched)
+
+    def _poll(self, folders: list[Folder]) -> Iterator[MailboxEvent]:
+        states: dict[str, str] = {}
+        for folder in folders:
+            state: str | None = None
+            done = False
+            while not done:
+                _, state, done = self.sync_items(folder, state, 1000)
+            assert state is not None
+            states[folder.id] = state
+        while True:
+            time.sleep(self.poll_interval_s)
+            quiet = True
+            for folder in folders:
+                done = False
+                while not done:
+                    changes, states[folder.id], done = self.sync_items(
+                        folder, states[folder.id], 1000
+                    )
+                    for change in changes:
+                        quiet = False
+                        yield MailboxEvent(
+                            EVENT_OF_CHANGE[change.kind],
+                            folder_id=folder.id,
+                            item_id=change.item_id,
+                            timestamp=datetime.now(UTC),
+                        )
+            if quiet:
+                yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))

@@ -308,6 +308,14 @@ async def test_what_graph_cannot_do_is_unsupported_with_a_reason(
     assert "Graph" in str(caught.value) or "graph" in str(caught.value)
 
 
+async def test_calendar_notifications_are_unsupported_with_a_reason(
+    assistenz: DelegateSession,
+) -> None:
+    calendar = await assistenz.default_folder(CHEF, "calendar")
+    with pytest.raises(Unsupported, match="delta"):
+        await assistenz._run(assistenz._backend.subscribe, [calendar])
+
+
 async def test_folder_permissions_are_unsupported(assistenz: DelegateSession) -> None:
     inbox = await assistenz.default_folder(ASSISTENZ, "inbox")
     with pytest.raises(Unsupported):

@@ -32,6 +32,7 @@ from tests.e2e.test_med_ews import (
     test_send_on_behalf_sets_from_and_sender,
     test_sending_for_a_mailbox_without_rights_is_denied,
     test_series_expands_one_occurrence_edited_then_series_deleted,
+    test_subscription_reports_new_mail,
     test_user_without_rights_gets_access_denied_from_the_server,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "test_send_on_behalf_sets_from_and_sender",
     "test_sending_for_a_mailbox_without_rights_is_denied",
     "test_series_expands_one_occurrence_edited_then_series_deleted",
+    "test_subscription_reports_new_mail",
     "test_user_without_rights_gets_access_denied_from_the_server",
 ]
 
@@ -84,7 +86,11 @@ def session_for(graph_lab: GraphLab) -> Iterator[Callable[..., DelegateSession]]
             scopes=SCOPES,
         )
         backend = GraphBackend(
-            base_url=graph_lab.url, user=user, token=lambda: token, ca_file=graph_lab.ca_file
+            base_url=graph_lab.url,
+            user=user,
+            token=lambda: token,
+            ca_file=graph_lab.ca_file,
+            poll_interval_s=0.3,
         )
         session = DelegateSession(backend, mailboxes=mailboxes)
         made.append(session)
