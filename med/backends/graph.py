@@ -86,6 +86,8 @@ from med.model import (
     Sensitivity,
     SyncChange,
     SyncChangeKind,
+    Task,
+    TaskStatus,
     Weekday,
     Weekly,
     YearlyByDate,
@@ -106,9 +108,17 @@ NO_PERMISSIONS = (
 NO_NOTES = "Microsoft Graph has no API for Outlook notes; use the EWS backend."
 NO_VOICEMAIL = "Microsoft Graph does not expose voicemail folders; use the EWS backend."
 NO_TASKS = (
-    "Outlook tasks are reached over Graph only as Microsoft To Do lists, which medbridge"
-    " does not map yet; use the EWS backend."
+    "Over Graph, tasks are Microsoft To Do lists, which only their owner reaches; another"
+    " person's tasks need the EWS backend."
 )
+TASK_STATUS = {
+    "notStarted": TaskStatus.NOT_STARTED,
+    "inProgress": TaskStatus.IN_PROGRESS,
+    "completed": TaskStatus.COMPLETED,
+    "waitingOnOthers": TaskStatus.WAITING,
+    "deferred": TaskStatus.DEFERRED,
+}
+TASK_STATUS_OUT = {v: k for k, v in TASK_STATUS.items()}
 NO_FREE_BUSY = "Free/busy over Graph (getSchedule) is not implemented yet; use the EWS backend."
 NO_STREAMING = (
     "Graph pushes changes only to a public webhook; medbridge polls Graph mail folders with"
@@ -133,7 +143,6 @@ MAIL_NAMES = {
 UNSUPPORTED_FOLDERS = {
     "notes": ("notes", NO_NOTES),
     "voicemail": ("voicemail", NO_VOICEMAIL),
-    "tasks": ("tasks", NO_TASKS),
     "journal": ("journal", "Microsoft Graph has no API for the journal; use the EWS backend."),
     "publicfoldersroot": ("public_folders", NO_PUBLIC),
     "archivemsgfolderroot": ("archive", NO_ARCHIVE),
@@ -160,6 +169,14 @@ MEETING_MESSAGE_CLASSES = {
     "meetingTenativelyAccepted": "IPM.Schedule.Meeting.Resp.Tent",
     "meetingDeclined": "IPM.Schedule.Meeting.Resp.Neg",
     "meetingCancelled": "IPM.Schedule.Meeting.Canceled",
+}
+TASK_SORT_FIELDS = {
+    "due": "dueDateTime/dateTime",
+    "subject": "title",
+    "importance": "importance",
+    "modified": "lastModifiedDateTime",
+    "created": "createdDateTime",
+    "start": "startDateTime/dateTime",
 }
 SORT_FIELDS = {
     "received": "receivedDateTime",
@@ -677,6 +694,54 @@ def _contact(data: Mapping[str, Any], mailbox: str) -> Contact:
     )
 
 
+def _task(data: Mapping[str, Any], mailbox: str, list_id: str) -> Task:
+    body, is_html = _body(data.get("body"))
+    return Task(
+        id=_make_id("t", mailbox, f"{list_id}/{data['id']}"),
+        change_key=data.get("@odata.etag"),
+        folder_id=_make_id("T", mailbox, list_id),
+        mailbox=mailbox,
+        item_class="IPM.Task",
+        subject=str(data.get("title") or ""),
+        body=body,
+        body_is_html=is_html,
+        importance=Importance(str(data.get("importance") or "normal").lower()),
+        categories=tuple(str(c) for c in data.get("categories") or ()),
+        created=_dt(data.get("createdDateTime")),
+        last_modified=_dt(data.get("lastModifiedDateTime")),
+        start=_dt(data.get("startDateTime")),
+        due=_dt(data.get("dueDateTime")),
+        completed=_dt(data.get("completedDateTime")),
+        status=TASK_STATUS.get(str(data.get("status")), TaskStatus.NOT_STARTED),
+        percent_complete=100 if data.get("status") == "completed" else 0,
+    )
+
+
+def _task_out(task: Task, fields: Sequence[str] | None = None) -> dict[str, Any]:
+    every = fields is None
+    want = set(fields or ())
+    out: dict[str, Any] = {}
+    if every or "subject" in want:
+        out["title"] = task.subject
+    if (every or "body" in want) and task.body is not None:
+        out["body"] = {"contentType": "html" if task.body_is_html else "text", "content": task.body}
+    if every or "importance" in want:
+        out["importance"] = task.importance.value
+    if every or "categories" in want:
+        out["categories"] = list(task.categories)
+    if every or "status" in want:
+        out["status"] = TASK_STATUS_OUT[task.status]
+    for name, key in (
+        ("start", "startDateTime"),
+        ("due", "dueDateTime"),
+        ("completed", "completedDateTime"),
+    ):
+        value = getattr(task, name)
+        if (every and value is not None) or name in want:
+            out[key] = _dttz(value) if value is not None else None
+    return out
+
+
 def _attachment(data: Mapping[str, Any], item_id: str) -> Attachment:
     kind, mailbox, graph_item = _split_id(item_id, "mec")
     return Attachment(
@@ -986,6 +1051,22 @@ class GraphBackend:
             container_class="IPF.Contact",
         )
 
+    def _task_list(self, mailbox: str, data: Mapping[str, Any], parent: str | None) -> Folder:
+        default = data.get("wellknownListName") == "defaultList"
+        return Folder(
+            id=_make_id("T", mailbox, str(data["id"])),
+            mailbox=mailbox,
+            name=str(data.get("displayName") or ""),
+            kind=FolderKind.TASKS,
+            parent_id=parent,
+            distinguished="tasks" if default else None,
+            container_class="IPF.Task",
+        )
+
+    def _own_only(self, mailbox: str) -> None:
+        if mailbox.lower() != self.user:
+            raise Unsupported("tasks", "graph", NO_TASKS)
+
     def folder_tree(self, mailbox: Mailbox) -> FolderNode:
         if mailbox.kind == MailboxKind.PUBLIC:
             raise Unsupported("public_folders", "graph", NO_PUBLIC)
@@ -1023,6 +1104,10 @@ class GraphBackend:
         with contextlib.suppress(AccessDenied, NotFound):
             for cf in self._json("get", address, "contactFolders").get("value", []):
                 nodes.append(FolderNode(self._contact_folder(address, cf, root.id)))
+        if address == self.user:
+            with contextlib.suppress(AccessDenied, NotFound):
+                for tl in self._json("get", address, "todo/lists").get("value", []):
+                    nodes.append(FolderNode(self._task_list(address, tl, root.id)))
         return FolderNode(root, tuple(nodes))
 
     def default_folder(self, mailbox: str, name: str) -> Folder:
@@ -1041,10 +1126,18 @@ class GraphBackend:
             return self._contact_folder(
                 mailbox, self._json("get", mailbox, "contactFolders/contacts"), None
             )
+        if name == "tasks":
+            self._own_only(mailbox)
+            for data in self._json("get", mailbox, "todo/lists").get("value", []):
+                if data.get("wellknownListName") == "defaultList":
+                    return self._task_list(mailbox, data, None)
+            raise NotFound("The mailbox has no default task list.", mailbox=mailbox)
         raise InvalidInput(f"'{name}' is no well-known folder name.", mailbox=mailbox)
 
     def get_folder(self, folder_id: str) -> Folder:
-        kind, mailbox, gid = _split_id(folder_id, "MCP")
+        kind, mailbox, gid = _split_id(folder_id, "MCPT")
+        if kind == "T":
+            return self._task_list(mailbox, self._json("get", mailbox, f"todo/lists/{gid}"), None)
         if kind == "M":
             return self._mail_folder(mailbox, self._json("get", mailbox, f"mailFolders/{gid}"))
         if kind == "C":
@@ -1069,17 +1162,21 @@ class GraphBackend:
             parts.append(f"from/emailAddress/address eq {_odata_text(query.sender.lower())}")
         if query.has_attachments is not None:
             parts.append(f"hasAttachments eq {'true' if query.has_attachments else 'false'}")
-        field = "start/dateTime" if kind == FolderKind.CALENDAR else "receivedDateTime"
+        field = {
+            FolderKind.CALENDAR: "start/dateTime",
+            FolderKind.TASKS: "dueDateTime/dateTime",
+        }.get(kind, "receivedDateTime")
         if query.start is not None:
             parts.append(f"{field} ge {query.start.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
         if query.end is not None:
             parts.append(f"{field} lt {query.end.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
         if query.search:
-            parts.append(f"contains(subject,{_odata_text(query.search)})")
+            title = "title" if kind == FolderKind.TASKS else "subject"
+            parts.append(f"contains({title},{_odata_text(query.search)})")
         return " and ".join(parts) or None
 
     def find_items(self, folder: Folder, query: ItemQuery) -> Page[Item]:
-        kind, mailbox, gid = _split_id(folder.id, "MCP")
+        kind, mailbox, gid = _split_id(folder.id, "MCPT")
         params: dict[str, str] = {
             "$top": str(query.limit),
             "$skip": str(query.offset),
@@ -1096,10 +1193,13 @@ class GraphBackend:
         elif kind == "C":
             path = f"calendars/{gid}/events"
             default_sort = "start"
+        elif kind == "T":
+            path = f"todo/lists/{gid}/tasks"
+            default_sort = "due"
         else:
             path = f"contactFolders/{gid}/contacts"
             default_sort = "name"
-        sort = SORT_FIELDS.get(query.sort or default_sort)
+        sort = (TASK_SORT_FIELDS if kind == "T" else SORT_FIELDS).get(query.sort or default_sort)
         if sort:
             params["$orderby"] = f"{sort} {'desc' if query.descending else 'asc'}"
         data = self._json("get", mailbox, path, params=params)
@@ -1109,6 +1209,8 @@ class GraphBackend:
                 items.append(_message(value, mailbox))
             elif kind == "C":
                 items.append(_event(value, mailbox, folder.id))
+            elif kind == "T":
+                items.append(_task(value, mailbox, gid))
             else:
                 items.append(_contact(value, mailbox))
         return Page(tuple(items), query.offset, data.get("@odata.count"), "@odata.nextLink" in data)
@@ -1126,15 +1228,21 @@ class GraphBackend:
         return [_event(v, mailbox, folder.id) for v in values]
 
     def _item_path(self, item_id: str) -> tuple[str, str, str]:
-        kind, mailbox, gid = _split_id(item_id, "mec")
+        kind, mailbox, gid = _split_id(item_id, "mect")
+        if kind == "t":
+            list_id, _, task_id = gid.partition("/")
+            return kind, mailbox, f"todo/lists/{list_id}/tasks/{task_id}"
         collection = {"m": "messages", "e": "events", "c": "contacts"}[kind]
         return kind, mailbox, f"{collection}/{gid}"
 
-    def _to_item(self, kind: str, mailbox: str, data: Mapping[str, Any]) -> Item:
+    def _to_item(self, item_id: str, data: Mapping[str, Any]) -> Item:
+        kind, mailbox, gid = _split_id(item_id, "mect")
         if kind == "m":
             return self._with_attachments(_message(data, mailbox), mailbox)
         if kind == "e":
             return _event(data, mailbox, None)
+        if kind == "t":
+            return _task(data, mailbox, gid.partition("/")[0])  # a todoTask names no list
         return _contact(data, mailbox)
 
     def _with_attachments(self, message: Message, mailbox: str) -> Message:
@@ -1149,7 +1257,8 @@ class GraphBackend:
         if len(item_ids) == 1:
             kind, mailbox, path = self._item_path(item_ids[0])
             params = {"$expand": MESSAGE_EXPAND} if kind == "m" else None
-            return [self._to_item(kind, mailbox, self._json("get", mailbox, path, params=params))]
+            data = self._json("get", mailbox, path, params=params)
+            return [self._to_item(item_ids[0], data)]
         out: list[Item] = []
         for start in range(0, len(item_ids), 20):
             chunk = item_ids[start : start + 20]
@@ -1170,9 +1279,9 @@ class GraphBackend:
                     fake.status_code = int(part.get("status") or 500)
                     fake._content = json.dumps(part.get("body") or {}).encode()
                     fake.headers.update(part.get("headers") or {})
-                    raise translate(fake, mailbox=_split_id(item_id, "mec")[1])
+                    raise translate(fake, mailbox=_split_id(item_id, "mect")[1])
                 kind, mailbox, _ = self._item_path(item_id)
-                out.append(self._to_item(kind, mailbox, part["body"]))
+                out.append(self._to_item(item_id, part["body"]))
         return out
 
     def series_master(self, item_id: str) -> Event:
@@ -1188,7 +1297,7 @@ class GraphBackend:
         return _event(self._json("get", mailbox, f"events/{master}"), mailbox, None)
 
     def create_item(self, folder: Folder, item: Item, *, send_invitations: bool) -> Item:
-        kind, mailbox, gid = _split_id(folder.id, "MCP")
+        kind, mailbox, gid = _split_id(folder.id, "MCPT")
         if isinstance(item, Message) and kind == "M":
             data = self._json(
                 "post", mailbox, f"mailFolders/{gid}/messages", data=_message_out(item)
@@ -1204,6 +1313,10 @@ class GraphBackend:
                 "post", mailbox, f"contactFolders/{gid}/contacts", data=_contact_out(item)
             )
             return _contact(data, mailbox)
+        if isinstance(item, Task) and kind == "T":
+            self._own_only(mailbox)
+            data = self._json("post", mailbox, f"todo/lists/{gid}/tasks", data=_task_out(item))
+            return _task(data, mailbox, gid)
         if item.kind.value in ("task", "note", "voicemail"):
             feature = {"task": "tasks", "note": "notes", "voicemail": "voicemail"}[item.kind.value]
             sentence = {"tasks": NO_TASKS, "notes": NO_NOTES, "voicemail": NO_VOICEMAIL}[feature]
@@ -1231,19 +1344,21 @@ class GraphBackend:
             )
 
     def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
-        kind, mailbox, path = self._item_path(item.id)
+        _, mailbox, path = self._item_path(item.id)
         if isinstance(item, Message):
             body = _message_out(item, fields)
         elif isinstance(item, Event):
             body = _event_out(item, fields)
         elif isinstance(item, Contact):
             body = _contact_out(item)
+        elif isinstance(item, Task):
+            body = _task_out(item, fields)
         else:
             raise InvalidInput(f"A {item.kind.value} cannot be changed over Graph.", item=item.id)
         data = self._json("patch", mailbox, path, data=body)
         if item.new_attachments:
             self._add_attachments(item.id, item)
-        return self._to_item(kind, mailbox, data)
+        return self._to_item(item.id, data)
 
     def delete_item(self, item_id: str, *, hard: bool, send_cancellations: bool) -> None:
         _, mailbox, path = self._item_path(item_id)
@@ -1251,7 +1366,7 @@ class GraphBackend:
 
     def _move_or_copy(self, action: str, item_id: str, folder: Folder) -> str:
         kind, mailbox, path = self._item_path(item_id)
-        fkind, fmailbox, gid = _split_id(folder.id, "MCP")
+        fkind, fmailbox, gid = _split_id(folder.id, "MCPT")
         if kind != "m" or fkind != "M":
             raise InvalidInput(
                 "Only messages can be moved or copied between mail folders over Graph."
@@ -1412,7 +1527,7 @@ class GraphBackend:
         self, folder: Folder, state: str | None, max_changes: int
     ) -> tuple[Sequence[SyncChange], str, bool]:
         """One delta round of a mail folder: the state is Graph's next or delta link."""
-        kind, mailbox, gid = _split_id(folder.id, "MCP")
+        kind, mailbox, gid = _split_id(folder.id, "MCPT")
         if kind != "M":
             raise Unsupported(
                 "sync", "graph", "Graph delta sync is implemented for mail folders only."
@@ -1452,7 +1567,7 @@ class GraphBackend:
         """
         watched = []
         for folder in folders:
-            kind, _, _ = _split_id(folder.id, "MCP")
+            kind, _, _ = _split_id(folder.id, "MCPT")
             if kind != "M":
                 raise Unsupported("notifications", "graph", NO_STREAMING)
             watched.append(folder)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -38,6 +39,8 @@ from med.model import (
     ResponseType,
     SendOptions,
     Sensitivity,
+    Task,
+    TaskStatus,
     Weekday,
     Weekly,
 )
@@ -275,6 +278,20 @@ async def test_private_appointments_stay_hidden_from_the_assistant(
     boss = await assistenz.default_folder(CHEF, "calendar")
     view = await assistenz.calendar_view([boss], start, start + timedelta(hours=1))
     assert "Privat (Graph)" not in [e.subject for e in view]
+
+
+async def test_own_tasks_are_a_to_do_list_the_boss_tasks_are_unsupported(
+    assistenz: DelegateSession,
+) -> None:
+    tasks = await assistenz.default_folder(ASSISTENZ, "tasks")
+    due = datetime(2027, 2, 1, tzinfo=UTC)
+    created = await assistenz.create(tasks, Task(subject="Akte Müller anfordern", due=due))
+    listed = (await assistenz.items(tasks, ItemQuery(limit=50, sort="due"))).items
+    assert "Akte Müller anfordern" in [t.subject for t in listed]
+    done = await assistenz.update(replace(created, status=TaskStatus.COMPLETED), ["status"])
+    assert isinstance(done, Task) and done.status is TaskStatus.COMPLETED and done.due == due
+    with pytest.raises(Unsupported, match="To Do"):
+        await assistenz.default_folder(CHEF, "tasks")
 
 
 async def test_a_clerk_without_rights_is_denied(sach: DelegateSession) -> None:

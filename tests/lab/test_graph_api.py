@@ -24,6 +24,7 @@ ALL_SCOPES = frozenset(
         "Mail.Send.Shared",
         "Calendars.ReadWrite.Shared",
         "Contacts.ReadWrite.Shared",
+        "Tasks.ReadWrite",
         "User.Read",
     }
 )
@@ -562,3 +563,37 @@ def test_contact_folders_and_mime(assistenz: Graph) -> None:
     first = _ok(assistenz.get(f"/users/{CHEF}/mailFolders/inbox/messages?$top=1"))["value"][0]
     raw = assistenz.get(f"/users/{CHEF}/messages/{first['id']}/$value")
     assert raw.status_code == 200 and b"Subject:" in raw.content
+
+
+def test_todo_lists_are_the_own_task_folders_only(chef: Graph, assistenz: Graph) -> None:
+    lists = _ok(chef.get("/me/todo/lists"))["value"]
+    default = next(x for x in lists if x["wellknownListName"] == "defaultList")
+    tasks = _ok(chef.get(f"/me/todo/lists/{default['id']}/tasks?$top=50"))["value"]
+    assert "Haushaltsrede vorbereiten" in [t["title"] for t in tasks]
+    _error(assistenz.get(f"/users/{CHEF}/todo/lists"), 403, "ErrorAccessDenied")
+
+
+def test_todo_task_create_complete_delete(assistenz: Graph) -> None:
+    lists = _ok(assistenz.get("/me/todo/lists"))["value"]
+    list_id = lists[0]["id"]
+    created = _ok(
+        assistenz.post(
+            f"/me/todo/lists/{list_id}/tasks",
+            {
+                "title": "Akte anfordern",
+                "dueDateTime": {"dateTime": "2027-01-10T00:00:00", "timeZone": "UTC"},
+            },
+        ),
+        201,
+    )
+    assert created["status"] == "notStarted"
+    done = _ok(
+        assistenz.patch(f"/me/todo/lists/{list_id}/tasks/{created['id']}", {"status": "completed"})
+    )
+    assert done["status"] == "completed" and done["dueDateTime"]["dateTime"].startswith(
+        "2027-01-10"
+    )
+    _ok(assistenz.delete(f"/me/todo/lists/{list_id}/tasks/{created['id']}"), 204)
+    _error(
+        assistenz.get(f"/me/todo/lists/{list_id}/tasks/{created['id']}"), 404, "ErrorItemNotFound"
+    )

@@ -46,6 +46,8 @@ from med.lab.graph.convert import (
     graph_id,
     message_in,
     message_out,
+    task_in,
+    task_out,
     utc_text,
     zone,
 )
@@ -1138,6 +1140,8 @@ def mailbox_route(call: Call, rest: list[str]) -> tuple[int, Any]:
         return calendar_route(call, rest)
     if first in ("contacts", "contactFolders"):
         return contact_route(call, rest)
+    if first == "todo" and rest[1:2] == ["lists"]:
+        return todo_route(call, rest[2:])
     if first == "outlook" and rest[1:] == ["masterCategories"] and m == "GET":
         return 200, collection(call, master_categories(call), context="outlookCategory")
     if first in ("archive",):
@@ -1365,6 +1369,98 @@ def contact_route(call: Call, rest: list[str]) -> tuple[int, Any]:
             return 200, patch_item(call, gid, "Contacts")
         if m == "DELETE":
             delete_item(call, gid, "Contacts")
+            return 204, None
+    raise _not_allowed()
+
+
+# -- To Do ----------------------------------------------------------------------------------------
+
+
+def todo_list_json(folder: Folder) -> Json:
+    return {
+        "id": folder_gid(folder),
+        "displayName": folder.display_name,
+        "isOwner": True,
+        "isShared": False,
+        "wellknownListName": "defaultList" if folder.distinguished == "tasks" else "none",
+    }
+
+
+def task_json(call: Call, target: ews_items.Target) -> Json:
+    _, p = ews_items.output_props(call.ctx, target, _SHAPE)
+    return task_out(p, target_gid(target), target.item.change_key)
+
+
+def todo_route(call: Call, rest: list[str]) -> tuple[int, Any]:
+    """Microsoft To Do over the mailbox's task folders: the signed-in user's own lists only,
+    as Graph's To Do API offers no delegated access to another user's lists."""
+    m = call.method
+    need(call, "Tasks", write=m != "GET")
+    if not call.principal.app_only and call.mailbox != call.principal.user:
+        raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+    store = call.lab.store
+    if not rest:
+        if m != "GET":
+            raise _not_allowed()
+        rows = [
+            todo_list_json(f)
+            for f in store.folders_of(call.mailbox)
+            if (f.folder_class or "").startswith("IPF.Task")
+        ]
+        return 200, collection(call, rows, context="todoTaskList")
+    folder = resolve_folder(call, rest[0])
+    if not (folder.folder_class or "").startswith("IPF.Task"):
+        raise GraphError(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+    if len(rest) == 1 and m == "GET":
+        return 200, todo_list_json(folder)
+    if len(rest) < 2 or rest[1] != "tasks":
+        raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
+    tail = rest[2:]
+    if not tail:
+        if m == "GET":
+            r = readable(call, folder)
+            rows = [
+                task_json(call, ews_items.Target(i, folder))
+                for i in ews_items.visible_items(call.ctx, folder, r)
+                if i.item_class.startswith("IPM.Task")
+            ]
+            return 200, collection(call, rows, context="todoTask")
+        if m == "POST":
+            try:
+                props = task_in(body_json(call))
+            except GraphInputError as exc:
+                raise GraphError(400, exc.code, exc.message) from None
+            props.setdefault("task:Status", "NotStarted")
+            check(ews_items.check_create, call, folder)
+            item = store_items.create_item(
+                store, folder, "IPM.Task", props, created_by=call.ctx.user, now=call.lab.now()
+            )
+            return 201, task_json(call, ews_items.Target(item, folder))
+        raise _not_allowed()
+    target = resolve_item(call, tail[0])
+    if target.folder.id != folder.id:
+        raise GraphError(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+    if len(tail) == 1:
+        if m == "GET":
+            check(ews_items.check_read, call, target)
+            return 200, task_json(call, target)
+        if m == "PATCH":
+            check(ews_items.check_edit, call, target)
+            try:
+                changes = task_in(body_json(call))
+            except GraphInputError as exc:
+                raise GraphError(400, exc.code, exc.message) from None
+            now = call.lab.now()
+            target.item.props = store_items.apply_changes(target.item.props, changes)
+            store_items.save_item(store, target.item, now)
+            return 200, task_json(call, target)
+        if m == "DELETE":
+            check(ews_items.check_delete, call, target)
+            store_items.delete_item(store, target.item, call.lab.now())
             return 204, None
     raise _not_allowed()
 
