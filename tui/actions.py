@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ ALL_ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 
-def bindings(group: tuple[ActionSpec, ...]) -> list[Binding]:
+def bindings(group: tuple[ActionSpec, ...]) -> list[BindingType]:
     return [spec.binding() for spec in group]
 
 

@@ -1,4 +1,4 @@
-"""The Textual application and its factory; screens live in `tui/screens/`, widgets in `tui/widgets/`.
+"""The Textual application and its factory; screens and widgets live in their own modules.
 
 `make_app(session, config)` is what `medbridge tui` / `medbridge demo` and the tests call. With
 no session (first start without a profile) the app shows the first-start screen and `run()`
@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -45,7 +46,7 @@ class MedApp(App[FirstStart | None]):
     """The assistant's workplace: mail, calendar, tasks, contacts and notes of several mailboxes."""
 
     TITLE = "medbridge"
-    BINDINGS = bindings(APP_ACTIONS)
+    BINDINGS: ClassVar[list[BindingType]] = bindings(APP_ACTIONS)
     COMMAND_PALETTE_BINDING = "ctrl+backslash"  # ":" and ctrl+p come from the keymap instead
     CSS = """
     Screen { layers: base overlay; }

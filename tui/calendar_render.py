@@ -74,11 +74,13 @@ def _on_day(shown: Sequence[Shown], day: date, tz: object) -> list[tuple[int, Sh
     return out
 
 
-def day_view(shown: Sequence[Shown], day: date, selected: int | None, now: datetime
-             ) -> RenderableType:
+def day_view(
+    shown: Sequence[Shown], day: date, selected: int | None, now: datetime
+) -> RenderableType:
     tz = now.tzinfo
-    rows: list[RenderableType] = [Text(f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m.%Y}",
-                                       style="bold underline")]
+    rows: list[RenderableType] = [
+        Text(f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m.%Y}", style="bold underline")
+    ]
     todays = _on_day(shown, day, tz)
     by_hour: dict[int, list[tuple[int, Shown]]] = {}
     for index, s in todays:
@@ -100,16 +102,20 @@ def day_view(shown: Sequence[Shown], day: date, selected: int | None, now: datet
     return Group(*rows)
 
 
-def week_view(shown: Sequence[Shown], day: date, selected: int | None, now: datetime
-              ) -> RenderableType:
+def week_view(
+    shown: Sequence[Shown], day: date, selected: int | None, now: datetime
+) -> RenderableType:
     tz = now.tzinfo
     first, _ = range_for("week", day)
     table = Table(expand=True, show_lines=False, padding=(0, 1), header_style="bold")
     days = [first + timedelta(days=i) for i in range(7)]
     for d in days:
         style = "bold reverse" if d == day else ("bold red" if d == now.date() else "bold")
-        table.add_column(Text(f"{WEEKDAY_ABBR[d.weekday()]} {d:%d.%m.}", style=style),
-                         ratio=1, overflow="fold")
+        table.add_column(
+            Text(f"{WEEKDAY_ABBR[d.weekday()]} {d:%d.%m.}", style=style, no_wrap=True),
+            ratio=1,
+            overflow="fold",
+        )
     cells: list[Text] = []
     for d in days:
         cell = Text()
@@ -118,7 +124,7 @@ def week_view(shown: Sequence[Shown], day: date, selected: int | None, now: date
                 cell.append("\n")
             e = s.event
             when = "ganztg." if e.is_all_day else f"{e.start.astimezone(tz):%H:%M}"
-            piece = Text("■", style=s.colour).append(f"{when} {e.subject}")
+            piece = Text("■", style=s.colour).append(f"{when}\n{e.subject}")
             if index == selected:
                 piece.stylize("reverse")
             cell.append_text(piece)
@@ -127,8 +133,9 @@ def week_view(shown: Sequence[Shown], day: date, selected: int | None, now: date
     return table
 
 
-def agenda_view(shown: Sequence[Shown], day: date, selected: int | None, now: datetime
-                ) -> RenderableType:
+def agenda_view(
+    shown: Sequence[Shown], day: date, selected: int | None, now: datetime
+) -> RenderableType:
     tz = now.tzinfo
     first, after = range_for("agenda", day)
     rows: list[RenderableType] = []
@@ -146,6 +153,7 @@ def agenda_view(shown: Sequence[Shown], day: date, selected: int | None, now: da
     return Group(*rows)
 
 
-def render(view: str, shown: Sequence[Shown], day: date, selected: int | None, now: datetime
-           ) -> RenderableType:
+def render(
+    view: str, shown: Sequence[Shown], day: date, selected: int | None, now: datetime
+) -> RenderableType:
     return {"day": day_view, "week": week_view}.get(view, agenda_view)(shown, day, selected, now)

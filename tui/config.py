@@ -24,7 +24,7 @@ class TuiConfig:
     """What the user may set for the TUI."""
 
     drafts_dir: Path
-    """Where unsent drafts are autosaved, one JSON file each (survives a crash or a lost connection)."""
+    """Where unsent drafts are autosaved, one JSON file each (survives crashes and lost links)."""
     keymap: Mapping[str, str] = field(default_factory=dict)
     """Binding id → comma-separated keys, e.g. {"reply-all": "ctrl+r"}; see docs/tui.md."""
     editor: str | None = None
@@ -53,7 +53,11 @@ class TuiConfig:
         if unknown:
             raise ConfigError(f"Unknown setting in [tui]: {', '.join(unknown)}.")
         page_size = tui.get("page_size", 200)
-        if not isinstance(page_size, int) or isinstance(page_size, bool) or not 10 <= page_size <= 1000:
+        if (
+            not isinstance(page_size, int)
+            or isinstance(page_size, bool)
+            or not 10 <= page_size <= 1000
+        ):
             raise ConfigError("[tui] page_size must be a whole number from 10 to 1000.")
         for name in ("editor", "audio_player", "downloads_dir"):
             if tui.get(name) is not None and not isinstance(tui[name], str):
@@ -91,7 +95,7 @@ def parse_keymap(table: Mapping[str, Any]) -> dict[str, str]:
             or not all(isinstance(k, str) and k.strip() and "," not in k for k in keys)
         ):
             raise ConfigError(
-                f"[keymap] {binding_id} must be a key like \"ctrl+r\" or a list of keys."
+                f'[keymap] {binding_id} must be a key like "ctrl+r" or a list of keys.'
             )
         result[binding_id] = ",".join(k.strip() for k in keys)
     return result

@@ -67,9 +67,7 @@ class DraftStore:
         """Every draft still on disk, newest first; unreadable files are skipped, not deleted."""
         if not self.directory.is_dir():
             return []
-        files = sorted(
-            self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True
-        )
+        files = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         drafts: list[Draft] = []
         for path in files:
             try:

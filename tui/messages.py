@@ -84,11 +84,3 @@ class EventsLoaded(Message):
     end: datetime
     events: dict[str, list[Event]]
     generation: int
-
-
-@dataclass
-class Progress(Message):
-    """Long work started (`label` set) or ended (`label` None); shown in the header."""
-
-    key: str
-    label: str | None

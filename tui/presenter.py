@@ -156,7 +156,9 @@ def header_lines(item: Item) -> list[tuple[str, str]]:
         if item.from_:
             rows.append(("From", str(item.from_)))
         if item.sender and item.from_ and item.sender.email != item.from_.email:
-            rows.append(("Sender", f"{item.sender} on behalf of {item.from_.name or item.from_.email}"))
+            rows.append(
+                ("Sender", f"{item.sender} on behalf of {item.from_.name or item.from_.email}")
+            )
         if item.to:
             rows.append(("To", ", ".join(str(a) for a in item.to)))
         if item.cc:
@@ -174,12 +176,17 @@ def header_lines(item: Item) -> list[tuple[str, str]]:
             rows.append(("Organizer", str(item.organizer)))
         if item.attendees:
             rows.append(
-                ("Attendees", ", ".join(f"{a.address} ({a.response.value})" for a in item.attendees))
+                (
+                    "Attendees",
+                    ", ".join(f"{a.address} ({a.response.value})" for a in item.attendees),
+                )
             )
         if item.recurrence:
             rows.append(("Repeats", recurrence_text(item.recurrence)))
     elif isinstance(item, Task):
-        rows.append(("Status", f"{item.status.value.replace('_', ' ')} ({item.percent_complete} %)"))
+        rows.append(
+            ("Status", f"{item.status.value.replace('_', ' ')} ({item.percent_complete} %)")
+        )
         if item.due:
             rows.append(("Due", _fmt(item.due)))
     elif isinstance(item, Contact):

@@ -14,6 +14,7 @@ from bridge.commands._common import fail, print_json
 
 if TYPE_CHECKING:
     from med.lab import Lab
+    from med.lab.auth.kdc import LabKdc
 
 NAME = "lab"
 app = typer.Typer(
@@ -62,6 +63,14 @@ def serve(
         typer.Option(help="Requests allowed per user per 10 seconds, then ErrorServerBusy."),
     ] = None,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
+    kerberos: Annotated[
+        bool,
+        typer.Option(
+            "--kerberos",
+            help="Also run a Kerberos KDC for the lab's realm, for Negotiate logins "
+            "(kept next to the store, so tickets survive restarts).",
+        ),
+    ] = False,
     graph: Annotated[
         bool,
         typer.Option(
@@ -84,6 +93,7 @@ def serve(
     """
     import uvicorn
 
+    from med.lab.auth import LabAuthenticator
     from med.lab.server import create_app
 
     lab = _open(store, demo)
@@ -103,7 +113,6 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     use_tls = graph if tls is None else tls
     scheme = "https" if use_tls else "http"
-    web_app = create_app(lab)
     cert_file: str | None = None
     key_file: str | None = None
     ca_file: Path | None = None
@@ -115,6 +124,13 @@ def serve(
         cert_file, key_file = str(lab_tls.cert_file), str(lab_tls.key_file)
         ca_file = lab_tls.ca_file
     base = f"{scheme}://{shown}:{bound}"
+    kdc = _start_kdc(lab, _store_path(store).parent / "kerberos", host) if kerberos else None
+    auth = LabAuthenticator(
+        lab,
+        keytab=kdc.keytab if kdc else None,
+        realm=kdc.realm if kdc else None,
+    )
+    web_app = create_app(lab, authenticator=auth)
     typer.echo(f"EWS endpoint: {base}/EWS/Exchange.asmx")
     if graph:
         from med.lab.graph.app import mount_graph
@@ -128,6 +144,11 @@ def serve(
         typer.echo(f"CA file: {ca_file}")
     typer.echo(f"Store: {_store_path(store)}")
     typer.echo("Users: medbridge lab users" + (f" --store {store}" if store else ""))
+    if kdc is not None:
+        from med.lab.auth.kdc import usage_lines
+
+        for line in usage_lines(kdc, f"{shown}:{bound}", "assistenz@musterstadt.example"):
+            typer.echo(line)
     sys.stdout.flush()
     config = uvicorn.Config(
         web_app,
@@ -140,7 +161,25 @@ def serve(
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        auth.close()
+        if kdc is not None:
+            kdc.stop()
         lab.close()
+
+
+def _start_kdc(lab: Lab, directory: Path, host: str) -> LabKdc:
+    """The lab's KDC, or one clear line and exit when it cannot run here."""
+    from med.lab.auth.kdc import KdcError, start_lab_kdc
+
+    try:
+        wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 - compared, not bound
+        return start_lab_kdc(lab, directory, extra_hosts=[] if wildcard else [host])
+    except KdcError as exc:
+        lab.close()
+        fail(str(exc))
+    except Exception as exc:  # k5test reports a failed kadmin/kdb5_util run as a bare Exception
+        lab.close()
+        fail(f"cannot set up the Kerberos realm in {directory}: {exc}")
 
 
 @app.command()

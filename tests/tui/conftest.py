@@ -39,8 +39,9 @@ async def session(org: FakeOrg) -> AsyncIterator[DelegateSession]:
 
 @pytest.fixture
 def config(tmp_path: Path) -> TuiConfig:
-    return TuiConfig(drafts_dir=tmp_path / "drafts", animations=False,
-                     downloads_dir=tmp_path / "downloads")
+    return TuiConfig(
+        drafts_dir=tmp_path / "drafts", animations=False, downloads_dir=tmp_path / "downloads"
+    )
 
 
 @pytest.fixture

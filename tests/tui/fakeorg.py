@@ -82,27 +82,43 @@ class FakeOrg:
         self.order: dict[str, list[str]] = {}  # folder id → item ids, newest first
         self.exceptions: dict[tuple[str, date], Event] = {}  # (series id, day) → moved occurrence
         self.deleted: set[tuple[str, date]] = set()
-        self.sent: list[tuple[Message | str, SendOptions, str]] = []  # (message or item id, options, mode)
+        self.sent: list[
+            tuple[Message | str, SendOptions, str]
+        ] = []  # (message or item id, options, mode)
         self.responses: list[tuple[str, ResponseType]] = []
         self.calls: list[str] = []
         self._build(inbox_size)
 
     # ------------------------------------------------------------------ seeding
 
-    def _folder(self, mailbox: str, name: str, kind: FolderKind, role: Role | None,
-                distinguished: str | None = None, parent: str | None = None) -> Folder:
+    def _folder(
+        self,
+        mailbox: str,
+        name: str,
+        kind: FolderKind,
+        role: Role | None,
+        distinguished: str | None = None,
+        parent: str | None = None,
+    ) -> Folder:
         rights = Rights.full() if role is None else rights_for_role(role)
         folder = Folder(
-            id=_fid(mailbox, distinguished or name), mailbox=mailbox, name=name, kind=kind,
-            parent_id=parent, distinguished=distinguished, rights=rights, unread_count=0,
+            id=_fid(mailbox, distinguished or name),
+            mailbox=mailbox,
+            name=name,
+            kind=kind,
+            parent_id=parent,
+            distinguished=distinguished,
+            rights=rights,
+            unread_count=0,
             total_count=0,
         )
         self.folders[folder.id] = folder
         self.order[folder.id] = []
         return folder
 
-    def _tree(self, mailbox: str, specs: Sequence[tuple[str, FolderKind, Role | None, str | None]]
-              ) -> None:
+    def _tree(
+        self, mailbox: str, specs: Sequence[tuple[str, FolderKind, Role | None, str | None]]
+    ) -> None:
         root = Folder(id=_fid(mailbox, "root"), mailbox=mailbox, name="Top", kind=FolderKind.OTHER)
         self.folders[root.id] = root
         children = tuple(
@@ -113,8 +129,11 @@ class FakeOrg:
 
     def _add(self, folder_id: str, item: Item) -> Item:
         item = dataclasses.replace(
-            item, id=item.id or f"i{next(self.ids)}", folder_id=folder_id,
-            mailbox=self.folders[folder_id].mailbox, change_key="1",
+            item,
+            id=item.id or f"i{next(self.ids)}",
+            folder_id=folder_id,
+            mailbox=self.folders[folder_id].mailbox,
+            change_key="1",
         )
         self.items[item.id] = item
         self.order[folder_id].insert(0, item.id)
@@ -123,8 +142,9 @@ class FakeOrg:
 
     def _recount(self, folder_id: str) -> None:
         ids = self.order[folder_id]
-        unread = sum(1 for i in ids if isinstance(self.items[i], Message)
-                     and not self.items[i].is_read)  # type: ignore[attr-defined]
+        unread = sum(
+            1 for i in ids if isinstance(self.items[i], Message) and not self.items[i].is_read
+        )  # type: ignore[attr-defined]
         self.folders[folder_id] = dataclasses.replace(
             self.folders[folder_id], unread_count=unread, total_count=len(ids)
         )
@@ -132,91 +152,202 @@ class FakeOrg:
     def _build(self, inbox_size: int) -> None:
         full: Role | None = None
         mail, cal = FolderKind.MAIL, FolderKind.CALENDAR
-        self._tree(ME, [("Posteingang", mail, full, "inbox"), ("Kalender", cal, full, "calendar"),
-                        ("Aufgaben", FolderKind.TASKS, full, "tasks"),
-                        ("Kontakte", FolderKind.CONTACTS, full, "contacts"),
-                        ("Notizen", FolderKind.NOTES, full, "notes"),
-                        ("Gesendete Elemente", mail, full, "sentitems")])
-        self._tree(CHEF, [("Posteingang", mail, Role.EDITOR, "inbox"),
-                          ("Kalender", cal, Role.EDITOR, "calendar"),
-                          ("Aufgaben", FolderKind.TASKS, Role.EDITOR, "tasks"),
-                          ("Kontakte", FolderKind.CONTACTS, Role.REVIEWER, "contacts")])
-        self._tree(POST, [("Posteingang", mail, Role.EDITOR, "inbox"),
-                          ("Kalender", cal, Role.EDITOR, "calendar")])
+        self._tree(
+            ME,
+            [
+                ("Posteingang", mail, full, "inbox"),
+                ("Kalender", cal, full, "calendar"),
+                ("Aufgaben", FolderKind.TASKS, full, "tasks"),
+                ("Kontakte", FolderKind.CONTACTS, full, "contacts"),
+                ("Notizen", FolderKind.NOTES, full, "notes"),
+                ("Gesendete Elemente", mail, full, "sentitems"),
+            ],
+        )
+        self._tree(
+            CHEF,
+            [
+                ("Posteingang", mail, Role.EDITOR, "inbox"),
+                ("Kalender", cal, Role.EDITOR, "calendar"),
+                ("Aufgaben", FolderKind.TASKS, Role.EDITOR, "tasks"),
+                ("Kontakte", FolderKind.CONTACTS, Role.REVIEWER, "contacts"),
+            ],
+        )
+        self._tree(
+            POST,
+            [
+                ("Posteingang", mail, Role.EDITOR, "inbox"),
+                ("Kalender", cal, Role.EDITOR, "calendar"),
+            ],
+        )
         self._tree(TEAM, [("Kalender", cal, Role.AUTHOR, "calendar")])
-        self._tree("public", [("Verwaltung", mail, Role.EDITOR, None),
-                              ("Termine Kreistag", cal, Role.REVIEWER, None),
-                              ("Adressen extern", FolderKind.CONTACTS, Role.REVIEWER, None),
-                              ("Aufgaben Bauhof", FolderKind.TASKS, Role.REVIEWER, None)])
+        self._tree(
+            "public",
+            [
+                ("Verwaltung", mail, Role.EDITOR, None),
+                ("Termine Kreistag", cal, Role.REVIEWER, None),
+                ("Adressen extern", FolderKind.CONTACTS, Role.REVIEWER, None),
+                ("Aufgaben Bauhof", FolderKind.TASKS, Role.REVIEWER, None),
+            ],
+        )
         self._tree(f"archive:{CHEF}", [("Archiv 2025", mail, Role.REVIEWER, None)])
 
-        people = [("Lena Koch", f"sachbearbeitung@{DOMAIN}"), ("Amt für Umwelt", f"umwelt@{DOMAIN}"),
-                  ("Bürgerbüro", f"buergerbuero@{DOMAIN}"), ("Dr. Jens Wolf", "wolf@kreis.example")]
-        topics = ["Haushaltsplan 2027", "Sitzung Kreisausschuss", "Bauantrag Feldweg 3",
-                  "Presseanfrage Klinikum", "Dienstreise Berlin", "Personalrat", "Winterdienst"]
+        people = [
+            ("Lena Koch", f"sachbearbeitung@{DOMAIN}"),
+            ("Amt für Umwelt", f"umwelt@{DOMAIN}"),
+            ("Bürgerbüro", f"buergerbuero@{DOMAIN}"),
+            ("Dr. Jens Wolf", "wolf@kreis.example"),
+        ]
+        topics = [
+            "Haushaltsplan 2027",
+            "Sitzung Kreisausschuss",
+            "Bauantrag Feldweg 3",
+            "Presseanfrage Klinikum",
+            "Dienstreise Berlin",
+            "Personalrat",
+            "Winterdienst",
+        ]
         inbox = _fid(CHEF, "inbox")
         for n in range(inbox_size):
             name, email = people[n % len(people)]
             when = NOW - timedelta(hours=n * 3 + 1)
             html = n % 3 == 0
-            body = (f"<p>Sehr geehrte Frau Dr. Berg,</p><p>anbei die Unterlagen zu "
+            body = (
+                (
+                    f"<p>Sehr geehrte Frau Dr. Berg,</p><p>anbei die Unterlagen zu "
                     f"<b>{topics[n % len(topics)]}</b>.</p><ul><li>Entwurf</li><li>Anlage</li></ul>"
-                    f"<p>Mit freundlichen Grüßen<br>{name}</p>") if html else (
+                    f"<p>Mit freundlichen Grüßen<br>{name}</p>"
+                )
+                if html
+                else (
                     f"Sehr geehrte Frau Dr. Berg,\n\nbitte um Rückmeldung zu "
-                    f"{topics[n % len(topics)]}.\n\nGrüße\n{name}")
-            self._add(inbox, Message(
-                id=f"m{n:05d}", subject=f"{topics[n % len(topics)]} ({n + 1})",
-                from_=Address(email, name), to=(Address(CHEF, "Dr. Anna Berg"),),
-                received=when, sent=when, is_read=n % 4 != 0, body=body, body_is_html=html,
-                importance=Importance.HIGH if n % 11 == 5 else Importance.NORMAL,
-                has_attachments=n % 5 == 2,
-                attachments=(Attachment(f"a{n}", "Unterlagen.pdf", "application/pdf", 48213),)
-                if n % 5 == 2 else (),
-            ))
+                    f"{topics[n % len(topics)]}.\n\nGrüße\n{name}"
+                )
+            )
+            self._add(
+                inbox,
+                Message(
+                    id=f"m{n:05d}",
+                    subject=f"{topics[n % len(topics)]} ({n + 1})",
+                    from_=Address(email, name),
+                    to=(Address(CHEF, "Dr. Anna Berg"),),
+                    received=when,
+                    sent=when,
+                    is_read=n % 4 != 0,
+                    body=body,
+                    body_is_html=html,
+                    importance=Importance.HIGH if n % 11 == 5 else Importance.NORMAL,
+                    has_attachments=n % 5 == 2,
+                    attachments=(Attachment(f"a{n}", "Unterlagen.pdf", "application/pdf", 48213),)
+                    if n % 5 == 2
+                    else (),
+                ),
+            )
         self.order[inbox].reverse()  # newest first
-        self._add(inbox, Voicemail(
-            id="vm1", subject="Sprachnachricht von +49 30 1234567", from_=Address(
-                f"voicemail@{DOMAIN}", "Voicemail"), received=NOW - timedelta(minutes=20),
-            caller="+49 30 1234567", duration_s=34, has_attachments=True,
-            attachments=(Attachment("vm1-audio", "nachricht.wav", "audio/wav", 272000),),
-            body="Sprachnachricht, 34 Sekunden.",
-        ))
-        self._add(_fid(POST, "inbox"), Message(
-            subject="Antrag auf Akteneinsicht", from_=Address("buerger@example.org", "K. Meier"),
-            received=NOW - timedelta(days=1), body="Bitte um Akteneinsicht."))
-        self._add(_fid("public", "Verwaltung"), Message(
-            subject="Rundschreiben 12/2026", from_=Address(f"hauptamt@{DOMAIN}", "Hauptamt"),
-            received=NOW - timedelta(days=2), is_read=True, body="Dienstanweisung Winterdienst."))
-        self._add(_fid("public", "Adressen extern"), Contact(
-            subject="Stadtwerke Musterstadt", display_name="Stadtwerke Musterstadt",
-            company="Stadtwerke", emails=("info@stadtwerke.example",),
-            phones={"business": "+49 1234 5670"}))
-        self._add(_fid(CHEF, "contacts"), Contact(
-            subject="Dr. Jens Wolf", display_name="Dr. Jens Wolf", company="Kreis",
-            emails=("wolf@kreis.example",)))
-        self._add(_fid(CHEF, "tasks"), Task(subject="Rede Neujahrsempfang vorbereiten",
-                                             due=NOW + timedelta(days=10)))
-        self._add(_fid(ME, "notes"), Note(subject="Rückruf Presse", body="Rückruf Presse bis 12 Uhr"))
+        self._add(
+            inbox,
+            Voicemail(
+                id="vm1",
+                subject="Sprachnachricht von +49 30 1234567",
+                from_=Address(f"voicemail@{DOMAIN}", "Voicemail"),
+                received=NOW - timedelta(minutes=20),
+                caller="+49 30 1234567",
+                duration_s=34,
+                has_attachments=True,
+                attachments=(Attachment("vm1-audio", "nachricht.wav", "audio/wav", 272000),),
+                body="Sprachnachricht, 34 Sekunden.",
+            ),
+        )
+        self._add(
+            _fid(POST, "inbox"),
+            Message(
+                subject="Antrag auf Akteneinsicht",
+                from_=Address("buerger@example.org", "K. Meier"),
+                received=NOW - timedelta(days=1),
+                body="Bitte um Akteneinsicht.",
+            ),
+        )
+        self._add(
+            _fid("public", "Verwaltung"),
+            Message(
+                subject="Rundschreiben 12/2026",
+                from_=Address(f"hauptamt@{DOMAIN}", "Hauptamt"),
+                received=NOW - timedelta(days=2),
+                is_read=True,
+                body="Dienstanweisung Winterdienst.",
+            ),
+        )
+        self._add(
+            _fid("public", "Adressen extern"),
+            Contact(
+                subject="Stadtwerke Musterstadt",
+                display_name="Stadtwerke Musterstadt",
+                company="Stadtwerke",
+                emails=("info@stadtwerke.example",),
+                phones={"business": "+49 1234 5670"},
+            ),
+        )
+        self._add(
+            _fid(CHEF, "contacts"),
+            Contact(
+                subject="Dr. Jens Wolf",
+                display_name="Dr. Jens Wolf",
+                company="Kreis",
+                emails=("wolf@kreis.example",),
+            ),
+        )
+        self._add(
+            _fid(CHEF, "tasks"),
+            Task(subject="Rede Neujahrsempfang vorbereiten", due=NOW + timedelta(days=10)),
+        )
+        self._add(
+            _fid(ME, "notes"), Note(subject="Rückruf Presse", body="Rückruf Presse bis 12 Uhr")
+        )
         monday = NOW.replace(hour=0)
         cal = _fid(CHEF, "calendar")
-        self._add(cal, Event(subject="Jour fixe Dezernenten", start=monday.replace(hour=10),
-                             end=monday.replace(hour=11), location="Raum 204",
-                             is_meeting=True, organizer=Address(CHEF, "Dr. Anna Berg"),
-                             event_kind=EventKind.SERIES,
-                             recurrence=Recurrence(Weekly((Weekday.MONDAY,)), monday.date()),
-                             ))
-        self._add(cal, Event(subject="Einladung: Klinikum Aufsichtsrat",
-                             start=NOW + timedelta(days=1, hours=5),
-                             end=NOW + timedelta(days=1, hours=7), location="Klinikum",
-                             is_meeting=True, my_response=ResponseType.NO_RESPONSE,
-                             organizer=Address("wolf@kreis.example", "Dr. Jens Wolf"),
-                             attendees=(Attendee(Address(CHEF, "Dr. Anna Berg")),)))
-        self._add(_fid(TEAM, "calendar"), Event(
-            subject="Teambesprechung", start=NOW + timedelta(hours=5),
-            end=NOW + timedelta(hours=6), location="Raum 101"))
-        self._add(_fid("public", "Termine Kreistag"), Event(
-            subject="Kreistag Sitzung", start=NOW + timedelta(days=3, hours=7),
-            end=NOW + timedelta(days=3, hours=10), location="Kreishaus"))
+        self._add(
+            cal,
+            Event(
+                subject="Jour fixe Dezernenten",
+                start=monday.replace(hour=10),
+                end=monday.replace(hour=11),
+                location="Raum 204",
+                is_meeting=True,
+                organizer=Address(CHEF, "Dr. Anna Berg"),
+                event_kind=EventKind.SERIES,
+                recurrence=Recurrence(Weekly((Weekday.MONDAY,)), monday.date()),
+            ),
+        )
+        self._add(
+            cal,
+            Event(
+                subject="Einladung: Klinikum Aufsichtsrat",
+                start=NOW + timedelta(days=1, hours=5),
+                end=NOW + timedelta(days=1, hours=7),
+                location="Klinikum",
+                is_meeting=True,
+                my_response=ResponseType.NO_RESPONSE,
+                organizer=Address("wolf@kreis.example", "Dr. Jens Wolf"),
+                attendees=(Attendee(Address(CHEF, "Dr. Anna Berg")),),
+            ),
+        )
+        self._add(
+            _fid(TEAM, "calendar"),
+            Event(
+                subject="Teambesprechung",
+                start=NOW + timedelta(hours=5),
+                end=NOW + timedelta(hours=6),
+                location="Raum 101",
+            ),
+        )
+        self._add(
+            _fid("public", "Termine Kreistag"),
+            Event(
+                subject="Kreistag Sitzung",
+                start=NOW + timedelta(days=3, hours=7),
+                end=NOW + timedelta(days=3, hours=10),
+                location="Kreishaus",
+            ),
+        )
 
     # ------------------------------------------------------------------ Backend protocol
 
@@ -244,8 +375,9 @@ class FakeOrg:
         return None
 
     def _refresh(self, node: FolderNode) -> FolderNode:
-        return FolderNode(self.folders[node.folder.id],
-                          tuple(self._refresh(c) for c in node.children))
+        return FolderNode(
+            self.folders[node.folder.id], tuple(self._refresh(c) for c in node.children)
+        )
 
     def folder_tree(self, mailbox: Mailbox) -> FolderNode:
         key = mailbox.key if mailbox.kind is MailboxKind.ARCHIVE else mailbox.address
@@ -270,10 +402,18 @@ class FakeOrg:
         items = [self.items[i] for i in self.order[folder.id]]
         if query.search:
             needle = query.search.lower()
-            items = [i for i in items if needle in i.subject.lower() or needle in (i.body or "")
-                     .lower() or (isinstance(i, Message) and i.from_ and needle in
-                                  (i.from_.name + i.from_.email).lower())]
-        chunk = items[query.offset: query.offset + query.limit]
+            items = [
+                i
+                for i in items
+                if needle in i.subject.lower()
+                or needle in (i.body or "").lower()
+                or (
+                    isinstance(i, Message)
+                    and i.from_
+                    and needle in (i.from_.name + i.from_.email).lower()
+                )
+            ]
+        chunk = items[query.offset : query.offset + query.limit]
         summaries = tuple(dataclasses.replace(i, body=None) for i in chunk)
         return Page(summaries, query.offset, len(items), query.offset + len(chunk) < len(items))
 
@@ -297,10 +437,15 @@ class FakeOrg:
         if (series_id, d) in self.exceptions:
             return self.exceptions[(series_id, d)]
         start = master.start.replace(year=d.year, month=d.month, day=d.day)
-        return dataclasses.replace(master, id=item_id, start=start,
-                                   end=start + (master.end - master.start),
-                                   event_kind=EventKind.OCCURRENCE, series_id=series_id,
-                                   recurrence=None)
+        return dataclasses.replace(
+            master,
+            id=item_id,
+            start=start,
+            end=start + (master.end - master.start),
+            event_kind=EventKind.OCCURRENCE,
+            series_id=series_id,
+            recurrence=None,
+        )
 
     def _expand(self, master: Event, start: datetime, end: datetime) -> Iterator[Event]:
         rec = master.recurrence
@@ -310,10 +455,13 @@ class FakeOrg:
         last = (end + timedelta(days=1)).date()
         while day <= last and (rec.end is None or day <= rec.end):
             pattern = rec.pattern
-            hit = (isinstance(pattern, Daily) and (day - rec.start).days % pattern.interval == 0) or (
-                isinstance(pattern, Weekly) and WEEKDAYS[day.weekday()] in
-                [str(w) for w in pattern.weekdays]
-                and ((day - rec.start).days // 7) % pattern.interval == 0)
+            hit = (
+                isinstance(pattern, Daily) and (day - rec.start).days % pattern.interval == 0
+            ) or (
+                isinstance(pattern, Weekly)
+                and WEEKDAYS[day.weekday()] in [str(w) for w in pattern.weekdays]
+                and ((day - rec.start).days // 7) % pattern.interval == 0
+            )
             if hit:
                 count += 1
                 if rec.count is not None and count > rec.count:
@@ -336,8 +484,12 @@ class FakeOrg:
                 out.append(item)
         # moved occurrences may have left their own day
         for (series_id, _), occ in self.exceptions.items():
-            if (self.items[series_id].folder_id == folder.id and occ.start < end and occ.end > start
-                    and occ not in out):
+            if (
+                self.items[series_id].folder_id == folder.id
+                and occ.start < end
+                and occ.end > start
+                and occ not in out
+            ):
                 out.append(occ)
         return sorted(out, key=lambda e: e.start)
 
@@ -365,8 +517,11 @@ class FakeOrg:
         current = self.items.get(item.id)
         if current is None:
             raise NotFound("The item no longer exists.", item=item.id)
-        updated = dataclasses.replace(current, **{f: getattr(item, f) for f in fields},
-                                      change_key=str(int(current.change_key or "1") + 1))
+        updated = dataclasses.replace(
+            current,
+            **{f: getattr(item, f) for f in fields},
+            change_key=str(int(current.change_key or "1") + 1),
+        )
         self.items[item.id] = updated
         if updated.folder_id:
             self._recount(updated.folder_id)
@@ -397,8 +552,11 @@ class FakeOrg:
         for item in self.items.values():
             for att in item.attachments:
                 if att.id == attachment_id:
-                    data = b"RIFF\x00\x00\x00\x00WAVE" if att.content_type.startswith("audio/") \
+                    data = (
+                        b"RIFF\x00\x00\x00\x00WAVE"
+                        if att.content_type.startswith("audio/")
                         else b"%PDF-1.7\n"
+                    )
                     return AttachmentContent(att, data)
         raise NotFound("No such attachment.")
 
@@ -419,27 +577,31 @@ class FakeOrg:
             raise NotFound("The message no longer exists.", item=item_id)
         self.sent.append((item_id, options, "reply-all" if reply_all else "reply"))
 
-    def forward(self, item_id: str, to: Sequence[Address], body: str, *,
-                options: SendOptions) -> None:
+    def forward(
+        self, item_id: str, to: Sequence[Address], body: str, *, options: SendOptions
+    ) -> None:
         self.sent.append((item_id, options, "forward"))
 
-    def respond(self, item_id: str, response: ResponseType, message: str | None, *,
-                send: bool) -> None:
+    def respond(
+        self, item_id: str, response: ResponseType, message: str | None, *, send: bool
+    ) -> None:
         self.responses.append((item_id, response))
         item = self.items.get(item_id)
         if isinstance(item, Event):
             self.items[item_id] = dataclasses.replace(item, my_response=response)
 
-    def free_busy(self, addresses: Sequence[str], start: datetime, end: datetime
-                  ) -> Sequence[FreeBusy]:
+    def free_busy(
+        self, addresses: Sequence[str], start: datetime, end: datetime
+    ) -> Sequence[FreeBusy]:
         out = []
         for address in addresses:
             cal = self.folders.get(_fid(address, "calendar"))
             if cal is None:
                 out.append(FreeBusy(address, (), error="No free/busy data for this person."))
                 continue
-            slots = tuple(BusySlot(e.start, e.end, e.show_as)
-                          for e in self.calendar_view(cal, start, end))
+            slots = tuple(
+                BusySlot(e.start, e.end, e.show_as) for e in self.calendar_view(cal, start, end)
+            )
             out.append(FreeBusy(address, slots))
         return out
 

@@ -103,9 +103,7 @@ async def test_tasks_key_opens_chefs_tasks_where_a_task_is_created_and_completed
         assert isinstance(done, Task) and done.status is TaskStatus.COMPLETED
 
 
-async def test_note_is_created_in_own_notes(
-    build_app: Callable[..., MedApp], org: FakeOrg
-) -> None:
+async def test_note_is_created_in_own_notes(build_app: Callable[..., MedApp], org: FakeOrg) -> None:
     app = build_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -121,8 +119,10 @@ async def test_note_is_created_in_own_notes(
         form.query_one("#f-subject", Input).value = "Kaffee für Sitzung"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert any(i.subject == "Kaffee für Sitzung" and i.folder_id == "assistenz:notes"
-                   for i in org.items.values())
+        assert any(
+            i.subject == "Kaffee für Sitzung" and i.folder_id == "assistenz:notes"
+            for i in org.items.values()
+        )
 
 
 async def test_drafts_left_from_last_time_are_announced(
@@ -150,3 +150,50 @@ async def test_messenger_key_shows_its_place(build_app: Callable[..., MedApp]) -
 def test_config_drafts_dir_is_where_drafts_go(tmp_path: Path) -> None:
     config = TuiConfig.from_mapping(None, None, drafts_dir=tmp_path / "d")
     assert config.drafts_dir == tmp_path / "d"
+
+
+async def test_compose_offers_a_kept_draft_and_continues_it(
+    build_app: Callable[..., MedApp], config: TuiConfig
+) -> None:
+    DraftStore(config.drafts_dir).save(
+        Draft(to="wolf@kreis.example", subject="Termin", body="Hallo")
+    )
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("down", "enter")  # the second entry: the kept draft
+        await settle(pilot)
+        from tui.screens.compose import ComposeScreen
+
+        compose = app.screen
+        assert isinstance(compose, ComposeScreen)
+        assert compose.query_one("#subject", Input).value == "Termin"
+        assert compose.query_one("#to", Input).value == "wolf@kreis.example"
+
+
+async def test_address_completion_asks_the_directory(build_app: Callable[..., MedApp]) -> None:
+    from tui.screens.compose import AddressSuggester
+
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        suggester = AddressSuggester(app)
+        assert await suggester.get_suggestion("post") == "poststelle@musterstadt.example"
+        assert await suggester.get_suggestion("wolf@kreis.example, ch") == (
+            "wolf@kreis.example, chef@musterstadt.example"
+        )
+        assert await suggester.get_suggestion("zz") is None
+
+
+async def test_attachment_is_saved_into_the_downloads_dir(
+    build_app: Callable[..., MedApp], config: TuiConfig
+) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "v", "s")  # the voicemail's recording
+        await settle(pilot)
+        saved = config.downloads_dir / "nachricht.wav"
+        assert saved.read_bytes().startswith(b"RIFF")

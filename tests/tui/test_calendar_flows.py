@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+from textual.widgets import Input, Select
+
 from med.model import EventKind, ResponseType, Weekly
 from tests.tui.conftest import settle
 from tests.tui.fakeorg import NOW, FakeOrg
@@ -13,7 +15,6 @@ from tui.app import MedApp
 from tui.screens.calendar import CalendarScreen
 from tui.screens.dialogs import ChoiceScreen, PromptScreen
 from tui.screens.event_form import EventFormScreen
-from textual.widgets import Input, Select
 
 SIZE = (150, 40)
 
@@ -43,8 +44,16 @@ async def test_recurring_meeting_in_chefs_calendar_then_one_occurrence_moved(
         await settle(pilot)
         form = app.screen
         assert isinstance(form, EventFormScreen)
-        fill(form, subject="Budgetrunde", location="Raum 204", date="2026-11-25", start="14:00",
-             end="15:00", attendees="wolf@kreis.example", count="4")
+        fill(
+            form,
+            subject="Budgetrunde",
+            location="Raum 204",
+            date="2026-11-25",
+            start="14:00",
+            end="15:00",
+            attendees="wolf@kreis.example",
+            count="4",
+        )
         form.query_one("#e-repeat", Select).value = "weekly"
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -109,7 +118,7 @@ async def test_invitation_is_accepted_on_behalf_of_the_boss(
         assert isinstance(app.screen, ChoiceScreen)
         await pilot.press("enter")  # first choice: Accept
         await settle(pilot)
-        (item_id, response), = org.responses
+        ((item_id, response),) = org.responses
         assert org.items[item_id].subject == "Einladung: Klinikum Aufsichtsrat"
         assert response is ResponseType.ACCEPT
 

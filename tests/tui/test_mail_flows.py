@@ -96,8 +96,10 @@ async def test_reply_is_reviewed_then_sent_on_behalf_of_the_boss_and_draft_remov
         await settle(pilot)
         assert isinstance(app.screen, ReviewScreen)
         head = str(app.screen.query_one("#review-head").render())
-        assert head.startswith("From: Dr. Anna Berg <chef@musterstadt.example>, sent by "
-                               "assistenz@musterstadt.example on behalf")
+        assert head.startswith(
+            "From: Dr. Anna Berg <chef@musterstadt.example>, sent by "
+            "assistenz@musterstadt.example on behalf"
+        )
         assert str(app.screen.query_one("#review-body").render()).strip() == "Danke"
         assert list(app.drafts.all())  # autosaved before sending
         await pilot.press("y")

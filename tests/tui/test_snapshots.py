@@ -20,8 +20,9 @@ SIZE = (130, 34)
 
 
 def demo_app(tmp_path: Path, **kwargs: Any) -> MedApp:
-    config = TuiConfig(drafts_dir=tmp_path / "drafts", animations=False,
-                       downloads_dir=tmp_path / "dl")
+    config = TuiConfig(
+        drafts_dir=tmp_path / "drafts", animations=False, downloads_dir=tmp_path / "dl"
+    )
     session = DelegateSession(FakeOrg(), mailboxes=MAILBOXES)
     return make_app(session, config, clock=lambda: NOW, **kwargs)
 
@@ -39,9 +40,7 @@ def test_main_screen(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
-def test_calendar_week_with_team_overlay(
-    snap_compare: Callable[..., bool], tmp_path: Path
-) -> None:
+def test_calendar_week_with_team_overlay(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
     async def run_before(pilot: Any) -> None:
         await settle(pilot)
         await pilot.press("2")

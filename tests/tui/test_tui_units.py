@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from med.model import BusySlot, BusyStatus, EditScope, FolderKind, FreeBusy, ReadAccess, Rights, Role
+from med.model import (
+    BusySlot,
+    BusyStatus,
+    EditScope,
+    FolderKind,
+    FreeBusy,
+    ReadAccess,
+    Rights,
+    Role,
+)
 from med.permissions import rights_for_role
 from tui.actions import ALL_ACTIONS, action_ids
 from tui.config import ConfigError, TuiConfig, parse_keymap
@@ -63,7 +72,8 @@ def test_keymap_rejects_unknown_ids_and_bad_keys(table: dict[str, object], fragm
 
 def test_tui_table_is_validated(tmp_path: Path) -> None:
     config = TuiConfig.from_mapping(
-        {"page_size": 100, "editor": "nano", "animations": False}, {"quit": "ctrl+q"},
+        {"page_size": 100, "editor": "nano", "animations": False},
+        {"quit": "ctrl+q"},
         drafts_dir=tmp_path,
     )
     assert (config.page_size, config.editor, config.animations) == (100, "nano", False)
@@ -115,9 +125,17 @@ def test_free_slots_skip_anyone_busy_or_tentative() -> None:
     day = datetime(2026, 11, 24, 8, tzinfo=UTC)
     people = [
         FreeBusy("a@x.example", (BusySlot(day, day + timedelta(hours=2), BusyStatus.BUSY),)),
-        FreeBusy("b@x.example", (BusySlot(day + timedelta(hours=3), day + timedelta(hours=4),
-                                          BusyStatus.TENTATIVE),)),
+        FreeBusy(
+            "b@x.example",
+            (BusySlot(day + timedelta(hours=3), day + timedelta(hours=4), BusyStatus.TENTATIVE),),
+        ),
         FreeBusy("c@x.example", (), error="no data"),
     ]
     slots = free_slots(people, day, day + timedelta(hours=5), 60)
     assert slots == [day + timedelta(hours=2), day + timedelta(hours=4)]
+
+
+def test_docs_list_every_action_id() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "tui.md").read_text(encoding="utf-8")
+    missing = [spec.id for spec in ALL_ACTIONS if f"`{spec.id}`" not in docs]
+    assert missing == []

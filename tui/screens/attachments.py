@@ -6,11 +6,11 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
@@ -49,7 +49,7 @@ class AttachmentsScreen(ModalScreen[None]):
     }
     AttachmentsScreen OptionList { height: auto; max-height: 15; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "save", "Save", id="attachment-save"),
         Binding("p", "play", "Play", id="attachment-play"),
         Binding("escape,q", "close", "Close"),
@@ -126,7 +126,8 @@ class AttachmentsScreen(ModalScreen[None]):
     @work(thread=True, group="player", exit_on_error=False)
     def play_file(self, command: list[str], path: str) -> None:
         # The player is blocking and external: a thread worker keeps the UI responsive.
-        subprocess.run([*command, path], check=False, capture_output=True, timeout=600)
+        # The command is the user's configured player or one found on PATH, never mail content.
+        subprocess.run([*command, path], check=False, capture_output=True, timeout=600)  # noqa: S603
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, SelectionList, Static
 from textual.widgets.selection_list import Selection
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 
 class CalendarScreen(MedScreen[None]):
-    BINDINGS = bindings(CALENDAR_ACTIONS)
+    BINDINGS: ClassVar[list[BindingType]] = bindings(CALENDAR_ACTIONS)
 
     DEFAULT_CSS = """
     CalendarScreen #cal-panes { height: 1fr; }
@@ -49,7 +50,6 @@ class CalendarScreen(MedScreen[None]):
         self.shown: list[Shown] = []
         self.selected: int | None = None
         self.generation = 0
-
 
     def compose(self) -> ComposeResult:
         yield ContextBar("Calendar", id="context")
@@ -77,8 +77,11 @@ class CalendarScreen(MedScreen[None]):
             if mailbox.kind is MailboxKind.PUBLIC:
                 name = f"Public: {folder.name}"
             else:
-                name = mailbox.display_name if folder.distinguished == "calendar" else (
-                    f"{mailbox.display_name}: {folder.name}")
+                name = (
+                    mailbox.display_name
+                    if folder.distinguished == "calendar"
+                    else (f"{mailbox.display_name}: {folder.name}")
+                )
             out.append((name, folder))
         return out
 
@@ -98,18 +101,24 @@ class CalendarScreen(MedScreen[None]):
         # Start with the boss's calendar when working for someone, else one's own.
         preferred = sorted(
             calendars,
-            key=lambda c: (ws.mailbox_of(c[1]) is None
-                           or ws.mailbox_of(c[1]).kind is not MailboxKind.DELEGATED,  # type: ignore[union-attr]
-                           c[1].distinguished != "calendar"),
+            key=lambda c: (
+                ws.mailbox_of(c[1]) is None
+                or ws.mailbox_of(c[1]).kind is not MailboxKind.DELEGATED,  # type: ignore[union-attr]
+                c[1].distinguished != "calendar",
+            ),
         )[0][1]
         self.overlay = [preferred.id]
         self.active = preferred.id
         selection = self.query_one(SelectionList)
         selection.clear_options()
-        selection.add_options([
-            Selection(Text.assemble(("■ ", self.colour_of(f.id)), name), f.id, f.id == preferred.id)
-            for name, f in calendars
-        ])
+        selection.add_options(
+            [
+                Selection(
+                    Text.assemble(("■ ", self.colour_of(f.id)), name), f.id, f.id == preferred.id
+                )
+                for name, f in calendars
+            ]
+        )
         self.reload()
 
     @on(SelectionList.SelectedChanged)
@@ -163,8 +172,9 @@ class CalendarScreen(MedScreen[None]):
         self.load_events(folders, start, end, self.generation)
 
     @work(exclusive=True, group="calendar", exit_on_error=False)
-    async def load_events(self, folders: list[Folder], start: datetime, end: datetime,
-                          generation: int) -> None:
+    async def load_events(
+        self, folders: list[Folder], start: datetime, end: datetime, generation: int
+    ) -> None:
         events = await self.medapp.session.calendar_view(folders, start, end)
         by_calendar: dict[str, list[Event]] = {}
         for event in events:
@@ -174,8 +184,11 @@ class CalendarScreen(MedScreen[None]):
     def on_events_loaded(self, message: msg.EventsLoaded) -> None:
         if message.generation != self.generation:
             return
-        previous = self.shown[self.selected].event.id if self.selected is not None and \
-            self.selected < len(self.shown) else None
+        previous = (
+            self.shown[self.selected].event.id
+            if self.selected is not None and self.selected < len(self.shown)
+            else None
+        )
         shown = [
             Shown(event, self.name_of(folder_id), self.colour_of(folder_id))
             for folder_id, events in message.events.items()
@@ -220,13 +233,16 @@ class CalendarScreen(MedScreen[None]):
     def _update_context(self) -> None:
         active = self._folder(self.active)
         first, after = range_for(self.view, self.day)
-        span = f"{first:%d.%m.}–{(after - timedelta(days=1)):%d.%m.%Y}" if self.view != "day" \
+        span = (
+            f"{first:%d.%m.}–{(after - timedelta(days=1)):%d.%m.%Y}"
+            if self.view != "day"
             else f"{first:%a %d.%m.%Y}"
+        )
         rights = rights_summary(active.rights) if active else "-"
         owner = self.name_of(self.active) if self.active else "-"
         self.query_one(ContextBar).update(
             f"Calendar · {self.view} · {span}  ·  new appointments go to: {owner}"
-            f"  ·  your rights: {rights}  ·  shown: {len(self.overlay)} calendar(s)"
+            f"  ·  your rights: {rights}"
         )
 
     def current_event(self) -> Event | None:
@@ -275,13 +291,15 @@ class CalendarScreen(MedScreen[None]):
                 self.day = day
                 self.reload()
 
-        self.app.push_screen(PromptScreen("Go to date:", parse_day, value=f"{self.day:%Y-%m-%d}"),
-                             done)
+        self.app.push_screen(
+            PromptScreen("Go to date:", parse_day, value=f"{self.day:%Y-%m-%d}"), done
+        )
 
     def action_next_event(self) -> None:
         if self.shown:
-            self.selected = 0 if self.selected is None else min(self.selected + 1,
-                                                                len(self.shown) - 1)
+            self.selected = (
+                0 if self.selected is None else min(self.selected + 1, len(self.shown) - 1)
+            )
             self._redraw()
 
     def action_prev_event(self) -> None:
@@ -372,9 +390,15 @@ class CalendarScreen(MedScreen[None]):
     @work(group="update", exit_on_error=False)
     async def save_event(self, event: Event, fields: list[str], series: bool) -> None:
         changed = await self.medapp.session.update(event, fields, series=series)
-        what = "Series" if series else (
-            "Occurrence" if event.event_kind in (EventKind.OCCURRENCE, EventKind.EXCEPTION)
-            else "Appointment")
+        what = (
+            "Series"
+            if series
+            else (
+                "Occurrence"
+                if event.event_kind in (EventKind.OCCURRENCE, EventKind.EXCEPTION)
+                else "Appointment"
+            )
+        )
         self.post_message(msg.ItemChanged(changed, f"{what} saved."))
 
     def on_item_changed(self, message: msg.ItemChanged) -> None:
@@ -387,13 +411,16 @@ class CalendarScreen(MedScreen[None]):
         if event is None:
             return
         if event.event_kind in (EventKind.OCCURRENCE, EventKind.EXCEPTION):
+
             def chosen(scope: str | None) -> None:
                 if scope is not None:
                     self.delete_event(event, scope == "all")
 
             self.app.push_screen(
-                ChoiceScreen(f"Delete “{event.subject}”:",
-                             [("this occurrence only", "one"), ("the whole series", "all")]),
+                ChoiceScreen(
+                    f"Delete “{event.subject}”:",
+                    [("this occurrence only", "one"), ("the whole series", "all")],
+                ),
                 chosen,
             )
             return
@@ -426,8 +453,11 @@ class CalendarScreen(MedScreen[None]):
         self.app.push_screen(
             ChoiceScreen(
                 f"Answer “{event.subject}” for {owner}:",
-                [("Accept", ResponseType.ACCEPT), ("Tentative", ResponseType.TENTATIVE),
-                 ("Decline", ResponseType.DECLINE)],
+                [
+                    ("Accept", ResponseType.ACCEPT),
+                    ("Tentative", ResponseType.TENTATIVE),
+                    ("Decline", ResponseType.DECLINE),
+                ],
             ),
             chosen,
         )

@@ -12,11 +12,11 @@ import shlex
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import Suggester
 from textual.timer import Timer
@@ -70,7 +70,7 @@ def sender_label(mailbox: Mailbox, user: str) -> str:
 
 
 class ComposeScreen(MedScreen[None]):
-    BINDINGS = bindings(COMPOSE_ACTIONS)
+    BINDINGS: ClassVar[list[BindingType]] = bindings(COMPOSE_ACTIONS)
 
     DEFAULT_CSS = """
     ComposeScreen #fields { height: auto; padding: 0 1; }
@@ -87,7 +87,6 @@ class ComposeScreen(MedScreen[None]):
         self.original = original
         self._autosave: Timer | None = None
 
-
     def compose(self) -> ComposeResult:
         app = self.medapp
         senders = app.workspace.senders() or [
@@ -103,24 +102,35 @@ class ComposeScreen(MedScreen[None]):
                 yield Select(options, value=self.draft.sender, allow_blank=False, id="sender")
             with Horizontal(classes="row"):
                 yield Label("To")
-                yield Input(self.draft.to, id="to", disabled=replying,
-                            suggester=AddressSuggester(app), placeholder="name@example.org, …")
+                yield Input(
+                    self.draft.to,
+                    id="to",
+                    disabled=replying,
+                    suggester=AddressSuggester(app),
+                    placeholder="name@example.org, …",
+                )
             with Horizontal(classes="row"):
                 yield Label("Cc")
-                yield Input(self.draft.cc, id="cc", disabled=replying,
-                            suggester=AddressSuggester(app))
+                yield Input(
+                    self.draft.cc, id="cc", disabled=replying, suggester=AddressSuggester(app)
+                )
             with Horizontal(classes="row"):
                 yield Label("Subject")
                 yield Input(self.draft.subject, id="subject", disabled=replying)
         if replying:
-            yield Static("The server addresses the reply and quotes the original.",
-                         id="compose-note")
+            yield Static(
+                "The server addresses the reply and quotes the original.", id="compose-note"
+            )
         yield TextArea(self.draft.body, id="body", soft_wrap=True)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = {"new": "New message", "reply": "Reply", "reply-all": "Reply to all",
-                      "forward": "Forward"}.get(self.draft.mode, "Message")
+        self.title = {
+            "new": "New message",
+            "reply": "Reply",
+            "reply-all": "Reply to all",
+            "forward": "Forward",
+        }.get(self.draft.mode, "Message")
         target = "#body" if self.draft.mode in ("reply", "reply-all") or self.draft.to else "#to"
         self.query_one(target).focus()
 
@@ -171,19 +181,19 @@ class ComposeScreen(MedScreen[None]):
             or "vi"
         )
         body = self.query_one("#body", TextArea)
-        with tempfile.NamedTemporaryFile(
-            "w", suffix=".txt", delete=False, encoding="utf-8"
-        ) as fh:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
             fh.write(body.text)
         path = Path(fh.name)
         try:
             with self.app.suspend():
-                subprocess.run([*shlex.split(editor), str(path)], check=False)
+                # The user's own editor setting ($VISUAL/$EDITOR or [tui] editor).
+                subprocess.run([*shlex.split(editor), str(path)], check=False)  # noqa: S603
             body.load_text(path.read_text(encoding="utf-8"))
             self.save_draft()
         except Exception as exc:
-            self.notify(f"The editor could not run here ({exc}); keep writing in place.",
-                        severity="warning")
+            self.notify(
+                f"The editor could not run here ({exc}); keep writing in place.", severity="warning"
+            )
         finally:
             path.unlink(missing_ok=True)
 
@@ -209,11 +219,13 @@ class ComposeScreen(MedScreen[None]):
         user = self.medapp.workspace.user
         options = SendOptions(from_mailbox=None if draft.sender == user else draft.sender)
         if draft.mode in ("reply", "reply-all") and draft.in_reply_to:
-            await session.reply(draft.in_reply_to, draft.body,
-                                reply_all=draft.mode == "reply-all", options=options)
+            await session.reply(
+                draft.in_reply_to, draft.body, reply_all=draft.mode == "reply-all", options=options
+            )
         elif draft.mode == "forward" and draft.in_reply_to:
-            await session.forward(draft.in_reply_to, parse_addresses(draft.to), draft.body,
-                                  options=options)
+            await session.forward(
+                draft.in_reply_to, parse_addresses(draft.to), draft.body, options=options
+            )
         else:
             message = Message(
                 subject=draft.subject,
@@ -243,7 +255,7 @@ class ReviewScreen(MedModal[bool]):
     ReviewScreen Horizontal { height: auto; margin-top: 1; }
     ReviewScreen Button { margin-right: 2; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Send", id="review-confirm"),
         Binding("n,escape", "answer(False)", "Back"),
     ]
@@ -252,7 +264,6 @@ class ReviewScreen(MedModal[bool]):
         super().__init__()
         self.draft = draft
         self.original = original
-
 
     def compose(self) -> ComposeResult:
         ws = self.medapp.workspace
@@ -267,8 +278,10 @@ class ReviewScreen(MedModal[bool]):
             from_line = f"From: {name} <{d.sender}>, sent by {ws.user} on behalf"
         lines = [from_line]
         if d.mode in ("reply", "reply-all") and isinstance(self.original, Message):
-            lines.append(f"Reply{' to all' if d.mode == 'reply-all' else ''} to: "
-                         f"{self.original.from_ or ''} — “{self.original.subject}”")
+            lines.append(
+                f"Reply{' to all' if d.mode == 'reply-all' else ''} to: "
+                f"{self.original.from_ or ''} — “{self.original.subject}”"
+            )
         else:
             lines.append(f"To: {d.to}")
             if d.cc:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList
@@ -30,7 +30,7 @@ class ConfirmScreen(ModalScreen[bool]):
     """Yes/no; `y` confirms, `n` or escape cancels."""
 
     DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ConfirmScreen")
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
@@ -55,10 +55,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class PromptScreen(ModalScreen[T | None], Generic[T]):
-    """Ask for one value; `parse` turns the text into the value or raises ValueError with a sentence."""
+    """Ask for one value; `parse` turns the text into it or raises ValueError with a sentence."""
 
     DEFAULT_CSS = DIALOG_CSS.replace("{name}", "PromptScreen")
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
@@ -95,10 +95,13 @@ class PromptScreen(ModalScreen[T | None], Generic[T]):
 class ChoiceScreen(ModalScreen[T | None], Generic[T]):
     """Pick one entry from a list (folders to move to, calendars, responses)."""
 
-    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ChoiceScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.replace("{name}", "ChoiceScreen")
+        + """
     ChoiceScreen OptionList { height: auto; max-height: 20; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, choices: Sequence[tuple[str, T]]) -> None:
         super().__init__()

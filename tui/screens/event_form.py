@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, TextArea
@@ -76,8 +76,13 @@ def pattern_for(kind: str, start: date, interval: int) -> RecurrencePattern | No
 def _pattern_kind(event: Event | None) -> str:
     if event is None or event.recurrence is None:
         return "none"
-    return {Daily: "daily", Weekly: "weekly", MonthlyByDate: "monthly",
-            YearlyByDate: "yearly"}.get(type(event.recurrence.pattern), "none")  # type: ignore[call-overload]
+    names: dict[type, str] = {
+        Daily: "daily",
+        Weekly: "weekly",
+        MonthlyByDate: "monthly",
+        YearlyByDate: "yearly",
+    }
+    return names.get(type(event.recurrence.pattern), "none")
 
 
 _EDITABLE = ("subject", "location", "start", "end", "attendees", "recurrence", "body", "is_meeting")
@@ -97,13 +102,14 @@ class EventFormScreen(ModalScreen[EventEdit | None]):
     EventFormScreen Button { margin-right: 2; }
     EventFormScreen .error { color: $error; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", priority=True, id="event-save"),
         Binding("escape", "cancel", "Cancel", priority=True),
     ]
 
-    def __init__(self, calendar_name: str, event: Event | None, *, tz: tzinfo,
-                 start: datetime | None = None) -> None:
+    def __init__(
+        self, calendar_name: str, event: Event | None, *, tz: tzinfo, start: datetime | None = None
+    ) -> None:
         super().__init__()
         self.calendar_name = calendar_name
         self.event = event
@@ -118,13 +124,18 @@ class EventFormScreen(ModalScreen[EventEdit | None]):
         occurrence = e is not None and e.event_kind in (EventKind.OCCURRENCE, EventKind.EXCEPTION)
         verb = "Edit" if e else "New"
         with Vertical():
-            yield Label(f"[b]{verb} appointment in {self.calendar_name}[/b]  "
-                        "(ctrl+s saves, Esc cancels)")
+            yield Label(
+                f"[b]{verb} appointment in {self.calendar_name}[/b]  (ctrl+s saves, Esc cancels)"
+            )
             with VerticalScroll():
                 if occurrence:
                     yield Label("Apply changes to")
-                    yield Select([("this occurrence only", "one"), ("the whole series", "all")],
-                                 value="one", allow_blank=False, id="e-scope")
+                    yield Select(
+                        [("this occurrence only", "one"), ("the whole series", "all")],
+                        value="one",
+                        allow_blank=False,
+                        id="e-scope",
+                    )
                 yield Label("Subject")
                 yield Input(e.subject if e else "", id="e-subject")
                 yield Label("Location")
@@ -140,28 +151,33 @@ class EventFormScreen(ModalScreen[EventEdit | None]):
                         yield Label("End")
                         yield Input(f"{end:%H:%M}", id="e-end")
                 yield Label("Attendees (comma separated; makes it a meeting)")
-                yield Input(", ".join(a.address.email for a in e.attendees) if e else "",
-                            id="e-attendees")
+                yield Input(
+                    ", ".join(a.address.email for a in e.attendees) if e else "", id="e-attendees"
+                )
                 if not occurrence:
                     with Horizontal(classes="pair"):
                         with Vertical():
                             yield Label("Repeats")
-                            yield Select([(k, k) for k in
-                                          ("none", "daily", "weekly", "monthly", "yearly")],
-                                         value=_pattern_kind(e), allow_blank=False,
-                                         id="e-repeat")
+                            yield Select(
+                                [(k, k) for k in ("none", "daily", "weekly", "monthly", "yearly")],
+                                value=_pattern_kind(e),
+                                allow_blank=False,
+                                id="e-repeat",
+                            )
                         with Vertical():
                             yield Label("Every")
-                            yield Input(str(getattr(rec.pattern, "interval", 1) if rec else 1),
-                                        id="e-interval")
+                            yield Input(
+                                str(getattr(rec.pattern, "interval", 1) if rec else 1),
+                                id="e-interval",
+                            )
                         with Vertical():
                             yield Label("Until (date)")
-                            yield Input(f"{rec.end:%Y-%m-%d}" if rec and rec.end else "",
-                                        id="e-until")
+                            yield Input(
+                                f"{rec.end:%Y-%m-%d}" if rec and rec.end else "", id="e-until"
+                            )
                         with Vertical():
                             yield Label("or times")
-                            yield Input(str(rec.count) if rec and rec.count else "",
-                                        id="e-count")
+                            yield Input(str(rec.count) if rec and rec.count else "", id="e-count")
                 yield Label("Notes")
                 yield TextArea(e.body or "" if e else "", id="e-body")
             yield Label("", id="e-error", classes="error")
@@ -224,9 +240,16 @@ class EventFormScreen(ModalScreen[EventEdit | None]):
                 if pattern
                 else None
             )
-        values = {"subject": subject, "location": self._text("location"), "start": start,
-                  "end": end, "attendees": attendees, "recurrence": recurrence, "body": body,
-                  "is_meeting": bool(attendees)}
+        values = {
+            "subject": subject,
+            "location": self._text("location"),
+            "start": start,
+            "end": end,
+            "attendees": attendees,
+            "recurrence": recurrence,
+            "body": body,
+            "is_meeting": bool(attendees),
+        }
         series = bool(self.query("#e-scope")) and self.query_one("#e-scope", Select).value == "all"
         if self.event is None:
             return EventEdit(Event(**values), tuple(values), series=False)  # type: ignore[arg-type]

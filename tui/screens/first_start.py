@@ -1,10 +1,12 @@
-"""First start without a profile: try the demo organisation or describe the server (minimal wizard)."""
+"""First start without a profile: try the demo organisation, or describe the server."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static
@@ -25,7 +27,7 @@ class FirstStartScreen(Screen[FirstStart | None]):
     FirstStartScreen #wizard.-open { display: block; }
     FirstStartScreen .error { color: $error; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "demo", "Demo", show=True),
         Binding("p", "wizard", "Profile", show=True),
         Binding("escape", "quit_app", "Quit", show=True),
@@ -94,6 +96,8 @@ class FirstStartScreen(Screen[FirstStart | None]):
         mailboxes = tuple(b.strip().lower() for b in boxes.split(",") if b.strip())
         assert isinstance(auth, AuthMethod)
         self.dismiss(
-            FirstStart("profile", Profile(name=name, server=server, user=user, auth=auth,
-                                          mailboxes=mailboxes))
+            FirstStart(
+                "profile",
+                Profile(name=name, server=server, user=user, auth=auth, mailboxes=mailboxes),
+            )
         )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -22,12 +22,17 @@ if TYPE_CHECKING:
     from tui.app import MedApp
 
 DAY_START, DAY_END, STEP_MIN = 7, 19, 30
-_CELL = {BusyStatus.BUSY: ("█", "red"), BusyStatus.OOF: ("█", "magenta"),
-         BusyStatus.TENTATIVE: ("▒", "yellow"), BusyStatus.WORKING_ELSEWHERE: ("▒", "cyan")}
+_CELL = {
+    BusyStatus.BUSY: ("█", "red"),
+    BusyStatus.OOF: ("█", "magenta"),
+    BusyStatus.TENTATIVE: ("▒", "yellow"),
+    BusyStatus.WORKING_ELSEWHERE: ("▒", "cyan"),
+}
 
 
-def free_slots(people: list[FreeBusy], day_start: datetime, day_end: datetime,
-               minutes: int) -> list[datetime]:
+def free_slots(
+    people: list[FreeBusy], day_start: datetime, day_end: datetime, minutes: int
+) -> list[datetime]:
     """Starts (on the half hour) where nobody with data is busy or tentative for `minutes`."""
     out: list[datetime] = []
     length = timedelta(minutes=minutes)
@@ -36,7 +41,9 @@ def free_slots(people: list[FreeBusy], day_start: datetime, day_end: datetime,
         end = start + length
         clash = any(
             slot.start < end and slot.end > start and slot.status is not BusyStatus.FREE
-            for person in people if person.error is None for slot in person.slots
+            for person in people
+            if person.error is None
+            for slot in person.slots
         )
         if not clash:
             out.append(start)
@@ -55,7 +62,7 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
     FreeBusyScreen #fb-grid { height: auto; margin: 1 0; }
     FreeBusyScreen OptionList { height: 1fr; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Close")]
 
     class Answer(Message):
         def __init__(self, people: list[FreeBusy], start: datetime, end: datetime) -> None:
@@ -78,8 +85,10 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("[b]Find a time[/b]  — people (comma separated), day, length in minutes; "
-                        "Enter asks the server")
+            yield Label(
+                "[b]Find a time[/b]  — people (comma separated), day, length in minutes; "
+                "Enter asks the server"
+            )
             with Horizontal():
                 yield Input(self.owner, id="fb-people")
                 yield Input(f"{self.day:%Y-%m-%d}", id="fb-day")
@@ -96,8 +105,9 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
     def _ask(self) -> None:
         from tui.screens.event_form import parse_day
 
-        people = [p.strip() for p in self.query_one("#fb-people", Input).value.split(",")
-                  if p.strip()]
+        people = [
+            p.strip() for p in self.query_one("#fb-people", Input).value.split(",") if p.strip()
+        ]
         try:
             day = parse_day(self.query_one("#fb-day", Input).value)
         except ValueError as exc:
@@ -130,8 +140,9 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
             for i in range(steps if not person.error else 0):
                 a = message.start + timedelta(minutes=STEP_MIN * i)
                 b = a + timedelta(minutes=STEP_MIN)
-                status = next((s.status for s in person.slots if s.start < b and s.end > a),
-                              BusyStatus.FREE)
+                status = next(
+                    (s.status for s in person.slots if s.start < b and s.end > a), BusyStatus.FREE
+                )
                 char, style = _CELL.get(status, ("·", "green"))
                 row.append(char * 2, style=style)
             table.add_row(person.address, row)
@@ -142,8 +153,9 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
         options = self.query_one("#fb-slots", OptionList)
         options.clear_options()
         self._slots = slots
-        options.add_options([Option(f"{s:%a %d.%m. %H:%M}", id=str(i))
-                             for i, s in enumerate(slots)])
+        options.add_options(
+            [Option(f"{s:%a %d.%m. %H:%M}", id=str(i)) for i, s in enumerate(slots)]
+        )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self._slots[int(event.option.id or 0)])

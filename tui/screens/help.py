@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
@@ -15,7 +17,7 @@ def binding_table(screen: Screen[object]) -> Table:
     """Key, action id and description of each binding reachable from `screen`."""
     table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
     table.add_column("Key")
-    table.add_column("Id (for [keymap])")
+    table.add_column(Text("Id (for [keymap])"))
     table.add_column("Action")
     seen: set[tuple[str, str]] = set()
     for key, active in screen.active_bindings.items():
@@ -40,7 +42,9 @@ class HelpScreen(ModalScreen[None]):
         width: 80; height: 80%; border: thick $accent; background: $surface; padding: 0 1;
     }
     """
-    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close")
+    ]
 
     def __init__(self, below: Screen[object]) -> None:
         super().__init__()

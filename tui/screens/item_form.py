@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, TextArea
@@ -15,12 +15,21 @@ from med.model import Contact, FolderKind, Item, Note, Task, TaskStatus
 
 #: (field id, label) per kind; values are strings in the form.
 _FIELDS: dict[FolderKind, list[tuple[str, str]]] = {
-    FolderKind.TASKS: [("subject", "Subject"), ("due", "Due (YYYY-MM-DD)"),
-                       ("percent_complete", "% complete")],
-    FolderKind.CONTACTS: [("display_name", "Name"), ("given_name", "Given name"),
-                          ("surname", "Surname"), ("company", "Company"),
-                          ("job_title", "Job title"), ("emails", "E-mail (comma separated)"),
-                          ("business", "Phone (business)"), ("mobile", "Phone (mobile)")],
+    FolderKind.TASKS: [
+        ("subject", "Subject"),
+        ("due", "Due (YYYY-MM-DD)"),
+        ("percent_complete", "% complete"),
+    ],
+    FolderKind.CONTACTS: [
+        ("display_name", "Name"),
+        ("given_name", "Given name"),
+        ("surname", "Surname"),
+        ("company", "Company"),
+        ("job_title", "Job title"),
+        ("emails", "E-mail (comma separated)"),
+        ("business", "Phone (business)"),
+        ("mobile", "Phone (mobile)"),
+    ],
     FolderKind.NOTES: [("subject", "Title")],
 }
 
@@ -37,7 +46,7 @@ class ItemFormScreen(ModalScreen[Item | None]):
     ItemFormScreen Button { margin-right: 2; }
     ItemFormScreen .error { color: $error; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", priority=True, id="form-save"),
         Binding("escape", "cancel", "Cancel", priority=True),
     ]
@@ -71,9 +80,12 @@ class ItemFormScreen(ModalScreen[Item | None]):
                 if self.kind is FolderKind.TASKS:
                     status = self.item.status if isinstance(self.item, Task) else None
                     yield Label("Status")
-                    yield Select([(s.value.replace("_", " "), s) for s in TaskStatus],
-                                 value=status or TaskStatus.NOT_STARTED, allow_blank=False,
-                                 id="f-status")
+                    yield Select(
+                        [(s.value.replace("_", " "), s) for s in TaskStatus],
+                        value=status or TaskStatus.NOT_STARTED,
+                        allow_blank=False,
+                        id="f-status",
+                    )
                 yield Label("Notes" if self.kind is not FolderKind.NOTES else "Text")
                 yield TextArea(self.item.body or "" if self.item else "", id="f-body")
             yield Label("", id="form-error", classes="error")
@@ -115,8 +127,12 @@ class ItemFormScreen(ModalScreen[Item | None]):
                 raise ValueError("% complete is a whole number from 0 to 100.")
             status = self.query_one("#f-status", Select).value
             assert isinstance(status, TaskStatus)
-            values |= {"subject": subject, "due": parse_date(self._get("due")),
-                       "percent_complete": int(percent_text), "status": status}
+            values |= {
+                "subject": subject,
+                "due": parse_date(self._get("due")),
+                "percent_complete": int(percent_text),
+                "status": status,
+            }
             base: Item = self.item if isinstance(self.item, Task) else Task()
         elif self.kind is FolderKind.CONTACTS:
             name = self._get("display_name") or " ".join(
@@ -128,10 +144,16 @@ class ItemFormScreen(ModalScreen[Item | None]):
             if any("@" not in e for e in emails):
                 raise ValueError("An e-mail address is missing its @.")
             phones = {k: self._get(k) for k in ("business", "mobile") if self._get(k)}
-            values |= {"display_name": name, "subject": name,
-                       "given_name": self._get("given_name"), "surname": self._get("surname"),
-                       "company": self._get("company"), "job_title": self._get("job_title"),
-                       "emails": emails, "phones": phones}
+            values |= {
+                "display_name": name,
+                "subject": name,
+                "given_name": self._get("given_name"),
+                "surname": self._get("surname"),
+                "company": self._get("company"),
+                "job_title": self._get("job_title"),
+                "emails": emails,
+                "phones": phones,
+            }
             base = self.item if isinstance(self.item, Contact) else Contact()
         else:
             title = self._get("subject") or body.strip().split("\n", 1)[0]

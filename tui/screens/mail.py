@@ -7,16 +7,17 @@ update widgets. Actions the folder's rights do not allow are hidden through `che
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, time
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from med.model import (
-    Contact,
     FlagStatus,
     Folder,
     FolderKind,
@@ -26,7 +27,6 @@ from med.model import (
     Mailbox,
     MailboxKind,
     Message,
-    Note,
     Task,
     TaskStatus,
 )
@@ -43,6 +43,9 @@ from tui.widgets.reader import Reader
 
 if TYPE_CHECKING:
     pass
+
+#: How long the cursor must rest on a row before its body is fetched.
+FETCH_DELAY_S = 0.08
 
 _NEXT_IMPORTANCE = {
     Importance.NORMAL: Importance.HIGH,
@@ -74,7 +77,7 @@ class ContextBar(Static):
 
 
 class MailScreen(MedScreen[None]):
-    BINDINGS = bindings(MAIL_ACTIONS)
+    BINDINGS: ClassVar[list[BindingType]] = bindings(MAIL_ACTIONS)
 
     DEFAULT_CSS = """
     MailScreen #panes { height: 1fr; }
@@ -88,17 +91,22 @@ class MailScreen(MedScreen[None]):
         super().__init__(id="mail")
         self.folder: Folder | None = None
         self.search_text: str | None = None
-        self._opened_id: str | None = None
-
+        self._full: Item | None = None
+        self._fetch_timer: Timer | None = None
+        self._binding_state: tuple[str | None, bool] = (None, False)
 
     def compose(self) -> ComposeResult:
         yield ContextBar("Loading mailboxes…", id="context")
         with Horizontal(id="panes"):
             yield FolderTree(id="folders")
-            yield ItemList(page_size=self.medapp.config.page_size, now=self.medapp.now(), id="items")
+            yield ItemList(
+                page_size=self.medapp.config.page_size, now=self.medapp.now(), id="items"
+            )
             yield Reader(id="reader")
-        yield Input(placeholder="Search subject, body and sender; Enter to search, Esc to clear",
-                    id="search")
+        yield Input(
+            placeholder="Search subject, body and sender; Enter to search, Esc to clear",
+            id="search",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -148,8 +156,12 @@ class MailScreen(MedScreen[None]):
                 if node is None:
                     break
                 node = next(
-                    (c for c in node.children if part.lower() in
-                     (c.folder.name.lower(), (c.folder.distinguished or "").lower())),
+                    (
+                        c
+                        for c in node.children
+                        if part.lower()
+                        in (c.folder.name.lower(), (c.folder.distinguished or "").lower())
+                    ),
                     None,
                 )
             if node is not None and node is not tree:
@@ -197,12 +209,18 @@ class MailScreen(MedScreen[None]):
     @on(ItemList.Highlighted)
     def _highlighted(self, event: ItemList.Highlighted) -> None:
         reader = self.query_one(Reader)
-        if event.item is None:
-            reader.show(None, placeholder="" if event.item_list.total else "")
-        else:
-            reader.show(event.item)
-            self.load_item(event.item.id)
-        self.refresh_bindings()
+        reader.show(event.item, placeholder="")
+        if self._fetch_timer is not None:
+            self._fetch_timer.stop()
+        if event.item is not None:
+            # Fetch the body once the cursor rests, not for every row passed while scrolling.
+            item_id = event.item.id
+            self._fetch_timer = self.set_timer(FETCH_DELAY_S, lambda: self.load_item(item_id))
+        # Re-evaluating bindings rebuilds the footer: only do it when what is allowed can change.
+        state = (self.folder.id if self.folder else None, event.item is not None)
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
 
     @work(exclusive=True, group="reader", exit_on_error=False)
     async def load_item(self, item_id: str) -> None:
@@ -212,7 +230,6 @@ class MailScreen(MedScreen[None]):
     def on_item_loaded(self, message: msg.ItemLoaded) -> None:
         current = self.query_one(ItemList).current
         if current is not None and current.id == message.item.id:
-            self._opened_id = message.item.id
             self._full = message.item
             self.query_one(Reader).show(message.item)
             self.refresh_bindings()
@@ -241,9 +258,9 @@ class MailScreen(MedScreen[None]):
 
     def current_item(self) -> Item | None:
         item = self.query_one(ItemList).current
-        full = getattr(self, "_full", None)
+        full = self._full
         if item is not None and full is not None and full.id == item.id:
-            return full  # type: ignore[no-any-return]
+            return full
         return item
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -308,8 +325,10 @@ class MailScreen(MedScreen[None]):
             self.query_one(ItemList).focus()
             return
         item = self.current_item()
-        if isinstance(item, Message) and not item.is_read and allows(
-            self.folder.rights if self.folder else None, "toggle_read"
+        if (
+            isinstance(item, Message)
+            and not item.is_read
+            and allows(self.folder.rights if self.folder else None, "toggle_read")
         ):
             self.update_item(dataclasses.replace(item, is_read=True), ["is_read"], "")
         self.query_one(Reader).focus()
@@ -363,11 +382,13 @@ class MailScreen(MedScreen[None]):
             if delta:
                 self._bump_unread(delta)
         if items.current is not None and items.current.id == message.item.id:
-            full = getattr(self, "_full", None)
+            full = self._full
             if full is not None and full.id == message.item.id and message.item.body is None:
                 # The update answer carries no body; keep the reader's full copy in step.
                 fields = {f.name for f in dataclasses.fields(message.item)} - {
-                    "body", "attachments", "body_is_html"
+                    "body",
+                    "attachments",
+                    "body_is_html",
                 }
                 merged = dataclasses.replace(
                     full, **{k: getattr(message.item, k) for k in fields if hasattr(full, k)}
@@ -400,8 +421,9 @@ class MailScreen(MedScreen[None]):
         if item is None:
             return
         if item.flag.status is FlagStatus.FLAGGED:
-            flag = dataclasses.replace(item.flag, status=FlagStatus.NOT_FLAGGED, start=None,
-                                       due=None, completed=None)
+            flag = dataclasses.replace(
+                item.flag, status=FlagStatus.NOT_FLAGGED, start=None, due=None, completed=None
+            )
         else:
             flag = dataclasses.replace(item.flag, status=FlagStatus.FLAGGED, completed=None)
         self.update_item(dataclasses.replace(item, flag=flag), ["flag"], "")
@@ -420,8 +442,9 @@ class MailScreen(MedScreen[None]):
             self.update_item(dataclasses.replace(item, flag=flag), ["flag"], "Due date set.")
 
         self.app.push_screen(
-            PromptScreen("Follow up by (date):", parse_date, value=current,
-                         placeholder="2026-12-24"),
+            PromptScreen[datetime | None](
+                "Follow up by (date):", parse_date, value=current, placeholder="2026-12-24"
+            ),
             done,
         )
 
@@ -448,7 +471,8 @@ class MailScreen(MedScreen[None]):
         if item is not None:
             new = _NEXT_IMPORTANCE[item.importance]
             self.update_item(
-                dataclasses.replace(item, importance=new), ["importance"],
+                dataclasses.replace(item, importance=new),
+                ["importance"],
                 f"Importance: {new.value}.",
             )
 
@@ -472,7 +496,7 @@ class MailScreen(MedScreen[None]):
     def on_item_removed(self, message: msg.ItemRemoved) -> None:
         items = self.query_one(ItemList)
         old = next((r for r in items.rows.values() if r.id == message.item_id), None)
-        items.remove(message.item_id)
+        items.remove_item(message.item_id)
         if isinstance(old, Message) and not old.is_read:
             self._bump_unread(-1)
         if message.note:
@@ -488,8 +512,7 @@ class MailScreen(MedScreen[None]):
         choices = [
             (folder.name, folder)
             for box, folder in ws.iter_folders(self.folder.kind)
-            if box == mailbox and folder.id != self.folder.id
-            and allows(folder.rights, "new_item")
+            if box == mailbox and folder.id != self.folder.id and allows(folder.rights, "new_item")
         ]
 
         def done(target: Folder | None) -> None:
@@ -526,8 +549,20 @@ class MailScreen(MedScreen[None]):
     def action_compose(self) -> None:
         kind = self.folder.kind if self.folder else FolderKind.MAIL
         if kind is FolderKind.MAIL:
-            draft = Draft(mode="new", sender=self._sender_for(self.folder))
-            self.medapp.open_compose(draft)
+            fresh = Draft(mode="new", sender=self._sender_for(self.folder))
+            kept = self.medapp.drafts.all()
+            if not kept:
+                self.medapp.open_compose(fresh)
+                return
+            choices = [("New message", fresh)] + [
+                (f"Continue: {d.subject or '(no subject)'} → {d.to or '…'}", d) for d in kept
+            ]
+
+            def chosen(draft: Draft | None) -> None:
+                if draft is not None:
+                    self.medapp.open_compose(draft, original=None)
+
+            self.app.push_screen(ChoiceScreen("Write:", choices), chosen)
         else:
             self._edit_form(None)
 
@@ -536,18 +571,28 @@ class MailScreen(MedScreen[None]):
         if not isinstance(item, Message):
             return
         prefix = "Fwd: " if mode == "forward" else "Re: "
-        subject = item.subject if item.subject.lower().startswith(prefix.lower()) else (
-            prefix + item.subject
+        subject = (
+            item.subject
+            if item.subject.lower().startswith(prefix.lower())
+            else (prefix + item.subject)
         )
         to = ""
         if mode != "forward" and item.from_:
             to = item.from_.email
             if mode == "reply-all":
-                others = [a.email for a in (*item.to, *item.cc)
-                          if a.email not in (to, self._sender_for(self.folder))]
+                others = [
+                    a.email
+                    for a in (*item.to, *item.cc)
+                    if a.email not in (to, self._sender_for(self.folder))
+                ]
                 to = ", ".join([to, *others])
-        draft = Draft(mode=mode, sender=self._sender_for(self.folder), to=to, subject=subject,
-                      in_reply_to=item.id)
+        draft = Draft(
+            mode=mode,
+            sender=self._sender_for(self.folder),
+            to=to,
+            subject=subject,
+            in_reply_to=item.id,
+        )
         self.medapp.open_compose(draft, original=item)
 
     def action_reply(self) -> None:
@@ -603,8 +648,11 @@ class MailScreen(MedScreen[None]):
                 percent_complete=100 if done else 0,
                 completed=self.medapp.now() if done else None,
             )
-            self.update_item(changed, ["status", "percent_complete", "completed"],
-                             "Completed." if done else "Reopened.")
+            self.update_item(
+                changed,
+                ["status", "percent_complete", "completed"],
+                "Completed." if done else "Reopened.",
+            )
 
 
 _ITEM_ACTIONS = {
@@ -624,8 +672,4 @@ def _changed_fields(before: Item | None, after: Item) -> list[str]:
     ]
 
 
-__all__ = ["MailScreen", "parse_date"]
-
-# Kinds listed in the item list besides mail; referenced so editors know what they make.
-EDITABLE_KINDS = (Task, Contact, Note)
-_ = timedelta
+__all__ = ["ContextBar", "MailScreen", "parse_date"]

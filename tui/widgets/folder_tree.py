@@ -1,8 +1,10 @@
-"""The mailbox tree: own, delegated, functional, team, public folders and archives with unread counts."""
+"""The mailbox tree: own, delegated, functional, team, public and archive mailboxes."""
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -17,7 +19,7 @@ class FolderTree(Tree[TreeData]):
     """Top level: one node per mailbox; below it, that mailbox's folders."""
 
     # Movement keys come from the screen's keymap (j/k act on the focused pane); keep only enter.
-    BINDINGS = [Binding("enter", "select_cursor", "Open", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "Open", show=False)]
 
     DEFAULT_CSS = """
     FolderTree { width: 32; border-right: solid $panel-lighten-2; }

@@ -102,7 +102,7 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
                 self.refresh_line(index)
                 return
 
-    def remove(self, item_id: str) -> None:
+    def remove_item(self, item_id: str) -> None:
         """Drop a deleted or moved item; later rows move up."""
         index = next((i for i, row in self.rows.items() if row.id == item_id), None)
         if index is None:

@@ -1,0 +1,120 @@
+"""TUI speed: start to first paint, and key-to-redraw while scrolling a 10,000-item folder.
+
+Runs the real app headless (Textual's test driver) over a real DelegateSession whose backend is
+the in-memory demo organisation of the TUI tests, so the numbers are the UI's own cost plus
+the session's thread hop, without network. Prints the numbers and writes bench/results/tui.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ITEMS = 10_000
+KEYS = 300
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _run() -> dict[str, Any]:
+    from med import DelegateSession
+    from tests.tui.conftest import MAILBOXES
+    from tests.tui.fakeorg import NOW, FakeOrg
+    from tui.app import make_app
+    from tui.config import TuiConfig
+    from tui.widgets.item_list import ItemList
+
+    org = FakeOrg(inbox_size=ITEMS)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TuiConfig(drafts_dir=Path(tmp), animations=False)
+        app = make_app(DelegateSession(org, mailboxes=MAILBOXES), config, clock=lambda: NOW)
+        t0 = time.perf_counter()
+        async with app.run_test(size=(140, 40)) as pilot:
+            items: ItemList | None = None
+            while True:  # first paint: the inbox's first rows are on screen
+                await pilot.pause()
+                found = app.screen.query(ItemList)
+                if found and found.first().rows:
+                    items = found.first()
+                    break
+                if time.perf_counter() - t0 > 60:
+                    raise RuntimeError("the inbox did not appear within 60 s")
+            await pilot.pause()
+            first_paint = time.perf_counter() - t0
+            assert items is not None
+            await pilot.press("l")
+
+            # Note when the list paints its cursor row: that is the redraw the user waits for.
+            painted: list[float] = []
+            original = items.render_line
+
+            def render_line(y: int) -> Any:
+                strip = original(y)
+                if round(items.scroll_offset.y) + y == items.cursor:
+                    painted.append(time.perf_counter())
+                return strip
+
+            items.render_line = render_line  # type: ignore[method-assign]
+
+            async def timed(key: str, count: int) -> list[float]:
+                out = []
+                for _ in range(count):
+                    painted.clear()
+                    start = time.perf_counter()
+                    await pilot.press(key)  # returns once the key is handled and the app idle
+                    end = painted[0] if painted else time.perf_counter()
+                    out.append((end - start) * 1000)
+                return out
+
+            idle = await timed("z", 60)  # unbound key: no repaint, the harness's own cost
+            step = await timed("j", KEYS)
+            pages = await timed("ctrl+d", 60)
+            start = time.perf_counter()
+            await pilot.press("G")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            jump_end = (time.perf_counter() - start) * 1000
+            assert items.current is not None
+            requests = sum(1 for c in org.calls if c.startswith("find_items:chef:inbox"))
+    return {
+        "items": ITEMS,
+        "start_to_first_paint_ms": round(first_paint * 1000, 1),
+        "unbound_key_harness_ms": {
+            "median": round(statistics.median(idle), 2),
+            "p95": round(_pct(idle, 0.95), 2),
+            "n": len(idle),
+        },
+        "key_j_redraw_ms": {
+            "median": round(statistics.median(step), 2),
+            "p95": round(_pct(step, 0.95), 2),
+            "n": len(step),
+        },
+        "key_page_down_redraw_ms": {
+            "median": round(statistics.median(pages), 2),
+            "p95": round(_pct(pages, 0.95), 2),
+            "n": len(pages),
+        },
+        "jump_to_end_with_page_load_ms": round(jump_end, 1),
+        "page_requests_for_the_whole_run": requests,
+    }
+
+
+def main() -> None:
+    result = asyncio.run(_run())
+    for key, value in result.items():
+        print(f"{key}: {value}")
+    out = Path(__file__).parent / "results" / "tui.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
