@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from xml.etree.ElementTree import Element, SubElement
@@ -30,8 +30,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from med.lab import items as store_items
+from med.lab.ews import availability, itemxml, meetings
 from med.lab.ews import items as ews_items
-from med.lab.ews import itemxml
 from med.lab.ews.ids import decode_id, encode_id
 from med.lab.ews.soap import EwsContext, EwsError, t
 from med.lab.graph import odata
@@ -40,6 +40,8 @@ from med.lab.graph.convert import (
     attachment_out,
     contact_in,
     contact_out,
+    dttz_in,
+    dttz_out,
     event_in,
     event_out,
     ews_id,
@@ -595,6 +597,8 @@ def patch_item(call: Call, gid: str, area: str) -> Json:
         if "calendar:Recurrence" in item.props and item.master_id is None:
             ews_items._align_master_start(call.ctx, item.props, target.folder.mailbox)
     store_items.save_item(call.lab.store, item, now)
+    if area == "Calendars" and meetings.organized_here(item):
+        meetings.send_update(call.ctx, item, now)  # Graph updates attendees on every change
     new_target = ews_items.Target(item, target.folder)
     if area == "Mail":
         return message_json(call, new_target)
@@ -625,6 +629,8 @@ def delete_item(call: Call, gid: str, area: str) -> None:
             store_items.delete_item(call.lab.store, item, now)
         store_items.save_item(call.lab.store, master, now)
         return
+    if area == "Calendars" and meetings.organized_here(item):
+        meetings.send_cancellation(call.ctx, item, now)  # Graph cancels for the organizer
     bin_folder = call.lab.store.distinguished_folder(item.mailbox, "deleteditems")
     if area == "Mail" and bin_folder is not None and bin_folder.id != item.folder_id:
         store_items.move_item(call.lab.store, item, bin_folder, now)
@@ -892,7 +898,7 @@ def create_event(call: Call, folder: Folder) -> tuple[int, Json]:
             call.lab.store, folder, "IPM.Appointment", props, created_by=call.ctx.user, now=now
         )
         if has_attendees:
-            ews_items.invite(call.ctx, item, now)
+            meetings.invite(call.ctx, item, now)
     except EwsError as err:
         raise from_ews(err) from None
     return 201, event_json(call, ews_items.Target(item, folder))
@@ -916,7 +922,7 @@ def respond(call: Call, gid: str, action: str) -> tuple[int, None]:
         body_el = SubElement(el, t("Body"), {"BodyType": "Text"})
         body_el.text = str(body["comment"])
     try:
-        ews_items.respond(call.ctx, el, RESPONSES[action], Element(t("Items")))
+        meetings.respond(call.ctx, el, RESPONSES[action], Element(t("Items")))
     except EwsError as err:
         raise from_ews(err) from None
     return 202, None
@@ -1261,6 +1267,8 @@ def calendar_route(call: Call, rest: list[str]) -> tuple[int, Any]:
             return 200, calendar_json(call, folder)
         rest = rest[1:]
     what, tail = rest[0], rest[1:]
+    if what == "getSchedule" and not tail and m == "POST":
+        return 200, get_schedule(call)
     if what == "calendarView":
         if tail == ["delta"] and m == "GET":
             return 200, event_delta(call, folder)
@@ -1288,6 +1296,90 @@ def calendar_route(call: Call, rest: list[str]) -> tuple[int, Any]:
         if len(tail) == 2 and tail[1] in RESPONSES and m == "POST":
             return respond(call, gid, tail[1])
     raise GraphError(400, "BadRequest", f"Resource not found for the segment '{what}'.")
+
+
+SCHEDULE_STATUS = {
+    "Free": "free",
+    "Tentative": "tentative",
+    "Busy": "busy",
+    "OOF": "oof",
+    "WorkingElsewhere": "workingElsewhere",
+}
+
+
+def get_schedule(call: Call) -> Json:
+    """`calendar/getSchedule`: free/busy of several people, with the details the caller's
+    rights on each calendar allow (the EWS face's GetUserAvailability rules)."""
+    need(call, "Calendars")
+    body = body_json(call)
+    schedules = body.get("schedules")
+    if not isinstance(schedules, list) or not schedules:
+        raise GraphError(400, "ErrorInvalidParameter", "schedules must name at least one address.")
+    try:
+        start_text, _ = dttz_in(body.get("startTime"), "startTime")
+        end_text, _ = dttz_in(body.get("endTime"), "endTime")
+    except GraphInputError as exc:
+        raise GraphError(400, "ErrorInvalidParameter", exc.message) from None
+    start, end = odata.parse_datetime(start_text), odata.parse_datetime(end_text)
+    if end <= start or end - start > availability.MAX_WINDOW:
+        raise GraphError(400, "ErrorInvalidParameter", "The time window is empty or too long.")
+    interval = timedelta(minutes=int(body.get("availabilityViewInterval") or 30))
+    if interval < timedelta(minutes=5):
+        raise GraphError(400, "ErrorInvalidParameter", "availabilityViewInterval is too short.")
+    tz, tzname = call.timezone()
+    out = []
+    for raw in schedules:
+        address = str(raw).lower()
+        calendar = call.lab.store.distinguished_folder(address, "calendar")
+        if calendar is None:
+            out.append(
+                {
+                    "scheduleId": raw,
+                    "error": {
+                        "message": f"{raw} is not a mailbox.",
+                        "responseCode": "ErrorMailRecipientNotFound",
+                    },
+                }
+            )
+            continue
+        rights = ews_items.rights(call.ctx, calendar)
+        view = availability.granted_view("Detailed", rights)
+        if view is None:
+            out.append(
+                {
+                    "scheduleId": raw,
+                    "error": {
+                        "message": "No free/busy access to this calendar.",
+                        "responseCode": "ErrorNoFreeBusyAccess",
+                    },
+                }
+            )
+            continue
+        busy = availability.busy_times(call.ctx, calendar.id, start, end)
+        items = []
+        for entry in busy:
+            item: Json = {
+                "isPrivate": entry.item.is_private,
+                "status": SCHEDULE_STATUS.get(entry.status, "busy"),
+                "start": dttz_out(utc_text(entry.start), tz, tzname),
+                "end": dttz_out(utc_text(entry.end), tz, tzname),
+            }
+            shown = not entry.item.is_private or rights.view_private
+            if view.startswith("Detailed") and shown:
+                item["subject"] = entry.item.props.get("item:Subject", "")
+                item["location"] = entry.item.props.get("calendar:Location", "")
+            items.append(item)
+        out.append(
+            {
+                "scheduleId": raw,
+                "availabilityView": availability.merged(busy, start, end, interval),
+                "scheduleItems": items,
+            }
+        )
+    return {
+        "@odata.context": f"{call.base}/v1.0/$metadata#Collection(scheduleInformation)",
+        "value": out,
+    }
 
 
 def calendar_json(call: Call, folder: Folder) -> Json:
