@@ -294,6 +294,25 @@ async def test_own_tasks_are_a_to_do_list_the_boss_tasks_are_unsupported(
         await assistenz.default_folder(CHEF, "tasks")
 
 
+async def test_free_busy_shows_details_only_where_the_rights_allow(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    calendar = await assistenz.default_folder(CHEF, "calendar")
+    start = datetime(2027, 8, 2, 9, 0, tzinfo=UTC)
+    await assistenz.create(
+        calendar,
+        Event(subject="Kreistagssitzung (Graph)", start=start, end=start + timedelta(hours=3)),
+    )
+    window = (start - timedelta(hours=1), start + timedelta(hours=4))
+    (detailed,) = await assistenz.free_busy([CHEF], *window)
+    assert [(s.start, s.subject) for s in detailed.slots] == [(start, "Kreistagssitzung (Graph)")]
+    plain, unknown = await sach.free_busy([CHEF, f"niemand@{DOMAIN}"], *window)
+    assert [(s.start, s.end, s.subject) for s in plain.slots] == [
+        (start, start + timedelta(hours=3), None)
+    ]
+    assert unknown.error and not unknown.slots
+
+
 async def test_a_clerk_without_rights_is_denied(sach: DelegateSession) -> None:
     with pytest.raises(AccessDenied):
         inbox = await sach.default_folder(CHEF, "inbox")
