@@ -1437,6 +1437,15 @@ class GraphBackend:
         return created
 
     def reply(self, item_id: str, body: str, *, reply_all: bool, options: SendOptions) -> None:
+        kind, mailbox, path = self._item_path(item_id)
+        if kind != "m":
+            raise InvalidInput("Only messages can be answered.", item=item_id)
+        if (options.from_mailbox or self.user).lower() == mailbox:
+            # Graph answers from the mailbox the message is in (on behalf for a delegate).
+            action = "replyAll" if reply_all else "reply"
+            self._json("post", mailbox, f"{path}/{action}", data={"comment": body})
+            return
+        # Answering from another mailbox than the message's: compose the reply ourselves.
         original = self.get_items([item_id])[0]
         if not isinstance(original, Message):
             raise InvalidInput("Only messages can be answered.", item=item_id)
@@ -1446,11 +1455,9 @@ class GraphBackend:
         if reply_all:
             to += [a for a in original.to if a.email != me]
             cc = [a for a in original.cc if a.email != me]
-        subject = (
-            original.subject
-            if original.subject.lower().startswith(("re:", "aw:"))
-            else f"RE: {original.subject}"
-        )
+        subject = original.subject
+        if not subject.lower().startswith(("re:", "aw:")):
+            subject = f"AW: {subject}"
         quoted = "\n".join("> " + line for line in (original.body or "").splitlines())
         self.send(
             Message(subject=subject, body=f"{body}\n\n{quoted}", to=tuple(to), cc=tuple(cc)),
@@ -1462,24 +1469,16 @@ class GraphBackend:
     ) -> None:
         if not to:
             raise InvalidInput("Forwarding needs at least one recipient.")
-        original = self.get_items([item_id])[0]
-        if not isinstance(original, Message):
+        kind, mailbox, path = self._item_path(item_id)
+        if kind != "m":
             raise InvalidInput("Only messages can be forwarded.", item=item_id)
-        from med.model import OutgoingAttachment
-
-        attachments = tuple(
-            OutgoingAttachment(a.attachment.name, a.content, a.attachment.content_type)
-            for a in (self.attachment(att.id) for att in original.attachments)
-        )
-        self.send(
-            Message(
-                subject=f"WG: {original.subject}",
-                body=f"{body}\n\n{original.body or ''}",
-                to=tuple(to),
-                new_attachments=attachments,
-            ),
-            options,
-        )
+        if (options.from_mailbox or self.user).lower() != mailbox:
+            raise InvalidInput(
+                "Graph forwards a message from the mailbox it is in; choose that mailbox.",
+                mailbox=mailbox,
+            )
+        data = {"comment": body, "toRecipients": [_recipient(a) for a in to]}
+        self._json("post", mailbox, f"{path}/forward", data=data)
 
     def respond(
         self, item_id: str, response: ResponseType, message: str | None, *, send: bool

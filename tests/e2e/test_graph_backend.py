@@ -194,6 +194,23 @@ async def test_send_on_behalf_arrives_from_the_boss_sent_by_the_assistant(
     assert content.content == b"TOP 1"
 
 
+async def test_forward_from_the_boss_mailbox_keeps_the_attachments(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    page = await assistenz.items(inbox, ItemQuery(limit=200, has_attachments=True))
+    original = page.items[0]
+    await assistenz.forward(
+        original, [Address(SACH)], "Zur Kenntnis.", options=SendOptions(from_mailbox=CHEF)
+    )
+    own = await sach.default_folder(SACH, "inbox")
+    found = await sach.items(own, ItemQuery(limit=5, search=original.subject))
+    forwarded = await sach.get(next(m for m in found.items if m.subject.startswith("WG:")).id)
+    assert isinstance(forwarded, Message)
+    assert forwarded.from_ is not None and forwarded.from_.email == CHEF
+    assert forwarded.attachments and "Zur Kenntnis." in (forwarded.body or "")
+
+
 async def test_flag_categories_and_read_state(assistenz: DelegateSession) -> None:
     inbox = await assistenz.default_folder(CHEF, "inbox")
     message = (await assistenz.items(inbox, ItemQuery(limit=1))).items[0]

@@ -681,7 +681,23 @@ def send_mail(call: Call) -> tuple[int, None]:
         props = message_in(message, creating=True)
     except GraphInputError as exc:
         raise GraphError(400, exc.code, exc.message) from None
-    save = bool(body.get("saveToSentItems", True))
+    deliver(
+        call,
+        props,
+        save=bool(body.get("saveToSentItems", True)),
+        add=lambda item: add_attachments(call, item, message.get("attachments")),
+    )
+    return 202, None
+
+
+def deliver(
+    call: Call,
+    props: dict[str, Any],
+    *,
+    save: bool,
+    add: Callable[[store_items.Item], None] | None = None,
+) -> None:
+    """Send `props` from the mailbox in the path, keeping copies as Exchange does."""
     props.setdefault("message:From", {"email": call.mailbox})
     # The sent copy goes to the From mailbox's Sent Items when we may write there, else to
     # our own (Exchange's default for a delegate sending on behalf).
@@ -700,7 +716,8 @@ def send_mail(call: Call) -> tuple[int, None]:
         item = store_items.create_item(
             call.lab.store, sent_items, "IPM.Note", props, created_by=call.ctx.user, now=now
         )
-        add_attachments(call, item, message.get("attachments"))
+        if add is not None:
+            add(item)
         ews_items.send_message(call.ctx, item.props, "IPM.Note", [], now, attachments_from=item.id)
         owner = str(item.props["message:From"].get("email", "")).lower()
         owner_sent = call.lab.store.distinguished_folder(owner, "sentitems")
@@ -712,6 +729,77 @@ def send_mail(call: Call) -> tuple[int, None]:
             store_items.delete_item(call.lab.store, item, now)
     except EwsError as err:
         raise from_ews(err) from None
+
+
+REPLY_PREFIX = {"reply": "AW: ", "replyAll": "AW: ", "forward": "WG: "}
+
+
+def reply_or_forward(call: Call, gid: str, action: str) -> tuple[int, None]:
+    """`reply`, `replyAll`, `forward`: a new message quoting the original, sent from the
+    mailbox in the path (on behalf of its owner when a delegate answers)."""
+    need(call, "Mail", send=True)
+    target = resolve_item(call, gid)
+    check(ews_items.check_read, call, target)
+    body = call.body if isinstance(call.body, Mapping) else {}
+    original = target.item.props
+    sender = original.get("message:From") or original.get("message:Sender") or {}
+    me = call.mailbox
+    if action == "forward":
+        try:
+            to = [
+                *message_in({"toRecipients": body.get("toRecipients") or []}, creating=True).get(
+                    "message:ToRecipients", []
+                )
+            ]
+        except GraphInputError as exc:
+            raise GraphError(400, exc.code, exc.message) from None
+        cc: list[dict[str, Any]] = []
+    else:
+        to = [sender] if sender else []
+        cc = []
+        if action == "replyAll":
+            to += [
+                r
+                for r in original.get("message:ToRecipients", [])
+                if str(r.get("email", "")).lower() != me
+            ]
+            cc = [
+                r
+                for r in original.get("message:CcRecipients", [])
+                if str(r.get("email", "")).lower() != me
+            ]
+    subject = str(original.get("item:Subject", ""))
+    prefix = REPLY_PREFIX[action]
+    if not subject.upper().startswith(("AW:", "RE:", "WG:", "FW:")):
+        subject = prefix + subject
+    quoted_text = str((original.get("item:Body") or {}).get("text", ""))
+    comment = str(body.get("comment") or "")
+    props: dict[str, Any] = {
+        "item:Subject": subject,
+        "item:Body": {"type": "Text", "text": f"{comment}\n\n{quoted_text}".strip()},
+        "message:ToRecipients": to,
+        "message:CcRecipients": cc,
+        "item:InReplyTo": original.get("message:InternetMessageId"),
+    }
+
+    def copy_attachments(item: store_items.Item) -> None:
+        if action != "forward":
+            return
+        for att in store_items.attachments_of(call.lab.store, target.item.id):
+            store_items.add_attachment(
+                call.lab.store,
+                item.id,
+                att.name,
+                att.content_type,
+                att.content,
+                now=call.lab.now(),
+                content_id=att.content_id,
+                is_inline=att.is_inline,
+            )
+
+    deliver(
+        call, {k: v for k, v in props.items() if v is not None}, save=True, add=copy_attachments
+    )
     return 202, None
 
 
@@ -1228,6 +1316,8 @@ def message_route(call: Call, rest: list[str], folder: Folder | None) -> tuple[i
         return move_or_copy(call, gid, action == "copy")
     if m == "POST" and n == 2 and action == "send":
         return send_draft(call, gid)
+    if m == "POST" and n == 2 and action in REPLY_PREFIX:
+        return reply_or_forward(call, gid, action)
     if m == "POST" and n == 2 and action in RESPONSES:
         return respond(call, gid, action)
     if action == "attachments":
