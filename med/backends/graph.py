@@ -1362,8 +1362,13 @@ class GraphBackend:
         return self._to_item(item.id, data)
 
     def delete_item(self, item_id: str, *, hard: bool, send_cancellations: bool) -> None:
-        _, mailbox, path = self._item_path(item_id)
-        self._json("delete", mailbox, path)
+        """Messages go to Deleted Items unless `hard` (permanentDelete); Graph sends the
+        cancellation of a meeting the user organizes whatever `send_cancellations` says."""
+        kind, mailbox, path = self._item_path(item_id)
+        if hard and kind == "m":
+            self._json("post", mailbox, f"{path}/permanentDelete")
+        else:
+            self._json("delete", mailbox, path)
 
     def _move_or_copy(self, action: str, item_id: str, folder: Folder) -> str:
         kind, mailbox, path = self._item_path(item_id)

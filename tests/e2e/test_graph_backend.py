@@ -211,6 +211,19 @@ async def test_forward_from_the_boss_mailbox_keeps_the_attachments(
     assert forwarded.attachments and "Zur Kenntnis." in (forwarded.body or "")
 
 
+async def test_delete_moves_to_deleted_items_and_hard_delete_removes(
+    assistenz: DelegateSession,
+) -> None:
+    drafts = await assistenz.default_folder(ASSISTENZ, "drafts")
+    soft = await assistenz.create(drafts, Message(subject="Weg damit (weich)"))
+    hard = await assistenz.create(drafts, Message(subject="Weg damit (hart)"))
+    await assistenz.delete(soft)
+    await assistenz.delete(hard, hard=True)
+    bin_ = await assistenz.default_folder(ASSISTENZ, "deleteditems")
+    subjects = {m.subject for m in (await assistenz.items(bin_, ItemQuery(limit=100))).items}
+    assert "Weg damit (weich)" in subjects and "Weg damit (hart)" not in subjects
+
+
 async def test_flag_categories_and_read_state(assistenz: DelegateSession) -> None:
     inbox = await assistenz.default_folder(CHEF, "inbox")
     message = (await assistenz.items(inbox, ItemQuery(limit=1))).items[0]

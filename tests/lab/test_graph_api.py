@@ -597,3 +597,26 @@ def test_todo_task_create_complete_delete(assistenz: Graph) -> None:
     _error(
         assistenz.get(f"/me/todo/lists/{list_id}/tasks/{created['id']}"), 404, "ErrorItemNotFound"
     )
+
+
+def test_calendar_view_delta_reports_new_and_removed_events(chef: Graph) -> None:
+    window = {"startDateTime": "2027-09-01T00:00:00Z", "endDateTime": "2027-09-30T00:00:00Z"}
+    first = _ok(chef.get("/me/calendarView/delta", params=window))
+    assert "@odata.deltaLink" in first
+    created = _ok(
+        chef.post(
+            "/me/events",
+            {
+                "subject": "Klausur im September",
+                "start": {"dateTime": "2027-09-10T08:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2027-09-10T12:00:00", "timeZone": "UTC"},
+            },
+        ),
+        201,
+    )
+    second = _ok(chef.http.get(first["@odata.deltaLink"]))
+    assert [e["subject"] for e in second["value"]] == ["Klausur im September"]
+    _ok(chef.delete(f"/me/events/{created['id']}"), 204)
+    third = _ok(chef.http.get(second["@odata.deltaLink"]))
+    assert [e.get("@removed") for e in third["value"]] == [{"reason": "deleted"}]
+    assert third["value"][0]["id"] == created["id"]

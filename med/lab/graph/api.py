@@ -607,7 +607,9 @@ def patch_item(call: Call, gid: str, area: str) -> Json:
     return contact_json(call, new_target)
 
 
-def delete_item(call: Call, gid: str, area: str) -> None:
+def delete_item(call: Call, gid: str, area: str, *, hard: bool = False) -> None:
+    """DELETE moves mail to Deleted Items (events and contacts go at once); `permanentDelete`
+    (`hard`) removes an item for good."""
     need(call, area, write=True)
     target = resolve_item(call, gid)
     check(ews_items.check_delete, call, target)
@@ -632,7 +634,7 @@ def delete_item(call: Call, gid: str, area: str) -> None:
     if area == "Calendars" and meetings.organized_here(item):
         meetings.send_cancellation(call.ctx, item, now)  # Graph cancels for the organizer
     bin_folder = call.lab.store.distinguished_folder(item.mailbox, "deleteditems")
-    if area == "Mail" and bin_folder is not None and bin_folder.id != item.folder_id:
+    if not hard and area == "Mail" and bin_folder and bin_folder.id != item.folder_id:
         store_items.move_item(call.lab.store, item, bin_folder, now)
     else:
         store_items.delete_item(call.lab.store, item, now)
@@ -1318,6 +1320,9 @@ def message_route(call: Call, rest: list[str], folder: Folder | None) -> tuple[i
         return send_draft(call, gid)
     if m == "POST" and n == 2 and action in REPLY_PREFIX:
         return reply_or_forward(call, gid, action)
+    if m == "POST" and n == 2 and action == "permanentDelete":
+        delete_item(call, gid, "Mail", hard=True)
+        return 204, None
     if m == "POST" and n == 2 and action in RESPONSES:
         return respond(call, gid, action)
     if action == "attachments":
