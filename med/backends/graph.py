@@ -915,8 +915,9 @@ class GraphBackend:
             )
         if token is None:
             raise InvalidInput(
-                f"The Graph profile {profile.name!r} needs an OAuth sign-in first"
-                " (medbridge signs in with a device code or the browser)."
+                f"The Graph profile {profile.name!r} needs a signed-in token source: sign in"
+                f" with `medbridge signin device -p {profile.name}` and open the session with"
+                " its tokens (med.auth.oauth.OAuthSignIn)."
             )
         return cls(
             base_url=(profile.server or CLOUD_GRAPH),
