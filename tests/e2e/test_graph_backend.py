@@ -441,3 +441,16 @@ async def test_throttled_requests_are_retried_after_the_servers_delay(
     finally:
         knobs.throttle_window_s = 10.0
         knobs.throttle_back_off_ms = 1000
+
+
+def test_a_graph_profile_needs_a_token_source_not_a_password() -> None:
+    from med.errors import InvalidInput
+    from med.model import AuthMethod, Profile
+
+    profile = Profile("cloud", "https://graph.microsoft.com", ASSISTENZ, AuthMethod.OAUTH, "graph")
+    with pytest.raises(InvalidInput, match="signin"):
+        GraphBackend.from_profile(profile)
+    with pytest.raises(InvalidInput, match="OAuth"):
+        GraphBackend.from_profile(profile, password="secret")
+    backend = GraphBackend.from_profile(profile, token=lambda: "t")
+    assert backend.base_url == "https://graph.microsoft.com" and backend.user == ASSISTENZ

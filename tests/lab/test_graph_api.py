@@ -620,3 +620,22 @@ def test_calendar_view_delta_reports_new_and_removed_events(chef: Graph) -> None
     third = _ok(chef.http.get(second["@odata.deltaLink"]))
     assert [e.get("@removed") for e in third["value"]] == [{"reason": "deleted"}]
     assert third["value"][0]["id"] == created["id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "content", "status", "code"),
+    [
+        ("POST", "/me/messages", b"{not json", 400, "BadRequest"),
+        ("GET", "/me/messages/!!!", None, 400, "ErrorInvalidIdMalformed"),
+        ("GET", "/me/messages?$top=0", None, 400, "BadRequest"),
+        ("GET", "/me/messages?$skip=minus", None, 400, "BadRequest"),
+        ("GET", "/me/somethingElse", None, 400, "BadRequest"),
+        ("PUT", "/me/mailFolders", None, 405, "Request_BadRequest"),
+        ("GET", "/users/niemand@musterstadt.example/messages", None, 404, "ErrorInvalidUser"),
+    ],
+)
+def test_bad_requests_get_graphs_error_answers(
+    assistenz: Graph, method: str, url: str, content: bytes | None, status: int, code: str
+) -> None:
+    headers = {"Content-Type": "application/json"} if content else {}
+    _error(assistenz.http.request(method, url, content=content, headers=headers), status, code)
