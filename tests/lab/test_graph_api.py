@@ -639,3 +639,15 @@ def test_bad_requests_get_graphs_error_answers(
 ) -> None:
     headers = {"Content-Type": "application/json"} if content else {}
     _error(assistenz.http.request(method, url, content=content, headers=headers), status, code)
+
+
+def test_send_from_the_functional_mailbox(assistenz: Graph, chef: Graph) -> None:
+    _send(assistenz, "poststelle@musterstadt.example", CHEF, "Eingangsbestätigung")
+    page = _ok(
+        chef.get(
+            "/me/mailFolders/inbox/messages", params={"$filter": "subject eq 'Eingangsbestätigung'"}
+        )
+    )
+    got = page["value"][0]
+    assert got["from"]["emailAddress"]["address"] == "poststelle@musterstadt.example"
+    assert got["sender"]["emailAddress"]["address"] == ASSISTENZ
