@@ -26,11 +26,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from med.lab.ews.soap import EwsError
-from med.lab.graph.tokens import Principal, TokenInvalid
-
-if TYPE_CHECKING:
-    from med.lab.graph.app import GraphFace
-
 from med.lab.graph.core import (
     Call,
     GraphError,
@@ -40,6 +35,10 @@ from med.lab.graph.core import (
     not_allowed,
 )
 from med.lab.graph.routes import route
+from med.lab.graph.tokens import Principal, TokenInvalid
+
+if TYPE_CHECKING:
+    from med.lab.graph.app import GraphFace
 
 MAX_BODY = 10 * 1024 * 1024
 
