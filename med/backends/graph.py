@@ -1172,7 +1172,7 @@ class GraphBackend:
             parts.append(f"{field} ge {query.start.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
         if query.end is not None:
             parts.append(f"{field} lt {query.end.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        if query.search:
+        if query.search and kind != FolderKind.MAIL:
             title = "title" if kind == FolderKind.TASKS else "subject"
             parts.append(f"contains({title},{_odata_text(query.search)})")
         return " and ".join(parts) or None
@@ -1202,7 +1202,11 @@ class GraphBackend:
             path = f"contactFolders/{gid}/contacts"
             default_sort = "name"
         sort = (TASK_SORT_FIELDS if kind == "T" else SORT_FIELDS).get(query.sort or default_sort)
-        if sort:
+        if kind == "M" and query.search:
+            # Mail search is Graph's $search (subject, body, people), which takes no $orderby:
+            # results come newest first.
+            params["$search"] = '"' + query.search.replace('"', "") + '"'
+        elif sort:
             params["$orderby"] = f"{sort} {'desc' if query.descending else 'asc'}"
         data = self._json("get", mailbox, path, params=params)
         items: list[Item] = []

@@ -165,6 +165,19 @@ async def test_unread_filter_and_subject_sort(assistenz: DelegateSession) -> Non
     assert subjects == sorted(subjects)
 
 
+async def test_search_finds_words_in_bodies(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    await sach.send(
+        Message(
+            subject="Rückfrage", body="Es geht um die Zuckerrübenernte.", to=(Address(ASSISTENZ),)
+        )
+    )
+    inbox = await assistenz.default_folder(ASSISTENZ, "inbox")
+    found = await assistenz.items(inbox, ItemQuery(limit=10, search="zuckerrübenernte"))
+    assert [m.subject for m in found.items] == ["Rückfrage"]
+
+
 async def test_folder_tree_of_the_boss_has_mail_and_calendar(assistenz: DelegateSession) -> None:
     tree = await assistenz.folder_tree(CHEF)
     names = {f.distinguished for f in tree.walk() if f.distinguished}

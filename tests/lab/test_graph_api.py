@@ -106,10 +106,17 @@ def _error(response: httpx.Response, status: int, code: str) -> None:
     assert response.json()["error"]["code"] == code
 
 
-def _send(graph: Graph, mailbox: str, to: str, subject: str, **extra: Any) -> None:
+def _send(
+    graph: Graph,
+    mailbox: str,
+    to: str,
+    subject: str,
+    body_text: str = "Bitte um Rückmeldung.",
+    **extra: Any,
+) -> None:
     message = {
         "subject": subject,
-        "body": {"contentType": "text", "content": "Bitte um Rückmeldung."},
+        "body": {"contentType": "text", "content": body_text},
         "toRecipients": [{"emailAddress": {"address": to}}],
         **extra,
     }
@@ -651,3 +658,14 @@ def test_send_from_the_functional_mailbox(assistenz: Graph, chef: Graph) -> None
     got = page["value"][0]
     assert got["from"]["emailAddress"]["address"] == "poststelle@musterstadt.example"
     assert got["sender"]["emailAddress"]["address"] == ASSISTENZ
+
+
+def test_search_looks_into_bodies_and_takes_no_orderby(assistenz: Graph, sach: Graph) -> None:
+    _send(assistenz, ASSISTENZ, SACH, "Unauffälliger Betreff", body_text="Stichwort Zuckerrübe")
+    found = _ok(sach.get("/me/messages", params={"$search": '"zuckerrübe"'}))["value"]
+    assert [m["subject"] for m in found] == ["Unauffälliger Betreff"]
+    _error(
+        sach.get("/me/messages", params={"$search": '"x"', "$orderby": "subject"}),
+        400,
+        "ErrorInvalidUrlQuery",
+    )

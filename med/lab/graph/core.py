@@ -267,6 +267,15 @@ def collection(call: Call, rows: list[Json], *, context: str) -> Json:
         order = odata.order_key(call.query.get("$orderby"))
     except odata.ODataError as exc:
         raise GraphError(400, "BadRequest", str(exc)) from None
+    search = call.query.get("$search")
+    if search is not None:
+        if order:
+            raise GraphError(
+                400,
+                "ErrorInvalidUrlQuery",
+                "The query parameter '$orderBy' is invalid with $search.",
+            )
+        rows = [r for r in rows if odata.search_matches(search, r)]
     if order:
         rows = odata.sort_items(rows, order)
     top, skip = call.page_size(), call.skip()
