@@ -7,13 +7,14 @@ has no call for what we need ($skip/$count paging, delta, $batch, calendar views
 same connection makes the raw request.
 
 What Graph cannot do (public folders, archives, delegate lists, folder permissions, notes,
-voicemail) raises `Unsupported` with a sentence naming the reason. One retry layer: the
+voicemail, another person's tasks, push notifications) raises `Unsupported` with a sentence
+naming the reason. One retry layer: the
 connection's urllib3 `Retry` honours `Retry-After` on 429/503/504 (three tries); after that
 `Throttled(retry_after)` reaches the caller. Errors are translated in `_translated`.
 
 Ids given to callers are `<kind>:<mailbox>:<graph id>` (kind m = message, e = event, c =
-contact, a = attachment; folders M/C/P for mail, calendar, contacts) because a Graph id alone
-does not say which mailbox's URL it lives under.
+contact, t = To Do task, a = attachment; folders M/C/P/T for mail, calendar, contacts, task
+list) because a Graph id alone does not say which mailbox's URL it lives under.
 """
 
 from __future__ import annotations
