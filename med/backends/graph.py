@@ -2,15 +2,16 @@
 
 Built on the O365 library: its `Connection` carries every request (JSON, retries), a protocol
 subclass points it at the configured Graph host, and O365's resource rules address other
-people's mailboxes (`users/<address>`). Tokens come from `med.auth.oauth` (MSAL). Where O365
+people's mailboxes (`users/<address>`). Tokens come from a callable the caller passes (`med.auth.oauth.OAuthSignIn.token`,
+MSAL); the import contracts keep backends and auth apart. Where O365
 has no call for what we need ($skip/$count paging, delta, $batch, calendar views in UTC) the
 same connection makes the raw request.
 
 What Graph cannot do (public folders, archives, delegate lists, folder permissions, notes,
 voicemail, another person's tasks, push notifications) raises `Unsupported` with a sentence
-naming the reason. One retry layer: the
-connection's urllib3 `Retry` honours `Retry-After` on 429/503/504 (three tries); after that
-`Throttled(retry_after)` reaches the caller. Errors are translated in `_translated`.
+naming the reason. One retry layer: the connection's urllib3 `Retry` honours `Retry-After`
+on 429/503/504 (three tries); after that `Throttled(retry_after)` reaches the caller. Error
+answers become MedErrors in one table (`translate`, `GRAPH_CODES`).
 
 Ids given to callers are `<kind>:<mailbox>:<graph id>` (kind m = message, e = event, c =
 contact, t = To Do task, a = attachment; folders M/C/P/T for mail, calendar, contacts, task
