@@ -2,10 +2,10 @@
 
 Built on the O365 library: its `Connection` carries every request (JSON, retries), a protocol
 subclass points it at the configured Graph host, and O365's resource rules address other
-people's mailboxes (`users/<address>`). Tokens come from a callable the caller passes (`med.auth.oauth.OAuthSignIn.token`,
-MSAL); the import contracts keep backends and auth apart. Where O365
-has no call for what we need ($skip/$count paging, delta, $batch, calendar views in UTC) the
-same connection makes the raw request.
+people's mailboxes (`users/<address>`). Tokens come from a callable the caller passes
+(`med.auth.oauth.OAuthSignIn.token`, MSAL); the import contracts keep backends and auth
+apart. Where O365 has no call for what we need ($skip/$count paging, delta, $batch, calendar
+views in UTC) the same connection makes the raw request.
 
 What Graph cannot do (public folders, archives, delegate lists, folder permissions, notes,
 voicemail, another person's tasks, push notifications) raises `Unsupported` with a sentence
