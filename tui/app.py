@@ -24,6 +24,7 @@ from tui.actions import APP_ACTIONS, bindings
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
+from tui.widgets.context_bar import BusyLabel
 from tui.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -202,11 +203,10 @@ class MedApp(App[FirstStart | None]):
 
     def _show_busy(self) -> None:
         labels = sorted(set(self._busy.values()))
-        self.sub_title = ("⟳ " + ", ".join(labels) + "…") if labels else ""
+        text = ("⟳ " + ", ".join(labels) + "…") if labels else ""
         for screen in self.screen_stack:
-            bar = screen.query("#context")
-            if bar:
-                bar.first().set_class(bool(labels), "-busy")
+            for label in screen.query(BusyLabel):
+                label.update(text)
 
     @property
     def busy(self) -> bool:

@@ -25,7 +25,8 @@ from tui.screens.calendar import CalendarScreen
 from tui.screens.compose import ComposeScreen, ReviewScreen
 from tui.screens.dialogs import PromptScreen
 from tui.screens.event_form import EventFormScreen
-from tui.screens.mail import ContextBar, MailScreen
+from tui.screens.mail import MailScreen
+from tui.widgets.context_bar import ContextBar
 from tui.widgets.item_list import ItemList
 
 demo_template = lab_fixtures.demo_template

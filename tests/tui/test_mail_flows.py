@@ -14,7 +14,8 @@ from tui.app import MedApp
 from tui.screens.compose import ComposeScreen, ReviewScreen
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.screens.mail import ContextBar, MailScreen
+from tui.screens.mail import MailScreen
+from tui.widgets.context_bar import ContextBar
 from tui.widgets.item_list import ItemList
 from tui.widgets.reader import Reader
 

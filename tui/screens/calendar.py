@@ -24,7 +24,7 @@ from tui.rights import allows
 from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from tui.screens.event_form import EventEdit, EventFormScreen, parse_clock, parse_day
-from tui.screens.mail import ContextBar
+from tui.widgets.context_bar import ContextBar, TopBar
 
 if TYPE_CHECKING:
     pass
@@ -52,7 +52,7 @@ class CalendarScreen(MedScreen[None]):
         self.generation = 0
 
     def compose(self) -> ComposeResult:
-        yield ContextBar("Calendar", id="context")
+        yield TopBar("Calendar")
         with Horizontal(id="cal-panes"):
             yield SelectionList[str](id="calendars")
             with Vertical():
@@ -66,6 +66,10 @@ class CalendarScreen(MedScreen[None]):
         self._fill_calendars()
 
     def on_screen_resume(self) -> None:
+        self.workspace_ready()
+
+    def workspace_ready(self) -> None:
+        """Fill the calendar list once the mailboxes are known (it may open before that)."""
         if not self.query_one(SelectionList).option_count:
             self._fill_calendars()
 

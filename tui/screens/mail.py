@@ -6,6 +6,7 @@ update widgets. Actions the folder's rights do not allow are hidden through `che
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, time
 from typing import TYPE_CHECKING, ClassVar
@@ -15,12 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input
 
+from med.errors import AccessDenied, NotFound, Unsupported
 from med.model import (
     FlagStatus,
     Folder,
     FolderKind,
+    FolderNode,
     Importance,
     Item,
     ItemQuery,
@@ -37,6 +40,7 @@ from tui.presenter import rights_summary
 from tui.rights import allows
 from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
+from tui.widgets.context_bar import ContextBar, TopBar
 from tui.widgets.folder_tree import FolderTree
 from tui.widgets.item_list import ItemList
 from tui.widgets.reader import Reader
@@ -68,14 +72,6 @@ def parse_date(text: str) -> datetime | None:
     raise ValueError("Write the date as 2026-12-24 or 24.12.2026.")
 
 
-class ContextBar(Static):
-    """Always shows whose mailbox this is, the folder, and the user's rights in it."""
-
-    DEFAULT_CSS = """
-    ContextBar { height: 1; background: $primary; color: $text; padding: 0 1; }
-    """
-
-
 class MailScreen(MedScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(MAIL_ACTIONS)
 
@@ -94,9 +90,10 @@ class MailScreen(MedScreen[None]):
         self._full: Item | None = None
         self._fetch_timer: Timer | None = None
         self._binding_state: tuple[str | None, bool] = (None, False)
+        self._opening = False
 
     def compose(self) -> ComposeResult:
-        yield ContextBar("Loading mailboxes…", id="context")
+        yield TopBar("Loading mailboxes…")
         with Horizontal(id="panes"):
             yield FolderTree(id="folders")
             yield ItemList(
@@ -120,21 +117,44 @@ class MailScreen(MedScreen[None]):
     async def load_workspace(self) -> None:
         session = self.medapp.session
         mailboxes = await session.mailboxes()
-        for mailbox in mailboxes:
-            tree = await session.folder_tree(mailbox)
-            self.post_message(msg.MailboxLoaded(mailbox, tree))
+
+        async def load(mailbox: Mailbox) -> tuple[Mailbox, FolderNode | None]:
+            try:
+                return mailbox, await session.folder_tree(mailbox)
+            except (AccessDenied, NotFound, Unsupported) as exc:
+                # One mailbox we cannot open must not hide the others; say which and why.
+                self.notify(f"{mailbox.display_name}: {exc}", title=exc.title, severity="warning")
+                return mailbox, None
+
+        # Trees load side by side; each shows up as soon as it arrives.
+        for next_tree in asyncio.as_completed([load(m) for m in mailboxes]):
+            mailbox, tree = await next_tree
+            if tree is not None:
+                self.post_message(msg.MailboxLoaded(mailbox, tree))
         self.post_message(msg.WorkspaceReady(len(mailboxes)))
 
     def on_mailbox_loaded(self, message: msg.MailboxLoaded) -> None:
         self.medapp.workspace.add_tree(message.mailbox, message.tree)
         self.query_one(FolderTree).add_mailbox(message.mailbox, message.tree)
+        # An assistant mostly works in the boss's inbox: open it the moment it is known.
+        if (
+            self.folder is None
+            and self.medapp.start_folder is None
+            and message.mailbox.kind is MailboxKind.DELEGATED
+            and not self._opening
+        ):
+            inbox = self.medapp.workspace.default_folder(message.mailbox, "inbox")
+            if inbox is not None:
+                self._opening = True
+                self.query_one(FolderTree).select_folder(inbox.id)
 
     def on_workspace_ready(self, message: msg.WorkspaceReady) -> None:
         ws = self.medapp.workspace
         start = self.medapp.start_folder
         self.medapp.start_folder = None
-        if start is None or not self.open_path(start):
-            # An assistant mostly works in the boss's inbox: a delegated one first, else our own.
+        if start is not None and self.open_path(start):
+            pass
+        elif self.folder is None and not self._opening:
             boxes = sorted(ws.senders(), key=lambda m: m.kind is not MailboxKind.DELEGATED)
             for mailbox in boxes:
                 inbox = ws.default_folder(mailbox, "inbox")
@@ -142,6 +162,12 @@ class MailScreen(MedScreen[None]):
                     self.query_one(FolderTree).select_folder(inbox.id)
                     break
         self._update_context()
+        if self.app.is_screen_installed("calendar"):
+            from tui.screens.calendar import CalendarScreen
+
+            calendar = self.app.get_screen("calendar")
+            if isinstance(calendar, CalendarScreen):
+                calendar.workspace_ready()
 
     def open_path(self, path: str) -> bool:
         """Open a folder by 'mailbox address/Folder/Sub' (or 'public/Folder'); True if found."""
@@ -365,6 +391,19 @@ class MailScreen(MedScreen[None]):
     def action_refresh(self) -> None:
         if self.folder is not None:
             self.open_folder(self.folder, search=self.search_text)
+            self.refresh_folder(self.folder.id)
+
+    @work(group="pages", exit_on_error=False)
+    async def refresh_folder(self, folder_id: str) -> None:
+        folder = await self.medapp.session.folder(folder_id, refresh=True)
+        self.post_message(msg.FolderChanged(folder))
+
+    def on_folder_changed(self, message: msg.FolderChanged) -> None:
+        self.medapp.workspace.update_folder(message.folder)
+        self.query_one(FolderTree).update_folder(message.folder)
+        if self.folder is not None and self.folder.id == message.folder.id:
+            self.folder = message.folder
+            self._update_context()
 
     # ------------------------------------------------------------------ item changes
 
