@@ -101,6 +101,17 @@ class MedApp(App[FirstStart | None]):
 
     # ------------------------------------------------------------------ navigation
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        from textual.screen import ModalScreen
+
+        from tui.screens.compose import ComposeScreen
+
+        # While writing or answering a dialog, screen switches and quitting wait: the
+        # compose screen closes with Esc (keeping the draft), dialogs with Esc.
+        if action in ("goto", "quit") and isinstance(self.screen, ComposeScreen | ModalScreen):
+            return False
+        return True
+
     def action_goto(self, name: str) -> None:
         if self.session is None:
             return
