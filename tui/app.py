@@ -108,9 +108,8 @@ class MedApp(App[FirstStart | None]):
 
         # While writing or answering a dialog, screen switches and quitting wait: the
         # compose screen closes with Esc (keeping the draft), dialogs with Esc.
-        if action in ("goto", "quit") and isinstance(self.screen, ComposeScreen | ModalScreen):
-            return False
-        return True
+        busy_screen = isinstance(self.screen, ComposeScreen | ModalScreen)
+        return not (action in ("goto", "quit") and busy_screen)
 
     def action_goto(self, name: str) -> None:
         if self.session is None:
@@ -158,9 +157,10 @@ class MedApp(App[FirstStart | None]):
         self.notify(f"No {distinguished} folder is loaded yet.")
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from tui.screens.help import HelpScreen, binding_table
 
-        self.push_screen(HelpScreen(self.screen))
+        # The table is taken before the help screen covers the one it describes.
+        self.push_screen(HelpScreen(binding_table(self.screen)))
 
     def open_compose(self, draft: Draft, original: Item | None = None) -> None:
         from tui.screens.compose import ComposeScreen
