@@ -170,6 +170,7 @@ class FakeOrg:
                 ("Kalender", cal, Role.EDITOR, "calendar"),
                 ("Aufgaben", FolderKind.TASKS, Role.EDITOR, "tasks"),
                 ("Kontakte", FolderKind.CONTACTS, Role.REVIEWER, "contacts"),
+                ("Erledigt", mail, Role.EDITOR, None),
             ],
         )
         self._tree(

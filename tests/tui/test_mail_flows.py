@@ -245,3 +245,31 @@ def test_message_type_is_the_models() -> None:
     # The list shows med.model values unchanged: a replace() keeps the class.
     m = Message(subject="x")
     assert type(dataclasses.replace(m, is_read=True)) is Message
+
+
+async def test_move_categories_and_importance_change_the_item_on_the_server(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    from tui.screens.dialogs import ChoiceScreen, PromptScreen
+
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "j", "exclamation_mark")
+        await settle(pilot)
+        assert org.items["m00000"].importance.value == "high"
+        await pilot.press("number_sign")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"Presse, Rot", "enter")
+        await settle(pilot)
+        assert org.items["m00000"].categories == ("Presse", "Rot")
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("enter")  # the only other mail folder of chef's: Erledigt
+        await settle(pilot)
+        assert "m00000" not in org.items
+        moved = [i for i in org.items.values() if i.folder_id == "chef:Erledigt"]
+        assert [m.subject for m in moved] == ["Haushaltsplan 2027 (1)"]
+        assert mail(app).query_one(ItemList).total == 40
