@@ -254,3 +254,27 @@ async def test_draft_is_on_disk_even_when_the_app_ends_mid_sentence(
     (draft,) = DraftStore(config.drafts_dir).all()
     assert (draft.to, draft.subject) == ("wolf@kreis.example", "Eilt")
     assert draft.body.startswith("Bitte")
+
+
+async def test_task_is_edited_in_place(build_app: Callable[..., MedApp], org: FakeOrg) -> None:
+    app = build_app(start_folder="chef@musterstadt.example/tasks")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, ItemFormScreen)
+        assert form.query_one("#f-subject", Input).value == "Rede Neujahrsempfang vorbereiten"
+        form.query_one("#f-percent_complete", Input).value = "50"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        (task,) = [
+            i
+            for i in org.items.values()
+            if isinstance(i, Task) and i.subject == "Rede Neujahrsempfang vorbereiten"
+        ]
+        assert task.percent_complete == 50
+        # Only what changed is written; the due date keeps its time of day.
+        assert [c.split(":")[-1] for c in org.calls if c.startswith("update_item")] == [
+            "percent_complete"
+        ]
