@@ -14,6 +14,7 @@ from bridge.commands._common import fail, print_json
 
 if TYPE_CHECKING:
     from med.lab import Lab
+    from med.lab.auth.kdc import LabKdc
 
 NAME = "lab"
 app = typer.Typer(
@@ -62,10 +63,37 @@ def serve(
         typer.Option(help="Requests allowed per user per 10 seconds, then ErrorServerBusy."),
     ] = None,
     latency: Annotated[float, typer.Option(help="Seconds added to every request.")] = 0.0,
+    kerberos: Annotated[
+        bool,
+        typer.Option(
+            "--kerberos",
+            help="Also run a Kerberos KDC for the lab's realm, for Negotiate logins "
+            "(kept next to the store, so tickets survive restarts).",
+        ),
+    ] = False,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph/--no-graph",
+            help="Also serve Microsoft Graph (/v1.0) and its OAuth authority (implies --tls).",
+        ),
+    ] = False,
+    tls: Annotated[
+        bool | None,
+        typer.Option(
+            "--tls/--no-tls",
+            help="Serve https with the lab's own CA (printed; on by default with --graph).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve EWS at http://HOST:PORT/EWS/Exchange.asmx until interrupted."""
+    """Serve EWS at http://HOST:PORT/EWS/Exchange.asmx until interrupted.
+
+    With --graph the same port serves Graph at /v1.0 and an OAuth authority at /organizations
+    (MSAL needs https: trust the printed CA file, e.g. REQUESTS_CA_BUNDLE for Python clients).
+    """
     import uvicorn
 
+    from med.lab.auth import LabAuthenticator
     from med.lab.server import create_app
 
     lab = _open(store, demo)
@@ -83,15 +111,75 @@ def serve(
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"EWS endpoint: http://{shown}:{bound}/EWS/Exchange.asmx")
+    use_tls = graph if tls is None else tls
+    scheme = "https" if use_tls else "http"
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: Path | None = None
+    if use_tls:
+        from med.lab.graph.tls import DEFAULT_HOSTS, ensure_tls
+
+        hosts = DEFAULT_HOSTS if host in DEFAULT_HOSTS else (host, *DEFAULT_HOSTS)
+        lab_tls = ensure_tls(paths.lab_dir() / "tls", hosts)
+        cert_file, key_file = str(lab_tls.cert_file), str(lab_tls.key_file)
+        ca_file = lab_tls.ca_file
+    base = f"{scheme}://{shown}:{bound}"
+    kdc = _start_kdc(lab, _store_path(store).parent / "kerberos", host) if kerberos else None
+    auth = LabAuthenticator(
+        lab,
+        keytab=kdc.keytab if kdc else None,
+        realm=kdc.realm if kdc else None,
+    )
+    web_app = create_app(lab, authenticator=auth)
+    typer.echo(f"EWS endpoint: {base}/EWS/Exchange.asmx")
+    if graph:
+        from med.lab.graph.app import mount_graph
+
+        mount_graph(web_app, lab, key_dir=paths.lab_dir() / "tls")
+        typer.echo(f"Graph endpoint: {base}/v1.0")
+        typer.echo(
+            f"OAuth authority: {base}/organizations (device sign-in page: {base}/lab/device)"
+        )
+    if ca_file is not None:
+        typer.echo(f"CA file: {ca_file}")
     typer.echo(f"Store: {_store_path(store)}")
     typer.echo("Users: medbridge lab users" + (f" --store {store}" if store else ""))
+    if kdc is not None:
+        from med.lab.auth.kdc import usage_lines
+
+        for line in usage_lines(kdc, f"{shown}:{bound}", "assistenz@musterstadt.example"):
+            typer.echo(line)
     sys.stdout.flush()
-    config = uvicorn.Config(create_app(lab), log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        web_app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        ssl_certfile=cert_file,
+        ssl_keyfile=key_file,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        auth.close()
+        if kdc is not None:
+            kdc.stop()
         lab.close()
+
+
+def _start_kdc(lab: Lab, directory: Path, host: str) -> LabKdc:
+    """The lab's KDC, or one clear line and exit when it cannot run here."""
+    from med.lab.auth.kdc import KdcError, start_lab_kdc
+
+    try:
+        wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 - compared, not bound
+        return start_lab_kdc(lab, directory, extra_hosts=[] if wildcard else [host])
+    except KdcError as exc:
+        lab.close()
+        fail(str(exc))
+    except Exception as exc:  # k5test reports a failed kadmin/kdb5_util run as a bare Exception
+        lab.close()
+        fail(f"cannot set up the Kerberos realm in {directory}: {exc}")
 
 
 @app.command()

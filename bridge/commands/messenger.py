@@ -1,8 +1,8 @@
 """`medbridge messenger`: run the messenger server, purge by retention, administer tenants.
 
 The admin commands work on the database directly (like migrations do), so they need no
-running server. Membership changes made here reach connected clients live when the server
-uses Redis (`--redis`); on a single node clients see them at their next reconnect.
+running server. Membership changes made here reach connected clients at once when the server
+uses Redis (`--redis`); on a single node open streams pick them up at their periodic check.
 """
 
 from __future__ import annotations
@@ -301,23 +301,59 @@ def _invite_link(token: str) -> str:
     return f"{base.rstrip('/')}/register#{token}" if base else token
 
 
+SmtpOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--smtp",
+        help="Mail the invitation via this SMTP URL (smtp://, smtp+starttls://, smtps://).",
+        envvar="MEDBRIDGE_MESSENGER_SMTP",
+    ),
+]
+SmtpFromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--smtp-from",
+        help="Sender address of invitation mails.",
+        envvar="MEDBRIDGE_MESSENGER_SMTP_FROM",
+    ),
+]
+
+
+async def _deliver(
+    db: AsyncSession, user: Any, token: str, smtp: str | None, sender: str | None
+) -> dict[str, str]:
+    """Mail the invitation (before the commit: a failed mail stores nothing) or return it."""
+    from messenger.server import invitations
+    from messenger.store import errors
+    from messenger.store.models import Tenant
+
+    link = _invite_link(token)
+    if smtp is None:
+        return {"user_id": user.id, "email": user.email, "invite_token": token, "invite": link}
+    tenant = await db.get(Tenant, user.tenant_id)
+    from_addr = sender or f"noreply@{user.email.rpartition('@')[2]}"
+    msg = invitations.invitation_message(from_addr, user.email, link, tenant.name if tenant else "")
+    try:
+        await asyncio.to_thread(invitations.send, smtp, msg)
+    except invitations.MailError as exc:
+        raise errors.InvalidInput(f"{exc}; nobody was invited") from exc
+    return {"user_id": user.id, "email": user.email, "mailed": "true"}
+
+
 @user_app.command("invite")
 def user_invite(
     email: str,
     role: Annotated[str, typer.Option(help="user, tenant_admin or instance_admin.")] = "user",
     name: Annotated[str, typer.Option(help="Display name.")] = "",
+    smtp: SmtpOpt = None,
+    smtp_from: SmtpFromOpt = None,
 ) -> None:
-    """Create a user and print the invitation token (valid 14 days)."""
+    """Create a user and mail (with --smtp) or print the invitation (valid 14 days)."""
     from messenger.store import repo
 
     async def work(db: AsyncSession, now: dt.datetime) -> dict[str, str]:
         user, token = await repo.invite_user(db, email, now, role=role, display_name=name)
-        return {
-            "user_id": user.id,
-            "email": user.email,
-            "invite_token": token,
-            "invite": _invite_link(token),
-        }
+        return await _deliver(db, user, token, smtp, smtp_from)
 
     print_json(_run(work))
 
@@ -327,6 +363,8 @@ def user_import(
     csv_file: Annotated[
         Path, typer.Argument(help="CSV with columns email[,display_name,role,phone].")
     ],
+    smtp: SmtpOpt = None,
+    smtp_from: SmtpFromOpt = None,
 ) -> None:
     """Invite every user of a CSV file in one transaction (all or none)."""
     from messenger.store import errors, repo
@@ -343,7 +381,7 @@ def user_import(
         fail(f"{csv_file} needs a header line with an 'email' column")
 
     async def work(db: AsyncSession, now: dt.datetime) -> list[dict[str, str]]:
-        out = []
+        invited: list[tuple[Any, str]] = []
         for line, row in enumerate(rows, start=2):
             try:
                 user, token = await repo.invite_user(
@@ -357,15 +395,9 @@ def user_import(
                 raise type(exc)(f"line {line}: {exc.detail}") from exc
             if row.get("phone"):
                 user.phone = row["phone"].strip()[:40]
-            out.append(
-                {
-                    "email": user.email,
-                    "user_id": user.id,
-                    "invite_token": token,
-                    "invite": _invite_link(token),
-                }
-            )
-        return out
+            invited.append((user, token))
+        # Mail only once every row is valid, still before the commit.
+        return [await _deliver(db, user, token, smtp, smtp_from) for user, token in invited]
 
     print_json(_run(work))
 

@@ -27,7 +27,11 @@ from urllib.parse import urlsplit
 
 import requests
 import spnego
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from requests.cookies import extract_cookies_to_jar
+from spnego.channel_bindings import GssChannelBindings
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +196,46 @@ def translate(exc: BaseException, *, spn: str, user: str | None) -> NegotiateErr
     return NegotiateError(f"The Negotiate login to {spn} failed ({type(exc).__name__})")
 
 
+def tls_channel_bindings(certificate: bytes) -> GssChannelBindings:
+    """RFC 5929 `tls-server-end-point` bindings for a server's DER certificate.
+
+    The hash is the certificate's signature hash, except MD5 and SHA-1, which become SHA-256.
+    """
+    cert = x509.load_der_x509_certificate(certificate)
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    if algorithm is None or isinstance(algorithm, hashes.MD5 | hashes.SHA1):
+        algorithm = hashes.SHA256()
+    digest = hashes.Hash(algorithm)
+    digest.update(certificate)
+    return GssChannelBindings(application_data=b"tls-server-end-point:" + digest.finalize())
+
+
+def _peer_certificate(response: requests.Response) -> bytes | None:
+    """The server's DER certificate from the response's still-open TLS connection."""
+    connection = getattr(response.raw, "connection", None)
+    getpeercert = getattr(getattr(connection, "sock", None), "getpeercert", None)
+    if getpeercert is None:
+        return None
+    try:
+        certificate = getpeercert(binary_form=True)
+    except (OSError, ValueError):
+        return None
+    return certificate if isinstance(certificate, bytes) and certificate else None
+
+
+def kerberos_principal(username: str) -> str:
+    """`user@domain.example` (a mail-style login) -> `user@DOMAIN.EXAMPLE`.
+
+    Kerberos realms are case-sensitive and, in Active Directory and the lab, the upper-case
+    DNS domain; a login typed as the mail address would otherwise name a realm nobody serves.
+    """
+    local, at, realm = username.rpartition("@")
+    return f"{local}@{realm.upper()}" if at and local else username
+
+
 def _offered(response: requests.Response, scheme: str) -> tuple[bool, bytes | None]:
     """Whether `scheme` is offered in WWW-Authenticate, and the token it carries if any.
 
@@ -218,7 +262,9 @@ class NegotiateAuth(requests.auth.AuthBase):
     `username`/`password` pyspnego gets its own ticket in memory (or answers NTLM). The
     service principal is `HTTP/<host of the URL>` unless `hostname` says otherwise. When
     the server returns a mutual-authentication token it is checked; `require_mutual`
-    makes its absence an error too.
+    makes its absence an error too. Over https the login is bound to the server's TLS
+    certificate (RFC 5929 `tls-server-end-point`), as Exchange's Extended Protection
+    requires; `channel_bindings=False` leaves that out.
 
     Example::
 
@@ -234,6 +280,7 @@ class NegotiateAuth(requests.auth.AuthBase):
         service: str = "HTTP",
         hostname: str | None = None,
         require_mutual: bool = False,
+        channel_bindings: bool = True,
     ) -> None:
         self.username = username or None
         self._password = password or None
@@ -241,6 +288,7 @@ class NegotiateAuth(requests.auth.AuthBase):
         self.service = service
         self.hostname = hostname
         self.require_mutual = require_mutual
+        self.channel_bindings = channel_bindings
         self.scheme = "NTLM" if protocol == "ntlm" else "Negotiate"
         self._lock = threading.Lock()
         self._ccache: str | None = None
@@ -289,7 +337,7 @@ class NegotiateAuth(requests.auth.AuthBase):
         assert self.username is not None and self._password is not None
         try:
             ctx = krb5.init_context()
-            principal = krb5.parse_name_flags(ctx, self.username.encode())
+            principal = krb5.parse_name_flags(ctx, kerberos_principal(self.username).encode())
             opt = krb5.get_init_creds_opt_alloc(ctx)
             creds = krb5.get_init_creds_password(
                 ctx, principal, opt, password=self._password.encode()
@@ -302,22 +350,23 @@ class NegotiateAuth(requests.auth.AuthBase):
         self._cache_handle = (ctx, cache)  # keeps the cache alive with this object
         return f"MEMORY:{(cache.name or b'').decode()}"
 
-    def _context(self, host: str, spn: str) -> Any:
+    def _context(self, host: str, spn: str, bindings: GssChannelBindings | None) -> Any:
         try:
             return spnego.client(
                 self._credential(spn),
                 hostname=host,
                 service=self.service,
                 protocol=self.protocol,
+                channel_bindings=bindings,
             )
         except NegotiateError:
             raise
         except Exception as exc:
             raise translate(exc, spn=spn, user=self.username) from exc
 
-    def _start(self, host: str, spn: str) -> tuple[Any, bytes]:
+    def _start(self, host: str, spn: str, bindings: GssChannelBindings | None) -> tuple[Any, bytes]:
         """A new context and its first token; a ticket of ours that expired is renewed once."""
-        context = self._context(host, spn)
+        context = self._context(host, spn, bindings)
         try:
             return context, self._step(context, None, spn)
         except NoTicket:
@@ -325,7 +374,7 @@ class NegotiateAuth(requests.auth.AuthBase):
                 raise
             with self._lock:
                 self._ccache = None
-        context = self._context(host, spn)
+        context = self._context(host, spn, bindings)
         return context, self._step(context, None, spn)
 
     def _step(self, context: Any, token: bytes | None, spn: str) -> bytes:
@@ -344,7 +393,11 @@ class NegotiateAuth(requests.auth.AuthBase):
         url = response.request.url or ""
         host = self.hostname or urlsplit(url).hostname or ""
         spn = f"{self.service}/{host}"
-        context, out = self._start(host, spn)
+        bindings = None
+        if self.channel_bindings and urlsplit(url).scheme == "https":
+            certificate = _peer_certificate(response)
+            bindings = tls_channel_bindings(certificate) if certificate else None
+        context, out = self._start(host, spn, bindings)
         for _ in range(_MAX_LEGS):
             following = self._resend(response, out, kwargs)
             offered, token = _offered(following, self.scheme)

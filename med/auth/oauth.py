@@ -26,8 +26,11 @@ import msal
 import requests
 
 from med.errors import AuthError, BadCredentials, InvalidInput, Unreachable
+from med.model import Profile
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+MEDBRIDGE_CLIENT_ID = "95f45d29-e8c4-5a49-949e-c36b535ca824"
+"""medbridge's public client (app registration) id; the lab registers the same id."""
 USER_SCOPES = (
     "https://graph.microsoft.com/Mail.ReadWrite.Shared",
     "https://graph.microsoft.com/Mail.Send.Shared",
@@ -35,6 +38,7 @@ USER_SCOPES = (
     "https://graph.microsoft.com/Contacts.ReadWrite.Shared",
     "https://graph.microsoft.com/MailboxSettings.Read",
     "https://graph.microsoft.com/User.Read",
+    "https://graph.microsoft.com/User.ReadBasic.All",
 )
 """Delegated scopes a delegate mailbox user needs (own and shared mail, calendars, contacts)."""
 
@@ -336,6 +340,24 @@ class _LoopbackListener:
     def wait(self, timeout_s: float) -> dict[str, str] | None:
         self._done.wait(timeout_s)
         return self._answer
+
+
+CLOUD_GRAPH = "https://graph.microsoft.com"
+CLOUD_AUTHORITY = "https://login.microsoftonline.com/organizations"
+
+
+def config_for_profile(profile: Profile, *, cache_file: Path | None) -> OAuthConfig:
+    """The sign-in for a Graph profile: Entra ID for the Microsoft cloud, else the profile's
+    server is its own authority (`<server>/organizations`, as the lab serves it)."""
+    server = (profile.server or CLOUD_GRAPH).rstrip("/")
+    authority = CLOUD_AUTHORITY if server == CLOUD_GRAPH else f"{server}/organizations"
+    return OAuthConfig(
+        client_id=MEDBRIDGE_CLIENT_ID,
+        authority=authority,
+        cache_file=cache_file,
+        ca_file=Path(profile.ca_bundle) if profile.ca_bundle else None,
+        timeout_s=profile.timeout_s,
+    )
 
 
 def scopes_for(resources: Sequence[str]) -> tuple[str, ...]:

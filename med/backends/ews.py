@@ -16,7 +16,7 @@ import re
 import ssl
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -37,21 +37,20 @@ from exchangelib import errors as exerr
 from exchangelib.attachments import FileAttachment, ItemAttachment
 from exchangelib.ewsdatetime import EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.fields import FieldPath
+from exchangelib.fields import CharField, FieldPath
 from exchangelib.folders import Folder as ExFolder
 from exchangelib.folders import FolderCollection, PublicFoldersRoot, Root
 from exchangelib.folders.queryset import DEEP, SHALLOW
+from exchangelib.indexed_properties import EmailAddress as IndexedEmailAddress
+from exchangelib.indexed_properties import PhoneNumber as IndexedPhoneNumber
 from exchangelib.items import (
     ID_ONLY,
     SAVE_ONLY,
     SEND_AND_SAVE_COPY,
-    SEND_ONLY,
     AcceptItem,
     CalendarItem,
     DeclineItem,
-    MeetingCancellation,
     MeetingRequest,
-    MeetingResponse,
     PostItem,
     TentativelyAcceptItem,
 )
@@ -63,11 +62,8 @@ from exchangelib.properties import (
 )
 from exchangelib.properties import (
     DistinguishedFolderId,
-    EmailAddress,
     ItemId,
-    ParentFolderId,
     PermissionSet,
-    PhoneNumber,
     UserId,
 )
 from exchangelib.properties import Mailbox as ExMailbox
@@ -87,6 +83,7 @@ from exchangelib.recurrence import (
 from exchangelib.recurrence import Recurrence as ExRecurrence
 from exchangelib.services import (
     FindFolder,
+    FindItem,
     GetFolder,
     GetUserConfiguration,
     SyncFolderItems,
@@ -249,6 +246,62 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
         "The public folders are not available right now.",
     ),
     "ErrorCannotOpenFileAttachment": (ServerError, "The server cannot open this attachment."),
+    "ErrorArchiveMailboxNotEnabled": (NotFound, "This mailbox has no archive."),
+    "ErrorAttachmentSizeLimitExceeded": (InvalidInput, "The attachment is too large."),
+    "ErrorCalendarCannotMoveOrCopyOccurrence": (
+        InvalidInput,
+        "A single occurrence cannot be moved or copied; move the series.",
+    ),
+    "ErrorCalendarInvalidDayForTimeChangePattern": (InvalidInput, "The time zone is not valid."),
+    "ErrorDeleteDistinguishedFolder": (InvalidInput, "Well-known folders cannot be deleted."),
+    "ErrorMoveDistinguishedFolder": (InvalidInput, "Well-known folders cannot be moved."),
+    "ErrorFolderExists": (Conflict, "A folder with this name exists already."),
+    "ErrorImpersonateUserDenied": (AccessDenied, "Impersonation is not allowed for you."),
+    "ErrorInvalidExtendedProperty": (InvalidInput, "An extended property is not valid."),
+    "ErrorInvalidFolderId": (InvalidInput, "That is not a valid folder id."),
+    "ErrorInvalidIdEmpty": (InvalidInput, "An id is missing."),
+    "ErrorInvalidIndexedPagingParameters": (InvalidInput, "The page offset or size is not valid."),
+    "ErrorInvalidItemForOperationSendItem": (InvalidInput, "Only drafts can be sent."),
+    "ErrorInvalidMergedFreeBusyInterval": (InvalidInput, "The free/busy interval is not valid."),
+    "ErrorInvalidParameter": (InvalidInput, "A parameter of the request is not valid."),
+    "ErrorInvalidPermissionSettings": (InvalidInput, "These permission settings are not valid."),
+    "ErrorInvalidPropertyDelete": (InvalidInput, "This field cannot be cleared."),
+    "ErrorInvalidPushSubscriptionUrl": (InvalidInput, "The push notification URL is not valid."),
+    "ErrorInvalidRecurrence": (InvalidInput, "The recurrence is not valid."),
+    "ErrorInvalidReferenceItem": (
+        InvalidInput,
+        "This item cannot be answered, forwarded or accepted this way.",
+    ),
+    "ErrorInvalidServerVersion": (
+        ServerError,
+        "The server does not speak the requested EWS version; set the profile's version.",
+    ),
+    "ErrorInvalidTimeInterval": (InvalidInput, "The time range is not valid."),
+    "ErrorTimeIntervalTooBig": (InvalidInput, "The time range is too long; ask for less."),
+    "ErrorInvalidUser": (NotFound, "There is no such user."),
+    "ErrorInvalidUserInfo": (InvalidInput, "The user information is not valid."),
+    "ErrorInvalidValueForProperty": (InvalidInput, "A field has a value the server refuses."),
+    "ErrorPropertyValidationFailure": (InvalidInput, "A field has a value the server refuses."),
+    "ErrorInvalidWatermark": (
+        InvalidInput,
+        "The notification watermark is not valid; subscribe again.",
+    ),
+    "ErrorMailRecipientNotFound": (NotFound, "No mailbox has that address."),
+    "ErrorMissingEmailAddress": (InvalidInput, "An e-mail address is missing."),
+    "ErrorMessageDispositionRequired": (InvalidInput, "The request does not say whether to send."),
+    "ErrorMoveCopyFailed": (ServerError, "The server could not move or copy the item."),
+    "ErrorNameResolutionMultipleResults": (
+        InvalidInput,
+        "The name matches several mailboxes; give the address.",
+    ),
+    "ErrorNoFreeBusyAccess": (AccessDenied, "You may not see this person's free/busy times."),
+    "ErrorSubscriptionAccessDenied": (AccessDenied, "This subscription belongs to someone else."),
+    "ErrorTimeZone": (InvalidInput, "The time zone is not valid."),
+    "ErrorUnsupportedPathForQuery": (InvalidInput, "The list cannot be filtered or sorted so."),
+    "ErrorUnsupportedTypeForConversion": (
+        InvalidInput,
+        "This kind of attachment is not supported.",
+    ),
 }
 
 
@@ -337,7 +390,8 @@ def translate_error(
             )
         match = _UNKNOWN_CODE.search(str(exc))
         code = match.group(1) if match else "TransportError"
-        return ServerError(f"The server answered {code}.", code=code, **context)
+        cls, sentence = EWS_ERRORS.get(code, (ServerError, f"The server answered {code}."))
+        return cls(sentence, code=code, **context)
     if isinstance(exc, requests.exceptions.SSLError):
         return Unreachable(
             "TLS verification of the server failed; check the CA bundle.",
@@ -352,7 +406,10 @@ def translate_error(
             code=type(exc).__name__,
             **context,
         )
-    raise exc
+    # Any other OS-level failure on the way to the server (socket, file of the CA bundle).
+    return Unreachable(
+        f"The server cannot be reached ({type(exc).__name__}).", code=type(exc).__name__, **context
+    )
 
 
 _seen = threading.local()
@@ -375,6 +432,12 @@ def _ews_errors(
         raise
     except (exerr.EWSError, requests.exceptions.RequestException, OSError) as exc:
         raise translate_error(exc, mailbox=mailbox, folder=folder, item=item) from exc
+    except ValueError as exc:
+        # exchangelib checks values before sending (field choices, ranges, labels) with
+        # ValueError; for us that is a request that cannot be made as given.
+        raise InvalidInput(
+            f"This value cannot be sent to Exchange: {exc}", mailbox=mailbox, folder=folder
+        ) from exc
 
 
 def _raise_if_error(value: Any, **context: str | None) -> None:
@@ -383,6 +446,17 @@ def _raise_if_error(value: Any, **context: str | None) -> None:
 
 
 # --------------------------------------------------------------------------- retry policy
+
+
+class _CountingFindItem(FindItem):  # type: ignore[misc]
+    """FindItem that keeps the server's TotalItemsInView of the last page."""
+
+    total: int | None = None
+
+    def _get_paging_values(self, elem: Any) -> tuple[int, int | None]:
+        count, next_offset = super()._get_paging_values(elem)
+        self.total = int(count)
+        return count, next_offset
 
 
 class _Patience(FaultTolerance):  # type: ignore[misc]
@@ -487,6 +561,20 @@ def _register_fields() -> None:
 
 
 _register_fields()
+
+
+class _StickyNote(ExMessage):  # type: ignore[misc]
+    """A message whose ItemClass is written on create: sticky notes are IPM.StickyNote."""
+
+    __slots__ = ()
+
+
+_StickyNote.FIELDS = type(ExMessage.FIELDS)(
+    *[
+        CharField("item_class", field_uri="item:ItemClass") if f.name == "item_class" else f
+        for f in ExMessage.FIELDS
+    ]
+)
 
 # --------------------------------------------------------------------------- value maps
 
@@ -1137,8 +1225,55 @@ class EwsBackend:
             q &= Q(subject__icontains=text) | Q(body__icontains=text)
         return q
 
+    def _find(
+        self,
+        acc: Any,
+        ex: Any,
+        q: Any,
+        fields: Sequence[str],
+        *,
+        order: str | None,
+        limit: int | None,
+        offset: int = 0,
+        calendar_view: Any = None,
+    ) -> tuple[list[Any], int | None]:
+        """One FindItem (per page) with the summary fields, complex ones included.
+
+        exchangelib's QuerySet turns a request for From, Sender or Categories into FindItem
+        plus GetItem; Exchange returns them in FindItem, so we call the service directly.
+        """
+        from exchangelib.fields import FieldOrder
+        from exchangelib.restriction import Restriction
+
+        valid = {f.name for f in ex.allowed_item_fields(version=acc.version)}
+        additional = {
+            fp
+            for fp in ex.normalize_fields(fields=[f for f in fields if f in valid])
+            if not fp.field.is_attribute
+        }
+        restriction = None
+        if not q.is_empty():
+            restriction = Restriction(q, folders=[ex], applies_to=Restriction.ITEMS)
+        order_fields = [FieldOrder.from_string(order, folder=ex)] if order else None
+        service = _CountingFindItem(account=acc, page_size=limit or 1000)
+        items = list(
+            service.call(
+                folders=[ex],
+                additional_fields=additional,
+                restriction=restriction,
+                order_fields=order_fields,
+                shape=ID_ONLY,
+                query_string=None,
+                depth=SHALLOW,
+                calendar_view=calendar_view,
+                max_items=calendar_view.max_items if calendar_view else limit,
+                offset=offset,
+            )
+        )
+        return items, service.total
+
     def find_items(self, folder: Folder, query: ItemQuery) -> Page[Item]:
-        ex = self._ex_folder(folder)
+        acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         fields = _LIST_FIELDS.get(folder.kind, _LIST_FIELDS[FolderKind.MAIL])
         default_sort = {
@@ -1149,34 +1284,42 @@ class EwsBackend:
         sort = _SORT_FIELDS.get(query.sort or default_sort, "datetime_received")
         if query.sort == "from":
             sort = "author"
-        order = (
-            f"-{sort}"
-            if (query.descending and query.sort is not None)
-            or (query.sort is None and default_sort == "received")
-            else sort
-        )
+        descending = query.descending if query.sort is not None else default_sort == "received"
+        order = f"-{sort}" if descending else sort
         with _ews_errors(**ctx):
-            qs = ex.filter(self._query(query, folder.kind)).only(*fields).order_by(order)
-            qs.page_size = query.limit + 1
-            raw = list(qs[query.offset : query.offset + query.limit + 1])
+            raw, total = self._find(
+                acc,
+                ex,
+                self._query(query, folder.kind),
+                fields,
+                order=order,
+                limit=query.limit,
+                offset=query.offset,
+            )
         items = []
         for res in raw:
             _raise_if_error(res, **ctx)
             items.append(self._to_item(res, folder.mailbox, folder.id))
-        more = len(items) > query.limit
-        total = None
-        if not more:
-            total = query.offset + len(items)
-        return Page(tuple(items[: query.limit]), query.offset, total, more)
+        # Without a total from the server a full page means there may be more.
+        more = len(items) >= query.limit if total is None else query.offset + len(items) < total
+        return Page(tuple(items), query.offset, total, more)
 
     def calendar_view(self, folder: Folder, start: datetime, end: datetime) -> Sequence[Event]:
+        from exchangelib.properties import CalendarView
+
         acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         with _ews_errors(**ctx):
-            view = FolderCollection(account=acc, folders=[ex]).view(
-                start=_ews_dt(start), end=_ews_dt(end)
+            view = CalendarView(start=_ews_dt(start), end=_ews_dt(end))
+            raw, _ = self._find(
+                acc,
+                ex,
+                Q(),
+                _LIST_FIELDS[FolderKind.CALENDAR],
+                order=None,
+                limit=None,
+                calendar_view=view,
             )
-            raw = list(view.only(*_LIST_FIELDS[FolderKind.CALENDAR]))
         out = []
         for res in raw:
             _raise_if_error(res, **ctx)
@@ -1196,21 +1339,20 @@ class EwsBackend:
         return out
 
     def series_master(self, item_id: str) -> Event:
+        from exchangelib.properties import RecurringMasterItemId
+
         acc = self._account()
         with _ews_errors(item=item_id):
             (occ,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["type"]))
             _raise_if_error(occ, item=item_id)
-            if not isinstance(occ, CalendarItem) or occ.type not in ("Occurrence", "Exception"):
-                if isinstance(occ, CalendarItem) and occ.type == "RecurringMaster":
-                    master = occ
-                    (master,) = list(acc.fetch(ids=[ItemId(id=item_id)]))
-                    _raise_if_error(master, item=item_id)
-                    ev = self._to_item(master, None, None)
-                    assert isinstance(ev, Event)
-                    return ev
+            if not isinstance(occ, CalendarItem) or occ.type not in (
+                "Occurrence",
+                "Exception",
+                "RecurringMaster",
+            ):
                 raise NotFound("This event is not part of a series.", item=item_id)
-            from exchangelib.properties import RecurringMasterItemId
-
+            # GetItem by RecurringMasterItemId: the server resolves the master of an occurrence
+            # (and a master to itself).
             (master,) = list(
                 acc.fetch(ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
             )
@@ -1484,6 +1626,7 @@ class EwsBackend:
                 recurrence=_to_ex_recurrence(item.recurrence) if item.recurrence else None,
             )
         if isinstance(item, Contact):
+            common["subject"] = item.subject or item.display_name
             return ExContact(
                 **common,
                 display_name=item.display_name or item.subject or None,
@@ -1493,25 +1636,28 @@ class EwsBackend:
                 department=item.department or None,
                 job_title=item.job_title or None,
                 email_addresses=[
-                    EmailAddress(email=e, label=f"EmailAddress{i + 1}")
+                    IndexedEmailAddress(email=e, label=f"EmailAddress{i + 1}")
                     for i, e in enumerate(item.emails[:3])
                 ]
                 or None,
-                phone_numbers=[PhoneNumber(label=k, phone_number=v) for k, v in item.phones.items()]
+                phone_numbers=[
+                    IndexedPhoneNumber(label=k, phone_number=v) for k, v in item.phones.items()
+                ]
                 or None,
             )
         if isinstance(item, Task):
             return ExTask(
                 **common,
-                start_date=_ews_dt(item.start) if item.start else None,
-                due_date=_ews_dt(item.due) if item.due else None,
-                complete_date=_ews_dt(item.completed) if item.completed else None,
+                start_date=EWSDate.from_date(item.start.date()) if item.start else None,
+                due_date=EWSDate.from_date(item.due.date()) if item.due else None,
                 status=_TASK_STATUS_BACK[item.status],
                 percent_complete=Decimal(item.percent_complete),
             )
-        msg = ExMessage(**common)
         if isinstance(item, Note):
-            msg.med_message_class = "IPM.StickyNote"
+            note = _StickyNote(**common)
+            note.item_class = "IPM.StickyNote"
+            return note
+        msg = ExMessage(**common)
         if isinstance(item, Message):
             msg.to_recipients = _ex_mailboxes(item.to)
             msg.cc_recipients = _ex_mailboxes(item.cc)
@@ -2310,7 +2456,3 @@ def _kerberos_auth_type() -> str:
             "(DelegateSession.open does)."
         )
     return NEGOTIATE
-
-
-# exchangelib names these differently between versions; keep one reference for readers.
-_UNUSED = (SEND_ONLY, MeetingCancellation, MeetingResponse, ParentFolderId, timedelta)

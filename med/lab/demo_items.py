@@ -516,7 +516,7 @@ class _Seeder:
 
     def meeting_request(self) -> None:
         """A meeting Lena Koch sends to chef: pending in chef's and the delegate's inbox."""
-        from med.lab.ews.items import invite
+        from med.lab.ews.meetings import invite
         from med.lab.ews.soap import EwsContext
 
         cal = self.folder(SACHBEARBEITUNG, "calendar")
@@ -779,9 +779,7 @@ def _wav(seconds: int) -> bytes:
 def seed_items(lab: Lab) -> None:
     """Fill the demo organisation's mailboxes (see the module docstring)."""
     seeder = _Seeder(lab)
-    # Called inside the demo seeding's transaction (normally), or on its own.
-    nested = int(getattr(lab.store, "_depth", 0)) > 0
-    with lab.store.transaction() as conn:
+    with lab.store.transaction():
         seeder.mail()
         seeder.calendar()
         seeder.meeting_request()
@@ -800,8 +798,3 @@ def seed_items(lab: Lab) -> None:
         seeder.archive()
         seeder.functional()
         seeder.public()
-    if nested and not conn.in_transaction:
-        # This module was imported inside the caller's transaction, and registering the item
-        # tables (sqlite3's executescript) committed it early. Open a transaction again so
-        # the caller's COMMIT still has one to end.
-        conn.execute("BEGIN IMMEDIATE")

@@ -429,6 +429,16 @@ def attachments_of(store: Store, item_id: str) -> list[Attachment]:
     return [_attachment(r) for r in rows]
 
 
+def items_with_attachments(store: Store, folder_id: str) -> set[str]:
+    """Ids of a folder's items that have attachments (one query for a whole listing)."""
+    rows = store.query(
+        "SELECT DISTINCT a.item_id FROM item_attachments a JOIN items i ON i.id = a.item_id"
+        " WHERE i.folder_id = ?",
+        (folder_id,),
+    )
+    return {str(r["item_id"]) for r in rows}
+
+
 def get_attachment(store: Store, attachment_id: str) -> Attachment | None:
     row = store.query_one("SELECT * FROM item_attachments WHERE id = ?", (attachment_id,))
     return None if row is None else _attachment(row)

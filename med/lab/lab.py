@@ -103,9 +103,12 @@ class Lab:
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, demo: bool = False) -> Lab:
-        """Open (or create) a lab; with `demo`, seed the demo organisation unless already there."""
+        """Open (or create) a lab; with `demo`, seed the demo organisation into an empty store.
+
+        A store that already holds an organisation (the demo or another) is left as it is.
+        """
         lab = cls(Store(path))
-        if demo and lab.store.get_meta("demo") is None:
+        if demo and lab.store.get_meta("demo") is None and not lab.store.mailboxes():
             from med.lab.demo import seed
 
             seed(lab)

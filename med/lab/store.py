@@ -114,6 +114,19 @@ def register_folder_counter(counter: FolderCounter) -> None:
         _folder_counters.append(counter)
 
 
+FolderCleanup = Callable[[sqlite3.Connection, list[str]], None]
+_folder_cleanups: list[FolderCleanup] = []
+
+
+def register_folder_cleanup(cleanup: FolderCleanup) -> None:
+    """Let the module that owns items remove a deleted folder's contents (same transaction).
+
+    Called with the connection and the ids of every folder being deleted (the subtree).
+    """
+    if cleanup not in _folder_cleanups:
+        _folder_cleanups.append(cleanup)
+
+
 def new_key() -> str:
     """A fresh internal key for a row (folders, items): 32 hex digits."""
     return uuid.uuid4().hex
@@ -467,6 +480,8 @@ class Store:
             raise KeyError(folder_id)
         doomed = [current, *self.descendants(folder_id)]
         with self.transaction() as conn:
+            for cleanup in _folder_cleanups:
+                cleanup(conn, [f.id for f in doomed])
             for folder in reversed(doomed):
                 conn.execute("DELETE FROM folders WHERE id = ?", (folder.id,))
                 self._log_folder_change(conn, folder.mailbox, folder.id, "delete")

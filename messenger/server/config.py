@@ -32,6 +32,8 @@ class ServerSettings:
     max_upload_bytes: int = 100 * 1024 * 1024
     max_ciphertext_bytes: int = 256 * 1024
     purge_interval: float = 3600.0
+    stream_queue_limit: int = 10000
+    stream_recheck_interval: float = 30.0
     auto_migrate: bool = True
     argon2: Argon2Params = field(default_factory=Argon2Params)
     clock: Callable[[], dt.datetime] = utcnow

@@ -2,9 +2,10 @@
 
 A published item is a routing envelope: `{"conversation_id": ...}` reaches every connection
 subscribed to that conversation (and, for a membership change, the added or removed user's
-connections), `{"device_id": ...}` one device, `{"user_ids": [...]}` those users, and
-`{"kick_device": ...}` closes a device's connections. Connections repair any gap from the
-database by sequence number, so a lost or reordered pub/sub message costs latency, not data.
+connections), `{"device_id": ...}` one device, `{"user_ids": [...]}` those users;
+`{"kick_device": ...}` and `{"kick_session": ..., "user_id": ...}` close connections.
+Connections repair any gap from the database by sequence number (and catch up periodically),
+so a lost or reordered pub/sub message costs latency, not data.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ log = logging.getLogger("messenger.server.hub")
 class Subscriber(Protocol):
     user_id: str
     device_id: str
+    session_id: str
 
     def push(self, item: dict[str, Any]) -> None: ...
 
@@ -85,6 +87,11 @@ class LocalHub:
         if "kick_device" in item:
             for sub in list(self.by_device.get(item["kick_device"], ())):
                 sub.kick()
+            return
+        if "kick_session" in item:
+            for sub in list(self.by_user.get(item["user_id"], ())):
+                if sub.session_id == item["kick_session"]:
+                    sub.kick()
             return
         targets: set[Subscriber] = set()
         if "conversation_id" in item:

@@ -551,24 +551,40 @@ async def events_for(
     return list(await db.scalars(stmt.order_by(Event.seq).limit(limit)))
 
 
-async def memberships_for_sync(
+async def sync_candidates(
     db: AsyncSession, user_id: str, since: dict[str, int]
-) -> list[Membership]:
-    """Memberships with something the device has not seen (active ones, and removals it missed)."""
-    rows = await db.scalars(select(Membership).where(Membership.user_id == user_id))
+) -> list[tuple[Membership, int]]:
+    """Memberships a device must look at, with the conversation's last seq.
+
+    Active ones, and removals the device has not seen yet (a conversation the device never
+    saw and was removed from tells it nothing).
+    """
+    rows = await db.execute(
+        select(Membership, Conversation.last_seq)
+        .join(Conversation, Conversation.id == Membership.conversation_id)
+        .where(Membership.user_id == user_id)
+    )
     out = []
-    for mem in rows:
-        if (
-            not mem.active
-            and mem.left_seq is not None
-            and since.get(mem.conversation_id, 0) >= mem.left_seq
-        ):
-            continue
-        if not mem.active and mem.conversation_id not in since:
-            # Removed before this device ever saw the conversation: nothing to tell it.
-            continue
-        out.append(mem)
+    for mem, last_seq in rows:
+        if not mem.active:
+            seen = since.get(mem.conversation_id)
+            if seen is None or (mem.left_seq is not None and seen >= mem.left_seq):
+                continue
+        out.append((mem, int(last_seq)))
     return out
+
+
+async def session_valid(db: AsyncSession, session_id: str, device_id: str) -> bool:
+    """Whether a stream may stay open: session not revoked, user enabled, device present."""
+    row = (
+        await db.execute(
+            select(Session.revoked_at, User.disabled, Device.removed_at)
+            .join(User, User.id == Session.user_id)
+            .join(Device, Device.id == device_id)
+            .where(Session.id == session_id)
+        )
+    ).first()
+    return row is not None and row[0] is None and not row[1] and row[2] is None
 
 
 # -- idempotency -----------------------------------------------------------------------------

@@ -72,12 +72,15 @@ class Served:
 
 
 @contextmanager
-def serve(app: FastAPI, host: str = "127.0.0.1") -> Iterator[Served]:
+def serve(
+    app: FastAPI, host: str = "127.0.0.1", *, ssl: Mapping[str, str] | None = None
+) -> Iterator[Served]:
+    """Serve `app` on a free loopback port; `ssl` holds uvicorn's ssl_certfile/ssl_keyfile."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", **dict(ssl or {}))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -87,7 +90,8 @@ def serve(app: FastAPI, host: str = "127.0.0.1") -> Iterator[Served]:
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
     try:
-        yield Served(url=f"http://{host}:{port}/EWS/Exchange.asmx", host=host, port=port)
+        scheme = "https" if ssl else "http"
+        yield Served(url=f"{scheme}://{host}:{port}/EWS/Exchange.asmx", host=host, port=port)
     finally:
         server.should_exit = True
         thread.join(10)

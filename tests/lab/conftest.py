@@ -34,9 +34,13 @@ def _address(user: str) -> str:
 class LabServer:
     """A lab on a file store behind uvicorn in a thread; restartable on the same port."""
 
-    def __init__(self, store_path: Path, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, store_path: Path, host: str = "127.0.0.1", *, authenticator: Any = None
+    ) -> None:
+        """`authenticator`: a factory `lab -> LabAuthenticator-like` (default: the lab's own)."""
         self.store_path = store_path
         self.host = host
+        self.authenticator = authenticator
         self.port = 0
         self.lab = Lab.open(store_path)
         self._server: uvicorn.Server | None = None
@@ -63,7 +67,10 @@ class LabServer:
     def start(self) -> None:
         sock = self._socket()
         config = uvicorn.Config(
-            create_app(self.lab),
+            create_app(
+                self.lab,
+                authenticator=self.authenticator(self.lab) if self.authenticator else None,
+            ),
             log_level="warning",
             lifespan="off",
             access_log=False,

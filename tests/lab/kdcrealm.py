@@ -59,3 +59,12 @@ def use_tickets(kdc: LabKdc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for name, value in kdc.client_env(ccache).items():
         monkeypatch.setenv(name, value)
     return Tickets(kdc, ccache)
+
+
+def tickets_issued(kdc: LabKdc, principal: str) -> int:
+    """Ticket-granting tickets the KDC issued to `principal` (from its log)."""
+    log = (kdc.directory / "kdc.log").read_text()
+    wanted = f"{principal} for krbtgt/"
+    return sum(
+        1 for line in log.splitlines() if "AS_REQ" in line and "ISSUE" in line and wanted in line
+    )

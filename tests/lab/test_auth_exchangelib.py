@@ -11,10 +11,10 @@ import pytest
 from med.auth.negotiate import NEGOTIATE, NoTicket, register
 from med.lab import Lab
 from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import LabKdc
+from med.lab.auth.kdc import LabKdc, start_kdc
 from med.lab.demo import DEMO_PASSWORD
 from tests.lab.authserver import Served, serve
-from tests.lab.kdcrealm import Tickets, shared_kdc, use_tickets
+from tests.lab.kdcrealm import DEMO_USERS, Tickets, shared_kdc, use_tickets
 
 create_app = pytest.importorskip("med.lab.server", reason="needs the lab's EWS server").create_app
 
@@ -121,3 +121,26 @@ def test_exchangelib_negotiate_without_a_ticket_raises_no_ticket(
     register()
     with pytest.raises(NoTicket):
         _ = _account(ews.url, NEGOTIATE, None, CHEF).inbox
+
+
+@pytest.mark.kerberos
+def test_the_lab_server_answers_a_stale_ticket_with_401(
+    ews: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tickets from a recreated realm (same names, new keys) are refused, not a server error."""
+    import base64
+
+    import requests
+    import spnego
+
+    old = start_kdc(tmp_path / "old-realm", DEMO_USERS)
+    try:
+        assert use_tickets(old, tmp_path, monkeypatch).kinit(ASSISTENZ).returncode == 0
+        client = spnego.client(hostname="127.0.0.1", service="HTTP", protocol="negotiate")
+        token = base64.b64encode(client.step()).decode()
+        with requests.Session() as session:
+            r = session.post(ews.url, headers={"Authorization": f"Negotiate {token}"}, timeout=10)
+        assert r.status_code == 401
+        assert "Negotiate" in r.raw.headers.getlist("WWW-Authenticate")
+    finally:
+        old.stop()

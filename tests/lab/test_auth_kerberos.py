@@ -127,7 +127,7 @@ def test_tickets_stay_valid_across_a_kdc_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_kdc()
-    directory = tmp_path / "realm"
+    directory = tmp_path / "lab realm"  # a space in the path, as in many home directories
     first = start_kdc(directory, DEMO_USERS)
     tickets = use_tickets(first, tmp_path, monkeypatch)
     assert tickets.kinit(ASSISTENZ).returncode == 0
@@ -194,17 +194,17 @@ def _wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
 
 def test_the_kdc_dies_with_a_killed_parent(tmp_path: Path) -> None:
     require_kdc()
-    parent = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _STARTER, str(tmp_path / "realm")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
-    )
-    assert parent.stdout is not None
-    pid = int(parent.stdout.readline())
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
+    ) as parent:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
     assert _wait_gone(pid)
 
 

@@ -164,3 +164,70 @@ def test_move_to_deleted_items_and_soft_delete(lab: Lab) -> None:
     moved = store_items.get_item(lab.store, first.id)
     assert moved is not None and moved.folder_id == bin_
     assert store_items.get_item(lab.store, second.id) is None
+
+
+def organizer_meeting(lab: Lab, subject: str) -> store_items.Item:
+    calendar = folder_of(lab, SACHBEARBEITUNG, "calendar")
+    return next(
+        i
+        for i in store_items.items_in(lab.store, calendar)
+        if i.props.get("item:Subject") == subject
+    )
+
+
+def attendee_copy(lab: Lab, mailbox: str, subject: str) -> store_items.Item:
+    calendar = folder_of(lab, mailbox, "calendar")
+    return next(
+        i
+        for i in store_items.items_in(lab.store, calendar)
+        if i.props.get("item:Subject") == subject
+    )
+
+
+def test_organizer_moving_the_meeting_updates_attendees(lab: Lab) -> None:
+    from med.lab.ews.items import item_ews_id
+
+    invite(lab, "Verlegbar", [CHEF])
+    meeting = organizer_meeting(lab, "Verlegbar")
+    messages = call(
+        lab,
+        SACHBEARBEITUNG,
+        '<m:UpdateItem ConflictResolution="AlwaysOverwrite" '
+        'SendMeetingInvitationsOrCancellations="SendToAllAndSaveCopy"><m:ItemChanges>'
+        f'<t:ItemChange><t:ItemId Id="{item_ews_id(meeting)}"/><t:Updates>'
+        '<t:SetItemField><t:FieldURI FieldURI="calendar:Start"/><t:CalendarItem>'
+        "<t:Start>2027-02-01T13:00:00Z</t:Start></t:CalendarItem></t:SetItemField>"
+        '<t:SetItemField><t:FieldURI FieldURI="calendar:End"/><t:CalendarItem>'
+        "<t:End>2027-02-01T14:00:00Z</t:End></t:CalendarItem></t:SetItemField>"
+        "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>",
+    )
+    assert codes(messages) == ["NoError"]
+    copy = attendee_copy(lab, CHEF, "Verlegbar")
+    assert copy.props["calendar:Start"] == "2027-02-01T13:00:00Z"
+    updates = [
+        r
+        for r in requests_in(lab, ASSISTENZ, "Verlegbar")
+        if r.props["meetingRequest:MeetingRequestType"] == "FullUpdate"
+    ]
+    assert len(updates) == 1
+
+
+def test_organizer_deleting_the_meeting_cancels_it_for_attendees(lab: Lab) -> None:
+    from med.lab.ews.items import item_ews_id
+
+    invite(lab, "Fällt aus", [CHEF])
+    meeting = organizer_meeting(lab, "Fällt aus")
+    messages = call(
+        lab,
+        SACHBEARBEITUNG,
+        '<m:DeleteItem DeleteType="MoveToDeletedItems" '
+        'SendMeetingCancellations="SendToAllAndSaveCopy"><m:ItemIds>'
+        f'<t:ItemId Id="{item_ews_id(meeting)}"/></m:ItemIds></m:DeleteItem>',
+    )
+    assert codes(messages) == ["NoError"]
+    assert attendee_copy(lab, CHEF, "Fällt aus").props["calendar:IsCancelled"] is True
+    inbox = folder_of(lab, ASSISTENZ, "inbox")
+    assert any(
+        i.item_class == "IPM.Schedule.Meeting.Canceled"
+        for i in store_items.items_in(lab.store, inbox)
+    )

@@ -68,3 +68,12 @@ def test_demo_is_seeded_once_per_store(tmp_path: Path) -> None:
     Lab.open(path, demo=True).close()
     lab = Lab.open(path, demo=True)
     assert len([u for u in lab.users() if u.address == CHEF]) == 1
+
+
+def test_demo_flag_leaves_another_organisation_alone(tmp_path: Path) -> None:
+    path = tmp_path / "own.sqlite"
+    own = Lab.open(path)
+    own.add_mailbox("boss@elsewhere.example", "Boss", password="pw")
+    own.close()
+    lab = Lab.open(path, demo=True)
+    assert [u.address for u in lab.users()] == ["boss@elsewhere.example"]

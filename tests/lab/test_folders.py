@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
-from exchangelib.errors import ErrorAccessDenied
+from exchangelib.errors import ErrorAccessDenied, ErrorSchemaValidation
 from exchangelib.folders import SHALLOW, Folder, FolderCollection, SingleFolderQuerySet
 
-from med.lab.demo import ASSISTENZ
+from med.lab.demo import ASSISTENZ, CHEF, DEMO_PASSWORD, SACHBEARBEITUNG
 from tests.lab.conftest import LabServer
 
 OWN_ONLY = {"Gesendete Elemente", "Entwürfe", "Gelöschte Elemente", "Junk-E-Mail", "Postausgang"}
@@ -138,3 +139,106 @@ def test_delegate_cannot_create_subfolders_where_only_editor(lab: LabServer) -> 
     account = lab.account("assistenz", "chef")
     with pytest.raises(ErrorAccessDenied):
         Folder(parent=account.inbox, name="Nicht erlaubt").save()
+
+
+def test_owner_renames_a_folder_and_the_delegate_keeps_access(lab: LabServer) -> None:
+    account = lab.account("chef")
+    folder = next(f for f in account.inbox.children if f.name == "Vorgänge")
+    folder.name = "Vorgänge 2026"
+    folder.save(update_fields=["name"])
+    delegate = lab.account("assistenz", "chef")
+    renamed = next(f for f in delegate.inbox.children if f.name == "Vorgänge 2026")
+    assert renamed.effective_rights.create_contents
+
+
+def test_permission_set_out_of_schema_order_is_refused_and_changes_nothing(
+    lab: LabServer,
+) -> None:
+    # exchangelib 5 writes Permission entries with UserId last and CalendarPermissionLevel;
+    # Exchange's schema validation refuses that request as a whole.
+    account = lab.account("chef")
+    folder = next(f for f in account.inbox.children if f.name == "Vorgänge")
+    folder.name = "Umbenannt"
+    with pytest.raises(ErrorSchemaValidation):
+        folder.save()
+    again = lab.account("assistenz", "chef")
+    assert "Vorgänge" in names(again.inbox.children)
+
+
+def test_owner_grants_a_colleague_reviewer_with_update_folder(lab: LabServer) -> None:
+    inbox = lab.account("chef").inbox
+    entries = "".join(
+        f"<t:Permission><t:UserId>{user}</t:UserId><t:PermissionLevel>{level}</t:PermissionLevel>"
+        "</t:Permission>"
+        for user, level in (
+            ("<t:DistinguishedUser>Default</t:DistinguishedUser>", "None"),
+            (f"<t:PrimarySmtpAddress>{ASSISTENZ}</t:PrimarySmtpAddress>", "Editor"),
+            (f"<t:PrimarySmtpAddress>{SACHBEARBEITUNG}</t:PrimarySmtpAddress>", "Reviewer"),
+        )
+    )
+    update = (
+        "<m:UpdateFolder><m:FolderChanges><t:FolderChange>"
+        f'<t:FolderId Id="{inbox.id}" ChangeKey="{inbox.changekey}"/><t:Updates><t:SetFolderField>'
+        '<t:FieldURI FieldURI="folder:PermissionSet"/><t:Folder><t:PermissionSet><t:Permissions>'
+        f"{entries}</t:Permissions></t:PermissionSet></t:Folder></t:SetFolderField></t:Updates>"
+        "</t:FolderChange></m:FolderChanges></m:UpdateFolder>"
+    )
+    get = (
+        "<m:GetFolder><m:FolderShape><t:BaseShape>AllProperties</t:BaseShape></m:FolderShape>"
+        f'<m:FolderIds><t:FolderId Id="{inbox.id}"/></m:FolderIds></m:GetFolder>'
+    )
+    assert b"ErrorAccessDenied" in soap(lab, SACHBEARBEITUNG, get)
+    assert b"NoError" in soap(lab, CHEF, update)
+    # Without Folder visible on the root, exchangelib's Account cannot walk there (as with
+    # Exchange); the folder itself answers by id.
+    seen = soap(lab, SACHBEARBEITUNG, get)
+    assert (
+        b"<t:Read>true</t:Read>" in seen and b"<t:CreateContents>false</t:CreateContents>" in seen
+    )
+
+
+def soap(lab: LabServer, user: str, body: str) -> bytes:
+    envelope = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+        ' xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"'
+        ' xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">'
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    )
+    answer = httpx.post(lab.url, content=envelope, auth=(user, DEMO_PASSWORD), timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def test_delete_to_deleted_items_moves_the_folder_then_removes_it(lab: LabServer) -> None:
+    account = lab.account("chef")
+    folder = Folder(parent=account.inbox, name="Alt", folder_class="IPF.Note")
+    folder.save()
+    Folder(parent=folder, name="Älter", folder_class="IPF.Note").save()
+    folder.delete(delete_type="MoveToDeletedItems")
+    fresh = lab.account("chef")
+    assert "Alt" not in names(fresh.inbox.children)
+    moved = next(f for f in fresh.trash.children if f.name == "Alt")
+    assert names(moved.children) == {"Älter"}
+    moved.delete(delete_type="MoveToDeletedItems")  # already in Deleted Items: gone for good
+    assert "Alt" not in names(lab.account("chef").trash.children)
+
+
+def test_delegate_syncs_only_the_folders_it_may_see(lab: LabServer) -> None:
+    account = lab.account("assistenz", "chef")
+    created = {f.name for kind, f in account.root.sync_hierarchy() if kind == "create"}
+    assert {"Posteingang", "Kalender", "Vorgänge"} <= created
+    assert not created & OWN_ONLY
+
+
+def test_find_folder_restriction_on_the_container_class_property(lab: LabServer) -> None:
+    body = (
+        '<m:FindFolder Traversal="Deep"><m:FolderShape><t:BaseShape>Default</t:BaseShape>'
+        "</m:FolderShape><m:Restriction><t:IsEqualTo>"
+        '<t:ExtendedFieldURI PropertyTag="0x3613" PropertyType="String"/>'
+        '<t:FieldURIOrConstant><t:Constant Value="IPF.Appointment"/></t:FieldURIOrConstant>'
+        '</t:IsEqualTo></m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id="root"/>'
+        "</m:ParentFolderIds></m:FindFolder>"
+    )
+    answer = soap(lab, CHEF, body)
+    assert answer.count(b"<t:CalendarFolder>") == 2  # Kalender and Repräsentation
+    assert b"<t:Folder>" not in answer

@@ -516,3 +516,49 @@ def test_batch_runs_each_request_and_answers_by_id(assistenz: Graph) -> None:
     assert by_id["1"]["status"] == 200 and by_id["1"]["body"]["displayName"] == "Posteingang"
     assert by_id["2"]["status"] == 200
     assert by_id["3"]["status"] == 400
+
+
+def test_sensitivity_comes_as_the_mapi_property_on_expand(chef: Graph) -> None:
+    page = _ok(
+        chef.get(
+            "/me/mailFolders/inbox/messages",
+            params={
+                "$top": "300",
+                "$select": "subject",
+                "$expand": "singleValueExtendedProperties($filter=id eq 'Integer 0x36')",
+            },
+        )
+    )
+    values = {p["value"] for m in page["value"] for p in m["singleValueExtendedProperties"]}
+    assert "2" in values  # the demo boss has private mail
+    assert set(page["value"][0]) >= {"subject", "singleValueExtendedProperties"}
+
+
+def test_meeting_requests_are_event_messages_with_their_event(assistenz: Graph) -> None:
+    page = _ok(assistenz.get(f"/users/{CHEF}/mailFolders/inbox/messages?$top=300"))
+    requests = [m for m in page["value"] if m.get("meetingMessageType") == "meetingRequest"]
+    assert requests and requests[0]["@odata.type"] == "#microsoft.graph.eventMessageRequest"
+    expanded = _ok(
+        assistenz.get(
+            f"/users/{CHEF}/messages/{requests[0]['id']}",
+            params={"$expand": "microsoft.graph.eventMessage/event"},
+        )
+    )
+    assert expanded["event"]["subject"] and expanded["event"]["type"] in (
+        "singleInstance",
+        "seriesMaster",
+    )
+
+
+def test_sent_on_behalf_copy_lands_in_the_owners_sent_items(assistenz: Graph, chef: Graph) -> None:
+    _send(assistenz, CHEF, SACH, "Kopie beim Chef")
+    sent = _ok(chef.get("/me/mailFolders/sentitems/messages?$top=100&$select=subject"))
+    assert "Kopie beim Chef" in [m["subject"] for m in sent["value"]]
+
+
+def test_contact_folders_and_mime(assistenz: Graph) -> None:
+    folders = _ok(assistenz.get("/me/contactFolders"))["value"]
+    assert [f.get("wellKnownName") for f in folders] == ["contacts"]
+    first = _ok(assistenz.get(f"/users/{CHEF}/mailFolders/inbox/messages?$top=1"))["value"][0]
+    raw = assistenz.get(f"/users/{CHEF}/messages/{first['id']}/$value")
+    assert raw.status_code == 200 and b"Subject:" in raw.content

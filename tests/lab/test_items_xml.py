@@ -130,3 +130,43 @@ def test_restriction_on_an_indexed_contact_field(lab: Lab) -> None:
     names = [c.findtext(f"{T}DisplayName") for c in messages[0].iter(f"{T}Contact")]
     assert names == ["Dr. Jana Hoffmann"]
     assert messages[0].find(f"{M}RootFolder") is not None
+
+
+def test_deep_find_includes_subfolders_and_text_body_is_converted(lab: Lab) -> None:
+    shallow = call(
+        lab,
+        CHEF,
+        '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>'
+        '</m:ItemShape><m:IndexedPageItemView MaxEntriesReturned="1" Offset="0" '
+        'BasePoint="Beginning"/><m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/>'
+        "</m:ParentFolderIds></m:FindItem>",
+    )
+    deep = call(
+        lab,
+        CHEF,
+        '<m:FindItem Traversal="Deep"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>'
+        '</m:ItemShape><m:IndexedPageItemView MaxEntriesReturned="1" Offset="0" '
+        'BasePoint="Beginning"/><m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/>'
+        "</m:ParentFolderIds></m:FindItem>",
+    )
+
+    def total(messages: Element) -> int:
+        root = messages[0].find(f"{M}RootFolder")
+        assert root is not None
+        return int(root.get("TotalItemsInView", "0"))
+
+    assert total(deep) > total(shallow)
+    item = store_items.items_in(lab.store, folder_of(lab, CHEF, "inbox"))[0]
+    from med.lab.ews.items import item_ews_id
+
+    got = call(
+        lab,
+        CHEF,
+        "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:BodyType>HTML"
+        '</t:BodyType><t:AdditionalProperties><t:FieldURI FieldURI="item:Body"/>'
+        "</t:AdditionalProperties></m:ItemShape><m:ItemIds>"
+        f'<t:ItemId Id="{item_ews_id(item)}"/></m:ItemIds></m:GetItem>',
+    )
+    body = got[0].find(f"{M}Items/{T}Message/{T}Body")
+    assert body is not None and body.get("BodyType") == "HTML"
+    assert (body.text or "").startswith("<html>")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
+import pytest
 from exchangelib import EWSDateTime, EWSTimeZone
 from exchangelib.errors import ErrorMailRecipientNotFound
 
@@ -77,3 +78,38 @@ def test_event_times_are_in_the_requested_zone(lab: LabServer) -> None:
     )
     assert presse.start.astimezone(BERLIN).hour == 14
     assert presse.end - presse.start == timedelta(minutes=90)
+
+
+def test_request_zone_follows_daylight_saving_in_both_hemispheres() -> None:
+    from datetime import UTC
+
+    from med.lab.ews.availability import RequestZone, Switch
+
+    berlin = RequestZone(
+        -60,
+        Switch(0, time(3), 5, 10, 6),  # back to standard: last Sunday of October, 03:00
+        Switch(-60, time(2), 5, 3, 6),  # daylight: last Sunday of March, 02:00
+    )
+    assert datetime(2026, 7, 1, 12, tzinfo=berlin).astimezone(UTC).hour == 10
+    assert datetime(2026, 1, 15, 12, tzinfo=berlin).astimezone(UTC).hour == 11
+    assert datetime(2026, 7, 1, 10, tzinfo=UTC).astimezone(berlin).hour == 12
+    sydney = RequestZone(
+        -600,
+        Switch(0, time(3), 1, 4, 6),  # standard from the first Sunday of April
+        Switch(-60, time(2), 1, 10, 6),  # daylight from the first Sunday of October
+    )
+    assert datetime(2026, 1, 15, 12, tzinfo=sydney).astimezone(UTC).hour == 1
+    assert datetime(2026, 7, 15, 12, tzinfo=sydney).astimezone(UTC).hour == 2
+
+
+def test_window_longer_than_62_days_is_refused(lab: LabServer) -> None:
+    from exchangelib.errors import ErrorTimeIntervalTooBig
+
+    protocol = lab.account("chef").protocol
+    start, _ = window(lab)
+    with pytest.raises(ErrorTimeIntervalTooBig):
+        list(
+            protocol.get_free_busy_info(
+                accounts=[(CHEF, "Required", False)], start=start, end=start + timedelta(days=70)
+            )
+        )

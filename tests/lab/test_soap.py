@@ -163,3 +163,14 @@ def test_unknown_distinguished_name_is_a_schema_fault(lab: Lab) -> None:
     with pytest.raises(soap.SoapFault) as fault:
         resolve_folder(ctx(lab, "chef@x.example"), distinguished("bogus"))
     assert fault.value.code == "ErrorSchemaValidation"
+
+
+def test_impersonation_is_refused(lab: Lab, echo_op: list[EwsContext]) -> None:
+    header = (
+        '<t:RequestServerVersion Version="Exchange2016"/><t:ExchangeImpersonation><t:ConnectingSID>'
+        "<t:PrimarySmtpAddress>other@x.example</t:PrimarySmtpAddress></t:ConnectingSID>"
+        "</t:ExchangeImpersonation>"
+    )
+    result = soap.handle(lab, "chef@x.example", envelope("<m:TestEcho/>", header))
+    assert result.status == 500 and b"a:ErrorImpersonateUserDenied" in result.body
+    assert echo_op == []

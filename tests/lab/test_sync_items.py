@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from med.lab import Lab
@@ -62,7 +62,7 @@ def sync_round(lab: Lab, state: str, max_changes: int) -> tuple[list[tuple[str, 
 
 OPS = st.lists(
     st.one_of(
-        st.tuples(st.just("create"), st.integers(0, 0)),
+        st.tuples(st.just("create"), st.integers(0, 99)),
         st.tuples(st.sampled_from(["update", "delete", "move_out", "move_in"]), st.integers(0, 50)),
         st.tuples(st.just("sync"), st.integers(1, 4)),
     ),
@@ -70,8 +70,10 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS)
+@example(ops=[("create", 1), ("create", 0), ("sync", 1), ("delete", 0)])
+@example(ops=[("create", 0), ("create", 1), ("sync", 1), ("update", 1), ("delete", 0)])
 def test_client_copy_converges_to_folder_content(ops: list[tuple[str, int]]) -> None:
     lab, inbox, other = fresh_lab()
     store = lab.store
@@ -89,12 +91,19 @@ def test_client_copy_converges_to_folder_content(ops: list[tuple[str, int]]) -> 
                 assert kind == "Delete" and key in known
                 known.remove(key)
 
-    for op, n in ops:
+    for step, (op, n) in enumerate(ops):
         inside = store_items.items_in(store, inbox.id)
         outside = store_items.items_in(store, other.id)
         if op == "create":
+            # Ids sort in an order hypothesis chooses (the sync pages in id order).
             store_items.create_item(
-                store, inbox, "IPM.Note", {"item:Subject": "x"}, created_by=USER, now=NOW
+                store,
+                inbox,
+                "IPM.Note",
+                {"item:Subject": "x"},
+                created_by=USER,
+                now=NOW,
+                item_id=f"{n:02d}{step:030x}",
             )
         elif op == "update" and inside:
             item = inside[n % len(inside)]

@@ -31,7 +31,7 @@ from med.auth.negotiate import (
 from med.lab.auth import LabAuthenticator
 from med.lab.auth.kdc import LabKdc, start_kdc
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
-from tests.lab.kdcrealm import DEMO_USERS, Tickets, shared_kdc, use_tickets
+from tests.lab.kdcrealm import DEMO_USERS, Tickets, shared_kdc, tickets_issued, use_tickets
 
 ASSISTENZ = "assistenz@musterstadt.example"
 PRINCIPAL = "assistenz@MUSTERSTADT.EXAMPLE"
@@ -179,24 +179,15 @@ def test_a_ticket_from_a_recreated_realm_is_refused_cleanly(
         old.stop()
 
 
-def _tickets_issued(kdc: LabKdc, principal: str) -> int:
-    """Ticket-granting tickets the KDC issued to `principal` (from its log)."""
-    log = (kdc.directory / "kdc.log").read_text()
-    wanted = f"{principal} for krbtgt/"
-    return sum(
-        1 for line in log.splitlines() if "AS_REQ" in line and "ISSUE" in line and wanted in line
-    )
-
-
 @pytest.mark.kerberos
 def test_a_password_login_asks_the_kdc_once_for_many_requests(
     server: Served, kdc: LabKdc, tickets: Tickets
 ) -> None:
-    before = _tickets_issued(kdc, PRINCIPAL)
+    before = tickets_issued(kdc, PRINCIPAL)
     with requests.Session() as s:
         s.auth = NegotiateAuth(PRINCIPAL, DEMO_PASSWORD)
         assert [s.post(server.url, timeout=10).text for _ in range(3)] == [ASSISTENZ] * 3
-    assert _tickets_issued(kdc, PRINCIPAL) - before == 1
+    assert tickets_issued(kdc, PRINCIPAL) - before == 1
 
 
 @pytest.mark.kerberos
@@ -225,11 +216,11 @@ def test_an_expired_ticket_got_with_the_password_is_renewed(
         s.auth = NegotiateAuth(principal, DEMO_PASSWORD, protocol="kerberos")
         issued_at = time.time()
         assert s.post(server.url, timeout=10).text == short
-        started = _tickets_issued(kdc, principal)
+        started = tickets_issued(kdc, principal)
         while time.time() < issued_at + 3:  # the ticket lives 2 seconds
             time.sleep(0.1)
         assert s.post(server.url, timeout=10).text == short
-    assert _tickets_issued(kdc, principal) == started + 1
+    assert tickets_issued(kdc, principal) == started + 1
 
 
 def test_ntlm_login_with_password(server: Served) -> None:

@@ -15,7 +15,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from med.lab.auth.handshake import Handshakes, acceptor_env, is_ntlm_negotiate, new_acceptor
+from med.lab.auth.handshake import (
+    Handshakes,
+    acceptor_env,
+    is_ntlm_negotiate,
+    new_acceptor,
+    tls_server_end_point,
+)
 from med.lab.auth.ntlm_users import NtlmUserFile
 from med.lab.demo import DEMO_PASSWORD, DOMAIN
 
@@ -97,10 +103,13 @@ class LabAuthenticator:
         realm: str | None = None,
         domain: str = DEMO_DOMAIN,
         ntlm_passwords: Mapping[str, str] | None = None,
+        tls_certificate: bytes | None = None,
     ) -> None:
         """`ntlm_passwords` (address -> password) are the logins NTLM knows; by default the
         lab's users whose password is still the demo password. Kerberos needs `keytab` (the
         HTTP service keys) and `realm` (whose principals map to mailboxes of `domain`).
+        `tls_certificate` (DER), when the lab is served over https, makes NTLM and Kerberos
+        logins check the client's channel binding to it (Extended Protection).
         """
         self.lab = lab
         self.keytab = keytab
@@ -110,6 +119,7 @@ class LabAuthenticator:
         self._ntlm_passwords = dict(ntlm_passwords) if ntlm_passwords is not None else None
         self._ntlm_file: NtlmUserFile | None = None
         self._ntlm_lock = threading.Lock()
+        self._bindings = tls_server_end_point(tls_certificate) if tls_certificate else None
 
     def close(self) -> None:
         """Remove the NTLM user file (also done when the authenticator is collected)."""
@@ -236,7 +246,7 @@ class LabAuthenticator:
         with acceptor_env(values):
             context = self._handshakes.take(key)
             if context is None or is_ntlm_negotiate(token):
-                context = new_acceptor(protocol)
+                context = new_acceptor(protocol, self._bindings)
             out: bytes | None = context.step(token)
             if not context.complete:
                 self._handshakes.keep(key, context)

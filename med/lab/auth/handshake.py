@@ -99,6 +99,28 @@ def is_ntlm_negotiate(token: bytes) -> bool:
     return token.startswith(b"NTLMSSP\x00\x01\x00\x00\x00")
 
 
-def new_acceptor(protocol: str) -> Any:
+def new_acceptor(protocol: str, bindings: Any = None) -> Any:
     """A fresh pyspnego server context; call inside `acceptor_env`."""
-    return spnego.server(protocol=protocol)
+    return spnego.server(protocol=protocol, channel_bindings=bindings)
+
+
+def tls_server_end_point(certificate: bytes) -> Any:
+    """RFC 5929 channel bindings for the lab's DER certificate (Exchange's Extended Protection).
+
+    The hash is the certificate's signature hash; MD5 and SHA-1 become SHA-256.
+    """
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+    from spnego.channel_bindings import GssChannelBindings
+
+    cert = x509.load_der_x509_certificate(certificate)
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    if algorithm is None or isinstance(algorithm, hashes.MD5 | hashes.SHA1):
+        algorithm = hashes.SHA256()
+    digest = hashes.Hash(algorithm)
+    digest.update(certificate)
+    return GssChannelBindings(application_data=b"tls-server-end-point:" + digest.finalize())

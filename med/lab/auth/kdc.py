@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -254,9 +255,8 @@ def _launcher(directory: Path, kdc_binary: str) -> str:
     if setpriv is None:
         return kdc_binary
     script = directory / "krb5kdc-tied"
-    _write_private(
-        script, f'#!/bin/sh\nexec {setpriv} --pdeathsig TERM {kdc_binary} "$@"\n', mode=0o700
-    )
+    command = f"exec {shlex.quote(setpriv)} --pdeathsig TERM {shlex.quote(kdc_binary)}"
+    _write_private(script, f'#!/bin/sh\n{command} "$@"\n', mode=0o700)
     return str(script)
 
 
@@ -347,12 +347,18 @@ def _ensure_principals(kdc: LabKdc, users: Mapping[str, str], hosts: Iterable[st
         kdc.kadmin(f"addprinc -randkey -clearpolicy {service}")
     to_export = services if not kdc.keytab.exists() else new
     for service in to_export:
-        kdc.kadmin(f"ktadd -k {kdc.keytab} -norandkey {service}")
+        kdc.kadmin(f'ktadd -k "{kdc.keytab}" -norandkey {service}')
 
 
-def start_lab_kdc(lab: PasswordChecker, directory: Path) -> LabKdc:
-    """The realm for a lab: a principal for every login that still has the demo password."""
-    return start_kdc(directory, demo_passwords(lab))
+def start_lab_kdc(
+    lab: PasswordChecker, directory: Path, *, extra_hosts: Iterable[str] = ()
+) -> LabKdc:
+    """The realm for a lab: a principal for every login that still has the demo password.
+
+    `extra_hosts` get service keys beside the usual local names (e.g. the address served on).
+    """
+    hosts = [*service_hosts(), *(h.lower() for h in extra_hosts if h)]
+    return start_kdc(directory, demo_passwords(lab), hosts=list(dict.fromkeys(hosts)))
 
 
 def usage_lines(kdc: LabKdc, url_host: str, address: str) -> list[str]:

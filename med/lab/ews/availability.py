@@ -251,36 +251,23 @@ def granted_view(requested: str, rights: Rights) -> str | None:
 
 @operation("GetUserAvailabilityRequest", min_version="Exchange2007_SP1")
 def get_user_availability(ctx: EwsContext, request: Element) -> Element:
+    """One FreeBusyResponse per mailbox; a problem with the window answers each of them."""
     zone = parse_zone(request.find(t("TimeZone")))
-    options = request.find(t("FreeBusyViewOptions"))
-    if options is None:
-        raise EwsError("ErrorInvalidRequest", "Only free/busy requests are supported.")
-    window = options.find(t("TimeWindow"))
-    try:
-        start = _local(text_of(window.find(t("StartTime")) if window is not None else None), zone)
-        end = _local(text_of(window.find(t("EndTime")) if window is not None else None), zone)
-        interval = timedelta(
-            minutes=int(text_of(options.find(t("MergedFreeBusyIntervalInMinutes")), "30"))
-        )
-    except ValueError:
-        raise SoapFault(
-            "ErrorSchemaValidation", "The request failed schema validation: TimeWindow."
-        ) from None
-    if end <= start:
-        raise EwsError("ErrorInvalidTimeInterval", "EndTime must be after StartTime.")
-    if end - start > MAX_WINDOW:
-        raise EwsError("ErrorTimeIntervalTooBig", "The time window is longer than 62 days.")
-    if interval < timedelta(minutes=5) or interval > timedelta(days=1):
-        raise EwsError("ErrorInvalidMergedFreeBusyInterval", "The merged interval is out of range.")
-    requested = text_of(options.find(t("RequestedView")), "Detailed")
     root = Element(m("GetUserAvailabilityResponse"))
     array = sub(root, m("FreeBusyResponseArray"))
+    problem: EwsError | None = None
+    try:
+        start, end, interval, requested = _options(request, zone)
+    except EwsError as err:
+        problem = err
     mailboxes = request.find(m("MailboxDataArray"))
     for data in mailboxes.findall(t("MailboxData")) if mailboxes is not None else []:
         address = text_of(data.find(f"{t('Email')}/{t('Address')}")).lower()
         answer = sub(array, m("FreeBusyResponse"))
         message = sub(answer, m("ResponseMessage"), ResponseClass="Success")
         try:
+            if problem is not None:
+                raise problem
             view = _free_busy_view(ctx, address, start, end, interval, requested, zone)
         except EwsError as err:
             message.set("ResponseClass", "Error")
@@ -289,6 +276,30 @@ def get_user_availability(ctx: EwsContext, request: Element) -> Element:
         sub(message, m("ResponseCode"), "NoError")
         answer.append(view)
     return root
+
+
+def _options(request: Element, zone: tzinfo) -> tuple[datetime, datetime, timedelta, str]:
+    """(start, end in UTC, merge interval, requested view) of FreeBusyViewOptions."""
+    options = request.find(t("FreeBusyViewOptions"))
+    if options is None:
+        raise EwsError("ErrorInvalidRequest", "Only free/busy requests are supported.")
+    window = options.find(t("TimeWindow"))
+    try:
+        start = _local(text_of(window.find(t("StartTime")) if window is not None else None), zone)
+        end = _local(text_of(window.find(t("EndTime")) if window is not None else None), zone)
+        minutes = int(text_of(options.find(t("MergedFreeBusyIntervalInMinutes")), "30"))
+    except ValueError:
+        raise SoapFault(
+            "ErrorSchemaValidation", "The request failed schema validation: TimeWindow."
+        ) from None
+    interval = timedelta(minutes=minutes)
+    if end <= start:
+        raise EwsError("ErrorInvalidTimeInterval", "EndTime must be after StartTime.")
+    if end - start > MAX_WINDOW:
+        raise EwsError("ErrorTimeIntervalTooBig", "The time window is longer than 62 days.")
+    if interval < timedelta(minutes=5) or interval > timedelta(days=1):
+        raise EwsError("ErrorInvalidMergedFreeBusyInterval", "The merged interval is out of range.")
+    return start, end, interval, text_of(options.find(t("RequestedView")), "Detailed")
 
 
 def _local(text: str, zone: tzinfo) -> datetime:

@@ -1,4 +1,5 @@
-"""Folder operations: GetFolder, FindFolder, SyncFolderHierarchy, CreateFolder, DeleteFolder.
+"""Folder operations: GetFolder, FindFolder, SyncFolderHierarchy, and Create/Update/Move/
+DeleteFolder.
 
 Folders are shown in the shape the caller asks for (IdOnly, Default, AllProperties plus
 additional properties, incl. the MAPI properties Outlook reads) and in the response shape of the
@@ -122,13 +123,22 @@ def parse_shape(el: Element | None) -> FolderShape:
     return shape
 
 
+def folder_tag(folder: Folder) -> str:
+    """CalendarFolder, ContactsFolder, TasksFolder by class (and its subclasses), else Folder."""
+    folder_class = folder.folder_class or ""
+    for prefix, tag in FOLDER_TAGS.items():
+        if folder_class == prefix or folder_class.startswith(prefix + "."):
+            return tag
+    return "Folder"
+
+
 def folder_counts(ctx: EwsContext, folder: Folder) -> tuple[int, int]:
     return ctx.lab.store.folder_counts(folder.id)
 
 
 def folder_element(parent: Element, ctx: EwsContext, folder: Folder, shape: FolderShape) -> Element:
     """Append the folder in the requested shape, elements in schema order."""
-    tag = FOLDER_TAGS.get(folder.folder_class or "", "Folder")
+    tag = folder_tag(folder)
     el = sub(parent, t(tag))
     rights = rights_on(ctx, folder)
     wants = shape.fields
@@ -155,9 +165,9 @@ def folder_element(parent: Element, ctx: EwsContext, folder: Folder, shape: Fold
         sub(el, t("DistinguishedFolderId"), folder.distinguished)
     if tag == "CalendarFolder" and "SharingEffectiveRights" in wants and folder.mailbox != ctx.user:
         sub(el, t("SharingEffectiveRights"), READ_TO_EWS[rights.read])
-    if "PermissionSet" in wants and tag != "TasksFolder":
+    if "PermissionSet" in wants:
         _permission_set(el, ctx, folder, calendar=tag == "CalendarFolder")
-    if "UnreadCount" in wants and tag == "Folder":
+    if "UnreadCount" in wants and tag in ("Folder", "TasksFolder"):
         sub(el, t("UnreadCount"), str(unread))
     return el
 
@@ -544,6 +554,14 @@ def _children_of(el: Element | None) -> Iterable[Element]:
 
 @operation("DeleteFolder")
 def delete_folder(ctx: EwsContext, request: Element) -> Element:
+    """HardDelete/SoftDelete remove the subtree; MoveToDeletedItems moves it to Deleted Items
+    (a folder already there, or a public folder, is removed)."""
+    delete_type = request.get("DeleteType", "")
+    if delete_type not in ("HardDelete", "SoftDelete", "MoveToDeletedItems"):
+        raise SoapFault(
+            "ErrorSchemaValidation",
+            f"The request failed schema validation: DeleteType '{delete_type}' is not valid.",
+        )
     messages = []
     for el in folder_id_elements(request.find(m("FolderIds"))):
         try:
@@ -556,7 +574,15 @@ def delete_folder(ctx: EwsContext, request: Element) -> Element:
                 raise EwsError(
                     "ErrorAccessDenied", "Access is denied. Check credentials and try again."
                 )
-            ctx.lab.store.delete_folder(folder.id)
+            trash = ctx.lab.store.distinguished_folder(folder.mailbox, "deleteditems")
+            in_trash = trash is not None and (
+                folder.parent_id == trash.id
+                or any(d.id == folder.id for d in ctx.lab.store.descendants(trash.id))
+            )
+            if delete_type == "MoveToDeletedItems" and trash is not None and not in_trash:
+                ctx.lab.store.update_folder(folder.id, parent_id=trash.id, now=ctx.lab.now())
+            else:
+                ctx.lab.store.delete_folder(folder.id)
             messages.append(response_message("DeleteFolder"))
         except EwsError as err:
             messages.append(error_message("DeleteFolder", err))
@@ -566,12 +592,62 @@ def delete_folder(ctx: EwsContext, request: Element) -> Element:
 # -- UpdateFolder / MoveFolder --------------------------------------------------------------------
 
 
+_ENTRY_ORDER = (
+    "UserId",
+    "CanCreateItems",
+    "CanCreateSubFolders",
+    "IsFolderOwner",
+    "IsFolderVisible",
+    "IsFolderContact",
+    "EditItems",
+    "DeleteItems",
+    "ReadItems",
+)
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _check_entry(entry: Element, calendar: bool) -> dict[str, str]:
+    """The children of one permission entry, checked against the schema's sequence.
+
+    Exchange validates requests against its schema; an entry with elements out of order, a
+    misspelt or foreign element (CalendarPermissionLevel in a Permission) is refused whole.
+    """
+    level_tag = "CalendarPermissionLevel" if calendar else "PermissionLevel"
+    order = (*_ENTRY_ORDER, level_tag)
+    values: dict[str, str] = {}
+    position = -1
+    for child in entry:
+        name = child.tag.split("}", 1)[-1]
+        if child.tag != t(name) or name not in order or order.index(name) <= position:
+            raise SoapFault(
+                "ErrorSchemaValidation",
+                "The request failed schema validation: The element "
+                f"'{entry.tag.split('}', 1)[-1]}' has invalid child element '{name}'.",
+                violation=f"unexpected {name}",
+            )
+        position = order.index(name)
+        values[name] = text_of(child)
+    if "UserId" not in values or level_tag not in values:
+        raise SoapFault(
+            "ErrorSchemaValidation",
+            f"The request failed schema validation: UserId and {level_tag} are required.",
+        )
+    for name in _ENTRY_ORDER[1:6]:
+        if name in values and values[name] not in _BOOLEANS:
+            raise SoapFault(
+                "ErrorSchemaValidation",
+                f"The request failed schema validation: '{values[name]}' is not a boolean.",
+            )
+    return values
+
+
 def _parse_permissions(ctx: EwsContext, container: Element) -> list[tuple[str, str | Rights]]:
     """(principal, role or custom rights) from a `t:PermissionSet` being set."""
     entries: list[tuple[str, str | Rights]] = []
     for entry in container.iter():
         if entry.tag not in (t("Permission"), t("CalendarPermission")):
             continue
+        values = _check_entry(entry, calendar=entry.tag == t("CalendarPermission"))
         user = entry.find(t("UserId"))
         principal = text_of(user.find(t("PrimarySmtpAddress")) if user is not None else None)
         distinguished = text_of(user.find(t("DistinguishedUser")) if user is not None else None)
@@ -580,30 +656,25 @@ def _parse_permissions(ctx: EwsContext, container: Element) -> list[tuple[str, s
             raise EwsError("ErrorInvalidUserInfo", "A permission entry names no user.")
         if principal not in ("default", "anonymous") and ctx.lab.store.mailbox(principal) is None:
             raise EwsError("ErrorInvalidUserInfo", f"The user {principal} is not known.")
-        level = text_of(entry.find(t("PermissionLevel"))) or text_of(
-            entry.find(t("CalendarPermissionLevel"))
-        )
-        if level and level != "Custom":
+        level = values.get("PermissionLevel") or values.get("CalendarPermissionLevel", "")
+        if level != "Custom":
             if level not in ROLES:
                 raise EwsError("ErrorInvalidPermissionSettings", f"Unknown level {level}.")
             entries.append((principal, level))
             continue
 
-        def flag(tag: str, entry: Element = entry) -> bool:
-            return text_of(entry.find(t(tag))) == "true"
+        def flag(name: str, values: dict[str, str] = values) -> bool:
+            return _BOOLEANS.get(values.get(name, "false"), False)
 
-        read = READ_FROM_EWS.get(text_of(entry.find(t("ReadItems")), "None"), "none")
         entries.append(
             (
                 principal,
                 Rights(
-                    read=read,
+                    read=READ_FROM_EWS.get(values.get("ReadItems", "None"), "none"),
                     create_items=flag("CanCreateItems"),
                     create_subfolders=flag("CanCreateSubFolders"),
-                    edit=SCOPE_FROM_EWS.get(text_of(entry.find(t("EditItems")), "None"), "none"),
-                    delete=SCOPE_FROM_EWS.get(
-                        text_of(entry.find(t("DeleteItems")), "None"), "none"
-                    ),
+                    edit=SCOPE_FROM_EWS.get(values.get("EditItems", "None"), "none"),
+                    delete=SCOPE_FROM_EWS.get(values.get("DeleteItems", "None"), "none"),
                     folder_owner=flag("IsFolderOwner"),
                     folder_visible=flag("IsFolderVisible"),
                     folder_contact=flag("IsFolderContact"),

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from med.lab import items as store_items
 from med.lab.access import Rights, effective_rights
-from med.lab.ews import itemxml
+from med.lab.ews import itemxml, meetings
 from med.lab.ews.ids import decode_id, encode_id, resolve_folder
 from med.lab.ews.soap import (
     EwsContext,
@@ -503,11 +503,6 @@ def visible_items(ctx: EwsContext, folder: Folder, r: Rights) -> list[Item]:
     return [i for i in store_items.items_in(ctx.lab.store, folder.id) if not hidden(ctx, i, r)]
 
 
-def _props_with_attachments(ctx: EwsContext, item: Item) -> dict[str, Any]:
-    has = bool(store_items.attachments_of(ctx.lab.store, item.id))
-    return store_items.effective_props(item, has_attachments=has)
-
-
 @operation("FindItem")
 def find_item(ctx: EwsContext, request: Element) -> Element:
     shape = parse_shape(request.find(m("ItemShape")))
@@ -538,16 +533,26 @@ def _find_in_folder(
     cal = request.find(m("CalendarView"))
     if cal is not None:
         return _calendar_view(ctx, cal, folder, shape, r)
+    folders = {folder.id: (folder, r)}
+    if traversal == "Deep":
+        for below in ctx.lab.store.descendants(folder.id):
+            below_rights = rights(ctx, below)
+            if below_rights.can_read_items:
+                folders[below.id] = (below, below_rights)
     if traversal in ("Associated", "SoftDeleted"):
         found: list[Item] = []
     else:
-        found = visible_items(ctx, folder, r)
+        found = [i for f, fr in folders.values() for i in visible_items(ctx, f, fr)]
     props_cache: dict[str, dict[str, Any]] = {}
+    with_attachments: set[str] = set()
+    for folder_id in folders:
+        with_attachments |= store_items.items_with_attachments(ctx.lab.store, folder_id)
 
     def props_of(item: Item) -> dict[str, Any]:
         cached = props_cache.get(item.id)
         if cached is None:
-            cached = props_cache[item.id] = _props_with_attachments(ctx, item)
+            has = item.id in with_attachments
+            cached = props_cache[item.id] = store_items.effective_props(item, has_attachments=has)
         return cached
 
     restriction_el = request.find(m("Restriction"))
@@ -569,7 +574,8 @@ def _find_in_folder(
     root.set("IncludesLastItemInRange", "true" if last else "false")
     box = sub(root, t("Items"))
     for item in page:
-        write_item(ctx, box, Target(item, folder), shape, r)
+        owner, owner_rights = folders[item.folder_id]
+        write_item(ctx, box, Target(item, owner), shape, owner_rights)
     return response_message("FindItem", [root])
 
 
@@ -692,12 +698,6 @@ def get_item(ctx: EwsContext, request: Element) -> Element:
 
 # -- CreateItem -----------------------------------------------------------------------------------
 
-RESPONSE_CLASSES = {
-    "AcceptItem": ("IPM.Schedule.Meeting.Resp.Pos", "Accept", "Busy"),
-    "TentativelyAcceptItem": ("IPM.Schedule.Meeting.Resp.Tent", "Tentative", "Tentative"),
-    "DeclineItem": ("IPM.Schedule.Meeting.Resp.Neg", "Decline", "Free"),
-}
-
 
 @dataclass
 class CreateArgs:
@@ -721,8 +721,8 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
     def work(el: Element) -> list[Element]:
         local = el.tag.rsplit("}", 1)[-1]
         box = Element(m("Items"))
-        if local in RESPONSE_CLASSES:
-            respond(ctx, el, local, box)
+        if local in meetings.RESPONSE_CLASSES:
+            meetings.respond(ctx, el, local, box)
         else:
             create_one(ctx, el, args, box)
         return [box]
@@ -730,7 +730,7 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
     return per_item("CreateItem", ctx, list(items_el), work)
 
 
-def _owner_kind(ctx: EwsContext, address: str) -> str | None:
+def owner_kind(ctx: EwsContext, address: str) -> str | None:
     mb = ctx.lab.store.mailbox(address)
     return None if mb is None else mb.kind
 
@@ -774,7 +774,7 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
         send_message(ctx, item.props, item_class, raw_atts, now)
         _owner_copy(ctx, props, item_class, raw_atts, now, saved=folder)
     if element == "CalendarItem" and args.invitations in ("SendOnlyToAll", "SendToAllAndSaveCopy"):
-        invite(ctx, item, now)
+        meetings.invite(ctx, item, now)
     write_id_only(box, item)
 
 
@@ -790,7 +790,7 @@ def _owner_copy(
     """Sent on behalf: a copy lands in the owner's Sent Items too (the server does this,
     whatever the delegate's rights there, like Exchange's MessageCopyForSendOnBehalfEnabled)."""
     owner = str((props.get("message:From") or {}).get("email", "")).lower()
-    if not owner or owner == ctx.user or _owner_kind(ctx, owner) in (None, "public"):
+    if not owner or owner == ctx.user or owner_kind(ctx, owner) in (None, "public"):
         return
     sent = ctx.lab.store.distinguished_folder(owner, "sentitems")
     if sent is None or (saved is not None and saved.id == sent.id):
@@ -826,18 +826,18 @@ def _add_raw_attachments(ctx: EwsContext, item: Item, raw: list[Element], now: d
         )
 
 
-def _display(ctx: EwsContext, address: str) -> dict[str, str]:
+def display(ctx: EwsContext, address: str) -> dict[str, str]:
     mb = ctx.lab.store.mailbox(address)
     return {"name": mb.display_name if mb else address, "email": address}
 
 
-def _may_send_for(ctx: EwsContext, owner: str) -> bool:
+def may_send_for(ctx: EwsContext, owner: str) -> bool:
     """Send on behalf: delegates of a user, editors of a shared mailbox's inbox."""
     if owner == ctx.user:
         return True
     if ctx.lab.store.delegate(owner, ctx.user) is not None:
         return True
-    if _owner_kind(ctx, owner) in ("shared", "room"):
+    if owner_kind(ctx, owner) in ("shared", "room"):
         inbox = ctx.lab.store.distinguished_folder(owner, "inbox")
         return inbox is not None and rights(ctx, inbox).create_items
     return False
@@ -850,18 +850,18 @@ def _prepare_message(
     sending = args.disposition in ("SendOnly", "SendAndSaveCopy")
     owner = (props.get("message:From") or {}).get("email", "").lower()
     if not owner:
-        owner = folder.mailbox if _owner_kind(ctx, folder.mailbox) != "public" else ctx.user
-    if sending and not _may_send_for(ctx, owner):
+        owner = folder.mailbox if owner_kind(ctx, folder.mailbox) != "public" else ctx.user
+    if sending and not may_send_for(ctx, owner):
         raise EwsError(
             "ErrorSendAsDenied",
             "The user account which was used to submit this request does not have "
             "the right to send mail on behalf of the specified sending account.",
         )
-    props["message:From"] = _display(ctx, owner)
+    props["message:From"] = display(ctx, owner)
     if owner != ctx.user:
-        props["message:Sender"] = _display(ctx, ctx.user)
+        props["message:Sender"] = display(ctx, ctx.user)
     else:
-        props["message:Sender"] = _display(ctx, owner)
+        props["message:Sender"] = display(ctx, owner)
     props["item:IsDraft"] = not sending
     props.setdefault("message:IsRead", True)
     if sending:
@@ -894,7 +894,7 @@ def send_message(
         raise EwsError("ErrorInvalidRecipients", "At least one recipient isn't valid.")
     stamp = itemxml.dt_text(now)
     for address in recipients:
-        if _owner_kind(ctx, address) in (None, "public"):
+        if owner_kind(ctx, address) in (None, "public"):
             continue  # outside the organisation: leaves the lab
         inbox = distinguished(ctx, address, "inbox")
         delivered = {k: v for k, v in props.items() if not k.startswith("lab:")}
@@ -904,7 +904,7 @@ def send_message(
                 "item:IsDraft": False,
                 "item:DateTimeReceived": stamp,
                 "item:DateTimeSent": props.get("item:DateTimeSent", stamp),
-                "message:ReceivedBy": _display(ctx, address),
+                "message:ReceivedBy": display(ctx, address),
             }
         )
         delivered.pop("message:BccRecipients", None)
@@ -949,11 +949,11 @@ def _prepare_calendar(
     attendees = props.get("calendar:RequiredAttendees", []) + props.get(
         "calendar:OptionalAttendees", []
     )
-    owner = folder.mailbox if _owner_kind(ctx, folder.mailbox) != "public" else ctx.user
+    owner = folder.mailbox if owner_kind(ctx, folder.mailbox) != "public" else ctx.user
     props.setdefault("calendar:UID", new_key())
     if attendees:
         props["calendar:IsMeeting"] = True
-        props["calendar:Organizer"] = _display(ctx, owner)
+        props["calendar:Organizer"] = display(ctx, owner)
         props["calendar:MyResponseType"] = "Organizer"
         props["calendar:MeetingRequestWasSent"] = args.invitations != "SendToNone"
     props["calendar:CalendarItemType"] = (
@@ -983,200 +983,6 @@ def _align_master_start(ctx: EwsContext, props: dict[str, Any], owner: str) -> N
     new_start = datetime.combine(first[1], start.timetz())
     props["calendar:Start"] = itemxml.dt_text(new_start)
     props["calendar:End"] = itemxml.dt_text(new_start + duration)
-
-
-def invite(ctx: EwsContext, item: Item, now: datetime) -> None:
-    """Meeting requests to attendees' inboxes (and their delegates, per delivery setting)."""
-    attendees = item.props.get("calendar:RequiredAttendees", []) + item.props.get(
-        "calendar:OptionalAttendees", []
-    )
-    organizer = (item.props.get("calendar:Organizer") or {}).get("email", ctx.user)
-    for att in attendees:
-        address = str(att.get("email", "")).lower()
-        if (
-            not address
-            or address == organizer
-            or _owner_kind(ctx, address) not in ("user", "room", "shared")
-        ):
-            continue
-        _deliver_request(ctx, item, address, now)
-
-
-def _meeting_props(
-    item: Item, organizer: dict[str, Any], sender: dict[str, Any], recipient: dict[str, Any]
-) -> dict[str, Any]:
-    keep = {
-        k: v
-        for k, v in item.props.items()
-        if k.startswith("calendar:")
-        or k
-        in ("item:Subject", "item:Body", "item:Importance", "item:Sensitivity", "item:Categories")
-    }
-    keep.pop("calendar:MyResponseType", None)
-    keep.update(
-        {
-            "message:From": organizer,
-            "message:Sender": sender,
-            "message:ToRecipients": [recipient],
-            "message:IsRead": False,
-            "item:IsDraft": False,
-            "meeting:ResponseType": "NoResponseReceived",
-            "meetingRequest:MeetingRequestType": "NewMeetingRequest",
-            "meetingRequest:IntendedFreeBusyStatus": item.props.get(
-                "calendar:LegacyFreeBusyStatus", "Busy"
-            ),
-            "calendar:MyResponseType": "NoResponseReceived",
-            "calendar:IsMeeting": True,
-        }
-    )
-    return keep
-
-
-def _deliver_request(ctx: EwsContext, item: Item, address: str, now: datetime) -> None:
-    store = ctx.lab.store
-    organizer = item.props.get("calendar:Organizer") or _display(ctx, ctx.user)
-    stamp = itemxml.dt_text(now)
-    # The attendee's tentative calendar item, as Exchange's calendar assistant creates it.
-    cal = distinguished(ctx, address, "calendar")
-    cal_props = {k: v for k, v in item.props.items() if not k.startswith("lab:")}
-    cal_props.update(
-        {
-            "calendar:MyResponseType": "NoResponseReceived",
-            "calendar:LegacyFreeBusyStatus": "Tentative",
-            "calendar:MeetingRequestWasSent": False,
-        }
-    )
-    own_cal = store_items.create_item(
-        ctx.lab.store,
-        cal,
-        item.item_class,
-        cal_props,
-        created_by=organizer.get("email", ctx.user),
-        now=now,
-    )
-    mb = store.mailbox(address)
-    delivery = mb.meeting_delivery if mb else "DelegatesAndMe"
-    delegates = [
-        row["delegate"] for row in store.delegates(address) if row["receive_meeting_copies"]
-    ]
-    recipient = _display(ctx, address)
-    base = _meeting_props(item, organizer, _display(ctx, ctx.user), recipient)
-    base["meeting:AssociatedCalendarItemId"] = {
-        "id": item_ews_id(own_cal),
-        "change_key": own_cal.change_key,
-    }
-    base["item:DateTimeReceived"] = stamp
-    base["lab:calendar_item"] = own_cal.id
-    targets: list[tuple[str, dict[str, Any]]] = []
-    if not delegates or delivery != "DelegatesOnly":
-        mine = dict(base)
-        if delegates and delivery == "DelegatesAndSendInformationToMe":
-            mine["meetingRequest:MeetingRequestType"] = "PrincipalWantsCopy"
-        targets.append((address, mine))
-    for delegate in delegates:
-        copy = dict(base)
-        copy["meeting:IsDelegated"] = True
-        copy["message:ReceivedRepresenting"] = recipient
-        targets.append((delegate, copy))
-    for inbox_owner, props in targets:
-        inbox = distinguished(ctx, inbox_owner, "inbox")
-        store_items.create_item(
-            ctx.lab.store,
-            inbox,
-            "IPM.Schedule.Meeting.Request",
-            props,
-            created_by=organizer.get("email", ctx.user),
-            now=now,
-            event="newmail",
-        )
-
-
-def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
-    """AcceptItem / TentativelyAcceptItem / DeclineItem on a request or calendar item."""
-    ref = el.find(t("ReferenceItemId"))
-    if ref is None:
-        raise EwsError("ErrorInvalidReferenceItem", "ReferenceItemId is missing.")
-    target = resolve_item(ctx, ref)
-    check_read(ctx, target)
-    now = ctx.lab.now()
-    resp_class, response_type, busy = RESPONSE_CLASSES[kind]
-    source = target.item
-    cal_target: Target | None
-    if source.item_class.startswith("IPM.Schedule.Meeting.Request"):
-        cal_key = source.props.get("lab:calendar_item")
-        cal_item = store_items.get_item(ctx.lab.store, cal_key) if cal_key else None
-        if cal_item is None:
-            raise EwsError("ErrorItemNotFound", "The meeting's calendar item no longer exists.")
-        cal_folder = ctx.lab.store.folder(cal_item.folder_id)
-        assert cal_folder is not None
-        cal_target = Target(cal_item, cal_folder)
-    elif source.item_class.startswith("IPM.Appointment"):
-        cal_target = target
-    else:
-        raise EwsError("ErrorInvalidReferenceItem", "The item is not a meeting.")
-    check_edit(ctx, cal_target)
-    cal = cal_target.item
-    owner = cal.mailbox
-    organizer = cal.props.get("calendar:Organizer") or {}
-    if str(organizer.get("email", "")).lower() == owner:
-        raise EwsError("ErrorInvalidReferenceItem", "The organizer cannot respond to a meeting.")
-    if owner != ctx.user and not _may_send_for(ctx, owner):
-        raise denied()
-    cal.props["calendar:MyResponseType"] = response_type
-    cal.props["calendar:LegacyFreeBusyStatus"] = busy
-    cal.props["calendar:AppointmentReplyTime"] = itemxml.dt_text(now)
-    # The response message to the organizer, sent on behalf when a delegate answers.
-    body_el = el.find(t("Body"))
-    reply: dict[str, Any] = {
-        "item:Subject": {
-            "Accept": "Zugesagt: ",
-            "Tentative": "Mit Vorbehalt angenommen: ",
-            "Decline": "Abgelehnt: ",
-        }[response_type]
-        + str(cal.props.get("item:Subject", "")),
-        "message:From": _display(ctx, owner),
-        "message:Sender": _display(ctx, ctx.user),
-        "message:ToRecipients": [organizer] if organizer else [],
-        "meeting:ResponseType": response_type,
-        "calendar:UID": cal.props.get("calendar:UID"),
-        "item:DateTimeSent": itemxml.dt_text(now),
-    }
-    if body_el is not None:
-        reply["item:Body"] = {"type": body_el.get("BodyType", "Text"), "text": body_el.text or ""}
-    if organizer.get("email"):
-        _record_response(ctx, cal, owner, response_type, now)
-        send_message(ctx, reply, resp_class, [], now)
-    if source is not cal:
-        source.props["meeting:HasBeenProcessed"] = True
-        source.props["meeting:ResponseType"] = response_type
-        store_items.save_item(ctx.lab.store, source, now)
-        deleted_items = distinguished(ctx, source.mailbox, "deleteditems")
-        store_items.move_item(ctx.lab.store, source, deleted_items, now)
-    if response_type == "Decline":
-        store_items.delete_item(ctx.lab.store, cal, now)
-        return
-    store_items.save_item(ctx.lab.store, cal, now)
-    write_id_only(box, cal)
-
-
-def _record_response(
-    ctx: EwsContext, cal: Item, attendee: str, response_type: str, now: datetime
-) -> None:
-    """Update the attendee's answer on the organizer's calendar item (same UID)."""
-    uid = cal.props.get("calendar:UID")
-    organizer = str((cal.props.get("calendar:Organizer") or {}).get("email", "")).lower()
-    org_cal = ctx.lab.store.distinguished_folder(organizer, "calendar") if organizer else None
-    if org_cal is None or not uid:
-        return
-    for item in store_items.items_in(ctx.lab.store, org_cal.id):
-        if item.props.get("calendar:UID") != uid:
-            continue
-        for key in ("calendar:RequiredAttendees", "calendar:OptionalAttendees"):
-            for a in item.props.get(key, []):
-                if str(a.get("email", "")).lower() == attendee:
-                    a["response"] = response_type
-                    a["last_response_time"] = itemxml.dt_text(now)
-        store_items.save_item(ctx.lab.store, item, now)
 
 
 # -- UpdateItem -----------------------------------------------------------------------------------
@@ -1285,6 +1091,7 @@ def _materialize(ctx: EwsContext, target: Target, now: datetime) -> Item:
 def update_item(ctx: EwsContext, request: Element) -> Element:
     conflict = request.get("ConflictResolution", "AutoResolve")
     disposition = request.get("MessageDisposition", "SaveOnly")
+    tell_attendees = request.get("SendMeetingInvitationsOrCancellations", "SendToNone")
     changes = request.find(m("ItemChanges"))
     if changes is None:
         raise SoapFault("ErrorSchemaValidation", "UpdateItem needs ItemChanges")
@@ -1330,6 +1137,8 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
         ):
             _align_master_start(ctx, item.props, target.folder.mailbox)
         store_items.save_item(ctx.lab.store, item, now)
+        if tell_attendees in meetings.SEND_TO_ATTENDEES and meetings.organized_here(item):
+            meetings.send_update(ctx, item, now)
         if (
             disposition in ("SendOnly", "SendAndSaveCopy")
             and itemxml.element_for_class(item.item_class) == "Message"
@@ -1356,6 +1165,7 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
 @operation("DeleteItem")
 def delete_item(ctx: EwsContext, request: Element) -> Element:
     mode = request.get("DeleteType", "")
+    cancellations = request.get("SendMeetingCancellations", "SendToNone")
     if mode not in ("HardDelete", "SoftDelete", "MoveToDeletedItems"):
         raise SoapFault("ErrorSchemaValidation", f"unknown DeleteType {mode!r}")
     ids = request.find(m("ItemIds"))
@@ -1382,6 +1192,8 @@ def delete_item(ctx: EwsContext, request: Element) -> Element:
                 store_items.delete_item(ctx.lab.store, item, now)
             store_items.save_item(ctx.lab.store, master, now)
             return []
+        if cancellations in meetings.SEND_TO_ATTENDEES and meetings.organized_here(item):
+            meetings.send_cancellation(ctx, item, now)
         bin_folder = ctx.lab.store.distinguished_folder(item.mailbox, "deleteditems")
         if (
             mode == "MoveToDeletedItems"
@@ -1448,16 +1260,16 @@ def _send_existing(
 ) -> None:
     now = ctx.lab.now()
     owner = str((item.props.get("message:From") or {}).get("email", folder.mailbox)).lower()
-    if not _may_send_for(ctx, owner):
+    if not may_send_for(ctx, owner):
         raise EwsError("ErrorSendAsDenied", "The user may not send on behalf of this mailbox.")
-    item.props["message:From"] = _display(ctx, owner)
-    item.props["message:Sender"] = _display(ctx, ctx.user)
+    item.props["message:From"] = display(ctx, owner)
+    item.props["message:Sender"] = display(ctx, ctx.user)
     item.props["item:IsDraft"] = False
     item.props["item:DateTimeSent"] = itemxml.dt_text(now)
     send_message(ctx, item.props, item.item_class, [], now, attachments_from=item.id)
     if save:
         target = saved or distinguished(
-            ctx, owner if _owner_kind(ctx, owner) else ctx.user, "sentitems"
+            ctx, owner if owner_kind(ctx, owner) else ctx.user, "sentitems"
         )
         check_create(ctx, target)
         store_items.save_item(ctx.lab.store, item, now)

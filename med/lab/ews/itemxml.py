@@ -10,6 +10,8 @@ the Exchange2010_SP2 ``types.xsd``, so serialized items validate against it.
 from __future__ import annotations
 
 import base64
+import html
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -773,6 +775,8 @@ def _write_value(parent: Element, tag: str, kind: str, value: Any, body_type: st
         btype = str(value.get("type", "Text"))
         if body_type == "Text" and btype == "HTML":
             text, btype = _strip_html(text), "Text"
+        elif body_type == "HTML" and btype == "Text":
+            text, btype = f"<html><body><pre>{html.escape(text)}</pre></body></html>", "HTML"
         el = _sub(parent, tag, text)
         el.set("BodyType", btype)
     elif kind == "mailbox":
@@ -871,10 +875,9 @@ def write_attachment(parent: Element, att: Mapping[str, Any], *, with_content: b
     return el
 
 
-def _strip_html(html: str) -> str:
-    import re
-
-    return re.sub(r"<[^>]+>", "", html).strip()
+def _strip_html(markup: str) -> str:
+    """HTML body as plain text (tags dropped, entities resolved), as BodyType=Text asks."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup)).strip()
 
 
 def serialize_item(

@@ -211,6 +211,7 @@ _LEVEL_TAGS = {
 
 @operation("GetDelegate")
 def get_delegate(ctx: EwsContext, request: Element) -> Element:
+    """The owner's delegates; the owner and the owner's delegates may read the list."""
     root = Element(m("GetDelegateResponse"))
     try:
         owner = mailbox_of(request.find(m("Mailbox")), ctx)

@@ -1,20 +1,30 @@
 """SyncFolderItems: incremental item sync from the folder change log.
 
-The sync state is the change-log sequence number the client has seen (opaque base64, as
-Exchange's is). A round collapses every item changed since then to its net effect: created
-(not there at the state, there now), updated, deleted; at most MaxChangesReturned of them,
-in log order, with ``IncludesLastItemInRange`` false while more remain. An empty state
-means "nothing seen yet", so the first rounds list the folder's items as creates.
+The sync state (opaque base64, as Exchange's is) says what the client knows:
+
+- ``b``: a change-log position; the client knows every item as it was there ...
+- ``h``, ``c``: ... except while it pages through a window of changes ``(b, h]``, items in
+  that window are reported in item-id order and ``c`` is the last id reported;
+- ``e``: items reported while they were changing again (their log has entries after ``h``)
+  are known as of the position given here.
+
+Each reported item is reported with its current content, as its net change against what
+the client knows (created, updated, deleted), at most MaxChangesReturned per call;
+``IncludesLastItemInRange`` stays false until the window is done and nothing newer is
+waiting. An empty state knows nothing, so the first calls list the folder as creates.
+A client that applies every answer thus ends with exactly the folder's items.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
 from med.lab import items as store_items
-from med.lab.ews.ids import encode_id
+from med.lab.ews.ids import decode_id, encode_id
 from med.lab.ews.items import (
     Target,
     check_read,
@@ -29,6 +39,7 @@ from med.lab.ews.soap import (
     EwsContext,
     EwsError,
     SoapFault,
+    error_message,
     m,
     operation,
     response,
@@ -38,24 +49,66 @@ from med.lab.ews.soap import (
     text_of,
 )
 
-_PREFIX = b"LABSYNC1:"
+_PREFIX = b"LABSYNC2:"
 
 
-def encode_state(seq: int) -> str:
-    return base64.b64encode(_PREFIX + str(seq).encode()).decode("ascii")
+@dataclass
+class SyncState:
+    base: int = 0
+    window_end: int | None = None
+    cursor: str = ""
+    known_at: dict[str, int] = field(default_factory=dict)
 
 
-def decode_state(state: str) -> int:
-    """The sequence number in a sync state; ErrorInvalidSyncStateData when it is not ours."""
-    if not state:
-        return 0
+def encode_state(state: SyncState) -> str:
+    data = {"b": state.base, "h": state.window_end, "c": state.cursor, "e": state.known_at}
+    raw = _PREFIX + json.dumps(data, separators=(",", ":")).encode()
+    return base64.b64encode(raw).decode("ascii")
+
+
+def decode_state(text: str) -> SyncState:
+    """The state a client sent back; ErrorInvalidSyncStateData when it is not ours."""
+    if not text:
+        return SyncState()
+    bad = EwsError("ErrorInvalidSyncStateData", "The sync state data is corrupt.")
     try:
-        raw = base64.b64decode(state, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise EwsError("ErrorInvalidSyncStateData", "The sync state data is corrupt.") from None
-    if not raw.startswith(_PREFIX) or not raw[len(_PREFIX) :].isdigit():
-        raise EwsError("ErrorInvalidSyncStateData", "The sync state data is corrupt.")
-    return int(raw[len(_PREFIX) :])
+        raise bad from None
+    if not raw.startswith(_PREFIX):
+        raise bad
+    try:
+        data = json.loads(raw[len(_PREFIX) :])
+        state = SyncState(
+            int(data["b"]),
+            None if data["h"] is None else int(data["h"]),
+            str(data["c"]),
+            {str(k): int(v) for k, v in dict(data["e"]).items()},
+        )
+    except (ValueError, KeyError, TypeError):
+        raise bad from None
+    if state.base < 0 or (state.window_end is not None and state.window_end < state.base):
+        raise bad
+    return state
+
+
+def _candidates(ctx: EwsContext, folder_id: str, state: SyncState) -> list[tuple[str, int]]:
+    """(item id, last log position) of items changed in the window after the cursor."""
+    assert state.window_end is not None
+    rows = ctx.lab.store.query(
+        "SELECT item_id, MAX(seq) AS last FROM item_changes WHERE folder_id = ? AND seq > ?"
+        " AND seq <= ? AND item_id > ? GROUP BY item_id ORDER BY item_id",
+        (folder_id, state.base, state.window_end, state.cursor),
+    )
+    return [(str(r["item_id"]), int(r["last"])) for r in rows]
+
+
+def _last_entry(ctx: EwsContext, folder_id: str, item_id: str) -> int:
+    row = ctx.lab.store.query_one(
+        "SELECT MAX(seq) AS last FROM item_changes WHERE folder_id = ? AND item_id = ?",
+        (folder_id, item_id),
+    )
+    return 0 if row is None or row["last"] is None else int(row["last"])
 
 
 @operation("SyncFolderItems")
@@ -74,61 +127,67 @@ def sync_folder_items(ctx: EwsContext, request: Element) -> Element:
         r = rights(ctx, folder)
         if not r.can_read_items:
             raise denied()
-        since = decode_state(text_of(request.find(m("SyncState"))))
+        state = decode_state(text_of(request.find(m("SyncState"))))
+        ignored: set[str] = set()
+        ignore_el = request.find(m("Ignore"))
+        if ignore_el is not None:
+            for el in ignore_el:
+                ignored.add(decode_id(el.get("Id"))[1])
     except EwsError as err:
-        from med.lab.ews.soap import error_message
-
         return response("SyncFolderItems", [error_message("SyncFolderItems", err)])
-    ignore_el = request.find(m("Ignore"))
-    ignored = set()
-    if ignore_el is not None:
-        from med.lab.ews.ids import decode_id
-
-        for el in ignore_el:
-            _, key = decode_id(el.get("Id"))
-            ignored.add(key)
     store = ctx.lab.store
-    changes = store_items.changes_after(store, since, [folder.id])
-    head = store_items.last_seq(store)
-    last_of: dict[str, int] = {}
-    for change in changes:
-        last_of[change.item_id] = change.seq
-    ordered = sorted(last_of.items(), key=lambda kv: kv[1])
     out = Element(m("Changes"))
     emitted = 0
-    prev_seq = since
-    new_state = head
-    complete = True
-    for item_id, seq in ordered:
-        if item_id in ignored:
+    complete = False
+    while emitted < max_changes:
+        head = store_items.last_seq(store)
+        if state.window_end is None:
+            if head <= state.base:
+                complete = True
+                break
+            state.window_end, state.cursor = head, ""
+        candidates = _candidates(ctx, folder.id, state)
+        if not candidates:
+            # Window done: everything up to its end is known (bar the recorded exceptions).
+            state.base, state.window_end, state.cursor = state.window_end, None, ""
+            state.known_at = {k: v for k, v in state.known_at.items() if v > state.base}
             continue
-        was = store_items.present_at(store, folder.id, item_id, since)
-        item = store_items.get_item(store, item_id)
-        now = item is not None and item.folder_id == folder.id
-        if item is not None and now and hidden(ctx, item, r):
-            now = False
-        if not was and not now:
-            continue
-        if emitted >= max_changes:
-            complete = False
-            new_state = prev_seq
-            break
-        if was and not now:
-            dele = sub(out, t("Delete"))
-            sub(dele, t("ItemId"), Id=encode_id("item", item_id))
-        else:
-            assert item is not None
-            target = Target(item, folder)
-            check_read(ctx, target)
-            holder = sub(out, t("Create" if not was else "Update"))
-            write_item(ctx, holder, target, shape, r)
-        emitted += 1
-        prev_seq = seq
-    message = response_message(
-        "SyncFolderItems",
-        [],
-    )
-    sub(message, m("SyncState"), encode_state(new_state))
+        for item_id, last in candidates:
+            if emitted >= max_changes:
+                break
+            state.cursor = item_id
+            known = state.known_at.get(item_id, state.base)
+            if item_id in ignored or last <= known:
+                continue  # asked to ignore, or already reported as it is in this window
+            state.known_at.pop(item_id, None)
+            was = store_items.present_at(store, folder.id, item_id, known)
+            item = store_items.get_item(store, item_id)
+            now = item is not None and item.folder_id == folder.id
+            if item is not None and now and hidden(ctx, item, r):
+                now = False
+            if _last_entry(ctx, folder.id, item_id) > state.window_end:
+                # Changed again after the window: what the client now knows is today's state.
+                state.known_at[item_id] = store_items.last_seq(store)
+            if not was and not now:
+                continue
+            if was and not now:
+                dele = sub(out, t("Delete"))
+                sub(dele, t("ItemId"), Id=encode_id("item", item_id))
+            else:
+                assert item is not None
+                target = Target(item, folder)
+                check_read(ctx, target)
+                holder = sub(out, t("Update" if was else "Create"))
+                write_item(ctx, holder, target, shape, r)
+            emitted += 1
+    if emitted >= max_changes and not complete:
+        # Full page: done only if the window is finished and nothing newer waits.
+        if state.window_end is not None and not _candidates(ctx, folder.id, state):
+            state.base, state.window_end, state.cursor = state.window_end, None, ""
+            state.known_at = {k: v for k, v in state.known_at.items() if v > state.base}
+        complete = state.window_end is None and store_items.last_seq(store) <= state.base
+    message = response_message("SyncFolderItems", [])
+    sub(message, m("SyncState"), encode_state(state))
     sub(message, m("IncludesLastItemInRange"), "true" if complete else "false")
     message.append(out)
     return response("SyncFolderItems", [message])

@@ -16,12 +16,13 @@ import asyncio
 import base64
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from xml.etree.ElementTree import Element, SubElement
 
 from fastapi import APIRouter, Request
@@ -49,6 +50,7 @@ from med.lab.graph.convert import (
     zone,
 )
 from med.lab.graph.tokens import Principal, TokenInvalid, stable_uuid
+from med.lab.mime import to_mime
 from med.lab.store import Folder
 
 if TYPE_CHECKING:
@@ -68,6 +70,8 @@ MAIL_FOLDER_NAMES = (
     "msgfolderroot",
 )
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
+_SHAPE = itemxml.Shape(base="AllProperties")
+"""Graph resources are built from all of an item's properties (computed ones included)."""
 
 
 class GraphError(Exception):
@@ -286,7 +290,8 @@ def collection(call: Call, rows: list[Json], *, context: str) -> Json:
     out: Json = {"@odata.context": f"{call.base}/v1.0/$metadata#{context}"}
     if call.query.get("$count", "").lower() == "true":
         out["@odata.count"] = len(rows)
-    out["value"] = [odata.select(r, call.query.get("$select")) for r in page]
+    kept = ["id", *expanded_names(call)]
+    out["value"] = [odata.select(r, call.query.get("$select"), kept) for r in page]
     if skip + top < len(rows):
         out["@odata.nextLink"] = call.link(**{"$skip": str(skip + top), "$top": str(top)})
     return out
@@ -380,9 +385,78 @@ def create_folder(call: Call, parent: Folder) -> tuple[int, Json]:
 # -- messages -------------------------------------------------------------------------------------
 
 
+MEETING_MESSAGE_TYPES = (
+    ("IPM.Schedule.Meeting.Request", "#microsoft.graph.eventMessageRequest", "meetingRequest"),
+    ("IPM.Schedule.Meeting.Resp.Pos", "#microsoft.graph.eventMessageResponse", "meetingAccepted"),
+    (
+        "IPM.Schedule.Meeting.Resp.Tent",
+        "#microsoft.graph.eventMessageResponse",
+        "meetingTenativelyAccepted",
+    ),
+    ("IPM.Schedule.Meeting.Resp.Neg", "#microsoft.graph.eventMessageResponse", "meetingDeclined"),
+    ("IPM.Schedule.Meeting.Canceled", "#microsoft.graph.eventMessage", "meetingCancelled"),
+)
+
+
 def message_json(call: Call, target: ews_items.Target) -> Json:
     _, p = ews_items.output_props(call.ctx, target, _SHAPE)
-    return message_out(p, target_gid(target), folder_gid(target.folder), target.item.change_key)
+    out = message_out(p, target_gid(target), folder_gid(target.folder), target.item.change_key)
+    for prefix, odata_type, meeting_type in MEETING_MESSAGE_TYPES:
+        if target.item.item_class.startswith(prefix):
+            out = {"@odata.type": odata_type, **out, "meetingMessageType": meeting_type}
+            break
+    for part in _expand_parts(call.query.get("$expand", "")):
+        expand_message(call, target, p, out, part)
+    return out
+
+
+def expanded_names(call: Call) -> list[str]:
+    """Properties a `$expand` adds; `$select` keeps them, as Graph does."""
+    return [
+        p.split("(")[0].rsplit("/", 1)[-1] for p in _expand_parts(call.query.get("$expand", ""))
+    ]
+
+
+def _expand_parts(text: str) -> list[str]:
+    """`$expand=a($filter=...),b` split at top-level commas."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+            continue
+        depth += (ch == "(") - (ch == ")")
+        current += ch
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+_EXT_FILTER = re.compile(r"id eq '(\w+) 0x([0-9A-Fa-f]+)'")
+
+
+def expand_message(
+    call: Call, target: ews_items.Target, p: Mapping[str, Any], out: Json, part: str
+) -> None:
+    """The `$expand`s clients use on messages: MAPI properties by tag (sensitivity, ...)
+    and a meeting message's event."""
+    if part.startswith("singleValueExtendedProperties"):
+        values = []
+        for kind, tag in _EXT_FILTER.findall(part):
+            key = f"ext:tag:{hex(int(tag, 16))}:{kind}"
+            if key in p:
+                values.append({"id": f"{kind} 0x{int(tag, 16):x}", "value": str(p[key])})
+        out["singleValueExtendedProperties"] = values
+    elif part in ("microsoft.graph.eventMessage/event", "event"):
+        cal_key = target.item.props.get("lab:calendar_item")
+        item = store_items.get_item(call.lab.store, str(cal_key)) if cal_key else None
+        folder = call.lab.store.folder(item.folder_id) if item else None
+        if item is not None and folder is not None:
+            event_target = ews_items.Target(item, folder)
+            if not ews_items.hidden(call.ctx, item, ews_items.rights(call.ctx, folder)):
+                out["event"] = event_json(call, event_target)
+    else:
+        raise GraphError(400, "BadRequest", f"Parsing OData Select and Expand failed: '{part}'.")
 
 
 def is_message(item: store_items.Item) -> bool:
@@ -427,7 +501,8 @@ def get_message(call: Call, gid: str) -> Json:
     need(call, "Mail")
     target = resolve_item(call, gid)
     check(ews_items.check_read, call, target)
-    return odata.select(message_json(call, target), call.query.get("$select"))
+    keep = ["id", *expanded_names(call)]
+    return odata.select(message_json(call, target), call.query.get("$select"), keep)
 
 
 def check(fn: Callable[..., Any], call: Call, arg: Any) -> Any:
@@ -614,16 +689,19 @@ def send_mail(call: Call) -> tuple[int, None]:
         ews_items._prepare_message(call.ctx, props, sent_items, args)
         if not ews_items.recipients_of(props):
             raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient isn't valid.")
-        if save:
-            item = store_items.create_item(
-                call.lab.store, sent_items, "IPM.Note", props, created_by=call.ctx.user, now=now
-            )
-            add_attachments(call, item, message.get("attachments"))
-            ews_items.send_message(
-                call.ctx, item.props, "IPM.Note", [], now, attachments_from=item.id
-            )
-        else:
-            ews_items.send_message(call.ctx, props, "IPM.Note", [], now)
+        item = store_items.create_item(
+            call.lab.store, sent_items, "IPM.Note", props, created_by=call.ctx.user, now=now
+        )
+        add_attachments(call, item, message.get("attachments"))
+        ews_items.send_message(call.ctx, item.props, "IPM.Note", [], now, attachments_from=item.id)
+        owner = str(item.props["message:From"].get("email", "")).lower()
+        owner_sent = call.lab.store.distinguished_folder(owner, "sentitems")
+        if save and owner != call.ctx.user and owner_sent and owner_sent.id != sent_items.id:
+            # As the EWS face: sent on behalf, a copy lands in the owner's Sent Items too,
+            # whatever the delegate's rights there (MessageCopyForSendOnBehalfEnabled).
+            store_items.copy_item(call.lab.store, item, owner_sent, by=call.ctx.user, now=now)
+        if not save:
+            store_items.delete_item(call.lab.store, item, now)
     except EwsError as err:
         raise from_ews(err) from None
     return 202, None
@@ -653,6 +731,16 @@ def attachment(call: Call, gid: str, aid: str, raw: bool) -> Json | Response:
     if raw:
         return Response(att.content, media_type=att.content_type)
     return attachment_out(att.as_dict(""), aid, with_content=True)
+
+
+def mime(call: Call, gid: str) -> Response:
+    """`messages/{id}/$value`: the message as MIME, as the EWS face's MimeContent renders it."""
+    need(call, "Mail")
+    target = resolve_item(call, gid)
+    check(ews_items.check_read, call, target)
+    _, p = ews_items.output_props(call.ctx, target, _SHAPE)
+    atts = store_items.attachments_of(call.lab.store, target.item.id)
+    return Response(to_mime(p, atts), media_type="message/rfc822")
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -987,8 +1075,6 @@ def event_delta(call: Call, folder: Folder) -> Json:
 
 # -- dispatch -------------------------------------------------------------------------------------
 
-_SHAPE = itemxml.Shape(base="AllProperties")
-
 
 def _segments(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
@@ -1147,6 +1233,8 @@ def message_route(call: Call, rest: list[str], folder: Folder | None) -> tuple[i
             )
         if n in (3, 4) and m == "GET":
             return 200, attachment(call, gid, rest[2], raw=n == 4 and rest[3] == "$value")
+    if action == "$value" and n == 2 and m == "GET":
+        return 200, mime(call, gid)
     raise GraphError(400, "BadRequest", f"Resource not found for the segment '{action}'.")
 
 
@@ -1223,12 +1311,39 @@ def calendars(call: Call) -> list[Json]:
     return out
 
 
+def contact_folder_json(call: Call, folder: Folder) -> Json:
+    parent = call.lab.store.folder(folder.parent_id) if folder.parent_id else None
+    out: Json = {
+        "id": folder_gid(folder),
+        "displayName": folder.display_name,
+        "parentFolderId": folder_gid(parent) if parent else None,
+    }
+    if folder.distinguished == "contacts":
+        out["wellKnownName"] = "contacts"
+    return out
+
+
 def contact_route(call: Call, rest: list[str]) -> tuple[int, Any]:
     m = call.method
     if rest[0] == "contactFolders":
+        need(call, "Contacts")
+        if len(rest) == 1 and m == "GET":
+            rows = [
+                contact_folder_json(call, f)
+                for f in call.lab.store.folders_of(call.mailbox)
+                if (f.folder_class or "").startswith("IPF.Contact")
+                and ews_items.rights(call.ctx, f).folder_visible
+            ]
+            return 200, collection(call, rows, context="contactFolders")
+        folder = resolve_folder(call, rest[1])
+        if not (folder.folder_class or "").startswith("IPF.Contact"):
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        if len(rest) == 2 and m == "GET":
+            return 200, contact_folder_json(call, folder)
         if len(rest) < 3 or rest[2] != "contacts":
             raise GraphError(400, "BadRequest", "Only contactFolders/{id}/contacts is supported.")
-        folder = resolve_folder(call, rest[1])
         rest = ["contacts", *rest[3:]]
     else:
         folder = resolve_folder(call, "contacts")
@@ -1278,7 +1393,6 @@ def master_categories(call: Call) -> list[Json]:
 
 MAX_BODY = 10 * 1024 * 1024
 MAX_BATCH = 20
-OUTAGE_RETRY_S = 5
 
 
 def _bearer(face: GraphFace, header: str) -> Principal:
@@ -1333,7 +1447,7 @@ def _parse_body(raw: bytes) -> Any:
 
 def _split_url(url: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
-    path = parts.path
+    path = unquote(parts.path)
     for prefix in ("/v1.0/", "v1.0/"):
         if path.startswith(prefix):
             path = path[len(prefix) :]
@@ -1406,7 +1520,7 @@ def graph_router(face: GraphFace) -> APIRouter:
                     503,
                     "ServiceUnavailable",
                     "The service is temporarily unavailable.",
-                    {"Retry-After": str(OUTAGE_RETRY_S)},
+                    {"Retry-After": str(face.outage_retry_after_s)},
                 )
             if lab.knobs.latency_s > 0:
                 await asyncio.sleep(lab.knobs.latency_s)

@@ -35,6 +35,8 @@ class GraphFace:
             key = SigningKey.load_or_create(key_dir) if key_dir else SigningKey.generate()
         self.issuer = TokenIssuer(key, TENANT_ID)
         self.oauth = OAuthServer(lab, self.display_name, self.issuer, DOMAIN)
+        self.outage_retry_after_s = 5
+        """The Retry-After the face answers during an outage (a lab knob)."""
 
     def display_name(self, address: str) -> str:
         mailbox = self.lab.store.mailbox(address)

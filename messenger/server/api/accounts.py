@@ -109,7 +109,9 @@ async def register(body: RegisterBody, state: State, db: DB) -> dict[str, Any]:
 @router.post("/logout", status_code=204)
 async def logout(caller: Authed, state: State, db: DB) -> Response:
     caller.session.revoked_at = state.now()
+    kick = {"kick_session": caller.session.id, "user_id": caller.user.id}
     await db.commit()
+    await state.publish([kick])
     return Response(status_code=204)
 
 
@@ -137,7 +139,9 @@ async def revoke_session(session_id: str, caller: Authed, state: State, db: DB) 
     if session is None or session.user_id != caller.user.id or session.revoked_at is not None:
         raise NotFound("no such session")
     session.revoked_at = state.now()
+    kick = {"kick_session": session.id, "user_id": caller.user.id}
     await db.commit()
+    await state.publish([kick])
     return Response(status_code=204)
 
 

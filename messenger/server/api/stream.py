@@ -34,6 +34,7 @@ PAGE = 500
 HELLO_TIMEOUT = 10.0
 CLOSE_AUTH = 4401
 CLOSE_BAD_HELLO = 4400
+CLOSE_BEHIND = 1013  # "try again later": the client reconnects and resumes from its cursors
 
 
 class Hello(Body):
@@ -43,10 +44,6 @@ class Hello(Body):
     to_device_since: int = 0
 
 
-class _Kicked(Exception):
-    pass
-
-
 class StreamConnection:
     def __init__(
         self,
@@ -54,6 +51,7 @@ class StreamConnection:
         state: AppState,
         user_id: str,
         device_id: str,
+        session_id: str,
         since: dict[str, int],
         to_device_since: int,
     ) -> None:
@@ -61,41 +59,71 @@ class StreamConnection:
         self.state = state
         self.user_id = user_id
         self.device_id = device_id
+        self.session_id = session_id
         self.cursors = dict(since)
         self.active: set[str] = set()
         self.td_cursor = to_device_since
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.limit = state.settings.stream_queue_limit
+        self.overflowed = asyncio.Event()
+        self.kicked = asyncio.Event()
 
     # Subscriber protocol (called by the hub, synchronously)
     def push(self, item: dict[str, Any]) -> None:
+        """Queue a live event; a reader too far behind is dropped (it resumes from the database)."""
+        if self.queue.qsize() >= self.limit:
+            self.overflowed.set()
+            return
         self.queue.put_nowait(item)
 
     def kick(self) -> None:
-        self.queue.put_nowait({"kick": True})
+        self.kicked.set()
 
     async def _send(self, event: dict[str, Any]) -> None:
         await self.ws.send_text(json.dumps(event, separators=(",", ":")))
         self.state.metrics.delivered.inc()
 
     async def replay(self) -> None:
-        async with self.state.sessions() as db:
-            if self.td_cursor:
+        if self.td_cursor:
+            async with self.state.sessions() as db:
                 await repo.ack_to_device(db, self.device_id, self.td_cursor)
                 await db.commit()
-            mems = await repo.memberships_for_sync(db, self.user_id, self.cursors)
-        # Memberships may have changed between attaching to the hub and this query: the
-        # database is the truth, so (un)subscribe accordingly.
-        for mem in mems:
-            if mem.active:
-                self.active.add(mem.conversation_id)
-                self.state.hub.subscribe(self, mem.conversation_id)
-            else:
-                self.state.hub.unsubscribe(self, mem.conversation_id)
-        for mem in mems:
-            self.cursors.setdefault(mem.conversation_id, mem.joined_seq - 1)
-            await self._fill(mem, None)
-        await self._fill_to_device(None)
+        await self.catch_up()
         await self._send({"type": "synced"})
+
+    async def catch_up(self) -> None:
+        """Send whatever the database has beyond the cursors.
+
+        Runs after connecting and then periodically, so changes nobody published (an admin
+        tool on a single node) or a lost pub/sub message still arrive. The database is the
+        truth for membership, so hub subscriptions follow it here.
+        """
+        async with self.state.sessions() as db:
+            candidates = await repo.sync_candidates(db, self.user_id, self.cursors)
+        for mem, last_seq in candidates:
+            cid = mem.conversation_id
+            if mem.active:
+                self.active.add(cid)
+                self.state.hub.subscribe(self, cid)
+            else:
+                self.active.discard(cid)
+                self.state.hub.unsubscribe(self, cid)
+            cursor = self.cursors.setdefault(cid, mem.joined_seq - 1)
+            end = last_seq if mem.left_seq is None else min(last_seq, mem.left_seq)
+            if end > cursor:
+                await self._fill(mem, None)
+        await self._fill_to_device(None)
+
+    async def watch(self, interval: float) -> None:
+        """Every `interval` seconds: end the stream if its session ended, else catch up."""
+        while True:
+            await asyncio.sleep(interval)
+            async with self.state.sessions() as db:
+                valid = await repo.session_valid(db, self.session_id, self.device_id)
+            if not valid:
+                self.kicked.set()
+                return
+            self.push({"resync": True})
 
     async def _fill(self, mem: Membership, upto: int | None) -> None:
         """Send the member's events after its cursor (up to `upto`), page by page."""
@@ -124,8 +152,9 @@ class StreamConnection:
                 return
 
     async def _live(self, item: dict[str, Any]) -> None:
-        if item.get("kick"):
-            raise _Kicked
+        if item.get("resync"):
+            await self.catch_up()
+            return
         event = item["event"]
         if "conversation_id" in item and "seq" in event:
             cid, seq = item["conversation_id"], int(event["seq"])
@@ -218,26 +247,38 @@ async def stream(ws: WebSocket) -> None:
             return
         active = {c.id for c, _ in await repo.conversations_of(db, caller.user)}
     conn = StreamConnection(
-        ws, state, caller.user.id, caller.session.device_id, hello.since, hello.to_device_since
+        ws,
+        state,
+        caller.user.id,
+        caller.session.device_id,
+        caller.session.id,
+        hello.since,
+        hello.to_device_since,
     )
     state.hub.attach(conn, active)
     state.metrics.connections.inc()
     log.info("stream open user=%s device=%s", conn.user_id, conn.device_id)
     sender = asyncio.create_task(conn.run_sender())
     receiver = asyncio.create_task(conn.run_receiver())
+    watcher = asyncio.create_task(conn.watch(state.settings.stream_recheck_interval))
+    behind = asyncio.create_task(conn.overflowed.wait())
+    kicked = asyncio.create_task(conn.kicked.wait())
     try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
+        done, _ = await asyncio.wait(
+            {sender, receiver, behind, kicked}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if kicked in done:
+            await ws.close(CLOSE_AUTH, "this session or device has ended")
+        elif behind in done:
+            log.info("stream too far behind user=%s device=%s", conn.user_id, conn.device_id)
+            await ws.close(CLOSE_BEHIND, "too far behind; reconnect to resume")
+        for task in done - {behind, kicked}:
             failure = task.exception()
-            if isinstance(failure, _Kicked):
-                await ws.close(CLOSE_AUTH, "this device was removed")
-            elif failure is not None and not isinstance(
-                failure, WebSocketDisconnect | RuntimeError
-            ):
+            if failure is not None and not isinstance(failure, WebSocketDisconnect | RuntimeError):
                 log.error("stream failed", exc_info=failure)
                 await ws.close(1011, "server error")
     finally:
-        for task in (sender, receiver):
+        for task in (sender, receiver, watcher, behind, kicked):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task

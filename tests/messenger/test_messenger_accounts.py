@@ -130,3 +130,15 @@ async def test_server_logs_carry_no_tokens_passwords_or_ciphertext(
     assert PASSWORD not in caplog.text
     assert base64.b64encode(secret).decode() not in caplog.text
     assert secret.decode() not in caplog.text
+
+
+async def test_revoked_session_closes_its_open_stream_at_once(msg: Harness) -> None:
+    await msg.tenant("Kreis", "kreis.example")
+    laptop = await msg.member("anna@kreis.example")
+    phone = await msg.login("anna@kreis.example")
+    async with phone.events() as stream:
+        await next_of(stream, "synced")
+        phone_session = next(s for s in await laptop.sessions() if not s["current"])
+        await laptop.revoke_session(phone_session["session_id"])
+        with pytest.raises(Unauthenticated):
+            await next_of(stream, "never", timeout=5)

@@ -92,7 +92,7 @@ async def test_admin_sets_up_tenants_users_and_groups(msg: Harness, tmp_path: Pa
     assert len(members) == 3
     async with bert.events() as stream:
         await next_of(stream, "synced")
-    # Without Redis the CLI's change reaches a device at its next (re)connect.
+    # Without Redis the CLI's change reaches a device at its next check or (re)connect.
     cli(msg, "admin", "group", "remove", group["group_id"], "bert@kreis.example")
     async with bert.events() as stream:
         removal = await next_of(stream, "membership")
@@ -171,3 +171,63 @@ def test_cli_without_a_database_uses_sqlite_in_the_data_dir(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
     assert (tmp_path / "xdg_data_home" / "medbridge" / "messenger" / "messenger.db").exists()
+
+
+class Inbox:
+    """aiosmtpd handler keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_invitation_is_mailed_and_redeemable(msg: Harness) -> None:
+    import re
+
+    from aiosmtpd.controller import Controller
+    from messenger_harness import free_port
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await msg.tenant("Kreis", "kreis.example")
+        smtp = ["--smtp", f"smtp://127.0.0.1:{port}", "--smtp-from", "chat@kreis.example"]
+        result = out(cli(msg, "admin", "user", "invite", "anna@kreis.example", *smtp))
+        assert "invite_token" not in result and result["mailed"] == "true"
+    finally:
+        controller.stop()
+    (mail,) = inbox.messages
+    assert (mail["To"], mail["From"]) == ("anna@kreis.example", "chat@kreis.example")
+    token = re.search(r"^ {4}(\S+)\s*$", mail.get_content(), re.M)
+    assert token is not None
+    anna = msg.client()
+    await anna.register(token.group(1), "anna's password")
+    assert (await anna.me())["email"] == "anna@kreis.example"
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_invitation_that_cannot_be_mailed_invites_nobody(msg: Harness) -> None:
+    from messenger_harness import free_port
+
+    await msg.tenant("Kreis", "kreis.example")
+    refused = cli(
+        msg,
+        "admin",
+        "user",
+        "invite",
+        "anna@kreis.example",
+        "--smtp",
+        f"smtp://127.0.0.1:{free_port()}",
+        ok=False,
+    )
+    assert refused.returncode == 1 and "nobody was invited" in refused.stderr
+    again = out(cli(msg, "admin", "user", "invite", "anna@kreis.example"))
+    assert again["email"] == "anna@kreis.example"

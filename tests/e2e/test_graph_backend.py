@@ -1,0 +1,369 @@
+"""med over Graph end to end: DelegateSession → GraphBackend (O365) → the lab's Graph face.
+
+The assistant signs in with the device-code flow (MSAL against the lab's authority over TLS);
+the scenarios are the delegate's daily work on the boss's mailbox.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+
+import med.lab.items  # noqa: F401  (Lab.open(demo=True) needs the item tables first)
+from med import DelegateSession
+from med.auth.oauth import MEDBRIDGE_CLIENT_ID, DeviceCodePrompt, OAuthConfig, OAuthSignIn
+from med.backends.graph import GraphBackend
+from med.errors import AccessDenied, Throttled, Unsupported
+from med.lab import Lab
+from med.lab.graph.oauth import PUBLIC_CLIENT_ID
+from med.lab.graph.serve import GraphLab
+from med.model import (
+    Address,
+    Attendee,
+    Event,
+    EventKind,
+    Feature,
+    FlagStatus,
+    ItemQuery,
+    Mailbox,
+    MailboxKind,
+    Message,
+    OutgoingAttachment,
+    Recurrence,
+    ResponseType,
+    SendOptions,
+    Sensitivity,
+    Weekday,
+    Weekly,
+)
+
+DOMAIN = "musterstadt.example"
+CHEF = f"chef@{DOMAIN}"
+ASSISTENZ = f"assistenz@{DOMAIN}"
+SACH = f"sachbearbeitung@{DOMAIN}"
+PASSWORD = "Demo-2026!"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphLab]:
+    lab = Lab.open(demo=True)
+    with GraphLab(lab, tmp_path_factory.mktemp("tls")) as running:
+        running.face.oauth.settings.device_interval_s = 1
+        yield running
+    lab.close()
+
+
+@pytest.fixture(autouse=True)
+def calm_lab(served: GraphLab) -> Iterator[None]:
+    yield
+    served.lab.knobs.outage = False
+    served.lab.knobs.throttle_budget.clear()
+    served.lab.knobs.reset_throttle()
+
+
+def _approve(served: GraphLab, user: str) -> Callable[[DeviceCodePrompt], None]:
+    """The user's side of the device flow: open the page and enter the code (in a thread)."""
+
+    def prompt(p: DeviceCodePrompt) -> None:
+        def approve() -> None:
+            ctx = ssl.create_default_context(cafile=str(served.ca_file))
+            with httpx.Client(verify=ctx) as http:
+                http.post(
+                    p.verification_uri,
+                    data={"user_code": p.user_code, "username": user, "password": PASSWORD},
+                )
+
+        threading.Thread(target=approve).start()
+
+    return prompt
+
+
+@pytest.fixture(scope="module")
+def sign_in(served: GraphLab, tmp_path_factory: pytest.TempPathFactory) -> OAuthSignIn:
+    """The assistant and the clerk signed in once by device code; tokens in a 0600 cache."""
+    cache = tmp_path_factory.mktemp("data") / "graph-tokens.json"
+    signer = OAuthSignIn(
+        OAuthConfig(
+            client_id=MEDBRIDGE_CLIENT_ID,
+            authority=served.authority,
+            cache_file=cache,
+            ca_file=served.ca_file,
+        )
+    )
+    assert signer.sign_in_device_code(_approve(served, ASSISTENZ)) == ASSISTENZ
+    assert signer.sign_in_device_code(_approve(served, SACH)) == SACH
+    return signer
+
+
+def _backend(served: GraphLab, sign_in: OAuthSignIn, user: str) -> GraphBackend:
+    return GraphBackend(
+        base_url=served.url, user=user, token=lambda: sign_in.token(user), ca_file=served.ca_file
+    )
+
+
+@pytest.fixture
+async def assistenz(served: GraphLab, sign_in: OAuthSignIn) -> AsyncIterator[DelegateSession]:
+    session = DelegateSession(_backend(served, sign_in, ASSISTENZ), mailboxes=[CHEF])
+    yield session
+    await session.close()
+
+
+@pytest.fixture
+async def sach(served: GraphLab, sign_in: OAuthSignIn) -> AsyncIterator[DelegateSession]:
+    session = DelegateSession(_backend(served, sign_in, SACH))
+    yield session
+    await session.close()
+
+
+def test_the_lab_registers_medbridges_client_id() -> None:
+    assert MEDBRIDGE_CLIENT_ID == PUBLIC_CLIENT_ID
+
+
+async def test_mailboxes_are_own_and_the_boss_without_archive_or_public_folders(
+    assistenz: DelegateSession,
+) -> None:
+    boxes = await assistenz.mailboxes()
+    assert [(b.address, b.kind) for b in boxes] == [
+        (ASSISTENZ, MailboxKind.OWN),
+        (CHEF, MailboxKind.DELEGATED),
+    ]
+    assert not assistenz.supports(Feature.ARCHIVE)
+    assert not assistenz.supports(Feature.PUBLIC_FOLDERS)
+
+
+async def test_paging_through_the_boss_inbox(assistenz: DelegateSession) -> None:
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    seen: list[str] = []
+    query = ItemQuery(limit=40)
+    total = None
+    while True:
+        page = await assistenz.items(inbox, query)
+        total = page.total
+        seen += [i.id for i in page.items]
+        if not page.more:
+            break
+        query = query.next()
+    assert total and len(seen) == len(set(seen)) == total == inbox.total_count
+
+
+async def test_unread_filter_and_subject_sort(assistenz: DelegateSession) -> None:
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    page = await assistenz.items(
+        inbox, ItemQuery(limit=200, unread_only=True, sort="subject", descending=False)
+    )
+    assert page.items
+    assert all(isinstance(m, Message) and not m.is_read for m in page.items)
+    subjects = [m.subject.lower() for m in page.items]
+    assert subjects == sorted(subjects)
+
+
+async def test_folder_tree_of_the_boss_has_mail_and_calendar(assistenz: DelegateSession) -> None:
+    tree = await assistenz.folder_tree(CHEF)
+    names = {f.distinguished for f in tree.walk() if f.distinguished}
+    assert {"msgfolderroot", "calendar"} <= names
+    assert "Posteingang" in {f.name for f in tree.walk()}
+
+
+async def test_send_on_behalf_arrives_from_the_boss_sent_by_the_assistant(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    await assistenz.send(
+        Message(
+            subject="Termin bestätigt (Graph)",
+            body="Der Termin am Montag passt.",
+            to=(Address(SACH),),
+            new_attachments=(OutgoingAttachment("agenda.txt", b"TOP 1", "text/plain"),),
+        ),
+        SendOptions(from_mailbox=CHEF),
+    )
+    inbox = await sach.default_folder(SACH, "inbox")
+    page = await sach.items(inbox, ItemQuery(limit=5, search="Termin bestätigt (Graph)"))
+    got = await sach.get(page.items[0].id)
+    assert isinstance(got, Message)
+    assert got.from_ is not None and got.from_.email == CHEF
+    assert got.sender is not None and got.sender.email == ASSISTENZ
+    content = await sach.attachment(got.attachments[0])
+    assert content.content == b"TOP 1"
+
+
+async def test_flag_categories_and_read_state(assistenz: DelegateSession) -> None:
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    message = (await assistenz.items(inbox, ItemQuery(limit=1))).items[0]
+    assert isinstance(message, Message)
+    flagged = await assistenz.set_flag(message, FlagStatus.FLAGGED)
+    assert flagged.flag.status is FlagStatus.FLAGGED
+    tagged = await assistenz.set_categories(flagged, ["Wichtig"])
+    assert tagged.categories == ("Wichtig",)
+    read = await assistenz.mark_read(tagged, True)  # type: ignore[arg-type]
+    assert isinstance(read, Message) and read.is_read
+    assert "Wichtig" in await assistenz.master_categories(CHEF)
+
+
+async def test_a_weekly_series_expands_in_the_calendar_view(assistenz: DelegateSession) -> None:
+    calendar = await assistenz.default_folder(CHEF, "calendar")
+    start = datetime(2027, 5, 3, 7, 0, tzinfo=UTC)
+    series = Event(
+        subject="Lagebesprechung (Graph)",
+        start=start,
+        end=start + timedelta(minutes=30),
+        recurrence=Recurrence(Weekly((Weekday.MONDAY,)), date(2027, 5, 3), count=3),
+    )
+    await assistenz.create(calendar, series)
+    view = await assistenz.calendar_view(
+        [calendar], datetime(2027, 5, 1, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC)
+    )
+    mine = [e for e in view if e.subject == "Lagebesprechung (Graph)"]
+    assert [e.start for e in mine] == [start + timedelta(weeks=i) for i in range(3)]
+    assert {e.event_kind for e in mine} == {EventKind.OCCURRENCE}
+    master = await assistenz._run(assistenz._backend.series_master, mine[0].id)
+    assert master.recurrence is not None and master.recurrence.count == 3
+
+
+async def test_the_assistant_accepts_a_meeting_for_the_boss(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    own_calendar = await sach.default_folder(SACH, "calendar")
+    start = datetime(2027, 6, 9, 8, 0, tzinfo=UTC)
+    await sach.create(
+        own_calendar,
+        Event(
+            subject="Haushaltsklausur (Graph)",
+            start=start,
+            end=start + timedelta(hours=2),
+            attendees=(Attendee(Address(CHEF)),),
+        ),
+    )
+    boss_calendar = await assistenz.default_folder(CHEF, "calendar")
+    view = await assistenz.calendar_view([boss_calendar], start, start + timedelta(hours=2))
+    meeting = next(e for e in view if e.subject == "Haushaltsklausur (Graph)")
+    assert meeting.my_response is ResponseType.NO_RESPONSE
+    await assistenz.respond(meeting, ResponseType.ACCEPT)
+    again = await assistenz.get(meeting.id)
+    assert isinstance(again, Event) and again.my_response is ResponseType.ACCEPT
+
+
+async def test_private_appointments_stay_hidden_from_the_assistant(
+    served: GraphLab, assistenz: DelegateSession
+) -> None:
+    token = served.face.issuer.access_token(
+        base_url=served.url,
+        now=served.lab.now(),
+        client_id=PUBLIC_CLIENT_ID,
+        user=CHEF,
+        scopes=frozenset({"Calendars.ReadWrite"}),
+    )
+    chef = DelegateSession(
+        GraphBackend(base_url=served.url, user=CHEF, token=lambda: token, ca_file=served.ca_file)
+    )
+    calendar = await chef.default_folder(CHEF, "calendar")
+    start = datetime(2027, 7, 1, 9, 0, tzinfo=UTC)
+    await chef.create(
+        calendar,
+        Event(
+            subject="Privat (Graph)",
+            start=start,
+            end=start + timedelta(hours=1),
+            sensitivity=Sensitivity.PRIVATE,
+        ),
+    )
+    await chef.close()
+    boss = await assistenz.default_folder(CHEF, "calendar")
+    view = await assistenz.calendar_view([boss], start, start + timedelta(hours=1))
+    assert "Privat (Graph)" not in [e.subject for e in view]
+
+
+async def test_a_clerk_without_rights_is_denied(sach: DelegateSession) -> None:
+    with pytest.raises(AccessDenied):
+        inbox = await sach.default_folder(CHEF, "inbox")
+        await sach.items(inbox, ItemQuery(limit=1))
+
+
+@pytest.mark.parametrize(
+    ("call", "feature"),
+    [
+        (
+            lambda s: s.folder_tree(Mailbox("public", "Public", MailboxKind.PUBLIC)),
+            "public_folders",
+        ),
+        (
+            lambda s: s._run(s._backend.archive_of, Mailbox(CHEF, "Chef", MailboxKind.DELEGATED)),
+            "archive",
+        ),
+        (lambda s: s._run(s._backend.delegates, CHEF), "delegates"),
+        (lambda s: s.default_folder(CHEF, "notes"), "notes"),
+        (lambda s: s.default_folder(CHEF, "voicemail"), "voicemail"),
+    ],
+)
+async def test_what_graph_cannot_do_is_unsupported_with_a_reason(
+    assistenz: DelegateSession, call: Callable[[DelegateSession], object], feature: str
+) -> None:
+    with pytest.raises(Unsupported) as caught:
+        await call(assistenz)  # type: ignore[misc]
+    assert caught.value.feature == feature
+    assert "Graph" in str(caught.value) or "graph" in str(caught.value)
+
+
+async def test_folder_permissions_are_unsupported(assistenz: DelegateSession) -> None:
+    inbox = await assistenz.default_folder(ASSISTENZ, "inbox")
+    with pytest.raises(Unsupported):
+        await assistenz._run(assistenz._backend.permissions, inbox)
+
+
+async def test_incremental_sync_sees_new_mail(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    backend = assistenz._backend
+    inbox = await assistenz.default_folder(ASSISTENZ, "inbox")
+    state = None
+    done = False
+    while not done:
+        _, state, done = await assistenz._run(backend.sync_items, inbox, state, 100)
+    await sach.send(Message(subject="Neu für die Synchronisation", to=(Address(ASSISTENZ),)))
+    changes, state, done = await assistenz._run(backend.sync_items, inbox, state, 100)
+    assert done and [c.item.subject for c in changes if c.item] == ["Neu für die Synchronisation"]
+
+
+async def test_several_items_come_in_one_batch(assistenz: DelegateSession) -> None:
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    ids = [i.id for i in (await assistenz.items(inbox, ItemQuery(limit=3))).items]
+    items = await assistenz.get_many(ids)
+    assert [i.id for i in items] == ids
+    assert all(i.body is not None for i in items)
+
+
+async def test_mime_export(assistenz: DelegateSession) -> None:
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    first = (await assistenz.items(inbox, ItemQuery(limit=1))).items[0]
+    raw = await assistenz.export_mime(first)
+    assert b"Subject:" in raw
+
+
+async def test_outage_ends_in_throttled_after_the_retries(
+    served: GraphLab, assistenz: DelegateSession
+) -> None:
+    served.face.outage_retry_after_s = 0
+    served.lab.knobs.outage = True
+    with pytest.raises(Throttled) as caught:
+        await assistenz.default_folder(ASSISTENZ, "inbox")
+    assert caught.value.retry_after == 0
+
+
+async def test_throttled_requests_are_retried_after_the_servers_delay(
+    served: GraphLab, assistenz: DelegateSession
+) -> None:
+    knobs = served.lab.knobs
+    knobs.throttle_window_s = 0.5
+    knobs.throttle_back_off_ms = 100
+    knobs.throttle_budget[ASSISTENZ] = 1
+    try:
+        first = await assistenz.default_folder(ASSISTENZ, "inbox")
+        again = await assistenz.folder(first.id, refresh=True)  # answered 429 first, then retried
+        assert again.id == first.id
+    finally:
+        knobs.throttle_window_s = 10.0
+        knobs.throttle_back_off_ms = 1000

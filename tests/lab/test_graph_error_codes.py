@@ -1,0 +1,61 @@
+"""Every error code the lab's Graph face answers is one the Graph backend translates on purpose."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+
+import pytest
+import requests
+
+from med.backends.graph import GRAPH_CODES, translate
+from med.errors import AccessDenied, InvalidInput, NotFound, ServerError, Throttled
+from med.lab.graph import api
+
+
+def _lab_codes() -> set[str]:
+    source = inspect.getsource(api)
+    found = set(re.findall(r'GraphError\(\s*\d{3},\s*"([A-Za-z_]+)"', source))
+    found |= {code for _, code in api.EWS_TO_GRAPH.values()}
+    found.add("InvalidAuthenticationToken")
+    return found
+
+
+def _response(status: int, code: str, headers: dict[str, str] | None = None) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code = status
+    answer._content = json.dumps({"error": {"code": code, "message": "m"}}).encode()
+    answer.headers.update(headers or {})
+    return answer
+
+
+def test_every_code_the_lab_emits_has_a_translation() -> None:
+    missing = sorted(c for c in _lab_codes() if c not in GRAPH_CODES)
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (403, "ErrorAccessDenied", AccessDenied),
+        (403, "ErrorSendAsDenied", AccessDenied),
+        (404, "ErrorItemNotFound", NotFound),
+        (400, "ErrorInvalidIdMalformed", InvalidInput),
+        (429, "ApplicationThrottled", Throttled),
+        (503, "ServiceUnavailable", Throttled),
+        (500, "SomethingNew", ServerError),
+    ],
+)
+def test_translation_by_code(status: int, code: str, expected: type[Exception]) -> None:
+    assert type(translate(_response(status, code))) is expected
+
+
+def test_throttled_keeps_the_servers_retry_after() -> None:
+    err = translate(_response(429, "ApplicationThrottled", {"Retry-After": "7"}))
+    assert isinstance(err, Throttled) and err.retry_after == 7.0
+
+
+def test_unknown_code_keeps_the_code() -> None:
+    err = translate(_response(500, "SomethingNew"))
+    assert err.code == "SomethingNew"
