@@ -49,10 +49,6 @@ class MedApp(App[FirstStart | None]):
     TITLE = "medbridge"
     BINDINGS: ClassVar[list[BindingType]] = bindings(APP_ACTIONS)
     COMMAND_PALETTE_BINDING = "ctrl+backslash"  # ":" and ctrl+p come from the keymap instead
-    CSS = """
-    Screen { layers: base overlay; }
-    #busy { dock: top; height: 1; width: auto; offset-x: 0; layer: overlay; }
-    """
 
     def __init__(
         self,
