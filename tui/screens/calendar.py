@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from med.model import Event, EventKind, Folder, MailboxKind, ResponseType
+from med.model import Event, EventKind, Feature, Folder, MailboxKind, ResponseType
 from tui import messages as msg
 from tui.actions import CALENDAR_ACTIONS, bindings
 from tui.calendar_render import PALETTE, Shown, range_for, render
@@ -259,6 +259,10 @@ class CalendarScreen(MedScreen[None]):
         return folder.rights if folder else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # What the backend cannot do at all is not offered (Graph has no free/busy API here).
+        needs = {"free_busy": Feature.FREE_BUSY, "respond": Feature.MEETING_RESPONSES}
+        if action in needs and not self.medapp.session.supports(needs[action]):
+            return False
         if action == "new_event":
             folder = self._folder(self.active)
             return folder is not None and allows(folder.rights, "new_event")
