@@ -278,3 +278,24 @@ async def test_task_is_edited_in_place(build_app: Callable[..., MedApp], org: Fa
         assert [c.split(":")[-1] for c in org.calls if c.startswith("update_item")] == [
             "percent_complete"
         ]
+
+
+async def test_colon_opens_the_command_palette_with_screen_actions(
+    build_app: Callable[..., MedApp],
+) -> None:
+    from textual.command import CommandPalette
+
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "colon")
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Reply all")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        from tui.screens.compose import ComposeScreen
+
+        assert isinstance(app.screen, ComposeScreen)
+        assert app.screen.draft.mode == "reply-all"

@@ -180,7 +180,7 @@ async def test_free_busy_finder_books_the_first_free_slot(
 
     app = build_app()
     async with app.run_test(size=SIZE) as pilot:
-        cal = await open_calendar(pilot, app)
+        await open_calendar(pilot, app)
         await pilot.press("b")
         await settle(pilot)
         finder = app.screen
