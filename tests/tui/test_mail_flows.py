@@ -273,3 +273,27 @@ async def test_move_categories_and_importance_change_the_item_on_the_server(
         moved = [i for i in org.items.values() if i.folder_id == "chef:Erledigt"]
         assert [m.subject for m in moved] == ["Haushaltsplan 2027 (1)"]
         assert mail(app).query_one(ItemList).total == 40
+
+
+async def test_new_appointment_in_a_calendar_folder_opened_from_the_tree(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    from textual.widgets import Input
+
+    from tui.screens.event_form import EventFormScreen
+
+    app = build_app(start_folder="teamkalender@musterstadt.example/calendar")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert mail(app).folder is not None and mail(app).folder.id == "teamkalender:calendar"
+        await pilot.press("c")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, EventFormScreen)
+        form.query_one("#e-subject", Input).value = "Urlaubsplanung"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any(
+            i.subject == "Urlaubsplanung" and i.folder_id == "teamkalender:calendar"
+            for i in org.items.values()
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -654,6 +654,12 @@ class MailScreen(MedScreen[None]):
         if self.folder is None:
             return
         folder = self.folder
+        if folder.kind is FolderKind.CALENDAR and item is None:
+            self._new_event(folder)
+            return
+        if folder.kind not in (FolderKind.TASKS, FolderKind.CONTACTS, FolderKind.NOTES):
+            self.notify("Items of this folder's kind are created in Outlook or on the server.")
+            return
 
         def done(result: Item | None) -> None:
             if result is None:
@@ -666,6 +672,20 @@ class MailScreen(MedScreen[None]):
                 self.create_item(folder, result)
 
         self.app.push_screen(ItemFormScreen(folder.kind, item), done)
+
+    def _new_event(self, folder: Folder) -> None:
+        """An appointment in a calendar folder opened from the tree (e.g. a public calendar)."""
+        from tui.screens.event_form import EventEdit, EventFormScreen
+
+        now = self.medapp.now()
+        assert now.tzinfo is not None
+        start = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+        def done(edit: EventEdit | None) -> None:
+            if edit is not None:
+                self.create_item(folder, edit.event)
+
+        self.app.push_screen(EventFormScreen(folder.name, None, tz=now.tzinfo, start=start), done)
 
     @work(group="update", exit_on_error=False)
     async def create_item(self, folder: Folder, item: Item) -> None:
