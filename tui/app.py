@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from med import DelegateSession
 from med.errors import MedError
-from med.model import Item
+from med.model import Item, MailboxKind
 from tui.actions import APP_ACTIONS, bindings
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
@@ -131,8 +131,8 @@ class MedApp(App[FirstStart | None]):
             self.switch_to("messenger")
 
     def switch_to(self, name: str) -> None:
-        # Modal dialogs belong to the screen that opened them; only swap base screens.
-        if isinstance(self.screen, Screen) and self.screen.id != name:
+        """Show one of the main screens (mail, calendar, messenger) in place of the current one."""
+        if self.screen.id != name:
             self.switch_screen(name)
 
     def _goto_default_folder(self, distinguished: str) -> None:
@@ -140,9 +140,8 @@ class MedApp(App[FirstStart | None]):
 
         self.switch_to("mail")
         ws = self.workspace
-        owners = [m for m in ws.senders()]
         # Prefer the mailbox the user works in for someone else, then their own.
-        owners.sort(key=lambda m: 0 if m.kind.value == "delegated" else 1)
+        owners = sorted(ws.senders(), key=lambda m: m.kind is not MailboxKind.DELEGATED)
         for mailbox in owners:
             folder = ws.default_folder(mailbox, distinguished)
             if folder is not None:

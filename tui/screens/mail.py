@@ -30,6 +30,7 @@ from med.model import (
     Mailbox,
     MailboxKind,
     Message,
+    SortField,
     Task,
     TaskStatus,
 )
@@ -47,6 +48,13 @@ from tui.widgets.reader import Reader
 
 if TYPE_CHECKING:
     pass
+
+#: List order per folder kind; mail keeps the server's natural order (newest first).
+_SORT: dict[FolderKind, SortField] = {
+    FolderKind.TASKS: "due",
+    FolderKind.CONTACTS: "name",
+    FolderKind.CALENDAR: "start",
+}
 
 #: How long the cursor must rest on a row before its body is fetched.
 FETCH_DELAY_S = 0.08
@@ -208,8 +216,8 @@ class MailScreen(MedScreen[None]):
         self.query_one(Reader).show(None, placeholder="")
         self._update_context()
         self.refresh_bindings()
-        items._requested.add(0)
-        self.load_page(self.folder, 0, generation)
+        del generation  # the first page is asked for like any other
+        items.want(0)
 
     @on(ItemList.PageWanted)
     def _page_wanted(self, event: ItemList.PageWanted) -> None:
@@ -218,12 +226,12 @@ class MailScreen(MedScreen[None]):
 
     @work(group="pages", exit_on_error=False)
     async def load_page(self, folder: Folder, offset: int, generation: int) -> None:
-        sort = {"tasks": "due", "contacts": "name", "calendar": "start"}.get(folder.kind.value)
+        sort = _SORT.get(folder.kind)
         query = ItemQuery(
             offset=offset,
             limit=self.medapp.config.page_size,
             search=self.search_text,
-            sort=sort,  # type: ignore[arg-type]
+            sort=sort,
             descending=sort is None or sort == "start",
         )
         page = await self.medapp.session.items(folder, query)
