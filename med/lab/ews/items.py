@@ -462,7 +462,8 @@ def output_props(
     if shape.include_mime:
         from med.lab.mime import to_mime
 
-        p["item:MimeContent"] = base64.b64encode(to_mime(p, atts)).decode("ascii")
+        tzid = zone_of(ctx, item).key if element == "CalendarItem" else "UTC"
+        p["item:MimeContent"] = base64.b64encode(to_mime(p, atts, tzid=tzid)).decode("ascii")
     return element, p
 
 
