@@ -186,7 +186,7 @@ CAL = '<m:SavedItemFolderId><t:DistinguishedFolderId Id="calendar"/></m:SavedIte
         (
             '<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:MimeContent>'
             "%%%</t:MimeContent></t:Message></m:Items></m:CreateItem>",
-            "ErrorMimeContentConversionFailed",
+            "ErrorInvalidValueForProperty",
         ),
         (
             f"<m:CreateItem>{CAL}<m:Items><t:CalendarItem><t:Start>2027-01-01T10:00:00Z"

@@ -184,9 +184,7 @@ def _occurrence(ctx: EwsContext, master_key: str, index: int) -> Target:
         if exc.props.get("lab:index") == index:
             return Target(exc, folder)
     if index in master.props.get("lab:deleted", []):
-        raise EwsError(
-            "ErrorCalendarOccurrenceIsDeletedFromRecurrence", "The occurrence was deleted."
-        )
+        raise EwsError("ErrorItemNotFound", "The occurrence was deleted from the series.")
     rec = Recurrence.from_json(master.props["calendar:Recurrence"])
     from med.lab.recurrence import date_of
 
@@ -890,7 +888,7 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
             props = {**from_mime(base64.b64decode(mime, validate=True)), **props}
         except ValueError:  # binascii.Error and MimeError are ValueErrors
             raise EwsError(
-                "ErrorMimeContentConversionFailed", "The MIME content could not be read."
+                "ErrorInvalidValueForProperty", "The MIME content could not be read."
             ) from None
     item_class = props.pop("item:ItemClass", None) or itemxml.DEFAULT_CLASS[element]
     now = ctx.lab.now()
@@ -1129,7 +1127,7 @@ def _align_master_start(ctx: EwsContext, props: dict[str, Any], owner: str) -> N
     duration = itemxml.dt_from(props["calendar:End"]) - itemxml.dt_from(props["calendar:Start"])
     first = next(iter(occurrence_dates(rec)), None)
     if first is None:
-        raise EwsError("ErrorRecurrenceHasNoOccurrence", "The recurrence has no occurrences.")
+        raise EwsError("ErrorCalendarInvalidRecurrence", "The recurrence has no occurrences.")
     new_start = datetime.combine(first[1], start.timetz())
     props["calendar:Start"] = itemxml.dt_text(new_start)
     props["calendar:End"] = itemxml.dt_text(new_start + duration)
