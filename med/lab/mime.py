@@ -32,8 +32,162 @@ def _address(mb: Mapping[str, Any]) -> str:
     return str(Address(display_name=name, username=user, domain=domain))
 
 
-def to_mime(props: Mapping[str, Any], attachments: Sequence[Attachment] = ()) -> bytes:
-    """The item as a MIME message (UTF-8, CRLF line ends as Exchange sends them)."""
+_DAY = {
+    "Monday": "MO",
+    "Tuesday": "TU",
+    "Wednesday": "WE",
+    "Thursday": "TH",
+    "Friday": "FR",
+    "Saturday": "SA",
+    "Sunday": "SU",
+}
+_GROUP = {
+    "Day": list(_DAY.values()),
+    "Weekday": ["MO", "TU", "WE", "TH", "FR"],
+    "WeekendDay": ["SA", "SU"],
+}
+_POS = {"First": 1, "Second": 2, "Third": 3, "Fourth": 4, "Last": -1}
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _ical_text(value: object) -> str:
+    return (
+        str(value)
+        .replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\n", "\\n")
+    )
+
+
+def _days(names: Sequence[str]) -> str:
+    out: list[str] = []
+    for name in names:
+        out += _GROUP.get(name, [_DAY.get(name, "MO")])
+    return ",".join(out)
+
+
+def rrule(rec: Mapping[str, Any]) -> str:
+    """An iCalendar RRULE for a stored recurrence (see med.lab.recurrence)."""
+    kind = rec["kind"]
+    parts = []
+    if kind == "daily":
+        parts = ["FREQ=DAILY", f"INTERVAL={rec.get('interval', 1)}"]
+    elif kind == "weekly":
+        parts = [
+            "FREQ=WEEKLY",
+            f"INTERVAL={rec.get('interval', 1)}",
+            f"BYDAY={_days(rec.get('days_of_week', []))}",
+            f"WKST={_DAY.get(rec.get('first_day_of_week', 'Monday'), 'MO')}",
+        ]
+    elif kind == "absolute_monthly":
+        parts = [
+            "FREQ=MONTHLY",
+            f"INTERVAL={rec.get('interval', 1)}",
+            f"BYMONTHDAY={rec.get('day_of_month', 1)}",
+        ]
+    elif kind == "relative_monthly":
+        parts = [
+            "FREQ=MONTHLY",
+            f"INTERVAL={rec.get('interval', 1)}",
+            f"BYDAY={_days(rec.get('days_of_week', []))}",
+            f"BYSETPOS={_POS[rec.get('day_of_week_index', 'First')]}",
+        ]
+    elif kind == "absolute_yearly":
+        parts = [
+            "FREQ=YEARLY",
+            f"BYMONTH={_MONTHS.index(rec['month']) + 1}",
+            f"BYMONTHDAY={rec.get('day_of_month', 1)}",
+        ]
+    else:
+        parts = [
+            "FREQ=YEARLY",
+            f"BYMONTH={_MONTHS.index(rec['month']) + 1}",
+            f"BYDAY={_days(rec.get('days_of_week', []))}",
+            f"BYSETPOS={_POS[rec.get('day_of_week_index', 'First')]}",
+        ]
+    if rec.get("range_kind") == "numbered":
+        parts.append(f"COUNT={rec['count']}")
+    elif rec.get("range_kind") == "end_date":
+        parts.append(f"UNTIL={str(rec['end_date']).replace('-', '')}T235959Z")
+    return ";".join(parts)
+
+
+def icalendar(props: Mapping[str, Any], tzid: str) -> str:
+    """A VCALENDAR with the appointment (recurring series in their own zone, TZID by name)."""
+
+    def local(stamp: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(ZoneInfo(tzid))
+        return moment.strftime("%Y%m%dT%H%M%S")
+
+    def utc(stamp: str) -> str:
+        return stamp.replace("-", "").replace(":", "")
+
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//medbridge//Exchange lab//DE",
+        "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+    ]
+    lines.append(f"UID:{props.get('calendar:UID', '')}")
+    lines.append(f"SUMMARY:{_ical_text(props.get('item:Subject', ''))}")
+    recurring = "calendar:Recurrence" in props
+    for key, name in (("calendar:Start", "DTSTART"), ("calendar:End", "DTEND")):
+        if props.get(key):
+            stamp = str(props[key])
+            lines.append(
+                f"{name};TZID={tzid}:{local(stamp)}" if recurring else f"{name}:{utc(stamp)}"
+            )
+    if recurring:
+        lines.append(f"RRULE:{rrule(props['calendar:Recurrence'])}")
+        for start in props.get("calendar:DeletedOccurrences", []):
+            lines.append(f"EXDATE;TZID={tzid}:{local(str(start))}")
+    if props.get("calendar:Location"):
+        lines.append(f"LOCATION:{_ical_text(props['calendar:Location'])}")
+    if props.get("item:Sensitivity") == "Private":
+        lines.append("CLASS:PRIVATE")
+    organizer = props.get("calendar:Organizer")
+    if organizer and organizer.get("email"):
+        lines.append(
+            f"ORGANIZER;CN={_ical_text(organizer.get('name', ''))}:mailto:{organizer['email']}"
+        )
+    for key, role in (
+        ("calendar:RequiredAttendees", "REQ-PARTICIPANT"),
+        ("calendar:OptionalAttendees", "OPT-PARTICIPANT"),
+    ):
+        for a in props.get(key, []):
+            state = {"Accept": "ACCEPTED", "Tentative": "TENTATIVE", "Decline": "DECLINED"}.get(
+                str(a.get("response")), "NEEDS-ACTION"
+            )
+            lines.append(f"ATTENDEE;ROLE={role};PARTSTAT={state}:mailto:{a.get('email', '')}")
+    body = (props.get("item:Body") or {}).get("text")
+    if body:
+        lines.append(f"DESCRIPTION:{_ical_text(body)}")
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def to_mime(
+    props: Mapping[str, Any], attachments: Sequence[Attachment] = (), *, tzid: str = "UTC"
+) -> bytes:
+    """The item as a MIME message (UTF-8, CRLF line ends as Exchange sends them);
+    appointments carry their iCalendar form as a text/calendar part."""
     msg = EmailMessage(policy=policy.SMTP)
     if props.get("message:From"):
         msg["From"] = _address(props["message:From"])
@@ -60,6 +214,8 @@ def to_mime(props: Mapping[str, Any], attachments: Sequence[Attachment] = ()) ->
     body = props.get("item:Body") or {"type": "Text", "text": ""}
     subtype = "html" if body.get("type") == "HTML" else "plain"
     msg.set_content(str(body.get("text", "")), subtype=subtype, charset="utf-8")
+    if str(props.get("item:ItemClass", "")).startswith("IPM.Appointment"):
+        msg.add_alternative(icalendar(props, tzid), subtype="calendar", charset="utf-8")
     for att in attachments:
         maintype, _, subtype_ = att.content_type.partition("/")
         msg.add_attachment(

@@ -134,3 +134,36 @@ def test_changing_the_series_master_changes_every_occurrence(lab: LabServer) -> 
     series.save(update_fields=["subject"])
     subjects = [o.subject for o in tom.calendar.view(*window) if o.subject.startswith("Frühlage")]
     assert subjects == ["Frühlage Leitstelle"] * 5
+
+
+def test_delegate_replies_and_forwards_for_chef(lab: LabServer) -> None:
+    sender = lab.account("sachbearbeitung")
+    original = Message(
+        account=sender,
+        subject="Frage zur Vorlage",
+        body="Können wir die Vorlage bis Montag haben?",
+        to_recipients=[Mailbox(email_address=CHEF)],
+    )
+    original.send(save_copy=False)
+    tom = lab.account("assistenz", "chef")
+    received = tom.inbox.get(subject="Frage zur Vorlage")
+    received.attach(
+        FileAttachment(name="entwurf.txt", content=b"Entwurf", content_type="text/plain")
+    )
+    # Without rights on chef's Sent Items a delegate sends without saving a copy itself;
+    # the server files the copy in chef's Sent Items.
+    received.create_reply(subject=None, body="Ja, bis Montag.").send(save_copy=False)
+    received.create_forward(
+        subject="WG: Frage zur Vorlage",
+        body="Zur Kenntnis.",
+        to_recipients=[Mailbox(email_address=ASSISTENZ)],
+    ).send(save_copy=False)
+    answer = sender.inbox.get(subject="RE: Frage zur Vorlage")
+    assert answer.author.email_address == CHEF
+    assert answer.sender.email_address == ASSISTENZ
+    assert answer.body.startswith("Ja, bis Montag.")
+    assert "Können wir die Vorlage" in answer.body
+    forwarded = lab.account("assistenz").inbox.get(subject="WG: Frage zur Vorlage")
+    assert [a.name for a in forwarded.attachments] == ["entwurf.txt"]
+    chef_sent = lab.account("chef").sent
+    assert chef_sent.filter(subject="RE: Frage zur Vorlage").exists()

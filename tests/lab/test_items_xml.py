@@ -186,7 +186,7 @@ CAL = '<m:SavedItemFolderId><t:DistinguishedFolderId Id="calendar"/></m:SavedIte
         (
             '<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:MimeContent>'
             "%%%</t:MimeContent></t:Message></m:Items></m:CreateItem>",
-            "ErrorMimeContentConversionFailed",
+            "ErrorInvalidValueForProperty",
         ),
         (
             f"<m:CreateItem>{CAL}<m:Items><t:CalendarItem><t:Start>2027-01-01T10:00:00Z"
@@ -268,3 +268,33 @@ def test_sql_paged_listing_equals_the_general_path(lab: Lab, user: str, order: s
 
     for offset in (0, 120, 240):
         assert page(offset, "") == page(offset, MATCH_ALL)
+
+
+def test_appointment_mime_carries_icalendar_with_rule_and_exceptions(lab: Lab) -> None:
+    import email
+    from email import policy
+
+    from icalendar import Calendar
+
+    from med.lab.ews.items import item_ews_id
+
+    calendar = folder_of(lab, CHEF, "calendar")
+    jour_fixe = next(
+        i for i in store_items.items_in(lab.store, calendar) if "lab:deleted" in i.props
+    )
+    messages = call(
+        lab,
+        CHEF,
+        "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>"
+        "<t:IncludeMimeContent>true</t:IncludeMimeContent></m:ItemShape><m:ItemIds>"
+        f'<t:ItemId Id="{item_ews_id(jour_fixe)}"/></m:ItemIds></m:GetItem>',
+    )
+    mime = messages[0].findtext(f"{M}Items/{T}CalendarItem/{T}MimeContent")
+    assert mime
+    parsed = email.message_from_bytes(base64.b64decode(mime), policy=policy.default)
+    part = next(p for p in parsed.walk() if p.get_content_type() == "text/calendar")
+    event = next(iter(Calendar.from_ical(part.get_content()).walk("VEVENT")))
+    assert str(event["SUMMARY"]) == "Jour fixe Verwaltungsvorstand"
+    assert event["RRULE"]["FREQ"] == ["WEEKLY"] and event["RRULE"]["BYDAY"] == ["MO"]
+    assert event.decoded("DTSTART").hour == 9  # Berlin wall-clock time
+    assert "EXDATE" in event

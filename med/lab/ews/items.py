@@ -11,7 +11,9 @@ response message and changes nothing (each item runs in its own savepoint).
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,9 +184,7 @@ def _occurrence(ctx: EwsContext, master_key: str, index: int) -> Target:
         if exc.props.get("lab:index") == index:
             return Target(exc, folder)
     if index in master.props.get("lab:deleted", []):
-        raise EwsError(
-            "ErrorCalendarOccurrenceIsDeletedFromRecurrence", "The occurrence was deleted."
-        )
+        raise EwsError("ErrorItemNotFound", "The occurrence was deleted from the series.")
     rec = Recurrence.from_json(master.props["calendar:Recurrence"])
     from med.lab.recurrence import date_of
 
@@ -460,7 +460,8 @@ def output_props(
     if shape.include_mime:
         from med.lab.mime import to_mime
 
-        p["item:MimeContent"] = base64.b64encode(to_mime(p, atts)).decode("ascii")
+        tzid = zone_of(ctx, item).key if element == "CalendarItem" else "UTC"
+        p["item:MimeContent"] = base64.b64encode(to_mime(p, atts, tzid=tzid)).decode("ascii")
     return element, p
 
 
@@ -764,11 +765,111 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
         box = Element(m("Items"))
         if local in meetings.RESPONSE_CLASSES:
             meetings.respond(ctx, el, local, box)
+        elif local in SMART_RESPONSES:
+            smart_response(ctx, el, local, args, box)
         else:
             create_one(ctx, el, args, box)
         return [box]
 
     return per_item("CreateItem", ctx, list(items_el), work)
+
+
+SMART_RESPONSES = {"ReplyToItem": "RE: ", "ReplyAllToItem": "RE: ", "ForwardItem": "FW: "}
+
+
+def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, box: Element) -> None:
+    """Reply, reply all or forward to a message, as the server builds them: the original
+    quoted below the new text, recipients from the original (forward: as given), attachments
+    kept on forward; sent for the original's mailbox (on behalf when a delegate sends)."""
+    ref = el.find(t("ReferenceItemId"))
+    if ref is None:
+        raise EwsError("ErrorInvalidReferenceItem", "ReferenceItemId is missing.")
+    target = resolve_item(ctx, ref)
+    check_read(ctx, target)
+    original = target.item
+    if itemxml.element_for_class(original.item_class) not in ("Message", "MeetingRequest"):
+        raise EwsError("ErrorInvalidReferenceItem", "Only messages can be answered this way.")
+    if args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
+        raise EwsError(
+            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
+        )
+    given = {c.tag.rsplit("}", 1)[-1]: c for c in el}
+    op = original.props
+    owner = original.mailbox if owner_kind(ctx, original.mailbox) != "public" else ctx.user
+    me = {owner, ctx.user}
+    if kind == "ForwardItem":
+        to: list[dict[str, Any]] = []
+        cc: list[dict[str, Any]] = []
+    else:
+        to = list(op.get("message:ReplyTo") or [op.get("message:From") or {}])
+        cc = []
+        if kind == "ReplyAllToItem":
+            to += [r for r in op.get("message:ToRecipients", []) if r.get("email") not in me]
+            cc = [r for r in op.get("message:CcRecipients", []) if r.get("email") not in me]
+    for tag, bucket in (("ToRecipients", to), ("CcRecipients", cc)):
+        if tag in given:
+            bucket.extend(itemxml.parse_mailbox(mb) for mb in given[tag])
+    subject = text_of(given.get("Subject")) or SMART_RESPONSES[kind] + str(
+        op.get("item:Subject", "")
+    )
+    body = _quoted_body(given.get("NewBodyContent"), op)
+    props: dict[str, Any] = {
+        "item:Subject": subject,
+        "item:Body": body,
+        "message:ToRecipients": [r for r in to if r.get("email")],
+        "message:From": display(ctx, owner),
+    }
+    if cc:
+        props["message:CcRecipients"] = cc
+    if "BccRecipients" in given:
+        props["message:BccRecipients"] = [
+            itemxml.parse_mailbox(mb) for mb in given["BccRecipients"]
+        ]
+    if op.get("message:InternetMessageId"):
+        props["item:InReplyTo"] = op["message:InternetMessageId"]
+        props["message:References"] = op["message:InternetMessageId"]
+    folder = args.saved or distinguished(
+        ctx, ctx.user, "drafts" if args.disposition == "SaveOnly" else "sentitems"
+    )
+    check_create(ctx, folder)
+    _prepare_message(ctx, props, folder, args)
+    now = ctx.lab.now()
+    carried = original.id if kind == "ForwardItem" else None
+    item = None
+    if args.disposition != "SendOnly":
+        item = store_items.create_item(
+            ctx.lab.store, folder, "IPM.Note", props, created_by=ctx.user, now=now
+        )
+        if carried:
+            store_items.copy_attachments(ctx.lab.store, carried, item.id, now)
+        write_id_only(box, item)
+    if args.disposition == "SaveOnly":
+        return
+    send_message(ctx, props, "IPM.Note", [], now, attachments_from=carried)
+    copy = _owner_copy(ctx, props, "IPM.Note", [], now, saved=folder if item else None)
+    if copy is not None and carried:
+        store_items.copy_attachments(ctx.lab.store, carried, copy.id, now)
+
+
+def _quoted_body(new: Element | None, original: dict[str, Any]) -> dict[str, str]:
+    """The new text above the original message, in the new text's body type."""
+    kind = new.get("BodyType", "Text") if new is not None else "Text"
+    text = (new.text or "") if new is not None else ""
+    old = original.get("item:Body") or {}
+    old_text, old_kind = str(old.get("text", "")), str(old.get("type", "Text"))
+    sender = original.get("message:From") or {}
+    who = sender.get("name") or sender.get("email", "")
+    subject = original.get("item:Subject", "")
+    if kind == "HTML":
+        quoted = old_text if old_kind == "HTML" else f"<pre>{html.escape(old_text)}</pre>"
+        head = f"<p>Von: {html.escape(str(who))}<br>Betreff: {html.escape(str(subject))}</p>"
+        return {"type": "HTML", "text": f"{text}<hr>{head}{quoted}"}
+    if old_kind == "HTML":
+        old_text = html.unescape(re.sub(r"<[^>]+>", "", old_text)).strip()
+    return {
+        "type": "Text",
+        "text": f"{text}\n\n-----\nVon: {who}\nBetreff: {subject}\n\n{old_text}",
+    }
 
 
 def owner_kind(ctx: EwsContext, address: str) -> str | None:
@@ -787,7 +888,7 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
             props = {**from_mime(base64.b64decode(mime, validate=True)), **props}
         except ValueError:  # binascii.Error and MimeError are ValueErrors
             raise EwsError(
-                "ErrorMimeContentConversionFailed", "The MIME content could not be read."
+                "ErrorInvalidValueForProperty", "The MIME content could not be read."
             ) from None
     item_class = props.pop("item:ItemClass", None) or itemxml.DEFAULT_CLASS[element]
     now = ctx.lab.now()
@@ -832,19 +933,20 @@ def _owner_copy(
     now: datetime,
     *,
     saved: Folder | None,
-) -> None:
+) -> Item | None:
     """Sent on behalf: a copy lands in the owner's Sent Items too (the server does this,
     whatever the delegate's rights there, like Exchange's MessageCopyForSendOnBehalfEnabled)."""
     owner = str((props.get("message:From") or {}).get("email", "")).lower()
     if not owner or owner == ctx.user or owner_kind(ctx, owner) in (None, "public"):
-        return
+        return None
     sent = ctx.lab.store.distinguished_folder(owner, "sentitems")
     if sent is None or (saved is not None and saved.id == sent.id):
-        return
+        return None
     copy = store_items.create_item(
         ctx.lab.store, sent, item_class, props, created_by=ctx.user, now=now
     )
     _add_raw_attachments(ctx, copy, raw_atts, now)
+    return copy
 
 
 def _add_raw_attachments(ctx: EwsContext, item: Item, raw: list[Element], now: datetime) -> None:
@@ -1025,7 +1127,7 @@ def _align_master_start(ctx: EwsContext, props: dict[str, Any], owner: str) -> N
     duration = itemxml.dt_from(props["calendar:End"]) - itemxml.dt_from(props["calendar:Start"])
     first = next(iter(occurrence_dates(rec)), None)
     if first is None:
-        raise EwsError("ErrorRecurrenceHasNoOccurrence", "The recurrence has no occurrences.")
+        raise EwsError("ErrorCalendarInvalidRecurrence", "The recurrence has no occurrences.")
     new_start = datetime.combine(first[1], start.timetz())
     props["calendar:Start"] = itemxml.dt_text(new_start)
     props["calendar:End"] = itemxml.dt_text(new_start + duration)

@@ -514,7 +514,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
     range_kind = ranges.get(_local(rng))
     if kind is None or range_kind is None:
         raise ItemXmlError(
-            f"unsupported recurrence {_local(pat)}/{_local(rng)}", "ErrorUnsupportedRecurrence"
+            f"unsupported recurrence {_local(pat)}/{_local(rng)}", "ErrorCalendarInvalidRecurrence"
         )
     try:
         start = date.fromisoformat(_text(rng.find(t("StartDate")))[:10])
