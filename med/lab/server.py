@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import importlib.util
 import logging
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from med.lab.ews import soap
+from med.lab.ews.notifications import streaming_answer
 
 if TYPE_CHECKING:
     from med.lab.lab import Lab
@@ -30,7 +30,7 @@ EWS_PATH = "/ews/exchange.asmx"
 MAX_BODY = 10 * 1024 * 1024
 """Requests above 10 MB are refused with 413, before they are parsed."""
 
-# Modules that register EWS operations; the ones not (yet) present are skipped.
+# Modules that register EWS operations when imported.
 OPERATION_MODULES = (
     "med.lab.ews.folders",
     "med.lab.ews.org",
@@ -50,13 +50,10 @@ class Authenticator(Protocol):
 
 
 def load_operations() -> list[str]:
-    """Import every operation module there is; returns the names loaded."""
-    loaded = []
+    """Import every operation module, so its operations are registered; returns their names."""
     for name in OPERATION_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
-            loaded.append(name)
-    return loaded
+        importlib.import_module(name)
+    return list(OPERATION_MODULES)
 
 
 class BodyTooLarge(Exception):
@@ -115,15 +112,26 @@ def create_app(
         except ClientDisconnect:
             return Response(status_code=400)
         back_off = lab.knobs.charge(user)
+        headers = {"request-id": request_id, "X-FEServer": "LAB-EX01"}
         if back_off is not None:
             result = soap.throttled(back_off)
         else:
+            # GetStreamingEvents is answered as Exchange does: one envelope per chunk, kept open.
+            chunks = streaming_answer(lab, user, body) if b"GetStreamingEvents" in body else None
+            if chunks is not None:
+                streamed = StreamingResponse(
+                    iterate_in_threadpool(chunks),
+                    media_type="text/xml; charset=utf-8",
+                    headers=headers,
+                )
+                auth.finish(request, streamed)
+                return streamed
             result = await run_in_threadpool(soap.handle, lab, user, body, request_id=request_id)
         response = Response(
             result.body,
             status_code=result.status,
             media_type="text/xml; charset=utf-8",
-            headers={"request-id": request_id, "X-FEServer": "LAB-EX01"},
+            headers=headers,
         )
         auth.finish(request, response)
         return response

@@ -122,48 +122,20 @@ def test_streaming_answer_only_takes_get_streaming_events(lab: Lab) -> None:
 
 
 def streaming_server(lab: Lab) -> tuple[str, Callable[[], None]]:
-    """The lab app behind a front that streams GetStreamingEvents in chunks (as Exchange)."""
+    """The real lab app (which streams GetStreamingEvents in chunks, as Exchange) on loopback."""
     import socket
     import threading
     import time
 
     import uvicorn
-    from starlette.concurrency import iterate_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import Response, StreamingResponse
-    from starlette.types import Message, Receive, Scope, Send
 
-    from med.lab.auth import LabAuthenticator
-    from med.lab.ews.notifications import streaming_answer
     from med.lab.server import create_app
-
-    inner = create_app(lab)
-    auth = LabAuthenticator(lab)
-
-    async def front(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await inner(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        body = await request.body()
-        user = await auth.authenticate(request)
-        chunks = streaming_answer(lab, user, body) if isinstance(user, str) else None
-        if chunks is not None:
-            response: Response = StreamingResponse(
-                iterate_in_threadpool(chunks), media_type="text/xml; charset=utf-8"
-            )
-            await response(scope, receive, send)
-            return
-
-        async def replay() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await inner(scope, replay, send)
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(front, log_level="warning", lifespan="off"))
+    config = uvicorn.Config(create_app(lab), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -212,5 +184,34 @@ def test_exchangelib_reads_chunked_streaming_notifications(tmp_path: Path) -> No
         from exchangelib.protocol import close_connections
 
         close_connections()
+        stop()
+        lab.close()
+
+
+def test_the_server_streams_events_in_chunks_while_the_connection_stays_open(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from tests.lab.items_soap import envelope
+
+    lab = Lab.open(tmp_path / "lab.sqlite", demo=True)
+    url, stop = streaming_server(lab)
+    try:
+        _, sub_id = subscribe_streaming(lab, ASSISTENZ, CHEF_INBOX)
+        send_to_chef(lab, "Erster Eingang")
+        body = envelope(
+            "<m:GetStreamingEvents><m:SubscriptionIds>"
+            f"<t:SubscriptionId>{sub_id}</t:SubscriptionId></m:SubscriptionIds>"
+            "<m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>"
+        )
+        with httpx.stream(
+            "POST", url, content=body, auth=(ASSISTENZ, "Demo-2026!"), timeout=30
+        ) as answer:
+            assert answer.status_code == 200
+            assert answer.headers.get("transfer-encoding") == "chunked"
+            first = next(answer.iter_bytes())
+            assert b"NewMailEvent" in first
+    finally:
         stop()
         lab.close()
