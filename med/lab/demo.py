@@ -2,17 +2,15 @@
 
 Users, functional and shared mailboxes, a room, an archive, the public folder tree, folder
 permissions and delegates, as the documentation and training describe them. Items come from
-`med.lab.demo_items.seed_items` when that module is present.
+`med.lab.demo_items.seed_items`.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from med.lab.access import grant, grant_visibility, set_delegate
+from med.lab.demo_items import seed_items
 
 if TYPE_CHECKING:
     from med.lab.lab import Lab
@@ -129,9 +127,7 @@ def seed(lab: Lab) -> None:
             for sub_name in subs:
                 lab.add_folder(top, sub_name, folder_class)
 
-        seed_items = _demo_items()
-        if seed_items is not None:
-            seed_items(lab)
+        seed_items(lab)
         store.set_meta("demo", DOMAIN)
 
 
@@ -140,11 +136,3 @@ def _folder(lab: Lab, owner: str, name: str) -> Folder:
     if found is None:
         raise LookupError(f"{owner} has no {name} folder")
     return found
-
-
-def _demo_items() -> Callable[[Lab], None] | None:
-    """`seed_items` of the item module, once that part of the lab exists."""
-    if importlib.util.find_spec("med.lab.demo_items") is None:
-        return None
-    found = getattr(importlib.import_module("med.lab.demo_items"), "seed_items", None)
-    return cast("Callable[[Lab], None] | None", found)
