@@ -83,6 +83,14 @@ class StreamConnection:
         await self.ws.send_text(json.dumps(event, separators=(",", ":")))
         self.state.metrics.delivered.inc()
 
+    async def _send_live(self, item: dict[str, Any]) -> None:
+        """Send a hub item's event; its JSON is made once and shared by every connection."""
+        text = item.get("_json")
+        if text is None:
+            text = item["_json"] = json.dumps(item["event"], separators=(",", ":"))
+        await self.ws.send_text(text)
+        self.state.metrics.delivered.inc()
+
     async def replay(self) -> None:
         if self.td_cursor:
             async with self.state.sessions() as db:
@@ -173,7 +181,7 @@ class StreamConnection:
                     mem = await repo.membership(db, cid, self.user_id)
                 if mem is not None:
                     await self._fill(mem, seq - 1)
-            await self._send(event)
+            await self._send_live(item)
             self.cursors[cid] = seq
             if about_me:
                 if event["action"] == "added":
@@ -188,10 +196,10 @@ class StreamConnection:
                 await self._fill_to_device(seq - 1)
                 if seq <= self.td_cursor:
                     return
-            await self._send(event)
+            await self._send_live(item)
             self.td_cursor = seq
         else:
-            await self._send(event)
+            await self._send_live(item)
 
     async def run_sender(self) -> None:
         await self.replay()
