@@ -39,12 +39,14 @@ CLOSE_BEHIND = 1013  # "try again later": the client reconnects and resumes from
 
 class Hello(Body):
     type: str
-    token: str
-    since: dict[str, int] = Field(default_factory=dict)
-    to_device_since: int = 0
+    token: str = Field(max_length=200)
+    since: dict[str, int] = Field(default_factory=dict, max_length=100_000)
+    to_device_since: int = Field(default=0, ge=0)
 
 
 class StreamConnection:
+    """One device's open stream: its cursors, its queue of live items, and how it ends."""
+
     def __init__(
         self,
         ws: WebSocket,
