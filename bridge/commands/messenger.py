@@ -153,19 +153,17 @@ def serve(
     purge_interval: Annotated[float, typer.Option(help="Seconds between retention runs.")] = 3600.0,
     node_name: Annotated[str, typer.Option(help="Name of this node in logs.")] = "node",
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    log_json: Annotated[bool, typer.Option(help="Log JSON lines (for log collectors).")] = False,
 ) -> None:
     """Run the messenger server (migrates the schema; refuses a newer one)."""
-    import logging
-
     import uvicorn
 
     from messenger.server.app import create_app
     from messenger.server.config import ServerSettings
+    from messenger.server.logs import configure
     from messenger.store.schema import SchemaError
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure(log_level, log_json)
     settings = ServerSettings(
         database_url=_db_url(),
         db_schema=_target.get("schema"),
@@ -190,7 +188,13 @@ def serve(
         asyncio.run(check())
     except SchemaError as exc:
         fail(str(exc))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower())
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=None,  # keep our handler (and its format) for uvicorn's loggers too
+    )
 
 
 @app.command()

@@ -144,7 +144,9 @@ class MessengerClient:
                         body = response.json()
                     except ValueError:
                         body = response.text
-                    raise error_from_response(response.status_code, body)
+                    raise error_from_response(
+                        response.status_code, body, response.headers.get("retry-after")
+                    )
             await asyncio.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")

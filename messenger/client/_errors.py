@@ -11,7 +11,8 @@ MessengerError
       ├── TooLarge            413 too_large
       ├── QuotaExceeded       413 quota_exceeded
       ├── GroupFull           422 group_full
-      └── CrossTenant         422 cross_tenant
+      ├── CrossTenant         422 cross_tenant
+      └── Throttled           429: wait `retry_after` seconds
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class CrossTenant(ApiError):
     """The tenants involved have not allowed each other."""
 
 
+class Throttled(ApiError):
+    """Too many attempts; `retry_after` says how many seconds to wait."""
+
+    retry_after: float = 0.0
+
+
 _BY_CODE: dict[str, type[ApiError]] = {
     "quota_exceeded": QuotaExceeded,
     "group_full": GroupFull,
@@ -89,11 +96,18 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     404: NotFound,
     409: Conflict,
     413: TooLarge,
+    429: Throttled,
 }
 
 
-def error_from_response(status: int, body: Any) -> ApiError:
+def error_from_response(status: int, body: Any, retry_after: str | None = None) -> ApiError:
     code = body.get("error", "error") if isinstance(body, dict) else "error"
     detail = body.get("detail", "") if isinstance(body, dict) else str(body)[:200]
     cls = _BY_CODE.get(code) or _BY_STATUS.get(status, ApiError)
-    return cls(status, code, detail or f"HTTP {status}")
+    error = cls(status, code, detail or f"HTTP {status}")
+    if isinstance(error, Throttled) and retry_after is not None:
+        try:
+            error.retry_after = max(0.0, float(retry_after))
+        except ValueError:
+            error.retry_after = 0.0
+    return error

@@ -19,6 +19,7 @@ from messenger.server.limits import BodyLimit, RequestMetrics
 from messenger.server.metrics import Metrics
 from messenger.server.retention import scheduler
 from messenger.server.state import AppState
+from messenger.server.throttle import LoginThrottle
 from messenger.store import repo, schema
 from messenger.store.engine import make_engine, sessionmaker
 
@@ -48,6 +49,7 @@ async def open_state(settings: ServerSettings) -> AppState:
         blobs=BlobStore(settings.blob_dir),
         metrics=Metrics(),
         hasher=make_hasher(settings.argon2),
+        logins=LoginThrottle(settings.login_max_failures),
     )
 
 

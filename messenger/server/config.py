@@ -34,6 +34,7 @@ class ServerSettings:
     purge_interval: float = 3600.0
     stream_queue_limit: int = 10000
     stream_recheck_interval: float = 30.0
+    login_max_failures: int = 5
     auto_migrate: bool = True
     argon2: Argon2Params = field(default_factory=Argon2Params)
     clock: Callable[[], dt.datetime] = utcnow

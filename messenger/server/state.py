@@ -16,6 +16,7 @@ from messenger.server.blobs import BlobStore
 from messenger.server.config import ServerSettings
 from messenger.server.hub import Hub
 from messenger.server.metrics import Metrics
+from messenger.server.throttle import LoginThrottle
 
 
 @dataclass
@@ -27,6 +28,7 @@ class AppState:
     blobs: BlobStore
     metrics: Metrics
     hasher: PasswordHasher
+    logins: LoginThrottle
 
     def now(self) -> dt.datetime:
         return self.settings.clock()

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import itertools
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -657,10 +658,17 @@ async def append_to_device(
 ) -> list[ToDevice]:
     """Queue envelopes for exact devices; all targets are checked before anything is stored."""
     visible = await visible_tenants(db, sender.tenant_id)
-    targets: list[Device] = []
+    device_ids = sorted({device_id for _, device_id, _ in envelopes})
+    found = {
+        d.id: (d, u)
+        for d, u in await db.execute(
+            select(Device, User)
+            .join(User, User.id == Device.user_id)
+            .where(Device.id.in_(device_ids))
+        )
+    }
     for user_id, device_id, _ in envelopes:
-        target = await db.get(Device, device_id)
-        owner = await db.get(User, user_id) if target else None
+        target, owner = found.get(device_id, (None, None))
         if (
             target is None
             or owner is None
@@ -670,25 +678,34 @@ async def append_to_device(
             or owner.tenant_id not in visible
         ):
             raise NotFound(f"no such device {device_id!r} of user {user_id!r}")
-        targets.append(target)
-    rows = []
-    for target, (_, _, ciphertext) in zip(targets, envelopes, strict=True):
-        seq = await db.scalar(
+    # Take each device's numbers in one statement per batch size, rows in id order (so
+    # concurrent batches lock devices in the same order).
+    counts = Counter(device_id for _, device_id, _ in envelopes)
+    next_seq_of: dict[str, int] = {}
+    for step in sorted(set(counts.values())):
+        ids = sorted(d for d, c in counts.items() if c == step)
+        for device_id, last in await db.execute(
             update(Device)
-            .where(Device.id == target.id)
-            .values(to_device_seq=Device.to_device_seq + 1)
-            .returning(Device.to_device_seq)
+            .where(Device.id.in_(ids))
+            .values(to_device_seq=Device.to_device_seq + step)
+            .returning(Device.id, Device.to_device_seq)
+        ):
+            next_seq_of[device_id] = int(last) - step + 1
+    rows = []
+    for _, device_id, ciphertext in envelopes:
+        seq = next_seq_of[device_id]
+        next_seq_of[device_id] = seq + 1
+        rows.append(
+            ToDevice(
+                device_id=device_id,
+                seq=seq,
+                sender_user_id=sender.id,
+                sender_device_id=device.id,
+                ciphertext=ciphertext,
+                created_at=now,
+            )
         )
-        row = ToDevice(
-            device_id=target.id,
-            seq=int(seq or 0),
-            sender_user_id=sender.id,
-            sender_device_id=device.id,
-            ciphertext=ciphertext,
-            created_at=now,
-        )
-        db.add(row)
-        rows.append(row)
+    db.add_all(rows)
     await db.flush()
     return rows
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from messenger_harness import PASSWORD, Harness, next_of
 
-from messenger.client import Conflict, MessengerClient, NotFound, Unauthenticated
+from messenger.client import Conflict, MessengerClient, NotFound, Throttled, Unauthenticated
 from messenger.server.app import create_app
 
 
@@ -142,3 +142,18 @@ async def test_revoked_session_closes_its_open_stream_at_once(msg: Harness) -> N
         await laptop.revoke_session(phone_session["session_id"])
         with pytest.raises(Unauthenticated):
             await next_of(stream, "never", timeout=5)
+
+
+async def test_repeated_failed_logins_are_throttled_per_address(msg: Harness) -> None:
+    await msg.tenant("Kreis", "kreis.example")
+    await msg.user("anna@kreis.example")
+    client = msg.client()
+    for _ in range(5):
+        with pytest.raises(Unauthenticated):
+            await client.login("anna@kreis.example", "guess")
+    with pytest.raises(Throttled) as throttled:
+        await client.login("anna@kreis.example", PASSWORD)  # even the right password waits
+    assert 0 < throttled.value.retry_after <= 900
+    # Another account from the same address is not affected.
+    await msg.user("bert@kreis.example")
+    await msg.client().login("bert@kreis.example", PASSWORD)

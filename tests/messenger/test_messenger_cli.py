@@ -231,3 +231,52 @@ async def test_invitation_that_cannot_be_mailed_invites_nobody(msg: Harness) -> 
     assert refused.returncode == 1 and "nobody was invited" in refused.stderr
     again = out(cli(msg, "admin", "user", "invite", "anna@kreis.example"))
     assert again["email"] == "anna@kreis.example"
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_serve_logs_json_lines_without_secrets(msg: Harness, tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+    from messenger_harness import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bridge.cli",
+            "messenger",
+            "--db",
+            msg.database.url,
+            "serve",
+            "--port",
+            str(port),
+            "--blob-dir",
+            str(tmp_path / "blobs"),
+            "--log-json",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(300):
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            refused = await http.post(
+                "/v1/login", json={"email": "x@kreis.example", "password": "hunter2-secret"}
+            )
+            assert refused.status_code == 401
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=20)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert any(entry["msg"].startswith("messenger server ready") for entry in lines)
+    assert any(entry["msg"] == "login failed" for entry in lines)
+    assert "hunter2-secret" not in stderr

@@ -173,3 +173,26 @@ async def test_concurrent_identical_receipts_are_stored_once(msg: Harness) -> No
     sent = await alice.send_raw(cid, b"hello")
     await asyncio.gather(*(bob.receipt(cid, sent.seq, "read") for _ in range(6)))
     assert [r["kind"] for r in await alice.receipts(cid, sent.seq)] == ["read"]
+
+
+async def test_to_device_batch_numbers_each_devices_queue_in_order(msg: Harness) -> None:
+    alice, bob, _ = await pair(msg)
+    bob_phone = await msg.login("bob@kreis.example")
+    assert bob.user_id and bob.device_id and bob_phone.device_id
+    batch = [
+        Envelope(bob.user_id, bob.device_id, b"l1"),
+        Envelope(bob.user_id, bob_phone.device_id, b"p1"),
+        Envelope(bob.user_id, bob.device_id, b"l2"),
+        Envelope(bob.user_id, bob.device_id, b"l3"),
+    ]
+    assert await alice.send_to_device(batch) == 4
+    await alice.send_to_device([Envelope(bob.user_id, bob_phone.device_id, b"p2")])
+    async with bob.events() as laptop, bob_phone.events() as phone:
+        got_laptop = [await next_of(laptop, "to_device") for _ in range(3)]
+        got_phone = [await next_of(phone, "to_device") for _ in range(2)]
+    assert [(e["seq"], decode_ciphertext(e)) for e in got_laptop] == [
+        (1, b"l1"),
+        (2, b"l2"),
+        (3, b"l3"),
+    ]
+    assert [(e["seq"], decode_ciphertext(e)) for e in got_phone] == [(1, b"p1"), (2, b"p2")]

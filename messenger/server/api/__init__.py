@@ -2,19 +2,28 @@
 
 The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
 devices, directory), `conversations` (groups, members, messages, receipts), `to_device`,
-`attachments`, `stream` (WebSocket) and `ops` (health, readiness, metrics).
+`attachments`, `stream` (WebSocket), `admin` (tenant administration) and `ops` (health,
+readiness, metrics).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from messenger.server.api import accounts, attachments, conversations, ops, stream, to_device
+from messenger.server.api import (
+    accounts,
+    admin,
+    attachments,
+    conversations,
+    ops,
+    stream,
+    to_device,
+)
 
 
 def router() -> APIRouter:
     root = APIRouter()
-    for module in (accounts, conversations, to_device, attachments, stream):
+    for module in (accounts, conversations, to_device, attachments, stream, admin):
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 
@@ -87,11 +87,22 @@ async def _open_session(state: State, db: DB, user: User, device_id: str | None)
 
 
 @router.post("/login")
-async def login(body: LoginBody, state: State, db: DB) -> dict[str, Any]:
+async def login(body: LoginBody, request: Request, state: State, db: DB) -> dict[str, Any]:
+    key = (body.email.strip().lower(), request.client.host if request.client else "")
+    wait = state.logins.retry_after(key)
+    if wait is not None:
+        raise ApiError(
+            429,
+            f"too many failed logins; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     user = await repo.user_by_email(db, body.email)
     ok = await verify_password(state.hasher, user.password_hash if user else None, body.password)
     if user is None or not ok or user.disabled:
+        state.logins.failed(key)
+        log.info("login failed")
         raise ApiError(401, "wrong e-mail or password")
+    state.logins.succeeded(key)
     return await _open_session(state, db, user, body.device_id)
 
 

@@ -39,12 +39,14 @@ CLOSE_BEHIND = 1013  # "try again later": the client reconnects and resumes from
 
 class Hello(Body):
     type: str
-    token: str
-    since: dict[str, int] = Field(default_factory=dict)
-    to_device_since: int = 0
+    token: str = Field(max_length=200)
+    since: dict[str, int] = Field(default_factory=dict, max_length=100_000)
+    to_device_since: int = Field(default=0, ge=0)
 
 
 class StreamConnection:
+    """One device's open stream: its cursors, its queue of live items, and how it ends."""
+
     def __init__(
         self,
         ws: WebSocket,
@@ -81,6 +83,14 @@ class StreamConnection:
 
     async def _send(self, event: dict[str, Any]) -> None:
         await self.ws.send_text(json.dumps(event, separators=(",", ":")))
+        self.state.metrics.delivered.inc()
+
+    async def _send_live(self, item: dict[str, Any]) -> None:
+        """Send a hub item's event; its JSON is made once and shared by every connection."""
+        text = item.get("_json")
+        if text is None:
+            text = item["_json"] = json.dumps(item["event"], separators=(",", ":"))
+        await self.ws.send_text(text)
         self.state.metrics.delivered.inc()
 
     async def replay(self) -> None:
@@ -173,7 +183,7 @@ class StreamConnection:
                     mem = await repo.membership(db, cid, self.user_id)
                 if mem is not None:
                     await self._fill(mem, seq - 1)
-            await self._send(event)
+            await self._send_live(item)
             self.cursors[cid] = seq
             if about_me:
                 if event["action"] == "added":
@@ -188,10 +198,10 @@ class StreamConnection:
                 await self._fill_to_device(seq - 1)
                 if seq <= self.td_cursor:
                     return
-            await self._send(event)
+            await self._send_live(item)
             self.td_cursor = seq
         else:
-            await self._send(event)
+            await self._send_live(item)
 
     async def run_sender(self) -> None:
         await self.replay()

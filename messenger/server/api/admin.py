@@ -1,0 +1,114 @@
+"""Tenant administration over REST: partner consent, retention, invitations.
+
+Tenant admins act on their own tenant only; quota and storage extensions are the instance
+admin's (and the CLI's). The admin portal will use the same `messenger.store.repo` rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import Field
+from sqlalchemy import select
+
+from messenger.server.api._common import Body, Id
+from messenger.server.auth import Authed, Caller
+from messenger.server.state import DB, State
+from messenger.store import repo
+from messenger.store.errors import Forbidden, NotFound
+from messenger.store.models import Tenant, TenantPartner
+
+router = APIRouter(prefix="/admin")
+
+
+class PolicyBody(Body):
+    retention_days: int | None = Field(default=None, ge=1, le=36500)
+    user_quota_bytes: int | None = Field(default=None, ge=0)
+    storage_extension_steps: int | None = Field(default=None, ge=0, le=100_000)
+
+
+class InviteBody(Body):
+    email: str = Field(max_length=320)
+    role: Literal["user", "tenant_admin"] = "user"
+    display_name: str = Field(default="", max_length=200)
+
+
+async def _own_tenant(caller: Caller, db: DB) -> Tenant:
+    if caller.user.role not in ("tenant_admin", "instance_admin"):
+        raise Forbidden("this needs a tenant administrator")
+    tenant = await db.get(Tenant, caller.user.tenant_id)
+    assert tenant is not None
+    return tenant
+
+
+async def _tenant_json(db: DB, tenant: Tenant) -> dict[str, Any]:
+    consents = await db.scalars(
+        select(TenantPartner.partner_tenant_id).where(TenantPartner.tenant_id == tenant.id)
+    )
+    return {
+        "tenant_id": tenant.id,
+        "name": tenant.name,
+        "retention_days": tenant.retention_days,
+        "user_quota_bytes": tenant.user_quota_bytes,
+        "storage_extension_steps": tenant.storage_extension_steps,
+        "storage_used": tenant.storage_used,
+        "consented_partners": sorted(consents),
+        "active_partners": sorted(await repo.partner_tenants(db, tenant.id)),
+    }
+
+
+@router.get("/tenant")
+async def tenant(caller: Authed, db: DB) -> dict[str, Any]:
+    return await _tenant_json(db, await _own_tenant(caller, db))
+
+
+@router.put("/partners/{partner_id}", status_code=204)
+async def allow_partner(partner_id: Id, caller: Authed, state: State, db: DB) -> Response:
+    own = await _own_tenant(caller, db)
+    partner = await db.get(Tenant, partner_id)
+    if partner is None:
+        raise NotFound("no such tenant")
+    await repo.set_partner(db, own, partner, True, state.now())
+    await db.commit()
+    return Response(status_code=204)
+
+
+@router.delete("/partners/{partner_id}", status_code=204)
+async def withdraw_partner(partner_id: Id, caller: Authed, state: State, db: DB) -> Response:
+    own = await _own_tenant(caller, db)
+    partner = await db.get(Tenant, partner_id)
+    if partner is None:
+        raise NotFound("no such tenant")
+    await repo.set_partner(db, own, partner, False, state.now())
+    await db.commit()
+    return Response(status_code=204)
+
+
+@router.patch("/policy")
+async def policy(body: PolicyBody, caller: Authed, db: DB) -> dict[str, Any]:
+    own = await _own_tenant(caller, db)
+    storage = body.user_quota_bytes is not None or body.storage_extension_steps is not None
+    if storage and caller.user.role != "instance_admin":
+        raise Forbidden("quota and storage extensions are set by the instance administrator")
+    await repo.set_policy(
+        db,
+        own,
+        retention_days=body.retention_days,
+        user_quota_bytes=body.user_quota_bytes,
+        storage_extension_steps=body.storage_extension_steps,
+    )
+    await db.commit()
+    return await _tenant_json(db, own)
+
+
+@router.post("/invitations", status_code=201)
+async def invite(body: InviteBody, caller: Authed, state: State, db: DB) -> dict[str, str]:
+    own = await _own_tenant(caller, db)
+    if (await repo.tenant_for_email(db, body.email)).id != own.id:
+        raise Forbidden("that address belongs to another tenant's domain")
+    user, token = await repo.invite_user(
+        db, body.email, state.now(), role=body.role, display_name=body.display_name
+    )
+    await db.commit()
+    return {"user_id": user.id, "email": user.email, "invite_token": token}
