@@ -474,6 +474,9 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
 
 # --------------------------------------------------------------------------- TLS
 
+#: endpoint URL → requests' `verify` (True, a CA bundle path, or False for labs). exchangelib
+#: builds its HTTP sessions itself, so the setting is applied in its adapter class; one
+#: setting per endpoint and process (the last backend created for an endpoint wins).
 _TLS: dict[str, bool | str] = {}
 _TLS_LOCK = threading.Lock()
 
