@@ -1,4 +1,4 @@
-"""NTLM sign-in of the EWS backend against the lab (Basic and Kerberos are tested elsewhere)."""
+"""NTLM sign-in and name resolution of the EWS backend against the lab."""
 
 from __future__ import annotations
 
@@ -18,3 +18,14 @@ async def test_ntlm_wrong_password_is_bad_credentials(session_for) -> None:
     session = session_for(ASSISTENZ, auth=AuthMethod.NTLM, password="falsch")
     with pytest.raises(BadCredentials):
         await session.mailboxes()
+
+
+async def test_mailbox_added_by_name_is_resolved_by_the_server(assistenz) -> None:
+    from med import InvalidInput
+
+    box = await assistenz.add_mailbox("Leitstelle")
+    assert box.address == "leitstelle@musterstadt.example"
+    assert box in await assistenz.mailboxes()
+    with pytest.raises(InvalidInput, match="ambiguous") as err:
+        await assistenz.add_mailbox("Le")  # Leitstelle and Lena Koch
+    assert "leitstelle@" in str(err.value) and "sachbearbeitung@" in str(err.value)
