@@ -794,8 +794,21 @@ def _dt(value: Any) -> datetime | None:
     return None
 
 
-def _ews_dt(value: datetime) -> EWSDateTime:
-    return EWSDateTime.from_datetime(value.astimezone(UTC)).astimezone(EWSTimeZone("UTC"))
+def _ews_dt(value: datetime, zone_name: str | None = None) -> EWSDateTime:
+    """An EWSDateTime, in the IANA zone `zone_name` when given and known (else UTC).
+
+    Events are sent in their own zone so that series keep their local time across DST.
+    """
+    zone = EWSTimeZone("UTC")
+    if zone_name:
+        with contextlib.suppress(exerr.UnknownTimeZone, ValueError, KeyError):
+            zone = EWSTimeZone(zone_name)
+    return EWSDateTime.from_datetime(value.astimezone(UTC)).astimezone(zone)
+
+
+def _zone_name(zone: Any) -> str | None:
+    key = getattr(zone, "key", None)
+    return str(key) if key and key != "UTC" else None
 
 
 def _address(mb: Any) -> Address | None:
@@ -1597,6 +1610,7 @@ class EwsBackend:
             is_meeting=bool(ex.is_meeting) or bool(attendees),
             is_cancelled=bool(ex.is_cancelled),
             uid=getattr(ex, "uid", None),
+            timezone=_zone_name(getattr(ex, "_start_timezone", None)),
         )
 
     def _to_ews(self, item: Item, acc: Any, ex_folder: Any | None) -> Any:
@@ -1622,10 +1636,10 @@ class EwsBackend:
         if isinstance(item, Event):
             return CalendarItem(
                 **common,
-                start=_ews_dt(item.start)
+                start=_ews_dt(item.start, item.timezone)
                 if not item.is_all_day
                 else EWSDate.from_date(item.start.date()),
-                end=_ews_dt(item.end)
+                end=_ews_dt(item.end, item.timezone)
                 if not item.is_all_day
                 else EWSDate.from_date(item.end.date()),
                 is_all_day=item.is_all_day,

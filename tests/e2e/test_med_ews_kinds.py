@@ -350,3 +350,32 @@ async def test_forward_carries_attachments_and_reply_all_reaches_everyone(
         "Unterlagen Bauantrag" in m.subject and m.subject != "Unterlagen Bauantrag"
         for m in (await assistenz.items(post, ItemQuery(limit=20))).items
     )
+
+
+async def test_series_in_berlin_time_keeps_nine_oclock_across_dst(assistenz) -> None:
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    cal = await assistenz.default_folder(CHEF, "calendar")
+    start = datetime(2027, 3, 15, 9, tzinfo=berlin)  # DST begins on 28 March 2027
+    created = await assistenz.create(
+        cal,
+        Event(
+            subject="Lagebesprechung",
+            start=start,
+            end=start + timedelta(hours=1),
+            timezone="Europe/Berlin",
+            recurrence=Recurrence(Weekly((Weekday.MONDAY,)), start.date(), count=4),
+        ),
+    )
+    assert (await assistenz.get(created.id)).timezone == "Europe/Berlin"  # type: ignore[attr-defined]
+    view = await assistenz.calendar_view(
+        [cal], start - timedelta(days=1), start + timedelta(days=30)
+    )
+    local = [e.start.astimezone(berlin) for e in view if e.subject == "Lagebesprechung"]
+    assert [(t.month, t.day, t.hour) for t in local] == [
+        (3, 15, 9),
+        (3, 22, 9),
+        (3, 29, 9),
+        (4, 5, 9),
+    ]
