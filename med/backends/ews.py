@@ -1766,18 +1766,19 @@ class EwsBackend:
         ctx = {"mailbox": item.mailbox, "item": item.subject or item.id}
         ex = self._to_ews(item, acc, None)
         ex._id = ItemId(id=item.id, changekey=item.change_key)
+        # med field → exchangelib fields of this item class (`start` is `start_date` on tasks).
+        valid = {f.name for f in type(ex).FIELDS}
         names: list[str] = []
         for f in fields:
-            names.extend(_UPDATE_FIELDS.get(f, (f,)))
+            mapped = [n for n in _UPDATE_FIELDS.get(f, (f,)) if n in valid]
+            if not mapped:
+                raise InvalidInput(f"Cannot update {f} on a {item.kind.value}.")
+            names.extend(mapped)
         if not item.change_key:
             with _ews_errors(**ctx):
                 (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["subject"]))
             _raise_if_error(cur, **ctx)
             ex._id = ItemId(id=item.id, changekey=cur.changekey)
-        valid = {f.name for f in type(ex).FIELDS}
-        bad = [n for n in names if n not in valid]
-        if bad:
-            raise InvalidInput(f"Cannot update {', '.join(bad)} on a {item.kind.value}.")
         with _ews_errors(**ctx):
             # With the change key we read, the server refuses to overwrite a newer version
             # (Conflict); without one we fetched the current key just above.

@@ -379,3 +379,40 @@ async def test_series_in_berlin_time_keeps_nine_oclock_across_dst(assistenz) -> 
         (3, 29, 9),
         (4, 5, 9),
     ]
+
+
+async def test_one_occurrence_moved_to_another_hour(assistenz) -> None:
+    cal = await assistenz.default_folder(CHEF, "calendar")
+    first = datetime(2027, 4, 5, 8, tzinfo=UTC)
+    await assistenz.create(
+        cal,
+        Event(
+            subject="Sprechstunde",
+            start=first,
+            end=first + timedelta(hours=1),
+            recurrence=Recurrence(Daily(), first.date(), count=3),
+        ),
+    )
+    window = (first - timedelta(days=1), first + timedelta(days=4))
+    occ = [e for e in await assistenz.calendar_view([cal], *window) if e.subject == "Sprechstunde"]
+    moved = dataclasses.replace(
+        occ[1], start=occ[1].start + timedelta(hours=3), end=occ[1].end + timedelta(hours=3)
+    )
+    await assistenz.update(moved, ["start", "end"])
+    hours = [
+        e.start.hour
+        for e in await assistenz.calendar_view([cal], *window)
+        if e.subject == "Sprechstunde"
+    ]
+    assert sorted(hours) == [8, 8, 11]
+
+
+async def test_task_start_and_due_can_be_changed(assistenz) -> None:
+    tasks = await assistenz.default_folder(CHEF, "tasks")
+    task = await assistenz.create(tasks, Task(subject="Vorlage prüfen"))
+    due = datetime(2026, 12, 18, tzinfo=UTC)
+    await assistenz.update(
+        dataclasses.replace(task, start=due - timedelta(days=2), due=due), ["start", "due"]
+    )
+    got = await assistenz.get(task.id)
+    assert isinstance(got, Task) and got.due is not None and got.due.date() == due.date()
