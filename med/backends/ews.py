@@ -247,6 +247,13 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     ),
     "ErrorCannotOpenFileAttachment": (ServerError, "The server cannot open this attachment."),
     "ErrorArchiveMailboxNotEnabled": (NotFound, "This mailbox has no archive."),
+    "ErrorCalendarOccurrenceIsDeletedFromRecurrence": (
+        NotFound,
+        "This occurrence was deleted from the series.",
+    ),
+    "ErrorRecurrenceHasNoOccurrence": (InvalidInput, "The series would have no occurrence."),
+    "ErrorUnsupportedRecurrence": (InvalidInput, "Exchange cannot keep this recurrence."),
+    "ErrorMimeContentConversionFailed": (ServerError, "The server could not render the MIME."),
     "ErrorAttachmentSizeLimitExceeded": (InvalidInput, "The attachment is too large."),
     "ErrorCalendarCannotMoveOrCopyOccurrence": (
         InvalidInput,
