@@ -7,6 +7,7 @@ stderr and a non-zero exit. med is imported inside functions so `medbridge --hel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import sys
@@ -136,6 +137,24 @@ async def find_folder(
 
 
 def local_zone() -> tzinfo:
+    """The machine's IANA zone (TZ, /etc/timezone, /etc/localtime), else its fixed offset.
+
+    A named zone matters: series created in it keep their local time across DST.
+    """
+    from pathlib import Path
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    with contextlib.suppress(OSError):
+        target = str(Path("/etc/localtime").resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if name:
+            with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+                return ZoneInfo(name)
     zone = datetime.now().astimezone().tzinfo
     assert zone is not None
     return zone

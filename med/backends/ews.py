@@ -247,6 +247,13 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     ),
     "ErrorCannotOpenFileAttachment": (ServerError, "The server cannot open this attachment."),
     "ErrorArchiveMailboxNotEnabled": (NotFound, "This mailbox has no archive."),
+    "ErrorCalendarOccurrenceIsDeletedFromRecurrence": (
+        NotFound,
+        "This occurrence was deleted from the series.",
+    ),
+    "ErrorRecurrenceHasNoOccurrence": (InvalidInput, "The series would have no occurrence."),
+    "ErrorUnsupportedRecurrence": (InvalidInput, "Exchange cannot keep this recurrence."),
+    "ErrorMimeContentConversionFailed": (ServerError, "The server could not render the MIME."),
     "ErrorAttachmentSizeLimitExceeded": (InvalidInput, "The attachment is too large."),
     "ErrorCalendarCannotMoveOrCopyOccurrence": (
         InvalidInput,
@@ -474,6 +481,9 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
 
 # --------------------------------------------------------------------------- TLS
 
+#: endpoint URL → requests' `verify` (True, a CA bundle path, or False for labs). exchangelib
+#: builds its HTTP sessions itself, so the setting is applied in its adapter class; one
+#: setting per endpoint and process (the last backend created for an endpoint wins).
 _TLS: dict[str, bool | str] = {}
 _TLS_LOCK = threading.Lock()
 
@@ -791,8 +801,21 @@ def _dt(value: Any) -> datetime | None:
     return None
 
 
-def _ews_dt(value: datetime) -> EWSDateTime:
-    return EWSDateTime.from_datetime(value.astimezone(UTC)).astimezone(EWSTimeZone("UTC"))
+def _ews_dt(value: datetime, zone_name: str | None = None) -> EWSDateTime:
+    """An EWSDateTime, in the IANA zone `zone_name` when given and known (else UTC).
+
+    Events are sent in their own zone so that series keep their local time across DST.
+    """
+    zone = EWSTimeZone("UTC")
+    if zone_name:
+        with contextlib.suppress(exerr.UnknownTimeZone, ValueError, KeyError):
+            zone = EWSTimeZone(zone_name)
+    return EWSDateTime.from_datetime(value.astimezone(UTC)).astimezone(zone)
+
+
+def _zone_name(zone: Any) -> str | None:
+    key = getattr(zone, "key", None)
+    return str(key) if key and key != "UTC" else None
 
 
 def _address(mb: Any) -> Address | None:
@@ -1594,6 +1617,7 @@ class EwsBackend:
             is_meeting=bool(ex.is_meeting) or bool(attendees),
             is_cancelled=bool(ex.is_cancelled),
             uid=getattr(ex, "uid", None),
+            timezone=_zone_name(getattr(ex, "_start_timezone", None)),
         )
 
     def _to_ews(self, item: Item, acc: Any, ex_folder: Any | None) -> Any:
@@ -1619,10 +1643,10 @@ class EwsBackend:
         if isinstance(item, Event):
             return CalendarItem(
                 **common,
-                start=_ews_dt(item.start)
+                start=_ews_dt(item.start, item.timezone)
                 if not item.is_all_day
                 else EWSDate.from_date(item.start.date()),
-                end=_ews_dt(item.end)
+                end=_ews_dt(item.end, item.timezone)
                 if not item.is_all_day
                 else EWSDate.from_date(item.end.date()),
                 is_all_day=item.is_all_day,
@@ -1749,18 +1773,19 @@ class EwsBackend:
         ctx = {"mailbox": item.mailbox, "item": item.subject or item.id}
         ex = self._to_ews(item, acc, None)
         ex._id = ItemId(id=item.id, changekey=item.change_key)
+        # med field → exchangelib fields of this item class (`start` is `start_date` on tasks).
+        valid = {f.name for f in type(ex).FIELDS}
         names: list[str] = []
         for f in fields:
-            names.extend(_UPDATE_FIELDS.get(f, (f,)))
+            mapped = [n for n in _UPDATE_FIELDS.get(f, (f,)) if n in valid]
+            if not mapped:
+                raise InvalidInput(f"Cannot update {f} on a {item.kind.value}.")
+            names.extend(mapped)
         if not item.change_key:
             with _ews_errors(**ctx):
                 (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["subject"]))
             _raise_if_error(cur, **ctx)
             ex._id = ItemId(id=item.id, changekey=cur.changekey)
-        valid = {f.name for f in type(ex).FIELDS}
-        bad = [n for n in names if n not in valid]
-        if bad:
-            raise InvalidInput(f"Cannot update {', '.join(bad)} on a {item.kind.value}.")
         with _ews_errors(**ctx):
             # With the change key we read, the server refuses to overwrite a newer version
             # (Conflict); without one we fetched the current key just above.

@@ -350,3 +350,69 @@ async def test_forward_carries_attachments_and_reply_all_reaches_everyone(
         "Unterlagen Bauantrag" in m.subject and m.subject != "Unterlagen Bauantrag"
         for m in (await assistenz.items(post, ItemQuery(limit=20))).items
     )
+
+
+async def test_series_in_berlin_time_keeps_nine_oclock_across_dst(assistenz) -> None:
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    cal = await assistenz.default_folder(CHEF, "calendar")
+    start = datetime(2027, 3, 15, 9, tzinfo=berlin)  # DST begins on 28 March 2027
+    created = await assistenz.create(
+        cal,
+        Event(
+            subject="Lagebesprechung",
+            start=start,
+            end=start + timedelta(hours=1),
+            timezone="Europe/Berlin",
+            recurrence=Recurrence(Weekly((Weekday.MONDAY,)), start.date(), count=4),
+        ),
+    )
+    assert (await assistenz.get(created.id)).timezone == "Europe/Berlin"  # type: ignore[attr-defined]
+    view = await assistenz.calendar_view(
+        [cal], start - timedelta(days=1), start + timedelta(days=30)
+    )
+    local = [e.start.astimezone(berlin) for e in view if e.subject == "Lagebesprechung"]
+    assert [(t.month, t.day, t.hour) for t in local] == [
+        (3, 15, 9),
+        (3, 22, 9),
+        (3, 29, 9),
+        (4, 5, 9),
+    ]
+
+
+async def test_one_occurrence_moved_to_another_hour(assistenz) -> None:
+    cal = await assistenz.default_folder(CHEF, "calendar")
+    first = datetime(2027, 4, 5, 8, tzinfo=UTC)
+    await assistenz.create(
+        cal,
+        Event(
+            subject="Sprechstunde",
+            start=first,
+            end=first + timedelta(hours=1),
+            recurrence=Recurrence(Daily(), first.date(), count=3),
+        ),
+    )
+    window = (first - timedelta(days=1), first + timedelta(days=4))
+    occ = [e for e in await assistenz.calendar_view([cal], *window) if e.subject == "Sprechstunde"]
+    moved = dataclasses.replace(
+        occ[1], start=occ[1].start + timedelta(hours=3), end=occ[1].end + timedelta(hours=3)
+    )
+    await assistenz.update(moved, ["start", "end"])
+    hours = [
+        e.start.hour
+        for e in await assistenz.calendar_view([cal], *window)
+        if e.subject == "Sprechstunde"
+    ]
+    assert sorted(hours) == [8, 8, 11]
+
+
+async def test_task_start_and_due_can_be_changed(assistenz) -> None:
+    tasks = await assistenz.default_folder(CHEF, "tasks")
+    task = await assistenz.create(tasks, Task(subject="Vorlage prüfen"))
+    due = datetime(2026, 12, 18, tzinfo=UTC)
+    await assistenz.update(
+        dataclasses.replace(task, start=due - timedelta(days=2), due=due), ["start", "due"]
+    )
+    got = await assistenz.get(task.id)
+    assert isinstance(got, Task) and got.due is not None and got.due.date() == due.date()

@@ -35,6 +35,9 @@ def kerberos_lab(kdc: LabKdc, demo_template: Path, tmp_path: Path) -> Iterator[s
         yield f"http://127.0.0.1:{served.port}/EWS/Exchange.asmx"
     auth.close()
     lab.close()
+    from exchangelib.protocol import close_connections
+
+    close_connections()  # no cached login state for a later server on the same port
 
 
 async def test_ticket_from_kinit_opens_the_boss_mailbox(
