@@ -673,6 +673,7 @@ class DelegateSession:
             InvalidInput: no recipients.
             AccessDenied: no right to send on behalf of that mailbox.
         """
+        _check_sender(options)
         if not (message.to or message.cc or message.bcc):
             raise InvalidInput("A message needs at least one recipient.")
         _check_addresses([*message.to, *message.cc, *message.bcc])
@@ -684,6 +685,7 @@ class DelegateSession:
         Raises:
             AccessDenied: we may not create items in that Drafts folder.
         """
+        _check_sender(options)
         _check_addresses([*message.to, *message.cc, *message.bcc])
         return await self._run(self._backend.save_draft, message, options or SendOptions())
 
@@ -701,6 +703,7 @@ class DelegateSession:
             NotFound: the message is gone.
             AccessDenied: no right to send on behalf of the From mailbox.
         """
+        _check_sender(options)
         item_id = item if isinstance(item, str) else item.id
         await self._run(
             self._backend.reply,
@@ -725,6 +728,7 @@ class DelegateSession:
             NotFound: the message is gone.
         """
         recipients = [a if isinstance(a, Address) else Address(a) for a in to]
+        _check_sender(options)
         if not recipients:
             raise InvalidInput("Forwarding needs at least one recipient.")
         _check_addresses(recipients)
@@ -856,6 +860,8 @@ class DelegateSession:
             AccessDenied: we are not the owner.
         """
         self._require(Feature.DELEGATES)
+        if mailbox.strip().lower() == "public":
+            raise InvalidInput("The public folders have no delegates.")
         delegates, delivery = await self._run(self._backend.delegates, mailbox)
         return list(delegates), delivery
 
@@ -930,6 +936,12 @@ def _configured_mailbox(entry: str) -> str | Mailbox:
         except ValueError:
             pass
     return entry
+
+
+def _check_sender(options: SendOptions | None) -> None:
+    """The public folders are no mailbox to send from; never fall back to our own."""
+    if options is not None and (options.from_mailbox or "").strip().lower() == "public":
+        raise InvalidInput("Mail cannot be sent from the public folders; give a mailbox address.")
 
 
 def _negotiate_error(exc: Exception) -> AuthError | None:

@@ -442,6 +442,12 @@ def _ews_errors(
     except ValueError as exc:
         # exchangelib checks values before sending (field choices, ranges, labels) with
         # ValueError; for us that is a request that cannot be made as given.
+        if "is not an email address" in str(exc):
+            raise InvalidInput(
+                "That is not an e-mail address; give a mailbox as name@domain.",
+                mailbox=mailbox,
+                folder=folder,
+            ) from exc
         raise InvalidInput(
             f"This value cannot be sent to Exchange: {exc}", mailbox=mailbox, folder=folder
         ) from exc
@@ -1204,6 +1210,8 @@ class EwsBackend:
 
     def default_folder(self, mailbox: str, name: str) -> Folder:
         name = name.lower()
+        if mailbox.lower() == "public":  # never the own mailbox in disguise
+            raise InvalidInput(f"The public folders have no well-known folder {name!r}.")
         archive = name.startswith("archive")
         ex = self._distinguished(mailbox.lower(), name, archive=archive)
         fields = {

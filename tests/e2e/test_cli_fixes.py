@@ -1,0 +1,47 @@
+"""Mailbox commands against the lab: behaviour found wanting in use and fixed since."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import ASSISTENZ, CHEF
+from tests.e2e.test_cli_mailbox import as_user, cli, ok
+
+__all__ = ["as_user"]
+
+
+def test_mailbox_public_never_falls_back_to_the_own_mailbox(as_user) -> None:
+    as_user(ASSISTENZ)
+    own = json.loads(ok("folders", "tree", "--json"))
+    public = json.loads(ok("folders", "tree", "--mailbox", "public", "--json"))
+    assert public["mailbox"] == "public"
+    assert public["tree"]["distinguished"] == "publicfoldersroot"
+    assert public["tree"]["id"] != own["tree"]["id"]
+    for args in (
+        ("mail", "ls", "--mailbox", "public"),
+        ("notes", "ls", "--mailbox", "public"),
+        ("calendar", "day", "2026-11-23", "--mailbox", "public"),
+        ("mail", "send", "--mailbox", "public", "--to", CHEF, "--subject", "x", "--body", "y"),
+    ):
+        refused = cli(*args)
+        assert refused.returncode == 2, (args, refused.stdout)
+        assert refused.stderr.count("\n") == 1 and "public folders" in refused.stderr
+    listed = json.loads(ok("mail", "ls", "--mailbox", "public", "-f", "Verwaltung", "--json"))
+    assert listed["folder"]["mailbox"] == "public"
+
+
+def test_folder_path_may_start_with_a_well_known_name(as_user) -> None:
+    as_user(ASSISTENZ)
+    german = json.loads(ok("mail", "ls", "-m", CHEF, "-f", "Posteingang/Kreistag", "--json"))
+    english = json.loads(ok("mail", "ls", "-m", CHEF, "-f", "inbox/Kreistag", "--json"))
+    assert english["folder"]["id"] == german["folder"]["id"]
+    assert english["folder"]["name"] == "Kreistag"
+    missing = cli("mail", "ls", "-m", CHEF, "-f", "inbox/Gibtsnicht")
+    assert missing.returncode == 5
+
+
+def test_a_mailbox_that_is_no_address_gets_our_sentence(as_user) -> None:
+    as_user(ASSISTENZ)
+    bad = cli("mail", "ls", "--mailbox", "foo")
+    assert bad.returncode == 2
+    assert "primary_smtp_address" not in bad.stderr and "not an e-mail address" in bad.stderr
