@@ -45,3 +45,16 @@ def test_a_mailbox_that_is_no_address_gets_our_sentence(as_user) -> None:
     bad = cli("mail", "ls", "--mailbox", "foo")
     assert bad.returncode == 2
     assert "primary_smtp_address" not in bad.stderr and "not an e-mail address" in bad.stderr
+
+
+def test_categorize_without_categories_refuses_and_keeps_them(as_user) -> None:
+    as_user(ASSISTENZ)
+    first = json.loads(ok("mail", "ls", "-m", CHEF, "--limit", "1", "--json"))["items"][0]
+    ok("mail", "categorize", first["id"], "Kreistag")
+    for args in ((), ("--json",), ("--add",)):
+        refused = cli("mail", "categorize", first["id"], *args)
+        assert refused.returncode == 2 and "--clear" in refused.stderr
+    shown = json.loads(ok("mail", "show", first["id"], "--json"))
+    assert shown["item"]["categories"] == ["Kreistag"]
+    cleared = json.loads(ok("mail", "categorize", first["id"], "--clear", "--json"))
+    assert cleared["categories"] == []
