@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from bridge.commands._common import fail
 from bridge.commands._med import (
     JSON,
     MAILBOX,
@@ -43,6 +44,18 @@ async def _calendars(
         else:
             folders.append(await find_folder(session, spec, "calendar"))
     return folders
+
+
+#: Longest ranges the views, exports and free/busy ask for (Exchange refuses longer ones).
+MAX_DAYS = 366
+MAX_FREEBUSY_DAYS = 62
+
+
+def _days(days: int, limit: int = MAX_DAYS) -> timedelta:
+    """--days as a timedelta; out of 1..limit ends the command with one line (exit 2)."""
+    if not 1 <= days <= limit:
+        fail(f"--days must be 1 to {limit}, not {days}", 2)
+    return timedelta(days=days)
 
 
 def _print_events(events: list[Event], calendars: list[Folder]) -> None:
@@ -119,7 +132,7 @@ def agenda(
 ) -> None:
     """Upcoming events for some days."""
     first = parse_when(start)
-    _view(first, first + timedelta(days=max(days, 1)), profile, mailbox, calendar, as_json)
+    _view(first, first + _days(days), profile, mailbox, calendar, as_json)
 
 
 def _recurrence(
@@ -319,10 +332,12 @@ def freebusy(
 ) -> None:
     """When several people are busy."""
 
+    span = _days(days, MAX_FREEBUSY_DAYS)
+
     async def work() -> None:
         first = parse_when(start)
         async with open_session(profile) as session:
-            result = await session.free_busy(people, first, first + timedelta(days=max(days, 1)))
+            result = await session.free_busy(people, first, first + span)
 
             def human() -> None:
                 for fb in result:
@@ -334,6 +349,9 @@ def freebusy(
                         typer.echo(f"  {s:%Y-%m-%d %H:%M}–{e:%H:%M}  {slot.status.value}{detail}")
 
             emit(result, as_json, human)
+            unknown = [fb.address for fb in result if fb.error]
+            if unknown:
+                fail(f"no free/busy for {', '.join(unknown)}", 5)
 
     run(work)
 
@@ -354,6 +372,8 @@ def export(
     from med import Event, InvalidInput
     from med.ical import events_to_ical
 
+    span = _days(days)
+
     async def work() -> None:
         async with open_session(profile) as session:
             if item_id:
@@ -364,9 +384,7 @@ def export(
             else:
                 first = parse_when(start)
                 folders = await _calendars(session, mailbox, calendar)
-                events = await session.calendar_view(
-                    folders, first, first + timedelta(days=max(days, 1))
-                )
+                events = await session.calendar_view(folders, first, first + span)
         data = events_to_ical(events)
         if str(target) == "-":
             sys.stdout.buffer.write(data)

@@ -58,3 +58,28 @@ def test_categorize_without_categories_refuses_and_keeps_them(as_user) -> None:
     assert shown["item"]["categories"] == ["Kreistag"]
     cleared = json.loads(ok("mail", "categorize", first["id"], "--clear", "--json"))
     assert cleared["categories"] == []
+
+
+def test_day_ranges_are_bounded_with_one_line(as_user) -> None:
+    as_user(ASSISTENZ)
+    for args in (
+        ("calendar", "agenda", "--days", "100000", "-m", CHEF),
+        ("calendar", "agenda", "--days", "-3", "-m", CHEF),
+        ("calendar", "agenda", "--days", "0"),
+        ("calendar", "export", "-", "--days", "5000"),
+        ("calendar", "freebusy", CHEF, "--days", "400"),
+    ):
+        refused = cli(*args)
+        assert refused.returncode == 2, args
+        assert refused.stderr.startswith("medbridge: --days must be 1 to ")
+        assert refused.stdout == ""
+    year = json.loads(ok("calendar", "agenda", "--from", "2026-11-23", "--days", "366", "--json"))
+    assert year["end"].startswith("2027-11-24")
+
+
+def test_freebusy_for_an_unknown_address_exits_non_zero(as_user) -> None:
+    as_user(ASSISTENZ)
+    result = cli("calendar", "freebusy", CHEF, "nobody@musterstadt.example", "--from", "2026-11-23")
+    assert result.returncode == 5
+    assert "nobody@musterstadt.example" in result.stderr
+    assert CHEF in result.stdout  # the known one is still shown
