@@ -102,6 +102,10 @@ def open_session(profile_name: str | None) -> DelegateSession:
     from med import DelegateSession
 
     profile = load_profile(profile_name)
+    if profile.backend == "graph":  # tokens from `medbridge signin`, no password
+        from bridge.commands.signin import open_graph_session
+
+        return open_graph_session(profile)
     return DelegateSession.open(profile, password=password_for(profile))
 
 
