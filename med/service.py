@@ -208,7 +208,7 @@ class DelegateSession:
         found: list[Mailbox] = [own]
         for entry in self._configured:
             if isinstance(entry, Mailbox):
-                found.append(entry)
+                found.append(await self._named(entry))
                 continue
             with contextlib.suppress(NotFound, InvalidInput):  # unknown or ambiguous: left out
                 found.append(await self._resolve_one(entry))
@@ -225,6 +225,24 @@ class DelegateSession:
             unique.setdefault(box.key, box)
         self._mailboxes = list(unique.values())
         return list(self._mailboxes)
+
+    async def _named(self, box: Mailbox) -> Mailbox:
+        """A configured mailbox with its display name from the server when only its address
+        was given; the kind stays as configured. Kept in the configuration list, so the
+        server is asked once per session."""
+        if box.display_name.lower() != box.address.lower():
+            return box
+        with contextlib.suppress(NotFound, InvalidInput, AccessDenied):
+            matches = await self._run(self._backend.resolve_names, box.address)
+            name = next(
+                (m.display_name for m in matches if m.address.lower() == box.address.lower()),
+                None,
+            )
+            if name:
+                named = dataclasses.replace(box, display_name=name)
+                self._configured = [named if e is box else e for e in self._configured]
+                return named
+        return box
 
     async def _resolve_one(self, query: str) -> Mailbox:
         matches = await self._run(self._backend.resolve_names, query)
