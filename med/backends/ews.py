@@ -1395,7 +1395,45 @@ class EwsBackend:
             item = self._to_item(res, folder.mailbox, folder.id)
             if isinstance(item, Event):
                 out.append(item)
-        return out
+        with _ews_errors(**ctx):
+            return self._with_series_ids(acc, out, one_folder=True)
+
+    def _with_series_ids(
+        self, acc: Any, events: list[Event], *, one_folder: bool = False
+    ) -> list[Event]:
+        """Occurrences and exceptions with `series_id`, their master's id.
+
+        EWS names no master on an occurrence; one GetItem by RecurringMasterItemId asks the
+        server for all of them at once. Within one folder a series is told apart by UID, so
+        a view asks once per series (across folders a meeting's copies share the UID).
+        """
+        from exchangelib.properties import RecurringMasterItemId
+
+        linked = (EventKind.OCCURRENCE, EventKind.EXCEPTION)
+
+        def key(ev: Event) -> str:
+            return (ev.uid or ev.id) if one_folder else ev.id
+
+        wanted: dict[str, Event] = {}
+        for ev in events:
+            if ev.event_kind in linked and not ev.series_id:
+                wanted.setdefault(key(ev), ev)
+        if not wanted:
+            return events
+        keys = list(wanted)
+        raw = list(
+            acc.fetch(
+                ids=[RecurringMasterItemId(id=wanted[k].id) for k in keys], only_fields=["uid"]
+            )
+        )
+        pairs = zip(keys, raw, strict=True)
+        masters = {k: str(res.id) for k, res in pairs if not isinstance(res, Exception)}
+        return [
+            dataclasses.replace(ev, series_id=masters.get(key(ev)))
+            if ev.event_kind in linked and not ev.series_id
+            else ev
+            for ev in events
+        ]
 
     def get_items(self, item_ids: Sequence[str]) -> Sequence[Item]:
         acc = self._account()
@@ -1405,7 +1443,12 @@ class EwsBackend:
         for item_id, res in zip(item_ids, raw, strict=True):
             _raise_if_error(res, item=item_id)
             out.append(self._to_item(res, None, None))
-        return out
+        events = [i for i in out if isinstance(i, Event)]
+        if not events:
+            return out
+        with _ews_errors(item=item_ids[0] if len(item_ids) == 1 else None):
+            linked = {e.id: e for e in self._with_series_ids(acc, events)}
+        return [linked.get(i.id, i) if isinstance(i, Event) else i for i in out]
 
     def series_master(self, item_id: str) -> Event:
         from exchangelib.properties import RecurringMasterItemId
@@ -1767,7 +1810,7 @@ class EwsBackend:
                         content_id=att.content_id,
                     )
                 )
-        return dataclasses.replace(
+        local = dataclasses.replace(
             item,
             id=str(ex.id),
             change_key=ex.changekey,
@@ -1775,6 +1818,13 @@ class EwsBackend:
             mailbox=folder.mailbox,
             new_attachments=(),
         )
+        # What the server stored (series kind, organizer, created, item class), not our input;
+        # the item exists either way, so a failing read falls back to the input.
+        try:
+            (stored,) = self.get_items([local.id])
+        except MedError:
+            return local
+        return dataclasses.replace(stored, folder_id=folder.id, mailbox=folder.mailbox)
 
     def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
         acc = self._account(item.mailbox or self.user)

@@ -83,3 +83,37 @@ def test_freebusy_for_an_unknown_address_exits_non_zero(as_user) -> None:
     assert result.returncode == 5
     assert "nobody@musterstadt.example" in result.stderr
     assert CHEF in result.stdout  # the known one is still shown
+
+
+def test_occurrences_name_their_series_and_create_answers_what_the_server_stored(
+    as_user,
+) -> None:
+    as_user(ASSISTENZ)
+    created = json.loads(
+        ok(
+            "calendar",
+            "create",
+            "-m",
+            CHEF,
+            "--subject",
+            "Serie zum Nachlesen",
+            "--start",
+            "2026-12-01T08:00",
+            "--end",
+            "2026-12-01T08:30",
+            "--repeat",
+            "weekly",
+            "--count",
+            "4",
+            "--json",
+        )
+    )
+    assert created["event_kind"] == "series"
+    assert created["created"] and created["item_class"] == "IPM.Appointment"
+    assert created["mailbox"] == CHEF
+    week = json.loads(ok("calendar", "week", "2026-12-08", "-m", CHEF, "--json"))
+    (occurrence,) = [e for e in week["events"] if e["subject"] == "Serie zum Nachlesen"]
+    assert occurrence["event_kind"] == "occurrence"
+    assert occurrence["series_id"] == created["id"]
+    shown = json.loads(ok("mail", "show", occurrence["id"], "--json"))["item"]
+    assert shown["series_id"] == created["id"]
