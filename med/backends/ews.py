@@ -1702,6 +1702,7 @@ class EwsBackend:
                 else EWSDate.from_date(item.end.date()),
                 is_all_day=item.is_all_day,
                 location=item.location or None,
+                uid=item.uid or None,  # an imported event keeps its iCalendar UID
                 legacy_free_busy_status=_BUSY_BACK[item.show_as],
                 required_attendees=[
                     ExAttendee(

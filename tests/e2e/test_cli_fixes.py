@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.e2e.conftest import ASSISTENZ, CHEF
 from tests.e2e.test_cli_mailbox import as_user, cli, ok
@@ -117,3 +118,44 @@ def test_occurrences_name_their_series_and_create_answers_what_the_server_stored
     assert occurrence["series_id"] == created["id"]
     shown = json.loads(ok("mail", "show", occurrence["id"], "--json"))["item"]
     assert shown["series_id"] == created["id"]
+
+
+ICS = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Test//EN
+BEGIN:VEVENT
+UID:import-twice-1@example
+DTSTART:20261203T090000Z
+DTEND:20261203T100000Z
+SUMMARY:{subject}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_importing_the_same_uid_again_updates_instead_of_duplicating(
+    as_user, tmp_path: Path
+) -> None:
+    as_user(ASSISTENZ)
+    source = tmp_path / "in.ics"
+    source.write_text(ICS.format(subject="Importiert"))
+    first = ok("calendar", "import", str(source), "-m", CHEF)
+    assert first.startswith("1 event imported into ")
+    source.write_text(ICS.format(subject="Importiert, verschoben"))
+    second = ok("calendar", "import", str(source), "-m", CHEF)
+    assert second.startswith("0 events imported") and "1 event already there, updated" in second
+    day = json.loads(ok("calendar", "day", "2026-12-03", "-m", CHEF, "--json"))
+    same = [e for e in day["events"] if e["uid"] == "import-twice-1@example"]
+    assert [e["subject"] for e in same] == ["Importiert, verschoben"]
+
+
+def test_importing_an_exported_series_again_skips_it(as_user, tmp_path: Path) -> None:
+    as_user(ASSISTENZ)
+    week = json.loads(ok("calendar", "week", "2026-11-23", "-m", CHEF, "--json"))
+    occurrence = next(e for e in week["events"] if e["event_kind"] == "occurrence")
+    exported = tmp_path / "series.ics"
+    ok("calendar", "export", str(exported), "--id", occurrence["series_id"])
+    again = ok("calendar", "import", str(exported), "-m", CHEF)
+    assert again.startswith("0 events imported") and "1 series already there, skipped" in again
+    after = json.loads(ok("calendar", "week", "2026-11-23", "-m", CHEF, "--json"))
+    assert len(after["events"]) == len(week["events"])
