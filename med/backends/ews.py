@@ -764,6 +764,7 @@ _LIST_FIELDS: dict[FolderKind, tuple[str, ...]] = {
         "company_name",
         "job_title",
         "department",
+        "email_addresses",
         "categories",
         "item_class",
         "last_modified_time",

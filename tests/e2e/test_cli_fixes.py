@@ -159,3 +159,22 @@ def test_importing_an_exported_series_again_skips_it(as_user, tmp_path: Path) ->
     assert again.startswith("0 events imported") and "1 series already there, skipped" in again
     after = json.loads(ok("calendar", "week", "2026-11-23", "-m", CHEF, "--json"))
     assert len(after["events"]) == len(week["events"])
+
+
+def test_contacts_tasks_notes_show_readable_blocks(as_user) -> None:
+    as_user(ASSISTENZ)
+    listed = ok("contacts", "ls", "-m", CHEF, "-n", "3")
+    first = listed.splitlines()[0].split()
+    assert "@" in first[-1]  # the address column
+    contact = ok("contacts", "show", first[0])
+    assert "E-mail:" in contact and "@" in contact
+    task_id = ok("tasks", "create", "subject=Ablage", "due=2026-12-04").strip()
+    assert ok("tasks", "update", task_id, "status=completed").startswith("updated")
+    task = ok("tasks", "show", task_id)
+    assert "Status:      completed, 100% complete" in task
+    assert json.loads(ok("tasks", "show", task_id, "--json"))["percent_complete"] == 100
+    note_id = ok("notes", "create", "subject=Merkzettel", "body=Akten holen").strip()
+    note = ok("notes", "show", note_id)
+    assert note.startswith("Subject:     Merkzettel") and note.rstrip().endswith("Akten holen")
+    for text in (contact, task, note):
+        assert "{" not in text and "[" not in text and "body_is_html" not in text
