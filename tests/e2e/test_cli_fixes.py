@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.conftest import ASSISTENZ, CHEF
+from tests.e2e.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG
 from tests.e2e.test_cli_mailbox import as_user, cli, ok
 
 __all__ = ["as_user"]
@@ -178,3 +178,17 @@ def test_contacts_tasks_notes_show_readable_blocks(as_user) -> None:
     assert note.startswith("Subject:     Merkzettel") and note.rstrip().endswith("Akten holen")
     for text in (contact, task, note):
         assert "{" not in text and "[" not in text and "body_is_html" not in text
+
+
+def test_permission_set_keeps_the_delegates_grant(as_user) -> None:
+    as_user(CHEF)
+    before = json.loads(ok("permissions", "show", "inbox", "--json"))["permissions"]
+    granted = {p["principal"]: p["role"] for p in before}
+    assert granted[ASSISTENZ] == "Editor"
+    ok("permissions", "set", "inbox", SACHBEARBEITUNG, "Reviewer")
+    after = json.loads(ok("permissions", "show", "inbox", "--json"))["permissions"]
+    roles = {p["principal"]: p["role"] for p in after}
+    assert roles[SACHBEARBEITUNG] == "Reviewer" and roles[ASSISTENZ] == "Editor"
+    delegates = json.loads(ok("delegates", "show", "--json"))["delegates"]
+    tom = next(d for d in delegates if d["address"] == ASSISTENZ)
+    assert tom["levels"]["inbox"] == "Editor"
