@@ -327,7 +327,8 @@ def move(
                 new_id = await session.copy(item_id, target)
             else:
                 new_id = await session.move(item_id, target)
-            typer.echo(new_id)
+            done = "copied" if copy else "moved"
+            typer.echo(f"{done} to {target.name} ({target.mailbox}), new id: {new_id}")
 
     run(work)
 

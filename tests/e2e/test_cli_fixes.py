@@ -192,3 +192,13 @@ def test_permission_set_keeps_the_delegates_grant(as_user) -> None:
     delegates = json.loads(ok("delegates", "show", "--json"))["delegates"]
     tom = next(d for d in delegates if d["address"] == ASSISTENZ)
     assert tom["levels"]["inbox"] == "Editor"
+
+
+def test_mail_move_says_where_to(as_user) -> None:
+    as_user(ASSISTENZ)
+    first = json.loads(ok("mail", "ls", "-m", CHEF, "--limit", "1", "--json"))["items"][0]
+    said = ok("mail", "move", first["id"], "inbox/Kreistag", "-m", CHEF)
+    assert said.startswith(f"moved to Kreistag ({CHEF}), new id: ")
+    new_id = said.rsplit(" ", 1)[1].strip()
+    shown = json.loads(ok("mail", "show", new_id, "--json"))["item"]
+    assert shown["subject"] == first["subject"]
