@@ -1923,7 +1923,9 @@ class EwsBackend:
         the owner's Sent Items themselves, whatever our rights there.
         """
         _, owner = self._sender_account(options)
-        msg = self._to_ews(dataclasses.replace(message, from_=None), self._account(), None)
+        # Our copy in Sent Items is read, as in Outlook; the recipients' copies arrive unread.
+        mine = dataclasses.replace(message, from_=None, is_read=True)
+        msg = self._to_ews(mine, self._account(), None)
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)
         sent = self._distinguished(self.user, "sentitems")
@@ -1957,7 +1959,7 @@ class EwsBackend:
     def _save_draft_in(self, message: Message, owner: str, drafts_of: str) -> Message:
         drafts = self._distinguished(drafts_of, "drafts")
         msg = self._to_ews(
-            dataclasses.replace(message, from_=None), self._account(drafts_of), drafts
+            dataclasses.replace(message, from_=None, is_read=True), self._account(drafts_of), drafts
         )
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)

@@ -202,3 +202,15 @@ def test_mail_move_says_where_to(as_user) -> None:
     new_id = said.rsplit(" ", 1)[1].strip()
     shown = json.loads(ok("mail", "show", new_id, "--json"))["item"]
     assert shown["subject"] == first["subject"]
+
+
+def test_the_senders_copy_is_read_and_the_recipients_is_not(as_user) -> None:
+    as_user(ASSISTENZ)
+    subject = "Kopie gelesen?"
+    ok("mail", "send", "-m", CHEF, "--to", SACHBEARBEITUNG, "--subject", subject, "--body", "x")
+    sent = json.loads(ok("mail", "ls", "-f", "sentitems", "--search", subject, "--json"))
+    assert [m["is_read"] for m in sent["items"]] == [True]
+    ok("mail", "send", "--to", SACHBEARBEITUNG, "--subject", subject + " 2", "--body", "y")
+    as_user(SACHBEARBEITUNG)
+    inbox = json.loads(ok("mail", "ls", "--search", subject, "--json"))
+    assert sorted(m["is_read"] for m in inbox["items"]) == [False, False]
