@@ -51,15 +51,15 @@ def _tui_config() -> TuiConfig:
         fail(f"{path}: {exc}")
 
 
-def _run_tui(session: DelegateSession | None) -> FirstStart | None:
+def _run_tui(session: DelegateSession | None, start_folder: str | None = None) -> FirstStart | None:
     # The only place outside tui/ that starts the Textual app (an import-linter contract).
     from tui.app import make_app
 
-    return make_app(session, _tui_config()).run()
+    return make_app(session, _tui_config(), start_folder=start_folder).run()
 
 
 def _run_demo(store: Path | None) -> None:
-    from bridge.demo import LabThread, demo_profile
+    from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
     from med import DelegateSession
     from med.lab.demo import DEMO_PASSWORD
 
@@ -68,7 +68,7 @@ def _run_demo(store: Path | None) -> None:
     with LabThread(store) as lab:
         typer.echo(f"Lab EWS endpoint: {lab.ews_url} (stops when you quit the TUI)")
         session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
-        _run_tui(session)
+        _run_tui(session, start_folder=DEMO_START_FOLDER)
 
 
 @app.command()
