@@ -123,7 +123,24 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+#: Libraries whose log records are debugging detail (request dumps, retries) for users of the CLI.
+_LIBRARY_LOGGERS = ("exchangelib", "O365", "msal", "requests_gssapi", "spnego", "urllib3")
+
+
+def _quiet_libraries() -> None:
+    """Users see our one-line errors, not library internals; MEDBRIDGE_DEBUG=1 shows them."""
+    import logging
+    import os
+
+    if os.environ.get("MEDBRIDGE_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG)
+        return
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def main() -> None:
+    _quiet_libraries()
     app()
 
 
