@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -847,6 +848,15 @@ def _contact_out(contact: Contact) -> dict[str, Any]:
     }
 
 
+def _named(node: FolderNode, names: Mapping[str, str]) -> FolderNode:
+    """The mail folder tree with the well-known folders' names filled in."""
+    _, _, gid = _split_id(node.folder.id, "M")
+    folder = node.folder
+    if gid in names and folder.distinguished is None:
+        folder = replace(folder, distinguished=names[gid])
+    return FolderNode(folder, tuple(_named(child, names) for child in node.children))
+
+
 def _odata_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -875,6 +885,18 @@ class GraphBackend:
             Feature.MIME_EXPORT.value,
             Feature.PULL_NOTIFICATIONS.value,
             Feature.FREE_BUSY.value,
+        }
+    )
+
+    #: Why the features missing from `capabilities` are missing (for `Unsupported`).
+    unsupported_reasons = MappingProxyType(
+        {
+            Feature.PUBLIC_FOLDERS.value: NO_PUBLIC,
+            Feature.ARCHIVE.value: NO_ARCHIVE,
+            Feature.DELEGATES.value: NO_DELEGATES,
+            Feature.FOLDER_PERMISSIONS.value: NO_PERMISSIONS,
+            Feature.VOICEMAIL.value: NO_VOICEMAIL,
+            Feature.STREAMING.value: NO_STREAMING,
         }
     )
 
@@ -1103,6 +1125,8 @@ class GraphBackend:
             return tuple(nodes)
 
         nodes = list(walk(box, root.id))
+        names = self._well_known_mail_folders(address)
+        nodes = [_named(node, names) for node in nodes]
         with contextlib.suppress(AccessDenied):
             for cal in self._json("get", address, "calendars").get("value", []):
                 nodes.append(FolderNode(self._calendar(address, cal, root.id)))
@@ -1114,6 +1138,26 @@ class GraphBackend:
                 for tl in self._json("get", address, "todo/lists").get("value", []):
                     nodes.append(FolderNode(self._task_list(address, tl, root.id)))
         return FolderNode(root, tuple(nodes))
+
+    def _well_known_mail_folders(self, mailbox: str) -> dict[str, str]:
+        """Graph folder id -> well-known name, in one `$batch` (mail folders carry no name)."""
+        wanted = sorted(MAIL_NAMES - {"msgfolderroot"})
+        requests_ = [
+            {
+                "id": name,
+                "method": "GET",
+                "url": f"/users/{quote(mailbox)}/mailFolders/{name}?$select=id",
+            }
+            for name in wanted
+        ]
+        answer = self._request(
+            "post", f"{self.base_url}/v1.0/$batch", mailbox=mailbox, data={"requests": requests_}
+        ).json()
+        return {
+            str(r["body"]["id"]): str(r["id"])
+            for r in answer.get("responses", [])
+            if r.get("status") == 200 and isinstance(r.get("body"), dict) and "id" in r["body"]
+        }
 
     def default_folder(self, mailbox: str, name: str) -> Folder:
         name = name.lower()
