@@ -189,8 +189,8 @@ class DelegateSession:
 
     def _require(self, feature: Feature) -> None:
         if not self.supports(feature):
-            # A backend may say why it lacks a feature (e.g. Graph has no public folder API).
-            reasons: Mapping[str, str] = getattr(self._backend, "unsupported_reasons", {})
+            # A backend class may say why it lacks a feature (Graph has no public folder API).
+            reasons: Mapping[str, str] = getattr(type(self._backend), "unsupported_reasons", {})
             raise Unsupported(str(feature), self._backend.name, reasons.get(str(feature)))
 
     # ------------------------------------------------------------------ mailboxes
