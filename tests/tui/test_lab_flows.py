@@ -122,11 +122,6 @@ async def test_chefs_inbox_read_flag_and_reply_on_behalf_over_ews(
         assert full.sender is not None and full.sender.email == ASSISTENZ
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="med/backends/ews.py maps the field `start` to ('start', 'start_date') for every kind, "
-    "so updating an event's start answers InvalidInput 'Cannot update start_date on a event'",
-)
 async def test_recurring_meeting_in_chefs_calendar_and_one_occurrence_moved_over_ews(
     lab_app: Callable[..., MedApp], lab_session: DelegateSession
 ) -> None:
