@@ -210,7 +210,7 @@ class DelegateSession:
         found: list[Mailbox] = [own]
         for entry in self._configured:
             if isinstance(entry, Mailbox):
-                found.append(entry)
+                found.append(await self._named(entry))
                 continue
             with contextlib.suppress(NotFound, InvalidInput):  # unknown or ambiguous: left out
                 found.append(await self._resolve_one(entry))
@@ -227,6 +227,24 @@ class DelegateSession:
             unique.setdefault(box.key, box)
         self._mailboxes = list(unique.values())
         return list(self._mailboxes)
+
+    async def _named(self, box: Mailbox) -> Mailbox:
+        """A configured mailbox with its display name from the server when only its address
+        was given; the kind stays as configured. Kept in the configuration list, so the
+        server is asked once per session."""
+        if box.display_name.lower() != box.address.lower():
+            return box
+        with contextlib.suppress(NotFound, InvalidInput, AccessDenied):
+            matches = await self._run(self._backend.resolve_names, box.address)
+            name = next(
+                (m.display_name for m in matches if m.address.lower() == box.address.lower()),
+                None,
+            )
+            if name:
+                named = dataclasses.replace(box, display_name=name)
+                self._configured = [named if e is box else e for e in self._configured]
+                return named
+        return box
 
     async def _resolve_one(self, query: str) -> Mailbox:
         matches = await self._run(self._backend.resolve_names, query)
@@ -675,6 +693,7 @@ class DelegateSession:
             InvalidInput: no recipients.
             AccessDenied: no right to send on behalf of that mailbox.
         """
+        _check_sender(options)
         if not (message.to or message.cc or message.bcc):
             raise InvalidInput("A message needs at least one recipient.")
         _check_addresses([*message.to, *message.cc, *message.bcc])
@@ -686,6 +705,7 @@ class DelegateSession:
         Raises:
             AccessDenied: we may not create items in that Drafts folder.
         """
+        _check_sender(options)
         _check_addresses([*message.to, *message.cc, *message.bcc])
         return await self._run(self._backend.save_draft, message, options or SendOptions())
 
@@ -703,6 +723,7 @@ class DelegateSession:
             NotFound: the message is gone.
             AccessDenied: no right to send on behalf of the From mailbox.
         """
+        _check_sender(options)
         item_id = item if isinstance(item, str) else item.id
         await self._run(
             self._backend.reply,
@@ -727,6 +748,7 @@ class DelegateSession:
             NotFound: the message is gone.
         """
         recipients = [a if isinstance(a, Address) else Address(a) for a in to]
+        _check_sender(options)
         if not recipients:
             raise InvalidInput("Forwarding needs at least one recipient.")
         _check_addresses(recipients)
@@ -858,6 +880,8 @@ class DelegateSession:
             AccessDenied: we are not the owner.
         """
         self._require(Feature.DELEGATES)
+        if mailbox.strip().lower() == "public":
+            raise InvalidInput("The public folders have no delegates.")
         delegates, delivery = await self._run(self._backend.delegates, mailbox)
         return list(delegates), delivery
 
@@ -932,6 +956,12 @@ def _configured_mailbox(entry: str) -> str | Mailbox:
         except ValueError:
             pass
     return entry
+
+
+def _check_sender(options: SendOptions | None) -> None:
+    """The public folders are no mailbox to send from; never fall back to our own."""
+    if options is not None and (options.from_mailbox or "").strip().lower() == "public":
+        raise InvalidInput("Mail cannot be sent from the public folders; give a mailbox address.")
 
 
 def _negotiate_error(exc: Exception) -> AuthError | None:

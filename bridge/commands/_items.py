@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,7 +17,11 @@ from bridge.commands._med import (
     open_session,
     parse_when,
     run,
+    when,
 )
+
+if TYPE_CHECKING:
+    from med import Item
 
 #: kind → (well-known folder, fields the create/update commands accept)
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -100,9 +104,51 @@ def _values(kind: str, pairs: list[str]) -> dict[str, Any]:
                 raise InvalidInput("percent_complete is a number 0 to 100.") from None
         else:
             out[key] = value
+    if kind == "task" and out.get("status") is TaskStatus.COMPLETED:
+        out.setdefault("percent_complete", 100)  # as Exchange and Outlook do
+    if kind == "task" and out.get("percent_complete") == 100:
+        out.setdefault("status", TaskStatus.COMPLETED)
     if kind == "contact" and "display_name" in out:
         out.setdefault("subject", out["display_name"])
     return out
+
+
+PHONE_LABELS = {"BusinessPhone": "business", "MobilePhone": "mobile", "HomePhone": "home"}
+
+
+def _block(item: Item) -> list[tuple[str, str]]:
+    """The header lines of `show`: label and text, empty values left out."""
+    from med import Contact, Task
+
+    lines: list[tuple[str, str]] = []
+    if isinstance(item, Contact):
+        lines.append(("Name", item.display_name or item.subject))
+        job = ", ".join(p for p in (item.job_title, item.department, item.company) if p)
+        lines.append(("Works", job))
+        lines.append(("E-mail", ", ".join(item.emails)))
+        for label, number in item.phones.items():
+            lines.append(("Phone", f"{number} ({PHONE_LABELS.get(label, label)})"))
+    else:
+        lines.append(("Subject", item.subject))
+    if isinstance(item, Task):
+        lines.append(("Status", f"{item.status.value}, {item.percent_complete}% complete"))
+        lines.append(("Start", when(item.start) if item.start else ""))
+        lines.append(("Due", when(item.due) if item.due else ""))
+        lines.append(("Completed", when(item.completed) if item.completed else ""))
+        lines.append(("Owner", item.owner))
+    if item.importance.value != "normal":
+        lines.append(("Importance", item.importance.value))
+    if item.sensitivity.value != "normal":
+        lines.append(("Sensitivity", item.sensitivity.value))
+    lines.append(("Categories", ", ".join(item.categories)))
+    if item.flag.status.value != "not_flagged":
+        lines.append(("Flag", f"{item.flag.status.value} due {when(item.flag.due)}"))
+    for att in item.attachments:
+        lines.append(("Attachment", f"{att.name} ({att.content_type}, {att.size} bytes)"))
+    lines.append(("Modified", when(item.last_modified) if item.last_modified else ""))
+    lines.append(("Mailbox", item.mailbox or ""))
+    lines.append(("Id", item.id))
+    return [(label, value) for label, value in lines if value]
 
 
 def make_app(kind: str, help_text: str) -> typer.Typer:
@@ -153,18 +199,17 @@ def make_app(kind: str, help_text: str) -> typer.Typer:
     @app.command("show")
     def show(item_id: str, profile: str | None = PROFILE, as_json: bool = JSON) -> None:
         """Show one item."""
-        from med import to_jsonable
 
         async def work() -> None:
             async with open_session(profile) as session:
                 item = await session.get(item_id)
 
                 def human() -> None:
-                    data = to_jsonable(item)
-                    for key, value in data.items():
-                        if value not in (None, "", [], {}) and key not in ("id", "change_key"):
-                            typer.echo(f"{key}: {value}")
-                    typer.echo(f"id: {item.id}")
+                    for label, value in _block(item):
+                        typer.echo(f"{label + ':':12} {value}")
+                    if item.body:
+                        typer.echo("")
+                        typer.echo(item.body)
 
                 emit(item, as_json, human)
 

@@ -21,7 +21,7 @@ from bridge import paths
 from bridge.commands._common import fail, print_json
 
 if TYPE_CHECKING:
-    from med import DelegateSession, Folder, Item, Profile
+    from med import DelegateSession, Folder, FolderNode, Item, Profile
 
 T = TypeVar("T")
 
@@ -102,28 +102,68 @@ def open_session(profile_name: str | None) -> DelegateSession:
     from med import DelegateSession
 
     profile = load_profile(profile_name)
+    if profile.backend == "graph":  # tokens from `medbridge signin`, no password
+        from bridge.commands.signin import open_graph_session
+
+        return open_graph_session(profile)
     return DelegateSession.open(profile, password=password_for(profile))
+
+
+PUBLIC_HINT = (
+    "The public folders have no {spec!r}: name a public folder by path "
+    "(see `medbridge folders tree --public`)."
+)
+
+
+def check_mailbox(session: DelegateSession, mailbox: str | None) -> str:
+    """The address to work in, lower-cased: own when None; "public" for the public folders.
+
+    Raises:
+        InvalidInput: the value is no e-mail address (and not "public").
+    """
+    from med import InvalidInput
+
+    box = (mailbox or session.user).strip().lower()
+    if box != "public" and "@" not in box:
+        raise InvalidInput(
+            f"{mailbox!r} is not an e-mail address: give a mailbox as name@domain "
+            "(`medbridge folders mailboxes` lists yours)."
+        )
+    return box
 
 
 async def find_folder(
     session: DelegateSession, mailbox: str | None, spec: str, *, default: str = "inbox"
 ) -> Folder:
-    """A folder by well-known name, path ("Posteingang/Projekte"), display name or id."""
-    from med import Mailbox, MailboxKind, NotFound
+    """A folder by well-known name, path ("Posteingang/Projekte", "inbox/Projekte"), display
+    name or id. With mailbox "public" only the public folder tree is searched.
 
-    box = (mailbox or session.user).lower()
+    Raises:
+        InvalidInput: a well-known name in the public folders, or a bad address.
+        NotFound: no such folder.
+    """
+    from med import InvalidInput, Mailbox, MailboxKind, NotFound
+
+    box = check_mailbox(session, mailbox)
     spec = spec or default
+    wanted = [p for p in spec.strip("/").split("/") if p]
+    public = box == "public"
+    if public and wanted and wanted[0].lower() in WELL_KNOWN:
+        raise InvalidInput(PUBLIC_HINT.format(spec=spec))
     if spec.lower() in WELL_KNOWN:
         return await session.default_folder(box, spec.lower())
-    if box == "public":
+    if public:
         tree = await session.folder_tree(Mailbox("public", "Public Folders", MailboxKind.PUBLIC))
     else:
         tree = await session.folder_tree(box)
-    wanted = [p for p in spec.strip("/").split("/") if p]
     for folder in tree.walk():
         if folder.id == spec:
             return folder
     nodes = [tree]
+    if wanted and wanted[0].lower() in WELL_KNOWN:
+        start = await session.default_folder(box, wanted[0].lower())
+        nodes = [n for n in _walk_nodes(tree) if n.folder.id == start.id]
+        wanted = wanted[1:]
     for part in wanted:
         nodes = [c for n in nodes for c in n.children if c.folder.name.lower() == part.lower()]
         if not nodes:
@@ -134,6 +174,13 @@ async def find_folder(
     if len(by_name) == 1:
         return by_name[0]
     raise NotFound(f"No folder {spec!r} in {box}.", mailbox=box, folder=spec)
+
+
+def _walk_nodes(node: FolderNode) -> list[FolderNode]:
+    out = [node]
+    for child in node.children:
+        out.extend(_walk_nodes(child))
+    return out
 
 
 def local_zone() -> tzinfo:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from bridge.commands._common import fail
 from bridge.commands._med import (
     JSON,
     MAILBOX,
@@ -23,7 +24,7 @@ from bridge.commands._med import (
 )
 
 if TYPE_CHECKING:
-    from med import DelegateSession, Event, Folder, Recurrence
+    from med import DelegateSession, Event, Folder, Item, Recurrence
     from med.model import WeekIndex
 
 app = typer.Typer(help="Calendars: views, appointments, meetings, iCalendar.", no_args_is_help=True)
@@ -43,6 +44,37 @@ async def _calendars(
         else:
             folders.append(await find_folder(session, spec, "calendar"))
     return folders
+
+
+#: Longest ranges the views, exports and free/busy ask for (Exchange refuses longer ones).
+MAX_DAYS = 366
+MAX_FREEBUSY_DAYS = 62
+
+
+def _days(days: int, limit: int = MAX_DAYS) -> timedelta:
+    """--days as a timedelta; out of 1..limit ends the command with one line (exit 2)."""
+    if not 1 <= days <= limit:
+        fail(f"--days must be 1 to {limit}, not {days}", 2)
+    return timedelta(days=days)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+async def _same_uid(session: DelegateSession, folder: Folder, event: Event) -> Event | None:
+    """The event (or the series' occurrence) in `folder` with the UID of `event`, looked up
+    around its start: invitations re-sent or a file imported twice must not duplicate."""
+    from med import Event
+
+    if not event.uid:
+        return None
+    end = max(event.end, event.start + timedelta(minutes=1))
+    for found in await session.calendar_view([folder], event.start, end):
+        if found.uid == event.uid:
+            master = await session.get(found.series_id) if found.series_id else found
+            return master if isinstance(master, Event) else found
+    return None
 
 
 def _print_events(events: list[Event], calendars: list[Folder]) -> None:
@@ -119,7 +151,7 @@ def agenda(
 ) -> None:
     """Upcoming events for some days."""
     first = parse_when(start)
-    _view(first, first + timedelta(days=max(days, 1)), profile, mailbox, calendar, as_json)
+    _view(first, first + _days(days), profile, mailbox, calendar, as_json)
 
 
 def _recurrence(
@@ -319,10 +351,12 @@ def freebusy(
 ) -> None:
     """When several people are busy."""
 
+    span = _days(days, MAX_FREEBUSY_DAYS)
+
     async def work() -> None:
         first = parse_when(start)
         async with open_session(profile) as session:
-            result = await session.free_busy(people, first, first + timedelta(days=max(days, 1)))
+            result = await session.free_busy(people, first, first + span)
 
             def human() -> None:
                 for fb in result:
@@ -334,6 +368,9 @@ def freebusy(
                         typer.echo(f"  {s:%Y-%m-%d %H:%M}–{e:%H:%M}  {slot.status.value}{detail}")
 
             emit(result, as_json, human)
+            unknown = [fb.address for fb in result if fb.error]
+            if unknown:
+                fail(f"no free/busy for {', '.join(unknown)}", 5)
 
     run(work)
 
@@ -354,6 +391,8 @@ def export(
     from med import Event, InvalidInput
     from med.ical import events_to_ical
 
+    span = _days(days)
+
     async def work() -> None:
         async with open_session(profile) as session:
             if item_id:
@@ -364,9 +403,7 @@ def export(
             else:
                 first = parse_when(start)
                 folders = await _calendars(session, mailbox, calendar)
-                events = await session.calendar_view(
-                    folders, first, first + timedelta(days=max(days, 1))
-                )
+                events = await session.calendar_view(folders, first, first + span)
         data = events_to_ical(events)
         if str(target) == "-":
             sys.stdout.buffer.write(data)
@@ -386,7 +423,7 @@ def import_ics(
     as_json: bool = JSON,
 ) -> None:
     """Import the events of an .ics file into a calendar you may write to."""
-    from med import InvalidInput
+    from med import EventKind, InvalidInput
     from med.ical import ical_to_events
 
     async def work() -> None:
@@ -397,15 +434,39 @@ def import_ics(
         result = ical_to_events(data, default_zone=getattr(local_zone(), "key", None) or "UTC")
         async with open_session(profile) as session:
             folder = await find_folder(session, mailbox, calendar, default="calendar")
-            created = []
+            created: list[Item] = []
+            updated: list[Item] = []
+            kept: list[Event] = []
             for event in result.events:
-                created.append(await session.create(folder, event, send_invitations=False))
+                same = await _same_uid(session, folder, event)
+                if same is None:
+                    created.append(await session.create(folder, event, send_invitations=False))
+                elif same.event_kind is EventKind.SINGLE and event.recurrence is None:
+                    fields = ("subject", "body", "location", "start", "end", "is_all_day")
+                    changed = dataclasses.replace(same, **{f: getattr(event, f) for f in fields})
+                    updated.append(await session.update(changed, list(fields), send_updates=False))
+                else:
+                    kept.append(same)
 
             def human() -> None:
-                typer.echo(f"{len(created)} events imported into {folder.name} ({folder.mailbox})")
+                where = f"{folder.name} ({folder.mailbox})"
+                typer.echo(f"{_count(len(created), 'event')} imported into {where}")
+                if updated:
+                    typer.echo(f"{_count(len(updated), 'event')} already there, updated (same UID)")
+                if kept:
+                    typer.echo(f"{_count(len(kept), 'series', 'series')} already there, skipped")
                 if result.skipped_exdates:
                     typer.echo(f"note: {result.skipped_exdates} excluded dates were not imported")
 
-            emit({"created": created, "skipped_exdates": result.skipped_exdates}, as_json, human)
+            emit(
+                {
+                    "created": created,
+                    "updated": updated,
+                    "skipped": kept,
+                    "skipped_exdates": result.skipped_exdates,
+                },
+                as_json,
+                human,
+            )
 
     run(work)

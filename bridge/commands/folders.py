@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from bridge.commands._med import JSON, MAILBOX, PROFILE, emit, open_session, run
+from bridge.commands._med import JSON, MAILBOX, PROFILE, check_mailbox, emit, open_session, run
 
 if TYPE_CHECKING:
     from med import FolderNode
@@ -53,8 +53,11 @@ def tree(
         if public and archive:
             raise InvalidInput("Choose --public or --archive, not both.")
         async with open_session(profile) as session:
-            address = (mailbox or session.user).lower()
-            if public:
+            address = check_mailbox(session, mailbox)
+            in_public = public or address == "public"
+            if in_public and archive:
+                raise InvalidInput("The public folders have no archive.")
+            if in_public:
                 box = Mailbox("public", "Public Folders", MailboxKind.PUBLIC)
             elif archive:
                 box = Mailbox(address, f"Archive {address}", MailboxKind.ARCHIVE)
@@ -66,7 +69,7 @@ def tree(
                 from bridge.commands._common import print_json
 
                 print_json(
-                    {"mailbox": address if not public else "public", "tree": _node_json(root)}
+                    {"mailbox": address if not in_public else "public", "tree": _node_json(root)}
                 )
             else:
                 emit(root, False, lambda: _print(root))

@@ -292,8 +292,13 @@ def categorize(
     as_json: bool = JSON,
 ) -> None:
     """Set, add or clear an item's categories."""
+    from med import InvalidInput
 
     async def work() -> None:
+        if clear and categories:
+            raise InvalidInput("Name categories or give --clear, not both.")
+        if not clear and not categories:
+            raise InvalidInput("Name the categories to set (or --add), or give --clear.")
         async with open_session(profile) as session:
             item = await session.get(item_id)
             new = [] if clear else list(categories or [])
@@ -322,7 +327,8 @@ def move(
                 new_id = await session.copy(item_id, target)
             else:
                 new_id = await session.move(item_id, target)
-            typer.echo(new_id)
+            done = "copied" if copy else "moved"
+            typer.echo(f"{done} to {target.name} ({target.mailbox}), new id: {new_id}")
 
     run(work)
 

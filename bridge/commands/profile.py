@@ -13,9 +13,11 @@ app = typer.Typer(help="Connection profiles; passwords are never stored.", no_ar
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="Profile name."),
-    server: str = typer.Option(..., "--server", prompt="EWS URL", help="EWS endpoint URL."),
-    user: str = typer.Option(..., "--user", prompt="E-mail address", help="Your address."),
-    auth: str = typer.Option("ntlm", "--auth", prompt="Auth (basic/ntlm/kerberos)"),
+    server: str | None = typer.Option(None, "--server", help="EWS endpoint URL."),
+    user: str | None = typer.Option(None, "--user", help="Your address."),
+    auth: str | None = typer.Option(
+        None, "--auth", help="basic, ntlm (default), kerberos; oauth for graph."
+    ),
     backend: str = typer.Option("ews", "--backend"),
     username: str | None = typer.Option(None, "--username", help="Login name if not the address."),
     version: str | None = typer.Option(None, "--version", help="e.g. Exchange2016."),
@@ -29,14 +31,27 @@ def add(
     ),
     default: bool = typer.Option(False, "--default", help="Make it the default profile."),
 ) -> None:
-    """Add or replace a profile. The password comes from MEDBRIDGE_PASSWORD or a prompt."""
+    """Add or replace a profile; asks for server, user and auth method when not given.
+
+    The password is never stored: it comes from MEDBRIDGE_PASSWORD or a prompt on use.
+    """
+    import sys
+
     from med import MedError
     from med.config import profile_from_mapping, save_profile
+
+    if sys.stdin.isatty():
+        server = server or typer.prompt("Server (EWS URL)")
+        user = user or typer.prompt("E-mail address")
+        auth = auth or typer.prompt("Auth (basic/ntlm/kerberos)", default="ntlm")
+    missing = [flag for flag, value in (("--server", server), ("--user", user)) if not value]
+    if missing:
+        fail(f"profile add needs {' and '.join(missing)} (or run it in a terminal to be asked)", 2)
 
     values: dict[str, object] = {
         "server": server,
         "user": user,
-        "auth": auth,
+        "auth": auth or "ntlm",
         "backend": backend,
         "mailboxes": mailbox,
     }

@@ -450,6 +450,12 @@ def _ews_errors(
     except ValueError as exc:
         # exchangelib checks values before sending (field choices, ranges, labels) with
         # ValueError; for us that is a request that cannot be made as given.
+        if "is not an email address" in str(exc):
+            raise InvalidInput(
+                "That is not an e-mail address; give a mailbox as name@domain.",
+                mailbox=mailbox,
+                folder=folder,
+            ) from exc
         raise InvalidInput(
             f"This value cannot be sent to Exchange: {exc}", mailbox=mailbox, folder=folder
         ) from exc
@@ -766,6 +772,7 @@ _LIST_FIELDS: dict[FolderKind, tuple[str, ...]] = {
         "company_name",
         "job_title",
         "department",
+        "email_addresses",
         "categories",
         "item_class",
         "last_modified_time",
@@ -1212,6 +1219,8 @@ class EwsBackend:
 
     def default_folder(self, mailbox: str, name: str) -> Folder:
         name = name.lower()
+        if mailbox.lower() == "public":  # never the own mailbox in disguise
+            raise InvalidInput(f"The public folders have no well-known folder {name!r}.")
         archive = name.startswith("archive")
         ex = self._distinguished(mailbox.lower(), name, archive=archive)
         fields = {
@@ -1395,7 +1404,45 @@ class EwsBackend:
             item = self._to_item(res, folder.mailbox, folder.id)
             if isinstance(item, Event):
                 out.append(item)
-        return out
+        with _ews_errors(**ctx):
+            return self._with_series_ids(acc, out, one_folder=True)
+
+    def _with_series_ids(
+        self, acc: Any, events: list[Event], *, one_folder: bool = False
+    ) -> list[Event]:
+        """Occurrences and exceptions with `series_id`, their master's id.
+
+        EWS names no master on an occurrence; one GetItem by RecurringMasterItemId asks the
+        server for all of them at once. Within one folder a series is told apart by UID, so
+        a view asks once per series (across folders a meeting's copies share the UID).
+        """
+        from exchangelib.properties import RecurringMasterItemId
+
+        linked = (EventKind.OCCURRENCE, EventKind.EXCEPTION)
+
+        def key(ev: Event) -> str:
+            return (ev.uid or ev.id) if one_folder else ev.id
+
+        wanted: dict[str, Event] = {}
+        for ev in events:
+            if ev.event_kind in linked and not ev.series_id:
+                wanted.setdefault(key(ev), ev)
+        if not wanted:
+            return events
+        keys = list(wanted)
+        raw = list(
+            acc.fetch(
+                ids=[RecurringMasterItemId(id=wanted[k].id) for k in keys], only_fields=["uid"]
+            )
+        )
+        pairs = zip(keys, raw, strict=True)
+        masters = {k: str(res.id) for k, res in pairs if not isinstance(res, Exception)}
+        return [
+            dataclasses.replace(ev, series_id=masters.get(key(ev)))
+            if ev.event_kind in linked and not ev.series_id
+            else ev
+            for ev in events
+        ]
 
     def get_items(self, item_ids: Sequence[str]) -> Sequence[Item]:
         acc = self._account()
@@ -1405,7 +1452,12 @@ class EwsBackend:
         for item_id, res in zip(item_ids, raw, strict=True):
             _raise_if_error(res, item=item_id)
             out.append(self._to_item(res, None, None))
-        return out
+        events = [i for i in out if isinstance(i, Event)]
+        if not events:
+            return out
+        with _ews_errors(item=item_ids[0] if len(item_ids) == 1 else None):
+            linked = {e.id: e for e in self._with_series_ids(acc, events)}
+        return [linked.get(i.id, i) if isinstance(i, Event) else i for i in out]
 
     def series_master(self, item_id: str) -> Event:
         from exchangelib.properties import RecurringMasterItemId
@@ -1659,6 +1711,7 @@ class EwsBackend:
                 else EWSDate.from_date(item.end.date()),
                 is_all_day=item.is_all_day,
                 location=item.location or None,
+                uid=item.uid or None,  # an imported event keeps its iCalendar UID
                 legacy_free_busy_status=_BUSY_BACK[item.show_as],
                 required_attendees=[
                     ExAttendee(
@@ -1767,7 +1820,7 @@ class EwsBackend:
                         content_id=att.content_id,
                     )
                 )
-        return dataclasses.replace(
+        local = dataclasses.replace(
             item,
             id=str(ex.id),
             change_key=ex.changekey,
@@ -1775,6 +1828,13 @@ class EwsBackend:
             mailbox=folder.mailbox,
             new_attachments=(),
         )
+        # What the server stored (series kind, organizer, created, item class), not our input;
+        # the item exists either way, so a failing read falls back to the input.
+        try:
+            (stored,) = self.get_items([local.id])
+        except MedError:
+            return local
+        return dataclasses.replace(stored, folder_id=folder.id, mailbox=folder.mailbox)
 
     def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
         acc = self._account(item.mailbox or self.user)

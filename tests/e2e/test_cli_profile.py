@@ -128,3 +128,48 @@ def test_bad_date_is_invalid_input() -> None:
     )
     result = cli("calendar", "day", "next tuesday", env={"MEDBRIDGE_PASSWORD": "x"})
     assert result.returncode == 2 and "is no date" in result.stderr
+
+
+def test_profile_add_without_a_terminal_says_what_is_missing() -> None:
+    result = cli("profile", "add", "lab", "--user", "assistenz@musterstadt.example")
+    assert result.returncode == 2
+    assert result.stderr.startswith("medbridge: profile add needs --server")
+    assert "Traceback" not in result.stderr
+    assert json.loads(cli("profile", "list", "--json").stdout)["profiles"] == []
+
+
+def test_profile_add_in_a_terminal_asks_for_server_user_and_auth() -> None:
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "profile", "add", "lab"],
+        cwd=REPO,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=dict(os.environ),
+    )
+    os.close(follower)
+    answers = [b"http://127.0.0.1:1/EWS/Exchange.asmx\n", b"assistenz@musterstadt.example\n"]
+    answers.append(b"basic\n")
+    seen = b""
+    try:
+        for prompt, answer in zip((b"Server", b"E-mail address", b"Auth"), answers, strict=True):
+            while prompt not in seen:
+                ready, _, _ = select.select([leader], [], [], 30)
+                assert ready, seen
+                chunk = os.read(leader, 1024)
+                assert chunk, seen
+                seen += chunk
+            os.write(leader, answer)
+        assert proc.wait(timeout=60) == 0, seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    (prof,) = json.loads(cli("profile", "list", "--json").stdout)["profiles"]
+    assert prof["server"] == "http://127.0.0.1:1/EWS/Exchange.asmx"
+    assert prof["user"] == "assistenz@musterstadt.example" and prof["auth"] == "basic"

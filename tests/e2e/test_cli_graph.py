@@ -1,0 +1,104 @@
+"""Mailbox commands with a Graph profile, against the lab's Graph face, after `signin`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bridge import paths
+from bridge.commands import signin
+from med.config import profile_from_mapping, save_profile
+from med.lab import Lab
+from med.lab.graph.serve import GraphLab
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSISTENZ = "assistenz@musterstadt.example"
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(signin, "open_graph_session"),
+    reason="bridge.commands.signin.open_graph_session is not on this branch yet",
+)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[GraphLab]:
+    lab = Lab.open()
+    lab.add_mailbox(ASSISTENZ, "Tom Weber", password="Demo-2026!")
+    with GraphLab(lab, tmp_path / "tls") as running:
+        running.face.oauth.settings.device_interval_s = 1
+        yield running
+    lab.close()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MEDBRIDGE_PASSWORD"}
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def _sign_in(served: GraphLab) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "signin", "device", "-p", "lab-graph"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"Open (\S+) and enter the code (\S+)", line)
+        assert match, line
+        ctx = ssl.create_default_context(cafile=str(served.ca_file))
+        with httpx.Client(verify=ctx) as http:
+            http.post(
+                match.group(1),
+                data={"user_code": match.group(2), "username": ASSISTENZ, "password": "Demo-2026!"},
+            )
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+
+
+def test_mailbox_commands_use_the_signed_in_graph_tokens(served: GraphLab) -> None:
+    profile = profile_from_mapping(
+        "lab-graph",
+        {
+            "server": served.url,
+            "user": ASSISTENZ,
+            "auth": "oauth",
+            "backend": "graph",
+            "ca_bundle": str(served.ca_file),
+        },
+    )
+    save_profile(paths.config_file(), profile, make_default=True)
+    _sign_in(served)
+    listed = _cli("mail", "ls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert data["folder"]["distinguished"] == "inbox"
+    assert data["folder"]["mailbox"] == ASSISTENZ
+    boxes = _cli("folders", "mailboxes", "--json")
+    assert boxes.returncode == 0, boxes.stderr
+    assert json.loads(boxes.stdout)[0]["address"] == ASSISTENZ
