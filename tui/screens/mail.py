@@ -359,6 +359,9 @@ class MailScreen(MedScreen[None]):
             self.query_one(ItemList).focus()
             return
         item = self.current_item()
+        if isinstance(item, Message) and self._in_drafts(item):
+            self.open_draft(item.id)
+            return
         if (
             isinstance(item, Message)
             and not item.is_read
@@ -366,6 +369,28 @@ class MailScreen(MedScreen[None]):
         ):
             self.update_item(dataclasses.replace(item, is_read=True), ["is_read"], "")
         self.query_one(Reader).focus()
+
+    def _in_drafts(self, item: Message) -> bool:
+        return item.is_draft or (self.folder is not None and self.folder.distinguished == "drafts")
+
+    @work(group="reader", exit_on_error=False)
+    async def open_draft(self, item_id: str) -> None:
+        item = await self.medapp.session.get(item_id)
+        if isinstance(item, Message):
+            self.post_message(msg.DraftOpened(item))
+
+    def on_draft_opened(self, message: msg.DraftOpened) -> None:
+        """Continue a server draft; a newer local copy of the same draft wins over it."""
+        item = message.message
+        local = next((d for d in self.medapp.drafts.all() if d.server_id == item.id), None)
+        if local is not None:
+            self.medapp.open_compose(local)
+            return
+        senders = [m.address for m in self.medapp.workspace.senders()]
+        sender = self._sender_for(self.folder)
+        if item.from_ is not None and item.from_.email in senders:
+            sender = item.from_.email
+        self.medapp.open_compose(Draft.from_server(item, sender))
 
     # ------------------------------------------------------------------ search
 
