@@ -19,11 +19,12 @@ from textual.worker import Worker, WorkerState
 
 from med import DelegateSession
 from med.errors import MedError
-from med.model import Item
+from med.model import Item, MailboxKind
 from tui.actions import APP_ACTIONS, bindings
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
+from tui.widgets.context_bar import BusyLabel
 from tui.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ class MedApp(App[FirstStart | None]):
     TITLE = "medbridge"
     BINDINGS: ClassVar[list[BindingType]] = bindings(APP_ACTIONS)
     COMMAND_PALETTE_BINDING = "ctrl+backslash"  # ":" and ctrl+p come from the keymap instead
-    CSS = """
-    Screen { layers: base overlay; }
-    #busy { dock: top; height: 1; width: auto; offset-x: 0; layer: overlay; }
-    """
 
     def __init__(
         self,
@@ -100,6 +97,16 @@ class MedApp(App[FirstStart | None]):
 
     # ------------------------------------------------------------------ navigation
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        from textual.screen import ModalScreen
+
+        from tui.screens.compose import ComposeScreen
+
+        # While writing or answering a dialog, screen switches and quitting wait: the
+        # compose screen closes with Esc (keeping the draft), dialogs with Esc.
+        busy_screen = isinstance(self.screen, ComposeScreen | ModalScreen)
+        return not (action in ("goto", "quit") and busy_screen)
+
     def action_goto(self, name: str) -> None:
         if self.session is None:
             return
@@ -124,8 +131,8 @@ class MedApp(App[FirstStart | None]):
             self.switch_to("messenger")
 
     def switch_to(self, name: str) -> None:
-        # Modal dialogs belong to the screen that opened them; only swap base screens.
-        if isinstance(self.screen, Screen) and self.screen.id != name:
+        """Show one of the main screens (mail, calendar, messenger) in place of the current one."""
+        if self.screen.id != name:
             self.switch_screen(name)
 
     def _goto_default_folder(self, distinguished: str) -> None:
@@ -133,9 +140,8 @@ class MedApp(App[FirstStart | None]):
 
         self.switch_to("mail")
         ws = self.workspace
-        owners = [m for m in ws.senders()]
         # Prefer the mailbox the user works in for someone else, then their own.
-        owners.sort(key=lambda m: 0 if m.kind.value == "delegated" else 1)
+        owners = sorted(ws.senders(), key=lambda m: m.kind is not MailboxKind.DELEGATED)
         for mailbox in owners:
             folder = ws.default_folder(mailbox, distinguished)
             if folder is not None:
@@ -146,9 +152,10 @@ class MedApp(App[FirstStart | None]):
         self.notify(f"No {distinguished} folder is loaded yet.")
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from tui.screens.help import HelpScreen, binding_table
 
-        self.push_screen(HelpScreen(self.screen))
+        # The table is taken before the help screen covers the one it describes.
+        self.push_screen(HelpScreen(binding_table(self.screen)))
 
     def open_compose(self, draft: Draft, original: Item | None = None) -> None:
         from tui.screens.compose import ComposeScreen
@@ -202,11 +209,10 @@ class MedApp(App[FirstStart | None]):
 
     def _show_busy(self) -> None:
         labels = sorted(set(self._busy.values()))
-        self.sub_title = ("⟳ " + ", ".join(labels) + "…") if labels else ""
+        text = ("⟳ " + ", ".join(labels) + "…") if labels else ""
         for screen in self.screen_stack:
-            bar = screen.query("#context")
-            if bar:
-                bar.first().set_class(bool(labels), "-busy")
+            for label in screen.query(BusyLabel):
+                label.update(text)
 
     @property
     def busy(self) -> bool:

@@ -84,3 +84,10 @@ class EventsLoaded(Message):
     end: datetime
     events: dict[str, list[Event]]
     generation: int
+
+
+@dataclass
+class FolderChanged(Message):
+    """Fresh counts and rights of a folder from the server."""
+
+    folder: Folder

@@ -127,7 +127,7 @@ class FakeOrg:
         )
         self.trees[mailbox] = FolderNode(root, children)
 
-    def _add(self, folder_id: str, item: Item) -> Item:
+    def _add(self, folder_id: str, item: Item, *, recount: bool = True) -> Item:
         item = dataclasses.replace(
             item,
             id=item.id or f"i{next(self.ids)}",
@@ -137,7 +137,8 @@ class FakeOrg:
         )
         self.items[item.id] = item
         self.order[folder_id].insert(0, item.id)
-        self._recount(folder_id)
+        if recount:
+            self._recount(folder_id)
         return item
 
     def _recount(self, folder_id: str) -> None:
@@ -170,6 +171,7 @@ class FakeOrg:
                 ("Kalender", cal, Role.EDITOR, "calendar"),
                 ("Aufgaben", FolderKind.TASKS, Role.EDITOR, "tasks"),
                 ("Kontakte", FolderKind.CONTACTS, Role.REVIEWER, "contacts"),
+                ("Erledigt", mail, Role.EDITOR, None),
             ],
         )
         self._tree(
@@ -241,8 +243,10 @@ class FakeOrg:
                     if n % 5 == 2
                     else (),
                 ),
+                recount=False,
             )
         self.order[inbox].reverse()  # newest first
+        self._recount(inbox)
         self._add(
             inbox,
             Voicemail(

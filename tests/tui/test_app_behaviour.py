@@ -197,3 +197,105 @@ async def test_attachment_is_saved_into_the_downloads_dir(
         await settle(pilot)
         saved = config.downloads_dir / "nachricht.wav"
         assert saved.read_bytes().startswith(b"RIFF")
+
+
+async def test_slow_server_shows_progress_and_the_ui_keeps_answering(
+    session_factory: Callable[[FakeOrg], MedApp],
+) -> None:
+    import threading
+
+    from med.model import Folder, ItemQuery
+
+    gate = threading.Event()
+
+    class SlowOrg(FakeOrg):
+        def find_items(self, folder: Folder, query: ItemQuery):  # type: ignore[no-untyped-def]
+            if folder.id == "chef:inbox":
+                gate.wait(timeout=30)  # the server takes its time
+            return super().find_items(folder, query)
+
+    org = SlowOrg()
+    app = session_factory(org)
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            for _ in range(200):  # wait (no sleep) until the page request is in flight
+                await pilot.pause()
+                if "loading items" in str(app.screen.query_one("#busy").render()):
+                    break
+            assert "⟳ loading items…" in str(app.screen.query_one("#busy").render())
+            await pilot.press("question_mark")  # the UI answers while the server is busy
+            await pilot.pause()
+            from tui.screens.help import HelpScreen
+
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+        finally:
+            gate.set()
+        await settle(pilot)
+        assert str(app.screen.query_one("#busy").render()) == ""
+        assert app.screen.query_one("#items").total == 41  # type: ignore[attr-defined]
+
+
+async def test_draft_is_on_disk_even_when_the_app_ends_mid_sentence(
+    build_app: Callable[..., MedApp], config: TuiConfig
+) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press(*"wolf@kreis.example", "tab", "tab", *"Eilt", "tab", *"Bitte")
+        await pilot.press("2", "q")  # neither switches away nor quits while writing
+        await pilot.pause()
+        from tui.screens.compose import ComposeScreen
+
+        assert isinstance(app.screen, ComposeScreen)
+        app.exit()  # e.g. the terminal closes before the autosave timer fired
+    (draft,) = DraftStore(config.drafts_dir).all()
+    assert (draft.to, draft.subject) == ("wolf@kreis.example", "Eilt")
+    assert draft.body.startswith("Bitte")
+
+
+async def test_task_is_edited_in_place(build_app: Callable[..., MedApp], org: FakeOrg) -> None:
+    app = build_app(start_folder="chef@musterstadt.example/tasks")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, ItemFormScreen)
+        assert form.query_one("#f-subject", Input).value == "Rede Neujahrsempfang vorbereiten"
+        form.query_one("#f-percent_complete", Input).value = "50"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        (task,) = [
+            i
+            for i in org.items.values()
+            if isinstance(i, Task) and i.subject == "Rede Neujahrsempfang vorbereiten"
+        ]
+        assert task.percent_complete == 50
+        # Only what changed is written; the due date keeps its time of day.
+        assert [c.split(":")[-1] for c in org.calls if c.startswith("update_item")] == [
+            "percent_complete"
+        ]
+
+
+async def test_colon_opens_the_command_palette_with_screen_actions(
+    build_app: Callable[..., MedApp],
+) -> None:
+    from textual.command import CommandPalette
+
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "colon")
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Reply all")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        from tui.screens.compose import ComposeScreen
+
+        assert isinstance(app.screen, ComposeScreen)
+        assert app.screen.draft.mode == "reply-all"

@@ -155,3 +155,42 @@ async def test_day_agenda_and_navigation_keys(build_app: Callable[..., MedApp]) 
         await settle(pilot)
         subjects = [s.event.subject for s in cal.shown]
         assert subjects.count("Jour fixe Dezernenten") == 2  # weekly, two Mondays in 14 days
+
+
+async def test_features_the_backend_lacks_are_not_offered(
+    session_factory: Callable[[FakeOrg], MedApp],
+) -> None:
+    org = FakeOrg()
+    org.capabilities = frozenset(org.capabilities - {"free_busy", "meeting_responses"})
+    app = session_factory(org)
+    async with app.run_test(size=SIZE) as pilot:
+        cal = await open_calendar(pilot, app)
+        assert cal.select_event("Einladung: Klinikum Aufsichtsrat")
+        assert cal.check_action("free_busy", ()) is False
+        assert cal.check_action("respond", ()) is False
+        await pilot.press("b", "r")
+        await settle(pilot)
+        assert app.screen is cal
+
+
+async def test_free_busy_finder_books_the_first_free_slot(
+    build_app: Callable[..., MedApp],
+) -> None:
+    from tui.screens.free_busy import FreeBusyScreen
+
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_calendar(pilot, app)
+        await pilot.press("b")
+        await settle(pilot)
+        finder = app.screen
+        assert isinstance(finder, FreeBusyScreen)
+        # chef has the Jour fixe 10:00-11:00 on Monday; the first free hour is 07:00.
+        slots = finder._slots
+        assert slots and slots[0].hour == 7
+        assert all(not (s.hour == 10 or (s.hour == 9 and s.minute == 30)) for s in slots)
+        finder.query_one("#fb-slots").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EventFormScreen)
+        assert app.screen.query_one("#e-start", Input).value == "07:00"

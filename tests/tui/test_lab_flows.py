@@ -25,7 +25,8 @@ from tui.screens.calendar import CalendarScreen
 from tui.screens.compose import ComposeScreen, ReviewScreen
 from tui.screens.dialogs import PromptScreen
 from tui.screens.event_form import EventFormScreen
-from tui.screens.mail import ContextBar, MailScreen
+from tui.screens.mail import MailScreen
+from tui.widgets.context_bar import ContextBar
 from tui.widgets.item_list import ItemList
 
 demo_template = lab_fixtures.demo_template
@@ -218,3 +219,35 @@ async def test_team_calendar_overlay_public_folder_and_reviewer_rights_over_ews(
         await settle(pilot)
         assert team.id in cal.overlay and len(cal.overlay) == 2
         assert cal.check_action("new_event", ()) is True  # Author may create
+
+
+async def test_meeting_request_accepted_on_behalf_over_ews(
+    lab_app: Callable[..., MedApp], lab_session: DelegateSession
+) -> None:
+    from med.model import Event, ResponseType
+
+    app = lab_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        cal = app.screen
+        assert isinstance(cal, CalendarScreen)
+        await pilot.press("A")  # agenda: the next 14 days of chef's calendar
+        await settle(pilot)
+        pending = [
+            s.event
+            for s in cal.shown
+            if s.event.is_meeting and s.event.my_response is ResponseType.NO_RESPONSE
+        ]
+        assert pending, "the demo organisation has an unanswered invitation for chef"
+        meeting = pending[0]
+        assert cal.select_event(meeting.subject)
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press("enter")  # Accept
+        await settle(pilot)
+        assert not [n.message for n in app._notifications if n.severity == "error"]
+        stored = await lab_session.get(meeting.id)
+        assert isinstance(stored, Event)
+        assert stored.my_response is ResponseType.ACCEPT

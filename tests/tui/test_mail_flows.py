@@ -14,7 +14,8 @@ from tui.app import MedApp
 from tui.screens.compose import ComposeScreen, ReviewScreen
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.screens.mail import ContextBar, MailScreen
+from tui.screens.mail import MailScreen
+from tui.widgets.context_bar import ContextBar
 from tui.widgets.item_list import ItemList
 from tui.widgets.reader import Reader
 
@@ -244,3 +245,55 @@ def test_message_type_is_the_models() -> None:
     # The list shows med.model values unchanged: a replace() keeps the class.
     m = Message(subject="x")
     assert type(dataclasses.replace(m, is_read=True)) is Message
+
+
+async def test_move_categories_and_importance_change_the_item_on_the_server(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    from tui.screens.dialogs import ChoiceScreen, PromptScreen
+
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "j", "exclamation_mark")
+        await settle(pilot)
+        assert org.items["m00000"].importance.value == "high"
+        await pilot.press("number_sign")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"Presse, Rot", "enter")
+        await settle(pilot)
+        assert org.items["m00000"].categories == ("Presse", "Rot")
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("enter")  # the only other mail folder of chef's: Erledigt
+        await settle(pilot)
+        assert "m00000" not in org.items
+        moved = [i for i in org.items.values() if i.folder_id == "chef:Erledigt"]
+        assert [m.subject for m in moved] == ["Haushaltsplan 2027 (1)"]
+        assert mail(app).query_one(ItemList).total == 40
+
+
+async def test_new_appointment_in_a_calendar_folder_opened_from_the_tree(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    from textual.widgets import Input
+
+    from tui.screens.event_form import EventFormScreen
+
+    app = build_app(start_folder="teamkalender@musterstadt.example/calendar")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert mail(app).folder is not None and mail(app).folder.id == "teamkalender:calendar"
+        await pilot.press("c")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, EventFormScreen)
+        form.query_one("#e-subject", Input).value = "Urlaubsplanung"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any(
+            i.subject == "Urlaubsplanung" and i.folder_id == "teamkalender:calendar"
+            for i in org.items.values()
+        )

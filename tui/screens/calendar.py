@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from med.model import Event, EventKind, Folder, MailboxKind, ResponseType
+from med.model import Event, EventKind, Feature, Folder, MailboxKind, ResponseType
 from tui import messages as msg
 from tui.actions import CALENDAR_ACTIONS, bindings
 from tui.calendar_render import PALETTE, Shown, range_for, render
@@ -24,7 +24,7 @@ from tui.rights import allows
 from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from tui.screens.event_form import EventEdit, EventFormScreen, parse_clock, parse_day
-from tui.screens.mail import ContextBar
+from tui.widgets.context_bar import ContextBar, TopBar
 
 if TYPE_CHECKING:
     pass
@@ -52,7 +52,7 @@ class CalendarScreen(MedScreen[None]):
         self.generation = 0
 
     def compose(self) -> ComposeResult:
-        yield ContextBar("Calendar", id="context")
+        yield TopBar("Calendar")
         with Horizontal(id="cal-panes"):
             yield SelectionList[str](id="calendars")
             with Vertical():
@@ -66,6 +66,10 @@ class CalendarScreen(MedScreen[None]):
         self._fill_calendars()
 
     def on_screen_resume(self) -> None:
+        self.workspace_ready()
+
+    def workspace_ready(self) -> None:
+        """Fill the calendar list once the mailboxes are known (it may open before that)."""
         if not self.query_one(SelectionList).option_count:
             self._fill_calendars()
 
@@ -255,6 +259,10 @@ class CalendarScreen(MedScreen[None]):
         return folder.rights if folder else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # What the backend cannot do at all is not offered (Graph has no free/busy API here).
+        needs = {"free_busy": Feature.FREE_BUSY, "respond": Feature.MEETING_RESPONSES}
+        if action in needs and not self.medapp.session.supports(needs[action]):
+            return False
         if action == "new_event":
             folder = self._folder(self.active)
             return folder is not None and allows(folder.rights, "new_event")

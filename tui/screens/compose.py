@@ -86,6 +86,7 @@ class ComposeScreen(MedScreen[None]):
         self.draft = draft
         self.original = original
         self._autosave: Timer | None = None
+        self._sent = False
 
     def compose(self) -> ComposeResult:
         app = self.medapp
@@ -148,6 +149,8 @@ class ComposeScreen(MedScreen[None]):
     @on(TextArea.Changed)
     @on(Select.Changed)
     def _changed(self) -> None:
+        if self.is_mounted:
+            self._collect()  # the in-memory draft always matches the screen
         if self._autosave is not None:
             self._autosave.stop()
         self._autosave = self.set_timer(AUTOSAVE_DELAY_S, self.save_draft)
@@ -158,6 +161,8 @@ class ComposeScreen(MedScreen[None]):
     def on_unmount(self) -> None:
         if self._autosave is not None:
             self._autosave.stop()
+        if not self._sent:
+            self.medapp.drafts.save(self.draft)  # whatever ends the screen, the text is on disk
 
     def action_close(self) -> None:
         self.save_draft()
@@ -238,6 +243,7 @@ class ComposeScreen(MedScreen[None]):
         self.post_message(msg.MailSent(draft.draft_id, f"Sent{who}."))
 
     def on_mail_sent(self, message: msg.MailSent) -> None:
+        self._sent = True
         self.medapp.drafts.discard(message.draft_id)
         self.notify(message.summary)
         self.dismiss(None)

@@ -156,6 +156,8 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
         options.add_options(
             [Option(f"{s:%a %d.%m. %H:%M}", id=str(i)) for i, s in enumerate(slots)]
         )
+        if slots:
+            options.highlighted = 0
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self._slots[int(event.option.id or 0)])

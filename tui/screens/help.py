@@ -46,9 +46,9 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "app.pop_screen", "Close")
     ]
 
-    def __init__(self, below: Screen[object]) -> None:
+    def __init__(self, table: Table) -> None:
         super().__init__()
-        self.below = below
+        self.table = table
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -58,4 +58,4 @@ class HelpScreen(ModalScreen[None]):
                     "  (struck out: not allowed here; rebind in the [keymap] table of config.toml)",
                 )
             )
-            yield Static(binding_table(self.below), id="help-table")
+            yield Static(self.table, id="help-table")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -113,8 +114,16 @@ class ItemFormScreen(ModalScreen[Item | None]):
             return
         self.dismiss(item)
 
-    def _build(self) -> Item:
+    def _due(self) -> datetime | None:
+        """The due date; an unchanged date keeps its time of day."""
         from tui.screens.mail import parse_date
+
+        text = self._get("due")
+        if isinstance(self.item, Task) and text == self._value("due"):
+            return self.item.due
+        return parse_date(text)
+
+    def _build(self) -> Item:
 
         body = self.query_one("#f-body", TextArea).text
         values: dict[str, Any] = {"body": body or None}
@@ -129,7 +138,7 @@ class ItemFormScreen(ModalScreen[Item | None]):
             assert isinstance(status, TaskStatus)
             values |= {
                 "subject": subject,
-                "due": parse_date(self._get("due")),
+                "due": self._due(),
                 "percent_complete": int(percent_text),
                 "status": status,
             }

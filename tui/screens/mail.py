@@ -6,8 +6,9 @@ update widgets. Actions the folder's rights do not allow are hidden through `che
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -15,18 +16,21 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input
 
+from med.errors import AccessDenied, NotFound, Unsupported
 from med.model import (
     FlagStatus,
     Folder,
     FolderKind,
+    FolderNode,
     Importance,
     Item,
     ItemQuery,
     Mailbox,
     MailboxKind,
     Message,
+    SortField,
     Task,
     TaskStatus,
 )
@@ -37,12 +41,20 @@ from tui.presenter import rights_summary
 from tui.rights import allows
 from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
+from tui.widgets.context_bar import ContextBar, TopBar
 from tui.widgets.folder_tree import FolderTree
 from tui.widgets.item_list import ItemList
 from tui.widgets.reader import Reader
 
 if TYPE_CHECKING:
     pass
+
+#: List order per folder kind; mail keeps the server's natural order (newest first).
+_SORT: dict[FolderKind, SortField] = {
+    FolderKind.TASKS: "due",
+    FolderKind.CONTACTS: "name",
+    FolderKind.CALENDAR: "start",
+}
 
 #: How long the cursor must rest on a row before its body is fetched.
 FETCH_DELAY_S = 0.08
@@ -68,14 +80,6 @@ def parse_date(text: str) -> datetime | None:
     raise ValueError("Write the date as 2026-12-24 or 24.12.2026.")
 
 
-class ContextBar(Static):
-    """Always shows whose mailbox this is, the folder, and the user's rights in it."""
-
-    DEFAULT_CSS = """
-    ContextBar { height: 1; background: $primary; color: $text; padding: 0 1; }
-    """
-
-
 class MailScreen(MedScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(MAIL_ACTIONS)
 
@@ -94,9 +98,10 @@ class MailScreen(MedScreen[None]):
         self._full: Item | None = None
         self._fetch_timer: Timer | None = None
         self._binding_state: tuple[str | None, bool] = (None, False)
+        self._opening = False
 
     def compose(self) -> ComposeResult:
-        yield ContextBar("Loading mailboxes…", id="context")
+        yield TopBar("Loading mailboxes…")
         with Horizontal(id="panes"):
             yield FolderTree(id="folders")
             yield ItemList(
@@ -120,21 +125,44 @@ class MailScreen(MedScreen[None]):
     async def load_workspace(self) -> None:
         session = self.medapp.session
         mailboxes = await session.mailboxes()
-        for mailbox in mailboxes:
-            tree = await session.folder_tree(mailbox)
-            self.post_message(msg.MailboxLoaded(mailbox, tree))
+
+        async def load(mailbox: Mailbox) -> tuple[Mailbox, FolderNode | None]:
+            try:
+                return mailbox, await session.folder_tree(mailbox)
+            except (AccessDenied, NotFound, Unsupported) as exc:
+                # One mailbox we cannot open must not hide the others; say which and why.
+                self.notify(f"{mailbox.display_name}: {exc}", title=exc.title, severity="warning")
+                return mailbox, None
+
+        # Trees load side by side; each shows up as soon as it arrives.
+        for next_tree in asyncio.as_completed([load(m) for m in mailboxes]):
+            mailbox, tree = await next_tree
+            if tree is not None:
+                self.post_message(msg.MailboxLoaded(mailbox, tree))
         self.post_message(msg.WorkspaceReady(len(mailboxes)))
 
     def on_mailbox_loaded(self, message: msg.MailboxLoaded) -> None:
         self.medapp.workspace.add_tree(message.mailbox, message.tree)
         self.query_one(FolderTree).add_mailbox(message.mailbox, message.tree)
+        # An assistant mostly works in the boss's inbox: open it the moment it is known.
+        if (
+            self.folder is None
+            and self.medapp.start_folder is None
+            and message.mailbox.kind is MailboxKind.DELEGATED
+            and not self._opening
+        ):
+            inbox = self.medapp.workspace.default_folder(message.mailbox, "inbox")
+            if inbox is not None:
+                self._opening = True
+                self.query_one(FolderTree).select_folder(inbox.id)
 
     def on_workspace_ready(self, message: msg.WorkspaceReady) -> None:
         ws = self.medapp.workspace
         start = self.medapp.start_folder
         self.medapp.start_folder = None
-        if start is None or not self.open_path(start):
-            # An assistant mostly works in the boss's inbox: a delegated one first, else our own.
+        if start is not None and self.open_path(start):
+            pass
+        elif self.folder is None and not self._opening:
             boxes = sorted(ws.senders(), key=lambda m: m.kind is not MailboxKind.DELEGATED)
             for mailbox in boxes:
                 inbox = ws.default_folder(mailbox, "inbox")
@@ -142,6 +170,12 @@ class MailScreen(MedScreen[None]):
                     self.query_one(FolderTree).select_folder(inbox.id)
                     break
         self._update_context()
+        if self.app.is_screen_installed("calendar"):
+            from tui.screens.calendar import CalendarScreen
+
+            calendar = self.app.get_screen("calendar")
+            if isinstance(calendar, CalendarScreen):
+                calendar.workspace_ready()
 
     def open_path(self, path: str) -> bool:
         """Open a folder by 'mailbox address/Folder/Sub' (or 'public/Folder'); True if found."""
@@ -182,8 +216,8 @@ class MailScreen(MedScreen[None]):
         self.query_one(Reader).show(None, placeholder="")
         self._update_context()
         self.refresh_bindings()
-        items._requested.add(0)
-        self.load_page(self.folder, 0, generation)
+        del generation  # the first page is asked for like any other
+        items.want(0)
 
     @on(ItemList.PageWanted)
     def _page_wanted(self, event: ItemList.PageWanted) -> None:
@@ -192,12 +226,12 @@ class MailScreen(MedScreen[None]):
 
     @work(group="pages", exit_on_error=False)
     async def load_page(self, folder: Folder, offset: int, generation: int) -> None:
-        sort = {"tasks": "due", "contacts": "name", "calendar": "start"}.get(folder.kind.value)
+        sort = _SORT.get(folder.kind)
         query = ItemQuery(
             offset=offset,
             limit=self.medapp.config.page_size,
             search=self.search_text,
-            sort=sort,  # type: ignore[arg-type]
+            sort=sort,
             descending=sort is None or sort == "start",
         )
         page = await self.medapp.session.items(folder, query)
@@ -365,6 +399,19 @@ class MailScreen(MedScreen[None]):
     def action_refresh(self) -> None:
         if self.folder is not None:
             self.open_folder(self.folder, search=self.search_text)
+            self.refresh_folder(self.folder.id)
+
+    @work(group="pages", exit_on_error=False)
+    async def refresh_folder(self, folder_id: str) -> None:
+        folder = await self.medapp.session.folder(folder_id, refresh=True)
+        self.post_message(msg.FolderChanged(folder))
+
+    def on_folder_changed(self, message: msg.FolderChanged) -> None:
+        self.medapp.workspace.update_folder(message.folder)
+        self.query_one(FolderTree).update_folder(message.folder)
+        if self.folder is not None and self.folder.id == message.folder.id:
+            self.folder = message.folder
+            self._update_context()
 
     # ------------------------------------------------------------------ item changes
 
@@ -615,6 +662,12 @@ class MailScreen(MedScreen[None]):
         if self.folder is None:
             return
         folder = self.folder
+        if folder.kind is FolderKind.CALENDAR and item is None:
+            self._new_event(folder)
+            return
+        if folder.kind not in (FolderKind.TASKS, FolderKind.CONTACTS, FolderKind.NOTES):
+            self.notify("Items of this folder's kind are created in Outlook or on the server.")
+            return
 
         def done(result: Item | None) -> None:
             if result is None:
@@ -627,6 +680,20 @@ class MailScreen(MedScreen[None]):
                 self.create_item(folder, result)
 
         self.app.push_screen(ItemFormScreen(folder.kind, item), done)
+
+    def _new_event(self, folder: Folder) -> None:
+        """An appointment in a calendar folder opened from the tree (e.g. a public calendar)."""
+        from tui.screens.event_form import EventEdit, EventFormScreen
+
+        now = self.medapp.now()
+        assert now.tzinfo is not None
+        start = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+        def done(edit: EventEdit | None) -> None:
+            if edit is not None:
+                self.create_item(folder, edit.event)
+
+        self.app.push_screen(EventFormScreen(folder.name, None, tz=now.tzinfo, start=start), done)
 
     @work(group="update", exit_on_error=False)
     async def create_item(self, folder: Folder, item: Item) -> None:

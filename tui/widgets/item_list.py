@@ -143,12 +143,13 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
     def _announce(self) -> None:
         self.post_message(self.Highlighted(self, self.cursor, self.current))
         if self.current is None and self.total:
-            self._want(self.cursor)
+            self.want(self.cursor)
 
     def refresh_line(self, index: int) -> None:
         self.refresh_lines(index - round(self.scroll_offset.y), 1)
 
-    def _want(self, index: int) -> None:
+    def want(self, index: int) -> None:
+        """Ask (once) for the page holding row `index`."""
         offset = index - index % self.page_size
         if offset not in self._requested:
             self._requested.add(offset)
@@ -166,7 +167,7 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip.blank(width)
         item = self.rows.get(index)
         if item is None:
-            self._want(index)
+            self.want(index)
             return Strip([Segment("  …".ljust(width)[:width], _PENDING)], width)
         flags, when, who, what = row_columns(item, self.now)
         who_width = max(min(22, width // 4), 8)

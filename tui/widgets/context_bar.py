@@ -1,0 +1,37 @@
+"""The bar on top of every main screen: whose mailbox, which folder, your rights; and progress."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+
+class ContextBar(Static):
+    """Always shows whose mailbox this is, the folder, and the user's rights in it."""
+
+    DEFAULT_CSS = """
+    ContextBar { width: 1fr; height: 1; padding: 0 1; }
+    """
+
+
+class BusyLabel(Static):
+    """What the app is waiting for (e.g. "⟳ loading items…"), empty when idle."""
+
+    DEFAULT_CSS = """
+    BusyLabel { width: auto; height: 1; padding: 0 1; color: $warning; text-style: bold; }
+    """
+
+
+class TopBar(Horizontal):
+    DEFAULT_CSS = """
+    TopBar { height: 1; background: $primary; color: $text; }
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        yield ContextBar(self.text, id="context")
+        yield BusyLabel("", id="busy")
