@@ -226,6 +226,7 @@ GRAPH_CODES: dict[str, type[MedError]] = {
     "TimeZoneNotSupportedException": InvalidInput,
     "SyncStateNotFound": InvalidInput,
     "RequestEntityTooLarge": InvalidInput,
+    "ErrorInvalidUrlQuery": InvalidInput,
     "Request_BadRequest": InvalidInput,
     "ErrorIrresolvableConflict": Conflict,
     "ErrorFolderExists": Conflict,
