@@ -718,10 +718,15 @@ class Page(Generic[T]):
     offset: int
     total: int | None
     more: bool
+    #: How many positions of the folder this page covers; more than `len(items)` when the
+    #: session left out items the user may not see.
+    span: int | None = None
 
     @property
     def next_offset(self) -> int | None:
-        return self.offset + len(self.items) if self.more else None
+        if not self.more:
+            return None
+        return self.offset + (self.span if self.span is not None else len(self.items))
 
 
 # --------------------------------------------------------------------------- sending & meetings

@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import sys
 import threading
+import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -71,6 +72,7 @@ from med.model import (
     Role,
     SendOptions,
     Sensitivity,
+    SortField,
     SyncCheckpoint,
     SyncEvent,
     Voicemail,
@@ -208,7 +210,7 @@ class DelegateSession:
             if isinstance(entry, Mailbox):
                 found.append(entry)
                 continue
-            with contextlib.suppress(NotFound):
+            with contextlib.suppress(NotFound, InvalidInput):  # unknown or ambiguous: left out
                 found.append(await self._resolve_one(entry))
         if self.supports(Feature.ARCHIVE):
             for box in [m for m in found if m.kind in (MailboxKind.OWN, MailboxKind.DELEGATED)]:
@@ -383,11 +385,14 @@ class DelegateSession:
             raise InvalidInput("Page offset must be ≥ 0 and the page size 1 to 1000.")
         if query.start and query.end and query.end <= query.start:
             raise InvalidInput("The end of the range must be after its start.")
+        sorts = typing.get_args(SortField)
+        if query.sort is not None and query.sort not in sorts:
+            raise InvalidInput(f"Sort by one of {', '.join(sorts)}.")
         self._gate_folder(folder, "read its items", lambda r: r.can_read_items)
         page = await self._run(self._backend.find_items, folder, query)
         if self._hides_private(folder):
             kept = tuple(i for i in page.items if i.sensitivity is not Sensitivity.PRIVATE)
-            page = dataclasses.replace(page, items=kept)
+            page = dataclasses.replace(page, items=kept, span=len(page.items))
         return page
 
     async def iter_items(
@@ -907,7 +912,10 @@ class DelegateSession:
         finally:
             close = getattr(source, "close", None)
             if close is not None:
-                await self._run(close)
+                # A cancelled wait may leave `next` running in a worker; that generator cannot
+                # be closed now and ends with its connection (at most one minute).
+                with contextlib.suppress(ValueError):
+                    await self._run(close)
 
 
 # --------------------------------------------------------------------------- helpers

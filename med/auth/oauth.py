@@ -36,6 +36,7 @@ USER_SCOPES = (
     "https://graph.microsoft.com/Mail.Send.Shared",
     "https://graph.microsoft.com/Calendars.ReadWrite.Shared",
     "https://graph.microsoft.com/Contacts.ReadWrite.Shared",
+    "https://graph.microsoft.com/Tasks.ReadWrite",
     "https://graph.microsoft.com/MailboxSettings.Read",
     "https://graph.microsoft.com/User.Read",
     "https://graph.microsoft.com/User.ReadBasic.All",

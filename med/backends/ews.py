@@ -563,6 +563,41 @@ def _register_fields() -> None:
 _register_fields()
 
 
+def _fix_permission_fields() -> None:
+    """exchangelib 5.6 writes permission entries the EWS schema does not accept: two elements
+    under other names (CanCreateSubfolders, CalendarPermissionLevel inside a plain Permission)
+    and UserId last. A schema-validating server refuses that; use the schema's names and order
+    (for reading too)."""
+    from exchangelib.properties import BasePermission
+
+    fixes = (
+        (BasePermission, "can_create_subfolders", "CanCreateSubFolders"),
+        (ExPermission, "permission_level", "PermissionLevel"),
+    )
+    for cls, name, element in fixes:
+        field = cls.get_field_by_fieldname(name)
+        field.field_uri = element
+        field.field_uri_postfix = element
+    # UserId comes first in the schema's sequence; exchangelib declares it last.
+    from exchangelib.properties import CalendarPermission
+
+    for cls in (ExPermission, CalendarPermission):
+        fields = list(cls.FIELDS)
+        user_id = next(f for f in fields if f.name == "user_id")
+        cls.FIELDS = type(cls.FIELDS)(user_id, *[f for f in fields if f is not user_id])
+
+
+_fix_permission_fields()
+
+
+class _CalendarFolder(ExFolder):  # type: ignore[misc]
+    """A calendar as UpdateFolder must name it: its permission set has calendar levels
+    (exchangelib's Calendar class is sent as a plain Folder)."""
+
+    ELEMENT_NAME = "CalendarFolder"
+    __slots__ = ()
+
+
 class _StickyNote(ExMessage):  # type: ignore[misc]
     """A message whose ItemClass is written on create: sticky notes are IPM.StickyNote."""
 
@@ -818,6 +853,7 @@ class EwsBackend:
         ca_bundle: CA file to verify the server with; `verify_tls=False` only for labs.
         max_wait_s: the longest single back-off the retry layer accepts before giving up
             with `Throttled`.
+        streaming: use streaming notifications where the server has them (else pull).
     """
 
     name = "ews"
@@ -837,6 +873,7 @@ class EwsBackend:
         verify_tls: bool = True,
         timeout_s: float = 60.0,
         max_wait_s: float = 60.0,
+        streaming: bool = True,
     ) -> None:
         if "@" not in user:
             raise InvalidInput(f"{user!r} is not an e-mail address.")
@@ -855,6 +892,7 @@ class EwsBackend:
             with _TLS_LOCK:
                 _TLS[endpoint] = False if not verify_tls else (ca_bundle or True)
         self._timeout = timeout_s
+        self._streaming = streaming
         credentials = None
         auth_type: str
         if auth is AuthMethod.KERBEROS:
@@ -1724,7 +1762,12 @@ class EwsBackend:
         if bad:
             raise InvalidInput(f"Cannot update {', '.join(bad)} on a {item.kind.value}.")
         with _ews_errors(**ctx):
-            kwargs: dict[str, Any] = {"update_fields": names}
+            # With the change key we read, the server refuses to overwrite a newer version
+            # (Conflict); without one we fetched the current key just above.
+            kwargs: dict[str, Any] = {
+                "update_fields": names,
+                "conflict_resolution": "NeverOverwrite" if item.change_key else "AutoResolve",
+            }
             if isinstance(ex, CalendarItem):
                 invite = send_updates and isinstance(item, Event) and bool(item.attendees)
                 kwargs["send_meeting_invitations"] = (
@@ -2031,6 +2074,9 @@ class EwsBackend:
 
     def set_permissions(self, folder: Folder, permissions: Sequence[Permission]) -> None:
         acc, ex = self._folder_of(folder)
+        if folder.kind is FolderKind.CALENDAR:
+            root = self._root(folder.mailbox, archive=folder.archive)
+            ex = _CalendarFolder(id=folder.id, changekey=folder.change_key, root=root)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         calendar = folder.kind is FolderKind.CALENDAR
         entries = [_to_ex_permission(p, calendar=calendar) for p in permissions]
@@ -2126,61 +2172,97 @@ class EwsBackend:
         if not folders:
             raise InvalidInput("Name at least one folder to watch.")
         mailbox = folders[0].mailbox
+        if any(f.mailbox != mailbox for f in folders):
+            raise InvalidInput("One subscription watches folders of one mailbox.")
         acc = self._account(mailbox)
-        ex_folders = [self._ex_folder(f) for f in folders]
-        collection = FolderCollection(account=acc, folders=ex_folders)
+        collection = FolderCollection(account=acc, folders=[self._ex_folder(f) for f in folders])
         ctx = {"mailbox": mailbox}
-        with _ews_errors(**ctx):
+        first = _subscribe(collection, self._streaming, ctx)  # errors surface here, not later
+        return _events(self, collection, acc, first, ctx)
+
+
+#: Codes meaning the server forgot the subscription; we subscribe again.
+_LOST_SUBSCRIPTION = {
+    "ErrorSubscriptionNotFound",
+    "ErrorExpiredSubscription",
+    "ErrorInvalidSubscription",
+}
+
+
+def _subscribe(
+    collection: Any, streaming: bool, ctx: dict[str, str]
+) -> tuple[str, str | None, bool]:
+    """(subscription id, watermark, streaming?): streaming where the server has it, else pull."""
+    with _ews_errors(**ctx):
+        if streaming:
             try:
-                sub_id = collection.subscribe_to_streaming()
-                streaming = True
-                watermark = None
+                return str(collection.subscribe_to_streaming()), None, True
             except (
                 exerr.ErrorInvalidRequest,
                 exerr.ErrorInvalidOperation,
                 exerr.ErrorInvalidServerVersion,
             ):
-                sub_id, watermark = collection.subscribe_to_pull(timeout=10)
-                streaming = False
-        return _events(self, collection, acc, sub_id, watermark, streaming, ctx)
+                pass  # no streaming here: pull
+        sub_id, watermark = collection.subscribe_to_pull(timeout=10)
+        return str(sub_id), str(watermark), False
+
+
+def _pull(acc: Any, sub_id: str, watermark: str | None) -> Iterator[Any]:
+    """GetEvents from the watermark on, as many rounds as the server says it has more."""
+    from exchangelib.services import GetEvents
+
+    svc = GetEvents(account=acc)
+    while True:
+        note = svc.get(subscription_id=sub_id, watermark=watermark)
+        yield note
+        if not note.more_events:
+            return
+        watermark = note.previous_watermark if not note.events else note.events[-1].watermark
 
 
 def _events(
     backend: EwsBackend,
     collection: Any,
     acc: Any,
-    sub_id: str,
-    watermark: str | None,
-    streaming: bool,
+    subscription: tuple[str, str | None, bool],
     ctx: dict[str, str],
 ) -> Iterator[MailboxEvent]:
-    """Yield events until closed; unsubscribe on close."""
+    """Yield events as they arrive until closed; renew a lost subscription; unsubscribe."""
     import time as _time
 
+    sub_id, watermark, streaming = subscription
     try:
         while not backend._closed:
-            with _ews_errors(**ctx):
-                if streaming:
-                    svc = GetStreamingEvents(account=acc)
-                    notifications = svc.call(subscription_ids=[sub_id], connection_timeout=1)
-                else:
-                    notifications = collection.get_events(sub_id, watermark)
-                batch = list(notifications)
             got_any = False
-            for note in batch:
-                if isinstance(note, Exception):
-                    raise translate_error(note, **ctx)
-                for ev in getattr(note, "events", None) or ():
-                    if not streaming and getattr(ev, "watermark", None):
-                        watermark = ev.watermark
-                    med_ev = _to_event(ev)
-                    if med_ev is not None:
-                        got_any = True
-                        yield med_ev
+            try:
+                with _ews_errors(**ctx):
+                    if streaming:
+                        notes = GetStreamingEvents(account=acc).call(
+                            subscription_ids=[sub_id], connection_timeout=1
+                        )
+                    else:
+                        notes = _pull(acc, sub_id, watermark)
+                    for note in notes:  # streaming responses arrive note by note
+                        if isinstance(note, Exception):
+                            raise note
+                        for ev in getattr(note, "events", None) or ():
+                            if getattr(ev, "watermark", None):
+                                watermark = ev.watermark
+                            med_ev = _to_event(ev)
+                            if med_ev is not None and med_ev.kind is not MailboxEventKind.STATUS:
+                                got_any = True
+                            if med_ev is not None:
+                                yield med_ev
+            except (NotFound, InvalidInput) as err:
+                if err.code not in _LOST_SUBSCRIPTION:
+                    raise
+                sub_id, watermark, streaming = _subscribe(collection, streaming, ctx)
+                yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
+                continue
             if not streaming and not got_any:
                 _time.sleep(1.0)
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(MedError, exerr.EWSError, requests.exceptions.RequestException):
             collection.unsubscribe(sub_id)
 
 

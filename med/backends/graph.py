@@ -2,18 +2,20 @@
 
 Built on the O365 library: its `Connection` carries every request (JSON, retries), a protocol
 subclass points it at the configured Graph host, and O365's resource rules address other
-people's mailboxes (`users/<address>`). Tokens come from `med.auth.oauth` (MSAL). Where O365
-has no call for what we need ($skip/$count paging, delta, $batch, calendar views in UTC) the
-same connection makes the raw request.
+people's mailboxes (`users/<address>`). Tokens come from a callable the caller passes
+(`med.auth.oauth.OAuthSignIn.token`, MSAL); the import contracts keep backends and auth
+apart. Where O365 has no call for what we need ($skip/$count paging, delta, $batch, calendar
+views in UTC) the same connection makes the raw request.
 
 What Graph cannot do (public folders, archives, delegate lists, folder permissions, notes,
-voicemail) raises `Unsupported` with a sentence naming the reason. One retry layer: the
-connection's urllib3 `Retry` honours `Retry-After` on 429/503/504 (three tries); after that
-`Throttled(retry_after)` reaches the caller. Errors are translated in `_translated`.
+voicemail, another person's tasks, push notifications) raises `Unsupported` with a sentence
+naming the reason. One retry layer: the connection's urllib3 `Retry` honours `Retry-After`
+on 429/503/504 (three tries); after that `Throttled(retry_after)` reaches the caller. Error
+answers become MedErrors in one table (`translate`, `GRAPH_CODES`).
 
 Ids given to callers are `<kind>:<mailbox>:<graph id>` (kind m = message, e = event, c =
-contact, a = attachment; folders M/C/P for mail, calendar, contacts) because a Graph id alone
-does not say which mailbox's URL it lives under.
+contact, t = To Do task, a = attachment; folders M/C/P/T for mail, calendar, contacts, task
+list) because a Graph id alone does not say which mailbox's URL it lives under.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -52,6 +55,7 @@ from med.model import (
     AttachmentContent,
     Attendee,
     AttendeeKind,
+    BusySlot,
     BusyStatus,
     Contact,
     Daily,
@@ -70,6 +74,7 @@ from med.model import (
     ItemQuery,
     Mailbox,
     MailboxEvent,
+    MailboxEventKind,
     MailboxKind,
     MeetingDelivery,
     Message,
@@ -84,6 +89,8 @@ from med.model import (
     Sensitivity,
     SyncChange,
     SyncChangeKind,
+    Task,
+    TaskStatus,
     Weekday,
     Weekly,
     YearlyByDate,
@@ -104,14 +111,27 @@ NO_PERMISSIONS = (
 NO_NOTES = "Microsoft Graph has no API for Outlook notes; use the EWS backend."
 NO_VOICEMAIL = "Microsoft Graph does not expose voicemail folders; use the EWS backend."
 NO_TASKS = (
-    "Outlook tasks are reached over Graph only as Microsoft To Do lists, which medbridge"
-    " does not map yet; use the EWS backend."
+    "Over Graph, tasks are Microsoft To Do lists, which only their owner reaches; another"
+    " person's tasks need the EWS backend."
 )
-NO_FREE_BUSY = "Free/busy over Graph (getSchedule) is not implemented yet; use the EWS backend."
+TASK_STATUS = {
+    "notStarted": TaskStatus.NOT_STARTED,
+    "inProgress": TaskStatus.IN_PROGRESS,
+    "completed": TaskStatus.COMPLETED,
+    "waitingOnOthers": TaskStatus.WAITING,
+    "deferred": TaskStatus.DEFERRED,
+}
+TASK_STATUS_OUT = {v: k for k, v in TASK_STATUS.items()}
 NO_STREAMING = (
-    "Graph pushes changes only to a public webhook; medbridge syncs Graph folders with delta"
-    " queries instead (sync_items)."
+    "Graph pushes changes only to a public webhook; medbridge polls Graph mail folders with"
+    " delta queries instead, which calendars and contacts do not have here."
 )
+EVENT_OF_CHANGE = {
+    SyncChangeKind.CREATED: MailboxEventKind.NEW_MAIL,
+    SyncChangeKind.UPDATED: MailboxEventKind.MODIFIED,
+    SyncChangeKind.READ_FLAG: MailboxEventKind.MODIFIED,
+    SyncChangeKind.DELETED: MailboxEventKind.DELETED,
+}
 
 MAIL_NAMES = {
     "inbox",
@@ -125,7 +145,6 @@ MAIL_NAMES = {
 UNSUPPORTED_FOLDERS = {
     "notes": ("notes", NO_NOTES),
     "voicemail": ("voicemail", NO_VOICEMAIL),
-    "tasks": ("tasks", NO_TASKS),
     "journal": ("journal", "Microsoft Graph has no API for the journal; use the EWS backend."),
     "publicfoldersroot": ("public_folders", NO_PUBLIC),
     "archivemsgfolderroot": ("archive", NO_ARCHIVE),
@@ -152,6 +171,14 @@ MEETING_MESSAGE_CLASSES = {
     "meetingTenativelyAccepted": "IPM.Schedule.Meeting.Resp.Tent",
     "meetingDeclined": "IPM.Schedule.Meeting.Resp.Neg",
     "meetingCancelled": "IPM.Schedule.Meeting.Canceled",
+}
+TASK_SORT_FIELDS = {
+    "due": "dueDateTime/dateTime",
+    "subject": "title",
+    "importance": "importance",
+    "modified": "lastModifiedDateTime",
+    "created": "createdDateTime",
+    "start": "startDateTime/dateTime",
 }
 SORT_FIELDS = {
     "received": "receivedDateTime",
@@ -669,6 +696,54 @@ def _contact(data: Mapping[str, Any], mailbox: str) -> Contact:
     )
 
 
+def _task(data: Mapping[str, Any], mailbox: str, list_id: str) -> Task:
+    body, is_html = _body(data.get("body"))
+    return Task(
+        id=_make_id("t", mailbox, f"{list_id}/{data['id']}"),
+        change_key=data.get("@odata.etag"),
+        folder_id=_make_id("T", mailbox, list_id),
+        mailbox=mailbox,
+        item_class="IPM.Task",
+        subject=str(data.get("title") or ""),
+        body=body,
+        body_is_html=is_html,
+        importance=Importance(str(data.get("importance") or "normal").lower()),
+        categories=tuple(str(c) for c in data.get("categories") or ()),
+        created=_dt(data.get("createdDateTime")),
+        last_modified=_dt(data.get("lastModifiedDateTime")),
+        start=_dt(data.get("startDateTime")),
+        due=_dt(data.get("dueDateTime")),
+        completed=_dt(data.get("completedDateTime")),
+        status=TASK_STATUS.get(str(data.get("status")), TaskStatus.NOT_STARTED),
+        percent_complete=100 if data.get("status") == "completed" else 0,
+    )
+
+
+def _task_out(task: Task, fields: Sequence[str] | None = None) -> dict[str, Any]:
+    every = fields is None
+    want = set(fields or ())
+    out: dict[str, Any] = {}
+    if every or "subject" in want:
+        out["title"] = task.subject
+    if (every or "body" in want) and task.body is not None:
+        out["body"] = {"contentType": "html" if task.body_is_html else "text", "content": task.body}
+    if every or "importance" in want:
+        out["importance"] = task.importance.value
+    if every or "categories" in want:
+        out["categories"] = list(task.categories)
+    if every or "status" in want:
+        out["status"] = TASK_STATUS_OUT[task.status]
+    for name, key in (
+        ("start", "startDateTime"),
+        ("due", "dueDateTime"),
+        ("completed", "completedDateTime"),
+    ):
+        value = getattr(task, name)
+        if (every and value is not None) or name in want:
+            out[key] = _dttz(value) if value is not None else None
+    return out
+
+
 def _attachment(data: Mapping[str, Any], item_id: str) -> Attachment:
     kind, mailbox, graph_item = _split_id(item_id, "mec")
     return Attachment(
@@ -797,6 +872,8 @@ class GraphBackend:
             Feature.MASTER_CATEGORIES.value,
             Feature.RESOLVE_NAMES.value,
             Feature.MIME_EXPORT.value,
+            Feature.PULL_NOTIFICATIONS.value,
+            Feature.FREE_BUSY.value,
         }
     )
 
@@ -808,8 +885,11 @@ class GraphBackend:
         token: Callable[[], str],
         ca_file: Path | None = None,
         timeout_s: float = 60.0,
+        poll_interval_s: float = 10.0,
     ) -> None:
         self.user = user.lower()
+        #: How often `subscribe` asks the server for changes.
+        self.poll_interval_s = poll_interval_s
         self.base_url = base_url.rstrip("/")
         self.protocol = _protocol(self.base_url)
         self.con = _TokenConnection(token, ca_file, timeout_s)
@@ -837,8 +917,9 @@ class GraphBackend:
             )
         if token is None:
             raise InvalidInput(
-                f"The Graph profile {profile.name!r} needs an OAuth sign-in first"
-                " (medbridge signs in with a device code or the browser)."
+                f"The Graph profile {profile.name!r} needs a signed-in token source: sign in"
+                f" with `medbridge signin device -p {profile.name}` and open the session with"
+                " its tokens (med.auth.oauth.OAuthSignIn)."
             )
         return cls(
             base_url=(profile.server or CLOUD_GRAPH),
@@ -974,6 +1055,22 @@ class GraphBackend:
             container_class="IPF.Contact",
         )
 
+    def _task_list(self, mailbox: str, data: Mapping[str, Any], parent: str | None) -> Folder:
+        default = data.get("wellknownListName") == "defaultList"
+        return Folder(
+            id=_make_id("T", mailbox, str(data["id"])),
+            mailbox=mailbox,
+            name=str(data.get("displayName") or ""),
+            kind=FolderKind.TASKS,
+            parent_id=parent,
+            distinguished="tasks" if default else None,
+            container_class="IPF.Task",
+        )
+
+    def _own_only(self, mailbox: str) -> None:
+        if mailbox.lower() != self.user:
+            raise Unsupported("tasks", "graph", NO_TASKS)
+
     def folder_tree(self, mailbox: Mailbox) -> FolderNode:
         if mailbox.kind == MailboxKind.PUBLIC:
             raise Unsupported("public_folders", "graph", NO_PUBLIC)
@@ -1011,6 +1108,10 @@ class GraphBackend:
         with contextlib.suppress(AccessDenied, NotFound):
             for cf in self._json("get", address, "contactFolders").get("value", []):
                 nodes.append(FolderNode(self._contact_folder(address, cf, root.id)))
+        if address == self.user:
+            with contextlib.suppress(AccessDenied, NotFound):
+                for tl in self._json("get", address, "todo/lists").get("value", []):
+                    nodes.append(FolderNode(self._task_list(address, tl, root.id)))
         return FolderNode(root, tuple(nodes))
 
     def default_folder(self, mailbox: str, name: str) -> Folder:
@@ -1029,10 +1130,18 @@ class GraphBackend:
             return self._contact_folder(
                 mailbox, self._json("get", mailbox, "contactFolders/contacts"), None
             )
+        if name == "tasks":
+            self._own_only(mailbox)
+            for data in self._json("get", mailbox, "todo/lists").get("value", []):
+                if data.get("wellknownListName") == "defaultList":
+                    return self._task_list(mailbox, data, None)
+            raise NotFound("The mailbox has no default task list.", mailbox=mailbox)
         raise InvalidInput(f"'{name}' is no well-known folder name.", mailbox=mailbox)
 
     def get_folder(self, folder_id: str) -> Folder:
-        kind, mailbox, gid = _split_id(folder_id, "MCP")
+        kind, mailbox, gid = _split_id(folder_id, "MCPT")
+        if kind == "T":
+            return self._task_list(mailbox, self._json("get", mailbox, f"todo/lists/{gid}"), None)
         if kind == "M":
             return self._mail_folder(mailbox, self._json("get", mailbox, f"mailFolders/{gid}"))
         if kind == "C":
@@ -1057,17 +1166,21 @@ class GraphBackend:
             parts.append(f"from/emailAddress/address eq {_odata_text(query.sender.lower())}")
         if query.has_attachments is not None:
             parts.append(f"hasAttachments eq {'true' if query.has_attachments else 'false'}")
-        field = "start/dateTime" if kind == FolderKind.CALENDAR else "receivedDateTime"
+        field = {
+            FolderKind.CALENDAR: "start/dateTime",
+            FolderKind.TASKS: "dueDateTime/dateTime",
+        }.get(kind, "receivedDateTime")
         if query.start is not None:
             parts.append(f"{field} ge {query.start.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
         if query.end is not None:
             parts.append(f"{field} lt {query.end.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        if query.search:
-            parts.append(f"contains(subject,{_odata_text(query.search)})")
+        if query.search and kind != FolderKind.MAIL:
+            title = "title" if kind == FolderKind.TASKS else "subject"
+            parts.append(f"contains({title},{_odata_text(query.search)})")
         return " and ".join(parts) or None
 
     def find_items(self, folder: Folder, query: ItemQuery) -> Page[Item]:
-        kind, mailbox, gid = _split_id(folder.id, "MCP")
+        kind, mailbox, gid = _split_id(folder.id, "MCPT")
         params: dict[str, str] = {
             "$top": str(query.limit),
             "$skip": str(query.offset),
@@ -1084,11 +1197,18 @@ class GraphBackend:
         elif kind == "C":
             path = f"calendars/{gid}/events"
             default_sort = "start"
+        elif kind == "T":
+            path = f"todo/lists/{gid}/tasks"
+            default_sort = "due"
         else:
             path = f"contactFolders/{gid}/contacts"
             default_sort = "name"
-        sort = SORT_FIELDS.get(query.sort or default_sort)
-        if sort:
+        sort = (TASK_SORT_FIELDS if kind == "T" else SORT_FIELDS).get(query.sort or default_sort)
+        if kind == "M" and query.search:
+            # Mail search is Graph's $search (subject, body, people), which takes no $orderby:
+            # results come newest first.
+            params["$search"] = '"' + query.search.replace('"', "") + '"'
+        elif sort:
             params["$orderby"] = f"{sort} {'desc' if query.descending else 'asc'}"
         data = self._json("get", mailbox, path, params=params)
         items: list[Item] = []
@@ -1097,6 +1217,8 @@ class GraphBackend:
                 items.append(_message(value, mailbox))
             elif kind == "C":
                 items.append(_event(value, mailbox, folder.id))
+            elif kind == "T":
+                items.append(_task(value, mailbox, gid))
             else:
                 items.append(_contact(value, mailbox))
         return Page(tuple(items), query.offset, data.get("@odata.count"), "@odata.nextLink" in data)
@@ -1114,15 +1236,21 @@ class GraphBackend:
         return [_event(v, mailbox, folder.id) for v in values]
 
     def _item_path(self, item_id: str) -> tuple[str, str, str]:
-        kind, mailbox, gid = _split_id(item_id, "mec")
+        kind, mailbox, gid = _split_id(item_id, "mect")
+        if kind == "t":
+            list_id, _, task_id = gid.partition("/")
+            return kind, mailbox, f"todo/lists/{list_id}/tasks/{task_id}"
         collection = {"m": "messages", "e": "events", "c": "contacts"}[kind]
         return kind, mailbox, f"{collection}/{gid}"
 
-    def _to_item(self, kind: str, mailbox: str, data: Mapping[str, Any]) -> Item:
+    def _to_item(self, item_id: str, data: Mapping[str, Any]) -> Item:
+        kind, mailbox, gid = _split_id(item_id, "mect")
         if kind == "m":
             return self._with_attachments(_message(data, mailbox), mailbox)
         if kind == "e":
             return _event(data, mailbox, None)
+        if kind == "t":
+            return _task(data, mailbox, gid.partition("/")[0])  # a todoTask names no list
         return _contact(data, mailbox)
 
     def _with_attachments(self, message: Message, mailbox: str) -> Message:
@@ -1137,7 +1265,8 @@ class GraphBackend:
         if len(item_ids) == 1:
             kind, mailbox, path = self._item_path(item_ids[0])
             params = {"$expand": MESSAGE_EXPAND} if kind == "m" else None
-            return [self._to_item(kind, mailbox, self._json("get", mailbox, path, params=params))]
+            data = self._json("get", mailbox, path, params=params)
+            return [self._to_item(item_ids[0], data)]
         out: list[Item] = []
         for start in range(0, len(item_ids), 20):
             chunk = item_ids[start : start + 20]
@@ -1158,9 +1287,9 @@ class GraphBackend:
                     fake.status_code = int(part.get("status") or 500)
                     fake._content = json.dumps(part.get("body") or {}).encode()
                     fake.headers.update(part.get("headers") or {})
-                    raise translate(fake, mailbox=_split_id(item_id, "mec")[1])
+                    raise translate(fake, mailbox=_split_id(item_id, "mect")[1])
                 kind, mailbox, _ = self._item_path(item_id)
-                out.append(self._to_item(kind, mailbox, part["body"]))
+                out.append(self._to_item(item_id, part["body"]))
         return out
 
     def series_master(self, item_id: str) -> Event:
@@ -1176,7 +1305,7 @@ class GraphBackend:
         return _event(self._json("get", mailbox, f"events/{master}"), mailbox, None)
 
     def create_item(self, folder: Folder, item: Item, *, send_invitations: bool) -> Item:
-        kind, mailbox, gid = _split_id(folder.id, "MCP")
+        kind, mailbox, gid = _split_id(folder.id, "MCPT")
         if isinstance(item, Message) and kind == "M":
             data = self._json(
                 "post", mailbox, f"mailFolders/{gid}/messages", data=_message_out(item)
@@ -1192,6 +1321,10 @@ class GraphBackend:
                 "post", mailbox, f"contactFolders/{gid}/contacts", data=_contact_out(item)
             )
             return _contact(data, mailbox)
+        if isinstance(item, Task) and kind == "T":
+            self._own_only(mailbox)
+            data = self._json("post", mailbox, f"todo/lists/{gid}/tasks", data=_task_out(item))
+            return _task(data, mailbox, gid)
         if item.kind.value in ("task", "note", "voicemail"):
             feature = {"task": "tasks", "note": "notes", "voicemail": "voicemail"}[item.kind.value]
             sentence = {"tasks": NO_TASKS, "notes": NO_NOTES, "voicemail": NO_VOICEMAIL}[feature]
@@ -1219,27 +1352,34 @@ class GraphBackend:
             )
 
     def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
-        kind, mailbox, path = self._item_path(item.id)
+        _, mailbox, path = self._item_path(item.id)
         if isinstance(item, Message):
             body = _message_out(item, fields)
         elif isinstance(item, Event):
             body = _event_out(item, fields)
         elif isinstance(item, Contact):
             body = _contact_out(item)
+        elif isinstance(item, Task):
+            body = _task_out(item, fields)
         else:
             raise InvalidInput(f"A {item.kind.value} cannot be changed over Graph.", item=item.id)
         data = self._json("patch", mailbox, path, data=body)
         if item.new_attachments:
             self._add_attachments(item.id, item)
-        return self._to_item(kind, mailbox, data)
+        return self._to_item(item.id, data)
 
     def delete_item(self, item_id: str, *, hard: bool, send_cancellations: bool) -> None:
-        _, mailbox, path = self._item_path(item_id)
-        self._json("delete", mailbox, path)
+        """Messages go to Deleted Items unless `hard` (permanentDelete); Graph sends the
+        cancellation of a meeting the user organizes whatever `send_cancellations` says."""
+        kind, mailbox, path = self._item_path(item_id)
+        if hard and kind == "m":
+            self._json("post", mailbox, f"{path}/permanentDelete")
+        else:
+            self._json("delete", mailbox, path)
 
     def _move_or_copy(self, action: str, item_id: str, folder: Folder) -> str:
         kind, mailbox, path = self._item_path(item_id)
-        fkind, fmailbox, gid = _split_id(folder.id, "MCP")
+        fkind, fmailbox, gid = _split_id(folder.id, "MCPT")
         if kind != "m" or fkind != "M":
             raise InvalidInput(
                 "Only messages can be moved or copied between mail folders over Graph."
@@ -1309,6 +1449,15 @@ class GraphBackend:
         return created
 
     def reply(self, item_id: str, body: str, *, reply_all: bool, options: SendOptions) -> None:
+        kind, mailbox, path = self._item_path(item_id)
+        if kind != "m":
+            raise InvalidInput("Only messages can be answered.", item=item_id)
+        if (options.from_mailbox or self.user).lower() == mailbox:
+            # Graph answers from the mailbox the message is in (on behalf for a delegate).
+            action = "replyAll" if reply_all else "reply"
+            self._json("post", mailbox, f"{path}/{action}", data={"comment": body})
+            return
+        # Answering from another mailbox than the message's: compose the reply ourselves.
         original = self.get_items([item_id])[0]
         if not isinstance(original, Message):
             raise InvalidInput("Only messages can be answered.", item=item_id)
@@ -1318,11 +1467,9 @@ class GraphBackend:
         if reply_all:
             to += [a for a in original.to if a.email != me]
             cc = [a for a in original.cc if a.email != me]
-        subject = (
-            original.subject
-            if original.subject.lower().startswith(("re:", "aw:"))
-            else f"RE: {original.subject}"
-        )
+        subject = original.subject
+        if not subject.lower().startswith(("re:", "aw:")):
+            subject = f"AW: {subject}"
         quoted = "\n".join("> " + line for line in (original.body or "").splitlines())
         self.send(
             Message(subject=subject, body=f"{body}\n\n{quoted}", to=tuple(to), cc=tuple(cc)),
@@ -1334,24 +1481,16 @@ class GraphBackend:
     ) -> None:
         if not to:
             raise InvalidInput("Forwarding needs at least one recipient.")
-        original = self.get_items([item_id])[0]
-        if not isinstance(original, Message):
+        kind, mailbox, path = self._item_path(item_id)
+        if kind != "m":
             raise InvalidInput("Only messages can be forwarded.", item=item_id)
-        from med.model import OutgoingAttachment
-
-        attachments = tuple(
-            OutgoingAttachment(a.attachment.name, a.content, a.attachment.content_type)
-            for a in (self.attachment(att.id) for att in original.attachments)
-        )
-        self.send(
-            Message(
-                subject=f"WG: {original.subject}",
-                body=f"{body}\n\n{original.body or ''}",
-                to=tuple(to),
-                new_attachments=attachments,
-            ),
-            options,
-        )
+        if (options.from_mailbox or self.user).lower() != mailbox:
+            raise InvalidInput(
+                "Graph forwards a message from the mailbox it is in; choose that mailbox.",
+                mailbox=mailbox,
+            )
+        data = {"comment": body, "toRecipients": [_recipient(a) for a in to]}
+        self._json("post", mailbox, f"{path}/forward", data=data)
 
     def respond(
         self, item_id: str, response: ResponseType, message: str | None, *, send: bool
@@ -1381,7 +1520,38 @@ class GraphBackend:
     def free_busy(
         self, addresses: Sequence[str], start: datetime, end: datetime
     ) -> Sequence[FreeBusy]:
-        raise Unsupported("free_busy", "graph", NO_FREE_BUSY)
+        """Graph's getSchedule: one request for everyone; a person without data gets `error`."""
+        if end <= start:
+            raise InvalidInput("The end of the free/busy range must be after its start.")
+        if not addresses:
+            return []
+        body = {
+            "schedules": list(addresses),
+            "startTime": _dttz(start),
+            "endTime": _dttz(end),
+            "availabilityViewInterval": 30,
+        }
+        data = self._json("post", None, "calendar/getSchedule", data=body)
+        by_id = {str(v.get("scheduleId", "")).lower(): v for v in data.get("value", [])}
+        out = []
+        for address in addresses:
+            info = by_id.get(address.lower())
+            if info is None or info.get("error"):
+                error = (info or {}).get("error") or {}
+                out.append(FreeBusy(address, (), str(error.get("message") or "No data.")))
+                continue
+            slots = tuple(
+                BusySlot(
+                    _dt(i.get("start")) or start,
+                    _dt(i.get("end")) or end,
+                    SHOW_AS.get(str(i.get("status")), BusyStatus.BUSY),
+                    i.get("subject"),
+                    i.get("location"),
+                )
+                for i in info.get("scheduleItems") or ()
+            )
+            out.append(FreeBusy(address, slots))
+        return out
 
     # ------------------------------------------------------------------ permissions
 
@@ -1400,7 +1570,7 @@ class GraphBackend:
         self, folder: Folder, state: str | None, max_changes: int
     ) -> tuple[Sequence[SyncChange], str, bool]:
         """One delta round of a mail folder: the state is Graph's next or delta link."""
-        kind, mailbox, gid = _split_id(folder.id, "MCP")
+        kind, mailbox, gid = _split_id(folder.id, "MCPT")
         if kind != "M":
             raise Unsupported(
                 "sync", "graph", "Graph delta sync is implemented for mail folders only."
@@ -1432,4 +1602,45 @@ class GraphBackend:
         return changes, str(link), "@odata.deltaLink" in data
 
     def subscribe(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
-        raise Unsupported("streaming", "graph", NO_STREAMING)
+        """Pull notifications: a delta round per folder every `poll_interval_s`.
+
+        Graph pushes changes only to a public webhook, which a desktop or a bridge behind a
+        firewall does not have; delta queries give the same changes by polling. A round with
+        no change yields a STATUS heartbeat.
+        """
+        watched = []
+        for folder in folders:
+            kind, _, _ = _split_id(folder.id, "MCPT")
+            if kind != "M":
+                raise Unsupported("notifications", "graph", NO_STREAMING)
+            watched.append(folder)
+        return self._poll(watched)
+
+    def _poll(self, folders: list[Folder]) -> Iterator[MailboxEvent]:
+        states: dict[str, str] = {}
+        for folder in folders:
+            state: str | None = None
+            done = False
+            while not done:
+                _, state, done = self.sync_items(folder, state, 1000)
+            assert state is not None
+            states[folder.id] = state
+        while True:
+            time.sleep(self.poll_interval_s)
+            quiet = True
+            for folder in folders:
+                done = False
+                while not done:
+                    changes, states[folder.id], done = self.sync_items(
+                        folder, states[folder.id], 1000
+                    )
+                    for change in changes:
+                        quiet = False
+                        yield MailboxEvent(
+                            EVENT_OF_CHANGE[change.kind],
+                            folder_id=folder.id,
+                            item_id=change.item_id,
+                            timestamp=datetime.now(UTC),
+                        )
+            if quiet:
+                yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS item_changes (
     change TEXT NOT NULL CHECK (change IN ('in', 'mod', 'out')),
     event TEXT NOT NULL,
     old_folder_id TEXT,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    private INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS item_changes_folder ON item_changes (folder_id, seq);
 CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id, seq);
@@ -188,11 +189,15 @@ def log_change(
     event: str,
     at: str,
     old_folder_id: str | None = None,
+    *,
+    private: bool = False,
 ) -> None:
+    """One log entry; ``private`` records whether the item was private then (delegates
+    without ViewPrivateItems never saw it, so sync and notifications leave it out)."""
     conn.execute(
-        "INSERT INTO item_changes (folder_id, item_id, change, event, old_folder_id, at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (folder_id, item_id, change, event, old_folder_id, at),
+        "INSERT INTO item_changes (folder_id, item_id, change, event, old_folder_id, at,"
+        " private) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (folder_id, item_id, change, event, old_folder_id, at, int(private)),
     )
 
 
@@ -210,6 +215,7 @@ class Change:
     event: str
     old_folder_id: str | None
     at: str
+    private: bool = False
 
 
 def changes_after(store: Store, seq: int, folder_ids: list[str] | None = None) -> list[Change]:
@@ -232,19 +238,25 @@ def changes_after(store: Store, seq: int, folder_ids: list[str] | None = None) -
             r["event"],
             r["old_folder_id"],
             r["at"],
+            bool(r["private"]),
         )
         for r in rows
     ]
 
 
-def present_at(store: Store, folder_id: str, item_id: str, seq: int) -> bool:
-    """Whether the item was in the folder right after log entry ``seq``."""
+def present_at(
+    store: Store, folder_id: str, item_id: str, seq: int, *, hide_private: bool = False
+) -> bool:
+    """Whether the item was in the folder right after log entry ``seq`` (and visible, when
+    private items are hidden from the asker)."""
     row = store.query_one(
-        "SELECT change FROM item_changes WHERE folder_id = ? AND item_id = ? AND seq <= ?"
-        " ORDER BY seq DESC LIMIT 1",
+        "SELECT change, private FROM item_changes WHERE folder_id = ? AND item_id = ?"
+        " AND seq <= ? ORDER BY seq DESC LIMIT 1",
         (folder_id, item_id, seq),
     )
-    return row is not None and row["change"] != "out"
+    if row is None or row["change"] == "out":
+        return False
+    return not (hide_private and row["private"])
 
 
 # -- items ------------------------------------------------------------------------------------
@@ -262,6 +274,54 @@ def items_in(store: Store, folder_id: str) -> list[Item]:
         (folder_id,),
     )
     return [_item(r) for r in rows]
+
+
+# Stored fields whose JSON values SQLite orders exactly as the lab's sort does (timestamps,
+# numbers, booleans): listings sorted by them are paged in SQL.
+SQL_SORTABLE = frozenset(
+    {
+        "item:DateTimeReceived",
+        "item:DateTimeSent",
+        "item:DateTimeCreated",
+        "calendar:Start",
+        "calendar:End",
+        "task:DueDate",
+        "task:StartDate",
+        "message:IsRead",
+        PR_FLAG_STATUS,
+        PR_FLAG_COMPLETE_TIME,
+        PID_LID_TASK_START,
+        PID_LID_TASK_DUE,
+    }
+)
+
+
+def page_in(
+    store: Store,
+    folder_id: str,
+    sort: list[tuple[str, bool]],
+    *,
+    hide_private: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[Item], int]:
+    """(page, total) of a folder sorted by ``SQL_SORTABLE`` keys (ascending flags), ties in
+    creation order, without reading the whole folder."""
+    for key, _ in sort:
+        if key not in SQL_SORTABLE:
+            raise ValueError(f"{key} cannot be sorted in SQL")
+    where = "folder_id = ? AND master_id IS NULL"
+    if hide_private:
+        where += " AND COALESCE(json_extract(props, '$.\"item:Sensitivity\"'), '') != 'Private'"
+    order = "".join(
+        f"json_extract(props, '$.\"{key}\"') {'ASC' if asc else 'DESC'}, " for key, asc in sort
+    )
+    total_row = store.query_one(f"SELECT COUNT(*) AS n FROM items WHERE {where}", (folder_id,))  # noqa: S608
+    rows = store.query(
+        f"SELECT * FROM items WHERE {where} ORDER BY {order}rowid LIMIT ? OFFSET ?",  # noqa: S608
+        (folder_id, limit, offset),
+    )
+    return [_item(r) for r in rows], 0 if total_row is None else int(total_row["n"])
 
 
 def exceptions_of(store: Store, master_id: str) -> list[Item]:
@@ -309,7 +369,7 @@ def create_item(
     with store.transaction() as conn:
         _insert(conn, item)
         if master_id is None:
-            log_change(conn, folder.id, key, "in", event, stamp)
+            log_change(conn, folder.id, key, "in", event, stamp, private=item.is_private)
     return item
 
 
@@ -356,7 +416,9 @@ def save_item(store: Store, item: Item, now: datetime, *, event: str = "modified
             ).fetchone()
             if master is not None:
                 folder_id = master["folder_id"]
-        log_change(conn, folder_id, logged, "mod", event, item.last_modified)
+        log_change(
+            conn, folder_id, logged, "mod", event, item.last_modified, private=item.is_private
+        )
     return item
 
 
@@ -373,8 +435,17 @@ def move_item(store: Store, item: Item, target: Folder, now: datetime) -> Item:
             " WHERE id = ? OR master_id = ?",
             (target.id, target.mailbox, item.change_key, stamp, item.id, item.id),
         )
-        log_change(conn, old, item.id, "out", "moved", stamp)
-        log_change(conn, target.id, item.id, "in", "moved", stamp, old_folder_id=old)
+        log_change(conn, old, item.id, "out", "moved", stamp, private=item.is_private)
+        log_change(
+            conn,
+            target.id,
+            item.id,
+            "in",
+            "moved",
+            stamp,
+            old_folder_id=old,
+            private=item.is_private,
+        )
     return item
 
 
@@ -416,7 +487,15 @@ def delete_item(store: Store, item: Item, now: datetime) -> None:
             conn.execute("DELETE FROM item_attachments WHERE item_id = ?", (key,))
             conn.execute("DELETE FROM items WHERE id = ?", (key,))
         if item.master_id is None:
-            log_change(conn, item.folder_id, item.id, "out", "deleted", utc_text(now))
+            log_change(
+                conn,
+                item.folder_id,
+                item.id,
+                "out",
+                "deleted",
+                utc_text(now),
+                private=item.is_private,
+            )
 
 
 # -- attachments ------------------------------------------------------------------------------
@@ -560,3 +639,51 @@ def effective_props(item: Item, *, has_attachments: bool = False) -> dict[str, A
         p["calendar:IsRecurring"] = recurring
         p[PID_LID_RECURRING] = recurring
     return p
+
+
+# Keys whose value effective_props sets over whatever the props hold.
+_COMPUTED = frozenset(
+    {
+        "item:ItemClass",
+        "item:LastModifiedTime",
+        "item:HasAttachments",
+        "calendar:IsRecurring",
+        PR_MESSAGE_CLASS,
+        PR_SENSITIVITY,
+        PR_IMPORTANCE,
+        PR_SUBJECT,
+        PR_MESSAGE_DELIVERY_TIME,
+        PR_MESSAGE_FLAGS,
+        PID_LID_RECURRING,
+    }
+)
+
+
+class LazyProps(Mapping[str, Any]):
+    """An item's effective props, computed only when a key is not plainly stored.
+
+    Filtering and sorting a large folder mostly reads stored fields; this spares building
+    the full view for every item.
+    """
+
+    def __init__(self, item: Item, *, has_attachments: bool) -> None:
+        self._item = item
+        self._has_attachments = has_attachments
+        self._full: dict[str, Any] | None = None
+
+    def _all(self) -> dict[str, Any]:
+        if self._full is None:
+            self._full = effective_props(self._item, has_attachments=self._has_attachments)
+        return self._full
+
+    def __getitem__(self, key: str) -> Any:
+        stored = self._item.props
+        if key in stored and key not in _COMPUTED:
+            return stored[key]
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())

@@ -17,7 +17,8 @@ from xml.etree.ElementTree import Element
 
 T_NS = "{http://schemas.microsoft.com/exchange/services/2006/types}"
 PATH_TAGS = frozenset({f"{T_NS}FieldURI", f"{T_NS}IndexedFieldURI", f"{T_NS}ExtendedFieldURI"})
-CMP_TAGS = {
+Op = Literal["eq", "ne", "gt", "ge", "lt", "le"]
+CMP_TAGS: dict[str, Op] = {
     "IsEqualTo": "eq",
     "IsNotEqualTo": "ne",
     "IsGreaterThan": "gt",
@@ -26,8 +27,21 @@ CMP_TAGS = {
     "IsLessThanOrEqualTo": "le",
 }
 
-Op = Literal["eq", "ne", "gt", "ge", "lt", "le"]
 KeyOf = Callable[[Element], str]
+
+
+# Enumerations Exchange compares and sorts by their value, not their name.
+ENUM_ORDER: dict[str, dict[str, int]] = {
+    "item:Importance": {"low": 0, "normal": 1, "high": 2},
+    "item:Sensitivity": {"normal": 0, "personal": 1, "private": 2, "confidential": 3},
+    "task:Status": {
+        "notstarted": 0,
+        "inprogress": 1,
+        "completed": 2,
+        "waitingonothers": 3,
+        "deferred": 4,
+    },
+}
 
 
 class RestrictionError(ValueError):
@@ -115,7 +129,7 @@ def parse_restriction(el: Element, key_of: KeyOf) -> Node:
             el.get("ContainmentComparison", "IgnoreCase"),
         )
     if name in CMP_TAGS:
-        op: Op = CMP_TAGS[name]  # type: ignore[assignment]
+        op = CMP_TAGS[name]
         key = _path(el, key_of)
         right = el.find(f"{T_NS}FieldURIOrConstant")
         if right is None or len(right) != 1:
@@ -229,6 +243,10 @@ def matches(node: Node, props: Mapping[str, Any]) -> bool:
         constants = [node.constant]
     else:
         constants = [str(v) for v in _scalars(props.get(node.other_key or ""))]
+    order = ENUM_ORDER.get(node.key)
+    if order is not None:
+        left_values = [order.get(str(v).lower(), -1) for v in left_values]
+        constants = [str(order.get(c.lower(), -1)) for c in constants]
     if node.op == "ne":
         if not left_values or not constants:
             return False
@@ -266,11 +284,14 @@ def parse_sort_order(el: Element | None, key_of: KeyOf) -> list[SortKey]:
     return out
 
 
-def _sort_value(value: Any) -> tuple[int, Any]:
+def _sort_value(value: Any, key: str = "") -> tuple[int, Any]:
     vals = _scalars(value)
     if not vals:
         return (0, 0)
     v = vals[0]
+    order = ENUM_ORDER.get(key)
+    if order is not None:
+        return (1, float(order.get(str(v).lower(), -1)))
     if isinstance(v, bool | int | float):
         return (1, float(v))
     return (2, str(v).casefold())
@@ -305,7 +326,7 @@ def sort_props(
         p = props_of(row)
         out: list[Any] = []
         for k in keys:
-            v = _sort_value(p.get(k.key))
+            v = _sort_value(p.get(k.key), k.key)
             out.append(v if k.ascending else _Desc(v))
         return tuple(out)
 

@@ -45,6 +45,9 @@ OPERATION_MODULES = (
 class Authenticator(Protocol):
     async def authenticate(self, request: Request) -> str | Response: ...
 
+    def finish(self, request: Request, response: Response) -> None:
+        """Add what the login owes the client on success (the Kerberos mutual-auth token)."""
+
 
 def load_operations() -> list[str]:
     """Import every operation module there is; returns the names loaded."""
@@ -116,12 +119,14 @@ def create_app(
             result = soap.throttled(back_off)
         else:
             result = await run_in_threadpool(soap.handle, lab, user, body, request_id=request_id)
-        return Response(
+        response = Response(
             result.body,
             status_code=result.status,
             media_type="text/xml; charset=utf-8",
             headers={"request-id": request_id, "X-FEServer": "LAB-EX01"},
         )
+        auth.finish(request, response)
+        return response
 
     async def dispatch(request: Request) -> Response:
         if request.url.path.lower().rstrip("/") != EWS_PATH:

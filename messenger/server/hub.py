@@ -137,9 +137,13 @@ class RedisHub(LocalHub):
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
-    async def start(self) -> None:
+    async def start(self, ready_timeout: float = 2.0) -> None:
+        """Subscribe; if Redis is not reachable yet, start anyway and keep trying."""
         self._task = asyncio.create_task(self._listen())
-        await asyncio.wait_for(self._ready.wait(), timeout=10)
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=ready_timeout)
+        except TimeoutError:
+            log.warning("redis not reachable at start; delivering locally until it is")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -149,11 +153,24 @@ class RedisHub(LocalHub):
         await self._redis.aclose()  # type: ignore[attr-defined]
 
     async def publish(self, items: list[dict[str, Any]]) -> None:
-        if items:
+        """Publish to all nodes; without Redis, deliver locally (other nodes catch up later).
+
+        The events are stored before they are published, so a Redis outage delays delivery to
+        other nodes' streams until their periodic catch-up; it never fails the request.
+        """
+        from redis.exceptions import RedisError
+
+        if not items:
+            return
+        try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for item in items:
                     pipe.publish(self._channel, json.dumps(item, separators=(",", ":")))
                 await pipe.execute()
+        except (OSError, RedisError) as exc:
+            log.warning("redis publish failed (%s); delivering locally only", type(exc).__name__)
+            for item in items:
+                self.dispatch(item)
 
     async def _listen(self) -> None:
         from redis.exceptions import RedisError

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messenger.server.blobs import BlobStore
@@ -34,7 +35,14 @@ async def scheduler(
     interval: float,
     on_result: Callable[[repo.PurgeResult], None],
 ) -> None:
-    """Purge now and then every `interval` seconds until cancelled."""
+    """Purge now and then every `interval` seconds until cancelled.
+
+    A failed run (database unreachable, a conflict with another node's run) is logged and
+    retried at the next interval; it must not end the scheduler.
+    """
     while True:
-        on_result(await run_purge(sessions, blobs, clock()))
+        try:
+            on_result(await run_purge(sessions, blobs, clock()))
+        except (SQLAlchemyError, OSError):
+            log.exception("retention purge failed; next attempt in %.0f s", interval)
         await asyncio.sleep(interval)

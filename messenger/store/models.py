@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -164,6 +165,9 @@ class Conversation(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set once a member of another tenant joins; only such conversations need the tenant-pair
+    # check on every send (existing rows start as True, the safe side).
+    cross_tenant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
     created_at: Mapped[dt.datetime]
 
 

@@ -310,8 +310,8 @@ class Appended:
     events: list[Event] = field(default_factory=list)
 
 
-async def next_seq(db: AsyncSession, conversation_id: str) -> int:
-    """Take the next number of the conversation's gap-free sequence.
+async def next_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> int:
+    """Take the next `count` numbers of the conversation's gap-free sequence; returns the last.
 
     The UPDATE locks the conversation row until commit, so concurrent senders are serialised
     per conversation and numbers commit in order.
@@ -319,7 +319,7 @@ async def next_seq(db: AsyncSession, conversation_id: str) -> int:
     seq = await db.scalar(
         update(Conversation)
         .where(Conversation.id == conversation_id)
-        .values(last_seq=Conversation.last_seq + 1)
+        .values(last_seq=Conversation.last_seq + count)
         .returning(Conversation.last_seq)
     )
     if seq is None:
@@ -387,6 +387,7 @@ async def create_conversation(
         name=name[:200],
         created_by=creator.id if creator else None,
         last_seq=0,
+        cross_tenant=False,
         created_at=now,
     )
     db.add(conv)
@@ -451,11 +452,15 @@ async def _add_members(
             f"a conversation has at most {MAX_GROUP_MEMBERS} members; "
             f"it has {count}, adding {len(new)} would exceed that"
         )
-    tenants = await member_tenants(db, conv.id) | {u.tenant_id for u in new} | {conv.tenant_id}
-    await check_tenants_allowed(db, tenants)
+    if conv.cross_tenant or any(u.tenant_id != conv.tenant_id for u in new):
+        tenants = await member_tenants(db, conv.id) | {u.tenant_id for u in new}
+        await check_tenants_allowed(db, tenants | {conv.tenant_id})
+        conv.cross_tenant = True
     appended = Appended()
-    for user in new:
-        seq = await next_seq(db, conv.id)
+    if not new:
+        return appended
+    first = await next_seq(db, conv.id, len(new)) - len(new) + 1
+    for seq, user in enumerate(new, start=first):
         role = "admin" if (user.id == creator_id and conv.kind == "group") else "member"
         mem = existing.get(user.id)
         if mem is None:
@@ -614,7 +619,8 @@ async def append_message(
     attachment_ids: list[str],
     now: dt.datetime,
 ) -> Event:
-    await check_tenants_allowed(db, await member_tenants(db, conv.id))
+    if conv.cross_tenant:
+        await check_tenants_allowed(db, await member_tenants(db, conv.id))
     if attachment_ids:
         found = set(
             await db.scalars(
@@ -840,30 +846,30 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
         cutoff = now - dt.timedelta(days=tenant.retention_days)
         convs = select(Conversation.id).where(Conversation.tenant_id == tenant.id)
         users = select(User.id).where(User.tenant_id == tenant.id)
-        old = list(
-            await db.scalars(
-                select(Attachment).where(
-                    Attachment.conversation_id.in_(convs), Attachment.created_at < cutoff
-                )
+        # DELETE ... RETURNING: of two concurrent purges (two nodes), each row is charged back
+        # by the one that actually deleted it.
+        gone = (
+            await db.execute(
+                delete(Attachment)
+                .where(Attachment.conversation_id.in_(convs), Attachment.created_at < cutoff)
+                .returning(Attachment.id, Attachment.owner_user_id, Attachment.size)
             )
-        )
-        for att in old:
+        ).all()
+        for att_id, owner_id, size in gone:
             await db.execute(
                 update(User)
-                .where(User.id == att.owner_user_id)
-                .values(storage_used=User.storage_used - att.size)
+                .where(User.id == owner_id)
+                .values(storage_used=User.storage_used - size)
             )
             await db.execute(
                 update(Tenant)
                 .where(
-                    Tenant.id
-                    == select(User.tenant_id).where(User.id == att.owner_user_id).scalar_subquery()
+                    Tenant.id == select(User.tenant_id).where(User.id == owner_id).scalar_subquery()
                 )
-                .values(storage_used=Tenant.storage_used - att.size)
+                .values(storage_used=Tenant.storage_used - size)
             )
-            await db.delete(att)
-            result.attachment_ids.append(att.id)
-        result.attachments += len(old)
+            result.attachment_ids.append(att_id)
+        result.attachments += len(gone)
         result.events += _count(
             await db.execute(
                 delete(Event).where(Event.conversation_id.in_(convs), Event.created_at < cutoff)

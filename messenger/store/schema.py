@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -65,11 +66,31 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(_current)
 
 
+# Key of the PostgreSQL advisory lock that serialises upgrades of nodes starting together.
+_UPGRADE_LOCK = 0x6D6564627269  # "medbri"
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (each numbered step in its own transaction)."""
-    async with engine.connect() as conn:
-        await conn.run_sync(_upgrade, revision)
-        await conn.commit()
+    """Bring the schema to `revision` (each numbered step in its own transaction).
+
+    On PostgreSQL an advisory lock, held on a second connection, makes nodes that start at the
+    same time upgrade one after the other; the later ones find the schema current.
+    """
+    if engine.dialect.name != "postgresql":
+        async with engine.connect() as conn:
+            await conn.run_sync(_upgrade, revision)
+            await conn.commit()
+        return
+    async with engine.connect() as lock:
+        await lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _UPGRADE_LOCK})
+        await lock.commit()
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(_upgrade, revision)
+                await conn.commit()
+        finally:
+            await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _UPGRADE_LOCK})
+            await lock.commit()
 
 
 async def check(engine: AsyncEngine) -> str | None:

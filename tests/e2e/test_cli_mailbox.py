@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from med.lab.demo import DEMO_PASSWORD
-from tests.e2e.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG, LabServer
+from tests.e2e.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG, TEAMKALENDER, LabServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -207,3 +207,58 @@ def test_respond_freebusy_and_permission_set(as_user) -> None:
     ).items()
     denied = cli("permissions", "set", "calendar", SACHBEARBEITUNG, "Owner", "--mailbox", CHEF)
     assert denied.returncode == 4
+
+
+def test_sorting_search_public_tree_and_agenda(as_user) -> None:
+    as_user(ASSISTENZ)
+    by_subject = json.loads(
+        ok(
+            "mail",
+            "ls",
+            "--mailbox",
+            CHEF,
+            "--sort",
+            "subject",
+            "--ascending",
+            "--limit",
+            "20",
+            "--json",
+        )
+    )
+    subjects = [m["subject"] for m in by_subject["items"]]
+    assert subjects == sorted(subjects)
+    found = json.loads(
+        ok("mail", "ls", "--mailbox", CHEF, "--search", "Haushalt", "--json", "--limit", "200")
+    )
+    assert found["items"] and not found["more"]
+    assert all("haushalt" in m["subject"].lower() for m in found["items"])  # demo: in subjects
+    public = json.loads(ok("folders", "tree", "--public", "--json"))
+    kinds = set()
+
+    def walk(node: dict) -> None:
+        kinds.add(node["kind"])
+        for child in node["children"]:
+            walk(child)
+
+    walk(public["tree"])
+    assert {"mail", "calendar", "contacts", "tasks", "notes"} <= kinds
+    agenda = json.loads(
+        ok(
+            "calendar",
+            "agenda",
+            "--from",
+            "2026-11-23",
+            "--days",
+            "7",
+            "--mailbox",
+            CHEF,
+            "--calendar",
+            TEAMKALENDER,
+            "--json",
+        )
+    )
+    assert {c["mailbox"] for c in agenda["calendars"]} == {CHEF, TEAMKALENDER}
+    starts = [e["start"] for e in agenda["events"]]
+    assert starts == sorted(starts)
+    bad = cli("mail", "ls", "--sort", "colour")
+    assert bad.returncode == 2 and "Sort by one of" in bad.stderr

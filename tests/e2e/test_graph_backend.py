@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -38,6 +39,8 @@ from med.model import (
     ResponseType,
     SendOptions,
     Sensitivity,
+    Task,
+    TaskStatus,
     Weekday,
     Weekly,
 )
@@ -162,6 +165,19 @@ async def test_unread_filter_and_subject_sort(assistenz: DelegateSession) -> Non
     assert subjects == sorted(subjects)
 
 
+async def test_search_finds_words_in_bodies(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    await sach.send(
+        Message(
+            subject="Rückfrage", body="Es geht um die Zuckerrübenernte.", to=(Address(ASSISTENZ),)
+        )
+    )
+    inbox = await assistenz.default_folder(ASSISTENZ, "inbox")
+    found = await assistenz.items(inbox, ItemQuery(limit=10, search="zuckerrübenernte"))
+    assert [m.subject for m in found.items] == ["Rückfrage"]
+
+
 async def test_folder_tree_of_the_boss_has_mail_and_calendar(assistenz: DelegateSession) -> None:
     tree = await assistenz.folder_tree(CHEF)
     names = {f.distinguished for f in tree.walk() if f.distinguished}
@@ -189,6 +205,36 @@ async def test_send_on_behalf_arrives_from_the_boss_sent_by_the_assistant(
     assert got.sender is not None and got.sender.email == ASSISTENZ
     content = await sach.attachment(got.attachments[0])
     assert content.content == b"TOP 1"
+
+
+async def test_forward_from_the_boss_mailbox_keeps_the_attachments(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    page = await assistenz.items(inbox, ItemQuery(limit=200, has_attachments=True))
+    original = page.items[0]
+    await assistenz.forward(
+        original, [Address(SACH)], "Zur Kenntnis.", options=SendOptions(from_mailbox=CHEF)
+    )
+    own = await sach.default_folder(SACH, "inbox")
+    found = await sach.items(own, ItemQuery(limit=5, search=original.subject))
+    forwarded = await sach.get(next(m for m in found.items if m.subject.startswith("WG:")).id)
+    assert isinstance(forwarded, Message)
+    assert forwarded.from_ is not None and forwarded.from_.email == CHEF
+    assert forwarded.attachments and "Zur Kenntnis." in (forwarded.body or "")
+
+
+async def test_delete_moves_to_deleted_items_and_hard_delete_removes(
+    assistenz: DelegateSession,
+) -> None:
+    drafts = await assistenz.default_folder(ASSISTENZ, "drafts")
+    soft = await assistenz.create(drafts, Message(subject="Weg damit (weich)"))
+    hard = await assistenz.create(drafts, Message(subject="Weg damit (hart)"))
+    await assistenz.delete(soft)
+    await assistenz.delete(hard, hard=True)
+    bin_ = await assistenz.default_folder(ASSISTENZ, "deleteditems")
+    subjects = {m.subject for m in (await assistenz.items(bin_, ItemQuery(limit=100))).items}
+    assert "Weg damit (weich)" in subjects and "Weg damit (hart)" not in subjects
 
 
 async def test_flag_categories_and_read_state(assistenz: DelegateSession) -> None:
@@ -277,6 +323,39 @@ async def test_private_appointments_stay_hidden_from_the_assistant(
     assert "Privat (Graph)" not in [e.subject for e in view]
 
 
+async def test_own_tasks_are_a_to_do_list_the_boss_tasks_are_unsupported(
+    assistenz: DelegateSession,
+) -> None:
+    tasks = await assistenz.default_folder(ASSISTENZ, "tasks")
+    due = datetime(2027, 2, 1, tzinfo=UTC)
+    created = await assistenz.create(tasks, Task(subject="Akte Müller anfordern", due=due))
+    listed = (await assistenz.items(tasks, ItemQuery(limit=50, sort="due"))).items
+    assert "Akte Müller anfordern" in [t.subject for t in listed]
+    done = await assistenz.update(replace(created, status=TaskStatus.COMPLETED), ["status"])
+    assert isinstance(done, Task) and done.status is TaskStatus.COMPLETED and done.due == due
+    with pytest.raises(Unsupported, match="To Do"):
+        await assistenz.default_folder(CHEF, "tasks")
+
+
+async def test_free_busy_shows_details_only_where_the_rights_allow(
+    assistenz: DelegateSession, sach: DelegateSession
+) -> None:
+    calendar = await assistenz.default_folder(CHEF, "calendar")
+    start = datetime(2027, 8, 2, 9, 0, tzinfo=UTC)
+    await assistenz.create(
+        calendar,
+        Event(subject="Kreistagssitzung (Graph)", start=start, end=start + timedelta(hours=3)),
+    )
+    window = (start - timedelta(hours=1), start + timedelta(hours=4))
+    (detailed,) = await assistenz.free_busy([CHEF], *window)
+    assert [(s.start, s.subject) for s in detailed.slots] == [(start, "Kreistagssitzung (Graph)")]
+    plain, unknown = await sach.free_busy([CHEF, f"niemand@{DOMAIN}"], *window)
+    assert [(s.start, s.end, s.subject) for s in plain.slots] == [
+        (start, start + timedelta(hours=3), None)
+    ]
+    assert unknown.error and not unknown.slots
+
+
 async def test_a_clerk_without_rights_is_denied(sach: DelegateSession) -> None:
     with pytest.raises(AccessDenied):
         inbox = await sach.default_folder(CHEF, "inbox")
@@ -306,6 +385,14 @@ async def test_what_graph_cannot_do_is_unsupported_with_a_reason(
         await call(assistenz)  # type: ignore[misc]
     assert caught.value.feature == feature
     assert "Graph" in str(caught.value) or "graph" in str(caught.value)
+
+
+async def test_calendar_notifications_are_unsupported_with_a_reason(
+    assistenz: DelegateSession,
+) -> None:
+    calendar = await assistenz.default_folder(CHEF, "calendar")
+    with pytest.raises(Unsupported, match="delta"):
+        await assistenz._run(assistenz._backend.subscribe, [calendar])
 
 
 async def test_folder_permissions_are_unsupported(assistenz: DelegateSession) -> None:
@@ -367,3 +454,16 @@ async def test_throttled_requests_are_retried_after_the_servers_delay(
     finally:
         knobs.throttle_window_s = 10.0
         knobs.throttle_back_off_ms = 1000
+
+
+def test_a_graph_profile_needs_a_token_source_not_a_password() -> None:
+    from med.errors import InvalidInput
+    from med.model import AuthMethod, Profile
+
+    profile = Profile("cloud", "https://graph.microsoft.com", ASSISTENZ, AuthMethod.OAUTH, "graph")
+    with pytest.raises(InvalidInput, match="signin"):
+        GraphBackend.from_profile(profile)
+    with pytest.raises(InvalidInput, match="OAuth"):
+        GraphBackend.from_profile(profile, password="secret")
+    backend = GraphBackend.from_profile(profile, token=lambda: "t")
+    assert backend.base_url == "https://graph.microsoft.com" and backend.user == ASSISTENZ

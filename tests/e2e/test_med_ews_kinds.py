@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from med import (
     Address,
+    Attendee,
     Contact,
     Daily,
     Event,
     FolderKind,
     ItemQuery,
+    MailboxEventKind,
     Message,
+    MonthlyByDate,
+    MonthlyByWeekday,
     Note,
     Recurrence,
+    ResponseType,
     SendOptions,
     Task,
     TaskStatus,
     Voicemail,
+    Weekday,
+    Weekly,
+    YearlyByDate,
+    YearlyByWeekday,
 )
 from tests.e2e.conftest import ASSISTENZ, CHEF, POSTSTELLE, SACHBEARBEITUNG, TEAMKALENDER
 
@@ -161,3 +173,180 @@ async def test_draft_for_the_boss_keeps_from_and_is_saved(assistenz, session_for
     own = await chef.save_draft(Message(subject="Notiz an mich", body="x"))
     drafts = await chef.default_folder(CHEF, "drafts")
     assert own.id in {m.id for m in (await chef.items(drafts, ItemQuery(limit=100))).items}
+
+
+async def test_stale_change_key_is_a_conflict(assistenz) -> None:
+    from med import Conflict
+
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    (listed,) = (await assistenz.items(inbox, ItemQuery(limit=1))).items
+    first = await assistenz.get(listed.id)
+    await assistenz.set_categories(first, ["Erste"])
+    with pytest.raises(Conflict, match="reload"):
+        await assistenz.set_categories(first, ["Zweite"])  # still the old change key
+    fresh = await assistenz.get(listed.id)
+    assert fresh.categories == ("Erste",)
+    await assistenz.set_categories(fresh, ["Zweite"])
+    assert (await assistenz.get(listed.id)).categories == ("Zweite",)
+
+
+async def _first_new_item_event(stream, send) -> object:
+    async def first():
+        async for event in stream:
+            if event.kind in (MailboxEventKind.NEW_MAIL, MailboxEventKind.CREATED):
+                return event
+        return None
+
+    waiter = asyncio.create_task(first())
+    await asyncio.sleep(0.3)
+    await send()
+    try:
+        return await asyncio.wait_for(waiter, timeout=30)
+    finally:
+        await stream.aclose()
+
+
+async def test_pull_notifications_when_streaming_is_off(session_for) -> None:
+    pulling = session_for(ASSISTENZ, (CHEF,), streaming=False)
+    inbox = await pulling.default_folder(CHEF, "inbox")
+    lena = session_for(SACHBEARBEITUNG)
+    event = await _first_new_item_event(
+        pulling.subscribe([inbox]),
+        lambda: lena.send(Message(subject="Per Pull", body="x", to=(Address(CHEF),))),
+    )
+    assert event is not None and event.item_id
+
+
+async def test_lost_subscription_is_renewed_and_reported(lab, session_for) -> None:
+    pulling = session_for(ASSISTENZ, (CHEF,), streaming=False)
+    inbox = await pulling.default_folder(CHEF, "inbox")
+    stream = pulling.subscribe([inbox])
+    await asyncio.wait_for(anext(stream), timeout=30)  # subscribed: the first poll's status
+    with lab.lab.store.transaction() as conn:  # the server forgets every subscription
+        conn.execute("DELETE FROM item_subscriptions")
+    event = await asyncio.wait_for(anext(stream), timeout=30)
+    while event.kind is MailboxEventKind.STATUS:
+        event = await asyncio.wait_for(anext(stream), timeout=30)
+    await stream.aclose()
+    assert event.kind is MailboxEventKind.RESUBSCRIBED
+
+
+SERIES = [
+    (Recurrence(Daily(2), date(2027, 3, 1), count=3), 3),
+    (
+        Recurrence(
+            Weekly((Weekday.MONDAY, Weekday.WEDNESDAY)), date(2027, 3, 1), end=date(2027, 3, 14)
+        ),
+        4,
+    ),
+    (Recurrence(MonthlyByDate(1), date(2027, 3, 1), count=2), 2),
+    (Recurrence(MonthlyByWeekday(Weekday.MONDAY, "first"), date(2027, 3, 1), count=2), 2),
+    (Recurrence(YearlyByDate(3, 1), date(2027, 3, 1)), 1),
+    (Recurrence(YearlyByWeekday(3, Weekday.MONDAY, "first"), date(2027, 3, 1), count=5), 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("recurrence", "expected"),
+    SERIES,
+    ids=[
+        "daily-count",
+        "weekly-until",
+        "monthly-date",
+        "monthly-weekday",
+        "yearly-noend",
+        "yearly-weekday",
+    ],
+)
+async def test_every_pattern_expands_in_the_boss_calendar(assistenz, recurrence, expected) -> None:
+    cal = await assistenz.default_folder(CHEF, "calendar")
+    start = datetime(2027, 3, 1, 9, tzinfo=UTC)  # a Monday
+    created = await assistenz.create(
+        cal,
+        Event(
+            subject="Musterserie",
+            start=start,
+            end=start + timedelta(hours=1),
+            recurrence=recurrence,
+        ),
+    )
+    master = await assistenz.get(created.id)
+    assert isinstance(master, Event) and master.recurrence == recurrence
+    view = await assistenz.calendar_view(
+        [cal], start - timedelta(days=1), datetime(2027, 5, 31, tzinfo=UTC)
+    )
+    assert len([e for e in view if e.subject == "Musterserie"]) == expected
+
+
+async def test_meeting_with_attendees_is_sent_and_answered(assistenz, session_for) -> None:
+    cal = await assistenz.default_folder(CHEF, "calendar")
+    start = datetime(2026, 12, 9, 13, tzinfo=UTC)
+    meeting = await assistenz.create(
+        cal,
+        Event(
+            subject="Abstimmung Haushalt",
+            start=start,
+            end=start + timedelta(hours=1),
+            attendees=(Attendee(Address(SACHBEARBEITUNG)),),
+            is_meeting=True,
+        ),
+    )
+    got = await assistenz.get(meeting.id)
+    assert isinstance(got, Event) and got.is_meeting
+    assert [a.address.email for a in got.attendees] == [SACHBEARBEITUNG]
+    lena = session_for(SACHBEARBEITUNG)
+    inbox = await lena.default_folder(SACHBEARBEITUNG, "inbox")
+    request = next(
+        m
+        for m in (await lena.items(inbox, ItemQuery(limit=20))).items
+        if m.subject == "Abstimmung Haushalt"
+    )
+    assert isinstance(request, Message) and request.is_meeting_request
+    await lena.respond(request.id, ResponseType.ACCEPT, "Passt")
+
+
+async def test_forward_carries_attachments_and_reply_all_reaches_everyone(
+    assistenz, session_for
+) -> None:
+    from med import OutgoingAttachment
+
+    lena = session_for(SACHBEARBEITUNG)
+    await lena.send(
+        Message(
+            subject="Unterlagen Bauantrag",
+            body="Anbei.",
+            to=(Address(CHEF),),
+            cc=(Address(POSTSTELLE),),
+            new_attachments=(OutgoingAttachment("plan.pdf", b"%PDF-1.7 plan", "application/pdf"),),
+        )
+    )
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    original = next(
+        m
+        for m in (await assistenz.items(inbox, ItemQuery(limit=10))).items
+        if m.subject == "Unterlagen Bauantrag"
+    )
+    await assistenz.forward(
+        original, [ASSISTENZ], "Zur Kenntnis", options=SendOptions(from_mailbox=CHEF)
+    )
+    own = await assistenz.default_folder(ASSISTENZ, "inbox")
+    forwarded = next(
+        m
+        for m in (await assistenz.items(own, ItemQuery(limit=10))).items
+        if "Unterlagen Bauantrag" in m.subject
+    )
+    full = await assistenz.get(forwarded.id)
+    assert [a.name for a in full.attachments] == ["plan.pdf"]
+    await assistenz.reply(
+        original, "Danke, wir prüfen.", reply_all=True, options=SendOptions(from_mailbox=CHEF)
+    )
+    lena_inbox = await lena.default_folder(SACHBEARBEITUNG, "inbox")
+    assert any(
+        "Unterlagen Bauantrag" in m.subject and m.subject != "Unterlagen Bauantrag"
+        for m in (await lena.items(lena_inbox, ItemQuery(limit=10))).items
+    )
+    post = await session_for(ASSISTENZ).default_folder(POSTSTELLE, "inbox")
+    assert any(
+        "Unterlagen Bauantrag" in m.subject and m.subject != "Unterlagen Bauantrag"
+        for m in (await assistenz.items(post, ItemQuery(limit=20))).items
+    )

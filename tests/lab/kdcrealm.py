@@ -6,6 +6,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,16 @@ def shared_kdc(tmp_path_factory: pytest.TempPathFactory) -> LabKdc:
     if _shared is None or not _shared.running:
         _shared = start_kdc(tmp_path_factory.mktemp("realm"), DEMO_USERS)
     return _shared
+
+
+def optional_kdc(tmp_path_factory: pytest.TempPathFactory) -> LabKdc | None:
+    """The process's KDC, or None where krb5kdc is missing (NTLM and Basic tests still run)."""
+    return shared_kdc(tmp_path_factory) if find_kdc_binary() is not None else None
+
+
+def keytab_options(kdc: LabKdc | None) -> dict[str, Any]:
+    """LabAuthenticator keyword arguments for Kerberos, if there is a KDC."""
+    return {"keytab": kdc.keytab, "realm": kdc.realm} if kdc is not None else {}
 
 
 @dataclass

@@ -14,7 +14,14 @@ from med.lab.auth import LabAuthenticator
 from med.lab.auth.kdc import LabKdc, start_kdc
 from med.lab.demo import DEMO_PASSWORD
 from tests.lab.authserver import Served, serve
-from tests.lab.kdcrealm import DEMO_USERS, Tickets, shared_kdc, use_tickets
+from tests.lab.kdcrealm import (
+    DEMO_USERS,
+    Tickets,
+    keytab_options,
+    optional_kdc,
+    shared_kdc,
+    use_tickets,
+)
 
 create_app = pytest.importorskip("med.lab.server", reason="needs the lab's EWS server").create_app
 
@@ -34,9 +41,14 @@ def kdc(tmp_path_factory: pytest.TempPathFactory) -> LabKdc:
     return shared_kdc(tmp_path_factory)
 
 
+@pytest.fixture(scope="session")
+def realm(tmp_path_factory: pytest.TempPathFactory) -> LabKdc | None:
+    return optional_kdc(tmp_path_factory)
+
+
 @pytest.fixture(scope="module")
-def ews(demo_lab: Lab, kdc: LabKdc) -> Iterator[Served]:
-    auth = LabAuthenticator(demo_lab, keytab=kdc.keytab, realm=kdc.realm)
+def ews(demo_lab: Lab, realm: LabKdc | None) -> Iterator[Served]:
+    auth = LabAuthenticator(demo_lab, **keytab_options(realm))
     with serve(create_app(demo_lab, authenticator=auth)) as served:
         yield served
     auth.close()

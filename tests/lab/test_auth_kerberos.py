@@ -243,3 +243,40 @@ def test_a_labs_realm_has_principals_for_its_logins_only(
         assert tickets.kinit("chef@musterstadt.example").returncode == 0
     finally:
         kdc.stop()
+
+
+GET_INBOX = b"""<?xml version="1.0" encoding="utf-8"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"
+  xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"
+  xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">
+  <s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header>
+  <s:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>
+    <m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder></s:Body>
+</s:Envelope>"""
+
+
+def test_the_lab_ews_endpoint_proves_itself_to_a_kerberos_client(
+    kdc: LabKdc, tickets: Tickets
+) -> None:
+    from med.lab.server import create_app
+
+    lab = Lab.open(None, demo=True)
+    auth = LabAuthenticator(lab, keytab=kdc.keytab, realm=kdc.realm)
+    try:
+        with serve(create_app(lab, authenticator=auth)) as served:
+            assert tickets.kinit(ASSISTENZ).returncode == 0
+            client = spnego.client(hostname="127.0.0.1", service="HTTP", protocol="kerberos")
+            token = base64.b64encode(client.step()).decode()
+            r = requests.post(
+                served.url,
+                data=GET_INBOX,
+                headers={"Authorization": f"Negotiate {token}", "Content-Type": "text/xml"},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+            assert "NoError" in r.text
+            (mutual,) = r.raw.headers.getlist("WWW-Authenticate")
+            client.step(base64.b64decode(mutual.split(" ", 1)[1]))
+            assert client.complete
+    finally:
+        auth.close()

@@ -231,3 +231,57 @@ def test_organizer_deleting_the_meeting_cancels_it_for_attendees(lab: Lab) -> No
         i.item_class == "IPM.Schedule.Meeting.Canceled"
         for i in store_items.items_in(lab.store, inbox)
     )
+
+
+def test_occurrence_item_id_addresses_one_instance_for_update_and_delete(lab: Lab) -> None:
+    from med.lab.ews.items import item_ews_id
+
+    calendar = folder_of(lab, CHEF, "calendar")
+    daily = next(
+        i
+        for i in store_items.items_in(lab.store, calendar)
+        if i.props.get("item:Subject") == "Haushaltsberatung"
+    )
+    master_id = item_ews_id(daily)
+    messages = call(
+        lab,
+        ASSISTENZ,
+        '<m:UpdateItem ConflictResolution="AlwaysOverwrite"><m:ItemChanges><t:ItemChange>'
+        f'<t:OccurrenceItemId RecurringMasterId="{master_id}" InstanceIndex="3"/><t:Updates>'
+        '<t:SetItemField><t:FieldURI FieldURI="calendar:Location"/><t:CalendarItem>'
+        "<t:Location>Kämmerei</t:Location></t:CalendarItem></t:SetItemField>"
+        "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>",
+    )
+    assert codes(messages) == ["NoError"]
+    deleted = call(
+        lab,
+        ASSISTENZ,
+        '<m:DeleteItem DeleteType="HardDelete"><m:ItemIds>'
+        f'<t:OccurrenceItemId RecurringMasterId="{master_id}" InstanceIndex="4"/>'
+        "</m:ItemIds></m:DeleteItem>",
+    )
+    assert codes(deleted) == ["NoError"]
+    out_of_range = call(
+        lab,
+        ASSISTENZ,
+        '<m:DeleteItem DeleteType="HardDelete"><m:ItemIds>'
+        f'<t:OccurrenceItemId RecurringMasterId="{master_id}" InstanceIndex="11"/>'
+        "</m:ItemIds></m:DeleteItem>",
+    )
+    assert codes(out_of_range) == ["ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"]
+    [exception] = store_items.exceptions_of(lab.store, daily.id)
+    assert exception.props["calendar:Location"] == "Kämmerei"
+    master = store_items.get_item(lab.store, daily.id)
+    assert master is not None and master.props["lab:deleted"] == [4]
+    via_master = call(
+        lab,
+        ASSISTENZ,
+        '<m:UpdateItem ConflictResolution="AlwaysOverwrite"><m:ItemChanges><t:ItemChange>'
+        f'<t:RecurringMasterItemId OccurrenceId="{item_ews_id(exception)}"/><t:Updates>'
+        '<t:SetItemField><t:FieldURI FieldURI="item:Subject"/><t:CalendarItem>'
+        "<t:Subject>Haushalt 2028</t:Subject></t:CalendarItem></t:SetItemField>"
+        "</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>",
+    )
+    assert codes(via_master) == ["NoError"]
+    master = store_items.get_item(lab.store, daily.id)
+    assert master is not None and master.props["item:Subject"] == "Haushalt 2028"

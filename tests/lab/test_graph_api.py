@@ -24,6 +24,7 @@ ALL_SCOPES = frozenset(
         "Mail.Send.Shared",
         "Calendars.ReadWrite.Shared",
         "Contacts.ReadWrite.Shared",
+        "Tasks.ReadWrite",
         "User.Read",
     }
 )
@@ -105,10 +106,17 @@ def _error(response: httpx.Response, status: int, code: str) -> None:
     assert response.json()["error"]["code"] == code
 
 
-def _send(graph: Graph, mailbox: str, to: str, subject: str, **extra: Any) -> None:
+def _send(
+    graph: Graph,
+    mailbox: str,
+    to: str,
+    subject: str,
+    body_text: str = "Bitte um Rückmeldung.",
+    **extra: Any,
+) -> None:
     message = {
         "subject": subject,
-        "body": {"contentType": "text", "content": "Bitte um Rückmeldung."},
+        "body": {"contentType": "text", "content": body_text},
         "toRecipients": [{"emailAddress": {"address": to}}],
         **extra,
     }
@@ -562,3 +570,102 @@ def test_contact_folders_and_mime(assistenz: Graph) -> None:
     first = _ok(assistenz.get(f"/users/{CHEF}/mailFolders/inbox/messages?$top=1"))["value"][0]
     raw = assistenz.get(f"/users/{CHEF}/messages/{first['id']}/$value")
     assert raw.status_code == 200 and b"Subject:" in raw.content
+
+
+def test_todo_lists_are_the_own_task_folders_only(chef: Graph, assistenz: Graph) -> None:
+    lists = _ok(chef.get("/me/todo/lists"))["value"]
+    default = next(x for x in lists if x["wellknownListName"] == "defaultList")
+    tasks = _ok(chef.get(f"/me/todo/lists/{default['id']}/tasks?$top=50"))["value"]
+    assert "Haushaltsrede vorbereiten" in [t["title"] for t in tasks]
+    _error(assistenz.get(f"/users/{CHEF}/todo/lists"), 403, "ErrorAccessDenied")
+
+
+def test_todo_task_create_complete_delete(assistenz: Graph) -> None:
+    lists = _ok(assistenz.get("/me/todo/lists"))["value"]
+    list_id = lists[0]["id"]
+    created = _ok(
+        assistenz.post(
+            f"/me/todo/lists/{list_id}/tasks",
+            {
+                "title": "Akte anfordern",
+                "dueDateTime": {"dateTime": "2027-01-10T00:00:00", "timeZone": "UTC"},
+            },
+        ),
+        201,
+    )
+    assert created["status"] == "notStarted"
+    done = _ok(
+        assistenz.patch(f"/me/todo/lists/{list_id}/tasks/{created['id']}", {"status": "completed"})
+    )
+    assert done["status"] == "completed" and done["dueDateTime"]["dateTime"].startswith(
+        "2027-01-10"
+    )
+    _ok(assistenz.delete(f"/me/todo/lists/{list_id}/tasks/{created['id']}"), 204)
+    _error(
+        assistenz.get(f"/me/todo/lists/{list_id}/tasks/{created['id']}"), 404, "ErrorItemNotFound"
+    )
+
+
+def test_calendar_view_delta_reports_new_and_removed_events(chef: Graph) -> None:
+    window = {"startDateTime": "2027-09-01T00:00:00Z", "endDateTime": "2027-09-30T00:00:00Z"}
+    first = _ok(chef.get("/me/calendarView/delta", params=window))
+    assert "@odata.deltaLink" in first
+    created = _ok(
+        chef.post(
+            "/me/events",
+            {
+                "subject": "Klausur im September",
+                "start": {"dateTime": "2027-09-10T08:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2027-09-10T12:00:00", "timeZone": "UTC"},
+            },
+        ),
+        201,
+    )
+    second = _ok(chef.http.get(first["@odata.deltaLink"]))
+    assert [e["subject"] for e in second["value"]] == ["Klausur im September"]
+    _ok(chef.delete(f"/me/events/{created['id']}"), 204)
+    third = _ok(chef.http.get(second["@odata.deltaLink"]))
+    assert [e.get("@removed") for e in third["value"]] == [{"reason": "deleted"}]
+    assert third["value"][0]["id"] == created["id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "content", "status", "code"),
+    [
+        ("POST", "/me/messages", b"{not json", 400, "BadRequest"),
+        ("GET", "/me/messages/!!!", None, 400, "ErrorInvalidIdMalformed"),
+        ("GET", "/me/messages?$top=0", None, 400, "BadRequest"),
+        ("GET", "/me/messages?$skip=minus", None, 400, "BadRequest"),
+        ("GET", "/me/somethingElse", None, 400, "BadRequest"),
+        ("PUT", "/me/mailFolders", None, 405, "Request_BadRequest"),
+        ("GET", "/users/niemand@musterstadt.example/messages", None, 404, "ErrorInvalidUser"),
+    ],
+)
+def test_bad_requests_get_graphs_error_answers(
+    assistenz: Graph, method: str, url: str, content: bytes | None, status: int, code: str
+) -> None:
+    headers = {"Content-Type": "application/json"} if content else {}
+    _error(assistenz.http.request(method, url, content=content, headers=headers), status, code)
+
+
+def test_send_from_the_functional_mailbox(assistenz: Graph, chef: Graph) -> None:
+    _send(assistenz, "poststelle@musterstadt.example", CHEF, "Eingangsbestätigung")
+    page = _ok(
+        chef.get(
+            "/me/mailFolders/inbox/messages", params={"$filter": "subject eq 'Eingangsbestätigung'"}
+        )
+    )
+    got = page["value"][0]
+    assert got["from"]["emailAddress"]["address"] == "poststelle@musterstadt.example"
+    assert got["sender"]["emailAddress"]["address"] == ASSISTENZ
+
+
+def test_search_looks_into_bodies_and_takes_no_orderby(assistenz: Graph, sach: Graph) -> None:
+    _send(assistenz, ASSISTENZ, SACH, "Unauffälliger Betreff", body_text="Stichwort Zuckerrübe")
+    found = _ok(sach.get("/me/messages", params={"$search": '"zuckerrübe"'}))["value"]
+    assert [m["subject"] for m in found] == ["Unauffälliger Betreff"]
+    _error(
+        sach.get("/me/messages", params={"$search": '"x"', "$orderby": "subject"}),
+        400,
+        "ErrorInvalidUrlQuery",
+    )

@@ -156,3 +156,16 @@ def test_sort_descending_by_date_then_ascending_subject_missing_values_lowest() 
         {"n": 3, "ext:tag:0x1090:Integer": 1},
     ]
     assert [r["n"] for r in sort_props(flagged, asc, lambda r: r)] == [2, 3, 1]
+
+
+def test_importance_compares_and_sorts_by_value_not_name() -> None:
+    node = parse_restriction(restriction(cmp("IsGreaterThan", "item:Importance", "Normal")), key_of)
+    assert matches(node, {"item:Importance": "High"})
+    assert not matches(node, {"item:Importance": "Low"})
+    el: Element = fromstring(
+        f'<m:SortOrder xmlns:m="x" xmlns:t="{T}"><t:FieldOrder Order="Descending">'
+        '<t:FieldURI FieldURI="item:Importance"/></t:FieldOrder></m:SortOrder>'
+    )
+    rows = [{"item:Importance": v} for v in ("Low", "High", "Normal")]
+    got = sort_props(rows, parse_sort_order(el, key_of), lambda r: r)
+    assert [r["item:Importance"] for r in got] == ["High", "Normal", "Low"]

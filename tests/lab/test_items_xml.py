@@ -170,3 +170,101 @@ def test_deep_find_includes_subfolders_and_text_body_is_converted(lab: Lab) -> N
     body = got[0].find(f"{M}Items/{T}Message/{T}Body")
     assert body is not None and body.get("BodyType") == "HTML"
     assert (body.text or "").startswith("<html>")
+
+
+CAL = '<m:SavedItemFolderId><t:DistinguishedFolderId Id="calendar"/></m:SavedItemFolderId>'
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (
+            "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds>"
+            '<t:ItemId Id="bm9wZQ=="/></m:ItemIds></m:GetItem>',
+            "ErrorInvalidIdMalformed",
+        ),
+        (
+            '<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:MimeContent>'
+            "%%%</t:MimeContent></t:Message></m:Items></m:CreateItem>",
+            "ErrorMimeContentConversionFailed",
+        ),
+        (
+            f"<m:CreateItem>{CAL}<m:Items><t:CalendarItem><t:Start>2027-01-01T10:00:00Z"
+            "</t:Start><t:End>2027-01-01T09:00:00Z</t:End></t:CalendarItem></m:Items>"
+            "</m:CreateItem>",
+            "ErrorCalendarEndDateIsEarlierThanStartDate",
+        ),
+        (
+            f"<m:CreateItem>{CAL}<m:Items><t:CalendarItem><t:Start>2027-01-01T10:00:00Z"
+            "</t:Start><t:End>2027-01-01T11:00:00Z</t:End><t:Recurrence><t:WeeklyRecurrence>"
+            "<t:Interval>1</t:Interval><t:DaysOfWeek></t:DaysOfWeek></t:WeeklyRecurrence>"
+            "<t:NoEndRecurrence><t:StartDate>2027-01-01</t:StartDate></t:NoEndRecurrence>"
+            "</t:Recurrence></t:CalendarItem></m:Items></m:CreateItem>",
+            "ErrorCalendarInvalidRecurrence",
+        ),
+        (
+            '<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message>'
+            '<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0x1090" PropertyType="Integer"/>'
+            "<t:Value>zwei</t:Value></t:ExtendedProperty></t:Message></m:Items></m:CreateItem>",
+            "ErrorInvalidValueForProperty",
+        ),
+        (
+            '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>'
+            "</m:ItemShape><m:Restriction><t:Near/></m:Restriction><m:ParentFolderIds>"
+            '<t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>',
+            "ErrorInvalidRestriction",
+        ),
+        (
+            '<m:CreateItem MessageDisposition="SendOnly"><m:Items><t:Message><t:Subject>x'
+            "</t:Subject></t:Message></m:Items></m:CreateItem>",
+            "ErrorInvalidRecipients",
+        ),
+    ],
+)
+def test_bad_item_requests_get_typed_errors_and_change_nothing(
+    lab: Lab, body: str, code: str
+) -> None:
+    before = lab.store.query_one("SELECT COUNT(*) AS n FROM items")
+    messages = call(lab, CHEF, body)
+    assert codes(messages) == [code]
+    assert lab.store.query_one("SELECT COUNT(*) AS n FROM items")["n"] == before["n"]  # type: ignore[index]
+
+
+MATCH_ALL = (
+    '<m:Restriction><t:Not><t:Exists><t:FieldURI FieldURI="item:InReplyTo"/></t:Exists>'
+    "</t:Not></m:Restriction>"
+)
+
+
+@pytest.mark.parametrize("user", [CHEF, "assistenz@musterstadt.example"])
+@pytest.mark.parametrize(
+    "order",
+    [
+        "",
+        '<t:FieldOrder Order="Descending"><t:FieldURI FieldURI="item:DateTimeReceived"/>'
+        "</t:FieldOrder>",
+        '<t:FieldOrder Order="Ascending"><t:FieldURI FieldURI="message:IsRead"/></t:FieldOrder>'
+        '<t:FieldOrder Order="Descending"><t:ExtendedFieldURI PropertyTag="0x1090" '
+        'PropertyType="Integer"/></t:FieldOrder>',
+    ],
+)
+def test_sql_paged_listing_equals_the_general_path(lab: Lab, user: str, order: str) -> None:
+    def page(offset: int, restriction: str) -> tuple[list[str], str]:
+        sort = f"<m:SortOrder>{order}</m:SortOrder>" if order else ""
+        messages = call(
+            lab,
+            user,
+            '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>'
+            f'</m:ItemShape><m:IndexedPageItemView MaxEntriesReturned="40" Offset="{offset}" '
+            f'BasePoint="Beginning"/>{restriction}{sort}<m:ParentFolderIds>'
+            f'<t:DistinguishedFolderId Id="inbox"><t:Mailbox><t:EmailAddress>{CHEF}'
+            "</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId></m:ParentFolderIds>"
+            "</m:FindItem>",
+        )
+        root = messages[0].find(f"{M}RootFolder")
+        assert root is not None
+        ids = [str(el.get("Id")) for el in root.iter(f"{T}ItemId")]
+        return ids, f"{root.get('TotalItemsInView')}/{root.get('IncludesLastItemInRange')}"
+
+    for offset in (0, 120, 240):
+        assert page(offset, "") == page(offset, MATCH_ALL)

@@ -16,30 +16,38 @@ from hypothesis import strategies as st
 
 from med.lab import Lab
 from med.lab import items as store_items
+from med.lab.access import set_delegate
 from med.lab.ews.ids import decode_id
 from med.lab.store import Folder
 from tests.lab.items_soap import M, T, call, codes
 
 USER = "owner@lab.example"
+DELEGATE = "delegate@lab.example"
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def fresh_lab() -> tuple[Lab, Folder, Folder]:
     lab = Lab.open()
     lab.add_mailbox(USER, "Owner")
+    lab.add_mailbox(DELEGATE, "Delegate")
+    set_delegate(lab.store, USER, DELEGATE, {"inbox": "Editor"}, view_private=False)
     inbox = lab.store.distinguished_folder(USER, "inbox")
     assert inbox is not None
     other = lab.add_folder(inbox, "Ablage")
     return lab, inbox, other
 
 
-def sync_round(lab: Lab, state: str, max_changes: int) -> tuple[list[tuple[str, str]], str, bool]:
+def sync_round(
+    lab: Lab, state: str, max_changes: int, user: str = USER
+) -> tuple[list[tuple[str, str]], str, bool]:
     state_xml = f"<m:SyncState>{state}</m:SyncState>" if state else ""
     messages = call(
         lab,
-        USER,
+        user,
         "<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
-        '<m:SyncFolderId><t:DistinguishedFolderId Id="inbox"/></m:SyncFolderId>'
+        '<m:SyncFolderId><t:DistinguishedFolderId Id="inbox">'
+        f"<t:Mailbox><t:EmailAddress>{USER}</t:EmailAddress></t:Mailbox>"
+        "</t:DistinguishedFolderId></m:SyncFolderId>"
         f"{state_xml}<m:MaxChangesReturned>{max_changes}</m:MaxChangesReturned>"
         "</m:SyncFolderItems>",
         validate=False,
@@ -63,7 +71,10 @@ def sync_round(lab: Lab, state: str, max_changes: int) -> tuple[list[tuple[str, 
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("create"), st.integers(0, 99)),
-        st.tuples(st.sampled_from(["update", "delete", "move_out", "move_in"]), st.integers(0, 50)),
+        st.tuples(
+            st.sampled_from(["update", "delete", "move_out", "move_in", "private", "public"]),
+            st.integers(0, 50),
+        ),
         st.tuples(st.just("sync"), st.integers(1, 4)),
     ),
     max_size=40,
@@ -71,10 +82,11 @@ OPS = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=OPS)
-@example(ops=[("create", 1), ("create", 0), ("sync", 1), ("delete", 0)])
-@example(ops=[("create", 0), ("create", 1), ("sync", 1), ("update", 1), ("delete", 0)])
-def test_client_copy_converges_to_folder_content(ops: list[tuple[str, int]]) -> None:
+@given(ops=OPS, user=st.sampled_from([USER, DELEGATE]))
+@example(ops=[("create", 1), ("create", 0), ("sync", 1), ("delete", 0)], user=USER)
+@example(ops=[("create", 0), ("create", 1), ("sync", 1), ("update", 1), ("delete", 0)], user=USER)
+@example(ops=[("create", 0), ("private", 0), ("sync", 2), ("delete", 0)], user=DELEGATE)
+def test_client_copy_converges_to_folder_content(ops: list[tuple[str, int]], user: str) -> None:
     lab, inbox, other = fresh_lab()
     store = lab.store
     known: set[str] = set()
@@ -109,6 +121,10 @@ def test_client_copy_converges_to_folder_content(ops: list[tuple[str, int]]) -> 
             item = inside[n % len(inside)]
             item.props["item:Subject"] = "y"
             store_items.save_item(store, item, NOW)
+        elif op in ("private", "public") and inside:
+            item = inside[n % len(inside)]
+            item.props["item:Sensitivity"] = "Private" if op == "private" else "Normal"
+            store_items.save_item(store, item, NOW)
         elif op == "delete" and inside:
             store_items.delete_item(store, inside[n % len(inside)], NOW)
         elif op == "move_out" and inside:
@@ -116,15 +132,18 @@ def test_client_copy_converges_to_folder_content(ops: list[tuple[str, int]]) -> 
         elif op == "move_in" and outside:
             store_items.move_item(store, outside[n % len(outside)], inbox, NOW)
         elif op == "sync":
-            changes, state, _ = sync_round(lab, state, n)
+            changes, state, _ = sync_round(lab, state, n, user)
             assert len(changes) <= n
             apply(changes)
     for _ in range(200):
-        changes, state, done = sync_round(lab, state, 3)
+        changes, state, done = sync_round(lab, state, 3, user)
         apply(changes)
         if done:
             break
-    assert known == {i.id for i in store_items.items_in(store, inbox.id)}
+    visible = {
+        i.id for i in store_items.items_in(store, inbox.id) if user == USER or not i.is_private
+    }
+    assert known == visible
     lab.close()
 
 

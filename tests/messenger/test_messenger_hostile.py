@@ -105,3 +105,19 @@ async def test_stream_needs_a_session_with_a_device(msg: Harness) -> None:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_junk_frames_on_an_open_stream_are_ignored(msg: Harness) -> None:
+    anna, cid, raw = await setup(msg)
+    await raw.aclose()
+    url = msg.url.replace("http", "ws") + "/v1/stream"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "hello", "token": anna.token}))
+        while json.loads(await ws.recv())["type"] != "synced":
+            pass
+        await ws.send(b"\x00\xff binary")
+        await ws.send("{not json")
+        await ws.send(json.dumps({"type": "ack", "to_device_seq": "x"}))
+        await anna.send_raw(cid, b"still delivered")
+        event = json.loads(await ws.recv())
+    assert event["type"] == "message" and event["seq"] == 2

@@ -88,3 +88,27 @@ async def test_server_refuses_to_start_on_a_newer_schema(
     assert "9999" in str(refused.value)
     with pytest.raises(schema.SchemaTooNew):
         await schema.upgrade(engine)
+
+
+async def test_conversations_existing_before_0009_are_treated_as_cross_tenant(
+    engine: AsyncEngine,
+) -> None:
+    await schema.upgrade(engine, "0008")
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO tenants (id, name, retention_days, user_quota_bytes, "
+                "storage_extension_steps, storage_used, audit_enabled, settings, created_at) "
+                "VALUES ('t1', 'Kreis', 30, 1, 0, 0, false, '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO conversations (id, tenant_id, kind, name, last_seq, created_at) "
+                "VALUES ('c1', 't1', 'group', 'g', 0, CURRENT_TIMESTAMP)"
+            )
+        )
+    await schema.upgrade(engine, "0009")
+    async with engine.connect() as conn:
+        flag = (await conn.execute(text("SELECT cross_tenant FROM conversations"))).scalar_one()
+    assert flag in (True, 1)

@@ -16,7 +16,7 @@ from messenger_harness import FAST_ARGON2, PASSWORD, Clock, Database, free_port,
 
 from messenger.client import Envelope, MessengerClient, Unauthenticated, decode_ciphertext
 from messenger.server.auth import make_hasher
-from messenger.store import repo, schema
+from messenger.store import repo
 from messenger.store.engine import make_engine, sessionmaker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,11 +36,7 @@ pytestmark = [
 async def shared_db() -> AsyncIterator[Database]:
     assert PG
     async with pg_schema(PG) as name:
-        db = Database(PG, name)
-        engine = make_engine(db.url, db.schema)
-        await schema.upgrade(engine)
-        await engine.dispose()
-        yield db
+        yield Database(PG, name)  # empty: both nodes migrate it as they start together
 
 
 class Node:

@@ -171,3 +171,46 @@ def test_backend_refuses_incomplete_settings_before_connecting() -> None:
         EwsBackend(endpoint=None, user="a@b.example", password="x")
     with pytest.raises(InvalidInput, match="e-mail"):
         EwsBackend(endpoint="http://x/EWS/Exchange.asmx", user="nobody", password="x")
+
+
+@pytest.mark.parametrize("calendar", [True, False])
+def test_permission_changes_are_sent_as_the_schema_wants(calendar: bool) -> None:
+    from exchangelib import Account, Build, Configuration, Credentials, Version
+    from exchangelib.folders import Folder as ExFolder
+    from exchangelib.services import UpdateFolder
+
+    from med.backends.ews import _to_ex_permission
+    from tests.lab.schema import assert_valid_ews
+
+    config = Configuration(
+        service_endpoint="http://127.0.0.1:9/EWS/Exchange.asmx",
+        credentials=Credentials("chef@musterstadt.example", "x"),
+        auth_type="basic",
+        version=Version(build=Build(15, 1), api_version="Exchange2016"),
+    )
+    account = Account(
+        "chef@musterstadt.example", config=config, autodiscover=False, access_type="delegate"
+    )
+    from exchangelib.folders import Root
+    from exchangelib.properties import DistinguishedFolderId
+
+    root = Root(account=account, _distinguished_id=DistinguishedFolderId(id="root"))
+    from med.backends.ews import _CalendarFolder
+
+    folder = (_CalendarFolder if calendar else ExFolder)(id="AAMkAD", changekey="CK", root=root)
+    entries = [
+        _to_ex_permission(permission_for_role("default", Role.REVIEWER), calendar=calendar),
+        _to_ex_permission(
+            permission_for_role("assistenz@musterstadt.example", Role.EDITOR), calendar=calendar
+        ),
+    ]
+    from exchangelib.properties import PermissionSet
+
+    folder.permission_set = (
+        PermissionSet(calendar_permissions=entries)
+        if calendar
+        else PermissionSet(permissions=entries)
+    )
+    service = UpdateFolder(account=account)
+    payload = service.get_payload(folders=[(folder, ["permission_set"])])
+    assert_valid_ews(service.wrap(content=payload, api_version="Exchange2016"))

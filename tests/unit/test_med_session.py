@@ -219,9 +219,11 @@ async def test_iter_items_walks_every_page_once(session, backend) -> None:
     ]
 
 
-async def test_bad_page_size_is_refused_before_the_server(session, backend) -> None:
+async def test_bad_page_size_or_sort_is_refused_before_the_server(session, backend) -> None:
     with pytest.raises(InvalidInput):
         await session.items(folder("inbox"), ItemQuery(limit=0))
+    with pytest.raises(InvalidInput, match="received"):
+        await session.items(folder("inbox"), ItemQuery(sort="colour"))  # type: ignore[arg-type]
     assert backend.calls == []
 
 
@@ -512,3 +514,17 @@ async def test_get_fetches_body_in_one_call(session, backend) -> None:
     assert msg.body == "hello"
     with pytest.raises(NotFound):
         await session.get("nope")
+
+
+async def test_paging_goes_on_past_a_page_of_hidden_private_items() -> None:
+    backend = FakeBackend(messages=6)
+    backend.messages = [
+        dataclasses.replace(m, sensitivity=Sensitivity.PRIVATE if i < 3 else Sensitivity.NORMAL)
+        for i, m in enumerate(backend.messages)
+    ]
+    async with DelegateSession(backend) as session:
+        editor = folder("inbox", rights=rights_for_role(Role.EDITOR))
+        first = await session.items(editor, ItemQuery(limit=3))
+        assert first.items == () and first.next_offset == 3
+        ids = [m.id async for m in session.iter_items(editor, ItemQuery(limit=3))]
+    assert ids == ["m3", "m4", "m5"]

@@ -31,7 +31,15 @@ from med.auth.negotiate import (
 from med.lab.auth import LabAuthenticator
 from med.lab.auth.kdc import LabKdc, start_kdc
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
-from tests.lab.kdcrealm import DEMO_USERS, Tickets, shared_kdc, tickets_issued, use_tickets
+from tests.lab.kdcrealm import (
+    DEMO_USERS,
+    Tickets,
+    keytab_options,
+    optional_kdc,
+    shared_kdc,
+    tickets_issued,
+    use_tickets,
+)
 
 ASSISTENZ = "assistenz@musterstadt.example"
 PRINCIPAL = "assistenz@MUSTERSTADT.EXAMPLE"
@@ -42,10 +50,15 @@ def kdc(tmp_path_factory: pytest.TempPathFactory) -> LabKdc:
     return shared_kdc(tmp_path_factory)
 
 
+@pytest.fixture(scope="session")
+def realm(tmp_path_factory: pytest.TempPathFactory) -> LabKdc | None:
+    return optional_kdc(tmp_path_factory)
+
+
 @pytest.fixture(scope="module")
-def server(kdc: LabKdc) -> Iterator[Served]:
+def server(realm: LabKdc | None) -> Iterator[Served]:
     auth = LabAuthenticator(
-        demo_org(), keytab=kdc.keytab, realm=kdc.realm, ntlm_passwords={ASSISTENZ: DEMO_PASSWORD}
+        demo_org(), ntlm_passwords={ASSISTENZ: DEMO_PASSWORD}, **keytab_options(realm)
     )
     with serve(make_app(auth)) as served:
         yield served

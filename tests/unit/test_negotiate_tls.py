@@ -15,7 +15,7 @@ from med.lab.auth import LabAuthenticator
 from med.lab.auth.kdc import LabKdc
 from med.lab.graph.tls import LabTls, ensure_tls
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
-from tests.lab.kdcrealm import Tickets, shared_kdc, use_tickets
+from tests.lab.kdcrealm import Tickets, keytab_options, optional_kdc, shared_kdc, use_tickets
 
 ASSISTENZ = "assistenz@musterstadt.example"
 
@@ -40,13 +40,17 @@ def kdc(tmp_path_factory: pytest.TempPathFactory) -> LabKdc:
     return shared_kdc(tmp_path_factory)
 
 
-def _server(kdc: LabKdc, served_tls: LabTls, expected: LabTls) -> Iterator[Served]:
+@pytest.fixture(scope="session")
+def realm(tmp_path_factory: pytest.TempPathFactory) -> LabKdc | None:
+    return optional_kdc(tmp_path_factory)
+
+
+def _server(kdc: LabKdc | None, served_tls: LabTls, expected: LabTls) -> Iterator[Served]:
     auth = LabAuthenticator(
         demo_org(),
-        keytab=kdc.keytab,
-        realm=kdc.realm,
         ntlm_passwords={ASSISTENZ: DEMO_PASSWORD},
         tls_certificate=_der(expected),
+        **keytab_options(kdc),
     )
     with serve(make_app(auth), ssl=served_tls.uvicorn_options()) as served:
         yield served
@@ -54,15 +58,15 @@ def _server(kdc: LabKdc, served_tls: LabTls, expected: LabTls) -> Iterator[Serve
 
 
 @pytest.fixture(scope="module")
-def bound(kdc: LabKdc, tls: LabTls) -> Iterator[Served]:
+def bound(realm: LabKdc | None, tls: LabTls) -> Iterator[Served]:
     """A lab on https that checks the bindings against its own certificate."""
-    yield from _server(kdc, tls, tls)
+    yield from _server(realm, tls, tls)
 
 
 @pytest.fixture(scope="module")
-def behind_proxy(kdc: LabKdc, tls: LabTls, other_tls: LabTls) -> Iterator[Served]:
+def behind_proxy(realm: LabKdc | None, tls: LabTls, other_tls: LabTls) -> Iterator[Served]:
     """The lab expects `other_tls` (its real certificate) but clients see `tls` (the proxy's)."""
-    yield from _server(kdc, tls, other_tls)
+    yield from _server(realm, tls, other_tls)
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -182,7 +182,9 @@ def _occurrence(ctx: EwsContext, master_key: str, index: int) -> Target:
         if exc.props.get("lab:index") == index:
             return Target(exc, folder)
     if index in master.props.get("lab:deleted", []):
-        raise not_found()
+        raise EwsError(
+            "ErrorCalendarOccurrenceIsDeletedFromRecurrence", "The occurrence was deleted."
+        )
     rec = Recurrence.from_json(master.props["calendar:Recurrence"])
     from med.lab.recurrence import date_of
 
@@ -201,6 +203,8 @@ def resolve_item(ctx: EwsContext, el: Element) -> Target:
             return Target(item, folder)
         if kind == "occurrence":
             master_key, _, idx = key.rpartition(":")
+            if not idx.isdigit():
+                raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
             return _occurrence(ctx, master_key, int(idx))
         raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
     if local == "OccurrenceItemId":
@@ -467,26 +471,11 @@ def write_item(
     return itemxml.serialize_item(parent, element, p, shape)
 
 
-def write_id_only(parent: Element, item: Item, *, occurrence: int | None = None) -> Element:
-    element = itemxml.element_for_class(item.item_class)
-    el = sub(parent, t(element))
-    if occurrence is not None and item.master_id is None:
-        sub(
-            el,
-            t("ItemId"),
-            Id=encode_id("occurrence", f"{item.id}:{occurrence}"),
-            ChangeKey=item.change_key,
-        )
-    else:
-        sub(el, t("ItemId"), Id=item_ews_id(item), ChangeKey=item.change_key)
+def write_id_only(parent: Element, item: Item) -> Element:
+    """The item element with just its id, as write operations answer."""
+    el = sub(parent, t(itemxml.element_for_class(item.item_class)))
+    sub(el, t("ItemId"), Id=item_ews_id(item), ChangeKey=item.change_key)
     return el
-
-
-def items_container(children: list[Element]) -> Element:
-    box = Element(m("Items"))
-    for c in children:
-        box.append(c)
-    return box
 
 
 def parse_shape(el: Element | None) -> itemxml.Shape:
@@ -533,6 +522,9 @@ def _find_in_folder(
     cal = request.find(m("CalendarView"))
     if cal is not None:
         return _calendar_view(ctx, cal, folder, shape, r)
+    fast = _fast_page(ctx, request, folder, shape, r, traversal)
+    if fast is not None:
+        return fast
     folders = {folder.id: (folder, r)}
     if traversal == "Deep":
         for below in ctx.lab.store.descendants(folder.id):
@@ -543,16 +535,16 @@ def _find_in_folder(
         found: list[Item] = []
     else:
         found = [i for f, fr in folders.values() for i in visible_items(ctx, f, fr)]
-    props_cache: dict[str, dict[str, Any]] = {}
+    props_cache: dict[str, store_items.LazyProps] = {}
     with_attachments: set[str] = set()
     for folder_id in folders:
         with_attachments |= store_items.items_with_attachments(ctx.lab.store, folder_id)
 
-    def props_of(item: Item) -> dict[str, Any]:
+    def props_of(item: Item) -> store_items.LazyProps:
         cached = props_cache.get(item.id)
         if cached is None:
             has = item.id in with_attachments
-            cached = props_cache[item.id] = store_items.effective_props(item, has_attachments=has)
+            cached = props_cache[item.id] = store_items.LazyProps(item, has_attachments=has)
         return cached
 
     restriction_el = request.find(m("Restriction"))
@@ -579,7 +571,54 @@ def _find_in_folder(
     return response_message("FindItem", [root])
 
 
-def _query_matches(query: str, p: dict[str, Any]) -> bool:
+def _fast_page(
+    ctx: EwsContext,
+    request: Element,
+    folder: Folder,
+    shape: itemxml.Shape,
+    r: Rights,
+    traversal: str,
+) -> Element | None:
+    """A sorted page read straight from SQL, for the common listing (no restriction, sort by
+    timestamps or flags, indexed paging from the start); None when it does not apply."""
+    view = request.find(m("IndexedPageItemView"))
+    if (
+        traversal != "Shallow"
+        or view is None
+        or view.get("BasePoint", "Beginning") != "Beginning"
+        or request.find(m("Restriction")) is not None
+        or text_of(request.find(m("QueryString")))
+    ):
+        return None
+    sort = parse_sort_order(request.find(m("SortOrder")), itemxml.restriction_key)
+    if any(k.key not in store_items.SQL_SORTABLE for k in sort):
+        return None
+    try:
+        max_entries = int(view.get("MaxEntriesReturned", "0"))
+        offset = int(view.get("Offset", "0"))
+    except ValueError:
+        raise SoapFault("ErrorSchemaValidation", "bad IndexedPageItemView") from None
+    if max_entries < 1 or offset < 0:
+        return None
+    page, total = store_items.page_in(
+        ctx.lab.store,
+        folder.id,
+        [(k.key, k.ascending) for k in sort],
+        hide_private=not r.view_private,
+        offset=offset,
+        limit=max_entries,
+    )
+    root = Element(m("RootFolder"))
+    root.set("IndexedPagingOffset", str(offset + len(page)))
+    root.set("TotalItemsInView", str(total))
+    root.set("IncludesLastItemInRange", "true" if offset + len(page) >= total else "false")
+    box = sub(root, t("Items"))
+    for item in page:
+        write_item(ctx, box, Target(item, folder), shape, r)
+    return response_message("FindItem", [root])
+
+
+def _query_matches(query: str, p: Mapping[str, Any]) -> bool:
     """AQS subset: every word must appear in subject, body, sender or recipients."""
     hay = " ".join(
         str(v)
@@ -634,12 +673,15 @@ def _calendar_view(
         window_start = itemxml.dt_from(itemxml.norm_dt(cal.get("StartDate", "")))
         window_end = itemxml.dt_from(itemxml.norm_dt(cal.get("EndDate", "")))
     except itemxml.ItemXmlError as exc:
-        raise EwsError("ErrorCalendarInvalidDayForTimeChangePattern", str(exc)) from None
+        raise SoapFault("ErrorSchemaValidation", f"CalendarView: {exc}") from None
     if window_end < window_start:
         raise EwsError(
             "ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate."
         )
-    max_entries = int(cal.get("MaxEntriesReturned", "0") or 0)
+    try:
+        max_entries = int(cal.get("MaxEntriesReturned", "0") or 0)
+    except ValueError:
+        raise SoapFault("ErrorSchemaValidation", "CalendarView: bad MaxEntriesReturned") from None
     entries: list[tuple[datetime, Target]] = []
     for item in visible_items(ctx, folder, r):
         if not item.item_class.startswith("IPM.Appointment"):
@@ -704,7 +746,6 @@ class CreateArgs:
     disposition: str
     invitations: str
     saved: Folder | None
-    out: list[Element] = field(default_factory=list)
 
 
 @operation("CreateItem")
@@ -742,7 +783,12 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
     if mime:
         from med.lab.mime import from_mime
 
-        props = {**from_mime(base64.b64decode(mime)), **props}
+        try:
+            props = {**from_mime(base64.b64decode(mime, validate=True)), **props}
+        except ValueError:  # binascii.Error and MimeError are ValueErrors
+            raise EwsError(
+                "ErrorMimeContentConversionFailed", "The MIME content could not be read."
+            ) from None
     item_class = props.pop("item:ItemClass", None) or itemxml.DEFAULT_CLASS[element]
     now = ctx.lab.now()
     is_message = element == "Message"
@@ -979,7 +1025,7 @@ def _align_master_start(ctx: EwsContext, props: dict[str, Any], owner: str) -> N
     duration = itemxml.dt_from(props["calendar:End"]) - itemxml.dt_from(props["calendar:Start"])
     first = next(iter(occurrence_dates(rec)), None)
     if first is None:
-        raise EwsError("ErrorInvalidRecurrence", "The recurrence has no occurrences.")
+        raise EwsError("ErrorRecurrenceHasNoOccurrence", "The recurrence has no occurrences.")
     new_start = datetime.combine(first[1], start.timetz())
     props["calendar:Start"] = itemxml.dt_text(new_start)
     props["calendar:End"] = itemxml.dt_text(new_start + duration)
@@ -1347,3 +1393,13 @@ def _archive_folder_for(ctx: EwsContext, source: Folder) -> Folder:
             return child
     inbox = store.distinguished_folder(source.mailbox, "archiveinbox")
     return inbox or top
+
+
+def invite(ctx: EwsContext, item: Item, now: datetime) -> None:
+    """Meeting requests for a new meeting (see ``med.lab.ews.meetings.invite``)."""
+    meetings.invite(ctx, item, now)
+
+
+def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
+    """Accept, tentatively accept or decline (see ``med.lab.ews.meetings.respond``)."""
+    meetings.respond(ctx, el, kind, box)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
-from med.lab.recurrence import Recurrence, RecurrenceError
+from med.lab.recurrence import PatternKind, RangeKind, Recurrence, RecurrenceError
 
 T_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
 T = f"{{{T_NS}}}"
@@ -244,11 +244,6 @@ TYPES: dict[str, list[Field]] = {
     "MeetingResponse": ITEM_FIELDS + MESSAGE_FIELDS + MEETING_MESSAGE_FIELDS,
     "MeetingCancellation": ITEM_FIELDS + MESSAGE_FIELDS + MEETING_MESSAGE_FIELDS,
 }
-# Every FieldURI the lab knows, with its kind.
-URI_KINDS: dict[str, str] = {
-    uri: kind for fields in TYPES.values() for _, uri, kind in fields if uri
-}
-
 DEFAULT_CLASS = {
     "Item": "IPM.Note",
     "Message": "IPM.Note",
@@ -502,7 +497,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
     if len(children) != 2:
         raise ItemXmlError("Recurrence needs a pattern and a range", "ErrorSchemaValidation")
     pat, rng = children
-    kinds = {
+    kinds: dict[str, PatternKind] = {
         "DailyRecurrence": "daily",
         "WeeklyRecurrence": "weekly",
         "AbsoluteMonthlyRecurrence": "absolute_monthly",
@@ -510,7 +505,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
         "AbsoluteYearlyRecurrence": "absolute_yearly",
         "RelativeYearlyRecurrence": "relative_yearly",
     }
-    ranges = {
+    ranges: dict[str, RangeKind] = {
         "NoEndRecurrence": "no_end",
         "EndDateRecurrence": "end_date",
         "NumberedRecurrence": "numbered",
@@ -519,7 +514,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
     range_kind = ranges.get(_local(rng))
     if kind is None or range_kind is None:
         raise ItemXmlError(
-            f"unsupported recurrence {_local(pat)}/{_local(rng)}", "ErrorSchemaValidation"
+            f"unsupported recurrence {_local(pat)}/{_local(rng)}", "ErrorUnsupportedRecurrence"
         )
     try:
         start = date.fromisoformat(_text(rng.find(t("StartDate")))[:10])
@@ -527,9 +522,9 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
         count_text = _text(rng.find(t("NumberOfOccurrences")))
         days = _text(pat.find(t("DaysOfWeek"))).split()
         rec = Recurrence(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             start_date=start,
-            range_kind=range_kind,  # type: ignore[arg-type]
+            range_kind=range_kind,
             interval=int(_text(pat.find(t("Interval"))) or 1),
             days_of_week=tuple(days),
             first_day_of_week=_text(pat.find(t("FirstDayOfWeek"))) or "Monday",
@@ -540,7 +535,7 @@ def parse_recurrence(el: Element) -> dict[str, Any]:
             count=int(count_text) if count_text else None,
         )
     except (ValueError, RecurrenceError) as exc:
-        raise ItemXmlError(f"invalid recurrence: {exc}", "ErrorInvalidRecurrence") from exc
+        raise ItemXmlError(f"invalid recurrence: {exc}", "ErrorCalendarInvalidRecurrence") from exc
     return rec.to_json()
 
 
@@ -913,7 +908,7 @@ def serialize_item(
     return el
 
 
-def parse_shape(el: Element | None, key_of_ext: Any = ext_key) -> Shape:
+def parse_shape(el: Element | None) -> Shape:
     """``m:ItemShape`` into a Shape; unknown FieldURIs raise ErrorInvalidPropertyRequest."""
     shape = Shape()
     if el is None:
@@ -929,7 +924,7 @@ def parse_shape(el: Element | None, key_of_ext: Any = ext_key) -> Shape:
         for p in extra:
             local = _local(p)
             if local == "ExtendedFieldURI":
-                shape.ext[key_of_ext(p)] = p
+                shape.ext[ext_key(p)] = p
             elif local in ("FieldURI", "IndexedFieldURI"):
                 uri = field_uri_key(p)
                 if uri == "item:MimeContent":
@@ -976,10 +971,6 @@ def restriction_key(el: Element) -> str:
             return f"{base}:{index}:{uri.rsplit(':', 1)[1]}"
         return f"{base}:{index}"
     return field_uri_key(el)
-
-
-def known_uri(uri: str) -> bool:
-    return uri in URI_KINDS or uri.startswith("ext:") or uri in INDEXED.values()
 
 
 def iter_paths(el: Element) -> Iterator[Element]:

@@ -239,6 +239,9 @@ def collect(
         last = change.seq
         if not _wanted(ctx.user, store, sub_, change):
             continue
+        folder = store.folder(change.folder_id)
+        if folder is not None and not rights(ctx, folder).view_private and change.private:
+            continue  # a private item the subscriber may not see, then or now
         item = store_items.get_item(store, change.item_id)
         if item is not None:
             folder = store.folder(item.folder_id)

@@ -160,7 +160,9 @@ def sync_folder_items(ctx: EwsContext, request: Element) -> Element:
             if item_id in ignored or last <= known:
                 continue  # asked to ignore, or already reported as it is in this window
             state.known_at.pop(item_id, None)
-            was = store_items.present_at(store, folder.id, item_id, known)
+            was = store_items.present_at(
+                store, folder.id, item_id, known, hide_private=not r.view_private
+            )
             item = store_items.get_item(store, item_id)
             now = item is not None and item.folder_id == folder.id
             if item is not None and now and hidden(ctx, item, r):

@@ -759,3 +759,77 @@ def contact_in(body: Mapping[str, Any], current: Mapping[str, Any] | None = None
         surname = p.get("contacts:Surname") or (current or {}).get("contacts:Surname") or ""
         p["contacts:DisplayName"] = f"{given} {surname}".strip()
     return p
+
+
+# -- To Do tasks ----------------------------------------------------------------------------------
+
+TASK_STATUS_OUT = {
+    "NotStarted": "notStarted",
+    "InProgress": "inProgress",
+    "Completed": "completed",
+    "WaitingOnOthers": "waitingOnOthers",
+    "Deferred": "deferred",
+}
+TASK_STATUS_IN = {v: k for k, v in TASK_STATUS_OUT.items()}
+
+
+def task_out(p: Mapping[str, Any], item_id: str, change_key: str) -> Json:
+    """A `microsoft.graph.todoTask` from a task item's props."""
+    utc = ZoneInfo("UTC")
+    body = p.get("item:Body") or {}
+    return {
+        "@odata.etag": f'W/"{change_key}"',
+        "id": item_id,
+        "title": p.get("item:Subject", ""),
+        "status": TASK_STATUS_OUT.get(str(p.get("task:Status", "NotStarted")), "notStarted"),
+        "importance": _lower(p.get("item:Importance"), "Normal"),
+        "isReminderOn": bool(p.get("item:ReminderIsSet")),
+        "createdDateTime": p.get("item:DateTimeCreated"),
+        "lastModifiedDateTime": p.get("item:LastModifiedTime"),
+        "categories": list(p.get("item:Categories") or []),
+        "body": {
+            "contentType": "html" if str(body.get("type", "")).lower() == "html" else "text",
+            "content": body.get("text", ""),
+        },
+        "startDateTime": dttz_out(p.get("task:StartDate"), utc, "UTC"),
+        "dueDateTime": dttz_out(p.get("task:DueDate"), utc, "UTC"),
+        "completedDateTime": dttz_out(p.get("task:CompleteDate"), utc, "UTC"),
+    }
+
+
+def task_in(body: Mapping[str, Any]) -> Props:
+    p: Props = {}
+    for key, value in body.items():
+        if key.startswith("@odata") or key in ("id", "createdDateTime", "lastModifiedDateTime"):
+            continue
+        if key == "title":
+            p["item:Subject"] = "" if value is None else str(value)
+        elif key == "body":
+            p["item:Body"] = body_in(value)
+        elif key == "importance":
+            p["item:Importance"] = _choice(value, IMPORTANCE_IN, key)
+        elif key == "categories":
+            p["item:Categories"] = [str(c) for c in value or []]
+        elif key == "status":
+            status = TASK_STATUS_IN.get(str(value))
+            if status is None:
+                raise GraphInputError(f"'{value}' is not a valid value for 'status'.")
+            p["task:Status"] = status
+            p["task:IsComplete"] = status == "Completed"
+            if status == "Completed":
+                p["task:PercentComplete"] = 100.0
+        elif key in ("startDateTime", "dueDateTime", "completedDateTime"):
+            target = {
+                "startDateTime": "task:StartDate",
+                "dueDateTime": "task:DueDate",
+                "completedDateTime": "task:CompleteDate",
+            }[key]
+            p[target] = None if value is None else dttz_in(value, key)[0]
+        elif key == "isReminderOn":
+            p["item:ReminderIsSet"] = bool(value)
+        else:
+            raise GraphInputError(
+                f"The property '{key}' does not exist on type 'microsoft.graph.todoTask'."
+                " Make sure to only use property names that are defined by the type.",
+            )
+    return p

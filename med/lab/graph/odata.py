@@ -333,3 +333,20 @@ def select(item: Json, fields: str | None, always: Sequence[str] = ("id",)) -> d
     wanted = {f.strip().lower() for f in fields.split(",") if f.strip()}
     wanted |= {a.lower() for a in always}
     return {k: v for k, v in item.items() if k.lower() in wanted or k.startswith("@odata")}
+
+
+def search_matches(query: str, item: Json) -> bool:
+    """`$search="words"` on messages: every word in subject, body, sender or recipients
+    (the AQS subset the EWS face's QueryString matches too)."""
+    words = [w.strip('"').split(":", 1)[-1].casefold() for w in query.strip('"').split()]
+    parts = [
+        str(item.get("subject") or ""),
+        str((item.get("body") or {}).get("content") or ""),
+        str(_resolve(item, ("from", "emailAddress", "address")) or ""),
+        str(_resolve(item, ("from", "emailAddress", "name")) or ""),
+    ]
+    for r in item.get("toRecipients") or ():
+        parts.append(str(_resolve(r, ("emailAddress", "address")) or ""))
+        parts.append(str(_resolve(r, ("emailAddress", "name")) or ""))
+    hay = " ".join(parts).casefold()
+    return all(w in hay for w in words if w)

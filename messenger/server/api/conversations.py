@@ -173,11 +173,11 @@ async def history(
 @router.post("/{cid}/receipts", status_code=204)
 async def receipt(cid: str, body: ReceiptBody, caller: Authed, state: State, db: DB) -> Response:
     conv, _ = await repo.conversation_for_member(db, caller.user, cid)
-    stored, message = await repo.add_receipt(
-        db, caller.user, conv, body.seq, body.kind, state.now()
-    )
-    sender = message.sender_user_id
     try:
+        stored, message = await repo.add_receipt(
+            db, caller.user, conv, body.seq, body.kind, state.now()
+        )
+        sender = message.sender_user_id
         await db.commit()
     except IntegrityError:
         await db.rollback()  # the same receipt arrived twice at once: it is stored once

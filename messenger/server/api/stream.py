@@ -199,8 +199,14 @@ class StreamConnection:
             await self._live(await self.queue.get())
 
     async def run_receiver(self) -> None:
+        """Read client frames: to-device acks; anything else (binary, junk) is ignored."""
         while True:
-            frame = await self.ws.receive_text()
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            frame = message.get("text")
+            if frame is None:
+                continue
             try:
                 data = json.loads(frame)
             except json.JSONDecodeError:

@@ -1,0 +1,88 @@
+"""TLS verification (on by default, CA bundle option) and an EWS-disabled server."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import uvicorn
+
+from med import DelegateSession, EwsDisabled, ItemQuery, Unreachable
+from med.lab import Lab
+from med.lab.graph.tls import LabTls, ensure_tls
+from med.lab.server import create_app
+from tests.e2e.conftest import ASSISTENZ, CHEF, backend_for
+
+
+@pytest.fixture
+def tls_lab(demo_template: Path, tmp_path: Path) -> Iterator[tuple[str, LabTls]]:
+    path = tmp_path / "lab.sqlite"
+    shutil.copyfile(demo_template, path)
+    lab = Lab.open(path)
+    tls = ensure_tls(tmp_path / "tls")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(lab), log_level="warning", lifespan="off", **tls.uvicorn_options()
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.01)
+    yield f"https://127.0.0.1:{port}/EWS/Exchange.asmx", tls
+    server.should_exit = True
+    thread.join(10)
+    lab.close()
+
+
+async def test_unknown_ca_is_refused_and_the_ca_bundle_makes_it_work(tls_lab) -> None:
+    url, tls = tls_lab
+    server = SimpleNamespace(url=url)
+    refused = DelegateSession(backend_for(server, ASSISTENZ))  # type: ignore[arg-type]
+    with pytest.raises(Unreachable, match="CA bundle"):
+        await refused.default_folder(CHEF, "inbox")
+    await refused.close()
+    trusted = DelegateSession(
+        backend_for(server, ASSISTENZ, ca_bundle=str(tls.ca_file))  # type: ignore[arg-type]
+    )
+    inbox = await trusted.default_folder(CHEF, "inbox")
+    assert len((await trusted.items(inbox, ItemQuery(limit=2))).items) == 2
+    await trusted.close()
+
+
+class _Forbidden(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_server_that_forbids_ews_is_ews_disabled() -> None:
+    httpd = HTTPServer(("127.0.0.1", 0), _Forbidden)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+
+    endpoint = SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}/EWS/Exchange.asmx")
+    session = DelegateSession(backend_for(endpoint, ASSISTENZ))  # type: ignore[arg-type]
+    try:
+        with pytest.raises(EwsDisabled):
+            await session.mailboxes()
+    finally:
+        await session.close()
+        httpd.shutdown()
