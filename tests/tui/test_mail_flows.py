@@ -325,3 +325,26 @@ async def test_due_date_and_unread_toggle(build_app: Callable[..., MedApp], org:
         await pilot.press("u")
         await settle(pilot)
         assert org.items["m00000"].is_read is (not was_read)  # type: ignore[attr-defined]
+
+
+async def test_new_mail_from_the_functional_mailbox_goes_out_as_it(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    from tests.tui.fakeorg import POST
+
+    app = build_app(start_folder=f"{POST}/inbox")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press(*"buerger@example.org", "tab", "tab", *"Ihr Antrag", "tab", *"Eingang")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        head = str(app.screen.query_one("#review-head").render())
+        assert head.startswith(f"From: Poststelle <{POST}> (as the functional mailbox)")
+        await pilot.press("y")
+        await settle(pilot)
+        ((message, options, mode),) = org.sent
+        assert (options.from_mailbox, mode) == (POST, "new")
+        assert isinstance(message, Message) and message.subject == "Ihr Antrag"
+        assert [a.email for a in message.to] == ["buerger@example.org"]
