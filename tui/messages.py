@@ -32,6 +32,13 @@ class WorkspaceReady(Message):
 
 
 @dataclass
+class WorkspaceFailed(Message):
+    """The mailbox list could not be loaded (e.g. sign-in refused); `reason` is med's sentence."""
+
+    reason: str
+
+
+@dataclass
 class PageLoaded(Message):
     """A page of the list shown in `folder`; `generation` says which listing it belongs to."""
 

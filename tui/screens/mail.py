@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Footer, Input
 
-from med.errors import AccessDenied, NotFound, Unsupported
+from med.errors import AccessDenied, MedError, NotFound, Unsupported
 from med.model import (
     FlagStatus,
     Folder,
@@ -124,7 +124,11 @@ class MailScreen(MedScreen[None]):
     @work(exclusive=True, group="workspace", exit_on_error=False)
     async def load_workspace(self) -> None:
         session = self.medapp.session
-        mailboxes = await session.mailboxes()
+        try:
+            mailboxes = await session.mailboxes()
+        except MedError as exc:
+            self.post_message(msg.WorkspaceFailed(str(exc)))
+            raise  # the app's worker handler shows it as a notification too
 
         async def load(mailbox: Mailbox) -> tuple[Mailbox, FolderNode | None]:
             try:
@@ -155,6 +159,9 @@ class MailScreen(MedScreen[None]):
             if inbox is not None:
                 self._opening = True
                 self.query_one(FolderTree).select_folder(inbox.id)
+
+    def on_workspace_failed(self, message: msg.WorkspaceFailed) -> None:
+        self.query_one(ContextBar).update(f"{message.reason}  ·  $ tries again")
 
     def on_workspace_ready(self, message: msg.WorkspaceReady) -> None:
         ws = self.medapp.workspace
@@ -422,6 +429,10 @@ class MailScreen(MedScreen[None]):
         self.query_one(ItemList).move(-1)
 
     def action_refresh(self) -> None:
+        if not self.medapp.workspace.mailboxes:
+            self.query_one(ContextBar).update("Loading mailboxes…")
+            self.load_workspace()
+            return
         if self.folder is not None:
             self.open_folder(self.folder, search=self.search_text)
             self.refresh_folder(self.folder.id)
