@@ -218,7 +218,6 @@ GRAPH_CODES: dict[str, type[MedError]] = {
     "ErrorInvalidIdMalformed": InvalidInput,
     "ErrorInvalidRecipients": InvalidInput,
     "ErrorInvalidRequest": InvalidInput,
-    "ErrorInvalidUrlQuery": InvalidInput,
     "ErrorInvalidParameter": InvalidInput,
     "BadRequest": InvalidInput,
     "RequestBodyRead": InvalidInput,
