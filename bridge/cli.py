@@ -51,15 +51,15 @@ def _tui_config() -> TuiConfig:
         fail(f"{path}: {exc}")
 
 
-def _run_tui(session: DelegateSession | None) -> FirstStart | None:
+def _run_tui(session: DelegateSession | None, start_folder: str | None = None) -> FirstStart | None:
     # The only place outside tui/ that starts the Textual app (an import-linter contract).
     from tui.app import make_app
 
-    return make_app(session, _tui_config()).run()
+    return make_app(session, _tui_config(), start_folder=start_folder).run()
 
 
 def _run_demo(store: Path | None) -> None:
-    from bridge.demo import LabThread, demo_profile
+    from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
     from med import DelegateSession
     from med.lab.demo import DEMO_PASSWORD
 
@@ -68,7 +68,7 @@ def _run_demo(store: Path | None) -> None:
     with LabThread(store) as lab:
         typer.echo(f"Lab EWS endpoint: {lab.ews_url} (stops when you quit the TUI)")
         session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
-        _run_tui(session)
+        _run_tui(session, start_folder=DEMO_START_FOLDER)
 
 
 @app.command()
@@ -123,7 +123,24 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+#: Libraries whose log records are debugging detail (request dumps, retries) for users of the CLI.
+_LIBRARY_LOGGERS = ("exchangelib", "O365", "msal", "requests_gssapi", "spnego", "urllib3")
+
+
+def _quiet_libraries() -> None:
+    """Users see our one-line errors, not library internals; MEDBRIDGE_DEBUG=1 shows them."""
+    import logging
+    import os
+
+    if os.environ.get("MEDBRIDGE_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG)
+        return
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def main() -> None:
+    _quiet_libraries()
     app()
 
 

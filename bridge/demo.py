@@ -21,13 +21,16 @@ if TYPE_CHECKING:
 
 DEMO_DOMAIN = "musterstadt.example"
 DEMO_USER = f"assistenz@{DEMO_DOMAIN}"
-#: The mailboxes an assistant of the demo organisation works in besides her own.
+#: The mailboxes an assistant of the demo organisation works in besides her own, with their kind.
 DEMO_MAILBOXES = (
     f"chef@{DEMO_DOMAIN}",
-    f"poststelle@{DEMO_DOMAIN}",
-    f"leitstelle@{DEMO_DOMAIN}",
-    f"teamkalender@{DEMO_DOMAIN}",
+    f"functional:poststelle@{DEMO_DOMAIN}",
+    f"functional:leitstelle@{DEMO_DOMAIN}",
+    f"shared:teamkalender@{DEMO_DOMAIN}",
 )
+
+#: Where the demo opens: the boss's inbox, whichever mailbox the server answers for first.
+DEMO_START_FOLDER = f"chef@{DEMO_DOMAIN}/inbox"
 
 
 class LabThread:
@@ -98,7 +101,7 @@ def demo_profile(ews_url: str, user: str = DEMO_USER) -> Profile:
     """The profile of a demo user against a running lab (Basic over loopback: it is a lab)."""
     from med.model import AuthMethod, Profile
 
-    others = tuple(m for m in DEMO_MAILBOXES if m != user)
+    others = tuple(m for m in DEMO_MAILBOXES if m.rpartition(":")[2] != user)
     return Profile(
         name="demo",
         server=ews_url,

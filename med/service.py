@@ -24,7 +24,7 @@ import functools
 import sys
 import threading
 import typing
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -189,7 +189,9 @@ class DelegateSession:
 
     def _require(self, feature: Feature) -> None:
         if not self.supports(feature):
-            raise Unsupported(str(feature), self._backend.name)
+            # A backend class may say why it lacks a feature (Graph has no public folder API).
+            reasons: Mapping[str, str] = getattr(type(self._backend), "unsupported_reasons", {})
+            raise Unsupported(str(feature), self._backend.name, reasons.get(str(feature)))
 
     # ------------------------------------------------------------------ mailboxes
 

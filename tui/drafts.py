@@ -1,17 +1,23 @@
-"""Local autosave of unsent mail, so a crash, a lost connection or a closed window loses no draft.
+"""Drafts of unsent mail: on the server in the mailbox owner's Drafts, and always locally too.
 
-One JSON file per draft under the configured drafts directory, written atomically (temp file +
-rename), removed once the server has accepted the message.
+The local copy (one JSON file per draft under the configured drafts directory, written
+atomically: temp file + rename) is what survives a crash, a lost connection or a server that
+refuses the draft; it is removed once the server has accepted the message. The server copy is
+what Outlook and the owner see; `server_id` ties the local draft to it so later saves update
+the same item.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from med.model import Address, Item, Message
 
 
 @dataclass
@@ -29,6 +35,68 @@ class Draft:
     body: str = ""
     in_reply_to: str | None = None
     """Item id of the message answered or forwarded."""
+    server_id: str | None = None
+    """Item id of the copy in a Drafts folder on the server, once saved there."""
+    server_change_key: str | None = None
+    server_mailbox: str | None = None
+    """Mailbox whose Drafts hold the server copy (the owner's, or ours where we may not write)."""
+    server_sender: str | None = None
+    """The sender the server copy was saved for; another sender means a new server draft."""
+
+    def message(self) -> Message:
+        """The draft as a message (recipients that are not addresses yet are left out)."""
+        return Message(
+            subject=self.subject,
+            body=self.body,
+            to=_addresses(self.to),
+            cc=_addresses(self.cc),
+        )
+
+    def server_copy(self) -> Message | None:
+        """The server item this draft updates, or None before the first server save."""
+        if self.server_id is None:
+            return None
+        return dataclasses.replace(
+            self.message(),
+            id=self.server_id,
+            change_key=self.server_change_key,
+            mailbox=self.server_mailbox,
+            is_draft=True,
+        )
+
+    def saved_on_server(self, item: Item) -> None:
+        self.server_id = item.id
+        self.server_change_key = item.change_key
+        self.server_mailbox = item.mailbox or self.server_mailbox
+        self.server_sender = self.sender
+
+    def forget_server_copy(self) -> None:
+        self.server_id = self.server_change_key = self.server_mailbox = self.server_sender = None
+
+    @classmethod
+    def from_server(cls, message: Message, sender: str) -> Draft:
+        """A draft reopened from a Drafts folder; it updates that item from now on."""
+        draft = cls(
+            mode="new",
+            sender=sender,
+            to=", ".join(a.email for a in message.to),
+            cc=", ".join(a.email for a in message.cc),
+            subject=message.subject,
+            body=message.body or "",
+        )
+        draft.saved_on_server(message)
+        return draft
+
+
+def _addresses(text: str) -> tuple[Address, ...]:
+    """Complete-looking addresses only, so a half-typed one does not stop the server save."""
+    out: list[Address] = []
+    for part in text.split(","):
+        email = part.strip()
+        local, _, domain = email.partition("@")
+        if local and "." in domain and " " not in email:
+            out.append(Address(email))
+    return tuple(out)
 
 
 class DraftStore:
@@ -58,6 +126,8 @@ class DraftStore:
 
     def load(self, draft_id: str) -> Draft:
         raw = json.loads(self._path(draft_id).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a draft")
         return Draft(**{k: raw[k] for k in Draft.__dataclass_fields__ if k in raw})
 
     def discard(self, draft_id: str) -> None:

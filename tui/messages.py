@@ -13,6 +13,7 @@ from datetime import datetime
 from textual.message import Message
 
 from med.model import Event, Folder, FolderNode, Item, Mailbox, Page
+from med.model import Message as MedMessage
 
 
 @dataclass
@@ -28,6 +29,13 @@ class WorkspaceReady(Message):
     """All mailboxes the user can open are loaded."""
 
     count: int
+
+
+@dataclass
+class WorkspaceFailed(Message):
+    """The mailbox list could not be loaded (e.g. sign-in refused); `reason` is med's sentence."""
+
+    reason: str
 
 
 @dataclass
@@ -74,6 +82,22 @@ class MailSent(Message):
 
     draft_id: str
     summary: str
+
+
+@dataclass
+class DraftStored(Message):
+    """A draft went to the server's Drafts, or (on_server False) stayed on this computer."""
+
+    draft_id: str
+    note: str
+    on_server: bool
+
+
+@dataclass
+class DraftOpened(Message):
+    """A draft from a Drafts folder, loaded in full, to continue writing."""
+
+    message: MedMessage
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -13,6 +14,10 @@ from bridge import paths
 from bridge.commands._common import fail, print_json
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    import uvicorn
+
     from med.lab import Lab
     from med.lab.auth.kdc import LabKdc
 
@@ -159,12 +164,28 @@ def serve(
         ssl_keyfile=key_file,
     )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _serve_until_stopped(config, sock)
     finally:
         auth.close()
         if kdc is not None:
             kdc.stop()
         lab.close()
+    typer.echo("Lab stopped.")
+
+
+def _serve_until_stopped(config: uvicorn.Config, sock: socket.socket) -> None:
+    """Serve until SIGTERM/SIGINT, then return normally so the caller can close the store."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        # uvicorn shuts down gracefully and then raises the signal again under the default
+        # handler, which kills the process before the store is closed and the KDC stopped.
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True  # a second Ctrl-C stops waiting for open connections
+            self.should_exit = True
+
+    Server(config).run(sockets=[sock])
 
 
 def _start_kdc(lab: Lab, directory: Path, host: str) -> LabKdc:

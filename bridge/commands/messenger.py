@@ -148,7 +148,7 @@ async def _publish(items: list[dict[str, Any]]) -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8470,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8470,
     blob_dir: Annotated[Path | None, typer.Option(help="Attachment store directory.")] = None,
     purge_interval: Annotated[float, typer.Option(help="Seconds between retention runs.")] = 3600.0,
     node_name: Annotated[str, typer.Option(help="Name of this node in logs.")] = "node",
@@ -213,6 +213,10 @@ def migrate() -> None:
 def purge(
     blob_dir: Annotated[Path | None, typer.Option(help="Attachment store directory.")] = None,
     at: Annotated[str | None, typer.Option(help="Purge as if it were this ISO time (UTC).")] = None,
+    allow_future: Annotated[
+        bool,
+        typer.Option(help="Allow --at in the future (deletes what is still within retention)."),
+    ] = False,
 ) -> None:
     """Delete messages and attachments older than each tenant's retention."""
     from messenger.server.blobs import BlobStore
@@ -226,6 +230,11 @@ def purge(
             fail(f"--at {at!r} is not an ISO date-time")
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
+        if when > dt.datetime.now(dt.UTC) and not allow_future:
+            fail(
+                f"--at {at} is in the future: that would delete messages still within their "
+                "retention; add --allow-future if that is what you want"
+            )
 
     async def work(db: AsyncSession, now: dt.datetime) -> repo.PurgeResult:
         return await repo.purge(db, when or now)

@@ -219,6 +219,14 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
         "An event cannot end before it starts.",
     ),
     "ErrorCalendarInvalidRecurrence": (InvalidInput, "The recurrence is not valid."),
+    "ErrorCalendarViewRangeTooBig": (
+        InvalidInput,
+        "The calendar range is too long for the server (at most two years).",
+    ),
+    "ErrorExceededFindCountLimit": (
+        InvalidInput,
+        "Too many entries in that range for the server; ask for a shorter range.",
+    ),
     "ErrorCalendarIsNotOrganizer": (
         InvalidInput,
         "Only the organizer can change or cancel this meeting.",

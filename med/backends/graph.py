@@ -23,11 +23,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import queue
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +39,7 @@ from O365.mailbox import MailBox
 from O365.utils.token import BaseTokenBackend
 from urllib3.util.retry import Retry
 
+from med.backends.graph_listener import NotificationListener
 from med.errors import (
     AccessDenied,
     AuthError,
@@ -123,14 +126,24 @@ TASK_STATUS = {
 }
 TASK_STATUS_OUT = {v: k for k, v in TASK_STATUS.items()}
 NO_STREAMING = (
-    "Graph pushes changes only to a public webhook; medbridge polls Graph mail folders with"
-    " delta queries instead, which calendars and contacts do not have here."
+    "Graph pushes changes only to a listener it can reach (notification_host); without one,"
+    " medbridge polls Graph mail folders with delta queries, which calendars and contacts do"
+    " not have here."
 )
 EVENT_OF_CHANGE = {
     SyncChangeKind.CREATED: MailboxEventKind.NEW_MAIL,
     SyncChangeKind.UPDATED: MailboxEventKind.MODIFIED,
     SyncChangeKind.READ_FLAG: MailboxEventKind.MODIFIED,
     SyncChangeKind.DELETED: MailboxEventKind.DELETED,
+}
+
+NO_PUSH = "Graph change notifications are implemented for mail folders and calendars only."
+#: How long a subscription lives before it is renewed (Graph allows about three days).
+SUBSCRIPTION_LIFETIME = timedelta(hours=12)
+PUSH_EVENTS = {
+    "created": MailboxEventKind.CREATED,
+    "updated": MailboxEventKind.MODIFIED,
+    "deleted": MailboxEventKind.DELETED,
 }
 
 MAIL_NAMES = {
@@ -205,7 +218,6 @@ GRAPH_CODES: dict[str, type[MedError]] = {
     "ErrorInvalidIdMalformed": InvalidInput,
     "ErrorInvalidRecipients": InvalidInput,
     "ErrorInvalidRequest": InvalidInput,
-    "ErrorInvalidUrlQuery": InvalidInput,
     "ErrorInvalidParameter": InvalidInput,
     "BadRequest": InvalidInput,
     "RequestBodyRead": InvalidInput,
@@ -213,6 +225,7 @@ GRAPH_CODES: dict[str, type[MedError]] = {
     "TimeZoneNotSupportedException": InvalidInput,
     "SyncStateNotFound": InvalidInput,
     "RequestEntityTooLarge": InvalidInput,
+    "ErrorInvalidUrlQuery": InvalidInput,
     "Request_BadRequest": InvalidInput,
     "ErrorIrresolvableConflict": Conflict,
     "ErrorFolderExists": Conflict,
@@ -847,6 +860,15 @@ def _contact_out(contact: Contact) -> dict[str, Any]:
     }
 
 
+def _named(node: FolderNode, names: Mapping[str, str]) -> FolderNode:
+    """The mail folder tree with the well-known folders' names filled in."""
+    _, _, gid = _split_id(node.folder.id, "M")
+    folder = node.folder
+    if gid in names and folder.distinguished is None:
+        folder = replace(folder, distinguished=names[gid])
+    return FolderNode(folder, tuple(_named(child, names) for child in node.children))
+
+
 def _odata_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -878,6 +900,18 @@ class GraphBackend:
         }
     )
 
+    #: Why the features missing from `capabilities` are missing (for `Unsupported`).
+    unsupported_reasons = MappingProxyType(
+        {
+            Feature.PUBLIC_FOLDERS.value: NO_PUBLIC,
+            Feature.ARCHIVE.value: NO_ARCHIVE,
+            Feature.DELEGATES.value: NO_DELEGATES,
+            Feature.FOLDER_PERMISSIONS.value: NO_PERMISSIONS,
+            Feature.VOICEMAIL.value: NO_VOICEMAIL,
+            Feature.STREAMING.value: NO_STREAMING,
+        }
+    )
+
     def __init__(
         self,
         *,
@@ -887,10 +921,17 @@ class GraphBackend:
         ca_file: Path | None = None,
         timeout_s: float = 60.0,
         poll_interval_s: float = 10.0,
+        notification_host: str | None = None,
+        notification_url: str | None = None,
     ) -> None:
         self.user = user.lower()
-        #: How often `subscribe` asks the server for changes.
+        #: How often `subscribe` asks the server for changes (and, with change
+        #: notifications, how long a quiet stream waits before a STATUS heartbeat).
         self.poll_interval_s = poll_interval_s
+        #: Where `subscribe` listens for Graph change notifications (None: delta polling);
+        #: `notification_url` is the listener's URL as the server reaches it, if not direct.
+        self.notification_host = notification_host
+        self.notification_url = notification_url
         self.base_url = base_url.rstrip("/")
         self.protocol = _protocol(self.base_url)
         self.con = _TokenConnection(token, ca_file, timeout_s)
@@ -1103,6 +1144,8 @@ class GraphBackend:
             return tuple(nodes)
 
         nodes = list(walk(box, root.id))
+        names = self._well_known_mail_folders(address)
+        nodes = [_named(node, names) for node in nodes]
         with contextlib.suppress(AccessDenied):
             for cal in self._json("get", address, "calendars").get("value", []):
                 nodes.append(FolderNode(self._calendar(address, cal, root.id)))
@@ -1114,6 +1157,26 @@ class GraphBackend:
                 for tl in self._json("get", address, "todo/lists").get("value", []):
                     nodes.append(FolderNode(self._task_list(address, tl, root.id)))
         return FolderNode(root, tuple(nodes))
+
+    def _well_known_mail_folders(self, mailbox: str) -> dict[str, str]:
+        """Graph folder id -> well-known name, in one `$batch` (mail folders carry no name)."""
+        wanted = sorted(MAIL_NAMES - {"msgfolderroot"})
+        requests_ = [
+            {
+                "id": name,
+                "method": "GET",
+                "url": f"/users/{quote(mailbox)}/mailFolders/{name}?$select=id",
+            }
+            for name in wanted
+        ]
+        answer = self._request(
+            "post", f"{self.base_url}/v1.0/$batch", mailbox=mailbox, data={"requests": requests_}
+        ).json()
+        return {
+            str(r["body"]["id"]): str(r["id"])
+            for r in answer.get("responses", [])
+            if r.get("status") == 200 and isinstance(r.get("body"), dict) and "id" in r["body"]
+        }
 
     def default_folder(self, mailbox: str, name: str) -> Folder:
         name = name.lower()
@@ -1603,12 +1666,19 @@ class GraphBackend:
         return changes, str(link), "@odata.deltaLink" in data
 
     def subscribe(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
-        """Pull notifications: a delta round per folder every `poll_interval_s`.
+        """Change notifications where the server reaches our listener, delta polling otherwise.
 
-        Graph pushes changes only to a public webhook, which a desktop or a bridge behind a
-        firewall does not have; delta queries give the same changes by polling. A round with
-        no change yields a STATUS heartbeat.
+        With `notification_host` set, a listener is started there and a Graph subscription
+        (notificationUrl, clientState) made per folder; if the server cannot complete the
+        validation handshake (the listener is not reachable from it), the mail folders are
+        polled instead: a delta round per folder every `poll_interval_s`. A quiet interval
+        yields a STATUS heartbeat either way.
         """
+        if self.notification_host is not None:
+            try:
+                return self._push(folders)
+            except (InvalidInput, ServerError, Unreachable):
+                pass  # no handshake: the server cannot reach the listener; poll instead
         watched = []
         for folder in folders:
             kind, _, _ = _split_id(folder.id, "MCPT")
@@ -1616,6 +1686,83 @@ class GraphBackend:
                 raise Unsupported("notifications", "graph", NO_STREAMING)
             watched.append(folder)
         return self._poll(watched)
+
+    def _subscription_body(self, folder: Folder, listener: NotificationListener) -> dict[str, Any]:
+        kind, mailbox, gid = _split_id(folder.id, "MCPT")
+        if kind not in "MC":
+            raise Unsupported("notifications", "graph", NO_PUSH)
+        what = "mailFolders('{}')/messages" if kind == "M" else "calendars('{}')/events"
+        return {
+            "changeType": "created,updated,deleted",
+            "notificationUrl": listener.url,
+            "resource": f"users/{mailbox}/{what.format(gid)}",
+            "expirationDateTime": (datetime.now(UTC) + SUBSCRIPTION_LIFETIME).isoformat(),
+            "clientState": listener.client_state,
+        }
+
+    def _push(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+        """Subscriptions for all folders now (so that a refusal can fall back), then events."""
+        assert self.notification_host is not None
+        listener = NotificationListener(self.notification_host, public_url=self.notification_url)
+        made: dict[str, Folder] = {}
+        try:
+            for folder in folders:
+                body = self._subscription_body(folder, listener)
+                answer = self._request(
+                    "post",
+                    f"{self.base_url}/v1.0/subscriptions",
+                    mailbox=folder.mailbox,
+                    data=body,
+                ).json()
+                made[str(answer["id"])] = folder
+        except BaseException:
+            self._unsubscribe(made)
+            listener.close()
+            raise
+        return self._notified(listener, made)
+
+    def _unsubscribe(self, subscriptions: Mapping[str, Folder]) -> None:
+        for sub_id in subscriptions:
+            with contextlib.suppress(MedError):
+                self._request("delete", f"{self.base_url}/v1.0/subscriptions/{quote(sub_id)}")
+
+    def _notified(
+        self, listener: NotificationListener, subscriptions: dict[str, Folder]
+    ) -> Iterator[MailboxEvent]:
+        renew_at = time.monotonic() + (SUBSCRIPTION_LIFETIME / 2).total_seconds()
+        try:
+            while True:
+                if time.monotonic() >= renew_at:
+                    expires = (datetime.now(UTC) + SUBSCRIPTION_LIFETIME).isoformat()
+                    for sub_id in subscriptions:
+                        self._request(
+                            "patch",
+                            f"{self.base_url}/v1.0/subscriptions/{quote(sub_id)}",
+                            data={"expirationDateTime": expires},
+                        )
+                    renew_at = time.monotonic() + (SUBSCRIPTION_LIFETIME / 2).total_seconds()
+                try:
+                    note = listener.notifications.get(timeout=self.poll_interval_s)
+                except queue.Empty:
+                    yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))
+                    continue
+                folder = subscriptions.get(str(note.get("subscriptionId")))
+                data = note.get("resourceData")
+                kind = PUSH_EVENTS.get(str(note.get("changeType")))
+                if folder is None or kind is None or not isinstance(data, Mapping):
+                    continue
+                mail = folder.kind is FolderKind.MAIL
+                if mail and kind is MailboxEventKind.CREATED:
+                    kind = MailboxEventKind.NEW_MAIL
+                yield MailboxEvent(
+                    kind,
+                    folder_id=folder.id,
+                    item_id=_make_id("m" if mail else "e", folder.mailbox, str(data.get("id"))),
+                    timestamp=datetime.now(UTC),
+                )
+        finally:
+            self._unsubscribe(subscriptions)
+            listener.close()
 
     def _poll(self, folders: list[Folder]) -> Iterator[MailboxEvent]:
         states: dict[str, str] = {}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from med.lab import items as store_items
 from med.lab.ews.itemxml import dt_text
-from med.lab.recurrence import Recurrence
+from med.lab.recurrence import DAYS, Recurrence, occurrence_dates
 
 if TYPE_CHECKING:
     from med.lab.lab import Lab
@@ -44,43 +44,138 @@ PEOPLE = [
     ("Personalrat", f"personalrat@{DOMAIN}"),
     ("IT-Service", f"it-service@{DOMAIN}"),
 ]
-TOPICS_DE = [
-    "Haushaltsplan {y}: Entwurf zur Abstimmung",
-    "Sitzung des Kreisausschusses am {d}",
-    "Rückfrage zum Bauantrag Nr. {n}",
-    "Pressetermin Eröffnung Rettungswache",
-    "Personalangelegenheit – vertraulich",
-    "Einladung: Klausurtagung Verwaltungsvorstand",
-    "Protokoll der Dienstbesprechung vom {d}",
-    "Fördermittelbescheid Breitbandausbau",
-    "Beschwerde Bürgerin wegen Straßenreinigung",
-    "Winterdienst: Einsatzplanung {y}",
-    "Bettenkapazität Klinikum – Lagebericht",
-    "Stellungnahme zum Nahverkehrsplan",
-    "Urlaubsvertretung KW {n}",
-    "Vorlage für den Kreistag: Schulentwicklungsplan",
-    "Digitalisierung der Bauakten – Zwischenstand",
-    "Terminanfrage Landrat Nachbarkreis",
-    "Dienstwagen: Inspektion fällig",
-    "Jahresbericht Gesundheitsamt {y}",
+# Subjects and bodies that belong together. Placeholders: {y} a coming year, {prev} the last
+# year, {d} a coming working day, {past} a past working day, {kw} a coming calendar week,
+# {nr} a file number. "anbei"/"attached" bodies carry an attachment.
+TOPICS_DE: list[tuple[str, str]] = [
+    (
+        "Haushaltsplan {y}: Entwurf zur Abstimmung",
+        "anbei der Entwurf des Haushaltsplans {y} mit den Änderungen aus der Kämmerei. Wir "
+        "bitten um Ihre Anmerkungen bis Freitag, damit die Vorlage rechtzeitig in den Umlauf geht.",
+    ),
+    (
+        "Sitzung des Kreisausschusses am {d}",
+        "zur Sitzung des Kreisausschusses am {d} um 15:00 Uhr im Plenarsaal lade ich Sie "
+        "herzlich ein. Die Tagesordnung folgt mit der Post.",
+    ),
+    (
+        "Rückfrage zum Bauantrag Nr. {nr}",
+        "der Antragsteller hat sich telefonisch nach dem Stand erkundigt. Das Bauamt wartet noch "
+        "auf die Stellungnahme der Unteren Naturschutzbehörde. Sollen wir einen Zwischenbescheid "
+        "schicken?",
+    ),
+    (
+        "Pressetermin Eröffnung Rettungswache",
+        "die Presse hat für die Eröffnung der Rettungswache Nord zugesagt. Können Sie ein kurzes "
+        "Statement (ca. 2 Minuten) übernehmen? Fotos sind ab 10:30 Uhr vorgesehen.",
+    ),
+    (
+        "Personalangelegenheit – vertraulich",
+        "ich bitte um einen kurzen Gesprächstermin in einer Personalangelegenheit. Die Details "
+        "möchte ich nicht per E-Mail besprechen.",
+    ),
+    (
+        "Einladung: Klausurtagung Verwaltungsvorstand",
+        "die Klausurtagung findet wie besprochen auf Schloss Hohenberg statt. Anreise bis 8:30 "
+        "Uhr, Ende gegen 17 Uhr. Bitte teilen Sie mir Ihre Themenwünsche mit.",
+    ),
+    (
+        "Protokoll der Dienstbesprechung vom {past}",
+        "anbei das Protokoll der Dienstbesprechung vom {past}. Änderungswünsche nehme ich gern "
+        "bis Mittwoch entgegen; danach geht es an alle Amtsleitungen.",
+    ),
+    (
+        "Fördermittelbescheid Breitbandausbau",
+        "anbei der Fördermittelbescheid für den zweiten Bauabschnitt. Die Mittel sind bis Ende "
+        "{y} abzurufen; die Kämmerei ist informiert.",
+    ),
+    (
+        "Beschwerde Bürgerin wegen Straßenreinigung",
+        "eine Bürgerin aus der Lindenstraße beschwert sich erneut über die ausgefallene "
+        "Straßenreinigung. Der Bauhof prüft den Tourenplan; eine Antwort bereite ich vor.",
+    ),
+    (
+        "Winterdienst: Einsatzplanung {y}",
+        "die Einsatzplanung für den Winterdienst steht. Streugut ist zu 80 % eingelagert, die "
+        "Rufbereitschaft beginnt am 1. Dezember.",
+    ),
+    (
+        "Bettenkapazität Klinikum – Lagebericht",
+        "die Auslastung der Intensivbetten liegt aktuell bei 87 %. Wir melden uns, sobald sich "
+        "die Lage ändert.",
+    ),
+    (
+        "Stellungnahme zum Nahverkehrsplan",
+        "anbei unser Entwurf der Stellungnahme zum Nahverkehrsplan. Die Frist des Verkehrs"
+        "verbunds endet in zwei Wochen.",
+    ),
+    (
+        "Urlaubsvertretung KW {kw}",
+        "in der KW {kw} bin ich im Urlaub. Die Vertretung übernimmt Frau Koch; dringende "
+        "Vorgänge habe ich ihr übergeben.",
+    ),
+    (
+        "Vorlage für den Kreistag: Schulentwicklungsplan",
+        "anbei die Beschlussvorlage zum Schulentwicklungsplan mit der Bitte um Mitzeichnung.",
+    ),
+    (
+        "Digitalisierung der Bauakten – Zwischenstand",
+        "bisher sind rund 4.200 Bauakten gescannt. Der Dienstleister liegt im Zeitplan; offene "
+        "Punkte besprechen wir im nächsten Jour fixe.",
+    ),
+    (
+        "Terminanfrage Landrat Nachbarkreis",
+        "das Büro des Landrats im Nachbarkreis fragt nach einem Termin zum Rettungsdienst"
+        "bereich. Vorgeschlagen ist der {d}, 10:00 Uhr. Passt Ihnen das?",
+    ),
+    (
+        "Dienstwagen: Inspektion fällig",
+        "der Dienstwagen muss in die Inspektion. Die Werkstatt hätte am {d} Zeit; ein "
+        "Ersatzfahrzeug steht bereit.",
+    ),
+    (
+        "Jahresbericht Gesundheitsamt {prev}",
+        "anbei der Jahresbericht {prev} des Gesundheitsamts zur Kenntnisnahme. Eine Kurzfassung "
+        "für den Kreistag folgt.",
+    ),
 ]
-TOPICS_EN = [
-    "Partnership visit: agenda for {d}",
-    "EU regional fund: reporting deadline",
-    "Follow-up on our call about the hospital network",
-    "Conference invitation: Smart Regions {y}",
-    "Draft MoU for review",
-    "Quarterly figures – please confirm",
+TOPICS_EN: list[tuple[str, str]] = [
+    (
+        "Partnership visit: agenda for {d}",
+        "please find attached the draft agenda for our visit on {d}. Let me know if anything "
+        "should be added.",
+    ),
+    (
+        "EU regional fund: reporting deadline",
+        "a friendly reminder that the interim report is due at the end of this month. The "
+        "template has not changed since last year.",
+    ),
+    (
+        "Follow-up on our call about the hospital network",
+        "thank you for the call. As agreed, we will share the figures for the joint procurement "
+        "once the board has approved them.",
+    ),
+    (
+        "Conference invitation: Smart Regions {y}",
+        "we would be delighted to welcome you as a speaker at Smart Regions {y}. The programme "
+        "is attached.",
+    ),
+    (
+        "Draft MoU for review",
+        "please find attached the draft memorandum of understanding. Our legal team is "
+        "available for questions.",
+    ),
+    (
+        "Quarterly figures – please confirm",
+        "could you confirm the quarterly figures we received last week? We need them for our "
+        "report to the managing authority.",
+    ),
 ]
-BODY_DE = (
-    "Sehr geehrte Frau Dr. Berg,\n\nanbei erhalten Sie die Unterlagen zu o. g. Vorgang mit "
-    "der Bitte um Kenntnisnahme und ggf. Rückmeldung bis Ende der Woche.\n\n"
-    "Mit freundlichen Grüßen\n{name}"
-)
-BODY_EN = (
-    "Dear Dr. Berg,\n\nplease find the documents attached. I would appreciate your feedback "
-    "by the end of next week.\n\nKind regards,\n{name}"
-)
+GREETING_DE = ("Sehr geehrte Frau Dr. Berg,", "Liebe Frau Berg,", "Guten Tag Frau Dr. Berg,")
+CLOSING_DE = ("Mit freundlichen Grüßen", "Viele Grüße", "Beste Grüße")
+GREETING_EN = ("Dear Dr. Berg,", "Dear Anna,")
+CLOSING_EN = ("Kind regards,", "Best regards,", "Best wishes,")
+ATTACHING = ("anbei", "attached")
 CATEGORIES = ["Rot", "Blau", "Grün", "Gelb", "Kreistag", "Klinik", "Presse"]
 ATTACHMENTS = [
     ("Vorlage.pdf", "application/pdf", b"%PDF-1.4\n% lab demo document\n"),
@@ -98,6 +193,22 @@ ATTACHMENTS = [
     ("notes.txt", "text/plain", "Notizen zur Besprechung – bitte prüfen.\n".encode()),
 ]
 FLAG_REQUEST = "Zur Nachverfolgung"
+REPLIES_DE = (
+    "Vielen Dank, einverstanden.\n\nA. Berg",
+    "Danke für die Information. Bitte setzen Sie das so um.\n\nViele Grüße\nAnna Berg",
+    "Einverstanden; bitte legen Sie mir die Endfassung zur Unterschrift vor.\n\nA. Berg",
+    "Das passt. Bitte einen Termin mit Herrn Weber abstimmen.\n\nBeste Grüße\nAnna Berg",
+)
+
+
+def _workday(d: date) -> date:
+    """The day itself, or the Monday after a weekend (business dates are working days)."""
+    return d + timedelta(days=(7 - d.weekday()) % 7) if d.weekday() >= 5 else d
+
+
+def _workday_before(d: date) -> date:
+    """The day itself, or the Friday before a weekend."""
+    return d - timedelta(days=d.weekday() - 4) if d.weekday() >= 5 else d
 
 
 def _mb(name: str, email: str) -> dict[str, str]:
@@ -149,15 +260,17 @@ class _Seeder:
         sender: tuple[str, str] | None = None,
         english: bool = False,
         subject: str | None = None,
+        body: str | None = None,
     ) -> store_items.Item:
         rng = self.rng
         name, email = sender or rng.choice(PEOPLE)
-        topic = subject or rng.choice(TOPICS_EN if english else TOPICS_DE).format(
-            y=when.year + rng.choice((0, 1)),
-            d=(when + timedelta(days=rng.randint(2, 20))).strftime("%d.%m.%Y"),
-            n=rng.randint(10, 99),
-        )
-        body = (BODY_EN if english else BODY_DE).format(name=name)
+        if subject is None or body is None:
+            topic, text = self.topic(when, english=english)
+            greeting = rng.choice(GREETING_EN if english else GREETING_DE)
+            closing = rng.choice(CLOSING_EN if english else CLOSING_DE)
+            body = f"{greeting}\n\n{text}\n\n{closing}\n{name}"
+        else:
+            topic, text = subject, body
         props: dict[str, Any] = {
             "item:Subject": topic,
             "item:Body": {"type": "Text", "text": body},
@@ -198,9 +311,24 @@ class _Seeder:
                 }
             )
         atts = []
-        if rng.random() < 0.12:
+        if any(word in text for word in ATTACHING):
             atts = rng.sample(ATTACHMENTS, rng.randint(1, 2))
         return self.add(folder, "IPM.Note", props, email, atts)
+
+    def topic(self, when: datetime, *, english: bool = False) -> tuple[str, str]:
+        """A subject and matching body text; dates fit the day the mail is received."""
+        rng = self.rng
+        subject, text = rng.choice(TOPICS_EN if english else TOPICS_DE)
+        day = when.date()
+        values = {
+            "y": str(day.year + (1 if day.month >= 9 else rng.choice((0, 1)))),
+            "prev": str(day.year - 1),
+            "d": _workday(day + timedelta(days=rng.randint(2, 20))).strftime("%d.%m.%Y"),
+            "past": _workday_before(day - timedelta(days=rng.randint(1, 10))).strftime("%d.%m.%Y"),
+            "kw": str((day + timedelta(weeks=rng.randint(1, 6))).isocalendar().week),
+            "nr": f"{day.year}/{rng.randint(100, 999):04d}",
+        }
+        return subject.format(**values), text.format(**values)
 
     def mail(self) -> None:
         owner = ("Dr. Anna Berg", CHEF)
@@ -215,19 +343,35 @@ class _Seeder:
             self.message(inbox, owner, when, english=self.rng.random() < 0.2)
         for i, folder in enumerate(subfolders * 6):
             self.message(folder, owner, self.today - timedelta(days=3 + i * 4))
-        private_subjects = [
-            "Arztbefund – persönlich",
-            "Privat: Wohnungsangelegenheit",
-            "Persönlich: Glückwünsche zum Geburtstag",
-            "Familienfeier Samstag",
+        private = [
+            (
+                "Arztbefund – persönlich",
+                "Hallo Anna,\n\ndie Praxis hat angerufen: der Befund "
+                "ist da und alles in Ordnung. Ruf bitte zurück, wenn du magst.\n\nMichael",
+            ),
+            (
+                "Privat: Wohnungsangelegenheit",
+                "Hallo Anna,\n\nder Vermieter will am Dienstag "
+                "wegen der Heizung vorbeikommen. Ich bin zu Hause.\n\nMichael",
+            ),
+            (
+                "Persönlich: Glückwünsche zum Geburtstag",
+                "Liebe Anna,\n\nalles Gute zum Geburtstag! Heute Abend koche ich.\n\nMichael",
+            ),
+            (
+                "Familienfeier Samstag",
+                "Hallo Anna,\n\nfür Samstag haben jetzt alle zugesagt, "
+                "wir sind zwölf Leute. Kuchen ist bestellt.\n\nMichael",
+            ),
         ]
-        for i, subject in enumerate(private_subjects):
+        for i, (subject, text) in enumerate(private):
             item = self.message(
                 inbox,
                 owner,
                 self.today - timedelta(days=i * 5 + 1, hours=3),
                 sender=("Michael Berg", "michael.berg@privat.example"),
                 subject=subject,
+                body=text,
             )
             item.props["item:Sensitivity"] = "Private"
             store_items.save_item(self.store, item, self.lab.now())
@@ -235,12 +379,13 @@ class _Seeder:
         for i in range(12):
             name, email = self.rng.choice(PEOPLE)
             when = self.today - timedelta(days=i * 3, hours=2)
+            subject, _ = self.topic(when)
             self.add(
                 sent,
                 "IPM.Note",
                 {
-                    "item:Subject": "AW: " + self.rng.choice(TOPICS_DE).format(y=2027, d="", n=i),
-                    "item:Body": {"type": "Text", "text": "Vielen Dank, einverstanden.\n\nA. Berg"},
+                    "item:Subject": "AW: " + subject,
+                    "item:Body": {"type": "Text", "text": self.rng.choice(REPLIES_DE)},
                     "message:From": _mb(*owner),
                     "message:Sender": _mb(*owner),
                     "message:ToRecipients": [_mb(name, email)],
@@ -318,6 +463,12 @@ class _Seeder:
         props.update(extra or {})
         if "calendar:Recurrence" in props:
             props["calendar:CalendarItemType"] = "RecurringMaster"
+            # A master starts on its first occurrence, as Exchange stores it.
+            rec = Recurrence.from_json(props["calendar:Recurrence"])
+            first = next(occurrence_dates(rec), (0, start.date()))[1]
+            start += timedelta(days=(first - start.date()).days)
+            props["calendar:Start"] = dt_text(start)
+            props["calendar:End"] = dt_text(start + timedelta(minutes=minutes))
         return self.add(folder, "IPM.Appointment", props, by)
 
     def calendar(self) -> None:
@@ -346,7 +497,7 @@ class _Seeder:
             self.appointment(
                 cal,
                 subject,
-                at(day + timedelta(days=offset), hour),
+                at(_workday(day + timedelta(days=offset)), hour),
                 minutes,
                 by=CHEF,
                 location=location,
@@ -354,7 +505,7 @@ class _Seeder:
         self.appointment(
             cal,
             "Arzttermin",
-            at(day + timedelta(days=2), 17),
+            at(_workday(day + timedelta(days=2)), 17),
             60,
             by=CHEF,
             location="Praxis Dr. Lange",
@@ -363,7 +514,7 @@ class _Seeder:
         self.appointment(
             cal,
             "Familie: Elternabend",
-            at(day + timedelta(days=5), 19),
+            at(_workday(day + timedelta(days=5)), 19),
             90,
             by=CHEF,
             extra={"item:Sensitivity": "Private"},
@@ -428,7 +579,7 @@ class _Seeder:
             },
         )
         # Budget talks: ten working days in a row.
-        budget_start = day + timedelta(days=14)
+        budget_start = _workday(day + timedelta(days=14))
         self.appointment(
             cal,
             "Haushaltsberatung",
@@ -437,12 +588,13 @@ class _Seeder:
             by=CHEF,
             extra={
                 "calendar:Recurrence": Recurrence(
-                    "daily", budget_start, "numbered", count=10
+                    "weekly", budget_start, "numbered", days_of_week=DAYS[:5], count=10
                 ).to_json()
             },
         )
-        # Yearly: Neujahrsempfang on 10 January, and the partner-city anniversary.
-        jan = date(day.year, 1, 10)
+        # Yearly: Neujahrsempfang on the second Friday of January, and the partner-city
+        # anniversary.
+        jan = date(day.year, 1, 1)
         self.appointment(
             cal,
             "Neujahrsempfang",
@@ -452,7 +604,12 @@ class _Seeder:
             location="Kreishaus",
             extra={
                 "calendar:Recurrence": Recurrence(
-                    "absolute_yearly", jan, "no_end", day_of_month=10, month="January"
+                    "relative_yearly",
+                    jan,
+                    "no_end",
+                    days_of_week=("Friday",),
+                    day_of_week_index="Second",
+                    month="January",
                 ).to_json()
             },
         )
@@ -468,8 +625,8 @@ class _Seeder:
                     "relative_yearly",
                     may,
                     "numbered",
-                    days_of_week=("Saturday",),
-                    day_of_week_index="First",
+                    days_of_week=("Friday",),
+                    day_of_week_index="Second",
                     month="May",
                     count=5,
                 ).to_json()
@@ -483,7 +640,12 @@ class _Seeder:
             by=CHEF,
             extra={
                 "calendar:Recurrence": Recurrence(
-                    "absolute_monthly", day.replace(day=1), "numbered", day_of_month=28, count=12
+                    "relative_monthly",
+                    day.replace(day=1),
+                    "numbered",
+                    days_of_week=("Weekday",),
+                    day_of_week_index="Last",
+                    count=12,
                 ).to_json()
             },
         )
@@ -491,7 +653,7 @@ class _Seeder:
         self.appointment(
             cal,
             "Vorbereitung Kreisausschuss",
-            at(day + timedelta(days=3), 10),
+            at(_workday(day + timedelta(days=3)), 10),
             60,
             by=CHEF,
             location="Büro Landrätin",
@@ -516,11 +678,22 @@ class _Seeder:
 
     def meeting_request(self) -> None:
         """A meeting Lena Koch sends to chef: pending in chef's and the delegate's inbox."""
+        from zoneinfo import ZoneInfo
+
         from med.lab.ews.meetings import invite
         from med.lab.ews.soap import EwsContext
 
         cal = self.folder(SACHBEARBEITUNG, "calendar")
-        start = datetime.combine(self.today.date() + timedelta(days=4), time(13, 0), tzinfo=UTC)
+        day = _workday(self.today.date() + timedelta(days=4))
+        start = datetime.combine(day, time(14, 0), tzinfo=ZoneInfo("Europe/Berlin"))
+        weekday = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag")[day.weekday()]
+        body = (
+            "Liebe Frau Dr. Berg,\n\nich möchte mit Ihnen den Stand des Förderantrags "
+            "Breitbandausbau (zweiter Bauabschnitt) abstimmen, bevor die Frist abläuft.\n\n"
+            f"Wann: {weekday}, {day:%d.%m.%Y}, 14:00–14:45 Uhr\n"
+            "Wo: Raum 112, Kreishaus\n\n"
+            "Viele Grüße\nLena Koch"
+        )
         item = self.appointment(
             cal,
             "Abstimmung Fördermittel Breitband",
@@ -529,6 +702,7 @@ class _Seeder:
             by=SACHBEARBEITUNG,
             location="Raum 112",
             extra={
+                "item:Body": {"type": "Text", "text": body},
                 "calendar:IsMeeting": True,
                 "calendar:MeetingRequestWasSent": True,
                 "calendar:MyResponseType": "Organizer",
@@ -629,32 +803,73 @@ class _Seeder:
                 POSTSTELLE,
                 "Poststelle",
                 [
-                    "Eingang: Widerspruch Gebührenbescheid",
-                    "Eingang: Anfrage Akteneinsicht",
-                    "Eingang: Rechnung Stadtwerke",
-                    "Posteingang Ministerium (Scan)",
-                    "Zustellung: Gerichtspost",
+                    (
+                        "Eingang: Widerspruch Gebührenbescheid",
+                        "anbei der Scan des Widerspruchs gegen den Gebührenbescheid; "
+                        "das Original liegt im Postfach des Rechtsamts.",
+                    ),
+                    (
+                        "Eingang: Anfrage Akteneinsicht",
+                        "ein Rechtsanwalt beantragt Akteneinsicht "
+                        "in ein Bauverfahren. Bitte an das Bauamt weiterleiten.",
+                    ),
+                    (
+                        "Eingang: Rechnung Stadtwerke",
+                        "anbei die Rechnung der Stadtwerke für "
+                        "das Kreishaus zur sachlichen Prüfung.",
+                    ),
+                    (
+                        "Posteingang Ministerium (Scan)",
+                        "anbei der eingescannte Erlass des "
+                        "Ministeriums; er ist vorab per Fax eingegangen.",
+                    ),
+                    (
+                        "Zustellung: Gerichtspost",
+                        "heute ist eine förmliche Zustellung des "
+                        "Verwaltungsgerichts eingegangen. Die Frist läuft ab heute.",
+                    ),
                 ],
             ),
             (
                 LEITSTELLE,
                 "Leitstelle",
                 [
-                    "Einsatzbericht Großbrand Gewerbegebiet",
-                    "Lagemeldung Unwetterwarnung",
-                    "Dienstplan Disponenten Dezember",
-                    "Wartung Funkanlage",
-                    "MANV-Übung: Nachbereitung",
+                    (
+                        "Einsatzbericht Großbrand Gewerbegebiet",
+                        "anbei der Einsatzbericht zum "
+                        "Großbrand im Gewerbegebiet Süd: 62 Einsatzkräfte, keine Verletzten.",
+                    ),
+                    (
+                        "Lagemeldung Unwetterwarnung",
+                        "der DWD warnt für heute Nacht vor Sturmböen "
+                        "bis 90 km/h. Die Feuerwehren sind informiert.",
+                    ),
+                    (
+                        "Dienstplan Disponenten Dezember",
+                        "anbei der Dienstplan der Disponenten "
+                        "für Dezember. Tauschwünsche bitte bis Freitag.",
+                    ),
+                    (
+                        "Wartung Funkanlage",
+                        "die Funkanlage wird am Donnerstag zwischen 6 und 7 "
+                        "Uhr gewartet; der Rückfallbetrieb ist vorbereitet.",
+                    ),
+                    (
+                        "MANV-Übung: Nachbereitung",
+                        "die Nachbesprechung der MANV-Übung findet "
+                        "in der Leitstelle statt. Bitte bringen Sie Ihre Beobachtungen mit.",
+                    ),
                 ],
             ),
         ):
             inbox = self.folder(address, "inbox")
-            for i, subject in enumerate(subjects):
+            for i, (subject, text) in enumerate(subjects):
                 self.message(
                     inbox,
                     (display, address),
                     self.today - timedelta(hours=i * 7 + 1),
                     subject=subject,
+                    body=f"Guten Tag,\n\n{text}\n\nMit freundlichen Grüßen",
                 )
         lcal = self.folder(LEITSTELLE, "calendar")
         day = self.today.date()
@@ -662,7 +877,7 @@ class _Seeder:
             self.appointment(
                 lcal,
                 subject,
-                datetime.combine(day + timedelta(days=i + 1), time(6, 0), tzinfo=UTC),
+                datetime.combine(_workday(day + timedelta(days=i + 1)), time(6, 0), tzinfo=UTC),
                 60,
                 by=ASSISTENZ,
             )
@@ -675,7 +890,9 @@ class _Seeder:
                 ("Teambesprechung", SACHBEARBEITUNG),
             )
         ):
-            start = datetime.combine(day + timedelta(days=2 + i * 3), time(8, 0), tzinfo=UTC)
+            start = datetime.combine(
+                _workday(day + timedelta(days=2 + i * 3)), time(8, 0), tzinfo=UTC
+            )
             self.appointment(
                 team,
                 subject,
@@ -720,7 +937,9 @@ class _Seeder:
             for i, subject in enumerate(
                 ("Kreistag: Haushaltssitzung", "Bauausschuss", "Sozialausschuss")
             ):
-                start = datetime.combine(day + timedelta(days=7 * (i + 1)), time(14, 0), tzinfo=UTC)
+                start = datetime.combine(
+                    _workday(day + timedelta(days=7 * (i + 1))), time(14, 0), tzinfo=UTC
+                )
                 self.appointment(
                     tops["Termine Kreistag"], subject, start, 180, by=CHEF, location="Kreishaus"
                 )

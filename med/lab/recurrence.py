@@ -43,7 +43,8 @@ PatternKind = Literal[
 ]
 RangeKind = Literal["no_end", "end_date", "numbered"]
 
-# Safety net for series without an end: nothing in the lab looks further than this.
+# Safety net for series without an end: no walk over a series looks at more dates than this
+# (a view starts its walk near its window, so a series that began decades ago still shows).
 MAX_OCCURRENCES = 10_000
 
 
@@ -156,59 +157,94 @@ def _clamped(year: int, month: int, day: int) -> date:
     return date(year, month, min(day, calendar.monthrange(year, month)[1]))
 
 
-def _candidates(rec: Recurrence) -> Iterator[date]:
-    """Dates matching the pattern from the range start on, ascending, without end."""
+def _candidates(rec: Recurrence, near: date | None = None) -> Iterator[tuple[int, date]]:
+    """(index, date) matching the pattern from the range start on, ascending, without end.
+
+    ``near``: daily and weekly series jump straight to the cycle before that date (their
+    indexes are plain arithmetic), so a view of 2026 does not walk a daily series from 1990.
+    """
+    try:
+        yield from _walk(rec, near)
+    except (OverflowError, ValueError):  # past date.max: the calendar ends there
+        return
+
+
+def _walk(rec: Recurrence, near: date | None) -> Iterator[tuple[int, date]]:
     start = rec.start_date
     if rec.kind == "daily":
-        d = start
+        skipped = max(0, (near - start).days // rec.interval - 1) if near else 0
+        d = start + timedelta(days=skipped * rec.interval)
+        index = skipped + 1
         while True:
-            yield d
+            yield index, d
+            index += 1
             d += timedelta(days=rec.interval)
     elif rec.kind == "weekly":
         days = _day_set(rec.days_of_week)
         first = DAYS.index(rec.first_day_of_week)
         week_start = start - timedelta(days=(start.weekday() - first) % 7)
+        index = 1
+        if near is not None and days:
+            cycles = max(0, (near - week_start).days // (7 * rec.interval) - 1)
+            if cycles:
+                in_first = sum(
+                    1
+                    for offset in range(7)
+                    if week_start + timedelta(days=offset) >= start
+                    and (week_start + timedelta(days=offset)).weekday() in days
+                )
+                index += in_first + (cycles - 1) * len(days)
+                week_start += timedelta(weeks=cycles * rec.interval)
         while True:
             for offset in range(7):
                 d = week_start + timedelta(days=offset)
                 if d >= start and d.weekday() in days:
-                    yield d
+                    yield index, d
+                    index += 1
             week_start += timedelta(weeks=rec.interval)
     elif rec.kind in ("absolute_monthly", "relative_monthly"):
         y, m = start.year, start.month
         days = _day_set(rec.days_of_week)
+        index = 1
         while True:
             if rec.kind == "absolute_monthly":
                 d = _clamped(y, m, rec.day_of_month)
             else:
                 d = _relative_day(y, m, days, rec.day_of_week_index)
             if d >= start:
-                yield d
+                yield index, d
+                index += 1
             m += rec.interval
             y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
     else:
         month = MONTHS.index(rec.month) + 1
         days = _day_set(rec.days_of_week)
         y = start.year
+        index = 1
         while True:
             if rec.kind == "absolute_yearly":
                 d = _clamped(y, month, rec.day_of_month)
             else:
                 d = _relative_day(y, month, days, rec.day_of_week_index)
             if d >= start:
-                yield d
+                yield index, d
+                index += 1
             y += 1
             if y > 9999:
                 return
 
 
-def occurrence_dates(rec: Recurrence, *, until: date | None = None) -> Iterator[tuple[int, date]]:
+def occurrence_dates(
+    rec: Recurrence, *, until: date | None = None, near: date | None = None
+) -> Iterator[tuple[int, date]]:
     """(instance index, date) of every occurrence in the range, stopping after ``until``.
 
-    A series without an end needs ``until`` (or stops at ``MAX_OCCURRENCES``).
+    ``near`` lets the walk start shortly before that date (some earlier occurrences may still
+    come first). No walk looks at more than ``MAX_OCCURRENCES`` dates, which bounds the work a
+    series without end (or with a huge count) can cause.
     """
-    for index, d in enumerate(_candidates(rec), start=1):
-        if index > MAX_OCCURRENCES:
+    for steps, (index, d) in enumerate(_candidates(rec, near), start=1):
+        if steps > MAX_OCCURRENCES:
             return
         if rec.range_kind == "numbered" and rec.count is not None and index > rec.count:
             return
@@ -245,7 +281,11 @@ def expand(
     their own items). Window bounds must have the same awareness as ``first_start``.
     """
     out: list[Occurrence] = []
-    for index, d in occurrence_dates(rec, until=window_end.date()):
+    try:
+        near: date | None = (window_start - duration).date() - timedelta(days=1)
+    except OverflowError:
+        near = None
+    for index, d in occurrence_dates(rec, until=window_end.date(), near=near):
         if index in deleted or index in modified:
             continue
         start = datetime.combine(d, first_start.timetz())
@@ -257,7 +297,7 @@ def expand(
 
 def index_of(rec: Recurrence, day: date) -> int | None:
     """The instance index of the occurrence on ``day``, or None if the series has none then."""
-    for index, d in occurrence_dates(rec, until=day):
+    for index, d in occurrence_dates(rec, until=day, near=day):
         if d == day:
             return index
     return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from bridge.demo import DEMO_MAILBOXES, LabThread, demo_profile
-from med import DelegateSession
+from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
+from med import DelegateSession, MailboxKind
 from med.lab.demo import DEMO_PASSWORD
 
 
@@ -18,8 +18,11 @@ async def test_demo_assistant_sees_chefs_inbox_and_the_lab_stops_on_exit(tmp_pat
             inbox = await session.default_folder("chef@musterstadt.example", "inbox")
             page = await session.items(inbox)
             assert len(page.items) > 0
-            owners = {box.address for box in await session.mailboxes()}
-            assert set(DEMO_MAILBOXES) <= owners
+            kinds = {box.address: box.kind for box in await session.mailboxes()}
+            assert kinds["chef@musterstadt.example"] is MailboxKind.DELEGATED
+            assert kinds["poststelle@musterstadt.example"] is MailboxKind.FUNCTIONAL
+            assert kinds["leitstelle@musterstadt.example"] is MailboxKind.FUNCTIONAL
+            assert kinds["teamkalender@musterstadt.example"] is MailboxKind.SHARED
         finally:
             await session.close()
     with socket.socket() as probe:
@@ -32,3 +35,23 @@ def test_demo_store_keeps_its_data_across_runs(tmp_path: Path) -> None:
         users = first.lab.users()
     with LabThread(store) as second:
         assert second.lab.users() == users
+
+
+async def test_the_demo_tui_opens_on_the_bosss_inbox(tmp_path: Path) -> None:
+    from tests.tui.conftest import settle
+    from tui.app import make_app
+    from tui.config import TuiConfig
+    from tui.widgets.context_bar import ContextBar
+
+    with LabThread(tmp_path / "demo.sqlite") as lab:
+        session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
+        config = TuiConfig(drafts_dir=tmp_path / "drafts", animations=False)
+        app = make_app(session, config, start_folder=DEMO_START_FOLDER)
+        try:
+            async with app.run_test(size=(150, 40)) as pilot:
+                await settle(pilot)
+                header = str(app.screen.query_one(ContextBar).render())
+                assert "Dr. Anna Berg" in header
+                assert "Posteingang" in header
+        finally:
+            await session.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -15,6 +16,8 @@ import httpx
 import pytest
 
 from bridge import paths
+from bridge.commands.signin import open_graph_session
+from med import DelegateSession
 from med.config import profile_from_mapping, save_profile
 from med.lab import Lab
 from med.lab.graph.serve import GraphLab
@@ -31,6 +34,11 @@ def served(tmp_path: Path) -> Iterator[GraphLab]:
         running.face.oauth.settings.device_interval_s = 1
         yield running
     lab.close()
+
+
+async def _inbox_count(session: DelegateSession) -> int | None:
+    inbox = await session.default_folder(ASSISTENZ, "inbox")
+    return inbox.total_count
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -84,6 +92,14 @@ def test_device_code_sign_in_from_the_command_line(served: GraphLab) -> None:
     assert f"signed in as {ASSISTENZ}" in out
     cache = paths.data_dir() / "graph-tokens.json"
     assert cache.stat().st_mode & 0o777 == 0o600
+
+    # The signed-in tokens open a Graph session, as mailbox commands will.
+    session = open_graph_session(profile)
+    try:
+        inbox = asyncio.run(_inbox_count(session))
+    finally:
+        asyncio.run(session.close())
+    assert inbox == 0
 
     status = _cli("signin", "status", "-p", "lab-graph", "--json")
     assert json.loads(status.stdout) == {"accounts": [ASSISTENZ]}

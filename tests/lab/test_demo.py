@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from med.lab import Lab
+from med.lab import items as store_items
 from med.lab.access import effective_rights
-from med.lab.demo import ASSISTENZ, CHEF, DEMO_PASSWORD, POSTSTELLE, SACHBEARBEITUNG, TEAMKALENDER
+from med.lab.demo import (
+    ASSISTENZ,
+    CHEF,
+    DEMO_PASSWORD,
+    LEITSTELLE,
+    POSTSTELLE,
+    SACHBEARBEITUNG,
+    TEAMKALENDER,
+)
+from med.lab.recurrence import Recurrence, occurrence_dates
 from med.lab.store import PUBLIC, Folder
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def _folder(lab: Lab, owner: str, name: str) -> Folder:
@@ -77,3 +95,93 @@ def test_demo_flag_leaves_another_organisation_alone(tmp_path: Path) -> None:
     own.close()
     lab = Lab.open(path, demo=True)
     assert [u.address for u in lab.users()] == ["boss@elsewhere.example"]
+
+
+def _seeded(today: datetime) -> Lab:
+    from med.lab.demo import seed
+
+    lab = Lab.open()
+    lab.clock = lambda: today
+    seed(lab)
+    return lab
+
+
+# A Wednesday, a Saturday and a Sunday: whatever day the lab is started on.
+SEED_DAYS = [datetime(2026, 11, 25, 9, tzinfo=UTC), datetime(2026, 11, 28, 9, tzinfo=UTC)]
+SEED_DAYS.append(datetime(2027, 3, 7, 9, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("today", SEED_DAYS, ids=lambda d: d.strftime("%a"))
+def test_demo_business_appointments_fall_on_working_days(today: datetime) -> None:
+    lab = _seeded(today)
+    weekend: list[str] = []
+    for owner in (CHEF, LEITSTELLE, TEAMKALENDER, SACHBEARBEITUNG):
+        for item in store_items.items_in(lab.store, _folder(lab, owner, "calendar").id):
+            props = item.props
+            if props.get("item:Sensitivity") == "Private" or not props.get("calendar:Start"):
+                continue
+            start = datetime.fromisoformat(props["calendar:Start"]).astimezone(BERLIN)
+            days = [start.date()]
+            if "calendar:Recurrence" in props:
+                rec = Recurrence.from_json(props["calendar:Recurrence"])
+                days = [
+                    d
+                    for _, d in occurrence_dates(
+                        rec, until=today.date().replace(year=today.year + 2)
+                    )
+                ]
+                assert days[0] == start.date(), props["item:Subject"]  # master on 1st occurrence
+            weekend += [f"{props['item:Subject']} {d}" for d in days if d.weekday() >= 5]
+    assert weekend == []
+
+
+def _chef_mail(lab: Lab) -> list[store_items.Item]:
+    inbox = _folder(lab, CHEF, "inbox")
+    folders = [inbox, *lab.store.children(inbox.id), _folder(lab, CHEF, "sentitems")]
+    return [i for f in folders for i in store_items.items_in(lab.store, f.id)]
+
+
+@pytest.mark.parametrize("today", SEED_DAYS, ids=lambda d: d.strftime("%a"))
+def test_demo_mails_refer_to_plausible_dates(today: datetime) -> None:
+    for item in _chef_mail(_seeded(today)):
+        subject = item.props.get("item:Subject", "")
+        received = item.props.get("item:DateTimeReceived") or item.props.get("item:DateTimeSent")
+        if minutes := re.search(r"Dienstbesprechung vom (\d\d)\.(\d\d)\.(\d{4})", subject):
+            day, month, year = (int(g) for g in minutes.groups())
+            held = date(year, month, day)
+            assert held <= datetime.fromisoformat(received).date(), subject
+            assert held.weekday() < 5, subject
+        if week := re.search(r"KW (\d+)", subject):
+            assert 1 <= int(week.group(1)) <= 53, subject
+        if report := re.search(r"Jahresbericht .* (\d{4})", subject):
+            assert int(report.group(1)) < datetime.fromisoformat(received).year, subject
+
+
+def test_demo_bodies_vary_and_announced_attachments_are_there() -> None:
+    lab = _seeded(SEED_DAYS[0])
+    inbox = store_items.items_in(lab.store, _folder(lab, CHEF, "inbox").id)
+    mails = [i for i in inbox if i.item_class == "IPM.Note"]
+    bodies = {i.props["item:Body"]["text"] for i in mails}
+    assert len(bodies) > len(mails) // 4
+    for item in mails:
+        text = item.props["item:Body"]["text"]
+        if "anbei" in text or "attached" in text:
+            assert store_items.attachments_of(lab.store, item.id), item.props["item:Subject"]
+
+
+def test_demo_meeting_request_says_when_and_where() -> None:
+    lab = _seeded(SEED_DAYS[1])
+    inbox = store_items.items_in(lab.store, _folder(lab, CHEF, "inbox").id)
+    [request] = [i for i in inbox if i.item_class == "IPM.Schedule.Meeting.Request"]
+    text = request.props["item:Body"]["text"]
+    assert "Wann:" in text and "14:00" in text and "Raum 112" in text
+
+
+def test_demo_items_are_the_same_for_the_same_day() -> None:
+    def snapshot(lab: Lab) -> list[tuple[str, str]]:
+        return sorted(
+            (i.props.get("item:Subject", ""), json.dumps(i.props.get("item:Body"), sort_keys=True))
+            for i in _chef_mail(lab)
+        )
+
+    assert snapshot(_seeded(SEED_DAYS[0])) == snapshot(_seeded(SEED_DAYS[0]))

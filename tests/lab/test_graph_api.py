@@ -459,6 +459,16 @@ def test_calendar_view_needs_a_window(assistenz: Graph) -> None:
     _error(assistenz.get("/me/calendarView"), 400, "ErrorInvalidParameter")
 
 
+@pytest.mark.timeout(60)
+def test_calendar_view_longer_than_two_years_is_a_400(assistenz: Graph) -> None:
+    window = {"startDateTime": "2026-11-25T00:00:00Z", "endDateTime": "2296-11-25T00:00:00Z"}
+    answer = assistenz.get(f"/users/{CHEF}/calendarView", params=window)
+    _error(answer, 400, "ErrorInvalidParameter")
+    assert "two years" in answer.json()["error"]["message"]
+    window["endDateTime"] = "2028-11-25T00:00:00Z"
+    _ok(assistenz.get(f"/users/{CHEF}/calendarView", params=window))
+
+
 # -- contacts ------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from med.lab.demo import DEMO_PASSWORD
 
@@ -107,3 +109,41 @@ def test_serve_refuses_a_busy_port(tmp_path: Path) -> None:
         result = cli("serve", "--demo", "--store", str(tmp_path / "x.sqlite"), "--port", str(port))
     assert result.returncode == 1
     assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_stops_the_server_cleanly_and_closes_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "lab.sqlite"
+    command = [sys.executable, "-m", "bridge.cli", "lab", "serve", "--demo", "--port", "0"]
+    proc = subprocess.Popen(
+        [*command, "--store", str(store)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("EWS endpoint: "), line + (proc.stderr.read() if proc.stderr else "")
+        url = line.split(": ", 1)[1].strip()
+        # A write, so the store has a write-ahead log that only a clean close folds back.
+        created = soap(
+            url,
+            '<m:CreateFolder><m:ParentFolderId><t:DistinguishedFolderId Id="inbox"/>'
+            "</m:ParentFolderId><m:Folders><t:Folder><t:DisplayName>Vor dem Stopp"
+            "</t:DisplayName></t:Folder></m:Folders></m:CreateFolder>",
+        )
+        assert b"NoError" in created.content
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Lab stopped." in out and "Traceback" not in err
+    assert not Path(f"{store}-wal").exists()  # the last connection was closed, not killed
+    listed = cli("users", "--store", str(store))
+    assert listed.returncode == 0 and "chef@musterstadt.example" in listed.stdout

@@ -142,7 +142,12 @@ async def test_purge_command_applies_retention(msg: Harness) -> None:
     import datetime as dt
 
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=31)).isoformat()
-    gone = out(cli(msg, "purge", "--blob-dir", str(msg.settings.blob_dir), "--at", later))
+    refused = cli(msg, "purge", "--blob-dir", str(msg.settings.blob_dir), "--at", later, ok=False)
+    assert refused.returncode != 0 and "--allow-future" in refused.stderr
+    assert len(await anna.history(cid)) == 2
+    gone = out(
+        cli(msg, "purge", "--blob-dir", str(msg.settings.blob_dir), "--at", later, "--allow-future")
+    )
     assert gone["events"] == 2 and gone["attachments"] == 1
     assert await anna.history(cid) == []
     assert (await anna.quota())["used"] == 0
@@ -280,3 +285,10 @@ async def test_serve_logs_json_lines_without_secrets(msg: Harness, tmp_path: Pat
     assert any(entry["msg"].startswith("messenger server ready") for entry in lines)
     assert any(entry["msg"] == "login failed" for entry in lines)
     assert "hunter2-secret" not in stderr
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_serve_refuses_a_port_out_of_range(msg: Harness) -> None:
+    refused = cli(msg, "serve", "--port", "99999", ok=False)
+    assert refused.returncode == 2
+    assert "65535" in refused.stderr and "Traceback" not in refused.stderr

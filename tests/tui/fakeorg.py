@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from med.errors import InvalidInput, NotFound, Unsupported
+from med.errors import AccessDenied, InvalidInput, NotFound, Unreachable, Unsupported
 from med.model import (
     Address,
     Attachment,
@@ -87,6 +87,8 @@ class FakeOrg:
         ] = []  # (message or item id, options, mode)
         self.responses: list[tuple[str, ResponseType]] = []
         self.calls: list[str] = []
+        #: While True every write answers as an unreachable server would (offline tests).
+        self.unreachable = False
         self._build(inbox_size)
 
     # ------------------------------------------------------------------ seeding
@@ -172,6 +174,7 @@ class FakeOrg:
                 ("Aufgaben", FolderKind.TASKS, Role.EDITOR, "tasks"),
                 ("Kontakte", FolderKind.CONTACTS, Role.REVIEWER, "contacts"),
                 ("Erledigt", mail, Role.EDITOR, None),
+                ("Entwürfe", mail, Role.EDITOR, "drafts"),
             ],
         )
         self._tree(
@@ -512,6 +515,8 @@ class FakeOrg:
         return self._add(folder.id, item)
 
     def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
+        if self.unreachable:
+            raise Unreachable("The server cannot be reached.")
         self.calls.append(f"update_item:{item.id}:{','.join(fields)}")
         if "@" in item.id and isinstance(item, Event):
             series_id, _, day = item.id.partition("@")
@@ -574,7 +579,17 @@ class FakeOrg:
         self.sent.append((message, options, "new"))
 
     def save_draft(self, message: Message, options: SendOptions) -> Message:
-        return message
+        """In the From mailbox's Drafts where we may create items there, else refused."""
+        if self.unreachable:
+            raise Unreachable("The server cannot be reached.")
+        owner = options.from_mailbox or ME
+        drafts = self.folders.get(_fid(owner, "drafts"))
+        if drafts is None or drafts.rights is None or not drafts.rights.create_items:
+            raise AccessDenied("You may not create items in this mailbox's Drafts.", mailbox=owner)
+        self.calls.append(f"save_draft:{owner}")
+        return self._add(
+            drafts.id, dataclasses.replace(message, is_draft=True, from_=Address(owner))
+        )
 
     def reply(self, item_id: str, body: str, *, reply_all: bool, options: SendOptions) -> None:
         if item_id not in self.items:

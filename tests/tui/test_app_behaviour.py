@@ -299,3 +299,32 @@ async def test_colon_opens_the_command_palette_with_screen_actions(
 
         assert isinstance(app.screen, ComposeScreen)
         assert app.screen.draft.mode == "reply-all"
+
+
+async def test_refused_sign_in_is_said_in_the_header_and_dollar_retries(
+    session_factory: Callable[[FakeOrg], MedApp],
+) -> None:
+    from med.errors import BadCredentials
+    from med.model import Mailbox
+
+    class LockedOrg(FakeOrg):
+        locked = True
+
+        def own_mailbox(self) -> Mailbox:
+            if self.locked:
+                raise BadCredentials("The server did not accept the password for assistenz.")
+            return super().own_mailbox()
+
+    org = LockedOrg()
+    app = session_factory(org)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        header = str(app.screen.query_one("#context").render())
+        assert header.startswith("The server did not accept the password for assistenz.")
+        assert any(n.title == "Sign-in failed" for n in app._notifications)
+        org.locked = False
+        await pilot.press("dollar_sign")
+        await settle(pilot)
+        assert "Dr. Anna Berg <chef@musterstadt.example>" in str(
+            app.screen.query_one("#context").render()
+        )

@@ -194,3 +194,26 @@ async def test_free_busy_finder_books_the_first_free_slot(
         await settle(pilot)
         assert isinstance(app.screen, EventFormScreen)
         assert app.screen.query_one("#e-start", Input).value == "07:00"
+
+
+async def test_editing_an_occurrence_for_the_whole_series_renames_the_series(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        cal = await open_calendar(pilot, app)
+        assert cal.select_event("Jour fixe Dezernenten")
+        await pilot.press("e")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, EventFormScreen)
+        form.query_one("#e-scope", Select).value = "all"
+        fill(form, subject="Jour fixe Dezernat I")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        masters = [i for i in org.items.values() if i.subject == "Jour fixe Dezernat I"]
+        assert len(masters) == 1 and masters[0].recurrence is not None
+        assert not org.exceptions  # the series changed, no single occurrence
+        await pilot.press("L")
+        await settle(pilot)
+        assert cal.select_event("Jour fixe Dezernat I")  # next week's occurrence too

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, TextArea
 
 from med import DelegateSession
+from med.errors import NotFound
 from med.model import FlagStatus, Folder, ItemQuery, Message
 from tests.e2e.conftest import ASSISTENZ, CHEF, POSTSTELLE, TEAMKALENDER, backend_for
 from tests.lab import conftest as lab_fixtures
@@ -21,6 +22,7 @@ from tests.lab.conftest import LabServer
 from tests.tui.conftest import settle
 from tui.app import MedApp, make_app
 from tui.config import TuiConfig
+from tui.screens import compose as compose_module
 from tui.screens.calendar import CalendarScreen
 from tui.screens.compose import ComposeScreen, ReviewScreen
 from tui.screens.dialogs import PromptScreen
@@ -246,3 +248,53 @@ async def test_meeting_request_accepted_on_behalf_over_ews(
         stored = await lab_session.get(meeting.id)
         assert isinstance(stored, Event)
         assert stored.my_response is ResponseType.ACCEPT
+
+
+async def test_draft_saved_on_the_server_updated_reopened_and_removed_after_sending_over_ews(
+    lab_app: Callable[..., MedApp], lab_session: DelegateSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compose_module, "SERVER_SAVE_DELAY_S", 0.05)
+    app = lab_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        compose = app.screen
+        assert isinstance(compose, ComposeScreen)
+        await pilot.press(*"wolf@kreis.example", "tab", "tab", *"Entwurf Lab")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        draft_id = compose.draft.server_id
+        assert draft_id, [n.message for n in app._notifications]
+        saved = await lab_session.get(draft_id)
+        assert isinstance(saved, Message) and saved.subject == "Entwurf Lab" and saved.is_draft
+        # the next pause updates the same item
+        compose.query_one("#body", TextArea).focus()
+        await pilot.press(*"Text")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert compose.draft.server_id == draft_id
+        updated = await lab_session.get(draft_id)
+        assert "Text" in (updated.body or "")
+        await pilot.press("escape")
+        await settle(pilot)
+        # reopened from the Drafts folder it lives in, then sent: the server draft goes
+        drafts = await lab_session.default_folder(compose.draft.server_mailbox or CHEF, "drafts")
+        mail(app).open_folder(drafts)
+        await settle(pilot)
+        items = mail(app).query_one(ItemList)
+        index = next(i for i, m in items.rows.items() if m.id == draft_id)
+        items.go(index)
+        items.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        reopened = app.screen
+        assert isinstance(reopened, ComposeScreen) and reopened.draft.server_id == draft_id
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, MailScreen), [n.message for n in app._notifications]
+    with pytest.raises(NotFound):
+        await lab_session.get(draft_id)

@@ -297,3 +297,54 @@ async def test_new_appointment_in_a_calendar_folder_opened_from_the_tree(
             i.subject == "Urlaubsplanung" and i.folder_id == "teamkalender:calendar"
             for i in org.items.values()
         )
+
+
+async def test_due_date_and_unread_toggle(build_app: Callable[..., MedApp], org: FakeOrg) -> None:
+    from datetime import date
+
+    from tui.screens.dialogs import PromptScreen
+
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "j", "D")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"01.12.2026", "enter")
+        await settle(pilot)
+        flag = org.items["m00000"].flag
+        assert flag.status is FlagStatus.FLAGGED
+        assert flag.due is not None and flag.due.date() == date(2026, 12, 1)
+        await pilot.press("D", *"31.02.2026", "enter")  # no such day: asked again, nothing sent
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        assert "Write the date as" in str(app.screen.query_one("#prompt-error").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        was_read = org.items["m00000"].is_read  # type: ignore[attr-defined]
+        await pilot.press("u")
+        await settle(pilot)
+        assert org.items["m00000"].is_read is (not was_read)  # type: ignore[attr-defined]
+
+
+async def test_new_mail_from_the_functional_mailbox_goes_out_as_it(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    from tests.tui.fakeorg import POST
+
+    app = build_app(start_folder=f"{POST}/inbox")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press(*"buerger@example.org", "tab", "tab", *"Ihr Antrag", "tab", *"Eingang")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        head = str(app.screen.query_one("#review-head").render())
+        assert head.startswith(f"From: Poststelle <{POST}> (as the functional mailbox)")
+        await pilot.press("y")
+        await settle(pilot)
+        ((message, options, mode),) = org.sent
+        assert (options.from_mailbox, mode) == (POST, "new")
+        assert isinstance(message, Message) and message.subject == "Ihr Antrag"
+        assert [a.email for a in message.to] == ["buerger@example.org"]

@@ -13,6 +13,7 @@ from med.model import (
     EditScope,
     FolderKind,
     FreeBusy,
+    Message,
     ReadAccess,
     Rights,
     Role,
@@ -139,3 +140,22 @@ def test_docs_list_every_action_id() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "tui.md").read_text(encoding="utf-8")
     missing = [spec.id for spec in ALL_ACTIONS if f"`{spec.id}`" not in docs]
     assert missing == []
+
+
+def test_draft_message_leaves_out_half_typed_addresses_and_keeps_its_server_item(
+    tmp_path: Path,
+) -> None:
+    draft = Draft(to="wolf@kreis.example, chef@", cc="lena", subject="Termin", body="Hallo")
+    assert [a.email for a in draft.message().to] == ["wolf@kreis.example"]
+    assert draft.message().cc == ()
+    assert draft.server_copy() is None
+    draft.saved_on_server(Message(id="AAMk1", change_key="CK1", mailbox="chef@x.example"))
+    store = DraftStore(tmp_path)
+    store.save(draft)
+    (again,) = store.all()
+    copy = again.server_copy()
+    assert copy is not None and (copy.id, copy.change_key, copy.mailbox) == (
+        "AAMk1",
+        "CK1",
+        "chef@x.example",
+    )

@@ -2,11 +2,17 @@
 
 The draft is autosaved locally on every pause in typing and kept until the server accepted
 the message, so nothing written is lost when the app, the terminal or the connection dies.
-Sending always passes through the review screen.
+After a longer pause it is also saved into the Drafts of the mailbox it goes out from (created
+once, then the same item updated), where Outlook and the owner see it; when the server refuses
+or cannot be reached the status line says the draft is on this computer only. Sending always
+passes through the review screen and removes the server draft.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -22,7 +28,8 @@ from textual.suggester import Suggester
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
 
-from med.errors import MedError
+from med import DelegateSession
+from med.errors import AccessDenied, Conflict, MedError, NotFound, ServerError
 from med.model import Address, Item, Mailbox, MailboxKind, Message, SendOptions
 from tui import messages as msg
 from tui.actions import COMPOSE_ACTIONS, bindings
@@ -33,6 +40,47 @@ if TYPE_CHECKING:
     from tui.app import MedApp
 
 AUTOSAVE_DELAY_S = 0.5
+#: Pause in typing after which the draft goes to the server (a request per pause, not per key).
+SERVER_SAVE_DELAY_S = 3.0
+_DRAFT_FIELDS = ["subject", "body", "to", "cc"]
+
+
+async def save_on_server(session: DelegateSession, user: str, draft: Draft) -> None:
+    """Create the draft in the sender's Drafts, or update the item saved before.
+
+    Records the server item on `draft`. A copy saved for another sender is removed first (it
+    sits in the wrong mailbox); one deleted meanwhile (in Outlook, say) is created anew.
+    """
+    options = SendOptions(from_mailbox=None if draft.sender == user else draft.sender)
+    current = draft.server_copy()
+    if current is not None and draft.server_sender != draft.sender:
+        with contextlib.suppress(NotFound, AccessDenied):
+            await session.delete(current.id, hard=True)
+        draft.forget_server_copy()
+        current = None
+    if current is not None:
+        try:
+            saved: Item = await session.update(current, _DRAFT_FIELDS)
+        except Conflict:
+            # Changed elsewhere since our last save: what is on this screen is newer.
+            saved = await session.update(
+                dataclasses.replace(current, change_key=None), _DRAFT_FIELDS
+            )
+        except NotFound:
+            draft.forget_server_copy()
+            saved = await session.save_draft(draft.message(), options)
+    else:
+        saved = await session.save_draft(draft.message(), options)
+    draft.saved_on_server(saved)
+
+
+def local_only_reason(exc: MedError) -> str:
+    """The status line's words for why the draft is only on this computer."""
+    if isinstance(exc, AccessDenied):
+        return f"the server refused it: {exc}"
+    if isinstance(exc, ServerError):
+        return f"the server is not reachable ({exc})"
+    return str(exc)
 
 
 class AddressSuggester(Suggester):
@@ -79,6 +127,8 @@ class ComposeScreen(MedScreen[None]):
     ComposeScreen .row Input, ComposeScreen .row Select { width: 1fr; }
     ComposeScreen TextArea { height: 1fr; }
     ComposeScreen #compose-note { color: $text-muted; padding: 0 1; }
+    ComposeScreen #draft-status { color: $text-muted; padding: 0 1; height: 1; }
+    ComposeScreen #draft-status.-local { color: $warning; }
     """
 
     def __init__(self, draft: Draft, *, original: Item | None = None) -> None:
@@ -86,7 +136,13 @@ class ComposeScreen(MedScreen[None]):
         self.draft = draft
         self.original = original
         self._autosave: Timer | None = None
+        self._server_save: Timer | None = None
+        #: One server save or send at a time; a send waits for a save under way.
+        self._server_lock = asyncio.Lock()
+        self._sending = False
         self._sent = False
+        #: What the server copy holds (or the text as opened): no request while it is unchanged.
+        self._on_server: tuple[str, ...] | None = None
 
     def compose(self) -> ComposeResult:
         app = self.medapp
@@ -123,6 +179,12 @@ class ComposeScreen(MedScreen[None]):
                 "The server addresses the reply and quotes the original.", id="compose-note"
             )
         yield TextArea(self.draft.body, id="body", soft_wrap=True)
+        initial = (
+            f"Draft in {self._drafts_owner()}'s Drafts."
+            if self.draft.server_id
+            else "Draft not saved yet."
+        )
+        yield Static(initial, id="draft-status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -132,6 +194,7 @@ class ComposeScreen(MedScreen[None]):
             "reply-all": "Reply to all",
             "forward": "Forward",
         }.get(self.draft.mode, "Message")
+        self._on_server = self._content()
         target = "#body" if self.draft.mode in ("reply", "reply-all") or self.draft.to else "#to"
         self.query_one(target).focus()
 
@@ -154,20 +217,79 @@ class ComposeScreen(MedScreen[None]):
         if self._autosave is not None:
             self._autosave.stop()
         self._autosave = self.set_timer(AUTOSAVE_DELAY_S, self.save_draft)
+        if self._server_save is not None:
+            self._server_save.stop()
+        self._server_save = self.set_timer(SERVER_SAVE_DELAY_S, self.save_to_server)
 
     def save_draft(self) -> None:
         self.medapp.drafts.save(self._collect())
 
+    def _stop_timers(self) -> None:
+        for timer in (self._autosave, self._server_save):
+            if timer is not None:
+                timer.stop()
+
     def on_unmount(self) -> None:
-        if self._autosave is not None:
-            self._autosave.stop()
+        self._stop_timers()
         if not self._sent:
             self.medapp.drafts.save(self.draft)  # whatever ends the screen, the text is on disk
 
     def action_close(self) -> None:
+        self._stop_timers()
         self.save_draft()
-        self.notify("Draft kept; it is offered again next time.")
+        self.save_to_server(closing=True)
         self.dismiss(None)
+
+    def _content(self) -> tuple[str, ...]:
+        d = self.draft
+        return (d.sender, d.to, d.cc, d.subject, d.body)
+
+    def _drafts_owner(self) -> str:
+        address = self.draft.server_mailbox or self.draft.sender
+        mailbox = self.medapp.workspace.mailbox(address)
+        return mailbox.display_name if mailbox is not None else address
+
+    def save_to_server(self, *, closing: bool = False) -> None:
+        """Save into the server's Drafts now; runs on the app so closing the screen keeps it."""
+        if self._sent or self._sending:
+            return
+        self.medapp.run_worker(
+            self._push(self._collect() if self.is_mounted else self.draft, closing),
+            group="server-draft",
+            exit_on_error=False,
+        )
+
+    async def _push(self, draft: Draft, closing: bool) -> None:
+        app = self.medapp
+        async with self._server_lock:
+            content = (draft.sender, draft.to, draft.cc, draft.subject, draft.body)
+            if self._sent or self._sending or content == self._on_server:
+                return
+            try:
+                await save_on_server(app.session, app.workspace.user, draft)
+            except MedError as exc:
+                app.drafts.save(draft)
+                note = f"Draft saved on this computer only; {local_only_reason(exc)}."
+                if closing:
+                    app.notify(note, title="Draft kept locally", severity="warning")
+                else:
+                    self.post_message(msg.DraftStored(draft.draft_id, note, on_server=False))
+                return
+        self._on_server = content
+        app.drafts.save(draft)  # remembers the server item, so the next save updates it
+        note = f"Draft saved in {self._drafts_owner()}'s Drafts."
+        if closing:
+            app.notify(note)
+        else:
+            self.post_message(msg.DraftStored(draft.draft_id, note, on_server=True))
+
+    def on_draft_stored(self, message: msg.DraftStored) -> None:
+        if not self.is_mounted:
+            return
+        status = self.query_one("#draft-status", Static)
+        at = self.medapp.now().strftime("%H:%M")
+        status.update(f"{message.note} ({at})")
+        status.set_class(not message.on_server, "-local")
 
     def action_cycle_sender(self) -> None:
         select = self.query_one("#sender", Select)
@@ -214,12 +336,22 @@ class ComposeScreen(MedScreen[None]):
 
         def confirmed(send: bool | None) -> None:
             if send:
+                self._stop_timers()
+                self._sending = True
                 self.send(draft)
 
         self.app.push_screen(ReviewScreen(draft, self.original), confirmed)
 
     @work(exclusive=True, group="send", exit_on_error=False)
     async def send(self, draft: Draft) -> None:
+        try:
+            async with self._server_lock:  # a server save under way finishes first
+                await self._send(draft)
+        except BaseException:
+            self._sending = False
+            raise
+
+    async def _send(self, draft: Draft) -> None:
         session = self.medapp.session
         user = self.medapp.workspace.user
         options = SendOptions(from_mailbox=None if draft.sender == user else draft.sender)
@@ -240,7 +372,15 @@ class ComposeScreen(MedScreen[None]):
             )
             await session.send(message, options)
         who = "" if options.from_mailbox is None else f" on behalf of {options.from_mailbox}"
-        self.post_message(msg.MailSent(draft.draft_id, f"Sent{who}."))
+        summary = f"Sent{who}."
+        if draft.server_id is not None:
+            try:
+                await session.delete(draft.server_id, hard=True)
+            except NotFound:
+                pass  # already gone (deleted in Outlook, say)
+            except MedError as exc:
+                summary += f" The copy in Drafts stays: {exc}"
+        self.post_message(msg.MailSent(draft.draft_id, summary))
 
     def on_mail_sent(self, message: msg.MailSent) -> None:
         self._sent = True

@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Footer, Input
 
-from med.errors import AccessDenied, NotFound, Unsupported
+from med.errors import AccessDenied, MedError, NotFound, Unsupported
 from med.model import (
     FlagStatus,
     Folder,
@@ -124,7 +124,11 @@ class MailScreen(MedScreen[None]):
     @work(exclusive=True, group="workspace", exit_on_error=False)
     async def load_workspace(self) -> None:
         session = self.medapp.session
-        mailboxes = await session.mailboxes()
+        try:
+            mailboxes = await session.mailboxes()
+        except MedError as exc:
+            self.post_message(msg.WorkspaceFailed(str(exc)))
+            raise  # the app's worker handler shows it as a notification too
 
         async def load(mailbox: Mailbox) -> tuple[Mailbox, FolderNode | None]:
             try:
@@ -155,6 +159,9 @@ class MailScreen(MedScreen[None]):
             if inbox is not None:
                 self._opening = True
                 self.query_one(FolderTree).select_folder(inbox.id)
+
+    def on_workspace_failed(self, message: msg.WorkspaceFailed) -> None:
+        self.query_one(ContextBar).update(f"{message.reason}  ·  $ tries again")
 
     def on_workspace_ready(self, message: msg.WorkspaceReady) -> None:
         ws = self.medapp.workspace
@@ -359,6 +366,9 @@ class MailScreen(MedScreen[None]):
             self.query_one(ItemList).focus()
             return
         item = self.current_item()
+        if isinstance(item, Message) and self._in_drafts(item):
+            self.open_draft(item.id)
+            return
         if (
             isinstance(item, Message)
             and not item.is_read
@@ -366,6 +376,28 @@ class MailScreen(MedScreen[None]):
         ):
             self.update_item(dataclasses.replace(item, is_read=True), ["is_read"], "")
         self.query_one(Reader).focus()
+
+    def _in_drafts(self, item: Message) -> bool:
+        return item.is_draft or (self.folder is not None and self.folder.distinguished == "drafts")
+
+    @work(group="reader", exit_on_error=False)
+    async def open_draft(self, item_id: str) -> None:
+        item = await self.medapp.session.get(item_id)
+        if isinstance(item, Message):
+            self.post_message(msg.DraftOpened(item))
+
+    def on_draft_opened(self, message: msg.DraftOpened) -> None:
+        """Continue a server draft; a newer local copy of the same draft wins over it."""
+        item = message.message
+        local = next((d for d in self.medapp.drafts.all() if d.server_id == item.id), None)
+        if local is not None:
+            self.medapp.open_compose(local)
+            return
+        senders = [m.address for m in self.medapp.workspace.senders()]
+        sender = self._sender_for(self.folder)
+        if item.from_ is not None and item.from_.email in senders:
+            sender = item.from_.email
+        self.medapp.open_compose(Draft.from_server(item, sender))
 
     # ------------------------------------------------------------------ search
 
@@ -397,6 +429,10 @@ class MailScreen(MedScreen[None]):
         self.query_one(ItemList).move(-1)
 
     def action_refresh(self) -> None:
+        if not self.medapp.workspace.mailboxes:
+            self.query_one(ContextBar).update("Loading mailboxes…")
+            self.load_workspace()
+            return
         if self.folder is not None:
             self.open_folder(self.folder, search=self.search_text)
             self.refresh_folder(self.folder.id)

@@ -51,6 +51,10 @@ from med.lab.restrictions import (
 from med.lab.store import Folder, new_key
 
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
+VIEW_MAX_YEARS = 2
+"""A calendar view spans at most two years, as on Exchange."""
+VIEW_COUNT_LIMIT = 1000
+"""Entries one calendar view may answer (Exchange's EWSFindCountLimit default)."""
 NOT_FOUND = "The specified object was not found in the store."
 
 # Windows time zone ids (as EWS names them) to IANA, for recurrence expansion.
@@ -683,6 +687,11 @@ def _calendar_view(
         max_entries = int(cal.get("MaxEntriesReturned", "0") or 0)
     except ValueError:
         raise SoapFault("ErrorSchemaValidation", "CalendarView: bad MaxEntriesReturned") from None
+    if view_range_too_big(window_start, window_end):
+        raise EwsError(
+            "ErrorCalendarViewRangeTooBig",
+            "The calendar view range exceeds the maximum of two years.",
+        )
     entries: list[tuple[datetime, Target]] = []
     for item in visible_items(ctx, folder, r):
         if not item.item_class.startswith("IPM.Appointment"):
@@ -699,6 +708,12 @@ def _calendar_view(
             entries.append((itemxml.dt_from(item.props["calendar:Start"]), Target(item, folder)))
     entries.sort(key=lambda e: e[0])
     total = len(entries)
+    if total > VIEW_COUNT_LIMIT and not 0 < max_entries <= VIEW_COUNT_LIMIT:
+        raise EwsError(
+            "ErrorExceededFindCountLimit",
+            f"The view holds more than {VIEW_COUNT_LIMIT} entries; ask for a shorter range"
+            " or set MaxEntriesReturned.",
+        )
     if max_entries and total > max_entries:
         del entries[max_entries:]
     root = Element(m("RootFolder"))
@@ -708,6 +723,17 @@ def _calendar_view(
     for _, target in entries:
         write_item(ctx, box, target, shape, r)
     return response_message("FindItem", [root])
+
+
+def view_range_too_big(start: datetime, end: datetime) -> bool:
+    """True when [start, end) spans more than ``VIEW_MAX_YEARS`` years."""
+    try:
+        limit = start.replace(year=start.year + VIEW_MAX_YEARS)
+    except ValueError:  # 29 February, or past year 9999
+        if start.year + VIEW_MAX_YEARS > 9999:
+            return False
+        limit = start.replace(year=start.year + VIEW_MAX_YEARS, day=28)
+    return end > limit
 
 
 def _overlaps(item: Item, start: datetime, end: datetime) -> bool:

@@ -175,7 +175,7 @@ def convert_id(ctx: EwsContext, request: Element) -> Element:
             kind, key = _raw_of(source.get("Id", ""), fmt)
             address = source.get("Mailbox", "").lower()
             mailbox = ctx.lab.store.mailbox(address)
-            if mailbox is None:
+            if mailbox is None or mailbox.kind == "public":
                 raise EwsError(
                     "ErrorNonExistentMailbox",
                     f"No mailbox with such guid or SMTP address: {address}",

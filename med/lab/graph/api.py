@@ -87,6 +87,13 @@ def run_call(call: Call) -> tuple[int, Any]:
         raise from_ews(err) from None
 
 
+def _subscriptions(face: GraphFace, call: Call, rest: list[str]) -> tuple[int, Any]:
+    try:
+        return face.subscriptions.handle(call, rest)
+    except EwsError as err:
+        raise from_ews(err) from None
+
+
 def _parse_body(raw: bytes) -> Any:
     if not raw.strip():
         return None
@@ -195,6 +202,11 @@ def graph_router(face: GraphFace) -> APIRouter:
             call = Call(
                 face, principal, request.method, path.strip("/"), query, body, headers, base
             )
+            segs = [s for s in call.path.split("/") if s]
+            if segs[:1] == ["subscriptions"]:
+                # Not one store transaction: creating one calls the subscriber's listener.
+                status, payload = await run_in_threadpool(_subscriptions, face, call, segs[1:])
+                return _answer(status, payload, request_id)
             status, payload = await run_in_threadpool(run_call, call)
             return _answer(status, payload, request_id)
         except GraphError as err:

@@ -35,6 +35,10 @@ class GraphFace:
             key = SigningKey.load_or_create(key_dir) if key_dir else SigningKey.generate()
         self.issuer = TokenIssuer(key, TENANT_ID)
         self.oauth = OAuthServer(lab, self.display_name, self.issuer, DOMAIN)
+        from med.lab.graph.subscriptions import SubscriptionHub
+
+        self.subscriptions = SubscriptionHub(self)
+        """Change notifications to subscribers' listeners (`/v1.0/subscriptions`)."""
         self.outage_retry_after_s = 5
         """The Retry-After the face answers during an outage (a lab knob)."""
 

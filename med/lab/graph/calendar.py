@@ -99,6 +99,12 @@ def window(call: Call) -> tuple[datetime, datetime]:
         raise GraphError(400, "ErrorInvalidParameter", str(exc)) from None
     if end < start:
         raise GraphError(400, "ErrorInvalidParameter", "EndDateTime is earlier than StartDateTime.")
+    if ews_items.view_range_too_big(start, end):
+        raise GraphError(
+            400,
+            "ErrorInvalidParameter",
+            "The time window between StartDateTime and EndDateTime must not exceed two years.",
+        )
     return start, end
 
 

@@ -100,4 +100,5 @@ class GraphLab:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.face.subscriptions.close()
         self.server.stop()
