@@ -15,18 +15,12 @@ import httpx
 import pytest
 
 from bridge import paths
-from bridge.commands import signin
 from med.config import profile_from_mapping, save_profile
 from med.lab import Lab
 from med.lab.graph.serve import GraphLab
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSISTENZ = "assistenz@musterstadt.example"
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(signin, "open_graph_session"),
-    reason="bridge.commands.signin.open_graph_session is not on this branch yet",
-)
 
 
 @pytest.fixture
