@@ -101,6 +101,22 @@ class DraftOpened(Message):
 
 
 @dataclass
+class MailboxChanged(Message):
+    """The server reported a change in a watched folder (None: in any of them)."""
+
+    mailbox: str
+    folder_ids: tuple[str | None, ...]
+
+
+@dataclass
+class LiveRows(Message):
+    """The first page of the open folder again, after a live change."""
+
+    folder: Folder
+    page: Page[Item]
+
+
+@dataclass
 class EventsLoaded(Message):
     """Events of the overlaid calendars in [start, end), keyed by calendar folder id."""
 

@@ -57,8 +57,21 @@ async def settle(pilot: object) -> None:
     app = pilot.app  # type: ignore[attr-defined]
     for _ in range(4):
         await pilot.pause()  # type: ignore[attr-defined]
-        await app.workers.wait_for_complete()
+        # Live-update subscriptions run until the screen goes; everything else finishes.
+        finite = [w for w in app.workers if w.group != "live"]
+        if finite:  # (an empty list would mean "all workers" to Textual)
+            await app.workers.wait_for_complete(finite)
     await pilot.pause()  # type: ignore[attr-defined]
+
+
+async def wait_until(pilot: object, condition: Callable[[], bool], rounds: int = 100) -> None:
+    """Settle until `condition` holds, for changes that arrive from the server on their own."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause(0.1)  # type: ignore[attr-defined]
+        await settle(pilot)
+    raise AssertionError("the change did not arrive")
 
 
 @pytest.fixture

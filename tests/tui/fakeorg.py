@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import queue
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,6 +37,8 @@ from med.model import (
     Item,
     ItemQuery,
     Mailbox,
+    MailboxEvent,
+    MailboxEventKind,
     MailboxKind,
     Message,
     Note,
@@ -89,6 +92,9 @@ class FakeOrg:
         self.calls: list[str] = []
         #: While True every write answers as an unreachable server would (offline tests).
         self.unreachable = False
+        #: While False, `subscribe` says the backend has no notifications (most tests).
+        self.live = False
+        self._subscribers: list[queue.Queue[MailboxEvent]] = []
         self._build(inbox_size)
 
     # ------------------------------------------------------------------ seeding
@@ -637,7 +643,35 @@ class FakeOrg:
         raise Unsupported("sync", self.name)
 
     def subscribe(self, folders: Sequence[Folder]) -> Iterator[Any]:
-        raise Unsupported("notifications", self.name)
+        """Events put by `deliver`; a heartbeat every 0.1 s keeps each wait short."""
+        if not self.live:
+            raise Unsupported("notifications", self.name)
+        watched = {f.id for f in folders}
+        inbox: queue.Queue[MailboxEvent] = queue.Queue()
+        self._subscribers.append(inbox)
+
+        def events() -> Iterator[MailboxEvent]:
+            try:
+                while True:
+                    try:
+                        event = inbox.get(timeout=0.1)
+                    except queue.Empty:
+                        yield MailboxEvent(MailboxEventKind.STATUS)
+                        continue
+                    if event.folder_id in watched:
+                        yield event
+            finally:
+                self._subscribers.remove(inbox)
+
+        return events()
+
+    def deliver(self, folder_id: str, message: Message) -> Message:
+        """New mail arrives in a folder, as the transport would put it there."""
+        added = self._add(folder_id, message)
+        assert isinstance(added, Message)
+        for subscriber in list(self._subscribers):
+            subscriber.put(MailboxEvent(MailboxEventKind.NEW_MAIL, folder_id, added.id))
+        return added
 
 
 __all__ = ["CHEF", "ME", "NOW", "POST", "TEAM", "FakeOrg", "Flag", "FlagStatus"]

@@ -15,11 +15,11 @@ from textual.widgets import Input, Select, TextArea
 
 from med import DelegateSession
 from med.errors import NotFound
-from med.model import FlagStatus, Folder, ItemQuery, Message
+from med.model import Address, FlagStatus, Folder, ItemQuery, Message
 from tests.e2e.conftest import ASSISTENZ, CHEF, POSTSTELLE, TEAMKALENDER, backend_for
 from tests.lab import conftest as lab_fixtures
 from tests.lab.conftest import LabServer
-from tests.tui.conftest import settle
+from tests.tui.conftest import settle, wait_until
 from tui.app import MedApp, make_app
 from tui.config import TuiConfig
 from tui.screens import compose as compose_module
@@ -298,3 +298,25 @@ async def test_draft_saved_on_the_server_updated_reopened_and_removed_after_send
         assert isinstance(app.screen, MailScreen), [n.message for n in app._notifications]
     with pytest.raises(NotFound):
         await lab_session.get(draft_id)
+
+
+async def test_mail_sent_to_chef_appears_in_her_open_inbox_over_ews(
+    lab_app: Callable[..., MedApp], lab: LabServer
+) -> None:
+    # A second connection of the assistant's sends it, as any sender's client would.
+    app = lab_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = mail(app)
+        assert screen.folder is not None and screen.folder.mailbox == CHEF
+        items = screen.query_one(ItemList)
+        await wait_until(pilot, lambda: items.total > 0)
+        before = items.current
+        assert before is not None
+        async with DelegateSession(backend_for(lab, ASSISTENZ)) as post:
+            await post.send(Message(subject="Live: Eingang Bauantrag", to=(Address(CHEF),)))
+        await wait_until(
+            pilot, lambda: any(r.subject == "Live: Eingang Bauantrag" for r in items.rows.values())
+        )
+        current = items.current
+        assert current is not None and current.id == before.id  # the cursor kept its item

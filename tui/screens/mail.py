@@ -28,6 +28,7 @@ from med.model import (
     Item,
     ItemQuery,
     Mailbox,
+    MailboxEventKind,
     MailboxKind,
     Message,
     SortField,
@@ -58,6 +59,8 @@ _SORT: dict[FolderKind, SortField] = {
 
 #: How long the cursor must rest on a row before its body is fetched.
 FETCH_DELAY_S = 0.08
+#: Live changes arriving within this time are applied together (one list reload).
+LIVE_COALESCE_S = 0.3
 
 _NEXT_IMPORTANCE = {
     Importance.NORMAL: Importance.HIGH,
@@ -99,6 +102,9 @@ class MailScreen(MedScreen[None]):
         self._fetch_timer: Timer | None = None
         self._binding_state: tuple[str | None, bool] = (None, False)
         self._opening = False
+        self._watched: str | None = None
+        self._stale: set[str | None] = set()
+        self._live_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield TopBar("Loading mailboxes…")
@@ -225,6 +231,83 @@ class MailScreen(MedScreen[None]):
         self.refresh_bindings()
         del generation  # the first page is asked for like any other
         items.want(0)
+        self._watch(self.folder)
+
+    # ------------------------------------------------------------------ live updates
+
+    def _watch(self, folder: Folder) -> None:
+        """Follow the mail folders of the open folder's mailbox as the server reports changes.
+
+        One mailbox at a time: each subscription holds one of the session's worker threads
+        while it waits for the server, so watching every mailbox would starve other calls.
+        """
+        address = folder.mailbox
+        if address == self._watched or address == "public" or address.startswith("archive:"):
+            return
+        folders = [
+            f
+            for box, f in self.medapp.workspace.iter_folders(FolderKind.MAIL)
+            if box.address == address
+        ]
+        if folders:
+            self._watched = address
+            self.watch_mail(address, folders)
+
+    @work(exclusive=True, group="live", exit_on_error=False)
+    async def watch_mail(self, address: str, folders: list[Folder]) -> None:
+        try:
+            async for event in self.medapp.session.subscribe(folders):
+                if event.kind is MailboxEventKind.STATUS:
+                    continue
+                changed = (event.folder_id, event.old_folder_id)
+                if event.kind is MailboxEventKind.RESUBSCRIBED:
+                    changed = (None, None)  # events may have been missed: look at everything
+                self.post_message(msg.MailboxChanged(address, changed))
+        except Unsupported:
+            self._watched = None  # no notifications here: `$` refreshes by hand
+
+    def on_mailbox_changed(self, message: msg.MailboxChanged) -> None:
+        if message.mailbox != self._watched:
+            return
+        known = self.medapp.workspace.folders
+        for folder_id in message.folder_ids:
+            if folder_id is None or folder_id in known:
+                self._stale.add(folder_id)
+            elif folder_id:
+                self._stale.add(None)  # an id spelled differently: refresh them all
+        if self._live_timer is not None:
+            self._live_timer.stop()
+        self._live_timer = self.set_timer(LIVE_COALESCE_S, self._apply_live)
+
+    def _apply_live(self) -> None:
+        stale, self._stale = self._stale, set()
+        watched = [
+            f.id
+            for box, f in self.medapp.workspace.iter_folders(FolderKind.MAIL)
+            if box.address == self._watched
+        ]
+        ids = set(watched) if None in stale else {s for s in stale if s}
+        for folder_id in ids:
+            self.refresh_folder(folder_id)
+        if self.folder is not None and self.folder.id in ids:
+            self.reload_top(self.folder, self.search_text)
+
+    @work(exclusive=True, group="live-rows", exit_on_error=False)
+    async def reload_top(self, folder: Folder, search: str | None) -> None:
+        sort = _SORT.get(folder.kind)
+        query = ItemQuery(
+            offset=0,
+            limit=self.medapp.config.page_size,
+            search=search,
+            sort=sort,
+            descending=sort is None or sort == "start",
+        )
+        page = await self.medapp.session.items(folder, query)
+        self.post_message(msg.LiveRows(folder, page))
+
+    def on_live_rows(self, message: msg.LiveRows) -> None:
+        if self.folder is not None and self.folder.id == message.folder.id:
+            self.query_one(ItemList).merge_top(message.page)
 
     @on(ItemList.PageWanted)
     def _page_wanted(self, event: ItemList.PageWanted) -> None:

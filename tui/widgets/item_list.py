@@ -94,6 +94,43 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
         if page.offset <= self.cursor < loaded_end:
             self._announce()
 
+    def merge_top(self, page: Page[Item]) -> None:
+        """Fresh first rows after a live change: the cursor stays on the item it was on.
+
+        Rows further down move by as many items as arrived on top (by where the old first
+        row is now) and are re-fetched when they scroll into view.
+        """
+        old_current = self.current
+        old_first = self.rows.get(0)
+        head = {i: item for i, item in enumerate(page.items)}
+        ids = [item.id for item in page.items]
+        shift = ids.index(old_first.id) if old_first is not None and old_first.id in ids else 0
+        rows = dict(head)
+        for index, row in self.rows.items():
+            if index + shift >= len(head):
+                rows[index + shift] = row
+        self.generation += 1  # pages asked for under the old numbering are dropped
+        self._requested = {0}
+        self.rows = rows
+        if page.total is not None:
+            self.total = page.total
+        else:
+            self.total = max(self.total + shift, len(head) + (self.page_size if page.more else 0))
+        if not page.more and page.total is None:
+            self.total = len(head)
+        self.virtual_size = Size(0, self.total)
+        cursor = self.cursor + shift
+        if old_current is not None and old_current.id in ids:
+            cursor = ids.index(old_current.id)
+        cursor = max(0, min(cursor, max(self.total - 1, 0)))
+        top = round(self.scroll_offset.y)
+        self.set_reactive(ItemList.cursor, cursor)
+        self.scroll_to(y=max(top + shift, 0), animate=False)
+        self.refresh()
+        now_current = self.current
+        if now_current is None or old_current is None or now_current.id != old_current.id:
+            self._announce()
+
     def replace(self, item: Item) -> None:
         """Show a changed item in place (flag, read state ...)."""
         for index, row in self.rows.items():
