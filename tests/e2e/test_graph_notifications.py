@@ -70,8 +70,11 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/nobody-listens"
 
 
-async def _first(stream: AsyncIterator[MailboxEvent], kinds: set[MailboxEventKind]) -> MailboxEvent:
+async def _first(
+    stream: AsyncIterator[MailboxEvent], kinds: set[MailboxEventKind], alive: asyncio.Event
+) -> MailboxEvent:
     async for event in stream:
+        alive.set()  # any event (a STATUS heartbeat too) means the watch is established
         if event.kind in kinds:
             return event
     raise AssertionError("the stream ended")
@@ -82,14 +85,29 @@ async def _watch(
     folder: Folder,
     kinds: set[MailboxEventKind],
     act: Callable[[], object],
+    *,
+    ready: Callable[[], bool] | None = None,
 ) -> MailboxEvent:
+    """The first event of `kinds` after `act`, acting only once the watch is in place.
+
+    `ready` says when the server holds the subscription (push); without it, the first event
+    of the stream (the polling's first heartbeat, after its baseline) says so.
+    """
     stream = session.subscribe([folder])
-    waiter = asyncio.create_task(_first(stream, kinds))
-    await asyncio.sleep(0.5)  # the subscription is made before the first event is asked for
-    await act()  # type: ignore[misc]
+    alive = asyncio.Event()
+    waiter = asyncio.create_task(_first(stream, kinds, alive))
     try:
+        if ready is None:
+            await asyncio.wait_for(alive.wait(), timeout=30)
+        else:
+            deadline = asyncio.get_running_loop().time() + 30
+            while not ready():
+                assert asyncio.get_running_loop().time() < deadline, "no subscription made"
+                await asyncio.sleep(0.05)
+        await act()  # type: ignore[misc]
         return await asyncio.wait_for(waiter, timeout=30)
     finally:
+        waiter.cancel()
         await stream.aclose()  # type: ignore[attr-defined]
 
 
@@ -105,7 +123,13 @@ async def test_new_mail_in_the_boss_inbox_arrives_as_a_change_notification(
         assert len(graph.face.subscriptions._subs) == 1
         await lena.send(Message(subject="Eilt", body="!", to=(Address(CHEF),)))
 
-    event = await _watch(assistenz, inbox, {MailboxEventKind.NEW_MAIL}, send)
+    event = await _watch(
+        assistenz,
+        inbox,
+        {MailboxEventKind.NEW_MAIL},
+        send,
+        ready=lambda: len(graph.face.subscriptions._subs) == 1,
+    )
     assert event.folder_id == inbox.id and event.item_id
     assert (await assistenz.get(event.item_id)).subject == "Eilt"
     await asyncio.sleep(0.2)
@@ -113,7 +137,7 @@ async def test_new_mail_in_the_boss_inbox_arrives_as_a_change_notification(
 
 
 async def test_calendar_changes_arrive_and_private_ones_stay_hidden(
-    session: Callable[..., DelegateSession],
+    graph: GraphLab, session: Callable[..., DelegateSession]
 ) -> None:
     assistenz = session(ASSISTENZ, notification_host="127.0.0.1", poll_interval_s=3600)
     chef = session(CHEF)
@@ -135,7 +159,13 @@ async def test_calendar_changes_arrive_and_private_ones_stay_hidden(
             own, Event(subject="Kreisausschuss", start=start, end=start + timedelta(hours=2))
         )
 
-    event = await _watch(assistenz, calendar, {MailboxEventKind.CREATED}, create)
+    event = await _watch(
+        assistenz,
+        calendar,
+        {MailboxEventKind.CREATED},
+        create,
+        ready=lambda: len(graph.face.subscriptions._subs) == 1,
+    )
     assert event.item_id is not None
     assert (await assistenz.get(event.item_id)).subject == "Kreisausschuss"
 
