@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -74,37 +74,137 @@ def _on_day(shown: Sequence[Shown], day: date, tz: object) -> list[tuple[int, Sh
     return out
 
 
+#: One grid row per half hour; the grid spans at least these hours.
+SLOT_MINUTES = 30
+DAY_HOURS = (7, 20)
+_LABEL = 6
+
+
+@dataclass(frozen=True)
+class _Block:
+    index: int
+    shown: Shown
+    first: int  # first slot (row) of the grid it covers
+    last: int  # last slot, inclusive
+    lane: int
+    lanes: int  # lanes of its cluster of overlapping events
+
+
+def _slot(moment: datetime, day: date, tz: object, *, end: bool = False) -> int:
+    local = moment.astimezone(tz)  # type: ignore[arg-type]
+    if local.date() < day:
+        return 0
+    if local.date() > day:
+        return 24 * 60 // SLOT_MINUTES
+    minutes = local.hour * 60 + local.minute
+    return -(-minutes // SLOT_MINUTES) if end else minutes // SLOT_MINUTES
+
+
+def _lay_out(timed: list[tuple[int, Shown]], day: date, tz: object) -> list[_Block]:
+    """Lanes for overlapping events: each cluster of overlaps is split side by side."""
+    spans = sorted(
+        (
+            (_slot(s.event.start, day, tz), _slot(s.event.end, day, tz, end=True), index, s)
+            for index, s in timed
+        ),
+        key=lambda t: (t[0], -t[1]),
+    )
+    blocks: list[_Block] = []
+    cluster: list[tuple[int, int, int, Shown, int]] = []  # first, after, index, shown, lane
+    lane_ends: list[int] = []
+    cluster_end = -1
+
+    def close() -> None:
+        for first, after, index, shown, lane in cluster:
+            blocks.append(
+                _Block(index, shown, first, max(after, first + 1) - 1, lane, len(lane_ends))
+            )
+
+    for first, after, index, shown in spans:
+        after = max(after, first + 1)
+        if cluster and first >= cluster_end:
+            close()
+            cluster, lane_ends = [], []
+        lane = next((n for n, e in enumerate(lane_ends) if e <= first), len(lane_ends))
+        if lane == len(lane_ends):
+            lane_ends.append(after)
+        else:
+            lane_ends[lane] = after
+        cluster.append((first, after, index, shown, lane))
+        cluster_end = max(cluster_end, after) if len(cluster) > 1 else after
+    if cluster:
+        close()
+    return blocks
+
+
+class DayGrid:
+    """A day as a time grid: hours down the side, appointments as coloured blocks, overlapping
+    ones (from several calendars, say) side by side. Drawn to the width it is given."""
+
+    def __init__(
+        self, shown: Sequence[Shown], day: date, selected: int | None, now: datetime
+    ) -> None:
+        self.shown, self.day, self.selected, self.now = shown, day, selected, now
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        tz = self.now.tzinfo
+        day = self.day
+        width = max(options.max_width, _LABEL + 10)
+        yield Text(f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m.%Y}", style="bold underline")
+        todays = _on_day(self.shown, day, tz)
+        for index, s in todays:
+            if s.event.is_all_day:
+                yield Text(" " * _LABEL).append(_line(s, index == self.selected, tz))
+        blocks = _lay_out([(i, s) for i, s in todays if not s.event.is_all_day], day, tz)
+        per_hour = 60 // SLOT_MINUTES
+        first = min([DAY_HOURS[0] * per_hour, *(b.first for b in blocks)])
+        last = max([DAY_HOURS[1] * per_hour - 1, *(b.last for b in blocks)])
+        area = width - _LABEL - 1
+        now_slot = _slot(self.now, day, tz) if self.now.astimezone(tz).date() == day else None
+        for slot in range(first, last + 1):
+            label = f"{slot // per_hour:02d}:00 " if slot % per_hour == 0 else " " * _LABEL
+            line = Text(label, style="bold red" if slot == now_slot else "dim")
+            line.append("┼" if slot % per_hour == 0 else "│", style="dim")
+            row = Text(" " * area, style="dim" if slot % per_hour else "")
+            if slot % per_hour == 0:
+                row = Text("┈" * area, style="grey30")
+            for b in blocks:
+                if not b.first <= slot <= b.last:
+                    continue
+                lane_width = area // b.lanes
+                x = b.lane * lane_width
+                w = area - x if b.lane == b.lanes - 1 else lane_width - 1
+                content = self._block_text(b, slot - b.first, tz)[:w].ljust(w)
+                style = f"black on {b.shown.colour}"
+                if b.index == self.selected:
+                    style = f"bold {b.shown.colour} on grey11 reverse"
+                row = row[:x] + Text(content, style=style) + row[x + w :]
+            yield line.append_text(row)
+
+    def _block_text(self, block: _Block, row: int, tz: object) -> str:
+        e = block.shown.event
+        if row == 0:
+            start = e.start.astimezone(tz)  # type: ignore[arg-type]
+            end = e.end.astimezone(tz)  # type: ignore[arg-type]
+            return f"{start:%H:%M}–{end:%H:%M} {_marker(e).strip()}{e.subject or '(no subject)'}"
+        if row == 1:
+            return " ".join(
+                p for p in (e.location and f"@ {e.location}", block.shown.calendar) if p
+            )
+        return ""
+
+
 def day_view(
     shown: Sequence[Shown], day: date, selected: int | None, now: datetime
 ) -> RenderableType:
-    tz = now.tzinfo
-    rows: list[RenderableType] = [
-        Text(f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m.%Y}", style="bold underline")
-    ]
-    todays = _on_day(shown, day, tz)
-    by_hour: dict[int, list[tuple[int, Shown]]] = {}
-    for index, s in todays:
-        hour = -1 if s.event.is_all_day else s.event.start.astimezone(tz).hour
-        by_hour.setdefault(hour, []).append((index, s))
-    for index, s in by_hour.pop(-1, []):
-        rows.append(Text("      ").append(_line(s, index == selected, tz)))
-    hours = sorted(set(range(7, 20)) | set(by_hour))
-    for hour in hours:
-        label = Text(f"{hour:02d}:00 ", style="dim")
-        if now.date() == day and now.hour == hour:
-            label.stylize("bold red")
-        entries = by_hour.get(hour, [])
-        if not entries:
-            rows.append(label.append("│"))
-        for n, (index, s) in enumerate(entries):
-            prefix = label if n == 0 else Text("      ")
-            rows.append(prefix.copy().append("│ ").append(_line(s, index == selected, tz)))
-    return Group(*rows)
+    return DayGrid(shown, day, selected, now)
 
 
 def week_view(
     shown: Sequence[Shown], day: date, selected: int | None, now: datetime
 ) -> RenderableType:
+    """Seven columns; each appointment is a time line and a subject line, cut with an
+    ellipsis at the column's width instead of being broken inside words."""
     tz = now.tzinfo
     first, _ = range_for("week", day)
     table = Table(expand=True, show_lines=False, padding=(0, 1), header_style="bold")
@@ -112,9 +212,10 @@ def week_view(
     for d in days:
         style = "bold reverse" if d == day else ("bold red" if d == now.date() else "bold")
         table.add_column(
-            Text(f"{WEEKDAY_ABBR[d.weekday()]} {d:%d.%m.}", style=style, no_wrap=True),
+            Text(f"{WEEKDAY_ABBR[d.weekday()]} {d:%d.%m}", style=style, no_wrap=True),
             ratio=1,
-            overflow="fold",
+            no_wrap=True,
+            overflow="ellipsis",
         )
     cells: list[Text] = []
     for d in days:
@@ -123,8 +224,8 @@ def week_view(
             if n:
                 cell.append("\n")
             e = s.event
-            when = "ganztg." if e.is_all_day else f"{e.start.astimezone(tz):%H:%M}"
-            piece = Text("■", style=s.colour).append(f"{when}\n{e.subject}")
+            when = "ganztägig" if e.is_all_day else f"{e.start.astimezone(tz):%H:%M}"
+            piece = Text("■", style=s.colour).append(f"{when}\n{e.subject or '(no subject)'}")
             if index == selected:
                 piece.stylize("reverse")
             cell.append_text(piece)

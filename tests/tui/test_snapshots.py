@@ -64,3 +64,18 @@ def test_help_lists_active_bindings(snap_compare: Callable[..., bool], tmp_path:
 def test_reviewer_folder_footer(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
     app = demo_app(tmp_path, start_folder="public/Adressen extern")
     assert snap_compare(app, terminal_size=SIZE, run_before=_settled)
+
+
+def test_calendar_day_grid_with_team_overlay(
+    snap_compare: Callable[..., bool], tmp_path: Path
+) -> None:
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        pilot.app.screen.set_overlay("teamkalender:calendar")
+        await settle(pilot)
+        await pilot.press("D")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)

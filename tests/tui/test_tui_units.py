@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
 from med.model import (
     BusySlot,
     BusyStatus,
     EditScope,
+    Event,
     FolderKind,
     FreeBusy,
     Message,
@@ -20,6 +23,7 @@ from med.model import (
 )
 from med.permissions import rights_for_role
 from tui.actions import ALL_ACTIONS, action_ids
+from tui.calendar_render import Shown, day_view, week_view
 from tui.config import ConfigError, TuiConfig, parse_keymap
 from tui.drafts import Draft, DraftStore
 from tui.htmltext import html_to_text
@@ -159,3 +163,48 @@ def test_draft_message_leaves_out_half_typed_addresses_and_keeps_its_server_item
         "CK1",
         "chef@x.example",
     )
+
+
+NOW_UTC = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def _grid_lines(shown: list[Shown], selected: int | None = None) -> list[str]:
+    console = Console(width=80, color_system=None, record=True)
+    day = NOW_UTC.date()
+    console.print(day_view(shown, day, selected, NOW_UTC.replace(hour=9)))
+    return console.export_text().splitlines()
+
+
+def _event(subject: str, start: tuple[int, int], end: tuple[int, int], **kw: Any) -> Event:
+    return Event(
+        subject=subject,
+        start=NOW_UTC.replace(hour=start[0], minute=start[1]),
+        end=NOW_UTC.replace(hour=end[0], minute=end[1]),
+        **kw,
+    )
+
+
+def test_day_grid_puts_overlapping_calendars_side_by_side_and_hours_down_the_side() -> None:
+    boss = Shown(_event("Jour fixe", (10, 0), (11, 0), location="Raum 204"), "Berg", "blue")
+    team = Shown(_event("Teamrunde", (10, 30), (12, 0)), "Team", "orange1")
+    alone = Shown(_event("Telefonat", (14, 0), (14, 30)), "Weber", "green")
+    lines = _grid_lines([boss, team, alone])
+    assert [ln[:5] for ln in lines if ln[:2].isdigit()] == [f"{h:02d}:00" for h in range(7, 20)]
+    ten = next(ln for ln in lines if ln.startswith("10:00"))
+    half_past = lines[lines.index(ten) + 1]
+    assert "10:00–11:00 Jour fixe" in ten
+    # 10:30: both appointments on one line, the earlier one left, each in its own lane
+    assert half_past.index("Raum 204") < half_past.index("10:30–12:00 Teamrunde")
+    assert half_past.index("10:30–12:00 Teamrunde") >= 6 + (80 - 7) // 2
+    # an appointment alone gets the whole width
+    fourteen = next(ln for ln in lines if ln.startswith("14:00"))
+    assert fourteen[7:].startswith("14:00–14:30 Telefonat")
+
+
+def test_week_columns_cut_long_subjects_instead_of_breaking_words() -> None:
+    long = Shown(_event("Jour fixe Dezernentenrunde", (10, 0), (11, 0)), "Berg", "blue")
+    console = Console(width=80, color_system=None, record=True)
+    console.print(week_view([long], NOW_UTC.date(), None, NOW_UTC))
+    text = console.export_text()
+    assert "Jour fix…" in text
+    assert "nten" not in text  # no word continued on a second line

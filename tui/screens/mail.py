@@ -463,7 +463,7 @@ class MailScreen(MedScreen[None]):
     def _in_drafts(self, item: Message) -> bool:
         return item.is_draft or (self.folder is not None and self.folder.distinguished == "drafts")
 
-    @work(group="reader", exit_on_error=False)
+    @work(group="open-draft", exit_on_error=False)  # not "reader": that one is exclusive
     async def open_draft(self, item_id: str) -> None:
         item = await self.medapp.session.get(item_id)
         if isinstance(item, Message):
