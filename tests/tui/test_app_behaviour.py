@@ -125,6 +125,23 @@ async def test_note_is_created_in_own_notes(build_app: Callable[..., MedApp], or
         )
 
 
+async def test_a_new_note_takes_typing_in_its_title_then_text(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, ItemFormScreen)
+        await pilot.press(*"Titel", "tab", *"Inhalt", "ctrl+s")
+        await settle(pilot)
+        notes = [i for i in org.items.values() if i.folder_id == "assistenz:notes"]
+        assert any(n.subject == "Titel" and (n.body or "").strip() == "Inhalt" for n in notes)
+
+
 async def test_drafts_left_from_last_time_are_announced(
     build_app: Callable[..., MedApp], config: TuiConfig
 ) -> None:

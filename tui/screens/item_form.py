@@ -47,6 +47,8 @@ class ItemFormScreen(ModalScreen[Item | None]):
     ItemFormScreen Button { margin-right: 2; }
     ItemFormScreen .error { color: $error; }
     """
+    # Typing starts in the first field; without this the scroll container took the focus.
+    AUTO_FOCUS = "Input"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", priority=True, id="form-save"),
         Binding("escape", "cancel", "Cancel", priority=True),
