@@ -1769,12 +1769,14 @@ class EwsBackend:
                 or None,
             )
         if isinstance(item, Task):
+            # A completion date means done; done is 100 %, as Outlook shows it.
+            done = item.completed is not None or item.status is TaskStatus.COMPLETED
             return ExTask(
                 **common,
                 start_date=EWSDate.from_date(item.start.date()) if item.start else None,
                 due_date=EWSDate.from_date(item.due.date()) if item.due else None,
-                status=_TASK_STATUS_BACK[item.status],
-                percent_complete=Decimal(item.percent_complete),
+                status=_TASK_STATUS_BACK[TaskStatus.COMPLETED if done else item.status],
+                percent_complete=Decimal(100 if done else item.percent_complete),
             )
         if isinstance(item, Note):
             note = _StickyNote(**common)
@@ -1848,7 +1850,9 @@ class EwsBackend:
             mapped = [n for n in _UPDATE_FIELDS.get(f, (f,)) if n in valid]
             if not mapped:
                 raise InvalidInput(f"Cannot update {f} on a {item.kind.value}.")
-            names.extend(mapped)
+            names.extend(n for n in mapped if n not in names)
+        if isinstance(ex, ExTask) and "status" in names and "percent_complete" not in names:
+            names.append("percent_complete")  # completing also makes it 100 %
         if not item.change_key:
             with _ews_errors(**ctx):
                 (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["subject"]))
@@ -2405,7 +2409,8 @@ _UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
     "phones": ("phone_numbers",),
     "start": ("start", "start_date"),
     "due": ("due_date",),
-    "completed": ("complete_date",),
+    # CompleteDate is read-only: the server stamps it when the status becomes Completed.
+    "completed": ("status", "percent_complete"),
 }
 
 

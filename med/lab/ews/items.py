@@ -1197,6 +1197,20 @@ READ_ONLY = {
 }
 
 
+def _stamp_completion(props: dict[str, Any], now: datetime) -> None:
+    """A task set to Completed is complete at 100 % with the server's completion time;
+    set back, it loses that time (CompleteDate and IsComplete are the server's, not the
+    client's)."""
+    if props.get("task:Status") == "Completed":
+        props["task:IsComplete"] = True
+        props["task:PercentComplete"] = 100.0
+        if not props.get("task:CompleteDate"):
+            props["task:CompleteDate"] = itemxml.dt_text(now)
+    else:
+        props["task:IsComplete"] = False
+        props.pop("task:CompleteDate", None)
+
+
 def apply_updates(item: Item, updates: Element) -> None:
     changes: dict[str, Any] = {}
     props = dict(item.props)
@@ -1307,6 +1321,8 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
         item = _materialize(ctx, target, now) if target.is_virtual else target.item
         was_private = item.is_private
         apply_updates(item, updates)
+        if item.item_class.startswith("IPM.Task"):
+            _stamp_completion(item.props, now)
         r = rights(ctx, target.folder)
         if item.is_private and not was_private and not r.view_private:
             raise denied()
