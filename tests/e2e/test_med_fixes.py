@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from med import DelegateSession, ItemQuery, MailboxKind, Task, TaskStatus
-from tests.e2e.conftest import CHEF, POSTSTELLE, TEAMKALENDER
+import pytest
+
+from med import DelegateSession, EditScope, Event, ItemQuery, MailboxKind, Task, TaskStatus
+from med.errors import AccessDenied
+from tests.e2e.conftest import ASSISTENZ, CHEF, POSTSTELLE, SACHBEARBEITUNG, TEAMKALENDER
 
 
 async def test_configured_mailboxes_show_their_display_names(assistenz: DelegateSession) -> None:
@@ -51,3 +55,28 @@ async def test_setting_a_task_to_completed_makes_it_100_percent(
     assert isinstance(done, Task)
     assert (done.status, done.percent_complete) == (TaskStatus.COMPLETED, 100)
     assert done.completed is not None
+
+
+async def test_team_calendar_rights_are_author_and_a_colleague_entry_is_refused_before_sending(
+    session_for: Callable[..., DelegateSession],
+) -> None:
+    """Default Author on the team calendar: edit and delete own entries only, as enforced."""
+    tom = session_for(ASSISTENZ, (f"shared:{TEAMKALENDER}",))
+    lena = session_for(SACHBEARBEITUNG, (f"shared:{TEAMKALENDER}",))
+    start = datetime(2026, 12, 11, 10, tzinfo=UTC)
+    toms = await tom.create(
+        await tom.default_folder(TEAMKALENDER, "calendar"),
+        Event(subject="QA von Tom", start=start, end=start + timedelta(hours=1)),
+    )
+    team = await lena.default_folder(TEAMKALENDER, "calendar")
+    rights = await lena.effective_rights(team)
+    assert rights is not None and rights.create_items
+    assert (rights.edit, rights.delete) == (EditScope.OWN, EditScope.OWN)
+    mine = await lena.create(
+        team, Event(subject="Lenas Termin", start=start, end=start + timedelta(hours=1))
+    )
+    await lena.update(dataclasses.replace(mine, subject="Lenas Termin (verschoben)"), ["subject"])
+    theirs = await lena.get(toms.id)
+    with pytest.raises(AccessDenied, match="only items you created"):
+        await lena.update(dataclasses.replace(theirs, subject="geändert von Lena"), ["subject"])
+    assert (await tom.get(toms.id)).subject == "QA von Tom"
