@@ -8,7 +8,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from med import DelegateSession, EditScope, Event, ItemQuery, MailboxKind, Task, TaskStatus
+from med import (
+    Address,
+    DelegateSession,
+    EditScope,
+    Event,
+    ItemQuery,
+    MailboxKind,
+    Message,
+    OutgoingAttachment,
+    SendOptions,
+    Task,
+    TaskStatus,
+)
 from med.errors import AccessDenied
 from tests.e2e.conftest import ASSISTENZ, CHEF, POSTSTELLE, SACHBEARBEITUNG, TEAMKALENDER
 
@@ -80,3 +92,49 @@ async def test_team_calendar_rights_are_author_and_a_colleague_entry_is_refused_
     with pytest.raises(AccessDenied, match="only items you created"):
         await lena.update(dataclasses.replace(theirs, subject="geändert von Lena"), ["subject"])
     assert (await tom.get(toms.id)).subject == "QA von Tom"
+
+
+async def test_the_copy_in_the_boss_sent_items_is_filed_as_read(
+    session_for: Callable[..., DelegateSession],
+) -> None:
+    assistenz = session_for(ASSISTENZ, (CHEF,))
+    for subject, attachments in (
+        ("Zusage Empfang", ()),
+        ("Zusage mit Anlage", (OutgoingAttachment("plan.txt", b"Plan", "text/plain"),)),
+    ):
+        await assistenz.send(
+            Message(
+                subject=subject,
+                body="Gern.",
+                to=(Address(SACHBEARBEITUNG),),
+                new_attachments=attachments,
+            ),
+            SendOptions(from_mailbox=CHEF),
+        )
+    lena = session_for(SACHBEARBEITUNG)
+    await lena.send(Message(subject="Rückfrage", body="?", to=(Address(CHEF),)))
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    question = next(
+        m for m in (await assistenz.items(inbox, ItemQuery())).items if m.subject == "Rückfrage"
+    )
+    assert isinstance(question, Message)
+    await assistenz.reply(question, "Antwort folgt.", options=SendOptions(from_mailbox=CHEF))
+    await assistenz.forward(
+        question,
+        [Address(SACHBEARBEITUNG)],
+        "Zur Kenntnis.",
+        options=SendOptions(from_mailbox=CHEF),
+    )
+    chef = session_for(CHEF)
+    copies = []
+    for session, box in ((chef, CHEF), (assistenz, ASSISTENZ)):
+        sent = await session.default_folder(box, "sentitems")
+        copies += [
+            m
+            for m in (await session.items(sent, ItemQuery(limit=50))).items
+            if m.subject.startswith("Zusage") or m.subject.endswith("Rückfrage")
+        ]
+    assert len(copies) == 8
+    assert all(isinstance(m, Message) and m.is_read for m in copies), [
+        (m.subject, getattr(m, "is_read", None)) for m in copies
+    ]

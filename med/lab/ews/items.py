@@ -970,7 +970,7 @@ def _owner_copy(
     sent = ctx.lab.store.distinguished_folder(owner, "sentitems")
     if sent is None or (saved is not None and saved.id == sent.id):
         return None
-    filed = {**props, "item:IsDraft": False}
+    filed = {**props, "message:IsRead": True, "item:IsDraft": False}
     copy = store_items.create_item(
         ctx.lab.store, sent, item_class, filed, created_by=ctx.user, now=now
     )
