@@ -854,25 +854,42 @@ def _ex_mailboxes(addrs: Sequence[Address]) -> list[ExMailbox] | None:
     return [ExMailbox(email_address=a.email, name=a.name or None) for a in addrs]
 
 
-def _rights_from_effective(eff: Any, *, own: bool) -> Rights | None:
+def _rights_from_effective(
+    eff: Any, *, own: bool, user: str = "", permission_set: Any = None
+) -> Rights | None:
     if own:
         return Rights.full()
     if eff is None:
         return None
-    # EffectiveRights names only some rights; standard roles without CreateContents also have
-    # no edit or delete right, the others are left to the server (ALL = not refused here).
+    # A folder's EffectiveRights has no edit/delete scope for its items (Author and Editor
+    # look alike there); our entry in the permission set, else its Default entry, has it.
+    # Without a readable permission set, roles without CreateContents have no edit or delete
+    # right and the others are left to the server (ALL = not refused here).
     can_create = bool(eff.create_contents)
     read = ReadAccess.FULL if eff.read else ReadAccess.NONE
+    edit = delete = EditScope.ALL if can_create else EditScope.NONE
+    granted = _granted_entry(permission_set, user)
+    if granted is not None:
+        edit, delete = granted.rights.edit, granted.rights.delete
     return Rights(
         read=read,
         create_items=can_create,
         create_subfolders=bool(eff.create_hierarchy),
-        edit=EditScope.ALL if can_create else EditScope.NONE,
-        delete=EditScope.ALL if can_create else EditScope.NONE,
+        edit=edit,
+        delete=delete,
         folder_owner=bool(eff.modify and eff.delete and eff.create_hierarchy),
         folder_visible=True,
         view_private=bool(eff.view_private_items),
     )
+
+
+def _granted_entry(permission_set: Any, user: str) -> Permission | None:
+    """The permission entry that applies to `user` (a named entry replaces Default)."""
+    if permission_set is None:
+        return None
+    raw = list(permission_set.permissions or ()) + list(permission_set.calendar_permissions or ())
+    entries = {e.principal: e for e in (_from_ex_permission(p) for p in raw)}
+    return entries.get(user.lower(), entries.get("default"))
 
 
 # --------------------------------------------------------------------------- backend
@@ -954,6 +971,7 @@ class EwsBackend:
         self._accounts: dict[str, Account] = {}
         self._lock = threading.Lock()
         self._folder_mailbox: dict[str, str] = {}
+        self._folder_rights: dict[str, Rights | None] = {}
         self._folder_kind: dict[str, FolderKind] = {}
         self._closed = False
 
@@ -1028,7 +1046,12 @@ class EwsBackend:
             kind = FolderKind.CALENDAR
         parent = getattr(f, "parent_folder_id", None)
         own = mailbox.lower() == self.user and not archive and mailbox != "public"
-        rights = _rights_from_effective(getattr(f, "effective_rights", None), own=own)
+        rights = _rights_from_effective(
+            getattr(f, "effective_rights", None),
+            own=own,
+            user=self.user,
+            permission_set=None if own else getattr(f, "permission_set", None),
+        )
         folder = Folder(
             id=str(f.id),
             change_key=getattr(f, "changekey", None),
@@ -1047,6 +1070,7 @@ class EwsBackend:
         with self._lock:
             self._folder_mailbox[folder.id] = folder.mailbox
             self._folder_kind[folder.id] = folder.kind
+            self._folder_rights[folder.id] = rights
         return folder
 
     def close(self) -> None:
@@ -1136,6 +1160,7 @@ class EwsBackend:
                 "child_folder_count",
                 "parent_folder_id",
                 "effective_rights",
+                "permission_set",
             )
         }
         if public:
@@ -1233,6 +1258,7 @@ class EwsBackend:
                 "child_folder_count",
                 "parent_folder_id",
                 "effective_rights",
+                "permission_set",
             )
         }
         with _ews_errors(mailbox=mailbox, folder=name):
@@ -1260,6 +1286,7 @@ class EwsBackend:
                 "child_folder_count",
                 "parent_folder_id",
                 "effective_rights",
+                "permission_set",
             )
         }
         ex = ExFolder(id=folder_id, root=self._root(mailbox))
@@ -1769,12 +1796,14 @@ class EwsBackend:
                 or None,
             )
         if isinstance(item, Task):
+            # A completion date means done; done is 100 %, as Outlook shows it.
+            done = item.completed is not None or item.status is TaskStatus.COMPLETED
             return ExTask(
                 **common,
                 start_date=EWSDate.from_date(item.start.date()) if item.start else None,
                 due_date=EWSDate.from_date(item.due.date()) if item.due else None,
-                status=_TASK_STATUS_BACK[item.status],
-                percent_complete=Decimal(item.percent_complete),
+                status=_TASK_STATUS_BACK[TaskStatus.COMPLETED if done else item.status],
+                percent_complete=Decimal(100 if done else item.percent_complete),
             )
         if isinstance(item, Note):
             note = _StickyNote(**common)
@@ -1836,9 +1865,27 @@ class EwsBackend:
             return local
         return dataclasses.replace(stored, folder_id=folder.id, mailbox=folder.mailbox)
 
+    def _check_own_item(self, item: Item, acc: Any, ctx: dict[str, Any]) -> None:
+        """Where we may edit only our own items (Author), the item's EffectiveRights say
+        whether this one is ours; refuse before sending the change."""
+        with self._lock:
+            rights = self._folder_rights.get(item.folder_id or "")
+        if rights is None or rights.edit is not EditScope.OWN:
+            return
+        with _ews_errors(**ctx):
+            (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["effective_rights"]))
+        _raise_if_error(cur, **ctx)
+        eff = getattr(cur, "effective_rights", None)
+        if eff is not None and not eff.modify:
+            raise AccessDenied(
+                "Your rights on this folder let you change only items you created.",
+                mailbox=item.mailbox,
+            )
+
     def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
         acc = self._account(item.mailbox or self.user)
         ctx = {"mailbox": item.mailbox, "item": item.subject or item.id}
+        self._check_own_item(item, acc, ctx)
         ex = self._to_ews(item, acc, None)
         ex._id = ItemId(id=item.id, changekey=item.change_key)
         # med field → exchangelib fields of this item class (`start` is `start_date` on tasks).
@@ -1848,7 +1895,9 @@ class EwsBackend:
             mapped = [n for n in _UPDATE_FIELDS.get(f, (f,)) if n in valid]
             if not mapped:
                 raise InvalidInput(f"Cannot update {f} on a {item.kind.value}.")
-            names.extend(mapped)
+            names.extend(n for n in mapped if n not in names)
+        if isinstance(ex, ExTask) and "status" in names and "percent_complete" not in names:
+            names.append("percent_complete")  # completing also makes it 100 %
         if not item.change_key:
             with _ews_errors(**ctx):
                 (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["subject"]))
@@ -2405,7 +2454,8 @@ _UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
     "phones": ("phone_numbers",),
     "start": ("start", "start_date"),
     "due": ("due_date",),
-    "completed": ("complete_date",),
+    # CompleteDate is read-only: the server stamps it when the status becomes Completed.
+    "completed": ("status", "percent_complete"),
 }
 
 

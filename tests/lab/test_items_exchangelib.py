@@ -115,6 +115,28 @@ def test_send_on_behalf_sets_from_owner_sender_delegate_and_copies_to_owners_sen
     assert received.is_read is False
 
 
+def test_the_owners_sent_copy_of_mail_sent_on_behalf_is_filed_as_read(lab: LabServer) -> None:
+    """Exchange files sent copies as read, whatever IsRead the client sent."""
+    account = lab.account("assistenz")
+    for subject in ("Direkt gesendet", "Aus dem Entwurf"):
+        msg = Message(
+            account=account,
+            folder=account.drafts if subject == "Aus dem Entwurf" else None,
+            author=Mailbox(email_address=CHEF),
+            subject=subject,
+            body="Gern.",
+            to_recipients=[Mailbox(email_address=SACHBEARBEITUNG)],
+        )
+        if subject == "Aus dem Entwurf":
+            msg.save()  # SendItem of a stored draft
+        msg.send(save_copy=False)
+    owner = lab.account("chef")
+    for subject in ("Direkt gesendet", "Aus dem Entwurf"):
+        assert owner.sent.get(subject=subject).is_read is True
+    received = lab.account("sachbearbeitung").inbox.get(subject="Aus dem Entwurf")
+    assert received.is_read is False
+
+
 def test_reviewer_cannot_write_chefs_contacts_and_nothing_changes(lab: LabServer) -> None:
     account = lab.account("assistenz", "chef")
     before = account.contacts.all().count()

@@ -959,19 +959,25 @@ def _owner_copy(
     now: datetime,
     *,
     saved: Folder | None,
+    attachments_from: str | None = None,
 ) -> Item | None:
     """Sent on behalf: a copy lands in the owner's Sent Items too (the server does this,
-    whatever the delegate's rights there, like Exchange's MessageCopyForSendOnBehalfEnabled)."""
+    whatever the delegate's rights there, like Exchange's MessageCopyForSendOnBehalfEnabled),
+    filed as read like every sent copy."""
     owner = str((props.get("message:From") or {}).get("email", "")).lower()
     if not owner or owner == ctx.user or owner_kind(ctx, owner) in (None, "public"):
         return None
     sent = ctx.lab.store.distinguished_folder(owner, "sentitems")
     if sent is None or (saved is not None and saved.id == sent.id):
         return None
+    filed = {**props, "message:IsRead": True, "item:IsDraft": False}
     copy = store_items.create_item(
-        ctx.lab.store, sent, item_class, props, created_by=ctx.user, now=now
+        ctx.lab.store, sent, item_class, filed, created_by=ctx.user, now=now
     )
-    _add_raw_attachments(ctx, copy, raw_atts, now)
+    if attachments_from:
+        store_items.copy_attachments(ctx.lab.store, attachments_from, copy.id, now)
+    else:
+        _add_raw_attachments(ctx, copy, raw_atts, now)
     return copy
 
 
@@ -1191,6 +1197,20 @@ READ_ONLY = {
 }
 
 
+def _stamp_completion(props: dict[str, Any], now: datetime) -> None:
+    """A task set to Completed is complete at 100 % with the server's completion time;
+    set back, it loses that time (CompleteDate and IsComplete are the server's, not the
+    client's)."""
+    if props.get("task:Status") == "Completed":
+        props["task:IsComplete"] = True
+        props["task:PercentComplete"] = 100.0
+        if not props.get("task:CompleteDate"):
+            props["task:CompleteDate"] = itemxml.dt_text(now)
+    else:
+        props["task:IsComplete"] = False
+        props.pop("task:CompleteDate", None)
+
+
 def apply_updates(item: Item, updates: Element) -> None:
     changes: dict[str, Any] = {}
     props = dict(item.props)
@@ -1301,6 +1321,8 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
         item = _materialize(ctx, target, now) if target.is_virtual else target.item
         was_private = item.is_private
         apply_updates(item, updates)
+        if item.item_class.startswith("IPM.Task"):
+            _stamp_completion(item.props, now)
         r = rights(ctx, target.folder)
         if item.is_private and not was_private and not r.view_private:
             raise denied()
@@ -1447,9 +1469,13 @@ def _send_existing(
         )
         check_create(ctx, target)
         store_items.save_item(ctx.lab.store, item, now)
+        _owner_copy(
+            ctx, item.props, item.item_class, [], now, saved=target, attachments_from=item.id
+        )
         if target.id != item.folder_id:
             store_items.move_item(ctx.lab.store, item, target, now)
     else:
+        _owner_copy(ctx, item.props, item.item_class, [], now, saved=None, attachments_from=item.id)
         store_items.delete_item(ctx.lab.store, item, now)
 
 

@@ -229,16 +229,8 @@ async def test_send_on_behalf_has_from_boss_and_sender_assistant(backend: Backen
 
 
 async def test_attachment_sent_on_behalf_arrives_and_the_copy_is_in_boss_sent_items(
-    backend: Backend, request: pytest.FixtureRequest
+    backend: Backend,
 ) -> None:
-    if backend.name == "ews":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="EWS backend: a message with attachments sent on behalf leaves its copy"
-                " in the sender's own Sent Items, not the boss's",
-            )
-        )
     await backend.assistenz.send(
         Message(
             subject="Tagesordnung",
