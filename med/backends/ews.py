@@ -1740,39 +1740,9 @@ class EwsBackend:
                 location=item.location or None,
                 uid=item.uid or None,  # an imported event keeps its iCalendar UID
                 legacy_free_busy_status=_BUSY_BACK[item.show_as],
-                required_attendees=[
-                    ExAttendee(
-                        mailbox=ExMailbox(
-                            email_address=a.address.email, name=a.address.name or None
-                        ),
-                        response_type="Unknown",
-                    )
-                    for a in item.attendees
-                    if a.kind is AttendeeKind.REQUIRED
-                ]
-                or None,
-                optional_attendees=[
-                    ExAttendee(
-                        mailbox=ExMailbox(
-                            email_address=a.address.email, name=a.address.name or None
-                        ),
-                        response_type="Unknown",
-                    )
-                    for a in item.attendees
-                    if a.kind is AttendeeKind.OPTIONAL
-                ]
-                or None,
-                resources=[
-                    ExAttendee(
-                        mailbox=ExMailbox(
-                            email_address=a.address.email, name=a.address.name or None
-                        ),
-                        response_type="Unknown",
-                    )
-                    for a in item.attendees
-                    if a.kind is AttendeeKind.RESOURCE
-                ]
-                or None,
+                required_attendees=_ex_attendees(item, AttendeeKind.REQUIRED),
+                optional_attendees=_ex_attendees(item, AttendeeKind.OPTIONAL),
+                resources=_ex_attendees(item, AttendeeKind.RESOURCE),
                 recurrence=_to_ex_recurrence(item.recurrence) if item.recurrence else None,
             )
         if isinstance(item, Contact):
@@ -2588,6 +2558,18 @@ def _to_ex_recurrence(rec: Recurrence) -> Any:
 
 
 _LEVEL_FIXES = {"NoneditingAuthor": Role.NON_EDITING_AUTHOR}
+
+
+def _ex_attendees(event: Event, kind: AttendeeKind) -> list[Any] | None:
+    """The event's attendees of one kind as exchangelib wants them (None for none)."""
+    return [
+        ExAttendee(
+            mailbox=ExMailbox(email_address=a.address.email, name=a.address.name or None),
+            response_type="Unknown",
+        )
+        for a in event.attendees
+        if a.kind is kind
+    ] or None
 
 
 def _from_ex_permission(p: Any) -> Permission:
