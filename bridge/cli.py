@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,7 +69,10 @@ def _run_demo(store: Path | None) -> None:
     with LabThread(store) as lab:
         typer.echo(f"Lab EWS endpoint: {lab.ews_url} (stops when you quit the TUI)")
         session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
-        _run_tui(session, start_folder=DEMO_START_FOLDER)
+        try:
+            _run_tui(session, start_folder=DEMO_START_FOLDER)
+        finally:
+            asyncio.run(session.close())
 
 
 @app.command()
@@ -86,7 +90,8 @@ def tui(
     profile: str | None = typer.Option(None, "--profile", "-p", help="Profile to open."),
 ) -> None:
     """Open the terminal UI; without any profile it offers the demo or a profile wizard."""
-    from bridge.commands._med import open_session
+    from bridge.commands._med import exit_code, open_session
+    from med import MedError
     from med.config import load_profiles, save_profile
 
     if profile is None and not load_profiles(paths.config_file()):
@@ -100,7 +105,14 @@ def tui(
             return
         save_profile(paths.config_file(), choice.profile, make_default=True)
         profile = choice.profile.name
-    _run_tui(open_session(profile))
+    try:
+        session = open_session(profile)
+    except MedError as exc:
+        fail(str(exc), exit_code(exc))
+    try:
+        _run_tui(session)
+    finally:
+        asyncio.run(session.close())
 
 
 def _register_subcommands() -> None:

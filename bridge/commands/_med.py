@@ -59,6 +59,11 @@ WELL_KNOWN = {
 }
 
 
+def exit_code(exc: Exception) -> int:
+    """The exit code for an error: its class's (or nearest base's) entry in EXIT_CODES, else 1."""
+    return next((EXIT_CODES[c.__name__] for c in type(exc).__mro__ if c.__name__ in EXIT_CODES), 1)
+
+
 def run(work: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; a MedError becomes one line on stderr and a non-zero exit."""
     from med import MedError
@@ -66,10 +71,7 @@ def run(work: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(_guarded(work))
     except MedError as exc:
-        code = next(
-            (EXIT_CODES[c.__name__] for c in type(exc).__mro__ if c.__name__ in EXIT_CODES), 1
-        )
-        fail(str(exc), code)
+        fail(str(exc), exit_code(exc))
     except KeyboardInterrupt:
         fail("interrupted", 130)
 

@@ -293,6 +293,11 @@ class Store:
             row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
             return row
 
+    @property
+    def closed(self) -> bool:
+        """True once the lab shut down; long-running work (streams) ends when it sees this."""
+        return self._closed
+
     def close(self) -> None:
         with self._lock:
             if not self._closed:

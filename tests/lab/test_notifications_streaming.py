@@ -80,6 +80,15 @@ def test_stream_yields_an_envelope_per_batch_then_heartbeats(lab: Lab) -> None:
     chunks.close()
 
 
+def test_an_open_stream_ends_quietly_when_the_lab_shuts_down(lab: Lab) -> None:
+    _, sub_id = subscribe_streaming(lab, ASSISTENZ, CHEF_INBOX)
+    ctx = EwsContext(lab=lab, user=ASSISTENZ)
+    chunks = stream_envelopes(ctx, request(sub_id), heartbeat_s=0.0, poll_s=0.0)
+    next(chunks)
+    lab.close()
+    assert list(chunks) == []
+
+
 def test_private_mail_raises_no_event_for_delegate(lab: Lab) -> None:
     _, sub_id = subscribe_streaming(lab, ASSISTENZ, CHEF_INBOX)
     send_to_chef(lab, "Nur für Anna", sensitivity="Private")

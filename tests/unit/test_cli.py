@@ -28,3 +28,18 @@ def test_unknown_command_fails_without_traceback() -> None:
     result = run_cli("no-such-command")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_tui_with_an_unknown_profile_is_one_line_and_not_found(tmp_path: Path) -> None:
+    config = tmp_path / "xdg_config_home" / "medbridge" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        '[med.profiles.buero]\nserver = "http://127.0.0.1:9/EWS/Exchange.asmx"\n'
+        'user = "assistenz@musterstadt.example"\n',
+        encoding="utf-8",
+    )
+    result = run_cli("tui", "--profile", "nosuch")
+    assert result.returncode == 5
+    assert result.stderr.strip() == (
+        "medbridge: No profile named 'nosuch'; see `medbridge profile list`."
+    )
