@@ -21,6 +21,7 @@ from med import DelegateSession
 from med.config import profile_from_mapping, save_profile
 from med.lab import Lab
 from med.lab.graph.serve import GraphLab
+from med.model import Profile
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSISTENZ = "assistenz@musterstadt.example"
@@ -42,17 +43,20 @@ async def _inbox_count(session: DelegateSession) -> int | None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MEDBRIDGE_PASSWORD"}
     return subprocess.run(
         [sys.executable, "-m", "bridge.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env=os.environ.copy(),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 
-def test_device_code_sign_in_from_the_command_line(served: GraphLab) -> None:
+def _graph_profile(served: GraphLab) -> Profile:
     profile = profile_from_mapping(
         "lab-graph",
         {
@@ -64,6 +68,11 @@ def test_device_code_sign_in_from_the_command_line(served: GraphLab) -> None:
         },
     )
     save_profile(paths.config_file(), profile, make_default=True)
+    return profile
+
+
+def _sign_in(served: GraphLab) -> str:
+    """`medbridge signin device`, approved on the lab's device page; returns its output."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "signin", "device", "-p", "lab-graph"],
         cwd=ROOT,
@@ -89,6 +98,12 @@ def test_device_code_sign_in_from_the_command_line(served: GraphLab) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
+    return out
+
+
+def test_device_code_sign_in_from_the_command_line(served: GraphLab) -> None:
+    profile = _graph_profile(served)
+    out = _sign_in(served)
     assert f"signed in as {ASSISTENZ}" in out
     cache = paths.data_dir() / "graph-tokens.json"
     assert cache.stat().st_mode & 0o777 == 0o600
@@ -114,3 +129,16 @@ def test_signin_refuses_an_ews_profile(served: GraphLab) -> None:
     save_profile(paths.config_file(), profile)
     answer = _cli("signin", "device", "-p", "lab-ews")
     assert answer.returncode == 2 and "graph" in answer.stderr
+
+
+def test_mailbox_commands_use_the_signed_in_graph_tokens(served: GraphLab) -> None:
+    _graph_profile(served)
+    _sign_in(served)
+    listed = _cli("mail", "ls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert data["folder"]["distinguished"] == "inbox"
+    assert data["folder"]["mailbox"] == ASSISTENZ
+    boxes = _cli("folders", "mailboxes", "--json")
+    assert boxes.returncode == 0, boxes.stderr
+    assert json.loads(boxes.stdout)[0]["address"] == ASSISTENZ
