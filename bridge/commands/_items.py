@@ -12,8 +12,8 @@ from bridge.commands._med import (
     MAILBOX,
     PROFILE,
     emit,
+    emit_page,
     find_folder,
-    item_line,
     open_session,
     parse_when,
     run,
@@ -176,23 +176,7 @@ def make_app(kind: str, help_text: str) -> typer.Typer:
                     target, ItemQuery(offset=offset, limit=limit, search=search)
                 )
 
-                def human() -> None:
-                    for item in page.items:
-                        typer.echo(item_line(item))
-                    if page.more:
-                        typer.echo(f"… more: --offset {page.next_offset}")
-
-                emit(
-                    {
-                        "folder": target,
-                        "offset": page.offset,
-                        "more": page.more,
-                        "total": page.total,
-                        "items": list(page.items),
-                    },
-                    as_json,
-                    human,
-                )
+                emit_page(target, page, as_json)
 
         run(work)
 

@@ -21,7 +21,7 @@ from bridge import paths
 from bridge.commands._common import fail, print_json
 
 if TYPE_CHECKING:
-    from med import DelegateSession, Folder, FolderNode, Item, Profile
+    from med import DelegateSession, Folder, FolderNode, Item, Page, Profile
 
 T = TypeVar("T")
 
@@ -240,6 +240,28 @@ def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
         print_json(to_jsonable(data))
     else:
         human()
+
+
+def emit_page(folder: Folder, page: Page[Item], as_json: bool) -> None:
+    """One page of a folder listing: the documented JSON shape, or a line per item."""
+
+    def human() -> None:
+        for item in page.items:
+            typer.echo(item_line(item))
+        if page.more:
+            typer.echo(f"… more: --offset {page.next_offset}")
+
+    emit(
+        {
+            "folder": folder,
+            "offset": page.offset,
+            "more": page.more,
+            "total": page.total,
+            "items": list(page.items),
+        },
+        as_json,
+        human,
+    )
 
 
 def short(text: str | None, width: int) -> str:

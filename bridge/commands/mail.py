@@ -13,8 +13,8 @@ from bridge.commands._med import (
     MAILBOX,
     PROFILE,
     emit,
+    emit_page,
     find_folder,
-    item_line,
     open_session,
     parse_when,
     run,
@@ -60,23 +60,7 @@ def list_mail(
             )
             page = await session.items(target, query)
 
-            def human() -> None:
-                for item in page.items:
-                    typer.echo(item_line(item))
-                if page.more:
-                    typer.echo(f"… more: --offset {page.next_offset}")
-
-            emit(
-                {
-                    "folder": target,
-                    "offset": page.offset,
-                    "more": page.more,
-                    "total": page.total,
-                    "items": list(page.items),
-                },
-                as_json,
-                human,
-            )
+            emit_page(target, page, as_json)
 
     run(work)
 
