@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from defusedxml.ElementTree import fromstring
 
+from bridge.demo import LabThread
 from med.lab import Lab
 from med.lab.ews.notifications import stream_envelopes
 from med.lab.ews.soap import EwsContext
@@ -130,42 +131,13 @@ def test_streaming_answer_only_takes_get_streaming_events(lab: Lab) -> None:
     chunks.close()
 
 
-def streaming_server(lab: Lab) -> tuple[str, Callable[[], None]]:
-    """The real lab app (which streams GetStreamingEvents in chunks, as Exchange) on loopback."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    from med.lab.server import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(lab), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-    return f"http://127.0.0.1:{port}/EWS/Exchange.asmx", stop
-
-
 def test_exchangelib_reads_chunked_streaming_notifications(tmp_path: Path) -> None:
     from exchangelib import BASIC, DELEGATE, Account, Build, Configuration, Credentials, Version
     from exchangelib import Mailbox as ExMailbox
     from exchangelib import Message as ExMessage
 
-    lab = Lab.open(tmp_path / "lab.sqlite", demo=True)
-    url, stop = streaming_server(lab)
-    try:
+    with LabThread(tmp_path / "lab.sqlite") as served:
+        url = served.ews_url
 
         def account(user: str) -> Account:
             config = Configuration(
@@ -176,25 +148,25 @@ def test_exchangelib_reads_chunked_streaming_notifications(tmp_path: Path) -> No
             )
             return Account(CHEF, access_type=DELEGATE, config=config, autodiscover=False)
 
-        delegate = account(ASSISTENZ)
-        subscription = delegate.inbox.subscribe_to_streaming()
-        ExMessage(
-            account=account(CHEF),
-            subject="Gestreamt",
-            to_recipients=[ExMailbox(email_address=CHEF)],
-        ).send(save_copy=False)
-        seen = []
-        for notification in delegate.inbox.get_streaming_events(subscription, connection_timeout=1):
-            seen.extend(type(e).__name__ for e in notification.events)
-            if "NewMailEvent" in seen:
-                break
-        assert "NewMailEvent" in seen
-    finally:
-        from exchangelib.protocol import close_connections
+        try:
+            delegate = account(ASSISTENZ)
+            subscription = delegate.inbox.subscribe_to_streaming()
+            ExMessage(
+                account=account(CHEF),
+                subject="Gestreamt",
+                to_recipients=[ExMailbox(email_address=CHEF)],
+            ).send(save_copy=False)
+            seen = []
+            events = delegate.inbox.get_streaming_events(subscription, connection_timeout=1)
+            for notification in events:
+                seen.extend(type(e).__name__ for e in notification.events)
+                if "NewMailEvent" in seen:
+                    break
+            assert "NewMailEvent" in seen
+        finally:
+            from exchangelib.protocol import close_connections
 
-        close_connections()
-        stop()
-        lab.close()
+            close_connections()
 
 
 def test_the_server_streams_events_in_chunks_while_the_connection_stays_open(
@@ -204,9 +176,8 @@ def test_the_server_streams_events_in_chunks_while_the_connection_stays_open(
 
     from tests.lab.items_soap import envelope
 
-    lab = Lab.open(tmp_path / "lab.sqlite", demo=True)
-    url, stop = streaming_server(lab)
-    try:
+    with LabThread(tmp_path / "lab.sqlite") as served:
+        lab, url = served.lab, served.ews_url
         _, sub_id = subscribe_streaming(lab, ASSISTENZ, CHEF_INBOX)
         send_to_chef(lab, "Erster Eingang")
         body = envelope(
@@ -221,6 +192,3 @@ def test_the_server_streams_events_in_chunks_while_the_connection_stays_open(
             assert answer.headers.get("transfer-encoding") == "chunked"
             first = next(answer.iter_bytes())
             assert b"NewMailEvent" in first
-    finally:
-        stop()
-        lab.close()
