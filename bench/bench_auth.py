@@ -1,6 +1,6 @@
 """Lab login benchmark: what each scheme costs per request over loopback, and KDC start times.
 
-A minimal app behind `LabAuthenticator` (demo lab, real KDC from `med.lab.auth.kdc`) is served
+A minimal app behind `LabAuthenticator` (demo lab, real KDC from `exlab.auth.kdc`) is served
 by uvicorn in a thread; clients are requests sessions as exchangelib uses them: Basic, NTLM
 (requests_ntlm, three legs per request) and Negotiate/Kerberos (`med.auth.negotiate`, one
 leg per request after a 401).
@@ -25,11 +25,11 @@ from fastapi import FastAPI, Request
 from requests_ntlm import HttpNtlmAuth
 from starlette.responses import PlainTextResponse, Response
 
+from exlab import Lab
+from exlab.auth import LabAuthenticator
+from exlab.auth.kdc import find_kdc_binary, start_lab_kdc
+from exlab.demo import DEMO_PASSWORD
 from med.auth.negotiate import NegotiateAuth
-from med.lab import Lab
-from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import find_kdc_binary, start_lab_kdc
-from med.lab.demo import DEMO_PASSWORD
 
 RESULTS = Path(__file__).parent / "results" / "auth.json"
 REQUESTS = 200

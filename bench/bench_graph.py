@@ -17,17 +17,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import med.lab.items  # noqa: F401  (item tables before the demo is seeded)
+import exlab.items  # noqa: F401  (item tables before the demo is seeded)
+from exlab import Lab
+from exlab.demo import DEMO_PASSWORD
+from exlab.graph.app import GraphFace
+from exlab.graph.oauth import DELEGATED_SCOPES, PUBLIC_CLIENT_ID
+from exlab.graph.serve import ThreadedServer
+from exlab.graph.tls import ensure_tls
+from exlab.server import create_app
 from med.backends.base import Backend
 from med.backends.ews import EwsBackend
 from med.backends.graph import GraphBackend
-from med.lab import Lab
-from med.lab.demo import DEMO_PASSWORD
-from med.lab.graph.app import GraphFace
-from med.lab.graph.oauth import DELEGATED_SCOPES, PUBLIC_CLIENT_ID
-from med.lab.graph.serve import ThreadedServer
-from med.lab.graph.tls import ensure_tls
-from med.lab.server import create_app
 from med.model import Address, AuthMethod, ItemQuery, Mailbox, MailboxKind, Message, SendOptions
 
 CHEF = "chef@musterstadt.example"

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from med.lab import Lab
-from med.lab.demo import CHEF, DEMO_PASSWORD
-from med.lab.server import create_app
+from exlab import Lab
+from exlab.demo import CHEF, DEMO_PASSWORD
+from exlab.server import create_app
 
 REPEAT = 30
 RAW_GET_FOLDER = (

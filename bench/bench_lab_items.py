@@ -10,11 +10,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import med.lab.ews.items
-import med.lab.ews.sync  # noqa: F401  (registers the operations)
-from med.lab import Lab
-from med.lab import items as store_items
-from med.lab.ews import soap
+import exlab.ews.items
+import exlab.ews.sync  # noqa: F401  (registers the operations)
+from exlab import Lab
+from exlab import items as store_items
+from exlab.ews import soap
 
 ITEMS = 10_000
 USER = "bench@lab.example"

@@ -71,9 +71,9 @@ class RequestCounter:
 def lab_server(path: Path) -> Iterator[str]:
     import uvicorn
 
-    import med.lab.items  # noqa: F401  (item tables before the store opens)
-    from med.lab import Lab
-    from med.lab.server import create_app
+    import exlab.items  # noqa: F401  (item tables before the store opens)
+    from exlab import Lab
+    from exlab.server import create_app
 
     lab = Lab.open(path, demo=True)
     sock = socket.socket()
@@ -97,8 +97,8 @@ def lab_server(path: Path) -> Iterator[str]:
 
 def seed_big_folder(path: Path, count: int) -> None:
     """A folder in the boss's mailbox with `count` messages, written straight to the store."""
-    import med.lab.items as store_items
-    from med.lab import Lab
+    import exlab.items as store_items
+    from exlab import Lab
 
     lab = Lab.open(path)
     inbox = lab.store.distinguished_folder(CHEF, "inbox")
@@ -144,9 +144,9 @@ def main() -> None:
     from exchangelib.properties import DistinguishedFolderId
     from exchangelib.properties import Mailbox as ExMailbox
 
+    from exlab.demo import DEMO_PASSWORD
     from med import DelegateSession, ItemQuery, Mailbox, MailboxKind, SyncChange, SyncCheckpoint
     from med.backends.ews import EwsBackend
-    from med.lab.demo import DEMO_PASSWORD
 
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -61,8 +61,8 @@ def _run_tui(session: DelegateSession | None, start_folder: str | None = None) -
 
 def _run_demo(store: Path | None) -> None:
     from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
+    from exlab.demo import DEMO_PASSWORD
     from med import DelegateSession
-    from med.lab.demo import DEMO_PASSWORD
 
     store = store or paths.lab_dir() / "demo.sqlite"
     typer.echo("Starting the Exchange lab with the demo organisation …")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import uvicorn
 
-    from med.lab import Lab
+    from exlab import Lab
     from med.model import Profile
 
 DEMO_DOMAIN = "musterstadt.example"
@@ -37,7 +37,7 @@ class LabThread:
     """The lab behind uvicorn on 127.0.0.1 in a daemon thread; a context manager that stops it."""
 
     def __init__(self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True) -> None:
-        from med.lab import Lab
+        from exlab import Lab
 
         if store is not None:
             store.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +54,7 @@ class LabThread:
     def start(self, timeout_s: float = 15.0) -> LabThread:
         import uvicorn
 
-        from med.lab.server import create_app
+        from exlab.server import create_app
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

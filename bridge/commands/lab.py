@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     import uvicorn
 
-    from med.lab import Lab
-    from med.lab.auth.kdc import LabKdc
+    from exlab import Lab
+    from exlab.auth.kdc import LabKdc
 
 NAME = "lab"
 app = typer.Typer(
@@ -43,7 +43,7 @@ def _open(store: Path | None, demo: bool) -> Lab:
     """Open the lab store, seeding the demo organisation when asked; one clear line on failure."""
     import sqlite3
 
-    from med.lab import Lab
+    from exlab import Lab
 
     path = _store_path(store)
     if not demo and not path.exists():
@@ -98,8 +98,8 @@ def serve(
     """
     import uvicorn
 
-    from med.lab.auth import LabAuthenticator
-    from med.lab.server import create_app
+    from exlab.auth import LabAuthenticator
+    from exlab.server import create_app
 
     lab = _open(store, demo)
     if not lab.users():
@@ -122,7 +122,7 @@ def serve(
     key_file: str | None = None
     ca_file: Path | None = None
     if use_tls:
-        from med.lab.graph.tls import DEFAULT_HOSTS, ensure_tls
+        from exlab.graph.tls import DEFAULT_HOSTS, ensure_tls
 
         hosts = DEFAULT_HOSTS if host in DEFAULT_HOSTS else (host, *DEFAULT_HOSTS)
         lab_tls = ensure_tls(paths.lab_dir() / "tls", hosts)
@@ -138,7 +138,7 @@ def serve(
     web_app = create_app(lab, authenticator=auth)
     typer.echo(f"EWS endpoint: {base}/EWS/Exchange.asmx")
     if graph:
-        from med.lab.graph.app import mount_graph
+        from exlab.graph.app import mount_graph
 
         mount_graph(web_app, lab, key_dir=paths.lab_dir() / "tls")
         typer.echo(f"Graph endpoint: {base}/v1.0")
@@ -150,7 +150,7 @@ def serve(
     typer.echo(f"Store: {_store_path(store)}")
     typer.echo("Users: medbridge lab users" + (f" --store {store}" if store else ""))
     if kdc is not None:
-        from med.lab.auth.kdc import usage_lines
+        from exlab.auth.kdc import usage_lines
 
         for line in usage_lines(kdc, f"{shown}:{bound}", "assistenz@musterstadt.example"):
             typer.echo(line)
@@ -190,7 +190,7 @@ def _serve_until_stopped(config: uvicorn.Config, sock: socket.socket) -> None:
 
 def _start_kdc(lab: Lab, directory: Path, host: str) -> LabKdc:
     """The lab's KDC, or one clear line and exit when it cannot run here."""
-    from med.lab.auth.kdc import KdcError, start_lab_kdc
+    from exlab.auth.kdc import KdcError, start_lab_kdc
 
     try:
         wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 - compared, not bound
@@ -212,7 +212,7 @@ def users(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the lab's mailboxes: address, name, kind, and whether one can log in."""
-    from med.lab.demo import DEMO_PASSWORD
+    from exlab.demo import DEMO_PASSWORD
 
     lab = _open(store, demo)
     try:

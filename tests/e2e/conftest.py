@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import med.lab.items  # noqa: F401  (registers the item tables before any store opens)
+import exlab.items  # noqa: F401  (registers the item tables before any store opens)
+from exlab.demo import DEMO_PASSWORD, DOMAIN
 from med import AuthMethod, DelegateSession, Profile
 from med.backends.ews import EwsBackend
-from med.lab.demo import DEMO_PASSWORD, DOMAIN
 from tests.lab import conftest as lab_fixtures
 from tests.lab.conftest import LabServer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from med.lab.demo import DEMO_PASSWORD
+from exlab.demo import DEMO_PASSWORD
 from tests.e2e.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG, TEAMKALENDER, LabServer
 
 REPO = Path(__file__).resolve().parents[2]

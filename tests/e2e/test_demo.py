@@ -6,8 +6,8 @@ import socket
 from pathlib import Path
 
 from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
+from exlab.demo import DEMO_PASSWORD
 from med import DelegateSession, MailboxKind
-from med.lab.demo import DEMO_PASSWORD
 
 
 async def test_demo_assistant_sees_chefs_inbox_and_the_lab_stops_on_exit(tmp_path: Path) -> None:

@@ -15,14 +15,14 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-import med.lab.items  # noqa: F401  (Lab.open(demo=True) needs the item tables first)
+import exlab.items  # noqa: F401  (Lab.open(demo=True) needs the item tables first)
+from exlab import Lab
+from exlab.graph.oauth import PUBLIC_CLIENT_ID
+from exlab.graph.serve import GraphLab
 from med import DelegateSession
 from med.auth.oauth import MEDBRIDGE_CLIENT_ID, DeviceCodePrompt, OAuthConfig, OAuthSignIn
 from med.backends.graph import GraphBackend
 from med.errors import AccessDenied, Throttled, Unsupported
-from med.lab import Lab
-from med.lab.graph.oauth import PUBLIC_CLIENT_ID
-from med.lab.graph.serve import GraphLab
 from med.model import (
     Address,
     Attendee,

@@ -17,10 +17,10 @@ import pytest
 
 from bridge import paths
 from bridge.commands.signin import open_graph_session
+from exlab import Lab
+from exlab.graph.serve import GraphLab
 from med import DelegateSession
 from med.config import profile_from_mapping, save_profile
-from med.lab import Lab
-from med.lab.graph.serve import GraphLab
 from med.model import Profile
 
 ROOT = Path(__file__).resolve().parents[2]

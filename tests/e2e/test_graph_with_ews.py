@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from exlab.graph.oauth import PUBLIC_CLIENT_ID
+from exlab.graph.serve import GraphLab
 from med import DelegateSession
 from med.backends.graph import GraphBackend
-from med.lab.graph.oauth import PUBLIC_CLIENT_ID
-from med.lab.graph.serve import GraphLab
 from med.model import Address, Event, ItemQuery, Message, SendOptions
 from tests.e2e.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG
 from tests.lab.conftest import LabServer

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 import pytest
 import uvicorn
 
+from exlab import Lab
+from exlab.graph.tls import LabTls, ensure_tls
+from exlab.server import create_app
 from med import DelegateSession, EwsDisabled, ItemQuery, Unreachable
-from med.lab import Lab
-from med.lab.graph.tls import LabTls, ensure_tls
-from med.lab.server import create_app
 from tests.e2e.conftest import ASSISTENZ, CHEF, backend_for
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from exlab import Lab
+from exlab.auth import LabAuthenticator
+from exlab.auth.kdc import LabKdc
+from exlab.server import create_app
 from med import AuthMethod, DelegateSession, ItemQuery, KerberosError, Profile
-from med.lab import Lab
-from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import LabKdc
-from med.lab.server import create_app
 from tests.e2e.conftest import ASSISTENZ, CHEF
 from tests.lab.authserver import serve
 from tests.lab.kdcrealm import shared_kdc, use_tickets

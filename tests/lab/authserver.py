@@ -15,7 +15,7 @@ from argon2.exceptions import VerificationError
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
-from med.lab.auth import LabAuthenticator
+from exlab.auth import LabAuthenticator
 
 DEMO_PASSWORD = "Demo-2026!"
 

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from med.lab import Lab
-from med.lab.demo import DEMO_PASSWORD, DOMAIN
-from med.lab.server import create_app
+from exlab import Lab
+from exlab.demo import DEMO_PASSWORD, DOMAIN
+from exlab.server import create_app
 
 
 def _address(user: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
-import med.lab.ews.attachments
-import med.lab.ews.items
-import med.lab.ews.notifications
-import med.lab.ews.sync  # noqa: F401  (registers the operations)
-from med.lab import Lab
-from med.lab import items as store_items
-from med.lab.ews import soap
+import exlab.ews.attachments
+import exlab.ews.items
+import exlab.ews.notifications
+import exlab.ews.sync  # noqa: F401  (registers the operations)
+from exlab import Lab
+from exlab import items as store_items
+from exlab.ews import soap
 from tests.lab.schema import assert_valid_ews
 
 CHEF = "chef@musterstadt.example"

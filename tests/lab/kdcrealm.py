@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from med.lab.auth.kdc import LabKdc, find_kdc_binary, start_kdc
+from exlab.auth.kdc import LabKdc, find_kdc_binary, start_kdc
 from tests.lab.authserver import DEMO_PASSWORD
 
 DEMO_USERS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from med.lab import Lab
-from med.lab.access import ROLES, Rights, effective_rights, grant, role_of, set_delegate
-from med.lab.store import Folder
+from exlab import Lab
+from exlab.access import ROLES, Rights, effective_rights, grant, role_of, set_delegate
+from exlab.store import Folder
 
 
 @pytest.fixture

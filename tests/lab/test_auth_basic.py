@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from med.lab import Lab
-from med.lab.auth import LabAuthenticator, mailbox_address
+from exlab import Lab
+from exlab.auth import LabAuthenticator, mailbox_address
 from tests.lab.authserver import DEMO_PASSWORD, Org, Served, demo_org, make_app, serve
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from exlab.demo import DEMO_PASSWORD
 from med.auth.negotiate import NEGOTIATE, register
-from med.lab.demo import DEMO_PASSWORD
 from tests.lab.kdcrealm import require_kdc
 
 pytestmark = pytest.mark.kerberos

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from exlab import Lab
+from exlab.auth import LabAuthenticator
+from exlab.auth.kdc import LabKdc, start_kdc
+from exlab.demo import DEMO_PASSWORD
 from med.auth.negotiate import NEGOTIATE, NoTicket, register
-from med.lab import Lab
-from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import LabKdc, start_kdc
-from med.lab.demo import DEMO_PASSWORD
 from tests.lab.authserver import Served, serve
 from tests.lab.kdcrealm import (
     DEMO_USERS,
@@ -23,7 +23,7 @@ from tests.lab.kdcrealm import (
     use_tickets,
 )
 
-create_app = pytest.importorskip("med.lab.server", reason="needs the lab's EWS server").create_app
+create_app = pytest.importorskip("exlab.server", reason="needs the lab's EWS server").create_app
 
 ASSISTENZ = "assistenz@musterstadt.example"
 CHEF = "chef@musterstadt.example"

@@ -17,9 +17,9 @@ import pytest
 import requests
 import spnego
 
-from med.lab import Lab
-from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import LabKdc, start_kdc, start_lab_kdc, usage_lines
+from exlab import Lab
+from exlab.auth import LabAuthenticator
+from exlab.auth.kdc import LabKdc, start_kdc, start_lab_kdc, usage_lines
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
 from tests.lab.kdcrealm import DEMO_USERS, Tickets, require_kdc, shared_kdc, use_tickets
 
@@ -171,7 +171,7 @@ def test_the_realm_has_the_http_service_keys_in_one_keytab(kdc: LabKdc) -> None:
 _STARTER = """
 import sys
 from pathlib import Path
-from med.lab.auth.kdc import start_kdc
+from exlab.auth.kdc import start_kdc
 kdc = start_kdc(Path(sys.argv[1]), {})
 print(kdc.pid, flush=True)
 sys.stdin.read()
@@ -258,7 +258,7 @@ GET_INBOX = b"""<?xml version="1.0" encoding="utf-8"?>
 def test_the_lab_ews_endpoint_proves_itself_to_a_kerberos_client(
     kdc: LabKdc, tickets: Tickets
 ) -> None:
-    from med.lab.server import create_app
+    from exlab.server import create_app
 
     lab = Lab.open(None, demo=True)
     auth = LabAuthenticator(lab, keytab=kdc.keytab, realm=kdc.realm)

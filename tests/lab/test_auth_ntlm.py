@@ -12,10 +12,10 @@ import requests
 import spnego
 from requests_ntlm import HttpNtlmAuth
 
-from med.lab import Lab
-from med.lab.auth import LabAuthenticator
-from med.lab.auth.ntlm_users import md4, nt_hash
-from med.lab.lab import LabUser
+from exlab import Lab
+from exlab.auth import LabAuthenticator
+from exlab.auth.ntlm_users import md4, nt_hash
+from exlab.lab import LabUser
 from tests.lab.authserver import DEMO_PASSWORD, Org, Served, demo_org, make_app, serve
 
 ASSISTENZ = "assistenz@musterstadt.example"
@@ -124,7 +124,7 @@ def test_garbage_ntlm_tokens_are_401_never_500(server: Served, token: bytes) -> 
 
 
 class _Directory(Org):
-    """An org that lists its users, as `med.lab.Lab.users()` does."""
+    """An org that lists its users, as `exlab.Lab.users()` does."""
 
     def users(self) -> list[LabUser]:
         return [

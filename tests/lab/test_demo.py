@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from med.lab import Lab
-from med.lab import items as store_items
-from med.lab.access import effective_rights
-from med.lab.demo import (
+from exlab import Lab
+from exlab import items as store_items
+from exlab.access import effective_rights
+from exlab.demo import (
     ASSISTENZ,
     CHEF,
     DEMO_PASSWORD,
@@ -22,8 +22,8 @@ from med.lab.demo import (
     SACHBEARBEITUNG,
     TEAMKALENDER,
 )
-from med.lab.recurrence import Recurrence, occurrence_dates
-from med.lab.store import PUBLIC, Folder
+from exlab.recurrence import Recurrence, occurrence_dates
+from exlab.store import PUBLIC, Folder
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -98,7 +98,7 @@ def test_demo_flag_leaves_another_organisation_alone(tmp_path: Path) -> None:
 
 
 def _seeded(today: datetime) -> Lab:
-    from med.lab.demo import seed
+    from exlab.demo import seed
 
     lab = Lab.open()
     lab.clock = lambda: today

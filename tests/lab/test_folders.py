@@ -7,7 +7,7 @@ import pytest
 from exchangelib.errors import ErrorAccessDenied
 from exchangelib.folders import SHALLOW, Folder, FolderCollection, SingleFolderQuerySet
 
-from med.lab.demo import ASSISTENZ, CHEF, DEMO_PASSWORD, SACHBEARBEITUNG
+from exlab.demo import ASSISTENZ, CHEF, DEMO_PASSWORD, SACHBEARBEITUNG
 from tests.lab.conftest import LabServer
 
 OWN_ONLY = {"Gesendete Elemente", "Entwürfe", "Gelöschte Elemente", "Junk-E-Mail", "Postausgang"}

@@ -6,8 +6,8 @@ from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as DET
 
-from med.lab.access import ROLES, Rights
-from med.lab.demo import ASSISTENZ, CHEF
+from exlab.access import ROLES, Rights
+from exlab.demo import ASSISTENZ, CHEF
 from tests.lab.conftest import LabServer
 from tests.lab.schema import assert_valid_ews
 from tests.lab.test_folders import soap

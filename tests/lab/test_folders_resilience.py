@@ -10,7 +10,7 @@ from exchangelib.errors import ErrorServerBusy
 from exchangelib.folders import Folder
 from exchangelib.protocol import BaseProtocol, FailFast, FaultTolerance
 
-from med.lab.demo import ASSISTENZ, DEMO_PASSWORD
+from exlab.demo import ASSISTENZ, DEMO_PASSWORD
 from tests.lab.conftest import LabServer
 
 GET_ROOT = (

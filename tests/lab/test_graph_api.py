@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-import med.lab.items  # noqa: F401  (Lab.open(demo=True) on main needs the item tables first)
-from med.lab import Lab
-from med.lab.graph.oauth import DAEMON_CLIENT_ID, PUBLIC_CLIENT_ID
-from med.lab.graph.serve import GraphLab
+import exlab.items  # noqa: F401  (Lab.open(demo=True) on main needs the item tables first)
+from exlab import Lab
+from exlab.graph.oauth import DAEMON_CLIENT_ID, PUBLIC_CLIENT_ID
+from exlab.graph.serve import GraphLab
 
 CHEF = "chef@musterstadt.example"
 ASSISTENZ = "assistenz@musterstadt.example"

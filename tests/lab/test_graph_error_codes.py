@@ -9,9 +9,9 @@ import re
 import pytest
 import requests
 
+from exlab.graph import api, calendar, changes, core, mail, people, routes
 from med.backends.graph import GRAPH_CODES, translate
 from med.errors import AccessDenied, InvalidInput, NotFound, ServerError, Throttled
-from med.lab.graph import api, calendar, changes, core, mail, people, routes
 
 
 def _lab_codes() -> set[str]:

@@ -16,9 +16,9 @@ import jwt
 import msal
 import pytest
 
-from med.lab import Lab
-from med.lab.graph.oauth import DAEMON_CLIENT_ID, DAEMON_SECRET, PUBLIC_CLIENT_ID, TENANT_ID
-from med.lab.graph.serve import GraphLab
+from exlab import Lab
+from exlab.graph.oauth import DAEMON_CLIENT_ID, DAEMON_SECRET, PUBLIC_CLIENT_ID, TENANT_ID
+from exlab.graph.serve import GraphLab
 
 PASSWORD = "Demo-2026!"
 ASSISTENZ = "assistenz@musterstadt.example"
@@ -278,7 +278,7 @@ def test_redirect_to_a_foreign_host_is_refused(graph: GraphLab) -> None:
 
 
 def test_expired_access_token_fails_verification(graph: GraphLab) -> None:
-    from med.lab.graph.tokens import TokenInvalid
+    from exlab.graph.tokens import TokenInvalid
 
     token = graph.face.issuer.access_token(
         base_url=graph.url,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from med.lab.graph.odata import ODataError, compile_filter, order_key, select, sort_items
+from exlab.graph.odata import ODataError, compile_filter, order_key, select, sort_items
 
 MAIL = {
     "id": "1",

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-import med.lab.items  # noqa: F401  (Lab.open(demo=True) needs the item tables first)
+import exlab.items  # noqa: F401  (Lab.open(demo=True) needs the item tables first)
+from exlab import Lab
+from exlab.graph.serve import GraphLab
 from med.backends.graph_listener import NotificationListener
-from med.lab import Lab
-from med.lab.graph.serve import GraphLab
 from tests.lab.test_graph_api import ASSISTENZ, CHEF, SACH, Graph, _error, _ok, _send
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from med.lab.graph.tls import ensure_tls
+from exlab.graph.tls import ensure_tls
 
 
 def _names(cert_file: Path) -> set[str]:

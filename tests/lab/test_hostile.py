@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from med.lab.demo import DEMO_PASSWORD
-from med.lab.server import MAX_BODY
+from exlab.demo import DEMO_PASSWORD
+from exlab.server import MAX_BODY
 from tests.lab.conftest import LabServer
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"

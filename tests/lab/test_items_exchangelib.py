@@ -14,7 +14,7 @@ from exchangelib.errors import ErrorAccessDenied
 from exchangelib.items import CalendarItem, Contact, MeetingRequest
 from exchangelib.recurrence import Recurrence, WeeklyPattern
 
-import med.lab.items as store_items
+import exlab.items as store_items
 from tests.lab.conftest import LabServer
 
 CHEF = "chef@musterstadt.example"

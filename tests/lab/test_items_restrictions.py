@@ -7,7 +7,7 @@ from xml.etree.ElementTree import Element
 import pytest
 from defusedxml.ElementTree import fromstring
 
-from med.lab.restrictions import (
+from exlab.restrictions import (
     RestrictionError,
     matches,
     parse_restriction,

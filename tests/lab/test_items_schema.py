@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from med.lab import Lab
-from med.lab import items as store_items
-from med.lab.ews.ids import encode_id
-from med.lab.ews.items import item_ews_id
+from exlab import Lab
+from exlab import items as store_items
+from exlab.ews.ids import encode_id
+from exlab.ews.items import item_ews_id
 from tests.lab.items_soap import (
     ALL_FIELDS,
     ASSISTENZ,

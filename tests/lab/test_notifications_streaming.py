@@ -10,9 +10,9 @@ import pytest
 from defusedxml.ElementTree import fromstring
 
 from bridge.demo import LabThread
-from med.lab import Lab
-from med.lab.ews.notifications import stream_envelopes
-from med.lab.ews.soap import EwsContext
+from exlab import Lab
+from exlab.ews.notifications import stream_envelopes
+from exlab.ews.soap import EwsContext
 from tests.lab.items_soap import ASSISTENZ, CHEF, NS, M, T, call, codes, demo_lab
 from tests.lab.schema import assert_valid_ews
 
@@ -115,7 +115,7 @@ def test_someone_elses_subscription_cannot_be_read(lab: Lab) -> None:
 
 
 def test_streaming_answer_only_takes_get_streaming_events(lab: Lab) -> None:
-    from med.lab.ews.notifications import streaming_answer
+    from exlab.ews.notifications import streaming_answer
     from tests.lab.items_soap import envelope
 
     assert streaming_answer(lab, CHEF, envelope("<m:GetItem/>")) is None

@@ -6,7 +6,7 @@ import pytest
 from exchangelib.errors import ErrorAccessDenied, ErrorNameResolutionNoResults
 from exchangelib.properties import EWS_ID, HEX_ENTRY_ID, AlternateId
 
-from med.lab.demo import ASSISTENZ, CHEF
+from exlab.demo import ASSISTENZ, CHEF
 from tests.lab.conftest import LabServer
 
 

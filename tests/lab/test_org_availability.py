@@ -8,7 +8,7 @@ import pytest
 from exchangelib import EWSDateTime, EWSTimeZone
 from exchangelib.errors import ErrorMailRecipientNotFound
 
-from med.lab.demo import ASSISTENZ, CHEF
+from exlab.demo import ASSISTENZ, CHEF
 from tests.lab.conftest import LabServer
 
 BERLIN = EWSTimeZone("Europe/Berlin")
@@ -83,7 +83,7 @@ def test_event_times_are_in_the_requested_zone(lab: LabServer) -> None:
 def test_request_zone_follows_daylight_saving_in_both_hemispheres() -> None:
     from datetime import UTC
 
-    from med.lab.ews.availability import RequestZone, Switch
+    from exlab.ews.availability import RequestZone, Switch
 
     berlin = RequestZone(
         -60,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from med.lab.demo import DEMO_PASSWORD
+from exlab.demo import DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from med.lab.demo import ASSISTENZ
+from exlab.demo import ASSISTENZ
 from tests.lab.conftest import LabServer
 from tests.lab.test_folders import soap
 

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from med.lab.demo import DEMO_PASSWORD
+from exlab.demo import DEMO_PASSWORD
 from tests.lab.conftest import LabServer
 from tests.lab.schema import assert_valid_ews
 

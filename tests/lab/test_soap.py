@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from med.lab import Lab
-from med.lab.ews import soap
-from med.lab.ews.ids import decode_id, encode_id, folder_id_element, resolve_folder
-from med.lab.ews.soap import M_NS, SOAP_NS, T_NS, EwsContext, EwsError, m, t
+from exlab import Lab
+from exlab.ews import soap
+from exlab.ews.ids import decode_id, encode_id, folder_id_element, resolve_folder
+from exlab.ews.soap import M_NS, SOAP_NS, T_NS, EwsContext, EwsError, m, t
 
 
 def envelope(body: str, header: str = '<t:RequestServerVersion Version="Exchange2016"/>') -> bytes:

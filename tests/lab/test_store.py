@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from med.lab import Lab
-from med.lab.store import Store, register_schema
+from exlab import Lab
+from exlab.store import Store, register_schema
 
 
 def test_store_on_file_keeps_mailboxes_and_folders_after_reopen(tmp_path: Path) -> None:

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from med.lab import Lab
-from med.lab import items as store_items
-from med.lab.access import set_delegate
-from med.lab.ews.ids import decode_id
-from med.lab.store import Folder
+from exlab import Lab
+from exlab import items as store_items
+from exlab.access import set_delegate
+from exlab.ews.ids import decode_id
+from exlab.store import Folder
 from tests.lab.items_soap import M, T, call, codes
 
 USER = "owner@lab.example"

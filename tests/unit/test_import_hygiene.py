@@ -27,4 +27,4 @@ def test_headless_packages_load_no_textual(statement: str) -> None:
 def test_med_loads_no_web_framework_or_lab() -> None:
     modules = loaded_modules("import med")
     assert "fastapi" not in modules
-    assert "med.lab" not in modules
+    assert "exlab" not in modules

@@ -59,7 +59,7 @@ def test_every_code_in_the_table_maps_to_its_class_and_keeps_the_code(code: str)
 
 
 def _lab_codes() -> set[str]:
-    lab = Path(med.__file__).parent / "lab"
+    lab = Path(med.__file__).parent.parent / "exlab"
     codes: set[str] = set()
     for source in lab.rglob("*.py"):
         if "graph" in source.relative_to(lab).parts:

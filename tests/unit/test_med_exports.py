@@ -19,7 +19,6 @@ def test_all_is_sorted_and_complete() -> None:
         "config",
         "ical",
         "auth",
-        "lab",
     }
     assert public == set(med.__all__)
 
@@ -41,7 +40,7 @@ def test_importing_med_loads_no_backend_library_ui_or_lab() -> None:
     code = (
         "import sys, med\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
-        "('exchangelib', 'O365', 'textual', 'fastapi', 'requests') or m.startswith('med.lab')]\n"
+        "('exchangelib', 'O365', 'textual', 'fastapi', 'requests') or m.startswith('exlab')]\n"
         "print(bad)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,6 +14,8 @@ import requests
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
+from exlab.auth import LabAuthenticator
+from exlab.auth.kdc import LabKdc, start_kdc
 from med.auth.negotiate import (
     NEGOTIATE,
     ClockSkew,
@@ -28,8 +30,6 @@ from med.auth.negotiate import (
     register,
     translate,
 )
-from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import LabKdc, start_kdc
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
 from tests.lab.kdcrealm import (
     DEMO_USERS,

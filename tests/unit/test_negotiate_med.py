@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from exlab import Lab
+from exlab.auth import LabAuthenticator
+from exlab.auth.kdc import LabKdc
+from exlab.demo import DEMO_PASSWORD
 from med.auth.negotiate import kerberos_principal
 from med.errors import KerberosError
-from med.lab import Lab
-from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import LabKdc
-from med.lab.demo import DEMO_PASSWORD
 from med.model import AuthMethod, Profile
 from med.service import DelegateSession
 from tests.lab.authserver import Served, serve
@@ -20,7 +20,7 @@ from tests.lab.kdcrealm import Tickets, shared_kdc, tickets_issued, use_tickets
 
 pytestmark = pytest.mark.kerberos
 
-create_app = pytest.importorskip("med.lab.server", reason="needs the lab's EWS server").create_app
+create_app = pytest.importorskip("exlab.server", reason="needs the lab's EWS server").create_app
 
 ASSISTENZ = "assistenz@musterstadt.example"
 CHEF = "chef@musterstadt.example"

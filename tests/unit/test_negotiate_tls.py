@@ -10,10 +10,10 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from exlab.auth import LabAuthenticator
+from exlab.auth.kdc import LabKdc
+from exlab.graph.tls import LabTls, ensure_tls
 from med.auth.negotiate import LoginRefused, NegotiateAuth, tls_channel_bindings
-from med.lab.auth import LabAuthenticator
-from med.lab.auth.kdc import LabKdc
-from med.lab.graph.tls import LabTls, ensure_tls
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
 from tests.lab.kdcrealm import Tickets, keytab_options, optional_kdc, shared_kdc, use_tickets
 

@@ -11,11 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from exlab import Lab
+from exlab.graph.oauth import DAEMON_CLIENT_ID, DAEMON_SECRET, PUBLIC_CLIENT_ID
+from exlab.graph.serve import GraphLab
 from med.auth.oauth import DeviceCodePrompt, OAuthConfig, OAuthSignIn, scopes_for
 from med.errors import AuthError, BadCredentials, InvalidInput, Unreachable
-from med.lab import Lab
-from med.lab.graph.oauth import DAEMON_CLIENT_ID, DAEMON_SECRET, PUBLIC_CLIENT_ID
-from med.lab.graph.serve import GraphLab
 
 PASSWORD = "Demo-2026!"
 CHEF = "chef@musterstadt.example"

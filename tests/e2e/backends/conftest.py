@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from exlab.graph.oauth import DELEGATED_SCOPES, PUBLIC_CLIENT_ID
+from exlab.graph.serve import GraphLab
 from med import DelegateSession
 from med.backends.graph import GraphBackend
-from med.lab.graph.oauth import DELEGATED_SCOPES, PUBLIC_CLIENT_ID
-from med.lab.graph.serve import GraphLab
 from tests.e2e.conftest import (
     ASSISTENZ,
     CHEF,

@@ -1,0 +1,410 @@
+"""Organisation operations: ResolveNames, ConvertId, GetDelegate, GetServerTimeZones,
+GetUserConfiguration, GetUserOofSettings (GetUserAvailability lives in `availability`)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sqlite3
+from datetime import timedelta
+
+from exlab.access import DELEGATE_FOLDERS, delegate_level
+from exlab.ews.ids import decode_id, encode_id, mailbox_of, resolve_folder, rights_on
+from exlab.ews.soap import (
+    Element,
+    EwsContext,
+    EwsError,
+    SoapFault,
+    bool_text,
+    error_message,
+    fill_error,
+    m,
+    operation,
+    response,
+    response_message,
+    sub,
+    t,
+    text_of,
+)
+from exlab.ews.timezones import BY_ID, ZONES, zone_element
+from exlab.store import Mailbox
+
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+ACCESS_DENIED = "Access is denied. Check credentials and try again."
+
+# -- ResolveNames ---------------------------------------------------------------------------------
+
+
+def _candidates(ctx: EwsContext, entry: str) -> list[Mailbox]:
+    """Ambiguous name resolution: SMTP address, alias, or a prefix of a display-name word."""
+    needle = entry.strip().lower()
+    if needle.startswith("smtp:"):
+        needle = needle[5:]
+    exact = [mb for mb in _directory(ctx) if mb.address == needle]
+    if exact:
+        return exact
+    found = []
+    for mb in _directory(ctx):
+        alias = mb.address.split("@", 1)[0]
+        words = mb.display_name.lower().replace(".", " ").split()
+        if (
+            alias.startswith(needle)
+            or mb.display_name.lower().startswith(needle)
+            or any(w.startswith(needle) for w in words)
+        ):
+            found.append(mb)
+    return found
+
+
+def _directory(ctx: EwsContext) -> list[Mailbox]:
+    return [mb for mb in ctx.lab.store.mailboxes() if mb.kind != "public"]
+
+
+def _mailbox_element(parent: Element, mb: Mailbox, tag: str = "Mailbox") -> Element:
+    el = sub(parent, t(tag))
+    sub(el, t("Name"), mb.display_name)
+    sub(el, t("EmailAddress"), mb.address)
+    sub(el, t("RoutingType"), "SMTP")
+    sub(el, t("MailboxType"), "Mailbox")
+    return el
+
+
+def _contact_element(parent: Element, mb: Mailbox) -> None:
+    contact = sub(parent, t("Contact"))
+    sub(contact, t("DisplayName"), mb.display_name)
+    parts = mb.display_name.split()
+    if mb.kind == "user" and len(parts) >= 2:
+        sub(contact, t("GivenName"), parts[-2])
+    addresses = sub(contact, t("EmailAddresses"))
+    sub(addresses, t("Entry"), f"SMTP:{mb.address}", Key="EmailAddress1")
+    sub(contact, t("ContactSource"), "ActiveDirectory")
+    if mb.kind == "user" and len(parts) >= 2:
+        sub(contact, t("Surname"), parts[-1])
+
+
+@operation("ResolveNames")
+def resolve_names(ctx: EwsContext, request: Element) -> Element:
+    """One response message per UnresolvedEntry (exchangelib sends several in one request)."""
+    entries = [text_of(el) for el in request.findall(m("UnresolvedEntry"))]
+    if not entries or not all(entries):
+        raise SoapFault(
+            "ErrorSchemaValidation", "The request failed schema validation: UnresolvedEntry."
+        )
+    full = request.get("ReturnFullContactData", "false") == "true"
+    return response("ResolveNames", [_resolve_one(ctx, entry, full) for entry in entries])
+
+
+def _resolve_one(ctx: EwsContext, entry: str, full: bool) -> Element:
+    found = _candidates(ctx, entry)
+    if not found:
+        return error_message(
+            "ResolveNames", EwsError("ErrorNameResolutionNoResults", "No results were found.")
+        )
+    if len(found) == 1:
+        message = response_message("ResolveNames")
+    else:
+        message = Element(m("ResolveNamesResponseMessage"), {"ResponseClass": "Warning"})
+        fill_error(
+            message,
+            EwsError("ErrorNameResolutionMultipleResults", "Multiple results were found."),
+        )
+    resolution_set = sub(
+        message,
+        m("ResolutionSet"),
+        TotalItemsInView=str(len(found)),
+        IncludesLastItemInRange="true",
+    )
+    for mb in found[:100]:
+        resolution = sub(resolution_set, t("Resolution"))
+        _mailbox_element(resolution, mb)
+        if full:
+            _contact_element(resolution, mb)
+    return message
+
+
+# -- ConvertId ------------------------------------------------------------------------------------
+
+ID_FORMATS = ("EwsLegacyId", "EwsId", "EntryId", "HexEntryId", "StoreId", "OwaId")
+
+
+def _raw_of(value: str, fmt: str) -> tuple[str, str]:
+    """(kind, key) from an id in any of the formats Exchange converts between."""
+    if fmt in ("EwsId", "EwsLegacyId"):
+        return decode_id(value)
+    try:
+        if fmt == "HexEntryId":
+            raw = bytes.fromhex(value)
+        elif fmt == "OwaId":
+            raw = base64.urlsafe_b64decode(value.encode("ascii") + b"==")
+        else:
+            raw = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.") from None
+    return decode_id(base64.b64encode(raw).decode("ascii"))
+
+
+def _format(kind: str, key: str, fmt: str) -> str:
+    ews = encode_id(kind, key)
+    if fmt in ("EwsId", "EwsLegacyId", "EntryId", "StoreId"):
+        return ews
+    raw = base64.b64decode(ews)
+    if fmt == "HexEntryId":
+        return raw.hex().upper()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+@operation("ConvertId")
+def convert_id(ctx: EwsContext, request: Element) -> Element:
+    destination = request.get("DestinationFormat", "")
+    if destination not in ID_FORMATS:
+        raise SoapFault(
+            "ErrorSchemaValidation",
+            f"The request failed schema validation: DestinationFormat '{destination}'.",
+        )
+    sources = request.find(m("SourceIds"))
+    messages = []
+    for source in list(sources) if sources is not None else []:
+        try:
+            if source.tag != t("AlternateId"):
+                raise EwsError("ErrorInvalidRequest", "Only mailbox ids can be converted.")
+            fmt = source.get("Format", "")
+            if fmt not in ID_FORMATS:
+                raise SoapFault(
+                    "ErrorSchemaValidation", f"The request failed schema validation: '{fmt}'."
+                )
+            kind, key = _raw_of(source.get("Id", ""), fmt)
+            address = source.get("Mailbox", "").lower()
+            mailbox = ctx.lab.store.mailbox(address)
+            if mailbox is None or mailbox.kind == "public":
+                raise EwsError(
+                    "ErrorNonExistentMailbox",
+                    f"No mailbox with such guid or SMTP address: {address}",
+                )
+            message = response_message("ConvertId")
+            sub(
+                message,
+                m("AlternateId"),
+                **{
+                    XSI_TYPE: "t:AlternateIdType",
+                    "Format": destination,
+                    "Id": _format(kind, key, destination),
+                    "Mailbox": mailbox.address,
+                },
+            )
+            messages.append(message)
+        except EwsError as err:
+            messages.append(error_message("ConvertId", err))
+    return response("ConvertId", messages)
+
+
+# -- GetDelegate ----------------------------------------------------------------------------------
+
+_LEVEL_TAGS = {
+    "calendar": "CalendarFolderPermissionLevel",
+    "tasks": "TasksFolderPermissionLevel",
+    "inbox": "InboxFolderPermissionLevel",
+    "contacts": "ContactsFolderPermissionLevel",
+    "notes": "NotesFolderPermissionLevel",
+    "journal": "JournalFolderPermissionLevel",
+}
+
+
+@operation("GetDelegate")
+def get_delegate(ctx: EwsContext, request: Element) -> Element:
+    """The owner's delegates; the owner and the owner's delegates may read the list."""
+    root = Element(m("GetDelegateResponse"))
+    try:
+        owner = mailbox_of(request.find(m("Mailbox")), ctx)
+        store = ctx.lab.store
+        if owner != ctx.user and store.delegate(owner, ctx.user) is None:
+            raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+        rows = store.delegates(owner)
+        wanted = _user_ids(request.find(m("UserIds")))
+        with_permissions = request.get("IncludePermissions", "false") == "true"
+        messages: list[Element] = []
+        for row in rows:
+            if wanted is not None and row["delegate"] not in wanted:
+                continue
+            messages.append(_delegate_message(ctx, owner, row, with_permissions))
+        for missing in sorted((wanted or set()) - {r["delegate"] for r in rows}):
+            messages.append(
+                error_message(
+                    "DelegateUser",
+                    EwsError("ErrorDelegateNoUser", f"{missing} is not a delegate."),
+                    tag=m("DelegateUserResponseMessageType"),
+                )
+            )
+        root.set("ResponseClass", "Success")
+        sub(root, m("ResponseCode"), "NoError")
+        if messages:
+            container = sub(root, m("ResponseMessages"))
+            container.extend(messages)
+        mailbox = store.mailbox(owner)
+        if mailbox is not None and mailbox.kind != "room":
+            sub(root, m("DeliverMeetingRequests"), mailbox.meeting_delivery)
+    except EwsError as err:
+        root.attrib.clear()
+        root[:] = []
+        root.set("ResponseClass", "Error")
+        fill_error(root, err)
+    return root
+
+
+def _user_ids(el: Element | None) -> set[str] | None:
+    if el is None:
+        return None
+    found = set()
+    for user in el.findall(t("UserId")):
+        address = text_of(user.find(t("PrimarySmtpAddress"))).lower()
+        if address:
+            found.add(address)
+    return found
+
+
+def _delegate_message(
+    ctx: EwsContext, owner: str, row: sqlite3.Row, with_permissions: bool
+) -> Element:
+    store = ctx.lab.store
+    address = str(row["delegate"])
+    message = Element(m("DelegateUserResponseMessageType"), {"ResponseClass": "Success"})
+    sub(message, m("ResponseCode"), "NoError")
+    user = sub(message, m("DelegateUser"))
+    user_id = sub(user, t("UserId"))
+    mailbox = store.mailbox(address)
+    sub(user_id, t("PrimarySmtpAddress"), address)
+    sub(user_id, t("DisplayName"), mailbox.display_name if mailbox else address)
+    if with_permissions:
+        levels = sub(user, t("DelegatePermissions"))
+        for folder in DELEGATE_FOLDERS:
+            sub(levels, t(_LEVEL_TAGS[folder]), delegate_level(store, owner, address, folder))
+    sub(
+        user,
+        t("ReceiveCopiesOfMeetingMessages"),
+        bool_text(bool(row["receive_meeting_copies"])),
+    )
+    sub(user, t("ViewPrivateItems"), bool_text(bool(row["view_private"])))
+    return message
+
+
+# -- GetServerTimeZones ---------------------------------------------------------------------------
+
+
+@operation("GetServerTimeZones", min_version="Exchange2010")
+def get_server_time_zones(ctx: EwsContext, request: Element) -> Element:
+    full = request.get("ReturnFullTimeZoneData", "true") != "false"
+    ids_el = request.find(m("Ids"))
+    messages = []
+    if ids_el is not None:
+        wanted = [text_of(el) for el in ids_el.findall(t("Id"))]
+        unknown = [zone_id for zone_id in wanted if zone_id not in BY_ID]
+        if unknown:
+            raise EwsError("ErrorTimeZone", f"The time zone {unknown[0]} is not known.")
+        zones = [BY_ID[zone_id] for zone_id in wanted]
+    else:
+        zones = list(ZONES)
+    message = response_message("GetServerTimeZones")
+    definitions = sub(message, m("TimeZoneDefinitions"))
+    for zone in zones:
+        zone_element(definitions, zone, full=full)
+    messages.append(message)
+    return response("GetServerTimeZones", messages)
+
+
+# -- GetUserConfiguration -------------------------------------------------------------------------
+
+
+def _owa_options(mailbox: Mailbox) -> list[tuple[str, str, str]]:
+    """(key, type, value) of the OWA.UserOptions dictionary Outlook on the web keeps."""
+    return [
+        ("timezone", "String", mailbox.time_zone),
+        ("dateformat", "String", "dd.MM.yyyy"),
+        ("timeformat", "String", "HH:mm"),
+        ("weekstartday", "Integer32", "1"),
+        ("workinghoursstarttime", "Integer32", "480"),
+        ("workinghoursendtime", "Integer32", "1020"),
+        ("workinghourstimezone", "String", mailbox.time_zone),
+    ]
+
+
+@operation("GetUserConfiguration", min_version="Exchange2010")
+def get_user_configuration(ctx: EwsContext, request: Element) -> Element:
+    name_el = request.find(m("UserConfigurationName"))
+    if name_el is None:
+        raise SoapFault(
+            "ErrorSchemaValidation",
+            "The request failed schema validation: UserConfigurationName is required.",
+        )
+    name = name_el.get("Name", "")
+    wanted = set(text_of(request.find(m("UserConfigurationProperties"))).split())
+    folder_el = next(
+        (c for c in name_el if c.tag in (t("FolderId"), t("DistinguishedFolderId"))), None
+    )
+    if folder_el is None:
+        raise SoapFault(
+            "ErrorSchemaValidation", "The request failed schema validation: folder id missing."
+        )
+    folder = resolve_folder(ctx, folder_el)
+    if not rights_on(ctx, folder).can_read_items:
+        raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+    mailbox = ctx.lab.store.mailbox(folder.mailbox)
+    if name != "OWA.UserOptions" or folder.distinguished != "root" or mailbox is None:
+        raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
+    message = response_message("GetUserConfiguration")
+    config = sub(message, m("UserConfiguration"))
+    config_name = sub(config, t("UserConfigurationName"), Name=name)
+    config_name.append(folder_el)
+    if wanted & {"Id", "All"}:
+        sub(
+            config,
+            t("ItemId"),
+            Id=encode_id("config", f"{mailbox.address}:{name}"),
+            ChangeKey="CQAAAA==",
+        )
+    if wanted & {"Dictionary", "All"}:
+        dictionary = sub(config, t("Dictionary"))
+        for key, kind, value in _owa_options(mailbox):
+            entry = sub(dictionary, t("DictionaryEntry"))
+            key_el = sub(entry, t("DictionaryKey"))
+            sub(key_el, t("Type"), "String")
+            sub(key_el, t("Value"), key)
+            value_el = sub(entry, t("DictionaryValue"))
+            sub(value_el, t("Type"), kind)
+            sub(value_el, t("Value"), value)
+    return response("GetUserConfiguration", [message])
+
+
+# -- GetUserOofSettings ---------------------------------------------------------------------------
+
+
+@operation("GetUserOofSettingsRequest")
+def get_user_oof_settings(ctx: EwsContext, request: Element) -> Element:
+    root = Element(m("GetUserOofSettingsResponse"))
+    result = sub(root, m("ResponseMessage"), ResponseClass="Success")
+    try:
+        address = text_of(request.find(f"{t('Mailbox')}/{t('Address')}")).lower()
+        mailbox = ctx.lab.store.mailbox(address) if address else None
+        if mailbox is None or mailbox.kind == "public":
+            raise EwsError(
+                "ErrorInvalidUserInfo" if address else "ErrorMissingEmailAddress",
+                f"No mailbox with SMTP address {address}.",
+            )
+        if mailbox.address != ctx.user:
+            raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+    except EwsError as err:
+        result.set("ResponseClass", "Error")
+        fill_error(result, err)
+        return root
+    sub(result, m("ResponseCode"), "NoError")
+    settings = sub(root, t("OofSettings"))
+    sub(settings, t("OofState"), mailbox.oof_state)
+    sub(settings, t("ExternalAudience"), "All")
+    duration = sub(settings, t("Duration"))
+    now = ctx.lab.now().replace(microsecond=0)
+    sub(duration, t("StartTime"), now.strftime("%Y-%m-%dT%H:00:00Z"))
+    sub(duration, t("EndTime"), (now + timedelta(days=365)).strftime("%Y-%m-%dT%H:00:00Z"))
+    internal = sub(settings, t("InternalReply"))
+    sub(internal, t("Message"), mailbox.oof_internal)
+    external = sub(settings, t("ExternalReply"))
+    sub(external, t("Message"), mailbox.oof_external)
+    sub(root, m("AllowExternalOof"), "All")
+    return root

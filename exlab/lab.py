@@ -1,0 +1,260 @@
+"""The Lab: one simulated Exchange organisation (its store, its fault switches and its clock)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from exlab.access import copy_permissions
+from exlab.store import PUBLIC, Folder, Mailbox, MailboxKind, Store
+
+# Cheaper than argon2-cffi's default but within OWASP's recommendation: the lab hashes every
+# demo password at seeding time and tests seed many labs.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+# (distinguished name, German display name as a German-language mailbox shows it, folder class)
+DEFAULT_FOLDERS: tuple[tuple[str, str, str], ...] = (
+    ("inbox", "Posteingang", "IPF.Note"),
+    ("drafts", "Entwürfe", "IPF.Note"),
+    ("sentitems", "Gesendete Elemente", "IPF.Note"),
+    ("deleteditems", "Gelöschte Elemente", "IPF.Note"),
+    ("outbox", "Postausgang", "IPF.Note"),
+    ("junkemail", "Junk-E-Mail", "IPF.Note"),
+    ("calendar", "Kalender", "IPF.Appointment"),
+    ("contacts", "Kontakte", "IPF.Contact"),
+    ("tasks", "Aufgaben", "IPF.Task"),
+    ("notes", "Notizen", "IPF.StickyNote"),
+    ("journal", "Journal", "IPF.Journal"),
+    ("voicemail", "Voicemail", "IPF.Note.Microsoft.Voicemail"),
+)
+ARCHIVE_FOLDERS: tuple[tuple[str, str, str], ...] = (
+    ("archiveinbox", "Posteingang", "IPF.Note"),
+    ("archivedeleteditems", "Gelöschte Elemente", "IPF.Note"),
+)
+
+
+class LabUser(NamedTuple):
+    address: str
+    display_name: str
+    kind: MailboxKind
+    has_login: bool
+
+
+@dataclass
+class Knobs:
+    """Faults on purpose, switched at run time by tests and the CLI.
+
+    `throttle_budget` maps a user address (or `*` for everyone) to the requests allowed per
+    `throttle_window_s`; over budget the server answers ErrorServerBusy with `throttle_back_off_ms`.
+    """
+
+    throttle_budget: dict[str, int] = field(default_factory=dict)
+    throttle_window_s: float = 10.0
+    throttle_back_off_ms: int = 1000
+    latency_s: float = 0.0
+    outage: bool = False
+    throttled: int = 0
+    """How many requests were refused for being over budget (for tests and `lab serve`)."""
+    _spent: dict[str, tuple[float, int]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def charge(self, user: str) -> int | None:
+        """Count one request by `user`; the back-off in milliseconds when over budget, else None."""
+        budget = self.throttle_budget.get(user.lower(), self.throttle_budget.get("*"))
+        if budget is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            start, used = self._spent.get(user.lower(), (now, 0))
+            if now - start >= self.throttle_window_s:
+                start, used = now, 0
+            if used >= budget:
+                self.throttled += 1
+                remaining_ms = int((self.throttle_window_s - (now - start)) * 1000)
+                return max(self.throttle_back_off_ms, min(remaining_ms, 60_000))
+            self._spent[user.lower()] = (start, used + 1)
+            return None
+
+    def reset_throttle(self) -> None:
+        with self._lock:
+            self._spent.clear()
+
+
+class Lab:
+    """A simulated Exchange organisation over one store (file or memory)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.knobs = Knobs()
+        self.clock: Callable[[], datetime] | None = None
+        self._verify_key = secrets.token_bytes(32)
+        self._verified: dict[str, bytes] = {}
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, *, demo: bool = False) -> Lab:
+        """Open (or create) a lab; with `demo`, seed the demo organisation into an empty store.
+
+        A store that already holds an organisation (the demo or another) is left as it is.
+        """
+        lab = cls(Store(path))
+        if demo and lab.store.get_meta("demo") is None and not lab.store.mailboxes():
+            from exlab.demo import seed
+
+            seed(lab)
+        return lab
+
+    def close(self) -> None:
+        self.store.close()
+
+    def now(self) -> datetime:
+        """The lab's time (UTC); tests set `clock` to freeze it."""
+        return self.clock() if self.clock is not None else datetime.now(UTC)
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def add_mailbox(
+        self,
+        address: str,
+        display_name: str,
+        kind: MailboxKind = "user",
+        *,
+        password: str | None = None,
+        archive: bool = False,
+    ) -> Mailbox:
+        """A mailbox with the default folders a new Exchange mailbox has (and its archive)."""
+        hashed = _HASHER.hash(password) if password is not None else None
+        with self.store.transaction():
+            mailbox = self.store.add_mailbox(
+                address, display_name, kind, password_hash=hashed, has_archive=archive
+            )
+            self._add_default_folders(mailbox.address, archive=archive)
+        return mailbox
+
+    def _add_default_folders(self, address: str, *, archive: bool) -> None:
+        now = self.now()
+        root = self.store.add_folder(
+            address, "Root", parent_id=None, folder_class=None, distinguished="root", now=now
+        )
+        top = self.store.add_folder(
+            address,
+            "Oberste Ebene des Informationsspeichers",
+            parent_id=root.id,
+            folder_class="IPF.Note",
+            distinguished="msgfolderroot",
+            now=now,
+        )
+        for name, display, folder_class in DEFAULT_FOLDERS:
+            self.store.add_folder(
+                address,
+                display,
+                parent_id=top.id,
+                folder_class=folder_class,
+                distinguished=name,
+                now=now,
+            )
+        if archive:
+            aroot = self.store.add_folder(
+                address,
+                "Archiv",
+                parent_id=None,
+                folder_class=None,
+                distinguished="archiveroot",
+                now=now,
+            )
+            atop = self.store.add_folder(
+                address,
+                "Online-Archiv",
+                parent_id=aroot.id,
+                folder_class="IPF.Note",
+                distinguished="archivemsgfolderroot",
+                now=now,
+            )
+            for name, display, folder_class in ARCHIVE_FOLDERS:
+                self.store.add_folder(
+                    address,
+                    display,
+                    parent_id=atop.id,
+                    folder_class=folder_class,
+                    distinguished=name,
+                    now=now,
+                )
+
+    def add_folder(
+        self, parent: Folder, display_name: str, folder_class: str | None = None
+    ) -> Folder:
+        """A subfolder with its parent's class (unless given) and permission entries."""
+        with self.store.transaction():
+            folder = self.store.add_folder(
+                parent.mailbox,
+                display_name,
+                parent_id=parent.id,
+                folder_class=folder_class or parent.folder_class or "IPF.Note",
+                now=self.now(),
+            )
+            copy_permissions(self.store, parent.id, folder.id)
+        return folder
+
+    def public_root(self) -> Folder:
+        """The root of the public folder tree, created on first use."""
+        root = self.store.distinguished_folder(PUBLIC, "publicfoldersroot")
+        if root is not None:
+            return root
+        with self.store.transaction():
+            if self.store.mailbox(PUBLIC) is None:
+                self.store.add_mailbox(PUBLIC, "Öffentliche Ordner", "public")
+            return self.store.add_folder(
+                PUBLIC,
+                "Öffentliche Ordner",
+                parent_id=None,
+                folder_class="IPF.Note",
+                distinguished="publicfoldersroot",
+                now=self.now(),
+            )
+
+    def set_password(self, address: str, password: str) -> None:
+        self.store.update_mailbox(address, password_hash=_HASHER.hash(password))
+        self._verified.pop(address.lower(), None)
+
+    def check_password(self, address: str, password: str) -> bool:
+        """Verify a login against the argon2 hash in the store.
+
+        A successful check is remembered as a keyed digest (never the password), so a client's
+        every request does not pay argon2 again, like the credential cache of a web server.
+        """
+        address = address.lower()
+        mailbox = self.store.mailbox(address)
+        if mailbox is None or mailbox.password_hash is None:
+            return False
+        digest = hmac.new(
+            self._verify_key,
+            mailbox.password_hash.encode() + b"\x00" + password.encode(),
+            hashlib.sha256,
+        ).digest()
+        cached = self._verified.get(address)
+        if cached is not None and hmac.compare_digest(cached, digest):
+            return True
+        try:
+            _HASHER.verify(mailbox.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        self._verified[address] = digest
+        return True
+
+    def users(self) -> list[LabUser]:
+        """Everyone in the organisation's address list (the public folder store is not a user)."""
+        return [
+            LabUser(m.address, m.display_name, m.kind, m.password_hash is not None)
+            for m in self.store.mailboxes()
+            if m.kind != "public"
+        ]

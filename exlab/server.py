@@ -1,0 +1,150 @@
+"""The lab's HTTP face: EWS at `/EWS/Exchange.asmx` (any case, as IIS), with its fault switches.
+
+Order of a request, as a real front end sees it: outage (503 from the load balancer), injected
+latency, body size cap (413), login (401 from the authenticator), throttling budget
+(ErrorServerBusy with a back-off), then the SOAP call in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import uuid
+from typing import TYPE_CHECKING, Protocol
+
+from fastapi import FastAPI
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+
+from exlab.ews import soap
+from exlab.ews.notifications import streaming_answer
+
+if TYPE_CHECKING:
+    from exlab.lab import Lab
+
+log = logging.getLogger("exlab.server")
+
+EWS_PATH = "/ews/exchange.asmx"
+MAX_BODY = 10 * 1024 * 1024
+"""Requests above 10 MB are refused with 413, before they are parsed."""
+
+# Modules that register EWS operations when imported.
+OPERATION_MODULES = (
+    "exlab.ews.folders",
+    "exlab.ews.org",
+    "exlab.ews.availability",
+    "exlab.ews.items",
+    "exlab.ews.attachments",
+    "exlab.ews.sync",
+    "exlab.ews.notifications",
+)
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, request: Request) -> str | Response: ...
+
+    def finish(self, request: Request, response: Response) -> None:
+        """Add what the login owes the client on success (the Kerberos mutual-auth token)."""
+
+
+def load_operations() -> list[str]:
+    """Import every operation module, so its operations are registered; returns their names."""
+    for name in OPERATION_MODULES:
+        importlib.import_module(name)
+    return list(OPERATION_MODULES)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refusing (BodyTooLarge) as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    lab: Lab, *, authenticator: Authenticator | None = None, max_body: int = MAX_BODY
+) -> FastAPI:
+    """The lab's ASGI app; the authenticator defaults to the lab's own (Basic, NTLM, Negotiate)."""
+    load_operations()
+    if authenticator is None:
+        from exlab.auth import LabAuthenticator
+
+        authenticator = LabAuthenticator(lab)
+    auth = authenticator
+    app = FastAPI(title="medbridge Exchange lab", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.lab = lab
+
+    async def ews(request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        if lab.knobs.outage:
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        if lab.knobs.latency_s > 0:
+            await asyncio.sleep(lab.knobs.latency_s)
+        if request.method != "POST":
+            return PlainTextResponse(
+                "Method Not Allowed", status_code=405, headers={"Allow": "POST"}
+            )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            return PlainTextResponse("Request Entity Too Large", status_code=413)
+        answer = await auth.authenticate(request)
+        if isinstance(answer, Response):
+            return answer
+        user = answer
+        try:
+            body = await read_capped(request, max_body)
+        except BodyTooLarge:
+            return PlainTextResponse("Request Entity Too Large", status_code=413)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        back_off = lab.knobs.charge(user)
+        headers = {"request-id": request_id, "X-FEServer": "LAB-EX01"}
+        if back_off is not None:
+            result = soap.throttled(back_off)
+        else:
+            # GetStreamingEvents is answered as Exchange does: one envelope per chunk, kept open.
+            chunks = streaming_answer(lab, user, body) if b"GetStreamingEvents" in body else None
+            if chunks is not None:
+                streamed = StreamingResponse(
+                    iterate_in_threadpool(chunks),
+                    media_type="text/xml; charset=utf-8",
+                    headers=headers,
+                )
+                auth.finish(request, streamed)
+                return streamed
+            result = await run_in_threadpool(soap.handle, lab, user, body, request_id=request_id)
+        response = Response(
+            result.body,
+            status_code=result.status,
+            media_type="text/xml; charset=utf-8",
+            headers=headers,
+        )
+        auth.finish(request, response)
+        return response
+
+    async def dispatch(request: Request) -> Response:
+        if request.url.path.lower().rstrip("/") != EWS_PATH:
+            return PlainTextResponse("Not Found", status_code=404)
+        return await ews(request)
+
+    app.add_api_route(
+        "/{path:path}",
+        dispatch,
+        methods=["GET", "POST", "HEAD", "PUT", "DELETE"],
+        include_in_schema=False,
+    )
+    return app
