@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from exlab.access import (
+from exlab.core.access import (
     CALENDAR_ONLY_ROLES,
     READ_FROM_EWS,
     READ_TO_EWS,
@@ -26,6 +26,7 @@ from exlab.access import (
     grant,
     rights_from_row,
 )
+from exlab.core.store import PUBLIC, Folder
 from exlab.ews.ids import (
     encode_id,
     folder_id_element,
@@ -33,6 +34,7 @@ from exlab.ews.ids import (
     resolve_folder,
     rights_on,
 )
+from exlab.ews.restrictions import RestrictionError, matches, parse_restriction
 from exlab.ews.soap import (
     Element,
     EwsContext,
@@ -48,8 +50,6 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.restrictions import RestrictionError, matches, parse_restriction
-from exlab.store import PUBLIC, Folder
 
 ACCESS_DENIED = "Access is denied. Check credentials and try again."
 

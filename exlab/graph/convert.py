@@ -1,6 +1,6 @@
 """Items between the lab's props (EWS FieldURI keys) and Graph's JSON resources.
 
-The store keeps one representation (see `exlab.items`); this module is the Graph face's view
+The store keeps one representation (see `exlab.core.items`); this module is the Graph face's view
 of it: `message`, `event` and `contact` resources out, and property changes in. Times are
 stored in UTC; events are written in the time zone the client prefers (`Prefer:
 outlook.timezone`), as Graph does. Unknown or read-only properties in a request are a 400.
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from exlab.items import (
+from exlab.core.items import (
     PID_LID_TASK_DUE,
     PID_LID_TASK_START,
     PR_FLAG_COMPLETE_TIME,
@@ -475,7 +475,7 @@ def recurrence_in(value: Any) -> Json | None:
         out["end_date"] = str(rng.get("endDate"))
     if range_kind == "numbered":
         out["count"] = int(rng.get("numberOfOccurrences") or 0)
-    from exlab.recurrence import Recurrence, RecurrenceError
+    from exlab.core.recurrence import Recurrence, RecurrenceError
 
     try:
         Recurrence.from_json(out)
