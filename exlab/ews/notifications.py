@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from exlab.core import items as store_items
+from exlab.core.errors import denied
 from exlab.core.store import Store, new_key
 from exlab.core.targets import hidden, rights
 from exlab.ews.ids import decode_id, encode_id, resolve_folder
@@ -135,9 +136,7 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
             for el in container:
                 folder = resolve_folder(ctx, el)
                 if not rights(ctx, folder).can_read_items:
-                    raise EwsError(
-                        "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-                    )
+                    raise denied()
                 folder_ids.append(folder.id)
                 mailbox = folder.mailbox
         start = store_items.last_seq(ctx.lab.store)

@@ -9,6 +9,7 @@ import sqlite3
 from datetime import timedelta
 
 from exlab.core.access import DELEGATE_FOLDERS, delegate_level
+from exlab.core.errors import denied
 from exlab.core.store import Mailbox
 from exlab.core.timezones import zone_by_id, zones
 from exlab.ews.ids import decode_id, encode_id, mailbox_of, resolve_folder, rights_on
@@ -31,7 +32,6 @@ from exlab.ews.soap import (
 from exlab.ews.timezones import zone_element
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-ACCESS_DENIED = "Access is denied. Check credentials and try again."
 
 # -- ResolveNames ---------------------------------------------------------------------------------
 
@@ -218,7 +218,7 @@ def get_delegate(ctx: EwsContext, request: Element) -> Element:
         owner = mailbox_of(request.find(m("Mailbox")), ctx)
         store = ctx.lab.store
         if owner != ctx.user and store.delegate(owner, ctx.user) is None:
-            raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+            raise denied()
         rows = store.delegates(owner)
         wanted = _user_ids(request.find(m("UserIds")))
         with_permissions = request.get("IncludePermissions", "false") == "true"
@@ -346,7 +346,7 @@ def get_user_configuration(ctx: EwsContext, request: Element) -> Element:
         )
     folder = resolve_folder(ctx, folder_el)
     if not rights_on(ctx, folder).can_read_items:
-        raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+        raise denied()
     mailbox = ctx.lab.store.mailbox(folder.mailbox)
     if name != "OWA.UserOptions" or folder.distinguished != "root" or mailbox is None:
         raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
@@ -390,7 +390,7 @@ def get_user_oof_settings(ctx: EwsContext, request: Element) -> Element:
                 f"No mailbox with SMTP address {address}.",
             )
         if mailbox.address != ctx.user:
-            raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+            raise denied()
     except EwsError as err:
         result.set("ResponseClass", "Error")
         fill_error(result, err)

@@ -20,6 +20,7 @@ from exlab.core import items as store_items
 from exlab.core import targets
 from exlab.core.caller import Caller
 from exlab.core.errors import ExchangeError, denied
+from exlab.core.folders import GRAPH_WELL_KNOWN
 from exlab.core.ids import decode_id, encode_id
 from exlab.core.store import Folder
 from exlab.graph import odata
@@ -43,17 +44,6 @@ DEFAULT_TOP = 10
 
 
 MAX_TOP = 1000
-
-
-MAIL_FOLDER_NAMES = (
-    "inbox",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "msgfolderroot",
-)
 
 
 class GraphError(Exception):
@@ -232,7 +222,7 @@ def resolve_folder(call: Call, ref: str, *, default_kind: str = "mail") -> Folde
     """A folder by Graph id or well-known name in the call's mailbox."""
     store = call.lab.store
     name = ref.lower()
-    if name in MAIL_FOLDER_NAMES or name in ("calendar", "contacts", "tasks"):
+    if name in GRAPH_WELL_KNOWN:
         folder = store.distinguished_folder(call.mailbox, name)
         if folder is None:
             raise GraphError(
