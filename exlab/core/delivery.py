@@ -178,6 +178,7 @@ def send_message(
             }
         )
         delivered.pop("message:BccRecipients", None)
+        delivered.pop("item:Categories", None)  # categories are the sender's own
         copy = store_items.create_item(
             caller.lab.store,
             inbox,

@@ -28,6 +28,14 @@ RESPONSE_CLASSES = {
 }
 
 
+RESPONSE_NAMES = {
+    "AcceptItem": "Accept",
+    "TentativelyAcceptItem": "Tentative",
+    "DeclineItem": "Decline",
+}
+"""How Exchange's response codes name each answer (ErrorCalendarIsOrganizerForAccept, ...)."""
+
+
 def invite(caller: Caller, item: Item, now: datetime) -> None:
     """Meeting requests to attendees' inboxes (and their delegates, per delivery setting)."""
     attendees = item.props.get("calendar:RequiredAttendees", []) + item.props.get(
@@ -163,9 +171,15 @@ def respond(caller: Caller, target: Target, kind: str, body: dict[str, str] | No
     cal = cal_target.item
     owner = cal.mailbox
     organizer = cal.props.get("calendar:Organizer") or {}
+    answer = RESPONSE_NAMES[kind]
     if str(organizer.get("email", "")).lower() == owner:
         raise ExchangeError(
-            "ErrorInvalidReferenceItem", "The organizer cannot respond to a meeting."
+            f"ErrorCalendarIsOrganizerFor{answer}",
+            f"{kind} is invalid for the organizer's calendar item.",
+        )
+    if cal.props.get("calendar:IsCancelled"):
+        raise ExchangeError(
+            f"ErrorCalendarIsCancelledFor{answer}", "The meeting has been cancelled."
         )
     if owner != caller.user and not may_send_for(caller, owner):
         raise denied()
@@ -199,7 +213,10 @@ def respond(caller: Caller, target: Target, kind: str, body: dict[str, str] | No
         deleted_items = distinguished(caller, source.mailbox, "deleteditems")
         store_items.move_item(caller.lab.store, source, deleted_items, now)
     if response_type == "Decline":
-        store_items.delete_item(caller.lab.store, cal, now)
+        # Declined: the meeting leaves the calendar for Deleted Items, as in Exchange.
+        store_items.save_item(caller.lab.store, cal, now)
+        bin_folder = distinguished(caller, owner, "deleteditems")
+        store_items.move_item(caller.lab.store, cal, bin_folder, now)
         return None
     store_items.save_item(caller.lab.store, cal, now)
     return cal

@@ -474,6 +474,7 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
         local = el.tag.rsplit("}", 1)[-1]
         box = Element(m("Items"))
         if local in meetings.RESPONSE_CLASSES:
+            require_disposition(args)
             respond(ctx, el, local, box)
         elif local in SMART_RESPONSES:
             smart_response(ctx, el, local, args, box)
@@ -482,6 +483,14 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
         return [box]
 
     return per_item("CreateItem", ctx, list(items_el), work)
+
+
+def require_disposition(args: CreateArgs) -> None:
+    """Messages and response objects need MessageDisposition (ErrorMessageDispositionRequired)."""
+    if args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
+        raise EwsError(
+            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
+        )
 
 
 SMART_RESPONSES = {"ReplyToItem": "RE: ", "ReplyAllToItem": "RE: ", "ForwardItem": "FW: "}
@@ -499,10 +508,7 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
     original = target.item
     if element_for_class(original.item_class) not in ("Message", "MeetingRequest"):
         raise EwsError("ErrorInvalidReferenceItem", "Only messages can be answered this way.")
-    if args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
-        raise EwsError(
-            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
-        )
+    require_disposition(args)
     given = {c.tag.rsplit("}", 1)[-1]: c for c in el}
     op = original.props
     owner = original.mailbox if owner_kind(ctx, original.mailbox) != "public" else ctx.user
@@ -552,7 +558,8 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
         )
         if carried:
             store_items.copy_attachments(ctx.lab.store, carried, item.id, now)
-        write_id_only(box, item)
+        if args.disposition == "SaveOnly":
+            write_id_only(box, item)  # a sent message is answered without an item
     if args.disposition == "SaveOnly":
         return
     send_message(ctx, props, "IPM.Note", [], now, attachments_from=carried)
@@ -598,10 +605,8 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
     item_class = props.pop("item:ItemClass", None) or itemxml.DEFAULT_CLASS[element]
     now = ctx.lab.now()
     is_message = element == "Message"
-    if is_message and args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
-        raise EwsError(
-            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
-        )
+    if is_message:
+        require_disposition(args)
     folder = args.saved
     if folder is None:
         if is_message:
@@ -627,7 +632,8 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
         owner_copy(ctx, props, item_class, raw_atts, now, saved=folder)
     if element == "CalendarItem" and args.invitations in ("SendOnlyToAll", "SendToAllAndSaveCopy"):
         meetings.invite(ctx, item, now)
-    write_id_only(box, item)
+    if not (is_message and args.disposition == "SendAndSaveCopy"):
+        write_id_only(box, item)  # SendAndSaveCopy answers no item, as Exchange does
 
 
 # -- calendar: meetings ---------------------------------------------------------------------------
