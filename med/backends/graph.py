@@ -39,6 +39,7 @@ from O365.mailbox import MailBox
 from O365.utils.token import BaseTokenBackend
 from urllib3.util.retry import Retry
 
+from med.auth.oauth import OAuthSignIn, config_for_profile, session_trusting
 from med.backends.graph_listener import NotificationListener
 from med.errors import (
     AccessDenied,
@@ -279,28 +280,6 @@ def translate(response: requests.Response, *, mailbox: str | None = None) -> Med
 # -- the connection ---------------------------------------------------------------------------
 
 
-class _CaSession(requests.Session):
-    """A session whose own CA file wins over `REQUESTS_CA_BUNDLE` (requests lets that variable
-    override `Session.verify`). The same rule as in `med.auth.oauth`; the import contracts keep
-    backends and auth apart, so each side has its few lines."""
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if verify is None or verify is True:
-            settings["verify"] = self.verify
-        return settings
-
-
-def _session(ca_file: Path | None) -> requests.Session:
-    if ca_file is None:
-        return requests.Session()
-    session = _CaSession()
-    session.verify = str(ca_file)
-    return session
-
-
 class _NoTokenStore(BaseTokenBackend):  # type: ignore[misc]
     """O365 wants a token backend; tokens live in MSAL's cache (med.auth.oauth) instead."""
 
@@ -335,7 +314,7 @@ class _TokenConnection(Connection):  # type: ignore[misc]
         self._session: requests.Session | None = None
 
     def get_session(self, load_token: bool = False) -> requests.Session:
-        session = _session(self._ca_file)
+        session = session_trusting(self._ca_file)
         retry = Retry(
             total=3,
             connect=1,
@@ -943,26 +922,28 @@ class GraphBackend:
         *,
         password: str | None = None,
         token: Callable[[], str] | None = None,
+        token_cache: Path | None = None,
     ) -> GraphBackend:
-        """A backend for a Graph profile; `token` is the signed-in token source.
+        """A backend for a Graph profile, signed in with OAuth.
 
-        `profile.server` is the Graph base URL (the Microsoft cloud or a lab). Sign-in is not
-        the backend's business: the caller passes `token`, typically
-        `med.auth.oauth.OAuthSignIn(...).token` bound to the profile's user.
+        `profile.server` is the Graph base URL (the Microsoft cloud or a lab). Tokens come from
+        `token` when given, else from MSAL's cache in `token_cache` (where `medbridge signin`
+        put them; None keeps tokens in memory only, so nobody is signed in).
 
         Raises:
-            InvalidInput: a password was given, or no token source.
+            InvalidInput: a password was given.
         """
         if password is not None:
             raise InvalidInput(
                 "Graph profiles sign in with OAuth (device code or browser), not a password."
             )
         if token is None:
-            raise InvalidInput(
-                f"The Graph profile {profile.name!r} needs a signed-in token source: sign in"
-                f" with `medbridge signin device -p {profile.name}` and open the session with"
-                " its tokens (med.auth.oauth.OAuthSignIn)."
-            )
+            signer = OAuthSignIn(config_for_profile(profile, cache_file=token_cache))
+            user = profile.user
+
+            def token() -> str:
+                return signer.token(user)
+
         return cls(
             base_url=(profile.server or CLOUD_GRAPH),
             user=profile.user,
