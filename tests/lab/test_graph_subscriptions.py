@@ -12,7 +12,7 @@ import pytest
 import exlab.items  # noqa: F401  (Lab.open(demo=True) needs the item tables first)
 from exlab import Lab
 from exlab.graph.serve import GraphLab
-from med.backends.graph_listener import NotificationListener
+from med.backends.graph.events import NotificationListener
 from tests.lab.test_graph_api import ASSISTENZ, CHEF, SACH, Graph, _error, _ok, _send
 
 
