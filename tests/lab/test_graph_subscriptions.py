@@ -11,7 +11,7 @@ import pytest
 
 from exlab.demo import open_demo
 from exlab.graph.serve import GraphLab
-from med.backends.graph_listener import NotificationListener
+from med.backends.graph.events import NotificationListener
 from tests.lab.test_graph_api import ASSISTENZ, CHEF, SACH, Graph, _error, _ok, _send
 
 
