@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -26,9 +26,12 @@ from exlab.core.access import Rights
 from exlab.core.calendar import (
     VIEW_COUNT_LIMIT,
     align_master_start,
+    item_zone_name,
     materialize,
+    normalise_all_day,
     occurrences_of,
     overlaps,
+    owner_zone,
     prepare_calendar,
     view_range_too_big,
 )
@@ -47,7 +50,7 @@ from exlab.core.delivery import (
 )
 from exlab.core.errors import denied, not_found
 from exlab.core.items import Item, element_for_class
-from exlab.core.store import Folder, parse_utc
+from exlab.core.store import Folder, parse_utc, utc_text
 from exlab.core.targets import (
     Target,
     check_create,
@@ -63,6 +66,8 @@ from exlab.core.targets import (
     visible_items,
 )
 from exlab.core.tasks import stamp_completion
+from exlab.core.timezones import known as known_zone
+from exlab.core.timezones import zone_info
 from exlab.core.view import output_props
 from exlab.ews import itemxml
 from exlab.ews.ids import decode_id, resolve_folder
@@ -485,6 +490,11 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
     return per_item("CreateItem", ctx, list(items_el), work)
 
 
+def request_zone(ctx: EwsContext) -> str | None:
+    """The zone the request's TimeZoneContext names, when the lab knows it."""
+    return ctx.time_zone if ctx.time_zone and known_zone(ctx.time_zone) else None
+
+
 def require_disposition(args: CreateArgs) -> None:
     """Messages and response objects need MessageDisposition (ErrorMessageDispositionRequired)."""
     if args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
@@ -615,8 +625,9 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
             name = DEFAULT_FOLDER_FOR.get(element, "drafts")
         folder = distinguished(ctx, ctx.user, name)
     check_create(ctx, folder)
+    read_local_times(ctx, props)
     if element == "CalendarItem":
-        prepare_calendar(ctx, props, folder, args)
+        prepare_calendar(ctx, props, folder, args, zone_name=request_zone(ctx))
     if is_message:
         prepare_message(ctx, props, folder, args)
     if is_message and args.disposition == "SendOnly":
@@ -642,8 +653,46 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
 # -- UpdateItem -----------------------------------------------------------------------------------
 
 
-def _change_value(change: Element) -> tuple[str, Any, str]:
-    """(key, value, kind) of a SetItemField/AppendToItemField, from its item element."""
+def read_local_times(
+    ctx: EwsContext, props: dict[str, Any], stored: Mapping[str, Any] | None = None
+) -> None:
+    """Date-times sent without an offset are local times, read as Exchange reads them: Start
+    in StartTimeZone, End in EndTimeZone (else StartTimeZone), in the MeetingTimeZone of an
+    Exchange 2007 request, else in the request's TimeZoneContext; UTC when nothing names a
+    zone. `stored` is the item being changed (its zones count when the change names none)."""
+    naive: dict[str, str] = props.pop(itemxml.NAIVE_TIMES, {})
+    meeting: dict[str, Any] | None = props.pop(itemxml.MEETING_ZONE, None)
+    if meeting is not None and meeting["id"] and known_zone(meeting["id"]):
+        props.setdefault("calendar:StartTimeZone", {"id": meeting["id"]})
+        props.setdefault("calendar:EndTimeZone", {"id": meeting["id"]})
+    seen = {**(stored or {}), **props}
+
+    def named(key: str) -> str | None:
+        value = seen.get(key)
+        return str(value["id"]) if isinstance(value, dict) and value.get("id") else None
+
+    for uri, text in naive.items():
+        name = named("calendar:EndTimeZone") if uri == "calendar:End" else None
+        name = name or (named("calendar:StartTimeZone") if uri.startswith("calendar:") else None)
+        zone: tzinfo
+        if name and known_zone(name):
+            zone = zone_info(name)
+        elif meeting is not None:
+            zone = timezone(-timedelta(minutes=int(meeting["bias_minutes"])))
+        elif ctx.time_zone and known_zone(ctx.time_zone):
+            zone = zone_info(ctx.time_zone)
+        else:
+            zone = UTC
+        try:
+            local = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise EwsError("ErrorInvalidValueForProperty", f"bad date/time {text!r}") from None
+        props[uri] = utc_text(local.replace(tzinfo=zone))
+
+
+def _change_value(change: Element) -> tuple[str, Any, str, dict[str, Any]]:
+    """(key, value, kind, local-time notes) of a SetItemField/AppendToItemField, from its
+    item element (the notes are what `read_local_times` needs)."""
     path = next(itemxml.iter_paths(change), None)
     if path is None:
         raise EwsError("ErrorInvalidPropertyRequest", "The change names no property.")
@@ -653,11 +702,12 @@ def _change_value(change: Element) -> tuple[str, Any, str]:
         raise EwsError("ErrorInvalidPropertySet", "The change carries no item.")
     _, props = itemxml.parse_item(holder[0])
     props.pop("__attachments__", None)
+    notes = {k: props.pop(k) for k in (itemxml.NAIVE_TIMES, itemxml.MEETING_ZONE) if k in props}
     if path.tag == t("IndexedFieldURI"):
-        return key, props.get(key, {}), "indexed"
+        return key, props.get(key, {}), "indexed", notes
     if key not in props:
         raise EwsError("ErrorInvalidPropertySet", f"The item in the change does not carry {key}.")
-    return key, props[key], "plain"
+    return key, props[key], "plain", notes
 
 
 READ_ONLY = {
@@ -671,9 +721,11 @@ READ_ONLY = {
 }
 
 
-def apply_updates(item: Item, updates: Element) -> None:
+def apply_updates(ctx: EwsContext, item: Item, updates: Element) -> None:
     changes: dict[str, Any] = {}
     props = dict(item.props)
+    naive: dict[str, str] = {}
+    meeting_zone: dict[str, Any] | None = None
     for change in updates:
         local = change.tag.rsplit("}", 1)[-1]
         if local == "DeleteItemField":
@@ -685,7 +737,9 @@ def apply_updates(item: Item, updates: Element) -> None:
                 raise EwsError("ErrorInvalidPropertyDelete", f"{key} cannot be deleted.")
             changes[key] = None
             continue
-        key, value, how = _change_value(change)
+        key, value, how, notes = _change_value(change)
+        naive.update(notes.get(itemxml.NAIVE_TIMES, {}))
+        meeting_zone = notes.get(itemxml.MEETING_ZONE, meeting_zone)
         if key in READ_ONLY:
             raise EwsError("ErrorInvalidPropertySet", f"{key} is read-only.")
         if key == "item:ItemClass":
@@ -709,6 +763,13 @@ def apply_updates(item: Item, updates: Element) -> None:
         elif local != "SetItemField":
             raise EwsError("ErrorInvalidRequest", f"unknown change {local}")
         changes[key] = value
+    if naive or meeting_zone is not None:
+        given = {k: v for k, v in changes.items() if v is not None}
+        given[itemxml.NAIVE_TIMES] = {k: v for k, v in naive.items() if k in changes}
+        if meeting_zone is not None:
+            given[itemxml.MEETING_ZONE] = meeting_zone
+        read_local_times(ctx, given, props)
+        changes.update(given)
     item.props = store_items.apply_changes(item.props, changes)
 
 
@@ -751,7 +812,7 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
         now = ctx.lab.now()
         item = materialize(ctx, target, now) if target.is_virtual else target.item
         was_private = item.is_private
-        apply_updates(item, updates)
+        apply_updates(ctx, item, updates)
         if item.item_class.startswith("IPM.Task"):
             stamp_completion(item.props, now)
         r = rights(ctx, target.folder)
@@ -763,6 +824,9 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
             and item.master_id is None
         ):
             align_master_start(ctx, item.props, target.folder.mailbox)
+        if item.item_class.startswith("IPM.Appointment"):
+            fallback = request_zone(ctx) or owner_zone(ctx, target.folder.mailbox)
+            normalise_all_day(item.props, item_zone_name(item.props, fallback))
         store_items.save_item(ctx.lab.store, item, now)
         if tell_attendees in meetings.SEND_TO_ATTENDEES and meetings.organized_here(item):
             meetings.send_update(ctx, item, now)

@@ -432,6 +432,31 @@ def norm_dt(text: str) -> str:
     return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+NAIVE_TIMES = "__naive__"
+"""Key under which `parse_item` keeps date-times given without offset: {FieldURI: text}."""
+MEETING_ZONE = "__meeting_zone__"
+"""Key under which `parse_item` keeps an Exchange 2007 MeetingTimeZone."""
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+
+
+def is_naive(text: str) -> bool:
+    """An xs:dateTime without Z or offset (a local time; its zone comes from elsewhere)."""
+    value = text.strip()
+    return "T" in value and _OFFSET.search(value.split("T", 1)[1]) is None
+
+
+def parse_meeting_zone(el: Element) -> dict[str, Any]:
+    """`t:MeetingTimeZone` (Exchange 2007): its Windows name and base offset in minutes
+    (UTC minus local, as Exchange writes biases)."""
+    base = _text(el.find(t("BaseOffset")))
+    found = re.fullmatch(r"(-)?PT(?:(\d+)H)?(?:(\d+)M)?", base) if base else None
+    minutes = 0
+    if found is not None:
+        minutes = int(found.group(2) or 0) * 60 + int(found.group(3) or 0)
+        minutes = -minutes if found.group(1) else minutes
+    return {"id": el.get("TimeZoneName") or "", "bias_minutes": minutes}
+
+
 def _bool(text: str) -> bool:
     low = text.strip().lower()
     if low in ("true", "1"):
@@ -600,6 +625,11 @@ def parse_item(el: Element) -> tuple[str, dict[str, Any]]:
             # Newer-schema fields the lab does not keep (e.g. Exchange 2013 additions).
             continue
         _, uri, kind = found
+        if uri == "calendar:MeetingTimeZone":
+            props[MEETING_ZONE] = parse_meeting_zone(child)
+            continue
+        if kind == "dt" and is_naive(_text(child)):
+            props.setdefault(NAIVE_TIMES, {})[uri] = _text(child)
         if kind in (
             "id",
             "ro",
@@ -698,16 +728,19 @@ def _recurrence(parent: Element, tag: str, data: Mapping[str, Any]) -> None:
         elif rec.kind == "weekly":
             _sub(pat, "DaysOfWeek", " ".join(rec.days_of_week))
             _sub(pat, "FirstDayOfWeek", rec.first_day_of_week)
+    # Exchange writes the range's dates with the offset of the item's zone (view.py adds them).
+    start = rec.start_date.isoformat() + str(data.get("start_offset") or "")
     if rec.range_kind == "no_end":
         rng = _sub(el, "NoEndRecurrence")
-        _sub(rng, "StartDate", rec.start_date.isoformat())
+        _sub(rng, "StartDate", start)
     elif rec.range_kind == "end_date":
         rng = _sub(el, "EndDateRecurrence")
-        _sub(rng, "StartDate", rec.start_date.isoformat())
-        _sub(rng, "EndDate", rec.end_date.isoformat() if rec.end_date else "")
+        _sub(rng, "StartDate", start)
+        end = rec.end_date.isoformat() + str(data.get("end_offset") or "") if rec.end_date else ""
+        _sub(rng, "EndDate", end)
     else:
         rng = _sub(el, "NumberedRecurrence")
-        _sub(rng, "StartDate", rec.start_date.isoformat())
+        _sub(rng, "StartDate", start)
         _sub(rng, "NumberOfOccurrences", str(rec.count))
 
 
