@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -69,7 +68,7 @@ from exlab.core.tasks import stamp_completion
 from exlab.core.timezones import known as known_zone
 from exlab.core.timezones import zone_info
 from exlab.core.view import output_props
-from exlab.ews import itemxml
+from exlab.ews import aqs, itemxml
 from exlab.ews.ids import decode_id, resolve_folder
 from exlab.ews.restrictions import (
     RestrictionError,
@@ -276,7 +275,8 @@ def _find_in_folder(
         found = [i for i in found if matches(node, props_of(i))]
     query = text_of(request.find(m("QueryString")))
     if query:
-        found = [i for i in found if _query_matches(query, props_of(i))]
+        search = _query(query)
+        found = [i for i in found if aqs.matches(search, props_of(i))]
     sort = parse_sort_order(request.find(m("SortOrder")), itemxml.restriction_key)
     if sort:
         found = sort_props(found, sort, props_of)
@@ -341,20 +341,12 @@ def _fast_page(
     return response_message("FindItem", [root])
 
 
-def _query_matches(query: str, p: Mapping[str, Any]) -> bool:
-    """AQS subset: every word must appear in subject, body, sender or recipients."""
-    hay = " ".join(
-        str(v)
-        for v in (
-            p.get("item:Subject"),
-            (p.get("item:Body") or {}).get("text"),
-            json.dumps(p.get("message:From") or {}, ensure_ascii=False),
-            json.dumps(p.get("message:ToRecipients") or [], ensure_ascii=False),
-        )
-        if v
-    ).casefold()
-    words = [w.split(":", 1)[-1].strip('"') for w in query.split()]
-    return all(w.casefold() in hay for w in words if w)
+def _query(query: str) -> aqs.Node:
+    """The AQS query; one that cannot be read is searched for word by word, as free text."""
+    try:
+        return aqs.parse(query)
+    except aqs.AqsError:
+        return aqs.All(tuple(aqs.Term(None, w.casefold()) for w in query.split()))
 
 
 def _page(request: Element, found: list[Item]) -> tuple[list[Item], int | None, bool]:
@@ -721,6 +713,23 @@ READ_ONLY = {
 }
 
 
+def _without_entry(current: Any, path: Element) -> dict[str, Any]:
+    """An indexed field (phone numbers, addresses...) without the entry a DeleteItemField names;
+    for a postal address part (`contacts:PhysicalAddress:City`) only that part goes."""
+    entries = dict(current) if isinstance(current, dict) else {}
+    index = path.get("FieldIndex", "")
+    uri = path.get("FieldURI", "")
+    part = uri.split(":", 2)[2] if uri.count(":") == 2 else None
+    entry = entries.get(index)
+    if part and isinstance(entry, dict):
+        rest = {k: v for k, v in entry.items() if k != part}
+        if rest:
+            entries[index] = rest
+            return entries
+    entries.pop(index, None)
+    return entries
+
+
 def apply_updates(ctx: EwsContext, item: Item, updates: Element) -> None:
     changes: dict[str, Any] = {}
     props = dict(item.props)
@@ -735,6 +744,9 @@ def apply_updates(ctx: EwsContext, item: Item, updates: Element) -> None:
             key = itemxml.field_uri_key(path)
             if key in READ_ONLY:
                 raise EwsError("ErrorInvalidPropertyDelete", f"{key} cannot be deleted.")
+            if path.tag == t("IndexedFieldURI"):
+                changes[key] = _without_entry(changes.get(key, props.get(key)), path) or None
+                continue
             changes[key] = None
             continue
         key, value, how, notes = _change_value(change)
@@ -746,8 +758,12 @@ def apply_updates(ctx: EwsContext, item: Item, updates: Element) -> None:
             item.item_class = str(value)
             continue
         if how == "indexed":
-            merged = dict(props.get(key) or {})
-            merged.update(value)
+            merged = dict(changes.get(key) or props.get(key) or {})
+            for index, entry in value.items():
+                old_entry = merged.get(index)
+                if isinstance(entry, dict) and isinstance(old_entry, dict):
+                    entry = {**old_entry, **entry}  # one part of a postal address
+                merged[index] = entry
             value = merged
         if local == "AppendToItemField":
             old = changes.get(key, props.get(key))

@@ -181,6 +181,7 @@ CONTACT_FIELDS: list[Field] = [
     ("ContactSource", "contacts:ContactSource", "str"),
     ("Department", "contacts:Department", "str"),
     ("Generation", "contacts:Generation", "str"),
+    ("ImAddresses", "contacts:ImAddresses", "phonedict"),
     ("JobTitle", "contacts:JobTitle", "str"),
     ("Manager", "contacts:Manager", "str"),
     ("Mileage", "contacts:Mileage", "str"),

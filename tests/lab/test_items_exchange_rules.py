@@ -253,3 +253,36 @@ def test_get_server_time_zones_answers_every_windows_zone(lab: LabServer) -> Non
     assert months == {"Dlt/1": "10", "Std": "4"}  # southern summer time
     protocol = lab.account("chef").protocol
     assert len(list(protocol.get_timezones(return_full_timezone_data=False))) == len(zones)
+
+
+def test_aqs_query_string_searches_subject_body_and_sender(lab: LabServer) -> None:
+    from exchangelib import Folder
+
+    chef = lab.account("chef")
+    folder = Folder(parent=chef.inbox, name="AQS-Suche")
+    folder.save()
+    for subject, body, sender in (
+        ("Quartalsbericht Zebra", "Inhalt Alpha", "anna@extern.example"),
+        ("Einladung", "Wir besprechen den Quartalsbericht.", "zeta@extern.example"),
+        ("Sonstiges", "nichts", "quartal@extern.example"),
+    ):
+        Message(
+            account=chef,
+            folder=folder,
+            subject=subject,
+            body=body,
+            author=Mailbox(email_address=sender),
+        ).save()
+
+    def found(query: str) -> set[str]:
+        return {m.subject for m in folder.filter(query).only("subject")}
+
+    assert found("subject:Quartalsbericht") == {"Quartalsbericht Zebra"}
+    assert found("body:quartalsbericht") == {"Einladung"}
+    assert found("Quartalsbericht") == {"Quartalsbericht Zebra", "Einladung"}
+    assert found("quartal") == {"Quartalsbericht Zebra", "Einladung", "Sonstiges"}
+    assert found("from:zeta@extern.example") == {"Einladung"}
+    assert found("subject:Zebra OR subject:Einladung") == {"Quartalsbericht Zebra", "Einladung"}
+    assert found("Quartalsbericht NOT body:besprechen") == {"Quartalsbericht Zebra"}
+    assert found('"Inhalt Alpha"') == {"Quartalsbericht Zebra"}
+    assert found('"Alpha Inhalt"') == set()
