@@ -44,6 +44,7 @@ def display(caller: Caller, address: str) -> dict[str, str]:
 DEFAULT_FOLDER_FOR = {
     "CalendarItem": "calendar",
     "Contact": "contacts",
+    "DistributionList": "contacts",
     "Task": "tasks",
 }
 

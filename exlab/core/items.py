@@ -55,6 +55,8 @@ def element_for_class(item_class: str) -> str:
         return "Contact"
     if c.startswith("ipm.task"):
         return "Task"
+    if c.startswith("ipm.distlist"):
+        return "DistributionList"
     if c.startswith("ipm.post"):
         return "PostItem"
     if c.startswith("ipm.schedule.meeting.request"):

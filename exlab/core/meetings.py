@@ -19,7 +19,14 @@ from exlab.core.delivery import display, may_send_for, owner_kind, send_message
 from exlab.core.errors import ExchangeError, denied
 from exlab.core.items import Item
 from exlab.core.store import utc_text
-from exlab.core.targets import Target, check_edit, check_read, distinguished, item_ews_id
+from exlab.core.targets import (
+    Target,
+    check_delete,
+    check_edit,
+    check_read,
+    distinguished,
+    item_ews_id,
+)
 
 RESPONSE_CLASSES = {
     "AcceptItem": ("IPM.Schedule.Meeting.Resp.Pos", "Accept", "Busy"),
@@ -342,3 +349,50 @@ def send_cancellation(caller: Caller, item: Item, now: datetime) -> None:
             copy.props["calendar:LegacyFreeBusyStatus"] = "Free"
             store_items.save_item(caller.lab.store, copy, now)
         _notify(caller, item, address, "IPM.Schedule.Meeting.Canceled", "None", now)
+
+
+def cancel(caller: Caller, target: Target, body: dict[str, str] | None, *, save_copy: bool) -> None:
+    """CancelCalendarItem: the organizer calls the meeting off. Attendees get a cancellation
+    (their copies are marked cancelled), the meeting leaves the organizer's calendar for
+    Deleted Items, and with `save_copy` the cancellation is filed in Sent Items."""
+    check_delete(caller, target)
+    item = target.item
+    if target.is_virtual or item.master_id is not None:
+        raise ExchangeError(
+            "ErrorCalendarCannotMoveOrCopyOccurrence", "Cancel the series, not one occurrence."
+        )
+    if not item.item_class.startswith("IPM.Appointment"):
+        raise ExchangeError("ErrorInvalidReferenceItem", "Only a meeting can be cancelled.")
+    organizer = str((item.props.get("calendar:Organizer") or {}).get("email", "")).lower()
+    if organizer and organizer != item.mailbox:
+        raise ExchangeError(
+            "ErrorCalendarIsNotOrganizer", "Only the meeting organizer can cancel the meeting."
+        )
+    now = caller.lab.now()
+    if body is not None:
+        item.props["item:Body"] = body
+    item.props["calendar:IsCancelled"] = True
+    store_items.save_item(caller.lab.store, item, now)
+    send_cancellation(caller, item, now)
+    if save_copy and _attendees(item):
+        sent = distinguished(caller, item.mailbox, "sentitems")
+        props = _meeting_props(
+            item,
+            item.props.get("calendar:Organizer") or display(caller, item.mailbox),
+            display(caller, caller.user),
+            {},
+        )
+        props["message:ToRecipients"] = [display(caller, a) for a in _attendees(item)]
+        props["message:IsRead"] = True
+        props["meetingRequest:MeetingRequestType"] = "None"
+        store_items.create_item(
+            caller.lab.store,
+            sent,
+            "IPM.Schedule.Meeting.Canceled",
+            props,
+            created_by=caller.user,
+            now=now,
+        )
+    store_items.move_item(
+        caller.lab.store, item, distinguished(caller, item.mailbox, "deleteditems"), now
+    )

@@ -424,7 +424,7 @@ class Store:
         row = self.query_one(
             "SELECT COUNT(*) AS n, SUM(CASE WHEN item_class NOT LIKE 'IPM.Appointment%'"
             " AND item_class NOT LIKE 'IPM.Contact%' AND item_class NOT LIKE 'IPM.Task%'"
-            " AND item_class NOT LIKE 'IPM.StickyNote%'"
+            " AND item_class NOT LIKE 'IPM.StickyNote%' AND item_class NOT LIKE 'IPM.DistList%'"
             " AND COALESCE(json_extract(props, '$.\"message:IsRead\"'), 0) = 0 THEN 1 ELSE 0 END)"
             " AS unread FROM items WHERE folder_id = ? AND master_id IS NULL",
             (folder_id,),

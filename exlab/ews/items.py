@@ -473,6 +473,9 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
         if local in meetings.RESPONSE_CLASSES:
             require_disposition(args)
             respond(ctx, el, local, box)
+        elif local == "CancelCalendarItem":
+            require_disposition(args)
+            cancel_meeting(ctx, el, args)
         elif local in SMART_RESPONSES:
             smart_response(ctx, el, local, args, box)
         else:
@@ -1025,6 +1028,22 @@ def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
     answered = meetings.respond(ctx, resolve_item(ctx, ref), kind, body)
     if answered is not None:
         write_id_only(box, answered)
+
+
+def cancel_meeting(ctx: EwsContext, el: Element, args: CreateArgs) -> None:
+    """CancelCalendarItem as CreateItem carries it (answered without an item)."""
+    ref = el.find(t("ReferenceItemId"))
+    if ref is None:
+        raise EwsError("ErrorInvalidReferenceItem", "ReferenceItemId is missing.")
+    body_el = el.find(t("NewBodyContent"))
+    body = (
+        None
+        if body_el is None
+        else {"type": body_el.get("BodyType", "Text"), "text": body_el.text or ""}
+    )
+    meetings.cancel(
+        ctx, resolve_item(ctx, ref), body, save_copy=args.disposition == "SendAndSaveCopy"
+    )
 
 
 def parse_attachments(raw: list[Element]) -> list[NewAttachment]:

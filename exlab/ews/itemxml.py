@@ -221,6 +221,13 @@ TASK_FIELDS: list[Field] = [
     ("TotalWork", "task:TotalWork", "int"),
 ]
 
+DISTRIBUTION_LIST_FIELDS: list[Field] = [
+    ("DisplayName", "contacts:DisplayName", "str"),
+    ("FileAs", "contacts:FileAs", "str"),
+    ("ContactSource", "contacts:ContactSource", "str"),
+    ("Members", "distributionlist:Members", "members"),
+]
+
 POST_FIELDS: list[Field] = [
     ("ConversationTopic", "message:ConversationTopic", "str"),
     ("From", "message:From", "mailbox"),
@@ -239,6 +246,7 @@ TYPES: dict[str, list[Field]] = {
     "Contact": ITEM_FIELDS + CONTACT_FIELDS,
     "Task": ITEM_FIELDS + TASK_FIELDS,
     "PostItem": ITEM_FIELDS + POST_FIELDS,
+    "DistributionList": ITEM_FIELDS + DISTRIBUTION_LIST_FIELDS,
     "MeetingRequest": ITEM_FIELDS
     + MESSAGE_FIELDS
     + MEETING_MESSAGE_FIELDS
@@ -253,6 +261,7 @@ DEFAULT_CLASS = {
     "Contact": "IPM.Contact",
     "Task": "IPM.Task",
     "PostItem": "IPM.Post",
+    "DistributionList": "IPM.DistList",
     "MeetingRequest": "IPM.Schedule.Meeting.Request",
     "MeetingResponse": "IPM.Schedule.Meeting.Resp.Pos",
     "MeetingCancellation": "IPM.Schedule.Meeting.Canceled",
@@ -316,6 +325,7 @@ DEFAULT_SHAPE: dict[str, set[str]] = {
         "contacts:JobTitle",
         "contacts:Department",
     },
+    "DistributionList": {"contacts:DisplayName", "contacts:FileAs"},
     "Task": {
         "task:DueDate",
         "task:StartDate",
@@ -585,6 +595,15 @@ def _parse_value(kind: str, el: Element) -> Any:
         return {e.get("Key", ""): {_local(c): _text(c) for c in e} for e in el.findall(t("Entry"))}
     if kind == "mime":
         return _text(el)
+    if kind == "members":
+        members = []
+        for member in el.findall(t("Member")):
+            entry: dict[str, Any] = parse_mailbox(member)
+            entry["status"] = _text(member.find(t("Status"))) or "Normal"
+            if member.get("Key"):
+                entry["key"] = member.get("Key")
+            members.append(entry)
+        return members
     return None
 
 
@@ -842,6 +861,13 @@ def _write_value(parent: Element, tag: str, kind: str, value: Any, body_type: st
             el = _sub(parent, tag)
             for att in value:
                 write_attachment(el, att, with_content=False)
+    elif kind == "members":
+        el = _sub(parent, tag)
+        for index, member in enumerate(value):
+            entry = _sub(el, "Member")
+            entry.set("Key", str(member.get("key") or index))
+            _mailbox(entry, None, {"mailbox_type": "OneOff", **member})
+            _sub(entry, "Status", str(member.get("status") or "Normal"))
     elif kind == "mime":
         el = _sub(parent, tag, str(value))
         el.set("CharacterSet", "UTF-8")

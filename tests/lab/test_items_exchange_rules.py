@@ -286,3 +286,58 @@ def test_aqs_query_string_searches_subject_body_and_sender(lab: LabServer) -> No
     assert found("Quartalsbericht NOT body:besprechen") == {"Quartalsbericht Zebra"}
     assert found('"Inhalt Alpha"') == {"Quartalsbericht Zebra"}
     assert found('"Alpha Inhalt"') == set()
+
+
+def test_the_organizer_cancels_a_meeting_with_cancel_calendar_item(lab: LabServer) -> None:
+    meeting = _meeting(lab, "Absage per Cancel")
+    meeting.cancel(new_body="Fällt leider aus.")
+    organizer = lab.account("sachbearbeitung")
+    assert not organizer.calendar.filter(subject="Absage per Cancel").exists()
+    assert organizer.sent.filter(subject="Absage per Cancel").exists()
+    chef = lab.account("chef")
+    assert chef.calendar.get(subject="Absage per Cancel").is_cancelled
+    notices = [
+        i.item_class for i in chef.inbox.filter(subject="Absage per Cancel").only("item_class")
+    ]
+    assert "IPM.Schedule.Meeting.Canceled" in notices
+
+
+def test_only_the_organizer_may_cancel_a_meeting(lab: LabServer) -> None:
+    _meeting(lab, "Nicht meine")
+    copy = lab.account("chef").calendar.get(subject="Nicht meine")
+    messages = answer(
+        lab.soap(
+            "chef",
+            '<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:Items><t:CancelCalendarItem>'
+            f'<t:ReferenceItemId Id="{copy.id}"/></t:CancelCalendarItem></m:Items>'
+            "</m:CreateItem>",
+        )
+    )
+    assert code_of(messages) == "ErrorCalendarIsNotOrganizer"
+
+
+def test_a_distribution_list_keeps_its_members(lab: LabServer) -> None:
+    from exchangelib.items import DistributionList
+    from exchangelib.properties import Member
+
+    chef = lab.account("chef")
+    group = DistributionList(
+        account=chef,
+        folder=chef.contacts,
+        display_name="Amtsleitung",
+        members=[
+            Member(mailbox=Mailbox(name="Tom Weber", email_address=ASSISTENZ)),
+            Member(mailbox=Mailbox(name="Extern", email_address="extern@partner.example")),
+        ],
+    )
+    group.save()
+    [stored] = chef.fetch(ids=[(group.id, group.changekey)])
+    assert isinstance(stored, DistributionList)
+    assert stored.item_class == "IPM.DistList"
+    assert stored.display_name == "Amtsleitung"
+    assert {m.mailbox.email_address for m in stored.members} == {
+        ASSISTENZ,
+        "extern@partner.example",
+    }
+    listed = [i for i in chef.contacts.all() if isinstance(i, DistributionList)]
+    assert [i.display_name for i in listed] == ["Amtsleitung"]
