@@ -341,3 +341,64 @@ def test_a_distribution_list_keeps_its_members(lab: LabServer) -> None:
     }
     listed = [i for i in chef.contacts.all() if isinstance(i, DistributionList)]
     assert [i.display_name for i in listed] == ["Amtsleitung"]
+
+
+def test_a_message_carries_attached_items_with_their_own_attachments(lab: LabServer) -> None:
+    from exchangelib import FileAttachment, ItemAttachment
+
+    note = "VGFnZXNvcmRudW5n"  # base64 of b"Tagesordnung"
+    messages = answer(
+        lab.soap(
+            "chef",
+            '<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:Items><t:Message>'
+            "<t:Subject>Unterlagen als Anhang</t:Subject>"
+            "<t:Attachments>"
+            "<t:ItemAttachment><t:Name>Weitergeleitet</t:Name><t:Message>"
+            "<t:Subject>Ursprüngliche Nachricht</t:Subject>"
+            '<t:Body BodyType="Text">Siehe Anlage.</t:Body>'
+            "<t:Attachments><t:FileAttachment><t:Name>tagesordnung.txt</t:Name>"
+            f"<t:ContentType>text/plain</t:ContentType><t:Content>{note}</t:Content>"
+            "</t:FileAttachment></t:Attachments></t:Message></t:ItemAttachment>"
+            "<t:ItemAttachment><t:Name>Termin</t:Name><t:CalendarItem>"
+            "<t:Subject>Ortstermin</t:Subject><t:Start>2027-02-02T09:00:00Z</t:Start>"
+            "<t:End>2027-02-02T10:00:00Z</t:End></t:CalendarItem></t:ItemAttachment>"
+            "</t:Attachments><t:ToRecipients><t:Mailbox>"
+            f"<t:EmailAddress>{ASSISTENZ}</t:EmailAddress></t:Mailbox></t:ToRecipients>"
+            "</t:Message></m:Items></m:CreateItem>",
+        )
+    )
+    assert code_of(messages) == "NoError"
+    received = lab.account("assistenz").inbox.get(subject="Unterlagen als Anhang")
+    attached = {a.name: a for a in received.attachments}
+    assert set(attached) == {"Weitergeleitet", "Termin"}
+    forwarded = attached["Weitergeleitet"]
+    assert isinstance(forwarded, ItemAttachment)
+    assert isinstance(forwarded.item, Message)
+    assert forwarded.item.subject == "Ursprüngliche Nachricht"
+    [inner] = forwarded.item.attachments
+    assert isinstance(inner, FileAttachment)
+    assert inner.name == "tagesordnung.txt"
+    assert inner.content == b"Tagesordnung"
+    event = attached["Termin"].item
+    assert isinstance(event, CalendarItem)
+    assert event.subject == "Ortstermin"
+    assert event.start == EWSDateTime(2027, 2, 2, 9, 0, tzinfo=EWSTimeZone("UTC"))
+
+
+def test_exchangelib_attaches_an_event_to_a_saved_message(lab: LabServer) -> None:
+    from exchangelib import ItemAttachment
+
+    chef = lab.account("chef")
+    start = EWSDateTime(2027, 4, 1, 14, 0, tzinfo=BERLIN)
+    message = Message(account=chef, folder=chef.drafts, subject="Mit Termin")
+    message.save()
+    message.attach(
+        ItemAttachment(
+            name="Klausur",
+            item=CalendarItem(subject="Klausurtagung", start=start, end=start.replace(hour=17)),
+        )
+    )
+    [stored] = chef.fetch(ids=[(message.id, None)])
+    [attachment] = stored.attachments
+    assert attachment.item.subject == "Klausurtagung"
+    assert attachment.item.start == start
