@@ -260,24 +260,3 @@ def send_existing(
             caller, item.props, item.item_class, [], now, saved=None, attachments_from=item.id
         )
         store_items.delete_item(caller.lab.store, item, now)
-
-
-def archive_folder_for(caller: Caller, source: Folder) -> Folder:
-    """The archive folder matching the source (Inbox → archive Inbox, else by name)."""
-    store = caller.lab.store
-    if source.distinguished == "inbox":
-        found = store.distinguished_folder(source.mailbox, "archiveinbox")
-        if found is not None:
-            return found
-    if source.distinguished == "deleteditems":
-        found = store.distinguished_folder(source.mailbox, "archivedeleteditems")
-        if found is not None:
-            return found
-    top = store.distinguished_folder(source.mailbox, "archivemsgfolderroot")
-    if top is None:
-        raise ExchangeError("ErrorFolderNotFound", "The mailbox has no archive.")
-    for child in store.children(top.id):
-        if child.display_name == source.display_name:
-            return child
-    inbox = store.distinguished_folder(source.mailbox, "archiveinbox")
-    return inbox or top

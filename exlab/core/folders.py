@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from exlab.core.store import Store
+from exlab.core.errors import ExchangeError
+from exlab.core.store import PUBLIC, Folder, Store
 
 # (distinguished name, German display name as a German-language mailbox shows it, folder class)
 DEFAULT_FOLDERS: tuple[tuple[str, str, str], ...] = (
@@ -248,3 +249,56 @@ def add_default_folders(store: Store, address: str, *, archive: bool, now: datet
                 distinguished=name,
                 now=now,
             )
+
+
+def archive_target(store: Store, source: Folder, now: datetime) -> Folder:
+    """Where ArchiveItem puts items of `source`: the same place in the archive, its folder path
+    kept (Inbox/Vorgänge goes to the archive's Inbox/Vorgänge, made when missing), as Exchange
+    preserves the hierarchy. Calendar, contact and task folders, public folders and the archive
+    itself cannot be archived from."""
+    if source.mailbox == PUBLIC:
+        raise ExchangeError(
+            "ErrorCannotArchiveItemsInPublicFolders", "Items in public folders cannot be archived."
+        )
+    if (source.folder_class or "").startswith(("IPF.Appointment", "IPF.Contact", "IPF.Task")):
+        raise ExchangeError(
+            "ErrorCannotArchiveCalendarContactTaskFolderException",
+            "Calendar, contact and task folders cannot be archived.",
+        )
+    chain: list[Folder] = []
+    current: Folder | None = source
+    while current is not None and current.distinguished != "msgfolderroot":
+        if current.distinguished in ("archiveroot", "archivemsgfolderroot"):
+            raise ExchangeError(
+                "ErrorCannotArchiveItemsInArchiveMailbox", "The items are in the archive already."
+            )
+        chain.append(current)
+        current = store.folder(current.parent_id) if current.parent_id else None
+    if current is None:
+        raise ExchangeError("ErrorFolderNotFound", "Only mail folders can be archived from.")
+    top = store.distinguished_folder(source.mailbox, "archivemsgfolderroot")
+    if top is None:
+        raise ExchangeError("ErrorArchiveMailboxNotEnabled", "The mailbox has no archive.")
+    target = top
+    for index, folder in enumerate(reversed(chain)):
+        twin = ARCHIVE_TWINS.get(folder.distinguished or "") if index == 0 else None
+        found = store.distinguished_folder(source.mailbox, twin) if twin else None
+        if found is None:
+            found = next(
+                (c for c in store.children(target.id) if c.display_name == folder.display_name),
+                None,
+            )
+        if found is None:
+            found = store.add_folder(
+                source.mailbox,
+                folder.display_name,
+                parent_id=target.id,
+                folder_class=folder.folder_class,
+                now=now,
+            )
+        target = found
+    return target
+
+
+ARCHIVE_TWINS = {"inbox": "archiveinbox", "deleteditems": "archivedeleteditems"}
+"""Default folders whose place in the archive is a default folder of the archive."""

@@ -39,7 +39,6 @@ from exlab.core.delivery import (
     CreateArgs,
     NewAttachment,
     add_attachments,
-    archive_folder_for,
     display,
     embed_item,
     owner_copy,
@@ -49,6 +48,7 @@ from exlab.core.delivery import (
     send_message,
 )
 from exlab.core.errors import denied, not_found
+from exlab.core.folders import archive_target
 from exlab.core.items import Item, element_for_class
 from exlab.core.store import Folder, parse_utc, utc_text
 from exlab.core.targets import (
@@ -1017,8 +1017,8 @@ def archive_item(ctx: EwsContext, request: Element) -> Element:
             raise not_found()
         check_read(ctx, target)
         check_delete(ctx, target)
-        archive = archive_folder_for(ctx, source)
         now = ctx.lab.now()
+        archive = archive_target(ctx.lab.store, source, now)
         item = store_items.move_item(ctx.lab.store, target.item, archive, now)
         box = Element(m("Items"))
         write_id_only(box, item)
