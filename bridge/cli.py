@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from bridge import paths
-from bridge.commands._common import fail
+from bridge.commands._common import current_settings, fail
 
 if TYPE_CHECKING:
     from med import DelegateSession
@@ -25,31 +25,43 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="Settings file to use instead of the XDG one (also MEDBRIDGE_CONFIG).",
+        dir_okay=False,
+    ),
+) -> None:
     """Delegate access to Exchange mailboxes, tied to a secure messenger."""
+    paths.use_config_file(config)
 
 
 @app.command()
 def locate() -> None:
-    """Print where medbridge keeps its configuration and data."""
+    """Print where medbridge keeps its configuration and data, and what is locked."""
     for name, path in paths.all_paths().items():
         typer.echo(f"{name}: {path}")
+    settings = current_settings()
+    for path in settings.managed_files:
+        state = "present" if path.exists() else "absent"
+        typer.echo(f"managed: {path} ({state})")
+    for setting in settings:
+        if setting.locked:
+            typer.echo(f"locked: {setting.name} (set by {setting.origin})")
 
 
 def _tui_config() -> TuiConfig:
-    """The `[tui]` and `[keymap]` tables of the config file; a bad entry is one clear line."""
-    import tomllib
-
+    """The merged `[tui]` and `[keymap]` tables as typed values; a bad entry is one clear line."""
     from tui.config import ConfigError, TuiConfig
 
-    path = paths.config_file()
+    settings = current_settings()
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         return TuiConfig.from_mapping(
-            doc.get("tui"), doc.get("keymap"), drafts_dir=paths.data_dir() / "drafts"
+            settings.table("tui"), settings.table("keymap"), drafts_dir=paths.data_dir() / "drafts"
         )
-    except (OSError, tomllib.TOMLDecodeError, ConfigError) as exc:
-        fail(f"{path}: {exc}")
+    except ConfigError as exc:
+        fail(f"{settings.user_file}: {exc}")
 
 
 def _run_tui(session: DelegateSession | None, start_folder: str | None = None) -> FirstStart | None:
@@ -92,9 +104,14 @@ def tui(
     """Open the terminal UI; without any profile it offers the demo or a profile wizard."""
     from bridge.commands._med import exit_code, open_session
     from med import MedError
-    from med.config import load_profiles, save_profile
+    from med.config import profiles_in, save_profile
 
-    if profile is None and not load_profiles(paths.config_file()):
+    settings = current_settings()
+    try:
+        configured = profiles_in(settings.table("med"))
+    except MedError as exc:
+        fail(str(exc), exit_code(exc))
+    if profile is None and not configured:
         choice = _run_tui(None)
         if choice is None:
             return

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from bridge import paths
-from bridge.commands._common import fail, print_json
+from bridge.commands._common import fail, med_settings, print_json
 
 if TYPE_CHECKING:
     from med import DelegateSession, Folder, FolderNode, Item, Page, Profile
@@ -95,9 +95,9 @@ def password_for(profile: Profile) -> str | None:
 
 
 def load_profile(name: str | None) -> Profile:
-    from med.config import load_profile as _load
+    from med.config import choose_profile
 
-    return _load(paths.config_file(), name)
+    return choose_profile(med_settings(), name)
 
 
 def open_session(profile_name: str | None) -> DelegateSession:
