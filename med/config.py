@@ -32,6 +32,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from med.auth import sign_in
 from med.errors import InvalidInput, NotFound
 from med.model import AuthMethod, Profile
 
@@ -85,13 +86,19 @@ def profile_from_mapping(name: str, values: Mapping[str, Any]) -> Profile:
     if not values.get("server") and not values.get("autodiscover"):
         raise InvalidInput(f"Profile {name!r} needs `server` (the EWS URL) or autodiscover.")
     kwargs: dict[str, Any] = dict(values)
+    backend = kwargs.get("backend", "ews")
+    if backend not in ("ews", "graph"):
+        raise InvalidInput(f"Profile {name!r}: backend must be ews or graph.")
+    default_auth = "oauth" if backend == "graph" else "ntlm"
     try:
-        kwargs["auth"] = AuthMethod(str(values.get("auth", "ntlm")).lower())
+        kwargs["auth"] = AuthMethod(str(values.get("auth", default_auth)).lower())
     except ValueError:
         choices = ", ".join(m.value for m in AuthMethod)
         raise InvalidInput(f"Profile {name!r}: auth must be one of {choices}.") from None
-    if kwargs.get("backend", "ews") not in ("ews", "graph"):
-        raise InvalidInput(f"Profile {name!r}: backend must be ews or graph.")
+    try:
+        sign_in(kwargs["auth"], backend)
+    except InvalidInput as exc:
+        raise InvalidInput(f"Profile {name!r}: {exc}") from None
     kwargs["mailboxes"] = tuple(str(m) for m in values.get("mailboxes", ()))
     kwargs["user"] = str(values["user"]).lower()
     try:

@@ -81,13 +81,17 @@ async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
 
 
 def password_for(profile: Profile) -> str | None:
-    """The password from MEDBRIDGE_PASSWORD, else a prompt; None for Kerberos tickets."""
-    from med import AuthMethod
+    """The password from MEDBRIDGE_PASSWORD, else a prompt; None where the sign-in method can
+    go without one (a Kerberos ticket cache, OAuth tokens)."""
+    from med.auth import PasswordUse, sign_in
 
+    use = sign_in(profile.auth).password_use
+    if use is PasswordUse.NEVER:
+        return None
     env = os.environ.get("MEDBRIDGE_PASSWORD")
     if env:
         return env
-    if profile.auth is AuthMethod.KERBEROS:
+    if use is PasswordUse.OPTIONAL:
         return None
     if not sys.stdin.isatty():
         fail("no password: set MEDBRIDGE_PASSWORD or run interactively", 2)
@@ -101,12 +105,13 @@ def load_profile(name: str | None) -> Profile:
 
 
 def open_session(profile_name: str | None) -> DelegateSession:
-    from med import AuthMethod, DelegateSession
+    from med import DelegateSession
+    from med.auth import sign_in
 
     profile = load_profile(profile_name)
-    if profile.auth is AuthMethod.OAUTH:  # tokens from `medbridge signin`, no password
-        return DelegateSession.open(profile, token_cache=paths.token_cache_file())
-    return DelegateSession.open(profile, password=password_for(profile))
+    # Tokens of `medbridge signin` for OAuth; a password (or a ticket cache) for the rest.
+    token_cache = paths.token_cache_file() if sign_in(profile.auth).uses_token_cache else None
+    return DelegateSession.open(profile, password=password_for(profile), token_cache=token_cache)
 
 
 PUBLIC_HINT = (

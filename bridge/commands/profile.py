@@ -16,7 +16,7 @@ def add(
     server: str | None = typer.Option(None, "--server", help="EWS endpoint URL."),
     user: str | None = typer.Option(None, "--user", help="Your address."),
     auth: str | None = typer.Option(
-        None, "--auth", help="basic, ntlm (default), kerberos; oauth for graph."
+        None, "--auth", help="basic, ntlm (default), kerberos; oauth (the default) for graph."
     ),
     backend: str = typer.Option("ews", "--backend"),
     username: str | None = typer.Option(None, "--username", help="Login name if not the address."),
@@ -55,7 +55,7 @@ def add(
     values: dict[str, object] = {
         "server": server,
         "user": user,
-        "auth": auth or "ntlm",
+        "auth": auth or ("oauth" if backend == "graph" else "ntlm"),
         "backend": backend,
         "mailboxes": mailbox,
     }

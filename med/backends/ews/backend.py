@@ -17,13 +17,11 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import requests
 from exchangelib import (
-    BASIC,
     DELEGATE,
-    NTLM,
     Account,
     Build,
     Configuration,
@@ -69,7 +67,7 @@ from exchangelib.services import (
     UpdateFolder,
 )
 
-from med.auth import negotiate
+from med.auth import login
 from med.backends.ews import patches
 from med.backends.ews.convert import (
     ARCHIVE_WELL_KNOWN,
@@ -232,12 +230,6 @@ class EwsBackend:
             raise InvalidInput(f"{user!r} is not an e-mail address.")
         if not endpoint and not autodiscover:
             raise InvalidInput("Give the EWS endpoint URL, or switch on autodiscover.")
-        if auth in (AuthMethod.BASIC, AuthMethod.NTLM) and not password:
-            raise InvalidInput(f"{auth.value} sign-in needs a password.")
-        if auth is AuthMethod.OAUTH:
-            raise InvalidInput(
-                "OAuth is for the Graph backend; EWS here uses Basic, NTLM or Kerberos."
-            )
         self.user = user.lower()
         self._endpoint = endpoint
         self._autodiscover = autodiscover
@@ -246,15 +238,13 @@ class EwsBackend:
                 TLS_VERIFY[endpoint] = False if not verify_tls else (ca_bundle or True)
         self._timeout = timeout_s
         self._streaming = streaming
-        credentials = None
-        auth_type: str
-        if auth is AuthMethod.KERBEROS:
-            auth_type = negotiate.register()
-            if password:  # a password instead of the ticket cache
-                credentials = Credentials(username or self.user, password)
-        else:
-            auth_type = BASIC if auth is AuthMethod.BASIC else NTLM
-            credentials = Credentials(username or self.user, cast(str, password))
+        sign = login(
+            Profile(self.user, endpoint or "", self.user, auth, "ews", username=username),
+            password=password,
+        )
+        assert sign.requests_auth is not None  # every method the ews backend takes has one
+        auth_type = sign.requests_auth
+        credentials = Credentials(sign.username, sign.password) if sign.password else None
         ex_version = None
         if version:
             ex_version = _version(version)
