@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import exlab.items  # noqa: F401  (Lab.open(demo=True) needs the item tables first)
-from exlab import Lab
+from exlab.demo import open_demo
 from exlab.graph.oauth import PUBLIC_CLIENT_ID
 from exlab.graph.serve import GraphLab
 from med import DelegateSession
@@ -57,7 +56,7 @@ PASSWORD = "Demo-2026!"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphLab]:
-    lab = Lab.open(demo=True)
+    lab = open_demo()
     with GraphLab(lab, tmp_path_factory.mktemp("tls")) as running:
         running.face.oauth.settings.device_interval_s = 1
         yield running
