@@ -178,16 +178,13 @@ def split_name(name: str) -> Key:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from med.config import read_toml
+    from med.errors import InvalidInput
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise SettingsError(f"Cannot read the settings file {path}: {exc.strerror}.") from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"The settings file {path} is not valid TOML: {exc}.") from exc
+        return read_toml(path)
+    except InvalidInput as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -197,13 +194,13 @@ def _read_json(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise SettingsError(f"Cannot read the settings file {path}: {exc.strerror}.") from exc
+        raise SettingsError(f"Cannot read the configuration file {path}: {exc.strerror}.") from exc
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SettingsError(f"The settings file {path} is not valid JSON: {exc}.") from exc
+        raise SettingsError(f"The configuration file {path} is not valid JSON: {exc}.") from exc
     if not isinstance(doc, dict):
-        raise SettingsError(f"The settings file {path} must hold one JSON object.")
+        raise SettingsError(f"The configuration file {path} must hold one JSON object.")
     out: dict[str, Any] = {}
     for name, value in doc.items():
         try:

@@ -45,6 +45,7 @@ __all__ = [
     "load_profiles",
     "profile_from_mapping",
     "profiles_in",
+    "read_toml",
     "remove_profile",
     "save_profile",
     "update_file",
@@ -54,7 +55,12 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _FIELDS = {f.name for f in dataclasses.fields(Profile)} - {"name"}
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML document in `path` (empty when the file does not exist).
+
+    Raises:
+        InvalidInput: the file is unreadable or not valid TOML.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -162,17 +168,17 @@ def load_profiles(path: Path) -> dict[str, Profile]:
     Raises:
         InvalidInput: the file is unreadable or a profile is invalid.
     """
-    return profiles_in(_med_table(_read(path)), str(path))
+    return profiles_in(_med_table(read_toml(path)), str(path))
 
 
 def default_profile_name(path: Path) -> str | None:
     """The file's default profile (see `default_profile_in`)."""
-    return default_profile_in(_med_table(_read(path)))
+    return default_profile_in(_med_table(read_toml(path)))
 
 
 def load_profile(path: Path, name: str | None = None) -> Profile:
     """One profile of the file: by name, else the default one (see `choose_profile`)."""
-    return choose_profile(_med_table(_read(path)), name)
+    return choose_profile(_med_table(read_toml(path)), name)
 
 
 def save_profile(path: Path, profile: Profile, *, make_default: bool = False) -> None:
@@ -183,7 +189,7 @@ def save_profile(path: Path, profile: Profile, *, make_default: bool = False) ->
     """
     if not _NAME.match(profile.name):
         raise InvalidInput("Profile names use letters, digits, - and _ only (up to 64).")
-    doc = _read(path)
+    doc = read_toml(path)
     med = doc.setdefault("med", {})
     profiles = med.setdefault("profiles", {})
     values: dict[str, Any] = {}
@@ -207,7 +213,7 @@ def remove_profile(path: Path, name: str) -> None:
     Raises:
         NotFound: no such profile.
     """
-    doc = _read(path)
+    doc = read_toml(path)
     med = _med_table(doc)
     profiles = med.get("profiles", {})
     if name not in profiles:
@@ -224,7 +230,7 @@ def update_file(path: Path, key: tuple[str, ...], value: Any) -> None:
     Raises:
         InvalidInput: the file cannot be read or written, or a part of `key` is no table.
     """
-    doc = _read(path)
+    doc = read_toml(path)
     node = doc
     for part in key[:-1]:
         child = node.setdefault(part, {})

@@ -164,5 +164,7 @@ def test_unusable_managed_configuration_is_one_clear_line(managed: Path) -> None
     (managed / "managed.json").write_text("{not json", encoding="utf-8")
     code, _, err = _cli("config", "show")
     assert code == 2
-    assert err.startswith(f"medbridge: The settings file {managed / 'managed.json'} is not valid")
+    assert err.startswith(
+        f"medbridge: The configuration file {managed / 'managed.json'} is not valid"
+    )
     assert "Traceback" not in err
