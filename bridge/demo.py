@@ -6,16 +6,13 @@ TUI stops everything the demo started; nothing is left listening.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import uvicorn
+from bridge.serving import ServerThread
 
+if TYPE_CHECKING:
     from exlab import Lab
     from med.model import Profile
 
@@ -39,51 +36,35 @@ class LabThread:
     def __init__(self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True) -> None:
         from exlab import Lab
         from exlab.demo import open_demo
+        from exlab.server import create_app
 
         if store is not None:
             store.parent.mkdir(parents=True, exist_ok=True)
         self.lab: Lab = open_demo(store) if demo else Lab.open(store)
-        self.host = host
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ServerThread(create_app(self.lab), host=host, name="lab")
+
+    @property
+    def host(self) -> str:
+        return self._server.host
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def ews_url(self) -> str:
-        return f"http://{self.host}:{self.port}/EWS/Exchange.asmx"
+        return self._server.url("/EWS/Exchange.asmx")
 
     def start(self, timeout_s: float = 15.0) -> LabThread:
-        import uvicorn
-
-        from exlab.server import create_app
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.lab), log_level="warning", lifespan="off", access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="lab", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the Exchange lab did not start")
-            time.sleep(0.02)
+        try:
+            self._server.start(timeout_s)
+        except RuntimeError:
+            self.lab.close()
+            raise RuntimeError("the Exchange lab did not start") from None
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._server.stop()
         self.lab.close()
 
     def __enter__(self) -> LabThread:
