@@ -40,24 +40,6 @@ EXIT_CODES = {
     "InvalidInput": 2,
 }
 
-WELL_KNOWN = {
-    "inbox",
-    "calendar",
-    "contacts",
-    "tasks",
-    "notes",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "voicemail",
-    "msgfolderroot",
-    "archiveinbox",
-    "archivemsgfolderroot",
-    "archivedeleteditems",
-}
-
 
 def exit_code(exc: Exception) -> int:
     """The exit code for an error: its class's (or nearest base's) entry in EXIT_CODES, else 1."""
@@ -147,15 +129,21 @@ async def find_folder(
         InvalidInput: a well-known name in the public folders, or a bad address.
         NotFound: no such folder.
     """
-    from med import InvalidInput, Mailbox, MailboxKind, NotFound
+    from med import InvalidInput, Mailbox, MailboxKind, NotFound, WellKnownFolder
+
+    # Journal and the public folders' root are no folders to name here.
+    well_known = set(WellKnownFolder) - {
+        WellKnownFolder.JOURNAL,
+        WellKnownFolder.PUBLIC_FOLDERS_ROOT,
+    }
 
     box = check_mailbox(session, mailbox)
     spec = spec or default
     wanted = [p for p in spec.strip("/").split("/") if p]
     public = box == "public"
-    if public and wanted and wanted[0].lower() in WELL_KNOWN:
+    if public and wanted and wanted[0].lower() in well_known:
         raise InvalidInput(PUBLIC_HINT.format(spec=spec))
-    if spec.lower() in WELL_KNOWN:
+    if spec.lower() in well_known:
         return await session.default_folder(box, spec.lower())
     if public:
         tree = await session.folder_tree(Mailbox("public", "Public Folders", MailboxKind.PUBLIC))
@@ -165,7 +153,7 @@ async def find_folder(
         if folder.id == spec:
             return folder
     nodes = [tree]
-    if wanted and wanted[0].lower() in WELL_KNOWN:
+    if wanted and wanted[0].lower() in well_known:
         start = await session.default_folder(box, wanted[0].lower())
         nodes = [n for n in _walk_nodes(tree) if n.folder.id == start.id]
         wanted = wanted[1:]

@@ -70,7 +70,6 @@ from exchangelib.services import (
 from med.auth import login
 from med.backends.ews import patches
 from med.backends.ews.convert import (
-    ARCHIVE_WELL_KNOWN,
     BUSY,
     BUSY_BACK,
     DELEGATE_FOLDER_FIELDS,
@@ -86,7 +85,6 @@ from med.backends.ews.convert import (
     TASK_STATUS,
     TASK_STATUS_BACK,
     UPDATE_FIELDS,
-    WELL_KNOWN,
     CalendarFolder,
     StickyNote,
     apply_flag,
@@ -116,6 +114,8 @@ from med.errors import (
     NotFound,
 )
 from med.model import (
+    ARCHIVE_FOLDERS,
+    DEFAULT_FOLDERS,
     Address,
     AttachmentContent,
     Attendee,
@@ -461,10 +461,10 @@ class EwsBackend:
             known: tuple[str, ...] = ()
         elif archive:
             top_name = "archivemsgfolderroot"
-            known = ARCHIVE_WELL_KNOWN
+            known = ARCHIVE_FOLDERS
         else:
             top_name = "msgfolderroot"
-            known = WELL_KNOWN
+            known = DEFAULT_FOLDERS
         ctx = {"mailbox": address}
         # Request 1: the top folder and the well-known folders (to mark them) in one GetFolder.
         asked = [self._distinguished(address, n, archive=archive) for n in (top_name, *known)]

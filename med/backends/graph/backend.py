@@ -68,6 +68,7 @@ from med.errors import (
     Unsupported,
 )
 from med.model import (
+    MAIL_FOLDERS,
     Address,
     AttachmentContent,
     BusySlot,
@@ -95,6 +96,7 @@ from med.model import (
     SyncChange,
     SyncChangeKind,
     Task,
+    WellKnownFolder,
 )
 
 __all__ = ["GraphBackend"]
@@ -120,15 +122,7 @@ NO_TASKS = (
     " person's tasks need the EWS backend."
 )
 
-MAIL_NAMES = {
-    "inbox",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "msgfolderroot",
-}
+MAIL_NAMES = MAIL_FOLDERS | {WellKnownFolder.MSG_FOLDER_ROOT}
 
 UNSUPPORTED_FOLDERS = {
     "notes": ("notes", NO_NOTES),
