@@ -154,6 +154,10 @@ def serve(
     node_name: Annotated[str, typer.Option(help="Name of this node in logs.")] = "node",
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
     log_json: Annotated[bool, typer.Option(help="Log JSON lines (for log collectors).")] = False,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(help="Reverse proxy (address or CIDR) whose X-Forwarded-For is believed."),
+    ] = None,
 ) -> None:
     """Run the messenger server (migrates the schema; refuses a newer one)."""
     import uvicorn
@@ -172,6 +176,7 @@ def serve(
         blob_dir=blob_dir or messenger_dir() / "blobs",
         purge_interval=purge_interval,
         node_name=node_name,
+        trusted_proxies=list(trusted_proxy or []),
     )
     # Check the schema before uvicorn starts, so a newer database gives one clear line.
     from messenger.store import schema
@@ -194,6 +199,7 @@ def serve(
         port=port,
         log_level=log_level.lower(),
         log_config=None,  # keep our handler (and its format) for uvicorn's loggers too
+        proxy_headers=False,  # the app decides whom to believe (--trusted-proxy)
     )
 
 

@@ -13,13 +13,20 @@ from messenger.server import errors
 from messenger.server.api import router
 from messenger.server.auth import make_hasher
 from messenger.server.blobs import BlobStore
+from messenger.server.clientip import parse_networks
 from messenger.server.config import ServerSettings
 from messenger.server.hub import Hub, LocalHub, RedisHub
 from messenger.server.limits import BodyLimit, RequestMetrics
 from messenger.server.metrics import Metrics
 from messenger.server.retention import scheduler
 from messenger.server.state import AppState
-from messenger.server.throttle import LoginThrottle
+from messenger.server.throttle import (
+    Counters,
+    HashGate,
+    LoginThrottle,
+    MemoryCounters,
+    RedisCounters,
+)
 from messenger.store import repo, schema
 from messenger.store.engine import make_engine, sessionmaker
 
@@ -41,6 +48,11 @@ async def open_state(settings: ServerSettings) -> AppState:
     hub: Hub = (
         RedisHub(settings.redis_url, settings.redis_channel) if settings.redis_url else LocalHub()
     )
+    counters: Counters = (
+        RedisCounters(settings.redis_url, settings.redis_channel + ":")
+        if settings.redis_url
+        else MemoryCounters()
+    )
     return AppState(
         settings=settings,
         engine=engine,
@@ -49,7 +61,9 @@ async def open_state(settings: ServerSettings) -> AppState:
         blobs=BlobStore(settings.blob_dir),
         metrics=Metrics(),
         hasher=make_hasher(settings.argon2),
-        logins=LoginThrottle(settings.login_max_failures),
+        logins=LoginThrottle(settings.login, counters),
+        hashing=HashGate(settings.login.hash_concurrency, settings.login.hash_queue),
+        proxies=parse_networks(settings.trusted_proxies),
     )
 
 
@@ -75,6 +89,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await state.hub.stop()
+            if isinstance(state.logins.counters, RedisCounters):
+                await state.logins.counters.close()
             await state.engine.dispose()
 
     app = FastAPI(title="medbridge messenger", version="1", lifespan=lifespan)

@@ -22,6 +22,21 @@ class Argon2Params:
 
 
 @dataclass
+class LoginLimits:
+    """Login throttling: failures per account and per client address in `window` seconds,
+    failures across the instance in `global_window` (counted in Redis when configured, so
+    every node sees them), and how many argon2 hashes run at once and may wait."""
+
+    account_failures: int = 10
+    address_failures: int = 100
+    window: float = 900.0
+    global_failures: int = 1000
+    global_window: float = 60.0
+    hash_concurrency: int = 2
+    hash_queue: int = 256
+
+
+@dataclass
 class ServerSettings:
     database_url: str
     blob_dir: Path
@@ -34,7 +49,9 @@ class ServerSettings:
     purge_interval: float = 3600.0
     stream_queue_limit: int = 10000
     stream_recheck_interval: float = 30.0
-    login_max_failures: int = 5
+    login: LoginLimits = field(default_factory=LoginLimits)
+    # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: list[str] = field(default_factory=list)
     auto_migrate: bool = True
     argon2: Argon2Params = field(default_factory=Argon2Params)
     clock: Callable[[], dt.datetime] = utcnow

@@ -86,6 +86,7 @@ class ServerThread:
             port=self.port,
             log_level="warning",
             ws_ping_interval=None,
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -207,9 +208,8 @@ def make_settings(database: Database, tmp_path: Path, clock: Clock, **kw: Any) -
         database_url=database.url,
         db_schema=database.schema,
         blob_dir=tmp_path / "blobs",
-        argon2=FAST_ARGON2,
         clock=clock,
-        **kw,
+        **{"argon2": FAST_ARGON2, **kw},
     )
 
 

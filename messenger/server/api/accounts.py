@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from messenger.server.api._common import Body, Id, unb64
 from messenger.server.auth import Authed, hash_password, new_token, verify_password
+from messenger.server.clientip import client_address
 from messenger.server.errors import ApiError
 from messenger.server.state import DB, State
 from messenger.store import repo
@@ -87,29 +88,40 @@ async def _open_session(state: State, db: DB, user: User, device_id: str | None)
 
 
 @router.post("/login")
-async def login(body: LoginBody, request: Request, state: State, db: DB) -> dict[str, Any]:
-    key = (body.email.strip().lower(), request.client.host if request.client else "")
-    wait = state.logins.retry_after(key)
-    if wait is not None:
-        raise ApiError(
-            429,
-            f"too many failed logins; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
-    user = await repo.user_by_email(db, body.email)
-    ok = await verify_password(state.hasher, user.password_hash if user else None, body.password)
-    if user is None or not ok or user.disabled:
-        state.logins.failed(key)
+async def login(body: LoginBody, request: Request, state: State) -> dict[str, Any]:
+    """Check the password outside any database transaction, after the throttle allows it.
+
+    The connection is held only for the two short lookups, never while argon2 runs, so a
+    flood of logins cannot starve other requests of connections.
+    """
+    account = body.email.strip().lower()
+    address = client_address(request, state.proxies)
+    await state.logins.check(account, address)
+    async with state.sessions() as db:
+        user = await repo.user_by_email(db, account)
+        user_id = user.id if user is not None and not user.disabled else None
+        stored = user.password_hash if user is not None else None
+    async with state.hashing.slot():
+        await state.logins.check(account, address)  # failures may have landed while queued
+        ok = await verify_password(state.hasher, stored, body.password)
+    if user_id is None or not ok:
+        await state.logins.failed(account, address)
         log.info("login failed")
         raise ApiError(401, "wrong e-mail or password")
-    state.logins.succeeded(key)
-    return await _open_session(state, db, user, body.device_id)
+    await state.logins.succeeded(account, address)
+    async with state.sessions() as db:
+        found = await db.get(User, user_id)
+        if found is None or found.disabled:
+            raise ApiError(401, "wrong e-mail or password")
+        return await _open_session(state, db, found, body.device_id)
 
 
 @router.post("/register")
 async def register(body: RegisterBody, state: State, db: DB) -> dict[str, Any]:
+    async with state.hashing.slot():
+        hashed = await hash_password(state.hasher, body.password)
     user = await repo.redeem_invitation(db, body.invite_token, state.now())
-    user.password_hash = await hash_password(state.hasher, body.password)
+    user.password_hash = hashed
     if body.display_name:
         user.display_name = body.display_name
     if body.phone:
