@@ -1,4 +1,5 @@
-"""ASGI middlewares: refuse oversized bodies before they are read (413), count requests."""
+"""ASGI middlewares: refuse oversized bodies before they are read (413), refuse NUL in paths
+and query strings (400), count requests."""
 
 from __future__ import annotations
 
@@ -76,6 +77,28 @@ async def _reply(send: Send, status: int, code: str, detail: str) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class RefuseNul:
+    """ASGI middleware: a path or query with a NUL byte is refused before any route sees it.
+
+    No id, name or address of ours contains NUL, and PostgreSQL cannot even compare one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            query: bytes = scope.get("query_string", b"")
+            if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+                if scope["type"] == "http":
+                    await _reply(send, 400, "bad_request", "NUL is not allowed in a path or query")
+                else:
+                    await receive()  # websocket.connect
+                    await send({"type": "websocket.close", "code": 4400})
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestMetrics:

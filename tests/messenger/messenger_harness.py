@@ -80,8 +80,9 @@ class ServerThread:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.port = free_port()
+        self.app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 from sqlalchemy import select
 
-from messenger.server.api._common import Body, Id
+from messenger.server.api._common import Body, Bytes, Id
 from messenger.server.auth import Authed, Caller
 from messenger.server.state import DB, State
 from messenger.store import repo
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/admin")
 
 class PolicyBody(Body):
     retention_days: int | None = Field(default=None, ge=1, le=36500)
-    user_quota_bytes: int | None = Field(default=None, ge=0)
+    user_quota_bytes: Bytes | None = None
     storage_extension_steps: int | None = Field(default=None, ge=0, le=100_000)
 
 

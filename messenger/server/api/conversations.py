@@ -6,11 +6,11 @@ import logging
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
-from messenger.server.api._common import Body, Id, TxnId, unb64
+from messenger.server.api._common import INT64_MAX, Body, Id, Seq, TxnId, unb64
 from messenger.server.auth import Authed
 from messenger.server.state import DB, State
 from messenger.server.wire import conversation_event, receipt_event, route_conversation
@@ -39,7 +39,7 @@ class MessageBody(Body):
 
 
 class ReceiptBody(Body):
-    seq: int = Field(ge=1)
+    seq: Seq
     kind: Literal["delivered", "read"]
 
 
@@ -162,7 +162,7 @@ async def history(
     cid: str,
     caller: Authed,
     db: DB,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     _, mem = await repo.conversation_for_member(db, caller.user, cid, allow_left=True)
@@ -188,7 +188,9 @@ async def receipt(cid: str, body: ReceiptBody, caller: Authed, state: State, db:
 
 
 @router.get("/{cid}/messages/{seq}/receipts")
-async def receipts(cid: str, seq: int, caller: Authed, db: DB) -> list[dict[str, Any]]:
+async def receipts(
+    cid: str, seq: Annotated[int, Path(ge=0, le=INT64_MAX)], caller: Authed, db: DB
+) -> list[dict[str, Any]]:
     conv, _ = await repo.conversation_for_member(db, caller.user, cid)
     return [
         {"user_id": r.user_id, "kind": r.kind, "ts": r.created_at.isoformat()}

@@ -18,7 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import Field, ValidationError
 from starlette.websockets import WebSocketState
 
-from messenger.server.api._common import Body
+from messenger.server.api._common import Body, Seq
 from messenger.server.auth import caller_for_token
 from messenger.server.errors import ApiError
 from messenger.server.state import AppState, get_state
@@ -40,8 +40,8 @@ CLOSE_BEHIND = 1013  # "try again later": the client reconnects and resumes from
 class Hello(Body):
     type: str
     token: str = Field(max_length=200)
-    since: dict[str, int] = Field(default_factory=dict, max_length=100_000)
-    to_device_since: int = Field(default=0, ge=0)
+    since: dict[str, Seq] = Field(default_factory=dict, max_length=100_000)
+    to_device_since: Seq = 0
 
 
 class StreamConnection:
