@@ -340,7 +340,30 @@ async def conversation_for_member(
     mem = await membership(db, conversation_id, user.id) if conv else None
     if conv is None or mem is None or (not mem.active and not allow_left):
         raise NotFound("no such conversation")
+    await check_conversation_open(db, conv)
     return conv, mem
+
+
+async def check_conversation_open(db: AsyncSession, conv: Conversation) -> None:
+    """Raise CrossTenant when a conversation spans tenants that no longer both consent.
+
+    Withdrawn consent stops everything across the pair: sending, history, member lists,
+    receipts, uploads and downloads.
+    """
+    if conv.cross_tenant:
+        await check_tenants_allowed(db, await member_tenants(db, conv.id) | {conv.tenant_id})
+
+
+async def lock_conversation(db: AsyncSession, conversation_id: str) -> None:
+    """Hold the conversation's row until commit, so membership counts cannot race.
+
+    A no-op UPDATE locks the row on PostgreSQL and takes the write lock on SQLite.
+    """
+    await db.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(last_seq=Conversation.last_seq)
+    )
 
 
 async def active_member_count(db: AsyncSession, conversation_id: str) -> int:
@@ -405,7 +428,8 @@ def _can_manage(conv: Conversation, actor: User | None, actor_mem: Membership | 
     if conv.kind == "direct":
         return False
     if actor.role in ("tenant_admin", "instance_admin") and conv.kind == "managed":
-        return actor.tenant_id == conv.tenant_id or actor.role == "instance_admin"
+        # Instance administration acts on tenants, never inside another tenant's groups.
+        return actor.tenant_id == conv.tenant_id
     return actor_mem is not None and actor_mem.active and actor_mem.role == "admin"
 
 
@@ -447,6 +471,7 @@ async def _add_members(
         )
     }
     new = [u for u in users if u.id not in existing or not existing[u.id].active]
+    await lock_conversation(db, conv.id)
     count = await active_member_count(db, conv.id)
     if count + len(new) > MAX_GROUP_MEMBERS:
         raise GroupFull(
@@ -620,8 +645,7 @@ async def append_message(
     attachment_ids: list[str],
     now: dt.datetime,
 ) -> Event:
-    if conv.cross_tenant:
-        await check_tenants_allowed(db, await member_tenants(db, conv.id))
+    await check_conversation_open(db, conv)
     if attachment_ids:
         found = set(
             await db.scalars(
@@ -827,6 +851,9 @@ async def attachment_for_member(db: AsyncSession, user: User, attachment_id: str
     mem = await membership(db, row.conversation_id, user.id)
     if mem is None or not mem.active:
         raise NotFound("no such attachment")
+    conv = await db.get(Conversation, row.conversation_id)
+    assert conv is not None
+    await check_conversation_open(db, conv)
     return row
 
 

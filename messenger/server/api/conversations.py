@@ -106,13 +106,17 @@ async def remove_member(cid: str, user_id: str, caller: Authed, state: State, db
 async def _conversation_to_manage(
     db: DB, caller: Authed, cid: str
 ) -> tuple[Conversation, Membership | None]:
-    """Members manage (if admins); a tenant admin manages its tenant's managed groups unseen."""
+    """Members manage (if admins); a tenant admin manages its tenant's managed groups unseen.
+
+    The instance administrator is a tenant admin of their own tenant only here: instance
+    administration acts on tenants, never inside another tenant's conversations.
+    """
     conv = await db.get(Conversation, cid)
     if (
         conv is not None
         and conv.kind == "managed"
         and caller.user.role in ("tenant_admin", "instance_admin")
-        and (caller.user.tenant_id == conv.tenant_id or caller.user.role == "instance_admin")
+        and caller.user.tenant_id == conv.tenant_id
     ):
         return conv, await repo.membership(db, cid, caller.user.id)
     return await repo.conversation_for_member(db, caller.user, cid)
