@@ -423,14 +423,17 @@ def user_import(
 
 @user_app.command("disable")
 def user_disable(email: str) -> None:
-    """Disable a user: sessions end at once, the user leaves the directory."""
+    """Disable a user: sessions end at once, it leaves its groups and the directory."""
+    from messenger.server.wire import route_departure
     from messenger.store import errors, repo
 
     async def work(db: AsyncSession, now: dt.datetime) -> dict[str, str]:
         user = await repo.user_by_email(db, email)
         if user is None:
             raise errors.NotFound(f"no user {email}")
-        await repo.disable_user(db, user, now)
+        departure = await repo.disable_user(db, user, now)
+        await db.commit()
+        await _publish(route_departure(user.id, departure))
         return {"user_id": user.id, "email": user.email, "disabled": "true"}
 
     print_json(_run(work))

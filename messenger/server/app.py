@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from messenger.server import errors
 from messenger.server.api import router
+from messenger.server.api.stream import close_ended_streams
 from messenger.server.auth import make_hasher
 from messenger.server.blobs import BlobStore
 from messenger.server.clientip import parse_networks
@@ -81,13 +82,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
         purger = asyncio.create_task(
             scheduler(state.sessions, state.blobs, state.now, settings.purge_interval, count)
         )
+        watcher = asyncio.create_task(close_ended_streams(state))
         log.info("messenger server ready node=%s", settings.node_name)
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in (purger, watcher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await state.hub.stop()
             if isinstance(state.logins.counters, RedisCounters):
                 await state.logins.counters.close()

@@ -50,6 +50,15 @@ class ServerSettings:
     stream_queue_limit: int = 10000
     stream_recheck_interval: float = 30.0
     login: LoginLimits = field(default_factory=LoginLimits)
+    # A session ends this long after login; streams of ended sessions close within
+    # `session_check_interval` seconds, whichever node or tool ended them.
+    session_ttl: dt.timedelta = dt.timedelta(days=30)
+    session_check_interval: float = 0.5
+    # Password reset links go out by e-mail (smtp://, smtp+starttls://, smtps://); the link is
+    # `reset_link` with {token} replaced. Without smtp_url the reset answers 503.
+    smtp_url: str | None = None
+    smtp_from: str = "messenger@localhost"
+    reset_link: str = "medbridge://reset-password?token={token}"
     # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = field(default_factory=list)
     auto_migrate: bool = True

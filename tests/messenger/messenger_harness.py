@@ -220,3 +220,16 @@ async def next_of(stream: EventStream, kind: str, timeout: float = 10.0) -> dict
         event = await stream.next(timeout)
         if event["type"] == kind:
             return event
+
+
+class Inbox:
+    """aiosmtpd handler keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"

@@ -15,6 +15,7 @@ from messenger.server.auth import Authed
 from messenger.server.state import DB, State
 from messenger.server.wire import conversation_event, receipt_event, route_conversation
 from messenger.store import repo
+from messenger.store.errors import NotFound
 from messenger.store.models import MAX_GROUP_MEMBERS, Conversation, Membership, Tenant
 
 router = APIRouter(prefix="/conversations")
@@ -195,7 +196,9 @@ async def receipt(cid: str, body: ReceiptBody, caller: Authed, state: State, db:
 async def receipts(
     cid: str, seq: Annotated[int, Path(ge=0, le=INT64_MAX)], caller: Authed, db: DB
 ) -> list[dict[str, Any]]:
-    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+    conv, mem = await repo.conversation_for_member(db, caller.user, cid)
+    if not repo.in_window(mem, seq):
+        raise NotFound("no such message")  # a late joiner sees receipts of its window only
     return [
         {"user_id": r.user_id, "kind": r.kind, "ts": r.created_at.isoformat()}
         for r in await repo.receipts_for(db, conv.id, seq)

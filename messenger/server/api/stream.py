@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
 from messenger.server.api._common import Body, Seq
@@ -229,6 +230,33 @@ class StreamConnection:
                         await db.commit()
 
 
+async def close_ended_streams(state: AppState) -> None:
+    """Close, within one interval, every stream whose session ended anywhere.
+
+    One query per node per interval covers all its streams, so a user disabled by another
+    node or by the admin CLI (with or without Redis) is cut off within a second.
+    """
+    interval = state.settings.session_check_interval
+    while True:
+        await asyncio.sleep(interval)
+        subscribers = state.hub.subscribers()
+        if not subscribers:
+            continue
+        try:
+            async with state.sessions() as db:
+                valid = await repo.valid_sessions(
+                    db,
+                    [s.session_id for s in subscribers],
+                    state.now() - state.settings.session_ttl,
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("cannot check open sessions (%s)", type(exc).__name__)
+            continue
+        for sub in subscribers:
+            if sub.session_id not in valid:
+                sub.kick()
+
+
 async def _hello(ws: WebSocket) -> Hello | None:
     try:
         raw = await asyncio.wait_for(ws.receive_text(), HELLO_TIMEOUT)
@@ -254,7 +282,7 @@ async def stream(ws: WebSocket) -> None:
         return
     async with state.sessions() as db:
         try:
-            caller = await caller_for_token(db, hello.token)
+            caller = await caller_for_token(db, hello.token, state)
             if caller.session.device_id is None:
                 raise ApiError(401, "register a device before opening the stream")
             await repo.active_device(db, caller.user.id, caller.session.device_id)
