@@ -154,6 +154,14 @@ def serve(
     node_name: Annotated[str, typer.Option(help="Name of this node in logs.")] = "node",
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
     log_json: Annotated[bool, typer.Option(help="Log JSON lines (for log collectors).")] = False,
+    api_docs: Annotated[bool, typer.Option(help="Serve /docs and /openapi.json.")] = False,
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MEDBRIDGE_METRICS_TOKEN",
+            help="Bearer token for /metrics from other than loopback.",
+        ),
+    ] = None,
     trusted_proxy: Annotated[
         list[str] | None,
         typer.Option(help="Reverse proxy (address or CIDR) whose X-Forwarded-For is believed."),
@@ -177,6 +185,8 @@ def serve(
         purge_interval=purge_interval,
         node_name=node_name,
         trusted_proxies=list(trusted_proxy or []),
+        api_docs=api_docs,
+        metrics_token=metrics_token,
     )
     # Check the schema before uvicorn starts, so a newer database gives one clear line.
     from messenger.store import schema

@@ -54,12 +54,15 @@ async def open_state(settings: ServerSettings) -> AppState:
         if settings.redis_url
         else MemoryCounters()
     )
+    blobs = BlobStore(settings.blob_dir, settings.node_name)
+    if cleaned := blobs.clean_tmp():
+        log.info("removed %d partial uploads left from before", cleaned)
     return AppState(
         settings=settings,
         engine=engine,
         sessions=sessionmaker(engine),
         hub=hub,
-        blobs=BlobStore(settings.blob_dir),
+        blobs=blobs,
         metrics=Metrics(),
         hasher=make_hasher(settings.argon2),
         logins=LoginThrottle(settings.login, counters),
@@ -96,7 +99,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 await state.logins.counters.close()
             await state.engine.dispose()
 
-    app = FastAPI(title="medbridge messenger", version="1", lifespan=lifespan)
+    docs = settings.api_docs
+    app = FastAPI(
+        title="medbridge messenger",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     errors.install(app)
     app.include_router(router())
 

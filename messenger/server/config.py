@@ -56,6 +56,10 @@ class ServerSettings:
     session_check_interval: float = 0.5
     # Password reset links go out by e-mail (smtp://, smtp+starttls://, smtps://); the link is
     # `reset_link` with {token} replaced. Without smtp_url the reset answers 503.
+    # /docs and /openapi.json are off unless enabled; /metrics answers loopback clients, and
+    # others that send `Authorization: Bearer <metrics_token>`.
+    api_docs: bool = False
+    metrics_token: str | None = None
     smtp_url: str | None = None
     smtp_from: str = "messenger@localhost"
     reset_link: str = "medbridge://reset-password?token={token}"

@@ -45,28 +45,30 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         seen = 0
-        started = False
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            # Once the body is too large, whatever the app makes of the aborted read (FastAPI
+            # answers 400 to a body it could not read) is replaced by our 413.
+            if not exceeded:
+                await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except BodyTooLarge:
-            if not started:
-                await _reply(send, 413, "too_large", f"the body exceeds {limit} bytes")
+            pass
+        if exceeded:
+            await _reply(send, 413, "too_large", f"the body exceeds {limit} bytes")
 
 
 async def _reply(send: Send, status: int, code: str, detail: str) -> None:
