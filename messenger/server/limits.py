@@ -3,6 +3,7 @@ and query strings (400), count requests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -63,10 +64,8 @@ class BodyLimit:
             if not exceeded:
                 await send(message)
 
-        try:
+        with contextlib.suppress(BodyTooLarge):
             await self.app(scope, limited_receive, guarded_send)
-        except BodyTooLarge:
-            pass
         if exceeded:
             await _reply(send, 413, "too_large", f"the body exceeds {limit} bytes")
 
