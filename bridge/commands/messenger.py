@@ -210,6 +210,7 @@ def serve(
         log_level=log_level.lower(),
         log_config=None,  # keep our handler (and its format) for uvicorn's loggers too
         proxy_headers=False,  # the app decides whom to believe (--trusted-proxy)
+        ws_max_size=2 * 1024 * 1024,  # clients send only a hello and acks
     )
 
 

@@ -17,7 +17,7 @@ from messenger.server.blobs import BlobStore
 from messenger.server.clientip import parse_networks
 from messenger.server.config import ServerSettings
 from messenger.server.hub import Hub, LocalHub, RedisHub
-from messenger.server.limits import BodyLimit, RefuseNul, RequestMetrics
+from messenger.server.limits import BodyLimit, RefuseNul, RequestMetrics, WriteBufferProbe
 from messenger.server.metrics import Metrics
 from messenger.server.retention import scheduler
 from messenger.server.state import AppState
@@ -114,4 +114,5 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)
     app.add_middleware(RefuseNul)
+    app.add_middleware(WriteBufferProbe)  # last added runs first: it sees the server's send
     return app

@@ -48,6 +48,13 @@ class ServerSettings:
     max_ciphertext_bytes: int = 256 * 1024
     purge_interval: float = 3600.0
     stream_queue_limit: int = 10000
+    # A stream queues at most this many bytes of live events for a slow reader; beyond, it is
+    # closed with 1013 and the client resumes from its cursors.
+    stream_queue_bytes: int = 8 * 1024 * 1024
+    # Before authentication: sockets waiting for their hello, its size and how long it may take.
+    stream_preauth_limit: int = 256
+    stream_hello_bytes: int = 1024 * 1024
+    stream_hello_timeout: float = 5.0
     stream_recheck_interval: float = 30.0
     login: LoginLimits = field(default_factory=LoginLimits)
     # A session ends this long after login; streams of ended sessions close within

@@ -102,6 +102,31 @@ class RefuseNul:
         await self.app(scope, receive, send)
 
 
+UNSENT_BYTES = "medbridge.unsent_bytes"
+
+
+class WriteBufferProbe:
+    """ASGI middleware (outermost): lets a WebSocket see how much it has not sent yet.
+
+    uvicorn's WebSocket protocol writes every frame to the transport without waiting for the
+    reader, so a stalled reader's backlog sits in the transport's buffer, invisible to the app.
+    ASGI offers no way to ask; the protocol that `send` belongs to holds the transport, so the
+    probe takes it here, once, and puts a size function in the scope. With another server the
+    probe is absent and the stream counts its own queue only.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            size = getattr(transport, "get_write_buffer_size", None)
+            if callable(size):
+                scope[UNSENT_BYTES] = size
+        await self.app(scope, receive, send)
+
+
 class RequestMetrics:
     """ASGI middleware counting requests by route template and status."""
 

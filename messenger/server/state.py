@@ -32,6 +32,7 @@ class AppState:
     logins: LoginThrottle
     hashing: HashGate
     proxies: list[Network]
+    preauth: int = 0  # streams of this node waiting for their hello
 
     def now(self) -> dt.datetime:
         return self.settings.clock()
