@@ -623,6 +623,12 @@ class Event(Item):
     is_cancelled: bool = False
     timezone: str | None = None  # IANA name the event was created in
     uid: str | None = None  # iCalendar UID
+    #: Occurrences and exceptions: where the pattern put it (iCalendar's RECURRENCE-ID).
+    original_start: datetime | None = None
+    #: A series master: ids of its modified occurrences (exceptions), as the server lists them.
+    modified_occurrences: tuple[str, ...] = ()
+    #: A series master: original starts of its deleted occurrences (iCalendar's EXDATE).
+    deleted_occurrences: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

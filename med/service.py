@@ -797,6 +797,22 @@ class DelegateSession:
                     events.setdefault((cal.id, event.id), event)
         return sorted(events.values(), key=lambda e: (e.start, e.end, e.subject))
 
+    async def series(self, item_id: str) -> list[Event]:
+        """A whole series: its master, then its modified occurrences by original start.
+
+        `item_id` may name the master, an occurrence or an exception.
+
+        Raises:
+            NotFound: no such item, or it belongs to no series.
+            AccessDenied: we may not read it.
+        """
+        master = await self._run(self._backend.series_master, item_id)
+        exceptions = [
+            e for e in await self.get_many(master.modified_occurrences) if isinstance(e, Event)
+        ]
+        exceptions.sort(key=lambda e: e.original_start or e.start)
+        return [master, *exceptions]
+
     async def respond(
         self,
         item: Item | str,

@@ -1004,6 +1004,15 @@ class EwsBackend:
             is_cancelled=bool(ex.is_cancelled),
             uid=getattr(ex, "uid", None),
             timezone=zone_name_of(getattr(ex, "_start_timezone", None)),
+            original_start=aware_datetime(getattr(ex, "original_start", None)),
+            modified_occurrences=tuple(
+                str(occ.id) for occ in getattr(ex, "modified_occurrences", None) or () if occ.id
+            ),
+            deleted_occurrences=tuple(
+                moment
+                for occ in getattr(ex, "deleted_occurrences", None) or ()
+                if (moment := aware_datetime(occ.start)) is not None
+            ),
         )
 
     def _to_ews(self, item: Item, acc: Any, ex_folder: Any | None) -> Any:

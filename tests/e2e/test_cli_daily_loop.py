@@ -1,0 +1,109 @@
+"""The CLI in an assistant's daily loop against the lab: series in iCalendar, moves between
+mailboxes, errors and exit codes as documented."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import icalendar
+
+from tests.e2e.conftest import ASSISTENZ, CHEF
+from tests.e2e.test_cli_mailbox import as_user, cli, ok
+
+__all__ = ["as_user"]
+
+
+def _vevents(path: Path) -> list[icalendar.Event]:
+    return list(icalendar.Calendar.from_ical(path.read_bytes()).walk("VEVENT"))
+
+
+def _series_with_a_moved_and_a_deleted_occurrence(subject: str) -> str:
+    created = json.loads(
+        ok(
+            *("calendar", "create", "-m", CHEF, "--subject", subject),
+            *("--start", "2026-12-01T08:00", "--end", "2026-12-01T08:30"),
+            *("--repeat", "weekly", "--count", "4", "--json"),
+        )
+    )
+    month = json.loads(
+        ok("calendar", "agenda", "--from", "2026-12-01", "--days", "28", "-m", CHEF, "--json")
+    )
+    occurrences = [e for e in month["events"] if e["series_id"] == created["id"]]
+    assert len(occurrences) == 4
+    ok("calendar", "delete", occurrences[1]["id"])
+    ok(
+        "calendar",
+        "update",
+        occurrences[2]["id"],
+        "--subject",
+        "Verschoben",
+        "--start",
+        "2026-12-15T10:00",
+    )
+    return str(created["id"])
+
+
+def _assert_one_series(vevents: list[icalendar.Event], subject: str) -> None:
+    master = [v for v in vevents if v.get("rrule") is not None]
+    assert [str(v["summary"]) for v in master] == [subject]
+    (rule,) = master
+    uid = str(rule["uid"])
+    assert [str(v["uid"]) for v in vevents] == [uid, uid]  # one UID, not one per occurrence
+    exdates = [d.dt for d in rule["exdate"].dts]
+    assert [d.isoformat() for d in exdates] == ["2026-12-08T08:00:00+00:00"]
+    (moved,) = [v for v in vevents if v.get("recurrence-id") is not None]
+    assert moved.decoded("recurrence-id").isoformat() == "2026-12-15T08:00:00+00:00"
+    assert moved.decoded("dtstart").isoformat() == "2026-12-15T10:00:00+00:00"
+    assert str(moved["summary"]) == "Verschoben"
+
+
+def test_a_series_exports_as_one_rule_with_exdate_and_override_and_imports_back(
+    as_user, tmp_path: Path
+) -> None:
+    as_user(ASSISTENZ)
+    subject = "Serie rund"
+    master_id = _series_with_a_moved_and_a_deleted_occurrence(subject)
+    by_id = tmp_path / "by-id.ics"
+    ok("calendar", "export", str(by_id), "--id", master_id)
+    _assert_one_series(_vevents(by_id), subject)
+    by_range = tmp_path / "range.ics"
+    said = ok(
+        "calendar", "export", str(by_range), "-m", CHEF, "--from", "2026-12-01", "--days", "28"
+    )
+    assert said.endswith(f"series written to {by_range}\n")
+    ours = [v for v in _vevents(by_range) if str(v["summary"]) in (subject, "Verschoben")]
+    _assert_one_series(ours, subject)
+
+    # Into the assistant's own calendar: the same three occurrences come back.
+    imported = json.loads(ok("calendar", "import", str(by_id), "--json"))
+    assert len(imported["created"]) == 1
+    assert imported["unmatched_exdates"] == 0 and imported["unmatched_overrides"] == 0
+    month = json.loads(ok("calendar", "agenda", "--from", "2026-12-01", "--days", "28", "--json"))
+    mine = [
+        (e["start"][:16], e["subject"])
+        for e in month["events"]
+        if e["series_id"] == imported["created"][0]["id"]
+    ]
+    assert mine == [
+        ("2026-12-01T08:00", subject),
+        ("2026-12-15T10:00", "Verschoben"),
+        ("2026-12-22T08:00", subject),
+    ]
+    again = tmp_path / "again.ics"
+    ok("calendar", "export", str(again), "--id", imported["created"][0]["id"])
+    _assert_one_series(_vevents(again), subject)
+    # Importing the same file again keeps the series as it is.
+    twice = ok("calendar", "import", str(by_id))
+    assert twice.startswith("0 events imported") and "1 series already there" in twice
+
+
+def test_export_of_an_occurrence_writes_its_whole_series(as_user, tmp_path: Path) -> None:
+    as_user(ASSISTENZ)
+    _series_with_a_moved_and_a_deleted_occurrence("Serie ab Vorkommen")
+    week = json.loads(ok("calendar", "week", "2026-12-22", "-m", CHEF, "--json"))
+    (occurrence,) = [e for e in week["events"] if e["subject"] == "Serie ab Vorkommen"]
+    target = tmp_path / "occ.ics"
+    ok("calendar", "export", str(target), "--id", occurrence["id"])
+    _assert_one_series(_vevents(target), "Serie ab Vorkommen")
+    assert cli("calendar", "export", str(target), "--id", "nonsense").returncode != 0
