@@ -107,3 +107,22 @@ def test_export_of_an_occurrence_writes_its_whole_series(as_user, tmp_path: Path
     ok("calendar", "export", str(target), "--id", occurrence["id"])
     _assert_one_series(_vevents(target), "Serie ab Vorkommen")
     assert cli("calendar", "export", str(target), "--id", "nonsense").returncode != 0
+
+
+def test_mail_move_resolves_the_target_in_the_items_mailbox(as_user) -> None:
+    as_user(ASSISTENZ)
+    first, second = json.loads(ok("mail", "ls", "-m", CHEF, "--limit", "2", "--json"))["items"]
+    own_deleted = json.loads(ok("mail", "ls", "-f", "deleteditems", "--json"))["items"]
+    # The boss's folder, found without -m: the item's own mailbox.
+    said = ok("mail", "move", first["id"], "inbox/Kreistag")
+    assert said.startswith(f"moved to Kreistag ({CHEF}), new id: ")
+    # Her Deleted Items are not the assistant's, and the assistant may not put items there.
+    refused = cli("mail", "move", second["id"], "deleteditems")
+    assert refused.returncode == 4 and refused.stderr.count("\n") == 1
+    assert CHEF in refused.stderr and "mail delete" in refused.stderr
+    assert json.loads(ok("mail", "ls", "-f", "deleteditems", "--json"))["items"] == own_deleted
+    assert json.loads(ok("mail", "show", second["id"], "--json"))["item"]["mailbox"] == CHEF
+    # Across mailboxes only with -m, and the answer says so.
+    crossed = ok("mail", "move", second["id"], "deleteditems", "-m", ASSISTENZ)
+    assert crossed.startswith(f"moved from {CHEF} to ")
+    assert f"({ASSISTENZ}), new id: " in crossed

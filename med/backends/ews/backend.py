@@ -572,9 +572,33 @@ class EwsBackend:
         raise_if_error(res, mailbox=mailbox, folder=name)
         return self._to_folder(res, mailbox, name, archive=archive)
 
-    def get_folder(self, folder_id: str) -> Folder:
+    def _holder_of(self, folder_id: str) -> str | None:
+        """The mailbox holding a folder we have not listed: the server names it when it
+        converts the folder's id (ConvertId answers with the mailbox of the id's moniker)."""
+        from exchangelib.properties import AlternateId
+
         with self._lock:
-            mailbox = self._folder_mailbox.get(folder_id, self.user)
+            known = self._folder_mailbox.get(folder_id)
+        if known is not None:
+            return known
+        try:
+            (res,) = list(
+                self._account().protocol.convert_ids(
+                    [AlternateId(id=folder_id, format="EwsId", mailbox=self.user)],
+                    destination_format="EwsId",
+                )
+            )
+        except (exerr.EWSError, requests.RequestException):
+            return None  # no answer: the caller keeps what it knew
+        holder = getattr(res, "mailbox", None)
+        if isinstance(res, Exception) or not holder:
+            return None
+        with self._lock:
+            self._folder_mailbox[folder_id] = str(holder).lower()
+        return str(holder).lower()
+
+    def get_folder(self, folder_id: str) -> Folder:
+        mailbox = self._holder_of(folder_id) or self.user
         fields = {
             FieldPath(field=ExFolder.get_field_by_fieldname(n))
             for n in (
@@ -877,8 +901,7 @@ class EwsBackend:
         if parent is not None and getattr(parent, "id", None):
             folder_id = str(parent.id)
         if mailbox is None and folder_id is not None:
-            with self._lock:
-                mailbox = self._folder_mailbox.get(folder_id)
+            mailbox = self._holder_of(folder_id)
         attachments = tuple(to_attachment(a) for a in (getattr(ex, "attachments", None) or ()))
         body = getattr(ex, "body", None)
         common: dict[str, Any] = {
