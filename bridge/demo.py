@@ -36,14 +36,16 @@ DEMO_START_FOLDER = f"chef@{DEMO_DOMAIN}/inbox"
 class LabThread:
     """The lab behind uvicorn on 127.0.0.1 in a daemon thread; a context manager that stops it."""
 
-    def __init__(self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True) -> None:
+    def __init__(
+        self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True, port: int = 0
+    ) -> None:
         from exlab import Lab
 
         if store is not None:
             store.parent.mkdir(parents=True, exist_ok=True)
         self.lab: Lab = Lab.open(store, demo=demo)
         self.host = host
-        self.port = 0
+        self.port = port  # 0: a free one, known after start()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -58,7 +60,11 @@ class LabThread:
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
         sock.listen(64)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -86,7 +92,7 @@ class LabThread:
         self.lab.close()
 
     def __enter__(self) -> LabThread:
-        return self.start()
+        return self if self._thread is not None else self.start()
 
     def __exit__(
         self,

@@ -289,7 +289,8 @@ class Folder:
 
     `rights` are the current user's effective rights when the backend knows them (owner:
     full; otherwise from the folder's permissions and delegate grants), else None and the
-    server decides alone.
+    server decides alone. Counts are 0 where the server keeps none (a calendar has no unread
+    count) or shows none to us.
     """
 
     id: str
@@ -299,9 +300,9 @@ class Folder:
     parent_id: str | None = None
     distinguished: str | None = None  # inbox, calendar, drafts, ... when it is one
     container_class: str | None = None
-    total_count: int | None = None
-    unread_count: int | None = None
-    child_folder_count: int | None = None
+    total_count: int = 0
+    unread_count: int = 0
+    child_folder_count: int = 0
     rights: Rights | None = None
     change_key: str | None = None
     archive: bool = False

@@ -39,6 +39,7 @@ from med.errors import (
     KerberosError,
     MedError,
     NotFound,
+    Unreachable,
     Unsupported,
 )
 from med.model import (
@@ -75,6 +76,7 @@ from med.model import (
     SortField,
     SyncCheckpoint,
     SyncEvent,
+    Task,
     Voicemail,
 )
 
@@ -160,6 +162,11 @@ class DelegateSession:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        except Unreachable as exc:
+            # Which server could not be reached: a backend may name its address in `url`.
+            if exc.url is None:
+                exc.url = getattr(self._backend, "url", None) or None
+            raise
         except MedError:
             raise
         except Exception as exc:
@@ -874,6 +881,7 @@ class DelegateSession:
             Unsupported: the backend cannot change folder permissions.
             AccessDenied: we are not folder owner.
             InvalidInput: Role.CUSTOM (give rights through the server's own tools).
+            NotFound: the server knows no user `principal`.
         """
         from med.permissions import permission_for_role
 
@@ -881,6 +889,15 @@ class DelegateSession:
             raise InvalidInput("Choose a named role; custom rights cannot be set here.")
         current = await self.permissions(folder)
         key = principal.strip().lower()
+        known = {p.principal.lower() for p in current}
+        if key not in ("default", "anonymous") and key not in known:
+            matches = await self.resolve_names(key)
+            if all(m.address.lower() != key for m in matches):
+                raise NotFound(
+                    f"There is no user {principal.strip()!r} to give rights on {folder.name!r} to.",
+                    mailbox=folder.mailbox,
+                    folder=folder.name,
+                )
         entry = permission_for_role(key, role)
         updated = [p for p in current if p.principal.lower() != key]
         if role is not Role.NONE or key in ("default", "anonymous"):
@@ -1010,6 +1027,8 @@ def _check_item(item: Item) -> None:
                 raise InvalidInput("A series cannot end before it starts.")
     if isinstance(item, Message):
         _check_addresses([*item.to, *item.cc, *item.bcc])
+    if isinstance(item, Task) and not 0 <= item.percent_complete <= 100:
+        raise InvalidInput(f"A task is 0 to 100 percent complete, not {item.percent_complete}.")
 
 
 _KIND_FOLDERS = {

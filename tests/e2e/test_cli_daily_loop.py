@@ -4,6 +4,8 @@ mailboxes, errors and exit codes as documented."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 from pathlib import Path
 
 import icalendar
@@ -126,3 +128,81 @@ def test_mail_move_resolves_the_target_in_the_items_mailbox(as_user) -> None:
     crossed = ok("mail", "move", second["id"], "deleteditems", "-m", ASSISTENZ)
     assert crossed.startswith(f"moved from {CHEF} to ")
     assert f"({ASSISTENZ}), new id: " in crossed
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.stderr.startswith("medbridge: "), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr and "╭" not in result.stderr
+    return result.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_usage_errors_and_bad_ports_are_one_line_with_exit_2(tmp_path: Path) -> None:
+    for args in (
+        ("mail", "ls", "--limit", "abc"),
+        ("nosuch",),
+        ("mail", "show"),
+        ("mail", "ls", "--bogus"),
+        ("lab", "serve", "--port", "99999"),
+        ("demo", "--port", "-1"),
+    ):
+        result = cli(*args)
+        assert result.returncode == 2, args
+        assert "--help" in _one_line(result)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        store = str(tmp_path / "lab.sqlite")
+        serve = cli("lab", "serve", "--demo", "--port", port, "--store", store)
+        assert serve.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in _one_line(serve)
+        demo = cli("demo", "--port", port, "--store", store)
+        assert demo.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in _one_line(demo)
+
+
+def test_exit_codes_as_documented(as_user, lab) -> None:
+    as_user(ASSISTENZ)
+    unknown = cli("permissions", "set", "inbox", "niemand@musterstadt.example", "Reviewer")
+    assert unknown.returncode == 5 and "niemand@musterstadt.example" in _one_line(unknown)
+    item = json.loads(ok("mail", "ls", "--limit", "1", "--json"))["items"][0]
+    ok("mail", "delete", item["id"], "--hard")
+    gone = cli("mail", "show", item["id"])
+    assert gone.returncode == 5
+    _one_line(gone)
+    empty = cli("mail", "ls", password="")
+    assert empty.returncode == 3 and "password" in _one_line(empty)
+    url = f"http://127.0.0.1:{_closed_port()}/EWS/Exchange.asmx"
+    ok("profile", "add", "weg", "--server", url, "--user", ASSISTENZ, "--auth", "basic")
+    down = cli("mail", "ls", "-p", "weg")
+    assert down.returncode == 9 and url in _one_line(down)
+    task = ok("tasks", "create", "subject=Prozent").strip()
+    over = cli("tasks", "update", task, "percent_complete=150")
+    assert over.returncode == 2 and "150" in _one_line(over) and "Decimal" not in over.stderr
+
+
+def test_json_names_the_mailbox_and_never_null_counts(as_user) -> None:
+    as_user(ASSISTENZ)
+    first = json.loads(ok("mail", "ls", "-m", CHEF, "--limit", "1", "--json"))["items"][0]
+    shown = json.loads(ok("mail", "show", first["id"], "--json"))["item"]
+    assert shown["mailbox"] == CHEF
+    week = json.loads(ok("calendar", "week", "2026-11-23", "-m", CHEF, "--json"))
+    event = json.loads(ok("mail", "show", week["events"][0]["id"], "--json"))["item"]
+    assert event["mailbox"] == CHEF
+
+    def folders(node: dict[str, object]) -> list[dict[str, object]]:
+        children = node["children"]
+        assert isinstance(children, list)
+        return [node, *(f for c in children for f in folders(c))]
+
+    for args in ((), ("-m", CHEF)):
+        tree = json.loads(ok("folders", "tree", *args, "--json"))["tree"]
+        for folder in folders(tree):
+            counts = [folder[k] for k in ("total_count", "unread_count", "child_folder_count")]
+            assert all(isinstance(c, int) for c in counts), folder["name"]
+            assert folder["mailbox"]

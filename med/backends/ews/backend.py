@@ -111,6 +111,7 @@ from med.backends.ews.events import open_subscription, watch_events
 from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
 from med.errors import (
     AccessDenied,
+    BadCredentials,
     InvalidInput,
     MedError,
     NotFound,
@@ -234,13 +235,15 @@ class EwsBackend:
         if not endpoint and not autodiscover:
             raise InvalidInput("Give the EWS endpoint URL, or switch on autodiscover.")
         if auth in (AuthMethod.BASIC, AuthMethod.NTLM) and not password:
-            raise InvalidInput(f"{auth.value} sign-in needs a password.")
+            raise BadCredentials(f"{auth.value} sign-in needs a password; it is empty.")
         if auth is AuthMethod.OAUTH:
             raise InvalidInput(
                 "OAuth is for the Graph backend; EWS here uses Basic, NTLM or Kerberos."
             )
         self.user = user.lower()
         self._endpoint = endpoint
+        #: The address in errors about reaching the server.
+        self.url = endpoint or ""
         self._autodiscover = autodiscover
         if endpoint:
             with TLS_LOCK:
@@ -360,9 +363,9 @@ class EwsBackend:
             parent_id=str(parent.id) if parent is not None and parent.id else None,
             distinguished=distinguished,
             container_class=getattr(f, "folder_class", None),
-            total_count=getattr(f, "total_count", None),
-            unread_count=getattr(f, "unread_count", None),
-            child_folder_count=getattr(f, "child_folder_count", None),
+            total_count=int(getattr(f, "total_count", None) or 0),
+            unread_count=int(getattr(f, "unread_count", None) or 0),
+            child_folder_count=int(getattr(f, "child_folder_count", None) or 0),
             rights=rights,
             archive=archive,
         )
