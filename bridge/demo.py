@@ -40,10 +40,11 @@ class LabThread:
         self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True, port: int = 0
     ) -> None:
         from exlab import Lab
+        from exlab.demo import open_demo
 
         if store is not None:
             store.parent.mkdir(parents=True, exist_ok=True)
-        self.lab: Lab = Lab.open(store, demo=demo)
+        self.lab: Lab = open_demo(store) if demo else Lab.open(store)
         self.host = host
         self.port = port  # 0: a free one, known after start()
         self._server: uvicorn.Server | None = None

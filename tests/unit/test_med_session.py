@@ -465,7 +465,7 @@ async def test_set_permission_replaces_the_principals_entry(session, backend) ->
     assert [(p.principal, p.role) for p in result] == [
         ("poststelle@musterstadt.example", Role.REVIEWER)
     ]
-    with pytest.raises(NotFound, match="niemand@musterstadt.example"):
+    with pytest.raises(NotFound, match="niemand@"):
         await session.set_permission(owned, "niemand@musterstadt.example", Role.REVIEWER)
     not_owner = folder("cal", FolderKind.CALENDAR, rights=rights_for_role(Role.EDITOR))
     with pytest.raises(AccessDenied):
