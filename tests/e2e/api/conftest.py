@@ -20,7 +20,6 @@ import httpx
 import pytest
 import uvicorn
 
-import exlab.items  # noqa: F401  (registers the item tables before any store opens)
 from bridge.api import ApiSettings, create_app
 from bridge.api.auth import new_key
 from bridge.api.context import ApiContext
