@@ -100,6 +100,7 @@ class ExchangeIdentities:
                 backend="graph",
                 ca_bundle=str(exchange.ca_file) if exchange.ca_file else None,
                 verify_tls=exchange.verify_tls,
+                max_wait_s=exchange.max_wait_s,
                 mailboxes=entry.mailboxes if entry else (),
             )
             box = _TokenBox(caller.token)
@@ -122,6 +123,7 @@ class ExchangeIdentities:
             version=exchange.ews_version,
             ca_bundle=str(exchange.ca_file) if exchange.ca_file else None,
             verify_tls=exchange.verify_tls,
+            max_wait_s=exchange.max_wait_s,
             mailboxes=entry.mailboxes,
         )
         return _Held(DelegateSession.open(profile, password=password), now)

@@ -74,6 +74,9 @@ class ExchangeSettings(_Strict):
     """The Graph base URL (as in a Graph profile) bearer callers' tokens are passed on to."""
     ca_file: Path | None = None
     verify_tls: bool = True
+    max_wait_s: float = Field(default=5.0, ge=0)
+    """The longest back-off Exchange may ask for before the caller gets 429 with Retry-After
+    (rather than a request held open for minutes)."""
 
 
 class CallerEntry(_Strict):

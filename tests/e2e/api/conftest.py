@@ -151,6 +151,7 @@ def api_settings(
             ews_version="Exchange2016",
             graph_url=graph.url,
             ca_file=graph.ca_file,
+            max_wait_s=0.5,
         ),
         negotiate=NegotiateSettings(keytab=kdc.keytab, realm=kdc.realm) if kdc else None,
         oauth=OAuthSettings(
