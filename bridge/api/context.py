@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -12,11 +13,12 @@ from starlette.responses import Response
 
 from bridge.api import ids
 from bridge.api.auth import Authenticator, Caller
+from bridge.api.changes import Positions
 from bridge.api.idempotency import IdempotencyStore, Stored
 from bridge.api.identity import ExchangeIdentities
 from bridge.api.limits import RateLimiter
 from bridge.api.problems import ApiProblem
-from bridge.api.settings import ApiSettings
+from bridge.api.settings import ApiSettings, SettingsError
 from bridge.api.webhooks import WebhookRegistry
 from med import DelegateSession, Folder, to_jsonable
 
@@ -42,9 +44,11 @@ class ApiContext:
     limiter: RateLimiter
     idempotency: IdempotencyStore
     webhooks: WebhookRegistry
+    positions: Positions
 
     @classmethod
     def build(cls, settings: ApiSettings) -> ApiContext:
+        positions = Positions(_position_key(settings))
         return cls(
             settings,
             Authenticator(settings),
@@ -55,7 +59,9 @@ class ApiContext:
                 attempts=settings.webhook_attempts,
                 backoff_s=settings.webhook_backoff_s,
                 poll_s=settings.change_poll_s,
+                positions=positions,
             ),
+            positions,
         )
 
     async def close(self) -> None:
@@ -71,6 +77,18 @@ IdempotencyKey = Annotated[
         max_length=200,
     ),
 ]
+
+
+def _position_key(settings: ApiSettings) -> bytes:
+    if settings.position_key_file is None:
+        return secrets.token_bytes(32)
+    try:
+        key = settings.position_key_file.read_bytes().strip()
+    except OSError as exc:
+        raise SettingsError(f"{settings.position_key_file}: {exc.strerror}") from exc
+    if len(key) < 16:
+        raise SettingsError(f"{settings.position_key_file}: the key needs 16 bytes or more")
+    return key
 
 
 def _context(request: Request) -> ApiContext:

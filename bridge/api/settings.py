@@ -131,6 +131,9 @@ class ApiSettings(_Strict):
     max_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     rate_per_minute: int = Field(default=600, ge=1)
     """Requests a caller may make per minute (a token bucket with this burst)."""
+    position_key_file: Path | None = None
+    """A file with the secret that signs change positions (SSE ids, webhook positions), so
+    they stay valid across restarts; without it a random key per process is used."""
     change_poll_s: float = Field(default=5.0, gt=0)
     """How often the change stream and webhooks ask Exchange for changes."""
     webhook_attempts: int = Field(default=6, ge=1, le=20)

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bridge.api.changes import ChangeBatch, follow
+from bridge.api.changes import ChangeBatch, Positions, follow
 from bridge.api.signing import signature_headers
 from med import DelegateSession, MedError
 
@@ -67,8 +67,15 @@ class Webhook:
 
 class WebhookRegistry:
     def __init__(
-        self, *, attempts: int, backoff_s: float, poll_s: float, timeout_s: float = 10.0
+        self,
+        *,
+        attempts: int,
+        backoff_s: float,
+        poll_s: float,
+        positions: Positions,
+        timeout_s: float = 10.0,
     ) -> None:
+        self.positions = positions
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.poll_s = poll_s
@@ -121,7 +128,9 @@ class WebhookRegistry:
         self, hook: Webhook, session_for: Callable[[], Awaitable[DelegateSession]]
     ) -> None:
         try:
-            async for batch in follow(session_for, hook.folder_id, hook.position, self.poll_s):
+            async for batch in follow(
+                session_for, self.positions, hook.folder_id, hook.position, self.poll_s
+            ):
                 if batch.changes:
                     await self._deliver(hook, batch)
                 hook.position = batch.position

@@ -36,14 +36,14 @@ def serve(
     from bridge.api import SettingsError, create_app, load_settings
 
     try:
-        settings = load_settings(config or paths.config_file())
+        app = create_app(load_settings(config or paths.config_file()))
     except SettingsError as exc:
         fail(str(exc), 2)
     if (tls_cert is None) != (tls_key is None):
         fail("give both --tls-cert and --tls-key, or neither", 2)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         access_log=False,

@@ -41,7 +41,7 @@ async def changes(
         Header(
             alias="Last-Event-ID",
             max_length=4000,
-            pattern=r"^[A-Za-z0-9_-]+$",
+            pattern=r"^[A-Za-z0-9_.-]+$",
             description="Resume after this checkpoint: nothing in between is lost.",
         ),
     ] = None,
@@ -52,7 +52,7 @@ async def changes(
     async def session_for() -> DelegateSession:
         return await ctx.identities.session(caller)
 
-    feed = follow(session_for, folder_id, last_event_id, ctx.settings.change_poll_s)
+    feed = follow(session_for, ctx.positions, folder_id, last_event_id, ctx.settings.change_poll_s)
     first = await anext(feed)  # a bad Last-Event-ID is a 422 before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:

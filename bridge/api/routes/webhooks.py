@@ -24,7 +24,7 @@ class WebhookRequest(BaseModel):
     url: AnyHttpUrl = Field(examples=["https://fachverfahren.musterstadt.example/hooks/mail"])
     position: str | None = Field(
         None,
-        pattern=r"^[A-Za-z0-9_-]{1,4000}$",
+        pattern=r"^[A-Za-z0-9_.-]{1,4000}$",
         description="Start after this checkpoint (a change stream's event id); default: now.",
     )
 
@@ -46,6 +46,8 @@ async def create_webhook(
     """Follow a folder: each batch of its changes is POSTed to `url`, signed with the
     `secret` this answer shows once (see the `Webhook-Signature` header)."""
     await folder_by_id(session, request.folder_id)
+    if request.position is not None:
+        ctx.positions.state_of(request.folder_id, request.position)  # 422 now, not later
 
     async def session_for() -> DelegateSession:
         return await ctx.identities.session(caller)
