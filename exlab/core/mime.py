@@ -16,7 +16,7 @@ from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from exlab.items import Attachment
+    from exlab.core.items import Attachment
 
 
 class MimeError(ValueError):
@@ -81,7 +81,7 @@ def _days(names: Sequence[str]) -> str:
 
 
 def rrule(rec: Mapping[str, Any]) -> str:
-    """An iCalendar RRULE for a stored recurrence (see exlab.recurrence)."""
+    """An iCalendar RRULE for a stored recurrence (see exlab.core.recurrence)."""
     kind = rec["kind"]
     parts = []
     if kind == "daily":
