@@ -3,7 +3,7 @@
 Example::
 
     [bridge]
-    database = "sqlite:////var/lib/medbridge/bridge.db"   # or postgresql://...
+    database = "sqlite:////var/lib/medbridge/bridge.db"   # or postgresql://... (+ database_schema)
     lease_seconds = 15
     admin_room = "user:it@musterstadt.example"
 
@@ -212,6 +212,7 @@ class BridgeConfig:
     admin_room: Recipient | None = None
     health_listen: str | None = None
     chat_users: Mapping[str, str] = field(default_factory=dict)
+    database_schema: str | None = None  # PostgreSQL schema (search_path) of the bridge's tables
 
     def identity_for(self, name: str) -> Identity:
         return self.identities[name]
@@ -247,6 +248,7 @@ def parse_config(
         "bridge",
         {
             "database",
+            "database_schema",
             "worker_id",
             "lease_seconds",
             "mode",
@@ -302,6 +304,7 @@ def parse_config(
         admin_room=Recipient.parse(str(admin), "bridge.admin_room") if admin else None,
         health_listen=str(bridge["health_listen"]) if bridge.get("health_listen") else None,
         chat_users={str(k).lower(): str(v).lower() for k, v in chat_users.items()},
+        database_schema=_opt_str(bridge, "database_schema"),
     )
 
 

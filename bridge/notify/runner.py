@@ -60,9 +60,8 @@ class _Sessions:
 class BridgeWorker:
     """A bridge worker process's whole life."""
 
-    def __init__(self, config: BridgeConfig, *, db_schema: str | None = None) -> None:
+    def __init__(self, config: BridgeConfig) -> None:
         self.config = config
-        self.db_schema = db_schema
         self.board = HealthBoard(config.worker_id, on_change=self._state_changed)
         self.watchers: dict[str, asyncio.Task[None]] = {}
         self.stream_sessions: dict[str, DelegateSession] = {}
@@ -87,7 +86,7 @@ class BridgeWorker:
 
     async def run(self) -> None:
         config = self.config
-        store = self.store = await BridgeStore.open(config.database, self.db_schema)
+        store = self.store = await BridgeStore.open(config.database, config.database_schema)
         sessions = _Sessions(config)
         chat = self.chat = ChatLink(config.messenger, store, config.worker_id, retries=1)
         tasks: list[asyncio.Task[None]] = []

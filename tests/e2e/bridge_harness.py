@@ -126,7 +126,10 @@ async def until_async(condition: Callable[[], Awaitable[bool]], timeout: float) 
 class BridgeRig:
     """Messenger server + chat users + bridge configuration over one running lab."""
 
-    def __init__(self, lab: LabServer, tmp_path: Path) -> None:
+    def __init__(
+        self, lab: LabServer, tmp_path: Path, *, pg: tuple[str, str] | None = None
+    ) -> None:
+        """`pg`: (URL, schema) to keep the bridge's tables in PostgreSQL instead of SQLite."""
         self.lab = lab
         self.tmp = tmp_path
         self.database = Database(f"sqlite:///{tmp_path / 'messenger.db'}")
@@ -136,7 +139,8 @@ class BridgeRig:
         self.harness = Harness(self.database, self.settings, self.clock, self.server)
         self.users: dict[str, ChatUser] = {}
         self.processes: list[subprocess.Popen[bytes]] = []
-        self.bridge_db = f"sqlite:///{tmp_path / 'bridge.db'}"
+        self.bridge_db = pg[0] if pg else f"sqlite:///{tmp_path / 'bridge.db'}"
+        self.bridge_schema = pg[1] if pg else None
 
     async def start(self) -> None:
         await self.server.start()
@@ -174,6 +178,7 @@ class BridgeRig:
         text = f"""
 [bridge]
 database = "{self.bridge_db}"
+{f'database_schema = "{self.bridge_schema}"' if self.bridge_schema else ""}
 data_dir = "{self.tmp / "bridge-data"}"
 mode = "{mode}"
 poll_seconds = {poll_seconds}
@@ -268,7 +273,7 @@ password_env = "BRIDGE_TEST_MAIL_PASSWORD"
         process.wait(timeout=30)
 
     async def store(self) -> BridgeStore:
-        return await BridgeStore.open(self.bridge_db)
+        return await BridgeStore.open(self.bridge_db, self.bridge_schema)
 
     async def close(self) -> None:
         for process in self.processes:

@@ -8,6 +8,8 @@ posted completely and once.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from tests.e2e.bridge_harness import (
     wait_until_watching,
 )
 from tests.lab.conftest import LabServer
-from tests.messenger.messenger_harness import free_port
+from tests.messenger.messenger_harness import free_port, pg_schema
 
 RULES = f"""
 [[rule]]
@@ -50,14 +52,26 @@ kind = "functional"
 """
 
 
-@pytest.fixture
-async def rig(lab: LabServer, tmp_path: Path) -> AsyncIterator[BridgeRig]:
-    rig = BridgeRig(lab, tmp_path)
-    await rig.start()
-    try:
-        yield rig
-    finally:
-        await rig.close()
+PG = os.environ.get("MEDBRIDGE_TEST_PG")  # read at import: autouse fixtures clear MEDBRIDGE_*
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+async def rig(
+    request: pytest.FixtureRequest, lab: LabServer, tmp_path: Path
+) -> AsyncIterator[BridgeRig]:
+    """The rig with the bridge's tables in SQLite, and in PostgreSQL when configured."""
+    async with contextlib.AsyncExitStack() as stack:
+        pg = None
+        if request.param == "pg":
+            if not PG:
+                pytest.skip("MEDBRIDGE_TEST_PG is not set")
+            pg = (PG, await stack.enter_async_context(pg_schema(PG)))
+        rig = BridgeRig(lab, tmp_path, pg=pg)
+        await rig.start()
+        try:
+            yield rig
+        finally:
+            await rig.close()
 
 
 async def assert_posted_once(rig: BridgeRig, user: ChatUser, expected: int) -> None:
@@ -163,7 +177,7 @@ async def test_burst_during_throttling_and_outage_loses_nothing(
         # The bridge's account gets a small budget: it is throttled through the burst.
         knobs.throttle_window_s = 1.0
         knobs.throttle_back_off_ms = 300
-        knobs.throttle_budget = {ASSISTENZ: 4}
+        knobs.throttle_budget = {ASSISTENZ: 2}
         subjects = [f"Eingang {i:02d}" for i in range(12)]
         for subject in subjects[:6]:
             await lena.send(Message(subject=subject, body="Stapel", to=(Address(CHEF),)))
