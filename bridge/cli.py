@@ -60,19 +60,31 @@ def _run_tui(session: DelegateSession | None, start_folder: str | None = None) -
 
 
 def _run_demo(store: Path | None) -> None:
-    from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
+    from bridge.demo import (
+        DEMO_START_FOLDER,
+        DEMO_USER,
+        BridgeThread,
+        LabThread,
+        MessengerThread,
+        demo_bridge_config,
+        demo_profile,
+    )
     from exlab.demo import DEMO_PASSWORD
     from med import DelegateSession
 
     store = store or paths.lab_dir() / "demo.sqlite"
     typer.echo("Starting the Exchange lab with the demo organisation …")
-    with LabThread(store) as lab:
+    with LabThread(store) as lab, MessengerThread(paths.data_dir() / "demo-messenger") as chat:
         typer.echo(f"Lab EWS endpoint: {lab.ews_url} (stops when you quit the TUI)")
-        session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
-        try:
-            _run_tui(session, start_folder=DEMO_START_FOLDER)
-        finally:
-            asyncio.run(session.close())
+        typer.echo(f"Messenger: {chat.url} (log in as {DEMO_USER} with the demo password)")
+        config = demo_bridge_config(lab.ews_url, chat.url, paths.data_dir() / "demo-bridge")
+        with BridgeThread(config):
+            typer.echo("Bridge: new mail in chef's inbox is posted to assistenz's messenger")
+            session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
+            try:
+                _run_tui(session, start_folder=DEMO_START_FOLDER)
+            finally:
+                asyncio.run(session.close())
 
 
 @app.command()
@@ -81,7 +93,8 @@ def demo(
         None, "--store", help="Lab store file (default: demo.sqlite in the lab data directory)."
     ),
 ) -> None:
-    """Start the lab with the demo organisation and open the TUI as assistenz."""
+    """Start the lab with the demo organisation, the messenger and the notification bridge,
+    and open the TUI as assistenz."""
     _run_demo(store)
 
 

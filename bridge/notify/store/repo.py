@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -87,8 +88,13 @@ class BridgeStore:
         Raises:
             SchemaTooNew: the database was written by a newer release.
         """
+        from sqlalchemy.engine import make_url
+
         from messenger.store.engine import make_engine
 
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = make_engine(url, schema)
         await upgrade(engine)
         return cls(engine)
