@@ -19,7 +19,9 @@ def loaded_modules(statement: str) -> set[str]:
     return set(out.stdout.split())
 
 
-@pytest.mark.parametrize("statement", ["import med", "import messenger", "import bridge.cli"])
+@pytest.mark.parametrize(
+    "statement", ["import med", "import messenger", "import bridge.cli", "import bridge.notify"]
+)
 def test_headless_packages_load_no_textual(statement: str) -> None:
     assert "textual" not in loaded_modules(statement)
 
@@ -27,4 +29,10 @@ def test_headless_packages_load_no_textual(statement: str) -> None:
 def test_med_loads_no_web_framework_or_lab() -> None:
     modules = loaded_modules("import med")
     assert "fastapi" not in modules
+    assert "exlab" not in modules
+
+
+def test_the_bridge_loads_neither_the_messenger_server_nor_the_lab() -> None:
+    modules = loaded_modules("import bridge.notify")
+    assert "messenger.server" not in modules
     assert "exlab" not in modules
