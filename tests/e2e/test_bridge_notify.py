@@ -189,3 +189,72 @@ async def test_direct_conversation_is_reused_not_duplicated(rig: BridgeRig) -> N
     assert first == second
     bridge_id = (await assistenz.client.directory(BRIDGE_USER))[0]["user_id"]
     assert await direct_conversation(assistenz, bridge_id) == first
+
+
+async def test_actions_cut_short_by_a_crash_are_redone_only_when_harmless(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    chef = session_for(CHEF)
+    async with rig.worker(config, "w1"):
+        await wait_until_watching(rig)
+        await lena.send(Message(subject="Rückruf erbeten", body="!", to=(Address(CHEF),)))
+        [note] = await assistenz.wait_for("Rückruf erbeten")
+    ref = ref_of(note.body)
+    # As if w1 had been killed after claiming these commands and before finishing them.
+    store = await rig.store()
+    try:
+        for seq, command in ((10_001, f"flag #{ref}"), (10_002, f"forward #{ref} x@example.org")):
+            assert await store.claim_action(
+                note.conversation_id, seq, ASSISTENZ, command, ref, "w1"
+            )
+    finally:
+        await store.close()
+    async with rig.worker(config, "w1"):
+        await assistenz.wait_for("flagged")
+        [unknown] = await assistenz.wait_for("may or may not have happened")
+    assert "forward" in unknown.body
+    inbox = await chef.default_folder(CHEF, "inbox")
+    page = await chef.items(inbox, ItemQuery(limit=50))
+    item = next(i for i in page.items if i.subject == "Rückruf erbeten")
+    assert item.flag.status is FlagStatus.FLAGGED
+    store = await rig.store()
+    try:
+        states = {a.seq: a.state for a in await store.actions()}
+    finally:
+        await store.close()
+    assert states == {10_001: "done", 10_002: "unknown"}
+
+
+async def test_health_in_metrics_healthz_and_the_admin_room(rig: BridgeRig, lab: LabServer) -> None:
+    import httpx
+
+    from tests.e2e.bridge_harness import IT
+    from tests.messenger.messenger_harness import free_port
+
+    admin = await rig.chat_user(IT)
+    port = free_port()
+    config = rig.write_config(
+        rules=RULE_TO_ASSISTENZ,
+        mode="pull",
+        poll_seconds=0.3,
+        extra_bridge=f'admin_room = "user:{IT}"\nhealth_listen = "127.0.0.1:{port}"',
+    )
+    async with rig.worker(config, "w1"), httpx.AsyncClient() as http:
+        await admin.wait_for(f"{CHEF} is running")
+        health = await http.get(f"http://127.0.0.1:{port}/healthz")
+        assert health.status_code == 200
+        assert health.json()["mailboxes"][CHEF]["state"] == "running"
+        metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert (
+            f'medbridge_bridge_mailbox_state{{mailbox="{CHEF}",state="running",worker="w1"}} 1'
+            in metrics
+        )
+        lab.lab.knobs.outage = True
+        await admin.wait_for(f"{CHEF} is degraded")
+        assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 503
+        lab.lab.knobs.outage = False
+        await admin.wait_for(f"{CHEF} is running", count=2)
+        assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
