@@ -104,7 +104,13 @@ from med.backends.ews.convert import (
     to_ex_recurrence,
     zone_name_of,
 )
-from med.backends.ews.errors import ews_errors, raise_if_error, seen_response, translate_error
+from med.backends.ews.errors import (
+    check_answer,
+    ews_errors,
+    raise_if_error,
+    seen_response,
+    translate_error,
+)
 from med.backends.ews.events import open_subscription, watch_events
 from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
 from med.errors import (
@@ -184,6 +190,7 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
             raise exerr.UnauthorizedError(f"Invalid credentials for {response.url}")
         if response.status_code == 403:
             raise exerr.ErrorUserNotAllowedByPolicy("EWS access forbidden")
+        check_answer(response)
         super().raise_response_errors(response)
 
 
