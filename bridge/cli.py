@@ -71,14 +71,20 @@ def _run_tui(session: DelegateSession | None, start_folder: str | None = None) -
     return make_app(session, _tui_config(), start_folder=start_folder).run()
 
 
-def _run_demo(store: Path | None) -> None:
+def _run_demo(store: Path | None, port: int = 0) -> None:
     from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
     from exlab.demo import DEMO_PASSWORD
     from med import DelegateSession
 
     store = store or paths.lab_dir() / "demo.sqlite"
     typer.echo("Starting the Exchange lab with the demo organisation …")
-    with LabThread(store) as lab:
+    lab_thread = LabThread(store, port=port)
+    try:
+        lab_thread.start()
+    except OSError as exc:
+        lab_thread.stop()
+        fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+    with lab_thread as lab:
         typer.echo(f"Lab EWS endpoint: {lab.ews_url} (stops when you quit the TUI)")
         session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
         try:
@@ -92,9 +98,12 @@ def demo(
     store: Path | None = typer.Option(
         None, "--store", help="Lab store file (default: demo.sqlite in the lab data directory)."
     ),
+    port: int = typer.Option(
+        0, "--port", min=0, max=65535, help="Port of the lab on 127.0.0.1 (0 picks a free one)."
+    ),
 ) -> None:
     """Start the lab with the demo organisation and open the TUI as assistenz."""
-    _run_demo(store)
+    _run_demo(store, port)
 
 
 @app.command()
@@ -169,8 +178,42 @@ def _quiet_libraries() -> None:
 
 
 def main() -> None:
+    """Run the command; usage errors are one line on stderr (exit 2), as every other error."""
+    import logging
+    import os
+    import sys
+
+    # Typer vendors click and names its exceptions only there; no public alias exists.
+    from typer._click import exceptions as click
+
     _quiet_libraries()
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"medbridge: {message}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        typer.echo(f"medbridge: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("medbridge: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the boundary: a bug still reaches the user as one line
+        if os.environ.get("MEDBRIDGE_DEBUG"):
+            raise
+        logging.getLogger("medbridge").debug("internal error", exc_info=True)
+        typer.echo(
+            f"medbridge: internal error ({type(exc).__name__}); "
+            "MEDBRIDGE_DEBUG=1 shows the traceback",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

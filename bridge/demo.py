@@ -33,7 +33,9 @@ DEMO_START_FOLDER = f"chef@{DEMO_DOMAIN}/inbox"
 class LabThread:
     """The lab behind uvicorn on 127.0.0.1 in a daemon thread; a context manager that stops it."""
 
-    def __init__(self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True) -> None:
+    def __init__(
+        self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True, port: int = 0
+    ) -> None:
         from exlab import Lab
         from exlab.demo import open_demo
         from exlab.server import create_app
@@ -41,7 +43,7 @@ class LabThread:
         if store is not None:
             store.parent.mkdir(parents=True, exist_ok=True)
         self.lab: Lab = open_demo(store) if demo else Lab.open(store)
-        self._server = ServerThread(create_app(self.lab), host=host, name="lab")
+        self._server = ServerThread(create_app(self.lab), host=host, port=port, name="lab")
 
     @property
     def host(self) -> str:
@@ -68,7 +70,7 @@ class LabThread:
         self.lab.close()
 
     def __enter__(self) -> LabThread:
-        return self.start()
+        return self if self._thread is not None else self.start()
 
     def __exit__(
         self,

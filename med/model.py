@@ -342,7 +342,8 @@ class Folder:
 
     `rights` are the current user's effective rights when the backend knows them (owner:
     full; otherwise from the folder's permissions and delegate grants), else None and the
-    server decides alone.
+    server decides alone. Counts are 0 where the server keeps none (a calendar has no unread
+    count) or shows none to us.
     """
 
     id: str
@@ -352,9 +353,9 @@ class Folder:
     parent_id: str | None = None
     distinguished: str | None = None  # inbox, calendar, drafts, ... when it is one
     container_class: str | None = None
-    total_count: int | None = None
-    unread_count: int | None = None
-    child_folder_count: int | None = None
+    total_count: int = 0
+    unread_count: int = 0
+    child_folder_count: int = 0
     rights: Rights | None = None
     change_key: str | None = None
     archive: bool = False
@@ -676,6 +677,12 @@ class Event(Item):
     is_cancelled: bool = False
     timezone: str | None = None  # IANA name the event was created in
     uid: str | None = None  # iCalendar UID
+    #: Occurrences and exceptions: where the pattern put it (iCalendar's RECURRENCE-ID).
+    original_start: datetime | None = None
+    #: A series master: ids of its modified occurrences (exceptions), as the server lists them.
+    modified_occurrences: tuple[str, ...] = ()
+    #: A series master: original starts of its deleted occurrences (iCalendar's EXDATE).
+    deleted_occurrences: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

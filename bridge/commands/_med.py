@@ -38,6 +38,7 @@ EXIT_CODES = {
     "Unsupported": 7,
     "Conflict": 8,
     "InvalidInput": 2,
+    "Unreachable": 9,
 }
 
 
@@ -75,9 +76,14 @@ def password_for(profile: Profile) -> str | None:
         return env
     if use is PasswordUse.OPTIONAL:
         return None
+    if env is not None:
+        fail("MEDBRIDGE_PASSWORD is empty; the server needs a password", 3)
     if not sys.stdin.isatty():
-        fail("no password: set MEDBRIDGE_PASSWORD or run interactively", 2)
-    return getpass.getpass(f"Password for {profile.username or profile.user}: ")
+        fail("no password: set MEDBRIDGE_PASSWORD or run interactively", 3)
+    password = getpass.getpass(f"Password for {profile.username or profile.user}: ")
+    if not password:
+        fail("the password is empty; the server needs one", 3)
+    return password
 
 
 def load_profile(name: str | None) -> Profile:

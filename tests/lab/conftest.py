@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bridge.serving import ServerThread
@@ -74,6 +75,32 @@ class LabServer:
         self.stop()
         self.lab = Lab.open(self.store_path)
         self.start()
+
+    def soap(
+        self,
+        user: str,
+        body: str,
+        *,
+        version: str = "Exchange2016",
+        headers: dict[str, str] | None = None,
+        header_xml: str = "",
+    ) -> httpx.Response:
+        """One raw SOAP request over HTTP with Basic auth (for what no client exposes)."""
+        envelope = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+            ' xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"'
+            ' xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">'
+            f'<s:Header><t:RequestServerVersion Version="{version}"/>{header_xml}</s:Header>'
+            f"<s:Body>{body}</s:Body></s:Envelope>"
+        )
+        return httpx.post(
+            self.url,
+            content=envelope.encode(),
+            auth=(_address(user), DEMO_PASSWORD),
+            headers={"Content-Type": "text/xml; charset=utf-8", **(headers or {})},
+            timeout=30,
+        )
 
     def account(
         self,

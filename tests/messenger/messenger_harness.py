@@ -77,8 +77,13 @@ class ServerThread:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
+        self.app = create_app(settings)
         self._serving = Serving(
-            create_app(settings), name="messenger", lifespan="auto", ws_ping_interval=None
+            self.app,
+            name="messenger",
+            lifespan="auto",
+            ws_ping_interval=None,
+            proxy_headers=False,
         )
 
     @property
@@ -193,9 +198,8 @@ def make_settings(database: Database, tmp_path: Path, clock: Clock, **kw: Any) -
         database_url=database.url,
         db_schema=database.schema,
         blob_dir=tmp_path / "blobs",
-        argon2=FAST_ARGON2,
         clock=clock,
-        **kw,
+        **{"argon2": FAST_ARGON2, **kw},
     )
 
 
@@ -205,3 +209,16 @@ async def next_of(stream: EventStream, kind: str, timeout: float = 10.0) -> dict
         event = await stream.next(timeout)
         if event["type"] == kind:
             return event
+
+
+class Inbox:
+    """aiosmtpd handler keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"

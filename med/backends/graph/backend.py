@@ -222,6 +222,8 @@ class GraphBackend:
         self.notification_host = notification_host
         self.notification_url = notification_url
         self.base_url = base_url.rstrip("/")
+        #: The address in errors about reaching the server.
+        self.url = self.base_url
         self.protocol = _protocol(self.base_url)
         self.con = _TokenConnection(token, ca_file, timeout_s)
 
@@ -355,9 +357,9 @@ class GraphBackend:
             parent_id=_make_id("M", mailbox, str(parent)) if parent else None,
             distinguished=name,
             container_class="IPF.Note",
-            total_count=data.get("totalItemCount"),
-            unread_count=data.get("unreadItemCount"),
-            child_folder_count=data.get("childFolderCount"),
+            total_count=int(data.get("totalItemCount") or 0),
+            unread_count=int(data.get("unreadItemCount") or 0),
+            child_folder_count=int(data.get("childFolderCount") or 0),
         )
 
     def _calendar(self, mailbox: str, data: Mapping[str, Any], parent: str | None) -> Folder:
