@@ -70,7 +70,7 @@ class LabThread:
         self.lab.close()
 
     def __enter__(self) -> LabThread:
-        return self if self._thread is not None else self.start()
+        return self if self._server.running else self.start()
 
     def __exit__(
         self,
