@@ -869,7 +869,13 @@ async def pending_to_device(
 
 
 async def ack_to_device(db: AsyncSession, device_id: str, upto: int) -> None:
-    await db.execute(delete(ToDevice).where(ToDevice.device_id == device_id, ToDevice.seq <= upto))
+    """Drop delivered envelopes and give their bytes back to the senders' quotas."""
+    gone = await db.execute(
+        delete(ToDevice)
+        .where(ToDevice.device_id == device_id, ToDevice.seq <= upto)
+        .returning(ToDevice.sender_user_id, func.length(ToDevice.ciphertext))
+    )
+    await refund_users(db, [(user_id, size) for user_id, size in gone])
 
 
 async def add_receipt(
@@ -948,6 +954,43 @@ async def charge_storage(db: AsyncSession, user: User, size: int) -> None:
     )
     if charged is None:
         raise QuotaExceeded("your organisation's storage is full; ask your administrator")
+
+
+async def charge_user(db: AsyncSession, user: User, size: int) -> None:
+    """Count a message's or envelope's bytes against the user's quota, or raise.
+
+    The per-user quota covers everything the user makes the server keep; the tenant's
+    capacity is checked on uploads, where the large amounts are.
+    """
+    tenant_quota = (
+        select(Tenant.user_quota_bytes).where(Tenant.id == User.tenant_id).scalar_subquery()
+    )
+    charged = await db.scalar(  # one statement: check, add and lock the user's row
+        update(User)
+        .where(
+            User.id == user.id,
+            User.storage_used + size <= func.coalesce(User.quota_bytes, tenant_quota),
+        )
+        .values(storage_used=User.storage_used + size)
+        .returning(User.storage_used)
+    )
+    if charged is None:
+        limit = await user_quota(db, user)
+        raise QuotaExceeded(
+            f"this message of {size} bytes exceeds your storage quota of {limit} bytes"
+        )
+
+
+async def refund_users(db: AsyncSession, sizes: Iterable[tuple[str | None, int | None]]) -> None:
+    """Give back the bytes of deleted messages or envelopes to their senders."""
+    per_user: Counter[str] = Counter()
+    for user_id, size in sizes:
+        if user_id is not None and size:
+            per_user[user_id] += int(size)
+    for user_id, size in sorted(per_user.items()):
+        await db.execute(
+            update(User).where(User.id == user_id).values(storage_used=User.storage_used - size)
+        )
 
 
 async def add_attachment(
@@ -1039,11 +1082,15 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
             )
             result.attachment_ids.append(att_id)
         result.attachments += len(gone)
-        result.events += _count(
+        events = (
             await db.execute(
-                delete(Event).where(Event.conversation_id.in_(convs), Event.created_at < cutoff)
+                delete(Event)
+                .where(Event.conversation_id.in_(convs), Event.created_at < cutoff)
+                .returning(Event.sender_user_id, func.length(Event.ciphertext))
             )
-        )
+        ).all()
+        await refund_users(db, [(user_id, size) for user_id, size in events])
+        result.events += len(events)
         result.receipts += _count(
             await db.execute(
                 delete(Receipt).where(
@@ -1052,13 +1099,15 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
             )
         )
         devices = select(Device.id).where(Device.user_id.in_(users))
-        result.to_device += _count(
+        envelopes = (
             await db.execute(
-                delete(ToDevice).where(
-                    ToDevice.device_id.in_(devices), ToDevice.created_at < cutoff
-                )
+                delete(ToDevice)
+                .where(ToDevice.device_id.in_(devices), ToDevice.created_at < cutoff)
+                .returning(ToDevice.sender_user_id, func.length(ToDevice.ciphertext))
             )
-        )
+        ).all()
+        await refund_users(db, [(user_id, size) for user_id, size in envelopes])
+        result.to_device += len(envelopes)
         result.transactions += _count(
             await db.execute(
                 delete(Transaction).where(
