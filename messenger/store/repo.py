@@ -125,6 +125,18 @@ async def set_partner(
     await db.flush()
 
 
+async def set_retention_bounds(
+    db: AsyncSession, tenant: Tenant, min_days: int, max_days: int
+) -> Tenant:
+    """The instance administrator's bounds; a retention outside them is moved inside."""
+    if not 1 <= min_days <= max_days:
+        raise InvalidInput("retention bounds need 1 <= minimum <= maximum days")
+    tenant.retention_min_days, tenant.retention_max_days = min_days, max_days
+    tenant.retention_days = min(max(tenant.retention_days, min_days), max_days)
+    await db.flush()
+    return tenant
+
+
 async def partner_tenants(db: AsyncSession, tenant_id: str) -> set[str]:
     """Tenants whose users this tenant's users may reach: both admins have consented."""
     mine = select(TenantPartner.partner_tenant_id).where(TenantPartner.tenant_id == tenant_id)
@@ -153,8 +165,12 @@ async def set_policy(
     storage_extension_steps: int | None = None,
 ) -> Tenant:
     if retention_days is not None:
-        if retention_days < 1:
-            raise InvalidInput("retention must be at least one day")
+        low, high = tenant.retention_min_days, tenant.retention_max_days
+        if not low <= retention_days <= high:
+            raise InvalidInput(
+                f"retention must be between {low} and {high} days "
+                "(bounds set by the instance administrator)"
+            )
         tenant.retention_days = retention_days
     if user_quota_bytes is not None:
         if user_quota_bytes < 0:
