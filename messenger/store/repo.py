@@ -720,20 +720,26 @@ async def sync_candidates(
     """Memberships a device must look at, with the conversation's last seq.
 
     Active ones, and removals the device has not seen yet (a conversation the device never
-    saw and was removed from tells it nothing).
+    saw and was removed from tells it nothing). Conversations across a tenant pair whose
+    consent was withdrawn are left out: nothing of them is delivered any more.
     """
     rows = await db.execute(
-        select(Membership, Conversation.last_seq)
+        select(Membership, Conversation)
         .join(Conversation, Conversation.id == Membership.conversation_id)
         .where(Membership.user_id == user_id)
     )
     out = []
-    for mem, last_seq in rows:
+    for mem, conv in rows.all():
         if not mem.active:
             seen = since.get(mem.conversation_id)
             if seen is None or (mem.left_seq is not None and seen >= mem.left_seq):
                 continue
-        out.append((mem, int(last_seq)))
+        if conv.cross_tenant:
+            try:
+                await check_conversation_open(db, conv)
+            except CrossTenant:
+                continue
+        out.append((mem, int(conv.last_seq)))
     return out
 
 

@@ -87,6 +87,11 @@ async def test_withdrawn_consent_stops_everything_across_the_pair(msg: Harness) 
 
     await refused(nils)
     await refused(anna)
+    async with nils.events() as stream:  # a fresh stream replays nothing of it either
+        replayed = []
+        while (event := await stream.next())["type"] != "synced":
+            replayed.append(event)
+    assert [e for e in replayed if e.get("conversation_id") == cid] == []
 
 
 async def test_concurrent_adds_never_exceed_the_member_cap(msg: Harness) -> None:
