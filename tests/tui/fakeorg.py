@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import queue
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -94,6 +95,9 @@ class FakeOrg:
         self.unreachable = False
         #: While False, `subscribe` says the backend has no notifications (most tests).
         self.live = False
+        #: While cleared, the directory (`resolve_names`) waits: a slow server's completion.
+        self.directory_open = threading.Event()
+        self.directory_open.set()
         self._subscribers: list[queue.Queue[MailboxEvent]] = []
         self._build(inbox_size)
 
@@ -371,6 +375,7 @@ class FakeOrg:
         return Mailbox(ME, "Tom Weber", MailboxKind.OWN)
 
     def resolve_names(self, query: str) -> Sequence[Mailbox]:
+        self.directory_open.wait(timeout=30)
         if not query.strip():
             raise InvalidInput("Give an address or a name.")
         people = [
