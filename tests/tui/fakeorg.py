@@ -90,6 +90,8 @@ class FakeOrg:
             tuple[Message | str, SendOptions, str]
         ] = []  # (message or item id, options, mode)
         self.responses: list[tuple[str, ResponseType]] = []
+        #: (item id, response, comment, sent to the organizer) of every answer.
+        self.answers: list[tuple[str, ResponseType, str | None, bool]] = []
         self.calls: list[str] = []
         #: While True every write answers as an unreachable server would (offline tests).
         self.unreachable = False
@@ -616,6 +618,7 @@ class FakeOrg:
         self, item_id: str, response: ResponseType, message: str | None, *, send: bool
     ) -> None:
         self.responses.append((item_id, response))
+        self.answers.append((item_id, response, message, send))
         item = self.items.get(item_id)
         if isinstance(item, Event):
             self.items[item_id] = dataclasses.replace(item, my_response=response)
