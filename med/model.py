@@ -73,6 +73,7 @@ __all__ = [
     "Voicemail",
     "Weekday",
     "Weekly",
+    "WellKnownFolder",
     "YearlyByDate",
     "YearlyByWeekday",
     "to_jsonable",
@@ -200,6 +201,58 @@ _CONTAINER_CLASS_KINDS = (
     ("ipf.task", FolderKind.TASKS),
     ("ipf.stickynote", FolderKind.NOTES),
 )
+
+
+class WellKnownFolder(enum.StrEnum):
+    """Exchange's well-known (distinguished) folder names: `DelegateSession.default_folder`
+    takes them for any mailbox, whatever the folders' display names in its language."""
+
+    INBOX = "inbox"
+    CALENDAR = "calendar"
+    CONTACTS = "contacts"
+    TASKS = "tasks"
+    NOTES = "notes"
+    JOURNAL = "journal"
+    DRAFTS = "drafts"
+    SENT_ITEMS = "sentitems"
+    DELETED_ITEMS = "deleteditems"
+    JUNK_EMAIL = "junkemail"
+    OUTBOX = "outbox"
+    VOICEMAIL = "voicemail"
+    MSG_FOLDER_ROOT = "msgfolderroot"
+    PUBLIC_FOLDERS_ROOT = "publicfoldersroot"
+    ARCHIVE_MSG_FOLDER_ROOT = "archivemsgfolderroot"
+    ARCHIVE_INBOX = "archiveinbox"
+    ARCHIVE_DELETED_ITEMS = "archivedeleteditems"
+
+
+#: A mailbox's default folders, in the order a folder tree marks them.
+DEFAULT_FOLDERS = (
+    WellKnownFolder.INBOX,
+    WellKnownFolder.CALENDAR,
+    WellKnownFolder.CONTACTS,
+    WellKnownFolder.TASKS,
+    WellKnownFolder.NOTES,
+    WellKnownFolder.DRAFTS,
+    WellKnownFolder.SENT_ITEMS,
+    WellKnownFolder.DELETED_ITEMS,
+    WellKnownFolder.OUTBOX,
+    WellKnownFolder.JUNK_EMAIL,
+    WellKnownFolder.VOICEMAIL,
+)
+#: The default folders that hold mail.
+MAIL_FOLDERS = frozenset(
+    {
+        WellKnownFolder.INBOX,
+        WellKnownFolder.DRAFTS,
+        WellKnownFolder.SENT_ITEMS,
+        WellKnownFolder.DELETED_ITEMS,
+        WellKnownFolder.JUNK_EMAIL,
+        WellKnownFolder.OUTBOX,
+    }
+)
+#: An archive mailbox's well-known folders below its root.
+ARCHIVE_FOLDERS = (WellKnownFolder.ARCHIVE_INBOX, WellKnownFolder.ARCHIVE_DELETED_ITEMS)
 
 
 class ReadAccess(enum.StrEnum):

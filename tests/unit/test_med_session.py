@@ -232,6 +232,7 @@ async def test_folder_without_read_right_is_refused_before_the_server(session, b
     with pytest.raises(AccessDenied) as err:
         await session.items(contributor)
     assert err.value.mailbox == BOSS and "inbox" in str(err.value)
+    assert err.value.right == "ReadItems"
     assert backend.calls == []
 
 
@@ -251,8 +252,9 @@ async def test_private_items_hidden_from_delegate_without_view_private(session) 
 
 async def test_create_is_refused_in_a_reviewer_folder(session, backend) -> None:
     reviewer = folder("tasks", FolderKind.TASKS, rights=rights_for_role(Role.REVIEWER))
-    with pytest.raises(AccessDenied):
+    with pytest.raises(AccessDenied) as err:
         await session.create(reviewer, Task(subject="Akte holen"))
+    assert err.value.right == "CreateItems"
     assert backend.calls == []
 
 

@@ -17,13 +17,11 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import requests
 from exchangelib import (
-    BASIC,
     DELEGATE,
-    NTLM,
     Account,
     Build,
     Configuration,
@@ -69,10 +67,9 @@ from exchangelib.services import (
     UpdateFolder,
 )
 
-from med.auth import negotiate
+from med.auth import login
 from med.backends.ews import patches
 from med.backends.ews.convert import (
-    ARCHIVE_WELL_KNOWN,
     BUSY,
     BUSY_BACK,
     DELEGATE_FOLDER_FIELDS,
@@ -88,7 +85,6 @@ from med.backends.ews.convert import (
     TASK_STATUS,
     TASK_STATUS_BACK,
     UPDATE_FIELDS,
-    WELL_KNOWN,
     CalendarFolder,
     StickyNote,
     apply_flag,
@@ -118,6 +114,8 @@ from med.errors import (
     NotFound,
 )
 from med.model import (
+    ARCHIVE_FOLDERS,
+    DEFAULT_FOLDERS,
     Address,
     AttachmentContent,
     Attendee,
@@ -249,15 +247,13 @@ class EwsBackend:
                 TLS_VERIFY[endpoint] = False if not verify_tls else (ca_bundle or True)
         self._timeout = timeout_s
         self._streaming = streaming
-        credentials = None
-        auth_type: str
-        if auth is AuthMethod.KERBEROS:
-            auth_type = negotiate.register()
-            if password:  # a password instead of the ticket cache
-                credentials = Credentials(username or self.user, password)
-        else:
-            auth_type = BASIC if auth is AuthMethod.BASIC else NTLM
-            credentials = Credentials(username or self.user, cast(str, password))
+        sign = login(
+            Profile(self.user, endpoint or "", self.user, auth, "ews", username=username),
+            password=password,
+        )
+        assert sign.requests_auth is not None  # every method the ews backend takes has one
+        auth_type = sign.requests_auth
+        credentials = Credentials(sign.username, sign.password) if sign.password else None
         ex_version = None
         if version:
             ex_version = _version(version)
@@ -474,10 +470,10 @@ class EwsBackend:
             known: tuple[str, ...] = ()
         elif archive:
             top_name = "archivemsgfolderroot"
-            known = ARCHIVE_WELL_KNOWN
+            known = ARCHIVE_FOLDERS
         else:
             top_name = "msgfolderroot"
-            known = WELL_KNOWN
+            known = DEFAULT_FOLDERS
         ctx = {"mailbox": address}
         # Request 1: the top folder and the well-known folders (to mark them) in one GetFolder.
         asked = [self._distinguished(address, n, archive=archive) for n in (top_name, *known)]
