@@ -167,3 +167,43 @@ async def test_free_busy_starts_on_the_selected_day_and_proposes_no_past_time(
         assert isinstance(today, FreeBusyScreen)
         assert today._slots and all(s >= NOW for s in today._slots)
         assert cal.day == NOW.date()
+
+
+def _rendered(renderable: object, width: int = 120) -> list[str]:
+    from rich.console import Console
+
+    console = Console(width=width, color_system=None, record=True)
+    console.print(renderable)
+    return console.export_text().splitlines()
+
+
+def test_week_view_is_a_time_grid_with_a_now_line() -> None:
+    from tui.calendar_render import Shown, week_view
+
+    monday = NOW.replace(hour=0)
+    boss = Shown(
+        Event(subject="Jour fixe", start=monday.replace(hour=10), end=monday.replace(hour=11)),
+        "Berg",
+        "blue",
+    )
+    wednesday = Shown(
+        Event(
+            subject="Kreistag",
+            start=monday.replace(hour=14) + timedelta(days=2),
+            end=monday.replace(hour=15) + timedelta(days=2),
+        ),
+        "Berg",
+        "blue",
+    )
+    lines = _rendered(week_view([boss, wednesday], NOW.date(), None, NOW.replace(minute=10)))
+    head = lines[0]
+    assert head.index("Mo 23.11") < head.index("Mi 25.11") < head.index("So 29.11")
+    hours = [ln[:5] for ln in lines if ln[:2].isdigit() and ln[2] == ":"]
+    assert "07:00" in hours and "19:00" in hours
+    ten = next(ln for ln in lines if ln.startswith("10:00"))
+    assert ten.index("10:00", 5) < head.index("Di 24.11")  # in Monday's column
+    two = next(ln for ln in lines if ln.startswith("14:00"))
+    assert head.index("Mi 25.11") - 1 <= two.index("14:00", 5) < head.index("Do 26.11")
+    (now_line,) = [ln for ln in lines if "━" in ln]
+    assert now_line.startswith("09:10")  # the time now, in the hour column
+    assert now_line.rindex("━") < head.index("Di 24.11")  # only in today's column
