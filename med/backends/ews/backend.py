@@ -95,7 +95,6 @@ from med.backends.ews.convert import (
     flag_of,
     from_ex_permission,
     from_ex_recurrence,
-    quote_header,
     rights_from_effective,
     to_address,
     to_addresses,
@@ -164,6 +163,7 @@ from med.model import (
     TaskStatus,
     Voicemail,
 )
+from med.quoting import answer_subject, quote_header, reply_recipients
 
 log = logging.getLogger(__name__)
 
@@ -1126,6 +1126,9 @@ class EwsBackend:
             msg.cc_recipients = ex_mailboxes(item.cc)
             msg.bcc_recipients = ex_mailboxes(item.bcc)
             msg.is_read = item.is_read
+            if item.in_reply_to:  # threading: the answered message's Message-ID
+                msg.in_reply_to = item.in_reply_to
+                msg.references = item.in_reply_to
             if item.from_ is not None:
                 msg.author = ExMailbox(email_address=item.from_.email, name=item.from_.name or None)
         apply_flag(msg, item.flag)
@@ -1380,22 +1383,13 @@ class EwsBackend:
         (orig,) = self.get_items([item_id])
         if not isinstance(orig, Message):
             raise InvalidInput("Only messages can be answered.", item=item_id)
-        me = {self.user, owner}
-        to = list(orig.reply_to or ((orig.from_,) if orig.from_ else ()))
-        cc: list[Address] = []
-        if reply_all:
-            to += [a for a in orig.to if a.email not in me]
-            cc = [a for a in orig.cc if a.email not in me]
-        subject = (
-            orig.subject
-            if orig.subject.lower().startswith(("aw:", "re:"))
-            else (f"AW: {orig.subject}")
-        )
+        to, cc = reply_recipients(orig, reply_all=reply_all, me={self.user, owner.lower()})
         message = Message(
-            subject=subject,
+            subject=answer_subject(orig.subject, forward=False),
             body=f"{body}\n\n{quote_header(orig)}\n{orig.body or ''}",
-            to=tuple(dict.fromkeys(to)),
-            cc=tuple(dict.fromkeys(cc)),
+            to=to,
+            cc=cc,
+            in_reply_to=orig.internet_message_id,
         )
         self.send(message, options)
 
@@ -1412,7 +1406,7 @@ class EwsBackend:
             fwd = ForwardItem(
                 account=self._account(),
                 reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
-                subject=f"WG: {orig.subject or ''}".strip(),
+                subject=answer_subject(orig.subject or "", forward=True),
                 new_body=body,
                 to_recipients=ex_mailboxes(to),
                 author=ExMailbox(email_address=owner) if owner != self.user else None,
@@ -1435,7 +1429,7 @@ class EwsBackend:
                 OutgoingAttachment(att.name, content.content, att.content_type, att.is_inline)
             )
         message = Message(
-            subject=f"WG: {full.subject}",
+            subject=answer_subject(full.subject, forward=True),
             body=f"{body}\n\n{quote_header(full)}\n{full.body or ''}",
             to=tuple(to),
             new_attachments=tuple(files),
