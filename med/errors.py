@@ -144,9 +144,16 @@ class ServerError(MedError):
 
 
 class Unreachable(ServerError):
-    """No connection to the server: it is down, the address is wrong, or TLS verification failed."""
+    """No connection to the server: it is down, the address is wrong, or TLS verification failed.
+
+    `url` is the address tried, when known; the sentence names it.
+    """
 
     title = "Server unreachable"
+    url: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.url})" if self.url else self.message
 
 
 class EwsDisabled(ServerError):

@@ -34,6 +34,7 @@ from med.errors import (
     AccessDenied,
     InvalidInput,
     NotFound,
+    Unreachable,
     Unsupported,
 )
 from med.model import (
@@ -69,6 +70,7 @@ from med.model import (
     SortField,
     SyncCheckpoint,
     SyncEvent,
+    Task,
     Voicemail,
 )
 
@@ -151,7 +153,13 @@ class DelegateSession:
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        except Unreachable as exc:
+            # Which server could not be reached: a backend may name its address in `url`.
+            if exc.url is None:
+                exc.url = getattr(self._backend, "url", None) or None
+            raise
 
     # ------------------------------------------------------------------ who and what
 
@@ -795,6 +803,22 @@ class DelegateSession:
                     events.setdefault((cal.id, event.id), event)
         return sorted(events.values(), key=lambda e: (e.start, e.end, e.subject))
 
+    async def series(self, item_id: str) -> list[Event]:
+        """A whole series: its master, then its modified occurrences by original start.
+
+        `item_id` may name the master, an occurrence or an exception.
+
+        Raises:
+            NotFound: no such item, or it belongs to no series.
+            AccessDenied: we may not read it.
+        """
+        master = await self._run(self._backend.series_master, item_id)
+        exceptions = [
+            e for e in await self.get_many(master.modified_occurrences) if isinstance(e, Event)
+        ]
+        exceptions.sort(key=lambda e: e.original_start or e.start)
+        return [master, *exceptions]
+
     async def respond(
         self,
         item: Item | str,
@@ -858,6 +882,7 @@ class DelegateSession:
             Unsupported: the backend cannot change folder permissions.
             AccessDenied: we are not folder owner.
             InvalidInput: Role.CUSTOM (give rights through the server's own tools).
+            NotFound: the server knows no user `principal`.
         """
         from med.permissions import permission_for_role
 
@@ -865,6 +890,15 @@ class DelegateSession:
             raise InvalidInput("Choose a named role; custom rights cannot be set here.")
         current = await self.permissions(folder)
         key = principal.strip().lower()
+        known = {p.principal.lower() for p in current}
+        if key not in ("default", "anonymous") and key not in known:
+            matches = await self.resolve_names(key)
+            if all(m.address.lower() != key for m in matches):
+                raise NotFound(
+                    f"There is no user {principal.strip()!r} to give rights on {folder.name!r} to.",
+                    mailbox=folder.mailbox,
+                    folder=folder.name,
+                )
         entry = permission_for_role(key, role)
         updated = [p for p in current if p.principal.lower() != key]
         if role is not Role.NONE or key in ("default", "anonymous"):
@@ -980,6 +1014,8 @@ def _check_item(item: Item) -> None:
                 raise InvalidInput("A series cannot end before it starts.")
     if isinstance(item, Message):
         _check_addresses([*item.to, *item.cc, *item.bcc])
+    if isinstance(item, Task) and not 0 <= item.percent_complete <= 100:
+        raise InvalidInput(f"A task is 0 to 100 percent complete, not {item.percent_complete}.")
 
 
 _KIND_FOLDERS = {

@@ -463,10 +463,12 @@ async def test_send_needs_a_valid_recipient(session, backend) -> None:
 
 async def test_set_permission_replaces_the_principals_entry(session, backend) -> None:
     owned = folder("cal", FolderKind.CALENDAR, rights=Rights.full(), mailbox=ME)
-    result = await session.set_permission(owned, "Lena.Koch@musterstadt.example", Role.REVIEWER)
+    result = await session.set_permission(owned, "Poststelle@musterstadt.example", Role.REVIEWER)
     assert [(p.principal, p.role) for p in result] == [
-        ("lena.koch@musterstadt.example", Role.REVIEWER)
+        ("poststelle@musterstadt.example", Role.REVIEWER)
     ]
+    with pytest.raises(NotFound, match="niemand@"):
+        await session.set_permission(owned, "niemand@musterstadt.example", Role.REVIEWER)
     not_owner = folder("cal", FolderKind.CALENDAR, rights=rights_for_role(Role.EDITOR))
     with pytest.raises(AccessDenied):
         await session.set_permission(not_owner, "x@musterstadt.example", Role.REVIEWER)
