@@ -113,7 +113,8 @@ class World:
                 "client_id": PUBLIC_CLIENT_ID,
                 "username": user,
                 "password": DEMO_PASSWORD,
-                "scope": "Mail.ReadWrite.Shared Mail.Send.Shared Calendars.ReadWrite.Shared",
+                "scope": "User.Read User.ReadBasic.All Mail.ReadWrite.Shared Mail.Send.Shared "
+                "Calendars.ReadWrite.Shared",
             },
             verify=ctx,
             timeout=30,

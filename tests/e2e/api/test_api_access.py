@@ -253,7 +253,9 @@ def test_bearer_token_of_the_lab_authority_goes_on_to_graph(world: World) -> Non
     with httpx.Client(
         base_url=world.api.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as http:
-        listed = http.get("/v1/mailboxes").json()
+        answer = http.get("/v1/mailboxes")
+        assert answer.status_code == 200, answer.text
+        listed = answer.json()
         assert listed["backend"] == "graph" and "delegates" not in listed["capabilities"]
         inbox = folder_id(http, CHEF, "inbox")
         found = items(http, inbox, limit=2)
