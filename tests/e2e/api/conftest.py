@@ -171,6 +171,7 @@ def api_settings(
         },
         change_poll_s=0.2,
         webhook_attempts=3,
+        webhook_hosts=("127.0.0.1",),
         webhook_backoff_s=0.05,
         rate_per_minute=100_000,
         **overrides,

@@ -194,6 +194,10 @@ def test_webhook_deliveries_are_signed_retried_and_dead_lettered(
         created = http.post("/v1/webhooks", json={"folder_id": inbox, "url": f"{base}/hook"})
         assert created.status_code == 201, created.text
         hook = created.json()
+        elsewhere = http.post(
+            "/v1/webhooks", json={"folder_id": inbox, "url": "https://intranet.example/hook"}
+        )
+        assert elsewhere.status_code == 422
         broken = http.post("/v1/webhooks", json={"folder_id": inbox, "url": f"{base}/broken"})
         assert broken.status_code == 201
         subject = f"Webhook {uuid.uuid4().hex[:6]}"
