@@ -136,6 +136,8 @@ class ApiSettings(_Strict):
     they stay valid across restarts; without it a random key per process is used."""
     change_poll_s: float = Field(default=5.0, gt=0)
     """How often the change stream and webhooks ask Exchange for changes."""
+    webhook_hosts: tuple[str, ...] | None = None
+    """Hosts webhooks may post to (None: any). Set it: the API posts from inside the network."""
     webhook_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_s: float = Field(default=1.0, gt=0)
     """First wait between webhook attempts; it doubles each time."""

@@ -92,7 +92,8 @@ class World:
                 "client_id": PUBLIC_CLIENT_ID,
                 "username": user,
                 "password": DEMO_PASSWORD,
-                "scope": "Mail.ReadWrite.Shared Mail.Send.Shared Calendars.ReadWrite.Shared",
+                "scope": "User.Read User.ReadBasic.All Mail.ReadWrite.Shared Mail.Send.Shared "
+                "Calendars.ReadWrite.Shared",
             },
             verify=ctx,
             timeout=30,
@@ -149,6 +150,7 @@ def api_settings(
         },
         change_poll_s=0.2,
         webhook_attempts=3,
+        webhook_hosts=("127.0.0.1",),
         webhook_backoff_s=0.05,
         rate_per_minute=100_000,
         **overrides,
