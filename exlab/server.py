@@ -8,6 +8,7 @@ latency, body size cap (413), login (401 from the authenticator), throttling bud
 from __future__ import annotations
 
 import asyncio
+import html
 import importlib
 import logging
 import uuid
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from fastapi import FastAPI
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
 from exlab.ews import soap
 from exlab.ews.notifications import streaming_answer
@@ -54,6 +55,26 @@ def load_operations() -> list[str]:
     for name in OPERATION_MODULES:
         importlib.import_module(name)
     return list(OPERATION_MODULES)
+
+
+def service_page(request: Request) -> Response:
+    """What a signed-in GET of the EWS URL shows: the web service's own page, as on Exchange.
+
+    Gateways and setup wizards probe the URL this way and take a 405 for a wrong address.
+    """
+    url = str(request.url).split("?", 1)[0]
+    body = SERVICE_PAGE.format(url=html.escape(url))
+    return HTMLResponse(body, headers={"X-FEServer": "LAB-EX01"})
+
+
+SERVICE_PAGE = """<!DOCTYPE html>
+<html><head><title>Service</title></head>
+<body><div id="content"><p class="heading1">Service</p>
+<p>You have created a service.</p>
+<p>To test this service, you will need to create a client and use it to call the service.
+The service's address is <a href="{url}">{url}</a>.</p>
+</div></body></html>
+"""
 
 
 class BodyTooLarge(Exception):
@@ -94,17 +115,23 @@ def create_app(
             return PlainTextResponse("Service Unavailable", status_code=503)
         if lab.knobs.latency_s > 0:
             await asyncio.sleep(lab.knobs.latency_s)
-        if request.method != "POST":
-            return PlainTextResponse(
-                "Method Not Allowed", status_code=405, headers={"Allow": "POST"}
-            )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body:
             return PlainTextResponse("Request Entity Too Large", status_code=413)
+        # IIS authenticates before it looks at the method: a request without credentials gets
+        # the challenge whatever its verb.
         answer = await auth.authenticate(request)
         if isinstance(answer, Response):
             return answer
         user = answer
+        if request.method in ("GET", "HEAD"):
+            page = service_page(request)
+            auth.finish(request, page)
+            return page
+        if request.method != "POST":
+            return PlainTextResponse(
+                "Method Not Allowed", status_code=405, headers={"Allow": "GET, POST"}
+            )
         try:
             body = await read_capped(request, max_body)
         except BodyTooLarge:
@@ -144,7 +171,7 @@ def create_app(
     app.add_api_route(
         "/{path:path}",
         dispatch,
-        methods=["GET", "POST", "HEAD", "PUT", "DELETE"],
+        methods=["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"],
         include_in_schema=False,
     )
     return app
