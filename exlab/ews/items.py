@@ -26,6 +26,7 @@ from exlab import items as store_items
 from exlab.access import Rights, effective_rights
 from exlab.ews import itemxml, meetings
 from exlab.ews.ids import decode_id, encode_id, resolve_folder
+from exlab.ews.mapi_props import add_item_properties, record_last_verb
 from exlab.ews.soap import (
     EwsContext,
     EwsError,
@@ -461,6 +462,9 @@ def output_props(
     if element == "Message" or element.startswith("Meeting"):
         p.setdefault("message:IsRead", False)
         p.setdefault("item:IsDraft", False)
+    add_item_properties(
+        store, item, p, size=int(p["item:Size"]), is_calendar=element == "CalendarItem"
+    )
     if shape.include_mime:
         from exlab.mime import to_mime
 
@@ -872,6 +876,7 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
     if args.disposition == "SaveOnly":
         return
     send_message(ctx, props, "IPM.Note", [], now, attachments_from=carried)
+    record_last_verb(ctx.lab.store, original, kind, now)
     copy = _owner_copy(ctx, props, "IPM.Note", [], now, saved=folder if item else None)
     if copy is not None and carried:
         store_items.copy_attachments(ctx.lab.store, carried, copy.id, now)

@@ -8,6 +8,7 @@ import binascii
 import sqlite3
 from datetime import timedelta
 
+from exlab import items as store_items
 from exlab.access import DELEGATE_FOLDERS, delegate_level
 from exlab.ews.ids import decode_id, encode_id, mailbox_of, resolve_folder, rights_on
 from exlab.ews.soap import (
@@ -153,6 +154,27 @@ def _format(kind: str, key: str, fmt: str) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
+def _owner_of_id(ctx: EwsContext, kind: str, key: str) -> str:
+    """The mailbox address an id belongs to, read from the object it names ('' if none)."""
+    store = ctx.lab.store
+    if kind == "folder":
+        folder = store.folder(key)
+        return folder.mailbox if folder is not None else ""
+    if kind == "occurrence":
+        kind, key = "item", key.rpartition(":")[0]
+    if kind == "attachment":
+        attachment = store_items.get_attachment(store, key)
+        if attachment is None:
+            return ""
+        kind, key = "item", attachment.item_id
+    if kind == "item":
+        item = store_items.get_item(store, key)
+        return item.mailbox if item is not None else ""
+    if kind == "config":
+        return key.partition(":")[0]
+    return ""
+
+
 @operation("ConvertId")
 def convert_id(ctx: EwsContext, request: Element) -> Element:
     destination = request.get("DestinationFormat", "")
@@ -173,12 +195,11 @@ def convert_id(ctx: EwsContext, request: Element) -> Element:
                     "ErrorSchemaValidation", f"The request failed schema validation: '{fmt}'."
                 )
             kind, key = _raw_of(source.get("Id", ""), fmt)
-            address = source.get("Mailbox", "").lower()
-            mailbox = ctx.lab.store.mailbox(address)
+            # The id names its mailbox; the request's Mailbox is a placeholder for many clients.
+            mailbox = ctx.lab.store.mailbox(_owner_of_id(ctx, kind, key))
             if mailbox is None or mailbox.kind == "public":
                 raise EwsError(
-                    "ErrorNonExistentMailbox",
-                    f"No mailbox with such guid or SMTP address: {address}",
+                    "ErrorItemNotFound", "The specified object was not found in the store."
                 )
             message = response_message("ConvertId")
             sub(
