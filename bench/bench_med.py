@@ -228,12 +228,12 @@ def main() -> None:
             from exchangelib.fields import FieldOrder
             from exchangelib.services import FindItem
 
-            from med.backends.ews import _LIST_FIELDS
+            from med.backends.ews.convert import LIST_FIELDS
             from med.model import FolderKind
 
             names = [
                 f
-                for f in _LIST_FIELDS[FolderKind.MAIL]
+                for f in LIST_FIELDS[FolderKind.MAIL]
                 if f in {x.name for x in raw_inbox.allowed_item_fields(version=account.version)}
             ]
             fields = {fp for fp in raw_inbox.normalize_fields(fields=names)}

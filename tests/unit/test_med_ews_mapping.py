@@ -30,14 +30,12 @@ from med import (
     YearlyByDate,
     YearlyByWeekday,
 )
-from med.backends.ews import (
-    EWS_ERRORS,
-    EwsBackend,
-    _from_ex_permission,
-    _from_ex_recurrence,
-    _to_ex_permission,
-    _to_ex_recurrence,
-    translate_error,
+from med.backends.ews import EWS_ERRORS, EwsBackend, translate_error
+from med.backends.ews.convert import (
+    from_ex_permission,
+    from_ex_recurrence,
+    to_ex_permission,
+    to_ex_recurrence,
 )
 from med.permissions import permission_for_role
 
@@ -142,7 +140,7 @@ def test_unknown_code_is_a_server_error_with_the_code() -> None:
     ],
 )
 def test_every_recurrence_pattern_converts_both_ways(rec: Recurrence) -> None:
-    assert _from_ex_recurrence(_to_ex_recurrence(rec)) == rec
+    assert from_ex_recurrence(to_ex_recurrence(rec)) == rec
 
 
 @pytest.mark.parametrize("role", [r for r in Role if r is not Role.CUSTOM])
@@ -154,14 +152,14 @@ def test_permission_roles_convert_both_ways(role: Role, calendar: bool) -> None:
     ):
         pytest.skip("free/busy roles exist on calendars only")
     perm = permission_for_role("assistenz@musterstadt.example", role)
-    back = _from_ex_permission(_to_ex_permission(perm, calendar=calendar))
+    back = from_ex_permission(to_ex_permission(perm, calendar=calendar))
     assert back.role is role and back.rights == perm.rights
     assert back.principal == "assistenz@musterstadt.example"
 
 
 def test_default_entry_converts_as_distinguished_user() -> None:
-    back = _from_ex_permission(
-        _to_ex_permission(permission_for_role("default", Role.REVIEWER), calendar=False)
+    back = from_ex_permission(
+        to_ex_permission(permission_for_role("default", Role.REVIEWER), calendar=False)
     )
     assert back.principal == "default" and back.role is Role.REVIEWER
 
@@ -181,7 +179,6 @@ def test_permission_changes_are_sent_as_the_schema_wants(calendar: bool) -> None
     from exchangelib.folders import Folder as ExFolder
     from exchangelib.services import UpdateFolder
 
-    from med.backends.ews import _to_ex_permission
     from tests.lab.schema import assert_valid_ews
 
     config = Configuration(
@@ -197,12 +194,12 @@ def test_permission_changes_are_sent_as_the_schema_wants(calendar: bool) -> None
     from exchangelib.properties import DistinguishedFolderId
 
     root = Root(account=account, _distinguished_id=DistinguishedFolderId(id="root"))
-    from med.backends.ews import _CalendarFolder
+    from med.backends.ews.convert import CalendarFolder
 
-    folder = (_CalendarFolder if calendar else ExFolder)(id="AAMkAD", changekey="CK", root=root)
+    folder = (CalendarFolder if calendar else ExFolder)(id="AAMkAD", changekey="CK", root=root)
     entries = [
-        _to_ex_permission(permission_for_role("default", Role.REVIEWER), calendar=calendar),
-        _to_ex_permission(
+        to_ex_permission(permission_for_role("default", Role.REVIEWER), calendar=calendar),
+        to_ex_permission(
             permission_for_role("assistenz@musterstadt.example", Role.EDITOR), calendar=calendar
         ),
     ]

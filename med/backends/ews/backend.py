@@ -1,10 +1,10 @@
 """The EWS backend on exchangelib: delegate access, explicit endpoint, version and auth.
 
-Everything of exchangelib stays in this module: items and folders are converted to
-`med.model` values at the edge, and every exchangelib error is translated in `_ews_errors`
-using one table of EWS response codes (`EWS_ERRORS`); an unknown code becomes `ServerError`
-keeping the code. The one retry layer is exchangelib's `FaultTolerance`, which honours the
-server's BackOffMilliseconds; we only stop it from retrying a refused login.
+Everything of exchangelib stays in this package: items and folders are converted to
+`med.model` values at the edge (`convert`), and every exchangelib error is translated in
+`errors.ews_errors` using one table of EWS response codes. The one retry layer is exchangelib's
+`FaultTolerance`, which honours the server's BackOffMilliseconds; we only stop it from retrying
+a refused login.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import re
-import ssl
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -34,10 +32,9 @@ from exchangelib import (
     Version,
 )
 from exchangelib import errors as exerr
-from exchangelib.attachments import FileAttachment, ItemAttachment
-from exchangelib.ewsdatetime import EWSDate, EWSDateTime, EWSTimeZone
-from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.fields import CharField, FieldPath
+from exchangelib.attachments import FileAttachment
+from exchangelib.ewsdatetime import EWSDate, EWSTimeZone
+from exchangelib.fields import FieldPath
 from exchangelib.folders import Folder as ExFolder
 from exchangelib.folders import FolderCollection, PublicFoldersRoot, Root
 from exchangelib.folders.queryset import DEEP, SHALLOW
@@ -51,36 +48,17 @@ from exchangelib.items import (
     CalendarItem,
     DeclineItem,
     MeetingRequest,
-    PostItem,
     TentativelyAcceptItem,
 )
 from exchangelib.items import Contact as ExContact
 from exchangelib.items import Message as ExMessage
 from exchangelib.items import Task as ExTask
 from exchangelib.properties import (
-    Attendee as ExAttendee,
-)
-from exchangelib.properties import (
     DistinguishedFolderId,
     ItemId,
     PermissionSet,
-    UserId,
 )
 from exchangelib.properties import Mailbox as ExMailbox
-from exchangelib.properties import Permission as ExPermission
-from exchangelib.protocol import BaseProtocol
-from exchangelib.recurrence import (
-    AbsoluteMonthlyPattern,
-    AbsoluteYearlyPattern,
-    DailyPattern,
-    EndDatePattern,
-    NoEndPattern,
-    NumberedPattern,
-    RelativeMonthlyPattern,
-    RelativeYearlyPattern,
-    WeeklyPattern,
-)
-from exchangelib.recurrence import Recurrence as ExRecurrence
 from exchangelib.services import (
     FindFolder,
     FindItem,
@@ -89,23 +67,56 @@ from exchangelib.services import (
     SyncFolderItems,
     UpdateFolder,
 )
-from exchangelib.services.get_streaming_events import GetStreamingEvents
 
+from med.backends.ews import patches
+from med.backends.ews.convert import (
+    ARCHIVE_WELL_KNOWN,
+    BUSY,
+    BUSY_BACK,
+    DELEGATE_FOLDER_FIELDS,
+    DELIVERY,
+    EVENT_KIND,
+    IMPORTANCE,
+    IMPORTANCE_BACK,
+    LIST_FIELDS,
+    RESPONSE,
+    SENSITIVITY,
+    SENSITIVITY_BACK,
+    SORT_FIELDS,
+    TASK_STATUS,
+    TASK_STATUS_BACK,
+    UPDATE_FIELDS,
+    WELL_KNOWN,
+    CalendarFolder,
+    StickyNote,
+    apply_flag,
+    aware_datetime,
+    ews_datetime,
+    ex_attendees,
+    ex_mailboxes,
+    flag_of,
+    from_ex_permission,
+    from_ex_recurrence,
+    quote_header,
+    rights_from_effective,
+    to_address,
+    to_addresses,
+    to_attachment,
+    to_ex_permission,
+    to_ex_recurrence,
+    zone_name_of,
+)
+from med.backends.ews.errors import ews_errors, raise_if_error, seen_response, translate_error
+from med.backends.ews.events import open_subscription, watch_events
+from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
 from med.errors import (
     AccessDenied,
-    BadCredentials,
-    Conflict,
-    EwsDisabled,
     InvalidInput,
     MedError,
     NotFound,
-    ServerError,
-    Throttled,
-    Unreachable,
 )
 from med.model import (
     Address,
-    Attachment,
     AttachmentContent,
     Attendee,
     AttendeeKind,
@@ -113,15 +124,12 @@ from med.model import (
     BusySlot,
     BusyStatus,
     Contact,
-    Daily,
     Delegate,
     DelegateLevel,
     EditScope,
     Event,
     EventKind,
     Feature,
-    Flag,
-    FlagStatus,
     Folder,
     FolderKind,
     FolderNode,
@@ -131,23 +139,16 @@ from med.model import (
     ItemQuery,
     Mailbox,
     MailboxEvent,
-    MailboxEventKind,
     MailboxKind,
     MeetingDelivery,
     Message,
-    MonthlyByDate,
-    MonthlyByWeekday,
     Note,
     OutgoingAttachment,
     Page,
     Permission,
     Profile,
-    ReadAccess,
-    Recurrence,
-    RecurrencePattern,
     ResponseType,
     Rights,
-    Role,
     SendOptions,
     Sensitivity,
     SyncChange,
@@ -155,316 +156,12 @@ from med.model import (
     Task,
     TaskStatus,
     Voicemail,
-    Weekday,
-    Weekly,
-    YearlyByDate,
-    YearlyByWeekday,
 )
-from med.permissions import rights_for_role, role_for_rights
-
-__all__ = ["EWS_ERRORS", "NEGOTIATE", "EwsBackend", "translate_error"]
 
 #: exchangelib auth type name under which med.auth.negotiate registers itself.
 NEGOTIATE = "Negotiate"
 
 log = logging.getLogger(__name__)
-
-# --------------------------------------------------------------------------- error table
-
-#: EWS response code → (MedError class, sentence). Unknown codes → ServerError with the code.
-EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
-    "ErrorAccessDenied": (
-        AccessDenied,
-        "The server refused access; your rights do not allow this.",
-    ),
-    "ErrorDelegateNoUser": (AccessDenied, "You are not a delegate of this mailbox."),
-    "ErrorNotDelegate": (AccessDenied, "You are not a delegate of this mailbox."),
-    "ErrorSendAsDenied": (
-        AccessDenied,
-        "You may not send as or on behalf of this mailbox; ask its owner for "
-        "send-on-behalf rights.",
-    ),
-    "ErrorFolderNotFound": (NotFound, "The folder does not exist or is not visible to you."),
-    "ErrorItemNotFound": (NotFound, "The item does not exist any more."),
-    "ErrorNonExistentMailbox": (NotFound, "There is no such mailbox."),
-    "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange": (
-        NotFound,
-        "The series has no such occurrence.",
-    ),
-    "ErrorSubscriptionNotFound": (NotFound, "The subscription has ended; subscribe again."),
-    "ErrorNameResolutionNoResults": (NotFound, "No mailbox matches that name."),
-    "ErrorServerBusy": (Throttled, "The server is busy or your request budget is used up."),
-    "ErrorIrresolvableConflict": (
-        Conflict,
-        "The item was changed elsewhere since you read it; reload it and try again.",
-    ),
-    "ErrorChangeKeyRequiredForWriteOperations": (Conflict, "Reload the item and try again."),
-    "ErrorStaleObject": (Conflict, "The item was changed elsewhere; reload it and try again."),
-    "ErrorInvalidIdMalformed": (InvalidInput, "That is not a valid id."),
-    "ErrorInvalidId": (InvalidInput, "That is not a valid id."),
-    "ErrorInvalidIdNotAnItemAttachmentId": (InvalidInput, "That is not a valid attachment id."),
-    "ErrorInvalidRecipients": (InvalidInput, "A recipient address is not valid."),
-    "ErrorInvalidSyncStateData": (
-        InvalidInput,
-        "The sync state does not belong to this folder; start the sync from the beginning.",
-    ),
-    "ErrorInvalidPropertySet": (InvalidInput, "This field cannot be changed on this item."),
-    "ErrorInvalidPropertyRequest": (InvalidInput, "This field cannot be asked for here."),
-    "ErrorInvalidRestriction": (InvalidInput, "The filter cannot be applied to this folder."),
-    "ErrorSchemaValidation": (InvalidInput, "The server rejected the request as malformed."),
-    "ErrorInvalidRequest": (InvalidInput, "The server rejected the request as invalid."),
-    "ErrorInvalidOperation": (InvalidInput, "The server does not allow this operation here."),
-    "ErrorCalendarEndDateIsEarlierThanStartDate": (
-        InvalidInput,
-        "An event cannot end before it starts.",
-    ),
-    "ErrorCalendarInvalidRecurrence": (InvalidInput, "The recurrence is not valid."),
-    "ErrorCalendarViewRangeTooBig": (
-        InvalidInput,
-        "The calendar range is too long for the server (at most two years).",
-    ),
-    "ErrorExceededFindCountLimit": (
-        InvalidInput,
-        "Too many entries in that range for the server; ask for a shorter range.",
-    ),
-    "ErrorCalendarIsNotOrganizer": (
-        InvalidInput,
-        "Only the organizer can change or cancel this meeting.",
-    ),
-    "ErrorCalendarIsOrganizerForAccept": (InvalidInput, "You organise this meeting yourself."),
-    "ErrorMessageSizeExceeded": (InvalidInput, "The message is too large for the server."),
-    "ErrorQuotaExceeded": (ServerError, "The mailbox is full."),
-    "ErrorInvalidSubscription": (InvalidInput, "The subscription is not valid; subscribe again."),
-    "ErrorExpiredSubscription": (NotFound, "The subscription has expired; subscribe again."),
-    "ErrorMailboxStoreUnavailable": (Unreachable, "The mailbox database is not available."),
-    "ErrorConnectionFailed": (Unreachable, "The server could not reach the mailbox."),
-    "ErrorTimeoutExpired": (
-        Unreachable,
-        "The server cannot be reached or did not answer in time.",
-    ),
-    "ErrorInternalServerError": (ServerError, "The server failed on this request."),
-    "ErrorInternalServerTransientError": (ServerError, "The server failed; try again later."),
-    "ErrorUserNotAllowedByPolicy": (
-        EwsDisabled,
-        "EWS is switched off for this user or app by the administrator.",
-    ),
-    "ErrorAccountDisabled": (AccessDenied, "This account is disabled."),
-    "ErrorNoPublicFolderReplicaAvailable": (
-        Unreachable,
-        "The public folders are not available right now.",
-    ),
-    "ErrorCannotOpenFileAttachment": (ServerError, "The server cannot open this attachment."),
-    "ErrorArchiveMailboxNotEnabled": (NotFound, "This mailbox has no archive."),
-    "ErrorCalendarOccurrenceIsDeletedFromRecurrence": (
-        NotFound,
-        "This occurrence was deleted from the series.",
-    ),
-    "ErrorRecurrenceHasNoOccurrence": (InvalidInput, "The series would have no occurrence."),
-    "ErrorUnsupportedRecurrence": (InvalidInput, "Exchange cannot keep this recurrence."),
-    "ErrorMimeContentConversionFailed": (ServerError, "The server could not render the MIME."),
-    "ErrorAttachmentSizeLimitExceeded": (InvalidInput, "The attachment is too large."),
-    "ErrorCalendarCannotMoveOrCopyOccurrence": (
-        InvalidInput,
-        "A single occurrence cannot be moved or copied; move the series.",
-    ),
-    "ErrorCalendarInvalidDayForTimeChangePattern": (InvalidInput, "The time zone is not valid."),
-    "ErrorDeleteDistinguishedFolder": (InvalidInput, "Well-known folders cannot be deleted."),
-    "ErrorMoveDistinguishedFolder": (InvalidInput, "Well-known folders cannot be moved."),
-    "ErrorFolderExists": (Conflict, "A folder with this name exists already."),
-    "ErrorImpersonateUserDenied": (AccessDenied, "Impersonation is not allowed for you."),
-    "ErrorInvalidExtendedProperty": (InvalidInput, "An extended property is not valid."),
-    "ErrorInvalidFolderId": (InvalidInput, "That is not a valid folder id."),
-    "ErrorInvalidIdEmpty": (InvalidInput, "An id is missing."),
-    "ErrorInvalidIndexedPagingParameters": (InvalidInput, "The page offset or size is not valid."),
-    "ErrorInvalidItemForOperationSendItem": (InvalidInput, "Only drafts can be sent."),
-    "ErrorInvalidMergedFreeBusyInterval": (InvalidInput, "The free/busy interval is not valid."),
-    "ErrorInvalidParameter": (InvalidInput, "A parameter of the request is not valid."),
-    "ErrorInvalidPermissionSettings": (InvalidInput, "These permission settings are not valid."),
-    "ErrorInvalidPropertyDelete": (InvalidInput, "This field cannot be cleared."),
-    "ErrorInvalidPushSubscriptionUrl": (InvalidInput, "The push notification URL is not valid."),
-    "ErrorInvalidRecurrence": (InvalidInput, "The recurrence is not valid."),
-    "ErrorInvalidReferenceItem": (
-        InvalidInput,
-        "This item cannot be answered, forwarded or accepted this way.",
-    ),
-    "ErrorInvalidServerVersion": (
-        ServerError,
-        "The server does not speak the requested EWS version; set the profile's version.",
-    ),
-    "ErrorInvalidTimeInterval": (InvalidInput, "The time range is not valid."),
-    "ErrorTimeIntervalTooBig": (InvalidInput, "The time range is too long; ask for less."),
-    "ErrorInvalidUser": (NotFound, "There is no such user."),
-    "ErrorInvalidUserInfo": (InvalidInput, "The user information is not valid."),
-    "ErrorInvalidValueForProperty": (InvalidInput, "A field has a value the server refuses."),
-    "ErrorPropertyValidationFailure": (InvalidInput, "A field has a value the server refuses."),
-    "ErrorInvalidWatermark": (
-        InvalidInput,
-        "The notification watermark is not valid; subscribe again.",
-    ),
-    "ErrorMailRecipientNotFound": (NotFound, "No mailbox has that address."),
-    "ErrorMissingEmailAddress": (InvalidInput, "An e-mail address is missing."),
-    "ErrorMessageDispositionRequired": (InvalidInput, "The request does not say whether to send."),
-    "ErrorMoveCopyFailed": (ServerError, "The server could not move or copy the item."),
-    "ErrorNameResolutionMultipleResults": (
-        InvalidInput,
-        "The name matches several mailboxes; give the address.",
-    ),
-    "ErrorNoFreeBusyAccess": (AccessDenied, "You may not see this person's free/busy times."),
-    "ErrorSubscriptionAccessDenied": (AccessDenied, "This subscription belongs to someone else."),
-    "ErrorTimeZone": (InvalidInput, "The time zone is not valid."),
-    "ErrorUnsupportedPathForQuery": (InvalidInput, "The list cannot be filtered or sorted so."),
-    "ErrorUnsupportedTypeForConversion": (
-        InvalidInput,
-        "This kind of attachment is not supported.",
-    ),
-}
-
-
-_UNKNOWN_CODE = re.compile(r"Unknown ResponseCode in ResponseMessage: (\w+)")
-
-
-def translate_error(
-    exc: BaseException,
-    *,
-    mailbox: str | None = None,
-    folder: str | None = None,
-    item: str | None = None,
-) -> MedError:
-    """The MedError for an exchangelib or requests error (most specific first)."""
-    context = {"mailbox": mailbox, "folder": folder, "item": item}
-    if isinstance(exc, MedError):
-        return exc
-    if isinstance(exc, exerr.RateLimitError):
-        if not _saw_response() or getattr(_seen, "status", 200) in (502, 503, 504):
-            return Unreachable(
-                "The server cannot be reached or is unavailable; try again later.",
-                code="RateLimitError",
-                **context,
-            )
-        wait = getattr(exc, "wait", None)
-        return Throttled(
-            f"The server is busy; try again in {int(wait or 60)} s.",
-            retry_after=float(wait) if wait else None,
-            **context,
-        )
-    if isinstance(exc, exerr.ErrorServerBusy):
-        back_off = getattr(exc, "back_off", None)
-        return Throttled(
-            EWS_ERRORS["ErrorServerBusy"][1],
-            retry_after=float(back_off) if back_off else None,
-            code="ErrorServerBusy",
-            **context,
-        )
-    if isinstance(exc, exerr.UnauthorizedError):
-        return BadCredentials(
-            "The server did not accept your user name or password (or your Kerberos ticket).",
-            code="401",
-            **context,
-        )
-    if isinstance(exc, exerr.CASError):
-        return ServerError(
-            f"The server's front end refused the request ({exc.cas_error}).",
-            code="CASError",
-            **context,
-        )
-    if isinstance(exc, exerr.ResponseMessageError):
-        code = type(exc).__name__
-        if code == "ResponseMessageError" or code.startswith("Error") is False:
-            code = "ResponseMessageError"
-        cls, sentence = EWS_ERRORS.get(code, (ServerError, ""))
-        if not sentence:
-            sentence = f"The server answered {code}."
-        if cls is Throttled:
-            return Throttled(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
-        return cls(sentence, code=code, mailbox=mailbox, folder=folder, item=item)
-    if isinstance(exc, exerr.SOAPError | exerr.MalformedResponseError):
-        return ServerError(
-            "The server's answer could not be understood.", code=type(exc).__name__, **context
-        )
-    if isinstance(exc, exerr.RedirectError):
-        return Unreachable(
-            "The server redirected the request; check the EWS endpoint address.",
-            code="Redirect",
-            **context,
-        )
-    if type(exc) is exerr.TransportError:
-        # exchangelib raises the bare TransportError for two things: a TLS failure (the SSL
-        # error is the context) and a response code it has no class for (only in the text).
-        cause = exc.__context__
-        if isinstance(
-            cause, exerr.EWSError | requests.exceptions.RequestException
-        ) and not isinstance(cause, requests.exceptions.SSLError):
-            # e.g. the version probe wraps the connection error it met
-            return translate_error(cause, mailbox=mailbox, folder=folder, item=item)
-        if isinstance(cause, requests.exceptions.SSLError | ssl.SSLError):
-            return Unreachable(
-                "Cannot connect to the server securely (TLS verification failed); check the "
-                "address and the CA bundle.",
-                code="TLS",
-                **context,
-            )
-        match = _UNKNOWN_CODE.search(str(exc))
-        code = match.group(1) if match else "TransportError"
-        cls, sentence = EWS_ERRORS.get(code, (ServerError, f"The server answered {code}."))
-        return cls(sentence, code=code, **context)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return Unreachable(
-            "TLS verification of the server failed; check the CA bundle.",
-            code="SSLError",
-            **context,
-        )
-    if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
-        return Unreachable("The server cannot be reached.", code=type(exc).__name__, **context)
-    if isinstance(exc, exerr.EWSError):
-        return ServerError(
-            f"The server's answer could not be used ({type(exc).__name__}).",
-            code=type(exc).__name__,
-            **context,
-        )
-    # Any other OS-level failure on the way to the server (socket, file of the CA bundle).
-    return Unreachable(
-        f"The server cannot be reached ({type(exc).__name__}).", code=type(exc).__name__, **context
-    )
-
-
-_seen = threading.local()
-
-
-def _saw_response() -> bool:
-    return bool(getattr(_seen, "response", False))
-
-
-@contextlib.contextmanager
-def _ews_errors(
-    *, mailbox: str | None = None, folder: str | None = None, item: str | None = None
-) -> Iterator[None]:
-    """Translate every exchangelib/requests error raised inside into a MedError."""
-    _seen.response = False
-    _seen.status = 200
-    try:
-        yield
-    except MedError:
-        raise
-    except (exerr.EWSError, requests.exceptions.RequestException, OSError) as exc:
-        raise translate_error(exc, mailbox=mailbox, folder=folder, item=item) from exc
-    except ValueError as exc:
-        # exchangelib checks values before sending (field choices, ranges, labels) with
-        # ValueError; for us that is a request that cannot be made as given.
-        if "is not an email address" in str(exc):
-            raise InvalidInput(
-                "That is not an e-mail address; give a mailbox as name@domain.",
-                mailbox=mailbox,
-                folder=folder,
-            ) from exc
-        raise InvalidInput(
-            f"This value cannot be sent to Exchange: {exc}", mailbox=mailbox, folder=folder
-        ) from exc
-
-
-def _raise_if_error(value: Any, **context: str | None) -> None:
-    if isinstance(value, Exception):
-        raise translate_error(value, **context) from value
-
 
 # --------------------------------------------------------------------------- retry policy
 
@@ -484,412 +181,13 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
     """FaultTolerance that honours back-off but never retries a refused login (HTTP 401)."""
 
     def raise_response_errors(self, response: requests.Response) -> None:
-        _seen.response = True
-        _seen.status = response.status_code
+        seen_response.response = True
+        seen_response.status = response.status_code
         if response.status_code == 401:
             raise exerr.UnauthorizedError(f"Invalid credentials for {response.url}")
         if response.status_code == 403:
             raise exerr.ErrorUserNotAllowedByPolicy("EWS access forbidden")
         super().raise_response_errors(response)
-
-
-# --------------------------------------------------------------------------- TLS
-
-#: endpoint URL → requests' `verify` (True, a CA bundle path, or False for labs). exchangelib
-#: builds its HTTP sessions itself, so the setting is applied in its adapter class; one
-#: setting per endpoint and process (the last backend created for an endpoint wins).
-_TLS: dict[str, bool | str] = {}
-_TLS_LOCK = threading.Lock()
-
-
-class _VerifyingAdapter(requests.adapters.HTTPAdapter):
-    """Use the profile's CA bundle (or no verification, labs only) for its endpoint."""
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-        url = request.url or ""
-        with _TLS_LOCK:
-            for prefix, verify in _TLS.items():
-                if url.startswith(prefix):
-                    kwargs["verify"] = verify
-                    break
-        return super().send(request, *args, **kwargs)
-
-
-BaseProtocol.HTTP_ADAPTER_CLS = _VerifyingAdapter
-
-
-# --------------------------------------------------------------------------- extended properties
-
-
-class _FlagStatus(ExtendedProperty):  # type: ignore[misc]
-    property_tag = 0x1090  # PR_FLAG_STATUS: 0 none, 1 complete, 2 flagged
-    property_type = "Integer"
-
-
-class _FlagCompleteTime(ExtendedProperty):  # type: ignore[misc]
-    property_tag = 0x1091  # PR_FLAG_COMPLETE_TIME
-    property_type = "SystemTime"
-
-
-class _TaskStartDate(ExtendedProperty):  # type: ignore[misc]
-    property_set_id = "00062003-0000-0000-C000-000000000046"  # PSETID_Task
-    property_id = 0x8104
-    property_type = "SystemTime"
-
-
-class _TaskDueDate(ExtendedProperty):  # type: ignore[misc]
-    property_set_id = "00062003-0000-0000-C000-000000000046"
-    property_id = 0x8105
-    property_type = "SystemTime"
-
-
-class _VoiceDuration(ExtendedProperty):  # type: ignore[misc]
-    property_tag = 0x6801  # PidTagVoiceMessageDuration (seconds)
-    property_type = "Integer"
-
-
-class _VoiceCaller(ExtendedProperty):  # type: ignore[misc]
-    property_tag = 0x6802  # PidTagSenderTelephoneNumber
-    property_type = "String"
-
-
-class _MessageClass(ExtendedProperty):  # type: ignore[misc]
-    property_tag = 0x001A  # PR_MESSAGE_CLASS, to create sticky notes (ItemClass is read-only)
-    property_type = "String"
-
-
-_EXT_FIELDS: dict[str, type[ExtendedProperty]] = {
-    "med_flag_status": _FlagStatus,
-    "med_flag_complete": _FlagCompleteTime,
-    "med_flag_start": _TaskStartDate,
-    "med_flag_due": _TaskDueDate,
-}
-_VOICE_FIELDS: dict[str, type[ExtendedProperty]] = {
-    "med_voice_duration": _VoiceDuration,
-    "med_voice_caller": _VoiceCaller,
-    "med_message_class": _MessageClass,
-}
-
-
-def _register_fields() -> None:
-    for cls in (ExMessage, MeetingRequest, PostItem):
-        for name, prop in {**_EXT_FIELDS, **_VOICE_FIELDS}.items():
-            if cls is not ExMessage and name in _VOICE_FIELDS:
-                continue
-            with contextlib.suppress(ValueError):
-                cls.register(name, prop)
-    for cls in (CalendarItem, ExContact, ExTask):
-        for name in ("med_flag_status",):
-            with contextlib.suppress(ValueError):
-                cls.register(name, _EXT_FIELDS[name])
-
-
-_register_fields()
-
-
-def _fix_permission_fields() -> None:
-    """exchangelib 5.6 writes permission entries the EWS schema does not accept: two elements
-    under other names (CanCreateSubfolders, CalendarPermissionLevel inside a plain Permission)
-    and UserId last. A schema-validating server refuses that; use the schema's names and order
-    (for reading too)."""
-    from exchangelib.properties import BasePermission
-
-    fixes = (
-        (BasePermission, "can_create_subfolders", "CanCreateSubFolders"),
-        (ExPermission, "permission_level", "PermissionLevel"),
-    )
-    for cls, name, element in fixes:
-        field = cls.get_field_by_fieldname(name)
-        field.field_uri = element
-        field.field_uri_postfix = element
-    # UserId comes first in the schema's sequence; exchangelib declares it last.
-    from exchangelib.properties import CalendarPermission
-
-    for cls in (ExPermission, CalendarPermission):
-        fields = list(cls.FIELDS)
-        user_id = next(f for f in fields if f.name == "user_id")
-        cls.FIELDS = type(cls.FIELDS)(user_id, *[f for f in fields if f is not user_id])
-
-
-_fix_permission_fields()
-
-
-class _CalendarFolder(ExFolder):  # type: ignore[misc]
-    """A calendar as UpdateFolder must name it: its permission set has calendar levels
-    (exchangelib's Calendar class is sent as a plain Folder)."""
-
-    ELEMENT_NAME = "CalendarFolder"
-    __slots__ = ()
-
-
-class _StickyNote(ExMessage):  # type: ignore[misc]
-    """A message whose ItemClass is written on create: sticky notes are IPM.StickyNote."""
-
-    __slots__ = ()
-
-
-_StickyNote.FIELDS = type(ExMessage.FIELDS)(
-    *[
-        CharField("item_class", field_uri="item:ItemClass") if f.name == "item_class" else f
-        for f in ExMessage.FIELDS
-    ]
-)
-
-# --------------------------------------------------------------------------- value maps
-
-_IMPORTANCE = {"Low": Importance.LOW, "Normal": Importance.NORMAL, "High": Importance.HIGH}
-_IMPORTANCE_BACK = {v: k for k, v in _IMPORTANCE.items()}
-_SENSITIVITY = {
-    "Normal": Sensitivity.NORMAL,
-    "Personal": Sensitivity.PERSONAL,
-    "Private": Sensitivity.PRIVATE,
-    "Confidential": Sensitivity.CONFIDENTIAL,
-}
-_SENSITIVITY_BACK = {v: k for k, v in _SENSITIVITY.items()}
-_RESPONSE = {
-    "Unknown": ResponseType.UNKNOWN,
-    "Organizer": ResponseType.ORGANIZER,
-    "Tentative": ResponseType.TENTATIVE,
-    "Accept": ResponseType.ACCEPT,
-    "Decline": ResponseType.DECLINE,
-    "NoResponseReceived": ResponseType.NO_RESPONSE,
-}
-_BUSY = {
-    "Free": BusyStatus.FREE,
-    "Tentative": BusyStatus.TENTATIVE,
-    "Busy": BusyStatus.BUSY,
-    "OOF": BusyStatus.OOF,
-    "WorkingElsewhere": BusyStatus.WORKING_ELSEWHERE,
-    "NoData": BusyStatus.NO_DATA,
-}
-_BUSY_BACK = {v: k for k, v in _BUSY.items()}
-_EVENT_KIND = {
-    "Single": EventKind.SINGLE,
-    "Occurrence": EventKind.OCCURRENCE,
-    "Exception": EventKind.EXCEPTION,
-    "RecurringMaster": EventKind.SERIES,
-}
-_TASK_STATUS = {
-    "NotStarted": TaskStatus.NOT_STARTED,
-    "InProgress": TaskStatus.IN_PROGRESS,
-    "Completed": TaskStatus.COMPLETED,
-    "WaitingOnOthers": TaskStatus.WAITING,
-    "Deferred": TaskStatus.DEFERRED,
-}
-_TASK_STATUS_BACK = {v: k for k, v in _TASK_STATUS.items()}
-_FLAG_CODES = {0: FlagStatus.NOT_FLAGGED, 1: FlagStatus.COMPLETE, 2: FlagStatus.FLAGGED}
-_FLAG_CODES_BACK = {v: k for k, v in _FLAG_CODES.items()}
-_WEEKDAY_NAMES = [d.value for d in Weekday]
-_WEEK_NAMES = ["first", "second", "third", "fourth", "last"]
-_DELEGATE_FOLDER_FIELDS = {
-    "calendar": "calendar_folder_permission_level",
-    "tasks": "tasks_folder_permission_level",
-    "inbox": "inbox_folder_permission_level",
-    "contacts": "contacts_folder_permission_level",
-    "notes": "notes_folder_permission_level",
-    "journal": "journal_folder_permission_level",
-}
-_DELIVERY = {
-    "DelegatesOnly": MeetingDelivery.DELEGATES_ONLY,
-    "DelegatesAndMe": MeetingDelivery.DELEGATES_AND_ME,
-    "DelegatesAndSendInformationToMe": MeetingDelivery.DELEGATES_AND_INFO_TO_ME,
-    "NoForward": MeetingDelivery.NO_FORWARD,
-}
-#: Well-known folders asked for with the tree, so that the tree marks them.
-WELL_KNOWN = (
-    "inbox",
-    "calendar",
-    "contacts",
-    "tasks",
-    "notes",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "outbox",
-    "junkemail",
-    "voicemail",
-)
-_ARCHIVE_WELL_KNOWN = ("archiveinbox", "archivedeleteditems")
-_SORT_FIELDS = {
-    "received": "datetime_received",
-    "sent": "datetime_sent",
-    "subject": "subject",
-    "importance": "importance",
-    "start": "start",
-    "due": "due_date",
-    "modified": "last_modified_time",
-    "created": "datetime_created",
-    "size": "size",
-    "name": "display_name",
-}
-_LIST_FIELDS: dict[FolderKind, tuple[str, ...]] = {
-    FolderKind.MAIL: (
-        "subject",
-        "importance",
-        "sensitivity",
-        "categories",
-        "datetime_received",
-        "datetime_sent",
-        "author",
-        "sender",
-        "is_read",
-        "has_attachments",
-        "size",
-        "item_class",
-        "is_draft",
-        "datetime_created",
-        "last_modified_time",
-        "med_flag_status",
-        "med_flag_due",
-        "med_flag_start",
-    ),
-    FolderKind.CALENDAR: (
-        "subject",
-        "importance",
-        "sensitivity",
-        "categories",
-        "start",
-        "end",
-        "is_all_day",
-        "location",
-        "organizer",
-        "type",
-        "legacy_free_busy_status",
-        "my_response_type",
-        "is_meeting",
-        "is_cancelled",
-        "has_attachments",
-        "item_class",
-        "uid",
-        "last_modified_time",
-        "datetime_created",
-    ),
-    FolderKind.CONTACTS: (
-        "subject",
-        "display_name",
-        "given_name",
-        "surname",
-        "company_name",
-        "job_title",
-        "department",
-        "email_addresses",
-        "categories",
-        "item_class",
-        "last_modified_time",
-    ),
-    FolderKind.TASKS: (
-        "subject",
-        "importance",
-        "sensitivity",
-        "categories",
-        "start_date",
-        "due_date",
-        "complete_date",
-        "status",
-        "percent_complete",
-        "item_class",
-        "last_modified_time",
-        "has_attachments",
-    ),
-    FolderKind.NOTES: (
-        "subject",
-        "categories",
-        "item_class",
-        "datetime_created",
-        "last_modified_time",
-        "sensitivity",
-    ),
-}
-_LIST_FIELDS[FolderKind.OTHER] = _LIST_FIELDS[FolderKind.MAIL]
-
-
-def _dt(value: Any) -> datetime | None:
-    """An aware stdlib datetime from EWSDateTime/EWSDate/None."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return datetime.fromtimestamp(value.timestamp(), tz=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return None
-
-
-def _ews_dt(value: datetime, zone_name: str | None = None) -> EWSDateTime:
-    """An EWSDateTime, in the IANA zone `zone_name` when given and known (else UTC).
-
-    Events are sent in their own zone so that series keep their local time across DST.
-    """
-    zone = EWSTimeZone("UTC")
-    if zone_name:
-        with contextlib.suppress(exerr.UnknownTimeZone, ValueError, KeyError):
-            zone = EWSTimeZone(zone_name)
-    return EWSDateTime.from_datetime(value.astimezone(UTC)).astimezone(zone)
-
-
-def _zone_name(zone: Any) -> str | None:
-    key = getattr(zone, "key", None)
-    return str(key) if key and key != "UTC" else None
-
-
-def _address(mb: Any) -> Address | None:
-    if mb is None or not getattr(mb, "email_address", None):
-        return None
-    return Address(str(mb.email_address).lower(), str(mb.name or ""))
-
-
-def _addresses(mbs: Any) -> tuple[Address, ...]:
-    out = []
-    for mb in mbs or ():
-        addr = _address(mb)
-        if addr is not None:
-            out.append(addr)
-    return tuple(out)
-
-
-def _ex_mailboxes(addrs: Sequence[Address]) -> list[ExMailbox] | None:
-    if not addrs:
-        return None
-    return [ExMailbox(email_address=a.email, name=a.name or None) for a in addrs]
-
-
-def _rights_from_effective(
-    eff: Any, *, own: bool, user: str = "", permission_set: Any = None
-) -> Rights | None:
-    if own:
-        return Rights.full()
-    if eff is None:
-        return None
-    # A folder's EffectiveRights has no edit/delete scope for its items (Author and Editor
-    # look alike there); our entry in the permission set, else its Default entry, has it.
-    # Without a readable permission set, roles without CreateContents have no edit or delete
-    # right and the others are left to the server (ALL = not refused here).
-    can_create = bool(eff.create_contents)
-    read = ReadAccess.FULL if eff.read else ReadAccess.NONE
-    edit = delete = EditScope.ALL if can_create else EditScope.NONE
-    granted = _granted_entry(permission_set, user)
-    if granted is not None:
-        edit, delete = granted.rights.edit, granted.rights.delete
-    return Rights(
-        read=read,
-        create_items=can_create,
-        create_subfolders=bool(eff.create_hierarchy),
-        edit=edit,
-        delete=delete,
-        folder_owner=bool(eff.modify and eff.delete and eff.create_hierarchy),
-        folder_visible=True,
-        view_private=bool(eff.view_private_items),
-    )
-
-
-def _granted_entry(permission_set: Any, user: str) -> Permission | None:
-    """The permission entry that applies to `user` (a named entry replaces Default)."""
-    if permission_set is None:
-        return None
-    raw = list(permission_set.permissions or ()) + list(permission_set.calendar_permissions or ())
-    entries = {e.principal: e for e in (_from_ex_permission(p) for p in raw)}
-    return entries.get(user.lower(), entries.get("default"))
 
 
 # --------------------------------------------------------------------------- backend
@@ -930,6 +228,7 @@ class EwsBackend:
         max_wait_s: float = 60.0,
         streaming: bool = True,
     ) -> None:
+        patches.install()
         if "@" not in user:
             raise InvalidInput(f"{user!r} is not an e-mail address.")
         if not endpoint and not autodiscover:
@@ -944,8 +243,8 @@ class EwsBackend:
         self._endpoint = endpoint
         self._autodiscover = autodiscover
         if endpoint:
-            with _TLS_LOCK:
-                _TLS[endpoint] = False if not verify_tls else (ca_bundle or True)
+            with TLS_LOCK:
+                TLS_VERIFY[endpoint] = False if not verify_tls else (ca_bundle or True)
         self._timeout = timeout_s
         self._streaming = streaming
         credentials = None
@@ -1001,7 +300,7 @@ class EwsBackend:
         with self._lock:
             acc = self._accounts.get(addr)
             if acc is None:
-                with _ews_errors(mailbox=addr):
+                with ews_errors(mailbox=addr):
                     acc = Account(
                         primary_smtp_address=addr,
                         config=self._config,
@@ -1046,7 +345,7 @@ class EwsBackend:
             kind = FolderKind.CALENDAR
         parent = getattr(f, "parent_folder_id", None)
         own = mailbox.lower() == self.user and not archive and mailbox != "public"
-        rights = _rights_from_effective(
+        rights = rights_from_effective(
             getattr(f, "effective_rights", None),
             own=own,
             user=self.user,
@@ -1089,7 +388,7 @@ class EwsBackend:
     def own_mailbox(self) -> Mailbox:
         acc = self._account()
         name = self.user
-        with _ews_errors(mailbox=self.user):
+        with ews_errors(mailbox=self.user):
             for res in acc.protocol.resolve_names([self.user]):
                 mb = res[0] if isinstance(res, tuple) else res
                 if isinstance(mb, ExMailbox) and mb.email_address and mb.name:
@@ -1102,7 +401,7 @@ class EwsBackend:
             raise InvalidInput("Give an address or a name.")
         acc = self._account()
         out: list[Mailbox] = []
-        with _ews_errors():
+        with ews_errors():
             try:
                 results = list(acc.protocol.resolve_names([query.strip()]))
             except exerr.ErrorNameResolutionNoResults:
@@ -1110,7 +409,7 @@ class EwsBackend:
         for res in results:
             if isinstance(res, exerr.ErrorNameResolutionNoResults):
                 continue
-            _raise_if_error(res)
+            raise_if_error(res)
             mb = res[0] if isinstance(res, tuple) else res
             if not getattr(mb, "email_address", None):
                 continue
@@ -1127,7 +426,7 @@ class EwsBackend:
 
     def archive_of(self, mailbox: Mailbox) -> Mailbox | None:
         folder = self._distinguished(mailbox.address, "archivemsgfolderroot", archive=True)
-        with _ews_errors(mailbox=mailbox.address):
+        with ews_errors(mailbox=mailbox.address):
             try:
                 results = list(
                     GetFolder(account=self._account(mailbox.address)).call(
@@ -1168,19 +467,19 @@ class EwsBackend:
             known: tuple[str, ...] = ()
         elif archive:
             top_name = "archivemsgfolderroot"
-            known = _ARCHIVE_WELL_KNOWN
+            known = ARCHIVE_WELL_KNOWN
         else:
             top_name = "msgfolderroot"
             known = WELL_KNOWN
         ctx = {"mailbox": address}
         # Request 1: the top folder and the well-known folders (to mark them) in one GetFolder.
         asked = [self._distinguished(address, n, archive=archive) for n in (top_name, *known)]
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             got = list(
                 GetFolder(account=acc).call(folders=asked, additional_fields=fields, shape=ID_ONLY)
             )
         top = got[0]
-        _raise_if_error(top, **ctx)
+        raise_if_error(top, **ctx)
         distinguished_ids: dict[str, str] = {}
         for name, res in zip(known, got[1:], strict=False):
             if not isinstance(res, Exception) and res.id:
@@ -1189,7 +488,7 @@ class EwsBackend:
         # Request 2 (mailboxes): all subfolders at any depth in one FindFolder. Public folders
         # allow no deep traversal (as Exchange): one request per level, all parents at once.
         found: list[Any] = []
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             if public:
                 level = [top]
                 while level:
@@ -1208,7 +507,7 @@ class EwsBackend:
                     for child in children:
                         if isinstance(child, exerr.ErrorAccessDenied):
                             continue
-                        _raise_if_error(child, **ctx)
+                        raise_if_error(child, **ctx)
                         found.append(child)
                         if child.child_folder_count:
                             level.append(child)
@@ -1224,7 +523,7 @@ class EwsBackend:
                 ):
                     if isinstance(child, exerr.ErrorAccessDenied):
                         continue
-                    _raise_if_error(child, **ctx)
+                    raise_if_error(child, **ctx)
                     found.append(child)
         folders = [
             self._to_folder(f, address, distinguished_ids.get(str(f.id)), archive=archive)
@@ -1261,7 +560,7 @@ class EwsBackend:
                 "permission_set",
             )
         }
-        with _ews_errors(mailbox=mailbox, folder=name):
+        with ews_errors(mailbox=mailbox, folder=name):
             try:
                 (res,) = list(
                     GetFolder(account=self._account(mailbox)).call(
@@ -1270,7 +569,7 @@ class EwsBackend:
                 )
             except ValueError as exc:  # exchangelib refuses unknown distinguished names
                 raise InvalidInput(f"{name!r} is no well-known folder name.") from exc
-        _raise_if_error(res, mailbox=mailbox, folder=name)
+        raise_if_error(res, mailbox=mailbox, folder=name)
         return self._to_folder(res, mailbox, name, archive=archive)
 
     def get_folder(self, folder_id: str) -> Folder:
@@ -1290,13 +589,13 @@ class EwsBackend:
             )
         }
         ex = ExFolder(id=folder_id, root=self._root(mailbox))
-        with _ews_errors(mailbox=mailbox, folder=folder_id):
+        with ews_errors(mailbox=mailbox, folder=folder_id):
             (res,) = list(
                 GetFolder(account=self._account(mailbox)).call(
                     folders=[ex], additional_fields=fields, shape=ID_ONLY
                 )
             )
-        _raise_if_error(res, mailbox=mailbox, folder=folder_id)
+        raise_if_error(res, mailbox=mailbox, folder=folder_id)
         return self._to_folder(res, mailbox)
 
     # ------------------------------------------------------------------ items: reading
@@ -1308,7 +607,7 @@ class EwsBackend:
         if query.flagged_only:
             q &= Q(med_flag_status=2)
         if query.importance is not None:
-            q &= Q(importance=_IMPORTANCE_BACK[query.importance])
+            q &= Q(importance=IMPORTANCE_BACK[query.importance])
         if query.category:
             q &= Q(categories__contains=[query.category])
         if query.has_attachments is not None:
@@ -1322,9 +621,9 @@ class EwsBackend:
             FolderKind.CONTACTS: "last_modified_time",
         }.get(kind, "datetime_received")
         if query.start is not None:
-            q &= Q(**{f"{time_field}__gte": _ews_dt(query.start)})
+            q &= Q(**{f"{time_field}__gte": ews_datetime(query.start)})
         if query.end is not None:
-            q &= Q(**{f"{time_field}__lt": _ews_dt(query.end)})
+            q &= Q(**{f"{time_field}__lt": ews_datetime(query.end)})
         if query.search:
             text = query.search.strip()
             q &= Q(subject__icontains=text) | Q(body__icontains=text)
@@ -1380,18 +679,18 @@ class EwsBackend:
     def find_items(self, folder: Folder, query: ItemQuery) -> Page[Item]:
         acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
-        fields = _LIST_FIELDS.get(folder.kind, _LIST_FIELDS[FolderKind.MAIL])
+        fields = LIST_FIELDS.get(folder.kind, LIST_FIELDS[FolderKind.MAIL])
         default_sort = {
             FolderKind.CALENDAR: "start",
             FolderKind.CONTACTS: "name",
             FolderKind.TASKS: "due",
         }.get(folder.kind, "received")
-        sort = _SORT_FIELDS.get(query.sort or default_sort, "datetime_received")
+        sort = SORT_FIELDS.get(query.sort or default_sort, "datetime_received")
         if query.sort == "from":
             sort = "author"
         descending = query.descending if query.sort is not None else default_sort == "received"
         order = f"-{sort}" if descending else sort
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             raw, total = self._find(
                 acc,
                 ex,
@@ -1403,7 +702,7 @@ class EwsBackend:
             )
         items = []
         for res in raw:
-            _raise_if_error(res, **ctx)
+            raise_if_error(res, **ctx)
             items.append(self._to_item(res, folder.mailbox, folder.id))
         # Without a total from the server a full page means there may be more.
         more = len(items) >= query.limit if total is None else query.offset + len(items) < total
@@ -1414,24 +713,24 @@ class EwsBackend:
 
         acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
-        with _ews_errors(**ctx):
-            view = CalendarView(start=_ews_dt(start), end=_ews_dt(end))
+        with ews_errors(**ctx):
+            view = CalendarView(start=ews_datetime(start), end=ews_datetime(end))
             raw, _ = self._find(
                 acc,
                 ex,
                 Q(),
-                _LIST_FIELDS[FolderKind.CALENDAR],
+                LIST_FIELDS[FolderKind.CALENDAR],
                 order=None,
                 limit=None,
                 calendar_view=view,
             )
         out = []
         for res in raw:
-            _raise_if_error(res, **ctx)
+            raise_if_error(res, **ctx)
             item = self._to_item(res, folder.mailbox, folder.id)
             if isinstance(item, Event):
                 out.append(item)
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             return self._with_series_ids(acc, out, one_folder=True)
 
     def _with_series_ids(
@@ -1473,16 +772,16 @@ class EwsBackend:
 
     def get_items(self, item_ids: Sequence[str]) -> Sequence[Item]:
         acc = self._account()
-        with _ews_errors(item=item_ids[0] if len(item_ids) == 1 else None):
+        with ews_errors(item=item_ids[0] if len(item_ids) == 1 else None):
             raw = list(acc.fetch(ids=[ItemId(id=i) for i in item_ids]))
         out = []
         for item_id, res in zip(item_ids, raw, strict=True):
-            _raise_if_error(res, item=item_id)
+            raise_if_error(res, item=item_id)
             out.append(self._to_item(res, None, None))
         events = [i for i in out if isinstance(i, Event)]
         if not events:
             return out
-        with _ews_errors(item=item_ids[0] if len(item_ids) == 1 else None):
+        with ews_errors(item=item_ids[0] if len(item_ids) == 1 else None):
             linked = {e.id: e for e in self._with_series_ids(acc, events)}
         return [linked.get(i.id, i) if isinstance(i, Event) else i for i in out]
 
@@ -1490,9 +789,9 @@ class EwsBackend:
         from exchangelib.properties import RecurringMasterItemId
 
         acc = self._account()
-        with _ews_errors(item=item_id):
+        with ews_errors(item=item_id):
             (occ,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["type"]))
-            _raise_if_error(occ, item=item_id)
+            raise_if_error(occ, item=item_id)
             if not isinstance(occ, CalendarItem) or occ.type not in (
                 "Occurrence",
                 "Exception",
@@ -1504,7 +803,7 @@ class EwsBackend:
             (master,) = list(
                 acc.fetch(ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
             )
-        _raise_if_error(master, item=item_id)
+        raise_if_error(master, item=item_id)
         ev = self._to_item(master, None, None)
         if not isinstance(ev, Event):
             raise NotFound("This event is not part of a series.", item=item_id)
@@ -1515,7 +814,7 @@ class EwsBackend:
         from exchangelib.services import GetAttachment
 
         acc = self._account()
-        with _ews_errors(item=attachment_id):
+        with ews_errors(item=attachment_id):
             (res,) = list(
                 GetAttachment(account=acc).call(
                     items=[AttachmentId(id=attachment_id)],
@@ -1525,8 +824,8 @@ class EwsBackend:
                     additional_fields=None,
                 )
             )
-        _raise_if_error(res, item=attachment_id)
-        meta = _to_attachment(res)
+        raise_if_error(res, item=attachment_id)
+        meta = to_attachment(res)
         if isinstance(res, FileAttachment):
             content = bytes(res.content or b"")
         else:
@@ -1536,9 +835,9 @@ class EwsBackend:
 
     def export_mime(self, item_id: str) -> bytes:
         acc = self._account()
-        with _ews_errors(item=item_id):
+        with ews_errors(item=item_id):
             (res,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["mime_content"]))
-        _raise_if_error(res, item=item_id)
+        raise_if_error(res, item=item_id)
         mime = res.mime_content
         if not mime:
             raise NotFound("The server returned no MIME content for this item.", item=item_id)
@@ -1550,7 +849,7 @@ class EwsBackend:
 
         acc = self._account(mailbox)
         calendar = self._distinguished(mailbox.lower(), "calendar")
-        with _ews_errors(mailbox=mailbox):
+        with ews_errors(mailbox=mailbox):
             try:
                 res = GetUserConfiguration(account=acc).get(
                     user_configuration_name=UserConfigurationNameMNS(
@@ -1560,7 +859,7 @@ class EwsBackend:
                 )
             except exerr.ErrorItemNotFound:
                 return []
-        _raise_if_error(res, mailbox=mailbox)
+        raise_if_error(res, mailbox=mailbox)
         xml = getattr(res, "xml_data", None)
         if not xml:
             return []
@@ -1580,7 +879,7 @@ class EwsBackend:
         if mailbox is None and folder_id is not None:
             with self._lock:
                 mailbox = self._folder_mailbox.get(folder_id)
-        attachments = tuple(_to_attachment(a) for a in (getattr(ex, "attachments", None) or ()))
+        attachments = tuple(to_attachment(a) for a in (getattr(ex, "attachments", None) or ()))
         body = getattr(ex, "body", None)
         common: dict[str, Any] = {
             "id": str(ex.id),
@@ -1591,15 +890,15 @@ class EwsBackend:
             "subject": str(getattr(ex, "subject", None) or ""),
             "body": str(body) if body is not None else None,
             "body_is_html": type(body).__name__ == "HTMLBody",
-            "importance": _IMPORTANCE.get(
+            "importance": IMPORTANCE.get(
                 getattr(ex, "importance", None) or "Normal", Importance.NORMAL
             ),
-            "sensitivity": _SENSITIVITY.get(
+            "sensitivity": SENSITIVITY.get(
                 getattr(ex, "sensitivity", None) or "Normal", Sensitivity.NORMAL
             ),
             "categories": tuple(getattr(ex, "categories", None) or ()),
-            "created": _dt(getattr(ex, "datetime_created", None)),
-            "last_modified": _dt(getattr(ex, "last_modified_time", None)),
+            "created": aware_datetime(getattr(ex, "datetime_created", None)),
+            "last_modified": aware_datetime(getattr(ex, "last_modified_time", None)),
             "has_attachments": bool(getattr(ex, "has_attachments", False) or attachments),
             "attachments": attachments,
             "size": getattr(ex, "size", None),
@@ -1608,7 +907,7 @@ class EwsBackend:
                 if getattr(ex, "reminder_is_set", False)
                 else None
             ),
-            "flag": _flag_of(ex),
+            "flag": flag_of(ex),
         }
         item_class = str(common["item_class"] or "")
         if isinstance(ex, CalendarItem):
@@ -1634,24 +933,24 @@ class EwsBackend:
         if isinstance(ex, ExTask):
             return Task(
                 **common,
-                start=_dt(ex.start_date),
-                due=_dt(ex.due_date),
-                completed=_dt(ex.complete_date),
-                status=_TASK_STATUS.get(ex.status or "NotStarted", TaskStatus.NOT_STARTED),
+                start=aware_datetime(ex.start_date),
+                due=aware_datetime(ex.due_date),
+                completed=aware_datetime(ex.complete_date),
+                status=TASK_STATUS.get(ex.status or "NotStarted", TaskStatus.NOT_STARTED),
                 percent_complete=int(ex.percent_complete or 0),
                 owner=str(ex.owner or ""),
             )
         if item_class.lower().startswith("ipm.stickynote"):
             return Note(**common)
         fields: dict[str, Any] = {
-            "from_": _address(getattr(ex, "author", None)),
-            "sender": _address(getattr(ex, "sender", None)),
-            "to": _addresses(getattr(ex, "to_recipients", None)),
-            "cc": _addresses(getattr(ex, "cc_recipients", None)),
-            "bcc": _addresses(getattr(ex, "bcc_recipients", None)),
-            "reply_to": _addresses(getattr(ex, "reply_to", None)),
-            "received": _dt(getattr(ex, "datetime_received", None)),
-            "sent": _dt(getattr(ex, "datetime_sent", None)),
+            "from_": to_address(getattr(ex, "author", None)),
+            "sender": to_address(getattr(ex, "sender", None)),
+            "to": to_addresses(getattr(ex, "to_recipients", None)),
+            "cc": to_addresses(getattr(ex, "cc_recipients", None)),
+            "bcc": to_addresses(getattr(ex, "bcc_recipients", None)),
+            "reply_to": to_addresses(getattr(ex, "reply_to", None)),
+            "received": aware_datetime(getattr(ex, "datetime_received", None)),
+            "sent": aware_datetime(getattr(ex, "datetime_sent", None)),
             "is_read": bool(getattr(ex, "is_read", False)),
             "is_draft": bool(getattr(ex, "is_draft", False)),
             "internet_message_id": getattr(ex, "message_id", None),
@@ -1677,42 +976,42 @@ class EwsBackend:
             (AttendeeKind.RESOURCE, "resources"),
         ):
             for att in getattr(ex, attr, None) or ():
-                addr = _address(att.mailbox)
+                addr = to_address(att.mailbox)
                 if addr is not None:
                     attendees.append(
                         Attendee(
                             addr,
                             att_kind,
-                            _RESPONSE.get(att.response_type or "Unknown", ResponseType.UNKNOWN),
+                            RESPONSE.get(att.response_type or "Unknown", ResponseType.UNKNOWN),
                         )
                     )
-        start = _dt(ex.start) or datetime.now(UTC)
-        end = _dt(ex.end) or start
-        kind = _EVENT_KIND.get(ex.type or "Single", EventKind.SINGLE)
+        start = aware_datetime(ex.start) or datetime.now(UTC)
+        end = aware_datetime(ex.end) or start
+        kind = EVENT_KIND.get(ex.type or "Single", EventKind.SINGLE)
         return Event(
             **common,
             start=start,
             end=end,
             is_all_day=bool(ex.is_all_day),
             location=str(ex.location or ""),
-            organizer=_address(ex.organizer),
+            organizer=to_address(ex.organizer),
             attendees=tuple(attendees),
             event_kind=kind,
-            recurrence=_from_ex_recurrence(getattr(ex, "recurrence", None)),
-            show_as=_BUSY.get(ex.legacy_free_busy_status or "Busy", BusyStatus.BUSY),
-            my_response=_RESPONSE.get(ex.my_response_type or "Unknown", ResponseType.UNKNOWN),
+            recurrence=from_ex_recurrence(getattr(ex, "recurrence", None)),
+            show_as=BUSY.get(ex.legacy_free_busy_status or "Busy", BusyStatus.BUSY),
+            my_response=RESPONSE.get(ex.my_response_type or "Unknown", ResponseType.UNKNOWN),
             is_meeting=bool(ex.is_meeting) or bool(attendees),
             is_cancelled=bool(ex.is_cancelled),
             uid=getattr(ex, "uid", None),
-            timezone=_zone_name(getattr(ex, "_start_timezone", None)),
+            timezone=zone_name_of(getattr(ex, "_start_timezone", None)),
         )
 
     def _to_ews(self, item: Item, acc: Any, ex_folder: Any | None) -> Any:
         common: dict[str, Any] = {
             "account": acc,
             "subject": item.subject,
-            "importance": _IMPORTANCE_BACK[item.importance],
-            "sensitivity": _SENSITIVITY_BACK[item.sensitivity],
+            "importance": IMPORTANCE_BACK[item.importance],
+            "sensitivity": SENSITIVITY_BACK[item.sensitivity],
             "categories": list(item.categories) or None,
         }
         if ex_folder is not None:
@@ -1730,20 +1029,20 @@ class EwsBackend:
         if isinstance(item, Event):
             return CalendarItem(
                 **common,
-                start=_ews_dt(item.start, item.timezone)
+                start=ews_datetime(item.start, item.timezone)
                 if not item.is_all_day
                 else EWSDate.from_date(item.start.date()),
-                end=_ews_dt(item.end, item.timezone)
+                end=ews_datetime(item.end, item.timezone)
                 if not item.is_all_day
                 else EWSDate.from_date(item.end.date()),
                 is_all_day=item.is_all_day,
                 location=item.location or None,
                 uid=item.uid or None,  # an imported event keeps its iCalendar UID
-                legacy_free_busy_status=_BUSY_BACK[item.show_as],
-                required_attendees=_ex_attendees(item, AttendeeKind.REQUIRED),
-                optional_attendees=_ex_attendees(item, AttendeeKind.OPTIONAL),
-                resources=_ex_attendees(item, AttendeeKind.RESOURCE),
-                recurrence=_to_ex_recurrence(item.recurrence) if item.recurrence else None,
+                legacy_free_busy_status=BUSY_BACK[item.show_as],
+                required_attendees=ex_attendees(item, AttendeeKind.REQUIRED),
+                optional_attendees=ex_attendees(item, AttendeeKind.OPTIONAL),
+                resources=ex_attendees(item, AttendeeKind.RESOURCE),
+                recurrence=to_ex_recurrence(item.recurrence) if item.recurrence else None,
             )
         if isinstance(item, Contact):
             common["subject"] = item.subject or item.display_name
@@ -1772,22 +1071,22 @@ class EwsBackend:
                 **common,
                 start_date=EWSDate.from_date(item.start.date()) if item.start else None,
                 due_date=EWSDate.from_date(item.due.date()) if item.due else None,
-                status=_TASK_STATUS_BACK[TaskStatus.COMPLETED if done else item.status],
+                status=TASK_STATUS_BACK[TaskStatus.COMPLETED if done else item.status],
                 percent_complete=Decimal(100 if done else item.percent_complete),
             )
         if isinstance(item, Note):
-            note = _StickyNote(**common)
+            note = StickyNote(**common)
             note.item_class = "IPM.StickyNote"
             return note
         msg = ExMessage(**common)
         if isinstance(item, Message):
-            msg.to_recipients = _ex_mailboxes(item.to)
-            msg.cc_recipients = _ex_mailboxes(item.cc)
-            msg.bcc_recipients = _ex_mailboxes(item.bcc)
+            msg.to_recipients = ex_mailboxes(item.to)
+            msg.cc_recipients = ex_mailboxes(item.cc)
+            msg.bcc_recipients = ex_mailboxes(item.bcc)
             msg.is_read = item.is_read
             if item.from_ is not None:
                 msg.author = ExMailbox(email_address=item.from_.email, name=item.from_.name or None)
-        _apply_flag(msg, item.flag)
+        apply_flag(msg, item.flag)
         return msg
 
     # ------------------------------------------------------------------ items: writing
@@ -1800,7 +1099,7 @@ class EwsBackend:
         acc, ex_folder = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         ex = self._to_ews(item, acc, ex_folder)
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             if isinstance(ex, CalendarItem):
                 ex.save(
                     send_meeting_invitations="SendToAllAndSaveCopy"
@@ -1842,9 +1141,9 @@ class EwsBackend:
             rights = self._folder_rights.get(item.folder_id or "")
         if rights is None or rights.edit is not EditScope.OWN:
             return
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["effective_rights"]))
-        _raise_if_error(cur, **ctx)
+        raise_if_error(cur, **ctx)
         eff = getattr(cur, "effective_rights", None)
         if eff is not None and not eff.modify:
             raise AccessDenied(
@@ -1862,18 +1161,18 @@ class EwsBackend:
         valid = {f.name for f in type(ex).FIELDS}
         names: list[str] = []
         for f in fields:
-            mapped = [n for n in _UPDATE_FIELDS.get(f, (f,)) if n in valid]
+            mapped = [n for n in UPDATE_FIELDS.get(f, (f,)) if n in valid]
             if not mapped:
                 raise InvalidInput(f"Cannot update {f} on a {item.kind.value}.")
             names.extend(n for n in mapped if n not in names)
         if isinstance(ex, ExTask) and "status" in names and "percent_complete" not in names:
             names.append("percent_complete")  # completing also makes it 100 %
         if not item.change_key:
-            with _ews_errors(**ctx):
+            with ews_errors(**ctx):
                 (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["subject"]))
-            _raise_if_error(cur, **ctx)
+            raise_if_error(cur, **ctx)
             ex._id = ItemId(id=item.id, changekey=cur.changekey)
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             # With the change key we read, the server refuses to overwrite a newer version
             # (Conflict); without one we fetched the current key just above.
             kwargs: dict[str, Any] = {
@@ -1898,7 +1197,7 @@ class EwsBackend:
         from exchangelib.services import DeleteItem
 
         acc = self._account()
-        with _ews_errors(item=item_id):
+        with ews_errors(item=item_id):
             res = list(
                 DeleteItem(account=acc).call(
                     items=[ItemId(id=item_id)],
@@ -1911,19 +1210,19 @@ class EwsBackend:
                 )
             )
         for r in res:
-            _raise_if_error(r, item=item_id)
+            raise_if_error(r, item=item_id)
 
     def _move_or_copy(self, service: Any, item_id: str, folder: Folder) -> str:
         ex_folder = self._ex_folder(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name, "item": item_id}
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             res = list(
                 service(account=self._account()).call(
                     items=[ItemId(id=item_id)], to_folder=ex_folder
                 )
             )
         (new,) = res
-        _raise_if_error(new, **ctx)
+        raise_if_error(new, **ctx)
         new_id = new[0] if isinstance(new, tuple) else getattr(new, "id", None)
         return str(new_id or "")
 
@@ -1956,7 +1255,7 @@ class EwsBackend:
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)
         sent = self._distinguished(self.user, "sentitems")
-        with _ews_errors(mailbox=owner):
+        with ews_errors(mailbox=owner):
             if message.new_attachments:
                 msg.folder = self._distinguished(self.user, "drafts")
                 msg.save()
@@ -1990,7 +1289,7 @@ class EwsBackend:
         )
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)
-        with _ews_errors(mailbox=drafts_of, folder="drafts"):
+        with ews_errors(mailbox=drafts_of, folder="drafts"):
             msg.save()
             for att in message.new_attachments:
                 msg.attach(
@@ -2013,9 +1312,9 @@ class EwsBackend:
         from exchangelib.properties import ReferenceItemId
 
         _, owner = self._sender_account(options)
-        with _ews_errors(item=item_id, mailbox=owner):
+        with ews_errors(item=item_id, mailbox=owner):
             (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
-            _raise_if_error(orig, item=item_id)
+            raise_if_error(orig, item=item_id)
             cls = ReplyAllToItem if reply_all else ReplyToItem
             reply = cls(
                 account=self._account(),
@@ -2052,7 +1351,7 @@ class EwsBackend:
         )
         message = Message(
             subject=subject,
-            body=f"{body}\n\n{_quote_header(orig)}\n{orig.body or ''}",
+            body=f"{body}\n\n{quote_header(orig)}\n{orig.body or ''}",
             to=tuple(dict.fromkeys(to)),
             cc=tuple(dict.fromkeys(cc)),
         )
@@ -2065,15 +1364,15 @@ class EwsBackend:
         from exchangelib.properties import ReferenceItemId
 
         _, owner = self._sender_account(options)
-        with _ews_errors(item=item_id, mailbox=owner):
+        with ews_errors(item=item_id, mailbox=owner):
             (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
-            _raise_if_error(orig, item=item_id)
+            raise_if_error(orig, item=item_id)
             fwd = ForwardItem(
                 account=self._account(),
                 reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
                 subject=f"WG: {orig.subject or ''}".strip(),
                 new_body=body,
-                to_recipients=_ex_mailboxes(to),
+                to_recipients=ex_mailboxes(to),
                 author=ExMailbox(email_address=owner) if owner != self.user else None,
             )
             try:
@@ -2095,7 +1394,7 @@ class EwsBackend:
             )
         message = Message(
             subject=f"WG: {full.subject}",
-            body=f"{body}\n\n{_quote_header(full)}\n{full.body or ''}",
+            body=f"{body}\n\n{quote_header(full)}\n{full.body or ''}",
             to=tuple(to),
             new_attachments=tuple(files),
         )
@@ -2113,13 +1412,13 @@ class EwsBackend:
         }.get(response)
         if cls is None:
             raise InvalidInput("Respond with accept, tentative or decline.")
-        with _ews_errors(item=item_id):
+        with ews_errors(item=item_id):
             (orig,) = list(
                 self._account().fetch(
                     ids=[ItemId(id=item_id)], only_fields=["subject", "item_class"]
                 )
             )
-            _raise_if_error(orig, item=item_id)
+            raise_if_error(orig, item=item_id)
             if not isinstance(orig, MeetingRequest | CalendarItem):
                 raise InvalidInput("This item is no meeting request.", item=item_id)
             kwargs: dict[str, Any] = {
@@ -2137,12 +1436,12 @@ class EwsBackend:
         self, addresses: Sequence[str], start: datetime, end: datetime
     ) -> Sequence[FreeBusy]:
         acc = self._account()
-        with _ews_errors():
+        with ews_errors():
             views = list(
                 acc.protocol.get_free_busy_info(
                     accounts=[(a, "Required", False) for a in addresses],
-                    start=_ews_dt(start),
-                    end=_ews_dt(end),
+                    start=ews_datetime(start),
+                    end=ews_datetime(end),
                     requested_view="Detailed",
                 )
             )
@@ -2157,9 +1456,9 @@ class EwsBackend:
                 details = ev.details
                 slots.append(
                     BusySlot(
-                        start=_dt(ev.start) or start,
-                        end=_dt(ev.end) or end,
-                        status=_BUSY.get(ev.busy_type or "Busy", BusyStatus.BUSY),
+                        start=aware_datetime(ev.start) or start,
+                        end=aware_datetime(ev.end) or end,
+                        status=BUSY.get(ev.busy_type or "Busy", BusyStatus.BUSY),
                         subject=getattr(details, "subject", None) if details else None,
                         location=getattr(details, "location", None) if details else None,
                     )
@@ -2173,53 +1472,53 @@ class EwsBackend:
         acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         fields = {FieldPath(field=ExFolder.get_field_by_fieldname("permission_set"))}
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             (res,) = list(
                 GetFolder(account=acc).call(folders=[ex], additional_fields=fields, shape=ID_ONLY)
             )
-        _raise_if_error(res, **ctx)
+        raise_if_error(res, **ctx)
         pset = res.permission_set
         out: list[Permission] = []
         if pset is None:
             return out
         for p in list(pset.permissions or ()) + list(pset.calendar_permissions or ()):
-            out.append(_from_ex_permission(p))
+            out.append(from_ex_permission(p))
         return out
 
     def set_permissions(self, folder: Folder, permissions: Sequence[Permission]) -> None:
         acc, ex = self._folder_of(folder)
         if folder.kind is FolderKind.CALENDAR:
             root = self._root(folder.mailbox, archive=folder.archive)
-            ex = _CalendarFolder(id=folder.id, changekey=folder.change_key, root=root)
+            ex = CalendarFolder(id=folder.id, changekey=folder.change_key, root=root)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
         calendar = folder.kind is FolderKind.CALENDAR
-        entries = [_to_ex_permission(p, calendar=calendar) for p in permissions]
+        entries = [to_ex_permission(p, calendar=calendar) for p in permissions]
         if calendar:
             pset = PermissionSet(calendar_permissions=entries)
         else:
             pset = PermissionSet(permissions=entries)
         ex.permission_set = pset
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             res = list(UpdateFolder(account=acc).call(folders=[(ex, ["permission_set"])]))
         for r in res:
-            _raise_if_error(r, **ctx)
+            raise_if_error(r, **ctx)
 
     def delegates(self, mailbox: str) -> tuple[Sequence[Delegate], MeetingDelivery]:
         from exchangelib.services import GetDelegate
 
         acc = self._account(mailbox)
         svc = GetDelegate(account=acc)
-        with _ews_errors(mailbox=mailbox):
+        with ews_errors(mailbox=mailbox):
             raw = list(svc.call(user_ids=None, include_permissions=True))
         out = []
         for d in raw:
-            _raise_if_error(d, mailbox=mailbox)
+            raise_if_error(d, mailbox=mailbox)
             user = d.user_id
             perms = d.delegate_permissions
             levels = (
                 {
                     name: DelegateLevel(getattr(perms, attr, None) or "None")
-                    for name, attr in _DELEGATE_FOLDER_FIELDS.items()
+                    for name, attr in DELEGATE_FOLDER_FIELDS.items()
                 }
                 if perms is not None
                 else {}
@@ -2233,7 +1532,7 @@ class EwsBackend:
                     receive_meeting_copies=bool(d.receive_copies_of_meeting_messages),
                 )
             )
-        delivery = _DELIVERY.get(
+        delivery = DELIVERY.get(
             str(getattr(svc, "deliver_meeting_requests", None) or "DelegatesAndMe"),
             MeetingDelivery.DELEGATES_AND_ME,
         )
@@ -2246,10 +1545,10 @@ class EwsBackend:
     ) -> tuple[Sequence[SyncChange], str, bool]:
         acc, ex = self._folder_of(folder)
         ctx = {"mailbox": folder.mailbox, "folder": folder.name}
-        fields = _LIST_FIELDS.get(folder.kind, _LIST_FIELDS[FolderKind.MAIL])
+        fields = LIST_FIELDS.get(folder.kind, LIST_FIELDS[FolderKind.MAIL])
         svc = SyncFolderItems(account=acc)
         changes: list[SyncChange] = []
-        with _ews_errors(**ctx):
+        with ews_errors(**ctx):
             valid = {f.name for f in ex.allowed_item_fields(version=acc.version)}
             additional = {
                 fp
@@ -2291,348 +1590,10 @@ class EwsBackend:
         acc = self._account(mailbox)
         collection = FolderCollection(account=acc, folders=[self._ex_folder(f) for f in folders])
         ctx = {"mailbox": mailbox}
-        first = _subscribe(collection, self._streaming, ctx)  # errors surface here, not later
-        return _events(self, collection, acc, first, ctx)
-
-
-#: Codes meaning the server forgot the subscription; we subscribe again.
-_LOST_SUBSCRIPTION = {
-    "ErrorSubscriptionNotFound",
-    "ErrorExpiredSubscription",
-    "ErrorInvalidSubscription",
-}
-
-
-def _subscribe(
-    collection: Any, streaming: bool, ctx: dict[str, str]
-) -> tuple[str, str | None, bool]:
-    """(subscription id, watermark, streaming?): streaming where the server has it, else pull."""
-    with _ews_errors(**ctx):
-        if streaming:
-            try:
-                return str(collection.subscribe_to_streaming()), None, True
-            except (
-                exerr.ErrorInvalidRequest,
-                exerr.ErrorInvalidOperation,
-                exerr.ErrorInvalidServerVersion,
-            ):
-                pass  # no streaming here: pull
-        sub_id, watermark = collection.subscribe_to_pull(timeout=10)
-        return str(sub_id), str(watermark), False
-
-
-def _pull(acc: Any, sub_id: str, watermark: str | None) -> Iterator[Any]:
-    """GetEvents from the watermark on, as many rounds as the server says it has more."""
-    from exchangelib.services import GetEvents
-
-    svc = GetEvents(account=acc)
-    while True:
-        note = svc.get(subscription_id=sub_id, watermark=watermark)
-        yield note
-        if not note.more_events:
-            return
-        watermark = note.previous_watermark if not note.events else note.events[-1].watermark
-
-
-def _events(
-    backend: EwsBackend,
-    collection: Any,
-    acc: Any,
-    subscription: tuple[str, str | None, bool],
-    ctx: dict[str, str],
-) -> Iterator[MailboxEvent]:
-    """Yield events as they arrive until closed; renew a lost subscription; unsubscribe."""
-    import time as _time
-
-    sub_id, watermark, streaming = subscription
-    try:
-        while not backend._closed:
-            got_any = False
-            try:
-                with _ews_errors(**ctx):
-                    if streaming:
-                        notes = GetStreamingEvents(account=acc).call(
-                            subscription_ids=[sub_id], connection_timeout=1
-                        )
-                    else:
-                        notes = _pull(acc, sub_id, watermark)
-                    for note in notes:  # streaming responses arrive note by note
-                        if isinstance(note, Exception):
-                            raise note
-                        for ev in getattr(note, "events", None) or ():
-                            if getattr(ev, "watermark", None):
-                                watermark = ev.watermark
-                            med_ev = _to_event(ev)
-                            if med_ev is not None and med_ev.kind is not MailboxEventKind.STATUS:
-                                got_any = True
-                            if med_ev is not None:
-                                yield med_ev
-            except (NotFound, InvalidInput) as err:
-                if err.code not in _LOST_SUBSCRIPTION:
-                    raise
-                sub_id, watermark, streaming = _subscribe(collection, streaming, ctx)
-                yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
-                continue
-            if not streaming and not got_any:
-                _time.sleep(1.0)
-    finally:
-        with contextlib.suppress(MedError, exerr.EWSError, requests.exceptions.RequestException):
-            collection.unsubscribe(sub_id)
-
-
-def _to_event(ev: Any) -> MailboxEvent | None:
-    kinds = {
-        "NewMailEvent": MailboxEventKind.NEW_MAIL,
-        "CreatedEvent": MailboxEventKind.CREATED,
-        "ModifiedEvent": MailboxEventKind.MODIFIED,
-        "DeletedEvent": MailboxEventKind.DELETED,
-        "MovedEvent": MailboxEventKind.MOVED,
-        "CopiedEvent": MailboxEventKind.COPIED,
-        "StatusEvent": MailboxEventKind.STATUS,
-    }
-    kind = kinds.get(type(ev).__name__)
-    if kind is None:
-        return None
-
-    def _id(attr: str) -> str | None:
-        value = getattr(ev, attr, None)
-        return str(value.id) if value is not None and getattr(value, "id", None) else None
-
-    return MailboxEvent(
-        kind=kind,
-        folder_id=_id("parent_folder_id"),
-        item_id=_id("item_id"),
-        old_item_id=_id("old_item_id"),
-        old_folder_id=_id("old_parent_folder_id"),
-        timestamp=_dt(getattr(ev, "timestamp", None)),
-    )
-
-
-# --------------------------------------------------------------------------- helpers
-
-_UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
-    "flag": ("med_flag_status", "med_flag_start", "med_flag_due", "med_flag_complete"),
-    "reminder_minutes": ("reminder_is_set", "reminder_minutes_before_start"),
-    "to": ("to_recipients",),
-    "cc": ("cc_recipients",),
-    "bcc": ("bcc_recipients",),
-    "from_": ("author",),
-    "show_as": ("legacy_free_busy_status",),
-    "attendees": ("required_attendees", "optional_attendees", "resources"),
-    "company": ("company_name",),
-    "emails": ("email_addresses",),
-    "phones": ("phone_numbers",),
-    "start": ("start", "start_date"),
-    "due": ("due_date",),
-    # CompleteDate is read-only: the server stamps it when the status becomes Completed.
-    "completed": ("status", "percent_complete"),
-}
-
-
-def _quote_header(orig: Message) -> str:
-    return "\n".join(
-        [
-            "-----Ursprüngliche Nachricht-----",
-            f"Von: {orig.from_ or ''}",
-            f"Gesendet: {orig.sent.isoformat() if orig.sent else ''}",
-            f"An: {', '.join(str(a) for a in orig.to)}",
-            f"Betreff: {orig.subject}",
-            "",
-        ]
-    )
-
-
-def _flag_of(ex: Any) -> Flag:
-    code = getattr(ex, "med_flag_status", None)
-    status = _FLAG_CODES.get(int(code) if code is not None else 0, FlagStatus.NOT_FLAGGED)
-    return Flag(
-        status=status,
-        start=_dt(getattr(ex, "med_flag_start", None)),
-        due=_dt(getattr(ex, "med_flag_due", None)),
-        completed=_dt(getattr(ex, "med_flag_complete", None)),
-    )
-
-
-def _apply_flag(msg: Any, flag: Flag) -> None:
-    msg.med_flag_status = _FLAG_CODES_BACK[flag.status]
-    msg.med_flag_start = _ews_dt(flag.start) if flag.start else None
-    msg.med_flag_due = _ews_dt(flag.due) if flag.due else None
-    msg.med_flag_complete = _ews_dt(flag.completed) if flag.completed else None
-
-
-def _to_attachment(a: Any) -> Attachment:
-    att_id = getattr(getattr(a, "attachment_id", None), "id", None) or ""
-    return Attachment(
-        id=str(att_id),
-        name=str(getattr(a, "name", None) or "attachment"),
-        content_type=str(getattr(a, "content_type", None) or "application/octet-stream"),
-        size=getattr(a, "size", None),
-        is_inline=bool(getattr(a, "is_inline", False)),
-        is_item=isinstance(a, ItemAttachment),
-        content_id=getattr(a, "content_id", None),
-    )
-
-
-def _from_ex_recurrence(rec: Any) -> Recurrence | None:
-    if rec is None or rec.pattern is None or rec.boundary is None:
-        return None
-    p = rec.pattern
-    pattern: RecurrencePattern
-    if isinstance(p, DailyPattern):
-        pattern = Daily(int(p.interval or 1))
-    elif isinstance(p, WeeklyPattern):
-        days = p.weekdays if isinstance(p.weekdays, list | tuple) else [p.weekdays]
-        pattern = Weekly(
-            tuple(Weekday(_WEEKDAY_NAMES[int(d) - 1]) for d in days),
-            int(p.interval or 1),
-            Weekday(_WEEKDAY_NAMES[int(p.first_day_of_week or 1) - 1]),
-        )
-    elif isinstance(p, AbsoluteMonthlyPattern):
-        pattern = MonthlyByDate(int(p.day_of_month), int(p.interval or 1))
-    elif isinstance(p, RelativeMonthlyPattern):
-        pattern = MonthlyByWeekday(
-            Weekday(_WEEKDAY_NAMES[int(p.weekday) - 1]),
-            cast(Any, _WEEK_NAMES[int(p.week_number) - 1]),
-            int(p.interval or 1),
-        )
-    elif isinstance(p, AbsoluteYearlyPattern):
-        pattern = YearlyByDate(int(p.month), int(p.day_of_month))
-    elif isinstance(p, RelativeYearlyPattern):
-        pattern = YearlyByWeekday(
-            int(p.month),
-            Weekday(_WEEKDAY_NAMES[int(p.weekday) - 1]),
-            cast(Any, _WEEK_NAMES[int(p.week_number) - 1]),
-        )
-    else:
-        return None
-    b = rec.boundary
-    start = b.start if isinstance(b.start, date) else date.today()
-    if isinstance(start, datetime):
-        start = start.date()
-    if isinstance(b, EndDatePattern):
-        end = b.end.date() if isinstance(b.end, datetime) else b.end
-        return Recurrence(
-            pattern,
-            date(start.year, start.month, start.day),
-            end=date(end.year, end.month, end.day),
-        )
-    if isinstance(b, NumberedPattern):
-        return Recurrence(pattern, date(start.year, start.month, start.day), count=int(b.number))
-    return Recurrence(pattern, date(start.year, start.month, start.day))
-
-
-def _to_ex_recurrence(rec: Recurrence) -> Any:
-    p = rec.pattern
-
-    def wd(day: Weekday) -> int:
-        return _WEEKDAY_NAMES.index(day.value) + 1
-
-    if isinstance(p, Daily):
-        pattern = DailyPattern(interval=p.interval)
-    elif isinstance(p, Weekly):
-        pattern = WeeklyPattern(
-            interval=p.interval,
-            weekdays=[wd(d) for d in p.weekdays],
-            first_day_of_week=wd(p.first_day_of_week),
-        )
-    elif isinstance(p, MonthlyByDate):
-        pattern = AbsoluteMonthlyPattern(interval=p.interval, day_of_month=p.day_of_month)
-    elif isinstance(p, MonthlyByWeekday):
-        pattern = RelativeMonthlyPattern(
-            interval=p.interval, weekday=wd(p.weekday), week_number=_WEEK_NAMES.index(p.week) + 1
-        )
-    elif isinstance(p, YearlyByDate):
-        pattern = AbsoluteYearlyPattern(month=p.month, day_of_month=p.day_of_month)
-    else:
-        pattern = RelativeYearlyPattern(
-            month=p.month, weekday=wd(p.weekday), week_number=_WEEK_NAMES.index(p.week) + 1
-        )
-    start = EWSDate.from_date(rec.start)
-    if rec.count is not None:
-        boundary = NumberedPattern(start=start, number=rec.count)
-    elif rec.end is not None:
-        boundary = EndDatePattern(start=start, end=EWSDate.from_date(rec.end))
-    else:
-        boundary = NoEndPattern(start=start)
-    return ExRecurrence(pattern=pattern, boundary=boundary)
-
-
-_LEVEL_FIXES = {"NoneditingAuthor": Role.NON_EDITING_AUTHOR}
-
-
-def _ex_attendees(event: Event, kind: AttendeeKind) -> list[Any] | None:
-    """The event's attendees of one kind as exchangelib wants them (None for none)."""
-    return [
-        ExAttendee(
-            mailbox=ExMailbox(email_address=a.address.email, name=a.address.name or None),
-            response_type="Unknown",
-        )
-        for a in event.attendees
-        if a.kind is kind
-    ] or None
-
-
-def _from_ex_permission(p: Any) -> Permission:
-    user = p.user_id
-    if user is not None and user.distinguished_user:
-        principal = str(user.distinguished_user).lower()
-    else:
-        principal = str(getattr(user, "primary_smtp_address", "") or "").lower()
-    scope = {"None": EditScope.NONE, "Owned": EditScope.OWN, "All": EditScope.ALL}
-    rights = Rights(
-        read=ReadAccess.FULL if p.read_items == "FullDetails" else ReadAccess.NONE,
-        create_items=bool(p.can_create_items),
-        create_subfolders=bool(p.can_create_subfolders),
-        edit=scope.get(p.edit_items or "None", EditScope.NONE),
-        delete=scope.get(p.delete_items or "None", EditScope.NONE),
-        folder_owner=bool(p.is_folder_owner),
-        folder_contact=bool(p.is_folder_contact),
-        folder_visible=bool(p.is_folder_visible),
-    )
-    level = getattr(p, "calendar_permission_level", None) or getattr(p, "permission_level", None)
-    role = _LEVEL_FIXES.get(str(level))
-    if role is None:
-        try:
-            role = Role(str(level))
-        except ValueError:
-            role = Role.CUSTOM
-    if role is Role.FREE_BUSY_TIME_ONLY:
-        rights = dataclasses.replace(rights, read=ReadAccess.FREEBUSY_TIME)
-    elif role is Role.FREE_BUSY_TIME_AND_SUBJECT_AND_LOCATION:
-        rights = dataclasses.replace(rights, read=ReadAccess.FREEBUSY_DETAILED)
-    elif role is Role.CUSTOM:
-        role = role_for_rights(rights)
-    display = str(getattr(user, "display_name", None) or "")
-    return Permission(principal, role, rights, display)
-
-
-def _to_ex_permission(p: Permission, *, calendar: bool) -> Any:
-    from exchangelib.properties import CalendarPermission
-
-    rights = p.rights if p.role is Role.CUSTOM else rights_for_role(p.role)
-    scope = {EditScope.NONE: "None", EditScope.OWN: "Owned", EditScope.ALL: "All"}
-    if p.principal in ("default", "anonymous"):
-        user = UserId(distinguished_user=p.principal.capitalize())
-    else:
-        user = UserId(primary_smtp_address=p.principal)
-    level = "NoneditingAuthor" if p.role is Role.NON_EDITING_AUTHOR else p.role.value
-    common = {
-        "user_id": user,
-        "can_create_items": rights.create_items,
-        "can_create_subfolders": rights.create_subfolders,
-        "is_folder_owner": rights.folder_owner,
-        "is_folder_visible": rights.folder_visible,
-        "is_folder_contact": rights.folder_contact,
-        "edit_items": scope[rights.edit],
-        "delete_items": scope[rights.delete],
-        "read_items": "FullDetails" if rights.read is ReadAccess.FULL else "None",
-    }
-    if calendar:
-        # exchangelib knows only FullDetails/None for ReadItems; the level carries free/busy.
-        return CalendarPermission(calendar_permission_level=level, **common)
-    if level in ("FreeBusyTimeOnly", "FreeBusyTimeAndSubjectAndLocation"):
-        level = "None"
-    return ExPermission(permission_level=level, **common)
+        first = open_subscription(
+            collection, self._streaming, ctx
+        )  # errors surface here, not later
+        return watch_events(self, collection, acc, first, ctx)
 
 
 def _version(name: str) -> Any:
