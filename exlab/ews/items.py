@@ -298,13 +298,18 @@ def distinguished(ctx: EwsContext, mailbox: str, name: str) -> Folder:
 # -- output ---------------------------------------------------------------------------------------
 
 
-def zone_of(ctx: EwsContext, item: Item) -> ZoneInfo:
+def windows_zone_of(ctx: EwsContext, item: Item) -> str:
+    """The Windows zone an item's times are kept in: its own, else its mailbox's."""
     tz = item.props.get("calendar:StartTimeZone") or {}
     name = tz.get("id") if isinstance(tz, dict) else None
     if not name:
         mb = ctx.lab.store.mailbox(item.mailbox)
         name = mb.time_zone if mb is not None else "UTC"
-    return ZoneInfo(ZONES.get(str(name), "UTC"))
+    return str(name) if str(name) in ZONES else "UTC"
+
+
+def zone_of(ctx: EwsContext, item: Item) -> ZoneInfo:
+    return ZoneInfo(ZONES[windows_zone_of(ctx, item)])
 
 
 def _duration(item: Item) -> timedelta:
@@ -466,10 +471,13 @@ def output_props(
         store, item, p, size=int(p["item:Size"]), is_calendar=element == "CalendarItem"
     )
     if shape.include_mime:
-        from exlab.mime import to_mime
+        from exlab.mime import calendar_mime, to_mime
 
-        tzid = zone_of(ctx, item).key if element == "CalendarItem" else "UTC"
-        p["item:MimeContent"] = base64.b64encode(to_mime(p, atts, tzid=tzid)).decode("ascii")
+        if element == "CalendarItem":
+            mime = calendar_mime(p, zone_of(ctx, item).key, windows_zone_of(ctx, item))
+        else:
+            mime = to_mime(p, atts)
+        p["item:MimeContent"] = base64.b64encode(mime).decode("ascii")
     return element, p
 
 
