@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from exlab.access import grant, grant_visibility, set_delegate
 from exlab.demo_items import seed_items
+from exlab.mailbox_rights import add_mailbox_permission
 
 if TYPE_CHECKING:
     from exlab.lab import Lab
@@ -26,6 +27,8 @@ POSTSTELLE = f"poststelle@{DOMAIN}"
 LEITSTELLE = f"leitstelle@{DOMAIN}"
 TEAMKALENDER = f"teamkalender@{DOMAIN}"
 SITZUNGSSAAL = f"sitzungssaal@{DOMAIN}"
+FUNCTIONAL_TEAM = (ASSISTENZ, SACHBEARBEITUNG)
+"""Who works in the functional mailboxes (poststelle, leitstelle)."""
 
 # Public folders: (name, folder class, subfolders, {principal: role}); `default` is everyone.
 PUBLIC_FOLDERS: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
@@ -104,12 +107,13 @@ def seed(lab: Lab) -> None:
         for year in ("2024", "2025"):
             lab.add_folder(archive_top, year)
 
-        # Functional mailboxes: both staff members work in Inbox and Calendar.
+        # Functional mailboxes are shared mailboxes as organisations set them up: their team
+        # holds FullAccess (every folder, Sent Items included) and SendAs. The boss's delegate
+        # above keeps folder grants only.
         for functional in (POSTSTELLE, LEITSTELLE):
-            for staff in (ASSISTENZ, SACHBEARBEITUNG):
-                for name in ("inbox", "calendar"):
-                    grant(store, _folder(lab, functional, name).id, staff, "Editor")
-                grant_visibility(store, functional, staff)
+            for staff in FUNCTIONAL_TEAM:
+                add_mailbox_permission(store, functional, staff, "FullAccess")
+                add_mailbox_permission(store, functional, staff, "SendAs")
         lab.add_folder(_folder(lab, POSTSTELLE, "inbox"), "Eingangsbuch")
         lab.add_folder(_folder(lab, LEITSTELLE, "inbox"), "Einsatzberichte")
 

@@ -676,6 +676,27 @@ class _Seeder:
             },
         )
 
+        # Lagebesprechung with the control room every Tuesday and Thursday at 08:00, so every
+        # week of the calendar shows one series more than once. Seeded without touching the
+        # random sequence, so the rest of the demo stays as it was.
+        state = self.rng.getstate()
+        briefing_start = monday - timedelta(weeks=8) + timedelta(days=1)
+        self.appointment(
+            cal,
+            "Lagebesprechung Leitstelle",
+            at(briefing_start, 8),
+            30,
+            by=CHEF,
+            location="Leitstelle, Lageraum",
+            extra={
+                "calendar:UID": "lagebesprechung-leitstelle",
+                "calendar:Recurrence": Recurrence(
+                    "weekly", briefing_start, "no_end", days_of_week=("Tuesday", "Thursday")
+                ).to_json(),
+            },
+        )
+        self.rng.setstate(state)
+
     def meeting_request(self) -> None:
         """A meeting Lena Koch sends to chef: pending in chef's and the delegate's inbox."""
         from zoneinfo import ZoneInfo

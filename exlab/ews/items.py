@@ -41,6 +41,7 @@ from exlab.ews.soap import (
     text_of,
 )
 from exlab.items import Item
+from exlab.mailbox_rights import has_mailbox_permission
 from exlab.recurrence import Recurrence, expand
 from exlab.restrictions import (
     RestrictionError,
@@ -1024,9 +1025,15 @@ def display(ctx: EwsContext, address: str) -> dict[str, str]:
     return {"name": mb.display_name if mb else address, "email": address}
 
 
+def sends_as(ctx: EwsContext, owner: str) -> bool:
+    """Mail for `owner` goes out as the mailbox itself: its own, or one the user has SendAs on."""
+    return owner == ctx.user or has_mailbox_permission(ctx.lab.store, owner, ctx.user, "SendAs")
+
+
 def may_send_for(ctx: EwsContext, owner: str) -> bool:
-    """Send on behalf: delegates of a user, editors of a shared mailbox's inbox."""
-    if owner == ctx.user:
+    """Send as (own mailbox, SendAs) or on behalf: delegates of a user, editors of a shared
+    mailbox's inbox."""
+    if sends_as(ctx, owner):
         return True
     if ctx.lab.store.delegate(owner, ctx.user) is not None:
         return True
@@ -1051,10 +1058,7 @@ def _prepare_message(
             "the right to send mail on behalf of the specified sending account.",
         )
     props["message:From"] = display(ctx, owner)
-    if owner != ctx.user:
-        props["message:Sender"] = display(ctx, ctx.user)
-    else:
-        props["message:Sender"] = display(ctx, owner)
+    props["message:Sender"] = display(ctx, owner if sends_as(ctx, owner) else ctx.user)
     props["item:IsDraft"] = not sending
     props.setdefault("message:IsRead", True)
     if sending:
@@ -1472,7 +1476,7 @@ def _send_existing(
     if not may_send_for(ctx, owner):
         raise EwsError("ErrorSendAsDenied", "The user may not send on behalf of this mailbox.")
     item.props["message:From"] = display(ctx, owner)
-    item.props["message:Sender"] = display(ctx, ctx.user)
+    item.props["message:Sender"] = display(ctx, owner if sends_as(ctx, owner) else ctx.user)
     item.props["item:IsDraft"] = False
     item.props["item:DateTimeSent"] = itemxml.dt_text(now)
     send_message(ctx, item.props, item.item_class, [], now, attachments_from=item.id)
