@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from exlab.access import grant, grant_visibility, set_delegate
 from exlab.demo_items import seed_items
+from exlab.directory import add_group
 from exlab.mailbox_rights import add_mailbox_permission
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ POSTSTELLE = f"poststelle@{DOMAIN}"
 LEITSTELLE = f"leitstelle@{DOMAIN}"
 TEAMKALENDER = f"teamkalender@{DOMAIN}"
 SITZUNGSSAAL = f"sitzungssaal@{DOMAIN}"
+RAEUME = f"raeume@{DOMAIN}"
+VERWALTUNGSVORSTAND = f"verwaltungsvorstand@{DOMAIN}"
 FUNCTIONAL_TEAM = (ASSISTENZ, SACHBEARBEITUNG)
 """Who works in the functional mailboxes (poststelle, leitstelle)."""
 
@@ -116,6 +119,16 @@ def seed(lab: Lab) -> None:
                 add_mailbox_permission(store, functional, staff, "SendAs")
         lab.add_folder(_folder(lab, POSTSTELLE, "inbox"), "Eingangsbuch")
         lab.add_folder(_folder(lab, LEITSTELLE, "inbox"), "Einsatzberichte")
+
+        # Directory: the room list Outlook's room finder shows, and a distribution group.
+        add_group(store, RAEUME, "Räume Kreishaus", "roomlist", [SITZUNGSSAAL])
+        add_group(
+            store,
+            VERWALTUNGSVORSTAND,
+            "Verwaltungsvorstand",
+            "distribution",
+            [CHEF, ASSISTENZ, SACHBEARBEITUNG],
+        )
 
         # The team calendar: every member of staff may add appointments.
         grant(store, _folder(lab, TEAMKALENDER, "calendar").id, "default", "Author")

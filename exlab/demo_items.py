@@ -27,6 +27,7 @@ SACHBEARBEITUNG = f"sachbearbeitung@{DOMAIN}"
 POSTSTELLE = f"poststelle@{DOMAIN}"
 LEITSTELLE = f"leitstelle@{DOMAIN}"
 TEAMKALENDER = f"teamkalender@{DOMAIN}"
+SITZUNGSSAAL = f"sitzungssaal@{DOMAIN}"
 
 PEOPLE = [
     ("Tom Weber", ASSISTENZ),
@@ -999,6 +1000,25 @@ class _Seeder:
             )
 
 
+def _room_bookings(seeder: _Seeder) -> None:
+    """The room's own calendar: what its free/busy shows to the room finder."""
+    from zoneinfo import ZoneInfo
+
+    cal = seeder.folder(SITZUNGSSAAL, "calendar")
+    berlin = ZoneInfo("Europe/Berlin")
+    day = _workday(seeder.today.date() + timedelta(days=1))
+    for hour, minutes, subject in ((10, 90, "Personalversammlung"), (14, 60, "Bürgersprechstunde")):
+        seeder.appointment(
+            cal,
+            subject,
+            datetime.combine(day, time(hour), tzinfo=berlin),
+            minutes,
+            by=SITZUNGSSAAL,
+            location="Sitzungssaal 1",
+            extra={"calendar:UID": f"sitzungssaal-{hour}"},
+        )
+
+
 def _wav(seconds: int) -> bytes:
     """A silent 8 kHz mono WAV of the given length (a voicemail recording stand-in)."""
     import struct
@@ -1038,3 +1058,4 @@ def seed_items(lab: Lab) -> None:
         seeder.archive()
         seeder.functional()
         seeder.public()
+        _room_bookings(seeder)

@@ -40,6 +40,8 @@ OPERATION_MODULES = (
     "exlab.ews.attachments",
     "exlab.ews.sync",
     "exlab.ews.notifications",
+    "exlab.ews.mailbox_settings",
+    "exlab.ews.directory",
 )
 
 
