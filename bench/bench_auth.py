@@ -25,10 +25,9 @@ from fastapi import FastAPI, Request
 from requests_ntlm import HttpNtlmAuth
 from starlette.responses import PlainTextResponse, Response
 
-from exlab import Lab
 from exlab.auth import LabAuthenticator
 from exlab.auth.kdc import find_kdc_binary, start_lab_kdc
-from exlab.demo import DEMO_PASSWORD
+from exlab.demo import DEMO_PASSWORD, open_demo
 from med.auth.negotiate import NegotiateAuth
 
 RESULTS = Path(__file__).parent / "results" / "auth.json"
@@ -89,7 +88,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 def main() -> None:
     results: dict[str, Any] = {}
-    lab = Lab.open(None, demo=True)
+    lab = open_demo(None)
     with tempfile.TemporaryDirectory(prefix="bench-auth-") as tmp:
         kdc = None
         if find_kdc_binary() is not None:

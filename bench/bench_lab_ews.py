@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from exlab import Lab
-from exlab.demo import CHEF, DEMO_PASSWORD
+from exlab.demo import CHEF, DEMO_PASSWORD, open_demo
 from exlab.server import create_app
 
 REPEAT = 30
@@ -58,7 +57,7 @@ def main() -> None:
     from exchangelib.folders import SHALLOW, FolderCollection
 
     folder = Path(tempfile.mkdtemp(prefix="bench-lab-"))
-    lab = Lab.open(folder / "lab.sqlite", demo=True)
+    lab = open_demo(folder / "lab.sqlite")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)

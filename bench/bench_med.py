@@ -71,11 +71,10 @@ class RequestCounter:
 def lab_server(path: Path) -> Iterator[str]:
     import uvicorn
 
-    import exlab.items  # noqa: F401  (item tables before the store opens)
-    from exlab import Lab
+    from exlab.demo import open_demo
     from exlab.server import create_app
 
-    lab = Lab.open(path, demo=True)
+    lab = open_demo(path)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
@@ -97,7 +96,7 @@ def lab_server(path: Path) -> Iterator[str]:
 
 def seed_big_folder(path: Path, count: int) -> None:
     """A folder in the boss's mailbox with `count` messages, written straight to the store."""
-    import exlab.items as store_items
+    import exlab.core.items as store_items
     from exlab import Lab
 
     lab = Lab.open(path)

@@ -38,10 +38,11 @@ class LabThread:
 
     def __init__(self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True) -> None:
         from exlab import Lab
+        from exlab.demo import open_demo
 
         if store is not None:
             store.parent.mkdir(parents=True, exist_ok=True)
-        self.lab: Lab = Lab.open(store, demo=demo)
+        self.lab: Lab = open_demo(store) if demo else Lab.open(store)
         self.host = host
         self.port = 0
         self._server: uvicorn.Server | None = None

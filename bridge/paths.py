@@ -28,6 +28,11 @@ def state_dir() -> Path:
     return user_state_path(APP)
 
 
+def token_cache_file() -> Path:
+    """One MSAL token cache (0600) for every OAuth profile; `medbridge signin` fills it."""
+    return data_dir() / "graph-tokens.json"
+
+
 def lab_dir() -> Path:
     """The lab's store and Kerberos realm live here so that tickets stay valid across restarts."""
     return data_dir() / "lab"

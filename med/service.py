@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import sys
 import threading
 import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,11 +32,7 @@ from typing import Any, TypeVar
 from med.backends.base import Backend
 from med.errors import (
     AccessDenied,
-    AuthError,
-    BadCredentials,
     InvalidInput,
-    KerberosError,
-    MedError,
     NotFound,
     Unsupported,
 )
@@ -45,7 +40,6 @@ from med.model import (
     Address,
     Attachment,
     AttachmentContent,
-    AuthMethod,
     Delegate,
     EditScope,
     Event,
@@ -124,22 +118,21 @@ class DelegateSession:
         profile: Profile,
         *,
         password: str | None = None,
+        token_cache: Path | None = None,
         max_workers: int = 4,
     ) -> DelegateSession:
-        """A session for a profile, with the backend the profile names.
+        """A session for a profile, with the backend and sign-in the profile names.
 
-        Connecting is lazy: the first call talks to the server.
+        Connecting is lazy: the first call talks to the server. `password` serves Basic, NTLM
+        and Kerberos without a ticket cache; an OAuth (Graph) profile takes its tokens from
+        MSAL's cache file `token_cache`, where a sign-in put them.
 
         Raises:
             InvalidInput: the profile names an unknown backend or lacks what it needs.
         """
         from med.backends import create_backend
 
-        if profile.auth is AuthMethod.KERBEROS:
-            from med.auth.negotiate import register
-
-            register()
-        backend = create_backend(profile, password=password)
+        backend = create_backend(profile, password=password, token_cache=token_cache)
         return cls(backend, mailboxes=profile.mailboxes, max_workers=max_workers)
 
     async def close(self) -> None:
@@ -158,15 +151,7 @@ class DelegateSession:
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        except MedError:
-            raise
-        except Exception as exc:
-            translated = _negotiate_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
     # ------------------------------------------------------------------ who and what
 
@@ -962,20 +947,6 @@ def _check_sender(options: SendOptions | None) -> None:
     """The public folders are no mailbox to send from; never fall back to our own."""
     if options is not None and (options.from_mailbox or "").strip().lower() == "public":
         raise InvalidInput("Mail cannot be sent from the public folders; give a mailbox address.")
-
-
-def _negotiate_error(exc: Exception) -> AuthError | None:
-    """A Kerberos/NTLM login error of `med.auth.negotiate` as an AuthError, else None.
-
-    The backends do not import the auth package, so its errors are translated here, where
-    the session composes both; the module is only consulted when it is already loaded.
-    """
-    negotiate = sys.modules.get("med.auth.negotiate")
-    if negotiate is None or not isinstance(exc, negotiate.NegotiateError):
-        return None
-    if isinstance(exc, negotiate.WrongPassword | negotiate.LoginRefused):
-        return BadCredentials(str(exc), code=type(exc).__name__)
-    return KerberosError(str(exc), code=type(exc).__name__)
 
 
 def _check_item(item: Item) -> None:

@@ -101,13 +101,11 @@ def load_profile(name: str | None) -> Profile:
 
 
 def open_session(profile_name: str | None) -> DelegateSession:
-    from med import DelegateSession
+    from med import AuthMethod, DelegateSession
 
     profile = load_profile(profile_name)
-    if profile.backend == "graph":  # tokens from `medbridge signin`, no password
-        from bridge.commands.signin import open_graph_session
-
-        return open_graph_session(profile)
+    if profile.auth is AuthMethod.OAUTH:  # tokens from `medbridge signin`, no password
+        return DelegateSession.open(profile, token_cache=paths.token_cache_file())
     return DelegateSession.open(profile, password=password_for(profile))
 
 

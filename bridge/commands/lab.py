@@ -44,13 +44,14 @@ def _open(store: Path | None, demo: bool) -> Lab:
     import sqlite3
 
     from exlab import Lab
+    from exlab.demo import open_demo
 
     path = _store_path(store)
     if not demo and not path.exists():
         fail(f"no lab store at {path}; start with --demo to create the demo organisation")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return Lab.open(path, demo=demo)
+        return open_demo(path) if demo else Lab.open(path)
     except (OSError, sqlite3.Error) as exc:
         fail(f"cannot open the lab store {path}: {exc}")
 
@@ -125,7 +126,7 @@ def serve(
         from exlab.graph.tls import DEFAULT_HOSTS, ensure_tls
 
         hosts = DEFAULT_HOSTS if host in DEFAULT_HOSTS else (host, *DEFAULT_HOSTS)
-        lab_tls = ensure_tls(paths.lab_dir() / "tls", hosts)
+        lab_tls = ensure_tls(_store_path(store).parent / "tls", hosts)
         cert_file, key_file = str(lab_tls.cert_file), str(lab_tls.key_file)
         ca_file = lab_tls.ca_file
     base = f"{scheme}://{shown}:{bound}"
@@ -140,7 +141,7 @@ def serve(
     if graph:
         from exlab.graph.app import mount_graph
 
-        mount_graph(web_app, lab, key_dir=paths.lab_dir() / "tls")
+        mount_graph(web_app, lab, key_dir=_store_path(store).parent / "tls")
         typer.echo(f"Graph endpoint: {base}/v1.0")
         typer.echo(
             f"OAuth authority: {base}/organizations (device sign-in page: {base}/lab/device)"

@@ -7,7 +7,9 @@ their free/busy like anyone's; room lists and distribution groups live in `exlab
 
 from __future__ import annotations
 
-from exlab import directory
+from exlab.core import directory
+from exlab.core.oof import auto_reply
+from exlab.core.store import Store
 from exlab.ews.soap import (
     Element,
     EwsContext,
@@ -22,8 +24,6 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.oof import auto_reply
-from exlab.store import Store
 
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 """Exchange's default maximum message size (MaxSendSize/MaxReceiveSize), in bytes."""

@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
-from exlab.recurrence import PatternKind, RangeKind, Recurrence, RecurrenceError
+from exlab.core.recurrence import PatternKind, RangeKind, Recurrence, RecurrenceError
+from exlab.core.timezones import zone_by_id
 
 T_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
 T = f"{{{T_NS}}}"
@@ -328,26 +329,6 @@ DEFAULT_SHAPE: dict[str, set[str]] = {
 NOT_IN_ALL = {"item:MimeContent", "item:ConversationId"}
 
 
-def element_for_class(item_class: str) -> str:
-    """The EWS element for an item class (IPM.StickyNote and voicemail are Messages)."""
-    c = item_class.lower()
-    if c.startswith("ipm.appointment"):
-        return "CalendarItem"
-    if c.startswith("ipm.contact"):
-        return "Contact"
-    if c.startswith("ipm.task"):
-        return "Task"
-    if c.startswith("ipm.post"):
-        return "PostItem"
-    if c.startswith("ipm.schedule.meeting.request"):
-        return "MeetingRequest"
-    if c.startswith("ipm.schedule.meeting.resp"):
-        return "MeetingResponse"
-    if c.startswith("ipm.schedule.meeting.canceled"):
-        return "MeetingCancellation"
-    return "Message"
-
-
 # ---------------------------------------------------------------------------
 # extended properties
 
@@ -451,14 +432,6 @@ def norm_dt(text: str) -> str:
     return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def dt_from(s: str) -> datetime:
-    return datetime.fromisoformat(s.replace("Z", "+00:00"))
-
-
-def dt_text(d: datetime) -> str:
-    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _bool(text: str) -> bool:
     low = text.strip().lower()
     if low in ("true", "1"):
@@ -492,7 +465,7 @@ def parse_mailbox(el: Element) -> dict[str, str]:
 
 
 def parse_recurrence(el: Element) -> dict[str, Any]:
-    """``t:Recurrence`` as stored JSON (see ``exlab.recurrence.Recurrence.to_json``)."""
+    """``t:Recurrence`` as stored JSON (see ``exlab.core.recurrence.Recurrence.to_json``)."""
     children = list(el)
     if len(children) != 2:
         raise ItemXmlError("Recurrence needs a pattern and a range", "ErrorSchemaValidation")
@@ -748,12 +721,6 @@ def _occurrence(parent: Element, tag: str, occ: Mapping[str, Any]) -> None:
     _sub(el, "OriginalStart", occ["original_start"])
 
 
-TZ_NAMES = {
-    "W. Europe Standard Time": "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
-    "UTC": "(UTC) Coordinated Universal Time",
-}
-
-
 def _write_value(parent: Element, tag: str, kind: str, value: Any, body_type: str) -> None:
     if kind in ("str", "int", "double"):
         _sub(parent, tag, str(value))
@@ -793,7 +760,8 @@ def _write_value(parent: Element, tag: str, kind: str, value: Any, body_type: st
     elif kind == "tz":
         el = _sub(parent, tag)
         el.set("Id", str(value.get("id", "UTC")))
-        el.set("Name", TZ_NAMES.get(str(value.get("id")), str(value.get("id", "UTC"))))
+        found = zone_by_id(str(value.get("id")))
+        el.set("Name", found.name if found is not None else str(value.get("id", "UTC")))
     elif kind == "id":
         el = _sub(parent, tag)
         el.set("Id", str(value["id"]))
@@ -962,7 +930,7 @@ def field_uri_key(el: Element) -> str:
 
 def restriction_key(el: Element) -> str:
     """Props key for a path in a Restriction or SortOrder: an indexed field names one entry
-    (``contacts:EmailAddresses:EmailAddress1``, see ``exlab.items.effective_props``)."""
+    (``contacts:EmailAddresses:EmailAddress1``, see ``exlab.core.items.effective_props``)."""
     if _local(el) == "IndexedFieldURI":
         base = field_uri_key(el)
         index = el.get("FieldIndex", "")

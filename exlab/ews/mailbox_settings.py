@@ -15,7 +15,10 @@ from datetime import UTC, datetime
 
 import defusedxml.ElementTree as SafeET
 
-from exlab.ews.folders import ACCESS_DENIED
+from exlab.core.errors import denied, not_found
+from exlab.core.mailbox_rights import has_mailbox_permission
+from exlab.core.oof import AUDIENCES, STATES, AutoReply, auto_reply, set_auto_reply
+from exlab.core.store import Folder, Mailbox, new_key
 from exlab.ews.ids import encode_id, resolve_folder, rights_on
 from exlab.ews.soap import (
     Element,
@@ -30,23 +33,6 @@ from exlab.ews.soap import (
     sub,
     t,
     text_of,
-)
-from exlab.mailbox_rights import has_mailbox_permission
-from exlab.oof import AUDIENCES, STATES, AutoReply, auto_reply, set_auto_reply
-from exlab.store import Folder, Mailbox, new_key, register_schema
-
-register_schema(
-    """
-CREATE TABLE IF NOT EXISTS user_configurations (
-    folder_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    change_key TEXT NOT NULL,
-    dictionary TEXT,
-    xml_data TEXT,
-    binary_data TEXT,
-    PRIMARY KEY (folder_id, name)
-);
-"""
 )
 
 
@@ -65,7 +51,7 @@ def _mailbox_of_request(ctx: EwsContext, request: Element) -> Mailbox:
     if mailbox is None or mailbox.kind == "public":
         raise EwsError("ErrorInvalidUserInfo", f"No mailbox with SMTP address {address}.")
     if not may_manage(ctx, mailbox.address):
-        raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+        raise denied()
     return mailbox
 
 
@@ -212,7 +198,7 @@ def _check_access(ctx: EwsContext, folder: Folder, *, write: bool) -> None:
     rights = rights_on(ctx, folder)
     allowed = rights.folder_owner if write else rights.can_read_items
     if not allowed:
-        raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+        raise denied()
 
 
 def _stored(ctx: EwsContext, folder: Folder, name: str) -> dict[str, str | None] | None:
@@ -244,10 +230,6 @@ def _parsed_parts(config: Element) -> dict[str, str | None]:
     return parts
 
 
-def _not_found() -> EwsError:
-    return EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
-
-
 @operation("GetUserConfiguration", min_version="Exchange2010")
 def get_user_configuration(ctx: EwsContext, request: Element) -> Element:
     name, folder_el, folder = _named(ctx, request.find(m("UserConfigurationName")))
@@ -259,7 +241,7 @@ def get_user_configuration(ctx: EwsContext, request: Element) -> Element:
     stored = _stored(ctx, folder, name)
     builtin = name == "OWA.UserOptions" and folder.distinguished == "root" and mailbox is not None
     if stored is None and not builtin:
-        raise _not_found()
+        raise not_found()
     message = response_message("GetUserConfiguration")
     config = sub(message, m("UserConfiguration"))
     sub(config, t("UserConfigurationName"), Name=name).append(folder_el)
@@ -324,7 +306,7 @@ def update_user_configuration(ctx: EwsContext, request: Element) -> Element:
     _check_access(ctx, folder, write=True)
     stored = _stored(ctx, folder, name)
     if stored is None:
-        raise _not_found()
+        raise not_found()
     merged = {**stored, **_parsed_parts(config)}
     with ctx.lab.store.transaction() as conn:
         conn.execute(
@@ -347,7 +329,7 @@ def delete_user_configuration(ctx: EwsContext, request: Element) -> Element:
     name, _, folder = _named(ctx, request.find(m("UserConfigurationName")))
     _check_access(ctx, folder, write=True)
     if _stored(ctx, folder, name) is None:
-        raise _not_found()
+        raise not_found()
     with ctx.lab.store.transaction() as conn:
         conn.execute(
             "DELETE FROM user_configurations WHERE folder_id = ? AND name = ?", (folder.id, name)

@@ -1,6 +1,6 @@
 """Subscribe (pull, streaming), GetEvents, GetStreamingEvents, Unsubscribe.
 
-Events come from the item change log (``exlab.items``): an item coming into a folder is a
+Events come from the item change log (``exlab.core.items``): an item coming into a folder is a
 CreatedEvent (plus NewMailEvent for delivered mail), a move a MovedEvent, a change a
 ModifiedEvent, a removal a DeletedEvent. A watermark is a log position. Streaming answers
 are a sequence of complete SOAP envelopes in one HTTP response (``stream_envelopes``);
@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.core.errors import denied
+from exlab.core.store import Store, new_key
+from exlab.core.targets import hidden, rights
 from exlab.ews.ids import decode_id, encode_id, resolve_folder
-from exlab.ews.items import hidden, rights
 from exlab.ews.soap import (
     EwsContext,
     EwsError,
@@ -37,24 +39,10 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.store import Store, new_key, register_schema
 
 if TYPE_CHECKING:
     from exlab.lab import Lab
 
-SUBSCRIPTIONS_DDL = """
-CREATE TABLE IF NOT EXISTS item_subscriptions (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming')),
-    folder_ids TEXT,
-    mailbox TEXT NOT NULL,
-    event_types TEXT NOT NULL,
-    watermark INTEGER NOT NULL,
-    timeout_minutes INTEGER NOT NULL
-);
-"""
-register_schema(SUBSCRIPTIONS_DDL)
 
 EVENT_TYPES = frozenset(
     {
@@ -148,9 +136,7 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
             for el in container:
                 folder = resolve_folder(ctx, el)
                 if not rights(ctx, folder).can_read_items:
-                    raise EwsError(
-                        "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-                    )
+                    raise denied()
                 folder_ids.append(folder.id)
                 mailbox = folder.mailbox
         start = store_items.last_seq(ctx.lab.store)

@@ -8,8 +8,11 @@ import base64
 import binascii
 import sqlite3
 
-from exlab import items as store_items
-from exlab.access import DELEGATE_FOLDERS, delegate_level
+from exlab.core import items as store_items
+from exlab.core.access import DELEGATE_FOLDERS, delegate_level
+from exlab.core.errors import denied, not_found
+from exlab.core.store import Mailbox
+from exlab.core.timezones import zone_by_id, zones
 from exlab.ews.ids import decode_id, encode_id, mailbox_of
 from exlab.ews.soap import (
     Element,
@@ -27,11 +30,9 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.ews.timezones import BY_ID, ZONES, zone_element
-from exlab.store import Mailbox
+from exlab.ews.timezones import zone_element
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-ACCESS_DENIED = "Access is denied. Check credentials and try again."
 
 # -- ResolveNames ---------------------------------------------------------------------------------
 
@@ -198,9 +199,7 @@ def convert_id(ctx: EwsContext, request: Element) -> Element:
             # The id names its mailbox; the request's Mailbox is a placeholder for many clients.
             mailbox = ctx.lab.store.mailbox(_owner_of_id(ctx, kind, key))
             if mailbox is None or mailbox.kind == "public":
-                raise EwsError(
-                    "ErrorItemNotFound", "The specified object was not found in the store."
-                )
+                raise not_found()
             message = response_message("ConvertId")
             sub(
                 message,
@@ -238,7 +237,7 @@ def get_delegate(ctx: EwsContext, request: Element) -> Element:
         owner = mailbox_of(request.find(m("Mailbox")), ctx)
         store = ctx.lab.store
         if owner != ctx.user and store.delegate(owner, ctx.user) is None:
-            raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+            raise denied()
         rows = store.delegates(owner)
         wanted = _user_ids(request.find(m("UserIds")))
         with_permissions = request.get("IncludePermissions", "false") == "true"
@@ -317,15 +316,15 @@ def get_server_time_zones(ctx: EwsContext, request: Element) -> Element:
     messages = []
     if ids_el is not None:
         wanted = [text_of(el) for el in ids_el.findall(t("Id"))]
-        unknown = [zone_id for zone_id in wanted if zone_id not in BY_ID]
+        unknown = [zone_id for zone_id in wanted if zone_by_id(zone_id) is None]
         if unknown:
             raise EwsError("ErrorTimeZone", f"The time zone {unknown[0]} is not known.")
-        zones = [BY_ID[zone_id] for zone_id in wanted]
+        chosen = [z for z in map(zone_by_id, wanted) if z is not None]
     else:
-        zones = list(ZONES)
+        chosen = list(zones())
     message = response_message("GetServerTimeZones")
     definitions = sub(message, m("TimeZoneDefinitions"))
-    for zone in zones:
+    for zone in chosen:
         zone_element(definitions, zone, full=full)
     messages.append(message)
     return response("GetServerTimeZones", messages)

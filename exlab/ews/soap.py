@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from exlab.core.caller import Caller
+from exlab.core.errors import ExchangeError
+
 if TYPE_CHECKING:
     from exlab.lab import Lab
 
@@ -89,14 +92,8 @@ def bool_text(value: bool) -> str:
     return "true" if value else "false"
 
 
-class EwsError(Exception):
-    """An EWS error answered in a response message (`ResponseClass="Error"`)."""
-
-    def __init__(self, code: str, message: str = "", *, back_off_ms: int | None = None) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message or code
-        self.back_off_ms = back_off_ms
+EwsError = ExchangeError
+"""EWS answers an `ExchangeError` in a response message (`ResponseClass="Error"`)."""
 
 
 class SoapFault(Exception):
@@ -125,11 +122,9 @@ def version_index(version: str) -> int:
 
 
 @dataclass
-class EwsContext:
+class EwsContext(Caller):
     """What a handler knows about the call: who asks, in which API version, in which time zone."""
 
-    lab: Lab
-    user: str
     version: str = SERVER_VERSION
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_zone: str | None = None

@@ -23,18 +23,11 @@ import json
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.core.errors import denied
+from exlab.core.targets import Target, check_read, hidden, rights
 from exlab.ews.ids import decode_id, encode_id
-from exlab.ews.items import (
-    Target,
-    check_read,
-    denied,
-    folder_from,
-    hidden,
-    parse_shape,
-    rights,
-    write_item,
-)
+from exlab.ews.items import folder_from, parse_shape, write_item
 from exlab.ews.soap import (
     EwsContext,
     EwsError,

@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 
 from exlab import Lab
-from exlab.demo import DEMO_PASSWORD, DOMAIN
+from exlab.demo import DEMO_PASSWORD, DOMAIN, open_demo
 from exlab.server import create_app
 
 
@@ -144,7 +144,7 @@ class LabServer:
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store file with the demo organisation, seeded once per session (per xdist worker)."""
     path = tmp_path_factory.mktemp("lab-template") / "demo.sqlite"
-    Lab.open(path, demo=True).close()
+    open_demo(path).close()
     return path
 
 

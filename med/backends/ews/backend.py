@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, cast
 
 import requests
@@ -68,6 +69,7 @@ from exchangelib.services import (
     UpdateFolder,
 )
 
+from med.auth import negotiate
 from med.backends.ews import patches
 from med.backends.ews.convert import (
     ARCHIVE_WELL_KNOWN,
@@ -158,9 +160,6 @@ from med.model import (
     Voicemail,
 )
 
-#: exchangelib auth type name under which med.auth.negotiate registers itself.
-NEGOTIATE = "Negotiate"
-
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- retry policy
@@ -250,7 +249,7 @@ class EwsBackend:
         credentials = None
         auth_type: str
         if auth is AuthMethod.KERBEROS:
-            auth_type = _kerberos_auth_type()
+            auth_type = negotiate.register()
             if password:  # a password instead of the ticket cache
                 credentials = Credentials(username or self.user, password)
         else:
@@ -275,8 +274,13 @@ class EwsBackend:
         self._closed = False
 
     @classmethod
-    def from_profile(cls, profile: Profile, *, password: str | None = None) -> EwsBackend:
-        """A backend for a profile; the password comes from the caller, never the profile."""
+    def from_profile(
+        cls, profile: Profile, *, password: str | None = None, token_cache: Path | None = None
+    ) -> EwsBackend:
+        """A backend for a profile; the password comes from the caller, never the profile.
+
+        `token_cache` is for OAuth profiles, which EWS here does not take (see `__init__`).
+        """
         return cls(
             endpoint=profile.server or None,
             user=profile.user,
@@ -1611,18 +1615,3 @@ def _version(name: str) -> Any:
         raise InvalidInput(f"Unknown Exchange version {name!r}; use one of {', '.join(builds)}.")
     api = "Exchange2016" if name == "Exchange2019" else name
     return Version(build=build, api_version=api)
-
-
-def _kerberos_auth_type() -> str:
-    """The Negotiate auth type, once `med.auth.negotiate.register()` has added it.
-
-    `DelegateSession.open` registers it; the backend does not import the auth package.
-    """
-    from exchangelib.transport import AUTH_TYPE_MAP
-
-    if NEGOTIATE not in AUTH_TYPE_MAP:
-        raise InvalidInput(
-            "Kerberos sign-in is not set up: call med.auth.negotiate.register() first "
-            "(DelegateSession.open does)."
-        )
-    return NEGOTIATE

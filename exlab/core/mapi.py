@@ -15,10 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from exlab import items as store_items
-from exlab.ews.soap import EwsContext
-from exlab.items import Item
-from exlab.store import Folder, Store
+from exlab.core import items as store_items
+from exlab.core.caller import Caller
+from exlab.core.items import Item
+from exlab.core.store import Folder, Store
 
 # Item properties (tags as itemxml.tag_key writes them).
 PR_INTERNET_ARTICLE_NUMBER = "ext:tag:0xe23:Integer"
@@ -128,9 +128,9 @@ def record_last_verb(store: Store, original: Item, response: str, now: datetime)
     store_items.save_item(store, original, now)
 
 
-def folder_property(ctx: EwsContext, folder: Folder, tag: int) -> str | None:
+def folder_property(caller: Caller, folder: Folder, tag: int) -> str | None:
     """The text of a computed folder property, or None when the folder has none."""
-    store = ctx.lab.store
+    store = caller.lab.store
     if tag in (PR_CONTENT_COUNT, PR_CONTENT_UNREAD):
         total, unread = store.folder_counts(folder.id)
         return str(total if tag == PR_CONTENT_COUNT else unread)

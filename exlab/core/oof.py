@@ -8,21 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from exlab.store import Store, register_schema
-
-register_schema(
-    """
-CREATE TABLE IF NOT EXISTS oof_settings (
-    address TEXT PRIMARY KEY,
-    state TEXT NOT NULL CHECK (state IN ('Disabled', 'Enabled', 'Scheduled')),
-    audience TEXT NOT NULL CHECK (audience IN ('None', 'Known', 'All')),
-    start TEXT,
-    end TEXT,
-    internal_reply TEXT NOT NULL,
-    external_reply TEXT NOT NULL
-);
-"""
-)
+from exlab.core.store import Store
 
 STATES = ("Disabled", "Enabled", "Scheduled")
 AUDIENCES = ("None", "Known", "All")

@@ -13,8 +13,8 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from exlab.mailbox_rights import has_mailbox_permission
-from exlab.store import PUBLIC, Folder, Store
+from exlab.core.mailbox_rights import has_mailbox_permission
+from exlab.core.store import PUBLIC, Folder, Store
 
 ReadLevel = Literal["none", "freebusy_time", "freebusy_detailed", "full"]
 Scope = Literal["none", "own", "all"]

@@ -10,24 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from exlab.store import Store, register_schema
+from exlab.core.store import Store
 
 GroupKind = Literal["distribution", "roomlist"]
-
-register_schema(
-    """
-CREATE TABLE IF NOT EXISTS directory_groups (
-    address TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('distribution', 'roomlist'))
-);
-CREATE TABLE IF NOT EXISTS directory_members (
-    group_address TEXT NOT NULL REFERENCES directory_groups (address) ON DELETE CASCADE,
-    member TEXT NOT NULL,
-    PRIMARY KEY (group_address, member)
-);
-"""
-)
 
 
 @dataclass(frozen=True)

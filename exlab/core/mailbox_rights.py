@@ -10,20 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from exlab.store import Store, register_schema
+from exlab.core.store import Store
 
 MailboxRight = Literal["FullAccess", "SendAs"]
-
-register_schema(
-    """
-CREATE TABLE IF NOT EXISTS mailbox_permissions (
-    mailbox TEXT NOT NULL,
-    principal TEXT NOT NULL,
-    access_right TEXT NOT NULL CHECK (access_right IN ('FullAccess', 'SendAs')),
-    PRIMARY KEY (mailbox, principal, access_right)
-);
-"""
-)
 
 
 def add_mailbox_permission(

@@ -19,74 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exlab.store import (
+from exlab.core.store import (
     Folder,
     Store,
     new_change_key,
     new_key,
-    register_folder_counter,
-    register_schema,
     utc_text,
 )
-
-ITEMS_DDL = """
-CREATE TABLE IF NOT EXISTS items (
-    id TEXT PRIMARY KEY,
-    change_key TEXT NOT NULL,
-    folder_id TEXT NOT NULL,
-    mailbox TEXT NOT NULL,
-    item_class TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created TEXT NOT NULL,
-    last_modified TEXT NOT NULL,
-    master_id TEXT,
-    props TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS items_folder ON items (folder_id);
-CREATE INDEX IF NOT EXISTS items_master ON items (master_id) WHERE master_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS item_attachments (
-    id TEXT PRIMARY KEY,
-    item_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    content_id TEXT,
-    is_inline INTEGER NOT NULL DEFAULT 0,
-    last_modified TEXT NOT NULL,
-    content BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS item_attachments_item ON item_attachments (item_id);
-CREATE TABLE IF NOT EXISTS item_changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    folder_id TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    change TEXT NOT NULL CHECK (change IN ('in', 'mod', 'out')),
-    event TEXT NOT NULL,
-    old_folder_id TEXT,
-    at TEXT NOT NULL,
-    private INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS item_changes_folder ON item_changes (folder_id, seq);
-CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id, seq);
-"""
-register_schema(ITEMS_DDL)
-
-
-def folder_counts(store: Store, folder_id: str) -> tuple[int, int]:
-    """(total, unread) items of a folder, for GetFolder's TotalCount and UnreadCount."""
-    row = store.query_one(
-        "SELECT COUNT(*) AS n, SUM(CASE WHEN item_class NOT LIKE 'IPM.Appointment%'"
-        " AND item_class NOT LIKE 'IPM.Contact%' AND item_class NOT LIKE 'IPM.Task%'"
-        " AND item_class NOT LIKE 'IPM.StickyNote%'"
-        " AND COALESCE(json_extract(props, '$.\"message:IsRead\"'), 0) = 0 THEN 1 ELSE 0 END)"
-        " AS unread FROM items WHERE folder_id = ? AND master_id IS NULL",
-        (folder_id,),
-    )
-    if row is None:
-        return 0, 0
-    return int(row["n"] or 0), int(row["unread"] or 0)
-
-
-register_folder_counter(folder_counts)
 
 SENSITIVITY = {"Normal": 0, "Personal": 1, "Private": 2, "Confidential": 3}
 IMPORTANCE = {"Low": 0, "Normal": 1, "High": 2}
@@ -105,6 +44,26 @@ PID_LID_TASK_DUE = "ext:set:00062003-0000-0000-c000-000000000046:0x8105:SystemTi
 PID_LID_TASK_COMPLETE = "ext:set:00062003-0000-0000-c000-000000000046:0x810f:SystemTime"
 PID_LID_FLAG_REQUEST = "ext:set:00062008-0000-0000-c000-000000000046:0x8530:String"
 MSGFLAG_READ, MSGFLAG_UNSENT, MSGFLAG_HASATTACH = 0x1, 0x8, 0x10
+
+
+def element_for_class(item_class: str) -> str:
+    """The EWS element for an item class (IPM.StickyNote and voicemail are Messages)."""
+    c = item_class.lower()
+    if c.startswith("ipm.appointment"):
+        return "CalendarItem"
+    if c.startswith("ipm.contact"):
+        return "Contact"
+    if c.startswith("ipm.task"):
+        return "Task"
+    if c.startswith("ipm.post"):
+        return "PostItem"
+    if c.startswith("ipm.schedule.meeting.request"):
+        return "MeetingRequest"
+    if c.startswith("ipm.schedule.meeting.resp"):
+        return "MeetingResponse"
+    if c.startswith("ipm.schedule.meeting.canceled"):
+        return "MeetingCancellation"
+    return "Message"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from exlab.items import Attachment
+    from exlab.core.items import Attachment
 
 
 class MimeError(ValueError):
@@ -82,7 +82,7 @@ def _days(names: Sequence[str]) -> str:
 
 
 def rrule(rec: Mapping[str, Any]) -> str:
-    """An iCalendar RRULE for a stored recurrence (see exlab.recurrence)."""
+    """An iCalendar RRULE for a stored recurrence (see exlab.core.recurrence)."""
     kind = rec["kind"]
     parts = []
     if kind == "daily":
