@@ -19,7 +19,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from exlab.ews import soap
+from exlab.ews import autodiscover, soap
 from exlab.ews.notifications import streaming_answer
 
 if TYPE_CHECKING:
@@ -165,8 +165,37 @@ def create_app(
         auth.finish(request, response)
         return response
 
+    async def discover(request: Request, path: str) -> Response:
+        """Autodiscover (POX or SOAP): signed in first, like every Exchange virtual directory."""
+        if lab.knobs.outage:
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        answer = await auth.authenticate(request)
+        if isinstance(answer, Response):
+            return answer
+        if request.method in ("GET", "HEAD") and path == autodiscover.SOAP_PATH:
+            page = service_page(request)
+            auth.finish(request, page)
+            return page
+        try:
+            body = await read_capped(request, max_body) if request.method == "POST" else b""
+        except BodyTooLarge:
+            return PlainTextResponse("Request Entity Too Large", status_code=413)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        base_url = f"{request.url.scheme}://{request.url.netloc}"
+        if path == autodiscover.POX_PATH:
+            status, content = 200, autodiscover.pox_answer(lab, body, base_url)
+        else:
+            status, content = autodiscover.soap_answer(lab, body, base_url)
+        response = Response(content, status_code=status, media_type="text/xml; charset=utf-8")
+        auth.finish(request, response)
+        return response
+
     async def dispatch(request: Request) -> Response:
-        if request.url.path.lower().rstrip("/") != EWS_PATH:
+        path = request.url.path.lower().rstrip("/")
+        if path in (autodiscover.POX_PATH, autodiscover.SOAP_PATH):
+            return await discover(request, path)
+        if path != EWS_PATH:
             return PlainTextResponse("Not Found", status_code=404)
         return await ews(request)
 
