@@ -12,15 +12,81 @@ increasing per folder, and new when an item moves in, as an IMAP UID must be.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from exlab.core import items as store_items
 from exlab.core.caller import Caller
 from exlab.core.items import Item
-from exlab.core.store import Folder, Store
+from exlab.core.store import Folder, Store, utc_text
 
-# Item properties (tags as itemxml.tag_key writes them).
+# -- property keys: how the store names MAPI properties in an item's props ----------------------
+
+DISTINGUISHED_SETS = {
+    "Address": "00062004-0000-0000-c000-000000000046",
+    "Appointment": "00062002-0000-0000-c000-000000000046",
+    "CalendarAssistant": "11000e07-b51b-40d6-af21-caa85edab1d0",
+    "Common": "00062008-0000-0000-c000-000000000046",
+    "InternetHeaders": "00020386-0000-0000-c000-000000000046",
+    "Meeting": "6ed8da90-450b-101b-98da-00aa003f1305",
+    "PublicStrings": "00020329-0000-0000-c000-000000000046",
+    "Sharing": "00062040-0000-0000-c000-000000000046",
+    "Task": "00062003-0000-0000-c000-000000000046",
+    "UnifiedMessaging": "4442858e-a9e3-4e80-b900-317a210cc15b",
+}
+PROPERTY_TYPES = {
+    "ApplicationTime",
+    "Binary",
+    "Boolean",
+    "CLSID",
+    "Currency",
+    "Double",
+    "Float",
+    "Integer",
+    "Long",
+    "Short",
+    "SystemTime",
+    "String",
+}
+
+
+def tag_key(tag: int, prop_type: str) -> str:
+    """Key of a MAPI tagged property, e.g. ``ext:tag:0x1090:Integer``."""
+    return f"ext:tag:{tag:#x}:{prop_type}"
+
+
+def named_key(set_id: str, prop: int | str, prop_type: str) -> str:
+    """Key of a named property; the set may be a GUID or a distinguished set name."""
+    guid = DISTINGUISHED_SETS.get(set_id, set_id).lower()
+    name = f"{prop:#x}" if isinstance(prop, int) else prop
+    return f"ext:set:{guid}:{name}:{prop_type}"
+
+
+def value_from_text(prop_type: str, text: str) -> Any:
+    """A property value as the store keeps it, from its text (ValueError if malformed)."""
+    base = prop_type.removesuffix("Array")
+    if base in ("Integer", "Long", "Short", "Currency"):
+        return int(text)
+    if base == "Boolean":
+        return text.strip().lower() in ("true", "1")
+    if base in ("Double", "Float", "ApplicationTime"):
+        return float(text)
+    if base == "SystemTime":
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return utc_text(moment)
+    return text
+
+
+def value_text(value: Any) -> str:
+    """A stored property value as its text (booleans as EWS and Graph write them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# Item properties (tags as tag_key writes them).
 PR_INTERNET_ARTICLE_NUMBER = "ext:tag:0xe23:Integer"
 PR_MESSAGE_SIZE = "ext:tag:0xe08:Integer"
 PR_LAST_MODIFICATION_TIME = "ext:tag:0x3008:SystemTime"
