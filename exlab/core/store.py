@@ -157,6 +157,16 @@ CREATE TABLE IF NOT EXISTS directory_members (
     member TEXT NOT NULL,
     PRIMARY KEY (group_address, member)
 );
+-- App registrations of the lab's OAuth authority (exlab.graph.apps).
+CREATE TABLE IF NOT EXISTS app_registrations (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('public', 'confidential')),
+    redirect_uris TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    secret_hint TEXT,
+    secret_hash TEXT
+);
 -- Folder-associated user configurations (GetUserConfiguration and its siblings).
 CREATE TABLE IF NOT EXISTS user_configurations (
     folder_id TEXT NOT NULL,
