@@ -42,6 +42,7 @@ OPERATION_MODULES = (
     "exlab.ews.notifications",
     "exlab.ews.mailbox_settings",
     "exlab.ews.directory",
+    "exlab.ews.folder_actions",
 )
 
 
