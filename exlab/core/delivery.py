@@ -45,6 +45,7 @@ def display(caller: Caller, address: str) -> dict[str, str]:
 DEFAULT_FOLDER_FOR = {
     "CalendarItem": "calendar",
     "Contact": "contacts",
+    "DistributionList": "contacts",
     "Task": "tasks",
 }
 
@@ -184,6 +185,7 @@ def send_message(
             }
         )
         delivered.pop("message:BccRecipients", None)
+        delivered.pop("item:Categories", None)  # categories are the sender's own
         copy = store_items.create_item(
             caller.lab.store,
             inbox,

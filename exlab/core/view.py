@@ -17,6 +17,7 @@ from exlab.core.calendar import (
     duration_of,
     master_extras,
     original_start,
+    with_zone_offsets,
     zone_name_of,
     zone_of,
 )
@@ -83,6 +84,9 @@ def output_props(
             p["calendar:IsRecurring"] = True
         elif "calendar:Recurrence" in p:
             master_extras(caller, item, p)
+            p["calendar:Recurrence"] = with_zone_offsets(
+                p["calendar:Recurrence"], zone_of(caller, item)
+            )
         else:
             p.setdefault("calendar:CalendarItemType", "Single")
         p.setdefault(
