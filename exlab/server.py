@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 
 from exlab.ews import autodiscover, soap
 from exlab.ews.notifications import streaming_answer
+from exlab.ews.push import PushDispatcher
 
 if TYPE_CHECKING:
     from exlab.lab import Lab
@@ -112,6 +113,10 @@ def create_app(
     auth = authenticator
     app = FastAPI(title="medbridge Exchange lab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.lab = lab
+    # Push subscriptions are served while the face runs; the thread ends when the lab closes.
+    pusher = PushDispatcher(lab)
+    pusher.start()
+    app.state.push = pusher
 
     async def ews(request: Request) -> Response:
         request_id = str(uuid.uuid4())

@@ -124,12 +124,14 @@ CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id
 CREATE TABLE IF NOT EXISTS item_subscriptions (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming')),
+    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming', 'push')),
     folder_ids TEXT,
     mailbox TEXT NOT NULL,
     event_types TEXT NOT NULL,
     watermark INTEGER NOT NULL,
-    timeout_minutes INTEGER NOT NULL
+    timeout_minutes INTEGER NOT NULL,
+    push_url TEXT,
+    status_minutes INTEGER
 );
 -- Mailbox-level permissions (exlab.core.mailbox_rights).
 CREATE TABLE IF NOT EXISTS mailbox_permissions (
