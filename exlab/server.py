@@ -45,6 +45,7 @@ OPERATION_MODULES = (
     "exlab.ews.mailbox_settings",
     "exlab.ews.directory",
     "exlab.ews.folder_actions",
+    "exlab.ews.inbox_rules",
 )
 
 

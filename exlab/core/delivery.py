@@ -17,6 +17,7 @@ from exlab.core.caller import Caller
 from exlab.core.errors import ExchangeError
 from exlab.core.items import Item
 from exlab.core.mailbox_rights import has_mailbox_permission
+from exlab.core.rules import apply_inbox_rules
 from exlab.core.store import Folder, utc_text
 from exlab.core.targets import check_create, distinguished, rights
 
@@ -209,6 +210,7 @@ def send_message(
                 )
         else:
             add_attachments(caller, copy, raw_atts, now)
+        apply_inbox_rules(caller.lab.store, copy, now)
 
 
 def send_existing(

@@ -171,6 +171,15 @@ CREATE TABLE IF NOT EXISTS app_registrations (
     secret_hint TEXT,
     secret_hash TEXT
 );
+-- Inbox rules (exlab.core.rules): what the server applies on delivery, in priority order.
+CREATE TABLE IF NOT EXISTS inbox_rules (
+    id TEXT PRIMARY KEY,
+    mailbox TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    enabled INTEGER NOT NULL,
+    rule TEXT NOT NULL
+);
 -- Folder-associated user configurations (GetUserConfiguration and its siblings).
 CREATE TABLE IF NOT EXISTS user_configurations (
     folder_id TEXT NOT NULL,
