@@ -46,6 +46,7 @@ OPERATION_MODULES = (
     "exlab.ews.directory",
     "exlab.ews.folder_actions",
     "exlab.ews.inbox_rules",
+    "exlab.ews.people",
 )
 
 
