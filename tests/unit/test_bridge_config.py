@@ -130,3 +130,14 @@ def test_digest_rules_gather_into_the_next_slot() -> None:
     config = parse(BASE + RULE.replace('name = "r"', 'name = "r"\ndigest_minutes = 15'))
     moment = datetime(2027, 1, 6, 12, 7, tzinfo=UTC)
     assert not_before(config.rules[0], moment) == datetime(2027, 1, 6, 12, 15, tzinfo=UTC)
+
+
+def test_digest_rows_of_one_route_and_slot_go_out_as_one_message() -> None:
+    from bridge.notify.outbox import batch_rows
+    from bridge.notify.store import OutboxRow
+
+    def row(i: int, route: str = "user:a@m", digest: bool = True, slot: float = 900.0) -> OutboxRow:
+        return OutboxRow(i, f"k{i}", "chef@m", f"id{i}", route, "r", {}, slot, digest, 0)
+
+    rows = [row(1), row(2, digest=False), row(3), row(4, route="group:B"), row(5, slot=1800.0)]
+    assert [[r.id for r in batch] for batch in batch_rows(rows)] == [[1, 3], [2], [4], [5]]
