@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
-import uvicorn
 from fastapi import FastAPI, Request
 from requests_ntlm import HttpNtlmAuth
 from starlette.responses import PlainTextResponse, Response
 
+from bridge.serving import ServerThread
 from exlab.auth import LabAuthenticator
 from exlab.auth.kdc import find_kdc_binary, start_lab_kdc
 from exlab.demo import DEMO_PASSWORD, open_demo
@@ -49,16 +47,9 @@ def _app(auth: LabAuthenticator) -> FastAPI:
     return app
 
 
-def _serve(app: FastAPI) -> tuple[str, uvicorn.Server, threading.Thread]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    return f"http://127.0.0.1:{port}/EWS/Exchange.asmx", server, thread
+def _serve(app: FastAPI) -> tuple[str, ServerThread]:
+    server = ServerThread(app, name="bench-auth").start()
+    return server.url("/EWS/Exchange.asmx"), server
 
 
 def _measure(url: str, auth: Any, n: int = REQUESTS) -> dict[str, float]:
@@ -100,7 +91,7 @@ def main() -> None:
         auth = LabAuthenticator(
             lab, keytab=kdc.keytab if kdc else None, realm=kdc.realm if kdc else None
         )
-        url, server, thread = _serve(_app(auth))
+        url, server = _serve(_app(auth))
         try:
             results["basic"] = _measure(url, ("assistenz", DEMO_PASSWORD))
             results["ntlm"] = _measure(url, HttpNtlmAuth("MUSTERSTADT\\assistenz", DEMO_PASSWORD))
@@ -110,8 +101,7 @@ def main() -> None:
                     url, NegotiateAuth(user, DEMO_PASSWORD, protocol="kerberos")
                 )
         finally:
-            server.should_exit = True
-            thread.join(10)
+            server.stop()
             auth.close()
             if kdc is not None:
                 kdc.stop()

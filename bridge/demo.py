@@ -8,17 +8,15 @@ messenger.
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from bridge.serving import ServerThread
+
 if TYPE_CHECKING:
     import asyncio
-
-    import uvicorn
 
     from bridge.notify import BridgeConfig, BridgeWorker
     from exlab import Lab
@@ -41,58 +39,44 @@ DEMO_START_FOLDER = f"chef@{DEMO_DOMAIN}/inbox"
 class LabThread:
     """The lab behind uvicorn on 127.0.0.1 in a daemon thread; a context manager that stops it."""
 
-    def __init__(self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True) -> None:
+    def __init__(
+        self, store: Path | None, *, host: str = "127.0.0.1", demo: bool = True, port: int = 0
+    ) -> None:
         from exlab import Lab
         from exlab.demo import open_demo
+        from exlab.server import create_app
 
         if store is not None:
             store.parent.mkdir(parents=True, exist_ok=True)
         self.lab: Lab = open_demo(store) if demo else Lab.open(store)
-        self.host = host
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ServerThread(create_app(self.lab), host=host, port=port, name="lab")
+
+    @property
+    def host(self) -> str:
+        return self._server.host
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def ews_url(self) -> str:
-        return f"http://{self.host}:{self.port}/EWS/Exchange.asmx"
+        return self._server.url("/EWS/Exchange.asmx")
 
     def start(self, timeout_s: float = 15.0) -> LabThread:
-        import uvicorn
-
-        from exlab.server import create_app
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.lab), log_level="warning", lifespan="off", access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="lab", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the Exchange lab did not start")
-            time.sleep(0.02)
+        try:
+            self._server.start(timeout_s)
+        except RuntimeError:
+            self.lab.close()
+            raise RuntimeError("the Exchange lab did not start") from None
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._server.stop()
         self.lab.close()
 
     def __enter__(self) -> LabThread:
-        return self.start()
+        return self if self._server.running else self.start()
 
     def __exit__(
         self,
@@ -131,62 +115,19 @@ DEMO_CHAT_USERS = (
 DEMO_PASSWORD_ENV = "MEDBRIDGE_DEMO_PASSWORD"  # noqa: S105 (a variable name, not a secret)
 
 
-class _ServerThread:
-    """An ASGI app behind uvicorn on a free loopback port in a daemon thread."""
-
-    def __init__(self, name: str, host: str = "127.0.0.1") -> None:
-        self.name = name
-        self.host = host
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def _serve(self, app: object, lifespan: str, timeout_s: float = 30.0) -> None:
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            log_level="warning",
-            lifespan=lifespan,  # type: ignore[arg-type]
-            access_log=False,
-            ws_ping_interval=None,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the {self.name} did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-
-class MessengerThread(_ServerThread):
+class MessengerThread:
     """The messenger server on SQLite in this process, with the demo organisation's accounts."""
 
     def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", fast_hashes: bool = False):
-        super().__init__("messenger", host)
+        self.host = host
         self.data_dir = data_dir
         self.fast_hashes = fast_hashes
+        self._server: ServerThread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        assert self._server is not None, "start() first"
+        return self._server.base_url
 
     @property
     def database_url(self) -> str:
@@ -211,8 +152,20 @@ class MessengerThread(_ServerThread):
         )
         seeding.start()
         seeding.join()
-        self._serve(create_app(settings), "on")
+        self._server = ServerThread(
+            create_app(settings),
+            host=self.host,
+            name="messenger",
+            lifespan="on",
+            ws_ping_interval=None,
+        )
+        self._server.start(30.0)
         return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> MessengerThread:
         return self.start()

@@ -34,6 +34,7 @@ from med.errors import (
     AccessDenied,
     InvalidInput,
     NotFound,
+    Unreachable,
     Unsupported,
 )
 from med.model import (
@@ -69,6 +70,7 @@ from med.model import (
     SortField,
     SyncCheckpoint,
     SyncEvent,
+    Task,
     Voicemail,
 )
 
@@ -151,7 +153,13 @@ class DelegateSession:
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        except Unreachable as exc:
+            # Which server could not be reached: a backend may name its address in `url`.
+            if exc.url is None:
+                exc.url = getattr(self._backend, "url", None) or None
+            raise
 
     # ------------------------------------------------------------------ who and what
 
@@ -342,28 +350,33 @@ class DelegateSession:
 
     # ------------------------------------------------------------------ rights gating
 
-    def _deny(self, what: str, folder: Folder) -> AccessDenied:
+    def _deny(self, what: str, folder: Folder, right: str) -> AccessDenied:
         return AccessDenied(
             f"Your rights on {folder.name!r} in {folder.mailbox} do not allow you to {what}; "
             "ask the owner for more rights.",
             mailbox=folder.mailbox,
             folder=folder.name,
+            right=right,
         )
 
-    def _gate_folder(self, folder: Folder, what: str, allowed: Callable[[Rights], bool]) -> None:
+    def _gate_folder(
+        self, folder: Folder, what: str, allowed: Callable[[Rights], bool], right: str
+    ) -> None:
+        """Refuse with AccessDenied naming the missing Exchange `right` when the known rights
+        on the folder do not allow the operation."""
         rights = self._known_rights(folder.id) or folder.rights
         if rights is not None and not allowed(rights):
-            raise self._deny(what, folder)
+            raise self._deny(what, folder, right)
 
     async def _gate_item(
-        self, item: Item | str, what: str, allowed: Callable[[Rights], bool]
+        self, item: Item | str, what: str, allowed: Callable[[Rights], bool], right: str
     ) -> None:
         if isinstance(item, str) or item.folder_id is None:
             return
         with self._lock:
             folder = self._folders.get(item.folder_id)
         if folder is not None and folder.rights is not None and not allowed(folder.rights):
-            raise self._deny(what, folder)
+            raise self._deny(what, folder, right)
 
     def _hides_private(self, folder: Folder) -> bool:
         rights = self._known_rights(folder.id) or folder.rights
@@ -393,7 +406,7 @@ class DelegateSession:
         sorts = typing.get_args(SortField)
         if query.sort is not None and query.sort not in sorts:
             raise InvalidInput(f"Sort by one of {', '.join(sorts)}.")
-        self._gate_folder(folder, "read its items", lambda r: r.can_read_items)
+        self._gate_folder(folder, "read its items", lambda r: r.can_read_items, "ReadItems")
         page = await self._run(self._backend.find_items, folder, query)
         if self._hides_private(folder):
             kept = tuple(i for i in page.items if i.sensitivity is not Sensitivity.PRIVATE)
@@ -447,7 +460,7 @@ class DelegateSession:
             InvalidInput: the item does not fit the folder or is inconsistent.
         """
         _check_item(item)
-        self._gate_folder(folder, "create items there", lambda r: r.create_items)
+        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
         _check_kind_fits(item, folder)
         return await self._run(
             self._backend.create_item, folder, item, send_invitations=send_invitations
@@ -480,7 +493,9 @@ class DelegateSession:
                 f"Cannot update {', '.join(unknown) or 'nothing'} on a {item.kind.value}."
             )
         _check_item(item)
-        await self._gate_item(item, "edit its items", lambda r: r.edit is not EditScope.NONE)
+        await self._gate_item(
+            item, "edit its items", lambda r: r.edit is not EditScope.NONE, "EditItems"
+        )
         if (
             series
             and isinstance(item, Event)
@@ -515,7 +530,9 @@ class DelegateSession:
             AccessDenied: we may not delete items in this folder.
             NotFound: the item is gone.
         """
-        await self._gate_item(item, "delete its items", lambda r: r.delete is not EditScope.NONE)
+        await self._gate_item(
+            item, "delete its items", lambda r: r.delete is not EditScope.NONE, "DeleteItems"
+        )
         item_id = item if isinstance(item, str) else item.id
         if (
             series
@@ -538,8 +555,10 @@ class DelegateSession:
             AccessDenied: we may not delete at the source or create at the target.
             NotFound: item or folder gone.
         """
-        self._gate_folder(folder, "create items there", lambda r: r.create_items)
-        await self._gate_item(item, "remove its items", lambda r: r.delete is not EditScope.NONE)
+        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
+        await self._gate_item(
+            item, "remove its items", lambda r: r.delete is not EditScope.NONE, "DeleteItems"
+        )
         item_id = item if isinstance(item, str) else item.id
         return await self._run(self._backend.move_item, item_id, folder)
 
@@ -550,7 +569,7 @@ class DelegateSession:
             AccessDenied: we may not create items at the target.
             NotFound: item or folder gone.
         """
-        self._gate_folder(folder, "create items there", lambda r: r.create_items)
+        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
         item_id = item if isinstance(item, str) else item.id
         return await self._run(self._backend.copy_item, item_id, folder)
 
@@ -764,7 +783,9 @@ class DelegateSession:
         for cal in calendars:
             if cal.kind is not FolderKind.CALENDAR:
                 raise InvalidInput(f"{cal.name!r} is not a calendar.", folder=cal.name)
-            self._gate_folder(cal, "see its calendar", lambda r: r.can_see_free_busy)
+            self._gate_folder(
+                cal, "see its calendar", lambda r: r.can_see_free_busy, "FreeBusyTimeOnly"
+            )
         chunks = _split_range(start, end, MAX_VIEW_DAYS)
         tasks = [
             self._run(self._backend.calendar_view, cal, a, b)
@@ -781,6 +802,22 @@ class DelegateSession:
                         event = _redacted(event)
                     events.setdefault((cal.id, event.id), event)
         return sorted(events.values(), key=lambda e: (e.start, e.end, e.subject))
+
+    async def series(self, item_id: str) -> list[Event]:
+        """A whole series: its master, then its modified occurrences by original start.
+
+        `item_id` may name the master, an occurrence or an exception.
+
+        Raises:
+            NotFound: no such item, or it belongs to no series.
+            AccessDenied: we may not read it.
+        """
+        master = await self._run(self._backend.series_master, item_id)
+        exceptions = [
+            e for e in await self.get_many(master.modified_occurrences) if isinstance(e, Event)
+        ]
+        exceptions.sort(key=lambda e: e.original_start or e.start)
+        return [master, *exceptions]
 
     async def respond(
         self,
@@ -802,7 +839,9 @@ class DelegateSession:
             raise InvalidInput("Respond with accept, tentative or decline.")
         if isinstance(item, Event) and not item.is_meeting:
             raise InvalidInput("This is an appointment, not a meeting: nobody to answer.")
-        await self._gate_item(item, "answer its meetings", lambda r: r.edit is not EditScope.NONE)
+        await self._gate_item(
+            item, "answer its meetings", lambda r: r.edit is not EditScope.NONE, "EditItems"
+        )
         item_id = item if isinstance(item, str) else item.id
         await self._run(self._backend.respond, item_id, response, message, send=send)
 
@@ -832,7 +871,7 @@ class DelegateSession:
             AccessDenied: only the folder owner may see it.
         """
         self._require(Feature.FOLDER_PERMISSIONS)
-        self._gate_folder(folder, "see its permissions", lambda r: r.folder_owner)
+        self._gate_folder(folder, "see its permissions", lambda r: r.folder_owner, "FolderOwner")
         return list(await self._run(self._backend.permissions, folder))
 
     async def set_permission(self, folder: Folder, principal: str, role: Role) -> list[Permission]:
@@ -843,6 +882,7 @@ class DelegateSession:
             Unsupported: the backend cannot change folder permissions.
             AccessDenied: we are not folder owner.
             InvalidInput: Role.CUSTOM (give rights through the server's own tools).
+            NotFound: the server knows no user `principal`.
         """
         from med.permissions import permission_for_role
 
@@ -850,6 +890,15 @@ class DelegateSession:
             raise InvalidInput("Choose a named role; custom rights cannot be set here.")
         current = await self.permissions(folder)
         key = principal.strip().lower()
+        known = {p.principal.lower() for p in current}
+        if key not in ("default", "anonymous") and key not in known:
+            matches = await self.resolve_names(key)
+            if all(m.address.lower() != key for m in matches):
+                raise NotFound(
+                    f"There is no user {principal.strip()!r} to give rights on {folder.name!r} to.",
+                    mailbox=folder.mailbox,
+                    folder=folder.name,
+                )
         entry = permission_for_role(key, role)
         updated = [p for p in current if p.principal.lower() != key]
         if role is not Role.NONE or key in ("default", "anonymous"):
@@ -887,7 +936,7 @@ class DelegateSession:
             AccessDenied: we may not read items in this folder.
         """
         self._require(Feature.SYNC)
-        self._gate_folder(folder, "read its items", lambda r: r.can_read_items)
+        self._gate_folder(folder, "read its items", lambda r: r.can_read_items, "ReadItems")
         while True:
             changes, new_state, done = await self._run(
                 self._backend.sync_items, folder, state, SYNC_BATCH
@@ -965,6 +1014,8 @@ def _check_item(item: Item) -> None:
                 raise InvalidInput("A series cannot end before it starts.")
     if isinstance(item, Message):
         _check_addresses([*item.to, *item.cc, *item.bcc])
+    if isinstance(item, Task) and not 0 <= item.percent_complete <= 100:
+        raise InvalidInput(f"A task is 0 to 100 percent complete, not {item.percent_complete}.")
 
 
 _KIND_FOLDERS = {

@@ -62,7 +62,9 @@ def serve(
         bool, typer.Option("--demo", help="Seed the demo organisation if the store is new.")
     ] = False,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8080,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (0 picks a free one).", min=0, max=65535)
+    ] = 8080,
     store: StoreOption = None,
     throttle: Annotated[
         int | None,
@@ -77,6 +79,15 @@ def serve(
             "(kept next to the store, so tickets survive restarts).",
         ),
     ] = False,
+    kdc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--kdc-port",
+            help="Port of the KDC with --kerberos (default: a free one).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
     graph: Annotated[
         bool,
         typer.Option(
@@ -102,6 +113,8 @@ def serve(
     from exlab.auth import LabAuthenticator
     from exlab.server import create_app
 
+    if kdc_port is not None and not kerberos:
+        fail("--kdc-port needs --kerberos", 2)
     lab = _open(store, demo)
     if not lab.users():
         fail("the lab store holds no organisation; start with --demo")
@@ -130,7 +143,11 @@ def serve(
         cert_file, key_file = str(lab_tls.cert_file), str(lab_tls.key_file)
         ca_file = lab_tls.ca_file
     base = f"{scheme}://{shown}:{bound}"
-    kdc = _start_kdc(lab, _store_path(store).parent / "kerberos", host) if kerberos else None
+    kdc = (
+        _start_kdc(lab, _store_path(store).parent / "kerberos", host, kdc_port)
+        if kerberos
+        else None
+    )
     auth = LabAuthenticator(
         lab,
         keytab=kdc.keytab if kdc else None,
@@ -189,13 +206,13 @@ def _serve_until_stopped(config: uvicorn.Config, sock: socket.socket) -> None:
     Server(config).run(sockets=[sock])
 
 
-def _start_kdc(lab: Lab, directory: Path, host: str) -> LabKdc:
+def _start_kdc(lab: Lab, directory: Path, host: str, port: int | None) -> LabKdc:
     """The lab's KDC, or one clear line and exit when it cannot run here."""
     from exlab.auth.kdc import KdcError, start_lab_kdc
 
     try:
         wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 - compared, not bound
-        return start_lab_kdc(lab, directory, extra_hosts=[] if wildcard else [host])
+        return start_lab_kdc(lab, directory, extra_hosts=[] if wildcard else [host], port=port)
     except KdcError as exc:
         lab.close()
         fail(str(exc))

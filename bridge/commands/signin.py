@@ -22,12 +22,12 @@ PROFILE = typer.Option(None, "--profile", "-p", help="Profile from the config fi
 
 
 def _signer(profile_name: str | None) -> tuple[OAuthSignIn, str]:
+    from bridge.commands._med import load_profile
     from med import MedError
     from med.auth.oauth import OAuthSignIn, config_for_profile
-    from med.config import load_profile
 
     try:
-        profile = load_profile(paths.config_file(), profile_name)
+        profile = load_profile(profile_name)
     except MedError as exc:
         fail(str(exc), 2)
     if profile.backend != "graph":

@@ -6,7 +6,7 @@ occurrence keeps its wall-clock time across daylight saving changes, as in Excha
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -126,6 +126,29 @@ def master_extras(caller: Caller, master: Item, p: dict[str, Any]) -> None:
         ]
 
 
+def with_zone_offsets(recurrence: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """A recurrence with the UTC offsets of its zone on its start and end dates, which Exchange
+    writes after those dates (`2026-12-04+01:00`); `Z` for UTC."""
+
+    def offset(day: str | None) -> str | None:
+        if not day:
+            return None
+        delta = datetime.combine(date.fromisoformat(day), time(0), zone).utcoffset()
+        minutes = int(delta.total_seconds()) // 60 if delta is not None else 0
+        if minutes == 0:
+            return "Z"
+        sign = "-" if minutes < 0 else "+"
+        hours, rest = divmod(abs(minutes), 60)
+        return f"{sign}{hours:02d}:{rest:02d}"
+
+    out = dict(recurrence)
+    out["start_offset"] = offset(recurrence.get("start_date"))
+    end_offset = offset(recurrence.get("end_date"))
+    if end_offset is not None:
+        out["end_offset"] = end_offset
+    return out
+
+
 def view_range_too_big(start: datetime, end: datetime) -> bool:
     """True when [start, end) spans more than ``VIEW_MAX_YEARS`` years."""
     try:
@@ -146,9 +169,46 @@ def overlaps(item: Item, start: datetime, end: datetime) -> bool:
     return (e_dt > start and s_dt < end) or (s_dt == e_dt == start)
 
 
+def owner_zone(caller: Caller, mailbox: str) -> str:
+    """The time zone a mailbox's owner set (W. Europe Standard Time in the demo)."""
+    mb = caller.lab.store.mailbox(mailbox)
+    return mb.time_zone if mb is not None else "UTC"
+
+
+def item_zone_name(props: dict[str, Any], fallback: str) -> str:
+    """The zone an item's times are read in: its StartTimeZone, else `fallback`."""
+    tz = props.get("calendar:StartTimeZone")
+    name = tz.get("id") if isinstance(tz, dict) else None
+    return str(name) if name else fallback
+
+
+def normalise_all_day(props: dict[str, Any], zone_name: str) -> None:
+    """An all-day event spans whole days in its zone, as Exchange stores it: a start that is
+    not midnight moves to the midnight before it, an end to the midnight after it."""
+    if not props.get("calendar:IsAllDayEvent") or not props.get("calendar:Start"):
+        return
+    zone = zone_info(zone_name)
+    start = parse_utc(props["calendar:Start"]).astimezone(zone)
+    end = parse_utc(props.get("calendar:End") or props["calendar:Start"]).astimezone(zone)
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    last = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    if last < end or last <= first:
+        last = datetime.combine(last.date() + timedelta(days=1), time(0), zone)
+    props["calendar:Start"] = utc_text(datetime.combine(first.date(), time(0), zone))
+    props["calendar:End"] = utc_text(datetime.combine(last.date(), time(0), zone))
+
+
 def prepare_calendar(
-    caller: Caller, props: dict[str, Any], folder: Folder, args: CreateArgs
+    caller: Caller,
+    props: dict[str, Any],
+    folder: Folder,
+    args: CreateArgs,
+    *,
+    zone_name: str | None = None,
 ) -> None:
+    """A new calendar item as Exchange stores it: start and end zones set (from the request's
+    zone, else the owner's), all-day spans whole days, a master starts at its first occurrence,
+    a meeting has its organizer."""
     if not props.get("calendar:Start"):
         raise ExchangeError("ErrorInvalidPropertySet", "A calendar item needs a Start.")
     props.setdefault("calendar:End", props["calendar:Start"])
@@ -160,6 +220,10 @@ def prepare_calendar(
         "calendar:OptionalAttendees", []
     )
     owner = folder.mailbox if owner_kind(caller, folder.mailbox) != "public" else caller.user
+    zone = item_zone_name(props, zone_name or owner_zone(caller, owner))
+    props.setdefault("calendar:StartTimeZone", {"id": zone})
+    props.setdefault("calendar:EndTimeZone", dict(props["calendar:StartTimeZone"]))
+    normalise_all_day(props, zone)
     props.setdefault("calendar:UID", new_key())
     if attendees:
         props["calendar:IsMeeting"] = True

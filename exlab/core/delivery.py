@@ -44,6 +44,7 @@ def display(caller: Caller, address: str) -> dict[str, str]:
 DEFAULT_FOLDER_FOR = {
     "CalendarItem": "calendar",
     "Contact": "contacts",
+    "DistributionList": "contacts",
     "Task": "tasks",
 }
 
@@ -178,6 +179,7 @@ def send_message(
             }
         )
         delivered.pop("message:BccRecipients", None)
+        delivered.pop("item:Categories", None)  # categories are the sender's own
         copy = store_items.create_item(
             caller.lab.store,
             inbox,

@@ -55,6 +55,8 @@ def element_for_class(item_class: str) -> str:
         return "Contact"
     if c.startswith("ipm.task"):
         return "Task"
+    if c.startswith("ipm.distlist"):
+        return "DistributionList"
     if c.startswith("ipm.post"):
         return "PostItem"
     if c.startswith("ipm.schedule.meeting.request"):
@@ -150,13 +152,14 @@ def log_change(
     old_folder_id: str | None = None,
     *,
     private: bool = False,
+    old_item_id: str | None = None,
 ) -> None:
     """One log entry; ``private`` records whether the item was private then (delegates
     without ViewPrivateItems never saw it, so sync and notifications leave it out)."""
     conn.execute(
         "INSERT INTO item_changes (folder_id, item_id, change, event, old_folder_id, at,"
-        " private) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (folder_id, item_id, change, event, old_folder_id, at, int(private)),
+        " private, old_item_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (folder_id, item_id, change, event, old_folder_id, at, int(private), old_item_id),
     )
 
 
@@ -175,6 +178,8 @@ class Change:
     old_folder_id: str | None
     at: str
     private: bool = False
+    old_item_id: str | None = None
+    """A move's item id before it (a moved item gets a new id)."""
 
 
 def changes_after(store: Store, seq: int, folder_ids: list[str] | None = None) -> list[Change]:
@@ -198,6 +203,7 @@ def changes_after(store: Store, seq: int, folder_ids: list[str] | None = None) -
             r["old_folder_id"],
             r["at"],
             bool(r["private"]),
+            r["old_item_id"],
         )
         for r in rows
     ]
@@ -353,6 +359,7 @@ def _insert(conn: sqlite3.Connection, item: Item) -> None:
 
 def save_item(store: Store, item: Item, now: datetime, *, event: str = "modified") -> Item:
     """Write changed props (and class) back with a new change key, and log the change."""
+    clip_texts(item.props)
     item.change_key = new_change_key()
     item.last_modified = utc_text(now)
     with store.transaction() as conn:
@@ -382,19 +389,34 @@ def save_item(store: Store, item: Item, now: datetime, *, event: str = "modified
 
 
 def move_item(store: Store, item: Item, target: Folder, now: datetime) -> Item:
-    """Move to another folder (also across mailboxes); exceptions follow their master."""
+    """Move to another folder (also across mailboxes); exceptions follow their master.
+
+    The moved item gets a new id, as in Exchange (the old id stops resolving); attachments,
+    exceptions and meeting requests pointing at it follow the new id.
+    """
     stamp = utc_text(now)
-    old = item.folder_id
+    old_folder, old_id = item.folder_id, item.id
+    item.id = new_key()
     item.folder_id, item.mailbox = target.id, target.mailbox
     item.change_key = new_change_key()
     item.last_modified = stamp
     with store.transaction() as conn:
         conn.execute(
-            "UPDATE items SET folder_id = ?, mailbox = ?, change_key = ?, last_modified = ?"
-            " WHERE id = ? OR master_id = ?",
-            (target.id, target.mailbox, item.change_key, stamp, item.id, item.id),
+            "UPDATE items SET id = ?, folder_id = ?, mailbox = ?, change_key = ?,"
+            " last_modified = ? WHERE id = ?",
+            (item.id, target.id, target.mailbox, item.change_key, stamp, old_id),
         )
-        log_change(conn, old, item.id, "out", "moved", stamp, private=item.is_private)
+        conn.execute(
+            "UPDATE items SET master_id = ?, folder_id = ?, mailbox = ? WHERE master_id = ?",
+            (item.id, target.id, target.mailbox, old_id),
+        )
+        conn.execute("UPDATE item_attachments SET item_id = ? WHERE item_id = ?", (item.id, old_id))
+        conn.execute(
+            "UPDATE items SET props = json_set(props, '$.\"lab:calendar_item\"', ?)"
+            " WHERE json_extract(props, '$.\"lab:calendar_item\"') = ?",
+            (item.id, old_id),
+        )
+        log_change(conn, old_folder, old_id, "out", "moved", stamp, private=item.is_private)
         log_change(
             conn,
             target.id,
@@ -402,8 +424,9 @@ def move_item(store: Store, item: Item, target: Folder, now: datetime) -> Item:
             "in",
             "moved",
             stamp,
-            old_folder_id=old,
+            old_folder_id=old_folder,
             private=item.is_private,
+            old_item_id=old_id,
         )
     return item
 
@@ -529,6 +552,29 @@ def remove_attachment(store: Store, attachment_id: str) -> None:
 # -- MAPI views of named fields -------------------------------------------------------------------
 
 
+TEXT_LIMITS = {"item:Subject": 255, "calendar:Location": 255}
+"""Text properties the store keeps only so long (in UTF-16 code units), as Exchange cuts them."""
+
+
+def clip_utf16(text: str, limit: int) -> str:
+    """`text` cut to `limit` UTF-16 code units, never splitting a surrogate pair."""
+    if len(text) <= limit // 2:
+        return text
+    units = text.encode("utf-16-le")
+    if len(units) <= 2 * limit:
+        return text
+    return units[: 2 * limit].decode("utf-16-le", errors="ignore")
+
+
+def clip_texts(props: dict[str, Any]) -> dict[str, Any]:
+    """`props` with over-long text properties cut to Exchange's lengths (in place)."""
+    for key, limit in TEXT_LIMITS.items():
+        value = props.get(key)
+        if isinstance(value, str):
+            props[key] = clip_utf16(value, limit)
+    return props
+
+
 def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     """``current`` with ``changes`` applied; writes to mirrored MAPI keys land on named fields.
 
@@ -557,7 +603,7 @@ def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
             out.pop(key, None)
         else:
             out[key] = value
-    return out
+    return clip_texts(out)
 
 
 def effective_props(item: Item, *, has_attachments: bool = False) -> dict[str, Any]:

@@ -19,13 +19,28 @@ from exlab.core.delivery import display, may_send_for, owner_kind, send_message
 from exlab.core.errors import ExchangeError, denied
 from exlab.core.items import Item
 from exlab.core.store import utc_text
-from exlab.core.targets import Target, check_edit, check_read, distinguished, item_ews_id
+from exlab.core.targets import (
+    Target,
+    check_delete,
+    check_edit,
+    check_read,
+    distinguished,
+    item_ews_id,
+)
 
 RESPONSE_CLASSES = {
     "AcceptItem": ("IPM.Schedule.Meeting.Resp.Pos", "Accept", "Busy"),
     "TentativelyAcceptItem": ("IPM.Schedule.Meeting.Resp.Tent", "Tentative", "Tentative"),
     "DeclineItem": ("IPM.Schedule.Meeting.Resp.Neg", "Decline", "Free"),
 }
+
+
+RESPONSE_NAMES = {
+    "AcceptItem": "Accept",
+    "TentativelyAcceptItem": "Tentative",
+    "DeclineItem": "Decline",
+}
+"""How Exchange's response codes name each answer (ErrorCalendarIsOrganizerForAccept, ...)."""
 
 
 def invite(caller: Caller, item: Item, now: datetime) -> None:
@@ -163,9 +178,15 @@ def respond(caller: Caller, target: Target, kind: str, body: dict[str, str] | No
     cal = cal_target.item
     owner = cal.mailbox
     organizer = cal.props.get("calendar:Organizer") or {}
+    answer = RESPONSE_NAMES[kind]
     if str(organizer.get("email", "")).lower() == owner:
         raise ExchangeError(
-            "ErrorInvalidReferenceItem", "The organizer cannot respond to a meeting."
+            f"ErrorCalendarIsOrganizerFor{answer}",
+            f"{kind} is invalid for the organizer's calendar item.",
+        )
+    if cal.props.get("calendar:IsCancelled"):
+        raise ExchangeError(
+            f"ErrorCalendarIsCancelledFor{answer}", "The meeting has been cancelled."
         )
     if owner != caller.user and not may_send_for(caller, owner):
         raise denied()
@@ -199,7 +220,10 @@ def respond(caller: Caller, target: Target, kind: str, body: dict[str, str] | No
         deleted_items = distinguished(caller, source.mailbox, "deleteditems")
         store_items.move_item(caller.lab.store, source, deleted_items, now)
     if response_type == "Decline":
-        store_items.delete_item(caller.lab.store, cal, now)
+        # Declined: the meeting leaves the calendar for Deleted Items, as in Exchange.
+        store_items.save_item(caller.lab.store, cal, now)
+        bin_folder = distinguished(caller, owner, "deleteditems")
+        store_items.move_item(caller.lab.store, cal, bin_folder, now)
         return None
     store_items.save_item(caller.lab.store, cal, now)
     return cal
@@ -325,3 +349,50 @@ def send_cancellation(caller: Caller, item: Item, now: datetime) -> None:
             copy.props["calendar:LegacyFreeBusyStatus"] = "Free"
             store_items.save_item(caller.lab.store, copy, now)
         _notify(caller, item, address, "IPM.Schedule.Meeting.Canceled", "None", now)
+
+
+def cancel(caller: Caller, target: Target, body: dict[str, str] | None, *, save_copy: bool) -> None:
+    """CancelCalendarItem: the organizer calls the meeting off. Attendees get a cancellation
+    (their copies are marked cancelled), the meeting leaves the organizer's calendar for
+    Deleted Items, and with `save_copy` the cancellation is filed in Sent Items."""
+    check_delete(caller, target)
+    item = target.item
+    if target.is_virtual or item.master_id is not None:
+        raise ExchangeError(
+            "ErrorCalendarCannotMoveOrCopyOccurrence", "Cancel the series, not one occurrence."
+        )
+    if not item.item_class.startswith("IPM.Appointment"):
+        raise ExchangeError("ErrorInvalidReferenceItem", "Only a meeting can be cancelled.")
+    organizer = str((item.props.get("calendar:Organizer") or {}).get("email", "")).lower()
+    if organizer and organizer != item.mailbox:
+        raise ExchangeError(
+            "ErrorCalendarIsNotOrganizer", "Only the meeting organizer can cancel the meeting."
+        )
+    now = caller.lab.now()
+    if body is not None:
+        item.props["item:Body"] = body
+    item.props["calendar:IsCancelled"] = True
+    store_items.save_item(caller.lab.store, item, now)
+    send_cancellation(caller, item, now)
+    if save_copy and _attendees(item):
+        sent = distinguished(caller, item.mailbox, "sentitems")
+        props = _meeting_props(
+            item,
+            item.props.get("calendar:Organizer") or display(caller, item.mailbox),
+            display(caller, caller.user),
+            {},
+        )
+        props["message:ToRecipients"] = [display(caller, a) for a in _attendees(item)]
+        props["message:IsRead"] = True
+        props["meetingRequest:MeetingRequestType"] = "None"
+        store_items.create_item(
+            caller.lab.store,
+            sent,
+            "IPM.Schedule.Meeting.Canceled",
+            props,
+            created_by=caller.user,
+            now=now,
+        )
+    store_items.move_item(
+        caller.lab.store, item, distinguished(caller, item.mailbox, "deleteditems"), now
+    )

@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS item_attachments (
     content_id TEXT,
     is_inline INTEGER NOT NULL DEFAULT 0,
     last_modified TEXT NOT NULL,
-    content BLOB NOT NULL
+    content BLOB NOT NULL,
+    embedded TEXT
 );
 CREATE INDEX IF NOT EXISTS item_attachments_item ON item_attachments (item_id);
 CREATE TABLE IF NOT EXISTS item_changes (
@@ -118,7 +119,8 @@ CREATE TABLE IF NOT EXISTS item_changes (
     event TEXT NOT NULL,
     old_folder_id TEXT,
     at TEXT NOT NULL,
-    private INTEGER NOT NULL DEFAULT 0
+    private INTEGER NOT NULL DEFAULT 0,
+    old_item_id TEXT
 );
 CREATE INDEX IF NOT EXISTS item_changes_folder ON item_changes (folder_id, seq);
 CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id, seq);
@@ -133,6 +135,13 @@ CREATE TABLE IF NOT EXISTS item_subscriptions (
     timeout_minutes INTEGER NOT NULL
 );
 """
+
+# Columns added after a table first shipped: (table, column, its definition). A store file
+# written before gets them when it opens.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("item_attachments", "embedded", "TEXT"),
+    ("item_changes", "old_item_id", "TEXT"),
+)
 
 
 def new_key() -> str:
@@ -234,6 +243,10 @@ class Store:
         self._depth = 0
         self._closed = False
         self._conn.executescript(_SCHEMA)
+        for table, column, definition in _ADDED_COLUMNS:
+            present = {r["name"] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -411,7 +424,7 @@ class Store:
         row = self.query_one(
             "SELECT COUNT(*) AS n, SUM(CASE WHEN item_class NOT LIKE 'IPM.Appointment%'"
             " AND item_class NOT LIKE 'IPM.Contact%' AND item_class NOT LIKE 'IPM.Task%'"
-            " AND item_class NOT LIKE 'IPM.StickyNote%'"
+            " AND item_class NOT LIKE 'IPM.StickyNote%' AND item_class NOT LIKE 'IPM.DistList%'"
             " AND COALESCE(json_extract(props, '$.\"message:IsRead\"'), 0) = 0 THEN 1 ELSE 0 END)"
             " AS unread FROM items WHERE folder_id = ? AND master_id IS NULL",
             (folder_id,),

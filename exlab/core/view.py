@@ -13,7 +13,13 @@ from typing import Any
 
 from exlab.core import items as store_items
 from exlab.core.access import Rights
-from exlab.core.calendar import duration_of, master_extras, original_start, zone_of
+from exlab.core.calendar import (
+    duration_of,
+    master_extras,
+    original_start,
+    with_zone_offsets,
+    zone_of,
+)
 from exlab.core.caller import Caller
 from exlab.core.ids import encode_id
 from exlab.core.items import element_for_class
@@ -75,6 +81,9 @@ def output_props(
             p["calendar:IsRecurring"] = True
         elif "calendar:Recurrence" in p:
             master_extras(caller, item, p)
+            p["calendar:Recurrence"] = with_zone_offsets(
+                p["calendar:Recurrence"], zone_of(caller, item)
+            )
         else:
             p.setdefault("calendar:CalendarItemType", "Single")
         p.setdefault(

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -26,9 +25,12 @@ from exlab.core.access import Rights
 from exlab.core.calendar import (
     VIEW_COUNT_LIMIT,
     align_master_start,
+    item_zone_name,
     materialize,
+    normalise_all_day,
     occurrences_of,
     overlaps,
+    owner_zone,
     prepare_calendar,
     view_range_too_big,
 )
@@ -47,7 +49,7 @@ from exlab.core.delivery import (
 )
 from exlab.core.errors import denied, not_found
 from exlab.core.items import Item, element_for_class
-from exlab.core.store import Folder, parse_utc
+from exlab.core.store import Folder, parse_utc, utc_text
 from exlab.core.targets import (
     Target,
     check_create,
@@ -63,8 +65,10 @@ from exlab.core.targets import (
     visible_items,
 )
 from exlab.core.tasks import stamp_completion
+from exlab.core.timezones import known as known_zone
+from exlab.core.timezones import zone_info
 from exlab.core.view import output_props
-from exlab.ews import itemxml
+from exlab.ews import aqs, itemxml
 from exlab.ews.ids import decode_id, resolve_folder
 from exlab.ews.restrictions import (
     RestrictionError,
@@ -271,7 +275,8 @@ def _find_in_folder(
         found = [i for i in found if matches(node, props_of(i))]
     query = text_of(request.find(m("QueryString")))
     if query:
-        found = [i for i in found if _query_matches(query, props_of(i))]
+        search = _query(query)
+        found = [i for i in found if aqs.matches(search, props_of(i))]
     sort = parse_sort_order(request.find(m("SortOrder")), itemxml.restriction_key)
     if sort:
         found = sort_props(found, sort, props_of)
@@ -336,20 +341,12 @@ def _fast_page(
     return response_message("FindItem", [root])
 
 
-def _query_matches(query: str, p: Mapping[str, Any]) -> bool:
-    """AQS subset: every word must appear in subject, body, sender or recipients."""
-    hay = " ".join(
-        str(v)
-        for v in (
-            p.get("item:Subject"),
-            (p.get("item:Body") or {}).get("text"),
-            json.dumps(p.get("message:From") or {}, ensure_ascii=False),
-            json.dumps(p.get("message:ToRecipients") or [], ensure_ascii=False),
-        )
-        if v
-    ).casefold()
-    words = [w.split(":", 1)[-1].strip('"') for w in query.split()]
-    return all(w.casefold() in hay for w in words if w)
+def _query(query: str) -> aqs.Node:
+    """The AQS query; one that cannot be read is searched for word by word, as free text."""
+    try:
+        return aqs.parse(query)
+    except aqs.AqsError:
+        return aqs.All(tuple(aqs.Term(None, w.casefold()) for w in query.split()))
 
 
 def _page(request: Element, found: list[Item]) -> tuple[list[Item], int | None, bool]:
@@ -474,7 +471,11 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
         local = el.tag.rsplit("}", 1)[-1]
         box = Element(m("Items"))
         if local in meetings.RESPONSE_CLASSES:
+            require_disposition(args)
             respond(ctx, el, local, box)
+        elif local == "CancelCalendarItem":
+            require_disposition(args)
+            cancel_meeting(ctx, el, args)
         elif local in SMART_RESPONSES:
             smart_response(ctx, el, local, args, box)
         else:
@@ -482,6 +483,19 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
         return [box]
 
     return per_item("CreateItem", ctx, list(items_el), work)
+
+
+def request_zone(ctx: EwsContext) -> str | None:
+    """The zone the request's TimeZoneContext names, when the lab knows it."""
+    return ctx.time_zone if ctx.time_zone and known_zone(ctx.time_zone) else None
+
+
+def require_disposition(args: CreateArgs) -> None:
+    """Messages and response objects need MessageDisposition (ErrorMessageDispositionRequired)."""
+    if args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
+        raise EwsError(
+            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
+        )
 
 
 SMART_RESPONSES = {"ReplyToItem": "RE: ", "ReplyAllToItem": "RE: ", "ForwardItem": "FW: "}
@@ -499,10 +513,7 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
     original = target.item
     if element_for_class(original.item_class) not in ("Message", "MeetingRequest"):
         raise EwsError("ErrorInvalidReferenceItem", "Only messages can be answered this way.")
-    if args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
-        raise EwsError(
-            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
-        )
+    require_disposition(args)
     given = {c.tag.rsplit("}", 1)[-1]: c for c in el}
     op = original.props
     owner = original.mailbox if owner_kind(ctx, original.mailbox) != "public" else ctx.user
@@ -552,7 +563,8 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
         )
         if carried:
             store_items.copy_attachments(ctx.lab.store, carried, item.id, now)
-        write_id_only(box, item)
+        if args.disposition == "SaveOnly":
+            write_id_only(box, item)  # a sent message is answered without an item
     if args.disposition == "SaveOnly":
         return
     send_message(ctx, props, "IPM.Note", [], now, attachments_from=carried)
@@ -598,10 +610,8 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
     item_class = props.pop("item:ItemClass", None) or itemxml.DEFAULT_CLASS[element]
     now = ctx.lab.now()
     is_message = element == "Message"
-    if is_message and args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
-        raise EwsError(
-            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
-        )
+    if is_message:
+        require_disposition(args)
     folder = args.saved
     if folder is None:
         if is_message:
@@ -610,8 +620,9 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
             name = DEFAULT_FOLDER_FOR.get(element, "drafts")
         folder = distinguished(ctx, ctx.user, name)
     check_create(ctx, folder)
+    read_local_times(ctx, props)
     if element == "CalendarItem":
-        prepare_calendar(ctx, props, folder, args)
+        prepare_calendar(ctx, props, folder, args, zone_name=request_zone(ctx))
     if is_message:
         prepare_message(ctx, props, folder, args)
     if is_message and args.disposition == "SendOnly":
@@ -627,7 +638,8 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
         owner_copy(ctx, props, item_class, raw_atts, now, saved=folder)
     if element == "CalendarItem" and args.invitations in ("SendOnlyToAll", "SendToAllAndSaveCopy"):
         meetings.invite(ctx, item, now)
-    write_id_only(box, item)
+    if not (is_message and args.disposition == "SendAndSaveCopy"):
+        write_id_only(box, item)  # SendAndSaveCopy answers no item, as Exchange does
 
 
 # -- calendar: meetings ---------------------------------------------------------------------------
@@ -636,8 +648,46 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
 # -- UpdateItem -----------------------------------------------------------------------------------
 
 
-def _change_value(change: Element) -> tuple[str, Any, str]:
-    """(key, value, kind) of a SetItemField/AppendToItemField, from its item element."""
+def read_local_times(
+    ctx: EwsContext, props: dict[str, Any], stored: Mapping[str, Any] | None = None
+) -> None:
+    """Date-times sent without an offset are local times, read as Exchange reads them: Start
+    in StartTimeZone, End in EndTimeZone (else StartTimeZone), in the MeetingTimeZone of an
+    Exchange 2007 request, else in the request's TimeZoneContext; UTC when nothing names a
+    zone. `stored` is the item being changed (its zones count when the change names none)."""
+    naive: dict[str, str] = props.pop(itemxml.NAIVE_TIMES, {})
+    meeting: dict[str, Any] | None = props.pop(itemxml.MEETING_ZONE, None)
+    if meeting is not None and meeting["id"] and known_zone(meeting["id"]):
+        props.setdefault("calendar:StartTimeZone", {"id": meeting["id"]})
+        props.setdefault("calendar:EndTimeZone", {"id": meeting["id"]})
+    seen = {**(stored or {}), **props}
+
+    def named(key: str) -> str | None:
+        value = seen.get(key)
+        return str(value["id"]) if isinstance(value, dict) and value.get("id") else None
+
+    for uri, text in naive.items():
+        name = named("calendar:EndTimeZone") if uri == "calendar:End" else None
+        name = name or (named("calendar:StartTimeZone") if uri.startswith("calendar:") else None)
+        zone: tzinfo
+        if name and known_zone(name):
+            zone = zone_info(name)
+        elif meeting is not None:
+            zone = timezone(-timedelta(minutes=int(meeting["bias_minutes"])))
+        elif ctx.time_zone and known_zone(ctx.time_zone):
+            zone = zone_info(ctx.time_zone)
+        else:
+            zone = UTC
+        try:
+            local = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise EwsError("ErrorInvalidValueForProperty", f"bad date/time {text!r}") from None
+        props[uri] = utc_text(local.replace(tzinfo=zone))
+
+
+def _change_value(change: Element) -> tuple[str, Any, str, dict[str, Any]]:
+    """(key, value, kind, local-time notes) of a SetItemField/AppendToItemField, from its
+    item element (the notes are what `read_local_times` needs)."""
     path = next(itemxml.iter_paths(change), None)
     if path is None:
         raise EwsError("ErrorInvalidPropertyRequest", "The change names no property.")
@@ -647,11 +697,12 @@ def _change_value(change: Element) -> tuple[str, Any, str]:
         raise EwsError("ErrorInvalidPropertySet", "The change carries no item.")
     _, props = itemxml.parse_item(holder[0])
     props.pop("__attachments__", None)
+    notes = {k: props.pop(k) for k in (itemxml.NAIVE_TIMES, itemxml.MEETING_ZONE) if k in props}
     if path.tag == t("IndexedFieldURI"):
-        return key, props.get(key, {}), "indexed"
+        return key, props.get(key, {}), "indexed", notes
     if key not in props:
         raise EwsError("ErrorInvalidPropertySet", f"The item in the change does not carry {key}.")
-    return key, props[key], "plain"
+    return key, props[key], "plain", notes
 
 
 READ_ONLY = {
@@ -665,9 +716,28 @@ READ_ONLY = {
 }
 
 
-def apply_updates(item: Item, updates: Element) -> None:
+def _without_entry(current: Any, path: Element) -> dict[str, Any]:
+    """An indexed field (phone numbers, addresses...) without the entry a DeleteItemField names;
+    for a postal address part (`contacts:PhysicalAddress:City`) only that part goes."""
+    entries = dict(current) if isinstance(current, dict) else {}
+    index = path.get("FieldIndex", "")
+    uri = path.get("FieldURI", "")
+    part = uri.split(":", 2)[2] if uri.count(":") == 2 else None
+    entry = entries.get(index)
+    if part and isinstance(entry, dict):
+        rest = {k: v for k, v in entry.items() if k != part}
+        if rest:
+            entries[index] = rest
+            return entries
+    entries.pop(index, None)
+    return entries
+
+
+def apply_updates(ctx: EwsContext, item: Item, updates: Element) -> None:
     changes: dict[str, Any] = {}
     props = dict(item.props)
+    naive: dict[str, str] = {}
+    meeting_zone: dict[str, Any] | None = None
     for change in updates:
         local = change.tag.rsplit("}", 1)[-1]
         if local == "DeleteItemField":
@@ -677,17 +747,26 @@ def apply_updates(item: Item, updates: Element) -> None:
             key = itemxml.field_uri_key(path)
             if key in READ_ONLY:
                 raise EwsError("ErrorInvalidPropertyDelete", f"{key} cannot be deleted.")
+            if path.tag == t("IndexedFieldURI"):
+                changes[key] = _without_entry(changes.get(key, props.get(key)), path) or None
+                continue
             changes[key] = None
             continue
-        key, value, how = _change_value(change)
+        key, value, how, notes = _change_value(change)
+        naive.update(notes.get(itemxml.NAIVE_TIMES, {}))
+        meeting_zone = notes.get(itemxml.MEETING_ZONE, meeting_zone)
         if key in READ_ONLY:
             raise EwsError("ErrorInvalidPropertySet", f"{key} is read-only.")
         if key == "item:ItemClass":
             item.item_class = str(value)
             continue
         if how == "indexed":
-            merged = dict(props.get(key) or {})
-            merged.update(value)
+            merged = dict(changes.get(key) or props.get(key) or {})
+            for index, entry in value.items():
+                old_entry = merged.get(index)
+                if isinstance(entry, dict) and isinstance(old_entry, dict):
+                    entry = {**old_entry, **entry}  # one part of a postal address
+                merged[index] = entry
             value = merged
         if local == "AppendToItemField":
             old = changes.get(key, props.get(key))
@@ -703,6 +782,13 @@ def apply_updates(item: Item, updates: Element) -> None:
         elif local != "SetItemField":
             raise EwsError("ErrorInvalidRequest", f"unknown change {local}")
         changes[key] = value
+    if naive or meeting_zone is not None:
+        given = {k: v for k, v in changes.items() if v is not None}
+        given[itemxml.NAIVE_TIMES] = {k: v for k, v in naive.items() if k in changes}
+        if meeting_zone is not None:
+            given[itemxml.MEETING_ZONE] = meeting_zone
+        read_local_times(ctx, given, props)
+        changes.update(given)
     item.props = store_items.apply_changes(item.props, changes)
 
 
@@ -745,7 +831,7 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
         now = ctx.lab.now()
         item = materialize(ctx, target, now) if target.is_virtual else target.item
         was_private = item.is_private
-        apply_updates(item, updates)
+        apply_updates(ctx, item, updates)
         if item.item_class.startswith("IPM.Task"):
             stamp_completion(item.props, now)
         r = rights(ctx, target.folder)
@@ -757,6 +843,9 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
             and item.master_id is None
         ):
             align_master_start(ctx, item.props, target.folder.mailbox)
+        if item.item_class.startswith("IPM.Appointment"):
+            fallback = request_zone(ctx) or owner_zone(ctx, target.folder.mailbox)
+            normalise_all_day(item.props, item_zone_name(item.props, fallback))
         store_items.save_item(ctx.lab.store, item, now)
         if tell_attendees in meetings.SEND_TO_ATTENDEES and meetings.organized_here(item):
             meetings.send_update(ctx, item, now)
@@ -939,6 +1028,22 @@ def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
     answered = meetings.respond(ctx, resolve_item(ctx, ref), kind, body)
     if answered is not None:
         write_id_only(box, answered)
+
+
+def cancel_meeting(ctx: EwsContext, el: Element, args: CreateArgs) -> None:
+    """CancelCalendarItem as CreateItem carries it (answered without an item)."""
+    ref = el.find(t("ReferenceItemId"))
+    if ref is None:
+        raise EwsError("ErrorInvalidReferenceItem", "ReferenceItemId is missing.")
+    body_el = el.find(t("NewBodyContent"))
+    body = (
+        None
+        if body_el is None
+        else {"type": body_el.get("BodyType", "Text"), "text": body_el.text or ""}
+    )
+    meetings.cancel(
+        ctx, resolve_item(ctx, ref), body, save_copy=args.disposition == "SendAndSaveCopy"
+    )
 
 
 def parse_attachments(raw: list[Element]) -> list[NewAttachment]:

@@ -87,7 +87,10 @@ class Subscription:
 
 
 def _load(store: Store, ews_id: str, user: str) -> Subscription:
-    kind, key = decode_id(ews_id)
+    try:
+        kind, key = decode_id(ews_id)
+    except EwsError:
+        raise EwsError("ErrorInvalidSubscription", "The subscription id is invalid.") from None
     if kind != "subscription":
         raise EwsError("ErrorInvalidSubscription", "The subscription id is invalid.")
     row = store.query_one("SELECT * FROM item_subscriptions WHERE id = ?", (key,))
@@ -164,6 +167,8 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
                 timeout,
             ),
         )
+    if kind == "streaming":
+        ctx.keep_affinity()
     children = [Element(m("SubscriptionId"))]
     children[0].text = encode_id("subscription", key)
     if kind == "pull":
@@ -282,7 +287,7 @@ def notification(
         sub(ev, t("ItemId"), Id=item_id, ChangeKey=item.change_key if item else "")
         _folder_el(ev, "ParentFolderId", store, change.folder_id)
         if name == "MovedEvent" and change.old_folder_id:
-            sub(ev, t("OldItemId"), Id=item_id)
+            sub(ev, t("OldItemId"), Id=encode_id("item", change.old_item_id or change.item_id))
             _folder_el(ev, "OldParentFolderId", store, change.old_folder_id)
         elif name == "CopiedEvent":
             sub(ev, t("OldItemId"), Id=item_id)

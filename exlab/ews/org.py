@@ -8,6 +8,7 @@ import binascii
 import sqlite3
 from datetime import timedelta
 
+from exlab.core import items as store_items
 from exlab.core.access import DELEGATE_FOLDERS, delegate_level
 from exlab.core.errors import denied
 from exlab.core.store import Mailbox
@@ -154,6 +155,18 @@ def _format(kind: str, key: str, fmt: str) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
+def _holder(ctx: EwsContext, kind: str, key: str) -> str | None:
+    """The mailbox that holds a folder or an item: Exchange's ids name it (the id's moniker),
+    so ConvertId answers with the real mailbox whatever the request said."""
+    if kind == "folder":
+        folder = ctx.lab.store.folder(key)
+        return folder.mailbox if folder is not None else None
+    if kind == "item":
+        item = store_items.get_item(ctx.lab.store, key)
+        return item.mailbox if item is not None else None
+    return None
+
+
 @operation("ConvertId")
 def convert_id(ctx: EwsContext, request: Element) -> Element:
     destination = request.get("DestinationFormat", "")
@@ -174,7 +187,7 @@ def convert_id(ctx: EwsContext, request: Element) -> Element:
                     "ErrorSchemaValidation", f"The request failed schema validation: '{fmt}'."
                 )
             kind, key = _raw_of(source.get("Id", ""), fmt)
-            address = source.get("Mailbox", "").lower()
+            address = _holder(ctx, kind, key) or source.get("Mailbox", "").lower()
             mailbox = ctx.lab.store.mailbox(address)
             if mailbox is None or mailbox.kind == "public":
                 raise EwsError(

@@ -61,6 +61,8 @@ def patch_item(call: Call, gid: str, area: str) -> Json:
             )
         if "calendar:Recurrence" in item.props and item.master_id is None:
             cal_rules.align_master_start(call.ctx, item.props, target.folder.mailbox)
+        fallback = cal_rules.owner_zone(call.ctx, target.folder.mailbox)
+        cal_rules.normalise_all_day(item.props, cal_rules.item_zone_name(item.props, fallback))
     store_items.save_item(call.lab.store, item, now)
     if area == "Calendars" and meetings.organized_here(item):
         meetings.send_update(call.ctx, item, now)  # Graph updates attendees on every change

@@ -20,6 +20,7 @@ from exlab.core.items import (
     PR_FLAG_COMPLETE_TIME,
     PR_FLAG_STATUS,
 )
+from exlab.core.recurrence import MONTHS
 from exlab.core.timezones import known, windows_id_of, zone_info
 
 Props = dict[str, Any]
@@ -368,20 +369,6 @@ PATTERN_OUT = {
 PATTERN_IN = {v: k for k, v in PATTERN_OUT.items()}
 RANGE_OUT = {"no_end": "noEnd", "end_date": "endDate", "numbered": "numbered"}
 RANGE_IN = {v: k for k, v in RANGE_OUT.items()}
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 def recurrence_out(rec: Mapping[str, Any], tzname: str) -> Json:

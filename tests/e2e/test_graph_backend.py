@@ -477,7 +477,7 @@ def test_a_graph_profile_signs_in_with_oauth_not_a_password() -> None:
     from med.model import AuthMethod, Profile
 
     profile = Profile("cloud", "https://graph.microsoft.com", ASSISTENZ, AuthMethod.OAUTH, "graph")
-    with pytest.raises(InvalidInput, match="OAuth"):
+    with pytest.raises(InvalidInput, match="takes no password"):
         GraphBackend.from_profile(profile, password="secret")
     backend = GraphBackend.from_profile(profile, token=lambda: "t")
     assert backend.base_url == "https://graph.microsoft.com" and backend.user == ASSISTENZ

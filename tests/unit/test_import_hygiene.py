@@ -32,6 +32,19 @@ def test_med_loads_no_web_framework_or_lab() -> None:
     assert "exlab" not in modules
 
 
+def test_no_bridge_module_but_the_cli_loads_the_tui() -> None:
+    # Every module of the package, those added later included, found by walking it.
+    statement = (
+        "import importlib, pkgutil, bridge\n"
+        "for info in pkgutil.walk_packages(bridge.__path__, 'bridge.'):\n"
+        "    if info.name != 'bridge.cli':\n"
+        "        importlib.import_module(info.name)"
+    )
+    modules = loaded_modules(statement)
+    assert "bridge.commands.config" in modules  # the walk reached the commands
+    assert not {m for m in modules if m == "tui" or m.startswith(("tui.", "textual"))}
+
+
 def test_the_bridge_loads_neither_the_messenger_server_nor_the_lab() -> None:
     modules = loaded_modules("import bridge.notify")
     assert "messenger.server" not in modules

@@ -338,8 +338,19 @@ def ews_errors(
                 folder=folder,
             ) from exc
         raise InvalidInput(
-            f"This value cannot be sent to Exchange: {exc}", mailbox=mailbox, folder=folder
+            f"This value cannot be sent to Exchange: {_without_reprs(str(exc))}",
+            mailbox=mailbox,
+            folder=folder,
         ) from exc
+
+
+_REPR = re.compile(r"\b(?:Decimal|EWSDateTime|EWSDate|datetime|date)\((['\"]?)([^()]*?)\1\)")
+
+
+def _without_reprs(text: str) -> str:
+    """exchangelib words its value errors with Python reprs (`Decimal('150')`); users read
+    the value alone."""
+    return _REPR.sub(r"\2", text)
 
 
 def raise_if_error(value: Any, **context: str | None) -> None:

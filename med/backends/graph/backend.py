@@ -34,7 +34,7 @@ from urllib.parse import quote
 import requests
 from O365.mailbox import MailBox
 
-from med.auth.oauth import OAuthSignIn, config_for_profile
+from med.auth import login
 from med.backends.graph import events
 from med.backends.graph.connection import _protocol, _TokenConnection
 from med.backends.graph.convert import (
@@ -68,6 +68,7 @@ from med.errors import (
     Unsupported,
 )
 from med.model import (
+    MAIL_FOLDERS,
     Address,
     AttachmentContent,
     BusySlot,
@@ -95,6 +96,7 @@ from med.model import (
     SyncChange,
     SyncChangeKind,
     Task,
+    WellKnownFolder,
 )
 
 __all__ = ["GraphBackend"]
@@ -120,15 +122,7 @@ NO_TASKS = (
     " person's tasks need the EWS backend."
 )
 
-MAIL_NAMES = {
-    "inbox",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "msgfolderroot",
-}
+MAIL_NAMES = MAIL_FOLDERS | {WellKnownFolder.MSG_FOLDER_ROOT}
 
 UNSUPPORTED_FOLDERS = {
     "notes": ("notes", NO_NOTES),
@@ -227,6 +221,8 @@ class GraphBackend:
         self.notification_host = notification_host
         self.notification_url = notification_url
         self.base_url = base_url.rstrip("/")
+        #: The address in errors about reaching the server.
+        self.url = self.base_url
         self.protocol = _protocol(self.base_url)
         self.con = _TokenConnection(token, ca_file, timeout_s)
 
@@ -246,19 +242,11 @@ class GraphBackend:
         put them; None keeps tokens in memory only, so nobody is signed in).
 
         Raises:
-            InvalidInput: a password was given.
+            InvalidInput: the profile's method is not OAuth, or a password was given.
         """
-        if password is not None:
-            raise InvalidInput(
-                "Graph profiles sign in with OAuth (device code or browser), not a password."
-            )
-        if token is None:
-            signer = OAuthSignIn(config_for_profile(profile, cache_file=token_cache))
-            user = profile.user
-
-            def token() -> str:
-                return signer.token(user)
-
+        if token is None or password is not None:  # a password is refused by the sign-in
+            token = login(profile, password=password, token_cache=token_cache).token
+            assert token is not None  # every method the graph backend takes has one
         return cls(
             base_url=(profile.server or CLOUD_GRAPH),
             user=profile.user,
@@ -366,9 +354,9 @@ class GraphBackend:
             parent_id=_make_id("M", mailbox, str(parent)) if parent else None,
             distinguished=name,
             container_class="IPF.Note",
-            total_count=data.get("totalItemCount"),
-            unread_count=data.get("unreadItemCount"),
-            child_folder_count=data.get("childFolderCount"),
+            total_count=int(data.get("totalItemCount") or 0),
+            unread_count=int(data.get("unreadItemCount") or 0),
+            child_folder_count=int(data.get("childFolderCount") or 0),
         )
 
     def _calendar(self, mailbox: str, data: Mapping[str, Any], parent: str | None) -> Folder:

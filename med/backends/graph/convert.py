@@ -355,6 +355,7 @@ def _event(data: Mapping[str, Any], mailbox: str, folder_id: str | None) -> Even
         is_meeting=bool(data.get("attendees")),
         is_cancelled=bool(data.get("isCancelled")),
         uid=data.get("iCalUId"),
+        original_start=_dt(data.get("originalStart")),
         reminder_minutes=int(data["reminderMinutesBeforeStart"])
         if data.get("isReminderOn")
         else None,
