@@ -45,6 +45,8 @@ class Knobs:
     throttle_back_off_ms: int = 1000
     latency_s: float = 0.0
     outage: bool = False
+    push_minute_s: float = 60.0
+    """How long a minute of a push subscription's StatusFrequency lasts (tests shorten it)."""
     throttled: int = 0
     """How many requests were refused for being over budget (for tests and `lab serve`)."""
     _spent: dict[str, tuple[float, int]] = field(default_factory=dict, repr=False)

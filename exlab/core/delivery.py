@@ -17,6 +17,8 @@ from exlab.core import items as store_items
 from exlab.core.caller import Caller
 from exlab.core.errors import ExchangeError
 from exlab.core.items import Item
+from exlab.core.mailbox_rights import has_mailbox_permission
+from exlab.core.rules import apply_inbox_rules
 from exlab.core.store import Folder, utc_text
 from exlab.core.targets import check_create, distinguished, rights
 
@@ -128,9 +130,17 @@ def add_attachments(
         )
 
 
+def sends_as(caller: Caller, owner: str) -> bool:
+    """Mail for `owner` goes out as the mailbox itself: its own, or one the user has SendAs on."""
+    return owner == caller.user or has_mailbox_permission(
+        caller.lab.store, owner, caller.user, "SendAs"
+    )
+
+
 def may_send_for(caller: Caller, owner: str) -> bool:
-    """Send on behalf: delegates of a user, editors of a shared mailbox's inbox."""
-    if owner == caller.user:
+    """Send as (own mailbox, SendAs) or on behalf: delegates of a user, editors of a shared
+    mailbox's inbox."""
+    if sends_as(caller, owner):
         return True
     if caller.lab.store.delegate(owner, caller.user) is not None:
         return True
@@ -155,10 +165,7 @@ def prepare_message(
             "the right to send mail on behalf of the specified sending account.",
         )
     props["message:From"] = display(caller, owner)
-    if owner != caller.user:
-        props["message:Sender"] = display(caller, caller.user)
-    else:
-        props["message:Sender"] = display(caller, owner)
+    props["message:Sender"] = display(caller, owner if sends_as(caller, owner) else caller.user)
     props["item:IsDraft"] = not sending
     props.setdefault("message:IsRead", True)
     if sending:
@@ -230,6 +237,7 @@ def send_message(
                 )
         else:
             add_attachments(caller, copy, raw_atts, now)
+        apply_inbox_rules(caller.lab.store, copy, now)
 
 
 def send_existing(
@@ -240,7 +248,9 @@ def send_existing(
     if not may_send_for(caller, owner):
         raise ExchangeError("ErrorSendAsDenied", "The user may not send on behalf of this mailbox.")
     item.props["message:From"] = display(caller, owner)
-    item.props["message:Sender"] = display(caller, caller.user)
+    item.props["message:Sender"] = display(
+        caller, owner if sends_as(caller, owner) else caller.user
+    )
     item.props["item:IsDraft"] = False
     item.props["item:DateTimeSent"] = utc_text(now)
     send_message(caller, item.props, item.item_class, [], now, attachments_from=item.id)

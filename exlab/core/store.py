@@ -37,10 +37,7 @@ CREATE TABLE IF NOT EXISTS mailboxes (
     password_hash TEXT,
     has_archive INTEGER NOT NULL DEFAULT 0,
     time_zone TEXT NOT NULL DEFAULT 'W. Europe Standard Time',
-    meeting_delivery TEXT NOT NULL DEFAULT 'DelegatesAndSendInformationToMe',
-    oof_state TEXT NOT NULL DEFAULT 'Disabled',
-    oof_internal TEXT NOT NULL DEFAULT '',
-    oof_external TEXT NOT NULL DEFAULT ''
+    meeting_delivery TEXT NOT NULL DEFAULT 'DelegatesAndSendInformationToMe'
 );
 CREATE TABLE IF NOT EXISTS folders (
     id TEXT PRIMARY KEY,
@@ -129,12 +126,71 @@ CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id
 CREATE TABLE IF NOT EXISTS item_subscriptions (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming')),
+    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming', 'push')),
     folder_ids TEXT,
     mailbox TEXT NOT NULL,
     event_types TEXT NOT NULL,
     watermark INTEGER NOT NULL,
-    timeout_minutes INTEGER NOT NULL
+    timeout_minutes INTEGER NOT NULL,
+    push_url TEXT,
+    status_minutes INTEGER
+);
+-- Mailbox-level permissions (exlab.core.mailbox_rights).
+CREATE TABLE IF NOT EXISTS mailbox_permissions (
+    mailbox TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    access_right TEXT NOT NULL CHECK (access_right IN ('FullAccess', 'SendAs')),
+    PRIMARY KEY (mailbox, principal, access_right)
+);
+-- Automatic replies (exlab.core.oof).
+CREATE TABLE IF NOT EXISTS oof_settings (
+    address TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('Disabled', 'Enabled', 'Scheduled')),
+    audience TEXT NOT NULL CHECK (audience IN ('None', 'Known', 'All')),
+    start TEXT,
+    end TEXT,
+    internal_reply TEXT NOT NULL,
+    external_reply TEXT NOT NULL
+);
+-- Distribution groups and room lists (exlab.core.directory).
+CREATE TABLE IF NOT EXISTS directory_groups (
+    address TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('distribution', 'roomlist'))
+);
+CREATE TABLE IF NOT EXISTS directory_members (
+    group_address TEXT NOT NULL REFERENCES directory_groups (address) ON DELETE CASCADE,
+    member TEXT NOT NULL,
+    PRIMARY KEY (group_address, member)
+);
+-- App registrations of the lab's OAuth authority (exlab.graph.apps).
+CREATE TABLE IF NOT EXISTS app_registrations (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('public', 'confidential')),
+    redirect_uris TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    secret_hint TEXT,
+    secret_hash TEXT
+);
+-- Inbox rules (exlab.core.rules): what the server applies on delivery, in priority order.
+CREATE TABLE IF NOT EXISTS inbox_rules (
+    id TEXT PRIMARY KEY,
+    mailbox TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    enabled INTEGER NOT NULL,
+    rule TEXT NOT NULL
+);
+-- Folder-associated user configurations (GetUserConfiguration and its siblings).
+CREATE TABLE IF NOT EXISTS user_configurations (
+    folder_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    change_key TEXT NOT NULL,
+    dictionary TEXT,
+    xml_data TEXT,
+    binary_data TEXT,
+    PRIMARY KEY (folder_id, name)
 );
 """
 
@@ -177,9 +233,6 @@ class Mailbox:
     has_archive: bool
     time_zone: str
     meeting_delivery: str
-    oof_state: str
-    oof_internal: str
-    oof_external: str
 
 
 @dataclass(frozen=True)
@@ -213,9 +266,6 @@ def _mailbox(row: sqlite3.Row) -> Mailbox:
         has_archive=bool(row["has_archive"]),
         time_zone=row["time_zone"],
         meeting_delivery=row["meeting_delivery"],
-        oof_state=row["oof_state"],
-        oof_internal=row["oof_internal"],
-        oof_external=row["oof_external"],
     )
 
 
@@ -360,9 +410,6 @@ class Store:
             "has_archive",
             "time_zone",
             "meeting_delivery",
-            "oof_state",
-            "oof_internal",
-            "oof_external",
         }
         unknown = set(fields) - allowed
         if unknown:

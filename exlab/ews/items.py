@@ -50,6 +50,7 @@ from exlab.core.delivery import (
 from exlab.core.errors import denied, not_found
 from exlab.core.folders import archive_target
 from exlab.core.items import Item, element_for_class
+from exlab.core.mapi import record_last_verb
 from exlab.core.store import Folder, parse_utc, utc_text
 from exlab.core.targets import (
     Target,
@@ -581,6 +582,7 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
     if args.disposition == "SaveOnly":
         return
     send_message(ctx, props, "IPM.Note", [], now, attachments_from=carried)
+    record_last_verb(ctx.lab.store, original, kind, now)
     copy = owner_copy(ctx, props, "IPM.Note", [], now, saved=folder if item else None)
     if copy is not None and carried:
         store_items.copy_attachments(ctx.lab.store, carried, copy.id, now)
