@@ -31,6 +31,12 @@ def test_mailboxes_and_folders_of_the_boss_for_the_delegate(world: World) -> Non
         assert {"Vorgänge", "Kreistag"} <= names
         inbox = http.get(f"/v1/mailboxes/{CHEF}/folders/inbox").json()
         assert inbox["rights"]["read"] == "full" and not inbox["rights"]["folder_owner"]
+        public = http.get("/v1/mailboxes/public/folders")
+        assert public.status_code == 200 and "Verwaltung" in _names(public.json())
+    with world.client("chef") as http:
+        archive = http.get(f"/v1/mailboxes/archive:{CHEF}/folders")
+        assert archive.status_code == 200, archive.text
+        assert {"2024", "2025"} <= _names(archive.json())
 
 
 def _names(node: dict[str, object]) -> set[str]:
