@@ -103,7 +103,14 @@ from med.backends.ews.convert import (
     to_ex_recurrence,
     zone_name_of,
 )
-from med.backends.ews.errors import ews_errors, raise_if_error, seen_response, translate_error
+from med.backends.ews.discovery import discover_ews_url
+from med.backends.ews.errors import (
+    check_answer,
+    ews_errors,
+    raise_if_error,
+    seen_response,
+    translate_error,
+)
 from med.backends.ews.events import open_subscription, watch_events
 from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
 from med.errors import (
@@ -185,6 +192,7 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
             raise exerr.UnauthorizedError(f"Invalid credentials for {response.url}")
         if response.status_code == 403:
             raise exerr.ErrorUserNotAllowedByPolicy("EWS access forbidden")
+        check_answer(response)
         super().raise_response_errors(response)
 
 
@@ -195,7 +203,9 @@ class EwsBackend:
     """Exchange Web Services through exchangelib, always as a delegate (never impersonation).
 
     Args:
-        endpoint: the EWS URL (https://host/EWS/Exchange.asmx); None with `autodiscover`.
+        endpoint: the EWS URL (https://host/EWS/Exchange.asmx); with `autodiscover`, the
+            host whose Autodiscover service names the EWS URL, or None to discover it from
+            the address's domain.
         user: the signed-in user's primary address.
         auth: Basic, NTLM or Kerberos (Negotiate).
         password: for Basic and NTLM; Kerberos uses the ticket cache.
@@ -238,13 +248,16 @@ class EwsBackend:
                 "OAuth is for the Graph backend; EWS here uses Basic, NTLM or Kerberos."
             )
         self.user = user.lower()
-        self._endpoint = endpoint
+        self._verify: bool | str = False if not verify_tls else (ca_bundle or True)
         #: The address in errors about reaching the server.
         self.url = endpoint or ""
-        self._autodiscover = autodiscover
-        if endpoint:
+        # With autodiscover, a given `endpoint` is the host whose Autodiscover service names
+        # the EWS URL (asked once, on first use); without one exchangelib discovers from DNS.
+        self._discovery_host = endpoint if autodiscover else None
+        self._autodiscover = autodiscover and not endpoint
+        if endpoint and not autodiscover:
             with TLS_LOCK:
-                TLS_VERIFY[endpoint] = False if not verify_tls else (ca_bundle or True)
+                TLS_VERIFY[endpoint] = self._verify
         self._timeout = timeout_s
         self._streaming = streaming
         sign = login(
@@ -257,9 +270,10 @@ class EwsBackend:
         ex_version = None
         if version:
             ex_version = _version(version)
+        self._credentials, self._auth_type = credentials, auth_type
         self._config = Configuration(
             credentials=credentials,
-            service_endpoint=endpoint,
+            service_endpoint=None if autodiscover else endpoint,
             auth_type=auth_type,
             version=ex_version,
             retry_policy=_Patience(max_wait=max_wait_s),
@@ -303,6 +317,8 @@ class EwsBackend:
         with self._lock:
             acc = self._accounts.get(addr)
             if acc is None:
+                if self._discovery_host is not None:
+                    self._use_discovered_endpoint()
                 with ews_errors(mailbox=addr):
                     acc = Account(
                         primary_smtp_address=addr,
@@ -316,6 +332,30 @@ class EwsBackend:
                     _ = acc.version  # ask the server once when no version was configured
                 self._accounts[addr] = acc
             return acc
+
+    def _use_discovered_endpoint(self) -> None:
+        """Ask the Autodiscover host for the signed-in user's EWS URL and use it from now on."""
+        host = self._discovery_host
+        assert host is not None  # called only while discovery is pending
+        url = discover_ews_url(
+            host,
+            self.user,
+            credentials=self._credentials,
+            auth_type=self._auth_type,
+            verify=self._verify,
+        )
+        with TLS_LOCK:
+            TLS_VERIFY[url] = self._verify
+        self.url = url
+        self._config = Configuration(
+            credentials=self._credentials,
+            service_endpoint=url,
+            auth_type=self._auth_type,
+            version=self._config.version,
+            retry_policy=self._config.retry_policy,
+            max_connections=self._config.max_connections,
+        )
+        self._discovery_host = None
 
     def _root(self, mailbox: str, *, archive: bool = False) -> Any:
         acc = self._account(mailbox)
