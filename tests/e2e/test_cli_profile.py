@@ -91,7 +91,7 @@ def test_without_password_non_interactive_fails_cleanly() -> None:
         "basic",
     )
     result = cli("calendar", "day")
-    assert result.returncode == 2 and "MEDBRIDGE_PASSWORD" in result.stderr
+    assert result.returncode == 3 and "MEDBRIDGE_PASSWORD" in result.stderr  # sign-in
     assert "Traceback" not in result.stderr
 
 
@@ -109,8 +109,9 @@ def test_unreachable_server_is_one_line_and_non_zero() -> None:
         "basic",
     )
     result = cli("folders", "tree", env={"MEDBRIDGE_PASSWORD": "x"})
-    assert result.returncode == 1
+    assert result.returncode == 9  # the server: unreachable, with its URL
     assert result.stderr.startswith("medbridge: The server cannot be reached")
+    assert f"127.0.0.1:{port}" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
