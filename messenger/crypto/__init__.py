@@ -50,9 +50,11 @@ from messenger.crypto._senderkeys import (
     OutboundSenderKey,
     SenderKeyDistribution,
     SenderKeyRecord,
+    SenderKeyRequest,
     SenderKeyStore,
     is_distribution,
     is_group_message,
+    is_key_request,
     open_audit_seal,
 )
 
@@ -78,6 +80,7 @@ __all__ = [
     "ReplayWindow",
     "SenderKeyDistribution",
     "SenderKeyRecord",
+    "SenderKeyRequest",
     "SenderKeyStore",
     "SignatureError",
     "TamperedError",
@@ -89,6 +92,7 @@ __all__ = [
     "encrypt_pairwise",
     "is_distribution",
     "is_group_message",
+    "is_key_request",
     "load_device_keys",
     "open_audit_seal",
     "open_state",

@@ -39,6 +39,7 @@ from messenger.crypto._identity import (
 MESSAGE_MAGIC = b"MBG1"
 DISTRIBUTION_MAGIC = b"MBD1"
 AUDIT_RECORD_MAGIC = b"MBA1"
+KEY_REQUEST_MAGIC = b"MBQ1"
 KEY_ID_BYTES = 16
 NONCE_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 MAX_MESSAGES_PER_KEY = 100
@@ -169,6 +170,31 @@ class SenderKeyDistribution:
 
 def is_distribution(data: bytes) -> bool:
     return data[:4] == DISTRIBUTION_MAGIC
+
+
+@dataclass(frozen=True)
+class SenderKeyRequest:
+    """A member's request, inside a pairwise envelope, for a sender key it never received.
+
+    The sender answers only a device it distributed that key to before and that is still a
+    member, so a request never gives anyone a key they were not meant to have.
+    """
+
+    conversation_id: str
+    key_id: bytes
+
+    def to_bytes(self) -> bytes:
+        return _wire.envelope(KEY_REQUEST_MAGIC, _wire.text(self.conversation_id), self.key_id)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SenderKeyRequest:
+        what = "sender key request"
+        f = _wire.open_envelope(data, KEY_REQUEST_MAGIC, 2, what)
+        return cls(_wire.from_text(f[0], what), _wire.fixed(f[1], KEY_ID_BYTES, what))
+
+
+def is_key_request(data: bytes) -> bool:
+    return data[:4] == KEY_REQUEST_MAGIC
 
 
 # Group message envelope ---
