@@ -216,6 +216,7 @@ class DecryptedMessage:
     body: str
     attachment: AttachmentRef | None = None
     actions: tuple[tuple[str, str], ...] = ()  # (label, reply) buttons offered by the sender
+    sent_at_ms: int | None = None  # the sender's clock, authenticated; None for old messages
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,19 @@ class HoldFull:
     from_seq: int
 
 
-E2EResult = DecryptedMessage | RejectedMessage | UndecryptableMessage | HoldFull
+@dataclass(frozen=True)
+class MessageGap:
+    """A message of this sender's chain skipped `missing` (chain counters): they have not
+    arrived. Late ones still open when they come; ones that never come were withheld."""
+
+    conversation_id: str
+    seq: int  # the message that showed the gap
+    sender_user_id: str
+    sender_device_id: str
+    missing: tuple[int, ...]
+
+
+E2EResult = DecryptedMessage | RejectedMessage | UndecryptableMessage | HoldFull | MessageGap
 
 
 @dataclass
@@ -611,6 +624,7 @@ class E2ESession:
         deferred_from = self._deferred.get(cid)
         if deferred_from is not None and seq >= deferred_from:
             return []  # reported by HoldFull; read again after rewind or restart
+        gap: list[E2EResult] = []
         try:
             data = _unb64(event["ciphertext"])
             envelope = GroupEnvelope.from_bytes(data)
@@ -622,10 +636,12 @@ class E2ESession:
             ):
                 raise MalformedError("message header does not match its conversation or sender")
             try:
-                _, plaintext = self._inbound.decrypt(data)
+                opened = self._inbound.open(data)
             except UnknownSenderKey:
                 return self._hold(event)
-            content = json.loads(plaintext)
+            if opened.gap:  # reported even if the content below turns out unreadable
+                gap.append(MessageGap(cid, seq, sender_user, sender_device, opened.gap))
+            content = json.loads(opened.body)
             result = DecryptedMessage(
                 conversation_id=cid,
                 seq=seq,
@@ -634,14 +650,15 @@ class E2ESession:
                 body=str(content.get("body", "")),
                 attachment=_attachment_ref(content),
                 actions=_actions(content),
+                sent_at_ms=opened.sent_at_ms,
             )
         except CryptoError as exc:
             log.warning("message %s/%s refused: %s", cid, seq, type(exc).__name__)
             return [RejectedMessage(cid, seq, sender_user, sender_device, exc)]
         except (ValueError, KeyError, TypeError) as exc:
             error = MalformedError(f"message content is not valid: {type(exc).__name__}")
-            return [RejectedMessage(cid, seq, sender_user, sender_device, error)]
-        return [result]
+            return [*gap, RejectedMessage(cid, seq, sender_user, sender_device, error)]
+        return [*gap, result]
 
     # persistence -----------------------------------------------------------------------------
 

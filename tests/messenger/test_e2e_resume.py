@@ -3,6 +3,7 @@
 The replay gives sender keys before the messages they open, so a small hold is enough; a message
 whose key never came is reported as undecryptable and read once the sender re-shares the key on
 request; a full hold is reported and the saved stream position never passes what it did not keep.
+A message the server withholds shows as a gap in its sender's chain.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from messenger.client.e2e import (
     E2EResult,
     E2ESession,
     HoldFull,
+    MessageGap,
     RejectedMessage,
     UndecryptableMessage,
 )
 from messenger.crypto import DeviceKeys
-from messenger.store.models import ToDevice
+from messenger.store.models import Event, ToDevice
 
 
 @dataclass
@@ -174,3 +176,17 @@ async def test_a_full_hold_is_reported_and_the_saved_position_stays_before_it(
         answered.cancel()
     assert not bob.of(RejectedMessage)
     assert bob.session.safe_cursors(bob.client.cursors).conversations[cid] == seqs[-1]
+
+
+async def test_a_message_the_server_withholds_is_reported_as_a_gap(
+    msg: Harness, pair: tuple[Device, Device, str]
+) -> None:
+    alice, bob, cid = pair
+    seqs = [await alice.session.send_text(cid, t) for t in ("eins", "zwei", "drei")]
+    async with msg.engine.begin() as conn:
+        await conn.execute(delete(Event).where(Event.conversation_id == cid, Event.seq == seqs[1]))
+    bob.open_stream()
+    await bob.pump_until(synced_and(["eins", "drei"]))
+    [gap] = bob.of(MessageGap)
+    assert (gap.seq, gap.sender_user_id, gap.missing) == (seqs[2], alice.session.user_id, (1,))
+    assert all(isinstance(r, DecryptedMessage) and r.sent_at_ms for r in bob.of(DecryptedMessage))
