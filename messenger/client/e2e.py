@@ -67,6 +67,7 @@ from messenger.crypto import (
     seal_state,
     write_private_file,
 )
+from messenger.crypto._pairwise import SESSION_SHIFT
 from messenger.crypto._senderkeys import GroupEnvelope
 
 log = logging.getLogger(__name__)
@@ -396,9 +397,9 @@ class E2ESession:
         address = (peer.user_id, peer.device_id)
         channel = self._channels.get(address)
         if channel is None:
-            # Counters start at the clock in microseconds, so a restarted client with fresh state
-            # still sends counters above any it sent before and its peers do not see replays.
-            channel = PairwiseChannel(self.keys, peer, next_counter=time.time_ns() // 1000)
+            # A new sending session (random id, counter 0): peers keep a replay window per
+            # session, so a client restarted without state is not taken for a replay.
+            channel = PairwiseChannel(self.keys, peer)
             self._channels[address] = channel
         return channel
 
@@ -689,9 +690,10 @@ class E2ESession:
             "channels": [
                 {
                     "peer": [c.peer.user_id, c.peer.device_id],
-                    "next_counter": c.next_counter,
-                    "highest": c.received.highest,
-                    "seen": sorted(c.received.seen),
+                    "windows": {
+                        str(session): {"highest": w.highest, "seen": sorted(w.seen)}
+                        for session, w in c.windows.items()
+                    },
                 }
                 for c in self._channels.values()
             ],
@@ -720,12 +722,18 @@ class E2ESession:
                 self._pin(_identity_from_json(d))
             for c in doc["channels"]:
                 peer = self._pinned[(c["peer"][0], c["peer"][1])]
-                window = ReplayWindow(highest=int(c["highest"]), seen={int(x) for x in c["seen"]})
-                # The saved counter may be older than the last one sent before a crash; the
-                # clock keeps it above anything this device sent earlier.
-                counter = max(int(c["next_counter"]), time.time_ns() // 1000)
+                windows = {
+                    int(session): ReplayWindow(
+                        highest=int(w["highest"]), seen={int(x) for x in w["seen"]}
+                    )
+                    for session, w in c.get("windows", {}).items()
+                }
+                if "highest" in c:  # saved before sessions: one window over whole counters
+                    windows.update(_session_windows(int(c["highest"]), c["seen"]))
+                # The saved counter may be older than the last one sent before a crash, so
+                # sending resumes in a new session rather than at a counter peers may have seen.
                 self._channels[(peer.user_id, peer.device_id)] = PairwiseChannel(
-                    self.keys, peer, next_counter=counter, received=window
+                    self.keys, peer, windows=windows
                 )
             # Own chains are not restored: messages sent after the save would make a restored
             # chain reuse positions its readers already consumed. The next send rotates.
@@ -782,6 +790,19 @@ class E2ESession:
     def waiting(self) -> int:
         """Messages held back until their sender key arrives."""
         return sum(len(v) for v in self._pending.values())
+
+
+def _session_windows(highest: int, seen: Sequence[Any]) -> dict[int, ReplayWindow]:
+    """Replay windows per session from a window saved over whole counters (older state)."""
+    windows: dict[int, ReplayWindow] = {}
+    for counter in sorted({int(x) for x in seen} | {highest}):
+        if counter < 0:
+            continue
+        session, position = divmod(counter, 1 << SESSION_SHIFT)
+        window = windows.setdefault(session, ReplayWindow())
+        window.seen.add(position)
+        window.highest = max(window.highest, position)
+    return windows
 
 
 def _identity_json(ident: DeviceIdentity) -> dict[str, str]:

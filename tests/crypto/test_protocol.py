@@ -131,6 +131,20 @@ def test_pairwise_round_trip_and_replay_refused(alice: DeviceKeys, bob: DeviceKe
         recv.decrypt(first)
 
 
+def test_a_sender_restarted_without_its_state_is_read_and_old_envelopes_stay_refused(
+    alice: DeviceKeys, bob: DeviceKeys
+) -> None:
+    recv = PairwiseChannel(bob, alice.identity())
+    first_run = PairwiseChannel(alice, bob.identity())
+    old = [first_run.encrypt(f"{i}".encode()) for i in range(3)]
+    assert [recv.decrypt(e) for e in old] == [b"0", b"1", b"2"]
+    second_run = PairwiseChannel(alice, bob.identity())  # state lost; no clock to lean on
+    assert recv.decrypt(second_run.encrypt(b"after restart")) == b"after restart"
+    for envelope in old:
+        with pytest.raises(ReplayError):
+            recv.decrypt(envelope)
+
+
 def test_pairwise_envelope_for_bob_cannot_be_opened_by_carol(
     alice: DeviceKeys, bob: DeviceKeys, carol: DeviceKeys
 ) -> None:
