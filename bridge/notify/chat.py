@@ -214,5 +214,5 @@ class ChatLink:
                 await self.store.save_cursors(self.worker, self._cursors())
 
     def _cursors(self) -> dict[str, Any]:
-        c = self.client.cursors
+        c = self.client.cursors if self.e2e is None else self.e2e.safe_cursors(self.client.cursors)
         return {"conversations": dict(c.conversations), "to_device": c.to_device}

@@ -9,10 +9,19 @@ and turns incoming stream events into `DecryptedMessage` or `RejectedMessage` va
     await session.send_text(conversation_id, "Hallo")
     for result in await session.handle_event(event):   # each event from the stream
         ...
+    save(session.safe_cursors(client.cursors))          # never past a message not yet kept
 
 Sending fetches the conversation's members, verifies their device records (self-signature,
 pinned key) and distributes this device's sender key to every device that lacks it. When a
 member or device has gone, a fresh sender key is made first, so they cannot read what follows.
+
+Receiving never loses a message silently. A message whose sender key has not arrived is held
+(the server replays to-device envelopes before messages, so after an absence keys come first).
+When the stream has caught up (`synced`) and a message is still held, the session says so with
+an `UndecryptableMessage` and asks the sender's device for the key again; the sender answers a
+device it gave that key to before if it is still a member, and the held message then comes out
+as a `DecryptedMessage`. When the hold is full, a `HoldFull` event names the conversation and
+the first message not kept, and `safe_cursors` keeps the saved stream position before it.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from messenger.client import Envelope, MessengerClient
+from messenger.client import Cursors, Envelope, MessengerClient, MessengerError
 from messenger.crypto import (
     AttachmentKey,
     AuditSeal,
@@ -45,23 +54,27 @@ from messenger.crypto import (
     PolicyError,
     ReplayWindow,
     SenderKeyDistribution,
+    SenderKeyRequest,
     SenderKeyStore,
     UnknownSenderKey,
     decrypt_attachment,
     encrypt_attachment,
     is_distribution,
+    is_key_request,
     open_state,
     parse_header,
     safety_number,
     seal_state,
     write_private_file,
 )
+from messenger.crypto._pairwise import SESSION_SHIFT
 from messenger.crypto._senderkeys import GroupEnvelope
 
 log = logging.getLogger(__name__)
 
 DeviceAddress = tuple[str, str]  # (user_id, device_id)
-MAX_PENDING = 10_000
+MAX_PENDING = 10_000  # messages held for a sender key that has not arrived yet
+MAX_SENT_KEYS = 1_000  # own sender keys remembered to answer key requests
 
 
 @dataclass(frozen=True)
@@ -204,6 +217,7 @@ class DecryptedMessage:
     body: str
     attachment: AttachmentRef | None = None
     actions: tuple[tuple[str, str], ...] = ()  # (label, reply) buttons offered by the sender
+    sent_at_ms: int | None = None  # the sender's clock, authenticated; None for old messages
 
 
 @dataclass(frozen=True)
@@ -217,13 +231,51 @@ class RejectedMessage:
     error: CryptoError
 
 
-E2EResult = DecryptedMessage | RejectedMessage
+@dataclass(frozen=True)
+class UndecryptableMessage:
+    """A message still held for want of its sender key after the stream caught up.
+
+    The key has been requested from the sender's device; the message stays held and comes out
+    as a `DecryptedMessage` when the key arrives (`E2ESession.request_missing_keys` asks again).
+    """
+
+    conversation_id: str
+    seq: int
+    sender_user_id: str
+    sender_device_id: str
+
+
+@dataclass(frozen=True)
+class HoldFull:
+    """The hold of waiting messages is full: this conversation's messages from `from_seq` on
+    are not kept. `E2ESession.safe_cursors` stays before `from_seq`, so a restart reads them
+    again from the server; `E2ESession.rewind` resumes them in the running process."""
+
+    conversation_id: str
+    from_seq: int
+
+
+@dataclass(frozen=True)
+class MessageGap:
+    """A message of this sender's chain skipped `missing` (chain counters): they have not
+    arrived. Late ones still open when they come; ones that never come were withheld."""
+
+    conversation_id: str
+    seq: int  # the message that showed the gap
+    sender_user_id: str
+    sender_device_id: str
+    missing: tuple[int, ...]
+
+
+E2EResult = DecryptedMessage | RejectedMessage | UndecryptableMessage | HoldFull | MessageGap
 
 
 @dataclass
 class _Outbound:
     key: OutboundSenderKey
     holders: set[DeviceAddress] = field(default_factory=set)
+    # the distribution each holder got (the chain where it joined), re-sent on a key request
+    shared: dict[DeviceAddress, bytes] = field(default_factory=dict)
 
 
 class E2ESession:
@@ -236,6 +288,7 @@ class E2ESession:
         audit_key: the tenant's audit public key when audit is on; then every sender key is also
             sealed to it, and distributions from others without that seal are refused.
         clock: seconds since the epoch; tests move it to see 7-day rotation.
+        max_pending: messages held at most while their sender keys are missing.
     """
 
     def __init__(
@@ -245,6 +298,7 @@ class E2ESession:
         *,
         audit_key: bytes | None = None,
         clock: Callable[[], float] = time.time,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self.transport = transport
         self.keys = keys
@@ -256,6 +310,10 @@ class E2ESession:
         self._outbound: dict[str, _Outbound] = {}
         self._inbound = SenderKeyStore()
         self._pending: dict[tuple[str, str, str, bytes], list[Mapping[str, Any]]] = {}
+        self._max_pending = max_pending
+        self._requested: set[tuple[str, str, str, bytes]] = set()
+        self._deferred: dict[str, int] = {}  # conversation -> first seq not kept (hold full)
+        self._sent_keys: dict[tuple[str, bytes], _Outbound] = {}
         self.identity_warnings: list[str] = []
         self._send_lock = asyncio.Lock()
         self._pin(keys.identity())
@@ -339,9 +397,9 @@ class E2ESession:
         address = (peer.user_id, peer.device_id)
         channel = self._channels.get(address)
         if channel is None:
-            # Counters start at the clock in microseconds, so a restarted client with fresh state
-            # still sends counters above any it sent before and its peers do not see replays.
-            channel = PairwiseChannel(self.keys, peer, next_counter=time.time_ns() // 1000)
+            # A new sending session (random id, counter 0): peers keep a replay window per
+            # session, so a client restarted without state is not taken for a replay.
+            channel = PairwiseChannel(self.keys, peer)
             self._channels[address] = channel
         return channel
 
@@ -367,6 +425,9 @@ class E2ESession:
         ):
             current = _Outbound(OutboundSenderKey.create(conversation_id, now))
             self._outbound[conversation_id] = current
+            self._sent_keys[(conversation_id, current.key.key_id)] = current
+            while len(self._sent_keys) > MAX_SENT_KEYS:
+                del self._sent_keys[next(iter(self._sent_keys))]
             own = current.key.distribution(self.keys)
             self._inbound.add(own, self.keys.identity())  # to read our own messages back
         missing = [devices[a] for a in sorted(devices.keys() - current.holders)]
@@ -377,6 +438,7 @@ class E2ESession:
                 txn_id=uuid.uuid4().hex, sender_device_id=self.device_id, messages=batch
             )
             current.holders.update((d.user_id, d.device_id) for d in missing)
+            current.shared.update(((d.user_id, d.device_id), dist) for d in missing)
         return current.key
 
     def rotate(self, conversation_id: str) -> None:
@@ -468,7 +530,61 @@ class E2ESession:
             # device_list events are live only: after a (re)connect, devices registered while
             # this client was away are unknown, so every list is read afresh at the next send.
             self._devices.clear()
+            # Keys come before messages in the replay: what is still held now lacks its key.
+            return await self._request_keys(only_new=True)
         return []
+
+    async def request_missing_keys(self) -> list[E2EResult]:
+        """Ask again for every sender key that held messages wait for; returns an
+        `UndecryptableMessage` per held message."""
+        return await self._request_keys(only_new=False)
+
+    async def _request_keys(self, *, only_new: bool) -> list[E2EResult]:
+        results: list[E2EResult] = []
+        for slot, events in list(self._pending.items()):
+            if only_new and slot in self._requested:
+                continue
+            conversation_id, sender_user, sender_device, key_id = slot
+            try:
+                peer = await self._identity(sender_user, sender_device)
+                request = SenderKeyRequest(conversation_id, key_id).to_bytes()
+                await self.transport.send_to_device(
+                    txn_id=uuid.uuid4().hex,
+                    sender_device_id=self.device_id,
+                    messages=[(sender_user, sender_device, self._channel(peer).encrypt(request))],
+                )
+                self._requested.add(slot)
+            except (CryptoError, MessengerError) as exc:
+                log.warning("cannot request a sender key from %s: %s", sender_device, exc)
+            results.extend(
+                UndecryptableMessage(
+                    conversation_id, int(e["seq"]), sender_user, str(e["sender_device_id"])
+                )
+                for e in events
+            )
+        return results
+
+    async def _answer_key_request(self, peer: DeviceIdentity, request: SenderKeyRequest) -> None:
+        """Re-send a sender key to a device that had it from us and is still a member."""
+        address = (peer.user_id, peer.device_id)
+        sent = self._sent_keys.get((request.conversation_id, request.key_id))
+        dist = sent.shared.get(address) if sent is not None else None
+        if dist is None:
+            log.info("key request from %s for a key it never had: ignored", peer.device_id)
+            return
+        try:
+            members = await self.transport.conversation_members(request.conversation_id)
+            devices = await self.devices_of(peer.user_id, refresh=True)
+            if peer.user_id not in members or all(d.device_id != peer.device_id for d in devices):
+                log.info("key request from %s, no longer a member: ignored", peer.device_id)
+                return
+            await self.transport.send_to_device(
+                txn_id=uuid.uuid4().hex,
+                sender_device_id=self.device_id,
+                messages=[(peer.user_id, peer.device_id, self._channel(peer).encrypt(dist))],
+            )
+        except MessengerError as exc:
+            log.warning("cannot answer the key request of %s: %s", peer.device_id, exc)
 
     async def _on_to_device(self, event: Mapping[str, Any]) -> list[E2EResult]:
         sender_user, sender_device = str(event["sender_user_id"]), str(event["sender_device_id"])
@@ -480,6 +596,9 @@ class E2ESession:
                 raise MalformedError("to-device envelope names another sender than the server")
             peer = await self._identity(sender_user, sender_device)
             plaintext = self._channel(peer).decrypt(envelope)
+            if is_key_request(plaintext):
+                await self._answer_key_request(peer, SenderKeyRequest.from_bytes(plaintext))
+                return []
             if not is_distribution(plaintext):
                 raise MalformedError("unknown to-device payload")
             dist = SenderKeyDistribution.from_bytes(plaintext)
@@ -489,6 +608,7 @@ class E2ESession:
             log.warning("to-device %s from %s refused: %s", seq, sender_device, type(exc).__name__)
             return [RejectedMessage(None, seq, sender_user, sender_device, exc)]
         slot = (dist.conversation_id, dist.sender_user, dist.sender_device, dist.key_id)
+        self._requested.discard(slot)
         results: list[E2EResult] = []
         for waiting in self._pending.pop(slot, []):
             results.extend(await self._on_message(waiting))
@@ -502,6 +622,10 @@ class E2ESession:
         cid = str(event["conversation_id"])
         seq = int(event["seq"])
         sender_user, sender_device = str(event["sender_user_id"]), str(event["sender_device_id"])
+        deferred_from = self._deferred.get(cid)
+        if deferred_from is not None and seq >= deferred_from:
+            return []  # reported by HoldFull; read again after rewind or restart
+        gap: list[E2EResult] = []
         try:
             data = _unb64(event["ciphertext"])
             envelope = GroupEnvelope.from_bytes(data)
@@ -513,11 +637,12 @@ class E2ESession:
             ):
                 raise MalformedError("message header does not match its conversation or sender")
             try:
-                _, plaintext = self._inbound.decrypt(data)
+                opened = self._inbound.open(data)
             except UnknownSenderKey:
-                self._hold(event)
-                return []
-            content = json.loads(plaintext)
+                return self._hold(event)
+            if opened.gap:  # reported even if the content below turns out unreadable
+                gap.append(MessageGap(cid, seq, sender_user, sender_device, opened.gap))
+            content = json.loads(opened.body)
             result = DecryptedMessage(
                 conversation_id=cid,
                 seq=seq,
@@ -526,14 +651,15 @@ class E2ESession:
                 body=str(content.get("body", "")),
                 attachment=_attachment_ref(content),
                 actions=_actions(content),
+                sent_at_ms=opened.sent_at_ms,
             )
         except CryptoError as exc:
             log.warning("message %s/%s refused: %s", cid, seq, type(exc).__name__)
             return [RejectedMessage(cid, seq, sender_user, sender_device, exc)]
         except (ValueError, KeyError, TypeError) as exc:
             error = MalformedError(f"message content is not valid: {type(exc).__name__}")
-            return [RejectedMessage(cid, seq, sender_user, sender_device, error)]
-        return [result]
+            return [*gap, RejectedMessage(cid, seq, sender_user, sender_device, error)]
+        return [*gap, result]
 
     # persistence -----------------------------------------------------------------------------
 
@@ -564,9 +690,10 @@ class E2ESession:
             "channels": [
                 {
                     "peer": [c.peer.user_id, c.peer.device_id],
-                    "next_counter": c.next_counter,
-                    "highest": c.received.highest,
-                    "seen": sorted(c.received.seen),
+                    "windows": {
+                        str(session): {"highest": w.highest, "seen": sorted(w.seen)}
+                        for session, w in c.windows.items()
+                    },
                 }
                 for c in self._channels.values()
             ],
@@ -595,12 +722,18 @@ class E2ESession:
                 self._pin(_identity_from_json(d))
             for c in doc["channels"]:
                 peer = self._pinned[(c["peer"][0], c["peer"][1])]
-                window = ReplayWindow(highest=int(c["highest"]), seen={int(x) for x in c["seen"]})
-                # The saved counter may be older than the last one sent before a crash; the
-                # clock keeps it above anything this device sent earlier.
-                counter = max(int(c["next_counter"]), time.time_ns() // 1000)
+                windows = {
+                    int(session): ReplayWindow(
+                        highest=int(w["highest"]), seen={int(x) for x in w["seen"]}
+                    )
+                    for session, w in c.get("windows", {}).items()
+                }
+                if "highest" in c:  # saved before sessions: one window over whole counters
+                    windows.update(_session_windows(int(c["highest"]), c["seen"]))
+                # The saved counter may be older than the last one sent before a crash, so
+                # sending resumes in a new session rather than at a counter peers may have seen.
                 self._channels[(peer.user_id, peer.device_id)] = PairwiseChannel(
-                    self.keys, peer, next_counter=counter, received=window
+                    self.keys, peer, windows=windows
                 )
             # Own chains are not restored: messages sent after the save would make a restored
             # chain reuse positions its readers already consumed. The next send rotates.
@@ -618,24 +751,58 @@ class E2ESession:
                 slot = (inbound.conversation_id, sender.user_id, sender.device_id, inbound.key_id)
                 self._inbound.keys[slot] = inbound
             for event in doc["pending"]:
-                self._hold(event)
+                self._keep(event)
         except (ValueError, KeyError, TypeError, IndexError, CryptoError) as exc:
             raise KeyStoreError(f"state file content is corrupt: {type(exc).__name__}") from exc
 
-    def _hold(self, event: Mapping[str, Any]) -> None:
-        """Keep a message until its sender key arrives (bounded: oldest dropped first)."""
+    def _hold(self, event: Mapping[str, Any]) -> list[E2EResult]:
+        """Keep a message until its sender key arrives. When the hold is full, the message and
+        the rest of its conversation are not kept but reported (`HoldFull`), and the saved
+        stream position stays before them (`safe_cursors`)."""
+        if self.waiting() >= self._max_pending:
+            cid, seq = str(event["conversation_id"]), int(event["seq"])
+            self._deferred[cid] = seq
+            log.warning("hold full: conversation %s deferred from %s", cid, seq)
+            return [HoldFull(cid, seq)]
+        self._keep(event)
+        return []
+
+    def _keep(self, event: Mapping[str, Any]) -> None:
         header = GroupEnvelope.from_bytes(_unb64(event["ciphertext"])).header
         slot = (header.conversation_id, header.sender_user, header.sender_device, header.key_id)
         self._pending.setdefault(slot, []).append(event)
-        while self.waiting() > MAX_PENDING:
-            oldest = next(iter(self._pending))
-            self._pending[oldest].pop(0)
-            if not self._pending[oldest]:
-                del self._pending[oldest]
+
+    def safe_cursors(self, cursors: Cursors) -> Cursors:
+        """The stream position to save: `cursors`, but before any message not kept (hold full).
+        Held messages are in the saved state (`save_state`), so the position may pass them."""
+        conversations = dict(cursors.conversations)
+        for cid, first in self._deferred.items():
+            conversations[cid] = min(conversations.get(cid, first - 1), first - 1)
+        return Cursors(conversations=conversations, to_device=cursors.to_device)
+
+    def rewind(self, cursors: Cursors) -> Cursors:
+        """`safe_cursors`, and the deferred conversations are read again from there: give the
+        result to the client (`client.cursors = ...`) and reconnect the stream."""
+        safe = self.safe_cursors(cursors)
+        self._deferred.clear()
+        return safe
 
     def waiting(self) -> int:
         """Messages held back until their sender key arrives."""
         return sum(len(v) for v in self._pending.values())
+
+
+def _session_windows(highest: int, seen: Sequence[Any]) -> dict[int, ReplayWindow]:
+    """Replay windows per session from a window saved over whole counters (older state)."""
+    windows: dict[int, ReplayWindow] = {}
+    for counter in sorted({int(x) for x in seen} | {highest}):
+        if counter < 0:
+            continue
+        session, position = divmod(counter, 1 << SESSION_SHIFT)
+        window = windows.setdefault(session, ReplayWindow())
+        window.seen.add(position)
+        window.highest = max(window.highest, position)
+    return windows
 
 
 def _identity_json(ident: DeviceIdentity) -> dict[str, str]:

@@ -18,6 +18,9 @@ from messenger.crypto._errors import MalformedError, TamperedError
 from messenger.crypto._identity import SIGNATURE_BYTES, DeviceIdentity, DeviceKeys, verify_signature
 from messenger.crypto._replay import ReplayWindow
 
+SESSION_SHIFT = 32  # counter = session << 32 | n: a random session per sender run, n from 0
+MAX_SESSIONS = 32  # replay windows a receiver keeps per peer (most recently used)
+
 MAGIC = b"MBP1"
 NONCE_BYTES = nacl.public.Box.NONCE_SIZE
 _CONTEXT = b"medbridge/pairwise/v1"
@@ -105,17 +108,26 @@ def decrypt_pairwise(
     return header, plaintext
 
 
+def new_session_counter() -> int:
+    """The first counter of a fresh sending session: a random session id, position 0.
+
+    A sender whose state may lag behind what it sent (a restart, a lost state file) starts a
+    new session instead of guessing a counter above the old ones, so no clock is involved."""
+    return (int.from_bytes(nacl.utils.random(4), "big") | 1) << SESSION_SHIFT
+
+
 @dataclass
 class PairwiseChannel:
-    """The state of one device pair: the next counter to send and the window of those received.
+    """The state of one device pair: the next counter to send and the replay windows of the
+    sessions received from the peer (each counter accepted once per session).
 
     Persist it with the device's state; a counter must never be reused for the same peer.
     """
 
     own: DeviceKeys
     peer: DeviceIdentity
-    next_counter: int = 0
-    received: ReplayWindow = field(default_factory=ReplayWindow)
+    next_counter: int = field(default_factory=new_session_counter)
+    windows: dict[int, ReplayWindow] = field(default_factory=dict)
 
     def encrypt(self, plaintext: bytes) -> bytes:
         envelope = encrypt_pairwise(self.own, self.peer, self.next_counter, plaintext)
@@ -125,7 +137,13 @@ class PairwiseChannel:
     def decrypt(self, envelope: bytes) -> bytes:
         """Open, then reject a counter seen before (ReplayError); state changes only on success."""
         header = parse_header(envelope)
-        self.received.check(header.counter)
+        session, position = divmod(header.counter, 1 << SESSION_SHIFT)
+        window = self.windows.get(session, ReplayWindow())
+        window.check(position)
         _, plaintext = decrypt_pairwise(self.own, self.peer, envelope)
-        self.received.accept(header.counter)
+        window.accept(position)
+        self.windows.pop(session, None)  # most recently used last
+        self.windows[session] = window
+        while len(self.windows) > MAX_SESSIONS:
+            del self.windows[next(iter(self.windows))]
         return plaintext

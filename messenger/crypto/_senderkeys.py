@@ -14,6 +14,7 @@ With audit on, the distribution also carries the chain key sealed to the tenant'
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field, replace
 
 import nacl.bindings
@@ -36,14 +37,16 @@ from messenger.crypto._identity import (
     verify_signature,
 )
 
-MESSAGE_MAGIC = b"MBG1"
+MESSAGE_MAGIC = b"MBG2"
+MESSAGE_MAGIC_V1 = b"MBG1"  # read only: messages stored on servers and in saved client state
 DISTRIBUTION_MAGIC = b"MBD1"
 AUDIT_RECORD_MAGIC = b"MBA1"
+KEY_REQUEST_MAGIC = b"MBQ1"
 KEY_ID_BYTES = 16
 NONCE_BYTES = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 MAX_MESSAGES_PER_KEY = 100
 MAX_KEY_AGE_SECONDS = 7 * 24 * 3600
-_MESSAGE_CONTEXT = b"medbridge/group/v1"
+_MESSAGE_CONTEXTS = {1: b"medbridge/group/v1", 2: b"medbridge/group/v2"}
 
 
 def message_key(chain_key: bytes) -> bytes:
@@ -171,6 +174,31 @@ def is_distribution(data: bytes) -> bool:
     return data[:4] == DISTRIBUTION_MAGIC
 
 
+@dataclass(frozen=True)
+class SenderKeyRequest:
+    """A member's request, inside a pairwise envelope, for a sender key it never received.
+
+    The sender answers only a device it distributed that key to before and that is still a
+    member, so a request never gives anyone a key they were not meant to have.
+    """
+
+    conversation_id: str
+    key_id: bytes
+
+    def to_bytes(self) -> bytes:
+        return _wire.envelope(KEY_REQUEST_MAGIC, _wire.text(self.conversation_id), self.key_id)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SenderKeyRequest:
+        what = "sender key request"
+        f = _wire.open_envelope(data, KEY_REQUEST_MAGIC, 2, what)
+        return cls(_wire.from_text(f[0], what), _wire.fixed(f[1], KEY_ID_BYTES, what))
+
+
+def is_key_request(data: bytes) -> bool:
+    return data[:4] == KEY_REQUEST_MAGIC
+
+
 # Group message envelope ---
 
 
@@ -181,6 +209,7 @@ class GroupHeader:
     sender_device: str
     key_id: bytes
     iteration: int
+    version: int = 2  # 1: the body alone inside; 2: sender timestamp and counter too
 
     def fields(self) -> list[bytes]:
         return [
@@ -192,7 +221,7 @@ class GroupHeader:
         ]
 
     def aad(self) -> bytes:
-        return _wire.join_signed(_MESSAGE_CONTEXT, self.fields())
+        return _wire.join_signed(_MESSAGE_CONTEXTS[self.version], self.fields())
 
 
 @dataclass(frozen=True)
@@ -206,20 +235,24 @@ class GroupEnvelope:
         return self.header.aad() + _wire.pack(self.nonce, self.ciphertext)
 
     def to_bytes(self) -> bytes:
+        magic = MESSAGE_MAGIC if self.header.version == 2 else MESSAGE_MAGIC_V1
         return _wire.envelope(
-            MESSAGE_MAGIC, *self.header.fields(), self.nonce, self.ciphertext, self.signature
+            magic, *self.header.fields(), self.nonce, self.ciphertext, self.signature
         )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> GroupEnvelope:
         what = "group message"
-        f = _wire.open_envelope(data, MESSAGE_MAGIC, 8, what)
+        version = 1 if data[:4] == MESSAGE_MAGIC_V1 else 2
+        magic = MESSAGE_MAGIC_V1 if version == 1 else MESSAGE_MAGIC
+        f = _wire.open_envelope(data, magic, 8, what)
         header = GroupHeader(
             conversation_id=_wire.from_text(f[0], what),
             sender_user=_wire.from_text(f[1], what),
             sender_device=_wire.from_text(f[2], what),
             key_id=_wire.fixed(f[3], KEY_ID_BYTES, what),
             iteration=_wire.to_int(f[4], 4, what),
+            version=version,
         )
         return cls(
             header=header,
@@ -230,7 +263,26 @@ class GroupEnvelope:
 
 
 def is_group_message(data: bytes) -> bool:
-    return data[:4] == MESSAGE_MAGIC
+    return data[:4] in (MESSAGE_MAGIC, MESSAGE_MAGIC_V1)
+
+
+@dataclass(frozen=True)
+class OpenedMessage:
+    """A verified, decrypted group message.
+
+    `sent_at_ms` is the sender's clock (milliseconds since the epoch), authenticated but only as
+    true as that clock; None for version 1 messages. `gap` lists the chain positions this message
+    skipped: not received yet, so either late or withheld.
+    """
+
+    header: GroupHeader
+    body: bytes
+    sent_at_ms: int | None
+    gap: tuple[int, ...] = ()
+
+
+def _inner(sent_at_ms: int, counter: int, body: bytes) -> bytes:
+    return _wire.pack(_wire.u64(sent_at_ms), _wire.u32(counter), body)
 
 
 # Sender side ---
@@ -293,16 +345,29 @@ class OutboundSenderKey:
             audit=seal,
         )
 
-    def encrypt(self, sender: DeviceKeys, plaintext: bytes, *, nonce: bytes | None = None) -> bytes:
-        """Encrypt and sign the next message, then advance the chain (old key forgotten)."""
+    def encrypt(
+        self,
+        sender: DeviceKeys,
+        plaintext: bytes,
+        *,
+        nonce: bytes | None = None,
+        sent_at_ms: int | None = None,
+    ) -> bytes:
+        """Encrypt and sign the next message, then advance the chain (old key forgotten).
+
+        Inside the ciphertext the body follows the sender's timestamp (now unless given) and
+        the chain counter, so a receiver can order messages and see gaps from what it opened."""
         if self.iteration >= MAX_MESSAGES_PER_KEY:
             raise PolicyError("sender key exhausted after 100 messages; rotate first")
         header = GroupHeader(
             self.conversation_id, sender.user_id, sender.device_id, self.key_id, self.iteration
         )
         nonce = nonce if nonce is not None else nacl.utils.random(NONCE_BYTES)
+        if sent_at_ms is None:
+            sent_at_ms = time.time_ns() // 1_000_000
+        inner = _inner(sent_at_ms, self.iteration, plaintext)
         ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
-            _wire.pad(plaintext), header.aad(), nonce, message_key(self.chain_key)
+            _wire.pad(inner), header.aad(), nonce, message_key(self.chain_key)
         )
         unsigned = GroupEnvelope(header, nonce, ciphertext, b"")
         envelope = replace(unsigned, signature=sender.sign(unsigned.signed_bytes()))
@@ -342,6 +407,10 @@ class InboundSenderKey:
         )
 
     def decrypt(self, envelope: GroupEnvelope) -> bytes:
+        """The body of `open`."""
+        return self.open(envelope).body
+
+    def open(self, envelope: GroupEnvelope) -> OpenedMessage:
         """Verify, decrypt and consume one message key. Raises without changing state on error."""
         header = envelope.header
         if (header.conversation_id, header.key_id) != (self.conversation_id, self.key_id) or (
@@ -374,13 +443,20 @@ class InboundSenderKey:
         except nacl.exceptions.CryptoError as exc:
             raise TamperedError("group message: authentication failed") from exc
         plaintext = _wire.unpad(padded, "group message")
+        sent_at_ms = None
+        if header.version == 2:
+            ts, counter, plaintext = _wire.unpack(plaintext, 3, "group message content")
+            sent_at_ms = _wire.to_int(ts, 8, "group message content")
+            if _wire.to_int(counter, 4, "group message content") != i:
+                raise TamperedError("group message: counter inside differs from its header")
+        gap = tuple(new_skipped)
         # commit: the key used is forgotten, so the same message never decrypts twice
         if i < self.iteration:
             del self.skipped[i]
         else:
             self.skipped.update(new_skipped)
             self.chain_key, self.iteration = chain, position
-        return plaintext
+        return OpenedMessage(header, plaintext, sent_at_ms, gap)
 
 
 @dataclass
@@ -400,6 +476,10 @@ class SenderKeyStore:
         return inbound
 
     def decrypt(self, data: bytes) -> tuple[GroupHeader, bytes]:
+        opened = self.open(data)
+        return opened.header, opened.body
+
+    def open(self, data: bytes) -> OpenedMessage:
         envelope = GroupEnvelope.from_bytes(data)
         h = envelope.header
         inbound = self.keys.get((h.conversation_id, h.sender_user, h.sender_device, h.key_id))
@@ -408,7 +488,7 @@ class SenderKeyStore:
                 f"no sender key {h.key_id.hex()[:8]} from device {h.sender_device}"
                 f" for conversation {h.conversation_id}"
             )
-        return h, inbound.decrypt(envelope)
+        return inbound.open(envelope)
 
     def forget_conversation(self, conversation_id: str) -> None:
         self.keys = {k: v for k, v in self.keys.items() if k[0] != conversation_id}

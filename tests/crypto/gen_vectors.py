@@ -60,9 +60,16 @@ def build(previous: dict[str, Any] | None) -> dict[str, Any]:
     group = []
     for i, text in enumerate(["Hallo Station 3", "Patient in Zimmer 12 verlegt"]):
         nonce = bytes([0xA0 + i]) * 24
-        env = out.encrypt(ALICE, text.encode(), nonce=nonce)
+        sent_at_ms = 1_700_000_000_000 + 1_500 * i
+        env = out.encrypt(ALICE, text.encode(), nonce=nonce, sent_at_ms=sent_at_ms)
         group.append(
-            {"iteration": i, "plaintext": text, "nonce": nonce.hex(), "envelope": env.hex()}
+            {
+                "iteration": i,
+                "plaintext": text,
+                "sent_at_ms": sent_at_ms,
+                "nonce": nonce.hex(),
+                "envelope": env.hex(),
+            }
         )
     dist = OutboundSenderKey("conv-station-3", key_id, chain0, 0, 1_700_000_000).distribution(ALICE)
 

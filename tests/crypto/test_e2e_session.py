@@ -320,3 +320,23 @@ async def test_concurrent_sends_share_one_sender_key() -> None:
     assert sum(e["type"] == "to_device" for e in events) == 1
     hub.inbox[("bob", "D1")] = events
     assert sorted(texts((await pump(a, b))["bob/D1"]), key=int) == [str(i) for i in range(10)]
+
+
+async def test_state_saved_with_one_window_over_whole_counters_still_refuses_replays() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "x")
+    events = hub.take("bob", "D1")
+    td = next(e for e in events if e["type"] == "to_device")
+    assert texts([r for e in events for r in await b.handle_event(e)]) == ["x"]
+    doc = json.loads(b.export_state())
+    for channel in doc["channels"]:  # the layout written before sending sessions
+        [(session, window)] = channel.pop("windows").items()
+        base = int(session) << 32
+        channel["next_counter"] = 0
+        channel["highest"] = base + window["highest"]
+        channel["seen"] = [base + s for s in window["seen"]]
+    restarted = E2ESession(b.transport, b.keys)
+    restarted.import_state(json.dumps(doc).encode())
+    [replayed] = await restarted.handle_event(td)
+    assert isinstance(replayed, RejectedMessage) and isinstance(replayed.error, ReplayError)

@@ -29,6 +29,7 @@ from messenger.crypto import (
     TamperedError,
     UnknownSenderKey,
     WrongPasswordError,
+    _wire,
     decrypt_attachment,
     decrypt_pairwise,
     encrypt_attachment,
@@ -128,6 +129,20 @@ def test_pairwise_round_trip_and_replay_refused(alice: DeviceKeys, bob: DeviceKe
     assert recv.decrypt(first) == b"one"  # late, within the window: accepted once
     with pytest.raises(ReplayError):
         recv.decrypt(first)
+
+
+def test_a_sender_restarted_without_its_state_is_read_and_old_envelopes_stay_refused(
+    alice: DeviceKeys, bob: DeviceKeys
+) -> None:
+    recv = PairwiseChannel(bob, alice.identity())
+    first_run = PairwiseChannel(alice, bob.identity())
+    old = [first_run.encrypt(f"{i}".encode()) for i in range(3)]
+    assert [recv.decrypt(e) for e in old] == [b"0", b"1", b"2"]
+    second_run = PairwiseChannel(alice, bob.identity())  # state lost; no clock to lean on
+    assert recv.decrypt(second_run.encrypt(b"after restart")) == b"after restart"
+    for envelope in old:
+        with pytest.raises(ReplayError):
+            recv.decrypt(envelope)
 
 
 def test_pairwise_envelope_for_bob_cannot_be_opened_by_carol(
@@ -407,3 +422,46 @@ def test_corrupt_or_missing_key_file_is_a_key_store_error(tmp_path: Path) -> Non
     path.write_text("{not json")
     with pytest.raises(KeyStoreError):
         load_device_keys(path, "x")
+
+
+def _sealed(sender: DeviceKeys, header: GroupHeader, chain_key: bytes, inner: bytes) -> bytes:
+    """A group envelope built by hand, signed by `sender`, for any header and content."""
+    nonce = os.urandom(24)
+    ct = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        _wire.pad(inner), header.aad(), nonce, message_key(chain_key)
+    )
+    unsigned = GroupEnvelope(header, nonce, ct, b"")
+    return GroupEnvelope(header, nonce, ct, sender.sign(unsigned.signed_bytes())).to_bytes()
+
+
+def test_a_message_carries_its_sender_time_and_a_skipped_position_is_reported(
+    alice: DeviceKeys,
+) -> None:
+    out = OutboundSenderKey.create("conv", NOW)
+    store = _member(alice, out.distribution(alice))
+    msgs = [out.encrypt(alice, f"m{i}".encode(), sent_at_ms=NOW * 1000 + i) for i in range(4)]
+    first = store.open(msgs[0])
+    assert (first.body, first.sent_at_ms, first.gap) == (b"m0", NOW * 1000, ())
+    assert store.open(msgs[3]).gap == (1, 2)  # withheld or late: reported, not absorbed
+    late = store.open(msgs[1])
+    assert (late.body, late.sent_at_ms, late.gap) == (b"m1", NOW * 1000 + 1, ())
+
+
+def test_a_counter_inside_that_differs_from_the_header_is_refused(alice: DeviceKeys) -> None:
+    out = OutboundSenderKey.create("conv", NOW)
+    store = _member(alice, out.distribution(alice))
+    header = GroupHeader("conv", alice.user_id, alice.device_id, out.key_id, 0)
+    inner = _wire.pack(_wire.u64(NOW * 1000), _wire.u32(5), b"moved")
+    with pytest.raises(TamperedError, match="counter"):
+        store.open(_sealed(alice, header, out.chain_key, inner))
+    assert store.open(out.encrypt(alice, b"real")).body == b"real"  # nothing consumed
+
+
+def test_version_1_messages_stored_before_the_upgrade_still_open(alice: DeviceKeys) -> None:
+    out = OutboundSenderKey.create("conv", NOW)
+    store = _member(alice, out.distribution(alice))
+    header = GroupHeader("conv", alice.user_id, alice.device_id, out.key_id, 0, version=1)
+    old = _sealed(alice, header, out.chain_key, b"vor dem Update")
+    assert old[:4] == b"MBG1"
+    opened = store.open(old)
+    assert (opened.body, opened.sent_at_ms) == (b"vor dem Update", None)

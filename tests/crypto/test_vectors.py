@@ -112,20 +112,27 @@ def test_group_message_vectors_are_reproduced_and_readable_by_the_spec() -> None
         1_700_000_000,
     )
     for m in g["messages"]:
-        env = out.encrypt(alice, m["plaintext"].encode(), nonce=bytes.fromhex(m["nonce"]))
+        env = out.encrypt(
+            alice,
+            m["plaintext"].encode(),
+            nonce=bytes.fromhex(m["nonce"]),
+            sent_at_ms=m["sent_at_ms"],
+        )
         assert env.hex() == m["envelope"]
 
         raw = bytes.fromhex(m["envelope"])
-        assert raw[:4] == b"MBG1"
+        assert raw[:4] == b"MBG2"
         conv, user, dev, key_id, it, nonce, ct, sig = fields(raw[4:])
         header = [conv, user, dev, key_id, it]
-        aad = b"medbridge/group/v1\x00" + b"".join(len(f).to_bytes(4, "big") + f for f in header)
+        aad = b"medbridge/group/v2\x00" + b"".join(len(f).to_bytes(4, "big") + f for f in header)
         signed = aad + b"".join(len(f).to_bytes(4, "big") + f for f in [nonce, ct])
         nacl.signing.VerifyKey(alice.identity().signing_key).verify(signed, sig)
         mk = bytes.fromhex(V["ratchet"]["steps"][m["iteration"]]["message_key"])
         padded = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(ct, aad, nonce, mk)
-        assert unpad(padded) == m["plaintext"].encode()
-        assert int.from_bytes(it, "big") == m["iteration"]
+        sent_at, counter, body = fields(unpad(padded))
+        assert body == m["plaintext"].encode()
+        assert int.from_bytes(sent_at, "big") == m["sent_at_ms"]
+        assert int.from_bytes(counter, "big") == int.from_bytes(it, "big") == m["iteration"]
 
 
 def test_pairwise_vector_carries_the_distribution_vector() -> None:

@@ -130,8 +130,11 @@ class StreamConnection:
 
         Runs after connecting and then periodically, so changes nobody published (an admin
         tool on a single node) or a lost pub/sub message still arrive. The database is the
-        truth for membership, so hub subscriptions follow it here.
+        truth for membership, so hub subscriptions follow it here. To-device envelopes go
+        first: they carry the sender keys of the messages that follow, so a client back from
+        a long absence can read each message as it arrives instead of holding it.
         """
+        await self._fill_to_device(None)
         async with self.state.sessions() as db:
             candidates = await repo.sync_candidates(db, self.user_id, self.cursors)
         for mem, last_seq in candidates:
@@ -146,7 +149,6 @@ class StreamConnection:
             end = last_seq if mem.left_seq is None else min(last_seq, mem.left_seq)
             if end > cursor:
                 await self._fill(mem, None)
-        await self._fill_to_device(None)
 
     async def watch(self, interval: float) -> None:
         """Every `interval` seconds: end the stream if its session ended, else catch up."""
