@@ -268,3 +268,25 @@ async def test_health_in_metrics_healthz_and_the_admin_room(rig: BridgeRig, lab:
         lab.lab.knobs.outage = False
         await admin.wait_for(f"{CHEF} is running", count=2)
         assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+
+
+async def test_digest_rule_gathers_mails_into_digest_messages_each_mail_once(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    rules = RULE_TO_ASSISTENZ.replace(
+        'name = "chef-inbox"', 'name = "chef-inbox"\ndigest_minutes = 0.05'
+    )
+    config = rig.write_config(rules=rules, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    subjects = [f"Sammelpost {i}" for i in range(3)]
+    async with rig.worker(config):
+        await wait_until_watching(rig)
+        for subject in subjects:
+            await lena.send(Message(subject=subject, body="!", to=(Address(CHEF),)))
+        for subject in subjects:
+            await assistenz.wait_for(subject)
+    digests = [t for t in assistenz.texts() if t.startswith("Digest: ")]
+    assert sum(t.count("Sammelpost") for t in digests) == 3
+    assert all(len(assistenz.containing(s)) == 1 for s in subjects)
+    assert len(digests) <= 3 and all(not m.actions for m in assistenz.messages)
