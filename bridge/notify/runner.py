@@ -102,13 +102,13 @@ class BridgeWorker:
                 lambda m: self._gain(m, sessions),
                 self._lose,
             )
-            await actions.resume()
+            await actions.resume(own=True)
             tasks = [
                 asyncio.create_task(self.leases.run(), name="leases"),
                 asyncio.create_task(self.sender.run(), name="outbox"),
                 asyncio.create_task(self._listen(actions), name="chat"),
                 asyncio.create_task(self._report(), name="status"),
-                asyncio.create_task(self._supervise(sessions), name="supervise"),
+                asyncio.create_task(self._supervise(sessions, actions), name="supervise"),
             ]
             if config.health_listen:
                 tasks.append(asyncio.create_task(self._serve_health(), name="health"))
@@ -163,10 +163,12 @@ class BridgeWorker:
             await stream_session.close()
         self.board.set(mailbox, MailboxState.RELEASED)
 
-    async def _supervise(self, sessions: _Sessions) -> None:
-        """A watcher that ended with an unexpected error is logged, reported and restarted."""
+    async def _supervise(self, sessions: _Sessions, actions: ActionHandler) -> None:
+        """A watcher that ended with an unexpected error is logged, reported and restarted;
+        actions a dead worker left unfinished are taken over."""
         while True:
             await asyncio.sleep(self.config.lease_seconds / 3)
+            await actions.resume(own=False)
             for mailbox, task in list(self.watchers.items()):
                 if not task.done() or task.cancelled():
                     continue

@@ -213,19 +213,25 @@ async def test_actions_cut_short_by_a_crash_are_redone_only_when_harmless(
         await lena.send(Message(subject="Rückruf erbeten", body="!", to=(Address(CHEF),)))
         [note] = await assistenz.wait_for("Rückruf erbeten")
     ref = ref_of(note.body)
-    # As if w1 had been killed after claiming these commands and before finishing them.
+    # As if w1 had been killed after claiming these commands and before finishing them, and a
+    # worker w0 that never comes back had claimed another.
     store = await rig.store()
     try:
-        for seq, command in ((10_001, f"flag #{ref}"), (10_002, f"forward #{ref} x@example.org")):
+        claims = (
+            (10_001, f"flag #{ref}", "w1"),
+            (10_002, f"forward #{ref} x@example.org", "w1"),
+            (10_003, f"decline #{ref}", "w0"),
+        )
+        for seq, command, worker in claims:
             assert await store.claim_action(
-                note.conversation_id, seq, ASSISTENZ, command, ref, "w1"
+                note.conversation_id, seq, ASSISTENZ, command, ref, worker
             )
     finally:
         await store.close()
     async with rig.worker(config, "w1"):
         await assistenz.wait_for("flagged")
-        [unknown] = await assistenz.wait_for("may or may not have happened")
-    assert "forward" in unknown.body
+        unknown = await assistenz.wait_for("may or may not have happened", count=2)
+    assert sorted(m.body.split("“")[1].split()[0] for m in unknown) == ["decline", "forward"]
     inbox = await chef.default_folder(CHEF, "inbox")
     page = await chef.items(inbox, ItemQuery(limit=50))
     item = next(i for i in page.items if i.subject == "Rückruf erbeten")
@@ -235,7 +241,7 @@ async def test_actions_cut_short_by_a_crash_are_redone_only_when_harmless(
         states = {a.seq: a.state for a in await store.actions()}
     finally:
         await store.close()
-    assert states == {10_001: "done", 10_002: "unknown"}
+    assert states == {10_001: "done", 10_002: "unknown", 10_003: "unknown"}
 
 
 async def test_health_in_metrics_healthz_and_the_admin_room(rig: BridgeRig, lab: LabServer) -> None:
