@@ -31,6 +31,7 @@ from tests.e2e.bridge_harness import (
     SACHBEARBEITUNG,
     BridgeRig,
     direct_conversation,
+    until_async,
     wait_until_watching,
 )
 from tests.lab.conftest import LabServer
@@ -212,6 +213,16 @@ async def test_actions_cut_short_by_a_crash_are_redone_only_when_harmless(
         await wait_until_watching(rig)
         await lena.send(Message(subject="Rückruf erbeten", body="!", to=(Address(CHEF),)))
         [note] = await assistenz.wait_for("Rückruf erbeten")
+        # A command is only ever claimed for a notification already linked to its message.
+        store = await rig.store()
+        try:
+
+            async def linked() -> bool:
+                return bool(await store.links())
+
+            await until_async(linked, 30)
+        finally:
+            await store.close()
     ref = ref_of(note.body)
     # As if w1 had been killed after claiming these commands and before finishing them, and a
     # worker w0 that never comes back had claimed another.
