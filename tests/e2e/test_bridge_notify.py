@@ -7,6 +7,7 @@ rights on the boss's mailbox is refused and nothing changes.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -307,3 +308,40 @@ async def test_digest_rule_gathers_mails_into_digest_messages_each_mail_once(
     assert sum(t.count("Sammelpost") for t in digests) == 3
     assert all(len(assistenz.containing(s)) == 1 for s in subjects)
     assert len(digests) <= 3 and all(not m.actions for m in assistenz.messages)
+
+
+async def test_a_worker_started_while_the_messenger_is_down_waits_for_it(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    import asyncio
+    import contextlib
+
+    from bridge.notify import BridgeWorker, MailboxState, load_config
+    from tests.e2e.bridge_harness import SECRETS, until
+
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    await rig.server.stop()
+    os.environ.update(SECRETS)
+    worker = BridgeWorker(load_config(config, data_dir=rig.tmp / "bridge-data", worker_id="w1"))
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(
+            lambda: (
+                "messenger" in worker.board.mailboxes
+                and worker.board.mailboxes["messenger"].state is MailboxState.DEGRADED
+            ),
+            30,
+        )
+        assert not task.done()
+        await rig.server.start()  # the same port again
+        await asyncio.wait_for(worker.ready.wait(), 60)
+        await wait_until_watching(rig)
+        await lena.send(Message(subject="Nach dem Neustart", body="!", to=(Address(CHEF),)))
+        await assistenz.wait_for("Nach dem Neustart")
+        assert worker.board.mailboxes["messenger"].state is MailboxState.RUNNING
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
