@@ -141,3 +141,18 @@ def test_voicemail_lives_in_the_inbox_and_the_voicemail_folder_searches_it(
     assert all(m.parent_folder_id.id == chef.inbox.id for m in listed)
     assert all(a.content_type == "audio/wav" for m in listed for a in m.attachments)
     assert int(search.findtext(f"{T}TotalCount") or 0) == len(in_inbox)
+
+
+def test_the_whole_tree_validates_against_the_schema(lab: LabServer) -> None:
+    [message] = messages_of(
+        lab.soap(
+            "chef",
+            '<m:FindFolder Traversal="Deep"><m:FolderShape><t:BaseShape>AllProperties'
+            "</t:BaseShape></m:FolderShape><m:ParentFolderIds>"
+            '<t:DistinguishedFolderId Id="root"/></m:ParentFolderIds></m:FindFolder>',
+        )
+    )
+    folders = message.find(f"{M}RootFolder/{T}Folders")
+    assert folders is not None
+    kinds = {el.tag.rsplit("}", 1)[-1] for el in folders}
+    assert {"Folder", "CalendarFolder", "ContactsFolder", "SearchFolder"} <= kinds

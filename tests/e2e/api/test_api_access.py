@@ -5,8 +5,10 @@ and both also sign in with Kerberos from a real KDC and with the lab authority's
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +33,12 @@ def test_mailboxes_and_folders_of_the_boss_for_the_delegate(world: World) -> Non
         assert {"Vorgänge", "Kreistag"} <= names
         inbox = http.get(f"/v1/mailboxes/{CHEF}/folders/inbox").json()
         assert inbox["rights"]["read"] == "full" and not inbox["rights"]["folder_owner"]
+        public = http.get("/v1/mailboxes/public/folders")
+        assert public.status_code == 200 and "Verwaltung" in _names(public.json())
+    with world.client("chef") as http:
+        archive = http.get(f"/v1/mailboxes/archive:{CHEF}/folders")
+        assert archive.status_code == 200, archive.text
+        assert {"2024", "2025"} <= _names(archive.json())
 
 
 def _names(node: dict[str, object]) -> set[str]:
@@ -390,3 +398,125 @@ def test_voicemail_recording_for_the_owner_and_refused_to_the_colleague(world: W
     with world.client("sachbearbeitung") as http:
         refused = http.get(f"/v1/items/{message['id']}/voicemail-audio")
         assert refused.status_code in (403, 404)
+
+
+# ----------------------------------------------------------------- every group, each sign-in
+
+Call = Callable[..., Any]
+
+
+def _tour_as_the_delegate(call: Call) -> tuple[str, str]:
+    """One request of each endpoint group in the boss's mailbox; each must work. Returns the
+    ids of the boss's inbox and calendar as this sign-in's backend names them."""
+    status, body = call("GET", "/v1/mailboxes")
+    assert status == 200 and CHEF in {b["address"] for b in body["mailboxes"]}
+    status, inbox = call("GET", f"/v1/mailboxes/{CHEF}/folders/inbox")
+    assert status == 200, inbox
+    status, page = call("GET", f"/v1/folders/{inbox['id']}/items", params={"limit": 2})
+    assert status == 200 and len(page["items"]) == 2
+    status, calendar = call("GET", f"/v1/mailboxes/{CHEF}/folders/calendar")
+    assert status == 200, calendar
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    status, created = call(
+        "POST",
+        f"/v1/folders/{calendar['id']}/items",
+        json={
+            "type": "event",
+            "subject": "Tour",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert status == 201, created
+    status, sent = call(
+        "POST",
+        "/v1/send",
+        json={
+            "from_mailbox": CHEF,
+            "message": {"to": [{"email": SACHBEARBEITUNG}], "subject": "Tour"},
+        },
+    )
+    assert status == 202, sent
+    status, view = call(
+        "GET",
+        "/v1/calendar-view",
+        params={
+            "calendar": [calendar["id"]],
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=1)).isoformat(),
+        },
+    )
+    assert status == 200 and "Tour" in {e["subject"] for e in view["events"]}
+    status, hooks = call("GET", "/v1/webhooks")
+    assert status == 200 and hooks == {"webhooks": []}
+    return inbox["id"], calendar["id"]
+
+
+def _tour_as_the_colleague(call: Call, inbox: str, calendar: str) -> None:
+    """The same groups in the boss's mailbox; each is refused."""
+    status, body = call("GET", f"/v1/folders/{inbox}/items")
+    assert status == 403 and body["missing_right"] == "ReadItems"
+    start = datetime.now(UTC).replace(microsecond=0)
+    status, body = call(
+        "POST",
+        f"/v1/folders/{calendar}/items",
+        json={
+            "type": "event",
+            "subject": "Fremd",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert status == 403, body
+    status, body = call(
+        "POST",
+        "/v1/send",
+        json={"from_mailbox": CHEF, "message": {"to": [{"email": ASSISTENZ}], "subject": "x"}},
+    )
+    assert status == 403, body
+
+
+def _httpx_call(http: httpx.Client) -> Call:
+    def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        answer = http.request(method, path, **kwargs)
+        return answer.status_code, answer.json()
+
+    return call
+
+
+def _requests_call(http: requests.Session, base: str) -> Call:
+    def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        answer = http.request(method, base + path, timeout=30, **kwargs)
+        return answer.status_code, answer.json()
+
+    return call
+
+
+@pytest.mark.kerberos
+def test_every_group_with_kerberos_for_delegate_and_colleague(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if world.kdc is None:
+        pytest.skip("krb5kdc is not installed")
+    tickets = use_tickets(world.kdc, tmp_path, monkeypatch)
+    assert tickets.kinit(ASSISTENZ).returncode == 0
+    with requests.Session() as http:
+        http.auth = NegotiateAuth()
+        folders = _tour_as_the_delegate(_requests_call(http, world.api.url))
+    assert tickets.kinit(SACHBEARBEITUNG).returncode == 0
+    with requests.Session() as http:
+        http.auth = NegotiateAuth()
+        _tour_as_the_colleague(_requests_call(http, world.api.url), *folders)
+
+
+def test_every_group_with_bearer_tokens_for_delegate_and_colleague(world: World) -> None:
+    def bearer(user: str) -> httpx.Client:
+        token = world.bearer_token(user)
+        return httpx.Client(
+            base_url=world.api.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    with bearer(ASSISTENZ) as http:
+        folders = _tour_as_the_delegate(_httpx_call(http))
+    with bearer(SACHBEARBEITUNG) as http:
+        _tour_as_the_colleague(_httpx_call(http), *folders)
