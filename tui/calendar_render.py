@@ -184,8 +184,11 @@ class TimeGrid:
                     if day == self.focus
                     else ("bold red" if day == today else "bold")
                 )
+                label = f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m}"
+                if col < len(label):  # narrow: "Mo30", the month is in the context bar
+                    label = f"{WEEKDAY_ABBR[day.weekday()]}{day:%d}"
                 head.append("│" if n else "", style="dim").append(
-                    _cut(f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m}", col).ljust(col), style
+                    _cut(label, col).ljust(col), style
                 )
             yield head
         per_day = [_on_day(self.shown, day, tz) for day in self.days]

@@ -47,7 +47,7 @@ async def test_showing_a_calendar_is_not_choosing_where_new_ones_go(
         shown, hidden = prompts[team], next(p for v, p in prompts.items() if v not in cal.overlay)
         assert str(shown).startswith("■ ") and str(hidden).startswith("□ ")
         assert "strike" in str(hidden.spans) and "strike" not in str(shown.spans)
-        assert "new appointments" in str(prompts[chef])
+        assert "← new" in str(prompts[chef])
         await pilot.press("T")  # new ones go to the team calendar from now on
         await settle(pilot)
         assert cal.active == team
@@ -55,7 +55,7 @@ async def test_showing_a_calendar_is_not_choosing_where_new_ones_go(
         await pilot.press("space")  # hiding it keeps it the target
         await settle(pilot)
         assert team not in cal.overlay and cal.active == team
-        assert "new appointments" in str(_prompts(cal)[team])
+        assert "← new" in str(_prompts(cal)[team])
 
 
 async def test_an_overlapping_appointment_asks_before_it_is_saved(

@@ -127,7 +127,7 @@ class CalendarScreen(MedScreen[None]):
     def _prompt(self, name: str, folder_id: str) -> Text:
         """A calendar's line: shown ones in their colour, hidden ones dim and struck through;
         the target of new appointments marked, whether shown or not."""
-        target = "  ← new appointments" if folder_id == self.active else ""
+        target = " ← new" if folder_id == self.active else ""
         if folder_id in self.overlay:
             return Text.assemble(("■ ", self.colour_of(folder_id)), name, (target, "bold"))
         return Text.assemble(("□ ", "dim"), (name, "dim strike"), (target, "bold"))

@@ -387,7 +387,8 @@ class EwsBackend:
         if distinguished in ("calendar",):
             kind = FolderKind.CALENDAR
         parent = getattr(f, "parent_folder_id", None)
-        own = mailbox.lower() == self.user and not archive and mailbox != "public"
+        # One's own archive is one's own too: full rights, as the server grants them.
+        own = mailbox.lower() == self.user and mailbox != "public"
         rights = rights_from_effective(
             getattr(f, "effective_rights", None),
             own=own,

@@ -186,6 +186,36 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
         InvalidInput,
         "This kind of attachment is not supported.",
     ),
+    "ErrorCannotArchiveCalendarContactTaskFolderException": (
+        InvalidInput,
+        "Calendar, contact and task folders cannot be archived; only mail is.",
+    ),
+    "ErrorCannotArchiveItemsInArchiveMailbox": (
+        InvalidInput,
+        "The item is in the archive already.",
+    ),
+    "ErrorCannotArchiveItemsInPublicFolders": (
+        InvalidInput,
+        "Items in public folders cannot be archived.",
+    ),
+    "ErrorCorruptData": (InvalidInput, "The server could not read the data sent to it."),
+    "ErrorInboxRulesValidationError": (
+        InvalidInput,
+        "The server refused the inbox rule; a condition or action of it is not valid.",
+    ),
+    "ErrorInvalidItemForOperationCreateItemAttachment": (
+        InvalidInput,
+        "This kind of item cannot be attached to another item.",
+    ),
+    "ErrorInvalidSubscriptionRequest": (
+        InvalidInput,
+        "The server refused the subscription request as given.",
+    ),
+    "ErrorInvalidUserOofSettings": (
+        InvalidInput,
+        "The out-of-office settings are not valid (check the start and end times).",
+    ),
+    "ErrorItemSave": (Conflict, "The server could not save the item; it may exist already."),
 }
 
 
