@@ -161,10 +161,19 @@ class ActionHandler:
         state, answer = await self._carry_out(command, link, sender)
         await self._finish(message.conversation_id, message.seq, state, answer)
 
-    async def resume(self) -> None:
-        """Actions this worker claimed but never finished (it was killed): redo the idempotent
-        ones, and say plainly for the others that their outcome is unknown — never do them twice."""
-        for row in await self.store.unfinished_actions(self.config.worker_id):
+    async def resume(self, *, own: bool) -> None:
+        """Actions claimed but never finished by a worker no longer alive, and with `own` (at
+        start, before any new claim) by this worker in its previous life: redo the idempotent
+        ones, and say plainly for the others that their outcome is unknown — never do them
+        twice."""
+        me = self.config.worker_id
+        live = set(await self.store.live_workers(self.config.lease_seconds)) | {me}
+        for row in await self.store.unfinished_actions():
+            if row.worker == me:
+                if not own:
+                    continue  # being carried out right now by this process
+            elif row.worker in live or not await self.store.adopt_action(row.id, row.worker, me):
+                continue
             try:
                 command = parse_command(row.command)
             except CommandError:

@@ -171,7 +171,7 @@ class Watch:
     folders: tuple[str, ...]
     identity: str
     rights_identity: str
-    kind: str = "user"  # user, delegated, functional, shared, public
+    kind: str = "user"  # user, delegated, functional, shared
 
     @property
     def key(self) -> str:
@@ -376,8 +376,10 @@ def _watch(values: Mapping[str, Any], index: int, identities: Mapping[str, Any])
     where = f"watch[{index}]"
     _only(values, where, {"mailbox", "folders", "identity", "rights_identity", "kind"})
     mailbox = str(values.get("mailbox", "")).strip().lower()
-    if not mailbox or ("@" not in mailbox and mailbox != "public"):
-        raise ConfigError(f'{where}: mailbox must be an e-mail address (or "public")')
+    if mailbox == "public":
+        raise ConfigError(f"{where}: public folders cannot be watched yet; name a mailbox")
+    if "@" not in mailbox:
+        raise ConfigError(f"{where}: mailbox must be an e-mail address")
     folders = tuple(str(f) for f in _list(values, "folders", where) or ["inbox"])
     identity = str(values.get("identity", ""))
     if identity not in identities:
@@ -386,8 +388,8 @@ def _watch(values: Mapping[str, Any], index: int, identities: Mapping[str, Any])
     if rights not in identities:
         raise ConfigError(f"{where}: rights_identity {rights!r} is not defined under [identities]")
     kind = str(values.get("kind", "user"))
-    if kind not in ("user", "delegated", "functional", "shared", "public"):
-        raise ConfigError(f"{where}: kind must be user, delegated, functional, shared or public")
+    if kind not in ("user", "delegated", "functional", "shared"):
+        raise ConfigError(f"{where}: kind must be user, delegated, functional or shared")
     return Watch(mailbox, folders, identity, rights, kind)
 
 

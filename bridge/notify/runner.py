@@ -21,10 +21,15 @@ from bridge.notify.health import HealthBoard, MailboxHealth, MailboxState, healt
 from bridge.notify.leases import LeaseKeeper
 from bridge.notify.outbox import OutboxSender
 from bridge.notify.store import BridgeStore, NewNotification
+from bridge.notify.transient import retry_delay
 from bridge.notify.watcher import MailboxWatcher
 from med import DelegateSession
+from messenger.client import MessengerError
 
-__all__ = ["BridgeWorker"]
+__all__ = ["MESSENGER", "BridgeWorker"]
+
+#: The health board's entry for the bridge's messenger connection.
+MESSENGER = "messenger"
 
 log = logging.getLogger("bridge.notify")
 
@@ -91,7 +96,7 @@ class BridgeWorker:
         chat = self.chat = ChatLink(config.messenger, store, config.worker_id, retries=1)
         tasks: list[asyncio.Task[None]] = []
         try:
-            await chat.start()
+            await self._connect(chat)
             self.sender = OutboxSender(store, chat, self.board, self.held)
             actions = ActionHandler(config, store, chat, self.board, sessions.get, self._wake)
             self.leases = LeaseKeeper(
@@ -102,13 +107,13 @@ class BridgeWorker:
                 lambda m: self._gain(m, sessions),
                 self._lose,
             )
-            await actions.resume()
+            await actions.resume(own=True)
             tasks = [
                 asyncio.create_task(self.leases.run(), name="leases"),
                 asyncio.create_task(self.sender.run(), name="outbox"),
                 asyncio.create_task(self._listen(actions), name="chat"),
                 asyncio.create_task(self._report(), name="status"),
-                asyncio.create_task(self._supervise(sessions), name="supervise"),
+                asyncio.create_task(self._supervise(sessions, actions), name="supervise"),
             ]
             if config.health_listen:
                 tasks.append(asyncio.create_task(self._serve_health(), name="health"))
@@ -130,6 +135,27 @@ class BridgeWorker:
             await sessions.close()
             await chat.close()
             await store.close()
+
+    async def _connect(self, chat: ChatLink) -> None:
+        """Sign in to the messenger; while it is unreachable (or answers 5xx), keep trying with
+        doubling delays and show it on the board as the "messenger" entry."""
+        failures = 0
+        while True:
+            try:
+                await chat.start()
+            except MessengerError as exc:
+                failures += 1
+                delay = retry_delay(exc, failures)
+                if delay is None:
+                    raise
+                self.board.set(MESSENGER, MailboxState.DEGRADED, type(exc).__name__)
+                log.warning(
+                    "messenger unreachable (%s); next try in %.1f s", type(exc).__name__, delay
+                )
+                await asyncio.sleep(min(delay, self.config.lease_seconds))
+            else:
+                self.board.set(MESSENGER, MailboxState.RUNNING)
+                return
 
     async def _gain(self, mailbox: str, sessions: _Sessions) -> None:
         assert self.store is not None
@@ -163,10 +189,12 @@ class BridgeWorker:
             await stream_session.close()
         self.board.set(mailbox, MailboxState.RELEASED)
 
-    async def _supervise(self, sessions: _Sessions) -> None:
-        """A watcher that ended with an unexpected error is logged, reported and restarted."""
+    async def _supervise(self, sessions: _Sessions, actions: ActionHandler) -> None:
+        """A watcher that ended with an unexpected error is logged, reported and restarted;
+        actions a dead worker left unfinished are taken over."""
         while True:
             await asyncio.sleep(self.config.lease_seconds / 3)
+            await actions.resume(own=False)
             for mailbox, task in list(self.watchers.items()):
                 if not task.done() or task.cancelled():
                     continue

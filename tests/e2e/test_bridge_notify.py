@@ -7,6 +7,7 @@ rights on the boss's mailbox is refused and nothing changes.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from tests.e2e.bridge_harness import (
     SACHBEARBEITUNG,
     BridgeRig,
     direct_conversation,
+    until_async,
     wait_until_watching,
 )
 from tests.lab.conftest import LabServer
@@ -212,20 +214,36 @@ async def test_actions_cut_short_by_a_crash_are_redone_only_when_harmless(
         await wait_until_watching(rig)
         await lena.send(Message(subject="Rückruf erbeten", body="!", to=(Address(CHEF),)))
         [note] = await assistenz.wait_for("Rückruf erbeten")
+        # A command is only ever claimed for a notification already linked to its message.
+        store = await rig.store()
+        try:
+
+            async def linked() -> bool:
+                return bool(await store.links())
+
+            await until_async(linked, 30)
+        finally:
+            await store.close()
     ref = ref_of(note.body)
-    # As if w1 had been killed after claiming these commands and before finishing them.
+    # As if w1 had been killed after claiming these commands and before finishing them, and a
+    # worker w0 that never comes back had claimed another.
     store = await rig.store()
     try:
-        for seq, command in ((10_001, f"flag #{ref}"), (10_002, f"forward #{ref} x@example.org")):
+        claims = (
+            (10_001, f"flag #{ref}", "w1"),
+            (10_002, f"forward #{ref} x@example.org", "w1"),
+            (10_003, f"decline #{ref}", "w0"),
+        )
+        for seq, command, worker in claims:
             assert await store.claim_action(
-                note.conversation_id, seq, ASSISTENZ, command, ref, "w1"
+                note.conversation_id, seq, ASSISTENZ, command, ref, worker
             )
     finally:
         await store.close()
     async with rig.worker(config, "w1"):
         await assistenz.wait_for("flagged")
-        [unknown] = await assistenz.wait_for("may or may not have happened")
-    assert "forward" in unknown.body
+        unknown = await assistenz.wait_for("may or may not have happened", count=2)
+    assert sorted(m.body.split("“")[1].split()[0] for m in unknown) == ["decline", "forward"]
     inbox = await chef.default_folder(CHEF, "inbox")
     page = await chef.items(inbox, ItemQuery(limit=50))
     item = next(i for i in page.items if i.subject == "Rückruf erbeten")
@@ -235,7 +253,7 @@ async def test_actions_cut_short_by_a_crash_are_redone_only_when_harmless(
         states = {a.seq: a.state for a in await store.actions()}
     finally:
         await store.close()
-    assert states == {10_001: "done", 10_002: "unknown"}
+    assert states == {10_001: "done", 10_002: "unknown", 10_003: "unknown"}
 
 
 async def test_health_in_metrics_healthz_and_the_admin_room(rig: BridgeRig, lab: LabServer) -> None:
@@ -268,3 +286,62 @@ async def test_health_in_metrics_healthz_and_the_admin_room(rig: BridgeRig, lab:
         lab.lab.knobs.outage = False
         await admin.wait_for(f"{CHEF} is running", count=2)
         assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+
+
+async def test_digest_rule_gathers_mails_into_digest_messages_each_mail_once(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    rules = RULE_TO_ASSISTENZ.replace(
+        'name = "chef-inbox"', 'name = "chef-inbox"\ndigest_minutes = 0.05'
+    )
+    config = rig.write_config(rules=rules, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    subjects = [f"Sammelpost {i}" for i in range(3)]
+    async with rig.worker(config):
+        await wait_until_watching(rig)
+        for subject in subjects:
+            await lena.send(Message(subject=subject, body="!", to=(Address(CHEF),)))
+        for subject in subjects:
+            await assistenz.wait_for(subject)
+    digests = [t for t in assistenz.texts() if t.startswith("Digest: ")]
+    assert sum(t.count("Sammelpost") for t in digests) == 3
+    assert all(len(assistenz.containing(s)) == 1 for s in subjects)
+    assert len(digests) <= 3 and all(not m.actions for m in assistenz.messages)
+
+
+async def test_a_worker_started_while_the_messenger_is_down_waits_for_it(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    import asyncio
+    import contextlib
+
+    from bridge.notify import BridgeWorker, MailboxState, load_config
+    from tests.e2e.bridge_harness import SECRETS, until
+
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    await rig.server.stop()
+    os.environ.update(SECRETS)
+    worker = BridgeWorker(load_config(config, data_dir=rig.tmp / "bridge-data", worker_id="w1"))
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(
+            lambda: (
+                "messenger" in worker.board.mailboxes
+                and worker.board.mailboxes["messenger"].state is MailboxState.DEGRADED
+            ),
+            30,
+        )
+        assert not task.done()
+        await rig.server.start()  # the same port again
+        await asyncio.wait_for(worker.ready.wait(), 60)
+        await wait_until_watching(rig)
+        await lena.send(Message(subject="Nach dem Neustart", body="!", to=(Address(CHEF),)))
+        await assistenz.wait_for("Nach dem Neustart")
+        assert worker.board.mailboxes["messenger"].state is MailboxState.RUNNING
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

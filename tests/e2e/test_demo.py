@@ -86,9 +86,11 @@ async def test_demo_bridge_posts_a_new_mail_in_chefs_inbox_to_assistenz(tmp_path
             with BridgeThread(config) as bridge:
                 assert bridge.worker is not None
                 await until(lambda: "chef@musterstadt.example" in bridge.worker.held(), 30)
+                boxes = bridge.worker.board.mailboxes
                 await until(
-                    lambda: any(
-                        h.state.value == "running" for h in bridge.worker.board.mailboxes.values()
+                    lambda: (
+                        "chef@musterstadt.example" in boxes
+                        and boxes["chef@musterstadt.example"].state.value == "running"
                     ),
                     60,
                 )

@@ -66,3 +66,46 @@ def test_api_keygen_prints_a_key_once_and_only_its_hash_to_store() -> None:
     assert key not in stored
     assert hashlib.sha256(key.encode()).hexdigest() in stored
     assert 'scopes = ["send"]' in stored
+
+
+def test_bridge_with_a_broken_config_is_one_line_and_nothing_starts(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('[messenger]\nserver = "http://127.0.0.1:9"\n', encoding="utf-8")
+    for command in ("check", "run"):
+        result = run_cli("bridge", command, "--config", str(config))
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip() == f"medbridge: {config}: messenger.user is required"
+
+
+def test_bridge_check_prints_what_would_be_watched(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        """
+[messenger]
+server = "http://127.0.0.1:9"
+user = "bridge@musterstadt.example"
+password_env = "P"
+
+[identities.service]
+server = "http://127.0.0.1:9/EWS/Exchange.asmx"
+user = "assistenz@musterstadt.example"
+password_env = "P"
+
+[[watch]]
+mailbox = "chef@musterstadt.example"
+folders = ["inbox", "calendar"]
+identity = "service"
+
+[[rule]]
+name = "all"
+to = ["user:assistenz@musterstadt.example"]
+""",
+        encoding="utf-8",
+    )
+    result = run_cli("bridge", "check", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "watch chef@musterstadt.example: inbox, calendar as service",
+        "rule all → user:assistenz@musterstadt.example",
+    ]

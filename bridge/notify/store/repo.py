@@ -380,6 +380,18 @@ class BridgeStore:
             ).all()
         return [ActionRow(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
+    async def adopt_action(self, action_id: int, dead: str, worker: str) -> bool:
+        """Take over an unfinished action of a dead worker; False if someone else did."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                text(
+                    "UPDATE actions SET worker = :w "
+                    "WHERE id = :id AND worker = :dead AND state = 'claimed'"
+                ),
+                {"w": worker, "id": action_id, "dead": dead},
+            )
+            return result.rowcount == 1
+
     async def actions(self) -> list[ActionRow]:
         async with self.engine.connect() as conn:
             rows = (
