@@ -128,7 +128,7 @@ async def test_policy_set_opens_a_partner_pair_only_from_both_sides(msg: Harness
     assert len(both["active_partners"]) == 1
     assert [u["email"] for u in await anna.directory("kurt")] == ["kurt@klinik.example"]
     bad = cli(msg, "admin", "policy", "set", "Kreis", "--retention-days", "0", ok=False)
-    assert "at least one day" in bad.stderr
+    assert "between 1 and 365 days" in bad.stderr
 
 
 async def test_purge_command_applies_retention(msg: Harness) -> None:
