@@ -162,6 +162,21 @@ def serve(
             help="Bearer token for /metrics from other than loopback.",
         ),
     ] = None,
+    smtp: Annotated[
+        str | None,
+        typer.Option(
+            "--smtp",
+            envvar="MEDBRIDGE_MESSENGER_SMTP",
+            help="Mail password-reset links via this SMTP URL (without it, reset is off).",
+        ),
+    ] = None,
+    smtp_from: Annotated[
+        str, typer.Option(help="Sender address of password-reset mails.")
+    ] = "messenger@localhost",
+    reset_link: Annotated[
+        str,
+        typer.Option(help="Password-reset link sent by mail; {token} is replaced."),
+    ] = "medbridge://reset-password?token={token}",
     trusted_proxy: Annotated[
         list[str] | None,
         typer.Option(help="Reverse proxy (address or CIDR) whose X-Forwarded-For is believed."),
@@ -187,6 +202,9 @@ def serve(
         trusted_proxies=list(trusted_proxy or []),
         api_docs=api_docs,
         metrics_token=metrics_token,
+        smtp_url=smtp,
+        smtp_from=smtp_from,
+        reset_link=reset_link,
     )
     # Check the schema before uvicorn starts, so a newer database gives one clear line.
     from messenger.store import schema
