@@ -89,9 +89,7 @@ def find_people(ctx: EwsContext, request: Element) -> Element:
         folder = resolve_folder(ctx, parent[0])
         folder_rights = rights(ctx, folder)
         if not folder_rights.can_read_items:
-            raise EwsError(
-                "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-            )
+            raise denied()
     except EwsError as err:
         root.set("ResponseClass", "Error")
         fill_error(root, err)
