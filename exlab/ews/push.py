@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exlab.ews.push")
 
-ROUND_S = 0.1
+ROUND_S = 0.25
 DELIVERY_TIMEOUT_S = 5.0
 MAX_FAILURES = 3
 
