@@ -410,8 +410,9 @@ class _Seeder:
             },
             CHEF,
         )
-        # Voicemail as Unified Messaging leaves it: a message with the recording attached.
-        voicemail = self.folder(CHEF, "voicemail")
+        # Voicemail as Unified Messaging leaves it: a message in the Inbox with the recording
+        # attached (the Voicemail folder is a search folder over the Inbox).
+        voicemail = self.folder(CHEF, "inbox")
         for i, (name, number, seconds) in enumerate(
             (
                 ("Markus Schäfer", "+49 6151 12345", 34),

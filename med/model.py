@@ -530,6 +530,8 @@ class Message(Item):
     internet_message_id: str | None = None
     conversation_id: str | None = None
     is_meeting_request: bool = False
+    #: On sending: the Message-ID of the message answered, so mail programs thread the reply.
+    in_reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ delegate's rights there (MessageCopyForSendOnBehalfEnabled).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,30 @@ class NewAttachment:
     content: bytes
     content_id: str | None = None
     is_inline: bool = False
+    item: dict[str, Any] | None = None
+    """An attached item instead of a file (see `exlab.core.items.Attachment.embedded`)."""
+
+
+def embed_item(
+    item_class: str, props: dict[str, Any], attachments: list[NewAttachment]
+) -> dict[str, Any]:
+    """An item to attach to another (`exlab.core.items.Attachment.embedded`), with its own
+    attachments nested."""
+    return {
+        "item_class": item_class,
+        "props": props,
+        "attachments": [
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "content": base64.b64encode(a.content).decode("ascii"),
+                "content_id": a.content_id,
+                "is_inline": a.is_inline,
+                "item": a.item,
+            }
+            for a in attachments
+        ],
+    }
 
 
 def owner_kind(caller: Caller, address: str) -> str | None:
@@ -101,6 +126,7 @@ def add_attachments(
             now=now,
             content_id=att.content_id,
             is_inline=att.is_inline,
+            embedded=att.item,
         )
 
 
@@ -207,6 +233,7 @@ def send_message(
                     now=now,
                     content_id=att.content_id,
                     is_inline=att.is_inline,
+                    embedded=att.embedded,
                 )
         else:
             add_attachments(caller, copy, raw_atts, now)
@@ -243,24 +270,3 @@ def send_existing(
             caller, item.props, item.item_class, [], now, saved=None, attachments_from=item.id
         )
         store_items.delete_item(caller.lab.store, item, now)
-
-
-def archive_folder_for(caller: Caller, source: Folder) -> Folder:
-    """The archive folder matching the source (Inbox → archive Inbox, else by name)."""
-    store = caller.lab.store
-    if source.distinguished == "inbox":
-        found = store.distinguished_folder(source.mailbox, "archiveinbox")
-        if found is not None:
-            return found
-    if source.distinguished == "deleteditems":
-        found = store.distinguished_folder(source.mailbox, "archivedeleteditems")
-        if found is not None:
-            return found
-    top = store.distinguished_folder(source.mailbox, "archivemsgfolderroot")
-    if top is None:
-        raise ExchangeError("ErrorFolderNotFound", "The mailbox has no archive.")
-    for child in store.children(top.id):
-        if child.display_name == source.display_name:
-            return child
-    inbox = store.distinguished_folder(source.mailbox, "archiveinbox")
-    return inbox or top

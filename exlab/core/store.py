@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS folders (
     folder_class TEXT,
     hidden INTEGER NOT NULL DEFAULT 0,
     created TEXT NOT NULL,
-    last_modified TEXT NOT NULL
+    last_modified TEXT NOT NULL,
+    search_class TEXT,
+    search_scope TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS folders_distinguished
     ON folders (mailbox, distinguished) WHERE distinguished IS NOT NULL;
@@ -195,6 +197,8 @@ CREATE TABLE IF NOT EXISTS user_configurations (
 # Columns added after a table first shipped: (table, column, its definition). A store file
 # written before gets them when it opens.
 _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("folders", "search_class", "TEXT"),
+    ("folders", "search_scope", "TEXT"),
     ("item_attachments", "embedded", "TEXT"),
     ("item_changes", "old_item_id", "TEXT"),
 )
@@ -243,6 +247,14 @@ class Folder:
     hidden: bool
     created: str
     last_modified: str
+    search_class: str | None = None
+    """A search folder's criterion: items whose class starts with this (None: a plain folder)."""
+    search_scope: str | None = None
+    """The folder a search folder looks in."""
+
+    @property
+    def is_search(self) -> bool:
+        return self.search_scope is not None
 
 
 def _mailbox(row: sqlite3.Row) -> Mailbox:
@@ -269,6 +281,8 @@ def _folder(row: sqlite3.Row) -> Folder:
         hidden=bool(row["hidden"]),
         created=row["created"],
         last_modified=row["last_modified"],
+        search_class=row["search_class"],
+        search_scope=row["search_scope"],
     )
 
 
@@ -422,14 +436,17 @@ class Store:
         hidden: bool = False,
         now: datetime | None = None,
         folder_id: str | None = None,
+        search: tuple[str, str] | None = None,
     ) -> Folder:
+        """A folder; `search` = (item class prefix, scope folder id) makes it a search folder
+        whose contents are the scope's items of that class (as Exchange's search folders)."""
         stamp = utc_text(now or datetime.now(UTC))
         key = folder_id or new_key()
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO folders (id, change_key, mailbox, parent_id, distinguished,"
-                " display_name, folder_class, hidden, created, last_modified)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " display_name, folder_class, hidden, created, last_modified, search_class,"
+                " search_scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     new_change_key(),
@@ -441,6 +458,8 @@ class Store:
                     int(hidden),
                     stamp,
                     stamp,
+                    search[0] if search else None,
+                    search[1] if search else None,
                 ),
             )
             self._log_folder_change(conn, mailbox.lower(), key, "create")
@@ -468,6 +487,17 @@ class Store:
     def folder_counts(self, folder_id: str) -> tuple[int, int]:
         """(total, unread) items of a folder, for TotalCount and UnreadCount; only messages
         count as unread (calendar items, contacts, tasks and notes have no read state)."""
+        folder = self.folder(folder_id)
+        if folder is not None and folder.search_scope is not None:
+            members = self.query_one(
+                "SELECT COUNT(*) AS n, SUM(CASE WHEN COALESCE(json_extract(props,"
+                " '$.\"message:IsRead\"'), 0) = 0 THEN 1 ELSE 0 END) AS unread FROM items"
+                " WHERE folder_id = ? AND master_id IS NULL AND item_class LIKE ? || '%'",
+                (folder.search_scope, folder.search_class or ""),
+            )
+            if members is None:
+                return 0, 0
+            return int(members["n"] or 0), int(members["unread"] or 0)
         row = self.query_one(
             "SELECT COUNT(*) AS n, SUM(CASE WHEN item_class NOT LIKE 'IPM.Appointment%'"
             " AND item_class NOT LIKE 'IPM.Contact%' AND item_class NOT LIKE 'IPM.Task%'"

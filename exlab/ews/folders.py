@@ -125,6 +125,8 @@ def parse_shape(el: Element | None) -> FolderShape:
 
 def folder_tag(folder: Folder) -> str:
     """CalendarFolder, ContactsFolder, TasksFolder by class (and its subclasses), else Folder."""
+    if folder.is_search:
+        return "SearchFolder"
     folder_class = folder.folder_class or ""
     for prefix, tag in FOLDER_TAGS.items():
         if folder_class == prefix or folder_class.startswith(prefix + "."):
@@ -543,7 +545,7 @@ def create_folder(ctx: EwsContext, request: Element) -> Element:
             t("TasksFolder"): "IPF.Task",
         }.get(spec.tag)
         folder_class = text_of(spec.find(t("FolderClass"))) or default_class
-        folder = ctx.lab.add_folder(parent, name, folder_class)
+        folder = ctx.lab.add_folder(parent, name, folder_class, inherit_class=False)
         folders = Element(m("Folders"))
         folder_element(folders, ctx, folder, FolderShape({"FolderId"}))
         messages.append(response_message("CreateFolder", [folders]))

@@ -838,6 +838,9 @@ def write_attachment(parent: Element, att: Mapping[str, Any], *, with_content: b
         _sub(el, "IsContactPhoto", "false")
         if with_content:
             _sub(el, "Content", base64.b64encode(bytes(att.get("content", b""))).decode())
+    elif with_content and att.get("item_view"):
+        element, props = att["item_view"]
+        serialize_item(el, element, props, Shape(base="AllProperties"))
     return el
 
 
