@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from exlab.core import items as store_items
-from exlab.core.errors import not_found
+from exlab.core.errors import denied, not_found
 from exlab.core.ids import decode_id, encode_id
 from exlab.core.targets import Target, check_read, hidden, rights
 from exlab.ews.ids import resolve_folder
