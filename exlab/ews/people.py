@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from exlab.core import items as store_items
-from exlab.core.errors import not_found
+from exlab.core.errors import denied, not_found
 from exlab.core.ids import decode_id, encode_id
 from exlab.core.targets import Target, check_read, hidden, rights
 from exlab.ews.ids import resolve_folder
@@ -89,9 +89,7 @@ def find_people(ctx: EwsContext, request: Element) -> Element:
         folder = resolve_folder(ctx, parent[0])
         folder_rights = rights(ctx, folder)
         if not folder_rights.can_read_items:
-            raise EwsError(
-                "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-            )
+            raise denied()
     except EwsError as err:
         root.set("ResponseClass", "Error")
         fill_error(root, err)

@@ -3,9 +3,10 @@
 As Exchange does, the lab sends the events since the subscription's watermark as they come,
 and a StatusEvent when nothing happened for StatusFrequency minutes (the keep-alive). The
 listener answers `SendNotificationResult` with SubscriptionStatus `OK` (keep sending) or
-`Unsubscribe` (the subscription ends). A listener that does not answer OK is tried again on
-the next round; after MAX_FAILURES rounds in a row the subscription is dropped, as Exchange
-drops one whose listener stays away. Only loopback URLs are accepted (see `notifications`).
+`Unsubscribe` (the subscription ends). A delivery the listener does not answer is tried again
+after half a minute, then after twice as long each time, until StatusFrequency minutes have
+passed; then the subscription ends, as Exchange ends one whose listener stays away. Only
+loopback URLs are accepted (see `notifications`).
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("exlab.ews.push")
 
-ROUND_S = 0.1
+ROUND_S = 0.25
 DELIVERY_TIMEOUT_S = 5.0
-MAX_FAILURES = 3
 
 
 @dataclass
 class _State:
     last_sent: float = 0.0
     failures: int = 0
+    first_failure: float = 0.0
+    next_try: float = 0.0
 
 
 @dataclass
@@ -80,8 +82,12 @@ class PushDispatcher:
         ctx = EwsContext(lab=self.lab, user=owner)
         subscription = load_subscription(self.lab.store, encode_id("subscription", key), owner)
         events, last, more = collect(ctx, subscription, subscription.watermark)
-        interval = int(row["status_minutes"] or 30) * self.lab.knobs.push_minute_s
-        due = state.last_sent == 0.0 or time.monotonic() - state.last_sent >= interval
+        minute = self.lab.knobs.push_minute_s
+        interval = int(row["status_minutes"] or 30) * minute
+        now = time.monotonic()
+        if now < state.next_try:
+            return  # waiting to retry a failed delivery
+        due = state.last_sent == 0.0 or now - state.last_sent >= interval
         if not events and not due:
             return
         note = notification(
@@ -89,12 +95,18 @@ class PushDispatcher:
         )
         status = self._post(http, str(row["push_url"]), _envelope(note))
         if status is None:
+            # Exchange retries after 30 seconds, doubling, until StatusFrequency has passed.
+            if state.failures == 0:
+                state.first_failure = now
             state.failures += 1
-            if state.failures >= MAX_FAILURES:
-                log.info("push subscription dropped after %d failed deliveries", MAX_FAILURES)
+            if now - state.first_failure >= interval:
+                log.info("push subscription dropped after %d failed deliveries", state.failures)
                 self._drop(key)
+                return
+            state.next_try = now + minute / 2 * 2 ** (state.failures - 1)
             return
         state.failures = 0
+        state.next_try = 0.0
         state.last_sent = time.monotonic()
         if status == "Unsubscribe":
             self._drop(key)

@@ -37,3 +37,10 @@ def test_get_persona_fetches_one_person_in_full(lab: LabServer) -> None:
 def test_a_delegate_without_rights_finds_no_one(lab: LabServer) -> None:
     with pytest.raises(ErrorAccessDenied):
         list(lab.account("sachbearbeitung", "chef").contacts.people())
+
+
+def test_a_folder_only_visible_to_the_delegate_lists_no_one(lab: LabServer) -> None:
+    """The delegate sees the boss's top of the information store but may not read it."""
+    account = lab.account("assistenz", "chef")
+    with pytest.raises(ErrorAccessDenied):
+        list(account.msg_folder_root.people())

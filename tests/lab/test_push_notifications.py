@@ -130,3 +130,18 @@ def _push_subscriptions(lab: LabServer) -> int:
 def test_only_loopback_listeners_are_accepted(lab: LabServer) -> None:
     with pytest.raises(ErrorInvalidPushSubscriptionUrl):
         lab.account("chef").inbox.subscribe_to_push(callback_url="http://example.org/push")
+
+
+def test_a_listener_that_stays_away_is_retried_then_dropped(
+    lab: LabServer, listener: Listener
+) -> None:
+    """Retries after half a (lab) minute, doubling, until StatusFrequency minutes have passed."""
+    lab.lab.knobs.push_minute_s = 0.4
+    account = lab.account("chef")
+    listener.close()  # nobody answers at the URL any more
+    account.inbox.subscribe_to_push(callback_url=listener.url, status_frequency=1)
+    assert _push_subscriptions(lab) == 1
+    deadline = time.monotonic() + 10
+    while _push_subscriptions(lab):
+        assert time.monotonic() < deadline, "a listener that stays away kept its subscription"
+        time.sleep(0.05)
