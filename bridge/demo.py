@@ -54,7 +54,7 @@ class LabThread:
     def start(self, timeout_s: float = 15.0) -> LabThread:
         import uvicorn
 
-        from exlab.server import create_app
+        from exlab.server import STREAMS_CLOSE_S, create_app
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -62,7 +62,11 @@ class LabThread:
         sock.listen(64)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(self.lab), log_level="warning", lifespan="off", access_log=False
+            create_app(self.lab),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=STREAMS_CLOSE_S,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

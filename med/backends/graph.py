@@ -25,7 +25,7 @@ import contextlib
 import json
 import queue
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ from O365.mailbox import MailBox
 from O365.utils.token import BaseTokenBackend
 from urllib3.util.retry import Retry
 
+from med.backends.base import Watch
 from med.backends.graph_listener import NotificationListener
 from med.errors import (
     AccessDenied,
@@ -140,6 +141,8 @@ EVENT_OF_CHANGE = {
 NO_PUSH = "Graph change notifications are implemented for mail folders and calendars only."
 #: How long a subscription lives before it is renewed (Graph allows about three days).
 SUBSCRIPTION_LIFETIME = timedelta(hours=12)
+#: Seconds between attempts to reach a server that went away.
+RECONNECT_DELAY_S = 2.0
 PUSH_EVENTS = {
     "created": MailboxEventKind.CREATED,
     "updated": MailboxEventKind.MODIFIED,
@@ -1665,14 +1668,15 @@ class GraphBackend:
             raise ServerError("The server answered a delta query without a next or delta link.")
         return changes, str(link), "@odata.deltaLink" in data
 
-    def subscribe(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+    def subscribe(self, folders: Sequence[Folder]) -> Watch:
         """Change notifications where the server reaches our listener, delta polling otherwise.
 
         With `notification_host` set, a listener is started there and a Graph subscription
         (notificationUrl, clientState) made per folder; if the server cannot complete the
         validation handshake (the listener is not reachable from it), the mail folders are
         polled instead: a delta round per folder every `poll_interval_s`. A quiet interval
-        yields a STATUS heartbeat either way.
+        yields a STATUS heartbeat either way; a server that cannot be reached is reported
+        (OFFLINE) and asked again until it answers (RESUBSCRIBED).
         """
         if self.notification_host is not None:
             try:
@@ -1685,7 +1689,7 @@ class GraphBackend:
             if kind != "M":
                 raise Unsupported("notifications", "graph", NO_STREAMING)
             watched.append(folder)
-        return self._poll(watched)
+        return Watch(lambda watch: self._poll(watch, watched))
 
     def _subscription_body(self, folder: Folder, listener: NotificationListener) -> dict[str, Any]:
         kind, mailbox, gid = _split_id(folder.id, "MCPT")
@@ -1700,7 +1704,7 @@ class GraphBackend:
             "clientState": listener.client_state,
         }
 
-    def _push(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+    def _push(self, folders: Sequence[Folder]) -> Watch:
         """Subscriptions for all folders now (so that a refusal can fall back), then events."""
         assert self.notification_host is not None
         listener = NotificationListener(self.notification_host, public_url=self.notification_url)
@@ -1719,7 +1723,7 @@ class GraphBackend:
             self._unsubscribe(made)
             listener.close()
             raise
-        return self._notified(listener, made)
+        return Watch(lambda watch: self._notified(watch, listener, made))
 
     def _unsubscribe(self, subscriptions: Mapping[str, Folder]) -> None:
         for sub_id in subscriptions:
@@ -1727,22 +1731,31 @@ class GraphBackend:
                 self._request("delete", f"{self.base_url}/v1.0/subscriptions/{quote(sub_id)}")
 
     def _notified(
-        self, listener: NotificationListener, subscriptions: dict[str, Folder]
-    ) -> Iterator[MailboxEvent]:
+        self, watch: Watch, listener: NotificationListener, subscriptions: dict[str, Folder]
+    ) -> Generator[MailboxEvent]:
         renew_at = time.monotonic() + (SUBSCRIPTION_LIFETIME / 2).total_seconds()
+        offline = False
         try:
-            while True:
+            while not watch.cancelled:
                 if time.monotonic() >= renew_at:
-                    expires = (datetime.now(UTC) + SUBSCRIPTION_LIFETIME).isoformat()
-                    for sub_id in subscriptions:
-                        self._request(
-                            "patch",
-                            f"{self.base_url}/v1.0/subscriptions/{quote(sub_id)}",
-                            data={"expirationDateTime": expires},
-                        )
+                    try:
+                        self._renew(subscriptions)
+                    except Unreachable:
+                        if not offline:
+                            offline = True
+                            yield MailboxEvent(MailboxEventKind.OFFLINE)
+                        renew_at = time.monotonic() + RECONNECT_DELAY_S
+                        continue
                     renew_at = time.monotonic() + (SUBSCRIPTION_LIFETIME / 2).total_seconds()
+                    if offline:
+                        offline = False
+                        yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
                 try:
-                    note = listener.notifications.get(timeout=self.poll_interval_s)
+                    # `cancel` wakes the wait with an empty notification.
+                    with watch.abortable(lambda: listener.notifications.put({})):
+                        note = listener.notifications.get(
+                            timeout=max(0.0, min(self.poll_interval_s, renew_at - time.monotonic()))
+                        )
                 except queue.Empty:
                     yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))
                     continue
@@ -1764,31 +1777,51 @@ class GraphBackend:
             self._unsubscribe(subscriptions)
             listener.close()
 
-    def _poll(self, folders: list[Folder]) -> Iterator[MailboxEvent]:
+    def _renew(self, subscriptions: Mapping[str, Folder]) -> None:
+        expires = (datetime.now(UTC) + SUBSCRIPTION_LIFETIME).isoformat()
+        for sub_id in subscriptions:
+            self._request(
+                "patch",
+                f"{self.base_url}/v1.0/subscriptions/{quote(sub_id)}",
+                data={"expirationDateTime": expires},
+            )
+
+    def _poll(self, watch: Watch, folders: list[Folder]) -> Generator[MailboxEvent]:
+        """Delta rounds: the first learns each folder's state, later ones report changes."""
         states: dict[str, str] = {}
-        for folder in folders:
-            state: str | None = None
-            done = False
-            while not done:
-                _, state, done = self.sync_items(folder, state, 1000)
-            assert state is not None
-            states[folder.id] = state
-        while True:
-            time.sleep(self.poll_interval_s)
-            quiet = True
-            for folder in folders:
-                done = False
-                while not done:
-                    changes, states[folder.id], done = self.sync_items(
-                        folder, states[folder.id], 1000
-                    )
-                    for change in changes:
-                        quiet = False
-                        yield MailboxEvent(
-                            EVENT_OF_CHANGE[change.kind],
-                            folder_id=folder.id,
-                            item_id=change.item_id,
-                            timestamp=datetime.now(UTC),
-                        )
-            if quiet:
+        away = 0  # rounds in a row the server could not be reached
+        first = True
+        while not watch.cancelled:
+            if not first and watch.wait(RECONNECT_DELAY_S if away else self.poll_interval_s):
+                return
+            first = False
+            events: list[MailboxEvent] = []
+            try:
+                for folder in folders:
+                    state = states.get(folder.id)
+                    done = False
+                    while not done:
+                        changes, state, done = self.sync_items(folder, state, 1000)
+                        if folder.id in states:  # the first round only learns the state
+                            events.extend(
+                                MailboxEvent(
+                                    EVENT_OF_CHANGE[change.kind],
+                                    folder_id=folder.id,
+                                    item_id=change.item_id,
+                                    timestamp=datetime.now(UTC),
+                                )
+                                for change in changes
+                            )
+                    assert state is not None
+                    states[folder.id] = state
+            except Unreachable:
+                if not away:
+                    yield MailboxEvent(MailboxEventKind.OFFLINE)
+                away += 1
+                continue
+            if away:
+                away = 0
+                yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
+            yield from events
+            if not events:
                 yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))

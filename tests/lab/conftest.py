@@ -24,7 +24,7 @@ import uvicorn
 
 from exlab import Lab
 from exlab.demo import DEMO_PASSWORD, DOMAIN
-from exlab.server import create_app
+from exlab.server import STREAMS_CLOSE_S, create_app
 
 
 def _address(user: str) -> str:
@@ -75,6 +75,7 @@ class LabServer:
             lifespan="off",
             access_log=False,
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=STREAMS_CLOSE_S,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
