@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import shlex
 import subprocess
 import tempfile
 from pathlib import Path
@@ -34,6 +32,7 @@ from med.model import Address, Item, Mailbox, MailboxKind, Message, SendOptions
 from tui import messages as msg
 from tui.actions import COMPOSE_ACTIONS, bindings
 from tui.drafts import Draft
+from tui.editor import EditorMissing, editor_command
 from tui.screens.base import MedModal, MedScreen
 
 if TYPE_CHECKING:
@@ -301,20 +300,20 @@ class ComposeScreen(MedScreen[None]):
     # ------------------------------------------------------------------ $EDITOR
 
     def action_external_editor(self) -> None:
-        editor = (
-            self.medapp.config.editor
-            or os.environ.get("VISUAL")
-            or os.environ.get("EDITOR")
-            or "vi"
-        )
         body = self.query_one("#body", TextArea)
+        try:
+            argv = editor_command(self.medapp.config.editor)
+        except EditorMissing as exc:
+            self.notify(str(exc), severity="warning")
+            body.focus()
+            return
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
             fh.write(body.text)
         path = Path(fh.name)
         try:
             with self.app.suspend():
                 # The user's own editor setting ($VISUAL/$EDITOR or [tui] editor).
-                subprocess.run([*shlex.split(editor), str(path)], check=False)  # noqa: S603
+                subprocess.run([*argv, str(path)], check=False)  # noqa: S603
             body.load_text(path.read_text(encoding="utf-8"))
             self.save_draft()
         except Exception as exc:
@@ -323,6 +322,7 @@ class ComposeScreen(MedScreen[None]):
             )
         finally:
             path.unlink(missing_ok=True)
+            self.app.refresh(repaint=True)
 
     # ------------------------------------------------------------------ review and send
 

@@ -67,17 +67,21 @@ class PromptScreen(ModalScreen[T | None], Generic[T]):
         *,
         value: str = "",
         placeholder: str = "",
+        password: bool = False,
     ) -> None:
         super().__init__()
         self.question = question
         self.parse = parse
         self.value = value
         self.placeholder = placeholder
+        self.password = password
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.question)
-            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Input(
+                self.value, placeholder=self.placeholder, password=self.password, id="prompt-input"
+            )
             yield Label("", classes="error", id="prompt-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
