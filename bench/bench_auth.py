@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
-import uvicorn
 from fastapi import FastAPI, Request
 from requests_ntlm import HttpNtlmAuth
 from starlette.responses import PlainTextResponse, Response
 
-from exlab import Lab
+from bridge.serving import ServerThread
 from exlab.auth import LabAuthenticator
 from exlab.auth.kdc import find_kdc_binary, start_lab_kdc
-from exlab.demo import DEMO_PASSWORD
+from exlab.demo import DEMO_PASSWORD, open_demo
 from med.auth.negotiate import NegotiateAuth
 
 RESULTS = Path(__file__).parent / "results" / "auth.json"
@@ -50,16 +47,9 @@ def _app(auth: LabAuthenticator) -> FastAPI:
     return app
 
 
-def _serve(app: FastAPI) -> tuple[str, uvicorn.Server, threading.Thread]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    return f"http://127.0.0.1:{port}/EWS/Exchange.asmx", server, thread
+def _serve(app: FastAPI) -> tuple[str, ServerThread]:
+    server = ServerThread(app, name="bench-auth").start()
+    return server.url("/EWS/Exchange.asmx"), server
 
 
 def _measure(url: str, auth: Any, n: int = REQUESTS) -> dict[str, float]:
@@ -89,7 +79,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 def main() -> None:
     results: dict[str, Any] = {}
-    lab = Lab.open(None, demo=True)
+    lab = open_demo(None)
     with tempfile.TemporaryDirectory(prefix="bench-auth-") as tmp:
         kdc = None
         if find_kdc_binary() is not None:
@@ -101,7 +91,7 @@ def main() -> None:
         auth = LabAuthenticator(
             lab, keytab=kdc.keytab if kdc else None, realm=kdc.realm if kdc else None
         )
-        url, server, thread = _serve(_app(auth))
+        url, server = _serve(_app(auth))
         try:
             results["basic"] = _measure(url, ("assistenz", DEMO_PASSWORD))
             results["ntlm"] = _measure(url, HttpNtlmAuth("MUSTERSTADT\\assistenz", DEMO_PASSWORD))
@@ -111,8 +101,7 @@ def main() -> None:
                     url, NegotiateAuth(user, DEMO_PASSWORD, protocol="kerberos")
                 )
         finally:
-            server.should_exit = True
-            thread.join(10)
+            server.stop()
             auth.close()
             if kdc is not None:
                 kdc.stop()

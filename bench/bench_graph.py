@@ -17,9 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import exlab.items  # noqa: F401  (item tables before the demo is seeded)
-from exlab import Lab
-from exlab.demo import DEMO_PASSWORD
+from exlab.demo import DEMO_PASSWORD, open_demo
 from exlab.graph.app import GraphFace
 from exlab.graph.oauth import DELEGATED_SCOPES, PUBLIC_CLIENT_ID
 from exlab.graph.serve import ThreadedServer
@@ -111,7 +109,7 @@ def _measure(op: Callable[[], object], counter: dict[str, int]) -> dict[str, Any
 
 
 def _run(tmp: Path) -> dict[str, dict[str, Any]]:
-    lab = Lab.open(demo=True)
+    lab = open_demo()
     ews_app = create_app(lab)
     face = GraphFace(lab, key_dir=tmp)
     graph_app = face.app()

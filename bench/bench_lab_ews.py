@@ -4,20 +4,17 @@ same GetFolder to show what the client library adds."""
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from exlab import Lab
-from exlab.demo import CHEF, DEMO_PASSWORD
+from bridge.serving import ServerThread
+from exlab.demo import CHEF, DEMO_PASSWORD, open_demo
 from exlab.server import create_app
 
 REPEAT = 30
@@ -58,18 +55,9 @@ def main() -> None:
     from exchangelib.folders import SHALLOW, FolderCollection
 
     folder = Path(tempfile.mkdtemp(prefix="bench-lab-"))
-    lab = Lab.open(folder / "lab.sqlite", demo=True)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}/EWS/Exchange.asmx"
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(lab), log_level="warning", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    lab = open_demo(folder / "lab.sqlite")
+    server = ServerThread(create_app(lab), name="bench-lab").start()
+    url = server.url("/EWS/Exchange.asmx")
     try:
         config = Configuration(
             service_endpoint=url,
@@ -112,8 +100,7 @@ def main() -> None:
                 },
             }
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()
         lab.close()
     for name, value in results["median_ms"].items():  # type: ignore[attr-defined]
         print(f"{name:34} {value:8.2f} ms")

@@ -13,7 +13,8 @@ from pathlib import Path
 import exlab.ews.items
 import exlab.ews.sync  # noqa: F401  (registers the operations)
 from exlab import Lab
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.demo import open_demo
 from exlab.ews import soap
 
 ITEMS = 10_000
@@ -112,7 +113,7 @@ def main() -> None:
     _, inc_calls, inc_changes = _sync_all(lab, state)
     incremental_s = time.perf_counter() - start
 
-    demo = Lab.open(demo=True)
+    demo = open_demo()
     window = (datetime.now(UTC), datetime.now(UTC) + timedelta(days=365))
     start = time.perf_counter()
     body = _call(

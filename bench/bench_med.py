@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -69,35 +67,23 @@ class RequestCounter:
 
 @contextmanager
 def lab_server(path: Path) -> Iterator[str]:
-    import uvicorn
 
-    import exlab.items  # noqa: F401  (item tables before the store opens)
-    from exlab import Lab
+    from bridge.serving import ServerThread
+    from exlab.demo import open_demo
     from exlab.server import create_app
 
-    lab = Lab.open(path, demo=True)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(lab), log_level="warning", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    lab = open_demo(path)
+    server = ServerThread(create_app(lab), name="bench-lab").start()
     try:
-        yield f"http://127.0.0.1:{port}/EWS/Exchange.asmx"
+        yield server.url("/EWS/Exchange.asmx")
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.stop()
         lab.close()
 
 
 def seed_big_folder(path: Path, count: int) -> None:
     """A folder in the boss's mailbox with `count` messages, written straight to the store."""
-    import exlab.items as store_items
+    import exlab.core.items as store_items
     from exlab import Lab
 
     lab = Lab.open(path)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from bridge import paths
-from bridge.commands._common import fail
+from bridge.commands._common import current_settings, fail
 
 if TYPE_CHECKING:
     from med import DelegateSession, Profile
@@ -26,31 +26,43 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="Settings file to use instead of the XDG one (also MEDBRIDGE_CONFIG).",
+        dir_okay=False,
+    ),
+) -> None:
     """Delegate access to Exchange mailboxes, tied to a secure messenger."""
+    paths.use_config_file(config)
 
 
 @app.command()
 def locate() -> None:
-    """Print where medbridge keeps its configuration and data."""
+    """Print where medbridge keeps its configuration and data, and what is locked."""
     for name, path in paths.all_paths().items():
         typer.echo(f"{name}: {path}")
+    settings = current_settings()
+    for path in settings.managed_files:
+        state = "present" if path.exists() else "absent"
+        typer.echo(f"managed: {path} ({state})")
+    for setting in settings:
+        if setting.locked:
+            typer.echo(f"locked: {setting.name} (set by {setting.origin})")
 
 
 def _tui_config() -> TuiConfig:
-    """The `[tui]` and `[keymap]` tables of the config file; a bad entry is one clear line."""
-    import tomllib
-
+    """The merged `[tui]` and `[keymap]` tables as typed values; a bad entry is one clear line."""
     from tui.config import ConfigError, TuiConfig
 
-    path = paths.config_file()
+    settings = current_settings()
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         return TuiConfig.from_mapping(
-            doc.get("tui"), doc.get("keymap"), drafts_dir=paths.data_dir() / "drafts"
+            settings.table("tui"), settings.table("keymap"), drafts_dir=paths.data_dir() / "drafts"
         )
-    except (OSError, tomllib.TOMLDecodeError, ConfigError) as exc:
-        fail(f"{path}: {exc}")
+    except ConfigError as exc:
+        fail(f"{settings.user_file}: {exc}")
 
 
 def _run_tui(
@@ -73,14 +85,20 @@ def _relogin(profile: Profile) -> Callable[[str], DelegateSession] | None:
     return lambda password: DelegateSession.open(profile, password=password)
 
 
-def _run_demo(store: Path | None) -> None:
+def _run_demo(store: Path | None, port: int = 0) -> None:
     from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
     from exlab.demo import DEMO_PASSWORD
     from med import DelegateSession
 
     store = store or paths.lab_dir() / "demo.sqlite"
     typer.echo("Starting the Exchange lab with the demo organisation …")
-    with LabThread(store) as lab:
+    lab_thread = LabThread(store, port=port)
+    try:
+        lab_thread.start()
+    except OSError as exc:
+        lab_thread.stop()
+        fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+    with lab_thread as lab:
         typer.echo(f"Lab EWS endpoint: {lab.ews_url} (stops when you quit the TUI)")
         profile = demo_profile(lab.ews_url)
         session = DelegateSession.open(profile, password=DEMO_PASSWORD)
@@ -95,9 +113,12 @@ def demo(
     store: Path | None = typer.Option(
         None, "--store", help="Lab store file (default: demo.sqlite in the lab data directory)."
     ),
+    port: int = typer.Option(
+        0, "--port", min=0, max=65535, help="Port of the lab on 127.0.0.1 (0 picks a free one)."
+    ),
 ) -> None:
     """Start the lab with the demo organisation and open the TUI as assistenz."""
-    _run_demo(store)
+    _run_demo(store, port)
 
 
 @app.command()
@@ -107,9 +128,14 @@ def tui(
     """Open the terminal UI; without any profile it offers the demo or a profile wizard."""
     from bridge.commands._med import exit_code, load_profile, open_session
     from med import MedError
-    from med.config import load_profiles, save_profile
+    from med.config import profiles_in, save_profile
 
-    if profile is None and not load_profiles(paths.config_file()):
+    settings = current_settings()
+    try:
+        configured = profiles_in(settings.table("med"))
+    except MedError as exc:
+        fail(str(exc), exit_code(exc))
+    if profile is None and not configured:
         choice = _run_tui(None)
         if choice is None:
             return
@@ -168,8 +194,42 @@ def _quiet_libraries() -> None:
 
 
 def main() -> None:
+    """Run the command; usage errors are one line on stderr (exit 2), as every other error."""
+    import logging
+    import os
+    import sys
+
+    # Typer vendors click and names its exceptions only there; no public alias exists.
+    from typer._click import exceptions as click
+
     _quiet_libraries()
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"medbridge: {message}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        typer.echo(f"medbridge: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("medbridge: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the boundary: a bug still reaches the user as one line
+        if os.environ.get("MEDBRIDGE_DEBUG"):
+            raise
+        logging.getLogger("medbridge").debug("internal error", exc_info=True)
+        typer.echo(
+            f"medbridge: internal error ({type(exc).__name__}); "
+            "MEDBRIDGE_DEBUG=1 shows the traceback",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

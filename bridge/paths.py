@@ -9,13 +9,23 @@ from platformdirs import user_config_path, user_data_path, user_state_path
 
 APP = "medbridge"
 
+_config_override: Path | None = None
+
+
+def use_config_file(path: Path | None) -> None:
+    """`medbridge --config FILE`: every command of this run reads and writes that file."""
+    global _config_override
+    _config_override = path
+
 
 def config_dir() -> Path:
     return user_config_path(APP)
 
 
 def config_file() -> Path:
-    """The TOML settings file; `MEDBRIDGE_CONFIG` or `--config` override it."""
+    """The user's TOML settings file: `--config`, else `MEDBRIDGE_CONFIG`, else the XDG one."""
+    if _config_override is not None:
+        return _config_override
     override = os.environ.get("MEDBRIDGE_CONFIG")
     return Path(override) if override else config_dir() / "config.toml"
 
@@ -26,6 +36,11 @@ def data_dir() -> Path:
 
 def state_dir() -> Path:
     return user_state_path(APP)
+
+
+def token_cache_file() -> Path:
+    """One MSAL token cache (0600) for every OAuth profile; `medbridge signin` fills it."""
+    return data_dir() / "graph-tokens.json"
 
 
 def lab_dir() -> Path:

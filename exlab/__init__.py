@@ -1,9 +1,10 @@
 """The Exchange lab: a simulated Exchange organisation with an EWS face, for tests and demos.
 
     from exlab import Lab
+    from exlab.demo import open_demo
     from exlab.server import create_app
 
-    lab = Lab.open("lab.sqlite", demo=True)     # or Lab.open() for a store in memory
+    lab = open_demo("lab.sqlite")               # the demo organisation; Lab.open() for an empty one
     app = create_app(lab)                       # EWS at /EWS/Exchange.asmx (any case)
     lab.knobs.throttle_budget = {"*": 50}       # faults on purpose: throttling,
     lab.knobs.latency_s = 0.2                   # latency,

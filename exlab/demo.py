@@ -7,14 +7,15 @@ permissions and delegates, as the documentation and training describe them. Item
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exlab.access import grant, grant_visibility, set_delegate
+from exlab.core.access import grant, grant_visibility, set_delegate
 from exlab.demo_items import seed_items
 
 if TYPE_CHECKING:
+    from exlab.core.store import Folder
     from exlab.lab import Lab
-    from exlab.store import Folder
 
 DOMAIN = "musterstadt.example"
 DEMO_PASSWORD = "Demo-2026!"  # noqa: S105 (the documented password of the demo organisation)
@@ -60,6 +61,20 @@ PUBLIC_FOLDERS: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
         {"default": "Reviewer", CHEF: "Owner"},
     ),
 )
+
+
+def open_demo(path: str | Path | None = None) -> Lab:
+    """A lab on `path` (memory when None) holding the demo organisation.
+
+    An empty store is seeded; a store that already holds an organisation (the demo or another)
+    is left as it is. `Lab.open` never seeds: the demo is its callers' choice.
+    """
+    from exlab.lab import Lab
+
+    lab = Lab.open(path)
+    if lab.store.get_meta("demo") is None and not lab.store.mailboxes():
+        seed(lab)
+    return lab
 
 
 def seed(lab: Lab) -> None:

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from exlab import items as store_items
-from exlab.ews.itemxml import dt_text
-from exlab.recurrence import DAYS, Recurrence, occurrence_dates
+from exlab.core import items as store_items
+from exlab.core.recurrence import DAYS, Recurrence, occurrence_dates
+from exlab.core.store import utc_text as dt_text
 
 if TYPE_CHECKING:
+    from exlab.core.store import Folder
     from exlab.lab import Lab
-    from exlab.store import Folder
 
 DOMAIN = "musterstadt.example"
 CHEF = f"chef@{DOMAIN}"
@@ -680,8 +680,8 @@ class _Seeder:
         """A meeting Lena Koch sends to chef: pending in chef's and the delegate's inbox."""
         from zoneinfo import ZoneInfo
 
-        from exlab.ews.meetings import invite
-        from exlab.ews.soap import EwsContext
+        from exlab.core.caller import Caller
+        from exlab.core.meetings import invite
 
         cal = self.folder(SACHBEARBEITUNG, "calendar")
         day = _workday(self.today.date() + timedelta(days=4))
@@ -712,7 +712,7 @@ class _Seeder:
                 ],
             },
         )
-        invite(EwsContext(lab=self.lab, user=SACHBEARBEITUNG), item, self.lab.now())
+        invite(Caller(lab=self.lab, user=SACHBEARBEITUNG), item, self.lab.now())
 
     # -- contacts, tasks, notes ---------------------------------------------------------------
 

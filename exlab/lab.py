@@ -16,32 +16,13 @@ from typing import NamedTuple
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from exlab.access import copy_permissions
-from exlab.store import PUBLIC, Folder, Mailbox, MailboxKind, Store
+from exlab.core.access import copy_permissions
+from exlab.core.folders import add_default_folders
+from exlab.core.store import PUBLIC, Folder, Mailbox, MailboxKind, Store
 
 # Cheaper than argon2-cffi's default but within OWASP's recommendation: the lab hashes every
 # demo password at seeding time and tests seed many labs.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-
-# (distinguished name, German display name as a German-language mailbox shows it, folder class)
-DEFAULT_FOLDERS: tuple[tuple[str, str, str], ...] = (
-    ("inbox", "Posteingang", "IPF.Note"),
-    ("drafts", "Entwürfe", "IPF.Note"),
-    ("sentitems", "Gesendete Elemente", "IPF.Note"),
-    ("deleteditems", "Gelöschte Elemente", "IPF.Note"),
-    ("outbox", "Postausgang", "IPF.Note"),
-    ("junkemail", "Junk-E-Mail", "IPF.Note"),
-    ("calendar", "Kalender", "IPF.Appointment"),
-    ("contacts", "Kontakte", "IPF.Contact"),
-    ("tasks", "Aufgaben", "IPF.Task"),
-    ("notes", "Notizen", "IPF.StickyNote"),
-    ("journal", "Journal", "IPF.Journal"),
-    ("voicemail", "Voicemail", "IPF.Note.Microsoft.Voicemail"),
-)
-ARCHIVE_FOLDERS: tuple[tuple[str, str, str], ...] = (
-    ("archiveinbox", "Posteingang", "IPF.Note"),
-    ("archivedeleteditems", "Gelöschte Elemente", "IPF.Note"),
-)
 
 
 class LabUser(NamedTuple):
@@ -102,17 +83,13 @@ class Lab:
         self._verified: dict[str, bytes] = {}
 
     @classmethod
-    def open(cls, path: str | Path | None = None, *, demo: bool = False) -> Lab:
-        """Open (or create) a lab; with `demo`, seed the demo organisation into an empty store.
+    def open(cls, path: str | Path | None = None) -> Lab:
+        """Open (or create) a lab on a SQLite file, or in memory when `path` is None.
 
-        A store that already holds an organisation (the demo or another) is left as it is.
+        The store's tables exist once it is open; an organisation is its callers' to add
+        (`exlab.demo.open_demo` for the demo one).
         """
-        lab = cls(Store(path))
-        if demo and lab.store.get_meta("demo") is None and not lab.store.mailboxes():
-            from exlab.demo import seed
-
-            seed(lab)
-        return lab
+        return cls(Store(path))
 
     def close(self) -> None:
         self.store.close()
@@ -138,57 +115,8 @@ class Lab:
             mailbox = self.store.add_mailbox(
                 address, display_name, kind, password_hash=hashed, has_archive=archive
             )
-            self._add_default_folders(mailbox.address, archive=archive)
+            add_default_folders(self.store, mailbox.address, archive=archive, now=self.now())
         return mailbox
-
-    def _add_default_folders(self, address: str, *, archive: bool) -> None:
-        now = self.now()
-        root = self.store.add_folder(
-            address, "Root", parent_id=None, folder_class=None, distinguished="root", now=now
-        )
-        top = self.store.add_folder(
-            address,
-            "Oberste Ebene des Informationsspeichers",
-            parent_id=root.id,
-            folder_class="IPF.Note",
-            distinguished="msgfolderroot",
-            now=now,
-        )
-        for name, display, folder_class in DEFAULT_FOLDERS:
-            self.store.add_folder(
-                address,
-                display,
-                parent_id=top.id,
-                folder_class=folder_class,
-                distinguished=name,
-                now=now,
-            )
-        if archive:
-            aroot = self.store.add_folder(
-                address,
-                "Archiv",
-                parent_id=None,
-                folder_class=None,
-                distinguished="archiveroot",
-                now=now,
-            )
-            atop = self.store.add_folder(
-                address,
-                "Online-Archiv",
-                parent_id=aroot.id,
-                folder_class="IPF.Note",
-                distinguished="archivemsgfolderroot",
-                now=now,
-            )
-            for name, display, folder_class in ARCHIVE_FOLDERS:
-                self.store.add_folder(
-                    address,
-                    display,
-                    parent_id=atop.id,
-                    folder_class=folder_class,
-                    distinguished=name,
-                    now=now,
-                )
 
     def add_folder(
         self, parent: Folder, display_name: str, folder_class: str | None = None

@@ -12,6 +12,7 @@ import importlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import anyio.to_thread
@@ -129,7 +130,7 @@ def create_app(
         except ClientDisconnect:
             return Response(status_code=400)
         back_off = lab.knobs.charge(user)
-        headers = {"request-id": request_id, "X-FEServer": "LAB-EX01"}
+        headers = {"request-id": request_id, "X-FEServer": soap.SERVER_NAME}
         if back_off is not None:
             result = soap.throttled(back_off)
         else:
@@ -143,13 +144,24 @@ def create_app(
                 )
                 auth.finish(request, streamed)
                 return streamed
-            result = await run_in_threadpool(soap.handle, lab, user, body, request_id=request_id)
+            result = await run_in_threadpool(
+                partial(
+                    soap.handle,
+                    lab,
+                    user,
+                    body,
+                    request_id=request_id,
+                    http_headers=dict(request.headers),
+                )
+            )
         response = Response(
             result.body,
             status_code=result.status,
             media_type="text/xml; charset=utf-8",
             headers=headers,
         )
+        for name, value in result.cookies.items():
+            response.set_cookie(name, value, path="/", secure=request.url.scheme == "https")
         auth.finish(request, response)
         return response
 

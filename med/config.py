@@ -1,8 +1,10 @@
 """Connection profiles in the medbridge TOML file: where and as whom to connect.
 
-The file's path comes from the caller (the CLI passes `bridge.paths.config_file()`); med does
-not know the application's paths. Profiles live under `[med.profiles.<name>]`, the default
-profile's name in `[med] default_profile`; every other table of the file is kept as it is.
+The file's path comes from the caller; med does not know the application's paths. The
+`medbridge` command merges the file with its other settings sources (`bridge.settings`) and
+hands the `[med]` table to `profiles_in`/`choose_profile`; `save_profile`/`remove_profile`
+change the user's file. Profiles live under `[med.profiles.<name>]`, the default profile's name
+in `[med] default_profile`; every other table of the file is kept as it is.
 Passwords are never written: they come from the environment or a prompt at run time.
 
 Example::
@@ -30,24 +32,35 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from med.auth import sign_in
 from med.errors import InvalidInput, NotFound
 from med.model import AuthMethod, Profile
 
 __all__ = [
+    "choose_profile",
+    "default_profile_in",
     "default_profile_name",
     "dump_toml",
     "load_profile",
     "load_profiles",
     "profile_from_mapping",
+    "profiles_in",
+    "read_toml",
     "remove_profile",
     "save_profile",
+    "update_file",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _FIELDS = {f.name for f in dataclasses.fields(Profile)} - {"name"}
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML document in `path` (empty when the file does not exist).
+
+    Raises:
+        InvalidInput: the file is unreadable or not valid TOML.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -79,13 +92,19 @@ def profile_from_mapping(name: str, values: Mapping[str, Any]) -> Profile:
     if not values.get("server") and not values.get("autodiscover"):
         raise InvalidInput(f"Profile {name!r} needs `server` (the EWS URL) or autodiscover.")
     kwargs: dict[str, Any] = dict(values)
+    backend = kwargs.get("backend", "ews")
+    if backend not in ("ews", "graph"):
+        raise InvalidInput(f"Profile {name!r}: backend must be ews or graph.")
+    default_auth = "oauth" if backend == "graph" else "ntlm"
     try:
-        kwargs["auth"] = AuthMethod(str(values.get("auth", "ntlm")).lower())
+        kwargs["auth"] = AuthMethod(str(values.get("auth", default_auth)).lower())
     except ValueError:
         choices = ", ".join(m.value for m in AuthMethod)
         raise InvalidInput(f"Profile {name!r}: auth must be one of {choices}.") from None
-    if kwargs.get("backend", "ews") not in ("ews", "graph"):
-        raise InvalidInput(f"Profile {name!r}: backend must be ews or graph.")
+    try:
+        sign_in(kwargs["auth"], backend)
+    except InvalidInput as exc:
+        raise InvalidInput(f"Profile {name!r}: {exc}") from None
     kwargs["mailboxes"] = tuple(str(m) for m in values.get("mailboxes", ()))
     kwargs["user"] = str(values["user"]).lower()
     try:
@@ -94,43 +113,43 @@ def profile_from_mapping(name: str, values: Mapping[str, Any]) -> Profile:
         raise InvalidInput(f"Profile {name!r} is not valid: {exc}.") from exc
 
 
-def load_profiles(path: Path) -> dict[str, Profile]:
-    """All profiles in the file (none when it does not exist).
+def profiles_in(med: Mapping[str, Any], origin: str = "the settings") -> dict[str, Profile]:
+    """The profiles of a `[med]` table, however the caller assembled it (file, environment,
+    managed configuration).
 
     Raises:
-        InvalidInput: the file is unreadable or a profile is invalid.
+        InvalidInput: a profile is invalid.
     """
-    profiles = _med_table(_read(path)).get("profiles", {})
-    if not isinstance(profiles, dict):
-        raise InvalidInput(f"[med.profiles] in {path} must be a table.")
+    profiles = med.get("profiles", {})
+    if not isinstance(profiles, Mapping):
+        raise InvalidInput(f"[med.profiles] in {origin} must be a table.")
     return {
         name: profile_from_mapping(name, values)
         for name, values in profiles.items()
-        if isinstance(values, dict)
+        if isinstance(values, Mapping)
     }
 
 
-def default_profile_name(path: Path) -> str | None:
+def default_profile_in(med: Mapping[str, Any]) -> str | None:
     """The name under `[med] default_profile`, or the only profile, or None."""
-    med = _med_table(_read(path))
     name = med.get("default_profile")
     if isinstance(name, str) and name:
         return name
     profiles = med.get("profiles", {})
-    if isinstance(profiles, dict) and len(profiles) == 1:
+    if isinstance(profiles, Mapping) and len(profiles) == 1:
         return str(next(iter(profiles)))
     return None
 
 
-def load_profile(path: Path, name: str | None = None) -> Profile:
-    """One profile: by name, else the default one.
+def choose_profile(med: Mapping[str, Any], name: str | None = None) -> Profile:
+    """One profile of a `[med]` table: by name, else the default one.
 
     Raises:
         NotFound: no such profile, or no profile at all (the message says how to add one).
-        InvalidInput: the file or the profile is invalid.
+        InvalidInput: a profile is invalid.
     """
-    profiles = load_profiles(path)
-    chosen = name or default_profile_name(path)
+    profiles = profiles_in(med)
+    chosen = name or default_profile_in(med)
     if chosen is None:
         if not profiles:
             raise NotFound("No profile yet; add one with `medbridge profile add`.")
@@ -143,6 +162,25 @@ def load_profile(path: Path, name: str | None = None) -> Profile:
         raise NotFound(f"No profile named {chosen!r}; see `medbridge profile list`.") from None
 
 
+def load_profiles(path: Path) -> dict[str, Profile]:
+    """All profiles in the file (none when it does not exist).
+
+    Raises:
+        InvalidInput: the file is unreadable or a profile is invalid.
+    """
+    return profiles_in(_med_table(read_toml(path)), str(path))
+
+
+def default_profile_name(path: Path) -> str | None:
+    """The file's default profile (see `default_profile_in`)."""
+    return default_profile_in(_med_table(read_toml(path)))
+
+
+def load_profile(path: Path, name: str | None = None) -> Profile:
+    """One profile of the file: by name, else the default one (see `choose_profile`)."""
+    return choose_profile(_med_table(read_toml(path)), name)
+
+
 def save_profile(path: Path, profile: Profile, *, make_default: bool = False) -> None:
     """Add or replace a profile, keeping everything else in the file.
 
@@ -151,7 +189,7 @@ def save_profile(path: Path, profile: Profile, *, make_default: bool = False) ->
     """
     if not _NAME.match(profile.name):
         raise InvalidInput("Profile names use letters, digits, - and _ only (up to 64).")
-    doc = _read(path)
+    doc = read_toml(path)
     med = doc.setdefault("med", {})
     profiles = med.setdefault("profiles", {})
     values: dict[str, Any] = {}
@@ -175,7 +213,7 @@ def remove_profile(path: Path, name: str) -> None:
     Raises:
         NotFound: no such profile.
     """
-    doc = _read(path)
+    doc = read_toml(path)
     med = _med_table(doc)
     profiles = med.get("profiles", {})
     if name not in profiles:
@@ -183,6 +221,26 @@ def remove_profile(path: Path, name: str) -> None:
     del profiles[name]
     if med.get("default_profile") == name:
         del med["default_profile"]
+    _write(path, doc)
+
+
+def update_file(path: Path, key: tuple[str, ...], value: Any) -> None:
+    """Set one value (None removes it) in the TOML file, keeping everything else.
+
+    Raises:
+        InvalidInput: the file cannot be read or written, or a part of `key` is no table.
+    """
+    doc = read_toml(path)
+    node = doc
+    for part in key[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise InvalidInput(f"{'.'.join(key)}: {part} is a value in {path}, not a table.")
+        node = child
+    if value is None:
+        node.pop(key[-1], None)
+    else:
+        node[key[-1]] = value
     _write(path, doc)
 
 

@@ -6,7 +6,7 @@ Catch the level you care about::
     ├── AuthError                the server did not accept who we are
     │   ├── BadCredentials       wrong user name or password
     │   └── KerberosError        no ticket, expired ticket, or the server's key is unknown
-    ├── AccessDenied             the rights on the mailbox or folder do not allow this
+    ├── AccessDenied(right)      the rights on the mailbox or folder do not allow this
     ├── NotFound                 mailbox, folder or item does not exist (or is invisible to us)
     ├── Throttled(retry_after)   the server asks us to slow down; retry after `retry_after` s
     ├── Unsupported(feature, backend)   this backend cannot do that at all
@@ -88,6 +88,12 @@ class AccessDenied(MedError):
 
     title = "Access denied"
 
+    def __init__(self, message: str, *, right: str | None = None, **context: str | None):
+        super().__init__(message, **context)
+        #: The Exchange folder right that is missing (ReadItems, CreateItems, EditItems,
+        #: DeleteItems, FolderOwner, FreeBusyTimeOnly), or None when the server refused.
+        self.right = right
+
 
 class NotFound(MedError):
     """The mailbox, folder or item does not exist, or is not visible to the current user."""
@@ -138,9 +144,16 @@ class ServerError(MedError):
 
 
 class Unreachable(ServerError):
-    """No connection to the server: it is down, the address is wrong, or TLS verification failed."""
+    """No connection to the server: it is down, the address is wrong, or TLS verification failed.
+
+    `url` is the address tried, when known; the sentence names it.
+    """
 
     title = "Server unreachable"
+    url: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.url})" if self.url else self.message
 
 
 class EwsDisabled(ServerError):

@@ -1,15 +1,18 @@
 """iCalendar (RFC 5545) export and import of med events, on the icalendar library.
 
-Export writes one VEVENT per event (a series master with its RRULE; occurrences from a
-calendar view as single events), with VTIMEZONE blocks for the zones used. Import reads
-VEVENTs into `Event` values ready for `DelegateSession.create`; recurrence rules that Exchange
-cannot represent (hourly, several BYMONTHDAY values, ...) are refused with `InvalidInput`
-rather than silently changed. Modified occurrences (RECURRENCE-ID) are imported as single
-events; EXDATEs are not carried over (the importer's result says how many were skipped).
+Export writes one VEVENT per single event and per series master (with its RRULE and an
+EXDATE per deleted occurrence); a modified occurrence (an exception) is a VEVENT with the
+master's UID and a RECURRENCE-ID naming the occurrence it replaces, as RFC 5545 asks. VTIMEZONE
+blocks are added for the zones used. Import reads the same shapes back: masters carry their
+EXDATEs as `Event.deleted_occurrences`, overrides come apart in `ImportResult.overrides`, so the
+caller creates the series, then deletes and changes its occurrences. Recurrence rules that
+Exchange cannot represent (hourly, several BYMONTHDAY values, ...) are refused with
+`InvalidInput` rather than silently changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,8 +122,10 @@ def _vevent(event: Event, stamp: datetime | None) -> Any:
 
     vevent = icalendar.Event()
     vevent.add("uid", event.uid or _uid_for(event))
-    vevent.add("dtstamp", (stamp or event.last_modified or datetime.now(UTC)).astimezone(UTC))
     zone = _zone(event)
+    if event.event_kind is EventKind.EXCEPTION and event.original_start is not None:
+        vevent.add("recurrence-id", _moment(event.original_start, zone, event.is_all_day))
+    vevent.add("dtstamp", (stamp or event.last_modified or datetime.now(UTC)).astimezone(UTC))
     if event.is_all_day:
         first = event.start.astimezone(zone).date()
         last = event.end.astimezone(zone).date()
@@ -158,6 +163,11 @@ def _vevent(event: Event, stamp: datetime | None) -> Any:
         vevent.add("attendee", f"mailto:{att.address.email}", parameters=params)
     if event.recurrence is not None and event.event_kind in (EventKind.SERIES, EventKind.SINGLE):
         vevent.add("rrule", _rrule(event.recurrence, event, zone))
+        if event.deleted_occurrences:
+            vevent.add(
+                "exdate",
+                [_moment(m, zone, event.is_all_day) for m in sorted(event.deleted_occurrences)],
+            )
     if event.reminder_minutes is not None:
         alarm = icalendar.Alarm()
         alarm.add("action", "DISPLAY")
@@ -165,6 +175,12 @@ def _vevent(event: Event, stamp: datetime | None) -> Any:
         alarm.add("trigger", timedelta(minutes=-event.reminder_minutes))
         vevent.add_component(alarm)
     return vevent
+
+
+def _moment(moment: datetime, zone: tzinfo, all_day: bool) -> date | datetime:
+    """A start as DTSTART would write it: a date for all-day events, else local time."""
+    local = moment.astimezone(zone)
+    return local.date() if all_day else local
 
 
 def _uid_for(event: Event) -> str:
@@ -222,10 +238,20 @@ def _rrule(rec: Recurrence, event: Event, zone: tzinfo) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
-    """Events read from a document and what could not be carried over."""
+    """Events read from a document.
+
+    `events` are single events and series masters (EXDATEs in `deleted_occurrences`);
+    `overrides` are the modified occurrences of those series, each with the master's `uid`
+    and the `original_start` it replaces.
+    """
 
     events: tuple[Event, ...]
-    skipped_exdates: int = 0
+    overrides: tuple[Event, ...] = ()
+
+    def overrides_of(self, master: Event) -> list[Event]:
+        """The modified occurrences of one series of this document, by original start."""
+        found = [o for o in self.overrides if master.uid and o.uid == master.uid]
+        return sorted(found, key=lambda o: o.original_start or o.start)
 
 
 def ical_to_events(data: bytes, *, default_zone: str = "UTC") -> ImportResult:
@@ -245,14 +271,19 @@ def ical_to_events(data: bytes, *, default_zone: str = "UTC") -> ImportResult:
         raise InvalidInput(f"This is not a valid iCalendar file: {exc}") from exc
     zone = ZoneInfo(default_zone)
     events: list[Event] = []
-    skipped = 0
+    overrides: list[Event] = []
     for vevent in cal.walk("VEVENT"):
-        event, exdates = _event_from(vevent, zone)
-        events.append(event)
-        skipped += exdates
+        event = _event_from(vevent, zone)
+        (overrides if event.original_start is not None else events).append(event)
+    series = {e.uid for e in events if e.recurrence is not None and e.uid}
+    # An override without its series in the file (an invitation's update) stands alone.
+    lone = [o for o in overrides if o.uid not in series]
+    events.extend(
+        dataclasses.replace(o, original_start=None, event_kind=EventKind.SINGLE) for o in lone
+    )
     if not events:
         raise InvalidInput("The iCalendar file holds no events.")
-    return ImportResult(tuple(events), skipped)
+    return ImportResult(tuple(events), tuple(o for o in overrides if o.uid in series))
 
 
 def _as_datetime(value: date | datetime, zone: tzinfo) -> datetime:
@@ -274,7 +305,16 @@ def _address(value: Any) -> Address:
     return Address(email, str(name))
 
 
-def _event_from(vevent: Any, zone: tzinfo) -> tuple[Event, int]:
+def _moments(vevent: Any, name: str, zone: tzinfo) -> tuple[datetime, ...]:
+    """All date-times of a property that may repeat and hold several values (EXDATE)."""
+    raw = vevent.get(name)
+    out: list[datetime] = []
+    for prop in raw if isinstance(raw, list) else [raw] if raw is not None else []:
+        out.extend(_as_datetime(v.dt, zone) for v in prop.dts)
+    return tuple(out)
+
+
+def _event_from(vevent: Any, zone: tzinfo) -> Event:
     if vevent.get("dtstart") is None:
         raise InvalidInput("An event in the iCalendar file has no start (DTSTART).")
     raw_start = vevent.decoded("dtstart")
@@ -335,8 +375,9 @@ def _event_from(vevent: Any, zone: tzinfo) -> tuple[Event, int]:
         if isinstance(trigger, timedelta) and trigger <= timedelta(0):
             reminder = int(-trigger.total_seconds() // 60)
             break
-    exdates = vevent.get("exdate")
-    skipped = len(exdates) if isinstance(exdates, list) else (1 if exdates else 0)
+    original_start = None
+    if vevent.get("recurrence-id") is not None:
+        original_start = _as_datetime(vevent.decoded("recurrence-id"), zone)
     description = _text(vevent, "description")
     event = Event(
         subject=_text(vevent, "summary"),
@@ -354,12 +395,20 @@ def _event_from(vevent: Any, zone: tzinfo) -> tuple[Event, int]:
         show_as=show_as,
         is_cancelled=status == "CANCELLED",
         recurrence=recurrence,
-        event_kind=EventKind.SERIES if recurrence else EventKind.SINGLE,
+        event_kind=(
+            EventKind.SERIES
+            if recurrence
+            else EventKind.EXCEPTION
+            if original_start is not None
+            else EventKind.SINGLE
+        ),
         reminder_minutes=reminder,
         timezone=tzname,
         uid=_text(vevent, "uid") or None,
+        original_start=original_start,
+        deleted_occurrences=_moments(vevent, "exdate", zone) if recurrence else (),
     )
-    return event, skipped
+    return event
 
 
 def _one(rule: dict[str, list[Any]], key: str) -> Any:

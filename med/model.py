@@ -73,6 +73,7 @@ __all__ = [
     "Voicemail",
     "Weekday",
     "Weekly",
+    "WellKnownFolder",
     "YearlyByDate",
     "YearlyByWeekday",
     "to_jsonable",
@@ -202,6 +203,58 @@ _CONTAINER_CLASS_KINDS = (
 )
 
 
+class WellKnownFolder(enum.StrEnum):
+    """Exchange's well-known (distinguished) folder names: `DelegateSession.default_folder`
+    takes them for any mailbox, whatever the folders' display names in its language."""
+
+    INBOX = "inbox"
+    CALENDAR = "calendar"
+    CONTACTS = "contacts"
+    TASKS = "tasks"
+    NOTES = "notes"
+    JOURNAL = "journal"
+    DRAFTS = "drafts"
+    SENT_ITEMS = "sentitems"
+    DELETED_ITEMS = "deleteditems"
+    JUNK_EMAIL = "junkemail"
+    OUTBOX = "outbox"
+    VOICEMAIL = "voicemail"
+    MSG_FOLDER_ROOT = "msgfolderroot"
+    PUBLIC_FOLDERS_ROOT = "publicfoldersroot"
+    ARCHIVE_MSG_FOLDER_ROOT = "archivemsgfolderroot"
+    ARCHIVE_INBOX = "archiveinbox"
+    ARCHIVE_DELETED_ITEMS = "archivedeleteditems"
+
+
+#: A mailbox's default folders, in the order a folder tree marks them.
+DEFAULT_FOLDERS = (
+    WellKnownFolder.INBOX,
+    WellKnownFolder.CALENDAR,
+    WellKnownFolder.CONTACTS,
+    WellKnownFolder.TASKS,
+    WellKnownFolder.NOTES,
+    WellKnownFolder.DRAFTS,
+    WellKnownFolder.SENT_ITEMS,
+    WellKnownFolder.DELETED_ITEMS,
+    WellKnownFolder.OUTBOX,
+    WellKnownFolder.JUNK_EMAIL,
+    WellKnownFolder.VOICEMAIL,
+)
+#: The default folders that hold mail.
+MAIL_FOLDERS = frozenset(
+    {
+        WellKnownFolder.INBOX,
+        WellKnownFolder.DRAFTS,
+        WellKnownFolder.SENT_ITEMS,
+        WellKnownFolder.DELETED_ITEMS,
+        WellKnownFolder.JUNK_EMAIL,
+        WellKnownFolder.OUTBOX,
+    }
+)
+#: An archive mailbox's well-known folders below its root.
+ARCHIVE_FOLDERS = (WellKnownFolder.ARCHIVE_INBOX, WellKnownFolder.ARCHIVE_DELETED_ITEMS)
+
+
 class ReadAccess(enum.StrEnum):
     NONE = "none"
     FREEBUSY_TIME = "freebusy_time"
@@ -289,7 +342,8 @@ class Folder:
 
     `rights` are the current user's effective rights when the backend knows them (owner:
     full; otherwise from the folder's permissions and delegate grants), else None and the
-    server decides alone.
+    server decides alone. Counts are 0 where the server keeps none (a calendar has no unread
+    count) or shows none to us.
     """
 
     id: str
@@ -299,9 +353,9 @@ class Folder:
     parent_id: str | None = None
     distinguished: str | None = None  # inbox, calendar, drafts, ... when it is one
     container_class: str | None = None
-    total_count: int | None = None
-    unread_count: int | None = None
-    child_folder_count: int | None = None
+    total_count: int = 0
+    unread_count: int = 0
+    child_folder_count: int = 0
     rights: Rights | None = None
     change_key: str | None = None
     archive: bool = False
@@ -623,6 +677,12 @@ class Event(Item):
     is_cancelled: bool = False
     timezone: str | None = None  # IANA name the event was created in
     uid: str | None = None  # iCalendar UID
+    #: Occurrences and exceptions: where the pattern put it (iCalendar's RECURRENCE-ID).
+    original_start: datetime | None = None
+    #: A series master: ids of its modified occurrences (exceptions), as the server lists them.
+    modified_occurrences: tuple[str, ...] = ()
+    #: A series master: original starts of its deleted occurrences (iCalendar's EXDATE).
+    deleted_occurrences: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import sys
 import threading
 import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,19 +32,16 @@ from typing import Any, TypeVar
 from med.backends.base import Backend
 from med.errors import (
     AccessDenied,
-    AuthError,
-    BadCredentials,
     InvalidInput,
-    KerberosError,
     MedError,
     NotFound,
+    Unreachable,
     Unsupported,
 )
 from med.model import (
     Address,
     Attachment,
     AttachmentContent,
-    AuthMethod,
     Delegate,
     EditScope,
     Event,
@@ -75,6 +71,7 @@ from med.model import (
     SortField,
     SyncCheckpoint,
     SyncEvent,
+    Task,
     Voicemail,
 )
 
@@ -127,22 +124,21 @@ class DelegateSession:
         profile: Profile,
         *,
         password: str | None = None,
+        token_cache: Path | None = None,
         max_workers: int = 4,
     ) -> DelegateSession:
-        """A session for a profile, with the backend the profile names.
+        """A session for a profile, with the backend and sign-in the profile names.
 
-        Connecting is lazy: the first call talks to the server.
+        Connecting is lazy: the first call talks to the server. `password` serves Basic, NTLM
+        and Kerberos without a ticket cache; an OAuth (Graph) profile takes its tokens from
+        MSAL's cache file `token_cache`, where a sign-in put them.
 
         Raises:
             InvalidInput: the profile names an unknown backend or lacks what it needs.
         """
         from med.backends import create_backend
 
-        if profile.auth is AuthMethod.KERBEROS:
-            from med.auth.negotiate import register
-
-            register()
-        backend = create_backend(profile, password=password)
+        backend = create_backend(profile, password=password, token_cache=token_cache)
         return cls(backend, mailboxes=profile.mailboxes, max_workers=max_workers)
 
     async def close(self) -> None:
@@ -167,13 +163,11 @@ class DelegateSession:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        except MedError:
+        except Unreachable as exc:
+            # Which server could not be reached: a backend may name its address in `url`.
+            if exc.url is None:
+                exc.url = getattr(self._backend, "url", None) or None
             raise
-        except Exception as exc:
-            translated = _negotiate_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
 
     # ------------------------------------------------------------------ who and what
 
@@ -364,28 +358,33 @@ class DelegateSession:
 
     # ------------------------------------------------------------------ rights gating
 
-    def _deny(self, what: str, folder: Folder) -> AccessDenied:
+    def _deny(self, what: str, folder: Folder, right: str) -> AccessDenied:
         return AccessDenied(
             f"Your rights on {folder.name!r} in {folder.mailbox} do not allow you to {what}; "
             "ask the owner for more rights.",
             mailbox=folder.mailbox,
             folder=folder.name,
+            right=right,
         )
 
-    def _gate_folder(self, folder: Folder, what: str, allowed: Callable[[Rights], bool]) -> None:
+    def _gate_folder(
+        self, folder: Folder, what: str, allowed: Callable[[Rights], bool], right: str
+    ) -> None:
+        """Refuse with AccessDenied naming the missing Exchange `right` when the known rights
+        on the folder do not allow the operation."""
         rights = self._known_rights(folder.id) or folder.rights
         if rights is not None and not allowed(rights):
-            raise self._deny(what, folder)
+            raise self._deny(what, folder, right)
 
     async def _gate_item(
-        self, item: Item | str, what: str, allowed: Callable[[Rights], bool]
+        self, item: Item | str, what: str, allowed: Callable[[Rights], bool], right: str
     ) -> None:
         if isinstance(item, str) or item.folder_id is None:
             return
         with self._lock:
             folder = self._folders.get(item.folder_id)
         if folder is not None and folder.rights is not None and not allowed(folder.rights):
-            raise self._deny(what, folder)
+            raise self._deny(what, folder, right)
 
     def _hides_private(self, folder: Folder) -> bool:
         rights = self._known_rights(folder.id) or folder.rights
@@ -415,7 +414,7 @@ class DelegateSession:
         sorts = typing.get_args(SortField)
         if query.sort is not None and query.sort not in sorts:
             raise InvalidInput(f"Sort by one of {', '.join(sorts)}.")
-        self._gate_folder(folder, "read its items", lambda r: r.can_read_items)
+        self._gate_folder(folder, "read its items", lambda r: r.can_read_items, "ReadItems")
         page = await self._run(self._backend.find_items, folder, query)
         if self._hides_private(folder):
             kept = tuple(i for i in page.items if i.sensitivity is not Sensitivity.PRIVATE)
@@ -469,7 +468,7 @@ class DelegateSession:
             InvalidInput: the item does not fit the folder or is inconsistent.
         """
         _check_item(item)
-        self._gate_folder(folder, "create items there", lambda r: r.create_items)
+        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
         _check_kind_fits(item, folder)
         return await self._run(
             self._backend.create_item, folder, item, send_invitations=send_invitations
@@ -502,7 +501,9 @@ class DelegateSession:
                 f"Cannot update {', '.join(unknown) or 'nothing'} on a {item.kind.value}."
             )
         _check_item(item)
-        await self._gate_item(item, "edit its items", lambda r: r.edit is not EditScope.NONE)
+        await self._gate_item(
+            item, "edit its items", lambda r: r.edit is not EditScope.NONE, "EditItems"
+        )
         if (
             series
             and isinstance(item, Event)
@@ -537,7 +538,9 @@ class DelegateSession:
             AccessDenied: we may not delete items in this folder.
             NotFound: the item is gone.
         """
-        await self._gate_item(item, "delete its items", lambda r: r.delete is not EditScope.NONE)
+        await self._gate_item(
+            item, "delete its items", lambda r: r.delete is not EditScope.NONE, "DeleteItems"
+        )
         item_id = item if isinstance(item, str) else item.id
         if (
             series
@@ -560,8 +563,10 @@ class DelegateSession:
             AccessDenied: we may not delete at the source or create at the target.
             NotFound: item or folder gone.
         """
-        self._gate_folder(folder, "create items there", lambda r: r.create_items)
-        await self._gate_item(item, "remove its items", lambda r: r.delete is not EditScope.NONE)
+        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
+        await self._gate_item(
+            item, "remove its items", lambda r: r.delete is not EditScope.NONE, "DeleteItems"
+        )
         item_id = item if isinstance(item, str) else item.id
         return await self._run(self._backend.move_item, item_id, folder)
 
@@ -572,7 +577,7 @@ class DelegateSession:
             AccessDenied: we may not create items at the target.
             NotFound: item or folder gone.
         """
-        self._gate_folder(folder, "create items there", lambda r: r.create_items)
+        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
         item_id = item if isinstance(item, str) else item.id
         return await self._run(self._backend.copy_item, item_id, folder)
 
@@ -786,7 +791,9 @@ class DelegateSession:
         for cal in calendars:
             if cal.kind is not FolderKind.CALENDAR:
                 raise InvalidInput(f"{cal.name!r} is not a calendar.", folder=cal.name)
-            self._gate_folder(cal, "see its calendar", lambda r: r.can_see_free_busy)
+            self._gate_folder(
+                cal, "see its calendar", lambda r: r.can_see_free_busy, "FreeBusyTimeOnly"
+            )
         chunks = _split_range(start, end, MAX_VIEW_DAYS)
         tasks = [
             self._run(self._backend.calendar_view, cal, a, b)
@@ -803,6 +810,22 @@ class DelegateSession:
                         event = _redacted(event)
                     events.setdefault((cal.id, event.id), event)
         return sorted(events.values(), key=lambda e: (e.start, e.end, e.subject))
+
+    async def series(self, item_id: str) -> list[Event]:
+        """A whole series: its master, then its modified occurrences by original start.
+
+        `item_id` may name the master, an occurrence or an exception.
+
+        Raises:
+            NotFound: no such item, or it belongs to no series.
+            AccessDenied: we may not read it.
+        """
+        master = await self._run(self._backend.series_master, item_id)
+        exceptions = [
+            e for e in await self.get_many(master.modified_occurrences) if isinstance(e, Event)
+        ]
+        exceptions.sort(key=lambda e: e.original_start or e.start)
+        return [master, *exceptions]
 
     async def respond(
         self,
@@ -824,7 +847,9 @@ class DelegateSession:
             raise InvalidInput("Respond with accept, tentative or decline.")
         if isinstance(item, Event) and not item.is_meeting:
             raise InvalidInput("This is an appointment, not a meeting: nobody to answer.")
-        await self._gate_item(item, "answer its meetings", lambda r: r.edit is not EditScope.NONE)
+        await self._gate_item(
+            item, "answer its meetings", lambda r: r.edit is not EditScope.NONE, "EditItems"
+        )
         item_id = item if isinstance(item, str) else item.id
         await self._run(self._backend.respond, item_id, response, message, send=send)
 
@@ -854,7 +879,7 @@ class DelegateSession:
             AccessDenied: only the folder owner may see it.
         """
         self._require(Feature.FOLDER_PERMISSIONS)
-        self._gate_folder(folder, "see its permissions", lambda r: r.folder_owner)
+        self._gate_folder(folder, "see its permissions", lambda r: r.folder_owner, "FolderOwner")
         return list(await self._run(self._backend.permissions, folder))
 
     async def set_permission(self, folder: Folder, principal: str, role: Role) -> list[Permission]:
@@ -865,6 +890,7 @@ class DelegateSession:
             Unsupported: the backend cannot change folder permissions.
             AccessDenied: we are not folder owner.
             InvalidInput: Role.CUSTOM (give rights through the server's own tools).
+            NotFound: the server knows no user `principal`.
         """
         from med.permissions import permission_for_role
 
@@ -872,6 +898,15 @@ class DelegateSession:
             raise InvalidInput("Choose a named role; custom rights cannot be set here.")
         current = await self.permissions(folder)
         key = principal.strip().lower()
+        known = {p.principal.lower() for p in current}
+        if key not in ("default", "anonymous") and key not in known:
+            matches = await self.resolve_names(key)
+            if all(m.address.lower() != key for m in matches):
+                raise NotFound(
+                    f"There is no user {principal.strip()!r} to give rights on {folder.name!r} to.",
+                    mailbox=folder.mailbox,
+                    folder=folder.name,
+                )
         entry = permission_for_role(key, role)
         updated = [p for p in current if p.principal.lower() != key]
         if role is not Role.NONE or key in ("default", "anonymous"):
@@ -909,7 +944,7 @@ class DelegateSession:
             AccessDenied: we may not read items in this folder.
         """
         self._require(Feature.SYNC)
-        self._gate_folder(folder, "read its items", lambda r: r.can_read_items)
+        self._gate_folder(folder, "read its items", lambda r: r.can_read_items, "ReadItems")
         while True:
             changes, new_state, done = await self._run(
                 self._backend.sync_items, folder, state, SYNC_BATCH
@@ -956,9 +991,8 @@ class DelegateSession:
                     return
                 if kind == "error":
                     assert isinstance(value, BaseException)
-                    translated = _negotiate_error(value) if isinstance(value, Exception) else None
-                    if translated is not None:
-                        raise translated from value
+                    if isinstance(value, Unreachable) and value.url is None:
+                        value.url = getattr(self._backend, "url", None) or None
                     raise value
                 assert isinstance(value, MailboxEvent)
                 yield value
@@ -985,13 +1019,10 @@ class DelegateSession:
 
             made.add_done_callback(end)
             raise
-        except MedError:
+        except Unreachable as exc:
+            if exc.url is None:
+                exc.url = getattr(self._backend, "url", None) or None
             raise
-        except Exception as exc:
-            translated = _negotiate_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
 
 
 class _WatchThread:
@@ -1082,20 +1113,6 @@ def _check_sender(options: SendOptions | None) -> None:
         raise InvalidInput("Mail cannot be sent from the public folders; give a mailbox address.")
 
 
-def _negotiate_error(exc: Exception) -> AuthError | None:
-    """A Kerberos/NTLM login error of `med.auth.negotiate` as an AuthError, else None.
-
-    The backends do not import the auth package, so its errors are translated here, where
-    the session composes both; the module is only consulted when it is already loaded.
-    """
-    negotiate = sys.modules.get("med.auth.negotiate")
-    if negotiate is None or not isinstance(exc, negotiate.NegotiateError):
-        return None
-    if isinstance(exc, negotiate.WrongPassword | negotiate.LoginRefused):
-        return BadCredentials(str(exc), code=type(exc).__name__)
-    return KerberosError(str(exc), code=type(exc).__name__)
-
-
 def _check_item(item: Item) -> None:
     if isinstance(item, Event):
         if item.start.tzinfo is None or item.end.tzinfo is None:
@@ -1112,6 +1129,8 @@ def _check_item(item: Item) -> None:
                 raise InvalidInput("A series cannot end before it starts.")
     if isinstance(item, Message):
         _check_addresses([*item.to, *item.cc, *item.bcc])
+    if isinstance(item, Task) and not 0 <= item.percent_complete <= 100:
+        raise InvalidInput(f"A task is 0 to 100 percent complete, not {item.percent_complete}.")
 
 
 _KIND_FOLDERS = {

@@ -19,4 +19,6 @@ def clean_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
             monkeypatch.delenv(name, raising=False)
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    # The machine's managed configuration (/etc/medbridge) stays out too.
+    monkeypatch.setenv("MEDBRIDGE_MANAGED_DIR", str(tmp_path / "managed"))
     yield

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from bridge import paths
-from bridge.commands._common import fail, print_json
+from bridge.commands._common import fail, med_settings, print_json
 
 if TYPE_CHECKING:
     from med import DelegateSession, Folder, FolderNode, Item, Page, Profile
@@ -38,24 +38,7 @@ EXIT_CODES = {
     "Unsupported": 7,
     "Conflict": 8,
     "InvalidInput": 2,
-}
-
-WELL_KNOWN = {
-    "inbox",
-    "calendar",
-    "contacts",
-    "tasks",
-    "notes",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "voicemail",
-    "msgfolderroot",
-    "archiveinbox",
-    "archivemsgfolderroot",
-    "archivedeleteditems",
+    "Unreachable": 9,
 }
 
 
@@ -81,34 +64,42 @@ async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
 
 
 def password_for(profile: Profile) -> str | None:
-    """The password from MEDBRIDGE_PASSWORD, else a prompt; None for Kerberos tickets."""
-    from med import AuthMethod
+    """The password from MEDBRIDGE_PASSWORD, else a prompt; None where the sign-in method can
+    go without one (a Kerberos ticket cache, OAuth tokens)."""
+    from med.auth import PasswordUse, sign_in
 
+    use = sign_in(profile.auth).password_use
+    if use is PasswordUse.NEVER:
+        return None
     env = os.environ.get("MEDBRIDGE_PASSWORD")
     if env:
         return env
-    if profile.auth is AuthMethod.KERBEROS:
+    if use is PasswordUse.OPTIONAL:
         return None
+    if env is not None:
+        fail("MEDBRIDGE_PASSWORD is empty; the server needs a password", 3)
     if not sys.stdin.isatty():
-        fail("no password: set MEDBRIDGE_PASSWORD or run interactively", 2)
-    return getpass.getpass(f"Password for {profile.username or profile.user}: ")
+        fail("no password: set MEDBRIDGE_PASSWORD or run interactively", 3)
+    password = getpass.getpass(f"Password for {profile.username or profile.user}: ")
+    if not password:
+        fail("the password is empty; the server needs one", 3)
+    return password
 
 
 def load_profile(name: str | None) -> Profile:
-    from med.config import load_profile as _load
+    from med.config import choose_profile
 
-    return _load(paths.config_file(), name)
+    return choose_profile(med_settings(), name)
 
 
 def open_session(profile_name: str | None) -> DelegateSession:
     from med import DelegateSession
+    from med.auth import sign_in
 
     profile = load_profile(profile_name)
-    if profile.backend == "graph":  # tokens from `medbridge signin`, no password
-        from bridge.commands.signin import open_graph_session
-
-        return open_graph_session(profile)
-    return DelegateSession.open(profile, password=password_for(profile))
+    # Tokens of `medbridge signin` for OAuth; a password (or a ticket cache) for the rest.
+    token_cache = paths.token_cache_file() if sign_in(profile.auth).uses_token_cache else None
+    return DelegateSession.open(profile, password=password_for(profile), token_cache=token_cache)
 
 
 PUBLIC_HINT = (
@@ -144,15 +135,21 @@ async def find_folder(
         InvalidInput: a well-known name in the public folders, or a bad address.
         NotFound: no such folder.
     """
-    from med import InvalidInput, Mailbox, MailboxKind, NotFound
+    from med import InvalidInput, Mailbox, MailboxKind, NotFound, WellKnownFolder
+
+    # Journal and the public folders' root are no folders to name here.
+    well_known = set(WellKnownFolder) - {
+        WellKnownFolder.JOURNAL,
+        WellKnownFolder.PUBLIC_FOLDERS_ROOT,
+    }
 
     box = check_mailbox(session, mailbox)
     spec = spec or default
     wanted = [p for p in spec.strip("/").split("/") if p]
     public = box == "public"
-    if public and wanted and wanted[0].lower() in WELL_KNOWN:
+    if public and wanted and wanted[0].lower() in well_known:
         raise InvalidInput(PUBLIC_HINT.format(spec=spec))
-    if spec.lower() in WELL_KNOWN:
+    if spec.lower() in well_known:
         return await session.default_folder(box, spec.lower())
     if public:
         tree = await session.folder_tree(Mailbox("public", "Public Folders", MailboxKind.PUBLIC))
@@ -162,7 +159,7 @@ async def find_folder(
         if folder.id == spec:
             return folder
     nodes = [tree]
-    if wanted and wanted[0].lower() in WELL_KNOWN:
+    if wanted and wanted[0].lower() in well_known:
         start = await session.default_folder(box, wanted[0].lower())
         nodes = [n for n in _walk_nodes(tree) if n.folder.id == start.id]
         wanted = wanted[1:]

@@ -375,17 +375,41 @@ def freebusy(
     run(work)
 
 
+async def _whole_series(session: DelegateSession, events: list[Event]) -> list[Event]:
+    """Single events as they are; each series once, as its master and its exceptions, in
+    place of the occurrences a view returned (iCalendar wants one UID per series)."""
+    from med import EventKind
+
+    out: list[Event] = []
+    seen: set[str] = set()
+    for event in events:
+        if event.event_kind is EventKind.SINGLE:
+            out.append(event)
+            continue
+        series = await session.series(event.id)
+        if series[0].id not in seen:
+            seen.add(series[0].id)
+            out.extend(series)
+    return out
+
+
 @app.command("export")
 def export(
     target: Path = typer.Argument(..., help=".ics file to write ('-' for stdout)."),
-    item_id: str | None = typer.Option(None, "--id", help="Export this one event (or series)."),
+    item_id: str | None = typer.Option(
+        None, "--id", help="Export this one event (an occurrence exports its whole series)."
+    ),
     start: str = typer.Option("today", "--from"),
     days: int = typer.Option(30, "--days"),
     calendar: list[str] = CALENDARS,
     profile: str | None = PROFILE,
     mailbox: str | None = MAILBOX,
 ) -> None:
-    """Export one event or a date range of calendars to iCalendar."""
+    """Export one event or a date range of calendars to iCalendar.
+
+    A series is written once, with its rule, deleted occurrences (EXDATE) and modified
+    occurrences (RECURRENCE-ID), even where only some of it falls into the range.
+    """
     import sys
 
     from med import Event, InvalidInput
@@ -404,14 +428,59 @@ def export(
                 first = parse_when(start)
                 folders = await _calendars(session, mailbox, calendar)
                 events = await session.calendar_view(folders, first, first + span)
+            events = await _whole_series(session, events)
         data = events_to_ical(events)
+        series = sum(1 for e in events if e.recurrence is not None)
         if str(target) == "-":
             sys.stdout.buffer.write(data)
         else:
             target.write_bytes(data)
-            typer.echo(f"{len(events)} events written to {target}")
+            singles = sum(1 for e in events if e.recurrence is None and e.original_start is None)
+            typer.echo(
+                f"{_count(singles, 'event')} and {_count(series, 'series', 'series')}"
+                f" written to {target}"
+            )
 
     run(work)
+
+
+async def _apply_exceptions(
+    session: DelegateSession,
+    folder: Folder,
+    master: Event,
+    deleted: tuple[datetime, ...],
+    overrides: list[Event],
+) -> tuple[int, int]:
+    """Delete and change the occurrences of a series just created, as the file says.
+
+    Returns how many dates of the file matched no occurrence (deleted, changed).
+    """
+    from med import Event
+
+    wanted = [*deleted, *(o.original_start for o in overrides if o.original_start)]
+    if not wanted:
+        return 0, 0
+    span = master.end - master.start
+    view = await session.calendar_view(
+        [folder], min(wanted) - timedelta(minutes=1), max(wanted) + span + timedelta(minutes=1)
+    )
+    by_start = {e.start: e for e in view if e.series_id == master.id}
+    missed_deleted = missed_changed = 0
+    for moment in deleted:
+        occurrence = by_start.get(moment)
+        if occurrence is None:
+            missed_deleted += 1
+            continue
+        await session.delete(occurrence, send_cancellations=False)
+    fields = ("subject", "body", "location", "start", "end", "is_all_day", "sensitivity")
+    for override in overrides:
+        occurrence = by_start.get(override.original_start)  # type: ignore[arg-type]
+        if not isinstance(occurrence, Event):
+            missed_changed += 1
+            continue
+        changed = dataclasses.replace(occurrence, **{f: getattr(override, f) for f in fields})
+        await session.update(changed, list(fields), send_updates=False)
+    return missed_deleted, missed_changed
 
 
 @app.command("import")
@@ -422,8 +491,11 @@ def import_ics(
     mailbox: str | None = MAILBOX,
     as_json: bool = JSON,
 ) -> None:
-    """Import the events of an .ics file into a calendar you may write to."""
-    from med import EventKind, InvalidInput
+    """Import the events of an .ics file into a calendar you may write to.
+
+    A series comes with its deleted (EXDATE) and modified (RECURRENCE-ID) occurrences.
+    """
+    from med import Event, EventKind, InvalidInput
     from med.ical import ical_to_events
 
     async def work() -> None:
@@ -437,10 +509,21 @@ def import_ics(
             created: list[Item] = []
             updated: list[Item] = []
             kept: list[Event] = []
+            missed = [0, 0]
             for event in result.events:
                 same = await _same_uid(session, folder, event)
                 if same is None:
-                    created.append(await session.create(folder, event, send_invitations=False))
+                    made = await session.create(folder, event, send_invitations=False)
+                    created.append(made)
+                    if isinstance(made, Event) and made.event_kind is EventKind.SERIES:
+                        gaps = await _apply_exceptions(
+                            session,
+                            folder,
+                            made,
+                            event.deleted_occurrences,
+                            result.overrides_of(event),
+                        )
+                        missed = [missed[0] + gaps[0], missed[1] + gaps[1]]
                 elif same.event_kind is EventKind.SINGLE and event.recurrence is None:
                     fields = ("subject", "body", "location", "start", "end", "is_all_day")
                     changed = dataclasses.replace(same, **{f: getattr(event, f) for f in fields})
@@ -455,15 +538,19 @@ def import_ics(
                     typer.echo(f"{_count(len(updated), 'event')} already there, updated (same UID)")
                 if kept:
                     typer.echo(f"{_count(len(kept), 'series', 'series')} already there, skipped")
-                if result.skipped_exdates:
-                    typer.echo(f"note: {result.skipped_exdates} excluded dates were not imported")
+                if missed[0] or missed[1]:
+                    typer.echo(
+                        f"note: {_count(missed[0], 'excluded date')} and"
+                        f" {_count(missed[1], 'changed occurrence')} matched no occurrence"
+                    )
 
             emit(
                 {
                     "created": created,
                     "updated": updated,
                     "skipped": kept,
-                    "skipped_exdates": result.skipped_exdates,
+                    "unmatched_exdates": missed[0],
+                    "unmatched_overrides": missed[1],
                 },
                 as_json,
                 human,

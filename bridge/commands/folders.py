@@ -25,8 +25,8 @@ def _node_json(node: FolderNode) -> dict[str, Any]:
 def _print(node: FolderNode, depth: int = 0) -> None:
     f = node.folder
     counts = ""
-    if f.total_count is not None:
-        counts = f"  ({f.unread_count or 0}/{f.total_count})"
+    if f.rights is None or f.rights.can_read_items:
+        counts = f"  ({f.unread_count}/{f.total_count})"
     rights = ""
     if f.rights is not None and not f.rights.folder_owner:
         rights = "  [read-only]" if not f.rights.create_items else ""

@@ -44,13 +44,14 @@ def _open(store: Path | None, demo: bool) -> Lab:
     import sqlite3
 
     from exlab import Lab
+    from exlab.demo import open_demo
 
     path = _store_path(store)
     if not demo and not path.exists():
         fail(f"no lab store at {path}; start with --demo to create the demo organisation")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return Lab.open(path, demo=demo)
+        return open_demo(path) if demo else Lab.open(path)
     except (OSError, sqlite3.Error) as exc:
         fail(f"cannot open the lab store {path}: {exc}")
 
@@ -61,7 +62,9 @@ def serve(
         bool, typer.Option("--demo", help="Seed the demo organisation if the store is new.")
     ] = False,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8080,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (0 picks a free one).", min=0, max=65535)
+    ] = 8080,
     store: StoreOption = None,
     throttle: Annotated[
         int | None,
@@ -76,6 +79,15 @@ def serve(
             "(kept next to the store, so tickets survive restarts).",
         ),
     ] = False,
+    kdc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--kdc-port",
+            help="Port of the KDC with --kerberos (default: a free one).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
     graph: Annotated[
         bool,
         typer.Option(
@@ -101,6 +113,8 @@ def serve(
     from exlab.auth import LabAuthenticator
     from exlab.server import STREAMS_CLOSE_S, create_app
 
+    if kdc_port is not None and not kerberos:
+        fail("--kdc-port needs --kerberos", 2)
     lab = _open(store, demo)
     if not lab.users():
         fail("the lab store holds no organisation; start with --demo")
@@ -125,11 +139,15 @@ def serve(
         from exlab.graph.tls import DEFAULT_HOSTS, ensure_tls
 
         hosts = DEFAULT_HOSTS if host in DEFAULT_HOSTS else (host, *DEFAULT_HOSTS)
-        lab_tls = ensure_tls(paths.lab_dir() / "tls", hosts)
+        lab_tls = ensure_tls(_store_path(store).parent / "tls", hosts)
         cert_file, key_file = str(lab_tls.cert_file), str(lab_tls.key_file)
         ca_file = lab_tls.ca_file
     base = f"{scheme}://{shown}:{bound}"
-    kdc = _start_kdc(lab, _store_path(store).parent / "kerberos", host) if kerberos else None
+    kdc = (
+        _start_kdc(lab, _store_path(store).parent / "kerberos", host, kdc_port)
+        if kerberos
+        else None
+    )
     auth = LabAuthenticator(
         lab,
         keytab=kdc.keytab if kdc else None,
@@ -140,7 +158,7 @@ def serve(
     if graph:
         from exlab.graph.app import mount_graph
 
-        mount_graph(web_app, lab, key_dir=paths.lab_dir() / "tls")
+        mount_graph(web_app, lab, key_dir=_store_path(store).parent / "tls")
         typer.echo(f"Graph endpoint: {base}/v1.0")
         typer.echo(
             f"OAuth authority: {base}/organizations (device sign-in page: {base}/lab/device)"
@@ -191,13 +209,13 @@ def _serve_until_stopped(config: uvicorn.Config, sock: socket.socket) -> None:
     Server(config).run(sockets=[sock])
 
 
-def _start_kdc(lab: Lab, directory: Path, host: str) -> LabKdc:
+def _start_kdc(lab: Lab, directory: Path, host: str, port: int | None) -> LabKdc:
     """The lab's KDC, or one clear line and exit when it cannot run here."""
     from exlab.auth.kdc import KdcError, start_lab_kdc
 
     try:
         wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 - compared, not bound
-        return start_lab_kdc(lab, directory, extra_hosts=[] if wildcard else [host])
+        return start_lab_kdc(lab, directory, extra_hosts=[] if wildcard else [host], port=port)
     except KdcError as exc:
         lab.close()
         fail(str(exc))

@@ -302,17 +302,35 @@ def move(
     profile: str | None = PROFILE,
     mailbox: str | None = MAILBOX,
 ) -> None:
-    """Move (or copy) a message to a folder, also into another mailbox with --mailbox."""
+    """Move (or copy) a message to a folder of the mailbox it is in.
+
+    Into another mailbox only with --mailbox naming it; the answer then says from where.
+    """
+    from med import AccessDenied
 
     async def work() -> None:
         async with open_session(profile) as session:
-            target = await find_folder(session, mailbox, folder)
-            if copy:
-                new_id = await session.copy(item_id, target)
-            else:
-                new_id = await session.move(item_id, target)
+            item = await session.get(item_id)
+            home = item.mailbox or session.user
+            box = mailbox or home
             done = "copied" if copy else "moved"
-            typer.echo(f"{done} to {target.name} ({target.mailbox}), new id: {new_id}")
+            try:
+                target = await find_folder(session, box, folder)
+                if copy:
+                    new_id = await session.copy(item, target)
+                else:
+                    new_id = await session.move(item, target)
+            except AccessDenied as exc:
+                hint = (
+                    "; `medbridge mail delete` puts it into the Deleted Items of its mailbox"
+                    if folder.lower() == "deleteditems"
+                    else ""
+                )
+                raise AccessDenied(
+                    f"You may not put items into {folder!r} of {box}{hint}.", mailbox=box
+                ) from exc
+            across = "" if target.mailbox.lower() == home.lower() else f" from {home}"
+            typer.echo(f"{done}{across} to {target.name} ({target.mailbox}), new id: {new_id}")
 
     run(work)
 

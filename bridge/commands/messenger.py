@@ -154,6 +154,18 @@ def serve(
     node_name: Annotated[str, typer.Option(help="Name of this node in logs.")] = "node",
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
     log_json: Annotated[bool, typer.Option(help="Log JSON lines (for log collectors).")] = False,
+    api_docs: Annotated[bool, typer.Option(help="Serve /docs and /openapi.json.")] = False,
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MEDBRIDGE_METRICS_TOKEN",
+            help="Bearer token for /metrics from other than loopback.",
+        ),
+    ] = None,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(help="Reverse proxy (address or CIDR) whose X-Forwarded-For is believed."),
+    ] = None,
 ) -> None:
     """Run the messenger server (migrates the schema; refuses a newer one)."""
     import uvicorn
@@ -172,6 +184,9 @@ def serve(
         blob_dir=blob_dir or messenger_dir() / "blobs",
         purge_interval=purge_interval,
         node_name=node_name,
+        trusted_proxies=list(trusted_proxy or []),
+        api_docs=api_docs,
+        metrics_token=metrics_token,
     )
     # Check the schema before uvicorn starts, so a newer database gives one clear line.
     from messenger.store import schema
@@ -194,6 +209,8 @@ def serve(
         port=port,
         log_level=log_level.lower(),
         log_config=None,  # keep our handler (and its format) for uvicorn's loggers too
+        proxy_headers=False,  # the app decides whom to believe (--trusted-proxy)
+        ws_max_size=2 * 1024 * 1024,  # clients send only a hello and acks
     )
 
 
@@ -417,14 +434,17 @@ def user_import(
 
 @user_app.command("disable")
 def user_disable(email: str) -> None:
-    """Disable a user: sessions end at once, the user leaves the directory."""
+    """Disable a user: sessions end at once, it leaves its groups and the directory."""
+    from messenger.server.wire import route_departure
     from messenger.store import errors, repo
 
     async def work(db: AsyncSession, now: dt.datetime) -> dict[str, str]:
         user = await repo.user_by_email(db, email)
         if user is None:
             raise errors.NotFound(f"no user {email}")
-        await repo.disable_user(db, user, now)
+        departure = await repo.disable_user(db, user, now)
+        await db.commit()
+        await _publish(route_departure(user.id, departure))
         return {"user_id": user.id, "email": user.email, "disabled": "true"}
 
     print_json(_run(work))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bridge import paths
-from bridge.commands._common import fail, print_json
+from bridge.commands._common import current_settings, fail, print_json, refuse_locked
 
 app = typer.Typer(help="Connection profiles; passwords are never stored.", no_args_is_help=True)
 
@@ -16,7 +16,7 @@ def add(
     server: str | None = typer.Option(None, "--server", help="EWS endpoint URL."),
     user: str | None = typer.Option(None, "--user", help="Your address."),
     auth: str | None = typer.Option(
-        None, "--auth", help="basic, ntlm (default), kerberos; oauth for graph."
+        None, "--auth", help="basic, ntlm (default), kerberos; oauth (the default) for graph."
     ),
     backend: str = typer.Option("ews", "--backend"),
     username: str | None = typer.Option(None, "--username", help="Login name if not the address."),
@@ -40,6 +40,10 @@ def add(
     from med import MedError
     from med.config import profile_from_mapping, save_profile
 
+    settings = current_settings()
+    refuse_locked(settings, "med", "profiles", name)
+    if default:
+        refuse_locked(settings, "med", "default_profile")
     if sys.stdin.isatty():
         server = server or typer.prompt("Server (EWS URL)")
         user = user or typer.prompt("E-mail address")
@@ -51,7 +55,7 @@ def add(
     values: dict[str, object] = {
         "server": server,
         "user": user,
-        "auth": auth or "ntlm",
+        "auth": auth or ("oauth" if backend == "graph" else "ntlm"),
         "backend": backend,
         "mailboxes": mailbox,
     }
@@ -77,11 +81,13 @@ def add(
 def list_profiles(as_json: bool = typer.Option(False, "--json")) -> None:
     """All profiles; the default one is marked."""
     from med import MedError, to_jsonable
-    from med.config import default_profile_name, load_profiles
+    from med.config import default_profile_in, profiles_in
 
+    settings = current_settings()
+    med = settings.table("med")
     try:
-        profiles = load_profiles(paths.config_file())
-        default = default_profile_name(paths.config_file())
+        profiles = profiles_in(med)
+        default = default_profile_in(med)
     except MedError as exc:
         fail(str(exc), 2)
     if as_json:
@@ -89,7 +95,8 @@ def list_profiles(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     for name, prof in profiles.items():
         mark = "*" if name == default else " "
-        typer.echo(f"{mark} {name:16} {prof.user:36} {prof.auth.value:8} {prof.server}")
+        lock = "  (locked)" if settings.locked("med", "profiles", name) else ""
+        typer.echo(f"{mark} {name:16} {prof.user:36} {prof.auth.value:8} {prof.server}{lock}")
 
 
 @app.command("remove")
@@ -98,6 +105,7 @@ def remove(name: str) -> None:
     from med import MedError
     from med.config import remove_profile
 
+    refuse_locked(current_settings(), "med", "profiles", name)
     try:
         remove_profile(paths.config_file(), name)
     except MedError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -12,7 +11,6 @@ from bridge import paths
 from bridge.commands._common import fail, print_json
 
 if TYPE_CHECKING:
-    from med import DelegateSession, Profile
     from med.auth.oauth import OAuthSignIn
 
 NAME = "signin"
@@ -23,38 +21,19 @@ app = typer.Typer(
 PROFILE = typer.Option(None, "--profile", "-p", help="Profile from the config file.")
 
 
-def token_cache_file() -> Path:
-    """One MSAL cache (0600) for every Graph profile, in the data directory."""
-    return paths.data_dir() / "graph-tokens.json"
-
-
-def open_graph_session(profile: Profile) -> DelegateSession:
-    """A session for a Graph profile with the tokens `medbridge signin` cached.
-
-    Raises:
-        AuthError: nobody signed in for the profile (on the first call that needs a token).
-    """
-    from med import DelegateSession
-    from med.auth.oauth import OAuthSignIn, config_for_profile
-    from med.backends.graph import GraphBackend
-
-    signer = OAuthSignIn(config_for_profile(profile, cache_file=token_cache_file()))
-    backend = GraphBackend.from_profile(profile, token=lambda: signer.token(profile.user))
-    return DelegateSession(backend, mailboxes=profile.mailboxes)
-
-
 def _signer(profile_name: str | None) -> tuple[OAuthSignIn, str]:
+    from bridge.commands._med import load_profile
     from med import MedError
     from med.auth.oauth import OAuthSignIn, config_for_profile
-    from med.config import load_profile
 
     try:
-        profile = load_profile(paths.config_file(), profile_name)
+        profile = load_profile(profile_name)
     except MedError as exc:
         fail(str(exc), 2)
     if profile.backend != "graph":
         fail(f"profile {profile.name} uses the {profile.backend} backend; sign-in is for graph", 2)
-    return OAuthSignIn(config_for_profile(profile, cache_file=token_cache_file())), profile.user
+    signer = OAuthSignIn(config_for_profile(profile, cache_file=paths.token_cache_file()))
+    return signer, profile.user
 
 
 def _guard(work: Callable[[], None]) -> None:

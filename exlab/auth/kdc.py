@@ -68,6 +68,20 @@ def _free_port() -> int:
     raise KdcError("no free port on 127.0.0.1 for the KDC")
 
 
+def _check_port(port: int) -> int:
+    """A port asked for by the user: free for TCP and UDP on 127.0.0.1, else KdcError."""
+    if not 1 <= port <= 65535:
+        raise KdcError(f"the KDC port must be 1 to 65535, not {port}")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", port))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind(("127.0.0.1", port))
+    except OSError as exc:
+        raise KdcError(f"the KDC cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    return port
+
+
 def _listeners(port: int) -> tuple[int, int]:
     """How many TCP listeners and UDP sockets are bound to `port` (any address)."""
     counts = []
@@ -268,12 +282,14 @@ def start_kdc(
     domain: str = DEMO_DOMAIN,
     hosts: Iterable[str] | None = None,
     attempts: int = 5,
+    port: int | None = None,
 ) -> LabKdc:
     """Start (creating on first use) the realm in `directory` with principals for `users`.
 
     `users` maps mailbox addresses to passwords; existing principals keep their keys, so a
     user's ticket from an earlier run stays valid. Start it from the main thread: the KDC is
-    tied to the starting thread and ends with it.
+    tied to the starting thread and ends with it. `port` fixes the KDC's port (where ports are
+    assigned); by default a free one is picked.
 
     Raises:
         KdcError: krb5kdc is not installed, or the KDC did not come up alone on its port.
@@ -293,8 +309,9 @@ def start_kdc(
     hosts = list(hosts) if hosts is not None else service_hosts()
     fresh = not (directory / "stash").exists()
     last_error = "no attempt made"
-    for _ in range(attempts):
-        port = _free_port()
+    wanted = port
+    for _ in range(1 if wanted is not None else attempts):
+        port = _check_port(wanted) if wanted is not None else _free_port()
         _write_private(directory / "krb5.conf", _krb5_conf(realm, port, hosts, domain))
         _write_private(directory / "kdc.conf", _kdc_conf(realm, port, directory))
         if not (directory / "acl").exists():
@@ -351,14 +368,19 @@ def _ensure_principals(kdc: LabKdc, users: Mapping[str, str], hosts: Iterable[st
 
 
 def start_lab_kdc(
-    lab: PasswordChecker, directory: Path, *, extra_hosts: Iterable[str] = ()
+    lab: PasswordChecker,
+    directory: Path,
+    *,
+    extra_hosts: Iterable[str] = (),
+    port: int | None = None,
 ) -> LabKdc:
     """The realm for a lab: a principal for every login that still has the demo password.
 
-    `extra_hosts` get service keys beside the usual local names (e.g. the address served on).
+    `extra_hosts` get service keys beside the usual local names (e.g. the address served on);
+    `port` is the KDC's (default: a free one).
     """
     hosts = [*service_hosts(), *(h.lower() for h in extra_hosts if h)]
-    return start_kdc(directory, demo_passwords(lab), hosts=list(dict.fromkeys(hosts)))
+    return start_kdc(directory, demo_passwords(lab), hosts=list(dict.fromkeys(hosts)), port=port)
 
 
 def usage_lines(kdc: LabKdc, url_host: str, address: str) -> list[str]:

@@ -11,12 +11,13 @@ import base64
 import binascii
 from xml.etree.ElementTree import Element
 
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.core.store import Folder
+from exlab.core.targets import Target, check_edit, check_read, item_ews_id
 from exlab.ews import itemxml
 from exlab.ews.ids import decode_id, encode_id
-from exlab.ews.items import Target, check_edit, check_read, item_ews_id, per_item, resolve_item
+from exlab.ews.items import per_item, resolve_item
 from exlab.ews.soap import EwsContext, EwsError, SoapFault, m, operation, sub, t, text_of
-from exlab.store import Folder
 
 MAX_ATTACHMENT = 8 * 1024 * 1024
 

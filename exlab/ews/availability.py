@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from exlab import items as store_items
-from exlab.access import Rights
-from exlab.ews import itemxml
+from exlab.core.access import Rights
+from exlab.core.freebusy import MAX_WINDOW, RANK, Busy, busy_times, granted_view, merged
+from exlab.core.targets import item_ews_id
+from exlab.core.timezones import Zone, zone_by_id
 from exlab.ews.ids import rights_on
-from exlab.ews.items import item_ews_id, occurrences_of
 from exlab.ews.soap import (
     Element,
     EwsContext,
@@ -30,14 +30,8 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.ews.timezones import BY_ID, Zone
-from exlab.items import Item
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MERGED_CODES = {"Free": "0", "Tentative": "1", "Busy": "2", "OOF": "3", "WorkingElsewhere": "0"}
-RANK = {"Free": 0, "WorkingElsewhere": 0, "Tentative": 1, "Busy": 2, "OOF": 3}
-MAX_WINDOW = timedelta(days=62)
-"""Exchange refuses free/busy windows longer than 62 days."""
 
 
 # -- the request's time zone ----------------------------------------------------------------------
@@ -146,6 +140,12 @@ def _minutes(duration: str) -> int:
     return -value if found.group(1) else value
 
 
+def _utc() -> Zone:
+    found = zone_by_id("UTC")
+    assert found is not None
+    return found
+
+
 def serializable_zone(parent: Element, zone: Zone) -> None:
     """A Windows zone in the old SerializableTimeZone form (WorkingHours)."""
     el = sub(parent, t("TimeZone"))
@@ -171,82 +171,6 @@ def serializable_zone(parent: Element, zone: Zone) -> None:
 
 
 # -- free/busy ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Busy:
-    start: datetime
-    end: datetime
-    status: str
-    item: Item
-    recurring: bool
-    exception: bool
-
-
-def busy_times(ctx: EwsContext, calendar_id: str, start: datetime, end: datetime) -> list[Busy]:
-    """Appointments (with expanded occurrences) overlapping [start, end), in UTC."""
-    found: list[Busy] = []
-    for item in store_items.items_in(ctx.lab.store, calendar_id):
-        if not item.item_class.startswith("IPM.Appointment") or not item.props.get(
-            "calendar:Start"
-        ):
-            continue
-        status = str(item.props.get("calendar:LegacyFreeBusyStatus") or "Busy")
-        if "calendar:Recurrence" in item.props:
-            for _, occ_start, occ_end in occurrences_of(ctx, item, start, end):
-                found.append(
-                    Busy(
-                        occ_start.astimezone(UTC),
-                        occ_end.astimezone(UTC),
-                        status,
-                        item,
-                        True,
-                        False,
-                    )
-                )
-            for occ in store_items.exceptions_of(ctx.lab.store, item.id):
-                span = _span(occ)
-                if span and span[1] > start and span[0] < end:
-                    occ_status = str(occ.props.get("calendar:LegacyFreeBusyStatus") or status)
-                    found.append(Busy(span[0], span[1], occ_status, occ, True, True))
-            continue
-        span = _span(item)
-        if span and span[1] > start and span[0] < end:
-            found.append(Busy(span[0], span[1], status, item, False, False))
-    found.sort(key=lambda b: (b.start, b.end))
-    return found
-
-
-def _span(item: Item) -> tuple[datetime, datetime] | None:
-    begin = item.props.get("calendar:Start")
-    if not begin:
-        return None
-    finish = item.props.get("calendar:End") or begin
-    return itemxml.dt_from(str(begin)), itemxml.dt_from(str(finish))
-
-
-def merged(busy: list[Busy], start: datetime, end: datetime, interval: timedelta) -> str:
-    codes = []
-    slot = start
-    while slot < end:
-        slot_end = slot + interval
-        statuses = [b.status for b in busy if b.start < slot_end and b.end > slot]
-        top = max(statuses, key=lambda s: RANK.get(s, 2), default="Free")
-        codes.append(MERGED_CODES.get(top, "2"))
-        slot = slot_end
-    return "".join(codes)
-
-
-def granted_view(requested: str, rights: Rights) -> str | None:
-    """The view Exchange grants for a request and the caller's read right (None: no access)."""
-    if rights.read == "none":
-        return None
-    merged_wanted = requested.endswith("Merged") or requested == "MergedOnly"
-    if requested == "MergedOnly":
-        return "MergedOnly"
-    if requested.startswith("Detailed") and rights.read != "freebusy_time":
-        return "DetailedMerged" if merged_wanted else "Detailed"
-    return "FreeBusyMerged" if merged_wanted else "FreeBusy"
 
 
 @operation("GetUserAvailabilityRequest", min_version="Exchange2007_SP1")
@@ -337,7 +261,7 @@ def _free_busy_view(
         for entry in busy:
             _event(ctx, events, entry, kind, rights, zone)
     hours = sub(view, t("WorkingHours"))
-    serializable_zone(hours, BY_ID.get(mailbox.time_zone, BY_ID["UTC"]))
+    serializable_zone(hours, zone_by_id(mailbox.time_zone) or _utc())
     periods = sub(hours, t("WorkingPeriodArray"))
     period = sub(periods, t("WorkingPeriod"))
     sub(period, t("DayOfWeek"), " ".join(WEEKDAYS[:5]))

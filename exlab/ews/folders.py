@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from exlab.access import (
+from exlab.core.access import (
     CALENDAR_ONLY_ROLES,
     READ_FROM_EWS,
     READ_TO_EWS,
@@ -26,6 +26,8 @@ from exlab.access import (
     grant,
     rights_from_row,
 )
+from exlab.core.errors import denied
+from exlab.core.store import PUBLIC, Folder
 from exlab.ews.ids import (
     encode_id,
     folder_id_element,
@@ -33,6 +35,7 @@ from exlab.ews.ids import (
     resolve_folder,
     rights_on,
 )
+from exlab.ews.restrictions import RestrictionError, matches, parse_restriction
 from exlab.ews.soap import (
     Element,
     EwsContext,
@@ -48,10 +51,6 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.restrictions import RestrictionError, matches, parse_restriction
-from exlab.store import PUBLIC, Folder
-
-ACCESS_DENIED = "Access is denied. Check credentials and try again."
 
 # Response element per folder class (everything else is a plain t:Folder).
 FOLDER_TAGS = {
@@ -514,7 +513,7 @@ def create_folder(ctx: EwsContext, request: Element) -> Element:
         )
     parent = resolve_folder(ctx, parents[0])
     if not rights_on(ctx, parent).create_subfolders:
-        raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+        raise denied()
     messages = []
     for spec in _children_of(request.find(m("Folders"))):
         name = text_of(spec.find(t("DisplayName")))
@@ -571,9 +570,7 @@ def delete_folder(ctx: EwsContext, request: Element) -> Element:
                     "ErrorDeleteDistinguishedFolder", "Distinguished folders cannot be deleted."
                 )
             if not rights_on(ctx, folder).folder_owner:
-                raise EwsError(
-                    "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-                )
+                raise denied()
             trash = ctx.lab.store.distinguished_folder(folder.mailbox, "deleteditems")
             in_trash = trash is not None and (
                 folder.parent_id == trash.id
@@ -697,7 +694,7 @@ def update_folder(ctx: EwsContext, request: Element) -> Element:
                 )
             folder = resolve_folder(ctx, ids[0])
             if not rights_on(ctx, folder).folder_owner:
-                raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+                raise denied()
             updated = _apply_updates(ctx, folder, change.find(t("Updates")))
             folders = Element(m("Folders"))
             folder_element(folders, ctx, updated, FolderShape({"FolderId"}))
@@ -762,7 +759,7 @@ def move_folder(ctx: EwsContext, request: Element) -> Element:
         )
     target = resolve_folder(ctx, targets[0])
     if not rights_on(ctx, target).create_subfolders:
-        raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+        raise denied()
     messages = []
     for el in folder_id_elements(request.find(m("FolderIds"))):
         try:
@@ -772,9 +769,7 @@ def move_folder(ctx: EwsContext, request: Element) -> Element:
                     "ErrorMoveDistinguishedFolder", "Distinguished folders cannot be moved."
                 )
             if not rights_on(ctx, folder).folder_owner:
-                raise EwsError(
-                    "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-                )
+                raise denied()
             if (
                 folder.mailbox != target.mailbox
                 or target.id == folder.id

@@ -1,97 +1,16 @@
-"""EWS ids: opaque base64 blobs outside, (kind, key) inside; and folder id resolution.
+"""Folder ids in EWS requests: `t:FolderId`, `t:DistinguishedFolderId` (with `t:Mailbox`).
 
-Exchange ids are base64 strings a client must not parse; ours carry a marker, the kind of object
-(`folder`, `item`, `occurrence`, `attachment`, `subscription`, ...) and the row key, so that a
-tampered or foreign id is refused with ErrorInvalidIdMalformed rather than looked up.
+The ids themselves are the core's (`exlab.core.ids`), re-exported here for the EWS modules.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-
-from exlab.access import Rights, effective_rights
+from exlab.core.access import Rights, effective_rights
+from exlab.core.errors import denied
+from exlab.core.folders import KNOWN_DISTINGUISHED
+from exlab.core.ids import decode_id, encode_id
+from exlab.core.store import PUBLIC, Folder
 from exlab.ews.soap import Element, EwsContext, EwsError, SoapFault, sub, t, text_of
-from exlab.store import PUBLIC, Folder
-
-_MARK = b"MBLAB\x01"
-_KIND = re.compile(r"[a-z]{1,16}")
-_KEY = re.compile(r"[A-Za-z0-9._:@+-]{1,200}")
-
-KNOWN_DISTINGUISHED = frozenset(
-    {
-        "calendar",
-        "contacts",
-        "deleteditems",
-        "drafts",
-        "inbox",
-        "journal",
-        "notes",
-        "outbox",
-        "sentitems",
-        "tasks",
-        "msgfolderroot",
-        "publicfoldersroot",
-        "root",
-        "junkemail",
-        "searchfolders",
-        "voicemail",
-        "recoverableitemsroot",
-        "recoverableitemsdeletions",
-        "recoverableitemsversions",
-        "recoverableitemspurges",
-        "archiveroot",
-        "archivemsgfolderroot",
-        "archivedeleteditems",
-        "archiveinbox",
-        "archiverecoverableitemsroot",
-        "archiverecoverableitemsdeletions",
-        "archiverecoverableitemsversions",
-        "archiverecoverableitemspurges",
-        "syncissues",
-        "conflicts",
-        "localfailures",
-        "serverfailures",
-        "recipientcache",
-        "quickcontacts",
-        "conversationhistory",
-        "adminauditlogs",
-        "todosearch",
-        "mycontacts",
-        "directory",
-        "imcontactlist",
-        "peopleconnect",
-        "favorites",
-    }
-)
-
-
-def encode_id(kind: str, key: str) -> str:
-    """The id a client sees for the row `key` of kind `kind`."""
-    if not _KIND.fullmatch(kind) or not _KEY.fullmatch(key):
-        raise ValueError(f"cannot encode id kind={kind!r} key={key!r}")
-    return base64.b64encode(_MARK + kind.encode() + b"\x00" + key.encode()).decode("ascii")
-
-
-def decode_id(value: str | None) -> tuple[str, str]:
-    """(kind, key) of a client's id; ErrorInvalidIdMalformed (or ...Empty) if it is not ours."""
-    if value is None or not value.strip():
-        raise EwsError("ErrorInvalidIdEmpty", "Id must be non-empty.")
-    try:
-        raw = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.") from None
-    if not raw.startswith(_MARK) or b"\x00" not in raw:
-        raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
-    kind_raw, _, key_raw = raw[len(_MARK) :].partition(b"\x00")
-    try:
-        kind, key = kind_raw.decode("ascii"), key_raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.") from None
-    if not _KIND.fullmatch(kind) or not _KEY.fullmatch(key):
-        raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
-    return kind, key
 
 
 def folder_ews_id(folder: Folder) -> str:
@@ -160,7 +79,7 @@ def resolve_folder(ctx: EwsContext, el: Element, *, require_visible: bool = True
     """The folder named by `el`, which the caller must be allowed to see (or ErrorAccessDenied)."""
     folder = find_folder_row(ctx, el)
     if require_visible and not rights_on(ctx, folder).folder_visible:
-        raise EwsError("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        raise denied()
     return folder
 
 
@@ -173,3 +92,16 @@ def folder_id_elements(container: Element | None) -> list[Element]:
     if container is None:
         return []
     return [c for c in container if c.tag in (t("FolderId"), t("DistinguishedFolderId"))]
+
+
+__all__ = [
+    "decode_id",
+    "encode_id",
+    "find_folder_row",
+    "folder_ews_id",
+    "folder_id_element",
+    "folder_id_elements",
+    "mailbox_of",
+    "resolve_folder",
+    "rights_on",
+]

@@ -3,7 +3,7 @@
 FindItem (paging, sort, restriction, CalendarView with recurrence expansion), GetItem,
 CreateItem (save, send, send on behalf, meeting invitations and responses), UpdateItem
 (incl. occurrences and masters), DeleteItem, MoveItem, CopyItem, SendItem, ArchiveItem.
-Rights come from ``exlab.access.effective_rights``; private items are invisible to
+Rights come from ``exlab.core.access.effective_rights``; private items are invisible to
 delegates without ViewPrivateItems. A refused item answers ErrorAccessDenied in its own
 response message and changes nothing (each item runs in its own savepoint).
 """
@@ -12,20 +12,71 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from xml.etree.ElementTree import Element
-from zoneinfo import ZoneInfo
 
-from exlab import items as store_items
-from exlab.access import Rights, effective_rights
-from exlab.ews import itemxml, meetings
-from exlab.ews.ids import decode_id, encode_id, resolve_folder
+from exlab.core import items as store_items
+from exlab.core import meetings
+from exlab.core.access import Rights
+from exlab.core.calendar import (
+    VIEW_COUNT_LIMIT,
+    align_master_start,
+    item_zone_name,
+    materialize,
+    normalise_all_day,
+    occurrences_of,
+    overlaps,
+    owner_zone,
+    prepare_calendar,
+    view_range_too_big,
+)
+from exlab.core.delivery import (
+    DEFAULT_FOLDER_FOR,
+    CreateArgs,
+    NewAttachment,
+    add_attachments,
+    archive_folder_for,
+    display,
+    owner_copy,
+    owner_kind,
+    prepare_message,
+    send_existing,
+    send_message,
+)
+from exlab.core.errors import denied, not_found
+from exlab.core.items import Item, element_for_class
+from exlab.core.store import Folder, parse_utc, utc_text
+from exlab.core.targets import (
+    Target,
+    check_create,
+    check_delete,
+    check_edit,
+    check_read,
+    distinguished,
+    item_ews_id,
+    load,
+    occurrence_target,
+    resolve_id,
+    rights,
+    visible_items,
+)
+from exlab.core.tasks import stamp_completion
+from exlab.core.timezones import known as known_zone
+from exlab.core.timezones import zone_info
+from exlab.core.view import output_props
+from exlab.ews import aqs, itemxml
+from exlab.ews.ids import decode_id, resolve_folder
+from exlab.ews.restrictions import (
+    RestrictionError,
+    matches,
+    parse_restriction,
+    parse_sort_order,
+    sort_props,
+)
 from exlab.ews.soap import (
     EwsContext,
     EwsError,
@@ -39,50 +90,6 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.items import Item
-from exlab.recurrence import Recurrence, expand
-from exlab.restrictions import (
-    RestrictionError,
-    matches,
-    parse_restriction,
-    parse_sort_order,
-    sort_props,
-)
-from exlab.store import Folder, new_key
-
-ACCESS_DENIED = "Access is denied. Check credentials and try again."
-VIEW_MAX_YEARS = 2
-"""A calendar view spans at most two years, as on Exchange."""
-VIEW_COUNT_LIMIT = 1000
-"""Entries one calendar view may answer (Exchange's EWSFindCountLimit default)."""
-NOT_FOUND = "The specified object was not found in the store."
-
-# Windows time zone ids (as EWS names them) to IANA, for recurrence expansion.
-ZONES = {
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Central European Standard Time": "Europe/Warsaw",
-    "GMT Standard Time": "Europe/London",
-    "UTC": "UTC",
-    "Greenwich Standard Time": "Atlantic/Reykjavik",
-    "Eastern Standard Time": "America/New_York",
-    "Pacific Standard Time": "America/Los_Angeles",
-}
-
-DEFAULT_FOLDER_FOR = {
-    "CalendarItem": "calendar",
-    "Contact": "contacts",
-    "Task": "tasks",
-}
-
-
-def denied() -> EwsError:
-    return EwsError("ErrorAccessDenied", ACCESS_DENIED)
-
-
-def not_found() -> EwsError:
-    return EwsError("ErrorItemNotFound", NOT_FOUND)
 
 
 def xml_error(exc: itemxml.ItemXmlError | RestrictionError) -> EwsError:
@@ -140,77 +147,11 @@ def _error_with_container(op: str, err: EwsError) -> Element:
 # -- ids and rights -----------------------------------------------------------------------------
 
 
-def item_ews_id(item: Item) -> str:
-    """An item's id; a modified occurrence keeps its occurrence id, as in Exchange."""
-    if item.master_id is not None and "lab:index" in item.props:
-        return encode_id("occurrence", f"{item.master_id}:{item.props['lab:index']}")
-    return encode_id("item", item.id)
-
-
-def occurrence_ews_id(master: Item, index: int) -> str:
-    return encode_id("occurrence", f"{master.id}:{index}")
-
-
-@dataclass
-class Target:
-    """What an item id names: a stored item, or an occurrence of a master (index set)."""
-
-    item: Item
-    folder: Folder
-    index: int | None = None
-
-    @property
-    def is_virtual(self) -> bool:
-        return self.index is not None
-
-
-def _load(ctx: EwsContext, key: str) -> tuple[Item, Folder]:
-    item = store_items.get_item(ctx.lab.store, key)
-    if item is None:
-        raise not_found()
-    folder_key = item.folder_id
-    if item.master_id is not None:
-        master = store_items.get_item(ctx.lab.store, item.master_id)
-        if master is None:
-            raise not_found()
-        folder_key = master.folder_id
-    folder = ctx.lab.store.folder(folder_key)
-    if folder is None:
-        raise not_found()
-    return item, folder
-
-
-def _occurrence(ctx: EwsContext, master_key: str, index: int) -> Target:
-    master, folder = _load(ctx, master_key)
-    if "calendar:Recurrence" not in master.props or index < 1:
-        raise not_found()
-    for exc in store_items.exceptions_of(ctx.lab.store, master.id):
-        if exc.props.get("lab:index") == index:
-            return Target(exc, folder)
-    if index in master.props.get("lab:deleted", []):
-        raise EwsError("ErrorItemNotFound", "The occurrence was deleted from the series.")
-    rec = Recurrence.from_json(master.props["calendar:Recurrence"])
-    from exlab.recurrence import date_of
-
-    if date_of(rec, index) is None:
-        raise EwsError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange", NOT_FOUND)
-    return Target(master, folder, index)
-
-
 def resolve_item(ctx: EwsContext, el: Element) -> Target:
     """``t:ItemId``, ``t:OccurrenceItemId`` or ``t:RecurringMasterItemId`` to its target."""
     local = el.tag.rsplit("}", 1)[-1]
     if local in ("ItemId", "ReferenceItemId", "AssociatedCalendarItemId"):
-        kind, key = decode_id(el.get("Id"))
-        if kind == "item":
-            item, folder = _load(ctx, key)
-            return Target(item, folder)
-        if kind == "occurrence":
-            master_key, _, idx = key.rpartition(":")
-            if not idx.isdigit():
-                raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
-            return _occurrence(ctx, master_key, int(idx))
-        raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
+        return resolve_id(ctx, el.get("Id") or "")
     if local == "OccurrenceItemId":
         kind, key = decode_id(el.get("RecurringMasterId"))
         if kind != "item":
@@ -219,62 +160,21 @@ def resolve_item(ctx: EwsContext, el: Element) -> Target:
             index = int(el.get("InstanceIndex", ""))
         except ValueError:
             raise EwsError("ErrorInvalidIdMalformed", "InstanceIndex is malformed.") from None
-        return _occurrence(ctx, key, index)
+        return occurrence_target(ctx, key, index)
     if local == "RecurringMasterItemId":
         kind, key = decode_id(el.get("OccurrenceId"))
         if kind == "occurrence":
             key = key.rpartition(":")[0]
         elif kind == "item":
-            item, _ = _load(ctx, key)
+            item, _ = load(ctx, key)
             key = item.master_id or item.id
         else:
             raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
-        item, folder = _load(ctx, key)
+        item, folder = load(ctx, key)
         if "calendar:Recurrence" not in item.props:
             raise EwsError("ErrorItemNotFound", "The item is not a recurring master.")
         return Target(item, folder)
     raise SoapFault("ErrorSchemaValidation", f"unexpected item id element {local}")
-
-
-def rights(ctx: EwsContext, folder: Folder) -> Rights:
-    return effective_rights(ctx.lab.store, ctx.user, folder)
-
-
-def hidden(ctx: EwsContext, item: Item, r: Rights) -> bool:
-    """Private items are not there for delegates without ViewPrivateItems."""
-    return item.is_private and not r.view_private
-
-
-def check_read(ctx: EwsContext, target: Target) -> Rights:
-    r = rights(ctx, target.folder)
-    if not r.can_read_items or hidden(ctx, target.item, r):
-        raise denied()
-    return r
-
-
-def _scope_allows(scope: str, ctx: EwsContext, item: Item) -> bool:
-    return scope == "all" or (scope == "own" and item.created_by == ctx.user)
-
-
-def check_edit(ctx: EwsContext, target: Target) -> Rights:
-    r = check_read(ctx, target)
-    if not _scope_allows(r.edit, ctx, target.item):
-        raise denied()
-    return r
-
-
-def check_delete(ctx: EwsContext, target: Target) -> Rights:
-    r = rights(ctx, target.folder)
-    if hidden(ctx, target.item, r) or not _scope_allows(r.delete, ctx, target.item):
-        raise denied()
-    return r
-
-
-def check_create(ctx: EwsContext, folder: Folder) -> Rights:
-    r = rights(ctx, folder)
-    if not r.create_items:
-        raise denied()
-    return r
 
 
 def folder_from(ctx: EwsContext, container: Element | None) -> Folder | None:
@@ -287,198 +187,19 @@ def folder_from(ctx: EwsContext, container: Element | None) -> Folder | None:
     return None
 
 
-def distinguished(ctx: EwsContext, mailbox: str, name: str) -> Folder:
-    folder = ctx.lab.store.distinguished_folder(mailbox, name)
-    if folder is None:
-        raise EwsError("ErrorFolderNotFound", f"{mailbox} has no {name} folder.")
-    return folder
-
-
 # -- output ---------------------------------------------------------------------------------------
-
-
-def zone_of(ctx: EwsContext, item: Item) -> ZoneInfo:
-    tz = item.props.get("calendar:StartTimeZone") or {}
-    name = tz.get("id") if isinstance(tz, dict) else None
-    if not name:
-        mb = ctx.lab.store.mailbox(item.mailbox)
-        name = mb.time_zone if mb is not None else "UTC"
-    return ZoneInfo(ZONES.get(str(name), "UTC"))
-
-
-def _duration(item: Item) -> timedelta:
-    start = item.props.get("calendar:Start")
-    end = item.props.get("calendar:End")
-    if not start or not end:
-        return timedelta(0)
-    return itemxml.dt_from(end) - itemxml.dt_from(start)
-
-
-def occurrences_of(
-    ctx: EwsContext, master: Item, window_start: datetime, window_end: datetime
-) -> list[tuple[int, datetime, datetime]]:
-    """(index, start, end) in UTC of the master's unmodified, undeleted occurrences."""
-    rec = Recurrence.from_json(master.props["calendar:Recurrence"])
-    zone = zone_of(ctx, master)
-    first = itemxml.dt_from(master.props["calendar:Start"]).astimezone(zone)
-    modified = frozenset(
-        int(e.props["lab:index"]) for e in store_items.exceptions_of(ctx.lab.store, master.id)
-    )
-    occ = expand(
-        rec,
-        first,
-        _duration(master),
-        window_start=window_start.astimezone(zone),
-        window_end=window_end.astimezone(zone),
-        deleted=frozenset(master.props.get("lab:deleted", [])),
-        modified=modified,
-    )
-    return [(o.index, o.start, o.end) for o in occ]
-
-
-def _original_start(ctx: EwsContext, master: Item, index: int) -> datetime:
-    from exlab.recurrence import date_of
-
-    rec = Recurrence.from_json(master.props["calendar:Recurrence"])
-    zone = zone_of(ctx, master)
-    first = itemxml.dt_from(master.props["calendar:Start"]).astimezone(zone)
-    day = date_of(rec, index)
-    if day is None:
-        raise EwsError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange", NOT_FOUND)
-    return datetime.combine(day, first.timetz())
-
-
-def _master_extras(ctx: EwsContext, master: Item, p: dict[str, Any]) -> None:
-    """FirstOccurrence/LastOccurrence/ModifiedOccurrences/DeletedOccurrences of a master."""
-    from exlab.recurrence import last_date, occurrence_dates
-
-    rec = Recurrence.from_json(master.props["calendar:Recurrence"])
-    duration = _duration(master)
-    p["calendar:CalendarItemType"] = "RecurringMaster"
-
-    def info(index: int) -> dict[str, Any]:
-        start = _original_start(ctx, master, index)
-        return {
-            "id": occurrence_ews_id(master, index),
-            "start": itemxml.dt_text(start),
-            "end": itemxml.dt_text(start + duration),
-            "original_start": itemxml.dt_text(start),
-        }
-
-    first = next(iter(occurrence_dates(rec)), None)
-    if first is not None:
-        p["calendar:FirstOccurrence"] = info(first[0])
-    last = last_date(rec)
-    if last is not None:
-        from exlab.recurrence import index_of
-
-        idx = index_of(rec, last)
-        if idx is not None:
-            p["calendar:LastOccurrence"] = info(idx)
-    exceptions = store_items.exceptions_of(ctx.lab.store, master.id)
-    if exceptions:
-        p["calendar:ModifiedOccurrences"] = [
-            {
-                "id": item_ews_id(e),
-                "change_key": e.change_key,
-                "start": e.props.get("calendar:Start"),
-                "end": e.props.get("calendar:End"),
-                "original_start": e.props.get("calendar:OriginalStart"),
-            }
-            for e in exceptions
-        ]
-    deleted = master.props.get("lab:deleted", [])
-    if deleted:
-        p["calendar:DeletedOccurrences"] = [
-            itemxml.dt_text(_original_start(ctx, master, i)) for i in sorted(deleted)
-        ]
-
-
-def output_props(
-    ctx: EwsContext,
-    target: Target,
-    shape: itemxml.Shape,
-    r: Rights | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """(element, props) of an item as a client sees it, computed fields included."""
-    item = target.item
-    store = ctx.lab.store
-    atts = store_items.attachments_of(store, item.id)
-    p = store_items.effective_props(item, has_attachments=bool(atts))
-    element = itemxml.element_for_class(item.item_class)
-    p["item:ItemId"] = {"id": item_ews_id(item), "change_key": item.change_key}
-    p["item:ParentFolderId"] = {
-        "id": encode_id("folder", target.folder.id),
-        "change_key": target.folder.change_key,
-    }
-    p["item:Attachments"] = [a.as_dict(encode_id("attachment", a.id)) for a in atts]
-    p["item:Size"] = len(json.dumps(item.props)) + sum(len(a.content) for a in atts)
-    p["item:DisplayTo"] = "; ".join(
-        x.get("name") or x.get("email", "") for x in p.get("message:ToRecipients", [])
-    )
-    p["item:DisplayCc"] = "; ".join(
-        x.get("name") or x.get("email", "") for x in p.get("message:CcRecipients", [])
-    )
-    r = r or rights(ctx, target.folder)
-    p["item:EffectiveRights"] = {
-        "CreateAssociated": r.create_items,
-        "CreateContents": r.create_items,
-        "CreateHierarchy": r.create_subfolders,
-        "Delete": _scope_allows(r.delete, ctx, item),
-        "Modify": _scope_allows(r.edit, ctx, item),
-        "Read": r.can_read_items,
-        "ViewPrivateItems": r.view_private,
-    }
-    if element == "CalendarItem":
-        if target.index is not None:
-            start = _original_start(ctx, item, target.index)
-            p["item:ItemId"] = {
-                "id": occurrence_ews_id(item, target.index),
-                "change_key": item.change_key,
-            }
-            p["calendar:Start"] = itemxml.dt_text(start)
-            p["calendar:End"] = itemxml.dt_text(start + _duration(item))
-            p["calendar:OriginalStart"] = p["calendar:Start"]
-            p["calendar:CalendarItemType"] = "Occurrence"
-            p.pop("calendar:Recurrence", None)
-            p["calendar:IsRecurring"] = True
-        elif item.master_id is not None:
-            p["calendar:CalendarItemType"] = "Exception"
-            p["calendar:IsRecurring"] = True
-        elif "calendar:Recurrence" in p:
-            _master_extras(ctx, item, p)
-        else:
-            p.setdefault("calendar:CalendarItemType", "Single")
-        p.setdefault(
-            "calendar:IsMeeting",
-            bool(p.get("calendar:RequiredAttendees") or p.get("calendar:OptionalAttendees")),
-        )
-        p.setdefault("calendar:IsCancelled", False)
-        p.setdefault("calendar:IsAllDayEvent", False)
-        p.setdefault("calendar:LegacyFreeBusyStatus", "Busy")
-        p.setdefault("calendar:MyResponseType", "Organizer")
-        p.setdefault("calendar:UID", item.id)
-    if element == "Message" or element.startswith("Meeting"):
-        p.setdefault("message:IsRead", False)
-        p.setdefault("item:IsDraft", False)
-    if shape.include_mime:
-        from exlab.mime import to_mime
-
-        tzid = zone_of(ctx, item).key if element == "CalendarItem" else "UTC"
-        p["item:MimeContent"] = base64.b64encode(to_mime(p, atts, tzid=tzid)).decode("ascii")
-    return element, p
 
 
 def write_item(
     ctx: EwsContext, parent: Element, target: Target, shape: itemxml.Shape, r: Rights | None = None
 ) -> Element:
-    element, p = output_props(ctx, target, shape, r)
+    element, p = output_props(ctx, target, shape.include_mime, r)
     return itemxml.serialize_item(parent, element, p, shape)
 
 
 def write_id_only(parent: Element, item: Item) -> Element:
     """The item element with just its id, as write operations answer."""
-    el = sub(parent, t(itemxml.element_for_class(item.item_class)))
+    el = sub(parent, t(element_for_class(item.item_class)))
     sub(el, t("ItemId"), Id=item_ews_id(item), ChangeKey=item.change_key)
     return el
 
@@ -491,10 +212,6 @@ def parse_shape(el: Element | None) -> itemxml.Shape:
 
 
 # -- FindItem -------------------------------------------------------------------------------------
-
-
-def visible_items(ctx: EwsContext, folder: Folder, r: Rights) -> list[Item]:
-    return [i for i in store_items.items_in(ctx.lab.store, folder.id) if not hidden(ctx, i, r)]
 
 
 @operation("FindItem")
@@ -558,7 +275,8 @@ def _find_in_folder(
         found = [i for i in found if matches(node, props_of(i))]
     query = text_of(request.find(m("QueryString")))
     if query:
-        found = [i for i in found if _query_matches(query, props_of(i))]
+        search = _query(query)
+        found = [i for i in found if aqs.matches(search, props_of(i))]
     sort = parse_sort_order(request.find(m("SortOrder")), itemxml.restriction_key)
     if sort:
         found = sort_props(found, sort, props_of)
@@ -623,20 +341,12 @@ def _fast_page(
     return response_message("FindItem", [root])
 
 
-def _query_matches(query: str, p: Mapping[str, Any]) -> bool:
-    """AQS subset: every word must appear in subject, body, sender or recipients."""
-    hay = " ".join(
-        str(v)
-        for v in (
-            p.get("item:Subject"),
-            (p.get("item:Body") or {}).get("text"),
-            json.dumps(p.get("message:From") or {}, ensure_ascii=False),
-            json.dumps(p.get("message:ToRecipients") or [], ensure_ascii=False),
-        )
-        if v
-    ).casefold()
-    words = [w.split(":", 1)[-1].strip('"') for w in query.split()]
-    return all(w.casefold() in hay for w in words if w)
+def _query(query: str) -> aqs.Node:
+    """The AQS query; one that cannot be read is searched for word by word, as free text."""
+    try:
+        return aqs.parse(query)
+    except aqs.AqsError:
+        return aqs.All(tuple(aqs.Term(None, w.casefold()) for w in query.split()))
 
 
 def _page(request: Element, found: list[Item]) -> tuple[list[Item], int | None, bool]:
@@ -675,8 +385,8 @@ def _calendar_view(
     ctx: EwsContext, cal: Element, folder: Folder, shape: itemxml.Shape, r: Rights
 ) -> Element:
     try:
-        window_start = itemxml.dt_from(itemxml.norm_dt(cal.get("StartDate", "")))
-        window_end = itemxml.dt_from(itemxml.norm_dt(cal.get("EndDate", "")))
+        window_start = parse_utc(itemxml.norm_dt(cal.get("StartDate", "")))
+        window_end = parse_utc(itemxml.norm_dt(cal.get("EndDate", "")))
     except itemxml.ItemXmlError as exc:
         raise SoapFault("ErrorSchemaValidation", f"CalendarView: {exc}") from None
     if window_end < window_start:
@@ -700,12 +410,10 @@ def _calendar_view(
             for index, start, _end in occurrences_of(ctx, item, window_start, window_end):
                 entries.append((start, Target(item, folder, index)))
             for occ in store_items.exceptions_of(ctx.lab.store, item.id):
-                if _overlaps(occ, window_start, window_end):
-                    entries.append(
-                        (itemxml.dt_from(occ.props["calendar:Start"]), Target(occ, folder))
-                    )
-        elif _overlaps(item, window_start, window_end):
-            entries.append((itemxml.dt_from(item.props["calendar:Start"]), Target(item, folder)))
+                if overlaps(occ, window_start, window_end):
+                    entries.append((parse_utc(occ.props["calendar:Start"]), Target(occ, folder)))
+        elif overlaps(item, window_start, window_end):
+            entries.append((parse_utc(item.props["calendar:Start"]), Target(item, folder)))
     entries.sort(key=lambda e: e[0])
     total = len(entries)
     if total > VIEW_COUNT_LIMIT and not 0 < max_entries <= VIEW_COUNT_LIMIT:
@@ -723,26 +431,6 @@ def _calendar_view(
     for _, target in entries:
         write_item(ctx, box, target, shape, r)
     return response_message("FindItem", [root])
-
-
-def view_range_too_big(start: datetime, end: datetime) -> bool:
-    """True when [start, end) spans more than ``VIEW_MAX_YEARS`` years."""
-    try:
-        limit = start.replace(year=start.year + VIEW_MAX_YEARS)
-    except ValueError:  # 29 February, or past year 9999
-        if start.year + VIEW_MAX_YEARS > 9999:
-            return False
-        limit = start.replace(year=start.year + VIEW_MAX_YEARS, day=28)
-    return end > limit
-
-
-def _overlaps(item: Item, start: datetime, end: datetime) -> bool:
-    s = item.props.get("calendar:Start")
-    if not s:
-        return False
-    e = item.props.get("calendar:End") or s
-    s_dt, e_dt = itemxml.dt_from(str(s)), itemxml.dt_from(str(e))
-    return (e_dt > start and s_dt < end) or (s_dt == e_dt == start)
 
 
 # -- GetItem --------------------------------------------------------------------------------------
@@ -768,13 +456,6 @@ def get_item(ctx: EwsContext, request: Element) -> Element:
 # -- CreateItem -----------------------------------------------------------------------------------
 
 
-@dataclass
-class CreateArgs:
-    disposition: str
-    invitations: str
-    saved: Folder | None
-
-
 @operation("CreateItem")
 def create_item(ctx: EwsContext, request: Element) -> Element:
     args = CreateArgs(
@@ -790,7 +471,11 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
         local = el.tag.rsplit("}", 1)[-1]
         box = Element(m("Items"))
         if local in meetings.RESPONSE_CLASSES:
-            meetings.respond(ctx, el, local, box)
+            require_disposition(args)
+            respond(ctx, el, local, box)
+        elif local == "CancelCalendarItem":
+            require_disposition(args)
+            cancel_meeting(ctx, el, args)
         elif local in SMART_RESPONSES:
             smart_response(ctx, el, local, args, box)
         else:
@@ -798,6 +483,19 @@ def create_item(ctx: EwsContext, request: Element) -> Element:
         return [box]
 
     return per_item("CreateItem", ctx, list(items_el), work)
+
+
+def request_zone(ctx: EwsContext) -> str | None:
+    """The zone the request's TimeZoneContext names, when the lab knows it."""
+    return ctx.time_zone if ctx.time_zone and known_zone(ctx.time_zone) else None
+
+
+def require_disposition(args: CreateArgs) -> None:
+    """Messages and response objects need MessageDisposition (ErrorMessageDispositionRequired)."""
+    if args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
+        raise EwsError(
+            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
+        )
 
 
 SMART_RESPONSES = {"ReplyToItem": "RE: ", "ReplyAllToItem": "RE: ", "ForwardItem": "FW: "}
@@ -813,12 +511,9 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
     target = resolve_item(ctx, ref)
     check_read(ctx, target)
     original = target.item
-    if itemxml.element_for_class(original.item_class) not in ("Message", "MeetingRequest"):
+    if element_for_class(original.item_class) not in ("Message", "MeetingRequest"):
         raise EwsError("ErrorInvalidReferenceItem", "Only messages can be answered this way.")
-    if args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
-        raise EwsError(
-            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
-        )
+    require_disposition(args)
     given = {c.tag.rsplit("}", 1)[-1]: c for c in el}
     op = original.props
     owner = original.mailbox if owner_kind(ctx, original.mailbox) != "public" else ctx.user
@@ -858,7 +553,7 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
         ctx, ctx.user, "drafts" if args.disposition == "SaveOnly" else "sentitems"
     )
     check_create(ctx, folder)
-    _prepare_message(ctx, props, folder, args)
+    prepare_message(ctx, props, folder, args)
     now = ctx.lab.now()
     carried = original.id if kind == "ForwardItem" else None
     item = None
@@ -868,11 +563,12 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
         )
         if carried:
             store_items.copy_attachments(ctx.lab.store, carried, item.id, now)
-        write_id_only(box, item)
+        if args.disposition == "SaveOnly":
+            write_id_only(box, item)  # a sent message is answered without an item
     if args.disposition == "SaveOnly":
         return
     send_message(ctx, props, "IPM.Note", [], now, attachments_from=carried)
-    copy = _owner_copy(ctx, props, "IPM.Note", [], now, saved=folder if item else None)
+    copy = owner_copy(ctx, props, "IPM.Note", [], now, saved=folder if item else None)
     if copy is not None and carried:
         store_items.copy_attachments(ctx.lab.store, carried, copy.id, now)
 
@@ -898,17 +594,12 @@ def _quoted_body(new: Element | None, original: dict[str, Any]) -> dict[str, str
     }
 
 
-def owner_kind(ctx: EwsContext, address: str) -> str | None:
-    mb = ctx.lab.store.mailbox(address)
-    return None if mb is None else mb.kind
-
-
 def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> None:
     element, props = itemxml.parse_item(el)
-    raw_atts = props.pop("__attachments__", [])
+    raw_atts = parse_attachments(props.pop("__attachments__", []))
     mime = props.pop("item:MimeContent", None)
     if mime:
-        from exlab.mime import from_mime
+        from exlab.core.mime import from_mime
 
         try:
             props = {**from_mime(base64.b64decode(mime, validate=True)), **props}
@@ -919,10 +610,8 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
     item_class = props.pop("item:ItemClass", None) or itemxml.DEFAULT_CLASS[element]
     now = ctx.lab.now()
     is_message = element == "Message"
-    if is_message and args.disposition not in ("SaveOnly", "SendOnly", "SendAndSaveCopy"):
-        raise EwsError(
-            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages."
-        )
+    if is_message:
+        require_disposition(args)
     folder = args.saved
     if folder is None:
         if is_message:
@@ -931,245 +620,74 @@ def create_one(ctx: EwsContext, el: Element, args: CreateArgs, box: Element) -> 
             name = DEFAULT_FOLDER_FOR.get(element, "drafts")
         folder = distinguished(ctx, ctx.user, name)
     check_create(ctx, folder)
+    read_local_times(ctx, props)
     if element == "CalendarItem":
-        _prepare_calendar(ctx, props, folder, args)
+        prepare_calendar(ctx, props, folder, args, zone_name=request_zone(ctx))
     if is_message:
-        _prepare_message(ctx, props, folder, args)
+        prepare_message(ctx, props, folder, args)
     if is_message and args.disposition == "SendOnly":
         send_message(ctx, props, item_class, raw_atts, now)
-        _owner_copy(ctx, props, item_class, raw_atts, now, saved=None)
+        owner_copy(ctx, props, item_class, raw_atts, now, saved=None)
         return
     item = store_items.create_item(
         ctx.lab.store, folder, item_class, props, created_by=ctx.user, now=now
     )
-    _add_raw_attachments(ctx, item, raw_atts, now)
+    add_attachments(ctx, item, raw_atts, now)
     if is_message and args.disposition == "SendAndSaveCopy":
         send_message(ctx, item.props, item_class, raw_atts, now)
-        _owner_copy(ctx, props, item_class, raw_atts, now, saved=folder)
+        owner_copy(ctx, props, item_class, raw_atts, now, saved=folder)
     if element == "CalendarItem" and args.invitations in ("SendOnlyToAll", "SendToAllAndSaveCopy"):
         meetings.invite(ctx, item, now)
-    write_id_only(box, item)
-
-
-def _owner_copy(
-    ctx: EwsContext,
-    props: dict[str, Any],
-    item_class: str,
-    raw_atts: list[Element],
-    now: datetime,
-    *,
-    saved: Folder | None,
-    attachments_from: str | None = None,
-) -> Item | None:
-    """Sent on behalf: a copy lands in the owner's Sent Items too (the server does this,
-    whatever the delegate's rights there, like Exchange's MessageCopyForSendOnBehalfEnabled),
-    filed as read like every sent copy."""
-    owner = str((props.get("message:From") or {}).get("email", "")).lower()
-    if not owner or owner == ctx.user or owner_kind(ctx, owner) in (None, "public"):
-        return None
-    sent = ctx.lab.store.distinguished_folder(owner, "sentitems")
-    if sent is None or (saved is not None and saved.id == sent.id):
-        return None
-    filed = {**props, "message:IsRead": True, "item:IsDraft": False}
-    copy = store_items.create_item(
-        ctx.lab.store, sent, item_class, filed, created_by=ctx.user, now=now
-    )
-    if attachments_from:
-        store_items.copy_attachments(ctx.lab.store, attachments_from, copy.id, now)
-    else:
-        _add_raw_attachments(ctx, copy, raw_atts, now)
-    return copy
-
-
-def _add_raw_attachments(ctx: EwsContext, item: Item, raw: list[Element], now: datetime) -> None:
-    for att in raw:
-        local = att.tag.rsplit("}", 1)[-1]
-        if local != "FileAttachment":
-            raise EwsError(
-                "ErrorUnsupportedTypeForConversion", "Only file attachments are supported."
-            )
-        try:
-            content = base64.b64decode(text_of(att.find(t("Content"))), validate=True)
-        except ValueError:
-            raise EwsError(
-                "ErrorInvalidValueForProperty", "Attachment content is not base64."
-            ) from None
-        store_items.add_attachment(
-            ctx.lab.store,
-            item.id,
-            text_of(att.find(t("Name"))) or "attachment",
-            text_of(att.find(t("ContentType"))) or "application/octet-stream",
-            content,
-            now=now,
-            content_id=text_of(att.find(t("ContentId"))) or None,
-            is_inline=text_of(att.find(t("IsInline"))).lower() == "true",
-        )
-
-
-def display(ctx: EwsContext, address: str) -> dict[str, str]:
-    mb = ctx.lab.store.mailbox(address)
-    return {"name": mb.display_name if mb else address, "email": address}
-
-
-def may_send_for(ctx: EwsContext, owner: str) -> bool:
-    """Send on behalf: delegates of a user, editors of a shared mailbox's inbox."""
-    if owner == ctx.user:
-        return True
-    if ctx.lab.store.delegate(owner, ctx.user) is not None:
-        return True
-    if owner_kind(ctx, owner) in ("shared", "room"):
-        inbox = ctx.lab.store.distinguished_folder(owner, "inbox")
-        return inbox is not None and rights(ctx, inbox).create_items
-    return False
-
-
-def _prepare_message(
-    ctx: EwsContext, props: dict[str, Any], folder: Folder, args: CreateArgs
-) -> None:
-    """From/Sender as Exchange sets them: From is the mailbox sent for, Sender who sent it."""
-    sending = args.disposition in ("SendOnly", "SendAndSaveCopy")
-    owner = (props.get("message:From") or {}).get("email", "").lower()
-    if not owner:
-        owner = folder.mailbox if owner_kind(ctx, folder.mailbox) != "public" else ctx.user
-    if sending and not may_send_for(ctx, owner):
-        raise EwsError(
-            "ErrorSendAsDenied",
-            "The user account which was used to submit this request does not have "
-            "the right to send mail on behalf of the specified sending account.",
-        )
-    props["message:From"] = display(ctx, owner)
-    if owner != ctx.user:
-        props["message:Sender"] = display(ctx, ctx.user)
-    else:
-        props["message:Sender"] = display(ctx, owner)
-    props["item:IsDraft"] = not sending
-    props.setdefault("message:IsRead", True)
-    if sending:
-        props["item:DateTimeSent"] = itemxml.dt_text(ctx.lab.now())
-        props["item:IsSubmitted"] = False
-
-
-def recipients_of(props: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for key in ("message:ToRecipients", "message:CcRecipients", "message:BccRecipients"):
-        for r in props.get(key, []):
-            addr = str(r.get("email", "")).lower()
-            if addr and addr not in out:
-                out.append(addr)
-    return out
-
-
-def send_message(
-    ctx: EwsContext,
-    props: dict[str, Any],
-    item_class: str,
-    raw_atts: list[Element],
-    now: datetime,
-    *,
-    attachments_from: str | None = None,
-) -> None:
-    """Deliver to every lab mailbox among the recipients (their Inbox, unread)."""
-    recipients = recipients_of(props)
-    if not recipients:
-        raise EwsError("ErrorInvalidRecipients", "At least one recipient isn't valid.")
-    stamp = itemxml.dt_text(now)
-    for address in recipients:
-        if owner_kind(ctx, address) in (None, "public"):
-            continue  # outside the organisation: leaves the lab
-        inbox = distinguished(ctx, address, "inbox")
-        delivered = {k: v for k, v in props.items() if not k.startswith("lab:")}
-        delivered.update(
-            {
-                "message:IsRead": False,
-                "item:IsDraft": False,
-                "item:DateTimeReceived": stamp,
-                "item:DateTimeSent": props.get("item:DateTimeSent", stamp),
-                "message:ReceivedBy": display(ctx, address),
-            }
-        )
-        delivered.pop("message:BccRecipients", None)
-        copy = store_items.create_item(
-            ctx.lab.store,
-            inbox,
-            item_class,
-            delivered,
-            created_by=str((props.get("message:From") or {}).get("email", ctx.user)),
-            now=now,
-            event="newmail",
-        )
-        if attachments_from:
-            for att in store_items.attachments_of(ctx.lab.store, attachments_from):
-                store_items.add_attachment(
-                    ctx.lab.store,
-                    copy.id,
-                    att.name,
-                    att.content_type,
-                    att.content,
-                    now=now,
-                    content_id=att.content_id,
-                    is_inline=att.is_inline,
-                )
-        else:
-            _add_raw_attachments(ctx, copy, raw_atts, now)
+    if not (is_message and args.disposition == "SendAndSaveCopy"):
+        write_id_only(box, item)  # SendAndSaveCopy answers no item, as Exchange does
 
 
 # -- calendar: meetings ---------------------------------------------------------------------------
 
 
-def _prepare_calendar(
-    ctx: EwsContext, props: dict[str, Any], folder: Folder, args: CreateArgs
-) -> None:
-    if not props.get("calendar:Start"):
-        raise EwsError("ErrorInvalidPropertySet", "A calendar item needs a Start.")
-    props.setdefault("calendar:End", props["calendar:Start"])
-    if props["calendar:End"] < props["calendar:Start"]:
-        raise EwsError(
-            "ErrorCalendarEndDateIsEarlierThanStartDate", "EndDate is earlier than StartDate."
-        )
-    attendees = props.get("calendar:RequiredAttendees", []) + props.get(
-        "calendar:OptionalAttendees", []
-    )
-    owner = folder.mailbox if owner_kind(ctx, folder.mailbox) != "public" else ctx.user
-    props.setdefault("calendar:UID", new_key())
-    if attendees:
-        props["calendar:IsMeeting"] = True
-        props["calendar:Organizer"] = display(ctx, owner)
-        props["calendar:MyResponseType"] = "Organizer"
-        props["calendar:MeetingRequestWasSent"] = args.invitations != "SendToNone"
-    props["calendar:CalendarItemType"] = (
-        "RecurringMaster" if "calendar:Recurrence" in props else "Single"
-    )
-    if "calendar:Recurrence" in props:
-        _align_master_start(ctx, props, owner)
-
-
-def _align_master_start(ctx: EwsContext, props: dict[str, Any], owner: str) -> None:
-    """A master starts at its first occurrence, as Exchange moves it there."""
-    from exlab.recurrence import occurrence_dates
-
-    rec = Recurrence.from_json(props["calendar:Recurrence"])
-    tzname = (props.get("calendar:StartTimeZone") or {}).get("id")
-    if not tzname:
-        mb = ctx.lab.store.mailbox(owner)
-        tzname = mb.time_zone if mb else "UTC"
-        props["calendar:StartTimeZone"] = {"id": tzname}
-        props.setdefault("calendar:EndTimeZone", {"id": tzname})
-    zone = ZoneInfo(ZONES.get(tzname, "UTC"))
-    start = itemxml.dt_from(props["calendar:Start"]).astimezone(zone)
-    duration = itemxml.dt_from(props["calendar:End"]) - itemxml.dt_from(props["calendar:Start"])
-    first = next(iter(occurrence_dates(rec)), None)
-    if first is None:
-        raise EwsError("ErrorCalendarInvalidRecurrence", "The recurrence has no occurrences.")
-    new_start = datetime.combine(first[1], start.timetz())
-    props["calendar:Start"] = itemxml.dt_text(new_start)
-    props["calendar:End"] = itemxml.dt_text(new_start + duration)
-
-
 # -- UpdateItem -----------------------------------------------------------------------------------
 
 
-def _change_value(change: Element) -> tuple[str, Any, str]:
-    """(key, value, kind) of a SetItemField/AppendToItemField, from its item element."""
+def read_local_times(
+    ctx: EwsContext, props: dict[str, Any], stored: Mapping[str, Any] | None = None
+) -> None:
+    """Date-times sent without an offset are local times, read as Exchange reads them: Start
+    in StartTimeZone, End in EndTimeZone (else StartTimeZone), in the MeetingTimeZone of an
+    Exchange 2007 request, else in the request's TimeZoneContext; UTC when nothing names a
+    zone. `stored` is the item being changed (its zones count when the change names none)."""
+    naive: dict[str, str] = props.pop(itemxml.NAIVE_TIMES, {})
+    meeting: dict[str, Any] | None = props.pop(itemxml.MEETING_ZONE, None)
+    if meeting is not None and meeting["id"] and known_zone(meeting["id"]):
+        props.setdefault("calendar:StartTimeZone", {"id": meeting["id"]})
+        props.setdefault("calendar:EndTimeZone", {"id": meeting["id"]})
+    seen = {**(stored or {}), **props}
+
+    def named(key: str) -> str | None:
+        value = seen.get(key)
+        return str(value["id"]) if isinstance(value, dict) and value.get("id") else None
+
+    for uri, text in naive.items():
+        name = named("calendar:EndTimeZone") if uri == "calendar:End" else None
+        name = name or (named("calendar:StartTimeZone") if uri.startswith("calendar:") else None)
+        zone: tzinfo
+        if name and known_zone(name):
+            zone = zone_info(name)
+        elif meeting is not None:
+            zone = timezone(-timedelta(minutes=int(meeting["bias_minutes"])))
+        elif ctx.time_zone and known_zone(ctx.time_zone):
+            zone = zone_info(ctx.time_zone)
+        else:
+            zone = UTC
+        try:
+            local = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise EwsError("ErrorInvalidValueForProperty", f"bad date/time {text!r}") from None
+        props[uri] = utc_text(local.replace(tzinfo=zone))
+
+
+def _change_value(change: Element) -> tuple[str, Any, str, dict[str, Any]]:
+    """(key, value, kind, local-time notes) of a SetItemField/AppendToItemField, from its
+    item element (the notes are what `read_local_times` needs)."""
     path = next(itemxml.iter_paths(change), None)
     if path is None:
         raise EwsError("ErrorInvalidPropertyRequest", "The change names no property.")
@@ -1179,11 +697,12 @@ def _change_value(change: Element) -> tuple[str, Any, str]:
         raise EwsError("ErrorInvalidPropertySet", "The change carries no item.")
     _, props = itemxml.parse_item(holder[0])
     props.pop("__attachments__", None)
+    notes = {k: props.pop(k) for k in (itemxml.NAIVE_TIMES, itemxml.MEETING_ZONE) if k in props}
     if path.tag == t("IndexedFieldURI"):
-        return key, props.get(key, {}), "indexed"
+        return key, props.get(key, {}), "indexed", notes
     if key not in props:
         raise EwsError("ErrorInvalidPropertySet", f"The item in the change does not carry {key}.")
-    return key, props[key], "plain"
+    return key, props[key], "plain", notes
 
 
 READ_ONLY = {
@@ -1197,23 +716,28 @@ READ_ONLY = {
 }
 
 
-def _stamp_completion(props: dict[str, Any], now: datetime) -> None:
-    """A task set to Completed is complete at 100 % with the server's completion time;
-    set back, it loses that time (CompleteDate and IsComplete are the server's, not the
-    client's)."""
-    if props.get("task:Status") == "Completed":
-        props["task:IsComplete"] = True
-        props["task:PercentComplete"] = 100.0
-        if not props.get("task:CompleteDate"):
-            props["task:CompleteDate"] = itemxml.dt_text(now)
-    else:
-        props["task:IsComplete"] = False
-        props.pop("task:CompleteDate", None)
+def _without_entry(current: Any, path: Element) -> dict[str, Any]:
+    """An indexed field (phone numbers, addresses...) without the entry a DeleteItemField names;
+    for a postal address part (`contacts:PhysicalAddress:City`) only that part goes."""
+    entries = dict(current) if isinstance(current, dict) else {}
+    index = path.get("FieldIndex", "")
+    uri = path.get("FieldURI", "")
+    part = uri.split(":", 2)[2] if uri.count(":") == 2 else None
+    entry = entries.get(index)
+    if part and isinstance(entry, dict):
+        rest = {k: v for k, v in entry.items() if k != part}
+        if rest:
+            entries[index] = rest
+            return entries
+    entries.pop(index, None)
+    return entries
 
 
-def apply_updates(item: Item, updates: Element) -> None:
+def apply_updates(ctx: EwsContext, item: Item, updates: Element) -> None:
     changes: dict[str, Any] = {}
     props = dict(item.props)
+    naive: dict[str, str] = {}
+    meeting_zone: dict[str, Any] | None = None
     for change in updates:
         local = change.tag.rsplit("}", 1)[-1]
         if local == "DeleteItemField":
@@ -1223,17 +747,26 @@ def apply_updates(item: Item, updates: Element) -> None:
             key = itemxml.field_uri_key(path)
             if key in READ_ONLY:
                 raise EwsError("ErrorInvalidPropertyDelete", f"{key} cannot be deleted.")
+            if path.tag == t("IndexedFieldURI"):
+                changes[key] = _without_entry(changes.get(key, props.get(key)), path) or None
+                continue
             changes[key] = None
             continue
-        key, value, how = _change_value(change)
+        key, value, how, notes = _change_value(change)
+        naive.update(notes.get(itemxml.NAIVE_TIMES, {}))
+        meeting_zone = notes.get(itemxml.MEETING_ZONE, meeting_zone)
         if key in READ_ONLY:
             raise EwsError("ErrorInvalidPropertySet", f"{key} is read-only.")
         if key == "item:ItemClass":
             item.item_class = str(value)
             continue
         if how == "indexed":
-            merged = dict(props.get(key) or {})
-            merged.update(value)
+            merged = dict(changes.get(key) or props.get(key) or {})
+            for index, entry in value.items():
+                old_entry = merged.get(index)
+                if isinstance(entry, dict) and isinstance(old_entry, dict):
+                    entry = {**old_entry, **entry}  # one part of a postal address
+                merged[index] = entry
             value = merged
         if local == "AppendToItemField":
             old = changes.get(key, props.get(key))
@@ -1249,36 +782,14 @@ def apply_updates(item: Item, updates: Element) -> None:
         elif local != "SetItemField":
             raise EwsError("ErrorInvalidRequest", f"unknown change {local}")
         changes[key] = value
+    if naive or meeting_zone is not None:
+        given = {k: v for k, v in changes.items() if v is not None}
+        given[itemxml.NAIVE_TIMES] = {k: v for k, v in naive.items() if k in changes}
+        if meeting_zone is not None:
+            given[itemxml.MEETING_ZONE] = meeting_zone
+        read_local_times(ctx, given, props)
+        changes.update(given)
     item.props = store_items.apply_changes(item.props, changes)
-
-
-def _materialize(ctx: EwsContext, target: Target, now: datetime) -> Item:
-    """Turn an occurrence into an exception item of its master (first change to it)."""
-    assert target.index is not None
-    master = target.item
-    start = _original_start(ctx, master, target.index)
-    props = {k: v for k, v in master.props.items() if not k.startswith("lab:")}
-    props.pop("calendar:Recurrence", None)
-    props.update(
-        {
-            "calendar:Start": itemxml.dt_text(start),
-            "calendar:End": itemxml.dt_text(start + _duration(master)),
-            "calendar:OriginalStart": itemxml.dt_text(start),
-            "calendar:RecurrenceId": itemxml.dt_text(start),
-            "calendar:CalendarItemType": "Exception",
-            "lab:index": target.index,
-        }
-    )
-    exc = store_items.create_item(
-        ctx.lab.store,
-        target.folder,
-        master.item_class,
-        props,
-        created_by=master.created_by,
-        now=now,
-        master_id=master.id,
-    )
-    return exc
 
 
 @operation("UpdateItem")
@@ -1318,11 +829,11 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
                 "key for the item.",
             )
         now = ctx.lab.now()
-        item = _materialize(ctx, target, now) if target.is_virtual else target.item
+        item = materialize(ctx, target, now) if target.is_virtual else target.item
         was_private = item.is_private
-        apply_updates(item, updates)
+        apply_updates(ctx, item, updates)
         if item.item_class.startswith("IPM.Task"):
-            _stamp_completion(item.props, now)
+            stamp_completion(item.props, now)
         r = rights(ctx, target.folder)
         if item.is_private and not was_private and not r.view_private:
             raise denied()
@@ -1331,15 +842,18 @@ def update_item(ctx: EwsContext, request: Element) -> Element:
             and "calendar:Recurrence" in item.props
             and item.master_id is None
         ):
-            _align_master_start(ctx, item.props, target.folder.mailbox)
+            align_master_start(ctx, item.props, target.folder.mailbox)
+        if item.item_class.startswith("IPM.Appointment"):
+            fallback = request_zone(ctx) or owner_zone(ctx, target.folder.mailbox)
+            normalise_all_day(item.props, item_zone_name(item.props, fallback))
         store_items.save_item(ctx.lab.store, item, now)
         if tell_attendees in meetings.SEND_TO_ATTENDEES and meetings.organized_here(item):
             meetings.send_update(ctx, item, now)
         if (
             disposition in ("SendOnly", "SendAndSaveCopy")
-            and itemxml.element_for_class(item.item_class) == "Message"
+            and element_for_class(item.item_class) == "Message"
         ):
-            _send_existing(
+            send_existing(
                 ctx,
                 item,
                 target.folder,
@@ -1451,34 +965,6 @@ def copy_item(ctx: EwsContext, request: Element) -> Element:
 # -- SendItem, ArchiveItem ------------------------------------------------------------------------
 
 
-def _send_existing(
-    ctx: EwsContext, item: Item, folder: Folder, *, save: bool, saved: Folder | None
-) -> None:
-    now = ctx.lab.now()
-    owner = str((item.props.get("message:From") or {}).get("email", folder.mailbox)).lower()
-    if not may_send_for(ctx, owner):
-        raise EwsError("ErrorSendAsDenied", "The user may not send on behalf of this mailbox.")
-    item.props["message:From"] = display(ctx, owner)
-    item.props["message:Sender"] = display(ctx, ctx.user)
-    item.props["item:IsDraft"] = False
-    item.props["item:DateTimeSent"] = itemxml.dt_text(now)
-    send_message(ctx, item.props, item.item_class, [], now, attachments_from=item.id)
-    if save:
-        target = saved or distinguished(
-            ctx, owner if owner_kind(ctx, owner) else ctx.user, "sentitems"
-        )
-        check_create(ctx, target)
-        store_items.save_item(ctx.lab.store, item, now)
-        _owner_copy(
-            ctx, item.props, item.item_class, [], now, saved=target, attachments_from=item.id
-        )
-        if target.id != item.folder_id:
-            store_items.move_item(ctx.lab.store, item, target, now)
-    else:
-        _owner_copy(ctx, item.props, item.item_class, [], now, saved=None, attachments_from=item.id)
-        store_items.delete_item(ctx.lab.store, item, now)
-
-
 @operation("SendItem")
 def send_item(ctx: EwsContext, request: Element) -> Element:
     save = request.get("SaveItemToFolder", "true").lower() == "true"
@@ -1490,11 +976,11 @@ def send_item(ctx: EwsContext, request: Element) -> Element:
     def work(el: Element) -> list[Element]:
         target = resolve_item(ctx, el)
         check_edit(ctx, target)
-        if itemxml.element_for_class(target.item.item_class) != "Message":
+        if element_for_class(target.item.item_class) != "Message":
             raise EwsError(
                 "ErrorInvalidItemForOperationSendItem", "Only messages can be sent with SendItem."
             )
-        _send_existing(ctx, target.item, target.folder, save=save, saved=saved)
+        send_existing(ctx, target.item, target.folder, save=save, saved=saved)
         return []
 
     return per_item("SendItem", ctx, list(ids), work)
@@ -1518,7 +1004,7 @@ def archive_item(ctx: EwsContext, request: Element) -> Element:
             raise not_found()
         check_read(ctx, target)
         check_delete(ctx, target)
-        archive = _archive_folder_for(ctx, source)
+        archive = archive_folder_for(ctx, source)
         now = ctx.lab.now()
         item = store_items.move_item(ctx.lab.store, target.item, archive, now)
         box = Element(m("Items"))
@@ -1528,32 +1014,60 @@ def archive_item(ctx: EwsContext, request: Element) -> Element:
     return per_item("ArchiveItem", ctx, list(ids), work)
 
 
-def _archive_folder_for(ctx: EwsContext, source: Folder) -> Folder:
-    """The archive folder matching the source (Inbox → archive Inbox, else by name)."""
-    store = ctx.lab.store
-    if source.distinguished == "inbox":
-        found = store.distinguished_folder(source.mailbox, "archiveinbox")
-        if found is not None:
-            return found
-    if source.distinguished == "deleteditems":
-        found = store.distinguished_folder(source.mailbox, "archivedeleteditems")
-        if found is not None:
-            return found
-    top = store.distinguished_folder(source.mailbox, "archivemsgfolderroot")
-    if top is None:
-        raise EwsError("ErrorFolderNotFound", "The mailbox has no archive.")
-    for child in store.children(top.id):
-        if child.display_name == source.display_name:
-            return child
-    inbox = store.distinguished_folder(source.mailbox, "archiveinbox")
-    return inbox or top
-
-
-def invite(ctx: EwsContext, item: Item, now: datetime) -> None:
-    """Meeting requests for a new meeting (see ``exlab.ews.meetings.invite``)."""
-    meetings.invite(ctx, item, now)
-
-
 def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
-    """Accept, tentatively accept or decline (see ``exlab.ews.meetings.respond``)."""
-    meetings.respond(ctx, el, kind, box)
+    """AcceptItem / TentativelyAcceptItem / DeclineItem as CreateItem carries them."""
+    ref = el.find(t("ReferenceItemId"))
+    if ref is None:
+        raise EwsError("ErrorInvalidReferenceItem", "ReferenceItemId is missing.")
+    body_el = el.find(t("Body"))
+    body = (
+        None
+        if body_el is None
+        else {"type": body_el.get("BodyType", "Text"), "text": body_el.text or ""}
+    )
+    answered = meetings.respond(ctx, resolve_item(ctx, ref), kind, body)
+    if answered is not None:
+        write_id_only(box, answered)
+
+
+def cancel_meeting(ctx: EwsContext, el: Element, args: CreateArgs) -> None:
+    """CancelCalendarItem as CreateItem carries it (answered without an item)."""
+    ref = el.find(t("ReferenceItemId"))
+    if ref is None:
+        raise EwsError("ErrorInvalidReferenceItem", "ReferenceItemId is missing.")
+    body_el = el.find(t("NewBodyContent"))
+    body = (
+        None
+        if body_el is None
+        else {"type": body_el.get("BodyType", "Text"), "text": body_el.text or ""}
+    )
+    meetings.cancel(
+        ctx, resolve_item(ctx, ref), body, save_copy=args.disposition == "SendAndSaveCopy"
+    )
+
+
+def parse_attachments(raw: list[Element]) -> list[NewAttachment]:
+    """The file attachments of an item element (`t:Attachments`) as the core takes them."""
+    out = []
+    for att in raw:
+        local = att.tag.rsplit("}", 1)[-1]
+        if local != "FileAttachment":
+            raise EwsError(
+                "ErrorUnsupportedTypeForConversion", "Only file attachments are supported."
+            )
+        try:
+            content = base64.b64decode(text_of(att.find(t("Content"))), validate=True)
+        except ValueError:
+            raise EwsError(
+                "ErrorInvalidValueForProperty", "Attachment content is not base64."
+            ) from None
+        out.append(
+            NewAttachment(
+                text_of(att.find(t("Name"))) or "attachment",
+                text_of(att.find(t("ContentType"))) or "application/octet-stream",
+                content,
+                text_of(att.find(t("ContentId"))) or None,
+                text_of(att.find(t("IsInline"))).lower() == "true",
+            )
+        )
+    return out

@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
-from exlab.recurrence import PatternKind, RangeKind, Recurrence, RecurrenceError
+from exlab.core.recurrence import PatternKind, RangeKind, Recurrence, RecurrenceError
+from exlab.core.timezones import zone_by_id
 
 T_NS = "http://schemas.microsoft.com/exchange/services/2006/types"
 T = f"{{{T_NS}}}"
@@ -180,6 +181,7 @@ CONTACT_FIELDS: list[Field] = [
     ("ContactSource", "contacts:ContactSource", "str"),
     ("Department", "contacts:Department", "str"),
     ("Generation", "contacts:Generation", "str"),
+    ("ImAddresses", "contacts:ImAddresses", "phonedict"),
     ("JobTitle", "contacts:JobTitle", "str"),
     ("Manager", "contacts:Manager", "str"),
     ("Mileage", "contacts:Mileage", "str"),
@@ -219,6 +221,13 @@ TASK_FIELDS: list[Field] = [
     ("TotalWork", "task:TotalWork", "int"),
 ]
 
+DISTRIBUTION_LIST_FIELDS: list[Field] = [
+    ("DisplayName", "contacts:DisplayName", "str"),
+    ("FileAs", "contacts:FileAs", "str"),
+    ("ContactSource", "contacts:ContactSource", "str"),
+    ("Members", "distributionlist:Members", "members"),
+]
+
 POST_FIELDS: list[Field] = [
     ("ConversationTopic", "message:ConversationTopic", "str"),
     ("From", "message:From", "mailbox"),
@@ -237,6 +246,7 @@ TYPES: dict[str, list[Field]] = {
     "Contact": ITEM_FIELDS + CONTACT_FIELDS,
     "Task": ITEM_FIELDS + TASK_FIELDS,
     "PostItem": ITEM_FIELDS + POST_FIELDS,
+    "DistributionList": ITEM_FIELDS + DISTRIBUTION_LIST_FIELDS,
     "MeetingRequest": ITEM_FIELDS
     + MESSAGE_FIELDS
     + MEETING_MESSAGE_FIELDS
@@ -251,6 +261,7 @@ DEFAULT_CLASS = {
     "Contact": "IPM.Contact",
     "Task": "IPM.Task",
     "PostItem": "IPM.Post",
+    "DistributionList": "IPM.DistList",
     "MeetingRequest": "IPM.Schedule.Meeting.Request",
     "MeetingResponse": "IPM.Schedule.Meeting.Resp.Pos",
     "MeetingCancellation": "IPM.Schedule.Meeting.Canceled",
@@ -314,6 +325,7 @@ DEFAULT_SHAPE: dict[str, set[str]] = {
         "contacts:JobTitle",
         "contacts:Department",
     },
+    "DistributionList": {"contacts:DisplayName", "contacts:FileAs"},
     "Task": {
         "task:DueDate",
         "task:StartDate",
@@ -326,26 +338,6 @@ DEFAULT_SHAPE: dict[str, set[str]] = {
 }
 # Large or computed-on-demand fields that AllProperties leaves out, as Exchange does.
 NOT_IN_ALL = {"item:MimeContent", "item:ConversationId"}
-
-
-def element_for_class(item_class: str) -> str:
-    """The EWS element for an item class (IPM.StickyNote and voicemail are Messages)."""
-    c = item_class.lower()
-    if c.startswith("ipm.appointment"):
-        return "CalendarItem"
-    if c.startswith("ipm.contact"):
-        return "Contact"
-    if c.startswith("ipm.task"):
-        return "Task"
-    if c.startswith("ipm.post"):
-        return "PostItem"
-    if c.startswith("ipm.schedule.meeting.request"):
-        return "MeetingRequest"
-    if c.startswith("ipm.schedule.meeting.resp"):
-        return "MeetingResponse"
-    if c.startswith("ipm.schedule.meeting.canceled"):
-        return "MeetingCancellation"
-    return "Message"
 
 
 # ---------------------------------------------------------------------------
@@ -451,12 +443,29 @@ def norm_dt(text: str) -> str:
     return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def dt_from(s: str) -> datetime:
-    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+NAIVE_TIMES = "__naive__"
+"""Key under which `parse_item` keeps date-times given without offset: {FieldURI: text}."""
+MEETING_ZONE = "__meeting_zone__"
+"""Key under which `parse_item` keeps an Exchange 2007 MeetingTimeZone."""
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
 
-def dt_text(d: datetime) -> str:
-    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def is_naive(text: str) -> bool:
+    """An xs:dateTime without Z or offset (a local time; its zone comes from elsewhere)."""
+    value = text.strip()
+    return "T" in value and _OFFSET.search(value.split("T", 1)[1]) is None
+
+
+def parse_meeting_zone(el: Element) -> dict[str, Any]:
+    """`t:MeetingTimeZone` (Exchange 2007): its Windows name and base offset in minutes
+    (UTC minus local, as Exchange writes biases)."""
+    base = _text(el.find(t("BaseOffset")))
+    found = re.fullmatch(r"(-)?PT(?:(\d+)H)?(?:(\d+)M)?", base) if base else None
+    minutes = 0
+    if found is not None:
+        minutes = int(found.group(2) or 0) * 60 + int(found.group(3) or 0)
+        minutes = -minutes if found.group(1) else minutes
+    return {"id": el.get("TimeZoneName") or "", "bias_minutes": minutes}
 
 
 def _bool(text: str) -> bool:
@@ -492,7 +501,7 @@ def parse_mailbox(el: Element) -> dict[str, str]:
 
 
 def parse_recurrence(el: Element) -> dict[str, Any]:
-    """``t:Recurrence`` as stored JSON (see ``exlab.recurrence.Recurrence.to_json``)."""
+    """``t:Recurrence`` as stored JSON (see ``exlab.core.recurrence.Recurrence.to_json``)."""
     children = list(el)
     if len(children) != 2:
         raise ItemXmlError("Recurrence needs a pattern and a range", "ErrorSchemaValidation")
@@ -586,6 +595,15 @@ def _parse_value(kind: str, el: Element) -> Any:
         return {e.get("Key", ""): {_local(c): _text(c) for c in e} for e in el.findall(t("Entry"))}
     if kind == "mime":
         return _text(el)
+    if kind == "members":
+        members = []
+        for member in el.findall(t("Member")):
+            entry: dict[str, Any] = parse_mailbox(member)
+            entry["status"] = _text(member.find(t("Status"))) or "Normal"
+            if member.get("Key"):
+                entry["key"] = member.get("Key")
+            members.append(entry)
+        return members
     return None
 
 
@@ -627,6 +645,11 @@ def parse_item(el: Element) -> tuple[str, dict[str, Any]]:
             # Newer-schema fields the lab does not keep (e.g. Exchange 2013 additions).
             continue
         _, uri, kind = found
+        if uri == "calendar:MeetingTimeZone":
+            props[MEETING_ZONE] = parse_meeting_zone(child)
+            continue
+        if kind == "dt" and is_naive(_text(child)):
+            props.setdefault(NAIVE_TIMES, {})[uri] = _text(child)
         if kind in (
             "id",
             "ro",
@@ -725,16 +748,19 @@ def _recurrence(parent: Element, tag: str, data: Mapping[str, Any]) -> None:
         elif rec.kind == "weekly":
             _sub(pat, "DaysOfWeek", " ".join(rec.days_of_week))
             _sub(pat, "FirstDayOfWeek", rec.first_day_of_week)
+    # Exchange writes the range's dates with the offset of the item's zone (view.py adds them).
+    start = rec.start_date.isoformat() + str(data.get("start_offset") or "")
     if rec.range_kind == "no_end":
         rng = _sub(el, "NoEndRecurrence")
-        _sub(rng, "StartDate", rec.start_date.isoformat())
+        _sub(rng, "StartDate", start)
     elif rec.range_kind == "end_date":
         rng = _sub(el, "EndDateRecurrence")
-        _sub(rng, "StartDate", rec.start_date.isoformat())
-        _sub(rng, "EndDate", rec.end_date.isoformat() if rec.end_date else "")
+        _sub(rng, "StartDate", start)
+        end = rec.end_date.isoformat() + str(data.get("end_offset") or "") if rec.end_date else ""
+        _sub(rng, "EndDate", end)
     else:
         rng = _sub(el, "NumberedRecurrence")
-        _sub(rng, "StartDate", rec.start_date.isoformat())
+        _sub(rng, "StartDate", start)
         _sub(rng, "NumberOfOccurrences", str(rec.count))
 
 
@@ -746,12 +772,6 @@ def _occurrence(parent: Element, tag: str, occ: Mapping[str, Any]) -> None:
     _sub(el, "Start", occ["start"])
     _sub(el, "End", occ["end"])
     _sub(el, "OriginalStart", occ["original_start"])
-
-
-TZ_NAMES = {
-    "W. Europe Standard Time": "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
-    "UTC": "(UTC) Coordinated Universal Time",
-}
 
 
 def _write_value(parent: Element, tag: str, kind: str, value: Any, body_type: str) -> None:
@@ -793,7 +813,8 @@ def _write_value(parent: Element, tag: str, kind: str, value: Any, body_type: st
     elif kind == "tz":
         el = _sub(parent, tag)
         el.set("Id", str(value.get("id", "UTC")))
-        el.set("Name", TZ_NAMES.get(str(value.get("id")), str(value.get("id", "UTC"))))
+        found = zone_by_id(str(value.get("id")))
+        el.set("Name", found.name if found is not None else str(value.get("id", "UTC")))
     elif kind == "id":
         el = _sub(parent, tag)
         el.set("Id", str(value["id"]))
@@ -840,6 +861,13 @@ def _write_value(parent: Element, tag: str, kind: str, value: Any, body_type: st
             el = _sub(parent, tag)
             for att in value:
                 write_attachment(el, att, with_content=False)
+    elif kind == "members":
+        el = _sub(parent, tag)
+        for index, member in enumerate(value):
+            entry = _sub(el, "Member")
+            entry.set("Key", str(member.get("key") or index))
+            _mailbox(entry, None, {"mailbox_type": "OneOff", **member})
+            _sub(entry, "Status", str(member.get("status") or "Normal"))
     elif kind == "mime":
         el = _sub(parent, tag, str(value))
         el.set("CharacterSet", "UTF-8")
@@ -962,7 +990,7 @@ def field_uri_key(el: Element) -> str:
 
 def restriction_key(el: Element) -> str:
     """Props key for a path in a Restriction or SortOrder: an indexed field names one entry
-    (``contacts:EmailAddresses:EmailAddress1``, see ``exlab.items.effective_props``)."""
+    (``contacts:EmailAddresses:EmailAddress1``, see ``exlab.core.items.effective_props``)."""
     if _local(el) == "IndexedFieldURI":
         base = field_uri_key(el)
         index = el.get("FieldIndex", "")

@@ -1,6 +1,6 @@
 """Subscribe (pull, streaming), GetEvents, GetStreamingEvents, Unsubscribe.
 
-Events come from the item change log (``exlab.items``): an item coming into a folder is a
+Events come from the item change log (``exlab.core.items``): an item coming into a folder is a
 CreatedEvent (plus NewMailEvent for delivered mail), a move a MovedEvent, a change a
 ModifiedEvent, a removal a DeletedEvent. A watermark is a log position. Streaming answers
 are a sequence of complete SOAP envelopes in one HTTP response (``stream_envelopes``);
@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.core.errors import denied
+from exlab.core.store import Store, new_key
+from exlab.core.targets import hidden, rights
 from exlab.ews.ids import decode_id, encode_id, resolve_folder
-from exlab.ews.items import hidden, rights
 from exlab.ews.soap import (
     EwsContext,
     EwsError,
@@ -37,24 +39,10 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.store import Store, new_key, register_schema
 
 if TYPE_CHECKING:
     from exlab.lab import Lab
 
-SUBSCRIPTIONS_DDL = """
-CREATE TABLE IF NOT EXISTS item_subscriptions (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming')),
-    folder_ids TEXT,
-    mailbox TEXT NOT NULL,
-    event_types TEXT NOT NULL,
-    watermark INTEGER NOT NULL,
-    timeout_minutes INTEGER NOT NULL
-);
-"""
-register_schema(SUBSCRIPTIONS_DDL)
 
 EVENT_TYPES = frozenset(
     {
@@ -99,7 +87,10 @@ class Subscription:
 
 
 def _load(store: Store, ews_id: str, user: str) -> Subscription:
-    kind, key = decode_id(ews_id)
+    try:
+        kind, key = decode_id(ews_id)
+    except EwsError:
+        raise EwsError("ErrorInvalidSubscription", "The subscription id is invalid.") from None
     if kind != "subscription":
         raise EwsError("ErrorInvalidSubscription", "The subscription id is invalid.")
     row = store.query_one("SELECT * FROM item_subscriptions WHERE id = ?", (key,))
@@ -148,9 +139,7 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
             for el in container:
                 folder = resolve_folder(ctx, el)
                 if not rights(ctx, folder).can_read_items:
-                    raise EwsError(
-                        "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-                    )
+                    raise denied()
                 folder_ids.append(folder.id)
                 mailbox = folder.mailbox
         start = store_items.last_seq(ctx.lab.store)
@@ -178,6 +167,8 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
                 timeout,
             ),
         )
+    if kind == "streaming":
+        ctx.keep_affinity()
     children = [Element(m("SubscriptionId"))]
     children[0].text = encode_id("subscription", key)
     if kind == "pull":
@@ -296,7 +287,7 @@ def notification(
         sub(ev, t("ItemId"), Id=item_id, ChangeKey=item.change_key if item else "")
         _folder_el(ev, "ParentFolderId", store, change.folder_id)
         if name == "MovedEvent" and change.old_folder_id:
-            sub(ev, t("OldItemId"), Id=item_id)
+            sub(ev, t("OldItemId"), Id=encode_id("item", change.old_item_id or change.item_id))
             _folder_el(ev, "OldParentFolderId", store, change.old_folder_id)
         elif name == "CopiedEvent":
             sub(ev, t("OldItemId"), Id=item_id)

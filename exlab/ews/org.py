@@ -8,7 +8,11 @@ import binascii
 import sqlite3
 from datetime import timedelta
 
-from exlab.access import DELEGATE_FOLDERS, delegate_level
+from exlab.core import items as store_items
+from exlab.core.access import DELEGATE_FOLDERS, delegate_level
+from exlab.core.errors import denied
+from exlab.core.store import Mailbox
+from exlab.core.timezones import zone_by_id, zones
 from exlab.ews.ids import decode_id, encode_id, mailbox_of, resolve_folder, rights_on
 from exlab.ews.soap import (
     Element,
@@ -26,11 +30,9 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-from exlab.ews.timezones import BY_ID, ZONES, zone_element
-from exlab.store import Mailbox
+from exlab.ews.timezones import zone_element
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-ACCESS_DENIED = "Access is denied. Check credentials and try again."
 
 # -- ResolveNames ---------------------------------------------------------------------------------
 
@@ -153,6 +155,18 @@ def _format(kind: str, key: str, fmt: str) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
+def _holder(ctx: EwsContext, kind: str, key: str) -> str | None:
+    """The mailbox that holds a folder or an item: Exchange's ids name it (the id's moniker),
+    so ConvertId answers with the real mailbox whatever the request said."""
+    if kind == "folder":
+        folder = ctx.lab.store.folder(key)
+        return folder.mailbox if folder is not None else None
+    if kind == "item":
+        item = store_items.get_item(ctx.lab.store, key)
+        return item.mailbox if item is not None else None
+    return None
+
+
 @operation("ConvertId")
 def convert_id(ctx: EwsContext, request: Element) -> Element:
     destination = request.get("DestinationFormat", "")
@@ -173,7 +187,7 @@ def convert_id(ctx: EwsContext, request: Element) -> Element:
                     "ErrorSchemaValidation", f"The request failed schema validation: '{fmt}'."
                 )
             kind, key = _raw_of(source.get("Id", ""), fmt)
-            address = source.get("Mailbox", "").lower()
+            address = _holder(ctx, kind, key) or source.get("Mailbox", "").lower()
             mailbox = ctx.lab.store.mailbox(address)
             if mailbox is None or mailbox.kind == "public":
                 raise EwsError(
@@ -217,7 +231,7 @@ def get_delegate(ctx: EwsContext, request: Element) -> Element:
         owner = mailbox_of(request.find(m("Mailbox")), ctx)
         store = ctx.lab.store
         if owner != ctx.user and store.delegate(owner, ctx.user) is None:
-            raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+            raise denied()
         rows = store.delegates(owner)
         wanted = _user_ids(request.find(m("UserIds")))
         with_permissions = request.get("IncludePermissions", "false") == "true"
@@ -296,15 +310,15 @@ def get_server_time_zones(ctx: EwsContext, request: Element) -> Element:
     messages = []
     if ids_el is not None:
         wanted = [text_of(el) for el in ids_el.findall(t("Id"))]
-        unknown = [zone_id for zone_id in wanted if zone_id not in BY_ID]
+        unknown = [zone_id for zone_id in wanted if zone_by_id(zone_id) is None]
         if unknown:
             raise EwsError("ErrorTimeZone", f"The time zone {unknown[0]} is not known.")
-        zones = [BY_ID[zone_id] for zone_id in wanted]
+        chosen = [z for z in map(zone_by_id, wanted) if z is not None]
     else:
-        zones = list(ZONES)
+        chosen = list(zones())
     message = response_message("GetServerTimeZones")
     definitions = sub(message, m("TimeZoneDefinitions"))
-    for zone in zones:
+    for zone in chosen:
         zone_element(definitions, zone, full=full)
     messages.append(message)
     return response("GetServerTimeZones", messages)
@@ -345,7 +359,7 @@ def get_user_configuration(ctx: EwsContext, request: Element) -> Element:
         )
     folder = resolve_folder(ctx, folder_el)
     if not rights_on(ctx, folder).can_read_items:
-        raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+        raise denied()
     mailbox = ctx.lab.store.mailbox(folder.mailbox)
     if name != "OWA.UserOptions" or folder.distinguished != "root" or mailbox is None:
         raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
@@ -389,7 +403,7 @@ def get_user_oof_settings(ctx: EwsContext, request: Element) -> Element:
                 f"No mailbox with SMTP address {address}.",
             )
         if mailbox.address != ctx.user:
-            raise EwsError("ErrorAccessDenied", ACCESS_DENIED)
+            raise denied()
     except EwsError as err:
         result.set("ResponseClass", "Error")
         fill_error(result, err)

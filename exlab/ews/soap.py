@@ -12,12 +12,16 @@ from __future__ import annotations
 import logging
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
+
+from exlab.core.caller import Caller
+from exlab.core.errors import ExchangeError
 
 if TYPE_CHECKING:
     from exlab.lab import Lab
@@ -40,6 +44,9 @@ ET.register_namespace("e", E_NS)
 SERVER_VERSION = "Exchange2016"
 SERVER_BUILD = (15, 1, 2507, 6)
 SERVER_VERSION_TAG = "V2017_07_11"
+SERVER_NAME = "LAB-EX01"
+"""The mailbox server's name (X-FEServer, the affinity cookie)."""
+AFFINITY_COOKIE = "X-BackEndOverrideCookie"
 
 # RequestServerVersion values the server accepts, oldest first (later Exchange 2016 names last).
 VERSIONS: tuple[str, ...] = (
@@ -89,14 +96,8 @@ def bool_text(value: bool) -> str:
     return "true" if value else "false"
 
 
-class EwsError(Exception):
-    """An EWS error answered in a response message (`ResponseClass="Error"`)."""
-
-    def __init__(self, code: str, message: str = "", *, back_off_ms: int | None = None) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message or code
-        self.back_off_ms = back_off_ms
+EwsError = ExchangeError
+"""EWS answers an `ExchangeError` in a response message (`ResponseClass="Error"`)."""
 
 
 class SoapFault(Exception):
@@ -125,19 +126,30 @@ def version_index(version: str) -> int:
 
 
 @dataclass
-class EwsContext:
+class EwsContext(Caller):
     """What a handler knows about the call: who asks, in which API version, in which time zone."""
 
-    lab: Lab
-    user: str
     version: str = SERVER_VERSION
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_zone: str | None = None
     header: Element | None = None
+    http_headers: Mapping[str, str] = field(default_factory=dict)
+    """The HTTP request's headers (lower-case names), for what EWS carries outside SOAP."""
+    cookies: dict[str, str] = field(default_factory=dict)
+    """Cookies the answer sets (`Set-Cookie`)."""
 
     def at_least(self, version: str) -> bool:
         """Whether the caller asked for `version` or newer (response shapes follow it)."""
         return version_index(self.version) >= version_index(version)
+
+    def keep_affinity(self) -> None:
+        """A subscription asked for server affinity (X-AnchorMailbox with
+        X-PreferServerAffinity: true): answer with the X-BackEndOverrideCookie that routes the
+        client's later requests for it to this mailbox server, as Exchange does."""
+        anchor = self.http_headers.get("x-anchormailbox", "").strip().lower()
+        prefer = self.http_headers.get("x-preferserveraffinity", "").strip().lower() == "true"
+        if anchor and prefer:
+            self.cookies[AFFINITY_COOKIE] = f"{SERVER_NAME}~{zlib.crc32(anchor.encode())}"
 
 
 Handler = Callable[[EwsContext, Element], Element]
@@ -334,13 +346,21 @@ def parse_request(body: bytes) -> SoapRequest:
 class SoapResult:
     status: int
     body: bytes
+    cookies: Mapping[str, str] = field(default_factory=dict)
 
 
 def fault_result(fault: SoapFault) -> SoapResult:
     return SoapResult(500, fault_envelope(fault))
 
 
-def handle(lab: Lab, user: str, body: bytes, *, request_id: str | None = None) -> SoapResult:
+def handle(
+    lab: Lab,
+    user: str,
+    body: bytes,
+    *,
+    request_id: str | None = None,
+    http_headers: Mapping[str, str] | None = None,
+) -> SoapResult:
     """Answer one SOAP request from `user` (already authenticated)."""
     try:
         request = parse_request(body)
@@ -360,6 +380,7 @@ def handle(lab: Lab, user: str, body: bytes, *, request_id: str | None = None) -
         time_zone=request.time_zone,
         header=request.header,
         request_id=request_id or str(uuid.uuid4()),
+        http_headers={k.lower(): v for k, v in (http_headers or {}).items()},
     )
     if not ctx.at_least(registered.min_version):
         return fault_result(
@@ -385,7 +406,7 @@ def handle(lab: Lab, user: str, body: bytes, *, request_id: str | None = None) -
                 )
             ],
         )
-    return SoapResult(200, envelope(answer))
+    return SoapResult(200, envelope(answer), ctx.cookies)
 
 
 def _run(registered: Operation, ctx: EwsContext, op_el: Element) -> Element:

@@ -23,18 +23,11 @@ import json
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.core.errors import denied
+from exlab.core.targets import Target, check_read, hidden, rights
 from exlab.ews.ids import decode_id, encode_id
-from exlab.ews.items import (
-    Target,
-    check_read,
-    denied,
-    folder_from,
-    hidden,
-    parse_shape,
-    rights,
-    write_item,
-)
+from exlab.ews.items import folder_from, parse_shape, write_item
 from exlab.ews.soap import (
     EwsContext,
     EwsError,
@@ -111,6 +104,16 @@ def _last_entry(ctx: EwsContext, folder_id: str, item_id: str) -> int:
     return 0 if row is None or row["last"] is None else int(row["last"])
 
 
+def _ignorable(value: str | None) -> set[str]:
+    """The item key an Ignore entry names; an id that is not one of ours names nothing (Exchange
+    skips ids it does not know and still answers with a SyncState)."""
+    try:
+        kind, key = decode_id(value)
+    except EwsError:
+        return set()
+    return {key} if kind == "item" else set()
+
+
 @operation("SyncFolderItems")
 def sync_folder_items(ctx: EwsContext, request: Element) -> Element:
     shape = parse_shape(request.find(m("ItemShape")))
@@ -132,7 +135,7 @@ def sync_folder_items(ctx: EwsContext, request: Element) -> Element:
         ignore_el = request.find(m("Ignore"))
         if ignore_el is not None:
             for el in ignore_el:
-                ignored.add(decode_id(el.get("Id"))[1])
+                ignored.update(_ignorable(el.get("Id")))
     except EwsError as err:
         return response("SyncFolderItems", [error_message("SyncFolderItems", err)])
     store = ctx.lab.store

@@ -1,80 +1,9 @@
-"""Windows time zones as Exchange describes them (GetServerTimeZones, OWA options).
-
-A small table of the zones the organisation and its partners use, written the way Exchange
-writes TimeZoneDefinition: periods with biases, one transitions group with the yearly rules.
-"""
+"""Time zones in EWS's shape: `t:TimeZoneDefinition` as Exchange writes it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from exlab.core.timezones import Zone
 from exlab.ews.soap import Element, sub, t
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A yearly switch: to `to` on the `occurrence`-th (-1 = last) `weekday` of `month`."""
-
-    to: str
-    month: int
-    weekday: str
-    occurrence: int
-    time_offset: str
-
-
-@dataclass(frozen=True)
-class Zone:
-    id: str
-    name: str
-    standard_bias: str
-    daylight_bias: str | None = None
-    rules: tuple[Rule, ...] = ()
-
-
-_EU = (
-    Rule("Dlt/1", 3, "Sunday", -1, "PT2H"),
-    Rule("Std", 10, "Sunday", -1, "PT3H"),
-)
-_US = (
-    Rule("Dlt/1", 3, "Sunday", 2, "PT2H"),
-    Rule("Std", 11, "Sunday", 1, "PT2H"),
-)
-_UK = (
-    Rule("Dlt/1", 3, "Sunday", -1, "PT1H"),
-    Rule("Std", 10, "Sunday", -1, "PT2H"),
-)
-
-ZONES: tuple[Zone, ...] = (
-    Zone("UTC", "(UTC) Coordinated Universal Time", "PT0H"),
-    Zone(
-        "GMT Standard Time", "(UTC+00:00) Dublin, Edinburgh, Lisbon, London", "PT0H", "-PT1H", _UK
-    ),
-    Zone(
-        "W. Europe Standard Time",
-        "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
-        "-PT1H",
-        "-PT2H",
-        _EU,
-    ),
-    Zone(
-        "Central Europe Standard Time",
-        "(UTC+01:00) Belgrade, Bratislava, Budapest, Ljubljana, Prague",
-        "-PT1H",
-        "-PT2H",
-        _EU,
-    ),
-    Zone(
-        "Romance Standard Time",
-        "(UTC+01:00) Brussels, Copenhagen, Madrid, Paris",
-        "-PT1H",
-        "-PT2H",
-        _EU,
-    ),
-    Zone("GTB Standard Time", "(UTC+02:00) Athens, Bucharest", "-PT2H", "-PT3H", _EU),
-    Zone("Eastern Standard Time", "(UTC-05:00) Eastern Time (US & Canada)", "PT5H", "PT4H", _US),
-    Zone("Pacific Standard Time", "(UTC-08:00) Pacific Time (US & Canada)", "PT8H", "PT7H", _US),
-)
-BY_ID = {zone.id: zone for zone in ZONES}
 
 
 def zone_element(parent: Element, zone: Zone, *, full: bool = True) -> Element:

@@ -1,9 +1,9 @@
 """The lab's Graph REST face: `/v1.0/me/...` and `/v1.0/users/{id}/...` over the lab's store.
 
 The same items and the same access rules as the EWS face: item semantics (sending, meeting
-invitations and responses, occurrences, rights checks) are the EWS face's own functions in
-`exlab.ews.items`, called with the Graph caller as the acting user, so that both faces of
-the lab behave alike. This module translates between Graph's resources and those functions.
+invitations and responses, occurrences, rights checks) are the core's (`exlab.core`), called
+with the Graph caller as the acting user, so that both faces of the lab behave alike. This
+module translates between Graph's resources and those rules.
 
 Every request: outage (503 + Retry-After), injected latency, bearer token (401 with Graph's
 error body), delegated scope or app role (403), throttling budget (429 + Retry-After), then
@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from exlab.ews.soap import EwsError
+from exlab.core.errors import ExchangeError
 from exlab.graph.core import (
     Call,
     GraphError,
@@ -83,14 +83,14 @@ def run_call(call: Call) -> tuple[int, Any]:
     try:
         with call.lab.store.transaction():
             return route(call)
-    except EwsError as err:
+    except ExchangeError as err:
         raise from_ews(err) from None
 
 
 def _subscriptions(face: GraphFace, call: Call, rest: list[str]) -> tuple[int, Any]:
     try:
         return face.subscriptions.handle(call, rest)
-    except EwsError as err:
+    except ExchangeError as err:
         raise from_ews(err) from None
 
 

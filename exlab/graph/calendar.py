@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from xml.etree.ElementTree import Element, SubElement
 
-from exlab import items as store_items
-from exlab.ews import availability, meetings
-from exlab.ews import items as ews_items
-from exlab.ews.ids import encode_id
-from exlab.ews.soap import EwsError, t
+from exlab.core import calendar as cal_rules
+from exlab.core import delivery, freebusy, meetings, targets, view
+from exlab.core import items as store_items
+from exlab.core.errors import ExchangeError
+from exlab.core.ids import encode_id
+from exlab.core.store import Folder
 from exlab.graph import odata
 from exlab.graph.convert import (
     GraphInputError,
@@ -19,12 +19,10 @@ from exlab.graph.convert import (
     dttz_out,
     event_in,
     event_out,
-    ews_id,
     graph_id,
     utc_text,
 )
 from exlab.graph.core import (
-    ITEM_SHAPE,
     Call,
     GraphError,
     Json,
@@ -42,11 +40,10 @@ from exlab.graph.core import (
     resolve_item,
     target_gid,
 )
-from exlab.store import Folder
 
 
-def event_json(call: Call, target: ews_items.Target) -> Json:
-    _, p = ews_items.output_props(call.ctx, target, ITEM_SHAPE)
+def event_json(call: Call, target: targets.Target) -> Json:
+    _, p = view.output_props(call.ctx, target)
     tz, tzname = call.timezone()
     master_id = None
     if target.index is not None:
@@ -77,8 +74,8 @@ def list_events(call: Call, folder: Folder) -> Json:
     need(call, "Calendars")
     r = readable(call, folder)
     rows = [
-        event_json(call, ews_items.Target(i, folder))
-        for i in ews_items.visible_items(call.ctx, folder, r)
+        event_json(call, targets.Target(i, folder))
+        for i in targets.visible_items(call.ctx, folder, r)
         if i.item_class.startswith("IPM.Appointment")
     ]
     return collection(call, rows, context="events")
@@ -99,7 +96,7 @@ def window(call: Call) -> tuple[datetime, datetime]:
         raise GraphError(400, "ErrorInvalidParameter", str(exc)) from None
     if end < start:
         raise GraphError(400, "ErrorInvalidParameter", "EndDateTime is earlier than StartDateTime.")
-    if ews_items.view_range_too_big(start, end):
+    if cal_rules.view_range_too_big(start, end):
         raise GraphError(
             400,
             "ErrorInvalidParameter",
@@ -110,29 +107,29 @@ def window(call: Call) -> tuple[datetime, datetime]:
 
 def view_targets(
     call: Call, folder: Folder, start: datetime, end: datetime, only: set[str] | None = None
-) -> list[tuple[datetime, ews_items.Target]]:
+) -> list[tuple[datetime, targets.Target]]:
     """Occurrences, exceptions and single events overlapping [start, end), by start."""
     r = readable(call, folder)
-    out: list[tuple[datetime, ews_items.Target]] = []
-    for item in ews_items.visible_items(call.ctx, folder, r):
+    out: list[tuple[datetime, targets.Target]] = []
+    for item in targets.visible_items(call.ctx, folder, r):
         if not item.item_class.startswith("IPM.Appointment") or (
             only is not None and item.id not in only
         ):
             continue
         if "calendar:Recurrence" in item.props and item.props.get("calendar:Start"):
-            for index, occ_start, _ in ews_items.occurrences_of(call.ctx, item, start, end):
-                out.append((occ_start, ews_items.Target(item, folder, index)))
+            for index, occ_start, _ in cal_rules.occurrences_of(call.ctx, item, start, end):
+                out.append((occ_start, targets.Target(item, folder, index)))
             for exc in store_items.exceptions_of(call.lab.store, item.id):
-                if ews_items._overlaps(exc, start, end):
+                if cal_rules.overlaps(exc, start, end):
                     out.append(
                         (
                             odata.parse_datetime(exc.props["calendar:Start"]),
-                            ews_items.Target(exc, folder),
+                            targets.Target(exc, folder),
                         )
                     )
-        elif ews_items._overlaps(item, start, end):
+        elif cal_rules.overlaps(item, start, end):
             out.append(
-                (odata.parse_datetime(item.props["calendar:Start"]), ews_items.Target(item, folder))
+                (odata.parse_datetime(item.props["calendar:Start"]), targets.Target(item, folder))
             )
     out.sort(key=lambda e: e[0])
     return out
@@ -148,7 +145,7 @@ def calendar_view(call: Call, folder: Folder) -> Json:
 def instances(call: Call, gid: str) -> Json:
     need(call, "Calendars")
     target = resolve_item(call, gid)
-    check(ews_items.check_read, call, target)
+    check(targets.check_read, call, target)
     start, end = window(call)
     if "calendar:Recurrence" not in target.item.props or target.index is not None:
         raise GraphError(400, "ErrorInvalidRequest", "The event is not a series master.")
@@ -162,7 +159,7 @@ def instances(call: Call, gid: str) -> Json:
 def get_event(call: Call, gid: str) -> Json:
     need(call, "Calendars")
     target = resolve_item(call, gid)
-    check(ews_items.check_read, call, target)
+    check(targets.check_read, call, target)
     return odata.select(event_json(call, target), call.query.get("$select"))
 
 
@@ -174,24 +171,24 @@ def create_event(call: Call, folder: Folder) -> tuple[int, Json]:
         raise GraphError(400, exc.code, exc.message) from None
     if props.get("calendar:Recurrence") is None:
         props.pop("calendar:Recurrence", None)
-    check(ews_items.check_create, call, folder)
+    check(targets.check_create, call, folder)
     has_attendees = bool(
         props.get("calendar:RequiredAttendees") or props.get("calendar:OptionalAttendees")
     )
-    args = ews_items.CreateArgs(
+    args = delivery.CreateArgs(
         "", "SendToAllAndSaveCopy" if has_attendees else "SendToNone", folder
     )
     now = call.lab.now()
     try:
-        ews_items._prepare_calendar(call.ctx, props, folder, args)
+        cal_rules.prepare_calendar(call.ctx, props, folder, args)
         item = store_items.create_item(
             call.lab.store, folder, "IPM.Appointment", props, created_by=call.ctx.user, now=now
         )
         if has_attendees:
             meetings.invite(call.ctx, item, now)
-    except EwsError as err:
+    except ExchangeError as err:
         raise from_ews(err) from None
-    return 201, event_json(call, ews_items.Target(item, folder))
+    return 201, event_json(call, targets.Target(item, folder))
 
 
 RESPONSES = {
@@ -206,14 +203,10 @@ def respond(call: Call, gid: str, action: str) -> tuple[int, None]:
     need(call, "Calendars", write=True)
     target = resolve_item(call, gid)
     body = call.body if isinstance(call.body, Mapping) else {}
-    el = Element(t(RESPONSES[action]))
-    SubElement(el, t("ReferenceItemId"), {"Id": ews_id(target_gid(target))})
-    if body.get("comment"):
-        body_el = SubElement(el, t("Body"), {"BodyType": "Text"})
-        body_el.text = str(body["comment"])
+    comment = {"type": "Text", "text": str(body["comment"])} if body.get("comment") else None
     try:
-        meetings.respond(call.ctx, el, RESPONSES[action], Element(t("Items")))
-    except EwsError as err:
+        meetings.respond(call.ctx, target, RESPONSES[action], comment)
+    except ExchangeError as err:
         raise from_ews(err) from None
     return 202, None
 
@@ -281,7 +274,7 @@ def get_schedule(call: Call) -> Json:
     except GraphInputError as exc:
         raise GraphError(400, "ErrorInvalidParameter", exc.message) from None
     start, end = odata.parse_datetime(start_text), odata.parse_datetime(end_text)
-    if end <= start or end - start > availability.MAX_WINDOW:
+    if end <= start or end - start > freebusy.MAX_WINDOW:
         raise GraphError(400, "ErrorInvalidParameter", "The time window is empty or too long.")
     interval = timedelta(minutes=int(body.get("availabilityViewInterval") or 30))
     if interval < timedelta(minutes=5):
@@ -302,8 +295,8 @@ def get_schedule(call: Call) -> Json:
                 }
             )
             continue
-        rights = ews_items.rights(call.ctx, calendar)
-        view = availability.granted_view("Detailed", rights)
+        rights = targets.rights(call.ctx, calendar)
+        view = freebusy.granted_view("Detailed", rights)
         if view is None:
             out.append(
                 {
@@ -315,7 +308,7 @@ def get_schedule(call: Call) -> Json:
                 }
             )
             continue
-        busy = availability.busy_times(call.ctx, calendar.id, start, end)
+        busy = freebusy.busy_times(call.ctx, calendar.id, start, end)
         items = []
         for entry in busy:
             item: Json = {
@@ -332,7 +325,7 @@ def get_schedule(call: Call) -> Json:
         out.append(
             {
                 "scheduleId": raw,
-                "availabilityView": availability.merged(busy, start, end, interval),
+                "availabilityView": freebusy.merged(busy, start, end, interval),
                 "scheduleItems": items,
             }
         )
@@ -343,7 +336,7 @@ def get_schedule(call: Call) -> Json:
 
 
 def calendar_json(call: Call, folder: Folder) -> Json:
-    r = ews_items.rights(call.ctx, folder)
+    r = targets.rights(call.ctx, folder)
     return {
         "id": folder_gid(folder),
         "name": folder.display_name,
@@ -360,7 +353,7 @@ def calendar_json(call: Call, folder: Folder) -> Json:
 def calendars(call: Call) -> list[Json]:
     out = []
     for folder in call.lab.store.folders_of(call.mailbox):
-        if (folder.folder_class or "").startswith("IPF.Appointment") and ews_items.rights(
+        if (folder.folder_class or "").startswith("IPF.Appointment") and targets.rights(
             call.ctx, folder
         ).folder_visible:
             out.append(calendar_json(call, folder))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from exlab import items as store_items
-from exlab.ews import items as ews_items
-from exlab.ews import meetings
+from exlab.core import calendar as cal_rules
+from exlab.core import items as store_items
+from exlab.core import meetings, targets
 from exlab.graph.calendar import (
     event_json,
 )
@@ -15,10 +15,10 @@ from exlab.graph.convert import (
     message_in,
 )
 from exlab.graph.core import (
-    ACCESS_DENIED,
     Call,
     GraphError,
     Json,
+    access_denied,
     body_json,
     check,
     need,
@@ -35,7 +35,7 @@ from exlab.graph.people import (
 def patch_item(call: Call, gid: str, area: str) -> Json:
     need(call, area, write=True)
     target = resolve_item(call, gid)
-    check(ews_items.check_edit, call, target)
+    check(targets.check_edit, call, target)
     body = body_json(call)
     try:
         if area == "Mail":
@@ -47,12 +47,12 @@ def patch_item(call: Call, gid: str, area: str) -> Json:
     except GraphInputError as exc:
         raise GraphError(400, exc.code, exc.message) from None
     now = call.lab.now()
-    item = ews_items._materialize(call.ctx, target, now) if target.is_virtual else target.item
+    item = cal_rules.materialize(call.ctx, target, now) if target.is_virtual else target.item
     was_private = item.is_private
     item.props = store_items.apply_changes(item.props, changes)  # None removes (recurrence)
-    r = ews_items.rights(call.ctx, target.folder)
+    r = targets.rights(call.ctx, target.folder)
     if item.is_private and not was_private and not r.view_private:
-        raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+        raise access_denied()
     if area == "Calendars":
         start, end = item.props.get("calendar:Start"), item.props.get("calendar:End")
         if start and end and end < start:
@@ -60,11 +60,13 @@ def patch_item(call: Call, gid: str, area: str) -> Json:
                 400, "ErrorInvalidRequest", "The end of the event is before its start."
             )
         if "calendar:Recurrence" in item.props and item.master_id is None:
-            ews_items._align_master_start(call.ctx, item.props, target.folder.mailbox)
+            cal_rules.align_master_start(call.ctx, item.props, target.folder.mailbox)
+        fallback = cal_rules.owner_zone(call.ctx, target.folder.mailbox)
+        cal_rules.normalise_all_day(item.props, cal_rules.item_zone_name(item.props, fallback))
     store_items.save_item(call.lab.store, item, now)
     if area == "Calendars" and meetings.organized_here(item):
         meetings.send_update(call.ctx, item, now)  # Graph updates attendees on every change
-    new_target = ews_items.Target(item, target.folder)
+    new_target = targets.Target(item, target.folder)
     if area == "Mail":
         return message_json(call, new_target)
     if area == "Calendars":
@@ -77,7 +79,7 @@ def delete_item(call: Call, gid: str, area: str, *, hard: bool = False) -> None:
     (`hard`) removes an item for good."""
     need(call, area, write=True)
     target = resolve_item(call, gid)
-    check(ews_items.check_delete, call, target)
+    check(targets.check_delete, call, target)
     now = call.lab.now()
     item = target.item
     if target.is_virtual or item.master_id is not None:

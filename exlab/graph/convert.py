@@ -1,6 +1,6 @@
 """Items between the lab's props (EWS FieldURI keys) and Graph's JSON resources.
 
-The store keeps one representation (see `exlab.items`); this module is the Graph face's view
+The store keeps one representation (see `exlab.core.items`); this module is the Graph face's view
 of it: `message`, `event` and `contact` resources out, and property changes in. Times are
 stored in UTC; events are written in the time zone the client prefers (`Prefer:
 outlook.timezone`), as Graph does. Unknown or read-only properties in a request are a 400.
@@ -12,42 +12,19 @@ import base64
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from exlab.items import (
+from exlab.core.items import (
     PID_LID_TASK_DUE,
     PID_LID_TASK_START,
     PR_FLAG_COMPLETE_TIME,
     PR_FLAG_STATUS,
 )
+from exlab.core.recurrence import MONTHS
+from exlab.core.timezones import known, windows_id_of, zone_info
 
 Props = dict[str, Any]
 Json = dict[str, Any]
-
-# Windows time-zone ids (what Outlook and O365 send) to IANA names.
-WINDOWS_ZONES = {
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Central European Standard Time": "Europe/Warsaw",
-    "GMT Standard Time": "Europe/London",
-    "UTC": "UTC",
-    "Coordinated Universal Time": "UTC",
-    "Greenwich Standard Time": "Atlantic/Reykjavik",
-    "Eastern Standard Time": "America/New_York",
-    "Pacific Standard Time": "America/Los_Angeles",
-}
-IANA_TO_WINDOWS = {
-    "Europe/Berlin": "W. Europe Standard Time",
-    "Europe/Paris": "Romance Standard Time",
-    "Europe/Budapest": "Central Europe Standard Time",
-    "Europe/Warsaw": "Central European Standard Time",
-    "Europe/London": "GMT Standard Time",
-    "UTC": "UTC",
-    "Etc/UTC": "UTC",
-    "America/New_York": "Eastern Standard Time",
-    "America/Los_Angeles": "Pacific Standard Time",
-}
 
 
 class GraphInputError(ValueError):
@@ -78,15 +55,13 @@ def zone(name: str | None) -> tuple[ZoneInfo, str]:
     """(zone, the name to echo) for a Windows or IANA time-zone name; UTC when absent."""
     if not name:
         return ZoneInfo("UTC"), "UTC"
-    iana = WINDOWS_ZONES.get(name, name)
-    try:
-        return ZoneInfo(iana), name
-    except (ZoneInfoNotFoundError, ValueError):
-        raise GraphInputError(
-            f"A valid TimeZone value must be specified. The following TimeZone value is not"
-            f" supported: '{name}'.",
-            "TimeZoneNotSupportedException",
-        ) from None
+    if known(name):
+        return zone_info(name), name
+    raise GraphInputError(
+        f"A valid TimeZone value must be specified. The following TimeZone value is not"
+        f" supported: '{name}'.",
+        "TimeZoneNotSupportedException",
+    )
 
 
 def parse_utc(text: str) -> datetime:
@@ -122,7 +97,7 @@ def dttz_in(value: Any, field: str) -> tuple[str, str]:
     except ValueError:
         raise GraphInputError(f"'{field}' has an invalid dateTime.") from None
     local = moment.replace(tzinfo=tz)
-    return utc_text(local), IANA_TO_WINDOWS.get(name, name if name in WINDOWS_ZONES else "UTC")
+    return utc_text(local), windows_id_of(name) or "UTC"
 
 
 # -- small pieces ---------------------------------------------------------------------------------
@@ -394,20 +369,6 @@ PATTERN_OUT = {
 PATTERN_IN = {v: k for k, v in PATTERN_OUT.items()}
 RANGE_OUT = {"no_end": "noEnd", "end_date": "endDate", "numbered": "numbered"}
 RANGE_IN = {v: k for k, v in RANGE_OUT.items()}
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 def recurrence_out(rec: Mapping[str, Any], tzname: str) -> Json:
@@ -475,7 +436,7 @@ def recurrence_in(value: Any) -> Json | None:
         out["end_date"] = str(rng.get("endDate"))
     if range_kind == "numbered":
         out["count"] = int(rng.get("numberOfOccurrences") or 0)
-    from exlab.recurrence import Recurrence, RecurrenceError
+    from exlab.core.recurrence import Recurrence, RecurrenceError
 
     try:
         Recurrence.from_json(out)

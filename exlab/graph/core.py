@@ -1,7 +1,7 @@
 """What every Graph resource handler shares: the call, Graph's errors, scopes, ids, paging.
 
-Item semantics are the EWS face's (`exlab.ews.items`), called with the Graph caller as the
-acting user; these helpers translate ids, rights and errors between the two faces.
+Item semantics are the core's (`exlab.core`), called with the Graph caller as the acting
+user; these helpers translate ids, rights and Exchange's errors into Graph's.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
-from xml.etree.ElementTree import Element
 
 from fastapi.responses import JSONResponse
 
-from exlab import items as store_items
-from exlab.ews import items as ews_items
-from exlab.ews import itemxml
-from exlab.ews.ids import decode_id, encode_id
-from exlab.ews.soap import EwsContext, EwsError, t
+from exlab.core import items as store_items
+from exlab.core import targets
+from exlab.core.caller import Caller
+from exlab.core.errors import ExchangeError, denied
+from exlab.core.folders import GRAPH_WELL_KNOWN
+from exlab.core.ids import decode_id, encode_id
+from exlab.core.store import Folder
 from exlab.graph import odata
 from exlab.graph.convert import (
     GraphInputError,
@@ -30,7 +31,6 @@ from exlab.graph.convert import (
     zone,
 )
 from exlab.graph.tokens import Principal, stable_uuid
-from exlab.store import Folder
 
 if TYPE_CHECKING:
     from exlab.graph.app import GraphFace
@@ -44,24 +44,6 @@ DEFAULT_TOP = 10
 
 
 MAX_TOP = 1000
-
-
-MAIL_FOLDER_NAMES = (
-    "inbox",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "msgfolderroot",
-)
-
-
-ACCESS_DENIED = "Access is denied. Check credentials and try again."
-
-
-ITEM_SHAPE = itemxml.Shape(base="AllProperties")
-"""Graph resources are built from all of an item's properties (computed ones included)."""
 
 
 class GraphError(Exception):
@@ -93,7 +75,12 @@ EWS_TO_GRAPH: dict[str, tuple[int, str]] = {
 }
 
 
-def from_ews(err: EwsError) -> GraphError:
+def access_denied() -> GraphError:
+    """Exchange's access-denied answer (`exlab.core.errors.denied`) as Graph sends it."""
+    return from_ews(denied())
+
+
+def from_ews(err: ExchangeError) -> GraphError:
     status, code = EWS_TO_GRAPH.get(err.code, (400, err.code))
     return GraphError(status, code, err.message)
 
@@ -123,7 +110,7 @@ class Call:
     body: Any
     headers: Mapping[str, str]
     base: str
-    ctx: EwsContext = field(init=False)
+    ctx: Caller = field(init=False)
     mailbox: str = ""
 
     @property
@@ -186,13 +173,13 @@ def need(call: Call, area: str, *, write: bool = False, send: bool = False) -> N
         granted = {s.removesuffix(".Shared") for s in granted}
         if wanted & granted:
             return
-    raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+    raise access_denied()
 
 
 def decode(gid: str, kinds: tuple[str, ...]) -> tuple[str, str]:
     try:
         kind, key = decode_id(ews_id(gid))
-    except EwsError:
+    except ExchangeError:
         raise GraphError(400, "ErrorInvalidIdMalformed", "Id is malformed.") from None
     if kind not in kinds:
         raise GraphError(400, "ErrorInvalidIdMalformed", "Id is malformed.")
@@ -207,18 +194,17 @@ def item_gid(item: store_items.Item) -> str:
     return graph_id(encode_id("item", item.id))
 
 
-def target_gid(target: ews_items.Target) -> str:
+def target_gid(target: targets.Target) -> str:
     if target.index is not None:
-        return graph_id(ews_items.occurrence_ews_id(target.item, target.index))
+        return graph_id(targets.occurrence_ews_id(target.item, target.index))
     return item_gid(target.item)
 
 
-def resolve_item(call: Call, gid: str) -> ews_items.Target:
+def resolve_item(call: Call, gid: str) -> targets.Target:
     decode(gid, ("item", "occurrence"))
-    el = Element(t("ItemId"), {"Id": ews_id(gid)})
     try:
-        target = ews_items.resolve_item(call.ctx, el)
-    except EwsError as err:
+        target = targets.resolve_id(call.ctx, ews_id(gid))
+    except ExchangeError as err:
         raise from_ews(err) from None
     if target.folder.mailbox != call.mailbox:
         raise GraphError(
@@ -228,15 +214,15 @@ def resolve_item(call: Call, gid: str) -> ews_items.Target:
 
 
 def visible(call: Call, folder: Folder) -> None:
-    if not ews_items.rights(call.ctx, folder).folder_visible:
-        raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+    if not targets.rights(call.ctx, folder).folder_visible:
+        raise access_denied()
 
 
 def resolve_folder(call: Call, ref: str, *, default_kind: str = "mail") -> Folder:
     """A folder by Graph id or well-known name in the call's mailbox."""
     store = call.lab.store
     name = ref.lower()
-    if name in MAIL_FOLDER_NAMES or name in ("calendar", "contacts", "tasks"):
+    if name in GRAPH_WELL_KNOWN:
         folder = store.distinguished_folder(call.mailbox, name)
         if folder is None:
             raise GraphError(
@@ -342,14 +328,14 @@ def expand_parts(text: str) -> list[str]:
 def check(fn: Callable[..., Any], call: Call, arg: Any) -> Any:
     try:
         return fn(call.ctx, arg)
-    except EwsError as err:
+    except ExchangeError as err:
         raise from_ews(err) from None
 
 
 def readable(call: Call, folder: Folder) -> Any:
-    r = ews_items.rights(call.ctx, folder)
+    r = targets.rights(call.ctx, folder)
     if not r.can_read_items:
-        raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+        raise access_denied()
     return r
 
 

@@ -10,10 +10,12 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from exlab import items as store_items
-from exlab.ews import items as ews_items
-from exlab.ews.ids import encode_id
-from exlab.ews.soap import EwsError
+from exlab.core import delivery, targets, view
+from exlab.core import items as store_items
+from exlab.core.errors import ExchangeError
+from exlab.core.ids import encode_id
+from exlab.core.mime import to_mime
+from exlab.core.store import Folder
 from exlab.graph import odata
 from exlab.graph.calendar import event_json
 from exlab.graph.convert import (
@@ -24,11 +26,10 @@ from exlab.graph.convert import (
     message_out,
 )
 from exlab.graph.core import (
-    ACCESS_DENIED,
-    ITEM_SHAPE,
     Call,
     GraphError,
     Json,
+    access_denied,
     body_json,
     check,
     collection,
@@ -45,8 +46,6 @@ from exlab.graph.core import (
     resolve_item,
     target_gid,
 )
-from exlab.mime import to_mime
-from exlab.store import Folder
 
 
 def is_mail_folder(folder: Folder) -> bool:
@@ -57,8 +56,8 @@ def is_mail_folder(folder: Folder) -> bool:
 def folder_json(call: Call, folder: Folder) -> Json:
     store = call.lab.store
     children = [c for c in store.children(folder.id) if is_mail_folder(c)]
-    r = ews_items.rights(call.ctx, folder)
-    items = ews_items.visible_items(call.ctx, folder, r) if r.can_read_items else []
+    r = targets.rights(call.ctx, folder)
+    items = targets.visible_items(call.ctx, folder, r) if r.can_read_items else []
     parent = store.folder(folder.parent_id) if folder.parent_id else None
     return {
         "id": folder_gid(folder),
@@ -75,7 +74,7 @@ def mail_folders(call: Call, parent: Folder) -> Json:
     rows = [
         folder_json(call, f)
         for f in call.lab.store.children(parent.id)
-        if is_mail_folder(f) and ews_items.rights(call.ctx, f).folder_visible
+        if is_mail_folder(f) and targets.rights(call.ctx, f).folder_visible
     ]
     return collection(call, rows, context="mailFolders")
 
@@ -86,8 +85,8 @@ def create_folder(call: Call, parent: Folder) -> tuple[int, Json]:
     name = str(body.get("displayName", "")).strip()
     if not name:
         raise GraphError(400, "ErrorInvalidRequest", "displayName is required.")
-    if not ews_items.rights(call.ctx, parent).create_subfolders:
-        raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+    if not targets.rights(call.ctx, parent).create_subfolders:
+        raise access_denied()
     store = call.lab.store
     if any(c.display_name.lower() == name.lower() for c in store.children(parent.id)):
         raise GraphError(
@@ -112,8 +111,8 @@ MEETING_MESSAGE_TYPES = (
 )
 
 
-def message_json(call: Call, target: ews_items.Target) -> Json:
-    _, p = ews_items.output_props(call.ctx, target, ITEM_SHAPE)
+def message_json(call: Call, target: targets.Target) -> Json:
+    _, p = view.output_props(call.ctx, target)
     out = message_out(p, target_gid(target), folder_gid(target.folder), target.item.change_key)
     for prefix, odata_type, meeting_type in MEETING_MESSAGE_TYPES:
         if target.item.item_class.startswith(prefix):
@@ -128,7 +127,7 @@ _EXT_FILTER = re.compile(r"id eq '(\w+) 0x([0-9A-Fa-f]+)'")
 
 
 def expand_message(
-    call: Call, target: ews_items.Target, p: Mapping[str, Any], out: Json, part: str
+    call: Call, target: targets.Target, p: Mapping[str, Any], out: Json, part: str
 ) -> None:
     """The `$expand`s clients use on messages: MAPI properties by tag (sensitivity, ...)
     and a meeting message's event."""
@@ -144,8 +143,8 @@ def expand_message(
         item = store_items.get_item(call.lab.store, str(cal_key)) if cal_key else None
         folder = call.lab.store.folder(item.folder_id) if item else None
         if item is not None and folder is not None:
-            event_target = ews_items.Target(item, folder)
-            if not ews_items.hidden(call.ctx, item, ews_items.rights(call.ctx, folder)):
+            event_target = targets.Target(item, folder)
+            if not targets.hidden(call.ctx, item, targets.rights(call.ctx, folder)):
                 out["event"] = event_json(call, event_target)
     else:
         raise GraphError(400, "BadRequest", f"Parsing OData Select and Expand failed: '{part}'.")
@@ -163,14 +162,14 @@ def list_messages(call: Call, folders: list[Folder]) -> Json:
     need(call, "Mail")
     rows: list[Json] = []
     for folder in folders:
-        r = ews_items.rights(call.ctx, folder)
+        r = targets.rights(call.ctx, folder)
         if not r.can_read_items:
             if len(folders) == 1:
-                raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+                raise access_denied()
             continue
-        for item in ews_items.visible_items(call.ctx, folder, r):
+        for item in targets.visible_items(call.ctx, folder, r):
             if is_message(item):
-                rows.append(message_json(call, ews_items.Target(item, folder)))
+                rows.append(message_json(call, targets.Target(item, folder)))
     if "$orderby" not in call.query:
         rows.sort(key=lambda m: str(m.get("receivedDateTime") or ""), reverse=True)
     return collection(call, rows, context="messages")
@@ -186,13 +185,13 @@ def all_mail_folders(call: Call) -> list[Folder]:
             if is_mail_folder(child):
                 out.append(child)
                 stack.append(child)
-    return [f for f in out if ews_items.rights(call.ctx, f).can_read_items]
+    return [f for f in out if targets.rights(call.ctx, f).can_read_items]
 
 
 def get_message(call: Call, gid: str) -> Json:
     need(call, "Mail")
     target = resolve_item(call, gid)
-    check(ews_items.check_read, call, target)
+    check(targets.check_read, call, target)
     keep = ["id", *expanded_names(call)]
     return odata.select(message_json(call, target), call.query.get("$select"), keep)
 
@@ -204,14 +203,14 @@ def create_message(call: Call, folder: Folder) -> tuple[int, Json]:
         props = message_in(body_json(call), creating=True)
     except GraphInputError as exc:
         raise GraphError(400, exc.code, exc.message) from None
-    check(ews_items.check_create, call, folder)
-    args = ews_items.CreateArgs("SaveOnly", "SendToNone", folder)
-    ews_items._prepare_message(call.ctx, props, folder, args)
+    check(targets.check_create, call, folder)
+    args = delivery.CreateArgs("SaveOnly", "SendToNone", folder)
+    delivery.prepare_message(call.ctx, props, folder, args)
     item = store_items.create_item(
         call.lab.store, folder, "IPM.Note", props, created_by=call.ctx.user, now=call.lab.now()
     )
     add_attachments(call, item, body_json(call).get("attachments"))
-    return 201, message_json(call, ews_items.Target(item, folder))
+    return 201, message_json(call, targets.Target(item, folder))
 
 
 def add_attachments(call: Call, item: store_items.Item, raw: Any) -> None:
@@ -249,27 +248,27 @@ def move_or_copy(call: Call, gid: str, copy: bool) -> tuple[int, Json]:
     if not destination:
         raise GraphError(400, "ErrorInvalidRequest", "destinationId is required.")
     dest = resolve_folder(call, destination)
-    check(ews_items.check_read, call, target)
+    check(targets.check_read, call, target)
     if not copy:
-        check(ews_items.check_delete, call, target)
-    check(ews_items.check_create, call, dest)
+        check(targets.check_delete, call, target)
+    check(targets.check_create, call, dest)
     now = call.lab.now()
     if copy:
         item = store_items.copy_item(call.lab.store, target.item, dest, by=call.ctx.user, now=now)
     else:
         item = store_items.move_item(call.lab.store, target.item, dest, now)
-    return 201, message_json(call, ews_items.Target(item, dest))
+    return 201, message_json(call, targets.Target(item, dest))
 
 
 def send_draft(call: Call, gid: str) -> tuple[int, None]:
     need(call, "Mail", send=True)
     target = resolve_item(call, gid)
-    check(ews_items.check_edit, call, target)
+    check(targets.check_edit, call, target)
     if not is_message(target.item) or not target.item.props.get("item:IsDraft", True):
         raise GraphError(400, "ErrorInvalidRequest", "Only drafts can be sent.")
     try:
-        ews_items._send_existing(call.ctx, target.item, target.folder, save=True, saved=None)
-    except EwsError as err:
+        delivery.send_existing(call.ctx, target.item, target.folder, save=True, saved=None)
+    except ExchangeError as err:
         raise from_ews(err) from None
     return 202, None
 
@@ -306,23 +305,23 @@ def deliver(
     # The sent copy goes to the From mailbox's Sent Items when we may write there, else to
     # our own (Exchange's default for a delegate sending on behalf).
     sent_items = call.lab.store.distinguished_folder(call.mailbox, "sentitems")
-    if sent_items is None or not ews_items.rights(call.ctx, sent_items).create_items:
+    if sent_items is None or not targets.rights(call.ctx, sent_items).create_items:
         sent_items = call.lab.store.distinguished_folder(call.ctx.user, "sentitems")
     if sent_items is None:
         raise GraphError(404, "ErrorItemNotFound", "The mailbox has no Sent Items folder.")
     disposition = "SendAndSaveCopy" if save else "SendOnly"
-    args = ews_items.CreateArgs(disposition, "SendToNone", sent_items)
+    args = delivery.CreateArgs(disposition, "SendToNone", sent_items)
     now = call.lab.now()
     try:
-        ews_items._prepare_message(call.ctx, props, sent_items, args)
-        if not ews_items.recipients_of(props):
+        delivery.prepare_message(call.ctx, props, sent_items, args)
+        if not delivery.recipients_of(props):
             raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient isn't valid.")
         item = store_items.create_item(
             call.lab.store, sent_items, "IPM.Note", props, created_by=call.ctx.user, now=now
         )
         if add is not None:
             add(item)
-        ews_items.send_message(call.ctx, item.props, "IPM.Note", [], now, attachments_from=item.id)
+        delivery.send_message(call.ctx, item.props, "IPM.Note", [], now, attachments_from=item.id)
         owner = str(item.props["message:From"].get("email", "")).lower()
         owner_sent = call.lab.store.distinguished_folder(owner, "sentitems")
         if save and owner != call.ctx.user and owner_sent and owner_sent.id != sent_items.id:
@@ -331,7 +330,7 @@ def deliver(
             store_items.copy_item(call.lab.store, item, owner_sent, by=call.ctx.user, now=now)
         if not save:
             store_items.delete_item(call.lab.store, item, now)
-    except EwsError as err:
+    except ExchangeError as err:
         raise from_ews(err) from None
 
 
@@ -343,7 +342,7 @@ def reply_or_forward(call: Call, gid: str, action: str) -> tuple[int, None]:
     mailbox in the path (on behalf of its owner when a delegate answers)."""
     need(call, "Mail", send=True)
     target = resolve_item(call, gid)
-    check(ews_items.check_read, call, target)
+    check(targets.check_read, call, target)
     body = call.body if isinstance(call.body, Mapping) else {}
     original = target.item.props
     sender = original.get("message:From") or original.get("message:Sender") or {}
@@ -410,7 +409,7 @@ def reply_or_forward(call: Call, gid: str, action: str) -> tuple[int, None]:
 def attachments(call: Call, gid: str) -> Json:
     need(call, "Mail")
     target = resolve_item(call, gid)
-    check(ews_items.check_read, call, target)
+    check(targets.check_read, call, target)
     rows = [
         attachment_out(a.as_dict(""), graph_id(encode_id("attachment", a.id)), with_content=False)
         for a in store_items.attachments_of(call.lab.store, target.item.id)
@@ -421,7 +420,7 @@ def attachments(call: Call, gid: str) -> Json:
 def attachment(call: Call, gid: str, aid: str, raw: bool) -> Json | Response:
     need(call, "Mail")
     target = resolve_item(call, gid)
-    check(ews_items.check_read, call, target)
+    check(targets.check_read, call, target)
     _, key = decode(aid, ("attachment",))
     att = store_items.get_attachment(call.lab.store, key)
     if att is None or att.item_id != target.item.id:
@@ -437,8 +436,8 @@ def mime(call: Call, gid: str) -> Response:
     """`messages/{id}/$value`: the message as MIME, as the EWS face's MimeContent renders it."""
     need(call, "Mail")
     target = resolve_item(call, gid)
-    check(ews_items.check_read, call, target)
-    _, p = ews_items.output_props(call.ctx, target, ITEM_SHAPE)
+    check(targets.check_read, call, target)
+    _, p = view.output_props(call.ctx, target)
     atts = store_items.attachments_of(call.lab.store, target.item.id)
     return Response(to_mime(p, atts), media_type="message/rfc822")
 
@@ -458,9 +457,9 @@ def message_delta(call: Call, folder: Folder) -> Json:
     )
     rows: list[Json] = []
     if since is None:
-        for item in ews_items.visible_items(call.ctx, folder, r):
+        for item in targets.visible_items(call.ctx, folder, r):
             if is_message(item):
-                rows.append(message_json(call, ews_items.Target(item, folder)))
+                rows.append(message_json(call, targets.Target(item, folder)))
     else:
         seen: dict[str, str] = {}
         for change in store_items.changes_after(call.lab.store, int(since), [folder.id]):
@@ -469,11 +468,7 @@ def message_delta(call: Call, folder: Folder) -> Json:
             seen[change.item_id] = change.change
         for item_id in seen:
             found = store_items.get_item(call.lab.store, item_id)
-            if (
-                found is None
-                or found.folder_id != folder.id
-                or ews_items.hidden(call.ctx, found, r)
-            ):
+            if found is None or found.folder_id != folder.id or targets.hidden(call.ctx, found, r):
                 rows.append(
                     {
                         "@odata.type": "#microsoft.graph.message",
@@ -482,7 +477,7 @@ def message_delta(call: Call, folder: Folder) -> Json:
                     }
                 )
             elif is_message(found):
-                rows.append(message_json(call, ews_items.Target(found, folder)))
+                rows.append(message_json(call, targets.Target(found, folder)))
     return delta_page(
         call,
         rows,

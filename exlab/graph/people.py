@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from exlab import items as store_items
-from exlab.ews import items as ews_items
+from exlab.core import items as store_items
+from exlab.core import targets, view
+from exlab.core.store import Folder
 from exlab.graph.convert import (
     GraphInputError,
     contact_in,
@@ -11,7 +12,6 @@ from exlab.graph.convert import (
     task_out,
 )
 from exlab.graph.core import (
-    ITEM_SHAPE,
     Call,
     GraphError,
     Json,
@@ -24,11 +24,10 @@ from exlab.graph.core import (
     target_gid,
 )
 from exlab.graph.tokens import stable_uuid
-from exlab.store import Folder
 
 
-def contact_json(call: Call, target: ews_items.Target) -> Json:
-    _, p = ews_items.output_props(call.ctx, target, ITEM_SHAPE)
+def contact_json(call: Call, target: targets.Target) -> Json:
+    _, p = view.output_props(call.ctx, target)
     return contact_out(p, target_gid(target), folder_gid(target.folder), target.item.change_key)
 
 
@@ -36,8 +35,8 @@ def list_contacts(call: Call, folder: Folder) -> Json:
     need(call, "Contacts")
     r = readable(call, folder)
     rows = [
-        contact_json(call, ews_items.Target(i, folder))
-        for i in ews_items.visible_items(call.ctx, folder, r)
+        contact_json(call, targets.Target(i, folder))
+        for i in targets.visible_items(call.ctx, folder, r)
         if i.item_class.startswith("IPM.Contact")
     ]
     return collection(call, rows, context="contacts")
@@ -49,11 +48,11 @@ def create_contact(call: Call, folder: Folder) -> tuple[int, Json]:
         props = contact_in(body_json(call))
     except GraphInputError as exc:
         raise GraphError(400, exc.code, exc.message) from None
-    check(ews_items.check_create, call, folder)
+    check(targets.check_create, call, folder)
     item = store_items.create_item(
         call.lab.store, folder, "IPM.Contact", props, created_by=call.ctx.user, now=call.lab.now()
     )
-    return 201, contact_json(call, ews_items.Target(item, folder))
+    return 201, contact_json(call, targets.Target(item, folder))
 
 
 def contact_folder_json(call: Call, folder: Folder) -> Json:
@@ -78,8 +77,8 @@ def todo_list_json(folder: Folder) -> Json:
     }
 
 
-def task_json(call: Call, target: ews_items.Target) -> Json:
-    _, p = ews_items.output_props(call.ctx, target, ITEM_SHAPE)
+def task_json(call: Call, target: targets.Target) -> Json:
+    _, p = view.output_props(call.ctx, target)
     return task_out(p, target_gid(target), target.item.change_key)
 
 
@@ -87,7 +86,7 @@ def master_categories(call: Call) -> list[Json]:
     """The mailbox's category list: the categories its items use (the lab keeps no other)."""
     names: dict[str, None] = {}
     for folder in call.lab.store.folders_of(call.mailbox):
-        if not ews_items.rights(call.ctx, folder).can_read_items:
+        if not targets.rights(call.ctx, folder).can_read_items:
             continue
         for item in store_items.items_in(call.lab.store, folder.id):
             for name in item.props.get("item:Categories") or []:

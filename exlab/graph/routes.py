@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from exlab import items as store_items
-from exlab.ews import items as ews_items
-from exlab.ews.ids import encode_id
-from exlab.ews.soap import EwsContext
+from exlab.core import items as store_items
+from exlab.core import targets
+from exlab.core.caller import Caller
+from exlab.core.ids import encode_id
+from exlab.core.store import Folder
 from exlab.graph import odata
 from exlab.graph.calendar import (
     RESPONSES,
@@ -34,9 +35,9 @@ from exlab.graph.convert import (
     task_in,
 )
 from exlab.graph.core import (
-    ACCESS_DENIED,
     Call,
     GraphError,
+    access_denied,
     body_json,
     check,
     collection,
@@ -76,7 +77,6 @@ from exlab.graph.people import (
     task_json,
     todo_list_json,
 )
-from exlab.store import Folder
 
 
 def segments(path: str) -> list[str]:
@@ -111,7 +111,7 @@ def route(call: Call) -> tuple[int, Any]:
         rest = segs[2:]
     else:
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{head}'.")
-    call.ctx = EwsContext(call.lab, p.user if p.user else call.mailbox)
+    call.ctx = Caller(call.lab, p.user if p.user else call.mailbox)
     return mailbox_route(call, rest)
 
 
@@ -170,8 +170,8 @@ def mail_folder_route(call: Call, rest: list[str]) -> tuple[int, Any]:
             name = str(body_json(call).get("displayName", "")).strip()
             if not name:
                 raise GraphError(400, "ErrorInvalidRequest", "displayName is required.")
-            if not ews_items.rights(call.ctx, folder).folder_owner:
-                raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+            if not targets.rights(call.ctx, folder).folder_owner:
+                raise access_denied()
             updated = call.lab.store.update_folder(folder.id, display_name=name, now=call.lab.now())
             return 200, folder_json(call, updated)
         raise not_allowed()
@@ -193,7 +193,7 @@ def message_route(call: Call, rest: list[str], folder: Folder | None) -> tuple[i
         if m == "GET":
             folders = [folder] if folder else all_mail_folders(call)
             if not folders:
-                raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+                raise access_denied()
             return 200, list_messages(call, folders)
         if m == "POST":
             return create_message(call, folder or resolve_folder(call, "drafts"))
@@ -230,7 +230,7 @@ def message_route(call: Call, rest: list[str], folder: Folder | None) -> tuple[i
         if n == 2 and m == "POST":
             need(call, "Mail", write=True)
             target = resolve_item(call, gid)
-            check(ews_items.check_edit, call, target)
+            check(targets.check_edit, call, target)
             att = add_attachment(call, target.item, body_json(call))
             return 201, attachment_out(
                 att.as_dict(""), graph_id(encode_id("attachment", att.id)), with_content=False
@@ -301,7 +301,7 @@ def contact_route(call: Call, rest: list[str]) -> tuple[int, Any]:
                 contact_folder_json(call, f)
                 for f in call.lab.store.folders_of(call.mailbox)
                 if (f.folder_class or "").startswith("IPF.Contact")
-                and ews_items.rights(call.ctx, f).folder_visible
+                and targets.rights(call.ctx, f).folder_visible
             ]
             return 200, collection(call, rows, context="contactFolders")
         folder = resolve_folder(call, rest[1])
@@ -328,7 +328,7 @@ def contact_route(call: Call, rest: list[str]) -> tuple[int, Any]:
         if m == "GET":
             need(call, "Contacts")
             target = resolve_item(call, gid)
-            check(ews_items.check_read, call, target)
+            check(targets.check_read, call, target)
             return 200, contact_json(call, target)
         if m == "PATCH":
             return 200, patch_item(call, gid, "Contacts")
@@ -344,7 +344,7 @@ def todo_route(call: Call, rest: list[str]) -> tuple[int, Any]:
     m = call.method
     need(call, "Tasks", write=m != "GET")
     if not call.principal.app_only and call.mailbox != call.principal.user:
-        raise GraphError(403, "ErrorAccessDenied", ACCESS_DENIED)
+        raise access_denied()
     store = call.lab.store
     if not rest:
         if m != "GET":
@@ -369,8 +369,8 @@ def todo_route(call: Call, rest: list[str]) -> tuple[int, Any]:
         if m == "GET":
             r = readable(call, folder)
             rows = [
-                task_json(call, ews_items.Target(i, folder))
-                for i in ews_items.visible_items(call.ctx, folder, r)
+                task_json(call, targets.Target(i, folder))
+                for i in targets.visible_items(call.ctx, folder, r)
                 if i.item_class.startswith("IPM.Task")
             ]
             return 200, collection(call, rows, context="todoTask")
@@ -380,11 +380,11 @@ def todo_route(call: Call, rest: list[str]) -> tuple[int, Any]:
             except GraphInputError as exc:
                 raise GraphError(400, exc.code, exc.message) from None
             props.setdefault("task:Status", "NotStarted")
-            check(ews_items.check_create, call, folder)
+            check(targets.check_create, call, folder)
             item = store_items.create_item(
                 store, folder, "IPM.Task", props, created_by=call.ctx.user, now=call.lab.now()
             )
-            return 201, task_json(call, ews_items.Target(item, folder))
+            return 201, task_json(call, targets.Target(item, folder))
         raise not_allowed()
     target = resolve_item(call, tail[0])
     if target.folder.id != folder.id:
@@ -393,10 +393,10 @@ def todo_route(call: Call, rest: list[str]) -> tuple[int, Any]:
         )
     if len(tail) == 1:
         if m == "GET":
-            check(ews_items.check_read, call, target)
+            check(targets.check_read, call, target)
             return 200, task_json(call, target)
         if m == "PATCH":
-            check(ews_items.check_edit, call, target)
+            check(targets.check_edit, call, target)
             try:
                 changes = task_in(body_json(call))
             except GraphInputError as exc:
@@ -406,7 +406,7 @@ def todo_route(call: Call, rest: list[str]) -> tuple[int, Any]:
             store_items.save_item(store, target.item, now)
             return 200, task_json(call, target)
         if m == "DELETE":
-            check(ews_items.check_delete, call, target)
+            check(targets.check_delete, call, target)
             store_items.delete_item(store, target.item, call.lab.now())
             return 204, None
     raise not_allowed()

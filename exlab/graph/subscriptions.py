@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from exlab import items as store_items
-from exlab.ews import items as ews_items
-from exlab.ews.ids import encode_id
-from exlab.ews.soap import EwsContext
+from exlab.core import items as store_items
+from exlab.core import targets
+from exlab.core.caller import Caller
+from exlab.core.ids import encode_id
 from exlab.graph.convert import graph_id
 from exlab.graph.core import (
     Call,
@@ -228,7 +228,7 @@ class SubscriptionHub:
         user = call.principal.user
         assert user is not None
         call.mailbox = find_mailbox(call, match["user"]) if match["user"] else user
-        call.ctx = EwsContext(call.lab, user)
+        call.ctx = Caller(call.lab, user)
         mail = match["coll"].lower() == "mailfolders"
         if mail != (match["what"].lower() == "messages"):
             raise GraphError(400, "InvalidRequest", "The resource mixes folders and item kinds.")
@@ -276,11 +276,11 @@ class SubscriptionHub:
         changes = store_items.changes_after(store, sub.seq, [sub.folder_id])
         if not changes:
             return
-        ctx = EwsContext(self.face.lab, sub.user)
+        ctx = Caller(self.face.lab, sub.user)
         folder = store.folder(sub.folder_id)
         if folder is None:
             return
-        r = ews_items.rights(ctx, folder)
+        r = targets.rights(ctx, folder)
         values: list[Json] = []
         for change in changes:
             kind = _change_type(change)
@@ -289,7 +289,7 @@ class SubscriptionHub:
             if change.private and not r.view_private:
                 continue
             item = store_items.get_item(store, change.item_id)
-            if item is not None and item.folder_id == folder.id and ews_items.hidden(ctx, item, r):
+            if item is not None and item.folder_id == folder.id and targets.hidden(ctx, item, r):
                 continue
             values.append(self._notification(sub, kind, change.item_id))
         last = changes[-1].seq

@@ -22,6 +22,7 @@ import base64
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -32,6 +33,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from requests.cookies import extract_cookies_to_jar
 from spnego.channel_bindings import GssChannelBindings
+
+from med.auth import Login
+from med.model import AuthMethod, Profile
 
 log = logging.getLogger(__name__)
 
@@ -445,3 +449,9 @@ def register() -> str:
 
     transport.AUTH_TYPE_MAP[NEGOTIATE] = NegotiateAuth
     return NEGOTIATE
+
+
+def login(profile: Profile, *, password: str | None, token_cache: Path | None = None) -> Login:
+    """Kerberos (Negotiate) for exchangelib: the ticket cache, or a password given instead."""
+    username = (profile.username or profile.user) if password else None
+    return Login(AuthMethod.KERBEROS, username, password, requests_auth=register())

@@ -25,8 +25,9 @@ from urllib.parse import parse_qs, urlsplit
 import msal
 import requests
 
+from med.auth import Login
 from med.errors import AuthError, BadCredentials, InvalidInput, Unreachable
-from med.model import Profile
+from med.model import AuthMethod, Profile
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 MEDBRIDGE_CLIENT_ID = "95f45d29-e8c4-5a49-949e-c36b535ca824"
@@ -369,3 +370,15 @@ def scopes_for(resources: Sequence[str]) -> tuple[str, ...]:
         else f"https://graph.microsoft.com/{s}"
         for s in resources
     )
+
+
+def login(profile: Profile, *, password: str | None = None, token_cache: Path | None) -> Login:
+    """OAuth for Graph: tokens for the profile's user from MSAL's cache in `token_cache`
+    (where `medbridge signin` put them; None keeps tokens in memory, so nobody is signed in)."""
+    signer = OAuthSignIn(config_for_profile(profile, cache_file=token_cache))
+    user = profile.user
+
+    def token() -> str:
+        return signer.token(user)
+
+    return Login(AuthMethod.OAUTH, user, token=token)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from med.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from med.backends.base import Backend
     from med.model import Profile
 
@@ -44,13 +46,18 @@ def backend_class(name: str) -> type[Backend]:
     return cls
 
 
-def create_backend(profile: Profile, *, password: str | None = None) -> Backend:
+def create_backend(
+    profile: Profile, *, password: str | None = None, token_cache: Path | None = None
+) -> Backend:
     """A backend connected (lazily) as the profile says.
+
+    `password` serves Basic, NTLM and a Kerberos login without a ticket cache; OAuth profiles
+    take their tokens from MSAL's cache file `token_cache` (None: in memory only).
 
     Raises:
         InvalidInput: unknown backend or incomplete profile.
     """
     cls = backend_class(profile.backend)
     factory = getattr(cls, "from_profile")  # noqa: B009 - the protocol has no constructor
-    backend: Backend = factory(profile, password=password)
+    backend: Backend = factory(profile, password=password, token_cache=token_cache)
     return backend

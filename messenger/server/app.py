@@ -11,15 +11,23 @@ from fastapi import FastAPI
 
 from messenger.server import errors
 from messenger.server.api import router
+from messenger.server.api.stream import close_ended_streams
 from messenger.server.auth import make_hasher
 from messenger.server.blobs import BlobStore
+from messenger.server.clientip import parse_networks
 from messenger.server.config import ServerSettings
 from messenger.server.hub import Hub, LocalHub, RedisHub
-from messenger.server.limits import BodyLimit, RequestMetrics
+from messenger.server.limits import BodyLimit, RefuseNul, RequestMetrics, WriteBufferProbe
 from messenger.server.metrics import Metrics
 from messenger.server.retention import scheduler
 from messenger.server.state import AppState
-from messenger.server.throttle import LoginThrottle
+from messenger.server.throttle import (
+    Counters,
+    HashGate,
+    LoginThrottle,
+    MemoryCounters,
+    RedisCounters,
+)
 from messenger.store import repo, schema
 from messenger.store.engine import make_engine, sessionmaker
 
@@ -41,15 +49,25 @@ async def open_state(settings: ServerSettings) -> AppState:
     hub: Hub = (
         RedisHub(settings.redis_url, settings.redis_channel) if settings.redis_url else LocalHub()
     )
+    counters: Counters = (
+        RedisCounters(settings.redis_url, settings.redis_channel + ":")
+        if settings.redis_url
+        else MemoryCounters()
+    )
+    blobs = BlobStore(settings.blob_dir, settings.node_name)
+    if cleaned := blobs.clean_tmp():
+        log.info("removed %d partial uploads left from before", cleaned)
     return AppState(
         settings=settings,
         engine=engine,
         sessions=sessionmaker(engine),
         hub=hub,
-        blobs=BlobStore(settings.blob_dir),
+        blobs=blobs,
         metrics=Metrics(),
         hasher=make_hasher(settings.argon2),
-        logins=LoginThrottle(settings.login_max_failures),
+        logins=LoginThrottle(settings.login, counters),
+        hashing=HashGate(settings.login.hash_concurrency, settings.login.hash_queue),
+        proxies=parse_networks(settings.trusted_proxies),
     )
 
 
@@ -67,20 +85,34 @@ def create_app(settings: ServerSettings) -> FastAPI:
         purger = asyncio.create_task(
             scheduler(state.sessions, state.blobs, state.now, settings.purge_interval, count)
         )
+        watcher = asyncio.create_task(close_ended_streams(state))
         log.info("messenger server ready node=%s", settings.node_name)
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in (purger, watcher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await state.hub.stop()
+            if isinstance(state.logins.counters, RedisCounters):
+                await state.logins.counters.close()
             await state.engine.dispose()
 
-    app = FastAPI(title="medbridge messenger", version="1", lifespan=lifespan)
+    docs = settings.api_docs
+    app = FastAPI(
+        title="medbridge messenger",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     errors.install(app)
     app.include_router(router())
 
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)
+    app.add_middleware(RefuseNul)
+    app.add_middleware(WriteBufferProbe)  # last added runs first: it sees the server's send
     return app

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from messenger.server.config import Argon2Params
 from messenger.server.errors import ApiError
-from messenger.server.state import DB
-from messenger.store.models import Session, User
+from messenger.server.state import DB, AppState, State
+from messenger.store.models import Session, Tenant, User
 from messenger.store.repo import token_hash
 
 # Verifying against this keeps the time of a login for an unknown e-mail like a known one.
@@ -61,28 +61,31 @@ class Caller:
     user: User
 
 
-async def caller_for_token(db: AsyncSession, token: str) -> Caller:
+async def caller_for_token(db: AsyncSession, token: str, state: AppState) -> Caller:
     row = (
         await db.execute(
-            select(Session, User)
+            select(Session, User, Tenant.disabled)
             .join(User, User.id == Session.user_id)
+            .join(Tenant, Tenant.id == User.tenant_id)
             .where(Session.token_hash == token_hash(token))
         )
     ).first()
     if row is None:
         raise ApiError(401, "unknown or expired token")
-    session, user = row
-    if session.revoked_at is not None or user.disabled:
+    session, user, tenant_disabled = row
+    if session.revoked_at is not None or user.disabled or tenant_disabled:
         raise ApiError(401, "this session has ended")
+    if session.created_at + state.settings.session_ttl <= state.now():
+        raise ApiError(401, "this session has expired; log in again")
     return Caller(session, user)
 
 
-async def current_caller(request: Request, db: DB) -> Caller:
+async def current_caller(request: Request, db: DB, state: State) -> Caller:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "send 'Authorization: Bearer <token>'")
-    return await caller_for_token(db, token.strip())
+    return await caller_for_token(db, token.strip(), state)
 
 
 Authed = Annotated[Caller, Depends(current_caller)]

@@ -10,9 +10,22 @@ from pathlib import Path
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
+    """Blobs under `root`; uploads in progress under `root/tmp/<node>` (one folder per node,
+    so a node starting up clears its own leftovers and never another node's uploads)."""
+
+    def __init__(self, root: Path, node: str = "node") -> None:
         self.root = root
-        (root / "tmp").mkdir(parents=True, exist_ok=True)
+        self.tmp = root / "tmp" / node
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def clean_tmp(self) -> int:
+        """Delete partial uploads left by a crash of this node; returns how many went."""
+        gone = 0
+        for leftover in [*self.tmp.iterdir(), *(self.root / "tmp").iterdir()]:
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def path(self, blob_id: str) -> Path:
         if not blob_id.isalnum():
@@ -21,7 +34,7 @@ class BlobStore:
 
     async def receive(self, chunks: AsyncIterator[bytes], limit: int) -> tuple[Path, int]:
         """Spool the chunks to a temporary file; raise OverflowError past `limit` bytes."""
-        fd, name = tempfile.mkstemp(dir=self.root / "tmp")
+        fd, name = tempfile.mkstemp(dir=self.tmp)
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:

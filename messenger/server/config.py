@@ -22,6 +22,21 @@ class Argon2Params:
 
 
 @dataclass
+class LoginLimits:
+    """Login throttling: failures per account and per client address in `window` seconds,
+    failures across the instance in `global_window` (counted in Redis when configured, so
+    every node sees them), and how many argon2 hashes run at once and may wait."""
+
+    account_failures: int = 10
+    address_failures: int = 100
+    window: float = 900.0
+    global_failures: int = 1000
+    global_window: float = 60.0
+    hash_concurrency: int = 2
+    hash_queue: int = 256
+
+
+@dataclass
 class ServerSettings:
     database_url: str
     blob_dir: Path
@@ -33,8 +48,30 @@ class ServerSettings:
     max_ciphertext_bytes: int = 256 * 1024
     purge_interval: float = 3600.0
     stream_queue_limit: int = 10000
+    # A stream queues at most this many bytes of live events for a slow reader; beyond, it is
+    # closed with 1013 and the client resumes from its cursors.
+    stream_queue_bytes: int = 8 * 1024 * 1024
+    # Before authentication: sockets waiting for their hello, its size and how long it may take.
+    stream_preauth_limit: int = 256
+    stream_hello_bytes: int = 1024 * 1024
+    stream_hello_timeout: float = 5.0
     stream_recheck_interval: float = 30.0
-    login_max_failures: int = 5
+    login: LoginLimits = field(default_factory=LoginLimits)
+    # A session ends this long after login; streams of ended sessions close within
+    # `session_check_interval` seconds, whichever node or tool ended them.
+    session_ttl: dt.timedelta = dt.timedelta(days=30)
+    session_check_interval: float = 0.5
+    # Password reset links go out by e-mail (smtp://, smtp+starttls://, smtps://); the link is
+    # `reset_link` with {token} replaced. Without smtp_url the reset answers 503.
+    # /docs and /openapi.json are off unless enabled; /metrics answers loopback clients, and
+    # others that send `Authorization: Bearer <metrics_token>`.
+    api_docs: bool = False
+    metrics_token: str | None = None
+    smtp_url: str | None = None
+    smtp_from: str = "messenger@localhost"
+    reset_link: str = "medbridge://reset-password?token={token}"
+    # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: list[str] = field(default_factory=list)
     auto_migrate: bool = True
     argon2: Argon2Params = field(default_factory=Argon2Params)
     clock: Callable[[], dt.datetime] = utcnow

@@ -8,8 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from messenger.server.throttle import Throttled
 from messenger.store import errors as store_errors
 
 log = logging.getLogger("messenger.server")
@@ -33,6 +35,7 @@ HTTP_CODES = {
     409: "conflict",
     413: "too_large",
     429: "throttled",
+    503: "unavailable",
     415: "unsupported_media_type",
     422: "unprocessable",
 }
@@ -72,6 +75,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return problem(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(Throttled)
+    async def _throttled(_: Request, exc: Throttled) -> JSONResponse:
+        return problem(429, "throttled", exc.detail, {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection stayed busy: the request did nothing; it may be repeated.
+        log.warning("database connection pool exhausted")
+        return problem(503, "unavailable", "the server is busy; try again", {"Retry-After": "1"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Invitation e-mails over SMTP (`smtp://`, `smtp+starttls://` or `smtps://` URLs)."""
+"""Invitation and password-reset e-mails over SMTP (smtp://, smtp+starttls://, smtps://)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,20 @@ def invitation_message(sender: str, to: str, link: str, tenant: str) -> EmailMes
         f"Open this link in the medbridge app within 14 days to set your password:\n\n"
         f"    {link}\n\n"
         "If you did not expect this message, ignore it; the link expires by itself.\n"
+    )
+    return msg
+
+
+def reset_message(sender: str, to: str, link: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = "Reset your messenger password"
+    msg.set_content(
+        "Someone asked to reset the password of your messenger account.\n\n"
+        "Open this link in the medbridge app within one hour to choose a new one:\n\n"
+        f"    {link}\n\n"
+        "If it was not you, ignore this message; your password stays as it is.\n"
     )
     return msg
 
@@ -50,5 +64,5 @@ def send(url: str, msg: EmailMessage, timeout: float = 30.0) -> None:
             client.send_message(msg)
     except (smtplib.SMTPException, OSError) as exc:
         raise MailError(
-            f"cannot send the invitation via {parts.hostname}:{port}: {type(exc).__name__}"
+            f"cannot send the message via {parts.hostname}:{port}: {type(exc).__name__}"
         ) from exc

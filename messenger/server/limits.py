@@ -1,7 +1,9 @@
-"""ASGI middlewares: refuse oversized bodies before they are read (413), count requests."""
+"""ASGI middlewares: refuse oversized bodies before they are read (413), refuse NUL in paths
+and query strings (400), count requests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -44,28 +46,28 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         seen = 0
-        started = False
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            # Once the body is too large, whatever the app makes of the aborted read (FastAPI
+            # answers 400 to a body it could not read) is replaced by our 413.
+            if not exceeded:
+                await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _reply(send, 413, "too_large", f"the body exceeds {limit} bytes")
+        with contextlib.suppress(BodyTooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if exceeded:
+            await _reply(send, 413, "too_large", f"the body exceeds {limit} bytes")
 
 
 async def _reply(send: Send, status: int, code: str, detail: str) -> None:
@@ -76,6 +78,53 @@ async def _reply(send: Send, status: int, code: str, detail: str) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class RefuseNul:
+    """ASGI middleware: a path or query with a NUL byte is refused before any route sees it.
+
+    No id, name or address of ours contains NUL, and PostgreSQL cannot even compare one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            query: bytes = scope.get("query_string", b"")
+            if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+                if scope["type"] == "http":
+                    await _reply(send, 400, "bad_request", "NUL is not allowed in a path or query")
+                else:
+                    await receive()  # websocket.connect
+                    await send({"type": "websocket.close", "code": 4400})
+                return
+        await self.app(scope, receive, send)
+
+
+UNSENT_BYTES = "medbridge.unsent_bytes"
+
+
+class WriteBufferProbe:
+    """ASGI middleware (outermost): lets a WebSocket see how much it has not sent yet.
+
+    uvicorn's WebSocket protocol writes every frame to the transport without waiting for the
+    reader, so a stalled reader's backlog sits in the transport's buffer, invisible to the app.
+    ASGI offers no way to ask; the protocol that `send` belongs to holds the transport, so the
+    probe takes it here, once, and puts a size function in the scope. With another server the
+    probe is absent and the stream counts its own queue only.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            size = getattr(transport, "get_write_buffer_size", None)
+            if callable(size):
+                scope[UNSENT_BYTES] = size
+        await self.app(scope, receive, send)
 
 
 class RequestMetrics:

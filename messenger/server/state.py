@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from messenger.server.blobs import BlobStore
+from messenger.server.clientip import Network
 from messenger.server.config import ServerSettings
 from messenger.server.hub import Hub
 from messenger.server.metrics import Metrics
-from messenger.server.throttle import LoginThrottle
+from messenger.server.throttle import HashGate, LoginThrottle
 
 
 @dataclass
@@ -29,6 +30,9 @@ class AppState:
     metrics: Metrics
     hasher: PasswordHasher
     logins: LoginThrottle
+    hashing: HashGate
+    proxies: list[Network]
+    preauth: int = 0  # streams of this node waiting for their hello
 
     def now(self) -> dt.datetime:
         return self.settings.clock()

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from messenger.store.models import Event, Receipt, ToDevice
+from messenger.store.repo import Departure
 
 
 def b64(data: bytes) -> str:
@@ -65,3 +66,20 @@ def route_conversation(event: Event) -> dict[str, Any]:
 
 def route_to_device(row: ToDevice) -> dict[str, Any]:
     return {"device_id": row.device_id, "event": to_device_event(row)}
+
+
+def device_list_change(user_id: str, partners: list[str]) -> dict[str, Any]:
+    """Tells the user and everyone sharing a conversation that its devices changed."""
+    return {
+        "user_ids": sorted({*partners, user_id}),
+        "event": {"type": "device_list", "user_id": user_id},
+    }
+
+
+def route_departure(user_id: str, departure: Departure) -> list[dict[str, Any]]:
+    """Hub items for a disabled or deleted user: it leaves, its devices' streams close."""
+    return [
+        *(route_conversation(e) for e in departure.events),
+        device_list_change(user_id, departure.partners),
+        *({"kick_device": d} for d in departure.device_ids),
+    ]

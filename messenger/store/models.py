@@ -86,6 +86,7 @@ class Tenant(Base):
     audit_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Domain(Base):
@@ -123,6 +124,8 @@ class User(Base):
     storage_used: Mapped[int] = mapped_column(BigInteger, default=0)
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime]
+    # Set when the account was deleted: its personal data is gone and it cannot come back.
+    deleted_at: Mapped[dt.datetime | None]
 
 
 class Invitation(Base):
@@ -132,6 +135,8 @@ class Invitation(Base):
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
+    # "invite" sets the first password, "reset" a forgotten one.
+    purpose: Mapped[str] = mapped_column(String(20), default="invite")
 
 
 class Device(Base):
@@ -252,3 +257,5 @@ class Attachment(Base):
     )
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    # The message that first carried it: members see it only if that lies in their window.
+    message_seq: Mapped[int | None] = mapped_column(BigInteger)

@@ -220,15 +220,44 @@ async def invite_user(
     return user, token
 
 
-async def redeem_invitation(db: AsyncSession, token: str, now: dt.datetime) -> User:
+async def redeem_invitation(
+    db: AsyncSession, token: str, now: dt.datetime, purpose: str = "invite"
+) -> User:
+    what = "invitation" if purpose == "invite" else "link"
     inv = await db.get(Invitation, token_hash(token), with_for_update=True)
-    if inv is None or inv.used_at is not None or inv.expires_at < now:
-        raise NotFound("this invitation is unknown, used or expired")
+    if inv is None or inv.used_at is not None or inv.expires_at < now or inv.purpose != purpose:
+        raise NotFound(f"this {what} is unknown, used or expired")
     user = await db.get(User, inv.user_id)
     if user is None or user.disabled:
-        raise NotFound("this invitation is unknown, used or expired")
+        raise NotFound(f"this {what} is unknown, used or expired")
     inv.used_at = now
     return user
+
+
+RESET_TTL = dt.timedelta(hours=1)
+
+
+async def password_reset_token(db: AsyncSession, user: User, now: dt.datetime) -> str:
+    """A single-use token that sets a new password within an hour."""
+    token = secrets.token_urlsafe(32)
+    db.add(
+        Invitation(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + RESET_TTL,
+            purpose="reset",
+        )
+    )
+    await db.flush()
+    return token
+
+
+async def domain_tenant_id(db: AsyncSession, email: str) -> str | None:
+    """The tenant owning the address's domain, None when no tenant does."""
+    domain = normalise_email(email).rpartition("@")[2]
+    found = await db.scalar(select(Domain.tenant_id).where(Domain.domain == domain))
+    return str(found) if found is not None else None
 
 
 async def user_by_email(db: AsyncSession, email: str) -> User | None:
@@ -258,15 +287,95 @@ async def directory(db: AsyncSession, viewer: User, query: str, limit: int = 50)
     return list(await db.scalars(stmt.order_by(User.email).limit(limit)))
 
 
-async def disable_user(db: AsyncSession, user: User, now: dt.datetime) -> None:
-    """Disable the account: sessions end, it disappears from the directory."""
-    user.disabled = True
+@dataclass
+class Departure:
+    """What a user's leaving changed; the server publishes it after the commit."""
+
+    events: list[Event] = field(default_factory=list)
+    partners: list[str] = field(default_factory=list)
+    device_ids: list[str] = field(default_factory=list)
+
+
+async def _depart(db: AsyncSession, user: User, now: dt.datetime) -> Departure:
+    """End the user's sessions, remove its devices and take it out of every conversation, so
+    nobody's sends keep addressing it."""
+    departure = Departure(partners=await conversation_partners(db, user.id))
     await db.execute(
         update(Session)
         .where(Session.user_id == user.id, Session.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    for device in await devices_of(db, user.id):
+        device.removed_at = now
+        departure.device_ids.append(device.id)
+        await ack_to_device(db, device.id, device.to_device_seq)
+    for conv, _ in await conversations_of(db, user):
+        departure.events += (await remove_member(db, conv, None, user.id, now)).events
     await db.flush()
+    return departure
+
+
+async def disable_user(db: AsyncSession, user: User, now: dt.datetime) -> Departure:
+    """Disable the account: sessions end, devices go, it leaves its conversations and the
+    directory. Re-enabled, it logs in again and registers a new device."""
+    user.disabled = True
+    return await _depart(db, user, now)
+
+
+async def enable_user(db: AsyncSession, user: User) -> None:
+    if user.deleted_at is not None:
+        raise NotFound("no such user")
+    user.disabled = False
+    await db.flush()
+
+
+async def delete_user(db: AsyncSession, user: User, now: dt.datetime) -> Departure:
+    """Delete the account: as disabling, and its personal data is erased for good.
+
+    The row stays (as "deleted user") so that conversations keep their sender ids.
+    """
+    departure = await disable_user(db, user, now)
+    user.deleted_at = now
+    user.email = f"deleted-{user.id}@deleted.invalid"
+    user.display_name = ""
+    user.phone = None
+    user.password_hash = None
+    await db.execute(delete(Invitation).where(Invitation.user_id == user.id))
+    await db.flush()
+    return departure
+
+
+async def set_tenant_disabled(db: AsyncSession, tenant: Tenant, disabled: bool) -> None:
+    """A disabled tenant's users cannot log in and their sessions stop working until the
+    tenant is enabled again; nothing is deleted."""
+    tenant.disabled = disabled
+    await db.flush()
+
+
+async def valid_sessions(
+    db: AsyncSession, session_ids: Sequence[str], issued_after: dt.datetime
+) -> set[str]:
+    """Those of the sessions that may keep a stream open (not ended, expired, or belonging to
+    a disabled user, a disabled tenant or a removed device)."""
+    out: set[str] = set()
+    ids = list(session_ids)
+    for start in range(0, len(ids), 500):
+        rows = await db.scalars(
+            select(Session.id)
+            .join(User, User.id == Session.user_id)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .join(Device, Device.id == Session.device_id)
+            .where(
+                Session.id.in_(ids[start : start + 500]),
+                Session.revoked_at.is_(None),
+                Session.created_at > issued_after,
+                User.disabled.is_(False),
+                Tenant.disabled.is_(False),
+                Device.removed_at.is_(None),
+            )
+        )
+        out.update(rows)
+    return out
 
 
 # -- devices ---------------------------------------------------------------------------------
@@ -340,7 +449,37 @@ async def conversation_for_member(
     mem = await membership(db, conversation_id, user.id) if conv else None
     if conv is None or mem is None or (not mem.active and not allow_left):
         raise NotFound("no such conversation")
+    await check_conversation_open(db, conv)
     return conv, mem
+
+
+async def check_conversation_open(db: AsyncSession, conv: Conversation) -> None:
+    """Raise CrossTenant when a conversation spans tenants that no longer both consent.
+
+    Withdrawn consent stops everything across the pair: sending, history, member lists,
+    receipts, uploads and downloads.
+    """
+    if conv.cross_tenant:
+        await check_tenants_allowed(db, await member_tenants(db, conv.id) | {conv.tenant_id})
+
+
+async def lock_conversation(db: AsyncSession, conversation_id: str) -> None:
+    """Hold the conversation's row until commit, so membership counts cannot race.
+
+    A no-op UPDATE locks the row on PostgreSQL and takes the write lock on SQLite.
+    """
+    await db.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(last_seq=Conversation.last_seq)
+    )
+
+
+def in_window(mem: Membership, seq: int | None) -> bool:
+    """Whether an event at `seq` lies between the member's join and its removal."""
+    return (
+        seq is not None and seq >= mem.joined_seq and (mem.left_seq is None or seq <= mem.left_seq)
+    )
 
 
 async def active_member_count(db: AsyncSession, conversation_id: str) -> int:
@@ -405,7 +544,8 @@ def _can_manage(conv: Conversation, actor: User | None, actor_mem: Membership | 
     if conv.kind == "direct":
         return False
     if actor.role in ("tenant_admin", "instance_admin") and conv.kind == "managed":
-        return actor.tenant_id == conv.tenant_id or actor.role == "instance_admin"
+        # Instance administration acts on tenants, never inside another tenant's groups.
+        return actor.tenant_id == conv.tenant_id
     return actor_mem is not None and actor_mem.active and actor_mem.role == "admin"
 
 
@@ -447,6 +587,7 @@ async def _add_members(
         )
     }
     new = [u for u in users if u.id not in existing or not existing[u.id].active]
+    await lock_conversation(db, conv.id)
     count = await active_member_count(db, conv.id)
     if count + len(new) > MAX_GROUP_MEMBERS:
         raise GroupFull(
@@ -620,8 +761,7 @@ async def append_message(
     attachment_ids: list[str],
     now: dt.datetime,
 ) -> Event:
-    if conv.cross_tenant:
-        await check_tenants_allowed(db, await member_tenants(db, conv.id))
+    await check_conversation_open(db, conv)
     if attachment_ids:
         found = set(
             await db.scalars(
@@ -633,6 +773,12 @@ async def append_message(
         if found != set(attachment_ids):
             raise NotFound("an attachment is unknown or belongs to another conversation")
     seq = await next_seq(db, conv.id)
+    if attachment_ids:
+        await db.execute(
+            update(Attachment)
+            .where(Attachment.id.in_(attachment_ids), Attachment.message_seq.is_(None))
+            .values(message_seq=seq)
+        )
     event = Event(
         conversation_id=conv.id,
         seq=seq,
@@ -732,8 +878,9 @@ async def add_receipt(
     """Store a receipt once; returns (new receipt or None if repeated, the message)."""
     if kind not in ("delivered", "read"):
         raise InvalidInput("a receipt is 'delivered' or 'read'")
+    mem = await membership(db, conv.id, user.id)
     event = await db.get(Event, (conv.id, seq))
-    if event is None or event.kind != "message":
+    if event is None or event.kind != "message" or mem is None or not in_window(mem, seq):
         raise NotFound("no such message")
     if await db.get(Receipt, (conv.id, seq, user.id, kind)) is not None:
         return None, event
@@ -827,6 +974,11 @@ async def attachment_for_member(db: AsyncSession, user: User, attachment_id: str
     mem = await membership(db, row.conversation_id, user.id)
     if mem is None or not mem.active:
         raise NotFound("no such attachment")
+    if row.owner_user_id != user.id and not in_window(mem, row.message_seq):
+        raise NotFound("no such attachment")
+    conv = await db.get(Conversation, row.conversation_id)
+    assert conv is not None
+    await check_conversation_open(db, conv)
     return row
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import exlab.items  # noqa: F401  (registers the item tables before any store opens)
 from exlab.demo import DEMO_PASSWORD, DOMAIN
 from med import AuthMethod, DelegateSession, Profile
 from med.backends.ews import EwsBackend

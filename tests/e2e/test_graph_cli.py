@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from bridge import paths
-from bridge.commands.signin import open_graph_session
 from exlab import Lab
 from exlab.graph.serve import GraphLab
 from med import DelegateSession
@@ -105,11 +104,11 @@ def test_device_code_sign_in_from_the_command_line(served: GraphLab) -> None:
     profile = _graph_profile(served)
     out = _sign_in(served)
     assert f"signed in as {ASSISTENZ}" in out
-    cache = paths.data_dir() / "graph-tokens.json"
+    cache = paths.token_cache_file()
     assert cache.stat().st_mode & 0o777 == 0o600
 
-    # The signed-in tokens open a Graph session, as mailbox commands will.
-    session = open_graph_session(profile)
+    # The signed-in tokens open a Graph session like any other profile's, as mailbox commands do.
+    session = DelegateSession.open(profile, token_cache=cache)
     try:
         inbox = asyncio.run(_inbox_count(session))
     finally:

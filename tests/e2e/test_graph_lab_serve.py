@@ -57,6 +57,8 @@ def test_lab_serve_with_graph_answers_graph_and_oauth_over_tls(tmp_path: Path) -
         base = banner["Graph endpoint"].removesuffix("/v1.0")
         assert base.startswith("https://127.0.0.1:")
         assert banner["EWS endpoint"] == f"{base}/EWS/Exchange.asmx"
+        # Each lab keeps its CA (and token keys) next to its store, not in a shared place.
+        assert Path(banner["CA file"]).parent == tmp_path / "tls"
         ctx = ssl.create_default_context(cafile=banner["CA file"])
         with httpx.Client(base_url=base, verify=ctx) as http:
             doc = http.get("/organizations/v2.0/.well-known/openid-configuration").json()

@@ -22,7 +22,7 @@ from exlab.graph.oauth import DELEGATED_SCOPES, PUBLIC_CLIENT_ID
 from exlab.graph.serve import GraphLab
 from med import DelegateSession
 from med.backends.graph import GraphBackend
-from med.backends.graph_listener import NotificationListener
+from med.backends.graph.events import NotificationListener
 from med.errors import AccessDenied
 from med.model import Address, Event, Folder, MailboxEvent, MailboxEventKind, Message, Sensitivity
 from tests.e2e.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG

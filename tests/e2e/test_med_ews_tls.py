@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import uvicorn
 
+from bridge.serving import ServerThread
 from exlab import Lab
 from exlab.graph.tls import LabTls, ensure_tls
 from exlab.server import create_app
@@ -27,24 +25,8 @@ def tls_lab(demo_template: Path, tmp_path: Path) -> Iterator[tuple[str, LabTls]]
     shutil.copyfile(demo_template, path)
     lab = Lab.open(path)
     tls = ensure_tls(tmp_path / "tls")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(lab), log_level="warning", lifespan="off", **tls.uvicorn_options()
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.01)
-    yield f"https://127.0.0.1:{port}/EWS/Exchange.asmx", tls
-    server.should_exit = True
-    thread.join(10)
+    with ServerThread(create_app(lab), name="tls-lab", **tls.uvicorn_options()) as server:
+        yield server.url("/EWS/Exchange.asmx"), tls
     lab.close()
 
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import uvicorn
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
+from bridge.serving import ServerThread
 from exlab.auth import LabAuthenticator
 
 DEMO_PASSWORD = "Demo-2026!"
@@ -76,23 +73,9 @@ def serve(
     app: FastAPI, host: str = "127.0.0.1", *, ssl: Mapping[str, str] | None = None
 ) -> Iterator[Served]:
     """Serve `app` on a free loopback port; `ssl` holds uvicorn's ssl_certfile/ssl_keyfile."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", **dict(ssl or {}))
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        scheme = "https" if ssl else "http"
-        yield Served(url=f"{scheme}://{host}:{port}/EWS/Exchange.asmx", host=host, port=port)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with ServerThread(app, name="auth-server", **dict(ssl or {})) as server:
+        yield Served(
+            url=server.url("/EWS/Exchange.asmx").replace("127.0.0.1", host, 1),
+            host=host,
+            port=server.port,
+        )

@@ -12,18 +12,16 @@ test starts from the same organisation and may change it freely.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-import uvicorn
 
+from bridge.serving import ServerThread
 from exlab import Lab
-from exlab.demo import DEMO_PASSWORD, DOMAIN
+from exlab.demo import DEMO_PASSWORD, DOMAIN, open_demo
 from exlab.server import STREAMS_CLOSE_S, create_app
 
 
@@ -41,10 +39,9 @@ class LabServer:
         self.store_path = store_path
         self.host = host
         self.authenticator = authenticator
-        self.port = 0
         self.lab = Lab.open(store_path)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
+        self.port = 0
         self.start()
 
     @property
@@ -56,45 +53,26 @@ class LabServer:
         """The EWS endpoint."""
         return f"{self.base_url}/EWS/Exchange.asmx"
 
-    def _socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        return sock
-
     def start(self) -> None:
-        sock = self._socket()
-        config = uvicorn.Config(
-            create_app(
-                self.lab,
-                authenticator=self.authenticator(self.lab) if self.authenticator else None,
-            ),
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
+        """Serve the lab, on the port it had before if it ran already."""
+        app = create_app(
+            self.lab, authenticator=self.authenticator(self.lab) if self.authenticator else None
+        )
+        self._server = ServerThread(
+            app,
+            host=self.host,
+            port=self.port,
+            name="lab-uvicorn",
             timeout_keep_alive=30,
             timeout_graceful_shutdown=STREAMS_CLOSE_S,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="lab-uvicorn", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the lab server did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        ).start()
+        self.port = self._server.port
 
     def stop(self) -> None:
         """Stop serving and close the store (the file stays)."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=15)
-        self._server = self._thread = None
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
         self.lab.close()
 
     def restart(self) -> None:
@@ -102,6 +80,32 @@ class LabServer:
         self.stop()
         self.lab = Lab.open(self.store_path)
         self.start()
+
+    def soap(
+        self,
+        user: str,
+        body: str,
+        *,
+        version: str = "Exchange2016",
+        headers: dict[str, str] | None = None,
+        header_xml: str = "",
+    ) -> httpx.Response:
+        """One raw SOAP request over HTTP with Basic auth (for what no client exposes)."""
+        envelope = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+            ' xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"'
+            ' xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">'
+            f'<s:Header><t:RequestServerVersion Version="{version}"/>{header_xml}</s:Header>'
+            f"<s:Body>{body}</s:Body></s:Envelope>"
+        )
+        return httpx.post(
+            self.url,
+            content=envelope.encode(),
+            auth=(_address(user), DEMO_PASSWORD),
+            headers={"Content-Type": "text/xml; charset=utf-8", **(headers or {})},
+            timeout=30,
+        )
 
     def account(
         self,
@@ -145,7 +149,7 @@ class LabServer:
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store file with the demo organisation, seeded once per session (per xdist worker)."""
     path = tmp_path_factory.mktemp("lab-template") / "demo.sqlite"
-    Lab.open(path, demo=True).close()
+    open_demo(path).close()
     return path
 
 

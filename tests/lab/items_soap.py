@@ -10,7 +10,8 @@ import exlab.ews.items
 import exlab.ews.notifications
 import exlab.ews.sync  # noqa: F401  (registers the operations)
 from exlab import Lab
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.demo import open_demo
 from exlab.ews import soap
 from tests.lab.schema import assert_valid_ews
 
@@ -79,7 +80,7 @@ def envelope(body: str, version: str = "Exchange2010_SP2") -> bytes:
 
 def demo_lab() -> Iterator[Lab]:
     """A demo organisation in memory (wrap as a fixture in the test module)."""
-    lab = Lab.open(demo=True)
+    lab = open_demo()
     yield lab
     lab.close()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from exlab import Lab
-from exlab.access import ROLES, Rights, effective_rights, grant, role_of, set_delegate
-from exlab.store import Folder
+from exlab.core.access import ROLES, Rights, effective_rights, grant, role_of, set_delegate
+from exlab.core.store import Folder
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from exlab import Lab
 from exlab.auth import LabAuthenticator, mailbox_address
+from exlab.demo import open_demo
 from tests.lab.authserver import DEMO_PASSWORD, Org, Served, demo_org, make_app, serve
 
 
@@ -76,7 +76,7 @@ def test_unknown_user_and_foreign_domain_are_refused(server: Served) -> None:
 
 
 def test_basic_against_the_demo_lab_and_a_changed_password() -> None:
-    lab = Lab.open(None, demo=True)
+    lab = open_demo(None)
     with serve(make_app(LabAuthenticator(lab))) as served:
         r = requests.post(served.url, auth=("chef", DEMO_PASSWORD), timeout=10)
         assert r.text == "chef@musterstadt.example"

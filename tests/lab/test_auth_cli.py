@@ -33,13 +33,13 @@ class Serving:
 
 
 @contextmanager
-def serving(store: Path) -> Iterator[Serving]:
+def serving(store: Path, *extra: str) -> Iterator[Serving]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     errors = store.with_name(store.name + ".stderr")
     with (
         errors.open("w") as stderr,
         subprocess.Popen(
-            [*SERVE, "--store", str(store), "--kerberos"],
+            [*SERVE, "--store", str(store), "--kerberos", *extra],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -117,3 +117,44 @@ def test_serve_kerberos_prints_the_config_and_a_ticket_survives_a_restart(
     with serving(store) as second:
         # same realm, same keys: yesterday's ticket still opens the boss's inbox
         assert _inbox_name(second.url) == "Posteingang"
+
+
+def _free_tcp_and_udp_port() -> int:
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no free port")
+
+
+def test_serve_kerberos_on_an_assigned_kdc_port(tmp_path: Path) -> None:
+    require_kdc()
+    port = _free_tcp_and_udp_port()
+    with serving(tmp_path / "lab.sqlite", "--kdc-port", str(port)) as lab:
+        assert any(f"KDC on 127.0.0.1:{port}," in line for line in lab.output)
+        assert f"kdc = 127.0.0.1:{port}" in Path(lab.krb5_config).read_text()
+        ccache = tmp_path / "cc"
+        assert _kinit(lab.krb5_config, ccache, "assistenz", DEMO_PASSWORD) == 0
+
+
+def test_kdc_port_without_kerberos_or_out_of_range_is_one_line(tmp_path: Path) -> None:
+    for extra, code in ((["--kdc-port", "7088"], 2), (["--kerberos", "--kdc-port", "0"], 2)):
+        result = subprocess.run(
+            [*SERVE, "--store", str(tmp_path / "lab.sqlite"), *extra],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == code, result.stderr
+        assert result.stderr.startswith("medbridge: ") and result.stderr.count("\n") == 1
+        assert "kdc-port" in result.stderr

@@ -11,7 +11,7 @@ import pytest
 from exlab import Lab
 from exlab.auth import LabAuthenticator
 from exlab.auth.kdc import LabKdc, start_kdc
-from exlab.demo import DEMO_PASSWORD
+from exlab.demo import DEMO_PASSWORD, open_demo
 from med.auth.negotiate import NEGOTIATE, NoTicket, register
 from tests.lab.authserver import Served, serve
 from tests.lab.kdcrealm import (
@@ -31,7 +31,7 @@ CHEF = "chef@musterstadt.example"
 
 @pytest.fixture(scope="module")
 def demo_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab.open(tmp_path_factory.mktemp("auth-lab") / "lab.sqlite", demo=True)
+    lab = open_demo(tmp_path_factory.mktemp("auth-lab") / "lab.sqlite")
     yield lab
     lab.close()
 

@@ -17,9 +17,9 @@ import pytest
 import requests
 import spnego
 
-from exlab import Lab
 from exlab.auth import LabAuthenticator
 from exlab.auth.kdc import LabKdc, start_kdc, start_lab_kdc, usage_lines
+from exlab.demo import open_demo
 from tests.lab.authserver import DEMO_PASSWORD, Served, demo_org, make_app, serve
 from tests.lab.kdcrealm import DEMO_USERS, Tickets, require_kdc, shared_kdc, use_tickets
 
@@ -228,7 +228,7 @@ def test_a_labs_realm_has_principals_for_its_logins_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_kdc()
-    lab = Lab.open(None, demo=True)
+    lab = open_demo(None)
     lab.set_password("sachbearbeitung@musterstadt.example", "Eigenes-Passwort-1")
     kdc = start_lab_kdc(lab, tmp_path / "realm")
     try:
@@ -260,7 +260,7 @@ def test_the_lab_ews_endpoint_proves_itself_to_a_kerberos_client(
 ) -> None:
     from exlab.server import create_app
 
-    lab = Lab.open(None, demo=True)
+    lab = open_demo(None)
     auth = LabAuthenticator(lab, keytab=kdc.keytab, realm=kdc.realm)
     try:
         with serve(create_app(lab, authenticator=auth)) as served:

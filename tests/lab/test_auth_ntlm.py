@@ -12,9 +12,9 @@ import requests
 import spnego
 from requests_ntlm import HttpNtlmAuth
 
-from exlab import Lab
 from exlab.auth import LabAuthenticator
 from exlab.auth.ntlm_users import md4, nt_hash
+from exlab.demo import open_demo
 from exlab.lab import LabUser
 from tests.lab.authserver import DEMO_PASSWORD, Org, Served, demo_org, make_app, serve
 
@@ -145,7 +145,7 @@ def test_by_default_ntlm_knows_users_whose_password_is_the_demo_password() -> No
 
 
 def test_ntlm_knows_the_demo_labs_logins_without_being_told() -> None:
-    lab = Lab.open(None, demo=True)
+    lab = open_demo(None)
     auth = LabAuthenticator(lab)
     with serve(make_app(auth)) as served:
         assert _handshake(served.url, "MUSTERSTADT\\chef", DEMO_PASSWORD).text == (

@@ -11,8 +11,8 @@ from exchangelib.errors import ErrorCalendarViewRangeTooBig, ErrorExceededFindCo
 from exchangelib.items import CalendarItem
 from exchangelib.recurrence import DailyPattern, Recurrence
 
-from exlab.recurrence import Recurrence as LabRecurrence
-from exlab.recurrence import expand, index_of
+from exlab.core.recurrence import Recurrence as LabRecurrence
+from exlab.core.recurrence import expand, index_of
 from tests.lab.conftest import LabServer
 from tests.lab.test_folders import soap
 
@@ -101,7 +101,7 @@ def test_weekly_series_index_survives_the_jump_to_the_window() -> None:
 
 
 def _walk_all(rec: LabRecurrence, until: date) -> list[tuple[int, date]]:
-    from exlab.recurrence import occurrence_dates
+    from exlab.core.recurrence import occurrence_dates
 
     return list(occurrence_dates(rec, until=until))
 

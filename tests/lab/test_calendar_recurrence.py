@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exlab.recurrence import (
+from exlab.core.recurrence import (
     DAYS,
     Recurrence,
     RecurrenceError,
@@ -270,7 +270,7 @@ def test_expansion_agrees_with_dateutil_on_the_rrule_the_lab_exports(
     in MimeContent, expanded by python-dateutil, gives the same dates."""
     from dateutil.rrule import rrulestr
 
-    from exlab.mime import rrule
+    from exlab.core.mime import rrule
 
     data = {**pattern, "start_date": start.isoformat(), "range_kind": "numbered", "count": count}
     rec = Recurrence.from_json(data)

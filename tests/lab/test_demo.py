@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from exlab import Lab
-from exlab import items as store_items
-from exlab.access import effective_rights
+from exlab.core import items as store_items
+from exlab.core.access import effective_rights
+from exlab.core.recurrence import Recurrence, occurrence_dates
+from exlab.core.store import PUBLIC, Folder
 from exlab.demo import (
     ASSISTENZ,
     CHEF,
@@ -21,9 +23,8 @@ from exlab.demo import (
     POSTSTELLE,
     SACHBEARBEITUNG,
     TEAMKALENDER,
+    open_demo,
 )
-from exlab.recurrence import Recurrence, occurrence_dates
-from exlab.store import PUBLIC, Folder
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -35,7 +36,7 @@ def _folder(lab: Lab, owner: str, name: str) -> Folder:
 
 
 def test_demo_users_and_logins() -> None:
-    lab = Lab.open(demo=True)
+    lab = open_demo()
     users = {u.address: u for u in lab.users()}
     assert users[CHEF].display_name == "Dr. Anna Berg" and users[CHEF].has_login
     assert users[POSTSTELLE].kind == "shared" and not users[POSTSTELLE].has_login
@@ -44,7 +45,7 @@ def test_demo_users_and_logins() -> None:
 
 
 def test_demo_rights_match_the_documented_organisation() -> None:
-    lab = Lab.open(demo=True)
+    lab = open_demo()
     store = lab.store
     inbox = _folder(lab, CHEF, "inbox")
     contacts = _folder(lab, CHEF, "contacts")
@@ -62,7 +63,7 @@ def test_demo_rights_match_the_documented_organisation() -> None:
 
 
 def test_demo_public_folders_have_per_folder_permissions() -> None:
-    lab = Lab.open(demo=True)
+    lab = open_demo()
     store = lab.store
     root = lab.public_root()
     tops = {f.display_name: f for f in store.children(root.id)}
@@ -83,8 +84,8 @@ def test_demo_public_folders_have_per_folder_permissions() -> None:
 
 def test_demo_is_seeded_once_per_store(tmp_path: Path) -> None:
     path = tmp_path / "lab.sqlite"
-    Lab.open(path, demo=True).close()
-    lab = Lab.open(path, demo=True)
+    open_demo(path).close()
+    lab = open_demo(path)
     assert len([u for u in lab.users() if u.address == CHEF]) == 1
 
 
@@ -93,7 +94,7 @@ def test_demo_flag_leaves_another_organisation_alone(tmp_path: Path) -> None:
     own = Lab.open(path)
     own.add_mailbox("boss@elsewhere.example", "Boss", password="pw")
     own.close()
-    lab = Lab.open(path, demo=True)
+    lab = open_demo(path)
     assert [u.address for u in lab.users()] == ["boss@elsewhere.example"]
 
 

@@ -6,7 +6,7 @@ from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as DET
 
-from exlab.access import ROLES, Rights
+from exlab.core.access import ROLES, Rights
 from exlab.demo import ASSISTENZ, CHEF
 from tests.lab.conftest import LabServer
 from tests.lab.schema import assert_valid_ews

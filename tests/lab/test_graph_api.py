@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-import exlab.items  # noqa: F401  (Lab.open(demo=True) on main needs the item tables first)
-from exlab import Lab
+from exlab.demo import open_demo
 from exlab.graph.oauth import DAEMON_CLIENT_ID, PUBLIC_CLIENT_ID
 from exlab.graph.serve import GraphLab
 
@@ -67,7 +66,7 @@ class Graph:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphLab]:
     """One demo organisation for the module (seeding costs a second); tests use own data."""
-    lab = Lab.open(demo=True)
+    lab = open_demo()
     with GraphLab(lab, tmp_path_factory.mktemp("graph-tls")) as running:
         yield running
     lab.close()

@@ -9,16 +9,15 @@ from typing import Any
 
 import pytest
 
-import exlab.items  # noqa: F401  (Lab.open(demo=True) needs the item tables first)
-from exlab import Lab
+from exlab.demo import open_demo
 from exlab.graph.serve import GraphLab
-from med.backends.graph_listener import NotificationListener
+from med.backends.graph.events import NotificationListener
 from tests.lab.test_graph_api import ASSISTENZ, CHEF, SACH, Graph, _error, _ok, _send
 
 
 @pytest.fixture
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphLab]:
-    lab = Lab.open(demo=True)
+    lab = open_demo()
     with GraphLab(lab, tmp_path_factory.mktemp("graph-tls")) as running:
         yield running
     lab.close()

@@ -14,7 +14,7 @@ from exchangelib.errors import ErrorAccessDenied
 from exchangelib.items import CalendarItem, Contact, MeetingRequest
 from exchangelib.recurrence import Recurrence, WeeklyPattern
 
-import exlab.items as store_items
+import exlab.core.items as store_items
 from tests.lab.conftest import LabServer
 
 CHEF = "chef@musterstadt.example"

@@ -7,7 +7,7 @@ from xml.etree.ElementTree import Element
 import pytest
 from defusedxml.ElementTree import fromstring
 
-from exlab.restrictions import (
+from exlab.ews.restrictions import (
     RestrictionError,
     matches,
     parse_restriction,

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from exlab import Lab
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.core.targets import item_ews_id
 from exlab.ews.ids import encode_id
-from exlab.ews.items import item_ews_id
 from tests.lab.items_soap import (
     ALL_FIELDS,
     ASSISTENZ,

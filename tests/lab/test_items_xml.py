@@ -10,9 +10,9 @@ import pytest
 from defusedxml.ElementTree import fromstring
 
 from exlab import Lab
-from exlab import items as store_items
+from exlab.core import items as store_items
+from exlab.core.mime import from_mime, to_mime
 from exlab.ews import itemxml
-from exlab.mime import from_mime, to_mime
 from tests.lab.items_soap import CHEF, NS, M, T, call, codes, demo_lab, folder_of
 
 
@@ -157,7 +157,7 @@ def test_deep_find_includes_subfolders_and_text_body_is_converted(lab: Lab) -> N
 
     assert total(deep) > total(shallow)
     item = store_items.items_in(lab.store, folder_of(lab, CHEF, "inbox"))[0]
-    from exlab.ews.items import item_ews_id
+    from exlab.core.targets import item_ews_id
 
     got = call(
         lab,
@@ -276,7 +276,7 @@ def test_appointment_mime_carries_icalendar_with_rule_and_exceptions(lab: Lab) -
 
     from icalendar import Calendar
 
-    from exlab.ews.items import item_ews_id
+    from exlab.core.targets import item_ews_id
 
     calendar = folder_of(lab, CHEF, "calendar")
     jour_fixe = next(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from exlab import Lab
-from exlab.store import Store, register_schema
+from exlab.core.store import Store
 
 
 def test_store_on_file_keeps_mailboxes_and_folders_after_reopen(tmp_path: Path) -> None:
@@ -47,14 +47,10 @@ def test_failed_inner_step_rolls_back_only_itself() -> None:
     assert store.mailbox("b@x.example") is None
 
 
-def test_registered_schema_reaches_open_and_later_stores() -> None:
-    before = Store()
-    register_schema("CREATE TABLE IF NOT EXISTS test_widgets (id INTEGER PRIMARY KEY, name TEXT);")
-    after = Store()
-    for store in (before, after):
-        with store.transaction() as conn:
-            conn.execute("INSERT INTO test_widgets (name) VALUES ('w')")
-        assert [r["name"] for r in store.query("SELECT name FROM test_widgets")] == ["w"]
+def test_a_new_store_has_the_item_tables_before_any_item_module_is_used() -> None:
+    store = Store()
+    tables = {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"items", "item_attachments", "item_changes", "item_subscriptions"} <= tables
 
 
 def test_new_mailbox_has_default_folders_and_archive_tree() -> None:
@@ -99,16 +95,3 @@ def test_wrong_password_and_passwordless_mailbox_are_refused() -> None:
     lab.set_password("a@x.example", "new")
     assert not lab.check_password("a@x.example", "right")
     assert lab.check_password("a@x.example", "new")
-
-
-def test_schema_registered_inside_a_transaction_does_not_commit_it() -> None:
-    store = Store()
-    with pytest.raises(RuntimeError), store.transaction():
-        store.add_mailbox("a@x.example", "A", "user")
-        register_schema(
-            "CREATE TABLE IF NOT EXISTS test_gadgets (id INTEGER PRIMARY KEY);\n"
-            "CREATE INDEX IF NOT EXISTS test_gadgets_id ON test_gadgets (id);\n"
-        )
-        raise RuntimeError("roll back")
-    assert store.mailbox("a@x.example") is None
-    assert store.query("SELECT COUNT(*) AS n FROM test_gadgets")[0]["n"] == 0

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exlab import Lab
-from exlab import items as store_items
-from exlab.access import set_delegate
+from exlab.core import items as store_items
+from exlab.core.access import set_delegate
+from exlab.core.store import Folder
 from exlab.ews.ids import decode_id
-from exlab.store import Folder
 from tests.lab.items_soap import M, T, call, codes
 
 USER = "owner@lab.example"

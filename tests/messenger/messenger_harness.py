@@ -6,13 +6,11 @@ import asyncio
 import datetime as dt
 import secrets
 import socket
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
+from bridge.serving import ServerThread as Serving
 from messenger.client import EventStream, MessengerClient
 from messenger.server.app import create_app
 from messenger.server.auth import make_hasher
@@ -75,39 +73,32 @@ class pg_schema:
 
 
 class ServerThread:
-    """uvicorn serving the app on 127.0.0.1 in its own thread and event loop."""
+    """The messenger app served on 127.0.0.1 by the one uvicorn-in-a-thread runner."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
+        self.app = create_app(settings)
+        self._serving = Serving(
+            self.app,
+            name="messenger",
+            lifespan="auto",
             ws_ping_interval=None,
+            proxy_headers=False,
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._serving.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._serving.base_url
 
     async def start(self) -> None:
-        self.thread.start()
-        for _ in range(400):
-            if self.server.started:
-                return
-            if not self.thread.is_alive():
-                raise RuntimeError("the messenger server did not start")
-            await asyncio.sleep(0.025)
-        raise RuntimeError("the messenger server did not start in time")
+        await asyncio.to_thread(self._serving.start)
 
     async def stop(self) -> None:
-        self.server.should_exit = True
-        while self.thread.is_alive():
-            await asyncio.sleep(0.02)
+        await asyncio.to_thread(self._serving.stop)
 
 
 @dataclass
@@ -207,9 +198,8 @@ def make_settings(database: Database, tmp_path: Path, clock: Clock, **kw: Any) -
         database_url=database.url,
         db_schema=database.schema,
         blob_dir=tmp_path / "blobs",
-        argon2=FAST_ARGON2,
         clock=clock,
-        **kw,
+        **{"argon2": FAST_ARGON2, **kw},
     )
 
 
@@ -219,3 +209,16 @@ async def next_of(stream: EventStream, kind: str, timeout: float = 10.0) -> dict
         event = await stream.next(timeout)
         if event["type"] == kind:
             return event
+
+
+class Inbox:
+    """aiosmtpd handler keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"

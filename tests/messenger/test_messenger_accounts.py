@@ -144,11 +144,11 @@ async def test_revoked_session_closes_its_open_stream_at_once(msg: Harness) -> N
             await next_of(stream, "never", timeout=5)
 
 
-async def test_repeated_failed_logins_are_throttled_per_address(msg: Harness) -> None:
+async def test_repeated_failed_logins_are_throttled_per_account(msg: Harness) -> None:
     await msg.tenant("Kreis", "kreis.example")
     await msg.user("anna@kreis.example")
     client = msg.client()
-    for _ in range(5):
+    for _ in range(msg.settings.login.account_failures):
         with pytest.raises(Unauthenticated):
             await client.login("anna@kreis.example", "guess")
     with pytest.raises(Throttled) as throttled:

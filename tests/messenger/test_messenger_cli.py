@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from messenger_harness import Harness, next_of
+from messenger_harness import Harness, Inbox, next_of
 
 from messenger.client import NotFound, Unauthenticated
 
@@ -176,19 +176,6 @@ def test_cli_without_a_database_uses_sqlite_in_the_data_dir(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
     assert (tmp_path / "xdg_data_home" / "medbridge" / "messenger" / "messenger.db").exists()
-
-
-class Inbox:
-    """aiosmtpd handler keeping what it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        from email import message_from_bytes, policy
-
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

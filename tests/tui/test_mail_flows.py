@@ -318,7 +318,7 @@ async def test_due_date_and_unread_toggle(build_app: Callable[..., MedApp], org:
         await pilot.press("D", *"31.02.2026", "enter")  # no such day: asked again, nothing sent
         await settle(pilot)
         assert isinstance(app.screen, PromptScreen)
-        assert "Write the date as" in str(app.screen.query_one("#prompt-error").render())
+        assert "Write dates as" in str(app.screen.query_one("#prompt-error").render())
         await pilot.press("escape")
         await settle(pilot)
         was_read = org.items["m00000"].is_read  # type: ignore[attr-defined]

@@ -28,3 +28,16 @@ def test_med_loads_no_web_framework_or_lab() -> None:
     modules = loaded_modules("import med")
     assert "fastapi" not in modules
     assert "exlab" not in modules
+
+
+def test_no_bridge_module_but_the_cli_loads_the_tui() -> None:
+    # Every module of the package, those added later included, found by walking it.
+    statement = (
+        "import importlib, pkgutil, bridge\n"
+        "for info in pkgutil.walk_packages(bridge.__path__, 'bridge.'):\n"
+        "    if info.name != 'bridge.cli':\n"
+        "        importlib.import_module(info.name)"
+    )
+    modules = loaded_modules(statement)
+    assert "bridge.commands.config" in modules  # the walk reached the commands
+    assert not {m for m in modules if m == "tui" or m.startswith(("tui.", "textual"))}

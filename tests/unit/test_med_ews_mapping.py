@@ -165,7 +165,7 @@ def test_default_entry_converts_as_distinguished_user() -> None:
 
 
 def test_backend_refuses_incomplete_settings_before_connecting() -> None:
-    with pytest.raises(InvalidInput, match="password"):
+    with pytest.raises(BadCredentials, match="password"):  # a sign-in error (exit 3)
         EwsBackend(endpoint="http://127.0.0.1:9/EWS/Exchange.asmx", user="a@b.example")
     with pytest.raises(InvalidInput, match="endpoint"):
         EwsBackend(endpoint=None, user="a@b.example", password="x")

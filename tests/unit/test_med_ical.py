@@ -204,7 +204,7 @@ def test_import_reads_duration_positional_byday_and_floating_times() -> None:
         MonthlyByWeekday(Weekday.TUESDAY, "second"), date(2026, 12, 1), count=6
     )
     assert bauhof.importance is Importance.LOW and bauhof.show_as is BusyStatus.FREE
-    assert result.skipped_exdates == 1
+    assert bauhof.deleted_occurrences == (datetime(2027, 1, 12, 8, tzinfo=UTC),)
     assert floating.start == datetime(2026, 12, 5, 10, tzinfo=BERLIN)
 
 

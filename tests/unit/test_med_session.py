@@ -232,6 +232,7 @@ async def test_folder_without_read_right_is_refused_before_the_server(session, b
     with pytest.raises(AccessDenied) as err:
         await session.items(contributor)
     assert err.value.mailbox == BOSS and "inbox" in str(err.value)
+    assert err.value.right == "ReadItems"
     assert backend.calls == []
 
 
@@ -251,8 +252,9 @@ async def test_private_items_hidden_from_delegate_without_view_private(session) 
 
 async def test_create_is_refused_in_a_reviewer_folder(session, backend) -> None:
     reviewer = folder("tasks", FolderKind.TASKS, rights=rights_for_role(Role.REVIEWER))
-    with pytest.raises(AccessDenied):
+    with pytest.raises(AccessDenied) as err:
         await session.create(reviewer, Task(subject="Akte holen"))
+    assert err.value.right == "CreateItems"
     assert backend.calls == []
 
 
@@ -461,10 +463,12 @@ async def test_send_needs_a_valid_recipient(session, backend) -> None:
 
 async def test_set_permission_replaces_the_principals_entry(session, backend) -> None:
     owned = folder("cal", FolderKind.CALENDAR, rights=Rights.full(), mailbox=ME)
-    result = await session.set_permission(owned, "Lena.Koch@musterstadt.example", Role.REVIEWER)
+    result = await session.set_permission(owned, "Poststelle@musterstadt.example", Role.REVIEWER)
     assert [(p.principal, p.role) for p in result] == [
-        ("lena.koch@musterstadt.example", Role.REVIEWER)
+        ("poststelle@musterstadt.example", Role.REVIEWER)
     ]
+    with pytest.raises(NotFound, match="niemand@"):
+        await session.set_permission(owned, "niemand@musterstadt.example", Role.REVIEWER)
     not_owner = folder("cal", FolderKind.CALENDAR, rights=rights_for_role(Role.EDITOR))
     with pytest.raises(AccessDenied):
         await session.set_permission(not_owner, "x@musterstadt.example", Role.REVIEWER)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from exlab import Lab
 from exlab.auth import LabAuthenticator
 from exlab.auth.kdc import LabKdc
-from exlab.demo import DEMO_PASSWORD
+from exlab.demo import DEMO_PASSWORD, open_demo
 from med.auth.negotiate import kerberos_principal
 from med.errors import KerberosError
 from med.model import AuthMethod, Profile
@@ -33,7 +32,7 @@ def kdc(tmp_path_factory: pytest.TempPathFactory) -> LabKdc:
 
 @pytest.fixture(scope="module")
 def ews(tmp_path_factory: pytest.TempPathFactory, kdc: LabKdc) -> Iterator[Served]:
-    lab = Lab.open(tmp_path_factory.mktemp("med-kerberos") / "lab.sqlite", demo=True)
+    lab = open_demo(tmp_path_factory.mktemp("med-kerberos") / "lab.sqlite")
     auth = LabAuthenticator(lab, keytab=kdc.keytab, realm=kdc.realm)
     with serve(create_app(lab, authenticator=auth)) as served:
         yield served

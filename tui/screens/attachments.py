@@ -17,6 +17,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from med.model import Attachment, Item, Voicemail
+from tui.screens.base import medapp_of
 
 if TYPE_CHECKING:
     from tui.app import MedApp
@@ -64,10 +65,7 @@ class AttachmentsScreen(ModalScreen[None]):
 
     @property
     def medapp(self) -> MedApp:
-        from tui.app import MedApp
-
-        assert isinstance(self.app, MedApp)
-        return self.app
+        return medapp_of(self)
 
     def compose(self) -> ComposeResult:
         with Vertical():

@@ -6,7 +6,7 @@ single place where failures become notifications and progress reaches the header
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker
@@ -17,13 +17,16 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 
+def medapp_of(screen: Screen[Any]) -> MedApp:
+    """The running app: only `MedApp` pushes these screens. (Typed by a cast, not an import of
+    `tui.app`, which imports the screens: the tui has no import cycles.)"""
+    return cast("MedApp", screen.app)
+
+
 class MedScreen(Screen[R]):
     @property
     def medapp(self) -> MedApp:
-        from tui.app import MedApp
-
-        assert isinstance(self.app, MedApp)
-        return self.app
+        return medapp_of(self)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.medapp.worker_changed(event)
@@ -32,10 +35,7 @@ class MedScreen(Screen[R]):
 class MedModal(ModalScreen[R]):
     @property
     def medapp(self) -> MedApp:
-        from tui.app import MedApp
-
-        assert isinstance(self.app, MedApp)
-        return self.app
+        return medapp_of(self)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.medapp.worker_changed(event)

@@ -19,11 +19,12 @@ from med.model import Event, EventKind, Feature, Folder, MailboxKind, ResponseTy
 from tui import messages as msg
 from tui.actions import CALENDAR_ACTIONS, bindings
 from tui.calendar_render import PALETTE, Shown, range_for, render
+from tui.dates import parse_clock, parse_day
 from tui.presenter import header_lines, rights_summary
 from tui.rights import allows
 from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
-from tui.screens.event_form import EventEdit, EventFormScreen, parse_clock, parse_day
+from tui.screens.event_form import EventEdit, EventFormScreen
 from tui.widgets.context_bar import ContextBar, TopBar
 
 if TYPE_CHECKING:

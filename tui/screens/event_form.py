@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -27,9 +27,10 @@ from med.model import (
     Weekly,
     YearlyByDate,
 )
+from tui.dates import parse_clock, parse_day
 
 if TYPE_CHECKING:
-    from tui.app import MedApp
+    pass
 
 _WEEKDAYS = list(Weekday)
 
@@ -41,24 +42,6 @@ class EventEdit:
     event: Event
     fields: tuple[str, ...]
     series: bool
-
-
-def parse_day(text: str) -> date:
-    text = text.strip()
-    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            return datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    raise ValueError("Write dates as 2026-12-24 or 24.12.2026.")
-
-
-def parse_clock(text: str) -> time:
-    try:
-        hour, _, minute = text.strip().partition(":")
-        return time(int(hour), int(minute or 0))
-    except ValueError:
-        raise ValueError("Write times as 14:30.") from None
 
 
 def pattern_for(kind: str, start: date, interval: int) -> RecurrencePattern | None:
@@ -257,10 +240,3 @@ class EventFormScreen(ModalScreen[EventEdit | None]):
         if self.event.event_kind in (EventKind.OCCURRENCE, EventKind.EXCEPTION):
             changed = tuple(c for c in changed if c != "recurrence")
         return EventEdit(dataclasses.replace(self.event, **values), changed, series)  # type: ignore[arg-type]
-
-
-def medapp_of(screen: ModalScreen[object]) -> MedApp:
-    from tui.app import MedApp
-
-    assert isinstance(screen.app, MedApp)
-    return screen.app

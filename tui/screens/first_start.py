@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from med.auth import SIGN_INS
 from med.model import AuthMethod, Profile
 from tui.first_start import FirstStart
 
@@ -48,7 +49,7 @@ class FirstStartScreen(Screen[FirstStart | None]):
                 yield Input(id="user")
                 yield Label("Sign-in")
                 yield Select(
-                    [(m.value, m) for m in AuthMethod if m is not AuthMethod.OAUTH],
+                    [(m.value, m) for m in AuthMethod if "ews" in SIGN_INS[m].backends],
                     value=AuthMethod.NTLM,
                     allow_blank=False,
                     id="auth",

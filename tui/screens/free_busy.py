@@ -17,6 +17,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from med.model import BusyStatus, FreeBusy
+from tui.screens.base import medapp_of
 
 if TYPE_CHECKING:
     from tui.app import MedApp
@@ -78,10 +79,7 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
 
     @property
     def medapp(self) -> MedApp:
-        from tui.app import MedApp
-
-        assert isinstance(self.app, MedApp)
-        return self.app
+        return medapp_of(self)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -103,7 +101,7 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
 
     @on(Input.Submitted)
     def _ask(self) -> None:
-        from tui.screens.event_form import parse_day
+        from tui.dates import parse_day
 
         people = [
             p.strip() for p in self.query_one("#fb-people", Input).value.split(",") if p.strip()

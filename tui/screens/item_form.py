@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, TextArea
 
 from med.model import Contact, FolderKind, Item, Note, Task, TaskStatus
+from tui.dates import parse_due
 
 #: (field id, label) per kind; values are strings in the form.
 _FIELDS: dict[FolderKind, list[tuple[str, str]]] = {
@@ -118,12 +119,10 @@ class ItemFormScreen(ModalScreen[Item | None]):
 
     def _due(self) -> datetime | None:
         """The due date; an unchanged date keeps its time of day."""
-        from tui.screens.mail import parse_date
-
         text = self._get("due")
         if isinstance(self.item, Task) and text == self._value("due"):
             return self.item.due
-        return parse_date(text)
+        return parse_due(text)
 
     def _build(self) -> Item:
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on, work
@@ -38,6 +38,7 @@ from med.model import (
 )
 from tui import messages as msg
 from tui.actions import MAIL_ACTIONS, bindings
+from tui.dates import parse_due
 from tui.drafts import Draft
 from tui.presenter import rights_summary
 from tui.rights import allows
@@ -81,20 +82,6 @@ def _non_empty_password(text: str) -> str:
     if not text:
         raise ValueError("Enter the password (Esc: later).")
     return text
-
-
-def parse_date(text: str) -> datetime | None:
-    """`YYYY-MM-DD` or `DD.MM.YYYY` (empty clears); raises ValueError with a sentence."""
-    text = text.strip()
-    if not text:
-        return None
-    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
-        try:
-            day = datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-        return datetime.combine(day, time(17, 0)).astimezone()
-    raise ValueError("Write the date as 2026-12-24 or 24.12.2026.")
 
 
 class MailScreen(MedScreen[None]):
@@ -777,7 +764,7 @@ class MailScreen(MedScreen[None]):
 
         self.app.push_screen(
             PromptScreen[datetime | None](
-                "Follow up by (date):", parse_date, value=current, placeholder="2026-12-24"
+                "Follow up by (date):", parse_due, value=current, placeholder="2026-12-24"
             ),
             done,
         )
@@ -1026,4 +1013,4 @@ def _changed_fields(before: Item | None, after: Item) -> list[str]:
     ]
 
 
-__all__ = ["ContextBar", "MailScreen", "parse_date"]
+__all__ = ["ContextBar", "MailScreen"]

@@ -7,7 +7,8 @@
 - `patches`: what medbridge changes in exchangelib, behind an explicit `install()`.
 """
 
-from med.backends.ews.backend import NEGOTIATE, EwsBackend
+from med.auth.negotiate import NEGOTIATE
+from med.backends.ews.backend import EwsBackend
 from med.backends.ews.errors import EWS_ERRORS, translate_error
 
 __all__ = ["EWS_ERRORS", "NEGOTIATE", "EwsBackend", "translate_error"]

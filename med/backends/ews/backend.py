@@ -16,13 +16,12 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from pathlib import Path
+from typing import Any
 
 import requests
 from exchangelib import (
-    BASIC,
     DELEGATE,
-    NTLM,
     Account,
     Build,
     Configuration,
@@ -68,10 +67,10 @@ from exchangelib.services import (
     UpdateFolder,
 )
 
+from med.auth import login
 from med.backends.base import Watch
 from med.backends.ews import patches
 from med.backends.ews.convert import (
-    ARCHIVE_WELL_KNOWN,
     BUSY,
     BUSY_BACK,
     DELEGATE_FOLDER_FIELDS,
@@ -87,7 +86,6 @@ from med.backends.ews.convert import (
     TASK_STATUS,
     TASK_STATUS_BACK,
     UPDATE_FIELDS,
-    WELL_KNOWN,
     CalendarFolder,
     StickyNote,
     apply_flag,
@@ -112,11 +110,14 @@ from med.backends.ews.events import open_subscription, watch_events
 from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
 from med.errors import (
     AccessDenied,
+    BadCredentials,
     InvalidInput,
     MedError,
     NotFound,
 )
 from med.model import (
+    ARCHIVE_FOLDERS,
+    DEFAULT_FOLDERS,
     Address,
     AttachmentContent,
     Attendee,
@@ -157,9 +158,6 @@ from med.model import (
     TaskStatus,
     Voicemail,
 )
-
-#: exchangelib auth type name under which med.auth.negotiate registers itself.
-NEGOTIATE = "Negotiate"
 
 log = logging.getLogger(__name__)
 
@@ -234,28 +232,28 @@ class EwsBackend:
         if not endpoint and not autodiscover:
             raise InvalidInput("Give the EWS endpoint URL, or switch on autodiscover.")
         if auth in (AuthMethod.BASIC, AuthMethod.NTLM) and not password:
-            raise InvalidInput(f"{auth.value} sign-in needs a password.")
+            raise BadCredentials(f"{auth.value} sign-in needs a password; it is empty.")
         if auth is AuthMethod.OAUTH:
             raise InvalidInput(
                 "OAuth is for the Graph backend; EWS here uses Basic, NTLM or Kerberos."
             )
         self.user = user.lower()
         self._endpoint = endpoint
+        #: The address in errors about reaching the server.
+        self.url = endpoint or ""
         self._autodiscover = autodiscover
         if endpoint:
             with TLS_LOCK:
                 TLS_VERIFY[endpoint] = False if not verify_tls else (ca_bundle or True)
         self._timeout = timeout_s
         self._streaming = streaming
-        credentials = None
-        auth_type: str
-        if auth is AuthMethod.KERBEROS:
-            auth_type = _kerberos_auth_type()
-            if password:  # a password instead of the ticket cache
-                credentials = Credentials(username or self.user, password)
-        else:
-            auth_type = BASIC if auth is AuthMethod.BASIC else NTLM
-            credentials = Credentials(username or self.user, cast(str, password))
+        sign = login(
+            Profile(self.user, endpoint or "", self.user, auth, "ews", username=username),
+            password=password,
+        )
+        assert sign.requests_auth is not None  # every method the ews backend takes has one
+        auth_type = sign.requests_auth
+        credentials = Credentials(sign.username, sign.password) if sign.password else None
         ex_version = None
         if version:
             ex_version = _version(version)
@@ -275,8 +273,13 @@ class EwsBackend:
         self._closed = False
 
     @classmethod
-    def from_profile(cls, profile: Profile, *, password: str | None = None) -> EwsBackend:
-        """A backend for a profile; the password comes from the caller, never the profile."""
+    def from_profile(
+        cls, profile: Profile, *, password: str | None = None, token_cache: Path | None = None
+    ) -> EwsBackend:
+        """A backend for a profile; the password comes from the caller, never the profile.
+
+        `token_cache` is for OAuth profiles, which EWS here does not take (see `__init__`).
+        """
         return cls(
             endpoint=profile.server or None,
             user=profile.user,
@@ -360,9 +363,9 @@ class EwsBackend:
             parent_id=str(parent.id) if parent is not None and parent.id else None,
             distinguished=distinguished,
             container_class=getattr(f, "folder_class", None),
-            total_count=getattr(f, "total_count", None),
-            unread_count=getattr(f, "unread_count", None),
-            child_folder_count=getattr(f, "child_folder_count", None),
+            total_count=int(getattr(f, "total_count", None) or 0),
+            unread_count=int(getattr(f, "unread_count", None) or 0),
+            child_folder_count=int(getattr(f, "child_folder_count", None) or 0),
             rights=rights,
             archive=archive,
         )
@@ -467,10 +470,10 @@ class EwsBackend:
             known: tuple[str, ...] = ()
         elif archive:
             top_name = "archivemsgfolderroot"
-            known = ARCHIVE_WELL_KNOWN
+            known = ARCHIVE_FOLDERS
         else:
             top_name = "msgfolderroot"
-            known = WELL_KNOWN
+            known = DEFAULT_FOLDERS
         ctx = {"mailbox": address}
         # Request 1: the top folder and the well-known folders (to mark them) in one GetFolder.
         asked = [self._distinguished(address, n, archive=archive) for n in (top_name, *known)]
@@ -572,9 +575,33 @@ class EwsBackend:
         raise_if_error(res, mailbox=mailbox, folder=name)
         return self._to_folder(res, mailbox, name, archive=archive)
 
-    def get_folder(self, folder_id: str) -> Folder:
+    def _holder_of(self, folder_id: str) -> str | None:
+        """The mailbox holding a folder we have not listed: the server names it when it
+        converts the folder's id (ConvertId answers with the mailbox of the id's moniker)."""
+        from exchangelib.properties import AlternateId
+
         with self._lock:
-            mailbox = self._folder_mailbox.get(folder_id, self.user)
+            known = self._folder_mailbox.get(folder_id)
+        if known is not None:
+            return known
+        try:
+            (res,) = list(
+                self._account().protocol.convert_ids(
+                    [AlternateId(id=folder_id, format="EwsId", mailbox=self.user)],
+                    destination_format="EwsId",
+                )
+            )
+        except (exerr.EWSError, requests.RequestException):
+            return None  # no answer: the caller keeps what it knew
+        holder = getattr(res, "mailbox", None)
+        if isinstance(res, Exception) or not holder:
+            return None
+        with self._lock:
+            self._folder_mailbox[folder_id] = str(holder).lower()
+        return str(holder).lower()
+
+    def get_folder(self, folder_id: str) -> Folder:
+        mailbox = self._holder_of(folder_id) or self.user
         fields = {
             FieldPath(field=ExFolder.get_field_by_fieldname(n))
             for n in (
@@ -877,8 +904,7 @@ class EwsBackend:
         if parent is not None and getattr(parent, "id", None):
             folder_id = str(parent.id)
         if mailbox is None and folder_id is not None:
-            with self._lock:
-                mailbox = self._folder_mailbox.get(folder_id)
+            mailbox = self._holder_of(folder_id)
         attachments = tuple(to_attachment(a) for a in (getattr(ex, "attachments", None) or ()))
         body = getattr(ex, "body", None)
         common: dict[str, Any] = {
@@ -1004,6 +1030,15 @@ class EwsBackend:
             is_cancelled=bool(ex.is_cancelled),
             uid=getattr(ex, "uid", None),
             timezone=zone_name_of(getattr(ex, "_start_timezone", None)),
+            original_start=aware_datetime(getattr(ex, "original_start", None)),
+            modified_occurrences=tuple(
+                str(occ.id) for occ in getattr(ex, "modified_occurrences", None) or () if occ.id
+            ),
+            deleted_occurrences=tuple(
+                moment
+                for occ in getattr(ex, "deleted_occurrences", None) or ()
+                if (moment := aware_datetime(occ.start)) is not None
+            ),
         )
 
     def _to_ews(self, item: Item, acc: Any, ex_folder: Any | None) -> Any:
@@ -1611,18 +1646,3 @@ def _version(name: str) -> Any:
         raise InvalidInput(f"Unknown Exchange version {name!r}; use one of {', '.join(builds)}.")
     api = "Exchange2016" if name == "Exchange2019" else name
     return Version(build=build, api_version=api)
-
-
-def _kerberos_auth_type() -> str:
-    """The Negotiate auth type, once `med.auth.negotiate.register()` has added it.
-
-    `DelegateSession.open` registers it; the backend does not import the auth package.
-    """
-    from exchangelib.transport import AUTH_TYPE_MAP
-
-    if NEGOTIATE not in AUTH_TYPE_MAP:
-        raise InvalidInput(
-            "Kerberos sign-in is not set up: call med.auth.negotiate.register() first "
-            "(DelegateSession.open does)."
-        )
-    return NEGOTIATE

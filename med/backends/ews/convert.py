@@ -150,21 +150,6 @@ DELIVERY = {
     "DelegatesAndSendInformationToMe": MeetingDelivery.DELEGATES_AND_INFO_TO_ME,
     "NoForward": MeetingDelivery.NO_FORWARD,
 }
-#: Well-known folders asked for with the tree, so that the tree marks them.
-WELL_KNOWN = (
-    "inbox",
-    "calendar",
-    "contacts",
-    "tasks",
-    "notes",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "outbox",
-    "junkemail",
-    "voicemail",
-)
-ARCHIVE_WELL_KNOWN = ("archiveinbox", "archivedeleteditems")
 SORT_FIELDS = {
     "received": "datetime_received",
     "sent": "datetime_sent",

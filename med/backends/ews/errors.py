@@ -17,12 +17,15 @@ from typing import Any
 import requests
 from exchangelib import errors as exerr
 
+from med.auth import negotiate
 from med.errors import (
     AccessDenied,
+    AuthError,
     BadCredentials,
     Conflict,
     EwsDisabled,
     InvalidInput,
+    KerberosError,
     MedError,
     NotFound,
     ServerError,
@@ -197,6 +200,8 @@ def translate_error(
     context = {"mailbox": mailbox, "folder": folder, "item": item}
     if isinstance(exc, MedError):
         return exc
+    if isinstance(exc, negotiate.NegotiateError):
+        return negotiate_error(exc, **context)
     if isinstance(exc, exerr.RateLimitError):
         if not _saw_response() or getattr(seen_response, "status", 200) in (502, 503, 504):
             return Unreachable(
@@ -290,6 +295,14 @@ def translate_error(
     )
 
 
+def negotiate_error(exc: negotiate.NegotiateError, **context: str | None) -> AuthError:
+    """A refused Kerberos/NTLM login is bad credentials; any other Negotiate failure (no
+    ticket, clock skew, unknown service principal, no KDC) is a Kerberos problem."""
+    if isinstance(exc, negotiate.WrongPassword | negotiate.LoginRefused):
+        return BadCredentials(str(exc), code=type(exc).__name__, **context)
+    return KerberosError(str(exc), code=type(exc).__name__, **context)
+
+
 seen_response = threading.local()
 
 
@@ -308,7 +321,12 @@ def ews_errors(
         yield
     except MedError:
         raise
-    except (exerr.EWSError, requests.exceptions.RequestException, OSError) as exc:
+    except (
+        exerr.EWSError,
+        requests.exceptions.RequestException,
+        OSError,
+        negotiate.NegotiateError,
+    ) as exc:
         raise translate_error(exc, mailbox=mailbox, folder=folder, item=item) from exc
     except ValueError as exc:
         # exchangelib checks values before sending (field choices, ranges, labels) with
@@ -320,8 +338,19 @@ def ews_errors(
                 folder=folder,
             ) from exc
         raise InvalidInput(
-            f"This value cannot be sent to Exchange: {exc}", mailbox=mailbox, folder=folder
+            f"This value cannot be sent to Exchange: {_without_reprs(str(exc))}",
+            mailbox=mailbox,
+            folder=folder,
         ) from exc
+
+
+_REPR = re.compile(r"\b(?:Decimal|EWSDateTime|EWSDate|datetime|date)\((['\"]?)([^()]*?)\1\)")
+
+
+def _without_reprs(text: str) -> str:
+    """exchangelib words its value errors with Python reprs (`Decimal('150')`); users read
+    the value alone."""
+    return _REPR.sub(r"\2", text)
 
 
 def raise_if_error(value: Any, **context: str | None) -> None:

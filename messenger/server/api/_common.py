@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from messenger.store.errors import InvalidInput
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 TxnId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
+# Every integer the database stores is a signed 64-bit number; larger ones are refused here.
+INT64_MAX = 2**63 - 1
+Seq = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Bytes = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+
+def refuse_nul(value: Any) -> Any:
+    """NUL cannot be stored in a PostgreSQL text column; no name or id of ours contains one."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    if isinstance(value, list | tuple):
+        for item in value:
+            refuse_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key)
+            refuse_nul(item)
+    return value
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 def unb64(value: str, what: str, max_bytes: int | None = None, exact: int | None = None) -> bytes:

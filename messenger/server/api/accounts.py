@@ -8,14 +8,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
+from messenger.server import invitations
 from messenger.server.api._common import Body, Id, unb64
 from messenger.server.auth import Authed, hash_password, new_token, verify_password
+from messenger.server.clientip import client_address
 from messenger.server.errors import ApiError
 from messenger.server.state import DB, State
+from messenger.server.wire import device_list_change
 from messenger.store import repo
 from messenger.store.errors import Conflict, NotFound
-from messenger.store.models import Device, Session, User, new_id
+from messenger.store.models import Device, Session, Tenant, User, new_id
 
 router = APIRouter()
 log = logging.getLogger("messenger.server.accounts")
@@ -87,29 +91,42 @@ async def _open_session(state: State, db: DB, user: User, device_id: str | None)
 
 
 @router.post("/login")
-async def login(body: LoginBody, request: Request, state: State, db: DB) -> dict[str, Any]:
-    key = (body.email.strip().lower(), request.client.host if request.client else "")
-    wait = state.logins.retry_after(key)
-    if wait is not None:
-        raise ApiError(
-            429,
-            f"too many failed logins; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
-    user = await repo.user_by_email(db, body.email)
-    ok = await verify_password(state.hasher, user.password_hash if user else None, body.password)
-    if user is None or not ok or user.disabled:
-        state.logins.failed(key)
+async def login(body: LoginBody, request: Request, state: State) -> dict[str, Any]:
+    """Check the password outside any database transaction, after the throttle allows it.
+
+    The connection is held only for the two short lookups, never while argon2 runs, so a
+    flood of logins cannot starve other requests of connections.
+    """
+    account = body.email.strip().lower()
+    address = client_address(request, state.proxies)
+    await state.logins.check(account, address)
+    async with state.sessions() as db:
+        user = await repo.user_by_email(db, account)
+        tenant = await db.get(Tenant, user.tenant_id) if user is not None else None
+        usable = user is not None and not user.disabled and not (tenant and tenant.disabled)
+        user_id = user.id if user is not None and usable else None
+        stored = user.password_hash if user is not None else None
+    async with state.hashing.slot():
+        await state.logins.check(account, address)  # failures may have landed while queued
+        ok = await verify_password(state.hasher, stored, body.password)
+    if user_id is None or not ok:
+        await state.logins.failed(account, address)
         log.info("login failed")
         raise ApiError(401, "wrong e-mail or password")
-    state.logins.succeeded(key)
-    return await _open_session(state, db, user, body.device_id)
+    await state.logins.succeeded(account, address)
+    async with state.sessions() as db:
+        found = await db.get(User, user_id)
+        if found is None or found.disabled:
+            raise ApiError(401, "wrong e-mail or password")
+        return await _open_session(state, db, found, body.device_id)
 
 
 @router.post("/register")
 async def register(body: RegisterBody, state: State, db: DB) -> dict[str, Any]:
+    async with state.hashing.slot():
+        hashed = await hash_password(state.hasher, body.password)
     user = await repo.redeem_invitation(db, body.invite_token, state.now())
-    user.password_hash = await hash_password(state.hasher, body.password)
+    user.password_hash = hashed
     if body.display_name:
         user.display_name = body.display_name
     if body.phone:
@@ -127,7 +144,7 @@ async def logout(caller: Authed, state: State, db: DB) -> Response:
 
 
 @router.get("/sessions")
-async def sessions(caller: Authed, db: DB) -> list[dict[str, Any]]:
+async def sessions(caller: Authed, state: State, db: DB) -> list[dict[str, Any]]:
     rows = await db.scalars(
         select(Session)
         .where(Session.user_id == caller.user.id, Session.revoked_at.is_(None))
@@ -138,9 +155,11 @@ async def sessions(caller: Authed, db: DB) -> list[dict[str, Any]]:
             "session_id": s.id,
             "device_id": s.device_id,
             "created_at": s.created_at.isoformat(),
+            "expires_at": (s.created_at + state.settings.session_ttl).isoformat(),
             "current": s.id == caller.session.id,
         }
         for s in rows
+        if s.created_at + state.settings.session_ttl > state.now()
     ]
 
 
@@ -168,8 +187,11 @@ async def register_device(body: DeviceBody, caller: Authed, state: State, db: DB
     unb64(body.exchange_key, "exchange_key", exact=32)
     unb64(body.signature, "signature", max_bytes=2048)
     device_id = body.device_id or new_id()
-    if await db.get(Device, device_id) is not None:
-        raise Conflict("this device id is taken")
+    taken = await db.get(Device, device_id)
+    if taken is not None and taken.user_id == caller.user.id:
+        raise Conflict("you registered this device id already")
+    if taken is not None:
+        device_id = new_id()  # the server assigns ids: whose an id is stays unknown
     device = Device(
         id=device_id,
         user_id=caller.user.id,
@@ -185,15 +207,8 @@ async def register_device(body: DeviceBody, caller: Authed, state: State, db: DB
     caller.session.device_id = device.id
     partners = await repo.conversation_partners(db, caller.user.id)
     await db.commit()
-    await state.publish([_device_list(caller.user.id, partners)])
+    await state.publish([device_list_change(caller.user.id, partners)])
     return {"device_id": device.id}
-
-
-def _device_list(user_id: str, partners: list[str]) -> dict[str, Any]:
-    return {
-        "user_ids": sorted({*partners, user_id}),
-        "event": {"type": "device_list", "user_id": user_id},
-    }
 
 
 @router.get("/users/{user_id}/devices")
@@ -214,7 +229,7 @@ async def remove_device(device_id: str, caller: Authed, state: State, db: DB) ->
     partners = await repo.conversation_partners(db, caller.user.id)
     await db.commit()
     log.info("device removed user=%s device=%s", caller.user.id, device.id)
-    await state.publish([{"kick_device": device.id}, _device_list(caller.user.id, partners)])
+    await state.publish([{"kick_device": device.id}, device_list_change(caller.user.id, partners)])
     return Response(status_code=204)
 
 
@@ -228,3 +243,89 @@ async def directory(
 @router.get("/users/{user_id}")
 async def get_user(user_id: str, caller: Authed, db: DB) -> dict[str, Any]:
     return user_json(await repo.visible_user(db, caller.user, user_id))
+
+
+class PasswordBody(Body):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class ResetRequestBody(Body):
+    email: str = Field(max_length=320)
+
+
+class ResetBody(Body):
+    token: str = Field(max_length=200)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+async def _end_sessions(state: State, db: DB, user_id: str, keep: str | None) -> list[str]:
+    """Revoke the user's sessions but `keep`; returns the ended ids (to kick after commit)."""
+    ended = []
+    for session in await db.scalars(
+        select(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
+    ):
+        if session.id != keep:
+            session.revoked_at = state.now()
+            ended.append(session.id)
+    return ended
+
+
+@router.post("/password", status_code=204)
+async def change_password(
+    body: PasswordBody, request: Request, caller: Authed, state: State, db: DB
+) -> Response:
+    """A new password for the caller; every other session of theirs ends."""
+    user_id, stored, account = caller.user.id, caller.user.password_hash, caller.user.email
+    address = client_address(request, state.proxies)
+    await db.commit()  # no transaction open while argon2 runs
+    await state.logins.check(account, address)
+    async with state.hashing.slot():
+        ok = await verify_password(state.hasher, stored, body.current_password)
+        hashed = await hash_password(state.hasher, body.new_password) if ok else None
+    if hashed is None:
+        await state.logins.failed(account, address)
+        raise ApiError(403, "the current password is wrong", "forbidden")
+    user = await db.get(User, user_id)
+    assert user is not None
+    user.password_hash = hashed
+    ended = await _end_sessions(state, db, user_id, keep=caller.session.id)
+    await db.commit()
+    await state.publish([{"kick_session": s, "user_id": user_id} for s in ended])
+    log.info("password changed user=%s", user_id)
+    return Response(status_code=204)
+
+
+@router.post("/password/reset", status_code=202)
+async def request_reset(body: ResetRequestBody, state: State, db: DB) -> dict[str, str]:
+    """Mail a reset link if the address has an account; the answer is the same either way."""
+    settings = state.settings
+    if settings.smtp_url is None:
+        raise ApiError(503, "password reset by e-mail is not configured on this server")
+    account = repo.normalise_email(body.email)
+    user = await repo.user_by_email(db, account)
+    if user is not None and not user.disabled:
+        token = await repo.password_reset_token(db, user, state.now())
+        await db.commit()
+        link = settings.reset_link.replace("{token}", token)
+        message = invitations.reset_message(settings.smtp_from, user.email, link)
+        try:
+            await run_in_threadpool(invitations.send, settings.smtp_url, message)
+        except invitations.MailError as exc:
+            log.warning("reset mail not sent user=%s: %s", user.id, exc)
+    return {"detail": "if the address has an account, a reset link is on its way"}
+
+
+@router.post("/password/reset/confirm", status_code=204)
+async def confirm_reset(body: ResetBody, state: State, db: DB) -> Response:
+    """Set the new password from a reset link; every session of the user ends."""
+    async with state.hashing.slot():
+        hashed = await hash_password(state.hasher, body.new_password)
+    user = await repo.redeem_invitation(db, body.token, state.now(), purpose="reset")
+    user.password_hash = hashed
+    user_id = user.id
+    ended = await _end_sessions(state, db, user_id, keep=None)
+    await db.commit()
+    await state.publish([{"kick_session": s, "user_id": user_id} for s in ended])
+    log.info("password reset user=%s", user_id)
+    return Response(status_code=204)

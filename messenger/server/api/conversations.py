@@ -6,15 +6,16 @@ import logging
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
-from messenger.server.api._common import Body, Id, TxnId, unb64
+from messenger.server.api._common import INT64_MAX, Body, Id, Seq, TxnId, unb64
 from messenger.server.auth import Authed
 from messenger.server.state import DB, State
 from messenger.server.wire import conversation_event, receipt_event, route_conversation
 from messenger.store import repo
+from messenger.store.errors import NotFound
 from messenger.store.models import MAX_GROUP_MEMBERS, Conversation, Membership, Tenant
 
 router = APIRouter(prefix="/conversations")
@@ -39,7 +40,7 @@ class MessageBody(Body):
 
 
 class ReceiptBody(Body):
-    seq: int = Field(ge=1)
+    seq: Seq
     kind: Literal["delivered", "read"]
 
 
@@ -106,13 +107,17 @@ async def remove_member(cid: str, user_id: str, caller: Authed, state: State, db
 async def _conversation_to_manage(
     db: DB, caller: Authed, cid: str
 ) -> tuple[Conversation, Membership | None]:
-    """Members manage (if admins); a tenant admin manages its tenant's managed groups unseen."""
+    """Members manage (if admins); a tenant admin manages its tenant's managed groups unseen.
+
+    The instance administrator is a tenant admin of their own tenant only here: instance
+    administration acts on tenants, never inside another tenant's conversations.
+    """
     conv = await db.get(Conversation, cid)
     if (
         conv is not None
         and conv.kind == "managed"
         and caller.user.role in ("tenant_admin", "instance_admin")
-        and (caller.user.tenant_id == conv.tenant_id or caller.user.role == "instance_admin")
+        and caller.user.tenant_id == conv.tenant_id
     ):
         return conv, await repo.membership(db, cid, caller.user.id)
     return await repo.conversation_for_member(db, caller.user, cid)
@@ -162,7 +167,7 @@ async def history(
     cid: str,
     caller: Authed,
     db: DB,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     _, mem = await repo.conversation_for_member(db, caller.user, cid, allow_left=True)
@@ -188,8 +193,12 @@ async def receipt(cid: str, body: ReceiptBody, caller: Authed, state: State, db:
 
 
 @router.get("/{cid}/messages/{seq}/receipts")
-async def receipts(cid: str, seq: int, caller: Authed, db: DB) -> list[dict[str, Any]]:
-    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+async def receipts(
+    cid: str, seq: Annotated[int, Path(ge=0, le=INT64_MAX)], caller: Authed, db: DB
+) -> list[dict[str, Any]]:
+    conv, mem = await repo.conversation_for_member(db, caller.user, cid)
+    if not repo.in_window(mem, seq):
+        raise NotFound("no such message")  # a late joiner sees receipts of its window only
     return [
         {"user_id": r.user_id, "kind": r.kind, "ts": r.created_at.isoformat()}
         for r in await repo.receipts_for(db, conv.id, seq)

@@ -12,15 +12,18 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
-from messenger.server.api._common import Body
+from messenger.server.api._common import Body, Seq
 from messenger.server.auth import caller_for_token
 from messenger.server.errors import ApiError
+from messenger.server.limits import UNSENT_BYTES
 from messenger.server.state import AppState, get_state
 from messenger.server.wire import conversation_event, to_device_event
 from messenger.store import repo
@@ -31,7 +34,6 @@ router = APIRouter()
 log = logging.getLogger("messenger.server.stream")
 
 PAGE = 500
-HELLO_TIMEOUT = 10.0
 CLOSE_AUTH = 4401
 CLOSE_BAD_HELLO = 4400
 CLOSE_BEHIND = 1013  # "try again later": the client reconnects and resumes from its cursors
@@ -40,8 +42,8 @@ CLOSE_BEHIND = 1013  # "try again later": the client reconnects and resumes from
 class Hello(Body):
     type: str
     token: str = Field(max_length=200)
-    since: dict[str, int] = Field(default_factory=dict, max_length=100_000)
-    to_device_since: int = Field(default=0, ge=0)
+    since: dict[str, Seq] = Field(default_factory=dict, max_length=20_000)
+    to_device_since: Seq = 0
 
 
 class StreamConnection:
@@ -67,16 +69,38 @@ class StreamConnection:
         self.td_cursor = to_device_since
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.limit = state.settings.stream_queue_limit
+        self.byte_limit = state.settings.stream_queue_bytes
+        self.queued_bytes = 0
+        self.unsent: Callable[[], int] = ws.scope.get(UNSENT_BYTES, lambda: 0)
         self.overflowed = asyncio.Event()
         self.kicked = asyncio.Event()
 
     # Subscriber protocol (called by the hub, synchronously)
     def push(self, item: dict[str, Any]) -> None:
-        """Queue a live event; a reader too far behind is dropped (it resumes from the database)."""
-        if self.queue.qsize() >= self.limit:
+        """Queue a live event; a reader too far behind is dropped (it resumes from the database).
+
+        "Too far" counts events and bytes: a stalled reader of large messages holds at most
+        `stream_queue_bytes`. The JSON is made here once and shared by every connection.
+        """
+        size = 0
+        if "event" in item:
+            text = item.get("_json")
+            if text is None:
+                text = item["_json"] = json.dumps(item["event"], separators=(",", ":"))
+            size = len(text)
+        held = self.queued_bytes + self.unsent() + size
+        if self.queue.qsize() >= self.limit or held > self.byte_limit:
             self.overflowed.set()
             return
+        self.queued_bytes += size
         self.queue.put_nowait(item)
+
+    async def _next_item(self) -> dict[str, Any]:
+        item = await self.queue.get()
+        text = item.get("_json")
+        if text is not None:
+            self.queued_bytes -= len(text)
+        return item
 
     def kick(self) -> None:
         self.kicked.set()
@@ -206,7 +230,7 @@ class StreamConnection:
     async def run_sender(self) -> None:
         await self.replay()
         while True:
-            await self._live(await self.queue.get())
+            await self._live(await self._next_item())
 
     async def run_receiver(self) -> None:
         """Read client frames: to-device acks; anything else (binary, junk) is ignored."""
@@ -229,9 +253,40 @@ class StreamConnection:
                         await db.commit()
 
 
-async def _hello(ws: WebSocket) -> Hello | None:
+async def close_ended_streams(state: AppState) -> None:
+    """Close, within one interval, every stream whose session ended anywhere.
+
+    One query per node per interval covers all its streams, so a user disabled by another
+    node or by the admin CLI (with or without Redis) is cut off within a second.
+    """
+    interval = state.settings.session_check_interval
+    while True:
+        await asyncio.sleep(interval)
+        subscribers = state.hub.subscribers()
+        if not subscribers:
+            continue
+        try:
+            async with state.sessions() as db:
+                valid = await repo.valid_sessions(
+                    db,
+                    [s.session_id for s in subscribers],
+                    state.now() - state.settings.session_ttl,
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("cannot check open sessions (%s)", type(exc).__name__)
+            continue
+        for sub in subscribers:
+            if sub.session_id not in valid:
+                sub.kick()
+
+
+async def _hello(ws: WebSocket, state: AppState) -> Hello | None:
+    settings = state.settings
     try:
-        raw = await asyncio.wait_for(ws.receive_text(), HELLO_TIMEOUT)
+        raw = await asyncio.wait_for(ws.receive_text(), settings.stream_hello_timeout)
+        if len(raw) > settings.stream_hello_bytes:
+            await ws.close(CLOSE_BAD_HELLO, "the hello frame is too large")
+            return None
         hello = Hello.model_validate_json(raw)
     except (TimeoutError, ValidationError, KeyError):
         await ws.close(CLOSE_BAD_HELLO, "send a hello frame first")
@@ -245,16 +300,23 @@ async def _hello(ws: WebSocket) -> Hello | None:
 @router.websocket("/stream")
 async def stream(ws: WebSocket) -> None:
     state = get_state(ws)
-    await ws.accept()
+    if state.preauth >= state.settings.stream_preauth_limit:
+        await ws.accept()
+        await ws.close(CLOSE_BEHIND, "too many connections are starting; try again")
+        return
+    state.preauth += 1
     try:
-        hello = await _hello(ws)
+        await ws.accept()
+        hello = await _hello(ws, state)
     except WebSocketDisconnect:
         return
+    finally:
+        state.preauth -= 1
     if hello is None:
         return
     async with state.sessions() as db:
         try:
-            caller = await caller_for_token(db, hello.token)
+            caller = await caller_for_token(db, hello.token, state)
             if caller.session.device_id is None:
                 raise ApiError(401, "register a device before opening the stream")
             await repo.active_device(db, caller.user.id, caller.session.device_id)

@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from exlab.store import PUBLIC, Folder, Store
+from exlab.core.store import PUBLIC, Folder, Store
 
 ReadLevel = Literal["none", "freebusy_time", "freebusy_detailed", "full"]
 Scope = Literal["none", "own", "all"]

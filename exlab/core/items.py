@@ -19,74 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exlab.store import (
+from exlab.core.store import (
     Folder,
     Store,
     new_change_key,
     new_key,
-    register_folder_counter,
-    register_schema,
     utc_text,
 )
-
-ITEMS_DDL = """
-CREATE TABLE IF NOT EXISTS items (
-    id TEXT PRIMARY KEY,
-    change_key TEXT NOT NULL,
-    folder_id TEXT NOT NULL,
-    mailbox TEXT NOT NULL,
-    item_class TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created TEXT NOT NULL,
-    last_modified TEXT NOT NULL,
-    master_id TEXT,
-    props TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS items_folder ON items (folder_id);
-CREATE INDEX IF NOT EXISTS items_master ON items (master_id) WHERE master_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS item_attachments (
-    id TEXT PRIMARY KEY,
-    item_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    content_id TEXT,
-    is_inline INTEGER NOT NULL DEFAULT 0,
-    last_modified TEXT NOT NULL,
-    content BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS item_attachments_item ON item_attachments (item_id);
-CREATE TABLE IF NOT EXISTS item_changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    folder_id TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    change TEXT NOT NULL CHECK (change IN ('in', 'mod', 'out')),
-    event TEXT NOT NULL,
-    old_folder_id TEXT,
-    at TEXT NOT NULL,
-    private INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS item_changes_folder ON item_changes (folder_id, seq);
-CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id, seq);
-"""
-register_schema(ITEMS_DDL)
-
-
-def folder_counts(store: Store, folder_id: str) -> tuple[int, int]:
-    """(total, unread) items of a folder, for GetFolder's TotalCount and UnreadCount."""
-    row = store.query_one(
-        "SELECT COUNT(*) AS n, SUM(CASE WHEN item_class NOT LIKE 'IPM.Appointment%'"
-        " AND item_class NOT LIKE 'IPM.Contact%' AND item_class NOT LIKE 'IPM.Task%'"
-        " AND item_class NOT LIKE 'IPM.StickyNote%'"
-        " AND COALESCE(json_extract(props, '$.\"message:IsRead\"'), 0) = 0 THEN 1 ELSE 0 END)"
-        " AS unread FROM items WHERE folder_id = ? AND master_id IS NULL",
-        (folder_id,),
-    )
-    if row is None:
-        return 0, 0
-    return int(row["n"] or 0), int(row["unread"] or 0)
-
-
-register_folder_counter(folder_counts)
 
 SENSITIVITY = {"Normal": 0, "Personal": 1, "Private": 2, "Confidential": 3}
 IMPORTANCE = {"Low": 0, "Normal": 1, "High": 2}
@@ -105,6 +44,28 @@ PID_LID_TASK_DUE = "ext:set:00062003-0000-0000-c000-000000000046:0x8105:SystemTi
 PID_LID_TASK_COMPLETE = "ext:set:00062003-0000-0000-c000-000000000046:0x810f:SystemTime"
 PID_LID_FLAG_REQUEST = "ext:set:00062008-0000-0000-c000-000000000046:0x8530:String"
 MSGFLAG_READ, MSGFLAG_UNSENT, MSGFLAG_HASATTACH = 0x1, 0x8, 0x10
+
+
+def element_for_class(item_class: str) -> str:
+    """The EWS element for an item class (IPM.StickyNote and voicemail are Messages)."""
+    c = item_class.lower()
+    if c.startswith("ipm.appointment"):
+        return "CalendarItem"
+    if c.startswith("ipm.contact"):
+        return "Contact"
+    if c.startswith("ipm.task"):
+        return "Task"
+    if c.startswith("ipm.distlist"):
+        return "DistributionList"
+    if c.startswith("ipm.post"):
+        return "PostItem"
+    if c.startswith("ipm.schedule.meeting.request"):
+        return "MeetingRequest"
+    if c.startswith("ipm.schedule.meeting.resp"):
+        return "MeetingResponse"
+    if c.startswith("ipm.schedule.meeting.canceled"):
+        return "MeetingCancellation"
+    return "Message"
 
 
 @dataclass
@@ -191,13 +152,14 @@ def log_change(
     old_folder_id: str | None = None,
     *,
     private: bool = False,
+    old_item_id: str | None = None,
 ) -> None:
     """One log entry; ``private`` records whether the item was private then (delegates
     without ViewPrivateItems never saw it, so sync and notifications leave it out)."""
     conn.execute(
         "INSERT INTO item_changes (folder_id, item_id, change, event, old_folder_id, at,"
-        " private) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (folder_id, item_id, change, event, old_folder_id, at, int(private)),
+        " private, old_item_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (folder_id, item_id, change, event, old_folder_id, at, int(private), old_item_id),
     )
 
 
@@ -216,6 +178,8 @@ class Change:
     old_folder_id: str | None
     at: str
     private: bool = False
+    old_item_id: str | None = None
+    """A move's item id before it (a moved item gets a new id)."""
 
 
 def changes_after(store: Store, seq: int, folder_ids: list[str] | None = None) -> list[Change]:
@@ -239,6 +203,7 @@ def changes_after(store: Store, seq: int, folder_ids: list[str] | None = None) -
             r["old_folder_id"],
             r["at"],
             bool(r["private"]),
+            r["old_item_id"],
         )
         for r in rows
     ]
@@ -394,6 +359,7 @@ def _insert(conn: sqlite3.Connection, item: Item) -> None:
 
 def save_item(store: Store, item: Item, now: datetime, *, event: str = "modified") -> Item:
     """Write changed props (and class) back with a new change key, and log the change."""
+    clip_texts(item.props)
     item.change_key = new_change_key()
     item.last_modified = utc_text(now)
     with store.transaction() as conn:
@@ -423,19 +389,34 @@ def save_item(store: Store, item: Item, now: datetime, *, event: str = "modified
 
 
 def move_item(store: Store, item: Item, target: Folder, now: datetime) -> Item:
-    """Move to another folder (also across mailboxes); exceptions follow their master."""
+    """Move to another folder (also across mailboxes); exceptions follow their master.
+
+    The moved item gets a new id, as in Exchange (the old id stops resolving); attachments,
+    exceptions and meeting requests pointing at it follow the new id.
+    """
     stamp = utc_text(now)
-    old = item.folder_id
+    old_folder, old_id = item.folder_id, item.id
+    item.id = new_key()
     item.folder_id, item.mailbox = target.id, target.mailbox
     item.change_key = new_change_key()
     item.last_modified = stamp
     with store.transaction() as conn:
         conn.execute(
-            "UPDATE items SET folder_id = ?, mailbox = ?, change_key = ?, last_modified = ?"
-            " WHERE id = ? OR master_id = ?",
-            (target.id, target.mailbox, item.change_key, stamp, item.id, item.id),
+            "UPDATE items SET id = ?, folder_id = ?, mailbox = ?, change_key = ?,"
+            " last_modified = ? WHERE id = ?",
+            (item.id, target.id, target.mailbox, item.change_key, stamp, old_id),
         )
-        log_change(conn, old, item.id, "out", "moved", stamp, private=item.is_private)
+        conn.execute(
+            "UPDATE items SET master_id = ?, folder_id = ?, mailbox = ? WHERE master_id = ?",
+            (item.id, target.id, target.mailbox, old_id),
+        )
+        conn.execute("UPDATE item_attachments SET item_id = ? WHERE item_id = ?", (item.id, old_id))
+        conn.execute(
+            "UPDATE items SET props = json_set(props, '$.\"lab:calendar_item\"', ?)"
+            " WHERE json_extract(props, '$.\"lab:calendar_item\"') = ?",
+            (item.id, old_id),
+        )
+        log_change(conn, old_folder, old_id, "out", "moved", stamp, private=item.is_private)
         log_change(
             conn,
             target.id,
@@ -443,8 +424,9 @@ def move_item(store: Store, item: Item, target: Folder, now: datetime) -> Item:
             "in",
             "moved",
             stamp,
-            old_folder_id=old,
+            old_folder_id=old_folder,
             private=item.is_private,
+            old_item_id=old_id,
         )
     return item
 
@@ -570,6 +552,29 @@ def remove_attachment(store: Store, attachment_id: str) -> None:
 # -- MAPI views of named fields -------------------------------------------------------------------
 
 
+TEXT_LIMITS = {"item:Subject": 255, "calendar:Location": 255}
+"""Text properties the store keeps only so long (in UTF-16 code units), as Exchange cuts them."""
+
+
+def clip_utf16(text: str, limit: int) -> str:
+    """`text` cut to `limit` UTF-16 code units, never splitting a surrogate pair."""
+    if len(text) <= limit // 2:
+        return text
+    units = text.encode("utf-16-le")
+    if len(units) <= 2 * limit:
+        return text
+    return units[: 2 * limit].decode("utf-16-le", errors="ignore")
+
+
+def clip_texts(props: dict[str, Any]) -> dict[str, Any]:
+    """`props` with over-long text properties cut to Exchange's lengths (in place)."""
+    for key, limit in TEXT_LIMITS.items():
+        value = props.get(key)
+        if isinstance(value, str):
+            props[key] = clip_utf16(value, limit)
+    return props
+
+
 def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     """``current`` with ``changes`` applied; writes to mirrored MAPI keys land on named fields.
 
@@ -598,7 +603,7 @@ def apply_changes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dic
             out.pop(key, None)
         else:
             out[key] = value
-    return out
+    return clip_texts(out)
 
 
 def effective_props(item: Item, *, has_attachments: bool = False) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Everything the simulated Exchange organisation knows lives here (mailboxes, folders, folder
 permissions, delegates, the folder change log), so a lab opened again on the same file is the same
-organisation. Other lab modules add their own tables with `register_schema`; the DDL must be
-idempotent (`CREATE TABLE IF NOT EXISTS ...`) because it runs on every open store.
+organisation. Every table (items, attachments, change logs, subscriptions included) is created
+when a store opens; the DDL is idempotent (`CREATE TABLE IF NOT EXISTS ...`), so opening an
+existing file changes nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import secrets
 import sqlite3
 import threading
 import uuid
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ MailboxKind = Literal["user", "shared", "room", "public"]
 PUBLIC = "public"
 """The mailbox column of public folders."""
 
-_CORE_DDL = """
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -84,47 +84,64 @@ CREATE TABLE IF NOT EXISTS folder_changes (
     folder_id TEXT NOT NULL,
     change TEXT NOT NULL CHECK (change IN ('create', 'update', 'delete'))
 );
+-- Items: one row each, props as JSON keyed by EWS FieldURI names (see exlab.core.items).
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    change_key TEXT NOT NULL,
+    folder_id TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    item_class TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    master_id TEXT,
+    props TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_folder ON items (folder_id);
+CREATE INDEX IF NOT EXISTS items_master ON items (master_id) WHERE master_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS item_attachments (
+    id TEXT PRIMARY KEY,
+    item_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    content_id TEXT,
+    is_inline INTEGER NOT NULL DEFAULT 0,
+    last_modified TEXT NOT NULL,
+    content BLOB NOT NULL,
+    embedded TEXT
+);
+CREATE INDEX IF NOT EXISTS item_attachments_item ON item_attachments (item_id);
+CREATE TABLE IF NOT EXISTS item_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    folder_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    change TEXT NOT NULL CHECK (change IN ('in', 'mod', 'out')),
+    event TEXT NOT NULL,
+    old_folder_id TEXT,
+    at TEXT NOT NULL,
+    private INTEGER NOT NULL DEFAULT 0,
+    old_item_id TEXT
+);
+CREATE INDEX IF NOT EXISTS item_changes_folder ON item_changes (folder_id, seq);
+CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id, seq);
+CREATE TABLE IF NOT EXISTS item_subscriptions (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming')),
+    folder_ids TEXT,
+    mailbox TEXT NOT NULL,
+    event_types TEXT NOT NULL,
+    watermark INTEGER NOT NULL,
+    timeout_minutes INTEGER NOT NULL
+);
 """
 
-_registered: list[str] = [_CORE_DDL]
-_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
-_registry_lock = threading.Lock()
-
-
-def register_schema(ddl: str) -> None:
-    """Add tables owned by another lab module to every store, open now or later."""
-    with _registry_lock:
-        if ddl not in _registered:
-            _registered.append(ddl)
-        stores = list(_open_stores)
-    for store in stores:
-        store.apply_schema(ddl)
-
-
-FolderCounter = Callable[["Store", str], tuple[int, int]]
-_folder_counters: list[FolderCounter] = []
-
-
-def register_folder_counter(counter: FolderCounter) -> None:
-    """Let the module that owns items report (total, unread) for a folder id.
-
-    Folder operations show TotalCount and UnreadCount without knowing how items are stored.
-    """
-    if counter not in _folder_counters:
-        _folder_counters.append(counter)
-
-
-FolderCleanup = Callable[[sqlite3.Connection, list[str]], None]
-_folder_cleanups: list[FolderCleanup] = []
-
-
-def register_folder_cleanup(cleanup: FolderCleanup) -> None:
-    """Let the module that owns items remove a deleted folder's contents (same transaction).
-
-    Called with the connection and the ids of every folder being deleted (the subtree).
-    """
-    if cleanup not in _folder_cleanups:
-        _folder_cleanups.append(cleanup)
+# Columns added after a table first shipped: (table, column, its definition). A store file
+# written before gets them when it opens.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("item_attachments", "embedded", "TEXT"),
+    ("item_changes", "old_item_id", "TEXT"),
+)
 
 
 def new_key() -> str:
@@ -140,6 +157,11 @@ def new_change_key() -> str:
 def utc_text(moment: datetime) -> str:
     """Timestamps are stored as ISO 8601 in UTC with a Z, as EWS writes them."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """A stored timestamp (`utc_text`) back as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -219,38 +241,14 @@ class Store:
             self._conn.execute("PRAGMA synchronous = NORMAL")
         self._lock = threading.RLock()
         self._depth = 0
-        self._pending_ddl: list[str] = []
         self._closed = False
-        with _registry_lock:
-            ddls = list(_registered)
-            _open_stores.add(self)
-        for ddl in ddls:
-            self.apply_schema(ddl)
+        self._conn.executescript(_SCHEMA)
+        for table, column, definition in _ADDED_COLUMNS:
+            present = {r["name"] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     # -- plumbing -------------------------------------------------------------------------------
-
-    def apply_schema(self, ddl: str) -> None:
-        """Run idempotent DDL; inside an open transaction statement by statement, because
-        `executescript` would commit the caller's transaction half-way."""
-        with self._lock:
-            if self._closed:
-                return
-            if self._depth == 0:
-                self._conn.executescript(ddl)
-                return
-            self._pending_ddl.append(ddl)
-            statement = ""
-            for line in ddl.splitlines(keepends=True):
-                statement += line
-                if sqlite3.complete_statement(statement):
-                    self._conn.execute(statement)
-                    statement = ""
-            if statement.strip():
-                self._conn.execute(statement)
-
-    def register_schema(self, ddl: str) -> None:
-        """Add tables owned by another module (applied here and to every store opened later)."""
-        register_schema(ddl)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -268,18 +266,12 @@ class Store:
                 self._depth -= 1
                 if outer:
                     self._conn.execute("ROLLBACK")
-                    # Tables registered during the transaction went with it; create them again.
-                    redo, self._pending_ddl = self._pending_ddl, []
-                    for ddl in redo:
-                        self._conn.executescript(ddl)
                 else:
                     self._conn.execute(f"ROLLBACK TO {name}")
                     self._conn.execute(f"RELEASE {name}")
                 raise
             self._depth -= 1
             self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
-            if outer:
-                self._pending_ddl = []
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Read rows (inside the caller's transaction when there is one)."""
@@ -303,8 +295,6 @@ class Store:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
-        with _registry_lock:
-            _open_stores.discard(self)
 
     # -- meta -----------------------------------------------------------------------------------
 
@@ -429,13 +419,19 @@ class Store:
         return [_folder(r) for r in rows]
 
     def folder_counts(self, folder_id: str) -> tuple[int, int]:
-        """(total, unread) items in a folder, summed over the registered counters."""
-        total = unread = 0
-        for counter in _folder_counters:
-            count, not_read = counter(self, folder_id)
-            total += count
-            unread += not_read
-        return total, unread
+        """(total, unread) items of a folder, for TotalCount and UnreadCount; only messages
+        count as unread (calendar items, contacts, tasks and notes have no read state)."""
+        row = self.query_one(
+            "SELECT COUNT(*) AS n, SUM(CASE WHEN item_class NOT LIKE 'IPM.Appointment%'"
+            " AND item_class NOT LIKE 'IPM.Contact%' AND item_class NOT LIKE 'IPM.Task%'"
+            " AND item_class NOT LIKE 'IPM.StickyNote%' AND item_class NOT LIKE 'IPM.DistList%'"
+            " AND COALESCE(json_extract(props, '$.\"message:IsRead\"'), 0) = 0 THEN 1 ELSE 0 END)"
+            " AS unread FROM items WHERE folder_id = ? AND master_id IS NULL",
+            (folder_id,),
+        )
+        if row is None:
+            return 0, 0
+        return int(row["n"] or 0), int(row["unread"] or 0)
 
     def folders_of(self, mailbox: str) -> list[Folder]:
         rows = self.query(
@@ -485,8 +481,6 @@ class Store:
             raise KeyError(folder_id)
         doomed = [current, *self.descendants(folder_id)]
         with self.transaction() as conn:
-            for cleanup in _folder_cleanups:
-                cleanup(conn, [f.id for f in doomed])
             for folder in reversed(doomed):
                 conn.execute("DELETE FROM folders WHERE id = ?", (folder.id,))
                 self._log_folder_change(conn, folder.mailbox, folder.id, "delete")

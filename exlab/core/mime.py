@@ -15,8 +15,10 @@ from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from exlab.core.recurrence import MONTHS
+
 if TYPE_CHECKING:
-    from exlab.items import Attachment
+    from exlab.core.items import Attachment
 
 
 class MimeError(ValueError):
@@ -47,20 +49,6 @@ _GROUP = {
     "WeekendDay": ["SA", "SU"],
 }
 _POS = {"First": 1, "Second": 2, "Third": 3, "Fourth": 4, "Last": -1}
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 def _ical_text(value: object) -> str:
@@ -81,7 +69,7 @@ def _days(names: Sequence[str]) -> str:
 
 
 def rrule(rec: Mapping[str, Any]) -> str:
-    """An iCalendar RRULE for a stored recurrence (see exlab.recurrence)."""
+    """An iCalendar RRULE for a stored recurrence (see exlab.core.recurrence)."""
     kind = rec["kind"]
     parts = []
     if kind == "daily":
@@ -109,13 +97,13 @@ def rrule(rec: Mapping[str, Any]) -> str:
     elif kind == "absolute_yearly":
         parts = [
             "FREQ=YEARLY",
-            f"BYMONTH={_MONTHS.index(rec['month']) + 1}",
+            f"BYMONTH={MONTHS.index(rec['month']) + 1}",
             f"BYMONTHDAY={rec.get('day_of_month', 1)}",
         ]
     else:
         parts = [
             "FREQ=YEARLY",
-            f"BYMONTH={_MONTHS.index(rec['month']) + 1}",
+            f"BYMONTH={MONTHS.index(rec['month']) + 1}",
             f"BYDAY={_days(rec.get('days_of_week', []))}",
             f"BYSETPOS={_POS[rec.get('day_of_week_index', 'First')]}",
         ]

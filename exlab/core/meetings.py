@@ -12,13 +12,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from xml.etree.ElementTree import Element
 
-from exlab import items as store_items
-from exlab.ews import items as ops
-from exlab.ews import itemxml
-from exlab.ews.soap import EwsContext, EwsError, t
-from exlab.items import Item
+from exlab.core import items as store_items
+from exlab.core.caller import Caller
+from exlab.core.delivery import display, may_send_for, owner_kind, send_message
+from exlab.core.errors import ExchangeError, denied
+from exlab.core.items import Item
+from exlab.core.store import utc_text
+from exlab.core.targets import (
+    Target,
+    check_delete,
+    check_edit,
+    check_read,
+    distinguished,
+    item_ews_id,
+)
 
 RESPONSE_CLASSES = {
     "AcceptItem": ("IPM.Schedule.Meeting.Resp.Pos", "Accept", "Busy"),
@@ -27,21 +35,29 @@ RESPONSE_CLASSES = {
 }
 
 
-def invite(ctx: EwsContext, item: Item, now: datetime) -> None:
+RESPONSE_NAMES = {
+    "AcceptItem": "Accept",
+    "TentativelyAcceptItem": "Tentative",
+    "DeclineItem": "Decline",
+}
+"""How Exchange's response codes name each answer (ErrorCalendarIsOrganizerForAccept, ...)."""
+
+
+def invite(caller: Caller, item: Item, now: datetime) -> None:
     """Meeting requests to attendees' inboxes (and their delegates, per delivery setting)."""
     attendees = item.props.get("calendar:RequiredAttendees", []) + item.props.get(
         "calendar:OptionalAttendees", []
     )
-    organizer = (item.props.get("calendar:Organizer") or {}).get("email", ctx.user)
+    organizer = (item.props.get("calendar:Organizer") or {}).get("email", caller.user)
     for att in attendees:
         address = str(att.get("email", "")).lower()
         if (
             not address
             or address == organizer
-            or ops.owner_kind(ctx, address) not in ("user", "room", "shared")
+            or owner_kind(caller, address) not in ("user", "room", "shared")
         ):
             continue
-        _deliver_request(ctx, item, address, now)
+        _deliver_request(caller, item, address, now)
 
 
 def _meeting_props(
@@ -74,12 +90,12 @@ def _meeting_props(
     return keep
 
 
-def _deliver_request(ctx: EwsContext, item: Item, address: str, now: datetime) -> None:
-    store = ctx.lab.store
-    organizer = item.props.get("calendar:Organizer") or ops.display(ctx, ctx.user)
-    stamp = itemxml.dt_text(now)
+def _deliver_request(caller: Caller, item: Item, address: str, now: datetime) -> None:
+    store = caller.lab.store
+    organizer = item.props.get("calendar:Organizer") or display(caller, caller.user)
+    stamp = utc_text(now)
     # The attendee's tentative calendar item, as Exchange's calendar assistant creates it.
-    cal = ops.distinguished(ctx, address, "calendar")
+    cal = distinguished(caller, address, "calendar")
     cal_props = {k: v for k, v in item.props.items() if not k.startswith("lab:")}
     cal_props.update(
         {
@@ -89,11 +105,11 @@ def _deliver_request(ctx: EwsContext, item: Item, address: str, now: datetime) -
         }
     )
     own_cal = store_items.create_item(
-        ctx.lab.store,
+        caller.lab.store,
         cal,
         item.item_class,
         cal_props,
-        created_by=organizer.get("email", ctx.user),
+        created_by=organizer.get("email", caller.user),
         now=now,
     )
     mb = store.mailbox(address)
@@ -101,10 +117,10 @@ def _deliver_request(ctx: EwsContext, item: Item, address: str, now: datetime) -
     delegates = [
         row["delegate"] for row in store.delegates(address) if row["receive_meeting_copies"]
     ]
-    recipient = ops.display(ctx, address)
-    base = _meeting_props(item, organizer, ops.display(ctx, ctx.user), recipient)
+    recipient = display(caller, address)
+    base = _meeting_props(item, organizer, display(caller, caller.user), recipient)
     base["meeting:AssociatedCalendarItemId"] = {
-        "id": ops.item_ews_id(own_cal),
+        "id": item_ews_id(own_cal),
         "change_key": own_cal.change_key,
     }
     base["item:DateTimeReceived"] = stamp
@@ -121,54 +137,63 @@ def _deliver_request(ctx: EwsContext, item: Item, address: str, now: datetime) -
         copy["message:ReceivedRepresenting"] = recipient
         targets.append((delegate, copy))
     for inbox_owner, props in targets:
-        inbox = ops.distinguished(ctx, inbox_owner, "inbox")
+        inbox = distinguished(caller, inbox_owner, "inbox")
         store_items.create_item(
-            ctx.lab.store,
+            caller.lab.store,
             inbox,
             "IPM.Schedule.Meeting.Request",
             props,
-            created_by=organizer.get("email", ctx.user),
+            created_by=organizer.get("email", caller.user),
             now=now,
             event="newmail",
         )
 
 
-def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
-    """AcceptItem / TentativelyAcceptItem / DeclineItem on a request or calendar item."""
-    ref = el.find(t("ReferenceItemId"))
-    if ref is None:
-        raise EwsError("ErrorInvalidReferenceItem", "ReferenceItemId is missing.")
-    target = ops.resolve_item(ctx, ref)
-    ops.check_read(ctx, target)
-    now = ctx.lab.now()
+def respond(caller: Caller, target: Target, kind: str, body: dict[str, str] | None) -> Item | None:
+    """Accept, tentatively accept or decline a meeting request or calendar item.
+
+    `kind` is AcceptItem, TentativelyAcceptItem or DeclineItem; `body` the response's text.
+    Answers the attendee's calendar item (None when declined: it is removed, as in Exchange).
+    """
+    check_read(caller, target)
+    now = caller.lab.now()
     resp_class, response_type, busy = RESPONSE_CLASSES[kind]
     source = target.item
-    cal_target: ops.Target | None
+    cal_target: Target | None
     if source.item_class.startswith("IPM.Schedule.Meeting.Request"):
         cal_key = source.props.get("lab:calendar_item")
-        cal_item = store_items.get_item(ctx.lab.store, cal_key) if cal_key else None
+        cal_item = store_items.get_item(caller.lab.store, cal_key) if cal_key else None
         if cal_item is None:
-            raise EwsError("ErrorItemNotFound", "The meeting's calendar item no longer exists.")
-        cal_folder = ctx.lab.store.folder(cal_item.folder_id)
+            raise ExchangeError(
+                "ErrorItemNotFound", "The meeting's calendar item no longer exists."
+            )
+        cal_folder = caller.lab.store.folder(cal_item.folder_id)
         assert cal_folder is not None
-        cal_target = ops.Target(cal_item, cal_folder)
+        cal_target = Target(cal_item, cal_folder)
     elif source.item_class.startswith("IPM.Appointment"):
         cal_target = target
     else:
-        raise EwsError("ErrorInvalidReferenceItem", "The item is not a meeting.")
-    ops.check_edit(ctx, cal_target)
+        raise ExchangeError("ErrorInvalidReferenceItem", "The item is not a meeting.")
+    check_edit(caller, cal_target)
     cal = cal_target.item
     owner = cal.mailbox
     organizer = cal.props.get("calendar:Organizer") or {}
+    answer = RESPONSE_NAMES[kind]
     if str(organizer.get("email", "")).lower() == owner:
-        raise EwsError("ErrorInvalidReferenceItem", "The organizer cannot respond to a meeting.")
-    if owner != ctx.user and not ops.may_send_for(ctx, owner):
-        raise ops.denied()
+        raise ExchangeError(
+            f"ErrorCalendarIsOrganizerFor{answer}",
+            f"{kind} is invalid for the organizer's calendar item.",
+        )
+    if cal.props.get("calendar:IsCancelled"):
+        raise ExchangeError(
+            f"ErrorCalendarIsCancelledFor{answer}", "The meeting has been cancelled."
+        )
+    if owner != caller.user and not may_send_for(caller, owner):
+        raise denied()
     cal.props["calendar:MyResponseType"] = response_type
     cal.props["calendar:LegacyFreeBusyStatus"] = busy
-    cal.props["calendar:AppointmentReplyTime"] = itemxml.dt_text(now)
+    cal.props["calendar:AppointmentReplyTime"] = utc_text(now)
     # The response message to the organizer, sent on behalf when a delegate answers.
-    body_el = el.find(t("Body"))
     reply: dict[str, Any] = {
         "item:Subject": {
             "Accept": "Zugesagt: ",
@@ -176,49 +201,52 @@ def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
             "Decline": "Abgelehnt: ",
         }[response_type]
         + str(cal.props.get("item:Subject", "")),
-        "message:From": ops.display(ctx, owner),
-        "message:Sender": ops.display(ctx, ctx.user),
+        "message:From": display(caller, owner),
+        "message:Sender": display(caller, caller.user),
         "message:ToRecipients": [organizer] if organizer else [],
         "meeting:ResponseType": response_type,
         "calendar:UID": cal.props.get("calendar:UID"),
-        "item:DateTimeSent": itemxml.dt_text(now),
+        "item:DateTimeSent": utc_text(now),
     }
-    if body_el is not None:
-        reply["item:Body"] = {"type": body_el.get("BodyType", "Text"), "text": body_el.text or ""}
+    if body is not None:
+        reply["item:Body"] = body
     if organizer.get("email"):
-        _record_response(ctx, cal, owner, response_type, now)
-        ops.send_message(ctx, reply, resp_class, [], now)
+        _record_response(caller, cal, owner, response_type, now)
+        send_message(caller, reply, resp_class, [], now)
     if source is not cal:
         source.props["meeting:HasBeenProcessed"] = True
         source.props["meeting:ResponseType"] = response_type
-        store_items.save_item(ctx.lab.store, source, now)
-        deleted_items = ops.distinguished(ctx, source.mailbox, "deleteditems")
-        store_items.move_item(ctx.lab.store, source, deleted_items, now)
+        store_items.save_item(caller.lab.store, source, now)
+        deleted_items = distinguished(caller, source.mailbox, "deleteditems")
+        store_items.move_item(caller.lab.store, source, deleted_items, now)
     if response_type == "Decline":
-        store_items.delete_item(ctx.lab.store, cal, now)
-        return
-    store_items.save_item(ctx.lab.store, cal, now)
-    ops.write_id_only(box, cal)
+        # Declined: the meeting leaves the calendar for Deleted Items, as in Exchange.
+        store_items.save_item(caller.lab.store, cal, now)
+        bin_folder = distinguished(caller, owner, "deleteditems")
+        store_items.move_item(caller.lab.store, cal, bin_folder, now)
+        return None
+    store_items.save_item(caller.lab.store, cal, now)
+    return cal
 
 
 def _record_response(
-    ctx: EwsContext, cal: Item, attendee: str, response_type: str, now: datetime
+    caller: Caller, cal: Item, attendee: str, response_type: str, now: datetime
 ) -> None:
     """Update the attendee's answer on the organizer's calendar item (same UID)."""
     uid = cal.props.get("calendar:UID")
     organizer = str((cal.props.get("calendar:Organizer") or {}).get("email", "")).lower()
-    org_cal = ctx.lab.store.distinguished_folder(organizer, "calendar") if organizer else None
+    org_cal = caller.lab.store.distinguished_folder(organizer, "calendar") if organizer else None
     if org_cal is None or not uid:
         return
-    for item in store_items.items_in(ctx.lab.store, org_cal.id):
+    for item in store_items.items_in(caller.lab.store, org_cal.id):
         if item.props.get("calendar:UID") != uid:
             continue
         for key in ("calendar:RequiredAttendees", "calendar:OptionalAttendees"):
             for a in item.props.get(key, []):
                 if str(a.get("email", "")).lower() == attendee:
                     a["response"] = response_type
-                    a["last_response_time"] = itemxml.dt_text(now)
-        store_items.save_item(ctx.lab.store, item, now)
+                    a["last_response_time"] = utc_text(now)
+        store_items.save_item(caller.lab.store, item, now)
 
 
 SEND_TO_ATTENDEES = frozenset(
@@ -242,47 +270,47 @@ def _attendees(item: Item) -> list[str]:
     return out
 
 
-def _copies_of(ctx: EwsContext, mailbox: str, uid: str) -> list[Item]:
+def _copies_of(caller: Caller, mailbox: str, uid: str) -> list[Item]:
     """The attendee's calendar items of this meeting (same UID)."""
-    folder = ctx.lab.store.distinguished_folder(mailbox, "calendar")
+    folder = caller.lab.store.distinguished_folder(mailbox, "calendar")
     if folder is None:
         return []
     return [
         i
-        for i in store_items.items_in(ctx.lab.store, folder.id)
+        for i in store_items.items_in(caller.lab.store, folder.id)
         if i.props.get("calendar:UID") == uid
     ]
 
 
 def _notify(
-    ctx: EwsContext, item: Item, address: str, item_class: str, kind: str, now: datetime
+    caller: Caller, item: Item, address: str, item_class: str, kind: str, now: datetime
 ) -> None:
     """A meeting message about ``item`` to an attendee (and delegates, per their setting)."""
-    store = ctx.lab.store
-    organizer = item.props.get("calendar:Organizer") or ops.display(ctx, item.mailbox)
-    recipient = ops.display(ctx, address)
-    props = _meeting_props(item, organizer, ops.display(ctx, ctx.user), recipient)
+    store = caller.lab.store
+    organizer = item.props.get("calendar:Organizer") or display(caller, item.mailbox)
+    recipient = display(caller, address)
+    props = _meeting_props(item, organizer, display(caller, caller.user), recipient)
     props["meetingRequest:MeetingRequestType"] = kind
-    props["item:DateTimeReceived"] = itemxml.dt_text(now)
+    props["item:DateTimeReceived"] = utc_text(now)
     mb = store.mailbox(address)
     delivery = mb.meeting_delivery if mb else "DelegatesAndMe"
     delegates = [r["delegate"] for r in store.delegates(address) if r["receive_meeting_copies"]]
     targets = [] if delegates and delivery == "DelegatesOnly" else [address]
     targets += delegates
     for owner in targets:
-        inbox = ops.distinguished(ctx, owner, "inbox")
+        inbox = distinguished(caller, owner, "inbox")
         store_items.create_item(
             store,
             inbox,
             item_class,
             props,
-            created_by=str(organizer.get("email", ctx.user)),
+            created_by=str(organizer.get("email", caller.user)),
             now=now,
             event="newmail",
         )
 
 
-def send_update(ctx: EwsContext, item: Item, now: datetime) -> None:
+def send_update(caller: Caller, item: Item, now: datetime) -> None:
     """The organizer changed the meeting: attendees' copies follow, with an update request."""
     uid = str(item.props.get("calendar:UID", ""))
     carried = (
@@ -297,27 +325,74 @@ def send_update(ctx: EwsContext, item: Item, now: datetime) -> None:
         "calendar:EndTimeZone",
     )
     for address in _attendees(item):
-        if ops.owner_kind(ctx, address) not in ("user", "room", "shared"):
+        if owner_kind(caller, address) not in ("user", "room", "shared"):
             continue
-        for copy in _copies_of(ctx, address, uid):
+        for copy in _copies_of(caller, address, uid):
             for key in carried:
                 if key in item.props:
                     copy.props[key] = item.props[key]
                 else:
                     copy.props.pop(key, None)
             copy.props["calendar:MyResponseType"] = "NoResponseReceived"
-            store_items.save_item(ctx.lab.store, copy, now)
-        _notify(ctx, item, address, "IPM.Schedule.Meeting.Request", "FullUpdate", now)
+            store_items.save_item(caller.lab.store, copy, now)
+        _notify(caller, item, address, "IPM.Schedule.Meeting.Request", "FullUpdate", now)
 
 
-def send_cancellation(ctx: EwsContext, item: Item, now: datetime) -> None:
+def send_cancellation(caller: Caller, item: Item, now: datetime) -> None:
     """The organizer deleted the meeting: attendees' copies are marked cancelled."""
     uid = str(item.props.get("calendar:UID", ""))
     for address in _attendees(item):
-        if ops.owner_kind(ctx, address) not in ("user", "room", "shared"):
+        if owner_kind(caller, address) not in ("user", "room", "shared"):
             continue
-        for copy in _copies_of(ctx, address, uid):
+        for copy in _copies_of(caller, address, uid):
             copy.props["calendar:IsCancelled"] = True
             copy.props["calendar:LegacyFreeBusyStatus"] = "Free"
-            store_items.save_item(ctx.lab.store, copy, now)
-        _notify(ctx, item, address, "IPM.Schedule.Meeting.Canceled", "None", now)
+            store_items.save_item(caller.lab.store, copy, now)
+        _notify(caller, item, address, "IPM.Schedule.Meeting.Canceled", "None", now)
+
+
+def cancel(caller: Caller, target: Target, body: dict[str, str] | None, *, save_copy: bool) -> None:
+    """CancelCalendarItem: the organizer calls the meeting off. Attendees get a cancellation
+    (their copies are marked cancelled), the meeting leaves the organizer's calendar for
+    Deleted Items, and with `save_copy` the cancellation is filed in Sent Items."""
+    check_delete(caller, target)
+    item = target.item
+    if target.is_virtual or item.master_id is not None:
+        raise ExchangeError(
+            "ErrorCalendarCannotMoveOrCopyOccurrence", "Cancel the series, not one occurrence."
+        )
+    if not item.item_class.startswith("IPM.Appointment"):
+        raise ExchangeError("ErrorInvalidReferenceItem", "Only a meeting can be cancelled.")
+    organizer = str((item.props.get("calendar:Organizer") or {}).get("email", "")).lower()
+    if organizer and organizer != item.mailbox:
+        raise ExchangeError(
+            "ErrorCalendarIsNotOrganizer", "Only the meeting organizer can cancel the meeting."
+        )
+    now = caller.lab.now()
+    if body is not None:
+        item.props["item:Body"] = body
+    item.props["calendar:IsCancelled"] = True
+    store_items.save_item(caller.lab.store, item, now)
+    send_cancellation(caller, item, now)
+    if save_copy and _attendees(item):
+        sent = distinguished(caller, item.mailbox, "sentitems")
+        props = _meeting_props(
+            item,
+            item.props.get("calendar:Organizer") or display(caller, item.mailbox),
+            display(caller, caller.user),
+            {},
+        )
+        props["message:ToRecipients"] = [display(caller, a) for a in _attendees(item)]
+        props["message:IsRead"] = True
+        props["meetingRequest:MeetingRequestType"] = "None"
+        store_items.create_item(
+            caller.lab.store,
+            sent,
+            "IPM.Schedule.Meeting.Canceled",
+            props,
+            created_by=caller.user,
+            now=now,
+        )
+    store_items.move_item(
+        caller.lab.store, item, distinguished(caller, item.mailbox, "deleteditems"), now
+    )

@@ -1,4 +1,5 @@
-"""med sessions against the lab: behaviour found wanting in use and fixed since."""
+"""med sessions against the lab: a delegate at work in the boss's and the team's mailboxes
+(display names, tasks completed for the boss, team calendar rights, copies in Sent Items)."""
 
 from __future__ import annotations
 

@@ -23,141 +23,107 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import queue
-import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from O365.connection import Connection, MSGraphProtocol
 from O365.mailbox import MailBox
-from O365.utils.token import BaseTokenBackend
-from urllib3.util.retry import Retry
 
+from med.auth import login
 from med.backends.base import Watch
-from med.backends.graph_listener import NotificationListener
+from med.backends.graph import events
+from med.backends.graph.connection import _protocol, _TokenConnection
+from med.backends.graph.convert import (
+    SHOW_AS,
+    _attachment,
+    _contact,
+    _contact_out,
+    _dt,
+    _dttz,
+    _event,
+    _event_out,
+    _make_id,
+    _message,
+    _message_out,
+    _named,
+    _odata_text,
+    _recipient,
+    _split_id,
+    _task,
+    _task_out,
+)
+from med.backends.graph.errors import translate
+from med.backends.graph.events import NO_STREAMING
 from med.errors import (
     AccessDenied,
-    AuthError,
-    Conflict,
     InvalidInput,
     MedError,
     NotFound,
     ServerError,
-    Throttled,
     Unreachable,
     Unsupported,
 )
 from med.model import (
+    MAIL_FOLDERS,
     Address,
-    Attachment,
     AttachmentContent,
-    Attendee,
-    AttendeeKind,
     BusySlot,
     BusyStatus,
     Contact,
-    Daily,
     Delegate,
     Event,
-    EventKind,
     Feature,
-    Flag,
-    FlagStatus,
     Folder,
     FolderKind,
     FolderNode,
     FreeBusy,
-    Importance,
     Item,
     ItemQuery,
     Mailbox,
-    MailboxEvent,
-    MailboxEventKind,
     MailboxKind,
     MeetingDelivery,
     Message,
-    MonthlyByDate,
-    MonthlyByWeekday,
     Page,
     Permission,
     Profile,
-    Recurrence,
     ResponseType,
     SendOptions,
-    Sensitivity,
     SyncChange,
     SyncChangeKind,
     Task,
-    TaskStatus,
-    Weekday,
-    Weekly,
-    YearlyByDate,
-    YearlyByWeekday,
+    WellKnownFolder,
 )
 
 __all__ = ["GraphBackend"]
 
 CLOUD_GRAPH = "https://graph.microsoft.com"
-RETRY_STATUS = (429, 503, 504)
 
 NO_ARCHIVE = "Microsoft Graph has no API for online archive mailboxes; use the EWS backend."
+
 NO_PUBLIC = "Microsoft Graph has no API for public folders; use the EWS backend."
+
 NO_DELEGATES = "Microsoft Graph cannot list a mailbox's delegates; use the EWS backend."
+
 NO_PERMISSIONS = (
     "Microsoft Graph cannot read or change mail folder permissions; use the EWS backend."
 )
+
 NO_NOTES = "Microsoft Graph has no API for Outlook notes; use the EWS backend."
+
 NO_VOICEMAIL = "Microsoft Graph does not expose voicemail folders; use the EWS backend."
+
 NO_TASKS = (
     "Over Graph, tasks are Microsoft To Do lists, which only their owner reaches; another"
     " person's tasks need the EWS backend."
 )
-TASK_STATUS = {
-    "notStarted": TaskStatus.NOT_STARTED,
-    "inProgress": TaskStatus.IN_PROGRESS,
-    "completed": TaskStatus.COMPLETED,
-    "waitingOnOthers": TaskStatus.WAITING,
-    "deferred": TaskStatus.DEFERRED,
-}
-TASK_STATUS_OUT = {v: k for k, v in TASK_STATUS.items()}
-NO_STREAMING = (
-    "Graph pushes changes only to a listener it can reach (notification_host); without one,"
-    " medbridge polls Graph mail folders with delta queries, which calendars and contacts do"
-    " not have here."
-)
-EVENT_OF_CHANGE = {
-    SyncChangeKind.CREATED: MailboxEventKind.NEW_MAIL,
-    SyncChangeKind.UPDATED: MailboxEventKind.MODIFIED,
-    SyncChangeKind.READ_FLAG: MailboxEventKind.MODIFIED,
-    SyncChangeKind.DELETED: MailboxEventKind.DELETED,
-}
 
-NO_PUSH = "Graph change notifications are implemented for mail folders and calendars only."
-#: How long a subscription lives before it is renewed (Graph allows about three days).
-SUBSCRIPTION_LIFETIME = timedelta(hours=12)
-#: Seconds between attempts to reach a server that went away.
-RECONNECT_DELAY_S = 2.0
-PUSH_EVENTS = {
-    "created": MailboxEventKind.CREATED,
-    "updated": MailboxEventKind.MODIFIED,
-    "deleted": MailboxEventKind.DELETED,
-}
+MAIL_NAMES = MAIL_FOLDERS | {WellKnownFolder.MSG_FOLDER_ROOT}
 
-MAIL_NAMES = {
-    "inbox",
-    "drafts",
-    "sentitems",
-    "deleteditems",
-    "junkemail",
-    "outbox",
-    "msgfolderroot",
-}
 UNSUPPORTED_FOLDERS = {
     "notes": ("notes", NO_NOTES),
     "voicemail": ("voicemail", NO_VOICEMAIL),
@@ -173,21 +139,9 @@ SUMMARY_FIELDS = (
     "isRead,isDraft,importance,categories,flag,hasAttachments,parentFolderId,changeKey,"
     "createdDateTime,lastModifiedDateTime,conversationId,internetMessageId,bodyPreview"
 )
+
 # Graph's message has no sensitivity; Outlook's MAPI property PR_SENSITIVITY (0x36) carries it.
 MESSAGE_EXPAND = "singleValueExtendedProperties($filter=id eq 'Integer 0x36')"
-SENSITIVITY_BY_MAPI = {
-    "0": Sensitivity.NORMAL,
-    "1": Sensitivity.PERSONAL,
-    "2": Sensitivity.PRIVATE,
-    "3": Sensitivity.CONFIDENTIAL,
-}
-MEETING_MESSAGE_CLASSES = {
-    "meetingRequest": "IPM.Schedule.Meeting.Request",
-    "meetingAccepted": "IPM.Schedule.Meeting.Resp.Pos",
-    "meetingTenativelyAccepted": "IPM.Schedule.Meeting.Resp.Tent",
-    "meetingDeclined": "IPM.Schedule.Meeting.Resp.Neg",
-    "meetingCancelled": "IPM.Schedule.Meeting.Canceled",
-}
 TASK_SORT_FIELDS = {
     "due": "dueDateTime/dateTime",
     "subject": "title",
@@ -196,6 +150,7 @@ TASK_SORT_FIELDS = {
     "created": "createdDateTime",
     "start": "startDateTime/dateTime",
 }
+
 SORT_FIELDS = {
     "received": "receivedDateTime",
     "sent": "sentDateTime",
@@ -207,676 +162,6 @@ SORT_FIELDS = {
     "start": "start/dateTime",
     "name": "displayName",
 }
-
-# -- errors ------------------------------------------------------------------------------------
-
-# Graph error codes → med errors (the rest by HTTP status).
-GRAPH_CODES: dict[str, type[MedError]] = {
-    "ErrorAccessDenied": AccessDenied,
-    "ErrorSendAsDenied": AccessDenied,
-    "Authorization_RequestDenied": AccessDenied,
-    "ErrorItemNotFound": NotFound,
-    "ErrorInvalidUser": NotFound,
-    "ResourceNotFound": NotFound,
-    "ErrorInvalidIdMalformed": InvalidInput,
-    "ErrorInvalidRecipients": InvalidInput,
-    "ErrorInvalidRequest": InvalidInput,
-    "ErrorInvalidParameter": InvalidInput,
-    "BadRequest": InvalidInput,
-    "RequestBodyRead": InvalidInput,
-    "ErrorPropertyValidationFailure": InvalidInput,
-    "TimeZoneNotSupportedException": InvalidInput,
-    "SyncStateNotFound": InvalidInput,
-    "RequestEntityTooLarge": InvalidInput,
-    "ErrorInvalidUrlQuery": InvalidInput,
-    "Request_BadRequest": InvalidInput,
-    "ErrorIrresolvableConflict": Conflict,
-    "ErrorFolderExists": Conflict,
-    "InvalidAuthenticationToken": AuthError,
-    "ApplicationThrottled": Throttled,
-    "TooManyRequests": Throttled,
-    "ServiceUnavailable": Throttled,
-}
-STATUS_CLASSES: dict[int, type[MedError]] = {
-    400: InvalidInput,
-    401: AuthError,
-    403: AccessDenied,
-    404: NotFound,
-    409: Conflict,
-    412: Conflict,
-    413: InvalidInput,
-    429: Throttled,
-    503: Throttled,
-}
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
-
-
-def translate(response: requests.Response, *, mailbox: str | None = None) -> MedError:
-    """The MedError for a Graph error answer (one table, unknown codes by HTTP status)."""
-    try:
-        error = response.json().get("error", {})
-    except ValueError:
-        error = {}
-    code = str(error.get("code") or response.status_code)
-    message = str(error.get("message") or response.reason or "The server refused the request.")
-    cls = GRAPH_CODES.get(code) or STATUS_CLASSES.get(response.status_code) or ServerError
-    if cls is Throttled:
-        return Throttled(
-            f"The server is busy: {message}",
-            retry_after=_retry_after(response),
-            mailbox=mailbox,
-            code=code,
-        )
-    return cls(message, mailbox=mailbox, code=code)
-
-
-# -- the connection ---------------------------------------------------------------------------
-
-
-class _CaSession(requests.Session):
-    """A session whose own CA file wins over `REQUESTS_CA_BUNDLE` (requests lets that variable
-    override `Session.verify`). The same rule as in `med.auth.oauth`; the import contracts keep
-    backends and auth apart, so each side has its few lines."""
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if verify is None or verify is True:
-            settings["verify"] = self.verify
-        return settings
-
-
-def _session(ca_file: Path | None) -> requests.Session:
-    if ca_file is None:
-        return requests.Session()
-    session = _CaSession()
-    session.verify = str(ca_file)
-    return session
-
-
-class _NoTokenStore(BaseTokenBackend):  # type: ignore[misc]
-    """O365 wants a token backend; tokens live in MSAL's cache (med.auth.oauth) instead."""
-
-    def load_token(self) -> bool:
-        return False
-
-    def save_token(self, force: bool = False) -> bool:
-        return False
-
-    def delete_token(self) -> bool:
-        return False
-
-    def check_token(self) -> bool:
-        return False
-
-
-class _TokenConnection(Connection):  # type: ignore[misc]
-    """O365's connection with the bearer token taken fresh from our token source per request."""
-
-    def __init__(self, token: Callable[[], str], ca_file: Path | None, timeout_s: float) -> None:
-        super().__init__(
-            ("medbridge",),
-            auth_flow_type="public",
-            token_backend=_NoTokenStore(),
-            timeout=timeout_s,
-            requests_delay=0,
-            raise_http_errors=False,
-            default_headers={"Prefer": 'outlook.timezone="UTC"'},
-        )
-        self._token = token
-        self._ca_file = ca_file
-        self._session: requests.Session | None = None
-
-    def get_session(self, load_token: bool = False) -> requests.Session:
-        session = _session(self._ca_file)
-        retry = Retry(
-            total=3,
-            connect=1,
-            read=1,
-            status=3,
-            backoff_factor=0.5,
-            status_forcelist=RETRY_STATUS,
-            allowed_methods=None,  # 429/503 mean "not processed": safe to repeat any method
-            respect_retry_after_header=True,
-            raise_on_status=False,
-        )
-        adapter = requests.adapters.HTTPAdapter(max_retries=retry)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
-
-    def close_session(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-
-    def oauth_request(self, url: str, method: str, **kwargs: Any) -> requests.Response:
-        """Every request of the backend and of O365's objects: fresh token, JSON body, one
-        retry layer (the session's), and an error answer raised as a MedError here, so O365
-        code never mistakes it for an empty result. (O365's own request path would log each
-        4xx with its URL, which carries addresses and search words; this one logs nothing.)
-        """
-        session = self._session
-        if session is None:
-            session = self._session = self.get_session()
-        headers = {**self.default_headers, **(kwargs.pop("headers", None) or {})}
-        headers["Authorization"] = f"Bearer {self._token()}"
-        if method.lower() in ("post", "put", "patch") and kwargs.get("data") is not None:
-            headers.setdefault("Content-Type", "application/json")
-            kwargs["data"] = json.dumps(kwargs["data"])
-        response = session.request(
-            method.upper(), url, headers=headers, timeout=self.timeout, **kwargs
-        )
-        if response.status_code >= 400:
-            raise translate(response)
-        return response
-
-
-def _protocol(base_url: str) -> MSGraphProtocol:
-    """O365's Graph protocol pointed at `base_url` (the cloud, or a lab)."""
-
-    class _Protocol(MSGraphProtocol):  # type: ignore[misc]
-        _protocol_url = base_url.rstrip("/") + "/"
-
-    return _Protocol(api_version="v1.0", default_resource="me", timezone="UTC")
-
-
-# -- ids ----------------------------------------------------------------------------------------
-
-
-def _make_id(kind: str, mailbox: str, graph_id: str) -> str:
-    return f"{kind}:{mailbox}:{graph_id}"
-
-
-def _split_id(value: str, kinds: str) -> tuple[str, str, str]:
-    kind, _, rest = value.partition(":")
-    mailbox, _, graph_id = rest.partition(":")
-    if kind not in kinds or not mailbox or not graph_id:
-        raise InvalidInput(f"'{value}' is not an id of the Graph backend.", item=value)
-    return kind, mailbox, graph_id
-
-
-# -- conversions --------------------------------------------------------------------------------
-
-
-def _dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, Mapping):
-        text = str(value.get("dateTime") or "")
-        if not text:
-            return None
-        zone = str(value.get("timeZone") or "UTC")
-        moment = _parse(text)
-        if zone.upper() in ("UTC", "COORDINATED UNIVERSAL TIME"):
-            return moment.replace(tzinfo=UTC)
-        return moment.replace(tzinfo=UTC)  # we ask for UTC (Prefer); anything else is UTC too
-    if str(value).startswith("0001-01-01"):
-        return None
-    return _parse(str(value)).astimezone(UTC)
-
-
-def _parse(text: str) -> datetime:
-    value = text.strip().replace("Z", "+00:00")
-    if "." in value:
-        head, _, tail = value.partition(".")
-        frac = "".join(c for c in tail if c.isdigit())
-        value = f"{head}.{frac[:6].ljust(6, '0')}{tail[len(frac) :]}"
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _dttz(moment: datetime) -> dict[str, str]:
-    return {"dateTime": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
-
-
-def _address(value: Any) -> Address | None:
-    if not isinstance(value, Mapping) or not isinstance(value.get("emailAddress"), Mapping):
-        return None
-    ea = value["emailAddress"]
-    return Address(str(ea.get("address") or "").lower(), str(ea.get("name") or ""))
-
-
-def _addresses(values: Any) -> tuple[Address, ...]:
-    return tuple(a for a in (_address(v) for v in values or []) if a is not None)
-
-
-def _recipient(address: Address) -> dict[str, Any]:
-    out: dict[str, Any] = {"address": address.email}
-    if address.name:
-        out["name"] = address.name
-    return {"emailAddress": out}
-
-
-FLAG_IN = {
-    "notFlagged": FlagStatus.NOT_FLAGGED,
-    "flagged": FlagStatus.FLAGGED,
-    "complete": FlagStatus.COMPLETE,
-}
-FLAG_OUT = {v: k for k, v in FLAG_IN.items()}
-SHOW_AS = {
-    "free": BusyStatus.FREE,
-    "tentative": BusyStatus.TENTATIVE,
-    "busy": BusyStatus.BUSY,
-    "oof": BusyStatus.OOF,
-    "workingElsewhere": BusyStatus.WORKING_ELSEWHERE,
-    "unknown": BusyStatus.NO_DATA,
-}
-RESPONSE_IN = {
-    "none": ResponseType.UNKNOWN,
-    "organizer": ResponseType.ORGANIZER,
-    "tentativelyAccepted": ResponseType.TENTATIVE,
-    "accepted": ResponseType.ACCEPT,
-    "declined": ResponseType.DECLINE,
-    "notResponded": ResponseType.NO_RESPONSE,
-}
-EVENT_KIND = {
-    "singleInstance": EventKind.SINGLE,
-    "occurrence": EventKind.OCCURRENCE,
-    "exception": EventKind.EXCEPTION,
-    "seriesMaster": EventKind.SERIES,
-}
-WEEKDAYS = {d.value.lower(): d for d in Weekday}
-
-
-def _flag(value: Any) -> Flag:
-    value = value if isinstance(value, Mapping) else {}
-    return Flag(
-        FLAG_IN.get(str(value.get("flagStatus", "notFlagged")), FlagStatus.NOT_FLAGGED),
-        start=_dt(value.get("startDateTime")),
-        due=_dt(value.get("dueDateTime")),
-        completed=_dt(value.get("completedDateTime")),
-    )
-
-
-def _flag_out(flag: Flag) -> dict[str, Any]:
-    out: dict[str, Any] = {"flagStatus": FLAG_OUT[flag.status]}
-    if flag.start:
-        out["startDateTime"] = _dttz(flag.start)
-    if flag.due:
-        out["dueDateTime"] = _dttz(flag.due)
-    if flag.completed:
-        out["completedDateTime"] = _dttz(flag.completed)
-    return out
-
-
-def _body(value: Any) -> tuple[str | None, bool]:
-    if not isinstance(value, Mapping):
-        return None, False
-    return str(value.get("content") or ""), str(value.get("contentType", "text")).lower() == "html"
-
-
-def _common(
-    data: Mapping[str, Any], mailbox: str, kind: str, folder_id: str | None
-) -> dict[str, Any]:
-    body, is_html = _body(data.get("body"))
-    return {
-        "id": _make_id(kind, mailbox, str(data["id"])),
-        "change_key": data.get("changeKey"),
-        "folder_id": folder_id,
-        "mailbox": mailbox,
-        "subject": str(data.get("subject") or ""),
-        "body": body,
-        "body_is_html": is_html,
-        "importance": Importance(str(data.get("importance") or "normal").lower()),
-        "categories": tuple(str(c) for c in data.get("categories") or ()),
-        "created": _dt(data.get("createdDateTime")),
-        "last_modified": _dt(data.get("lastModifiedDateTime")),
-        "has_attachments": bool(data.get("hasAttachments")),
-    }
-
-
-def _message(data: Mapping[str, Any], mailbox: str) -> Message:
-    folder = data.get("parentFolderId")
-    sensitivity = Sensitivity.NORMAL
-    for prop in data.get("singleValueExtendedProperties") or ():
-        if str(prop.get("id", "")).lower() in ("integer 0x36", "integer 0x0036"):
-            sensitivity = SENSITIVITY_BY_MAPI.get(str(prop.get("value")), Sensitivity.NORMAL)
-    item_class = MEETING_MESSAGE_CLASSES.get(str(data.get("meetingMessageType")), "IPM.Note")
-    return Message(
-        **_common(data, mailbox, "m", _make_id("M", mailbox, str(folder)) if folder else None),
-        item_class=item_class,
-        sensitivity=sensitivity,
-        is_meeting_request=item_class == "IPM.Schedule.Meeting.Request",
-        flag=_flag(data.get("flag")),
-        from_=_address(data.get("from")),
-        sender=_address(data.get("sender")),
-        to=_addresses(data.get("toRecipients")),
-        cc=_addresses(data.get("ccRecipients")),
-        bcc=_addresses(data.get("bccRecipients")),
-        reply_to=_addresses(data.get("replyTo")),
-        received=_dt(data.get("receivedDateTime")),
-        sent=_dt(data.get("sentDateTime")),
-        is_read=bool(data.get("isRead")),
-        is_draft=bool(data.get("isDraft")),
-        internet_message_id=data.get("internetMessageId"),
-        conversation_id=data.get("conversationId"),
-    )
-
-
-def _recurrence(value: Any) -> Recurrence | None:
-    if not isinstance(value, Mapping):
-        return None
-    pattern, rng = value.get("pattern") or {}, value.get("range") or {}
-    kind = pattern.get("type")
-    interval = int(pattern.get("interval") or 1)
-    days = tuple(
-        WEEKDAYS[d.lower()] for d in pattern.get("daysOfWeek") or () if d.lower() in WEEKDAYS
-    )
-    index = str(pattern.get("index") or "first").capitalize()
-    week = index if index in ("First", "Second", "Third", "Fourth", "Last") else "First"
-    month = int(pattern.get("month") or 1)
-    day = int(pattern.get("dayOfMonth") or 1)
-    built: Any
-    if kind == "daily":
-        built = Daily(interval)
-    elif kind == "weekly":
-        first = WEEKDAYS.get(str(pattern.get("firstDayOfWeek") or "monday").lower(), Weekday.MONDAY)
-        built = Weekly(days, interval, first)
-    elif kind == "absoluteMonthly":
-        built = MonthlyByDate(day, interval)
-    elif kind == "relativeMonthly":
-        built = MonthlyByWeekday(days[0], week, interval)  # type: ignore[arg-type]
-    elif kind == "absoluteYearly":
-        built = YearlyByDate(month, day)
-    elif kind == "relativeYearly":
-        built = YearlyByWeekday(month, days[0], week)  # type: ignore[arg-type]
-    else:
-        return None
-    start = date.fromisoformat(str(rng.get("startDate")))
-    end = rng.get("endDate")
-    return Recurrence(
-        built,
-        start,
-        end=date.fromisoformat(str(end)) if rng.get("type") == "endDate" and end else None,
-        count=int(rng.get("numberOfOccurrences") or 0) if rng.get("type") == "numbered" else None,
-    )
-
-
-def _recurrence_out(rec: Recurrence) -> dict[str, Any]:
-    p = rec.pattern
-    pattern: dict[str, Any]
-    if isinstance(p, Daily):
-        pattern = {"type": "daily", "interval": p.interval}
-    elif isinstance(p, Weekly):
-        pattern = {
-            "type": "weekly",
-            "interval": p.interval,
-            "daysOfWeek": [d.value.lower() for d in p.weekdays],
-            "firstDayOfWeek": p.first_day_of_week.value.lower(),
-        }
-    elif isinstance(p, MonthlyByDate):
-        pattern = {"type": "absoluteMonthly", "interval": p.interval, "dayOfMonth": p.day_of_month}
-    elif isinstance(p, MonthlyByWeekday):
-        pattern = {
-            "type": "relativeMonthly",
-            "interval": p.interval,
-            "daysOfWeek": [p.weekday.value.lower()],
-            "index": str(p.week).lower(),
-        }
-    elif isinstance(p, YearlyByDate):
-        pattern = {
-            "type": "absoluteYearly",
-            "interval": 1,
-            "month": p.month,
-            "dayOfMonth": p.day_of_month,
-        }
-    else:
-        pattern = {
-            "type": "relativeYearly",
-            "interval": 1,
-            "month": p.month,
-            "daysOfWeek": [p.weekday.value.lower()],
-            "index": str(p.week).lower(),
-        }
-    rng: dict[str, Any] = {"startDate": rec.start.isoformat(), "type": "noEnd"}
-    if rec.end is not None:
-        rng.update(type="endDate", endDate=rec.end.isoformat())
-    elif rec.count is not None:
-        rng.update(type="numbered", numberOfOccurrences=rec.count)
-    return {"pattern": pattern, "range": rng}
-
-
-def _event(data: Mapping[str, Any], mailbox: str, folder_id: str | None) -> Event:
-    attendees = []
-    for a in data.get("attendees") or ():
-        address = _address(a)
-        if address is None:
-            continue
-        attendees.append(
-            Attendee(
-                address,
-                AttendeeKind(str(a.get("type") or "required").lower()),
-                RESPONSE_IN.get(str((a.get("status") or {}).get("response")), ResponseType.UNKNOWN),
-            )
-        )
-    master = data.get("seriesMasterId")
-    start = _dt(data.get("start")) or datetime.now(UTC)
-    return Event(
-        **_common(data, mailbox, "e", folder_id),
-        item_class="IPM.Appointment",
-        sensitivity=Sensitivity(str(data.get("sensitivity") or "normal").lower()),
-        start=start,
-        end=_dt(data.get("end")) or start,
-        is_all_day=bool(data.get("isAllDay")),
-        location=str((data.get("location") or {}).get("displayName") or ""),
-        organizer=_address(data.get("organizer")),
-        attendees=tuple(attendees),
-        event_kind=EVENT_KIND.get(str(data.get("type")), EventKind.SINGLE),
-        series_id=_make_id("e", mailbox, str(master)) if master else None,
-        recurrence=_recurrence(data.get("recurrence")),
-        show_as=SHOW_AS.get(str(data.get("showAs")), BusyStatus.BUSY),
-        my_response=RESPONSE_IN.get(
-            str((data.get("responseStatus") or {}).get("response")), ResponseType.UNKNOWN
-        ),
-        is_meeting=bool(data.get("attendees")),
-        is_cancelled=bool(data.get("isCancelled")),
-        uid=data.get("iCalUId"),
-        reminder_minutes=int(data["reminderMinutesBeforeStart"])
-        if data.get("isReminderOn")
-        else None,
-    )
-
-
-def _contact(data: Mapping[str, Any], mailbox: str) -> Contact:
-    folder = data.get("parentFolderId")
-    phones: dict[str, str] = {}
-    for i, number in enumerate(data.get("businessPhones") or ()):
-        phones["business" if i == 0 else f"business{i + 1}"] = str(number)
-    for i, number in enumerate(data.get("homePhones") or ()):
-        phones["home" if i == 0 else f"home{i + 1}"] = str(number)
-    if data.get("mobilePhone"):
-        phones["mobile"] = str(data["mobilePhone"])
-    return Contact(
-        **_common(data, mailbox, "c", _make_id("P", mailbox, str(folder)) if folder else None),
-        item_class="IPM.Contact",
-        display_name=str(data.get("displayName") or ""),
-        given_name=str(data.get("givenName") or ""),
-        surname=str(data.get("surname") or ""),
-        company=str(data.get("companyName") or ""),
-        department=str(data.get("department") or ""),
-        job_title=str(data.get("jobTitle") or ""),
-        emails=tuple(
-            str(e.get("address")) for e in data.get("emailAddresses") or () if e.get("address")
-        ),
-        phones=phones,
-    )
-
-
-def _task(data: Mapping[str, Any], mailbox: str, list_id: str) -> Task:
-    body, is_html = _body(data.get("body"))
-    return Task(
-        id=_make_id("t", mailbox, f"{list_id}/{data['id']}"),
-        change_key=data.get("@odata.etag"),
-        folder_id=_make_id("T", mailbox, list_id),
-        mailbox=mailbox,
-        item_class="IPM.Task",
-        subject=str(data.get("title") or ""),
-        body=body,
-        body_is_html=is_html,
-        importance=Importance(str(data.get("importance") or "normal").lower()),
-        categories=tuple(str(c) for c in data.get("categories") or ()),
-        created=_dt(data.get("createdDateTime")),
-        last_modified=_dt(data.get("lastModifiedDateTime")),
-        start=_dt(data.get("startDateTime")),
-        due=_dt(data.get("dueDateTime")),
-        completed=_dt(data.get("completedDateTime")),
-        status=TASK_STATUS.get(str(data.get("status")), TaskStatus.NOT_STARTED),
-        percent_complete=100 if data.get("status") == "completed" else 0,
-    )
-
-
-def _task_out(task: Task, fields: Sequence[str] | None = None) -> dict[str, Any]:
-    every = fields is None
-    want = set(fields or ())
-    out: dict[str, Any] = {}
-    if every or "subject" in want:
-        out["title"] = task.subject
-    if (every or "body" in want) and task.body is not None:
-        out["body"] = {"contentType": "html" if task.body_is_html else "text", "content": task.body}
-    if every or "importance" in want:
-        out["importance"] = task.importance.value
-    if every or "categories" in want:
-        out["categories"] = list(task.categories)
-    if every or "status" in want:
-        out["status"] = TASK_STATUS_OUT[task.status]
-    for name, key in (
-        ("start", "startDateTime"),
-        ("due", "dueDateTime"),
-        ("completed", "completedDateTime"),
-    ):
-        value = getattr(task, name)
-        if (every and value is not None) or name in want:
-            out[key] = _dttz(value) if value is not None else None
-    return out
-
-
-def _attachment(data: Mapping[str, Any], item_id: str) -> Attachment:
-    kind, mailbox, graph_item = _split_id(item_id, "mec")
-    return Attachment(
-        id=_make_id("a", mailbox, f"{kind}/{graph_item}/{data['id']}"),
-        name=str(data.get("name") or ""),
-        content_type=str(data.get("contentType") or "application/octet-stream"),
-        size=data.get("size"),
-        is_inline=bool(data.get("isInline")),
-        is_item=data.get("@odata.type") == "#microsoft.graph.itemAttachment",
-        content_id=data.get("contentId"),
-    )
-
-
-def _message_out(message: Message, fields: Sequence[str] | None = None) -> dict[str, Any]:
-    every = fields is None
-    want = set(fields or ())
-    out: dict[str, Any] = {}
-    if every or "subject" in want:
-        out["subject"] = message.subject
-    if (every or "body" in want) and message.body is not None:
-        out["body"] = {
-            "contentType": "html" if message.body_is_html else "text",
-            "content": message.body,
-        }
-    if every or "importance" in want:
-        out["importance"] = message.importance.value
-    if every or "categories" in want:
-        out["categories"] = list(message.categories)
-    if every or "flag" in want:
-        out["flag"] = _flag_out(message.flag)
-    if every or "is_read" in want:
-        out["isRead"] = message.is_read
-    for name, key in (
-        ("to", "toRecipients"),
-        ("cc", "ccRecipients"),
-        ("bcc", "bccRecipients"),
-        ("reply_to", "replyTo"),
-    ):
-        if every or name in want:
-            out[key] = [_recipient(a) for a in getattr(message, name)]
-    if (every or "from_" in want) and message.from_ is not None:
-        out["from"] = _recipient(message.from_)
-    return out
-
-
-def _event_out(event: Event, fields: Sequence[str] | None = None) -> dict[str, Any]:
-    every = fields is None
-    want = set(fields or ())
-    out: dict[str, Any] = {}
-    if every or "subject" in want:
-        out["subject"] = event.subject
-    if (every or "body" in want) and event.body is not None:
-        out["body"] = {
-            "contentType": "html" if event.body_is_html else "text",
-            "content": event.body,
-        }
-    if every or "start" in want:
-        out["start"] = _dttz(event.start)
-    if every or "end" in want:
-        out["end"] = _dttz(event.end)
-    if every or "is_all_day" in want:
-        out["isAllDay"] = event.is_all_day
-    if every or "location" in want:
-        out["location"] = {"displayName": event.location}
-    if every or "importance" in want:
-        out["importance"] = event.importance.value
-    if every or "sensitivity" in want:
-        out["sensitivity"] = event.sensitivity.value
-    if every or "categories" in want:
-        out["categories"] = list(event.categories)
-    if every or "show_as" in want:
-        out["showAs"] = next(k for k, v in SHOW_AS.items() if v == event.show_as)
-    if every or "reminder_minutes" in want:
-        out["isReminderOn"] = event.reminder_minutes is not None
-        if event.reminder_minutes is not None:
-            out["reminderMinutesBeforeStart"] = event.reminder_minutes
-    if (every and event.recurrence is not None) or "recurrence" in want:
-        out["recurrence"] = _recurrence_out(event.recurrence) if event.recurrence else None
-    if every or "attendees" in want:
-        out["attendees"] = [
-            {"type": a.kind.value, **_recipient(a.address)} for a in event.attendees
-        ]
-    return out
-
-
-def _contact_out(contact: Contact) -> dict[str, Any]:
-    phones = dict(contact.phones)
-    return {
-        "displayName": contact.display_name or f"{contact.given_name} {contact.surname}".strip(),
-        "givenName": contact.given_name,
-        "surname": contact.surname,
-        "companyName": contact.company,
-        "department": contact.department,
-        "jobTitle": contact.job_title,
-        "emailAddresses": [{"address": e} for e in contact.emails],
-        "businessPhones": [v for k, v in sorted(phones.items()) if k.startswith("business")],
-        "homePhones": [v for k, v in sorted(phones.items()) if k.startswith("home")],
-        "mobilePhone": phones.get("mobile"),
-        "categories": list(contact.categories),
-    }
-
-
-def _named(node: FolderNode, names: Mapping[str, str]) -> FolderNode:
-    """The mail folder tree with the well-known folders' names filled in."""
-    _, _, gid = _split_id(node.folder.id, "M")
-    folder = node.folder
-    if gid in names and folder.distinguished is None:
-        folder = replace(folder, distinguished=names[gid])
-    return FolderNode(folder, tuple(_named(child, names) for child in node.children))
-
-
-def _odata_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-# -- the backend --------------------------------------------------------------------------------
 
 
 class GraphBackend:
@@ -936,6 +221,8 @@ class GraphBackend:
         self.notification_host = notification_host
         self.notification_url = notification_url
         self.base_url = base_url.rstrip("/")
+        #: The address in errors about reaching the server.
+        self.url = self.base_url
         self.protocol = _protocol(self.base_url)
         self.con = _TokenConnection(token, ca_file, timeout_s)
 
@@ -946,26 +233,20 @@ class GraphBackend:
         *,
         password: str | None = None,
         token: Callable[[], str] | None = None,
+        token_cache: Path | None = None,
     ) -> GraphBackend:
-        """A backend for a Graph profile; `token` is the signed-in token source.
+        """A backend for a Graph profile, signed in with OAuth.
 
-        `profile.server` is the Graph base URL (the Microsoft cloud or a lab). Sign-in is not
-        the backend's business: the caller passes `token`, typically
-        `med.auth.oauth.OAuthSignIn(...).token` bound to the profile's user.
+        `profile.server` is the Graph base URL (the Microsoft cloud or a lab). Tokens come from
+        `token` when given, else from MSAL's cache in `token_cache` (where `medbridge signin`
+        put them; None keeps tokens in memory only, so nobody is signed in).
 
         Raises:
-            InvalidInput: a password was given, or no token source.
+            InvalidInput: the profile's method is not OAuth, or a password was given.
         """
-        if password is not None:
-            raise InvalidInput(
-                "Graph profiles sign in with OAuth (device code or browser), not a password."
-            )
-        if token is None:
-            raise InvalidInput(
-                f"The Graph profile {profile.name!r} needs a signed-in token source: sign in"
-                f" with `medbridge signin device -p {profile.name}` and open the session with"
-                " its tokens (med.auth.oauth.OAuthSignIn)."
-            )
+        if token is None or password is not None:  # a password is refused by the sign-in
+            token = login(profile, password=password, token_cache=token_cache).token
+            assert token is not None  # every method the graph backend takes has one
         return cls(
             base_url=(profile.server or CLOUD_GRAPH),
             user=profile.user,
@@ -1073,9 +354,9 @@ class GraphBackend:
             parent_id=_make_id("M", mailbox, str(parent)) if parent else None,
             distinguished=name,
             container_class="IPF.Note",
-            total_count=data.get("totalItemCount"),
-            unread_count=data.get("unreadItemCount"),
-            child_folder_count=data.get("childFolderCount"),
+            total_count=int(data.get("totalItemCount") or 0),
+            unread_count=int(data.get("unreadItemCount") or 0),
+            child_folder_count=int(data.get("childFolderCount") or 0),
         )
 
     def _calendar(self, mailbox: str, data: Mapping[str, Any], parent: str | None) -> Folder:
@@ -1678,150 +959,4 @@ class GraphBackend:
         yields a STATUS heartbeat either way; a server that cannot be reached is reported
         (OFFLINE) and asked again until it answers (RESUBSCRIBED).
         """
-        if self.notification_host is not None:
-            try:
-                return self._push(folders)
-            except (InvalidInput, ServerError, Unreachable):
-                pass  # no handshake: the server cannot reach the listener; poll instead
-        watched = []
-        for folder in folders:
-            kind, _, _ = _split_id(folder.id, "MCPT")
-            if kind != "M":
-                raise Unsupported("notifications", "graph", NO_STREAMING)
-            watched.append(folder)
-        return Watch(lambda watch: self._poll(watch, watched))
-
-    def _subscription_body(self, folder: Folder, listener: NotificationListener) -> dict[str, Any]:
-        kind, mailbox, gid = _split_id(folder.id, "MCPT")
-        if kind not in "MC":
-            raise Unsupported("notifications", "graph", NO_PUSH)
-        what = "mailFolders('{}')/messages" if kind == "M" else "calendars('{}')/events"
-        return {
-            "changeType": "created,updated,deleted",
-            "notificationUrl": listener.url,
-            "resource": f"users/{mailbox}/{what.format(gid)}",
-            "expirationDateTime": (datetime.now(UTC) + SUBSCRIPTION_LIFETIME).isoformat(),
-            "clientState": listener.client_state,
-        }
-
-    def _push(self, folders: Sequence[Folder]) -> Watch:
-        """Subscriptions for all folders now (so that a refusal can fall back), then events."""
-        assert self.notification_host is not None
-        listener = NotificationListener(self.notification_host, public_url=self.notification_url)
-        made: dict[str, Folder] = {}
-        try:
-            for folder in folders:
-                body = self._subscription_body(folder, listener)
-                answer = self._request(
-                    "post",
-                    f"{self.base_url}/v1.0/subscriptions",
-                    mailbox=folder.mailbox,
-                    data=body,
-                ).json()
-                made[str(answer["id"])] = folder
-        except BaseException:
-            self._unsubscribe(made)
-            listener.close()
-            raise
-        return Watch(lambda watch: self._notified(watch, listener, made))
-
-    def _unsubscribe(self, subscriptions: Mapping[str, Folder]) -> None:
-        for sub_id in subscriptions:
-            with contextlib.suppress(MedError):
-                self._request("delete", f"{self.base_url}/v1.0/subscriptions/{quote(sub_id)}")
-
-    def _notified(
-        self, watch: Watch, listener: NotificationListener, subscriptions: dict[str, Folder]
-    ) -> Generator[MailboxEvent]:
-        renew_at = time.monotonic() + (SUBSCRIPTION_LIFETIME / 2).total_seconds()
-        offline = False
-        try:
-            while not watch.cancelled:
-                if time.monotonic() >= renew_at:
-                    try:
-                        self._renew(subscriptions)
-                    except Unreachable:
-                        if not offline:
-                            offline = True
-                            yield MailboxEvent(MailboxEventKind.OFFLINE)
-                        renew_at = time.monotonic() + RECONNECT_DELAY_S
-                        continue
-                    renew_at = time.monotonic() + (SUBSCRIPTION_LIFETIME / 2).total_seconds()
-                    if offline:
-                        offline = False
-                        yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
-                try:
-                    # `cancel` wakes the wait with an empty notification.
-                    with watch.abortable(lambda: listener.notifications.put({})):
-                        note = listener.notifications.get(
-                            timeout=max(0.0, min(self.poll_interval_s, renew_at - time.monotonic()))
-                        )
-                except queue.Empty:
-                    yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))
-                    continue
-                folder = subscriptions.get(str(note.get("subscriptionId")))
-                data = note.get("resourceData")
-                kind = PUSH_EVENTS.get(str(note.get("changeType")))
-                if folder is None or kind is None or not isinstance(data, Mapping):
-                    continue
-                mail = folder.kind is FolderKind.MAIL
-                if mail and kind is MailboxEventKind.CREATED:
-                    kind = MailboxEventKind.NEW_MAIL
-                yield MailboxEvent(
-                    kind,
-                    folder_id=folder.id,
-                    item_id=_make_id("m" if mail else "e", folder.mailbox, str(data.get("id"))),
-                    timestamp=datetime.now(UTC),
-                )
-        finally:
-            self._unsubscribe(subscriptions)
-            listener.close()
-
-    def _renew(self, subscriptions: Mapping[str, Folder]) -> None:
-        expires = (datetime.now(UTC) + SUBSCRIPTION_LIFETIME).isoformat()
-        for sub_id in subscriptions:
-            self._request(
-                "patch",
-                f"{self.base_url}/v1.0/subscriptions/{quote(sub_id)}",
-                data={"expirationDateTime": expires},
-            )
-
-    def _poll(self, watch: Watch, folders: list[Folder]) -> Generator[MailboxEvent]:
-        """Delta rounds: the first learns each folder's state, later ones report changes."""
-        states: dict[str, str] = {}
-        away = 0  # rounds in a row the server could not be reached
-        first = True
-        while not watch.cancelled:
-            if not first and watch.wait(RECONNECT_DELAY_S if away else self.poll_interval_s):
-                return
-            first = False
-            events: list[MailboxEvent] = []
-            try:
-                for folder in folders:
-                    state = states.get(folder.id)
-                    done = False
-                    while not done:
-                        changes, state, done = self.sync_items(folder, state, 1000)
-                        if folder.id in states:  # the first round only learns the state
-                            events.extend(
-                                MailboxEvent(
-                                    EVENT_OF_CHANGE[change.kind],
-                                    folder_id=folder.id,
-                                    item_id=change.item_id,
-                                    timestamp=datetime.now(UTC),
-                                )
-                                for change in changes
-                            )
-                    assert state is not None
-                    states[folder.id] = state
-            except Unreachable:
-                if not away:
-                    yield MailboxEvent(MailboxEventKind.OFFLINE)
-                away += 1
-                continue
-            if away:
-                away = 0
-                yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
-            yield from events
-            if not events:
-                yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))
+        return events.subscribe(self, folders)

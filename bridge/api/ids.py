@@ -1,0 +1,53 @@
+"""Item, folder and attachment ids on the wire.
+
+Exchange ids are base64 with `/` and `+`, which a URL path cannot carry; the API hands out
+the base64url encoding of med's id instead, and turns it back at the edge. This module is
+the one place that knows both forms.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from med import InvalidInput
+
+__all__ = ["ID_FIELDS", "inward", "outward", "outward_id"]
+
+#: Fields of `med.to_jsonable` output that hold ids.
+ID_FIELDS = frozenset(
+    {"id", "folder_id", "parent_id", "series_id", "item_id", "old_item_id", "old_folder_id"}
+)
+
+
+def outward_id(med_id: str) -> str:
+    return base64.urlsafe_b64encode(med_id.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+
+def inward(api_id: str) -> str:
+    """med's id for an id from a URL or body.
+
+    Raises:
+        InvalidInput: not an id this API handed out.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(api_id + "=" * (-len(api_id) % 4))
+        decoded = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{api_id[:40]!r} is not an id of this API.") from None
+    if not decoded or not api_id.isascii() or outward_id(decoded) != api_id:
+        raise InvalidInput(f"{api_id[:40]!r} is not an id of this API.")
+    return decoded
+
+
+def outward(value: Any) -> Any:
+    """A `to_jsonable` structure with every id field in its wire form."""
+    if isinstance(value, dict):
+        return {
+            k: (outward_id(v) if k in ID_FIELDS and isinstance(v, str) and v else outward(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [outward(v) for v in value]
+    return value

@@ -1,0 +1,15 @@
+"""Routes, one module per resource; `ROUTERS` lists them in the order the docs show."""
+
+from __future__ import annotations
+
+from bridge.api.routes import calendar, changes, folders, items, mailboxes, sending, webhooks
+
+ROUTERS = (
+    mailboxes.router,
+    folders.router,
+    items.router,
+    sending.router,
+    calendar.router,
+    changes.router,
+    webhooks.router,
+)
