@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEBS := krb5-kdc krb5-admin-server krb5-user libkrb5-dev
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install debs demo test lint fmt bench clean
+.PHONY: install debs demo test lint fmt bench chaos clean
 
 # Debian packages: the MIT KDC for the lab's Kerberos, headers for gssapi. apt-get update runs once.
 debs:
@@ -44,6 +44,10 @@ test: lint
 
 bench: install
 	$(PY) -m bench
+
+# The bridge's crash test at length: 200 kill -9 runs (the test suite runs 20).
+chaos: install
+	MEDBRIDGE_CHAOS_RUNS=200 $(PY) -m pytest -p no:xdist -q -m slow --timeout 3600 tests/e2e/test_bridge_chaos.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

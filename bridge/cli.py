@@ -86,7 +86,15 @@ def _relogin(profile: Profile) -> Callable[[str], DelegateSession] | None:
 
 
 def _run_demo(store: Path | None, port: int = 0) -> None:
-    from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
+    from bridge.demo import (
+        DEMO_START_FOLDER,
+        DEMO_USER,
+        BridgeThread,
+        LabThread,
+        MessengerThread,
+        demo_bridge_config,
+        demo_profile,
+    )
     from exlab.demo import DEMO_PASSWORD
     from med import DelegateSession
 
@@ -98,14 +106,18 @@ def _run_demo(store: Path | None, port: int = 0) -> None:
     except OSError as exc:
         lab_thread.stop()
         fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
-    with lab_thread as lab:
+    with lab_thread as lab, MessengerThread(paths.data_dir() / "demo-messenger") as chat:
         typer.echo(f"Lab EWS endpoint: {lab.ews_url} (stops when you quit the TUI)")
-        profile = demo_profile(lab.ews_url)
-        session = DelegateSession.open(profile, password=DEMO_PASSWORD)
-        try:
-            _run_tui(session, start_folder=DEMO_START_FOLDER, relogin=_relogin(profile))
-        finally:
-            asyncio.run(session.close())
+        typer.echo(f"Messenger: {chat.url} (log in as {DEMO_USER} with the demo password)")
+        config = demo_bridge_config(lab.ews_url, chat.url, paths.data_dir() / "demo-bridge")
+        with BridgeThread(config):
+            typer.echo("Bridge: new mail in chef's inbox is posted to assistenz's messenger")
+            profile = demo_profile(lab.ews_url)
+            session = DelegateSession.open(profile, password=DEMO_PASSWORD)
+            try:
+                _run_tui(session, start_folder=DEMO_START_FOLDER, relogin=_relogin(profile))
+            finally:
+                asyncio.run(session.close())
 
 
 @app.command()
@@ -117,7 +129,8 @@ def demo(
         0, "--port", min=0, max=65535, help="Port of the lab on 127.0.0.1 (0 picks a free one)."
     ),
 ) -> None:
-    """Start the lab with the demo organisation and open the TUI as assistenz."""
+    """Start the lab with the demo organisation, the messenger and the notification bridge,
+    and open the TUI as assistenz."""
     _run_demo(store, port)
 
 

@@ -203,6 +203,7 @@ class DecryptedMessage:
     sender_device_id: str
     body: str
     attachment: AttachmentRef | None = None
+    actions: tuple[tuple[str, str], ...] = ()  # (label, reply) buttons offered by the sender
 
 
 @dataclass(frozen=True)
@@ -383,22 +384,45 @@ class E2ESession:
         self._outbound.pop(conversation_id, None)
 
     async def _send(
-        self, conversation_id: str, content: dict[str, Any], attachment_ids: Sequence[str] = ()
+        self,
+        conversation_id: str,
+        content: dict[str, Any],
+        attachment_ids: Sequence[str] = (),
+        *,
+        txn_id: str | None = None,
     ) -> int:
         async with self._send_lock:  # one rotation and one chain position per send
             key = await self._prepare(conversation_id)
             ciphertext = key.encrypt(self.keys, json.dumps(content).encode())
         return await self.transport.send_message(
             conversation_id,
-            txn_id=uuid.uuid4().hex,
+            txn_id=txn_id or uuid.uuid4().hex,
             sender_device_id=self.device_id,
             ciphertext=ciphertext,
             attachment_ids=attachment_ids,
         )
 
-    async def send_text(self, conversation_id: str, text: str) -> int:
-        """Encrypt and send a text; returns the server's sequence number."""
-        return await self._send(conversation_id, {"type": "text", "body": text})
+    async def send_text(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        txn_id: str | None = None,
+        actions: Sequence[Mapping[str, str]] = (),
+    ) -> int:
+        """Encrypt and send a text; returns the server's sequence number.
+
+        A caller that may repeat a send after a crash passes the same `txn_id` each time: the
+        server stores the first and answers repeats with its sequence number. `actions` are
+        buttons a client may show, each `{"label": ..., "reply": ...}`: pressing one sends its
+        `reply` as a text (so a client without buttons can type it).
+        """
+        content: dict[str, Any] = {"type": "text", "body": text}
+        if actions:
+            content["actions"] = [
+                {"label": str(a["label"]), "reply": str(a["reply"])} for a in actions
+            ]
+        return await self._send(conversation_id, content, txn_id=txn_id)
 
     async def send_attachment(
         self, conversation_id: str, data: bytes, *, name: str, mime: str, body: str = ""
@@ -501,6 +525,7 @@ class E2ESession:
                 sender_device_id=sender_device,
                 body=str(content.get("body", "")),
                 attachment=_attachment_ref(content),
+                actions=_actions(content),
             )
         except CryptoError as exc:
             log.warning("message %s/%s refused: %s", cid, seq, type(exc).__name__)
@@ -631,6 +656,15 @@ def _identity_from_json(d: Mapping[str, Any]) -> DeviceIdentity:
         exchange_key=_unb64(d["exchange_key"]),
         signature=_unb64(d["signature"]),
     )
+
+
+def _actions(content: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    buttons = content.get("actions")
+    if buttons is None:
+        return ()
+    if not isinstance(buttons, list):
+        raise TypeError("actions must be a list")
+    return tuple((str(b["label"]), str(b["reply"])) for b in buttons)
 
 
 def _attachment_ref(content: Mapping[str, Any]) -> AttachmentRef | None:

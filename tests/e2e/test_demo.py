@@ -55,3 +55,57 @@ async def test_the_demo_tui_opens_on_the_bosss_inbox(tmp_path: Path) -> None:
                 assert "Posteingang" in header
         finally:
             await session.close()
+
+
+async def test_demo_bridge_posts_a_new_mail_in_chefs_inbox_to_assistenz(tmp_path: Path) -> None:
+    import uuid
+
+    from bridge.demo import BridgeThread, MessengerThread, demo_bridge_config
+    from med import Address, Message
+    from messenger.client import MessengerClient
+    from messenger.client.e2e import DecryptedMessage, E2ESession
+    from messenger.crypto import DeviceKeys
+    from tests.e2e.bridge_harness import until
+
+    with (
+        LabThread(tmp_path / "demo.sqlite") as lab,
+        MessengerThread(tmp_path / "messenger", fast_hashes=True) as chat,
+    ):
+        client = MessengerClient(chat.url)
+        await client.login("assistenz@musterstadt.example", DEMO_PASSWORD)
+        assert client.user_id is not None
+        e2e = E2ESession.for_client(client, DeviceKeys.generate(client.user_id, uuid.uuid4().hex))
+        await e2e.register_device("Telefon")
+        config = demo_bridge_config(lab.ews_url, chat.url, tmp_path / "bridge", mode="pull")
+        lena = DelegateSession.open(
+            demo_profile(lab.ews_url, "sachbearbeitung@musterstadt.example"),
+            password=DEMO_PASSWORD,
+        )
+        received: list[str] = []
+        try:
+            with BridgeThread(config) as bridge:
+                assert bridge.worker is not None
+                await until(lambda: "chef@musterstadt.example" in bridge.worker.held(), 30)
+                await until(
+                    lambda: any(
+                        h.state.value == "running" for h in bridge.worker.board.mailboxes.values()
+                    ),
+                    60,
+                )
+                await lena.send(
+                    Message(
+                        subject="Demo: Sitzungsvorlage",
+                        body="!",
+                        to=(Address("chef@musterstadt.example"),),
+                    )
+                )
+                async with client.events() as stream:
+                    while not any("Demo: Sitzungsvorlage" in text for text in received):
+                        event = await stream.next(timeout=30)
+                        for result in await e2e.handle_event(event):
+                            if isinstance(result, DecryptedMessage):
+                                received.append(result.body)
+        finally:
+            await lena.close()
+            await client.aclose()
+    assert any(text.startswith("[Mail #") for text in received)

@@ -301,3 +301,21 @@ async def test_new_device_of_a_member_reads_what_is_sent_after_it_registered(
     assert "an das alte Gerät" not in phone.texts()  # sent before the device existed
     bob.open_stream()
     await bob.pump_until(has_texts("an das alte Gerät", "an beide Geräte"))
+
+
+async def test_repeated_txn_id_stores_one_message_with_its_buttons(
+    members: dict[str, Member],
+) -> None:
+    cid = await make_group(members)
+    alice, bob = members["alice"], members["bob"]
+    bob.open_stream()
+    buttons = [{"label": "Zusagen", "reply": "accept #1"}]
+    first = await alice.session.send_text(cid, "Termin 9 Uhr", txn_id="notify-1", actions=buttons)
+    # A sender that crashed before it learnt the result sends again, freshly encrypted.
+    again = await alice.session.send_text(cid, "Termin 9 Uhr", txn_id="notify-1", actions=buttons)
+    assert again == first
+    await bob.pump_until(has_texts("Termin 9 Uhr"))
+    [message] = [r for r in bob.results if isinstance(r, DecryptedMessage)]
+    assert message.actions == (("Zusagen", "accept #1"),)
+    history = await bob.client.history(cid)
+    assert [e["seq"] for e in history if e.get("type") == "message"] == [first]

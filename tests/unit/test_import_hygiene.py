@@ -19,7 +19,9 @@ def loaded_modules(statement: str) -> set[str]:
     return set(out.stdout.split())
 
 
-@pytest.mark.parametrize("statement", ["import med", "import messenger", "import bridge.cli"])
+@pytest.mark.parametrize(
+    "statement", ["import med", "import messenger", "import bridge.cli", "import bridge.notify"]
+)
 def test_headless_packages_load_no_textual(statement: str) -> None:
     assert "textual" not in loaded_modules(statement)
 
@@ -41,3 +43,9 @@ def test_no_bridge_module_but_the_cli_loads_the_tui() -> None:
     modules = loaded_modules(statement)
     assert "bridge.commands.config" in modules  # the walk reached the commands
     assert not {m for m in modules if m == "tui" or m.startswith(("tui.", "textual"))}
+
+
+def test_the_bridge_loads_neither_the_messenger_server_nor_the_lab() -> None:
+    modules = loaded_modules("import bridge.notify")
+    assert "messenger.server" not in modules
+    assert "exlab" not in modules

@@ -89,4 +89,4 @@ async def import_ical(
         raise InvalidInput(f"{default_zone!r} is no time zone.") from exc
     folder = await folder_by_id(session, folder_id)
     created = [await session.create(folder, e, send_invitations=False) for e in result.events]
-    return api_json({"created": created, "skipped": result.skipped_exdates}, 201)
+    return api_json({"created": created}, 201)

@@ -1,0 +1,308 @@
+"""Test rig of the notification bridge: the lab, a real messenger server, chat users, workers.
+
+The lab (demo organisation) and the messenger (SQLite) run in this process on loopback; bridge
+workers run in-process (`BridgeRig.worker`) or as `medbridge bridge run` subprocesses
+(`BridgeRig.spawn`) that tests may kill -9. Chat users are real E2E clients whose decrypted
+texts the tests read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.notify import BridgeWorker, load_config
+from bridge.notify.store import BridgeStore
+from exlab.demo import DEMO_PASSWORD, DOMAIN
+from messenger.client import EventStream, MessengerClient
+from messenger.client.e2e import DecryptedMessage, E2ESession
+from messenger.crypto import DeviceKeys
+from tests.lab.conftest import LabServer
+from tests.messenger.messenger_harness import (
+    PASSWORD,
+    Clock,
+    Database,
+    Harness,
+    ServerThread,
+    make_settings,
+)
+
+CHEF = f"chef@{DOMAIN}"
+ASSISTENZ = f"assistenz@{DOMAIN}"
+SACHBEARBEITUNG = f"sachbearbeitung@{DOMAIN}"
+POSTSTELLE = f"poststelle@{DOMAIN}"
+BRIDGE_USER = f"bridge@{DOMAIN}"
+IT = f"it@{DOMAIN}"
+
+#: Environment the bridge reads its secrets from (set for in-process and spawned workers).
+SECRETS = {
+    "BRIDGE_TEST_MESSENGER_PASSWORD": PASSWORD,
+    "BRIDGE_TEST_KEYS_PASSPHRASE": "keys passphrase for tests",
+    "BRIDGE_TEST_MAIL_PASSWORD": DEMO_PASSWORD,
+}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ChatUser:
+    """A messenger user with an E2E device, reading its stream in the background."""
+
+    email: str
+    client: MessengerClient
+    session: E2ESession
+    stream: EventStream | None = None
+    messages: list[DecryptedMessage] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.session.user_id
+
+    def listen(self) -> None:
+        self.stream = self.client.events()
+        self._task = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        assert self.stream is not None
+        async for event in self.stream:
+            for result in await self.session.handle_event(event):
+                if isinstance(result, DecryptedMessage):
+                    self.messages.append(result)
+
+    def texts(self) -> list[str]:
+        return [m.body for m in self.messages if m.sender_user_id != self.user_id]
+
+    def containing(self, needle: str) -> list[DecryptedMessage]:
+        return [m for m in self.messages if needle in m.body and m.sender_user_id != self.user_id]
+
+    async def wait_for(
+        self, needle: str, *, count: int = 1, timeout: float = 30.0
+    ) -> list[DecryptedMessage]:
+        """Wait until `count` messages contain `needle`; fails with what did arrive."""
+        await until(lambda: len(self.containing(needle)) >= count, timeout, lambda: self.texts())
+        return self.containing(needle)
+
+    async def say(self, conversation_id: str, text: str) -> int:
+        return await self.session.send_text(conversation_id, text)
+
+    async def close(self) -> None:
+        if self.stream is not None:
+            await self.stream.aclose()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+async def until(
+    condition: Callable[[], bool], timeout: float, describe: Callable[[], object] = lambda: ""
+) -> None:
+    """Poll `condition` until true; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout} s; saw: {describe()}")
+        await asyncio.sleep(0.05)
+
+
+async def until_async(condition: Callable[[], Awaitable[bool]], timeout: float) -> None:
+    """Like `until` for a condition that must be awaited (a database query)."""
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+class BridgeRig:
+    """Messenger server + chat users + bridge configuration over one running lab."""
+
+    def __init__(
+        self, lab: LabServer, tmp_path: Path, *, pg: tuple[str, str] | None = None
+    ) -> None:
+        """`pg`: (URL, schema) to keep the bridge's tables in PostgreSQL instead of SQLite."""
+        self.lab = lab
+        self.tmp = tmp_path
+        self.database = Database(f"sqlite:///{tmp_path / 'messenger.db'}")
+        self.clock = Clock()
+        self.settings = make_settings(self.database, tmp_path, self.clock)
+        self.server = ServerThread(self.settings)
+        self.harness = Harness(self.database, self.settings, self.clock, self.server)
+        self.users: dict[str, ChatUser] = {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.bridge_db = pg[0] if pg else f"sqlite:///{tmp_path / 'bridge.db'}"
+        self.bridge_schema = pg[1] if pg else None
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self.harness.tenant("Musterstadt", DOMAIN)
+        for email in (BRIDGE_USER, ASSISTENZ, SACHBEARBEITUNG, IT, CHEF):
+            await self.harness.user(email)
+
+    async def chat_user(self, email: str) -> ChatUser:
+        client = MessengerClient(self.server.url, retries=1)
+        await client.login(email, PASSWORD)
+        assert client.user_id is not None
+        keys = DeviceKeys.generate(client.user_id, uuid.uuid4().hex)
+        session = E2ESession.for_client(client, keys)
+        await session.register_device("test phone")
+        user = ChatUser(email, client, session)
+        user.listen()
+        self.users[email] = user
+        return user
+
+    def write_config(
+        self,
+        *,
+        rules: str,
+        watches: str | None = None,
+        mode: str = "streaming",
+        poll_seconds: float = 5.0,
+        lease_seconds: float = 15.0,
+        extra_bridge: str = "",
+        name: str = "bridge.toml",
+    ) -> Path:
+        watches = watches or (
+            f'[[watch]]\nmailbox = "{CHEF}"\nfolders = ["inbox"]\n'
+            'identity = "assistenz"\nrights_identity = "chef"\n'
+        )
+        text = f"""
+[bridge]
+database = "{self.bridge_db}"
+{f'database_schema = "{self.bridge_schema}"' if self.bridge_schema else ""}
+data_dir = "{self.tmp / "bridge-data"}"
+mode = "{mode}"
+poll_seconds = {poll_seconds}
+lease_seconds = {lease_seconds}
+{extra_bridge}
+
+[messenger]
+server = "{self.server.url}"
+user = "{BRIDGE_USER}"
+password_env = "BRIDGE_TEST_MESSENGER_PASSWORD"
+keys_passphrase_env = "BRIDGE_TEST_KEYS_PASSPHRASE"
+key_strength = "interactive"
+
+[identities.assistenz]
+server = "{self.lab.url}"
+user = "{ASSISTENZ}"
+auth = "basic"
+version = "Exchange2016"
+max_wait_s = 2.0
+timeout_s = 20.0
+password_env = "BRIDGE_TEST_MAIL_PASSWORD"
+
+[identities.chef]
+server = "{self.lab.url}"
+user = "{CHEF}"
+auth = "basic"
+version = "Exchange2016"
+max_wait_s = 2.0
+password_env = "BRIDGE_TEST_MAIL_PASSWORD"
+
+{watches}
+
+{rules}
+"""
+        path = self.tmp / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    @contextlib.asynccontextmanager
+    async def worker(self, config: Path, worker_id: str = "w1") -> AsyncIterator[BridgeWorker]:
+        """An in-process worker, ready (signed in, leases being taken) when entered."""
+        for key, value in SECRETS.items():
+            os.environ[key] = value
+        loaded = load_config(config, data_dir=self.tmp / "bridge-data", worker_id=worker_id)
+        worker = BridgeWorker(loaded)
+        task = asyncio.create_task(worker.run())
+        try:
+            ready = asyncio.create_task(worker.ready.wait())
+            done, _ = await asyncio.wait(
+                {task, ready}, timeout=60, return_when=asyncio.FIRST_COMPLETED
+            )
+            if task in done:
+                task.result()
+            assert ready in done, "the bridge worker did not start"
+            yield worker
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def spawn(self, config: Path, worker_id: str) -> subprocess.Popen[bytes]:
+        """`medbridge bridge run` as a subprocess (its own process group, output to a file)."""
+        env = {**os.environ, **SECRETS, "PYTHONPATH": str(ROOT)}
+        log = (self.tmp / f"{worker_id}.log").open("ab")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bridge.cli",
+                "bridge",
+                "run",
+                "--config",
+                str(config),
+                "--worker-id",
+                worker_id,
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """kill -9, and wait for the process to be gone."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    async def store(self) -> BridgeStore:
+        return await BridgeStore.open(self.bridge_db, self.bridge_schema)
+
+    async def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                self.kill(process)
+        for user in self.users.values():
+            await user.close()
+            await user.client.aclose()
+        await self.harness.close()
+        await self.server.stop()
+
+
+async def direct_conversation(user: ChatUser, other_user_id: str) -> str:
+    for conv in await user.client.conversations():
+        if conv["kind"] == "direct":
+            detail = await user.client.conversation(conv["conversation_id"])
+            if other_user_id in {m["user_id"] for m in detail["members"]}:
+                return str(conv["conversation_id"])
+    raise AssertionError("no direct conversation with the bridge")
+
+
+async def wait_until_watching(rig: BridgeRig, mailbox: str = CHEF, folder: str = "inbox") -> None:
+    """The bridge has its baseline of the folder: what arrives from now on is new."""
+    store = await rig.store()
+    try:
+
+        async def known() -> bool:
+            return (await store.sync_state(f"{mailbox}/{folder}"))[0]
+
+        await until_async(known, 60)
+    finally:
+        await store.close()

@@ -1,0 +1,260 @@
+"""The notification bridge end to end: the lab, a real messenger server, E2E chat clients.
+
+A mail in the boss's inbox reaches the assistant's messenger device, decrypted there; a meeting
+request accepted from the chat is accepted in the lab on the boss's behalf; a colleague without
+rights on the boss's mailbox is refused and nothing changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from med import (
+    Address,
+    Attendee,
+    DelegateSession,
+    Event,
+    FlagStatus,
+    ItemQuery,
+    Message,
+    ResponseType,
+)
+from tests.e2e.bridge_harness import (
+    ASSISTENZ,
+    BRIDGE_USER,
+    CHEF,
+    SACHBEARBEITUNG,
+    BridgeRig,
+    direct_conversation,
+    wait_until_watching,
+)
+from tests.lab.conftest import LabServer
+
+RULE_TO_ASSISTENZ = f"""
+[[rule]]
+name = "chef-inbox"
+mailbox = "{CHEF}"
+to = ["user:{ASSISTENZ}"]
+"""
+
+
+@pytest.fixture
+async def rig(lab: LabServer, tmp_path: Path) -> AsyncIterator[BridgeRig]:
+    rig = BridgeRig(lab, tmp_path)
+    await rig.start()
+    try:
+        yield rig
+    finally:
+        await rig.close()
+
+
+def ref_of(text: str) -> int:
+    found = re.search(r"#(\d+)\]", text)
+    assert found, text
+    return int(found[1])
+
+
+async def test_mail_in_boss_inbox_reaches_assistant_decrypted(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(rules=RULE_TO_ASSISTENZ)
+    lena = session_for(SACHBEARBEITUNG)
+    async with rig.worker(config):
+        await wait_until_watching(rig)
+        await lena.send(
+            Message(
+                subject="Haushaltsentwurf 2027",
+                body="Bitte bis Freitag prüfen.",
+                to=(Address(CHEF),),
+            )
+        )
+        [note] = await assistenz.wait_for("Haushaltsentwurf 2027")
+    assert "From: " in note.body and SACHBEARBEITUNG in note.body
+    assert "> Bitte bis Freitag prüfen." in note.body
+    assert f"{CHEF} ›" in note.body
+    assert "medbridge://item/" in note.body
+    ref = ref_of(note.body)
+    assert ("Mark read", f"read #{ref}") in note.actions
+    # It came from the bridge's account, in a direct conversation with her.
+    bridge_ids = {d["user_id"] for d in await assistenz.client.directory(BRIDGE_USER)}
+    assert note.sender_user_id in bridge_ids
+    # The server holds ciphertext only.
+    history = await assistenz.client.history(note.conversation_id)
+    assert all("Haushaltsentwurf" not in str(e.get("ciphertext", "")) for e in history)
+    store = await rig.store()
+    try:
+        links = await store.links()
+    finally:
+        await store.close()
+    assert [(link.mailbox, link.conversation_id, link.seq) for link in links] == [
+        (CHEF, note.conversation_id, note.seq)
+    ]
+
+
+async def test_meeting_accepted_from_chat_is_accepted_in_the_lab_on_behalf(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    chef = session_for(CHEF)
+    start = datetime(2027, 3, 10, 9, tzinfo=UTC)
+    async with rig.worker(config):
+        await wait_until_watching(rig)
+        calendar = await lena.default_folder(SACHBEARBEITUNG, "calendar")
+        await lena.create(
+            calendar,
+            Event(
+                subject="Abstimmung Kreisumlage",
+                start=start,
+                end=start + timedelta(hours=1),
+                attendees=(Attendee(Address(CHEF)),),
+            ),
+        )
+        [note] = await assistenz.wait_for("Abstimmung Kreisumlage")
+        assert note.body.startswith("[Meeting #")
+        ref = ref_of(note.body)
+        assert ("Accept", f"accept #{ref}") in note.actions
+        await assistenz.say(note.conversation_id, f"accept #{ref}")
+        [answer] = await assistenz.wait_for("Done: accept")
+    assert "on behalf of " + CHEF in answer.body
+    boss_calendar = await chef.default_folder(CHEF, "calendar")
+    view = await chef.calendar_view([boss_calendar], start, start + timedelta(hours=1))
+    meeting = next(e for e in view if e.subject == "Abstimmung Kreisumlage")
+    assert meeting.my_response is ResponseType.ACCEPT
+
+
+async def test_colleague_without_rights_is_refused_and_nothing_changes(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    lena_chat = await rig.chat_user(SACHBEARBEITUNG)
+    bridge_id = (await assistenz.client.directory(BRIDGE_USER))[0]["user_id"]
+    # A team group with the bridge in it; the bridge posts the boss's mail there.
+    await assistenz.client.create_conversation(
+        "group", [bridge_id, lena_chat.user_id], name="Vorzimmer"
+    )
+    rules = f"""
+[[rule]]
+name = "vorzimmer"
+mailbox = "{CHEF}"
+to = ["group:Vorzimmer"]
+"""
+    config = rig.write_config(rules=rules, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    chef = session_for(CHEF)
+    async with rig.worker(config):
+        await wait_until_watching(rig)
+        await lena.send(Message(subject="Dienstreiseantrag", body="!", to=(Address(CHEF),)))
+        [note] = await lena_chat.wait_for("Dienstreiseantrag")
+        ref = ref_of(note.body)
+        await lena_chat.say(note.conversation_id, f"flag #{ref}")
+        [refusal] = await lena_chat.wait_for("Refused")
+        assert SACHBEARBEITUNG in refusal.body and "nothing was done" in refusal.body
+        inbox = await chef.default_folder(CHEF, "inbox")
+        page = await chef.items(inbox, ItemQuery(limit=50))
+        item = next(i for i in page.items if i.subject == "Dienstreiseantrag")
+        assert item.flag.status is FlagStatus.NOT_FLAGGED
+        # The assistant, a delegate with Editor rights on the inbox, may.
+        await assistenz.say(note.conversation_id, f"flag #{ref}")
+        await assistenz.wait_for("flagged")
+    again = await chef.get(item.id)
+    assert again.flag.status is FlagStatus.FLAGGED
+    store = await rig.store()
+    try:
+        actions = await store.actions()
+    finally:
+        await store.close()
+    assert [(a.sender, a.state) for a in actions] == [
+        (SACHBEARBEITUNG, "refused"),
+        (ASSISTENZ, "done"),
+    ]
+
+
+async def test_direct_conversation_is_reused_not_duplicated(rig: BridgeRig) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull")
+    async with rig.worker(config) as worker:
+        assert worker.chat is not None
+        first = await worker.chat.conversation_for(f"user:{ASSISTENZ}")
+        assert worker.store is not None
+        await worker.store.forget_route(f"user:{ASSISTENZ}")  # as if the row was lost in a crash
+        second = await worker.chat.conversation_for(f"user:{ASSISTENZ}")
+    assert first == second
+    bridge_id = (await assistenz.client.directory(BRIDGE_USER))[0]["user_id"]
+    assert await direct_conversation(assistenz, bridge_id) == first
+
+
+async def test_actions_cut_short_by_a_crash_are_redone_only_when_harmless(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    chef = session_for(CHEF)
+    async with rig.worker(config, "w1"):
+        await wait_until_watching(rig)
+        await lena.send(Message(subject="Rückruf erbeten", body="!", to=(Address(CHEF),)))
+        [note] = await assistenz.wait_for("Rückruf erbeten")
+    ref = ref_of(note.body)
+    # As if w1 had been killed after claiming these commands and before finishing them.
+    store = await rig.store()
+    try:
+        for seq, command in ((10_001, f"flag #{ref}"), (10_002, f"forward #{ref} x@example.org")):
+            assert await store.claim_action(
+                note.conversation_id, seq, ASSISTENZ, command, ref, "w1"
+            )
+    finally:
+        await store.close()
+    async with rig.worker(config, "w1"):
+        await assistenz.wait_for("flagged")
+        [unknown] = await assistenz.wait_for("may or may not have happened")
+    assert "forward" in unknown.body
+    inbox = await chef.default_folder(CHEF, "inbox")
+    page = await chef.items(inbox, ItemQuery(limit=50))
+    item = next(i for i in page.items if i.subject == "Rückruf erbeten")
+    assert item.flag.status is FlagStatus.FLAGGED
+    store = await rig.store()
+    try:
+        states = {a.seq: a.state for a in await store.actions()}
+    finally:
+        await store.close()
+    assert states == {10_001: "done", 10_002: "unknown"}
+
+
+async def test_health_in_metrics_healthz_and_the_admin_room(rig: BridgeRig, lab: LabServer) -> None:
+    import httpx
+
+    from tests.e2e.bridge_harness import IT
+    from tests.messenger.messenger_harness import free_port
+
+    admin = await rig.chat_user(IT)
+    port = free_port()
+    config = rig.write_config(
+        rules=RULE_TO_ASSISTENZ,
+        mode="pull",
+        poll_seconds=0.3,
+        extra_bridge=f'admin_room = "user:{IT}"\nhealth_listen = "127.0.0.1:{port}"',
+    )
+    async with rig.worker(config, "w1"), httpx.AsyncClient() as http:
+        await admin.wait_for(f"{CHEF} is running")
+        health = await http.get(f"http://127.0.0.1:{port}/healthz")
+        assert health.status_code == 200
+        assert health.json()["mailboxes"][CHEF]["state"] == "running"
+        metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert (
+            f'medbridge_bridge_mailbox_state{{mailbox="{CHEF}",state="running",worker="w1"}} 1'
+            in metrics
+        )
+        lab.lab.knobs.outage = True
+        await admin.wait_for(f"{CHEF} is degraded")
+        assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 503
+        lab.lab.knobs.outage = False
+        await admin.wait_for(f"{CHEF} is running", count=2)
+        assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200

@@ -1,0 +1,132 @@
+"""The bridge's configuration and rules: clear errors for mistakes, rules that pick right."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.notify.config import ConfigError, QuietHours, parse_config
+from bridge.notify.rules import match, not_before
+from med import Address, Importance, Message
+
+BASE = """
+[messenger]
+server = "https://chat.example"
+user = "bridge@musterstadt.example"
+password_env = "X"
+
+[identities.service]
+server = "https://mail.example/EWS/Exchange.asmx"
+user = "assistenz@musterstadt.example"
+auth = "ntlm"
+password_env = "Y"
+
+[[watch]]
+mailbox = "chef@musterstadt.example"
+identity = "service"
+"""
+RULE = """
+[[rule]]
+name = "r"
+to = ["user:assistenz@musterstadt.example"]
+"""
+
+
+def parse(text: str) -> Any:
+    return parse_config(tomllib.loads(text), data_dir=Path("/data"), worker_id="w")
+
+
+def test_a_valid_file_gives_defaults_and_typed_values() -> None:
+    config = parse(BASE + RULE)
+    assert config.database == "sqlite:////data/bridge.db"
+    assert config.watches[0].folders == ("inbox",)
+    assert config.watches[0].rights_identity == "service"
+    assert config.rules[0].to[0].key == "user:assistenz@musterstadt.example"
+    assert config.mode == "streaming" and config.lease_seconds == 15.0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace('identity = "service"', 'identity = "nobody"'), "identity 'nobody'"),
+        (lambda t: t + '\n[[rule]]\nname = "x"\nto = ["mail:someone"]\n', "must be user:ADDRESS"),
+        (lambda t: t + '\n[[rule]]\nname = "x"\nto = []\n', "needs at least one recipient"),
+        (lambda t: t.replace('password_env = "Y"', ""), "password_env or password_file"),
+        (
+            lambda t: t + '\n[[rule]]\nname="q"\nto=["group:A"]\nquiet_hours="25:00-06:00"\n',
+            "22:00-06:00",
+        ),
+        (lambda t: t + '\n[[rule]]\nname="k"\nto=["group:A"]\nkinds=["fax"]\n', "'fax'"),
+        (lambda t: t.replace("[[watch]]", "[[watch]]\ncolour = 1"), "unknown setting(s) colour"),
+        (lambda t: "[bridge]\nmode = 'push'\n" + t, "bridge.mode"),
+    ],
+)
+def test_mistakes_are_named_in_one_sentence(change: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as err:
+        parse(change(BASE + RULE))
+    assert message in str(err.value)
+
+
+def test_without_rules_nothing_would_be_posted_and_that_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="without a rule"):
+        parse(BASE)
+
+
+def mail(**kw: Any) -> Message:
+    values: dict[str, Any] = {
+        "id": "1",
+        "subject": "Haushalt",
+        "from_": Address("lena@musterstadt.example"),
+    }
+    values.update(kw)
+    return Message(**values)
+
+
+def test_rules_match_on_every_named_criterion_and_send_each_recipient_once() -> None:
+    config = parse(
+        BASE
+        + """
+[[rule]]
+name = "important"
+importance = "high"
+to = ["user:assistenz@musterstadt.example", "group:Vorzimmer"]
+
+[[rule]]
+name = "from-kreis"
+senders = ["@kreis.example"]
+keywords = ["eilt"]
+to = ["user:assistenz@musterstadt.example"]
+"""
+    )
+    important = mail(importance=Importance.HIGH, from_=Address("x@kreis.example"), subject="Eilt")
+    picked = match(config.rules, important, "chef@musterstadt.example", "inbox")
+    assert [(m.rule.name, m.recipient.key) for m in picked] == [
+        ("important", "user:assistenz@musterstadt.example"),
+        ("important", "group:Vorzimmer"),
+    ]
+    assert match(config.rules, mail(subject="Eilt"), "chef@musterstadt.example", "inbox") == []
+    kreis = mail(from_=Address("y@kreis.example"), subject="EILT: Antrag")
+    assert [m.rule.name for m in match(config.rules, kreis, "chef@m", "inbox")] == ["from-kreis"]
+
+
+def test_quiet_hours_hold_notifications_until_they_end_also_across_midnight() -> None:
+    config = parse(BASE + RULE.replace('name = "r"', 'name = "r"\nquiet_hours = "22:00-06:30"'))
+    rule = config.rules[0]
+    tz = timezone(timedelta(hours=1))
+    late = datetime(2027, 1, 5, 23, 10, tzinfo=tz)
+    assert not_before(rule, late) == datetime(2027, 1, 6, 6, 30, tzinfo=tz)
+    early = datetime(2027, 1, 6, 5, 0, tzinfo=tz)
+    assert not_before(rule, early) == datetime(2027, 1, 6, 6, 30, tzinfo=tz)
+    noon = datetime(2027, 1, 6, 12, 0, tzinfo=tz)
+    assert not_before(rule, noon) == noon
+    assert QuietHours(time(8), time(9)).contains(time(8, 30))
+
+
+def test_digest_rules_gather_into_the_next_slot() -> None:
+    config = parse(BASE + RULE.replace('name = "r"', 'name = "r"\ndigest_minutes = 15'))
+    moment = datetime(2027, 1, 6, 12, 7, tzinfo=UTC)
+    assert not_before(config.rules[0], moment) == datetime(2027, 1, 6, 12, 15, tzinfo=UTC)

@@ -1,0 +1,127 @@
+"""The bridge's database on SQLite, and on PostgreSQL when MEDBRIDGE_TEST_PG is set.
+
+Migrations from empty and refusal of a newer schema; a batch recorded twice adds nothing; sent
+rows are linked once; actions are claimed once; leases pass to another worker only on expiry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bridge.notify.store import BridgeStore, NewNotification, SchemaTooNew, latest_version
+from bridge.notify.store.migrations import current_version, upgrade
+from tests.messenger.messenger_harness import pg_schema
+
+PG = os.environ.get("MEDBRIDGE_TEST_PG")  # read at import: autouse fixtures clear MEDBRIDGE_*
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BridgeStore]:
+    if request.param == "sqlite":
+        opened = await BridgeStore.open(f"sqlite:///{tmp_path / 'bridge.db'}")
+        yield opened
+        await opened.close()
+        return
+    if not PG:
+        pytest.skip("MEDBRIDGE_TEST_PG is not set")
+    async with pg_schema(PG) as schema:
+        opened = await BridgeStore.open(PG, schema)
+        yield opened
+        await opened.close()
+
+
+def note(key: str, mailbox: str = "chef@m", **kw: object) -> NewNotification:
+    values: dict[str, object] = {
+        "dedup_key": key,
+        "mailbox": mailbox,
+        "route": "user:assistenz@m",
+        "rule": "r",
+        "payload": {"subject": key},
+        "not_before": 0.0,
+        "item_id": f"id-{key}",
+    }
+    values.update(kw)
+    return NewNotification(**values)  # type: ignore[arg-type]
+
+
+async def test_a_blank_database_reaches_the_latest_version_and_stays_there(
+    store: BridgeStore,
+) -> None:
+    assert await current_version(store.engine) == latest_version()
+    assert await upgrade(store.engine) == latest_version()
+
+
+async def test_a_database_from_a_newer_release_is_refused(store: BridgeStore) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(text("UPDATE schema_version SET version = 999"))
+    with pytest.raises(SchemaTooNew, match="999"):
+        await upgrade(store.engine)
+
+
+async def test_a_batch_recorded_twice_adds_nothing_and_keeps_the_state(store: BridgeStore) -> None:
+    batch = [note("a"), note("b")]
+    assert await store.save_batch("chef@m/inbox", "chef@m", "F1", "s1", batch) == 2
+    assert await store.save_batch("chef@m/inbox", "chef@m", "F1", "s1", batch) == 0
+    assert await store.sync_state("chef@m/inbox") == (True, "s1")
+    assert await store.sync_state("other/inbox") == (False, None)
+    assert [r.dedup_key for r in await store.due(["chef@m"])] == ["a", "b"]
+
+
+async def test_sent_rows_are_linked_once_and_drop_their_payload(store: BridgeStore) -> None:
+    await store.enqueue([note("a")])
+    [row] = await store.due(None)
+    await store.mark_sent([row], "conv-1", 7)
+    await store.mark_sent([row], "conv-1", 7)  # a repeat after a crash changes nothing
+    assert await store.due(None) == []
+    [link] = await store.links()
+    assert (link.item_id, link.conversation_id, link.seq) == ("id-a", "conv-1", 7)
+    async with store.engine.connect() as conn:
+        payload = (await conn.execute(text("SELECT payload FROM outbox"))).scalar_one()
+    assert payload is None
+
+
+async def test_only_due_rows_of_held_mailboxes_are_handed_out(store: BridgeStore) -> None:
+    clock = Clock()
+    store._clock = clock
+    await store.enqueue(
+        [note("now"), note("later", not_before=clock.now + 60), note("other", mailbox="post@m")]
+    )
+    assert [r.dedup_key for r in await store.due(["chef@m"])] == ["now"]
+    clock.now += 61
+    assert [r.dedup_key for r in await store.due(["chef@m"])] == ["now", "later"]
+
+
+async def test_an_action_is_claimed_once(store: BridgeStore) -> None:
+    assert await store.claim_action("c", 5, "a@m", "flag #1", 1, "w1")
+    assert not await store.claim_action("c", 5, "a@m", "flag #1", 1, "w2")
+    assert [a.worker for a in await store.unfinished_actions()] == ["w1"]
+    await store.finish_action("c", 5, "done", "ok", note("action:c:5", mailbox=""))
+    assert await store.unfinished_actions() == []
+
+
+async def test_a_lease_passes_to_another_worker_only_when_it_expired(store: BridgeStore) -> None:
+    clock = Clock()
+    store._clock = clock
+    assert await store.acquire("chef@m", "w1", 10)
+    assert not await store.acquire("chef@m", "w2", 10)
+    clock.now += 5
+    assert await store.acquire("chef@m", "w1", 10)  # renewed
+    clock.now += 9
+    assert not await store.acquire("chef@m", "w2", 10)
+    clock.now += 2
+    assert await store.acquire("chef@m", "w2", 10)
+    assert await store.lease_holders() == {"chef@m": "w2"}
+    assert not await store.acquire("chef@m", "w1", 10)
