@@ -62,7 +62,7 @@ def _tui_config() -> TuiConfig:
             settings.table("tui"), settings.table("keymap"), drafts_dir=paths.data_dir() / "drafts"
         )
     except ConfigError as exc:
-        fail(f"{settings.user_file}: {exc}")
+        fail(f"{settings.user_file}: {exc}", 2)  # as documented: 2 for invalid input
 
 
 def _run_tui(
@@ -131,6 +131,7 @@ def demo(
 ) -> None:
     """Start the lab with the demo organisation, the messenger and the notification bridge,
     and open the TUI as assistenz."""
+    _tui_config()  # a bad [tui] or [keymap] entry stops here, before anything starts
     _run_demo(store, port)
 
 
@@ -143,6 +144,7 @@ def tui(
     from med import MedError
     from med.config import profiles_in, save_profile
 
+    _tui_config()  # a bad [tui] or [keymap] entry stops here, before anything connects
     settings = current_settings()
     try:
         configured = profiles_in(settings.table("med"))
