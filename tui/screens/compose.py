@@ -194,6 +194,11 @@ class ComposeScreen(MedScreen[None]):
             "forward": "Forward",
         }.get(self.draft.mode, "Message")
         self._on_server = self._content()
+        # A new message or answer left as it opened is no draft: nothing is kept for it.
+        kept = any(d.draft_id == self.draft.draft_id for d in self.medapp.drafts.all())
+        self._untouched: tuple[str, ...] | None = (
+            None if kept or self.draft.server_id else self._content()
+        )
         target = "#body" if self.draft.mode in ("reply", "reply-all") or self.draft.to else "#to"
         self.query_one(target).focus()
 
@@ -221,20 +226,34 @@ class ComposeScreen(MedScreen[None]):
         self._server_save = self.set_timer(SERVER_SAVE_DELAY_S, self.save_to_server)
 
     def save_draft(self) -> None:
-        self.medapp.drafts.save(self._collect())
+        self._collect()
+        if not self._left_untouched():
+            self.medapp.drafts.save(self.draft)
 
     def _stop_timers(self) -> None:
         for timer in (self._autosave, self._server_save):
             if timer is not None:
                 timer.stop()
 
+    def _left_untouched(self) -> bool:
+        return self._untouched is not None and self._content() == self._untouched
+
     def on_unmount(self) -> None:
         self._stop_timers()
-        if not self._sent:
+        if self._sent:
+            return
+        if self._left_untouched():
+            self.medapp.drafts.discard(self.draft.draft_id)
+        else:
             self.medapp.drafts.save(self.draft)  # whatever ends the screen, the text is on disk
 
     def action_close(self) -> None:
         self._stop_timers()
+        self._collect()
+        if self._left_untouched():
+            self.medapp.drafts.discard(self.draft.draft_id)
+            self.dismiss(None)
+            return
         self.save_draft()
         self.save_to_server(closing=True)
         self.dismiss(None)

@@ -7,6 +7,7 @@ update widgets. Actions the folder's rights do not allow are hidden through `che
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
@@ -883,9 +884,32 @@ class MailScreen(MedScreen[None]):
                 if draft is not None:
                     self.medapp.open_compose(draft, original=None)
 
-            self.app.push_screen(ChoiceScreen("Write:", choices), chosen)
+            def discard(draft: Draft) -> bool:
+                if draft is fresh:
+                    return False
+                self.medapp.drafts.discard(draft.draft_id)
+                if draft.server_id:
+                    self.discard_server_draft(draft.server_id)
+                self.notify(f"Draft discarded: {draft.subject or '(no subject)'}")
+                return True
+
+            self.app.push_screen(
+                ChoiceScreen(
+                    "Write:",
+                    choices,
+                    remove=discard,
+                    remove_hint="d discards the highlighted draft",
+                ),
+                chosen,
+            )
         else:
             self._edit_form(None)
+
+    @work(group="update", exit_on_error=False)
+    async def discard_server_draft(self, item_id: str) -> None:
+        """A discarded draft also leaves the server's Drafts folder (if it is still there)."""
+        with contextlib.suppress(NotFound):
+            await self.medapp.session.delete(item_id, hard=True)
 
     def _reply(self, mode: str) -> None:
         item = self.current_item()
