@@ -164,6 +164,7 @@ class MessengerThread:
             name="messenger",
             lifespan="on",
             ws_ping_interval=None,
+            proxy_headers=False,  # the messenger decides whom to believe (trusted_proxies)
         )
         self._server.start(30.0)
         return self

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exlab.core.access import grant, grant_visibility, set_delegate
+from exlab.core.directory import add_group
+from exlab.core.mailbox_rights import add_mailbox_permission
 from exlab.demo_items import seed_items
 
 if TYPE_CHECKING:
@@ -27,6 +29,10 @@ POSTSTELLE = f"poststelle@{DOMAIN}"
 LEITSTELLE = f"leitstelle@{DOMAIN}"
 TEAMKALENDER = f"teamkalender@{DOMAIN}"
 SITZUNGSSAAL = f"sitzungssaal@{DOMAIN}"
+RAEUME = f"raeume@{DOMAIN}"
+VERWALTUNGSVORSTAND = f"verwaltungsvorstand@{DOMAIN}"
+FUNCTIONAL_TEAM = (ASSISTENZ, SACHBEARBEITUNG)
+"""Who works in the functional mailboxes (poststelle, leitstelle)."""
 
 # Public folders: (name, folder class, subfolders, {principal: role}); `default` is everyone.
 PUBLIC_FOLDERS: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
@@ -119,14 +125,25 @@ def seed(lab: Lab) -> None:
         for year in ("2024", "2025"):
             lab.add_folder(archive_top, year)
 
-        # Functional mailboxes: both staff members work in Inbox and Calendar.
+        # Functional mailboxes are shared mailboxes as organisations set them up: their team
+        # holds FullAccess (every folder, Sent Items included) and SendAs. The boss's delegate
+        # above keeps folder grants only.
         for functional in (POSTSTELLE, LEITSTELLE):
-            for staff in (ASSISTENZ, SACHBEARBEITUNG):
-                for name in ("inbox", "calendar"):
-                    grant(store, _folder(lab, functional, name).id, staff, "Editor")
-                grant_visibility(store, functional, staff)
+            for staff in FUNCTIONAL_TEAM:
+                add_mailbox_permission(store, functional, staff, "FullAccess")
+                add_mailbox_permission(store, functional, staff, "SendAs")
         lab.add_folder(_folder(lab, POSTSTELLE, "inbox"), "Eingangsbuch")
         lab.add_folder(_folder(lab, LEITSTELLE, "inbox"), "Einsatzberichte")
+
+        # Directory: the room list Outlook's room finder shows, and a distribution group.
+        add_group(store, RAEUME, "Räume Kreishaus", "roomlist", [SITZUNGSSAAL])
+        add_group(
+            store,
+            VERWALTUNGSVORSTAND,
+            "Verwaltungsvorstand",
+            "distribution",
+            [CHEF, ASSISTENZ, SACHBEARBEITUNG],
+        )
 
         # The team calendar: every member of staff may add appointments.
         grant(store, _folder(lab, TEAMKALENDER, "calendar").id, "default", "Author")

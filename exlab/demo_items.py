@@ -27,6 +27,7 @@ SACHBEARBEITUNG = f"sachbearbeitung@{DOMAIN}"
 POSTSTELLE = f"poststelle@{DOMAIN}"
 LEITSTELLE = f"leitstelle@{DOMAIN}"
 TEAMKALENDER = f"teamkalender@{DOMAIN}"
+SITZUNGSSAAL = f"sitzungssaal@{DOMAIN}"
 
 PEOPLE = [
     ("Tom Weber", ASSISTENZ),
@@ -409,8 +410,9 @@ class _Seeder:
             },
             CHEF,
         )
-        # Voicemail as Unified Messaging leaves it: a message with the recording attached.
-        voicemail = self.folder(CHEF, "voicemail")
+        # Voicemail as Unified Messaging leaves it: a message in the Inbox with the recording
+        # attached (the Voicemail folder is a search folder over the Inbox).
+        voicemail = self.folder(CHEF, "inbox")
         for i, (name, number, seconds) in enumerate(
             (
                 ("Markus Schäfer", "+49 6151 12345", 34),
@@ -675,6 +677,27 @@ class _Seeder:
                 ],
             },
         )
+
+        # Lagebesprechung with the control room every Tuesday and Thursday at 08:00, so every
+        # week of the calendar shows one series more than once. Seeded without touching the
+        # random sequence, so the rest of the demo stays as it was.
+        state = self.rng.getstate()
+        briefing_start = monday - timedelta(weeks=8) + timedelta(days=1)
+        self.appointment(
+            cal,
+            "Lagebesprechung Leitstelle",
+            at(briefing_start, 8),
+            30,
+            by=CHEF,
+            location="Leitstelle, Lageraum",
+            extra={
+                "calendar:UID": "lagebesprechung-leitstelle",
+                "calendar:Recurrence": Recurrence(
+                    "weekly", briefing_start, "no_end", days_of_week=("Tuesday", "Thursday")
+                ).to_json(),
+            },
+        )
+        self.rng.setstate(state)
 
     def meeting_request(self) -> None:
         """A meeting Lena Koch sends to chef: pending in chef's and the delegate's inbox."""
@@ -978,6 +1001,25 @@ class _Seeder:
             )
 
 
+def _room_bookings(seeder: _Seeder) -> None:
+    """The room's own calendar: what its free/busy shows to the room finder."""
+    from zoneinfo import ZoneInfo
+
+    cal = seeder.folder(SITZUNGSSAAL, "calendar")
+    berlin = ZoneInfo("Europe/Berlin")
+    day = _workday(seeder.today.date() + timedelta(days=1))
+    for hour, minutes, subject in ((10, 90, "Personalversammlung"), (14, 60, "Bürgersprechstunde")):
+        seeder.appointment(
+            cal,
+            subject,
+            datetime.combine(day, time(hour), tzinfo=berlin),
+            minutes,
+            by=SITZUNGSSAAL,
+            location="Sitzungssaal 1",
+            extra={"calendar:UID": f"sitzungssaal-{hour}"},
+        )
+
+
 def _wav(seconds: int) -> bytes:
     """A silent 8 kHz mono WAV of the given length (a voicemail recording stand-in)."""
     import struct
@@ -1017,3 +1059,4 @@ def seed_items(lab: Lab) -> None:
         seeder.archive()
         seeder.functional()
         seeder.public()
+        _room_bookings(seeder)

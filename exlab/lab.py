@@ -45,6 +45,8 @@ class Knobs:
     throttle_back_off_ms: int = 1000
     latency_s: float = 0.0
     outage: bool = False
+    push_minute_s: float = 60.0
+    """How long a minute of a push subscription's StatusFrequency lasts (tests shorten it)."""
     throttled: int = 0
     """How many requests were refused for being over budget (for tests and `lab serve`)."""
     _spent: dict[str, tuple[float, int]] = field(default_factory=dict, repr=False)
@@ -119,15 +121,23 @@ class Lab:
         return mailbox
 
     def add_folder(
-        self, parent: Folder, display_name: str, folder_class: str | None = None
+        self,
+        parent: Folder,
+        display_name: str,
+        folder_class: str | None = None,
+        *,
+        inherit_class: bool = True,
     ) -> Folder:
-        """A subfolder with its parent's class (unless given) and permission entries."""
+        """A subfolder with permission entries copied from its parent. Without a class it takes
+        its parent's, unless `inherit_class` is False: a folder a client creates without a
+        class has none, as in Exchange."""
         with self.store.transaction():
             folder = self.store.add_folder(
                 parent.mailbox,
                 display_name,
                 parent_id=parent.id,
-                folder_class=folder_class or parent.folder_class or "IPF.Note",
+                folder_class=folder_class
+                or (parent.folder_class or "IPF.Note" if inherit_class else None),
                 now=self.now(),
             )
             copy_permissions(self.store, parent.id, folder.id)

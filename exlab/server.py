@@ -8,6 +8,7 @@ latency, body size cap (413), login (401 from the authenticator), throttling bud
 from __future__ import annotations
 
 import asyncio
+import html
 import importlib
 import logging
 import uuid
@@ -19,10 +20,11 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from exlab.ews import soap
+from exlab.ews import autodiscover, soap
 from exlab.ews.notifications import streaming_answer
+from exlab.ews.push import PushDispatcher
 
 if TYPE_CHECKING:
     from exlab.lab import Lab
@@ -44,6 +46,11 @@ OPERATION_MODULES = (
     "exlab.ews.attachments",
     "exlab.ews.sync",
     "exlab.ews.notifications",
+    "exlab.ews.mailbox_settings",
+    "exlab.ews.directory",
+    "exlab.ews.folder_actions",
+    "exlab.ews.inbox_rules",
+    "exlab.ews.people",
 )
 
 
@@ -72,6 +79,26 @@ def load_operations() -> list[str]:
     for name in OPERATION_MODULES:
         importlib.import_module(name)
     return list(OPERATION_MODULES)
+
+
+def service_page(request: Request) -> Response:
+    """What a signed-in GET of the EWS URL shows: the web service's own page, as on Exchange.
+
+    Gateways and setup wizards probe the URL this way and take a 405 for a wrong address.
+    """
+    url = str(request.url).split("?", 1)[0]
+    body = SERVICE_PAGE.format(url=html.escape(url))
+    return HTMLResponse(body, headers={"X-FEServer": "LAB-EX01"})
+
+
+SERVICE_PAGE = """<!DOCTYPE html>
+<html><head><title>Service</title></head>
+<body><div id="content"><p class="heading1">Service</p>
+<p>You have created a service.</p>
+<p>To test this service, you will need to create a client and use it to call the service.
+The service's address is <a href="{url}">{url}</a>.</p>
+</div></body></html>
+"""
 
 
 class BodyTooLarge(Exception):
@@ -105,6 +132,10 @@ def create_app(
     auth = authenticator
     app = FastAPI(title="medbridge Exchange lab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.lab = lab
+    # Push subscriptions are served while the face runs; the thread ends when the lab closes.
+    pusher = PushDispatcher(lab)
+    pusher.start()
+    app.state.push = pusher
 
     async def ews(request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -112,17 +143,23 @@ def create_app(
             return PlainTextResponse("Service Unavailable", status_code=503)
         if lab.knobs.latency_s > 0:
             await asyncio.sleep(lab.knobs.latency_s)
-        if request.method != "POST":
-            return PlainTextResponse(
-                "Method Not Allowed", status_code=405, headers={"Allow": "POST"}
-            )
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body:
             return PlainTextResponse("Request Entity Too Large", status_code=413)
+        # IIS authenticates before it looks at the method: a request without credentials gets
+        # the challenge whatever its verb.
         answer = await auth.authenticate(request)
         if isinstance(answer, Response):
             return answer
         user = answer
+        if request.method in ("GET", "HEAD"):
+            page = service_page(request)
+            auth.finish(request, page)
+            return page
+        if request.method != "POST":
+            return PlainTextResponse(
+                "Method Not Allowed", status_code=405, headers={"Allow": "GET, POST"}
+            )
         try:
             body = await read_capped(request, max_body)
         except BodyTooLarge:
@@ -165,15 +202,44 @@ def create_app(
         auth.finish(request, response)
         return response
 
+    async def discover(request: Request, path: str) -> Response:
+        """Autodiscover (POX or SOAP): signed in first, like every Exchange virtual directory."""
+        if lab.knobs.outage:
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        answer = await auth.authenticate(request)
+        if isinstance(answer, Response):
+            return answer
+        if request.method in ("GET", "HEAD") and path == autodiscover.SOAP_PATH:
+            page = service_page(request)
+            auth.finish(request, page)
+            return page
+        try:
+            body = await read_capped(request, max_body) if request.method == "POST" else b""
+        except BodyTooLarge:
+            return PlainTextResponse("Request Entity Too Large", status_code=413)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        base_url = f"{request.url.scheme}://{request.url.netloc}"
+        if path == autodiscover.POX_PATH:
+            status, content = 200, autodiscover.pox_answer(lab, body, base_url)
+        else:
+            status, content = autodiscover.soap_answer(lab, body, base_url)
+        response = Response(content, status_code=status, media_type="text/xml; charset=utf-8")
+        auth.finish(request, response)
+        return response
+
     async def dispatch(request: Request) -> Response:
-        if request.url.path.lower().rstrip("/") != EWS_PATH:
+        path = request.url.path.lower().rstrip("/")
+        if path in (autodiscover.POX_PATH, autodiscover.SOAP_PATH):
+            return await discover(request, path)
+        if path != EWS_PATH:
             return PlainTextResponse("Not Found", status_code=404)
         return await ews(request)
 
     app.add_api_route(
         "/{path:path}",
         dispatch,
-        methods=["GET", "POST", "HEAD", "PUT", "DELETE"],
+        methods=["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"],
         include_in_schema=False,
     )
     return app

@@ -97,7 +97,8 @@ class Profile:
     """Where and as whom to connect; the password is never part of a profile.
 
     `server` is the EWS endpoint URL (or the Graph base URL); with `autodiscover` the backend
-    finds the endpoint from `user`'s address instead. `ca_bundle` adds a CA file for TLS
+    asks `server`'s Autodiscover service for the user's EWS URL, or without a `server` finds
+    it from `user`'s address. `ca_bundle` adds a CA file for TLS
     verification, which is always on unless `verify_tls` is False (labs only).
     """
 
@@ -529,6 +530,8 @@ class Message(Item):
     internet_message_id: str | None = None
     conversation_id: str | None = None
     is_meeting_request: bool = False
+    #: On sending: the Message-ID of the message answered, so mail programs thread the reply.
+    in_reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -101,6 +101,7 @@ CALENDAR_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("delete-event", "d", "delete_event", "Delete"),
     ActionSpec("respond", "r", "respond", "Respond"),
     ActionSpec("calendars", "o", "calendars", "Calendars"),
+    ActionSpec("target-calendar", "T", "target_calendar", "New ones go here"),
     ActionSpec("free-busy", "b", "free_busy", "Free/busy"),
 )
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.table import Table
 from rich.text import Text
 
 from med.model import Event, ResponseType
@@ -137,101 +136,158 @@ def _lay_out(timed: list[tuple[int, Shown]], day: date, tz: object) -> list[_Blo
     return blocks
 
 
-class DayGrid:
-    """A day as a time grid: hours down the side, appointments as coloured blocks, overlapping
-    ones (from several calendars, say) side by side. Drawn to the width it is given."""
+def _cut(text: str, width: int) -> str:
+    """`text` in `width` cells, an ellipsis where it is cut (never broken into a next line)."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class TimeGrid:
+    """Days as a time grid: hours down the side, one column per day, appointments as coloured
+    blocks (overlapping ones side by side in their day), and a red line at the current time.
+    Drawn to the width it is given; the day view is a grid of one day, the week one of seven.
+    """
 
     def __init__(
-        self, shown: Sequence[Shown], day: date, selected: int | None, now: datetime
+        self,
+        shown: Sequence[Shown],
+        days: Sequence[date],
+        selected: int | None,
+        now: datetime,
+        focus: date,
     ) -> None:
-        self.shown, self.day, self.selected, self.now = shown, day, selected, now
+        self.shown, self.days, self.selected, self.now, self.focus = (
+            shown,
+            list(days),
+            selected,
+            now,
+            focus,
+        )
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         tz = self.now.tzinfo
-        day = self.day
+        today = self.now.astimezone(tz).date()
+        single = len(self.days) == 1
         width = max(options.max_width, _LABEL + 10)
-        yield Text(f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m.%Y}", style="bold underline")
-        todays = _on_day(self.shown, day, tz)
-        for index, s in todays:
-            if s.event.is_all_day:
-                yield Text(" " * _LABEL).append(_line(s, index == self.selected, tz))
-        blocks = _lay_out([(i, s) for i, s in todays if not s.event.is_all_day], day, tz)
-        per_hour = 60 // SLOT_MINUTES
-        first = min([DAY_HOURS[0] * per_hour, *(b.first for b in blocks)])
-        last = max([DAY_HOURS[1] * per_hour - 1, *(b.last for b in blocks)])
         area = width - _LABEL - 1
-        now_slot = _slot(self.now, day, tz) if self.now.astimezone(tz).date() == day else None
+        col = area if single else max(area // len(self.days) - 1, 3)
+        if single:
+            day = self.days[0]
+            style = "bold underline red" if day == today else "bold underline"
+            yield Text(f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m.%Y}", style=style)
+        else:
+            head = Text(" " * (_LABEL + 1))
+            for n, day in enumerate(self.days):
+                style = (
+                    "bold reverse"
+                    if day == self.focus
+                    else ("bold red" if day == today else "bold")
+                )
+                label = f"{WEEKDAY_ABBR[day.weekday()]} {day:%d.%m}"
+                if col < len(label):  # narrow: "Mo30", the month is in the context bar
+                    label = f"{WEEKDAY_ABBR[day.weekday()]}{day:%d}"
+                head.append("│" if n else "", style="dim").append(
+                    _cut(label, col).ljust(col), style
+                )
+            yield head
+        per_day = [_on_day(self.shown, day, tz) for day in self.days]
+        all_day = [[(i, s) for i, s in todays if s.event.is_all_day] for todays in per_day]
+        for row in range(max((len(a) for a in all_day), default=0)):
+            line = Text(" " * (_LABEL + 1))
+            for n, events in enumerate(all_day):
+                if n:
+                    line.append("│", style="dim")
+                if row < len(events):
+                    index, s = events[row]
+                    piece = Text(_cut(f"■ {s.event.subject or '(no subject)'}", col).ljust(col))
+                    piece.stylize(s.colour, 0, 1)
+                    if index == self.selected:
+                        piece.stylize("reverse")
+                    line.append_text(piece)
+                else:
+                    line.append(" " * col)
+            yield line
+        blocks = [
+            _lay_out([(i, s) for i, s in todays if not s.event.is_all_day], day, tz)
+            for day, todays in zip(self.days, per_day, strict=True)
+        ]
+        per_hour = 60 // SLOT_MINUTES
+        every = [b for day_blocks in blocks for b in day_blocks]
+        first = min([DAY_HOURS[0] * per_hour, *(b.first for b in every)])
+        last = max([DAY_HOURS[1] * per_hour - 1, *(b.last for b in every)])
+        now_slot = _slot(self.now, today, tz) if today in self.days else None
         for slot in range(first, last + 1):
-            label = f"{slot // per_hour:02d}:00 " if slot % per_hour == 0 else " " * _LABEL
-            line = Text(label, style="bold red" if slot == now_slot else "dim")
+            if slot == now_slot:
+                line = Text(f"{self.now.astimezone(tz):%H:%M} ", style="bold red")
+            elif slot % per_hour == 0:
+                line = Text(f"{slot // per_hour:02d}:00 ", style="dim")
+            else:
+                line = Text(" " * _LABEL)
             line.append("┼" if slot % per_hour == 0 else "│", style="dim")
-            row = Text(" " * area, style="dim" if slot % per_hour else "")
-            if slot % per_hour == 0:
-                row = Text("┈" * area, style="grey30")
-            for b in blocks:
-                if not b.first <= slot <= b.last:
-                    continue
-                lane_width = area // b.lanes
-                x = b.lane * lane_width
-                w = area - x if b.lane == b.lanes - 1 else lane_width - 1
-                content = self._block_text(b, slot - b.first, tz)[:w].ljust(w)
-                style = f"black on {b.shown.colour}"
-                if b.index == self.selected:
-                    style = f"bold {b.shown.colour} on grey11 reverse"
-                row = row[:x] + Text(content, style=style) + row[x + w :]
-            yield line.append_text(row)
+            for n, (day, day_blocks) in enumerate(zip(self.days, blocks, strict=True)):
+                if n:
+                    line.append("│", style="dim")
+                line.append_text(
+                    self._row(day_blocks, slot, col, tz, slot == now_slot and day == today)
+                )
+            yield line
 
-    def _block_text(self, block: _Block, row: int, tz: object) -> str:
+    def _row(self, blocks: list[_Block], slot: int, area: int, tz: object, now_line: bool) -> Text:
+        per_hour = 60 // SLOT_MINUTES
+        if now_line:
+            row = Text("━" * area, style="red")
+        elif slot % per_hour == 0:
+            row = Text("┈" * area, style="grey30")
+        else:
+            row = Text(" " * area)
+        for b in blocks:
+            if not b.first <= slot <= b.last:
+                continue
+            lane_width = area // b.lanes
+            x = b.lane * lane_width
+            w = area - x if b.lane == b.lanes - 1 else max(lane_width - 1, 1)
+            content = _cut(self._block_text(b, slot - b.first, tz, w), w).ljust(w)
+            style = f"black on {b.shown.colour}"
+            if b.index == self.selected:
+                style = f"bold {b.shown.colour} on grey11 reverse"
+            row = row[:x] + Text(content, style=style) + row[x + w :]
+        return row
+
+    def _block_text(self, block: _Block, row: int, tz: object, width: int) -> str:
         e = block.shown.event
+        start = e.start.astimezone(tz)  # type: ignore[arg-type]
+        end = e.end.astimezone(tz)  # type: ignore[arg-type]
+        subject = f"{_marker(e).strip()}{e.subject or '(no subject)'}"
+        narrow = width < 20  # a week column: the time, then the subject below it
         if row == 0:
-            start = e.start.astimezone(tz)  # type: ignore[arg-type]
-            end = e.end.astimezone(tz)  # type: ignore[arg-type]
-            return f"{start:%H:%M}–{end:%H:%M} {_marker(e).strip()}{e.subject or '(no subject)'}"
+            if narrow and block.last > block.first:
+                return f"{start:%H:%M}"
+            return f"{start:%H:%M}{'' if narrow else f'–{end:%H:%M}'} {subject}"
         if row == 1:
+            if narrow:
+                return subject
             return " ".join(
                 p for p in (e.location and f"@ {e.location}", block.shown.calendar) if p
             )
+        if row == 2 and narrow:
+            return e.location
         return ""
 
 
 def day_view(
     shown: Sequence[Shown], day: date, selected: int | None, now: datetime
 ) -> RenderableType:
-    return DayGrid(shown, day, selected, now)
+    return TimeGrid(shown, [day], selected, now, day)
 
 
 def week_view(
     shown: Sequence[Shown], day: date, selected: int | None, now: datetime
 ) -> RenderableType:
-    """Seven columns; each appointment is a time line and a subject line, cut with an
-    ellipsis at the column's width instead of being broken inside words."""
-    tz = now.tzinfo
+    """Seven day columns on one time grid; subjects are cut with an ellipsis at the column's
+    width instead of being broken inside words."""
     first, _ = range_for("week", day)
-    table = Table(expand=True, show_lines=False, padding=(0, 1), header_style="bold")
-    days = [first + timedelta(days=i) for i in range(7)]
-    for d in days:
-        style = "bold reverse" if d == day else ("bold red" if d == now.date() else "bold")
-        table.add_column(
-            Text(f"{WEEKDAY_ABBR[d.weekday()]} {d:%d.%m}", style=style, no_wrap=True),
-            ratio=1,
-            no_wrap=True,
-            overflow="ellipsis",
-        )
-    cells: list[Text] = []
-    for d in days:
-        cell = Text()
-        for n, (index, s) in enumerate(_on_day(shown, d, tz)):
-            if n:
-                cell.append("\n")
-            e = s.event
-            when = "ganztägig" if e.is_all_day else f"{e.start.astimezone(tz):%H:%M}"
-            piece = Text("■", style=s.colour).append(f"{when}\n{e.subject or '(no subject)'}")
-            if index == selected:
-                piece.stylize("reverse")
-            cell.append_text(piece)
-        cells.append(cell)
-    table.add_row(*cells)
-    return table
+    return TimeGrid(shown, [first + timedelta(days=i) for i in range(7)], selected, now, day)
 
 
 def agenda_view(

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from med.model import Address, Item, Message
+from med.quoting import answer_subject, reply_recipients
 
 
 @dataclass
@@ -31,10 +32,17 @@ class Draft:
     """Address the mail goes out as (the mailbox owner for on-behalf sending)."""
     to: str = ""
     cc: str = ""
+    bcc: str = ""
     subject: str = ""
     body: str = ""
+    attachments: str = ""
+    """Files to attach, separated by ";"."""
     in_reply_to: str | None = None
     """Item id of the message answered or forwarded."""
+    quoted: bool = False
+    """The original is quoted in `body` already (it is fetched once, when writing starts)."""
+    original_message_id: str | None = None
+    """Message-ID of the answered message, for threading."""
     server_id: str | None = None
     """Item id of the copy in a Drafts folder on the server, once saved there."""
     server_change_key: str | None = None
@@ -50,7 +58,33 @@ class Draft:
             body=self.body,
             to=_addresses(self.to),
             cc=_addresses(self.cc),
+            bcc=_addresses(self.bcc),
         )
+
+    @classmethod
+    def answering(cls, original: Message, mode: str, sender: str, *, user: str = "") -> Draft:
+        """A reply, reply-all or forward of `original`, addressed and titled as it will be
+        sent; every field stays editable. The quoted original is added by the compose screen
+        once it has the full message."""
+        forward = mode == "forward"
+        to: tuple[Address, ...] = ()
+        cc: tuple[Address, ...] = ()
+        if not forward:
+            to, cc = reply_recipients(
+                original, reply_all=mode == "reply-all", me={sender.lower(), user.lower()}
+            )
+        return cls(
+            mode=mode,
+            sender=sender,
+            to=format_addresses(to),
+            cc=format_addresses(cc),
+            subject=answer_subject(original.subject, forward=forward),
+            in_reply_to=original.id,
+            original_message_id=original.internet_message_id,
+        )
+
+    def attachment_paths(self) -> list[Path]:
+        return [Path(p.strip()).expanduser() for p in self.attachments.split(";") if p.strip()]
 
     def server_copy(self) -> Message | None:
         """The server item this draft updates, or None before the first server save."""
@@ -81,6 +115,7 @@ class Draft:
             sender=sender,
             to=", ".join(a.email for a in message.to),
             cc=", ".join(a.email for a in message.cc),
+            bcc=", ".join(a.email for a in message.bcc),
             subject=message.subject,
             body=message.body or "",
         )
@@ -88,14 +123,34 @@ class Draft:
         return draft
 
 
+def parse_addresses(text: str) -> tuple[Address, ...]:
+    """The recipients of a comma-separated field: "a@b.example" or "Name <a@b.example>" (what
+    completion by name writes); anything else is taken as typed, for the review to refuse."""
+    out: list[Address] = []
+    for part in text.split(","):
+        entry = part.strip()
+        if not entry:
+            continue
+        if entry.endswith(">") and "<" in entry:
+            name, _, email = entry[:-1].rpartition("<")
+            name = name.strip().split(" — ", 1)[-1].strip()
+            out.append(Address(email.strip(), name))
+        else:
+            out.append(Address(entry))
+    return tuple(out)
+
+
+def format_addresses(addresses: tuple[Address, ...]) -> str:
+    return ", ".join(f"{a.name} <{a.email}>" if a.name else a.email for a in addresses)
+
+
 def _addresses(text: str) -> tuple[Address, ...]:
     """Complete-looking addresses only, so a half-typed one does not stop the server save."""
     out: list[Address] = []
-    for part in text.split(","):
-        email = part.strip()
-        local, _, domain = email.partition("@")
-        if local and "." in domain and " " not in email:
-            out.append(Address(email))
+    for address in parse_addresses(text):
+        local, _, domain = address.email.partition("@")
+        if local and "." in domain and " " not in address.email:
+            out.append(address)
     return tuple(out)
 
 

@@ -31,6 +31,7 @@ class AccessLog:
             return
         started = time.perf_counter()
         headers = dict(scope.get("headers", ()))
+        declared = headers.get(b"content-length", b"0")
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _SANE_ID.match(given) else secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
@@ -61,9 +62,7 @@ class AccessLog:
                 "route": getattr(route, "path", None) or "(unrouted)",
                 "status": status,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
-                "in_bytes": int(headers.get(b"content-length", b"0") or 0)
-                if headers.get(b"content-length", b"0").isdigit()
-                else None,
+                "in_bytes": int(declared) if declared.isdigit() else None,
                 "out_bytes": sent,
                 "caller": state.get("caller"),
                 "auth": state.get("auth_scheme"),

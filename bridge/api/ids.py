@@ -11,7 +11,7 @@ import base64
 import binascii
 from typing import Any
 
-from med import InvalidInput
+from med import NotFound
 
 __all__ = ["ID_FIELDS", "inward", "outward", "outward_id"]
 
@@ -29,15 +29,15 @@ def inward(api_id: str) -> str:
     """med's id for an id from a URL or body.
 
     Raises:
-        InvalidInput: not an id this API handed out.
+        NotFound: not an id this API handed out, so nothing has it.
     """
     try:
         raw = base64.urlsafe_b64decode(api_id + "=" * (-len(api_id) % 4))
         decoded = raw.decode("utf-8")
     except (binascii.Error, ValueError):
-        raise InvalidInput(f"{api_id[:40]!r} is not an id of this API.") from None
+        raise NotFound(f"Nothing has the id {api_id[:40]!r}.") from None
     if not decoded or not api_id.isascii() or outward_id(decoded) != api_id:
-        raise InvalidInput(f"{api_id[:40]!r} is not an id of this API.")
+        raise NotFound(f"Nothing has the id {api_id[:40]!r}.")
     return decoded
 
 

@@ -57,6 +57,10 @@ class MailboxOut(_Open):
 
 class MailboxList(BaseModel):
     mailboxes: list[MailboxOut]
+    backend: str = Field(description="ews or graph")
+    capabilities: list[str] = Field(
+        description="Features the backend has (public_folders, delegates, voicemail, …)."
+    )
 
 
 class FolderOut(_Open):

@@ -1,4 +1,4 @@
-"""Settings of the delegate mailbox REST API: the `[api]` table of the config file.
+"""Settings of the delegate mailbox REST API: the `[api]` table of medbridge's settings.
 
 One pydantic model, so a wrong entry is one clear line at start-up, never a 500 later.
 Secrets never live in the file: Exchange passwords come from an environment variable or a
@@ -8,9 +8,9 @@ file named per caller, API keys are stored as SHA-256 hashes.
 from __future__ import annotations
 
 import os
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -136,6 +136,8 @@ class ApiSettings(_Strict):
     they stay valid across restarts; without it a random key per process is used."""
     change_poll_s: float = Field(default=5.0, gt=0)
     """How often the change stream and webhooks ask Exchange for changes."""
+    webhook_hosts: tuple[str, ...] | None = None
+    """Hosts webhooks may post to (None: any). Set it: the API posts from inside the network."""
     webhook_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_s: float = Field(default=1.0, gt=0)
     """First wait between webhook attempts; it doubles each time."""
@@ -148,21 +150,31 @@ class ApiSettings(_Strict):
         return next((e for n, e in self.callers.items() if n.lower() == wanted), None)
 
 
-def load_settings(path: Path) -> ApiSettings:
-    """The `[api]` table of a TOML file.
+def load_settings(path: Path | None = None) -> ApiSettings:
+    """The merged `[api]` table of every settings source (`bridge.settings`: the TOML file,
+    `path` if given, `MEDBRIDGE_API__*` variables, managed configuration).
 
     Raises:
-        SettingsError: unreadable file or a wrong entry (the message names it).
+        SettingsError: unreadable source or a wrong entry (the message names it).
+    """
+    from bridge import settings as settings_model
+
+    try:
+        merged = settings_model.load(path)
+    except settings_model.SettingsError as exc:
+        raise SettingsError(str(exc)) from exc
+    return api_settings(merged.table("api"), str(merged.user_file))
+
+
+def api_settings(table: Mapping[str, Any], origin: str) -> ApiSettings:
+    """An `[api]` table as typed settings; `origin` names where it came from in errors.
+
+    Raises:
+        SettingsError: a wrong entry (the message names it).
     """
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"{path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: {exc}") from exc
-    try:
-        return ApiSettings.model_validate(doc.get("api", {}))
+        return ApiSettings.model_validate(dict(table))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise SettingsError(f"{path}: [api] {where}: {first['msg']}") from exc
+        raise SettingsError(f"{origin}: [api] {where}: {first['msg']}") from exc

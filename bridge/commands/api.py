@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from bridge import paths
 from bridge.commands._common import fail
 
 NAME = "api"
@@ -36,7 +35,7 @@ def serve(
     from bridge.api import SettingsError, create_app, load_settings
 
     try:
-        app = create_app(load_settings(config or paths.config_file()))
+        app = create_app(load_settings(config))
     except SettingsError as exc:
         fail(str(exc), 2)
     if (tls_cert is None) != (tls_key is None):

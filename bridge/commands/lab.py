@@ -163,6 +163,12 @@ def serve(
         typer.echo(
             f"OAuth authority: {base}/organizations (device sign-in page: {base}/lab/device)"
         )
+        from exlab.graph.oauth import PUBLIC_CLIENT_ID
+
+        typer.echo(
+            f"Public client id: {PUBLIC_CLIENT_ID} (all apps: medbridge lab apps; "
+            "register more: medbridge lab apps add NAME)"
+        )
     if ca_file is not None:
         typer.echo(f"CA file: {ca_file}")
     typer.echo(f"Store: {_store_path(store)}")
@@ -250,3 +256,101 @@ def users(
         typer.echo(f"{row.address:<{width}}  {row.kind:<6}  {login:<8}  {row.display_name}")
     if is_demo:
         typer.echo(f"Demo password for every login: {DEMO_PASSWORD}")
+
+
+apps_app = typer.Typer(help="App registrations of the lab's OAuth authority (Graph clients).")
+app.add_typer(apps_app, name="apps")
+
+
+@apps_app.callback(invoke_without_command=True)
+def apps(
+    ctx: typer.Context,
+    store: StoreOption = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed the demo organisation if the store is new.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the registered clients: id, name, kind, redirect URIs and secrets (confidential)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from exlab.graph.apps import registrations
+
+    lab = _open(store, demo)
+    try:
+        rows = registrations(lab.store)
+    finally:
+        lab.close()
+    if as_json:
+        print_json(
+            [
+                {
+                    "client_id": r.client_id,
+                    "name": r.name,
+                    "kind": r.kind,
+                    "redirect_uris": list(r.redirect_uris),
+                    "roles": sorted(r.roles),
+                    "secret": r.secret_hint,
+                }
+                for r in rows
+            ]
+        )
+        return
+    for r in rows:
+        typer.echo(f"{r.client_id}  {r.kind:<12}  {r.name}")
+        if r.redirect_uris:
+            typer.echo(f"    redirect URIs: {', '.join(r.redirect_uris)}")
+        if r.roles:
+            typer.echo(f"    application roles: {', '.join(sorted(r.roles))}")
+        if r.secret_hint:
+            shown = (
+                r.secret_hint
+                if r.builtin
+                else f"{r.secret_hint} (shown whole once, at registration)"
+            )
+            typer.echo(f"    secret: {shown}")
+
+
+@apps_app.command("add")
+def apps_add(
+    name: Annotated[str, typer.Argument(help="Display name of the app.")],
+    confidential: Annotated[
+        bool,
+        typer.Option(
+            "--confidential", help="A confidential client (client credentials) with a secret."
+        ),
+    ] = False,
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option("--redirect-uri", help="A redirect URI (https or http://localhost)."),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role", help="An application role of a confidential client, e.g. Mail.ReadWrite."
+        ),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Register a client; a confidential client's secret is printed once, here."""
+    from exlab.graph.apps import register
+
+    lab = _open(store, False)
+    try:
+        registration, secret = register(
+            lab.store,
+            name,
+            kind="confidential" if confidential else "public",
+            redirect_uris=tuple(redirect_uri or ()),
+            roles=frozenset(role or ()),
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        lab.close()
+    typer.echo(f"Client id: {registration.client_id}")
+    if registration.redirect_uris:
+        typer.echo(f"Redirect URIs: {', '.join(registration.redirect_uris)}")
+    if secret is not None:
+        typer.echo(f"Secret: {secret}")
+        typer.echo("The secret is shown only now; the lab keeps a hash of it.")

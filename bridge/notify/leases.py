@@ -1,7 +1,9 @@
 """Mailbox leases: each watched mailbox is held by exactly one live worker.
 
 A worker renews its leases every third of the lease period; a lease not renewed in time may be
-taken by any other worker. So a killed worker's mailboxes move within one lease period, and a
+taken by any other worker. Workers announce themselves with a heartbeat and each takes at most
+its share of the mailboxes, so they spread over the workers; one above its share hands the
+surplus back. So a killed worker's mailboxes move within one lease period, and a
 worker that loses a lease (paused, cut off from the database) stops watching that mailbox at its
 next renewal. Even while two workers overlap, nothing is posted twice: outbox keys and
 messenger transaction ids are the same on every worker.
@@ -43,8 +45,25 @@ class LeaseKeeper:
         self.held: set[str] = set()
 
     async def tick(self) -> None:
-        """One round: renew what we hold, take what is free."""
-        for mailbox in self.mailboxes:
+        """One round: renew what we hold, give back what is above our share, take free ones up
+        to our share (the mailboxes divided by the live workers, rounded up)."""
+        try:
+            await self.store.heartbeat(self.worker)
+            live = max(1, len(await self.store.live_workers(self.seconds)))
+        except SQLAlchemyError as exc:
+            log.warning("no heartbeat: %s", type(exc).__name__)
+            live = 1
+        share = -(-len(self.mailboxes) // live)
+        held_first = sorted(self.mailboxes, key=lambda m: (m not in self.held, m))
+        for mailbox in held_first:
+            if mailbox in self.held and len(self.held) > share:
+                # Another worker is idle while we hold more than our share: hand one over.
+                self.held.discard(mailbox)
+                await self.on_loss(mailbox)
+                await self.store.release(mailbox, self.worker)
+                continue
+            if mailbox not in self.held and len(self.held) >= share:
+                continue
             try:
                 ours = await self.store.acquire(mailbox, self.worker, self.seconds)
             except SQLAlchemyError as exc:

@@ -20,7 +20,7 @@ from bridge.notify.store import BridgeStore, OutboxRow
 from bridge.notify.transient import backoff, retry_delay
 from messenger.client import Forbidden, MessengerError, NotFound
 
-__all__ = ["OutboxSender"]
+__all__ = ["OutboxSender", "batch_rows"]
 
 log = logging.getLogger("bridge.notify.outbox")
 
@@ -59,7 +59,7 @@ class OutboxSender:
         """Send what is due now; returns how many messages went out."""
         rows = await self.store.due(list(self.mailboxes()))
         sent = 0
-        for batch in _batches(rows):
+        for batch in batch_rows(rows):
             if await self._send(batch):
                 sent += 1
         return sent
@@ -121,7 +121,7 @@ class OutboxSender:
             await self.store.mark_failed(row, f"{type(exc).__name__}: {exc}", retry_at=retry_at)
 
 
-def _batches(rows: Sequence[OutboxRow]) -> list[list[OutboxRow]]:
+def batch_rows(rows: Sequence[OutboxRow]) -> list[list[OutboxRow]]:
     """Single rows on their own; digest rows of one route and slot together."""
     batches: list[list[OutboxRow]] = []
     digests: dict[tuple[str, float], list[OutboxRow]] = {}

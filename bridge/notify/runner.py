@@ -108,6 +108,7 @@ class BridgeWorker:
                 asyncio.create_task(self.sender.run(), name="outbox"),
                 asyncio.create_task(self._listen(actions), name="chat"),
                 asyncio.create_task(self._report(), name="status"),
+                asyncio.create_task(self._supervise(sessions), name="supervise"),
             ]
             if config.health_listen:
                 tasks.append(asyncio.create_task(self._serve_health(), name="health"))
@@ -161,6 +162,20 @@ class BridgeWorker:
         if stream_session is not None:
             await stream_session.close()
         self.board.set(mailbox, MailboxState.RELEASED)
+
+    async def _supervise(self, sessions: _Sessions) -> None:
+        """A watcher that ended with an unexpected error is logged, reported and restarted."""
+        while True:
+            await asyncio.sleep(self.config.lease_seconds / 3)
+            for mailbox, task in list(self.watchers.items()):
+                if not task.done() or task.cancelled():
+                    continue
+                error = task.exception()
+                log.error("watcher of %s ended: %r; restarting it", mailbox, error)
+                self.board.set(mailbox, MailboxState.DEGRADED, type(error).__name__)
+                await self._lose(mailbox)
+                if self.leases is not None and mailbox in self.leases.held:
+                    await self._gain(mailbox, sessions)
 
     async def _listen(self, actions: ActionHandler) -> None:
         assert self.chat is not None

@@ -1,9 +1,10 @@
 """Effective rights of a user on a folder, computed as Exchange does.
 
-The mailbox owner has every right. Anyone else gets the folder's permission entry for them, or
-else the folder's `default` entry (every authenticated user), or nothing. Delegate grants are not a
-separate source: granting a delegate Editor on the Calendar writes an Editor permission entry on
-that folder, as Exchange does; the delegate row only adds ViewPrivateItems and meeting copies.
+The mailbox owner, and whoever holds FullAccess on the mailbox, has every right. Anyone else
+gets the folder's permission entry for them, or else the folder's `default` entry (every
+authenticated user), or nothing. Delegate grants are not a separate source: granting a
+delegate Editor on the Calendar writes an Editor permission entry on that folder, as Exchange
+does; the delegate row only adds ViewPrivateItems and meeting copies.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from exlab.core.mailbox_rights import has_mailbox_permission
 from exlab.core.store import PUBLIC, Folder, Store
 
 ReadLevel = Literal["none", "freebusy_time", "freebusy_detailed", "full"]
@@ -120,6 +122,10 @@ def effective_rights(store: Store, user: str, folder_row: Folder) -> Rights:
     """What `user` may do in `folder_row` (owner: everything; else own entry, else default)."""
     user = user.lower()
     if folder_row.mailbox == user:
+        return FULL
+    if folder_row.mailbox != PUBLIC and has_mailbox_permission(
+        store, folder_row.mailbox, user, "FullAccess"
+    ):
         return FULL
     row = store.permission(folder_row.id, user)
     if row is None:

@@ -35,13 +35,18 @@ VIEW_COUNT_LIMIT = 1000
 """Entries one calendar view may answer (Exchange's EWSFindCountLimit default)."""
 
 
-def zone_of(caller: Caller, item: Item) -> ZoneInfo:
+def zone_name_of(caller: Caller, item: Item) -> str:
+    """The zone an item's times are kept in, as named: its own, else its mailbox's."""
     tz = item.props.get("calendar:StartTimeZone") or {}
     name = tz.get("id") if isinstance(tz, dict) else None
     if not name:
         mb = caller.lab.store.mailbox(item.mailbox)
         name = mb.time_zone if mb is not None else "UTC"
-    return zone_info(str(name))
+    return str(name)
+
+
+def zone_of(caller: Caller, item: Item) -> ZoneInfo:
+    return zone_info(zone_name_of(caller, item))
 
 
 def duration_of(item: Item) -> timedelta:

@@ -8,6 +8,7 @@ delegate's rights there (MessageCopyForSendOnBehalfEnabled).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from exlab.core import items as store_items
 from exlab.core.caller import Caller
 from exlab.core.errors import ExchangeError
 from exlab.core.items import Item
+from exlab.core.mailbox_rights import has_mailbox_permission
+from exlab.core.rules import apply_inbox_rules
 from exlab.core.store import Folder, utc_text
 from exlab.core.targets import check_create, distinguished, rights
 
@@ -29,6 +32,30 @@ class NewAttachment:
     content: bytes
     content_id: str | None = None
     is_inline: bool = False
+    item: dict[str, Any] | None = None
+    """An attached item instead of a file (see `exlab.core.items.Attachment.embedded`)."""
+
+
+def embed_item(
+    item_class: str, props: dict[str, Any], attachments: list[NewAttachment]
+) -> dict[str, Any]:
+    """An item to attach to another (`exlab.core.items.Attachment.embedded`), with its own
+    attachments nested."""
+    return {
+        "item_class": item_class,
+        "props": props,
+        "attachments": [
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "content": base64.b64encode(a.content).decode("ascii"),
+                "content_id": a.content_id,
+                "is_inline": a.is_inline,
+                "item": a.item,
+            }
+            for a in attachments
+        ],
+    }
 
 
 def owner_kind(caller: Caller, address: str) -> str | None:
@@ -99,12 +126,21 @@ def add_attachments(
             now=now,
             content_id=att.content_id,
             is_inline=att.is_inline,
+            embedded=att.item,
         )
 
 
+def sends_as(caller: Caller, owner: str) -> bool:
+    """Mail for `owner` goes out as the mailbox itself: its own, or one the user has SendAs on."""
+    return owner == caller.user or has_mailbox_permission(
+        caller.lab.store, owner, caller.user, "SendAs"
+    )
+
+
 def may_send_for(caller: Caller, owner: str) -> bool:
-    """Send on behalf: delegates of a user, editors of a shared mailbox's inbox."""
-    if owner == caller.user:
+    """Send as (own mailbox, SendAs) or on behalf: delegates of a user, editors of a shared
+    mailbox's inbox."""
+    if sends_as(caller, owner):
         return True
     if caller.lab.store.delegate(owner, caller.user) is not None:
         return True
@@ -129,10 +165,7 @@ def prepare_message(
             "the right to send mail on behalf of the specified sending account.",
         )
     props["message:From"] = display(caller, owner)
-    if owner != caller.user:
-        props["message:Sender"] = display(caller, caller.user)
-    else:
-        props["message:Sender"] = display(caller, owner)
+    props["message:Sender"] = display(caller, owner if sends_as(caller, owner) else caller.user)
     props["item:IsDraft"] = not sending
     props.setdefault("message:IsRead", True)
     if sending:
@@ -200,9 +233,11 @@ def send_message(
                     now=now,
                     content_id=att.content_id,
                     is_inline=att.is_inline,
+                    embedded=att.embedded,
                 )
         else:
             add_attachments(caller, copy, raw_atts, now)
+        apply_inbox_rules(caller.lab.store, copy, now)
 
 
 def send_existing(
@@ -213,7 +248,9 @@ def send_existing(
     if not may_send_for(caller, owner):
         raise ExchangeError("ErrorSendAsDenied", "The user may not send on behalf of this mailbox.")
     item.props["message:From"] = display(caller, owner)
-    item.props["message:Sender"] = display(caller, caller.user)
+    item.props["message:Sender"] = display(
+        caller, owner if sends_as(caller, owner) else caller.user
+    )
     item.props["item:IsDraft"] = False
     item.props["item:DateTimeSent"] = utc_text(now)
     send_message(caller, item.props, item.item_class, [], now, attachments_from=item.id)
@@ -233,24 +270,3 @@ def send_existing(
             caller, item.props, item.item_class, [], now, saved=None, attachments_from=item.id
         )
         store_items.delete_item(caller.lab.store, item, now)
-
-
-def archive_folder_for(caller: Caller, source: Folder) -> Folder:
-    """The archive folder matching the source (Inbox → archive Inbox, else by name)."""
-    store = caller.lab.store
-    if source.distinguished == "inbox":
-        found = store.distinguished_folder(source.mailbox, "archiveinbox")
-        if found is not None:
-            return found
-    if source.distinguished == "deleteditems":
-        found = store.distinguished_folder(source.mailbox, "archivedeleteditems")
-        if found is not None:
-            return found
-    top = store.distinguished_folder(source.mailbox, "archivemsgfolderroot")
-    if top is None:
-        raise ExchangeError("ErrorFolderNotFound", "The mailbox has no archive.")
-    for child in store.children(top.id):
-        if child.display_name == source.display_name:
-            return child
-    inbox = store.distinguished_folder(source.mailbox, "archiveinbox")
-    return inbox or top

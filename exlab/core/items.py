@@ -96,8 +96,14 @@ class Attachment:
     is_inline: bool
     last_modified: str
     content: bytes
+    embedded: dict[str, Any] | None = None
+    """An attached item (ItemAttachment): {"item_class", "props", "attachments"}, where
+    attachments are the embedded item's own, nested the same way (file contents in base64)."""
 
     def as_dict(self, ews_id: str) -> dict[str, Any]:
+        size = len(self.content)
+        if self.embedded is not None:
+            size = len(json.dumps(self.embedded, ensure_ascii=False).encode())
         return {
             "id": ews_id,
             "name": self.name,
@@ -105,9 +111,10 @@ class Attachment:
             "content_id": self.content_id,
             "is_inline": self.is_inline,
             "last_modified": self.last_modified,
-            "size": len(self.content),
+            "size": size,
             "content": self.content,
-            "kind": "file",
+            "kind": "file" if self.embedded is None else "item",
+            "item": self.embedded,
         }
 
 
@@ -136,6 +143,7 @@ def _attachment(row: sqlite3.Row) -> Attachment:
         is_inline=bool(row["is_inline"]),
         last_modified=row["last_modified"],
         content=bytes(row["content"]),
+        embedded=json.loads(row["embedded"]) if row["embedded"] else None,
     )
 
 
@@ -233,7 +241,16 @@ def get_item(store: Store, item_id: str) -> Item | None:
 
 
 def items_in(store: Store, folder_id: str) -> list[Item]:
-    """Items of a folder in creation order (occurrence exceptions live with their master)."""
+    """Items of a folder in creation order (occurrence exceptions live with their master); of a
+    search folder, the matching items of the folder it looks in (they stay where they are)."""
+    folder = store.folder(folder_id)
+    if folder is not None and folder.search_scope is not None:
+        rows = store.query(
+            "SELECT * FROM items WHERE folder_id = ? AND master_id IS NULL"
+            " AND item_class LIKE ? || '%' ORDER BY rowid",
+            (folder.search_scope, folder.search_class or ""),
+        )
+        return [_item(r) for r in rows]
     rows = store.query(
         "SELECT * FROM items WHERE folder_id = ? AND master_id IS NULL ORDER BY rowid",
         (folder_id,),
@@ -456,6 +473,7 @@ def copy_attachments(store: Store, source: str, target: str, now: datetime) -> N
             now=now,
             content_id=att.content_id,
             is_inline=att.is_inline,
+            embedded=att.embedded,
         )
 
 
@@ -515,21 +533,24 @@ def add_attachment(
     now: datetime,
     content_id: str | None = None,
     is_inline: bool = False,
+    embedded: dict[str, Any] | None = None,
 ) -> Attachment:
+    """A file attachment, or with `embedded` an attached item (see `Attachment.embedded`)."""
     att = Attachment(
         new_key(),
         item_id,
         name,
-        content_type or "application/octet-stream",
+        content_type or ("" if embedded is not None else "application/octet-stream"),
         content_id,
         is_inline,
         utc_text(now),
         content,
+        embedded,
     )
     with store.transaction() as conn:
         conn.execute(
             "INSERT INTO item_attachments (id, item_id, name, content_type, content_id,"
-            " is_inline, last_modified, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " is_inline, last_modified, content, embedded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 att.id,
                 item_id,
@@ -539,6 +560,7 @@ def add_attachment(
                 int(is_inline),
                 att.last_modified,
                 content,
+                json.dumps(embedded, ensure_ascii=False) if embedded is not None else None,
             ),
         )
     return att

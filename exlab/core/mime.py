@@ -7,13 +7,14 @@ Importance, Sensitivity, Keywords), the body as text or HTML, and file attachmen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from exlab.core.recurrence import MONTHS
 
@@ -114,8 +115,72 @@ def rrule(rec: Mapping[str, Any]) -> str:
     return ";".join(parts)
 
 
-def icalendar(props: Mapping[str, Any], tzid: str) -> str:
-    """A VCALENDAR with the appointment (recurring series in their own zone, TZID by name)."""
+def _rule_day(moment: datetime) -> str:
+    """BYDAY of a yearly switch: the n-th (or last) weekday of its month."""
+    day = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")[moment.weekday()]
+    nth = (moment.day - 1) // 7 + 1
+    following = moment + timedelta(days=7)
+    return f"-1{day}" if following.month != moment.month else f"{nth}{day}"
+
+
+def _offset(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta(0)).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def vtimezone(label: str, iana: str, year: int) -> list[str]:
+    """A VTIMEZONE for `label` (the Windows name Exchange writes as TZID) from the zone's rules
+    in `year`: one STANDARD and, where the zone has summer time, one DAYLIGHT with RRULEs."""
+    zone = ZoneInfo(iana)
+    switches: list[tuple[datetime, timedelta | None, timedelta | None]] = []
+    moment = datetime(year, 1, 1, tzinfo=UTC)
+    before = moment.astimezone(zone).utcoffset()
+    while moment.year == year:
+        after_moment = moment + timedelta(hours=1)
+        after = after_moment.astimezone(zone).utcoffset()
+        if after != before:
+            local = moment.astimezone(zone).replace(tzinfo=None) + timedelta(hours=1)
+            switches.append((local, before, after))
+            before = after
+        moment = after_moment
+    lines = ["BEGIN:VTIMEZONE", f"TZID:{label}"]
+    if not switches:
+        offset = _offset(before)
+        lines += [
+            "BEGIN:STANDARD",
+            "DTSTART:16010101T000000",
+            f"TZOFFSETFROM:{offset}",
+            f"TZOFFSETTO:{offset}",
+            "END:STANDARD",
+        ]
+    for local, old, new in switches:
+        kind = "DAYLIGHT" if (new or timedelta(0)) > (old or timedelta(0)) else "STANDARD"
+        lines += [
+            f"BEGIN:{kind}",
+            f"DTSTART:16010101T{local.strftime('%H%M%S')}",
+            f"RRULE:FREQ=YEARLY;BYMONTH={local.month};BYDAY={_rule_day(local)}",
+            f"TZOFFSETFROM:{_offset(old)}",
+            f"TZOFFSETTO:{_offset(new)}",
+            f"END:{kind}",
+        ]
+    lines.append("END:VTIMEZONE")
+    return lines
+
+
+def calendar_mime(props: Mapping[str, Any], iana: str, label: str) -> bytes:
+    """A calendar item's MimeContent as Exchange gives it: the bare iCalendar object, times in
+    the item's zone (TZID by its Windows name) and that zone's VTIMEZONE."""
+    return icalendar(props, iana, label=label).encode("utf-8")
+
+
+def icalendar(props: Mapping[str, Any], tzid: str, *, label: str | None = None) -> str:
+    """A VCALENDAR with the appointment.
+
+    Without `label` (a mail's text/calendar part) a recurring series is written in its own
+    zone with TZID by IANA name, a single one in UTC; with `label` every time is local with
+    TZID=`label` and a VTIMEZONE describing it.
+    """
 
     def local(stamp: str) -> str:
         from zoneinfo import ZoneInfo
@@ -131,21 +196,28 @@ def icalendar(props: Mapping[str, Any], tzid: str) -> str:
         "VERSION:2.0",
         "PRODID:-//medbridge//Exchange lab//DE",
         "METHOD:PUBLISH",
-        "BEGIN:VEVENT",
     ]
+    if label is not None:
+        start = props.get("calendar:Start")
+        year = int(str(start)[:4]) if start else datetime.now(UTC).year
+        lines += vtimezone(label, tzid, year)
+    lines.append("BEGIN:VEVENT")
     lines.append(f"UID:{props.get('calendar:UID', '')}")
     lines.append(f"SUMMARY:{_ical_text(props.get('item:Subject', ''))}")
     recurring = "calendar:Recurrence" in props
+    zone_name = label if label is not None else tzid
     for key, name in (("calendar:Start", "DTSTART"), ("calendar:End", "DTEND")):
         if props.get(key):
             stamp = str(props[key])
             lines.append(
-                f"{name};TZID={tzid}:{local(stamp)}" if recurring else f"{name}:{utc(stamp)}"
+                f"{name};TZID={zone_name}:{local(stamp)}"
+                if recurring or label is not None
+                else f"{name}:{utc(stamp)}"
             )
     if recurring:
         lines.append(f"RRULE:{rrule(props['calendar:Recurrence'])}")
         for start in props.get("calendar:DeletedOccurrences", []):
-            lines.append(f"EXDATE;TZID={tzid}:{local(str(start))}")
+            lines.append(f"EXDATE;TZID={zone_name}:{local(str(start))}")
     if props.get("calendar:Location"):
         lines.append(f"LOCATION:{_ical_text(props['calendar:Location'])}")
     if props.get("item:Sensitivity") == "Private":

@@ -37,10 +37,7 @@ CREATE TABLE IF NOT EXISTS mailboxes (
     password_hash TEXT,
     has_archive INTEGER NOT NULL DEFAULT 0,
     time_zone TEXT NOT NULL DEFAULT 'W. Europe Standard Time',
-    meeting_delivery TEXT NOT NULL DEFAULT 'DelegatesAndSendInformationToMe',
-    oof_state TEXT NOT NULL DEFAULT 'Disabled',
-    oof_internal TEXT NOT NULL DEFAULT '',
-    oof_external TEXT NOT NULL DEFAULT ''
+    meeting_delivery TEXT NOT NULL DEFAULT 'DelegatesAndSendInformationToMe'
 );
 CREATE TABLE IF NOT EXISTS folders (
     id TEXT PRIMARY KEY,
@@ -52,7 +49,9 @@ CREATE TABLE IF NOT EXISTS folders (
     folder_class TEXT,
     hidden INTEGER NOT NULL DEFAULT 0,
     created TEXT NOT NULL,
-    last_modified TEXT NOT NULL
+    last_modified TEXT NOT NULL,
+    search_class TEXT,
+    search_scope TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS folders_distinguished
     ON folders (mailbox, distinguished) WHERE distinguished IS NOT NULL;
@@ -127,18 +126,79 @@ CREATE INDEX IF NOT EXISTS item_changes_item ON item_changes (folder_id, item_id
 CREATE TABLE IF NOT EXISTS item_subscriptions (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming')),
+    kind TEXT NOT NULL CHECK (kind IN ('pull', 'streaming', 'push')),
     folder_ids TEXT,
     mailbox TEXT NOT NULL,
     event_types TEXT NOT NULL,
     watermark INTEGER NOT NULL,
-    timeout_minutes INTEGER NOT NULL
+    timeout_minutes INTEGER NOT NULL,
+    push_url TEXT,
+    status_minutes INTEGER
+);
+-- Mailbox-level permissions (exlab.core.mailbox_rights).
+CREATE TABLE IF NOT EXISTS mailbox_permissions (
+    mailbox TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    access_right TEXT NOT NULL CHECK (access_right IN ('FullAccess', 'SendAs')),
+    PRIMARY KEY (mailbox, principal, access_right)
+);
+-- Automatic replies (exlab.core.oof).
+CREATE TABLE IF NOT EXISTS oof_settings (
+    address TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('Disabled', 'Enabled', 'Scheduled')),
+    audience TEXT NOT NULL CHECK (audience IN ('None', 'Known', 'All')),
+    start TEXT,
+    end TEXT,
+    internal_reply TEXT NOT NULL,
+    external_reply TEXT NOT NULL
+);
+-- Distribution groups and room lists (exlab.core.directory).
+CREATE TABLE IF NOT EXISTS directory_groups (
+    address TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('distribution', 'roomlist'))
+);
+CREATE TABLE IF NOT EXISTS directory_members (
+    group_address TEXT NOT NULL REFERENCES directory_groups (address) ON DELETE CASCADE,
+    member TEXT NOT NULL,
+    PRIMARY KEY (group_address, member)
+);
+-- App registrations of the lab's OAuth authority (exlab.graph.apps).
+CREATE TABLE IF NOT EXISTS app_registrations (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('public', 'confidential')),
+    redirect_uris TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    secret_hint TEXT,
+    secret_hash TEXT
+);
+-- Inbox rules (exlab.core.rules): what the server applies on delivery, in priority order.
+CREATE TABLE IF NOT EXISTS inbox_rules (
+    id TEXT PRIMARY KEY,
+    mailbox TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    enabled INTEGER NOT NULL,
+    rule TEXT NOT NULL
+);
+-- Folder-associated user configurations (GetUserConfiguration and its siblings).
+CREATE TABLE IF NOT EXISTS user_configurations (
+    folder_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    change_key TEXT NOT NULL,
+    dictionary TEXT,
+    xml_data TEXT,
+    binary_data TEXT,
+    PRIMARY KEY (folder_id, name)
 );
 """
 
 # Columns added after a table first shipped: (table, column, its definition). A store file
 # written before gets them when it opens.
 _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("folders", "search_class", "TEXT"),
+    ("folders", "search_scope", "TEXT"),
     ("item_attachments", "embedded", "TEXT"),
     ("item_changes", "old_item_id", "TEXT"),
 )
@@ -173,9 +233,6 @@ class Mailbox:
     has_archive: bool
     time_zone: str
     meeting_delivery: str
-    oof_state: str
-    oof_internal: str
-    oof_external: str
 
 
 @dataclass(frozen=True)
@@ -190,6 +247,14 @@ class Folder:
     hidden: bool
     created: str
     last_modified: str
+    search_class: str | None = None
+    """A search folder's criterion: items whose class starts with this (None: a plain folder)."""
+    search_scope: str | None = None
+    """The folder a search folder looks in."""
+
+    @property
+    def is_search(self) -> bool:
+        return self.search_scope is not None
 
 
 def _mailbox(row: sqlite3.Row) -> Mailbox:
@@ -201,9 +266,6 @@ def _mailbox(row: sqlite3.Row) -> Mailbox:
         has_archive=bool(row["has_archive"]),
         time_zone=row["time_zone"],
         meeting_delivery=row["meeting_delivery"],
-        oof_state=row["oof_state"],
-        oof_internal=row["oof_internal"],
-        oof_external=row["oof_external"],
     )
 
 
@@ -219,6 +281,8 @@ def _folder(row: sqlite3.Row) -> Folder:
         hidden=bool(row["hidden"]),
         created=row["created"],
         last_modified=row["last_modified"],
+        search_class=row["search_class"],
+        search_scope=row["search_scope"],
     )
 
 
@@ -346,9 +410,6 @@ class Store:
             "has_archive",
             "time_zone",
             "meeting_delivery",
-            "oof_state",
-            "oof_internal",
-            "oof_external",
         }
         unknown = set(fields) - allowed
         if unknown:
@@ -375,14 +436,17 @@ class Store:
         hidden: bool = False,
         now: datetime | None = None,
         folder_id: str | None = None,
+        search: tuple[str, str] | None = None,
     ) -> Folder:
+        """A folder; `search` = (item class prefix, scope folder id) makes it a search folder
+        whose contents are the scope's items of that class (as Exchange's search folders)."""
         stamp = utc_text(now or datetime.now(UTC))
         key = folder_id or new_key()
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO folders (id, change_key, mailbox, parent_id, distinguished,"
-                " display_name, folder_class, hidden, created, last_modified)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " display_name, folder_class, hidden, created, last_modified, search_class,"
+                " search_scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     new_change_key(),
@@ -394,6 +458,8 @@ class Store:
                     int(hidden),
                     stamp,
                     stamp,
+                    search[0] if search else None,
+                    search[1] if search else None,
                 ),
             )
             self._log_folder_change(conn, mailbox.lower(), key, "create")
@@ -421,6 +487,17 @@ class Store:
     def folder_counts(self, folder_id: str) -> tuple[int, int]:
         """(total, unread) items of a folder, for TotalCount and UnreadCount; only messages
         count as unread (calendar items, contacts, tasks and notes have no read state)."""
+        folder = self.folder(folder_id)
+        if folder is not None and folder.search_scope is not None:
+            members = self.query_one(
+                "SELECT COUNT(*) AS n, SUM(CASE WHEN COALESCE(json_extract(props,"
+                " '$.\"message:IsRead\"'), 0) = 0 THEN 1 ELSE 0 END) AS unread FROM items"
+                " WHERE folder_id = ? AND master_id IS NULL AND item_class LIKE ? || '%'",
+                (folder.search_scope, folder.search_class or ""),
+            )
+            if members is None:
+                return 0, 0
+            return int(members["n"] or 0), int(members["unread"] or 0)
         row = self.query_one(
             "SELECT COUNT(*) AS n, SUM(CASE WHEN item_class NOT LIKE 'IPM.Appointment%'"
             " AND item_class NOT LIKE 'IPM.Contact%' AND item_class NOT LIKE 'IPM.Task%'"

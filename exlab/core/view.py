@@ -18,14 +18,17 @@ from exlab.core.calendar import (
     master_extras,
     original_start,
     with_zone_offsets,
+    zone_name_of,
     zone_of,
 )
 from exlab.core.caller import Caller
 from exlab.core.ids import encode_id
 from exlab.core.items import element_for_class
-from exlab.core.mime import to_mime
+from exlab.core.mapi import add_item_properties
+from exlab.core.mime import calendar_mime, to_mime
 from exlab.core.store import utc_text
 from exlab.core.targets import Target, item_ews_id, occurrence_ews_id, rights, scope_allows
+from exlab.core.timezones import windows_id_of
 
 
 def output_props(
@@ -98,7 +101,15 @@ def output_props(
     if element == "Message" or element.startswith("Meeting"):
         p.setdefault("message:IsRead", False)
         p.setdefault("item:IsDraft", False)
+    add_item_properties(
+        store, item, p, size=int(p["item:Size"]), is_calendar=element == "CalendarItem"
+    )
     if include_mime:
-        tzid = zone_of(caller, item).key if element == "CalendarItem" else "UTC"
-        p["item:MimeContent"] = base64.b64encode(to_mime(p, atts, tzid=tzid)).decode("ascii")
+        if element == "CalendarItem":
+            # Exchange gives a calendar item as its bare iCalendar object, TZID by Windows name.
+            label = windows_id_of(zone_name_of(caller, item)) or "UTC"
+            mime = calendar_mime(p, zone_of(caller, item).key, label)
+        else:
+            mime = to_mime(p, atts)
+        p["item:MimeContent"] = base64.b64encode(mime).decode("ascii")
     return element, p

@@ -27,6 +27,7 @@ from exlab.core.access import (
     rights_from_row,
 )
 from exlab.core.errors import denied
+from exlab.core.mapi import folder_property
 from exlab.core.store import PUBLIC, Folder
 from exlab.ews.ids import (
     encode_id,
@@ -124,6 +125,8 @@ def parse_shape(el: Element | None) -> FolderShape:
 
 def folder_tag(folder: Folder) -> str:
     """CalendarFolder, ContactsFolder, TasksFolder by class (and its subclasses), else Folder."""
+    if folder.is_search:
+        return "SearchFolder"
     folder_class = folder.folder_class or ""
     for prefix, tag in FOLDER_TAGS.items():
         if folder_class == prefix or folder_class.startswith(prefix + "."):
@@ -157,7 +160,7 @@ def folder_element(parent: Element, ctx: EwsContext, folder: Folder, shape: Fold
     if "ChildFolderCount" in wants:
         sub(el, t("ChildFolderCount"), str(len(ctx.lab.store.children(folder.id))))
     for ext in shape.extended:
-        _extended_property(el, folder, ext)
+        _extended_property(el, ctx, folder, ext)
     if "EffectiveRights" in wants:
         _effective_rights(el, rights)
     if "DistinguishedFolderId" in wants and folder.distinguished and ctx.at_least("Exchange2013"):
@@ -228,7 +231,7 @@ def _property_tag(ext: Element) -> int | None:
         raise EwsError("ErrorInvalidExtendedProperty", f"PropertyTag {raw} is invalid.") from None
 
 
-def _extended_property(parent: Element, folder: Folder, ext: Element) -> None:
+def _extended_property(parent: Element, ctx: EwsContext, folder: Folder, ext: Element) -> None:
     """The MAPI properties a folder has; properties it lacks are left out, as Exchange does."""
     tag = _property_tag(ext)
     value: str | None = None
@@ -240,6 +243,8 @@ def _extended_property(parent: Element, folder: Folder, ext: Element) -> None:
         value = bool_text(folder.hidden)
     elif tag == PR_FOLDER_TYPE:
         value = "1"
+    elif tag is not None:
+        value = folder_property(ctx, folder, tag)
     if value is None:
         return
     prop = sub(parent, t("ExtendedProperty"))
@@ -540,7 +545,7 @@ def create_folder(ctx: EwsContext, request: Element) -> Element:
             t("TasksFolder"): "IPF.Task",
         }.get(spec.tag)
         folder_class = text_of(spec.find(t("FolderClass"))) or default_class
-        folder = ctx.lab.add_folder(parent, name, folder_class)
+        folder = ctx.lab.add_folder(parent, name, folder_class, inherit_class=False)
         folders = Element(m("Folders"))
         folder_element(folders, ctx, folder, FolderShape({"FolderId"}))
         messages.append(response_message("CreateFolder", [folders]))

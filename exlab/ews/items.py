@@ -39,8 +39,8 @@ from exlab.core.delivery import (
     CreateArgs,
     NewAttachment,
     add_attachments,
-    archive_folder_for,
     display,
+    embed_item,
     owner_copy,
     owner_kind,
     prepare_message,
@@ -48,7 +48,9 @@ from exlab.core.delivery import (
     send_message,
 )
 from exlab.core.errors import denied, not_found
+from exlab.core.folders import archive_target
 from exlab.core.items import Item, element_for_class
+from exlab.core.mapi import record_last_verb
 from exlab.core.store import Folder, parse_utc, utc_text
 from exlab.core.targets import (
     Target,
@@ -244,10 +246,18 @@ def _find_in_folder(
     cal = request.find(m("CalendarView"))
     if cal is not None:
         return _calendar_view(ctx, cal, folder, shape, r)
-    fast = _fast_page(ctx, request, folder, shape, r, traversal)
-    if fast is not None:
-        return fast
     folders = {folder.id: (folder, r)}
+    if folder.search_scope is not None:
+        # A search folder shows items where they are: their own folder and rights.
+        scope = ctx.lab.store.folder(folder.search_scope)
+        if scope is None:
+            raise not_found()
+        folders = {scope.id: (scope, rights(ctx, scope))}
+        traversal = "Shallow"
+    else:
+        fast = _fast_page(ctx, request, folder, shape, r, traversal)
+        if fast is not None:
+            return fast
     if traversal == "Deep":
         for below in ctx.lab.store.descendants(folder.id):
             below_rights = rights(ctx, below)
@@ -256,7 +266,11 @@ def _find_in_folder(
     if traversal in ("Associated", "SoftDeleted"):
         found: list[Item] = []
     else:
-        found = [i for f, fr in folders.values() for i in visible_items(ctx, f, fr)]
+        found = [
+            i
+            for f, fr in folders.values()
+            for i in visible_items(ctx, folder if folder.is_search else f, fr)
+        ]
     props_cache: dict[str, store_items.LazyProps] = {}
     with_attachments: set[str] = set()
     for folder_id in folders:
@@ -568,6 +582,7 @@ def smart_response(ctx: EwsContext, el: Element, kind: str, args: CreateArgs, bo
     if args.disposition == "SaveOnly":
         return
     send_message(ctx, props, "IPM.Note", [], now, attachments_from=carried)
+    record_last_verb(ctx.lab.store, original, kind, now)
     copy = owner_copy(ctx, props, "IPM.Note", [], now, saved=folder if item else None)
     if copy is not None and carried:
         store_items.copy_attachments(ctx.lab.store, carried, copy.id, now)
@@ -1004,8 +1019,8 @@ def archive_item(ctx: EwsContext, request: Element) -> Element:
             raise not_found()
         check_read(ctx, target)
         check_delete(ctx, target)
-        archive = archive_folder_for(ctx, source)
         now = ctx.lab.now()
+        archive = archive_target(ctx.lab.store, source, now)
         item = store_items.move_item(ctx.lab.store, target.item, archive, now)
         box = Element(m("Items"))
         write_id_only(box, item)
@@ -1047,13 +1062,19 @@ def cancel_meeting(ctx: EwsContext, el: Element, args: CreateArgs) -> None:
 
 
 def parse_attachments(raw: list[Element]) -> list[NewAttachment]:
-    """The file attachments of an item element (`t:Attachments`) as the core takes them."""
+    """The attachments of an item element (`t:Attachments`) as the core takes them: files,
+    and items (`t:ItemAttachment` with a message, event, contact... that may carry its own
+    attachments, nested as deep as the client sends them)."""
     out = []
     for att in raw:
         local = att.tag.rsplit("}", 1)[-1]
+        name = text_of(att.find(t("Name")))
+        if local == "ItemAttachment":
+            out.append(NewAttachment(name or "Element", "", b"", item=parse_attached_item(att)))
+            continue
         if local != "FileAttachment":
             raise EwsError(
-                "ErrorUnsupportedTypeForConversion", "Only file attachments are supported."
+                "ErrorUnsupportedTypeForConversion", "Only file and item attachments are supported."
             )
         try:
             content = base64.b64decode(text_of(att.find(t("Content"))), validate=True)
@@ -1063,7 +1084,7 @@ def parse_attachments(raw: list[Element]) -> list[NewAttachment]:
             ) from None
         out.append(
             NewAttachment(
-                text_of(att.find(t("Name"))) or "attachment",
+                name or "attachment",
                 text_of(att.find(t("ContentType"))) or "application/octet-stream",
                 content,
                 text_of(att.find(t("ContentId"))) or None,
@@ -1071,3 +1092,20 @@ def parse_attachments(raw: list[Element]) -> list[NewAttachment]:
             )
         )
     return out
+
+
+def parse_attached_item(att: Element) -> dict[str, Any]:
+    """The item inside a `t:ItemAttachment`, as the store embeds it."""
+    holders = [c for c in att if c.tag.rsplit("}", 1)[-1] in itemxml.TYPES]
+    if len(holders) != 1:
+        raise EwsError("ErrorInvalidItemForOperationCreateItemAttachment", "The item is missing.")
+    try:
+        element, props = itemxml.parse_item(holders[0])
+    except itemxml.ItemXmlError as exc:
+        raise xml_error(exc) from None
+    nested = parse_attachments(props.pop("__attachments__", []))
+    props.pop(itemxml.NAIVE_TIMES, None)
+    props.pop(itemxml.MEETING_ZONE, None)
+    props.pop("item:MimeContent", None)
+    item_class = props.pop("item:ItemClass", None) or itemxml.DEFAULT_CLASS[element]
+    return embed_item(str(item_class), props, nested)

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
+from exlab.core.mapi import PROPERTY_TYPES, named_key, tag_key, value_from_text, value_text
 from exlab.core.recurrence import PatternKind, RangeKind, Recurrence, RecurrenceError
 from exlab.core.timezones import zone_by_id
 
@@ -343,45 +344,6 @@ NOT_IN_ALL = {"item:MimeContent", "item:ConversationId"}
 # ---------------------------------------------------------------------------
 # extended properties
 
-DISTINGUISHED_SETS = {
-    "Address": "00062004-0000-0000-c000-000000000046",
-    "Appointment": "00062002-0000-0000-c000-000000000046",
-    "CalendarAssistant": "11000e07-b51b-40d6-af21-caa85edab1d0",
-    "Common": "00062008-0000-0000-c000-000000000046",
-    "InternetHeaders": "00020386-0000-0000-c000-000000000046",
-    "Meeting": "6ed8da90-450b-101b-98da-00aa003f1305",
-    "PublicStrings": "00020329-0000-0000-c000-000000000046",
-    "Sharing": "00062040-0000-0000-c000-000000000046",
-    "Task": "00062003-0000-0000-c000-000000000046",
-    "UnifiedMessaging": "4442858e-a9e3-4e80-b900-317a210cc15b",
-}
-PROPERTY_TYPES = {
-    "ApplicationTime",
-    "Binary",
-    "Boolean",
-    "CLSID",
-    "Currency",
-    "Double",
-    "Float",
-    "Integer",
-    "Long",
-    "Short",
-    "SystemTime",
-    "String",
-}
-
-
-def tag_key(tag: int, prop_type: str) -> str:
-    """Key of a MAPI tagged property, e.g. ``ext:tag:0x1090:Integer``."""
-    return f"ext:tag:{tag:#x}:{prop_type}"
-
-
-def named_key(set_id: str, prop: int | str, prop_type: str) -> str:
-    """Key of a named property; the set may be a GUID or a distinguished set name."""
-    guid = DISTINGUISHED_SETS.get(set_id, set_id).lower()
-    name = f"{prop:#x}" if isinstance(prop, int) else prop
-    return f"ext:set:{guid}:{name}:{prop_type}"
-
 
 def ext_key(el: Element) -> str:
     """Normalized props key of a ``t:ExtendedFieldURI``; both ways to name a set agree."""
@@ -406,25 +368,6 @@ def ext_key(el: Element) -> str:
     except ValueError as exc:
         raise ItemXmlError(f"bad ExtendedFieldURI: {exc}", "ErrorSchemaValidation") from exc
     raise ItemXmlError("ExtendedFieldURI names no property", "ErrorSchemaValidation")
-
-
-def _ext_from_text(prop_type: str, text: str) -> Any:
-    base = prop_type.removesuffix("Array")
-    if base in ("Integer", "Long", "Short", "Currency"):
-        return int(text)
-    if base == "Boolean":
-        return text.strip().lower() in ("true", "1")
-    if base in ("Double", "Float", "ApplicationTime"):
-        return float(text)
-    if base == "SystemTime":
-        return norm_dt(text)
-    return text
-
-
-def _ext_to_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 # ---------------------------------------------------------------------------
@@ -634,9 +577,9 @@ def parse_item(el: Element) -> tuple[str, dict[str, Any]]:
             values = child.find(t("Values"))
             try:
                 if values is not None:
-                    props[key] = [_ext_from_text(prop_type, _text(v)) for v in values]
+                    props[key] = [value_from_text(prop_type, _text(v)) for v in values]
                 else:
-                    props[key] = _ext_from_text(prop_type, _text(child.find(t("Value"))))
+                    props[key] = value_from_text(prop_type, _text(child.find(t("Value"))))
             except (ValueError, ItemXmlError) as exc:
                 raise ItemXmlError(f"bad value for {key}", "ErrorInvalidValueForProperty") from exc
             continue
@@ -895,6 +838,9 @@ def write_attachment(parent: Element, att: Mapping[str, Any], *, with_content: b
         _sub(el, "IsContactPhoto", "false")
         if with_content:
             _sub(el, "Content", base64.b64encode(bytes(att.get("content", b""))).decode())
+    elif with_content and att.get("item_view"):
+        element, props = att["item_view"]
+        serialize_item(el, element, props, Shape(base="AllProperties"))
     return el
 
 
@@ -921,9 +867,9 @@ def serialize_item(
                 if isinstance(value, list):
                     vals = _sub(prop, "Values")
                     for v in value:
-                        _sub(vals, "Value", _ext_to_text(v))
+                        _sub(vals, "Value", value_text(v))
                 else:
-                    _sub(prop, "Value", _ext_to_text(value))
+                    _sub(prop, "Value", value_text(value))
             continue
         if kind == "ro" or not shape.wants(uri, element):
             continue

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 
 from exlab.core import items as store_items
@@ -56,6 +57,7 @@ EVENT_TYPES = frozenset(
     }
 )
 _MARK = b"LABWM1:"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # How long one plain GetStreamingEvents call waits for a first event at most.
 STREAM_WAIT_CAP_S = 30.0
 POLL_S = 0.1
@@ -86,7 +88,7 @@ class Subscription:
     watermark: int
 
 
-def _load(store: Store, ews_id: str, user: str) -> Subscription:
+def load_subscription(store: Store, ews_id: str, user: str) -> Subscription:
     try:
         kind, key = decode_id(ews_id)
     except EwsError:
@@ -109,20 +111,41 @@ def _load(store: Store, ews_id: str, user: str) -> Subscription:
     )
 
 
+def _push_target(req: Element) -> tuple[str, int]:
+    """(URL, StatusFrequency) of a push subscription. The lab calls loopback listeners only."""
+    url = text_of(req.find(t("URL")))
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.hostname not in LOOPBACK_HOSTS:
+        raise EwsError(
+            "ErrorInvalidPushSubscriptionUrl",
+            "The push subscription URL must be an http(s) URL on this machine's loopback.",
+        )
+    try:
+        minutes = int(text_of(req.find(t("StatusFrequency")), "30"))
+    except ValueError:
+        raise SoapFault("ErrorSchemaValidation", "StatusFrequency must be a number") from None
+    if not 1 <= minutes <= 1440:
+        raise EwsError(
+            "ErrorInvalidSubscriptionRequest", "StatusFrequency must be 1 to 1440 minutes."
+        )
+    return url, minutes
+
+
 @operation("Subscribe")
 def subscribe(ctx: EwsContext, request: Element) -> Element:
-    req = request.find(m("PullSubscriptionRequest"))
-    kind = "pull"
-    if req is None:
-        req = request.find(m("StreamingSubscriptionRequest"))
-        kind = "streaming"
-    if req is None:
-        if request.find(m("PushSubscriptionRequest")) is not None:
-            err = EwsError(
-                "ErrorInvalidPushSubscriptionUrl",
-                "Push subscriptions are not offered by this server.",
+    kind, req = next(
+        (
+            (name, found)
+            for name, tag in (
+                ("pull", "PullSubscriptionRequest"),
+                ("streaming", "StreamingSubscriptionRequest"),
+                ("push", "PushSubscriptionRequest"),
             )
-            return response("Subscribe", [error_message("Subscribe", err)])
+            if (found := request.find(m(tag))) is not None
+        ),
+        ("", None),
+    )
+    if req is None:
         raise SoapFault("ErrorSchemaValidation", "Subscribe needs a subscription request")
     types = [text_of(e) for e in req.findall(f"{t('EventTypes')}/{t('EventType')}")]
     if not types or any(e not in EVENT_TYPES for e in types):
@@ -144,9 +167,10 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
                 mailbox = folder.mailbox
         start = store_items.last_seq(ctx.lab.store)
         wm_el = req.find(t("Watermark"))
-        if kind == "pull" and wm_el is not None and text_of(wm_el):
+        if kind in ("pull", "push") and wm_el is not None and text_of(wm_el):
             start = decode_watermark(text_of(wm_el))
         timeout = int(text_of(req.find(t("Timeout")), "30") or 30)
+        push_url, status_minutes = _push_target(req) if kind == "push" else (None, None)
     except EwsError as err:
         return response("Subscribe", [error_message("Subscribe", err)])
     except ValueError:
@@ -155,7 +179,8 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
     with ctx.lab.store.transaction() as conn:
         conn.execute(
             "INSERT INTO item_subscriptions (id, owner, kind, folder_ids, mailbox, event_types,"
-            " watermark, timeout_minutes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " watermark, timeout_minutes, push_url, status_minutes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 ctx.user,
@@ -165,13 +190,15 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
                 json.dumps(types),
                 start,
                 timeout,
+                push_url,
+                status_minutes,
             ),
         )
     if kind == "streaming":
         ctx.keep_affinity()
     children = [Element(m("SubscriptionId"))]
     children[0].text = encode_id("subscription", key)
-    if kind == "pull":
+    if kind in ("pull", "push"):
         wm = Element(m("Watermark"))
         wm.text = encode_watermark(start)
         children.append(wm)
@@ -181,7 +208,9 @@ def subscribe(ctx: EwsContext, request: Element) -> Element:
 @operation("Unsubscribe")
 def unsubscribe(ctx: EwsContext, request: Element) -> Element:
     try:
-        sub_ = _load(ctx.lab.store, text_of(request.find(m("SubscriptionId"))), ctx.user)
+        sub_ = load_subscription(
+            ctx.lab.store, text_of(request.find(m("SubscriptionId"))), ctx.user
+        )
     except EwsError as err:
         return response("Unsubscribe", [error_message("Unsubscribe", err)])
     with ctx.lab.store.transaction() as conn:
@@ -269,17 +298,17 @@ def notification(
     store = ctx.lab.store
     note = Element(tag or m("Notification"))
     sub(note, t("SubscriptionId"), encode_id("subscription", sub_.id))
-    if sub_.kind == "pull":
+    if sub_.kind in ("pull", "push"):
         sub(note, t("PreviousWatermark"), encode_watermark(previous))
     sub(note, t("MoreEvents"), "true" if more else "false")
     if not events:
         status = sub(note, t("StatusEvent"))
-        if sub_.kind == "pull":
+        if sub_.kind in ("pull", "push"):
             sub(status, t("Watermark"), encode_watermark(last))
         return note
     for name, change in events:
         ev = sub(note, t(name))
-        if sub_.kind == "pull":
+        if sub_.kind in ("pull", "push"):
             sub(ev, t("Watermark"), encode_watermark(change.seq))
         sub(ev, t("TimeStamp"), change.at)
         item = store_items.get_item(store, change.item_id)
@@ -300,7 +329,9 @@ def notification(
 @operation("GetEvents")
 def get_events(ctx: EwsContext, request: Element) -> Element:
     try:
-        sub_ = _load(ctx.lab.store, text_of(request.find(m("SubscriptionId"))), ctx.user)
+        sub_ = load_subscription(
+            ctx.lab.store, text_of(request.find(m("SubscriptionId"))), ctx.user
+        )
         if sub_.kind != "pull":
             raise EwsError("ErrorInvalidSubscription", "GetEvents needs a pull subscription.")
         wm_text = text_of(request.find(m("Watermark")))
@@ -339,7 +370,7 @@ def _streaming_setup(ctx: EwsContext, request: Element) -> tuple[list[Subscripti
     ids = [text_of(e) for e in request.findall(f"{m('SubscriptionIds')}/{t('SubscriptionId')}")]
     if not ids:
         raise SoapFault("ErrorSchemaValidation", "SubscriptionIds is required")
-    subs = [_load(ctx.lab.store, i, ctx.user) for i in ids]
+    subs = [load_subscription(ctx.lab.store, i, ctx.user) for i in ids]
     for s in subs:
         if s.kind != "streaming":
             raise EwsError("ErrorInvalidSubscription", "Not a streaming subscription.")

@@ -1,19 +1,19 @@
-"""Organisation operations: ResolveNames, ConvertId, GetDelegate, GetServerTimeZones,
-GetUserConfiguration, GetUserOofSettings (GetUserAvailability lives in `availability`)."""
+"""Organisation operations: ResolveNames, ConvertId, GetDelegate, GetServerTimeZones
+(GetUserAvailability lives in `availability`; automatic replies and user configurations in
+`mailbox_settings`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import sqlite3
-from datetime import timedelta
 
 from exlab.core import items as store_items
 from exlab.core.access import DELEGATE_FOLDERS, delegate_level
-from exlab.core.errors import denied
+from exlab.core.errors import denied, not_found
 from exlab.core.store import Mailbox
 from exlab.core.timezones import zone_by_id, zones
-from exlab.ews.ids import decode_id, encode_id, mailbox_of, resolve_folder, rights_on
+from exlab.ews.ids import decode_id, encode_id, mailbox_of
 from exlab.ews.soap import (
     Element,
     EwsContext,
@@ -155,16 +155,25 @@ def _format(kind: str, key: str, fmt: str) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def _holder(ctx: EwsContext, kind: str, key: str) -> str | None:
-    """The mailbox that holds a folder or an item: Exchange's ids name it (the id's moniker),
-    so ConvertId answers with the real mailbox whatever the request said."""
+def _owner_of_id(ctx: EwsContext, kind: str, key: str) -> str:
+    """The mailbox address an id belongs to, read from the object it names ('' if none)."""
+    store = ctx.lab.store
     if kind == "folder":
-        folder = ctx.lab.store.folder(key)
-        return folder.mailbox if folder is not None else None
+        folder = store.folder(key)
+        return folder.mailbox if folder is not None else ""
+    if kind == "occurrence":
+        kind, key = "item", key.rpartition(":")[0]
+    if kind == "attachment":
+        attachment = store_items.get_attachment(store, key)
+        if attachment is None:
+            return ""
+        kind, key = "item", attachment.item_id
     if kind == "item":
-        item = store_items.get_item(ctx.lab.store, key)
-        return item.mailbox if item is not None else None
-    return None
+        item = store_items.get_item(store, key)
+        return item.mailbox if item is not None else ""
+    if kind == "config":
+        return key.partition(":")[0]
+    return ""
 
 
 @operation("ConvertId")
@@ -187,13 +196,10 @@ def convert_id(ctx: EwsContext, request: Element) -> Element:
                     "ErrorSchemaValidation", f"The request failed schema validation: '{fmt}'."
                 )
             kind, key = _raw_of(source.get("Id", ""), fmt)
-            address = _holder(ctx, kind, key) or source.get("Mailbox", "").lower()
-            mailbox = ctx.lab.store.mailbox(address)
+            # The id names its mailbox; the request's Mailbox is a placeholder for many clients.
+            mailbox = ctx.lab.store.mailbox(_owner_of_id(ctx, kind, key))
             if mailbox is None or mailbox.kind == "public":
-                raise EwsError(
-                    "ErrorNonExistentMailbox",
-                    f"No mailbox with such guid or SMTP address: {address}",
-                )
+                raise not_found()
             message = response_message("ConvertId")
             sub(
                 message,
@@ -322,103 +328,3 @@ def get_server_time_zones(ctx: EwsContext, request: Element) -> Element:
         zone_element(definitions, zone, full=full)
     messages.append(message)
     return response("GetServerTimeZones", messages)
-
-
-# -- GetUserConfiguration -------------------------------------------------------------------------
-
-
-def _owa_options(mailbox: Mailbox) -> list[tuple[str, str, str]]:
-    """(key, type, value) of the OWA.UserOptions dictionary Outlook on the web keeps."""
-    return [
-        ("timezone", "String", mailbox.time_zone),
-        ("dateformat", "String", "dd.MM.yyyy"),
-        ("timeformat", "String", "HH:mm"),
-        ("weekstartday", "Integer32", "1"),
-        ("workinghoursstarttime", "Integer32", "480"),
-        ("workinghoursendtime", "Integer32", "1020"),
-        ("workinghourstimezone", "String", mailbox.time_zone),
-    ]
-
-
-@operation("GetUserConfiguration", min_version="Exchange2010")
-def get_user_configuration(ctx: EwsContext, request: Element) -> Element:
-    name_el = request.find(m("UserConfigurationName"))
-    if name_el is None:
-        raise SoapFault(
-            "ErrorSchemaValidation",
-            "The request failed schema validation: UserConfigurationName is required.",
-        )
-    name = name_el.get("Name", "")
-    wanted = set(text_of(request.find(m("UserConfigurationProperties"))).split())
-    folder_el = next(
-        (c for c in name_el if c.tag in (t("FolderId"), t("DistinguishedFolderId"))), None
-    )
-    if folder_el is None:
-        raise SoapFault(
-            "ErrorSchemaValidation", "The request failed schema validation: folder id missing."
-        )
-    folder = resolve_folder(ctx, folder_el)
-    if not rights_on(ctx, folder).can_read_items:
-        raise denied()
-    mailbox = ctx.lab.store.mailbox(folder.mailbox)
-    if name != "OWA.UserOptions" or folder.distinguished != "root" or mailbox is None:
-        raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
-    message = response_message("GetUserConfiguration")
-    config = sub(message, m("UserConfiguration"))
-    config_name = sub(config, t("UserConfigurationName"), Name=name)
-    config_name.append(folder_el)
-    if wanted & {"Id", "All"}:
-        sub(
-            config,
-            t("ItemId"),
-            Id=encode_id("config", f"{mailbox.address}:{name}"),
-            ChangeKey="CQAAAA==",
-        )
-    if wanted & {"Dictionary", "All"}:
-        dictionary = sub(config, t("Dictionary"))
-        for key, kind, value in _owa_options(mailbox):
-            entry = sub(dictionary, t("DictionaryEntry"))
-            key_el = sub(entry, t("DictionaryKey"))
-            sub(key_el, t("Type"), "String")
-            sub(key_el, t("Value"), key)
-            value_el = sub(entry, t("DictionaryValue"))
-            sub(value_el, t("Type"), kind)
-            sub(value_el, t("Value"), value)
-    return response("GetUserConfiguration", [message])
-
-
-# -- GetUserOofSettings ---------------------------------------------------------------------------
-
-
-@operation("GetUserOofSettingsRequest")
-def get_user_oof_settings(ctx: EwsContext, request: Element) -> Element:
-    root = Element(m("GetUserOofSettingsResponse"))
-    result = sub(root, m("ResponseMessage"), ResponseClass="Success")
-    try:
-        address = text_of(request.find(f"{t('Mailbox')}/{t('Address')}")).lower()
-        mailbox = ctx.lab.store.mailbox(address) if address else None
-        if mailbox is None or mailbox.kind == "public":
-            raise EwsError(
-                "ErrorInvalidUserInfo" if address else "ErrorMissingEmailAddress",
-                f"No mailbox with SMTP address {address}.",
-            )
-        if mailbox.address != ctx.user:
-            raise denied()
-    except EwsError as err:
-        result.set("ResponseClass", "Error")
-        fill_error(result, err)
-        return root
-    sub(result, m("ResponseCode"), "NoError")
-    settings = sub(root, t("OofSettings"))
-    sub(settings, t("OofState"), mailbox.oof_state)
-    sub(settings, t("ExternalAudience"), "All")
-    duration = sub(settings, t("Duration"))
-    now = ctx.lab.now().replace(microsecond=0)
-    sub(duration, t("StartTime"), now.strftime("%Y-%m-%dT%H:00:00Z"))
-    sub(duration, t("EndTime"), (now + timedelta(days=365)).strftime("%Y-%m-%dT%H:00:00Z"))
-    internal = sub(settings, t("InternalReply"))
-    sub(internal, t("Message"), mailbox.oof_internal)
-    external = sub(settings, t("ExternalReply"))
-    sub(external, t("Message"), mailbox.oof_external)
-    sub(root, m("AllowExternalOof"), "All")
-    return root

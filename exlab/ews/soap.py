@@ -275,6 +275,32 @@ def fault_envelope(fault: SoapFault) -> bytes:
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
+ADDRESSING_NONE_NS = "http://schemas.microsoft.com/ws/2005/05/addressing/none"
+
+
+def action_not_supported(operation_tag: str) -> bytes:
+    """The fault EWS's WCF dispatcher gives an operation it has no contract for.
+
+    Not ErrorInvalidRequest: clients take that for a version mismatch and retry every version.
+    """
+    name = operation_tag.split("}", 1)[-1]
+    action = f"{M_NS}/{name}"
+    message = (
+        f"The message with Action '{action}' cannot be processed at the receiver, due to a "
+        "ContractFilter mismatch at the EndpointDispatcher. This may be because of either a "
+        "contract mismatch (mismatched Actions between sender and receiver) or a "
+        "binding/security mismatch between the sender and the receiver.  Check that sender "
+        "and receiver have the same contract and the same binding (including security "
+        "requirements, e.g. Message, Transport, None)."
+    )
+    root = ET.Element(s("Envelope"))
+    fault = sub(sub(root, s("Body")), s("Fault"))
+    code = sub(fault, "faultcode", "a:ActionNotSupported")
+    code.set("xmlns:a", ADDRESSING_NONE_NS)
+    sub(fault, "faultstring", message).set("{http://www.w3.org/XML/1998/namespace}lang", "en-US")
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
 # -- parsing and dispatch -------------------------------------------------------------------------
 
 
@@ -370,9 +396,7 @@ def handle(
     name = op_el.tag.split("}", 1)[-1]
     registered = _OPERATIONS.get(name) if op_el.tag == m(name) else None
     if registered is None:
-        return fault_result(
-            SoapFault("ErrorInvalidRequest", f"The request is invalid: unknown operation {name}.")
-        )
+        return SoapResult(500, action_not_supported(op_el.tag))
     ctx = EwsContext(
         lab=lab,
         user=user.lower(),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 
-from exlab.graph.oauth import DOMAIN, TENANT_ID, OAuthServer, oauth_router
+from exlab.graph.oauth import DOMAIN, TENANT_ID, LabClient, OAuthServer, oauth_router
 from exlab.graph.tokens import SigningKey, TokenIssuer
 
 if TYPE_CHECKING:
@@ -34,13 +34,21 @@ class GraphFace:
         if key is None:
             key = SigningKey.load_or_create(key_dir) if key_dir else SigningKey.generate()
         self.issuer = TokenIssuer(key, TENANT_ID)
-        self.oauth = OAuthServer(lab, self.display_name, self.issuer, DOMAIN)
+        self.oauth = OAuthServer(
+            lab, self.display_name, self.issuer, DOMAIN, registry=self._registered_client
+        )
         from exlab.graph.subscriptions import SubscriptionHub
 
         self.subscriptions = SubscriptionHub(self)
         """Change notifications to subscribers' listeners (`/v1.0/subscriptions`)."""
         self.outage_retry_after_s = 5
         """The Retry-After the face answers during an outage (a lab knob)."""
+
+    def _registered_client(self, client_id: str) -> LabClient | None:
+        from exlab.graph.apps import find_registered
+
+        registration = find_registered(self.lab.store, client_id)
+        return registration.client() if registration is not None else None
 
     def display_name(self, address: str) -> str:
         mailbox = self.lab.store.mailbox(address)

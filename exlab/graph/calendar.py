@@ -30,6 +30,7 @@ from exlab.graph.core import (
     check,
     collection,
     delta_page,
+    expand_parts,
     folder_gid,
     from_ews,
     item_gid,
@@ -40,6 +41,7 @@ from exlab.graph.core import (
     resolve_item,
     target_gid,
 )
+from exlab.graph.extended import expanded
 
 
 def event_json(call: Call, target: targets.Target) -> Json:
@@ -50,7 +52,7 @@ def event_json(call: Call, target: targets.Target) -> Json:
         master_id = item_gid(target.item)
     elif target.item.master_id is not None:
         master_id = graph_id(encode_id("item", target.item.master_id))
-    return event_out(
+    out = event_out(
         p,
         item_id=target_gid(target),
         change_key=target.item.change_key,
@@ -59,6 +61,14 @@ def event_json(call: Call, target: targets.Target) -> Json:
         tzname=tzname,
         owner=call.mailbox,
     )
+    for part in expand_parts(call.query.get("$expand", "")):
+        try:
+            extended_part = expanded(part, p)
+        except GraphInputError as exc:
+            raise GraphError(400, exc.code, exc.message) from None
+        if extended_part is not None:
+            out[extended_part[0]] = extended_part[1]
+    return out
 
 
 def calendar_folder(call: Call, ref: str | None) -> Folder:

@@ -22,18 +22,11 @@ from exlab.core.items import (
 )
 from exlab.core.recurrence import MONTHS
 from exlab.core.timezones import known, windows_id_of, zone_info
+from exlab.graph.extended import MULTI, SINGLE, extended_in
+from exlab.graph.input_error import GraphInputError as GraphInputError
 
 Props = dict[str, Any]
 Json = dict[str, Any]
-
-
-class GraphInputError(ValueError):
-    """A request body Graph would refuse (answered as 400 with `code`)."""
-
-    def __init__(self, message: str, code: str = "RequestBodyRead") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 # -- ids ----------------------------------------------------------------------------------------
@@ -330,6 +323,8 @@ def message_in(body: Mapping[str, Any], *, creating: bool) -> Props:
             p.update(flag_in(value))
         elif key == "internetMessageId" and creating:
             p["message:InternetMessageId"] = str(value)
+        elif key in (SINGLE, MULTI):
+            p.update(extended_in(key, value))
         elif key in MESSAGE_READ_ONLY:
             continue  # Graph ignores read-only properties in a body, it does not refuse them
         else:
@@ -568,7 +563,9 @@ def event_in(body: Mapping[str, Any]) -> Props:
     for key, value in body.items():
         if key.startswith("@odata") or key == "attachments":
             continue
-        if key == "subject":
+        if key in (SINGLE, MULTI):
+            p.update(extended_in(key, value))
+        elif key == "subject":
             p["item:Subject"] = "" if value is None else str(value)
         elif key == "body":
             p["item:Body"] = body_in(value)

@@ -4,7 +4,6 @@ behalf), reply/forward, attachments, MIME, and messages/delta."""
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,6 +45,7 @@ from exlab.graph.core import (
     resolve_item,
     target_gid,
 )
+from exlab.graph.extended import expanded
 
 
 def is_mail_folder(folder: Folder) -> bool:
@@ -123,21 +123,18 @@ def message_json(call: Call, target: targets.Target) -> Json:
     return out
 
 
-_EXT_FILTER = re.compile(r"id eq '(\w+) 0x([0-9A-Fa-f]+)'")
-
-
 def expand_message(
     call: Call, target: targets.Target, p: Mapping[str, Any], out: Json, part: str
 ) -> None:
     """The `$expand`s clients use on messages: MAPI properties by tag (sensitivity, ...)
     and a meeting message's event."""
-    if part.startswith("singleValueExtendedProperties"):
-        values = []
-        for kind, tag in _EXT_FILTER.findall(part):
-            key = f"ext:tag:{hex(int(tag, 16))}:{kind}"
-            if key in p:
-                values.append({"id": f"{kind} 0x{int(tag, 16):x}", "value": str(p[key])})
-        out["singleValueExtendedProperties"] = values
+    try:
+        extended_part = expanded(part, p)
+    except GraphInputError as exc:
+        raise GraphError(400, exc.code, exc.message) from None
+    if extended_part is not None:
+        name, values = extended_part
+        out[name] = values
     elif part in ("microsoft.graph.eventMessage/event", "event"):
         cal_key = target.item.props.get("lab:calendar_item")
         item = store_items.get_item(call.lab.store, str(cal_key)) if cal_key else None

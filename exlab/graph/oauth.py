@@ -22,6 +22,7 @@ import hashlib
 import html
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -107,6 +108,8 @@ class LabClient:
     name: str
     secret_hash: str | None = None
     roles: frozenset[str] = frozenset()
+    redirect_uris: tuple[str, ...] = ()
+    """Registered redirect URIs besides loopback ones (which every public client may use)."""
 
     @property
     def public(self) -> bool:
@@ -180,6 +183,8 @@ class OAuthServer:
     domain: str = DOMAIN
     settings: OAuthSettings = field(default_factory=OAuthSettings)
     clients: dict[str, LabClient] = field(default_factory=dict)
+    registry: Callable[[str], LabClient | None] | None = None
+    """Where clients registered after start are found (the lab store's app registrations)."""
     _devices: dict[str, _DeviceFlow] = field(default_factory=dict)
     _codes: dict[str, _AuthCode] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -212,6 +217,8 @@ class OAuthServer:
 
     def client(self, client_id: str) -> LabClient:
         client = self.clients.get(client_id)
+        if client is None and self.registry is not None:
+            client = self.registry(client_id)
         if client is None:
             raise OAuthError(
                 "unauthorized_client",
@@ -539,7 +546,7 @@ class OAuthServer:
         """Sign in on the authorize page; returns the redirect URL carrying the code."""
         client = self.client(query.get("client_id", ""))
         redirect_uri = query.get("redirect_uri", "")
-        _check_redirect(redirect_uri)
+        _check_redirect(redirect_uri, client)
         if query.get("response_type") != "code":
             raise OAuthError(
                 "unsupported_response_type",
@@ -666,10 +673,13 @@ class OAuthServer:
         }
 
 
-def _check_redirect(redirect_uri: str) -> None:
-    """Only loopback redirects (any port, as Entra allows for native apps) or the lab's own page."""
+def _check_redirect(redirect_uri: str, client: LabClient) -> None:
+    """Loopback redirects (any port, as Entra allows for native apps) or one registered for
+    the client."""
     parts = urlsplit(redirect_uri)
     if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return
+    if redirect_uri in client.redirect_uris:
         return
     raise OAuthError(
         "invalid_request",
@@ -810,8 +820,8 @@ def oauth_router(server: OAuthServer, base_url: Any) -> APIRouter:
     def authorize_page(tenant: str, request: Request) -> Response:
         query = dict(request.query_params)
         try:
-            server.client(query.get("client_id", ""))
-            _check_redirect(query.get("redirect_uri", ""))
+            client = server.client(query.get("client_id", ""))
+            _check_redirect(query.get("redirect_uri", ""), client)
         except OAuthError as err:
             return _page("Sign-in failed", f"<p>{html.escape(err.description)}</p>", 400)
         hidden = "".join(
@@ -835,7 +845,7 @@ def oauth_router(server: OAuthServer, base_url: Any) -> APIRouter:
             if err.error == "invalid_grant" or not redirect:
                 return _page("Sign-in failed", f"<p>{html.escape(err.description)}</p>", 400)
             try:
-                _check_redirect(redirect)
+                _check_redirect(redirect, server.client(form.get("client_id", "")))
             except OAuthError:
                 return _page("Sign-in failed", f"<p>{html.escape(err.description)}</p>", 400)
             params = {

@@ -301,6 +301,7 @@ def contact_route(call: Call, rest: list[str]) -> tuple[int, Any]:
                 contact_folder_json(call, f)
                 for f in call.lab.store.folders_of(call.mailbox)
                 if (f.folder_class or "").startswith("IPF.Contact")
+                and not f.hidden  # Exchange's own contact folders (Recipient Cache, ...)
                 and targets.rights(call.ctx, f).folder_visible
             ]
             return 200, collection(call, rows, context="contactFolders")

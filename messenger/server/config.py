@@ -62,7 +62,7 @@ class ServerSettings:
     session_ttl: dt.timedelta = dt.timedelta(days=30)
     session_check_interval: float = 0.5
     # Password reset links go out by e-mail (smtp://, smtp+starttls://, smtps://); the link is
-    # `reset_link` with {token} replaced. Without smtp_url the reset answers 503.
+    # `reset_link` with {token} replaced. Without smtp_url the reset answers 404.
     # /docs and /openapi.json are off unless enabled; /metrics answers loopback clients, and
     # others that send `Authorization: Bearer <metrics_token>`.
     api_docs: bool = False

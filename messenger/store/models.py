@@ -87,6 +87,9 @@ class Tenant(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The instance administrator's bounds for the tenant's retention_days.
+    retention_min_days: Mapped[int] = mapped_column(Integer, default=1)
+    retention_max_days: Mapped[int] = mapped_column(Integer, default=365)
 
 
 class Domain(Base):

@@ -125,6 +125,18 @@ async def set_partner(
     await db.flush()
 
 
+async def set_retention_bounds(
+    db: AsyncSession, tenant: Tenant, min_days: int, max_days: int
+) -> Tenant:
+    """The instance administrator's bounds; a retention outside them is moved inside."""
+    if not 1 <= min_days <= max_days:
+        raise InvalidInput("retention bounds need 1 <= minimum <= maximum days")
+    tenant.retention_min_days, tenant.retention_max_days = min_days, max_days
+    tenant.retention_days = min(max(tenant.retention_days, min_days), max_days)
+    await db.flush()
+    return tenant
+
+
 async def partner_tenants(db: AsyncSession, tenant_id: str) -> set[str]:
     """Tenants whose users this tenant's users may reach: both admins have consented."""
     mine = select(TenantPartner.partner_tenant_id).where(TenantPartner.tenant_id == tenant_id)
@@ -153,8 +165,12 @@ async def set_policy(
     storage_extension_steps: int | None = None,
 ) -> Tenant:
     if retention_days is not None:
-        if retention_days < 1:
-            raise InvalidInput("retention must be at least one day")
+        low, high = tenant.retention_min_days, tenant.retention_max_days
+        if not low <= retention_days <= high:
+            raise InvalidInput(
+                f"retention must be between {low} and {high} days "
+                "(bounds set by the instance administrator)"
+            )
         tenant.retention_days = retention_days
     if user_quota_bytes is not None:
         if user_quota_bytes < 0:
@@ -704,20 +720,26 @@ async def sync_candidates(
     """Memberships a device must look at, with the conversation's last seq.
 
     Active ones, and removals the device has not seen yet (a conversation the device never
-    saw and was removed from tells it nothing).
+    saw and was removed from tells it nothing). Conversations across a tenant pair whose
+    consent was withdrawn are left out: nothing of them is delivered any more.
     """
     rows = await db.execute(
-        select(Membership, Conversation.last_seq)
+        select(Membership, Conversation)
         .join(Conversation, Conversation.id == Membership.conversation_id)
         .where(Membership.user_id == user_id)
     )
     out = []
-    for mem, last_seq in rows:
+    for mem, conv in rows.all():
         if not mem.active:
             seen = since.get(mem.conversation_id)
             if seen is None or (mem.left_seq is not None and seen >= mem.left_seq):
                 continue
-        out.append((mem, int(last_seq)))
+        if conv.cross_tenant:
+            try:
+                await check_conversation_open(db, conv)
+            except CrossTenant:
+                continue
+        out.append((mem, int(conv.last_seq)))
     return out
 
 
@@ -869,7 +891,13 @@ async def pending_to_device(
 
 
 async def ack_to_device(db: AsyncSession, device_id: str, upto: int) -> None:
-    await db.execute(delete(ToDevice).where(ToDevice.device_id == device_id, ToDevice.seq <= upto))
+    """Drop delivered envelopes and give their bytes back to the senders' quotas."""
+    gone = await db.execute(
+        delete(ToDevice)
+        .where(ToDevice.device_id == device_id, ToDevice.seq <= upto)
+        .returning(ToDevice.sender_user_id, func.length(ToDevice.ciphertext))
+    )
+    await refund_users(db, [(user_id, size) for user_id, size in gone])
 
 
 async def add_receipt(
@@ -948,6 +976,43 @@ async def charge_storage(db: AsyncSession, user: User, size: int) -> None:
     )
     if charged is None:
         raise QuotaExceeded("your organisation's storage is full; ask your administrator")
+
+
+async def charge_user(db: AsyncSession, user: User, size: int) -> None:
+    """Count a message's or envelope's bytes against the user's quota, or raise.
+
+    The per-user quota covers everything the user makes the server keep; the tenant's
+    capacity is checked on uploads, where the large amounts are.
+    """
+    tenant_quota = (
+        select(Tenant.user_quota_bytes).where(Tenant.id == User.tenant_id).scalar_subquery()
+    )
+    charged = await db.scalar(  # one statement: check, add and lock the user's row
+        update(User)
+        .where(
+            User.id == user.id,
+            User.storage_used + size <= func.coalesce(User.quota_bytes, tenant_quota),
+        )
+        .values(storage_used=User.storage_used + size)
+        .returning(User.storage_used)
+    )
+    if charged is None:
+        limit = await user_quota(db, user)
+        raise QuotaExceeded(
+            f"this message of {size} bytes exceeds your storage quota of {limit} bytes"
+        )
+
+
+async def refund_users(db: AsyncSession, sizes: Iterable[tuple[str | None, int | None]]) -> None:
+    """Give back the bytes of deleted messages or envelopes to their senders."""
+    per_user: Counter[str] = Counter()
+    for user_id, size in sizes:
+        if user_id is not None and size:
+            per_user[user_id] += int(size)
+    for user_id, size in sorted(per_user.items()):
+        await db.execute(
+            update(User).where(User.id == user_id).values(storage_used=User.storage_used - size)
+        )
 
 
 async def add_attachment(
@@ -1039,11 +1104,15 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
             )
             result.attachment_ids.append(att_id)
         result.attachments += len(gone)
-        result.events += _count(
+        events = (
             await db.execute(
-                delete(Event).where(Event.conversation_id.in_(convs), Event.created_at < cutoff)
+                delete(Event)
+                .where(Event.conversation_id.in_(convs), Event.created_at < cutoff)
+                .returning(Event.sender_user_id, func.length(Event.ciphertext))
             )
-        )
+        ).all()
+        await refund_users(db, [(user_id, size) for user_id, size in events])
+        result.events += len(events)
         result.receipts += _count(
             await db.execute(
                 delete(Receipt).where(
@@ -1052,13 +1121,15 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
             )
         )
         devices = select(Device.id).where(Device.user_id.in_(users))
-        result.to_device += _count(
+        envelopes = (
             await db.execute(
-                delete(ToDevice).where(
-                    ToDevice.device_id.in_(devices), ToDevice.created_at < cutoff
-                )
+                delete(ToDevice)
+                .where(ToDevice.device_id.in_(devices), ToDevice.created_at < cutoff)
+                .returning(ToDevice.sender_user_id, func.length(ToDevice.ciphertext))
             )
-        )
+        ).all()
+        await refund_users(db, [(user_id, size) for user_id, size in envelopes])
+        result.to_device += len(envelopes)
         result.transactions += _count(
             await db.execute(
                 delete(Transaction).where(

@@ -128,6 +128,16 @@ async def test_meeting_accepted_from_chat_is_accepted_in_the_lab_on_behalf(
     view = await chef.calendar_view([boss_calendar], start, start + timedelta(hours=1))
     meeting = next(e for e in view if e.subject == "Abstimmung Kreisumlage")
     assert meeting.my_response is ResponseType.ACCEPT
+    # The organiser got the answer from the boss, sent by the assistant on her behalf.
+    lena_inbox = await lena.default_folder(SACHBEARBEITUNG, "inbox")
+    answers = [
+        m
+        for m in (await lena.items(lena_inbox, ItemQuery(limit=50))).items
+        if isinstance(m, Message) and "Abstimmung Kreisumlage" in m.subject
+    ]
+    assert [(a.from_ and a.from_.email, a.sender and a.sender.email) for a in answers] == [
+        (CHEF, ASSISTENZ)
+    ]
 
 
 async def test_colleague_without_rights_is_refused_and_nothing_changes(

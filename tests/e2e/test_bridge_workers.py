@@ -126,10 +126,11 @@ async def test_two_workers_one_killed_every_mailbox_still_watched_once(
     store = await rig.store()
     try:
 
-        async def all_held() -> bool:
-            return set((await store.lease_holders()).keys()) == {CHEF, POSTSTELLE}
+        async def shared() -> bool:
+            holders = await store.lease_holders()
+            return set(holders) == {CHEF, POSTSTELLE} and set(holders.values()) == {"w1", "w2"}
 
-        await until_async(all_held, 30)
+        await until_async(shared, 30)  # one mailbox each
         holders = await store.lease_holders()
         reported: dict[str, set[str]] = {}
 
@@ -139,6 +140,7 @@ async def test_two_workers_one_killed_every_mailbox_still_watched_once(
             return set().union(*reported.values()) == {CHEF, POSTSTELLE}
 
         await until_async(reports_match, 30)
+        assert len(reported["w1"]) == len(reported["w2"]) == 1, reported
         assert not reported["w1"] & reported["w2"], reported
         victim = holders[CHEF]
         survivor = "w2" if victim == "w1" else "w1"
@@ -147,7 +149,7 @@ async def test_two_workers_one_killed_every_mailbox_still_watched_once(
         async def moved() -> bool:
             return set((await store.lease_holders()).values()) == {survivor}
 
-        await until_async(moved, 15)  # within a lease period (3 s) plus a renewal round
+        await until_async(moved, 15)  # within a lease period (3 s) plus renewal rounds
         lena = session_for(SACHBEARBEITUNG)
         await lena.send(Message(subject="Nach dem Ausfall an Chef", body="!", to=(Address(CHEF),)))
         await lena.send(

@@ -206,3 +206,15 @@ def test_json_names_the_mailbox_and_never_null_counts(as_user) -> None:
             counts = [folder[k] for k in ("total_count", "unread_count", "child_folder_count")]
             assert all(isinstance(c, int) for c in counts), folder["name"]
             assert folder["mailbox"]
+
+
+def test_the_owner_has_full_rights_in_her_own_archive(as_user) -> None:
+    as_user(CHEF)
+    tree = json.loads(ok("folders", "tree", "--archive", "--json"))["tree"]
+    for folder in [tree, *tree["children"]]:
+        rights = folder["rights"]
+        assert (rights["edit"], rights["delete"]) == ("all", "all"), folder["name"]
+    archived = json.loads(ok("mail", "ls", "-f", "archiveinbox", "--limit", "1", "--json"))
+    item = archived["items"][0]
+    assert ok("mail", "flag", item["id"], "--json")
+    ok("mail", "delete", item["id"])

@@ -268,7 +268,7 @@ async def test_a_weekly_series_expands_in_the_calendar_view(assistenz: DelegateS
     mine = [e for e in view if e.subject == "Lagebesprechung (Graph)"]
     assert [e.start for e in mine] == [start + timedelta(weeks=i) for i in range(3)]
     assert {e.event_kind for e in mine} == {EventKind.OCCURRENCE}
-    master = await assistenz._run(assistenz._backend.series_master, mine[0].id)
+    master = (await assistenz.series(mine[0].id))[0]
     assert master.recurrence is not None and master.recurrence.count == 3
 
 
@@ -371,11 +371,7 @@ async def test_a_clerk_without_rights_is_denied(sach: DelegateSession) -> None:
             lambda s: s.folder_tree(Mailbox("public", "Public", MailboxKind.PUBLIC)),
             "public_folders",
         ),
-        (
-            lambda s: s._run(s._backend.archive_of, Mailbox(CHEF, "Chef", MailboxKind.DELEGATED)),
-            "archive",
-        ),
-        (lambda s: s._run(s._backend.delegates, CHEF), "delegates"),
+        (lambda s: s.delegates(CHEF), "delegates"),
         (lambda s: s.default_folder(CHEF, "notes"), "notes"),
         (lambda s: s.default_folder(CHEF, "voicemail"), "voicemail"),
     ],
@@ -389,18 +385,28 @@ async def test_what_graph_cannot_do_is_unsupported_with_a_reason(
     assert "Graph" in str(caught.value) or "graph" in str(caught.value)
 
 
+def test_graph_finds_no_archive_and_says_why(served: GraphLab, sign_in: OAuthSignIn) -> None:
+    backend = _backend(served, sign_in, ASSISTENZ)
+    try:
+        with pytest.raises(Unsupported, match="archive") as caught:
+            backend.archive_of(Mailbox(CHEF, "Chef", MailboxKind.DELEGATED))
+    finally:
+        backend.close()
+    assert caught.value.feature == "archive"
+
+
 async def test_calendar_notifications_are_unsupported_with_a_reason(
     assistenz: DelegateSession,
 ) -> None:
     calendar = await assistenz.default_folder(CHEF, "calendar")
     with pytest.raises(Unsupported, match="delta"):
-        await assistenz._run(assistenz._backend.subscribe, [calendar])
+        await anext(assistenz.subscribe([calendar]))
 
 
 async def test_folder_permissions_are_unsupported(assistenz: DelegateSession) -> None:
     inbox = await assistenz.default_folder(ASSISTENZ, "inbox")
     with pytest.raises(Unsupported):
-        await assistenz._run(assistenz._backend.permissions, inbox)
+        await assistenz.permissions(inbox)
 
 
 async def test_incremental_sync_sees_new_mail(

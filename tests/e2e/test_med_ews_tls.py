@@ -1,11 +1,9 @@
-"""TLS verification (on by default, CA bundle option) and an EWS-disabled server."""
+"""TLS verification: on by default, and the CA bundle option."""
 
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +13,7 @@ from bridge.serving import ServerThread
 from exlab import Lab
 from exlab.graph.tls import LabTls, ensure_tls
 from exlab.server import create_app
-from med import DelegateSession, EwsDisabled, ItemQuery, Unreachable
+from med import DelegateSession, ItemQuery, Unreachable
 from tests.e2e.conftest import ASSISTENZ, CHEF, backend_for
 
 
@@ -43,28 +41,3 @@ async def test_unknown_ca_is_refused_and_the_ca_bundle_makes_it_work(tls_lab) ->
     inbox = await trusted.default_folder(CHEF, "inbox")
     assert len((await trusted.items(inbox, ItemQuery(limit=2))).items) == 2
     await trusted.close()
-
-
-class _Forbidden(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.send_response(403)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-async def test_server_that_forbids_ews_is_ews_disabled() -> None:
-    httpd = HTTPServer(("127.0.0.1", 0), _Forbidden)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-
-    endpoint = SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}/EWS/Exchange.asmx")
-    session = DelegateSession(backend_for(endpoint, ASSISTENZ))  # type: ignore[arg-type]
-    try:
-        with pytest.raises(EwsDisabled):
-            await session.mailboxes()
-    finally:
-        await session.close()
-        httpd.shutdown()

@@ -86,11 +86,12 @@ class LabServer:
         user: str,
         body: str,
         *,
-        version: str = "Exchange2016",
+        version: str = "Exchange2010_SP2",
         headers: dict[str, str] | None = None,
         header_xml: str = "",
     ) -> httpx.Response:
-        """One raw SOAP request over HTTP with Basic auth (for what no client exposes)."""
+        """One raw SOAP request over HTTP with Basic auth (for what no client exposes); the
+        default version is the one the schemas in the reference folder describe."""
         envelope = (
             '<?xml version="1.0" encoding="utf-8"?>'
             '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import re
 
@@ -27,7 +28,7 @@ def _lab_codes() -> set[str]:
 def _response(status: int, code: str, headers: dict[str, str] | None = None) -> requests.Response:
     answer = requests.Response()
     answer.status_code = status
-    answer._content = json.dumps({"error": {"code": code, "message": "m"}}).encode()
+    answer.raw = io.BytesIO(json.dumps({"error": {"code": code, "message": "m"}}).encode())
     answer.headers.update(headers or {})
     return answer
 

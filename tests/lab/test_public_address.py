@@ -48,7 +48,7 @@ def test_find_item_and_create_item_in_mailbox_public_change_nothing(lab: LabServ
     assert not list(own.inbox.filter(subject="Falsch abgelegt"))
 
 
-def test_delegates_and_id_conversion_of_public_are_refused(lab: LabServer) -> None:
+def test_delegates_of_public_are_refused_and_id_conversion_ignores_it(lab: LabServer) -> None:
     delegates = soap(
         lab,
         ASSISTENZ,
@@ -64,4 +64,6 @@ def test_delegates_and_id_conversion_of_public_are_refused(lab: LabServer) -> No
         f'<t:AlternateId Format="EwsId" Id="{own_inbox}" Mailbox="public"/>'
         "</m:SourceIds></m:ConvertId>",
     )
-    assert b"ErrorNonExistentMailbox" in converted
+    # ConvertId reads the mailbox from the id; the Mailbox attribute is never resolved.
+    assert b"ErrorNonExistentMailbox" not in converted
+    assert f'Mailbox="{ASSISTENZ}"'.encode() in converted

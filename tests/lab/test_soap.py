@@ -87,7 +87,6 @@ def test_error_is_a_response_message_and_rolls_back_the_call(
             "ErrorSchemaValidation",
         ),
         (b"<Envelope/>", "ErrorSchemaValidation"),
-        (envelope("<m:NoSuchOperation/>"), "ErrorInvalidRequest"),
         (
             envelope("<m:GetFolder/>", '<t:RequestServerVersion Version="Exchange2099"/>'),
             "ErrorInvalidServerVersion",

@@ -55,8 +55,12 @@ async def test_devices_are_listed_with_their_public_keys(msg: Harness) -> None:
 
     assert base64.b64decode(listed[0]["signing_key"]) == signing
     assert base64.b64decode(listed[0]["exchange_key"]) == exchange
-    with pytest.raises(Conflict):
-        await bert.register_device("x", signing, exchange, b"s", device_id=device_id)
+    # Someone else's device id is not "taken" (that would tell it exists): bert gets his own.
+    assert await bert.register_device("x", signing, exchange, b"s", device_id=device_id) != (
+        device_id
+    )
+    with pytest.raises(Conflict):  # re-registering one's own device id is a conflict
+        await anna.register_device("again", signing, exchange, b"s", device_id=device_id)
 
 
 async def test_removing_a_lost_device_ends_its_stream_and_tells_partners(msg: Harness) -> None:

@@ -61,7 +61,7 @@ async def test_withdrawn_consent_stops_everything_across_the_pair(msg: Harness) 
     await msg.allow(kreis, nord)
     cid = (await anna.create_conversation("group", [nils.user_id]))["conversation_id"]
     attachment = await anna.upload(cid, b"encrypted-scan")
-    sent = await anna.send_raw(cid, b"x")
+    sent = await anna.send_raw(cid, b"x", attachment_ids=[attachment])
     assert await nils.download(attachment) == b"encrypted-scan"
     assert len(await nils.history(cid)) >= 1
 
@@ -87,6 +87,11 @@ async def test_withdrawn_consent_stops_everything_across_the_pair(msg: Harness) 
 
     await refused(nils)
     await refused(anna)
+    async with nils.events() as stream:  # a fresh stream replays nothing of it either
+        replayed = []
+        while (event := await stream.next())["type"] != "synced":
+            replayed.append(event)
+    assert [e for e in replayed if e.get("conversation_id") == cid] == []
 
 
 async def test_concurrent_adds_never_exceed_the_member_cap(msg: Harness) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import queue
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -89,11 +90,16 @@ class FakeOrg:
             tuple[Message | str, SendOptions, str]
         ] = []  # (message or item id, options, mode)
         self.responses: list[tuple[str, ResponseType]] = []
+        #: (item id, response, comment, sent to the organizer) of every answer.
+        self.answers: list[tuple[str, ResponseType, str | None, bool]] = []
         self.calls: list[str] = []
         #: While True every write answers as an unreachable server would (offline tests).
         self.unreachable = False
         #: While False, `subscribe` says the backend has no notifications (most tests).
         self.live = False
+        #: While cleared, the directory (`resolve_names`) waits: a slow server's completion.
+        self.directory_open = threading.Event()
+        self.directory_open.set()
         self._subscribers: list[queue.Queue[MailboxEvent]] = []
         self._build(inbox_size)
 
@@ -371,6 +377,7 @@ class FakeOrg:
         return Mailbox(ME, "Tom Weber", MailboxKind.OWN)
 
     def resolve_names(self, query: str) -> Sequence[Mailbox]:
+        self.directory_open.wait(timeout=30)
         if not query.strip():
             raise InvalidInput("Give an address or a name.")
         people = [
@@ -611,6 +618,7 @@ class FakeOrg:
         self, item_id: str, response: ResponseType, message: str | None, *, send: bool
     ) -> None:
         self.responses.append((item_id, response))
+        self.answers.append((item_id, response, message, send))
         item = self.items.get(item_id)
         if isinstance(item, Event):
             self.items[item_id] = dataclasses.replace(item, my_response=response)

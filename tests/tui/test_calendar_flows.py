@@ -95,7 +95,7 @@ async def test_team_calendar_overlay_adds_its_events_in_another_colour(
         await pilot.press("o")  # focus the calendar list
         options = [o.value for o in cal.query_one("#calendars")._options]  # type: ignore[attr-defined]
         team = next(f for f in options if f.startswith("teamkalender:"))
-        cal.set_active(team)
+        cal.query_one("#calendars").highlighted = options.index(team)  # type: ignore[attr-defined]
         await pilot.press("space")
         await settle(pilot)
         assert cal.overlay[-1] == team and len(cal.overlay) == 2
@@ -185,15 +185,16 @@ async def test_free_busy_finder_books_the_first_free_slot(
         await settle(pilot)
         finder = app.screen
         assert isinstance(finder, FreeBusyScreen)
-        # chef has the Jour fixe 10:00-11:00 on Monday; the first free hour is 07:00.
+        # chef has the Jour fixe 10:00-11:00 on Monday; it is 09:00 now, so the first free
+        # hour is 09:00 (nothing earlier: the past is no proposal).
         slots = finder._slots
-        assert slots and slots[0].hour == 7
+        assert slots and slots[0] == NOW
         assert all(not (s.hour == 10 or (s.hour == 9 and s.minute == 30)) for s in slots)
         finder.query_one("#fb-slots").focus()
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, EventFormScreen)
-        assert app.screen.query_one("#e-start", Input).value == "07:00"
+        assert app.screen.query_one("#e-start", Input).value == "09:00"
 
 
 async def test_editing_an_occurrence_for_the_whole_series_renames_the_series(

@@ -93,6 +93,7 @@ async def test_reply_is_reviewed_then_sent_on_behalf_of_the_boss_and_draft_remov
         compose = app.screen
         assert isinstance(compose, ComposeScreen)
         await pilot.press(*"Danke", "enter")
+        await settle(pilot)
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, ReviewScreen)
@@ -101,11 +102,15 @@ async def test_reply_is_reviewed_then_sent_on_behalf_of_the_boss_and_draft_remov
             "From: Dr. Anna Berg <chef@musterstadt.example>, sent by "
             "assistenz@musterstadt.example on behalf"
         )
-        assert str(app.screen.query_one("#review-body").render()).strip() == "Danke"
+        body = str(app.screen.query_one("#review-body").render())
+        assert body.startswith("Danke\n") and "> Sehr geehrte Frau Dr. Berg," in body
         assert list(app.drafts.all())  # autosaved before sending
         await pilot.press("y")
         await settle(pilot)
-        assert org.sent == [("m00000", SendOptions(from_mailbox=CHEF), "reply")]
+        ((sent, options, _),) = org.sent
+        assert options == SendOptions(from_mailbox=CHEF)
+        assert isinstance(sent, Message) and sent.body == body
+        assert sent.subject == "RE: Haushaltsplan 2027 (1)"
         assert isinstance(app.screen, MailScreen)
         assert app.drafts.all() == []
 

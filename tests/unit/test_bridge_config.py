@@ -130,3 +130,62 @@ def test_digest_rules_gather_into_the_next_slot() -> None:
     config = parse(BASE + RULE.replace('name = "r"', 'name = "r"\ndigest_minutes = 15'))
     moment = datetime(2027, 1, 6, 12, 7, tzinfo=UTC)
     assert not_before(config.rules[0], moment) == datetime(2027, 1, 6, 12, 15, tzinfo=UTC)
+
+
+def test_digest_rows_of_one_route_and_slot_go_out_as_one_message() -> None:
+    from bridge.notify.outbox import batch_rows
+    from bridge.notify.store import OutboxRow
+
+    def row(i: int, route: str = "user:a@m", digest: bool = True, slot: float = 900.0) -> OutboxRow:
+        return OutboxRow(i, f"k{i}", "chef@m", f"id{i}", route, "r", {}, slot, digest, 0)
+
+    rows = [row(1), row(2, digest=False), row(3), row(4, route="group:B"), row(5, slot=1800.0)]
+    assert [[r.id for r in batch] for batch in batch_rows(rows)] == [[1, 3], [2], [4], [5]]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("accept #12", ("accept", 12, "")),
+        ("Decline #3 Termin passt leider nicht", ("decline", 3, "Termin passt leider nicht")),
+        ("flag", ("flag", None, "")),
+        ("move #4 Vorgänge", ("move", 4, "Vorgänge")),
+        (
+            "forward #5 kaemmerei@musterstadt.example Zur Kenntnis",
+            ("forward", 5, "kaemmerei@musterstadt.example Zur Kenntnis"),
+        ),
+        ("help", ("help", None, "")),
+        ("Danke, erledige ich", None),
+        ("", None),
+    ],
+)
+def test_reply_commands_are_read_and_ordinary_chat_is_left_alone(
+    text: str, expected: tuple[str, int | None, str] | None
+) -> None:
+    from bridge.notify.actions import parse_command
+
+    command = parse_command(text)
+    assert (None if command is None else (command.verb, command.ref, command.argument)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("move #4", "needs a folder"), ("forward #5 Kämmerei", "e-mail address")],
+)
+def test_malformed_commands_say_how_to_write_them(text: str, message: str) -> None:
+    from bridge.notify.actions import CommandError, parse_command
+
+    with pytest.raises(CommandError, match=message):
+        parse_command(text)
+
+
+def test_items_are_classed_as_the_rules_name_them() -> None:
+    from bridge.notify.rules import item_kind
+    from med import Event, Voicemail
+
+    start = datetime(2027, 1, 6, 9, tzinfo=UTC)
+    assert item_kind(mail()) == "mail"
+    assert item_kind(mail(is_meeting_request=True)) == "meeting"
+    assert item_kind(Voicemail(id="v", subject="Anruf")) == "voicemail"
+    meeting = Event(id="e", start=start, end=start + timedelta(hours=1), is_meeting=True)
+    assert item_kind(meeting) == "meeting"

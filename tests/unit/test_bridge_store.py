@@ -125,3 +125,14 @@ async def test_a_lease_passes_to_another_worker_only_when_it_expired(store: Brid
     assert await store.acquire("chef@m", "w2", 10)
     assert await store.lease_holders() == {"chef@m": "w2"}
     assert not await store.acquire("chef@m", "w1", 10)
+
+
+async def test_workers_are_live_while_their_heartbeat_is_recent(store: BridgeStore) -> None:
+    clock = Clock()
+    store._clock = clock
+    await store.heartbeat("w1")
+    clock.now += 5
+    await store.heartbeat("w2")
+    assert await store.live_workers(10) == ["w1", "w2"]
+    clock.now += 6
+    assert await store.live_workers(10) == ["w2"]

@@ -43,3 +43,26 @@ def test_tui_with_an_unknown_profile_is_one_line_and_not_found(tmp_path: Path) -
     assert result.stderr.strip() == (
         "medbridge: No profile named 'nosuch'; see `medbridge profile list`."
     )
+
+
+def test_api_serve_with_a_wrong_setting_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "api.toml"
+    config.write_text("[api]\nrate_per_minute = 0\n", encoding="utf-8")
+    result = run_cli("api", "serve", "--config", str(config), "--port", "0")
+    assert result.returncode == 2
+    assert "rate_per_minute" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_api_keygen_prints_a_key_once_and_only_its_hash_to_store() -> None:
+    import hashlib
+
+    result = run_cli(
+        "api", "keygen", "--caller", "assistenz@musterstadt.example", "--scope", "send"
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.splitlines()[0].removeprefix("key (shown once): ")
+    assert key.startswith("mbk_")
+    stored = result.stdout.split("[[api.keys]]", 1)[1]
+    assert key not in stored
+    assert hashlib.sha256(key.encode()).hexdigest() in stored
+    assert 'scopes = ["send"]' in stored

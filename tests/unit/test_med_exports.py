@@ -18,6 +18,7 @@ def test_all_is_sorted_and_complete() -> None:
         "permissions",
         "config",
         "ical",
+        "quoting",
         "auth",
     }
     assert public == set(med.__all__)

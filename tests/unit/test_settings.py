@@ -168,3 +168,18 @@ def test_unusable_managed_configuration_is_one_clear_line(managed: Path) -> None
         f"medbridge: The configuration file {managed / 'managed.json'} is not valid"
     )
     assert "Traceback" not in err
+
+
+def test_the_api_reads_its_table_from_the_same_merged_settings(
+    user_file: Path, managed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.api import SettingsError, load_settings
+
+    user_file.write_text("[api]\nrate_per_minute = 100\nmax_page_size = 50\n", encoding="utf-8")
+    monkeypatch.setenv("MEDBRIDGE_API__RATE_PER_MINUTE", "120")
+    (managed / "managed.toml").write_text("[api]\nmax_page_size = 20\n", encoding="utf-8")
+    settings = load_settings()
+    assert (settings.rate_per_minute, settings.max_page_size) == (120, 20)
+    monkeypatch.setenv("MEDBRIDGE_API__MAX_BODY_BYTES", "12")
+    with pytest.raises(SettingsError, match=r"\[api\] max_body_bytes"):
+        load_settings()

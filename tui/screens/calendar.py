@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from med.model import Event, EventKind, Feature, Folder, MailboxKind, ResponseType
+from med.model import BusyStatus, Event, EventKind, Feature, Folder, MailboxKind, ResponseType
 from tui import messages as msg
 from tui.actions import CALENDAR_ACTIONS, bindings
 from tui.calendar_render import PALETTE, Shown, range_for, render
@@ -28,7 +28,7 @@ from tui.screens.event_form import EventEdit, EventFormScreen
 from tui.widgets.context_bar import ContextBar, TopBar
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
 
 
 class CalendarScreen(MedScreen[None]):
@@ -118,13 +118,25 @@ class CalendarScreen(MedScreen[None]):
         selection.clear_options()
         selection.add_options(
             [
-                Selection(
-                    Text.assemble(("■ ", self.colour_of(f.id)), name), f.id, f.id == preferred.id
-                )
+                Selection(self._prompt(name, f.id), f.id, f.id == preferred.id)
                 for name, f in calendars
             ]
         )
         self.reload()
+
+    def _prompt(self, name: str, folder_id: str) -> Text:
+        """A calendar's line: shown ones in their colour, hidden ones dim and struck through;
+        the target of new appointments marked, whether shown or not."""
+        target = " ← new" if folder_id == self.active else ""
+        if folder_id in self.overlay:
+            return Text.assemble(("■ ", self.colour_of(folder_id)), name, (target, "bold"))
+        return Text.assemble(("□ ", "dim"), (name, "dim strike"), (target, "bold"))
+
+    def _refresh_prompts(self) -> None:
+        selection = self.query_one(SelectionList)
+        for index, (name, folder) in enumerate(self._calendars()):
+            if index < selection.option_count:
+                selection.replace_option_prompt_at_index(index, self._prompt(name, folder.id))
 
     @on(SelectionList.SelectedChanged)
     def _overlay_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
@@ -132,13 +144,17 @@ class CalendarScreen(MedScreen[None]):
         self.overlay = [f for f in self.overlay if f in selected] + [
             f for f in event.selection_list.selected if f not in self.overlay
         ]
+        self._refresh_prompts()
         self.reload()
 
-    @on(SelectionList.SelectionHighlighted)
-    def _active_changed(self, event: SelectionList.SelectionHighlighted[str]) -> None:
-        self.active = event.selection.value
-        self._update_context()
-        self.refresh_bindings()
+    def action_target_calendar(self) -> None:
+        """New appointments go to the highlighted calendar (showing or hiding one does not
+        change where they go)."""
+        selection = self.query_one(SelectionList)
+        if selection.highlighted is None:
+            return
+        self.set_active(selection.get_option_at_index(selection.highlighted).value)
+        self.notify(f"New appointments go to {self.name_of(self.active or '')}.")
 
     def set_overlay(self, folder_id: str, on: bool = True) -> None:
         """Show or hide one calendar in the overlay (what space does in the list)."""
@@ -149,11 +165,8 @@ class CalendarScreen(MedScreen[None]):
             selection.deselect(folder_id)
 
     def set_active(self, folder_id: str) -> None:
-        selection = self.query_one(SelectionList)
-        for index in range(selection.option_count):
-            if selection.get_option_at_index(index).value == folder_id:
-                selection.highlighted = index
         self.active = folder_id
+        self._refresh_prompts()
         self._update_context()
         self.refresh_bindings()
 
@@ -343,10 +356,51 @@ class CalendarScreen(MedScreen[None]):
 
         def done(edit: EventEdit | None) -> None:
             if edit is not None:
-                self.create_event(folder, edit.event)
+                self.after_conflict_check(
+                    folder, edit.event, lambda: self.create_event(folder, edit.event)
+                )
 
         self.app.push_screen(
             EventFormScreen(self.name_of(folder.id), None, tz=tz, start=default), done
+        )
+
+    @work(group="conflicts", exit_on_error=False)
+    async def after_conflict_check(
+        self, folder: Folder, event: Event, proceed: Callable[[], object]
+    ) -> None:
+        """Save at once when nothing else is booked then in that calendar; else ask first."""
+        clashes: list[Event] = []
+        if event.show_as is not BusyStatus.FREE and event.end > event.start:
+            found = await self.medapp.session.calendar_view([folder], event.start, event.end)
+            clashes = [
+                other
+                for other in found
+                if other.id != event.id
+                and not other.is_cancelled
+                and other.show_as is not BusyStatus.FREE
+                and other.start < event.end
+                and other.end > event.start
+            ]
+        if not clashes:
+            proceed()
+            return
+        tz = self.medapp.now().tzinfo
+        names = "; ".join(
+            f"“{c.subject}” {c.start.astimezone(tz):%H:%M}–{c.end.astimezone(tz):%H:%M}"
+            for c in clashes[:3]
+        )
+        more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                proceed()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Conflict: this overlaps {names}{more} in {self.name_of(folder.id)}. Save anyway?",
+                yes="Save anyway",
+            ),
+            answered,
         )
 
     @work(group="update", exit_on_error=False)
@@ -364,9 +418,18 @@ class CalendarScreen(MedScreen[None]):
             return
         tz = self.medapp.now().tzinfo
         assert tz is not None
+        folder = self._folder(event.folder_id)
 
         def done(edit: EventEdit | None) -> None:
-            if edit is not None and edit.fields:
+            if edit is None or not edit.fields:
+                return
+            if {"start", "end"} & set(edit.fields) and folder is not None:
+                self.after_conflict_check(
+                    folder,
+                    edit.event,
+                    lambda: self.save_event(edit.event, list(edit.fields), edit.series),
+                )
+            else:
                 self.save_event(edit.event, list(edit.fields), edit.series)
 
         self.app.push_screen(
@@ -388,7 +451,13 @@ class CalendarScreen(MedScreen[None]):
             if start is None:
                 return
             moved = dataclasses.replace(event, start=start, end=start + (event.end - event.start))
-            self.save_event(moved, ["start", "end"], False)
+            folder = self._folder(event.folder_id)
+            if folder is None:
+                self.save_event(moved, ["start", "end"], False)
+                return
+            self.after_conflict_check(
+                folder, moved, lambda: self.save_event(moved, ["start", "end"], False)
+            )
 
         local = event.start.astimezone(tz)
         self.app.push_screen(
@@ -450,32 +519,53 @@ class CalendarScreen(MedScreen[None]):
         self.reload()
 
     def action_respond(self) -> None:
+        """Accept, tentative or decline for the owner; with a comment, or without telling the
+        organizer."""
         event = self.current_event()
         if event is None:
             return
         owner = self.name_of(event.folder_id or "")
+        answers = [
+            ("Accept", ResponseType.ACCEPT),
+            ("Tentative", ResponseType.TENTATIVE),
+            ("Decline", ResponseType.DECLINE),
+        ]
+        choices = [
+            (f"{label}{how}", (response, mode))
+            for label, response in answers
+            for how, mode in (
+                ("", "send"),
+                (" with a comment", "comment"),
+                (" without sending a reply", "silent"),
+            )
+        ]
 
-        def chosen(response: ResponseType | None) -> None:
-            if response is not None:
-                self.respond(event, response)
+        def chosen(answer: tuple[ResponseType, str] | None) -> None:
+            if answer is None:
+                return
+            response, mode = answer
+            if mode != "comment":
+                self.respond(event, response, None, mode == "send")
+                return
+
+            def commented(text: str | None) -> None:
+                if text is not None:
+                    self.respond(event, response, text or None, True)
+
+            self.app.push_screen(PromptScreen("Comment to the organizer:", str), commented)
 
         self.app.push_screen(
-            ChoiceScreen(
-                f"Answer “{event.subject}” for {owner}:",
-                [
-                    ("Accept", ResponseType.ACCEPT),
-                    ("Tentative", ResponseType.TENTATIVE),
-                    ("Decline", ResponseType.DECLINE),
-                ],
-            ),
-            chosen,
+            ChoiceScreen(f"Answer “{event.subject}” for {owner}:", choices), chosen
         )
 
     @work(group="update", exit_on_error=False)
-    async def respond(self, event: Event, response: ResponseType) -> None:
-        await self.medapp.session.respond(event, response)
+    async def respond(
+        self, event: Event, response: ResponseType, comment: str | None, send: bool
+    ) -> None:
+        await self.medapp.session.respond(event, response, comment, send=send)
         changed = dataclasses.replace(event, my_response=response)
-        self.post_message(msg.ItemChanged(changed, f"Answered: {response.value}."))
+        told = "" if send else " (the organizer was not told)"
+        self.post_message(msg.ItemChanged(changed, f"Answered: {response.value}{told}."))
 
     def action_free_busy(self) -> None:
         from tui.screens.free_busy import FreeBusyScreen

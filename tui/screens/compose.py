@@ -28,11 +28,13 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, TextAr
 
 from med import DelegateSession
 from med.errors import AccessDenied, Conflict, MedError, NotFound, ServerError
-from med.model import Address, Item, Mailbox, MailboxKind, Message, SendOptions
+from med.model import Item, Mailbox, MailboxKind, Message, OutgoingAttachment, SendOptions
+from med.quoting import quote_header
 from tui import messages as msg
 from tui.actions import COMPOSE_ACTIONS, bindings
-from tui.drafts import Draft
+from tui.drafts import Draft, parse_addresses
 from tui.editor import EditorMissing, editor_command
+from tui.htmltext import html_to_text
 from tui.screens.base import MedModal, MedScreen
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 AUTOSAVE_DELAY_S = 0.5
 #: Pause in typing after which the draft goes to the server (a request per pause, not per key).
 SERVER_SAVE_DELAY_S = 3.0
-_DRAFT_FIELDS = ["subject", "body", "to", "cc"]
+_DRAFT_FIELDS = ["subject", "body", "to", "cc", "bcc"]
 
 
 async def save_on_server(session: DelegateSession, user: str, draft: Draft) -> None:
@@ -83,30 +85,35 @@ def local_only_reason(exc: MedError) -> str:
 
 
 class AddressSuggester(Suggester):
-    """Completes the last address of a comma-separated list from the server's directory."""
+    """Completes the last entry of a comma-separated list from the server's directory: an
+    address by its beginning, a person by (part of) the name ("Koch" -> Lena Koch).
+
+    A suggestion is always the field's text as typed plus more, never a rewrite of it:
+    accepting one keeps every key typed (and its case). Textual shows a suggestion only while
+    the field still holds the value it was asked for, so keys typed before the directory
+    answers stay, and a late answer is dropped.
+    """
 
     def __init__(self, app: MedApp) -> None:
-        super().__init__(use_cache=True, case_sensitive=False)
+        # Case-sensitive here so that we see the text as typed; matching ignores case below.
+        super().__init__(use_cache=True, case_sensitive=True)
         self.medapp = app
 
     async def get_suggestion(self, value: str) -> str | None:
-        head, _, token = value.rpartition(",")
-        token = token.strip()
-        if len(token) < 2:
+        typed = value.rpartition(",")[2].lstrip()
+        if len(typed) < 2 or "<" in typed:
             return None
         try:
-            found = await self.medapp.session.resolve_names(token)
+            found = await self.medapp.session.resolve_names(typed.strip())
         except MedError:
             return None  # completion is a convenience; the review screen checks addresses
         for mailbox in found:
-            if mailbox.address.lower().startswith(token.lower()):
-                prefix = f"{head}, " if head else ""
-                return f"{prefix}{mailbox.address}"
+            if mailbox.address.lower().startswith(typed.lower()):
+                return value + mailbox.address[len(typed) :]
+        for mailbox in found:
+            if typed.strip().lower() in mailbox.display_name.lower():
+                return f"{value} — {mailbox.display_name} <{mailbox.address}>"
         return None
-
-
-def parse_addresses(text: str) -> tuple[Address, ...]:
-    return tuple(Address(part.strip()) for part in text.split(",") if part.strip())
 
 
 def sender_label(mailbox: Mailbox, user: str) -> str:
@@ -114,6 +121,22 @@ def sender_label(mailbox: Mailbox, user: str) -> str:
         return f"{mailbox.display_name} <{mailbox.address}> (yourself)"
     how = "as" if mailbox.kind is MailboxKind.FUNCTIONAL else "on behalf of"
     return f"{mailbox.display_name} <{mailbox.address}> ({how})"
+
+
+def quoted_original(original: Message, mode: str) -> str:
+    """The original below the new text: "> "-quoted for a reply, as it was for a forward."""
+    text = original.body or ""
+    if original.body_is_html:
+        text = html_to_text(text)
+    if mode != "forward":
+        text = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+    return f"\n\n{quote_header(original)}\n{text}\n"
+
+
+def _content_type(path: Path) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 class ComposeScreen(MedScreen[None]):
@@ -125,7 +148,9 @@ class ComposeScreen(MedScreen[None]):
     ComposeScreen .row Label { width: 10; padding-top: 1; }
     ComposeScreen .row Input, ComposeScreen .row Select { width: 1fr; }
     ComposeScreen TextArea { height: 1fr; }
-    ComposeScreen #compose-note { color: $text-muted; padding: 0 1; }
+    ComposeScreen #extras { padding: 0 1; }
+    ComposeScreen #extras Label { width: 10; padding-top: 1; }
+    ComposeScreen #extras Input { width: 1fr; }
     ComposeScreen #draft-status { color: $text-muted; padding: 0 1; height: 1; }
     ComposeScreen #draft-status.-local { color: $warning; }
     """
@@ -135,6 +160,8 @@ class ComposeScreen(MedScreen[None]):
         self.draft = draft
         self.original = original
         self._autosave: Timer | None = None
+        #: The content as opened, while nothing was typed yet (None: keep whatever is there).
+        self._untouched: tuple[str, ...] | None = None
         self._server_save: Timer | None = None
         #: One server save or send at a time; a send waits for a save under way.
         self._server_lock = asyncio.Lock()
@@ -151,33 +178,34 @@ class ComposeScreen(MedScreen[None]):
         options = [(sender_label(m, app.workspace.user), m.address) for m in senders]
         if self.draft.sender not in [a for _, a in options]:
             self.draft.sender = options[0][1]
-        replying = self.draft.mode in ("reply", "reply-all")
         with Vertical(id="fields"):
             with Horizontal(classes="row"):
                 yield Label("From")
                 yield Select(options, value=self.draft.sender, allow_blank=False, id="sender")
-            with Horizontal(classes="row"):
-                yield Label("To")
-                yield Input(
-                    self.draft.to,
-                    id="to",
-                    disabled=replying,
-                    suggester=AddressSuggester(app),
-                    placeholder="name@example.org, …",
-                )
-            with Horizontal(classes="row"):
-                yield Label("Cc")
-                yield Input(
-                    self.draft.cc, id="cc", disabled=replying, suggester=AddressSuggester(app)
-                )
+            for field_id, label, value in (
+                ("to", "To", self.draft.to),
+                ("cc", "Cc", self.draft.cc),
+            ):
+                with Horizontal(classes="row"):
+                    yield Label(label)
+                    yield Input(
+                        value,
+                        id=field_id,
+                        suggester=AddressSuggester(app),
+                        placeholder="name@example.org or a name, …" if field_id == "to" else "",
+                    )
             with Horizontal(classes="row"):
                 yield Label("Subject")
-                yield Input(self.draft.subject, id="subject", disabled=replying)
-        if replying:
-            yield Static(
-                "The server addresses the reply and quotes the original.", id="compose-note"
-            )
+                yield Input(self.draft.subject, id="subject")
         yield TextArea(self.draft.body, id="body", soft_wrap=True)
+        # After the text in the focus order (tab: To, Cc, Subject, text, Bcc, Attach).
+        with Horizontal(classes="row", id="extras"):
+            yield Label("Bcc")
+            yield Input(self.draft.bcc, id="bcc", suggester=AddressSuggester(app))
+            yield Label("Attach", id="attach-label")
+            yield Input(
+                self.draft.attachments, id="attachments", placeholder="file paths, ; between"
+            )
         initial = (
             f"Draft in {self._drafts_owner()}'s Drafts."
             if self.draft.server_id
@@ -196,11 +224,32 @@ class ComposeScreen(MedScreen[None]):
         self._on_server = self._content()
         # A new message or answer left as it opened is no draft: nothing is kept for it.
         kept = any(d.draft_id == self.draft.draft_id for d in self.medapp.drafts.all())
-        self._untouched: tuple[str, ...] | None = (
-            None if kept or self.draft.server_id else self._content()
-        )
+        self._untouched = None if kept or self.draft.server_id else self._content()
         target = "#body" if self.draft.mode in ("reply", "reply-all") or self.draft.to else "#to"
         self.query_one(target).focus()
+        if self.draft.in_reply_to and not self.draft.quoted:
+            self.quote_original(self.draft.in_reply_to)
+
+    @work(exclusive=True, group="quote", exit_on_error=False)
+    async def quote_original(self, item_id: str) -> None:
+        """Put the answered or forwarded message below what is being written, visibly; it is
+        sent as shown."""
+        full = await self.medapp.session.get(item_id)
+        if not isinstance(full, Message) or not self.is_mounted or self.draft.quoted:
+            return
+        self.original = full
+        body = self.query_one("#body", TextArea)
+        self._collect()
+        untouched = self._left_untouched()
+        # At the end; the cursor stays where the user is typing (above the quote).
+        where = body.cursor_location
+        body.load_text(body.text + quoted_original(full, self.draft.mode))
+        body.move_cursor(where)
+        self.draft.quoted = True
+        self.draft.original_message_id = full.internet_message_id
+        self._collect()
+        if untouched:  # the quote is ours, not the user's: still nothing worth keeping
+            self._untouched = self._content()
 
     # ------------------------------------------------------------------ draft
 
@@ -208,7 +257,9 @@ class ComposeScreen(MedScreen[None]):
         self.draft.sender = str(self.query_one("#sender", Select).value)
         self.draft.to = self.query_one("#to", Input).value
         self.draft.cc = self.query_one("#cc", Input).value
+        self.draft.bcc = self.query_one("#bcc", Input).value
         self.draft.subject = self.query_one("#subject", Input).value
+        self.draft.attachments = self.query_one("#attachments", Input).value
         self.draft.body = self.query_one("#body", TextArea).text
         return self.draft
 
@@ -260,7 +311,7 @@ class ComposeScreen(MedScreen[None]):
 
     def _content(self) -> tuple[str, ...]:
         d = self.draft
-        return (d.sender, d.to, d.cc, d.subject, d.body)
+        return (d.sender, d.to, d.cc, d.bcc, d.subject, d.body)
 
     def _drafts_owner(self) -> str:
         address = self.draft.server_mailbox or self.draft.sender
@@ -269,7 +320,9 @@ class ComposeScreen(MedScreen[None]):
 
     def save_to_server(self, *, closing: bool = False) -> None:
         """Save into the server's Drafts now; runs on the app so closing the screen keeps it."""
-        if self._sent or self._sending:
+        if self.is_mounted:
+            self._collect()
+        if self._sent or self._sending or self._left_untouched():
             return
         self.medapp.run_worker(
             self._push(self._collect() if self.is_mounted else self.draft, closing),
@@ -280,7 +333,7 @@ class ComposeScreen(MedScreen[None]):
     async def _push(self, draft: Draft, closing: bool) -> None:
         app = self.medapp
         async with self._server_lock:
-            content = (draft.sender, draft.to, draft.cc, draft.subject, draft.body)
+            content = (draft.sender, draft.to, draft.cc, draft.bcc, draft.subject, draft.body)
             if self._sent or self._sending or content == self._on_server:
                 return
             try:
@@ -348,9 +401,14 @@ class ComposeScreen(MedScreen[None]):
     def action_review(self) -> None:
         draft = self._collect()
         self.medapp.drafts.save(draft)
-        if draft.mode in ("new", "forward") and not parse_addresses(draft.to + "," + draft.cc):
+        if not parse_addresses(",".join((draft.to, draft.cc, draft.bcc))):
             self.notify("Add at least one recipient.", severity="warning")
             self.query_one("#to").focus()
+            return
+        missing = [str(p) for p in draft.attachment_paths() if not p.is_file()]
+        if missing:
+            self.notify(f"No such file to attach: {', '.join(missing)}", severity="warning")
+            self.query_one("#attachments").focus()
             return
 
         def confirmed(send: bool | None) -> None:
@@ -374,22 +432,30 @@ class ComposeScreen(MedScreen[None]):
         session = self.medapp.session
         user = self.medapp.workspace.user
         options = SendOptions(from_mailbox=None if draft.sender == user else draft.sender)
-        if draft.mode in ("reply", "reply-all") and draft.in_reply_to:
-            await session.reply(
-                draft.in_reply_to, draft.body, reply_all=draft.mode == "reply-all", options=options
-            )
-        elif draft.mode == "forward" and draft.in_reply_to:
-            await session.forward(
-                draft.in_reply_to, parse_addresses(draft.to), draft.body, options=options
-            )
-        else:
-            message = Message(
-                subject=draft.subject,
-                body=draft.body,
-                to=parse_addresses(draft.to),
-                cc=parse_addresses(draft.cc),
-            )
-            await session.send(message, options)
+        files = [
+            OutgoingAttachment(path.name, path.read_bytes(), _content_type(path))
+            for path in draft.attachment_paths()
+        ]
+        if draft.mode == "forward" and draft.in_reply_to:
+            # What the server would carry along on a forward: the original's attachments.
+            original = await session.get(draft.in_reply_to)
+            for att in original.attachments:
+                content = await session.attachment(att)
+                files.append(
+                    OutgoingAttachment(att.name, content.content, att.content_type, att.is_inline)
+                )
+        # Replies and forwards go out as written here: recipients, subject and the quoted
+        # original are what the screen showed.
+        message = Message(
+            subject=draft.subject,
+            body=draft.body,
+            to=parse_addresses(draft.to),
+            cc=parse_addresses(draft.cc),
+            bcc=parse_addresses(draft.bcc),
+            new_attachments=tuple(files),
+            in_reply_to=draft.original_message_id,
+        )
+        await session.send(message, options)
         who = "" if options.from_mailbox is None else f" on behalf of {options.from_mailbox}"
         summary = f"Sent{who}."
         if draft.server_id is not None:
@@ -442,16 +508,17 @@ class ReviewScreen(MedModal[bool]):
             name = sender.display_name if sender else d.sender
             from_line = f"From: {name} <{d.sender}>, sent by {ws.user} on behalf"
         lines = [from_line]
-        if d.mode in ("reply", "reply-all") and isinstance(self.original, Message):
-            lines.append(
-                f"Reply{' to all' if d.mode == 'reply-all' else ''} to: "
-                f"{self.original.from_ or ''} — “{self.original.subject}”"
-            )
-        else:
-            lines.append(f"To: {d.to}")
-            if d.cc:
-                lines.append(f"Cc: {d.cc}")
-            lines.append(f"Subject: {d.subject}")
+        if d.mode in ("reply", "reply-all", "forward") and isinstance(self.original, Message):
+            what = {"reply": "Reply", "reply-all": "Reply to all", "forward": "Forward"}[d.mode]
+            lines.append(f"{what} of: {self.original.from_ or ''} — “{self.original.subject}”")
+        lines.append(f"To: {d.to}")
+        if d.cc:
+            lines.append(f"Cc: {d.cc}")
+        if d.bcc:
+            lines.append(f"Bcc: {d.bcc}")
+        lines.append(f"Subject: {d.subject}")
+        for path in d.attachment_paths():
+            lines.append(f"Attachment: {path.name}")
         with Vertical():
             yield Label("[b]Review before sending[/b]")
             yield Static("\n".join(lines), id="review-head", markup=False)

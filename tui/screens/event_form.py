@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
 
 from med.model import (
     Address,
     Attendee,
+    BusyStatus,
     Daily,
     Event,
     EventKind,
     MonthlyByDate,
     Recurrence,
     RecurrencePattern,
+    Sensitivity,
     Weekday,
     Weekly,
     YearlyByDate,
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     pass
 
 _WEEKDAYS = list(Weekday)
+#: What an appointment may show as (no data is the server's answer, not a choice).
+_SHOW_AS = [s for s in BusyStatus if s is not BusyStatus.NO_DATA]
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,21 @@ def _pattern_kind(event: Event | None) -> str:
     return names.get(type(event.recurrence.pattern), "none")
 
 
-_EDITABLE = ("subject", "location", "start", "end", "attendees", "recurrence", "body", "is_meeting")
+_EDITABLE = (
+    "subject",
+    "location",
+    "start",
+    "end",
+    "attendees",
+    "recurrence",
+    "body",
+    "is_meeting",
+    "is_all_day",
+    "sensitivity",
+    "show_as",
+    "reminder_minutes",
+    "categories",
+)
 
 
 class EventFormScreen(ModalScreen[EventEdit | None]):
@@ -137,6 +155,32 @@ class EventFormScreen(ModalScreen[EventEdit | None]):
                 yield Input(
                     ", ".join(a.address.email for a in e.attendees) if e else "", id="e-attendees"
                 )
+                with Horizontal(classes="pair"):
+                    yield Checkbox("All day", e.is_all_day if e else False, id="e-all-day")
+                    yield Checkbox(
+                        "Private",
+                        e is not None and e.sensitivity is not Sensitivity.NORMAL,
+                        id="e-private",
+                    )
+                with Horizontal(classes="pair"):
+                    with Vertical():
+                        yield Label("Show as")
+                        yield Select(
+                            [(s.value.replace("_", " "), s.value) for s in _SHOW_AS],
+                            value=(e.show_as if e else BusyStatus.BUSY).value,
+                            allow_blank=False,
+                            id="e-show-as",
+                        )
+                    with Vertical():
+                        yield Label("Reminder (minutes before; empty: none)")
+                        yield Input(
+                            str(e.reminder_minutes)
+                            if e and e.reminder_minutes is not None
+                            else ("" if e else "15"),
+                            id="e-reminder",
+                        )
+                yield Label("Categories (comma separated)")
+                yield Input(", ".join(e.categories) if e else "", id="e-categories")
                 if not occurrence:
                     with Horizontal(classes="pair"):
                         with Vertical():
@@ -196,10 +240,28 @@ class EventFormScreen(ModalScreen[EventEdit | None]):
         if not subject:
             raise ValueError("An appointment needs a subject.")
         day = parse_day(self._text("date"))
-        start = datetime.combine(day, parse_clock(self._text("start")), self.tz)
-        end = datetime.combine(day, parse_clock(self._text("end")), self.tz)
-        if end <= start:
-            end += timedelta(days=1)  # ends after midnight
+        all_day = self.query_one("#e-all-day", Checkbox).value
+        if all_day:
+            start = datetime.combine(day, time(0), self.tz)
+            days = (
+                self.event.end - self.event.start if self.event and self.event.is_all_day else None
+            )
+            end = start + (days if days and days.days >= 1 else timedelta(days=1))
+        else:
+            start = datetime.combine(day, parse_clock(self._text("start")), self.tz)
+            end = datetime.combine(day, parse_clock(self._text("end")), self.tz)
+            if end <= start:
+                end += timedelta(days=1)  # ends after midnight
+        reminder_text = self._text("reminder")
+        if reminder_text and not reminder_text.isdigit():
+            raise ValueError("The reminder is a number of minutes (or empty for none).")
+        private = self.query_one("#e-private", Checkbox).value
+        kept = self.event.sensitivity if self.event else Sensitivity.NORMAL
+        if not private:
+            sensitivity = Sensitivity.NORMAL
+        else:  # a confidential or personal one stays so
+            sensitivity = kept if kept is not Sensitivity.NORMAL else Sensitivity.PRIVATE
+        categories = tuple(c.strip() for c in self._text("categories").split(",") if c.strip())
         emails = [a.strip() for a in self._text("attendees").split(",") if a.strip()]
         if any("@" not in a for a in emails):
             raise ValueError("An attendee address is missing its @.")
@@ -232,6 +294,11 @@ class EventFormScreen(ModalScreen[EventEdit | None]):
             "recurrence": recurrence,
             "body": body,
             "is_meeting": bool(attendees),
+            "is_all_day": all_day,
+            "sensitivity": sensitivity,
+            "show_as": BusyStatus(str(self.query_one("#e-show-as", Select).value)),
+            "reminder_minutes": int(reminder_text) if reminder_text else None,
+            "categories": categories,
         }
         series = bool(self.query("#e-scope")) and self.query_one("#e-scope", Select).value == "all"
         if self.event is None:

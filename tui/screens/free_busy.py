@@ -32,12 +32,19 @@ _CELL = {
 
 
 def free_slots(
-    people: list[FreeBusy], day_start: datetime, day_end: datetime, minutes: int
+    people: list[FreeBusy],
+    day_start: datetime,
+    day_end: datetime,
+    minutes: int,
+    not_before: datetime | None = None,
 ) -> list[datetime]:
-    """Starts (on the half hour) where nobody with data is busy or tentative for `minutes`."""
+    """Starts (on the half hour) where nobody with data is busy or tentative for `minutes`,
+    none before `not_before` (now: a time that has passed is no proposal)."""
     out: list[datetime] = []
     length = timedelta(minutes=minutes)
     start = day_start
+    while not_before is not None and start < not_before:
+        start += timedelta(minutes=STEP_MIN)
     while start + length <= day_end:
         end = start + length
         clash = any(
@@ -147,7 +154,9 @@ class FreeBusyScreen(ModalScreen[datetime | None]):
         self.query_one("#fb-grid", Static).update(table)
         length_text = self.query_one("#fb-length", Input).value.strip()
         minutes = int(length_text) if length_text.isdigit() and int(length_text) > 0 else 60
-        slots = free_slots(message.people, message.start, message.end, minutes)
+        slots = free_slots(
+            message.people, message.start, message.end, minutes, not_before=self.medapp.now()
+        )
         options = self.query_one("#fb-slots", OptionList)
         options.clear_options()
         self._slots = slots

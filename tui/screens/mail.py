@@ -915,28 +915,8 @@ class MailScreen(MedScreen[None]):
         item = self.current_item()
         if not isinstance(item, Message):
             return
-        prefix = "Fwd: " if mode == "forward" else "Re: "
-        subject = (
-            item.subject
-            if item.subject.lower().startswith(prefix.lower())
-            else (prefix + item.subject)
-        )
-        to = ""
-        if mode != "forward" and item.from_:
-            to = item.from_.email
-            if mode == "reply-all":
-                others = [
-                    a.email
-                    for a in (*item.to, *item.cc)
-                    if a.email not in (to, self._sender_for(self.folder))
-                ]
-                to = ", ".join([to, *others])
-        draft = Draft(
-            mode=mode,
-            sender=self._sender_for(self.folder),
-            to=to,
-            subject=subject,
-            in_reply_to=item.id,
+        draft = Draft.answering(
+            item, mode, self._sender_for(self.folder), user=self.medapp.workspace.user
         )
         self.medapp.open_compose(draft, original=item)
 

@@ -52,6 +52,8 @@ class Authenticator:
             ApiProblem: 401 with the accepted schemes when no credential checks out.
         """
         key = request.headers.get(API_KEY_HEADER)
+        if key and "authorization" in request.headers:
+            raise self._refuse("Send one credential: an API key or an Authorization header.")
         if key:
             found = self.keys.caller(key)
             if found is None:

@@ -12,14 +12,15 @@ from starlette.responses import StreamingResponse
 from bridge.api.changes import follow
 from bridge.api.context import CallerDep, ContextDep, SessionDep, folder_by_id, needs
 from bridge.api.problems import PROBLEM_RESPONSES
-from med import DelegateSession
+from med import DelegateSession, MedError
 
 router = APIRouter(prefix="/v1/folders", tags=["changes"], responses=PROBLEM_RESPONSES)
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "An event stream: `change` events (one item each), then a `checkpoint` "
-        "whose id is the position to resume from.",
+        "whose id is the position to resume from; an `error` event ends it when Exchange "
+        "fails (reconnect with Last-Event-ID).",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
@@ -62,7 +63,12 @@ async def changes(
             for change in batch.changes:
                 yield f"event: change\ndata: {json.dumps(change)}\n\n".encode()
             yield f"event: checkpoint\nid: {batch.position}\ndata: {{}}\n\n".encode()
-            batch = await anext(feed)
+            try:
+                batch = await anext(feed)
+            except MedError as exc:  # Exchange failed mid-stream: say why, end; resume later
+                error = {"title": exc.title, "detail": str(exc), "code": exc.code}
+                yield f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+                return
 
     return StreamingResponse(
         stream(),

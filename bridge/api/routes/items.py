@@ -225,11 +225,13 @@ async def upload_attachment(
     upload = OutgoingAttachment(
         name, data, request.headers.get("content-type") or "application/octet-stream"
     )
-    updated = await session.update(
+    # med adds `new_attachments` with any update; the subject, rewritten as it is, carries it.
+    await session.update(
         dataclasses.replace(item, new_attachments=(upload,)),
-        ["new_attachments"],
+        ["subject"],
         send_updates=False,
     )
+    updated = await _item(session, item_id)
     return api_json(updated, 201)
 
 

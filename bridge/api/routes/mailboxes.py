@@ -27,8 +27,15 @@ MailboxPath = Annotated[
 
 @router.get("", response_model=MailboxList, dependencies=[needs("read")])
 async def list_mailboxes(session: SessionDep) -> Response:
-    """Own, delegated, functional and shared mailboxes, archives and the public folders."""
-    return api_json({"mailboxes": await session.mailboxes()})
+    """Own, delegated, functional and shared mailboxes, archives and the public folders, and
+    what the caller's backend can do (`capabilities`), so a client offers only that."""
+    return api_json(
+        {
+            "mailboxes": await session.mailboxes(),
+            "backend": session.backend_name,
+            "capabilities": sorted(session.capabilities),
+        }
+    )
 
 
 @router.get(

@@ -45,6 +45,15 @@ async def create_webhook(
 ) -> Response:
     """Follow a folder: each batch of its changes is POSTed to `url`, signed with the
     `secret` this answer shows once (see the `Webhook-Signature` header)."""
+    allowed = ctx.settings.webhook_hosts
+    host = (request.url.host or "").lower()
+    if allowed is not None and host not in {h.lower() for h in allowed}:
+        raise ApiProblem(
+            422,
+            "invalid-input",
+            "Invalid input",
+            f"Webhooks may post to {', '.join(allowed) or 'no host'} only.",
+        )
     await folder_by_id(session, request.folder_id)
     if request.position is not None:
         ctx.positions.state_of(request.folder_id, request.position)  # 422 now, not later

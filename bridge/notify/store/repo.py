@@ -432,6 +432,27 @@ class BridgeStore:
             ).all()
         return {str(r[0]): str(r[1]) for r in rows}
 
+    async def heartbeat(self, worker: str) -> None:
+        """Say this worker is alive (workers count each other to share the mailboxes)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO workers (worker, cursors, updated_at) VALUES (:w, '{}', :t) "
+                    "ON CONFLICT (worker) DO UPDATE SET updated_at = :t"
+                ),
+                {"w": worker, "t": self.now()},
+            )
+
+    async def live_workers(self, within: float) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT worker FROM workers WHERE updated_at >= :since ORDER BY worker"),
+                    {"since": self.now() - within},
+                )
+            ).all()
+        return [str(r[0]) for r in rows]
+
     # ------------------------------------------------------------------ stream cursors
 
     async def cursors(self, worker: str) -> dict[str, Any] | None:

@@ -96,7 +96,6 @@ from med.backends.ews.convert import (
     flag_of,
     from_ex_permission,
     from_ex_recurrence,
-    quote_header,
     rights_from_effective,
     to_address,
     to_addresses,
@@ -105,7 +104,14 @@ from med.backends.ews.convert import (
     to_ex_recurrence,
     zone_name_of,
 )
-from med.backends.ews.errors import ews_errors, raise_if_error, seen_response, translate_error
+from med.backends.ews.discovery import discover_ews_url
+from med.backends.ews.errors import (
+    check_answer,
+    ews_errors,
+    raise_if_error,
+    seen_response,
+    translate_error,
+)
 from med.backends.ews.events import open_subscription, watch_events
 from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
 from med.errors import (
@@ -158,6 +164,7 @@ from med.model import (
     TaskStatus,
     Voicemail,
 )
+from med.quoting import answer_subject, quote_header, reply_recipients
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +192,7 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
             raise exerr.UnauthorizedError(f"Invalid credentials for {response.url}")
         if response.status_code == 403:
             raise exerr.ErrorUserNotAllowedByPolicy("EWS access forbidden")
+        check_answer(response)
         super().raise_response_errors(response)
 
 
@@ -195,7 +203,9 @@ class EwsBackend:
     """Exchange Web Services through exchangelib, always as a delegate (never impersonation).
 
     Args:
-        endpoint: the EWS URL (https://host/EWS/Exchange.asmx); None with `autodiscover`.
+        endpoint: the EWS URL (https://host/EWS/Exchange.asmx); with `autodiscover`, the
+            host whose Autodiscover service names the EWS URL, or None to discover it from
+            the address's domain.
         user: the signed-in user's primary address.
         auth: Basic, NTLM or Kerberos (Negotiate).
         password: for Basic and NTLM; Kerberos uses the ticket cache.
@@ -238,13 +248,16 @@ class EwsBackend:
                 "OAuth is for the Graph backend; EWS here uses Basic, NTLM or Kerberos."
             )
         self.user = user.lower()
-        self._endpoint = endpoint
+        self._verify: bool | str = False if not verify_tls else (ca_bundle or True)
         #: The address in errors about reaching the server.
         self.url = endpoint or ""
-        self._autodiscover = autodiscover
-        if endpoint:
+        # With autodiscover, a given `endpoint` is the host whose Autodiscover service names
+        # the EWS URL (asked once, on first use); without one exchangelib discovers from DNS.
+        self._discovery_host = endpoint if autodiscover else None
+        self._autodiscover = autodiscover and not endpoint
+        if endpoint and not autodiscover:
             with TLS_LOCK:
-                TLS_VERIFY[endpoint] = False if not verify_tls else (ca_bundle or True)
+                TLS_VERIFY[endpoint] = self._verify
         self._timeout = timeout_s
         self._streaming = streaming
         sign = login(
@@ -257,9 +270,10 @@ class EwsBackend:
         ex_version = None
         if version:
             ex_version = _version(version)
+        self._credentials, self._auth_type = credentials, auth_type
         self._config = Configuration(
             credentials=credentials,
-            service_endpoint=endpoint,
+            service_endpoint=None if autodiscover else endpoint,
             auth_type=auth_type,
             version=ex_version,
             retry_policy=_Patience(max_wait=max_wait_s),
@@ -303,6 +317,8 @@ class EwsBackend:
         with self._lock:
             acc = self._accounts.get(addr)
             if acc is None:
+                if self._discovery_host is not None:
+                    self._use_discovered_endpoint()
                 with ews_errors(mailbox=addr):
                     acc = Account(
                         primary_smtp_address=addr,
@@ -316,6 +332,30 @@ class EwsBackend:
                     _ = acc.version  # ask the server once when no version was configured
                 self._accounts[addr] = acc
             return acc
+
+    def _use_discovered_endpoint(self) -> None:
+        """Ask the Autodiscover host for the signed-in user's EWS URL and use it from now on."""
+        host = self._discovery_host
+        assert host is not None  # called only while discovery is pending
+        url = discover_ews_url(
+            host,
+            self.user,
+            credentials=self._credentials,
+            auth_type=self._auth_type,
+            verify=self._verify,
+        )
+        with TLS_LOCK:
+            TLS_VERIFY[url] = self._verify
+        self.url = url
+        self._config = Configuration(
+            credentials=self._credentials,
+            service_endpoint=url,
+            auth_type=self._auth_type,
+            version=self._config.version,
+            retry_policy=self._config.retry_policy,
+            max_connections=self._config.max_connections,
+        )
+        self._discovery_host = None
 
     def _root(self, mailbox: str, *, archive: bool = False) -> Any:
         acc = self._account(mailbox)
@@ -347,7 +387,8 @@ class EwsBackend:
         if distinguished in ("calendar",):
             kind = FolderKind.CALENDAR
         parent = getattr(f, "parent_folder_id", None)
-        own = mailbox.lower() == self.user and not archive and mailbox != "public"
+        # One's own archive is one's own too: full rights, as the server grants them.
+        own = mailbox.lower() == self.user and mailbox != "public"
         rights = rights_from_effective(
             getattr(f, "effective_rights", None),
             own=own,
@@ -1119,6 +1160,9 @@ class EwsBackend:
             msg.cc_recipients = ex_mailboxes(item.cc)
             msg.bcc_recipients = ex_mailboxes(item.bcc)
             msg.is_read = item.is_read
+            if item.in_reply_to:  # threading: the answered message's Message-ID
+                msg.in_reply_to = item.in_reply_to
+                msg.references = item.in_reply_to
             if item.from_ is not None:
                 msg.author = ExMailbox(email_address=item.from_.email, name=item.from_.name or None)
         apply_flag(msg, item.flag)
@@ -1373,22 +1417,13 @@ class EwsBackend:
         (orig,) = self.get_items([item_id])
         if not isinstance(orig, Message):
             raise InvalidInput("Only messages can be answered.", item=item_id)
-        me = {self.user, owner}
-        to = list(orig.reply_to or ((orig.from_,) if orig.from_ else ()))
-        cc: list[Address] = []
-        if reply_all:
-            to += [a for a in orig.to if a.email not in me]
-            cc = [a for a in orig.cc if a.email not in me]
-        subject = (
-            orig.subject
-            if orig.subject.lower().startswith(("aw:", "re:"))
-            else (f"AW: {orig.subject}")
-        )
+        to, cc = reply_recipients(orig, reply_all=reply_all, me={self.user, owner.lower()})
         message = Message(
-            subject=subject,
+            subject=answer_subject(orig.subject, forward=False),
             body=f"{body}\n\n{quote_header(orig)}\n{orig.body or ''}",
-            to=tuple(dict.fromkeys(to)),
-            cc=tuple(dict.fromkeys(cc)),
+            to=to,
+            cc=cc,
+            in_reply_to=orig.internet_message_id,
         )
         self.send(message, options)
 
@@ -1405,7 +1440,7 @@ class EwsBackend:
             fwd = ForwardItem(
                 account=self._account(),
                 reference_item_id=ReferenceItemId(id=orig.id, changekey=orig.changekey),
-                subject=f"WG: {orig.subject or ''}".strip(),
+                subject=answer_subject(orig.subject or "", forward=True),
                 new_body=body,
                 to_recipients=ex_mailboxes(to),
                 author=ExMailbox(email_address=owner) if owner != self.user else None,
@@ -1428,7 +1463,7 @@ class EwsBackend:
                 OutgoingAttachment(att.name, content.content, att.content_type, att.is_inline)
             )
         message = Message(
-            subject=f"WG: {full.subject}",
+            subject=answer_subject(full.subject, forward=True),
             body=f"{body}\n\n{quote_header(full)}\n{full.body or ''}",
             to=tuple(to),
             new_attachments=tuple(files),

@@ -49,7 +49,6 @@ from med.model import (
     FolderKind,
     Importance,
     MeetingDelivery,
-    Message,
     MonthlyByDate,
     MonthlyByWeekday,
     Permission,
@@ -351,19 +350,6 @@ UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
     # CompleteDate is read-only: the server stamps it when the status becomes Completed.
     "completed": ("status", "percent_complete"),
 }
-
-
-def quote_header(orig: Message) -> str:
-    return "\n".join(
-        [
-            "-----Ursprüngliche Nachricht-----",
-            f"Von: {orig.from_ or ''}",
-            f"Gesendet: {orig.sent.isoformat() if orig.sent else ''}",
-            f"An: {', '.join(str(a) for a in orig.to)}",
-            f"Betreff: {orig.subject}",
-            "",
-        ]
-    )
 
 
 def flag_of(ex: Any) -> Flag:

@@ -18,6 +18,7 @@ import requests
 from exchangelib import errors as exerr
 
 from med.auth import negotiate
+from med.backends.answers import is_web_page, proxy_error_is_407, proxy_refused, web_page
 from med.errors import (
     AccessDenied,
     AuthError,
@@ -112,7 +113,9 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
     "ErrorInternalServerTransientError": (ServerError, "The server failed; try again later."),
     "ErrorUserNotAllowedByPolicy": (
         EwsDisabled,
-        "EWS is switched off for this user or app by the administrator.",
+        "EWS is switched off for this user or app by the administrator (Exchange Online "
+        "refuses EWS to apps its tenant has not allowed); ask for EWS to be allowed for "
+        "medbridge, or use a Graph profile.",
     ),
     "ErrorAccountDisabled": (AccessDenied, "This account is disabled."),
     "ErrorNoPublicFolderReplicaAvailable": (
@@ -183,8 +186,52 @@ EWS_ERRORS: dict[str, tuple[type[MedError], str]] = {
         InvalidInput,
         "This kind of attachment is not supported.",
     ),
+    "ErrorCannotArchiveCalendarContactTaskFolderException": (
+        InvalidInput,
+        "Calendar, contact and task folders cannot be archived; only mail is.",
+    ),
+    "ErrorCannotArchiveItemsInArchiveMailbox": (
+        InvalidInput,
+        "The item is in the archive already.",
+    ),
+    "ErrorCannotArchiveItemsInPublicFolders": (
+        InvalidInput,
+        "Items in public folders cannot be archived.",
+    ),
+    "ErrorCorruptData": (InvalidInput, "The server could not read the data sent to it."),
+    "ErrorInboxRulesValidationError": (
+        InvalidInput,
+        "The server refused the inbox rule; a condition or action of it is not valid.",
+    ),
+    "ErrorInvalidItemForOperationCreateItemAttachment": (
+        InvalidInput,
+        "This kind of item cannot be attached to another item.",
+    ),
+    "ErrorInvalidSubscriptionRequest": (
+        InvalidInput,
+        "The server refused the subscription request as given.",
+    ),
+    "ErrorInvalidUserOofSettings": (
+        InvalidInput,
+        "The out-of-office settings are not valid (check the start and end times).",
+    ),
+    "ErrorItemSave": (Conflict, "The server could not save the item; it may exist already."),
 }
 
+
+class ProxyRefused(exerr.TransportError):  # type: ignore[misc]
+    """A proxy between us and the server asked for its own credentials (HTTP 407)."""
+
+
+class NotEwsAnswer(exerr.TransportError):  # type: ignore[misc]
+    """The answer is a web page (a reverse proxy's error page, a sign-in portal), not SOAP."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status} with an HTML page instead of SOAP")
+        self.status = status
+
+
+EWS_ENDPOINT = "the EWS endpoint (https://<host>/EWS/Exchange.asmx)"
 
 _UNKNOWN_CODE = re.compile(r"Unknown ResponseCode in ResponseMessage: (\w+)")
 
@@ -202,6 +249,10 @@ def translate_error(
         return exc
     if isinstance(exc, negotiate.NegotiateError):
         return negotiate_error(exc, **context)
+    if isinstance(exc, ProxyRefused) or proxy_error_is_407(exc):
+        return proxy_refused(mailbox=mailbox, folder=folder, item=item)
+    if isinstance(exc, NotEwsAnswer):
+        return web_page(exc.status, EWS_ENDPOINT, mailbox=mailbox, folder=folder, item=item)
     if isinstance(exc, exerr.RateLimitError):
         if not _saw_response() or getattr(seen_response, "status", 200) in (502, 503, 504):
             return Unreachable(
@@ -301,6 +352,19 @@ def negotiate_error(exc: negotiate.NegotiateError, **context: str | None) -> Aut
     if isinstance(exc, negotiate.WrongPassword | negotiate.LoginRefused):
         return BadCredentials(str(exc), code=type(exc).__name__, **context)
     return KerberosError(str(exc), code=type(exc).__name__, **context)
+
+
+def check_answer(response: requests.Response) -> None:
+    """Refuse, before exchangelib parses it, an answer that is no EWS answer at all.
+
+    Raises:
+        ProxyRefused: HTTP 407.
+        NotEwsAnswer: an HTML page (only the headers are read: streams stay untouched).
+    """
+    if response.status_code == 407:
+        raise ProxyRefused("HTTP 407 Proxy Authentication Required")
+    if is_web_page(response.headers.get("Content-Type")) and response.status_code not in (401, 403):
+        raise NotEwsAnswer(response.status_code)
 
 
 seen_response = threading.local()

@@ -35,6 +35,7 @@ import requests
 from O365.mailbox import MailBox
 
 from med.auth import login
+from med.backends.answers import proxy_error_is_407, proxy_refused
 from med.backends.base import Watch
 from med.backends.graph import events
 from med.backends.graph.connection import _protocol, _TokenConnection
@@ -279,6 +280,8 @@ class GraphBackend:
                 code="tls",
             ) from exc
         except requests.exceptions.RequestException as exc:
+            if proxy_error_is_407(exc):
+                raise proxy_refused(mailbox=mailbox) from exc
             raise Unreachable(f"The Graph server {self.base_url} is unreachable.") from exc
 
     def _request(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import requests
 
+from med.backends.answers import is_web_page, proxy_refused, web_page
 from med.errors import (
     AccessDenied,
     AuthError,
@@ -56,6 +57,9 @@ STATUS_CLASSES: dict[int, type[MedError]] = {
 }
 
 
+GRAPH_ENDPOINT = "a Graph endpoint (https://graph.microsoft.com, or the lab's base URL)"
+
+
 def _retry_after(response: requests.Response) -> float | None:
     raw = response.headers.get("Retry-After")
     if raw is None:
@@ -67,7 +71,12 @@ def _retry_after(response: requests.Response) -> float | None:
 
 
 def translate(response: requests.Response, *, mailbox: str | None = None) -> MedError:
-    """The MedError for a Graph error answer (one table, unknown codes by HTTP status)."""
+    """The MedError for a Graph error answer (one table, unknown codes by HTTP status); a
+    proxy's 407 or web page says what is in the way instead."""
+    if response.status_code == 407:
+        return proxy_refused(mailbox=mailbox)
+    if is_web_page(response.headers.get("Content-Type")):
+        return web_page(response.status_code, GRAPH_ENDPOINT, mailbox=mailbox)
     try:
         error = response.json().get("error", {})
     except ValueError:

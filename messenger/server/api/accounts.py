@@ -301,7 +301,8 @@ async def request_reset(body: ResetRequestBody, state: State, db: DB) -> dict[st
     """Mail a reset link if the address has an account; the answer is the same either way."""
     settings = state.settings
     if settings.smtp_url is None:
-        raise ApiError(503, "password reset by e-mail is not configured on this server")
+        # Not a 5xx: nothing failed, the operator did not switch the feature on.
+        raise ApiError(404, "password reset by e-mail is not enabled on this server")
     account = repo.normalise_email(body.email)
     user = await repo.user_by_email(db, account)
     if user is not None and not user.disabled:

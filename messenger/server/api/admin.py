@@ -53,6 +53,7 @@ async def _tenant_json(db: DB, tenant: Tenant) -> dict[str, Any]:
         "tenant_id": tenant.id,
         "name": tenant.name,
         "retention_days": tenant.retention_days,
+        "retention_bounds": [tenant.retention_min_days, tenant.retention_max_days],
         "user_quota_bytes": tenant.user_quota_bytes,
         "storage_extension_steps": tenant.storage_extension_steps,
         "storage_used": tenant.storage_used,
@@ -181,3 +182,27 @@ async def tenant_state(tenant_id: Id, body: TenantStateBody, caller: Authed, db:
     await repo.set_tenant_disabled(db, tenant, body.disabled)
     await db.commit()
     return Response(status_code=204)
+
+
+class RetentionBoundsBody(Body):
+    min_days: int = Field(ge=1, le=36500)
+    max_days: int = Field(ge=1, le=36500)
+
+
+@router.put("/tenants/{tenant_id}/retention-bounds")
+async def retention_bounds(
+    tenant_id: Id, body: RetentionBoundsBody, caller: Authed, db: DB
+) -> dict[str, Any]:
+    """The instance administrator bounds a tenant's retention (its admins choose within)."""
+    if caller.user.role != "instance_admin":
+        raise Forbidden("retention bounds are set by the instance administrator")
+    tenant = await db.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("no such tenant")
+    await repo.set_retention_bounds(db, tenant, body.min_days, body.max_days)
+    await db.commit()
+    return {
+        "tenant_id": tenant.id,
+        "retention_days": tenant.retention_days,
+        "retention_bounds": [tenant.retention_min_days, tenant.retention_max_days],
+    }

@@ -135,6 +135,7 @@ async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB
     conv, _ = await repo.conversation_for_member(db, user, cid)
     device = await repo.active_device(db, user.id, body.sender_device_id)
     ciphertext = unb64(body.ciphertext, "ciphertext", max_bytes=state.settings.max_ciphertext_bytes)
+    await repo.charge_user(db, user, len(ciphertext))
     event = await repo.append_message(
         db, user, conv, device, ciphertext, body.attachment_ids, state.now()
     )

@@ -50,6 +50,7 @@ async def send_to_device(
         )
         for m in body.messages
     ]
+    await repo.charge_user(db, user, sum(len(c) for _, _, c in envelopes))
     rows = await repo.append_to_device(db, user, device, envelopes, state.now())
     result = {"count": len(rows)}
     repo.record_txn(db, user.id, body.txn_id, "to_device", result, state.now())

@@ -7,10 +7,7 @@ One lab and one API server per test module; tests that change items make their o
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from bridge.api import ApiSettings, create_app
 from bridge.api.auth import new_key
@@ -29,6 +25,7 @@ from bridge.api.settings import (
     NegotiateSettings,
     OAuthSettings,
 )
+from bridge.serving import ServerThread
 from exlab.auth.kdc import LabKdc
 from exlab.demo import DEMO_PASSWORD, DOMAIN
 from exlab.graph.oauth import PUBLIC_CLIENT_ID, TENANT_ID
@@ -53,38 +50,20 @@ class ApiServer:
     def __init__(self, settings: ApiSettings) -> None:
         self.context = ApiContext.build(settings)
         self.app = create_app(settings, context=self.context)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        self._sock = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="api", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.01)
+        self._serving = ServerThread(
+            self.app, name="api", lifespan="on", timeout_graceful_shutdown=2
+        ).start()
+
+    @property
+    def port(self) -> int:
+        return self._serving.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._serving.base_url
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(15)
-        self._sock.close()
+        self._serving.stop()
 
 
 @dataclass
@@ -113,7 +92,8 @@ class World:
                 "client_id": PUBLIC_CLIENT_ID,
                 "username": user,
                 "password": DEMO_PASSWORD,
-                "scope": "Mail.ReadWrite.Shared Mail.Send.Shared Calendars.ReadWrite.Shared",
+                "scope": "User.Read User.ReadBasic.All Mail.ReadWrite.Shared Mail.Send.Shared "
+                "Calendars.ReadWrite.Shared",
             },
             verify=ctx,
             timeout=30,
@@ -170,6 +150,7 @@ def api_settings(
         },
         change_poll_s=0.2,
         webhook_attempts=3,
+        webhook_hosts=("127.0.0.1",),
         webhook_backoff_s=0.05,
         rate_per_minute=100_000,
         **overrides,

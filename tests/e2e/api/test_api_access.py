@@ -5,22 +5,26 @@ and both also sign in with Kerberos from a real KDC and with the lab authority's
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import requests
 
 from med.auth.negotiate import NegotiateAuth
-from tests.e2e.api.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG, World
+from tests.e2e.api.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG, TEAMKALENDER, World
 from tests.e2e.api.helpers import assert_problem, folder_id, items, wait_for
 from tests.lab.kdcrealm import use_tickets
 
 
 def test_mailboxes_and_folders_of_the_boss_for_the_delegate(world: World) -> None:
     with world.client() as http:
-        boxes = http.get("/v1/mailboxes").json()["mailboxes"]
+        listed = http.get("/v1/mailboxes").json()
+        assert listed["backend"] == "ews" and "public_folders" in listed["capabilities"]
+        boxes = listed["mailboxes"]
         kinds = {b["address"]: b["kind"] for b in boxes}
         assert kinds[ASSISTENZ] == "own" and kinds[CHEF] == "delegated"
         tree = http.get(f"/v1/mailboxes/{CHEF}/folders")
@@ -29,6 +33,12 @@ def test_mailboxes_and_folders_of_the_boss_for_the_delegate(world: World) -> Non
         assert {"Vorgänge", "Kreistag"} <= names
         inbox = http.get(f"/v1/mailboxes/{CHEF}/folders/inbox").json()
         assert inbox["rights"]["read"] == "full" and not inbox["rights"]["folder_owner"]
+        public = http.get("/v1/mailboxes/public/folders")
+        assert public.status_code == 200 and "Verwaltung" in _names(public.json())
+    with world.client("chef") as http:
+        archive = http.get(f"/v1/mailboxes/archive:{CHEF}/folders")
+        assert archive.status_code == 200, archive.text
+        assert {"2024", "2025"} <= _names(archive.json())
 
 
 def _names(node: dict[str, object]) -> set[str]:
@@ -251,6 +261,10 @@ def test_bearer_token_of_the_lab_authority_goes_on_to_graph(world: World) -> Non
     with httpx.Client(
         base_url=world.api.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as http:
+        answer = http.get("/v1/mailboxes")
+        assert answer.status_code == 200, answer.text
+        listed = answer.json()
+        assert listed["backend"] == "graph" and "delegates" not in listed["capabilities"]
         inbox = folder_id(http, CHEF, "inbox")
         found = items(http, inbox, limit=2)
         assert len(found) == 2 and all(i["mailbox"] == CHEF for i in found)
@@ -267,3 +281,242 @@ def test_bearer_colleague_is_refused_the_boss_inbox(world: World) -> None:
         timeout=30,
     )
     assert assert_problem(answer, 403)["missing_right"] == "FolderVisible"
+
+
+# ----------------------------------------------------------------------------- more of each group
+
+
+def test_attachments_up_and_down_and_move_between_the_boss_folders(world: World) -> None:
+    with world.client() as http:
+        inbox = folder_id(http, CHEF, "inbox")
+        drafts_like = http.get(f"/v1/mailboxes/{CHEF}/folders").json()
+        vorgaenge = next(
+            c["folder"]["id"] for c in _children(drafts_like) if c["folder"]["name"] == "Vorgänge"
+        )
+        created = http.post(
+            f"/v1/folders/{inbox}/items",
+            json={
+                "subject": "Bescheid Müller",
+                "body": "Anbei.",
+                "to": [{"email": SACHBEARBEITUNG}],
+            },
+        )
+        assert created.status_code == 201, created.text
+        item = created.json()["item"]
+        pdf = b"%PDF-1.4 Bescheid" + bytes(range(256))
+        uploaded = http.post(
+            f"/v1/items/{item['id']}/attachments",
+            params={"name": "Bescheid.pdf"},
+            content=pdf,
+            headers={"Content-Type": "application/pdf"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        full = http.get(f"/v1/items/{item['id']}").json()
+        (attachment,) = full["attachments"]
+        down = http.get(f"/v1/items/{item['id']}/attachments/{attachment['id']}")
+        assert down.status_code == 200 and down.content == pdf
+        assert 'filename="Bescheid.pdf"' in down.headers["content-disposition"]
+        moved = http.post(f"/v1/items/{item['id']}/move", json={"folder_id": vorgaenge})
+        assert moved.status_code == 200, moved.text
+        assert http.get(f"/v1/items/{moved.json()['id']}").json()["folder_id"] == vorgaenge
+
+
+def _children(node: dict[str, object]) -> list[dict[str, object]]:
+    children = node["children"]
+    assert isinstance(children, list)
+    out: list[dict[str, object]] = []
+    for child in children:
+        out.append(child)
+        out.extend(_children(child))
+    return out
+
+
+def test_reply_and_forward_on_behalf_and_accept_a_meeting_for_the_boss(world: World) -> None:
+    with world.client() as http:
+        inbox = folder_id(http, CHEF, "inbox")
+        mails = items(http, inbox, limit=100)
+        request = next(m for m in mails if m.get("is_meeting_request"))
+        accepted = http.post(f"/v1/items/{request['id']}/respond", json={"response": "accept"})
+        assert accepted.status_code == 202, accepted.text
+        plain = next(m for m in mails if not m.get("is_meeting_request") and m.get("from"))
+        replied = http.post(
+            f"/v1/items/{plain['id']}/reply",
+            json={"body": "Danke, erledigt.", "from_mailbox": CHEF},
+        )
+        assert replied.status_code == 202, replied.text
+        subject = plain["subject"]
+        forwarded = http.post(
+            f"/v1/items/{plain['id']}/forward",
+            json={"to": [{"email": SACHBEARBEITUNG}], "body": "Zur Kenntnis", "from_mailbox": CHEF},
+        )
+        assert forwarded.status_code == 202, forwarded.text
+    with world.client("sachbearbeitung") as http:
+        own = folder_id(http, SACHBEARBEITUNG, "inbox")
+        found = wait_for(
+            lambda: [
+                m for m in items(http, own, search=subject, limit=50) if m["from"]["email"] == CHEF
+            ]
+        )
+        assert found[0]["sender"]["email"] == ASSISTENZ
+        refused = http.post(f"/v1/items/{request['id']}/respond", json={"response": "decline"})
+        assert refused.status_code in (403, 404)
+
+
+def test_calendar_view_overlays_two_calendars_and_imports_icalendar(world: World) -> None:
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=14)
+    with world.client() as http:
+        boss = folder_id(http, CHEF, "calendar")
+        team = folder_id(http, TEAMKALENDER, "calendar")
+        ics = (
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uuid.uuid4()}\r\nDTSTAMP:20261201T080000Z\r\n"
+            f"DTSTART:{(start + timedelta(days=2, hours=9)).strftime('%Y%m%dT%H%M%SZ')}\r\n"
+            f"DTEND:{(start + timedelta(days=2, hours=10)).strftime('%Y%m%dT%H%M%SZ')}\r\n"
+            "SUMMARY:Teamrunde Import\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+        imported = http.post(
+            f"/v1/folders/{team}/ical", content=ics, headers={"Content-Type": "text/calendar"}
+        )
+        assert imported.status_code == 201, imported.text
+        assert imported.json()["created"][0]["subject"] == "Teamrunde Import"
+        view = http.get(
+            "/v1/calendar-view",
+            params={"calendar": [boss, team], "start": start.isoformat(), "end": end.isoformat()},
+        )
+        assert view.status_code == 200, view.text
+        mailboxes = {e["mailbox"] for e in view.json()["events"]}
+        assert {CHEF, TEAMKALENDER} <= mailboxes
+
+
+def test_voicemail_recording_for_the_owner_and_refused_to_the_colleague(world: World) -> None:
+    with world.client("chef") as http:
+        voicemail = folder_id(http, CHEF, "voicemail")
+        (message,) = items(http, voicemail, limit=1)
+        audio = http.get(f"/v1/items/{message['id']}/voicemail-audio")
+        assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+    with world.client("sachbearbeitung") as http:
+        refused = http.get(f"/v1/items/{message['id']}/voicemail-audio")
+        assert refused.status_code in (403, 404)
+
+
+# ----------------------------------------------------------------- every group, each sign-in
+
+Call = Callable[..., Any]
+
+
+def _tour_as_the_delegate(call: Call) -> tuple[str, str]:
+    """One request of each endpoint group in the boss's mailbox; each must work. Returns the
+    ids of the boss's inbox and calendar as this sign-in's backend names them."""
+    status, body = call("GET", "/v1/mailboxes")
+    assert status == 200 and CHEF in {b["address"] for b in body["mailboxes"]}
+    status, inbox = call("GET", f"/v1/mailboxes/{CHEF}/folders/inbox")
+    assert status == 200, inbox
+    status, page = call("GET", f"/v1/folders/{inbox['id']}/items", params={"limit": 2})
+    assert status == 200 and len(page["items"]) == 2
+    status, calendar = call("GET", f"/v1/mailboxes/{CHEF}/folders/calendar")
+    assert status == 200, calendar
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    status, created = call(
+        "POST",
+        f"/v1/folders/{calendar['id']}/items",
+        json={
+            "type": "event",
+            "subject": "Tour",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert status == 201, created
+    status, sent = call(
+        "POST",
+        "/v1/send",
+        json={
+            "from_mailbox": CHEF,
+            "message": {"to": [{"email": SACHBEARBEITUNG}], "subject": "Tour"},
+        },
+    )
+    assert status == 202, sent
+    status, view = call(
+        "GET",
+        "/v1/calendar-view",
+        params={
+            "calendar": [calendar["id"]],
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=1)).isoformat(),
+        },
+    )
+    assert status == 200 and "Tour" in {e["subject"] for e in view["events"]}
+    status, hooks = call("GET", "/v1/webhooks")
+    assert status == 200 and hooks == {"webhooks": []}
+    return inbox["id"], calendar["id"]
+
+
+def _tour_as_the_colleague(call: Call, inbox: str, calendar: str) -> None:
+    """The same groups in the boss's mailbox; each is refused."""
+    status, body = call("GET", f"/v1/folders/{inbox}/items")
+    assert status == 403 and body["missing_right"] == "ReadItems"
+    start = datetime.now(UTC).replace(microsecond=0)
+    status, body = call(
+        "POST",
+        f"/v1/folders/{calendar}/items",
+        json={
+            "type": "event",
+            "subject": "Fremd",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert status == 403, body
+    status, body = call(
+        "POST",
+        "/v1/send",
+        json={"from_mailbox": CHEF, "message": {"to": [{"email": ASSISTENZ}], "subject": "x"}},
+    )
+    assert status == 403, body
+
+
+def _httpx_call(http: httpx.Client) -> Call:
+    def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        answer = http.request(method, path, **kwargs)
+        return answer.status_code, answer.json()
+
+    return call
+
+
+def _requests_call(http: requests.Session, base: str) -> Call:
+    def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        answer = http.request(method, base + path, timeout=30, **kwargs)
+        return answer.status_code, answer.json()
+
+    return call
+
+
+@pytest.mark.kerberos
+def test_every_group_with_kerberos_for_delegate_and_colleague(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if world.kdc is None:
+        pytest.skip("krb5kdc is not installed")
+    tickets = use_tickets(world.kdc, tmp_path, monkeypatch)
+    assert tickets.kinit(ASSISTENZ).returncode == 0
+    with requests.Session() as http:
+        http.auth = NegotiateAuth()
+        folders = _tour_as_the_delegate(_requests_call(http, world.api.url))
+    assert tickets.kinit(SACHBEARBEITUNG).returncode == 0
+    with requests.Session() as http:
+        http.auth = NegotiateAuth()
+        _tour_as_the_colleague(_requests_call(http, world.api.url), *folders)
+
+
+def test_every_group_with_bearer_tokens_for_delegate_and_colleague(world: World) -> None:
+    def bearer(user: str) -> httpx.Client:
+        token = world.bearer_token(user)
+        return httpx.Client(
+            base_url=world.api.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    with bearer(ASSISTENZ) as http:
+        folders = _tour_as_the_delegate(_httpx_call(http))
+    with bearer(SACHBEARBEITUNG) as http:
+        _tour_as_the_colleague(_httpx_call(http), *folders)

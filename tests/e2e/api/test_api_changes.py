@@ -194,6 +194,10 @@ def test_webhook_deliveries_are_signed_retried_and_dead_lettered(
         created = http.post("/v1/webhooks", json={"folder_id": inbox, "url": f"{base}/hook"})
         assert created.status_code == 201, created.text
         hook = created.json()
+        elsewhere = http.post(
+            "/v1/webhooks", json={"folder_id": inbox, "url": "https://intranet.example/hook"}
+        )
+        assert elsewhere.status_code == 422
         broken = http.post("/v1/webhooks", json={"folder_id": inbox, "url": f"{base}/broken"})
         assert broken.status_code == 201
         subject = f"Webhook {uuid.uuid4().hex[:6]}"
@@ -231,3 +235,20 @@ def test_webhook_deliveries_are_signed_retried_and_dead_lettered(
         assert http.get("/v1/webhooks").json()["webhooks"] == []
     with world.client("sachbearbeitung") as http:  # webhooks are their owner's only
         assert http.get(f"/v1/webhooks/{hook['id']}").status_code == 404
+
+
+def test_sse_ends_with_an_error_event_when_exchange_fails(world: World) -> None:
+    with world.client() as http:
+        inbox = folder_id(http, CHEF, "inbox")
+    reader = SseReader(world, inbox)
+    try:
+        assert reader.next().event == "checkpoint"
+        world.lab.lab.knobs.outage = True
+        deadline = time.monotonic() + 30
+        event = reader.next()
+        while event.event != "error" and time.monotonic() < deadline:
+            event = reader.next()
+        assert event.event == "error" and event.data["detail"]
+    finally:
+        world.lab.lab.knobs.outage = False
+        reader.close()

@@ -20,8 +20,10 @@ from tests.e2e.api.helpers import assert_problem, folder_id, items
 
 @pytest.fixture(autouse=True)
 def calm_lab(world: World) -> Iterator[None]:
+    back_off = world.lab.lab.knobs.throttle_back_off_ms
     yield
     world.lab.lab.knobs.throttle_budget.clear()
+    world.lab.lab.knobs.throttle_back_off_ms = back_off
 
 
 def _new_task(http: httpx.Client, subject: str) -> httpx.Response:

@@ -1,0 +1,47 @@
+"""Mailbox-level permissions: FullAccess and SendAs, as organisations give them on shared
+mailboxes (Add-MailboxPermission, Add-RecipientPermission).
+
+Unlike folder permissions they are not entries on any folder: FullAccess opens every folder of
+the mailbox, Sent Items and private items included; SendAs lets mail go out as the mailbox
+itself, with no "on behalf of".
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from exlab.core.store import Store
+
+MailboxRight = Literal["FullAccess", "SendAs"]
+
+
+def add_mailbox_permission(
+    store: Store, mailbox: str, principal: str, access_right: MailboxRight
+) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO mailbox_permissions (mailbox, principal, access_right)"
+            " VALUES (?, ?, ?)",
+            (mailbox.lower(), principal.lower(), access_right),
+        )
+
+
+def has_mailbox_permission(
+    store: Store, mailbox: str, principal: str, access_right: MailboxRight
+) -> bool:
+    row = store.query_one(
+        "SELECT 1 AS found FROM mailbox_permissions WHERE mailbox = ? AND principal = ?"
+        " AND access_right = ?",
+        (mailbox.lower(), principal.lower(), access_right),
+    )
+    return row is not None
+
+
+def holders(store: Store, mailbox: str, access_right: MailboxRight) -> list[str]:
+    """Who holds a right on a mailbox, sorted."""
+    rows = store.query(
+        "SELECT principal FROM mailbox_permissions WHERE mailbox = ? AND access_right = ?"
+        " ORDER BY principal",
+        (mailbox.lower(), access_right),
+    )
+    return [str(row["principal"]) for row in rows]
