@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from bridge import paths
 from bridge.commands._common import current_settings, fail
 
 if TYPE_CHECKING:
-    from med import DelegateSession
+    from med import DelegateSession, Profile
     from tui.config import TuiConfig
     from tui.first_start import FirstStart
 
@@ -61,14 +62,27 @@ def _tui_config() -> TuiConfig:
             settings.table("tui"), settings.table("keymap"), drafts_dir=paths.data_dir() / "drafts"
         )
     except ConfigError as exc:
-        fail(f"{settings.user_file}: {exc}")
+        fail(f"{settings.user_file}: {exc}", 2)  # as documented: 2 for invalid input
 
 
-def _run_tui(session: DelegateSession | None, start_folder: str | None = None) -> FirstStart | None:
+def _run_tui(
+    session: DelegateSession | None,
+    start_folder: str | None = None,
+    relogin: Callable[[str], DelegateSession] | None = None,
+) -> FirstStart | None:
     # The only place outside tui/ that starts the Textual app (an import-linter contract).
     from tui.app import make_app
 
-    return make_app(session, _tui_config(), start_folder=start_folder).run()
+    return make_app(session, _tui_config(), start_folder=start_folder, relogin=relogin).run()
+
+
+def _relogin(profile: Profile) -> Callable[[str], DelegateSession] | None:
+    """How the TUI opens a session with a corrected password (None: no password to ask)."""
+    from med import AuthMethod, DelegateSession
+
+    if profile.backend == "graph" or profile.auth is AuthMethod.KERBEROS:
+        return None
+    return lambda password: DelegateSession.open(profile, password=password)
 
 
 def _run_demo(store: Path | None, port: int = 0) -> None:
@@ -98,9 +112,10 @@ def _run_demo(store: Path | None, port: int = 0) -> None:
         config = demo_bridge_config(lab.ews_url, chat.url, paths.data_dir() / "demo-bridge")
         with BridgeThread(config):
             typer.echo("Bridge: new mail in chef's inbox is posted to assistenz's messenger")
-            session = DelegateSession.open(demo_profile(lab.ews_url), password=DEMO_PASSWORD)
+            profile = demo_profile(lab.ews_url)
+            session = DelegateSession.open(profile, password=DEMO_PASSWORD)
             try:
-                _run_tui(session, start_folder=DEMO_START_FOLDER)
+                _run_tui(session, start_folder=DEMO_START_FOLDER, relogin=_relogin(profile))
             finally:
                 asyncio.run(session.close())
 
@@ -116,6 +131,7 @@ def demo(
 ) -> None:
     """Start the lab with the demo organisation, the messenger and the notification bridge,
     and open the TUI as assistenz."""
+    _tui_config()  # a bad [tui] or [keymap] entry stops here, before anything starts
     _run_demo(store, port)
 
 
@@ -124,10 +140,11 @@ def tui(
     profile: str | None = typer.Option(None, "--profile", "-p", help="Profile to open."),
 ) -> None:
     """Open the terminal UI; without any profile it offers the demo or a profile wizard."""
-    from bridge.commands._med import exit_code, open_session
+    from bridge.commands._med import exit_code, load_profile, open_session
     from med import MedError
     from med.config import profiles_in, save_profile
 
+    _tui_config()  # a bad [tui] or [keymap] entry stops here, before anything connects
     settings = current_settings()
     try:
         configured = profiles_in(settings.table("med"))
@@ -146,10 +163,11 @@ def tui(
         profile = choice.profile.name
     try:
         session = open_session(profile)
+        relogin = _relogin(load_profile(profile))
     except MedError as exc:
         fail(str(exc), exit_code(exc))
     try:
-        _run_tui(session)
+        _run_tui(session, relogin=relogin)
     finally:
         asyncio.run(session.close())
 

@@ -44,12 +44,18 @@ class LabThread:
     ) -> None:
         from exlab import Lab
         from exlab.demo import open_demo
-        from exlab.server import create_app
+        from exlab.server import STREAMS_CLOSE_S, create_app
 
         if store is not None:
             store.parent.mkdir(parents=True, exist_ok=True)
         self.lab: Lab = open_demo(store) if demo else Lab.open(store)
-        self._server = ServerThread(create_app(self.lab), host=host, port=port, name="lab")
+        self._server = ServerThread(
+            create_app(self.lab),
+            host=host,
+            port=port,
+            name="lab",
+            timeout_graceful_shutdown=STREAMS_CLOSE_S,
+        )
 
     @property
     def host(self) -> str:

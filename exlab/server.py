@@ -12,11 +12,13 @@ import html
 import importlib
 import logging
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
+import anyio.to_thread
 from fastapi import FastAPI
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("exlab.server")
 
 EWS_PATH = "/ews/exchange.asmx"
+STREAMS_CLOSE_S = 2
+"""How long a stopping server waits for open notification streams before it ends them."""
 MAX_BODY = 10 * 1024 * 1024
 """Requests above 10 MB are refused with 413, before they are parsed."""
 
@@ -48,6 +52,19 @@ OPERATION_MODULES = (
     "exlab.ews.inbox_rules",
     "exlab.ews.people",
 )
+
+
+async def _abandoned_on_disconnect(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """The stream's chunks, each read in a worker thread that is left behind when the client
+    goes: the stream waits seconds between chunks, and the response (and a shutting-down
+    server) must not wait for that when nobody reads any more."""
+    done = object()
+    while True:
+        chunk = await anyio.to_thread.run_sync(next, chunks, done, abandon_on_cancel=True)
+        if chunk is done:
+            return
+        assert isinstance(chunk, bytes)
+        yield chunk
 
 
 class Authenticator(Protocol):
@@ -158,7 +175,7 @@ def create_app(
             chunks = streaming_answer(lab, user, body) if b"GetStreamingEvents" in body else None
             if chunks is not None:
                 streamed = StreamingResponse(
-                    iterate_in_threadpool(chunks),
+                    _abandoned_on_disconnect(chunks),
                     media_type="text/xml; charset=utf-8",
                     headers=headers,
                 )

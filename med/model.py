@@ -870,6 +870,7 @@ class MailboxEventKind(enum.StrEnum):
     COPIED = "copied"
     STATUS = "status"  # heartbeat: the subscription is alive
     RESUBSCRIBED = "resubscribed"  # the subscription was lost and renewed: sync to catch up
+    OFFLINE = "offline"  # the server cannot be reached; the watch retries by itself
 
 
 @dataclass(frozen=True, slots=True)

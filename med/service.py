@@ -33,6 +33,7 @@ from med.backends.base import Backend
 from med.errors import (
     AccessDenied,
     InvalidInput,
+    MedError,
     NotFound,
     Unreachable,
     Unsupported,
@@ -80,6 +81,8 @@ T = TypeVar("T")
 
 #: How many items one sync round asks for (EWS allows up to 512).
 SYNC_BATCH = 512
+#: How long closing a watch waits for its thread to unsubscribe.
+WATCH_STOP_S = 1.0
 #: The longest calendar range one request covers; longer views are split.
 MAX_VIEW_DAYS = 62
 
@@ -111,6 +114,7 @@ class DelegateSession:
         self._lock = threading.Lock()
         self._mailboxes: list[Mailbox] | None = None
         self._closed = False
+        self._watches: set[_WatchThread] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -139,9 +143,13 @@ class DelegateSession:
 
     async def close(self) -> None:
         """Close the backend and the worker pool; the session is unusable afterwards."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            watches = list(self._watches)
+        for watch in watches:  # open streams end now, not when the server times them out
+            watch.stop()
         await self._run(self._backend.close)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -950,7 +958,13 @@ class DelegateSession:
 
     async def subscribe(self, folders: Sequence[Folder]) -> AsyncIterator[MailboxEvent]:
         """Events of the folders as they happen (streaming, or polling where the server has
-        no streaming). Close the iterator (`aclose`) or break out to unsubscribe.
+        no streaming). Close the iterator (`aclose`), break out or cancel the task waiting on
+        it to unsubscribe; the wait for the server ends within a second.
+
+        The watch reads in a thread of its own, not in the session's worker pool: it waits
+        on the server for minutes, and other calls must not queue behind it. While the
+        server cannot be reached it yields OFFLINE and retries; RESUBSCRIBED follows once
+        it answers again (events may have been missed: sync).
 
         Raises:
             Unsupported: the backend has no notifications.
@@ -960,22 +974,123 @@ class DelegateSession:
             raise Unsupported("notifications", self._backend.name)
         if not folders:
             raise InvalidInput("Name at least one folder to watch.")
-        source: Iterator[MailboxEvent] = await self._run(self._backend.subscribe, list(folders))
-        sentinel = object()
+        source = await self._subscribed(folders)
+        reader = _WatchThread(source, asyncio.get_running_loop())
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._watches.add(reader)
+        if closed:
+            reader.stop()
+            return
+        reader.start()
         try:
             while True:
-                event = await self._run(next, source, sentinel)
-                if event is sentinel:
+                kind, value = await reader.queue.get()
+                if kind == "end":
                     return
-                assert isinstance(event, MailboxEvent)
-                yield event
+                if kind == "error":
+                    assert isinstance(value, BaseException)
+                    if isinstance(value, Unreachable) and value.url is None:
+                        value.url = getattr(self._backend, "url", None) or None
+                    raise value
+                assert isinstance(value, MailboxEvent)
+                yield value
         finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                # A cancelled wait may leave `next` running in a worker; that generator cannot
-                # be closed now and ends with its connection (at most one minute).
-                with contextlib.suppress(ValueError):
-                    await self._run(close)
+            with self._lock:
+                self._watches.discard(reader)
+            reader.stop()
+            # The reading thread unsubscribes once its read is broken; give it that moment,
+            # but never wait on a server that does not answer.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader.finished), WATCH_STOP_S)
+
+    async def _subscribed(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+        """The backend's watch; a subscription made after the caller gave up is ended."""
+        loop = asyncio.get_running_loop()
+        made = loop.run_in_executor(self._pool, self._backend.subscribe, list(folders))
+        try:
+            return await asyncio.shield(made)
+        except asyncio.CancelledError:
+
+            def end(future: asyncio.Future[Iterator[MailboxEvent]]) -> None:
+                if not future.cancelled() and future.exception() is None:
+                    _WatchThread(future.result(), loop).stop()
+
+            made.add_done_callback(end)
+            raise
+        except Unreachable as exc:
+            if exc.url is None:
+                exc.url = getattr(self._backend, "url", None) or None
+            raise
+
+
+class _WatchThread:
+    """Reads a backend watch in its own daemon thread and hands its events to the loop."""
+
+    def __init__(self, source: Iterator[MailboxEvent], loop: asyncio.AbstractEventLoop) -> None:
+        self._source = source
+        self._loop = loop
+        self._stopping = threading.Event()
+        self.queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        self.finished: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(target=self._pump, name="med-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """From the loop's thread: end the watch; a `Watch` breaks its read at once."""
+        self._stopping.set()
+        cancel = getattr(self._source, "cancel", None)
+        if cancel is not None:
+            cancel()
+        if not self._thread.ident:  # never started: unsubscribe without blocking the loop
+            self._thread = threading.Thread(
+                target=self._close_quietly, name="med-unwatch", daemon=True
+            )
+            self._thread.start()
+
+    def _hand(self, kind: str, value: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
+
+    def _done(self) -> None:
+        def finish() -> None:
+            if not self.finished.done():
+                self.finished.set_result(None)
+
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(finish)
+
+    def _close_source(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()  # unsubscribes (the backend swallows what a gone server answers)
+
+    def _close_quietly(self) -> None:
+        try:
+            with contextlib.suppress(MedError):
+                self._close_source()
+        finally:
+            self._done()
+
+    def _pump(self) -> None:
+        try:
+            for event in self._source:
+                if self._stopping.is_set():
+                    break
+                self._hand("event", event)
+            else:
+                self._hand("end", None)
+        except BaseException as exc:  # handed to the reader, who raises it
+            if not self._stopping.is_set():
+                self._hand("error", exc)
+        finally:
+            try:
+                self._close_source()
+            finally:
+                self._done()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -37,6 +37,8 @@ class ActionSpec:
 # Global: available on every screen.
 APP_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("quit", "q", "quit", "Quit"),
+    # As in mutt: ctrl+c ends the program from anywhere (drafts are saved as they are typed).
+    ActionSpec("interrupt", "ctrl+c", "interrupt", "Quit now", show=False, priority=True),
     ActionSpec("help", "question_mark", "help", "Help"),
     ActionSpec("command-palette", "colon,ctrl+p", "command_palette", "Commands", show=False),
     ActionSpec("goto-mail", "1", "goto('mail')", "Mail", show=False),
@@ -57,6 +59,8 @@ MAIL_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("page-up", "ctrl+u,pageup", "page_up", "Page up", show=False),
     ActionSpec("focus-folders", "h", "focus_folders", "Folders", show=False),
     ActionSpec("focus-items", "l", "focus_items", "Items", show=False),
+    ActionSpec("pager-down", "space", "pager(1)", "Read on", show=False),
+    ActionSpec("pager-up", "minus", "pager(-1)", "Read back", show=False),
     ActionSpec("open-item", "enter", "open_item", "Open", show=False),
     ActionSpec("search", "slash", "search", "Search"),
     ActionSpec("search-next", "n", "search_next", "Next match", show=False),

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from med import DelegateSession
-from med.errors import MedError
+from med.errors import MedError, Unreachable
 from med.model import Item, MailboxKind
 from tui.actions import APP_ACTIONS, bindings
 from tui.config import TuiConfig
@@ -58,9 +58,15 @@ class MedApp(App[FirstStart | None]):
         clock: Callable[[], datetime] | None = None,
         start_folder: str | None = None,
         messenger: Any = None,
+        relogin: Callable[[str], DelegateSession] | None = None,
     ) -> None:
         super().__init__()
         self.session: DelegateSession = session  # type: ignore[assignment]
+        #: Opens a new session with another password (None: the sign-in has no password).
+        self.relogin = relogin
+        #: True while the server cannot be reached; the header says so until it answers again.
+        self.offline = False
+        self._opened_here: DelegateSession | None = None
         self.config = config
         self.workspace = Workspace(user=session.user if session else "")
         self.drafts = DraftStore(config.drafts_dir)
@@ -151,6 +157,37 @@ class MedApp(App[FirstStart | None]):
                 return
         self.notify(f"No {distinguished} folder is loaded yet.")
 
+    def action_interrupt(self) -> None:
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        if self._opened_here is not None:
+            await self._opened_here.close()
+
+    async def sign_in_again(self, password: str) -> None:
+        """Replace the session by one with another password (the old one is closed)."""
+        assert self.relogin is not None
+        old, self.session = self.session, self.relogin(password)
+        if old is self._opened_here:
+            await old.close()  # the caller closes the session it gave us, we ours
+        self._opened_here = self.session
+
+    def set_offline(self, offline: bool) -> None:
+        """Show (or clear) that the server cannot be reached; said once, not per failed call."""
+        if offline == self.offline:
+            return
+        self.offline = offline
+        if offline:
+            self.notify(
+                "The server cannot be reached. medbridge keeps trying and reconnects by itself.",
+                title="Offline",
+                severity="warning",
+                timeout=6,
+            )
+        else:
+            self.notify("The server answers again.", title="Online", timeout=4)
+        self._show_busy()
+
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen, binding_table
 
@@ -196,6 +233,11 @@ class MedApp(App[FirstStart | None]):
         self._show_busy()
         if event.state is WorkerState.ERROR:
             error = worker.error
+            if isinstance(error, Unreachable):
+                was_offline = self.offline
+                self.set_offline(True)
+                if was_offline:
+                    return  # the header says it already; one notification per outage
             if isinstance(error, MedError):
                 self.notify(str(error), title=error.title, severity="error", timeout=8)
             else:
@@ -210,9 +252,12 @@ class MedApp(App[FirstStart | None]):
     def _show_busy(self) -> None:
         labels = sorted(set(self._busy.values()))
         text = ("⟳ " + ", ".join(labels) + "…") if labels else ""
+        if self.offline:
+            text = "⚠ offline · reconnecting…"
         for screen in self.screen_stack:
             for label in screen.query(BusyLabel):
                 label.update(text)
+                label.set_class(self.offline, "-offline")
 
     @property
     def busy(self) -> bool:
@@ -225,6 +270,7 @@ def make_app(
     *,
     clock: Callable[[], datetime] | None = None,
     start_folder: str | None = None,
+    relogin: Callable[[str], DelegateSession] | None = None,
 ) -> MedApp:
     """The app as `medbridge tui` runs it.
 
@@ -233,5 +279,7 @@ def make_app(
         config: settings from the `[tui]` and `[keymap]` tables (`TuiConfig.from_mapping`).
         clock: aware "now" (tests freeze it); defaults to the system clock.
         start_folder: open this folder first, e.g. "chef@musterstadt.example/inbox".
+        relogin: a new session for another password, so that a refused sign-in is asked
+            again in the app; None where the sign-in takes no password.
     """
-    return MedApp(session, config, clock=clock, start_folder=start_folder)
+    return MedApp(session, config, clock=clock, start_folder=start_folder, relogin=relogin)

@@ -7,10 +7,13 @@ and passes the result to `tui.app.make_app`. Nothing here reads the environment 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from textual.keys import KEY_NAME_REPLACEMENTS, Keys
 
 from tui.actions import action_ids
 
@@ -97,5 +100,40 @@ def parse_keymap(table: Mapping[str, Any]) -> dict[str, str]:
             raise ConfigError(
                 f'[keymap] {binding_id} must be a key like "ctrl+r" or a list of keys.'
             )
+        for key in keys:
+            if not is_key(key.strip()):
+                raise ConfigError(
+                    f"[keymap] {binding_id}: {key.strip()!r} is no key; write keys like "
+                    '"r", "R", "ctrl+r", "pagedown" or "question_mark".'
+                )
         result[binding_id] = ",".join(k.strip() for k in keys)
     return result
+
+
+#: Modifiers a terminal can report with a key.
+_MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+
+
+def is_key(spec: str) -> bool:
+    """True for a key as Textual names it: modifiers joined by "+" to one key, the key one
+    character, a named key ("pagedown", "f5", "space") or a character's name ("question_mark")."""
+    *modifiers, name = spec.split("+")
+    if not name or any(m not in _MODIFIERS for m in modifiers):
+        return False
+    if len(name) == 1:
+        return name.isprintable() and not name.isspace()
+    if name in _NAMED_KEYS:
+        return True
+    unicode_name = _UNICODE_NAMES.get(name, name)
+    try:
+        unicodedata.lookup(unicode_name.replace("_", " ").upper())
+    except KeyError:
+        return False
+    return True
+
+
+#: Textual's short names of characters ("slash") back to their Unicode names ("solidus").
+_UNICODE_NAMES = {short: long for long, short in KEY_NAME_REPLACEMENTS.items()}
+_NAMED_KEYS = frozenset(
+    {key.value.rpartition("+")[2] for key in Keys} | {"space", "tab", "enter", "backspace"}
+)

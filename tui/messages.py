@@ -39,6 +39,20 @@ class WorkspaceFailed(Message):
 
 
 @dataclass
+class SignInRefused(Message):
+    """The server refused the password; the app asks for it again."""
+
+    reason: str
+
+
+@dataclass
+class ConnectionChanged(Message):
+    """The server stopped answering (`online` False) or answers again."""
+
+    online: bool
+
+
+@dataclass
 class PageLoaded(Message):
     """A page of the list shown in `folder`; `generation` says which listing it belongs to."""
 

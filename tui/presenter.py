@@ -83,8 +83,20 @@ def short_time(value: datetime | None, now: datetime) -> str:
     return local.strftime("%d.%m.%y")
 
 
+#: What the list's status columns show, in column order (the help screen prints it).
+STATUS_LEGEND: tuple[tuple[str, str], ...] = (
+    ("N", "unread"),
+    ("F", "flagged for follow-up"),
+    ("✓", "follow-up complete (tasks: done)"),
+    ("!", "high importance"),
+    ("↓", "low importance"),
+    ("@", "has attachments"),
+    ("♪", "voicemail"),
+)
+
+
 def flags_of(item: Item) -> str:
-    """Four status columns: unread, flag, importance, attachment."""
+    """Four status columns: unread, flag, importance, attachment (see STATUS_LEGEND)."""
     unread = "N" if isinstance(item, Message) and not item.is_read else " "
     if item.flag.status is FlagStatus.FLAGGED:
         flag = "F"

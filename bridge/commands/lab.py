@@ -111,7 +111,7 @@ def serve(
     import uvicorn
 
     from exlab.auth import LabAuthenticator
-    from exlab.server import create_app
+    from exlab.server import STREAMS_CLOSE_S, create_app
 
     if kdc_port is not None and not kerberos:
         fail("--kdc-port needs --kerberos", 2)
@@ -186,6 +186,9 @@ def serve(
         access_log=False,
         ssl_certfile=cert_file,
         ssl_keyfile=key_file,
+        # Open notification streams end when the server goes, as with a real server,
+        # instead of holding the shutdown for their connection timeout (a minute).
+        timeout_graceful_shutdown=STREAMS_CLOSE_S,
     )
     try:
         _serve_until_stopped(config, sock)

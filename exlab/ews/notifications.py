@@ -441,8 +441,8 @@ def stream_envelopes(
     deadline = time.monotonic() + timeout
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
-        if ctx.lab.store.closed:
-            return  # the lab is shutting down: end the stream, as a server going away does
+        if ctx.lab.store.closed or ctx.lab.knobs.outage:
+            return  # shutting down or out of service: end the stream, as a server going away does
         message, found = _streaming_message(ctx, subs, positions, "OK")
         if found:
             _save_positions(ctx, positions)

@@ -10,7 +10,9 @@ retry layer gave up), `Unreachable` and `ServerError`; the `Raises:` sections li
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -35,9 +37,79 @@ from med.model import (
     SyncChange,
 )
 
-__all__ = ["Backend", "SyncBatch"]
+__all__ = ["Backend", "SyncBatch", "Watch"]
 
 SyncBatch = tuple[Sequence[SyncChange], str, bool]
+
+
+class Watch(Iterator[MailboxEvent]):
+    """A subscription's events: read by one thread, cancelled from any other at once.
+
+    A watch waits on the server for minutes; a plain generator blocked in a read can be
+    neither closed nor interrupted from outside. `run(watch)` is the backend's generator: it
+    sleeps with `watch.wait(seconds)` and wraps each blocking read in `watch.abortable(abort)`,
+    so that `cancel()` wakes the sleep or breaks the read (within a second). The generator
+    unsubscribes in its `finally`, in the reading thread, once the read has ended.
+    """
+
+    def __init__(self, run: Callable[[Watch], Generator[MailboxEvent]]) -> None:
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._abort: Callable[[], None] | None = None
+        self._events = run(self)
+        self._started = False
+
+    def __iter__(self) -> Watch:
+        return self
+
+    def __next__(self) -> MailboxEvent:
+        if self._cancelled.is_set():
+            self.close()
+            raise StopIteration
+        self._started = True
+        return next(self._events)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True (at once) when the watch is cancelled meanwhile."""
+        return self._cancelled.wait(seconds)
+
+    @contextlib.contextmanager
+    def abortable(self, abort: Callable[[], None]) -> Iterator[None]:
+        """Run a blocking read that `abort()` (called from another thread) breaks."""
+        with self._lock:
+            self._abort = abort
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._abort = None
+
+    def cancel(self) -> None:
+        """End the watch from any thread: wake its sleep and break its read."""
+        self._cancelled.set()
+        with self._lock:
+            abort = self._abort
+        if abort is not None:
+            with contextlib.suppress(OSError):
+                abort()
+
+    def close(self) -> None:
+        """Cancel and unsubscribe; only from the reading thread (or when nobody reads)."""
+        self.cancel()
+        if self._started:
+            self._events.close()
+        else:
+            # Unstarted, the generator would skip its `finally` (the unsubscribe): run it to
+            # its end instead; being cancelled, it leaves its loop at once.
+            self._started = True
+            for _ in self._events:
+                pass
+
+
 """(changes, new state, done) of one SyncFolderItems-like round."""
 
 
@@ -346,7 +418,10 @@ class Backend(Protocol):
         """Events of the folders as they happen, until the iterator is closed.
 
         Streaming where the server has it, pull (polling) otherwise; a lost subscription is
-        renewed and reported as a RESUBSCRIBED event (sync to catch up).
+        renewed and reported as a RESUBSCRIBED event (sync to catch up). While the server
+        cannot be reached the watch reports OFFLINE and retries by itself; it subscribes
+        anew once the server answers again (RESUBSCRIBED). Return a `Watch` so that the
+        session can end it at once from another thread.
 
         Raises:
             NotFound: a folder is gone.

@@ -22,7 +22,7 @@ import pytest
 from bridge.serving import ServerThread
 from exlab import Lab
 from exlab.demo import DEMO_PASSWORD, DOMAIN, open_demo
-from exlab.server import create_app
+from exlab.server import STREAMS_CLOSE_S, create_app
 
 
 def _address(user: str) -> str:
@@ -59,7 +59,12 @@ class LabServer:
             self.lab, authenticator=self.authenticator(self.lab) if self.authenticator else None
         )
         self._server = ServerThread(
-            app, host=self.host, port=self.port, name="lab-uvicorn", timeout_keep_alive=30
+            app,
+            host=self.host,
+            port=self.port,
+            name="lab-uvicorn",
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=STREAMS_CLOSE_S,
         ).start()
         self.port = self._server.port
 

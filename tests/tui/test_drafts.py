@@ -161,3 +161,50 @@ async def test_draft_in_the_drafts_folder_reopens_for_editing_and_updates_that_i
         (updated,) = drafts_in(org, CHEF_DRAFTS)
         assert updated.id == stored.id
         assert updated.body == "Sehr geehrte Damen und Herren"
+
+
+async def test_a_reply_closed_untouched_leaves_no_draft(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l", "r")
+        await settle(pilot)
+        assert isinstance(app.screen, ComposeScreen)
+        await pause_typing(pilot)
+        await pilot.press("escape")
+        await pause_typing(pilot)
+        assert isinstance(app.screen, MailScreen)
+        assert app.drafts.all() == []
+        assert drafts_in(org, CHEF_DRAFTS) == []
+        await pilot.press("r", *"Danke")  # a reply with text is kept as before
+        await pause_typing(pilot)
+        await pilot.press("escape")
+        await pause_typing(pilot)
+        (kept,) = app.drafts.all()
+        assert kept.body.startswith("Danke")
+
+
+async def test_kept_drafts_can_be_discarded_from_the_compose_choice(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press(*"wolf@kreis.example", "tab", "tab", *"Verworfen")
+        await pause_typing(pilot)
+        await pilot.press("escape")
+        await pause_typing(pilot)
+        assert len(app.drafts.all()) == 1 and len(drafts_in(org, CHEF_DRAFTS)) == 1
+        await pilot.press("c")
+        await settle(pilot)
+        await pilot.press("down", "d")  # the kept draft, below "New message"
+        await settle(pilot)
+        assert app.drafts.all() == []
+        assert drafts_in(org, CHEF_DRAFTS) == []  # gone from the server's Drafts too
+        await pilot.press("enter")  # what is left: a new message
+        await settle(pilot)
+        assert isinstance(app.screen, ComposeScreen)

@@ -59,6 +59,9 @@ def test_keymap_accepts_known_ids_with_one_or_several_keys() -> None:
         "reply-all": "ctrl+r",
         "next-item": "j,ctrl+n",
     }
+    assert parse_keymap(
+        {"help": "question_mark", "page-down": ["pagedown", "shift+f5"], "search": "slash"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -68,6 +71,10 @@ def test_keymap_accepts_known_ids_with_one_or_several_keys() -> None:
         ({"reply": 3}, "must be a key"),
         ({"reply": []}, "must be a key"),
         ({"reply": "a,b"}, "must be a key"),
+        ({"reply": "ctrl+"}, "'ctrl\\+' is no key"),
+        ({"reply": "ctlr+r"}, "is no key"),
+        ({"next-item": ["j", "page down"]}, "'page down' is no key"),
+        ({"next-item": "arrowdown"}, "is no key"),
     ],
 )
 def test_keymap_rejects_unknown_ids_and_bad_keys(table: dict[str, object], fragment: str) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import shlex
 import subprocess
 import tempfile
 from pathlib import Path
@@ -35,6 +33,7 @@ from med.quoting import quote_header
 from tui import messages as msg
 from tui.actions import COMPOSE_ACTIONS, bindings
 from tui.drafts import Draft, parse_addresses
+from tui.editor import EditorMissing, editor_command
 from tui.htmltext import html_to_text
 from tui.screens.base import MedModal, MedScreen
 
@@ -161,6 +160,8 @@ class ComposeScreen(MedScreen[None]):
         self.draft = draft
         self.original = original
         self._autosave: Timer | None = None
+        #: The content as opened, while nothing was typed yet (None: keep whatever is there).
+        self._untouched: tuple[str, ...] | None = None
         self._server_save: Timer | None = None
         #: One server save or send at a time; a send waits for a save under way.
         self._server_lock = asyncio.Lock()
@@ -221,6 +222,9 @@ class ComposeScreen(MedScreen[None]):
             "forward": "Forward",
         }.get(self.draft.mode, "Message")
         self._on_server = self._content()
+        # A new message or answer left as it opened is no draft: nothing is kept for it.
+        kept = any(d.draft_id == self.draft.draft_id for d in self.medapp.drafts.all())
+        self._untouched = None if kept or self.draft.server_id else self._content()
         target = "#body" if self.draft.mode in ("reply", "reply-all") or self.draft.to else "#to"
         self.query_one(target).focus()
         if self.draft.in_reply_to and not self.draft.quoted:
@@ -235,6 +239,8 @@ class ComposeScreen(MedScreen[None]):
             return
         self.original = full
         body = self.query_one("#body", TextArea)
+        self._collect()
+        untouched = self._left_untouched()
         # At the end; the cursor stays where the user is typing (above the quote).
         where = body.cursor_location
         body.load_text(body.text + quoted_original(full, self.draft.mode))
@@ -242,6 +248,8 @@ class ComposeScreen(MedScreen[None]):
         self.draft.quoted = True
         self.draft.original_message_id = full.internet_message_id
         self._collect()
+        if untouched:  # the quote is ours, not the user's: still nothing worth keeping
+            self._untouched = self._content()
 
     # ------------------------------------------------------------------ draft
 
@@ -269,20 +277,34 @@ class ComposeScreen(MedScreen[None]):
         self._server_save = self.set_timer(SERVER_SAVE_DELAY_S, self.save_to_server)
 
     def save_draft(self) -> None:
-        self.medapp.drafts.save(self._collect())
+        self._collect()
+        if not self._left_untouched():
+            self.medapp.drafts.save(self.draft)
 
     def _stop_timers(self) -> None:
         for timer in (self._autosave, self._server_save):
             if timer is not None:
                 timer.stop()
 
+    def _left_untouched(self) -> bool:
+        return self._untouched is not None and self._content() == self._untouched
+
     def on_unmount(self) -> None:
         self._stop_timers()
-        if not self._sent:
+        if self._sent:
+            return
+        if self._left_untouched():
+            self.medapp.drafts.discard(self.draft.draft_id)
+        else:
             self.medapp.drafts.save(self.draft)  # whatever ends the screen, the text is on disk
 
     def action_close(self) -> None:
         self._stop_timers()
+        self._collect()
+        if self._left_untouched():
+            self.medapp.drafts.discard(self.draft.draft_id)
+            self.dismiss(None)
+            return
         self.save_draft()
         self.save_to_server(closing=True)
         self.dismiss(None)
@@ -298,7 +320,9 @@ class ComposeScreen(MedScreen[None]):
 
     def save_to_server(self, *, closing: bool = False) -> None:
         """Save into the server's Drafts now; runs on the app so closing the screen keeps it."""
-        if self._sent or self._sending:
+        if self.is_mounted:
+            self._collect()
+        if self._sent or self._sending or self._left_untouched():
             return
         self.medapp.run_worker(
             self._push(self._collect() if self.is_mounted else self.draft, closing),
@@ -348,20 +372,20 @@ class ComposeScreen(MedScreen[None]):
     # ------------------------------------------------------------------ $EDITOR
 
     def action_external_editor(self) -> None:
-        editor = (
-            self.medapp.config.editor
-            or os.environ.get("VISUAL")
-            or os.environ.get("EDITOR")
-            or "vi"
-        )
         body = self.query_one("#body", TextArea)
+        try:
+            argv = editor_command(self.medapp.config.editor)
+        except EditorMissing as exc:
+            self.notify(str(exc), severity="warning")
+            body.focus()
+            return
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
             fh.write(body.text)
         path = Path(fh.name)
         try:
             with self.app.suspend():
                 # The user's own editor setting ($VISUAL/$EDITOR or [tui] editor).
-                subprocess.run([*shlex.split(editor), str(path)], check=False)  # noqa: S603
+                subprocess.run([*argv, str(path)], check=False)  # noqa: S603
             body.load_text(path.read_text(encoding="utf-8"))
             self.save_draft()
         except Exception as exc:
@@ -370,6 +394,7 @@ class ComposeScreen(MedScreen[None]):
             )
         finally:
             path.unlink(missing_ok=True)
+            self.app.refresh(repaint=True)
 
     # ------------------------------------------------------------------ review and send
 

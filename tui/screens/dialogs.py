@@ -67,17 +67,21 @@ class PromptScreen(ModalScreen[T | None], Generic[T]):
         *,
         value: str = "",
         placeholder: str = "",
+        password: bool = False,
     ) -> None:
         super().__init__()
         self.question = question
         self.parse = parse
         self.value = value
         self.placeholder = placeholder
+        self.password = password
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.question)
-            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Input(
+                self.value, placeholder=self.placeholder, password=self.password, id="prompt-input"
+            )
             yield Label("", classes="error", id="prompt-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -101,12 +105,25 @@ class ChoiceScreen(ModalScreen[T | None], Generic[T]):
     ChoiceScreen OptionList { height: auto; max-height: 20; }
     """
     )
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("d,delete", "remove_choice", "Discard", show=False),
+    ]
 
-    def __init__(self, title: str, choices: Sequence[tuple[str, T]]) -> None:
+    def __init__(
+        self,
+        title: str,
+        choices: Sequence[tuple[str, T]],
+        *,
+        remove: Callable[[T], bool] | None = None,
+        remove_hint: str = "",
+    ) -> None:
+        """`remove(value)` (bound to d and Delete) drops a choice when it returns True."""
         super().__init__()
         self.title_text = title
         self.choices = list(choices)
+        self.on_remove = remove
+        self.remove_hint = remove_hint
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -115,6 +132,18 @@ class ChoiceScreen(ModalScreen[T | None], Generic[T]):
                 *[Option(label, id=str(i)) for i, (label, _) in enumerate(self.choices)],
                 id="choices",
             )
+            if self.on_remove is not None and self.remove_hint:
+                yield Label(self.remove_hint, classes="hint")
+
+    def action_remove_choice(self) -> None:
+        options = self.query_one(OptionList)
+        index = options.highlighted
+        if self.on_remove is None or index is None:
+            return
+        option = options.get_option_at_index(index)
+        value = self.choices[int(option.id or 0)][1]
+        if self.on_remove(value):
+            options.remove_option_at_index(index)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(event.option.id or 0)

@@ -59,12 +59,20 @@ class FirstStartScreen(Screen[FirstStart | None]):
                 yield Label("", id="wizard-error", classes="error")
                 yield Button("Save profile", id="save", variant="primary")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Once the wizard is open the user types: letters belong to its fields (a Select or
+        # a button lets them through to the screen), so "d" and "p" are off.
+        if action in ("demo", "wizard"):
+            return not self.query_one("#wizard").has_class("-open")
+        return True
+
     def action_demo(self) -> None:
         self.dismiss(FirstStart("demo"))
 
     def action_wizard(self) -> None:
         self.query_one("#wizard").add_class("-open")
         self.query_one("#server", Input).focus()
+        self.refresh_bindings()
 
     def action_quit_app(self) -> None:
         self.dismiss(None)

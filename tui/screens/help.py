@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from tui.presenter import STATUS_LEGEND
+
 
 def binding_table(screen: Screen[object]) -> Table:
     """Key, action id and description of each binding reachable from `screen`."""
@@ -35,6 +37,18 @@ def binding_table(screen: Screen[object]) -> Table:
     return table
 
 
+def legend_table() -> Table:
+    """The glyphs of the list's status columns and what they mean."""
+    table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
+    half = (len(STATUS_LEGEND) + 1) // 2
+    for _ in range(2):
+        table.add_column("List")
+        table.add_column("Means")
+    for left, right in zip(STATUS_LEGEND[:half], [*STATUS_LEGEND[half:], ("", "")], strict=True):
+        table.add_row(*left, *right)
+    return table
+
+
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -52,6 +66,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
+            yield Static(legend_table(), id="help-legend")
             yield Static(
                 Text.assemble(
                     ("Keys", "bold"),

@@ -7,18 +7,20 @@ update widgets. Actions the folder's rights do not allow are hidden through `che
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Input
 
-from med.errors import AccessDenied, MedError, NotFound, Unsupported
+from med.errors import AccessDenied, AuthError, MedError, NotFound, Unreachable, Unsupported
 from med.model import (
     FlagStatus,
     Folder,
@@ -43,7 +45,7 @@ from tui.presenter import rights_summary
 from tui.rights import allows
 from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
-from tui.widgets.context_bar import ContextBar, TopBar
+from tui.widgets.context_bar import ContextBar, NewMailNotice, TopBar
 from tui.widgets.folder_tree import FolderTree
 from tui.widgets.item_list import ItemList
 from tui.widgets.reader import Reader
@@ -62,6 +64,13 @@ _SORT: dict[FolderKind, SortField] = {
 FETCH_DELAY_S = 0.08
 #: Live changes arriving within this time are applied together (one list reload).
 LIVE_COALESCE_S = 0.3
+#: Below this many columns the reader shares the list's place (two panes) ...
+NARROW_BELOW = 120
+#: ... and below this one pane shows at a time.
+SINGLE_BELOW = 80
+_FOLDER_SEARCH_HINT = "Search subject, body and sender; Enter to search, Esc to clear"
+#: While the server cannot be reached, how often the open folder is asked for again.
+RECONNECT_S = 2.0
 
 _NEXT_IMPORTANCE = {
     Importance.NORMAL: Importance.HIGH,
@@ -70,15 +79,30 @@ _NEXT_IMPORTANCE = {
 }
 
 
+def _non_empty_password(text: str) -> str:
+    if not text:
+        raise ValueError("Enter the password (Esc: later).")
+    return text
+
+
 class MailScreen(MedScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(MAIL_ACTIONS)
 
+    # Below NARROW_BELOW columns two panes (folders, list) and the reader takes the list's
+    # place while it has the focus; below SINGLE_BELOW one pane at a time, as aerc does.
     DEFAULT_CSS = """
     MailScreen #panes { height: 1fr; }
     MailScreen ItemList { width: 3fr; }
     MailScreen Reader { width: 2fr; }
     MailScreen #search { dock: bottom; display: none; }
     MailScreen #search.-open { display: block; }
+    MailScreen.-narrow FolderTree { width: 26; }
+    MailScreen.-narrow Reader { display: none; width: 1fr; }
+    MailScreen.-narrow.-reading Reader { display: block; }
+    MailScreen.-narrow.-reading ItemList { display: none; }
+    MailScreen.-single FolderTree { display: none; }
+    MailScreen.-single.-browsing FolderTree { display: block; width: 1fr; }
+    MailScreen.-single.-browsing ItemList { display: none; }
     """
 
     def __init__(self) -> None:
@@ -92,6 +116,8 @@ class MailScreen(MedScreen[None]):
         self._watched: str | None = None
         self._stale: set[str | None] = set()
         self._live_timer: Timer | None = None
+        self._sign_in_pending = False
+        self._body_search = False
 
     def compose(self) -> ComposeResult:
         yield TopBar("Loading mailboxes…")
@@ -101,15 +127,33 @@ class MailScreen(MedScreen[None]):
                 page_size=self.medapp.config.page_size, now=self.medapp.now(), id="items"
             )
             yield Reader(id="reader")
-        yield Input(
-            placeholder="Search subject, body and sender; Enter to search, Esc to clear",
-            id="search",
-        )
+        yield Input(placeholder=_FOLDER_SEARCH_HINT, id="search")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = event.size.width
+        if self.has_class("-narrow") != (width < NARROW_BELOW) or self.has_class("-single") != (
+            width < SINGLE_BELOW
+        ):
+            self.set_class(width < NARROW_BELOW, "-narrow")
+            self.set_class(width < SINGLE_BELOW, "-single")
+            self._update_context()
+
+    @on(events.DescendantFocus)
+    def _focus_moved(self, event: events.DescendantFocus) -> None:
+        self.set_class(isinstance(event.widget, Reader), "-reading")
+        self.set_class(isinstance(event.widget, FolderTree), "-browsing")
+
+    def _focus_pane(self, pane: Widget) -> None:
+        """Focus a pane, first showing it where the layout hides it when unfocused."""
+        self.set_class(isinstance(pane, Reader), "-reading")
+        self.set_class(isinstance(pane, FolderTree), "-browsing")
+        self.call_after_refresh(pane.focus)
 
     def on_mount(self) -> None:
         self.query_one(Reader).show(None, placeholder="Choose a folder on the left.")
-        self.query_one(FolderTree).focus()
+        self._focus_pane(self.query_one(FolderTree))
+        self.set_interval(RECONNECT_S, self._reconnect_tick)
         self.load_workspace()
 
     # ------------------------------------------------------------------ loading
@@ -119,6 +163,12 @@ class MailScreen(MedScreen[None]):
         session = self.medapp.session
         try:
             mailboxes = await session.mailboxes()
+        except AuthError as exc:
+            if self.medapp.relogin is None:
+                self.post_message(msg.WorkspaceFailed(str(exc)))
+                raise
+            self.post_message(msg.SignInRefused(str(exc)))
+            return
         except MedError as exc:
             self.post_message(msg.WorkspaceFailed(str(exc)))
             raise  # the app's worker handler shows it as a notification too
@@ -152,6 +202,36 @@ class MailScreen(MedScreen[None]):
             if inbox is not None:
                 self._opening = True
                 self.query_one(FolderTree).select_folder(inbox.id)
+
+    def on_sign_in_refused(self, message: msg.SignInRefused) -> None:
+        """Ask for the password again here, instead of retrying the refused one."""
+        user = self.medapp.session.user
+        self.query_one(ContextBar).update(f"{message.reason}  ·  enter the password again")
+
+        def entered(password: str | None) -> None:
+            if password is None:
+                self.query_one(ContextBar).update(
+                    f"{message.reason}  ·  $ asks for the password again"
+                )
+                self._sign_in_pending = True
+                return
+            self.sign_in(password)
+
+        self.app.push_screen(
+            PromptScreen(
+                f"The server did not accept the password of {user}. Password:",
+                _non_empty_password,
+                password=True,
+            ),
+            entered,
+        )
+
+    @work(exclusive=True, group="workspace", exit_on_error=False)
+    async def sign_in(self, password: str) -> None:
+        self._sign_in_pending = False
+        await self.medapp.sign_in_again(password)
+        self.query_one(ContextBar).update("Loading mailboxes…")
+        self.load_workspace()
 
     def on_workspace_failed(self, message: msg.WorkspaceFailed) -> None:
         self.query_one(ContextBar).update(f"{message.reason}  ·  $ tries again")
@@ -225,8 +305,9 @@ class MailScreen(MedScreen[None]):
     def _watch(self, folder: Folder) -> None:
         """Follow the mail folders of the open folder's mailbox as the server reports changes.
 
-        One mailbox at a time: each subscription holds one of the session's worker threads
-        while it waits for the server, so watching every mailbox would starve other calls.
+        One mailbox at a time, the one in view: switching cancels the previous watch, which
+        ends its stream and unsubscribes at once (watches read in threads of their own, so
+        they never hold up the session's other calls).
         """
         address = folder.mailbox
         if address == self._watched or address == "public" or address.startswith("archive:"):
@@ -243,15 +324,42 @@ class MailScreen(MedScreen[None]):
     @work(exclusive=True, group="live", exit_on_error=False)
     async def watch_mail(self, address: str, folders: list[Folder]) -> None:
         try:
-            async for event in self.medapp.session.subscribe(folders):
-                if event.kind is MailboxEventKind.STATUS:
-                    continue
-                changed = (event.folder_id, event.old_folder_id)
-                if event.kind is MailboxEventKind.RESUBSCRIBED:
-                    changed = (None, None)  # events may have been missed: look at everything
-                self.post_message(msg.MailboxChanged(address, changed))
+            while True:
+                try:
+                    await self._follow(address, folders)
+                    return
+                except Unreachable:
+                    # Not even the subscription could be made: say so, and try again.
+                    self.post_message(msg.ConnectionChanged(online=False))
+                    await asyncio.sleep(RECONNECT_S)
         except Unsupported:
-            self._watched = None  # no notifications here: `$` refreshes by hand
+            pass  # no notifications here: `$` refreshes by hand
+        finally:
+            if self._watched == address:
+                self._watched = None
+
+    async def _follow(self, address: str, folders: list[Folder]) -> None:
+        async for event in self.medapp.session.subscribe(folders):
+            if event.kind is MailboxEventKind.STATUS:
+                continue
+            if event.kind is MailboxEventKind.OFFLINE:
+                self.post_message(msg.ConnectionChanged(online=False))
+                continue
+            changed = (event.folder_id, event.old_folder_id)
+            if event.kind is MailboxEventKind.RESUBSCRIBED:
+                # Back after an outage, or the subscription was renewed: events may have
+                # been missed, so look at everything.
+                self.post_message(msg.ConnectionChanged(online=True))
+                changed = (None, None)
+            self.post_message(msg.MailboxChanged(address, changed))
+
+    def on_connection_changed(self, message: msg.ConnectionChanged) -> None:
+        self.medapp.set_offline(not message.online)
+
+    def _reconnect_tick(self) -> None:
+        """While offline, ask for the open folder again (a watch reconnects by itself)."""
+        if self.medapp.offline and self.folder is not None and self._watched != self.folder.mailbox:
+            self.reload_top(self.folder, self.search_text)
 
     def on_mailbox_changed(self, message: msg.MailboxChanged) -> None:
         if message.mailbox != self._watched:
@@ -293,6 +401,7 @@ class MailScreen(MedScreen[None]):
         self.post_message(msg.LiveRows(folder, page))
 
     def on_live_rows(self, message: msg.LiveRows) -> None:
+        self.medapp.set_offline(False)
         if self.folder is not None and self.folder.id == message.folder.id:
             self.query_one(ItemList).merge_top(message.page)
 
@@ -315,7 +424,14 @@ class MailScreen(MedScreen[None]):
         self.post_message(msg.PageLoaded(folder, page, generation))
 
     def on_page_loaded(self, message: msg.PageLoaded) -> None:
+        self.medapp.set_offline(False)
         self.query_one(ItemList).add_page(message.page, message.generation)
+
+    @on(ItemList.NewAbove)
+    def _new_above(self, event: ItemList.NewAbove) -> None:
+        # The key that jumps to the top, as the user bound it.
+        key = self.medapp.config.keymap.get("first-item", "g").split(",")[0]
+        self.query_one(NewMailNotice).show_count(event.count, key)
 
     @on(ItemList.Highlighted)
     def _highlighted(self, event: ItemList.Highlighted) -> None:
@@ -362,10 +478,13 @@ class MailScreen(MedScreen[None]):
             else self.folder.mailbox
         )
         search = f"  ·  search: {self.search_text}" if self.search_text else ""
-        bar.update(
-            f"{owner}  ·  {self.folder.name}  ·  your rights: {rights_summary(self.folder.rights)}"
-            f"{search}"
-        )
+        rights = rights_summary(self.folder.rights)
+        if self.has_class("-narrow"):
+            # Whose mailbox and the rights must stay readable: the address is left out.
+            who = mailbox.display_name if mailbox else owner
+            bar.update(f"{who} · {self.folder.name} · {rights}{search.replace('  ', ' ')}")
+            return
+        bar.update(f"{owner}  ·  {self.folder.name}  ·  your rights: {rights}{search}")
 
     def current_item(self) -> Item | None:
         item = self.query_one(ItemList).current
@@ -397,17 +516,28 @@ class MailScreen(MedScreen[None]):
     def _tree_focused(self) -> bool:
         return self.focused is self.query_one(FolderTree)
 
+    def _reader_focused(self) -> bool:
+        return self.focused is self.query_one(Reader)
+
     def action_next_item(self) -> None:
         if self._tree_focused():
             self.query_one(FolderTree).action_cursor_down()
+        elif self._reader_focused():
+            self.query_one(Reader).line(1)
         else:
             self.query_one(ItemList).move(1)
 
     def action_prev_item(self) -> None:
         if self._tree_focused():
             self.query_one(FolderTree).action_cursor_up()
+        elif self._reader_focused():
+            self.query_one(Reader).line(-1)
         else:
             self.query_one(ItemList).move(-1)
+
+    def action_pager(self, pages: int) -> None:
+        """Page through the open item from the list or the reader, as mutt's space does."""
+        self.query_one(Reader).page(pages)
 
     def action_first_item(self) -> None:
         self.query_one(ItemList).go(0)
@@ -417,23 +547,38 @@ class MailScreen(MedScreen[None]):
         items.go(items.total - 1)
 
     def action_page_down(self) -> None:
+        if self._reader_focused():
+            self.query_one(Reader).page(1)
+            return
         items = self.query_one(ItemList)
         items.move(max(items.scrollable_content_region.height - 1, 1))
 
     def action_page_up(self) -> None:
+        if self._reader_focused():
+            self.query_one(Reader).page(-1)
+            return
         items = self.query_one(ItemList)
         items.move(-max(items.scrollable_content_region.height - 1, 1))
 
     def action_focus_folders(self) -> None:
-        self.query_one(FolderTree).focus()
+        """One pane to the left: reader → list → folders."""
+        if self._reader_focused():
+            self._focus_pane(self.query_one(ItemList))
+        else:
+            self._focus_pane(self.query_one(FolderTree))
 
     def action_focus_items(self) -> None:
-        self.query_one(ItemList).focus()
+        """One pane to the right: folders → list → reader."""
+        items = self.query_one(ItemList)
+        if self.focused is items and items.current is not None:
+            self._focus_pane(self.query_one(Reader))
+        else:
+            self._focus_pane(items)
 
     def action_open_item(self) -> None:
         if self._tree_focused():
             self.query_one(FolderTree).action_select_cursor()
-            self.query_one(ItemList).focus()
+            self._focus_pane(self.query_one(ItemList))
             return
         item = self.current_item()
         if isinstance(item, Message) and self._in_drafts(item):
@@ -445,7 +590,7 @@ class MailScreen(MedScreen[None]):
             and allows(self.folder.rights if self.folder else None, "toggle_read")
         ):
             self.update_item(dataclasses.replace(item, is_read=True), ["is_read"], "")
-        self.query_one(Reader).focus()
+        self._focus_pane(self.query_one(Reader))
 
     def _in_drafts(self, item: Message) -> bool:
         return item.is_draft or (self.folder is not None and self.folder.distinguished == "drafts")
@@ -472,14 +617,27 @@ class MailScreen(MedScreen[None]):
     # ------------------------------------------------------------------ search
 
     def action_search(self) -> None:
+        """Search the folder; from the reader, search the open item's text instead."""
         box = self.query_one("#search", Input)
+        self._body_search = self._reader_focused()
         box.add_class("-open")
-        box.value = self.search_text or ""
+        if self._body_search:
+            box.placeholder = "Find in this message; Enter to find, n/N next/previous"
+            box.value = self.query_one(Reader).searching
+        else:
+            box.placeholder = _FOLDER_SEARCH_HINT
+            box.value = self.search_text or ""
         box.focus()
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
         event.input.remove_class("-open")
+        if self._body_search:
+            reader = self.query_one(Reader)
+            reader.focus()
+            if event.value.strip() and not reader.find(event.value):
+                self.notify(f"{event.value.strip()!r} is not in this message.")
+            return
         if self.folder is not None:
             self.open_folder(self.folder, search=event.value.strip() or None)
         self.query_one(ItemList).focus()
@@ -488,17 +646,28 @@ class MailScreen(MedScreen[None]):
         box = self.query_one("#search", Input)
         if box.has_class("-open"):
             box.remove_class("-open")
-            self.query_one(ItemList).focus()
+            (self.query_one(Reader) if self._body_search else self.query_one(ItemList)).focus()
+        elif self._reader_focused():
+            self._focus_pane(self.query_one(ItemList))
         elif self.search_text and self.folder is not None:
             self.open_folder(self.folder)
 
     def action_search_next(self) -> None:
-        self.query_one(ItemList).move(1)
+        if self._reader_focused():
+            self.query_one(Reader).next_match(1)
+        else:
+            self.query_one(ItemList).move(1)
 
     def action_search_prev(self) -> None:
-        self.query_one(ItemList).move(-1)
+        if self._reader_focused():
+            self.query_one(Reader).next_match(-1)
+        else:
+            self.query_one(ItemList).move(-1)
 
     def action_refresh(self) -> None:
+        if self._sign_in_pending:
+            self.post_message(msg.SignInRefused("The server did not accept the password."))
+            return
         if not self.medapp.workspace.mailboxes:
             self.query_one(ContextBar).update("Loading mailboxes…")
             self.load_workspace()
@@ -715,9 +884,32 @@ class MailScreen(MedScreen[None]):
                 if draft is not None:
                     self.medapp.open_compose(draft, original=None)
 
-            self.app.push_screen(ChoiceScreen("Write:", choices), chosen)
+            def discard(draft: Draft) -> bool:
+                if draft is fresh:
+                    return False
+                self.medapp.drafts.discard(draft.draft_id)
+                if draft.server_id:
+                    self.discard_server_draft(draft.server_id)
+                self.notify(f"Draft discarded: {draft.subject or '(no subject)'}")
+                return True
+
+            self.app.push_screen(
+                ChoiceScreen(
+                    "Write:",
+                    choices,
+                    remove=discard,
+                    remove_hint="d discards the highlighted draft",
+                ),
+                chosen,
+            )
         else:
             self._edit_form(None)
+
+    @work(group="update", exit_on_error=False)
+    async def discard_server_draft(self, item_id: str) -> None:
+        """A discarded draft also leaves the server's Drafts folder (if it is still there)."""
+        with contextlib.suppress(NotFound):
+            await self.medapp.session.delete(item_id, hard=True)
 
     def _reply(self, mode: str) -> None:
         item = self.current_item()

@@ -20,7 +20,21 @@ class BusyLabel(Static):
 
     DEFAULT_CSS = """
     BusyLabel { width: auto; height: 1; padding: 0 1; color: $warning; text-style: bold; }
+    BusyLabel.-offline { background: $error; color: $text; }
     """
+
+
+class NewMailNotice(Static):
+    """ "3 new — g": mail that arrived above the rows in view (hidden when there is none)."""
+
+    DEFAULT_CSS = """
+    NewMailNotice { display: none; width: auto; height: 1; padding: 0 1; }
+    NewMailNotice.-shown { display: block; background: $success; color: $text; }
+    """
+
+    def show_count(self, count: int, key: str) -> None:
+        self.update(f"{count} new — {key}" if count else "")
+        self.set_class(count > 0, "-shown")
 
 
 class TopBar(Horizontal):
@@ -34,4 +48,5 @@ class TopBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield ContextBar(self.text, id="context")
+        yield NewMailNotice("", id="new-mail")
         yield BusyLabel("", id="busy")

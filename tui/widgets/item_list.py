@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
@@ -43,6 +44,13 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
         generation: int
 
     @dataclass
+    class NewAbove(Message):
+        """`count` new items arrived above the rows in view (0: all seen)."""
+
+        item_list: ItemList
+        count: int
+
+    @dataclass
     class Highlighted(Message):
         item_list: ItemList
         index: int
@@ -59,6 +67,8 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
         self.generation = 0
         self._requested: set[int] = set()
         self._empty_text = ""
+        #: New items that arrived above the rows in view and were not scrolled to yet.
+        self.new_above = 0
 
     # ------------------------------------------------------------------ data
 
@@ -69,6 +79,7 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
         self._requested.clear()
         self.total = 0
         self._empty_text = empty_text
+        self._set_new_above(0)
         self.virtual_size = Size(0, 0)
         self.set_reactive(ItemList.cursor, 0)
         self.scroll_to(y=0, animate=False)
@@ -98,7 +109,9 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
         """Fresh first rows after a live change: the cursor stays on the item it was on.
 
         Rows further down move by as many items as arrived on top (by where the old first
-        row is now) and are re-fetched when they scroll into view.
+        row is now) and are re-fetched when they scroll into view. Looking at the top of the
+        list, one sees the new rows come in (the view stays at the top); further down the
+        view stays on the same rows and `new_above` counts what arrived above it.
         """
         old_current = self.current
         old_first = self.rows.get(0)
@@ -125,7 +138,13 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
         cursor = max(0, min(cursor, max(self.total - 1, 0)))
         top = round(self.scroll_offset.y)
         self.set_reactive(ItemList.cursor, cursor)
-        self.scroll_to(y=max(top + shift, 0), animate=False)
+        if top == 0:
+            # At the top: the new rows come into view; only scroll if the cursor would leave it.
+            height = max(self.scrollable_content_region.height, 1)
+            self.scroll_to(y=max(cursor - height + 1, 0), animate=False)
+        else:
+            self.scroll_to(y=max(top + shift, 0), animate=False)
+            self._set_new_above(self.new_above + shift)
         self.refresh()
         now_current = self.current
         if now_current is None or old_current is None or now_current.id != old_current.id:
@@ -153,6 +172,11 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
         self.refresh()
 
     @property
+    def loaded(self) -> bool:
+        """The listing's first page has arrived (the list no longer says "Loading…")."""
+        return bool(self.rows) or self._empty_text != "Loading…"
+
+    @property
     def current(self) -> Item | None:
         return self.rows.get(self.cursor)
 
@@ -165,6 +189,16 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
     def go(self, index: int) -> None:
         if self.total:
             self.cursor = max(0, min(self.total - 1, index))
+
+    def _set_new_above(self, count: int) -> None:
+        if count != self.new_above:
+            self.new_above = count
+            self.post_message(self.NewAbove(self, count))
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if round(new) == 0 and self.new_above:
+            self._set_new_above(0)  # scrolled up to the new rows: seen
 
     def watch_cursor(self, old: int, new: int) -> None:
         height = max(self.scrollable_content_region.height, 1)
@@ -199,7 +233,7 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
         index = round(self.scroll_offset.y) + y
         if self.total == 0:
             text = self._empty_text if y == 0 else ""
-            return Strip([Segment(text.ljust(width)[:width], _PENDING)], width)
+            return Strip([Segment(set_cell_size(text, width), _PENDING)], width)
         if index >= self.total:
             return Strip.blank(width)
         item = self.rows.get(index)
@@ -208,8 +242,10 @@ class ItemList(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip([Segment("  …".ljust(width)[:width], _PENDING)], width)
         flags, when, who, what = row_columns(item, self.now)
         who_width = max(min(22, width // 4), 8)
-        line = f"{flags} {when:>8}  {who[:who_width]:<{who_width}}  {what}"
-        line = line[:width].ljust(width)
+        # Cut and pad by terminal cells, not characters: an emoji or a CJK character takes
+        # two cells, and a row one cell too wide pushes the pane's border out of line.
+        line = f"{flags} {when:>8}  {set_cell_size(who, who_width)}  {what}"
+        line = set_cell_size(line, width)
         style = Style()
         if isinstance(item, MailMessage) and not item.is_read:
             style += _UNREAD

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -68,6 +68,7 @@ from exchangelib.services import (
 )
 
 from med.auth import login
+from med.backends.base import Watch
 from med.backends.ews import patches
 from med.backends.ews.convert import (
     BUSY,
@@ -145,7 +146,6 @@ from med.model import (
     Item,
     ItemQuery,
     Mailbox,
-    MailboxEvent,
     MailboxKind,
     MeetingDelivery,
     Message,
@@ -1651,7 +1651,7 @@ class EwsBackend:
                     changes.append(SyncChange(kind, item.id, item=item))
         return changes, str(svc.sync_state), bool(svc.includes_last_item_in_range)
 
-    def subscribe(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+    def subscribe(self, folders: Sequence[Folder]) -> Watch:
         if not folders:
             raise InvalidInput("Name at least one folder to watch.")
         mailbox = folders[0].mailbox

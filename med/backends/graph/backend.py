@@ -36,6 +36,7 @@ from O365.mailbox import MailBox
 
 from med.auth import login
 from med.backends.answers import proxy_error_is_407, proxy_refused
+from med.backends.base import Watch
 from med.backends.graph import events
 from med.backends.graph.connection import _protocol, _TokenConnection
 from med.backends.graph.convert import (
@@ -85,7 +86,6 @@ from med.model import (
     Item,
     ItemQuery,
     Mailbox,
-    MailboxEvent,
     MailboxKind,
     MeetingDelivery,
     Message,
@@ -952,13 +952,14 @@ class GraphBackend:
             raise ServerError("The server answered a delta query without a next or delta link.")
         return changes, str(link), "@odata.deltaLink" in data
 
-    def subscribe(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+    def subscribe(self, folders: Sequence[Folder]) -> Watch:
         """Change notifications where the server reaches our listener, delta polling otherwise.
 
         With `notification_host` set, a listener is started there and a Graph subscription
         (notificationUrl, clientState) made per folder; if the server cannot complete the
         validation handshake (the listener is not reachable from it), the mail folders are
         polled instead: a delta round per folder every `poll_interval_s`. A quiet interval
-        yields a STATUS heartbeat either way.
+        yields a STATUS heartbeat either way; a server that cannot be reached is reported
+        (OFFLINE) and asked again until it answers (RESUBSCRIBED).
         """
         return events.subscribe(self, folders)

@@ -18,12 +18,13 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from med.backends.base import Watch
 from med.backends.graph.convert import _make_id, _split_id
 from med.errors import (
     InvalidInput,
@@ -60,6 +61,8 @@ NO_PUSH = "Graph change notifications are implemented for mail folders and calen
 
 #: How long a subscription lives before it is renewed (Graph allows about three days).
 SUBSCRIPTION_LIFETIME = timedelta(hours=12)
+#: Seconds between attempts to reach a server that went away.
+RECONNECT_DELAY_S = 2.0
 PUSH_EVENTS = {
     "created": MailboxEventKind.CREATED,
     "updated": MailboxEventKind.MODIFIED,
@@ -67,14 +70,15 @@ PUSH_EVENTS = {
 }
 
 
-def subscribe(backend: GraphBackend, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+def subscribe(backend: GraphBackend, folders: Sequence[Folder]) -> Watch:
     """Change notifications where the server reaches our listener, delta polling otherwise.
 
     With `notification_host` set, a listener is started there and a Graph subscription
     (notificationUrl, clientState) made per folder; if the server cannot complete the
     validation handshake (the listener is not reachable from it), the mail folders are
     polled instead: a delta round per folder every `poll_interval_s`. A quiet interval
-    yields a STATUS heartbeat either way.
+    yields a STATUS heartbeat either way; a server that cannot be reached is reported
+    (OFFLINE) and asked again until it answers (RESUBSCRIBED).
     """
     if backend.notification_host is not None:
         try:
@@ -87,7 +91,7 @@ def subscribe(backend: GraphBackend, folders: Sequence[Folder]) -> Iterator[Mail
         if kind != "M":
             raise Unsupported("notifications", "graph", NO_STREAMING)
         watched.append(folder)
-    return _poll(backend, watched)
+    return Watch(lambda watch: _poll(backend, watch, watched))
 
 
 def _subscription_body(
@@ -106,7 +110,7 @@ def _subscription_body(
     }
 
 
-def _push(backend: GraphBackend, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
+def _push(backend: GraphBackend, folders: Sequence[Folder]) -> Watch:
     """Subscriptions for all folders now (so that a refusal can fall back), then events."""
     assert backend.notification_host is not None
     listener = NotificationListener(backend.notification_host, public_url=backend.notification_url)
@@ -125,7 +129,7 @@ def _push(backend: GraphBackend, folders: Sequence[Folder]) -> Iterator[MailboxE
         _unsubscribe(backend, made)
         listener.close()
         raise
-    return _notified(backend, listener, made)
+    return Watch(lambda watch: _notified(backend, watch, listener, made))
 
 
 def _unsubscribe(backend: GraphBackend, subscriptions: Mapping[str, Folder]) -> None:
@@ -135,22 +139,34 @@ def _unsubscribe(backend: GraphBackend, subscriptions: Mapping[str, Folder]) -> 
 
 
 def _notified(
-    backend: GraphBackend, listener: NotificationListener, subscriptions: dict[str, Folder]
-) -> Iterator[MailboxEvent]:
+    backend: GraphBackend,
+    watch: Watch,
+    listener: NotificationListener,
+    subscriptions: dict[str, Folder],
+) -> Generator[MailboxEvent]:
     renew_at = time.monotonic() + (SUBSCRIPTION_LIFETIME / 2).total_seconds()
+    offline = False
     try:
-        while True:
+        while not watch.cancelled:
             if time.monotonic() >= renew_at:
-                expires = (datetime.now(UTC) + SUBSCRIPTION_LIFETIME).isoformat()
-                for sub_id in subscriptions:
-                    backend._request(
-                        "patch",
-                        f"{backend.base_url}/v1.0/subscriptions/{quote(sub_id)}",
-                        data={"expirationDateTime": expires},
-                    )
+                try:
+                    _renew(backend, subscriptions)
+                except Unreachable:
+                    if not offline:
+                        offline = True
+                        yield MailboxEvent(MailboxEventKind.OFFLINE)
+                    renew_at = time.monotonic() + RECONNECT_DELAY_S
+                    continue
                 renew_at = time.monotonic() + (SUBSCRIPTION_LIFETIME / 2).total_seconds()
+                if offline:
+                    offline = False
+                    yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
             try:
-                note = listener.notifications.get(timeout=backend.poll_interval_s)
+                # `cancel` wakes the wait with an empty notification.
+                with watch.abortable(lambda: listener.notifications.put({})):
+                    note = listener.notifications.get(
+                        timeout=max(0.0, min(backend.poll_interval_s, renew_at - time.monotonic()))
+                    )
             except queue.Empty:
                 yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))
                 continue
@@ -173,33 +189,54 @@ def _notified(
         listener.close()
 
 
-def _poll(backend: GraphBackend, folders: list[Folder]) -> Iterator[MailboxEvent]:
+def _renew(backend: GraphBackend, subscriptions: Mapping[str, Folder]) -> None:
+    expires = (datetime.now(UTC) + SUBSCRIPTION_LIFETIME).isoformat()
+    for sub_id in subscriptions:
+        backend._request(
+            "patch",
+            f"{backend.base_url}/v1.0/subscriptions/{quote(sub_id)}",
+            data={"expirationDateTime": expires},
+        )
+
+
+def _poll(backend: GraphBackend, watch: Watch, folders: list[Folder]) -> Generator[MailboxEvent]:
+    """Delta rounds: the first learns each folder's state, later ones report changes."""
     states: dict[str, str] = {}
-    for folder in folders:
-        state: str | None = None
-        done = False
-        while not done:
-            _, state, done = backend.sync_items(folder, state, 1000)
-        assert state is not None
-        states[folder.id] = state
-    while True:
-        time.sleep(backend.poll_interval_s)
-        quiet = True
-        for folder in folders:
-            done = False
-            while not done:
-                changes, states[folder.id], done = backend.sync_items(
-                    folder, states[folder.id], 1000
-                )
-                for change in changes:
-                    quiet = False
-                    yield MailboxEvent(
-                        EVENT_OF_CHANGE[change.kind],
-                        folder_id=folder.id,
-                        item_id=change.item_id,
-                        timestamp=datetime.now(UTC),
-                    )
-        if quiet:
+    away = 0  # rounds in a row the server could not be reached
+    first = True
+    while not watch.cancelled:
+        if not first and watch.wait(RECONNECT_DELAY_S if away else backend.poll_interval_s):
+            return
+        first = False
+        events: list[MailboxEvent] = []
+        try:
+            for folder in folders:
+                state = states.get(folder.id)
+                done = False
+                while not done:
+                    changes, state, done = backend.sync_items(folder, state, 1000)
+                    if folder.id in states:  # the first round only learns the state
+                        events.extend(
+                            MailboxEvent(
+                                EVENT_OF_CHANGE[change.kind],
+                                folder_id=folder.id,
+                                item_id=change.item_id,
+                                timestamp=datetime.now(UTC),
+                            )
+                            for change in changes
+                        )
+                assert state is not None
+                states[folder.id] = state
+        except Unreachable:
+            if not away:
+                yield MailboxEvent(MailboxEventKind.OFFLINE)
+            away += 1
+            continue
+        if away:
+            away = 0
+            yield MailboxEvent(MailboxEventKind.RESUBSCRIBED)
+        yield from events
+        if not events:
             yield MailboxEvent(MailboxEventKind.STATUS, timestamp=datetime.now(UTC))
 
 
