@@ -42,6 +42,7 @@ __all__ = [
     "Item",
     "ItemKind",
     "ItemQuery",
+    "LastVerb",
     "Mailbox",
     "MailboxEvent",
     "MailboxEventKind",
@@ -440,6 +441,14 @@ class FlagStatus(enum.StrEnum):
     COMPLETE = "complete"
 
 
+class LastVerb(enum.StrEnum):
+    """What was last done with a received message, as Outlook marks it in the list."""
+
+    REPLIED = "replied"
+    REPLIED_ALL = "replied_all"
+    FORWARDED = "forwarded"
+
+
 @dataclass(frozen=True, slots=True)
 class Flag:
     """Follow-up flag: set with start/due, complete with a completion time, or cleared."""
@@ -532,6 +541,8 @@ class Message(Item):
     is_meeting_request: bool = False
     #: On sending: the Message-ID of the message answered, so mail programs thread the reply.
     in_reply_to: str | None = None
+    #: Replied or forwarded (None: neither, or the backend cannot tell).
+    last_verb: LastVerb | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

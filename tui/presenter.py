@@ -15,6 +15,7 @@ from med.model import (
     Folder,
     Importance,
     Item,
+    LastVerb,
     Mailbox,
     MailboxKind,
     Message,
@@ -86,6 +87,8 @@ def short_time(value: datetime | None, now: datetime) -> str:
 #: What the list's status columns show, in column order (the help screen prints it).
 STATUS_LEGEND: tuple[tuple[str, str], ...] = (
     ("N", "unread"),
+    ("r", "replied (to all: a)"),
+    ("f", "forwarded"),
     ("F", "flagged for follow-up"),
     ("✓", "follow-up complete (tasks: done)"),
     ("!", "high importance"),
@@ -95,9 +98,18 @@ STATUS_LEGEND: tuple[tuple[str, str], ...] = (
 )
 
 
+_VERB_MARKS: dict[LastVerb | None, str] = {
+    LastVerb.REPLIED: "r",
+    LastVerb.REPLIED_ALL: "a",
+    LastVerb.FORWARDED: "f",
+}
+
+
 def flags_of(item: Item) -> str:
-    """Four status columns: unread, flag, importance, attachment (see STATUS_LEGEND)."""
-    unread = "N" if isinstance(item, Message) and not item.is_read else " "
+    """Four status columns: unread or answered, flag, importance, attachment (STATUS_LEGEND)."""
+    unread = " "
+    if isinstance(item, Message):
+        unread = "N" if not item.is_read else _VERB_MARKS.get(item.last_verb, " ")
     if item.flag.status is FlagStatus.FLAGGED:
         flag = "F"
     elif item.flag.status is FlagStatus.COMPLETE:

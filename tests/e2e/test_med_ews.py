@@ -18,6 +18,7 @@ from med import (
     FlagStatus,
     FolderKind,
     ItemQuery,
+    LastVerb,
     Mailbox,
     MailboxEventKind,
     MailboxKind,
@@ -440,3 +441,25 @@ async def test_wrong_password_fails_at_once_as_bad_credentials(lab) -> None:
     with pytest.raises(BadCredentials):
         await asyncio.wait_for(loop.run_in_executor(None, backend.own_mailbox), timeout=20)
     backend.close()
+
+
+async def test_replied_and_forwarded_mail_is_marked_in_the_list(assistenz, session_for) -> None:
+    lena = session_for(SACHBEARBEITUNG)
+    for subject in ("Zu beantworten", "Weiterzuleiten", "Nur gelesen"):
+        await lena.send(Message(subject=subject, body="?", to=(Address(CHEF),)))
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+
+    async def listed() -> dict[str, Message]:
+        page = await assistenz.items(inbox, ItemQuery(limit=20))
+        return {m.subject: m for m in page.items if isinstance(m, Message)}
+
+    mails = await listed()
+    on_behalf = SendOptions(from_mailbox=CHEF)
+    await assistenz.reply(mails["Zu beantworten"], "Erledigt.", options=on_behalf)
+    await assistenz.forward(
+        mails["Weiterzuleiten"], [SACHBEARBEITUNG], "Bitte übernehmen.", options=on_behalf
+    )
+    mails = await listed()
+    assert mails["Zu beantworten"].last_verb is LastVerb.REPLIED
+    assert mails["Weiterzuleiten"].last_verb is LastVerb.FORWARDED
+    assert mails["Nur gelesen"].last_verb is None

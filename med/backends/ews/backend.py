@@ -78,6 +78,7 @@ from med.backends.ews.convert import (
     EVENT_KIND,
     IMPORTANCE,
     IMPORTANCE_BACK,
+    LAST_VERBS,
     LIST_FIELDS,
     RESPONSE,
     SENSITIVITY,
@@ -1022,6 +1023,7 @@ class EwsBackend:
             "is_draft": bool(getattr(ex, "is_draft", False)),
             "internet_message_id": getattr(ex, "message_id", None),
             "is_meeting_request": isinstance(ex, MeetingRequest),
+            "last_verb": LAST_VERBS.get(getattr(ex, "med_last_verb", None) or 0),
         }
         conv = getattr(ex, "conversation_id", None)
         fields["conversation_id"] = str(conv.id) if conv is not None and conv.id else None

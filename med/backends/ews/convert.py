@@ -48,6 +48,7 @@ from med.model import (
     FlagStatus,
     FolderKind,
     Importance,
+    LastVerb,
     MeetingDelivery,
     MonthlyByDate,
     MonthlyByWeekday,
@@ -133,6 +134,8 @@ TASK_STATUS = {
 TASK_STATUS_BACK = {v: k for k, v in TASK_STATUS.items()}
 _FLAG_CODES = {0: FlagStatus.NOT_FLAGGED, 1: FlagStatus.COMPLETE, 2: FlagStatus.FLAGGED}
 _FLAG_CODES_BACK = {v: k for k, v in _FLAG_CODES.items()}
+#: PR_LAST_VERB_EXECUTED values (MS-OXOMSG 2.2.1.25) that mark a message in the list.
+LAST_VERBS = {102: LastVerb.REPLIED, 103: LastVerb.REPLIED_ALL, 104: LastVerb.FORWARDED}
 _WEEKDAY_NAMES = [d.value for d in Weekday]
 _WEEK_NAMES = ["first", "second", "third", "fourth", "last"]
 DELEGATE_FOLDER_FIELDS = {
@@ -181,6 +184,7 @@ LIST_FIELDS: dict[FolderKind, tuple[str, ...]] = {
         "med_flag_status",
         "med_flag_due",
         "med_flag_start",
+        "med_last_verb",
     ),
     FolderKind.CALENDAR: (
         "subject",

@@ -85,11 +85,17 @@ class _MessageClass(ExtendedProperty):  # type: ignore[misc]
     property_type = "String"
 
 
+class _LastVerb(ExtendedProperty):  # type: ignore[misc]
+    property_tag = 0x1081  # PR_LAST_VERB_EXECUTED: 102 reply, 103 reply all, 104 forward
+    property_type = "Integer"
+
+
 _EXT_FIELDS: dict[str, type[ExtendedProperty]] = {
     "med_flag_status": _FlagStatus,
     "med_flag_complete": _FlagCompleteTime,
     "med_flag_start": _TaskStartDate,
     "med_flag_due": _TaskDueDate,
+    "med_last_verb": _LastVerb,
 }
 _VOICE_FIELDS: dict[str, type[ExtendedProperty]] = {
     "med_voice_duration": _VoiceDuration,
