@@ -19,6 +19,7 @@ from bridge.api.identity import ExchangeIdentities
 from bridge.api.limits import RateLimiter
 from bridge.api.problems import ApiProblem
 from bridge.api.settings import ApiSettings, SettingsError
+from bridge.api.store import ApiDatabase
 from bridge.api.webhooks import WebhookRegistry
 from med import DelegateSession, Folder, to_jsonable
 
@@ -45,16 +46,18 @@ class ApiContext:
     idempotency: IdempotencyStore
     webhooks: WebhookRegistry
     positions: Positions
+    database: ApiDatabase
 
     @classmethod
     def build(cls, settings: ApiSettings) -> ApiContext:
         positions = Positions(_position_key(settings))
+        database = ApiDatabase(settings.database_file())
         return cls(
             settings,
             Authenticator(settings),
             ExchangeIdentities(settings),
             RateLimiter(settings.rate_per_minute),
-            IdempotencyStore(settings.idempotency_ttl_s),
+            IdempotencyStore(settings.idempotency_ttl_s, database),
             WebhookRegistry(
                 attempts=settings.webhook_attempts,
                 backoff_s=settings.webhook_backoff_s,
@@ -62,11 +65,13 @@ class ApiContext:
                 positions=positions,
             ),
             positions,
+            database,
         )
 
     async def close(self) -> None:
         await self.webhooks.close()
         await self.identities.close()
+        await self.database.close()
 
 
 IdempotencyKey = Annotated[

@@ -1,8 +1,9 @@
 """`Idempotency-Key` on sends and creates: a repeated request gets the first answer again.
 
-Keys are per caller and kept `ttl_s` in this process's memory (a restart forgets them; run
-one API process per set of callers, or put a shared store here). A per-key lock makes two
-concurrent requests with one key run the work once. The same key with a different request
+Keys are per caller and their answers kept `ttl_s` in the API's database, so a repeat after a
+restart is still answered from the record instead of sending twice. A per-key lock in this
+process makes two concurrent requests with one key run the work once (run one API process
+per set of callers). The same key with a different request
 is a 409, as the IETF draft on the header asks (httpapi-idempotency-key-header).
 """
 
@@ -10,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from sqlalchemy import text
+
 from bridge.api.problems import ApiProblem
+from bridge.api.store import ApiDatabase
 
 __all__ = ["IdempotencyStore", "Stored"]
 
@@ -29,23 +34,54 @@ class Stored:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass
-class _Entry:
-    fingerprint: str
-    expires: float
-    result: Stored | None = None
-
-
 class IdempotencyStore:
-    def __init__(self, ttl_s: float) -> None:
+    def __init__(self, ttl_s: float, database: ApiDatabase) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[tuple[str, str], _Entry] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._database = database
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
-    def _sweep(self, now: float) -> None:
-        for key in [k for k, e in self._entries.items() if e.expires < now]:
-            self._entries.pop(key, None)
-            self._locks.pop(key, None)
+    async def _recorded(self, caller: str, key: str, now: float) -> tuple[str, Stored] | None:
+        engine = await self._database.engine()
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("DELETE FROM idempotency WHERE expires_at < :now"), {"now": now}
+            )
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT fingerprint, status, body, media_type, headers FROM idempotency"
+                        " WHERE caller = :caller AND idem_key = :key"
+                    ),
+                    {"caller": caller, "key": key},
+                )
+            ).first()
+        if row is None:
+            return None
+        headers = tuple((str(k), str(v)) for k, v in json.loads(row.headers))
+        return row.fingerprint, Stored(int(row.status), bytes(row.body), row.media_type, headers)
+
+    async def _record(
+        self, caller: str, key: str, fingerprint: str, result: Stored, now: float
+    ) -> None:
+        engine = await self._database.engine()
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO idempotency (caller, idem_key, fingerprint, status, body,"
+                    " media_type, headers, expires_at) VALUES (:caller, :key, :fingerprint,"
+                    " :status, :body, :media_type, :headers, :expires_at)"
+                ),
+                {
+                    "caller": caller,
+                    "key": key,
+                    "fingerprint": fingerprint,
+                    "status": result.status,
+                    "body": result.body,
+                    "media_type": result.media_type,
+                    "headers": json.dumps(list(result.headers)),
+                    "expires_at": now + self.ttl_s,
+                },
+            )
 
     async def run(
         self,
@@ -71,22 +107,28 @@ class IdempotencyStore:
                 "Invalid input",
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
             )
-        now = time.monotonic()
-        self._sweep(now)
         fingerprint = hashlib.sha256(request_fingerprint).hexdigest()
         slot = (caller, key)
-        lock = self._locks.setdefault(slot, asyncio.Lock())
-        async with lock:
-            entry = self._entries.get(slot)
-            if entry is not None and entry.fingerprint != fingerprint:
-                raise ApiProblem(
-                    409,
-                    "idempotency-key-reused",
-                    "Idempotency-Key reused",
-                    "This Idempotency-Key was used for a different request.",
-                )
-            if entry is not None and entry.result is not None:
-                return entry.result, True
-            result = await work()
-            self._entries[slot] = _Entry(fingerprint, now + self.ttl_s, result)
-            return result, False
+        lock, users = self._locks.get(slot, (asyncio.Lock(), 0))
+        self._locks[slot] = (lock, users + 1)
+        try:
+            async with lock:
+                recorded = await self._recorded(caller, key, time.time())
+                if recorded is not None and recorded[0] != fingerprint:
+                    raise ApiProblem(
+                        409,
+                        "idempotency-key-reused",
+                        "Idempotency-Key reused",
+                        "This Idempotency-Key was used for a different request.",
+                    )
+                if recorded is not None:
+                    return recorded[1], True
+                result = await work()
+                await self._record(caller, key, fingerprint, result, time.time())
+                return result, False
+        finally:
+            lock, users = self._locks[slot]
+            if users == 1:
+                del self._locks[slot]
+            else:
+                self._locks[slot] = (lock, users - 1)

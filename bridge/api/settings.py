@@ -142,8 +142,16 @@ class ApiSettings(_Strict):
     webhook_backoff_s: float = Field(default=1.0, gt=0)
     """First wait between webhook attempts; it doubles each time."""
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
+    data_dir: Path | None = None
+    """Where the API keeps its database (Idempotency-Key answers), so they outlive a restart;
+    default: `api` in medbridge's data directory."""
     session_idle_s: float = Field(default=900, gt=0)
     """A caller's Exchange session is closed after this long without requests."""
+
+    def database_file(self) -> Path:
+        from bridge import paths
+
+        return (self.data_dir or paths.data_dir() / "api") / "api.sqlite3"
 
     def caller(self, name: str) -> CallerEntry | None:
         wanted = name.lower()

@@ -13,16 +13,24 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["MIGRATIONS", "SchemaTooNew", "current_version", "latest_version", "upgrade"]
+__all__ = [
+    "MIGRATIONS",
+    "Migration",
+    "SchemaTooNew",
+    "current_version",
+    "latest_version",
+    "upgrade",
+]
 
 
 class SchemaTooNew(RuntimeError):
     """The database carries a schema version this code does not know."""
 
-    def __init__(self, version: int) -> None:
+    def __init__(self, version: int, latest: int | None = None, what: str = "bridge") -> None:
+        known = latest_version() if latest is None else latest
         super().__init__(
-            f"the bridge database is at schema version {version}, newer than this medbridge "
-            f"knows ({latest_version()}); upgrade medbridge instead of running an older bridge"
+            f"the {what} database is at schema version {version}, newer than this medbridge "
+            f"knows ({known}); upgrade medbridge instead of running an older {what}"
         )
         self.version = version
 
@@ -141,17 +149,20 @@ async def current_version(engine: AsyncEngine) -> int:
         return int((await conn.execute(text("SELECT version FROM schema_version"))).scalar_one())
 
 
-async def upgrade(engine: AsyncEngine) -> int:
-    """Apply the missing steps in order; returns the version reached.
+async def upgrade(
+    engine: AsyncEngine, steps: tuple[Migration, ...] = MIGRATIONS, what: str = "bridge"
+) -> int:
+    """Apply the missing `steps` in order; returns the version reached. Other databases of
+    medbridge (the REST API's) pass their own steps and run through the same mechanism.
 
     Raises:
         SchemaTooNew: the database is newer than this code.
     """
     types = _TYPES["postgresql" if engine.dialect.name == "postgresql" else "sqlite"]
     version = await current_version(engine)
-    if version > latest_version():
-        raise SchemaTooNew(version)
-    for step in MIGRATIONS:
+    if version > steps[-1].version:
+        raise SchemaTooNew(version, steps[-1].version, what)
+    for step in steps:
         if step.version <= version:
             continue
         async with engine.begin() as conn:

@@ -8,13 +8,14 @@ import logging
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
 from bridge.api import ApiSettings, create_app
 from bridge.api.auth import new_key
-from tests.e2e.api.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG, World
+from tests.e2e.api.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG, ApiServer, World, api_settings
 from tests.e2e.api.helpers import assert_problem, folder_id, items
 
 
@@ -92,6 +93,34 @@ def test_a_repeated_send_with_the_same_idempotency_key_sends_once(world: World) 
     with world.client("sachbearbeitung") as http:
         inbox = folder_id(http, SACHBEARBEITUNG, "inbox")
         assert len(items(http, inbox, search=subject)) == 1
+
+
+def test_a_send_repeated_after_a_restart_of_the_api_is_still_sent_once(
+    world: World, tmp_path: Path
+) -> None:
+    settings, keys = api_settings(world.lab, world.graph, world.kdc, tmp_path, data_dir=tmp_path)
+    subject = f"Nach dem Neustart {uuid.uuid4().hex[:8]}"
+    key = uuid.uuid4().hex
+    answers = []
+    for _ in range(2):  # the second API is a new process's state over the same data directory
+        api = ApiServer(settings)
+        try:
+            with httpx.Client(
+                base_url=api.url, headers={"X-API-Key": keys["assistenz"]}, timeout=30
+            ) as http:
+                answers.append(_send(http, subject, key))
+        finally:
+            api.stop()
+    assert [a.status_code for a in answers] == [202, 202]
+    assert "idempotent-replayed" not in answers[0].headers
+    assert answers[1].headers["idempotent-replayed"] == "true"
+    assert answers[1].content == answers[0].content
+    with world.client("sachbearbeitung") as http:
+        inbox = folder_id(http, SACHBEARBEITUNG, "inbox")
+        assert len(items(http, inbox, search=subject)) == 1
+    with world.client("chef") as http:
+        sent = folder_id(http, CHEF, "sentitems")
+        assert len(items(http, sent, search=subject)) == 1
 
 
 def test_a_repeated_create_with_the_same_key_creates_one_item(world: World) -> None:
