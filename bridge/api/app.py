@@ -56,7 +56,7 @@ def create_app(settings: ApiSettings, *, context: ApiContext | None = None) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await ctx.database.engine()  # a database of a newer release stops the start
+        await ctx.start()
         reaper = asyncio.create_task(_close_idle_sessions(ctx), name="close-idle-sessions")
         try:
             yield

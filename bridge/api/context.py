@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -63,10 +66,38 @@ class ApiContext:
                 backoff_s=settings.webhook_backoff_s,
                 poll_s=settings.change_poll_s,
                 positions=positions,
+                database=database,
             ),
             positions,
             database,
         )
+
+    async def start(self) -> None:
+        """Open the database (one of a newer release stops the start) and resume webhooks."""
+        await self.database.engine()
+        await self.webhooks.resume(self._session_of_owner)
+
+    def _session_of_owner(self, owner: str) -> Callable[[], Awaitable[DelegateSession]] | None:
+        """How a kept webhook's owner ("scheme:name") reaches Exchange again, if it still may:
+        a bearer token is gone with the restart, a removed caller or key may not act."""
+        scheme, _, name = owner.partition(":")
+        if scheme == "api_key":
+            if not any(
+                k.caller.lower() == name and "events" in k.scopes for k in self.settings.keys
+            ):
+                return None
+            caller = Caller(name, "api_key")
+        elif scheme == "negotiate" and self.settings.negotiate is not None:
+            caller = Caller(name, "negotiate")
+        else:
+            return None
+        if self.settings.caller(name) is None:
+            return None
+
+        async def session() -> DelegateSession:
+            return await self.identities.session(caller)
+
+        return session
 
     async def close(self) -> None:
         await self.webhooks.close()
@@ -86,13 +117,30 @@ IdempotencyKey = Annotated[
 
 def _position_key(settings: ApiSettings) -> bytes:
     if settings.position_key_file is None:
-        return secrets.token_bytes(32)
+        return _kept_position_key(settings.database_file().parent / "position.key")
     try:
         key = settings.position_key_file.read_bytes().strip()
     except OSError as exc:
         raise SettingsError(f"{settings.position_key_file}: {exc.strerror}") from exc
     if len(key) < 16:
         raise SettingsError(f"{settings.position_key_file}: the key needs 16 bytes or more")
+    return key
+
+
+def _kept_position_key(path: Path) -> bytes:
+    """A random key made once and kept beside the database, so positions (and the webhooks
+    following them) stay valid across restarts when no key file is configured."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise SettingsError(f"{path}: {exc.strerror}") from exc
+    if len(key) < 16:
+        raise SettingsError(f"{path}: the key needs 16 bytes or more")
     return key
 
 

@@ -133,7 +133,7 @@ class ApiSettings(_Strict):
     """Requests a caller may make per minute (a token bucket with this burst)."""
     position_key_file: Path | None = None
     """A file with the secret that signs change positions (SSE ids, webhook positions), so
-    they stay valid across restarts; without it a random key per process is used."""
+    they stay valid across restarts; without it a random key made once is kept in `data_dir`."""
     change_poll_s: float = Field(default=5.0, gt=0)
     """How often the change stream and webhooks ask Exchange for changes."""
     webhook_hosts: tuple[str, ...] | None = None
@@ -143,8 +143,8 @@ class ApiSettings(_Strict):
     """First wait between webhook attempts; it doubles each time."""
     idempotency_ttl_s: float = Field(default=24 * 3600, gt=0)
     data_dir: Path | None = None
-    """Where the API keeps its database (Idempotency-Key answers), so they outlive a restart;
-    default: `api` in medbridge's data directory."""
+    """Where the API keeps its database (Idempotency-Key answers, webhooks, dead letters) and
+    its position key, so they outlive a restart; default: `api` in medbridge's data directory."""
     session_idle_s: float = Field(default=900, gt=0)
     """A caller's Exchange session is closed after this long without requests."""
 

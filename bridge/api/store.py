@@ -1,4 +1,5 @@
-"""The API's own SQLite database: what must outlive a restart (Idempotency-Key answers).
+"""The API's own SQLite database: what must outlive a restart (Idempotency-Key answers,
+webhooks and their dead letters). It holds webhook secrets, so the file is private (0600).
 
 Its schema steps run through the bridge database's migration mechanism
 (`bridge.notify.store.migrations`), with steps of their own.
@@ -34,6 +35,32 @@ API_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX ix_idempotency_expiry ON idempotency (expires_at)",
         ),
     ),
+    Migration(
+        2,
+        "webhooks with their positions, and their dead letters",
+        (
+            """CREATE TABLE webhooks (
+                id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                folder_id TEXT NOT NULL,
+                url TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                position TEXT,
+                delivered INTEGER NOT NULL DEFAULT 0,
+                error TEXT
+            )""",
+            """CREATE TABLE dead_letters (
+                id {serial},
+                webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+                delivery_id TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                last_error TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                failed_at {float} NOT NULL
+            )""",
+            "CREATE INDEX ix_dead_letters_webhook ON dead_letters (webhook_id)",
+        ),
+    ),
 )
 
 
@@ -58,6 +85,8 @@ class ApiDatabase:
                 from messenger.store.engine import make_engine
 
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.touch(mode=0o600, exist_ok=True)
+                self.path.chmod(0o600)
                 engine = make_engine(f"sqlite+aiosqlite:///{self.path}")
                 try:
                     await upgrade(engine, API_MIGRATIONS, "API")

@@ -4,7 +4,11 @@ A webhook follows one folder's change feed (`bridge.api.changes`) and POSTs each
 changes as JSON, signed (`bridge.api.signing`). A delivery that fails (connection error or
 a non-2xx answer) is tried again after 1, 2, 4 … × `backoff_s` (or the receiver's
 Retry-After), `attempts` times in all; then it becomes a dead letter the owner can read
-and the webhook goes on with the next batch. Webhooks live in this process's memory.
+and the webhook goes on with the next batch. Webhooks, their positions and dead letters are
+kept in the API's database (`bridge.api.store`): after a restart each webhook goes on from its
+last saved position (a batch delivered just before a restart may come again, under a new
+`delivery_id`). A bearer caller's webhook cannot go on, its token
+is gone: it shows an error and the caller creates it again.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from bridge.api.changes import ChangeBatch, Positions, follow
 from bridge.api.signing import signature_headers
+from bridge.api.store import ApiDatabase
 from med import DelegateSession, MedError
 
 __all__ = ["DeadLetter", "Webhook", "WebhookRegistry"]
@@ -73,9 +79,11 @@ class WebhookRegistry:
         backoff_s: float,
         poll_s: float,
         positions: Positions,
+        database: ApiDatabase,
         timeout_s: float = 10.0,
     ) -> None:
         self.positions = positions
+        self._database = database
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.poll_s = poll_s
@@ -89,7 +97,12 @@ class WebhookRegistry:
         hook = self._hooks.get(hook_id)
         return hook if hook is not None and hook.owner == owner else None
 
-    def add(
+    async def _write(self, statement: str, values: dict[str, Any]) -> None:
+        engine = await self._database.engine()
+        async with engine.begin() as conn:
+            await conn.execute(text(statement), values)
+
+    async def add(
         self,
         owner: str,
         folder_id: str,
@@ -100,9 +113,54 @@ class WebhookRegistry:
         hook = Webhook(
             secrets.token_hex(8), owner, folder_id, url, secrets.token_urlsafe(32), position
         )
+        await self._write(
+            "INSERT INTO webhooks (id, owner, folder_id, url, secret, position)"
+            " VALUES (:id, :owner, :folder_id, :url, :secret, :position)",
+            {
+                "id": hook.id,
+                "owner": owner,
+                "folder_id": folder_id,
+                "url": url,
+                "secret": hook.secret,
+                "position": position,
+            },
+        )
+        self._start(hook, session_for)
+        return hook
+
+    def _start(self, hook: Webhook, session_for: Callable[[], Awaitable[DelegateSession]]) -> None:
         self._hooks[hook.id] = hook
         hook.task = asyncio.create_task(self._run(hook, session_for), name=f"webhook-{hook.id}")
-        return hook
+
+    async def resume(
+        self, session_for: Callable[[str], Callable[[], Awaitable[DelegateSession]] | None]
+    ) -> None:
+        """Start the webhooks kept in the database; `session_for(owner)` is None for an owner
+        that can no longer act (a bearer caller, a key or caller removed from the settings)."""
+        engine = await self._database.engine()
+        async with engine.connect() as conn:
+            hooks = (await conn.execute(text("SELECT * FROM webhooks"))).all()
+            letters = (await conn.execute(text("SELECT * FROM dead_letters ORDER BY id"))).all()
+        for row in hooks:
+            hook = Webhook(
+                row.id, row.owner, row.folder_id, row.url, row.secret, row.position, row.delivered
+            )
+            hook.error = row.error
+            hook.dead_letters = [
+                DeadLetter(
+                    d.delivery_id, d.attempts, d.last_error, json.loads(d.payload), d.failed_at
+                )
+                for d in letters
+                if d.webhook_id == row.id
+            ]
+            session = session_for(row.owner)
+            if session is None:
+                hook.error = hook.error or "the webhook's caller cannot act after a restart"
+                self._hooks[hook.id] = hook
+            elif hook.error is None:
+                self._start(hook, session)
+            else:
+                self._hooks[hook.id] = hook
 
     async def remove(self, owner: str, hook_id: str) -> bool:
         hook = self.get(owner, hook_id)
@@ -110,6 +168,8 @@ class WebhookRegistry:
             return False
         self._hooks.pop(hook_id, None)
         await self._stop(hook)
+        await self._write("DELETE FROM dead_letters WHERE webhook_id = :id", {"id": hook_id})
+        await self._write("DELETE FROM webhooks WHERE id = :id", {"id": hook_id})
         return True
 
     async def _stop(self, hook: Webhook) -> None:
@@ -133,10 +193,20 @@ class WebhookRegistry:
             ):
                 if batch.changes:
                     await self._deliver(hook, batch)
-                hook.position = batch.position
+                if batch.position != hook.position:
+                    hook.position = batch.position
+                    await self._write(
+                        "UPDATE webhooks SET position = :position, delivered = :delivered"
+                        " WHERE id = :id",
+                        {"position": hook.position, "delivered": hook.delivered, "id": hook.id},
+                    )
         except MedError as exc:  # the folder went away or access was withdrawn: say so, stop
             hook.error = str(exc)
             log.warning("webhook %s stopped: %s", hook.id, type(exc).__name__)
+            await self._write(
+                "UPDATE webhooks SET error = :error WHERE id = :id",
+                {"error": hook.error, "id": hook.id},
+            )
 
     async def _deliver(self, hook: Webhook, batch: ChangeBatch) -> None:
         delivery_id = secrets.token_hex(12)
@@ -169,6 +239,18 @@ class WebhookRegistry:
             )
             if attempt < self.attempts:
                 await asyncio.sleep(wait)
-        hook.dead_letters.append(
-            DeadLetter(delivery_id, self.attempts, error, payload, time.time())
+        letter = DeadLetter(delivery_id, self.attempts, error, payload, time.time())
+        await self._write(
+            "INSERT INTO dead_letters (webhook_id, delivery_id, attempts, last_error, payload,"
+            " failed_at) VALUES (:webhook_id, :delivery_id, :attempts, :last_error, :payload,"
+            " :failed_at)",
+            {
+                "webhook_id": hook.id,
+                "delivery_id": delivery_id,
+                "attempts": letter.attempts,
+                "last_error": error,
+                "payload": json.dumps(payload),
+                "failed_at": letter.failed_at,
+            },
         )
+        hook.dead_letters.append(letter)

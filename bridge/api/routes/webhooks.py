@@ -61,7 +61,7 @@ async def create_webhook(
     async def session_for() -> DelegateSession:
         return await ctx.identities.session(caller)
 
-    hook = ctx.webhooks.add(
+    hook = await ctx.webhooks.add(
         _owner(caller), request.folder_id, str(request.url), session_for, request.position
     )
     return JSONResponse({**hook.describe(), "secret": hook.secret}, 201)

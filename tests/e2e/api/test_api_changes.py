@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from bridge.api.signing import verify
-from tests.e2e.api.conftest import CHEF, World
+from tests.e2e.api.conftest import CHEF, ApiServer, World, api_settings
 from tests.e2e.api.helpers import folder_id, wait_for
 from tests.lab.authserver import serve
 
@@ -235,6 +236,67 @@ def test_webhook_deliveries_are_signed_retried_and_dead_lettered(
         assert http.get("/v1/webhooks").json()["webhooks"] == []
     with world.client("sachbearbeitung") as http:  # webhooks are their owner's only
         assert http.get(f"/v1/webhooks/{hook['id']}").status_code == 404
+
+
+def test_webhooks_and_dead_letters_outlive_a_restart_and_miss_no_change(
+    world: World, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    hook_receiver, base = receiver
+    hook_receiver.fail_first = 0
+    settings, keys = api_settings(world.lab, world.graph, world.kdc, tmp_path, data_dir=tmp_path)
+
+    def client(api: ApiServer) -> httpx.Client:
+        return httpx.Client(base_url=api.url, headers={"X-API-Key": keys["assistenz"]}, timeout=30)
+
+    api = ApiServer(settings)
+    try:
+        with client(api) as http:
+            inbox = folder_id(http, CHEF, "inbox")
+            hook = http.post("/v1/webhooks", json={"folder_id": inbox, "url": f"{base}/hook"})
+            broken = http.post("/v1/webhooks", json={"folder_id": inbox, "url": f"{base}/broken"})
+            assert hook.status_code == broken.status_code == 201, hook.text
+            hook_id, secret, broken_id = (
+                hook.json()["id"],
+                hook.json()["secret"],
+                broken.json()["id"],
+            )
+            wait_for(lambda: http.get(f"/v1/webhooks/{hook_id}").json()["position"])
+            wait_for(lambda: http.get(f"/v1/webhooks/{broken_id}").json()["position"])
+            before = f"Vor dem Neustart {uuid.uuid4().hex[:6]}"
+            _mail_the_boss(world, before)
+            wait_for(
+                lambda: http.get(f"/v1/webhooks/{broken_id}/dead-letters").json()["dead_letters"]
+            )
+            wait_for(lambda: any(before in b.decode() for _, b in hook_receiver.deliveries))
+            wait_for(lambda: http.get(f"/v1/webhooks/{hook_id}").json()["delivered"])
+    finally:
+        api.stop()
+    during = f"Waehrend des Neustarts {uuid.uuid4().hex[:6]}"
+    _mail_the_boss(world, during)  # arrives while no API runs
+    api = ApiServer(settings)
+    try:
+        with client(api) as http:
+            listed = {h["id"] for h in http.get("/v1/webhooks").json()["webhooks"]}
+            assert listed == {hook_id, broken_id}
+            letters = http.get(f"/v1/webhooks/{broken_id}/dead-letters").json()["dead_letters"]
+            assert letters and letters[0]["last_error"] == "HTTP 500"
+            assert any(_subject(c) == before for c in letters[0]["payload"]["changes"])
+            found = wait_for(
+                lambda: [(h, b) for h, b in hook_receiver.deliveries if during in b.decode()]
+            )
+            headers, body = found[0]
+            assert verify(secret, headers, body)  # the same secret after the restart
+            assert http.get(f"/v1/webhooks/{hook_id}").json()["error"] is None
+            assert http.delete(f"/v1/webhooks/{hook_id}").status_code == 204
+            assert http.delete(f"/v1/webhooks/{broken_id}").status_code == 204
+    finally:
+        api.stop()
+    api = ApiServer(settings)
+    try:
+        with client(api) as http:  # a deleted webhook stays deleted
+            assert http.get("/v1/webhooks").json()["webhooks"] == []
+    finally:
+        api.stop()
 
 
 def test_sse_ends_with_an_error_event_when_exchange_fails(world: World) -> None:
