@@ -156,6 +156,7 @@ def _config(directory: Path, lab_url: str, entry: Any) -> Path:
     config.write_text(
         "[api]\n"
         "rate_per_minute = 1000000\n"
+        f'data_dir = "{directory / "api"}"\n'
         "[api.exchange]\n"
         f'ews_url = "{lab_url}"\n'
         'ews_version = "Exchange2016"\n'

@@ -166,7 +166,7 @@ def world(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     lab = LabServer(store)
     kdc = optional_kdc(tmp_path_factory)
     graph = GraphLab(lab.lab, directory / "tls").__enter__()
-    settings, keys = api_settings(lab, graph, kdc, directory)
+    settings, keys = api_settings(lab, graph, kdc, directory, data_dir=directory / "api-data")
     api = ApiServer(settings)
     try:
         yield World(lab, graph, api, keys, kdc)
