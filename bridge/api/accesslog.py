@@ -54,17 +54,25 @@ class AccessLog:
         try:
             await self.app(scope, receive, tracked)
         finally:
-            route = scope.get("route")
-            state = scope["state"]
-            record = {
-                "request_id": request_id,
-                "method": scope.get("method"),
-                "route": getattr(route, "path", None) or "(unrouted)",
-                "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-                "in_bytes": int(declared) if declared.isdigit() else None,
-                "out_bytes": sent,
-                "caller": state.get("caller"),
-                "auth": state.get("auth_scheme"),
-            }
-            log.info(json.dumps(record, separators=(",", ":")))
+            if log.isEnabledFor(logging.INFO):
+                self._write(scope, request_id, status, started, declared, sent)
+
+    @staticmethod
+    def _write(
+        scope: Scope, request_id: str, status: int, started: float, declared: bytes, sent: int
+    ) -> None:
+        """The JSON line, built only when someone reads it."""
+        route = scope.get("route")
+        state = scope["state"]
+        record = {
+            "request_id": request_id,
+            "method": scope.get("method"),
+            "route": getattr(route, "path", None) or "(unrouted)",
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "in_bytes": int(declared) if declared.isdigit() else None,
+            "out_bytes": sent,
+            "caller": state.get("caller"),
+            "auth": state.get("auth_scheme"),
+        }
+        log.info(json.dumps(record, separators=(",", ":")))

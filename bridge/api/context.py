@@ -144,7 +144,9 @@ def _kept_position_key(path: Path) -> bytes:
     return key
 
 
-def _context(request: Request) -> ApiContext:
+async def _context(request: Request) -> ApiContext:
+    """Async on purpose: FastAPI runs a plain-function dependency in a worker thread, a hop
+    that cost every request more than the lookup itself."""
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
