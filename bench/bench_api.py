@@ -42,18 +42,18 @@ def _free_port() -> int:
         return port
 
 
-def _start(args: list[str], ready_url: str, headers: dict[str, str] | None = None) -> Any:
-    """A `medbridge` subprocess, returned once `ready_url` answers."""
+def _start(args: list[str], ready_url: str, log: Path) -> Any:
+    """A `medbridge` subprocess, returned once `ready_url` answers. Its output goes to `log`
+    (a pipe nobody reads would stop the API once its access log filled the pipe)."""
     medbridge = Path(sys.executable).with_name("medbridge")
-    proc = subprocess.Popen(
-        [str(medbridge), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(medbridge), *args], stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"medbridge {args[0]} stopped: {proc.stderr.read().decode()}")
+            raise RuntimeError(f"medbridge {args[0]} stopped: {log.read_text(errors='replace')}")
         try:
-            httpx.get(ready_url, headers=headers, timeout=2)
+            httpx.get(ready_url, timeout=2)
             return proc
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -188,6 +188,7 @@ def main() -> None:
                 str(lab_port),
             ],
             lab_url,
+            directory / "lab.log",
         )
         key, entry = new_key(ASSISTENZ, ["read"])
         base_url = f"http://127.0.0.1:{api_port}"
@@ -197,6 +198,7 @@ def main() -> None:
             api = _start(
                 ["api", "serve", "--config", str(config), "--port", str(api_port)],
                 f"{base_url}/openapi.json",
+                directory / "api.log",
             )
             times, folder = asyncio.run(_interleaved(lab_url, load_settings(config), key, base_url))
             rps = _throughput(base_url, key, folder)
