@@ -615,7 +615,13 @@ class FakeOrg:
         self.sent.append((item_id, options, "forward"))
 
     def respond(
-        self, item_id: str, response: ResponseType, message: str | None, *, send: bool
+        self,
+        item_id: str,
+        response: ResponseType,
+        message: str | None,
+        *,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
         self.responses.append((item_id, response))
         self.answers.append((item_id, response, message, send))

@@ -1025,6 +1025,10 @@ class EwsBackend:
             "is_meeting_request": isinstance(ex, MeetingRequest),
             "last_verb": LAST_VERBS.get(getattr(ex, "med_last_verb", None) or 0),
         }
+        proposed_start = aware_datetime(getattr(ex, "proposed_start", None))
+        proposed_end = aware_datetime(getattr(ex, "proposed_end", None))
+        if proposed_start and proposed_end:
+            fields["proposed_time"] = (proposed_start, proposed_end)
         conv = getattr(ex, "conversation_id", None)
         fields["conversation_id"] = str(conv.id) if conv is not None and conv.id else None
         if item_class.lower().startswith("ipm.note.microsoft.voicemail"):
@@ -1473,7 +1477,13 @@ class EwsBackend:
         self.send(message, options)
 
     def respond(
-        self, item_id: str, response: ResponseType, message: str | None, *, send: bool
+        self,
+        item_id: str,
+        response: ResponseType,
+        message: str | None,
+        *,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
         from exchangelib.properties import ReferenceItemId
 
@@ -1501,6 +1511,9 @@ class EwsBackend:
                 from exchangelib import Body as ExBody
 
                 kwargs["body"] = ExBody(message)
+            if proposal is not None:
+                kwargs["proposed_start"] = ews_datetime(proposal[0])
+                kwargs["proposed_end"] = ews_datetime(proposal[1])
             reply = cls(**kwargs)
             reply.send(message_disposition=SEND_AND_SAVE_COPY if send else SAVE_ONLY)
 
