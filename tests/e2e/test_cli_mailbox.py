@@ -306,3 +306,12 @@ def test_respond_proposing_a_new_time(as_user) -> None:
     answer = next(m for m in boss["items"] if m["subject"] == "Abgelehnt: Ortstermin Kita")
     shown = json.loads(ok("mail", "show", answer["id"], "--json"))
     assert shown["item"]["proposed_time"][0].startswith("2030-03-05T")
+
+
+def test_public_folder_items_name_their_mailbox_in_json(as_user) -> None:
+    as_user(ASSISTENZ)
+    listed = json.loads(ok("mail", "ls", "--mailbox", "public", "--folder", "Verwaltung", "--json"))
+    assert listed["items"], "the demo's public folder Verwaltung holds mail"
+    assert {m["mailbox"] for m in listed["items"]} == {"public"}
+    shown = json.loads(ok("mail", "show", listed["items"][0]["id"], "--json"))
+    assert shown["item"]["mailbox"] == "public"

@@ -617,9 +617,12 @@ class EwsBackend:
         raise_if_error(res, mailbox=mailbox, folder=name)
         return self._to_folder(res, mailbox, name, archive=archive)
 
-    def _holder_of(self, folder_id: str) -> str | None:
+    def _holder_of(self, folder_id: str, *, exists: bool = False) -> str | None:
         """The mailbox holding a folder we have not listed: the server names it when it
-        converts the folder's id (ConvertId answers with the mailbox of the id's moniker)."""
+        converts the folder's id (ConvertId answers with the mailbox of the id's moniker).
+
+        With `exists` (we just read an item in the folder), a refusal to convert means the
+        public folders, whose ids belong to no user's mailbox: "public"."""
         from exchangelib.properties import AlternateId
 
         with self._lock:
@@ -636,7 +639,14 @@ class EwsBackend:
         except (exerr.EWSError, requests.RequestException):
             return None  # no answer: the caller keeps what it knew
         holder = getattr(res, "mailbox", None)
-        if isinstance(res, Exception) or not holder:
+        unconvertible = (
+            exerr.ErrorItemNotFound,
+            exerr.ErrorFolderNotFound,
+            exerr.ErrorInvalidRequest,
+        )
+        if isinstance(res, unconvertible) and exists:
+            holder = "public"
+        elif isinstance(res, Exception) or not holder:
             return None
         with self._lock:
             self._folder_mailbox[folder_id] = str(holder).lower()
@@ -946,7 +956,7 @@ class EwsBackend:
         if parent is not None and getattr(parent, "id", None):
             folder_id = str(parent.id)
         if mailbox is None and folder_id is not None:
-            mailbox = self._holder_of(folder_id)
+            mailbox = self._holder_of(folder_id, exists=True)
         attachments = tuple(to_attachment(a) for a in (getattr(ex, "attachments", None) or ()))
         body = getattr(ex, "body", None)
         common: dict[str, Any] = {
