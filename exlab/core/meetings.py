@@ -209,6 +209,10 @@ def respond(
         )
     if owner != caller.user and not may_send_for(caller, owner):
         raise denied()
+    if proposal is not None and cal.props.get("calendar:AllowNewTimeProposal") is False:
+        raise ExchangeError(
+            "ErrorProposedNewTimeNotAllowed", "The organizer accepts no new time proposals."
+        )
     cal.props["calendar:MyResponseType"] = response_type
     cal.props["calendar:LegacyFreeBusyStatus"] = busy
     cal.props["calendar:AppointmentReplyTime"] = utc_text(now)
@@ -230,10 +234,6 @@ def respond(
     if body is not None:
         reply["item:Body"] = body
     if proposal is not None:
-        if cal.props.get("calendar:AllowNewTimeProposal") is False:
-            raise ExchangeError(
-                "ErrorProposedNewTimeNotAllowed", "The organizer accepts no new time proposals."
-            )
         reply["meeting:ProposedStart"], reply["meeting:ProposedEnd"] = proposal
     if organizer.get("email"):
         _record_response(caller, cal, owner, response_type, now)
