@@ -167,7 +167,7 @@ def respond(
     if proposal is not None:
         if kind == "AcceptItem":
             raise ExchangeError(
-                "ErrorProposedNewTimeNotAllowed",
+                "ErrorInvalidRequest",
                 "A new time is proposed with tentative or decline.",
             )
         if proposal[1] <= proposal[0]:
@@ -210,9 +210,7 @@ def respond(
     if owner != caller.user and not may_send_for(caller, owner):
         raise denied()
     if proposal is not None and cal.props.get("calendar:AllowNewTimeProposal") is False:
-        raise ExchangeError(
-            "ErrorProposedNewTimeNotAllowed", "The organizer accepts no new time proposals."
-        )
+        raise ExchangeError("ErrorInvalidRequest", "The organizer accepts no new time proposals.")
     cal.props["calendar:MyResponseType"] = response_type
     cal.props["calendar:LegacyFreeBusyStatus"] = busy
     cal.props["calendar:AppointmentReplyTime"] = utc_text(now)
