@@ -290,6 +290,9 @@ async def test_the_assistant_accepts_a_meeting_for_the_boss(
     view = await assistenz.calendar_view([boss_calendar], start, start + timedelta(hours=2))
     meeting = next(e for e in view if e.subject == "Haushaltsklausur (Graph)")
     assert meeting.my_response is ResponseType.NO_RESPONSE
+    later = (start + timedelta(days=1), start + timedelta(days=1, hours=2))
+    with pytest.raises(Unsupported, match="EWS"):
+        await assistenz.respond(meeting, ResponseType.TENTATIVE, proposal=later)
     await assistenz.respond(meeting, ResponseType.ACCEPT)
     again = await assistenz.get(meeting.id)
     assert isinstance(again, Event) and again.my_response is ResponseType.ACCEPT
