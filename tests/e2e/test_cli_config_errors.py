@@ -1,0 +1,66 @@
+"""Configuration named on the command line: a missing or unusable file stops the command with one
+line and exit 2 (invalid input, as documented) before anything starts or listens."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    return result.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("api", "serve", "--port", "0", "--config"),
+        ("--config",),  # the root option, read by every settings-reading command
+    ],
+    ids=["api-serve", "root"],
+)
+def test_a_config_file_named_explicitly_must_exist(tmp_path: Path, args: tuple[str, ...]) -> None:
+    missing = tmp_path / "nonexistent.toml"
+    command = (*args, str(missing)) if args[0] == "api" else (*args, str(missing), "config", "show")
+    result = cli(*command)
+    assert result.returncode == 2
+    assert one_line(result) == f"medbridge: The configuration file {missing} does not exist."
+    assert result.stdout == ""
+
+
+def test_config_set_may_create_the_file_named_with_config(tmp_path: Path) -> None:
+    new = tmp_path / "new.toml"
+    result = cli("--config", str(new), "config", "set", "tui.page_size", "40")
+    assert result.returncode == 0, result.stderr
+    assert "page_size = 40" in new.read_text(encoding="utf-8")
+
+
+def test_api_serve_without_an_api_table_has_nothing_to_serve(tmp_path: Path) -> None:
+    config = tmp_path / "api.toml"
+    config.write_text("[tui]\npage_size = 40\n", encoding="utf-8")
+    result = cli("api", "serve", "--port", "0", "--config", str(config))
+    assert result.returncode == 2
+    line = one_line(result)
+    assert line.startswith(f"medbridge: {config} has no [api] table: nothing to serve")
+    assert "Uvicorn running" not in result.stdout + result.stderr
