@@ -64,3 +64,26 @@ def test_api_serve_without_an_api_table_has_nothing_to_serve(tmp_path: Path) -> 
     line = one_line(result)
     assert line.startswith(f"medbridge: {config} has no [api] table: nothing to serve")
     assert "Uvicorn running" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "cannot read {path}: No such file or directory"),
+        ("[messenger\n", "{path} is not valid TOML: "),
+        ('[bridge]\nmode = "poll"\n', "{path}: "),
+    ],
+    ids=["missing", "invalid-toml", "no-messenger"],
+)
+def test_bridge_with_an_unusable_config_is_exit_2_naming_the_file_once(
+    tmp_path: Path, content: str | None, reason: str
+) -> None:
+    path = tmp_path / "bridge.toml"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    for command in ("check", "run"):
+        result = cli("bridge", command, "--config", str(path))
+        assert result.returncode == 2, (command, result.stderr)
+        line = one_line(result)
+        assert line.startswith("medbridge: " + reason.format(path=path)), line
+        assert line.count(str(path)) == 1, line
