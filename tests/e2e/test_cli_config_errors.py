@@ -4,6 +4,7 @@ line and exit 2 (invalid input, as documented) before anything starts or listens
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,35 @@ def test_bridge_with_an_unusable_config_is_exit_2_naming_the_file_once(
         line = one_line(result)
         assert line.startswith("medbridge: " + reason.format(path=path)), line
         assert line.count(str(path)) == 1, line
+
+
+def _profiles_file(tmp_path: Path) -> None:
+    config = tmp_path / "xdg_config_home" / "medbridge" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        "".join(
+            f'[med.profiles.{name}]\nserver = "http://127.0.0.1:9/EWS/Exchange.asmx"\n'
+            'user = "assistenz@musterstadt.example"\n'
+            for name in ("dienst", "buero")
+        ),
+        encoding="utf-8",
+    )
+
+
+def test_an_unknown_profile_is_a_usage_error_listing_the_profiles(tmp_path: Path) -> None:
+    _profiles_file(tmp_path)
+    result = cli("mail", "ls", "-p", "nosuchprofile")
+    assert result.returncode == 2
+    assert one_line(result) == (
+        "medbridge: No profile named 'nosuchprofile'; the profiles are: buero, dienst."
+    )
+
+
+def test_the_readme_documents_every_exit_code_the_cli_uses() -> None:
+    from bridge.commands._med import EXIT_CODES
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    sentence = " ".join(readme.split("Errors print one line and exit non-zero (", 1)[1].split())
+    documented = {int(code) for code in re.findall(r"(?:^|; |, )(\d) ", sentence.split(")")[0])}
+    assert documented == {1, *EXIT_CODES.values()}
+    assert "port" in sentence  # 1: what a user meets most, a port already taken
