@@ -539,6 +539,8 @@ class Message(Item):
     internet_message_id: str | None = None
     conversation_id: str | None = None
     is_meeting_request: bool = False
+    #: A meeting response proposing a new time: the attendee's (start, end).
+    proposed_time: tuple[datetime, datetime] | None = None
     #: On sending: the Message-ID of the message answered, so mail programs thread the reply.
     in_reply_to: str | None = None
     #: Replied or forwarded (None: neither, or the backend cannot tell).

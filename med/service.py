@@ -25,7 +25,7 @@ import threading
 import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -834,24 +834,37 @@ class DelegateSession:
         message: str | None = None,
         *,
         send: bool = True,
+        proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
-        """Accept, tentatively accept or decline a meeting (on behalf of its mailbox owner).
+        """Accept, tentatively accept or decline a meeting (on behalf of its mailbox owner);
+        with `proposal`, a tentative answer or a decline proposes a new (start, end).
 
         Raises:
-            InvalidInput: `response` is not accept, tentative or decline, or the item is no
-                meeting.
+            InvalidInput: `response` is not accept, tentative or decline, the item is no
+                meeting, or the proposal is no future range with time zones or comes with accept.
             AccessDenied: we may not edit the owner's calendar.
             NotFound: the request is gone.
+            Unsupported: the backend cannot propose a new time.
         """
         if response not in _RESPONSES:
             raise InvalidInput("Respond with accept, tentative or decline.")
+        if proposal is not None:
+            start, end = proposal
+            if response is ResponseType.ACCEPT:
+                raise InvalidInput("Propose a new time with tentative or decline, not accept.")
+            if start.tzinfo is None or end.tzinfo is None or end <= start:
+                raise InvalidInput("Propose a time with a time zone whose end is after its start.")
+            if end <= datetime.now(UTC):
+                raise InvalidInput("The proposed time is in the past; propose a future one.")
         if isinstance(item, Event) and not item.is_meeting:
             raise InvalidInput("This is an appointment, not a meeting: nobody to answer.")
         await self._gate_item(
             item, "answer its meetings", lambda r: r.edit is not EditScope.NONE, "EditItems"
         )
         item_id = item if isinstance(item, str) else item.id
-        await self._run(self._backend.respond, item_id, response, message, send=send)
+        await self._run(
+            self._backend.respond, item_id, response, message, send=send, proposal=proposal
+        )
 
     async def free_busy(
         self, addresses: Sequence[str], start: datetime, end: datetime

@@ -6,7 +6,7 @@ sentence the form shows.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 DAY_FORMATS = ("%Y-%m-%d", "%d.%m.%Y")
 #: When a follow-up or task due on a day falls due (local time).
@@ -36,3 +36,17 @@ def parse_due(text: str) -> datetime | None:
     if not text.strip():
         return None
     return datetime.combine(parse_day(text), DUE_TIME).astimezone()
+
+
+def parse_span(text: str) -> tuple[datetime, datetime]:
+    """`2026-12-09 14:00 15:00` (day, start, end; local time) as aware datetimes; an end
+    before the start is on the next day."""
+    parts = text.split()
+    if len(parts) != 3:
+        raise ValueError("Write a day, a start and an end: 2026-12-09 14:00 15:00.")
+    day = parse_day(parts[0])
+    start = datetime.combine(day, parse_clock(parts[1])).astimezone()
+    end = datetime.combine(day, parse_clock(parts[2])).astimezone()
+    if end == start:
+        raise ValueError("The end must differ from the start.")
+    return start, end if end > start else end + timedelta(days=1)

@@ -320,6 +320,12 @@ def respond(
     answer: str = typer.Argument(..., help="accept, tentative or decline"),
     message: str | None = typer.Option(None, "--message", help="Text to the organizer."),
     no_send: bool = typer.Option(False, "--no-send", help="Answer without notifying."),
+    propose: tuple[str, str] | None = typer.Option(
+        None,
+        "--propose",
+        metavar="START END",
+        help="Propose a new time (tentative or decline): 2026-11-24T14:00 2026-11-24T15:00.",
+    ),
     profile: str | None = PROFILE,
 ) -> None:
     """Answer a meeting request (on behalf of the mailbox it is in)."""
@@ -334,9 +340,17 @@ def respond(
     async def work() -> None:
         if answer.lower() not in answers:
             raise InvalidInput("Answer with accept, tentative or decline.")
+        proposal = (parse_when(propose[0]), parse_when(propose[1])) if propose else None
         async with open_session(profile) as session:
-            await session.respond(item_id, answers[answer.lower()], message, send=not no_send)
-            typer.echo(f"{answer.lower()}ed" if answer.lower() != "tentative" else "tentative")
+            await session.respond(
+                item_id, answers[answer.lower()], message, send=not no_send, proposal=proposal
+            )
+            done = {"accept": "accepted", "tentative": "tentative", "decline": "declined"}[
+                answer.lower()
+            ]
+            if proposal:
+                done += f", proposed {proposal[0]:%Y-%m-%d %H:%M} to {proposal[1]:%Y-%m-%d %H:%M}"
+            typer.echo(done)
 
     run(work)
 

@@ -149,13 +149,32 @@ def _deliver_request(caller: Caller, item: Item, address: str, now: datetime) ->
         )
 
 
-def respond(caller: Caller, target: Target, kind: str, body: dict[str, str] | None) -> Item | None:
+def respond(
+    caller: Caller,
+    target: Target,
+    kind: str,
+    body: dict[str, str] | None,
+    proposal: tuple[str, str] | None = None,
+) -> Item | None:
     """Accept, tentatively accept or decline a meeting request or calendar item.
 
-    `kind` is AcceptItem, TentativelyAcceptItem or DeclineItem; `body` the response's text.
+    `kind` is AcceptItem, TentativelyAcceptItem or DeclineItem; `body` the response's text;
+    `proposal` a new (start, end) in UTC text, which the organizer's response message carries
+    (Exchange 2013: only with a tentative answer or a decline, and only if the meeting allows it).
     Answers the attendee's calendar item (None when declined: it is removed, as in Exchange).
     """
     check_read(caller, target)
+    if proposal is not None:
+        if kind == "AcceptItem":
+            raise ExchangeError(
+                "ErrorInvalidRequest",
+                "A new time is proposed with tentative or decline.",
+            )
+        if proposal[1] <= proposal[0]:
+            raise ExchangeError(
+                "ErrorCalendarEndDateIsEarlierThanStartDate",
+                "The proposed end is not after the proposed start.",
+            )
     now = caller.lab.now()
     resp_class, response_type, busy = RESPONSE_CLASSES[kind]
     source = target.item
@@ -190,6 +209,8 @@ def respond(caller: Caller, target: Target, kind: str, body: dict[str, str] | No
         )
     if owner != caller.user and not may_send_for(caller, owner):
         raise denied()
+    if proposal is not None and cal.props.get("calendar:AllowNewTimeProposal") is False:
+        raise ExchangeError("ErrorInvalidRequest", "The organizer accepts no new time proposals.")
     cal.props["calendar:MyResponseType"] = response_type
     cal.props["calendar:LegacyFreeBusyStatus"] = busy
     cal.props["calendar:AppointmentReplyTime"] = utc_text(now)
@@ -210,6 +231,8 @@ def respond(caller: Caller, target: Target, kind: str, body: dict[str, str] | No
     }
     if body is not None:
         reply["item:Body"] = body
+    if proposal is not None:
+        reply["meeting:ProposedStart"], reply["meeting:ProposedEnd"] = proposal
     if organizer.get("email"):
         _record_response(caller, cal, owner, response_type, now)
         send_message(caller, reply, resp_class, [], now)

@@ -1040,7 +1040,17 @@ def respond(ctx: EwsContext, el: Element, kind: str, box: Element) -> None:
         if body_el is None
         else {"type": body_el.get("BodyType", "Text"), "text": body_el.text or ""}
     )
-    answered = meetings.respond(ctx, resolve_item(ctx, ref), kind, body)
+    start_el, end_el = el.find(t("ProposedStart")), el.find(t("ProposedEnd"))
+    if (start_el is None) != (end_el is None):
+        raise EwsError("ErrorSchemaValidation", "ProposedStart and ProposedEnd come together.")
+    proposal = None
+    if start_el is not None and end_el is not None:
+        if not ctx.at_least("Exchange2013"):
+            raise EwsError(
+                "ErrorInvalidServerVersion", "Proposing a new time needs Exchange2013 or later."
+            )
+        proposal = (itemxml.norm_dt(text_of(start_el)), itemxml.norm_dt(text_of(end_el)))
+    answered = meetings.respond(ctx, resolve_item(ctx, ref), kind, body, proposal)
     if answered is not None:
         write_id_only(box, answered)
 

@@ -252,7 +252,13 @@ TYPES: dict[str, list[Field]] = {
     + MESSAGE_FIELDS
     + MEETING_MESSAGE_FIELDS
     + MEETING_REQUEST_FIELDS,
-    "MeetingResponse": ITEM_FIELDS + MESSAGE_FIELDS + MEETING_MESSAGE_FIELDS,
+    "MeetingResponse": ITEM_FIELDS
+    + MESSAGE_FIELDS
+    + MEETING_MESSAGE_FIELDS
+    + [
+        ("ProposedStart", "meeting:ProposedStart", "dt"),
+        ("ProposedEnd", "meeting:ProposedEnd", "dt"),
+    ],
     "MeetingCancellation": ITEM_FIELDS + MESSAGE_FIELDS + MEETING_MESSAGE_FIELDS,
 }
 DEFAULT_CLASS = {

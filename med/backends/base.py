@@ -348,16 +348,24 @@ class Backend(Protocol):
         ...
 
     def respond(
-        self, item_id: str, response: ResponseType, message: str | None, *, send: bool
+        self,
+        item_id: str,
+        response: ResponseType,
+        message: str | None,
+        *,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
         """Accept, tentatively accept or decline a meeting request or calendar item.
 
-        On behalf of the mailbox owner when the item lives in their mailbox.
+        On behalf of the mailbox owner when the item lives in their mailbox. `proposal`
+        (tentative or decline only) proposes a new start and end to the organizer.
 
         Raises:
             NotFound: the request is gone.
             InvalidInput: the item is no meeting, or `response` is none of the three.
             AccessDenied: we may not act on the owner's calendar.
+            Unsupported: the backend cannot carry a proposed new time.
         """
         ...
 

@@ -39,7 +39,7 @@ def backend_for(server: LabServer, user: str, **kwargs: object) -> EwsBackend:
 
 
 @pytest.fixture
-def session_for(lab: LabServer) -> Callable[..., DelegateSession]:
+async def session_for(lab: LabServer) -> AsyncIterator[Callable[..., DelegateSession]]:
     """Make sessions as demo users; closed at the end of the test."""
     made: list[DelegateSession] = []
 
@@ -48,10 +48,9 @@ def session_for(lab: LabServer) -> Callable[..., DelegateSession]:
         made.append(session)
         return session
 
-    yield make  # type: ignore[misc]
+    yield make
     for s in made:
-        s._pool.shutdown(wait=False)
-        s._backend.close()
+        await s.close()
 
 
 @pytest.fixture

@@ -262,3 +262,56 @@ def test_sorting_search_public_tree_and_agenda(as_user) -> None:
     assert starts == sorted(starts)
     bad = cli("mail", "ls", "--sort", "colour")
     assert bad.returncode == 2 and "Sort by one of" in bad.stderr
+
+
+def test_respond_proposing_a_new_time(as_user) -> None:
+    as_user(ASSISTENZ)
+    ok(
+        "calendar",
+        "create",
+        "--mailbox",
+        CHEF,
+        "--subject",
+        "Ortstermin Kita",
+        "--start",
+        "2030-03-04T10:00",
+        "--attendee",
+        SACHBEARBEITUNG,
+    )
+    as_user(SACHBEARBEITUNG)
+    inbox = json.loads(ok("mail", "ls", "--limit", "50", "--json"))
+    request = next(m for m in inbox["items"] if m["subject"] == "Ortstermin Kita")
+    accept = cli(
+        "calendar",
+        "respond",
+        request["id"],
+        "accept",
+        "--propose",
+        "2030-03-05T10:00",
+        "2030-03-05T11:00",
+    )
+    assert accept.returncode == 2 and "tentative or decline" in accept.stderr
+    out = ok(
+        "calendar",
+        "respond",
+        request["id"],
+        "decline",
+        "--propose",
+        "2030-03-05T10:00",
+        "2030-03-05T11:00",
+    )
+    assert out.strip() == "declined, proposed 2030-03-05 10:00 to 2030-03-05 11:00"
+    as_user(ASSISTENZ)
+    boss = json.loads(ok("mail", "ls", "--mailbox", CHEF, "--limit", "50", "--json"))
+    answer = next(m for m in boss["items"] if m["subject"] == "Abgelehnt: Ortstermin Kita")
+    shown = json.loads(ok("mail", "show", answer["id"], "--json"))
+    assert shown["item"]["proposed_time"][0].startswith("2030-03-05T")
+
+
+def test_public_folder_items_name_their_mailbox_in_json(as_user) -> None:
+    as_user(ASSISTENZ)
+    listed = json.loads(ok("mail", "ls", "--mailbox", "public", "--folder", "Verwaltung", "--json"))
+    assert listed["items"], "the demo's public folder Verwaltung holds mail"
+    assert {m["mailbox"] for m in listed["items"]} == {"public"}
+    shown = json.loads(ok("mail", "show", listed["items"][0]["id"], "--json"))
+    assert shown["item"]["mailbox"] == "public"

@@ -19,7 +19,7 @@ import pytest
 from exlab.demo import open_demo
 from exlab.graph.oauth import PUBLIC_CLIENT_ID
 from exlab.graph.serve import GraphLab
-from med import DelegateSession
+from med import DelegateSession, SyncChange, SyncCheckpoint
 from med.auth.oauth import MEDBRIDGE_CLIENT_ID, DeviceCodePrompt, OAuthConfig, OAuthSignIn
 from med.backends.graph import GraphBackend
 from med.errors import AccessDenied, AuthError, Throttled, Unsupported
@@ -290,6 +290,9 @@ async def test_the_assistant_accepts_a_meeting_for_the_boss(
     view = await assistenz.calendar_view([boss_calendar], start, start + timedelta(hours=2))
     meeting = next(e for e in view if e.subject == "Haushaltsklausur (Graph)")
     assert meeting.my_response is ResponseType.NO_RESPONSE
+    later = (start + timedelta(days=1), start + timedelta(days=1, hours=2))
+    with pytest.raises(Unsupported, match="EWS"):
+        await assistenz.respond(meeting, ResponseType.TENTATIVE, proposal=later)
     await assistenz.respond(meeting, ResponseType.ACCEPT)
     again = await assistenz.get(meeting.id)
     assert isinstance(again, Event) and again.my_response is ResponseType.ACCEPT
@@ -412,15 +415,14 @@ async def test_folder_permissions_are_unsupported(assistenz: DelegateSession) ->
 async def test_incremental_sync_sees_new_mail(
     assistenz: DelegateSession, sach: DelegateSession
 ) -> None:
-    backend = assistenz._backend
     inbox = await assistenz.default_folder(ASSISTENZ, "inbox")
     state = None
-    done = False
-    while not done:
-        _, state, done = await assistenz._run(backend.sync_items, inbox, state, 100)
+    async for event in assistenz.sync(inbox):
+        if isinstance(event, SyncCheckpoint):
+            state = event.state
     await sach.send(Message(subject="Neu für die Synchronisation", to=(Address(ASSISTENZ),)))
-    changes, state, done = await assistenz._run(backend.sync_items, inbox, state, 100)
-    assert done and [c.item.subject for c in changes if c.item] == ["Neu für die Synchronisation"]
+    changes = [e async for e in assistenz.sync(inbox, state) if isinstance(e, SyncChange)]
+    assert [c.item.subject for c in changes if c.item] == ["Neu für die Synchronisation"]
 
 
 async def test_several_items_come_in_one_batch(assistenz: DelegateSession) -> None:

@@ -36,7 +36,7 @@ def graph(lab: LabServer, tmp_path: Path) -> Iterator[GraphLab]:
 
 
 @pytest.fixture
-def session(graph: GraphLab) -> Iterator[Callable[..., DelegateSession]]:
+async def session(graph: GraphLab) -> AsyncIterator[Callable[..., DelegateSession]]:
     made: list[DelegateSession] = []
 
     def make(user: str, **options: object) -> DelegateSession:
@@ -59,8 +59,7 @@ def session(graph: GraphLab) -> Iterator[Callable[..., DelegateSession]]:
 
     yield make
     for s in made:
-        s._pool.shutdown(wait=False)
-        s._backend.close()
+        await s.close()
 
 
 def _closed_port_url() -> str:
@@ -196,7 +195,7 @@ async def test_subscribing_to_a_mailbox_without_rights_is_denied(
     lena = session(SACHBEARBEITUNG, notification_host="127.0.0.1")
     own = await session(CHEF).default_folder(CHEF, "inbox")
     with pytest.raises(AccessDenied):
-        await lena._run(lena._backend.subscribe, [own])
+        await anext(aiter(lena.subscribe([own])))
     assert not graph.face.subscriptions._subs
 
 

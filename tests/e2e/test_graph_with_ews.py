@@ -30,7 +30,7 @@ def graph_face(lab: LabServer, tmp_path: Path) -> Iterator[GraphLab]:
 
 
 @pytest.fixture
-def graph_session(graph_face: GraphLab) -> Iterator[Callable[[str], DelegateSession]]:
+async def graph_session(graph_face: GraphLab) -> AsyncIterator[Callable[[str], DelegateSession]]:
     made: list[DelegateSession] = []
 
     def make(user: str) -> DelegateSession:
@@ -51,8 +51,7 @@ def graph_session(graph_face: GraphLab) -> Iterator[Callable[[str], DelegateSess
 
     yield make
     for s in made:
-        s._pool.shutdown(wait=False)
-        s._backend.close()
+        await s.close()
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ async def test_a_session_given_the_host_finds_ews_by_autodiscover(lab: LabServer
         boxes = {m.address for m in await session.mailboxes()}
         assert {ASSISTENZ, CHEF} <= boxes
     finally:
-        session._pool.shutdown(wait=False)
-        backend.close()
+        await session.close()
 
 
 async def test_autodiscover_with_a_wrong_password_is_a_clear_sign_in_error(
@@ -39,5 +38,4 @@ async def test_autodiscover_with_a_wrong_password_is_a_clear_sign_in_error(
         with pytest.raises(BadCredentials):
             await session.mailboxes()
     finally:
-        session._pool.shutdown(wait=False)
-        backend.close()
+        await session.close()

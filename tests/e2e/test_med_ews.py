@@ -13,6 +13,7 @@ from med import (
     AccessDenied,
     Address,
     BadCredentials,
+    EditScope,
     Event,
     EventKind,
     FlagStatus,
@@ -463,3 +464,15 @@ async def test_replied_and_forwarded_mail_is_marked_in_the_list(assistenz, sessi
     assert mails["Zu beantworten"].last_verb is LastVerb.REPLIED
     assert mails["Weiterzuleiten"].last_verb is LastVerb.FORWARDED
     assert mails["Nur gelesen"].last_verb is None
+
+
+async def test_full_access_to_a_shared_mailbox_edits_and_deletes_every_item(assistenz) -> None:
+    # The team's FullAccess is a mailbox permission: no folder entry names assistenz, and the
+    # folders' Default entry grants nothing, yet the server lets her change every item.
+    inbox = await assistenz.default_folder(POSTSTELLE, "inbox")
+    assert inbox.rights is not None
+    assert inbox.rights.edit is EditScope.ALL and inbox.rights.delete is EditScope.ALL
+    mail = (await assistenz.items(inbox, ItemQuery(limit=1))).items[0]
+    await assistenz.delete(mail)
+    remaining = (await assistenz.items(inbox, ItemQuery(limit=50))).items
+    assert mail.id not in {m.id for m in remaining}

@@ -15,6 +15,7 @@ from med import (
     Daily,
     Event,
     FolderKind,
+    InvalidInput,
     ItemQuery,
     MailboxEventKind,
     Message,
@@ -416,3 +417,45 @@ async def test_task_start_and_due_can_be_changed(assistenz) -> None:
     )
     got = await assistenz.get(task.id)
     assert isinstance(got, Task) and got.due is not None and got.due.date() == due.date()
+
+
+async def test_attendee_proposes_a_new_time_and_the_organizer_sees_it(
+    assistenz, session_for
+) -> None:
+    cal = await assistenz.default_folder(CHEF, "calendar")
+    start = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(days=8)
+    await assistenz.create(
+        cal,
+        Event(
+            subject="Termin Stadtwerke",
+            start=start,
+            end=start + timedelta(hours=1),
+            attendees=(Attendee(Address(SACHBEARBEITUNG)),),
+            is_meeting=True,
+        ),
+    )
+    lena = session_for(SACHBEARBEITUNG)
+    inbox = await lena.default_folder(SACHBEARBEITUNG, "inbox")
+    request = next(
+        m
+        for m in (await lena.items(inbox, ItemQuery(limit=20))).items
+        if m.subject == "Termin Stadtwerke"
+    )
+    later = (start + timedelta(days=1), start + timedelta(days=1, hours=1))
+    with pytest.raises(InvalidInput, match="tentative or decline"):
+        await lena.respond(request.id, ResponseType.ACCEPT, proposal=later)
+    past = (start - timedelta(days=30), start - timedelta(days=30, minutes=-30))
+    with pytest.raises(InvalidInput, match="past"):
+        await lena.respond(request.id, ResponseType.TENTATIVE, proposal=past)
+
+    await lena.respond(request.id, ResponseType.TENTATIVE, "Geht erst morgen", proposal=later)
+
+    boss_inbox = await assistenz.default_folder(CHEF, "inbox")
+    answer = next(
+        m
+        for m in (await assistenz.items(boss_inbox, ItemQuery(limit=30))).items
+        if m.subject.endswith("Termin Stadtwerke") and m.subject != "Termin Stadtwerke"
+    )
+    full = await assistenz.get(answer.id)
+    assert isinstance(full, Message)
+    assert full.proposed_time == later

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
@@ -287,3 +288,40 @@ def test_occurrence_item_id_addresses_one_instance_for_update_and_delete(lab: La
     assert codes(via_master) == ["NoError"]
     master = store_items.get_item(lab.store, daily.id)
     assert master is not None and master.props["item:Subject"] == "Haushalt 2028"
+
+
+def answer(lab: Lab, kind: str, request: store_items.Item, extra: str, version: str) -> list[str]:
+    from exlab.core.targets import item_ews_id
+    from exlab.ews import soap
+    from tests.lab.items_soap import envelope
+
+    body = (
+        f'<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:Items><t:{kind}>'
+        f'<t:ReferenceItemId Id="{item_ews_id(request)}"/>{extra}</t:{kind}></m:Items>'
+        "</m:CreateItem>"
+    )
+    result = soap.handle(lab, ASSISTENZ, envelope(body, version))
+    assert result.status == 200
+    return codes(ET.fromstring(result.body).find(f".//{M}ResponseMessages"))  # type: ignore[arg-type]
+
+
+def test_a_new_time_proposed_for_the_boss_reaches_the_organizer(lab: Lab) -> None:
+    invite(lab, "Neuer Termin bitte", [CHEF])
+    request = requests_in(lab, ASSISTENZ, "Neuer Termin bitte")[0]
+    proposal = (
+        "<t:ProposedStart>2027-02-02T09:00:00Z</t:ProposedStart>"
+        "<t:ProposedEnd>2027-02-02T10:00:00Z</t:ProposedEnd>"
+    )
+    assert answer(lab, "TentativelyAcceptItem", request, proposal, "Exchange2010_SP2") == [
+        "ErrorInvalidServerVersion"
+    ]
+    assert answer(lab, "AcceptItem", request, proposal, "Exchange2013") == ["ErrorInvalidRequest"]
+    assert answer(lab, "DeclineItem", request, proposal, "Exchange2013") == ["NoError"]
+    (reply,) = [
+        i
+        for i in store_items.items_in(lab.store, folder_of(lab, SACHBEARBEITUNG, "inbox"))
+        if i.item_class == "IPM.Schedule.Meeting.Resp.Neg"
+        and "Neuer Termin bitte" in i.props["item:Subject"]
+    ]
+    assert reply.props["meeting:ProposedStart"] == "2027-02-02T09:00:00Z"
+    assert reply.props["meeting:ProposedEnd"] == "2027-02-02T10:00:00Z"

@@ -92,6 +92,7 @@ class FakeOrg:
         self.responses: list[tuple[str, ResponseType]] = []
         #: (item id, response, comment, sent to the organizer) of every answer.
         self.answers: list[tuple[str, ResponseType, str | None, bool]] = []
+        self.proposals: list[tuple[str, ResponseType, tuple[datetime, datetime]]] = []
         self.calls: list[str] = []
         #: While True every write answers as an unreachable server would (offline tests).
         self.unreachable = False
@@ -615,10 +616,18 @@ class FakeOrg:
         self.sent.append((item_id, options, "forward"))
 
     def respond(
-        self, item_id: str, response: ResponseType, message: str | None, *, send: bool
+        self,
+        item_id: str,
+        response: ResponseType,
+        message: str | None,
+        *,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
         self.responses.append((item_id, response))
         self.answers.append((item_id, response, message, send))
+        if proposal is not None:
+            self.proposals.append((item_id, response, proposal))
         item = self.items.get(item_id)
         if isinstance(item, Event):
             self.items[item_id] = dataclasses.replace(item, my_response=response)

@@ -207,3 +207,29 @@ def test_week_view_is_a_time_grid_with_a_now_line() -> None:
     (now_line,) = [ln for ln in lines if "━" in ln]
     assert now_line.startswith("09:10")  # the time now, in the hour column
     assert now_line.rindex("━") < head.index("Di 24.11")  # only in today's column
+
+
+async def test_declines_proposing_a_new_time(
+    build_app: Callable[..., MedApp], org: FakeOrg
+) -> None:
+    day = date.today() + timedelta(days=10)
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        cal = await open_calendar(pilot, app)
+        assert cal.select_event("Einladung: Klinikum Aufsichtsrat")
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press(*["down"] * 10, "enter")  # Decline, proposing a new time
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        prompt = app.screen.query_one(Input)
+        prompt.value = "morgen 9"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen), "a bad entry keeps the prompt open"
+        prompt.value = f"{day:%d.%m.%Y} 09:00 10:30"
+        await pilot.press("enter")
+        await settle(pilot)
+    ((_, response, (start, end)),) = org.proposals
+    assert response is ResponseType.DECLINE
+    assert (start.date(), start.hour, end - start) == (day, 9, timedelta(minutes=90))

@@ -14,8 +14,16 @@ import pytest
 from textual.widgets import Input, Select, TextArea
 
 from med import DelegateSession
-from med.errors import NotFound
-from med.model import Address, FlagStatus, Folder, ItemQuery, Message
+from med.errors import AccessDenied, NotFound
+from med.model import (
+    Address,
+    FlagStatus,
+    Folder,
+    ItemQuery,
+    MailboxKind,
+    Message,
+    Voicemail,
+)
 from tests.e2e.conftest import ASSISTENZ, CHEF, POSTSTELLE, TEAMKALENDER, backend_for
 from tests.lab import conftest as lab_fixtures
 from tests.lab.conftest import LabServer
@@ -320,3 +328,31 @@ async def test_mail_sent_to_chef_appears_in_her_open_inbox_over_ews(
         )
         current = items.current
         assert current is not None and current.id == before.id  # the cursor kept its item
+
+
+async def test_chefs_archive_and_voicemail_follow_the_servers_rights_over_ews(
+    lab_app: Callable[..., MedApp], lab_session: DelegateSession, lab: LabServer
+) -> None:
+    """docs/tui.md: the boss has granted nothing on her archive or her Voicemail search folder,
+    so neither appears in the assistant's tree; the recordings themselves arrive in her Inbox,
+    where the assistant is Editor, and show there (♪)."""
+    boss = DelegateSession(backend_for(lab, CHEF))
+    try:  # the boss herself has both: the assistant's tree leaves out what exists
+        assert any(m.kind is MailboxKind.ARCHIVE for m in await boss.mailboxes())
+        await boss.default_folder(CHEF, "voicemail")
+    finally:
+        await boss.close()
+    with pytest.raises(AccessDenied):
+        await lab_session.default_folder(CHEF, "voicemail")
+    app = lab_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        keys = [m.key for m in app.workspace.mailboxes]
+        assert CHEF in keys and f"archive:{CHEF}" not in keys
+        chefs = [f for m, f in app.workspace.iter_folders() if m.key == CHEF]
+        assert chefs and not any(f.distinguished == "voicemail" for f in chefs)
+        assert mail(app).open_path(f"{CHEF}/inbox")
+        items = mail(app).query_one(ItemList)
+        await wait_until(pilot, lambda: items.loaded)
+        voicemails = [i for i in items.rows.values() if isinstance(i, Voicemail)]
+        assert voicemails and all("Sprachnachricht" in v.subject for v in voicemails)

@@ -95,7 +95,7 @@ async def test_sent_rows_are_linked_once_and_drop_their_payload(store: BridgeSto
 
 async def test_only_due_rows_of_held_mailboxes_are_handed_out(store: BridgeStore) -> None:
     clock = Clock()
-    store._clock = clock
+    store = BridgeStore(store.engine, clock=clock)
     await store.enqueue(
         [note("now"), note("later", not_before=clock.now + 60), note("other", mailbox="post@m")]
     )
@@ -114,7 +114,7 @@ async def test_an_action_is_claimed_once(store: BridgeStore) -> None:
 
 async def test_a_lease_passes_to_another_worker_only_when_it_expired(store: BridgeStore) -> None:
     clock = Clock()
-    store._clock = clock
+    store = BridgeStore(store.engine, clock=clock)
     assert await store.acquire("chef@m", "w1", 10)
     assert not await store.acquire("chef@m", "w2", 10)
     clock.now += 5
@@ -129,7 +129,7 @@ async def test_a_lease_passes_to_another_worker_only_when_it_expired(store: Brid
 
 async def test_workers_are_live_while_their_heartbeat_is_recent(store: BridgeStore) -> None:
     clock = Clock()
-    store._clock = clock
+    store = BridgeStore(store.engine, clock=clock)
     await store.heartbeat("w1")
     clock.now += 5
     await store.heartbeat("w2")

@@ -152,7 +152,15 @@ class FakeBackend:
         self.calls.append(f"calendar_view:{f.id}:{start.date()}:{end.date()}")
         return [e for e in self.events if e.folder_id == f.id and e.start < end and e.end > start]
 
-    def respond(self, item_id: str, response: ResponseType, message: str | None, *, send: bool):
+    def respond(
+        self,
+        item_id: str,
+        response: ResponseType,
+        message: str | None,
+        *,
+        send: bool,
+        proposal=None,
+    ):
         self.calls.append(f"respond:{item_id}:{response.value}:{message}")
 
     def send(self, message: Message, options) -> None:

@@ -19,7 +19,7 @@ from med.model import BusyStatus, Event, EventKind, Feature, Folder, MailboxKind
 from tui import messages as msg
 from tui.actions import CALENDAR_ACTIONS, bindings
 from tui.calendar_render import PALETTE, Shown, range_for, render
-from tui.dates import parse_clock, parse_day
+from tui.dates import parse_clock, parse_day, parse_span
 from tui.presenter import header_lines, rights_summary
 from tui.rights import allows
 from tui.screens.base import MedScreen
@@ -542,11 +542,31 @@ class CalendarScreen(MedScreen[None]):
                 (" without sending a reply", "silent"),
             )
         ]
+        choices += [
+            (f"{label}, proposing a new time", (response, "propose"))
+            for label, response in answers[1:]
+        ]
 
         def chosen(answer: tuple[ResponseType, str] | None) -> None:
             if answer is None:
                 return
             response, mode = answer
+            if mode == "propose":
+
+                def proposed(span: tuple[datetime, datetime] | None) -> None:
+                    if span is not None:
+                        self.respond(event, response, None, True, span)
+
+                self.app.push_screen(
+                    PromptScreen(
+                        "Propose a new time (day, start, end):",
+                        parse_span,
+                        value=f"{event.start.astimezone():%Y-%m-%d %H:%M} "
+                        f"{event.end.astimezone():%H:%M}",
+                    ),
+                    proposed,
+                )
+                return
             if mode != "comment":
                 self.respond(event, response, None, mode == "send")
                 return
@@ -563,11 +583,18 @@ class CalendarScreen(MedScreen[None]):
 
     @work(group="update", exit_on_error=False)
     async def respond(
-        self, event: Event, response: ResponseType, comment: str | None, send: bool
+        self,
+        event: Event,
+        response: ResponseType,
+        comment: str | None,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
-        await self.medapp.session.respond(event, response, comment, send=send)
+        await self.medapp.session.respond(event, response, comment, send=send, proposal=proposal)
         changed = dataclasses.replace(event, my_response=response)
         told = "" if send else " (the organizer was not told)"
+        if proposal is not None:
+            told = f", proposing {proposal[0]:%d.%m. %H:%M}–{proposal[1]:%H:%M}"
         self.post_message(msg.ItemChanged(changed, f"Answered: {response.value}{told}."))
 
     def action_free_busy(self) -> None:

@@ -617,9 +617,12 @@ class EwsBackend:
         raise_if_error(res, mailbox=mailbox, folder=name)
         return self._to_folder(res, mailbox, name, archive=archive)
 
-    def _holder_of(self, folder_id: str) -> str | None:
+    def _holder_of(self, folder_id: str, *, exists: bool = False) -> str | None:
         """The mailbox holding a folder we have not listed: the server names it when it
-        converts the folder's id (ConvertId answers with the mailbox of the id's moniker)."""
+        converts the folder's id (ConvertId answers with the mailbox of the id's moniker).
+
+        With `exists` (we just read an item in the folder), a refusal to convert means the
+        public folders, whose ids belong to no user's mailbox: "public"."""
         from exchangelib.properties import AlternateId
 
         with self._lock:
@@ -636,7 +639,14 @@ class EwsBackend:
         except (exerr.EWSError, requests.RequestException):
             return None  # no answer: the caller keeps what it knew
         holder = getattr(res, "mailbox", None)
-        if isinstance(res, Exception) or not holder:
+        unconvertible = (
+            exerr.ErrorItemNotFound,
+            exerr.ErrorFolderNotFound,
+            exerr.ErrorInvalidRequest,
+        )
+        if isinstance(res, unconvertible) and exists:
+            holder = "public"
+        elif isinstance(res, Exception) or not holder:
             return None
         with self._lock:
             self._folder_mailbox[folder_id] = str(holder).lower()
@@ -946,7 +956,7 @@ class EwsBackend:
         if parent is not None and getattr(parent, "id", None):
             folder_id = str(parent.id)
         if mailbox is None and folder_id is not None:
-            mailbox = self._holder_of(folder_id)
+            mailbox = self._holder_of(folder_id, exists=True)
         attachments = tuple(to_attachment(a) for a in (getattr(ex, "attachments", None) or ()))
         body = getattr(ex, "body", None)
         common: dict[str, Any] = {
@@ -1025,6 +1035,10 @@ class EwsBackend:
             "is_meeting_request": isinstance(ex, MeetingRequest),
             "last_verb": LAST_VERBS.get(getattr(ex, "med_last_verb", None) or 0),
         }
+        proposed_start = aware_datetime(getattr(ex, "proposed_start", None))
+        proposed_end = aware_datetime(getattr(ex, "proposed_end", None))
+        if proposed_start and proposed_end:
+            fields["proposed_time"] = (proposed_start, proposed_end)
         conv = getattr(ex, "conversation_id", None)
         fields["conversation_id"] = str(conv.id) if conv is not None and conv.id else None
         if item_class.lower().startswith("ipm.note.microsoft.voicemail"):
@@ -1473,7 +1487,13 @@ class EwsBackend:
         self.send(message, options)
 
     def respond(
-        self, item_id: str, response: ResponseType, message: str | None, *, send: bool
+        self,
+        item_id: str,
+        response: ResponseType,
+        message: str | None,
+        *,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
         from exchangelib.properties import ReferenceItemId
 
@@ -1501,6 +1521,9 @@ class EwsBackend:
                 from exchangelib import Body as ExBody
 
                 kwargs["body"] = ExBody(message)
+            if proposal is not None:
+                kwargs["proposed_start"] = ews_datetime(proposal[0])
+                kwargs["proposed_end"] = ews_datetime(proposal[1])
             reply = cls(**kwargs)
             reply.send(message_disposition=SEND_AND_SAVE_COPY if send else SAVE_ONLY)
 

@@ -312,7 +312,14 @@ def rights_from_effective(
     read = ReadAccess.FULL if eff.read else ReadAccess.NONE
     edit = delete = EditScope.ALL if can_create else EditScope.NONE
     granted = _granted_entry(permission_set, user)
-    if granted is not None:
+    # The entry is the source only if it explains what the server grants: FullAccess to a
+    # shared mailbox (or a group's entry) grants more than our entry or Default, and then
+    # edit and delete reach every item, as they do in Outlook.
+    explained = granted is not None and (
+        (granted.rights.read is not ReadAccess.NONE or not eff.read)
+        and (granted.rights.create_items or not can_create)
+    )
+    if granted is not None and explained:
         edit, delete = granted.rights.edit, granted.rights.delete
     return Rights(
         read=read,

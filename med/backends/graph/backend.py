@@ -844,8 +844,21 @@ class GraphBackend:
         self._json("post", mailbox, f"{path}/forward", data=data)
 
     def respond(
-        self, item_id: str, response: ResponseType, message: str | None, *, send: bool
+        self,
+        item_id: str,
+        response: ResponseType,
+        message: str | None,
+        *,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
+        if proposal is not None:
+            raise Unsupported(
+                "proposing a new time",
+                "graph",
+                "medbridge's Graph connection cannot propose a new time yet; connect over EWS "
+                "(Exchange 2013 or later) to propose one.",
+            )
         actions = {
             ResponseType.ACCEPT: "accept",
             ResponseType.TENTATIVE: "tentativelyAccept",

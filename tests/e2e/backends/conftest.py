@@ -7,7 +7,8 @@ over the same store: the same items, the same rights.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,15 +80,17 @@ class Backend:
 
 
 @pytest.fixture(params=["ews", "graph"])
-def backend(request: pytest.FixtureRequest, lab: LabServer, tmp_path: Path) -> Iterator[Backend]:
+async def backend(
+    request: pytest.FixtureRequest, lab: LabServer, tmp_path: Path
+) -> AsyncIterator[Backend]:
     """The EWS or the Graph face of a fresh demo lab, and sessions on it."""
-    if request.param == "ews":
-        sessions = Backend("ews", lab, None)
-        yield sessions
-    else:
-        with GraphLab(lab.lab, tmp_path / "graph-tls") as graph:
-            sessions = Backend("graph", lab, graph)
+    with contextlib.ExitStack() as stack:
+        graph = None
+        if request.param == "graph":
+            graph = stack.enter_context(GraphLab(lab.lab, tmp_path / "graph-tls"))
+        sessions = Backend(request.param, lab, graph)
+        try:
             yield sessions
-    for s in sessions.made:
-        s._pool.shutdown(wait=False)
-        s._backend.close()
+        finally:
+            for s in sessions.made:
+                await s.close()
