@@ -3,28 +3,15 @@ line and exit 2 (invalid input, as documented) before anything starts or listens
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_cli_profile import cli
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bridge.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
