@@ -18,6 +18,11 @@ def use_config_file(path: Path | None) -> None:
     _config_override = path
 
 
+def config_file_named() -> bool:
+    """Whether `--config` named the settings file: such a file must exist (the XDG one may not)."""
+    return _config_override is not None
+
+
 def config_dir() -> Path:
     return user_config_path(APP)
 

@@ -128,13 +128,20 @@ def load(
     *,
     environ: Mapping[str, str] | None = None,
     managed: tuple[Path, ...] | None = None,
+    creating: bool = False,
 ) -> Settings:
-    """Read every source once and merge them.
+    """Read every source once and merge them. A file named explicitly (`config_file`, or
+    `--config`) must exist, as a typo there would otherwise run on defaults; `creating` allows
+    it for the commands that write the file.
 
     Raises:
-        SettingsError: a file is unreadable or not valid TOML/JSON, or a variable is misnamed.
+        SettingsError: a file is missing, unreadable or not valid TOML/JSON, or a variable is
+            misnamed.
     """
     user_file = config_file or paths.config_file()
+    named = config_file is not None or paths.config_file_named()
+    if named and not creating and not user_file.exists():
+        raise SettingsError(f"The configuration file {user_file} does not exist.")
     managed = managed if managed is not None else managed_files()
     values: dict[Key, Setting] = {}
 

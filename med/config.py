@@ -145,8 +145,8 @@ def choose_profile(med: Mapping[str, Any], name: str | None = None) -> Profile:
     """One profile of a `[med]` table: by name, else the default one.
 
     Raises:
-        NotFound: no such profile, or no profile at all (the message says how to add one).
-        InvalidInput: a profile is invalid.
+        NotFound: no profile named and no default (the message says how to add or choose one).
+        InvalidInput: no profile of that name (the message lists them), or a profile is invalid.
     """
     profiles = profiles_in(med)
     chosen = name or default_profile_in(med)
@@ -159,7 +159,9 @@ def choose_profile(med: Mapping[str, Any], name: str | None = None) -> Profile:
     try:
         return profiles[chosen]
     except KeyError:
-        raise NotFound(f"No profile named {chosen!r}; see `medbridge profile list`.") from None
+        # A misspelt name is a usage error, not a missing mailbox object: say what exists.
+        known = ", ".join(sorted(profiles)) if profiles else "none yet (`medbridge profile add`)"
+        raise InvalidInput(f"No profile named {chosen!r}; the profiles are: {known}.") from None
 
 
 def load_profiles(path: Path) -> dict[str, Profile]:

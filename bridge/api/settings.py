@@ -163,7 +163,9 @@ def load_settings(path: Path | None = None) -> ApiSettings:
     `path` if given, `MEDBRIDGE_API__*` variables, managed configuration).
 
     Raises:
-        SettingsError: unreadable source or a wrong entry (the message names it).
+        SettingsError: a missing or unreadable source, no `[api]` table at all (an API without
+            keys, callers or Exchange has nothing to serve), or a wrong entry (the message
+            names it).
     """
     from bridge import settings as settings_model
 
@@ -171,7 +173,13 @@ def load_settings(path: Path | None = None) -> ApiSettings:
         merged = settings_model.load(path)
     except settings_model.SettingsError as exc:
         raise SettingsError(str(exc)) from exc
-    return api_settings(merged.table("api"), str(merged.user_file))
+    table = merged.table("api")
+    if not table:
+        raise SettingsError(
+            f"{merged.user_file} has no [api] table: nothing to serve "
+            "(give it [api.exchange], [api.callers] and [[api.keys]])"
+        )
+    return api_settings(table, str(merged.user_file))
 
 
 def api_settings(table: Mapping[str, Any], origin: str) -> ApiSettings:

@@ -22,10 +22,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def current_settings() -> settings_model.Settings:
-    """Every settings source merged (`bridge.settings`); an unusable one is one clear line."""
+def current_settings(*, creating: bool = False) -> settings_model.Settings:
+    """Every settings source merged (`bridge.settings`); an unusable one is one clear line.
+    `creating`: the command writes the user's file, so a `--config` file may be new."""
     try:
-        return settings_model.load()
+        return settings_model.load(creating=creating)
     except settings_model.SettingsError as exc:
         fail(str(exc), 2)
 

@@ -15,7 +15,8 @@ app = typer.Typer(help="The delegate mailbox REST API.", no_args_is_help=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="TOML file with an [api] table (default: the config file)."),
+    # `\[`: typer renders help as rich markup, where `[api]` would be a style tag and vanish.
+    typer.Option("--config", help="TOML file with an \\[api] table (default: the config file)."),
 ]
 
 
@@ -60,7 +61,7 @@ def keygen(
         typer.Option(help="read, write, send, manage, events (repeat; default: read)."),
     ] = None,
 ) -> None:
-    """Make an API key: prints the key once and the [[api.keys]] entry to store."""
+    r"""Make an API key: prints the key once and the [\[api.keys]] entry to store."""
     from pydantic import ValidationError
 
     from bridge.api.auth import new_key

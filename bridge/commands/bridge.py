@@ -35,7 +35,7 @@ def _load(config: Path | None, worker_id: str | None) -> object:
     try:
         return load_config(path, data_dir=paths.data_dir() / "bridge", worker_id=worker_id)
     except ConfigError as exc:
-        fail(f"{path}: {exc}")
+        fail(str(exc), 2)  # the message names the file; 2: invalid input, as documented
 
 
 @app.command()

@@ -49,7 +49,7 @@ def set_value(
     from med import MedError
     from med.config import update_file
 
-    settings = current_settings()
+    settings = current_settings(creating=True)
     try:
         key = split_name(name)
     except SettingsError as exc:

@@ -40,7 +40,7 @@ def add(
     from med import MedError
     from med.config import profile_from_mapping, save_profile
 
-    settings = current_settings()
+    settings = current_settings(creating=True)
     refuse_locked(settings, "med", "profiles", name)
     if default:
         refuse_locked(settings, "med", "default_profile")

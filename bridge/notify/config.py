@@ -227,7 +227,8 @@ def load_config(path: Path, *, data_dir: Path, worker_id: str | None = None) -> 
     """Read and validate the file.
 
     Raises:
-        ConfigError: unreadable file, invalid TOML, or an invalid setting (one sentence naming it).
+        ConfigError: unreadable file, invalid TOML, or an invalid setting (one sentence naming
+            the file and the setting).
     """
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -235,7 +236,10 @@ def load_config(path: Path, *, data_dir: Path, worker_id: str | None = None) -> 
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    return parse_config(doc, data_dir=data_dir, worker_id=worker_id)
+    try:
+        return parse_config(doc, data_dir=data_dir, worker_id=worker_id)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def parse_config(

@@ -30,7 +30,7 @@ def test_unknown_command_fails_without_traceback() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_tui_with_an_unknown_profile_is_one_line_and_not_found(tmp_path: Path) -> None:
+def test_tui_with_an_unknown_profile_is_one_line_and_a_usage_error(tmp_path: Path) -> None:
     config = tmp_path / "xdg_config_home" / "medbridge" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text(
@@ -39,9 +39,9 @@ def test_tui_with_an_unknown_profile_is_one_line_and_not_found(tmp_path: Path) -
         encoding="utf-8",
     )
     result = run_cli("tui", "--profile", "nosuch")
-    assert result.returncode == 5
+    assert result.returncode == 2
     assert result.stderr.strip() == (
-        "medbridge: No profile named 'nosuch'; see `medbridge profile list`."
+        "medbridge: No profile named 'nosuch'; the profiles are: buero."
     )
 
 

@@ -258,9 +258,12 @@ class CalendarScreen(MedScreen[None]):
         )
         rights = rights_summary(active.rights) if active else "-"
         owner = self.name_of(self.active) if self.active else "-"
-        self.query_one(ContextBar).update(
+        self.query_one(ContextBar).show_fitting(
             f"Calendar · {self.view} · {span}  ·  new appointments go to: {owner}"
-            f"  ·  your rights: {rights}"
+            f"  ·  your rights: {rights}",
+            f"{owner} · {self.view} {span} · your rights: {rights}",
+            f"{owner} · {span} · rights: {rights}",
+            f"{owner} · rights: {rights}",
         )
 
     def current_event(self) -> Event | None:

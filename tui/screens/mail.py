@@ -479,12 +479,22 @@ class MailScreen(MedScreen[None]):
         )
         search = f"  ·  search: {self.search_text}" if self.search_text else ""
         rights = rights_summary(self.folder.rights)
+        who = mailbox.display_name if mailbox else owner
         if self.has_class("-narrow"):
-            # Whose mailbox and the rights must stay readable: the address is left out.
-            who = mailbox.display_name if mailbox else owner
-            bar.update(f"{who} · {self.folder.name} · {rights}{search.replace('  ', ' ')}")
+            # Whose mailbox and the rights must stay readable: the address is left out, then
+            # a long folder name.
+            narrow_search = search.replace("  ", " ")
+            bar.show_fitting(
+                f"{who} · {self.folder.name} · {rights}{narrow_search}",
+                f"{who} · {rights}{narrow_search}",
+                f"{who} · {rights}",
+            )
             return
-        bar.update(f"{owner}  ·  {self.folder.name}  ·  your rights: {rights}{search}")
+        bar.show_fitting(
+            f"{owner}  ·  {self.folder.name}  ·  your rights: {rights}{search}",
+            f"{who}  ·  {self.folder.name}  ·  your rights: {rights}{search}",
+            f"{who}  ·  your rights: {rights}",
+        )
 
     def current_item(self) -> Item | None:
         item = self.query_one(ItemList).current

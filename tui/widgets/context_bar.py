@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.visual import VisualType
 from textual.widgets import Static
 
 
@@ -13,6 +15,23 @@ class ContextBar(Static):
     DEFAULT_CSS = """
     ContextBar { width: 1fr; height: 1; padding: 0 1; }
     """
+
+    _variants: tuple[str, ...] = ()
+
+    def show_fitting(self, *texts: str) -> None:
+        """Show the first text that fits the bar, else the last (the shortest), again on every
+        resize: callers shorten the other parts, never the owner and the rights."""
+        room = self.size.width or self.app.size.width - 2  # before the first layout: the padding
+        self.update(next((t for t in texts if cell_len(t) <= room), texts[-1]))
+        self._variants = texts
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        self._variants = ()
+        super().update(content, layout=layout)
+
+    def on_resize(self) -> None:
+        if self._variants:
+            self.show_fitting(*self._variants)
 
 
 class BusyLabel(Static):
