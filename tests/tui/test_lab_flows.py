@@ -20,6 +20,7 @@ from med.model import (
     FlagStatus,
     Folder,
     ItemQuery,
+    LastVerb,
     MailboxKind,
     Message,
     Voicemail,
@@ -114,6 +115,9 @@ async def test_chefs_inbox_read_flag_and_reply_on_behalf_over_ews(
         await pilot.press("y")
         await settle(pilot)
         assert isinstance(app.screen, MailScreen), [n.message for n in app._notifications]
+    # The answered mail is marked replied, as Outlook marks it ("r" in the list).
+    answered = await lab_session.get(message.id)
+    assert isinstance(answered, Message) and answered.last_verb is LastVerb.REPLIED
     # The boss sees the reply in her Sent Items: From her, Sender the assistant.
     async with DelegateSession(backend_for(lab, CHEF)) as chef:
         sent = await chef.default_folder(CHEF, "sentitems")

@@ -28,7 +28,15 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, TextAr
 
 from med import DelegateSession
 from med.errors import AccessDenied, Conflict, MedError, NotFound, ServerError
-from med.model import Item, Mailbox, MailboxKind, Message, OutgoingAttachment, SendOptions
+from med.model import (
+    Item,
+    LastVerb,
+    Mailbox,
+    MailboxKind,
+    Message,
+    OutgoingAttachment,
+    SendOptions,
+)
 from med.quoting import quote_header
 from tui import messages as msg
 from tui.actions import COMPOSE_ACTIONS, bindings
@@ -44,6 +52,11 @@ AUTOSAVE_DELAY_S = 0.5
 #: Pause in typing after which the draft goes to the server (a request per pause, not per key).
 SERVER_SAVE_DELAY_S = 3.0
 _DRAFT_FIELDS = ["subject", "body", "to", "cc", "bcc"]
+_VERB_OF_MODE = {
+    "reply": LastVerb.REPLIED,
+    "reply-all": LastVerb.REPLIED_ALL,
+    "forward": LastVerb.FORWARDED,
+}
 
 
 async def save_on_server(session: DelegateSession, user: str, draft: Draft) -> None:
@@ -457,7 +470,7 @@ class ComposeScreen(MedScreen[None]):
         )
         await session.send(message, options)
         who = "" if options.from_mailbox is None else f" on behalf of {options.from_mailbox}"
-        summary = f"Sent{who}."
+        summary = f"Sent{who}." + await self._mark_answered(draft)
         if draft.server_id is not None:
             try:
                 await session.delete(draft.server_id, hard=True)
@@ -466,6 +479,21 @@ class ComposeScreen(MedScreen[None]):
             except MedError as exc:
                 summary += f" The copy in Drafts stays: {exc}"
         self.post_message(msg.MailSent(draft.draft_id, summary))
+
+    async def _mark_answered(self, draft: Draft) -> str:
+        """Mark the original replied or forwarded, as Outlook does once its answer is sent
+        (the answer went out as an ordinary message, so the server does not)."""
+        verb = _VERB_OF_MODE.get(draft.mode)
+        if verb is None or draft.in_reply_to is None:
+            return ""
+        session = self.medapp.session
+        try:
+            original = await session.get(draft.in_reply_to)
+            if isinstance(original, Message):
+                await session.update(dataclasses.replace(original, last_verb=verb), ["last_verb"])
+        except MedError as exc:
+            return f" The original is not marked as answered: {exc}"
+        return ""
 
     def on_mail_sent(self, message: msg.MailSent) -> None:
         self._sent = True

@@ -78,6 +78,7 @@ from med.backends.ews.convert import (
     EVENT_KIND,
     IMPORTANCE,
     IMPORTANCE_BACK,
+    LAST_VERB_CODES,
     LAST_VERBS,
     LIST_FIELDS,
     RESPONSE,
@@ -1176,6 +1177,8 @@ class EwsBackend:
             msg.cc_recipients = ex_mailboxes(item.cc)
             msg.bcc_recipients = ex_mailboxes(item.bcc)
             msg.is_read = item.is_read
+            if item.last_verb is not None:
+                msg.med_last_verb = LAST_VERB_CODES[item.last_verb]
             if item.in_reply_to:  # threading: the answered message's Message-ID
                 msg.in_reply_to = item.in_reply_to
                 msg.references = item.in_reply_to

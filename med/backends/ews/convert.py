@@ -136,6 +136,7 @@ _FLAG_CODES = {0: FlagStatus.NOT_FLAGGED, 1: FlagStatus.COMPLETE, 2: FlagStatus.
 _FLAG_CODES_BACK = {v: k for k, v in _FLAG_CODES.items()}
 #: PR_LAST_VERB_EXECUTED values (MS-OXOMSG 2.2.1.25) that mark a message in the list.
 LAST_VERBS = {102: LastVerb.REPLIED, 103: LastVerb.REPLIED_ALL, 104: LastVerb.FORWARDED}
+LAST_VERB_CODES = {verb: code for code, verb in LAST_VERBS.items()}
 _WEEKDAY_NAMES = [d.value for d in Weekday]
 _WEEK_NAMES = ["first", "second", "third", "fourth", "last"]
 DELEGATE_FOLDER_FIELDS = {
@@ -345,6 +346,7 @@ def _granted_entry(permission_set: Any, user: str) -> Permission | None:
 # --------------------------------------------------------------------------- helpers
 
 UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
+    "last_verb": ("med_last_verb",),
     "flag": ("med_flag_status", "med_flag_start", "med_flag_due", "med_flag_complete"),
     "reminder_minutes": ("reminder_is_set", "reminder_minutes_before_start"),
     "to": ("to_recipients",),
