@@ -38,6 +38,13 @@ from tests.messenger.messenger_harness import (
 
 CHEF = f"chef@{DOMAIN}"
 ASSISTENZ = f"assistenz@{DOMAIN}"
+#: The common rule: whatever arrives in chef's inbox goes to assistenz.
+CHEF_INBOX_TO_ASSISTENZ = f"""
+[[rule]]
+name = "chef-inbox"
+mailbox = "{CHEF}"
+to = ["user:{ASSISTENZ}"]
+"""
 SACHBEARBEITUNG = f"sachbearbeitung@{DOMAIN}"
 POSTSTELLE = f"poststelle@{DOMAIN}"
 BRIDGE_USER = f"bridge@{DOMAIN}"

@@ -10,6 +10,7 @@ import pytest
 from exlab.demo import DEMO_PASSWORD, DOMAIN
 from med import AuthMethod, DelegateSession, Profile
 from med.backends.ews import EwsBackend
+from tests.e2e.bridge_harness import BridgeRig
 from tests.lab import conftest as lab_fixtures
 from tests.lab.conftest import LabServer
 
@@ -71,3 +72,14 @@ def lab_profile(lab: LabServer, tmp_path: Path) -> Callable[[str], Profile]:
         return Profile("lab", lab.url, user, AuthMethod.BASIC, version="Exchange2016")
 
     return make
+
+
+@pytest.fixture
+async def rig(lab: LabServer, tmp_path: Path) -> AsyncIterator[BridgeRig]:
+    """The lab, a messenger and a bridge worker, for the bridge's end-to-end tests."""
+    rig = BridgeRig(lab, tmp_path)
+    await rig.start()
+    try:
+        yield rig
+    finally:
+        await rig.close()

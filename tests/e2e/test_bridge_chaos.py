@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -22,33 +21,16 @@ from med import Address, DelegateSession, Message
 from tests.e2e.bridge_harness import (
     ASSISTENZ,
     CHEF,
+    CHEF_INBOX_TO_ASSISTENZ,
     SACHBEARBEITUNG,
     BridgeRig,
     until_async,
     wait_until_watching,
 )
-from tests.lab.conftest import LabServer
 
 # Read at import: the test suite's autouse fixtures clear MEDBRIDGE_* before each test.
 RUNS = int(os.environ.get("MEDBRIDGE_CHAOS_RUNS", "20"))
 SEED = int(os.environ.get("MEDBRIDGE_CHAOS_SEED", str(random.randrange(1 << 30))))
-
-RULES = f"""
-[[rule]]
-name = "chef-inbox"
-mailbox = "{CHEF}"
-to = ["user:{ASSISTENZ}"]
-"""
-
-
-@pytest.fixture
-async def rig(lab: LabServer, tmp_path: Path) -> AsyncIterator[BridgeRig]:
-    rig = BridgeRig(lab, tmp_path)
-    await rig.start()
-    try:
-        yield rig
-    finally:
-        await rig.close()
 
 
 @pytest.mark.slow
@@ -59,8 +41,12 @@ async def test_kill_9_at_random_points_posts_every_mail_exactly_once(
     rng = random.Random(seed)
     assistenz = await rig.chat_user(ASSISTENZ)
     configs = [
-        rig.write_config(rules=RULES, mode="pull", poll_seconds=0.2, name="pull.toml"),
-        rig.write_config(rules=RULES, mode="streaming", poll_seconds=2, name="streaming.toml"),
+        rig.write_config(
+            rules=CHEF_INBOX_TO_ASSISTENZ, mode="pull", poll_seconds=0.2, name="pull.toml"
+        ),
+        rig.write_config(
+            rules=CHEF_INBOX_TO_ASSISTENZ, mode="streaming", poll_seconds=2, name="streaming.toml"
+        ),
     ]
     lena = session_for(SACHBEARBEITUNG)
 

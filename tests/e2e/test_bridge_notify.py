@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from med import (
     Address,
@@ -29,6 +26,7 @@ from tests.e2e.bridge_harness import (
     ASSISTENZ,
     BRIDGE_USER,
     CHEF,
+    CHEF_INBOX_TO_ASSISTENZ,
     SACHBEARBEITUNG,
     BridgeRig,
     direct_conversation,
@@ -36,23 +34,6 @@ from tests.e2e.bridge_harness import (
     wait_until_watching,
 )
 from tests.lab.conftest import LabServer
-
-RULE_TO_ASSISTENZ = f"""
-[[rule]]
-name = "chef-inbox"
-mailbox = "{CHEF}"
-to = ["user:{ASSISTENZ}"]
-"""
-
-
-@pytest.fixture
-async def rig(lab: LabServer, tmp_path: Path) -> AsyncIterator[BridgeRig]:
-    rig = BridgeRig(lab, tmp_path)
-    await rig.start()
-    try:
-        yield rig
-    finally:
-        await rig.close()
 
 
 def ref_of(text: str) -> int:
@@ -65,7 +46,7 @@ async def test_mail_in_boss_inbox_reaches_assistant_decrypted(
     rig: BridgeRig, session_for: Callable[..., DelegateSession]
 ) -> None:
     assistenz = await rig.chat_user(ASSISTENZ)
-    config = rig.write_config(rules=RULE_TO_ASSISTENZ)
+    config = rig.write_config(rules=CHEF_INBOX_TO_ASSISTENZ)
     lena = session_for(SACHBEARBEITUNG)
     async with rig.worker(config):
         await wait_until_watching(rig)
@@ -103,7 +84,7 @@ async def test_meeting_accepted_from_chat_is_accepted_in_the_lab_on_behalf(
     rig: BridgeRig, session_for: Callable[..., DelegateSession]
 ) -> None:
     assistenz = await rig.chat_user(ASSISTENZ)
-    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
+    config = rig.write_config(rules=CHEF_INBOX_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
     lena = session_for(SACHBEARBEITUNG)
     chef = session_for(CHEF)
     start = datetime(2027, 3, 10, 9, tzinfo=UTC)
@@ -191,7 +172,7 @@ to = ["group:Vorzimmer"]
 
 async def test_direct_conversation_is_reused_not_duplicated(rig: BridgeRig) -> None:
     assistenz = await rig.chat_user(ASSISTENZ)
-    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull")
+    config = rig.write_config(rules=CHEF_INBOX_TO_ASSISTENZ, mode="pull")
     async with rig.worker(config) as worker:
         assert worker.chat is not None
         first = await worker.chat.conversation_for(f"user:{ASSISTENZ}")
@@ -207,7 +188,7 @@ async def test_actions_cut_short_by_a_crash_are_redone_only_when_harmless(
     rig: BridgeRig, session_for: Callable[..., DelegateSession]
 ) -> None:
     assistenz = await rig.chat_user(ASSISTENZ)
-    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
+    config = rig.write_config(rules=CHEF_INBOX_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
     lena = session_for(SACHBEARBEITUNG)
     chef = session_for(CHEF)
     async with rig.worker(config, "w1"):
@@ -265,7 +246,7 @@ async def test_health_in_metrics_healthz_and_the_admin_room(rig: BridgeRig, lab:
     admin = await rig.chat_user(IT)
     port = free_port()
     config = rig.write_config(
-        rules=RULE_TO_ASSISTENZ,
+        rules=CHEF_INBOX_TO_ASSISTENZ,
         mode="pull",
         poll_seconds=0.3,
         extra_bridge=f'admin_room = "user:{IT}"\nhealth_listen = "127.0.0.1:{port}"',
@@ -292,7 +273,7 @@ async def test_digest_rule_gathers_mails_into_digest_messages_each_mail_once(
     rig: BridgeRig, session_for: Callable[..., DelegateSession]
 ) -> None:
     assistenz = await rig.chat_user(ASSISTENZ)
-    rules = RULE_TO_ASSISTENZ.replace(
+    rules = CHEF_INBOX_TO_ASSISTENZ.replace(
         'name = "chef-inbox"', 'name = "chef-inbox"\ndigest_minutes = 0.05'
     )
     config = rig.write_config(rules=rules, mode="pull", poll_seconds=0.3)
@@ -320,7 +301,7 @@ async def test_a_worker_started_while_the_messenger_is_down_waits_for_it(
     from tests.e2e.bridge_harness import SECRETS, until
 
     assistenz = await rig.chat_user(ASSISTENZ)
-    config = rig.write_config(rules=RULE_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
+    config = rig.write_config(rules=CHEF_INBOX_TO_ASSISTENZ, mode="pull", poll_seconds=0.3)
     lena = session_for(SACHBEARBEITUNG)
     await rig.server.stop()
     os.environ.update(SECRETS)
