@@ -316,11 +316,7 @@ def rights_from_effective(
     # The entry is the source only if it explains what the server grants: FullAccess to a
     # shared mailbox (or a group's entry) grants more than our entry or Default, and then
     # edit and delete reach every item, as they do in Outlook.
-    explained = granted is not None and (
-        (granted.rights.read is not ReadAccess.NONE or not eff.read)
-        and (granted.rights.create_items or not can_create)
-    )
-    if granted is not None and explained:
+    if granted is not None and _explains(granted.rights, eff):
         edit, delete = granted.rights.edit, granted.rights.delete
     return Rights(
         read=read,
@@ -332,6 +328,13 @@ def rights_from_effective(
         folder_visible=True,
         view_private=bool(eff.view_private_items),
     )
+
+
+def _explains(entry: Rights, eff: Any) -> bool:
+    """Whether a permission entry grants at least what the folder's EffectiveRights show."""
+    reads = entry.read is not ReadAccess.NONE or not eff.read
+    creates = entry.create_items or not eff.create_contents
+    return reads and creates
 
 
 def _granted_entry(permission_set: Any, user: str) -> Permission | None:
