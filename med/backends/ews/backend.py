@@ -495,19 +495,7 @@ class EwsBackend:
         archive = mailbox.kind is MailboxKind.ARCHIVE
         public = mailbox.kind is MailboxKind.PUBLIC
         acc = self._account(address)
-        fields = {
-            FieldPath(field=ExFolder.get_field_by_fieldname(n))
-            for n in (
-                "name",
-                "folder_class",
-                "total_count",
-                "unread_count",
-                "child_folder_count",
-                "parent_folder_id",
-                "effective_rights",
-                "permission_set",
-            )
-        }
+        fields = _folder_fields()
         if public:
             top_name = "publicfoldersroot"
             known: tuple[str, ...] = ()
@@ -593,19 +581,7 @@ class EwsBackend:
             raise InvalidInput(f"The public folders have no well-known folder {name!r}.")
         archive = name.startswith("archive")
         ex = self._distinguished(mailbox.lower(), name, archive=archive)
-        fields = {
-            FieldPath(field=ExFolder.get_field_by_fieldname(n))
-            for n in (
-                "name",
-                "folder_class",
-                "total_count",
-                "unread_count",
-                "child_folder_count",
-                "parent_folder_id",
-                "effective_rights",
-                "permission_set",
-            )
-        }
+        fields = _folder_fields()
         with ews_errors(mailbox=mailbox, folder=name):
             try:
                 (res,) = list(
@@ -655,19 +631,7 @@ class EwsBackend:
 
     def get_folder(self, folder_id: str) -> Folder:
         mailbox = self._holder_of(folder_id) or self.user
-        fields = {
-            FieldPath(field=ExFolder.get_field_by_fieldname(n))
-            for n in (
-                "name",
-                "folder_class",
-                "total_count",
-                "unread_count",
-                "child_folder_count",
-                "parent_folder_id",
-                "effective_rights",
-                "permission_set",
-            )
-        }
+        fields = _folder_fields()
         ex = ExFolder(id=folder_id, root=self._root(mailbox))
         with ews_errors(mailbox=mailbox, folder=folder_id):
             (res,) = list(
@@ -1692,6 +1656,23 @@ class EwsBackend:
             collection, self._streaming, ctx
         )  # errors surface here, not later
         return watch_events(self, collection, acc, first, ctx)
+
+
+#: What a folder is read with: names, counts, parent, and our rights on it.
+_FOLDER_FIELD_NAMES = (
+    "name",
+    "folder_class",
+    "total_count",
+    "unread_count",
+    "child_folder_count",
+    "parent_folder_id",
+    "effective_rights",
+    "permission_set",
+)
+
+
+def _folder_fields() -> set[Any]:
+    return {FieldPath(field=ExFolder.get_field_by_fieldname(n)) for n in _FOLDER_FIELD_NAMES}
 
 
 def _version(name: str) -> Any:
