@@ -3,7 +3,7 @@
 MessengerError
  ├── TransportError        the server could not be reached (after retries)
  └── ApiError              the server answered with an error (status, code, detail)
-      ├── BadRequest          400 bad_request
+      ├── BadRequest          400 bad_request; 422 invalid (values the server's edge refuses)
       ├── Unauthenticated     401: log in again
       ├── Forbidden           403
       ├── NotFound            404 (also: another tenant's id)
@@ -84,6 +84,7 @@ class Throttled(ApiError):
 
 
 _BY_CODE: dict[str, type[ApiError]] = {
+    "invalid": BadRequest,
     "quota_exceeded": QuotaExceeded,
     "group_full": GroupFull,
     "cross_tenant": CrossTenant,
