@@ -8,6 +8,7 @@ MessengerError
       ├── Forbidden           403
       ├── NotFound            404 (also: another tenant's id)
       ├── Conflict            409
+      │    └── MembershipChanged  409 membership_changed: re-read the members, then retry
       ├── TooLarge            413 too_large
       ├── QuotaExceeded       413 quota_exceeded
       ├── GroupFull           422 group_full
@@ -61,6 +62,10 @@ class Conflict(ApiError):
     """Something unique exists already."""
 
 
+class MembershipChanged(Conflict):
+    """The conversation's members changed after the change the request was based on."""
+
+
 class TooLarge(ApiError):
     """The body exceeds the server's limit."""
 
@@ -85,6 +90,7 @@ class Throttled(ApiError):
 
 _BY_CODE: dict[str, type[ApiError]] = {
     "invalid": BadRequest,
+    "membership_changed": MembershipChanged,
     "quota_exceeded": QuotaExceeded,
     "group_full": GroupFull,
     "cross_tenant": CrossTenant,

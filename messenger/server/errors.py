@@ -20,6 +20,7 @@ STATUS: dict[type[store_errors.StoreError], int] = {
     store_errors.NotFound: 404,
     store_errors.Forbidden: 403,
     store_errors.Conflict: 409,
+    store_errors.MembershipChanged: 409,
     store_errors.InvalidInput: 400,
     store_errors.GroupFull: 422,
     store_errors.CrossTenant: 422,
