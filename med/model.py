@@ -907,7 +907,7 @@ _JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 @functools.cache
-def _json_fields(cls: type) -> tuple[tuple[str, str], ...]:
+def _json_fields(cls: Any) -> tuple[tuple[str, str], ...]:
     """(JSON key, attribute) per field of a dataclass, computed once per class."""
     return tuple(
         ("from" if f.name == "from_" else f.name, f.name)
