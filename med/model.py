@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -906,14 +905,19 @@ _JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
 """Types that are JSON as they are (exactly these: enums subclass str and int)."""
 
 
-@functools.cache
-def _json_fields(cls: Any) -> tuple[tuple[str, str], ...]:
+_JSON_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _json_fields(cls: type) -> tuple[tuple[str, str], ...]:
     """(JSON key, attribute) per field of a dataclass, computed once per class."""
-    return tuple(
-        ("from" if f.name == "from_" else f.name, f.name)
-        for f in dataclasses.fields(cls)
-        if f.name != "new_attachments"
-    )
+    fields = _JSON_FIELDS.get(cls)
+    if fields is None:
+        fields = _JSON_FIELDS[cls] = tuple(
+            ("from" if f.name == "from_" else f.name, f.name)
+            for f in dataclasses.fields(cls)
+            if f.name != "new_attachments"
+        )
+    return fields
 
 
 def to_jsonable(value: Any) -> Any:
