@@ -1123,7 +1123,7 @@ class E2ESession:
             "ratchets": [
                 {"peer": [c.peer.user_id, c.peer.device_id], "sessions": c.to_json()}
                 for c in self._ratchets.values()
-                if c.ready
+                if c.sessions
             ],
             "channels": [
                 {

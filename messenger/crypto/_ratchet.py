@@ -513,7 +513,8 @@ class RatchetChannel:
 
     @property
     def ready(self) -> bool:
-        return bool(self.sessions)
+        """Whether a session can send (else claim the peer's prekeys and `start`)."""
+        return any(s.send_chain is not None for s in self.sessions.values())
 
     def start(self, bundle: PrekeyBundle) -> None:
         if (bundle.identity.user_id, bundle.identity.device_id) != (
@@ -530,12 +531,11 @@ class RatchetChannel:
             del self.sessions[next(iter(self.sessions))]
 
     def encrypt(self, plaintext: bytes) -> bytes:
-        if not self.sessions:
-            raise PolicyError("no pairwise session yet: claim the peer's prekeys first")
-        session = next(reversed(self.sessions.values()))
-        if session.send_chain is None and session.dh_remote is None:
-            raise PolicyError("no pairwise session yet: claim the peer's prekeys first")
-        return ratchet_encrypt(session, self.own, self.peer, plaintext)
+        """Encrypt on the most recently used session that can send."""
+        for session in reversed(self.sessions.values()):
+            if session.send_chain is not None:
+                return ratchet_encrypt(session, self.own, self.peer, plaintext)
+        raise PolicyError("no pairwise session that can send: claim the peer's prekeys first")
 
     def decrypt(self, envelope: bytes, prekeys: PrekeyStore) -> OpenedPairwise:
         """Open an envelope from the peer; starts a responder session from a first message.
@@ -562,8 +562,13 @@ class RatchetChannel:
         return [s.to_json() for s in self.sessions.values()]
 
     def load(self, sessions: list[Mapping[str, Any]]) -> None:
+        """Restore saved sessions for receiving only: the saved sending chain may lag behind
+        what was sent after the save, and reusing a message key would reuse its nonce. A
+        session sends again after the peer's next ratchet step; until then a new one starts."""
         for d in sessions:
-            self._keep(RatchetSession.from_json(d))
+            session = RatchetSession.from_json(d)
+            session.send_chain = None
+            self._keep(session)
 
 
 def _b64(data: bytes) -> str:

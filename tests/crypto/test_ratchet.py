@@ -95,3 +95,17 @@ def test_a_message_for_another_device_is_refused() -> None:
     carol = RatchetChannel(DeviceKeys.generate("carol", "C"), alice.own.identity())
     with pytest.raises(TamperedError):
         carol.decrypt(alice.encrypt(b"x"), prekeys)
+
+
+def test_a_restored_session_never_sends_with_a_message_key_used_before() -> None:
+    alice, bob, prekeys = pair()
+    bob.decrypt(alice.encrypt(b"eins"), prekeys)
+    saved = alice.to_json()
+    alice.encrypt(b"nach dem Speichern")  # sent, then alice crashes before saving again
+    restored = RatchetChannel(alice.own, alice.peer)
+    restored.load(saved)
+    assert not restored.ready  # it must claim new prekeys instead of reusing the old chain
+    # it still opens what bob sends on the restored session
+    assert restored.decrypt(bob.encrypt(b"antwort"), PrekeyStore()).plaintext == b"antwort"
+    assert restored.ready  # the peer's new ratchet key gave it a fresh sending chain
+    assert bob.decrypt(restored.encrypt(b"wieder da"), prekeys).plaintext == b"wieder da"
