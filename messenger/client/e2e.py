@@ -535,16 +535,22 @@ class E2ESession:
             signature=ident.signature,
         )
         await self.replenish_prekeys()
-        if await self._master_of(self.user_id) is None:
-            master = MasterKey.generate(self.user_id)
-            if await self.transport.publish_master_key(master.record()):
-                self._master = master
-                self._masters[self.user_id] = master.record()
-                await self.transport.approve_device(
-                    self.user_id, self.device_id, master.approve(ident)
-                )
-            else:  # another device of this user published one first
-                await self._master_of(self.user_id)
+        await self._ensure_cross_signing()
+
+    async def _ensure_cross_signing(self) -> None:
+        """Make and publish the user's master key if the user has none yet (first device, or a
+        device registered before cross-signing), and approve this device with it."""
+        if await self._master_of(self.user_id) is not None:
+            return
+        master = MasterKey.generate(self.user_id)
+        if await self.transport.publish_master_key(master.record()):
+            self._master = master
+            self._masters[self.user_id] = master.record()
+            await self.transport.approve_device(
+                self.user_id, self.device_id, master.approve(self.keys.identity())
+            )
+        else:  # another device of this user published one first
+            await self._master_of(self.user_id)
 
     async def replenish_prekeys(self) -> int:
         """Publish a signed prekey if none is held, and one-time prekeys when fewer than half
@@ -934,8 +940,9 @@ class E2ESession:
             self._devices.clear()
             try:
                 await self.replenish_prekeys()
+                await self._ensure_cross_signing()
             except MessengerError as exc:
-                log.warning("cannot publish prekeys: %s", exc)
+                log.warning("cannot publish prekeys or the master key: %s", exc)
             # Keys come before messages in the replay: what is still held now lacks its key.
             return await self._request_keys(only_new=True)
         return []

@@ -465,3 +465,23 @@ async def test_any_membership_change_rotates_the_sender_key_before_the_next_mess
     assert kinds == ["to_device", "message", "membership", "to_device", "message"]
     hub.inbox[("bob", "D1")] = events
     assert texts((await pump(a, b))["bob/D1"]) == ["eins", "zwei"]
+
+
+async def test_a_device_from_before_cross_signing_makes_the_master_key_when_it_syncs() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    old = E2ESession(HubTransport(hub, "alice", "D1"), DeviceKeys.generate("alice", "D1"))
+    ident = old.keys.identity()
+    await old.transport.register_device(  # registered by a client of the first protocol
+        device_id="D1",
+        name="alt",
+        signing_key=ident.signing_key,
+        exchange_key=ident.exchange_key,
+        signature=ident.signature,
+    )
+    b = await client(hub, "bob")
+    assert [t.trust for t in await b.device_trust("alice")] == [Trust.UNVERIFIED]
+    assert await old.handle_event({"type": "synced"}) == []
+    assert old.holds_master_key
+    assert [t.trust for t in await b.device_trust("alice")] == [Trust.OWNER]
+    await b.send_text("c", "wieder erreichbar")
+    assert texts((await pump(old, b))["alice/D1"]) == ["wieder erreichbar"]
