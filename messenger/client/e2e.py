@@ -793,6 +793,8 @@ class E2ESession:
             self._inbound.add(own, self.keys.identity())  # to read our own messages back
         missing = [devices[a] for a in sorted(devices.keys() - current.holders)]
         if missing:
+            # Every distribution of this device's sender keys to members is made here (key
+            # requests re-send one made here), and leaves through `_send_pairwise`.
             dist = current.key.distribution(self.keys, audit_key=self.audit_key).to_bytes()
             reached = await self._send_pairwise(missing, dist)
             current.holders.update(reached)

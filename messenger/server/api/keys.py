@@ -96,10 +96,18 @@ async def claim_prekeys(body: ClaimBody, caller: Authed, db: DB) -> dict[str, An
     """One bundle per device to start a session with it; each one-time prekey is handed out
     once. Devices unknown, invisible to the caller or without prekeys are left out."""
     bundles = []
+    visible: dict[str, bool] = {}
     for ref in body.devices:
+        if ref.user_id not in visible:
+            try:
+                await repo.visible_user(db, caller.user, ref.user_id)
+                visible[ref.user_id] = True
+            except NotFound:
+                visible[ref.user_id] = False
+        if not visible[ref.user_id]:
+            continue
         try:
-            user = await repo.visible_user(db, caller.user, ref.user_id)
-            device = await repo.active_device(db, user.id, ref.device_id)
+            device = await repo.active_device(db, ref.user_id, ref.device_id)
         except NotFound:
             continue
         if device.signed_prekey is None:
@@ -107,7 +115,7 @@ async def claim_prekeys(body: ClaimBody, caller: Authed, db: DB) -> dict[str, An
         one_time = await repo.claim_one_time_prekey(db, device.id)
         bundles.append(
             {
-                "user_id": user.id,
+                "user_id": device.user_id,
                 "device_id": device.id,
                 "signed_prekey": {
                     "key_id": device.signed_prekey_id,
