@@ -8,6 +8,7 @@ mailbox it holds FullAccess on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from exchangelib import OofSettings
@@ -172,7 +173,9 @@ class EwsSettings:
             external_reply=replies.external_reply,
         )
         if replies.start and replies.end:
-            settings.start, settings.end = replies.start, replies.end
+            # exchangelib takes stdlib and zoneinfo zones only: hand it UTC.
+            settings.start = replies.start.astimezone(UTC)
+            settings.end = replies.end.astimezone(UTC)
         with ews_errors(mailbox=mailbox):
             self._account(mailbox).oof_settings = settings
 
