@@ -44,12 +44,12 @@ class AssistantMixin:
 
     _backend: Backend
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        raise NotImplementedError  # DelegateSession's
+    if TYPE_CHECKING:  # DelegateSession's own
 
-    @property
-    def user(self) -> str:
-        raise NotImplementedError  # DelegateSession's
+        async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+        @property
+        def user(self) -> str: ...
 
     def _settings(self) -> SettingsBackend:
         backend = self._backend
@@ -75,6 +75,13 @@ class AssistantMixin:
             InvalidInput: scheduled without a start and end, or ending before it starts.
         """
         box = _address(mailbox)
+        on = replies.state is not AutoReplyState.DISABLED
+        if on and not (replies.internal_reply.strip() and replies.external_reply.strip()):
+            raise InvalidInput(
+                "Automatic replies that are on need a text for inside and one for outside "
+                "the organisation (they may be the same).",
+                mailbox=box,
+            )
         if replies.state is AutoReplyState.SCHEDULED:
             if replies.start is None or replies.end is None:
                 raise InvalidInput(

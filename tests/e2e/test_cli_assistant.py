@@ -56,6 +56,10 @@ def test_bad_state_and_a_window_ending_before_it_starts_are_refused(as_user) -> 
         "2027-01-04",
         "--end",
         "2026-12-21",
+        "--internal",
+        "Weg.",
+        "--external",
+        "Away.",
     )
     assert backwards.returncode == 2 and "end after" in backwards.stderr
 

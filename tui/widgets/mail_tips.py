@@ -32,9 +32,14 @@ class MailTipsPanel(Static):
         note: str = ""
 
     def __init__(
-        self, session: DelegateSession, sending_as: str, recipients: list[str], **kw: str
+        self,
+        session: DelegateSession,
+        sending_as: str,
+        recipients: list[str],
+        *,
+        id: str | None = None,
     ) -> None:
-        super().__init__("Checking recipients…", markup=False, **kw)
+        super().__init__("Checking recipients…", markup=False, id=id)
         self.session = session
         self.sending_as = sending_as
         self.recipients = recipients

@@ -146,8 +146,9 @@ class EwsSettings:
 
     user: str
 
-    def _account(self, address: str | None = None) -> Account:  # provided by EwsBackend
-        raise NotImplementedError
+    if TYPE_CHECKING:  # EwsBackend's own
+
+        def _account(self, address: str | None = None) -> Account: ...
 
     def auto_replies(self, mailbox: str) -> AutoReplies:
         with ews_errors(mailbox=mailbox):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from med.backends.graph.convert import _dt, _dttz, _make_id, _split_id
 from med.errors import InvalidInput
@@ -51,8 +51,9 @@ class GraphSettings:
 
     user: str
 
-    def _json(self, method: str, mailbox: str | None, path: str, **kw: Any) -> Any:
-        raise NotImplementedError  # provided by GraphBackend
+    if TYPE_CHECKING:  # GraphBackend's own
+
+        def _json(self, method: str, mailbox: str | None, path: str, **kw: Any) -> Any: ...
 
     def auto_replies(self, mailbox: str) -> AutoReplies:
         data = self._json("get", mailbox, "mailboxSettings/automaticRepliesSetting") or {}

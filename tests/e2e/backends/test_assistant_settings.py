@@ -84,12 +84,24 @@ async def test_assistant_with_full_access_switches_a_functional_mailbox_on(
     assert back.state is AutoReplyState.ENABLED and back.external_reply == "Closed today."
 
 
-async def test_a_schedule_that_ends_before_it_starts_is_refused(backend: Backend) -> None:
+async def test_a_schedule_ending_before_it_starts_or_a_missing_text_is_refused(
+    backend: Backend,
+) -> None:
     now = datetime.now(UTC)
     with pytest.raises(InvalidInput, match="end after"):
         await backend.assistenz.set_auto_replies(
             POSTSTELLE,
-            AutoReplies(state=AutoReplyState.SCHEDULED, start=now, end=now - timedelta(hours=1)),
+            AutoReplies(
+                state=AutoReplyState.SCHEDULED,
+                start=now,
+                end=now - timedelta(hours=1),
+                internal_reply="Weg.",
+                external_reply="Away.",
+            ),
+        )
+    with pytest.raises(InvalidInput, match="text for inside and one for outside"):
+        await backend.assistenz.set_auto_replies(
+            POSTSTELLE, AutoReplies(state=AutoReplyState.ENABLED, internal_reply="Weg.")
         )
 
 
