@@ -70,6 +70,8 @@ def test_colleague_without_rights_gets_403_problems(world: World) -> None:
         ):
             body = assert_problem(answer, 403)
             assert body["detail"]
+            if "/auto-replies" in str(answer.url) or "/rules" in str(answer.url):
+                assert body["missing_right"] == "FullAccess"
 
 
 def test_mail_tips_and_search_with_a_partial_failure(world: World) -> None:
