@@ -373,6 +373,8 @@ def _identity(name: str, values: Mapping[str, Any]) -> Identity:
         )
     if identity.keytab is not None and not kerberos:
         raise ConfigError(f'identities.{name}: keytab only goes with auth = "kerberos"')
+    if identity.keytab is not None and not os.access(identity.keytab, os.R_OK):
+        raise ConfigError(f"identities.{name}: keytab {identity.keytab} cannot be read")
     return identity
 
 

@@ -177,6 +177,7 @@ class BridgeRig:
         poll_seconds: float = 5.0,
         lease_seconds: float = 15.0,
         extra_bridge: str = "",
+        identities: str = "",
         name: str = "bridge.toml",
     ) -> Path:
         watches = watches or (
@@ -216,6 +217,8 @@ auth = "basic"
 version = "Exchange2016"
 max_wait_s = 2.0
 password_env = "BRIDGE_TEST_MAIL_PASSWORD"
+
+{identities}
 
 {watches}
 

@@ -64,6 +64,12 @@ def test_a_valid_file_gives_defaults_and_typed_values() -> None:
         (lambda t: t.replace("[[watch]]", "[[watch]]\ncolour = 1"), "unknown setting(s) colour"),
         (lambda t: "[bridge]\nmode = 'push'\n" + t, "bridge.mode"),
         (lambda t: t.replace('"chef@musterstadt.example"', '"public"', 1), "public folders"),
+        (
+            lambda t: t.replace(
+                'auth = "ntlm"\npassword_env = "Y"', 'auth = "kerberos"\nkeytab = "/no/k"'
+            ),
+            "keytab /no/k cannot be read",
+        ),
     ],
 )
 def test_mistakes_are_named_in_one_sentence(change: Any, message: str) -> None:
