@@ -15,7 +15,7 @@ from messenger.server.api.stream import close_ended_streams
 from messenger.server.auth import make_hasher
 from messenger.server.blobs import BlobStore
 from messenger.server.clientip import parse_networks
-from messenger.server.config import ServerSettings
+from messenger.server.config import ServerSettings, metadata_key_path
 from messenger.server.hub import Hub, LocalHub, RedisHub
 from messenger.server.limits import BodyLimit, RefuseNul, RequestMetrics, WriteBufferProbe
 from messenger.server.metrics import Metrics
@@ -28,7 +28,7 @@ from messenger.server.throttle import (
     MemoryCounters,
     RedisCounters,
 )
-from messenger.store import repo, schema
+from messenger.store import repo, schema, sealing
 from messenger.store.engine import make_engine, sessionmaker
 
 log = logging.getLogger("messenger.server")
@@ -43,6 +43,12 @@ async def open_state(settings: ServerSettings) -> AppState:
             await schema.upgrade(engine)
         elif await schema.current_revision(engine) != schema.head_revision():
             raise schema.SchemaError("the database schema is not current; run the migrations")
+        ring = sealing.load_keyring(metadata_key_path(settings), create=True)
+        sealing.attach(engine, ring)
+        async with sessionmaker(engine)() as db:
+            if sealed := await sealing.reseal(db, ring):
+                log.info("sealed or rewrapped %d stored names", sealed)
+            await db.commit()
     except BaseException:
         await engine.dispose()
         raise

@@ -72,7 +72,15 @@ class ServerSettings:
     reset_link: str = "medbridge://reset-password?token={token}"
     # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = field(default_factory=list)
+    # Key-encryption keys of the names sealed at rest (messenger.store.sealing); made on first
+    # start when missing. Default: `metadata-keys.json` beside the blob directory. Keep it out
+    # of database backups.
+    metadata_key_file: Path | None = None
     auto_migrate: bool = True
     argon2: Argon2Params = field(default_factory=Argon2Params)
     clock: Callable[[], dt.datetime] = utcnow
     node_name: str = "node"
+
+
+def metadata_key_path(settings: ServerSettings) -> Path:
+    return settings.metadata_key_file or settings.blob_dir.parent / "metadata-keys.json"

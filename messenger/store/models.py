@@ -3,7 +3,8 @@
 The schema is shaped for what comes later without building it now: `users.kind` leaves room for
 bots, `events.kind` for alarms and panic (they are conversation events with their own payload),
 `tenants.audit_enabled` for four-eyes audit, and tenant policy columns for the admin portal.
-Message content is ciphertext the server cannot read; the server never stores plaintext.
+Message content is ciphertext the server cannot read; the server never stores plaintext, and
+the names it must read (conversations, display names) are sealed at rest with a server key.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from messenger.store.sealing import SealedText
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -119,7 +122,8 @@ class User(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str | None] = mapped_column(Text)
-    display_name: Mapped[str] = mapped_column(String(200), default="")
+    # Sealed at rest (messenger.store.sealing): a database dump shows no names.
+    display_name: Mapped[str] = mapped_column(SealedText(), default="")
     phone: Mapped[str | None] = mapped_column(String(40))
     role: Mapped[str] = mapped_column(String(20), default="user")
     kind: Mapped[str] = mapped_column(String(20), default="person")
@@ -170,7 +174,7 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(SealedText(), default="")  # sealed at rest
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     # Set once a member of another tenant joins; only such conversations need the tenant-pair
@@ -262,3 +266,109 @@ class Attachment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     # The message that first carried it: members see it only if that lies in their window.
     message_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# -- four-eyes audit -------------------------------------------------------------------------
+
+
+class AuditKey(Base):
+    """A tenant's audit public key, signed by a tenant admin's device; the secret exists only
+    as shares (`AuditShare`), each sealed to one auditor's device."""
+
+    __tablename__ = "audit_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    threshold: Mapped[int] = mapped_column(Integer)
+    admin_user_id: Mapped[str] = mapped_column(String(32))
+    admin_device_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    retired_at: Mapped[dt.datetime | None]
+
+
+class AuditShare(Base):
+    __tablename__ = "audit_shares"
+    key_id: Mapped[str] = mapped_column(
+        ForeignKey("audit_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    auditor_user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    auditor_device_id: Mapped[str] = mapped_column(String(64))
+    x: Mapped[int] = mapped_column(Integer)
+    sealed_share: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditSealRow(Base):
+    """A sender key sealed to the audit key, deposited and signed by the sender's device."""
+
+    __tablename__ = "audit_seals"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    audit_key_id: Mapped[str] = mapped_column(ForeignKey("audit_keys.id", ondelete="CASCADE"))
+    sender_user_id: Mapped[str] = mapped_column(String(32))
+    sender_device_id: Mapped[str] = mapped_column(String(64))
+    chain_key_id: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AuditRequest(Base):
+    __tablename__ = "audit_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(32))
+    audit_key_id: Mapped[str] = mapped_column(ForeignKey("audit_keys.id", ondelete="CASCADE"))
+    range_start: Mapped[dt.datetime]
+    range_end: Mapped[dt.datetime]
+    reason: Mapped[str] = mapped_column(SealedText())
+    requester_user_id: Mapped[str] = mapped_column(String(32))
+    requester_device_id: Mapped[str] = mapped_column(String(64))
+    requester_signature: Mapped[str] = mapped_column(Text)
+    # pending -> ready (export built) -> downloaded; or rejected
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime]
+
+
+class AuditApproval(Base):
+    """One auditor's answer: its partial decryptions, sealed to the requester's device."""
+
+    __tablename__ = "audit_approvals"
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("audit_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    auditor_user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+
+
+class AuditExport(Base):
+    """The export of an approved request, sealed to the requester; handed out once."""
+
+    __tablename__ = "audit_exports"
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("audit_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime]
+    downloaded_at: Mapped[dt.datetime | None]
+
+
+class AuditLogEntry(Base):
+    """The append-only, hash-chained audit log (messenger.audit.log)."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[dt.datetime]
+    actor_user_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -293,14 +293,23 @@ async def visible_user(db: AsyncSession, viewer: User, user_id: str) -> User:
 
 
 async def directory(db: AsyncSession, viewer: User, query: str, limit: int = 50) -> list[User]:
+    """Users of the visible tenants whose e-mail or display name contains `query`.
+
+    Display names are sealed at rest, so the database cannot match them: the users are read
+    in e-mail order and matched here after opening.
+    """
     tenants = await visible_tenants(db, viewer.tenant_id)
     stmt = select(User).where(User.tenant_id.in_(tenants), User.disabled.is_(False))
-    if query:
-        pattern = f"%{query.lower()}%"
-        stmt = stmt.where(
-            or_(func.lower(User.email).like(pattern), func.lower(User.display_name).like(pattern))
-        )
-    return list(await db.scalars(stmt.order_by(User.email).limit(limit)))
+    if not query:
+        return list(await db.scalars(stmt.order_by(User.email).limit(limit)))
+    needle = query.lower()
+    found: list[User] = []
+    for user in await db.scalars(stmt.order_by(User.email)):
+        if needle in user.email.lower() or needle in user.display_name.lower():
+            found.append(user)
+            if len(found) >= limit:
+                break
+    return found
 
 
 @dataclass

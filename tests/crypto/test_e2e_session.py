@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import nacl.public
 import pytest
 
 from messenger.client.e2e import (
@@ -29,7 +28,9 @@ from messenger.crypto import (
     SenderKeyDistribution,
     SenderKeyStore,
     TamperedError,
+    audit_public_key,
     decrypt_pairwise,
+    new_audit_secret,
     open_audit_seal,
     parse_header,
 )
@@ -197,8 +198,8 @@ async def test_attachment_is_encrypted_on_the_client() -> None:
 
 
 async def test_audit_on_seals_every_sender_key_and_refuses_unsealed_ones() -> None:
-    audit = nacl.public.PrivateKey.generate()
-    audit_pub = bytes(audit.public_key)
+    audit = new_audit_secret()
+    audit_pub = audit_public_key(audit)
     hub = Hub(members={"c": ["alice", "bob", "eve"]})
     a = await client(hub, "alice", audit_key=audit_pub)
     b = await client(hub, "bob", audit_key=audit_pub)
@@ -228,7 +229,7 @@ async def test_audit_on_seals_every_sender_key_and_refuses_unsealed_ones() -> No
     _, plaintext = decrypt_pairwise(b.keys, a.keys.identity(), base64.b64decode(td["ciphertext"]))
     seal = SenderKeyDistribution.from_bytes(plaintext).audit
     assert seal is not None and seal.audit_key == audit_pub
-    record = open_audit_seal(bytes(audit), seal)
+    record = open_audit_seal(audit, seal)
     assert record.sender_user == "alice"
     auditor = SenderKeyStore()
     auditor.add(
