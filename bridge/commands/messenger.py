@@ -33,7 +33,13 @@ domain_app = typer.Typer(help="E-mail domains of tenants.", no_args_is_help=True
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 group_app = typer.Typer(help="Managed groups.", no_args_is_help=True)
 policy_app = typer.Typer(help="Tenant policies.", no_args_is_help=True)
+audit_app = typer.Typer(help="Four-eyes audit: the audit log and requests.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="The server key that seals names at rest (envelope encryption).", no_args_is_help=True
+)
 app.add_typer(admin, name="admin")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 admin.add_typer(tenant_app, name="tenant")
 admin.add_typer(domain_app, name="domain")
 admin.add_typer(user_app, name="user")
@@ -60,6 +66,15 @@ RedisOpt = Annotated[
     str | None,
     typer.Option(
         "--redis", help="Redis URL for multi-node fan-out.", envvar="MEDBRIDGE_MESSENGER_REDIS"
+    ),
+]
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--metadata-keys",
+        help="Key file sealing names at rest (default: metadata-keys.json in the data directory;"
+        " the server and these commands must use the same file).",
+        envvar="MEDBRIDGE_MESSENGER_METADATA_KEYS",
     ),
 ]
 ChannelOpt = Annotated[
@@ -89,9 +104,17 @@ def _options(
     schema: SchemaOpt = None,
     redis: RedisOpt = None,
     redis_channel: ChannelOpt = "medbridge:messenger:events",
+    metadata_keys: KeysOpt = None,
 ) -> None:
     """The tenant-closed secure messenger server."""
-    _target.update(db=db, schema=schema, redis=redis, channel=redis_channel)
+    _target.update(
+        db=db, schema=schema, redis=redis, channel=redis_channel, metadata_keys=metadata_keys
+    )
+
+
+def _keys_path() -> Path:
+    path = _target.get("metadata_keys")
+    return Path(path) if path else messenger_dir() / "metadata-keys.json"
 
 
 def _db_url() -> str:
@@ -105,7 +128,7 @@ def _run(work: Callable[[AsyncSession, dt.datetime], Awaitable[T]]) -> T:
     """Run one admin transaction against the (migrated) database; errors become one line."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from messenger.store import schema
+    from messenger.store import schema, sealing
     from messenger.store.engine import make_engine, sessionmaker
     from messenger.store.errors import StoreError
 
@@ -114,6 +137,7 @@ def _run(work: Callable[[AsyncSession, dt.datetime], Awaitable[T]]) -> T:
         try:
             await schema.check(engine)
             await schema.upgrade(engine)
+            sealing.attach(engine, sealing.load_keyring(_keys_path(), create=True))
             async with sessionmaker(engine)() as db:
                 result = await work(db, dt.datetime.now(dt.UTC))
                 await db.commit()
@@ -125,7 +149,7 @@ def _run(work: Callable[[AsyncSession, dt.datetime], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except StoreError as exc:
         fail(exc.detail)
-    except schema.SchemaError as exc:
+    except (schema.SchemaError, sealing.SealingError) as exc:
         fail(str(exc))
     except (SQLAlchemyError, OSError) as exc:
         fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -197,6 +221,7 @@ def serve(
         redis_url=_target.get("redis"),
         redis_channel=_target["channel"],
         blob_dir=blob_dir or messenger_dir() / "blobs",
+        metadata_key_file=_keys_path(),
         purge_interval=purge_interval,
         node_name=node_name,
         trusted_proxies=list(trusted_proxy or []),
@@ -599,3 +624,98 @@ def policy_set(
         }
 
     print_json(_run(work))
+
+
+# -- four-eyes audit -------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain of the audit log; exit 1 naming every row that breaks it."""
+    from messenger.audit import log
+
+    verdict = _run(lambda db, now: log.verify(db))
+    if not verdict.ok:
+        for problem in verdict.problems:
+            typer.echo(f"audit log: {problem}", err=True)
+        fail(f"the audit log is broken ({len(verdict.problems)} problems in {verdict.rows} rows)")
+    typer.echo(f"audit log intact: {verdict.rows} rows")
+
+
+@audit_app.command("requests")
+def audit_requests(tenant: str) -> None:
+    """A tenant's audit requests with who approved them (newest first)."""
+    from sqlalchemy import select
+
+    from messenger.audit import service
+    from messenger.store import repo
+    from messenger.store.models import AuditRequest
+
+    async def work(db: AsyncSession, now: dt.datetime) -> list[dict[str, Any]]:
+        t = await repo.tenant_by_ref(db, tenant)
+        rows = await db.scalars(
+            select(AuditRequest)
+            .where(AuditRequest.tenant_id == t.id)
+            .order_by(AuditRequest.created_at.desc())
+        )
+        return [
+            {
+                **service.request_json(r),
+                "approved_by": [a.auditor_user_id for a in await service.approvals_of(db, r.id)],
+            }
+            for r in rows
+        ]
+
+    print_json(_run(work))
+
+
+@audit_app.command("status")
+def audit_status(tenant: str) -> None:
+    """Whether audit is on for a tenant, its key and auditors."""
+    from messenger.audit import service
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        st = await service.state(db, t.id)
+        return {
+            "tenant_id": t.id,
+            "enabled": st.enabled,
+            "key": service.key_json(st.key, st.auditors) if st.key else None,
+        }
+
+    print_json(_run(work))
+
+
+# -- metadata keys ---------------------------------------------------------------------------
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new key-encryption key and rewrap every stored name's data key under it.
+
+    Running servers read rewrapped names at once (they reload the key file); restart them,
+    then run `keys retire` to drop the old key from the file.
+    """
+    from messenger.store import sealing
+
+    try:
+        ring = sealing.rotate(_keys_path())
+    except sealing.SealingError as exc:
+        fail(str(exc))
+    changed = _run(lambda db, now: sealing.reseal(db, ring))
+    print_json({"current_key": ring.current, "keys": sorted(ring.keys), "rewrapped": changed})
+
+
+@keys_app.command("retire")
+def keys_retire() -> None:
+    """Rewrap what still uses an old key, then remove every key but the current one."""
+    from messenger.store import sealing
+
+    try:
+        ring = sealing.load_keyring(_keys_path())
+    except sealing.SealingError as exc:
+        fail(str(exc))
+    changed = _run(lambda db, now: sealing.reseal(db, ring))
+    gone = sealing.retire(_keys_path(), ring)
+    print_json({"current_key": ring.current, "retired": gone, "rewrapped": changed})

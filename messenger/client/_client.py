@@ -345,6 +345,54 @@ class MessengerClient:
     async def quota(self) -> dict[str, int]:
         return dict(await self._json("GET", "/v1/quota"))
 
+    # -- four-eyes audit ---------------------------------------------------------------------
+    # Raw calls; `messenger.client.audit` does the cryptography around them.
+
+    async def audit_state(self) -> dict[str, Any]:
+        """Whether audit is on for this tenant (show a banner while it is) and its key."""
+        return dict(await self._json("GET", "/v1/audit"))
+
+    async def publish_audit_key(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._json("PUT", "/v1/admin/audit/key", json_body=body))
+
+    async def set_audit_enabled(self, enabled: bool) -> None:
+        await self._request("PUT", "/v1/admin/audit/state", json_body={"enabled": enabled})
+
+    async def audit_log(self) -> list[dict[str, Any]]:
+        return list((await self._json("GET", "/v1/admin/audit/log"))["entries"])
+
+    async def deposit_audit_seal(self, conversation_id: str, body: dict[str, Any]) -> str:
+        data = await self._json(
+            "POST", f"/v1/conversations/{conversation_id}/audit-seals", json_body=body
+        )
+        return str(data["seal_id"])
+
+    async def create_audit_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._json("POST", "/v1/audit/requests", json_body=body))
+
+    async def audit_requests(self) -> list[dict[str, Any]]:
+        return list(await self._json("GET", "/v1/audit/requests"))
+
+    async def audit_request(self, request_id: str) -> dict[str, Any]:
+        return dict(await self._json("GET", f"/v1/audit/requests/{request_id}"))
+
+    async def approve_audit_request(self, request_id: str, partials: bytes) -> dict[str, Any]:
+        body = {"partials": _b64(partials)}
+        return dict(
+            await self._json("POST", f"/v1/audit/requests/{request_id}/approvals", json_body=body)
+        )
+
+    async def reject_audit_request(self, request_id: str, reason: str = "") -> dict[str, Any]:
+        body = {"reason": reason}
+        return dict(
+            await self._json("POST", f"/v1/audit/requests/{request_id}/reject", json_body=body)
+        )
+
+    async def audit_export(self, request_id: str) -> bytes:
+        """The sealed export; handed out once, so never retried automatically."""
+        path = f"/v1/audit/requests/{request_id}/export"
+        return (await self._request("GET", path, replayable=False)).content
+
     # -- events ------------------------------------------------------------------------------
 
     def events(self, *, reconnect: bool = True) -> EventStream:

@@ -8,6 +8,7 @@ MessengerError
       ├── Forbidden           403
       ├── NotFound            404 (also: another tenant's id)
       ├── Conflict            409
+      ├── Gone                410 (a one-time download was taken already)
       ├── TooLarge            413 too_large
       ├── QuotaExceeded       413 quota_exceeded
       ├── GroupFull           422 group_full
@@ -61,6 +62,10 @@ class Conflict(ApiError):
     """Something unique exists already."""
 
 
+class Gone(ApiError):
+    """A one-time thing (an audit export) was taken already."""
+
+
 class TooLarge(ApiError):
     """The body exceeds the server's limit."""
 
@@ -95,6 +100,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Gone,
     413: TooLarge,
     429: Throttled,
 }

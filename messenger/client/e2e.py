@@ -57,6 +57,7 @@ from messenger.crypto import (
     SenderKeyRequest,
     SenderKeyStore,
     UnknownSenderKey,
+    audit_seal_statement,
     decrypt_attachment,
     encrypt_attachment,
     is_distribution,
@@ -270,9 +271,24 @@ class MessageGap:
 E2EResult = DecryptedMessage | RejectedMessage | UndecryptableMessage | HoldFull | MessageGap
 
 
+class AuditSource(Protocol):
+    """Where a session learns the tenant's audit key and deposits its seals
+    (`messenger.client.audit.TenantAudit` over the server)."""
+
+    async def current(self) -> tuple[bytes, str] | None:
+        """(audit public key, key id) while audit is on, verified and pinned; None when off.
+        Raises `IdentityError` when the key changed and the user has not accepted it."""
+        ...
+
+    async def deposit(
+        self, conversation_id: str, chain_key_id: bytes, sealed: bytes, signature: bytes
+    ) -> None: ...
+
+
 @dataclass
 class _Outbound:
     key: OutboundSenderKey
+    audit_key: bytes | None = None
     holders: set[DeviceAddress] = field(default_factory=set)
     # the distribution each holder got (the chain where it joined), re-sent on a key request
     shared: dict[DeviceAddress, bytes] = field(default_factory=dict)
@@ -316,6 +332,7 @@ class E2ESession:
         self._sent_keys: dict[tuple[str, bytes], _Outbound] = {}
         self.identity_warnings: list[str] = []
         self._send_lock = asyncio.Lock()
+        self.audit_source: AuditSource | None = None
         self._pin(keys.identity())
 
     @classmethod
@@ -387,6 +404,15 @@ class E2ESession:
             raise UnknownSenderKey(f"device {device_id} of {user_id} is not in the registry")
         return ident
 
+    async def identity_of(self, user_id: str, device_id: str) -> DeviceIdentity:
+        """A device's verified, pinned identity (from the registry when not pinned yet)."""
+        return await self._identity(user_id, device_id)
+
+    def pin(self, ident: DeviceIdentity) -> None:
+        """Verify a device record the server handed over and pin it (IdentityError if it
+        contradicts the pinned one)."""
+        self._pin(ident)
+
     async def safety_number(self, user_id: str) -> str:
         """Digits both users compare out of band to rule out a key-swapping server."""
         mine = await self.devices_of(self.user_id, refresh=True)
@@ -413,17 +439,43 @@ class E2ESession:
         devices.pop((self.user_id, self.device_id), None)
         return devices
 
+    async def _audit_now(self) -> tuple[bytes, str] | None:
+        """The audit key new sender keys are sealed to (from the source when following)."""
+        if self.audit_source is None:
+            return None
+        current = await self.audit_source.current()
+        self.audit_key = current[0] if current else None
+        return current
+
+    async def _deposit_seal(self, out: _Outbound) -> None:
+        """Seal the new chain at position 0 to the audit key and deposit it, signed."""
+        assert self.audit_source is not None and out.audit_key is not None
+        seal = out.key.distribution(self.keys, audit_key=out.audit_key).audit
+        assert seal is not None
+        signature = self.keys.sign(
+            audit_seal_statement(out.key.conversation_id, out.key.key_id, seal.sealed)
+        )
+        await self.audit_source.deposit(
+            out.key.conversation_id, out.key.key_id, seal.sealed, signature
+        )
+
     async def _prepare(self, conversation_id: str) -> OutboundSenderKey:
-        """Rotate if due (age, count, a member or device gone), then distribute where missing."""
+        """Rotate if due (age, count, a member or device gone, another audit key), then
+        distribute where missing. With audit on, a new chain is first deposited sealed."""
         now = int(self._clock())
         devices = await self._member_devices(conversation_id)
         current = self._outbound.get(conversation_id)
+        audit = await self._audit_now()
+        audit_key = audit[0] if audit else self.audit_key
         if (
             current is None
             or current.key.needs_rotation(now)
             or not current.holders <= devices.keys()
+            or current.audit_key != audit_key
         ):
-            current = _Outbound(OutboundSenderKey.create(conversation_id, now))
+            current = _Outbound(OutboundSenderKey.create(conversation_id, now), audit_key)
+            if audit is not None:
+                await self._deposit_seal(current)
             self._outbound[conversation_id] = current
             self._sent_keys[(conversation_id, current.key.key_id)] = current
             while len(self._sent_keys) > MAX_SENT_KEYS:
@@ -432,7 +484,7 @@ class E2ESession:
             self._inbound.add(own, self.keys.identity())  # to read our own messages back
         missing = [devices[a] for a in sorted(devices.keys() - current.holders)]
         if missing:
-            dist = current.key.distribution(self.keys, audit_key=self.audit_key).to_bytes()
+            dist = current.key.distribution(self.keys, audit_key=current.audit_key).to_bytes()
             batch = [(d.user_id, d.device_id, self._channel(d).encrypt(dist)) for d in missing]
             await self.transport.send_to_device(
                 txn_id=uuid.uuid4().hex, sender_device_id=self.device_id, messages=batch

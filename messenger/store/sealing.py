@@ -68,6 +68,7 @@ class Keyring:
 
     current: str
     keys: dict[str, bytes] = field(default_factory=dict)
+    path: Path | None = None  # reloaded on an unknown key id (another process rotated)
 
     def seal(self, text: str) -> str:
         data_key = nacl.utils.random(KEY_BYTES)
@@ -82,6 +83,10 @@ class Keyring:
             raw = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise SealingError("a stored value is not a sealed value") from exc
+        if kek_id not in self.keys and self.path is not None:
+            # Only ids are taken over: this process keeps writing with its current key.
+            for known, key in load_keyring(self.path).keys.items():
+                self.keys.setdefault(known, key)
         if kek_id not in self.keys:
             raise SealingError(f"the metadata key {kek_id!r} is not in the key file")
         return kek_id, raw[:_WRAPPED], raw[_WRAPPED:]
@@ -114,7 +119,7 @@ def load_keyring(path: Path, *, create: bool = False) -> Keyring:
     try:
         doc = json.loads(path.read_text())
         keys = {str(k): base64.b64decode(v, validate=True) for k, v in doc["keys"].items()}
-        ring = Keyring(current=str(doc["current"]), keys=keys)
+        ring = Keyring(current=str(doc["current"]), keys=keys, path=path)
         if ring.current not in keys or any(len(k) != KEY_BYTES for k in keys.values()):
             raise SealingError(f"metadata key file {path} is inconsistent")
         return ring
@@ -124,7 +129,7 @@ def load_keyring(path: Path, *, create: bool = False) -> Keyring:
     except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise SealingError(f"metadata key file {path} is unreadable: {type(exc).__name__}") from exc
     kek_id = new_kek_id()
-    ring = Keyring(current=kek_id, keys={kek_id: nacl.utils.random(KEY_BYTES)})
+    ring = Keyring(current=kek_id, keys={kek_id: nacl.utils.random(KEY_BYTES)}, path=path)
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.new")
     write_keyring(tmp, ring)
     try:
