@@ -46,9 +46,11 @@ async def open_state(settings: ServerSettings) -> AppState:
         ring = sealing.load_keyring(metadata_key_path(settings), create=True)
         sealing.attach(engine, ring)
         async with sessionmaker(engine)() as db:
-            if sealed := await sealing.reseal(db, ring):
-                log.info("sealed or rewrapped %d stored names", sealed)
+            sealed = await sealing.reseal(db, ring)
             await db.commit()
+        if sealed:
+            log.info("sealed or rewrapped %d stored names", sealed)
+            await sealing.flush_old_pages(engine)
     except BaseException:
         await engine.dispose()
         raise

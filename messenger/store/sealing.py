@@ -7,8 +7,10 @@ file that lives outside the database. A stored value is
     mb1:<kek id>:<base64(wrap nonce | wrapped data key | value nonce | value ciphertext)>
 
 so a dump of the database shows no conversation name, display name or audit reason, and a
-stolen key file alone holds no data. `rotate` adds a new KEK and rewraps every data key under
-it (the values themselves are not re-encrypted); the old KEK then leaves the file.
+stolen key file alone holds no data. `rotate` adds a new KEK to the file and `reseal` rewraps
+every data key under it (the values themselves are not re-encrypted); `retire` then drops the
+old KEK from the file. Running servers follow the file: they open values under a KEK they did
+not know and seal new ones under the file's current KEK.
 
 The `SealedText` column type does the work: it finds the keyring on the engine's dialect
 (`attach`), so every tool that opens the database with `attach` reads and writes alike. An
@@ -68,9 +70,25 @@ class Keyring:
 
     current: str
     keys: dict[str, bytes] = field(default_factory=dict)
-    path: Path | None = None  # reloaded on an unknown key id (another process rotated)
+    # The key file: when another process rotates it, this ring takes over the new keys and
+    # the new current key (checked by the file's modification time before each seal).
+    path: Path | None = None
+    mtime: int = 0
+
+    def _follow_file(self) -> None:
+        if self.path is None:
+            return
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            return  # keep working with the keys in memory
+        if mtime != self.mtime:
+            fresh = load_keyring(self.path)
+            self.keys.update(fresh.keys)
+            self.current, self.mtime = fresh.current, fresh.mtime
 
     def seal(self, text: str) -> str:
+        self._follow_file()
         data_key = nacl.utils.random(KEY_BYTES)
         kek_id = self.current
         wrapped = _encrypt(self.keys[kek_id], data_key, kek_id.encode())
@@ -83,10 +101,8 @@ class Keyring:
             raw = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise SealingError("a stored value is not a sealed value") from exc
-        if kek_id not in self.keys and self.path is not None:
-            # Only ids are taken over: this process keeps writing with its current key.
-            for known, key in load_keyring(self.path).keys.items():
-                self.keys.setdefault(known, key)
+        if kek_id not in self.keys:
+            self._follow_file()
         if kek_id not in self.keys:
             raise SealingError(f"the metadata key {kek_id!r} is not in the key file")
         return kek_id, raw[:_WRAPPED], raw[_WRAPPED:]
@@ -119,7 +135,9 @@ def load_keyring(path: Path, *, create: bool = False) -> Keyring:
     try:
         doc = json.loads(path.read_text())
         keys = {str(k): base64.b64decode(v, validate=True) for k, v in doc["keys"].items()}
-        ring = Keyring(current=str(doc["current"]), keys=keys, path=path)
+        ring = Keyring(
+            current=str(doc["current"]), keys=keys, path=path, mtime=path.stat().st_mtime_ns
+        )
         if ring.current not in keys or any(len(k) != KEY_BYTES for k in keys.values()):
             raise SealingError(f"metadata key file {path} is inconsistent")
         return ring
@@ -129,7 +147,7 @@ def load_keyring(path: Path, *, create: bool = False) -> Keyring:
     except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise SealingError(f"metadata key file {path} is unreadable: {type(exc).__name__}") from exc
     kek_id = new_kek_id()
-    ring = Keyring(current=kek_id, keys={kek_id: nacl.utils.random(KEY_BYTES)}, path=path)
+    ring = Keyring(current=kek_id, keys={kek_id: nacl.utils.random(KEY_BYTES)})
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.new")
     write_keyring(tmp, ring)
     try:
@@ -138,7 +156,7 @@ def load_keyring(path: Path, *, create: bool = False) -> Keyring:
         return load_keyring(path)
     finally:
         tmp.unlink(missing_ok=True)
-    return ring
+    return load_keyring(path)
 
 
 def write_keyring(path: Path, ring: Keyring) -> None:
@@ -228,6 +246,16 @@ async def reseal(db: AsyncSession, ring: Keyring) -> int:
             )
             changed += 1
     return changed
+
+
+async def flush_old_pages(engine: AsyncEngine) -> None:
+    """On SQLite, move the rewritten pages from the WAL into the file and empty the WAL, so
+    the plain names they replaced are gone from disk (secure_delete zeroed the old cells)."""
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy import text
+
+        async with engine.connect() as conn:
+            await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 def rotate(path: Path) -> Keyring:
