@@ -203,12 +203,11 @@ class SealedText(TypeDecorator[str]):
 
 
 def sealed_columns() -> Sequence[tuple[Any, Any]]:
-    """(primary-key column, sealed column) of every table with sealed text."""
-    from messenger.store import models
+    """(primary-key columns, sealed column) of every table with sealed text."""
+    from messenger.store import models  # models use SealedText: imported when needed
 
     out = []
-    for mapper in models.Base.registry.mappers:
-        table = mapper.local_table
+    for table in models.Base.metadata.sorted_tables:
         pk = list(table.primary_key.columns)
         for column in table.columns:
             if isinstance(column.type, SealedText):
