@@ -192,6 +192,11 @@ class MessengerClient:
     async def me(self) -> dict[str, Any]:
         return dict(await self._json("GET", "/v1/me"))
 
+    async def tenant_config(self) -> dict[str, Any]:
+        """The tenant's branding (`primary_colour`, `accent_colour`, base64 `logo`) and its
+        managed app configuration (`app_config`: dotted keys as in managed.json)."""
+        return dict(await self._json("GET", "/v1/tenant/config"))
+
     async def sessions(self) -> list[dict[str, Any]]:
         return list(await self._json("GET", "/v1/sessions"))
 

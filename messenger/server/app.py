@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from messenger.server import errors
+from messenger.server import errors, portal
 from messenger.server.api import router
 from messenger.server.api.stream import close_ended_streams
 from messenger.server.auth import make_hasher
@@ -118,6 +118,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     errors.install(app)
     app.include_router(router())
+    portal.install(app)
 
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)

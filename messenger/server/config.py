@@ -70,6 +70,12 @@ class ServerSettings:
     smtp_url: str | None = None
     smtp_from: str = "messenger@localhost"
     reset_link: str = "medbridge://reset-password?token={token}"
+    # Invitations mailed by administrators link here ({token} replaced); the admin portal's
+    # accept page is `<public URL>/admin/accept?token={token}`.
+    invite_link: str = "medbridge://register?token={token}"
+    # Admin portal sessions end after this long without a request, and this long after login.
+    portal_idle: dt.timedelta = dt.timedelta(minutes=30)
+    portal_lifetime: dt.timedelta = dt.timedelta(hours=8)
     # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = field(default_factory=list)
     # Key-encryption keys of the names sealed at rest (messenger.store.sealing); made on first

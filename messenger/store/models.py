@@ -169,6 +169,20 @@ class Session(Base):
     revoked_at: Mapped[dt.datetime | None]
 
 
+class PortalSession(Base):
+    """An administrator's browser session of the admin portal (cookie token, CSRF token);
+    it ends after `portal_idle` without a request or `portal_lifetime` after login."""
+
+    __tablename__ = "portal_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    seen_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
