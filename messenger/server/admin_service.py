@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -644,12 +645,17 @@ async def usage(db: AsyncSession, actor: User) -> list[Usage]:
 # -- instance administration -----------------------------------------------------------------
 
 
+def pairs(rows: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+    """Two-column query rows as a dict (`dict()` would take a Result for a mapping)."""
+    return {key: value for key, value in rows}
+
+
 async def tenants(db: AsyncSession, actor: User) -> list[tuple[Tenant, list[str], int]]:
     require_instance_admin(actor, "tenants are listed")
     doms: dict[str, list[str]] = {}
     for d in await db.scalars(select(Domain).order_by(Domain.domain)):
         doms.setdefault(d.tenant_id, []).append(d.domain)
-    counts = dict(
+    counts = pairs(
         (
             await db.execute(
                 select(User.tenant_id, func.count())

@@ -538,7 +538,7 @@ async def audit(request: Request, state: State, db: DB) -> Response:
     admin = await guard(request, state, db)
     entries = await audit_log.entries(db, admin.tenant.id, limit=200)
     requests = await audit_service.list_requests(db, admin.user)
-    approvals = dict(
+    approvals = svc.pairs(
         (
             await db.execute(
                 select(AuditApproval.request_id, func.count())
@@ -547,7 +547,7 @@ async def audit(request: Request, state: State, db: DB) -> Response:
             )
         ).tuples()
     )
-    emails = dict(
+    emails = svc.pairs(
         (
             await db.execute(select(User.id, User.email).where(User.tenant_id == admin.tenant.id))
         ).tuples()
