@@ -119,7 +119,7 @@ async def test_security_headers_and_languages(msg: Harness) -> None:
         assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
         assert page.headers["x-frame-options"] == "DENY"
         assert page.headers["x-content-type-options"] == "nosniff"
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert '<html lang="de">' in page.text and "Anmelden" in page.text
         cookie = page.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie

@@ -253,7 +253,7 @@ async def _csv_text(upload: UploadFile | None, pasted: str) -> str:
     return pasted
 
 
-@router.post("/users/import")
+@router.post("/import")
 async def import_preview(
     request: Request,
     state: State,
@@ -274,7 +274,7 @@ async def import_preview(
     return web.render(request, "import.html", context, admin)
 
 
-@router.post("/users/import/confirm")
+@router.post("/import/confirm")
 async def import_confirm(
     request: Request,
     state: State,
