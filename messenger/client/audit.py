@@ -142,6 +142,7 @@ class TenantAudit:
         key = state.get("key")
         if not state.get("enabled") or not key:
             self.status = AuditStatus(enabled=False, changed=self._offered is not None)
+            self._apply()
             return self.status
         public = _unb64(key["public_key"])
         admin_user, admin_device = str(key["admin_user_id"]), str(key["admin_device_id"])
@@ -164,13 +165,22 @@ class TenantAudit:
             auditors=tuple(str(a) for a in key.get("auditors", [])),
             changed=changed,
         )
+        self._apply()
         return self.status
+
+    def _apply(self) -> None:
+        """Let the session (when it follows this source) demand seals to the pinned key from
+        the distributions it receives; a changed key waits for the user."""
+        if self.session.audit_source is not self or self.status.changed:
+            return
+        self.session.audit_key = self.status.public_key if self.status.enabled else None
 
     def accept_new_key(self) -> None:
         """The user looked at the new key (its fingerprint) and accepts it."""
         if self._offered is not None:
             self.pinned, self._offered = self._offered, None
             self.status = AuditStatus(**{**self.status.__dict__, "changed": False})
+            self._apply()
 
     async def current(self) -> tuple[bytes, str] | None:
         if time.monotonic() - self._fetched >= self.refresh_interval:

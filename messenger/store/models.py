@@ -286,6 +286,8 @@ class AuditKey(Base):
     signature: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
     retired_at: Mapped[dt.datetime | None]
+    # Two admins publishing at once: one epoch, one key.
+    __table_args__ = (Index("ix_audit_keys_tenant_epoch", "tenant_id", "epoch", unique=True),)
 
 
 class AuditShare(Base):
