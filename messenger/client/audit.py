@@ -168,6 +168,12 @@ class TenantAudit:
         self._apply()
         return self.status
 
+    async def handle_event(self, event: Mapping[str, Any]) -> AuditStatus | None:
+        """Feed stream events: an `audit` event (switched on or off, new key) refreshes."""
+        if event.get("type") != "audit":
+            return None
+        return await self.refresh()
+
     def _apply(self) -> None:
         """Let the session (when it follows this source) demand seals to the pinned key from
         the distributions it receives; a changed key waits for the user."""

@@ -33,6 +33,9 @@ from messenger.store.models import (
     EXTENSION_STEP,
     MAX_GROUP_MEMBERS,
     Attachment,
+    AuditExport,
+    AuditRequest,
+    AuditSealRow,
     Conversation,
     Device,
     Domain,
@@ -1066,6 +1069,8 @@ class PurgeResult:
     to_device: int = 0
     receipts: int = 0
     transactions: int = 0
+    audit_seals: int = 0
+    audit_exports: int = 0
     attachment_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -1075,6 +1080,8 @@ class PurgeResult:
             "to_device": self.to_device,
             "receipts": self.receipts,
             "transactions": self.transactions,
+            "audit_seals": self.audit_seals,
+            "audit_exports": self.audit_exports,
         }
 
 
@@ -1144,6 +1151,28 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
                 delete(Transaction).where(
                     and_(Transaction.user_id.in_(users), Transaction.created_at < cutoff)
                 )
+            )
+        )
+        # A sealed chain lives at most 7 days: seals older than that before the cutoff can
+        # only open messages that are gone. Exports not taken within the retention go too.
+        seal_cutoff = cutoff - dt.timedelta(days=7)
+        result.audit_seals += _count(
+            await db.execute(
+                delete(AuditSealRow).where(
+                    AuditSealRow.conversation_id.in_(convs), AuditSealRow.created_at < seal_cutoff
+                )
+            )
+        )
+        requests = select(AuditRequest.id).where(AuditRequest.tenant_id == tenant.id)
+        result.audit_exports += _count(
+            await db.execute(
+                update(AuditExport)
+                .where(
+                    AuditExport.request_id.in_(requests),
+                    AuditExport.created_at < cutoff,
+                    AuditExport.sealed.is_not(None),
+                )
+                .values(sealed=None)
             )
         )
     await db.flush()
