@@ -38,6 +38,7 @@ from messenger.crypto import (
     AuditShare,
     CryptoError,
     DeviceKeys,
+    IdentityError,
     MalformedError,
     combine_partials,
     open_sealed,
@@ -378,3 +379,16 @@ async def test_retention_drops_seals_that_can_open_nothing_any_more(
         gone = await repo.purge(db, msg.clock() + dt.timedelta(days=38))
         await db.commit()
     assert gone.audit_seals == 2  # alice's chain and bob's
+
+
+async def test_a_key_signed_from_an_unverified_admin_device_is_refused(
+    msg: Harness, office: Office
+) -> None:
+    # The admin's password on a new device: the device is not approved by the master key.
+    client = await msg.login("leitung@kreis.example", device=False)
+    assert client.user_id is not None
+    second = E2ESession.for_client(client, DeviceKeys.generate(client.user_id, uuid.uuid4().hex))
+    await second.register_device("unbekannt")
+    await publish_audit_key(client, second, [a.user_id for a in office.auditors[:2]])
+    with pytest.raises(IdentityError, match="not verified"):
+        await TenantAudit(office.alice.client, office.alice.session).refresh()
