@@ -146,7 +146,7 @@ async def set_state(body: EnabledBody, caller: Authed, state: State, db: DB) -> 
 @router.get("/admin/audit/log")
 async def read_log(caller: Authed, db: DB) -> dict[str, Any]:
     """The tenant's audit log rows, newest first (tenant admins)."""
-    service._require_admin(caller.user)
+    service.require_admin(caller.user)
     rows = await audit_log.entries(db, caller.user.tenant_id)
     return {
         "entries": [
