@@ -77,7 +77,7 @@ def is_admin(user: User) -> bool:
     return user.role in ("tenant_admin", "instance_admin")
 
 
-def _require_admin(user: User) -> None:
+def require_admin(user: User) -> None:
     if not is_admin(user):
         raise Forbidden("this needs a tenant administrator")
 
@@ -159,7 +159,7 @@ async def publish_key(
 ) -> AuditKey:
     """Store a new audit key for the admin's tenant; the previous one is retired (its seals and
     shares stay, so requests over older ranges still work with their auditors)."""
-    _require_admin(admin)
+    require_admin(admin)
     tenant_id = admin.tenant_id
     if len(public_key) != 32:
         raise InvalidInput("an audit public key is 32 bytes")
@@ -227,7 +227,7 @@ async def publish_key(
 
 
 async def set_enabled(db: AsyncSession, admin: User, enabled: bool, now: dt.datetime) -> None:
-    _require_admin(admin)
+    require_admin(admin)
     tenant = await db.get(Tenant, admin.tenant_id)
     assert tenant is not None
     if enabled and await current_key(db, tenant.id) is None:

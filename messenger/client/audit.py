@@ -1,7 +1,8 @@
 """Four-eyes audit in the SDK: the tenant's audit key as users see it, and the three roles.
 
-Users: `TenantAudit` reads the tenant's audit state, checks that a tenant admin's device signed
-the audit key, pins the key (a different key later is refused until the user accepts it) and
+Users: `TenantAudit` reads the tenant's audit state, checks that a tenant admin's device,
+verified through cross-signing (approved by the admin's master key), signed the audit key,
+pins the key (a different key later is refused until the user accepts it) and
 tells the `E2ESession` to seal every new sender key to it. `banner` is True while audit is on.
 
     audit = TenantAudit(client, session)
@@ -42,6 +43,7 @@ from messenger.crypto import (
     MalformedError,
     PolicyError,
     TamperedError,
+    Trust,
     audit_key_statement,
     audit_public_key,
     audit_request_statement,
@@ -84,6 +86,14 @@ def _identity(d: Mapping[str, Any]) -> DeviceIdentity:
         _unb64(d["exchange_key"]),
         _unb64(d["signature"]),
     )
+
+
+async def _vouched(session: E2ESession, ident: DeviceIdentity, role: str) -> None:
+    """Refuse a device its user's master key (or a tenant admin) has not approved."""
+    for trust in await session.device_trust(ident.user_id):
+        if trust.device_id == ident.device_id and trust.trust is not Trust.UNVERIFIED:
+            return
+    raise IdentityError(f"the {role}'s device {ident.device_id} is not verified (cross-signing)")
 
 
 def fingerprint(public_key: bytes) -> str:
@@ -142,10 +152,12 @@ class TenantAudit:
         key = state.get("key")
         if not state.get("enabled") or not key:
             self.status = AuditStatus(enabled=False, changed=self._offered is not None)
+            self._apply()
             return self.status
         public = _unb64(key["public_key"])
         admin_user, admin_device = str(key["admin_user_id"]), str(key["admin_device_id"])
         admin = await self.session.identity_of(admin_user, admin_device)
+        await _vouched(self.session, admin, "tenant admin")
         tenant_id = self.client.tenant_id or ""
         statement = audit_key_statement(tenant_id, public, int(key["epoch"]), int(key["threshold"]))
         try:
@@ -164,13 +176,28 @@ class TenantAudit:
             auditors=tuple(str(a) for a in key.get("auditors", [])),
             changed=changed,
         )
+        self._apply()
         return self.status
+
+    async def handle_event(self, event: Mapping[str, Any]) -> AuditStatus | None:
+        """Feed stream events: an `audit` event (switched on or off, new key) refreshes."""
+        if event.get("type") != "audit":
+            return None
+        return await self.refresh()
+
+    def _apply(self) -> None:
+        """Let the session (when it follows this source) demand seals to the pinned key from
+        the distributions it receives; a changed key waits for the user."""
+        if self.session.audit_source is not self or self.status.changed:
+            return
+        self.session.audit_key = self.status.public_key if self.status.enabled else None
 
     def accept_new_key(self) -> None:
         """The user looked at the new key (its fingerprint) and accepts it."""
         if self._offered is not None:
             self.pinned, self._offered = self._offered, None
             self.status = AuditStatus(**{**self.status.__dict__, "changed": False})
+            self._apply()
 
     async def current(self) -> tuple[bytes, str] | None:
         if time.monotonic() - self._fetched >= self.refresh_interval:
@@ -225,6 +252,7 @@ async def publish_audit_key(
             raise PolicyError(
                 f"auditor {user_id} has {len(found)} verified devices; a share goes to exactly one"
             )
+        await _vouched(session, found[0], "auditor")
         devices.append(found[0])
     state = await client.audit_state()
     epoch = int(state["key"]["epoch"]) + 1 if state.get("key") else 1
@@ -342,6 +370,7 @@ async def approve_request(
         requester.device_id,
     )
     verify_signature(requester.signing_key, statement, _unb64(detail["requester_signature"]))
+    await _vouched(session, requester, "requester")
     sealed_share = _unb64(detail["share"]["sealed_share"])
     share = AuditShare.from_bytes(_open_box(session, sealed_share, "your audit share"))
     items: list[tuple[str, AuditPartial]] = []

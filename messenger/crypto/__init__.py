@@ -23,6 +23,13 @@ from messenger.crypto._audit import open_with_shared as open_sealed
 from messenger.crypto._audit import public_key as audit_public_key
 from messenger.crypto._audit import random_scalar as new_audit_secret
 from messenger.crypto._audit import seal as seal_to_audit_key
+from messenger.crypto._crosssign import (
+    MasterKey,
+    MasterKeyRecord,
+    MembershipStatement,
+    Trust,
+    verify_approval,
+)
 from messenger.crypto._errors import (
     CryptoError,
     IdentityError,
@@ -57,6 +64,18 @@ from messenger.crypto._pairwise import (
     decrypt_pairwise,
     encrypt_pairwise,
     parse_header,
+)
+from messenger.crypto._ratchet import (
+    OneTimePrekey,
+    OpenedPairwise,
+    PrekeyBundle,
+    PrekeyStore,
+    RatchetChannel,
+    RatchetHeader,
+    SignedPrekey,
+    hkdf,
+    is_ratchet_envelope,
+    parse_ratchet_envelope,
 )
 from messenger.crypto._replay import ReplayWindow
 from messenger.crypto._senderkeys import (
@@ -94,11 +113,20 @@ __all__ = [
     "InboundSenderKey",
     "KeyStoreError",
     "MalformedError",
+    "MasterKey",
+    "MasterKeyRecord",
+    "MembershipStatement",
+    "OneTimePrekey",
     "OpenedMessage",
+    "OpenedPairwise",
     "OutboundSenderKey",
     "PairwiseChannel",
     "PairwiseHeader",
     "PolicyError",
+    "PrekeyBundle",
+    "PrekeyStore",
+    "RatchetChannel",
+    "RatchetHeader",
     "ReplayError",
     "ReplayWindow",
     "SenderKeyDistribution",
@@ -106,7 +134,9 @@ __all__ = [
     "SenderKeyRequest",
     "SenderKeyStore",
     "SignatureError",
+    "SignedPrekey",
     "TamperedError",
+    "Trust",
     "UnknownSenderKey",
     "WrongPasswordError",
     "audit_key_statement",
@@ -119,9 +149,11 @@ __all__ = [
     "decrypt_pairwise",
     "encrypt_attachment",
     "encrypt_pairwise",
+    "hkdf",
     "is_distribution",
     "is_group_message",
     "is_key_request",
+    "is_ratchet_envelope",
     "load_device_keys",
     "new_audit_secret",
     "open_audit_seal",
@@ -131,6 +163,7 @@ __all__ = [
     "open_with_password",
     "pack_partials",
     "parse_header",
+    "parse_ratchet_envelope",
     "partial_decrypt",
     "safety_number",
     "save_device_keys",
@@ -140,6 +173,7 @@ __all__ = [
     "split_secret",
     "unpack_partials",
     "user_fingerprint",
+    "verify_approval",
     "verify_signature",
     "write_private_file",
 ]

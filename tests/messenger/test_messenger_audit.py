@@ -20,10 +20,10 @@ from pathlib import Path
 
 import nacl.public
 import pytest
-from messenger_harness import Harness
-from sqlalchemy import select, text, update
+from messenger_harness import Harness, next_of
+from sqlalchemy import func, select, text, update
 
-from messenger.audit import log
+from messenger.audit import log, service
 from messenger.client import BadRequest, Conflict, Forbidden, Gone, MessengerClient, NotFound
 from messenger.client.audit import (
     AuditKeyChanged,
@@ -38,12 +38,14 @@ from messenger.crypto import (
     AuditShare,
     CryptoError,
     DeviceKeys,
+    IdentityError,
     MalformedError,
     combine_partials,
     open_sealed,
     partial_decrypt,
 )
 from messenger.server.config import metadata_key_path
+from messenger.store import repo
 from messenger.store.models import AuditLogEntry, AuditSealRow, Base
 from messenger.store.models import AuditShare as ShareRow
 
@@ -328,3 +330,65 @@ async def test_audit_verify_names_an_edited_row(msg: Harness, office: Office) ->
     assert gone.returncode == 1 and "row 3" in gone.stderr
     listed = cli(msg, "audit", "requests", "Kreis")
     assert listed.returncode == 0 and '"reason": "y"' in listed.stdout
+
+
+async def test_members_see_audit_switched_on_and_off_live(msg: Harness, office: Office) -> None:
+    bob = office.bob
+    audit = bob.session.audit_source
+    assert isinstance(audit, TenantAudit)
+    async with bob.client.events() as stream:
+        await next_of(stream, "synced")
+        await office.admin.client.set_audit_enabled(False)
+        event = await next_of(stream, "audit")
+        assert event["enabled"] is False
+        status = await audit.handle_event(event)
+        assert status is not None and not status.banner
+        assert bob.session.audit_key is None
+        await office.admin.client.set_audit_enabled(True)
+        status = await audit.handle_event(await next_of(stream, "audit"))
+        assert status is not None and status.banner and bob.session.audit_key == audit.pinned
+
+
+async def test_an_auditor_rejects_and_nothing_is_exported(msg: Harness, office: Office) -> None:
+    start, end = hour_around()
+    rid = (
+        await request_audit(office.admin.client, office.admin.session, office.cid, start, end, "z")
+    )["request_id"]
+    first, second, _ = office.auditors
+    await approve_request(first.client, first.session, rid)
+    rejected = await second.client.reject_audit_request(rid, "kein Anlass")
+    assert rejected["status"] == "rejected"
+    with pytest.raises(Conflict):
+        await approve_request(office.auditors[2].client, office.auditors[2].session, rid)
+    with pytest.raises(Conflict):
+        await office.admin.client.audit_export(rid)
+    actions = [e["action"] for e in await office.admin.client.audit_log()]
+    assert actions[0] == "request_rejected"
+    async with msg.sessions() as db:
+        approvals = await service.approvals_of(db, rid)
+    assert [a.partials for a in approvals] == [None]  # the lone answer is dropped
+
+
+async def test_retention_drops_seals_that_can_open_nothing_any_more(
+    msg: Harness, office: Office
+) -> None:
+    async with msg.sessions() as db:
+        assert await db.scalar(select(func.count()).select_from(AuditSealRow))
+        kept = await repo.purge(db, msg.clock() + dt.timedelta(days=30))
+        assert kept.audit_seals == 0  # within retention (30 days) plus a chain's 7 days
+        gone = await repo.purge(db, msg.clock() + dt.timedelta(days=38))
+        await db.commit()
+    assert gone.audit_seals == 2  # alice's chain and bob's
+
+
+async def test_a_key_signed_from_an_unverified_admin_device_is_refused(
+    msg: Harness, office: Office
+) -> None:
+    # The admin's password on a new device: the device is not approved by the master key.
+    client = await msg.login("leitung@kreis.example", device=False)
+    assert client.user_id is not None
+    second = E2ESession.for_client(client, DeviceKeys.generate(client.user_id, uuid.uuid4().hex))
+    await second.register_device("unbekannt")
+    await publish_audit_key(client, second, [a.user_id for a in office.auditors[:2]])
+    with pytest.raises(IdentityError, match="not verified"):
+        await TenantAudit(office.alice.client, office.alice.session).refresh()

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 from pydantic import Field
+from sqlalchemy import select
 
 from messenger.audit import log as audit_log
 from messenger.audit import service
 from messenger.server.api._common import Body, Id, unb64
 from messenger.server.auth import Authed
 from messenger.server.state import DB, State
-from messenger.store.models import Device
+from messenger.store.models import Device, User
 
 router = APIRouter()
 logger = logging.getLogger("messenger.server.audit")
@@ -69,6 +70,22 @@ class RejectBody(Body):
     reason: str = Field(default="", max_length=2000)
 
 
+async def _tell_tenant(state: State, db: DB, tenant_id: str) -> None:
+    """Every user of the tenant gets an `audit` event and refreshes its banner and key."""
+    users = list(
+        await db.scalars(
+            select(User.id).where(User.tenant_id == tenant_id, User.disabled.is_(False))
+        )
+    )
+    st = await service.state(db, tenant_id)
+    event = {
+        "type": "audit",
+        "enabled": st.enabled,
+        "key_id": st.key.id if st.key else None,
+    }
+    await state.publish([{"user_ids": users, "event": event}])
+
+
 def _device_json(device: Device) -> dict[str, Any]:
     return {
         "user_id": device.user_id,
@@ -111,22 +128,25 @@ async def publish_key(body: KeyBody, caller: Authed, state: State, db: DB) -> di
         now=state.now(),
     )
     auditors = [s.auditor_user_id for s in body.shares]
+    out = service.key_json(key, auditors)
     await db.commit()
     logger.info("audit key published tenant=%s epoch=%d", key.tenant_id, key.epoch)
-    return service.key_json(key, auditors)
+    await _tell_tenant(state, db, caller.user.tenant_id)
+    return out
 
 
 @router.put("/admin/audit/state", status_code=204)
 async def set_state(body: EnabledBody, caller: Authed, state: State, db: DB) -> Response:
     await service.set_enabled(db, caller.user, body.enabled, state.now())
     await db.commit()
+    await _tell_tenant(state, db, caller.user.tenant_id)
     return Response(status_code=204)
 
 
 @router.get("/admin/audit/log")
 async def read_log(caller: Authed, db: DB) -> dict[str, Any]:
     """The tenant's audit log rows, newest first (tenant admins)."""
-    service._require_admin(caller.user)
+    service.require_admin(caller.user)
     rows = await audit_log.entries(db, caller.user.tenant_id)
     return {
         "entries": [

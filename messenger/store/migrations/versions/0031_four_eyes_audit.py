@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("retired_at", TS, nullable=True),
     )
+    op.create_index("ix_audit_keys_tenant_epoch", "audit_keys", ["tenant_id", "epoch"], unique=True)
     op.create_table(
         "audit_shares",
         sa.Column(
