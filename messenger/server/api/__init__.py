@@ -2,8 +2,8 @@
 
 The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
 devices, directory), `conversations` (groups, members, messages, receipts), `to_device`,
-`attachments`, `stream` (WebSocket), `admin` (tenant administration) and `ops` (health,
-readiness, metrics).
+`attachments`, `stream` (WebSocket), `admin` (tenant administration), `alarms` (alarm lists
+and alarms) and `ops` (health, readiness, metrics).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from messenger.server.api import (
     accounts,
     admin,
+    alarms,
     attachments,
     conversations,
     ops,
@@ -23,7 +24,7 @@ from messenger.server.api import (
 
 def router() -> APIRouter:
     root = APIRouter()
-    for module in (accounts, conversations, to_device, attachments, stream, admin):
+    for module in (accounts, conversations, to_device, attachments, stream, admin, alarms):
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root
