@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import json
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -25,7 +26,7 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from bench.bench_messenger import PASSWORD, database, drop_schema, pct, serve, wait_ready
-from messenger.client import EventStream, MessengerClient
+from messenger.client import EventStream, MessengerClient, TransportError
 from messenger.client.alarms import AlarmReceived, Alarms
 from messenger.client.e2e import E2ESession
 from messenger.crypto import DeviceKeys
@@ -69,12 +70,21 @@ async def seed(url: str, schema_name: str | None) -> str:
 
 
 async def device(base: str, email: str) -> Alarms:
-    client = MessengerClient(base, retries=3, timeout=120)
-    await client.login(email, PASSWORD)
-    assert client.user_id is not None
-    session = E2ESession.for_client(client, DeviceKeys.generate(client.user_id, uuid.uuid4().hex))
-    await session.register_device("bench")
-    return Alarms(client, session)
+    """Log in with a new E2E device; a connection lost on the loaded machine is tried again."""
+    for attempt in range(3):
+        client = MessengerClient(base, retries=3, timeout=120)
+        try:
+            await client.login(email, PASSWORD)
+            assert client.user_id is not None
+            keys = DeviceKeys.generate(client.user_id, uuid.uuid4().hex)
+            session = E2ESession.for_client(client, keys)
+            await session.register_device("bench")
+            return Alarms(client, session)
+        except TransportError:
+            await client.aclose()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def run(workdir: Path) -> dict[str, Any]:
@@ -168,7 +178,11 @@ async def run(workdir: Path) -> dict[str, Any]:
         for m in [*devices, *([sender] if sender else [])]:
             await m.client.aclose()
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         await drop_schema(schema_name)
 
 
