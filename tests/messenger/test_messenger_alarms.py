@@ -247,13 +247,19 @@ async def test_unanswered_recipients_are_alarmed_again_and_the_next_tier_after_t
         await crew.sender.alarms.end(aid)
 
 
-async def test_a_device_that_was_offline_gets_open_alarms_when_it_connects(crew: Crew) -> None:
-    aid = (
-        await crew.sender.alarms.raise_alarm(crew.list_id, "Evakuierung", level="alarm")
-    ).alarm_id
-    await crew.a1.listen()  # replayed before `synced`
-    assert [r.text for r in crew.a1.received(aid)] == ["Evakuierung"]
-    assert [a["alarm_id"] for a in await crew.a1.client.open_alarms()] == [aid]
+async def test_a_device_that_was_offline_gets_open_alarms_when_it_connects(
+    crew: Crew, msg: Harness
+) -> None:
+    # A second device of a1 that nobody approved (not cross-signed) gets no key.
+    unapproved = await person(msg.url, "a1@leitstelle.example", "a1-phone")
+    try:
+        aid = (await crew.sender.alarms.raise_alarm(crew.list_id, "Evakuierung")).alarm_id
+        await crew.a1.listen()  # replayed before `synced`
+        assert [r.text for r in crew.a1.received(aid)] == ["Evakuierung"]
+        assert [a["alarm_id"] for a in await crew.a1.client.open_alarms()] == [aid]
+        assert await unapproved.client.open_alarms() == []
+    finally:
+        await unapproved.close()
     await crew.a1.alarms.acknowledge(aid)
     assert await crew.a2.client.open_alarms() == []  # closed by a1's acknowledgement
     # A repeated raise with the same transaction id raises nothing new.

@@ -1,9 +1,9 @@
 """REST and WebSocket API of the messenger server; the contract is docs/messenger-api.md.
 
 The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
-devices, directory), `conversations` (groups, members, messages, receipts), `to_device`,
-`attachments`, `stream` (WebSocket), `admin` (tenant administration), `alarms` (alarm lists
-and alarms) and `ops` (health, readiness, metrics).
+devices, directory), `keys` (prekeys, cross-signing), `conversations` (groups, members,
+messages, receipts), `to_device`, `attachments`, `stream` (WebSocket), `admin` (tenant
+administration), `alarms` (alarm lists and alarms) and `ops` (health, readiness, metrics).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from messenger.server.api import (
     alarms,
     attachments,
     conversations,
+    keys,
     ops,
     stream,
     to_device,
@@ -24,7 +25,8 @@ from messenger.server.api import (
 
 def router() -> APIRouter:
     root = APIRouter()
-    for module in (accounts, conversations, to_device, attachments, stream, admin, alarms):
+    modules = (accounts, keys, conversations, to_device, attachments, stream, admin, alarms)
+    for module in modules:
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root
