@@ -7,7 +7,8 @@ it; p50/p99 over several alarms, and p50/p99 of the single deliveries.
 
 The server runs as its own process, as in bench_messenger (SQLite by default, PostgreSQL when
 MEDBRIDGE_BENCH_PG is set); the 1,250 clients share one process with the sender, so the numbers
-include their own decryption on this machine.
+include their own decryption and their `delivered` reports (on SQLite these writes queue behind
+the server's one connection) on this machine.
 """
 
 from __future__ import annotations
