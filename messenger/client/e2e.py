@@ -76,6 +76,7 @@ from messenger.crypto import (
     UnknownSenderKey,
     audit_seal_statement,
     decrypt_attachment,
+    decrypt_pairwise,
     encrypt_attachment,
     is_distribution,
     is_key_request,
@@ -229,23 +230,7 @@ class ClientTransport:
         )
 
     async def list_devices(self, user_id: str) -> Sequence[DeviceRecord]:
-        records = []
-        for d in await self.client.devices(user_id):
-            try:
-                records.append(
-                    DeviceRecord(
-                        user_id=str(d["user_id"]),
-                        device_id=str(d["device_id"]),
-                        signing_key=_unb64(d["signing_key"]),
-                        exchange_key=_unb64(d["exchange_key"]),
-                        signature=_unb64(d["signature"]),
-                        approval=_unb64(d["approval"]) if d.get("approval") else None,
-                        approved_by=str(d["approved_by"]) if d.get("approved_by") else None,
-                    )
-                )
-            except (KeyError, MalformedError) as exc:
-                log.warning("skipping unreadable device record of %s: %s", user_id, exc)
-        return records
+        return device_records(await self.client.devices(user_id))
 
     async def conversation_members(self, conversation_id: str) -> Sequence[str]:
         return (await self.conversation_roster(conversation_id)).members
@@ -353,6 +338,27 @@ class ClientTransport:
 
     async def download_attachment(self, attachment_id: str) -> bytes:
         return await self.client.download(attachment_id)
+
+
+def device_records(rows: Sequence[Mapping[str, Any]]) -> list[DeviceRecord]:
+    """Device records from the server's JSON (keys in base64); unreadable ones are skipped."""
+    records = []
+    for d in rows:
+        try:
+            records.append(
+                DeviceRecord(
+                    user_id=str(d["user_id"]),
+                    device_id=str(d["device_id"]),
+                    signing_key=_unb64(d["signing_key"]),
+                    exchange_key=_unb64(d["exchange_key"]),
+                    signature=_unb64(d["signature"]),
+                    approval=_unb64(d["approval"]) if d.get("approval") else None,
+                    approved_by=str(d["approved_by"]) if d.get("approved_by") else None,
+                )
+            )
+        except (KeyError, MalformedError) as exc:
+            log.warning("skipping an unreadable device record: %s", exc)
+    return records
 
 
 @dataclass(frozen=True)
@@ -775,6 +781,56 @@ class E2ESession:
                 txn_id=uuid.uuid4().hex, sender_device_id=self.device_id, messages=batch
             )
         return {(user, device) for user, device, _ in batch}
+
+    # sealing to exact devices ----------------------------------------------------------------
+
+    async def trust_devices(self, records: Sequence[DeviceRecord]) -> list[DeviceIdentity]:
+        """The cross-signed devices among records fetched in bulk (e.g. an alarm list's).
+
+        Each is pinned and checked as `devices_of` does; a record with a bad self-signature,
+        a changed key or no valid approval by its owner's (or an administrator's) master key
+        is left out, so only devices that get sender keys get sealed payloads.
+        """
+        owners = sorted({r.approved_by for r in records if r.approved_by})
+        await asyncio.gather(*(self._master_of(user_id) for user_id in owners))
+        trusted = []
+        for rec in records:
+            ident = DeviceIdentity(
+                rec.user_id, rec.device_id, rec.signing_key, rec.exchange_key, rec.signature
+            )
+            try:
+                self._pin(ident)
+            except CryptoError as exc:
+                log.warning("refusing device %s of %s: %s", rec.device_id, rec.user_id, exc)
+                self.identity_warnings.append(str(exc))
+                continue
+            self._records[(ident.user_id, ident.device_id)] = rec
+            self._trust[(ident.user_id, ident.device_id)] = await self._assess(ident, rec)
+            if self._verified(ident):
+                trusted.append(ident)
+        return trusted
+
+    def seal_for(
+        self, devices: Sequence[DeviceIdentity], plaintext: bytes
+    ) -> list[tuple[str, str, bytes]]:
+        """Seal `plaintext` to each device: (user, device, bytes).
+
+        A stateless signed envelope (version 1, `Box`), not the ratchet: the payload can be
+        opened again when it arrives again (an alarm's repeats, a reinstalled state file).
+        """
+        return [(d.user_id, d.device_id, self._channel(d).encrypt(plaintext)) for d in devices]
+
+    async def open_sealed(self, sender_user: str, sender_device: str, envelope: bytes) -> bytes:
+        """Open a pairwise envelope `seal_for` made on the sender's device.
+
+        No replay window: the same sealed payload may arrive again (an alarm's repeats), so
+        callers that must see each payload once keep track themselves.
+        """
+        header = parse_header(envelope)
+        if (header.sender_user, header.sender_device) != (sender_user, sender_device):
+            raise MalformedError("sealed payload names another sender than the server")
+        peer = await self._identity(sender_user, sender_device)
+        return decrypt_pairwise(self.keys, peer, envelope)[1]
 
     # sending ---------------------------------------------------------------------------------
 

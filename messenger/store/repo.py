@@ -1204,6 +1204,7 @@ class PurgeResult:
     transactions: int = 0
     audit_seals: int = 0
     audit_exports: int = 0
+    alarms: int = 0
     attachment_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -1215,6 +1216,7 @@ class PurgeResult:
             "transactions": self.transactions,
             "audit_seals": self.audit_seals,
             "audit_exports": self.audit_exports,
+            "alarms": self.alarms,
         }
 
 
@@ -1222,9 +1224,13 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
     """Delete what is older than each tenant's retention; returns what went (blob ids included).
 
     A conversation follows the retention of the tenant that owns it; to-device envelopes and
-    transaction ids follow their user's tenant. The caller deletes blobs after the commit.
+    transaction ids follow their user's tenant; closed alarms follow their tenant's. The caller
+    deletes blobs after the commit.
     """
+    from messenger.store import alarms  # the alarm rules build on this module
+
     result = PurgeResult()
+    result.alarms, result.attachment_ids = await alarms.purge(db, now)
     for tenant in list(await db.scalars(select(Tenant))):
         cutoff = now - dt.timedelta(days=tenant.retention_days)
         convs = select(Conversation.id).where(Conversation.tenant_id == tenant.id)
