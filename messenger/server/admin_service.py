@@ -26,9 +26,11 @@ from messenger.audit import log as audit_log
 from messenger.server import invitations
 from messenger.server.config import ServerSettings
 from messenger.server.wire import device_list_change, route_conversation, route_departure
-from messenger.store import repo
+from messenger.store import alarms, repo
 from messenger.store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from messenger.store.models import (
+    AlarmList,
+    AlarmListMember,
     Conversation,
     Domain,
     Membership,
@@ -735,3 +737,61 @@ async def set_storage_steps(
     await repo.set_policy(db, target, storage_extension_steps=steps)
     await _audit(db, target.id, actor, "storage.extensions", {"steps": steps}, now)
     return target
+
+
+# -- alarm lists (rules in messenger.store.alarms) --------------------------------------------
+
+
+async def alarm_lists(
+    db: AsyncSession, actor: User
+) -> list[tuple[AlarmList, list[tuple[AlarmListMember, str]]]]:
+    own = await own_tenant(db, actor)
+    emails = pairs(
+        (await db.execute(select(User.id, User.email).where(User.tenant_id == own.id))).tuples()
+    )
+    out = []
+    for row in await alarms.lists_of_tenant(db, own.id):
+        members = await alarms.list_members(db, row.id)
+        out.append((row, [(m, emails.get(m.user_id, m.user_id)) for m in members]))
+    return out
+
+
+async def create_alarm_list(
+    db: AsyncSession,
+    actor: User,
+    name: str,
+    tiers: list[list[str]],
+    now: dt.datetime,
+    *,
+    repeat_seconds: int = 60,
+    escalation_seconds: int = 300,
+    emergency: bool = False,
+) -> AlarmList:
+    """A list whose tier n members are the e-mail addresses in `tiers[n - 1]`."""
+    own = await own_tenant(db, actor)
+    members = [
+        alarms.MemberSpec(user.id, tier)
+        for tier, emails in enumerate(tiers, start=1)
+        for user in await _tenant_users(db, own, emails)
+    ]
+    row = await alarms.create_list(
+        db,
+        actor,
+        own,
+        name,
+        now,
+        repeat_seconds=repeat_seconds,
+        escalation_seconds=escalation_seconds,
+        emergency=emergency,
+        members=members,
+    )
+    details = {"list_id": row.id, "members": len(members), "emergency": emergency}
+    await _audit(db, own.id, actor, "alarm_list.created", details, now)
+    return row
+
+
+async def delete_alarm_list(db: AsyncSession, actor: User, list_id: str, now: dt.datetime) -> None:
+    own = await own_tenant(db, actor)
+    row = await alarms.list_for_admin(db, actor, list_id)
+    await alarms.delete_list(db, actor, row)
+    await _audit(db, own.id, actor, "alarm_list.deleted", {"list_id": list_id}, now)

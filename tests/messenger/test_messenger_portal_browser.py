@@ -227,6 +227,7 @@ async def test_every_page_passes_axe_core(msg: Harness, browser_page: Any) -> No
         "health",
         "users",
         "groups",
+        "alarms",
         "policies",
         "branding",
         "templates",

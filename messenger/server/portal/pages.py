@@ -372,6 +372,54 @@ async def member_action(
     return await act(request, state, db, f"/admin/groups/{cid}", work)
 
 
+# -- alarm lists -----------------------------------------------------------------------------
+
+
+@router.get("/alarms")
+async def alarm_lists(request: Request, state: State, db: DB) -> Response:
+    admin = await guard(request, state, db)
+    context = {"lists": await svc.alarm_lists(db, admin.user)}
+    await db.commit()
+    return web.render(request, "alarms.html", context, admin)
+
+
+@router.post("/alarms")
+async def create_alarm_list(
+    request: Request,
+    state: State,
+    db: DB,
+    csrf: Csrf,
+    name: Annotated[str, Form(max_length=200)],
+    tier1: Text,
+    tier2: Text = "",
+    repeat_seconds: Annotated[int, Form(ge=1, le=86400)] = 60,
+    escalation_seconds: Annotated[int, Form(ge=1, le=86400)] = 300,
+    emergency: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    admin = await guard(request, state, db, csrf)
+    tiers = [t for t in (_lines(tier1), _lines(tier2)) if t]
+    work = svc.create_alarm_list(
+        db,
+        admin.user,
+        name,
+        tiers,
+        state.now(),
+        repeat_seconds=repeat_seconds,
+        escalation_seconds=escalation_seconds,
+        emergency=bool(emergency),
+    )
+    return await act(request, state, db, "/admin/alarms", work)
+
+
+@router.post("/alarms/{list_id}/delete")
+async def delete_alarm_list(
+    request: Request, state: State, db: DB, csrf: Csrf, list_id: str
+) -> Response:
+    admin = await guard(request, state, db, csrf)
+    work = svc.delete_alarm_list(db, admin.user, list_id, state.now())
+    return await act(request, state, db, "/admin/alarms", work)
+
+
 # -- policies --------------------------------------------------------------------------------
 
 
