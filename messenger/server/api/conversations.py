@@ -163,6 +163,22 @@ async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB
     return {**result, "duplicate": False}
 
 
+@router.delete("/{cid}/messages/{seq}")
+async def delete_message(
+    cid: str, seq: Annotated[int, Path(ge=1, le=INT64_MAX)], caller: Authed, state: State, db: DB
+) -> dict[str, Any]:
+    """Delete the caller's own message for everyone: the ciphertext and attachments go."""
+    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+    redaction, blob_ids = await repo.redact_message(db, caller.user, conv, seq, state.now())
+    result = {"conversation_id": conv.id, "seq": redaction.seq, "redacts": seq}
+    await db.commit()
+    for blob_id in blob_ids:
+        state.blobs.delete(blob_id)
+    await state.publish([route_conversation(redaction)])
+    log.info("message deleted conv=%s seq=%d", conv.id, seq)
+    return result
+
+
 @router.get("/{cid}/events")
 async def history(
     cid: str,
