@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from messenger.server import errors
+from messenger.server import errors, webhooks
 from messenger.server.api import router
 from messenger.server.api.stream import close_ended_streams
 from messenger.server.auth import make_hasher
@@ -86,11 +86,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
             scheduler(state.sessions, state.blobs, state.now, settings.purge_interval, count)
         )
         watcher = asyncio.create_task(close_ended_streams(state))
+        hooks = asyncio.create_task(webhooks.run(state))
         log.info("messenger server ready node=%s", settings.node_name)
         try:
             yield
         finally:
-            for task in (purger, watcher):
+            for task in (purger, watcher, hooks):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -72,6 +72,13 @@ class ServerSettings:
     reset_link: str = "medbridge://reset-password?token={token}"
     # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = field(default_factory=list)
+    # Bot webhooks: queued every `webhook_interval` seconds; a failed delivery is tried again
+    # after webhook_backoff × 1, 2, 4 … seconds (at most an hour), `webhook_attempts` times
+    # in all, then it is a dead letter.
+    webhook_interval: float = 1.0
+    webhook_attempts: int = 8
+    webhook_backoff: float = 5.0
+    webhook_timeout: float = 10.0
     auto_migrate: bool = True
     argon2: Argon2Params = field(default_factory=Argon2Params)
     clock: Callable[[], dt.datetime] = utcnow
