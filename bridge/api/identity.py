@@ -2,15 +2,17 @@
 
 The decision (docs/api.md, "Identity"):
 
-- A **bearer** caller's own token goes on to Graph unchanged: Exchange sees the caller and
-  applies the caller's rights; the API holds no credential of its own. (Its audience must be
-  Graph's, configured as the API's accepted audience; an on-behalf-of exchange for tokens
-  issued to the API itself is not built.)
-- A **Kerberos** or **API-key** caller acts through the Exchange account configured for it
-  under `[api.callers."<caller>"]`, normally the caller's own account with a password the API
-  reads from the environment or a file. A caller without such an entry is refused (403): the
-  API never falls back to a shared service account. Forwarding the caller's Kerberos ticket
-  (delegated credentials, S4U2Proxy) is not built; the entry is the honest, constrained form.
+- A **bearer** caller acts toward Graph as itself. With `[api.oauth.on_behalf_of]` its token
+  is issued to the API (audience `api://<client id>`) and the API trades it for a Graph token
+  of the same user (OAuth 2.0 on-behalf-of); without it the token must carry Graph's audience
+  and goes on to Graph unchanged. Either way Exchange applies the caller's own rights.
+- A **Kerberos** caller that forwards its ticket (delegation) acts with that ticket: Exchange
+  sees the caller's own Kerberos login, and the API holds no password. Its mailbox is its
+  principal's name in lower case (user@REALM = the address, as UPNs usually are).
+- A **Kerberos** caller without a forwarded ticket and an **API-key** caller act through the
+  Exchange account configured for them under `[api.callers."<caller>"]`, normally the
+  caller's own account with a password the API reads from the environment or a file. A caller
+  without such an entry is refused (403): the API never falls back to a shared service account.
 
 One `DelegateSession` per caller, made on first use and closed after `session_idle_s` idle.
 """
@@ -25,6 +27,7 @@ from bridge.api.auth.caller import Caller
 from bridge.api.problems import ApiProblem
 from bridge.api.settings import ApiSettings, SettingsError
 from med import AuthMethod, DelegateSession, Profile
+from med.auth.oauth import OAuthConfig, OAuthSignIn
 from med.backends import backend_class
 
 __all__ = ["ExchangeIdentities"]
@@ -32,12 +35,18 @@ __all__ = ["ExchangeIdentities"]
 
 @dataclass
 class _TokenBox:
-    """The newest token of a bearer caller; Graph calls read it when they need one."""
+    """The newest token of a bearer caller; Graph calls read it when they need one.
+
+    With on-behalf-of, what Graph gets is the token traded for it (cached by MSAL per token).
+    """
 
     token: str
+    trade: OAuthSignIn | None = None
 
     def __call__(self) -> str:
-        return self.token
+        if self.trade is None:
+            return self.token
+        return self.trade.on_behalf_of(self.token)
 
 
 @dataclass
@@ -53,6 +62,24 @@ class ExchangeIdentities:
     settings: ApiSettings
     _held: dict[str, _Held] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _trade: OAuthSignIn | None = None
+
+    def _on_behalf_of(self) -> OAuthSignIn | None:
+        """The API's own client for on-behalf-of trades (one MSAL app for every caller)."""
+        obo = self.settings.oauth.on_behalf_of if self.settings.oauth else None
+        if obo is None:
+            return None
+        if self._trade is None:
+            ca_file = self.settings.oauth.ca_file if self.settings.oauth else None
+            self._trade = OAuthSignIn(
+                OAuthConfig(
+                    client_id=obo.client_id,
+                    authority=obo.authority,
+                    client_secret=obo.secret(),
+                    ca_file=ca_file or self.settings.exchange.ca_file,
+                )
+            )
+        return self._trade
 
     def _no_identity(self, caller: Caller, why: str) -> ApiProblem:
         return ApiProblem(
@@ -63,7 +90,8 @@ class ExchangeIdentities:
         )
 
     def _key(self, caller: Caller) -> str:
-        return f"{caller.scheme}:{caller.name.lower()}"
+        forwarded = "+ticket" if caller.ccache else ""
+        return f"{caller.scheme}{forwarded}:{caller.name.lower()}"
 
     async def session(self, caller: Caller) -> DelegateSession:
         """The caller's session toward Exchange (made on first use).
@@ -103,10 +131,28 @@ class ExchangeIdentities:
                 max_wait_s=exchange.max_wait_s,
                 mailboxes=entry.mailboxes if entry else (),
             )
-            box = _TokenBox(caller.token)
+            try:
+                box = _TokenBox(caller.token, self._on_behalf_of())
+            except SettingsError as exc:
+                raise self._no_identity(caller, str(exc)) from exc
             factory = getattr(backend_class("graph"), "from_profile")  # noqa: B009
             backend = factory(profile, token=box)
             return _Held(DelegateSession(backend, mailboxes=profile.mailboxes), now, box)
+        if caller.scheme == "negotiate" and caller.ccache and exchange.ews_url:
+            profile = Profile(
+                "api",
+                exchange.ews_url,
+                caller.name.lower(),
+                AuthMethod.KERBEROS,
+                version=exchange.ews_version,
+                ca_bundle=str(exchange.ca_file) if exchange.ca_file else None,
+                verify_tls=exchange.verify_tls,
+                max_wait_s=exchange.max_wait_s,
+                mailboxes=entry.mailboxes if entry else (),
+            )
+            factory = getattr(backend_class("ews"), "from_profile")  # noqa: B009
+            backend = factory(profile, ccache=caller.ccache)
+            return _Held(DelegateSession(backend, mailboxes=profile.mailboxes), now)
         if entry is None:
             raise self._no_identity(caller, "no Exchange account is configured for this caller")
         if not exchange.ews_url:

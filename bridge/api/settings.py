@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
     "ApiKeyEntry",
@@ -49,6 +49,47 @@ class NegotiateSettings(_Strict):
     """Accept principals of this realm only (None: any realm the keytab's KDC vouches for)."""
 
 
+def _secret(env: str | None, file: Path | None) -> str | None:
+    """A secret from the environment variable or file named in the settings (never inline)."""
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise SettingsError(f"the environment variable {env} is not set")
+        return value
+    if file:
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{file}: {exc.strerror}") from exc
+    return None
+
+
+class OnBehalfOf(_Strict):
+    """The API's own app registration, to trade a caller's token for a Graph token of the caller.
+
+    Tokens then carry the API's audience (`api://<client id>` or its client id), not Graph's:
+    the caller consents to the API, and the API asks the authority for Graph on the caller's
+    behalf (OAuth 2.0 on-behalf-of), so Exchange still applies the caller's own rights.
+    """
+
+    authority: str
+    """The tenant authority (Entra: https://login.microsoftonline.com/<tenant>)."""
+    client_id: str
+    secret_env: str | None = None
+    secret_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> OnBehalfOf:
+        if bool(self.secret_env) == bool(self.secret_file):
+            raise ValueError("on_behalf_of needs exactly one of secret_env and secret_file")
+        return self
+
+    def secret(self) -> str:
+        value = _secret(self.secret_env, self.secret_file)
+        assert value is not None  # _one_secret
+        return value
+
+
 class OAuthSettings(_Strict):
     """OAuth bearer tokens: JWTs checked against an issuer and its JWKS."""
 
@@ -62,6 +103,9 @@ class OAuthSettings(_Strict):
     """A CA bundle for the JWKS and Graph endpoints (the lab's own CA)."""
     user_claims: tuple[str, ...] = ("upn", "preferred_username", "unique_name")
     """Claims naming the caller, first present wins."""
+    on_behalf_of: OnBehalfOf | None = None
+    """Trade callers' tokens (audience: this API) for Graph tokens; without it, tokens must
+    carry Graph's audience and go on to Graph unchanged."""
 
 
 class ExchangeSettings(_Strict):
@@ -96,17 +140,7 @@ class CallerEntry(_Strict):
     "functional:ADDRESS" / "shared:ADDRESS")."""
 
     def password(self) -> str | None:
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if not value:
-                raise SettingsError(f"the environment variable {self.password_env} is not set")
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise SettingsError(f"{self.password_file}: {exc.strerror}") from exc
-        return None
+        return _secret(self.password_env, self.password_file)
 
 
 class ApiKeyEntry(_Strict):

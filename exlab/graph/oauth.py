@@ -9,8 +9,14 @@ so this router answers what they ask, in the order they ask it:
   `authorization_pending` until someone approves the user code at `/lab/device`;
 - `GET/POST /{tenant}/oauth2/v2.0/authorize` (a login form; redirects with a code, PKCE S256);
 - `POST /{tenant}/oauth2/v2.0/token`: grants password (lab only), client_credentials,
-  refresh_token, device code and authorization code; errors are `{error, error_description,
-  error_codes}` with 400 (401 for a bad client secret), as Entra answers.
+  refresh_token, device code, authorization code and on-behalf-of (jwt-bearer); errors are
+  `{error, error_description, error_codes}` with 400 (401 for a bad client secret), as Entra
+  answers.
+
+Every confidential client is also a web API of its own, as an Entra app that exposes an API:
+its application ID URI is `api://<client id>` with the one delegated scope `access_as_user`.
+A user's token for it (`aud` = that URI) is what such an API receives from its callers, and
+the API trades it for a Graph token of the same user with the on-behalf-of grant.
 
 `{tenant}` may be `common`, `organizations`, the lab's tenant id or its domain.
 """
@@ -86,6 +92,23 @@ AUTH_CODE_LIFETIME = timedelta(minutes=10)
 REFRESH_LIFETIME = timedelta(days=90)
 REFRESH_AUDIENCE = "urn:medbridge-lab:refresh"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+ON_BEHALF_OF_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+API_SCOPE = "access_as_user"
+"""The delegated scope every confidential client exposes as a web API."""
+API_URI_PREFIX = "api://"
+
+
+def api_uri(client_id: str) -> str:
+    """The application ID URI of a confidential client seen as a web API."""
+    return f"{API_URI_PREFIX}{client_id}"
+
+
+def _resource_of(scopes: frozenset[str]) -> str:
+    """The audience a token for these delegated scopes is issued to."""
+    for scope in scopes:
+        if scope.startswith(API_URI_PREFIX):
+            return scope.rsplit("/", 1)[0]
+    return GRAPH_AUDIENCE
 
 
 class Directory(Protocol):
@@ -267,8 +290,41 @@ class OAuthServer:
             graph.add(name)
         return frozenset(graph), frozenset(oidc)
 
+    def _api_scope(self, scope: str) -> str:
+        """`api://<client>/access_as_user` (or `/.default`) of a registered confidential client."""
+        resource, _, name = scope[len(API_URI_PREFIX) :].partition("/")
+        try:
+            client = self.client(resource)
+        except OAuthError:
+            client = None
+        if client is None or client.public:
+            raise OAuthError(
+                "invalid_resource",
+                500011,
+                f"The resource principal named {API_URI_PREFIX}{resource} was not found in the"
+                f" tenant named {self.domain}.",
+            )
+        if name.lower() not in (API_SCOPE.lower(), ".default"):
+            raise OAuthError(
+                "invalid_scope",
+                65005,
+                f"The application asked for scope '{name}' that doesn't exist on the resource"
+                f" '{API_URI_PREFIX}{resource}'.",
+            )
+        return f"{api_uri(client.client_id)}/{API_SCOPE}"
+
     def _delegated(self, raw: str) -> tuple[frozenset[str], frozenset[str]]:
         graph, oidc = self.split_scopes(raw)
+        api = {s for s in graph if s.lower().startswith(API_URI_PREFIX)}
+        if api:
+            if api != graph or len({s.lower().rsplit("/", 1)[0] for s in api}) > 1:
+                raise OAuthError(
+                    "invalid_request",
+                    28000,
+                    "Provided value for the input parameter scope is not valid because it"
+                    " contains more than one resource.",
+                )
+            return frozenset(self._api_scope(s) for s in api), oidc
         granted: set[str] = set()
         for scope in graph:
             if scope == ".default":
@@ -297,13 +353,21 @@ class OAuthServer:
         nonce: str | None = None,
     ) -> dict[str, Any]:
         now = self.directory.now()
+        resource = _resource_of(scopes)
         answer: dict[str, Any] = {
             "token_type": "Bearer",
-            "scope": " ".join(f"{GRAPH_AUDIENCE}/{s}" for s in sorted(scopes)),
+            "scope": " ".join(
+                s if resource != GRAPH_AUDIENCE else f"{GRAPH_AUDIENCE}/{s}" for s in sorted(scopes)
+            ),
             "expires_in": 3599,
             "ext_expires_in": 3599,
             "access_token": self.issuer.access_token(
-                base_url=base_url, now=now, client_id=client.client_id, user=user, scopes=scopes
+                base_url=base_url,
+                now=now,
+                client_id=client.client_id,
+                user=user,
+                scopes=frozenset(s.rsplit("/", 1)[-1] for s in scopes),
+                audience=resource,
             ),
             "client_info": self.issuer.client_info(user),
         }
@@ -371,6 +435,8 @@ class OAuthServer:
             return self._device(base_url, client, form.get("device_code", ""))
         if grant == "authorization_code":
             return self._authorization_code(base_url, client, form)
+        if grant == ON_BEHALF_OF_GRANT and form.get("requested_token_use") == "on_behalf_of":
+            return self._on_behalf_of(base_url, client, form)
         raise OAuthError(
             "unsupported_grant_type",
             70003,
@@ -407,6 +473,57 @@ class OAuthServer:
                 roles=client.roles,
             ),
         }
+
+    def _on_behalf_of(
+        self, base_url: str, client: LabClient, form: dict[str, str]
+    ) -> dict[str, Any]:
+        """A web API trades its caller's token (whose audience is the API) for a Graph token.
+
+        Only a confidential client may, and only with a token issued for itself: a token of
+        another audience, expired or not signed by this authority is refused as Entra does.
+        """
+        if client.public:
+            raise OAuthError(
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or"
+                " 'client_secret'.",
+                401,
+            )
+        try:
+            claims = jwt.decode(
+                form.get("assertion", ""),
+                self.issuer.key.private_key.public_key(),
+                algorithms=["RS256"],
+                options={"verify_aud": False, "verify_exp": False, "verify_iat": False},
+            )
+        except jwt.PyJWTError:
+            raise OAuthError(
+                "invalid_grant", 50013, "Assertion failed signature validation."
+            ) from None
+        if claims.get("aud") not in (api_uri(client.client_id), client.client_id):
+            raise OAuthError(
+                "invalid_grant",
+                50013,
+                "Assertion audience does not match the Client app presenting the assertion.",
+            )
+        if float(claims.get("exp", 0)) <= self.directory.now().timestamp():
+            raise OAuthError(
+                "invalid_grant", 500133, "Assertion is not within its valid time range."
+            )
+        user = claims.get("upn")
+        if not isinstance(user, str) or not user:
+            raise OAuthError(
+                "invalid_grant", 50013, "The assertion names no user to act on behalf of."
+            )
+        scopes, oidc = self._delegated(form.get("scope", ""))
+        if _resource_of(scopes) != GRAPH_AUDIENCE:
+            raise OAuthError(
+                "invalid_scope",
+                70011,
+                "On behalf of a user this lab issues tokens for Microsoft Graph only.",
+            )
+        return self._token_answer(base_url, client, user, scopes, oidc)
 
     def _password(self, base_url: str, client: LabClient, form: dict[str, str]) -> dict[str, Any]:
         if not self.settings.allow_password_grant:
@@ -652,6 +769,7 @@ class OAuthServer:
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
+                ON_BEHALF_OF_GRANT,
                 "password",
                 DEVICE_GRANT,
             ],

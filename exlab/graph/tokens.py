@@ -141,9 +141,10 @@ class TokenIssuer:
         user: str | None,
         scopes: frozenset[str] = frozenset(),
         roles: frozenset[str] = frozenset(),
+        audience: str = GRAPH_AUDIENCE,
     ) -> str:
         claims: dict[str, Any] = {
-            "aud": GRAPH_AUDIENCE,
+            "aud": audience,
             "iss": self.issuer(base_url),
             "iat": int(now.timestamp()),
             "nbf": int(now.timestamp()),

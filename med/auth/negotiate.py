@@ -19,6 +19,7 @@ Errors, all `NegotiateError` with a sentence saying what to do (`.hint`):
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -285,8 +286,15 @@ class NegotiateAuth(requests.auth.AuthBase):
         hostname: str | None = None,
         require_mutual: bool = False,
         channel_bindings: bool = True,
+        ccache: str | None = None,
+        delegate: bool = False,
     ) -> None:
         self.username = username or None
+        self.given_ccache = ccache
+        """A ticket cache of this login's own (`MEMORY:…`, `FILE:…`), e.g. a caller's forwarded
+        ticket that a service acts with; None means the process's cache or the password."""
+        self.delegate = delegate
+        """Forward the ticket-granting ticket to the server (it then acts as the user)."""
         self._password = password or None
         self.protocol = protocol
         self.service = service
@@ -314,6 +322,8 @@ class NegotiateAuth(requests.auth.AuthBase):
         private in-memory cache (not one AS exchange per request), plus the password for
         NTLM when the protocol is Negotiate. A `DOMAIN\\user` name is NTLM only.
         """
+        if self.given_ccache is not None:
+            return [spnego.KerberosCCache(ccache=self.given_ccache)]
         if self._password is None:
             return self.username
         kerberos_name = self.username is not None and "\\" not in self.username
@@ -356,12 +366,16 @@ class NegotiateAuth(requests.auth.AuthBase):
 
     def _context(self, host: str, spn: str, bindings: GssChannelBindings | None) -> Any:
         try:
+            wanted = spnego.ContextReq.default
+            if self.delegate:
+                wanted |= spnego.ContextReq.delegate
             return spnego.client(
                 self._credential(spn),
                 hostname=host,
                 service=self.service,
                 protocol=self.protocol,
                 channel_bindings=bindings,
+                context_req=wanted,
             )
         except NegotiateError:
             raise
@@ -443,12 +457,20 @@ class NegotiateAuth(requests.auth.AuthBase):
         return following
 
 
-def register() -> str:
-    """Add `NEGOTIATE` to exchangelib's auth map (idempotent) and return the name to use."""
+def register(ccache: str | None = None) -> str:
+    """Add `NEGOTIATE` to exchangelib's auth map (idempotent) and return the name to use.
+
+    exchangelib makes its auth objects from a name alone, so a login with a ticket cache of
+    its own (`ccache`) gets a name of its own, bound to that cache.
+    """
     from exchangelib import transport
 
     transport.AUTH_TYPE_MAP[NEGOTIATE] = NegotiateAuth
-    return NEGOTIATE
+    if ccache is None:
+        return NEGOTIATE
+    name = f"{NEGOTIATE} {ccache}"
+    transport.AUTH_TYPE_MAP[name] = functools.partial(NegotiateAuth, ccache=ccache)
+    return name
 
 
 def login(profile: Profile, *, password: str | None, token_cache: Path | None = None) -> Login:

@@ -205,6 +205,22 @@ class OAuthSignIn:
             _raise_for(result)
         return str(result["access_token"])
 
+    def on_behalf_of(self, user_assertion: str) -> str:
+        """A Graph token for the user of `user_assertion`, a token issued to this (web API) app.
+
+        The on-behalf-of grant lets a service act toward Exchange as its caller, with the
+        caller's rights, holding no credential of the caller's beyond the token it was given.
+        MSAL caches the answer per assertion until it nearly expires.
+        """
+        app = self._application()
+        if not isinstance(app, msal.ConfidentialClientApplication):
+            raise InvalidInput("On-behalf-of tokens need a client secret.")
+        with self._network():
+            result = app.acquire_token_on_behalf_of(user_assertion, [GRAPH_DEFAULT_SCOPE])
+        if "access_token" not in result:
+            _raise_for(result)
+        return str(result["access_token"])
+
     def sign_in_device_code(
         self, prompt: Callable[[DeviceCodePrompt], None], *, poll: bool = True
     ) -> str:

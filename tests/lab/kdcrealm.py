@@ -53,10 +53,12 @@ class Tickets:
     kdc: LabKdc
     ccache: Path
 
-    def kinit(self, user: str, password: str = DEMO_PASSWORD) -> subprocess.CompletedProcess[str]:
+    def kinit(
+        self, user: str, password: str = DEMO_PASSWORD, *, forwardable: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, **self.kdc.client_env(self.ccache)}
         return subprocess.run(
-            ["kinit", self.kdc.principal(user)],
+            ["kinit", *(["-f"] if forwardable else []), self.kdc.principal(user)],
             input=password + "\n",
             env=env,
             capture_output=True,

@@ -27,3 +27,6 @@ class Caller:
     key_id: str | None = None
     #: The acceptor's mutual-authentication token for the response (Negotiate).
     negotiate_reply: str | None = None
+    #: The ticket cache holding the ticket the caller forwarded (Negotiate with delegation):
+    #: the API then acts toward Exchange with the caller's own Kerberos identity.
+    ccache: str | None = None

@@ -68,6 +68,7 @@ from exchangelib.services import (
 )
 
 from med.auth import login
+from med.auth.negotiate import register as register_negotiate
 from med.backends.base import Watch
 from med.backends.ews import patches
 from med.backends.ews.convert import (
@@ -217,6 +218,8 @@ class EwsBackend:
         max_wait_s: the longest single back-off the retry layer accepts before giving up
             with `Throttled`.
         streaming: use streaming notifications where the server has them (else pull).
+        ccache: with Kerberos, a ticket cache of this backend's own instead of the process's
+            (a service acting with a caller's forwarded ticket).
     """
 
     name = "ews"
@@ -237,6 +240,7 @@ class EwsBackend:
         timeout_s: float = 60.0,
         max_wait_s: float = 60.0,
         streaming: bool = True,
+        ccache: str | None = None,
     ) -> None:
         patches.install()
         if "@" not in user:
@@ -268,6 +272,8 @@ class EwsBackend:
         )
         assert sign.requests_auth is not None  # every method the ews backend takes has one
         auth_type = sign.requests_auth
+        if ccache is not None and auth is AuthMethod.KERBEROS and not password:
+            auth_type = register_negotiate(ccache)
         credentials = Credentials(sign.username, sign.password) if sign.password else None
         ex_version = None
         if version:
@@ -290,11 +296,17 @@ class EwsBackend:
 
     @classmethod
     def from_profile(
-        cls, profile: Profile, *, password: str | None = None, token_cache: Path | None = None
+        cls,
+        profile: Profile,
+        *,
+        password: str | None = None,
+        token_cache: Path | None = None,
+        ccache: str | None = None,
     ) -> EwsBackend:
         """A backend for a profile; the password comes from the caller, never the profile.
 
-        `token_cache` is for OAuth profiles, which EWS here does not take (see `__init__`).
+        `token_cache` is for OAuth profiles, which EWS here does not take (see `__init__`);
+        `ccache` is a Kerberos ticket cache of this backend's own.
         """
         return cls(
             endpoint=profile.server or None,
@@ -308,6 +320,7 @@ class EwsBackend:
             verify_tls=profile.verify_tls,
             timeout_s=profile.timeout_s,
             max_wait_s=profile.max_wait_s,
+            ccache=ccache,
         )
 
     # ------------------------------------------------------------------ plumbing

@@ -141,6 +141,20 @@ def _fix_permission_fields() -> None:
         cls.FIELDS = type(cls.FIELDS)(user_id, *[f for f in fields if f is not user_id])
 
 
+def _protocols_per_login() -> None:
+    """exchangelib shares one protocol (with its HTTP sessions and their logins) between all
+    configurations of an endpoint with equal credentials, and logins from a ticket cache have
+    none: two users' Kerberos logins from caches of their own would share the first one's
+    sessions. The auth type names the cache (see `med.auth.negotiate.register`), so it joins
+    the key."""
+    from exchangelib.protocol import CachingProtocol
+
+    def cache_key(config: Any) -> tuple[Any, ...]:
+        return config.service_endpoint, config.credentials, config.auth_type
+
+    CachingProtocol._cache_key = staticmethod(cache_key)
+
+
 _installed = False
 _install_lock = threading.Lock()
 
@@ -157,4 +171,5 @@ def install() -> None:
         BaseProtocol.HTTP_ADAPTER_CLS = _VerifyingAdapter
         _register_fields()
         _fix_permission_fields()
+        _protocols_per_login()
         _installed = True

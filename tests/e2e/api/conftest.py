@@ -82,7 +82,12 @@ class World:
             base_url=self.api.url, headers={"X-API-Key": self.keys[who]}, timeout=30, **kwargs
         )
 
-    def bearer_token(self, user: str) -> str:
+    def bearer_token(
+        self,
+        user: str,
+        scope: str = "User.Read User.ReadBasic.All Mail.ReadWrite.Shared Mail.Send.Shared "
+        "Calendars.ReadWrite.Shared",
+    ) -> str:
         """A token for `user` from the lab's authority (password grant, lab only)."""
         ctx = ssl.create_default_context(cafile=str(self.graph.ca_file))
         answer = httpx.post(
@@ -92,8 +97,7 @@ class World:
                 "client_id": PUBLIC_CLIENT_ID,
                 "username": user,
                 "password": DEMO_PASSWORD,
-                "scope": "User.Read User.ReadBasic.All Mail.ReadWrite.Shared Mail.Send.Shared "
-                "Calendars.ReadWrite.Shared",
+                "scope": scope,
             },
             verify=ctx,
             timeout=30,
@@ -101,6 +105,17 @@ class World:
         answer.raise_for_status()
         token: str = answer.json()["access_token"]
         return token
+
+
+def lab_oauth(graph: GraphLab, audience: str, **more: Any) -> OAuthSettings:
+    """Bearer tokens of the lab's authority with this audience."""
+    return OAuthSettings(
+        issuer=f"{graph.url}/{TENANT_ID}/v2.0",
+        jwks_url=f"{graph.url}/{TENANT_ID}/discovery/v2.0/keys",
+        audience=audience,
+        ca_file=graph.ca_file,
+        **more,
+    )
 
 
 def api_settings(
@@ -134,12 +149,7 @@ def api_settings(
             max_wait_s=0.5,
         ),
         negotiate=NegotiateSettings(keytab=kdc.keytab, realm=kdc.realm) if kdc else None,
-        oauth=OAuthSettings(
-            issuer=f"{graph.url}/{TENANT_ID}/v2.0",
-            jwks_url=f"{graph.url}/{TENANT_ID}/discovery/v2.0/keys",
-            audience=GRAPH_AUDIENCE,
-            ca_file=graph.ca_file,
-        ),
+        oauth=overrides.pop("oauth", None) or lab_oauth(graph, GRAPH_AUDIENCE),
         keys=tuple(entries),
         callers={
             ASSISTENZ: entry_for(
