@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -349,6 +349,110 @@ class MessengerClient:
 
     async def quota(self) -> dict[str, int]:
         return dict(await self._json("GET", "/v1/quota"))
+
+    # -- alarm lists (tenant administrators) and alarms ---------------------------------------
+
+    async def alarm_lists(self) -> list[dict[str, Any]]:
+        """The tenant's alarm lists (with members when the caller administers the tenant)."""
+        return list(await self._json("GET", "/v1/alarm-lists"))
+
+    async def create_alarm_list(
+        self,
+        name: str,
+        members: Sequence[Mapping[str, Any]] = (),
+        *,
+        repeat_seconds: int = 60,
+        escalation_seconds: int = 300,
+        ack_needed: int = 1,
+        emergency: bool = False,
+    ) -> dict[str, Any]:
+        """`members`: `{"user_id": ..., "tier": 1, "role": "member" | "admin"}` each."""
+        body = {
+            "name": name,
+            "members": [dict(m) for m in members],
+            "repeat_seconds": repeat_seconds,
+            "escalation_seconds": escalation_seconds,
+            "ack_needed": ack_needed,
+            "emergency": emergency,
+        }
+        return dict(await self._json("POST", "/v1/alarm-lists", json_body=body))
+
+    async def alarm_list(self, list_id: str) -> dict[str, Any]:
+        return dict(await self._json("GET", f"/v1/alarm-lists/{list_id}"))
+
+    async def update_alarm_list(self, list_id: str, **changes: Any) -> dict[str, Any]:
+        return dict(await self._json("PATCH", f"/v1/alarm-lists/{list_id}", json_body=changes))
+
+    async def set_alarm_list_member(
+        self, list_id: str, user_id: str, *, tier: int = 1, role: str = "member"
+    ) -> dict[str, Any]:
+        path = f"/v1/alarm-lists/{list_id}/members/{user_id}"
+        body = {"tier": tier, "role": role}
+        return dict(await self._json("PUT", path, json_body=body, replayable=True))
+
+    async def remove_alarm_list_member(self, list_id: str, user_id: str) -> None:
+        await self._request("DELETE", f"/v1/alarm-lists/{list_id}/members/{user_id}")
+
+    async def delete_alarm_list(self, list_id: str) -> None:
+        await self._request("DELETE", f"/v1/alarm-lists/{list_id}")
+
+    async def alarm_list_devices(self, list_id: str) -> list[dict[str, Any]]:
+        return list(await self._json("GET", f"/v1/alarm-lists/{list_id}/devices"))
+
+    async def upload_alarm_attachment(self, encrypted: bytes, level: str) -> str:
+        """Upload an already encrypted blob for an alarm of `level`; returns its id."""
+        data = await self._json(
+            "POST", "/v1/alarms/attachments", content=encrypted, params={"level": level}
+        )
+        return str(data["attachment_id"])
+
+    async def download_alarm_attachment(self, attachment_id: str) -> bytes:
+        return (await self._request("GET", f"/v1/alarms/attachments/{attachment_id}")).content
+
+    async def raise_alarm_raw(
+        self,
+        list_id: str,
+        level: str,
+        ciphertext: bytes,
+        keys: Sequence[Envelope],
+        *,
+        attachment_ids: Sequence[str] = (),
+        txn_id: str | None = None,
+        device_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Raise an alarm with opaque content and its key sealed per device (the E2E layer,
+        `messenger.client.alarms`, makes both); a repeated `txn_id` raises nothing new."""
+        body = {
+            "txn_id": txn_id or new_txn_id(),
+            "list_id": list_id,
+            "level": level,
+            "sender_device_id": self._device(device_id),
+            "ciphertext": _b64(ciphertext),
+            "keys": [
+                {"user_id": k.user_id, "device_id": k.device_id, "ciphertext": _b64(k.ciphertext)}
+                for k in keys
+            ],
+            "attachment_ids": list(attachment_ids),
+        }
+        return dict(await self._json("POST", "/v1/alarms", json_body=body, replayable=True))
+
+    async def alarm_status(self, alarm_id: str) -> dict[str, Any]:
+        """Recipients, their answers and the alarm's log (for the sender and admins)."""
+        return dict(await self._json("GET", f"/v1/alarms/{alarm_id}"))
+
+    async def answer_alarm(self, alarm_id: str, kind: str, reason: str | None = None) -> None:
+        """`delivered`, `seen`, `acknowledged` or `declined` (with a reason)."""
+        body = {"kind": kind, "reason": reason}
+        await self._request(
+            "POST", f"/v1/alarms/{alarm_id}/answers", json_body=body, replayable=True
+        )
+
+    async def end_alarm(self, alarm_id: str) -> dict[str, Any]:
+        return dict(await self._json("POST", f"/v1/alarms/{alarm_id}/end"))
+
+    async def open_alarms(self) -> list[dict[str, Any]]:
+        """Open alarms this device was alarmed with and not answered (stream-event shape)."""
+        return list((await self._json("GET", "/v1/alarms"))["alarms"])
 
     # -- events ------------------------------------------------------------------------------
 

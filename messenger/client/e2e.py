@@ -76,6 +76,7 @@ from messenger.crypto import (
     SenderKeyStore,
     UnknownSenderKey,
     decrypt_attachment,
+    decrypt_pairwise,
     encrypt_attachment,
     is_distribution,
     is_key_request,
@@ -167,21 +168,7 @@ class ClientTransport:
         )
 
     async def list_devices(self, user_id: str) -> Sequence[DeviceRecord]:
-        records = []
-        for d in await self.client.devices(user_id):
-            try:
-                records.append(
-                    DeviceRecord(
-                        user_id=str(d["user_id"]),
-                        device_id=str(d["device_id"]),
-                        signing_key=_unb64(d["signing_key"]),
-                        exchange_key=_unb64(d["exchange_key"]),
-                        signature=_unb64(d["signature"]),
-                    )
-                )
-            except (KeyError, MalformedError) as exc:
-                log.warning("skipping unreadable device record of %s: %s", user_id, exc)
-        return records
+        return device_records(await self.client.devices(user_id))
 
     async def conversation_members(self, conversation_id: str) -> Sequence[str]:
         conv = await self.client.conversation(conversation_id)
@@ -219,6 +206,25 @@ class ClientTransport:
 
     async def delete_message(self, conversation_id: str, seq: int) -> int:
         return await self.client.delete_message(conversation_id, seq)
+
+
+def device_records(rows: Sequence[Mapping[str, Any]]) -> list[DeviceRecord]:
+    """Device records from the server's JSON (keys in base64); unreadable ones are skipped."""
+    records = []
+    for d in rows:
+        try:
+            records.append(
+                DeviceRecord(
+                    user_id=str(d["user_id"]),
+                    device_id=str(d["device_id"]),
+                    signing_key=_unb64(d["signing_key"]),
+                    exchange_key=_unb64(d["exchange_key"]),
+                    signature=_unb64(d["signature"]),
+                )
+            )
+        except (KeyError, MalformedError) as exc:
+            log.warning("skipping an unreadable device record: %s", exc)
+    return records
 
 
 @dataclass(frozen=True)
@@ -455,6 +461,46 @@ class E2ESession:
             channel = PairwiseChannel(self.keys, peer)
             self._channels[address] = channel
         return channel
+
+    # sealing to exact devices ----------------------------------------------------------------
+
+    def trust_devices(self, records: Sequence[DeviceRecord]) -> list[DeviceIdentity]:
+        """Verify and pin device records fetched in bulk (e.g. an alarm list's devices).
+
+        A record with a bad self-signature or a changed key is left out (and noted in
+        `identity_warnings`), as `devices_of` does.
+        """
+        trusted = []
+        for rec in records:
+            ident = DeviceIdentity(
+                rec.user_id, rec.device_id, rec.signing_key, rec.exchange_key, rec.signature
+            )
+            try:
+                self._pin(ident)
+            except CryptoError as exc:
+                log.warning("refusing device %s of %s: %s", rec.device_id, rec.user_id, exc)
+                self.identity_warnings.append(str(exc))
+                continue
+            trusted.append(ident)
+        return trusted
+
+    def seal_for(
+        self, devices: Sequence[DeviceIdentity], plaintext: bytes
+    ) -> list[tuple[str, str, bytes]]:
+        """Seal `plaintext` pairwise (signed, encrypted) to each device: (user, device, bytes)."""
+        return [(d.user_id, d.device_id, self._channel(d).encrypt(plaintext)) for d in devices]
+
+    async def open_sealed(self, sender_user: str, sender_device: str, envelope: bytes) -> bytes:
+        """Open a pairwise envelope `seal_for` made on the sender's device.
+
+        No replay window: the same sealed payload may arrive again (an alarm's repeats), so
+        callers that must see each payload once keep track themselves.
+        """
+        header = parse_header(envelope)
+        if (header.sender_user, header.sender_device) != (sender_user, sender_device):
+            raise MalformedError("sealed payload names another sender than the server")
+        peer = await self._identity(sender_user, sender_device)
+        return decrypt_pairwise(self.keys, peer, envelope)[1]
 
     # sending ---------------------------------------------------------------------------------
 

@@ -50,9 +50,18 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/conversations/{cid}/messages/{seq}"): "send",
     ("POST", "/v1/conversations/{cid}/attachments"): "send",
     ("POST", "/v1/to_device"): "send",
+    ("GET", "/v1/alarms"): "read",
+    ("POST", "/v1/alarms/{alarm_id}/answers"): "read",
+    ("GET", "/v1/alarms/attachments/{attachment_id}"): "read",
+    ("GET", "/v1/alarm-lists"): "alarm",
+    ("GET", "/v1/alarm-lists/{list_id}/devices"): "alarm",
+    ("POST", "/v1/alarms/attachments"): "alarm",
+    ("POST", "/v1/alarms"): "alarm",
+    ("GET", "/v1/alarms/{alarm_id}"): "alarm",
+    ("POST", "/v1/alarms/{alarm_id}/end"): "alarm",
 }
 # Calls that count against the bot's rate (what lands in conversations).
-RATED = {("POST", "/v1/conversations/{cid}/messages")}
+RATED = {("POST", "/v1/conversations/{cid}/messages"), ("POST", "/v1/alarms")}
 
 
 @dataclass

@@ -47,6 +47,8 @@ class ServerSettings:
     max_upload_bytes: int = 100 * 1024 * 1024
     max_ciphertext_bytes: int = 256 * 1024
     purge_interval: float = 3600.0
+    # How often each node's alarm scheduler looks for due repeats and escalations.
+    alarm_interval: float = 1.0
     stream_queue_limit: int = 10000
     # A stream queues at most this many bytes of live events for a slow reader; beyond, it is
     # closed with 1013 and the client resumes from its cursors.

@@ -301,3 +301,125 @@ class WebhookDelivery(Base):
     created_at: Mapped[dt.datetime]
     delivered_at: Mapped[dt.datetime | None]
     __table_args__ = (Index("ix_webhook_deliveries_state_next_at", "state", "next_at"),)
+
+
+class AlarmList(Base):
+    """Who an alarm reaches, tier by tier: tier 1 first, the next after the escalation timeout.
+
+    At most one list per tenant is its emergency list, which the panic button alarms.
+    """
+
+    __tablename__ = "alarm_lists"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    repeat_seconds: Mapped[int] = mapped_column(Integer)
+    escalation_seconds: Mapped[int] = mapped_column(Integer)
+    # Acknowledgements that close an alarm of this list.
+    ack_needed: Mapped[int] = mapped_column(Integer, default=1)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime]
+    __table_args__ = (Index("ix_alarm_lists_tenant_name", "tenant_id", "name", unique=True),)
+
+
+class AlarmListMember(Base):
+    __tablename__ = "alarm_list_members"
+    list_id: Mapped[str] = mapped_column(
+        ForeignKey("alarm_lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    tier: Mapped[int] = mapped_column(Integer, default=1)
+    # "admin": sees every alarm of the list live and may end it.
+    role: Mapped[str] = mapped_column(String(20), default="member")
+
+
+class Alarm(Base):
+    """One raised alarm: clear level and state, the content as ciphertext only.
+
+    `next_due_at` is when the scheduler must look at it again (a repeat or an escalation);
+    a node works on it only under a lease (`lease_owner` until `lease_until`).
+    """
+
+    __tablename__ = "alarms"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    list_id: Mapped[str] = mapped_column(
+        ForeignKey("alarm_lists.id", ondelete="CASCADE"), index=True
+    )
+    sender_user_id: Mapped[str] = mapped_column(String(32), index=True)
+    sender_device_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    tier: Mapped[int] = mapped_column(Integer, default=0)
+    tier_started_at: Mapped[dt.datetime | None]
+    round_at: Mapped[dt.datetime | None]
+    next_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[dt.datetime | None]
+    log_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    closed_at: Mapped[dt.datetime | None]
+
+
+class AlarmRecipient(Base):
+    """One list member's part in an alarm: when it was alarmed, and how it answered."""
+
+    __tablename__ = "alarm_recipients"
+    alarm_id: Mapped[str] = mapped_column(
+        ForeignKey("alarms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    notified_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+    seen_at: Mapped[dt.datetime | None]
+    acknowledged_at: Mapped[dt.datetime | None]
+    declined_at: Mapped[dt.datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AlarmKey(Base):
+    """The alarm's content key sealed pairwise to one recipient device (opaque to the server)."""
+
+    __tablename__ = "alarm_keys"
+    alarm_id: Mapped[str] = mapped_column(
+        ForeignKey("alarms.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AlarmLog(Base):
+    """Every state transition and answer of an alarm, numbered per alarm."""
+
+    __tablename__ = "alarm_log"
+    alarm_id: Mapped[str] = mapped_column(
+        ForeignKey("alarms.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime]
+
+
+class AlarmAttachment(Base):
+    """An encrypted attachment of an alarm (a voice message); bytes in the blob store."""
+
+    __tablename__ = "alarm_attachments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    alarm_id: Mapped[str | None] = mapped_column(
+        ForeignKey("alarms.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

@@ -2,8 +2,8 @@
 
 The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
 devices, directory), `conversations` (groups, members, messages, receipts), `to_device`,
-`attachments`, `stream` (WebSocket), `admin` (tenant administration), `bots` (bot accounts)
-and `ops` (health, readiness, metrics).
+`attachments`, `stream` (WebSocket), `admin` (tenant administration), `alarms` (alarm lists
+and alarms), `bots` (bot accounts) and `ops` (health, readiness, metrics).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from messenger.server.api import (
     accounts,
     admin,
+    alarms,
     attachments,
     bots,
     conversations,
@@ -24,7 +25,7 @@ from messenger.server.api import (
 
 def router() -> APIRouter:
     root = APIRouter()
-    for module in (accounts, conversations, to_device, attachments, stream, admin, bots):
+    for module in (accounts, conversations, to_device, attachments, stream, admin, alarms, bots):
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root

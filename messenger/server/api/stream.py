@@ -26,8 +26,8 @@ from messenger.server.auth import caller_for_token
 from messenger.server.errors import ApiError
 from messenger.server.limits import UNSENT_BYTES
 from messenger.server.state import AppState, get_state
-from messenger.server.wire import conversation_event, to_device_event
-from messenger.store import repo
+from messenger.server.wire import alarm_event, conversation_event, to_device_event
+from messenger.store import alarms, repo
 from messenger.store.errors import NotFound
 from messenger.store.models import Membership
 
@@ -68,6 +68,7 @@ class StreamConnection:
         self.cursors = dict(since)
         self.active: set[str] = set()
         self.td_cursor = to_device_since
+        self.alarm_rounds: dict[str, int] = {}  # alarm id -> the last round sent
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.limit = state.settings.stream_queue_limit
         self.byte_limit = state.settings.stream_queue_bytes
@@ -136,6 +137,7 @@ class StreamConnection:
         a long absence can read each message as it arrives instead of holding it.
         """
         await self._fill_to_device(None)
+        await self._fill_alarms()
         async with self.state.sessions() as db:
             candidates = await repo.sync_candidates(db, self.user_id, self.cursors)
         for mem, last_seq in candidates:
@@ -176,6 +178,15 @@ class StreamConnection:
                     self.cursors[cid] = max(self.cursors[cid], upto)
                 return
 
+    async def _fill_alarms(self) -> None:
+        """Open alarms this device was alarmed with and not sent yet (or a later round)."""
+        async with self.state.sessions() as db:
+            rows = await alarms.deliveries_for_device(db, self.user_id, self.device_id)
+        for alarm, recipient, key in rows:
+            if recipient.rounds > self.alarm_rounds.get(alarm.id, 0):
+                await self._send(alarm_event(alarm, recipient, key))
+                self.alarm_rounds[alarm.id] = recipient.rounds
+
     async def _fill_to_device(self, upto: int | None) -> None:
         while True:
             async with self.state.sessions() as db:
@@ -193,6 +204,12 @@ class StreamConnection:
             await self.catch_up()
             return
         event = item["event"]
+        if event.get("type") == "alarm":
+            alarm_id, rounds = event["alarm_id"], int(event["round"])
+            if rounds > self.alarm_rounds.get(alarm_id, 0):
+                await self._send_live(item)
+                self.alarm_rounds[alarm_id] = rounds
+            return
         if "conversation_id" in item and "seq" in event:
             cid, seq = item["conversation_id"], int(event["seq"])
             about_me = event["type"] == "membership" and event["user_id"] == self.user_id

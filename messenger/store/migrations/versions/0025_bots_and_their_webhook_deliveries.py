@@ -1,7 +1,7 @@
 """Bots (tenant-scoped accounts with scopes, a send rate and a webhook) and webhook deliveries.
 
 Revision ID: 0025
-Revises: 0014
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0014"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
