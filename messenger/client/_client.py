@@ -330,6 +330,15 @@ class MessengerClient:
             replayable=True,
         )
 
+    async def typing(self, conversation_id: str, typing: bool = True) -> None:
+        """Members' open streams get a live `typing` event (nothing is stored)."""
+        await self._request(
+            "POST",
+            f"/v1/conversations/{conversation_id}/typing",
+            json_body={"typing": typing},
+            replayable=True,
+        )
+
     async def receipts(self, conversation_id: str, seq: int) -> list[dict[str, Any]]:
         return list(
             await self._json("GET", f"/v1/conversations/{conversation_id}/messages/{seq}/receipts")

@@ -50,6 +50,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/conversations/{cid}/messages/{seq}"): "send",
     ("POST", "/v1/conversations/{cid}/attachments"): "send",
     ("POST", "/v1/to_device"): "send",
+    ("POST", "/v1/conversations/{cid}/typing"): "send",
     ("GET", "/v1/alarms"): "read",
     ("POST", "/v1/alarms/{alarm_id}/answers"): "read",
     ("GET", "/v1/alarms/attachments/{attachment_id}"): "read",

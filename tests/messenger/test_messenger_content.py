@@ -13,7 +13,7 @@ import time
 import wave
 
 import pytest
-from messenger_harness import Harness
+from messenger_harness import Harness, next_of
 from PIL import Image
 from test_e2e_messenger import Member, has_texts, make_group, members  # noqa: F401
 
@@ -293,3 +293,28 @@ async def test_content_outside_the_schema_is_reported_not_raised(
     assert len(undecodable) == len(bad)
     assert all(r.sender_user_id == alice.user_id for r in undecodable)
     assert "newer" in undecodable[2].reason
+
+
+async def test_typing_reaches_the_members_streams_only(msg: Harness) -> None:
+    await msg.tenant("Kreisklinik", "klinik.example")
+    anna = await msg.member("anna@klinik.example")
+    bob = await msg.member("bob@klinik.example")
+    eve = await msg.member("eve@klinik.example")
+    assert bob.user_id is not None
+    cid = (await anna.create_conversation("direct", [bob.user_id]))["conversation_id"]
+    stream = bob.events()
+    await next_of(stream, "synced")
+    await anna.typing(cid)
+    event = await next_of(stream, "typing")
+    assert (event["conversation_id"], event["user_id"], event["typing"]) == (
+        cid,
+        anna.user_id,
+        True,
+    )
+    await anna.typing(cid, False)
+    assert (await next_of(stream, "typing"))["typing"] is False
+    await stream.aclose()
+    with pytest.raises(NotFound):
+        await eve.typing(cid)
+    # nothing of it is kept: the history has only the membership events
+    assert {e["type"] for e in await bob.history(cid)} == {"membership"}

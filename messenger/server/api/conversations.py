@@ -179,6 +179,26 @@ async def delete_message(
     return result
 
 
+class TypingBody(Body):
+    typing: bool
+
+
+@router.post("/{cid}/typing", status_code=204)
+async def typing(cid: str, body: TypingBody, caller: Authed, state: State, db: DB) -> Response:
+    """Tell the members' open streams that the caller is (not) typing; nothing is stored."""
+    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+    event = {
+        "type": "typing",
+        "conversation_id": conv.id,
+        "user_id": caller.user.id,
+        "typing": body.typing,
+        "ts": state.now().isoformat(),
+    }
+    await db.commit()
+    await state.publish([{"conversation_id": conv.id, "event": event}])
+    return Response(status_code=204)
+
+
 @router.get("/{cid}/events")
 async def history(
     cid: str,
