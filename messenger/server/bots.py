@@ -247,6 +247,8 @@ async def delete_bot(
     """Delete the bot: its token ends, it leaves its conversations, its deliveries go."""
     info = await get_bot(db, tenant_id, bot_id)
     departure = await repo.delete_user(db, info.user, now)
+    info.bot.webhook_url = info.bot.webhook_secret = None
+    info.bot.scopes = []
     await db.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.bot_user_id == bot_id, WebhookDelivery.state != "delivered")

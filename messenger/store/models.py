@@ -288,7 +288,8 @@ class Bot(Base):
 
 
 class WebhookDelivery(Base):
-    """One event for a bot's webhook: pending (until `next_at`), delivered, or dead."""
+    """A batch of a bot's events for its webhook: pending (due at `next_at`), delivered, dead
+    (every attempt failed; re-drivable) or dropped (the bot was deleted)."""
 
     __tablename__ = "webhook_deliveries"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
