@@ -1,9 +1,10 @@
 """REST and WebSocket API of the messenger server; the contract is docs/messenger-api.md.
 
 The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
-devices, directory), `conversations` (groups, members, messages, receipts), `to_device`,
-`attachments`, `stream` (WebSocket), `admin` (tenant administration), `alarms` (alarm lists
-and alarms), `bots` (bot accounts) and `ops` (health, readiness, metrics).
+devices, directory), `keys` (prekeys, cross-signing), `conversations` (groups, members,
+messages, receipts), `to_device`, `attachments`, `stream` (WebSocket), `admin` (tenant
+administration), `alarms` (alarm lists and alarms), `bots` (bot accounts) and `ops` (health,
+readiness, metrics).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from messenger.server.api import (
     attachments,
     bots,
     conversations,
+    keys,
     ops,
     stream,
     to_device,
@@ -25,7 +27,17 @@ from messenger.server.api import (
 
 def router() -> APIRouter:
     root = APIRouter()
-    for module in (accounts, conversations, to_device, attachments, stream, admin, alarms, bots):
+    for module in (
+        accounts,
+        keys,
+        conversations,
+        to_device,
+        attachments,
+        stream,
+        admin,
+        alarms,
+        bots,
+    ):
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root

@@ -1,7 +1,7 @@
 """Alarm lists, alarms, their recipients, sealed keys, log and attachments.
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0014"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
