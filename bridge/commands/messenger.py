@@ -27,13 +27,17 @@ if TYPE_CHECKING:
 NAME = "messenger"
 app = typer.Typer(help="The tenant-closed secure messenger server.", no_args_is_help=True)
 admin = typer.Typer(
-    help="Administer tenants, domains, users, groups and policies.", no_args_is_help=True
+    help="Administer tenants, domains, users, groups, alarm lists and policies.",
+    no_args_is_help=True,
 )
 tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 domain_app = typer.Typer(help="E-mail domains of tenants.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 group_app = typer.Typer(help="Managed groups.", no_args_is_help=True)
 policy_app = typer.Typer(help="Tenant policies.", no_args_is_help=True)
+alarm_list_app = typer.Typer(
+    help="Alarm lists: who an alarm reaches, tier by tier.", no_args_is_help=True
+)
 app.add_typer(admin, name="admin")
 admin.add_typer(tenant_app, name="tenant")
 admin.add_typer(domain_app, name="domain")
@@ -42,6 +46,7 @@ admin.add_typer(group_app, name="group")
 admin.add_typer(policy_app, name="policy")
 admin.add_typer(admin_bot_app, name="bot")
 app.add_typer(bot_app, name="bot")
+admin.add_typer(alarm_list_app, name="alarm-list")
 
 T = TypeVar("T")
 
@@ -600,5 +605,147 @@ def policy_set(
             "storage_extension_steps": t.storage_extension_steps,
             "active_partners": sorted(partners),
         }
+
+    print_json(_run(work))
+
+
+# -- admin: alarm lists ----------------------------------------------------------------------
+
+MemberOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--member",
+        help="EMAIL[:TIER[:admin]] (repeatable); tier 1 is alarmed first, admins watch alarms.",
+    ),
+]
+
+
+async def _alarm_members(db: AsyncSession, specs: list[str]) -> list[Any]:
+    from messenger.store import alarms, errors
+
+    out = []
+    for spec in specs:
+        email, _, rest = spec.partition(":")
+        tier_text, _, role = rest.partition(":")
+        try:
+            tier = int(tier_text) if tier_text else 1
+        except ValueError:
+            raise errors.InvalidInput(f"{spec!r}: the tier is a number") from None
+        (uid,) = await _users_by_email(db, [email])
+        out.append(alarms.MemberSpec(uid, tier, role or "member"))
+    return out
+
+
+@alarm_list_app.command("create")
+def alarm_list_create(
+    tenant: str,
+    name: str,
+    member: MemberOpt = None,
+    repeat: Annotated[int, typer.Option(help="Seconds between re-alarms.")] = 60,
+    escalation: Annotated[int, typer.Option(help="Seconds before the next tier.")] = 300,
+    ack_needed: Annotated[int, typer.Option(help="Acknowledgements that close an alarm.")] = 1,
+    emergency: Annotated[bool, typer.Option(help="The tenant's panic-button list.")] = False,
+) -> None:
+    """Create an alarm list of a tenant."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await alarms.create_list(
+            db,
+            None,
+            t,
+            name,
+            now,
+            repeat_seconds=repeat,
+            escalation_seconds=escalation,
+            ack_needed=ack_needed,
+            emergency=emergency,
+            members=await _alarm_members(db, member or []),
+        )
+        return await alarms.list_json(db, row)
+
+    print_json(_run(work))
+
+
+@alarm_list_app.command("list")
+def alarm_list_list(tenant: str) -> None:
+    """A tenant's alarm lists with their members."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> list[dict[str, Any]]:
+        t = await repo.tenant_by_ref(db, tenant)
+        return [await alarms.list_json(db, row) for row in await alarms.lists_of_tenant(db, t.id)]
+
+    print_json(_run(work))
+
+
+@alarm_list_app.command("set")
+def alarm_list_set(
+    tenant: str,
+    alarm_list: Annotated[str, typer.Argument(metavar="LIST", help="List id or name.")],
+    member: MemberOpt = None,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    repeat: Annotated[int | None, typer.Option(help="Seconds between re-alarms.")] = None,
+    escalation: Annotated[int | None, typer.Option(help="Seconds before the next tier.")] = None,
+    ack_needed: Annotated[int | None, typer.Option(help="Acknowledgements to close.")] = None,
+    emergency: Annotated[
+        bool | None, typer.Option("--emergency/--no-emergency", help="The panic-button list.")
+    ] = None,
+) -> None:
+    """Change an alarm list's settings; add members or change their tier and role."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await alarms.list_by_ref(db, t.id, alarm_list)
+        await alarms.update_list(
+            db,
+            None,
+            row,
+            name=name,
+            repeat_seconds=repeat,
+            escalation_seconds=escalation,
+            ack_needed=ack_needed,
+            emergency=emergency,
+        )
+        await alarms.set_members(db, None, row, await _alarm_members(db, member or []))
+        return await alarms.list_json(db, row)
+
+    print_json(_run(work))
+
+
+@alarm_list_app.command("remove")
+def alarm_list_remove(
+    tenant: str,
+    alarm_list: Annotated[str, typer.Argument(metavar="LIST", help="List id or name.")],
+    email: str,
+) -> None:
+    """Take a user off an alarm list (alarms already raised keep their recipients)."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await alarms.list_by_ref(db, t.id, alarm_list)
+        (uid,) = await _users_by_email(db, [email])
+        await alarms.remove_member(db, None, row, uid)
+        return await alarms.list_json(db, row)
+
+    print_json(_run(work))
+
+
+@alarm_list_app.command("delete")
+def alarm_list_delete(
+    tenant: str,
+    alarm_list: Annotated[str, typer.Argument(metavar="LIST", help="List id or name.")],
+) -> None:
+    """Delete an alarm list and its closed alarms (refused while one is open)."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, str]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await alarms.list_by_ref(db, t.id, alarm_list)
+        await alarms.delete_list(db, None, row)
+        return {"deleted": row.id}
 
     print_json(_run(work))

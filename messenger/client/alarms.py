@@ -178,7 +178,7 @@ class Alarms:
             }
         ).encode()
         records = device_records(await self.client.alarm_list_devices(list_id))
-        devices = self.session.trust_devices(records)
+        devices = await self.session.trust_devices(records)
         keys = [Envelope(u, d, ct) for u, d, ct in self.session.seal_for(devices, sealed_key)]
         data = await self.client.raise_alarm_raw(
             list_id,

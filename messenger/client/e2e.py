@@ -761,46 +761,6 @@ class E2ESession:
             self._channels[address] = channel
         return channel
 
-    # sealing to exact devices ----------------------------------------------------------------
-
-    def trust_devices(self, records: Sequence[DeviceRecord]) -> list[DeviceIdentity]:
-        """Verify and pin device records fetched in bulk (e.g. an alarm list's devices).
-
-        A record with a bad self-signature or a changed key is left out (and noted in
-        `identity_warnings`), as `devices_of` does.
-        """
-        trusted = []
-        for rec in records:
-            ident = DeviceIdentity(
-                rec.user_id, rec.device_id, rec.signing_key, rec.exchange_key, rec.signature
-            )
-            try:
-                self._pin(ident)
-            except CryptoError as exc:
-                log.warning("refusing device %s of %s: %s", rec.device_id, rec.user_id, exc)
-                self.identity_warnings.append(str(exc))
-                continue
-            trusted.append(ident)
-        return trusted
-
-    def seal_for(
-        self, devices: Sequence[DeviceIdentity], plaintext: bytes
-    ) -> list[tuple[str, str, bytes]]:
-        """Seal `plaintext` pairwise (signed, encrypted) to each device: (user, device, bytes)."""
-        return [(d.user_id, d.device_id, self._channel(d).encrypt(plaintext)) for d in devices]
-
-    async def open_sealed(self, sender_user: str, sender_device: str, envelope: bytes) -> bytes:
-        """Open a pairwise envelope `seal_for` made on the sender's device.
-
-        No replay window: the same sealed payload may arrive again (an alarm's repeats), so
-        callers that must see each payload once keep track themselves.
-        """
-        header = parse_header(envelope)
-        if (header.sender_user, header.sender_device) != (sender_user, sender_device):
-            raise MalformedError("sealed payload names another sender than the server")
-        peer = await self._identity(sender_user, sender_device)
-        return decrypt_pairwise(self.keys, peer, envelope)[1]
-
     def _ratchet(self, peer: DeviceIdentity) -> RatchetChannel:
         address = (peer.user_id, peer.device_id)
         channel = self._ratchets.get(address)
@@ -842,6 +802,56 @@ class E2ESession:
                 txn_id=uuid.uuid4().hex, sender_device_id=self.device_id, messages=batch
             )
         return {(user, device) for user, device, _ in batch}
+
+    # sealing to exact devices ----------------------------------------------------------------
+
+    async def trust_devices(self, records: Sequence[DeviceRecord]) -> list[DeviceIdentity]:
+        """The cross-signed devices among records fetched in bulk (e.g. an alarm list's).
+
+        Each is pinned and checked as `devices_of` does; a record with a bad self-signature,
+        a changed key or no valid approval by its owner's (or an administrator's) master key
+        is left out, so only devices that get sender keys get sealed payloads.
+        """
+        owners = sorted({r.approved_by for r in records if r.approved_by})
+        await asyncio.gather(*(self._master_of(user_id) for user_id in owners))
+        trusted = []
+        for rec in records:
+            ident = DeviceIdentity(
+                rec.user_id, rec.device_id, rec.signing_key, rec.exchange_key, rec.signature
+            )
+            try:
+                self._pin(ident)
+            except CryptoError as exc:
+                log.warning("refusing device %s of %s: %s", rec.device_id, rec.user_id, exc)
+                self.identity_warnings.append(str(exc))
+                continue
+            self._records[(ident.user_id, ident.device_id)] = rec
+            self._trust[(ident.user_id, ident.device_id)] = await self._assess(ident, rec)
+            if self._verified(ident):
+                trusted.append(ident)
+        return trusted
+
+    def seal_for(
+        self, devices: Sequence[DeviceIdentity], plaintext: bytes
+    ) -> list[tuple[str, str, bytes]]:
+        """Seal `plaintext` to each device: (user, device, bytes).
+
+        A stateless signed envelope (version 1, `Box`), not the ratchet: the payload can be
+        opened again when it arrives again (an alarm's repeats, a reinstalled state file).
+        """
+        return [(d.user_id, d.device_id, self._channel(d).encrypt(plaintext)) for d in devices]
+
+    async def open_sealed(self, sender_user: str, sender_device: str, envelope: bytes) -> bytes:
+        """Open a pairwise envelope `seal_for` made on the sender's device.
+
+        No replay window: the same sealed payload may arrive again (an alarm's repeats), so
+        callers that must see each payload once keep track themselves.
+        """
+        header = parse_header(envelope)
+        if (header.sender_user, header.sender_device) != (sender_user, sender_device):
+            raise MalformedError("sealed payload names another sender than the server")
+        peer = await self._identity(sender_user, sender_device)
+        return decrypt_pairwise(self.keys, peer, envelope)[1]
 
     # sending ---------------------------------------------------------------------------------
 

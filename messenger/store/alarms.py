@@ -739,13 +739,18 @@ async def alarm_for_watcher(db: AsyncSession, user: User, alarm_id: str) -> Alar
 
 
 async def status_json(db: AsyncSession, alarm: Alarm) -> dict[str, Any]:
-    recipients = await db.scalars(
-        select(AlarmRecipient)
-        .where(AlarmRecipient.alarm_id == alarm.id)
-        .order_by(AlarmRecipient.tier, AlarmRecipient.user_id)
+    # The log first: under READ COMMITTED, recipients read after it show at least its changes.
+    log = list(
+        await db.scalars(
+            select(AlarmLog).where(AlarmLog.alarm_id == alarm.id).order_by(AlarmLog.seq)
+        )
     )
-    log = await db.scalars(
-        select(AlarmLog).where(AlarmLog.alarm_id == alarm.id).order_by(AlarmLog.seq)
+    recipients = list(
+        await db.scalars(
+            select(AlarmRecipient)
+            .where(AlarmRecipient.alarm_id == alarm.id)
+            .order_by(AlarmRecipient.tier, AlarmRecipient.user_id)
+        )
     )
 
     def ts(value: dt.datetime | None) -> str | None:
@@ -836,3 +841,59 @@ async def attachment_for(db: AsyncSession, user: User, attachment_id: str) -> Al
 
 async def refund_attachment(db: AsyncSession, row: AlarmAttachment) -> None:
     await refund_users(db, [(row.owner_user_id, row.size)])
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+async def purge(db: AsyncSession, now: dt.datetime) -> tuple[int, list[str]]:
+    """Delete closed alarms (and unused alarm attachments) older than their tenant's retention.
+
+    Returns (alarms deleted, attachment ids whose blobs the caller deletes after the commit);
+    the bytes go back to the senders' quotas. Open alarms are kept however old they are.
+    """
+    count, blob_ids = 0, []
+    for tenant in list(await db.scalars(select(Tenant))):
+        cutoff = now - dt.timedelta(days=tenant.retention_days)
+        old = select(Alarm.id).where(
+            Alarm.tenant_id == tenant.id, Alarm.state == "closed", Alarm.created_at < cutoff
+        )
+        owners = select(User.id).where(User.tenant_id == tenant.id)
+        files = (
+            await db.execute(
+                delete(AlarmAttachment)
+                .where(
+                    or_(
+                        AlarmAttachment.alarm_id.in_(old),
+                        and_(
+                            AlarmAttachment.alarm_id.is_(None),
+                            AlarmAttachment.owner_user_id.in_(owners),
+                            AlarmAttachment.created_at < cutoff,
+                        ),
+                    )
+                )
+                .returning(AlarmAttachment.id, AlarmAttachment.owner_user_id, AlarmAttachment.size)
+            )
+        ).all()
+        sizes: list[tuple[str | None, int | None]] = [(o, s) for _, o, s in files]
+        blob_ids += [i for i, _, _ in files]
+        keys = (
+            await db.execute(
+                select(Alarm.sender_user_id, func.length(AlarmKey.ciphertext))
+                .join(AlarmKey, AlarmKey.alarm_id == Alarm.id)
+                .where(Alarm.id.in_(old))
+            )
+        ).all()
+        sizes += [(u, s) for u, s in keys]
+        gone = (
+            await db.execute(
+                delete(Alarm)
+                .where(Alarm.id.in_(old))
+                .returning(Alarm.sender_user_id, func.length(Alarm.ciphertext))
+            )
+        ).all()
+        sizes += [(u, s) for u, s in gone]
+        await refund_users(db, sizes)
+        count += len(gone)
+    await db.flush()
+    return count, blob_ids

@@ -1,8 +1,8 @@
 """The messenger's tables (SQLAlchemy 2 declarative).
 
 The schema is shaped for what comes later without building it now: `users.kind` leaves room for
-bots, `events.kind` for alarms and panic (they are conversation events with their own payload),
-`tenants.audit_enabled` for four-eyes audit, and tenant policy columns for the admin portal.
+bots, `tenants.audit_enabled` for four-eyes audit, and tenant policy columns for the admin portal.
+Alarms have tables of their own (`alarm_*`, rules in `messenger.store.alarms`).
 Message content is ciphertext the server cannot read; the server never stores plaintext.
 """
 

@@ -1232,6 +1232,7 @@ class PurgeResult:
     to_device: int = 0
     receipts: int = 0
     transactions: int = 0
+    alarms: int = 0
     attachment_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -1241,6 +1242,7 @@ class PurgeResult:
             "to_device": self.to_device,
             "receipts": self.receipts,
             "transactions": self.transactions,
+            "alarms": self.alarms,
         }
 
 
@@ -1248,9 +1250,13 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
     """Delete what is older than each tenant's retention; returns what went (blob ids included).
 
     A conversation follows the retention of the tenant that owns it; to-device envelopes and
-    transaction ids follow their user's tenant. The caller deletes blobs after the commit.
+    transaction ids follow their user's tenant; closed alarms follow their tenant's. The caller
+    deletes blobs after the commit.
     """
+    from messenger.store import alarms  # the alarm rules build on this module
+
     result = PurgeResult()
+    result.alarms, result.attachment_ids = await alarms.purge(db, now)
     for tenant in list(await db.scalars(select(Tenant))):
         cutoff = now - dt.timedelta(days=tenant.retention_days)
         convs = select(Conversation.id).where(Conversation.tenant_id == tenant.id)

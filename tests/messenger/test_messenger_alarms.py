@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from alarm_people import Person, person
 from messenger_harness import Harness
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from messenger.client import BadRequest, Conflict, Envelope, Forbidden, NotFound
+from messenger.client import BadRequest, Conflict, Envelope, Forbidden, NotFound, QuotaExceeded
 from messenger.client.alarms import Position
-from messenger.store.models import Alarm, AlarmKey, AlarmLog
+from messenger.store.models import Alarm, AlarmKey, AlarmLog, Tenant, User
 
 pytestmark = pytest.mark.parametrize("database", ["sqlite", "pg"], indirect=True)
 
@@ -247,13 +247,19 @@ async def test_unanswered_recipients_are_alarmed_again_and_the_next_tier_after_t
         await crew.sender.alarms.end(aid)
 
 
-async def test_a_device_that_was_offline_gets_open_alarms_when_it_connects(crew: Crew) -> None:
-    aid = (
-        await crew.sender.alarms.raise_alarm(crew.list_id, "Evakuierung", level="alarm")
-    ).alarm_id
-    await crew.a1.listen()  # replayed before `synced`
-    assert [r.text for r in crew.a1.received(aid)] == ["Evakuierung"]
-    assert [a["alarm_id"] for a in await crew.a1.client.open_alarms()] == [aid]
+async def test_a_device_that_was_offline_gets_open_alarms_when_it_connects(
+    crew: Crew, msg: Harness
+) -> None:
+    # A second device of a1 that nobody approved (not cross-signed) gets no key.
+    unapproved = await person(msg.url, "a1@leitstelle.example", "a1-phone")
+    try:
+        aid = (await crew.sender.alarms.raise_alarm(crew.list_id, "Evakuierung")).alarm_id
+        await crew.a1.listen()  # replayed before `synced`
+        assert [r.text for r in crew.a1.received(aid)] == ["Evakuierung"]
+        assert [a["alarm_id"] for a in await crew.a1.client.open_alarms()] == [aid]
+        assert await unapproved.client.open_alarms() == []
+    finally:
+        await unapproved.close()
     await crew.a1.alarms.acknowledge(aid)
     assert await crew.a2.client.open_alarms() == []  # closed by a1's acknowledgement
     # A repeated raise with the same transaction id raises nothing new.
@@ -274,3 +280,86 @@ async def test_a_device_that_was_offline_gets_open_alarms_when_it_connects(crew:
         await crew.sender.client.raise_alarm_raw(
             crew.list_id, "info", b"x", [Envelope(crew.sender.user_id, "nope", b"k")]
         )
+
+
+async def test_panic_sends_position_and_voice_to_the_emergency_list_past_a_full_quota(
+    crew: Crew, msg: Harness
+) -> None:
+    admin = crew.admin.client
+    with pytest.raises(NotFound):  # no emergency list yet
+        await crew.sender.alarms.panic(Position(1, 1), b"OggS", duration_ms=1000)
+    await admin.create_alarm_list(
+        "Notruf",
+        [{"user_id": crew.a1.user_id}, {"user_id": crew.admin.user_id, "role": "admin"}],
+        emergency=True,
+    )
+    # The sender shares no conversation with anyone, and its storage quota is used up.
+    assert await crew.sender.client.conversations() == []
+    async with msg.sessions() as db:
+        await db.execute(update(User).where(User.id == crew.sender.user_id).values(quota_bytes=0))
+        await db.commit()
+    with pytest.raises(QuotaExceeded):  # an ordinary alarm with an attachment does not fit
+        await crew.sender.alarms.raise_alarm(crew.list_id, "Foto", attachment=b"\xff" * 100)
+    for p in (crew.a1, crew.admin):
+        await p.listen()
+    voice = b"OggS\x00\x02" + bytes(range(256)) * 40
+    raised = await crew.sender.alarms.panic(
+        Position(48.137, 11.575, 5.0), voice, duration_ms=4200, text="Hilfe, Tiefgarage"
+    )
+    await crew.a1.until(lambda p: bool(p.received(raised.alarm_id)))
+    (got,) = crew.a1.received(raised.alarm_id)
+    assert (got.level, got.text, got.position) == (
+        "panic",
+        "Hilfe, Tiefgarage",
+        Position(48.137, 11.575, 5.0),
+    )
+    assert got.attachment is not None
+    assert (got.attachment.mime, got.attachment.duration_ms) == ("audio/ogg", 4200)
+    assert await crew.a1.alarms.fetch_attachment(got.attachment) == voice
+    # The list's admin watches the panic alarm live and may fetch the voice message too.
+    await crew.admin.until(lambda p: p.saw(raised.alarm_id, "delivered", user_id=crew.a1.user_id))
+    assert await crew.admin.alarms.fetch_attachment(got.attachment) == voice
+    # Nobody else gets the attachment, and the blob store holds ciphertext only.
+    for outsider in (crew.b1, crew.stranger):
+        with pytest.raises(NotFound):
+            await outsider.client.download_alarm_attachment(got.attachment.attachment_id)
+    blobs = [f.read_bytes() for f in (msg.settings.blob_dir).rglob("*") if f.is_file()]
+    assert blobs and all(voice[6:200] not in blob for blob in blobs)
+    # A wav recording works as well; other formats are refused before anything is sent.
+    wav = await crew.sender.alarms.panic(
+        Position(0, 0), b"RIFF....WAVE", duration_ms=900, mime="audio/wav"
+    )
+    await crew.a1.until(lambda p: bool(p.received(wav.alarm_id)))
+    with pytest.raises(ValueError):
+        await crew.sender.alarms.panic(Position(0, 0), b"ID3", duration_ms=900, mime="audio/mpeg")
+    with pytest.raises(ValueError):
+        await crew.sender.alarms.panic(Position(0, 0), b"OggS", duration_ms=0)
+    with pytest.raises(ValueError):
+        Position(91, 0)
+
+
+async def test_closed_alarms_leave_with_the_retention_and_give_their_bytes_back(
+    crew: Crew, msg: Harness
+) -> None:
+    from messenger.server.blobs import BlobStore
+    from messenger.server.retention import run_purge
+
+    open_one = await crew.sender.alarms.raise_alarm(crew.list_id, "bleibt offen")
+    closed = await crew.sender.alarms.raise_alarm(
+        crew.list_id, "mit Foto", attachment=b"\x89PNG" * 50, mime="image/png"
+    )
+    await crew.sender.alarms.end(closed.alarm_id)
+    used = (await crew.sender.client.quota())["used"]
+    assert used > 0
+    blobs = BlobStore(msg.settings.blob_dir)
+    async with msg.sessions() as db:
+        await db.execute(update(Tenant).values(retention_days=1))
+        await db.commit()
+    msg.clock.shift(days=2)  # past the retention
+    result = await run_purge(msg.sessions, blobs, msg.clock())
+    assert result.alarms == 1 and len(result.attachment_ids) == 1
+    assert not blobs.path(result.attachment_ids[0]).exists()
+    with pytest.raises(NotFound):
+        await crew.sender.alarms.status(closed.alarm_id)
+    assert (await crew.sender.alarms.status(open_one.alarm_id))["state"] == "notifying"
+    assert 0 < (await crew.sender.client.quota())["used"] < used

@@ -27,17 +27,8 @@ from messenger.server.api import (
 
 def router() -> APIRouter:
     root = APIRouter()
-    for module in (
-        accounts,
-        keys,
-        conversations,
-        to_device,
-        attachments,
-        stream,
-        admin,
-        alarms,
-        bots,
-    ):
+    modules = (accounts, keys, conversations, to_device, attachments, stream, admin, alarms, bots)
+    for module in modules:
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root

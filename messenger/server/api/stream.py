@@ -134,12 +134,17 @@ class StreamConnection:
         tool on a single node) or a lost pub/sub message still arrive. The database is the
         truth for membership, so hub subscriptions follow it here. To-device envelopes go
         first: they carry the sender keys of the messages that follow, so a client back from
-        a long absence can read each message as it arrives instead of holding it.
+        a long absence can read each message as it arrives instead of holding it. Open alarms
+        the device has not had yet (or a later round of) come next.
         """
         await self._fill_to_device(None)
-        await self._fill_alarms()
         async with self.state.sessions() as db:
+            waiting = await alarms.deliveries_for_device(db, self.user_id, self.device_id)
             candidates = await repo.sync_candidates(db, self.user_id, self.cursors)
+        for alarm, recipient, key in waiting:  # open alarms not sent yet (or a later round)
+            if recipient.rounds > self.alarm_rounds.get(alarm.id, 0):
+                await self._send(alarm_event(alarm, recipient, key))
+                self.alarm_rounds[alarm.id] = recipient.rounds
         for mem, last_seq in candidates:
             cid = mem.conversation_id
             if mem.active:
@@ -177,15 +182,6 @@ class StreamConnection:
                 if upto is not None:
                     self.cursors[cid] = max(self.cursors[cid], upto)
                 return
-
-    async def _fill_alarms(self) -> None:
-        """Open alarms this device was alarmed with and not sent yet (or a later round)."""
-        async with self.state.sessions() as db:
-            rows = await alarms.deliveries_for_device(db, self.user_id, self.device_id)
-        for alarm, recipient, key in rows:
-            if recipient.rounds > self.alarm_rounds.get(alarm.id, 0):
-                await self._send(alarm_event(alarm, recipient, key))
-                self.alarm_rounds[alarm.id] = recipient.rounds
 
     async def _fill_to_device(self, upto: int | None) -> None:
         while True:
