@@ -19,6 +19,7 @@ import typer
 
 from bridge import paths
 from bridge.commands._common import fail, print_json
+from bridge.commands._messenger_bots import admin_bot_app, bot_app
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +50,8 @@ admin.add_typer(domain_app, name="domain")
 admin.add_typer(user_app, name="user")
 admin.add_typer(group_app, name="group")
 admin.add_typer(policy_app, name="policy")
+admin.add_typer(admin_bot_app, name="bot")
+app.add_typer(bot_app, name="bot")
 admin.add_typer(alarm_list_app, name="alarm-list")
 
 T = TypeVar("T")

@@ -359,6 +359,11 @@ class MessengerClient:
             data["message_id"], data["conversation_id"], data["seq"], data["ts"], data["duplicate"]
         )
 
+    async def delete_message(self, conversation_id: str, seq: int) -> int:
+        """Delete one's own message for everyone; returns the seq of the deletion event."""
+        data = await self._json("DELETE", f"/v1/conversations/{conversation_id}/messages/{seq}")
+        return int(data["seq"])
+
     async def send_to_device(
         self,
         envelopes: Sequence[Envelope],
@@ -389,6 +394,15 @@ class MessengerClient:
             "POST",
             f"/v1/conversations/{conversation_id}/receipts",
             json_body={"seq": seq, "kind": kind},
+            replayable=True,
+        )
+
+    async def typing(self, conversation_id: str, typing: bool = True) -> None:
+        """Members' open streams get a live `typing` event (nothing is stored)."""
+        await self._request(
+            "POST",
+            f"/v1/conversations/{conversation_id}/typing",
+            json_body={"typing": typing},
             replayable=True,
         )
 
@@ -662,7 +676,7 @@ class EventStream:
     def _advance(self, event: dict[str, Any]) -> None:
         cursors = self._client.cursors
         kind = event.get("type")
-        if kind in ("message", "membership"):
+        if kind in ("message", "membership", "redaction"):
             cid = event["conversation_id"]
             cursors.conversations[cid] = max(cursors.conversations.get(cid, 0), int(event["seq"]))
         elif kind == "to_device":

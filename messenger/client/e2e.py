@@ -47,8 +47,26 @@ from messenger.client import (
     MessengerError,
     NotFound,
 )
+from messenger.client.content import (
+    MAX_LIVE_SECONDS,
+    AttachmentRef,
+    Content,
+    ContentError,
+    Edit,
+    File,
+    LiveShare,
+    Location,
+    Parsed,
+    Reaction,
+    Text,
+    Thumbnail,
+    Voice,
+    encode,
+    image_info,
+    parse_content,
+    voice_duration_ms,
+)
 from messenger.crypto import (
-    AttachmentKey,
     AuditSeal,
     CryptoError,
     DeviceIdentity,
@@ -209,6 +227,8 @@ class E2ETransport(Protocol):
 
     async def download_attachment(self, attachment_id: str) -> bytes: ...
 
+    async def delete_message(self, conversation_id: str, seq: int) -> int: ...
+
 
 class ClientTransport:
     """`E2ETransport` over the SDK's `MessengerClient` (logged in, device chosen by the session)."""
@@ -339,6 +359,9 @@ class ClientTransport:
     async def download_attachment(self, attachment_id: str) -> bytes:
         return await self.client.download(attachment_id)
 
+    async def delete_message(self, conversation_id: str, seq: int) -> int:
+        return await self.client.delete_message(conversation_id, seq)
+
 
 def device_records(rows: Sequence[Mapping[str, Any]]) -> list[DeviceRecord]:
     """Device records from the server's JSON (keys in base64); unreadable ones are skipped."""
@@ -362,17 +385,10 @@ def device_records(rows: Sequence[Mapping[str, Any]]) -> list[DeviceRecord]:
 
 
 @dataclass(frozen=True)
-class AttachmentRef:
-    """An attachment as announced in a decrypted message; `E2ESession.fetch_attachment` opens it."""
-
-    attachment_id: str
-    name: str
-    mime: str
-    key: AttachmentKey
-
-
-@dataclass(frozen=True)
 class DecryptedMessage:
+    """A verified message. `content` is its typed content (messenger.client.content); `body`,
+    `attachment` and `actions` repeat the text, caption, file and buttons for simple readers."""
+
     conversation_id: str
     seq: int
     sender_user_id: str
@@ -382,6 +398,35 @@ class DecryptedMessage:
     actions: tuple[tuple[str, str], ...] = ()  # (label, reply) buttons offered by the sender
     sent_at_ms: int | None = None  # the sender's clock, authenticated; None for old messages
     sender_verified: bool = True  # False: the sending device is not cross-signed (show it)
+    content: Content | None = None
+    reply_to: int | None = None  # seq of the message this one answers
+
+    @property
+    def parsed(self) -> Parsed:
+        assert self.content is not None
+        return Parsed(self.content, self.reply_to)
+
+
+@dataclass(frozen=True)
+class UndecodableMessage:
+    """A verified message whose content is outside the schema this client knows (shown as
+    "cannot be displayed"); `reason` says why, without any of the content."""
+
+    conversation_id: str
+    seq: int
+    sender_user_id: str
+    sender_device_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MessageDeleted:
+    """The message `target` was deleted for everyone by `by_user_id` (the server dropped it)."""
+
+    conversation_id: str
+    seq: int  # the redaction's own place in the conversation
+    target: int
+    by_user_id: str
 
 
 @dataclass(frozen=True)
@@ -450,6 +495,8 @@ E2EResult = (
     DecryptedMessage
     | RejectedMessage
     | UndecryptableMessage
+    | UndecodableMessage
+    | MessageDeleted
     | HoldFull
     | MessageGap
     | MembershipChange
@@ -974,6 +1021,23 @@ class E2ESession:
             conversation_id, action, user_id, self.user_id, self.device_id, after_seq
         )
 
+    async def send_content(
+        self,
+        conversation_id: str,
+        content: Content,
+        *,
+        reply_to: int | None = None,
+        txn_id: str | None = None,
+        attachment_ids: Sequence[str] = (),
+    ) -> int:
+        """Encrypt and send any content of `messenger.client.content`; returns its seq.
+
+        A caller that may repeat a send after a crash passes the same `txn_id` each time: the
+        server stores the first and answers repeats with its sequence number.
+        """
+        doc = encode(content, reply_to)  # raises ContentError before anything is sent
+        return await self._send(conversation_id, doc, attachment_ids, txn_id=txn_id)
+
     async def send_text(
         self,
         conversation_id: str,
@@ -981,43 +1045,152 @@ class E2ESession:
         *,
         txn_id: str | None = None,
         actions: Sequence[Mapping[str, str]] = (),
+        reply_to: int | None = None,
     ) -> int:
-        """Encrypt and send a text; returns the server's sequence number.
+        """Encrypt and send a text (a reply when `reply_to` names a seq).
 
-        A caller that may repeat a send after a crash passes the same `txn_id` each time: the
-        server stores the first and answers repeats with its sequence number. `actions` are
-        buttons a client may show, each `{"label": ..., "reply": ...}`: pressing one sends its
-        `reply` as a text (so a client without buttons can type it).
+        `actions` are buttons a client may show, each `{"label": ..., "reply": ...}`: pressing
+        one sends its `reply` as a text (so a client without buttons can type it).
         """
-        content: dict[str, Any] = {"type": "text", "body": text}
-        if actions:
-            content["actions"] = [
-                {"label": str(a["label"]), "reply": str(a["reply"])} for a in actions
-            ]
-        return await self._send(conversation_id, content, txn_id=txn_id)
+        buttons = tuple((str(a["label"]), str(a["reply"])) for a in actions)
+        return await self.send_content(
+            conversation_id, Text(text, buttons), reply_to=reply_to, txn_id=txn_id
+        )
 
-    async def send_attachment(
-        self, conversation_id: str, data: bytes, *, name: str, mime: str, body: str = ""
-    ) -> int:
-        """Encrypt `data` under a fresh key, upload the blob, send the key inside a message."""
+    async def _upload(
+        self, conversation_id: str, data: bytes, name: str, mime: str
+    ) -> AttachmentRef:
         blob, key = encrypt_attachment(data)
         attachment_id = await self.transport.upload_attachment(conversation_id, blob)
-        content = {
-            "type": "attachment",
-            "attachment_id": attachment_id,
-            "key": _b64(key.key),
-            "sha256": _b64(key.sha256),
-            "size": key.size,
-            "name": name,
-            "mime": mime,
-            "body": body,
-        }
-        return await self._send(conversation_id, content, [attachment_id])
+        return AttachmentRef(attachment_id, name, mime, key)
+
+    async def send_attachment(
+        self,
+        conversation_id: str,
+        data: bytes,
+        *,
+        name: str,
+        mime: str,
+        body: str = "",
+        reply_to: int | None = None,
+        txn_id: str | None = None,
+    ) -> int:
+        """Encrypt `data` under a fresh key, upload the blob, send the key inside a message.
+
+        An image (`image/*` this client can read) also gets its size and a small JPEG
+        thumbnail, made here and encrypted under its own key like the image.
+        """
+        width = height = None
+        thumbnail: Thumbnail | None = None
+        info = None
+        if mime.startswith("image/"):
+            try:
+                info = image_info(data)
+            except ContentError:
+                log.info("image not readable here: sent as a file without thumbnail")
+        ref = await self._upload(conversation_id, data, name, mime)
+        ids = [ref.attachment_id]
+        if info is not None:
+            width, height = info.width, info.height
+            thumb_ref = await self._upload(conversation_id, info.thumbnail, "", "image/jpeg")
+            thumbnail = Thumbnail(thumb_ref, info.thumb_width, info.thumb_height)
+            ids.append(thumb_ref.attachment_id)
+        content = File(ref, body, width, height, thumbnail)
+        return await self.send_content(
+            conversation_id, content, reply_to=reply_to, txn_id=txn_id, attachment_ids=ids
+        )
+
+    async def send_voice(
+        self,
+        conversation_id: str,
+        data: bytes,
+        *,
+        mime: str,
+        duration_ms: int | None = None,
+        name: str = "",
+        body: str = "",
+        reply_to: int | None = None,
+        txn_id: str | None = None,
+    ) -> int:
+        """Send a voice message: Opus in Ogg (`audio/ogg`) or WAV (`audio/wav`). The container
+        is checked first (ContentError if it is not what `mime` says); the duration is read
+        from it unless given."""
+        measured = voice_duration_ms(data, mime)
+        ref = await self._upload(conversation_id, data, name or f"voice.{mime[6:]}", mime)
+        content = Voice(ref, duration_ms or measured, body)
+        return await self.send_content(
+            conversation_id,
+            content,
+            reply_to=reply_to,
+            txn_id=txn_id,
+            attachment_ids=[ref.attachment_id],
+        )
+
+    async def send_location(
+        self,
+        conversation_id: str,
+        lat: float,
+        lon: float,
+        accuracy_m: float,
+        *,
+        reply_to: int | None = None,
+        txn_id: str | None = None,
+    ) -> int:
+        """Send a position once (degrees WGS 84, accuracy radius in metres)."""
+        return await self.send_content(
+            conversation_id, Location(lat, lon, accuracy_m), reply_to=reply_to, txn_id=txn_id
+        )
+
+    async def share_live_location(
+        self, conversation_id: str, lat: float, lon: float, accuracy_m: float, *, seconds: int
+    ) -> tuple[int, LiveShare]:
+        """Start sharing a live position for `seconds`; returns (seq, the share for updates)."""
+        if not 1 <= seconds <= MAX_LIVE_SECONDS:
+            raise ContentError(f"live sharing lasts 1 to {MAX_LIVE_SECONDS} seconds")
+        share = LiveShare(uuid.uuid4().hex, int(self._clock() * 1000) + seconds * 1000)
+        seq = await self.send_content(conversation_id, Location(lat, lon, accuracy_m, share))
+        return seq, share
+
+    async def update_live_location(
+        self,
+        conversation_id: str,
+        share: LiveShare,
+        lat: float,
+        lon: float,
+        accuracy_m: float,
+        *,
+        final: bool = False,
+    ) -> int:
+        """Send a new position of a running share; `final=True` ends the share with it."""
+        if int(self._clock() * 1000) >= share.until_ms:
+            raise ContentError("this live sharing has ended")
+        live = LiveShare(share.id, share.until_ms, final)
+        return await self.send_content(conversation_id, Location(lat, lon, accuracy_m, live))
+
+    async def edit(self, conversation_id: str, target: int, body: str) -> int:
+        """Replace the text of one's own message `target` (others' clients ignore other edits)."""
+        return await self.send_content(conversation_id, Edit(target, body))
+
+    async def react(
+        self, conversation_id: str, target: int, emoji: str, *, remove: bool = False
+    ) -> int:
+        return await self.send_content(conversation_id, Reaction(target, emoji, remove))
+
+    async def delete_for_everyone(self, conversation_id: str, target: int) -> int:
+        """Have the server drop one's own message (its ciphertext and attachments) for every
+        member; members get a `MessageDeleted`. Returns the seq of the deletion."""
+        return await self.transport.delete_message(conversation_id, target)
 
     async def fetch_attachment(self, ref: AttachmentRef) -> bytes:
         return decrypt_attachment(
             await self.transport.download_attachment(ref.attachment_id), ref.key
         )
+
+    async def fetch_voice(self, voice: Voice) -> bytes:
+        """The voice recording, its container checked against its type (ContentError if not)."""
+        data = await self.fetch_attachment(voice.attachment)
+        voice_duration_ms(data, voice.attachment.mime)
+        return data
 
     # receiving -------------------------------------------------------------------------------
 
@@ -1028,7 +1201,18 @@ class E2ESession:
         if kind == "to_device":
             return await self._on_to_device(event)
         if kind == "message":
+            if event.get("deleted"):
+                return []  # its redaction follows in the sequence and says so
             return await self._on_message(event)
+        if kind == "redaction":
+            return [
+                MessageDeleted(
+                    str(event["conversation_id"]),
+                    int(event["seq"]),
+                    int(event["redacts"]),
+                    str(event["by_user_id"]),
+                )
+            ]
         if kind == "membership":
             # Any membership change seen: the next message goes under a new sender key (the
             # server also refuses a message prepared before a change it stored meanwhile).
@@ -1176,26 +1360,26 @@ class E2ESession:
                 return self._hold(event)
             if opened.gap:  # reported even if the content below turns out unreadable
                 gap.append(MessageGap(cid, seq, sender_user, sender_device, opened.gap))
-            content = json.loads(opened.body)
-            result = DecryptedMessage(
-                conversation_id=cid,
-                seq=seq,
-                sender_user_id=sender_user,
-                sender_device_id=sender_device,
-                body=str(content.get("body", "")),
-                attachment=_attachment_ref(content),
-                actions=_actions(content),
-                sent_at_ms=opened.sent_at_ms,
-                sender_verified=self._trust.get((sender_user, sender_device), (None,))[0]
+            try:
+                parsed = parse_content(json.loads(opened.body))
+            except (ValueError, ContentError) as exc:
+                reason = str(exc) if isinstance(exc, ContentError) else "content is not JSON"
+                log.info("message %s/%s undecodable: %s", cid, seq, reason)
+                return [*gap, UndecodableMessage(cid, seq, sender_user, sender_device, reason)]
+            result = _decrypted(
+                cid,
+                seq,
+                sender_user,
+                sender_device,
+                parsed,
+                opened.sent_at_ms,
+                self._trust.get((sender_user, sender_device), (None,))[0]
                 in (Trust.OWNER, Trust.ADMIN)
                 or (sender_user, sender_device) == (self.user_id, self.device_id),
             )
         except CryptoError as exc:
             log.warning("message %s/%s refused: %s", cid, seq, type(exc).__name__)
             return [RejectedMessage(cid, seq, sender_user, sender_device, exc)]
-        except (ValueError, KeyError, TypeError) as exc:
-            error = MalformedError(f"message content is not valid: {type(exc).__name__}")
-            return [*gap, RejectedMessage(cid, seq, sender_user, sender_device, error)]
         return [*gap, result]
 
     # persistence -----------------------------------------------------------------------------
@@ -1383,26 +1567,36 @@ def _identity_from_json(d: Mapping[str, Any]) -> DeviceIdentity:
     )
 
 
-def _actions(content: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    buttons = content.get("actions")
-    if buttons is None:
-        return ()
-    if not isinstance(buttons, list):
-        raise TypeError("actions must be a list")
-    return tuple((str(b["label"]), str(b["reply"])) for b in buttons)
-
-
-def _attachment_ref(content: Mapping[str, Any]) -> AttachmentRef | None:
-    if content.get("type") != "attachment":
-        return None
-    key = AttachmentKey(
-        key=_unb64(content["key"]), sha256=_unb64(content["sha256"]), size=int(content["size"])
-    )
-    return AttachmentRef(
-        attachment_id=str(content["attachment_id"]),
-        name=str(content.get("name", "")),
-        mime=str(content.get("mime", "application/octet-stream")),
-        key=key,
+def _decrypted(
+    cid: str,
+    seq: int,
+    user: str,
+    device: str,
+    parsed: Parsed,
+    sent_at_ms: int | None,
+    sender_verified: bool,
+) -> DecryptedMessage:
+    content = parsed.content
+    body, attachment = "", None
+    actions: tuple[tuple[str, str], ...] = ()
+    if isinstance(content, Text):
+        body, actions = content.body, content.actions
+    elif isinstance(content, File | Voice):
+        body, attachment = content.body, content.attachment
+    elif isinstance(content, Edit):
+        body = content.body
+    return DecryptedMessage(
+        conversation_id=cid,
+        seq=seq,
+        sender_user_id=user,
+        sender_device_id=device,
+        body=body,
+        attachment=attachment,
+        actions=actions,
+        sent_at_ms=sent_at_ms,
+        content=content,
+        reply_to=parsed.reply_to,
+        sender_verified=sender_verified,
     )
 
 

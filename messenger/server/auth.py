@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
+from messenger.server import bots
 from messenger.server.config import Argon2Params
 from messenger.server.errors import ApiError
 from messenger.server.state import DB, AppState, State
@@ -122,7 +123,8 @@ async def caller_for_token(db: AsyncSession, token: str, state: AppState) -> Cal
     session, user, tenant_disabled = row
     if session.revoked_at is not None or user.disabled or tenant_disabled:
         raise ApiError(401, "this session has ended")
-    if session.created_at + state.settings.session_ttl <= state.now():
+    # A bot's token lasts until it is rotated or the bot deleted (services cannot log in).
+    if user.kind != "bot" and session.created_at + state.settings.session_ttl <= state.now():
         raise ApiError(401, "this session has expired; log in again")
     return Caller(session, user)
 
@@ -132,7 +134,19 @@ async def current_caller(request: Request, db: DB, state: State) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "send 'Authorization: Bearer <token>'")
-    return await caller_for_token(db, token.strip(), state)
+    caller = await caller_for_token(db, token.strip(), state)
+    if caller.user.kind == "bot":
+        # The route's template; routers included with a prefix may leave "/v1" out of it.
+        path = getattr(request.scope.get("route"), "path", request.url.path)
+        await bots.authorise(
+            db,
+            caller.user,
+            request.method,
+            path if path.startswith("/v1/") else "/v1" + path,
+            state.logins.counters,
+            state.now().timestamp(),
+        )
+    return caller
 
 
 Authed = Annotated[Caller, Depends(current_caller)]

@@ -84,6 +84,13 @@ class ServerSettings:
     # start when missing. Default: `metadata-keys.json` beside the blob directory. Keep it out
     # of database backups.
     metadata_key_file: Path | None = None
+    # Bot webhooks: queued every `webhook_interval` seconds; a failed delivery is tried again
+    # after webhook_backoff × 1, 2, 4 … seconds (at most an hour), `webhook_attempts` times
+    # in all, then it is a dead letter.
+    webhook_interval: float = 1.0
+    webhook_attempts: int = 8
+    webhook_backoff: float = 5.0
+    webhook_timeout: float = 10.0
     auto_migrate: bool = True
     argon2: Argon2Params = field(default_factory=Argon2Params)
     clock: Callable[[], dt.datetime] = utcnow

@@ -28,6 +28,14 @@ def conversation_event(event: Event) -> dict[str, Any]:
             "by_user_id": event.sender_user_id,
             **_signed(event.payload.get("signed")),
         }
+    if event.kind == "redaction":
+        return {
+            "type": "redaction",
+            **base,
+            "redacts": event.payload["redacts"],
+            "by_user_id": event.sender_user_id,
+        }
+    deleted = {"deleted": True} if event.payload.get("deleted") else {}
     return {
         "type": event.kind,
         **base,
@@ -36,6 +44,7 @@ def conversation_event(event: Event) -> dict[str, Any]:
         "sender_device_id": event.sender_device_id,
         "ciphertext": b64(event.ciphertext or b""),
         "attachment_ids": list(event.payload.get("attachment_ids", [])),
+        **deleted,
     }
 
 

@@ -416,6 +416,46 @@ class AuditLogEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class Bot(Base):
+    """A tenant's bot: a user of kind "bot" with scopes, a send rate and maybe a webhook.
+
+    Its token is a session of that user (revoked and replaced on rotation). With a webhook,
+    `cursors` is how far its events were queued per conversation and `lease_until` lets one
+    node at a time queue them.
+    """
+
+    __tablename__ = "bots"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    cursors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lease_until: Mapped[dt.datetime | None]
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime]
+
+
+class WebhookDelivery(Base):
+    """A batch of a bot's events for its webhook: pending (due at `next_at`), delivered, dead
+    (every attempt failed; re-drivable) or dropped (the bot was deleted)."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bot_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime]
+    delivered_at: Mapped[dt.datetime | None]
+    __table_args__ = (Index("ix_webhook_deliveries_state_next_at", "state", "next_at"),)
+
+
 class AlarmList(Base):
     """Who an alarm reaches, tier by tier: tier 1 first, the next after the escalation timeout.
 

@@ -962,6 +962,48 @@ async def append_message(
     return event
 
 
+async def redact_message(
+    db: AsyncSession, user: User, conv: Conversation, seq: int, now: dt.datetime
+) -> tuple[Event, list[str]]:
+    """Delete a message for everyone: its ciphertext, receipts and attachments go, and a
+    `redaction` event takes the next seq. Only the message's sender deletes it (a group
+    admin removes the sender instead). Returns (the redaction, blob ids to delete after
+    the commit)."""
+    await check_conversation_open(db, conv)
+    mem = await membership(db, conv.id, user.id)
+    event = await db.get(Event, (conv.id, seq))
+    if event is None or event.kind != "message" or mem is None or not in_window(mem, seq):
+        raise NotFound("no such message")
+    if event.sender_user_id != user.id:
+        raise Forbidden("only its sender deletes a message for everyone")
+    if event.payload.get("deleted"):
+        raise Conflict("this message is already deleted")
+    await refund_users(db, [(event.sender_user_id, len(event.ciphertext or b""))])
+    event.ciphertext = None
+    event.payload = {"deleted": True}
+    await db.execute(delete(Receipt).where(Receipt.conversation_id == conv.id, Receipt.seq == seq))
+    gone = (
+        await db.execute(
+            delete(Attachment)
+            .where(Attachment.conversation_id == conv.id, Attachment.message_seq == seq)
+            .returning(Attachment.id, Attachment.owner_user_id, Attachment.size)
+        )
+    ).all()
+    blob_ids = await _refund_attachments(db, gone)
+    redaction = Event(
+        conversation_id=conv.id,
+        seq=await next_seq(db, conv.id),
+        id=new_id(),
+        kind="redaction",
+        sender_user_id=user.id,
+        payload={"redacts": seq},
+        created_at=now,
+    )
+    db.add(redaction)
+    await db.flush()
+    return redaction, blob_ids
+
+
 async def append_to_device(
     db: AsyncSession,
     sender: User,
@@ -1244,20 +1286,7 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
                 .returning(Attachment.id, Attachment.owner_user_id, Attachment.size)
             )
         ).all()
-        for att_id, owner_id, size in gone:
-            await db.execute(
-                update(User)
-                .where(User.id == owner_id)
-                .values(storage_used=User.storage_used - size)
-            )
-            await db.execute(
-                update(Tenant)
-                .where(
-                    Tenant.id == select(User.tenant_id).where(User.id == owner_id).scalar_subquery()
-                )
-                .values(storage_used=Tenant.storage_used - size)
-            )
-            result.attachment_ids.append(att_id)
+        result.attachment_ids += await _refund_attachments(db, gone)
         result.attachments += len(gone)
         events = (
             await db.execute(
@@ -1316,6 +1345,23 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
         )
     await db.flush()
     return result
+
+
+async def _refund_attachments(db: AsyncSession, gone: Iterable[Any]) -> list[str]:
+    """Give the bytes of deleted attachment rows (id, owner, size) back to owner and tenant;
+    returns their ids (the caller deletes the blobs after the commit)."""
+    ids = []
+    for att_id, owner_id, size in gone:
+        await db.execute(
+            update(User).where(User.id == owner_id).values(storage_used=User.storage_used - size)
+        )
+        await db.execute(
+            update(Tenant)
+            .where(Tenant.id == select(User.tenant_id).where(User.id == owner_id).scalar_subquery())
+            .values(storage_used=Tenant.storage_used - size)
+        )
+        ids.append(att_id)
+    return ids
 
 
 def _count(result: Any) -> int:

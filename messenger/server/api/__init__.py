@@ -3,8 +3,8 @@
 The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
 devices, directory), `keys` (prekeys, cross-signing), `conversations` (groups, members,
 messages, receipts), `to_device`, `attachments`, `stream` (WebSocket), `admin` (tenant
-administration), `audit` (four-eyes audit), `alarms` (alarm lists and alarms) and `ops`
-(health, readiness, metrics).
+administration), `audit` (four-eyes audit), `alarms` (alarm lists and alarms), `bots` (bot
+accounts) and `ops` (health, readiness, metrics).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from messenger.server.api import (
     alarms,
     attachments,
     audit,
+    bots,
     conversations,
     keys,
     ops,
@@ -27,7 +28,18 @@ from messenger.server.api import (
 
 def router() -> APIRouter:
     root = APIRouter()
-    modules = (accounts, keys, conversations, to_device, attachments, stream, admin, audit, alarms)
+    modules = (
+        accounts,
+        keys,
+        conversations,
+        to_device,
+        attachments,
+        stream,
+        admin,
+        audit,
+        alarms,
+        bots,
+    )
     for module in modules:
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)

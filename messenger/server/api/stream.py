@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
+from messenger.server import bots
 from messenger.server.api._common import Body, Seq
 from messenger.server.auth import caller_for_token
 from messenger.server.errors import ApiError
@@ -335,6 +336,8 @@ async def stream(ws: WebSocket) -> None:
             if caller.session.device_id is None:
                 raise ApiError(401, "register a device before opening the stream")
             await repo.active_device(db, caller.user.id, caller.session.device_id)
+            if not await bots.has_scope(db, caller.user, "read"):
+                raise ApiError(401, "this bot lacks the 'read' scope")
         except (ApiError, NotFound) as exc:
             await ws.close(CLOSE_AUTH, str(exc)[:120])
             return

@@ -1,7 +1,7 @@
 """Conversation names and display names are sealed at rest: their columns become unbounded text.
 
 Revision ID: 0030
-Revises: 0020
+Revises: 0025
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
-down_revision = "0020"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
