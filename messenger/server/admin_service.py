@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
 from messenger.audit import log as audit_log
-from messenger.server import invitations
+from messenger.server import bots, invitations
 from messenger.server.config import ServerSettings
 from messenger.server.wire import device_list_change, route_conversation, route_departure
 from messenger.store import alarms, repo
@@ -254,7 +254,9 @@ async def reset_devices(db: AsyncSession, actor: User, user_id: str, now: dt.dat
 async def users_of(db: AsyncSession, actor: User) -> list[User]:
     own = await own_tenant(db, actor)
     rows = await db.scalars(
-        select(User).where(User.tenant_id == own.id, User.deleted_at.is_(None)).order_by(User.email)
+        select(User)
+        .where(User.tenant_id == own.id, User.deleted_at.is_(None), User.kind == "person")
+        .order_by(User.email)
     )
     return list(rows)
 
@@ -795,3 +797,45 @@ async def delete_alarm_list(db: AsyncSession, actor: User, list_id: str, now: dt
     row = await alarms.list_for_admin(db, actor, list_id)
     await alarms.delete_list(db, actor, row)
     await _audit(db, own.id, actor, "alarm_list.deleted", {"list_id": list_id}, now)
+
+
+# -- bots (rules in messenger.server.bots) ---------------------------------------------------
+
+
+async def bots_of(db: AsyncSession, actor: User) -> list[bots.BotInfo]:
+    own = await own_tenant(db, actor)
+    return await bots.list_bots(db, own.id)
+
+
+async def create_bot(
+    db: AsyncSession,
+    actor: User,
+    name: str,
+    scopes: list[str],
+    now: dt.datetime,
+    *,
+    rate_per_minute: int = 60,
+    webhook_url: str | None = None,
+) -> tuple[bots.BotInfo, str, str | None]:
+    """The bot, its token and its webhook secret (both shown once)."""
+    own = await own_tenant(db, actor)
+    created = await bots.create_bot(
+        db,
+        own.id,
+        name,
+        scopes,
+        now,
+        created_by=actor.id,
+        rate_per_minute=rate_per_minute,
+        webhook_url=webhook_url or None,
+    )
+    details = {"bot_id": created[0].user.id, "scopes": sorted(scopes)}
+    await _audit(db, own.id, actor, "bot.created", details, now)
+    return created
+
+
+async def delete_bot(db: AsyncSession, actor: User, bot_id: str, now: dt.datetime) -> Changes:
+    own = await own_tenant(db, actor)
+    departure = await bots.delete_bot(db, own.id, bot_id, now)
+    await _audit(db, own.id, actor, "bot.deleted", {"bot_id": bot_id}, now)
+    return Changes(route_departure(bot_id, departure))

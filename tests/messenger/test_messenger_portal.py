@@ -244,3 +244,31 @@ async def test_alarm_lists_through_the_alarm_rules(msg: Harness) -> None:
         assert [(m.tier) for m in await alarms.list_members(db, row.id)] == [1, 2]
         actions = [e.action for e in await audit_log.entries(db, kreis)]
         assert actions == ["alarm_list.created"]
+
+
+async def test_a_bot_made_in_the_portal_sends_with_its_token(msg: Harness) -> None:
+    kreis = await msg.tenant("Kreis", "kreis.example")
+    await msg.user("admin@kreis.example", role="tenant_admin")
+    async with httpx.AsyncClient(base_url=msg.url) as http:
+        await portal_login(http, "admin@kreis.example")
+        token = csrf_of((await http.get("/admin/bots")).text)
+        made = await http.post(
+            "/admin/bots",
+            data={"csrf": token, "name": "Rufdienst", "scopes": ["read", "send"]},
+        )
+        assert made.status_code == 200
+        found = re.search(r'<code id="bot-token">([^<]+)</code>', made.text)
+        assert found
+        users = await http.get("/admin/users")
+        assert "Rufdienst" not in users.text  # bots are listed apart from people
+        bad = await http.post("/admin/bots", data={"csrf": token, "name": "X", "scopes": ["root"]})
+        assert bad.status_code == 303
+        assert "unknown scope" in (await http.get("/admin/bots")).text
+    async with httpx.AsyncClient(
+        base_url=msg.url, headers={"Authorization": f"Bearer {found.group(1)}"}
+    ) as bot:
+        me = await bot.get("/v1/me")
+        assert me.status_code == 200 and me.json()["display_name"] == "Rufdienst"
+    async with msg.sessions() as db:
+        actions = [e.action for e in await audit_log.entries(db, kreis)]
+        assert actions == ["bot.created"]

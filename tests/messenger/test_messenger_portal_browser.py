@@ -228,6 +228,7 @@ async def test_every_page_passes_axe_core(msg: Harness, browser_page: Any) -> No
         "users",
         "groups",
         "alarms",
+        "bots",
         "policies",
         "branding",
         "templates",

@@ -9,12 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from messenger.server import bots
+from messenger.server import admin_service, bots
+from messenger.server.admin_service import own_tenant
 from messenger.server.api._common import Body, Id
-from messenger.server.api.admin import _own_tenant
 from messenger.server.auth import Authed
 from messenger.server.state import DB, State
-from messenger.server.wire import route_departure
 
 router = APIRouter(prefix="/admin/bots")
 log = logging.getLogger("messenger.server.bots")
@@ -42,14 +41,12 @@ class RedriveBody(Body):
 
 @router.post("", status_code=201)
 async def create(body: CreateBody, caller: Authed, state: State, db: DB) -> dict[str, Any]:
-    tenant = await _own_tenant(caller, db)
-    info, token, secret = await bots.create_bot(
+    info, token, secret = await admin_service.create_bot(
         db,
-        tenant.id,
+        caller.user,
         body.name,
         body.scopes,
         state.now(),
-        created_by=caller.user.id,
         rate_per_minute=body.rate_per_minute,
         webhook_url=body.webhook_url,
     )
@@ -61,19 +58,19 @@ async def create(body: CreateBody, caller: Authed, state: State, db: DB) -> dict
 
 @router.get("")
 async def list_all(caller: Authed, db: DB) -> list[dict[str, Any]]:
-    tenant = await _own_tenant(caller, db)
+    tenant = await own_tenant(db, caller.user)
     return [i.as_json() for i in await bots.list_bots(db, tenant.id)]
 
 
 @router.get("/{bot_id}")
 async def get_one(bot_id: Id, caller: Authed, db: DB) -> dict[str, Any]:
-    tenant = await _own_tenant(caller, db)
+    tenant = await own_tenant(db, caller.user)
     return (await bots.get_bot(db, tenant.id, bot_id)).as_json()
 
 
 @router.patch("/{bot_id}")
 async def update(bot_id: Id, body: UpdateBody, caller: Authed, db: DB) -> dict[str, Any]:
-    tenant = await _own_tenant(caller, db)
+    tenant = await own_tenant(db, caller.user)
     info, secret = await bots.update_bot(
         db,
         tenant.id,
@@ -90,7 +87,7 @@ async def update(bot_id: Id, body: UpdateBody, caller: Authed, db: DB) -> dict[s
 
 @router.post("/{bot_id}/token")
 async def rotate(bot_id: Id, caller: Authed, state: State, db: DB) -> dict[str, str]:
-    tenant = await _own_tenant(caller, db)
+    tenant = await own_tenant(db, caller.user)
     token = await bots.rotate_token(db, tenant.id, bot_id, state.now())
     await db.commit()
     log.info("bot token rotated bot=%s by=%s", bot_id, caller.user.id)
@@ -99,16 +96,15 @@ async def rotate(bot_id: Id, caller: Authed, state: State, db: DB) -> dict[str, 
 
 @router.delete("/{bot_id}", status_code=204)
 async def delete(bot_id: Id, caller: Authed, state: State, db: DB) -> Response:
-    tenant = await _own_tenant(caller, db)
-    departure = await bots.delete_bot(db, tenant.id, bot_id, state.now())
+    changes = await admin_service.delete_bot(db, caller.user, bot_id, state.now())
     await db.commit()
-    await state.publish(route_departure(bot_id, departure))
+    await state.publish(changes.publish)
     return Response(status_code=204)
 
 
 @router.get("/{bot_id}/dead-letters")
 async def dead_letters(bot_id: Id, caller: Authed, db: DB) -> list[dict[str, Any]]:
-    tenant = await _own_tenant(caller, db)
+    tenant = await own_tenant(db, caller.user)
     return [bots.delivery_json(d) for d in await bots.dead_letters(db, tenant.id, bot_id)]
 
 
@@ -116,7 +112,7 @@ async def dead_letters(bot_id: Id, caller: Authed, db: DB) -> list[dict[str, Any
 async def redrive(
     bot_id: Id, body: RedriveBody, caller: Authed, state: State, db: DB
 ) -> dict[str, int]:
-    tenant = await _own_tenant(caller, db)
+    tenant = await own_tenant(db, caller.user)
     count = await bots.redrive(db, tenant.id, bot_id, state.now(), body.delivery_ids)
     await db.commit()
     return {"redriven": count}

@@ -17,6 +17,7 @@ from messenger.audit import log as audit_log
 from messenger.audit import service as audit_service
 from messenger.server import admin_service as svc
 from messenger.server.auth import accept_invitation, check_credentials
+from messenger.server.bots import SCOPES
 from messenger.server.clientip import client_address
 from messenger.server.errors import ApiError
 from messenger.server.portal import web
@@ -418,6 +419,57 @@ async def delete_alarm_list(
     admin = await guard(request, state, db, csrf)
     work = svc.delete_alarm_list(db, admin.user, list_id, state.now())
     return await act(request, state, db, "/admin/alarms", work)
+
+
+# -- bots ------------------------------------------------------------------------------------
+
+
+@router.get("/bots")
+async def bots(request: Request, state: State, db: DB) -> Response:
+    admin = await guard(request, state, db)
+    context = {"bots": await svc.bots_of(db, admin.user), "scopes": SCOPES, "created": None}
+    await db.commit()
+    return web.render(request, "bots.html", context, admin)
+
+
+@router.post("/bots")
+async def create_bot(
+    request: Request,
+    state: State,
+    db: DB,
+    csrf: Csrf,
+    name: Annotated[str, Form(max_length=200)],
+    scopes: Annotated[list[str] | None, Form()] = None,
+    rate_per_minute: Annotated[int, Form(ge=1, le=10_000)] = 60,
+    webhook_url: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """The token and webhook secret are shown on this answer only (not redirected)."""
+    admin = await guard(request, state, db, csrf)
+    try:
+        info, token, secret = await svc.create_bot(
+            db,
+            admin.user,
+            name,
+            scopes or [],
+            state.now(),
+            rate_per_minute=rate_per_minute,
+            webhook_url=webhook_url.strip() or None,
+        )
+    except StoreError as exc:
+        await db.rollback()
+        return web.redirect(request, "/admin/bots", f"! {exc.detail}")
+    await db.commit()
+    created = {"name": info.user.display_name, "token": token, "secret": secret}
+    context = {"bots": await svc.bots_of(db, admin.user), "scopes": SCOPES, "created": created}
+    await db.commit()
+    return web.render(request, "bots.html", context, admin)
+
+
+@router.post("/bots/{bot_id}/delete")
+async def delete_bot(request: Request, state: State, db: DB, csrf: Csrf, bot_id: str) -> Response:
+    admin = await guard(request, state, db, csrf)
+    work = svc.delete_bot(db, admin.user, bot_id, state.now())
+    return await act(request, state, db, "/admin/bots", work)
 
 
 # -- policies --------------------------------------------------------------------------------
