@@ -24,6 +24,7 @@ from messenger.server.portal import web
 from messenger.server.portal.charts import usage_chart
 from messenger.server.portal.i18n import LANGUAGES, translator
 from messenger.server.state import DB, State
+from messenger.server.throttle import Throttled
 from messenger.store import repo
 from messenger.store.errors import StoreError
 from messenger.store.models import AuditApproval, Membership, Tenant, ToDevice, User
@@ -129,6 +130,8 @@ async def login(
         key = "login_failed" if exc.status == 401 else None
         message = translator(web.lang_of(request))[key] if key else exc.detail
         return web.redirect(request, "/admin/login", f"! {message}")
+    except Throttled as exc:  # too many failures: the same limits as the app's login
+        return web.redirect(request, "/admin/login", f"! {exc}")
     if not svc.is_admin(user):
         return web.redirect(
             request, "/admin/login", "! " + translator(web.lang_of(request))["not_admin"]
