@@ -649,7 +649,7 @@ async def usage(db: AsyncSession, actor: User) -> list[Usage]:
 # -- instance administration -----------------------------------------------------------------
 
 
-def pairs(rows: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+def pairs(rows: Iterable[Any]) -> dict[Any, Any]:
     """Two-column query rows as a dict (`dict()` would take a Result for a mapping)."""
     return {key: value for key, value in rows}
 
@@ -660,13 +660,11 @@ async def tenants(db: AsyncSession, actor: User) -> list[tuple[Tenant, list[str]
     for d in await db.scalars(select(Domain).order_by(Domain.domain)):
         doms.setdefault(d.tenant_id, []).append(d.domain)
     counts = pairs(
-        (
-            await db.execute(
-                select(User.tenant_id, func.count())
-                .where(User.deleted_at.is_(None))
-                .group_by(User.tenant_id)
-            )
-        ).tuples()
+        await db.execute(
+            select(User.tenant_id, func.count())
+            .where(User.deleted_at.is_(None))
+            .group_by(User.tenant_id)
+        )
     )
     return [
         (t, doms.get(t.id, []), counts.get(t.id, 0))
@@ -748,9 +746,7 @@ async def alarm_lists(
     db: AsyncSession, actor: User
 ) -> list[tuple[AlarmList, list[tuple[AlarmListMember, str]]]]:
     own = await own_tenant(db, actor)
-    emails = pairs(
-        (await db.execute(select(User.id, User.email).where(User.tenant_id == own.id))).tuples()
-    )
+    emails = pairs(await db.execute(select(User.id, User.email).where(User.tenant_id == own.id)))
     out = []
     for row in await alarms.lists_of_tenant(db, own.id):
         members = await alarms.list_members(db, row.id)

@@ -345,7 +345,7 @@ async def group(request: Request, state: State, db: DB, cid: str) -> Response:
         .where(Membership.conversation_id == conv.id, Membership.active.is_(True))
         .order_by(User.email)
     )
-    context = {"group": conv, "members": list(rows.tuples())}
+    context = {"group": conv, "members": [(m, u) for m, u in rows]}
     await db.commit()
     return web.render(request, "group.html", context, admin)
 
@@ -642,18 +642,14 @@ async def audit(request: Request, state: State, db: DB) -> Response:
     entries = await audit_log.entries(db, admin.tenant.id, limit=200)
     requests = await audit_service.list_requests(db, admin.user)
     approvals = svc.pairs(
-        (
-            await db.execute(
-                select(AuditApproval.request_id, func.count())
-                .where(AuditApproval.request_id.in_([r.id for r in requests]))
-                .group_by(AuditApproval.request_id)
-            )
-        ).tuples()
+        await db.execute(
+            select(AuditApproval.request_id, func.count())
+            .where(AuditApproval.request_id.in_([r.id for r in requests]))
+            .group_by(AuditApproval.request_id)
+        )
     )
     emails = svc.pairs(
-        (
-            await db.execute(select(User.id, User.email).where(User.tenant_id == admin.tenant.id))
-        ).tuples()
+        await db.execute(select(User.id, User.email).where(User.tenant_id == admin.tenant.id))
     )
     context = {"entries": entries, "requests": requests, "approvals": approvals, "emails": emails}
     await db.commit()
