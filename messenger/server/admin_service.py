@@ -42,13 +42,11 @@ from messenger.store.models import (
 
 ADMIN_ROLES = ("tenant_admin", "instance_admin")
 INVITE_ROLES = ("user", "tenant_admin")
-STORAGE_STEP_BYTES = 500 * 10**9  # a storage extension is 500 GB
 MAX_LOGO_BYTES = 256 * 1024
 MAX_CSV_ROWS = 5000
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 CONFIG_KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 TEMPLATE_KINDS = ("invitation",)
-TEMPLATE_FIELDS = ("{link}", "{tenant}", "{name}")
 DEFAULT_TEMPLATES = {
     "invitation": {
         "subject": "Your invitation to the {tenant} messenger",
@@ -491,19 +489,6 @@ async def consented_partners(db: AsyncSession, tenant_id: str) -> list[str]:
         select(TenantPartner.partner_tenant_id).where(TenantPartner.tenant_id == tenant_id)
     )
     return sorted(rows)
-
-
-async def set_user_quota(
-    db: AsyncSession, actor: User, user_id: str, quota: int | None, now: dt.datetime
-) -> None:
-    """A user's own quota (None: the tenant's default); the instance administrator's."""
-    require_instance_admin(actor, "quotas are set")
-    user = await user_to_administer(db, actor, user_id)
-    if quota is not None and quota < 0:
-        raise InvalidInput("a quota cannot be negative")
-    user.quota_bytes = quota
-    await db.flush()
-    await _audit(db, user.tenant_id, actor, "user.quota", {"user_id": user.id, "quota": quota}, now)
 
 
 # -- branding, templates, app configuration --------------------------------------------------
