@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
 import pytest
-from messenger_harness import PASSWORD, Harness
+from messenger_harness import PASSWORD, Harness, Inbox
 from sqlalchemy import select
 
 from messenger.audit import log as audit_log
@@ -272,3 +273,43 @@ async def test_a_bot_made_in_the_portal_sends_with_its_token(msg: Harness) -> No
     async with msg.sessions() as db:
         actions = [e.action for e in await audit_log.entries(db, kreis)]
         assert actions == ["bot.created"]
+
+
+async def test_invitations_use_the_tenants_template(msg: Harness, inbox: tuple[Inbox, int]) -> None:
+    mails, port = inbox
+    msg.settings.smtp_url = f"smtp://127.0.0.1:{port}"
+    msg.settings.invite_link = "https://chat.kreis.example/admin/accept?token={token}"
+    await msg.tenant("Kreis", "kreis.example")
+    await msg.user("admin@kreis.example", role="tenant_admin")
+    async with httpx.AsyncClient(base_url=msg.url) as http:
+        await portal_login(http, "admin@kreis.example")
+        token = csrf_of((await http.get("/admin/templates")).text)
+        no_link = await http.post(
+            "/admin/templates/invitation",
+            data={"csrf": token, "subject": "Hallo", "body": "kein Link"},
+        )
+        assert no_link.status_code == 303
+        assert "must contain {link}" in (await http.get("/admin/templates")).text
+        await http.post(
+            "/admin/templates/invitation",
+            data={
+                "csrf": token,
+                "subject": "Willkommen bei {tenant}",
+                "body": "Hallo {name},\n\nbitte hier klicken: {link}\n{unknown} bleibt.\n",
+            },
+        )
+        await http.post(
+            "/admin/users/invite",
+            data={"csrf": token, "email": "nora@kreis.example", "display_name": "Nora"},
+        )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not mails.messages:
+        assert loop.time() < deadline, "no invitation mail"
+        await asyncio.sleep(0.05)
+    (mail,) = mails.messages
+    assert mail["Subject"] == "Willkommen bei Kreis"
+    body = mail.get_content()
+    assert body.startswith("Hallo Nora,")
+    assert "https://chat.kreis.example/admin/accept?token=" in body
+    assert "{unknown} bleibt." in body
