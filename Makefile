@@ -4,12 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-DEBS := krb5-kdc krb5-admin-server krb5-user libkrb5-dev
+DEBS := krb5-kdc krb5-admin-server krb5-user libkrb5-dev chromium
 PYTEST_ARGS ?= -n 2
 
 .PHONY: install debs demo test lint fmt bench chaos clean
 
-# Debian packages: the MIT KDC for the lab's Kerberos, headers for gssapi. apt-get update runs once.
+# Debian packages: the MIT KDC for the lab's Kerberos, headers for gssapi, chromium for the admin
+# portal's browser tests (Playwright drives /usr/bin/chromium). apt-get update runs once.
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -106,7 +106,9 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the messenger server did not become ready")
 
 
-async def run(workdir: Path) -> dict[str, Any]:
+async def database(workdir: Path) -> tuple[str, str | None, bool]:
+    """The bench database: (url, schema); PostgreSQL (a fresh schema) when MEDBRIDGE_BENCH_PG
+    is set, else a SQLite file. The last item says whether it is PostgreSQL."""
     pg = os.environ.get("MEDBRIDGE_BENCH_PG")
     schema_name = f"bench_{secrets.token_hex(4)}" if pg else None
     url = pg or f"sqlite:///{workdir / 'bench.db'}"
@@ -116,10 +118,22 @@ async def run(workdir: Path) -> dict[str, Any]:
         conn = await asyncpg.connect(pg)
         await conn.execute(f"CREATE SCHEMA {schema_name}")
         await conn.close()
-    seeded = await seed(url, schema_name)
-    users: list[str] = seeded["users"]
+    return url, schema_name, bool(pg)
+
+
+async def drop_schema(schema_name: str | None) -> None:
+    pg = os.environ.get("MEDBRIDGE_BENCH_PG")
+    if pg and schema_name:
+        import asyncpg
+
+        conn = await asyncpg.connect(pg)
+        await conn.execute(f"DROP SCHEMA {schema_name} CASCADE")
+        await conn.close()
+
+
+def serve(url: str, schema_name: str | None, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `medbridge messenger serve` on a free loopback port: (process, base URL)."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "bridge.cli", "messenger", "--db", url]
     if schema_name:
         cmd += ["--schema", schema_name]
@@ -133,7 +147,14 @@ async def run(workdir: Path) -> dict[str, Any]:
         "warning",
     ]
     env = {**os.environ, "XDG_DATA_HOME": str(workdir / "data")}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env), f"http://127.0.0.1:{port}"
+
+
+async def run(workdir: Path) -> dict[str, Any]:
+    url, schema_name, pg = await database(workdir)
+    seeded = await seed(url, schema_name)
+    users: list[str] = seeded["users"]
+    proc, base = serve(url, schema_name, workdir)
     clients: list[MessengerClient] = []
     try:
         await wait_ready(base, proc)
@@ -240,12 +261,7 @@ async def run(workdir: Path) -> dict[str, Any]:
             await c.aclose()
         proc.terminate()
         proc.wait(timeout=20)
-        if pg:
-            import asyncpg
-
-            conn = await asyncpg.connect(pg)
-            await conn.execute(f"DROP SCHEMA {schema_name} CASCADE")
-            await conn.close()
+        await drop_schema(schema_name)
 
 
 def main() -> None:

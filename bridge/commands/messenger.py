@@ -19,6 +19,7 @@ import typer
 
 from bridge import paths
 from bridge.commands._common import fail, print_json
+from bridge.commands._messenger_bots import admin_bot_app, bot_app
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,19 +27,32 @@ if TYPE_CHECKING:
 NAME = "messenger"
 app = typer.Typer(help="The tenant-closed secure messenger server.", no_args_is_help=True)
 admin = typer.Typer(
-    help="Administer tenants, domains, users, groups and policies.", no_args_is_help=True
+    help="Administer tenants, domains, users, groups, alarm lists and policies.",
+    no_args_is_help=True,
 )
 tenant_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 domain_app = typer.Typer(help="E-mail domains of tenants.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 group_app = typer.Typer(help="Managed groups.", no_args_is_help=True)
 policy_app = typer.Typer(help="Tenant policies.", no_args_is_help=True)
+audit_app = typer.Typer(help="Four-eyes audit: the audit log and requests.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="The server key that seals names at rest (envelope encryption).", no_args_is_help=True
+)
+alarm_list_app = typer.Typer(
+    help="Alarm lists: who an alarm reaches, tier by tier.", no_args_is_help=True
+)
 app.add_typer(admin, name="admin")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 admin.add_typer(tenant_app, name="tenant")
 admin.add_typer(domain_app, name="domain")
 admin.add_typer(user_app, name="user")
 admin.add_typer(group_app, name="group")
 admin.add_typer(policy_app, name="policy")
+admin.add_typer(admin_bot_app, name="bot")
+app.add_typer(bot_app, name="bot")
+admin.add_typer(alarm_list_app, name="alarm-list")
 
 T = TypeVar("T")
 
@@ -60,6 +74,15 @@ RedisOpt = Annotated[
     str | None,
     typer.Option(
         "--redis", help="Redis URL for multi-node fan-out.", envvar="MEDBRIDGE_MESSENGER_REDIS"
+    ),
+]
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--metadata-keys",
+        help="Key file sealing names at rest (default: metadata-keys.json in the data directory;"
+        " the server and these commands must use the same file).",
+        envvar="MEDBRIDGE_MESSENGER_METADATA_KEYS",
     ),
 ]
 ChannelOpt = Annotated[
@@ -89,9 +112,17 @@ def _options(
     schema: SchemaOpt = None,
     redis: RedisOpt = None,
     redis_channel: ChannelOpt = "medbridge:messenger:events",
+    metadata_keys: KeysOpt = None,
 ) -> None:
     """The tenant-closed secure messenger server."""
-    _target.update(db=db, schema=schema, redis=redis, channel=redis_channel)
+    _target.update(
+        db=db, schema=schema, redis=redis, channel=redis_channel, metadata_keys=metadata_keys
+    )
+
+
+def _keys_path() -> Path:
+    path = _target.get("metadata_keys")
+    return Path(path) if path else messenger_dir() / "metadata-keys.json"
 
 
 def _db_url() -> str:
@@ -105,7 +136,7 @@ def _run(work: Callable[[AsyncSession, dt.datetime], Awaitable[T]]) -> T:
     """Run one admin transaction against the (migrated) database; errors become one line."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from messenger.store import schema
+    from messenger.store import schema, sealing
     from messenger.store.engine import make_engine, sessionmaker
     from messenger.store.errors import StoreError
 
@@ -114,6 +145,7 @@ def _run(work: Callable[[AsyncSession, dt.datetime], Awaitable[T]]) -> T:
         try:
             await schema.check(engine)
             await schema.upgrade(engine)
+            sealing.attach(engine, sealing.load_keyring(_keys_path(), create=True))
             async with sessionmaker(engine)() as db:
                 result = await work(db, dt.datetime.now(dt.UTC))
                 await db.commit()
@@ -125,7 +157,7 @@ def _run(work: Callable[[AsyncSession, dt.datetime], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except StoreError as exc:
         fail(exc.detail)
-    except schema.SchemaError as exc:
+    except (schema.SchemaError, sealing.SealingError) as exc:
         fail(str(exc))
     except (SQLAlchemyError, OSError) as exc:
         fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -197,6 +229,7 @@ def serve(
         redis_url=_target.get("redis"),
         redis_channel=_target["channel"],
         blob_dir=blob_dir or messenger_dir() / "blobs",
+        metadata_key_file=_keys_path(),
         purge_interval=purge_interval,
         node_name=node_name,
         trusted_proxies=list(trusted_proxy or []),
@@ -597,5 +630,240 @@ def policy_set(
             "storage_extension_steps": t.storage_extension_steps,
             "active_partners": sorted(partners),
         }
+
+    print_json(_run(work))
+
+
+# -- four-eyes audit -------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain of the audit log; exit 1 naming every row that breaks it."""
+    from messenger.audit import log
+
+    verdict = _run(lambda db, now: log.verify(db))
+    if not verdict.ok:
+        for problem in verdict.problems:
+            typer.echo(f"audit log: {problem}", err=True)
+        fail(f"the audit log is broken ({len(verdict.problems)} problems in {verdict.rows} rows)")
+    typer.echo(f"audit log intact: {verdict.rows} rows")
+
+
+@audit_app.command("requests")
+def audit_requests(tenant: str) -> None:
+    """A tenant's audit requests with who approved them (newest first)."""
+    from sqlalchemy import select
+
+    from messenger.audit import service
+    from messenger.store import repo
+    from messenger.store.models import AuditRequest
+
+    async def work(db: AsyncSession, now: dt.datetime) -> list[dict[str, Any]]:
+        t = await repo.tenant_by_ref(db, tenant)
+        rows = await db.scalars(
+            select(AuditRequest)
+            .where(AuditRequest.tenant_id == t.id)
+            .order_by(AuditRequest.created_at.desc())
+        )
+        return [
+            {
+                **service.request_json(r),
+                "approved_by": [a.auditor_user_id for a in await service.approvals_of(db, r.id)],
+            }
+            for r in rows
+        ]
+
+    print_json(_run(work))
+
+
+@audit_app.command("status")
+def audit_status(tenant: str) -> None:
+    """Whether audit is on for a tenant, its key and auditors."""
+    from messenger.audit import service
+    from messenger.store import repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        st = await service.state(db, t.id)
+        return {
+            "tenant_id": t.id,
+            "enabled": st.enabled,
+            "key": service.key_json(st.key, st.auditors) if st.key else None,
+        }
+
+
+# -- admin: alarm lists ----------------------------------------------------------------------
+
+MemberOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--member",
+        help="EMAIL[:TIER[:admin]] (repeatable); tier 1 is alarmed first, admins watch alarms.",
+    ),
+]
+
+
+async def _alarm_members(db: AsyncSession, specs: list[str]) -> list[Any]:
+    from messenger.store import alarms, errors
+
+    out = []
+    for spec in specs:
+        email, _, rest = spec.partition(":")
+        tier_text, _, role = rest.partition(":")
+        try:
+            tier = int(tier_text) if tier_text else 1
+        except ValueError:
+            raise errors.InvalidInput(f"{spec!r}: the tier is a number") from None
+        (uid,) = await _users_by_email(db, [email])
+        out.append(alarms.MemberSpec(uid, tier, role or "member"))
+    return out
+
+
+@alarm_list_app.command("create")
+def alarm_list_create(
+    tenant: str,
+    name: str,
+    member: MemberOpt = None,
+    repeat: Annotated[int, typer.Option(help="Seconds between re-alarms.")] = 60,
+    escalation: Annotated[int, typer.Option(help="Seconds before the next tier.")] = 300,
+    ack_needed: Annotated[int, typer.Option(help="Acknowledgements that close an alarm.")] = 1,
+    emergency: Annotated[bool, typer.Option(help="The tenant's panic-button list.")] = False,
+) -> None:
+    """Create an alarm list of a tenant."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await alarms.create_list(
+            db,
+            None,
+            t,
+            name,
+            now,
+            repeat_seconds=repeat,
+            escalation_seconds=escalation,
+            ack_needed=ack_needed,
+            emergency=emergency,
+            members=await _alarm_members(db, member or []),
+        )
+        return await alarms.list_json(db, row)
+
+    print_json(_run(work))
+
+
+# -- metadata keys ---------------------------------------------------------------------------
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new key-encryption key and rewrap every stored name's data key under it.
+
+    Running servers read rewrapped names at once (they reload the key file); restart them,
+    then run `keys retire` to drop the old key from the file.
+    """
+    from messenger.store import sealing
+
+    try:
+        ring = sealing.rotate(_keys_path())
+    except sealing.SealingError as exc:
+        fail(str(exc))
+    changed = _run(lambda db, now: sealing.reseal(db, ring))
+    print_json({"current_key": ring.current, "keys": sorted(ring.keys), "rewrapped": changed})
+
+
+@keys_app.command("retire")
+def keys_retire() -> None:
+    """Rewrap what still uses an old key, then remove every key but the current one."""
+    from messenger.store import sealing
+
+    try:
+        ring = sealing.load_keyring(_keys_path())
+    except sealing.SealingError as exc:
+        fail(str(exc))
+    changed = _run(lambda db, now: sealing.reseal(db, ring))
+    gone = sealing.retire(_keys_path(), ring)
+    print_json({"current_key": ring.current, "retired": gone, "rewrapped": changed})
+
+
+@alarm_list_app.command("list")
+def alarm_list_list(tenant: str) -> None:
+    """A tenant's alarm lists with their members."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> list[dict[str, Any]]:
+        t = await repo.tenant_by_ref(db, tenant)
+        return [await alarms.list_json(db, row) for row in await alarms.lists_of_tenant(db, t.id)]
+
+    print_json(_run(work))
+
+
+@alarm_list_app.command("set")
+def alarm_list_set(
+    tenant: str,
+    alarm_list: Annotated[str, typer.Argument(metavar="LIST", help="List id or name.")],
+    member: MemberOpt = None,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    repeat: Annotated[int | None, typer.Option(help="Seconds between re-alarms.")] = None,
+    escalation: Annotated[int | None, typer.Option(help="Seconds before the next tier.")] = None,
+    ack_needed: Annotated[int | None, typer.Option(help="Acknowledgements to close.")] = None,
+    emergency: Annotated[
+        bool | None, typer.Option("--emergency/--no-emergency", help="The panic-button list.")
+    ] = None,
+) -> None:
+    """Change an alarm list's settings; add members or change their tier and role."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await alarms.list_by_ref(db, t.id, alarm_list)
+        await alarms.update_list(
+            db,
+            None,
+            row,
+            name=name,
+            repeat_seconds=repeat,
+            escalation_seconds=escalation,
+            ack_needed=ack_needed,
+            emergency=emergency,
+        )
+        await alarms.set_members(db, None, row, await _alarm_members(db, member or []))
+        return await alarms.list_json(db, row)
+
+    print_json(_run(work))
+
+
+@alarm_list_app.command("remove")
+def alarm_list_remove(
+    tenant: str,
+    alarm_list: Annotated[str, typer.Argument(metavar="LIST", help="List id or name.")],
+    email: str,
+) -> None:
+    """Take a user off an alarm list (alarms already raised keep their recipients)."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, Any]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await alarms.list_by_ref(db, t.id, alarm_list)
+        (uid,) = await _users_by_email(db, [email])
+        await alarms.remove_member(db, None, row, uid)
+        return await alarms.list_json(db, row)
+
+    print_json(_run(work))
+
+
+@alarm_list_app.command("delete")
+def alarm_list_delete(
+    tenant: str,
+    alarm_list: Annotated[str, typer.Argument(metavar="LIST", help="List id or name.")],
+) -> None:
+    """Delete an alarm list and its closed alarms (refused while one is open)."""
+    from messenger.store import alarms, repo
+
+    async def work(db: AsyncSession, now: dt.datetime) -> dict[str, str]:
+        t = await repo.tenant_by_ref(db, tenant)
+        row = await alarms.list_by_ref(db, t.id, alarm_list)
+        await alarms.delete_list(db, None, row)
+        return {"deleted": row.id}
 
     print_json(_run(work))

@@ -192,6 +192,11 @@ class MessengerClient:
     async def me(self) -> dict[str, Any]:
         return dict(await self._json("GET", "/v1/me"))
 
+    async def tenant_config(self) -> dict[str, Any]:
+        """The tenant's branding (`primary_colour`, `accent_colour`, base64 `logo`) and its
+        managed app configuration (`app_config`: dotted keys as in managed.json)."""
+        return dict(await self._json("GET", "/v1/tenant/config"))
+
     async def sessions(self) -> list[dict[str, Any]]:
         return list(await self._json("GET", "/v1/sessions"))
 
@@ -354,6 +359,11 @@ class MessengerClient:
             data["message_id"], data["conversation_id"], data["seq"], data["ts"], data["duplicate"]
         )
 
+    async def delete_message(self, conversation_id: str, seq: int) -> int:
+        """Delete one's own message for everyone; returns the seq of the deletion event."""
+        data = await self._json("DELETE", f"/v1/conversations/{conversation_id}/messages/{seq}")
+        return int(data["seq"])
+
     async def send_to_device(
         self,
         envelopes: Sequence[Envelope],
@@ -387,6 +397,15 @@ class MessengerClient:
             replayable=True,
         )
 
+    async def typing(self, conversation_id: str, typing: bool = True) -> None:
+        """Members' open streams get a live `typing` event (nothing is stored)."""
+        await self._request(
+            "POST",
+            f"/v1/conversations/{conversation_id}/typing",
+            json_body={"typing": typing},
+            replayable=True,
+        )
+
     async def receipts(self, conversation_id: str, seq: int) -> list[dict[str, Any]]:
         return list(
             await self._json("GET", f"/v1/conversations/{conversation_id}/messages/{seq}/receipts")
@@ -406,6 +425,158 @@ class MessengerClient:
 
     async def quota(self) -> dict[str, int]:
         return dict(await self._json("GET", "/v1/quota"))
+
+    # -- four-eyes audit ---------------------------------------------------------------------
+    # Raw calls; `messenger.client.audit` does the cryptography around them.
+
+    async def audit_state(self) -> dict[str, Any]:
+        """Whether audit is on for this tenant (show a banner while it is) and its key."""
+        return dict(await self._json("GET", "/v1/audit"))
+
+    async def publish_audit_key(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._json("PUT", "/v1/admin/audit/key", json_body=body))
+
+    async def set_audit_enabled(self, enabled: bool) -> None:
+        await self._request("PUT", "/v1/admin/audit/state", json_body={"enabled": enabled})
+
+    async def audit_log(self) -> list[dict[str, Any]]:
+        return list((await self._json("GET", "/v1/admin/audit/log"))["entries"])
+
+    async def deposit_audit_seal(self, conversation_id: str, body: dict[str, Any]) -> str:
+        data = await self._json(
+            "POST", f"/v1/conversations/{conversation_id}/audit-seals", json_body=body
+        )
+        return str(data["seal_id"])
+
+    async def create_audit_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._json("POST", "/v1/audit/requests", json_body=body))
+
+    async def audit_requests(self) -> list[dict[str, Any]]:
+        return list(await self._json("GET", "/v1/audit/requests"))
+
+    async def audit_request(self, request_id: str) -> dict[str, Any]:
+        return dict(await self._json("GET", f"/v1/audit/requests/{request_id}"))
+
+    async def approve_audit_request(self, request_id: str, partials: bytes) -> dict[str, Any]:
+        body = {"partials": _b64(partials)}
+        return dict(
+            await self._json("POST", f"/v1/audit/requests/{request_id}/approvals", json_body=body)
+        )
+
+    async def reject_audit_request(self, request_id: str, reason: str = "") -> dict[str, Any]:
+        body = {"reason": reason}
+        return dict(
+            await self._json("POST", f"/v1/audit/requests/{request_id}/reject", json_body=body)
+        )
+
+    async def audit_export(self, request_id: str) -> bytes:
+        """The sealed export; handed out once, so never retried automatically."""
+        path = f"/v1/audit/requests/{request_id}/export"
+        return (await self._request("GET", path, replayable=False)).content
+
+    # -- alarm lists (tenant administrators) and alarms ---------------------------------------
+
+    async def alarm_lists(self) -> list[dict[str, Any]]:
+        """The tenant's alarm lists (with members when the caller administers the tenant)."""
+        return list(await self._json("GET", "/v1/alarm-lists"))
+
+    async def create_alarm_list(
+        self,
+        name: str,
+        members: Sequence[Mapping[str, Any]] = (),
+        *,
+        repeat_seconds: int = 60,
+        escalation_seconds: int = 300,
+        ack_needed: int = 1,
+        emergency: bool = False,
+    ) -> dict[str, Any]:
+        """`members`: `{"user_id": ..., "tier": 1, "role": "member" | "admin"}` each."""
+        body = {
+            "name": name,
+            "members": [dict(m) for m in members],
+            "repeat_seconds": repeat_seconds,
+            "escalation_seconds": escalation_seconds,
+            "ack_needed": ack_needed,
+            "emergency": emergency,
+        }
+        return dict(await self._json("POST", "/v1/alarm-lists", json_body=body))
+
+    async def alarm_list(self, list_id: str) -> dict[str, Any]:
+        return dict(await self._json("GET", f"/v1/alarm-lists/{list_id}"))
+
+    async def update_alarm_list(self, list_id: str, **changes: Any) -> dict[str, Any]:
+        return dict(await self._json("PATCH", f"/v1/alarm-lists/{list_id}", json_body=changes))
+
+    async def set_alarm_list_member(
+        self, list_id: str, user_id: str, *, tier: int = 1, role: str = "member"
+    ) -> dict[str, Any]:
+        path = f"/v1/alarm-lists/{list_id}/members/{user_id}"
+        body = {"tier": tier, "role": role}
+        return dict(await self._json("PUT", path, json_body=body, replayable=True))
+
+    async def remove_alarm_list_member(self, list_id: str, user_id: str) -> None:
+        await self._request("DELETE", f"/v1/alarm-lists/{list_id}/members/{user_id}")
+
+    async def delete_alarm_list(self, list_id: str) -> None:
+        await self._request("DELETE", f"/v1/alarm-lists/{list_id}")
+
+    async def alarm_list_devices(self, list_id: str) -> list[dict[str, Any]]:
+        return list(await self._json("GET", f"/v1/alarm-lists/{list_id}/devices"))
+
+    async def upload_alarm_attachment(self, encrypted: bytes, level: str) -> str:
+        """Upload an already encrypted blob for an alarm of `level`; returns its id."""
+        data = await self._json(
+            "POST", "/v1/alarms/attachments", content=encrypted, params={"level": level}
+        )
+        return str(data["attachment_id"])
+
+    async def download_alarm_attachment(self, attachment_id: str) -> bytes:
+        return (await self._request("GET", f"/v1/alarms/attachments/{attachment_id}")).content
+
+    async def raise_alarm_raw(
+        self,
+        list_id: str,
+        level: str,
+        ciphertext: bytes,
+        keys: Sequence[Envelope],
+        *,
+        attachment_ids: Sequence[str] = (),
+        txn_id: str | None = None,
+        device_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Raise an alarm with opaque content and its key sealed per device (the E2E layer,
+        `messenger.client.alarms`, makes both); a repeated `txn_id` raises nothing new."""
+        body = {
+            "txn_id": txn_id or new_txn_id(),
+            "list_id": list_id,
+            "level": level,
+            "sender_device_id": self._device(device_id),
+            "ciphertext": _b64(ciphertext),
+            "keys": [
+                {"user_id": k.user_id, "device_id": k.device_id, "ciphertext": _b64(k.ciphertext)}
+                for k in keys
+            ],
+            "attachment_ids": list(attachment_ids),
+        }
+        return dict(await self._json("POST", "/v1/alarms", json_body=body, replayable=True))
+
+    async def alarm_status(self, alarm_id: str) -> dict[str, Any]:
+        """Recipients, their answers and the alarm's log (for the sender and admins)."""
+        return dict(await self._json("GET", f"/v1/alarms/{alarm_id}"))
+
+    async def answer_alarm(self, alarm_id: str, kind: str, reason: str | None = None) -> None:
+        """`delivered`, `seen`, `acknowledged` or `declined` (with a reason)."""
+        body = {"kind": kind, "reason": reason}
+        await self._request(
+            "POST", f"/v1/alarms/{alarm_id}/answers", json_body=body, replayable=True
+        )
+
+    async def end_alarm(self, alarm_id: str) -> dict[str, Any]:
+        return dict(await self._json("POST", f"/v1/alarms/{alarm_id}/end"))
+
+    async def open_alarms(self) -> list[dict[str, Any]]:
+        """Open alarms this device was alarmed with and not answered (stream-event shape)."""
+        return list((await self._json("GET", "/v1/alarms"))["alarms"])
 
     # -- events ------------------------------------------------------------------------------
 
@@ -505,7 +676,7 @@ class EventStream:
     def _advance(self, event: dict[str, Any]) -> None:
         cursors = self._client.cursors
         kind = event.get("type")
-        if kind in ("message", "membership"):
+        if kind in ("message", "membership", "redaction"):
             cid = event["conversation_id"]
             cursors.conversations[cid] = max(cursors.conversations.get(cid, 0), int(event["seq"]))
         elif kind == "to_device":

@@ -9,6 +9,7 @@ MessengerError
       ├── NotFound            404 (also: another tenant's id)
       ├── Conflict            409
       │    └── MembershipChanged  409 membership_changed: re-read the members, then retry
+      ├── Gone                410 (a one-time download was taken already)
       ├── TooLarge            413 too_large
       ├── QuotaExceeded       413 quota_exceeded
       ├── GroupFull           422 group_full
@@ -62,6 +63,10 @@ class Conflict(ApiError):
     """Something unique exists already."""
 
 
+class Gone(ApiError):
+    """A one-time thing (an audit export) was taken already."""
+
+
 class MembershipChanged(Conflict):
     """The conversation's members changed after the change the request was based on."""
 
@@ -102,6 +107,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Gone,
     413: TooLarge,
     429: Throttled,
 }

@@ -47,8 +47,26 @@ from messenger.client import (
     MessengerError,
     NotFound,
 )
+from messenger.client.content import (
+    MAX_LIVE_SECONDS,
+    AttachmentRef,
+    Content,
+    ContentError,
+    Edit,
+    File,
+    LiveShare,
+    Location,
+    Parsed,
+    Reaction,
+    Text,
+    Thumbnail,
+    Voice,
+    encode,
+    image_info,
+    parse_content,
+    voice_duration_ms,
+)
 from messenger.crypto import (
-    AttachmentKey,
     AuditSeal,
     CryptoError,
     DeviceIdentity,
@@ -74,7 +92,9 @@ from messenger.crypto import (
     SignedPrekey,
     Trust,
     UnknownSenderKey,
+    audit_seal_statement,
     decrypt_attachment,
+    decrypt_pairwise,
     encrypt_attachment,
     is_distribution,
     is_key_request,
@@ -207,6 +227,8 @@ class E2ETransport(Protocol):
 
     async def download_attachment(self, attachment_id: str) -> bytes: ...
 
+    async def delete_message(self, conversation_id: str, seq: int) -> int: ...
+
 
 class ClientTransport:
     """`E2ETransport` over the SDK's `MessengerClient` (logged in, device chosen by the session)."""
@@ -228,23 +250,7 @@ class ClientTransport:
         )
 
     async def list_devices(self, user_id: str) -> Sequence[DeviceRecord]:
-        records = []
-        for d in await self.client.devices(user_id):
-            try:
-                records.append(
-                    DeviceRecord(
-                        user_id=str(d["user_id"]),
-                        device_id=str(d["device_id"]),
-                        signing_key=_unb64(d["signing_key"]),
-                        exchange_key=_unb64(d["exchange_key"]),
-                        signature=_unb64(d["signature"]),
-                        approval=_unb64(d["approval"]) if d.get("approval") else None,
-                        approved_by=str(d["approved_by"]) if d.get("approved_by") else None,
-                    )
-                )
-            except (KeyError, MalformedError) as exc:
-                log.warning("skipping unreadable device record of %s: %s", user_id, exc)
-        return records
+        return device_records(await self.client.devices(user_id))
 
     async def conversation_members(self, conversation_id: str) -> Sequence[str]:
         return (await self.conversation_roster(conversation_id)).members
@@ -353,19 +359,36 @@ class ClientTransport:
     async def download_attachment(self, attachment_id: str) -> bytes:
         return await self.client.download(attachment_id)
 
+    async def delete_message(self, conversation_id: str, seq: int) -> int:
+        return await self.client.delete_message(conversation_id, seq)
 
-@dataclass(frozen=True)
-class AttachmentRef:
-    """An attachment as announced in a decrypted message; `E2ESession.fetch_attachment` opens it."""
 
-    attachment_id: str
-    name: str
-    mime: str
-    key: AttachmentKey
+def device_records(rows: Sequence[Mapping[str, Any]]) -> list[DeviceRecord]:
+    """Device records from the server's JSON (keys in base64); unreadable ones are skipped."""
+    records = []
+    for d in rows:
+        try:
+            records.append(
+                DeviceRecord(
+                    user_id=str(d["user_id"]),
+                    device_id=str(d["device_id"]),
+                    signing_key=_unb64(d["signing_key"]),
+                    exchange_key=_unb64(d["exchange_key"]),
+                    signature=_unb64(d["signature"]),
+                    approval=_unb64(d["approval"]) if d.get("approval") else None,
+                    approved_by=str(d["approved_by"]) if d.get("approved_by") else None,
+                )
+            )
+        except (KeyError, MalformedError) as exc:
+            log.warning("skipping an unreadable device record: %s", exc)
+    return records
 
 
 @dataclass(frozen=True)
 class DecryptedMessage:
+    """A verified message. `content` is its typed content (messenger.client.content); `body`,
+    `attachment` and `actions` repeat the text, caption, file and buttons for simple readers."""
+
     conversation_id: str
     seq: int
     sender_user_id: str
@@ -375,6 +398,35 @@ class DecryptedMessage:
     actions: tuple[tuple[str, str], ...] = ()  # (label, reply) buttons offered by the sender
     sent_at_ms: int | None = None  # the sender's clock, authenticated; None for old messages
     sender_verified: bool = True  # False: the sending device is not cross-signed (show it)
+    content: Content | None = None
+    reply_to: int | None = None  # seq of the message this one answers
+
+    @property
+    def parsed(self) -> Parsed:
+        assert self.content is not None
+        return Parsed(self.content, self.reply_to)
+
+
+@dataclass(frozen=True)
+class UndecodableMessage:
+    """A verified message whose content is outside the schema this client knows (shown as
+    "cannot be displayed"); `reason` says why, without any of the content."""
+
+    conversation_id: str
+    seq: int
+    sender_user_id: str
+    sender_device_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MessageDeleted:
+    """The message `target` was deleted for everyone by `by_user_id` (the server dropped it)."""
+
+    conversation_id: str
+    seq: int  # the redaction's own place in the conversation
+    target: int
+    by_user_id: str
 
 
 @dataclass(frozen=True)
@@ -443,16 +495,33 @@ E2EResult = (
     DecryptedMessage
     | RejectedMessage
     | UndecryptableMessage
+    | UndecodableMessage
+    | MessageDeleted
     | HoldFull
     | MessageGap
     | MembershipChange
 )
 
 
+class AuditSource(Protocol):
+    """Where a session learns the tenant's audit key and deposits its seals
+    (`messenger.client.audit.TenantAudit` over the server)."""
+
+    async def current(self) -> tuple[bytes, str] | None:
+        """(audit public key, key id) while audit is on, verified and pinned; None when off.
+        Raises `IdentityError` when the key changed and the user has not accepted it."""
+        ...
+
+    async def deposit(
+        self, conversation_id: str, chain_key_id: bytes, sealed: bytes, signature: bytes
+    ) -> None: ...
+
+
 @dataclass
 class _Outbound:
     key: OutboundSenderKey
     membership_seq: int = 0  # the membership change this key was made after
+    audit_key: bytes | None = None
     holders: set[DeviceAddress] = field(default_factory=set)
     # the distribution each holder got (the chain where it joined), re-sent on a key request
     shared: dict[DeviceAddress, bytes] = field(default_factory=dict)
@@ -502,6 +571,7 @@ class E2ESession:
         self._sent_keys: dict[tuple[str, bytes], _Outbound] = {}
         self.identity_warnings: list[str] = []
         self._send_lock = asyncio.Lock()
+        self.audit_source: AuditSource | None = None
         self._pin(keys.identity())
 
     @classmethod
@@ -699,6 +769,15 @@ class E2ESession:
             raise UnknownSenderKey(f"device {device_id} of {user_id} is not in the registry")
         return ident
 
+    async def identity_of(self, user_id: str, device_id: str) -> DeviceIdentity:
+        """A device's verified, pinned identity (from the registry when not pinned yet)."""
+        return await self._identity(user_id, device_id)
+
+    def pin(self, ident: DeviceIdentity) -> None:
+        """Verify a device record the server handed over and pin it (IdentityError if it
+        contradicts the pinned one)."""
+        self._pin(ident)
+
     async def safety_number(self, user_id: str) -> str:
         """Digits both users compare out of band to rule out a key-swapping server."""
         mine = await self.devices_of(self.user_id, refresh=True)
@@ -756,6 +835,56 @@ class E2ESession:
             )
         return {(user, device) for user, device, _ in batch}
 
+    # sealing to exact devices ----------------------------------------------------------------
+
+    async def trust_devices(self, records: Sequence[DeviceRecord]) -> list[DeviceIdentity]:
+        """The cross-signed devices among records fetched in bulk (e.g. an alarm list's).
+
+        Each is pinned and checked as `devices_of` does; a record with a bad self-signature,
+        a changed key or no valid approval by its owner's (or an administrator's) master key
+        is left out, so only devices that get sender keys get sealed payloads.
+        """
+        owners = sorted({r.approved_by for r in records if r.approved_by})
+        await asyncio.gather(*(self._master_of(user_id) for user_id in owners))
+        trusted = []
+        for rec in records:
+            ident = DeviceIdentity(
+                rec.user_id, rec.device_id, rec.signing_key, rec.exchange_key, rec.signature
+            )
+            try:
+                self._pin(ident)
+            except CryptoError as exc:
+                log.warning("refusing device %s of %s: %s", rec.device_id, rec.user_id, exc)
+                self.identity_warnings.append(str(exc))
+                continue
+            self._records[(ident.user_id, ident.device_id)] = rec
+            self._trust[(ident.user_id, ident.device_id)] = await self._assess(ident, rec)
+            if self._verified(ident):
+                trusted.append(ident)
+        return trusted
+
+    def seal_for(
+        self, devices: Sequence[DeviceIdentity], plaintext: bytes
+    ) -> list[tuple[str, str, bytes]]:
+        """Seal `plaintext` to each device: (user, device, bytes).
+
+        A stateless signed envelope (version 1, `Box`), not the ratchet: the payload can be
+        opened again when it arrives again (an alarm's repeats, a reinstalled state file).
+        """
+        return [(d.user_id, d.device_id, self._channel(d).encrypt(plaintext)) for d in devices]
+
+    async def open_sealed(self, sender_user: str, sender_device: str, envelope: bytes) -> bytes:
+        """Open a pairwise envelope `seal_for` made on the sender's device.
+
+        No replay window: the same sealed payload may arrive again (an alarm's repeats), so
+        callers that must see each payload once keep track themselves.
+        """
+        header = parse_header(envelope)
+        if (header.sender_user, header.sender_device) != (sender_user, sender_device):
+            raise MalformedError("sealed payload names another sender than the server")
+        peer = await self._identity(sender_user, sender_device)
+        return decrypt_pairwise(self.keys, peer, envelope)[1]
+
     # sending ---------------------------------------------------------------------------------
 
     async def _member_devices(self, members: Sequence[str]) -> dict[DeviceAddress, DeviceIdentity]:
@@ -768,23 +897,50 @@ class E2ESession:
         devices.pop((self.user_id, self.device_id), None)
         return devices
 
+    async def _audit_now(self) -> tuple[bytes, str] | None:
+        """The audit key new sender keys are sealed to (from the source when following)."""
+        if self.audit_source is None:
+            return None
+        current = await self.audit_source.current()
+        self.audit_key = current[0] if current else None
+        return current
+
+    async def _deposit_seal(self, out: _Outbound) -> None:
+        """Seal the new chain at position 0 to the audit key and deposit it, signed."""
+        assert self.audit_source is not None and out.audit_key is not None
+        seal = out.key.distribution(self.keys, audit_key=out.audit_key).audit
+        assert seal is not None
+        signature = self.keys.sign(
+            audit_seal_statement(out.key.conversation_id, out.key.key_id, seal.sealed)
+        )
+        await self.audit_source.deposit(
+            out.key.conversation_id, out.key.key_id, seal.sealed, signature
+        )
+
     async def _prepare(self, conversation_id: str) -> tuple[OutboundSenderKey, int]:
         """Rotate if due (age, count, a member or device gone, any membership change since
-        the key was made), then distribute where missing. Returns the key and the membership
-        change it was prepared after (the server refuses the message if a newer one exists)."""
+        the key was made, another audit key), then distribute where missing. With audit on, a
+        new chain is first deposited sealed to the audit key. Returns the key and the
+        membership change it was prepared after (the server refuses the message if a newer
+        one exists)."""
         now = int(self._clock())
         roster = await self.transport.conversation_roster(conversation_id)
         devices = await self._member_devices(roster.members)
         current = self._outbound.get(conversation_id)
+        audit = await self._audit_now()
+        audit_key = audit[0] if audit else self.audit_key
         if (
             current is None
             or current.key.needs_rotation(now)
             or not current.holders <= devices.keys()
             or current.membership_seq != roster.membership_seq
+            or current.audit_key != audit_key
         ):
             current = _Outbound(
-                OutboundSenderKey.create(conversation_id, now), roster.membership_seq
+                OutboundSenderKey.create(conversation_id, now), roster.membership_seq, audit_key
             )
+            if audit is not None:
+                await self._deposit_seal(current)
             self._outbound[conversation_id] = current
             self._sent_keys[(conversation_id, current.key.key_id)] = current
             while len(self._sent_keys) > MAX_SENT_KEYS:
@@ -795,7 +951,7 @@ class E2ESession:
         if missing:
             # Every distribution of this device's sender keys to members is made here (key
             # requests re-send one made here), and leaves through `_send_pairwise`.
-            dist = current.key.distribution(self.keys, audit_key=self.audit_key).to_bytes()
+            dist = current.key.distribution(self.keys, audit_key=current.audit_key).to_bytes()
             reached = await self._send_pairwise(missing, dist)
             current.holders.update(reached)
             current.shared.update((address, dist) for address in reached)
@@ -873,6 +1029,23 @@ class E2ESession:
             conversation_id, action, user_id, self.user_id, self.device_id, after_seq
         )
 
+    async def send_content(
+        self,
+        conversation_id: str,
+        content: Content,
+        *,
+        reply_to: int | None = None,
+        txn_id: str | None = None,
+        attachment_ids: Sequence[str] = (),
+    ) -> int:
+        """Encrypt and send any content of `messenger.client.content`; returns its seq.
+
+        A caller that may repeat a send after a crash passes the same `txn_id` each time: the
+        server stores the first and answers repeats with its sequence number.
+        """
+        doc = encode(content, reply_to)  # raises ContentError before anything is sent
+        return await self._send(conversation_id, doc, attachment_ids, txn_id=txn_id)
+
     async def send_text(
         self,
         conversation_id: str,
@@ -880,43 +1053,152 @@ class E2ESession:
         *,
         txn_id: str | None = None,
         actions: Sequence[Mapping[str, str]] = (),
+        reply_to: int | None = None,
     ) -> int:
-        """Encrypt and send a text; returns the server's sequence number.
+        """Encrypt and send a text (a reply when `reply_to` names a seq).
 
-        A caller that may repeat a send after a crash passes the same `txn_id` each time: the
-        server stores the first and answers repeats with its sequence number. `actions` are
-        buttons a client may show, each `{"label": ..., "reply": ...}`: pressing one sends its
-        `reply` as a text (so a client without buttons can type it).
+        `actions` are buttons a client may show, each `{"label": ..., "reply": ...}`: pressing
+        one sends its `reply` as a text (so a client without buttons can type it).
         """
-        content: dict[str, Any] = {"type": "text", "body": text}
-        if actions:
-            content["actions"] = [
-                {"label": str(a["label"]), "reply": str(a["reply"])} for a in actions
-            ]
-        return await self._send(conversation_id, content, txn_id=txn_id)
+        buttons = tuple((str(a["label"]), str(a["reply"])) for a in actions)
+        return await self.send_content(
+            conversation_id, Text(text, buttons), reply_to=reply_to, txn_id=txn_id
+        )
 
-    async def send_attachment(
-        self, conversation_id: str, data: bytes, *, name: str, mime: str, body: str = ""
-    ) -> int:
-        """Encrypt `data` under a fresh key, upload the blob, send the key inside a message."""
+    async def _upload(
+        self, conversation_id: str, data: bytes, name: str, mime: str
+    ) -> AttachmentRef:
         blob, key = encrypt_attachment(data)
         attachment_id = await self.transport.upload_attachment(conversation_id, blob)
-        content = {
-            "type": "attachment",
-            "attachment_id": attachment_id,
-            "key": _b64(key.key),
-            "sha256": _b64(key.sha256),
-            "size": key.size,
-            "name": name,
-            "mime": mime,
-            "body": body,
-        }
-        return await self._send(conversation_id, content, [attachment_id])
+        return AttachmentRef(attachment_id, name, mime, key)
+
+    async def send_attachment(
+        self,
+        conversation_id: str,
+        data: bytes,
+        *,
+        name: str,
+        mime: str,
+        body: str = "",
+        reply_to: int | None = None,
+        txn_id: str | None = None,
+    ) -> int:
+        """Encrypt `data` under a fresh key, upload the blob, send the key inside a message.
+
+        An image (`image/*` this client can read) also gets its size and a small JPEG
+        thumbnail, made here and encrypted under its own key like the image.
+        """
+        width = height = None
+        thumbnail: Thumbnail | None = None
+        info = None
+        if mime.startswith("image/"):
+            try:
+                info = image_info(data)
+            except ContentError:
+                log.info("image not readable here: sent as a file without thumbnail")
+        ref = await self._upload(conversation_id, data, name, mime)
+        ids = [ref.attachment_id]
+        if info is not None:
+            width, height = info.width, info.height
+            thumb_ref = await self._upload(conversation_id, info.thumbnail, "", "image/jpeg")
+            thumbnail = Thumbnail(thumb_ref, info.thumb_width, info.thumb_height)
+            ids.append(thumb_ref.attachment_id)
+        content = File(ref, body, width, height, thumbnail)
+        return await self.send_content(
+            conversation_id, content, reply_to=reply_to, txn_id=txn_id, attachment_ids=ids
+        )
+
+    async def send_voice(
+        self,
+        conversation_id: str,
+        data: bytes,
+        *,
+        mime: str,
+        duration_ms: int | None = None,
+        name: str = "",
+        body: str = "",
+        reply_to: int | None = None,
+        txn_id: str | None = None,
+    ) -> int:
+        """Send a voice message: Opus in Ogg (`audio/ogg`) or WAV (`audio/wav`). The container
+        is checked first (ContentError if it is not what `mime` says); the duration is read
+        from it unless given."""
+        measured = voice_duration_ms(data, mime)
+        ref = await self._upload(conversation_id, data, name or f"voice.{mime[6:]}", mime)
+        content = Voice(ref, duration_ms or measured, body)
+        return await self.send_content(
+            conversation_id,
+            content,
+            reply_to=reply_to,
+            txn_id=txn_id,
+            attachment_ids=[ref.attachment_id],
+        )
+
+    async def send_location(
+        self,
+        conversation_id: str,
+        lat: float,
+        lon: float,
+        accuracy_m: float,
+        *,
+        reply_to: int | None = None,
+        txn_id: str | None = None,
+    ) -> int:
+        """Send a position once (degrees WGS 84, accuracy radius in metres)."""
+        return await self.send_content(
+            conversation_id, Location(lat, lon, accuracy_m), reply_to=reply_to, txn_id=txn_id
+        )
+
+    async def share_live_location(
+        self, conversation_id: str, lat: float, lon: float, accuracy_m: float, *, seconds: int
+    ) -> tuple[int, LiveShare]:
+        """Start sharing a live position for `seconds`; returns (seq, the share for updates)."""
+        if not 1 <= seconds <= MAX_LIVE_SECONDS:
+            raise ContentError(f"live sharing lasts 1 to {MAX_LIVE_SECONDS} seconds")
+        share = LiveShare(uuid.uuid4().hex, int(self._clock() * 1000) + seconds * 1000)
+        seq = await self.send_content(conversation_id, Location(lat, lon, accuracy_m, share))
+        return seq, share
+
+    async def update_live_location(
+        self,
+        conversation_id: str,
+        share: LiveShare,
+        lat: float,
+        lon: float,
+        accuracy_m: float,
+        *,
+        final: bool = False,
+    ) -> int:
+        """Send a new position of a running share; `final=True` ends the share with it."""
+        if int(self._clock() * 1000) >= share.until_ms:
+            raise ContentError("this live sharing has ended")
+        live = LiveShare(share.id, share.until_ms, final)
+        return await self.send_content(conversation_id, Location(lat, lon, accuracy_m, live))
+
+    async def edit(self, conversation_id: str, target: int, body: str) -> int:
+        """Replace the text of one's own message `target` (others' clients ignore other edits)."""
+        return await self.send_content(conversation_id, Edit(target, body))
+
+    async def react(
+        self, conversation_id: str, target: int, emoji: str, *, remove: bool = False
+    ) -> int:
+        return await self.send_content(conversation_id, Reaction(target, emoji, remove))
+
+    async def delete_for_everyone(self, conversation_id: str, target: int) -> int:
+        """Have the server drop one's own message (its ciphertext and attachments) for every
+        member; members get a `MessageDeleted`. Returns the seq of the deletion."""
+        return await self.transport.delete_message(conversation_id, target)
 
     async def fetch_attachment(self, ref: AttachmentRef) -> bytes:
         return decrypt_attachment(
             await self.transport.download_attachment(ref.attachment_id), ref.key
         )
+
+    async def fetch_voice(self, voice: Voice) -> bytes:
+        """The voice recording, its container checked against its type (ContentError if not)."""
+        data = await self.fetch_attachment(voice.attachment)
+        voice_duration_ms(data, voice.attachment.mime)
+        return data
 
     # receiving -------------------------------------------------------------------------------
 
@@ -927,7 +1209,18 @@ class E2ESession:
         if kind == "to_device":
             return await self._on_to_device(event)
         if kind == "message":
+            if event.get("deleted"):
+                return []  # its redaction follows in the sequence and says so
             return await self._on_message(event)
+        if kind == "redaction":
+            return [
+                MessageDeleted(
+                    str(event["conversation_id"]),
+                    int(event["seq"]),
+                    int(event["redacts"]),
+                    str(event["by_user_id"]),
+                )
+            ]
         if kind == "membership":
             # Any membership change seen: the next message goes under a new sender key (the
             # server also refuses a message prepared before a change it stored meanwhile).
@@ -1076,26 +1369,26 @@ class E2ESession:
                 return self._hold(event)
             if opened.gap:  # reported even if the content below turns out unreadable
                 gap.append(MessageGap(cid, seq, sender_user, sender_device, opened.gap))
-            content = json.loads(opened.body)
-            result = DecryptedMessage(
-                conversation_id=cid,
-                seq=seq,
-                sender_user_id=sender_user,
-                sender_device_id=sender_device,
-                body=str(content.get("body", "")),
-                attachment=_attachment_ref(content),
-                actions=_actions(content),
-                sent_at_ms=opened.sent_at_ms,
-                sender_verified=self._trust.get((sender_user, sender_device), (None,))[0]
+            try:
+                parsed = parse_content(json.loads(opened.body))
+            except (ValueError, ContentError) as exc:
+                reason = str(exc) if isinstance(exc, ContentError) else "content is not JSON"
+                log.info("message %s/%s undecodable: %s", cid, seq, reason)
+                return [*gap, UndecodableMessage(cid, seq, sender_user, sender_device, reason)]
+            result = _decrypted(
+                cid,
+                seq,
+                sender_user,
+                sender_device,
+                parsed,
+                opened.sent_at_ms,
+                self._trust.get((sender_user, sender_device), (None,))[0]
                 in (Trust.OWNER, Trust.ADMIN)
                 or (sender_user, sender_device) == (self.user_id, self.device_id),
             )
         except CryptoError as exc:
             log.warning("message %s/%s refused: %s", cid, seq, type(exc).__name__)
             return [RejectedMessage(cid, seq, sender_user, sender_device, exc)]
-        except (ValueError, KeyError, TypeError) as exc:
-            error = MalformedError(f"message content is not valid: {type(exc).__name__}")
-            return [*gap, RejectedMessage(cid, seq, sender_user, sender_device, error)]
         return [*gap, result]
 
     # persistence -----------------------------------------------------------------------------
@@ -1283,26 +1576,36 @@ def _identity_from_json(d: Mapping[str, Any]) -> DeviceIdentity:
     )
 
 
-def _actions(content: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    buttons = content.get("actions")
-    if buttons is None:
-        return ()
-    if not isinstance(buttons, list):
-        raise TypeError("actions must be a list")
-    return tuple((str(b["label"]), str(b["reply"])) for b in buttons)
-
-
-def _attachment_ref(content: Mapping[str, Any]) -> AttachmentRef | None:
-    if content.get("type") != "attachment":
-        return None
-    key = AttachmentKey(
-        key=_unb64(content["key"]), sha256=_unb64(content["sha256"]), size=int(content["size"])
-    )
-    return AttachmentRef(
-        attachment_id=str(content["attachment_id"]),
-        name=str(content.get("name", "")),
-        mime=str(content.get("mime", "application/octet-stream")),
-        key=key,
+def _decrypted(
+    cid: str,
+    seq: int,
+    user: str,
+    device: str,
+    parsed: Parsed,
+    sent_at_ms: int | None,
+    sender_verified: bool,
+) -> DecryptedMessage:
+    content = parsed.content
+    body, attachment = "", None
+    actions: tuple[tuple[str, str], ...] = ()
+    if isinstance(content, Text):
+        body, actions = content.body, content.actions
+    elif isinstance(content, File | Voice):
+        body, attachment = content.body, content.attachment
+    elif isinstance(content, Edit):
+        body = content.body
+    return DecryptedMessage(
+        conversation_id=cid,
+        seq=seq,
+        sender_user_id=user,
+        sender_device_id=device,
+        body=body,
+        attachment=attachment,
+        actions=actions,
+        sent_at_ms=sent_at_ms,
+        content=content,
+        reply_to=parsed.reply_to,
+        sender_verified=sender_verified,
     )
 
 

@@ -5,6 +5,24 @@ and test vectors are in docs/crypto.md.
 """
 
 from messenger.crypto._attachments import AttachmentKey, decrypt_attachment, encrypt_attachment
+from messenger.crypto._audit import Partial as AuditPartial
+from messenger.crypto._audit import Share as AuditShare
+from messenger.crypto._audit import (
+    audit_key_statement,
+    audit_request_statement,
+    audit_seal_statement,
+    combine_partials,
+    combine_shares,
+    pack_partials,
+    partial_decrypt,
+    split_secret,
+    unpack_partials,
+)
+from messenger.crypto._audit import open_with_secret as open_sealed_with_secret
+from messenger.crypto._audit import open_with_shared as open_sealed
+from messenger.crypto._audit import public_key as audit_public_key
+from messenger.crypto._audit import random_scalar as new_audit_secret
+from messenger.crypto._audit import seal as seal_to_audit_key
 from messenger.crypto._crosssign import (
     MasterKey,
     MasterKeyRecord,
@@ -29,6 +47,7 @@ from messenger.crypto._identity import (
     DeviceKeys,
     safety_number,
     user_fingerprint,
+    verify_signature,
 )
 from messenger.crypto._keystore import (
     load_device_keys,
@@ -82,7 +101,9 @@ __all__ = [
     "MAX_KEY_AGE_SECONDS",
     "MAX_MESSAGES_PER_KEY",
     "AttachmentKey",
+    "AuditPartial",
     "AuditSeal",
+    "AuditShare",
     "CryptoError",
     "DeviceIdentity",
     "DeviceKeys",
@@ -118,6 +139,12 @@ __all__ = [
     "Trust",
     "UnknownSenderKey",
     "WrongPasswordError",
+    "audit_key_statement",
+    "audit_public_key",
+    "audit_request_statement",
+    "audit_seal_statement",
+    "combine_partials",
+    "combine_shares",
     "decrypt_attachment",
     "decrypt_pairwise",
     "encrypt_attachment",
@@ -128,16 +155,25 @@ __all__ = [
     "is_key_request",
     "is_ratchet_envelope",
     "load_device_keys",
+    "new_audit_secret",
     "open_audit_seal",
+    "open_sealed",
+    "open_sealed_with_secret",
     "open_state",
     "open_with_password",
+    "pack_partials",
     "parse_header",
     "parse_ratchet_envelope",
+    "partial_decrypt",
     "safety_number",
     "save_device_keys",
     "seal_state",
+    "seal_to_audit_key",
     "seal_with_password",
+    "split_secret",
+    "unpack_partials",
     "user_fingerprint",
     "verify_approval",
+    "verify_signature",
     "write_private_file",
 ]

@@ -8,7 +8,7 @@ the sender device's Ed25519 key. A new chain (new key id) is made after 100 mess
 and whenever a member leaves, so a removed member cannot read what follows.
 
 With audit on, the distribution also carries the chain key sealed to the tenant's audit public key
-(`AuditSeal`, NaCl SealedBox), which only the auditors together can open.
+(`AuditSeal`, see `_audit.seal`), which only two auditors together can open.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import nacl.exceptions
 import nacl.public
 import nacl.utils
 
-from messenger.crypto import _wire
+from messenger.crypto import _audit, _wire
 from messenger.crypto._errors import (
     PolicyError,
     ReplayError,
@@ -66,7 +66,7 @@ def next_chain_key(chain_key: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class AuditSeal:
-    """The sender key sealed to the tenant's audit public key (SealedBox; anonymous sender)."""
+    """The sender key sealed to the tenant's audit public key (`_audit.seal`)."""
 
     audit_key: bytes
     sealed: bytes
@@ -114,13 +114,10 @@ class SenderKeyRecord:
         )
 
 
-def open_audit_seal(audit_secret: bytes, seal: AuditSeal) -> SenderKeyRecord:
-    """Auditors' side: recover the sender key (the secret is reassembled from shares first)."""
-    box = nacl.public.SealedBox(nacl.public.PrivateKey(audit_secret))
-    try:
-        return SenderKeyRecord.from_bytes(box.decrypt(seal.sealed))
-    except nacl.exceptions.CryptoError as exc:
-        raise TamperedError("audit seal does not open with this audit key") from exc
+def open_audit_seal(audit_secret: int, seal: AuditSeal) -> SenderKeyRecord:
+    """Recover the sender key with the whole audit secret (test vectors; in service nobody holds
+    it, and auditors open seals one by one with `_audit.combine_partials`)."""
+    return SenderKeyRecord.from_bytes(_audit.open_with_secret(audit_secret, seal.sealed))
 
 
 @dataclass(frozen=True)
@@ -330,10 +327,7 @@ class OutboundSenderKey:
                 chain_key=self.chain_key,
                 created_at=self.created_at,
             )
-            sealed = nacl.public.SealedBox(nacl.public.PublicKey(audit_key)).encrypt(
-                record.to_bytes()
-            )
-            seal = AuditSeal(audit_key=audit_key, sealed=bytes(sealed))
+            seal = AuditSeal(audit_key=audit_key, sealed=_audit.seal(audit_key, record.to_bytes()))
         return SenderKeyDistribution(
             conversation_id=self.conversation_id,
             sender_user=sender.user_id,

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from messenger.server import errors
+from messenger.server import errors, portal, webhooks
+from messenger.server.alarms import scheduler as alarm_scheduler
 from messenger.server.api import router
 from messenger.server.api.stream import close_ended_streams
 from messenger.server.auth import make_hasher
 from messenger.server.blobs import BlobStore
 from messenger.server.clientip import parse_networks
-from messenger.server.config import ServerSettings
+from messenger.server.config import ServerSettings, metadata_key_path
 from messenger.server.hub import Hub, LocalHub, RedisHub
 from messenger.server.limits import BodyLimit, RefuseNul, RequestMetrics, WriteBufferProbe
 from messenger.server.metrics import Metrics
@@ -28,7 +29,7 @@ from messenger.server.throttle import (
     MemoryCounters,
     RedisCounters,
 )
-from messenger.store import repo, schema
+from messenger.store import repo, schema, sealing
 from messenger.store.engine import make_engine, sessionmaker
 
 log = logging.getLogger("messenger.server")
@@ -43,6 +44,14 @@ async def open_state(settings: ServerSettings) -> AppState:
             await schema.upgrade(engine)
         elif await schema.current_revision(engine) != schema.head_revision():
             raise schema.SchemaError("the database schema is not current; run the migrations")
+        ring = sealing.load_keyring(metadata_key_path(settings), create=True)
+        sealing.attach(engine, ring)
+        async with sessionmaker(engine)() as db:
+            sealed = await sealing.reseal(db, ring)
+            await db.commit()
+        if sealed:
+            log.info("sealed or rewrapped %d stored names", sealed)
+            await sealing.flush_old_pages(engine)
     except BaseException:
         await engine.dispose()
         raise
@@ -86,11 +95,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
             scheduler(state.sessions, state.blobs, state.now, settings.purge_interval, count)
         )
         watcher = asyncio.create_task(close_ended_streams(state))
+        hooks = asyncio.create_task(webhooks.run(state))
+        alarming = asyncio.create_task(alarm_scheduler(state, settings.alarm_interval))
         log.info("messenger server ready node=%s", settings.node_name)
         try:
             yield
         finally:
-            for task in (purger, watcher):
+            for task in (purger, watcher, alarming, hooks):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -110,6 +121,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     errors.install(app)
     app.include_router(router())
+    portal.install(app)
 
     app.add_middleware(RequestMetrics)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)

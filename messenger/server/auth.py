@@ -13,9 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
+from messenger.server import bots
 from messenger.server.config import Argon2Params
 from messenger.server.errors import ApiError
 from messenger.server.state import DB, AppState, State
+from messenger.store import repo
 from messenger.store.models import Session, Tenant, User
 from messenger.store.repo import token_hash
 
@@ -55,6 +57,52 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+async def check_credentials(state: AppState, email: str, password: str, address: str) -> User:
+    """The enabled user of an enabled tenant with this password, or a 401 (the same one for
+    every reason). The password is checked outside any database transaction, after the
+    throttle allows it, so a flood of logins cannot starve other requests of connections."""
+    account = email.strip().lower()
+    await state.logins.check(account, address)
+    async with state.sessions() as db:
+        user = await repo.user_by_email(db, account)
+        tenant = await db.get(Tenant, user.tenant_id) if user is not None else None
+        usable = user is not None and not user.disabled and not (tenant and tenant.disabled)
+        user_id = user.id if user is not None and usable else None
+        stored = user.password_hash if user is not None else None
+    async with state.hashing.slot():
+        await state.logins.check(account, address)  # failures may have landed while queued
+        ok = await verify_password(state.hasher, stored, password)
+    if user_id is None or not ok:
+        await state.logins.failed(account, address)
+        raise ApiError(401, "wrong e-mail or password")
+    await state.logins.succeeded(account, address)
+    async with state.sessions() as db:
+        found = await db.get(User, user_id)
+        if found is None or found.disabled:
+            raise ApiError(401, "wrong e-mail or password")
+        return found
+
+
+async def accept_invitation(
+    state: AppState,
+    db: AsyncSession,
+    token: str,
+    password: str,
+    display_name: str | None = None,
+    phone: str | None = None,
+) -> User:
+    """Redeem an invitation: the user's first password (the caller commits)."""
+    async with state.hashing.slot():
+        hashed = await hash_password(state.hasher, password)
+    user = await repo.redeem_invitation(db, token, state.now())
+    user.password_hash = hashed
+    if display_name:
+        user.display_name = display_name
+    if phone:
+        user.phone = phone
+    return user
+
+
 @dataclass
 class Caller:
     session: Session
@@ -75,7 +123,8 @@ async def caller_for_token(db: AsyncSession, token: str, state: AppState) -> Cal
     session, user, tenant_disabled = row
     if session.revoked_at is not None or user.disabled or tenant_disabled:
         raise ApiError(401, "this session has ended")
-    if session.created_at + state.settings.session_ttl <= state.now():
+    # A bot's token lasts until it is rotated or the bot deleted (services cannot log in).
+    if user.kind != "bot" and session.created_at + state.settings.session_ttl <= state.now():
         raise ApiError(401, "this session has expired; log in again")
     return Caller(session, user)
 
@@ -85,7 +134,19 @@ async def current_caller(request: Request, db: DB, state: State) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "send 'Authorization: Bearer <token>'")
-    return await caller_for_token(db, token.strip(), state)
+    caller = await caller_for_token(db, token.strip(), state)
+    if caller.user.kind == "bot":
+        # The route's template; routers included with a prefix may leave "/v1" out of it.
+        path = getattr(request.scope.get("route"), "path", request.url.path)
+        await bots.authorise(
+            db,
+            caller.user,
+            request.method,
+            path if path.startswith("/v1/") else "/v1" + path,
+            state.logins.counters,
+            state.now().timestamp(),
+        )
+    return caller
 
 
 Authed = Annotated[Caller, Depends(current_caller)]

@@ -54,6 +54,13 @@ class BlobStore:
         os.replace(tmp, final)
         return final
 
+    def read(self, blob_id: str) -> bytes | None:
+        """The blob's bytes, None when it is gone (an audit export takes it whole)."""
+        try:
+            return self.path(blob_id).read_bytes()
+        except FileNotFoundError:
+            return None
+
     def delete(self, blob_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(blob_id).unlink()

@@ -47,6 +47,8 @@ class ServerSettings:
     max_upload_bytes: int = 100 * 1024 * 1024
     max_ciphertext_bytes: int = 256 * 1024
     purge_interval: float = 3600.0
+    # How often each node's alarm scheduler looks for due repeats and escalations.
+    alarm_interval: float = 1.0
     stream_queue_limit: int = 10000
     # A stream queues at most this many bytes of live events for a slow reader; beyond, it is
     # closed with 1013 and the client resumes from its cursors.
@@ -70,9 +72,30 @@ class ServerSettings:
     smtp_url: str | None = None
     smtp_from: str = "messenger@localhost"
     reset_link: str = "medbridge://reset-password?token={token}"
+    # Invitations mailed by administrators link here ({token} replaced); the admin portal's
+    # accept page is `<public URL>/admin/accept?token={token}`.
+    invite_link: str = "medbridge://register?token={token}"
+    # Admin portal sessions end after this long without a request, and this long after login.
+    portal_idle: dt.timedelta = dt.timedelta(minutes=30)
+    portal_lifetime: dt.timedelta = dt.timedelta(hours=8)
     # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = field(default_factory=list)
+    # Key-encryption keys of the names sealed at rest (messenger.store.sealing); made on first
+    # start when missing. Default: `metadata-keys.json` beside the blob directory. Keep it out
+    # of database backups.
+    metadata_key_file: Path | None = None
+    # Bot webhooks: queued every `webhook_interval` seconds; a failed delivery is tried again
+    # after webhook_backoff × 1, 2, 4 … seconds (at most an hour), `webhook_attempts` times
+    # in all, then it is a dead letter.
+    webhook_interval: float = 1.0
+    webhook_attempts: int = 8
+    webhook_backoff: float = 5.0
+    webhook_timeout: float = 10.0
     auto_migrate: bool = True
     argon2: Argon2Params = field(default_factory=Argon2Params)
     clock: Callable[[], dt.datetime] = utcnow
     node_name: str = "node"
+
+
+def metadata_key_path(settings: ServerSettings) -> Path:
+    return settings.metadata_key_file or settings.blob_dir.parent / "metadata-keys.json"

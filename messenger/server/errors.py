@@ -25,6 +25,7 @@ STATUS: dict[type[store_errors.StoreError], int] = {
     store_errors.GroupFull: 422,
     store_errors.CrossTenant: 422,
     store_errors.QuotaExceeded: 413,
+    store_errors.Gone: 410,
 }
 
 HTTP_CODES = {

@@ -2,7 +2,8 @@
 
 A published item is a routing envelope: `{"conversation_id": ...}` reaches every connection
 subscribed to that conversation (and, for a membership change, the added or removed user's
-connections), `{"device_id": ...}` one device, `{"user_ids": [...]}` those users;
+connections), `{"device_id": ...}` one device's to-device queue, `{"device_ids": [...]}` those
+devices (an alarm), `{"user_ids": [...]}` those users;
 `{"kick_device": ...}` and `{"kick_session": ..., "user_id": ...}` close connections.
 Connections repair any gap from the database by sequence number (and catch up periodically),
 so a lost or reordered pub/sub message costs latency, not data.
@@ -111,6 +112,8 @@ class LocalHub:
                         self.unsubscribe(sub, cid)
         if "device_id" in item:
             targets |= self.by_device.get(item["device_id"], set())
+        for did in item.get("device_ids", ()):
+            targets |= self.by_device.get(did, set())
         for uid in item.get("user_ids", ()):
             targets |= self.by_user.get(uid, set())
         for sub in targets:

@@ -12,6 +12,16 @@ class MailError(Exception):
     """The invitation could not be handed to the SMTP server."""
 
 
+def compose(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+    """A plain-text message (a tenant's template, filled)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body)
+    return msg
+
+
 def invitation_message(sender: str, to: str, link: str, tenant: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender

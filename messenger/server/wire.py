@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from messenger.store.models import Event, Receipt, ToDevice
+from messenger.store.models import Alarm, AlarmKey, AlarmRecipient, Event, Receipt, ToDevice
 from messenger.store.repo import Departure
 
 
@@ -28,6 +28,14 @@ def conversation_event(event: Event) -> dict[str, Any]:
             "by_user_id": event.sender_user_id,
             **_signed(event.payload.get("signed")),
         }
+    if event.kind == "redaction":
+        return {
+            "type": "redaction",
+            **base,
+            "redacts": event.payload["redacts"],
+            "by_user_id": event.sender_user_id,
+        }
+    deleted = {"deleted": True} if event.payload.get("deleted") else {}
     return {
         "type": event.kind,
         **base,
@@ -36,6 +44,7 @@ def conversation_event(event: Event) -> dict[str, Any]:
         "sender_device_id": event.sender_device_id,
         "ciphertext": b64(event.ciphertext or b""),
         "attachment_ids": list(event.payload.get("attachment_ids", [])),
+        **deleted,
     }
 
 
@@ -95,3 +104,26 @@ def route_departure(user_id: str, departure: Departure) -> list[dict[str, Any]]:
         device_list_change(user_id, departure.partners),
         *({"kick_device": d} for d in departure.device_ids),
     ]
+
+
+def alarm_event(alarm: Alarm, recipient: AlarmRecipient, key: AlarmKey) -> dict[str, Any]:
+    """An alarm as one recipient device gets it: the content and its key, both sealed."""
+    return {
+        "type": "alarm",
+        "alarm_id": alarm.id,
+        "list_id": alarm.list_id,
+        "level": alarm.level,
+        "state": alarm.state,
+        "tier": recipient.tier,
+        "round": recipient.rounds,
+        "sender_user_id": alarm.sender_user_id,
+        "sender_device_id": alarm.sender_device_id,
+        "ciphertext": b64(alarm.ciphertext),
+        "key": b64(key.ciphertext),
+        "raised_at": alarm.created_at.isoformat(),
+    }
+
+
+def alarm_status_event(change: dict[str, Any], alarm: Alarm, ts: str) -> dict[str, Any]:
+    """A state change or a recipient's answer, for the sender and the list's admins."""
+    return {"type": "alarm_status", "state": alarm.state, **change, "ts": ts}

@@ -44,6 +44,9 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Deleted and overwritten content is zeroed, not left in free pages (sealed names
+            # replacing plain ones, purged ciphertext).
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
     return engine

@@ -8,6 +8,7 @@ StoreError
  ├── InvalidInput    well-formed request with values the rules refuse
  ├── GroupFull       a conversation would exceed the member limit
  ├── CrossTenant     the tenants involved have not both allowed each other
+ ├── Gone            a one-time thing was used already (an audit export downloaded)
  └── QuotaExceeded   an upload does not fit the user's quota or the tenant's capacity
 """
 
@@ -52,3 +53,7 @@ class CrossTenant(StoreError):
 
 class QuotaExceeded(StoreError):
     code = "quota_exceeded"
+
+
+class Gone(StoreError):
+    code = "gone"

@@ -3,7 +3,9 @@
 The schema is shaped for what comes later without building it now: `users.kind` leaves room for
 bots, `events.kind` for alarms and panic (they are conversation events with their own payload),
 `tenants.audit_enabled` for four-eyes audit, and tenant policy columns for the admin portal.
-Message content is ciphertext the server cannot read; the server never stores plaintext.
+Message content is ciphertext the server cannot read; the server never stores plaintext, and
+the names it must read (conversations, display names) are sealed at rest with a server key.
+Alarms have tables of their own (`alarm_*`, rules in `messenger.store.alarms`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from messenger.store.sealing import SealedText
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -120,7 +124,8 @@ class User(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str | None] = mapped_column(Text)
-    display_name: Mapped[str] = mapped_column(String(200), default="")
+    # Sealed at rest (messenger.store.sealing): a database dump shows no names.
+    display_name: Mapped[str] = mapped_column(SealedText(), default="")
     phone: Mapped[str | None] = mapped_column(String(40))
     role: Mapped[str] = mapped_column(String(20), default="user")
     kind: Mapped[str] = mapped_column(String(20), default="person")
@@ -188,12 +193,26 @@ class Session(Base):
     revoked_at: Mapped[dt.datetime | None]
 
 
+class PortalSession(Base):
+    """An administrator's browser session of the admin portal (cookie token, CSRF token);
+    it ends after `portal_idle` without a request or `portal_lifetime` after login."""
+
+    __tablename__ = "portal_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    seen_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(SealedText(), default="")  # sealed at rest
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     # Set once a member of another tenant joins; only such conversations need the tenant-pair
@@ -287,3 +306,273 @@ class Attachment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     # The message that first carried it: members see it only if that lies in their window.
     message_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# -- four-eyes audit -------------------------------------------------------------------------
+
+
+class AuditKey(Base):
+    """A tenant's audit public key, signed by a tenant admin's device; the secret exists only
+    as shares (`AuditShare`), each sealed to one auditor's device."""
+
+    __tablename__ = "audit_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    threshold: Mapped[int] = mapped_column(Integer)
+    admin_user_id: Mapped[str] = mapped_column(String(32))
+    admin_device_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    retired_at: Mapped[dt.datetime | None]
+    # Two admins publishing at once: one epoch, one key.
+    __table_args__ = (Index("ix_audit_keys_tenant_epoch", "tenant_id", "epoch", unique=True),)
+
+
+class AuditShare(Base):
+    __tablename__ = "audit_shares"
+    key_id: Mapped[str] = mapped_column(
+        ForeignKey("audit_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    auditor_user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    auditor_device_id: Mapped[str] = mapped_column(String(64))
+    x: Mapped[int] = mapped_column(Integer)
+    sealed_share: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditSealRow(Base):
+    """A sender key sealed to the audit key, deposited and signed by the sender's device."""
+
+    __tablename__ = "audit_seals"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    audit_key_id: Mapped[str] = mapped_column(ForeignKey("audit_keys.id", ondelete="CASCADE"))
+    sender_user_id: Mapped[str] = mapped_column(String(32))
+    sender_device_id: Mapped[str] = mapped_column(String(64))
+    chain_key_id: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class AuditRequest(Base):
+    __tablename__ = "audit_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(32))
+    audit_key_id: Mapped[str] = mapped_column(ForeignKey("audit_keys.id", ondelete="CASCADE"))
+    range_start: Mapped[dt.datetime]
+    range_end: Mapped[dt.datetime]
+    reason: Mapped[str] = mapped_column(SealedText())
+    requester_user_id: Mapped[str] = mapped_column(String(32))
+    requester_device_id: Mapped[str] = mapped_column(String(64))
+    requester_signature: Mapped[str] = mapped_column(Text)
+    # pending -> ready (export built) -> downloaded; or rejected
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime]
+
+
+class AuditApproval(Base):
+    """One auditor's answer: its partial decryptions, sealed to the requester's device."""
+
+    __tablename__ = "audit_approvals"
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("audit_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    auditor_user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+
+
+class AuditExport(Base):
+    """The export of an approved request, sealed to the requester; handed out once."""
+
+    __tablename__ = "audit_exports"
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("audit_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime]
+    downloaded_at: Mapped[dt.datetime | None]
+
+
+class AuditLogEntry(Base):
+    """The append-only, hash-chained audit log (messenger.audit.log)."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[dt.datetime]
+    actor_user_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Bot(Base):
+    """A tenant's bot: a user of kind "bot" with scopes, a send rate and maybe a webhook.
+
+    Its token is a session of that user (revoked and replaced on rotation). With a webhook,
+    `cursors` is how far its events were queued per conversation and `lease_until` lets one
+    node at a time queue them.
+    """
+
+    __tablename__ = "bots"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    cursors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lease_until: Mapped[dt.datetime | None]
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime]
+
+
+class WebhookDelivery(Base):
+    """A batch of a bot's events for its webhook: pending (due at `next_at`), delivered, dead
+    (every attempt failed; re-drivable) or dropped (the bot was deleted)."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bot_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime]
+    delivered_at: Mapped[dt.datetime | None]
+    __table_args__ = (Index("ix_webhook_deliveries_state_next_at", "state", "next_at"),)
+
+
+class AlarmList(Base):
+    """Who an alarm reaches, tier by tier: tier 1 first, the next after the escalation timeout.
+
+    At most one list per tenant is its emergency list, which the panic button alarms.
+    """
+
+    __tablename__ = "alarm_lists"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    repeat_seconds: Mapped[int] = mapped_column(Integer)
+    escalation_seconds: Mapped[int] = mapped_column(Integer)
+    # Acknowledgements that close an alarm of this list.
+    ack_needed: Mapped[int] = mapped_column(Integer, default=1)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime]
+    __table_args__ = (Index("ix_alarm_lists_tenant_name", "tenant_id", "name", unique=True),)
+
+
+class AlarmListMember(Base):
+    __tablename__ = "alarm_list_members"
+    list_id: Mapped[str] = mapped_column(
+        ForeignKey("alarm_lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    tier: Mapped[int] = mapped_column(Integer, default=1)
+    # "admin": sees every alarm of the list live and may end it.
+    role: Mapped[str] = mapped_column(String(20), default="member")
+
+
+class Alarm(Base):
+    """One raised alarm: clear level and state, the content as ciphertext only.
+
+    `next_due_at` is when the scheduler must look at it again (a repeat or an escalation);
+    a node works on it only under a lease (`lease_owner` until `lease_until`).
+    """
+
+    __tablename__ = "alarms"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    list_id: Mapped[str] = mapped_column(
+        ForeignKey("alarm_lists.id", ondelete="CASCADE"), index=True
+    )
+    sender_user_id: Mapped[str] = mapped_column(String(32), index=True)
+    sender_device_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    tier: Mapped[int] = mapped_column(Integer, default=0)
+    tier_started_at: Mapped[dt.datetime | None]
+    round_at: Mapped[dt.datetime | None]
+    next_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[dt.datetime | None]
+    log_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    closed_at: Mapped[dt.datetime | None]
+
+
+class AlarmRecipient(Base):
+    """One list member's part in an alarm: when it was alarmed, and how it answered."""
+
+    __tablename__ = "alarm_recipients"
+    alarm_id: Mapped[str] = mapped_column(
+        ForeignKey("alarms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    notified_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+    seen_at: Mapped[dt.datetime | None]
+    acknowledged_at: Mapped[dt.datetime | None]
+    declined_at: Mapped[dt.datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AlarmKey(Base):
+    """The alarm's content key sealed pairwise to one recipient device (opaque to the server)."""
+
+    __tablename__ = "alarm_keys"
+    alarm_id: Mapped[str] = mapped_column(
+        ForeignKey("alarms.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AlarmLog(Base):
+    """Every state transition and answer of an alarm, numbered per alarm."""
+
+    __tablename__ = "alarm_log"
+    alarm_id: Mapped[str] = mapped_column(
+        ForeignKey("alarms.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime]
+
+
+class AlarmAttachment(Base):
+    """An encrypted attachment of an alarm (a voice message); bytes in the blob store."""
+
+    __tablename__ = "alarm_attachments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    alarm_id: Mapped[str | None] = mapped_column(
+        ForeignKey("alarms.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

@@ -34,6 +34,9 @@ from messenger.store.models import (
     EXTENSION_STEP,
     MAX_GROUP_MEMBERS,
     Attachment,
+    AuditExport,
+    AuditRequest,
+    AuditSealRow,
     Conversation,
     Device,
     Domain,
@@ -295,14 +298,23 @@ async def visible_user(db: AsyncSession, viewer: User, user_id: str) -> User:
 
 
 async def directory(db: AsyncSession, viewer: User, query: str, limit: int = 50) -> list[User]:
+    """Users of the visible tenants whose e-mail or display name contains `query`.
+
+    Display names are sealed at rest, so the database cannot match them: the users are read
+    in e-mail order and matched here after opening.
+    """
     tenants = await visible_tenants(db, viewer.tenant_id)
     stmt = select(User).where(User.tenant_id.in_(tenants), User.disabled.is_(False))
-    if query:
-        pattern = f"%{query.lower()}%"
-        stmt = stmt.where(
-            or_(func.lower(User.email).like(pattern), func.lower(User.display_name).like(pattern))
-        )
-    return list(await db.scalars(stmt.order_by(User.email).limit(limit)))
+    if not query:
+        return list(await db.scalars(stmt.order_by(User.email).limit(limit)))
+    needle = query.lower()
+    found: list[User] = []
+    for user in await db.scalars(stmt.order_by(User.email)):
+        if needle in user.email.lower() or needle in user.display_name.lower():
+            found.append(user)
+            if len(found) >= limit:
+                break
+    return found
 
 
 @dataclass
@@ -950,6 +962,48 @@ async def append_message(
     return event
 
 
+async def redact_message(
+    db: AsyncSession, user: User, conv: Conversation, seq: int, now: dt.datetime
+) -> tuple[Event, list[str]]:
+    """Delete a message for everyone: its ciphertext, receipts and attachments go, and a
+    `redaction` event takes the next seq. Only the message's sender deletes it (a group
+    admin removes the sender instead). Returns (the redaction, blob ids to delete after
+    the commit)."""
+    await check_conversation_open(db, conv)
+    mem = await membership(db, conv.id, user.id)
+    event = await db.get(Event, (conv.id, seq))
+    if event is None or event.kind != "message" or mem is None or not in_window(mem, seq):
+        raise NotFound("no such message")
+    if event.sender_user_id != user.id:
+        raise Forbidden("only its sender deletes a message for everyone")
+    if event.payload.get("deleted"):
+        raise Conflict("this message is already deleted")
+    await refund_users(db, [(event.sender_user_id, len(event.ciphertext or b""))])
+    event.ciphertext = None
+    event.payload = {"deleted": True}
+    await db.execute(delete(Receipt).where(Receipt.conversation_id == conv.id, Receipt.seq == seq))
+    gone = (
+        await db.execute(
+            delete(Attachment)
+            .where(Attachment.conversation_id == conv.id, Attachment.message_seq == seq)
+            .returning(Attachment.id, Attachment.owner_user_id, Attachment.size)
+        )
+    ).all()
+    blob_ids = await _refund_attachments(db, gone)
+    redaction = Event(
+        conversation_id=conv.id,
+        seq=await next_seq(db, conv.id),
+        id=new_id(),
+        kind="redaction",
+        sender_user_id=user.id,
+        payload={"redacts": seq},
+        created_at=now,
+    )
+    db.add(redaction)
+    await db.flush()
+    return redaction, blob_ids
+
+
 async def append_to_device(
     db: AsyncSession,
     sender: User,
@@ -1190,6 +1244,9 @@ class PurgeResult:
     to_device: int = 0
     receipts: int = 0
     transactions: int = 0
+    audit_seals: int = 0
+    audit_exports: int = 0
+    alarms: int = 0
     attachment_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -1199,6 +1256,9 @@ class PurgeResult:
             "to_device": self.to_device,
             "receipts": self.receipts,
             "transactions": self.transactions,
+            "audit_seals": self.audit_seals,
+            "audit_exports": self.audit_exports,
+            "alarms": self.alarms,
         }
 
 
@@ -1206,9 +1266,13 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
     """Delete what is older than each tenant's retention; returns what went (blob ids included).
 
     A conversation follows the retention of the tenant that owns it; to-device envelopes and
-    transaction ids follow their user's tenant. The caller deletes blobs after the commit.
+    transaction ids follow their user's tenant; closed alarms follow their tenant's. The caller
+    deletes blobs after the commit.
     """
+    from messenger.store import alarms  # the alarm rules build on this module
+
     result = PurgeResult()
+    result.alarms, result.attachment_ids = await alarms.purge(db, now)
     for tenant in list(await db.scalars(select(Tenant))):
         cutoff = now - dt.timedelta(days=tenant.retention_days)
         convs = select(Conversation.id).where(Conversation.tenant_id == tenant.id)
@@ -1222,20 +1286,7 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
                 .returning(Attachment.id, Attachment.owner_user_id, Attachment.size)
             )
         ).all()
-        for att_id, owner_id, size in gone:
-            await db.execute(
-                update(User)
-                .where(User.id == owner_id)
-                .values(storage_used=User.storage_used - size)
-            )
-            await db.execute(
-                update(Tenant)
-                .where(
-                    Tenant.id == select(User.tenant_id).where(User.id == owner_id).scalar_subquery()
-                )
-                .values(storage_used=Tenant.storage_used - size)
-            )
-            result.attachment_ids.append(att_id)
+        result.attachment_ids += await _refund_attachments(db, gone)
         result.attachments += len(gone)
         events = (
             await db.execute(
@@ -1270,8 +1321,47 @@ async def purge(db: AsyncSession, now: dt.datetime) -> PurgeResult:
                 )
             )
         )
+        # A sealed chain lives at most 7 days: seals older than that before the cutoff can
+        # only open messages that are gone. Exports not taken within the retention go too.
+        seal_cutoff = cutoff - dt.timedelta(days=7)
+        result.audit_seals += _count(
+            await db.execute(
+                delete(AuditSealRow).where(
+                    AuditSealRow.conversation_id.in_(convs), AuditSealRow.created_at < seal_cutoff
+                )
+            )
+        )
+        requests = select(AuditRequest.id).where(AuditRequest.tenant_id == tenant.id)
+        result.audit_exports += _count(
+            await db.execute(
+                update(AuditExport)
+                .where(
+                    AuditExport.request_id.in_(requests),
+                    AuditExport.created_at < cutoff,
+                    AuditExport.sealed.is_not(None),
+                )
+                .values(sealed=None)
+            )
+        )
     await db.flush()
     return result
+
+
+async def _refund_attachments(db: AsyncSession, gone: Iterable[Any]) -> list[str]:
+    """Give the bytes of deleted attachment rows (id, owner, size) back to owner and tenant;
+    returns their ids (the caller deletes the blobs after the commit)."""
+    ids = []
+    for att_id, owner_id, size in gone:
+        await db.execute(
+            update(User).where(User.id == owner_id).values(storage_used=User.storage_used - size)
+        )
+        await db.execute(
+            update(Tenant)
+            .where(Tenant.id == select(User.tenant_id).where(User.id == owner_id).scalar_subquery())
+            .values(storage_used=Tenant.storage_used - size)
+        )
+        ids.append(att_id)
+    return ids
 
 
 def _count(result: Any) -> int:

@@ -21,11 +21,13 @@ from messenger.crypto import (
     OutboundSenderKey,
     PrekeyBundle,
     PrekeyStore,
+    audit_public_key,
     encrypt_attachment,
     encrypt_pairwise,
     safety_number,
     seal_with_password,
 )
+from messenger.crypto._audit import L as AUDIT_ORDER
 from messenger.crypto._keystore import _derive
 from messenger.crypto._ratchet import initiate, public_of, ratchet_encrypt
 from messenger.crypto._senderkeys import message_key, next_chain_key
@@ -34,7 +36,8 @@ PATH = Path(__file__).with_name("vectors.json")
 
 ALICE = DeviceKeys("alice@klinik.example", "ALICE-PHONE", bytes(range(32)), bytes(range(32, 64)))
 BOB = DeviceKeys("bob@klinik.example", "BOB-DESK", bytes(range(64, 96)), bytes(range(96, 128)))
-AUDIT_SECRET = bytes(range(128, 160))
+# The audit secret is a scalar of edwards25519 (little-endian, below the group order).
+AUDIT_SECRET = int.from_bytes(bytes(range(128, 160)), "little") % AUDIT_ORDER
 SIGNED_PREKEY_SECRET = bytes(range(160, 192))
 ONE_TIME_SECRET = bytes(range(192, 224))
 EPHEMERAL_SECRET = bytes(range(224, 256))
@@ -103,7 +106,10 @@ def build(previous: dict[str, Any] | None) -> dict[str, Any]:
         fresh = OutboundSenderKey("conv-station-3", key_id, chain0, 0, 1_700_000_000)
         seal = fresh.distribution(ALICE, audit_key=_audit_public()).audit
         assert seal is not None
-        audit = {"audit_secret": AUDIT_SECRET.hex(), "sealed": seal.sealed.hex()}
+        audit = {
+            "audit_secret": AUDIT_SECRET.to_bytes(32, "little").hex(),
+            "sealed": seal.sealed.hex(),
+        }
 
     return {
         "about": "medbridge E2E test vectors; see docs/crypto.md",
@@ -182,9 +188,7 @@ def _cross_signing() -> dict[str, Any]:
 
 
 def _audit_public() -> bytes:
-    import nacl.public
-
-    return bytes(nacl.public.PrivateKey(AUDIT_SECRET).public_key)
+    return audit_public_key(AUDIT_SECRET)
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import nacl.public
 import pytest
 
 from messenger.client.e2e import (
@@ -35,6 +34,8 @@ from messenger.crypto import (
     SenderKeyStore,
     TamperedError,
     Trust,
+    audit_public_key,
+    new_audit_secret,
     open_audit_seal,
     parse_ratchet_envelope,
 )
@@ -231,8 +232,8 @@ async def test_attachment_is_encrypted_on_the_client() -> None:
 
 
 async def test_audit_on_seals_every_sender_key_and_refuses_unsealed_ones() -> None:
-    audit = nacl.public.PrivateKey.generate()
-    audit_pub = bytes(audit.public_key)
+    audit = new_audit_secret()
+    audit_pub = audit_public_key(audit)
     hub = Hub(members={"c": ["alice", "bob", "eve"]})
     a = await client(hub, "alice", audit_key=audit_pub)
     b = await client(hub, "bob", audit_key=audit_pub)
@@ -265,7 +266,7 @@ async def test_audit_on_seals_every_sender_key_and_refuses_unsealed_ones() -> No
     plaintext = bobs_channel.decrypt(base64.b64decode(td["ciphertext"]), prekeys).plaintext
     seal = SenderKeyDistribution.from_bytes(plaintext).audit
     assert seal is not None and seal.audit_key == audit_pub
-    record = open_audit_seal(bytes(audit), seal)
+    record = open_audit_seal(audit, seal)
     assert record.sender_user == "alice"
     auditor = SenderKeyStore()
     auditor.add(

@@ -30,11 +30,13 @@ from messenger.crypto import (
     UnknownSenderKey,
     WrongPasswordError,
     _wire,
+    audit_public_key,
     decrypt_attachment,
     decrypt_pairwise,
     encrypt_attachment,
     encrypt_pairwise,
     load_device_keys,
+    new_audit_secret,
     open_audit_seal,
     safety_number,
     save_device_keys,
@@ -332,16 +334,16 @@ def test_truncated_envelope_is_malformed(alice: DeviceKeys) -> None:
 
 
 def test_audit_seal_lets_the_audit_key_read_the_chain_and_nobody_else(alice: DeviceKeys) -> None:
-    audit = nacl.public.PrivateKey.generate()
+    audit = new_audit_secret()
     out = OutboundSenderKey.create("conv", NOW)
-    dist = out.distribution(alice, audit_key=bytes(audit.public_key))
-    assert dist.audit is not None and dist.audit.audit_key == bytes(audit.public_key)
+    dist = out.distribution(alice, audit_key=audit_public_key(audit))
+    assert dist.audit is not None and dist.audit.audit_key == audit_public_key(audit)
     # the seal survives the wire format members receive
     carried = SenderKeyDistribution.from_bytes(dist.to_bytes()).audit
     assert carried == dist.audit
     msg = out.encrypt(alice, b"audited text")
 
-    record = open_audit_seal(bytes(audit), carried)
+    record = open_audit_seal(audit, carried)
     auditor = SenderKeyStore()
     auditor.add(
         SenderKeyDistribution(
@@ -359,7 +361,7 @@ def test_audit_seal_lets_the_audit_key_read_the_chain_and_nobody_else(alice: Dev
     assert record.signing_key == alice.identity().signing_key
 
     with pytest.raises(TamperedError):
-        open_audit_seal(bytes(nacl.public.PrivateKey.generate()), carried)
+        open_audit_seal(new_audit_secret(), carried)
 
 
 def test_distribution_without_audit_carries_no_seal(alice: DeviceKeys) -> None:
@@ -368,12 +370,12 @@ def test_distribution_without_audit_carries_no_seal(alice: DeviceKeys) -> None:
 
 
 def test_audit_seal_binds_no_chain_position_before_it(alice: DeviceKeys) -> None:
-    audit = nacl.public.PrivateKey.generate()
+    audit = new_audit_secret()
     out = OutboundSenderKey.create("conv", NOW)
     before = out.encrypt(alice, b"earlier")
-    seal = out.distribution(alice, audit_key=bytes(audit.public_key)).audit
+    seal = out.distribution(alice, audit_key=audit_public_key(audit)).audit
     assert seal is not None
-    assert open_audit_seal(bytes(audit), AuditSeal(seal.audit_key, seal.sealed)).iteration == 1
+    assert open_audit_seal(audit, AuditSeal(seal.audit_key, seal.sealed)).iteration == 1
     assert GroupEnvelope.from_bytes(before).header.iteration == 0
 
 

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from messenger_harness import Clock, Database, Harness, ServerThread, make_settings, pg_schema
+from messenger_harness import (
+    Clock,
+    Database,
+    Harness,
+    Inbox,
+    ServerThread,
+    free_port,
+    make_settings,
+    pg_schema,
+)
 
 
 @pytest.fixture(params=["sqlite", "pg"])
@@ -50,6 +59,21 @@ async def msg(
     finally:
         await harness.close()
         await server.stop()
+
+
+@pytest.fixture
+async def inbox() -> AsyncIterator[tuple[Inbox, int]]:
+    """An SMTP server (aiosmtpd) on loopback keeping the mails it receives, and its port."""
+    from aiosmtpd.controller import Controller
+
+    handler = Inbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
 
 
 @pytest.fixture

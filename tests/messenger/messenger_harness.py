@@ -14,8 +14,8 @@ from bridge.serving import ServerThread as Serving
 from messenger.client import EventStream, MessengerClient
 from messenger.server.app import create_app
 from messenger.server.auth import make_hasher
-from messenger.server.config import Argon2Params, ServerSettings
-from messenger.store import repo
+from messenger.server.config import Argon2Params, ServerSettings, metadata_key_path
+from messenger.store import repo, sealing
 from messenger.store.engine import make_engine, sessionmaker
 from messenger.store.models import Tenant, User, new_id
 
@@ -113,6 +113,8 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.database.url, self.database.schema)
+        # Seeding writes names sealed with the server's key, as the server and the CLI do.
+        sealing.attach(self.engine, sealing.load_keyring(metadata_key_path(self.settings)))
         self.sessions = sessionmaker(self.engine)
         self.hasher = make_hasher(FAST_ARGON2)
 

@@ -12,12 +12,13 @@ import pytest
 from messenger_harness import Harness, Inbox, next_of
 
 from messenger.client import NotFound, Unauthenticated
+from messenger.server.config import metadata_key_path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(msg: Harness, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    db = ["--db", msg.database.url]
+    db = ["--db", msg.database.url, "--metadata-keys", str(metadata_key_path(msg.settings))]
     if msg.database.schema:
         db += ["--schema", msg.database.schema]
     result = subprocess.run(

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from messenger_harness import PASSWORD, Harness, Inbox, free_port, next_of
+from messenger_harness import PASSWORD, Harness, Inbox, next_of
 
 from messenger.client import EventStream, MessengerClient, NotFound, Unauthenticated
 from messenger.client.e2e import DecryptedMessage, E2ESession
@@ -193,20 +192,6 @@ async def test_changing_the_password_ends_the_other_sessions(msg: Harness) -> No
     with pytest.raises(Unauthenticated):
         await msg.client().login("anna@kreis.example", PASSWORD)
     await msg.client().login("anna@kreis.example", NEW_PASSWORD)
-
-
-@pytest.fixture
-async def inbox() -> AsyncIterator[tuple[Inbox, int]]:
-    from aiosmtpd.controller import Controller
-
-    handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 async def test_a_forgotten_password_is_reset_by_e_mail_link(

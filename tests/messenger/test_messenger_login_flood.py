@@ -148,6 +148,8 @@ async def test_global_failures_are_counted_across_nodes_through_redis(
         "redis_url": REDIS,
         "redis_channel": f"medbridge:test:{os.urandom(6).hex()}",
         "login": LoginLimits(global_failures=4, global_window=3600),
+        # the nodes of one instance share the key that seals names at rest
+        "metadata_key_file": tmp_path / "metadata-keys.json",
     }
     first = ServerThread(make_settings(database, tmp_path / "a", clock, **options))
     await first.start()

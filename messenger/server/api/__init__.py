@@ -3,7 +3,8 @@
 The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
 devices, directory), `keys` (prekeys, cross-signing), `conversations` (groups, members,
 messages, receipts), `to_device`, `attachments`, `stream` (WebSocket), `admin` (tenant
-administration) and `ops` (health, readiness, metrics).
+administration), `audit` (four-eyes audit), `alarms` (alarm lists and alarms), `bots` (bot
+accounts) and `ops` (health, readiness, metrics).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from fastapi import APIRouter
 from messenger.server.api import (
     accounts,
     admin,
+    alarms,
     attachments,
+    audit,
+    bots,
     conversations,
     keys,
     ops,
@@ -24,7 +28,19 @@ from messenger.server.api import (
 
 def router() -> APIRouter:
     root = APIRouter()
-    for module in (accounts, keys, conversations, to_device, attachments, stream, admin):
+    modules = (
+        accounts,
+        keys,
+        conversations,
+        to_device,
+        attachments,
+        stream,
+        admin,
+        audit,
+        alarms,
+        bots,
+    )
+    for module in modules:
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root

@@ -10,9 +10,16 @@ from pydantic import Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from messenger.server import invitations
+from messenger.server import admin_service, invitations
 from messenger.server.api._common import Body, Id, unb64
-from messenger.server.auth import Authed, hash_password, new_token, verify_password
+from messenger.server.auth import (
+    Authed,
+    accept_invitation,
+    check_credentials,
+    hash_password,
+    new_token,
+    verify_password,
+)
 from messenger.server.clientip import client_address
 from messenger.server.errors import ApiError
 from messenger.server.state import DB, State
@@ -94,45 +101,24 @@ async def _open_session(state: State, db: DB, user: User, device_id: str | None)
 
 @router.post("/login")
 async def login(body: LoginBody, request: Request, state: State) -> dict[str, Any]:
-    """Check the password outside any database transaction, after the throttle allows it.
-
-    The connection is held only for the two short lookups, never while argon2 runs, so a
-    flood of logins cannot starve other requests of connections.
-    """
-    account = body.email.strip().lower()
-    address = client_address(request, state.proxies)
-    await state.logins.check(account, address)
-    async with state.sessions() as db:
-        user = await repo.user_by_email(db, account)
-        tenant = await db.get(Tenant, user.tenant_id) if user is not None else None
-        usable = user is not None and not user.disabled and not (tenant and tenant.disabled)
-        user_id = user.id if user is not None and usable else None
-        stored = user.password_hash if user is not None else None
-    async with state.hashing.slot():
-        await state.logins.check(account, address)  # failures may have landed while queued
-        ok = await verify_password(state.hasher, stored, body.password)
-    if user_id is None or not ok:
-        await state.logins.failed(account, address)
+    try:
+        user = await check_credentials(
+            state, body.email, body.password, client_address(request, state.proxies)
+        )
+    except ApiError:
         log.info("login failed")
-        raise ApiError(401, "wrong e-mail or password")
-    await state.logins.succeeded(account, address)
+        raise
     async with state.sessions() as db:
-        found = await db.get(User, user_id)
-        if found is None or found.disabled:
-            raise ApiError(401, "wrong e-mail or password")
+        found = await db.get(User, user.id)
+        assert found is not None
         return await _open_session(state, db, found, body.device_id)
 
 
 @router.post("/register")
 async def register(body: RegisterBody, state: State, db: DB) -> dict[str, Any]:
-    async with state.hashing.slot():
-        hashed = await hash_password(state.hasher, body.password)
-    user = await repo.redeem_invitation(db, body.invite_token, state.now())
-    user.password_hash = hashed
-    if body.display_name:
-        user.display_name = body.display_name
-    if body.phone:
-        user.phone = body.phone
+    user = await accept_invitation(
+        state, db, body.invite_token, body.password, body.display_name, body.phone
+    )
     return await _open_session(state, db, user, None)
 
 
@@ -332,3 +318,15 @@ async def confirm_reset(body: ResetBody, state: State, db: DB) -> Response:
     await state.publish([{"kick_session": s, "user_id": user_id} for s in ended])
     log.info("password reset user=%s", user_id)
     return Response(status_code=204)
+
+
+@router.get("/tenant/config")
+async def tenant_config(caller: Authed, db: DB) -> dict[str, Any]:
+    """What the tenant's administrators set for its clients: branding (colours, logo) and the
+    AppConfig-style keys of managed devices (`tui.page_size`, ...)."""
+    tenant = await db.get(Tenant, caller.user.tenant_id)
+    assert tenant is not None
+    return {
+        "branding": admin_service.branding(tenant),
+        "app_config": admin_service.app_config(tenant),
+    }

@@ -215,6 +215,42 @@ async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB
     return {**result, "duplicate": False}
 
 
+@router.delete("/{cid}/messages/{seq}")
+async def delete_message(
+    cid: str, seq: Annotated[int, Path(ge=1, le=INT64_MAX)], caller: Authed, state: State, db: DB
+) -> dict[str, Any]:
+    """Delete the caller's own message for everyone: the ciphertext and attachments go."""
+    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+    redaction, blob_ids = await repo.redact_message(db, caller.user, conv, seq, state.now())
+    result = {"conversation_id": conv.id, "seq": redaction.seq, "redacts": seq}
+    await db.commit()
+    for blob_id in blob_ids:
+        state.blobs.delete(blob_id)
+    await state.publish([route_conversation(redaction)])
+    log.info("message deleted conv=%s seq=%d", conv.id, seq)
+    return result
+
+
+class TypingBody(Body):
+    typing: bool
+
+
+@router.post("/{cid}/typing", status_code=204)
+async def typing(cid: str, body: TypingBody, caller: Authed, state: State, db: DB) -> Response:
+    """Tell the members' open streams that the caller is (not) typing; nothing is stored."""
+    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+    event = {
+        "type": "typing",
+        "conversation_id": conv.id,
+        "user_id": caller.user.id,
+        "typing": body.typing,
+        "ts": state.now().isoformat(),
+    }
+    await db.commit()
+    await state.publish([{"conversation_id": conv.id, "event": event}])
+    return Response(status_code=204)
+
+
 @router.get("/{cid}/events")
 async def history(
     cid: str,

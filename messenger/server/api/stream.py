@@ -20,13 +20,14 @@ from pydantic import Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
+from messenger.server import bots
 from messenger.server.api._common import Body, Seq
 from messenger.server.auth import caller_for_token
 from messenger.server.errors import ApiError
 from messenger.server.limits import UNSENT_BYTES
 from messenger.server.state import AppState, get_state
-from messenger.server.wire import conversation_event, to_device_event
-from messenger.store import repo
+from messenger.server.wire import alarm_event, conversation_event, to_device_event
+from messenger.store import alarms, repo
 from messenger.store.errors import NotFound
 from messenger.store.models import Membership
 
@@ -67,6 +68,7 @@ class StreamConnection:
         self.cursors = dict(since)
         self.active: set[str] = set()
         self.td_cursor = to_device_since
+        self.alarm_rounds: dict[str, int] = {}  # alarm id -> the last round sent
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.limit = state.settings.stream_queue_limit
         self.byte_limit = state.settings.stream_queue_bytes
@@ -132,11 +134,17 @@ class StreamConnection:
         tool on a single node) or a lost pub/sub message still arrive. The database is the
         truth for membership, so hub subscriptions follow it here. To-device envelopes go
         first: they carry the sender keys of the messages that follow, so a client back from
-        a long absence can read each message as it arrives instead of holding it.
+        a long absence can read each message as it arrives instead of holding it. Open alarms
+        the device has not had yet (or a later round of) come next.
         """
         await self._fill_to_device(None)
         async with self.state.sessions() as db:
+            waiting = await alarms.deliveries_for_device(db, self.user_id, self.device_id)
             candidates = await repo.sync_candidates(db, self.user_id, self.cursors)
+        for alarm, recipient, key in waiting:  # open alarms not sent yet (or a later round)
+            if recipient.rounds > self.alarm_rounds.get(alarm.id, 0):
+                await self._send(alarm_event(alarm, recipient, key))
+                self.alarm_rounds[alarm.id] = recipient.rounds
         for mem, last_seq in candidates:
             cid = mem.conversation_id
             if mem.active:
@@ -192,6 +200,12 @@ class StreamConnection:
             await self.catch_up()
             return
         event = item["event"]
+        if event.get("type") == "alarm":
+            alarm_id, rounds = event["alarm_id"], int(event["round"])
+            if rounds > self.alarm_rounds.get(alarm_id, 0):
+                await self._send_live(item)
+                self.alarm_rounds[alarm_id] = rounds
+            return
         if "conversation_id" in item and "seq" in event:
             cid, seq = item["conversation_id"], int(event["seq"])
             about_me = event["type"] == "membership" and event["user_id"] == self.user_id
@@ -322,6 +336,8 @@ async def stream(ws: WebSocket) -> None:
             if caller.session.device_id is None:
                 raise ApiError(401, "register a device before opening the stream")
             await repo.active_device(db, caller.user.id, caller.session.device_id)
+            if not await bots.has_scope(db, caller.user, "read"):
+                raise ApiError(401, "this bot lacks the 'read' scope")
         except (ApiError, NotFound) as exc:
             await ws.close(CLOSE_AUTH, str(exc)[:120])
             return
