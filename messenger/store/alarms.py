@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messenger.store.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
+from messenger.store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from messenger.store.models import (
     MAX_GROUP_MEMBERS,
     Alarm,
@@ -35,7 +35,7 @@ from messenger.store.models import (
     User,
     new_id,
 )
-from messenger.store.repo import charge_user, refund_users, user_quota
+from messenger.store.repo import charge_user, refund_users
 
 LEVELS = ("info", "urgent", "alarm", "panic")
 OPEN_STATES = ("raised", "notifying", "exhausted")
@@ -354,18 +354,7 @@ class Outcome:
 
 async def charge(db: AsyncSession, user: User, size: int, level: str) -> None:
     """Count bytes against the user's quota; a panic alarm may use `PANIC_RESERVE` beyond it."""
-    if level != "panic":
-        await charge_user(db, user, size)
-        return
-    limit = await user_quota(db, user) + PANIC_RESERVE
-    charged = await db.scalar(
-        update(User)
-        .where(User.id == user.id, User.storage_used + size <= limit)
-        .values(storage_used=User.storage_used + size)
-        .returning(User.storage_used)
-    )
-    if charged is None:
-        raise QuotaExceeded("even the reserve for panic alarms is used up")
+    await charge_user(db, user, size, reserve=PANIC_RESERVE if level == "panic" else 0)
 
 
 async def add_attachment(
