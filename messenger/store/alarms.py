@@ -342,7 +342,7 @@ async def recipient_devices(db: AsyncSession, list_id: str) -> list[tuple[str, D
 class Outcome:
     """What a change means for connected devices; the server publishes it after the commit.
 
-    `deliveries`: (recipient row, alarm round) to push to each of the recipient's devices;
+    `deliveries`: recipients alarmed now (their `rounds` counted up), to push to their devices;
     `status`: answers and state changes for the sender, the list's admins and (state only)
     the alarmed recipients.
     """
@@ -474,9 +474,7 @@ async def _tiers(db: AsyncSession, alarm_id: str) -> list[int]:
     return sorted(set(rows))
 
 
-async def _notify(
-    db: AsyncSession, alarm: Alarm, recipients: Sequence[AlarmRecipient], now: dt.datetime
-) -> None:
+def _notify(recipients: Sequence[AlarmRecipient], now: dt.datetime) -> None:
     for r in recipients:
         r.rounds += 1
         r.notified_at = r.notified_at or now
@@ -498,7 +496,7 @@ async def _escalate(
             )
         )
     )
-    await _notify(db, alarm, tier_rows, now)
+    _notify(tier_rows, now)
     outcome.deliveries.extend(tier_rows)
     kind = "notified" if previous == 0 else "escalated"
     _log(db, alarm, kind, None, now, {"tier": alarm.tier, "recipients": len(tier_rows)})
@@ -586,7 +584,7 @@ async def step(db: AsyncSession, alarm_id: str, node: str, now: dt.datetime) -> 
     if now >= alarm.round_at + dt.timedelta(seconds=row.repeat_seconds):
         just = {r.user_id for r in outcome.deliveries}
         again = [r for r in await _unanswered(db, alarm.id) if r.user_id not in just]
-        await _notify(db, alarm, again, now)
+        _notify(again, now)
         outcome.deliveries.extend(again)
         alarm.round_at = now
         if again:
@@ -826,10 +824,6 @@ async def attachment_for(db: AsyncSession, user: User, attachment_id: str) -> Al
     if (rec is None or rec.rounds == 0) and not await may_watch(db, user, alarm):
         raise NotFound("no such attachment")
     return row
-
-
-async def refund_attachment(db: AsyncSession, row: AlarmAttachment) -> None:
-    await refund_users(db, [(row.owner_user_id, row.size)])
 
 
 # -- retention -------------------------------------------------------------------------------
