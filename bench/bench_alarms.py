@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import statistics
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +24,15 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from bench.bench_messenger import PASSWORD, database, drop_schema, pct, serve, wait_ready
+from bench.bench_messenger import (
+    PASSWORD,
+    database,
+    drop_schema,
+    pct,
+    run_and_save,
+    serve,
+    wait_ready,
+)
 from messenger.client import EventStream, MessengerClient, TransportError
 from messenger.client.alarms import AlarmReceived, Alarms
 from messenger.client.e2e import E2ESession
@@ -188,11 +194,7 @@ async def run(workdir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="medbridge-bench-") as tmp:
-        result = asyncio.run(run(Path(tmp)))
-    print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    run_and_save(run, RESULTS)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -264,12 +265,17 @@ async def run(workdir: Path) -> dict[str, Any]:
         await drop_schema(schema_name)
 
 
-def main() -> None:
+def run_and_save(run: Callable[[Path], Awaitable[dict[str, Any]]], results: Path) -> None:
+    """Run a bench in a scratch directory, print its numbers and write them as JSON."""
     with tempfile.TemporaryDirectory(prefix="medbridge-bench-") as tmp:
         result = asyncio.run(run(Path(tmp)))
     print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main() -> None:
+    run_and_save(run, RESULTS)
 
 
 if __name__ == "__main__":

@@ -145,6 +145,10 @@ class Alarms:
         raises it once."""
         if level not in LEVELS:
             raise ValueError(f"unknown alarm level {level!r} (one of {', '.join(LEVELS)})")
+        records = device_records(await self.client.alarm_list_devices(list_id))
+        devices = await self.session.trust_devices(records)
+        if not devices:
+            raise MessengerError("no member of this alarm list has a verified device to alarm")
         txn = txn_id or new_txn_id()
         content: dict[str, Any] = {"type": "alarm", "raise_id": txn, "level": level, "text": text}
         if position is not None:
@@ -177,8 +181,6 @@ class Alarms:
                 "size": content_key.size,
             }
         ).encode()
-        records = device_records(await self.client.alarm_list_devices(list_id))
-        devices = await self.session.trust_devices(records)
         keys = [Envelope(u, d, ct) for u, d, ct in self.session.seal_for(devices, sealed_key)]
         data = await self.client.raise_alarm_raw(
             list_id,

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messenger.store.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded
+from messenger.store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from messenger.store.models import (
     MAX_GROUP_MEMBERS,
     Alarm,
@@ -35,7 +35,7 @@ from messenger.store.models import (
     User,
     new_id,
 )
-from messenger.store.repo import charge_user, refund_users, user_quota
+from messenger.store.repo import charge_user, refund_users
 
 LEVELS = ("info", "urgent", "alarm", "panic")
 OPEN_STATES = ("raised", "notifying", "exhausted")
@@ -342,7 +342,7 @@ async def recipient_devices(db: AsyncSession, list_id: str) -> list[tuple[str, D
 class Outcome:
     """What a change means for connected devices; the server publishes it after the commit.
 
-    `deliveries`: (recipient row, alarm round) to push to each of the recipient's devices;
+    `deliveries`: recipients alarmed now (their `rounds` counted up), to push to their devices;
     `status`: answers and state changes for the sender, the list's admins and (state only)
     the alarmed recipients.
     """
@@ -354,18 +354,7 @@ class Outcome:
 
 async def charge(db: AsyncSession, user: User, size: int, level: str) -> None:
     """Count bytes against the user's quota; a panic alarm may use `PANIC_RESERVE` beyond it."""
-    if level != "panic":
-        await charge_user(db, user, size)
-        return
-    limit = await user_quota(db, user) + PANIC_RESERVE
-    charged = await db.scalar(
-        update(User)
-        .where(User.id == user.id, User.storage_used + size <= limit)
-        .values(storage_used=User.storage_used + size)
-        .returning(User.storage_used)
-    )
-    if charged is None:
-        raise QuotaExceeded("even the reserve for panic alarms is used up")
+    await charge_user(db, user, size, reserve=PANIC_RESERVE if level == "panic" else 0)
 
 
 async def add_attachment(
@@ -485,9 +474,7 @@ async def _tiers(db: AsyncSession, alarm_id: str) -> list[int]:
     return sorted(set(rows))
 
 
-async def _notify(
-    db: AsyncSession, alarm: Alarm, recipients: Sequence[AlarmRecipient], now: dt.datetime
-) -> None:
+def _notify(recipients: Sequence[AlarmRecipient], now: dt.datetime) -> None:
     for r in recipients:
         r.rounds += 1
         r.notified_at = r.notified_at or now
@@ -509,7 +496,7 @@ async def _escalate(
             )
         )
     )
-    await _notify(db, alarm, tier_rows, now)
+    _notify(tier_rows, now)
     outcome.deliveries.extend(tier_rows)
     kind = "notified" if previous == 0 else "escalated"
     _log(db, alarm, kind, None, now, {"tier": alarm.tier, "recipients": len(tier_rows)})
@@ -597,7 +584,7 @@ async def step(db: AsyncSession, alarm_id: str, node: str, now: dt.datetime) -> 
     if now >= alarm.round_at + dt.timedelta(seconds=row.repeat_seconds):
         just = {r.user_id for r in outcome.deliveries}
         again = [r for r in await _unanswered(db, alarm.id) if r.user_id not in just]
-        await _notify(db, alarm, again, now)
+        _notify(again, now)
         outcome.deliveries.extend(again)
         alarm.round_at = now
         if again:
@@ -837,10 +824,6 @@ async def attachment_for(db: AsyncSession, user: User, attachment_id: str) -> Al
     if (rec is None or rec.rounds == 0) and not await may_watch(db, user, alarm):
         raise NotFound("no such attachment")
     return row
-
-
-async def refund_attachment(db: AsyncSession, row: AlarmAttachment) -> None:
-    await refund_users(db, [(row.owner_user_id, row.size)])
 
 
 # -- retention -------------------------------------------------------------------------------

@@ -1165,11 +1165,12 @@ async def charge_storage(db: AsyncSession, user: User, size: int) -> None:
         raise QuotaExceeded("your organisation's storage is full; ask your administrator")
 
 
-async def charge_user(db: AsyncSession, user: User, size: int) -> None:
+async def charge_user(db: AsyncSession, user: User, size: int, *, reserve: int = 0) -> None:
     """Count a message's or envelope's bytes against the user's quota, or raise.
 
     The per-user quota covers everything the user makes the server keep; the tenant's
-    capacity is checked on uploads, where the large amounts are.
+    capacity is checked on uploads, where the large amounts are. `reserve` bytes beyond the
+    quota may be used (panic alarms have such a reserve).
     """
     tenant_quota = (
         select(Tenant.user_quota_bytes).where(Tenant.id == User.tenant_id).scalar_subquery()
@@ -1178,7 +1179,7 @@ async def charge_user(db: AsyncSession, user: User, size: int) -> None:
         update(User)
         .where(
             User.id == user.id,
-            User.storage_used + size <= func.coalesce(User.quota_bytes, tenant_quota),
+            User.storage_used + size <= func.coalesce(User.quota_bytes, tenant_quota) + reserve,
         )
         .values(storage_used=User.storage_used + size)
         .returning(User.storage_used)

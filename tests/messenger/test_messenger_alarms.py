@@ -17,7 +17,15 @@ from alarm_people import Person, person
 from messenger_harness import Harness
 from sqlalchemy import select, update
 
-from messenger.client import BadRequest, Conflict, Envelope, Forbidden, NotFound, QuotaExceeded
+from messenger.client import (
+    BadRequest,
+    Conflict,
+    Envelope,
+    Forbidden,
+    MessengerError,
+    NotFound,
+    QuotaExceeded,
+)
 from messenger.client.alarms import Position
 from messenger.store.models import Alarm, AlarmKey, AlarmLog, Tenant, User
 
@@ -266,6 +274,13 @@ async def test_a_device_that_was_offline_gets_open_alarms_when_it_connects(
     first = await crew.sender.alarms.raise_alarm(crew.list_id, "Einmal", txn_id="txn-1")
     again = await crew.sender.alarms.raise_alarm(crew.list_id, "Einmal", txn_id="txn-1")
     assert again.alarm_id == first.alarm_id and again.duplicate
+    # A list whose members have no verified device cannot be alarmed: said before any upload.
+    nobody = await msg.user("ohne-geraet@leitstelle.example")
+    empty = await crew.admin.client.create_alarm_list("Leer", [{"user_id": nobody}])
+    used_before = (await crew.sender.client.quota())["used"]
+    with pytest.raises(MessengerError, match="no member of this alarm list"):
+        await crew.sender.alarms.raise_alarm(empty["list_id"], "ins Leere", attachment=b"x")
+    assert (await crew.sender.client.quota())["used"] == used_before
     # Only users of the list's tenant may raise to it; unknown devices are refused.
     with pytest.raises(NotFound):
         await crew.stranger.alarms.raise_alarm(crew.list_id, "von außen")

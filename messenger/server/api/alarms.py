@@ -18,12 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from messenger.server.alarms import outcome_items
 from messenger.server.api._common import Body, Id, TxnId, unb64
 from messenger.server.api.accounts import device_json
+from messenger.server.api.attachments import receive_upload
 from messenger.server.auth import Authed
 from messenger.server.errors import ApiError
 from messenger.server.state import DB, State
 from messenger.server.wire import alarm_event
 from messenger.store import alarms, repo
-from messenger.store.models import Tenant, new_id
+from messenger.store.models import Tenant
 
 router = APIRouter()
 log = logging.getLogger("messenger.server.alarms")
@@ -177,23 +178,14 @@ async def upload(
     request: Request, caller: Authed, state: State, db: DB, level: Level = "alarm"
 ) -> dict[str, Any]:
     """An encrypted attachment for an alarm of `level` (a panic one may use the reserve)."""
-    await db.commit()  # no transaction open while the body streams in
-    limit = state.settings.max_upload_bytes
-    try:
-        tmp, size = await state.blobs.receive(request.stream(), limit)
-    except OverflowError:
-        raise ApiError(413, f"an attachment is at most {limit} bytes", "too_large") from None
-    attachment_id = new_id()
-    try:
-        await alarms.add_attachment(db, caller.user, attachment_id, size, level, state.now())
-        state.blobs.commit(tmp, attachment_id)
-        try:
-            await db.commit()
-        except BaseException:
-            state.blobs.delete(attachment_id)
-            raise
-    finally:
-        tmp.unlink(missing_ok=True)
+    attachment_id, size = await receive_upload(
+        request,
+        state,
+        db,
+        lambda blob_id, size: alarms.add_attachment(
+            db, caller.user, blob_id, size, level, state.now()
+        ),
+    )
     return {"attachment_id": attachment_id, "size": size}
 
 

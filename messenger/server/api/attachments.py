@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,29 +19,47 @@ router = APIRouter()
 log = logging.getLogger("messenger.server.attachments")
 
 
-@router.post("/conversations/{cid}/attachments", status_code=201)
-async def upload(
-    cid: str, request: Request, caller: Authed, state: State, db: DB
-) -> dict[str, Any]:
-    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
-    # Release the read transaction while the body streams in.
-    await db.commit()
+async def receive_upload(
+    request: Request,
+    state: State,
+    db: DB,
+    record: Callable[[str, int], Awaitable[object]],
+) -> tuple[str, int]:
+    """Spool an upload, then `record(blob id, size)` (which charges the quota) and commit with
+    the blob moved into place: either both stay or neither. Returns (blob id, size)."""
+    await db.commit()  # no transaction open while the body streams in
     limit = state.settings.max_upload_bytes
     try:
         tmp, size = await state.blobs.receive(request.stream(), limit)
     except OverflowError:
         raise ApiError(413, f"an attachment is at most {limit} bytes", "too_large") from None
-    attachment_id = new_id()
+    blob_id = new_id()
     try:
-        await repo.add_attachment(db, caller.user, conv, attachment_id, size, state.now())
-        state.blobs.commit(tmp, attachment_id)
+        await record(blob_id, size)
+        state.blobs.commit(tmp, blob_id)
         try:
             await db.commit()
         except BaseException:
-            state.blobs.delete(attachment_id)
+            state.blobs.delete(blob_id)
             raise
     finally:
         tmp.unlink(missing_ok=True)
+    return blob_id, size
+
+
+@router.post("/conversations/{cid}/attachments", status_code=201)
+async def upload(
+    cid: str, request: Request, caller: Authed, state: State, db: DB
+) -> dict[str, Any]:
+    conv, _ = await repo.conversation_for_member(db, caller.user, cid)
+    attachment_id, size = await receive_upload(
+        request,
+        state,
+        db,
+        lambda blob_id, size: repo.add_attachment(
+            db, caller.user, conv, blob_id, size, state.now()
+        ),
+    )
     state.metrics.uploaded.inc(size)
     log.info("attachment stored conv=%s id=%s bytes=%d", conv.id, attachment_id, size)
     return {"attachment_id": attachment_id, "size": size}
