@@ -1,6 +1,7 @@
 """med: delegate access to Exchange mailboxes through one async entry, `DelegateSession`.
 
-Public names are the session, the domain types of `med.model` and the errors of `med.errors`.
+Public names are the session, the domain types of `med.model` and `med.mailbox_settings` and
+the errors of `med.errors`.
 Backends (`med.backends`), permission rules (`med.permissions`), iCalendar (`med.ical`) and the
 profile store (`med.config`) are reached by module path.
 """
@@ -19,6 +20,15 @@ from med.errors import (
     Throttled,
     Unreachable,
     Unsupported,
+)
+from med.mailbox_settings import (
+    AutoReplies,
+    AutoReplyState,
+    ExternalAudience,
+    InboxRule,
+    MailboxHits,
+    MailTip,
+    SearchResults,
 )
 from med.model import (
     Address,
@@ -95,6 +105,8 @@ __all__ = [
     "AttendeeKind",
     "AuthError",
     "AuthMethod",
+    "AutoReplies",
+    "AutoReplyState",
     "BadCredentials",
     "BusySlot",
     "BusyStatus",
@@ -108,6 +120,7 @@ __all__ = [
     "Event",
     "EventKind",
     "EwsDisabled",
+    "ExternalAudience",
     "Feature",
     "Flag",
     "FlagStatus",
@@ -116,15 +129,18 @@ __all__ = [
     "FolderNode",
     "FreeBusy",
     "Importance",
+    "InboxRule",
     "InvalidInput",
     "Item",
     "ItemKind",
     "ItemQuery",
     "KerberosError",
     "LastVerb",
+    "MailTip",
     "Mailbox",
     "MailboxEvent",
     "MailboxEventKind",
+    "MailboxHits",
     "MailboxKind",
     "MedError",
     "MeetingDelivery",
@@ -143,6 +159,7 @@ __all__ = [
     "ResponseType",
     "Rights",
     "Role",
+    "SearchResults",
     "SendOptions",
     "Sensitivity",
     "ServerError",

@@ -60,6 +60,7 @@ from med.backends.graph.convert import (
 )
 from med.backends.graph.errors import translate
 from med.backends.graph.events import NO_STREAMING
+from med.backends.graph.settings import GraphSettings
 from med.errors import (
     AccessDenied,
     InvalidInput,
@@ -165,7 +166,7 @@ SORT_FIELDS = {
 }
 
 
-class GraphBackend:
+class GraphBackend(GraphSettings):
     """A `Backend` speaking Microsoft Graph for `user`, with tokens from `token()`.
 
     Args:
