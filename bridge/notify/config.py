@@ -55,6 +55,7 @@ from med.config import profile_from_mapping
 __all__ = [
     "BridgeConfig",
     "ConfigError",
+    "GraphApp",
     "Identity",
     "MessengerSettings",
     "QuietHours",
@@ -69,8 +70,8 @@ __all__ = [
 PUBLIC = "public"
 #: Well-known folder names (which public folders do not have).
 WELL_KNOWN = frozenset(f.value for f in WellKnownFolder)
-#: What a rule can match an item as.
-ITEM_KINDS = ("mail", "meeting", "voicemail", "reminder")
+#: What a rule can match an item as; "reminder" is a calendar item's reminder coming due.
+ITEM_KINDS = ("mail", "meeting", "appointment", "voicemail", "reminder")
 RECIPIENT_KINDS = ("user", "group", "managed")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -142,6 +143,26 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class GraphApp:
+    """A Graph identity of the bridge: an app registration signing in with client credentials
+    (app-only), and where Graph's change notifications reach the bridge."""
+
+    client_id: str
+    tenant: str
+    secret_env: str | None = None
+    secret_file: Path | None = None
+    #: Host the notification listener binds (on a free port); None: delta polling only.
+    notification_host: str | None = None
+    #: The listener's URL as Graph reaches it (behind a reverse proxy), if not direct.
+    notification_url: str | None = None
+    #: How often folders are polled with delta queries when no notification can arrive.
+    delta_poll_seconds: float = 10.0
+
+    def secret(self, identity: str) -> str:
+        return _secret(f"identities.{identity}", self.secret_env, self.secret_file, "client secret")
+
+
+@dataclass(frozen=True)
 class Identity:
     """How the bridge signs in to the mail server for some mailboxes: a med profile and the
     source of its secret (never the secret itself in the file)."""
@@ -152,6 +173,7 @@ class Identity:
     password_file: Path | None = None
     keytab: Path | None = None
     ccache: str | None = None
+    graph_app: GraphApp | None = None
 
     def password(self) -> str | None:
         """The secret from the environment or a file; None for Kerberos."""
@@ -358,10 +380,20 @@ def _messenger(values: Mapping[str, Any], data: Path) -> MessengerSettings:
 
 
 _SECRET_KEYS = {"password_env", "password_file", "keytab", "ccache"}
+_GRAPH_APP_KEYS = {
+    "client_id",
+    "tenant",
+    "client_secret_env",
+    "client_secret_file",
+    "notification_host",
+    "notification_url",
+    "delta_poll_seconds",
+}
 
 
 def _identity(name: str, values: Mapping[str, Any]) -> Identity:
-    profile_values = {k: v for k, v in values.items() if k not in _SECRET_KEYS}
+    bridge_keys = _SECRET_KEYS | _GRAPH_APP_KEYS
+    profile_values = {k: v for k, v in values.items() if k not in bridge_keys}
     try:
         profile = profile_from_mapping(name, profile_values)
     except InvalidInput as exc:
@@ -373,9 +405,19 @@ def _identity(name: str, values: Mapping[str, Any]) -> Identity:
         password_file=_opt_path(values, "password_file"),
         keytab=_opt_path(values, "keytab"),
         ccache=_opt_str(values, "ccache"),
+        graph_app=_graph_app(name, values) if profile.backend == "graph" else None,
     )
+    if profile.backend != "graph" and _GRAPH_APP_KEYS & set(values):
+        given = ", ".join(sorted(_GRAPH_APP_KEYS & set(values)))
+        raise ConfigError(f'identities.{name}: {given} only go with backend = "graph"')
     kerberos = profile.auth.value == "kerberos"
-    if not kerberos and not (identity.password_env or identity.password_file):
+    if identity.graph_app is not None:
+        if identity.password_env or identity.password_file:
+            raise ConfigError(
+                f"identities.{name}: a Graph identity signs in with its client secret, "
+                "not a password"
+            )
+    elif not kerberos and not (identity.password_env or identity.password_file):
         raise ConfigError(
             f"identities.{name}: give password_env or password_file "
             f'(or auth = "kerberos" with a keytab or ticket cache)'
@@ -385,6 +427,28 @@ def _identity(name: str, values: Mapping[str, Any]) -> Identity:
     if identity.keytab is not None and not os.access(identity.keytab, os.R_OK):
         raise ConfigError(f"identities.{name}: keytab {identity.keytab} cannot be read")
     return identity
+
+
+def _graph_app(name: str, values: Mapping[str, Any]) -> GraphApp:
+    where = f"identities.{name}"
+    if not (
+        values.get("client_id")
+        and values.get("tenant")
+        and (values.get("client_secret_env") or values.get("client_secret_file"))
+    ):
+        raise ConfigError(
+            f"{where}: the bridge signs in to Graph as an app (client credentials): give "
+            "client_id, tenant and client_secret_env or client_secret_file"
+        )
+    return GraphApp(
+        client_id=str(values["client_id"]),
+        tenant=str(values["tenant"]),
+        secret_env=_opt_str(values, "client_secret_env"),
+        secret_file=_opt_path(values, "client_secret_file"),
+        notification_host=_opt_str(values, "notification_host"),
+        notification_url=_opt_str(values, "notification_url"),
+        delta_poll_seconds=_number(values, where, "delta_poll_seconds", 10.0, minimum=0.2),
+    )
 
 
 def _watch(values: Mapping[str, Any], index: int, identities: Mapping[str, Identity]) -> Watch:

@@ -20,7 +20,13 @@ PREVIEW_CHARS = 200
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
-_LABEL = {"mail": "Mail", "meeting": "Meeting", "voicemail": "Voicemail", "reminder": "Reminder"}
+_LABEL = {
+    "mail": "Mail",
+    "meeting": "Meeting",
+    "appointment": "Appointment",
+    "voicemail": "Voicemail",
+    "reminder": "Reminder",
+}
 
 
 def item_link(mailbox: str, item_id: str) -> str:
@@ -36,14 +42,14 @@ def _preview(item: Item) -> str:
     return body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else "")
 
 
-def payload_for(item: Item, mailbox: str, folder: str) -> dict[str, Any]:
+def payload_for(item: Item, mailbox: str, folder: str, kind: str | None = None) -> dict[str, Any]:
     sender = ""
     if isinstance(item, Message) and (item.from_ or item.sender):
         sender = str(item.from_ or item.sender)
     elif isinstance(item, Event) and item.organizer is not None:
         sender = str(item.organizer)
     payload: dict[str, Any] = {
-        "kind": item_kind(item),
+        "kind": kind or item_kind(item),
         "subject": item.subject,
         "sender": sender,
         "preview": _preview(item),
@@ -54,12 +60,16 @@ def payload_for(item: Item, mailbox: str, folder: str) -> dict[str, Any]:
     }
     if isinstance(item, Event):
         payload["start"] = item.start.isoformat()
+        if item.location:
+            payload["location"] = item.location
     return payload
 
 
 def actions_for(kind: str, ref: int) -> list[dict[str, str]]:
     """Buttons under a notification; each sends its reply command as a chat message."""
-    buttons = []
+    buttons: list[dict[str, str]] = []
+    if kind == "reminder":
+        return buttons  # nothing to answer: the reminder only says the time has come
     if kind == "meeting":
         buttons += [
             {"label": "Accept", "reply": f"accept #{ref}"},
@@ -86,9 +96,13 @@ def render(payload: dict[str, Any], ref: int) -> str:
     lines.append(f"Subject: {payload.get('subject') or '(no subject)'}")
     if payload.get("start"):
         lines.append(f"Starts: {payload['start']}")
+    if payload.get("location"):
+        lines.append(f"Where: {payload['location']}")
     if payload.get("preview"):
         lines.append(f"> {payload['preview']}")
     lines.append(str(payload["link"]))
+    if kind == "reminder":
+        return "\n".join(lines)
     commands = " · ".join(a["reply"] for a in actions_for(kind, ref))
     lines.append(f"Reply with: {commands} · move #{ref} FOLDER · forward #{ref} ADDRESS")
     return "\n".join(lines)

@@ -23,13 +23,14 @@ class Match:
 
 
 def item_kind(item: Item) -> str:
-    """The rule vocabulary's kind of an item: mail, meeting, voicemail or reminder."""
+    """The rule vocabulary's kind of a new item: mail, meeting, appointment or voicemail (a
+    reminder coming due is matched as kind "reminder", see `match`)."""
     if isinstance(item, Voicemail):
         return "voicemail"
     if isinstance(item, Message) and item.is_meeting_request:
         return "meeting"
     if isinstance(item, Event):
-        return "meeting" if item.is_meeting else "reminder"
+        return "meeting" if item.is_meeting else "appointment"
     return "mail"
 
 
@@ -46,7 +47,7 @@ def _text(item: Item) -> str:
     return f"{item.subject}\n{item.body or ''}".lower()
 
 
-def _matches(rule: RuleSpec, item: Item, mailbox: str, folder: str) -> bool:
+def _matches(rule: RuleSpec, item: Item, mailbox: str, folder: str, kind: str) -> bool:
     if rule.mailbox is not None and rule.mailbox != mailbox.lower():
         return False
     if rule.folders and folder.lower() not in rule.folders:
@@ -61,14 +62,17 @@ def _matches(rule: RuleSpec, item: Item, mailbox: str, folder: str) -> bool:
         return False
     if rule.keywords and not any(k in _text(item) for k in rule.keywords):
         return False
-    return not (rule.kinds and item_kind(item) not in rule.kinds)
+    return not (rule.kinds and kind not in rule.kinds)
 
 
-def match(rules: Sequence[RuleSpec], item: Item, mailbox: str, folder: str) -> list[Match]:
-    """The recipients an item goes to, each once, with the first rule that sends it there."""
+def match(
+    rules: Sequence[RuleSpec], item: Item, mailbox: str, folder: str, kind: str | None = None
+) -> list[Match]:
+    """The recipients an item goes to, each once, with the first rule that sends it there.
+    `kind` "reminder" matches the item's reminder coming due instead of the item itself."""
     found: dict[str, Match] = {}
     for rule in rules:
-        if _matches(rule, item, mailbox, folder):
+        if _matches(rule, item, mailbox, folder, kind or item_kind(item)):
             for recipient in rule.to:
                 found.setdefault(recipient.key, Match(rule, recipient))
     return list(found.values())

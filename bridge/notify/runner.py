@@ -13,10 +13,12 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from bridge.notify.actions import ActionHandler
 from bridge.notify.chat import KEY_STRENGTH, ChatLink
-from bridge.notify.config import BridgeConfig
+from bridge.notify.config import BridgeConfig, GraphApp, Identity
 from bridge.notify.health import HealthBoard, MailboxHealth, MailboxState, health_app
 from bridge.notify.leases import LeaseKeeper
 from bridge.notify.outbox import OutboxSender
@@ -24,6 +26,8 @@ from bridge.notify.store import BridgeStore, NewNotification
 from bridge.notify.transient import retry_delay
 from bridge.notify.watcher import MailboxWatcher
 from med import DelegateSession
+from med.auth.oauth import CLOUD_AUTHORITY, CLOUD_GRAPH, OAuthConfig, OAuthSignIn
+from med.backends import backend_class
 from messenger.client import MessengerError
 
 __all__ = ["MESSENGER", "BridgeWorker"]
@@ -44,6 +48,8 @@ class _Sessions:
 
     def open(self, name: str) -> DelegateSession:
         identity = self.config.identity_for(name)
+        if identity.graph_app is not None:
+            return _graph_app_session(identity, identity.graph_app)
         if identity.keytab is not None:
             os.environ["KRB5_CLIENT_KTNAME"] = str(identity.keytab)
         if identity.ccache:
@@ -60,6 +66,36 @@ class _Sessions:
         for session in self.opened.values():
             await session.close()
         self.opened.clear()
+
+
+def _graph_app_session(identity: Identity, app: GraphApp) -> DelegateSession:
+    """A session signed in to Graph as an app (client credentials against the tenant's
+    authority), receiving change notifications on a listener of its own where configured."""
+    profile = identity.profile
+    server = (profile.server or CLOUD_GRAPH).rstrip("/")
+    authority = CLOUD_AUTHORITY.rsplit("/", 1)[0] if server == CLOUD_GRAPH else server
+    ca_file = Path(profile.ca_bundle) if profile.ca_bundle else None
+    signer = OAuthSignIn(
+        OAuthConfig(
+            client_id=app.client_id,
+            authority=f"{authority}/{app.tenant}",
+            client_secret=app.secret(identity.name),
+            ca_file=ca_file,
+            timeout_s=profile.timeout_s,
+        )
+    )
+    graph: Any = backend_class("graph")
+    backend = graph(
+        base_url=server,
+        user=profile.user,
+        token=signer.app_token,
+        ca_file=ca_file,
+        timeout_s=profile.timeout_s,
+        poll_interval_s=app.delta_poll_seconds,
+        notification_host=app.notification_host,
+        notification_url=app.notification_url,
+    )
+    return DelegateSession(backend, mailboxes=profile.mailboxes)
 
 
 class BridgeWorker:

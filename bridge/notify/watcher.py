@@ -19,6 +19,7 @@ from bridge.commands._med import find_folder
 from bridge.notify import rules as rules_mod
 from bridge.notify.config import RuleSpec, Watch
 from bridge.notify.health import HealthBoard, MailboxState
+from bridge.notify.reminders import ReminderScanner, wants_reminders
 from bridge.notify.render import payload_for
 from bridge.notify.store import BridgeStore, NewNotification
 from bridge.notify.transient import MAX_DELAY, retry_delay
@@ -26,6 +27,7 @@ from med import (
     AuthError,
     DelegateSession,
     Folder,
+    FolderKind,
     InvalidInput,
     Item,
     MailboxEventKind,
@@ -89,6 +91,11 @@ class MailboxWatcher:
         self.poll_s = poll_s
         self.clock = clock
         self.folders: dict[str, Folder] = {}
+        self.reminders = (
+            ReminderScanner(self.mailbox, session, store, self.rules, clock)
+            if wants_reminders(self.rules)
+            else None
+        )
         self._dirty = asyncio.Event()
         self.streaming = False
         self.synced_at = 0.0
@@ -168,8 +175,12 @@ class MailboxWatcher:
         try:
             stream = session.subscribe(list(self.folders.values()))
             self.streaming = True
+            established = False
             async for event in stream:
-                if event.kind in _CHANGES:
+                if event.kind in _CHANGES or not established:
+                    # The first event says the watch is in place: sync once more for what
+                    # changed between the last sync and then (no event reports it).
+                    established = True
                     self._dirty.set()
         except MedError as exc:
             log.warning(
@@ -190,6 +201,11 @@ class MailboxWatcher:
         added = 0
         for name, folder in self.folders.items():
             added += await self._sync_folder(name, folder)
+        calendars = {n: f for n, f in self.folders.items() if f.kind is FolderKind.CALENDAR}
+        if self.reminders is not None and calendars:
+            if await self.reminders.scan(calendars):
+                self.on_recorded()
+            self.board.count("reminder_scans")
         self.synced_at = time.time()
         return added
 

@@ -7,6 +7,10 @@ the token back as text/plain within 10 seconds, otherwise the subscription is re
 A dispatcher thread then reads the store's change log and POSTs `{"value": [...]}` batches with
 the subscription's `clientState` to the URL; what the subscriber may not see (private items
 of a delegate without the right) is left out, as in the EWS face's notifications.
+
+An app with an application role (app-only token) subscribes to `users/{id}/...` resources of
+any mailbox, as in Graph; it sees them as their owner does. Each caller (user or app) lists,
+renews and deletes its own subscriptions only.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ _RESOURCE = re.compile(
 @dataclass
 class Subscription:
     id: str
-    user: str  # the subscriber, whose rights decide what is reported
+    user: str  # whose rights decide what is reported (an app's: the mailbox owner's)
     mailbox: str
     folder_id: str
     kind: str  # "message" or "event"
@@ -74,6 +78,7 @@ class Subscription:
     expires: datetime
     seq: int
     failures: int = 0
+    subscriber: str = ""  # the caller that made it: a user address or "app:<client id>"
 
     def json(self) -> Json:
         return {
@@ -133,22 +138,18 @@ class SubscriptionHub:
 
     def handle(self, call: Call, rest: list[str]) -> tuple[int, Any]:
         """`/subscriptions[/{id}]`: POST, GET, PATCH (renew), DELETE."""
-        p = call.principal
-        if p.user is None:
-            raise GraphError(
-                400, "BadRequest", "The lab's subscriptions need delegated authentication."
-            )
+        who = _subscriber(call)
         if not rest:
             if call.method == "POST":
                 return 201, self.create(call)
             if call.method == "GET":
                 with self._lock:
-                    mine = [s.json() for s in self._subs.values() if s.user == p.user]
+                    mine = [s.json() for s in self._subs.values() if s.subscriber == who]
                 return 200, {"value": mine}
             raise GraphError(405, "Request_BadRequest", "Method not allowed.")
         with self._lock:
             sub = self._subs.get(rest[0])
-        if sub is None or sub.user != p.user or len(rest) != 1:
+        if sub is None or sub.subscriber != who or len(rest) != 1:
             raise GraphError(404, "ResourceNotFound", "The object was not found.")
         if call.method == "GET":
             return 200, sub.json()
@@ -178,11 +179,10 @@ class SubscriptionHub:
             raise GraphError(400, "InvalidRequest", "clientState is at most 128 characters.")
         resource = str(body.get("resource") or "")
         expires = _parse_expiry(call, body.get("expirationDateTime"))
-        user = call.principal.user
-        assert user is not None
         with call.lab.store.transaction():
             mailbox, folder_id, kind = self._resolve(call, resource)
             seq = store_items.last_seq(call.lab.store)
+        user = call.principal.user or mailbox
         # The handshake runs outside the store transaction: the listener may take a while.
         token = secrets.token_urlsafe(24)
         status, answer = _post(
@@ -210,6 +210,7 @@ class SubscriptionHub:
             client_state=client_state,
             expires=expires,
             seq=seq,
+            subscriber=_subscriber(call),
         )
         with self._lock:
             self._subs[sub.id] = sub
@@ -226,9 +227,13 @@ class SubscriptionHub:
                 " only.",
             )
         user = call.principal.user
-        assert user is not None
-        call.mailbox = find_mailbox(call, match["user"]) if match["user"] else user
-        call.ctx = Caller(call.lab, user)
+        if user is None and not match["user"]:
+            raise GraphError(
+                400, "BadRequest", "An app subscribes to users/{id}/... resources, not to me."
+            )
+        call.mailbox = find_mailbox(call, match["user"]) if match["user"] else str(user)
+        # An app (application role) sees the mailbox as its owner does.
+        call.ctx = Caller(call.lab, user or call.mailbox)
         mail = match["coll"].lower() == "mailfolders"
         if mail != (match["what"].lower() == "messages"):
             raise GraphError(400, "InvalidRequest", "The resource mixes folders and item kinds.")
@@ -322,6 +327,11 @@ class SubscriptionHub:
             "clientState": sub.client_state,
             "tenantId": TENANT_ID,
         }
+
+
+def _subscriber(call: Call) -> str:
+    p = call.principal
+    return p.user if p.user is not None else f"app:{p.client_id}"
 
 
 def _change_type(change: store_items.Change) -> str | None:

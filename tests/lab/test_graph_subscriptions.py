@@ -123,3 +123,24 @@ def test_bad_subscriptions_are_refused(
     graph = Graph(served, user)
     _error(graph.post("/subscriptions", {**body, "notificationUrl": listener.url}), status, code)
     assert _ok(graph.get("/subscriptions"))["value"] == []
+
+
+def test_an_app_subscribes_to_any_users_folder_and_sees_only_its_own_subscriptions(
+    served: GraphLab, listener: NotificationListener
+) -> None:
+    app, assistenz, sach = Graph(served, None), Graph(served, ASSISTENZ), Graph(served, SACH)
+    _error(
+        app.post("/subscriptions", _body(listener.url, "s", "me/mailFolders('inbox')/messages")),
+        400,
+        "BadRequest",
+    )
+    inbox = _ok(app.get(f"/users/{CHEF}/mailFolders/inbox"))
+    resource = f"users/{CHEF}/mailFolders('{inbox['id']}')/messages"
+    sub = _ok(app.post("/subscriptions", _body(listener.url, listener.client_state, resource)), 201)
+    _send(sach, SACH, CHEF, "An die Anwendung")
+    note = listener.notifications.get(timeout=10)
+    assert (note["subscriptionId"], note["changeType"]) == (sub["id"], "created")
+    assert [s["id"] for s in _ok(app.get("/subscriptions"))["value"]] == [sub["id"]]
+    assert _ok(assistenz.get("/subscriptions"))["value"] == []
+    _error(assistenz.delete(f"/subscriptions/{sub['id']}"), 404, "ResourceNotFound")
+    _ok(app.delete(f"/subscriptions/{sub['id']}"), 204)

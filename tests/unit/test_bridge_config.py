@@ -79,8 +79,19 @@ def test_a_valid_file_gives_defaults_and_typed_values() -> None:
         (
             lambda t: t.replace(
                 '"chef@musterstadt.example"\n', '"public"\nfolders = ["A"]\n', 1
-            ).replace('auth = "ntlm"', 'backend = "graph"\nauth = "oauth"'),
+            ).replace(
+                'auth = "ntlm"\npassword_env = "Y"',
+                'backend = "graph"\nclient_id = "c"\ntenant = "t"\nclient_secret_env = "Z"',
+            ),
             "Microsoft Graph has no public folders",
+        ),
+        (
+            lambda t: t.replace('auth = "ntlm"\npassword_env = "Y"', 'backend = "graph"'),
+            "give client_id, tenant and client_secret_env",
+        ),
+        (
+            lambda t: t.replace('password_env = "Y"', 'password_env = "Y"\ntenant = "t"'),
+            'tenant only go with backend = "graph"',
         ),
         (
             lambda t: t.replace(
@@ -227,3 +238,21 @@ def test_items_are_classed_as_the_rules_name_them() -> None:
     assert item_kind(Voicemail(id="v", subject="Anruf")) == "voicemail"
     meeting = Event(id="e", start=start, end=start + timedelta(hours=1), is_meeting=True)
     assert item_kind(meeting) == "meeting"
+    appointment = Event(id="a", start=start, end=start + timedelta(hours=1))
+    assert item_kind(appointment) == "appointment"
+
+
+def test_a_reminder_rule_matches_reminders_coming_due_not_the_new_appointment() -> None:
+    from bridge.notify.reminders import reminder_due, wants_reminders
+    from med import Event
+
+    config = parse(BASE + '\n[[rule]]\nname = "rem"\nkinds = ["reminder"]\nto = ["group:A"]\n')
+    start = datetime(2027, 1, 6, 9, tzinfo=UTC)
+    event = Event(id="e", start=start, end=start + timedelta(hours=1), reminder_minutes=15)
+    assert match(config.rules, event, "chef@musterstadt.example", "calendar") == []
+    [found] = match(config.rules, event, "chef@musterstadt.example", "calendar", "reminder")
+    assert found.recipient.key == "group:A"
+    assert reminder_due(event) == start - timedelta(minutes=15)
+    assert reminder_due(Event(id="n", start=start, end=start)) is None
+    assert wants_reminders(config.rules)
+    assert not wants_reminders(parse(BASE + RULE.replace('name = "r"', 'kinds = ["mail"]')).rules)

@@ -202,6 +202,51 @@ class BridgeStore:
             )
         return added
 
+    async def save_schedule(
+        self, mailbox: str, prefix: str, notifications: Sequence[NewNotification]
+    ) -> int:
+        """Make the pending future rows of `mailbox` whose key starts with `prefix` exactly
+        `notifications`: new ones are added, cancelled ones that are wanted again come back
+        (with their new time), and waiting ones no longer wanted are cancelled (a reminder of
+        a moved or deleted event). Rows already due or sent stay as they are. Returns how many
+        rows were added or revived."""
+        now = self.now()
+        wanted = {n.dedup_key: n for n in notifications}
+        changed = 0
+        async with self.engine.begin() as conn:
+            changed += await _insert_outbox(conn, notifications, now, self.seal)
+            for n in notifications:
+                revived = await conn.execute(
+                    text(
+                        "UPDATE outbox SET state = 'pending', not_before = :nb, payload = :p "
+                        "WHERE dedup_key = :k AND state = 'cancelled'"
+                    ),
+                    {
+                        "nb": n.not_before,
+                        "p": self.seal.seal(json.dumps(n.payload)),
+                        "k": n.dedup_key,
+                    },
+                )
+                changed += revived.rowcount
+            waiting = (
+                await conn.execute(
+                    text(
+                        "SELECT id, dedup_key FROM outbox WHERE mailbox = :m AND "
+                        "state = 'pending' AND not_before > :now"
+                    ),
+                    {"m": mailbox, "now": now},
+                )
+            ).all()
+            for row_id, key in waiting:
+                if str(key).startswith(prefix) and key not in wanted:
+                    await conn.execute(
+                        text(
+                            "UPDATE outbox SET state = 'cancelled', payload = NULL WHERE id = :id"
+                        ),
+                        {"id": row_id},
+                    )
+        return changed
+
     async def reset_folder(self, folder_key: str) -> None:
         """Forget a folder's state: its next sync is a new baseline."""
         async with self.engine.begin() as conn:

@@ -202,6 +202,8 @@ LIST_FIELDS: dict[FolderKind, tuple[str, ...]] = {
         "my_response_type",
         "is_meeting",
         "is_cancelled",
+        "reminder_is_set",  # views show when each occurrence's reminder fires
+        "reminder_minutes_before_start",
         "has_attachments",
         "item_class",
         "uid",

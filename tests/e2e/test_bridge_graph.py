@@ -1,0 +1,139 @@
+"""The bridge on Microsoft Graph (the lab's Graph face) as an app-only identity: client
+credentials against the lab's authority, change notifications to a listener on loopback
+(validation handshake, clientState), and delta polling where Graph cannot reach the listener."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from exlab.graph.oauth import DAEMON_CLIENT_ID, DAEMON_SECRET, TENANT_ID
+from exlab.graph.serve import GraphLab
+from med import Address, DelegateSession, Message
+from tests.e2e.bridge_harness import (
+    ASSISTENZ,
+    CHEF,
+    CHEF_INBOX_TO_ASSISTENZ,
+    SACHBEARBEITUNG,
+    BridgeRig,
+    until,
+    wait_until_watching,
+)
+from tests.lab.conftest import LabServer
+
+WATCH_AS_APP = (
+    f'[[watch]]\nmailbox = "{CHEF}"\nfolders = ["inbox"]\n'
+    'identity = "graph"\nrights_identity = "chef"\n'
+)
+
+
+@pytest.fixture
+def graph(lab: LabServer, tmp_path: Path) -> Iterator[GraphLab]:
+    with GraphLab(lab.lab, tmp_path / "graph-tls") as served:
+        yield served
+
+
+def app_identity(graph: GraphLab, extra: str = "") -> str:
+    return f"""
+[identities.graph]
+backend = "graph"
+server = "{graph.url}"
+user = "bridge@musterstadt.example"
+ca_bundle = "{graph.ca_file}"
+client_id = "{DAEMON_CLIENT_ID}"
+tenant = "{TENANT_ID}"
+client_secret_env = "BRIDGE_TEST_GRAPH_SECRET"
+{extra}
+"""
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/nobody-listens"
+
+
+async def test_an_app_only_graph_identity_gets_new_mail_by_change_notification(
+    rig: BridgeRig,
+    graph: GraphLab,
+    session_for: Callable[..., DelegateSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BRIDGE_TEST_GRAPH_SECRET", DAEMON_SECRET)
+    assistenz = await rig.chat_user(ASSISTENZ)
+    # Neither the bridge's own sync timer nor delta polling would come within the test:
+    # only a change notification can bring the mail.
+    identity = app_identity(graph, 'notification_host = "127.0.0.1"\ndelta_poll_seconds = 3600')
+    config = rig.write_config(
+        rules=CHEF_INBOX_TO_ASSISTENZ,
+        watches=WATCH_AS_APP,
+        identities=identity,
+        poll_seconds=3600,
+    )
+    subscriptions = graph.face.subscriptions._subs
+    lena = session_for(SACHBEARBEITUNG)
+    async with rig.worker(config) as worker:
+        await wait_until_watching(rig)
+        await until(lambda: len(subscriptions) == 1, 30, lambda: subscriptions)
+        [subscription] = subscriptions.values()
+        assert CHEF in str(subscription)  # users/chef…/mailFolders('…')/messages
+        await lena.send(Message(subject="Per Graph gemeldet", body="Eilt.", to=(Address(CHEF),)))
+        [note] = await assistenz.wait_for("Per Graph gemeldet")
+        assert worker.board.counters["sync_batches"] >= 2
+    assert f"{CHEF} ›" in note.body and "> Eilt." in note.body
+    assert len(assistenz.containing("Per Graph gemeldet")) == 1
+
+
+async def test_where_graph_cannot_reach_the_listener_the_bridge_polls_delta(
+    rig: BridgeRig,
+    graph: GraphLab,
+    session_for: Callable[..., DelegateSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BRIDGE_TEST_GRAPH_SECRET", DAEMON_SECRET)
+    assistenz = await rig.chat_user(ASSISTENZ)
+    identity = app_identity(
+        graph,
+        f'notification_host = "127.0.0.1"\nnotification_url = "{closed_port_url()}"\n'
+        "delta_poll_seconds = 0.3",
+    )
+    config = rig.write_config(
+        rules=CHEF_INBOX_TO_ASSISTENZ,
+        watches=WATCH_AS_APP,
+        identities=identity,
+        poll_seconds=3600,
+    )
+    lena = session_for(SACHBEARBEITUNG)
+    async with rig.worker(config) as worker:
+        await wait_until_watching(rig)
+        watcher_streams = worker.stream_sessions
+        await until(lambda: CHEF in watcher_streams, 30)
+        await lena.send(Message(subject="Per Delta geholt", body="-", to=(Address(CHEF),)))
+        await assistenz.wait_for("Per Delta geholt")
+    assert not graph.face.subscriptions._subs  # the handshake failed: no subscription
+    assert len(assistenz.containing("Per Delta geholt")) == 1
+
+
+async def test_a_wrong_client_secret_shows_as_auth_failed(
+    rig: BridgeRig, graph: GraphLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.notify import MailboxState
+
+    monkeypatch.setenv("BRIDGE_TEST_GRAPH_SECRET", "not the secret")
+    config = rig.write_config(
+        rules=CHEF_INBOX_TO_ASSISTENZ,
+        watches=WATCH_AS_APP,
+        identities=app_identity(graph),
+        mode="pull",
+    )
+    async with rig.worker(config) as worker:
+        board = worker.board.mailboxes
+        await until(
+            lambda: CHEF in board and board[CHEF].state is MailboxState.AUTH_FAILED,
+            30,
+            lambda: worker.board.snapshot(),
+        )
