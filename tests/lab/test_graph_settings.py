@@ -114,6 +114,13 @@ def test_automatic_replies_set_over_ews_read_over_graph_and_the_rights(
     ).json()["value"]
     assert tips[0]["automaticReplies"]["message"] == "Im Urlaub."
     assert tips[1]["recipientScope"] == "external"
+    for bad_rule in (
+        {"displayName": "x", "actions": {"forwardTo": ["x@y.example"]}},
+        {"displayName": "x", "conditions": {"subjectContains": "Eilt"}},
+        {"displayName": "", "actions": {"markAsRead": True}},
+    ):
+        answer = assistant.post(f"/users/{CHEF}/mailFolders/inbox/messageRules", bad_rule)
+        assert answer.status_code == 400, answer.text
     clerk = Graph(graph, SACHBEARBEITUNG, SETTINGS_SCOPES)
     assert clerk.post(f"/users/{CHEF}/getMailTips", {"EmailAddresses": [CHEF]}).status_code == 403
     assert clerk.get(f"/users/{CHEF}/mailFolders/inbox/messageRules").status_code == 403
