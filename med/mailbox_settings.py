@@ -11,6 +11,7 @@ delegate, SendAs). Searching a mailbox needs read access to the folders searched
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -119,12 +120,13 @@ class InboxRule:
             forward_to=(assistant.lower(),),
         )
 
-    def describe(self) -> str:
-        """One line: if … then …."""
+    def describe(self, folder_names: Mapping[str, str] | None = None) -> str:
+        """One line: if … then …; `folder_names` (folder id → name) names the target folder."""
         conditions = [f"from {a}" for a in self.from_addresses]
         conditions += [f"subject has “{w}”" for w in self.subject_contains]
         conditions += [f"sender has “{w}”" for w in self.sender_contains]
-        actions = [f"move to {self.move_to}"] if self.move_to else []
+        target = (folder_names or {}).get(self.move_to or "", "another folder")
+        actions = [f"move to {target}"] if self.move_to else []
         actions += ["mark read"] if self.mark_read else []
         actions += [f"importance {self.importance.value}"] if self.importance else []
         actions += [f"category {c}" for c in self.categories]

@@ -22,11 +22,14 @@ def list_(
         async with open_session(profile) as session:
             address = (mailbox or session.user).lower()
             rules = await session.inbox_rules(address)
+            names: dict[str, str] = {}
+            if not as_json and any(r.move_to for r in rules):
+                names = {f.id: f.name for f in (await session.folder_tree(address)).walk()}
 
             def human() -> None:
                 for r in rules:
                     on = "on " if r.enabled else "off"
-                    typer.echo(f"{r.id}  {on}  {r.name}: {r.describe()}")
+                    typer.echo(f"{r.id}  {on}  {r.name}: {r.describe(names)}")
 
             emit({"mailbox": address, "rules": rules}, as_json, human)
 

@@ -5,6 +5,9 @@ organisation, the external one for others, none when the audience excludes them)
 the address is outside the organisation, how many people a group reaches and how many of
 them are outside, whether the group is moderated, and whether an address of the
 organisation's own domains names nobody. Both faces (GetMailTips, getMailTips) answer from here.
+
+The lab keeps no contact lists for the audience "Known": an outside sender gets the external
+reply unless the audience is "None".
 """
 
 from __future__ import annotations

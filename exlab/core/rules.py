@@ -100,7 +100,9 @@ def apply_inbox_rules(store: Store, item: store_items.Item, now: datetime) -> li
             continue
         actions = rule.rule
         changed = False
-        forward += [str(a).lower() for a in actions.get("forward_to") or [] if a not in forward]
+        for address in actions.get("forward_to") or []:
+            if str(address).lower() not in forward:
+                forward.append(str(address).lower())
         if actions.get("mark_read"):
             item.props["message:IsRead"] = True
             changed = True

@@ -16,7 +16,7 @@ import defusedxml.ElementTree as SafeET
 
 from exlab.core.errors import denied
 from exlab.core.rules import InboxRule, delete_rule, rules_of, save_rule
-from exlab.ews.ids import resolve_folder
+from exlab.ews.ids import folder_id_element, resolve_folder
 from exlab.ews.mailbox_settings import may_manage
 from exlab.ews.soap import (
     Element,
@@ -138,11 +138,56 @@ def get_inbox_rules(ctx: EwsContext, request: Element) -> Element:
             sub(el, t("DisplayName"), rule.display_name)
             sub(el, t("Priority"), str(rule.priority))
             sub(el, t("IsEnabled"), bool_text(rule.enabled))
-            kept = rule.rule.get("face") or {}
+            kept = rule.rule.get("face")
+            if kept is None:  # written by the Graph face: answer what the core applies
+                for part_el in _parts_of(ctx, rule.rule):
+                    el.append(part_el)
+                continue
             for part in PARTS:
                 if part in kept:
                     el.append(SafeET.fromstring(kept[part]))
     return root
+
+
+def _addresses_el(parent: Element, tag: str, addresses: list[str]) -> None:
+    container = sub(parent, t(tag))
+    for address in addresses:
+        sub(sub(container, t("Address")), t("EmailAddress"), address)
+
+
+def _strings_el(parent: Element, tag: str, words: list[str]) -> None:
+    container = sub(parent, t(tag))
+    for word in words:
+        sub(container, t("String"), word)
+
+
+def _parts_of(ctx: EwsContext, rule: dict[str, Any]) -> list[Element]:
+    """Conditions and Actions of a rule the core keeps without this face's own copy, in the
+    schema's element order."""
+    conditions = Element(t("Conditions"))
+    if rule.get("sender_contains"):
+        _strings_el(conditions, "ContainsSenderStrings", list(rule["sender_contains"]))
+    if rule.get("subject_contains"):
+        _strings_el(conditions, "ContainsSubjectStrings", list(rule["subject_contains"]))
+    if rule.get("from"):
+        _addresses_el(conditions, "FromAddresses", list(rule["from"]))
+    actions = Element(t("Actions"))
+    if rule.get("categories"):
+        _strings_el(actions, "AssignCategories", list(rule["categories"]))
+    if rule.get("delete"):
+        sub(actions, t("Delete"), "true")
+    if rule.get("forward_to"):
+        _addresses_el(actions, "ForwardToRecipients", list(rule["forward_to"]))
+    if rule.get("importance"):
+        sub(actions, t("MarkImportance"), str(rule["importance"]))
+    if rule.get("mark_read"):
+        sub(actions, t("MarkAsRead"), "true")
+    target = ctx.lab.store.folder(str(rule["move_to"])) if rule.get("move_to") else None
+    if target is not None:
+        folder_id_element(sub(actions, t("MoveToFolder")), target)
+    if rule.get("stop"):
+        sub(actions, t("StopProcessingRules"), "true")
+    return [el for el in (conditions, actions) if len(el)]
 
 
 @operation("UpdateInboxRules", min_version="Exchange2010_SP1")

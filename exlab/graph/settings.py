@@ -186,7 +186,8 @@ def _addresses(value: Any, field: str) -> list[str]:
         raise GraphError(400, "ErrorInvalidRequest", f"'{field}' must be a list of recipients.")
     out = []
     for entry in value:
-        address = str(((entry or {}).get("emailAddress") or {}).get("address", "")).lower()
+        email = entry.get("emailAddress") if isinstance(entry, Mapping) else None
+        address = str(email.get("address", "")).lower() if isinstance(email, Mapping) else ""
         if "@" not in address:
             raise GraphError(400, "ErrorInvalidRecipients", f"'{field}' has an invalid address.")
         out.append(address)

@@ -81,6 +81,7 @@ def test_assistant_manages_the_bosss_rules_with_full_access(as_user, lab: LabSer
             "--json",
         )
     )
+    assert "move to Kreistag" in ok("rules", "list", "--mailbox", CHEF)
     listed = json.loads(ok("rules", "list", "--mailbox", CHEF, "--json"))["rules"]
     assert {r["id"] for r in listed} >= {made["id"], moved["id"]}
     assert (

@@ -170,10 +170,11 @@ class MailboxSettingsScreen(MedModal[None]):
         listing = self.query_one("#ms-rules", OptionList)
         before = listing.highlighted or 0
         listing.clear_options()
+        names = {f.id: f.name for f in self.medapp.workspace.folders.values()}
         listing.add_options(
             [
                 Option(
-                    f"{'on ' if rule.enabled else 'off'}  {rule.name}  — {rule.describe()}",
+                    f"{'on ' if rule.enabled else 'off'}  {rule.name}  — {rule.describe(names)}",
                     id=rule.id,
                 )
                 for rule in self.rules

@@ -93,8 +93,6 @@ def _to_rule(r: Any) -> InboxRule:
     a = r.actions or Actions()
     move = getattr(a, "move_to_folder", None)
     folder_id = getattr(move, "folder_id", None) if move is not None else None
-    if folder_id is None and move is not None:
-        folder_id = getattr(move, "id", None) and move
     return InboxRule(
         name=str(r.display_name or ""),
         id=str(r.id or ""),
