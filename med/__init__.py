@@ -1,10 +1,12 @@
 """med: delegate access to Exchange mailboxes through one async entry, `DelegateSession`.
 
-Public names are the session, the domain types of `med.model` and the errors of `med.errors`.
+Public names are the session, the domain types of `med.model`, `med.scheduling` and
+`med.daysheet` and the errors of `med.errors`.
 Backends (`med.backends`), permission rules (`med.permissions`), iCalendar (`med.ical`) and the
 profile store (`med.config`) are reached by module path.
 """
 
+from med.daysheet import DaySheet
 from med.errors import (
     AccessDenied,
     AuthError,
@@ -84,6 +86,16 @@ from med.model import (
     YearlyByWeekday,
     to_jsonable,
 )
+from med.scheduling import (
+    Availability,
+    MeetingSearch,
+    MeetingTimes,
+    Room,
+    RoomAvailability,
+    RoomList,
+    SlotSuggestion,
+    WorkingHours,
+)
 from med.service import DelegateSession
 
 __all__ = [
@@ -95,12 +107,14 @@ __all__ = [
     "AttendeeKind",
     "AuthError",
     "AuthMethod",
+    "Availability",
     "BadCredentials",
     "BusySlot",
     "BusyStatus",
     "Conflict",
     "Contact",
     "Daily",
+    "DaySheet",
     "Delegate",
     "DelegateLevel",
     "DelegateSession",
@@ -128,6 +142,8 @@ __all__ = [
     "MailboxKind",
     "MedError",
     "MeetingDelivery",
+    "MeetingSearch",
+    "MeetingTimes",
     "Message",
     "MonthlyByDate",
     "MonthlyByWeekday",
@@ -143,9 +159,13 @@ __all__ = [
     "ResponseType",
     "Rights",
     "Role",
+    "Room",
+    "RoomAvailability",
+    "RoomList",
     "SendOptions",
     "Sensitivity",
     "ServerError",
+    "SlotSuggestion",
     "SortField",
     "SyncChange",
     "SyncChangeKind",
@@ -160,6 +180,7 @@ __all__ = [
     "Weekday",
     "Weekly",
     "WellKnownFolder",
+    "WorkingHours",
     "YearlyByDate",
     "YearlyByWeekday",
     "to_jsonable",

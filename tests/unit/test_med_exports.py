@@ -20,6 +20,9 @@ def test_all_is_sorted_and_complete() -> None:
         "ical",
         "quoting",
         "auth",
+        "scheduling",
+        "planner",
+        "daysheet",
     }
     assert public == set(med.__all__)
 
