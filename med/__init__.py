@@ -1,7 +1,7 @@
 """med: delegate access to Exchange mailboxes through one async entry, `DelegateSession`.
 
-Public names are the session, the domain types of `med.model`, `med.scheduling` and
-`med.daysheet` and the errors of `med.errors`.
+Public names are the session, the domain types of `med.model`, `med.mailbox_settings`,
+`med.scheduling` and `med.daysheet` and the errors of `med.errors`.
 Backends (`med.backends`), permission rules (`med.permissions`), iCalendar (`med.ical`) and the
 profile store (`med.config`) are reached by module path.
 """
@@ -21,6 +21,15 @@ from med.errors import (
     Throttled,
     Unreachable,
     Unsupported,
+)
+from med.mailbox_settings import (
+    AutoReplies,
+    AutoReplyState,
+    ExternalAudience,
+    InboxRule,
+    MailboxHits,
+    MailTip,
+    SearchResults,
 )
 from med.model import (
     Address,
@@ -107,6 +116,8 @@ __all__ = [
     "AttendeeKind",
     "AuthError",
     "AuthMethod",
+    "AutoReplies",
+    "AutoReplyState",
     "Availability",
     "BadCredentials",
     "BusySlot",
@@ -122,6 +133,7 @@ __all__ = [
     "Event",
     "EventKind",
     "EwsDisabled",
+    "ExternalAudience",
     "Feature",
     "Flag",
     "FlagStatus",
@@ -130,15 +142,18 @@ __all__ = [
     "FolderNode",
     "FreeBusy",
     "Importance",
+    "InboxRule",
     "InvalidInput",
     "Item",
     "ItemKind",
     "ItemQuery",
     "KerberosError",
     "LastVerb",
+    "MailTip",
     "Mailbox",
     "MailboxEvent",
     "MailboxEventKind",
+    "MailboxHits",
     "MailboxKind",
     "MedError",
     "MeetingDelivery",
@@ -162,6 +177,7 @@ __all__ = [
     "Room",
     "RoomAvailability",
     "RoomList",
+    "SearchResults",
     "SendOptions",
     "Sensitivity",
     "ServerError",

@@ -901,12 +901,35 @@ class MailboxEvent:
 # --------------------------------------------------------------------------- JSON
 
 
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+"""Types that are JSON as they are (exactly these: enums subclass str and int)."""
+
+
+_JSON_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _json_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """(JSON key, attribute) per field of a dataclass, computed once per class."""
+    fields = _JSON_FIELDS.get(cls)
+    if fields is None:
+        fields = _JSON_FIELDS[cls] = tuple(
+            ("from" if f.name == "from_" else f.name, f.name)
+            for f in dataclasses.fields(cls)
+            if f.name != "new_attachments"
+        )
+    return fields
+
+
 def to_jsonable(value: Any) -> Any:
     """A JSON-ready structure for any med.model value (enums as values, datetimes ISO 8601).
 
     This is the stable shape of `--json` output and the REST API: field names as here, with
-    `from_` written `from`, plus `type` naming the dataclass for items.
+    `from_` written `from`, plus `type` naming the dataclass for items. It runs for every
+    field of every item an API page or `--json` list returns, hence the leaf test first.
     """
+    kind = type(value)
+    if kind in _JSON_LEAVES:
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime | date):
@@ -916,12 +939,9 @@ def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         if isinstance(value, Item):
-            out["type"] = type(value).__name__.lower()
-        for f in dataclasses.fields(value):
-            if f.name == "new_attachments":
-                continue
-            key = "from" if f.name == "from_" else f.name
-            out[key] = to_jsonable(getattr(value, f.name))
+            out["type"] = kind.__name__.lower()
+        for key, name in _json_fields(kind):
+            out[key] = to_jsonable(getattr(value, name))
         return out
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from med.backends.scheduling import SchedulingBackend
 from med.daysheet import DaySheet
@@ -64,26 +64,32 @@ def _check_range(start: datetime, end: datetime) -> None:
         raise InvalidInput("Ask for at most 62 days at once.")
 
 
+def _me(mixin: SchedulingMixin) -> DelegateSession:
+    return cast("DelegateSession", mixin)
+
+
 class SchedulingMixin:
     """Methods of `DelegateSession` (see there for the session itself)."""
 
     # ------------------------------------------------------------------ rooms
 
-    async def room_lists(self: DelegateSession) -> list[RoomList]:
+    async def room_lists(self) -> list[RoomList]:
         """The organisation's room lists (directory information every user may read)."""
-        return list(await self._run(_scheduler(self).room_lists))
+        me = _me(self)
+        return list(await me._run(_scheduler(me).room_lists))
 
-    async def rooms(self: DelegateSession, room_list: str | None = None) -> list[Room]:
+    async def rooms(self, room_list: str | None = None) -> list[Room]:
         """The rooms of a room list, or every room the directory knows; with capacity and
         equipment where the directory has them (Graph's places; EWS tells names only).
 
         Raises:
             NotFound: no such room list.
         """
-        return list(await self._run(_scheduler(self).rooms, room_list))
+        me = _me(self)
+        return list(await me._run(_scheduler(me).rooms, room_list))
 
     async def room_availability(
-        self: DelegateSession, start: datetime, end: datetime, room_list: str | None = None
+        self, start: datetime, end: datetime, room_list: str | None = None
     ) -> list[RoomAvailability]:
         """Which rooms (of a list, or all) are free for the whole of [start, end).
 
@@ -91,11 +97,12 @@ class SchedulingMixin:
             InvalidInput: a naive or empty range, or one longer than 62 days.
             NotFound: no such room list.
         """
+        me = _me(self)
         _check_range(start, end)
-        rooms = await self.rooms(room_list)
+        rooms = await me.rooms(room_list)
         if not rooms:
             return []
-        found = await self.availability([r.address for r in rooms], start, end)
+        found = await me.availability([r.address for r in rooms], start, end)
         return [
             RoomAvailability(room, a, a.status(start, end) is BusyStatus.FREE)
             for room, a in zip(rooms, found, strict=True)
@@ -104,7 +111,7 @@ class SchedulingMixin:
     # ------------------------------------------------------------------ availability
 
     async def availability(
-        self: DelegateSession, addresses: Sequence[str], start: datetime, end: datetime
+        self, addresses: Sequence[str], start: datetime, end: datetime
     ) -> list[Availability]:
         """Busy times and working hours of people and rooms over [start, end), in the order
         asked; someone whose data is unavailable comes back with `error` set.
@@ -112,21 +119,23 @@ class SchedulingMixin:
         Raises:
             InvalidInput: no address, or a naive, empty or too long range.
         """
+        me = _me(self)
         if not addresses:
             raise InvalidInput("Name at least one person or room.")
         _check_range(start, end)
-        return list(await self._run(_scheduler(self).availability, list(addresses), start, end))
+        return list(await me._run(_scheduler(me).availability, list(addresses), start, end))
 
     # ------------------------------------------------------------------ scheduling assistant
 
-    async def _organiser_calendar(self: DelegateSession, organizer: str) -> Folder:
-        calendar = await self.default_folder(organizer, "calendar")
-        self._gate_folder(
+    async def _organiser_calendar(self, organizer: str) -> Folder:
+        me = _me(self)
+        calendar = await me.default_folder(organizer, "calendar")
+        me._gate_folder(
             calendar, "organise meetings in it", lambda r: r.create_items, "CreateItems"
         )
         return calendar
 
-    async def find_meeting_times(self: DelegateSession, search: MeetingSearch) -> MeetingTimes:
+    async def find_meeting_times(self, search: MeetingSearch) -> MeetingTimes:
         """Free slots for a meeting `search.organizer` organises, and everyone's availability
         over the range (people, then rooms) for a grid.
 
@@ -134,18 +143,19 @@ class SchedulingMixin:
             InvalidInput: the search cannot be run (see `MeetingSearch.check`).
             AccessDenied: the user may not create items in the organiser's calendar.
         """
+        me = _me(self)
         search.check()
-        await self._organiser_calendar(search.organizer)
-        backend = _scheduler(self)
+        await me._organiser_calendar(search.organizer)
+        backend = _scheduler(me)
         everyone = [*search.people, *(r.lower() for r in search.rooms)]
         (suggestions, reason), grid = await asyncio.gather(
-            self._run(backend.suggest_times, search),
-            self._run(backend.availability, everyone, search.start, search.end),
+            me._run(backend.suggest_times, search),
+            me._run(backend.availability, everyone, search.start, search.end),
         )
         return MeetingTimes(search, tuple(suggestions), tuple(grid), reason)
 
     async def book_meeting(
-        self: DelegateSession,
+        self,
         search: MeetingSearch,
         slot: SlotSuggestion | tuple[datetime, datetime],
         *,
@@ -161,23 +171,24 @@ class SchedulingMixin:
             AccessDenied: the user may not create items in the organiser's calendar.
             Conflict: the room is no longer free at that time.
         """
+        me = _me(self)
         start, end = (slot.start, slot.end) if isinstance(slot, SlotSuggestion) else slot
         if not subject.strip():
             raise InvalidInput("A meeting needs a subject.")
         _check_range(start, end)
-        calendar = await self._organiser_calendar(search.organizer)
+        calendar = await me._organiser_calendar(search.organizer)
         attendees = [
             Attendee(Address(a.lower()), AttendeeKind.REQUIRED) for a in search.attendees
         ] + [Attendee(Address(a.lower()), AttendeeKind.OPTIONAL) for a in search.optional]
         location = ""
         if room:
-            (state,) = await self.availability([room], start, end)
+            (state,) = await me.availability([room], start, end)
             if state.error is None and state.status(start, end) is not BusyStatus.FREE:
                 raise Conflict(
                     f"{room} is no longer free from {start:%H:%M} to {end:%H:%M}; search again.",
                     mailbox=room,
                 )
-            known = {r.address: r.name for r in await self.rooms()}
+            known = {r.address: r.name for r in await me.rooms()}
             location = known.get(room.lower(), room)
             attendees.append(Attendee(Address(room.lower(), location), AttendeeKind.RESOURCE))
         event = Event(
@@ -190,13 +201,13 @@ class SchedulingMixin:
             is_meeting=True,
             timezone=search.time_zone if search.time_zone != "UTC" else None,
         )
-        return await self.create(calendar, event, send_invitations=True)
+        created = await me.create(calendar, event, send_invitations=True)
+        assert isinstance(created, Event)
+        return created
 
     # ------------------------------------------------------------------ day sheet
 
-    async def day_sheet(
-        self: DelegateSession, mailbox: str, day: date, time_zone: str = "UTC"
-    ) -> DaySheet:
+    async def day_sheet(self, mailbox: str, day: date, time_zone: str = "UTC") -> DaySheet:
         """`mailbox`'s day: appointments, flagged mail and the tasks due.
 
         Raises:
@@ -204,28 +215,27 @@ class SchedulingMixin:
             AccessDenied: the user may not read the mailbox's calendar, inbox or tasks.
             NotFound: no such mailbox.
         """
+        me = _me(self)
         tz = zone(time_zone)
         start = datetime.combine(day, time(0), tz)
         end = start + timedelta(days=1)
-        calendar = await self.default_folder(mailbox, "calendar")
-        self._gate_folder(
-            calendar, "read its appointments", lambda r: r.can_read_items, "ReadItems"
-        )
-        inbox = await self.default_folder(mailbox, "inbox")
-        events = await self.calendar_view([calendar], start, end)
+        calendar = await me.default_folder(mailbox, "calendar")
+        me._gate_folder(calendar, "read its appointments", lambda r: r.can_read_items, "ReadItems")
+        inbox = await me.default_folder(mailbox, "inbox")
+        events = await me.calendar_view([calendar], start, end)
         flagged = [
             item
-            async for item in self.iter_items(inbox, ItemQuery(flagged_only=True, limit=100))
+            async for item in me.iter_items(inbox, ItemQuery(flagged_only=True, limit=100))
             if isinstance(item, Message) and item.flag.status is FlagStatus.FLAGGED
         ]
         far = datetime.max.replace(tzinfo=UTC)
         flagged.sort(key=lambda m: (m.flag.due or far, m.subject))
         notes: list[str] = []
         try:
-            tasks_folder = await self.default_folder(mailbox, "tasks")
+            tasks_folder = await me.default_folder(mailbox, "tasks")
             tasks = [
                 item
-                async for item in self.iter_items(tasks_folder, ItemQuery(limit=200))
+                async for item in me.iter_items(tasks_folder, ItemQuery(limit=200))
                 if isinstance(item, Task)
                 and item.status is not TaskStatus.COMPLETED
                 and item.due is not None
@@ -234,7 +244,7 @@ class SchedulingMixin:
         except Unsupported as exc:
             tasks, notes = [], [str(exc)]
         tasks.sort(key=lambda t: (t.due or far, t.subject))
-        names = {m.address.lower(): m.display_name for m in await self.mailboxes()}
+        names = {m.address.lower(): m.display_name for m in await me.mailboxes()}
         return DaySheet(
             mailbox=mailbox.lower(),
             owner=names.get(mailbox.lower(), mailbox),

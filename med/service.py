@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from med.assistant import AssistantMixin
 from med.backends.base import Backend
 from med.errors import (
     AccessDenied,
@@ -90,7 +91,7 @@ MAX_VIEW_DAYS = 62
 _RESPONSES = (ResponseType.ACCEPT, ResponseType.TENTATIVE, ResponseType.DECLINE)
 
 
-class DelegateSession(SchedulingMixin):
+class DelegateSession(AssistantMixin, SchedulingMixin):
     """Work in one's own and other people's mailboxes through one `Backend`.
 
     Args:

@@ -80,6 +80,8 @@ MAIL_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("edit-item", "e", "edit_item", "Edit"),
     ActionSpec("complete-item", "x", "complete_item", "Complete"),
     ActionSpec("refresh", "dollar_sign", "refresh", "Refresh", show=False),
+    ActionSpec("mailbox-settings", "O", "mailbox_settings", "Out of office, rules", show=False),
+    ActionSpec("search-mailboxes", "S", "search_mailboxes", "Search all mailboxes", show=False),
 )
 
 # Calendar screen: day, week and agenda views over several calendars.

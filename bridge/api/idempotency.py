@@ -5,6 +5,13 @@ restart is still answered from the record instead of sending twice. A per-key lo
 process makes two concurrent requests with one key run the work once (run one API process
 per set of callers). The same key with a different request
 is a 409, as the IETF draft on the header asks (httpapi-idempotency-key-header).
+
+Before the work runs, the key is recorded as pending (status 0) and committed. A pending
+record that a repeat finds belongs to an attempt that never finished: the API stopped (or the
+client went away) between the work and its record, so whether the message went out is not
+known. Running it again could send twice, so the repeat gets 409 `idempotency-outcome-unknown`
+instead: check (e.g. Sent Items), then retry with a new key. Work that fails with an error is
+known not to have happened; its pending record is removed, and a retry with the key runs it.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from bridge.api.store import ApiDatabase
 __all__ = ["IdempotencyStore", "Stored"]
 
 MAX_KEY_LENGTH = 200
+PENDING = 0
+"""The status of a record whose work has not finished."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,9 @@ class Stored:
     body: bytes
     media_type: str
     headers: tuple[tuple[str, str], ...] = ()
+
+
+_PENDING = Stored(PENDING, b"", "")
 
 
 class IdempotencyStore:
@@ -59,6 +71,32 @@ class IdempotencyStore:
             return None
         headers = tuple((str(k), str(v)) for k, v in json.loads(row.headers))
         return row.fingerprint, Stored(int(row.status), bytes(row.body), row.media_type, headers)
+
+    async def _finish(self, caller: str, key: str, result: Stored | None) -> None:
+        """Replace the pending record with the answer (or drop it: the work failed)."""
+        engine = await self._database.engine()
+        async with engine.begin() as conn:
+            if result is None:
+                await conn.execute(
+                    text("DELETE FROM idempotency WHERE caller = :caller AND idem_key = :key"),
+                    {"caller": caller, "key": key},
+                )
+                return
+            await conn.execute(
+                text(
+                    "UPDATE idempotency SET status = :status, body = :body,"
+                    " media_type = :media_type, headers = :headers"
+                    " WHERE caller = :caller AND idem_key = :key"
+                ),
+                {
+                    "caller": caller,
+                    "key": key,
+                    "status": result.status,
+                    "body": result.body,
+                    "media_type": result.media_type,
+                    "headers": json.dumps(list(result.headers)),
+                },
+            )
 
     async def _record(
         self, caller: str, key: str, fingerprint: str, result: Stored, now: float
@@ -121,10 +159,25 @@ class IdempotencyStore:
                         "Idempotency-Key reused",
                         "This Idempotency-Key was used for a different request.",
                     )
+                if recorded is not None and recorded[1].status == PENDING:
+                    raise ApiProblem(
+                        409,
+                        "idempotency-outcome-unknown",
+                        "Outcome unknown",
+                        "An earlier request with this Idempotency-Key did not finish, so"
+                        " whether it took effect is not known. Check (for a send: Sent Items),"
+                        " then retry with a new key.",
+                    )
                 if recorded is not None:
                     return recorded[1], True
-                result = await work()
-                await self._record(caller, key, fingerprint, result, time.time())
+                await self._record(caller, key, fingerprint, _PENDING, time.time())
+                try:
+                    result = await work()
+                except Exception:
+                    await self._finish(caller, key, None)  # it failed: a retry may run it
+                    raise
+                # Cancelled or stopped in between: the record stays pending (outcome unknown).
+                await self._finish(caller, key, result)
                 return result, False
         finally:
             lock, users = self._locks[slot]

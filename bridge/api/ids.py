@@ -42,12 +42,20 @@ def inward(api_id: str) -> str:
 
 
 def outward(value: Any) -> Any:
-    """A `to_jsonable` structure with every id field in its wire form."""
+    """A `to_jsonable` structure with every id field in its wire form.
+
+    Only containers are descended into (a call per leaf cost more than the rest of a page).
+    """
     if isinstance(value, dict):
-        return {
-            k: (outward_id(v) if k in ID_FIELDS and isinstance(v, str) and v else outward(v))
-            for k, v in value.items()
-        }
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in ID_FIELDS and isinstance(v, str) and v:
+                out[k] = outward_id(v)
+            elif isinstance(v, dict | list):
+                out[k] = outward(v)
+            else:
+                out[k] = v
+        return out
     if isinstance(value, list):
-        return [outward(v) for v in value]
+        return [outward(v) if isinstance(v, dict | list) else v for v in value]
     return value

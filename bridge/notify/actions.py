@@ -15,6 +15,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from bridge.commands._med import find_folder
 from bridge.notify.chat import ChatLink
 from bridge.notify.config import BridgeConfig, Watch
 from bridge.notify.health import HealthBoard
@@ -305,24 +306,9 @@ class ActionHandler:
             await session.set_flag(item, status)
             return f"Done: “{item.subject}” {'flagged' if verb == 'flag' else 'unflagged'}."
         if verb == "move":
-            target = await _folder_named(session, mailbox, command.argument)
+            target = await find_folder(session, mailbox, command.argument)
             await session.move(item, target)
             return f"Done: “{item.subject}” moved to {target.name}."
         address, _, text = command.argument.partition(" ")
         await session.forward(item, [address], text, options=SendOptions(from_mailbox=mailbox))
         return f"Done: “{item.subject}” forwarded to {address} on behalf of {mailbox}."
-
-
-async def _folder_named(session: DelegateSession, mailbox: str, name: str) -> Folder:
-    from med import InvalidInput, NotFound
-
-    wanted = name.strip().lower()
-    try:
-        return await session.default_folder(mailbox, wanted)
-    except (NotFound, InvalidInput):
-        pass
-    tree = await session.folder_tree(mailbox)
-    for node in tree.walk():
-        if node.name.lower() == wanted:
-            return node
-    raise NotFound(f"There is no folder {name!r} in {mailbox}.", mailbox=mailbox)

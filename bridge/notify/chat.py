@@ -32,11 +32,11 @@ from messenger.crypto import (
     write_private_file,
 )
 
-__all__ = ["ChatLink", "RouteError", "txn_id_for"]
+__all__ = ["KEY_STRENGTH", "ChatLink", "RouteError", "txn_id_for"]
 
 log = logging.getLogger("bridge.notify.chat")
 
-_STRENGTH = {
+KEY_STRENGTH = {
     "moderate": (nacl.pwhash.argon2id.OPSLIMIT_MODERATE, nacl.pwhash.argon2id.MEMLIMIT_MODERATE),
     "interactive": (
         nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
@@ -106,7 +106,7 @@ class ChatLink:
         if self.keys_path.exists():
             return load_device_keys(self.keys_path, passphrase)
         keys = DeviceKeys.generate(self.user_id, uuid.uuid4().hex)
-        ops, mem = _STRENGTH[self.settings.key_strength]
+        ops, mem = KEY_STRENGTH[self.settings.key_strength]
         save_device_keys(self.keys_path, keys, passphrase, opslimit=ops, memlimit=mem)
         return keys
 

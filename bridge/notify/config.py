@@ -21,7 +21,12 @@ Example::
 
     [[watch]]
     mailbox = "chef@musterstadt.example"
-    folders = ["inbox"]
+    folders = ["inbox", "inbox/Projekte/2026"]   # well-known names or paths
+    identity = "service"
+
+    [[watch]]
+    mailbox = "public"                          # the public folder tree (EWS only)
+    folders = ["Verwaltung/Rundschreiben"]
     identity = "service"
 
     [[rule]]
@@ -44,7 +49,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
-from med import InvalidInput, Profile
+from med import InvalidInput, Profile, WellKnownFolder
 from med.config import profile_from_mapping
 
 __all__ = [
@@ -60,6 +65,10 @@ __all__ = [
     "parse_config",
 ]
 
+#: The `mailbox` of a watch on the public folder tree.
+PUBLIC = "public"
+#: Well-known folder names (which public folders do not have).
+WELL_KNOWN = frozenset(f.value for f in WellKnownFolder)
 #: What a rule can match an item as.
 ITEM_KINDS = ("mail", "meeting", "voicemail", "reminder")
 RECIPIENT_KINDS = ("user", "group", "managed")
@@ -373,21 +382,38 @@ def _identity(name: str, values: Mapping[str, Any]) -> Identity:
         )
     if identity.keytab is not None and not kerberos:
         raise ConfigError(f'identities.{name}: keytab only goes with auth = "kerberos"')
+    if identity.keytab is not None and not os.access(identity.keytab, os.R_OK):
+        raise ConfigError(f"identities.{name}: keytab {identity.keytab} cannot be read")
     return identity
 
 
-def _watch(values: Mapping[str, Any], index: int, identities: Mapping[str, Any]) -> Watch:
+def _watch(values: Mapping[str, Any], index: int, identities: Mapping[str, Identity]) -> Watch:
     where = f"watch[{index}]"
     _only(values, where, {"mailbox", "folders", "identity", "rights_identity", "kind"})
     mailbox = str(values.get("mailbox", "")).strip().lower()
-    if mailbox == "public":
-        raise ConfigError(f"{where}: public folders cannot be watched yet; name a mailbox")
-    if "@" not in mailbox:
-        raise ConfigError(f"{where}: mailbox must be an e-mail address")
-    folders = tuple(str(f) for f in _list(values, "folders", where) or ["inbox"])
+    public = mailbox == PUBLIC
+    if not public and "@" not in mailbox:
+        raise ConfigError(f'{where}: mailbox must be an e-mail address (or "{PUBLIC}")')
+    folders = tuple(
+        _folder_path(str(f), where) for f in _list(values, "folders", where) or ["inbox"]
+    )
     identity = str(values.get("identity", ""))
     if identity not in identities:
         raise ConfigError(f"{where}: identity {identity!r} is not defined under [identities]")
+    if public:
+        if identities[identity].profile.backend == "graph":
+            raise ConfigError(
+                f"{where}: Microsoft Graph has no public folders (unsupported); "
+                "watch them with an EWS identity"
+            )
+        if "folders" not in values:
+            raise ConfigError(f'{where}: name the public folders by path, e.g. ["Verwaltung"]')
+        for folder in folders:
+            if folder.split("/")[0].lower() in WELL_KNOWN:
+                raise ConfigError(
+                    f"{where}: the public folders have no {folder!r}; "
+                    'name a public folder by its path, e.g. "Verwaltung/Rundschreiben"'
+                )
     rights = str(values.get("rights_identity", identity))
     if rights not in identities:
         raise ConfigError(f"{where}: rights_identity {rights!r} is not defined under [identities]")
@@ -395,6 +421,16 @@ def _watch(values: Mapping[str, Any], index: int, identities: Mapping[str, Any])
     if kind not in ("user", "delegated", "functional", "shared"):
         raise ConfigError(f"{where}: kind must be user, delegated, functional or shared")
     return Watch(mailbox, folders, identity, rights, kind)
+
+
+def _folder_path(text: str, where: str) -> str:
+    """A well-known name (inbox) or a path of display names below the mailbox's top or below a
+    well-known folder (`inbox/Projekte/2026`, `Verwaltung/Rundschreiben`); which folders exist
+    only the server knows (an unknown path is reported when the watch starts)."""
+    parts = text.strip().strip("/").split("/")
+    if not text.strip() or any(not p.strip() for p in parts):
+        raise ConfigError(f"{where}: folder {text!r} is no folder path (e.g. inbox/Projekte/2026)")
+    return "/".join(p.strip() for p in parts)
 
 
 def _rule(values: Mapping[str, Any], index: int) -> RuleSpec:

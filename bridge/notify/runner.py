@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from bridge.notify.actions import ActionHandler
-from bridge.notify.chat import ChatLink
+from bridge.notify.chat import KEY_STRENGTH, ChatLink
 from bridge.notify.config import BridgeConfig
 from bridge.notify.health import HealthBoard, MailboxHealth, MailboxState, health_app
 from bridge.notify.leases import LeaseKeeper
@@ -96,6 +96,8 @@ class BridgeWorker:
         chat = self.chat = ChatLink(config.messenger, store, config.worker_id, retries=1)
         tasks: list[asyncio.Task[None]] = []
         try:
+            ops, mem = KEY_STRENGTH[config.messenger.key_strength]
+            await store.unlock(config.messenger.keys_passphrase(), opslimit=ops, memlimit=mem)
             await self._connect(chat)
             self.sender = OutboxSender(store, chat, self.board, self.held)
             actions = ActionHandler(config, store, chat, self.board, sessions.get, self._wake)

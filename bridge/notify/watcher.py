@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from bridge.commands._med import find_folder
 from bridge.notify import rules as rules_mod
 from bridge.notify.config import RuleSpec, Watch
 from bridge.notify.health import HealthBoard, MailboxState
@@ -33,6 +34,7 @@ from med import (
     SyncChange,
     SyncChangeKind,
     Throttled,
+    Unsupported,
 )
 
 __all__ = ["MailboxWatcher", "folder_key"]
@@ -132,7 +134,9 @@ class MailboxWatcher:
             state = MailboxState.AUTH_FAILED
         else:
             state = MailboxState.DEGRADED
-        self.board.set(self.mailbox, state, exc.title if hasattr(exc, "title") else "")
+        # A folder that does not exist (a mistyped path) is named; else the error's kind.
+        detail = str(exc) if isinstance(exc, NotFound | Unsupported) else exc.title
+        self.board.set(self.mailbox, state, detail)
         log.warning(
             "mailbox %s: %s (%s); next try in %.1f s",
             self.mailbox,
@@ -143,8 +147,16 @@ class MailboxWatcher:
         await asyncio.sleep(delay if delay is not None else MAX_DELAY)
 
     async def _resolve(self) -> None:
+        """The watched folders by well-known name or path (public folders by path).
+
+        Raises:
+            NotFound: no such folder (the board says which).
+            Unsupported: public folders on a backend without them.
+        """
+        resolved = {}
         for name in self.watch.folders:
-            self.folders[name] = await self.session.default_folder(self.mailbox, name)
+            resolved[name] = await find_folder(self.session, self.mailbox, name)
+        self.folders = resolved
 
     def _subscribe(self) -> asyncio.Task[None] | None:
         if self.stream_session is None:

@@ -237,7 +237,39 @@ def send_message(
                 )
         else:
             add_attachments(caller, copy, raw_atts, now)
-        apply_inbox_rules(caller.lab.store, copy, now)
+        forward_to = apply_inbox_rules(caller.lab.store, copy, now)
+        if forward_to and not props.get("lab:ForwardedByRule"):
+            _forward(caller, address, delivered, item_class, forward_to, now, copy.id)
+
+
+def _forward(
+    caller: Caller,
+    mailbox: str,
+    props: dict[str, Any],
+    item_class: str,
+    to: list[str],
+    now: datetime,
+    attachments_from: str,
+) -> None:
+    """A rule's forward: a new message from the mailbox to `to`, the original quoted below.
+    Forwarded copies trigger no further forwarding, so two rules cannot loop."""
+    sender = display(caller, mailbox)
+    original = props.get("message:From") or {}
+    body = props.get("item:Body") or {}
+    text = body.get("text", "") if isinstance(body, dict) else str(body)
+    forwarded = {
+        "item:Subject": f"FW: {props.get('item:Subject') or ''}",
+        "item:Body": {
+            "type": "Text",
+            "text": f"From: {original.get('name') or original.get('email', '')}\n\n{text}",
+        },
+        "message:From": sender,
+        "message:Sender": sender,
+        "message:ToRecipients": [{"email": a, "name": ""} for a in to],
+        "item:Importance": props.get("item:Importance", "Normal"),
+        "lab:ForwardedByRule": True,
+    }
+    send_message(caller, forwarded, item_class, [], now, attachments_from=attachments_from)
 
 
 def send_existing(

@@ -20,38 +20,50 @@ class Group:
     address: str
     display_name: str
     kind: GroupKind
+    #: Mail to the group waits for a moderator's approval (Set-DistributionGroup
+    #: -ModerationEnabled).
+    moderated: bool = False
 
 
 def add_group(
-    store: Store, address: str, display_name: str, kind: GroupKind, members: list[str]
+    store: Store,
+    address: str,
+    display_name: str,
+    kind: GroupKind,
+    members: list[str],
+    *,
+    moderated: bool = False,
 ) -> Group:
     with store.transaction() as conn:
         conn.execute(
-            "INSERT INTO directory_groups (address, display_name, kind) VALUES (?, ?, ?)",
-            (address.lower(), display_name, kind),
+            "INSERT INTO directory_groups (address, display_name, kind, moderated)"
+            " VALUES (?, ?, ?, ?)",
+            (address.lower(), display_name, kind, int(moderated)),
         )
         conn.executemany(
             "INSERT OR IGNORE INTO directory_members (group_address, member) VALUES (?, ?)",
             [(address.lower(), member.lower()) for member in members],
         )
-    return Group(address.lower(), display_name, kind)
+    return Group(address.lower(), display_name, kind, moderated)
 
 
 def group(store: Store, address: str) -> Group | None:
     row = store.query_one(
-        "SELECT address, display_name, kind FROM directory_groups WHERE address = ?",
+        "SELECT address, display_name, kind, moderated FROM directory_groups WHERE address = ?",
         (address.lower(),),
     )
-    return None if row is None else Group(row["address"], row["display_name"], row["kind"])
+    if row is None:
+        return None
+    return Group(row["address"], row["display_name"], row["kind"], bool(row["moderated"]))
 
 
 def groups(store: Store, kind: GroupKind) -> list[Group]:
     rows = store.query(
-        "SELECT address, display_name, kind FROM directory_groups WHERE kind = ?"
+        "SELECT address, display_name, kind, moderated FROM directory_groups WHERE kind = ?"
         " ORDER BY display_name",
         (kind,),
     )
-    return [Group(r["address"], r["display_name"], r["kind"]) for r in rows]
+    return [Group(r["address"], r["display_name"], r["kind"], bool(r["moderated"])) for r in rows]
 
 
 def members(store: Store, address: str) -> list[str]:

@@ -45,3 +45,12 @@ def holders(store: Store, mailbox: str, access_right: MailboxRight) -> list[str]
         (mailbox.lower(), access_right),
     )
     return [str(row["principal"]) for row in rows]
+
+
+def may_manage(store: Store, mailbox: str, user: str) -> bool:
+    """Whether `user` may read and change the mailbox's settings (automatic replies, inbox
+    rules): its owner, or a holder of FullAccess, as on Exchange. Folder grants and delegate
+    levels, however high, do not reach a mailbox's settings."""
+    return mailbox.lower() == user.lower() or has_mailbox_permission(
+        store, mailbox, user, "FullAccess"
+    )

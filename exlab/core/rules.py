@@ -2,7 +2,8 @@
 
 A rule is stored protocol-neutral: its name, priority, whether it is on, and `rule`, a JSON
 object with the conditions and actions the lab applies (`subject_contains`, `from`,
-`sender_contains`; `move_to` a folder key, `mark_read`, `categories`, `delete`, `stop`) plus
+`sender_contains`; `move_to` a folder key, `mark_read`, `importance`, `categories`,
+`forward_to` addresses, `delete`, `stop`) plus
 `face`, what the protocol face keeps to answer the rule back as it was given.
 """
 
@@ -89,15 +90,22 @@ def _matches(rule: dict[str, Any], props: dict[str, Any]) -> bool:
     return bool(words or senders or parts or rule.get("always"))
 
 
-def apply_inbox_rules(store: Store, item: store_items.Item, now: datetime) -> None:
-    """Run the mailbox's enabled rules on a newly delivered item, as Exchange's transport does."""
+def apply_inbox_rules(store: Store, item: store_items.Item, now: datetime) -> list[str]:
+    """Run the mailbox's enabled rules on a newly delivered item, as Exchange's transport does.
+
+    Returns the addresses the rules forward the item to (delivery sends the copies)."""
+    forward: list[str] = []
     for rule in rules_of(store, item.mailbox):
         if not rule.enabled or not _matches(rule.rule, item.props):
             continue
         actions = rule.rule
         changed = False
+        forward += [str(a).lower() for a in actions.get("forward_to") or [] if a not in forward]
         if actions.get("mark_read"):
             item.props["message:IsRead"] = True
+            changed = True
+        if actions.get("importance") in ("Low", "Normal", "High"):
+            item.props["item:Importance"] = actions["importance"]
             changed = True
         if actions.get("categories"):
             merged = list(item.props.get("item:Categories") or [])
@@ -115,4 +123,5 @@ def apply_inbox_rules(store: Store, item: store_items.Item, now: datetime) -> No
             if target is not None and target.mailbox == item.mailbox:
                 item = store_items.move_item(store, item, target, now)
         if actions.get("stop"):
-            return
+            break
+    return forward

@@ -210,6 +210,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("folders", "search_scope", "TEXT"),
     ("item_attachments", "embedded", "TEXT"),
     ("item_changes", "old_item_id", "TEXT"),
+    ("directory_groups", "moderated", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

@@ -7,8 +7,7 @@ their free/busy like anyone's; room lists and distribution groups live in `exlab
 
 from __future__ import annotations
 
-from exlab.core import directory
-from exlab.core.oof import auto_reply
+from exlab.core import directory, mailtips
 from exlab.core.store import Store
 from exlab.ews.soap import (
     Element,
@@ -16,6 +15,7 @@ from exlab.ews.soap import (
     EwsError,
     SoapFault,
     bool_text,
+    fill_error,
     m,
     operation,
     response,
@@ -24,9 +24,6 @@ from exlab.ews.soap import (
     t,
     text_of,
 )
-
-MAX_MESSAGE_SIZE = 10 * 1024 * 1024
-"""Exchange's default maximum message size (MaxSendSize/MaxReceiveSize), in bytes."""
 
 
 def _address_element(
@@ -118,11 +115,6 @@ def expand_dl(ctx: EwsContext, request: Element) -> Element:
 # -- GetMailTips ----------------------------------------------------------------------------------
 
 
-def _internal(ctx: EwsContext, address: str) -> bool:
-    domain = address.rpartition("@")[2]
-    return any(mb.address.endswith(f"@{domain}") for mb in ctx.lab.store.mailboxes())
-
-
 @operation("GetMailTips", min_version="Exchange2010")
 def get_mail_tips(ctx: EwsContext, request: Element) -> Element:
     sending_as = text_of(request.find(f"{m('SendingAs')}/{t('EmailAddress')}")).lower()
@@ -136,47 +128,43 @@ def get_mail_tips(ctx: EwsContext, request: Element) -> Element:
     requested = text_of(request.find(m("MailTipsRequested"))) or (request.text or "").strip()
     wanted = set((requested or "All").split())
     every = "All" in wanted
-    sender_internal = _internal(ctx, sending_as)
     root = Element(m("GetMailTipsResponse"), {"ResponseClass": "Success"})
+    addresses = [text_of(r.find(t("EmailAddress"))) for r in recipients.findall(t("Mailbox"))]
+    try:
+        found = mailtips.tips_for(ctx, sending_as, addresses)
+    except EwsError as err:
+        root.set("ResponseClass", "Error")
+        fill_error(root, err)
+        return root
     sub(root, m("ResponseCode"), "NoError")
     container = sub(root, m("ResponseMessages"))
-    store = ctx.lab.store
-    for recipient in recipients.findall(t("Mailbox")):
-        address = text_of(recipient.find(t("EmailAddress"))).lower()
+    for tip in found:
         message = sub(container, m("MailTipsResponseMessageType"), ResponseClass="Success")
         sub(message, m("ResponseCode"), "NoError")
         tips = sub(message, m("MailTips"))
-        entry = _entry(store, address)
-        _address_element(
-            tips, t("RecipientAddress"), entry[0] if entry else address, address, "Mailbox"
-        )
+        kind = "PublicDL" if tip.kind == "Group" else "Mailbox"
+        _address_element(tips, t("RecipientAddress"), tip.display_name, tip.address, kind)
         sub(tips, t("PendingMailTips"), "")
-        mailbox = store.mailbox(address)
-        if (every or "OutOfOfficeMessage" in wanted) and mailbox is not None:
-            reply = auto_reply(store, address, ctx.lab.now())
-            if reply.active(ctx.lab.now()):
-                text = reply.internal_reply if sender_internal else reply.external_reply
-                ooo = sub(tips, t("OutOfOffice"))
-                sub(sub(ooo, t("ReplyBody")), t("Message"), text)
-                if reply.state == "Scheduled" and reply.start and reply.end:
-                    duration = sub(ooo, t("Duration"))
-                    sub(duration, t("StartTime"), reply.start.strftime("%Y-%m-%dT%H:%M:%SZ"))
-                    sub(duration, t("EndTime"), reply.end.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        reply = tip.auto_reply
+        if (every or "OutOfOfficeMessage" in wanted) and reply is not None:
+            ooo = sub(tips, t("OutOfOffice"))
+            sub(sub(ooo, t("ReplyBody")), t("Message"), tip.auto_reply_text)
+            if reply.state == "Scheduled" and reply.start and reply.end:
+                duration = sub(ooo, t("Duration"))
+                sub(duration, t("StartTime"), reply.start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                sub(duration, t("EndTime"), reply.end.strftime("%Y-%m-%dT%H:%M:%SZ"))
         if every or "MailboxFullStatus" in wanted:
             sub(tips, t("MailboxFull"), "false")
-        group = directory.group(store, address)
         if every or "TotalMemberCount" in wanted:
-            count = len(directory.expanded_members(store, address)) if group else 1
-            sub(tips, t("TotalMemberCount"), str(count))
+            sub(tips, t("TotalMemberCount"), str(tip.total_members))
         if every or "ExternalMemberCount" in wanted:
-            sub(tips, t("ExternalMemberCount"), "0")
+            sub(tips, t("ExternalMemberCount"), str(tip.external_members))
         if every or "MaxMessageSize" in wanted:
-            sub(tips, t("MaxMessageSize"), str(MAX_MESSAGE_SIZE))
+            sub(tips, t("MaxMessageSize"), str(mailtips.MAX_MESSAGE_SIZE))
         if every or "DeliveryRestriction" in wanted:
             sub(tips, t("DeliveryRestricted"), "false")
         if every or "ModerationStatus" in wanted:
-            sub(tips, t("IsModerated"), "false")
+            sub(tips, t("IsModerated"), bool_text(tip.moderated))
         if every or "InvalidRecipient" in wanted:
-            invalid = entry is None and _internal(ctx, address)
-            sub(tips, t("InvalidRecipient"), bool_text(invalid))
+            sub(tips, t("InvalidRecipient"), bool_text(tip.invalid))
     return root

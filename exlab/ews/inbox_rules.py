@@ -2,8 +2,9 @@
 
 The rules themselves live in the core (`exlab.core.rules`), which applies them on delivery;
 this face reads the EWS Rule element into the conditions and actions the core applies (words
-in the subject, sender addresses, words in the sender; move, mark as read, categorise, delete,
-stop) and keeps the element's own Conditions, Exceptions and Actions to answer them back.
+in the subject, sender addresses, words in the sender; move, mark as read, mark importance,
+categorise, forward, delete, stop) and keeps the element's own Conditions, Exceptions and
+Actions to answer them back.
 """
 
 from __future__ import annotations
@@ -87,6 +88,16 @@ def _applied(ctx: EwsContext, mailbox: str, rule_el: Element) -> dict[str, Any]:
         applied["delete"] = _true(actions.find(t("Delete")))
         applied["stop"] = _true(actions.find(t("StopProcessingRules")))
         applied["categories"] = _strings(actions, "AssignCategories")
+        importance = text_of(actions.find(t("MarkImportance")))
+        if importance:
+            applied["importance"] = importance
+        applied["forward_to"] = [
+            text_of(a).lower()
+            for a in actions.findall(
+                f"{t('ForwardToRecipients')}/{t('Address')}/{t('EmailAddress')}"
+            )
+            if text_of(a)
+        ]
     applied["face"] = {
         part: ET.tostring(el, encoding="unicode")
         for part in PARTS

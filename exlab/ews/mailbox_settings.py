@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import defusedxml.ElementTree as SafeET
 
+from exlab.core import mailbox_rights
 from exlab.core.errors import denied, not_found
-from exlab.core.mailbox_rights import has_mailbox_permission
 from exlab.core.oof import AUDIENCES, STATES, AutoReply, auto_reply, set_auto_reply
 from exlab.core.store import Folder, Mailbox, new_key
 from exlab.ews.ids import encode_id, resolve_folder, rights_on
@@ -38,9 +38,7 @@ from exlab.ews.soap import (
 
 def may_manage(ctx: EwsContext, address: str) -> bool:
     """The owner, or someone with FullAccess on the mailbox."""
-    return address == ctx.user or has_mailbox_permission(
-        ctx.lab.store, address, ctx.user, "FullAccess"
-    )
+    return mailbox_rights.may_manage(ctx.lab.store, address, ctx.user)
 
 
 def _mailbox_of_request(ctx: EwsContext, request: Element) -> Mailbox:

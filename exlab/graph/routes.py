@@ -9,7 +9,7 @@ from exlab.core import targets
 from exlab.core.caller import Caller
 from exlab.core.ids import encode_id
 from exlab.core.store import Folder
-from exlab.graph import odata
+from exlab.graph import odata, settings
 from exlab.graph.calendar import (
     RESPONSES,
     calendar_folder,
@@ -128,13 +128,8 @@ def mailbox_route(call: Call, rest: list[str]) -> tuple[int, Any]:
             return 200, user_json(mailbox)
         raise not_allowed()
     first = rest[0]
-    if first == "mailboxSettings" and n == 1 and m == "GET":
-        mb = store.mailbox(call.mailbox)
-        return 200, {
-            "timeZone": mb.time_zone if mb else "UTC",
-            "language": {"locale": "de-DE"},
-            "workingHours": None,
-        }
+    if settings.handles(rest):
+        return settings.settings_route(call, rest)
     if first == "findMeetingTimes" and n == 1 and m == "POST":
         return 200, find_meeting_times(call)
     if first == "sendMail" and n == 1 and m == "POST":

@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,17 +245,74 @@ class MessengerClient:
     async def conversation(self, conversation_id: str) -> dict[str, Any]:
         return dict(await self._json("GET", f"/v1/conversations/{conversation_id}"))
 
-    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> dict[str, Any]:
+    async def add_members(
+        self,
+        conversation_id: str,
+        user_ids: Sequence[str],
+        *,
+        signed: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Add members; `signed` ({device_id, after_seq, signatures: {user_id: b64}}) carries
+        the actor device's signed membership statements (E2ESession.add_members makes them)."""
+        body: dict[str, Any] = {"user_ids": list(user_ids)}
+        if signed is not None:
+            body["signed"] = dict(signed)
         return dict(
-            await self._json(
-                "POST",
-                f"/v1/conversations/{conversation_id}/members",
-                json_body={"user_ids": list(user_ids)},
-            )
+            await self._json("POST", f"/v1/conversations/{conversation_id}/members", json_body=body)
         )
 
-    async def remove_member(self, conversation_id: str, user_id: str) -> None:
-        await self._request("DELETE", f"/v1/conversations/{conversation_id}/members/{user_id}")
+    async def remove_member(
+        self, conversation_id: str, user_id: str, *, signed: Mapping[str, Any] | None = None
+    ) -> None:
+        """Remove a member or leave; `signed` ({device_id, after_seq, signature}) signs it."""
+        params = {k: str(v) for k, v in signed.items()} if signed is not None else None
+        await self._request(
+            "DELETE", f"/v1/conversations/{conversation_id}/members/{user_id}", params=params
+        )
+
+    # -- public keys (prekeys, cross-signing) ------------------------------------------------
+
+    async def publish_prekeys(
+        self,
+        device_id: str,
+        *,
+        signed_prekey: Mapping[str, Any] | None = None,
+        one_time_prekeys: Sequence[Mapping[str, Any]] = (),
+    ) -> int:
+        """Publish prekeys ({key_id, public_key(b64)[, signature]}); returns the unclaimed
+        one-time prekey count."""
+        body: dict[str, Any] = {"one_time_prekeys": [dict(k) for k in one_time_prekeys]}
+        if signed_prekey is not None:
+            body["signed_prekey"] = dict(signed_prekey)
+        data = await self._json("PUT", f"/v1/devices/{device_id}/prekeys", json_body=body)
+        return int(data["one_time_count"])
+
+    async def prekey_count(self, device_id: str) -> int:
+        data = await self._json("GET", f"/v1/devices/{device_id}/prekeys")
+        return int(data["one_time_count"])
+
+    async def claim_prekeys(self, devices: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """One prekey bundle per (user id, device id); each one-time prekey is handed out
+        once. Devices without prekeys (or unknown) are missing from the answer."""
+        body = {"devices": [{"user_id": u, "device_id": d} for u, d in devices]}
+        data = await self._json("POST", "/v1/prekeys/claim", json_body=body)
+        return list(data["bundles"])
+
+    async def publish_master_key(self, master_key: bytes, signature: bytes) -> None:
+        body = {"master_key": _b64(master_key), "signature": _b64(signature)}
+        await self._json("PUT", "/v1/users/me/master_key", json_body=body)
+
+    async def master_key(self, user_id: str) -> dict[str, Any]:
+        """{user_id, master_key, signature} (base64); NotFound if the user has none."""
+        return dict(await self._json("GET", f"/v1/users/{user_id}/master_key"))
+
+    async def approve_device(self, user_id: str, device_id: str, signature: bytes) -> None:
+        """Store the caller's master-key signature over a device (own, or as tenant admin)."""
+        await self._json(
+            "PUT",
+            f"/v1/users/{user_id}/devices/{device_id}/approval",
+            json_body={"signature": _b64(signature)},
+        )
 
     async def history(
         self, conversation_id: str, after_seq: int = 0, limit: int = 100
@@ -277,14 +334,19 @@ class MessengerClient:
         txn_id: str | None = None,
         attachment_ids: Sequence[str] = (),
         device_id: str | None = None,
+        membership_seq: int | None = None,
     ) -> SendResult:
-        """Store opaque ciphertext in a conversation; a repeated `txn_id` stores nothing new."""
-        body = {
+        """Store opaque ciphertext in a conversation; a repeated `txn_id` stores nothing new.
+        With `membership_seq` (the latest membership change the sender saw) the server refuses
+        the message (MembershipChanged) if the members changed since."""
+        body: dict[str, Any] = {
             "txn_id": txn_id or new_txn_id(),
             "sender_device_id": self._device(device_id),
             "ciphertext": _b64(ciphertext),
             "attachment_ids": list(attachment_ids),
         }
+        if membership_seq is not None:
+            body["membership_seq"] = membership_seq
         data = await self._json(
             "POST", f"/v1/conversations/{conversation_id}/messages", json_body=body, replayable=True
         )

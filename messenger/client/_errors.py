@@ -3,11 +3,12 @@
 MessengerError
  ├── TransportError        the server could not be reached (after retries)
  └── ApiError              the server answered with an error (status, code, detail)
-      ├── BadRequest          400 bad_request
+      ├── BadRequest          400 bad_request; 422 invalid (values the server's edge refuses)
       ├── Unauthenticated     401: log in again
       ├── Forbidden           403
       ├── NotFound            404 (also: another tenant's id)
       ├── Conflict            409
+      │    └── MembershipChanged  409 membership_changed: re-read the members, then retry
       ├── TooLarge            413 too_large
       ├── QuotaExceeded       413 quota_exceeded
       ├── GroupFull           422 group_full
@@ -61,6 +62,10 @@ class Conflict(ApiError):
     """Something unique exists already."""
 
 
+class MembershipChanged(Conflict):
+    """The conversation's members changed after the change the request was based on."""
+
+
 class TooLarge(ApiError):
     """The body exceeds the server's limit."""
 
@@ -84,6 +89,8 @@ class Throttled(ApiError):
 
 
 _BY_CODE: dict[str, type[ApiError]] = {
+    "invalid": BadRequest,
+    "membership_changed": MembershipChanged,
     "quota_exceeded": QuotaExceeded,
     "group_full": GroupFull,
     "cross_tenant": CrossTenant,

@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from messenger.client import Cursors, Envelope, MessengerClient, MessengerError
+from messenger.client import (
+    Conflict,
+    Cursors,
+    Envelope,
+    MembershipChanged,
+    MessengerClient,
+    MessengerError,
+    NotFound,
+)
 from messenger.crypto import (
     AttachmentKey,
     AuditSeal,
@@ -49,25 +57,38 @@ from messenger.crypto import (
     InboundSenderKey,
     KeyStoreError,
     MalformedError,
+    MasterKey,
+    MasterKeyRecord,
+    MembershipStatement,
+    OneTimePrekey,
     OutboundSenderKey,
     PairwiseChannel,
     PolicyError,
+    PrekeyBundle,
+    PrekeyStore,
+    RatchetChannel,
     ReplayWindow,
     SenderKeyDistribution,
     SenderKeyRequest,
     SenderKeyStore,
+    SignedPrekey,
+    Trust,
     UnknownSenderKey,
     decrypt_attachment,
     encrypt_attachment,
     is_distribution,
     is_key_request,
+    is_ratchet_envelope,
     open_state,
     parse_header,
+    parse_ratchet_envelope,
     safety_number,
     seal_state,
+    verify_approval,
     write_private_file,
 )
 from messenger.crypto._pairwise import SESSION_SHIFT
+from messenger.crypto._ratchet import ONE_TIME_BATCH
 from messenger.crypto._senderkeys import GroupEnvelope
 
 log = logging.getLogger(__name__)
@@ -75,6 +96,8 @@ log = logging.getLogger(__name__)
 DeviceAddress = tuple[str, str]  # (user_id, device_id)
 MAX_PENDING = 10_000  # messages held for a sender key that has not arrived yet
 MAX_SENT_KEYS = 1_000  # own sender keys remembered to answer key requests
+MAX_ONE_TIME_SECRETS = 400  # one-time prekey secrets kept (claimed ones may be used late)
+SEND_ATTEMPTS = 3  # sends retried when the members changed meanwhile
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,41 @@ class DeviceRecord:
     signing_key: bytes
     exchange_key: bytes
     signature: bytes
+    approval: bytes | None = None  # a master key's signature over the device (cross-signing)
+    approved_by: str | None = None  # whose master key: the owner, or a tenant administrator
+
+
+@dataclass(frozen=True)
+class Roster:
+    """A conversation's members and the seq of its latest membership change."""
+
+    members: tuple[str, ...]
+    membership_seq: int
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A claimed prekey bundle of one device (`E2ETransport.claim_prekeys`)."""
+
+    user_id: str
+    device_id: str
+    signed_prekey: SignedPrekey
+    one_time_prekey: OneTimePrekey | None
+
+
+@dataclass(frozen=True)
+class DeviceTrust:
+    """How one device of a user is vouched for, for showing the user (`E2ESession.device_trust`).
+
+    `Trust.OWNER`: approved by its user's master key; `Trust.ADMIN`: approved by the tenant
+    administrator `approved_by` (recovery path; show it as such); `Trust.UNVERIFIED`: nobody
+    vouched for it, so no group key is shared with it."""
+
+    user_id: str
+    device_id: str
+    fingerprint: str
+    trust: Trust
+    approved_by: str | None
 
 
 class E2ETransport(Protocol):
@@ -108,6 +166,8 @@ class E2ETransport(Protocol):
 
     async def conversation_members(self, conversation_id: str) -> Sequence[str]: ...
 
+    async def conversation_roster(self, conversation_id: str) -> Roster: ...
+
     async def send_message(
         self,
         conversation_id: str,
@@ -116,7 +176,28 @@ class E2ETransport(Protocol):
         sender_device_id: str,
         ciphertext: bytes,
         attachment_ids: Sequence[str] = (),
+        membership_seq: int | None = None,
     ) -> int: ...
+
+    async def publish_prekeys(
+        self, device_id: str, signed: SignedPrekey | None, one_time: Sequence[OneTimePrekey]
+    ) -> int: ...
+
+    async def claim_prekeys(self, devices: Sequence[DeviceAddress]) -> Sequence[Bundle]: ...
+
+    async def publish_master_key(self, record: MasterKeyRecord) -> bool: ...
+
+    async def master_key(self, user_id: str) -> MasterKeyRecord | None: ...
+
+    async def approve_device(self, user_id: str, device_id: str, signature: bytes) -> None: ...
+
+    async def add_members(
+        self, conversation_id: str, user_ids: Sequence[str], signed: Mapping[str, Any]
+    ) -> None: ...
+
+    async def remove_member(
+        self, conversation_id: str, user_id: str, signed: Mapping[str, Any]
+    ) -> None: ...
 
     async def send_to_device(
         self, *, txn_id: str, sender_device_id: str, messages: Sequence[tuple[str, str, bytes]]
@@ -157,6 +238,8 @@ class ClientTransport:
                         signing_key=_unb64(d["signing_key"]),
                         exchange_key=_unb64(d["exchange_key"]),
                         signature=_unb64(d["signature"]),
+                        approval=_unb64(d["approval"]) if d.get("approval") else None,
+                        approved_by=str(d["approved_by"]) if d.get("approved_by") else None,
                     )
                 )
             except (KeyError, MalformedError) as exc:
@@ -164,8 +247,12 @@ class ClientTransport:
         return records
 
     async def conversation_members(self, conversation_id: str) -> Sequence[str]:
+        return (await self.conversation_roster(conversation_id)).members
+
+    async def conversation_roster(self, conversation_id: str) -> Roster:
         conv = await self.client.conversation(conversation_id)
-        return [str(m["user_id"]) for m in conv["members"]]
+        members = tuple(str(m["user_id"]) for m in conv["members"])
+        return Roster(members, int(conv.get("membership_seq", 0)))
 
     async def send_message(
         self,
@@ -175,6 +262,7 @@ class ClientTransport:
         sender_device_id: str,
         ciphertext: bytes,
         attachment_ids: Sequence[str] = (),
+        membership_seq: int | None = None,
     ) -> int:
         result = await self.client.send_raw(
             conversation_id,
@@ -182,8 +270,76 @@ class ClientTransport:
             txn_id=txn_id,
             attachment_ids=attachment_ids,
             device_id=sender_device_id,
+            membership_seq=membership_seq,
         )
         return result.seq
+
+    async def publish_prekeys(
+        self, device_id: str, signed: SignedPrekey | None, one_time: Sequence[OneTimePrekey]
+    ) -> int:
+        spk = None
+        if signed is not None:
+            spk = {
+                "key_id": signed.key_id,
+                "public_key": _b64(signed.public_key),
+                "signature": _b64(signed.signature),
+            }
+        otks = [{"key_id": k.key_id, "public_key": _b64(k.public_key)} for k in one_time]
+        return await self.client.publish_prekeys(
+            device_id, signed_prekey=spk, one_time_prekeys=otks
+        )
+
+    async def claim_prekeys(self, devices: Sequence[DeviceAddress]) -> Sequence[Bundle]:
+        bundles = []
+        for b in await self.client.claim_prekeys(devices):
+            try:
+                spk, otk = b["signed_prekey"], b.get("one_time_prekey")
+                bundles.append(
+                    Bundle(
+                        user_id=str(b["user_id"]),
+                        device_id=str(b["device_id"]),
+                        signed_prekey=SignedPrekey(
+                            int(spk["key_id"]),
+                            _unb64(spk["public_key"]),
+                            _unb64(spk["signature"]),
+                        ),
+                        one_time_prekey=(
+                            OneTimePrekey(int(otk["key_id"]), _unb64(otk["public_key"]))
+                            if otk
+                            else None
+                        ),
+                    )
+                )
+            except (KeyError, TypeError, ValueError, MalformedError) as exc:
+                log.warning("skipping an unreadable prekey bundle: %s", type(exc).__name__)
+        return bundles
+
+    async def publish_master_key(self, record: MasterKeyRecord) -> bool:
+        try:
+            await self.client.publish_master_key(record.public_key, record.signature)
+        except Conflict:
+            return False
+        return True
+
+    async def master_key(self, user_id: str) -> MasterKeyRecord | None:
+        try:
+            d = await self.client.master_key(user_id)
+        except NotFound:
+            return None
+        return MasterKeyRecord(str(d["user_id"]), _unb64(d["master_key"]), _unb64(d["signature"]))
+
+    async def approve_device(self, user_id: str, device_id: str, signature: bytes) -> None:
+        await self.client.approve_device(user_id, device_id, signature)
+
+    async def add_members(
+        self, conversation_id: str, user_ids: Sequence[str], signed: Mapping[str, Any]
+    ) -> None:
+        await self.client.add_members(conversation_id, user_ids, signed=signed)
+
+    async def remove_member(
+        self, conversation_id: str, user_id: str, signed: Mapping[str, Any]
+    ) -> None:
+        await self.client.remove_member(conversation_id, user_id, signed=signed)
 
     async def send_to_device(
         self, *, txn_id: str, sender_device_id: str, messages: Sequence[tuple[str, str, bytes]]
@@ -218,6 +374,7 @@ class DecryptedMessage:
     attachment: AttachmentRef | None = None
     actions: tuple[tuple[str, str], ...] = ()  # (label, reply) buttons offered by the sender
     sent_at_ms: int | None = None  # the sender's clock, authenticated; None for old messages
+    sender_verified: bool = True  # False: the sending device is not cross-signed (show it)
 
 
 @dataclass(frozen=True)
@@ -267,12 +424,35 @@ class MessageGap:
     missing: tuple[int, ...]
 
 
-E2EResult = DecryptedMessage | RejectedMessage | UndecryptableMessage | HoldFull | MessageGap
+@dataclass(frozen=True)
+class MembershipChange:
+    """A member was added or removed. `verified`: the change carries a valid signature of a
+    verified device of `by_user_id` (the member or group admin who made it), made after the
+    previous change; False for changes the server made or reports without such a signature."""
+
+    conversation_id: str
+    seq: int
+    action: str  # "added" or "removed"
+    user_id: str
+    by_user_id: str | None
+    by_device_id: str | None
+    verified: bool
+
+
+E2EResult = (
+    DecryptedMessage
+    | RejectedMessage
+    | UndecryptableMessage
+    | HoldFull
+    | MessageGap
+    | MembershipChange
+)
 
 
 @dataclass
 class _Outbound:
     key: OutboundSenderKey
+    membership_seq: int = 0  # the membership change this key was made after
     holders: set[DeviceAddress] = field(default_factory=set)
     # the distribution each holder got (the chain where it joined), re-sent on a key request
     shared: dict[DeviceAddress, bytes] = field(default_factory=dict)
@@ -306,7 +486,13 @@ class E2ESession:
         self._clock = clock
         self._pinned: dict[DeviceAddress, DeviceIdentity] = {}
         self._devices: dict[str, list[DeviceIdentity]] = {}
-        self._channels: dict[DeviceAddress, PairwiseChannel] = {}
+        self._channels: dict[DeviceAddress, PairwiseChannel] = {}  # version 1, read only
+        self._ratchets: dict[DeviceAddress, RatchetChannel] = {}
+        self._prekeys = PrekeyStore()
+        self._master: MasterKey | None = None  # this user's master key, if this device holds it
+        self._masters: dict[str, MasterKeyRecord] = {}  # pinned master keys by user
+        self._records: dict[DeviceAddress, DeviceRecord] = {}
+        self._trust: dict[DeviceAddress, tuple[Trust, str | None]] = {}
         self._outbound: dict[str, _Outbound] = {}
         self._inbound = SenderKeyStore()
         self._pending: dict[tuple[str, str, str, bytes], list[Mapping[str, Any]]] = {}
@@ -336,6 +522,10 @@ class E2ESession:
     # devices ---------------------------------------------------------------------------------
 
     async def register_device(self, name: str) -> None:
+        """Register this device, publish its prekeys, and set up cross-signing: the user's
+        first device makes the master key and approves itself; a later device stays
+        unverified until `approve_device` runs on a device holding the master key (or a
+        tenant administrator approves it), so a password alone never makes a trusted device."""
         ident = self.keys.identity()
         await self.transport.register_device(
             device_id=ident.device_id,
@@ -344,6 +534,119 @@ class E2ESession:
             exchange_key=ident.exchange_key,
             signature=ident.signature,
         )
+        await self.replenish_prekeys()
+        if await self._master_of(self.user_id) is None:
+            master = MasterKey.generate(self.user_id)
+            if await self.transport.publish_master_key(master.record()):
+                self._master = master
+                self._masters[self.user_id] = master.record()
+                await self.transport.approve_device(
+                    self.user_id, self.device_id, master.approve(ident)
+                )
+            else:  # another device of this user published one first
+                await self._master_of(self.user_id)
+
+    async def replenish_prekeys(self) -> int:
+        """Publish a signed prekey if none is held, and one-time prekeys when fewer than half
+        a batch are left on the server; returns how many the server holds. Runs at each
+        `synced` event too."""
+        signed = None
+        if not self._prekeys.signed:
+            signed = self._prekeys.new_signed_prekey(self.keys)
+        count = await self.transport.publish_prekeys(self.device_id, signed, [])
+        if count < ONE_TIME_BATCH // 2:
+            batch = self._prekeys.new_one_time_prekeys(ONE_TIME_BATCH)
+            while len(self._prekeys.one_time) > MAX_ONE_TIME_SECRETS:
+                del self._prekeys.one_time[next(iter(self._prekeys.one_time))]
+            count = await self.transport.publish_prekeys(self.device_id, None, batch)
+        return count
+
+    @property
+    def holds_master_key(self) -> bool:
+        """Whether this device can approve the user's other devices."""
+        return self._master is not None
+
+    async def approve_device(self, device_id: str) -> None:
+        """Approve another device of this user with the master key held here (raises
+        PolicyError on a device that does not hold it). Compare the device's fingerprint
+        (`device_trust`) with the one the new device shows before approving it."""
+        if self._master is None:
+            raise PolicyError(
+                "this device holds no master key: approve from the device that does,"
+                " or ask a tenant administrator"
+            )
+        await self.devices_of(self.user_id, refresh=True)
+        ident = self._pinned.get((self.user_id, device_id))
+        if ident is None:
+            raise IdentityError(f"device {device_id} is not among your verified devices")
+        await self.transport.approve_device(self.user_id, device_id, self._master.approve(ident))
+        self._devices.pop(self.user_id, None)
+
+    async def approve_device_as_admin(self, user_id: str, device_id: str) -> None:
+        """The recovery path: a tenant administrator (this session's user, holding their own
+        master key) approves a device of a user of their tenant who has no device left to
+        approve it. Contacts see such a device as approved by this administrator."""
+        if self._master is None:
+            raise PolicyError("this device holds no master key of its administrator")
+        await self.devices_of(user_id, refresh=True)
+        ident = self._pinned.get((user_id, device_id))
+        if ident is None:
+            raise IdentityError(f"device {device_id} of {user_id} is not in the registry")
+        await self.transport.approve_device(
+            user_id, device_id, self._master.approve_as_admin(ident)
+        )
+        self._devices.pop(user_id, None)
+
+    async def device_trust(self, user_id: str) -> list[DeviceTrust]:
+        """Every self-consistent device of a user and how it is vouched for; clients show the
+        unverified ones (no group keys go to them) and the ones an administrator approved."""
+        devices = await self.devices_of(user_id, refresh=True)
+        return [
+            DeviceTrust(
+                d.user_id,
+                d.device_id,
+                d.fingerprint(),
+                *self._trust.get((d.user_id, d.device_id), (Trust.UNVERIFIED, None)),
+            )
+            for d in devices
+        ]
+
+    async def _master_of(self, user_id: str) -> MasterKeyRecord | None:
+        """The user's master key, pinned on first sight; a different one later is refused."""
+        pinned = self._masters.get(user_id)
+        if pinned is not None:
+            return pinned
+        record = await self.transport.master_key(user_id)
+        if record is None:
+            return None
+        try:
+            if record.user_id != user_id:
+                raise IdentityError(f"master key listed for the wrong user {user_id}")
+            record.verify()
+        except IdentityError as exc:
+            log.warning("refusing the master key of %s: %s", user_id, exc)
+            self.identity_warnings.append(str(exc))
+            return None
+        self._masters[user_id] = record
+        return record
+
+    async def _assess(self, ident: DeviceIdentity, rec: DeviceRecord) -> tuple[Trust, str | None]:
+        if rec.approval is None or rec.approved_by is None:
+            return Trust.UNVERIFIED, None
+        admin = None if rec.approved_by == ident.user_id else rec.approved_by
+        master = await self._master_of(rec.approved_by)
+        if master is None:
+            return Trust.UNVERIFIED, None
+        try:
+            verify_approval(ident, rec.approval, master, admin_user_id=admin)
+        except IdentityError as exc:
+            self.identity_warnings.append(str(exc))
+            return Trust.UNVERIFIED, None
+        return (Trust.ADMIN if admin else Trust.OWNER), rec.approved_by
+
+    def _verified(self, ident: DeviceIdentity) -> bool:
+        trust, _ = self._trust.get((ident.user_id, ident.device_id), (Trust.UNVERIFIED, None))
+        return trust is not Trust.UNVERIFIED
 
     def _pin(self, ident: DeviceIdentity) -> None:
         """Trust on first use per device: a device whose key later changes is refused."""
@@ -358,7 +661,8 @@ class E2ESession:
         self._pinned[address] = ident
 
     async def devices_of(self, user_id: str, *, refresh: bool = False) -> list[DeviceIdentity]:
-        """The verified devices of a user (cached until a device_list event or `refresh`)."""
+        """The self-consistent devices of a user (cached until a device_list event or
+        `refresh`); whether each is cross-signed is `device_trust`."""
         if refresh or user_id not in self._devices:
             verified: list[DeviceIdentity] = []
             for rec in await self.transport.list_devices(user_id):
@@ -375,6 +679,8 @@ class E2ESession:
                     self.identity_warnings.append(str(exc))
                     continue
                 verified.append(ident)
+                self._records[(ident.user_id, ident.device_id)] = rec
+                self._trust[(ident.user_id, ident.device_id)] = await self._assess(ident, rec)
             self._devices[user_id] = verified
         return self._devices[user_id]
 
@@ -394,36 +700,85 @@ class E2ESession:
         return safety_number(mine, theirs)
 
     def _channel(self, peer: DeviceIdentity) -> PairwiseChannel:
+        """The version 1 channel (Box), kept to read envelopes sent before the upgrade."""
         address = (peer.user_id, peer.device_id)
         channel = self._channels.get(address)
         if channel is None:
-            # A new sending session (random id, counter 0): peers keep a replay window per
-            # session, so a client restarted without state is not taken for a replay.
             channel = PairwiseChannel(self.keys, peer)
             self._channels[address] = channel
         return channel
 
+    def _ratchet(self, peer: DeviceIdentity) -> RatchetChannel:
+        address = (peer.user_id, peer.device_id)
+        channel = self._ratchets.get(address)
+        if channel is None:
+            channel = RatchetChannel(self.keys, peer)
+            self._ratchets[address] = channel
+        return channel
+
+    async def _send_pairwise(
+        self, peers: Sequence[DeviceIdentity], payload: bytes
+    ) -> set[DeviceAddress]:
+        """Send one payload to each device over its ratchet channel, first claiming prekey
+        bundles (one request) for devices without a session; returns the devices reached.
+        Sender-key distributions leave this device only through here."""
+        new = [p for p in peers if not self._ratchet(p).ready]
+        if new:
+            claimed = {
+                (b.user_id, b.device_id): b
+                for b in await self.transport.claim_prekeys([(p.user_id, p.device_id) for p in new])
+            }
+            for peer in new:
+                bundle = claimed.get((peer.user_id, peer.device_id))
+                if bundle is None:
+                    log.warning("device %s of %s has no prekeys", peer.device_id, peer.user_id)
+                    continue
+                try:
+                    self._ratchet(peer).start(
+                        PrekeyBundle(peer, bundle.signed_prekey, bundle.one_time_prekey)
+                    )
+                except IdentityError as exc:
+                    self.identity_warnings.append(str(exc))
+        batch = [
+            (p.user_id, p.device_id, self._ratchet(p).encrypt(payload))
+            for p in peers
+            if self._ratchet(p).ready
+        ]
+        if batch:
+            await self.transport.send_to_device(
+                txn_id=uuid.uuid4().hex, sender_device_id=self.device_id, messages=batch
+            )
+        return {(user, device) for user, device, _ in batch}
+
     # sending ---------------------------------------------------------------------------------
 
-    async def _member_devices(self, conversation_id: str) -> dict[DeviceAddress, DeviceIdentity]:
+    async def _member_devices(self, members: Sequence[str]) -> dict[DeviceAddress, DeviceIdentity]:
+        """The cross-signed devices of the members (other than this one): only they get keys."""
         devices: dict[DeviceAddress, DeviceIdentity] = {}
-        for user_id in await self.transport.conversation_members(conversation_id):
+        for user_id in members:
             for ident in await self.devices_of(user_id):
-                devices[(ident.user_id, ident.device_id)] = ident
+                if self._verified(ident):
+                    devices[(ident.user_id, ident.device_id)] = ident
         devices.pop((self.user_id, self.device_id), None)
         return devices
 
-    async def _prepare(self, conversation_id: str) -> OutboundSenderKey:
-        """Rotate if due (age, count, a member or device gone), then distribute where missing."""
+    async def _prepare(self, conversation_id: str) -> tuple[OutboundSenderKey, int]:
+        """Rotate if due (age, count, a member or device gone, any membership change since
+        the key was made), then distribute where missing. Returns the key and the membership
+        change it was prepared after (the server refuses the message if a newer one exists)."""
         now = int(self._clock())
-        devices = await self._member_devices(conversation_id)
+        roster = await self.transport.conversation_roster(conversation_id)
+        devices = await self._member_devices(roster.members)
         current = self._outbound.get(conversation_id)
         if (
             current is None
             or current.key.needs_rotation(now)
             or not current.holders <= devices.keys()
+            or current.membership_seq != roster.membership_seq
         ):
-            current = _Outbound(OutboundSenderKey.create(conversation_id, now))
+            current = _Outbound(
+                OutboundSenderKey.create(conversation_id, now), roster.membership_seq
+            )
             self._outbound[conversation_id] = current
             self._sent_keys[(conversation_id, current.key.key_id)] = current
             while len(self._sent_keys) > MAX_SENT_KEYS:
@@ -433,13 +788,10 @@ class E2ESession:
         missing = [devices[a] for a in sorted(devices.keys() - current.holders)]
         if missing:
             dist = current.key.distribution(self.keys, audit_key=self.audit_key).to_bytes()
-            batch = [(d.user_id, d.device_id, self._channel(d).encrypt(dist)) for d in missing]
-            await self.transport.send_to_device(
-                txn_id=uuid.uuid4().hex, sender_device_id=self.device_id, messages=batch
-            )
-            current.holders.update((d.user_id, d.device_id) for d in missing)
-            current.shared.update(((d.user_id, d.device_id), dist) for d in missing)
-        return current.key
+            reached = await self._send_pairwise(missing, dist)
+            current.holders.update(reached)
+            current.shared.update((address, dist) for address in reached)
+        return current.key, current.membership_seq
 
     def rotate(self, conversation_id: str) -> None:
         """Forget the current sender key; the next send makes and distributes a new one."""
@@ -453,15 +805,64 @@ class E2ESession:
         *,
         txn_id: str | None = None,
     ) -> int:
-        async with self._send_lock:  # one rotation and one chain position per send
-            key = await self._prepare(conversation_id)
-            ciphertext = key.encrypt(self.keys, json.dumps(content).encode())
-        return await self.transport.send_message(
-            conversation_id,
-            txn_id=txn_id or uuid.uuid4().hex,
-            sender_device_id=self.device_id,
-            ciphertext=ciphertext,
-            attachment_ids=attachment_ids,
+        txn_id = txn_id or uuid.uuid4().hex
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            async with self._send_lock:  # one rotation and one chain position per send
+                key, membership_seq = await self._prepare(conversation_id)
+                ciphertext = key.encrypt(self.keys, json.dumps(content).encode())
+            try:
+                return await self.transport.send_message(
+                    conversation_id,
+                    txn_id=txn_id,
+                    sender_device_id=self.device_id,
+                    ciphertext=ciphertext,
+                    attachment_ids=attachment_ids,
+                    membership_seq=membership_seq,
+                )
+            except MembershipChanged:
+                # The members changed after this key was shared (the removal race): the
+                # server stored nothing; a new key for the new members encrypts it again.
+                if attempt == SEND_ATTEMPTS:
+                    raise
+                self.rotate(conversation_id)
+        raise AssertionError("unreachable")
+
+    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
+        """Add members with a membership statement signed by this device (members verify it)."""
+        roster = await self.transport.conversation_roster(conversation_id)
+        signatures = {
+            user_id: _b64(
+                self._statement(conversation_id, "added", user_id, roster.membership_seq).sign(
+                    self.keys
+                )
+            )
+            for user_id in user_ids
+        }
+        signed = {
+            "device_id": self.device_id,
+            "after_seq": roster.membership_seq,
+            "signatures": signatures,
+        }
+        await self.transport.add_members(conversation_id, user_ids, signed)
+
+    async def remove_member(self, conversation_id: str, user_id: str) -> None:
+        """Remove a member (or leave, with one's own user id), signed by this device. This
+        device's sender key for the conversation is dropped: the next send makes a new one."""
+        roster = await self.transport.conversation_roster(conversation_id)
+        statement = self._statement(conversation_id, "removed", user_id, roster.membership_seq)
+        signed = {
+            "device_id": self.device_id,
+            "after_seq": roster.membership_seq,
+            "signature": _b64(statement.sign(self.keys)),
+        }
+        await self.transport.remove_member(conversation_id, user_id, signed)
+        self.rotate(conversation_id)
+
+    def _statement(
+        self, conversation_id: str, action: str, user_id: str, after_seq: int
+    ) -> MembershipStatement:
+        return MembershipStatement(
+            conversation_id, action, user_id, self.user_id, self.device_id, after_seq
         )
 
     async def send_text(
@@ -519,20 +920,44 @@ class E2ESession:
             return await self._on_to_device(event)
         if kind == "message":
             return await self._on_message(event)
-        if kind == "membership" and event.get("action") == "removed":
-            # The next send would rotate anyway (the key's holders no longer match the members);
-            # rotating on the event too makes the removal count however the list is read later.
+        if kind == "membership":
+            # Any membership change seen: the next message goes under a new sender key (the
+            # server also refuses a message prepared before a change it stored meanwhile).
             self.rotate(str(event["conversation_id"]))
             self._devices.pop(str(event["user_id"]), None)
-        elif kind == "device_list":
+            return [await self._membership_change(event)]
+        if kind == "device_list":
             self._devices.pop(str(event["user_id"]), None)
         elif kind == "synced":
             # device_list events are live only: after a (re)connect, devices registered while
             # this client was away are unknown, so every list is read afresh at the next send.
             self._devices.clear()
+            try:
+                await self.replenish_prekeys()
+            except MessengerError as exc:
+                log.warning("cannot publish prekeys: %s", exc)
             # Keys come before messages in the replay: what is still held now lacks its key.
             return await self._request_keys(only_new=True)
         return []
+
+    async def _membership_change(self, event: Mapping[str, Any]) -> MembershipChange:
+        cid, seq = str(event["conversation_id"]), int(event["seq"])
+        action, user_id = str(event["action"]), str(event["user_id"])
+        by_user = str(event["by_user_id"]) if event.get("by_user_id") else None
+        by_device = str(event["by_device_id"]) if event.get("by_device_id") else None
+        verified = False
+        if by_user and by_device and event.get("signature") is not None:
+            try:
+                after_seq = int(event["after_seq"])
+                if after_seq >= seq:
+                    raise MalformedError("membership statement names a later change")
+                actor = await self._identity(by_user, by_device)
+                statement = MembershipStatement(cid, action, user_id, by_user, by_device, after_seq)
+                statement.verify(actor, _unb64(event["signature"]))
+                verified = self._verified(actor)
+            except (CryptoError, MessengerError, ValueError, KeyError, TypeError) as exc:
+                log.warning("membership change %s/%s not verified: %s", cid, seq, exc)
+        return MembershipChange(cid, seq, action, user_id, by_user, by_device, verified)
 
     async def request_missing_keys(self) -> list[E2EResult]:
         """Ask again for every sender key that held messages wait for; returns an
@@ -548,12 +973,8 @@ class E2ESession:
             try:
                 peer = await self._identity(sender_user, sender_device)
                 request = SenderKeyRequest(conversation_id, key_id).to_bytes()
-                await self.transport.send_to_device(
-                    txn_id=uuid.uuid4().hex,
-                    sender_device_id=self.device_id,
-                    messages=[(sender_user, sender_device, self._channel(peer).encrypt(request))],
-                )
-                self._requested.add(slot)
+                if await self._send_pairwise([peer], request):
+                    self._requested.add(slot)
             except (CryptoError, MessengerError) as exc:
                 log.warning("cannot request a sender key from %s: %s", sender_device, exc)
             results.extend(
@@ -578,11 +999,7 @@ class E2ESession:
             if peer.user_id not in members or all(d.device_id != peer.device_id for d in devices):
                 log.info("key request from %s, no longer a member: ignored", peer.device_id)
                 return
-            await self.transport.send_to_device(
-                txn_id=uuid.uuid4().hex,
-                sender_device_id=self.device_id,
-                messages=[(peer.user_id, peer.device_id, self._channel(peer).encrypt(dist))],
-            )
+            await self._send_pairwise([peer], dist)
         except MessengerError as exc:
             log.warning("cannot answer the key request of %s: %s", peer.device_id, exc)
 
@@ -591,11 +1008,19 @@ class E2ESession:
         seq = int(event.get("seq", 0))
         try:
             envelope = _unb64(event["ciphertext"])
-            header = parse_header(envelope)
-            if (header.sender_user, header.sender_device) != (sender_user, sender_device):
+            if is_ratchet_envelope(envelope):
+                names = parse_ratchet_envelope(envelope)[0]
+                named = (names.sender_user, names.sender_device)
+            else:
+                header = parse_header(envelope)
+                named = (header.sender_user, header.sender_device)
+            if named != (sender_user, sender_device):
                 raise MalformedError("to-device envelope names another sender than the server")
             peer = await self._identity(sender_user, sender_device)
-            plaintext = self._channel(peer).decrypt(envelope)
+            if is_ratchet_envelope(envelope):
+                plaintext = self._ratchet(peer).decrypt(envelope, self._prekeys).plaintext
+            else:
+                plaintext = self._channel(peer).decrypt(envelope)
             if is_key_request(plaintext):
                 await self._answer_key_request(peer, SenderKeyRequest.from_bytes(plaintext))
                 return []
@@ -652,6 +1077,9 @@ class E2ESession:
                 attachment=_attachment_ref(content),
                 actions=_actions(content),
                 sent_at_ms=opened.sent_at_ms,
+                sender_verified=self._trust.get((sender_user, sender_device), (None,))[0]
+                in (Trust.OWNER, Trust.ADMIN)
+                or (sender_user, sender_device) == (self.user_id, self.device_id),
             )
         except CryptoError as exc:
             log.warning("message %s/%s refused: %s", cid, seq, type(exc).__name__)
@@ -685,8 +1113,18 @@ class E2ESession:
     def export_state(self) -> bytes:
         """The state as JSON bytes. Holds secret chain keys: seal it (see save_state)."""
         doc = {
-            "version": 1,
+            "version": 2,
             "pinned": [_identity_json(i) for i in self._pinned.values()],
+            "prekeys": self._prekeys.to_json(),
+            "master": _b64(self._master.seed) if self._master else None,
+            "masters": [
+                [m.user_id, _b64(m.public_key), _b64(m.signature)] for m in self._masters.values()
+            ],
+            "ratchets": [
+                {"peer": [c.peer.user_id, c.peer.device_id], "sessions": c.to_json()}
+                for c in self._ratchets.values()
+                if c.sessions
+            ],
             "channels": [
                 {
                     "peer": [c.peer.user_id, c.peer.device_id],
@@ -716,10 +1154,21 @@ class E2ESession:
     def import_state(self, data: bytes) -> None:
         try:
             doc = json.loads(data)
-            if doc.get("version") != 1:
+            if doc.get("version") not in (1, 2):
                 raise KeyStoreError("unknown state version")
             for d in doc["pinned"]:
                 self._pin(_identity_from_json(d))
+            if doc["version"] >= 2:
+                self._prekeys = PrekeyStore.from_json(doc["prekeys"])
+                if doc["master"]:
+                    self._master = MasterKey(self.user_id, _unb64(doc["master"]))
+                for user_id, key, signature in doc["masters"]:
+                    record = MasterKeyRecord(user_id, _unb64(key), _unb64(signature))
+                    record.verify()
+                    self._masters[user_id] = record
+                for r in doc["ratchets"]:
+                    peer = self._pinned[(r["peer"][0], r["peer"][1])]
+                    self._ratchet(peer).load(r["sessions"])
             for c in doc["channels"]:
                 peer = self._pinned[(c["peer"][0], c["peer"][1])]
                 windows = {

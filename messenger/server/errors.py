@@ -20,6 +20,7 @@ STATUS: dict[type[store_errors.StoreError], int] = {
     store_errors.NotFound: 404,
     store_errors.Forbidden: 403,
     store_errors.Conflict: 409,
+    store_errors.MembershipChanged: 409,
     store_errors.InvalidInput: 400,
     store_errors.GroupFull: 422,
     store_errors.CrossTenant: 422,
@@ -37,7 +38,7 @@ HTTP_CODES = {
     429: "throttled",
     503: "unavailable",
     415: "unsupported_media_type",
-    422: "unprocessable",
+    422: "invalid",
 }
 
 
@@ -93,7 +94,8 @@ def install(app: FastAPI) -> None:
         msg = first.get("msg", "invalid request")
         if first.get("type") == "json_invalid":
             return problem(400, "bad_request", "the request body is not valid JSON")
-        return problem(400, "bad_request", f"{where}: {msg}" if where else msg)
+        # Well-formed JSON whose values the edge refuses (types, ranges, NUL bytes, extra fields).
+        return problem(422, "invalid", f"{where}: {msg}" if where else msg)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:

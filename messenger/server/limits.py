@@ -94,7 +94,7 @@ class RefuseNul:
             query: bytes = scope.get("query_string", b"")
             if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
                 if scope["type"] == "http":
-                    await _reply(send, 400, "bad_request", "NUL is not allowed in a path or query")
+                    await _reply(send, 422, "invalid", "NUL is not allowed in a path or query")
                 else:
                     await receive()  # websocket.connect
                     await send({"type": "websocket.close", "code": 4400})

@@ -26,6 +26,7 @@ def conversation_event(event: Event) -> dict[str, Any]:
             "action": event.payload["action"],
             "user_id": event.payload["user_id"],
             "by_user_id": event.sender_user_id,
+            **_signed(event.payload.get("signed")),
         }
     return {
         "type": event.kind,
@@ -35,6 +36,17 @@ def conversation_event(event: Event) -> dict[str, Any]:
         "sender_device_id": event.sender_device_id,
         "ciphertext": b64(event.ciphertext or b""),
         "attachment_ids": list(event.payload.get("attachment_ids", [])),
+    }
+
+
+def _signed(signed: dict[str, Any] | None) -> dict[str, Any]:
+    """The actor device's signature of a membership change, when it signed one."""
+    if not signed:
+        return {}
+    return {
+        "by_device_id": signed["device_id"],
+        "after_seq": signed["after_seq"],
+        "signature": signed["signature"],
     }
 
 

@@ -4,6 +4,7 @@ StoreError
  ├── NotFound        unknown id, or an id the caller may not see (another tenant's)
  ├── Forbidden       the caller is known but lacks the right (not an admin of the group)
  ├── Conflict        a unique thing exists already (e-mail, device id, domain)
+ │    └── MembershipChanged  the members changed since the change the client last saw
  ├── InvalidInput    well-formed request with values the rules refuse
  ├── GroupFull       a conversation would exceed the member limit
  ├── CrossTenant     the tenants involved have not both allowed each other
@@ -31,6 +32,10 @@ class Forbidden(StoreError):
 
 class Conflict(StoreError):
     code = "conflict"
+
+
+class MembershipChanged(Conflict):
+    code = "membership_changed"
 
 
 class InvalidInput(StoreError):

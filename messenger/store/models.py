@@ -43,6 +43,7 @@ DEFAULT_USER_QUOTA = GIB
 EXTENSION_STEP = 500 * 1000**3
 DEFAULT_RETENTION_DAYS = 30
 MAX_GROUP_MEMBERS = 1250
+MAX_KEY_ID = 2**32 - 1  # prekey ids are 32-bit in the pairwise envelope
 
 
 def new_id() -> str:
@@ -129,6 +130,9 @@ class User(Base):
     created_at: Mapped[dt.datetime]
     # Set when the account was deleted: its personal data is gone and it cannot come back.
     deleted_at: Mapped[dt.datetime | None]
+    # Cross-signing: the user's master public key (base64) and its self-signature.
+    master_key: Mapped[str | None] = mapped_column(String(64))
+    master_signature: Mapped[str | None] = mapped_column(Text)
 
 
 class Invitation(Base):
@@ -153,6 +157,25 @@ class Device(Base):
     to_device_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime]
     removed_at: Mapped[dt.datetime | None]
+    # The signed prekey that starts pairwise sessions with this device (base64, key id).
+    signed_prekey_id: Mapped[int | None] = mapped_column(BigInteger)
+    signed_prekey: Mapped[str | None] = mapped_column(String(64))
+    signed_prekey_signature: Mapped[str | None] = mapped_column(Text)
+    # Cross-signing: a master key's signature over the device; `approved_by` is the user whose
+    # master key made it (the owner, or a tenant administrator on the recovery path).
+    approval: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class OneTimePrekey(Base):
+    """A published one-time prekey; a claim hands it out once and deletes it."""
+
+    __tablename__ = "one_time_prekeys"
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
 
 
 class Session(Base):
@@ -177,6 +200,8 @@ class Conversation(Base):
     # check on every send (existing rows start as True, the safe side).
     cross_tenant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
     created_at: Mapped[dt.datetime]
+    # The seq of the latest membership change: a sender that has not seen it must not send.
+    membership_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Membership(Base):

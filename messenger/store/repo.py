@@ -25,6 +25,7 @@ from messenger.store.errors import (
     Forbidden,
     GroupFull,
     InvalidInput,
+    MembershipChanged,
     NotFound,
     QuotaExceeded,
 )
@@ -39,6 +40,7 @@ from messenger.store.models import (
     Event,
     Invitation,
     Membership,
+    OneTimePrekey,
     Receipt,
     Session,
     Tenant,
@@ -413,6 +415,76 @@ async def devices_of(db: AsyncSession, user_id: str) -> list[Device]:
     return list(rows)
 
 
+MAX_ONE_TIME_PREKEYS = 200  # published and unclaimed per device
+
+
+async def publish_prekeys(
+    db: AsyncSession,
+    device: Device,
+    signed: tuple[int, str, str] | None,
+    one_time: Sequence[tuple[int, str]],
+) -> int:
+    """Set the device's signed prekey (if given) and add one-time prekeys; returns how many
+    one-time prekeys are now unclaimed. Ids already published are refused (Conflict)."""
+    if signed is not None:
+        device.signed_prekey_id, device.signed_prekey, device.signed_prekey_signature = signed
+    count = await one_time_prekey_count(db, device.id)
+    if count + len(one_time) > MAX_ONE_TIME_PREKEYS:
+        raise InvalidInput(
+            f"a device keeps at most {MAX_ONE_TIME_PREKEYS} one-time prekeys; it has {count}"
+        )
+    ids = [key_id for key_id, _ in one_time]
+    if len(set(ids)) != len(ids) or (
+        ids
+        and await db.scalar(
+            select(func.count())
+            .select_from(OneTimePrekey)
+            .where(OneTimePrekey.device_id == device.id, OneTimePrekey.key_id.in_(ids))
+        )
+    ):
+        raise Conflict("a one-time prekey with this id is published already")
+    for key_id, public_key in one_time:
+        db.add(OneTimePrekey(device_id=device.id, key_id=key_id, public_key=public_key))
+    await db.flush()
+    return count + len(one_time)
+
+
+async def one_time_prekey_count(db: AsyncSession, device_id: str) -> int:
+    return int(
+        await db.scalar(
+            select(func.count())
+            .select_from(OneTimePrekey)
+            .where(OneTimePrekey.device_id == device_id)
+        )
+        or 0
+    )
+
+
+async def claim_one_time_prekey(db: AsyncSession, device_id: str) -> tuple[int, str] | None:
+    """Hand out one one-time prekey of the device and delete it, or None when none is left.
+
+    The DELETE is the claim: of two concurrent claims of the same key only one deletes a row,
+    the other tries the next key, so no key is ever handed out twice."""
+    for _ in range(MAX_ONE_TIME_PREKEYS):
+        key_id = await db.scalar(
+            select(OneTimePrekey.key_id)
+            .where(OneTimePrekey.device_id == device_id)
+            .order_by(OneTimePrekey.key_id)
+            .limit(1)
+        )
+        if key_id is None:
+            return None
+        gone = await db.execute(
+            delete(OneTimePrekey)
+            .where(OneTimePrekey.device_id == device_id, OneTimePrekey.key_id == key_id)
+            .returning(OneTimePrekey.public_key)
+        )
+        row = gone.first()
+        if row is not None:
+            return int(key_id), str(row[0])
+    return None
+
+
 async def conversation_partners(db: AsyncSession, user_id: str) -> list[str]:
     """Users sharing an active conversation with this one (they track its device list)."""
     mine = select(Membership.conversation_id).where(
@@ -451,6 +523,24 @@ async def next_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> in
     if seq is None:
         raise NotFound("no such conversation")
     return int(seq)
+
+
+async def check_membership_seen(
+    db: AsyncSession, conversation_id: str, seen: int | None, *, exactly: bool = False
+) -> None:
+    """Refuse (MembershipChanged) a client that has not seen the latest membership change.
+
+    Call with the conversation row locked (after `next_seq` or `lock_conversation`), so no
+    change can commit between this check and the caller's write."""
+    if seen is None:
+        return
+    current = await db.scalar(
+        select(Conversation.membership_seq).where(Conversation.id == conversation_id)
+    )
+    if current is not None and (current > seen or (exactly and current != seen)):
+        raise MembershipChanged(
+            f"the members changed at seq {current}, after the change {seen} you saw"
+        )
 
 
 async def membership(db: AsyncSession, conversation_id: str, user_id: str) -> Membership | None:
@@ -571,11 +661,29 @@ async def add_members(
     actor: User | None,
     user_ids: Sequence[str],
     now: dt.datetime,
+    statement: Statement | None = None,
 ) -> Appended:
     actor_mem = await membership(db, conv.id, actor.id) if actor else None
     if not _can_manage(conv, actor, actor_mem):
         raise Forbidden("only an admin of this group can change its members")
-    return await _add_members(db, conv, actor, list(dict.fromkeys(user_ids)), now)
+    return await _add_members(
+        db, conv, actor, list(dict.fromkeys(user_ids)), now, statement=statement
+    )
+
+
+@dataclass(frozen=True)
+class Statement:
+    """The actor device's signatures over a membership change (checked by clients only)."""
+
+    device_id: str
+    after_seq: int
+    signatures: dict[str, str]  # subject user id -> base64 signature
+
+    def payload(self, user_id: str) -> dict[str, Any]:
+        signature = self.signatures.get(user_id)
+        if signature is None:
+            return {}
+        return {"device_id": self.device_id, "after_seq": self.after_seq, "signature": signature}
 
 
 async def _add_members(
@@ -585,6 +693,7 @@ async def _add_members(
     user_ids: list[str],
     now: dt.datetime,
     creator_id: str | None = None,
+    statement: Statement | None = None,
 ) -> Appended:
     found = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(user_ids)))}
     allowed = await visible_tenants(db, actor.tenant_id) if actor else None
@@ -604,6 +713,8 @@ async def _add_members(
     }
     new = [u for u in users if u.id not in existing or not existing[u.id].active]
     await lock_conversation(db, conv.id)
+    if statement is not None:
+        await check_membership_seen(db, conv.id, statement.after_seq, exactly=True)
     count = await active_member_count(db, conv.id)
     if count + len(new) > MAX_GROUP_MEMBERS:
         raise GroupFull(
@@ -635,11 +746,16 @@ async def _add_members(
             id=new_id(),
             kind="membership",
             sender_user_id=actor.id if actor else None,
-            payload={"action": "added", "user_id": user.id},
+            payload={
+                "action": "added",
+                "user_id": user.id,
+                **({"signed": statement.payload(user.id)} if statement else {}),
+            },
             created_at=now,
         )
         db.add(event)
         appended.events.append(event)
+        conv.membership_seq = seq
     await db.flush()
     return appended
 
@@ -655,7 +771,12 @@ async def set_member_role(db: AsyncSession, conv: Conversation, user_id: str, ro
 
 
 async def remove_member(
-    db: AsyncSession, conv: Conversation, actor: User | None, user_id: str, now: dt.datetime
+    db: AsyncSession,
+    conv: Conversation,
+    actor: User | None,
+    user_id: str,
+    now: dt.datetime,
+    statement: Statement | None = None,
 ) -> Appended:
     actor_mem = await membership(db, conv.id, actor.id) if actor else None
     leaving = actor is not None and actor.id == user_id and conv.kind == "group"
@@ -665,6 +786,8 @@ async def remove_member(
     if mem is None or not mem.active:
         raise NotFound("no such member")
     seq = await next_seq(db, conv.id)
+    if statement is not None:
+        await check_membership_seen(db, conv.id, statement.after_seq, exactly=True)
     mem.active, mem.left_seq = False, seq
     event = Event(
         conversation_id=conv.id,
@@ -672,9 +795,14 @@ async def remove_member(
         id=new_id(),
         kind="membership",
         sender_user_id=actor.id if actor else None,
-        payload={"action": "removed", "user_id": user_id},
+        payload={
+            "action": "removed",
+            "user_id": user_id,
+            **({"signed": statement.payload(user_id)} if statement else {}),
+        },
         created_at=now,
     )
+    conv.membership_seq = seq
     db.add(event)
     await db.flush()
     return Appended([event])
@@ -782,7 +910,11 @@ async def append_message(
     ciphertext: bytes,
     attachment_ids: list[str],
     now: dt.datetime,
+    membership_seen: int | None = None,
 ) -> Event:
+    """Store a message; with `membership_seen`, refuse it (MembershipChanged) when the members
+    changed after that seq, so a sender key shared before a removal never covers a message
+    stored after it."""
     await check_conversation_open(db, conv)
     if attachment_ids:
         found = set(
@@ -795,6 +927,7 @@ async def append_message(
         if found != set(attachment_ids):
             raise NotFound("an attachment is unknown or belongs to another conversation")
     seq = await next_seq(db, conv.id)
+    await check_membership_seen(db, conv.id, membership_seen)
     if attachment_ids:
         await db.execute(
             update(Attachment)

@@ -16,13 +16,18 @@ import nacl.pwhash
 
 from messenger.crypto import (
     DeviceKeys,
+    MasterKey,
+    OneTimePrekey,
     OutboundSenderKey,
+    PrekeyBundle,
+    PrekeyStore,
     encrypt_attachment,
     encrypt_pairwise,
     safety_number,
     seal_with_password,
 )
 from messenger.crypto._keystore import _derive
+from messenger.crypto._ratchet import initiate, public_of, ratchet_encrypt
 from messenger.crypto._senderkeys import message_key, next_chain_key
 
 PATH = Path(__file__).with_name("vectors.json")
@@ -30,6 +35,11 @@ PATH = Path(__file__).with_name("vectors.json")
 ALICE = DeviceKeys("alice@klinik.example", "ALICE-PHONE", bytes(range(32)), bytes(range(32, 64)))
 BOB = DeviceKeys("bob@klinik.example", "BOB-DESK", bytes(range(64, 96)), bytes(range(96, 128)))
 AUDIT_SECRET = bytes(range(128, 160))
+SIGNED_PREKEY_SECRET = bytes(range(160, 192))
+ONE_TIME_SECRET = bytes(range(192, 224))
+EPHEMERAL_SECRET = bytes(range(224, 256))
+RATCHET_SECRET = bytes([0x55]) * 32
+MASTER_SEED = bytes([0x66]) * 32
 
 
 def _device(keys: DeviceKeys) -> dict[str, str]:
@@ -125,6 +135,49 @@ def build(previous: dict[str, Any] | None) -> dict[str, Any]:
             "file": sealed_file.decode(),
         },
         "audit_seal": audit,
+        "pairwise_v2": _pairwise_v2(dist.to_bytes()),
+        "cross_signing": _cross_signing(),
+    }
+
+
+def _pairwise_v2(plaintext: bytes) -> dict[str, Any]:
+    prekeys = PrekeyStore(next_id=1)
+    spk = prekeys.new_signed_prekey(BOB, secret=SIGNED_PREKEY_SECRET)
+    otk = OneTimePrekey(2, public_of(ONE_TIME_SECRET))
+    bundle = PrekeyBundle(BOB.identity(), spk, otk)
+    session = initiate(
+        ALICE, bundle, ephemeral_secret=EPHEMERAL_SECRET, ratchet_secret=RATCHET_SECRET
+    )
+    sent_at_ms = 1_700_000_002_000
+    envelope = ratchet_encrypt(session, ALICE, BOB.identity(), plaintext, sent_at_ms=sent_at_ms)
+    return {
+        "signed_prekey": {
+            "key_id": spk.key_id,
+            "secret": SIGNED_PREKEY_SECRET.hex(),
+            "public_key": spk.public_key.hex(),
+            "signature": spk.signature.hex(),
+        },
+        "one_time_prekey": {
+            "key_id": otk.key_id,
+            "secret": ONE_TIME_SECRET.hex(),
+            "public_key": otk.public_key.hex(),
+        },
+        "ephemeral_secret": EPHEMERAL_SECRET.hex(),
+        "ratchet_secret": RATCHET_SECRET.hex(),
+        "sent_at_ms": sent_at_ms,
+        "plaintext": plaintext.hex(),
+        "envelope": envelope.hex(),
+    }
+
+
+def _cross_signing() -> dict[str, Any]:
+    master = MasterKey(BOB.user_id, MASTER_SEED)
+    record = master.record()
+    return {
+        "master_seed": MASTER_SEED.hex(),
+        "master_key": record.public_key.hex(),
+        "self_signature": record.signature.hex(),
+        "bob_device_approval": master.approve(BOB.identity()).hex(),
     }
 
 

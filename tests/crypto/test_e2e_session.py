@@ -17,6 +17,7 @@ from messenger.client.e2e import (
     DeviceRecord,
     E2EResult,
     E2ESession,
+    MembershipChange,
     RejectedMessage,
 )
 from messenger.crypto import (
@@ -24,14 +25,18 @@ from messenger.crypto import (
     DeviceKeys,
     KeyStoreError,
     MalformedError,
+    OutboundSenderKey,
+    PairwiseChannel,
     PolicyError,
+    PrekeyStore,
+    RatchetChannel,
     ReplayError,
     SenderKeyDistribution,
     SenderKeyStore,
     TamperedError,
-    decrypt_pairwise,
+    Trust,
     open_audit_seal,
-    parse_header,
+    parse_ratchet_envelope,
 )
 from tests.crypto.hub import Hub, HubTransport
 
@@ -68,20 +73,49 @@ def texts(results: list[E2EResult]) -> list[str]:
     return [r.body for r in results if isinstance(r, DecryptedMessage)]
 
 
-async def test_group_members_read_each_other_and_own_other_device() -> None:
+async def test_group_members_read_each_other_and_own_other_device_once_approved() -> None:
     hub = Hub(members={"c": ["alice", "bob", "carol"]})
     a, a2, b, c = (
         await client(hub, "alice"),
-        await client(hub, "alice", "D2"),
+        await client(hub, "alice", "D2"),  # logged in with the password only
         await client(hub, "bob"),
         await client(hub, "carol"),
     )
+    trust = await b.device_trust("alice")
+    assert [(t.device_id, t.trust) for t in trust] == [
+        ("D1", Trust.OWNER),
+        ("D2", Trust.UNVERIFIED),
+    ]
     await a.send_text("c", "hallo")
+    got = await pump(a, a2, b, c)
+    assert texts(got["carol/D1"]) == ["hallo"]
+    assert texts(got["alice/D2"]) == []  # no group key for a device nobody approved
+    with pytest.raises(PolicyError):
+        await a2.approve_device("D2")  # the new device cannot approve itself
+    await a.approve_device("D2")
+    for s in (a, b, c):
+        await s.handle_event({"type": "device_list", "user_id": "alice"})
+    await a.send_text("c", "wieder da")
     await b.send_text("c", "servus")
     got = await pump(a, a2, b, c)
-    assert texts(got["carol/D1"]) == ["hallo", "servus"]
-    assert texts(got["alice/D2"]) == ["hallo", "servus"]
-    assert texts(got["alice/D1"]) == ["hallo", "servus"]  # own message read back once
+    assert texts(got["carol/D1"]) == ["wieder da", "servus"]
+    assert texts(got["alice/D2"]) == ["wieder da", "servus"]
+    assert texts(got["alice/D1"]) == ["wieder da", "servus"]  # own message read back once
+    assert (await c.device_trust("alice"))[1].trust is Trust.OWNER
+
+
+async def test_a_tenant_admin_approves_a_device_of_a_user_who_lost_every_device() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    admin, a, b = await client(hub, "admin"), await client(hub, "alice"), await client(hub, "bob")
+    del a  # alice's only device is lost with her master key
+    hub.devices["alice"] = []
+    a_new = await client(hub, "alice", "D9")
+    assert not a_new.holds_master_key
+    await admin.approve_device_as_admin("alice", "D9")
+    [trust] = await b.device_trust("alice")
+    assert (trust.trust, trust.approved_by) == (Trust.ADMIN, "admin")  # shown to contacts
+    await b.send_text("c", "für das neue Gerät")
+    assert texts((await pump(a_new, b))["alice/D9"]) == ["für das neue Gerät"]
 
 
 async def test_message_arriving_before_its_sender_key_waits_then_decrypts() -> None:
@@ -225,7 +259,10 @@ async def test_audit_on_seals_every_sender_key_and_refuses_unsealed_ones() -> No
     await a.send_text("c", "third")
     events = hub.take("bob", "D1")
     td = next(e for e in events if e["type"] == "to_device")
-    _, plaintext = decrypt_pairwise(b.keys, a.keys.identity(), base64.b64decode(td["ciphertext"]))
+    bobs_channel = RatchetChannel(b.keys, a.keys.identity())
+    bobs_channel.load(json.loads(b.export_state())["ratchets"][0]["sessions"])
+    prekeys = PrekeyStore.from_json(json.loads(b.export_state())["prekeys"])
+    plaintext = bobs_channel.decrypt(base64.b64decode(td["ciphertext"]), prekeys).plaintext
     seal = SenderKeyDistribution.from_bytes(plaintext).audit
     assert seal is not None and seal.audit_key == audit_pub
     record = open_audit_seal(bytes(audit), seal)
@@ -253,7 +290,8 @@ async def test_to_device_with_server_swapped_sender_is_refused() -> None:
     a, b, c = await client(hub, "alice"), await client(hub, "bob"), await client(hub, "carol")
     await a.send_text("c", "x")
     td = next(e for e in hub.take("bob", "D1") if e["type"] == "to_device")
-    assert parse_header(base64.b64decode(td["ciphertext"])).sender_user == "alice"
+    header, _ = parse_ratchet_envelope(base64.b64decode(td["ciphertext"]))
+    assert header.sender_user == "alice"
     [rej] = await b.handle_event({**td, "sender_user_id": "carol"})
     assert isinstance(rej, RejectedMessage) and isinstance(rej.error, MalformedError)
     assert c.waiting() == 0
@@ -307,6 +345,7 @@ async def test_device_added_while_away_gets_the_key_after_a_reconnect() -> None:
     a, b = await client(hub, "alice"), await client(hub, "bob")
     await a.send_text("c", "eins")
     b2 = await client(hub, "bob", "D2")  # alice missed the live device_list event
+    await b.approve_device("D2")
     assert await a.handle_event({"type": "synced"}) == []
     await a.send_text("c", "zwei")
     assert texts((await pump(a, b, b2))["bob/D2"]) == ["zwei"]
@@ -325,10 +364,17 @@ async def test_concurrent_sends_share_one_sender_key() -> None:
 async def test_state_saved_with_one_window_over_whole_counters_still_refuses_replays() -> None:
     hub = Hub(members={"c": ["alice", "bob"]})
     a, b = await client(hub, "alice"), await client(hub, "bob")
-    await a.send_text("c", "x")
-    events = hub.take("bob", "D1")
-    td = next(e for e in events if e["type"] == "to_device")
-    assert texts([r for e in events for r in await b.handle_event(e)]) == ["x"]
+    # an envelope of pairwise version 1 (Box), as stored on a server before the upgrade
+    dist = OutboundSenderKey.create("c", 1).distribution(a.keys).to_bytes()
+    legacy = PairwiseChannel(a.keys, b.keys.identity()).encrypt(dist)
+    td = {
+        "type": "to_device",
+        "seq": 0,
+        "sender_user_id": "alice",
+        "sender_device_id": "D1",
+        "ciphertext": base64.b64encode(legacy).decode(),
+    }
+    assert await b.handle_event(td) == []  # still read
     doc = json.loads(b.export_state())
     for channel in doc["channels"]:  # the layout written before sending sessions
         [(session, window)] = channel.pop("windows").items()
@@ -336,7 +382,86 @@ async def test_state_saved_with_one_window_over_whole_counters_still_refuses_rep
         channel["next_counter"] = 0
         channel["highest"] = base + window["highest"]
         channel["seen"] = [base + s for s in window["seen"]]
+    assert doc["channels"]
     restarted = E2ESession(b.transport, b.keys)
     restarted.import_state(json.dumps(doc).encode())
     [replayed] = await restarted.handle_event(td)
     assert isinstance(replayed, RejectedMessage) and isinstance(replayed.error, ReplayError)
+
+
+async def test_replayed_pairwise_envelope_is_refused() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "x")
+    events = hub.take("bob", "D1")
+    td = next(e for e in events if e["type"] == "to_device")
+    assert texts([r for e in events for r in await b.handle_event(e)]) == ["x"]
+    [replayed] = await b.handle_event(td)
+    assert isinstance(replayed, RejectedMessage) and isinstance(replayed.error, ReplayError)
+
+
+class RacingTransport(HubTransport):
+    """Bob removes carol after alice shared her key but before alice's message is stored."""
+
+    race: bool = True
+
+    async def send_message(self, conversation_id: str, **kw: Any) -> int:
+        if self.race:
+            self.race = False
+            self.hub.remove_member(conversation_id, "carol", by="bob")
+        return await super().send_message(conversation_id, **kw)
+
+
+async def test_removal_race_a_message_prepared_before_a_removal_is_sent_under_a_new_key() -> None:
+    hub = Hub(members={"c": ["alice", "bob", "carol"]})
+    a = E2ESession(RacingTransport(hub, "alice", "D1"), DeviceKeys.generate("alice", "D1"))
+    await a.register_device("D1")
+    b, c = await client(hub, "bob"), await client(hub, "carol")
+    await a.send_text("c", "nach der Entfernung")
+    carol_got = hub.take("carol", "D1")
+    # carol received the first key and the removal, but neither the message nor the new key
+    assert [e["type"] for e in carol_got] == ["to_device", "membership"]
+    bob_got = hub.take("bob", "D1")
+    [stored] = [e for e in bob_got if e["type"] == "message"]  # refused once, then stored
+    for event in carol_got:
+        await c.handle_event(event)
+    assert await c.handle_event(stored) == []  # held: carol has no key for it
+    assert c.waiting() == 1
+    hub.inbox[("bob", "D1")] = bob_got
+    assert texts((await pump(a, b))["bob/D1"]) == ["nach der Entfernung"]
+
+
+async def test_membership_changes_are_signed_by_their_author_and_surfaced() -> None:
+    hub = Hub(members={"c": ["alice", "bob", "carol"]})
+    a, b, c = await client(hub, "alice"), await client(hub, "bob"), await client(hub, "carol")
+    await a.send_text("c", "eins")
+    await pump(a, b, c)
+    await a.remove_member("c", "carol")
+    hub.remove_member("c", "bob")  # a change the server reports without any signature
+    await b.add_members("c", ["dora"])  # signed by bob's device
+    events = hub.take("alice", "D1")
+    changes = [r for e in events for r in await a.handle_event(e)]
+    surfaced = [
+        (m.action, m.user_id, m.verified) for m in changes if isinstance(m, MembershipChange)
+    ]
+    assert surfaced == [
+        ("removed", "carol", True),
+        ("removed", "bob", False),
+        ("added", "dora", True),
+    ]
+    forged = {**events[0], "user_id": "bob"}  # carol's signed removal re-aimed at bob
+    [change] = await a.handle_event(forged)
+    assert isinstance(change, MembershipChange) and not change.verified
+
+
+async def test_any_membership_change_rotates_the_sender_key_before_the_next_message() -> None:
+    hub = Hub(members={"c": ["alice", "bob"]})
+    a, b = await client(hub, "alice"), await client(hub, "bob")
+    await a.send_text("c", "eins")
+    hub.add_member("c", "dora", by="bob")  # alice has not seen the event yet
+    await a.send_text("c", "zwei")
+    events = hub.take("bob", "D1")
+    kinds = [e["type"] for e in events]
+    assert kinds == ["to_device", "message", "membership", "to_device", "message"]
+    hub.inbox[("bob", "D1")] = events
+    assert texts((await pump(a, b))["bob/D1"]) == ["eins", "zwei"]

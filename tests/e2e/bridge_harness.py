@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.notify import BridgeWorker, load_config
+from bridge.notify.chat import KEY_STRENGTH
 from bridge.notify.store import BridgeStore
 from exlab.demo import DEMO_PASSWORD, DOMAIN
 from messenger.client import EventStream, MessengerClient
@@ -176,6 +177,7 @@ class BridgeRig:
         poll_seconds: float = 5.0,
         lease_seconds: float = 15.0,
         extra_bridge: str = "",
+        identities: str = "",
         name: str = "bridge.toml",
     ) -> Path:
         watches = watches or (
@@ -215,6 +217,8 @@ auth = "basic"
 version = "Exchange2016"
 max_wait_s = 2.0
 password_env = "BRIDGE_TEST_MAIL_PASSWORD"
+
+{identities}
 
 {watches}
 
@@ -280,7 +284,11 @@ password_env = "BRIDGE_TEST_MAIL_PASSWORD"
         process.wait(timeout=30)
 
     async def store(self) -> BridgeStore:
-        return await BridgeStore.open(self.bridge_db, self.bridge_schema)
+        """The bridge's database, unlocked with the workers' keys passphrase."""
+        store = await BridgeStore.open(self.bridge_db, self.bridge_schema)
+        ops, mem = KEY_STRENGTH["interactive"]
+        await store.unlock(SECRETS["BRIDGE_TEST_KEYS_PASSPHRASE"], opslimit=ops, memlimit=mem)
+        return store
 
     async def close(self) -> None:
         for process in self.processes:

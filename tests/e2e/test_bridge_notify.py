@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from med import (
     Address,
     Attendee,
@@ -58,6 +60,16 @@ async def test_mail_in_boss_inbox_reaches_assistant_decrypted(
             )
         )
         [note] = await assistenz.wait_for("Haushaltsentwurf 2027")
+        store = await rig.store()
+        try:
+
+            async def linked() -> bool:
+                return bool(await store.links())
+
+            await until_async(linked, 30)  # marked sent just after it was posted
+            links = await store.links()
+        finally:
+            await store.close()
     assert "From: " in note.body and SACHBEARBEITUNG in note.body
     assert "> Bitte bis Freitag prüfen." in note.body
     assert f"{CHEF} ›" in note.body
@@ -70,11 +82,6 @@ async def test_mail_in_boss_inbox_reaches_assistant_decrypted(
     # The server holds ciphertext only.
     history = await assistenz.client.history(note.conversation_id)
     assert all("Haushaltsentwurf" not in str(e.get("ciphertext", "")) for e in history)
-    store = await rig.store()
-    try:
-        links = await store.links()
-    finally:
-        await store.close()
     assert [(link.mailbox, link.conversation_id, link.seq) for link in links] == [
         (CHEF, note.conversation_id, note.seq)
     ]
@@ -326,3 +333,35 @@ async def test_a_worker_started_while_the_messenger_is_down_waits_for_it(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_waiting_notification_is_not_readable_in_the_database_file(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    # A day-long digest slot: the notification waits in the outbox for the rest of the test.
+    rules = CHEF_INBOX_TO_ASSISTENZ.replace(
+        'name = "chef-inbox"', 'name = "chef-inbox"\ndigest_minutes = 1440'
+    )
+    config = rig.write_config(rules=rules, mode="pull", poll_seconds=0.3)
+    lena = session_for(SACHBEARBEITUNG)
+    subject = "Personalakte Vertraulich 4711"
+    async with rig.worker(config):
+        await wait_until_watching(rig)
+        await lena.send(Message(subject=subject, body="Gehaltsstufe E13", to=(Address(CHEF),)))
+        store = await rig.store()
+        try:
+
+            async def waiting() -> bool:
+                return (await store.outbox_counts()).get("pending", 0) == 1
+
+            await until_async(waiting, 30)
+            async with store.engine.connect() as conn:
+                raw = (await conn.execute(text("SELECT payload FROM outbox"))).scalar_one()
+            assert subject in store.seal.open(raw)  # it is there, sealed
+        finally:
+            await store.close()
+    db = rig.tmp / "bridge.db"
+    files = [db, *db.parent.glob("bridge.db-*")]  # the database and its journal, if any
+    raw_bytes = b"".join(f.read_bytes() for f in files)
+    assert b"Vertraulich" not in raw_bytes and b"E13" not in raw_bytes
+    assert SACHBEARBEITUNG.encode() not in raw_bytes  # the sender stays sealed too

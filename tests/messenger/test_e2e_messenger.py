@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,11 +28,9 @@ from messenger.crypto import (
     DeviceKeys,
     OutboundSenderKey,
     ReplayError,
-    SenderKeyDistribution,
     SignatureError,
     TamperedError,
-    decrypt_pairwise,
-    parse_header,
+    Trust,
 )
 from messenger.store.models import Base, Event
 
@@ -239,14 +238,19 @@ async def test_ciphertext_changed_forged_or_replayed_on_the_server_is_refused(
     # dave, a member, learns alice's chain key from his copy and forges message 3 in her name
     dave.open_stream()
     await dave.pump_until(has_texts("Ende der Liste"))
-    to_dave = next(e for e in dave.raw if e.get("type") == "to_device")
-    envelope = base64.b64decode(str(to_dave["ciphertext"]))
-    assert parse_header(envelope).sender_user == alice.user_id
-    _, dist_bytes = decrypt_pairwise(dave.session.keys, alice.session.keys.identity(), envelope)
-    dist = SenderKeyDistribution.from_bytes(dist_bytes)
-    chain = OutboundSenderKey(cid, dist.key_id, dist.chain_key, dist.iteration, dist.created_at)
-    for _ in range(3):
-        chain.encrypt(dave.session.keys, b"")  # advance to position 3
+    [held] = [
+        k
+        for k in json.loads(dave.session.export_state())["inbound"]
+        if k["sender"][0] == alice.user_id
+    ]
+    assert held["iteration"] == 3  # dave's copy of alice's chain, after her three messages
+    chain = OutboundSenderKey(
+        cid,
+        base64.b64decode(held["key_id"]),
+        base64.b64decode(held["chain_key"]),
+        held["iteration"],
+        held["created_at"],
+    )
     impostor = DeviceKeys(alice.user_id, alice.session.device_id, b"\x07" * 32, b"\x08" * 32)
     forged = chain.encrypt(impostor, b'{"type": "text", "body": "Medikation: 500 mg"}')
     forged_seq = (await dave.client.send_raw(cid, forged)).seq
@@ -293,12 +297,18 @@ async def test_new_device_of_a_member_reads_what_is_sent_after_it_registered(
         alice.streams,
     )
     await phone.session.register_device("bob-phone")
-    await alice.pump_until(lambda m: any(e.get("type") == "device_list" for e in m.raw))
+    trust = {t.device_id: t.trust for t in await alice.session.device_trust(bob.user_id)}
+    assert trust == {bob.session.device_id: Trust.OWNER, phone.session.device_id: Trust.UNVERIFIED}
+    await alice.session.send_text(cid, "nur an das bestätigte Gerät")
+    # the laptop, which holds bob's master key, approves the phone (after comparing fingerprints)
+    await bob.session.approve_device(phone.session.device_id)
+    await alice.pump_until(lambda m: sum(e.get("type") == "device_list" for e in m.raw) >= 2)
     await alice.session.send_text(cid, "an beide Geräte")
 
     phone.open_stream()
     await phone.pump_until(has_texts("an beide Geräte"))
     assert "an das alte Gerät" not in phone.texts()  # sent before the device existed
+    assert "nur an das bestätigte Gerät" not in phone.texts()  # sent before it was approved
     bob.open_stream()
     await bob.pump_until(has_texts("an das alte Gerät", "an beide Geräte"))
 

@@ -53,7 +53,7 @@ async def test_only_tenant_admins_administer_and_only_their_tenant(msg: Harness)
         escalate = await a.post(
             "/v1/admin/invitations", json={"email": "x@kreis.example", "role": "instance_admin"}
         )
-        assert escalate.status_code == 400
+        assert escalate.status_code == 422
         invited = await a.post("/v1/admin/invitations", json={"email": "new@kreis.example"})
         assert invited.status_code == 201
     newcomer = msg.client()

@@ -215,3 +215,33 @@ async def test_nul_in_a_stream_query_is_refused(msg: Harness) -> None:
         async with websockets.connect(url):
             pass
     assert refused.value.response.status_code == 403
+
+
+async def test_values_refused_at_the_edge_answer_422_with_a_problem_body(msg: Harness) -> None:
+    world = await world_of(msg)
+    cid = world.ids["cid"]
+    headers = {"Authorization": f"Bearer {world.valid['token']}"}
+    async with httpx.AsyncClient(base_url=msg.url, headers=headers) as http:
+        answers = [
+            await http.get(f"/v1/conversations/{cid}/events", params={"after_seq": 2**63}),
+            await http.post(
+                f"/v1/conversations/{cid}/receipts", json={"seq": 2**64, "kind": "read"}
+            ),
+            await http.get(f"/v1/conversations/{cid}%00/events"),
+            await http.post("/v1/login", json={"email": "a\x00@kreis.example", "password": "x"}),
+            await http.post(
+                f"/v1/conversations/{cid}/messages",
+                json={
+                    "txn_id": "t",
+                    "sender_device_id": world.valid["sender_device_id"],
+                    "ciphertext": "not base64!",
+                },
+            ),
+        ]
+        malformed = await http.post(
+            "/v1/login", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"] == "invalid" and answer.json()["detail"]
+    assert malformed.status_code == 400  # not JSON at all: a bad request, not a refused value

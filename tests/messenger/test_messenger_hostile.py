@@ -37,18 +37,18 @@ async def test_bad_bodies_are_refused_with_clear_errors(msg: Harness) -> None:
     good: dict[str, Any] = {"txn_id": "t", "sender_device_id": anna.device_id, "ciphertext": "AA=="}
     cases: list[tuple[Any, int, str]] = [
         (b"{not json", 400, "bad_request"),
-        (json.dumps({**good, "ciphertext": "not base64!"}), 400, "bad_request"),
-        (json.dumps({**good, "ciphertext": 5}), 400, "bad_request"),
-        (json.dumps({**good, "surprise": 1}), 400, "bad_request"),
-        (json.dumps({**good, "txn_id": "x" * 500}), 400, "bad_request"),
+        (json.dumps({**good, "ciphertext": "not base64!"}), 422, "invalid"),
+        (json.dumps({**good, "ciphertext": 5}), 422, "invalid"),
+        (json.dumps({**good, "surprise": 1}), 422, "invalid"),
+        (json.dumps({**good, "txn_id": "x" * 500}), 422, "invalid"),
         (json.dumps({**good, "sender_device_id": "someone-elses"}), 404, "not_found"),
         (
             json.dumps({**good, "ciphertext": base64.b64encode(b"x" * 2000).decode()}),
-            400,
-            "bad_request",
+            422,
+            "invalid",
         ),
         (b'{"pad": "' + b"x" * (2 * 1024 * 1024) + b'"}', 413, "too_large"),
-        (json.dumps([1, 2, 3]), 400, "bad_request"),
+        (json.dumps([1, 2, 3]), 422, "invalid"),
     ]
     async with raw:
         for body, status, code in cases:

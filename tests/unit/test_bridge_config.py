@@ -64,12 +64,49 @@ def test_a_valid_file_gives_defaults_and_typed_values() -> None:
         (lambda t: t.replace("[[watch]]", "[[watch]]\ncolour = 1"), "unknown setting(s) colour"),
         (lambda t: "[bridge]\nmode = 'push'\n" + t, "bridge.mode"),
         (lambda t: t.replace('"chef@musterstadt.example"', '"public"', 1), "public folders"),
+        (
+            lambda t: t.replace(
+                'identity = "service"', 'identity = "service"\nfolders = ["inbox//x"]'
+            ),
+            "'inbox//x' is no folder path",
+        ),
+        (
+            lambda t: t.replace(
+                '"chef@musterstadt.example"\n', '"public"\nfolders = ["Inbox/Vorgänge"]\n', 1
+            ),
+            "the public folders have no 'Inbox/Vorgänge'",
+        ),
+        (
+            lambda t: t.replace(
+                '"chef@musterstadt.example"\n', '"public"\nfolders = ["A"]\n', 1
+            ).replace('auth = "ntlm"', 'backend = "graph"\nauth = "oauth"'),
+            "Microsoft Graph has no public folders",
+        ),
+        (
+            lambda t: t.replace(
+                'auth = "ntlm"\npassword_env = "Y"', 'auth = "kerberos"\nkeytab = "/no/k"'
+            ),
+            "keytab /no/k cannot be read",
+        ),
     ],
 )
 def test_mistakes_are_named_in_one_sentence(change: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=None) as err:
         parse(change(BASE + RULE))
     assert message in str(err.value)
+
+
+def test_folder_paths_and_the_public_folder_tree_are_watched_as_written() -> None:
+    text = BASE.replace(
+        'identity = "service"', 'identity = "service"\nfolders = [" inbox/Projekte/2026/ "]'
+    )
+    text += '\n[[watch]]\nmailbox = "Public"\nfolders = ["Verwaltung/Rundschreiben"]\n'
+    config = parse(text + 'identity = "service"\n' + RULE)
+    assert config.watches[0].folders == ("inbox/Projekte/2026",)
+    assert (config.watches[1].mailbox, config.watches[1].folders) == (
+        "public",
+        ("Verwaltung/Rundschreiben",),
+    )
 
 
 def test_without_rules_nothing_would_be_posted_and_that_is_an_error() -> None:

@@ -6,6 +6,7 @@ rows are linked once; actions are claimed once; leases pass to another worker on
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,11 +14,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bridge.notify.chat import KEY_STRENGTH
 from bridge.notify.store import BridgeStore, NewNotification, SchemaTooNew, latest_version
 from bridge.notify.store.migrations import current_version, upgrade
+from bridge.notify.store.sealing import PREFIX, SealError
 from tests.messenger.messenger_harness import pg_schema
 
 PG = os.environ.get("MEDBRIDGE_TEST_PG")  # read at import: autouse fixtures clear MEDBRIDGE_*
+PASSPHRASE = "keys passphrase"
+OPS, MEM = KEY_STRENGTH["interactive"]
 
 
 class Clock:
@@ -32,6 +37,7 @@ class Clock:
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BridgeStore]:
     if request.param == "sqlite":
         opened = await BridgeStore.open(f"sqlite:///{tmp_path / 'bridge.db'}")
+        await opened.unlock(PASSPHRASE, opslimit=OPS, memlimit=MEM)
         yield opened
         await opened.close()
         return
@@ -39,6 +45,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         pytest.skip("MEDBRIDGE_TEST_PG is not set")
     async with pg_schema(PG) as schema:
         opened = await BridgeStore.open(PG, schema)
+        await opened.unlock(PASSPHRASE, opslimit=OPS, memlimit=MEM)
         yield opened
         await opened.close()
 
@@ -95,7 +102,7 @@ async def test_sent_rows_are_linked_once_and_drop_their_payload(store: BridgeSto
 
 async def test_only_due_rows_of_held_mailboxes_are_handed_out(store: BridgeStore) -> None:
     clock = Clock()
-    store = BridgeStore(store.engine, clock=clock)
+    store = BridgeStore(store.engine, clock=clock, seal=store.seal)
     await store.enqueue(
         [note("now"), note("later", not_before=clock.now + 60), note("other", mailbox="post@m")]
     )
@@ -114,7 +121,7 @@ async def test_an_action_is_claimed_once(store: BridgeStore) -> None:
 
 async def test_a_lease_passes_to_another_worker_only_when_it_expired(store: BridgeStore) -> None:
     clock = Clock()
-    store = BridgeStore(store.engine, clock=clock)
+    store = BridgeStore(store.engine, clock=clock, seal=store.seal)
     assert await store.acquire("chef@m", "w1", 10)
     assert not await store.acquire("chef@m", "w2", 10)
     clock.now += 5
@@ -129,10 +136,56 @@ async def test_a_lease_passes_to_another_worker_only_when_it_expired(store: Brid
 
 async def test_workers_are_live_while_their_heartbeat_is_recent(store: BridgeStore) -> None:
     clock = Clock()
-    store = BridgeStore(store.engine, clock=clock)
+    store = BridgeStore(store.engine, clock=clock, seal=store.seal)
     await store.heartbeat("w1")
     clock.now += 5
     await store.heartbeat("w2")
     assert await store.live_workers(10) == ["w1", "w2"]
     clock.now += 6
     assert await store.live_workers(10) == ["w2"]
+
+
+async def test_notification_content_is_sealed_at_rest_and_opens_only_with_the_passphrase(
+    store: BridgeStore,
+) -> None:
+    await store.enqueue([note("a", payload={"subject": "Haushaltsentwurf"})])
+    assert await store.claim_action("c", 5, "a@m", "forward #1 x@m Vertraulich", 1, "w1")
+    await store.finish_action("c", 5, "done", "Forwarded Haushaltsentwurf", note("r", mailbox=""))
+    async with store.engine.connect() as conn:
+        stored = " ".join(
+            str(v)
+            for row in (
+                await conn.execute(text("SELECT payload FROM outbox")),
+                await conn.execute(text("SELECT command, result FROM actions")),
+            )
+            for r in row.all()
+            for v in r
+        )
+    assert "Haushaltsentwurf" not in stored and "Vertraulich" not in stored
+    assert stored.count(PREFIX) == 4
+    assert next(r.payload for r in await store.due(None)) == {"subject": "Haushaltsentwurf"}
+    assert [a.command for a in await store.actions()] == ["forward #1 x@m Vertraulich"]
+    # Another worker with the same passphrase opens the same key; a wrong one is refused.
+    other = BridgeStore(store.engine)
+    await other.unlock(PASSPHRASE, opslimit=OPS, memlimit=MEM)
+    assert [r.payload["subject"] for r in await other.due(None)] == ["Haushaltsentwurf", "r"]
+    with pytest.raises(SealError, match="passphrase"):
+        await BridgeStore(store.engine).unlock("wrong", opslimit=OPS, memlimit=MEM)
+    with pytest.raises(SealError, match="locked"):
+        await BridgeStore(store.engine).due(None)
+
+
+async def test_plaintext_left_by_an_older_release_is_sealed_on_unlock(store: BridgeStore) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO outbox (dedup_key, mailbox, route, rule, payload, not_before, "
+                "created_at) VALUES ('old', 'chef@m', 'user:a@m', 'r', :p, 0, 0)"
+            ),
+            {"p": json.dumps({"subject": "Altbestand"})},
+        )
+    await BridgeStore(store.engine).unlock(PASSPHRASE, opslimit=OPS, memlimit=MEM)
+    async with store.engine.connect() as conn:
+        raw = (await conn.execute(text("SELECT payload FROM outbox"))).scalar_one()
+    assert raw.startswith(PREFIX) and "Altbestand" not in raw
+    assert [r.payload for r in await store.due(None)] == [{"subject": "Altbestand"}]

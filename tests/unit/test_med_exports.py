@@ -5,6 +5,7 @@ import sys
 
 import med
 import med.errors
+import med.mailbox_settings
 import med.model
 
 
@@ -20,6 +21,8 @@ def test_all_is_sorted_and_complete() -> None:
         "ical",
         "quoting",
         "auth",
+        "assistant",
+        "mailbox_settings",
         "scheduling",
         "planner",
         "daysheet",
@@ -29,6 +32,7 @@ def test_all_is_sorted_and_complete() -> None:
 
 def test_every_model_type_and_error_is_exported() -> None:
     assert set(med.model.__all__) <= set(med.__all__)
+    assert set(med.mailbox_settings.__all__) <= set(med.__all__)
     assert set(med.errors.__all__) <= set(med.__all__)
     assert "DelegateSession" in med.__all__
 

@@ -44,6 +44,7 @@ from tui.drafts import Draft, parse_addresses
 from tui.editor import EditorMissing, editor_command
 from tui.htmltext import html_to_text
 from tui.screens.base import MedModal, MedScreen
+from tui.widgets.mail_tips import MailTipsPanel
 
 if TYPE_CHECKING:
     from tui.app import MedApp
@@ -550,6 +551,9 @@ class ReviewScreen(MedModal[bool]):
         with Vertical():
             yield Label("[b]Review before sending[/b]")
             yield Static("\n".join(lines), id="review-head", markup=False)
+            recipients = parse_addresses(",".join((d.to, d.cc, d.bcc)))
+            emails = [a.email for a in recipients if "@" in a.email]
+            yield MailTipsPanel(self.medapp.session, d.sender, emails, id="review-tips")
             with VerticalScroll():
                 yield Static(d.body or "(empty message)", id="review-body", markup=False)
             with Horizontal():

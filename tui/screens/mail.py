@@ -43,6 +43,7 @@ from tui.dates import parse_due
 from tui.drafts import Draft
 from tui.presenter import rights_summary
 from tui.rights import allows
+from tui.screens.assistant_actions import AssistantActions
 from tui.screens.base import MedScreen
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from tui.widgets.context_bar import ContextBar, NewMailNotice, TopBar
@@ -85,7 +86,7 @@ def _non_empty_password(text: str) -> str:
     return text
 
 
-class MailScreen(MedScreen[None]):
+class MailScreen(AssistantActions, MedScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(MAIL_ACTIONS)
 
     # Below NARROW_BELOW columns two panes (folders, list) and the reader takes the list's

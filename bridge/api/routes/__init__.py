@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from bridge.api.routes import calendar, changes, folders, items, mailboxes, sending, webhooks
+from bridge.api.routes import (
+    calendar,
+    changes,
+    folders,
+    items,
+    mailboxes,
+    sending,
+    settings,
+    webhooks,
+)
 
 ROUTERS = (
     mailboxes.router,
@@ -10,6 +19,7 @@ ROUTERS = (
     items.router,
     sending.router,
     calendar.router,
+    settings.router,
     changes.router,
     webhooks.router,
 )

@@ -124,6 +124,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "the content key (sealed under the keys passphrase) that encrypts stored notifications",
+        (
+            """CREATE TABLE content_keys (
+                name TEXT PRIMARY KEY,
+                sealed TEXT NOT NULL,
+                created_at {float} NOT NULL
+            )""",
+        ),
+    ),
 )
 
 _TYPES = {

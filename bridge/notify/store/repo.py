@@ -4,6 +4,9 @@ The exactly-once rules live here: a folder's new sync state is saved in the same
 the notifications its batch produced (unique `dedup_key`, so a batch read twice adds nothing);
 a sent notification is marked sent and linked to its messenger message in one transaction; an
 action from chat is claimed by inserting its (conversation, seq) once.
+
+What a notification says and what a chat user typed are stored sealed (`sealing`): a store
+writes or reads them only after `unlock` with the bridge's keys passphrase.
 """
 
 from __future__ import annotations
@@ -19,6 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.notify.store.migrations import upgrade
+from bridge.notify.store.sealing import (
+    ContentSeal,
+    SealError,
+    is_sealed,
+    new_sealed_key,
+    open_sealed_key,
+)
 
 __all__ = ["ActionRow", "BridgeStore", "LinkRow", "NewNotification", "OutboxRow"]
 
@@ -77,9 +87,12 @@ class ActionRow:
 class BridgeStore:
     """The bridge's tables over one SQLAlchemy async engine."""
 
-    def __init__(self, engine: AsyncEngine, clock: Any = time.time) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Any = time.time, seal: ContentSeal | None = None
+    ) -> None:
         self.engine = engine
         self._clock = clock
+        self._seal = seal
 
     @classmethod
     async def open(cls, url: str, schema: str | None = None) -> BridgeStore:
@@ -101,6 +114,54 @@ class BridgeStore:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def unlock(self, passphrase: str, *, opslimit: int, memlimit: int) -> None:
+        """Open the database's content key with the keys passphrase (made on first use), and
+        seal what an older release left in plaintext.
+
+        Raises:
+            SealError: the passphrase does not open the key.
+        """
+        select = text("SELECT sealed FROM content_keys WHERE name = 'content'")
+        async with self.engine.connect() as conn:
+            sealed = (await conn.execute(select)).scalar_one_or_none()
+        if sealed is None:
+            fresh = new_sealed_key(passphrase, opslimit=opslimit, memlimit=memlimit)
+            async with self.engine.begin() as conn:
+                # Of two workers starting at once, the first key saved is everyone's key.
+                await conn.execute(
+                    text(
+                        "INSERT INTO content_keys (name, sealed, created_at) "
+                        "VALUES ('content', :s, :t) ON CONFLICT (name) DO NOTHING"
+                    ),
+                    {"s": fresh, "t": self.now()},
+                )
+                sealed = (await conn.execute(select)).scalar_one()
+        self._seal = open_sealed_key(str(sealed), passphrase)
+        await self._seal_plaintext()
+
+    @property
+    def seal(self) -> ContentSeal:
+        if self._seal is None:
+            raise SealError("the bridge database is locked: unlock it with the keys passphrase")
+        return self._seal
+
+    async def _seal_plaintext(self) -> None:
+        seal = self.seal
+        columns = (("outbox", "payload"), ("actions", "command"), ("actions", "result"))
+        async with self.engine.begin() as conn:
+            for table, column in columns:
+                rows = (
+                    await conn.execute(
+                        text(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL")  # noqa: S608 (fixed names)
+                    )
+                ).all()
+                for row_id, value in rows:
+                    if not is_sealed(str(value)):
+                        await conn.execute(
+                            text(f"UPDATE {table} SET {column} = :v WHERE id = :id"),  # noqa: S608 (fixed names)
+                            {"v": seal.seal(str(value)), "id": row_id},
+                        )
 
     def now(self) -> float:
         return float(self._clock())
@@ -130,7 +191,7 @@ class BridgeStore:
         notifications were new (a batch seen before adds none)."""
         now = self.now()
         async with self.engine.begin() as conn:
-            added = await _insert_outbox(conn, notifications, now)
+            added = await _insert_outbox(conn, notifications, now, self.seal)
             await conn.execute(
                 text(
                     "INSERT INTO folder_state (folder_key, mailbox, folder_id, sync_state, "
@@ -152,7 +213,7 @@ class BridgeStore:
 
     async def enqueue(self, notifications: Sequence[NewNotification]) -> int:
         async with self.engine.begin() as conn:
-            return await _insert_outbox(conn, notifications, self.now())
+            return await _insert_outbox(conn, notifications, self.now(), self.seal)
 
     async def due(self, mailboxes: Sequence[str] | None, limit: int = 50) -> list[OutboxRow]:
         """Pending notifications whose time has come, oldest first; only those of `mailboxes`
@@ -182,7 +243,7 @@ class BridgeStore:
                 item_id=r[3],
                 route=r[4],
                 rule=r[5],
-                payload=json.loads(r[6] or "{}"),
+                payload=json.loads(self.seal.open(r[6]) if r[6] else "{}"),
                 not_before=float(r[7]),
                 digest=bool(r[8]),
                 attempts=int(r[9]),
@@ -343,7 +404,7 @@ class BridgeStore:
                     "c": conversation_id,
                     "s": seq,
                     "u": sender,
-                    "cmd": command,
+                    "cmd": self.seal.seal(command),
                     "o": outbox_id,
                     "w": worker,
                     "t": self.now(),
@@ -361,9 +422,9 @@ class BridgeStore:
                     "UPDATE actions SET state = :st, result = :r "
                     "WHERE conversation_id = :c AND seq = :s"
                 ),
-                {"st": state, "r": result[:500], "c": conversation_id, "s": seq},
+                {"st": state, "r": self.seal.seal(result[:500]), "c": conversation_id, "s": seq},
             )
-            await _insert_outbox(conn, [reply], self.now())
+            await _insert_outbox(conn, [reply], self.now(), self.seal)
 
     async def unfinished_actions(self, worker: str | None = None) -> list[ActionRow]:
         """Actions claimed but never finished (their worker died): by `worker`, or all."""
@@ -378,7 +439,7 @@ class BridgeStore:
                     {"w": worker},
                 )
             ).all()
-        return [ActionRow(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+        return [self._action(r) for r in rows]
 
     async def adopt_action(self, action_id: int, dead: str, worker: str) -> bool:
         """Take over an unfinished action of a dead worker; False if someone else did."""
@@ -402,7 +463,10 @@ class BridgeStore:
                     )
                 )
             ).all()
-        return [ActionRow(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+        return [self._action(r) for r in rows]
+
+    def _action(self, r: Any) -> ActionRow:
+        return ActionRow(int(r[0]), r[1], int(r[2]), r[3], self.seal.open(r[4]), r[5], r[6], r[7])
 
     # ------------------------------------------------------------------ leases
 
@@ -488,7 +552,7 @@ class BridgeStore:
 
 
 async def _insert_outbox(
-    conn: AsyncConnection, notifications: Sequence[NewNotification], now: float
+    conn: AsyncConnection, notifications: Sequence[NewNotification], now: float, seal: ContentSeal
 ) -> int:
     added = 0
     for n in notifications:
@@ -505,7 +569,7 @@ async def _insert_outbox(
                 "c": n.change_key,
                 "r": n.route,
                 "rule": n.rule,
-                "p": json.dumps(n.payload),
+                "p": seal.seal(json.dumps(n.payload)),
                 "nb": n.not_before,
                 "d": 1 if n.digest else 0,
                 "t": now,

@@ -117,6 +117,7 @@ from med.backends.ews.errors import (
 from med.backends.ews.events import open_subscription, watch_events
 from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
 from med.backends.ews.scheduling import EwsScheduling
+from med.backends.ews.settings import EwsSettings
 from med.errors import (
     AccessDenied,
     BadCredentials,
@@ -201,7 +202,7 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
 # --------------------------------------------------------------------------- backend
 
 
-class EwsBackend(EwsScheduling):
+class EwsBackend(EwsSettings, EwsScheduling):
     """Exchange Web Services through exchangelib, always as a delegate (never impersonation).
 
     Args:

@@ -58,6 +58,7 @@ from med.backends.graph.convert import (
 from med.backends.graph.errors import translate
 from med.backends.graph.events import NO_STREAMING
 from med.backends.graph.scheduling import GraphScheduling
+from med.backends.graph.settings import GraphSettings
 from med.errors import (
     AccessDenied,
     InvalidInput,
@@ -161,7 +162,7 @@ SORT_FIELDS = {
 }
 
 
-class GraphBackend(GraphScheduling):
+class GraphBackend(GraphSettings, GraphScheduling):
     """A `Backend` speaking Microsoft Graph for `user`, with tokens from `token()`.
 
     Args:

@@ -78,7 +78,7 @@ class GraphScheduling:
     def _json(self, method: str, mailbox: str | None, path: str, **kw: Any) -> Any:
         raise NotImplementedError  # provided by GraphBackend
 
-    def _request(self, method: str, url: str, **kw: Any) -> requests.Response:
+    def _request(self, method: str, url: str, *, mailbox: str | None = None) -> requests.Response:
         raise NotImplementedError  # provided by GraphBackend
 
     def availability(

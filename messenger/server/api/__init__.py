@@ -1,9 +1,9 @@
 """REST and WebSocket API of the messenger server; the contract is docs/messenger-api.md.
 
 The server stores and routes opaque ciphertext only. Routers: `accounts` (login, sessions,
-devices, directory), `conversations` (groups, members, messages, receipts), `to_device`,
-`attachments`, `stream` (WebSocket), `admin` (tenant administration) and `ops` (health,
-readiness, metrics).
+devices, directory), `keys` (prekeys, cross-signing), `conversations` (groups, members,
+messages, receipts), `to_device`, `attachments`, `stream` (WebSocket), `admin` (tenant
+administration) and `ops` (health, readiness, metrics).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from messenger.server.api import (
     admin,
     attachments,
     conversations,
+    keys,
     ops,
     stream,
     to_device,
@@ -23,7 +24,7 @@ from messenger.server.api import (
 
 def router() -> APIRouter:
     root = APIRouter()
-    for module in (accounts, conversations, to_device, attachments, stream, admin):
+    for module in (accounts, keys, conversations, to_device, attachments, stream, admin):
         root.include_router(module.router, prefix="/v1")
     root.include_router(ops.router)
     return root

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from messenger.store.errors import InvalidInput
+from messenger.server.errors import ApiError
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 TxnId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -42,13 +42,18 @@ class Body(BaseModel):
         return refuse_nul(value)
 
 
+def _invalid(detail: str) -> ApiError:
+    return ApiError(422, detail, "invalid")
+
+
 def unb64(value: str, what: str, max_bytes: int | None = None, exact: int | None = None) -> bytes:
+    """Decode a base64 field; an undecodable or mis-sized one is refused at the edge (422)."""
     try:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput(f"{what} is not valid base64") from None
+        raise _invalid(f"{what} is not valid base64") from None
     if exact is not None and len(data) != exact:
-        raise InvalidInput(f"{what} must be {exact} bytes")
+        raise _invalid(f"{what} must be {exact} bytes")
     if max_bytes is not None and len(data) > max_bytes:
-        raise InvalidInput(f"{what} exceeds {max_bytes} bytes")
+        raise _invalid(f"{what} exceeds {max_bytes} bytes")
     return data

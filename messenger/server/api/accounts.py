@@ -63,6 +63,8 @@ def device_json(device: Device) -> dict[str, Any]:
         "signing_key": device.signing_key,
         "exchange_key": device.exchange_key,
         "signature": device.signature,
+        "approval": device.approval,
+        "approved_by": device.approved_by,
         "created_at": device.created_at.isoformat(),
     }
 

@@ -28,8 +28,28 @@ class CreateBody(Body):
     members: list[Id] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS + 1)
 
 
+class SignedChange(Body):
+    """The actor device's signature per added user (docs/crypto.md, membership statements)."""
+
+    device_id: Id
+    after_seq: Seq
+    signatures: dict[Id, Annotated[str, Field(max_length=128)]] = Field(
+        max_length=MAX_GROUP_MEMBERS + 1
+    )
+
+
 class MembersBody(Body):
     user_ids: list[Id] = Field(min_length=1, max_length=MAX_GROUP_MEMBERS + 1)
+    signed: SignedChange | None = None
+
+
+async def _statement(
+    db: DB, caller: Authed, device_id: str, after_seq: int, signatures: dict[str, str]
+) -> repo.Statement:
+    await repo.active_device(db, caller.user.id, device_id)
+    for signature in signatures.values():
+        unb64(signature, "signature", exact=64)
+    return repo.Statement(device_id, after_seq, dict(signatures))
 
 
 class MessageBody(Body):
@@ -37,6 +57,8 @@ class MessageBody(Body):
     sender_device_id: Id
     ciphertext: str
     attachment_ids: list[Id] = Field(default_factory=list, max_length=32)
+    # The latest membership change the sender has seen; newer ones refuse the send (409).
+    membership_seq: Seq | None = None
 
 
 class ReceiptBody(Body):
@@ -51,6 +73,7 @@ def conversation_json(conv: Conversation, mem: Membership) -> dict[str, Any]:
         "name": conv.name,
         "tenant_id": conv.tenant_id,
         "last_seq": conv.last_seq,
+        "membership_seq": conv.membership_seq,
         "role": mem.role,
     }
 
@@ -89,16 +112,38 @@ async def add_members(
     cid: str, body: MembersBody, caller: Authed, state: State, db: DB
 ) -> dict[str, Any]:
     conv, _ = await _conversation_to_manage(db, caller, cid)
-    appended = await repo.add_members(db, conv, caller.user, body.user_ids, state.now())
+    signed, statement = body.signed, None
+    if signed is not None:
+        statement = await _statement(
+            db, caller, signed.device_id, signed.after_seq, signed.signatures
+        )
+    appended = await repo.add_members(
+        db, conv, caller.user, body.user_ids, state.now(), statement=statement
+    )
     await db.commit()
     await state.publish([route_conversation(e) for e in appended.events])
     return {"added": [e.payload["user_id"] for e in appended.events], "last_seq": conv.last_seq}
 
 
 @router.delete("/{cid}/members/{user_id}", status_code=204)
-async def remove_member(cid: str, user_id: str, caller: Authed, state: State, db: DB) -> Response:
+async def remove_member(
+    cid: str,
+    user_id: str,
+    caller: Authed,
+    state: State,
+    db: DB,
+    device_id: Annotated[Id | None, Query()] = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
+    signature: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response:
+    """Remove a member (or leave); `device_id`, `after_seq` and `signature` sign the change."""
     conv, _ = await _conversation_to_manage(db, caller, cid)
-    appended = await repo.remove_member(db, conv, caller.user, user_id, state.now())
+    statement = None
+    if device_id is not None and after_seq is not None and signature is not None:
+        statement = await _statement(db, caller, device_id, after_seq, {user_id: signature})
+    appended = await repo.remove_member(
+        db, conv, caller.user, user_id, state.now(), statement=statement
+    )
     await db.commit()
     await state.publish([route_conversation(e) for e in appended.events])
     return Response(status_code=204)
@@ -137,7 +182,14 @@ async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB
     ciphertext = unb64(body.ciphertext, "ciphertext", max_bytes=state.settings.max_ciphertext_bytes)
     await repo.charge_user(db, user, len(ciphertext))
     event = await repo.append_message(
-        db, user, conv, device, ciphertext, body.attachment_ids, state.now()
+        db,
+        user,
+        conv,
+        device,
+        ciphertext,
+        body.attachment_ids,
+        state.now(),
+        membership_seen=body.membership_seq,
     )
     result = {
         "message_id": event.id,

@@ -3,6 +3,8 @@ problem details, and access logs that carry no message contents."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -15,6 +17,7 @@ import pytest
 
 from bridge.api import ApiSettings, create_app
 from bridge.api.auth import new_key
+from bridge.api.idempotency import IdempotencyStore, Stored
 from tests.e2e.api.conftest import ASSISTENZ, CHEF, SACHBEARBEITUNG, ApiServer, World, api_settings
 from tests.e2e.api.helpers import assert_problem, folder_id, items
 
@@ -121,6 +124,58 @@ def test_a_send_repeated_after_a_restart_of_the_api_is_still_sent_once(
     with world.client("chef") as http:
         sent = folder_id(http, CHEF, "sentitems")
         assert len(items(http, sent, search=subject)) == 1
+
+
+def test_a_send_whose_api_stopped_before_its_record_is_not_sent_again(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API stops between the send and writing its answer down (here: the write never
+    happens, as after kill -9). The repeat cannot know whether the message went out, so it
+    sends nothing and says so; a failed send, by contrast, may be retried with its key."""
+    settings, keys = api_settings(world.lab, world.graph, world.kdc, tmp_path, data_dir=tmp_path)
+    subject = f"Abgebrochen {uuid.uuid4().hex[:8]}"
+    key = uuid.uuid4().hex
+
+    async def stopped(self: IdempotencyStore, caller: str, key: str, result: Stored | None) -> None:
+        if result is not None:
+            raise asyncio.CancelledError  # the process is gone before the answer is recorded
+        await real_finish(self, caller, key, result)
+
+    real_finish = IdempotencyStore._finish
+    api = ApiServer(settings)
+    try:
+        with httpx.Client(
+            base_url=api.url, headers={"X-API-Key": keys["assistenz"]}, timeout=30
+        ) as http:
+            monkeypatch.setattr(IdempotencyStore, "_finish", stopped)
+            with contextlib.suppress(httpx.HTTPError):
+                http_answer = _send(http, subject, key)
+                assert http_answer.status_code >= 500
+    finally:
+        monkeypatch.setattr(IdempotencyStore, "_finish", real_finish)
+        api.stop()
+    api = ApiServer(settings)  # restarted over the same data directory
+    try:
+        with httpx.Client(
+            base_url=api.url, headers={"X-API-Key": keys["assistenz"]}, timeout=30
+        ) as http:
+            repeat = _send(http, subject, key)
+            body = assert_problem(repeat, 409)
+            assert body["type"].endswith("idempotency-outcome-unknown")
+            # A send that fails (no such mailbox to send for) leaves its key free for a retry.
+            failing_key = uuid.uuid4().hex
+            failing = {
+                "from_mailbox": "niemand@musterstadt.example",
+                "message": {"to": [{"email": SACHBEARBEITUNG}], "subject": subject},
+            }
+            first = http.post("/v1/send", json=failing, headers={"Idempotency-Key": failing_key})
+            again = http.post("/v1/send", json=failing, headers={"Idempotency-Key": failing_key})
+            assert first.status_code == again.status_code and first.status_code in (403, 404)
+    finally:
+        api.stop()
+    with world.client("sachbearbeitung") as http:
+        inbox = folder_id(http, SACHBEARBEITUNG, "inbox")
+        assert len(items(http, inbox, search=subject)) == 1
 
 
 def test_a_repeated_create_with_the_same_key_creates_one_item(world: World) -> None:

@@ -2,7 +2,8 @@
 5xx and every answer as documented (status, content type, headers, body schema).
 
 The change stream (an endless server-sent event stream) is left out here; it has its own
-tests. Examples per operation are bounded so that the run stays short.
+tests. Fuzzed examples per operation are bounded so that the run stays short; the coverage
+phase adds its boundary and invalid-shape cases to every operation.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ EXAMPLES_PER_OPERATION = 5
 
 @pytest.fixture(scope="module")
 def api_schema(world: World) -> Any:
-    # The coverage phase (hundreds of boundary cases per operation) is off to keep the run
-    # short; the examples and fuzzing phases still cover every operation.
-    config = SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": False}}})
+    # All three phases: examples, fuzzing and coverage (boundary values and each invalid
+    # shape per parameter; about 1,400 requests in all, a few seconds).
+    config = SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": True}}})
     return schemathesis.openapi.from_url(f"{world.api.url}/openapi.json", config=config).exclude(
         path_regex=r"/changes$"
     )
