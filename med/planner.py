@@ -10,13 +10,14 @@ the calls raise `AccessDenied` before anything is sent or written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, cast
 
 from med.backends.scheduling import SchedulingBackend
 from med.daysheet import DaySheet
-from med.errors import Conflict, InvalidInput, Unsupported
+from med.errors import Conflict, InvalidInput, MedError, Unsupported
 from med.model import (
     Address,
     Attendee,
@@ -245,6 +246,11 @@ class SchedulingMixin:
             tasks, notes = [], [str(exc)]
         tasks.sort(key=lambda t: (t.due or far, t.subject))
         names = {m.address.lower(): m.display_name for m in await me.mailboxes()}
+        if mailbox.lower() not in names:
+            with contextlib.suppress(MedError):
+                names.update(
+                    (m.address.lower(), m.display_name) for m in await me.resolve_names(mailbox)
+                )
         return DaySheet(
             mailbox=mailbox.lower(),
             owner=names.get(mailbox.lower(), mailbox),
