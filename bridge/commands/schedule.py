@@ -207,7 +207,12 @@ def room_lists(profile: str | None = PROFILE, as_json: bool = JSON) -> None:
     async def work() -> None:
         async with open_session(profile) as session:
             found = await session.room_lists()
-            emit(found, as_json, lambda: [typer.echo(f"{r.address}  {r.name}") for r in found])
+
+            def human() -> None:
+                for r in found:
+                    typer.echo(f"{r.address}  {r.name}")
+
+            emit(found, as_json, human)
 
     run(work)
 
