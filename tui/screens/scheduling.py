@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from med import BusyStatus, Event, MedError, MeetingSearch, MeetingTimes
+from med import BusyStatus, Event, MedError, MeetingSearch, MeetingTimes, SlotSuggestion
 from tui.screens.base import medapp_of
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class SchedulingScreen(ModalScreen[Event | None]):
         self.rooms = rooms
         self.found: MeetingTimes | None = None
         self.table: Table | None = None
+        self.shown: list[SlotSuggestion] = []
 
     @property
     def medapp(self) -> MedApp:
@@ -166,6 +167,9 @@ class SchedulingScreen(ModalScreen[Event | None]):
         self.table = grid(found, search.start, search.end)
         self.query_one("#sa-grid", Static).update(self.table)
         self.found = found
+        # A time that has passed is no proposal.
+        now = self.medapp.now()
+        self.shown = [s for s in found.suggestions if s.start >= now]
         options = self.query_one("#sa-slots", OptionList)
         options.clear_options()
         tz = search.start.tzinfo
@@ -176,10 +180,10 @@ class SchedulingScreen(ModalScreen[Event | None]):
                     f"{', '.join(s.rooms) or 'no room free'}",
                     id=str(i),
                 )
-                for i, s in enumerate(found.suggestions)
+                for i, s in enumerate(self.shown)
             ]
         )
-        if found.suggestions:
+        if self.shown:
             options.highlighted = 0
         else:
             self.query_one("#sa-label", Label).update(
@@ -193,7 +197,7 @@ class SchedulingScreen(ModalScreen[Event | None]):
     @work(exclusive=True, group="scheduling-book", exit_on_error=False)
     async def book(self, index: int) -> None:
         assert self.found is not None
-        slot = self.found.suggestions[index]
+        slot = self.shown[index]
         try:
             event = await self.medapp.session.book_meeting(
                 self.found.search,
