@@ -17,7 +17,7 @@ from exchangelib.errors import UnknownTimeZone
 
 from med.backends.ews.convert import BUSY, aware_datetime, ews_datetime
 from med.backends.ews.errors import ews_errors, translate_error
-from med.errors import NotFound
+from med.errors import MedError, NotFound
 from med.model import BusySlot, BusyStatus
 from med.scheduling import (
     Availability,
@@ -86,12 +86,17 @@ class EwsScheduling:
             return None
         period = periods[0]
         acc = self._account()
-        with ews_errors():
-            if self._server_zones is None:
-                self._server_zones = list(
-                    acc.protocol.get_timezones(return_full_timezone_data=True)
+        try:  # the hours are a help: without the server's zones the busy times still count
+            with ews_errors():
+                if self._server_zones is None:
+                    self._server_zones = list(
+                        acc.protocol.get_timezones(return_full_timezone_data=True)
+                    )
+                ms_id = view.working_hours_timezone.to_server_timezone(
+                    self._server_zones, start.year
                 )
-            ms_id = view.working_hours_timezone.to_server_timezone(self._server_zones, start.year)
+        except MedError:
+            return None
         try:
             iana = EWSTimeZone.from_ms_id(ms_id).key if ms_id else "UTC"
         except UnknownTimeZone:
