@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from exlab.core.access import grant, grant_visibility, set_delegate
 from exlab.core.directory import add_group
 from exlab.core.mailbox_rights import add_mailbox_permission
+from exlab.core.scheduling import set_room_details
 from exlab.demo_items import seed_items
 
 if TYPE_CHECKING:
@@ -137,6 +138,15 @@ def seed(lab: Lab) -> None:
 
         # Directory: the room list Outlook's room finder shows, and a distribution group.
         add_group(store, RAEUME, "Räume Kreishaus", "roomlist", [SITZUNGSSAAL])
+        set_room_details(
+            store,
+            SITZUNGSSAAL,
+            capacity=40,
+            building="Kreishaus",
+            floor="1. OG",
+            equipment=("Beamer", "Videokonferenz", "Mikrofonanlage"),
+            wheelchair=True,
+        )
         add_group(
             store,
             VERWALTUNGSVORSTAND,

@@ -1,11 +1,12 @@
 """med: delegate access to Exchange mailboxes through one async entry, `DelegateSession`.
 
-Public names are the session, the domain types of `med.model` and `med.mailbox_settings` and
-the errors of `med.errors`.
+Public names are the session, the domain types of `med.model`, `med.mailbox_settings`,
+`med.scheduling` and `med.daysheet` and the errors of `med.errors`.
 Backends (`med.backends`), permission rules (`med.permissions`), iCalendar (`med.ical`) and the
 profile store (`med.config`) are reached by module path.
 """
 
+from med.daysheet import DaySheet
 from med.errors import (
     AccessDenied,
     AuthError,
@@ -94,6 +95,16 @@ from med.model import (
     YearlyByWeekday,
     to_jsonable,
 )
+from med.scheduling import (
+    Availability,
+    MeetingSearch,
+    MeetingTimes,
+    Room,
+    RoomAvailability,
+    RoomList,
+    SlotSuggestion,
+    WorkingHours,
+)
 from med.service import DelegateSession
 
 __all__ = [
@@ -107,12 +118,14 @@ __all__ = [
     "AuthMethod",
     "AutoReplies",
     "AutoReplyState",
+    "Availability",
     "BadCredentials",
     "BusySlot",
     "BusyStatus",
     "Conflict",
     "Contact",
     "Daily",
+    "DaySheet",
     "Delegate",
     "DelegateLevel",
     "DelegateSession",
@@ -144,6 +157,8 @@ __all__ = [
     "MailboxKind",
     "MedError",
     "MeetingDelivery",
+    "MeetingSearch",
+    "MeetingTimes",
     "Message",
     "MonthlyByDate",
     "MonthlyByWeekday",
@@ -159,10 +174,14 @@ __all__ = [
     "ResponseType",
     "Rights",
     "Role",
+    "Room",
+    "RoomAvailability",
+    "RoomList",
     "SearchResults",
     "SendOptions",
     "Sensitivity",
     "ServerError",
+    "SlotSuggestion",
     "SortField",
     "SyncChange",
     "SyncChangeKind",
@@ -177,6 +196,7 @@ __all__ = [
     "Weekday",
     "Weekly",
     "WellKnownFolder",
+    "WorkingHours",
     "YearlyByDate",
     "YearlyByWeekday",
     "to_jsonable",

@@ -12,7 +12,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 __all__ = [
@@ -934,6 +934,10 @@ def to_jsonable(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, time):
+        return value.isoformat(timespec="minutes")
+    if isinstance(value, timedelta):  # ISO 8601, as Graph writes durations
+        return f"PT{int(value.total_seconds() // 60)}M"
     if isinstance(value, bytes):
         return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -75,6 +75,7 @@ from med.model import (
     Task,
     Voicemail,
 )
+from med.planner import SchedulingMixin
 
 __all__ = ["DelegateSession"]
 
@@ -90,7 +91,7 @@ MAX_VIEW_DAYS = 62
 _RESPONSES = (ResponseType.ACCEPT, ResponseType.TENTATIVE, ResponseType.DECLINE)
 
 
-class DelegateSession(AssistantMixin):
+class DelegateSession(AssistantMixin, SchedulingMixin):
     """Work in one's own and other people's mailboxes through one `Backend`.
 
     Args:

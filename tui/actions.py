@@ -105,6 +105,7 @@ CALENDAR_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("calendars", "o", "calendars", "Calendars"),
     ActionSpec("target-calendar", "T", "target_calendar", "New ones go here"),
     ActionSpec("free-busy", "b", "free_busy", "Free/busy"),
+    ActionSpec("schedule-meeting", "S", "schedule_meeting", "Scheduling assistant", show=False),
 )
 
 # Compose: in-app editor, $EDITOR, review before sending.

@@ -49,6 +49,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
+from bridge.notify.daysheet import DaySheetSpec, parse_day_sheets
 from med import InvalidInput, Profile, WellKnownFolder
 from med.config import profile_from_mapping
 
@@ -244,6 +245,7 @@ class BridgeConfig:
     health_listen: str | None = None
     chat_users: Mapping[str, str] = field(default_factory=dict)
     database_schema: str | None = None  # PostgreSQL schema (search_path) of the bridge's tables
+    day_sheets: tuple[DaySheetSpec, ...] = ()  # morning day sheets (bridge.notify.daysheet)
 
     def identity_for(self, name: str) -> Identity:
         return self.identities[name]
@@ -276,7 +278,11 @@ def load_config(path: Path, *, data_dir: Path, worker_id: str | None = None) -> 
 def parse_config(
     doc: Mapping[str, Any], *, data_dir: Path, worker_id: str | None = None
 ) -> BridgeConfig:
-    _only(doc, "top level", {"bridge", "messenger", "identities", "watch", "rule", "chat_users"})
+    _only(
+        doc,
+        "top level",
+        {"bridge", "messenger", "identities", "watch", "rule", "chat_users", "day_sheet"},
+    )
     bridge = _table(doc, "bridge", required=False)
     _only(
         bridge,
@@ -340,6 +346,12 @@ def parse_config(
         health_listen=str(bridge["health_listen"]) if bridge.get("health_listen") else None,
         chat_users={str(k).lower(): str(v).lower() for k, v in chat_users.items()},
         database_schema=_opt_str(bridge, "database_schema"),
+        day_sheets=parse_day_sheets(
+            _list(doc, "day_sheet"),
+            {w.mailbox for w in watches},
+            lambda text, where: Recipient.parse(text, where).key,
+            ConfigError,
+        ),
     )
 
 

@@ -13,12 +13,14 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bridge.notify.actions import ActionHandler
 from bridge.notify.chat import KEY_STRENGTH, ChatLink
 from bridge.notify.config import BridgeConfig, GraphApp, Identity
+from bridge.notify.daysheet import DaySheetJob
 from bridge.notify.health import HealthBoard, MailboxHealth, MailboxState, health_app
 from bridge.notify.leases import LeaseKeeper
 from bridge.notify.outbox import OutboxSender
@@ -114,6 +116,22 @@ class BridgeWorker:
         self.sender: OutboxSender | None = None
         self.leases: LeaseKeeper | None = None
 
+    async def _day_sheets(self, store: BridgeStore, sessions: _Sessions) -> None:
+        identity = {w.mailbox: w.identity for w in self.config.watches}
+
+        async def session_for(mailbox: str) -> DelegateSession:
+            return await sessions.get(identity[mailbox])
+
+        job = DaySheetJob(
+            self.config.day_sheets,
+            store,
+            session_for,
+            self.held,
+            self._wake,
+            lambda: datetime.now(UTC),
+        )
+        await job.run()
+
     def _state_changed(self, mailbox: str, health: MailboxHealth) -> None:
         log.info("mailbox %s: %s %s", mailbox, health.state.value, health.detail)
         self._status.put_nowait((mailbox, health))
@@ -153,6 +171,9 @@ class BridgeWorker:
                 asyncio.create_task(self._report(), name="status"),
                 asyncio.create_task(self._supervise(sessions, actions), name="supervise"),
             ]
+            if config.day_sheets:
+                sheets = self._day_sheets(store, sessions)
+                tasks.append(asyncio.create_task(sheets, name="daysheet"))
             if config.health_listen:
                 tasks.append(asyncio.create_task(self._serve_health(), name="health"))
             self.ready.set()

@@ -44,9 +44,12 @@ RESPONSE_NAMES = {
 
 
 def invite(caller: Caller, item: Item, now: datetime) -> None:
-    """Meeting requests to attendees' inboxes (and their delegates, per delivery setting)."""
-    attendees = item.props.get("calendar:RequiredAttendees", []) + item.props.get(
-        "calendar:OptionalAttendees", []
+    """Meeting requests to attendees' and rooms' inboxes (and their delegates, per delivery
+    setting)."""
+    attendees = (
+        item.props.get("calendar:RequiredAttendees", [])
+        + item.props.get("calendar:OptionalAttendees", [])
+        + item.props.get("calendar:Resources", [])
     )
     organizer = (item.props.get("calendar:Organizer") or {}).get("email", caller.user)
     for att in attendees:
@@ -97,10 +100,13 @@ def _deliver_request(caller: Caller, item: Item, address: str, now: datetime) ->
     # The attendee's tentative calendar item, as Exchange's calendar assistant creates it.
     cal = distinguished(caller, address, "calendar")
     cal_props = {k: v for k, v in item.props.items() if not k.startswith("lab:")}
+    # A room books itself (Exchange's resource booking attendant, AutomateProcessing
+    # AutoAccept): the slot is busy at once; people hold it tentatively until they answer.
+    room = owner_kind(caller, address) == "room"
     cal_props.update(
         {
-            "calendar:MyResponseType": "NoResponseReceived",
-            "calendar:LegacyFreeBusyStatus": "Tentative",
+            "calendar:MyResponseType": "Accept" if room else "NoResponseReceived",
+            "calendar:LegacyFreeBusyStatus": "Busy" if room else "Tentative",
             "calendar:MeetingRequestWasSent": False,
         }
     )

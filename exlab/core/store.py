@@ -163,6 +163,15 @@ CREATE TABLE IF NOT EXISTS directory_members (
     member TEXT NOT NULL,
     PRIMARY KEY (group_address, member)
 );
+-- What the directory knows of a room mailbox (exlab.core.scheduling).
+CREATE TABLE IF NOT EXISTS room_details (
+    address TEXT PRIMARY KEY,
+    capacity INTEGER,
+    building TEXT,
+    floor TEXT,
+    equipment TEXT NOT NULL DEFAULT '',
+    wheelchair INTEGER NOT NULL DEFAULT 0
+);
 -- App registrations of the lab's OAuth authority (exlab.graph.apps).
 CREATE TABLE IF NOT EXISTS app_registrations (
     client_id TEXT PRIMARY KEY,

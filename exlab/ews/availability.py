@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from exlab.core.access import Rights
 from exlab.core.freebusy import MAX_WINDOW, RANK, Busy, busy_times, granted_view, merged
+from exlab.core.scheduling import working_hours
 from exlab.core.targets import item_ews_id
 from exlab.core.timezones import Zone, zone_by_id
 from exlab.ews.ids import rights_on
@@ -260,13 +261,14 @@ def _free_busy_view(
         events = sub(view, t("CalendarEventArray"))
         for entry in busy:
             _event(ctx, events, entry, kind, rights, zone)
+    work = working_hours(mailbox)
     hours = sub(view, t("WorkingHours"))
-    serializable_zone(hours, zone_by_id(mailbox.time_zone) or _utc())
+    serializable_zone(hours, zone_by_id(work.time_zone) or _utc())
     periods = sub(hours, t("WorkingPeriodArray"))
     period = sub(periods, t("WorkingPeriod"))
-    sub(period, t("DayOfWeek"), " ".join(WEEKDAYS[:5]))
-    sub(period, t("StartTimeInMinutes"), "480")
-    sub(period, t("EndTimeInMinutes"), "1020")
+    sub(period, t("DayOfWeek"), " ".join(work.days))
+    sub(period, t("StartTimeInMinutes"), str(work.start_minutes))
+    sub(period, t("EndTimeInMinutes"), str(work.end_minutes))
     return view
 
 

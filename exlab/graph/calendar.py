@@ -42,6 +42,7 @@ from exlab.graph.core import (
     target_gid,
 )
 from exlab.graph.extended import expanded
+from exlab.graph.scheduling import working_hours_json
 
 
 def event_json(call: Call, target: targets.Target) -> Json:
@@ -337,6 +338,9 @@ def get_schedule(call: Call) -> Json:
                 "scheduleId": raw,
                 "availabilityView": freebusy.merged(busy, start, end, interval),
                 "scheduleItems": items,
+                "workingHours": (
+                    working_hours_json(mb) if (mb := call.lab.store.mailbox(address)) else None
+                ),
             }
         )
     return {

@@ -75,6 +75,7 @@ DELEGATED_SCOPES = frozenset(
         "Tasks.ReadWrite.Shared",
         "MailboxSettings.Read",
         "MailboxSettings.ReadWrite",
+        "Place.Read.All",
     }
 )
 APPLICATION_ROLES = frozenset(
@@ -85,6 +86,7 @@ APPLICATION_ROLES = frozenset(
         "Contacts.ReadWrite",
         "MailboxSettings.Read",
         "User.Read.All",
+        "Place.Read.All",
     }
 )
 DEVICE_CODE_LIFETIME = timedelta(minutes=15)

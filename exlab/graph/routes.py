@@ -77,6 +77,7 @@ from exlab.graph.people import (
     task_json,
     todo_list_json,
 )
+from exlab.graph.scheduling import find_meeting_times, places_route
 
 
 def segments(path: str) -> list[str]:
@@ -109,6 +110,9 @@ def route(call: Call) -> tuple[int, Any]:
             return 200, collection(call, rows, context="users")
         call.mailbox = find_mailbox(call, segs[1])
         rest = segs[2:]
+    elif head == "places":
+        call.ctx = Caller(call.lab, p.user or "")
+        return places_route(call, segs[1:])
     else:
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{head}'.")
     call.ctx = Caller(call.lab, p.user if p.user else call.mailbox)
@@ -126,6 +130,8 @@ def mailbox_route(call: Call, rest: list[str]) -> tuple[int, Any]:
     first = rest[0]
     if settings.handles(rest):
         return settings.settings_route(call, rest)
+    if first == "findMeetingTimes" and n == 1 and m == "POST":
+        return 200, find_meeting_times(call)
     if first == "sendMail" and n == 1 and m == "POST":
         return send_mail(call)
     if first == "mailFolders":

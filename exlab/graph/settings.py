@@ -30,6 +30,7 @@ from exlab.graph.core import (
     not_allowed,
     resolve_folder,
 )
+from exlab.graph.scheduling import working_hours_json
 
 STATUS_OUT = {"Disabled": "disabled", "Enabled": "alwaysEnabled", "Scheduled": "scheduled"}
 STATUS_IN = {v.lower(): k for k, v in STATUS_OUT.items()}
@@ -142,7 +143,7 @@ def _mailbox_settings(call: Call, rest: list[str]) -> tuple[int, Any]:
         out: Json = {
             "timeZone": mailbox.time_zone if mailbox else "UTC",
             "language": {"locale": "de-DE"},
-            "workingHours": None,
+            "workingHours": working_hours_json(mailbox) if mailbox else None,
         }
         if mailbox_rights.may_manage(store, call.mailbox, call.ctx.user):
             out["automaticRepliesSetting"] = _replies_json(

@@ -41,6 +41,7 @@ USER_SCOPES = (
     "https://graph.microsoft.com/MailboxSettings.Read",
     "https://graph.microsoft.com/User.Read",
     "https://graph.microsoft.com/User.ReadBasic.All",
+    "https://graph.microsoft.com/Place.Read.All",
 )
 """Delegated scopes a delegate mailbox user needs (own and shared mail, calendars, contacts)."""
 

@@ -13,7 +13,7 @@ import itertools
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from med.errors import AccessDenied, InvalidInput, NotFound, Unreachable, Unsupported
@@ -55,6 +55,15 @@ from med.model import (
     Weekly,
 )
 from med.permissions import rights_for_role
+from med.scheduling import (
+    Availability,
+    MeetingSearch,
+    Room,
+    RoomList,
+    SlotSuggestion,
+    WorkingHours,
+    suggest,
+)
 
 DOMAIN = "musterstadt.example"
 ME = f"assistenz@{DOMAIN}"
@@ -646,6 +655,28 @@ class FakeOrg:
             )
             out.append(FreeBusy(address, slots))
         return out
+
+    # The scheduling seam (med.backends.scheduling): Exchange's default working hours for all,
+    # slots by med's own rule, as the EWS backend computes them.
+
+    def availability(
+        self, addresses: Sequence[str], start: datetime, end: datetime
+    ) -> Sequence[Availability]:
+        hours = WorkingHours(tuple(Weekday)[:5], time(8), time(17), "UTC")
+        return [
+            Availability(f.address, f.slots, None if f.error else hours, f.error)
+            for f in self.free_busy(addresses, start, end)
+        ]
+
+    def suggest_times(self, search: MeetingSearch) -> tuple[Sequence[SlotSuggestion], str]:
+        found = self.availability([*search.people, *search.rooms], search.start, search.end)
+        return suggest(search, {a.address.lower(): a for a in found})
+
+    def room_lists(self) -> Sequence[RoomList]:
+        return [RoomList(f"raeume@{DOMAIN}", "Räume Kreishaus")]
+
+    def rooms(self, room_list: str | None) -> Sequence[Room]:
+        return []
 
     def permissions(self, folder: Folder) -> Sequence[Any]:
         raise Unsupported("folder_permissions", self.name)

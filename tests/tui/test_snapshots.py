@@ -79,3 +79,17 @@ def test_calendar_day_grid_with_team_overlay(
         await settle(pilot)
 
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_scheduling_assistant_grid(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    from tests.tui.fakeorg import CHEF, ME
+    from tui.screens.scheduling import SchedulingScreen
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(SchedulingScreen(CHEF, NOW.date(), ME, ""))
+        await settle(pilot)
+        pilot.app.screen.query_one("#sa-slots").focus()  # no blinking text cursor in the picture
+        await settle(pilot)
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)

@@ -23,6 +23,9 @@ def test_all_is_sorted_and_complete() -> None:
         "auth",
         "assistant",
         "mailbox_settings",
+        "scheduling",
+        "planner",
+        "daysheet",
     }
     assert public == set(med.__all__)
 

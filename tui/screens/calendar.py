@@ -597,6 +597,20 @@ class CalendarScreen(MedScreen[None]):
             told = f", proposing {proposal[0]:%d.%m. %H:%M}–{proposal[1]:%H:%M}"
         self.post_message(msg.ItemChanged(changed, f"Answered: {response.value}{told}."))
 
+    def action_schedule_meeting(self) -> None:
+        from tui.screens.scheduling import SchedulingScreen
+
+        folder = self._folder(self.active)
+        ws = self.medapp.workspace
+        mailbox = ws.mailbox_of(folder) if folder else None
+        owner = mailbox.address if mailbox and mailbox.kind is not MailboxKind.PUBLIC else ws.user
+
+        def booked(event: Event | None) -> None:
+            if event is not None:
+                self.post_message(msg.ItemChanged(event, f"Booked {event.subject!r}."))
+
+        self.app.push_screen(SchedulingScreen(owner, self.day), booked)
+
     def action_free_busy(self) -> None:
         from tui.screens.free_busy import FreeBusyScreen
 

@@ -8,6 +8,7 @@ from bridge.api.routes import (
     folders,
     items,
     mailboxes,
+    scheduling,
     sending,
     settings,
     webhooks,
@@ -20,6 +21,7 @@ ROUTERS = (
     sending.router,
     calendar.router,
     settings.router,
+    scheduling.router,
     changes.router,
     webhooks.router,
 )

@@ -113,10 +113,10 @@ from med.backends.ews.errors import (
     ews_errors,
     raise_if_error,
     seen_response,
-    translate_error,
 )
 from med.backends.ews.events import open_subscription, watch_events
 from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
+from med.backends.ews.scheduling import EwsScheduling
 from med.backends.ews.settings import EwsSettings
 from med.errors import (
     AccessDenied,
@@ -133,7 +133,6 @@ from med.model import (
     Attendee,
     AttendeeKind,
     AuthMethod,
-    BusySlot,
     BusyStatus,
     Contact,
     Delegate,
@@ -203,7 +202,7 @@ class _Patience(FaultTolerance):  # type: ignore[misc]
 # --------------------------------------------------------------------------- backend
 
 
-class EwsBackend(EwsSettings):
+class EwsBackend(EwsSettings, EwsScheduling):
     """Exchange Web Services through exchangelib, always as a delegate (never impersonation).
 
     Args:
@@ -1511,36 +1510,8 @@ class EwsBackend(EwsSettings):
     def free_busy(
         self, addresses: Sequence[str], start: datetime, end: datetime
     ) -> Sequence[FreeBusy]:
-        acc = self._account()
-        with ews_errors():
-            views = list(
-                acc.protocol.get_free_busy_info(
-                    accounts=[(a, "Required", False) for a in addresses],
-                    start=ews_datetime(start),
-                    end=ews_datetime(end),
-                    requested_view="Detailed",
-                )
-            )
-        out = []
-        for address, view in zip(addresses, views, strict=False):
-            if isinstance(view, Exception):
-                err = translate_error(view, mailbox=address)
-                out.append(FreeBusy(address, (), error=str(err)))
-                continue
-            slots = []
-            for ev in view.calendar_events or ():
-                details = ev.details
-                slots.append(
-                    BusySlot(
-                        start=aware_datetime(ev.start) or start,
-                        end=aware_datetime(ev.end) or end,
-                        status=BUSY.get(ev.busy_type or "Busy", BusyStatus.BUSY),
-                        subject=getattr(details, "subject", None) if details else None,
-                        location=getattr(details, "location", None) if details else None,
-                    )
-                )
-            out.append(FreeBusy(address, tuple(slots)))
-        return out
+        found = self.availability(addresses, start, end)
+        return [FreeBusy(a.address, a.slots, a.error) for a in found]
 
     # ------------------------------------------------------------------ permissions
 

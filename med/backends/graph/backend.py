@@ -40,12 +40,9 @@ from med.backends.base import Watch
 from med.backends.graph import events
 from med.backends.graph.connection import _protocol, _TokenConnection
 from med.backends.graph.convert import (
-    SHOW_AS,
     _attachment,
     _contact,
     _contact_out,
-    _dt,
-    _dttz,
     _event,
     _event_out,
     _make_id,
@@ -60,6 +57,7 @@ from med.backends.graph.convert import (
 )
 from med.backends.graph.errors import translate
 from med.backends.graph.events import NO_STREAMING
+from med.backends.graph.scheduling import GraphScheduling
 from med.backends.graph.settings import GraphSettings
 from med.errors import (
     AccessDenied,
@@ -74,8 +72,6 @@ from med.model import (
     MAIL_FOLDERS,
     Address,
     AttachmentContent,
-    BusySlot,
-    BusyStatus,
     Contact,
     Delegate,
     Event,
@@ -166,7 +162,7 @@ SORT_FIELDS = {
 }
 
 
-class GraphBackend(GraphSettings):
+class GraphBackend(GraphSettings, GraphScheduling):
     """A `Backend` speaking Microsoft Graph for `user`, with tokens from `token()`.
 
     Args:
@@ -886,37 +882,8 @@ class GraphBackend(GraphSettings):
         self, addresses: Sequence[str], start: datetime, end: datetime
     ) -> Sequence[FreeBusy]:
         """Graph's getSchedule: one request for everyone; a person without data gets `error`."""
-        if end <= start:
-            raise InvalidInput("The end of the free/busy range must be after its start.")
-        if not addresses:
-            return []
-        body = {
-            "schedules": list(addresses),
-            "startTime": _dttz(start),
-            "endTime": _dttz(end),
-            "availabilityViewInterval": 30,
-        }
-        data = self._json("post", None, "calendar/getSchedule", data=body)
-        by_id = {str(v.get("scheduleId", "")).lower(): v for v in data.get("value", [])}
-        out = []
-        for address in addresses:
-            info = by_id.get(address.lower())
-            if info is None or info.get("error"):
-                error = (info or {}).get("error") or {}
-                out.append(FreeBusy(address, (), str(error.get("message") or "No data.")))
-                continue
-            slots = tuple(
-                BusySlot(
-                    _dt(i.get("start")) or start,
-                    _dt(i.get("end")) or end,
-                    SHOW_AS.get(str(i.get("status")), BusyStatus.BUSY),
-                    i.get("subject"),
-                    i.get("location"),
-                )
-                for i in info.get("scheduleItems") or ()
-            )
-            out.append(FreeBusy(address, slots))
-        return out
+        found = self.availability(addresses, start, end)
+        return [FreeBusy(a.address, a.slots, a.error) for a in found]
 
     # ------------------------------------------------------------------ permissions
 
