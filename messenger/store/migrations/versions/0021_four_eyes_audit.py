@@ -1,8 +1,8 @@
 """Four-eyes audit: audit keys and their shares, deposited seals, requests, approvals, exports
 and the hash-chained audit log.
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0021
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0031"
-down_revision = "0030"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

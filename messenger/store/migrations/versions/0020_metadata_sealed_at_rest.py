@@ -1,7 +1,7 @@
 """Conversation names and display names are sealed at rest: their columns become unbounded text.
 
-Revision ID: 0030
-Revises: 0025
+Revision ID: 0020
+Revises: 0019
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030"
-down_revision = "0025"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """Alarm lists, alarms, their recipients, sealed keys, log and attachments.
 
-Revision ID: 0020
+Revision ID: 0018
 Revises: 0017
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
+revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None

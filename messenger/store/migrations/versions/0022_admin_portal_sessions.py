@@ -1,7 +1,7 @@
 """Admin portal sessions: browser sessions of administrators, apart from the API's tokens.
 
-Revision ID: 0035
-Revises: 0031
+Revision ID: 0022
+Revises: 0021
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0035"
-down_revision = "0031"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

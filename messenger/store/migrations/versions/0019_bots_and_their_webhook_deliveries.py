@@ -1,7 +1,7 @@
 """Bots (tenant-scoped accounts with scopes, a send rate and a webhook) and webhook deliveries.
 
-Revision ID: 0025
-Revises: 0020
+Revision ID: 0019
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025"
-down_revision = "0020"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
