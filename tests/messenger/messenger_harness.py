@@ -113,8 +113,10 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.database.url, self.database.schema)
-        # Seeding writes names sealed with the server's key, as the server and the CLI do.
-        sealing.attach(self.engine, sealing.load_keyring(metadata_key_path(self.settings)))
+        # Seeding writes names sealed with the server's key, as the server and the CLI do. A
+        # harness made before its server starts makes the key file the server then uses.
+        key_file = metadata_key_path(self.settings)
+        sealing.attach(self.engine, sealing.load_keyring(key_file, create=True))
         self.sessions = sessionmaker(self.engine)
         self.hasher = make_hasher(FAST_ARGON2)
 

@@ -24,6 +24,7 @@ from messenger.bots.oncall import OnCallBot, Rota, RotaError
 from messenger.client import MessengerClient
 from messenger.client.bot import Bot
 from messenger.client.e2e import DecryptedMessage
+from messenger.server.config import metadata_key_path
 
 REPO = Path(__file__).resolve().parents[2]
 FAST_KEYS = (nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE, nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE)
@@ -210,7 +211,7 @@ def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_admin_cli_manages_bots_and_checks_a_rota(msg: Harness, tmp_path: Path) -> None:
     await msg.tenant("Kreisklinik", "klinik.example")
-    db = ["--db", msg.database.url]
+    db = ["--db", msg.database.url, "--metadata-keys", str(metadata_key_path(msg.settings))]
     made = json.loads(
         cli(*db, "admin", "bot", "create", "Kreisklinik", "Rota", "--scope", "read").stdout
     )
