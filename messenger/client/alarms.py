@@ -28,6 +28,7 @@ from typing import Any
 
 from messenger.client._client import Envelope, MessengerClient, new_txn_id
 from messenger.client._errors import MessengerError, NotFound
+from messenger.client.content import VOICE_MIMES
 from messenger.client.e2e import E2ESession, _b64, _unb64, device_records
 from messenger.crypto import (
     AttachmentKey,
@@ -40,7 +41,6 @@ from messenger.crypto import (
 log = logging.getLogger(__name__)
 
 LEVELS = ("info", "urgent", "alarm", "panic")
-VOICE_MIMES = ("audio/ogg", "audio/wav")
 
 
 @dataclass(frozen=True)
