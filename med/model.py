@@ -731,6 +731,9 @@ class Task(Item):
     status: TaskStatus = TaskStatus.NOT_STARTED
     percent_complete: int = 0
     owner: str = ""
+    #: When the task's reminder fires (a moment of its own, not minutes before a start, as
+    #: Outlook and To Do set it); None = no reminder.
+    reminder_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

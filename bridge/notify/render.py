@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bridge.notify.rules import item_kind
-from med import Event, Item, Message
+from med import Event, Item, Message, Task
 
 __all__ = ["PREVIEW_CHARS", "actions_for", "item_link", "payload_for", "render", "render_digest"]
 
@@ -62,6 +62,8 @@ def payload_for(item: Item, mailbox: str, folder: str, kind: str | None = None) 
         payload["start"] = item.start.isoformat()
         if item.location:
             payload["location"] = item.location
+    if isinstance(item, Task) and item.due is not None:
+        payload["task_due"] = item.due.date().isoformat()
     return payload
 
 
@@ -98,6 +100,8 @@ def render(payload: dict[str, Any], ref: int) -> str:
         lines.append(f"Starts: {payload['start']}")
     if payload.get("location"):
         lines.append(f"Where: {payload['location']}")
+    if payload.get("task_due"):
+        lines.append(f"Task due: {payload['task_due']}")
     if payload.get("preview"):
         lines.append(f"> {payload['preview']}")
     lines.append(str(payload["link"]))

@@ -96,6 +96,7 @@ def _graph_app_session(identity: Identity, app: GraphApp) -> DelegateSession:
         poll_interval_s=app.delta_poll_seconds,
         notification_host=app.notification_host,
         notification_url=app.notification_url,
+        app_only=True,
     )
     return DelegateSession(backend, mailboxes=profile.mailboxes)
 

@@ -202,8 +202,9 @@ class MailboxWatcher:
         for name, folder in self.folders.items():
             added += await self._sync_folder(name, folder)
         calendars = {n: f for n, f in self.folders.items() if f.kind is FolderKind.CALENDAR}
-        if self.reminders is not None and calendars:
-            if await self.reminders.scan(calendars):
+        task_folders = {n: f for n, f in self.folders.items() if f.kind is FolderKind.TASKS}
+        if self.reminders is not None and (calendars or task_folders):
+            if await self.reminders.scan(calendars, task_folders):
                 self.on_recorded()
             self.board.count("reminder_scans")
         self.synced_at = time.time()

@@ -752,6 +752,9 @@ def task_out(p: Mapping[str, Any], item_id: str, change_key: str) -> Json:
         "startDateTime": dttz_out(p.get("task:StartDate"), utc, "UTC"),
         "dueDateTime": dttz_out(p.get("task:DueDate"), utc, "UTC"),
         "completedDateTime": dttz_out(p.get("task:CompleteDate"), utc, "UTC"),
+        "reminderDateTime": dttz_out(p.get("item:ReminderDueBy"), utc, "UTC")
+        if p.get("item:ReminderIsSet")
+        else None,
     }
 
 
@@ -785,6 +788,8 @@ def task_in(body: Mapping[str, Any]) -> Props:
             p[target] = None if value is None else dttz_in(value, key)[0]
         elif key == "isReminderOn":
             p["item:ReminderIsSet"] = bool(value)
+        elif key == "reminderDateTime":
+            p["item:ReminderDueBy"] = None if value is None else dttz_in(value, key)[0]
         else:
             raise GraphInputError(
                 f"The property '{key}' does not exist on type 'microsoft.graph.todoTask'."

@@ -995,6 +995,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
                 status=TASK_STATUS.get(ex.status or "NotStarted", TaskStatus.NOT_STARTED),
                 percent_complete=int(ex.percent_complete or 0),
                 owner=str(ex.owner or ""),
+                reminder_at=aware_datetime(ex.reminder_due_by) if ex.reminder_is_set else None,
             )
         if item_class.lower().startswith("ipm.stickynote"):
             return Note(**common)
@@ -1137,6 +1138,9 @@ class EwsBackend(EwsSettings, EwsScheduling):
         if isinstance(item, Task):
             # A completion date means done; done is 100 %, as Outlook shows it.
             done = item.completed is not None or item.status is TaskStatus.COMPLETED
+            common["reminder_is_set"] = item.reminder_at is not None
+            if item.reminder_at is not None:
+                common["reminder_due_by"] = ews_datetime(item.reminder_at)
             return ExTask(
                 **common,
                 start_date=EWSDate.from_date(item.start.date()) if item.start else None,
@@ -1242,6 +1246,8 @@ class EwsBackend(EwsSettings, EwsScheduling):
             names.extend(n for n in mapped if n not in names)
         if isinstance(ex, ExTask) and "status" in names and "percent_complete" not in names:
             names.append("percent_complete")  # completing also makes it 100 %
+        if isinstance(ex, ExTask) and ex.reminder_due_by is None and "reminder_due_by" in names:
+            names.remove("reminder_due_by")  # a cleared reminder is ReminderIsSet false alone
         if not item.change_key:
             with ews_errors(**ctx):
                 (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["subject"]))

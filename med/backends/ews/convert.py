@@ -233,6 +233,8 @@ LIST_FIELDS: dict[FolderKind, tuple[str, ...]] = {
         "complete_date",
         "status",
         "percent_complete",
+        "reminder_is_set",  # the bridge schedules task reminders from lists
+        "reminder_due_by",
         "item_class",
         "last_modified_time",
         "has_attachments",
@@ -354,6 +356,7 @@ UPDATE_FIELDS: dict[str, tuple[str, ...]] = {
     "last_verb": ("med_last_verb",),
     "flag": ("med_flag_status", "med_flag_start", "med_flag_due", "med_flag_complete"),
     "reminder_minutes": ("reminder_is_set", "reminder_minutes_before_start"),
+    "reminder_at": ("reminder_is_set", "reminder_due_by"),
     "to": ("to_recipients",),
     "cc": ("cc_recipients",),
     "bcc": ("bcc_recipients",),

@@ -209,8 +209,12 @@ class GraphBackend(GraphSettings, GraphScheduling):
         poll_interval_s: float = 10.0,
         notification_host: str | None = None,
         notification_url: str | None = None,
+        app_only: bool = False,
     ) -> None:
         self.user = user.lower()
+        #: Signed in as an app (client credentials): its application permissions reach every
+        #: user's To Do lists (Tasks.ReadWrite.All), where a user reaches only their own.
+        self.app_only = app_only
         #: How often `subscribe` asks the server for changes (and, with change
         #: notifications, how long a quiet stream waits before a STATUS heartbeat).
         self.poll_interval_s = poll_interval_s
@@ -394,7 +398,7 @@ class GraphBackend(GraphSettings, GraphScheduling):
         )
 
     def _own_only(self, mailbox: str) -> None:
-        if mailbox.lower() != self.user:
+        if mailbox.lower() != self.user and not self.app_only:
             raise Unsupported("tasks", "graph", NO_TASKS)
 
     def folder_tree(self, mailbox: Mailbox) -> FolderNode:
@@ -436,7 +440,7 @@ class GraphBackend(GraphSettings, GraphScheduling):
         with contextlib.suppress(AccessDenied, NotFound):
             for cf in self._json("get", address, "contactFolders").get("value", []):
                 nodes.append(FolderNode(self._contact_folder(address, cf, root.id)))
-        if address == self.user:
+        if address == self.user or self.app_only:
             with contextlib.suppress(AccessDenied, NotFound):
                 for tl in self._json("get", address, "todo/lists").get("value", []):
                     nodes.append(FolderNode(self._task_list(address, tl, root.id)))

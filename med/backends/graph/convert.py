@@ -407,6 +407,7 @@ def _task(data: Mapping[str, Any], mailbox: str, list_id: str) -> Task:
         completed=_dt(data.get("completedDateTime")),
         status=TASK_STATUS.get(str(data.get("status")), TaskStatus.NOT_STARTED),
         percent_complete=100 if data.get("status") == "completed" else 0,
+        reminder_at=_dt(data.get("reminderDateTime")) if data.get("isReminderOn") else None,
     )
 
 
@@ -432,6 +433,10 @@ def _task_out(task: Task, fields: Sequence[str] | None = None) -> dict[str, Any]
         value = getattr(task, name)
         if (every and value is not None) or name in want:
             out[key] = _dttz(value) if value is not None else None
+    if every or "reminder_at" in want:
+        out["isReminderOn"] = task.reminder_at is not None
+        if task.reminder_at is not None:
+            out["reminderDateTime"] = _dttz(task.reminder_at)
     return out
 
 

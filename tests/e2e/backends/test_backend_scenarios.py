@@ -212,6 +212,25 @@ async def test_task_create_complete_delete(backend: Backend) -> None:
     assert created.id not in {t.id for t in listed}
 
 
+async def test_a_task_reminder_is_set_read_moved_and_cleared(backend: Backend) -> None:
+    assistenz = backend.assistenz
+    tasks = await assistenz.default_folder(ASSISTENZ, "tasks")
+    remind = datetime(2027, 2, 1, 8, 30, tzinfo=UTC)
+    created = await assistenz.create(tasks, Task(subject="Reisekosten", reminder_at=remind))
+    assert isinstance(created, Task)
+    listed = (await assistenz.items(tasks, ItemQuery(limit=200))).items
+    [seen] = [t for t in listed if t.id == created.id]
+    assert isinstance(seen, Task) and seen.reminder_at == remind  # lists carry it (bridge scans)
+    later = remind + timedelta(hours=2)
+    await assistenz.update(dataclasses.replace(seen, reminder_at=later), ["reminder_at"])
+    moved = await assistenz.get(created.id)
+    assert isinstance(moved, Task) and moved.reminder_at == later
+    await assistenz.update(dataclasses.replace(moved, reminder_at=None), ["reminder_at"])
+    cleared = await assistenz.get(created.id)
+    assert isinstance(cleared, Task) and cleared.reminder_at is None
+    await assistenz.delete(cleared, hard=True)
+
+
 # --------------------------------------------------------------------------- sending
 
 
