@@ -96,6 +96,9 @@ class MailboxWatcher:
             if wants_reminders(self.rules)
             else None
         )
+        #: Calendars and task folders the backend cannot sync (Graph's delta is for mail):
+        #: their new items are not notified, their reminders still are (scanned, not synced).
+        self.reminders_only: set[str] = set()
         self._dirty = asyncio.Event()
         self.streaming = False
         self.synced_at = 0.0
@@ -118,11 +121,7 @@ class MailboxWatcher:
                         subscription = self._subscribe()
                     await self.catch_up()
                     failures = 0
-                    self.board.set(
-                        self.mailbox,
-                        MailboxState.RUNNING,
-                        "streaming" if self.streaming else "polling",
-                    )
+                    self.board.set(self.mailbox, MailboxState.RUNNING, self._running_detail())
                     await self._wait()
                 except MedError as exc:
                     failures += 1
@@ -132,6 +131,12 @@ class MailboxWatcher:
                 subscription.cancel()
                 with contextlib.suppress(asyncio.CancelledError, MedError):
                     await subscription
+
+    def _running_detail(self) -> str:
+        detail = "streaming" if self.streaming else "polling"
+        if self.reminders_only:
+            detail += f"; reminders only: {', '.join(sorted(self.reminders_only))}"
+        return detail
 
     async def _pause(self, exc: MedError, failures: int) -> None:
         delay = retry_delay(exc, failures)
@@ -200,7 +205,8 @@ class MailboxWatcher:
         """Sync every watched folder from its saved state; returns new outbox rows."""
         added = 0
         for name, folder in self.folders.items():
-            added += await self._sync_folder(name, folder)
+            if name not in self.reminders_only:
+                added += await self._sync_folder(name, folder)
         calendars = {n: f for n, f in self.folders.items() if f.kind is FolderKind.CALENDAR}
         task_folders = {n: f for n, f in self.folders.items() if f.kind is FolderKind.TASKS}
         if self.reminders is not None and (calendars or task_folders):
@@ -231,6 +237,16 @@ class MailboxWatcher:
                 )
                 self.board.count("sync_batches")
                 created = []
+        except Unsupported:
+            if folder.kind not in (FolderKind.CALENDAR, FolderKind.TASKS):
+                raise
+            log.warning(
+                "mailbox %s: %s cannot be synced on this backend; its reminders only",
+                self.mailbox,
+                name,
+            )
+            self.reminders_only.add(name)
+            return added
         except InvalidInput:
             # The saved state no longer fits the folder (recreated): start a new baseline.
             log.warning("mailbox %s: sync state of %s rejected, new baseline", self.mailbox, name)

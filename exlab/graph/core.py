@@ -165,7 +165,8 @@ def need(call: Call, area: str, *, write: bool = False, send: bool = False) -> N
     else:
         wanted = {f"{area}.Read", f"{area}.ReadWrite"}
     if p.app_only:
-        if wanted & p.roles:
+        # Some areas name their application permission with ".All" (Tasks.ReadWrite.All).
+        if (wanted | {f"{w}.All" for w in wanted}) & p.roles:
             return
     else:
         own = call.mailbox == p.user

@@ -84,6 +84,7 @@ APPLICATION_ROLES = frozenset(
         "Mail.Send",
         "Calendars.ReadWrite",
         "Contacts.ReadWrite",
+        "Tasks.ReadWrite.All",  # To Do lists of every user (the only app permission To Do has)
         "MailboxSettings.Read",
         "User.Read.All",
         "Place.Read.All",

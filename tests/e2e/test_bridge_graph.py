@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bridge.notify import MailboxState
 from exlab.graph.oauth import DAEMON_CLIENT_ID, DAEMON_SECRET, TENANT_ID
 from exlab.graph.serve import GraphLab
-from med import Address, DelegateSession, Message
+from med import Address, DelegateSession, Event, Message, Task
 from tests.e2e.bridge_harness import (
     ASSISTENZ,
     CHEF,
@@ -121,8 +123,6 @@ async def test_where_graph_cannot_reach_the_listener_the_bridge_polls_delta(
 async def test_a_wrong_client_secret_shows_as_auth_failed(
     rig: BridgeRig, graph: GraphLab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bridge.notify import MailboxState
-
     monkeypatch.setenv("BRIDGE_TEST_GRAPH_SECRET", "not the secret")
     config = rig.write_config(
         rules=CHEF_INBOX_TO_ASSISTENZ,
@@ -137,3 +137,65 @@ async def test_a_wrong_client_secret_shows_as_auth_failed(
             30,
             lambda: worker.board.snapshot(),
         )
+
+
+WATCH_CALENDAR_AND_TASKS_AS_APP = (
+    f'[[watch]]\nmailbox = "{CHEF}"\nfolders = ["calendar", "tasks"]\n'
+    'identity = "graph"\nrights_identity = "chef"\n'
+)
+REMINDERS_TO_ASSISTENZ = f"""
+[[rule]]
+name = "reminders"
+mailbox = "{CHEF}"
+kinds = ["reminder"]
+to = ["user:{ASSISTENZ}"]
+"""
+
+
+async def test_calendar_and_task_reminders_arrive_when_the_bridge_watches_through_graph(
+    rig: BridgeRig,
+    graph: GraphLab,
+    session_for: Callable[..., DelegateSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BRIDGE_TEST_GRAPH_SECRET", DAEMON_SECRET)
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(
+        rules=REMINDERS_TO_ASSISTENZ,
+        watches=WATCH_CALENDAR_AND_TASKS_AS_APP,
+        identities=app_identity(graph, "delta_poll_seconds = 0.3"),
+        mode="pull",
+        poll_seconds=0.3,
+    )
+    chef = session_for(CHEF)
+    calendar = await chef.default_folder(CHEF, "calendar")
+    tasks = await chef.default_folder(CHEF, "tasks")
+    async with rig.worker(config) as worker:
+        board = worker.board.mailboxes
+        # Graph's delta covers mail folders only: the two are scanned for reminders.
+        await until(
+            lambda: CHEF in board and board[CHEF].state is MailboxState.RUNNING,
+            30,
+            lambda: worker.board.snapshot(),
+        )
+        assert "reminders only: calendar, tasks" in board[CHEF].detail
+        soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+        await chef.create(
+            calendar,
+            Event(
+                subject="Pressetermin Rathaus",
+                start=soon + timedelta(minutes=1),
+                end=soon + timedelta(minutes=31),
+                reminder_minutes=1,
+            ),
+            send_invitations=False,
+        )
+        await chef.create(tasks, Task(subject="Grußwort schreiben", reminder_at=soon))
+        [meeting] = await assistenz.wait_for("Pressetermin Rathaus")
+        [task] = await assistenz.wait_for("Grußwort schreiben")
+        state = board[CHEF].state
+    assert meeting.body.startswith("[Reminder #") and task.body.startswith("[Reminder #")
+    assert f"{CHEF} ›" in task.body
+    assert state is MailboxState.RUNNING
+    assert len(assistenz.containing("Pressetermin Rathaus")) == 1
+    assert len(assistenz.containing("Grußwort schreiben")) == 1
