@@ -52,6 +52,42 @@ def locate() -> None:
             typer.echo(f"locked: {setting.name} (set by {setting.origin})")
 
 
+def managed_key_check(key: tuple[str, ...], value: object) -> str | None:
+    """The TUI's settings schema, for the tenant's managed keys (`bridge.managed_config`)."""
+    from tui.config import check_setting
+
+    return check_setting(key, value)
+
+
+def _refresh_tenant_settings() -> None:
+    """At TUI start: apply the tenant's app configuration again with the saved messenger
+    session (`medbridge config sync-managed` made it); any failure keeps the keys delivered
+    last and is one line, never a reason not to start."""
+    from bridge.managed_config import MessengerSignIn, rejected_lines, sync_signed_in
+    from messenger.client import MessengerError, Unauthenticated
+
+    sign_in = MessengerSignIn.load()
+    if sign_in is None or sign_in.token is None:
+        return
+    try:
+        report, _ = asyncio.run(sync_signed_in(sign_in, managed_key_check))
+    except Unauthenticated:
+        typer.echo(
+            "medbridge: your messenger session has ended; `medbridge config sync-managed` "
+            "signs in again (the tenant settings delivered last stay)",
+            err=True,
+        )
+        return
+    except (MessengerError, OSError) as exc:
+        typer.echo(
+            f"medbridge: tenant settings not refreshed ({exc}); those delivered last stay",
+            err=True,
+        )
+        return
+    for line in rejected_lines(report):
+        typer.echo(f"medbridge: {line}", err=True)
+
+
 def _tui_config() -> TuiConfig:
     """The merged `[tui]` and `[keymap]` tables as typed values; a bad entry is one clear line."""
     from tui.config import ConfigError, TuiConfig
@@ -144,6 +180,7 @@ def tui(
     from med import MedError
     from med.config import profiles_in, save_profile
 
+    _refresh_tenant_settings()
     _tui_config()  # a bad [tui] or [keymap] entry stops here, before anything connects
     settings = current_settings()
     try:

@@ -7,10 +7,12 @@ Sources, each overriding the one before:
 2. environment variables `MEDBRIDGE_<TABLE>__<KEY>`, `__` separating the levels
    (`MEDBRIDGE_TUI__PAGE_SIZE=50` is `[tui] page_size = 50`); a value is read as a TOML value
    when it is one (`50`, `true`, `["a", "b"]`), else as text;
-3. managed configuration, as MDM/EMM systems deliver it to a device: the system-wide
-   `managed.toml` and an AppConfig-style `managed.json` (an object of dotted keys, or nested
-   objects) in `/etc/medbridge` (`MEDBRIDGE_MANAGED_DIR` names another directory, for
-   packaging and tests). Managed keys win over the user's and are *locked*: shown so by
+3. managed configuration: the keys the user's messenger tenant delivers (`managed/tenant.json`
+   in the data directory, written by `bridge.managed_config`), then, as MDM/EMM systems deliver
+   it to a device, the system-wide `managed.toml` and an AppConfig-style `managed.json` (an
+   object of dotted keys, or nested objects) in `/etc/medbridge` (`MEDBRIDGE_MANAGED_DIR` names
+   another directory, for packaging and tests). Managed keys win over the user's and are
+   *locked*: shown so by
    `medbridge config show` and `medbridge locate`, and refused by the commands that change
    settings.
 
@@ -117,10 +119,16 @@ def managed_dir() -> Path:
     return Path(os.environ.get("MEDBRIDGE_MANAGED_DIR") or "/etc/medbridge")
 
 
-def managed_files() -> tuple[Path, Path]:
-    """The managed TOML file and the AppConfig-style JSON file (the JSON wins on a clash)."""
+def tenant_managed_file() -> Path:
+    """The messenger tenant's app configuration for this user (`medbridge config sync-managed`)."""
+    return paths.data_dir() / "managed" / "tenant.json"
+
+
+def managed_files() -> tuple[Path, Path, Path]:
+    """The tenant's delivered keys, the device's managed TOML file and its AppConfig-style JSON
+    file, weakest first (the device's administrator wins over the tenant's)."""
     directory = managed_dir()
-    return directory / "managed.toml", directory / "managed.json"
+    return tenant_managed_file(), directory / "managed.toml", directory / "managed.json"
 
 
 def load(

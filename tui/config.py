@@ -137,3 +137,20 @@ _UNICODE_NAMES = {short: long for long, short in KEY_NAME_REPLACEMENTS.items()}
 _NAMED_KEYS = frozenset(
     {key.value.rpartition("+")[2] for key in Keys} | {"space", "tab", "enter", "backspace"}
 )
+
+
+def check_setting(key: tuple[str, ...], value: Any) -> str | None:
+    """Why one `[tui]` or `[keymap]` setting cannot be used (a sentence), or None when it can.
+
+    For settings delivered from elsewhere (the tenant's managed keys), checked one by one so a
+    bad key is left out without its neighbours."""
+    if len(key) != 2 or key[0] not in ("tui", "keymap"):
+        return f"{'.'.join(key)} is no TUI setting (tui.* and keymap.* are)."
+    try:
+        if key[0] == "tui":
+            TuiConfig.from_mapping({key[1]: value}, None, drafts_dir=Path())
+        else:
+            parse_keymap({key[1]: value})
+    except ConfigError as exc:
+        return str(exc)
+    return None

@@ -80,3 +80,80 @@ def unset(name: str = typer.Argument(..., help="Dotted name, e.g. tui.page_size.
     except MedError as exc:
         fail(str(exc), 2)
     typer.echo(f"{name} removed from {settings.user_file}")
+
+
+@app.command("sync-managed")
+def sync_managed(
+    server: str | None = typer.Option(
+        None, "--server", help="The messenger's URL (default: messenger.server, else the last)."
+    ),
+    user: str | None = typer.Option(
+        None, "--user", help="Your messenger account (default: messenger.user, else the last)."
+    ),
+) -> None:
+    """Sign in to the messenger and apply your tenant's app configuration as managed (locked)
+    settings; the TUI refreshes them at every start. The password comes from
+    MEDBRIDGE_MESSENGER_PASSWORD or a prompt; a saved session of the same account needs none."""
+    import asyncio
+    import os
+
+    from bridge.cli import managed_key_check
+    from bridge.managed_config import MessengerSignIn, rejected_lines, sync_signed_in
+    from messenger.client import MessengerError, Unauthenticated
+
+    settings = current_settings()
+    saved = MessengerSignIn.load()
+
+    def configured(name: str) -> str | None:
+        found = settings.get("messenger", name)
+        return str(found.value) if found is not None and found.value else None
+
+    server = server or configured("server") or (saved.server if saved else None)
+    user = user or configured("user") or (saved.user if saved else None)
+    if not server or not user:
+        fail(
+            "name the messenger and your account: --server URL --user EMAIL "
+            "(or messenger.server and messenger.user in your settings)",
+            2,
+        )
+    same = (
+        saved is not None
+        and saved.token is not None
+        and (saved.server, saved.user)
+        == (
+            server,
+            user,
+        )
+    )
+    sign_in = MessengerSignIn(server, user, saved.token if same and saved else None)
+    password = os.environ.get("MEDBRIDGE_MESSENGER_PASSWORD")
+
+    def ask() -> str:
+        return str(typer.prompt(f"Messenger password of {user}", hide_input=True))
+
+    if password is None and sign_in.token is None:
+        password = ask()
+    try:
+        try:
+            report, kept = asyncio.run(
+                sync_signed_in(sign_in, managed_key_check, password=password)
+            )
+        except Unauthenticated:
+            if password is not None:
+                raise
+            password = ask()  # the saved session has ended
+            report, kept = asyncio.run(
+                sync_signed_in(sign_in, managed_key_check, password=password)
+            )
+    except Unauthenticated:
+        fail(f"the messenger at {server} refused the sign-in of {user}: check the password")
+    except MessengerError as exc:
+        fail(f"cannot fetch your tenant's settings from {server}: {exc}")
+    except OSError as exc:
+        fail(f"cannot write {exc.filename}: {exc.strerror}")
+    kept.save()
+    typer.echo(f"{len(report.written)} managed setting(s) from your tenant in {report.path}")
+    for name, value in report.written.items():
+        typer.echo(f"  {name} = {value!r}  [locked]")
+    for line in rejected_lines(report):
+        typer.echo(f"medbridge: {line}", err=True)
