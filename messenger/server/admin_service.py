@@ -211,6 +211,24 @@ async def delete_user(db: AsyncSession, actor: User, user_id: str, now: dt.datet
     return Changes(route_departure(user.id, departure))
 
 
+async def set_user_quota(
+    db: AsyncSession, actor: User, user_id: str, quota_bytes: int | None, now: dt.datetime
+) -> int:
+    """Give a user of the actor's tenant a quota of its own, or (None) the tenant's again;
+    returns the quota in force. Bounds: `repo.set_user_quota`."""
+    user = await user_to_administer(db, actor, user_id)
+    quota = await repo.set_user_quota(db, user, quota_bytes)
+    await _audit(
+        db,
+        user.tenant_id,
+        actor,
+        "user.quota",
+        {"user_id": user.id, "quota_bytes": quota_bytes},
+        now,
+    )
+    return quota
+
+
 async def reset_devices(db: AsyncSession, actor: User, user_id: str, now: dt.datetime) -> Changes:
     """Remove every device of the user and end its sessions (a lost or replaced phone); the
     user stays in its conversations and registers a new device at the next login."""
@@ -619,13 +637,18 @@ class Usage:
     user: User
     used: int
     quota: int
+    own_quota: bool = False
+    """The user has a quota of its own (else the tenant's per-user quota applies)."""
 
 
 async def usage(db: AsyncSession, actor: User) -> list[Usage]:
     own = await own_tenant(db, actor)
     return [
         Usage(
-            u, u.storage_used, u.quota_bytes if u.quota_bytes is not None else own.user_quota_bytes
+            u,
+            u.storage_used,
+            u.quota_bytes if u.quota_bytes is not None else own.user_quota_bytes,
+            u.quota_bytes is not None,
         )
         for u in await users_of(db, actor)
     ]

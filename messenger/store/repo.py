@@ -1135,6 +1135,51 @@ async def tenant_capacity(db: AsyncSession, tenant: Tenant) -> int:
     return int(users or 0) * DEFAULT_USER_QUOTA + tenant.storage_extension_steps * EXTENSION_STEP
 
 
+async def promised_storage(db: AsyncSession, tenant: Tenant) -> int:
+    """The quotas of the tenant's active users added up (each its own or the tenant's)."""
+    total = await db.scalar(
+        select(func.sum(func.coalesce(User.quota_bytes, tenant.user_quota_bytes))).where(
+            User.tenant_id == tenant.id, User.disabled.is_(False)
+        )
+    )
+    return int(total or 0)
+
+
+async def set_user_quota(db: AsyncSession, user: User, quota_bytes: int | None) -> int:
+    """Give `user` a quota of its own (None: the tenant's per-user quota again); returns the
+    quota in force.
+
+    A quota up to the tenant's per-user quota (1 GB unless the instance administrator set
+    another) is always allowed; beyond it, the quotas of all active users together must fit
+    the tenant's storage (1 GB per active user plus its 500 GB extensions), so a raise is paid
+    for by an extension or by lowering others. A quota below what the user already stores is
+    allowed: new uploads are refused until the user has freed space.
+
+    Raises:
+        InvalidInput: a negative quota, or one the tenant's storage cannot hold.
+    """
+    tenant = await db.get(Tenant, user.tenant_id)
+    assert tenant is not None
+    if quota_bytes is not None:
+        if quota_bytes < 0:
+            raise InvalidInput("a quota cannot be negative")
+        if quota_bytes > tenant.user_quota_bytes:
+            current = user.quota_bytes if user.quota_bytes is not None else tenant.user_quota_bytes
+            promised = await promised_storage(db, tenant)
+            if not user.disabled:
+                promised += quota_bytes - current
+            capacity = await tenant_capacity(db, tenant)
+            if promised > capacity:
+                raise InvalidInput(
+                    f"a quota of {quota_bytes} bytes does not fit: the users' quotas would add "
+                    f"up to {promised} bytes of the organisation's {capacity}; lower others' "
+                    "quotas or ask the instance administrator for a storage extension"
+                )
+    user.quota_bytes = quota_bytes
+    await db.flush()
+    return quota_bytes if quota_bytes is not None else tenant.user_quota_bytes
+
+
 async def charge_storage(db: AsyncSession, user: User, size: int) -> None:
     """Count `size` bytes against user and tenant, or raise QuotaExceeded.
 

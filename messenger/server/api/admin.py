@@ -1,6 +1,7 @@
 """Tenant administration over REST: partner consent, retention, invitations, users.
 
-Tenant admins act on their own tenant only; quota and storage extensions are the instance
+Tenant admins act on their own tenant only; the tenant's per-user quota and storage extensions
+are the instance admin's, a single user's quota (within the tenant's storage) the tenant
 admin's. The rules and the audit log entries live in `messenger.server.admin_service`, shared
 with the admin portal.
 """
@@ -124,6 +125,20 @@ async def delete_user(user_id: Id, caller: Authed, state: State, db: DB) -> Resp
     log.info("user deleted user=%s by=%s", user_id, caller.user.id)
     await state.publish(changes.publish)
     return Response(status_code=204)
+
+
+class UserQuotaBody(Body):
+    quota_bytes: Bytes | None = None
+    """None gives the user the tenant's per-user quota again."""
+
+
+@router.put("/users/{user_id}/quota")
+async def user_quota(
+    user_id: Id, body: UserQuotaBody, caller: Authed, state: State, db: DB
+) -> dict[str, Any]:
+    quota = await svc.set_user_quota(db, caller.user, user_id, body.quota_bytes, state.now())
+    await db.commit()
+    return {"user_id": user_id, "quota_bytes": body.quota_bytes, "quota": quota}
 
 
 class TenantStateBody(Body):

@@ -172,6 +172,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "tenant": ("Tenant", "Mandant"),
     "users_count": ("Users", "Benutzer"),
     "chart_title": ("Storage used per user", "Belegter Speicher pro Benutzer"),
+    "user_quota": ("Quota", "Kontingent"),
+    "own_quota": ("set for this user", "für diesen Benutzer gesetzt"),
+    "default_quota": ("tenant default", "Standard des Mandanten"),
+    "quota_gb": ("Quota in GB", "Kontingent in GB"),
+    "set_quota": ("Set quota", "Kontingent setzen"),
+    "clear_quota": ("Use default", "Standard verwenden"),
+    "user_quota_help": (
+        "Up to the tenant's quota per user a user's quota is always possible; beyond it, all "
+        "users' quotas together must fit the tenant's storage.",
+        "Bis zum Kontingent pro Benutzer des Mandanten ist jedes Kontingent möglich; darüber "
+        "müssen alle Kontingente zusammen in den Speicher des Mandanten passen.",
+    ),
 }
 
 

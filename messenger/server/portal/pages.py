@@ -636,6 +636,24 @@ async def usage(request: Request, state: State, db: DB) -> Response:
     return web.render(request, "usage.html", context, admin)
 
 
+@router.post("/usage/{user_id}/quota")
+async def set_user_quota(
+    request: Request,
+    state: State,
+    db: DB,
+    csrf: Csrf,
+    user_id: str,
+    quota_gb: Annotated[float | None, Form(ge=0, le=1_000_000)] = None,
+    clear: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    admin = await guard(request, state, db, csrf)
+    if not clear and quota_gb is None:
+        return web.redirect(request, "/admin/usage", "! give the quota in GB")
+    quota = None if clear else round((quota_gb or 0) * 10**9)
+    work = svc.set_user_quota(db, admin.user, user_id, quota, state.now())
+    return await act(request, state, db, "/admin/usage", work)
+
+
 @router.get("/audit")
 async def audit(request: Request, state: State, db: DB) -> Response:
     admin = await guard(request, state, db)
