@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger.sizes import human_size
 from messenger.store.errors import (
     Conflict,
     CrossTenant,
@@ -1171,9 +1172,10 @@ async def set_user_quota(db: AsyncSession, user: User, quota_bytes: int | None) 
             capacity = await tenant_capacity(db, tenant)
             if promised > capacity:
                 raise InvalidInput(
-                    f"a quota of {quota_bytes} bytes does not fit: the users' quotas would add "
-                    f"up to {promised} bytes of the organisation's {capacity}; lower others' "
-                    "quotas or ask the instance administrator for a storage extension"
+                    f"a quota of {human_size(quota_bytes)} does not fit: the users' quotas "
+                    f"would add up to {human_size(promised)} of the organisation's "
+                    f"{human_size(capacity)}; lower others' quotas or ask the instance "
+                    "administrator for a storage extension"
                 )
     user.quota_bytes = quota_bytes
     await db.flush()

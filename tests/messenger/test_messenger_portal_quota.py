@@ -12,13 +12,11 @@ from test_messenger_portal import csrf_of, portal_login
 from messenger.audit import log as audit_log
 from messenger.client import Forbidden, NotFound, QuotaExceeded
 from messenger.server import admin_service
-from messenger.server.portal.charts import human
+from messenger.sizes import human_size as human
 from messenger.store.errors import Forbidden as StoreForbidden
 from messenger.store.errors import InvalidInput
 from messenger.store.errors import NotFound as StoreNotFound
 from messenger.store.models import DEFAULT_USER_QUOTA, User
-
-pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
 GB = DEFAULT_USER_QUOTA  # the default quota per user, 1 GiB
 
@@ -100,6 +98,7 @@ async def test_uploads_beyond_a_users_quota_are_refused_and_rest_takes_it_too(
         await admin._json("PUT", "/v1/admin/users/u_nobody/quota", json_body={"quota_bytes": 1})
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_the_usage_page_sets_and_clears_a_quota_and_refuses_forms_without_csrf(
     msg: Harness,
 ) -> None:

@@ -9,15 +9,6 @@ from markupsafe import Markup, escape
 from messenger.server.admin_service import Usage
 
 
-def human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
 def usage_chart(rows: Sequence[Usage], title: str, width: int = 640) -> Markup:
     """One horizontal bar per user: the share of its quota in use (red past 90 %)."""
     bar_h, gap, label_w = 22, 8, 220

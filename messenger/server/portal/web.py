@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.server.admin_service import is_admin
-from messenger.server.portal.charts import human
 from messenger.server.portal.i18n import pick, translator
 from messenger.server.state import AppState
+from messenger.sizes import human_size as human
 from messenger.store.models import PortalSession, Tenant, User, new_id
 from messenger.store.repo import token_hash
 
@@ -55,6 +55,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.filters["filesize"] = human
+env.filters["gigabytes"] = lambda size: f"{size / 10**9:.6f}".rstrip("0").rstrip(".")
 
 
 class NotLoggedIn(Exception):
