@@ -46,6 +46,14 @@ name = "chef-inbox"
 mailbox = "{CHEF}"
 to = ["user:{ASSISTENZ}"]
 """
+#: Reminders of chef's watched calendars and task folders go to assistenz.
+REMINDERS_TO_ASSISTENZ = f"""
+[[rule]]
+name = "reminders"
+mailbox = "{CHEF}"
+kinds = ["reminder"]
+to = ["user:{ASSISTENZ}"]
+"""
 SACHBEARBEITUNG = f"sachbearbeitung@{DOMAIN}"
 POSTSTELLE = f"poststelle@{DOMAIN}"
 BRIDGE_USER = f"bridge@{DOMAIN}"

@@ -19,6 +19,7 @@ from tests.e2e.bridge_harness import (
     ASSISTENZ,
     CHEF,
     CHEF_INBOX_TO_ASSISTENZ,
+    REMINDERS_TO_ASSISTENZ,
     SACHBEARBEITUNG,
     BridgeRig,
     until,
@@ -143,13 +144,6 @@ WATCH_CALENDAR_AND_TASKS_AS_APP = (
     f'[[watch]]\nmailbox = "{CHEF}"\nfolders = ["calendar", "tasks"]\n'
     'identity = "graph"\nrights_identity = "chef"\n'
 )
-REMINDERS_TO_ASSISTENZ = f"""
-[[rule]]
-name = "reminders"
-mailbox = "{CHEF}"
-kinds = ["reminder"]
-to = ["user:{ASSISTENZ}"]
-"""
 
 
 async def test_calendar_and_task_reminders_arrive_when_the_bridge_watches_through_graph(

@@ -15,19 +15,13 @@ from med import DelegateSession, Event, Task, TaskStatus
 from tests.e2e.bridge_harness import (
     ASSISTENZ,
     CHEF,
+    REMINDERS_TO_ASSISTENZ,
     BridgeRig,
     until,
     until_async,
     wait_until_watching,
 )
 
-REMINDERS_TO_ASSISTENZ = f"""
-[[rule]]
-name = "reminders"
-mailbox = "{CHEF}"
-kinds = ["reminder"]
-to = ["user:{ASSISTENZ}"]
-"""
 WATCH_CALENDAR = (
     f'[[watch]]\nmailbox = "{CHEF}"\nfolders = ["calendar"]\n'
     'identity = "assistenz"\nrights_identity = "chef"\n'

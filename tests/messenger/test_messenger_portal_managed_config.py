@@ -29,6 +29,18 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
     return result.exit_code, result.stdout, result.stderr
 
 
+async def sync_as_anna(msg: Harness) -> tuple[int, str, str]:
+    return await run_cli(
+        "config",
+        "sync-managed",
+        "--server",
+        msg.url,
+        "--user",
+        "anna@kreis.example",
+        env={"MEDBRIDGE_MESSENGER_PASSWORD": PASSWORD},
+    )
+
+
 async def shown() -> dict[str, dict[str, object]]:
     code, out, err = await run_cli("config", "show", "--json")
     assert code == 0, err
@@ -60,15 +72,7 @@ async def test_keys_set_in_the_portal_become_locked_tui_settings_after_a_sync(
         await set_in_portal(http, "tui.colour", '"pink"')  # no such setting
         await set_in_portal(http, "tui.editor", "5")  # a setting, but not a command line
 
-        code, out, err = await run_cli(
-            "config",
-            "sync-managed",
-            "--server",
-            msg.url,
-            "--user",
-            "anna@kreis.example",
-            env={"MEDBRIDGE_MESSENGER_PASSWORD": PASSWORD},
-        )
+        code, out, err = await sync_as_anna(msg)
         assert code == 0, err
         delivered = tenant_managed_file()
         assert f"2 managed setting(s) from your tenant in {delivered}" in out
@@ -112,15 +116,7 @@ async def test_an_ended_session_keeps_the_keys_delivered_last_and_says_so(
         assert admin is not None
         await admin_service.set_app_config(db, admin, "tui.page_size", 60, msg.clock())
         await db.commit()
-    code, _, err = await run_cli(
-        "config",
-        "sync-managed",
-        "--server",
-        msg.url,
-        "--user",
-        "anna@kreis.example",
-        env={"MEDBRIDGE_MESSENGER_PASSWORD": PASSWORD},
-    )
+    code, _, err = await sync_as_anna(msg)
     assert code == 0, err
     before = tenant_managed_file().read_text(encoding="utf-8")
     saved = MessengerSignIn.load()
