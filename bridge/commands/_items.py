@@ -48,6 +48,7 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
             "start",
             "status",
             "percent_complete",
+            "reminder_at",
             "body",
             "categories",
             "importance",
@@ -86,6 +87,8 @@ def _values(kind: str, pairs: list[str]) -> dict[str, Any]:
             out[key] = phones
         elif key in ("due", "start"):
             out[key] = parse_when(value)
+        elif key == "reminder_at":  # "none" switches the reminder off
+            out[key] = None if value.strip().lower() in ("", "none") else parse_when(value)
         elif key == "status":
             try:
                 out[key] = TaskStatus(value.strip().lower())
@@ -135,6 +138,7 @@ def _block(item: Item) -> list[tuple[str, str]]:
         lines.append(("Start", when(item.start) if item.start else ""))
         lines.append(("Due", when(item.due) if item.due else ""))
         lines.append(("Completed", when(item.completed) if item.completed else ""))
+        lines.append(("Reminder", when(item.reminder_at) if item.reminder_at else ""))
         lines.append(("Owner", item.owner))
     if item.importance.value != "normal":
         lines.append(("Importance", item.importance.value))

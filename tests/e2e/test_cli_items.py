@@ -30,11 +30,16 @@ def test_contacts_tasks_notes_show_readable_blocks(as_user) -> None:
     assert "@" in first[-1]  # the address column
     contact = ok("contacts", "show", first[0])
     assert "E-mail:" in contact and "@" in contact
-    task_id = ok("tasks", "create", "subject=Ablage", "due=2026-12-04").strip()
+    task_id = ok(
+        "tasks", "create", "subject=Ablage", "due=2026-12-04", "reminder_at=2026-12-04T08:30"
+    ).strip()
+    assert "Reminder:    2026-12-04 08:30" in ok("tasks", "show", task_id)
     assert ok("tasks", "update", task_id, "status=completed").startswith("updated")
     task = ok("tasks", "show", task_id)
     assert "Status:      completed, 100% complete" in task
     assert json.loads(ok("tasks", "show", task_id, "--json"))["percent_complete"] == 100
+    assert ok("tasks", "update", task_id, "reminder_at=none").startswith("updated")
+    assert json.loads(ok("tasks", "show", task_id, "--json"))["reminder_at"] is None
     note_id = ok("notes", "create", "subject=Merkzettel", "body=Akten holen").strip()
     note = ok("notes", "show", note_id)
     assert note.startswith("Subject:     Merkzettel") and note.rstrip().endswith("Akten holen")
