@@ -14,7 +14,7 @@ import pytest
 from bridge.notify import MailboxState
 from exlab.graph.oauth import DAEMON_CLIENT_ID, DAEMON_SECRET, TENANT_ID
 from exlab.graph.serve import GraphLab
-from med import Address, DelegateSession, Event, Message, Task
+from med import Address, DelegateSession, Event, Message, Recurrence, Task, Weekday, Weekly
 from tests.e2e.bridge_harness import (
     ASSISTENZ,
     CHEF,
@@ -166,13 +166,13 @@ async def test_calendar_and_task_reminders_arrive_when_the_bridge_watches_throug
     tasks = await chef.default_folder(CHEF, "tasks")
     async with rig.worker(config) as worker:
         board = worker.board.mailboxes
-        # Graph's delta covers mail folders only: the two are scanned for reminders.
+        # Graph's delta covers no To Do lists: the tasks are scanned for reminders only.
         await until(
             lambda: CHEF in board and board[CHEF].state is MailboxState.RUNNING,
             30,
             lambda: worker.board.snapshot(),
         )
-        assert "reminders only: calendar, tasks" in board[CHEF].detail
+        assert board[CHEF].detail.endswith("reminders only: tasks")
         soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
         await chef.create(
             calendar,
@@ -193,3 +193,51 @@ async def test_calendar_and_task_reminders_arrive_when_the_bridge_watches_throug
     assert state is MailboxState.RUNNING
     assert len(assistenz.containing("Pressetermin Rathaus")) == 1
     assert len(assistenz.containing("Grußwort schreiben")) == 1
+
+
+async def test_new_appointments_in_a_calendar_watched_through_graph_come_once_per_series(
+    rig: BridgeRig,
+    graph: GraphLab,
+    session_for: Callable[..., DelegateSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BRIDGE_TEST_GRAPH_SECRET", DAEMON_SECRET)
+    assistenz = await rig.chat_user(ASSISTENZ)
+    rule = (
+        f'[[rule]]\nname = "termine"\nmailbox = "{CHEF}"\nkinds = ["appointment"]\n'
+        f'to = ["user:{ASSISTENZ}"]\n'
+    )
+    config = rig.write_config(
+        rules=rule,
+        watches=WATCH_CALENDAR_AND_TASKS_AS_APP,
+        identities=app_identity(graph, "delta_poll_seconds = 0.3"),
+        mode="pull",
+        poll_seconds=0.3,
+    )
+    chef = session_for(CHEF)
+    calendar = await chef.default_folder(CHEF, "calendar")
+    start = datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(days=2)
+    async with rig.worker(config) as worker:
+        await wait_until_watching(rig, CHEF, "calendar")
+        await chef.create(
+            calendar,
+            Event(subject="Haushaltsklausur", start=start, end=start + timedelta(hours=2)),
+            send_invitations=False,
+        )
+        await chef.create(
+            calendar,
+            Event(
+                subject="Jour fixe Dezernat",
+                start=start + timedelta(hours=3),
+                end=start + timedelta(hours=4),
+                recurrence=Recurrence(Weekly((Weekday.MONDAY,)), start.date(), count=6),
+            ),
+            send_invitations=False,
+        )
+        [single] = await assistenz.wait_for("Haushaltsklausur")
+        await assistenz.wait_for("Jour fixe Dezernat")
+        batches = worker.board.counters["sync_batches"]
+        await until(lambda: worker.board.counters["sync_batches"] >= batches + 3, 30)
+    assert single.body.startswith("[Appointment #") and f"{CHEF} ›" in single.body
+    assert len(assistenz.containing("Haushaltsklausur")) == 1
+    assert len(assistenz.containing("Jour fixe Dezernat")) == 1  # one series, six occurrences

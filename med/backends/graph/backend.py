@@ -25,7 +25,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -114,6 +114,10 @@ NO_PERMISSIONS = (
 NO_NOTES = "Microsoft Graph has no API for Outlook notes; use the EWS backend."
 
 NO_VOICEMAIL = "Microsoft Graph does not expose voicemail folders; use the EWS backend."
+
+#: The window a calendar's delta sync covers, around the moment its sync started.
+CALENDAR_SYNC_BACK = timedelta(days=1)
+CALENDAR_SYNC_AHEAD = timedelta(days=730)
 
 NO_TASKS = (
     "Over Graph, tasks are Microsoft To Do lists, which only their owner reaches; another"
@@ -905,11 +909,14 @@ class GraphBackend(GraphSettings, GraphScheduling):
     def sync_items(
         self, folder: Folder, state: str | None, max_changes: int
     ) -> tuple[Sequence[SyncChange], str, bool]:
-        """One delta round of a mail folder: the state is Graph's next or delta link."""
+        """One delta round of a mail folder or calendar: the state is Graph's next or delta
+        link. A calendar's delta covers a window fixed when its sync starts (Graph's
+        calendarView/delta needs one; `CALENDAR_SYNC_BACK` to `CALENDAR_SYNC_AHEAD` around
+        then), and reports a changed series once, by its master."""
         kind, mailbox, gid = _split_id(folder.id, "MCPT")
-        if kind != "M":
+        if kind not in ("M", "C"):
             raise Unsupported(
-                "sync", "graph", "Graph delta sync is implemented for mail folders only."
+                "sync", "graph", "Graph delta sync is implemented for mail folders and calendars."
             )
         headers = {"Prefer": f"odata.maxpagesize={max(1, min(max_changes, 1000))}"}
         if state:
@@ -918,8 +925,26 @@ class GraphBackend(GraphSettings, GraphScheduling):
                     "The sync state is not valid for this server; start over.", folder=folder.name
                 )
             data = self._request("get", state, mailbox=mailbox, headers=headers).json()
+        elif kind == "C":
+            now = datetime.now(UTC)
+            window = {
+                "startDateTime": (now - CALENDAR_SYNC_BACK).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "endDateTime": (now + CALENDAR_SYNC_AHEAD).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            data = self._json(
+                "get",
+                mailbox,
+                f"calendars/{gid}/calendarView/delta",
+                params=window,
+                headers=headers,
+            )
         else:
             data = self._json("get", mailbox, f"mailFolders/{gid}/messages/delta", headers=headers)
+        if kind == "C":
+            return (
+                *self._calendar_changes(data, mailbox, folder, bool(state)),
+                "@odata.deltaLink" in data,
+            )
         changes: list[SyncChange] = []
         for value in data.get("value", []):
             item_id = _make_id("m", mailbox, str(value["id"]))
@@ -936,6 +961,33 @@ class GraphBackend(GraphSettings, GraphScheduling):
         if not link:
             raise ServerError("The server answered a delta query without a next or delta link.")
         return changes, str(link), "@odata.deltaLink" in data
+
+    def _calendar_changes(
+        self, data: Mapping[str, Any], mailbox: str, folder: Folder, resumed: bool
+    ) -> tuple[list[SyncChange], str]:
+        """A calendarView/delta page as changes: occurrences of a series become one change of
+        its master (a new weekly meeting is one new item, not one per week)."""
+        changes: list[SyncChange] = []
+        seen: set[str] = set()
+        for value in data.get("value", []):
+            if "@removed" in value:
+                item_id = _make_id("e", mailbox, str(value["id"]))
+                if item_id not in seen:
+                    seen.add(item_id)
+                    changes.append(SyncChange(SyncChangeKind.DELETED, item_id))
+                continue
+            event = _event(value, mailbox, folder.id)
+            item_id = event.series_id or event.id
+            if item_id in seen:
+                continue
+            seen.add(item_id)
+            new = not resumed or event.created == event.last_modified
+            kind_ = SyncChangeKind.CREATED if new else SyncChangeKind.UPDATED
+            changes.append(SyncChange(kind_, item_id, None if event.series_id else event))
+        link = data.get("@odata.nextLink") or data.get("@odata.deltaLink")
+        if not link:
+            raise ServerError("The server answered a delta query without a next or delta link.")
+        return changes, str(link)
 
     def subscribe(self, folders: Sequence[Folder]) -> Watch:
         """Change notifications where the server reaches our listener, delta polling otherwise.
