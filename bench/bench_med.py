@@ -3,8 +3,9 @@ and an assistant's day of five tasks beside the same tasks in plain exchangelib.
 
 Prints the numbers and writes bench/results/med.json (operations) and
 bench/results/bench_med.json (the day). The lab runs in this process on a loopback port.
-Operations count requests on the client side; the day counts them at the lab's HTTP side,
-one counter for both clients (`python -m bench.bench_med --day` runs the day alone).
+Operations count requests on the client side. The day counts them at the lab's HTTP side,
+one counter for both clients, each of which runs in a child process of its own
+(`python -m bench.bench_med --day` runs the day alone).
 """
 
 from __future__ import annotations
@@ -343,7 +344,8 @@ class LabRequestCounter:
 
 
 def _soap(url: str, user: str, body: str) -> None:
-    """One raw SOAP request (for seeding, outside the count); fails loudly on an error."""
+    """One raw SOAP request (seeding, warming up: outside the count); fails loudly on an
+    error."""
     import httpx
 
     from exlab.demo import DEMO_PASSWORD
@@ -365,6 +367,13 @@ def _soap(url: str, user: str, body: str) -> None:
     )
     if answer.status_code != 200 or 'ResponseClass="Error"' in answer.text:
         raise RuntimeError(f"seeding failed: {answer.status_code} {answer.text[:500]}")
+
+
+_FIND_INBOX = (
+    '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>'
+    "</m:ItemShape><m:ParentFolderIds>"
+    '<t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>'
+)
 
 
 def seed_mails(url: str, count: int, tag: str) -> None:
@@ -404,15 +413,14 @@ class MedDay:
     """The five tasks through one `DelegateSession`, as an application keeps it for the day
     (folders it has opened are kept, as the exchangelib script keeps `account.inbox`)."""
 
-    def __init__(self, url: str) -> None:
-        from exlab.demo import DEMO_PASSWORD
+    def __init__(self, url: str, password: str) -> None:
         from med import AuthMethod, DelegateSession, Folder
         from med.backends.ews import EwsBackend
 
         backend = EwsBackend(
             endpoint=url,
             user=ASSISTENZ,
-            password=DEMO_PASSWORD,
+            password=password,
             auth=AuthMethod.BASIC,
             version="Exchange2016",
         )
@@ -485,22 +493,27 @@ class MedDay:
         await self.session.close()
 
 
-class PlainDay:
-    """`bench.exchangelib_day` in a child process, one task per line."""
+class ChildDay:
+    """One side of the day in a child process (`python -m MODULE URL PASSWORD`), one task
+    per line: the lab in this process serves both sides alike."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, module: str, url: str) -> None:
         import subprocess
         import sys
 
         from exlab.demo import DEMO_PASSWORD
 
         self.child = subprocess.Popen(
-            [sys.executable, "-m", "bench.exchangelib_day", url, DEMO_PASSWORD],
+            [sys.executable, "-m", module, url, DEMO_PASSWORD],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=Path(__file__).parent.parent,
         )
+        assert self.child.stdout is not None
+        ready = self.child.stdout.readline().strip()
+        if ready != "ready":
+            raise RuntimeError(f"{module} did not start: {ready!r}")
 
     def run(self, task: str, args: dict[str, Any]) -> tuple[float | None, str | None]:
         assert self.child.stdin is not None and self.child.stdout is not None
@@ -509,12 +522,29 @@ class PlainDay:
         answer = self.child.stdout.readline().strip()
         if answer.startswith("done "):
             return float(answer.split()[1]), None
-        return None, answer or "the exchangelib script ended"
+        return None, answer or "the child process ended"
 
     def close(self) -> None:
         if self.child.stdin is not None:
             self.child.stdin.close()
         self.child.wait(timeout=30)
+
+
+def med_worker(url: str, password: str) -> None:
+    """The med side of the day in its own process (see `ChildDay`)."""
+    from bench.exchangelib_day import answer_lines
+
+    day = MedDay(url, password)
+    loop = asyncio.new_event_loop()
+
+    def blocking(task: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda **kwargs: loop.run_until_complete(task(**kwargs))
+
+    try:
+        answer_lines({name: blocking(getattr(day, name)) for name in TASKS})
+    finally:
+        loop.run_until_complete(day.close())
+        loop.close()
 
 
 def assistant_day() -> None:
@@ -542,13 +572,18 @@ def assistant_day() -> None:
         counter = LabRequestCounter(create_app(lab))
         server = ServerThread(counter, name="bench-lab").start()
         url = server.url("/EWS/Exchange.asmx")
-        med_day = MedDay(url)
-        plain = PlainDay(url)
-        loop = asyncio.new_event_loop()
+        sides = {
+            "med": ChildDay("bench.bench_med", url),
+            "plain": ChildDay("bench.exchangelib_day", url),
+        }
+        # The lab's first answers are slower (it checks the password hash once per login, its
+        # caches fill): warm it up for the user both clients sign in as, outside the count.
+        _soap(url, ASSISTENZ, _FIND_INBOX)
         try:
-            for task in TASKS:
+            for number, task in enumerate(TASKS):
                 row: dict[str, Any] = {"task": task}
-                for side in ("med", "plain"):
+                # Who goes first alternates, so neither always finds the lab's caches warm.
+                for side in ("med", "plain") if number % 2 == 0 else ("plain", "med"):
                     counter.paused = True
                     task_args = dict(args[task])
                     if task == "triage":
@@ -559,16 +594,7 @@ def assistant_day() -> None:
                         seed_meeting(url, task_args["subject"], day_start + timedelta(days=3))
                     counter.take()
                     counter.paused = False
-                    error = None
-                    if side == "med":
-                        start = time.perf_counter()
-                        try:
-                            loop.run_until_complete(getattr(med_day, task)(**task_args))
-                        except Exception as exc:  # reported in the table, not a crash
-                            error = f"{type(exc).__name__}: {exc}"
-                        seconds: float | None = time.perf_counter() - start
-                    else:
-                        seconds, error = plain.run(task, task_args)
+                    seconds, error = sides[side].run(task, task_args)
                     by_operation = counter.take()
                     row[side] = {
                         "requests": sum(by_operation.values()),
@@ -581,9 +607,8 @@ def assistant_day() -> None:
                 row["goal_met"] = row["ratio"] is not None and row["ratio"] <= 0.5
                 rows.append(row)
         finally:
-            plain.close()
-            loop.run_until_complete(med_day.close())
-            loop.close()
+            for child in sides.values():
+                child.close()
             server.stop()
             lab.close()
     print(
@@ -613,5 +638,7 @@ if __name__ == "__main__":
 
     if "--day" in sys.argv[1:]:
         assistant_day()
+    elif len(sys.argv) == 3:  # the med side of the day, started by `ChildDay`
+        med_worker(sys.argv[1], sys.argv[2])
     else:
         main()

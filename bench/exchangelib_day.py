@@ -1,8 +1,9 @@
 """The assistant's day written with plain exchangelib, as a competent exchangelib user would.
 
 `bench.bench_med` runs this module in a child process (so that none of med's process-wide
-exchangelib settings apply) and drives it over stdin/stdout: one line `TASK JSON-ARGS` per
-task, answered by one line `done SECONDS` (or `error TEXT`). The lab counts the requests.
+exchangelib settings apply, and neither client shares a process with the lab) and drives it
+over stdin/stdout: one line `TASK JSON-ARGS` per task, answered by one line `done SECONDS`
+(or `error TEXT`) after a first line `ready`. The lab counts the requests.
 
 Delegate access throughout (`Account(..., access_type=DELEGATE)`); the server version is
 given, as med's profile gives it, so exchangelib does not ask for it.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -118,16 +120,10 @@ class Day:
         ).send()
 
 
-def serve(url: str, password: str) -> None:
-    """Answer task lines from stdin until it closes."""
-    day = Day(url, password)
-    tasks: dict[str, Any] = {
-        "open_inbox": day.open_inbox,
-        "three_calendars": day.three_calendars,
-        "triage": day.triage,
-        "send_on_behalf": day.send_on_behalf,
-        "accept": day.accept,
-    }
+def answer_lines(tasks: Mapping[str, Callable[..., Any]]) -> None:
+    """Run the task each stdin line names with its JSON arguments; answer `done SECONDS`
+    or `error TEXT` on stdout. The driver in `bench.bench_med` counts what reaches the lab."""
+    print("ready", flush=True)  # imports and set-up done: the driver's clock may start
     for line in sys.stdin:
         name, _, args = line.strip().partition(" ")
         start = time.perf_counter()
@@ -137,6 +133,20 @@ def serve(url: str, password: str) -> None:
             print(f"error {type(exc).__name__}: {exc}".replace("\n", " "), flush=True)
             continue
         print(f"done {time.perf_counter() - start:.6f}", flush=True)
+
+
+def serve(url: str, password: str) -> None:
+    """Answer task lines from stdin until it closes."""
+    day = Day(url, password)
+    answer_lines(
+        {
+            "open_inbox": day.open_inbox,
+            "three_calendars": day.three_calendars,
+            "triage": day.triage,
+            "send_on_behalf": day.send_on_behalf,
+            "accept": day.accept,
+        }
+    )
 
 
 if __name__ == "__main__":
