@@ -519,6 +519,15 @@ async def test_move_many_is_one_backend_call_in_order(session, backend) -> None:
     assert len(backend.calls) == 1
 
 
+async def test_a_tree_by_key_lists_the_mailboxes_only_for_an_archive(session, backend) -> None:
+    await session.folder_tree("public")
+    await session.folder_tree(BOSS)
+    assert backend.calls == ["folder_tree:public", f"folder_tree:{BOSS}"]
+    backend.calls.clear()
+    await session.folder_tree(f"archive:{BOSS}")
+    assert "own_mailbox" in backend.calls and backend.calls[-1] == f"folder_tree:archive:{BOSS}"
+
+
 async def test_send_needs_a_valid_recipient(session, backend) -> None:
     with pytest.raises(InvalidInput):
         await session.send(Message(subject="x"))
