@@ -1317,7 +1317,9 @@ class EwsBackend(EwsSettings, EwsScheduling):
         # 3. One UpdateItem per group and batch.
         for (mailbox, conflict, invitations), members in groups.items():
             acc = self._account(mailbox)
-            with ews_errors(mailbox=mailbox):
+            # An error failing the whole request names the item when there is one.
+            whole = context(items[members[0][0]]) if len(members) == 1 else {"mailbox": mailbox}
+            with ews_errors(**whole):
                 results = acc.bulk_update(
                     items=[(ex, names) for _, ex, names in members],
                     conflict_resolution=conflict,
