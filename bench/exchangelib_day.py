@@ -15,7 +15,8 @@ import json
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from exchangelib import (
@@ -48,6 +49,14 @@ class FlagStatus(ExtendedProperty):  # type: ignore[misc]
     property_type = "Integer"
 
 
+def _start(event: Any) -> datetime:
+    """When an event starts; all-day events start at midnight (exchangelib gives a date)."""
+    start = event.start
+    if isinstance(start, datetime):
+        return start
+    return datetime(start.year, start.month, start.day, tzinfo=UTC)
+
+
 class Day:
     """The five tasks; accounts and folders found once are kept, as a script would."""
 
@@ -59,8 +68,15 @@ class Day:
             auth_type=BASIC,
             version=Version(build=Build(15, 1)),
         )
-        self.chef = self.account(CHEF)
-        self.me = self.account(ASSISTENZ)
+
+    # Made when first used, as med makes its accounts: both sides' times include it.
+    @cached_property
+    def chef(self) -> Account:
+        return self.account(CHEF)
+
+    @cached_property
+    def me(self) -> Account:
+        return self.account(ASSISTENZ)
 
     def account(self, address: str) -> Account:
         return Account(address, config=self.config, autodiscover=False, access_type=DELEGATE)
@@ -77,8 +93,10 @@ class Day:
             self.chef.public_folders_root / "Termine Kreistag",
         ]
         a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)
-        events = [e for cal in calendars for e in cal.view(start=a, end=b)]
-        events.sort(key=lambda e: e.start)
+        events = {cal.id: list(cal.view(start=a, end=b)) for cal in calendars}
+        assert all(events.values())  # each of the three has something to show
+        overlay = sorted((e for shown in events.values() for e in shown), key=_start)
+        assert overlay
 
     def triage(self, count: int, target: str, tag: str) -> None:
         inbox = self.chef.inbox
