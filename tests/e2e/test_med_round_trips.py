@@ -14,6 +14,7 @@ import pytest
 
 from med import (
     Address,
+    Conflict,
     Flag,
     FlagStatus,
     ItemQuery,
@@ -23,7 +24,7 @@ from med import (
     ResponseType,
     SendOptions,
 )
-from med.backends.ews.backend import BATCH_SIZE
+from med.backends.ews.backend import BATCH_SIZE, EwsBackend
 from tests.e2e.conftest import CHEF, SACHBEARBEITUNG
 from tests.lab.conftest import LabServer
 
@@ -193,3 +194,45 @@ async def test_reading_an_item_and_the_public_tree_ask_for_nothing_else(
     tree = await assistant.folder_tree("public")
     assert "ResolveNames" not in ews_requests  # the mailbox list is not needed for it
     assert any(f.name == "Termine Kreistag" for f in tree.walk())
+
+
+async def test_accepting_a_request_changed_since_it_was_listed_still_works(
+    assistenz, session_for, ews_requests: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from med import Attendee, Event
+
+    lena = session_for(SACHBEARBEITUNG)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=4)
+    await lena.create(
+        await lena.default_folder(SACHBEARBEITUNG, "calendar"),
+        Event(
+            subject="Abstimmung Wirtschaftsplan",
+            start=start,
+            end=start + timedelta(hours=1),
+            attendees=(Attendee(Address(CHEF)),),
+            is_meeting=True,
+        ),
+    )
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    (listed,) = await tagged(assistenz, inbox, "Abstimmung Wirtschaftsplan")
+    await assistenz.mark_read(listed, not listed.is_read)  # its change key moves on
+    # The lab does not check the change key of a response's reference; a server that does
+    # refuses the stale one as changed (ErrorStaleObject): then med reads the item and answers.
+    answered_with: list[str] = []
+    answer = EwsBackend._answer
+
+    def stale_refused(backend: EwsBackend, cls: Any, item_id: str, key: str, *rest: Any) -> None:
+        answered_with.append(key)
+        if key == listed.change_key:
+            raise Conflict("The item was changed elsewhere; reload it and try again.")
+        answer(backend, cls, item_id, key, *rest)
+
+    monkeypatch.setattr(EwsBackend, "_answer", stale_refused)
+    ews_requests.clear()
+    await assistenz.respond(listed, ResponseType.ACCEPT)
+    assert answered_with[0] == listed.change_key and answered_with[1] != listed.change_key
+    assert ews_requests == Counter({"GetItem": 1, "CreateItem": 1})
+    calendar = await assistenz.default_folder(CHEF, "calendar")
+    events = await assistenz.calendar_view([calendar], start, start + timedelta(hours=1))
+    (accepted,) = [e for e in events if e.subject == "Abstimmung Wirtschaftsplan"]
+    assert accepted.my_response is ResponseType.ACCEPT

@@ -122,6 +122,7 @@ from med.backends.ews.settings import EwsSettings
 from med.errors import (
     AccessDenied,
     BadCredentials,
+    Conflict,
     InvalidInput,
     MedError,
     NotFound,
@@ -1331,7 +1332,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
                 if isinstance(res, Exception):
                     outcomes[i] = translate_error(res, **context(item))
                     continue
-                ex._id = ItemId(id=item.id, changekey=res[1])
+                ex._id = ItemId(id=res[0] or item.id, changekey=res[1])  # a task's id may change
                 try:
                     with ews_errors(**context(item)):
                         for att in item.new_attachments:
@@ -1579,8 +1580,6 @@ class EwsBackend(EwsSettings, EwsScheduling):
         proposal: tuple[datetime, datetime] | None = None,
         change_key: str | None = None,
     ) -> None:
-        from exchangelib.properties import ReferenceItemId
-
         cls = {
             ResponseType.ACCEPT: AcceptItem,
             ResponseType.TENTATIVE: TentativelyAcceptItem,
@@ -1588,34 +1587,53 @@ class EwsBackend(EwsSettings, EwsScheduling):
         }.get(response)
         if cls is None:
             raise InvalidInput("Respond with accept, tentative or decline.")
-        with ews_errors(item=item_id):
-            if change_key is None:  # read it: is it a meeting, and its current change key
-                (orig,) = list(
-                    self._fetch(
-                        self._account(),
-                        ids=[ItemId(id=item_id)],
-                        only_fields=["subject", "item_class"],
-                    )
-                )
-                raise_if_error(orig, item=item_id)
-                if not isinstance(orig, MeetingRequest | CalendarItem):
-                    raise InvalidInput("This item is no meeting request.", item=item_id)
-                change_key = orig.changekey
-            kwargs: dict[str, Any] = {
-                "account": self._account(),
-                "reference_item_id": ReferenceItemId(id=item_id, changekey=change_key),
-                # Our own Sent Items (or Drafts when not sent), named without looking them up.
-                "folder": self._distinguished(self.user, "sentitems" if send else "drafts"),
-            }
-            if message:
-                from exchangelib import Body as ExBody
+        if change_key is None:
+            self._answer(cls, item_id, self._meeting_change_key(item_id), message, send, proposal)
+            return
+        try:
+            self._answer(cls, item_id, change_key, message, send, proposal)
+        except Conflict:  # changed since it was listed (an update, read elsewhere): read it now
+            self._answer(cls, item_id, self._meeting_change_key(item_id), message, send, proposal)
 
-                kwargs["body"] = ExBody(message)
-            if proposal is not None:
-                kwargs["proposed_start"] = ews_datetime(proposal[0])
-                kwargs["proposed_end"] = ews_datetime(proposal[1])
-            reply = cls(**kwargs)
-            reply.send(message_disposition=SEND_AND_SAVE_COPY if send else SAVE_ONLY)
+    def _meeting_change_key(self, item_id: str) -> str:
+        """The current change key of a meeting request or meeting (one GetItem)."""
+        with ews_errors(item=item_id):
+            (orig,) = list(
+                self._fetch(
+                    self._account(), ids=[ItemId(id=item_id)], only_fields=["subject", "item_class"]
+                )
+            )
+        raise_if_error(orig, item=item_id)
+        if not isinstance(orig, MeetingRequest | CalendarItem):
+            raise InvalidInput("This item is no meeting request.", item=item_id)
+        return str(orig.changekey)
+
+    def _answer(
+        self,
+        cls: Any,
+        item_id: str,
+        change_key: str,
+        message: str | None,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None,
+    ) -> None:
+        from exchangelib.properties import ReferenceItemId
+
+        kwargs: dict[str, Any] = {
+            "account": self._account(),
+            "reference_item_id": ReferenceItemId(id=item_id, changekey=change_key),
+            # Our own Sent Items (or Drafts when not sent), named without looking them up.
+            "folder": self._distinguished(self.user, "sentitems" if send else "drafts"),
+        }
+        if message:
+            from exchangelib import Body as ExBody
+
+            kwargs["body"] = ExBody(message)
+        if proposal is not None:
+            kwargs["proposed_start"] = ews_datetime(proposal[0])
+            kwargs["proposed_end"] = ews_datetime(proposal[1])
+        with ews_errors(item=item_id):
+            cls(**kwargs).send(message_disposition=SEND_AND_SAVE_COPY if send else SAVE_ONLY)
 
     def free_busy(
         self, addresses: Sequence[str], start: datetime, end: datetime
