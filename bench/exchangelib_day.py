@@ -93,9 +93,10 @@ class Day:
             self.chef.public_folders_root / "Termine Kreistag",
         ]
         a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)
-        events = {cal.id: list(cal.view(start=a, end=b)) for cal in calendars}
+        shown = ("subject", "start", "end", "location", "is_all_day", "legacy_free_busy_status")
+        events = {cal.id: list(cal.view(start=a, end=b).only(*shown)) for cal in calendars}
         assert all(events.values())  # each of the three has something to show
-        overlay = sorted((e for shown in events.values() for e in shown), key=_start)
+        overlay = sorted((e for found in events.values() for e in found), key=_start)
         assert overlay
 
     def triage(self, count: int, target: str, tag: str) -> None:
