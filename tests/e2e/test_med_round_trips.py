@@ -61,6 +61,24 @@ def deliver_mails(lab: LabServer, count: int, tag: str) -> None:
     assert answer.status_code == 200 and 'ResponseClass="Error"' not in answer.text
 
 
+async def invite_the_boss(organizer: Any, subject: str, *, days: int) -> datetime:
+    """A meeting `days` ahead sent to the boss (the request reaches her inbox); its start."""
+    from med import Attendee, Event
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days)
+    await organizer.create(
+        await organizer.default_folder(organizer.user, "calendar"),
+        Event(
+            subject=subject,
+            start=start,
+            end=start + timedelta(hours=1),
+            attendees=(Attendee(Address(CHEF)),),
+            is_meeting=True,
+        ),
+    )
+    return start
+
+
 async def tagged(session: Any, folder: Any, tag: str, **filters: Any) -> list[Message]:
     page = await session.items(folder, ItemQuery(limit=500, search=tag, **filters))
     return [m for m in page.items if isinstance(m, Message) and m.subject.startswith(tag)]
@@ -151,20 +169,8 @@ async def test_sending_on_behalf_with_an_attachment_is_one_request(
 async def test_accepting_a_listed_request_on_behalf_is_one_request(
     assistenz, session_for, ews_requests: Counter[str]
 ) -> None:
-    from med import Attendee, Event
-
     lena = session_for(SACHBEARBEITUNG)
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
-    await lena.create(
-        await lena.default_folder(SACHBEARBEITUNG, "calendar"),
-        Event(
-            subject="Abstimmung Stellenplan",
-            start=start,
-            end=start + timedelta(hours=1),
-            attendees=(Attendee(Address(CHEF)),),
-            is_meeting=True,
-        ),
-    )
+    start = await invite_the_boss(lena, "Abstimmung Stellenplan", days=3)
     inbox = await assistenz.default_folder(CHEF, "inbox")
     (request,) = await tagged(assistenz, inbox, "Abstimmung Stellenplan")
     assert request.is_meeting_request
@@ -199,19 +205,8 @@ async def test_reading_an_item_and_the_public_tree_ask_for_nothing_else(
 async def test_accepting_a_request_changed_since_it_was_listed_still_works(
     assistenz, session_for, ews_requests: Counter[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from med import Attendee, Event
-
-    lena = session_for(SACHBEARBEITUNG)
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=4)
-    await lena.create(
-        await lena.default_folder(SACHBEARBEITUNG, "calendar"),
-        Event(
-            subject="Abstimmung Wirtschaftsplan",
-            start=start,
-            end=start + timedelta(hours=1),
-            attendees=(Attendee(Address(CHEF)),),
-            is_meeting=True,
-        ),
+    start = await invite_the_boss(
+        session_for(SACHBEARBEITUNG), "Abstimmung Wirtschaftsplan", days=4
     )
     inbox = await assistenz.default_folder(CHEF, "inbox")
     (listed,) = await tagged(assistenz, inbox, "Abstimmung Wirtschaftsplan")

@@ -1199,15 +1199,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
             else:
                 ex.save()
             for att in item.new_attachments:
-                ex.attach(
-                    FileAttachment(
-                        name=att.name,
-                        content=att.content,
-                        content_type=att.content_type,
-                        is_inline=att.is_inline,
-                        content_id=att.content_id,
-                    )
-                )
+                ex.attach(_file_attachment(att))
         local = dataclasses.replace(
             item,
             id=str(ex.id),
@@ -1336,13 +1328,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
                 try:
                     with ews_errors(**context(item)):
                         for att in item.new_attachments:
-                            ex.attach(
-                                FileAttachment(
-                                    name=att.name,
-                                    content=att.content,
-                                    content_type=att.content_type,
-                                )
-                            )
+                            ex.attach(_file_attachment(att))
                 except MedError as exc:
                     outcomes[i] = exc
                     continue
@@ -1437,9 +1423,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
         # Attachments travel inside the one CreateItem that sends (Exchange 2013 on);
         # exchangelib saves, attaches and sends in three steps only for older servers.
         for att in message.new_attachments:
-            msg.attach(
-                FileAttachment(name=att.name, content=att.content, content_type=att.content_type)
-            )
+            msg.attach(_file_attachment(att))
         with ews_errors(mailbox=owner):
             if options.save_copy:
                 msg.send(save_copy=True, copy_to_folder=sent)
@@ -1467,11 +1451,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
         with ews_errors(mailbox=drafts_of, folder="drafts"):
             msg.save()
             for att in message.new_attachments:
-                msg.attach(
-                    FileAttachment(
-                        name=att.name, content=att.content, content_type=att.content_type
-                    )
-                )
+                msg.attach(_file_attachment(att))
         return dataclasses.replace(
             message,
             id=str(msg.id),
@@ -1782,6 +1762,17 @@ _FOLDER_FIELD_NAMES = (
     "effective_rights",
     "permission_set",
 )
+
+
+def _file_attachment(att: OutgoingAttachment) -> Any:
+    """The exchangelib attachment for a file to attach (inline ones keep their content id)."""
+    return FileAttachment(
+        name=att.name,
+        content=att.content,
+        content_type=att.content_type,
+        is_inline=att.is_inline,
+        content_id=att.content_id,
+    )
 
 
 def _folder_fields() -> set[Any]:
