@@ -1,15 +1,22 @@
-"""med over EWS against the lab: round trips per operation, overhead, sync throughput.
+"""med over EWS against the lab: round trips per operation, overhead, sync throughput,
+and an assistant's day of five tasks beside the same tasks in plain exchangelib.
 
-Prints the numbers and writes bench/results/med.json. The lab runs in this process on a
-loopback port; requests are counted per EWS operation on the client side.
+Prints the numbers and writes bench/results/med.json (operations) and
+bench/results/bench_med.json (the day). The lab runs in this process on a loopback port.
+Operations count requests on the client side. The day counts them at the lab's HTTP side,
+one counter for both clients, each of which runs in a child process of its own
+(`python -m bench.bench_med --day` runs the day alone).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import re
 import statistics
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results" / "med.json"
+DAY_RESULTS = Path(__file__).parent / "results" / "bench_med.json"
 ASSISTENZ = "assistenz@musterstadt.example"
 CHEF = "chef@musterstadt.example"
 SYNC_ITEMS = 10_000
@@ -274,7 +282,410 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    assistant_day()
+
+
+# --------------------------------------------------------------------------- the assistant's day
+
+TEAMKALENDER = "teamkalender@musterstadt.example"
+SACHBEARBEITUNG = "sachbearbeitung@musterstadt.example"
+TRIAGE_COUNT = 50
+DAY_RUNS = 5
+TRIAGE_TARGET = "Vorgänge"
+SHARED_CALENDAR = "Termine Kreistag"
+ATTACHMENT_BYTES = 40_000
+TASKS = ("open_inbox", "three_calendars", "triage", "send_on_behalf", "accept")
+#: What med's requests per task are for: where the count is the least EWS allows for it.
+MED_REQUESTS_FOR = {
+    "open_inbox": "GetFolder (the inbox's id and our rights, which gate reading), FindItem "
+    "(newest first), GetItem (FindItem returns no body); exchangelib also reads the root",
+    "three_calendars": "GetFolder of each mailbox calendar, GetFolder and one FindFolder per "
+    "level of the public tree, one FindItem per calendar (EWS views one folder at a time), "
+    "one GetItem naming the series masters of the occurrences",
+    "triage": "FindItem, GetFolder and FindFolder (the boss's tree, to find the target), "
+    "one UpdateItem and one MoveItem for all 50",
+    "send_on_behalf": "one CreateItem carrying the attachment, sent and saved",
+    "accept": "FindItem, then CreateItem with the listed change key: the least any client "
+    "can do without already holding the request",
+}
+_OPERATION = re.compile(rb"<(?:\w+:)?Body\b[^>]*>\s*<(?:\w+:)?(\w+)")
+
+
+class LabRequestCounter:
+    """ASGI wrapper around the lab counting every HTTP request to its EWS endpoint, by the
+    SOAP operation in the body: what reaches the server, whichever client sent it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.counts: Counter[str] = Counter()
+        self.paused = False
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or "/ews/" not in scope["path"].lower() or self.paused:
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        counted = False
+
+        def count(operation: str) -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                with self._lock:
+                    self.counts[operation] += 1
+
+        async def peek() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                if len(body) < 4096:
+                    body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    found = _OPERATION.search(bytes(body))
+                    count(found.group(1).decode() if found else "(other)")
+            return message
+
+        try:
+            await self.app(scope, peek, send)
+        finally:
+            count("(body not read)")  # refused before the body was read: still a round trip
+
+    def take(self) -> dict[str, int]:
+        with self._lock:
+            out = dict(self.counts)
+            self.counts.clear()
+        return out
+
+
+def _soap(url: str, user: str, body: str) -> None:
+    """One raw SOAP request (seeding, warming up: outside the count); fails loudly on an
+    error."""
+    import httpx
+
+    from exlab.demo import DEMO_PASSWORD
+
+    envelope = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+        ' xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"'
+        ' xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">'
+        '<s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header>'
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    )
+    answer = httpx.post(
+        url,
+        content=envelope.encode(),
+        auth=(user, DEMO_PASSWORD),
+        headers={"Content-Type": "text/xml; charset=utf-8"},
+        timeout=60,
+    )
+    if answer.status_code != 200 or 'ResponseClass="Error"' in answer.text:
+        raise RuntimeError(f"seeding failed: {answer.status_code} {answer.text[:500]}")
+
+
+_FIND_INBOX = (
+    '<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape>'
+    "</m:ItemShape><m:ParentFolderIds>"
+    '<t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>'
+)
+
+
+def seed_mails(url: str, count: int, tag: str) -> None:
+    """`count` mails from Lena Koch to the boss, delivered (the newest in her inbox)."""
+    mails = "".join(
+        "<t:Message>"
+        f"<t:Subject>{tag} Vorgang {i:02d}</t:Subject>"
+        '<t:Body BodyType="Text">Bitte prüfen.</t:Body>'
+        f"<t:ToRecipients><t:Mailbox><t:EmailAddress>{CHEF}</t:EmailAddress></t:Mailbox>"
+        "</t:ToRecipients></t:Message>"
+        for i in range(count)
+    )
+    _soap(
+        url,
+        SACHBEARBEITUNG,
+        f'<m:CreateItem MessageDisposition="SendOnly"><m:Items>{mails}</m:Items></m:CreateItem>',
+    )
+
+
+def seed_meeting(url: str, subject: str, day: datetime) -> None:
+    """A meeting Lena Koch sends to the boss; its request lands in the boss's inbox."""
+    start = day.replace(hour=13, minute=0, second=0, microsecond=0)
+    _soap(
+        url,
+        SACHBEARBEITUNG,
+        '<m:CreateItem SendMeetingInvitations="SendToAllAndSaveCopy"><m:Items>'
+        f"<t:CalendarItem><t:Subject>{subject}</t:Subject>"
+        f"<t:Start>{start:%Y-%m-%dT%H:%M:%SZ}</t:Start>"
+        f"<t:End>{start + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}</t:End>"
+        "<t:RequiredAttendees><t:Attendee><t:Mailbox>"
+        f"<t:EmailAddress>{CHEF}</t:EmailAddress></t:Mailbox></t:Attendee>"
+        "</t:RequiredAttendees></t:CalendarItem></m:Items></m:CreateItem>",
+    )
+
+
+class MedDay:
+    """The five tasks through one `DelegateSession`, as an application keeps it for the day
+    (folders it has opened are kept, as the exchangelib script keeps `account.inbox`)."""
+
+    def __init__(self, url: str, password: str) -> None:
+        from med import AuthMethod, DelegateSession, Folder
+        from med.backends.ews import EwsBackend
+
+        backend = EwsBackend(
+            endpoint=url,
+            user=ASSISTENZ,
+            password=password,
+            auth=AuthMethod.BASIC,
+            version="Exchange2016",
+        )
+        self.session = DelegateSession(backend, mailboxes=[CHEF])
+        self.folders: dict[tuple[str, str], Folder] = {}
+
+    async def default_folder(self, mailbox: str, name: str) -> Any:
+        if (mailbox, name) not in self.folders:
+            self.folders[mailbox, name] = await self.session.default_folder(mailbox, name)
+        return self.folders[mailbox, name]
+
+    async def open_inbox(self) -> None:
+        from med import ItemQuery
+
+        inbox = await self.default_folder(CHEF, "inbox")
+        page = await self.session.items(inbox, ItemQuery(limit=1))
+        newest = await self.session.get(page.items[0].id)
+        assert newest.body is not None
+
+    async def three_calendars(self, start: str, end: str) -> None:
+        s = self.session
+        public = await s.folder_tree("public")
+        shared = next(f for f in public.walk() if f.name == SHARED_CALENDAR)
+        calendars = [
+            await self.default_folder(CHEF, "calendar"),
+            await self.default_folder(TEAMKALENDER, "calendar"),
+            shared,
+        ]
+        events = await s.calendar_view(
+            calendars, datetime.fromisoformat(start), datetime.fromisoformat(end)
+        )
+        assert {e.folder_id for e in events} == {c.id for c in calendars}  # all three shown
+
+    async def triage(self, count: int, target: str, tag: str) -> None:
+        from med import Flag, FlagStatus, ItemQuery, Message
+
+        s = self.session
+        inbox = await self.default_folder(CHEF, "inbox")
+        page = await s.items(inbox, ItemQuery(limit=count, search=tag))
+        tree = await s.folder_tree(CHEF)
+        folder = next(f for f in tree.walk() if f.name == target)
+        mails = [m for m in page.items if isinstance(m, Message)]
+        done = await s.update_many(
+            [dataclasses.replace(m, is_read=True, flag=Flag(FlagStatus.FLAGGED)) for m in mails],
+            ["is_read", "flag"],
+        )
+        moved = await s.move_many([m for m in done if isinstance(m, Message)], folder)
+        assert len(mails) == count and all(isinstance(m, str) for m in moved)
+
+    async def send_on_behalf(self, to: str, attachment_size: int) -> None:
+        from med import Address, Message, OutgoingAttachment, SendOptions
+
+        await self.session.send(
+            Message(
+                subject="Unterlagen zur Sitzung",
+                body="Anbei die Unterlagen.",
+                to=(Address(to),),
+                new_attachments=(OutgoingAttachment("vorlage.pdf", b"%" * attachment_size),),
+            ),
+            SendOptions(from_mailbox=CHEF),
+        )
+
+    async def accept(self, subject: str) -> None:
+        from med import ItemQuery, ResponseType
+
+        s = self.session
+        inbox = await self.default_folder(CHEF, "inbox")
+        page = await s.items(inbox, ItemQuery(limit=10, search=subject))
+        request = next(i for i in page.items if i.subject == subject)
+        await s.respond(request, ResponseType.ACCEPT, "Frau Dr. Berg nimmt teil.")
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class ChildDay:
+    """One side of the day in a child process (`python -m MODULE URL PASSWORD`), one task
+    per line: the lab in this process serves both sides alike."""
+
+    def __init__(self, module: str, url: str) -> None:
+        import subprocess
+        import sys
+
+        from exlab.demo import DEMO_PASSWORD
+
+        self.child = subprocess.Popen(
+            [sys.executable, "-m", module, url, DEMO_PASSWORD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        assert self.child.stdout is not None
+        ready = self.child.stdout.readline().strip()
+        if ready != "ready":
+            raise RuntimeError(f"{module} did not start: {ready!r}")
+
+    def run(self, task: str, args: dict[str, Any]) -> tuple[float | None, str | None]:
+        assert self.child.stdin is not None and self.child.stdout is not None
+        self.child.stdin.write(f"{task} {json.dumps(args)}\n")
+        self.child.stdin.flush()
+        answer = self.child.stdout.readline().strip()
+        if answer.startswith("done "):
+            return float(answer.split()[1]), None
+        return None, answer or "the child process ended"
+
+    def close(self) -> None:
+        if self.child.stdin is not None:
+            self.child.stdin.close()
+        self.child.wait(timeout=30)
+
+
+def med_worker(url: str, password: str) -> None:
+    """The med side of the day in its own process (see `ChildDay`)."""
+    from bench.exchangelib_day import answer_lines
+
+    day = MedDay(url, password)
+    loop = asyncio.new_event_loop()
+
+    def blocking(task: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda **kwargs: loop.run_until_complete(task(**kwargs))
+
+    try:
+        answer_lines({name: blocking(getattr(day, name)) for name in TASKS})
+    finally:
+        loop.run_until_complete(day.close())
+        loop.close()
+
+
+def one_day(day_start: datetime) -> list[dict[str, Any]]:
+    """The five tasks once on a fresh demo lab: per task and side the requests by operation,
+    the milliseconds, and the error if the task failed."""
+    from bridge.serving import ServerThread
+    from exlab.demo import open_demo
+    from exlab.server import create_app
+
+    args: dict[str, dict[str, Any]] = {
+        "open_inbox": {},
+        # The boss's next two weeks: the team calendar and a council date fall in them.
+        "three_calendars": {
+            "start": day_start.isoformat(),
+            "end": (day_start + timedelta(days=15)).isoformat(),
+        },
+        "triage": {"count": TRIAGE_COUNT, "target": TRIAGE_TARGET},
+        "send_on_behalf": {"to": SACHBEARBEITUNG, "attachment_size": ATTACHMENT_BYTES},
+        "accept": {},
+    }
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        lab = open_demo(Path(tmp) / "lab.sqlite")
+        counter = LabRequestCounter(create_app(lab))
+        server = ServerThread(counter, name="bench-lab").start()
+        url = server.url("/EWS/Exchange.asmx")
+        sides = {
+            "med": ChildDay("bench.bench_med", url),
+            "plain": ChildDay("bench.exchangelib_day", url),
+        }
+        # The lab's first answers are slower (it checks the password hash once per login, its
+        # caches fill): warm it up for the user both clients sign in as, outside the count.
+        _soap(url, ASSISTENZ, _FIND_INBOX)
+        try:
+            for number, task in enumerate(TASKS):
+                row: dict[str, Any] = {"task": task}
+                # Who goes first alternates, so neither always finds the lab's caches warm.
+                for side in ("med", "plain") if number % 2 == 0 else ("plain", "med"):
+                    counter.paused = True
+                    task_args = dict(args[task])
+                    if task == "triage":
+                        task_args["tag"] = f"Triage {side}"
+                        seed_mails(url, TRIAGE_COUNT, task_args["tag"])
+                    if task == "accept":
+                        task_args["subject"] = f"Abstimmung Haushalt ({side})"
+                        seed_meeting(url, task_args["subject"], day_start + timedelta(days=3))
+                    counter.take()
+                    counter.paused = False
+                    seconds, error = sides[side].run(task, task_args)
+                    row[side] = {
+                        "by_operation": counter.take(),
+                        "ms": None if seconds is None or error else seconds * 1000,
+                        "error": error,
+                    }
+                rows.append(row)
+        finally:
+            for child in sides.values():
+                child.close()
+            server.stop()
+            lab.close()
+    return rows
+
+
+def assistant_day() -> None:
+    """Five tasks of a boss's assistant, med beside plain exchangelib: requests and time.
+
+    The day runs DAY_RUNS times, each on a fresh lab: requests must come out the same every
+    time (they are reported as varying otherwise); times are the medians."""
+    day_start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    runs = [one_day(day_start) for _ in range(DAY_RUNS)]
+    rows: list[dict[str, Any]] = []
+    for number, task in enumerate(TASKS):
+        row: dict[str, Any] = {"task": task}
+        for side in ("med", "plain"):
+            seen = [run[number][side] for run in runs]
+            counts = [sum(s["by_operation"].values()) for s in seen]
+            times = [s["ms"] for s in seen if s["ms"] is not None]
+            errors = [s["error"] for s in seen if s["error"]]
+            row[side] = {
+                "requests": counts[0],
+                "requests_vary": len(set(counts)) > 1,
+                "by_operation": seen[0]["by_operation"],
+                "ms": round(statistics.median(times), 1) if times else None,
+                "ms_runs": [round(t, 1) for t in times],
+                "error": errors[0] if errors else None,
+            }
+        row["med"]["requests_for"] = MED_REQUESTS_FOR[task]
+        m, p = row["med"]["requests"], row["plain"]["requests"]
+        row["ratio"] = round(m / p, 2) if p and not row["plain"]["error"] else None
+        row["goal_met"] = (
+            row["ratio"] is not None and row["ratio"] <= 0.5 and not row["med"]["error"]
+        )
+        rows.append(row)
+    print(
+        f"{'task':<16} {'med req':>8} {'plain req':>10} {'ratio':>6} {'med ms':>8} {'plain ms':>9}"
+    )
+    for row in rows:
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        print(
+            f"{row['task']:<16} {row['med']['requests']:>8} {row['plain']['requests']:>10}"
+            f" {ratio:>6} {row['med']['ms'] or '-':>8} {row['plain']['ms'] or '-':>9}"
+        )
+        for side in ("med", "plain"):
+            if row[side]["error"]:
+                print(f"  {side} failed: {row[side]['error']}")
+            if row[side]["requests_vary"]:
+                print(f"  {side}: the request count varied between runs")
+    out = {
+        "tasks": rows,
+        "runs": DAY_RUNS,
+        "goal": "med at most half the requests of plain exchangelib per task",
+        "all_goals_met": all(r["goal_met"] for r in rows),
+        "measured_at": datetime.now(UTC).isoformat(),
+    }
+    DAY_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    DAY_RESULTS.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--day" in sys.argv[1:]:
+        assistant_day()
+    elif len(sys.argv) == 3:  # the med side of the day, started by `ChildDay`
+        med_worker(sys.argv[1], sys.argv[2])
+    else:
+        main()

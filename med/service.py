@@ -88,6 +88,9 @@ WATCH_STOP_S = 1.0
 #: The longest calendar range one request covers; longer views are split.
 MAX_VIEW_DAYS = 62
 
+#: The public folder tree, listed as one more mailbox.
+_PUBLIC = Mailbox("public", "Public Folders", MailboxKind.PUBLIC)
+
 _RESPONSES = (ResponseType.ACCEPT, ResponseType.TENTATIVE, ResponseType.DECLINE)
 
 
@@ -224,7 +227,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
                     if archive is not None:
                         found.append(archive)
         if self.supports(Feature.PUBLIC_FOLDERS):
-            found.append(Mailbox("public", "Public Folders", MailboxKind.PUBLIC))
+            found.append(_PUBLIC)
         unique: dict[str, Mailbox] = {}
         for box in found:
             unique.setdefault(box.key, box)
@@ -322,9 +325,14 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         return tree
 
     async def _as_mailbox(self, mailbox: Mailbox | str) -> Mailbox:
+        """The mailbox a key names. Only an archive's key needs the mailbox list (which asks
+        the server for names and archives); the public folders and plain addresses do not."""
         if isinstance(mailbox, Mailbox):
             return mailbox
-        for box in await self.mailboxes():
+        if mailbox == "public":
+            return _PUBLIC
+        listed = self._mailboxes if not mailbox.startswith("archive:") else await self.mailboxes()
+        for box in listed or ():
             if box.key == mailbox:
                 return box
         kind = MailboxKind.OWN if mailbox.lower() == self.user.lower() else MailboxKind.DELEGATED
@@ -495,14 +503,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             InvalidInput: no such field on this kind of item, or the item is inconsistent.
             NotFound: the item is gone.
         """
-        if not item.id:
-            raise InvalidInput("This item has not been created yet.")
-        unknown = [f for f in fields if f not in {x.name for x in dataclasses.fields(item)}]
-        if unknown or not fields:
-            raise InvalidInput(
-                f"Cannot update {', '.join(unknown) or 'nothing'} on a {item.kind.value}."
-            )
-        _check_item(item)
+        self._check_update(item, fields)
         await self._gate_item(
             item, "edit its items", lambda r: r.edit is not EditScope.NONE, "EditItems"
         )
@@ -526,6 +527,84 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             self._backend.update_item, item, list(fields), send_updates=send_updates
         )
 
+    async def update_many(
+        self, items: Sequence[Item], fields: Sequence[str], *, send_updates: bool = True
+    ) -> list[Item | MedError]:
+        """`update` for many items at once (mark 50 mails read and flagged, say): as few
+        round trips as the backend allows (EWS: one UpdateItem per 100 items).
+
+        Returns one outcome per item, in order: its new state, or the `MedError` that
+        refused it (InvalidInput, AccessDenied, Conflict, NotFound); the others are written
+        all the same. Occurrences are changed as themselves, never their series.
+
+        Raises:
+            InvalidInput: no fields named.
+        """
+        if not fields:
+            raise InvalidInput("Name the fields to change.")
+        outcomes: list[Item | MedError | None] = [None] * len(items)
+        to_write: list[int] = []
+        for i, item in enumerate(items):
+            try:
+                self._check_update(item, fields)
+                await self._gate_item(
+                    item, "edit its items", lambda r: r.edit is not EditScope.NONE, "EditItems"
+                )
+            except MedError as exc:
+                outcomes[i] = exc
+                continue
+            to_write.append(i)
+        if to_write:
+            written = await self._run(
+                self._backend.update_items,
+                [items[i] for i in to_write],
+                list(fields),
+                send_updates=send_updates,
+            )
+            for i, outcome in zip(to_write, written, strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
+    def _check_update(self, item: Item, fields: Sequence[str]) -> None:
+        if not item.id:
+            raise InvalidInput("This item has not been created yet.")
+        unknown = [f for f in fields if f not in {x.name for x in dataclasses.fields(item)}]
+        if unknown or not fields:
+            raise InvalidInput(
+                f"Cannot update {', '.join(unknown) or 'nothing'} on a {item.kind.value}."
+            )
+        _check_item(item)
+
+    async def move_many(self, items: Sequence[Item | str], folder: Folder) -> list[str | MedError]:
+        """`move` for many items into one folder (EWS: one MoveItem per 100 items).
+
+        Returns one outcome per item, in order: its new id, or the `MedError` that refused it.
+
+        Raises:
+            AccessDenied: we may not create items in `folder` (nothing is moved).
+        """
+        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
+        outcomes: list[str | MedError | None] = [None] * len(items)
+        to_move: list[int] = []
+        for i, item in enumerate(items):
+            try:
+                await self._gate_item(
+                    item,
+                    "remove its items",
+                    lambda r: r.delete is not EditScope.NONE,
+                    "DeleteItems",
+                )
+            except MedError as exc:
+                outcomes[i] = exc
+                continue
+            to_move.append(i)
+        if to_move:
+            ids = [_item_id(items[i]) for i in to_move]
+            moved = await self._run(self._backend.move_items, ids, folder)
+            for i, outcome in zip(to_move, moved, strict=True):
+                outcomes[i] = outcome
+        return [o for o in outcomes if o is not None]
+
     async def delete(
         self,
         item: Item | str,
@@ -543,7 +622,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         await self._gate_item(
             item, "delete its items", lambda r: r.delete is not EditScope.NONE, "DeleteItems"
         )
-        item_id = item if isinstance(item, str) else item.id
+        item_id = _item_id(item)
         if (
             series
             and isinstance(item, Event)
@@ -569,7 +648,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         await self._gate_item(
             item, "remove its items", lambda r: r.delete is not EditScope.NONE, "DeleteItems"
         )
-        item_id = item if isinstance(item, str) else item.id
+        item_id = _item_id(item)
         return await self._run(self._backend.move_item, item_id, folder)
 
     async def copy(self, item: Item | str, folder: Folder) -> str:
@@ -580,7 +659,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             NotFound: item or folder gone.
         """
         self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
-        item_id = item if isinstance(item, str) else item.id
+        item_id = _item_id(item)
         return await self._run(self._backend.copy_item, item_id, folder)
 
     # convenience edits ---------------------------------------------------------------
@@ -678,7 +757,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             Unsupported: the backend has no MIME export.
         """
         self._require(Feature.MIME_EXPORT)
-        item_id = item if isinstance(item, str) else item.id
+        item_id = _item_id(item)
         return await self._run(self._backend.export_mime, item_id)
 
     async def voicemail_audio(self, voicemail: Voicemail) -> AttachmentContent:
@@ -738,7 +817,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             AccessDenied: no right to send on behalf of the From mailbox.
         """
         _check_sender(options)
-        item_id = item if isinstance(item, str) else item.id
+        item_id = _item_id(item)
         await self._run(
             self._backend.reply,
             item_id,
@@ -766,7 +845,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         if not recipients:
             raise InvalidInput("Forwarding needs at least one recipient.")
         _check_addresses(recipients)
-        item_id = item if isinstance(item, str) else item.id
+        item_id = _item_id(item)
         await self._run(
             self._backend.forward, item_id, recipients, body, options=options or SendOptions()
         )
@@ -863,9 +942,18 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         await self._gate_item(
             item, "answer its meetings", lambda r: r.edit is not EditScope.NONE, "EditItems"
         )
-        item_id = item if isinstance(item, str) else item.id
+        # A listed meeting request or meeting carries its change key: no need to read it again.
+        known_meeting = (isinstance(item, Message) and item.is_meeting_request) or (
+            isinstance(item, Event) and item.is_meeting
+        )
         await self._run(
-            self._backend.respond, item_id, response, message, send=send, proposal=proposal
+            self._backend.respond,
+            _item_id(item),
+            response,
+            message,
+            send=send,
+            proposal=proposal,
+            change_key=item.change_key if known_meeting and isinstance(item, Item) else None,
         )
 
     async def free_busy(
@@ -1126,6 +1214,10 @@ def _check_sender(options: SendOptions | None) -> None:
     """The public folders are no mailbox to send from; never fall back to our own."""
     if options is not None and (options.from_mailbox or "").strip().lower() == "public":
         raise InvalidInput("Mail cannot be sent from the public folders; give a mailbox address.")
+
+
+def _item_id(item: Item | str) -> str:
+    return item if isinstance(item, str) else item.id
 
 
 def _check_item(item: Item) -> None:

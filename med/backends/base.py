@@ -14,8 +14,9 @@ import contextlib
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
+from med.errors import MedError
 from med.model import (
     Address,
     AttachmentContent,
@@ -37,9 +38,23 @@ from med.model import (
     SyncChange,
 )
 
-__all__ = ["Backend", "SyncBatch", "Watch"]
+__all__ = ["Backend", "SyncBatch", "Watch", "one_by_one"]
 
 SyncBatch = tuple[Sequence[SyncChange], str, bool]
+T = TypeVar("T")
+V = TypeVar("V")
+
+
+def one_by_one(call: Callable[[V], T], values: Sequence[V]) -> list[T | MedError]:
+    """A batch call for a backend without a batch request: one call per value, each
+    refusal kept as that value's outcome."""
+    out: list[T | MedError] = []
+    for value in values:
+        try:
+            out.append(call(value))
+        except MedError as exc:
+            out.append(exc)
+    return out
 
 
 class Watch(Iterator[MailboxEvent]):
@@ -253,6 +268,19 @@ class Backend(Protocol):
         """
         ...
 
+    def update_items(
+        self, items: Sequence[Item], fields: Sequence[str], *, send_updates: bool
+    ) -> Sequence[Item | MedError]:
+        """`update_item` for many items with as few round trips as the server allows.
+
+        Returns one outcome per item, in order: its new state, or the `MedError` that
+        refused it (the others are written all the same).
+
+        Raises:
+            only what fails the whole request (AuthError, Unreachable, ...).
+        """
+        ...
+
     def delete_item(self, item_id: str, *, hard: bool, send_cancellations: bool) -> None:
         """Delete an item (to Deleted Items unless `hard`); occurrences delete only themselves.
 
@@ -268,6 +296,17 @@ class Backend(Protocol):
         Raises:
             NotFound: item or folder gone.
             AccessDenied: we may not delete at the source or create at the target.
+        """
+        ...
+
+    def move_items(self, item_ids: Sequence[str], folder: Folder) -> Sequence[str | MedError]:
+        """`move_item` for many items into one folder with as few round trips as possible.
+
+        Returns one outcome per item, in order: its new id (empty where the server names
+        none), or the `MedError` that refused it.
+
+        Raises:
+            only what fails the whole request.
         """
         ...
 
@@ -355,11 +394,14 @@ class Backend(Protocol):
         *,
         send: bool,
         proposal: tuple[datetime, datetime] | None = None,
+        change_key: str | None = None,
     ) -> None:
         """Accept, tentatively accept or decline a meeting request or calendar item.
 
         On behalf of the mailbox owner when the item lives in their mailbox. `proposal`
         (tentative or decline only) proposes a new start and end to the organizer.
+        `change_key`: the caller listed the item, knows it is a meeting and passes its change
+        key, so the backend need not read the item again first.
 
         Raises:
             NotFound: the request is gone.

@@ -115,6 +115,43 @@ def test_send_on_behalf_sets_from_owner_sender_delegate_and_copies_to_owners_sen
     assert received.is_read is False
 
 
+def test_delegate_finds_a_request_in_the_boss_inbox_but_answers_into_own_sent_items(
+    lab: LabServer,
+) -> None:
+    """Editor on the boss's Inbox lets the delegate list it (FindItem), not open her Sent
+    Items: exchangelib's `request.accept()` in the boss's Account saves the answer there and
+    is refused, as in Exchange; an answer from the delegate's own account goes through."""
+    from exchangelib.items import AcceptItem
+    from exchangelib.properties import ReferenceItemId
+
+    lena = lab.account("sachbearbeitung")
+    start = EWSDateTime.now(BERLIN).replace(microsecond=0) + timedelta(days=3)
+    CalendarItem(
+        account=lena,
+        folder=lena.calendar,
+        subject="Abstimmung Stellenplan",
+        start=start,
+        end=start + timedelta(hours=1),
+        required_attendees=[CHEF],
+    ).save(send_meeting_invitations="SendToAllAndSaveCopy")
+    boss = lab.account("assistenz", "chef")
+    request = boss.inbox.filter(subject="Abstimmung Stellenplan").only("subject")[0]
+    assert isinstance(request, MeetingRequest)
+    with pytest.raises(ErrorAccessDenied):
+        _ = boss.sent
+    with pytest.raises(ErrorAccessDenied):
+        request.accept()
+    meeting = boss.calendar.get(subject="Abstimmung Stellenplan")
+    assert meeting.my_response_type != "Accept"  # the refused answer changed nothing
+    me = lab.account("assistenz")
+    AcceptItem(
+        account=me,
+        reference_item_id=ReferenceItemId(id=request.id, changekey=request.changekey),
+    ).send()
+    meeting = boss.calendar.get(subject="Abstimmung Stellenplan")
+    assert meeting.my_response_type == "Accept"
+
+
 def test_the_owners_sent_copy_of_mail_sent_on_behalf_is_filed_as_read(lab: LabServer) -> None:
     """Exchange files sent copies as read, whatever IsRead the client sent."""
     account = lab.account("assistenz")

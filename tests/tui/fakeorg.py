@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from med.errors import AccessDenied, InvalidInput, NotFound, Unreachable, Unsupported
+from med.backends.base import one_by_one
+from med.errors import AccessDenied, InvalidInput, MedError, NotFound, Unreachable, Unsupported
 from med.model import (
     Address,
     Attachment,
@@ -577,6 +578,16 @@ class FakeOrg:
         self.delete_item(item_id, hard=True, send_cancellations=False)
         return self._add(folder.id, dataclasses.replace(item, id="")).id
 
+    def update_items(
+        self, items: Sequence[Item], fields: Sequence[str], *, send_updates: bool
+    ) -> Sequence[Item | MedError]:
+        return one_by_one(
+            lambda item: self.update_item(item, fields, send_updates=send_updates), items
+        )
+
+    def move_items(self, item_ids: Sequence[str], folder: Folder) -> Sequence[str | MedError]:
+        return one_by_one(lambda item_id: self.move_item(item_id, folder), item_ids)
+
     def copy_item(self, item_id: str, folder: Folder) -> str:
         return self._add(folder.id, dataclasses.replace(self.items[item_id], id="")).id
 
@@ -632,6 +643,7 @@ class FakeOrg:
         *,
         send: bool,
         proposal: tuple[datetime, datetime] | None = None,
+        change_key: str | None = None,
     ) -> None:
         self.responses.append((item_id, response))
         self.answers.append((item_id, response, message, send))

@@ -133,6 +133,14 @@ class FakeBackend:
         self.calls.append(f"update_item:{item.id}:{','.join(fields)}")
         return item
 
+    def update_items(self, items, fields: Sequence[str], *, send_updates: bool):
+        self.calls.append(f"update_items:{','.join(i.id for i in items)}:{','.join(fields)}")
+        return [dataclasses.replace(i, change_key="new") for i in items]
+
+    def move_items(self, item_ids: Sequence[str], folder: Folder):
+        self.calls.append(f"move_items:{','.join(item_ids)}:{folder.id}")
+        return [NotFound("gone", item=i) if i == "gone" else f"{i}-moved" for i in item_ids]
+
     def delete_item(self, item_id: str, *, hard: bool, send_cancellations: bool) -> None:
         self.calls.append(f"delete_item:{item_id}")
 
@@ -160,8 +168,9 @@ class FakeBackend:
         *,
         send: bool,
         proposal=None,
+        change_key=None,
     ):
-        self.calls.append(f"respond:{item_id}:{response.value}:{message}")
+        self.calls.append(f"respond:{item_id}:{response.value}:{message}:{change_key}")
 
     def send(self, message: Message, options) -> None:
         self.calls.append(f"send:{options.from_mailbox}")
@@ -458,7 +467,65 @@ async def test_respond_only_with_accept_tentative_decline(session, backend) -> N
     with pytest.raises(InvalidInput):
         await session.respond("req1", ResponseType.ORGANIZER)
     await session.respond("req1", ResponseType.DECLINE, "Bin im Urlaub")
-    assert backend.calls == ["respond:req1:decline:Bin im Urlaub"]
+    assert backend.calls == ["respond:req1:decline:Bin im Urlaub:None"]
+
+
+async def test_respond_to_a_listed_request_passes_its_change_key(session, backend) -> None:
+    request = Message(id="req2", change_key="ck2", subject="Einladung", is_meeting_request=True)
+    await session.respond(request, ResponseType.ACCEPT)
+    # A plain mail handed in by id or as an item is read by the backend first (no key).
+    await session.respond(Message(id="m3", change_key="ck3"), ResponseType.ACCEPT)
+    assert backend.calls == ["respond:req2:accept:None:ck2", "respond:m3:accept:None:None"]
+
+
+async def test_update_many_is_one_backend_call_and_keeps_refusals_per_item(
+    session, backend
+) -> None:
+    await session.folder_tree(Mailbox(BOSS, "Chef", MailboxKind.DELEGATED))
+    backend.tree = FolderNode(
+        folder("root"),
+        (
+            FolderNode(folder("inbox", rights=Rights.full())),
+            FolderNode(folder("read-only", rights=rights_for_role(Role.REVIEWER))),
+        ),
+    )
+    await session.folder_tree(Mailbox(BOSS, "Chef", MailboxKind.DELEGATED))
+    backend.calls.clear()
+    mails = [Message(id=f"m{i}", folder_id="inbox", is_read=False) for i in range(50)]
+    refused = Message(id="r1", folder_id="read-only")
+    new = Message(id="")
+    outcomes = await session.update_many(
+        [dataclasses.replace(m, is_read=True) for m in [*mails[:25], refused, new, *mails[25:]]],
+        ["is_read"],
+    )
+    assert len(outcomes) == 52
+    assert isinstance(outcomes[25], AccessDenied) and isinstance(outcomes[26], InvalidInput)
+    written = [o for o in outcomes if isinstance(o, Message)]
+    assert [m.id for m in written] == [m.id for m in mails]
+    assert all(m.is_read and m.change_key == "new" for m in written)
+    assert backend.calls == [f"update_items:{','.join(m.id for m in mails)}:is_read"]
+    with pytest.raises(InvalidInput):
+        await session.update_many(mails, [])
+
+
+async def test_move_many_is_one_backend_call_in_order(session, backend) -> None:
+    target = folder("archiv", rights=Rights.full())
+    outcomes = await session.move_many(["m1", "gone", Message(id="m2")], target)
+    assert outcomes[0] == "m1-moved" and outcomes[2] == "m2-moved"
+    assert isinstance(outcomes[1], NotFound)
+    assert backend.calls == ["move_items:m1,gone,m2:archiv"]
+    with pytest.raises(AccessDenied):
+        await session.move_many(["m3"], folder("ro", rights=rights_for_role(Role.REVIEWER)))
+    assert len(backend.calls) == 1
+
+
+async def test_a_tree_by_key_lists_the_mailboxes_only_for_an_archive(session, backend) -> None:
+    await session.folder_tree("public")
+    await session.folder_tree(BOSS)
+    assert backend.calls == ["folder_tree:public", f"folder_tree:{BOSS}"]
+    backend.calls.clear()
+    await session.folder_tree(f"archive:{BOSS}")
+    assert "own_mailbox" in backend.calls and backend.calls[-1] == f"folder_tree:archive:{BOSS}"
 
 
 async def test_send_needs_a_valid_recipient(session, backend) -> None:

@@ -113,6 +113,7 @@ from med.backends.ews.errors import (
     ews_errors,
     raise_if_error,
     seen_response,
+    translate_error,
 )
 from med.backends.ews.events import open_subscription, watch_events
 from med.backends.ews.patches import TLS_LOCK, TLS_VERIFY
@@ -121,6 +122,7 @@ from med.backends.ews.settings import EwsSettings
 from med.errors import (
     AccessDenied,
     BadCredentials,
+    Conflict,
     InvalidInput,
     MedError,
     NotFound,
@@ -170,6 +172,10 @@ from med.model import (
 from med.quoting import answer_subject, quote_header, reply_recipients
 
 log = logging.getLogger(__name__)
+
+#: Items per UpdateItem/MoveItem/GetItem request when many items are changed at once
+#: (exchangelib's default chunk; Exchange's throttling policies accept it).
+BATCH_SIZE = 100
 
 # --------------------------------------------------------------------------- retry policy
 
@@ -385,6 +391,13 @@ class EwsBackend(EwsSettings, EwsScheduling):
                 id=name, mailbox=ExMailbox(email_address=mailbox)
             ),
         )
+
+    def _fetch(self, acc: Any, ids: Any, **kwargs: Any) -> Any:
+        """GetItem through `acc`. exchangelib checks the fields asked for against a folder and
+        by default fetches the mailbox root for that (a GetFolder per account); a folder
+        object under a root we build ourselves checks the same without asking the server."""
+        mailbox = str(acc.primary_smtp_address).lower()
+        return acc.fetch(ids=ids, folder=ExFolder(root=self._root(mailbox)), **kwargs)
 
     def _ex_folder(self, folder: Folder) -> Any:
         root = self._root(folder.mailbox, archive=folder.archive)
@@ -814,8 +827,10 @@ class EwsBackend(EwsSettings, EwsScheduling):
             return events
         keys = list(wanted)
         raw = list(
-            acc.fetch(
-                ids=[RecurringMasterItemId(id=wanted[k].id) for k in keys], only_fields=["uid"]
+            self._fetch(
+                acc,
+                ids=[RecurringMasterItemId(id=wanted[k].id) for k in keys],
+                only_fields=["uid"],
             )
         )
         pairs = zip(keys, raw, strict=True)
@@ -830,7 +845,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
     def get_items(self, item_ids: Sequence[str]) -> Sequence[Item]:
         acc = self._account()
         with ews_errors(item=item_ids[0] if len(item_ids) == 1 else None):
-            raw = list(acc.fetch(ids=[ItemId(id=i) for i in item_ids]))
+            raw = list(self._fetch(acc, ids=[ItemId(id=i) for i in item_ids]))
         out = []
         for item_id, res in zip(item_ids, raw, strict=True):
             raise_if_error(res, item=item_id)
@@ -847,7 +862,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
 
         acc = self._account()
         with ews_errors(item=item_id):
-            (occ,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["type"]))
+            (occ,) = list(self._fetch(acc, ids=[ItemId(id=item_id)], only_fields=["type"]))
             raise_if_error(occ, item=item_id)
             if not isinstance(occ, CalendarItem) or occ.type not in (
                 "Occurrence",
@@ -858,7 +873,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
             # GetItem by RecurringMasterItemId: the server resolves the master of an occurrence
             # (and a master to itself).
             (master,) = list(
-                acc.fetch(ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
+                self._fetch(acc, ids=[RecurringMasterItemId(id=occ.id, changekey=occ.changekey)])
             )
         raise_if_error(master, item=item_id)
         ev = self._to_item(master, None, None)
@@ -893,7 +908,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
     def export_mime(self, item_id: str) -> bytes:
         acc = self._account()
         with ews_errors(item=item_id):
-            (res,) = list(acc.fetch(ids=[ItemId(id=item_id)], only_fields=["mime_content"]))
+            (res,) = list(self._fetch(acc, ids=[ItemId(id=item_id)], only_fields=["mime_content"]))
         raise_if_error(res, item=item_id)
         mime = res.mime_content
         if not mime:
@@ -1188,15 +1203,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
             else:
                 ex.save()
             for att in item.new_attachments:
-                ex.attach(
-                    FileAttachment(
-                        name=att.name,
-                        content=att.content,
-                        content_type=att.content_type,
-                        is_inline=att.is_inline,
-                        content_id=att.content_id,
-                    )
-                )
+                ex.attach(_file_attachment(att))
         local = dataclasses.replace(
             item,
             id=str(ex.id),
@@ -1213,30 +1220,18 @@ class EwsBackend(EwsSettings, EwsScheduling):
             return local
         return dataclasses.replace(stored, folder_id=folder.id, mailbox=folder.mailbox)
 
-    def _check_own_item(self, item: Item, acc: Any, ctx: dict[str, Any]) -> None:
-        """Where we may edit only our own items (Author), the item's EffectiveRights say
-        whether this one is ours; refuse before sending the change."""
+    def _edits_own_only(self, item: Item) -> bool:
+        """Whether our rights on the item's folder let us change only items we created
+        (Author): then the item's own EffectiveRights decide."""
         with self._lock:
             rights = self._folder_rights.get(item.folder_id or "")
-        if rights is None or rights.edit is not EditScope.OWN:
-            return
-        with ews_errors(**ctx):
-            (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["effective_rights"]))
-        raise_if_error(cur, **ctx)
-        eff = getattr(cur, "effective_rights", None)
-        if eff is not None and not eff.modify:
-            raise AccessDenied(
-                "Your rights on this folder let you change only items you created.",
-                mailbox=item.mailbox,
-            )
+        return rights is not None and rights.edit is EditScope.OWN
 
-    def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
-        acc = self._account(item.mailbox or self.user)
-        ctx = {"mailbox": item.mailbox, "item": item.subject or item.id}
-        self._check_own_item(item, acc, ctx)
+    def _update_plan(self, item: Item, fields: Sequence[str], acc: Any) -> tuple[Any, list[str]]:
+        """The exchangelib item carrying `item`'s values and the exchangelib field names for
+        the med `fields` (`start` is `start_date` on tasks)."""
         ex = self._to_ews(item, acc, None)
         ex._id = ItemId(id=item.id, changekey=item.change_key)
-        # med field → exchangelib fields of this item class (`start` is `start_date` on tasks).
         valid = {f.name for f in type(ex).FIELDS}
         names: list[str] = []
         for f in fields:
@@ -1248,31 +1243,103 @@ class EwsBackend(EwsSettings, EwsScheduling):
             names.append("percent_complete")  # completing also makes it 100 %
         if isinstance(ex, ExTask) and ex.reminder_due_by is None and "reminder_due_by" in names:
             names.remove("reminder_due_by")  # a cleared reminder is ReminderIsSet false alone
-        if not item.change_key:
-            with ews_errors(**ctx):
-                (cur,) = list(acc.fetch(ids=[ItemId(id=item.id)], only_fields=["subject"]))
-            raise_if_error(cur, **ctx)
-            ex._id = ItemId(id=item.id, changekey=cur.changekey)
-        with ews_errors(**ctx):
-            # With the change key we read, the server refuses to overwrite a newer version
-            # (Conflict); without one we fetched the current key just above.
-            kwargs: dict[str, Any] = {
-                "update_fields": names,
-                "conflict_resolution": "NeverOverwrite" if item.change_key else "AutoResolve",
-            }
-            if isinstance(ex, CalendarItem):
-                invite = send_updates and isinstance(item, Event) and bool(item.attendees)
-                kwargs["send_meeting_invitations"] = (
-                    "SendToAllAndSaveCopy" if invite else "SendToNone"
-                )
-            ex.save(**kwargs)
-            for att in item.new_attachments:
-                ex.attach(
-                    FileAttachment(
-                        name=att.name, content=att.content, content_type=att.content_type
+        return ex, names
+
+    def update_item(self, item: Item, fields: Sequence[str], *, send_updates: bool) -> Item:
+        (outcome,) = self.update_items([item], fields, send_updates=send_updates)
+        if isinstance(outcome, MedError):
+            raise outcome
+        return outcome
+
+    def update_items(
+        self, items: Sequence[Item], fields: Sequence[str], *, send_updates: bool
+    ) -> Sequence[Item | MedError]:
+        """Write the same fields of many items in one UpdateItem per BATCH_SIZE items.
+
+        Items without a change key, and items in folders where we may change only our own
+        (Author), are read first, all in one GetItem: the current change key, and whether
+        the item is ours. With the change key we listed, the server refuses to overwrite a
+        newer version (Conflict); without one it resolves itself.
+        """
+        outcomes: list[Item | MedError | None] = [None] * len(items)
+
+        def context(item: Item) -> dict[str, str | None]:
+            return {"mailbox": item.mailbox, "item": item.subject or item.id}
+
+        # 1. One GetItem for what must be read before writing.
+        to_read = [i for i, it in enumerate(items) if not it.change_key or self._edits_own_only(it)]
+        current_keys: dict[int, str] = {}
+        if to_read:
+            first = items[to_read[0]]
+            with ews_errors(**context(first)):
+                read = list(
+                    self._fetch(
+                        self._account(first.mailbox or self.user),
+                        ids=[ItemId(id=items[i].id) for i in to_read],
+                        only_fields=["effective_rights"],
+                        chunk_size=BATCH_SIZE,
                     )
                 )
-        return dataclasses.replace(item, change_key=ex.changekey, new_attachments=())
+            for i, cur in zip(to_read, read, strict=True):
+                if isinstance(cur, Exception):
+                    outcomes[i] = translate_error(cur, **context(items[i]))
+                    continue
+                eff = getattr(cur, "effective_rights", None)
+                if self._edits_own_only(items[i]) and eff is not None and not eff.modify:
+                    outcomes[i] = AccessDenied(
+                        "Your rights on this folder let you change only items you created.",
+                        mailbox=items[i].mailbox,
+                    )
+                    continue
+                current_keys[i] = str(cur.changekey)
+        # 2. Group what is left by what one UpdateItem request shares.
+        groups: dict[tuple[str, str, str], list[tuple[int, Any, list[str]]]] = {}
+        for i, item in enumerate(items):
+            if outcomes[i] is not None:
+                continue
+            mailbox = (item.mailbox or self.user).lower()
+            try:
+                with ews_errors(**context(item)):
+                    ex, names = self._update_plan(item, fields, self._account(mailbox))
+            except MedError as exc:
+                outcomes[i] = exc
+                continue
+            if not item.change_key:
+                ex._id = ItemId(id=item.id, changekey=current_keys[i])
+            invite = send_updates and isinstance(item, Event) and bool(item.attendees)
+            key = (
+                mailbox,
+                "NeverOverwrite" if item.change_key else "AutoResolve",
+                "SendToAllAndSaveCopy" if invite else "SendToNone",
+            )
+            groups.setdefault(key, []).append((i, ex, names))
+        # 3. One UpdateItem per group and batch.
+        for (mailbox, conflict, invitations), members in groups.items():
+            acc = self._account(mailbox)
+            # An error failing the whole request names the item when there is one.
+            whole = context(items[members[0][0]]) if len(members) == 1 else {"mailbox": mailbox}
+            with ews_errors(**whole):
+                results = acc.bulk_update(
+                    items=[(ex, names) for _, ex, names in members],
+                    conflict_resolution=conflict,
+                    send_meeting_invitations_or_cancellations=invitations,
+                    chunk_size=BATCH_SIZE,
+                )
+            for (i, ex, _), res in zip(members, results, strict=True):
+                item = items[i]
+                if isinstance(res, Exception):
+                    outcomes[i] = translate_error(res, **context(item))
+                    continue
+                ex._id = ItemId(id=res[0] or item.id, changekey=res[1])  # a task's id may change
+                try:
+                    with ews_errors(**context(item)):
+                        for att in item.new_attachments:
+                            ex.attach(_file_attachment(att))
+                except MedError as exc:
+                    outcomes[i] = exc
+                    continue
+                outcomes[i] = dataclasses.replace(item, change_key=ex.changekey, new_attachments=())
+        return [o for o in outcomes if o is not None]
 
     def delete_item(self, item_id: str, *, hard: bool, send_cancellations: bool) -> None:
         from exchangelib.services import DeleteItem
@@ -1312,6 +1379,29 @@ class EwsBackend(EwsSettings, EwsScheduling):
 
         return self._move_or_copy(MoveItem, item_id, folder)
 
+    def move_items(self, item_ids: Sequence[str], folder: Folder) -> Sequence[str | MedError]:
+        """Move many items to one folder in one MoveItem per BATCH_SIZE items."""
+        ex_folder = self._ex_folder(folder)
+        ctx = {"mailbox": folder.mailbox, "folder": folder.name}
+        with ews_errors(**ctx):
+            results = self._account().bulk_move(
+                ids=[ItemId(id=i) for i in item_ids], to_folder=ex_folder, chunk_size=BATCH_SIZE
+            )
+        if len(results) != len(item_ids):
+            # Across mailboxes and into public folders EWS answers without the new ids, so
+            # answers cannot be matched to items: the first refusal speaks for the batch.
+            for res in results:
+                raise_if_error(res, **ctx)
+            return ["" for _ in item_ids]
+        out: list[str | MedError] = []
+        for item_id, res in zip(item_ids, results, strict=True):
+            if isinstance(res, Exception):
+                out.append(translate_error(res, item=item_id, **ctx))
+            else:
+                new_id = res[0] if isinstance(res, tuple) else getattr(res, "id", None)
+                out.append(str(new_id or ""))
+        return out
+
     def copy_item(self, item_id: str, folder: Folder) -> str:
         from exchangelib.services import CopyItem
 
@@ -1336,18 +1426,12 @@ class EwsBackend(EwsSettings, EwsScheduling):
         if owner != self.user:
             msg.author = ExMailbox(email_address=owner)
         sent = self._distinguished(self.user, "sentitems")
+        # Attachments travel inside the one CreateItem that sends (Exchange 2013 on);
+        # exchangelib saves, attaches and sends in three steps only for older servers.
+        for att in message.new_attachments:
+            msg.attach(_file_attachment(att))
         with ews_errors(mailbox=owner):
-            if message.new_attachments:
-                msg.folder = self._distinguished(self.user, "drafts")
-                msg.save()
-                for att in message.new_attachments:
-                    msg.attach(
-                        FileAttachment(
-                            name=att.name, content=att.content, content_type=att.content_type
-                        )
-                    )
-                msg.send(save_copy=options.save_copy, copy_to_folder=sent)
-            elif options.save_copy:
+            if options.save_copy:
                 msg.send(save_copy=True, copy_to_folder=sent)
             else:
                 msg.send(save_copy=False)
@@ -1373,11 +1457,7 @@ class EwsBackend(EwsSettings, EwsScheduling):
         with ews_errors(mailbox=drafts_of, folder="drafts"):
             msg.save()
             for att in message.new_attachments:
-                msg.attach(
-                    FileAttachment(
-                        name=att.name, content=att.content, content_type=att.content_type
-                    )
-                )
+                msg.attach(_file_attachment(att))
         return dataclasses.replace(
             message,
             id=str(msg.id),
@@ -1394,7 +1474,9 @@ class EwsBackend(EwsSettings, EwsScheduling):
 
         _, owner = self._sender_account(options)
         with ews_errors(item=item_id, mailbox=owner):
-            (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
+            (orig,) = list(
+                self._fetch(self._account(), ids=[ItemId(id=item_id)], only_fields=["subject"])
+            )
             raise_if_error(orig, item=item_id)
             cls = ReplyAllToItem if reply_all else ReplyToItem
             reply = cls(
@@ -1437,7 +1519,9 @@ class EwsBackend(EwsSettings, EwsScheduling):
 
         _, owner = self._sender_account(options)
         with ews_errors(item=item_id, mailbox=owner):
-            (orig,) = list(self._account().fetch(ids=[ItemId(id=item_id)], only_fields=["subject"]))
+            (orig,) = list(
+                self._fetch(self._account(), ids=[ItemId(id=item_id)], only_fields=["subject"])
+            )
             raise_if_error(orig, item=item_id)
             fwd = ForwardItem(
                 account=self._account(),
@@ -1480,9 +1564,8 @@ class EwsBackend(EwsSettings, EwsScheduling):
         *,
         send: bool,
         proposal: tuple[datetime, datetime] | None = None,
+        change_key: str | None = None,
     ) -> None:
-        from exchangelib.properties import ReferenceItemId
-
         cls = {
             ResponseType.ACCEPT: AcceptItem,
             ResponseType.TENTATIVE: TentativelyAcceptItem,
@@ -1490,28 +1573,53 @@ class EwsBackend(EwsSettings, EwsScheduling):
         }.get(response)
         if cls is None:
             raise InvalidInput("Respond with accept, tentative or decline.")
+        if change_key is None:
+            self._answer(cls, item_id, self._meeting_change_key(item_id), message, send, proposal)
+            return
+        try:
+            self._answer(cls, item_id, change_key, message, send, proposal)
+        except Conflict:  # changed since it was listed (an update, read elsewhere): read it now
+            self._answer(cls, item_id, self._meeting_change_key(item_id), message, send, proposal)
+
+    def _meeting_change_key(self, item_id: str) -> str:
+        """The current change key of a meeting request or meeting (one GetItem)."""
         with ews_errors(item=item_id):
             (orig,) = list(
-                self._account().fetch(
-                    ids=[ItemId(id=item_id)], only_fields=["subject", "item_class"]
+                self._fetch(
+                    self._account(), ids=[ItemId(id=item_id)], only_fields=["subject", "item_class"]
                 )
             )
-            raise_if_error(orig, item=item_id)
-            if not isinstance(orig, MeetingRequest | CalendarItem):
-                raise InvalidInput("This item is no meeting request.", item=item_id)
-            kwargs: dict[str, Any] = {
-                "account": self._account(),
-                "reference_item_id": ReferenceItemId(id=orig.id, changekey=orig.changekey),
-            }
-            if message:
-                from exchangelib import Body as ExBody
+        raise_if_error(orig, item=item_id)
+        if not isinstance(orig, MeetingRequest | CalendarItem):
+            raise InvalidInput("This item is no meeting request.", item=item_id)
+        return str(orig.changekey)
 
-                kwargs["body"] = ExBody(message)
-            if proposal is not None:
-                kwargs["proposed_start"] = ews_datetime(proposal[0])
-                kwargs["proposed_end"] = ews_datetime(proposal[1])
-            reply = cls(**kwargs)
-            reply.send(message_disposition=SEND_AND_SAVE_COPY if send else SAVE_ONLY)
+    def _answer(
+        self,
+        cls: Any,
+        item_id: str,
+        change_key: str,
+        message: str | None,
+        send: bool,
+        proposal: tuple[datetime, datetime] | None,
+    ) -> None:
+        from exchangelib.properties import ReferenceItemId
+
+        kwargs: dict[str, Any] = {
+            "account": self._account(),
+            "reference_item_id": ReferenceItemId(id=item_id, changekey=change_key),
+            # Our own Sent Items (or Drafts when not sent), named without looking them up.
+            "folder": self._distinguished(self.user, "sentitems" if send else "drafts"),
+        }
+        if message:
+            from exchangelib import Body as ExBody
+
+            kwargs["body"] = ExBody(message)
+        if proposal is not None:
+            kwargs["proposed_start"] = ews_datetime(proposal[0])
+            kwargs["proposed_end"] = ews_datetime(proposal[1])
+        with ews_errors(item=item_id):
+            cls(**kwargs).send(message_disposition=SEND_AND_SAVE_COPY if send else SAVE_ONLY)
 
     def free_busy(
         self, addresses: Sequence[str], start: datetime, end: datetime
@@ -1660,6 +1768,17 @@ _FOLDER_FIELD_NAMES = (
     "effective_rights",
     "permission_set",
 )
+
+
+def _file_attachment(att: OutgoingAttachment) -> Any:
+    """The exchangelib attachment for a file to attach (inline ones keep their content id)."""
+    return FileAttachment(
+        name=att.name,
+        content=att.content,
+        content_type=att.content_type,
+        is_inline=att.is_inline,
+        content_id=att.content_id,
+    )
 
 
 def _folder_fields() -> set[Any]:

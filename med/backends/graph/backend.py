@@ -36,7 +36,7 @@ from O365.mailbox import MailBox
 
 from med.auth import login
 from med.backends.answers import proxy_error_is_407, proxy_refused
-from med.backends.base import Watch
+from med.backends.base import Watch, one_by_one
 from med.backends.graph import events
 from med.backends.graph.connection import _protocol, _TokenConnection
 from med.backends.graph.convert import (
@@ -748,6 +748,17 @@ class GraphBackend(GraphSettings, GraphScheduling):
     def move_item(self, item_id: str, folder: Folder) -> str:
         return self._move_or_copy("move", item_id, folder)
 
+    def update_items(
+        self, items: Sequence[Item], fields: Sequence[str], *, send_updates: bool
+    ) -> Sequence[Item | MedError]:
+        # One PATCH per item; Graph's $batch (20 per request) would cut the round trips.
+        return one_by_one(
+            lambda item: self.update_item(item, fields, send_updates=send_updates), items
+        )
+
+    def move_items(self, item_ids: Sequence[str], folder: Folder) -> Sequence[str | MedError]:
+        return one_by_one(lambda item_id: self.move_item(item_id, folder), item_ids)
+
     def copy_item(self, item_id: str, folder: Folder) -> str:
         return self._move_or_copy("copy", item_id, folder)
 
@@ -856,6 +867,7 @@ class GraphBackend(GraphSettings, GraphScheduling):
         *,
         send: bool,
         proposal: tuple[datetime, datetime] | None = None,
+        change_key: str | None = None,  # Graph addresses items by id alone
     ) -> None:
         if proposal is not None:
             raise Unsupported(

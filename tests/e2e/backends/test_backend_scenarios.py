@@ -23,6 +23,7 @@ from med import (
     DelegateSession,
     Event,
     EventKind,
+    Flag,
     FlagStatus,
     FolderKind,
     Importance,
@@ -318,6 +319,30 @@ async def test_flag_categories_importance_and_read_state(backend: Backend) -> No
     await assistenz.mark_read(current, not current.is_read)
     again = await assistenz.get(msg.id)
     assert isinstance(again, Message) and again.is_read is (not current.is_read)
+
+
+async def test_triage_marks_flags_and_files_several_mails_at_once(backend: Backend) -> None:
+    assistenz = backend.assistenz
+    inbox = await assistenz.default_folder(CHEF, "inbox")
+    tree = await assistenz.folder_tree(CHEF)
+    target = next(f for f in tree.walk() if f.name == "Vorgänge")
+    page = await assistenz.items(inbox, ItemQuery(limit=5))
+    mails = [m for m in page.items if isinstance(m, Message)]
+    assert len(mails) >= 3
+    done = await assistenz.update_many(
+        [dataclasses.replace(m, is_read=True, flag=Flag(FlagStatus.FLAGGED)) for m in mails],
+        ["is_read", "flag"],
+    )
+    assert all(isinstance(m, Message) for m in done)
+    moved = await assistenz.move_many([m for m in done if isinstance(m, Message)], target)
+    assert all(isinstance(i, str) and i for i in moved)
+    filed = (await assistenz.items(target, ItemQuery(limit=200, flagged_only=True))).items
+    by_subject = {m.subject: m for m in filed if isinstance(m, Message)}
+    for mail in mails:
+        assert by_subject[mail.subject].is_read
+        assert by_subject[mail.subject].flag.status is FlagStatus.FLAGGED
+    left = {m.id for m in (await assistenz.items(inbox, ItemQuery(limit=200))).items}
+    assert not left & {m.id for m in mails}
 
 
 # --------------------------------------------------------------------------- calendar
