@@ -55,6 +55,7 @@ BIG_GROUP = 1250
 SLOW_RATE, SLOW_SECONDS = 1.0, 30.0
 FAST_RATE, FAST_SECONDS = 20.0, 10.0
 FLAT_OUT_SECONDS = 10.0
+CONCURRENT_SECONDS = 5.0
 COST_SENDS = 100
 ADD_REPEATS = 10
 PAYLOAD = 128  # bytes of "ciphertext" per message; the first 8 carry the send time
@@ -333,6 +334,36 @@ async def flat_out_phase(
     }, list(receivers.latencies)
 
 
+async def concurrent_sends_phase(
+    base: str, senders: list[MessengerClient], group: str
+) -> dict[str, Any]:
+    """The 10 senders flat out with nobody listening: the server's time per send is then the
+    database's (and its per-conversation lock's) share, without the fan-out's CPU."""
+    send_times: list[float] = []
+    load = load_average()
+    before = await send_seconds_total(base)
+    deadline = time.perf_counter() + CONCURRENT_SECONDS
+
+    async def flood(client: MessengerClient) -> None:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            await client.send_raw(group, stamped())
+            send_times.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(flood(c) for c in senders))
+    elapsed = time.perf_counter() - started
+    after = await send_seconds_total(base)
+    sends = after[1] - before[1]
+    return {
+        "senders": len(senders),
+        "accepted_per_s": round(len(send_times) / elapsed, 1),
+        "server_ms_per_send_mean": round((after[0] - before[0]) / sends * 1000, 2) if sends else 0,
+        "send_request": summary_ms(send_times),
+        "load_1min": load,
+    }
+
+
 async def send_cost_phase(sender: MessengerClient, small: str, big: str) -> dict[str, Any]:
     """Sends into a 2- and a 1,250-member group, interleaved so load hits both alike."""
     times: dict[str, list[float]] = {"members_2": [], "members_1250": []}
@@ -388,6 +419,7 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
 
         receivers = Receivers(receiver_clients, group)
         await asyncio.wait_for(receivers.all_synced.wait(), 120)
+        rss_synced = rss_mb(proc.pid)
         result["latency_1_per_s"], samples["latency_1_per_s"] = await latency_phase(
             receivers, sender, group, SLOW_RATE, SLOW_SECONDS
         )
@@ -399,11 +431,12 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
             base, receivers, senders, flood_group
         )
         await receivers.close()
+        result["concurrent_sends"] = await concurrent_sends_phase(base, senders, flood_group)
         result["send_cost_2_vs_1250"] = await send_cost_phase(sender, small, big)
         result["add_1250th_member"] = await add_member_phase(
             sender, almost_full, users[BIG_GROUP - 1]
         )
-        result["server_rss_mb"] = {"rss_mb": rss_mb(proc.pid)}
+        result["server_rss_mb"] = {"rss_mb": rss_mb(proc.pid), "after_sync_mb": rss_synced}
         result["load_1min_end"] = load_average()
         result["samples_ms"] = {k: [round(v * 1000, 3) for v in s] for k, s in samples.items()}
         return result
@@ -445,6 +478,11 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
         "PG ≤ 2× SQLite",
     ),
     (
+        "server time of one send, 10 concurrent senders, no receivers (mean)",
+        lambda r: f"{r['concurrent_sends']['server_ms_per_send_mean']} ms",
+        "PG ≤ 2× SQLite",
+    ),
+    (
         "send into 2 / 1,250 members: p50",
         lambda r: (
             f"{r['send_cost_2_vs_1250']['members_2']['p50_ms']} / "
@@ -461,6 +499,14 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
 ]
 
 
+def _cell(cell: Callable[[dict[str, Any]], str], run: dict[str, Any]) -> str:
+    """A table cell; '–' for a run from an older bench that lacks the workload."""
+    try:
+        return cell(run)
+    except KeyError:
+        return "–"
+
+
 def table(runs: dict[str, dict[str, Any]]) -> str:
     names = list(runs)
     lines = [
@@ -468,7 +514,9 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
         "|---|" + "---|" * len(names) + "---|",
     ]
     for label, cell, goal in ROWS:
-        lines.append(f"| {label} | " + " | ".join(cell(runs[n]) for n in names) + f" | {goal} |")
+        lines.append(
+            f"| {label} | " + " | ".join(_cell(cell, runs[n]) for n in names) + f" | {goal} |"
+        )
     loads = ", ".join(
         f"{n}: {r['latency_1_per_s']['load_1min']}→{r['load_1min_end']}" for n, r in runs.items()
     )
@@ -544,8 +592,8 @@ def main() -> None:
             continue
         with tempfile.TemporaryDirectory(prefix="medbridge-bench-") as tmp:
             runs[name] = asyncio.run(run(Path(tmp), target_pg, target_redis))
-    print(table(runs))
     save(runs)
+    print(table(runs))
 
 
 if __name__ == "__main__":

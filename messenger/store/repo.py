@@ -526,15 +526,26 @@ async def next_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> in
     The UPDATE locks the conversation row until commit, so concurrent senders are serialised
     per conversation and numbers commit in order.
     """
-    seq = await db.scalar(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(last_seq=Conversation.last_seq + count)
-        .returning(Conversation.last_seq)
-    )
-    if seq is None:
+    return (await take_seq(db, conversation_id, count))[0]
+
+
+async def take_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> tuple[int, int]:
+    """`next_seq`, also returning the conversation's latest membership change (0: none).
+
+    One statement takes the number, locks the row and reads what a send checks, so a sender
+    holds the lock for as few round trips as possible.
+    """
+    row = (
+        await db.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(last_seq=Conversation.last_seq + count)
+            .returning(Conversation.last_seq, Conversation.membership_seq)
+        )
+    ).first()
+    if row is None:
         raise NotFound("no such conversation")
-    return int(seq)
+    return int(row[0]), int(row[1] or 0)
 
 
 async def check_membership_seen(
@@ -549,7 +560,13 @@ async def check_membership_seen(
     current = await db.scalar(
         select(Conversation.membership_seq).where(Conversation.id == conversation_id)
     )
-    if current is not None and (current > seen or (exactly and current != seen)):
+    if current is not None:
+        refuse_unseen_membership(current, seen, exactly=exactly)
+
+
+def refuse_unseen_membership(current: int, seen: int | None, *, exactly: bool = False) -> None:
+    """Raise MembershipChanged when the change at `current` is newer than the one `seen`."""
+    if seen is not None and (current > seen or (exactly and current != seen)):
         raise MembershipChanged(
             f"the members changed at seq {current}, after the change {seen} you saw"
         )
@@ -900,9 +917,18 @@ async def session_valid(db: AsyncSession, session_id: str, device_id: str) -> bo
 
 
 async def claim_txn(db: AsyncSession, user_id: str, txn_id: str) -> dict[str, Any] | None:
-    """The stored result of an earlier use of this transaction id, if any."""
+    """The stored result of an earlier use of this transaction id, if any.
+
+    A message's transaction is recorded before its number is taken (to keep that short), so
+    its sequence number is read from the message itself.
+    """
     row = await db.get(Transaction, (user_id, txn_id))
-    return dict(row.result) if row is not None else None
+    if row is None:
+        return None
+    result = dict(row.result)
+    if row.kind == "message" and "seq" not in result:
+        result["seq"] = await db.scalar(select(Event.seq).where(Event.id == result["message_id"]))
+    return result
 
 
 def record_txn(
@@ -923,10 +949,14 @@ async def append_message(
     attachment_ids: list[str],
     now: dt.datetime,
     membership_seen: int | None = None,
+    event_id: str | None = None,
 ) -> Event:
     """Store a message; with `membership_seen`, refuse it (MembershipChanged) when the members
     changed after that seq, so a sender key shared before a removal never covers a message
-    stored after it."""
+    stored after it.
+
+    The conversation's row is locked last (taking the number), so concurrent senders queue
+    behind one another for two statements and the commit only."""
     await check_conversation_open(db, conv)
     if attachment_ids:
         found = set(
@@ -938,8 +968,8 @@ async def append_message(
         )
         if found != set(attachment_ids):
             raise NotFound("an attachment is unknown or belongs to another conversation")
-    seq = await next_seq(db, conv.id)
-    await check_membership_seen(db, conv.id, membership_seen)
+    seq, membership_seq = await take_seq(db, conv.id)
+    refuse_unseen_membership(membership_seq, membership_seen)
     if attachment_ids:
         await db.execute(
             update(Attachment)
@@ -949,7 +979,7 @@ async def append_message(
     event = Event(
         conversation_id=conv.id,
         seq=seq,
-        id=new_id(),
+        id=event_id or new_id(),
         kind="message",
         sender_user_id=sender.id,
         sender_device_id=device.id,
