@@ -209,9 +209,10 @@ def profile(pid: int, name: str) -> subprocess.Popen[bytes] | None:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process (VmRSS; RssAnon is the part that is not mapped files)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
 
@@ -398,6 +399,7 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
     samples: dict[str, list[float]] = {}
     try:
         await wait_ready(base, proc)
+        rss_start = rss_mb(proc.pid)
         groups: dict[str, str] = seeded["groups"]
         big, small, group = groups["big"], groups["small"], groups["group"]
         flood_group, almost_full = groups["flood"], groups["almost_full"]
@@ -436,7 +438,12 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
         result["add_1250th_member"] = await add_member_phase(
             sender, almost_full, users[BIG_GROUP - 1]
         )
-        result["server_rss_mb"] = {"rss_mb": rss_mb(proc.pid), "after_sync_mb": rss_synced}
+        result["server_rss_mb"] = {
+            "rss_mb": rss_mb(proc.pid),
+            "anonymous_mb": rss_mb(proc.pid, "RssAnon"),
+            "after_sync_mb": rss_synced,
+            "at_start_mb": rss_start,
+        }
         result["load_1min_end"] = load_average()
         result["samples_ms"] = {k: [round(v * 1000, 3) for v in s] for k, s in samples.items()}
         return result
