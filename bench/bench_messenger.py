@@ -209,6 +209,13 @@ def profile(pid: int, name: str) -> subprocess.Popen[bytes] | None:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: less sensitive to a busy machine than wall
+    time, so before/after comparisons hold up when others share the CPUs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     """Resident memory of a process (VmRSS; RssAnon is the part that is not mapped files)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -315,12 +322,13 @@ async def latency_phase(
 
 
 async def flat_out_phase(
-    base: str, receivers: Receivers, senders: list[MessengerClient], group: str
+    base: str, pid: int, receivers: Receivers, senders: list[MessengerClient], group: str
 ) -> tuple[dict[str, Any], list[float]]:
     """Each sender sends, one request at a time, as fast as the server accepts."""
     send_times: list[float] = []
     load = load_average()
     server_before = await send_seconds_total(base)
+    cpu_before = cpu_seconds(pid)
     deadline = time.perf_counter() + FLAT_OUT_SECONDS
 
     async def flood(client: MessengerClient) -> int:
@@ -343,6 +351,7 @@ async def flat_out_phase(
         receivers.done.clear()
         await asyncio.wait_for(receivers.done.wait(), 300)
     drained_in = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before
     server_after = await send_seconds_total(base)
     server_sends = server_after[1] - server_before[1]
     server_ms = (server_after[0] - server_before[0]) / server_sends * 1000 if server_sends else 0
@@ -354,19 +363,21 @@ async def flat_out_phase(
         "messages": total,
         "send_request": summary_ms(send_times),
         "server_ms_per_send_mean": round(server_ms, 2),
+        "server_cpu_ms_per_message": round(cpu / total * 1000, 3) if total else 0,
         "send_to_deliver": summary_ms(receivers.latencies),
         "load_1min": load,
     }, list(receivers.latencies)
 
 
 async def concurrent_sends_phase(
-    base: str, senders: list[MessengerClient], group: str
+    base: str, pid: int, senders: list[MessengerClient], group: str
 ) -> dict[str, Any]:
     """The 10 senders flat out with nobody listening: the server's time per send is then the
     database's (and its per-conversation lock's) share, without the fan-out's CPU."""
     send_times: list[float] = []
     load = load_average()
     before = await send_seconds_total(base)
+    cpu_before = cpu_seconds(pid)
     deadline = time.perf_counter() + CONCURRENT_SECONDS
 
     async def flood(client: MessengerClient) -> None:
@@ -378,12 +389,14 @@ async def concurrent_sends_phase(
     started = time.perf_counter()
     await asyncio.gather(*(flood(c) for c in senders))
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before
     after = await send_seconds_total(base)
     sends = after[1] - before[1]
     return {
         "senders": len(senders),
         "accepted_per_s": round(len(send_times) / elapsed, 1),
         "server_ms_per_send_mean": round((after[0] - before[0]) / sends * 1000, 2) if sends else 0,
+        "server_cpu_ms_per_send": round(cpu / sends * 1000, 3) if sends else 0,
         "send_request": summary_ms(send_times),
         "load_1min": load,
     }
@@ -460,10 +473,12 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
         )
         receivers.group = flood_group
         result["senders_10_flat_out"], samples["senders_10_flat_out"] = await flat_out_phase(
-            base, receivers, senders, flood_group
+            base, proc.pid, receivers, senders, flood_group
         )
         await receivers.close()
-        result["concurrent_sends"] = await concurrent_sends_phase(base, senders, flood_group)
+        result["concurrent_sends"] = await concurrent_sends_phase(
+            base, proc.pid, senders, flood_group
+        )
         result["send_cost_2_vs_1250"] = await send_cost_phase(sender, small, big)
         result["add_1250th_member"] = await add_member_phase(
             sender, almost_full, users[BIG_GROUP - 1]
@@ -522,6 +537,14 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
     (
         "same, the send request as the client sees it (p50; queueing included)",
         lambda r: f"{r['concurrent_sends']['send_request']['p50_ms']} ms",
+        "",
+    ),
+    (
+        "server CPU per message: with 100 receivers / without",
+        lambda r: (
+            f"{r['senders_10_flat_out']['server_cpu_ms_per_message']} / "
+            f"{r['concurrent_sends']['server_cpu_ms_per_send']} ms"
+        ),
         "",
     ),
     (
