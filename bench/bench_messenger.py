@@ -1,8 +1,20 @@
-"""Messenger benchmark: send→deliver latency with 100 connected clients in one group,
-throughput, and the server cost of a send to a 1,250-member group against a 2-member one.
+"""Messenger benchmark in the shapes of the Synapse comparison (issue: "performance, chaos and
+scale-out"), so the numbers compare directly:
 
-The server runs as its own process (`medbridge messenger serve`, SQLite by default,
-PostgreSQL when MEDBRIDGE_BENCH_PG is set); clients talk to it over loopback.
+- 100 receivers with a 101-member group, one sender at 1 msg/s and at 20 msg/s:
+  send→deliver p50/p99;
+- 10 senders flat out into a 110-member group (the 100 receivers listening): accepted msgs/s,
+  deliveries/s, and the server's time per send under those concurrent senders;
+- sends into a 2- and a 1,250-member group (interleaved);
+- adding the 1,250th member to a group;
+- the server's RSS after the run.
+
+The server runs as its own process (`medbridge messenger serve`); clients share this process and
+talk to it over loopback. It runs on SQLite, and on PostgreSQL (a fresh schema) + Redis when
+MEDBRIDGE_BENCH_PG (and MEDBRIDGE_BENCH_REDIS) are set. Results: bench/results/bench_messenger
+.json (both databases, beside the goals), a Markdown summary and PNG plots of the latency
+distributions. The machine's load average is recorded with each run: the numbers come from a
+shared machine.
 """
 
 from __future__ import annotations
@@ -11,7 +23,9 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import secrets
+import signal
 import socket
 import statistics
 import struct
@@ -19,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +43,30 @@ from argon2 import PasswordHasher
 from messenger.client import MessengerClient, decode_ciphertext
 from messenger.store import repo, schema
 from messenger.store.engine import make_engine, sessionmaker
-from messenger.store.models import Tenant
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).parent / "results" / "messenger.json"
+RESULTS_DIR = Path(__file__).parent / "results"
+RESULTS = RESULTS_DIR / "bench_messenger.json"
+SUMMARY = RESULTS_DIR / "bench_messenger.md"
 PASSWORD = "bench password"
 RECEIVERS = 100
-LATENCY_MESSAGES = 200
-THROUGHPUT_MESSAGES = 1000
-THROUGHPUT_CONCURRENCY = 8
+SENDERS = 10
+BIG_GROUP = 1250
+SLOW_RATE, SLOW_SECONDS = 1.0, 30.0
+FAST_RATE, FAST_SECONDS = 20.0, 10.0
+FLAT_OUT_SECONDS = 10.0
+CONCURRENT_SECONDS = 5.0
 COST_SENDS = 100
+ADD_REPEATS = 10
+PAYLOAD = 128  # bytes of "ciphertext" per message; the first 8 carry the send time
+
+# Goals of the issue, per workload (both databases).
+GOALS: dict[str, dict[str, float]] = {
+    "latency_1_per_s": {"p50_ms": 5.0, "p99_ms": 15.0},
+    "senders_10_flat_out": {"accepted_per_s": 250.0, "deliveries_per_s": 27500.0},
+    "add_1250th_member": {"p50_ms": 20.0},
+    "server_rss_mb": {"rss_mb": 120.0},
+}
 
 
 def free_port() -> int:
@@ -52,7 +80,22 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def summary_ms(seconds: list[float]) -> dict[str, Any]:
+    return {
+        "p50_ms": round(statistics.median(seconds) * 1000, 2),
+        "p99_ms": round(pct(seconds, 99) * 1000, 2),
+        "max_ms": round(max(seconds) * 1000, 2),
+        "count": len(seconds),
+    }
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
 async def seed(url: str, schema_name: str | None) -> dict[str, Any]:
+    """A tenant with 1,250 users; u0 (tenant admin) sends, u1…u100 receive, u101…u110 flood;
+    the groups are made here, before the server starts (it seals the names at rest)."""
     engine = make_engine(url, schema_name)
     await schema.upgrade(engine)
     hashed = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
@@ -61,29 +104,31 @@ async def seed(url: str, schema_name: str | None) -> dict[str, Any]:
         tenant = await repo.create_tenant(db, "Bench", now)
         await repo.add_domain(db, tenant, "bench.example")
         users = []
-        for i in range(1250):
+        for i in range(BIG_GROUP):
             user = await repo.create_user(
-                db, f"u{i}@bench.example", now, password_hash=hashed if i <= RECEIVERS else None
+                db,
+                f"u{i}@bench.example",
+                now,
+                role="tenant_admin" if i == 0 else "user",
+                password_hash=hashed if i <= RECEIVERS + SENDERS else None,
             )
             users.append(user.id)
+        groups = {
+            "big": users,
+            "small": users[:2],
+            "group": users[: RECEIVERS + 1],
+            "flood": users[1 : RECEIVERS + SENDERS + 1],
+            "almost_full": users[: BIG_GROUP - 1],
+        }
+        ids = {}
+        for name, members in groups.items():
+            conv, _ = await repo.create_conversation(
+                db, None, tenant, "managed", name, members, now
+            )
+            ids[name] = conv.id
         await db.commit()
     await engine.dispose()
-    return {"tenant_id": tenant.id, "users": users}
-
-
-async def managed_group(
-    url: str, schema_name: str | None, tenant_id: str, members: list[str]
-) -> str:
-    engine = make_engine(url, schema_name)
-    async with sessionmaker(engine)() as db:
-        tenant = await db.get(Tenant, tenant_id)
-        assert tenant is not None
-        conv, _ = await repo.create_conversation(
-            db, None, tenant, "managed", f"g{len(members)}", members, dt.datetime.now(dt.UTC)
-        )
-        await db.commit()
-    await engine.dispose()
-    return conv.id
+    return {"users": users, "groups": ids}
 
 
 async def client_for(url: str, i: int) -> MessengerClient:
@@ -107,23 +152,20 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the messenger server did not become ready")
 
 
-async def database(workdir: Path) -> tuple[str, str | None, bool]:
-    """The bench database: (url, schema); PostgreSQL (a fresh schema) when MEDBRIDGE_BENCH_PG
-    is set, else a SQLite file. The last item says whether it is PostgreSQL."""
-    pg = os.environ.get("MEDBRIDGE_BENCH_PG")
-    schema_name = f"bench_{secrets.token_hex(4)}" if pg else None
-    url = pg or f"sqlite:///{workdir / 'bench.db'}"
-    if pg:
-        import asyncpg
+async def database(workdir: Path, pg: str | None) -> tuple[str, str | None]:
+    """The bench database: (url, schema); a fresh PostgreSQL schema, or a SQLite file."""
+    if not pg:
+        return f"sqlite:///{workdir / 'bench.db'}", None
+    import asyncpg
 
-        conn = await asyncpg.connect(pg)
-        await conn.execute(f"CREATE SCHEMA {schema_name}")
-        await conn.close()
-    return url, schema_name, bool(pg)
+    schema_name = f"bench_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(pg)
+    await conn.execute(f"CREATE SCHEMA {schema_name}")
+    await conn.close()
+    return pg, schema_name
 
 
-async def drop_schema(schema_name: str | None) -> None:
-    pg = os.environ.get("MEDBRIDGE_BENCH_PG")
+async def drop_schema(pg: str | None, schema_name: str | None) -> None:
     if pg and schema_name:
         import asyncpg
 
@@ -132,12 +174,16 @@ async def drop_schema(schema_name: str | None) -> None:
         await conn.close()
 
 
-def serve(url: str, schema_name: str | None, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(
+    url: str, schema_name: str | None, redis: str | None, workdir: Path
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start `medbridge messenger serve` on a free loopback port: (process, base URL)."""
     port = free_port()
     cmd = [sys.executable, "-m", "bridge.cli", "messenger", "--db", url]
     if schema_name:
         cmd += ["--schema", schema_name]
+    if redis:
+        cmd += ["--redis", redis, "--redis-channel", f"bench:{secrets.token_hex(4)}"]
     cmd += [
         "serve",
         "--port",
@@ -151,131 +197,468 @@ def serve(url: str, schema_name: str | None, workdir: Path) -> tuple[subprocess.
     return subprocess.Popen(cmd, cwd=ROOT, env=env), f"http://127.0.0.1:{port}"
 
 
-async def run(workdir: Path) -> dict[str, Any]:
-    url, schema_name, pg = await database(workdir)
+def profile(pid: int, name: str) -> subprocess.Popen[bytes] | None:
+    """With MEDBRIDGE_BENCH_PROFILE=<dir>, sample the server with py-spy (collapsed stacks)."""
+    directory = os.environ.get("MEDBRIDGE_BENCH_PROFILE")
+    if not directory:
+        return None
+    out = Path(directory) / f"messenger-{name}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    cmd = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: less sensitive to a busy machine than wall
+    time, so before/after comparisons hold up when others share the CPUs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process (VmRSS; RssAnon is the part that is not mapped files)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+async def send_seconds_total(base: str) -> tuple[float, float]:
+    """The server's own (sum, count) of time spent per send, from /metrics."""
+    async with httpx.AsyncClient(base_url=base) as http:
+        text = (await http.get("/metrics")).text
+    found = dict(re.findall(r"^messenger_send_seconds_(sum|count) (\S+)$", text, re.M))
+    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+
+async def pg_activity(pg: str | None, schema_name: str | None) -> dict[str, float]:
+    """Index + sequential scans and rows written in the bench's schema (PostgreSQL only)."""
+    if not pg or not schema_name:
+        return {}
+    import asyncpg
+
+    conn = await asyncpg.connect(pg)
+    try:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        row = await conn.fetchrow(
+            "SELECT sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)) AS scans,"
+            " sum(n_tup_ins + n_tup_upd + n_tup_del) AS writes"
+            " FROM pg_stat_user_tables WHERE schemaname = $1",
+            schema_name,
+        )
+    finally:
+        await conn.close()
+    return {"scans": float(row["scans"] or 0), "writes": float(row["writes"] or 0)}
+
+
+def pg_rates(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    return {f"{k}_per_s": round((after[k] - before[k]) / seconds, 1) for k in before}
+
+
+class Receivers:
+    """The 100 receivers' streams: send→deliver latencies of one conversation's messages."""
+
+    def __init__(self, clients: list[MessengerClient], group: str) -> None:
+        self.group = group
+        self.streams = [c.events() for c in clients]
+        self.latencies: list[float] = []
+        self.expected = 0
+        self.done = asyncio.Event()
+        self.synced = 0
+        self.all_synced = asyncio.Event()
+        self.tasks = [asyncio.create_task(self._consume(s)) for s in self.streams]
+
+    async def _consume(self, stream: Any) -> None:
+        async for event in stream:
+            if event["type"] == "synced":
+                self.synced += 1
+                if self.synced == len(self.streams):
+                    self.all_synced.set()
+            elif event["type"] == "message" and event["conversation_id"] == self.group:
+                sent_at = struct.unpack("d", decode_ciphertext(event)[:8])[0]
+                self.latencies.append(time.perf_counter() - sent_at)
+                if len(self.latencies) >= self.expected:
+                    self.done.set()
+
+    def expect(self, messages: int) -> None:
+        self.latencies = []
+        self.expected = messages * len(self.streams)
+        self.done.clear()
+
+    async def close(self) -> None:
+        for s in self.streams:
+            await s.aclose()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def stamped() -> bytes:
+    return struct.pack("d", time.perf_counter()) + b"\x00" * (PAYLOAD - 8)
+
+
+async def paced(sender: MessengerClient, group: str, rate: float, seconds: float) -> int:
+    """Send at `rate` msgs/s on a fixed schedule (a late send does not shift the next)."""
+    count = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await sender.send_raw(group, stamped())
+    return count
+
+
+async def latency_phase(
+    receivers: Receivers, sender: MessengerClient, group: str, rate: float, seconds: float
+) -> tuple[dict[str, Any], list[float]]:
+    receivers.expect(int(rate * seconds))
+    load = load_average()
+    await paced(sender, group, rate, seconds)
+    await asyncio.wait_for(receivers.done.wait(), 120)
+    samples = list(receivers.latencies)
+    return {**summary_ms(samples), "rate_per_s": rate, "load_1min": load}, samples
+
+
+async def flat_out_phase(
+    base: str, pid: int, receivers: Receivers, senders: list[MessengerClient], group: str
+) -> tuple[dict[str, Any], list[float]]:
+    """Each sender sends, one request at a time, as fast as the server accepts."""
+    send_times: list[float] = []
+    load = load_average()
+    server_before = await send_seconds_total(base)
+    cpu_before = cpu_seconds(pid)
+    deadline = time.perf_counter() + FLAT_OUT_SECONDS
+
+    async def flood(client: MessengerClient) -> int:
+        sent = 0
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            await client.send_raw(group, stamped())
+            send_times.append(time.perf_counter() - t0)
+            sent += 1
+        return sent
+
+    receivers.expect(0)
+    receivers.expected = sys.maxsize  # known once the senders stop
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(flood(c) for c in senders))
+    accepted_in = time.perf_counter() - started
+    total = sum(counts)
+    receivers.expected = total * len(receivers.streams)
+    if len(receivers.latencies) < receivers.expected:
+        receivers.done.clear()
+        await asyncio.wait_for(receivers.done.wait(), 300)
+    drained_in = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before
+    server_after = await send_seconds_total(base)
+    server_sends = server_after[1] - server_before[1]
+    server_ms = (server_after[0] - server_before[0]) / server_sends * 1000 if server_sends else 0
+    return {
+        "senders": len(senders),
+        "receivers": len(receivers.streams),
+        "accepted_per_s": round(total / accepted_in, 1),
+        "deliveries_per_s": round(total * len(receivers.streams) / drained_in, 1),
+        "messages": total,
+        "send_request": summary_ms(send_times),
+        "server_ms_per_send_mean": round(server_ms, 2),
+        "server_cpu_ms_per_message": round(cpu / total * 1000, 3) if total else 0,
+        "send_to_deliver": summary_ms(receivers.latencies),
+        "load_1min": load,
+    }, list(receivers.latencies)
+
+
+async def concurrent_sends_phase(
+    base: str, pid: int, senders: list[MessengerClient], group: str
+) -> dict[str, Any]:
+    """The 10 senders flat out with nobody listening: the server's time per send is then the
+    database's (and its per-conversation lock's) share, without the fan-out's CPU."""
+    send_times: list[float] = []
+    load = load_average()
+    before = await send_seconds_total(base)
+    cpu_before = cpu_seconds(pid)
+    deadline = time.perf_counter() + CONCURRENT_SECONDS
+
+    async def flood(client: MessengerClient) -> None:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            await client.send_raw(group, stamped())
+            send_times.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(flood(c) for c in senders))
+    elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before
+    after = await send_seconds_total(base)
+    sends = after[1] - before[1]
+    return {
+        "senders": len(senders),
+        "accepted_per_s": round(len(send_times) / elapsed, 1),
+        "server_ms_per_send_mean": round((after[0] - before[0]) / sends * 1000, 2) if sends else 0,
+        "server_cpu_ms_per_send": round(cpu / sends * 1000, 3) if sends else 0,
+        "send_request": summary_ms(send_times),
+        "load_1min": load,
+    }
+
+
+async def send_cost_phase(sender: MessengerClient, small: str, big: str) -> dict[str, Any]:
+    """Sends into a 2- and a 1,250-member group, interleaved so load hits both alike."""
+    times: dict[str, list[float]] = {"members_2": [], "members_1250": []}
+    for _ in range(COST_SENDS):
+        for name, cid in (("members_2", small), ("members_1250", big)):
+            t0 = time.perf_counter()
+            await sender.send_raw(cid, b"\x00" * PAYLOAD)
+            times[name].append(time.perf_counter() - t0)
+    cost: dict[str, Any] = {name: summary_ms(t) for name, t in times.items()}
+    cost["ratio_p50"] = round(cost["members_1250"]["p50_ms"] / cost["members_2"]["p50_ms"], 2)
+    return cost
+
+
+async def add_member_phase(admin: MessengerClient, group: str, newcomer: str) -> dict[str, Any]:
+    """Add the 1,250th member to a 1,249-member group (then remove it again), repeatedly."""
+    times: list[float] = []
+    for _ in range(ADD_REPEATS):
+        t0 = time.perf_counter()
+        await admin.add_members(group, [newcomer])
+        times.append(time.perf_counter() - t0)
+        await admin.remove_member(group, newcomer)
+    return summary_ms(times)
+
+
+async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any]:
+    url, schema_name = await database(workdir, pg)
     seeded = await seed(url, schema_name)
     users: list[str] = seeded["users"]
-    proc, base = serve(url, schema_name, workdir)
+    proc, base = serve(url, schema_name, redis, workdir)
+    profiler = profile(proc.pid, "postgresql" if pg else "sqlite")
     clients: list[MessengerClient] = []
+    samples: dict[str, list[float]] = {}
     try:
         await wait_ready(base, proc)
-        big = await managed_group(url, schema_name, seeded["tenant_id"], users)
-        small = await managed_group(url, schema_name, seeded["tenant_id"], users[:2])
-        group = await managed_group(url, schema_name, seeded["tenant_id"], users[: RECEIVERS + 1])
+        rss_start = rss_mb(proc.pid)
+        groups: dict[str, str] = seeded["groups"]
+        big, small, group = groups["big"], groups["small"], groups["group"]
+        flood_group, almost_full = groups["flood"], groups["almost_full"]
         sender = await client_for(base, 0)
-        receivers = list(
+        receiver_clients = list(
             await asyncio.gather(*(client_for(base, i) for i in range(1, RECEIVERS + 1)))
         )
-        clients = [sender, *receivers]
-
-        # -- latency with 100 connected clients -------------------------------------------
-        latencies: list[float] = []
-        delivered = 0
-        expected = 0
-        done = asyncio.Event()
-        streams = [c.events() for c in receivers]
-        synced = 0
-        all_synced = asyncio.Event()
-
-        async def consume(stream: Any) -> None:
-            nonlocal delivered, synced
-            async for event in stream:
-                if event["type"] == "synced":
-                    synced += 1
-                    if synced == len(streams):
-                        all_synced.set()
-                elif event["type"] == "message" and event["conversation_id"] == group:
-                    sent_at = struct.unpack("d", decode_ciphertext(event)[:8])[0]
-                    latencies.append(time.perf_counter() - sent_at)
-                    delivered += 1
-                    if delivered >= expected:
-                        done.set()
-
-        consumers = [asyncio.create_task(consume(s)) for s in streams]
-        await asyncio.wait_for(all_synced.wait(), 120)
-        expected = LATENCY_MESSAGES * RECEIVERS
-        for _ in range(LATENCY_MESSAGES):
-            await sender.send_raw(group, struct.pack("d", time.perf_counter()) + b"\x00" * 120)
-            await asyncio.sleep(0.01)
-        await asyncio.wait_for(done.wait(), 300)
-        latency = {
-            "p50_ms": round(statistics.median(latencies) * 1000, 2),
-            "p99_ms": round(pct(latencies, 99) * 1000, 2),
-            "deliveries": len(latencies),
+        senders = list(
+            await asyncio.gather(
+                *(client_for(base, i) for i in range(RECEIVERS + 1, RECEIVERS + SENDERS + 1))
+            )
+        )
+        clients = [sender, *receiver_clients, *senders]
+        result: dict[str, Any] = {
+            "database": "postgresql+redis" if pg else "sqlite",
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
         }
 
-        # -- throughput: concurrent senders into the same group ---------------------------
-        latencies.clear()
-        done.clear()
-        delivered = 0
-        expected = THROUGHPUT_MESSAGES * RECEIVERS
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(THROUGHPUT_MESSAGES):
-            queue.put_nowait(i)
-
-        async def pump() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                await sender.send_raw(group, struct.pack("d", time.perf_counter()) + b"\x00" * 120)
-
+        receivers = Receivers(receiver_clients, group)
+        await asyncio.wait_for(receivers.all_synced.wait(), 120)
+        rss_synced = rss_mb(proc.pid)
+        activity = await pg_activity(pg, schema_name)
         started = time.perf_counter()
-        await asyncio.gather(*(pump() for _ in range(THROUGHPUT_CONCURRENCY)))
-        stored = time.perf_counter() - started
-        await asyncio.wait_for(done.wait(), 600)
-        drained = time.perf_counter() - started
-        throughput = {
-            "messages_per_s": round(THROUGHPUT_MESSAGES / stored, 1),
-            "deliveries_per_s": round(THROUGHPUT_MESSAGES * RECEIVERS / drained, 1),
-            "senders": THROUGHPUT_CONCURRENCY,
-            "receivers": RECEIVERS,
+        result["latency_1_per_s"], samples["latency_1_per_s"] = await latency_phase(
+            receivers, sender, group, SLOW_RATE, SLOW_SECONDS
+        )
+        if activity:  # the database's work for 100 connected users and one sender at 1 msg/s
+            result["latency_1_per_s"]["postgresql"] = pg_rates(
+                activity, await pg_activity(pg, schema_name), time.perf_counter() - started
+            )
+        result["latency_20_per_s"], samples["latency_20_per_s"] = await latency_phase(
+            receivers, sender, group, FAST_RATE, FAST_SECONDS
+        )
+        receivers.group = flood_group
+        result["senders_10_flat_out"], samples["senders_10_flat_out"] = await flat_out_phase(
+            base, proc.pid, receivers, senders, flood_group
+        )
+        await receivers.close()
+        result["concurrent_sends"] = await concurrent_sends_phase(
+            base, proc.pid, senders, flood_group
+        )
+        result["send_cost_2_vs_1250"] = await send_cost_phase(sender, small, big)
+        result["add_1250th_member"] = await add_member_phase(
+            sender, almost_full, users[BIG_GROUP - 1]
+        )
+        result["server_rss_mb"] = {
+            "rss_mb": rss_mb(proc.pid),
+            "anonymous_mb": rss_mb(proc.pid, "RssAnon"),
+            "after_sync_mb": rss_synced,
+            "at_start_mb": rss_start,
         }
-        for s in streams:
-            await s.aclose()
-        for task in consumers:
-            task.cancel()
-        await asyncio.gather(*consumers, return_exceptions=True)
-
-        # -- server cost of one send: 1,250 members vs 2 ----------------------------------
-        # Interleaved, so warm-up and load from other processes hit both sizes alike.
-        times: dict[str, list[float]] = {"members_2": [], "members_1250": []}
-        for _ in range(COST_SENDS):
-            for name, cid in (("members_2", small), ("members_1250", big)):
-                t0 = time.perf_counter()
-                await sender.send_raw(cid, b"\x00" * 128)
-                times[name].append(time.perf_counter() - t0)
-        cost: dict[str, Any] = {
-            name: {
-                "p50_ms": round(statistics.median(t) * 1000, 2),
-                "p99_ms": round(pct(t, 99) * 1000, 2),
-            }
-            for name, t in times.items()
-        }
-        cost["ratio_p50"] = round(cost["members_1250"]["p50_ms"] / cost["members_2"]["p50_ms"], 2)
-        return {
-            "database": "postgresql" if pg else "sqlite",
-            "send_to_deliver_latency": latency,
-            "throughput": throughput,
-            "send_cost": cost,
-        }
+        result["load_1min_end"] = load_average()
+        result["samples_ms"] = {k: [round(v * 1000, 3) for v in s] for k, s in samples.items()}
+        return result
     finally:
         for c in clients:
             await c.aclose()
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
         proc.terminate()
         proc.wait(timeout=20)
-        await drop_schema(schema_name)
+        await drop_schema(pg, schema_name)
 
 
-def run_and_save(run: Callable[[Path], Awaitable[dict[str, Any]]], results: Path) -> None:
-    """Run a bench in a scratch directory, print its numbers and write them as JSON."""
-    with tempfile.TemporaryDirectory(prefix="medbridge-bench-") as tmp:
-        result = asyncio.run(run(Path(tmp)))
-    print(json.dumps(result, indent=2))
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(result, indent=2) + "\n")
+# -- report ----------------------------------------------------------------------------------
+
+ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
+    (
+        "1 msg/s, 100 receivers: send→deliver p50 / p99",
+        lambda r: f"{r['latency_1_per_s']['p50_ms']} / {r['latency_1_per_s']['p99_ms']} ms",
+        "≤ 5 / 15 ms",
+    ),
+    (
+        "20 msg/s, 100 receivers: send→deliver p50 / p99",
+        lambda r: f"{r['latency_20_per_s']['p50_ms']} / {r['latency_20_per_s']['p99_ms']} ms",
+        "",
+    ),
+    (
+        "10 senders flat out: accepted msgs/s (deliveries/s)",
+        lambda r: (
+            f"{r['senders_10_flat_out']['accepted_per_s']:.0f} "
+            f"({r['senders_10_flat_out']['deliveries_per_s']:,.0f})"
+        ),
+        "≥ 250 (27,500)",
+    ),
+    (
+        "server time of one send under 10 concurrent senders (mean)",
+        lambda r: f"{r['senders_10_flat_out']['server_ms_per_send_mean']} ms",
+        "PG ≤ 2× SQLite",
+    ),
+    (
+        "server time of one send, 10 concurrent senders, no receivers (mean)",
+        lambda r: f"{r['concurrent_sends']['server_ms_per_send_mean']} ms",
+        "PG ≤ 2× SQLite",
+    ),
+    (
+        "same, the send request as the client sees it (p50; queueing included)",
+        lambda r: f"{r['concurrent_sends']['send_request']['p50_ms']} ms",
+        "",
+    ),
+    (
+        "server CPU per message: with 100 receivers / without",
+        lambda r: (
+            f"{r['senders_10_flat_out']['server_cpu_ms_per_message']} / "
+            f"{r['concurrent_sends']['server_cpu_ms_per_send']} ms"
+        ),
+        "",
+    ),
+    (
+        "send into 2 / 1,250 members: p50",
+        lambda r: (
+            f"{r['send_cost_2_vs_1250']['members_2']['p50_ms']} / "
+            f"{r['send_cost_2_vs_1250']['members_1250']['p50_ms']} ms"
+        ),
+        "",
+    ),
+    (
+        "adding the 1,250th member: p50",
+        lambda r: f"{r['add_1250th_member']['p50_ms']} ms",
+        "≤ 20 ms",
+    ),
+    ("server RSS after the run", lambda r: f"{r['server_rss_mb']['rss_mb']} MB", "≤ 120 MB"),
+]
+
+
+def _cell(cell: Callable[[dict[str, Any]], str], run: dict[str, Any]) -> str:
+    """A table cell; '–' for a run from an older bench that lacks the workload."""
+    try:
+        return cell(run)
+    except KeyError:
+        return "–"
+
+
+def table(runs: dict[str, dict[str, Any]]) -> str:
+    names = list(runs)
+    lines = [
+        "| workload | " + " | ".join(names) + " | goal (both) |",
+        "|---|" + "---|" * len(names) + "---|",
+    ]
+    for label, cell, goal in ROWS:
+        lines.append(
+            f"| {label} | " + " | ".join(_cell(cell, runs[n]) for n in names) + f" | {goal} |"
+        )
+    loads = ", ".join(
+        f"{n}: {r['latency_1_per_s']['load_1min']}→{r['load_1min_end']}" for n, r in runs.items()
+    )
+    lines.append("")
+    lines.append(f"Load average (1 min) at start→end of each run, {os.cpu_count()} CPUs: {loads}.")
+    return "\n".join(lines)
+
+
+def plot(runs: dict[str, dict[str, Any]], directory: Path) -> list[Path]:
+    """CDFs of send→deliver latency per phase, one line per database."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    titles = {
+        "latency_1_per_s": "1 msg/s, 100 receivers",
+        "latency_20_per_s": "20 msg/s, 100 receivers",
+        "senders_10_flat_out": "10 senders flat out, 100 receivers",
+    }
+    for phase, title in titles.items():
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name, result in runs.items():
+            values = sorted(result.get("samples_ms", {}).get(phase, []))
+            if not values:
+                continue
+            fractions = [(i + 1) / len(values) for i in range(len(values))]
+            ax.plot(values, fractions, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("send → deliver (ms, log scale)")
+        ax.set_ylabel("fraction of deliveries")
+        ax.set_title(f"Messenger: {title}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        path = directory / f"bench_messenger_{phase}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        made.append(path)
+    return made
+
+
+def save(runs: dict[str, dict[str, Any]]) -> None:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"goals": GOALS, "runs": runs}, indent=2) + "\n")
+    plots = plot(runs, RESULTS_DIR)
+    SUMMARY.write_text(
+        "# Messenger benchmark\n\n"
+        "Shapes of the Synapse comparison; `make bench` (PostgreSQL + Redis when "
+        "MEDBRIDGE_BENCH_PG and MEDBRIDGE_BENCH_REDIS are set). Server and clients share "
+        "the machine.\n\n"
+        + table(runs)
+        + "\n\n"
+        + "".join(f"![{p.stem}]({p.name})\n" for p in plots)
+    )
 
 
 def main() -> None:
-    run_and_save(run, RESULTS)
+    """SQLite always; PostgreSQL + Redis as well when MEDBRIDGE_BENCH_PG is set."""
+    pg = os.environ.get("MEDBRIDGE_BENCH_PG")
+    redis = os.environ.get("MEDBRIDGE_BENCH_REDIS")
+    only = os.environ.get("MEDBRIDGE_BENCH_ONLY")  # "sqlite" or "postgresql+redis"
+    runs: dict[str, dict[str, Any]] = {}
+    if RESULTS.exists():  # keep the other database's last run when only one runs now
+        runs = json.loads(RESULTS.read_text()).get("runs", {})
+    targets: list[tuple[str | None, str | None]] = [(None, None)]
+    if pg:
+        targets.append((pg, redis))
+    for target_pg, target_redis in targets:
+        name = "postgresql+redis" if target_pg else "sqlite"
+        if only and only != name:
+            continue
+        with tempfile.TemporaryDirectory(prefix="medbridge-bench-") as tmp:
+            runs[name] = asyncio.run(run(Path(tmp), target_pg, target_redis))
+    save(runs)
+    print(table(runs))
 
 
 if __name__ == "__main__":

@@ -218,7 +218,7 @@ def serve(
     import uvicorn
 
     from messenger.server.app import create_app
-    from messenger.server.config import ServerSettings
+    from messenger.server.config import UVICORN_OPTIONS, ServerSettings
     from messenger.server.logs import configure
     from messenger.store.schema import SchemaError
 
@@ -261,7 +261,7 @@ def serve(
         log_level=log_level.lower(),
         log_config=None,  # keep our handler (and its format) for uvicorn's loggers too
         proxy_headers=False,  # the app decides whom to believe (--trusted-proxy)
-        ws_max_size=2 * 1024 * 1024,  # clients send only a hello and acks
+        **UVICORN_OPTIONS,  # type: ignore[arg-type]
     )
 
 

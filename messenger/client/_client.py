@@ -633,7 +633,10 @@ class EventStream:
 
     async def _connect(self) -> ClientConnection:
         c = self._client
-        ws = await websockets.connect(c.stream_url(), open_timeout=10, max_size=2**22)
+        # No permessage-deflate: the events carry ciphertext, which does not compress.
+        ws = await websockets.connect(
+            c.stream_url(), open_timeout=10, max_size=2**22, compression=None
+        )
         hello = {
             "type": "hello",
             "token": c.token,

@@ -7,6 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# How uvicorn serves the messenger. The stream carries ciphertext, which never compresses, so
+# permessage-deflate would cost CPU on every frame and a compressor per connection for nothing.
+# Clients send only a hello and acks, hence the small frame limit.
+UVICORN_OPTIONS: dict[str, object] = {
+    "ws_per_message_deflate": False,
+    "ws_max_size": 2 * 1024 * 1024,
+}
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

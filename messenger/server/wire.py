@@ -6,14 +6,14 @@ import base64
 from typing import Any
 
 from messenger.store.models import Alarm, AlarmKey, AlarmRecipient, Event, Receipt, ToDevice
-from messenger.store.repo import Departure
+from messenger.store.repo import Departure, EventRow
 
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def conversation_event(event: Event) -> dict[str, Any]:
+def conversation_event(event: Event | EventRow) -> dict[str, Any]:
     base: dict[str, Any] = {
         "conversation_id": event.conversation_id,
         "seq": event.seq,

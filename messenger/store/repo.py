@@ -14,7 +14,7 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -527,15 +527,26 @@ async def next_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> in
     The UPDATE locks the conversation row until commit, so concurrent senders are serialised
     per conversation and numbers commit in order.
     """
-    seq = await db.scalar(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(last_seq=Conversation.last_seq + count)
-        .returning(Conversation.last_seq)
-    )
-    if seq is None:
+    return (await take_seq(db, conversation_id, count))[0]
+
+
+async def take_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> tuple[int, int]:
+    """`next_seq`, also returning the conversation's latest membership change (0: none).
+
+    One statement takes the number, locks the row and reads what a send checks, so a sender
+    holds the lock for as few round trips as possible.
+    """
+    row = (
+        await db.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(last_seq=Conversation.last_seq + count)
+            .returning(Conversation.last_seq, Conversation.membership_seq)
+        )
+    ).first()
+    if row is None:
         raise NotFound("no such conversation")
-    return int(seq)
+    return int(row[0]), int(row[1] or 0)
 
 
 async def check_membership_seen(
@@ -550,7 +561,13 @@ async def check_membership_seen(
     current = await db.scalar(
         select(Conversation.membership_seq).where(Conversation.id == conversation_id)
     )
-    if current is not None and (current > seen or (exactly and current != seen)):
+    if current is not None:
+        refuse_unseen_membership(current, seen, exactly=exactly)
+
+
+def refuse_unseen_membership(current: int, seen: int | None, *, exactly: bool = False) -> None:
+    """Raise MembershipChanged when the change at `current` is newer than the one `seen`."""
+    if seen is not None and (current > seen or (exactly and current != seen)):
         raise MembershipChanged(
             f"the members changed at seq {current}, after the change {seen} you saw"
         )
@@ -840,11 +857,29 @@ async def members_of(db: AsyncSession, conversation_id: str) -> list[Membership]
     return list(rows)
 
 
+class EventRow(Protocol):
+    """An event as read for delivery: the columns of `Event`, without an ORM object."""
+
+    conversation_id: str
+    seq: int
+    id: str
+    kind: str
+    sender_user_id: str | None
+    sender_device_id: str | None
+    ciphertext: bytes | None
+    payload: dict[str, Any]
+    created_at: dt.datetime
+
+
 async def events_for(
     db: AsyncSession, mem: Membership, after_seq: int, limit: int, upto: int | None = None
-) -> list[Event]:
-    """Events of the member's window (its join up to its removal) after `after_seq`."""
-    stmt = select(Event).where(
+) -> list[EventRow]:
+    """Events of the member's window (its join up to its removal) after `after_seq`.
+
+    Plain rows, not ORM objects: a stream replaying history to many devices at once holds a
+    page per device, and rows cost a fraction of the memory and time of mapped objects.
+    """
+    stmt = select(*Event.__table__.columns).where(
         Event.conversation_id == mem.conversation_id,
         Event.seq > max(after_seq, mem.joined_seq - 1),
     )
@@ -852,7 +887,8 @@ async def events_for(
         stmt = stmt.where(Event.seq <= mem.left_seq)
     if upto is not None:
         stmt = stmt.where(Event.seq <= upto)
-    return list(await db.scalars(stmt.order_by(Event.seq).limit(limit)))
+    rows = (await db.execute(stmt.order_by(Event.seq).limit(limit))).all()
+    return cast(list[EventRow], rows)
 
 
 async def sync_candidates(
@@ -901,9 +937,18 @@ async def session_valid(db: AsyncSession, session_id: str, device_id: str) -> bo
 
 
 async def claim_txn(db: AsyncSession, user_id: str, txn_id: str) -> dict[str, Any] | None:
-    """The stored result of an earlier use of this transaction id, if any."""
+    """The stored result of an earlier use of this transaction id, if any.
+
+    A message's transaction is recorded before its number is taken (to keep that short), so
+    its sequence number is read from the message itself.
+    """
     row = await db.get(Transaction, (user_id, txn_id))
-    return dict(row.result) if row is not None else None
+    if row is None:
+        return None
+    result = dict(row.result)
+    if row.kind == "message" and "seq" not in result:
+        result["seq"] = await db.scalar(select(Event.seq).where(Event.id == result["message_id"]))
+    return result
 
 
 def record_txn(
@@ -924,10 +969,14 @@ async def append_message(
     attachment_ids: list[str],
     now: dt.datetime,
     membership_seen: int | None = None,
+    event_id: str | None = None,
 ) -> Event:
     """Store a message; with `membership_seen`, refuse it (MembershipChanged) when the members
     changed after that seq, so a sender key shared before a removal never covers a message
-    stored after it."""
+    stored after it.
+
+    The conversation's row is locked last (taking the number), so concurrent senders queue
+    behind one another for two statements and the commit only."""
     await check_conversation_open(db, conv)
     if attachment_ids:
         found = set(
@@ -939,8 +988,8 @@ async def append_message(
         )
         if found != set(attachment_ids):
             raise NotFound("an attachment is unknown or belongs to another conversation")
-    seq = await next_seq(db, conv.id)
-    await check_membership_seen(db, conv.id, membership_seen)
+    seq, membership_seq = await take_seq(db, conv.id)
+    refuse_unseen_membership(membership_seq, membership_seen)
     if attachment_ids:
         await db.execute(
             update(Attachment)
@@ -950,7 +999,7 @@ async def append_message(
     event = Event(
         conversation_id=conv.id,
         seq=seq,
-        id=new_id(),
+        id=event_id or new_id(),
         kind="message",
         sender_user_id=sender.id,
         sender_device_id=device.id,

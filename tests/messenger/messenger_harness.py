@@ -14,7 +14,12 @@ from bridge.serving import ServerThread as Serving
 from messenger.client import EventStream, MessengerClient
 from messenger.server.app import create_app
 from messenger.server.auth import make_hasher
-from messenger.server.config import Argon2Params, ServerSettings, metadata_key_path
+from messenger.server.config import (
+    UVICORN_OPTIONS,
+    Argon2Params,
+    ServerSettings,
+    metadata_key_path,
+)
 from messenger.store import repo, sealing
 from messenger.store.engine import make_engine, sessionmaker
 from messenger.store.models import Tenant, User, new_id
@@ -84,6 +89,7 @@ class ServerThread:
             lifespan="auto",
             ws_ping_interval=None,
             proxy_headers=False,
+            **UVICORN_OPTIONS,
         )
 
     @property

@@ -16,7 +16,13 @@ from messenger.server.state import DB, State
 from messenger.server.wire import conversation_event, receipt_event, route_conversation
 from messenger.store import repo
 from messenger.store.errors import NotFound
-from messenger.store.models import MAX_GROUP_MEMBERS, Conversation, Membership, Tenant
+from messenger.store.models import (
+    MAX_GROUP_MEMBERS,
+    Conversation,
+    Membership,
+    Tenant,
+    new_id,
+)
 
 router = APIRouter(prefix="/conversations")
 log = logging.getLogger("messenger.server.conversations")
@@ -180,29 +186,33 @@ async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB
     conv, _ = await repo.conversation_for_member(db, user, cid)
     device = await repo.active_device(db, user.id, body.sender_device_id)
     ciphertext = unb64(body.ciphertext, "ciphertext", max_bytes=state.settings.max_ciphertext_bytes)
+    conv_id, now, message_id = conv.id, state.now(), new_id()
     await repo.charge_user(db, user, len(ciphertext))
-    event = await repo.append_message(
-        db,
-        user,
-        conv,
-        device,
-        ciphertext,
-        body.attachment_ids,
-        state.now(),
-        membership_seen=body.membership_seq,
-    )
-    result = {
-        "message_id": event.id,
-        "conversation_id": conv.id,
-        "seq": event.seq,
-        "ts": event.created_at.isoformat(),
+    # The transaction is recorded before the conversation's row is locked for the number (the
+    # duplicate's answer reads the number from the message), so the lock covers little.
+    result: dict[str, Any] = {
+        "message_id": message_id,
+        "conversation_id": conv_id,
+        "ts": now.isoformat(),
     }
-    repo.record_txn(db, user.id, body.txn_id, "message", result, state.now())
+    repo.record_txn(db, user_id, body.txn_id, "message", result, now)
     try:
+        event = await repo.append_message(
+            db,
+            user,
+            conv,
+            device,
+            ciphertext,
+            body.attachment_ids,
+            now,
+            membership_seen=body.membership_seq,
+            event_id=message_id,
+        )
+        result = {**result, "seq": event.seq}
         await db.commit()
     except IntegrityError:
         # The same txn_id won a race on another request: answer with its result.
-        await db.rollback()  # expires every loaded row: use the id captured before
+        await db.rollback()  # expires every loaded row: use the ids captured before
         earlier = await repo.claim_txn(db, user_id, body.txn_id)
         if earlier is None:
             raise
@@ -211,7 +221,7 @@ async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB
     await state.publish([route_conversation(event)])
     state.metrics.messages.inc()
     state.metrics.send_seconds.observe(time.perf_counter() - started)
-    log.info("message stored conv=%s seq=%d bytes=%d", conv.id, event.seq, len(ciphertext))
+    log.info("message stored conv=%s seq=%d bytes=%d", conv_id, event.seq, len(ciphertext))
     return {**result, "duplicate": False}
 
 

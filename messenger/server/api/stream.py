@@ -34,7 +34,8 @@ from messenger.store.models import Membership
 router = APIRouter()
 log = logging.getLogger("messenger.server.stream")
 
-PAGE = 500
+# Events per database read while replaying: each open stream holds at most one page.
+PAGE = 200
 CLOSE_AUTH = 4401
 CLOSE_BAD_HELLO = 4400
 CLOSE_BEHIND = 1013  # "try again later": the client reconnects and resumes from its cursors
