@@ -12,7 +12,8 @@ random points (`CHAOS_BRIDGE_RUNS` runs, default 200), and throttling and outage
 during sync. Both check exactly-once delivery and report their counts here.
 
 Exits 1 on any loss, duplicate, message never accepted, or a fault the service did not recover
-from. `CHAOS_SEED` repeats a sequence; `CHAOS_SKIP=bridge` or `=messenger` runs one half.
+from. `CHAOS_SEED` repeats a sequence; `CHAOS_SKIP=bridge` or `=messenger` runs one half,
+`CHAOS_ONLY=redis` the messenger scenarios whose name contains that word.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ class Cluster:
     b: MessengerNode
 
 
-def summarise(name: str, ledgers: list[Ledger], recoveries: list[float | None],
-              reconnects: int) -> dict[str, Any]:
+def summarise(
+    name: str, ledgers: list[Ledger], recoveries: list[float | None], reconnects: int
+) -> dict[str, Any]:
     """One table row of a scenario's rounds."""
     latencies = [x for ledger in ledgers for x in ledger.latencies()]
     known = [r for r in recoveries if r is not None]
@@ -59,8 +61,9 @@ def summarise(name: str, ledgers: list[Ledger], recoveries: list[float | None],
         "scenario": name,
         "rounds": len(ledgers),
         "sent": sum(len(x.sent) for x in ledgers),
-        "deliveries": sum(len(times) for x in ledgers for a in x.arrivals.values()
-                          for times in a.values()),
+        "deliveries": sum(
+            len(times) for x in ledgers for a in x.arrivals.values() for times in a.values()
+        ),
         "losses": sum(x.losses() for x in ledgers),
         "duplicates": sum(x.duplicates() for x in ledgers),
         "never_accepted": sum(len(x.unsent) for x in ledgers),
@@ -78,13 +81,18 @@ def summarise(name: str, ledgers: list[Ledger], recoveries: list[float | None],
 
 def failed(row: dict[str, Any]) -> bool:
     return bool(
-        row["losses"] or row["duplicates"] or row["never_accepted"] or row["strays"]
-        or row.get("unrecovered") or row.get("failed")
+        row["losses"]
+        or row["duplicates"]
+        or row["never_accepted"]
+        or row["strays"]
+        or row.get("unrecovered")
+        or row.get("failed")
     )
 
 
-async def messenger_battery(workdir: Path, rng: random.Random, rounds: int
-                            ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def messenger_battery(
+    workdir: Path, rng: random.Random, rounds: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     pg, redis = Postgres(workdir), Redis(workdir)
     channel = f"chaos-{secrets.token_hex(4)}"
     nodes: list[MessengerNode] = []
@@ -138,30 +146,32 @@ async def messenger_battery(workdir: Path, rng: random.Random, rounds: int
             ("kill -9 receivers' node (b)", node_kill(b)),
             ("kill -9 sender's node (a)", node_kill(a)),
         ]
+        only = os.environ.get("CHAOS_ONLY", "").lower()
+        scenarios = [(n, f) for n, f in scenarios if only in n.lower()]
         rows, timelines = [], {}
         for name, inject in scenarios:
             ledgers: list[Ledger] = []
             recoveries: list[float | None] = []
             reconnects = 0
             for round_no in range(rounds):
-                cid = (await sender.create_conversation("group", member_ids,
-                                                        name=f"{name} {round_no}"))[
-                    "conversation_id"]
+                cid = (
+                    await sender.create_conversation("group", member_ids, name=f"{name} {round_no}")
+                )["conversation_id"]
                 ledger = Ledger(list(receivers))
                 streams = Receivers(ledger, cid, receivers)
                 await streams.start()
                 fault_at: list[float] = []
 
-                async def fault(inject: Callable[[], Awaitable[None]] = inject,
-                                fault_at: list[float] = fault_at) -> None:
+                async def fault(
+                    inject: Callable[[], Awaitable[None]] = inject, fault_at: list[float] = fault_at
+                ) -> None:
                     await asyncio.sleep(rng.uniform(2.0, LOAD_SECONDS - 4.0))
                     fault_at.append(time.monotonic())
                     await inject()
 
                 started = time.monotonic()
                 task = asyncio.create_task(fault())
-                await send_for([sender], cid, ledger, seconds=LOAD_SECONDS,
-                               rate_per_sender=RATE)
+                await send_for([sender], cid, ledger, seconds=LOAD_SECONDS, rate_per_sender=RATE)
                 await task
                 await streams.drain(60)
                 await streams.close()
@@ -173,15 +183,19 @@ async def messenger_battery(workdir: Path, rng: random.Random, rounds: int
                         "fault_s": round(fault_at[0] - started, 3),
                         "points": [
                             (round(first - started, 3), round(lat, 4))
-                            for mid, (first, _) in sorted(ledger.sent.items(),
-                                                          key=lambda kv: kv[1][0])
+                            for mid, (first, _) in sorted(
+                                ledger.sent.items(), key=lambda kv: kv[1][0]
+                            )
                             if (done := ledger.delivered_at(mid)) is not None
                             for lat in [done - first]
                         ],
                     }
             rows.append(summarise(name, ledgers, recoveries, reconnects))
-            print(f"  {name}: {rows[-1]['losses']} lost, {rows[-1]['duplicates']} duplicated, "
-                  f"recovery {rows[-1]['recovery_s']} s", flush=True)
+            print(
+                f"  {name}: {rows[-1]['losses']} lost, {rows[-1]['duplicates']} duplicated, "
+                f"recovery {rows[-1]['recovery_s']} s",
+                flush=True,
+            )
         return rows, timelines
     finally:
         for client in clients:
@@ -203,17 +217,38 @@ def bridge_battery(workdir: Path, runs: int, seed_value: int) -> list[dict[str, 
     }
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:xdist", "-q", "-m", "slow",
-         "--timeout", "3600", "tests/e2e/test_bridge_chaos.py"],
-        cwd=ROOT, env=env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:xdist",
+            "-q",
+            "-m",
+            "slow",
+            "--timeout",
+            "3600",
+            "tests/e2e/test_bridge_chaos.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=False,
     )
     rows = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
     for row in rows:
         row["failed"] = result.returncode != 0
     if result.returncode != 0 or not rows:
-        rows.append({"scenario": "bridge chaos tests (pytest)", "failed": True, "losses": None,
-                     "duplicates": None, "never_accepted": 0, "strays": 0,
-                     "seconds": round(time.monotonic() - started, 1)})
+        rows.append(
+            {
+                "scenario": "bridge chaos tests (pytest)",
+                "failed": True,
+                "losses": None,
+                "duplicates": None,
+                "never_accepted": 0,
+                "strays": 0,
+                "seconds": round(time.monotonic() - started, 1),
+            }
+        )
     return rows
 
 
@@ -239,8 +274,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = " | ".join(f"{title:<{w}}" for _, title, w in COLUMNS)
     lines = [head, "-+-".join("-" * w for *_, w in COLUMNS)]
     for row in rows:
-        lines.append(" | ".join(f"{cell(row.get(key)):<{w}}" for key, _, w in COLUMNS)
-                     + ("   FAILED" if failed(row) else ""))
+        lines.append(
+            " | ".join(f"{cell(row.get(key)):<{w}}" for key, _, w in COLUMNS)
+            + ("   FAILED" if failed(row) else "")
+        )
     return "\n".join(lines)
 
 
@@ -256,8 +293,13 @@ def plot(rows: list[dict[str, Any]], timelines: dict[str, Any], path: Path) -> N
         values = [v for v in row["recovery_s"] if v is not None]
         left.bar(i, max(values, default=0), color="#9ecae1")
         left.scatter([i] * len(values), values, color="#08519c", zorder=3)
-    left.set_xticks(range(len(with_recovery)),
-                    [r["scenario"] for r in with_recovery], rotation=20, ha="right", fontsize=8)
+    left.set_xticks(
+        range(len(with_recovery)),
+        [r["scenario"] for r in with_recovery],
+        rotation=20,
+        ha="right",
+        fontsize=8,
+    )
     left.set_ylabel("recovery (s): fault → next message at every receiver")
     left.set_title("Recovery after each fault (bar: worst round)")
     for name, timeline in timelines.items():
@@ -294,8 +336,13 @@ def main() -> int:
     print()
     print(table(rows))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"seed": seed_value, "rounds": rounds, "bridge_runs": bridge_runs,
-              "scenarios": rows, "timelines": timelines}
+    result = {
+        "seed": seed_value,
+        "rounds": rounds,
+        "bridge_runs": bridge_runs,
+        "scenarios": rows,
+        "timelines": timelines,
+    }
     (RESULTS / "chaos.json").write_text(json.dumps(result, indent=2) + "\n")
     plot(rows, timelines, RESULTS / "chaos.png")
     print(f"\nwrote {RESULTS / 'chaos.json'} and {RESULTS / 'chaos.png'}")

@@ -42,8 +42,9 @@ def _tool(name: str) -> str:
 
 
 class Postgres:
-    """A private PostgreSQL cluster (trust auth, loopback, no fsync). As root, its processes
-    run as the `postgres` user, which PostgreSQL requires."""
+    """A private PostgreSQL cluster (trust auth, loopback). fsync is off, which a crash of the
+    server process (not of the machine) cannot notice; commits stay synchronous, so a crash
+    loses no accepted message. As root it runs as the `postgres` user, as PostgreSQL requires."""
 
     def __init__(self, workdir: Path) -> None:
         self.dir = workdir / "pg"
@@ -63,17 +64,36 @@ class Postgres:
             user = pwd.getpwnam("postgres")
             os.chown(self.dir, user.pw_uid, user.pw_gid)
             os.chmod(self.dir.parent, 0o755)
-        self._run(_tool("initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8")
+        self._run(
+            _tool("initdb"),
+            "-D",
+            str(self.dir / "data"),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         self.start()
 
     def start(self) -> None:
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c max_connections=200"
         )
-        self._run(_tool("pg_ctl"), "-D", str(self.dir / "data"), "-o", options,
-                  "-l", str(self.dir / "log"), "-w", "start")
+        self._run(
+            _tool("pg_ctl"),
+            "-D",
+            str(self.dir / "data"),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """`immediate` is a crash: every backend ends without a clean shutdown."""
@@ -96,8 +116,19 @@ class Redis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [_tool("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            [
+                _tool("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -142,13 +173,33 @@ class MessengerNode:
         return self.workdir / "metadata-keys.json"
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "bridge.cli", "messenger", "--db", self.db_url,
-               "--metadata-keys", str(self.metadata_keys), "--redis-channel", self.channel]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bridge.cli",
+            "messenger",
+            "--db",
+            self.db_url,
+            "--metadata-keys",
+            str(self.metadata_keys),
+            "--redis-channel",
+            self.channel,
+        ]
         if self.redis_url:
             cmd += ["--redis", self.redis_url]
-        cmd += ["serve", "--port", str(self.port), "--blob-dir", str(self.workdir / "blobs"),
-                "--node-name", self.name, "--log-level", "warning",
-                "--trusted-proxy", "127.0.0.1"]
+        cmd += [
+            "serve",
+            "--port",
+            str(self.port),
+            "--blob-dir",
+            str(self.workdir / "blobs"),
+            "--node-name",
+            self.name,
+            "--log-level",
+            "warning",
+            "--trusted-proxy",
+            "127.0.0.1",
+        ]
         log = (self.workdir / f"node-{self.name}.log").open("ab")
         env = {**os.environ, "XDG_DATA_HOME": str(self.workdir / "data")}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -258,8 +309,9 @@ class HAProxy:
             raise RuntimeError("haproxy is not installed (make scale-test installs it)")
         subprocess.run([haproxy, "-c", "-q", "-f", str(self.config)], check=True)
         log = self.log.open("ab")
-        self.proc = subprocess.Popen([haproxy, "-db", "-f", str(self.config)],
-                                     stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [haproxy, "-db", "-f", str(self.config)], stdout=log, stderr=log
+        )
         wait_for_port(self.port)
 
     def close(self) -> None:

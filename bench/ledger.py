@@ -43,9 +43,7 @@ class Ledger:
         return sum(len(m) for m in self.missing().values())
 
     def duplicates(self) -> int:
-        return sum(
-            len(times) - 1 for r in self.receivers for times in self.arrivals[r].values()
-        )
+        return sum(len(times) - 1 for r in self.receivers for times in self.arrivals[r].values())
 
     def strays(self) -> int:
         """Arrivals of messages never accepted (a send the client saw fail, stored anyway)."""
