@@ -1,0 +1,184 @@
+"""Scale-out test (`make scale-test`): two stateless messenger nodes behind HAProxy on one
+PostgreSQL and one Redis (private instances on free ports), every client through the load
+balancer, and a kill -9 of one node in the middle of a run.
+
+Phase "steady": senders flat out for a while, both nodes up. Phase "kill -9": the same load,
+one node killed a third of the way in (it stays down); its clients' requests and streams move
+to the other node through HAProxy (no stickiness: streams resume from their cursors on any
+node). Prints a table (throughput, losses, duplicates, recovery), writes
+bench/results/scale.json and exits 1 on any loss or duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.cluster import HAProxy, MessengerNode, Postgres, Redis
+from bench.ledger import Ledger
+from bench.load import Receivers, login, seed, send_for
+from messenger.client import MessengerClient
+
+RESULTS = Path(__file__).parent / "results" / "scale.json"
+SENDERS = 4
+RECEIVERS = 20
+STEADY_SECONDS = 10.0
+KILL_SECONDS = 15.0
+
+
+async def phase(
+    name: str,
+    senders: list[MessengerClient],
+    receivers: dict[str, MessengerClient],
+    seconds: float,
+    kill: MessengerNode | None,
+) -> dict[str, Any]:
+    member_ids = [c.user_id for c in receivers.values() if c.user_id]
+    cid = (await senders[0].create_conversation("group", member_ids, name=name))["conversation_id"]
+    for sender in senders[1:]:
+        assert sender.user_id
+        await senders[0].add_members(cid, [sender.user_id])
+    ledger = Ledger(list(receivers))
+    streams = Receivers(ledger, cid, receivers)
+    await streams.start()
+    killed_at: list[float] = []
+
+    async def killer() -> None:
+        if kill is not None:
+            await asyncio.sleep(seconds / 3)
+            killed_at.append(time.monotonic())
+            kill.kill()
+
+    started = time.monotonic()
+    task = asyncio.create_task(killer())
+    elapsed = await send_for(senders, cid, ledger, seconds=seconds, rate_per_sender=None)
+    await task
+    await streams.drain(120)
+    drained = max(
+        (t[0] for arrivals in ledger.arrivals.values() for t in arrivals.values()),
+        default=started,
+    )
+    await streams.close()
+    latencies = ledger.latencies()
+    recovery = ledger.recovery(killed_at[0]) if killed_at else None
+    return {
+        "phase": name,
+        "senders": len(senders),
+        "receivers": len(receivers),
+        "seconds": round(elapsed, 2),
+        "accepted": len(ledger.sent),
+        "messages_per_s": round(len(ledger.sent) / elapsed, 1),
+        "deliveries_per_s": round(
+            sum(len(a) for a in ledger.arrivals.values()) / max(drained - started, 1e-9), 1
+        ),
+        "losses": ledger.losses(),
+        "duplicates": ledger.duplicates(),
+        "never_accepted": len(ledger.unsent),
+        "strays": ledger.strays(),
+        "send_retries": ledger.send_errors,
+        "reconnects": streams.reconnects(),
+        "recovery_s": None if recovery is None else round(recovery, 3),
+        "latency_p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "latency_max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+    }
+
+
+async def run(workdir: Path) -> dict[str, Any]:
+    pg, redis = Postgres(workdir), Redis(workdir)
+    channel = f"scale-{secrets.token_hex(4)}"
+    nodes: list[MessengerNode] = []
+    proxy: HAProxy | None = None
+    clients: list[MessengerClient] = []
+    try:
+        pg.init()
+        redis.start()
+        nodes = [MessengerNode(f"node{i}", pg.url, redis.url, workdir, channel) for i in (1, 2)]
+        await seed(pg.url, nodes[0].metadata_keys, SENDERS + RECEIVERS)
+        for node in nodes:
+            node.start()
+        await asyncio.gather(*(n.ready() for n in nodes))
+        proxy = HAProxy(workdir, [(n.name, f"127.0.0.1:{n.port}") for n in nodes])
+        proxy.start()
+        senders = [await login(proxy.url, i) for i in range(SENDERS)]
+        receivers = {f"r{i}": await login(proxy.url, SENDERS + i) for i in range(RECEIVERS)}
+        clients = [*senders, *receivers.values()]
+        steady = await phase("steady, 2 nodes", senders, receivers, STEADY_SECONDS, None)
+        print(f"  {steady}", flush=True)
+        chaos = await phase("kill -9 of node2", senders, receivers, KILL_SECONDS, nodes[1])
+        print(f"  {chaos}", flush=True)
+        return {
+            "database": "postgresql + redis",
+            "nodes": len(nodes),
+            "load_balancer": "haproxy (deploy/haproxy.cfg)",
+            "phases": [steady, chaos],
+        }
+    finally:
+        for client in clients:
+            await client.aclose()
+        if proxy is not None:
+            proxy.close()
+        for node in nodes:
+            node.close()
+        redis.close()
+        pg.close()
+
+
+COLUMNS = [
+    ("phase", "phase", 18),
+    ("messages_per_s", "msgs/s", 7),
+    ("deliveries_per_s", "deliv/s", 8),
+    ("accepted", "sent", 6),
+    ("losses", "lost", 5),
+    ("duplicates", "dup", 4),
+    ("send_retries", "retries", 7),
+    ("reconnects", "reconn", 6),
+    ("recovery_s", "recovery s", 10),
+    ("latency_p50_ms", "p50 ms", 7),
+    ("latency_max_ms", "max ms", 8),
+]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        " | ".join(f"{title:<{w}}" for _, title, w in COLUMNS),
+        "-+-".join("-" * w for *_, w in COLUMNS),
+    ]
+    for row in rows:
+        cells = ["–" if row.get(k) is None else str(row[k]) for k, _, _ in COLUMNS]
+        lines.append(" | ".join(f"{c:<{w}}" for c, (_, _, w) in zip(cells, COLUMNS, strict=True)))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="medbridge-scale-") as tmp:
+        result = asyncio.run(run(Path(tmp)))
+    rows = result["phases"]
+    print()
+    print(
+        f"{SENDERS} senders flat out, {RECEIVERS} receivers, all through HAProxy, "
+        "2 messenger nodes on PostgreSQL + Redis"
+    )
+    print(table(rows))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {RESULTS}")
+    bad = [
+        r["phase"]
+        for r in rows
+        if r["losses"] or r["duplicates"] or r["never_accepted"] or r["strays"]
+    ]
+    if bad or rows[-1]["recovery_s"] is None:
+        print(f"FAILED: {', '.join(bad) or 'no recovery after the kill'}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
