@@ -5,14 +5,18 @@ balancer, and a kill -9 of one node in the middle of a run.
 Phase "steady": senders flat out for a while, both nodes up. Phase "kill -9": the same load,
 one node killed a third of the way in (it stays down); its clients' requests and streams move
 to the other node through HAProxy (no stickiness: streams resume from their cursors on any
-node). Prints a table (throughput, losses, duplicates, recovery), writes
-bench/results/scale.json and exits 1 on any loss or duplicate.
+node). Then node2 is started again and two notification-bridge workers share two watched
+inboxes by lease, posting through HAProxy; one worker is killed with SIGKILL a third of the way in
+(`bench/scale_bridge.py`; SCALE_BRIDGE=0 leaves them out). Prints a table (throughput,
+losses, duplicates, recovery), writes bench/results/scale.json and exits 1 on any loss or
+duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -24,13 +28,18 @@ from typing import Any
 from bench.cluster import HAProxy, MessengerNode, Postgres, Redis
 from bench.ledger import Ledger
 from bench.load import Receivers, login, seed, send_for
+from bench.scale_bridge import BridgeFleet
+from bridge.demo import seed_demo_messenger
 from messenger.client import MessengerClient
+from messenger.server.config import Argon2Params
 
 RESULTS = Path(__file__).parent / "results" / "scale.json"
 SENDERS = 4
 RECEIVERS = 20
 STEADY_SECONDS = 10.0
 KILL_SECONDS = 15.0
+#: Two bridge workers beside the load (SCALE_BRIDGE=0 leaves them out).
+BRIDGE = os.environ.get("SCALE_BRIDGE", "1") != "0"
 
 
 async def phase(
@@ -95,12 +104,14 @@ async def run(workdir: Path) -> dict[str, Any]:
     channel = f"scale-{secrets.token_hex(4)}"
     nodes: list[MessengerNode] = []
     proxy: HAProxy | None = None
+    fleet: BridgeFleet | None = None
     clients: list[MessengerClient] = []
     try:
         pg.init()
         redis.start()
         nodes = [MessengerNode(f"node{i}", pg.url, redis.url, workdir, channel) for i in (1, 2)]
         await seed(pg.url, nodes[0].metadata_keys, SENDERS + RECEIVERS)
+        await seed_demo_messenger(pg.url, Argon2Params(time_cost=1, memory_cost=8, parallelism=1))
         for node in nodes:
             node.start()
         await asyncio.gather(*(n.ready() for n in nodes))
@@ -113,13 +124,26 @@ async def run(workdir: Path) -> dict[str, Any]:
         print(f"  {steady}", flush=True)
         chaos = await phase("kill -9 of node2", senders, receivers, KILL_SECONDS, nodes[1])
         print(f"  {chaos}", flush=True)
+        bridge: dict[str, Any] | None = None
+        if BRIDGE:
+            # node2 comes back (HAProxy takes it in after two good health checks), then the
+            # bridge on its own, so its lab and E2E work do not slow the messenger phases.
+            nodes[1].start()
+            await nodes[1].ready()
+            fleet = BridgeFleet(workdir, proxy.url, pg.url)
+            await fleet.start()
+            bridge = await fleet.mail_run(KILL_SECONDS, kill_after=KILL_SECONDS / 3)
+            print(f"  bridge: {bridge}", flush=True)
         return {
             "database": "postgresql + redis",
             "nodes": len(nodes),
             "load_balancer": "haproxy (deploy/haproxy.cfg)",
             "phases": [steady, chaos],
+            "bridge": bridge,
         }
     finally:
+        if fleet is not None:
+            await fleet.close()
         for client in clients:
             await client.aclose()
         if proxy is not None:
@@ -168,7 +192,18 @@ def main() -> int:
     print(table(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    bridge = result["bridge"]
+    if bridge is not None:
+        print(
+            f"\nbridge: {bridge['workers']} workers (one killed with SIGKILL a third in), "
+            f"{bridge['mails']} mails to 2 inboxes, {bridge['posted']} posted, "
+            f"{bridge['losses']} lost, {bridge['duplicates']} duplicated; slowest mail after "
+            f"the kill {bridge['delay_after_kill_max_s']} s (lease {bridge['lease_seconds']} s)"
+        )
     print(f"\nwrote {RESULTS}")
+    if bridge is not None and (bridge["losses"] or bridge["duplicates"] or not bridge["complete"]):
+        print("FAILED: the bridge lost or repeated notifications")
+        return 1
     bad = [
         r["phase"]
         for r in rows
