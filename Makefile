@@ -5,16 +5,21 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEBS := krb5-kdc krb5-admin-server krb5-user libkrb5-dev chromium
-# Only `make scale-test` needs these (the load balancer in front of the messenger nodes).
-SCALE_DEBS := haproxy
+# Only `make chaos` and `make scale-test` need these: they start private PostgreSQL and Redis
+# instances (initdb, redis-server on free ports), and the scale test the load balancer.
+CHAOS_DEBS := postgresql redis-server
+SCALE_DEBS := $(CHAOS_DEBS) haproxy
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install debs scale-debs demo test lint fmt bench chaos scale-test clean
+.PHONY: install debs chaos-debs scale-debs demo test lint fmt bench chaos scale-test clean
 
 # Debian packages: the MIT KDC for the lab's Kerberos, headers for gssapi, chromium for the admin
 # portal's browser tests (Playwright drives /usr/bin/chromium). apt-get update runs once.
 debs:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(DEBS)"
+
+chaos-debs:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(CHAOS_DEBS)"
 
 scale-debs:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(SCALE_DEBS)"
@@ -60,7 +65,7 @@ bench: install
 # kill -9 runs; the test suite runs 20) and lab throttling and outages during sync. Prints a
 # table, writes bench/results/chaos.{json,png}; fails on any loss or duplicate.
 CHAOS_BRIDGE_RUNS ?= 200
-chaos: install
+chaos: install chaos-debs
 	CHAOS_BRIDGE_RUNS=$(CHAOS_BRIDGE_RUNS) $(PY) -m bench.chaos
 
 # Two messenger nodes behind HAProxy (deploy/haproxy.cfg) on a private PostgreSQL and Redis,
