@@ -253,7 +253,7 @@ def bridge_battery(workdir: Path, runs: int, seed_value: int) -> list[dict[str, 
 
 
 COLUMNS = [
-    ("scenario", "scenario", 30),
+    ("scenario", "scenario", 35),
     ("rounds", "rounds", 6),
     ("sent", "sent", 6),
     ("deliveries", "delivered", 9),
@@ -293,15 +293,16 @@ def plot(rows: list[dict[str, Any]], timelines: dict[str, Any], path: Path) -> N
         values = [v for v in row["recovery_s"] if v is not None]
         left.bar(i, max(values, default=0), color="#9ecae1")
         left.scatter([i] * len(values), values, color="#08519c", zorder=3)
-    left.set_xticks(
-        range(len(with_recovery)),
-        [r["scenario"] for r in with_recovery],
-        rotation=20,
-        ha="right",
-        fontsize=8,
+    labels = [
+        r["scenario"] + (f"\n({r['recovery_means']})" if r.get("recovery_means") else "")
+        for r in with_recovery
+    ]
+    left.set_xticks(range(len(with_recovery)), labels, rotation=20, ha="right", fontsize=7)
+    left.set_ylabel("recovery (s)")
+    left.set_title(
+        "Recovery per fault (bar: worst round)\nmessenger: fault → next message at every receiver",
+        fontsize=10,
     )
-    left.set_ylabel("recovery (s): fault → next message at every receiver")
-    left.set_title("Recovery after each fault (bar: worst round)")
     for name, timeline in timelines.items():
         xs = [p[0] - timeline["fault_s"] for p in timeline["points"]]
         ys = [p[1] for p in timeline["points"]]
