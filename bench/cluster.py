@@ -105,6 +105,37 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Replica(Postgres):
+    """A streaming hot standby of `primary` (pg_basebackup -R), for measuring replication lag:
+    how far behind a read replica would be while the primary takes the load."""
+
+    def __init__(self, workdir: Path, primary: Postgres) -> None:
+        super().__init__(workdir)
+        self.dir = workdir / "pg-replica"
+        self.primary = primary
+
+    def init(self) -> None:
+        self.dir.mkdir(parents=True)
+        if self._as_postgres:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+        self._run(
+            _tool("pg_basebackup"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.primary.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(self.dir / "data"),
+            "-R",
+            "-X",
+            "stream",
+        )
+        self.start()
+
+
 class Redis:
     """redis-server on a free port, no persistence (pub/sub and counters only)."""
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.cluster import HAProxy, MessengerNode, Postgres, Redis
+from bench.cluster import HAProxy, MessengerNode, Postgres, Redis, Replica
 from bench.ledger import Ledger
 from bench.load import Receivers, login, seed, send_for
 from bench.scale_bridge import BridgeFleet
@@ -40,6 +40,37 @@ STEADY_SECONDS = 10.0
 KILL_SECONDS = 15.0
 #: Two bridge workers beside the load (SCALE_BRIDGE=0 leaves them out).
 BRIDGE = os.environ.get("SCALE_BRIDGE", "1") != "0"
+#: A streaming replica of the database whose lag is measured during the steady phase.
+REPLICA = os.environ.get("SCALE_REPLICA", "1") != "0"
+
+
+async def replica_lag(primary: str, replica: str, stop: asyncio.Event) -> dict[str, Any]:
+    """Every 100 ms: the primary's WAL position, then how long until the replica has replayed
+    it. That is the wait a history read on the replica would need to see a just-sent message."""
+    import asyncpg
+
+    lags: list[float] = []
+    p, r = await asyncpg.connect(primary), await asyncpg.connect(replica)
+    try:
+        while not stop.is_set():
+            lsn = await p.fetchval("SELECT pg_current_wal_lsn()")
+            t0 = time.monotonic()
+            while not await r.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", lsn):
+                await asyncio.sleep(0.001)
+            lags.append(time.monotonic() - t0)
+            await asyncio.sleep(0.1)
+    finally:
+        await p.close()
+        await r.close()
+    lags.sort()
+    return {
+        "samples": len(lags),
+        "lag_p50_ms": round(statistics.median(lags) * 1000, 1) if lags else None,
+        "lag_p99_ms": round(lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))] * 1000, 1)
+        if lags
+        else None,
+        "lag_max_ms": round(lags[-1] * 1000, 1) if lags else None,
+    }
 
 
 async def phase(
@@ -105,6 +136,7 @@ async def run(workdir: Path) -> dict[str, Any]:
     nodes: list[MessengerNode] = []
     proxy: HAProxy | None = None
     fleet: BridgeFleet | None = None
+    replica: Replica | None = None
     clients: list[MessengerClient] = []
     try:
         pg.init()
@@ -120,7 +152,17 @@ async def run(workdir: Path) -> dict[str, Any]:
         senders = [await login(proxy.url, i) for i in range(SENDERS)]
         receivers = {f"r{i}": await login(proxy.url, SENDERS + i) for i in range(RECEIVERS)}
         clients = [*senders, *receivers.values()]
+        lag: dict[str, Any] | None = None
+        if REPLICA:
+            replica = Replica(workdir, pg)
+            await asyncio.to_thread(replica.init)
+            stop = asyncio.Event()
+            measuring = asyncio.create_task(replica_lag(pg.url, replica.url, stop))
         steady = await phase("steady, 2 nodes", senders, receivers, STEADY_SECONDS, None)
+        if REPLICA:
+            stop.set()
+            lag = await measuring
+            print(f"  replica lag under the steady load: {lag}", flush=True)
         print(f"  {steady}", flush=True)
         chaos = await phase("kill -9 of node2", senders, receivers, KILL_SECONDS, nodes[1])
         print(f"  {chaos}", flush=True)
@@ -140,6 +182,7 @@ async def run(workdir: Path) -> dict[str, Any]:
             "load_balancer": "haproxy (deploy/haproxy.cfg)",
             "phases": [steady, chaos],
             "bridge": bridge,
+            "replica_lag_during_steady": lag,
         }
     finally:
         if fleet is not None:
@@ -151,6 +194,8 @@ async def run(workdir: Path) -> dict[str, Any]:
         for node in nodes:
             node.close()
         redis.close()
+        if replica is not None:
+            replica.close()
         pg.close()
 
 
@@ -199,6 +244,13 @@ def main() -> int:
             f"{bridge['mails']} mails to 2 inboxes, {bridge['posted']} posted, "
             f"{bridge['losses']} lost, {bridge['duplicates']} duplicated; slowest mail after "
             f"the kill {bridge['delay_after_kill_max_s']} s (lease {bridge['lease_seconds']} s)"
+        )
+    lag = result["replica_lag_during_steady"]
+    if lag is not None:
+        print(
+            f"read replica (streaming, same machine) behind the primary during the steady phase: "
+            f"p50 {lag['lag_p50_ms']} ms, p99 {lag['lag_p99_ms']} ms, max {lag['lag_max_ms']} ms "
+            f"({lag['samples']} samples)"
         )
     print(f"\nwrote {RESULTS}")
     if bridge is not None and (bridge["losses"] or bridge["duplicates"] or not bridge["complete"]):
