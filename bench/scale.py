@@ -28,6 +28,7 @@ from typing import Any
 from bench.cluster import HAProxy, MessengerNode, Postgres, Redis, Replica
 from bench.ledger import Ledger
 from bench.load import Receivers, login, seed, send_for
+from bench.partitioning import simulate as partitioning_model
 from bench.scale_bridge import BridgeFleet
 from bridge.demo import seed_demo_messenger
 from messenger.client import MessengerClient
@@ -42,6 +43,8 @@ KILL_SECONDS = 15.0
 BRIDGE = os.environ.get("SCALE_BRIDGE", "1") != "0"
 #: A streaming replica of the database whose lag is measured during the steady phase.
 REPLICA = os.environ.get("SCALE_REPLICA", "1") != "0"
+#: The flat and the tenant-partitioned events model at the end (bench/partitioning.py).
+PARTITIONING = os.environ.get("SCALE_PARTITIONING", "1") != "0"
 
 
 async def replica_lag(primary: str, replica: str, stop: asyncio.Event) -> dict[str, Any]:
@@ -183,6 +186,7 @@ async def run(workdir: Path) -> dict[str, Any]:
             "phases": [steady, chaos],
             "bridge": bridge,
             "replica_lag_during_steady": lag,
+            "partitioning_model": await partitioning_model(pg.url) if PARTITIONING else None,
         }
     finally:
         if fleet is not None:
@@ -251,6 +255,18 @@ def main() -> int:
             f"read replica (streaming, same machine) behind the primary during the steady phase: "
             f"p50 {lag['lag_p50_ms']} ms, p99 {lag['lag_p99_ms']} ms, max {lag['lag_max_ms']} ms "
             f"({lag['samples']} samples)"
+        )
+    model = result["partitioning_model"]
+    if model is not None:
+        print(
+            f"events by tenant, synthetic model of {model['rows']} rows in {model['tenants']} "
+            "tenants (flat vs partitioned): history page p50 "
+            f"{model['history_page_p50_ms']['flat']} vs "
+            f"{model['history_page_p50_ms']['partitioned']} ms; one tenant's retention purge "
+            f"{model['tenant_retention_purge_ms']['flat']} vs "
+            f"{model['tenant_retention_purge_ms']['partitioned']} ms; removing a tenant "
+            f"{model['tenant_removal_ms']['flat']} ms (DELETE) vs "
+            f"{model['tenant_removal_ms']['partitioned_drop']} ms (DROP partition)"
         )
     print(f"\nwrote {RESULTS}")
     if bridge is not None and (bridge["losses"] or bridge["duplicates"] or not bridge["complete"]):
