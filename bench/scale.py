@@ -7,7 +7,10 @@ one node killed a third of the way in (it stays down); its clients' requests and
 to the other node through HAProxy (no stickiness: streams resume from their cursors on any
 node). Then node2 is started again and two notification-bridge workers share two watched
 inboxes by lease, posting through HAProxy; one worker is killed with SIGKILL a third of the way in
-(`bench/scale_bridge.py`; SCALE_BRIDGE=0 leaves them out). Prints a table (throughput,
+(`bench/scale_bridge.py`; SCALE_BRIDGE=0 leaves them out). During the steady phase a
+streaming replica's lag behind the primary is timed (SCALE_REPLICA=0: not), and at the end a
+synthetic events table, flat and partitioned by tenant, is timed (`bench/partitioning.py`;
+SCALE_PARTITIONING=0: not). Prints a table (throughput,
 losses, duplicates, recovery), writes bench/results/scale.json and exits 1 on any loss or
 duplicate.
 """
