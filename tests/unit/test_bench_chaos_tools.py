@@ -1,16 +1,21 @@
-"""The chaos battery's bookkeeping and the HAProxy config the scale test renders."""
+"""The chaos battery's bookkeeping, its senders' retries, and the HAProxy config the scale test
+renders."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.chaos import failed, summarise
 from bench.cluster import HAPROXY_EXAMPLE, render_haproxy
 from bench.ledger import Ledger
+from bench.load import send_one
+from messenger.client import ApiError, MessengerClient
 
 
 def ledger_with(arrivals: dict[str, dict[str, list[float]]], sent: dict[str, float]) -> Ledger:
@@ -133,3 +138,49 @@ def test_haproxy_accepts_the_example_and_the_rendered_config(tmp_path: Path) -> 
             ["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False
         )
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+async def test_a_send_is_repeated_with_one_transaction_id_until_accepted() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        if len(bodies) == 1:
+            raise httpx.ConnectError("node gone")
+        if len(bodies) == 2:
+            return httpx.Response(503, json={"error": "unavailable", "detail": "try again"})
+        return httpx.Response(
+            200,
+            json={
+                "message_id": "m",
+                "conversation_id": "c",
+                "seq": 1,
+                "ts": "t",
+                "duplicate": False,
+            },
+        )
+
+    client = MessengerClient("http://t", transport=httpx.MockTransport(answer), retries=1)
+    client.token, client.device_id = "token", "device"
+    ledger = Ledger(["r1"])
+    await send_one(client, "c", "s0-0", ledger, give_up=10)
+    await client.aclose()
+    assert len({b["txn_id"] for b in bodies}) == 1 and len(bodies) == 3
+    assert ledger.send_errors == 2
+    assert list(ledger.sent) == ["s0-0"] and not ledger.unsent
+
+
+async def test_a_send_refused_for_good_is_not_repeated() -> None:
+    calls = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(403, json={"error": "forbidden", "detail": "not a member"})
+
+    client = MessengerClient("http://t", transport=httpx.MockTransport(answer), retries=1)
+    client.token, client.device_id = "token", "device"
+    with pytest.raises(ApiError):
+        await send_one(client, "c", "s0-0", Ledger(["r1"]), give_up=10)
+    await client.aclose()
+    assert calls == 1
