@@ -252,7 +252,7 @@ def bridge_battery(workdir: Path, runs: int, seed_value: int) -> list[dict[str, 
     return rows
 
 
-COLUMNS = [
+COLUMNS: Columns = [
     ("scenario", "scenario", 35),
     ("rounds", "rounds", 6),
     ("sent", "sent", 6),
@@ -267,18 +267,29 @@ COLUMNS = [
 ]
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+Columns = list[tuple[str, str, int]]
+
+
+def format_table(
+    columns: Columns, rows: list[dict[str, Any]], flag: Callable[[dict[str, Any]], bool]
+) -> str:
+    """Fixed-width rows of (key, title, width) columns; a flagged row is marked FAILED."""
+
     def cell(value: Any) -> str:
         return "–" if value is None else str(value)
 
-    head = " | ".join(f"{title:<{w}}" for _, title, w in COLUMNS)
-    lines = [head, "-+-".join("-" * w for *_, w in COLUMNS)]
+    head = " | ".join(f"{title:<{w}}" for _, title, w in columns)
+    lines = [head, "-+-".join("-" * w for *_, w in columns)]
     for row in rows:
         lines.append(
-            " | ".join(f"{cell(row.get(key)):<{w}}" for key, _, w in COLUMNS)
-            + ("   FAILED" if failed(row) else "")
+            " | ".join(f"{cell(row.get(key)):<{w}}" for key, _, w in columns)
+            + ("   FAILED" if flag(row) else "")
         )
     return "\n".join(lines)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    return format_table(COLUMNS, rows, failed)
 
 
 def plot(rows: list[dict[str, Any]], timelines: dict[str, Any], path: Path) -> None:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.chaos import Columns, format_table
 from bench.cluster import HAProxy, MessengerNode, Postgres, Redis, Replica
 from bench.ledger import Ledger
 from bench.load import Receivers, login, seed, send_for
@@ -206,7 +207,7 @@ async def run(workdir: Path) -> dict[str, Any]:
         pg.close()
 
 
-COLUMNS = [
+COLUMNS: Columns = [
     ("phase", "phase", 18),
     ("messages_per_s", "msgs/s", 7),
     ("deliveries_per_s", "deliv/s", 8),
@@ -221,15 +222,12 @@ COLUMNS = [
 ]
 
 
+def lost_or_repeated(row: dict[str, Any]) -> bool:
+    return bool(row["losses"] or row["duplicates"] or row["never_accepted"] or row["strays"])
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        " | ".join(f"{title:<{w}}" for _, title, w in COLUMNS),
-        "-+-".join("-" * w for *_, w in COLUMNS),
-    ]
-    for row in rows:
-        cells = ["–" if row.get(k) is None else str(row[k]) for k, _, _ in COLUMNS]
-        lines.append(" | ".join(f"{c:<{w}}" for c, (_, _, w) in zip(cells, COLUMNS, strict=True)))
-    return "\n".join(lines)
+    return format_table(COLUMNS, rows, lost_or_repeated)
 
 
 def main() -> int:
@@ -275,11 +273,7 @@ def main() -> int:
     if bridge is not None and (bridge["losses"] or bridge["duplicates"] or not bridge["complete"]):
         print("FAILED: the bridge lost or repeated notifications")
         return 1
-    bad = [
-        r["phase"]
-        for r in rows
-        if r["losses"] or r["duplicates"] or r["never_accepted"] or r["strays"]
-    ]
+    bad = [r["phase"] for r in rows if lost_or_repeated(r)]
     if bad or rows[-1]["recovery_s"] is None:
         print(f"FAILED: {', '.join(bad) or 'no recovery after the kill'}")
         return 1

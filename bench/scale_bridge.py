@@ -13,18 +13,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.bench_bridge import Receiver
 from bench.cluster import ROOT
 from bridge.demo import DEMO_DOMAIN, DEMO_PASSWORD_ENV, LabThread, demo_profile
 from exlab.demo import DEMO_PASSWORD
 from med import Address, DelegateSession, Message
-from messenger.client import MessengerClient
-from messenger.client.e2e import DecryptedMessage, E2ESession
-from messenger.crypto import DeviceKeys
 
 CHEF = f"chef@{DEMO_DOMAIN}"
 POSTSTELLE = f"poststelle@{DEMO_DOMAIN}"
@@ -76,42 +72,6 @@ to = ["user:{ASSISTENZ}"]
 """
 
 
-class Assistant:
-    """The assistant's device behind the load balancer: counts each decrypted notification."""
-
-    def __init__(self, url: str) -> None:
-        self.client = MessengerClient(url)
-        self.seen: Counter[str] = Counter()
-        self.first_at: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.client.login(ASSISTENZ, DEMO_PASSWORD)
-        assert self.client.user_id is not None
-        keys = DeviceKeys.generate(self.client.user_id, uuid.uuid4().hex)
-        self.e2e = E2ESession.for_client(self.client, keys)
-        await self.e2e.register_device("scale test")
-        self._task = asyncio.create_task(self._pump())
-
-    async def _pump(self) -> None:
-        async with self.client.events() as stream:
-            async for event in stream:
-                for result in await self.e2e.handle_event(event):
-                    if isinstance(result, DecryptedMessage):
-                        for line in result.body.splitlines():
-                            if line.startswith("Subject: "):
-                                subject = line[9:]
-                                self.seen[subject] += 1
-                                self.first_at.setdefault(subject, time.monotonic())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        await self.client.aclose()
-
-
 class BridgeFleet:
     """Two workers, the lab they watch and the assistant they post to."""
 
@@ -121,7 +81,7 @@ class BridgeFleet:
         self.messenger_url = messenger_url
         self.db_url = db_url
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
-        self.assistant = Assistant(messenger_url)
+        self.assistant = Receiver(messenger_url)
 
     async def start(self) -> None:
         import asyncpg
@@ -183,9 +143,9 @@ class BridgeFleet:
             process.wait(timeout=10)
 
     async def wait(self, subjects: list[str], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+        deadline = time.perf_counter() + timeout
         while any(self.assistant.seen[s] == 0 for s in subjects):
-            if time.monotonic() > deadline:
+            if time.perf_counter() > deadline:
                 return False
             await asyncio.sleep(0.1)
         return True
@@ -194,23 +154,23 @@ class BridgeFleet:
         """Mail both inboxes (5 a second) for `seconds`, kill -9 worker w2 after `kill_after`;
         count what the assistant decrypted, and how long mails sent after the kill took."""
         sent_at: dict[str, float] = {}
-        started = time.monotonic()
+        started = time.perf_counter()
         killed_at: float | None = None
         n = 0
-        while time.monotonic() - started < seconds:
-            now = time.monotonic()
+        while time.perf_counter() - started < seconds:
+            now = time.perf_counter()
             if kill_after is not None and killed_at is None and now - started >= kill_after:
                 self.kill("w2")
                 killed_at = now
             box = (CHEF, POSTSTELLE)[n % 2]
             subject = f"Skalierung {n:04d} an {box}"
             await self.sender.send(Message(subject=subject, body="Last", to=(Address(box),)))
-            sent_at[subject] = time.monotonic()
+            sent_at[subject] = time.perf_counter()
             n += 1
             await asyncio.sleep(0.2)
         complete = await self.wait(list(sent_at), 120)
         await asyncio.sleep(1.0)  # a late repeat would show now
-        seen, first = self.assistant.seen, self.assistant.first_at
+        seen, first = self.assistant.seen, self.assistant.arrived
         after_kill = [
             first[s] - t for s, t in sent_at.items() if killed_at and t >= killed_at and s in first
         ]

@@ -38,7 +38,7 @@ from tests.e2e.bridge_harness import (
     SACHBEARBEITUNG,
     BridgeRig,
     ChatUser,
-    until_async,
+    assert_posted_once,
     wait_until_watching,
 )
 from tests.lab.conftest import LabServer
@@ -70,29 +70,6 @@ def report(row: dict[str, Any]) -> None:
     if REPORT:
         with Path(REPORT).open("a", encoding="utf-8") as out:
             out.write(json.dumps(row) + "\n")
-
-
-async def posted_once(rig: BridgeRig, user: ChatUser, expected: int) -> None:
-    """Once the outbox is drained: one link per mail, and the conversation's history holds
-    exactly the linked messages (a repeated post would be an extra one)."""
-    store = await rig.store()
-    try:
-
-        async def drained() -> bool:
-            return (await store.outbox_counts()).get("pending", 0) == 0
-
-        await until_async(drained, 60)
-        links = await store.links()
-        outbox = await store.outbox_counts()
-    finally:
-        await store.close()
-    assert outbox == {"sent": expected}, f"seed {SEED}"
-    assert len(links) == expected
-    assert len({(link.conversation_id, link.seq) for link in links}) == expected
-    history = await user.client.history(links[0].conversation_id, limit=1000)
-    messages = [e for e in history if e.get("type") == "message"]
-    assert len(messages) == expected, f"seed {SEED}"
-    assert sorted(int(m["seq"]) for m in messages) == sorted(link.seq for link in links)
 
 
 @pytest.mark.slow
@@ -146,7 +123,7 @@ async def test_kill_9_at_random_points_posts_every_mail_exactly_once(
     )
     assert losses == 0, f"seed {seed}: {losses} mails never posted"
     assert duplicates == 0, f"seed {seed}: {duplicates} mails posted more than once"
-    await posted_once(rig, assistenz, runs)
+    await assert_posted_once(rig, assistenz, runs)
 
 
 @pytest.mark.slow
@@ -205,4 +182,4 @@ async def test_lab_throttling_and_outage_during_sync_posts_every_mail_exactly_on
         assert losses == 0, f"seed {SEED}: {losses} mails never posted"
         assert duplicates == 0, f"seed {SEED}: {duplicates} mails posted more than once"
         assert knobs.throttled > 0
-        await posted_once(rig, assistenz, len(subjects))
+        await assert_posted_once(rig, assistenz, len(subjects))
