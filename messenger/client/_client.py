@@ -28,8 +28,8 @@ log = logging.getLogger("messenger.client")
 TRANSIENT_STATUS = {502, 503, 504}
 #: A lost stream tries again after 0.1 s, then after twice as long each time, up to this many
 #: seconds. The cap bounds how long a client stays away once its server (or, behind a load
-#: balancer, any server) is back: `make chaos` measured 6.5 and 11.5 s after a node restart
-#: with a cap of 5 s, the waits of the schedule rather than the restart.
+#: balancer, any server) is back: with a cap of 5 s, `make chaos` saw streams come back 5 s
+#: after their restarted node did (11.5 s after the kill, the node 6.5 s).
 STREAM_RETRY_MAX_S = 2.0
 
 
