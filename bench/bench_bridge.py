@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,13 @@ def pct(values: list[float], p: float) -> float:
 
 
 class Receiver:
-    """The assistant's device: records when each notification was decrypted."""
+    """The assistant's device: records when each notification was first decrypted, and how
+    often each arrived (a repeat is a duplicate)."""
 
     def __init__(self, url: str) -> None:
         self.client = MessengerClient(url)
         self.arrived: dict[str, float] = {}
+        self.seen: Counter[str] = Counter()
         self.changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -77,6 +80,7 @@ class Receiver:
                             "",
                         )
                         self.arrived.setdefault(subject, time.perf_counter())
+                        self.seen[subject] += 1
                         self.changed.set()
 
     async def wait(self, subjects: set[str], timeout: float = 120.0) -> None:

@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -87,6 +87,18 @@ def install(app: FastAPI) -> None:
         # Every database connection stayed busy: the request did nothing; it may be repeated.
         log.warning("database connection pool exhausted")
         return problem(503, "unavailable", "the server is busy; try again", {"Retry-After": "1"})
+
+    # The database went away (restarted, failed over, network): a connection refused or reset
+    # while connecting, or a pooled connection found closed. The client may repeat what is
+    # safe to repeat (sends carry transaction ids); one warning line, no traceback per request.
+    async def _database_gone(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unreachable (%s)", type(exc).__name__)
+        return problem(
+            503, "unavailable", "the database is not reachable; try again", {"Retry-After": "1"}
+        )
+
+    for gone in (ConnectionError, InterfaceError, OperationalError):
+        app.add_exception_handler(gone, _database_gone)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -329,3 +329,26 @@ async def wait_until_watching(rig: BridgeRig, mailbox: str = CHEF, folder: str =
         await until_async(known, 60)
     finally:
         await store.close()
+
+
+async def assert_posted_once(rig: BridgeRig, user: ChatUser, expected: int) -> None:
+    """Once the outbox is drained: every entry sent, one link per notification, and the
+    server's history of the conversation holds exactly those messages (a repeat would be an
+    extra one)."""
+    store = await rig.store()
+    try:
+
+        async def drained() -> bool:
+            return (await store.outbox_counts()).get("pending", 0) == 0
+
+        await until_async(drained, 60)
+        links = await store.links()
+        outbox = await store.outbox_counts()
+    finally:
+        await store.close()
+    assert outbox == {"sent": expected}
+    assert len(links) == expected
+    assert len({(link.conversation_id, link.seq) for link in links}) == expected
+    history = await user.client.history(links[0].conversation_id, limit=1000)
+    messages = [e for e in history if e.get("type") == "message"]
+    assert sorted(int(m["seq"]) for m in messages) == sorted(link.seq for link in links)

@@ -24,7 +24,7 @@ from tests.e2e.bridge_harness import (
     POSTSTELLE,
     SACHBEARBEITUNG,
     BridgeRig,
-    ChatUser,
+    assert_posted_once,
     until,
     until_async,
     wait_until_watching,
@@ -72,26 +72,6 @@ async def rig(
             yield rig
         finally:
             await rig.close()
-
-
-async def assert_posted_once(rig: BridgeRig, user: ChatUser, expected: int) -> None:
-    """Once the outbox is drained: one link per notification, and the server's history of the
-    conversation holds exactly those messages (a repeat would be an extra one)."""
-    store = await rig.store()
-    try:
-
-        async def drained() -> bool:
-            return (await store.outbox_counts()).get("pending", 0) == 0
-
-        await until_async(drained, 30)
-        links = await store.links()
-    finally:
-        await store.close()
-    assert len(links) == expected
-    history = await user.client.history(links[0].conversation_id, limit=1000)
-    assert sorted(int(e["seq"]) for e in history if e.get("type") == "message") == sorted(
-        link.seq for link in links
-    )
 
 
 async def running(port: int) -> set[str]:
