@@ -107,6 +107,8 @@ class MailScreen(AssistantActions, MedScreen[None]):
     MailScreen.-single.-browsing ItemList { display: none; }
     MailScreen #mail-chat { display: none; width: 46; border-left: vkey $primary; }
     MailScreen.-chat #mail-chat { display: block; }
+    MailScreen.-narrow.-chat FolderTree { display: none; }
+    MailScreen.-narrow.-chat.-browsing FolderTree { display: block; }
     MailScreen.-single.-chat #mail-chat { width: 1fr; border-left: none; }
     MailScreen.-single.-chat FolderTree { display: none; }
     MailScreen.-single.-chat ItemList { display: none; }
