@@ -21,7 +21,8 @@ Public interface (a profile's connection is `hub.get(profile)`; every message na
   (id → `Conversation`, each with `lines`, `unread`, `kind`, `title`), `outbox` (queued sends).
 - Sending (queued while offline, persisted sealed to the device keys, flushed on reconnect):
   `send_text(cid, text, reply_to=)`, `send_file(cid, path)`, `send_voice(cid, path)`,
-  `send_location(cid, lat, lon, accuracy_m)`, `react(cid, seq, emoji)`; `mark_read(cid)`.
+  `send_location(cid, lat, lon, accuracy_m)`, `react(cid, seq, emoji)`; `mark_read(cid)`
+  (not async: the count drops at once, the receipt goes out beside the stream).
 - Attachments: `fetch(ref)` → decrypted bytes.
 - Verification: `safety_number(user_id)`, `my_devices()` (`DeviceTrust` list),
   `approve_device(device_id)`, `holds_master_key`.
@@ -476,10 +477,11 @@ class MessengerConnection:
             conv = self.conversations.get(cid)
             if conv is None:
                 conv = Conversation(cid, str(row.get("kind", "group")), str(row.get("name") or ""))
-                self.conversations[cid] = conv
+                await self._complete(conv)
+                conv = self.conversations.setdefault(cid, conv)
             else:
                 conv.name = str(row.get("name") or "")
-            await self._complete(conv)
+                await self._complete(conv)
         self._post(ConversationsChanged(self.profile))
 
     async def _complete(self, conv: Conversation) -> None:
@@ -499,14 +501,15 @@ class MessengerConnection:
     async def _conversation(self, cid: str) -> Conversation:
         conv = self.conversations.get(cid)
         if conv is None:
+            # Complete before it is listed: screens never see a half-known conversation.
             conv = Conversation(cid, "group", "")
-            self.conversations[cid] = conv
             try:
                 row = await self.client.conversation(cid)
                 conv.kind, conv.name = str(row.get("kind", "group")), str(row.get("name") or "")
             except MessengerError:
                 pass
             await self._complete(conv)
+            conv = self.conversations.setdefault(cid, conv)
             self._post(ConversationsChanged(self.profile))
         return conv
 
@@ -673,8 +676,9 @@ class MessengerConnection:
             index -= 1
         conv.lines.insert(index, line)
 
-    async def mark_read(self, conversation_id: str) -> None:
-        """The user looked at the conversation: unread to 0 and a read receipt for its last."""
+    def mark_read(self, conversation_id: str) -> None:
+        """The user looked at the conversation: unread to 0 at once, and a read receipt for
+        its last message sent beside the stream."""
         conv = self.conversations.get(conversation_id)
         if conv is None or conv.unread == 0:
             return
@@ -682,8 +686,7 @@ class MessengerConnection:
         last = max((ln.seq for ln in conv.lines if not ln.mine and ln.seq), default=0)
         self._post(ConversationsChanged(self.profile))
         if last and self.state is ConnectionState.ONLINE:
-            with contextlib.suppress(MessengerError):
-                await self.client.receipt(conversation_id, last, "read")
+            self._background(self._receipt(conversation_id, last, "read"))
 
     # ------------------------------------------------------------------ sending
 

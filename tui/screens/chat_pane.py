@@ -96,6 +96,7 @@ class ChatPane(Vertical):
         self.conversation_id: str | None = None
         self.reply_to: int | None = None
         self._shown: list[str] = []  # line keys in the message list, in order
+        self._conversation_rows: list[tuple[str, str]] = []  # what the list shows now
         #: Called after a message's row is drawn (profile, conversation, seq); the bench uses it.
         self.on_drawn: Any = None
         if compact:
@@ -151,11 +152,11 @@ class ChatPane(Vertical):
         elif isinstance(message, msg.ConversationsChanged):
             self.show_conversations()
         elif isinstance(message, msg.ChatMessageArrived):
-            self.show_conversations()
             if message.conversation_id == self.conversation_id:
-                self._add_line(message.line)
                 if not message.line.mine and self.has_focus_within:
-                    self.mark_read()
+                    self.mark_read()  # before the list is drawn: no unread count flickers
+                self._add_line(message.line)
+            self.show_conversations()
         elif (
             isinstance(message, msg.ChatLineChanged)
             and message.conversation_id == self.conversation_id
@@ -202,14 +203,18 @@ class ChatPane(Vertical):
         olist = self.conversations_list
         ordered = self._ordered()
         highlighted = olist.highlighted
-        olist.clear_options()
-        olist.add_options(
-            Option(
+        rows = [
+            (
+                c.conversation_id,
                 conversation_row(c, current=c.conversation_id == self.conversation_id),
-                id=c.conversation_id,
             )
             for c in ordered
-        )
+        ]
+        shown = [(cid, row.markup) for cid, row in rows]
+        if shown != self._conversation_rows:  # unchanged: no relayout for each new message
+            self._conversation_rows = shown
+            olist.clear_options()
+            olist.add_options(Option(row, id=cid) for cid, row in rows)
         if ordered:
             if self.conversation_id is not None:
                 ids = [c.conversation_id for c in ordered]
@@ -345,7 +350,7 @@ class ChatPane(Vertical):
         conv = self._conversation()
         conn = self.connection
         if conv is not None and conn is not None and conv.unread:
-            self.run_worker(conn.mark_read(conv.conversation_id), group="chat-read")
+            conn.mark_read(conv.conversation_id)
 
     @work(group="chat-send", exit_on_error=False)
     async def send_text(self, cid: str, text: str, reply_to: int | None) -> None:
