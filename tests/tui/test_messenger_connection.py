@@ -210,3 +210,34 @@ async def test_one_connection_per_profile(chat_server: Harness, tmp_path: Path) 
     finally:
         for task in tasks:
             await stop(task)
+
+
+async def test_history_is_shown_again_after_a_restart(chat_server: Harness, tmp_path: Path) -> None:
+    conn, _, task = await start(chat_server, tmp_path)
+    peer = await make_peer(chat_server, PEER)
+    try:
+        created = await peer.client.create_conversation("direct", [conn.user_id])
+        cid = str(created["conversation_id"])
+        await peer.session.send_text(cid, "Akte liegt im Fach")
+        await peer.session.send_location(cid, 48.137, 11.575, 5.0)
+        await until(lambda: cid in conn.conversations and len(conn.conversations[cid].lines) == 2)
+        await conn.send_text(cid, "Danke")
+        await until(lambda: not conn.outbox)
+    finally:
+        await stop(task)
+    history = (tmp_path / "state" / "history.sealed").read_bytes()
+    assert b"Akte" not in history and b"Danke" not in history  # sealed
+    again, _, task = await start(chat_server, tmp_path)
+    try:
+        lines = again.conversations[cid].lines
+        assert [ln.content for ln in lines] == [
+            Text("Akte liegt im Fach"),
+            Location(48.137, 11.575, 5.0),
+            Text("Danke"),
+        ]
+        assert [ln.mine for ln in lines] == [False, False, True]
+        await peer.session.send_text(cid, "Gern")  # and the stream goes on where it stopped
+        await until(lambda: len(again.conversations[cid].lines) == 4)
+    finally:
+        await stop(task)
+        await peer.close()
