@@ -12,11 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker
@@ -38,6 +39,8 @@ STATE_TEXT = {
     ConnectionState.OFFLINE: "⚠ offline — messages wait and go out on reconnect",
 }
 DEFAULT_REACTION = "👍"
+#: Below this width the conversations sit above the messages.
+NARROW_BELOW = 70
 
 
 def parse_position(text: str) -> tuple[float, float, float]:
@@ -121,6 +124,10 @@ class ChatPane(Vertical):
                 yield OptionList(id="chat-messages")
                 yield Static("", id="chat-reply")
                 yield Input(placeholder="Write a message; Enter sends, Esc leaves", id="chat-input")
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Narrow: conversations above the messages, as in the pane beside the mail.
+        self.set_class(self.compact or event.size.width < NARROW_BELOW, "-compact")
 
     def on_mount(self) -> None:
         self.medapp.chat_panes.add(self)
@@ -342,7 +349,7 @@ class ChatPane(Vertical):
         if self.query_one("#chat-input", Input).has_focus:
             self.reply_to = None
             self._show_reply()
-            self.messages_list.focus()
+            self._focus_now(self.messages_list)
 
     # ------------------------------------------------------------------ workers
 
@@ -402,14 +409,18 @@ class ChatPane(Vertical):
         else:
             olist.action_cursor_up()
 
+    def _focus_now(self, widget: Widget) -> None:
+        """Focus at once (not after the pending keys): typing right after `i` lands in the line."""
+        self.screen.set_focus(widget)
+
     def action_focus_conversations(self) -> None:
-        self.conversations_list.focus()
+        self._focus_now(self.conversations_list)
 
     def action_focus_messages(self) -> None:
-        self.messages_list.focus()
+        self._focus_now(self.messages_list)
 
     def action_write(self) -> None:
-        self.query_one("#chat-input", Input).focus()
+        self._focus_now(self.query_one("#chat-input", Input))
 
     def _show_reply(self) -> None:
         label = self.query_one("#chat-reply", Static)
