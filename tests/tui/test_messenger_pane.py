@@ -354,3 +354,26 @@ async def test_send_an_image_the_other_side_opens(
             )
     finally:
         await peer.close()
+
+
+async def test_image_view_draws_the_picture_and_saves_it(
+    build_app: Callable[..., MedApp], tmp_path: Path
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from tui.screens.chat_image import ImageScreen
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 20), (0, 90, 160)).save(out, format="PNG")
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(ImageScreen("foto.png", out.getvalue()))
+        await settle(pilot)
+        picture = app.screen.query_one("#chat-image")
+        assert type(picture).__module__.startswith("textual_image")  # drawn, not a placeholder
+        await pilot.press("s")
+        await settle(pilot)
+        assert (app.config.downloads_dir / "foto.png").read_bytes() == out.getvalue()
