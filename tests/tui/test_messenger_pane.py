@@ -377,3 +377,27 @@ async def test_image_view_draws_the_picture_and_saves_it(
         await pilot.press("s")
         await settle(pilot)
         assert (app.config.downloads_dir / "foto.png").read_bytes() == out.getvalue()
+
+
+async def test_conversation_is_shown_again_after_a_restart(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    peer = await make_peer(chat_server, PEER)
+    try:
+        app = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
+            cid = str(conv["conversation_id"])
+            await peer.session.send_text(cid, "Vor dem Neustart")
+            await until(pilot, lambda: cid in conn_of(app).conversations)
+            await until(pilot, lambda: bool(conn_of(app).conversations[cid].lines))
+        again = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
+        async with again.run_test(size=SIZE) as pilot:
+            await pilot.press("6")  # before the connection is up: the pane fills in later
+            await until(pilot, lambda: conn_of(again).state is ConnectionState.ONLINE)
+            await settle(pilot)
+            await until(pilot, lambda: "Vor dem Neustart" in screen_text(again))
+    finally:
+        await peer.close()
