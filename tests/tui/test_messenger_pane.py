@@ -401,3 +401,25 @@ async def test_conversation_is_shown_again_after_a_restart(
             await until(pilot, lambda: "Vor dem Neustart" in screen_text(again))
     finally:
         await peer.close()
+
+
+async def test_header_shows_the_chat_state_after_switching_screens(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    from tui.widgets.context_bar import BusyLabel
+
+    app = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+        await settle(pilot)
+        await chat_server.server.stop()
+        await until(pilot, lambda: conn_of(app).state is ConnectionState.OFFLINE)
+        await pilot.press("1")
+        await settle(pilot)
+        assert "✉ chat offline" in str(app.screen.query_one(BusyLabel).render())
+        await chat_server.server.start()
+        await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+        await pilot.press("6", "1")
+        await settle(pilot)
+        assert "✉" not in str(app.screen.query_one(BusyLabel).render())
