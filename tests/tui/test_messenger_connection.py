@@ -241,3 +241,31 @@ async def test_history_is_shown_again_after_a_restart(chat_server: Harness, tmp_
     finally:
         await stop(task)
         await peer.close()
+
+
+async def test_a_revoked_session_signs_in_again_with_the_same_device(
+    chat_server: Harness, tmp_path: Path
+) -> None:
+    from tests.tui.messenger_rig import ME
+
+    conn, posted, task = await start(chat_server, tmp_path)
+    other = await chat_server.login(ME, device=False)
+    try:
+        device = conn.device_id
+        [mine] = [s for s in await other.sessions() if s["device_id"] == device]
+        before = len(posted)
+        await other.revoke_session(str(mine["session_id"]))
+
+        def states() -> list[str]:
+            return [m.state for m in posted[before:] if isinstance(m, ConnectionStateChanged)]
+
+        await until(lambda: states()[-1:] == ["online"])
+        assert "connecting" in states()
+        assert conn.device_id == device
+        peer = await make_peer(chat_server, PEER)
+        created = await peer.client.create_conversation("direct", [conn.user_id])
+        await peer.session.send_text(str(created["conversation_id"]), "Noch da?")
+        await until(lambda: any(isinstance(m, ChatMessageArrived) for m in posted))
+        await peer.close()
+    finally:
+        await stop(task)
