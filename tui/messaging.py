@@ -782,6 +782,13 @@ class MessengerConnection:
         )
 
     async def react(self, cid: str, seq: int, emoji: str) -> None:
+        """React to message `seq`; shown at once (our own copy does not come back to us)."""
+        conv = self.conversations.get(cid)
+        target = conv.line(seq) if conv is not None else None
+        if conv is not None and target is not None:
+            target.reactions.setdefault(emoji, set()).add(self.user_id)
+            self._dirty = True
+            self._post(ChatLineChanged(self.profile, cid, target.key))
         await self._queue(Outgoing(_txn(), cid, "reaction", text=emoji, target=seq), show=False)
 
     @staticmethod

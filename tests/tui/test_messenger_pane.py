@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList
 
-from messenger.client.content import Text
+from messenger.client.content import Reaction, Text
 from messenger.client.e2e import DecryptedMessage, E2ESession
 from messenger.crypto import DeviceKeys
 from tests.messenger.messenger_harness import Harness
@@ -204,6 +204,20 @@ async def test_received_content_is_structured(
             assert "↪ Wo bist du?" in rows
             await until(pilot, lambda: any("👍 1" in r for r in pane_rows(app)))
             lines = conn_of(app).conversations[cid].lines
+            # I react too: shown at once, and the other side sees it.
+            pane_of(app).messages_list.focus()
+            pane_of(app).messages_list.highlighted = 0
+            await pilot.press("plus")
+            await settle(pilot)
+            app.screen.query_one("#prompt-input", Input).value = "❤"
+            await pilot.press("enter")
+            await until(pilot, lambda: any("❤ 1" in r for r in pane_rows(app)))
+            await peer.pump_until(
+                lambda p: any(
+                    isinstance(r, DecryptedMessage) and r.content == Reaction(first, "❤")
+                    for r in p.results
+                )
+            )
             assert isinstance(lines[0].content, Text)
             # Saving the voice message decrypts exactly what was sent.
             pane = pane_of(app)
