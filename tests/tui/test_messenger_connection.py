@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from messenger.client import MessengerError
 from messenger.client.content import Location, Text
 from messenger.client.e2e import DecryptedMessage
 from tests.messenger.messenger_harness import Harness
@@ -269,3 +270,42 @@ async def test_a_revoked_session_signs_in_again_with_the_same_device(
         await peer.close()
     finally:
         await stop(task)
+
+
+async def test_files_and_voice_go_out_encrypted(chat_server: Harness, tmp_path: Path) -> None:
+    import io
+    import wave
+
+    from messenger.client.content import File, Voice
+
+    recording = tmp_path / "diktat.wav"
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 12000)
+    recording.write_bytes(out.getvalue())
+    report = tmp_path / "bericht.pdf"
+    report.write_bytes(b"%PDF-1.4 Bericht")
+    conn, _, task = await start(chat_server, tmp_path)
+    peer = await make_peer(chat_server, PEER)
+    try:
+        created = await peer.client.create_conversation("direct", [conn.user_id])
+        cid = str(created["conversation_id"])
+        await until(lambda: cid in conn.conversations)
+        await conn.send_voice(cid, recording)
+        await conn.send_file(cid, report, caption="Zur Unterschrift")
+        await peer.pump_until(
+            lambda p: len([r for r in p.results if isinstance(r, DecryptedMessage)]) >= 2
+        )
+        voice, doc = [r.content for r in peer.results if isinstance(r, DecryptedMessage)]
+        assert isinstance(voice, Voice) and voice.duration_ms == 1500
+        assert isinstance(doc, File) and doc.body == "Zur Unterschrift"
+        assert doc.attachment.mime == "application/pdf"
+        assert await peer.session.fetch_attachment(doc.attachment) == report.read_bytes()
+        with pytest.raises(MessengerError, match="not a readable file"):
+            await conn.send_file(cid, tmp_path / "fehlt.pdf")
+    finally:
+        await stop(task)
+        await peer.close()
