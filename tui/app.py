@@ -20,7 +20,11 @@ from textual.worker import Worker, WorkerState
 from med import DelegateSession
 from med.errors import MedError, Unreachable
 from med.model import Item, MailboxKind
+from messenger.client import MessengerError
+from messenger.client.alarms import Alarms
 from tui.actions import APP_ACTIONS, bindings
+from tui.alarm_board import AlarmBoard
+from tui.alarm_desk import AlarmDesk
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
@@ -43,7 +47,7 @@ _PROGRESS = {
 }
 
 
-class MedApp(App[FirstStart | None]):
+class MedApp(AlarmDesk, App[FirstStart | None]):
     """The assistant's workplace: mail, calendar, tasks, contacts and notes of several mailboxes."""
 
     TITLE = "medbridge"
@@ -75,6 +79,9 @@ class MedApp(App[FirstStart | None]):
         #: The messenger client once it is connected; the messenger screen reads it.
         self.messenger = messenger
         self._busy: dict[str, str] = {}
+        #: The messenger connection's alarm functions (None until it is connected).
+        self.alarms: Alarms | None = None
+        self.alarm_board = AlarmBoard()
         if not config.animations:
             self.animation_level = "none"
 
@@ -84,6 +91,8 @@ class MedApp(App[FirstStart | None]):
 
     def on_mount(self) -> None:
         self.set_keymap(self.config.keymap)
+        # The alarm banner follows the user onto every screen and dialog.
+        self.screen_change_signal.subscribe(self, self.refresh_alarm_banner)
         if self.session is None:
             from tui.screens.first_start import FirstStartScreen
 
@@ -108,6 +117,9 @@ class MedApp(App[FirstStart | None]):
 
         from tui.screens.compose import ComposeScreen
 
+        alarm = self.alarm_action_enabled(action)
+        if alarm is not None:
+            return alarm
         # While writing or answering a dialog, screen switches and quitting wait: the
         # compose screen closes with Esc (keeping the draft), dialogs with Esc.
         busy_screen = isinstance(self.screen, ComposeScreen | ModalScreen)
@@ -135,6 +147,13 @@ class MedApp(App[FirstStart | None]):
             if not self.is_screen_installed("messenger"):
                 self.install_screen(MessengerScreen(), "messenger")
             self.switch_to("messenger")
+            return
+        if name == "alarms":
+            from tui.screens.alarms import AlarmsScreen
+
+            if not self.is_screen_installed("alarms"):
+                self.install_screen(AlarmsScreen(), "alarms")
+            self.switch_to("alarms")
 
     def switch_to(self, name: str) -> None:
         """Show one of the main screens (mail, calendar, messenger) in place of the current one."""
@@ -240,6 +259,8 @@ class MedApp(App[FirstStart | None]):
                     return  # the header says it already; one notification per outage
             if isinstance(error, MedError):
                 self.notify(str(error), title=error.title, severity="error", timeout=8)
+            elif isinstance(error, MessengerError):
+                self.notify(str(error), title="Messenger", severity="error", timeout=8)
             else:
                 log.error("unexpected error in %s", worker.name, exc_info=error)
                 self.notify(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from textual.message import Message
 
 from med.model import Event, Folder, FolderNode, Item, Mailbox, Page
 from med.model import Message as MedMessage
+from messenger.client.alarms import AlarmResult
 
 
 @dataclass
@@ -145,3 +147,26 @@ class FolderChanged(Message):
     """Fresh counts and rights of a folder from the server."""
 
     folder: Folder
+
+
+@dataclass
+class AlarmsChanged(Message):
+    """The SDK opened alarm events (new alarms, rounds, answers, state changes)."""
+
+    results: list[AlarmResult]
+
+
+@dataclass
+class AlarmAnswered(Message):
+    """This user acknowledged or declined an alarm (the server took it)."""
+
+    alarm_id: str
+    kind: str
+
+
+@dataclass
+class AlarmStatusLoaded(Message):
+    """Recipients and answers of an alarm (`GET /v1/alarms/{id}`), for the sender's view."""
+
+    alarm_id: str
+    status: dict[str, Any]

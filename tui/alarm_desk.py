@@ -1,0 +1,187 @@
+"""The app's side of alarms: the banner on every screen, the bell, answering, the panic key.
+
+Mixed into `MedApp`. The messenger connection hands each stream event to `alarm_event`; the
+SDK (`messenger.client.alarms.Alarms`) opens it, the `AlarmBoard` keeps what is shown, and the
+banner, the bell, a desktop notification and any open alarm screen follow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.binding import Binding
+
+from messenger.client import MessengerError
+from messenger.client.alarms import AlarmReceived, Alarms, AlarmStatus
+from tui import messages as msg
+from tui.actions import APP_ACTIONS
+from tui.alarm_board import LEVEL_LABEL, AlarmBoard, banner_lines
+from tui.desktop_notify import notify_desktop
+from tui.widgets.alarm_banner import show_banner
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from tui.config import TuiConfig
+
+    _Base = App[Any]
+else:
+    _Base = object
+
+__all__ = ["AlarmDesk"]
+
+_ALARM_KEYS = ("alarm-acknowledge", "alarm-decline", "goto-alarms", "panic")
+
+
+class AlarmDesk(_Base):
+    """Alarm handling of the app; `alarms` is None until the messenger is connected."""
+
+    config: TuiConfig
+    alarms: Alarms | None
+    alarm_board: AlarmBoard
+
+    def attach_alarms(self, alarms: Alarms) -> None:
+        """Use this connection's alarm functions (called when the messenger connects)."""
+        self.alarms = alarms
+
+    async def alarm_event(self, event: Mapping[str, Any]) -> None:
+        """Feed one raw stream event; alarm events reach the banner, others are ignored."""
+        if self.alarms is None or event.get("type") not in ("alarm", "alarm_status"):
+            return
+        results = await self.alarms.handle_event(event)
+        if results:
+            self.post_message(msg.AlarmsChanged(results))
+
+    def on_alarms_changed(self, message: msg.AlarmsChanged) -> None:
+        assert self.alarms is not None
+        board = self.alarm_board
+        ring = board.apply(message.results, self.alarms.active)
+        unknown = {
+            user
+            for r in message.results
+            for user in (
+                r.sender_user_id if isinstance(r, AlarmReceived) else None,
+                r.user_id if isinstance(r, AlarmStatus) else None,
+            )
+            if user and user not in board.names
+        }
+        if unknown:
+            self.resolve_names(sorted(unknown))
+        if ring:
+            self.bell()
+            shown = board.showing()
+            if shown is not None:
+                self.mark_seen(shown.alarm_id)
+                if self.config.desktop_notifications:
+                    self.ring_desktop(shown)
+        self.alarms_updated()
+
+    def alarms_updated(self) -> None:
+        """Redraw the banner and every open alarm screen."""
+        self.refresh_alarm_banner()
+        for screen in self.screen_stack:
+            follow = getattr(screen, "alarms_changed", None)
+            if callable(follow):
+                follow()
+
+    def alarm_keys(self) -> dict[str, str]:
+        """Action id → the key as the user bound it, for the banner's hints."""
+        keys: dict[str, str] = {}
+        for spec in APP_ACTIONS:
+            if spec.id in _ALARM_KEYS:
+                key = self.config.keymap.get(spec.id, spec.keys).split(",")[0]
+                keys[spec.id] = self.get_key_display(Binding(key, spec.action))
+        return keys
+
+    def refresh_alarm_banner(self, _screen: object = None) -> None:
+        show_banner(self.screen, banner_lines(self.alarm_board, self.alarm_keys()))
+
+    # ------------------------------------------------------------------ answering
+
+    def alarm_action_enabled(self, action: str) -> bool | None:
+        """`check_action` for the alarm keys; None for other actions."""
+        if action in ("acknowledge_alarm", "decline_alarm"):
+            return self.alarms is not None and self.alarm_board.showing() is not None
+        return None
+
+    def action_acknowledge_alarm(self) -> None:
+        shown = self.alarm_board.showing()
+        if shown is not None:
+            self.answer_alarm(shown.alarm_id, "acknowledged")
+
+    def action_decline_alarm(self) -> None:
+        shown = self.alarm_board.showing()
+        if shown is not None:
+            self.ask_decline(shown.alarm_id)
+
+    def ask_decline(self, alarm_id: str) -> None:
+        from tui.screens.dialogs import PromptScreen
+
+        def reason(text: str) -> str:
+            if not text.strip():
+                raise ValueError("Say why you decline; the sender reads it.")
+            return text.strip()
+
+        def done(answer: str | None) -> None:
+            if answer is not None:
+                self.answer_alarm(alarm_id, "declined", answer)
+
+        self.push_screen(PromptScreen("Decline the alarm. Why?", reason), done)
+
+    @work(group="alarm", exit_on_error=False)
+    async def answer_alarm(self, alarm_id: str, kind: str, reason: str | None = None) -> None:
+        assert self.alarms is not None
+        if kind == "acknowledged":
+            await self.alarms.acknowledge(alarm_id)
+        else:
+            await self.alarms.decline(alarm_id, reason or "")
+        self.post_message(msg.AlarmAnswered(alarm_id, kind))
+
+    def on_alarm_answered(self, message: msg.AlarmAnswered) -> None:
+        self.alarm_board.answered(message.alarm_id)
+        self.notify(f"Alarm {message.kind}; the sender sees it.", timeout=4)
+        self.alarms_updated()
+
+    @work(group="alarm-seen", exit_on_error=False)
+    async def mark_seen(self, alarm_id: str) -> None:
+        """Tell the sender the alarm is on screen (a failure only loses that hint)."""
+        assert self.alarms is not None
+        with contextlib.suppress(MessengerError):  # "seen" is a courtesy to the sender
+            await self.alarms.seen(alarm_id)
+
+    @work(group="alarm-desktop", exit_on_error=False)
+    async def ring_desktop(self, alarm: AlarmReceived) -> None:
+        label = LEVEL_LABEL.get(alarm.level, alarm.level)
+        sender = self.alarm_board.name(alarm.sender_user_id)
+        await notify_desktop(
+            f"{label} from {sender}", alarm.text, urgent=alarm.level in ("alarm", "panic")
+        )
+
+    @work(group="alarm-names", exit_on_error=False)
+    async def resolve_names(self, user_ids: list[str]) -> None:
+        assert self.alarms is not None
+        for user_id in user_ids:
+            try:
+                entry = await self.alarms.client.user(user_id)
+            except MessengerError:
+                continue  # the id stays shown instead of the address
+            self.alarm_board.names[user_id] = str(entry.get("email") or user_id)
+        self.alarms_updated()
+
+    # ------------------------------------------------------------------ panic
+
+    def action_panic(self) -> None:
+        if self.alarms is None:
+            self.notify(
+                "The messenger is not connected: a panic alarm cannot be sent from here.",
+                severity="error",
+                timeout=8,
+            )
+            return
+        from tui.screens.panic import PanicScreen
+
+        if not isinstance(self.screen, PanicScreen):
+            self.push_screen(PanicScreen())
