@@ -14,7 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from messenger.client.alarms import LEVELS, AlarmReceived, AlarmResult, AlarmStatus, Position
+from messenger.client.alarms import (
+    LEVELS,
+    AlarmReceived,
+    AlarmRejected,
+    AlarmResult,
+    AlarmStatus,
+    Position,
+)
 
 __all__ = [
     "AlarmBoard",
@@ -81,13 +88,23 @@ class AlarmBoard:
     received: dict[str, AlarmReceived] = field(default_factory=dict)
     watched: dict[str, WatchedAlarm] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    #: Alarm id → the profile whose account it came to or was raised from.
+    profiles: dict[str, str] = field(default_factory=dict)
     rejected: int = 0
 
-    def apply(self, results: Iterable[AlarmResult], active: Mapping[str, AlarmReceived]) -> bool:
+    def apply(
+        self,
+        results: Iterable[AlarmResult],
+        active: Mapping[str, AlarmReceived],
+        *,
+        profile: str = "",
+    ) -> bool:
         """Take the SDK's results of one stream event; `active` is `Alarms.active` after it.
         True when something new must ring (a new alarm or a new round of one)."""
         ring = False
         for result in results:
+            if not isinstance(result, AlarmRejected):
+                self.profiles.setdefault(result.alarm_id, profile)
             if isinstance(result, AlarmReceived):
                 before = self.received.get(result.alarm_id)
                 ring = ring or before is None or before.round != result.round
@@ -111,7 +128,10 @@ class AlarmBoard:
         """This user acknowledged or declined it: the banner lets it go."""
         self.received.pop(alarm_id, None)
 
-    def raised(self, alarm_id: str, text: str, level: str, list_name: str) -> WatchedAlarm:
+    def raised(
+        self, alarm_id: str, text: str, level: str, list_name: str, profile: str = ""
+    ) -> WatchedAlarm:
+        self.profiles.setdefault(alarm_id, profile)
         watched = self.watched.setdefault(alarm_id, WatchedAlarm(alarm_id))
         watched.text, watched.level, watched.list_name = text, level, list_name
         return watched

@@ -1,8 +1,10 @@
 """The app's side of alarms: the banner on every screen, the bell, answering, the panic key.
 
-Mixed into `MedApp`. The messenger connection hands each stream event to `alarm_event`; the
-SDK (`messenger.client.alarms.Alarms`) opens it, the `AlarmBoard` keeps what is shown, and the
-banner, the bell, a desktop notification and any open alarm screen follow.
+Mixed into `MedApp`. `attach_messenger(connection)` hooks a profile's messenger connection
+(`tui.messaging.MessengerConnection`): each of its stream events, in stream order, goes through
+that account's SDK alarms (`messenger.client.alarms.Alarms`), the `AlarmBoard` keeps what is
+shown, and the banner, the bell, a desktop notification and any open alarm screen follow. Alarms
+of all profiles share the banner; each is answered through the account it came to.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from tui.config import TuiConfig
+    from tui.messaging import MessengerConnection
 
     _Base = App[Any]
 else:
@@ -40,25 +43,45 @@ class AlarmDesk(_Base):
     """Alarm handling of the app; `alarms` is None until the messenger is connected."""
 
     config: TuiConfig
-    alarms: Alarms | None
     alarm_board: AlarmBoard
+    #: Profile → that account's alarm functions, once its connection has signed in.
+    alarm_accounts: dict[str, Alarms]
+    #: The profile whose account raises alarms and panics (the first connected).
+    alarm_profile: str | None
 
-    def attach_alarms(self, alarms: Alarms) -> None:
-        """Use this connection's alarm functions (called when the messenger connects)."""
-        self.alarms = alarms
+    def attach_messenger(self, connection: MessengerConnection) -> None:
+        """Take the alarms of this profile's connection (before its `run()` starts)."""
+        connection.add_event_hook(self._alarm_hook)
 
-    async def alarm_event(self, event: Mapping[str, Any]) -> None:
-        """Feed one raw stream event; alarm events reach the banner, others are ignored."""
-        if self.alarms is None or event.get("type") not in ("alarm", "alarm_status"):
+    async def _alarm_hook(self, connection: MessengerConnection, event: Mapping[str, Any]) -> None:
+        alarms = self.alarm_accounts.get(connection.profile)
+        if alarms is None or alarms.session is not connection.e2e:
+            if connection.e2e is None:
+                return
+            alarms = self.alarm_accounts[connection.profile] = Alarms(
+                connection.client, connection.e2e
+            )
+            self.alarm_profile = self.alarm_profile or connection.profile
+        if event.get("type") not in ("alarm", "alarm_status"):
             return
-        results = await self.alarms.handle_event(event)
+        results = await alarms.handle_event(event)
         if results:
-            self.post_message(msg.AlarmsChanged(results))
+            self.post_message(msg.AlarmsChanged(connection.profile, results))
+
+    @property
+    def alarms(self) -> Alarms | None:
+        """The alarm functions of the account that raises alarms (None: not connected)."""
+        return self.alarm_accounts.get(self.alarm_profile or "")
+
+    def alarms_of(self, alarm_id: str) -> Alarms | None:
+        """The account an alarm came to (or was raised from)."""
+        profile = self.alarm_board.profiles.get(alarm_id, self.alarm_profile or "")
+        return self.alarm_accounts.get(profile)
 
     def on_alarms_changed(self, message: msg.AlarmsChanged) -> None:
-        assert self.alarms is not None
         board = self.alarm_board
-        ring = board.apply(message.results, self.alarms.active)
+        active = {k: v for a in self.alarm_accounts.values() for k, v in a.active.items()}
+        ring = board.apply(message.results, active, profile=message.profile)
         unknown = {
             user
             for r in message.results
@@ -93,7 +116,9 @@ class AlarmDesk(_Base):
         for spec in APP_ACTIONS:
             if spec.id in _ALARM_KEYS:
                 key = self.config.keymap.get(spec.id, spec.keys).split(",")[0]
-                keys[spec.id] = self.get_key_display(Binding(key, spec.action))
+                shown = self.get_key_display(Binding(key, spec.action))
+                # Function keys read as on the keyboard: "F2", not "f2".
+                keys[spec.id] = shown.upper() if shown[1:].isdigit() else shown
         return keys
 
     def refresh_alarm_banner(self, _screen: object = None) -> None:
@@ -104,7 +129,7 @@ class AlarmDesk(_Base):
     def alarm_action_enabled(self, action: str) -> bool | None:
         """`check_action` for the alarm keys; None for other actions."""
         if action in ("acknowledge_alarm", "decline_alarm"):
-            return self.alarms is not None and self.alarm_board.showing() is not None
+            return self.alarm_board.showing() is not None
         return None
 
     def action_acknowledge_alarm(self) -> None:
@@ -133,11 +158,13 @@ class AlarmDesk(_Base):
 
     @work(group="alarm", exit_on_error=False)
     async def answer_alarm(self, alarm_id: str, kind: str, reason: str | None = None) -> None:
-        assert self.alarms is not None
+        alarms = self.alarms_of(alarm_id)
+        if alarms is None:
+            raise MessengerError("the messenger account of this alarm is not connected")
         if kind == "acknowledged":
-            await self.alarms.acknowledge(alarm_id)
+            await alarms.acknowledge(alarm_id)
         else:
-            await self.alarms.decline(alarm_id, reason or "")
+            await alarms.decline(alarm_id, reason or "")
         self.post_message(msg.AlarmAnswered(alarm_id, kind))
 
     def on_alarm_answered(self, message: msg.AlarmAnswered) -> None:
@@ -148,9 +175,10 @@ class AlarmDesk(_Base):
     @work(group="alarm-seen", exit_on_error=False)
     async def mark_seen(self, alarm_id: str) -> None:
         """Tell the sender the alarm is on screen (a failure only loses that hint)."""
-        assert self.alarms is not None
-        with contextlib.suppress(MessengerError):  # "seen" is a courtesy to the sender
-            await self.alarms.seen(alarm_id)
+        alarms = self.alarms_of(alarm_id)
+        if alarms is not None:
+            with contextlib.suppress(MessengerError):  # "seen" is a courtesy to the sender
+                await alarms.seen(alarm_id)
 
     @work(group="alarm-desktop", exit_on_error=False)
     async def ring_desktop(self, alarm: AlarmReceived) -> None:
@@ -162,10 +190,12 @@ class AlarmDesk(_Base):
 
     @work(group="alarm-names", exit_on_error=False)
     async def resolve_names(self, user_ids: list[str]) -> None:
-        assert self.alarms is not None
+        alarms = self.alarms
+        if alarms is None:
+            return
         for user_id in user_ids:
             try:
-                entry = await self.alarms.client.user(user_id)
+                entry = await alarms.client.user(user_id)
             except MessengerError:
                 continue  # the id stays shown instead of the address
             self.alarm_board.names[user_id] = str(entry.get("email") or user_id)

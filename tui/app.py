@@ -79,8 +79,8 @@ class MedApp(AlarmDesk, App[FirstStart | None]):
         #: The messenger client once it is connected; the messenger screen reads it.
         self.messenger = messenger
         self._busy: dict[str, str] = {}
-        #: The messenger connection's alarm functions (None until it is connected).
-        self.alarms: Alarms | None = None
+        self.alarm_accounts: dict[str, Alarms] = {}
+        self.alarm_profile: str | None = None
         self.alarm_board = AlarmBoard()
         if not config.animations:
             self.animation_level = "none"

@@ -154,8 +154,9 @@ class FolderChanged(Message):
 
 @dataclass
 class AlarmsChanged(Message):
-    """The SDK opened alarm events (new alarms, rounds, answers, state changes)."""
+    """The SDK opened alarm events (new alarms, rounds, answers, state changes) of a profile."""
 
+    profile: str
     results: list[AlarmResult]
 
 
@@ -173,6 +174,13 @@ class AlarmStatusLoaded(Message):
 
     alarm_id: str
     status: dict[str, Any]
+
+
+@dataclass
+class AlarmListsLoaded(Message):
+    """The tenant's alarm lists (`GET /v1/alarm-lists`), to raise an alarm to one."""
+
+    lists: list[dict[str, Any]]
 
 
 # --------------------------------------------------------------------------- messenger

@@ -116,7 +116,7 @@ class AlarmsScreen(MedScreen[None]):
 
     def action_answer_selected(self, kind: str) -> None:
         alarm_id = self._selected("received")
-        if alarm_id is None or self.medapp.alarms is None:
+        if alarm_id is None:
             return
         if kind == "acknowledged":
             self.medapp.answer_alarm(alarm_id, "acknowledged")
@@ -125,13 +125,15 @@ class AlarmsScreen(MedScreen[None]):
 
     def action_end_alarm(self) -> None:
         alarm_id = self._selected("watched")
-        if alarm_id is not None and self.medapp.alarms is not None:
+        if alarm_id is not None:
             self.end_alarm(alarm_id)
 
     @work(group="alarm", exit_on_error=False)
     async def end_alarm(self, alarm_id: str) -> None:
-        assert self.medapp.alarms is not None
-        await self.medapp.alarms.end(alarm_id)
+        alarms = self.medapp.alarms_of(alarm_id)
+        if alarms is None:
+            return
+        await alarms.end(alarm_id)
         self.notify("Alarm ended for everyone.")
 
     # ------------------------------------------------------------------ raising
@@ -144,42 +146,56 @@ class AlarmsScreen(MedScreen[None]):
 
     @work(group="alarm", exit_on_error=False)
     async def choose_list(self) -> None:
-        from tui.screens.dialogs import ChoiceScreen, PromptScreen
-
         alarms = self.medapp.alarms
         assert alarms is not None
         lists = await alarms.client.alarm_lists()
-        if not lists:
+        self.post_message(msg.AlarmListsLoaded(lists))
+
+    def on_alarm_lists_loaded(self, message: msg.AlarmListsLoaded) -> None:
+        """Ask list, level and text one after the other (Esc at any step raises nothing)."""
+        from tui.screens.dialogs import ChoiceScreen, PromptScreen
+
+        if not message.lists:
             self.notify("Your organisation has no alarm lists; its administrators set them up.")
             return
         choices = [
             (str(row["name"]) + (" (emergency)" if row.get("emergency") else ""), row)
-            for row in lists
+            for row in message.lists
         ]
-        chosen = await self.app.push_screen_wait(ChoiceScreen("Raise an alarm to:", choices))
-        if chosen is None:
-            return
-        level = await self.app.push_screen_wait(
-            ChoiceScreen(
-                "Level:",
-                [(LEVEL_LABEL[name], name) for name in LEVELS if name != "panic"],
-            )
-        )
-        if level is None:
-            return
+        levels = [(LEVEL_LABEL[name], name) for name in LEVELS if name != "panic"]
 
         def text_of(value: str) -> str:
             if not value.strip():
                 raise ValueError("Say what happened; the recipients read it.")
             return value.strip()
 
-        text = await self.app.push_screen_wait(
-            PromptScreen(f"{LEVEL_LABEL[level]} to {chosen['name']}: what happened?", text_of)
-        )
-        if text is None:
-            return
+        def list_chosen(chosen: dict[str, Any] | None) -> None:
+            if chosen is None:
+                return
+
+            def level_chosen(level: str | None) -> None:
+                if level is None:
+                    return
+
+                def text_given(text: str | None) -> None:
+                    if text is not None:
+                        self.raise_alarm(chosen, level, text)
+
+                question = f"{LEVEL_LABEL[level]} to {chosen['name']}: what happened?"
+                self.app.push_screen(PromptScreen(question, text_of), text_given)
+
+            self.app.push_screen(ChoiceScreen("Level:", levels), level_chosen)
+
+        self.app.push_screen(ChoiceScreen("Raise an alarm to:", choices), list_chosen)
+
+    @work(group="alarm", exit_on_error=False)
+    async def raise_alarm(self, chosen: dict[str, Any], level: str, text: str) -> None:
+        alarms = self.medapp.alarms
+        assert alarms is not None
         raised = await alarms.raise_alarm(str(chosen["list_id"]), text, level=level)
-        self.medapp.alarm_board.raised(raised.alarm_id, text, level, str(chosen["name"]))
+        self.medapp.alarm_board.raised(
+            raised.alarm_id, text, level, str(chosen["name"]), self.medapp.alarm_profile or ""
+        )
         self.notify(f"Alarm raised to {chosen['name']}; Enter shows who answered.")
         self.medapp.alarms_updated()
 
@@ -198,7 +214,7 @@ class AlarmsScreen(MedScreen[None]):
     async def play_voice(self, alarm_id: str | None) -> None:
         from tui.screens.attachments import audio_player
 
-        alarms = self.medapp.alarms
+        alarms = self.medapp.alarms_of(alarm_id or "")
         alarm = self.medapp.alarm_board.received.get(alarm_id or "")
         if alarms is None or alarm is None or alarm.attachment is None:
             return
@@ -258,7 +274,7 @@ class AlarmStatusScreen(MedModal[None]):
 
     @work(exclusive=True, group="alarm-status", exit_on_error=False)
     async def load(self) -> None:
-        alarms = self.medapp.alarms
+        alarms = self.medapp.alarms_of(self.alarm_id)
         if alarms is None:
             return
         status = await alarms.status(self.alarm_id)
@@ -296,7 +312,7 @@ class AlarmStatusScreen(MedModal[None]):
 
     @work(group="alarm", exit_on_error=False)
     async def end_alarm(self) -> None:
-        alarms = self.medapp.alarms
+        alarms = self.medapp.alarms_of(self.alarm_id)
         if alarms is not None:
             await alarms.end(self.alarm_id)
             self.load()

@@ -152,7 +152,11 @@ class PanicScreen(MedModal[None]):
             self._show_voice()
             raise  # the app's one handler says what went wrong
         self.medapp.alarm_board.raised(
-            raised.alarm_id, text or format_position(position), "panic", "emergency list"
+            raised.alarm_id,
+            text or format_position(position),
+            "panic",
+            "emergency list",
+            self.medapp.alarm_profile or "",
         )
         self.medapp.alarms_updated()
         self.notify("Panic alarm sent to the emergency list.", severity="warning", timeout=8)
