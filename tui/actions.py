@@ -48,6 +48,7 @@ APP_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("goto-notes", "5", "goto('notes')", "Notes", show=False),
     ActionSpec("goto-messenger", "6", "goto('messenger')", "Messenger", show=False),
     ActionSpec("goto-alarms", "7", "goto('alarms')", "Alarms", show=False),
+    ActionSpec("goto-cards", "8", "goto('cards')", "Mailbox notifications", show=False),
     # Alarms are answered from any screen, also while typing: function keys, enabled only
     # while an alarm is shown (otherwise the key goes to the screen as usual).
     ActionSpec("alarm-acknowledge", "f2", "acknowledge_alarm", "Acknowledge alarm", priority=True),

@@ -25,6 +25,8 @@ from messenger.client.alarms import Alarms
 from tui.actions import APP_ACTIONS, bindings
 from tui.alarm_board import AlarmBoard
 from tui.alarm_desk import AlarmDesk
+from tui.card_desk import CardDesk
+from tui.cards import CardResults
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
@@ -47,7 +49,7 @@ _PROGRESS = {
 }
 
 
-class MedApp(AlarmDesk, App[FirstStart | None]):
+class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
     """The assistant's workplace: mail, calendar, tasks, contacts and notes of several mailboxes."""
 
     TITLE = "medbridge"
@@ -82,6 +84,8 @@ class MedApp(AlarmDesk, App[FirstStart | None]):
         self.alarm_accounts: dict[str, Alarms] = {}
         self.alarm_profile: str | None = None
         self.alarm_board = AlarmBoard()
+        self.card_results = CardResults()
+        self.card_senders: dict[str, str] = {}
         if not config.animations:
             self.animation_level = "none"
 
@@ -147,6 +151,13 @@ class MedApp(AlarmDesk, App[FirstStart | None]):
             if not self.is_screen_installed("messenger"):
                 self.install_screen(MessengerScreen(), "messenger")
             self.switch_to("messenger")
+            return
+        if name == "cards":
+            from tui.screens.cards import CardsScreen
+
+            if not self.is_screen_installed("cards"):
+                self.install_screen(CardsScreen(), "cards")
+            self.switch_to("cards")
             return
         if name == "alarms":
             from tui.screens.alarms import AlarmsScreen

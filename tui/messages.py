@@ -183,6 +183,18 @@ class AlarmListsLoaded(Message):
     lists: list[dict[str, Any]]
 
 
+@dataclass
+class CardsChanged(Message):
+    """A command left a bridge card, or the bridge answered one: cards redraw."""
+
+
+@dataclass
+class CardItemLoaded(Message):
+    """The mailbox item a bridge card names, to show in the mail or calendar view."""
+
+    item: Item
+
+
 # --------------------------------------------------------------------------- messenger
 # Posted by `tui.messaging.MessengerConnection`; each names the profile whose account it is.
 
