@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from med import DelegateSession, Profile
     from tui.config import TuiConfig
     from tui.first_start import FirstStart
+    from tui.messaging import MessengerAccount
 
 app = typer.Typer(
     name="medbridge",
@@ -65,15 +66,46 @@ def _tui_config() -> TuiConfig:
         fail(f"{settings.user_file}: {exc}", 2)  # as documented: 2 for invalid input
 
 
+def _messenger_accounts(profile: str) -> dict[str, MessengerAccount]:
+    """The `[messenger.<profile>]` account of the profile opened (none: the pane says how).
+
+    Its password comes from the variable or file the table names, never from the table; the
+    device keys and protocol state live under the data directory, sealed."""
+    import os
+
+    from tui.messaging import MessengerConfigError, accounts_in
+
+    settings = current_settings()
+    table = settings.table("messenger")
+    if profile not in table:
+        return {}
+    try:
+        return accounts_in(
+            {profile: table[profile]},
+            state_root=paths.data_dir() / "messenger",
+            environ=os.environ,
+        )
+    except MessengerConfigError as exc:
+        fail(f"{settings.user_file}: {exc}", 2)
+
+
 def _run_tui(
     session: DelegateSession | None,
     start_folder: str | None = None,
     relogin: Callable[[str], DelegateSession] | None = None,
+    messenger_accounts: dict[str, MessengerAccount] | None = None,
 ) -> FirstStart | None:
     # The only place outside tui/ that starts the Textual app (an import-linter contract).
     from tui.app import make_app
 
-    return make_app(session, _tui_config(), start_folder=start_folder, relogin=relogin).run()
+    app = make_app(
+        session,
+        _tui_config(),
+        start_folder=start_folder,
+        relogin=relogin,
+        messenger_accounts=messenger_accounts,
+    )
+    return app.run()
 
 
 def _relogin(profile: Profile) -> Callable[[str], DelegateSession] | None:
@@ -97,6 +129,7 @@ def _run_demo(store: Path | None, port: int = 0) -> None:
     )
     from exlab.demo import DEMO_PASSWORD
     from med import DelegateSession
+    from tui.messaging import MessengerAccount
 
     store = store or paths.lab_dir() / "demo.sqlite"
     typer.echo("Starting the Exchange lab with the demo organisation …")
@@ -114,8 +147,21 @@ def _run_demo(store: Path | None, port: int = 0) -> None:
             typer.echo("Bridge: new mail in chef's inbox is posted to assistenz's messenger")
             profile = demo_profile(lab.ews_url)
             session = DelegateSession.open(profile, password=DEMO_PASSWORD)
+            # assistenz's own messenger device, beside the bridge's: bridged mail shows in her pane.
+            chat_account = MessengerAccount(
+                profile=profile.name,
+                server=chat.url,
+                user=DEMO_USER,
+                password=DEMO_PASSWORD,
+                state_dir=paths.data_dir() / "demo-messenger" / "assistenz",
+            )
             try:
-                _run_tui(session, start_folder=DEMO_START_FOLDER, relogin=_relogin(profile))
+                _run_tui(
+                    session,
+                    start_folder=DEMO_START_FOLDER,
+                    relogin=_relogin(profile),
+                    messenger_accounts={profile.name: chat_account},
+                )
             finally:
                 asyncio.run(session.close())
 
@@ -162,12 +208,14 @@ def tui(
         save_profile(paths.config_file(), choice.profile, make_default=True)
         profile = choice.profile.name
     try:
+        chosen = load_profile(profile)
+        accounts = _messenger_accounts(chosen.name)
         session = open_session(profile)
-        relogin = _relogin(load_profile(profile))
+        relogin = _relogin(chosen)
     except MedError as exc:
         fail(str(exc), exit_code(exc))
     try:
-        _run_tui(session, relogin=relogin)
+        _run_tui(session, relogin=relogin, messenger_accounts=accounts)
     finally:
         asyncio.run(session.close())
 

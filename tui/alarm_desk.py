@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from tui.config import TuiConfig
-    from tui.messaging import MessengerConnection
+    from tui.messaging import MessengerConnection, MessengerHub
 
     _Base = App[Any]
 else:
@@ -43,6 +43,7 @@ class AlarmDesk(_Base):
     """Alarm handling of the app; `alarms` is None until the messenger is connected."""
 
     config: TuiConfig
+    messenger: MessengerHub | None
     alarm_board: AlarmBoard
     #: Profile → that account's alarm functions, once its connection has signed in.
     alarm_accounts: dict[str, Alarms]
@@ -190,15 +191,13 @@ class AlarmDesk(_Base):
 
     @work(group="alarm-names", exit_on_error=False)
     async def resolve_names(self, user_ids: list[str]) -> None:
-        alarms = self.alarms
-        if alarms is None:
+        """Names as the messenger shows them (the connection's directory cache)."""
+        hub = self.messenger
+        connection = hub.get(self.alarm_profile) if hub is not None else None
+        if connection is None:
             return
         for user_id in user_ids:
-            try:
-                entry = await alarms.client.user(user_id)
-            except MessengerError:
-                continue  # the id stays shown instead of the address
-            self.alarm_board.names[user_id] = str(entry.get("email") or user_id)
+            self.alarm_board.names[user_id] = await connection.name_of(user_id)
         self.alarms_updated()
 
     # ------------------------------------------------------------------ panic

@@ -7,13 +7,17 @@ returns the user's choice (`FirstStart`) for the command to act on.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -22,6 +26,7 @@ from med.errors import MedError, Unreachable
 from med.model import Item, MailboxKind
 from messenger.client import MessengerError
 from messenger.client.alarms import Alarms
+from tui import messages as msg
 from tui.actions import APP_ACTIONS, bindings
 from tui.alarm_board import AlarmBoard
 from tui.alarm_desk import AlarmDesk
@@ -30,8 +35,12 @@ from tui.cards import CardResults
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
+from tui.messaging import ConnectionState, MessengerAccount, MessengerHub
 from tui.widgets.context_bar import BusyLabel
 from tui.workspace import Workspace
+
+if TYPE_CHECKING:
+    from tui.screens.chat_pane import ChatPane
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +55,17 @@ _PROGRESS = {
     "names": "looking up names",
     "attachment": "fetching attachment",
     "freebusy": "asking for free/busy",
+    "chat-send": "sending",
+    "attachment-chat": "fetching",
 }
+
+#: The header's word for a messenger connection that is not online.
+_CHAT_STATE = {
+    ConnectionState.CONNECTING: "✉ connecting…",
+    ConnectionState.OFFLINE: "✉ chat offline",
+}
+#: How long quitting waits for the messenger to close its stream cleanly.
+CLOSE_CHAT_S = 0.5
 
 
 class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
@@ -63,7 +82,7 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
         *,
         clock: Callable[[], datetime] | None = None,
         start_folder: str | None = None,
-        messenger: Any = None,
+        messenger: MessengerHub | None = None,
         relogin: Callable[[str], DelegateSession] | None = None,
     ) -> None:
         super().__init__()
@@ -78,9 +97,11 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
         self.drafts = DraftStore(config.drafts_dir)
         self._clock = clock
         self.start_folder = start_folder
-        #: The messenger client once it is connected; the messenger screen reads it.
+        #: The messenger accounts (profile → connection); None without any configured.
         self.messenger = messenger
         self._busy: dict[str, str] = {}
+        #: Mounted messenger panes (the screen's, the one beside the mail); each gets updates.
+        self.chat_panes: set[ChatPane] = set()
         self.alarm_accounts: dict[str, Alarms] = {}
         self.alarm_profile: str | None = None
         self.alarm_board = AlarmBoard()
@@ -106,6 +127,7 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
 
         self.install_screen(MailScreen(), "mail")
         self.push_screen("mail")
+        self.start_messenger()
         leftover = self.drafts.all()
         if leftover:
             self.notify(
@@ -191,8 +213,46 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
         self.exit()
 
     async def on_unmount(self) -> None:
+        await self.stop_messenger()
         if self._opened_here is not None:
             await self._opened_here.close()
+
+    # ------------------------------------------------------------------ messenger
+
+    def start_messenger(self) -> None:
+        """Run each account's connection in a worker (group "messenger")."""
+        if self.messenger is None:
+            return
+        for profile, conn in self.messenger.connections.items():
+            self.attach_messenger(conn)  # its alarms reach the banner
+            self.run_worker(
+                conn.run(), group="messenger", name=f"messenger:{profile}", exit_on_error=False
+            )
+
+    async def stop_messenger(self) -> None:
+        """Cancel the stream workers and close the connections, briefly: quitting is instant."""
+        if self.messenger is None:
+            return
+        for worker in [w for w in self.workers if w.group == "messenger"]:
+            worker.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.messenger.close(), CLOSE_CHAT_S)
+
+    def _to_chat_panes(self, message: Message) -> None:
+        for pane in list(self.chat_panes):
+            pane.handle(message)
+
+    @on(msg.ConnectionStateChanged)
+    def _chat_state(self, message: msg.ConnectionStateChanged) -> None:
+        self._to_chat_panes(message)
+        self.show_busy()
+
+    @on(msg.ConversationsChanged)
+    @on(msg.ChatMessageArrived)
+    @on(msg.ChatLineChanged)
+    @on(msg.BrandingChanged)
+    def _chat_update(self, message: Message) -> None:
+        self._to_chat_panes(message)
 
     async def sign_in_again(self, password: str) -> None:
         """Replace the session by one with another password (the old one is closed)."""
@@ -216,7 +276,7 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
             )
         else:
             self.notify("The server answers again.", title="Online", timeout=4)
-        self._show_busy()
+        self.show_busy()
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen, binding_table
@@ -260,7 +320,7 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
             self._busy[str(id(worker))] = _PROGRESS[group]
         elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self._busy.pop(str(id(worker)), None)
-        self._show_busy()
+        self.show_busy()
         if event.state is WorkerState.ERROR:
             error = worker.error
             if isinstance(error, Unreachable):
@@ -281,11 +341,14 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
                     timeout=8,
                 )
 
-    def _show_busy(self) -> None:
+    def show_busy(self) -> None:
         labels = sorted(set(self._busy.values()))
         text = ("⟳ " + ", ".join(labels) + "…") if labels else ""
         if self.offline:
             text = "⚠ offline · reconnecting…"
+        chat = self.messenger.current if self.messenger is not None else None
+        if chat is not None and chat.state in _CHAT_STATE:
+            text = f"{text} {_CHAT_STATE[chat.state]}".strip()
         for screen in self.screen_stack:
             for label in screen.query(BusyLabel):
                 label.update(text)
@@ -303,6 +366,7 @@ def make_app(
     clock: Callable[[], datetime] | None = None,
     start_folder: str | None = None,
     relogin: Callable[[str], DelegateSession] | None = None,
+    messenger_accounts: Mapping[str, MessengerAccount] | None = None,
 ) -> MedApp:
     """The app as `medbridge tui` runs it.
 
@@ -313,5 +377,13 @@ def make_app(
         start_folder: open this folder first, e.g. "chef@musterstadt.example/inbox".
         relogin: a new session for another password, so that a refused sign-in is asked
             again in the app; None where the sign-in takes no password.
+        messenger_accounts: the messenger account of each profile (`[messenger.<profile>]`);
+            the first is shown; none: the messenger screen says how to add one.
     """
-    return MedApp(session, config, clock=clock, start_folder=start_folder, relogin=relogin)
+    app = MedApp(session, config, clock=clock, start_folder=start_folder, relogin=relogin)
+    if messenger_accounts:
+        hub = MessengerHub(app.post_message)
+        for account in messenger_accounts.values():
+            hub.add(account)
+        app.messenger = hub
+    return app

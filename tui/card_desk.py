@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from med import DelegateSession
+    from tui.messaging import MessengerConnection, MessengerHub
 
     _Base = App[Any]
 else:
@@ -30,7 +31,7 @@ __all__ = ["CardDesk"]
 
 class CardDesk(_Base):
     session: DelegateSession
-    messenger: Any  # tui.messaging.MessengerHub once the messenger is set up
+    messenger: MessengerHub | None
     card_results: CardResults
     #: conversation id → the user id that posts cards there (the bridge's account).
     card_senders: dict[str, str]
@@ -39,7 +40,7 @@ class CardDesk(_Base):
 
         def action_goto(self, name: str) -> None: ...
 
-    def connection_of(self, profile: str) -> Any:
+    def connection_of(self, profile: str) -> MessengerConnection | None:
         hub = self.messenger
         return hub.get(profile) if hub is not None else None
 
@@ -80,7 +81,9 @@ class CardDesk(_Base):
         self.send_command(connection, conversation_id, command)
 
     @work(group="send", exit_on_error=False)
-    async def send_command(self, connection: Any, conversation_id: str, command: str) -> None:
+    async def send_command(
+        self, connection: MessengerConnection, conversation_id: str, command: str
+    ) -> None:
         # Queued by the connection while offline, sent when it is back.
         await connection.send_text(conversation_id, command)
 

@@ -48,7 +48,7 @@ import logging
 import mimetypes
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,6 +298,8 @@ class MessengerConnection:
         self._last_save = 0.0
         self._dirty = False
         self._flush_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._saving: asyncio.Task[None] | None = None
         self.closed = False
 
     # ------------------------------------------------------------------ files
@@ -360,6 +362,8 @@ class MessengerConnection:
 
     async def _shutdown(self) -> None:
         self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
         stream, self._stream = self._stream, None
         if stream is not None:
             with contextlib.suppress(Exception):
@@ -417,21 +421,38 @@ class MessengerConnection:
             self.client.cursors = Cursors()
 
     def _save(self, *, force: bool = False) -> None:
-        """Protocol state, then the stream position (never past what the state holds)."""
-        if self.e2e is None or not (self._dirty or force):
+        """Protocol state, then the stream position (never past what the state holds).
+
+        The state is taken here, in stream order; the sealed write runs in a thread unless
+        `force` (at the end), so the pane is not kept waiting for the disk."""
+        if self.e2e is None or self.keys is None or not (self._dirty or force):
             return
         now = time.monotonic()
-        if not force and now - self._last_save < SAVE_EVERY_S:
+        if not force and (now - self._last_save < SAVE_EVERY_S or self._saving is not None):
             return
+        sealed = seal_state(self.keys, self.e2e.export_state())
+        safe = self.e2e.safe_cursors(self.client.cursors)
+        cursors = json.dumps({"conversations": safe.conversations, "to_device": safe.to_device})
+        self._last_save, self._dirty = now, False
+        if force:
+            self._write_state(sealed, cursors.encode())
+            return
+
+        async def write() -> None:
+            try:
+                await asyncio.to_thread(self._write_state, sealed, cursors.encode())
+            finally:
+                self._saving = None
+
+        self._saving = asyncio.get_running_loop().create_task(write())
+
+    def _write_state(self, sealed: bytes, cursors: bytes) -> None:
         try:
-            self.e2e.save_state(self._state_path)
-            safe = self.e2e.safe_cursors(self.client.cursors)
-            doc = {"conversations": safe.conversations, "to_device": safe.to_device}
-            write_private_file(self._cursors_path, json.dumps(doc).encode())
+            write_private_file(self._state_path, sealed)
+            write_private_file(self._cursors_path, cursors)
         except OSError as exc:
             log.warning("cannot save the messenger state of %s: %s", self.profile, exc.strerror)
-            return
-        self._last_save, self._dirty = now, False
+            self._dirty = True
 
     async def _load_branding(self) -> None:
         try:
@@ -545,7 +566,7 @@ class MessengerConnection:
             return
         if kind == "synced":
             self._set_state(ConnectionState.ONLINE)
-            asyncio.get_running_loop().create_task(self.flush_outbox())
+            self._background(self.flush_outbox())
         if kind == "receipt":
             await self._on_receipt(event)
             return
@@ -627,11 +648,20 @@ class MessengerConnection:
         line.content, line.problem = content, ""
         line.verified = msg.sender_verified
         line.sent_at_ms, line.reply_to = msg.sent_at_ms, msg.reply_to
+        self._post(ChatMessageArrived(self.profile, conv.conversation_id, line))
         if not mine:
             conv.unread += 1
-            with contextlib.suppress(MessengerError):
-                await self.client.receipt(conv.conversation_id, msg.seq, "delivered")
-        self._post(ChatMessageArrived(self.profile, conv.conversation_id, line))
+            self._background(self._receipt(conv.conversation_id, msg.seq, "delivered"))
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run beside the stream (receipts, flushing): the next event does not wait for it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _receipt(self, conversation_id: str, seq: int, kind: str) -> None:
+        with contextlib.suppress(MessengerError):
+            await self.client.receipt(conversation_id, seq, kind)
 
     @staticmethod
     def _insert(conv: Conversation, line: ChatLine) -> None:
