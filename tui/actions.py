@@ -166,6 +166,11 @@ CARD_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("card-read", "u", "card_command('read')", "Mark read"),
 )
 
+# The same cards in the messenger pane (Enter there opens the item, as on the card).
+PANE_CARD_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("chat-card-answer", "A", "answer_card", "Answer card", show=False),
+)
+
 ALL_ACTIONS: tuple[ActionSpec, ...] = (
     APP_ACTIONS
     + MAIL_ACTIONS
@@ -174,6 +179,7 @@ ALL_ACTIONS: tuple[ActionSpec, ...] = (
     + MESSENGER_ACTIONS
     + ALARM_ACTIONS
     + CARD_ACTIONS
+    + PANE_CARD_ACTIONS
 )
 
 

@@ -22,6 +22,7 @@ from messenger.client.alarms import (
     AlarmStatus,
     Position,
 )
+from tui.chat_render import map_link
 
 __all__ = [
     "AlarmBoard",
@@ -60,10 +61,7 @@ def parse_position(text: str) -> Position:
 def format_position(position: Position) -> str:
     """Coordinates, accuracy and a map link (which any terminal can show and copy)."""
     accuracy = f" ±{position.accuracy_m:.0f} m" if position.accuracy_m is not None else ""
-    link = (
-        "https://www.openstreetmap.org/?mlat="
-        f"{position.lat:.5f}&mlon={position.lon:.5f}#map=17/{position.lat:.5f}/{position.lon:.5f}"
-    )
+    link = map_link(position.lat, position.lon)
     return f"{position.lat:.5f}, {position.lon:.5f}{accuracy}  {link}"
 
 

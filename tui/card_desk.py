@@ -14,7 +14,7 @@ from textual import work
 
 from messenger.client.content import Text
 from tui import messages as msg
-from tui.cards import BridgeCard, CardResults, parse_card
+from tui.cards import BridgeCard, CardResults, card_in
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -51,7 +51,7 @@ class CardDesk(_Base):
         if line.mine or not isinstance(line.content, Text):
             return
         cid = message.conversation_id
-        if parse_card(line.content.body, line.content.actions) is not None:
+        if card_in(line.content) is not None:
             self.card_senders[cid] = line.sender_user_id
         elif self.card_senders.get(cid) == line.sender_user_id:
             if self.card_results.answer(cid, line.content.body) is None:

@@ -15,7 +15,20 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-__all__ = ["BridgeCard", "CardResults", "ItemLink", "parse_card", "parse_item_link"]
+from rich.text import Text as RichText
+
+from messenger.client.content import Content, Text
+
+__all__ = [
+    "KIND_TITLE",
+    "BridgeCard",
+    "CardResults",
+    "ItemLink",
+    "card_in",
+    "card_rows",
+    "parse_card",
+    "parse_item_link",
+]
 
 _KINDS = {
     "Mail": "mail",
@@ -29,6 +42,14 @@ _HEAD = re.compile(
     r"(?P<mailbox>.+?) › (?P<folder>.+?)(?P<important> \(important\))?$"
 )
 _LINK = re.compile(r"^medbridge://item/(?P<mailbox>[^/\s]+)/(?P<item>[^/\s]+)$")
+#: How each kind of notification is titled on its card.
+KIND_TITLE = {
+    "mail": "Mail",
+    "meeting": "Meeting request",
+    "appointment": "Appointment",
+    "voicemail": "Voicemail",
+    "reminder": "Reminder",
+}
 _FIELDS = {"From: ": "sender", "Subject: ": "subject", "Starts: ": "start", "Where: ": "location"}
 
 
@@ -114,6 +135,13 @@ def parse_card(body: str, actions: tuple[tuple[str, str], ...] = ()) -> BridgeCa
     )
 
 
+def card_in(content: Content | None) -> BridgeCard | None:
+    """The card of a decrypted message, if it is a bridge notification."""
+    if not isinstance(content, Text):
+        return None
+    return parse_card(content.body, content.actions)
+
+
 @dataclass
 class CardResults:
     """The bridge's answers to commands sent from cards.
@@ -144,3 +172,24 @@ class CardResults:
 
     def result(self, conversation_id: str, ref: int) -> str:
         return self.shown.get((conversation_id, ref), "")
+
+
+def card_rows(card: BridgeCard, *, title: bool = True) -> list[RichText]:
+    """The card as rows of text: what and where, from whom, the subject, when, a preview.
+    The messenger pane shows these in place of the bridge's plain text."""
+    rows: list[RichText] = []
+    if title:
+        head = RichText(f"▌{KIND_TITLE.get(card.kind, 'Mail')} #{card.ref}", style="bold")
+        head.append(f"  {card.mailbox} › {card.folder}", style="cyan")
+        if card.important:
+            head.append("  ! important", style="bold yellow")
+        rows.append(head)
+    if card.sender:
+        rows.append(RichText.assemble(("▌From: ", "dim"), card.sender))
+    rows.append(RichText.assemble(("▌", "dim"), (card.subject or "(no subject)", "bold")))
+    when = " · ".join(p for p in (card.start, card.location) if p)
+    if when:
+        rows.append(RichText.assemble(("▌When: ", "dim"), when))
+    if card.preview:
+        rows.append(RichText.assemble(("▌", "dim"), (card.preview, "italic")))
+    return rows

@@ -6,18 +6,20 @@ across conversations (and profiles), the assistant's list of what the bridge rep
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Label
 
-from messenger.client.content import Text
-from tui.cards import BridgeCard, parse_card
+from tui.cards import BridgeCard, card_in
 from tui.screens.base import MedScreen
 from tui.widgets.bridge_card import BridgeCardView
 from tui.widgets.context_bar import TopBar
+
+if TYPE_CHECKING:
+    from tui.messaging import MessengerHub
 
 __all__ = ["CardsScreen", "cards_of"]
 
@@ -25,16 +27,14 @@ __all__ = ["CardsScreen", "cards_of"]
 MAX_CARDS = 100
 
 
-def cards_of(hub: Any) -> list[tuple[str, str, int, BridgeCard]]:
+def cards_of(hub: MessengerHub | None) -> list[tuple[str, str, int, BridgeCard]]:
     """(profile, conversation id, seq, card) of every bridge card the connections hold,
     newest first."""
     found: list[tuple[int, str, str, int, BridgeCard]] = []
     for profile, connection in hub.connections.items() if hub is not None else ():
         for cid, conversation in connection.conversations.items():
             for line in conversation.lines:
-                if line.mine or not isinstance(line.content, Text):
-                    continue
-                card = parse_card(line.content.body, line.content.actions)
+                card = None if line.mine else card_in(line.content)
                 if card is not None:
                     found.append((line.sent_at_ms or 0, profile, cid, line.seq, card))
     found.sort(key=lambda f: (f[0], f[3]), reverse=True)

@@ -15,20 +15,13 @@ from textual.binding import BindingType
 from textual.widgets import Static
 
 from tui.actions import CARD_ACTIONS, bindings
-from tui.cards import BridgeCard
+from tui.cards import KIND_TITLE, BridgeCard, card_rows
 
 if TYPE_CHECKING:
     from tui.app import MedApp
 
 __all__ = ["BridgeCardView"]
 
-_TITLE = {
-    "mail": "Mail",
-    "meeting": "Meeting request",
-    "appointment": "Appointment",
-    "voicemail": "Voicemail",
-    "reminder": "Reminder",
-}
 _VERB_KEYS = {
     "accept": "card-accept",
     "tentative": "card-tentative",
@@ -57,7 +50,7 @@ class BridgeCardView(Static, can_focus=True):
         self.profile = profile
         self.conversation_id = conversation_id
         self.result = result
-        self.border_title = f"{_TITLE.get(card.kind, 'Mail')} #{card.ref}"
+        self.border_title = f"{KIND_TITLE.get(card.kind, 'Mail')} #{card.ref}"
         self.border_subtitle = f"{card.mailbox} › {card.folder}"
         self.set_class(card.important, "-important")
 
@@ -67,15 +60,7 @@ class BridgeCardView(Static, can_focus=True):
 
     def render(self) -> Group:
         card = self.card
-        lines: list[Text] = []
-        if card.sender:
-            lines.append(Text.assemble(("From: ", "dim"), card.sender))
-        lines.append(Text(card.subject or "(no subject)", style="bold"))
-        when = " · ".join(p for p in (card.start, card.location) if p)
-        if when:
-            lines.append(Text.assemble(("When: ", "dim"), when))
-        if card.preview:
-            lines.append(Text(card.preview, style="italic"))
+        lines = card_rows(card, title=False)
         keys = ["Enter open"] + [
             f"{self._key(_VERB_KEYS[v])} {v}" for v in card.verbs() if v in _VERB_KEYS
         ]
