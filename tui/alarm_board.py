@@ -58,11 +58,11 @@ def parse_position(text: str) -> Position:
         raise ValueError(f"{exc}.") from exc
 
 
-def format_position(position: Position) -> str:
-    """Coordinates, accuracy and a map link (which any terminal can show and copy)."""
+def format_position(position: Position, *, link: bool = True) -> str:
+    """Coordinates, accuracy and (with `link`) a map link any terminal can show and copy."""
     accuracy = f" ±{position.accuracy_m:.0f} m" if position.accuracy_m is not None else ""
-    link = map_link(position.lat, position.lon)
-    return f"{position.lat:.5f}, {position.lon:.5f}{accuracy}  {link}"
+    text = f"{position.lat:.5f}, {position.lon:.5f}{accuracy}"
+    return f"{text}  {map_link(position.lat, position.lon)}" if link else text
 
 
 @dataclass
@@ -165,15 +165,17 @@ def banner_lines(board: AlarmBoard, keys: Mapping[str, str]) -> list[str]:
     if others > 0:
         head += f" · {others} more open"
     lines = [head, alarm.text or "(no text)"]
-    if alarm.position is not None:
-        lines.append("Position: " + format_position(alarm.position))
+    extras = []
+    if alarm.position is not None:  # the map link is on the alarm screen: it fits no banner
+        extras.append("at " + format_position(alarm.position, link=False))
     if alarm.attachment is not None:
-        seconds = (alarm.attachment.duration_ms or 0) / 1000
-        lines.append(f"Voice message {seconds:.0f} s: open the alarm list to play it")
+        extras.append(f"voice message {(alarm.attachment.duration_ms or 0) / 1000:.0f} s")
+    if extras:
+        lines.append(" · ".join(extras))
     lines.append(
         f"{keys.get('alarm-acknowledge', '')} acknowledge · "
         f"{keys.get('alarm-decline', '')} decline with a reason · "
-        f"{keys.get('goto-alarms', '')} all alarms"
+        f"{keys.get('goto-alarms', '')} alarm list, map, voice"
     )
     return lines
 

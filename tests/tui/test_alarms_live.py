@@ -116,7 +116,7 @@ async def test_an_alarm_shows_a_banner_on_every_screen_until_acknowledged(
         await wait_until(pilot, lambda: "Brand in Halle 3" in banner_text(app))
         text = banner_text(app)
         assert "ALARM from chef" in text
-        assert "52.52000, 13.40500 ±10 m" in text and "F2 acknowledge" in text
+        assert "at 52.52000, 13.40500 ±10 m" in text and "F2 acknowledge" in text
         assert rings  # the terminal bell rang
         # The banner follows the user to the calendar and into a dialog.
         await pilot.press("2")

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Label
 from messenger.client.alarms import LEVELS
 from tui import messages as msg
 from tui.actions import ALARM_ACTIONS, bindings
-from tui.alarm_board import LEVEL_LABEL, WatchedAlarm, answer_rows
+from tui.alarm_board import LEVEL_LABEL, WatchedAlarm, answer_rows, format_position
 from tui.screens.base import MedModal, MedScreen
 from tui.widgets.context_bar import TopBar
 
@@ -29,6 +29,7 @@ class AlarmsScreen(MedScreen[None]):
     AlarmsScreen Label.heading { padding: 0 1; text-style: bold; margin-top: 1; }
     AlarmsScreen DataTable { height: auto; max-height: 10; }
     AlarmsScreen #alarms-hint { padding: 0 1; color: $text-muted; }
+    AlarmsScreen #alarm-detail { padding: 0 1; height: auto; }
     """
 
     def __init__(self) -> None:
@@ -39,6 +40,7 @@ class AlarmsScreen(MedScreen[None]):
         with Vertical():
             yield Label("For you", classes="heading")
             yield DataTable(id="received", cursor_type="row", zebra_stripes=True)
+            yield Label("", id="alarm-detail")
             yield Label("Raised by you or watched by you", classes="heading")
             yield DataTable(id="watched", cursor_type="row", zebra_stripes=True)
             yield Label("", id="alarms-hint")
@@ -81,6 +83,7 @@ class AlarmsScreen(MedScreen[None]):
                 f"{acks} ack, {declines} declined",
                 key=item.alarm_id,
             )
+        self._show_detail()
         hint = self.query_one("#alarms-hint", Label)
         if self.medapp.alarms is None:
             hint.update("The messenger is not connected: no alarms can be received or raised.")
@@ -88,6 +91,20 @@ class AlarmsScreen(MedScreen[None]):
             hint.update(f"{board.rejected} alarm event(s) could not be verified and are not shown.")
         else:
             hint.update("")
+
+    @on(DataTable.RowHighlighted, "#received")
+    def _show_detail(self) -> None:
+        """The selected alarm in full: its text, the position with a map link, the voice."""
+        alarm = self.medapp.alarm_board.received.get(self._selected("received") or "")
+        lines: list[str] = []
+        if alarm is not None:
+            lines.append(alarm.text)
+            if alarm.position is not None:
+                lines.append("Position: " + format_position(alarm.position))
+            if alarm.attachment is not None:
+                seconds = (alarm.attachment.duration_ms or 0) / 1000
+                lines.append(f"Voice message {seconds:.0f} s: p plays it")
+        self.query_one("#alarm-detail", Label).update("\n".join(lines))
 
     # ------------------------------------------------------------------ selection
 
