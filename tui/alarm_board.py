@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from messenger.client.alarms import (
@@ -88,6 +89,8 @@ class AlarmBoard:
     names: dict[str, str] = field(default_factory=dict)
     #: Alarm id → the profile whose account it came to or was raised from.
     profiles: dict[str, str] = field(default_factory=dict)
+    #: Alarms this user was alarmed with: their answers are not "watched" alarms.
+    alarmed: set[str] = field(default_factory=set)
     rejected: int = 0
 
     def apply(
@@ -106,11 +109,13 @@ class AlarmBoard:
             if isinstance(result, AlarmReceived):
                 before = self.received.get(result.alarm_id)
                 ring = ring or before is None or before.round != result.round
+                self.alarmed.add(result.alarm_id)
                 self.received.pop(result.alarm_id, None)  # a new round moves it to the front
                 self.received[result.alarm_id] = result
             elif isinstance(result, AlarmStatus):
                 watched = self.watched.get(result.alarm_id)
-                if watched is None and result.kind != "state":
+                mine = result.alarm_id in self.alarmed
+                if watched is None and result.kind != "state" and not mine:
                     watched = self.watched[result.alarm_id] = WatchedAlarm(result.alarm_id)
                 if watched is not None:
                     watched.state = result.state
@@ -189,15 +194,29 @@ _ANSWER_COLUMNS = (
 )
 
 
-def answer_rows(status: Mapping[str, Any], names: Mapping[str, str]) -> list[tuple[str, ...]]:
+def local_time(iso: str, tz: tzinfo | None, fmt: str = "%H:%M:%S") -> str:
+    """A server timestamp (ISO 8601) as the user's clock shows it; "" if there is none."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).strftime(fmt)
+
+
+def answer_rows(
+    status: Mapping[str, Any], names: Mapping[str, str], tz: tzinfo | None = UTC
+) -> list[tuple[str, ...]]:
     """Who was alarmed and how far each got (`GET /v1/alarms/{id}`'s recipients): name, tier,
-    rounds, the furthest answer and its time, the reason of a decline. Answers first."""
+    rounds, the furthest answer and its time (in `tz`), the reason of a decline. Answers
+    first."""
     rows: list[tuple[int, tuple[str, ...]]] = []
     for recipient in status.get("recipients", []):
         answer, when, rank = "not alarmed yet", "", len(_ANSWER_COLUMNS)
         for index, (column, label) in enumerate(_ANSWER_COLUMNS):
             if recipient.get(column):
-                answer, when, rank = label, str(recipient[column])[11:19], index
+                answer, when, rank = label, local_time(str(recipient[column]), tz), index
                 break
         user_id = str(recipient.get("user_id", ""))
         rows.append(

@@ -69,6 +69,9 @@ def test_the_banner_shows_the_highest_level_and_rings_for_new_rounds_only() -> N
     assert board.apply([again], {"a": info, "b": again}) is True
     board.answered("b")
     assert board.showing() == info
+    # The server echoes this user's own answer: no alarm of theirs to watch.
+    board.apply([AlarmStatus("b", "acknowledged", "closed", user_id="u-me")], {"a": info})
+    assert board.watched == {}
     # Closed by someone else: the SDK drops it from `active`, the board follows.
     closed = AlarmStatus("a", "state", "closed")
     board.apply([closed], {})
@@ -103,7 +106,7 @@ def test_answers_to_raised_alarms_are_collected_and_listed_answered_first() -> N
             },
         ]
     }
-    rows = answer_rows(status, {"u1": "Anna"})
+    rows = answer_rows(status, {"u1": "Anna"})  # times as UTC shows them
     assert [(r[0], r[3], r[4], r[5]) for r in rows] == [
         ("Anna", "acknowledged", "10:01:30", ""),
         ("u4", "declined", "10:02:00", "krank"),

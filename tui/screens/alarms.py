@@ -16,7 +16,13 @@ from textual.widgets import DataTable, Footer, Label
 from messenger.client.alarms import LEVELS
 from tui import messages as msg
 from tui.actions import ALARM_ACTIONS, bindings
-from tui.alarm_board import LEVEL_LABEL, WatchedAlarm, answer_rows, format_position
+from tui.alarm_board import (
+    LEVEL_LABEL,
+    WatchedAlarm,
+    answer_rows,
+    format_position,
+    local_time,
+)
 from tui.screens.base import MedModal, MedScreen
 from tui.widgets.context_bar import TopBar
 
@@ -67,7 +73,7 @@ class AlarmsScreen(MedScreen[None]):
                 board.name(alarm.sender_user_id),
                 alarm.text[:60],
                 str(alarm.round),
-                alarm.raised_at[11:16],
+                local_time(alarm.raised_at, self.medapp.now().tzinfo, "%H:%M"),
                 key=alarm.alarm_id,
             )
         watched = self.query_one("#watched", DataTable)
@@ -84,6 +90,10 @@ class AlarmsScreen(MedScreen[None]):
                 key=item.alarm_id,
             )
         self._show_detail()
+        if isinstance(self.focused, DataTable) and not self.focused.row_count:
+            other = watched if self.focused is received else received
+            if other.row_count:
+                other.focus()  # the table with something to act on
         hint = self.query_one("#alarms-hint", Label)
         if self.medapp.alarms is None:
             hint.update("The messenger is not connected: no alarms can be received or raised.")
@@ -321,7 +331,7 @@ class AlarmStatusScreen(MedModal[None]):
         self.query_one("#status-head", Label).update(head)
         table = self.query_one(DataTable)
         table.clear()
-        for row in answer_rows(self.status, board.names):
+        for row in answer_rows(self.status, board.names, self.medapp.now().tzinfo):
             table.add_row(*row)
 
     def action_end_alarm(self) -> None:

@@ -153,7 +153,7 @@ class PanicScreen(MedModal[None]):
             raise  # the app's one handler says what went wrong
         self.medapp.alarm_board.raised(
             raised.alarm_id,
-            text or format_position(position),
+            text or format_position(position, link=False),
             "panic",
             "emergency list",
             self.medapp.alarm_profile or "",
