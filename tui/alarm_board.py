@@ -91,6 +91,8 @@ class AlarmBoard:
     profiles: dict[str, str] = field(default_factory=dict)
     #: Alarms this user was alarmed with: their answers are not "watched" alarms.
     alarmed: set[str] = field(default_factory=set)
+    #: Alarms the banner has shown (reported "seen" to the sender once).
+    reported_seen: set[str] = field(default_factory=set)
     rejected: int = 0
 
     def apply(

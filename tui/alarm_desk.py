@@ -97,10 +97,8 @@ class AlarmDesk(_Base):
         if ring:
             self.bell()
             shown = board.showing()
-            if shown is not None:
-                self.mark_seen(shown.alarm_id)
-                if self.config.desktop_notifications:
-                    self.ring_desktop(shown)
+            if shown is not None and self.config.desktop_notifications:
+                self.ring_desktop(shown)
         self.alarms_updated()
 
     def alarms_updated(self) -> None:
@@ -123,7 +121,12 @@ class AlarmDesk(_Base):
         return keys
 
     def refresh_alarm_banner(self, _screen: object = None) -> None:
-        show_banner(self.screen, banner_lines(self.alarm_board, self.alarm_keys()))
+        board = self.alarm_board
+        show_banner(self.screen, banner_lines(board, self.alarm_keys()))
+        shown = board.showing()
+        if shown is not None and shown.alarm_id not in board.reported_seen:
+            board.reported_seen.add(shown.alarm_id)
+            self.mark_seen(shown.alarm_id)  # the sender learns it is on screen
 
     # ------------------------------------------------------------------ answering
 
