@@ -67,6 +67,8 @@ class CalendarScreen(MedScreen[None]):
     def on_mount(self) -> None:
         self.day = self.medapp.now().date()
         self._fill_calendars()
+        if self._reveal is not None:  # opened for an event before the screen was shown
+            self.call_after_refresh(self.reveal, self._reveal)
 
     def on_screen_resume(self) -> None:
         self.workspace_ready()
@@ -356,6 +358,8 @@ class CalendarScreen(MedScreen[None]):
     def reveal(self, event: Event) -> None:
         """Show the day of `event` with its calendar overlaid and the event selected."""
         self._reveal = event
+        if not self.is_mounted:
+            return  # on_mount comes back here
         self.day = event.start.astimezone(self.medapp.now().tzinfo).date()
         folder = self._folder(event.folder_id)
         if folder is not None and folder.id not in self.overlay:
