@@ -70,13 +70,22 @@ class AlarmDesk(_Base):
             self.post_message(msg.AlarmsChanged(connection.profile, results))
 
     @property
+    def raising_profile(self) -> str:
+        """The profile whose account raises alarms and panics: the one the messenger shows,
+        else the first connected."""
+        hub = self.messenger
+        if hub is not None and hub.active in self.alarm_accounts:
+            return hub.active
+        return self.alarm_profile or ""
+
+    @property
     def alarms(self) -> Alarms | None:
-        """The alarm functions of the account that raises alarms (None: not connected)."""
-        return self.alarm_accounts.get(self.alarm_profile or "")
+        """The alarm functions of `raising_profile` (None: not connected)."""
+        return self.alarm_accounts.get(self.raising_profile)
 
     def alarms_of(self, alarm_id: str) -> Alarms | None:
         """The account an alarm came to (or was raised from)."""
-        profile = self.alarm_board.profiles.get(alarm_id, self.alarm_profile or "")
+        profile = self.alarm_board.profiles.get(alarm_id) or self.raising_profile
         return self.alarm_accounts.get(profile)
 
     def on_alarms_changed(self, message: msg.AlarmsChanged) -> None:
@@ -196,7 +205,7 @@ class AlarmDesk(_Base):
     async def resolve_names(self, user_ids: list[str]) -> None:
         """Names as the messenger shows them (the connection's directory cache)."""
         hub = self.messenger
-        connection = hub.get(self.alarm_profile) if hub is not None else None
+        connection = hub.get(self.raising_profile) if hub is not None else None
         if connection is None:
             return
         for user_id in user_ids:

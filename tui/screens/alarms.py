@@ -90,6 +90,7 @@ class AlarmsScreen(MedScreen[None]):
                 key=item.alarm_id,
             )
         self._show_detail()
+        self.refresh_bindings()
         if isinstance(self.focused, DataTable) and not self.focused.row_count:
             other = watched if self.focused is received else received
             if other.row_count:
@@ -115,6 +116,19 @@ class AlarmsScreen(MedScreen[None]):
                 seconds = (alarm.attachment.duration_ms or 0) / 1000
                 lines.append(f"Voice message {seconds:.0f} s: p plays it")
         self.query_one("#alarm-detail", Label).update("\n".join(lines))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        received = self.query_one("#received", DataTable).row_count > 0
+        watched = self.query_one("#watched", DataTable).row_count > 0
+        if action in ("answer_selected", "play_voice"):
+            return received
+        if action in ("alarm_status", "end_alarm"):
+            return watched
+        if action == "raise_alarm":
+            return self.medapp.alarms is not None
+        return True
 
     # ------------------------------------------------------------------ selection
 
@@ -221,7 +235,7 @@ class AlarmsScreen(MedScreen[None]):
         assert alarms is not None
         raised = await alarms.raise_alarm(str(chosen["list_id"]), text, level=level)
         self.medapp.alarm_board.raised(
-            raised.alarm_id, text, level, str(chosen["name"]), self.medapp.alarm_profile or ""
+            raised.alarm_id, text, level, str(chosen["name"]), self.medapp.raising_profile
         )
         self.notify(f"Alarm raised to {chosen['name']}; Enter shows who answered.")
         self.medapp.alarms_updated()

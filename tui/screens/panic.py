@@ -143,20 +143,22 @@ class PanicScreen(MedModal[None]):
     async def send(self, position: Position, voice: VoiceClip, text: str) -> None:
         alarms = self.medapp.alarms
         assert alarms is not None
+        sent = False
         try:
             raised = await alarms.panic(
                 position, voice.data, duration_ms=voice.duration_ms, mime=voice.mime, text=text
             )
-        except Exception:
-            self.sending = False
-            self._show_voice()
-            raise  # the app's one handler says what went wrong
+            sent = True
+        finally:
+            if not sent:  # the app's one handler says what went wrong; the dialog stays
+                self.sending = False
+                self._show_voice()
         self.medapp.alarm_board.raised(
             raised.alarm_id,
             text or format_position(position, link=False),
             "panic",
             "emergency list",
-            self.medapp.alarm_profile or "",
+            self.medapp.raising_profile,
         )
         self.medapp.alarms_updated()
         self.notify("Panic alarm sent to the emergency list.", severity="warning", timeout=8)
