@@ -382,6 +382,9 @@ def make_app(
     """
     app = MedApp(session, config, clock=clock, start_folder=start_folder, relogin=relogin)
     if messenger_accounts:
+        from tui.screens.chat_image import prepare_terminal_graphics
+
+        prepare_terminal_graphics()
         hub = MessengerHub(app.post_message)
         for account in messenger_accounts.values():
             hub.add(account)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from textual.widgets import OptionList
+
 from messenger.client.content import Text
 from messenger.client.e2e import DecryptedMessage, E2ESession
 from messenger.crypto import DeviceKeys
@@ -33,7 +35,9 @@ async def until(pilot: Any, condition: Callable[[], bool], rounds: int = 300) ->
         if condition():
             return
         await pilot.pause(0.05)
-    raise AssertionError(f"not reached; the screen shows:\n{screen_text(pilot.app)}")
+    raise AssertionError(
+        f"not reached; focus {pilot.app.focused}; the screen shows:\n{screen_text(pilot.app)}"
+    )
 
 
 def conn_of(app: MedApp) -> MessengerConnection:
@@ -247,3 +251,129 @@ async def test_sent_message_decrypts_for_the_other_client(
 
 
 _ = asyncio  # the tests run on pytest-asyncio's loop
+
+
+async def test_safety_number_matches_the_other_side(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    from tui.screens.chat_trust import SafetyNumberScreen, group_digits
+
+    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("6")
+            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
+            cid = str(conv["conversation_id"])
+            await until(pilot, lambda: cid in conn_of(app).conversations)
+            pane_of(app).open_conversation(cid)
+            await pilot.press("S")
+            await until(pilot, lambda: isinstance(app.screen, SafetyNumberScreen))
+            theirs = await peer.session.safety_number(conn_of(app).user_id)
+            assert group_digits(theirs).split("\n")[0] in screen_text(app)
+            assert "✓ verified" in screen_text(app)
+    finally:
+        await peer.close()
+
+
+async def test_approve_a_new_device_of_mine(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    from messenger.crypto import Trust
+    from tests.tui.messenger_rig import ME
+    from tui.screens.chat_trust import DevicesScreen
+
+    app = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+        assert conn_of(app).holds_master_key  # the first device of the account
+        # Later the same person signs in on a phone: unverified until approved here.
+        phone = await make_peer(chat_server, ME)
+        before = {d.device_id: d.trust for d in await conn_of(app).my_devices()}
+        assert before[phone.session.device_id] is Trust.UNVERIFIED
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DevicesScreen))
+        assert "⚠ unverified" in screen_text(app)
+        screen = app.screen
+        assert isinstance(screen, DevicesScreen)
+        olist = screen.query_one("#devices", OptionList)
+        olist.focus()
+        ids = [d.device_id for d in screen.devices]
+        olist.highlighted = ids.index(phone.session.device_id)
+        await pilot.press("enter")
+
+        async def approved() -> bool:
+            return {d.device_id: d.trust for d in await conn_of(app).my_devices()}[
+                phone.session.device_id
+            ] is Trust.OWNER
+
+        for _ in range(100):
+            if await approved():
+                break
+            await pilot.pause(0.05)
+        assert await approved()
+        await phone.close()
+
+
+async def test_send_an_image_the_other_side_opens(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from messenger.client.content import File
+
+    picture = tmp_path / "grundriss.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(picture)
+    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("6")
+            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
+            cid = str(conv["conversation_id"])
+            await until(pilot, lambda: cid in conn_of(app).conversations)
+            pane_of(app).open_conversation(cid)
+            await pilot.press("a")
+            await pilot.press(*str(picture), "enter")
+            await peer.pump_until(
+                lambda p: any(
+                    isinstance(r, DecryptedMessage) and isinstance(r.content, File)
+                    for r in p.results
+                )
+            )
+            [got] = [r for r in peer.results if isinstance(r, DecryptedMessage)]
+            assert isinstance(got.content, File)
+            assert (got.content.width, got.content.height) == (64, 48)
+            assert got.content.thumbnail is not None
+            assert await peer.session.fetch_attachment(got.content.attachment) == (
+                picture.read_bytes()
+            )
+    finally:
+        await peer.close()
+
+
+async def test_image_view_draws_the_picture_and_saves_it(
+    build_app: Callable[..., MedApp], tmp_path: Path
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from tui.screens.chat_image import ImageScreen
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 20), (0, 90, 160)).save(out, format="PNG")
+    app = build_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(ImageScreen("foto.png", out.getvalue()))
+        await settle(pilot)
+        picture = app.screen.query_one("#chat-image")
+        assert type(picture).__module__.startswith("textual_image")  # drawn, not a placeholder
+        await pilot.press("s")
+        await settle(pilot)
+        assert (app.config.downloads_dir / "foto.png").read_bytes() == out.getvalue()

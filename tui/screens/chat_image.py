@@ -6,6 +6,7 @@ extra) the screen says the name and size, and `s` saves the file.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import ClassVar
 
@@ -17,6 +18,13 @@ from textual.widgets import Label, Static
 
 from tui.chat_render import size_text
 from tui.screens.base import medapp_of
+
+
+def prepare_terminal_graphics() -> None:
+    """Let textual-image ask the terminal what it can draw (Kitty, Sixel, cell size): that works
+    only before Textual takes over the terminal, so the app factory calls this first."""
+    with contextlib.suppress(ImportError):
+        import textual_image.widget  # noqa: F401
 
 
 class ImageScreen(ModalScreen[None]):

@@ -12,11 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker
@@ -39,6 +40,8 @@ STATE_TEXT = {
     ConnectionState.OFFLINE: "⚠ offline — messages wait and go out on reconnect",
 }
 DEFAULT_REACTION = "👍"
+#: Below this width the conversations sit above the messages.
+NARROW_BELOW = 70
 
 
 def parse_position(text: str) -> tuple[float, float, float]:
@@ -97,6 +100,7 @@ class ChatPane(Vertical):
         self.conversation_id: str | None = None
         self.reply_to: int | None = None
         self._shown: list[str] = []  # line keys in the message list, in order
+        self._conversation_rows: list[tuple[str, str]] = []  # what the list shows now
         #: Called after a message's row is drawn (profile, conversation, seq); the bench uses it.
         self.on_drawn: Any = None
         if compact:
@@ -121,6 +125,10 @@ class ChatPane(Vertical):
                 yield OptionList(id="chat-messages")
                 yield Static("", id="chat-reply")
                 yield Input(placeholder="Write a message; Enter sends, Esc leaves", id="chat-input")
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Narrow: conversations above the messages, as in the pane beside the mail.
+        self.set_class(self.compact or event.size.width < NARROW_BELOW, "-compact")
 
     def on_mount(self) -> None:
         self.medapp.chat_panes.add(self)
@@ -152,11 +160,11 @@ class ChatPane(Vertical):
         elif isinstance(message, msg.ConversationsChanged):
             self.show_conversations()
         elif isinstance(message, msg.ChatMessageArrived):
-            self.show_conversations()
             if message.conversation_id == self.conversation_id:
-                self._add_line(message.line)
                 if not message.line.mine and self.has_focus_within:
-                    self.mark_read()
+                    self.mark_read()  # before the list is drawn: no unread count flickers
+                self._add_line(message.line)
+            self.show_conversations()
         elif (
             isinstance(message, msg.ChatLineChanged)
             and message.conversation_id == self.conversation_id
@@ -203,14 +211,18 @@ class ChatPane(Vertical):
         olist = self.conversations_list
         ordered = self._ordered()
         highlighted = olist.highlighted
-        olist.clear_options()
-        olist.add_options(
-            Option(
+        rows = [
+            (
+                c.conversation_id,
                 conversation_row(c, current=c.conversation_id == self.conversation_id),
-                id=c.conversation_id,
             )
             for c in ordered
-        )
+        ]
+        shown = [(cid, row.markup) for cid, row in rows]
+        if shown != self._conversation_rows:  # unchanged: no relayout for each new message
+            self._conversation_rows = shown
+            olist.clear_options()
+            olist.add_options(Option(row, id=cid) for cid, row in rows)
         if ordered:
             if self.conversation_id is not None:
                 ids = [c.conversation_id for c in ordered]
@@ -338,7 +350,7 @@ class ChatPane(Vertical):
         if self.query_one("#chat-input", Input).has_focus:
             self.reply_to = None
             self._show_reply()
-            self.messages_list.focus()
+            self._focus_now(self.messages_list)
 
     # ------------------------------------------------------------------ workers
 
@@ -346,7 +358,7 @@ class ChatPane(Vertical):
         conv = self._conversation()
         conn = self.connection
         if conv is not None and conn is not None and conv.unread:
-            self.run_worker(conn.mark_read(conv.conversation_id), group="chat-read")
+            conn.mark_read(conv.conversation_id)
 
     @work(group="chat-send", exit_on_error=False)
     async def send_text(self, cid: str, text: str, reply_to: int | None) -> None:
@@ -401,14 +413,18 @@ class ChatPane(Vertical):
         else:
             olist.action_cursor_up()
 
+    def _focus_now(self, widget: Widget) -> None:
+        """Focus at once (not after the pending keys): typing right after `i` lands in the line."""
+        self.screen.set_focus(widget)
+
     def action_focus_conversations(self) -> None:
-        self.conversations_list.focus()
+        self._focus_now(self.conversations_list)
 
     def action_focus_messages(self) -> None:
-        self.messages_list.focus()
+        self._focus_now(self.messages_list)
 
     def action_write(self) -> None:
-        self.query_one("#chat-input", Input).focus()
+        self._focus_now(self.query_one("#chat-input", Input))
 
     def _show_reply(self) -> None:
         label = self.query_one("#chat-reply", Static)
