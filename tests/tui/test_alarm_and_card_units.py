@@ -236,3 +236,46 @@ def test_links_and_answers() -> None:
     assert results.answer("c1", "Refused: no right.") == 13
     assert results.answer("c1", "Done: more") is None
     assert results.result("c1", 13) == "Refused: no right."
+
+
+async def test_a_recording_comes_from_the_configured_recorder(tmp_path: Path) -> None:
+    from tui.voice_recorder import record_voice
+
+    source = tmp_path / "speech.wav"
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
+    data = b"\x01\x00" * 16000
+    source.write_bytes(
+        b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
+        + b"fmt " + struct.pack("<I", 16) + fmt
+        + b"data" + struct.pack("<I", len(data)) + data
+    )  # fmt: skip
+    recorder = tmp_path / "rec.sh"
+    recorder.write_text(f'#!/bin/sh\n[ "$2" = 3 ] && cp {source} "$1"\n')
+    recorder.chmod(0o755)
+    clip = await record_voice(f"{recorder} {{path}} {{seconds}}", tmp_path / "out.wav", 3)
+    assert (clip.mime, clip.duration_ms, clip.data) == ("audio/wav", 2000, source.read_bytes())
+    failing = tmp_path / "fail.sh"
+    failing.write_text("#!/bin/sh\necho 'no capture device' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    with pytest.raises(VoiceError, match="no capture device"):
+        await record_voice(f"{failing} {{path}}", tmp_path / "none.wav", 3)
+
+
+async def test_desktop_notifications_go_to_notify_send_where_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.desktop_notify import notify_desktop
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert await notify_desktop("ALARM", "Brand", urgent=True) is False  # none: skipped
+    log = tmp_path / "args"
+    notifier = tmp_path / "notify-send"
+    notifier.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {log}\n')
+    notifier.chmod(0o755)
+    assert await notify_desktop("ALARM from Leitstelle", "Brand in Halle 3", urgent=True)
+    assert log.read_text().splitlines() == [
+        "--app-name=medbridge",
+        "--urgency=critical",
+        "ALARM from Leitstelle",
+        "Brand in Halle 3",
+    ]
