@@ -156,6 +156,19 @@ ALARM_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("alarm-prev", "k,up", "move(-1)", "Previous", show=False),
 )
 
+# Who has answered an alarm (the sender's and the list admins' view).
+ALARM_STATUS_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("alarm-status-close", "escape,q", "app.pop_screen", "Close"),
+    ActionSpec("alarm-status-end", "E", "end_alarm", "End alarm"),
+)
+
+# The panic dialog: nothing is sent before ctrl+s.
+PANIC_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("panic-send", "ctrl+s", "send", "Send panic", priority=True),
+    ActionSpec("panic-record", "ctrl+r", "record", "Record voice"),
+    ActionSpec("panic-cancel", "escape", "cancel", "Cancel"),
+)
+
 # A bridge notification's card in the messenger: open the mailbox item, answer from the card.
 CARD_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("card-open", "enter", "open_card", "Open item"),
@@ -164,6 +177,12 @@ CARD_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("card-decline", "x", "card_command('decline')", "Decline"),
     ActionSpec("card-flag", "F", "card_command('flag')", "Flag"),
     ActionSpec("card-read", "u", "card_command('read')", "Mark read"),
+)
+
+# Screen 8, the cards of all conversations.
+CARDS_SCREEN_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("card-next", "j,down", "app.focus_next", "Next card", show=False),
+    ActionSpec("card-prev", "k,up", "app.focus_previous", "Previous card", show=False),
 )
 
 # The same cards in the messenger pane (Enter there opens the item, as on the card).
@@ -178,7 +197,10 @@ ALL_ACTIONS: tuple[ActionSpec, ...] = (
     + COMPOSE_ACTIONS
     + MESSENGER_ACTIONS
     + ALARM_ACTIONS
+    + ALARM_STATUS_ACTIONS
+    + PANIC_ACTIONS
     + CARD_ACTIONS
+    + CARDS_SCREEN_ACTIONS
     + PANE_CARD_ACTIONS
 )
 

@@ -9,13 +9,13 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Label
 
 from messenger.client.alarms import LEVELS
 from tui import messages as msg
-from tui.actions import ALARM_ACTIONS, bindings
+from tui.actions import ALARM_ACTIONS, ALARM_STATUS_ACTIONS, bindings
 from tui.alarm_board import (
     LEVEL_LABEL,
     WatchedAlarm,
@@ -288,10 +288,7 @@ class AlarmStatusScreen(MedModal[None]):
     }
     AlarmStatusScreen DataTable { height: auto; max-height: 14; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "app.pop_screen", "Close"),
-        Binding("E", "end_alarm", "End alarm"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(ALARM_STATUS_ACTIONS)
 
     def __init__(self, alarm_id: str) -> None:
         super().__init__()

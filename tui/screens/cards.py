@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Label
 
+from tui.actions import CARDS_SCREEN_ACTIONS, bindings
 from tui.cards import BridgeCard, card_in
 from tui.screens.base import MedScreen
 from tui.widgets.bridge_card import BridgeCardView
@@ -42,10 +43,7 @@ def cards_of(hub: MessengerHub | None) -> list[tuple[str, str, int, BridgeCard]]
 
 
 class CardsScreen(MedScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j,down", "app.focus_next", "Next", show=False),
-        Binding("k,up", "app.focus_previous", "Previous", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(CARDS_SCREEN_ACTIONS)
     DEFAULT_CSS = """
     CardsScreen #cards { height: 1fr; padding: 0 1; }
     CardsScreen #cards-empty { padding: 1 2; color: $text-muted; }

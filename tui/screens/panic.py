@@ -13,11 +13,12 @@ from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label
 
 from messenger.client.alarms import Position
+from tui.actions import PANIC_ACTIONS, bindings
 from tui.alarm_board import format_position, parse_position
 from tui.screens.base import MedModal
 from tui.screens.dialogs import DIALOG_CSS
@@ -34,11 +35,7 @@ class PanicScreen(MedModal[None]):
     PanicScreen #panic-title { color: $error; text-style: bold; }
     """
     )
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+r", "record", "Record voice"),
-        Binding("ctrl+s", "send", "Send panic", priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(PANIC_ACTIONS)
 
     def __init__(self) -> None:
         super().__init__()
