@@ -350,22 +350,34 @@ class MessengerConnection:
         """Connect and stream until cancelled; retries (offline) while the server is away."""
         delay = FIRST_RETRY_S
         self._post(ConnectionStateChanged(self.profile, self.state.value, ""))
+        session_ended = False
         try:
             while not self.closed:
                 try:
                     if self.e2e is None:
                         await self._sign_in()
+                    elif session_ended:  # expired or revoked: the same device signs in again
+                        await self.client.login(
+                            self.account.user, self.account.password, device_id=self.device_id
+                        )
+                    session_ended = False
                     await self._stream_once()
                     delay = FIRST_RETRY_S
                 except Unauthenticated as exc:
-                    self._set_state(ConnectionState.OFFLINE, f"sign-in refused: {exc}")
-                    return
+                    if self.e2e is None or session_ended:
+                        self._set_state(ConnectionState.OFFLINE, f"sign-in refused: {exc}")
+                        return
+                    session_ended = True
+                    self._set_state(ConnectionState.CONNECTING, "session ended: signing in again")
                 except KeyStoreError as exc:
                     self._set_state(ConnectionState.OFFLINE, f"device keys unusable: {exc}")
                     return
                 except (TransportError, OSError) as exc:
                     log.info("messenger %s unreachable: %s", self.profile, type(exc).__name__)
                     self._set_state(ConnectionState.OFFLINE, "the messenger cannot be reached")
+                except MessengerError as exc:  # refused or failing server: said, and tried again
+                    log.info("messenger %s: %s", self.profile, type(exc).__name__)
+                    self._set_state(ConnectionState.OFFLINE, str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, LAST_RETRY_S)
                 self._set_state(ConnectionState.CONNECTING)
@@ -770,6 +782,13 @@ class MessengerConnection:
         )
 
     async def react(self, cid: str, seq: int, emoji: str) -> None:
+        """React to message `seq`; shown at once (our own copy does not come back to us)."""
+        conv = self.conversations.get(cid)
+        target = conv.line(seq) if conv is not None else None
+        if conv is not None and target is not None:
+            target.reactions.setdefault(emoji, set()).add(self.user_id)
+            self._dirty = True
+            self._post(ChatLineChanged(self.profile, cid, target.key))
         await self._queue(Outgoing(_txn(), cid, "reaction", text=emoji, target=seq), show=False)
 
     @staticmethod

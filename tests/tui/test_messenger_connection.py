@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from messenger.client import MessengerError
 from messenger.client.content import Location, Text
 from messenger.client.e2e import DecryptedMessage
 from tests.messenger.messenger_harness import Harness
@@ -238,6 +239,73 @@ async def test_history_is_shown_again_after_a_restart(chat_server: Harness, tmp_
         assert [ln.mine for ln in lines] == [False, False, True]
         await peer.session.send_text(cid, "Gern")  # and the stream goes on where it stopped
         await until(lambda: len(again.conversations[cid].lines) == 4)
+    finally:
+        await stop(task)
+        await peer.close()
+
+
+async def test_a_revoked_session_signs_in_again_with_the_same_device(
+    chat_server: Harness, tmp_path: Path
+) -> None:
+    from tests.tui.messenger_rig import ME
+
+    conn, posted, task = await start(chat_server, tmp_path)
+    other = await chat_server.login(ME, device=False)
+    try:
+        device = conn.device_id
+        [mine] = [s for s in await other.sessions() if s["device_id"] == device]
+        before = len(posted)
+        await other.revoke_session(str(mine["session_id"]))
+
+        def states() -> list[str]:
+            return [m.state for m in posted[before:] if isinstance(m, ConnectionStateChanged)]
+
+        await until(lambda: states()[-1:] == ["online"])
+        assert "connecting" in states()
+        assert conn.device_id == device
+        peer = await make_peer(chat_server, PEER)
+        created = await peer.client.create_conversation("direct", [conn.user_id])
+        await peer.session.send_text(str(created["conversation_id"]), "Noch da?")
+        await until(lambda: any(isinstance(m, ChatMessageArrived) for m in posted))
+        await peer.close()
+    finally:
+        await stop(task)
+
+
+async def test_files_and_voice_go_out_encrypted(chat_server: Harness, tmp_path: Path) -> None:
+    import io
+    import wave
+
+    from messenger.client.content import File, Voice
+
+    recording = tmp_path / "diktat.wav"
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 12000)
+    recording.write_bytes(out.getvalue())
+    report = tmp_path / "bericht.pdf"
+    report.write_bytes(b"%PDF-1.4 Bericht")
+    conn, _, task = await start(chat_server, tmp_path)
+    peer = await make_peer(chat_server, PEER)
+    try:
+        created = await peer.client.create_conversation("direct", [conn.user_id])
+        cid = str(created["conversation_id"])
+        await until(lambda: cid in conn.conversations)
+        await conn.send_voice(cid, recording)
+        await conn.send_file(cid, report, caption="Zur Unterschrift")
+        await peer.pump_until(
+            lambda p: len([r for r in p.results if isinstance(r, DecryptedMessage)]) >= 2
+        )
+        voice, doc = [r.content for r in peer.results if isinstance(r, DecryptedMessage)]
+        assert isinstance(voice, Voice) and voice.duration_ms == 1500
+        assert isinstance(doc, File) and doc.body == "Zur Unterschrift"
+        assert doc.attachment.mime == "application/pdf"
+        assert await peer.session.fetch_attachment(doc.attachment) == report.read_bytes()
+        with pytest.raises(MessengerError, match="not a readable file"):
+            await conn.send_file(cid, tmp_path / "fehlt.pdf")
     finally:
         await stop(task)
         await peer.close()

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList
 
-from messenger.client.content import Text
+from messenger.client.content import Reaction, Text
 from messenger.client.e2e import DecryptedMessage, E2ESession
 from messenger.crypto import DeviceKeys
 from tests.messenger.messenger_harness import Harness
@@ -204,6 +204,20 @@ async def test_received_content_is_structured(
             assert "↪ Wo bist du?" in rows
             await until(pilot, lambda: any("👍 1" in r for r in pane_rows(app)))
             lines = conn_of(app).conversations[cid].lines
+            # I react too: shown at once, and the other side sees it.
+            pane_of(app).messages_list.focus()
+            pane_of(app).messages_list.highlighted = 0
+            await pilot.press("plus")
+            await settle(pilot)
+            app.screen.query_one("#prompt-input", Input).value = "❤"
+            await pilot.press("enter")
+            await until(pilot, lambda: any("❤ 1" in r for r in pane_rows(app)))
+            await peer.pump_until(
+                lambda p: any(
+                    isinstance(r, DecryptedMessage) and r.content == Reaction(first, "❤")
+                    for r in p.results
+                )
+            )
             assert isinstance(lines[0].content, Text)
             # Saving the voice message decrypts exactly what was sent.
             pane = pane_of(app)
@@ -377,3 +391,49 @@ async def test_image_view_draws_the_picture_and_saves_it(
         await pilot.press("s")
         await settle(pilot)
         assert (app.config.downloads_dir / "foto.png").read_bytes() == out.getvalue()
+
+
+async def test_conversation_is_shown_again_after_a_restart(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    peer = await make_peer(chat_server, PEER)
+    try:
+        app = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
+            cid = str(conv["conversation_id"])
+            await peer.session.send_text(cid, "Vor dem Neustart")
+            await until(pilot, lambda: cid in conn_of(app).conversations)
+            await until(pilot, lambda: bool(conn_of(app).conversations[cid].lines))
+        again = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
+        async with again.run_test(size=SIZE) as pilot:
+            await pilot.press("6")  # before the connection is up: the pane fills in later
+            await until(pilot, lambda: conn_of(again).state is ConnectionState.ONLINE)
+            await settle(pilot)
+            await until(pilot, lambda: "Vor dem Neustart" in screen_text(again))
+    finally:
+        await peer.close()
+
+
+async def test_header_shows_the_chat_state_after_switching_screens(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    from tui.widgets.context_bar import BusyLabel
+
+    app = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+        await settle(pilot)
+        await chat_server.server.stop()
+        await until(pilot, lambda: conn_of(app).state is ConnectionState.OFFLINE)
+        await pilot.press("1")
+        await settle(pilot)
+        assert "✉ chat offline" in str(app.screen.query_one(BusyLabel).render())
+        await chat_server.server.start()
+        await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+        await pilot.press("6", "1")
+        await settle(pilot)
+        assert "✉" not in str(app.screen.query_one(BusyLabel).render())

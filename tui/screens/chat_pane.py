@@ -223,20 +223,23 @@ class ChatPane(Vertical):
             self._conversation_rows = shown
             olist.clear_options()
             olist.add_options(Option(row, id=cid) for cid, row in rows)
-        if ordered:
-            if self.conversation_id is not None:
-                ids = [c.conversation_id for c in ordered]
-                if self.conversation_id in ids:
-                    olist.highlighted = ids.index(self.conversation_id)
-            elif highlighted is not None:
-                olist.highlighted = min(highlighted, len(ordered) - 1)
-            if self.conversation_id is None:
-                self.open_conversation(ordered[0].conversation_id)
+        if not ordered:
+            return
+        if self.conversation_id is None:
+            self.open_conversation(ordered[0].conversation_id)  # shows the list again
+            return
+        ids = [c.conversation_id for c in ordered]
+        if self.conversation_id in ids:
+            # The cursor stays on the open conversation, wherever new messages move it.
+            olist.highlighted = ids.index(self.conversation_id)
+        elif highlighted is not None:
+            olist.highlighted = min(highlighted, len(ordered) - 1)
 
     def open_conversation(self, conversation_id: str) -> None:
         self.conversation_id = conversation_id
         self.reply_to = None
         self._show_reply()
+        self.show_conversations()
         self.show_messages()
 
     def _conversation(self) -> Conversation | None:

@@ -103,7 +103,7 @@ class DevicesScreen(ModalScreen[str | None]):
                 ],
                 id="devices",
             )
-            yield Label(hint)
+            yield Static(hint)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         device = next((d for d in self.devices if d.device_id == event.option.id), None)

@@ -30,7 +30,6 @@ class MessengerScreen(MedScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one(ChatPane).conversations_list.focus()
-        self.medapp.show_busy()
 
     def on_screen_resume(self) -> None:
         self.query_one(ChatPane).refresh_all()
