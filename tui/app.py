@@ -56,7 +56,7 @@ _PROGRESS = {
     "attachment": "fetching attachment",
     "freebusy": "asking for free/busy",
     "chat-send": "sending",
-    "attachment-chat": "fetching",
+    "chat-trust": "checking keys",
 }
 
 #: The header's word for a messenger connection that is not online.
