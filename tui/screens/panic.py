@@ -31,7 +31,7 @@ class PanicScreen(MedModal[None]):
     DEFAULT_CSS = (
         DIALOG_CSS.replace("{name}", "PanicScreen")
         + """
-    PanicScreen > Vertical { border: thick $error; width: 76; }
+    PanicScreen > Vertical { border: thick $error; width: 76; padding: 0 2; max-height: 100%; }
     PanicScreen #panic-title { color: $error; text-style: bold; }
     """
     )
@@ -46,12 +46,12 @@ class PanicScreen(MedModal[None]):
     def compose(self) -> ComposeResult:
         config = self.medapp.config
         with Vertical():
-            yield Label("PANIC: send your position and a voice message", id="panic-title")
-            yield Label("to your organisation's emergency list, at the highest alarm level.")
+            yield Label(
+                "PANIC: your position and a voice message to the emergency list", id="panic-title"
+            )
             yield Label("Position (latitude, longitude, accuracy in m):")
             yield Input(config.panic_position or "", placeholder="52.5200, 13.4050, 10", id="pos")
-            yield Label("Message (optional):")
-            yield Input("", placeholder="e.g. Tiefgarage Ebene 2", id="panic-text")
+            yield Input("", placeholder="Message (optional): Tiefgarage Ebene 2", id="panic-text")
             yield Label("", id="voice")
             yield Label("", classes="error", id="panic-error")
             with Horizontal():
