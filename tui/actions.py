@@ -47,6 +47,13 @@ APP_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("goto-contacts", "4", "goto('contacts')", "Contacts", show=False),
     ActionSpec("goto-notes", "5", "goto('notes')", "Notes", show=False),
     ActionSpec("goto-messenger", "6", "goto('messenger')", "Messenger", show=False),
+    ActionSpec("goto-alarms", "7", "goto('alarms')", "Alarms", show=False),
+    ActionSpec("goto-cards", "8", "goto('cards')", "Mailbox notifications", show=False),
+    # Alarms are answered from any screen, also while typing: function keys, enabled only
+    # while an alarm is shown (otherwise the key goes to the screen as usual).
+    ActionSpec("alarm-acknowledge", "f2", "acknowledge_alarm", "Acknowledge alarm", priority=True),
+    ActionSpec("alarm-decline", "f3", "decline_alarm", "Decline alarm", priority=True),
+    ActionSpec("panic", "f12", "panic", "Panic", show=False, priority=True),
 )
 
 # Mail screen: folder tree, item list, reader; also tasks, contacts and notes folders.
@@ -137,8 +144,64 @@ MESSENGER_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("chat-devices", "D", "devices", "My devices", show=False),
 )
 
+# Alarm screen: alarms for you and those you raised; the who-has-acknowledged view.
+ALARM_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("raise-alarm", "n", "raise_alarm", "Raise alarm"),
+    ActionSpec("alarm-status", "enter", "alarm_status", "Who answered"),
+    ActionSpec("alarm-ack-selected", "a", "answer_selected('acknowledged')", "Acknowledge"),
+    ActionSpec("alarm-decline-selected", "x", "answer_selected('declined')", "Decline"),
+    ActionSpec("alarm-end", "E", "end_alarm", "End alarm"),
+    ActionSpec("alarm-play", "p", "play_voice", "Play voice"),
+    ActionSpec("alarm-next", "j,down", "move(1)", "Next", show=False),
+    ActionSpec("alarm-prev", "k,up", "move(-1)", "Previous", show=False),
+)
+
+# Who has answered an alarm (the sender's and the list admins' view).
+ALARM_STATUS_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("alarm-status-close", "escape,q", "app.pop_screen", "Close"),
+    ActionSpec("alarm-status-end", "E", "end_alarm", "End alarm"),
+)
+
+# The panic dialog: nothing is sent before ctrl+s.
+PANIC_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("panic-send", "ctrl+s", "send", "Send panic", priority=True),
+    ActionSpec("panic-record", "ctrl+r", "record", "Record voice"),
+    ActionSpec("panic-cancel", "escape", "cancel", "Cancel"),
+)
+
+# A bridge notification's card in the messenger: open the mailbox item, answer from the card.
+CARD_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("card-open", "enter", "open_card", "Open item"),
+    ActionSpec("card-accept", "a", "card_command('accept')", "Accept"),
+    ActionSpec("card-tentative", "t", "card_command('tentative')", "Tentative"),
+    ActionSpec("card-decline", "x", "card_command('decline')", "Decline"),
+    ActionSpec("card-flag", "F", "card_command('flag')", "Flag"),
+    ActionSpec("card-read", "u", "card_command('read')", "Mark read"),
+)
+
+# Screen 8, the cards of all conversations.
+CARDS_SCREEN_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("card-next", "j,down", "app.focus_next", "Next card", show=False),
+    ActionSpec("card-prev", "k,up", "app.focus_previous", "Previous card", show=False),
+)
+
+# The same cards in the messenger pane (Enter there opens the item, as on the card).
+PANE_CARD_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("chat-card-answer", "A", "answer_card", "Answer card", show=False),
+)
+
 ALL_ACTIONS: tuple[ActionSpec, ...] = (
-    APP_ACTIONS + MAIL_ACTIONS + CALENDAR_ACTIONS + COMPOSE_ACTIONS + MESSENGER_ACTIONS
+    APP_ACTIONS
+    + MAIL_ACTIONS
+    + CALENDAR_ACTIONS
+    + COMPOSE_ACTIONS
+    + MESSENGER_ACTIONS
+    + ALARM_ACTIONS
+    + ALARM_STATUS_ACTIONS
+    + PANIC_ACTIONS
+    + CARD_ACTIONS
+    + CARDS_SCREEN_ACTIONS
+    + PANE_CARD_ACTIONS
 )
 
 

@@ -25,8 +25,13 @@ from med import DelegateSession
 from med.errors import MedError, Unreachable
 from med.model import Item, MailboxKind
 from messenger.client import MessengerError
+from messenger.client.alarms import Alarms
 from tui import messages as msg
 from tui.actions import APP_ACTIONS, bindings
+from tui.alarm_board import AlarmBoard
+from tui.alarm_desk import AlarmDesk
+from tui.card_desk import CardDesk
+from tui.cards import CardResults
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
@@ -63,7 +68,7 @@ _CHAT_STATE = {
 CLOSE_CHAT_S = 0.5
 
 
-class MedApp(App[FirstStart | None]):
+class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
     """The assistant's workplace: mail, calendar, tasks, contacts and notes of several mailboxes."""
 
     TITLE = "medbridge"
@@ -97,6 +102,11 @@ class MedApp(App[FirstStart | None]):
         self._busy: dict[str, str] = {}
         #: Mounted messenger panes (the screen's, the one beside the mail); each gets updates.
         self.chat_panes: set[ChatPane] = set()
+        self.alarm_accounts: dict[str, Alarms] = {}
+        self.alarm_profile: str | None = None
+        self.alarm_board = AlarmBoard()
+        self.card_results = CardResults()
+        self.card_senders: dict[str, str] = {}
         if not config.animations:
             self.animation_level = "none"
 
@@ -106,6 +116,8 @@ class MedApp(App[FirstStart | None]):
 
     def on_mount(self) -> None:
         self.set_keymap(self.config.keymap)
+        # The alarm banner follows the user onto every screen and dialog.
+        self.screen_change_signal.subscribe(self, self.refresh_alarm_banner)
         if self.session is None:
             from tui.screens.first_start import FirstStartScreen
 
@@ -131,6 +143,9 @@ class MedApp(App[FirstStart | None]):
 
         from tui.screens.compose import ComposeScreen
 
+        alarm = self.alarm_action_enabled(action)
+        if alarm is not None:
+            return alarm
         # While writing or answering a dialog, screen switches and quitting wait: the
         # compose screen closes with Esc (keeping the draft), dialogs with Esc.
         busy_screen = isinstance(self.screen, ComposeScreen | ModalScreen)
@@ -158,6 +173,20 @@ class MedApp(App[FirstStart | None]):
             if not self.is_screen_installed("messenger"):
                 self.install_screen(MessengerScreen(), "messenger")
             self.switch_to("messenger")
+            return
+        if name == "cards":
+            from tui.screens.cards import CardsScreen
+
+            if not self.is_screen_installed("cards"):
+                self.install_screen(CardsScreen(), "cards")
+            self.switch_to("cards")
+            return
+        if name == "alarms":
+            from tui.screens.alarms import AlarmsScreen
+
+            if not self.is_screen_installed("alarms"):
+                self.install_screen(AlarmsScreen(), "alarms")
+            self.switch_to("alarms")
 
     def switch_to(self, name: str) -> None:
         """Show one of the main screens (mail, calendar, messenger) in place of the current one."""
@@ -195,6 +224,7 @@ class MedApp(App[FirstStart | None]):
         if self.messenger is None:
             return
         for profile, conn in self.messenger.connections.items():
+            self.attach_messenger(conn)  # its alarms reach the banner
             self.run_worker(
                 conn.run(), group="messenger", name=f"messenger:{profile}", exit_on_error=False
             )

@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 from rich.text import Text as RichText
 
 from messenger.client.content import File, Location, Text, Voice
+from tui.cards import card_in, card_rows
 from tui.messaging import ChatLine, Conversation
 
 KIND_MARK = {"direct": "@", "group": "#", "managed": "◆"}
@@ -48,6 +49,12 @@ def content_lines(line: ChatLine) -> list[RichText]:
         return [RichText("(deleted)", style="dim italic")]
     if content is None:
         return [RichText(f"(message {line.problem or 'not readable'})", style="italic yellow")]
+    if (card := card_in(content)) is not None:
+        rows = card_rows(card)
+        verbs = card.verbs()
+        if verbs:
+            rows.append(RichText("▌Enter: open the item · A: " + ", ".join(verbs), style="cyan"))
+        return rows
     if isinstance(content, Text):
         rows = [RichText(part) for part in content.body.splitlines() or [""]]
         if content.actions:

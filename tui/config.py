@@ -16,6 +16,7 @@ from typing import Any
 from textual.keys import KEY_NAME_REPLACEMENTS, Keys
 
 from tui.actions import action_ids
+from tui.alarm_board import parse_position
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,16 @@ class TuiConfig:
     """Command used to play voicemail; None means the first of `xdg-open`, `paplay`, `aplay`."""
     downloads_dir: Path = field(default_factory=lambda: Path.home() / "Downloads")
     """Where saved attachments go."""
+    panic_position: str | None = None
+    """Where you are, for the panic key: "latitude, longitude[, accuracy in metres]"."""
+    panic_voice: Path | None = None
+    """A recorded voice message (.ogg Opus or .wav) the panic key sends; else it records one."""
+    voice_recorder: str | None = None
+    """Recording command with `{path}` and `{seconds}`; None means arecord, then parecord."""
+    record_seconds: int = 10
+    """How long the panic dialog records."""
+    desktop_notifications: bool = True
+    """Alarms also as a desktop notification where `notify-send` exists."""
 
     @classmethod
     def from_mapping(
@@ -52,6 +63,13 @@ class TuiConfig:
         """Build from the `[tui]` and `[keymap]` tables; raises ConfigError naming the bad entry."""
         tui = dict(tui or {})
         known = {"editor", "page_size", "animations", "audio_player", "downloads_dir"}
+        known |= {
+            "panic_position",
+            "panic_voice",
+            "voice_recorder",
+            "record_seconds",
+            "desktop_notifications",
+        }
         unknown = sorted(set(tui) - known)
         if unknown:
             raise ConfigError(f"Unknown setting in [tui]: {', '.join(unknown)}.")
@@ -62,12 +80,13 @@ class TuiConfig:
             or not 10 <= page_size <= 1000
         ):
             raise ConfigError("[tui] page_size must be a whole number from 10 to 1000.")
-        for name in ("editor", "audio_player", "downloads_dir"):
+        for name in ("editor", "audio_player", "downloads_dir", "panic_voice", "voice_recorder"):
             if tui.get(name) is not None and not isinstance(tui[name], str):
                 raise ConfigError(f"[tui] {name} must be a command line in quotes.")
         animations = tui.get("animations", True)
         if not isinstance(animations, bool):
             raise ConfigError("[tui] animations must be true or false.")
+        panic = _alarm_settings(tui)
         return cls(
             drafts_dir=drafts_dir,
             keymap=parse_keymap(keymap or {}),
@@ -78,7 +97,34 @@ class TuiConfig:
             downloads_dir=Path(tui["downloads_dir"]).expanduser()
             if tui.get("downloads_dir")
             else Path.home() / "Downloads",
+            **panic,
         )
+
+
+def _alarm_settings(tui: Mapping[str, Any]) -> dict[str, Any]:
+    """The panic key's and the alarms' settings of `[tui]`, checked."""
+    position = tui.get("panic_position")
+    if position is not None:
+        if not isinstance(position, str):
+            raise ConfigError('[tui] panic_position must be text like "52.52, 13.405, 10".')
+        try:
+            parse_position(position)
+        except ValueError as exc:
+            raise ConfigError(f"[tui] panic_position: {exc}") from exc
+    seconds = tui.get("record_seconds", 10)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 120:
+        raise ConfigError("[tui] record_seconds must be a whole number from 1 to 120.")
+    desktop = tui.get("desktop_notifications", True)
+    if not isinstance(desktop, bool):
+        raise ConfigError("[tui] desktop_notifications must be true or false.")
+    voice = tui.get("panic_voice")
+    return {
+        "panic_position": position,
+        "panic_voice": Path(voice).expanduser() if voice else None,
+        "voice_recorder": tui.get("voice_recorder"),
+        "record_seconds": seconds,
+        "desktop_notifications": desktop,
+    }
 
 
 def parse_keymap(table: Mapping[str, Any]) -> dict[str, str]:

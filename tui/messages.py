@@ -15,6 +15,7 @@ from textual.message import Message
 
 from med.model import Event, Folder, FolderNode, Item, Mailbox, Page
 from med.model import Message as MedMessage
+from messenger.client.alarms import AlarmResult
 
 if TYPE_CHECKING:
     from tui.messaging import Branding, ChatLine
@@ -149,6 +150,49 @@ class FolderChanged(Message):
     """Fresh counts and rights of a folder from the server."""
 
     folder: Folder
+
+
+@dataclass
+class AlarmsChanged(Message):
+    """The SDK opened alarm events (new alarms, rounds, answers, state changes) of a profile."""
+
+    profile: str
+    results: list[AlarmResult]
+
+
+@dataclass
+class AlarmAnswered(Message):
+    """This user acknowledged or declined an alarm (the server took it)."""
+
+    alarm_id: str
+    kind: str
+
+
+@dataclass
+class AlarmStatusLoaded(Message):
+    """Recipients and answers of an alarm (`GET /v1/alarms/{id}`), for the sender's view."""
+
+    alarm_id: str
+    status: dict[str, Any]
+
+
+@dataclass
+class AlarmListsLoaded(Message):
+    """The tenant's alarm lists (`GET /v1/alarm-lists`), to raise an alarm to one."""
+
+    lists: list[dict[str, Any]]
+
+
+@dataclass
+class CardsChanged(Message):
+    """A command left a bridge card, or the bridge answered one: cards redraw."""
+
+
+@dataclass
+class CardItemLoaded(Message):
+    """The mailbox item a bridge card names, to show in the mail or calendar view."""
+
+    item: Item
 
 
 # --------------------------------------------------------------------------- messenger

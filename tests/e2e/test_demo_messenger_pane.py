@@ -80,7 +80,8 @@ async def test_a_bridged_mail_shows_in_assistenz_pane(tmp_path: Path) -> None:
                     )
                     text = screen_text(app)
                     assert "bridge ✓" in text  # the bridge's device is cross-signed
-                    assert "[Mail #" in text
+                    assert "Mail #" in text  # shown as the bridge's card
+                    assert "Enter: open the item" in text
                     await settle(pilot)
         finally:
             await lena.close()

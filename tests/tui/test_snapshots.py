@@ -109,3 +109,36 @@ def test_messenger_screen(snap_compare: Callable[..., bool], tmp_path: Path) -> 
         await settle(pilot)
 
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_alarm_banner_at_80x24(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    """An urgent alarm with position and voice over the mail screen, in the smallest terminal
+    the TUI supports; its keys are the ones the user bound."""
+    from messenger.client.alarms import AlarmAttachment, AlarmReceived, Position
+    from messenger.crypto import AttachmentKey
+
+    alarm = AlarmReceived(
+        alarm_id="a-1",
+        list_id="l-1",
+        level="alarm",
+        text="Brand in Halle 3, bitte sofort räumen",
+        round=2,
+        tier=1,
+        sender_user_id="u-leitstelle",
+        sender_device_id="d-1",
+        raised_at="2026-03-02T09:58:00+00:00",
+        position=Position(52.52, 13.405, 10.0),
+        attachment=AlarmAttachment(
+            "v-1", "audio/ogg", "voice.ogg", AttachmentKey(b"k" * 32, b"h" * 32, 9000), 7000
+        ),
+    )
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        app = pilot.app
+        app.alarm_board.names["u-leitstelle"] = "Leitstelle Nord"
+        app.alarm_board.apply([alarm], {"a-1": alarm})
+        app.alarms_updated()
+        await settle(pilot)
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=(80, 24), run_before=run_before)

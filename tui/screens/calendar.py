@@ -51,6 +51,8 @@ class CalendarScreen(MedScreen[None]):
         self.shown: list[Shown] = []
         self.selected: int | None = None
         self.generation = 0
+        #: An event to select once its day is loaded (opened from a bridge card).
+        self._reveal: Event | None = None
 
     def compose(self) -> ComposeResult:
         yield TopBar("Calendar")
@@ -65,6 +67,8 @@ class CalendarScreen(MedScreen[None]):
     def on_mount(self) -> None:
         self.day = self.medapp.now().date()
         self._fill_calendars()
+        if self._reveal is not None:  # opened for an event before the screen was shown
+            self.call_after_refresh(self.reveal, self._reveal)
 
     def on_screen_resume(self) -> None:
         self.workspace_ready()
@@ -215,6 +219,22 @@ class CalendarScreen(MedScreen[None]):
         shown.sort(key=lambda s: (s.event.start, s.event.end, s.calendar))
         self.shown = shown
         ids = [s.event.id for s in shown]
+        if self._reveal is not None:
+            reveal, tz = self._reveal, self.medapp.now().tzinfo
+            found = next(
+                (
+                    s.event.id
+                    for s in shown
+                    if s.event.id == reveal.id
+                    or (
+                        s.event.subject == reveal.subject
+                        and s.event.start.astimezone(tz) == reveal.start.astimezone(tz)
+                    )
+                ),
+                None,
+            )
+            if found is not None:
+                previous, self._reveal = found, None
         if previous in ids:
             self.selected = ids.index(previous)
         else:
@@ -334,6 +354,18 @@ class CalendarScreen(MedScreen[None]):
 
     def action_calendars(self) -> None:
         self.query_one(SelectionList).focus()
+
+    def reveal(self, event: Event) -> None:
+        """Show the day of `event` with its calendar overlaid and the event selected."""
+        self._reveal = event
+        if not self.is_mounted:
+            return  # on_mount comes back here
+        self.day = event.start.astimezone(self.medapp.now().tzinfo).date()
+        folder = self._folder(event.folder_id)
+        if folder is not None and folder.id not in self.overlay:
+            self.set_overlay(folder.id)  # reloads once the list has taken it
+        else:
+            self.reload()
 
     def select_event(self, subject: str, day: date | None = None) -> bool:
         """Select the first shown event with that subject (on `day`); True if found."""

@@ -25,7 +25,8 @@ from textual.worker import Worker
 from messenger.client import MessengerError
 from messenger.client.content import File, Location, Voice
 from tui import messages as msg
-from tui.actions import MESSENGER_ACTIONS, bindings
+from tui.actions import MESSENGER_ACTIONS, PANE_CARD_ACTIONS, bindings
+from tui.cards import card_in
 from tui.chat_render import conversation_row, map_link, message_block, size_text, snippet
 from tui.messaging import ChatLine, ConnectionState, Conversation, MessengerConnection
 
@@ -78,7 +79,7 @@ class ChatStatus(Static):
 class ChatPane(Vertical):
     """Conversations, messages and the input line of one messenger account."""
 
-    BINDINGS: ClassVar[list[BindingType]] = bindings(MESSENGER_ACTIONS)
+    BINDINGS: ClassVar[list[BindingType]] = bindings(MESSENGER_ACTIONS + PANE_CARD_ACTIONS)
 
     DEFAULT_CSS = """
     ChatPane { height: 1fr; }
@@ -399,6 +400,9 @@ class ChatPane(Vertical):
             return line is not None and line.seq > 0 and line.content is not None
         if action in ("save", "open_line"):
             return line is not None and line.content is not None
+        if action == "answer_card":
+            card = card_in(line.content) if line is not None else None
+            return card is not None and bool(card.verbs())
         if action == "play":
             return line is not None and isinstance(line.content, Voice)
         if action == "safety_number":
@@ -526,6 +530,10 @@ class ChatPane(Vertical):
         if line is None or line.content is None:
             return
         content = line.content
+        card = card_in(content)
+        if card is not None:  # a bridge notification: its mailbox item
+            self.medapp.open_card_item(card)
+            return
         if isinstance(content, Location):
             link = map_link(content.lat, content.lon)
             self.app.copy_to_clipboard(link)
@@ -534,6 +542,24 @@ class ChatPane(Vertical):
             self._view_image(line)
         elif isinstance(content, File | Voice):
             self._save_line(line, open_after=True)
+
+    def action_answer_card(self) -> None:
+        """Choose one of the bridge's answers to the card (accept, flag, …) and send it."""
+        line = self._selected_line()
+        card = card_in(line.content) if line is not None else None
+        conn = self.connection
+        if card is None or conn is None or self.conversation_id is None:
+            return
+        cid, profile = self.conversation_id, conn.profile
+
+        def chosen(verb: str | None) -> None:
+            if verb is not None:
+                self.medapp.send_card_command(profile, cid, card, verb)
+
+        from tui.screens.dialogs import ChoiceScreen
+
+        choices = [(label, reply.split(" ", 1)[0]) for label, reply in card.actions]
+        self.app.push_screen(ChoiceScreen(f"Answer #{card.ref}: {card.subject}", choices), chosen)
 
     @work(group="attachment", exit_on_error=False)
     async def _view_image(self, line: ChatLine) -> None:

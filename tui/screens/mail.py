@@ -128,6 +128,8 @@ class MailScreen(AssistantActions, MedScreen[None]):
         self._live_timer: Timer | None = None
         self._sign_in_pending = False
         self._body_search = False
+        #: An item to select once its folder's first page is shown (opened from a card).
+        self._reveal: Item | None = None
 
     def compose(self) -> ComposeResult:
         yield TopBar("Loading mailboxes…")
@@ -448,6 +450,32 @@ class MailScreen(AssistantActions, MedScreen[None]):
     def on_page_loaded(self, message: msg.PageLoaded) -> None:
         self.medapp.set_offline(False)
         self.query_one(ItemList).add_page(message.page, message.generation)
+        revealing, folder = self._reveal, self.folder
+        if revealing is not None and folder is not None and revealing.folder_id == folder.id:
+            self._show_revealed()
+
+    def reveal(self, item: Item) -> None:
+        """Open `item` in its folder, selected and in the reader (a bridge card's Enter)."""
+        self._reveal = item
+        folder = self.medapp.workspace.folders.get(item.folder_id or "")
+        if folder is None:
+            self._show_revealed()  # a folder not in the tree: the reader shows it alone
+        elif self.folder is not None and self.folder.id == folder.id:
+            self._show_revealed()
+        else:
+            self.query_one(FolderTree).select_folder(folder.id)
+
+    def _show_revealed(self) -> None:
+        item, self._reveal = self._reveal, None
+        if item is None:
+            return
+        items = self.query_one(ItemList)
+        index = next((i for i, row in items.rows.items() if row.id == item.id), None)
+        if index is not None:
+            items.go(index)
+        else:
+            self.query_one(Reader).show(item)
+        self._focus_pane(self.query_one(Reader))
 
     @on(ItemList.NewAbove)
     def _new_above(self, event: ItemList.NewAbove) -> None:

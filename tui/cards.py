@@ -1,0 +1,195 @@
+"""Notifications of the mail bridge, read as cards: which mailbox item, and what to answer.
+
+The bridge posts each notification as an end-to-end encrypted text (docs/bridge.md, "What a
+notification looks like") with its reply commands as action buttons. `parse_card` reads that
+text back into a `BridgeCard`; `medbridge://item/<mailbox>/<item id>` names the item, which the
+TUI opens through med. Answers go back the way the bridge takes them from any chat client: the
+button's reply text (`accept #12`) as a message in the same conversation, so the bridge
+authorises it against the user's own rights and posts the result, which `CardResults` attaches
+to the card. Plain data, tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from rich.text import Text as RichText
+
+from messenger.client.content import Content, Text
+
+__all__ = [
+    "KIND_TITLE",
+    "BridgeCard",
+    "CardResults",
+    "ItemLink",
+    "card_in",
+    "card_rows",
+    "parse_card",
+    "parse_item_link",
+]
+
+_KINDS = {
+    "Mail": "mail",
+    "Meeting": "meeting",
+    "Appointment": "appointment",
+    "Voicemail": "voicemail",
+    "Reminder": "reminder",
+}
+_HEAD = re.compile(
+    r"^\[(?P<label>Mail|Meeting|Appointment|Voicemail|Reminder) #(?P<ref>\d+)\] "
+    r"(?P<mailbox>.+?) › (?P<folder>.+?)(?P<important> \(important\))?$"
+)
+_LINK = re.compile(r"^medbridge://item/(?P<mailbox>[^/\s]+)/(?P<item>[^/\s]+)$")
+#: How each kind of notification is titled on its card.
+KIND_TITLE = {
+    "mail": "Mail",
+    "meeting": "Meeting request",
+    "appointment": "Appointment",
+    "voicemail": "Voicemail",
+    "reminder": "Reminder",
+}
+_FIELDS = {"From: ": "sender", "Subject: ": "subject", "Starts: ": "start", "Where: ": "location"}
+
+
+@dataclass(frozen=True)
+class ItemLink:
+    """What a `medbridge://item/…` reference names."""
+
+    mailbox: str
+    item_id: str
+
+
+def parse_item_link(link: str) -> ItemLink | None:
+    match = _LINK.match(link.strip())
+    if match is None:
+        return None
+    return ItemLink(unquote(match["mailbox"]), unquote(match["item"]))
+
+
+@dataclass(frozen=True)
+class BridgeCard:
+    """One bridge notification: its number (`#ref` in commands), the item and its buttons."""
+
+    ref: int
+    kind: str
+    mailbox: str
+    folder: str
+    subject: str
+    link: ItemLink
+    sender: str = ""
+    preview: str = ""
+    start: str = ""
+    location: str = ""
+    important: bool = False
+    actions: tuple[tuple[str, str], ...] = ()  # (label, reply) as the bridge offers them
+
+    def command(self, verb: str) -> str | None:
+        """The reply text of the bridge's button for `verb` (None: the bridge offers none)."""
+        for _, reply in self.actions:
+            if reply.split(" ", 1)[0] == verb:
+                return reply
+        return None
+
+    def verbs(self) -> list[str]:
+        return [reply.split(" ", 1)[0] for _, reply in self.actions]
+
+
+def parse_card(body: str, actions: tuple[tuple[str, str], ...] = ()) -> BridgeCard | None:
+    """The card in a bridge notification's text, None for any other message (a digest, a
+    reply of the bridge, ordinary chat)."""
+    lines = body.splitlines()
+    if not lines:
+        return None
+    head = _HEAD.match(lines[0])
+    if head is None:
+        return None
+    values: dict[str, str] = {}
+    link: ItemLink | None = None
+    for line in lines[1:]:
+        for prefix, name in _FIELDS.items():
+            if line.startswith(prefix) and name not in values:
+                values[name] = line[len(prefix) :].strip()
+                break
+        else:
+            if line.startswith("> ") and "preview" not in values:
+                values["preview"] = line[2:].strip()
+            elif link is None and (found := parse_item_link(line)) is not None:
+                link = found
+    if link is None:
+        return None
+    return BridgeCard(
+        ref=int(head["ref"]),
+        kind=_KINDS[head["label"]],
+        mailbox=head["mailbox"],
+        folder=head["folder"],
+        subject=values.get("subject", ""),
+        link=link,
+        sender=values.get("sender", ""),
+        preview=values.get("preview", ""),
+        start=values.get("start", ""),
+        location=values.get("location", ""),
+        important=bool(head["important"]),
+        actions=tuple(actions),
+    )
+
+
+def card_in(content: Content | None) -> BridgeCard | None:
+    """The card of a decrypted message, if it is a bridge notification."""
+    if not isinstance(content, Text):
+        return None
+    return parse_card(content.body, content.actions)
+
+
+@dataclass
+class CardResults:
+    """The bridge's answers to commands sent from cards.
+
+    The bridge answers every command with one text in the same conversation ("Done: …",
+    "Refused: …"), in the order it took them; the answer carries no reference, so each answer
+    from the card's sender goes to the oldest command of that conversation still waiting.
+    """
+
+    #: conversation id → [(card ref, command)] waiting for the bridge's answer, oldest first.
+    waiting: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    #: (conversation id, card ref) → the bridge's latest answer (or "sent: …" while waiting).
+    shown: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def sent(self, conversation_id: str, ref: int, command: str) -> None:
+        self.waiting.setdefault(conversation_id, []).append((ref, command))
+        self.shown[(conversation_id, ref)] = f"“{command}” sent; waiting for the bridge…"
+
+    def answer(self, conversation_id: str, body: str) -> int | None:
+        """Attach a bridge message that is no card to the oldest waiting command; returns the
+        card's ref, None when no command waits (a notification's own text, other chat)."""
+        queue = self.waiting.get(conversation_id)
+        if not queue:
+            return None
+        ref, _ = queue.pop(0)
+        self.shown[(conversation_id, ref)] = body.strip()
+        return ref
+
+    def result(self, conversation_id: str, ref: int) -> str:
+        return self.shown.get((conversation_id, ref), "")
+
+
+def card_rows(card: BridgeCard, *, title: bool = True) -> list[RichText]:
+    """The card as rows of text: what and where, from whom, the subject, when, a preview.
+    The messenger pane shows these in place of the bridge's plain text."""
+    rows: list[RichText] = []
+    if title:
+        head = RichText(f"▌{KIND_TITLE.get(card.kind, 'Mail')} #{card.ref}", style="bold")
+        head.append(f"  {card.mailbox} › {card.folder}", style="cyan")
+        if card.important:
+            head.append("  ! important", style="bold yellow")
+        rows.append(head)
+    if card.sender:
+        rows.append(RichText.assemble(("▌From: ", "dim"), card.sender))
+    rows.append(RichText.assemble(("▌", "dim"), (card.subject or "(no subject)", "bold")))
+    when = " · ".join(p for p in (card.start, card.location) if p)
+    if when:
+        rows.append(RichText.assemble(("▌When: ", "dim"), when))
+    if card.preview:
+        rows.append(RichText.assemble(("▌", "dim"), (card.preview, "italic")))
+    return rows
