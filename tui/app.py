@@ -24,6 +24,7 @@ from tui.actions import APP_ACTIONS, bindings
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
+from tui.profiles import OpenProfile, ProfileState
 from tui.widgets.context_bar import BusyLabel
 from tui.workspace import Workspace
 
@@ -59,16 +60,23 @@ class MedApp(App[FirstStart | None]):
         start_folder: str | None = None,
         messenger: Any = None,
         relogin: Callable[[str], DelegateSession] | None = None,
+        profiles: list[OpenProfile] | None = None,
     ) -> None:
         super().__init__()
-        self.session: DelegateSession = session  # type: ignore[assignment]
-        #: Opens a new session with another password (None: the sign-in has no password).
-        self.relogin = relogin
+        if profiles:
+            #: Every profile open side by side, in the order the user named them.
+            self.profiles = {p.name: p for p in profiles}
+        else:
+            # One session as before: one profile, and no organisation level on screen.
+            only = OpenProfile("", session, relogin=relogin)
+            if session is None:
+                only.state = ProfileState.LOADING
+            self.profiles = {"": only}
+        #: The profile of what is on screen: the open folder's, the target calendar's.
+        self.active = next(iter(self.profiles))
         #: True while the server cannot be reached; the header says so until it answers again.
         self.offline = False
-        self._opened_here: DelegateSession | None = None
         self.config = config
-        self.workspace = Workspace(user=session.user if session else "")
         self.drafts = DraftStore(config.drafts_dir)
         self._clock = clock
         self.start_folder = start_folder
@@ -77,6 +85,41 @@ class MedApp(App[FirstStart | None]):
         self._busy: dict[str, str] = {}
         if not config.animations:
             self.animation_level = "none"
+
+    @property
+    def multi(self) -> bool:
+        """Several profiles are open: the tree, headers and agenda name the organisation."""
+        return len(self.profiles) > 1
+
+    @property
+    def profile(self) -> OpenProfile:
+        """The active profile (the open folder's)."""
+        return self.profiles[self.active]
+
+    @property
+    def session(self) -> DelegateSession:
+        """The active profile's session (None only before the first start's choice)."""
+        return self.profile.session  # type: ignore[return-value]
+
+    @property
+    def workspace(self) -> Workspace:
+        """The active profile's mailboxes and folders."""
+        return self.profile.workspace
+
+    @property
+    def relogin(self) -> Callable[[str], DelegateSession] | None:
+        return self.profile.relogin
+
+    def use_profile(self, name: str) -> None:
+        """Make `name` the active profile: its session serves what the screens do next."""
+        if name in self.profiles:
+            self.active = name
+
+    def organisation_prefix(self, name: str | None = None) -> str:
+        """ "Organisation · " before a header while several profiles are open, else ""."""
+        if not self.multi:
+            return ""
+        return f"{self.profiles[name if name is not None else self.active].organisation} · "
 
     def now(self) -> datetime:
         """Aware local time; tests freeze it through `clock`."""
@@ -161,16 +204,18 @@ class MedApp(App[FirstStart | None]):
         self.exit()
 
     async def on_unmount(self) -> None:
-        if self._opened_here is not None:
-            await self._opened_here.close()
+        for profile in self.profiles.values():
+            if profile.opened_here is not None:
+                await profile.opened_here.close()
 
-    async def sign_in_again(self, password: str) -> None:
-        """Replace the session by one with another password (the old one is closed)."""
-        assert self.relogin is not None
-        old, self.session = self.session, self.relogin(password)
-        if old is self._opened_here:
+    async def sign_in_again(self, password: str, profile_name: str | None = None) -> None:
+        """Replace a profile's session by one with another password (the old one is closed)."""
+        profile = self.profiles[self.active if profile_name is None else profile_name]
+        assert profile.relogin is not None
+        old, profile.session = profile.session, profile.relogin(password)
+        if old is not None and old is profile.opened_here:
             await old.close()  # the caller closes the session it gave us, we ours
-        self._opened_here = self.session
+        profile.opened_here = profile.session
 
     def set_offline(self, offline: bool) -> None:
         """Show (or clear) that the server cannot be reached; said once, not per failed call."""
@@ -271,6 +316,7 @@ def make_app(
     clock: Callable[[], datetime] | None = None,
     start_folder: str | None = None,
     relogin: Callable[[str], DelegateSession] | None = None,
+    profiles: list[OpenProfile] | None = None,
 ) -> MedApp:
     """The app as `medbridge tui` runs it.
 
@@ -281,5 +327,14 @@ def make_app(
         start_folder: open this folder first, e.g. "chef@musterstadt.example/inbox".
         relogin: a new session for another password, so that a refused sign-in is asked
             again in the app; None where the sign-in takes no password.
+        profiles: several profiles side by side (then `session` and `relogin` are None);
+            their sessions stay the caller's to close.
     """
-    return MedApp(session, config, clock=clock, start_folder=start_folder, relogin=relogin)
+    return MedApp(
+        session,
+        config,
+        clock=clock,
+        start_folder=start_folder,
+        relogin=relogin,
+        profiles=profiles,
+    )

@@ -22,13 +22,15 @@ class MailboxLoaded(Message):
 
     mailbox: Mailbox
     tree: FolderNode
+    profile: str = ""
 
 
 @dataclass
 class WorkspaceReady(Message):
-    """All mailboxes the user can open are loaded."""
+    """All mailboxes the user can open (in `profile`) are loaded."""
 
     count: int
+    profile: str = ""
 
 
 @dataclass
@@ -36,6 +38,7 @@ class WorkspaceFailed(Message):
     """The mailbox list could not be loaded (e.g. sign-in refused); `reason` is med's sentence."""
 
     reason: str
+    profile: str = ""
 
 
 @dataclass
@@ -43,6 +46,7 @@ class SignInRefused(Message):
     """The server refused the password; the app asks for it again."""
 
     reason: str
+    profile: str = ""
 
 
 @dataclass
@@ -145,3 +149,4 @@ class FolderChanged(Message):
     """Fresh counts and rights of a folder from the server."""
 
     folder: Folder
+    profile: str = ""
