@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from med.model import Event, Folder, FolderNode, Item, Mailbox, Page
 from med.model import Message as MedMessage
+
+if TYPE_CHECKING:
+    from tui.messaging import Branding, ChatLine
 
 
 @dataclass
@@ -150,3 +154,60 @@ class FolderChanged(Message):
 
     folder: Folder
     profile: str = ""
+
+
+# --------------------------------------------------------------------------- messenger
+# Posted by `tui.messaging.MessengerConnection`; each names the profile whose account it is.
+
+
+@dataclass
+class ConnectionStateChanged(Message):
+    """The messenger connection of `profile` is "online", "connecting" or "offline"."""
+
+    profile: str
+    state: str
+    reason: str = ""
+
+
+@dataclass
+class ConversationsChanged(Message):
+    """Conversations were added, renamed, changed members, or their unread counts changed."""
+
+    profile: str
+
+
+@dataclass
+class ChatMessageArrived(Message):
+    """A message to show: decrypted (its `line.content` is the structured content), one that
+    could not be read (`line.problem`), or one of ours just queued."""
+
+    profile: str
+    conversation_id: str
+    line: ChatLine
+
+
+@dataclass
+class ChatLineChanged(Message):
+    """A shown message changed (reaction, receipt, edit, deletion, a queued one was sent);
+    `key` is the line's key before the change, `new_key` after it when it changed."""
+
+    profile: str
+    conversation_id: str
+    key: str
+    new_key: str = ""
+
+
+@dataclass
+class BrandingChanged(Message):
+    """The tenant's colours for `profile`'s messenger."""
+
+    profile: str
+    branding: Branding
+
+
+@dataclass
+class MessengerEventArrived(Message):
+    """A raw stream event other features handle (alarms: `alarm`, `alarm_status`)."""
+
+    profile: str
+    event: dict[str, Any]
