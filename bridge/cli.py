@@ -135,22 +135,81 @@ def demo(
     _run_demo(store, port)
 
 
+def _open_profiles(names: list[str]) -> None:
+    """Open several profiles side by side in one TUI, each with its own session and its own
+    messenger account (`[messenger.<profile>]`). A profile that cannot be opened shows as
+    failed in the tree; an unknown name stops here with one line."""
+    import os
+
+    from bridge.commands._med import exit_code, load_profile, open_session
+    from med import MedError
+    from tui.app import make_app
+    from tui.messaging import MessengerConfigError, MessengerHub, accounts_in
+    from tui.profiles import OpenProfile, check_profile_names
+
+    try:
+        check_profile_names(names)
+        configs = [load_profile(name) for name in names]
+    except ValueError as exc:
+        fail(str(exc), 2)
+    except MedError as exc:
+        fail(str(exc), exit_code(exc))
+    try:
+        accounts = accounts_in(
+            current_settings().table("messenger"),
+            state_root=paths.data_dir() / "messenger",
+            environ=os.environ,
+        )
+    except MessengerConfigError as exc:
+        fail(str(exc), 2)
+    profiles: list[OpenProfile] = []
+    for name, config in zip(names, configs, strict=True):
+        try:
+            profiles.append(OpenProfile(name, open_session(name), relogin=_relogin(config)))
+        except MedError as exc:
+            profiles.append(OpenProfile(name, None, error=str(exc)))
+    app = make_app(None, _tui_config(), profiles=profiles)
+    hub = MessengerHub(post=app.post_message)
+    for profile in profiles:  # one messenger connection per profile that has an account
+        if profile.name in accounts:
+            hub.add(accounts[profile.name])
+    if hub.connections:
+        app.messenger = hub
+    try:
+        app.run()
+    finally:
+        for profile in profiles:
+            if profile.session is not None:
+                asyncio.run(profile.session.close())
+
+
 @app.command()
 def tui(
-    profile: str | None = typer.Option(None, "--profile", "-p", help="Profile to open."),
+    profile: list[str] | None = typer.Option(
+        None,
+        "--profile",
+        "-p",
+        help="Profile to open; repeat it to open several side by side "
+        "(default: [tui] profiles, else the default profile).",
+    ),
 ) -> None:
     """Open the terminal UI; without any profile it offers the demo or a profile wizard."""
     from bridge.commands._med import exit_code, load_profile, open_session
     from med import MedError
     from med.config import profiles_in, save_profile
 
-    _tui_config()  # a bad [tui] or [keymap] entry stops here, before anything connects
+    tui_config = _tui_config()  # a bad [tui] or [keymap] entry stops here, before connecting
+    names = list(profile or tui_config.profiles)
+    if len(names) > 1:
+        _open_profiles(names)
+        return
+    name = names[0] if names else None
     settings = current_settings()
     try:
         configured = profiles_in(settings.table("med"))
     except MedError as exc:
         fail(str(exc), exit_code(exc))
-    if profile is None and not configured:
+    if name is None and not configured:
         choice = _run_tui(None)
         if choice is None:
             return
@@ -160,10 +219,10 @@ def tui(
         if choice.profile is None:
             return
         save_profile(paths.config_file(), choice.profile, make_default=True)
-        profile = choice.profile.name
+        name = choice.profile.name
     try:
-        session = open_session(profile)
-        relogin = _relogin(load_profile(profile))
+        session = open_session(name)
+        relogin = _relogin(load_profile(name))
     except MedError as exc:
         fail(str(exc), exit_code(exc))
     try:

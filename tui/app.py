@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
@@ -27,6 +27,9 @@ from tui.first_start import FirstStart
 from tui.profiles import OpenProfile, ProfileState
 from tui.widgets.context_bar import BusyLabel
 from tui.workspace import Workspace
+
+if TYPE_CHECKING:
+    from tui.messaging import MessengerHub
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,33 @@ class MedApp(App[FirstStart | None]):
         """Make `name` the active profile: its session serves what the screens do next."""
         if name in self.profiles:
             self.active = name
+            self._follow_in_messenger(name)
+
+    def _hub(self) -> MessengerHub | None:
+        """The messenger connections by profile, when the app was given them."""
+        if self.messenger is None:
+            return None
+        from tui.messaging import MessengerHub
+
+        return self.messenger if isinstance(self.messenger, MessengerHub) else None
+
+    def _follow_in_messenger(self, name: str) -> None:
+        """The messenger shows the account of the profile worked in (where it has one)."""
+        hub = self._hub()
+        if hub is not None and name in hub.connections:
+            hub.active = name
+
+    def start_profile_messengers(self) -> None:
+        """Run each profile's messenger connection in a worker of its own; quitting cancels
+        them with the app's other workers."""
+        hub = self._hub()
+        if hub is None:
+            return
+        for name, connection in hub.connections.items():
+            self.run_worker(
+                connection.run(), group="messenger", name=f"messenger:{name}", exit_on_error=False
+            )
+        self._follow_in_messenger(self.active)
 
     def organisation_prefix(self, name: str | None = None) -> str:
         """ "Organisation · " before a header while several profiles are open, else ""."""
@@ -136,6 +166,8 @@ class MedApp(App[FirstStart | None]):
 
         self.install_screen(MailScreen(), "mail")
         self.push_screen("mail")
+        if self.multi:
+            self.start_profile_messengers()
         leftover = self.drafts.all()
         if leftover:
             self.notify(

@@ -16,6 +16,7 @@ from typing import Any
 from textual.keys import KEY_NAME_REPLACEMENTS, Keys
 
 from tui.actions import action_ids
+from tui.profiles import check_profile_names
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,8 @@ class TuiConfig:
     """Command used to play voicemail; None means the first of `xdg-open`, `paplay`, `aplay`."""
     downloads_dir: Path = field(default_factory=lambda: Path.home() / "Downloads")
     """Where saved attachments go."""
+    profiles: tuple[str, ...] = ()
+    """Profiles `medbridge tui` opens side by side when no `--profile` is given."""
 
     @classmethod
     def from_mapping(
@@ -51,7 +54,7 @@ class TuiConfig:
     ) -> TuiConfig:
         """Build from the `[tui]` and `[keymap]` tables; raises ConfigError naming the bad entry."""
         tui = dict(tui or {})
-        known = {"editor", "page_size", "animations", "audio_player", "downloads_dir"}
+        known = {"editor", "page_size", "animations", "audio_player", "downloads_dir", "profiles"}
         unknown = sorted(set(tui) - known)
         if unknown:
             raise ConfigError(f"Unknown setting in [tui]: {', '.join(unknown)}.")
@@ -68,7 +71,19 @@ class TuiConfig:
         animations = tui.get("animations", True)
         if not isinstance(animations, bool):
             raise ConfigError("[tui] animations must be true or false.")
+        profiles = tui.get("profiles", [])
+        if isinstance(profiles, str):
+            profiles = [profiles]
+        if not isinstance(profiles, list) or not all(
+            isinstance(p, str) and p.strip() for p in profiles
+        ):
+            raise ConfigError('[tui] profiles must be a list of profile names, e.g. ["a", "b"].')
+        try:
+            check_profile_names([p.strip() for p in profiles])
+        except ValueError as exc:
+            raise ConfigError(f"[tui] profiles: {exc}") from None
         return cls(
+            profiles=tuple(p.strip() for p in profiles),
             drafts_dir=drafts_dir,
             keymap=parse_keymap(keymap or {}),
             editor=tui.get("editor"),
