@@ -64,6 +64,8 @@ _SORT: dict[FolderKind, SortField] = {
 
 #: How long the cursor must rest on a row before its body is fetched.
 FETCH_DELAY_S = 0.08
+#: Rows of a folder's first request: more than a tall terminal shows (see `load_page`).
+FIRST_SCREEN_ROWS = 60
 #: Live changes arriving within this time are applied together (one list reload).
 LIVE_COALESCE_S = 0.3
 #: Below this many columns the reader shares the list's place (two panes) ...
@@ -511,15 +513,25 @@ class MailScreen(AssistantActions, MedScreen[None]):
     @work(group="pages", exit_on_error=False)
     async def load_page(self, folder: Folder, offset: int, generation: int) -> None:
         sort = _SORT.get(folder.kind)
-        query = ItemQuery(
-            offset=offset,
-            limit=self.medapp.config.page_size,
-            search=self.search_text,
-            sort=sort,
-            descending=sort is None or sort == "start",
-        )
-        page = await self.medapp.session.items(folder, query)
-        self.post_message(msg.PageLoaded(folder, page, generation))
+        size = self.medapp.config.page_size
+        # A folder's first rows come as a screenful first, the rest of the page right after:
+        # the server's answer (and its parsing) grows with the rows asked for, and the user
+        # waits for the first screen only (issue #22: start to the boss's inbox ≤ 1 s).
+        parts = [(offset, size)]
+        if offset == 0 and size > FIRST_SCREEN_ROWS:
+            parts = [(0, FIRST_SCREEN_ROWS), (FIRST_SCREEN_ROWS, size - FIRST_SCREEN_ROWS)]
+        for start, limit in parts:
+            query = ItemQuery(
+                offset=start,
+                limit=limit,
+                search=self.search_text,
+                sort=sort,
+                descending=sort is None or sort == "start",
+            )
+            page = await self.medapp.session.items(folder, query)
+            self.post_message(msg.PageLoaded(folder, page, generation))
+            if not page.more:
+                break
 
     def on_page_loaded(self, message: msg.PageLoaded) -> None:
         self.medapp.set_offline(False)
