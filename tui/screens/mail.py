@@ -66,6 +66,8 @@ _SORT: dict[FolderKind, SortField] = {
 FETCH_DELAY_S = 0.08
 #: Rows of a folder's first request: more than a tall terminal shows (see `load_page`).
 FIRST_SCREEN_ROWS = 60
+#: The longest the other mailboxes' trees wait for the first list to be shown.
+FIRST_LISTING_WAIT_S = 1.5
 #: Live changes arriving within this time are applied together (one list reload).
 LIVE_COALESCE_S = 0.3
 #: Below this many columns the reader shares the list's place (two panes) ...
@@ -119,6 +121,8 @@ class MailScreen(AssistantActions, MedScreen[None]):
         self._opening = False
         self._watched: str | None = None
         self._watched_profile = ""
+        #: Set once the first list is on screen; the trees not needed for it wait for it.
+        self._first_listed = asyncio.Event()
         self._stale: set[str | None] = set()
         self._live_timer: Timer | None = None
         #: Profiles whose refused password the user has not entered again yet.
@@ -224,12 +228,28 @@ class MailScreen(AssistantActions, MedScreen[None]):
                 )
                 return mailbox, None
 
-        # Trees load side by side; each shows up as soon as it arrives.
-        for next_tree in asyncio.as_completed([load(m) for m in mailboxes]):
-            mailbox, tree = await next_tree
-            if tree is not None:
-                self.post_message(msg.MailboxLoaded(mailbox, tree, name))
+        # The mailbox opened first (the boss's) loads alone, and the others wait until its
+        # inbox is listed (or FIRST_LISTING_WAIT_S): the user waits for that list, not for
+        # the trees (issue #22). They then load side by side, each shown as it arrives.
+        first = [m for m in mailboxes if m.kind is MailboxKind.DELEGATED][:1]
+        rest = [m for m in mailboxes if m not in first]
+        for part in (first, rest):
+            if part is rest and first and self._opens_first(name):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._first_listed.wait(), FIRST_LISTING_WAIT_S)
+            for next_tree in asyncio.as_completed([load(m) for m in part]):
+                mailbox, tree = await next_tree
+                if tree is not None:
+                    self.post_message(msg.MailboxLoaded(mailbox, tree, name))
         self.post_message(msg.WorkspaceReady(len(mailboxes), name))
+
+    def _opens_first(self, profile: str) -> bool:
+        """Whether the boss's inbox of `profile` is what opens first (no start folder)."""
+        return (
+            self.medapp.start_folder is None
+            and self.folder is None
+            and profile == next(iter(self.medapp.profiles))
+        )
 
     def on_mailbox_loaded(self, message: msg.MailboxLoaded) -> None:
         workspace = self.medapp.profiles[message.profile].workspace
@@ -535,6 +555,7 @@ class MailScreen(AssistantActions, MedScreen[None]):
 
     def on_page_loaded(self, message: msg.PageLoaded) -> None:
         self.medapp.set_offline(False)
+        self._first_listed.set()
         self.query_one(ItemList).add_page(message.page, message.generation)
 
     @on(ItemList.NewAbove)
