@@ -1,5 +1,7 @@
 """TUI speed: start to first paint, key-to-redraw while scrolling a 10,000-item folder, and
-the redraw when new mail arrives at the top of it (viewed at the top, and scrolled down).
+the redraw when new mail arrives at the top of it (viewed at the top, and scrolled down); and
+the time from a chat message arriving at a real messenger server (sent by another person's
+client, in its own thread) to its row being drawn in the messenger pane.
 
 Runs the real app headless (Textual's test driver) over a real DelegateSession whose backend is
 the in-memory demo organisation of the TUI tests, so the numbers are the UI's own cost plus
@@ -24,6 +26,7 @@ from typing import Any
 ITEMS = 10_000
 KEYS = 300
 ARRIVALS = 30
+CHAT_MESSAGES = 150
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -277,9 +280,115 @@ def start_to_boss_inbox() -> dict[str, Any]:
     return result
 
 
+async def _chat_arrivals(count: int) -> dict[str, Any]:
+    """Server arrival (the stored event's timestamp) → the pane's row drawn, per message."""
+    import threading
+    from datetime import datetime
+
+    from med import DelegateSession
+    from tests.messenger.messenger_harness import (
+        Clock,
+        Database,
+        Harness,
+        ServerThread,
+        make_settings,
+    )
+    from tests.tui.conftest import MAILBOXES
+    from tests.tui.fakeorg import NOW, FakeOrg
+    from tests.tui.messenger_rig import DOMAIN, ME, PEER, account_for, make_peer
+    from tui.app import make_app
+    from tui.config import TuiConfig
+    from tui.messaging import ConnectionState
+    from tui.screens.chat_pane import ChatPane
+
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        clock = Clock()
+        database = Database(f"sqlite:///{tmp / 'messenger.db'}")
+        settings = make_settings(database, tmp, clock)
+        server = ServerThread(settings)
+        await server.start()
+        harness = Harness(database, settings, clock, server)
+        await harness.tenant("Kreisklinik", DOMAIN)
+        for email in (ME, PEER):
+            await harness.user(email)
+        # The other person's client runs on its own loop and thread, as on another computer.
+        peer_loop = asyncio.new_event_loop()
+        peer_thread = threading.Thread(target=peer_loop.run_forever, daemon=True)
+        peer_thread.start()
+
+        def on_peer(coro: Any) -> Any:
+            return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, peer_loop))
+
+        peer_harness = Harness(database, settings, clock, server)
+        peer = await on_peer(make_peer(peer_harness, PEER))
+        config = TuiConfig(drafts_dir=tmp / "drafts", animations=False)
+        app = make_app(
+            DelegateSession(FakeOrg(), mailboxes=MAILBOXES),
+            config,
+            clock=lambda: NOW,
+            messenger_accounts={"work": account_for(harness, tmp / "chat")},
+        )
+        arrived: dict[int, float] = {}
+        received: dict[int, float] = {}
+        drawn: dict[int, float] = {}
+        latencies: list[float] = []
+        on_the_wire: list[float] = []
+        try:
+            async with app.run_test(size=(120, 40)) as pilot:
+                assert app.messenger is not None
+                conn = app.messenger.current
+                assert conn is not None
+                while conn.state is not ConnectionState.ONLINE:
+                    await pilot.pause(0.05)
+
+                async def note_arrival(_conn: Any, event: Any) -> None:
+                    if event.get("type") == "message":
+                        stored = datetime.fromisoformat(event["ts"]).timestamp()
+                        arrived[int(event["seq"])] = stored
+                        received[int(event["seq"])] = time.time()
+
+                conn.add_event_hook(note_arrival)
+                row = await on_peer(peer.client.create_conversation("direct", [conn.user_id]))
+                cid = str(row["conversation_id"])
+                await pilot.press("6")
+                while cid not in conn.conversations:
+                    await pilot.pause(0.05)
+                pane = app.screen.query_one(ChatPane)
+                pane.open_conversation(cid)
+                painted = asyncio.Event()
+
+                def on_drawn(_profile: str, _cid: str, seq: int) -> None:
+                    drawn.setdefault(seq, time.time())
+                    painted.set()
+
+                pane.on_drawn = on_drawn
+                for n in range(count + 5):  # the first five warm up (keys, caches)
+                    seq = await on_peer(peer.session.send_text(cid, f"Nachricht {n}"))
+                    while seq not in drawn:
+                        painted.clear()
+                        await asyncio.wait_for(painted.wait(), 30)
+                    if n >= 5:
+                        latencies.append((drawn[seq] - arrived[seq]) * 1000)
+                        on_the_wire.append((received[seq] - arrived[seq]) * 1000)
+        finally:
+            await on_peer(peer.client.aclose())
+            peer_loop.call_soon_threadsafe(peer_loop.stop)
+            peer_thread.join(5)
+            await peer_harness.engine.dispose()
+            await harness.close()
+            await server.stop()
+    return {
+        "chat_arrival_to_redraw_ms": _summary(latencies),
+        "chat_arrival_to_client_stream_ms": _summary(on_the_wire),
+        "chat_arrival_to_redraw_goal_p95_ms": 100,
+    }
+
+
 def main() -> None:
     start_to_boss_inbox()
     result = asyncio.run(_run())
+    result.update(asyncio.run(_chat_arrivals(CHAT_MESSAGES)))
     for key, value in result.items():
         print(f"{key}: {value}")
     out = Path(__file__).parent / "results" / "tui.json"

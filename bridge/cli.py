@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from med import DelegateSession, Profile
     from tui.config import TuiConfig
     from tui.first_start import FirstStart
+    from tui.messaging import MessengerAccount
+    from tui.profiles import OpenProfile
 
 app = typer.Typer(
     name="medbridge",
@@ -65,15 +67,48 @@ def _tui_config() -> TuiConfig:
         fail(f"{settings.user_file}: {exc}", 2)  # as documented: 2 for invalid input
 
 
+def _messenger_accounts(profile: str) -> dict[str, MessengerAccount]:
+    """The `[messenger.<profile>]` account of the profile opened (none: the pane says how).
+
+    Its password comes from the variable or file the table names, never from the table; the
+    device keys and protocol state live under the data directory, sealed."""
+    import os
+
+    from tui.messaging import MessengerConfigError, accounts_in
+
+    settings = current_settings()
+    table = settings.table("messenger")
+    if profile not in table:
+        return {}
+    try:
+        return accounts_in(
+            {profile: table[profile]},
+            state_root=paths.data_dir() / "messenger",
+            environ=os.environ,
+        )
+    except MessengerConfigError as exc:
+        fail(f"{settings.user_file}: {exc}", 2)
+
+
 def _run_tui(
     session: DelegateSession | None,
     start_folder: str | None = None,
     relogin: Callable[[str], DelegateSession] | None = None,
+    messenger_accounts: dict[str, MessengerAccount] | None = None,
+    profiles: list[OpenProfile] | None = None,
 ) -> FirstStart | None:
     # The only place outside tui/ that starts the Textual app (an import-linter contract).
     from tui.app import make_app
 
-    return make_app(session, _tui_config(), start_folder=start_folder, relogin=relogin).run()
+    app = make_app(
+        session,
+        _tui_config(),
+        start_folder=start_folder,
+        relogin=relogin,
+        messenger_accounts=messenger_accounts,
+        profiles=profiles,
+    )
+    return app.run()
 
 
 def _relogin(profile: Profile) -> Callable[[str], DelegateSession] | None:
@@ -97,6 +132,7 @@ def _run_demo(store: Path | None, port: int = 0) -> None:
     )
     from exlab.demo import DEMO_PASSWORD
     from med import DelegateSession
+    from tui.messaging import MessengerAccount
 
     store = store or paths.lab_dir() / "demo.sqlite"
     typer.echo("Starting the Exchange lab with the demo organisation …")
@@ -114,8 +150,21 @@ def _run_demo(store: Path | None, port: int = 0) -> None:
             typer.echo("Bridge: new mail in chef's inbox is posted to assistenz's messenger")
             profile = demo_profile(lab.ews_url)
             session = DelegateSession.open(profile, password=DEMO_PASSWORD)
+            # assistenz's own messenger device, beside the bridge's: bridged mail shows in her pane.
+            chat_account = MessengerAccount(
+                profile=profile.name,
+                server=chat.url,
+                user=DEMO_USER,
+                password=DEMO_PASSWORD,
+                state_dir=paths.data_dir() / "demo-messenger" / "assistenz",
+            )
             try:
-                _run_tui(session, start_folder=DEMO_START_FOLDER, relogin=_relogin(profile))
+                _run_tui(
+                    session,
+                    start_folder=DEMO_START_FOLDER,
+                    relogin=_relogin(profile),
+                    messenger_accounts={profile.name: chat_account},
+                )
             finally:
                 asyncio.run(session.close())
 
@@ -138,13 +187,9 @@ def demo(
 def _open_profiles(names: list[str]) -> None:
     """Open several profiles side by side in one TUI, each with its own session and its own
     messenger account (`[messenger.<profile>]`). A profile that cannot be opened shows as
-    failed in the tree; an unknown name stops here with one line."""
-    import os
-
+    failed in the tree; an unknown or repeated name stops here with one line."""
     from bridge.commands._med import exit_code, load_profile, open_session
     from med import MedError
-    from tui.app import make_app
-    from tui.messaging import MessengerConfigError, MessengerHub, accounts_in
     from tui.profiles import OpenProfile, check_profile_names
 
     try:
@@ -154,29 +199,17 @@ def _open_profiles(names: list[str]) -> None:
         fail(str(exc), 2)
     except MedError as exc:
         fail(str(exc), exit_code(exc))
-    try:
-        accounts = accounts_in(
-            current_settings().table("messenger"),
-            state_root=paths.data_dir() / "messenger",
-            environ=os.environ,
-        )
-    except MessengerConfigError as exc:
-        fail(str(exc), 2)
+    accounts: dict[str, MessengerAccount] = {}
+    for name in names:  # one messenger connection per profile that has an account
+        accounts.update(_messenger_accounts(name))
     profiles: list[OpenProfile] = []
     for name, config in zip(names, configs, strict=True):
         try:
             profiles.append(OpenProfile(name, open_session(name), relogin=_relogin(config)))
         except MedError as exc:
             profiles.append(OpenProfile(name, None, error=str(exc)))
-    app = make_app(None, _tui_config(), profiles=profiles)
-    hub = MessengerHub(post=app.post_message)
-    for profile in profiles:  # one messenger connection per profile that has an account
-        if profile.name in accounts:
-            hub.add(accounts[profile.name])
-    if hub.connections:
-        app.messenger = hub
     try:
-        app.run()
+        _run_tui(None, messenger_accounts=accounts, profiles=profiles)
     finally:
         for profile in profiles:
             if profile.session is not None:
@@ -221,12 +254,14 @@ def tui(
         save_profile(paths.config_file(), choice.profile, make_default=True)
         name = choice.profile.name
     try:
+        chosen = load_profile(name)
+        accounts = _messenger_accounts(chosen.name)
         session = open_session(name)
-        relogin = _relogin(load_profile(name))
+        relogin = _relogin(chosen)
     except MedError as exc:
         fail(str(exc), exit_code(exc))
     try:
-        _run_tui(session, relogin=relogin)
+        _run_tui(session, relogin=relogin, messenger_accounts=accounts)
     finally:
         asyncio.run(session.close())
 

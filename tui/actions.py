@@ -82,6 +82,7 @@ MAIL_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("refresh", "dollar_sign", "refresh", "Refresh", show=False),
     ActionSpec("mailbox-settings", "O", "mailbox_settings", "Out of office, rules", show=False),
     ActionSpec("search-mailboxes", "S", "search_mailboxes", "Search all mailboxes", show=False),
+    ActionSpec("toggle-chat", "M", "toggle_chat", "Messenger pane", show=False),
 )
 
 # Calendar screen: day, week and agenda views over several calendars.
@@ -116,8 +117,28 @@ COMPOSE_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("close-compose", "escape", "close", "Close (draft kept)", priority=True),
 )
 
+# Messenger: the full screen (6) and the pane beside the mail (M); active while it has the focus.
+MESSENGER_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("chat-next", "j", "move(1)", "Next", show=False),
+    ActionSpec("chat-prev", "k", "move(-1)", "Previous", show=False),
+    ActionSpec("chat-conversations", "h", "focus_conversations", "Conversations", show=False),
+    ActionSpec("chat-messages", "l", "focus_messages", "Messages", show=False),
+    ActionSpec("chat-write", "i,c", "write", "Write"),
+    ActionSpec("chat-reply", "r", "reply", "Reply"),
+    ActionSpec("chat-react", "plus", "react", "React"),
+    ActionSpec("chat-file", "a", "attach", "File/image"),
+    ActionSpec("chat-voice", "V", "voice", "Voice", show=False),
+    ActionSpec("chat-position", "P", "position", "Position", show=False),
+    ActionSpec("chat-open", "o", "open_line", "Open/view"),
+    ActionSpec("chat-play", "p", "play", "Play voice", show=False),
+    ActionSpec("chat-save", "s", "save", "Save file", show=False),
+    ActionSpec("chat-new", "n", "new_chat", "New chat", show=False),
+    ActionSpec("chat-safety", "S", "safety_number", "Safety number", show=False),
+    ActionSpec("chat-devices", "D", "devices", "My devices", show=False),
+)
+
 ALL_ACTIONS: tuple[ActionSpec, ...] = (
-    APP_ACTIONS + MAIL_ACTIONS + CALENDAR_ACTIONS + COMPOSE_ACTIONS
+    APP_ACTIONS + MAIL_ACTIONS + CALENDAR_ACTIONS + COMPOSE_ACTIONS + MESSENGER_ACTIONS
 )
 
 

@@ -7,29 +7,36 @@ returns the user's choice (`FirstStart`) for the command to act on.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from med import DelegateSession
 from med.errors import MedError, Unreachable
 from med.model import Item, MailboxKind
+from messenger.client import MessengerError
+from tui import messages as msg
 from tui.actions import APP_ACTIONS, bindings
 from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
+from tui.messaging import ConnectionState, MessengerAccount, MessengerHub
 from tui.profiles import OpenProfile, ProfileState
 from tui.widgets.context_bar import BusyLabel
 from tui.workspace import Workspace
 
 if TYPE_CHECKING:
-    from tui.messaging import MessengerHub
+    from tui.screens.chat_pane import ChatPane
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +51,17 @@ _PROGRESS = {
     "names": "looking up names",
     "attachment": "fetching attachment",
     "freebusy": "asking for free/busy",
+    "chat-send": "sending",
+    "chat-trust": "checking keys",
 }
+
+#: The header's word for a messenger connection that is not online.
+_CHAT_STATE = {
+    ConnectionState.CONNECTING: "✉ connecting…",
+    ConnectionState.OFFLINE: "✉ chat offline",
+}
+#: How long quitting waits for the messenger to close its stream cleanly.
+CLOSE_CHAT_S = 0.5
 
 
 class MedApp(App[FirstStart | None]):
@@ -61,7 +78,7 @@ class MedApp(App[FirstStart | None]):
         *,
         clock: Callable[[], datetime] | None = None,
         start_folder: str | None = None,
-        messenger: Any = None,
+        messenger: MessengerHub | None = None,
         relogin: Callable[[str], DelegateSession] | None = None,
         profiles: list[OpenProfile] | None = None,
     ) -> None:
@@ -83,9 +100,11 @@ class MedApp(App[FirstStart | None]):
         self.drafts = DraftStore(config.drafts_dir)
         self._clock = clock
         self.start_folder = start_folder
-        #: The messenger client once it is connected; the messenger screen reads it.
+        #: The messenger accounts (profile → connection); None without any configured.
         self.messenger = messenger
         self._busy: dict[str, str] = {}
+        #: Mounted messenger panes (the screen's, the one beside the mail); each gets updates.
+        self.chat_panes: set[ChatPane] = set()
         if not config.animations:
             self.animation_level = "none"
 
@@ -119,31 +138,11 @@ class MedApp(App[FirstStart | None]):
             self.active = name
             self._follow_in_messenger(name)
 
-    def _hub(self) -> MessengerHub | None:
-        """The messenger connections by profile, when the app was given them."""
-        if self.messenger is None:
-            return None
-        from tui.messaging import MessengerHub
-
-        return self.messenger if isinstance(self.messenger, MessengerHub) else None
-
     def _follow_in_messenger(self, name: str) -> None:
         """The messenger shows the account of the profile worked in (where it has one)."""
-        hub = self._hub()
+        hub = self.messenger
         if hub is not None and name in hub.connections:
             hub.active = name
-
-    def start_profile_messengers(self) -> None:
-        """Run each profile's messenger connection in a worker of its own; quitting cancels
-        them with the app's other workers."""
-        hub = self._hub()
-        if hub is None:
-            return
-        for name, connection in hub.connections.items():
-            self.run_worker(
-                connection.run(), group="messenger", name=f"messenger:{name}", exit_on_error=False
-            )
-        self._follow_in_messenger(self.active)
 
     def organisation_prefix(self, name: str | None = None) -> str:
         """ "Organisation · " before a header while several profiles are open, else ""."""
@@ -166,8 +165,7 @@ class MedApp(App[FirstStart | None]):
 
         self.install_screen(MailScreen(), "mail")
         self.push_screen("mail")
-        if self.multi:
-            self.start_profile_messengers()
+        self.start_messenger()
         leftover = self.drafts.all()
         if leftover:
             self.notify(
@@ -236,9 +234,47 @@ class MedApp(App[FirstStart | None]):
         self.exit()
 
     async def on_unmount(self) -> None:
+        await self.stop_messenger()
         for profile in self.profiles.values():
             if profile.opened_here is not None:
                 await profile.opened_here.close()
+
+    # ------------------------------------------------------------------ messenger
+
+    def start_messenger(self) -> None:
+        """Run each account's connection in a worker (group "messenger")."""
+        if self.messenger is None:
+            return
+        for profile, conn in self.messenger.connections.items():
+            self.run_worker(
+                conn.run(), group="messenger", name=f"messenger:{profile}", exit_on_error=False
+            )
+        self._follow_in_messenger(self.active)
+
+    async def stop_messenger(self) -> None:
+        """Cancel the stream workers and close the connections, briefly: quitting is instant."""
+        if self.messenger is None:
+            return
+        for worker in [w for w in self.workers if w.group == "messenger"]:
+            worker.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.messenger.close(), CLOSE_CHAT_S)
+
+    def _to_chat_panes(self, message: Message) -> None:
+        for pane in list(self.chat_panes):
+            pane.handle(message)
+
+    @on(msg.ConnectionStateChanged)
+    def _chat_state(self, message: msg.ConnectionStateChanged) -> None:
+        self._to_chat_panes(message)
+        self.show_busy()
+
+    @on(msg.ConversationsChanged)
+    @on(msg.ChatMessageArrived)
+    @on(msg.ChatLineChanged)
+    @on(msg.BrandingChanged)
+    def _chat_update(self, message: Message) -> None:
+        self._to_chat_panes(message)
 
     async def sign_in_again(self, password: str, profile_name: str | None = None) -> None:
         """Replace a profile's session by one with another password (the old one is closed)."""
@@ -263,7 +299,7 @@ class MedApp(App[FirstStart | None]):
             )
         else:
             self.notify("The server answers again.", title="Online", timeout=4)
-        self._show_busy()
+        self.show_busy()
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen, binding_table
@@ -307,7 +343,7 @@ class MedApp(App[FirstStart | None]):
             self._busy[str(id(worker))] = _PROGRESS[group]
         elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self._busy.pop(str(id(worker)), None)
-        self._show_busy()
+        self.show_busy()
         if event.state is WorkerState.ERROR:
             error = worker.error
             if isinstance(error, Unreachable):
@@ -317,6 +353,8 @@ class MedApp(App[FirstStart | None]):
                     return  # the header says it already; one notification per outage
             if isinstance(error, MedError):
                 self.notify(str(error), title=error.title, severity="error", timeout=8)
+            elif isinstance(error, MessengerError):
+                self.notify(str(error), title="Messenger", severity="error", timeout=8)
             else:
                 log.error("unexpected error in %s", worker.name, exc_info=error)
                 self.notify(
@@ -326,11 +364,14 @@ class MedApp(App[FirstStart | None]):
                     timeout=8,
                 )
 
-    def _show_busy(self) -> None:
+    def show_busy(self) -> None:
         labels = sorted(set(self._busy.values()))
         text = ("⟳ " + ", ".join(labels) + "…") if labels else ""
         if self.offline:
             text = "⚠ offline · reconnecting…"
+        chat = self.messenger.current if self.messenger is not None else None
+        if chat is not None and chat.state in _CHAT_STATE:
+            text = f"{text} {_CHAT_STATE[chat.state]}".strip()
         for screen in self.screen_stack:
             for label in screen.query(BusyLabel):
                 label.update(text)
@@ -349,6 +390,7 @@ def make_app(
     start_folder: str | None = None,
     relogin: Callable[[str], DelegateSession] | None = None,
     profiles: list[OpenProfile] | None = None,
+    messenger_accounts: Mapping[str, MessengerAccount] | None = None,
 ) -> MedApp:
     """The app as `medbridge tui` runs it.
 
@@ -361,8 +403,11 @@ def make_app(
             again in the app; None where the sign-in takes no password.
         profiles: several profiles side by side (then `session` and `relogin` are None);
             their sessions stay the caller's to close.
+        messenger_accounts: the messenger account of each profile (`[messenger.<profile>]`),
+            by profile name: one connection each; the active profile's is shown; none: the
+            messenger screen says how to add one.
     """
-    return MedApp(
+    app = MedApp(
         session,
         config,
         clock=clock,
@@ -370,3 +415,12 @@ def make_app(
         relogin=relogin,
         profiles=profiles,
     )
+    if messenger_accounts:
+        from tui.screens.chat_image import prepare_terminal_graphics
+
+        prepare_terminal_graphics()
+        hub = MessengerHub(app.post_message)
+        for account in messenger_accounts.values():
+            hub.add(account)
+        app.messenger = hub
+    return app

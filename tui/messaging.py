@@ -21,7 +21,8 @@ Public interface (a profile's connection is `hub.get(profile)`; every message na
   (id → `Conversation`, each with `lines`, `unread`, `kind`, `title`), `outbox` (queued sends).
 - Sending (queued while offline, persisted sealed to the device keys, flushed on reconnect):
   `send_text(cid, text, reply_to=)`, `send_file(cid, path)`, `send_voice(cid, path)`,
-  `send_location(cid, lat, lon, accuracy_m)`, `react(cid, seq, emoji)`; `mark_read(cid)`.
+  `send_location(cid, lat, lon, accuracy_m)`, `react(cid, seq, emoji)`; `mark_read(cid)`
+  (not async: the count drops at once, the receipt goes out beside the stream).
 - Attachments: `fetch(ref)` → decrypted bytes.
 - Verification: `safety_number(user_id)`, `my_devices()` (`DeviceTrust` list),
   `approve_device(device_id)`, `holds_master_key`.
@@ -35,6 +36,8 @@ Messages posted (see `tui.messages`): `ConnectionStateChanged`, `ConversationsCh
 `ChatMessageArrived` (a decrypted message with its structured content), `ChatLineChanged`
 (reactions, receipts, edits, a queued message sent), `BrandingChanged`, `MessengerEventArrived`.
 
+What the pane showed (the last HISTORY_LINES messages per conversation) is kept sealed to the
+device keys beside the protocol state, so a restart shows the conversations as they were.
 Nothing here logs a password, a key or message content.
 """
 
@@ -48,7 +51,7 @@ import logging
 import mimetypes
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,12 +66,15 @@ from messenger.client import (
 from messenger.client.content import (
     AttachmentRef,
     Content,
+    ContentError,
     Edit,
     File,
     Location,
     Reaction,
     Text,
     Voice,
+    encode,
+    parse_content,
 )
 from messenger.client.e2e import (
     DecryptedMessage,
@@ -107,6 +113,8 @@ log = logging.getLogger(__name__)
 ALARM_EVENTS = ("alarm", "alarm_status")
 #: Seconds between saves of the protocol state while messages arrive (and at the end).
 SAVE_EVERY_S = 2.0
+#: Messages kept per conversation in the local history (sealed, like the protocol state).
+HISTORY_LINES = 500
 #: Reconnect back-off, seconds.
 FIRST_RETRY_S, LAST_RETRY_S = 0.2, 5.0
 
@@ -298,6 +306,8 @@ class MessengerConnection:
         self._last_save = 0.0
         self._dirty = False
         self._flush_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._saving: asyncio.Task[None] | None = None
         self.closed = False
 
     # ------------------------------------------------------------------ files
@@ -313,6 +323,10 @@ class MessengerConnection:
     @property
     def _cursors_path(self) -> Path:
         return self.account.state_dir / "cursors.json"
+
+    @property
+    def _history_path(self) -> Path:
+        return self.account.state_dir / "history.sealed"
 
     @property
     def _outbox_path(self) -> Path:
@@ -336,22 +350,34 @@ class MessengerConnection:
         """Connect and stream until cancelled; retries (offline) while the server is away."""
         delay = FIRST_RETRY_S
         self._post(ConnectionStateChanged(self.profile, self.state.value, ""))
+        session_ended = False
         try:
             while not self.closed:
                 try:
                     if self.e2e is None:
                         await self._sign_in()
+                    elif session_ended:  # expired or revoked: the same device signs in again
+                        await self.client.login(
+                            self.account.user, self.account.password, device_id=self.device_id
+                        )
+                    session_ended = False
                     await self._stream_once()
                     delay = FIRST_RETRY_S
                 except Unauthenticated as exc:
-                    self._set_state(ConnectionState.OFFLINE, f"sign-in refused: {exc}")
-                    return
+                    if self.e2e is None or session_ended:
+                        self._set_state(ConnectionState.OFFLINE, f"sign-in refused: {exc}")
+                        return
+                    session_ended = True
+                    self._set_state(ConnectionState.CONNECTING, "session ended: signing in again")
                 except KeyStoreError as exc:
                     self._set_state(ConnectionState.OFFLINE, f"device keys unusable: {exc}")
                     return
                 except (TransportError, OSError) as exc:
                     log.info("messenger %s unreachable: %s", self.profile, type(exc).__name__)
                     self._set_state(ConnectionState.OFFLINE, "the messenger cannot be reached")
+                except MessengerError as exc:  # refused or failing server: said, and tried again
+                    log.info("messenger %s: %s", self.profile, type(exc).__name__)
+                    self._set_state(ConnectionState.OFFLINE, str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, LAST_RETRY_S)
                 self._set_state(ConnectionState.CONNECTING)
@@ -360,6 +386,8 @@ class MessengerConnection:
 
     async def _shutdown(self) -> None:
         self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
         stream, self._stream = self._stream, None
         if stream is not None:
             with contextlib.suppress(Exception):
@@ -383,6 +411,7 @@ class MessengerConnection:
             await e2e.register_device(acc.device_name)
             self.client.cursors = Cursors()
         self.keys, self.e2e = keys, e2e
+        self._load_history()
         self._load_outbox()
         await self._load_branding()
         await self.refresh_conversations()
@@ -417,21 +446,80 @@ class MessengerConnection:
             self.client.cursors = Cursors()
 
     def _save(self, *, force: bool = False) -> None:
-        """Protocol state, then the stream position (never past what the state holds)."""
-        if self.e2e is None or not (self._dirty or force):
+        """Protocol state, then the stream position (never past what the state holds).
+
+        The state is taken here, in stream order; the sealed write runs in a thread unless
+        `force` (at the end), so the pane is not kept waiting for the disk."""
+        if self.e2e is None or self.keys is None or not (self._dirty or force):
             return
         now = time.monotonic()
-        if not force and now - self._last_save < SAVE_EVERY_S:
+        if not force and (now - self._last_save < SAVE_EVERY_S or self._saving is not None):
             return
+        sealed = seal_state(self.keys, self.e2e.export_state())
+        history = seal_state(self.keys, json.dumps(self._history_doc()).encode())
+        safe = self.e2e.safe_cursors(self.client.cursors)
+        cursors = json.dumps({"conversations": safe.conversations, "to_device": safe.to_device})
+        self._last_save, self._dirty = now, False
+        if force:
+            self._write_state(sealed, history, cursors.encode())
+            return
+
+        async def write() -> None:
+            try:
+                await asyncio.to_thread(self._write_state, sealed, history, cursors.encode())
+            finally:
+                self._saving = None
+
+        self._saving = asyncio.get_running_loop().create_task(write())
+
+    def _write_state(self, sealed: bytes, history: bytes, cursors: bytes) -> None:
         try:
-            self.e2e.save_state(self._state_path)
-            safe = self.e2e.safe_cursors(self.client.cursors)
-            doc = {"conversations": safe.conversations, "to_device": safe.to_device}
-            write_private_file(self._cursors_path, json.dumps(doc).encode())
+            write_private_file(self._state_path, sealed)
+            write_private_file(self._history_path, history)
+            write_private_file(self._cursors_path, cursors)
         except OSError as exc:
             log.warning("cannot save the messenger state of %s: %s", self.profile, exc.strerror)
+            self._dirty = True
+
+    def _history_doc(self) -> dict[str, Any]:
+        """What the pane showed, to show it again after a restart (the server keeps only
+        ciphertext this device can no longer open)."""
+        return {
+            "names": self._names,
+            "conversations": [
+                {
+                    "id": c.conversation_id,
+                    "kind": c.kind,
+                    "name": c.name,
+                    "title": c.title,
+                    "members": list(c.members),
+                    "unread": c.unread,
+                    "lines": [d for ln in c.lines[-HISTORY_LINES:] if (d := _line_doc(ln))],
+                }
+                for c in self.conversations.values()
+            ],
+        }
+
+    def _load_history(self) -> None:
+        assert self.keys is not None
+        if not self._history_path.exists():
             return
-        self._last_save, self._dirty = now, False
+        try:
+            doc = json.loads(open_state(self.keys, self._history_path.read_bytes()))
+            self._names.update({str(k): str(v) for k, v in doc["names"].items()})
+            for c in doc["conversations"]:
+                conv = Conversation(
+                    str(c["id"]),
+                    str(c["kind"]),
+                    str(c["name"]),
+                    tuple(str(m) for m in c["members"]),
+                    [_line_from_doc(d) for d in c["lines"]],
+                    int(c["unread"]),
+                    str(c["title"]),
+                )
+                self.conversations.setdefault(conv.conversation_id, conv)
+        except (OSError, ValueError, KeyError, TypeError, CryptoError, ContentError) as exc:
+            log.warning("message history of %s unreadable: %s", self.profile, type(exc).__name__)
 
     async def _load_branding(self) -> None:
         try:
@@ -455,10 +543,11 @@ class MessengerConnection:
             conv = self.conversations.get(cid)
             if conv is None:
                 conv = Conversation(cid, str(row.get("kind", "group")), str(row.get("name") or ""))
-                self.conversations[cid] = conv
+                await self._complete(conv)
+                conv = self.conversations.setdefault(cid, conv)
             else:
                 conv.name = str(row.get("name") or "")
-            await self._complete(conv)
+                await self._complete(conv)
         self._post(ConversationsChanged(self.profile))
 
     async def _complete(self, conv: Conversation) -> None:
@@ -478,14 +567,15 @@ class MessengerConnection:
     async def _conversation(self, cid: str) -> Conversation:
         conv = self.conversations.get(cid)
         if conv is None:
+            # Complete before it is listed: screens never see a half-known conversation.
             conv = Conversation(cid, "group", "")
-            self.conversations[cid] = conv
             try:
                 row = await self.client.conversation(cid)
                 conv.kind, conv.name = str(row.get("kind", "group")), str(row.get("name") or "")
             except MessengerError:
                 pass
             await self._complete(conv)
+            conv = self.conversations.setdefault(cid, conv)
             self._post(ConversationsChanged(self.profile))
         return conv
 
@@ -545,7 +635,7 @@ class MessengerConnection:
             return
         if kind == "synced":
             self._set_state(ConnectionState.ONLINE)
-            asyncio.get_running_loop().create_task(self.flush_outbox())
+            self._background(self.flush_outbox())
         if kind == "receipt":
             await self._on_receipt(event)
             return
@@ -565,6 +655,7 @@ class MessengerConnection:
         for line in conv.lines:
             if line.mine and 0 < line.seq <= seq and line.receipts.get(user) != "read":
                 line.receipts[user] = kind
+                self._dirty = True
                 self._post(ChatLineChanged(self.profile, conv.conversation_id, line.key))
 
     async def _on_result(self, result: E2EResult) -> None:
@@ -627,11 +718,20 @@ class MessengerConnection:
         line.content, line.problem = content, ""
         line.verified = msg.sender_verified
         line.sent_at_ms, line.reply_to = msg.sent_at_ms, msg.reply_to
+        self._post(ChatMessageArrived(self.profile, conv.conversation_id, line))
         if not mine:
             conv.unread += 1
-            with contextlib.suppress(MessengerError):
-                await self.client.receipt(conv.conversation_id, msg.seq, "delivered")
-        self._post(ChatMessageArrived(self.profile, conv.conversation_id, line))
+            self._background(self._receipt(conv.conversation_id, msg.seq, "delivered"))
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run beside the stream (receipts, flushing): the next event does not wait for it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _receipt(self, conversation_id: str, seq: int, kind: str) -> None:
+        with contextlib.suppress(MessengerError):
+            await self.client.receipt(conversation_id, seq, kind)
 
     @staticmethod
     def _insert(conv: Conversation, line: ChatLine) -> None:
@@ -643,8 +743,9 @@ class MessengerConnection:
             index -= 1
         conv.lines.insert(index, line)
 
-    async def mark_read(self, conversation_id: str) -> None:
-        """The user looked at the conversation: unread to 0 and a read receipt for its last."""
+    def mark_read(self, conversation_id: str) -> None:
+        """The user looked at the conversation: unread to 0 at once, and a read receipt for
+        its last message sent beside the stream."""
         conv = self.conversations.get(conversation_id)
         if conv is None or conv.unread == 0:
             return
@@ -652,8 +753,7 @@ class MessengerConnection:
         last = max((ln.seq for ln in conv.lines if not ln.mine and ln.seq), default=0)
         self._post(ConversationsChanged(self.profile))
         if last and self.state is ConnectionState.ONLINE:
-            with contextlib.suppress(MessengerError):
-                await self.client.receipt(conversation_id, last, "read")
+            self._background(self._receipt(conversation_id, last, "read"))
 
     # ------------------------------------------------------------------ sending
 
@@ -682,6 +782,13 @@ class MessengerConnection:
         )
 
     async def react(self, cid: str, seq: int, emoji: str) -> None:
+        """React to message `seq`; shown at once (our own copy does not come back to us)."""
+        conv = self.conversations.get(cid)
+        target = conv.line(seq) if conv is not None else None
+        if conv is not None and target is not None:
+            target.reactions.setdefault(emoji, set()).add(self.user_id)
+            self._dirty = True
+            self._post(ChatLineChanged(self.profile, cid, target.key))
         await self._queue(Outgoing(_txn(), cid, "reaction", text=emoji, target=seq), show=False)
 
     @staticmethod
@@ -694,6 +801,7 @@ class MessengerConnection:
         conv = self.conversations.get(out.conversation_id)
         line = ChatLine(0, self.user_id, True, out.content(), txn_id=out.txn_id, queued=True)
         line.reply_to = out.reply_to
+        line.sent_at_ms = int(time.time() * 1000)
         if out.kind in ("file", "voice"):
             line.content = _local_file(out)
         self.outbox.append(out)
@@ -731,6 +839,7 @@ class MessengerConnection:
             return
         key = line.key
         line.queued, line.problem = False, problem
+        self._dirty = True
         if seq:
             line.seq = seq
             conv.lines.remove(line)
@@ -824,6 +933,62 @@ class MessengerConnection:
         """End the stream and keep the state (also what cancelling `run` does)."""
         self.closed = True
         await self._shutdown()
+
+
+def _line_doc(line: ChatLine) -> dict[str, Any] | None:
+    """A shown message as JSON for the sealed history (queued ones live in the outbox)."""
+    if line.queued:
+        return None
+    doc: dict[str, Any] = {
+        "seq": line.seq,
+        "sender": line.sender_user_id,
+        "mine": line.mine,
+        "verified": line.verified,
+        "sent_at_ms": line.sent_at_ms,
+        "reply_to": line.reply_to,
+        "edited": line.edited,
+        "deleted": line.deleted,
+        "reactions": {emoji: sorted(users) for emoji, users in line.reactions.items()},
+        "receipts": line.receipts,
+        "problem": line.problem,
+    }
+    content = line.content
+    if isinstance(content, File | Voice) and not content.attachment.attachment_id:
+        ref = content.attachment  # sent from here: the file is on this computer
+        kind = "voice" if isinstance(content, Voice) else "file"
+        doc["local"] = {"kind": kind, "name": ref.name, "mime": ref.mime, "size": ref.key.size}
+    elif content is not None:
+        try:
+            doc["content"] = encode(content)
+        except ContentError:
+            doc["problem"] = doc["problem"] or "not kept"
+    return doc
+
+
+def _line_from_doc(doc: Mapping[str, Any]) -> ChatLine:
+    content: Content | None = None
+    if doc.get("content") is not None:
+        content = parse_content(doc["content"]).content
+    elif doc.get("local") is not None:
+        local = doc["local"]
+        ref = AttachmentRef(
+            "", str(local["name"]), str(local["mime"]), AttachmentKey(b"", b"", int(local["size"]))
+        )
+        content = Voice(ref, 0) if local["kind"] == "voice" else File(ref)
+    return ChatLine(
+        seq=int(doc["seq"]),
+        sender_user_id=str(doc["sender"]),
+        mine=bool(doc["mine"]),
+        content=content,
+        verified=bool(doc["verified"]),
+        sent_at_ms=doc.get("sent_at_ms"),
+        reply_to=doc.get("reply_to"),
+        edited=bool(doc["edited"]),
+        deleted=bool(doc["deleted"]),
+        reactions={str(e): set(users) for e, users in doc["reactions"].items()},
+        receipts={str(u): str(k) for u, k in doc["receipts"].items()},
+        problem=str(doc["problem"]),
+    )
 
 
 def _txn() -> str:

@@ -52,13 +52,17 @@ def build_app(session: DelegateSession, config: TuiConfig) -> Callable[..., MedA
     return build
 
 
+#: Worker groups that run as long as their screen or the app (never waited for).
+LONG_RUNNING = ("live", "messenger")
+
+
 async def settle(pilot: object) -> None:
     """Let workers finish and their messages be handled (no sleeps: waits on the app itself)."""
     app = pilot.app  # type: ignore[attr-defined]
     for _ in range(4):
         await pilot.pause()  # type: ignore[attr-defined]
-        # Live-update subscriptions run until the screen goes; everything else finishes.
-        finite = [w for w in app.workers if w.group != "live"]
+        # Live-update subscriptions and messenger streams run until the app ends; the rest finish.
+        finite = [w for w in app.workers if w.group not in LONG_RUNNING]
         if finite:  # (an empty list would mean "all workers" to Textual)
             await app.workers.wait_for_complete(finite)
     await pilot.pause()  # type: ignore[attr-defined]

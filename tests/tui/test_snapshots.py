@@ -119,3 +119,19 @@ def test_two_profiles_mail_screen(snap_compare: Callable[..., bool], tmp_path: P
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_messenger_screen(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    """Conversations with unread counts, verified and unverified senders, a reply, a reaction,
+    receipts, a position, an image and a voice message, in the tenant's colour."""
+    from tests.tui.chat_fixture import filled_hub
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        pilot.app.messenger = filled_hub(pilot.app.post_message, tmp_path, NOW)
+        await pilot.press("6")
+        await settle(pilot)
+        pilot.app.screen.query_one("#chat-messages").focus()
+        await settle(pilot)
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)

@@ -28,6 +28,11 @@ class MedScreen(Screen[R]):
     def medapp(self) -> MedApp:
         return medapp_of(self)
 
+    def on_screen_resume(self) -> None:
+        # The header missed changes (progress, connection state) while another screen showed;
+        # Textual runs this besides the subclasses' own handlers.
+        self.medapp.show_busy()
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.medapp.worker_changed(event)
 

@@ -46,6 +46,7 @@ from tui.profiles import OpenProfile, ProfileState
 from tui.rights import allows
 from tui.screens.assistant_actions import AssistantActions
 from tui.screens.base import MedScreen
+from tui.screens.chat_pane import ChatPane
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from tui.widgets.context_bar import ContextBar, NewMailNotice, TopBar
 from tui.widgets.folder_tree import FolderTree, ProfileNode, TreeData
@@ -109,6 +110,14 @@ class MailScreen(AssistantActions, MedScreen[None]):
     MailScreen.-single FolderTree { display: none; }
     MailScreen.-single.-browsing FolderTree { display: block; width: 1fr; }
     MailScreen.-single.-browsing ItemList { display: none; }
+    MailScreen #mail-chat { display: none; width: 46; border-left: vkey $primary; }
+    MailScreen.-chat #mail-chat { display: block; }
+    MailScreen.-narrow.-chat FolderTree { display: none; }
+    MailScreen.-narrow.-chat.-browsing FolderTree { display: block; }
+    MailScreen.-single.-chat #mail-chat { width: 1fr; border-left: none; }
+    MailScreen.-single.-chat FolderTree { display: none; }
+    MailScreen.-single.-chat ItemList { display: none; }
+    MailScreen.-single.-chat Reader { display: none; }
     """
 
     def __init__(self) -> None:
@@ -137,8 +146,20 @@ class MailScreen(AssistantActions, MedScreen[None]):
                 page_size=self.medapp.config.page_size, now=self.medapp.now(), id="items"
             )
             yield Reader(id="reader")
+            yield ChatPane(compact=True, id="mail-chat")
         yield Input(placeholder=_FOLDER_SEARCH_HINT, id="search")
         yield Footer()
+
+    def action_toggle_chat(self) -> None:
+        """Show the messenger beside the mail (focused), or hide it again."""
+        shown = not self.has_class("-chat")
+        self.set_class(shown, "-chat")
+        pane = self.query_one("#mail-chat", ChatPane)
+        if shown:
+            pane.refresh_all()
+            self.call_after_refresh(pane.conversations_list.focus)
+        else:
+            self._focus_pane(self.query_one(ItemList))
 
     def on_resize(self, event: events.Resize) -> None:
         width = event.size.width
