@@ -2,9 +2,10 @@
 
 An external consultant or a person with several roles works in several organisations at once
 (`medbridge tui --profile kreis --profile klinikum`). Each profile keeps its own
-`DelegateSession` (EWS or Graph, its own credentials), its own `Workspace` and its own
-messenger connection; the app shows them side by side and one failing to sign in leaves the
-others working. With one profile the app looks as it always did (no organisation level).
+`DelegateSession` (EWS or Graph, its own credentials) and its own `Workspace`; its messenger
+connection is `MedApp.messenger.get(name)` (`tui.messaging.MessengerHub`). The app shows
+them side by side, and one failing to sign in leaves the others working. With one profile the
+app looks as it always did (no organisation level).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from med import DelegateSession
 from tui.workspace import Workspace
@@ -36,7 +36,6 @@ class OpenProfile:
         organisation: how the header and the tree name the organisation; the name by default.
         relogin: a new session for another password (None: the sign-in takes no password).
         error: why the profile could not be opened or signed in.
-        messenger: this profile's messenger connection once it is made (one per profile).
     """
 
     name: str
@@ -44,7 +43,6 @@ class OpenProfile:
     organisation: str = ""
     relogin: Callable[[str], DelegateSession] | None = None
     error: str | None = None
-    messenger: Any = None
     state: ProfileState = ProfileState.LOADING
     workspace: Workspace = field(default_factory=Workspace)
     #: Sessions the app opened itself (after a new password) and so closes itself.
