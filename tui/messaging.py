@@ -211,6 +211,7 @@ class Branding:
 
     primary: str | None = None
     accent: str | None = None
+    name: str = ""
 
 
 @dataclass
@@ -526,9 +527,13 @@ class MessengerConnection:
             config = await self.client.tenant_config()
         except MessengerError:
             return
+        brand = config.get("branding")
+        if not isinstance(brand, Mapping):
+            return
         branding = Branding(
-            primary=_colour(config.get("primary_colour")),
-            accent=_colour(config.get("accent_colour")),
+            primary=_colour(brand.get("primary_colour")),
+            accent=_colour(brand.get("accent_colour")),
+            name=str(brand.get("name") or ""),
         )
         if branding != self.branding:
             self.branding = branding
@@ -711,6 +716,14 @@ class MessengerConnection:
                     del target.reactions[content.emoji]
             self._post(ChatLineChanged(self.profile, conv.conversation_id, target.key))
             return
+        if isinstance(content, Location) and content.live is not None:
+            shared = _live_line(conv, content.live.id)
+            if shared is not None and shared.seq != msg.seq:
+                # A live position moves the first one; only its sender may move it.
+                if shared.sender_user_id == msg.sender_user_id:
+                    shared.content, shared.sent_at_ms = content, msg.sent_at_ms
+                    self._post(ChatLineChanged(self.profile, conv.conversation_id, shared.key))
+                return
         line = conv.line(msg.seq)
         if line is None:
             line = ChatLine(msg.seq, msg.sender_user_id, mine, content)
@@ -989,6 +1002,15 @@ def _line_from_doc(doc: Mapping[str, Any]) -> ChatLine:
         receipts={str(u): str(k) for u, k in doc["receipts"].items()},
         problem=str(doc["problem"]),
     )
+
+
+def _live_line(conv: Conversation, share_id: str) -> ChatLine | None:
+    """The line that started the live position sharing `share_id`, if shown."""
+    for line in conv.lines:
+        content = line.content
+        if isinstance(content, Location) and content.live and content.live.id == share_id:
+            return line
+    return None
 
 
 def _txn() -> str:

@@ -309,3 +309,22 @@ async def test_files_and_voice_go_out_encrypted(chat_server: Harness, tmp_path: 
     finally:
         await stop(task)
         await peer.close()
+
+
+async def test_live_position_moves_its_line(chat_server: Harness, tmp_path: Path) -> None:
+    conn, _, task = await start(chat_server, tmp_path)
+    peer = await make_peer(chat_server, PEER)
+    try:
+        created = await peer.client.create_conversation("direct", [conn.user_id])
+        cid = str(created["conversation_id"])
+        _, share = await peer.session.share_live_location(cid, 52.5, 13.4, 10.0, seconds=600)
+        await peer.session.update_live_location(cid, share, 52.6, 13.5, 5.0)
+        await peer.session.send_text(cid, "Bin gleich da")
+        await until(lambda: cid in conn.conversations and len(conn.conversations[cid].lines) == 2)
+        live, text = conn.conversations[cid].lines
+        assert isinstance(live.content, Location)
+        assert (live.content.lat, live.content.lon) == (52.6, 13.5)
+        assert text.content == Text("Bin gleich da")
+    finally:
+        await stop(task)
+        await peer.close()

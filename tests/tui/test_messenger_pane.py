@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from textual.color import Color
 from textual.widgets import Input, OptionList
 
 from messenger.client.content import Reaction, Text
@@ -79,7 +80,9 @@ async def test_receive_see_decrypted_and_answer(
             await until(pilot, lambda: any("Rückruf Dr. Weber" in r for r in pane_rows(app)))
             text = screen_text(app)
             assert "chef ✓" in text  # verified sender
-            assert "● online" in text
+            assert "● online · assistenz@klinik.example · Kreisklinik" in text
+            status = pane_of(app).query_one("#chat-status")
+            assert status.styles.background == Color.parse("#0b5cad")  # the tenant's colour
             await pilot.press("l", "i")
             await pilot.press(*"Erledigt")
             await pilot.press("enter")

@@ -182,6 +182,8 @@ class ChatPane(Vertical):
             status.update("Messenger: no account for this profile (see docs/tui.md, Messenger)")
             return
         text = f"{STATE_TEXT[conn.state]} · {conn.account.user}"
+        if conn.branding.name:
+            text += f" · {conn.branding.name}"
         if conn.reason and conn.state is not ConnectionState.ONLINE:
             text += f" · {conn.reason}"
         if conn.outbox:
