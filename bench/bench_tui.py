@@ -233,7 +233,11 @@ async def _start_to_boss_inbox(lab: Any, drafts: Path) -> tuple[list[float], lis
                 t.name == "med-watch" for t in threading.enumerate()
             ):
                 await pilot.pause(0.05)
-            await pilot.pause(0.3)  # the stream is open and waiting on the server
+            # Everything else has loaded; the stream is open and waiting on the server.
+            finite = [w for w in app.workers if w.group not in ("live", "messenger")]
+            if finite:
+                await app.workers.wait_for_complete(finite)
+            await pilot.pause(0.3)
             quit_start = time.perf_counter()
             await pilot.press("q")
         quits.append(time.perf_counter() - quit_start)
