@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tui.config import TuiConfig
     from tui.first_start import FirstStart
     from tui.messaging import MessengerAccount
+    from tui.profiles import OpenProfile
 
 app = typer.Typer(
     name="medbridge",
@@ -130,6 +131,7 @@ def _run_tui(
     start_folder: str | None = None,
     relogin: Callable[[str], DelegateSession] | None = None,
     messenger_accounts: dict[str, MessengerAccount] | None = None,
+    profiles: list[OpenProfile] | None = None,
 ) -> FirstStart | None:
     # The only place outside tui/ that starts the Textual app (an import-linter contract).
     from tui.app import make_app
@@ -140,6 +142,7 @@ def _run_tui(
         start_folder=start_folder,
         relogin=relogin,
         messenger_accounts=messenger_accounts,
+        profiles=profiles,
     )
     return app.run()
 
@@ -217,9 +220,47 @@ def demo(
     _run_demo(store, port)
 
 
+def _open_profiles(names: list[str]) -> None:
+    """Open several profiles side by side in one TUI, each with its own session and its own
+    messenger account (`[messenger.<profile>]`). A profile that cannot be opened shows as
+    failed in the tree; an unknown or repeated name stops here with one line."""
+    from bridge.commands._med import exit_code, load_profile, open_session
+    from med import MedError
+    from tui.profiles import OpenProfile, check_profile_names
+
+    try:
+        check_profile_names(names)
+        configs = [load_profile(name) for name in names]
+    except ValueError as exc:
+        fail(str(exc), 2)
+    except MedError as exc:
+        fail(str(exc), exit_code(exc))
+    accounts: dict[str, MessengerAccount] = {}
+    for name in names:  # one messenger connection per profile that has an account
+        accounts.update(_messenger_accounts(name))
+    profiles: list[OpenProfile] = []
+    for name, config in zip(names, configs, strict=True):
+        try:
+            profiles.append(OpenProfile(name, open_session(name), relogin=_relogin(config)))
+        except MedError as exc:
+            profiles.append(OpenProfile(name, None, error=str(exc)))
+    try:
+        _run_tui(None, messenger_accounts=accounts, profiles=profiles)
+    finally:
+        for profile in profiles:
+            if profile.session is not None:
+                asyncio.run(profile.session.close())
+
+
 @app.command()
 def tui(
-    profile: str | None = typer.Option(None, "--profile", "-p", help="Profile to open."),
+    profile: list[str] | None = typer.Option(
+        None,
+        "--profile",
+        "-p",
+        help="Profile to open; repeat it to open several side by side "
+        "(default: [tui] profiles, else the default profile).",
+    ),
 ) -> None:
     """Open the terminal UI; without any profile it offers the demo or a profile wizard."""
     from bridge.commands._med import exit_code, load_profile, open_session
@@ -227,13 +268,18 @@ def tui(
     from med.config import profiles_in, save_profile
 
     _refresh_tenant_settings()
-    _tui_config()  # a bad [tui] or [keymap] entry stops here, before anything connects
+    tui_config = _tui_config()  # a bad [tui] or [keymap] entry stops here, before connecting
+    names = list(profile or tui_config.profiles)
+    if len(names) > 1:
+        _open_profiles(names)
+        return
+    name = names[0] if names else None
     settings = current_settings()
     try:
         configured = profiles_in(settings.table("med"))
     except MedError as exc:
         fail(str(exc), exit_code(exc))
-    if profile is None and not configured:
+    if name is None and not configured:
         choice = _run_tui(None)
         if choice is None:
             return
@@ -243,11 +289,11 @@ def tui(
         if choice.profile is None:
             return
         save_profile(paths.config_file(), choice.profile, make_default=True)
-        profile = choice.profile.name
+        name = choice.profile.name
     try:
-        chosen = load_profile(profile)
+        chosen = load_profile(name)
         accounts = _messenger_accounts(chosen.name)
-        session = open_session(profile)
+        session = open_session(name)
         relogin = _relogin(chosen)
     except MedError as exc:
         fail(str(exc), exit_code(exc))

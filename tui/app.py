@@ -36,6 +36,7 @@ from tui.config import TuiConfig
 from tui.drafts import Draft, DraftStore
 from tui.first_start import FirstStart
 from tui.messaging import ConnectionState, MessengerAccount, MessengerHub
+from tui.profiles import OpenProfile, ProfileState
 from tui.widgets.context_bar import BusyLabel
 from tui.workspace import Workspace
 
@@ -84,16 +85,23 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
         start_folder: str | None = None,
         messenger: MessengerHub | None = None,
         relogin: Callable[[str], DelegateSession] | None = None,
+        profiles: list[OpenProfile] | None = None,
     ) -> None:
         super().__init__()
-        self.session: DelegateSession = session  # type: ignore[assignment]
-        #: Opens a new session with another password (None: the sign-in has no password).
-        self.relogin = relogin
+        if profiles:
+            #: Every profile open side by side, in the order the user named them.
+            self.profiles = {p.name: p for p in profiles}
+        else:
+            # One session as before: one profile, and no organisation level on screen.
+            only = OpenProfile("", session, relogin=relogin)
+            if session is None:
+                only.state = ProfileState.LOADING
+            self.profiles = {"": only}
+        #: The profile of what is on screen: the open folder's, the target calendar's.
+        self.active = next(iter(self.profiles))
         #: True while the server cannot be reached; the header says so until it answers again.
         self.offline = False
-        self._opened_here: DelegateSession | None = None
         self.config = config
-        self.workspace = Workspace(user=session.user if session else "")
         self.drafts = DraftStore(config.drafts_dir)
         self._clock = clock
         self.start_folder = start_folder
@@ -109,6 +117,48 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
         self.card_senders: dict[str, str] = {}
         if not config.animations:
             self.animation_level = "none"
+
+    @property
+    def multi(self) -> bool:
+        """Several profiles are open: the tree, headers and agenda name the organisation."""
+        return len(self.profiles) > 1
+
+    @property
+    def profile(self) -> OpenProfile:
+        """The active profile (the open folder's)."""
+        return self.profiles[self.active]
+
+    @property
+    def session(self) -> DelegateSession:
+        """The active profile's session (None only before the first start's choice)."""
+        return self.profile.session  # type: ignore[return-value]
+
+    @property
+    def workspace(self) -> Workspace:
+        """The active profile's mailboxes and folders."""
+        return self.profile.workspace
+
+    @property
+    def relogin(self) -> Callable[[str], DelegateSession] | None:
+        return self.profile.relogin
+
+    def use_profile(self, name: str) -> None:
+        """Make `name` the active profile: its session serves what the screens do next."""
+        if name in self.profiles:
+            self.active = name
+            self._follow_in_messenger(name)
+
+    def _follow_in_messenger(self, name: str) -> None:
+        """The messenger shows the account of the profile worked in (where it has one)."""
+        hub = self.messenger
+        if hub is not None and name in hub.connections:
+            hub.active = name
+
+    def organisation_prefix(self, name: str | None = None) -> str:
+        """ "Organisation · " before a header while several profiles are open, else ""."""
+        if not self.multi:
+            return ""
+        return f"{self.profiles[name if name is not None else self.active].organisation} · "
 
     def now(self) -> datetime:
         """Aware local time; tests freeze it through `clock`."""
@@ -214,8 +264,9 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
 
     async def on_unmount(self) -> None:
         await self.stop_messenger()
-        if self._opened_here is not None:
-            await self._opened_here.close()
+        for profile in self.profiles.values():
+            if profile.opened_here is not None:
+                await profile.opened_here.close()
 
     # ------------------------------------------------------------------ messenger
 
@@ -228,6 +279,7 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
             self.run_worker(
                 conn.run(), group="messenger", name=f"messenger:{profile}", exit_on_error=False
             )
+        self._follow_in_messenger(self.active)
 
     async def stop_messenger(self) -> None:
         """Cancel the stream workers and close the connections, briefly: quitting is instant."""
@@ -254,13 +306,14 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
     def _chat_update(self, message: Message) -> None:
         self._to_chat_panes(message)
 
-    async def sign_in_again(self, password: str) -> None:
-        """Replace the session by one with another password (the old one is closed)."""
-        assert self.relogin is not None
-        old, self.session = self.session, self.relogin(password)
-        if old is self._opened_here:
+    async def sign_in_again(self, password: str, profile_name: str | None = None) -> None:
+        """Replace a profile's session by one with another password (the old one is closed)."""
+        profile = self.profiles[self.active if profile_name is None else profile_name]
+        assert profile.relogin is not None
+        old, profile.session = profile.session, profile.relogin(password)
+        if old is not None and old is profile.opened_here:
             await old.close()  # the caller closes the session it gave us, we ours
-        self._opened_here = self.session
+        profile.opened_here = profile.session
 
     def set_offline(self, offline: bool) -> None:
         """Show (or clear) that the server cannot be reached; said once, not per failed call."""
@@ -366,6 +419,7 @@ def make_app(
     clock: Callable[[], datetime] | None = None,
     start_folder: str | None = None,
     relogin: Callable[[str], DelegateSession] | None = None,
+    profiles: list[OpenProfile] | None = None,
     messenger_accounts: Mapping[str, MessengerAccount] | None = None,
 ) -> MedApp:
     """The app as `medbridge tui` runs it.
@@ -377,10 +431,20 @@ def make_app(
         start_folder: open this folder first, e.g. "chef@musterstadt.example/inbox".
         relogin: a new session for another password, so that a refused sign-in is asked
             again in the app; None where the sign-in takes no password.
-        messenger_accounts: the messenger account of each profile (`[messenger.<profile>]`);
-            the first is shown; none: the messenger screen says how to add one.
+        profiles: several profiles side by side (then `session` and `relogin` are None);
+            their sessions stay the caller's to close.
+        messenger_accounts: the messenger account of each profile (`[messenger.<profile>]`),
+            by profile name: one connection each; the active profile's is shown; none: the
+            messenger screen says how to add one.
     """
-    app = MedApp(session, config, clock=clock, start_folder=start_folder, relogin=relogin)
+    app = MedApp(
+        session,
+        config,
+        clock=clock,
+        start_folder=start_folder,
+        relogin=relogin,
+        profiles=profiles,
+    )
     if messenger_accounts:
         from tui.screens.chat_image import prepare_terminal_graphics
 

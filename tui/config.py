@@ -17,6 +17,7 @@ from textual.keys import KEY_NAME_REPLACEMENTS, Keys
 
 from tui.actions import action_ids
 from tui.alarm_board import parse_position
+from tui.profiles import check_profile_names
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,8 @@ class TuiConfig:
     """How long the panic dialog records."""
     desktop_notifications: bool = True
     """Alarms also as a desktop notification where `notify-send` exists."""
+    profiles: tuple[str, ...] = ()
+    """Profiles `medbridge tui` opens side by side when no `--profile` is given."""
 
     @classmethod
     def from_mapping(
@@ -62,7 +65,7 @@ class TuiConfig:
     ) -> TuiConfig:
         """Build from the `[tui]` and `[keymap]` tables; raises ConfigError naming the bad entry."""
         tui = dict(tui or {})
-        known = {"editor", "page_size", "animations", "audio_player", "downloads_dir"}
+        known = {"editor", "page_size", "animations", "audio_player", "downloads_dir", "profiles"}
         known |= {
             "panic_position",
             "panic_voice",
@@ -87,7 +90,19 @@ class TuiConfig:
         if not isinstance(animations, bool):
             raise ConfigError("[tui] animations must be true or false.")
         panic = _alarm_settings(tui)
+        profiles = tui.get("profiles", [])
+        if isinstance(profiles, str):
+            profiles = [profiles]
+        if not isinstance(profiles, list) or not all(
+            isinstance(p, str) and p.strip() for p in profiles
+        ):
+            raise ConfigError('[tui] profiles must be a list of profile names, e.g. ["a", "b"].')
+        try:
+            check_profile_names([p.strip() for p in profiles])
+        except ValueError as exc:
+            raise ConfigError(f"[tui] profiles: {exc}") from None
         return cls(
+            profiles=tuple(p.strip() for p in profiles),
             drafts_dir=drafts_dir,
             keymap=parse_keymap(keymap or {}),
             editor=tui.get("editor"),

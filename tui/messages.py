@@ -27,13 +27,15 @@ class MailboxLoaded(Message):
 
     mailbox: Mailbox
     tree: FolderNode
+    profile: str = ""
 
 
 @dataclass
 class WorkspaceReady(Message):
-    """All mailboxes the user can open are loaded."""
+    """All mailboxes the user can open (in `profile`) are loaded."""
 
     count: int
+    profile: str = ""
 
 
 @dataclass
@@ -41,6 +43,7 @@ class WorkspaceFailed(Message):
     """The mailbox list could not be loaded (e.g. sign-in refused); `reason` is med's sentence."""
 
     reason: str
+    profile: str = ""
 
 
 @dataclass
@@ -48,6 +51,7 @@ class SignInRefused(Message):
     """The server refused the password; the app asks for it again."""
 
     reason: str
+    profile: str = ""
 
 
 @dataclass
@@ -150,6 +154,7 @@ class FolderChanged(Message):
     """Fresh counts and rights of a folder from the server."""
 
     folder: Folder
+    profile: str = ""
 
 
 @dataclass

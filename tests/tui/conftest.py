@@ -7,10 +7,12 @@ lab when it is available.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from textual.worker import WorkerCancelled
 
 from med import DelegateSession
 from med.model import Mailbox, MailboxKind
@@ -64,7 +66,9 @@ async def settle(pilot: object) -> None:
         # Live-update subscriptions and messenger streams run until the app ends; the rest finish.
         finite = [w for w in app.workers if w.group not in LONG_RUNNING]
         if finite:  # (an empty list would mean "all workers" to Textual)
-            await app.workers.wait_for_complete(finite)
+            # An exclusive worker replaced by a newer one ends cancelled: that is settled too.
+            with contextlib.suppress(WorkerCancelled):
+                await app.workers.wait_for_complete(finite)
     await pilot.pause()  # type: ignore[attr-defined]
 
 

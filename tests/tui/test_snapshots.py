@@ -95,6 +95,32 @@ def test_scheduling_assistant_grid(snap_compare: Callable[..., bool], tmp_path: 
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
+def test_two_profiles_mail_screen(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    """Two organisations side by side: the tree grouped by profile, the header naming the
+    organisation and whose mailbox is shown."""
+    from tui.profiles import OpenProfile
+
+    config = TuiConfig(
+        drafts_dir=tmp_path / "drafts", animations=False, downloads_dir=tmp_path / "dl"
+    )
+    profiles = [
+        OpenProfile(
+            "kreis",
+            DelegateSession(FakeOrg(), mailboxes=MAILBOXES),
+            organisation="Kreis Musterstadt",
+        ),
+        OpenProfile("klinikum", DelegateSession(FakeOrg(), mailboxes=MAILBOXES[:1])),
+    ]
+    app = make_app(None, config, clock=lambda: NOW, profiles=profiles)
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("l", "j")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
 def test_messenger_screen(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
     """Conversations with unread counts, verified and unverified senders, a reply, a reaction,
     receipts, a position, an image and a voice message, in the tenant's colour."""

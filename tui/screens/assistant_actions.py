@@ -21,7 +21,9 @@ class AssistantActions:
         @property
         def medapp(self) -> MedApp: ...
 
-        def open_folder(self, folder: Folder, *, search: str | None = None) -> None: ...
+        def open_folder(
+            self, folder: Folder, *, search: str | None = None, profile: str | None = None
+        ) -> None: ...
 
     def _settings_mailbox(self) -> Mailbox:
         """The mailbox of the folder shown (an archive's owner; one's own for public folders)."""
@@ -40,9 +42,9 @@ class AssistantActions:
     def action_search_mailboxes(self) -> None:
         from tui.screens.mailbox_search import MailboxSearchScreen
 
-        def chosen(target: tuple[Folder, str] | None) -> None:
+        def chosen(target: tuple[Folder, str, str] | None) -> None:
             if target is not None:
-                folder, text = target
-                self.open_folder(folder, search=text)
+                folder, text, profile = target
+                self.open_folder(folder, search=text, profile=profile)
 
         self.medapp.push_screen(MailboxSearchScreen(), chosen)

@@ -3,6 +3,7 @@ create, edit and move appointments and occurrences, answer meetings on behalf, f
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, ClassVar
@@ -15,6 +16,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from med import DelegateSession
+from med.errors import MedError
 from med.model import BusyStatus, Event, EventKind, Feature, Folder, MailboxKind, ResponseType
 from tui import messages as msg
 from tui.actions import CALENDAR_ACTIONS, bindings
@@ -46,9 +49,12 @@ class CalendarScreen(MedScreen[None]):
         super().__init__(id="calendar")
         self.view = "week"
         self.day: date = date.today()
-        self.overlay: list[str] = []  # folder ids shown, in the order switched on
+        # Calendars are named by key: the folder id, with several profiles open the profile
+        # and the folder id (`calendar_key`), as two organisations may use the same ids.
+        self.overlay: list[str] = []  # keys of the calendars shown, in the order switched on
         self.active: str | None = None  # calendar new appointments go to
         self.shown: list[Shown] = []
+        self._shown_keys: list[str] = []  # the calendar of each shown event
         self.selected: int | None = None
         self.generation = 0
         #: An event to select once its day is loaded (opened from a bridge card).
@@ -75,55 +81,95 @@ class CalendarScreen(MedScreen[None]):
 
     def workspace_ready(self) -> None:
         """Fill the calendar list once the mailboxes are known (it may open before that)."""
-        if not self.query_one(SelectionList).option_count:
+        # Again when another profile's calendars arrive (several profiles open).
+        if self.query_one(SelectionList).option_count != len(self._calendars()):
             self._fill_calendars()
 
     # ------------------------------------------------------------------ calendars
 
-    def _calendars(self) -> list[tuple[str, Folder]]:
+    def calendar_key(self, profile: str, folder_id: str) -> str:
+        """How the screen names a calendar: its folder id, prefixed by the profile's name
+        while several profiles are open."""
+        return f"{profile}\x1f{folder_id}" if self.medapp.multi else folder_id
+
+    def _split(self, key: str) -> tuple[str, str]:
+        """(profile, folder id) of a calendar key."""
+        if self.medapp.multi and "\x1f" in key:
+            profile, _, folder_id = key.partition("\x1f")
+            return profile, folder_id
+        return self.medapp.active, key
+
+    def _calendars(self) -> list[tuple[str, str, Folder]]:
+        """(key, name, folder) of every calendar of every ready profile; with several
+        profiles the name starts with the organisation."""
         out = []
-        for mailbox, folder in self.medapp.workspace.calendars():
-            if mailbox.kind is MailboxKind.PUBLIC:
-                name = f"Public: {folder.name}"
-            else:
-                name = (
-                    mailbox.display_name
-                    if folder.distinguished == "calendar"
-                    else (f"{mailbox.display_name}: {folder.name}")
-                )
-            out.append((name, folder))
+        for profile in self.medapp.profiles.values():
+            org = self.medapp.organisation_prefix(profile.name)
+            for mailbox, folder in profile.workspace.calendars():
+                if mailbox.kind is MailboxKind.PUBLIC:
+                    name = f"Public: {folder.name}"
+                else:
+                    name = (
+                        mailbox.display_name
+                        if folder.distinguished == "calendar"
+                        else (f"{mailbox.display_name}: {folder.name}")
+                    )
+                out.append((self.calendar_key(profile.name, folder.id), f"{org}{name}", folder))
         return out
 
-    def colour_of(self, folder_id: str) -> str:
-        ids = [f.id for _, f in self._calendars()]
-        return PALETTE[ids.index(folder_id) % len(PALETTE)] if folder_id in ids else "white"
+    def colour_of(self, key: str) -> str:
+        keys = [k for k, _, _ in self._calendars()]
+        return PALETTE[keys.index(key) % len(PALETTE)] if key in keys else "white"
 
-    def name_of(self, folder_id: str) -> str:
-        return next((n for n, f in self._calendars() if f.id == folder_id), folder_id)
+    def name_of(self, key: str) -> str:
+        return next((n for k, n, _ in self._calendars() if k == key), key)
+
+    def session_of(self, key: str | None) -> DelegateSession:
+        """The session of the profile a calendar belongs to."""
+        profile = self._split(key)[0] if key else self.medapp.active
+        session = self.medapp.profiles[profile].session
+        assert session is not None  # only ready profiles have calendars
+        return session
+
+    def event_key(self, event: Event) -> str:
+        """The calendar key of a shown event (its own folder's, in its own profile)."""
+        for shown, key in zip(self.shown, self._shown_keys, strict=True):
+            if shown.event is event or shown.event.id == event.id:
+                return key
+        return self.calendar_key(self.medapp.active, event.folder_id or "")
 
     def _fill_calendars(self) -> None:
         calendars = self._calendars()
         if not calendars:
             self.query_one("#cal-body", Static).update(Text("Loading calendars…", style="dim"))
             return
-        ws = self.medapp.workspace
-        # Start with the boss's calendar when working for someone, else one's own.
-        preferred = sorted(
+
+        def delegated(key: str, folder: Folder) -> bool:
+            ws = self.medapp.profiles[self._split(key)[0]].workspace
+            mailbox = ws.mailbox_of(folder)
+            return mailbox is not None and mailbox.kind is MailboxKind.DELEGATED
+
+        # Start with the boss's calendar when working for someone, else one's own; with
+        # several profiles, that calendar of each (the agenda spans the organisations).
+        ranked = sorted(
             calendars,
-            key=lambda c: (
-                ws.mailbox_of(c[1]) is None
-                or ws.mailbox_of(c[1]).kind is not MailboxKind.DELEGATED,  # type: ignore[union-attr]
-                c[1].distinguished != "calendar",
-            ),
-        )[0][1]
-        self.overlay = [preferred.id]
-        self.active = preferred.id
+            key=lambda c: (not delegated(c[0], c[2]), c[2].distinguished != "calendar"),
+        )
+        preferred = [ranked[0][0]]
+        if self.medapp.multi:
+            firsts: dict[str, str] = {}
+            for key, _, _ in ranked:
+                firsts.setdefault(self._split(key)[0], key)
+            preferred = [firsts[p] for p in self.medapp.profiles if p in firsts]
+        self.overlay = list(preferred)
+        self.active = preferred[0]
+        self.medapp.use_profile(self._split(self.active)[0])
         selection = self.query_one(SelectionList)
         selection.clear_options()
         selection.add_options(
             [
-                Selection(self._prompt(name, f.id), f.id, f.id == preferred.id)
-                for name, f in calendars
+                Selection(self._prompt(name, key), key, key in preferred)
+                for key, name, _ in calendars
             ]
         )
         self.reload()
@@ -138,9 +184,9 @@ class CalendarScreen(MedScreen[None]):
 
     def _refresh_prompts(self) -> None:
         selection = self.query_one(SelectionList)
-        for index, (name, folder) in enumerate(self._calendars()):
+        for index, (key, name, _) in enumerate(self._calendars()):
             if index < selection.option_count:
-                selection.replace_option_prompt_at_index(index, self._prompt(name, folder.id))
+                selection.replace_option_prompt_at_index(index, self._prompt(name, key))
 
     @on(SelectionList.SelectedChanged)
     def _overlay_changed(self, event: SelectionList.SelectedChanged[str]) -> None:
@@ -168,14 +214,21 @@ class CalendarScreen(MedScreen[None]):
         else:
             selection.deselect(folder_id)
 
-    def set_active(self, folder_id: str) -> None:
-        self.active = folder_id
+    def set_active(self, key: str) -> None:
+        self.active = key
+        # What follows (new appointments, free/busy, scheduling) uses that calendar's profile.
+        self.medapp.use_profile(self._split(key)[0])
         self._refresh_prompts()
         self._update_context()
         self.refresh_bindings()
 
-    def _folder(self, folder_id: str | None) -> Folder | None:
-        return self.medapp.workspace.folders.get(folder_id or "")
+    def _folder(self, key: str | None) -> Folder | None:
+        if not key:
+            return None
+        profile, folder_id = self._split(key)
+        if profile not in self.medapp.profiles:
+            return None
+        return self.medapp.profiles[profile].workspace.folders.get(folder_id)
 
     # ------------------------------------------------------------------ loading
 
@@ -185,22 +238,43 @@ class CalendarScreen(MedScreen[None]):
         tz = self.medapp.now().tzinfo
         start = datetime.combine(first, time(0), tz)
         end = datetime.combine(after, time(0), tz)
-        folders = [f for f in (self._folder(i) for i in self.overlay) if f is not None]
+        keys = [k for k in self.overlay if self._folder(k) is not None]
         self._update_context()
-        if not folders:
+        if not keys:
             self.shown = []
+            self._shown_keys = []
             self._redraw()
             return
-        self.load_events(folders, start, end, self.generation)
+        self.load_events(keys, start, end, self.generation)
 
     @work(exclusive=True, group="calendar", exit_on_error=False)
     async def load_events(
-        self, folders: list[Folder], start: datetime, end: datetime, generation: int
+        self, keys: list[str], start: datetime, end: datetime, generation: int
     ) -> None:
-        events = await self.medapp.session.calendar_view(folders, start, end)
+        """Each profile's calendars from its own session, side by side; a profile that fails
+        says so and the others still show."""
+        by_profile: dict[str, list[Folder]] = {}
+        for key in keys:
+            folder = self._folder(key)
+            if folder is not None:
+                by_profile.setdefault(self._split(key)[0], []).append(folder)
+
+        async def one(profile: str, folders: list[Folder]) -> list[tuple[str, Event]]:
+            session = self.session_of(self.calendar_key(profile, folders[0].id))
+            try:
+                events = await session.calendar_view(folders, start, end)
+            except MedError as exc:
+                if not self.medapp.multi:
+                    raise
+                where = self.medapp.organisation_prefix(profile)
+                self.notify(f"{where}{exc}", title=exc.title, severity="warning")
+                return []
+            return [(self.calendar_key(profile, e.folder_id or ""), e) for e in events]
+
+        results = await asyncio.gather(*(one(p, f) for p, f in by_profile.items()))
         by_calendar: dict[str, list[Event]] = {}
-        for event in events:
-            by_calendar.setdefault(event.folder_id or "", []).append(event)
+        for key, event in (pair for result in results for pair in result):
+            by_calendar.setdefault(key, []).append(event)
         self.post_message(msg.EventsLoaded(start, end, by_calendar, generation))
 
     def on_events_loaded(self, message: msg.EventsLoaded) -> None:
@@ -211,13 +285,15 @@ class CalendarScreen(MedScreen[None]):
             if self.selected is not None and self.selected < len(self.shown)
             else None
         )
-        shown = [
-            Shown(event, self.name_of(folder_id), self.colour_of(folder_id))
-            for folder_id, events in message.events.items()
+        pairs = [
+            (Shown(event, self.name_of(key), self.colour_of(key)), key)
+            for key, events in message.events.items()
             for event in events
         ]
-        shown.sort(key=lambda s: (s.event.start, s.event.end, s.calendar))
-        self.shown = shown
+        pairs.sort(key=lambda p: (p[0].event.start, p[0].event.end, p[0].calendar))
+        self.shown = [shown for shown, _ in pairs]
+        self._shown_keys = [key for _, key in pairs]
+        shown = self.shown
         ids = [s.event.id for s in shown]
         if self._reveal is not None:
             reveal, tz = self._reveal, self.medapp.now().tzinfo
@@ -292,20 +368,20 @@ class CalendarScreen(MedScreen[None]):
         return self.shown[self.selected].event
 
     def _rights_of(self, event: Event | None) -> object:
-        folder = self._folder(event.folder_id if event else self.active)
+        folder = self._folder(self.event_key(event) if event else self.active)
         return folder.rights if folder else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # What the backend cannot do at all is not offered (Graph has no free/busy API here).
         needs = {"free_busy": Feature.FREE_BUSY, "respond": Feature.MEETING_RESPONSES}
-        if action in needs and not self.medapp.session.supports(needs[action]):
+        if action in needs and not self.session_of(self.active).supports(needs[action]):
             return False
         if action == "new_event":
             folder = self._folder(self.active)
             return folder is not None and allows(folder.rights, "new_event")
         if action in ("edit_event", "move_event", "delete_event", "respond"):
             event = self.current_event()
-            folder = self._folder(event.folder_id) if event else None
+            folder = self._folder(self.event_key(event)) if event else None
             if folder is None or not allows(folder.rights, action):
                 return False if folder is not None else None
             if action == "respond":
@@ -382,8 +458,9 @@ class CalendarScreen(MedScreen[None]):
     # ------------------------------------------------------------------ changes
 
     def action_new_event(self, start: datetime | None = None) -> None:
-        folder = self._folder(self.active)
-        if folder is None:
+        key = self.active
+        folder = self._folder(key)
+        if folder is None or key is None:
             return
         tz = self.medapp.now().tzinfo
         assert tz is not None
@@ -392,21 +469,20 @@ class CalendarScreen(MedScreen[None]):
         def done(edit: EventEdit | None) -> None:
             if edit is not None:
                 self.after_conflict_check(
-                    folder, edit.event, lambda: self.create_event(folder, edit.event)
+                    key, edit.event, lambda: self.create_event(key, edit.event)
                 )
 
-        self.app.push_screen(
-            EventFormScreen(self.name_of(folder.id), None, tz=tz, start=default), done
-        )
+        self.app.push_screen(EventFormScreen(self.name_of(key), None, tz=tz, start=default), done)
 
     @work(group="conflicts", exit_on_error=False)
     async def after_conflict_check(
-        self, folder: Folder, event: Event, proceed: Callable[[], object]
+        self, key: str, event: Event, proceed: Callable[[], object]
     ) -> None:
         """Save at once when nothing else is booked then in that calendar; else ask first."""
         clashes: list[Event] = []
-        if event.show_as is not BusyStatus.FREE and event.end > event.start:
-            found = await self.medapp.session.calendar_view([folder], event.start, event.end)
+        folder = self._folder(key)
+        if folder is not None and event.show_as is not BusyStatus.FREE and event.end > event.start:
+            found = await self.session_of(key).calendar_view([folder], event.start, event.end)
             clashes = [
                 other
                 for other in found
@@ -432,16 +508,18 @@ class CalendarScreen(MedScreen[None]):
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Conflict: this overlaps {names}{more} in {self.name_of(folder.id)}. Save anyway?",
+                f"Conflict: this overlaps {names}{more} in {self.name_of(key)}. Save anyway?",
                 yes="Save anyway",
             ),
             answered,
         )
 
     @work(group="update", exit_on_error=False)
-    async def create_event(self, folder: Folder, event: Event) -> None:
-        created = await self.medapp.session.create(folder, event)
-        self.post_message(msg.ItemCreated(created, f"Created in {self.name_of(folder.id)}."))
+    async def create_event(self, key: str, event: Event) -> None:
+        folder = self._folder(key)
+        assert folder is not None
+        created = await self.session_of(key).create(folder, event)
+        self.post_message(msg.ItemCreated(created, f"Created in {self.name_of(key)}."))
 
     def on_item_created(self, message: msg.ItemCreated) -> None:
         self.notify(message.note)
@@ -453,23 +531,22 @@ class CalendarScreen(MedScreen[None]):
             return
         tz = self.medapp.now().tzinfo
         assert tz is not None
-        folder = self._folder(event.folder_id)
+        key = self.event_key(event)
+        folder = self._folder(key)
 
         def done(edit: EventEdit | None) -> None:
             if edit is None or not edit.fields:
                 return
             if {"start", "end"} & set(edit.fields) and folder is not None:
                 self.after_conflict_check(
-                    folder,
+                    key,
                     edit.event,
                     lambda: self.save_event(edit.event, list(edit.fields), edit.series),
                 )
             else:
                 self.save_event(edit.event, list(edit.fields), edit.series)
 
-        self.app.push_screen(
-            EventFormScreen(self.name_of(event.folder_id or ""), event, tz=tz), done
-        )
+        self.app.push_screen(EventFormScreen(self.name_of(key), event, tz=tz), done)
 
     def action_move_event(self) -> None:
         """Move the selected appointment (or this one occurrence) to another day and time."""
@@ -486,12 +563,12 @@ class CalendarScreen(MedScreen[None]):
             if start is None:
                 return
             moved = dataclasses.replace(event, start=start, end=start + (event.end - event.start))
-            folder = self._folder(event.folder_id)
-            if folder is None:
+            key = self.event_key(event)
+            if self._folder(key) is None:
                 self.save_event(moved, ["start", "end"], False)
                 return
             self.after_conflict_check(
-                folder, moved, lambda: self.save_event(moved, ["start", "end"], False)
+                key, moved, lambda: self.save_event(moved, ["start", "end"], False)
             )
 
         local = event.start.astimezone(tz)
@@ -502,7 +579,7 @@ class CalendarScreen(MedScreen[None]):
 
     @work(group="update", exit_on_error=False)
     async def save_event(self, event: Event, fields: list[str], series: bool) -> None:
-        changed = await self.medapp.session.update(event, fields, series=series)
+        changed = await self.session_of(self.event_key(event)).update(event, fields, series=series)
         what = (
             "Series"
             if series
@@ -546,7 +623,7 @@ class CalendarScreen(MedScreen[None]):
 
     @work(group="update", exit_on_error=False)
     async def delete_event(self, event: Event, series: bool) -> None:
-        await self.medapp.session.delete(event, series=series)
+        await self.session_of(self.event_key(event)).delete(event, series=series)
         self.post_message(msg.ItemRemoved(event.id, "Deleted."))
 
     def on_item_removed(self, message: msg.ItemRemoved) -> None:
@@ -559,7 +636,7 @@ class CalendarScreen(MedScreen[None]):
         event = self.current_event()
         if event is None:
             return
-        owner = self.name_of(event.folder_id or "")
+        owner = self.name_of(self.event_key(event))
         answers = [
             ("Accept", ResponseType.ACCEPT),
             ("Tentative", ResponseType.TENTATIVE),
@@ -622,7 +699,9 @@ class CalendarScreen(MedScreen[None]):
         send: bool,
         proposal: tuple[datetime, datetime] | None = None,
     ) -> None:
-        await self.medapp.session.respond(event, response, comment, send=send, proposal=proposal)
+        await self.session_of(self.event_key(event)).respond(
+            event, response, comment, send=send, proposal=proposal
+        )
         changed = dataclasses.replace(event, my_response=response)
         told = "" if send else " (the organizer was not told)"
         if proposal is not None:

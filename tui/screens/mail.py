@@ -42,13 +42,14 @@ from tui.actions import MAIL_ACTIONS, bindings
 from tui.dates import parse_due
 from tui.drafts import Draft
 from tui.presenter import rights_summary
+from tui.profiles import OpenProfile, ProfileState
 from tui.rights import allows
 from tui.screens.assistant_actions import AssistantActions
 from tui.screens.base import MedScreen
 from tui.screens.chat_pane import ChatPane
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from tui.widgets.context_bar import ContextBar, NewMailNotice, TopBar
-from tui.widgets.folder_tree import FolderTree
+from tui.widgets.folder_tree import FolderTree, ProfileNode, TreeData
 from tui.widgets.item_list import ItemList
 from tui.widgets.reader import Reader
 
@@ -64,6 +65,10 @@ _SORT: dict[FolderKind, SortField] = {
 
 #: How long the cursor must rest on a row before its body is fetched.
 FETCH_DELAY_S = 0.08
+#: Rows of a folder's first request: more than a tall terminal shows (see `load_page`).
+FIRST_SCREEN_ROWS = 60
+#: The longest the other mailboxes' trees wait for the first list to be shown.
+FIRST_LISTING_WAIT_S = 1.5
 #: Live changes arriving within this time are applied together (one list reload).
 LIVE_COALESCE_S = 0.3
 #: Below this many columns the reader shares the list's place (two panes) ...
@@ -124,9 +129,13 @@ class MailScreen(AssistantActions, MedScreen[None]):
         self._binding_state: tuple[str | None, bool] = (None, False)
         self._opening = False
         self._watched: str | None = None
+        self._watched_profile = ""
+        #: Set once the first list is on screen; the trees not needed for it wait for it.
+        self._first_listed = asyncio.Event()
         self._stale: set[str | None] = set()
         self._live_timer: Timer | None = None
-        self._sign_in_pending = False
+        #: Profiles whose refused password the user has not entered again yet.
+        self._sign_in_pending: set[str] = set()
         self._body_search = False
         #: An item to select once its folder's first page is shown (opened from a card).
         self._reveal: Item | None = None
@@ -182,19 +191,53 @@ class MailScreen(AssistantActions, MedScreen[None]):
 
     # ------------------------------------------------------------------ loading
 
-    @work(exclusive=True, group="workspace", exit_on_error=False)
-    async def load_workspace(self) -> None:
-        session = self.medapp.session
+    def load_workspace(self) -> None:
+        """Load every profile's mailboxes side by side; one failing leaves the others."""
+        tree = self.query_one(FolderTree)
+        for profile in self.medapp.profiles.values():
+            if self.medapp.multi:
+                tree.add_profile(profile.name, self._profile_label(profile))
+            self.load_profile(profile.name)
+
+    def _profile_label(self, profile: OpenProfile) -> str:
+        """The tree's line for a profile: organisation and user, or why it failed."""
+        user = profile.session.user if profile.session is not None else ""
+        if profile.state is ProfileState.FAILED:
+            return f"✗ {profile.organisation}: {profile.error}  ($ retries)"
+        if profile.state is ProfileState.LOADING:
+            return f"⟳ {profile.organisation} ({user}) signing in…"
+        return f"{profile.organisation} ({user})"
+
+    def _show_profile(self, name: str) -> None:
+        if self.medapp.multi:
+            profile = self.medapp.profiles[name]
+            self.query_one(FolderTree).add_profile(name, self._profile_label(profile))
+
+    def load_profile(self, name: str) -> None:
+        profile = self.medapp.profiles[name]
+        if profile.session is None:  # it could not even be opened: the tree says why
+            self._show_profile(name)
+            return
+        profile.reset()
+        self.query_one(FolderTree).clear_profile(name)
+        self._show_profile(name)
+        self.load_mailboxes(name)
+
+    @work(group="workspace", exit_on_error=False)
+    async def load_mailboxes(self, name: str) -> None:
+        profile = self.medapp.profiles[name]
+        session = profile.session
+        assert session is not None
         try:
             mailboxes = await session.mailboxes()
         except AuthError as exc:
-            if self.medapp.relogin is None:
-                self.post_message(msg.WorkspaceFailed(str(exc)))
+            if profile.relogin is None:
+                self.post_message(msg.WorkspaceFailed(str(exc), name))
                 raise
-            self.post_message(msg.SignInRefused(str(exc)))
+            self.post_message(msg.SignInRefused(str(exc), name))
             return
         except MedError as exc:
-            self.post_message(msg.WorkspaceFailed(str(exc)))
+            self.post_message(msg.WorkspaceFailed(str(exc), name))
             raise  # the app's worker handler shows it as a notification too
 
         async def load(mailbox: Mailbox) -> tuple[Mailbox, FolderNode | None]:
@@ -202,77 +245,128 @@ class MailScreen(AssistantActions, MedScreen[None]):
                 return mailbox, await session.folder_tree(mailbox)
             except (AccessDenied, NotFound, Unsupported) as exc:
                 # One mailbox we cannot open must not hide the others; say which and why.
-                self.notify(f"{mailbox.display_name}: {exc}", title=exc.title, severity="warning")
+                where = self.medapp.organisation_prefix(name)
+                self.notify(
+                    f"{where}{mailbox.display_name}: {exc}", title=exc.title, severity="warning"
+                )
                 return mailbox, None
 
-        # Trees load side by side; each shows up as soon as it arrives.
-        for next_tree in asyncio.as_completed([load(m) for m in mailboxes]):
-            mailbox, tree = await next_tree
-            if tree is not None:
-                self.post_message(msg.MailboxLoaded(mailbox, tree))
-        self.post_message(msg.WorkspaceReady(len(mailboxes)))
+        # The mailbox opened first (the boss's) loads alone, and the others wait until its
+        # inbox is listed (or FIRST_LISTING_WAIT_S): the user waits for that list, not for
+        # the trees (issue #22). They then load side by side, each shown as it arrives.
+        first = [m for m in mailboxes if m.kind is MailboxKind.DELEGATED][:1]
+        rest = [m for m in mailboxes if m not in first]
+        for part in (first, rest):
+            if part is rest and first and self._opens_first(name):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._first_listed.wait(), FIRST_LISTING_WAIT_S)
+            for next_tree in asyncio.as_completed([load(m) for m in part]):
+                mailbox, tree = await next_tree
+                if tree is not None:
+                    self.post_message(msg.MailboxLoaded(mailbox, tree, name))
+        self.post_message(msg.WorkspaceReady(len(mailboxes), name))
+
+    def _opens_first(self, profile: str) -> bool:
+        """Whether the boss's inbox of `profile` is what opens first (no start folder)."""
+        return (
+            self.medapp.start_folder is None
+            and self.folder is None
+            and profile == next(iter(self.medapp.profiles))
+        )
 
     def on_mailbox_loaded(self, message: msg.MailboxLoaded) -> None:
-        self.medapp.workspace.add_tree(message.mailbox, message.tree)
-        self.query_one(FolderTree).add_mailbox(message.mailbox, message.tree)
-        # An assistant mostly works in the boss's inbox: open it the moment it is known.
+        workspace = self.medapp.profiles[message.profile].workspace
+        workspace.add_tree(message.mailbox, message.tree)
+        self.query_one(FolderTree).add_mailbox(message.mailbox, message.tree, message.profile)
+        # An assistant mostly works in the boss's inbox: open it the moment it is known
+        # (in the first profile named, when several are open).
         if (
             self.folder is None
             and self.medapp.start_folder is None
             and message.mailbox.kind is MailboxKind.DELEGATED
+            and message.profile == next(iter(self.medapp.profiles))
             and not self._opening
         ):
-            inbox = self.medapp.workspace.default_folder(message.mailbox, "inbox")
+            inbox = workspace.default_folder(message.mailbox, "inbox")
             if inbox is not None:
                 self._opening = True
-                self.query_one(FolderTree).select_folder(inbox.id)
+                self.query_one(FolderTree).select_folder(inbox.id, message.profile)
+
+    def _open_default(self) -> None:
+        """With nothing open yet, open the boss's inbox (else one's own) of the first profile
+        that is ready, once every profile named before it has failed."""
+        if self.folder is not None or self._opening:
+            return
+        for profile in self.medapp.profiles.values():
+            if profile.state is ProfileState.FAILED:
+                continue
+            if profile.state is not ProfileState.READY:
+                return  # wait for the profile named first
+            ws = profile.workspace
+            boxes = sorted(ws.senders(), key=lambda m: m.kind is not MailboxKind.DELEGATED)
+            for mailbox in boxes:
+                inbox = ws.default_folder(mailbox, "inbox")
+                if inbox is not None:
+                    self._opening = True
+                    self.query_one(FolderTree).select_folder(inbox.id, profile.name)
+                    return
 
     def on_sign_in_refused(self, message: msg.SignInRefused) -> None:
         """Ask for the password again here, instead of retrying the refused one."""
-        user = self.medapp.session.user
-        self.query_one(ContextBar).update(f"{message.reason}  ·  enter the password again")
+        profile = self.medapp.profiles[message.profile]
+        user = profile.session.user if profile.session is not None else profile.name
+        where = self.medapp.organisation_prefix(message.profile)
+        profile.fail(message.reason)
+        self._show_profile(message.profile)
+        self._open_default()
+        if not self.medapp.multi or self.folder is None:
+            self.query_one(ContextBar).update(
+                f"{where}{message.reason}  ·  enter the password again"
+            )
 
         def entered(password: str | None) -> None:
             if password is None:
-                self.query_one(ContextBar).update(
-                    f"{message.reason}  ·  $ asks for the password again"
-                )
-                self._sign_in_pending = True
+                if not self.medapp.multi or self.folder is None:
+                    self.query_one(ContextBar).update(
+                        f"{where}{message.reason}  ·  $ asks for the password again"
+                    )
+                self._sign_in_pending.add(message.profile)
                 return
-            self.sign_in(password)
+            self.sign_in(password, message.profile)
 
         self.app.push_screen(
             PromptScreen(
-                f"The server did not accept the password of {user}. Password:",
+                f"{where}The server did not accept the password of {user}. Password:",
                 _non_empty_password,
                 password=True,
             ),
             entered,
         )
 
-    @work(exclusive=True, group="workspace", exit_on_error=False)
-    async def sign_in(self, password: str) -> None:
-        self._sign_in_pending = False
-        await self.medapp.sign_in_again(password)
-        self.query_one(ContextBar).update("Loading mailboxes…")
-        self.load_workspace()
+    @work(group="workspace", exit_on_error=False)
+    async def sign_in(self, password: str, profile: str = "") -> None:
+        self._sign_in_pending.discard(profile)
+        await self.medapp.sign_in_again(password, profile)
+        if not self.medapp.multi or self.folder is None:
+            self.query_one(ContextBar).update("Loading mailboxes…")
+        self.load_profile(profile)
 
     def on_workspace_failed(self, message: msg.WorkspaceFailed) -> None:
-        self.query_one(ContextBar).update(f"{message.reason}  ·  $ tries again")
+        self.medapp.profiles[message.profile].fail(message.reason)
+        self._show_profile(message.profile)
+        if not self.medapp.multi or self.folder is None:
+            where = self.medapp.organisation_prefix(message.profile)
+            self.query_one(ContextBar).update(f"{where}{message.reason}  ·  $ tries again")
+        self._open_default()
 
     def on_workspace_ready(self, message: msg.WorkspaceReady) -> None:
-        ws = self.medapp.workspace
+        profile = self.medapp.profiles[message.profile]
+        profile.state = ProfileState.READY
+        self._show_profile(message.profile)
         start = self.medapp.start_folder
         self.medapp.start_folder = None
-        if start is not None and self.open_path(start):
-            pass
-        elif self.folder is None and not self._opening:
-            boxes = sorted(ws.senders(), key=lambda m: m.kind is not MailboxKind.DELEGATED)
-            for mailbox in boxes:
-                inbox = ws.default_folder(mailbox, "inbox")
-                if inbox is not None:
-                    self.query_one(FolderTree).select_folder(inbox.id)
-                    break
+        if start is None or not self.open_path(start):
+            self._open_default()
         self._update_context()
         if self.app.is_screen_installed("calendar"):
             from tui.screens.calendar import CalendarScreen
@@ -281,38 +375,60 @@ class MailScreen(AssistantActions, MedScreen[None]):
             if isinstance(calendar, CalendarScreen):
                 calendar.workspace_ready()
 
-    def open_path(self, path: str) -> bool:
-        """Open a folder by 'mailbox address/Folder/Sub' (or 'public/Folder'); True if found."""
+    def open_path(self, path: str, profile: str | None = None) -> bool:
+        """Open a folder by 'mailbox address/Folder/Sub' (or 'public/Folder'); True if found.
+        Looks in `profile`, else in the active profile first, then in the others."""
         address, _, rest = path.partition("/")
-        ws = self.medapp.workspace
-        for mailbox in ws.mailboxes:
-            if mailbox.address != address:
-                continue
-            tree = ws.trees.get(mailbox.key)
-            node = tree
-            for part in [p for p in rest.split("/") if p]:
-                if node is None:
-                    break
-                node = next(
-                    (
-                        c
-                        for c in node.children
-                        if part.lower()
-                        in (c.folder.name.lower(), (c.folder.distinguished or "").lower())
-                    ),
-                    None,
-                )
-            if node is not None and node is not tree:
-                self.query_one(FolderTree).select_folder(node.folder.id)
-                return True
+        names = [profile] if profile is not None else [self.medapp.active]
+        names += [n for n in self.medapp.profiles if n not in names and profile is None]
+        for name in names:
+            ws = self.medapp.profiles[name].workspace
+            for mailbox in ws.mailboxes:
+                if mailbox.address != address:
+                    continue
+                tree = ws.trees.get(mailbox.key)
+                node = tree
+                for part in [p for p in rest.split("/") if p]:
+                    if node is None:
+                        break
+                    node = next(
+                        (
+                            c
+                            for c in node.children
+                            if part.lower()
+                            in (c.folder.name.lower(), (c.folder.distinguished or "").lower())
+                        ),
+                        None,
+                    )
+                if node is not None and node is not tree:
+                    self.query_one(FolderTree).select_folder(node.folder.id, name)
+                    return True
         return False
 
     @on(FolderTree.NodeSelected)
-    def _folder_chosen(self, event: FolderTree.NodeSelected[Mailbox | Folder]) -> None:
+    def _folder_chosen(self, event: FolderTree.NodeSelected[TreeData]) -> None:
+        tree = self.query_one(FolderTree)
         if isinstance(event.node.data, Folder):
-            self.open_folder(event.node.data)
+            self.open_folder(event.node.data, profile=tree.profile_of(event.node))
+        elif isinstance(event.node.data, ProfileNode):
+            name = event.node.data.name
+            if self.medapp.profiles[name].state is ProfileState.FAILED:
+                self.retry_profile(name)
 
-    def open_folder(self, folder: Folder, *, search: str | None = None) -> None:
+    def retry_profile(self, name: str) -> None:
+        """Sign in again to a failed profile (asking for the password where it was refused)."""
+        if name in self._sign_in_pending:
+            self._sign_in_pending.discard(name)
+            profile = self.medapp.profiles[name]
+            self.post_message(msg.SignInRefused(profile.error or "", name))
+            return
+        self.load_profile(name)
+
+    def open_folder(
+        self, folder: Folder, *, search: str | None = None, profile: str | None = None
+    ) -> None:
+        if profile is not None:
+            self.medapp.use_profile(profile)
         self.folder = self.medapp.workspace.folders.get(folder.id, folder)
         self.search_text = search
         items = self.query_one(ItemList)
@@ -334,7 +450,9 @@ class MailScreen(AssistantActions, MedScreen[None]):
         they never hold up the session's other calls).
         """
         address = folder.mailbox
-        if address == self._watched or address == "public" or address.startswith("archive:"):
+        if address == "public" or address.startswith("archive:"):
+            return
+        if address == self._watched and self.medapp.active == self._watched_profile:
             return
         folders = [
             f
@@ -343,6 +461,7 @@ class MailScreen(AssistantActions, MedScreen[None]):
         ]
         if folders:
             self._watched = address
+            self._watched_profile = self.medapp.active
             self.watch_mail(address, folders)
 
     @work(exclusive=True, group="live", exit_on_error=False)
@@ -386,7 +505,7 @@ class MailScreen(AssistantActions, MedScreen[None]):
             self.reload_top(self.folder, self.search_text)
 
     def on_mailbox_changed(self, message: msg.MailboxChanged) -> None:
-        if message.mailbox != self._watched:
+        if message.mailbox != self._watched or self._watched_profile != self.medapp.active:
             return
         known = self.medapp.workspace.folders
         for folder_id in message.folder_ids:
@@ -437,18 +556,29 @@ class MailScreen(AssistantActions, MedScreen[None]):
     @work(group="pages", exit_on_error=False)
     async def load_page(self, folder: Folder, offset: int, generation: int) -> None:
         sort = _SORT.get(folder.kind)
-        query = ItemQuery(
-            offset=offset,
-            limit=self.medapp.config.page_size,
-            search=self.search_text,
-            sort=sort,
-            descending=sort is None or sort == "start",
-        )
-        page = await self.medapp.session.items(folder, query)
-        self.post_message(msg.PageLoaded(folder, page, generation))
+        size = self.medapp.config.page_size
+        # A folder's first rows come as a screenful first, the rest of the page right after:
+        # the server's answer (and its parsing) grows with the rows asked for, and the user
+        # waits for the first screen only (issue #22: start to the boss's inbox ≤ 1 s).
+        parts = [(offset, size)]
+        if offset == 0 and size > FIRST_SCREEN_ROWS:
+            parts = [(0, FIRST_SCREEN_ROWS), (FIRST_SCREEN_ROWS, size - FIRST_SCREEN_ROWS)]
+        for start, limit in parts:
+            query = ItemQuery(
+                offset=start,
+                limit=limit,
+                search=self.search_text,
+                sort=sort,
+                descending=sort is None or sort == "start",
+            )
+            page = await self.medapp.session.items(folder, query)
+            self.post_message(msg.PageLoaded(folder, page, generation))
+            if not page.more:
+                break
 
     def on_page_loaded(self, message: msg.PageLoaded) -> None:
         self.medapp.set_offline(False)
+        self._first_listed.set()
         self.query_one(ItemList).add_page(message.page, message.generation)
         revealing, folder = self._reveal, self.folder
         if revealing is not None and folder is not None and revealing.folder_id == folder.id:
@@ -516,8 +646,9 @@ class MailScreen(AssistantActions, MedScreen[None]):
     def _update_context(self) -> None:
         bar = self.query_one(ContextBar)
         ws = self.medapp.workspace
+        org = self.medapp.organisation_prefix()
         if self.folder is None:
-            bar.update(f"{ws.user}  ·  choose a folder")
+            bar.update(f"{org}{ws.user}  ·  choose a folder")
             return
         mailbox = ws.mailbox_of(self.folder)
         owner = (
@@ -535,15 +666,16 @@ class MailScreen(AssistantActions, MedScreen[None]):
             # a long folder name.
             narrow_search = search.replace("  ", " ")
             bar.show_fitting(
-                f"{who} · {self.folder.name} · {rights}{narrow_search}",
-                f"{who} · {rights}{narrow_search}",
-                f"{who} · {rights}",
+                f"{org}{who} · {self.folder.name} · {rights}{narrow_search}",
+                f"{org}{who} · {rights}{narrow_search}",
+                f"{org}{who} · {rights}",
             )
             return
+        # With several profiles open the organisation leads: which one is never left out.
         bar.show_fitting(
-            f"{owner}  ·  {self.folder.name}  ·  your rights: {rights}{search}",
-            f"{who}  ·  {self.folder.name}  ·  your rights: {rights}{search}",
-            f"{who}  ·  your rights: {rights}",
+            f"{org}{owner}  ·  {self.folder.name}  ·  your rights: {rights}{search}",
+            f"{org}{who}  ·  {self.folder.name}  ·  your rights: {rights}{search}",
+            f"{org}{who}  ·  your rights: {rights}",
         )
 
     def current_item(self) -> Item | None:
@@ -725,8 +857,15 @@ class MailScreen(AssistantActions, MedScreen[None]):
             self.query_one(ItemList).move(-1)
 
     def action_refresh(self) -> None:
-        if self._sign_in_pending:
-            self.post_message(msg.SignInRefused("The server did not accept the password."))
+        """Reload the open folder; first sign in again to profiles that failed."""
+        failed = [
+            name
+            for name, profile in self.medapp.profiles.items()
+            if profile.state is ProfileState.FAILED or name in self._sign_in_pending
+        ]
+        for name in failed:
+            self.retry_profile(name)
+        if failed and not self.medapp.multi:
             return
         if not self.medapp.workspace.mailboxes:
             self.query_one(ContextBar).update("Loading mailboxes…")
@@ -738,13 +877,18 @@ class MailScreen(AssistantActions, MedScreen[None]):
 
     @work(group="pages", exit_on_error=False)
     async def refresh_folder(self, folder_id: str) -> None:
+        profile = self.medapp.active
         folder = await self.medapp.session.folder(folder_id, refresh=True)
-        self.post_message(msg.FolderChanged(folder))
+        self.post_message(msg.FolderChanged(folder, profile))
 
     def on_folder_changed(self, message: msg.FolderChanged) -> None:
-        self.medapp.workspace.update_folder(message.folder)
-        self.query_one(FolderTree).update_folder(message.folder)
-        if self.folder is not None and self.folder.id == message.folder.id:
+        self.medapp.profiles[message.profile].workspace.update_folder(message.folder)
+        self.query_one(FolderTree).update_folder(message.folder, message.profile)
+        if (
+            self.folder is not None
+            and self.folder.id == message.folder.id
+            and message.profile == self.medapp.active
+        ):
             self.folder = message.folder
             self._update_context()
 
@@ -791,7 +935,7 @@ class MailScreen(AssistantActions, MedScreen[None]):
         )
         self.folder = folder
         self.medapp.workspace.update_folder(folder)
-        self.query_one(FolderTree).update_folder(folder)
+        self.query_one(FolderTree).update_folder(folder, self.medapp.active)
 
     def action_toggle_read(self) -> None:
         item = self.current_item()

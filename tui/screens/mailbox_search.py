@@ -1,11 +1,13 @@
 """One search over every mailbox the user works in: own, the boss's, functional and shared
 mailboxes (their inboxes) and the public mail folders. Hits come grouped by mailbox; a mailbox
 that cannot be searched says why in its heading, and the others still count. Choosing a hit
-opens its folder filtered by the same words.
+opens its folder filtered by the same words. With several profiles open the search spans every
+ready profile, each through its own session, and each heading names the organisation.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,6 +20,8 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from med import Folder, FolderKind, MailboxKind, MedError, SearchResults
+from med.mailbox_settings import MailboxHits
+from tui.profiles import OpenProfile, ProfileState
 from tui.screens.base import MedModal
 
 #: Mailboxes searched by their inbox.
@@ -31,11 +35,17 @@ SEARCHED_KINDS = (
 
 @dataclass
 class SearchDone(Message):
-    results: SearchResults | None
+    """Each profile's results (profile name, results), or why the whole search failed."""
+
+    results: list[tuple[str, SearchResults]] | None
     error: str = ""
 
 
-class MailboxSearchScreen(MedModal[tuple[Folder, str] | None]):
+#: What choosing a hit gives: its folder, the words searched and the folder's profile.
+SearchHit = tuple[Folder, str, str]
+
+
+class MailboxSearchScreen(MedModal[SearchHit | None]):
     DEFAULT_CSS = """
     MailboxSearchScreen { align: center middle; }
     MailboxSearchScreen > Vertical {
@@ -48,8 +58,11 @@ class MailboxSearchScreen(MedModal[tuple[Folder, str] | None]):
 
     def __init__(self) -> None:
         super().__init__()
+        #: Every profile's groups in one (profile order), once a search answered.
         self.results: SearchResults | None = None
-        self._hits: dict[str, tuple[Folder, str]] = {}
+        #: The same, per profile: (profile name, its results).
+        self.by_profile: list[tuple[str, SearchResults]] = []
+        self._hits: dict[str, SearchHit] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -58,8 +71,9 @@ class MailboxSearchScreen(MedModal[tuple[Folder, str] | None]):
             yield Static("", id="msearch-status", markup=False)
             yield OptionList(id="msearch-hits")
 
-    def targets(self) -> list[str | Folder]:
-        ws = self.medapp.workspace
+    def targets(self, profile: str | None = None) -> list[str | Folder]:
+        """What one profile's search covers (the active profile's by default)."""
+        ws = self.medapp.profiles[profile if profile is not None else self.medapp.active].workspace
         out: list[str | Folder] = [m.address for m in ws.mailboxes if m.kind in SEARCHED_KINDS]
         for mailbox in ws.mailboxes:
             tree = ws.trees.get(mailbox.key)
@@ -76,49 +90,83 @@ class MailboxSearchScreen(MedModal[tuple[Folder, str] | None]):
 
     @work(exclusive=True, group="mailbox-search", exit_on_error=False)
     async def search(self, text: str) -> None:
-        try:
-            results = await self.medapp.session.search_mailboxes(text, self.targets())
-        except MedError as exc:
-            self.post_message(SearchDone(None, str(exc)))
+        ready = [
+            p
+            for p in self.medapp.profiles.values()
+            if p.session is not None and p.state is ProfileState.READY
+        ]
+        if not ready:  # nothing loaded yet: the active profile answers (or says why not)
+            ready = [self.medapp.profile]
+
+        async def one(profile: OpenProfile) -> tuple[str, SearchResults] | str:
+            assert profile.session is not None
+            try:
+                found = await profile.session.search_mailboxes(text, self.targets(profile.name))
+            except MedError as exc:
+                return f"{self.medapp.organisation_prefix(profile.name)}{exc}"
+            return profile.name, found
+
+        answers = await asyncio.gather(*(one(p) for p in ready))
+        results = [a for a in answers if not isinstance(a, str)]
+        errors = [a for a in answers if isinstance(a, str)]
+        if not results:
+            self.post_message(SearchDone(None, "; ".join(errors)))
             return
-        self.post_message(SearchDone(results))
+        self.post_message(SearchDone(results, "; ".join(errors)))
 
     def on_search_done(self, message: SearchDone) -> None:
         status = self.query_one("#msearch-status", Static)
         hits = self.query_one("#msearch-hits", OptionList)
         hits.clear_options()
         self._hits = {}
-        self.results = message.results
         if message.results is None:
+            self.results, self.by_profile = None, []
             status.update(message.error)
             return
-        ws = self.medapp.workspace
+        self.by_profile = message.results
+        self.results = SearchResults(
+            message.results[0][1].query, tuple(g for _, r in message.results for g in r.groups)
+        )
         options: list[Option] = []
         total = 0
-        for group in message.results.groups:
-            box = ws.mailbox(group.mailbox)
-            name = box.display_name if box is not None else group.mailbox
-            if group.folder is not None and group.folder.distinguished != "inbox":
-                name += f" / {group.folder.name}"
-            if group.error is not None:
-                options.append(Option(f"── {name}: not searched — {group.error}", disabled=True))
-                continue
-            more = "+" if group.more else ""
-            options.append(Option(f"── {name}: {len(group.items)}{more}", disabled=True))
-            for item in group.items:
-                key = f"hit{len(self._hits)}"
-                if group.folder is not None:
-                    self._hits[key] = (group.folder, message.results.query)
-                options.append(Option(f"   {item.subject or '(no subject)'}", id=key))
-                total += 1
+        failed = 0
+        for profile, results in message.results:
+            ws = self.medapp.profiles[profile].workspace
+            org = self.medapp.organisation_prefix(profile)
+            failed += len(results.failed)
+            for group in results.groups:
+                box = ws.mailbox(group.mailbox)
+                name = org + (box.display_name if box is not None else group.mailbox)
+                total += self._add_group(options, group, name, results.query, profile)
         hits.add_options(options)
-        failed = len(message.results.failed)
         status.update(
-            f"{total} hit(s)" + (f"; {failed} mailbox(es) could not be searched" if failed else "")
+            f"{total} hit(s)"
+            + (f"; {failed} mailbox(es) could not be searched" if failed else "")
+            + (f"; {message.error}" if message.error else "")
         )
         if total:
             hits.focus()
             hits.highlighted = next(i for i, o in enumerate(options) if not o.disabled)
+
+    def _add_group(
+        self, options: list[Option], group: MailboxHits, name: str, query: str, profile: str
+    ) -> int:
+        """One mailbox's heading and hits; the number of hits."""
+        total = 0
+        if group.folder is not None and group.folder.distinguished != "inbox":
+            name += f" / {group.folder.name}"
+        if group.error is not None:
+            options.append(Option(f"── {name}: not searched — {group.error}", disabled=True))
+            return 0
+        more = "+" if group.more else ""
+        options.append(Option(f"── {name}: {len(group.items)}{more}", disabled=True))
+        for item in group.items:
+            key = f"hit{len(self._hits)}"
+            if group.folder is not None:
+                self._hits[key] = (group.folder, query, profile)
+            options.append(Option(f"   {item.subject or '(no subject)'}", id=key))
+            total += 1
+        return total
 
     @on(OptionList.OptionSelected, "#msearch-hits")
     def _chosen(self, event: OptionList.OptionSelected) -> None:

@@ -1,7 +1,9 @@
-"""The mailbox tree: own, delegated, functional, team, public and archive mailboxes."""
+"""The mailbox tree: own, delegated, functional, team, public and archive mailboxes; with
+several profiles open, grouped under one node per profile (organisation)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -12,11 +14,20 @@ from med.model import Folder, FolderNode, Mailbox, MailboxKind
 from tui.presenter import folder_label, mailbox_label
 from tui.workspace import KIND_ORDER
 
-TreeData = Mailbox | Folder
+
+@dataclass(frozen=True)
+class ProfileNode:
+    """The tree's node of one profile (only while several are open)."""
+
+    name: str
+
+
+TreeData = Mailbox | Folder | ProfileNode
 
 
 class FolderTree(Tree[TreeData]):
-    """Top level: one node per mailbox; below it, that mailbox's folders."""
+    """Top level: one node per mailbox; below it, that mailbox's folders. With several
+    profiles, one node per profile above its mailboxes."""
 
     # Movement keys come from the screen's keymap (j/k act on the focused pane); keep only enter.
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "Open", show=False)]
@@ -30,48 +41,73 @@ class FolderTree(Tree[TreeData]):
         super().__init__("Mailboxes", **kwargs)  # type: ignore[arg-type]
         self.show_root = False
         self.guide_depth = 2
-        self._mailbox_nodes: dict[str, TreeNode[TreeData]] = {}
-        self._folder_nodes: dict[str, TreeNode[TreeData]] = {}
+        # Keyed by (profile, id): two organisations may use the same ids and addresses.
+        self._mailbox_nodes: dict[tuple[str, str], TreeNode[TreeData]] = {}
+        self._folder_nodes: dict[tuple[str, str], TreeNode[TreeData]] = {}
+        self._profile_nodes: dict[str, TreeNode[TreeData]] = {}
 
-    def add_mailbox(self, mailbox: Mailbox, tree: FolderNode) -> None:
-        if mailbox.key in self._mailbox_nodes:
-            self._mailbox_nodes[mailbox.key].remove()
+    def add_profile(self, name: str, label: str) -> None:
+        """A top-level node for a profile; its mailboxes go below it."""
+        if name not in self._profile_nodes:
+            self._profile_nodes[name] = self.root.add(label, data=ProfileNode(name), expand=True)
+        else:
+            self._profile_nodes[name].set_label(label)
+
+    def clear_profile(self, name: str) -> None:
+        """Forget a profile's mailboxes (before loading it again)."""
+        for key in [k for k in self._mailbox_nodes if k[0] == name]:
+            self._mailbox_nodes.pop(key).remove()
+        for key in [k for k in self._folder_nodes if k[0] == name]:
+            del self._folder_nodes[key]
+
+    def profile_of(self, node: TreeNode[TreeData] | None) -> str:
+        """The profile a node belongs to ("" with a single profile)."""
+        while node is not None:
+            if isinstance(node.data, ProfileNode):
+                return node.data.name
+            node = node.parent
+        return ""
+
+    def add_mailbox(self, mailbox: Mailbox, tree: FolderNode, profile: str = "") -> None:
+        if (profile, mailbox.key) in self._mailbox_nodes:
+            self._mailbox_nodes[(profile, mailbox.key)].remove()
+        parent = self._profile_nodes.get(profile, self.root)
         # Keep mailboxes in kind order whatever order they arrive in.
         rank = (KIND_ORDER[mailbox.kind], mailbox.display_name)
         before = next(
             (
                 child
-                for child in self.root.children
+                for child in parent.children
                 if isinstance(child.data, Mailbox)
                 and (KIND_ORDER[child.data.kind], child.data.display_name) > rank
             ),
             None,
         )
         expand = mailbox.kind in (MailboxKind.OWN, MailboxKind.DELEGATED)
-        node = self.root.add(mailbox_label(mailbox), data=mailbox, before=before, expand=expand)
-        self._mailbox_nodes[mailbox.key] = node
+        node = parent.add(mailbox_label(mailbox), data=mailbox, before=before, expand=expand)
+        self._mailbox_nodes[(profile, mailbox.key)] = node
         for child in tree.children:
-            self._add_folder(node, child)
+            self._add_folder(node, child, profile)
 
-    def _add_folder(self, parent: TreeNode[TreeData], node: FolderNode) -> None:
+    def _add_folder(self, parent: TreeNode[TreeData], node: FolderNode, profile: str) -> None:
         label = folder_label(node.folder)
         if node.children:
             branch = parent.add(label, data=node.folder)
             for child in node.children:
-                self._add_folder(branch, child)
-            self._folder_nodes[node.folder.id] = branch
+                self._add_folder(branch, child, profile)
+            self._folder_nodes[(profile, node.folder.id)] = branch
         else:
-            self._folder_nodes[node.folder.id] = parent.add_leaf(label, data=node.folder)
+            self._folder_nodes[(profile, node.folder.id)] = parent.add_leaf(label, data=node.folder)
 
-    def update_folder(self, folder: Folder) -> None:
-        node = self._folder_nodes.get(folder.id)
+    def update_folder(self, folder: Folder, profile: str = "") -> None:
+        node = self._folder_nodes.get((profile, folder.id))
         if node is not None:
             node.data = folder
             node.set_label(folder_label(folder))
 
-    def select_folder(self, folder_id: str) -> None:
+    def select_folder(self, folder_id: str, profile: str = "") -> None:
         """Move the cursor to a folder (expanding its parents) and open it."""
-        node = self._folder_nodes.get(folder_id)
+        node = self._folder_nodes.get((profile, folder_id))
         if node is None:
             return
         parent = node.parent
