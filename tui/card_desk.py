@@ -30,13 +30,15 @@ __all__ = ["CardDesk"]
 
 
 class CardDesk(_Base):
-    session: DelegateSession
     messenger: MessengerHub | None
     card_results: CardResults
     #: conversation id → the user id that posts cards there (the bridge's account).
     card_senders: dict[str, str]
 
     if TYPE_CHECKING:
+
+        @property
+        def session(self) -> DelegateSession: ...
 
         def action_goto(self, name: str) -> None: ...
 
