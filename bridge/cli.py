@@ -259,7 +259,7 @@ def tui(
         "--profile",
         "-p",
         help="Profile to open; repeat it to open several side by side "
-        "(default: [tui] profiles, else the default profile).",
+        "(default: \\[tui] profiles, else the default profile).",
     ),
 ) -> None:
     """Open the terminal UI; without any profile it offers the demo or a profile wizard."""

@@ -7,6 +7,7 @@ lets it finish and can be followed by another `start` on the same port (a restar
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 import time
@@ -68,10 +69,7 @@ class ServerThread:
         """
         import uvicorn
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(64)
+        sock = self._bind(timeout_s)
         self.port = sock.getsockname()[1]
         server = uvicorn.Server(uvicorn.Config(self.app, **self.options))
         thread = threading.Thread(
@@ -87,6 +85,27 @@ class ServerThread:
                 raise RuntimeError(f"{self.name} did not start on {self.host}:{self.port}")
             time.sleep(0.01)
         return self
+
+    def _bind(self, timeout_s: float) -> socket.socket:
+        """A listening socket on our port. Served again on the same port (a restart), the port
+        can be briefly held by the old server's last connections or by a client socket the
+        kernel gave it to meanwhile, so a fixed port is retried until `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((self.host, self.port))
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRINUSE or not self.port:
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+                continue
+            sock.listen(64)
+            return sock
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop serving (open connections are closed); the port may be served again."""
