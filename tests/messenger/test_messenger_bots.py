@@ -61,6 +61,7 @@ class Receiver:
         self.bodies: list[dict[str, Any]] = []
         self.refused = 0
         self.bot: Bot | None = None
+        self.bot_loop: asyncio.AbstractEventLoop | None = None
         self.messages: list[DecryptedMessage] = []
         app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
         self.server = ServerThread(app, name="webhook-receiver")
@@ -76,10 +77,18 @@ class Receiver:
             self.fail -= 1
             return Response(status_code=500)
         self.bodies.append(doc)
-        if self.bot is not None:
-            results = await self.bot.handle_webhook(request.headers, body, self.secret)
+        if self.bot is not None and self.bot_loop is not None:
+            # The bot's HTTP pool and store belong to the test's loop, not this server's.
+            handled = self.bot.handle_webhook(request.headers, body, self.secret)
+            results = await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(handled, self.bot_loop)
+            )
             self.messages += [r for r in results if isinstance(r, DecryptedMessage)]
         return Response(status_code=204)
+
+    def attach(self, bot: Bot) -> None:
+        """Hand each signed batch to `bot`, on the loop the bot was started on."""
+        self.bot, self.bot_loop = bot, asyncio.get_running_loop()
 
     @property
     def url(self) -> str:
@@ -251,7 +260,7 @@ async def test_webhook_bot_gets_signed_batches_and_decrypts_them(
     receiver.secret = created["webhook_secret"]
     bot = bot_client(msg, created["token"], tmp_path)
     await bot.start()
-    receiver.bot = bot
+    receiver.attach(bot)
     receiver.fail = 2  # the first two attempts fail: the batch comes again
     cid = (
         await anna.transport.client.create_conversation("group", [created["bot_id"]], name="Dienst")
