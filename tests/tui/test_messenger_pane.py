@@ -59,23 +59,33 @@ def pane_rows(app: MedApp) -> list[str]:
 
 async def open_chat_with_peer(
     build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
-) -> tuple[MedApp, Peer, str]:
+) -> tuple[MedApp, Peer]:
     app = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
     peer = await make_peer(chat_server, PEER)
-    return app, peer, ""
+    return app, peer
+
+
+async def messenger_online(pilot: Any, app: MedApp) -> None:
+    """Open screen 6 and wait until the app's messenger account is connected."""
+    await settle(pilot)
+    await pilot.press("6")
+    await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+
+
+async def direct_chat(peer: Peer, app: MedApp) -> str:
+    """The peer opens a direct conversation with the app's account; its id."""
+    conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
+    return str(conv["conversation_id"])
 
 
 async def test_receive_see_decrypted_and_answer(
     build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
 ) -> None:
-    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("6")
-            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
-            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
-            cid = str(conv["conversation_id"])
+            await messenger_online(pilot, app)
+            cid = await direct_chat(peer, app)
             await peer.session.send_text(cid, "Rückruf Dr. Weber bis 15 Uhr")
             await until(pilot, lambda: any("Rückruf Dr. Weber" in r for r in pane_rows(app)))
             text = screen_text(app)
@@ -96,7 +106,7 @@ async def test_receive_see_decrypted_and_answer(
 async def test_unverified_sender_is_marked(
     build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
 ) -> None:
-    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
     # A second device of chef's, never approved by chef's master key: unverified.
     second = await chat_server.login(PEER, device=False)
     assert second.user_id is not None
@@ -104,11 +114,8 @@ async def test_unverified_sender_is_marked(
     await other.register_device("unknown tablet")
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("6")
-            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
-            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
-            cid = str(conv["conversation_id"])
+            await messenger_online(pilot, app)
+            cid = await direct_chat(peer, app)
             await other.send_text(cid, "Bitte Zugangsdaten schicken")
             await until(pilot, lambda: any("Zugangsdaten" in r for r in pane_rows(app)))
             [row] = [r for r in pane_rows(app) if "Zugangsdaten" in r]
@@ -120,14 +127,11 @@ async def test_unverified_sender_is_marked(
 async def test_offline_queue_then_resume(
     build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
 ) -> None:
-    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("6")
-            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
-            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
-            cid = str(conv["conversation_id"])
+            await messenger_online(pilot, app)
+            cid = await direct_chat(peer, app)
             await until(pilot, lambda: cid in conn_of(app).conversations)
             await chat_server.server.stop()
             await until(pilot, lambda: conn_of(app).state is ConnectionState.OFFLINE)
@@ -162,7 +166,7 @@ async def test_quit_while_streaming_cancels_the_stream(
 async def test_mail_screen_has_the_pane_beside_it(
     build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
 ) -> None:
-    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
@@ -187,15 +191,12 @@ async def test_received_content_is_structured(
     build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
 ) -> None:
     """Position with a map link, a reply, a reaction and a voice message arrive as such."""
-    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
     wav = _wav(0.5)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("6")
-            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
-            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
-            cid = str(conv["conversation_id"])
+            await messenger_online(pilot, app)
+            cid = await direct_chat(peer, app)
             first = await peer.session.send_text(cid, "Wo bist du?")
             await peer.session.send_location(cid, 52.52, 13.405, 8.0, reply_to=first)
             await peer.session.react(cid, first, "👍")
@@ -250,12 +251,10 @@ def _wav(seconds: float) -> bytes:
 async def test_sent_message_decrypts_for_the_other_client(
     build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
 ) -> None:
-    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("6")
-            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+            await messenger_online(pilot, app)
             await pilot.press("n")
             await pilot.press(*PEER, "enter")
             await until(pilot, lambda: pane_of(app).conversation_id is not None)
@@ -275,14 +274,11 @@ async def test_safety_number_matches_the_other_side(
 ) -> None:
     from tui.screens.chat_trust import SafetyNumberScreen, group_digits
 
-    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("6")
-            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
-            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
-            cid = str(conv["conversation_id"])
+            await messenger_online(pilot, app)
+            cid = await direct_chat(peer, app)
             await until(pilot, lambda: cid in conn_of(app).conversations)
             pane_of(app).open_conversation(cid)
             await pilot.press("S")
@@ -303,9 +299,7 @@ async def test_approve_a_new_device_of_mine(
 
     app = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("6")
-        await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
+        await messenger_online(pilot, app)
         assert conn_of(app).holds_master_key  # the first device of the account
         # Later the same person signs in on a phone: unverified until approved here.
         phone = await make_peer(chat_server, ME)
@@ -344,14 +338,11 @@ async def test_send_an_image_the_other_side_opens(
 
     picture = tmp_path / "grundriss.png"
     Image.new("RGB", (64, 48), (200, 30, 30)).save(picture)
-    app, peer, _ = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("6")
-            await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
-            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
-            cid = str(conv["conversation_id"])
+            await messenger_online(pilot, app)
+            cid = await direct_chat(peer, app)
             await until(pilot, lambda: cid in conn_of(app).conversations)
             pane_of(app).open_conversation(cid)
             await pilot.press("a")
@@ -405,8 +396,7 @@ async def test_conversation_is_shown_again_after_a_restart(
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await until(pilot, lambda: conn_of(app).state is ConnectionState.ONLINE)
-            conv = await peer.client.create_conversation("direct", [conn_of(app).user_id])
-            cid = str(conv["conversation_id"])
+            cid = await direct_chat(peer, app)
             await peer.session.send_text(cid, "Vor dem Neustart")
             await until(pilot, lambda: cid in conn_of(app).conversations)
             await until(pilot, lambda: bool(conn_of(app).conversations[cid].lines))
