@@ -20,10 +20,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.demo import BridgeThread
 from bridge.notify import BridgeWorker, load_config
 from bridge.notify.chat import KEY_STRENGTH
 from bridge.notify.store import BridgeStore
 from exlab.demo import DEMO_PASSWORD, DOMAIN
+from med import Address, DelegateSession, Message
 from messenger.client import EventStream, MessengerClient
 from messenger.client.e2e import DecryptedMessage, E2ESession
 from messenger.crypto import DeviceKeys
@@ -329,6 +331,20 @@ async def wait_until_watching(rig: BridgeRig, mailbox: str = CHEF, folder: str =
         await until_async(known, 60)
     finally:
         await store.close()
+
+
+async def mail_chef_once_watched(
+    bridge: BridgeThread, sender: DelegateSession, subject: str
+) -> None:
+    """Once the demo bridge runs on chef's mailbox, `sender` mails chef: the bridge sees it new."""
+    assert bridge.worker is not None
+    boxes = bridge.worker.board.mailboxes
+    await until(
+        lambda: CHEF in boxes and boxes[CHEF].state.value == "running",
+        60,
+        lambda: {name: box.state.value for name, box in boxes.items()},
+    )
+    await sender.send(Message(subject=subject, body="!", to=(Address(CHEF),)))
 
 
 async def assert_posted_once(rig: BridgeRig, user: ChatUser, expected: int) -> None:

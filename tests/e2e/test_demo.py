@@ -61,11 +61,10 @@ async def test_demo_bridge_posts_a_new_mail_in_chefs_inbox_to_assistenz(tmp_path
     import uuid
 
     from bridge.demo import BridgeThread, MessengerThread, demo_bridge_config
-    from med import Address, Message
     from messenger.client import MessengerClient
     from messenger.client.e2e import DecryptedMessage, E2ESession
     from messenger.crypto import DeviceKeys
-    from tests.e2e.bridge_harness import until
+    from tests.e2e.bridge_harness import mail_chef_once_watched, until
 
     with (
         LabThread(tmp_path / "demo.sqlite") as lab,
@@ -86,21 +85,7 @@ async def test_demo_bridge_posts_a_new_mail_in_chefs_inbox_to_assistenz(tmp_path
             with BridgeThread(config) as bridge:
                 assert bridge.worker is not None
                 await until(lambda: "chef@musterstadt.example" in bridge.worker.held(), 30)
-                boxes = bridge.worker.board.mailboxes
-                await until(
-                    lambda: (
-                        "chef@musterstadt.example" in boxes
-                        and boxes["chef@musterstadt.example"].state.value == "running"
-                    ),
-                    60,
-                )
-                await lena.send(
-                    Message(
-                        subject="Demo: Sitzungsvorlage",
-                        body="!",
-                        to=(Address("chef@musterstadt.example"),),
-                    )
-                )
+                await mail_chef_once_watched(bridge, lena, "Demo: Sitzungsvorlage")
                 async with client.events() as stream:
                     while not any("Demo: Sitzungsvorlage" in text for text in received):
                         event = await stream.next(timeout=30)

@@ -15,8 +15,8 @@ from bridge.demo import (
     demo_profile,
 )
 from exlab.demo import DEMO_PASSWORD
-from med import Address, DelegateSession, Message
-from tests.e2e.bridge_harness import until
+from med import DelegateSession
+from tests.e2e.bridge_harness import mail_chef_once_watched, until
 from tests.tui.conftest import settle
 from tests.tui.screentext import screen_text
 from tui.app import make_app
@@ -56,22 +56,7 @@ async def test_a_bridged_mail_shows_in_assistenz_pane(tmp_path: Path) -> None:
                 assert conn is not None
                 await until(lambda: conn.state is ConnectionState.ONLINE, 60)
                 with BridgeThread(config) as bridge:
-                    assert bridge.worker is not None
-                    boxes = bridge.worker.board.mailboxes
-                    await until(
-                        lambda: (
-                            "chef@musterstadt.example" in boxes
-                            and boxes["chef@musterstadt.example"].state.value == "running"
-                        ),
-                        60,
-                    )
-                    await lena.send(
-                        Message(
-                            subject="Demo: Sitzungsvorlage",
-                            body="!",
-                            to=(Address("chef@musterstadt.example"),),
-                        )
-                    )
+                    await mail_chef_once_watched(bridge, lena, "Demo: Sitzungsvorlage")
                     await pilot.press("6")
                     await until(
                         lambda: "Demo: Sitzungsvorlage" in screen_text(app),
