@@ -215,3 +215,28 @@ def test_week_columns_cut_long_subjects_instead_of_breaking_words() -> None:
     text = console.export_text()
     assert "Jour fix…" in text
     assert "nten" not in text  # no word continued on a second line
+
+
+def test_the_configured_player_plays_exactly_the_sound(tmp_path: Path) -> None:
+    """Voicemail, chat voice messages and alarm recordings all go through one player path."""
+    from tui.screens.attachments import playback, run_player
+
+    heard = tmp_path / "heard.wav"
+    player = tmp_path / "player.sh"
+    player.write_text(f'#!/bin/sh\ncp "$2" {heard}\n')
+    player.chmod(0o755)
+    sound = b"RIFF\x00\x01voice"
+    command, path = playback(sound, ".wav", f"{player} --quiet")
+    assert command == [str(player), "--quiet"] and path.suffix == ".wav"
+    run_player(command, path)
+    assert heard.read_bytes() == sound
+
+
+def test_without_a_player_the_sound_is_kept_for_the_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.screens.attachments import playback
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no player on PATH
+    command, path = playback(b"ogg", ".ogg", None)
+    assert command is None and path.read_bytes() == b"ogg"

@@ -3,7 +3,6 @@ and raising a new alarm to one of the tenant's alarm lists."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -253,7 +252,7 @@ class AlarmsScreen(MedScreen[None]):
 
     @work(group="attachment", exit_on_error=False)
     async def play_voice(self, alarm_id: str | None) -> None:
-        from tui.screens.attachments import audio_player
+        from tui.screens.attachments import playback
 
         alarms = self.medapp.alarms_of(alarm_id or "")
         alarm = self.medapp.alarm_board.received.get(alarm_id or "")
@@ -261,20 +260,17 @@ class AlarmsScreen(MedScreen[None]):
             return
         data = await alarms.fetch_attachment(alarm.attachment)
         suffix = ".wav" if alarm.attachment.mime == "audio/wav" else ".ogg"
-        with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
-            fh.write(data)
-        command = audio_player(self.medapp.config.audio_player)
+        command, path = playback(data, suffix, self.medapp.config.audio_player)
         if command is None:
-            self.notify(f"No audio player found; the voice message is saved at {fh.name}.")
+            self.notify(f"No audio player found; the voice message is saved at {path}.")
             return
-        self.play_file(command, Path(fh.name))
+        self.play_file(command, path)
 
     @work(thread=True, group="player", exit_on_error=False)
     def play_file(self, command: list[str], path: Path) -> None:
-        import subprocess
+        from tui.screens.attachments import run_player
 
-        # The configured player or one found on PATH, never message content, as the command.
-        subprocess.run([*command, str(path)], check=False, capture_output=True, timeout=3600)  # noqa: S603
+        run_player(command, path)
 
 
 class AlarmStatusScreen(MedModal[None]):

@@ -25,6 +25,26 @@ if TYPE_CHECKING:
 _PLAYERS = ("xdg-open", "paplay", "aplay", "afplay")
 
 
+# A voice message lasts seconds to minutes; a player that hangs is stopped after this.
+PLAYER_TIMEOUT_S = 600
+
+
+def playback(data: bytes, suffix: str, configured: str | None) -> tuple[list[str] | None, Path]:
+    """Write a sound to a temporary file (players read paths); (the player's command or None,
+    the file), so a caller without a player can tell the user where the sound is."""
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
+        fh.write(data)
+    return audio_player(configured), Path(fh.name)
+
+
+def run_player(command: list[str], path: Path) -> None:
+    """Blocking and external: call it from a thread worker so the UI stays responsive. The
+    command is the user's configured player or one found on PATH, never message content."""
+    subprocess.run(  # noqa: S603
+        [*command, str(path)], check=False, capture_output=True, timeout=PLAYER_TIMEOUT_S
+    )
+
+
 def _size(n: int | None) -> str:
     if n is None:
         return ""
@@ -113,19 +133,15 @@ class AttachmentsScreen(ModalScreen[None]):
     async def play(self, attachment: Attachment) -> None:
         content = await self.medapp.session.attachment(attachment)
         suffix = Path(attachment.name).suffix or ".wav"
-        with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
-            fh.write(content.content)
-        command = audio_player(self.medapp.config.audio_player)
+        command, path = playback(content.content, suffix, self.medapp.config.audio_player)
         if command is None:
-            self.notify(f"No audio player found; the recording is saved at {fh.name}.")
+            self.notify(f"No audio player found; the recording is saved at {path}.")
             return
-        self.play_file(command, fh.name)
+        self.play_file(command, path)
 
     @work(thread=True, group="player", exit_on_error=False)
-    def play_file(self, command: list[str], path: str) -> None:
-        # The player is blocking and external: a thread worker keeps the UI responsive.
-        # The command is the user's configured player or one found on PATH, never mail content.
-        subprocess.run([*command, path], check=False, capture_output=True, timeout=600)  # noqa: S603
+    def play_file(self, command: list[str], path: Path) -> None:
+        run_player(command, path)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -7,8 +7,6 @@ in workers; failures become notifications through the app's one handler.
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -574,7 +572,7 @@ class ChatPane(Vertical):
 
     @work(group="attachment", exit_on_error=False)
     async def _save_line(self, line: ChatLine, *, open_after: bool) -> None:
-        from tui.screens.attachments import audio_player
+        from tui.screens.attachments import audio_player, playback
 
         conn = self.connection
         content = line.content
@@ -587,13 +585,11 @@ class ChatPane(Vertical):
         data = await conn.fetch(ref)
         if open_after and isinstance(content, Voice):
             suffix = ".wav" if ref.mime == "audio/wav" else ".ogg"
-            with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as fh:
-                fh.write(data)
-            command = audio_player(self.medapp.config.audio_player)
+            command, sound = playback(data, suffix, self.medapp.config.audio_player)
             if command is None:
-                self.notify(f"No audio player found; the recording is saved at {fh.name}.")
+                self.notify(f"No audio player found; the recording is saved at {sound}.")
                 return
-            self._run_player(command, fh.name)
+            self._run_player(command, sound)
             return
         target = self.medapp.config.downloads_dir
         target.mkdir(parents=True, exist_ok=True)
@@ -603,12 +599,13 @@ class ChatPane(Vertical):
         if open_after:
             opener = audio_player(None)  # xdg-open first where there is one
             if opener is not None:
-                self._run_player(opener, str(path))
+                self._run_player(opener, path)
 
     @work(thread=True, group="player", exit_on_error=False)
-    def _run_player(self, command: list[str], path: str) -> None:
-        # The command is the configured player or one found on PATH, never message content.
-        subprocess.run([*command, path], check=False, capture_output=True, timeout=600)  # noqa: S603
+    def _run_player(self, command: list[str], path: Path) -> None:
+        from tui.screens.attachments import run_player
+
+        run_player(command, path)
 
     def action_safety_number(self) -> None:
         conv = self._conversation()
