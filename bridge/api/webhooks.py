@@ -1,8 +1,9 @@
 """Webhooks for integrators who cannot hold a connection open.
 
 A webhook follows one folder's change feed (`bridge.api.changes`) and POSTs each batch of
-changes as JSON, signed (`bridge.api.signing`). A delivery that fails (connection error or
-a non-2xx answer) is tried again after 1, 2, 4 … × `backoff_s` (or the receiver's
+changes as JSON, signed as the messenger signs its bot webhooks (`messenger.signing`: one
+scheme, one verifier for integrators). A delivery that fails (connection error or a non-2xx
+answer) is tried again after 1, 2, 4 … × `backoff_s` (or the receiver's
 Retry-After), `attempts` times in all; then it becomes a dead letter the owner can read
 and the webhook goes on with the next batch. Webhooks, their positions and dead letters are
 kept in the API's database (`bridge.api.store`): after a restart each webhook goes on from its
@@ -27,9 +28,9 @@ import httpx
 from sqlalchemy import text
 
 from bridge.api.changes import ChangeBatch, Positions, follow
-from bridge.api.signing import signature_headers
 from bridge.api.store import ApiDatabase
 from med import DelegateSession, MedError
+from messenger.signing import signature_headers
 
 __all__ = ["DeadLetter", "Webhook", "WebhookRegistry"]
 
@@ -222,7 +223,7 @@ class WebhookRegistry:
         for attempt in range(1, self.attempts + 1):
             wait = self.backoff_s * 2 ** (attempt - 1)
             try:
-                headers = signature_headers(hook.secret, delivery_id, body)
+                headers = signature_headers(hook.secret, delivery_id, body, time.time())
                 headers["Content-Type"] = "application/json"
                 answer = await self._http.post(hook.url, content=body, headers=headers)
                 if 200 <= answer.status_code < 300:

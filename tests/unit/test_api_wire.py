@@ -3,12 +3,14 @@ replays and tampering, change positions only resume the folder they came from.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bridge.api.changes import Positions
 from bridge.api.ids import inward, outward, outward_id
-from bridge.api.signing import TOLERANCE_S, signature_headers, verify
 from med import InvalidInput, NotFound
+from messenger.signing import TOLERANCE_S, signature_headers, verify
 
 EWS_ID = "AAMkADk0/ZjE+YTEwLTU1=="
 
@@ -33,7 +35,7 @@ def test_an_id_the_api_did_not_hand_out_is_not_found(foreign: str) -> None:
 
 def test_signatures_refuse_tampering_other_secrets_and_replays() -> None:
     body = b'{"changes":[]}'
-    headers = signature_headers("s3cret", "d1", body)
+    headers = signature_headers("s3cret", "d1", body, time.time())
     assert verify("s3cret", headers, body)
     assert not verify("s3cret", headers, body + b" ")
     assert not verify("other", headers, body)

@@ -20,7 +20,7 @@ import pytest
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from bridge.api.signing import verify
+from messenger.signing import verify
 from tests.e2e.api.conftest import CHEF, ApiServer, World, api_settings
 from tests.e2e.api.helpers import folder_id, wait_for
 from tests.lab.authserver import serve
