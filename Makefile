@@ -11,7 +11,7 @@ CHAOS_DEBS := postgresql redis-server
 SCALE_DEBS := $(CHAOS_DEBS) haproxy
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install debs chaos-debs scale-debs demo test lint fmt bench chaos scale-test clean
+.PHONY: install debs chaos-debs scale-debs demo test lint fmt bench test-times chaos scale-test clean
 
 # Debian packages: the MIT KDC for the lab's Kerberos, headers for gssapi, chromium for the admin
 # portal's browser tests (Playwright drives /usr/bin/chromium). apt-get update runs once.
@@ -59,6 +59,13 @@ test: lint
 
 bench: install
 	$(PY) -m bench
+
+# The functional tests on a base revision and on this tree, one after the other: which got
+# slower (bench/test_times.py; prints a table, writes bench/results/test_times.json).
+BASE ?= 3e68398
+TESTS ?= tests
+test-times: install
+	$(PY) -m bench.test_times --base $(BASE) $(TESTS) $(PYTEST_ARGS)
 
 # The chaos battery: PostgreSQL and Redis restarts and kill -9 of messenger nodes under load
 # (private PostgreSQL and Redis on free ports), then the bridge's crash test at length (200

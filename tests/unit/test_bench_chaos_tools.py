@@ -184,3 +184,26 @@ async def test_a_send_refused_for_good_is_not_repeated() -> None:
         await send_one(client, "c", "s0-0", Ledger(["r1"]), give_up=10)
     await client.aclose()
     assert calls == 1
+
+
+def test_test_times_counts_a_test_slower_only_past_the_ratio_and_half_a_second(
+    tmp_path: Path,
+) -> None:
+    from bench.test_times import compare, durations
+
+    junit = tmp_path / "now.xml"
+    junit.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="t" name="fast" time="0.30"/>'
+        '<testcase classname="t" name="slow" time="4.00"/>'
+        '<testcase classname="t" name="broken" time="9.0"><failure message="x"/></testcase>'
+        '<testcase classname="t" name="new" time="1.0"/>'
+        "</testsuite></testsuites>"
+    )
+    now = durations(junit)
+    assert "t::broken" not in now  # a failed test's time says nothing
+    base = {"t::fast": 0.1, "t::slow": 2.0, "t::broken": 1.0}
+    result = compare(base, now, threshold=1.25)
+    # fast tripled but by 0.2 s: noise; slow doubled by 2 s: slower
+    assert result["slower"] == [{"test": "t::slow", "base_s": 2.0, "now_s": 4.0}]
+    assert result["tests_compared"] == 2 and result["only_now"] == 1

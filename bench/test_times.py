@@ -1,0 +1,123 @@
+"""Functional tests, then and now: run the same tests on a base revision and on this tree,
+one after the other on the same machine, and list the tests that got slower.
+
+    python -m bench.test_times [--base REV] [--threshold 1.25] [pytest args ...]
+    make test-times BASE=<rev> TESTS="tests/messenger"
+
+Wall time of one test varies with the machine's load, so a test counts as slower only when it
+took `threshold` × its base time and at least half a second more. Prints a table and writes
+bench/results/test_times.json. It reports; it does not fail a build (timings are not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from defusedxml import ElementTree
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# The last revision before the speed work of issue 22 (its CI passed): "today's make test".
+DEFAULT_BASE = "3e68398"
+MIN_EXTRA_S = 0.5
+
+
+def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> float:
+    """Run pytest in `tree` (its own code first on sys.path); wall seconds."""
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    subprocess.run(
+        [*command, f"--junitxml={junit}", *pytest_args],
+        cwd=tree,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    return time.perf_counter() - started
+
+
+def durations(junit: Path) -> dict[str, float]:
+    """Test id → seconds, for the tests that passed."""
+    times: dict[str, float] = {}
+    root = ElementTree.parse(junit).getroot()
+    for case in root.iter("testcase") if root is not None else ():
+        if any(child.tag in ("failure", "error", "skipped") for child in case):
+            continue
+        times[f"{case.get('classname')}::{case.get('name')}"] = float(case.get("time", 0))
+    return times
+
+
+def compare(base: dict[str, float], head: dict[str, float], threshold: float) -> dict[str, object]:
+    common = sorted(base.keys() & head.keys())
+    slowed = [
+        t for t in common if head[t] > base[t] * threshold and head[t] - base[t] >= MIN_EXTRA_S
+    ]
+    slowed.sort(key=lambda t: head[t] - base[t], reverse=True)
+    slower = [{"test": t, "base_s": round(base[t], 2), "now_s": round(head[t], 2)} for t in slowed]
+    return {
+        "tests_compared": len(common),
+        "base_sum_s": round(sum(base[t] for t in common), 1),
+        "now_sum_s": round(sum(head[t] for t in common), 1),
+        "slower": slower,
+        "only_now": len(head.keys() - base.keys()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", default=DEFAULT_BASE, help="the revision to compare with")
+    parser.add_argument("--threshold", type=float, default=1.25)
+    args, pytest_args = parser.parse_known_args(argv)
+    pytest_args = pytest_args or ["tests"]
+    with tempfile.TemporaryDirectory(prefix="test-times-") as scratch:
+        base_tree = Path(scratch) / "base"
+        subprocess.run(
+            ["git", "worktree", "add", "-q", "--detach", str(base_tree), args.base],
+            cwd=ROOT,
+            check=True,
+        )
+        try:
+            base_wall = run_tests(base_tree, Path(scratch) / "base.xml", pytest_args)
+            now_wall = run_tests(ROOT, Path(scratch) / "now.xml", pytest_args)
+            result = compare(
+                durations(Path(scratch) / "base.xml"),
+                durations(Path(scratch) / "now.xml"),
+                args.threshold,
+            )
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(base_tree)],
+                cwd=ROOT,
+                check=False,
+            )
+    result = {
+        "base": args.base,
+        "pytest_args": pytest_args,
+        "base_wall_s": round(base_wall, 1),
+        "now_wall_s": round(now_wall, 1),
+        "load_average": os.getloadavg()[0],
+        **result,
+    }
+    slower = result["slower"]
+    assert isinstance(slower, list)
+    print(f"tests compared: {result['tests_compared']} (base {args.base}, {' '.join(pytest_args)})")
+    print(f"wall: base {result['base_wall_s']} s, now {result['now_wall_s']} s")
+    print(f"sum of test times: base {result['base_sum_s']} s, now {result['now_sum_s']} s")
+    print(f"slower than {args.threshold}× and +{MIN_EXTRA_S} s: {len(slower)}")
+    for row in slower[:20]:
+        print(f"  {row['base_s']:>7.2f} → {row['now_s']:>7.2f} s  {row['test']}")
+    out = HERE / "results" / "test_times.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
