@@ -6,8 +6,11 @@ positions say what they are and which key opens them, since a terminal may show 
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, tzinfo
 
+from rich.color import Color
+from rich.style import Style
 from rich.text import Text as RichText
 
 from messenger.client.content import File, Location, Text, Voice
@@ -15,6 +18,10 @@ from tui.cards import card_in, card_rows
 from tui.messaging import ChatLine, Conversation
 
 KIND_MARK = {"direct": "@", "group": "#", "managed": "◆"}
+# An inline thumbnail fits beside the mail at 80×24: at most this many cells.
+THUMBNAIL_COLS, THUMBNAIL_ROWS = 20, 6
+# Senders make thumbnails of at most 256 px; a bigger one is not decoded (a decompression bomb).
+_THUMBNAIL_MAX_SIDE = 1024
 UNVERIFIED = "⚠ unverified"
 
 
@@ -76,6 +83,8 @@ def content_lines(line: ChatLine) -> list[RichText]:
             what = f"📎 {ref.name or 'file'} {ref.mime} {size}"
             hint = "o: open, s: save"
         rows = [RichText(f"{what.rstrip()}  — {hint}", style="cyan")]
+        if line.thumbnail is not None:
+            rows += thumbnail_rows(line.thumbnail)
     elif isinstance(content, Location):
         accuracy = f" ±{content.accuracy_m:.0f} m" if content.accuracy_m else ""
         live = " (live)" if content.live else ""
@@ -89,6 +98,42 @@ def content_lines(line: ChatLine) -> list[RichText]:
     if body:
         rows.append(RichText(body))
     return rows
+
+
+def thumbnail_rows(
+    jpeg: bytes, cols: int = THUMBNAIL_COLS, rows: int = THUMBNAIL_ROWS
+) -> list[RichText]:
+    """An image in half blocks (▀: the upper pixel in the foreground, the lower one in the
+    background), which every colour terminal draws, also inside a list row where a sixel or
+    kitty picture cannot go. [] when the bytes are not a picture this client reads."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(jpeg)) as image:
+            if max(image.size) > _THUMBNAIL_MAX_SIDE:
+                return []
+            scale = min(cols / image.width, 2 * rows / image.height)
+            width = max(1, round(image.width * scale))
+            height = max(2, round(image.height * scale) // 2 * 2)
+            pixels = image.convert("RGB").resize((width, height))
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
+        return []
+    px = pixels.load()
+    if px is None:
+        return []
+    out = []
+    for y in range(0, height, 2):
+        row = RichText()
+        for x in range(width):
+            top, bottom = _rgb(px[x, y]), _rgb(px[x, y + 1])
+            row.append("▀", Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom)))
+        out.append(row)
+    return out
+
+
+def _rgb(pixel: object) -> tuple[int, int, int]:
+    assert isinstance(pixel, tuple)  # an RGB image's pixels are (r, g, b)
+    return int(pixel[0]), int(pixel[1]), int(pixel[2])
 
 
 def status_text(line: ChatLine, members: int) -> str:

@@ -44,6 +44,7 @@ Nothing here logs a password, a key or message content.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import enum
 import json
@@ -232,6 +233,7 @@ class ChatLine:
     txn_id: str = ""
     queued: bool = False
     problem: str = ""  # why the content is missing: "could not be verified", ...
+    thumbnail: bytes | None = None  # an image's decrypted JPEG thumbnail, once fetched
 
     @property
     def key(self) -> str:
@@ -352,6 +354,7 @@ class MessengerConnection:
         delay = FIRST_RETRY_S
         self._post(ConnectionStateChanged(self.profile, self.state.value, ""))
         session_ended = False
+        await self._show_kept_history()
         try:
             while not self.closed:
                 try:
@@ -397,6 +400,21 @@ class MessengerConnection:
         with contextlib.suppress(Exception):
             await self.client.aclose()
 
+    async def _show_kept_history(self) -> None:
+        """With this device's keys on disk, the kept conversations (and queued sends) show at
+        once, before the server answers: someone starting offline still reads and writes."""
+        if self.keys is not None or not self._keys_path.exists():
+            return
+        try:
+            keys = await asyncio.to_thread(load_device_keys, self._keys_path, self.account.password)
+        except KeyStoreError:
+            return  # said when signing in
+        self.keys, self.user_id = keys, self.user_id or keys.user_id
+        self._load_history()
+        self._load_outbox()
+        self.restore_queued_lines()
+        self._post(ConversationsChanged(self.profile))
+
     async def _sign_in(self) -> None:
         acc = self.account
         data = await self.client.login(acc.user, acc.password)
@@ -419,6 +437,8 @@ class MessengerConnection:
         self.restore_queued_lines()
 
     def _load_or_create_keys(self) -> DeviceKeys:
+        if self.keys is not None and self.keys.user_id == self.user_id:
+            return self.keys  # loaded to show the kept history
         if self._keys_path.exists():
             return load_device_keys(self._keys_path, self.account.password)
         keys = DeviceKeys.generate(self.user_id, uuid.uuid4().hex)
@@ -732,6 +752,8 @@ class MessengerConnection:
         line.verified = msg.sender_verified
         line.sent_at_ms, line.reply_to = msg.sent_at_ms, msg.reply_to
         self._post(ChatMessageArrived(self.profile, conv.conversation_id, line))
+        if isinstance(content, File) and content.thumbnail is not None:
+            self._background(self._fetch_thumbnail(conv.conversation_id, line))
         if not mine:
             conv.unread += 1
             self._background(self._receipt(conv.conversation_id, msg.seq, "delivered"))
@@ -741,6 +763,19 @@ class MessengerConnection:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _fetch_thumbnail(self, conversation_id: str, line: ChatLine) -> None:
+        """Fetch and decrypt an image's thumbnail beside the stream; the line redraws with it.
+        A thumbnail that does not come (offline, tampered) leaves the image's text row."""
+        content = line.content
+        if not isinstance(content, File) or content.thumbnail is None:
+            return
+        try:
+            line.thumbnail = await self.fetch(content.thumbnail.ref)
+        except (MessengerError, CryptoError) as exc:
+            log.info("thumbnail not shown in %s: %s", self.profile, type(exc).__name__)
+            return
+        self._post(ChatLineChanged(self.profile, conversation_id, line.key))
 
     async def _receipt(self, conversation_id: str, seq: int, kind: str) -> None:
         with contextlib.suppress(MessengerError):
@@ -965,6 +1000,8 @@ def _line_doc(line: ChatLine) -> dict[str, Any] | None:
         "receipts": line.receipts,
         "problem": line.problem,
     }
+    if line.thumbnail is not None:  # the history is sealed: kept for the next start, offline too
+        doc["thumbnail"] = base64.b64encode(line.thumbnail).decode()
     content = line.content
     if isinstance(content, File | Voice) and not content.attachment.attachment_id:
         ref = content.attachment  # sent from here: the file is on this computer
@@ -1001,6 +1038,7 @@ def _line_from_doc(doc: Mapping[str, Any]) -> ChatLine:
         reactions={str(e): set(users) for e, users in doc["reactions"].items()},
         receipts={str(u): str(k) for u, k in doc["receipts"].items()},
         problem=str(doc["problem"]),
+        thumbnail=base64.b64decode(doc["thumbnail"]) if doc.get("thumbnail") else None,
     )
 
 

@@ -91,3 +91,46 @@ def test_file_prompt(tmp_path: Path) -> None:
 
 def test_safety_number_in_blocks_of_five() -> None:
     assert group_digits("1234567890" * 3) == "12345 67890 12345 67890\n12345 67890"
+
+
+def test_an_image_shows_inline_as_half_blocks_in_its_colours() -> None:
+    import io
+
+    from PIL import Image
+    from rich.color import Color
+    from rich.style import Style
+    from rich.text import Text as RichText
+
+    from tui.chat_render import THUMBNAIL_COLS, THUMBNAIL_ROWS, content_lines
+
+    picture = Image.new("RGB", (256, 128), (220, 0, 0))
+    picture.paste((0, 0, 200), (0, 64, 256, 128))  # the lower half blue
+    jpeg = io.BytesIO()
+    picture.save(jpeg, format="JPEG")
+    line = ChatLine(1, "u", False, File(_ref("lage.jpg", "image/jpeg", 9000), "", 256, 128))
+    line.thumbnail = jpeg.getvalue()
+    rows = content_lines(line)
+    assert rows[0].plain.startswith("🖼 lage.jpg 256×128")  # the text row stays
+    picture_rows = rows[1:]
+    assert 0 < len(picture_rows) <= THUMBNAIL_ROWS
+    assert all(set(r.plain) == {"▀"} and len(r.plain) <= THUMBNAIL_COLS for r in picture_rows)
+    pixel_rows = 2 * len(picture_rows)  # a half block is two pixels high
+    assert len(picture_rows[0].plain) == 2 * pixel_rows  # 2:1, as the picture
+
+    def colours(row: RichText, at: int) -> tuple[Color | None, Color | None]:
+        [style] = [span.style for span in row.spans if span.start == at]
+        assert isinstance(style, Style)
+        return style.color, style.bgcolor
+
+    top_fg, _ = colours(picture_rows[0], 3)
+    _, bottom_bg = colours(picture_rows[-1], 3)
+    assert top_fg is not None and top_fg.get_truecolor().red > 180
+    assert bottom_bg is not None and bottom_bg.get_truecolor().blue > 150
+
+
+def test_a_thumbnail_that_is_no_picture_leaves_the_text_row() -> None:
+    from tui.chat_render import content_lines
+
+    line = ChatLine(1, "u", False, File(_ref("x.png", "image/png", 10), "", 10, 10))
+    line.thumbnail = b"\xff\xd8 not really a jpeg"
+    assert [r.plain for r in content_lines(line)] == ["🖼 x.png 10×10 10 B  — o: view, s: save"]

@@ -430,3 +430,39 @@ async def test_header_shows_the_chat_state_after_switching_screens(
         await pilot.press("6", "1")
         await settle(pilot)
         assert "✉" not in str(app.screen.query_one(BusyLabel).render())
+
+
+async def test_a_received_image_shows_inline_and_again_after_a_restart(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (300, 150), (20, 140, 60)).save(out, format="PNG")
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
+
+    def picture_shown(app: MedApp) -> bool:
+        return any("🖼 lage.png" in r and "▀▀▀▀" in r for r in pane_rows(app))
+
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await messenger_online(pilot, app)
+            cid = await direct_chat(peer, app)
+            await peer.session.send_attachment(
+                cid, out.getvalue(), name="lage.png", mime="image/png"
+            )
+            await until(pilot, lambda: cid in conn_of(app).conversations)
+            pane_of(app).open_conversation(cid)
+            await until(pilot, lambda: picture_shown(app))
+        await chat_server.server.stop()  # offline: the thumbnail comes from the sealed history
+        again = build_app(messenger_accounts={"work": account_for(chat_server, tmp_path / "chat")})
+        async with again.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("6")
+            await until(pilot, lambda: cid in conn_of(again).conversations)
+            pane_of(again).open_conversation(cid)
+            await until(pilot, lambda: picture_shown(again))
+    finally:
+        await peer.close()
