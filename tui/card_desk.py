@@ -3,7 +3,7 @@
 Mixed into `MedApp`. Opening resolves the card's `medbridge://` item through med (the user's
 own session) and shows it in the mail view, or for appointments in the calendar. Answers are the
 bridge's reply commands sent as chat messages through the profile's messenger connection; the
-bridge's reply is attached to the card (`tui.cards.CardResults`).
+bridge's reply names the command's seq and is attached to that card (`tui.cards.CardResults`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from textual import work
 
 from messenger.client.content import Text
 from tui import messages as msg
-from tui.cards import BridgeCard, CardResults, card_in
+from tui.cards import BridgeCard, CardResults, SentCommand, card_in
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -56,14 +56,25 @@ class CardDesk(_Base):
         if card_in(line.content) is not None:
             self.card_senders[cid] = line.sender_user_id
         elif self.card_senders.get(cid) == line.sender_user_id:
-            if self.card_results.answer(cid, line.content.body) is None:
+            if self.card_results.answer(cid, line.content.body, line.reply_to) is None:
                 return
         else:
             return
-        for screen in self.screen_stack:
-            follow = getattr(screen, "cards_changed", None)
-            if callable(follow):
-                follow()
+        self.on_cards_changed(msg.CardsChanged())
+
+    def on_chat_line_changed(self, message: msg.ChatLineChanged) -> None:
+        """A queued command reached the server: its seq is what the bridge's answer names."""
+        connection = self.connection_of(message.profile)
+        conv = connection.conversations.get(message.conversation_id) if connection else None
+        if conv is None or not message.new_key:
+            return
+        line = next((ln for ln in conv.lines if ln.key == message.new_key), None)
+        if line is not None and line.mine and line.seq:
+            self._stored(message.conversation_id, line.txn_id, line.seq)
+
+    def _stored(self, conversation_id: str, txn_id: str, seq: int) -> None:
+        if self.card_results.stored(conversation_id, txn_id, seq) is not None:
+            self.on_cards_changed(msg.CardsChanged())
 
     # ------------------------------------------------------------------ answering
 
@@ -78,16 +89,20 @@ class CardDesk(_Base):
         if connection is None:
             self.notify("The messenger is not connected.", severity="error")
             return
-        self.card_results.sent(conversation_id, card.ref, command)
+        sent = self.card_results.sent(conversation_id, card.ref, command)
         self.post_message(msg.CardsChanged())
-        self.send_command(connection, conversation_id, command)
+        self.send_command(connection, conversation_id, sent)
 
     @work(group="send", exit_on_error=False)
     async def send_command(
-        self, connection: MessengerConnection, conversation_id: str, command: str
+        self, connection: MessengerConnection, conversation_id: str, sent: SentCommand
     ) -> None:
-        # Queued by the connection while offline, sent when it is back.
-        await connection.send_text(conversation_id, command)
+        # Queued by the connection while offline, sent when it is back (then the line's change
+        # tells its seq); online it comes back with its seq already.
+        line = await connection.send_text(conversation_id, sent.command)
+        sent.txn_id = line.txn_id
+        if line.seq:
+            self._stored(conversation_id, line.txn_id, line.seq)
 
     def on_cards_changed(self, message: msg.CardsChanged) -> None:
         for screen in self.screen_stack:

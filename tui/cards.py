@@ -5,8 +5,8 @@ notification looks like") with its reply commands as action buttons. `parse_card
 text back into a `BridgeCard`; `medbridge://item/<mailbox>/<item id>` names the item, which the
 TUI opens through med. Answers go back the way the bridge takes them from any chat client: the
 button's reply text (`accept #12`) as a message in the same conversation, so the bridge
-authorises it against the user's own rights and posts the result, which `CardResults` attaches
-to the card. Plain data, tested without a terminal.
+authorises it against the user's own rights and posts the result as a reply to that message,
+which `CardResults` attaches to the card. Plain data, tested without a terminal.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "BridgeCard",
     "CardResults",
     "ItemLink",
+    "SentCommand",
     "card_in",
     "card_rows",
     "parse_card",
@@ -143,32 +144,78 @@ def card_in(content: Content | None) -> BridgeCard | None:
 
 
 @dataclass
+class SentCommand:
+    """A command sent from a card, waiting for the bridge's answer."""
+
+    ref: int  # the card's number
+    command: str
+    txn_id: str = ""  # the chat line's, once the send is queued
+    seq: int = 0  # the command message's seq, once the server stored it
+
+
+#: Answers kept per conversation whose command's seq is not known here yet (bounded).
+_EARLY_KEPT = 32
+
+
+@dataclass
 class CardResults:
     """The bridge's answers to commands sent from cards.
 
     The bridge answers every command with one text in the same conversation ("Done: …",
-    "Refused: …"), in the order it took them; the answer carries no reference, so each answer
-    from the card's sender goes to the oldest command of that conversation still waiting.
+    "Refused: …") that names the command's seq as `reply_to` (inside the encrypted content), so
+    each answer goes to its own card however answers interleave or get lost. An answer without
+    that reference (a bridge older than it) goes to the oldest command still waiting, as that
+    bridge answers in the order it took them.
     """
 
-    #: conversation id → [(card ref, command)] waiting for the bridge's answer, oldest first.
-    waiting: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    #: conversation id → commands waiting for the bridge's answer, oldest first.
+    waiting: dict[str, list[SentCommand]] = field(default_factory=dict)
     #: (conversation id, card ref) → the bridge's latest answer (or "sent: …" while waiting).
     shown: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: conversation id → {command seq: answer} for answers that came before this client knew
+    #: the seq of the command they answer.
+    early: dict[str, dict[int, str]] = field(default_factory=dict)
 
-    def sent(self, conversation_id: str, ref: int, command: str) -> None:
-        self.waiting.setdefault(conversation_id, []).append((ref, command))
+    def sent(self, conversation_id: str, ref: int, command: str) -> SentCommand:
+        entry = SentCommand(ref, command)
+        self.waiting.setdefault(conversation_id, []).append(entry)
         self.shown[(conversation_id, ref)] = f"“{command}” sent; waiting for the bridge…"
+        return entry
 
-    def answer(self, conversation_id: str, body: str) -> int | None:
-        """Attach a bridge message that is no card to the oldest waiting command; returns the
-        card's ref, None when no command waits (a notification's own text, other chat)."""
+    def stored(self, conversation_id: str, txn_id: str, seq: int) -> int | None:
+        """The server stored the command sent as `txn_id` under `seq`; returns the card's ref
+        when its answer had already come, else None."""
+        queue = self.waiting.get(conversation_id, [])
+        entry = next((w for w in queue if w.txn_id == txn_id and txn_id), None)
+        if entry is None or not seq:
+            return None
+        entry.seq = seq
+        body = self.early.get(conversation_id, {}).pop(seq, None)
+        return None if body is None else self._settle(conversation_id, entry, body)
+
+    def answer(self, conversation_id: str, body: str, reply_to: int | None = None) -> int | None:
+        """Attach a bridge message that is no card to the command it answers; returns the
+        card's ref, None when it answers no command sent from a card (a notification's own
+        text, other chat, an answer to a command typed by hand)."""
         queue = self.waiting.get(conversation_id)
         if not queue:
             return None
-        ref, _ = queue.pop(0)
-        self.shown[(conversation_id, ref)] = body.strip()
-        return ref
+        if reply_to is None:
+            return self._settle(conversation_id, queue[0], body)
+        entry = next((w for w in queue if w.seq == reply_to), None)
+        if entry is not None:
+            return self._settle(conversation_id, entry, body)
+        if any(not w.seq for w in queue):
+            early = self.early.setdefault(conversation_id, {})
+            early[reply_to] = body
+            while len(early) > _EARLY_KEPT:
+                del early[next(iter(early))]
+        return None
+
+    def _settle(self, conversation_id: str, entry: SentCommand, body: str) -> int:
+        self.waiting[conversation_id].remove(entry)
+        self.shown[(conversation_id, entry.ref)] = body.strip()
+        return entry.ref
 
     def result(self, conversation_id: str, ref: int) -> str:
         return self.shown.get((conversation_id, ref), "")

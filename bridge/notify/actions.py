@@ -211,7 +211,9 @@ class ActionHandler:
             mailbox="",
             route=f"conv:{conversation_id}",
             rule="action",
-            payload={"text": answer},
+            # The answer names the command's seq inside the encrypted content (`reply_to`), so
+            # a client pairs it with its command however answers interleave.
+            payload={"text": answer, "reply_to": seq},
             not_before=self.store.now(),
         )
         await self.store.finish_action(conversation_id, seq, state, answer, reply)

@@ -188,10 +188,14 @@ class ChatLink:
         *,
         txn_id: str,
         actions: Sequence[Mapping[str, str]] = (),
+        reply_to: int | None = None,
     ) -> int:
-        """Encrypt and send; a repeated `txn_id` returns the first send's sequence number."""
+        """Encrypt and send (a reply to message `reply_to`, inside the encrypted content); a
+        repeated `txn_id` returns the first send's sequence number."""
         assert self.e2e is not None
-        return await self.e2e.send_text(conversation_id, text, txn_id=txn_id, actions=actions)
+        return await self.e2e.send_text(
+            conversation_id, text, txn_id=txn_id, actions=actions, reply_to=reply_to
+        )
 
     # ------------------------------------------------------------------ receiving
 

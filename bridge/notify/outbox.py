@@ -82,6 +82,7 @@ class OutboxSender:
             text = render_digest([(r.id, r.payload) for r in batch])
             key = "digest:" + ",".join(str(r.id) for r in batch)
             actions: list[dict[str, str]] = []
+            reply_to = None
         else:
             text = render(first.payload, first.id)
             key = first.dedup_key
@@ -90,8 +91,15 @@ class OutboxSender:
                 if "text" in first.payload
                 else actions_for(str(first.payload.get("kind", "mail")), first.id)
             )
+            reply_to = first.payload.get("reply_to")  # an action's answer: the command's seq
         try:
-            seq = await self.chat.post(conversation, text, txn_id=txn_id_for(key), actions=actions)
+            seq = await self.chat.post(
+                conversation,
+                text,
+                txn_id=txn_id_for(key),
+                actions=actions,
+                reply_to=int(reply_to) if reply_to is not None else None,
+            )
         except (NotFound, Forbidden) as exc:
             # The conversation is gone or the bridge was removed: find the route afresh.
             await self.chat.forget(first.route)

@@ -96,8 +96,9 @@ class MailboxWatcher:
             if wants_reminders(self.rules)
             else None
         )
-        #: Calendars and task folders the backend cannot sync (Graph's delta is for mail):
-        #: their new items are not notified, their reminders still are (scanned, not synced).
+        #: Calendars and task folders the backend cannot sync (`Unsupported`, e.g. another
+        #: user's To Do list over a delegated Graph sign-in): their new items are not
+        #: notified, their reminders still are (scanned, not synced).
         self.reminders_only: set[str] = set()
         self._dirty = asyncio.Event()
         self.streaming = False

@@ -373,6 +373,59 @@ def delta_page(call: Call, rows: list[Json], state: Mapping[str, Any]) -> Json:
     return out
 
 
+def item_delta(
+    call: Call,
+    folder: Folder,
+    *,
+    wanted: Callable[[store_items.Item], bool],
+    render: Callable[[targets.Target], Json],
+    odata_type: str,
+) -> Json:
+    """One delta round over a folder's items (messages/delta, To Do tasks/delta): without a
+    token every visible item, with one what changed since it, an item gone or no longer
+    visible as `@removed`. A token of another folder or one that cannot be read is refused
+    with SyncStateNotFound (400), as Graph does."""
+    r = readable(call, folder)
+    raw = call.query.get("$skiptoken") or call.query.get("$deltatoken")
+    state = read_delta_token(raw) if raw else {}
+    if state.get("folder", folder.id) != folder.id:
+        raise GraphError(400, "SyncStateNotFound", "The sync state belongs to another folder.")
+    since = state.get("since", state.get("seq"))
+    seq = (
+        int(state.get("seq", store_items.last_seq(call.lab.store)))
+        if "offset" in state
+        else store_items.last_seq(call.lab.store)
+    )
+    rows: list[Json] = []
+    if since is None:
+        for item in targets.visible_items(call.ctx, folder, r):
+            if wanted(item):
+                rows.append(render(targets.Target(item, folder)))
+    else:
+        seen: dict[str, str] = {}
+        for change in store_items.changes_after(call.lab.store, int(since), [folder.id]):
+            if change.seq > seq:
+                break
+            seen[change.item_id] = change.change
+        for item_id in seen:
+            found = store_items.get_item(call.lab.store, item_id)
+            if found is None or found.folder_id != folder.id or targets.hidden(call.ctx, found, r):
+                rows.append(
+                    {
+                        "@odata.type": odata_type,
+                        "id": graph_id(encode_id("item", item_id)),
+                        "@removed": {"reason": "deleted"},
+                    }
+                )
+            elif wanted(found):
+                rows.append(render(targets.Target(found, folder)))
+    return delta_page(
+        call,
+        rows,
+        {"folder": folder.id, "seq": seq, "since": since, "offset": state.get("offset", 0)},
+    )
+
+
 def not_allowed() -> GraphError:
     return GraphError(
         405, "Request_BadRequest", "The HTTP method is not allowed for this resource."

@@ -33,14 +33,12 @@ from exlab.graph.core import (
     check,
     collection,
     decode,
-    delta_page,
     expand_parts,
     expanded_names,
     folder_gid,
     from_ews,
+    item_delta,
     need,
-    read_delta_token,
-    readable,
     resolve_folder,
     resolve_item,
     target_gid,
@@ -441,42 +439,10 @@ def mime(call: Call, gid: str) -> Response:
 
 def message_delta(call: Call, folder: Folder) -> Json:
     need(call, "Mail")
-    r = readable(call, folder)
-    raw = call.query.get("$skiptoken") or call.query.get("$deltatoken")
-    state = read_delta_token(raw) if raw else {}
-    if state.get("folder", folder.id) != folder.id:
-        raise GraphError(400, "SyncStateNotFound", "The sync state belongs to another folder.")
-    since = state.get("since", state.get("seq"))
-    seq = (
-        int(state.get("seq", store_items.last_seq(call.lab.store)))
-        if "offset" in state
-        else store_items.last_seq(call.lab.store)
-    )
-    rows: list[Json] = []
-    if since is None:
-        for item in targets.visible_items(call.ctx, folder, r):
-            if is_message(item):
-                rows.append(message_json(call, targets.Target(item, folder)))
-    else:
-        seen: dict[str, str] = {}
-        for change in store_items.changes_after(call.lab.store, int(since), [folder.id]):
-            if change.seq > seq:
-                break
-            seen[change.item_id] = change.change
-        for item_id in seen:
-            found = store_items.get_item(call.lab.store, item_id)
-            if found is None or found.folder_id != folder.id or targets.hidden(call.ctx, found, r):
-                rows.append(
-                    {
-                        "@odata.type": "#microsoft.graph.message",
-                        "id": graph_id(encode_id("item", item_id)),
-                        "@removed": {"reason": "deleted"},
-                    }
-                )
-            elif is_message(found):
-                rows.append(message_json(call, targets.Target(found, folder)))
-    return delta_page(
+    return item_delta(
         call,
-        rows,
-        {"folder": folder.id, "seq": seq, "since": since, "offset": state.get("offset", 0)},
+        folder,
+        wanted=is_message,
+        render=lambda target: message_json(call, target),
+        odata_type="#microsoft.graph.message",
     )

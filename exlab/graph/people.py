@@ -19,6 +19,7 @@ from exlab.graph.core import (
     check,
     collection,
     folder_gid,
+    item_delta,
     need,
     readable,
     target_gid,
@@ -80,6 +81,22 @@ def todo_list_json(folder: Folder) -> Json:
 def task_json(call: Call, target: targets.Target) -> Json:
     _, p = view.output_props(call.ctx, target)
     return task_out(p, target_gid(target), target.item.change_key)
+
+
+def is_task(item: store_items.Item) -> bool:
+    return item.item_class.startswith("IPM.Task")
+
+
+def task_delta(call: Call, folder: Folder) -> Json:
+    """`todo/lists/{id}/tasks/delta`: the list's tasks added, changed or removed since the
+    token (deltaLink/nextLink as for messages)."""
+    return item_delta(
+        call,
+        folder,
+        wanted=is_task,
+        render=lambda target: task_json(call, target),
+        odata_type="#microsoft.graph.todoTask",
+    )
 
 
 def master_categories(call: Call) -> list[Json]:

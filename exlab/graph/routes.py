@@ -72,8 +72,10 @@ from exlab.graph.people import (
     contact_folder_json,
     contact_json,
     create_contact,
+    is_task,
     list_contacts,
     master_categories,
+    task_delta,
     task_json,
     todo_list_json,
 )
@@ -367,13 +369,17 @@ def todo_route(call: Call, rest: list[str]) -> tuple[int, Any]:
     if len(rest) < 2 or rest[1] != "tasks":
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
     tail = rest[2:]
+    if tail == ["delta"]:
+        if m != "GET":
+            raise not_allowed()
+        return 200, task_delta(call, folder)
     if not tail:
         if m == "GET":
             r = readable(call, folder)
             rows = [
                 task_json(call, targets.Target(i, folder))
                 for i in targets.visible_items(call.ctx, folder, r)
-                if i.item_class.startswith("IPM.Task")
+                if is_task(i)
             ]
             return 200, collection(call, rows, context="todoTask")
         if m == "POST":

@@ -1,13 +1,14 @@
-"""Watching subfolders by path and the public folder tree (EWS), against the lab and a real
-messenger; a path the server does not know is named on the health board."""
+"""Watching subfolders by path, the public folder tree and a task folder (EWS), against the lab
+and a real messenger; a path the server does not know is named on the health board."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from bridge.commands._med import find_folder
 from bridge.notify import MailboxState
-from med import DelegateSession, ItemQuery, Message
+from med import DelegateSession, ItemQuery, Message, Task
 from tests.e2e.bridge_harness import (
     ASSISTENZ,
     CHEF,
@@ -47,6 +48,28 @@ async def test_a_subfolder_watched_by_path_posts_what_arrives_there_and_only_tha
         [note] = await assistenz.wait_for("Vorgang 2026-17")
     assert f"{CHEF} › Vorgänge" in note.body
     assert not assistenz.containing("Nur im Posteingang")
+
+
+async def test_a_new_task_in_a_watched_task_folder_is_posted_once(
+    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+) -> None:
+    assistenz = await rig.chat_user(ASSISTENZ)
+    config = rig.write_config(
+        rules=TO_ASSISTENZ, watches=watch(CHEF, '["tasks"]'), mode="pull", poll_seconds=0.3
+    )
+    chef = session_for(CHEF)
+    tasks = await chef.default_folder(CHEF, "tasks")
+    async with rig.worker(config) as worker:
+        await wait_until_watching(rig, CHEF, "tasks")
+        await chef.create(
+            tasks, Task(subject="Grußwort Feuerwehrfest", due=datetime(2027, 5, 3, tzinfo=UTC))
+        )
+        [note] = await assistenz.wait_for("Grußwort Feuerwehrfest")
+        batches = worker.board.counters["sync_batches"]
+        await until(lambda: worker.board.counters["sync_batches"] >= batches + 3, 30)
+    assert note.body.startswith("[Mail #") and f"{CHEF} › {tasks.name}" in note.body
+    assert "Task due: 2027-05-03" in note.body and "medbridge://item/" in note.body
+    assert len(assistenz.containing("Grußwort Feuerwehrfest")) == 1
 
 
 async def test_a_public_folder_is_watched_by_path(

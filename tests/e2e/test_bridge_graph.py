@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,17 @@ import pytest
 from bridge.notify import MailboxState
 from exlab.graph.oauth import DAEMON_CLIENT_ID, DAEMON_SECRET, TENANT_ID
 from exlab.graph.serve import GraphLab
-from med import Address, DelegateSession, Event, Message, Recurrence, Task, Weekday, Weekly
+from med import (
+    Address,
+    DelegateSession,
+    Event,
+    Message,
+    Recurrence,
+    Task,
+    TaskStatus,
+    Weekday,
+    Weekly,
+)
 from tests.e2e.bridge_harness import (
     ASSISTENZ,
     CHEF,
@@ -166,13 +177,12 @@ async def test_calendar_and_task_reminders_arrive_when_the_bridge_watches_throug
     tasks = await chef.default_folder(CHEF, "tasks")
     async with rig.worker(config) as worker:
         board = worker.board.mailboxes
-        # Graph's delta covers no To Do lists: the tasks are scanned for reminders only.
         await until(
             lambda: CHEF in board and board[CHEF].state is MailboxState.RUNNING,
             30,
             lambda: worker.board.snapshot(),
         )
-        assert board[CHEF].detail.endswith("reminders only: tasks")
+        assert "reminders only" not in board[CHEF].detail  # the To Do list is synced too
         soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
         await chef.create(
             calendar,
@@ -241,3 +251,45 @@ async def test_new_appointments_in_a_calendar_watched_through_graph_come_once_pe
     assert single.body.startswith("[Appointment #") and f"{CHEF} ›" in single.body
     assert len(assistenz.containing("Haushaltsklausur")) == 1
     assert len(assistenz.containing("Jour fixe Dezernat")) == 1  # one series, six occurrences
+
+
+async def test_a_new_task_watched_through_graph_is_posted_once_as_over_ews(
+    rig: BridgeRig,
+    graph: GraphLab,
+    session_for: Callable[..., DelegateSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """To Do delta: a new task in the boss's default list reaches the assistant as the same
+    notification as over EWS (tests/e2e/test_bridge_folders.py); completing and deleting it
+    posts nothing more."""
+    monkeypatch.setenv("BRIDGE_TEST_GRAPH_SECRET", DAEMON_SECRET)
+    assistenz = await rig.chat_user(ASSISTENZ)
+    rule = f'[[rule]]\nname = "aufgaben"\nmailbox = "{CHEF}"\nto = ["user:{ASSISTENZ}"]\n'
+    config = rig.write_config(
+        rules=rule,
+        watches=f'[[watch]]\nmailbox = "{CHEF}"\nfolders = ["tasks"]\n'
+        'identity = "graph"\nrights_identity = "chef"\n',
+        identities=app_identity(graph, "delta_poll_seconds = 0.3"),
+        mode="pull",
+        poll_seconds=0.3,
+    )
+    chef = session_for(CHEF)
+    tasks = await chef.default_folder(CHEF, "tasks")
+    async with rig.worker(config) as worker:
+        await wait_until_watching(rig, CHEF, "tasks")
+        task = await chef.create(
+            tasks, Task(subject="Grußwort Feuerwehrfest", due=datetime(2027, 5, 3, tzinfo=UTC))
+        )
+        [note] = await assistenz.wait_for("Grußwort Feuerwehrfest")
+        assert isinstance(task, Task)
+        await chef.update(replace(task, status=TaskStatus.COMPLETED), ["status"])
+        batches = worker.board.counters["sync_batches"]
+        await until(lambda: worker.board.counters["sync_batches"] >= batches + 3, 30)
+        await chef.delete(task)
+        batches = worker.board.counters["sync_batches"]
+        await until(lambda: worker.board.counters["sync_batches"] >= batches + 3, 30)
+        detail = worker.board.mailboxes[CHEF].detail
+    assert note.body.startswith("[Mail #") and f"{CHEF} › {tasks.name}" in note.body
+    assert "Task due: 2027-05-03" in note.body and "medbridge://item/" in note.body
+    assert len(assistenz.containing("Grußwort Feuerwehrfest")) == 1
+    assert "reminders only" not in detail

@@ -111,9 +111,11 @@ async def test_meeting_accepted_from_chat_is_accepted_in_the_lab_on_behalf(
         assert note.body.startswith("[Meeting #")
         ref = ref_of(note.body)
         assert ("Accept", f"accept #{ref}") in note.actions
-        await assistenz.say(note.conversation_id, f"accept #{ref}")
+        command = await assistenz.say(note.conversation_id, f"accept #{ref}")
         [answer] = await assistenz.wait_for("Done: accept")
     assert "on behalf of " + CHEF in answer.body
+    # The answer names the command it answers, inside the encrypted content.
+    assert answer.reply_to == command
     boss_calendar = await chef.default_folder(CHEF, "calendar")
     view = await chef.calendar_view([boss_calendar], start, start + timedelta(hours=1))
     meeting = next(e for e in view if e.subject == "Abstimmung Kreisumlage")
@@ -154,16 +156,21 @@ to = ["group:Vorzimmer"]
         await lena.send(Message(subject="Dienstreiseantrag", body="!", to=(Address(CHEF),)))
         [note] = await lena_chat.wait_for("Dienstreiseantrag")
         ref = ref_of(note.body)
-        await lena_chat.say(note.conversation_id, f"flag #{ref}")
+        lenas = await lena_chat.say(note.conversation_id, f"flag #{ref}")
         [refusal] = await lena_chat.wait_for("Refused")
         assert SACHBEARBEITUNG in refusal.body and "nothing was done" in refusal.body
+        assert refusal.reply_to == lenas
         inbox = await chef.default_folder(CHEF, "inbox")
         page = await chef.items(inbox, ItemQuery(limit=50))
         item = next(i for i in page.items if i.subject == "Dienstreiseantrag")
         assert item.flag.status is FlagStatus.NOT_FLAGGED
         # The assistant, a delegate with Editor rights on the inbox, may.
-        await assistenz.say(note.conversation_id, f"flag #{ref}")
-        await assistenz.wait_for("flagged")
+        # Two commands at once: each answer names its own command.
+        flag = await assistenz.say(note.conversation_id, f"flag #{ref}")
+        bogus = await assistenz.say(note.conversation_id, "move #999999 Archiv")
+        [flagged] = await assistenz.wait_for("flagged")
+        [nothing] = await assistenz.wait_for("There is no #999999")
+        assert (flagged.reply_to, nothing.reply_to) == (flag, bogus)
     again = await chef.get(item.id)
     assert again.flag.status is FlagStatus.FLAGGED
     store = await rig.store()
@@ -174,6 +181,7 @@ to = ["group:Vorzimmer"]
     assert [(a.sender, a.state) for a in actions] == [
         (SACHBEARBEITUNG, "refused"),
         (ASSISTENZ, "done"),
+        (ASSISTENZ, "refused"),
     ]
 
 

@@ -22,7 +22,7 @@ from exlab.graph.serve import GraphLab
 from med import DelegateSession, SyncChange, SyncCheckpoint
 from med.auth.oauth import MEDBRIDGE_CLIENT_ID, DeviceCodePrompt, OAuthConfig, OAuthSignIn
 from med.backends.graph import GraphBackend
-from med.errors import AccessDenied, AuthError, Throttled, Unsupported
+from med.errors import AccessDenied, AuthError, InvalidInput, Throttled, Unsupported
 from med.model import (
     Address,
     Attendee,
@@ -41,6 +41,7 @@ from med.model import (
     ResponseType,
     SendOptions,
     Sensitivity,
+    SyncChangeKind,
     Task,
     TaskStatus,
     Weekday,
@@ -423,6 +424,50 @@ async def test_incremental_sync_sees_new_mail(
     await sach.send(Message(subject="Neu für die Synchronisation", to=(Address(ASSISTENZ),)))
     changes = [e async for e in assistenz.sync(inbox, state) if isinstance(e, SyncChange)]
     assert [c.item.subject for c in changes if c.item] == ["Neu für die Synchronisation"]
+
+
+async def test_a_to_do_list_syncs_new_changed_and_deleted_tasks(
+    assistenz: DelegateSession, served: GraphLab
+) -> None:
+    tasks = await assistenz.default_folder(ASSISTENZ, "tasks")
+
+    async def round_from(state: str | None) -> tuple[list[SyncChange], str]:
+        changes: list[SyncChange] = []
+        async for event in assistenz.sync(tasks, state):
+            if isinstance(event, SyncChange):
+                changes.append(event)
+            else:
+                state = event.state
+        assert state is not None
+        return changes, state
+
+    _, state = await round_from(None)
+    created = await assistenz.create(tasks, Task(subject="Sitzungsvorlage prüfen"))
+    news, state = await round_from(state)
+    assert [(c.kind, c.item_id) for c in news] == [(SyncChangeKind.CREATED, created.id)]
+    assert news[0].item is not None and news[0].item.subject == "Sitzungsvorlage prüfen"
+    [full] = await assistenz.get_many([created.id])  # the watcher reads what it notifies
+    assert isinstance(full, Task) and full.folder_id == tasks.id
+    later = datetime.now(UTC) + timedelta(seconds=5)  # the lab's times are whole seconds
+    served.lab.clock = lambda: later
+    try:
+        await assistenz.update(replace(created, status=TaskStatus.COMPLETED), ["status"])
+    finally:
+        served.lab.clock = None
+    changed, state = await round_from(state)
+    assert [(c.kind, c.item_id) for c in changed] == [(SyncChangeKind.UPDATED, created.id)]
+    await assistenz.delete(created)
+    gone, state = await round_from(state)
+    assert [(c.kind, c.item_id) for c in gone] == [(SyncChangeKind.DELETED, created.id)]
+    # The delta token of another folder: the server refuses it, the caller starts over.
+    inbox_state = None
+    async for event in assistenz.sync(await assistenz.default_folder(ASSISTENZ, "inbox")):
+        if isinstance(event, SyncCheckpoint):
+            inbox_state = event.state
+    assert inbox_state is not None and "$deltatoken=" in state
+    foreign = state.partition("$deltatoken=")[0] + "$deltatoken="
+    with pytest.raises(InvalidInput):
+        await round_from(foreign + inbox_state.partition("$deltatoken=")[2])
 
 
 async def test_several_items_come_in_one_batch(assistenz: DelegateSession) -> None:

@@ -615,6 +615,90 @@ def test_todo_task_create_complete_delete(assistenz: Graph) -> None:
     )
 
 
+def _delta_rounds(graph: Graph, url: str, page_size: int = 2) -> tuple[list[Any], str, int]:
+    """Every page of one delta round: (values, deltaLink, pages)."""
+    values: list[Any] = []
+    pages = 0
+    next_url: str | None = url
+    while True:
+        assert next_url is not None
+        page = _ok(graph.http.get(next_url, headers={"Prefer": f"odata.maxpagesize={page_size}"}))
+        pages += 1
+        values += page["value"]
+        assert not ("@odata.nextLink" in page and "@odata.deltaLink" in page)
+        if "@odata.deltaLink" in page:
+            return values, page["@odata.deltaLink"], pages
+        next_url = page["@odata.nextLink"]
+
+
+def test_todo_task_delta_reports_new_changed_and_removed_tasks(served: GraphLab) -> None:
+    token = served.face.issuer.access_token(
+        base_url=served.url,
+        now=served.lab.now(),
+        client_id=DAEMON_CLIENT_ID,
+        user=None,
+        scopes=frozenset(),
+        roles=frozenset({"Tasks.ReadWrite.All"}),
+    )
+    app = Graph(served, None)
+    app.http.headers["Authorization"] = f"Bearer {token}"
+    lists = _ok(app.get(f"/users/{CHEF}/todo/lists"))["value"]
+    default = next(x for x in lists if x["wellknownListName"] == "defaultList")
+    tasks_url = f"/users/{CHEF}/todo/lists/{default['id']}/tasks"
+    everything = _ok(app.get(tasks_url))["value"]
+    first, link, pages = _delta_rounds(app, f"{tasks_url}/delta")
+    assert sorted(t["id"] for t in first) == sorted(t["id"] for t in everything)
+    assert pages > 1  # paged with nextLinks, the deltaLink on the last page only
+    again, link, _ = _delta_rounds(app, link)
+    assert again == []
+    created = _ok(app.post(tasks_url, {"title": "Grußwort Feuerwehrfest"}), 201)
+    news, link, _ = _delta_rounds(app, link)
+    assert [(t["id"], t["title"]) for t in news] == [(created["id"], "Grußwort Feuerwehrfest")]
+    assert news[0]["createdDateTime"] == news[0]["lastModifiedDateTime"]
+    _ok(app.patch(f"{tasks_url}/{created['id']}", {"status": "completed"}))
+    changed, link, _ = _delta_rounds(app, link)
+    assert [t["status"] for t in changed] == ["completed"]
+    _ok(app.delete(f"{tasks_url}/{created['id']}"), 204)
+    removed, _, _ = _delta_rounds(app, link)
+    assert removed == [
+        {
+            "@odata.type": "#microsoft.graph.todoTask",
+            "id": created["id"],
+            "@removed": {"reason": "deleted"},
+        }
+    ]
+
+
+def test_todo_task_delta_refuses_tokens_it_did_not_give_for_that_list(
+    chef: Graph, assistenz: Graph
+) -> None:
+    chefs = next(
+        x
+        for x in _ok(chef.get("/me/todo/lists"))["value"]
+        if x["wellknownListName"] == "defaultList"
+    )
+    _, link, _ = _delta_rounds(chef, f"/me/todo/lists/{chefs['id']}/tasks/delta", 100)
+    token = link.partition("$deltatoken=")[2]
+    assert token
+    own = _ok(assistenz.get("/me/todo/lists"))["value"][0]["id"]
+    _error(
+        assistenz.get(f"/me/todo/lists/{own}/tasks/delta", params={"$deltatoken": token}),
+        400,
+        "SyncStateNotFound",
+    )
+    _error(
+        chef.get(f"/me/todo/lists/{chefs['id']}/tasks/delta", params={"$deltatoken": "kaputt!"}),
+        400,
+        "SyncStateNotFound",
+    )
+    # Another user's lists stay closed to a delegate, delta included.
+    _error(
+        assistenz.get(f"/users/{CHEF}/todo/lists/{chefs['id']}/tasks/delta"),
+        403,
+        "ErrorAccessDenied",
+    )
+
+
 def test_calendar_view_delta_reports_new_and_removed_events(chef: Graph) -> None:
     window = {"startDateTime": "2027-09-01T00:00:00Z", "endDateTime": "2027-09-30T00:00:00Z"}
     first = _ok(chef.get("/me/calendarView/delta", params=window))

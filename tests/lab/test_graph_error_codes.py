@@ -49,6 +49,11 @@ def test_every_code_the_lab_emits_has_a_translation() -> None:
         (429, "ApplicationThrottled", Throttled),
         (503, "ServiceUnavailable", Throttled),
         (500, "SomethingNew", ServerError),
+        # A delta token Graph no longer knows: the caller syncs from scratch.
+        (400, "SyncStateNotFound", InvalidInput),
+        (410, "syncStateNotFound", InvalidInput),
+        (410, "resyncRequired", InvalidInput),
+        (410, "SomethingNew", InvalidInput),
     ],
 )
 def test_translation_by_code(status: int, code: str, expected: type[Exception]) -> None:

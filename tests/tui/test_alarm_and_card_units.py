@@ -238,6 +238,32 @@ def test_links_and_answers() -> None:
     assert results.result("c1", 13) == "Refused: no right."
 
 
+def test_answers_naming_their_command_go_to_its_card_in_any_order() -> None:
+    results = CardResults()
+    first = results.sent("c1", 12, "accept #12")
+    second = results.sent("c1", 13, "flag #13")
+    first.txn_id, second.txn_id = "t12", "t13"
+    assert results.stored("c1", "t12", 40) is None
+    assert results.stored("c1", "t13", 41) is None
+    assert results.answer("c1", "Done: “B” flagged.", reply_to=41) == 13
+    # An answer to a command typed by hand (seq 39) belongs to no card.
+    assert results.answer("c1", "Done: “C” marked read.", reply_to=39) is None
+    assert results.result("c1", 12).startswith("“accept #12” sent")
+    assert results.answer("c1", "Done: accept “A”.", reply_to=40) == 12
+    assert results.result("c1", 13) == "Done: “B” flagged."
+    assert results.waiting == {"c1": []}
+
+
+def test_an_answer_before_its_commands_seq_is_known_waits_for_it() -> None:
+    results = CardResults()
+    sent = results.sent("c1", 7, "read #7")
+    assert results.answer("c1", "Done: “A” marked read.", reply_to=50) is None
+    assert "sent" in results.result("c1", 7)
+    sent.txn_id = "tx"
+    assert results.stored("c1", "tx", 50) == 7
+    assert results.result("c1", 7) == "Done: “A” marked read."
+
+
 async def test_a_recording_comes_from_the_configured_recorder(tmp_path: Path) -> None:
     from tui.voice_recorder import record_voice
 

@@ -921,15 +921,19 @@ class GraphBackend(GraphSettings, GraphScheduling):
     def sync_items(
         self, folder: Folder, state: str | None, max_changes: int
     ) -> tuple[Sequence[SyncChange], str, bool]:
-        """One delta round of a mail folder or calendar: the state is Graph's next or delta
-        link. A calendar's delta covers a window fixed when its sync starts (Graph's
+        """One delta round of a mail folder, calendar or To Do list: the state is Graph's next
+        or delta link. A calendar's delta covers a window fixed when its sync starts (Graph's
         calendarView/delta needs one; `CALENDAR_SYNC_BACK` to `CALENDAR_SYNC_AHEAD` around
         then), and reports a changed series once, by its master."""
         kind, mailbox, gid = _split_id(folder.id, "MCPT")
-        if kind not in ("M", "C"):
+        if kind not in ("M", "C", "T"):
             raise Unsupported(
-                "sync", "graph", "Graph delta sync is implemented for mail folders and calendars."
+                "sync",
+                "graph",
+                "Graph delta sync is implemented for mail folders, calendars and To Do lists.",
             )
+        if kind == "T":
+            self._own_only(mailbox)
         headers = {"Prefer": f"odata.maxpagesize={max(1, min(max_changes, 1000))}"}
         if state:
             if not state.startswith(self.base_url + "/"):
@@ -950,6 +954,8 @@ class GraphBackend(GraphSettings, GraphScheduling):
                 params=window,
                 headers=headers,
             )
+        elif kind == "T":
+            data = self._json("get", mailbox, f"todo/lists/{gid}/tasks/delta", headers=headers)
         else:
             data = self._json("get", mailbox, f"mailFolders/{gid}/messages/delta", headers=headers)
         if kind == "C":
@@ -959,16 +965,20 @@ class GraphBackend(GraphSettings, GraphScheduling):
             )
         changes: list[SyncChange] = []
         for value in data.get("value", []):
-            item_id = _make_id("m", mailbox, str(value["id"]))
+            item: Item
+            if kind == "T":
+                item_id = _make_id("t", mailbox, f"{gid}/{value['id']}")
+            else:
+                item_id = _make_id("m", mailbox, str(value["id"]))
             if "@removed" in value:
                 changes.append(SyncChange(SyncChangeKind.DELETED, item_id))
-            else:
-                message = _message(value, mailbox)
-                # Delta does not say new or changed; an item not modified since it was
-                # created is new.
-                new = not state or message.created == message.last_modified
-                kind_ = SyncChangeKind.CREATED if new else SyncChangeKind.UPDATED
-                changes.append(SyncChange(kind_, item_id, message))
+                continue
+            item = _task(value, mailbox, gid) if kind == "T" else _message(value, mailbox)
+            # Delta does not say new or changed; an item not modified since it was created
+            # is new.
+            new = not state or item.created == item.last_modified
+            kind_ = SyncChangeKind.CREATED if new else SyncChangeKind.UPDATED
+            changes.append(SyncChange(kind_, item_id, item))
         link = data.get("@odata.nextLink") or data.get("@odata.deltaLink")
         if not link:
             raise ServerError("The server answered a delta query without a next or delta link.")

@@ -34,6 +34,10 @@ GRAPH_CODES: dict[str, type[MedError]] = {
     "ErrorPropertyValidationFailure": InvalidInput,
     "TimeZoneNotSupportedException": InvalidInput,
     "SyncStateNotFound": InvalidInput,
+    # A delta token Graph no longer knows (410 Gone for Outlook resources): start over.
+    "syncStateNotFound": InvalidInput,
+    "syncStateInvalid": InvalidInput,
+    "resyncRequired": InvalidInput,
     "RequestEntityTooLarge": InvalidInput,
     "ErrorInvalidUrlQuery": InvalidInput,
     "Request_BadRequest": InvalidInput,
@@ -50,6 +54,7 @@ STATUS_CLASSES: dict[int, type[MedError]] = {
     403: AccessDenied,
     404: NotFound,
     409: Conflict,
+    410: InvalidInput,
     412: Conflict,
     413: InvalidInput,
     429: Throttled,
