@@ -99,7 +99,13 @@ def open_session(profile_name: str | None) -> DelegateSession:
     profile = load_profile(profile_name)
     # Tokens of `medbridge signin` for OAuth; a password (or a ticket cache) for the rest.
     token_cache = paths.token_cache_file() if sign_in(profile.auth).uses_token_cache else None
-    return DelegateSession.open(profile, password=password_for(profile), token_cache=token_cache)
+    # Each command is a new session: the folders earlier ones found are remembered.
+    return DelegateSession.open(
+        profile,
+        password=password_for(profile),
+        token_cache=token_cache,
+        cache_dir=paths.cache_dir(),
+    )
 
 
 PUBLIC_HINT = (

@@ -642,7 +642,9 @@ class EwsBackend(EwsSettings, EwsScheduling):
                         shape=ID_ONLY,
                     )
                 )
-        except ValueError:  # an unknown well-known name: each alone says which
+        except (ValueError, NotFound, AccessDenied, InvalidInput):
+            # An unknown well-known name, or a mailbox refused for the whole request (exchangelib
+            # raises ErrorNonExistentMailbox for all): asked one by one, each says its own.
             return [self._one_default(m, n) for m, n in wanted]
         out: list[Folder | MedError] = []
         for (box, key, _), res in zip(asked, got, strict=True):
