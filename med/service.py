@@ -127,8 +127,8 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
     ) -> None:
         self._backend = backend
         self._cache = folder_cache
-        #: Folders served from the cache this session and not yet confirmed by the server's
-        #: refusal: a refusal of one of them may be the cache's error, not the user's.
+        #: Folders served from the cache this session and not learnt afresh since: a refusal
+        #: on one of them may be the cache's error, not the user's.
         self._from_cache: set[str] = set()
         self._configured = [_configured_mailbox(m) if isinstance(m, str) else m for m in mailboxes]
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="med")
@@ -423,7 +423,7 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             batch: Callable[..., Sequence[Folder | MedError]] | None = getattr(
                 self._backend, "default_folders", None
             )  # optional: a backend without a batch request is asked folder by folder
-            if batch is not None:
+            if batch is not None and len(asked) > 1:
                 found = list(await self._run(batch, asked))
             else:
                 found = [await self._fresh_default(m, n) for m, n in asked]
@@ -556,7 +556,10 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         folder from the cache, once more with the folder as the server knows it now."""
         try:
             return await call(folder)
-        except (NotFound, AccessDenied):
+        except (NotFound, AccessDenied) as exc:
+            own = isinstance(exc, AccessDenied) and exc.right is not None
+            if own and folder.id not in self._from_cache:
+                raise  # med's refusal on rights the server gave this session: it stands
             fresh = await self._relearn(folder)
             if fresh is None:
                 raise

@@ -177,6 +177,10 @@ async def test_rights_taken_away_since_refuse_the_write_and_correct_the_cache(
     now_known = await cached_session().default_folder(CHEF, "calendar")
     assert now_known.rights is not None and not now_known.rights.create_items
     assert now_known.rights.edit is EditScope.NONE
+    # Refused again on the rights just learnt: that refusal stands and the cache keeps them.
+    with pytest.raises(AccessDenied):
+        await session.create(stale, Event(subject="Nicht erlaubt", start=start, end=start))
+    assert now_known.id in cache_file(tmp_path).read_text()
     view = await session.calendar_view(
         [now_known], start - timedelta(days=1), start + timedelta(days=1)
     )
