@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 import stat
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,21 +30,6 @@ from tests.e2e.test_med_round_trips import deliver_mails
 from tests.lab.conftest import LabServer
 
 NOBODY = "niemand@musterstadt.example"
-
-
-@pytest.fixture
-def ews_requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    from exchangelib.services.common import EWSService
-
-    counts: Counter[str] = Counter()
-    original = EWSService._get_response
-
-    def counting(service: Any, payload: Any, api_version: Any) -> Any:
-        counts[service.SERVICE_NAME] += 1
-        return original(service, payload=payload, api_version=api_version)
-
-    monkeypatch.setattr(EWSService, "_get_response", counting)
-    yield counts
 
 
 @pytest.fixture
