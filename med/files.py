@@ -15,7 +15,8 @@ def write_private(path: Path, data: bytes) -> None:
 
     A reader sees the old file or the new one, never half of one: the bytes go to a file of
     their own name first (two processes writing at once do not share it), then take the
-    place of `path`.
+    place of `path`. Not synced to disk: after a power cut the file may be the old one or
+    empty, which its readers (caches) take as nothing known.
 
     Raises:
         OSError: the directory cannot be made or written.
@@ -25,8 +26,6 @@ def write_private(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:  # mkstemp makes the file 0600
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

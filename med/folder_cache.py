@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,13 +155,21 @@ class FolderCache:
 
     def learn(self, key: str, folder: Folder) -> None:
         """Remember `folder` under `key` in its mailbox (counts are not kept)."""
-        entry = {"learnt": self._now().isoformat(), "folder": _folder_to(folder)}
+        self.learn_all([(key, folder)])
+
+    def learn_all(self, learnt: Iterable[tuple[str, Folder]]) -> None:
+        """Remember several (key, folder), written once."""
+        learnt_at = self._now().isoformat()
+        changed = False
         with self._lock:
-            name = _entry_key(folder.mailbox, key)
-            if self._entries.get(name, {}).get("folder") == entry["folder"]:
-                return  # nothing new: no write
-            self._entries[name] = entry
-        self._save()
+            for key, folder in learnt:
+                entry = {"learnt": learnt_at, "folder": _folder_to(folder)}
+                name = _entry_key(folder.mailbox, key)
+                if self._entries.get(name, {}).get("folder") != entry["folder"]:
+                    self._entries[name] = entry
+                    changed = True
+        if changed:  # nothing new: no write
+            self._save()
 
     def forget(self, folder_id: str) -> bool:
         """Drop every entry of a folder id (the server refuted it); whether there was one."""

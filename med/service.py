@@ -350,9 +350,9 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         tree = await self._run(self._backend.folder_tree, box)
         self._remember(tree.walk())
         if self._cache is not None:  # the tree names the well-known folders: learnt for free
-            for folder in tree.walk():
-                if folder.distinguished:
-                    self._learn(well_known_key(folder.distinguished), folder)
+            self._cache.learn_all(
+                (well_known_key(f.distinguished), f) for f in tree.walk() if f.distinguished
+            )
         return tree
 
     async def _as_mailbox(self, mailbox: Mailbox | str) -> Mailbox:
@@ -427,11 +427,14 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
                 found = list(await self._run(batch, asked))
             else:
                 found = [await self._fresh_default(m, n) for m, n in asked]
+            learnt: list[tuple[str, Folder]] = []
             for i, result in zip(missing, found, strict=True):
                 if isinstance(result, Folder):
                     self._remember([result])
-                    self._learn(well_known_key(wanted[i][1]), result)
+                    learnt.append((well_known_key(wanted[i][1]), result))
                 out[i] = result
+            if self._cache is not None:
+                self._cache.learn_all(learnt)
         return [o for o in out if o is not None]
 
     async def _fresh_default(self, mailbox: str, name: str) -> Folder | MedError:
