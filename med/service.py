@@ -12,7 +12,9 @@ Example::
 The session is async; every backend call (blocking: exchangelib, O365) runs in a worker
 thread pool. It knows the current user's effective rights on folders it has seen and refuses
 what they do not allow with `AccessDenied` before asking the server; the server still
-decides everything else. It holds no retry loop: the backend has the one retry layer.
+decides everything else. It holds no retry loop: the backend has the one retry layer; the
+one call it repeats is one refused on a folder its folder cache named, once it has asked
+the server for that folder afresh (`default_folder`).
 """
 
 from __future__ import annotations
