@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from platformdirs import user_config_path, user_data_path, user_state_path
+from platformdirs import user_cache_path, user_config_path, user_data_path, user_state_path
 
 APP = "medbridge"
 
@@ -43,6 +43,11 @@ def state_dir() -> Path:
     return user_state_path(APP)
 
 
+def cache_dir() -> Path:
+    """What can be learnt again from the server and saves asking it: med's folder cache."""
+    return user_cache_path(APP)
+
+
 def token_cache_file() -> Path:
     """One MSAL token cache (0600) for every OAuth profile; `medbridge signin` fills it."""
     return data_dir() / "graph-tokens.json"
@@ -58,5 +63,6 @@ def all_paths() -> dict[str, Path]:
         "config": config_file(),
         "data": data_dir(),
         "state": state_dir(),
+        "cache": cache_dir(),
         "lab": lab_dir(),
     }

@@ -12,7 +12,9 @@ Example::
 The session is async; every backend call (blocking: exchangelib, O365) runs in a worker
 thread pool. It knows the current user's effective rights on folders it has seen and refuses
 what they do not allow with `AccessDenied` before asking the server; the server still
-decides everything else. It holds no retry loop: the backend has the one retry layer.
+decides everything else. It holds no retry loop: the backend has the one retry layer; the
+one call it repeats is one refused on a folder its folder cache named, once it has asked
+the server for that folder afresh (`default_folder`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ import dataclasses
 import functools
 import threading
 import typing
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +49,7 @@ from med.errors import (
     Unreachable,
     Unsupported,
 )
+from med.folder_cache import FolderCache, path_key, well_known_key
 from med.model import (
     Address,
     Attachment,
@@ -74,6 +85,7 @@ from med.model import (
     SyncEvent,
     Task,
     Voicemail,
+    WellKnownFolder,
 )
 from med.planner import SchedulingMixin
 
@@ -103,6 +115,8 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             (resolved by the server), "functional:ADDRESS" / "shared:ADDRESS" for mailboxes
             whose kind the server cannot tell, or `Mailbox` values.
         max_workers: threads for blocking backend calls.
+        folder_cache: where well-known folders and folders found by path are remembered
+            across sessions (`med.folder_cache`); None: each session asks the server afresh.
     """
 
     def __init__(
@@ -111,8 +125,13 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         *,
         mailboxes: Sequence[str | Mailbox] = (),
         max_workers: int = 4,
+        folder_cache: FolderCache | None = None,
     ) -> None:
         self._backend = backend
+        self._cache = folder_cache
+        #: Folders served from the cache this session and not learnt afresh since: a refusal
+        #: on one of them may be the cache's error, not the user's.
+        self._from_cache: set[str] = set()
         self._configured = [_configured_mailbox(m) if isinstance(m, str) else m for m in mailboxes]
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="med")
         self._folders: dict[str, Folder] = {}
@@ -131,20 +150,28 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         password: str | None = None,
         token_cache: Path | None = None,
         max_workers: int = 4,
+        cache_dir: Path | None = None,
     ) -> DelegateSession:
         """A session for a profile, with the backend and sign-in the profile names.
 
         Connecting is lazy: the first call talks to the server. `password` serves Basic, NTLM
         and Kerberos without a ticket cache; an OAuth (Graph) profile takes its tokens from
-        MSAL's cache file `token_cache`, where a sign-in put them.
+        MSAL's cache file `token_cache`, where a sign-in put them. With `cache_dir` the
+        session remembers folders there across sessions (`med.folder_cache`), and the
+        server's version when the profile names none.
 
         Raises:
             InvalidInput: the profile names an unknown backend or lacks what it needs.
         """
         from med.backends import create_backend
 
+        cache = FolderCache.for_profile(cache_dir, profile) if cache_dir is not None else None
+        if cache is not None and profile.version is None and cache.server_version:
+            profile = dataclasses.replace(profile, version=cache.server_version)
         backend = create_backend(profile, password=password, token_cache=token_cache)
-        return cls(backend, mailboxes=profile.mailboxes, max_workers=max_workers)
+        return cls(
+            backend, mailboxes=profile.mailboxes, max_workers=max_workers, folder_cache=cache
+        )
 
     async def close(self) -> None:
         """Close the backend and the worker pool; the session is unusable afterwards."""
@@ -155,6 +182,8 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             watches = list(self._watches)
         for watch in watches:  # open streams end now, not when the server times them out
             watch.stop()
+        if self._cache is not None:
+            self._cache.learn_server_version(getattr(self._backend, "server_version", None))
         await self._run(self._backend.close)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -322,6 +351,10 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             self._require(Feature.ARCHIVE)
         tree = await self._run(self._backend.folder_tree, box)
         self._remember(tree.walk())
+        if self._cache is not None:  # the tree names the well-known folders: learnt for free
+            self._cache.learn_all(
+                (well_known_key(f.distinguished), f) for f in tree.walk() if f.distinguished
+            )
         return tree
 
     async def _as_mailbox(self, mailbox: Mailbox | str) -> Mailbox:
@@ -358,13 +391,184 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         """A well-known folder of a mailbox: inbox, calendar, contacts, tasks, notes, drafts,
         sentitems, deleteditems, voicemail ...
 
+        With a folder cache the folder comes from there when it is known (no request; its
+        counts are 0 then: `folder(id, refresh=True)` has them). Should the server later say
+        it is gone or refuse us, the session forgets it, asks the server once more and, when
+        the answer differs (a new id, other rights), repeats the refused call once with it.
+
         Raises:
             NotFound: no such mailbox or folder.
             AccessDenied: it is not visible to us.
         """
-        folder = await self._run(self._backend.default_folder, mailbox, name)
-        self._remember([folder])
+        (folder,) = await self.default_folders([(mailbox, name)])
+        if isinstance(folder, MedError):
+            raise folder
         return folder
+
+    async def default_folders(self, wanted: Sequence[tuple[str, str]]) -> list[Folder | MedError]:
+        """Several well-known folders, (mailbox, name) each, in as few requests as the
+        backend allows (EWS: the ones not in the folder cache in one GetFolder, across
+        mailboxes): the boss's calendar, a team calendar and ours at once.
+
+        Returns one outcome per pair, in order: the folder, or the `MedError` (NotFound,
+        AccessDenied, InvalidInput) that refused it.
+        """
+        out: list[Folder | MedError | None] = []
+        missing: list[int] = []
+        for i, (mailbox, name) in enumerate(wanted):
+            cached = self._cached(mailbox, well_known_key(name))
+            out.append(cached)
+            if cached is None:
+                missing.append(i)
+        if missing:
+            asked = [(wanted[i][0], wanted[i][1]) for i in missing]
+            batch: Callable[..., Sequence[Folder | MedError]] | None = getattr(
+                self._backend, "default_folders", None
+            )  # optional: a backend without a batch request is asked folder by folder
+            if batch is not None and len(asked) > 1:
+                found = list(await self._run(batch, asked))
+            else:
+                found = [await self._fresh_default(m, n) for m, n in asked]
+            learnt: list[tuple[str, Folder]] = []
+            for i, result in zip(missing, found, strict=True):
+                if isinstance(result, Folder):
+                    self._remember([result])
+                    learnt.append((well_known_key(wanted[i][1]), result))
+                out[i] = result
+            if self._cache is not None:
+                self._cache.learn_all(learnt)
+        return [o for o in out if o is not None]
+
+    async def _fresh_default(self, mailbox: str, name: str) -> Folder | MedError:
+        try:
+            return await self._run(self._backend.default_folder, mailbox, name)
+        except MedError as exc:
+            return exc
+
+    async def folder_at(self, mailbox: str, path: str) -> Folder:
+        """A folder by its path of names from the top of a mailbox (or of the public
+        folders, mailbox "public"): "Posteingang/Vorgänge", or from a well-known folder,
+        "inbox/Vorgänge". Names compare without regard to case.
+
+        With a folder cache a path once found is remembered as the folder it named, the way
+        Outlook's Quick Steps and inbox rules hold a target folder: renamed or moved since,
+        it is still that folder (until the entry expires, `med.folder_cache.MAX_AGE`); gone or
+        refused, the path is looked up again (see `default_folder`).
+
+        Raises:
+            InvalidInput: an empty path.
+            NotFound: no folder at that path.
+            AccessDenied: the mailbox's folders are not visible to us.
+        """
+        parts = [p.strip() for p in path.strip().strip("/").split("/") if p.strip()]
+        if not parts:
+            raise InvalidInput("Give a folder path, such as inbox/Projects.")
+        box = mailbox.strip().lower()
+        cached = self._cached(box, path_key(parts))
+        if cached is not None:
+            return cached
+        return await self._find_path(box, parts)
+
+    async def _find_path(self, mailbox: str, parts: list[str]) -> Folder:
+        tree = await self.folder_tree(mailbox)
+        nodes = [tree]
+        rest = parts
+        if mailbox != "public" and parts[0].lower() in {str(w) for w in WellKnownFolder}:
+            nodes = [n for n in _nodes(tree) if n.folder.distinguished == parts[0].lower()]
+            rest = parts[1:]
+        for part in rest:
+            nodes = [c for n in nodes for c in n.children if c.folder.name.lower() == part.lower()]
+        if not nodes:
+            raise NotFound(
+                f"No folder {'/'.join(parts)!r} in {mailbox}.",
+                mailbox=mailbox,
+                folder="/".join(parts),
+            )
+        folder = nodes[0].folder
+        self._learn(path_key(parts), folder)
+        return folder
+
+    # ------------------------------------------------------------------ the folder cache
+
+    def _cached(self, mailbox: str, key: str) -> Folder | None:
+        """A folder from the cache, known to the session (and its backend) from now on."""
+        if self._cache is None:
+            return None
+        folder = self._cache.folder(mailbox, key)
+        if folder is None:
+            return None
+        with self._lock:
+            known = self._folders.get(folder.id)
+        if known is not None and known.rights == folder.rights:
+            return known  # learnt afresh this session already
+        self._remember([folder])
+        self._from_cache.add(folder.id)
+        # Optional: a backend that keeps what it learnt of folders (EWS: the rights that
+        # decide how items are written) hears of folders it never fetched itself.
+        learn = getattr(self._backend, "know_folders", None)
+        if learn is not None:
+            learn([folder])
+        return folder
+
+    def _learn(self, key: str, folder: Folder) -> None:
+        if self._cache is not None:
+            self._cache.learn(key, folder)
+
+    async def _relearn(self, folder: Folder) -> Folder | None:
+        """After the server refused a call on `folder` as gone or forbidden: the cache
+        forgets it; when it came from the cache, the folder as the server knows it now, or
+        None when that is the same (the refusal stands)."""
+        if self._cache is None:
+            return None
+        where = self._cache.key_of(folder.id)
+        self._cache.forget(folder.id)
+        if where is None or folder.id not in self._from_cache:
+            return None
+        self._from_cache.discard(folder.id)
+        mailbox, key = where
+        kind, _, name = key.partition(":")
+        if kind == "well-known":
+            fresh = await self._run(self._backend.default_folder, mailbox, name)
+            self._remember([fresh])
+            self._learn(key, fresh)
+        else:
+            fresh = await self._find_path(mailbox, name.split("/"))
+        if fresh.id == folder.id and fresh.rights == folder.rights:
+            return None
+        return fresh
+
+    async def _relearn_folder_of(self, item: Item | str) -> None:
+        """The server refused a write to an item whose folder came from the cache: our
+        rights there may have changed; the session and the cache learn them afresh."""
+        if isinstance(item, str) or item.folder_id not in self._from_cache:
+            return
+        with self._lock:
+            folder = self._folders.get(item.folder_id)
+        if folder is not None:
+            with contextlib.suppress(NotFound, AccessDenied):  # forgotten by the cache anyway
+                await self._relearn(folder)
+
+    @contextlib.asynccontextmanager
+    async def _learning_from_refusal(self, item: Item | str) -> AsyncIterator[None]:
+        try:
+            yield
+        except AccessDenied:
+            await self._relearn_folder_of(item)
+            raise
+
+    async def _on_folder(self, folder: Folder, call: Callable[[Folder], Awaitable[T]]) -> T:
+        """`call(folder)`, which gates and asks the backend; refused as gone or forbidden on a
+        folder from the cache, once more with the folder as the server knows it now."""
+        try:
+            return await call(folder)
+        except (NotFound, AccessDenied) as exc:
+            own = isinstance(exc, AccessDenied) and exc.right is not None
+            if own and folder.id not in self._from_cache:
+                raise  # med's refusal on rights the server gave this session: it stands
+            fresh = await self._relearn(folder)
+            if fresh is None:
+                raise
+        return await call(fresh)
 
     # ------------------------------------------------------------------ rights gating
 
@@ -394,6 +598,13 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         with self._lock:
             folder = self._folders.get(item.folder_id)
         if folder is not None and folder.rights is not None and not allowed(folder.rights):
+            if folder.id in self._from_cache:  # the cache's rights may be old: ask first
+                with contextlib.suppress(NotFound, AccessDenied):
+                    fresh = await self._relearn(folder)
+                    if fresh is not None and fresh.id == folder.id and fresh.rights is not None:
+                        if allowed(fresh.rights):
+                            return
+                        folder = fresh
             raise self._deny(what, folder, right)
 
     def _hides_private(self, folder: Folder) -> bool:
@@ -424,12 +635,16 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         sorts = typing.get_args(SortField)
         if query.sort is not None and query.sort not in sorts:
             raise InvalidInput(f"Sort by one of {', '.join(sorts)}.")
-        self._gate_folder(folder, "read its items", lambda r: r.can_read_items, "ReadItems")
-        page = await self._run(self._backend.find_items, folder, query)
-        if self._hides_private(folder):
-            kept = tuple(i for i in page.items if i.sensitivity is not Sensitivity.PRIVATE)
-            page = dataclasses.replace(page, items=kept, span=len(page.items))
-        return page
+
+        async def page_of(folder: Folder) -> Page[Item]:
+            self._gate_folder(folder, "read its items", lambda r: r.can_read_items, "ReadItems")
+            page = await self._run(self._backend.find_items, folder, query)
+            if self._hides_private(folder):
+                kept = tuple(i for i in page.items if i.sensitivity is not Sensitivity.PRIVATE)
+                page = dataclasses.replace(page, items=kept, span=len(page.items))
+            return page
+
+        return await self._on_folder(folder, page_of)
 
     async def iter_items(
         self, folder: Folder, query: ItemQuery | None = None
@@ -478,11 +693,15 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             InvalidInput: the item does not fit the folder or is inconsistent.
         """
         _check_item(item)
-        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
         _check_kind_fits(item, folder)
-        return await self._run(
-            self._backend.create_item, folder, item, send_invitations=send_invitations
-        )
+
+        async def create_in(folder: Folder) -> Item:
+            self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
+            return await self._run(
+                self._backend.create_item, folder, item, send_invitations=send_invitations
+            )
+
+        return await self._on_folder(folder, create_in)
 
     async def update(
         self,
@@ -507,6 +726,12 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         await self._gate_item(
             item, "edit its items", lambda r: r.edit is not EditScope.NONE, "EditItems"
         )
+        async with self._learning_from_refusal(item):
+            return await self._update(item, fields, series=series, send_updates=send_updates)
+
+    async def _update(
+        self, item: Item, fields: Sequence[str], *, series: bool, send_updates: bool
+    ) -> Item:
         if (
             series
             and isinstance(item, Event)
@@ -563,6 +788,8 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             )
             for i, outcome in zip(to_write, written, strict=True):
                 outcomes[i] = outcome
+                if isinstance(outcome, AccessDenied):
+                    await self._relearn_folder_of(items[i])
         return [o for o in outcomes if o is not None]
 
     def _check_update(self, item: Item, fields: Sequence[str]) -> None:
@@ -583,27 +810,34 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         Raises:
             AccessDenied: we may not create items in `folder` (nothing is moved).
         """
-        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
-        outcomes: list[str | MedError | None] = [None] * len(items)
-        to_move: list[int] = []
-        for i, item in enumerate(items):
-            try:
-                await self._gate_item(
-                    item,
-                    "remove its items",
-                    lambda r: r.delete is not EditScope.NONE,
-                    "DeleteItems",
-                )
-            except MedError as exc:
-                outcomes[i] = exc
-                continue
-            to_move.append(i)
-        if to_move:
-            ids = [_item_id(items[i]) for i in to_move]
-            moved = await self._run(self._backend.move_items, ids, folder)
-            for i, outcome in zip(to_move, moved, strict=True):
-                outcomes[i] = outcome
-        return [o for o in outcomes if o is not None]
+
+        async def move_into(folder: Folder) -> list[str | MedError]:
+            self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
+            outcomes: list[str | MedError | None] = [None] * len(items)
+            to_move: list[int] = []
+            for i, item in enumerate(items):
+                try:
+                    await self._gate_item(
+                        item,
+                        "remove its items",
+                        lambda r: r.delete is not EditScope.NONE,
+                        "DeleteItems",
+                    )
+                except MedError as exc:
+                    outcomes[i] = exc
+                    continue
+                to_move.append(i)
+            if to_move:
+                ids = [_item_id(items[i]) for i in to_move]
+                moved = await self._run(self._backend.move_items, ids, folder)
+                refused = [o for o in moved if isinstance(o, NotFound | AccessDenied)]
+                if folder.id in self._from_cache and len(refused) == len(moved):
+                    raise refused[0]  # the target itself, perhaps: `_on_folder` asks afresh
+                for i, outcome in zip(to_move, moved, strict=True):
+                    outcomes[i] = outcome
+            return [o for o in outcomes if o is not None]
+
+        return await self._on_folder(folder, move_into)
 
     async def delete(
         self,
@@ -644,12 +878,15 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             AccessDenied: we may not delete at the source or create at the target.
             NotFound: item or folder gone.
         """
-        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
         await self._gate_item(
             item, "remove its items", lambda r: r.delete is not EditScope.NONE, "DeleteItems"
         )
-        item_id = _item_id(item)
-        return await self._run(self._backend.move_item, item_id, folder)
+
+        async def move_into(folder: Folder) -> str:
+            self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
+            return await self._run(self._backend.move_item, _item_id(item), folder)
+
+        return await self._on_folder(folder, move_into)
 
     async def copy(self, item: Item | str, folder: Folder) -> str:
         """Copy an item to a folder; returns the copy's id.
@@ -658,9 +895,12 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             AccessDenied: we may not create items at the target.
             NotFound: item or folder gone.
         """
-        self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
-        item_id = _item_id(item)
-        return await self._run(self._backend.copy_item, item_id, folder)
+
+        async def copy_into(folder: Folder) -> str:
+            self._gate_folder(folder, "create items there", lambda r: r.create_items, "CreateItems")
+            return await self._run(self._backend.copy_item, _item_id(item), folder)
+
+        return await self._on_folder(folder, copy_into)
 
     # convenience edits ---------------------------------------------------------------
 
@@ -872,24 +1112,32 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
         for cal in calendars:
             if cal.kind is not FolderKind.CALENDAR:
                 raise InvalidInput(f"{cal.name!r} is not a calendar.", folder=cal.name)
+        for cal in calendars:  # refused before anything is asked
+            if cal.id not in self._from_cache:
+                self._gate_folder(
+                    cal, "see its calendar", lambda r: r.can_see_free_busy, "FreeBusyTimeOnly"
+                )
+        chunks = _split_range(start, end, MAX_VIEW_DAYS)
+
+        async def view(cal: Folder) -> dict[tuple[str, str], Event]:
             self._gate_folder(
                 cal, "see its calendar", lambda r: r.can_see_free_busy, "FreeBusyTimeOnly"
             )
-        chunks = _split_range(start, end, MAX_VIEW_DAYS)
-        tasks = [
-            self._run(self._backend.calendar_view, cal, a, b)
-            for cal in calendars
-            for a, b in chunks
-        ]
-        results = await asyncio.gather(*tasks)
-        events: dict[tuple[str, str], Event] = {}
-        for cal_index, cal in enumerate(calendars):
+            results = await asyncio.gather(
+                *(self._run(self._backend.calendar_view, cal, a, b) for a, b in chunks)
+            )
             hide = self._hides_private(cal)
-            for chunk_index in range(len(chunks)):
-                for event in results[cal_index * len(chunks) + chunk_index]:
+            found: dict[tuple[str, str], Event] = {}
+            for result in results:
+                for event in result:
                     if hide and event.sensitivity is Sensitivity.PRIVATE:
                         event = _redacted(event)
-                    events.setdefault((cal.id, event.id), event)
+                    found.setdefault((cal.id, event.id), event)
+            return found
+
+        events: dict[tuple[str, str], Event] = {}
+        for found in await asyncio.gather(*(self._on_folder(c, view) for c in calendars)):
+            events.update(found)
         return sorted(events.values(), key=lambda e: (e.start, e.end, e.subject))
 
     async def series(self, item_id: str) -> list[Event]:
@@ -1262,6 +1510,13 @@ def _check_addresses(addresses: Sequence[Address]) -> None:
         local, _, domain = addr.email.partition("@")
         if not local or "." not in domain or " " in addr.email:
             raise InvalidInput(f"{addr.email!r} is not an e-mail address.")
+
+
+def _nodes(node: FolderNode) -> list[FolderNode]:
+    out = [node]
+    for child in node.children:
+        out.extend(_nodes(child))
+    return out
 
 
 def _original_start(occurrence: Event, master: Event) -> datetime:

@@ -21,7 +21,7 @@ from bridge import paths
 from bridge.commands._common import fail, med_settings, print_json
 
 if TYPE_CHECKING:
-    from med import DelegateSession, Folder, FolderNode, Item, Page, Profile
+    from med import DelegateSession, Folder, Item, Page, Profile
 
 T = TypeVar("T")
 
@@ -99,7 +99,13 @@ def open_session(profile_name: str | None) -> DelegateSession:
     profile = load_profile(profile_name)
     # Tokens of `medbridge signin` for OAuth; a password (or a ticket cache) for the rest.
     token_cache = paths.token_cache_file() if sign_in(profile.auth).uses_token_cache else None
-    return DelegateSession.open(profile, password=password_for(profile), token_cache=token_cache)
+    # Each command is a new session: the folders earlier ones found are remembered.
+    return DelegateSession.open(
+        profile,
+        password=password_for(profile),
+        token_cache=token_cache,
+        cache_dir=paths.cache_dir(),
+    )
 
 
 PUBLIC_HINT = (
@@ -151,6 +157,9 @@ async def find_folder(
         raise InvalidInput(PUBLIC_HINT.format(spec=spec))
     if spec.lower() in well_known:
         return await session.default_folder(box, spec.lower())
+    if len(wanted) > 1:  # a path: med walks it (and remembers it in its folder cache)
+        with contextlib.suppress(NotFound):
+            return await session.folder_at(box, spec)
     if public:
         tree = await session.folder_tree(Mailbox("public", "Public Folders", MailboxKind.PUBLIC))
     else:
@@ -158,28 +167,13 @@ async def find_folder(
     for folder in tree.walk():
         if folder.id == spec:
             return folder
-    nodes = [tree]
-    if wanted and wanted[0].lower() in well_known:
-        start = await session.default_folder(box, wanted[0].lower())
-        nodes = [n for n in _walk_nodes(tree) if n.folder.id == start.id]
-        wanted = wanted[1:]
-    for part in wanted:
-        nodes = [c for n in nodes for c in n.children if c.folder.name.lower() == part.lower()]
-        if not nodes:
-            break
-    if nodes and wanted:
-        return nodes[0].folder
+    for child in tree.children if len(wanted) == 1 else ():  # a name at the top first
+        if child.folder.name.lower() == wanted[0].lower():
+            return child.folder
     by_name = [f for f in tree.walk() if f.name.lower() == spec.lower()]
     if len(by_name) == 1:
         return by_name[0]
     raise NotFound(f"No folder {spec!r} in {box}.", mailbox=box, folder=spec)
-
-
-def _walk_nodes(node: FolderNode) -> list[FolderNode]:
-    out = [node]
-    for child in node.children:
-        out.extend(_walk_nodes(child))
-    return out
 
 
 def local_zone() -> tzinfo:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +26,7 @@ import requests
 
 from med.auth import Login
 from med.errors import AuthError, BadCredentials, InvalidInput, Unreachable
+from med.files import write_private
 from med.model import AuthMethod, Profile
 
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
@@ -98,12 +98,7 @@ class TokenCacheFile:
         if self.path is None or not self.cache.has_state_changed:
             return
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.cache.serialize())
-            os.replace(tmp, self.path)
+            write_private(self.path, self.cache.serialize().encode("utf-8"))
             self.cache.has_state_changed = False
 
 

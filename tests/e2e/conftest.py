@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +39,22 @@ def backend_for(server: LabServer, user: str, **kwargs: object) -> EwsBackend:
     }
     options.update(kwargs)
     return EwsBackend(**options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def ews_requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+    """EWS requests by operation, counted at exchangelib's one send path."""
+    from exchangelib.services.common import EWSService
+
+    counts: Counter[str] = Counter()
+    original = EWSService._get_response
+
+    def counting(service: Any, payload: Any, api_version: Any) -> Any:
+        counts[service.SERVICE_NAME] += 1
+        return original(service, payload=payload, api_version=api_version)
+
+    monkeypatch.setattr(EWSService, "_get_response", counting)
+    yield counts
 
 
 @pytest.fixture

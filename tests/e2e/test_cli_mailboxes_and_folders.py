@@ -70,3 +70,23 @@ def test_permission_set_keeps_the_delegates_grant(as_user) -> None:
     delegates = json.loads(ok("delegates", "show", "--json"))["delegates"]
     tom = next(d for d in delegates if d["address"] == ASSISTENZ)
     assert tom["levels"]["inbox"] == "Editor"
+
+
+def test_commands_remember_folders_in_the_users_cache_dir(as_user) -> None:
+    import os
+    import stat
+    from pathlib import Path
+
+    as_user(ASSISTENZ)
+    first = json.loads(ok("mail", "ls", "-m", CHEF, "-f", "inbox/Kreistag", "--json"))
+    cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "medbridge"
+    assert f"cache: {cache_dir}" in ok("locate")
+    (path,) = cache_dir.glob("folders-*.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    doc = json.loads(path.read_text())
+    assert doc["user"] == ASSISTENZ
+    (entry,) = [e for k, e in doc["folders"].items() if k == f"{CHEF}|path:inbox/kreistag"]
+    assert entry["folder"]["id"] == first["folder"]["id"]
+    again = json.loads(ok("mail", "ls", "-m", CHEF, "-f", "inbox/Kreistag", "--json"))
+    assert again["folder"]["id"] == first["folder"]["id"]
+    assert [i["id"] for i in again["items"]] == [i["id"] for i in first["items"]]

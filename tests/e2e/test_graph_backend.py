@@ -31,6 +31,7 @@ from med.model import (
     EventKind,
     Feature,
     FlagStatus,
+    Folder,
     ItemQuery,
     Mailbox,
     MailboxKind,
@@ -534,3 +535,34 @@ def test_a_graph_profile_signs_in_with_oauth_not_a_password() -> None:
         GraphBackend.from_profile(profile, password="secret")
     backend = GraphBackend.from_profile(profile, token=lambda: "t")
     assert backend.base_url == "https://graph.microsoft.com" and backend.user == ASSISTENZ
+
+
+async def test_the_folder_cache_serves_graph_sessions_too(
+    served: GraphLab, sign_in: OAuthSignIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from med.folder_cache import FolderCache
+
+    def session() -> DelegateSession:
+        cache = FolderCache(tmp_path, backend="graph", endpoint=served.url, user=ASSISTENZ)
+        backend = _backend(served, sign_in, ASSISTENZ)
+        return DelegateSession(backend, mailboxes=[CHEF], folder_cache=cache)
+
+    first = session()
+    inbox = await first.default_folder(CHEF, "inbox")
+    await first.close()
+
+    asked: list[tuple[str, str]] = []
+    original = GraphBackend.default_folder
+
+    def counted(self: GraphBackend, mailbox: str, name: str) -> Folder:
+        asked.append((mailbox, name))
+        return original(self, mailbox, name)
+
+    monkeypatch.setattr(GraphBackend, "default_folder", counted)
+    second = session()
+    try:
+        again = await second.default_folder(CHEF, "inbox")
+        assert asked == [] and again.id == inbox.id
+        assert (await second.items(again, ItemQuery(limit=5))).items
+    finally:
+        await second.close()

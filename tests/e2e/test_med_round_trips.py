@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,22 +26,6 @@ from med import (
 from med.backends.ews.backend import BATCH_SIZE, EwsBackend
 from tests.e2e.conftest import CHEF, SACHBEARBEITUNG
 from tests.lab.conftest import LabServer
-
-
-@pytest.fixture
-def ews_requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """EWS requests by operation, counted at exchangelib's one send path."""
-    from exchangelib.services.common import EWSService
-
-    counts: Counter[str] = Counter()
-    original = EWSService._get_response
-
-    def counting(service: Any, payload: Any, api_version: Any) -> Any:
-        counts[service.SERVICE_NAME] += 1
-        return original(service, payload=payload, api_version=api_version)
-
-    monkeypatch.setattr(EWSService, "_get_response", counting)
-    yield counts
 
 
 def deliver_mails(lab: LabServer, count: int, tag: str) -> None:

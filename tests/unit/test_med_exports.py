@@ -26,6 +26,8 @@ def test_all_is_sorted_and_complete() -> None:
         "scheduling",
         "planner",
         "daysheet",
+        "folder_cache",
+        "files",
     }
     assert public == set(med.__all__)
 

@@ -620,6 +620,67 @@ class EwsBackend(EwsSettings, EwsScheduling):
         raise_if_error(res, mailbox=mailbox, folder=name)
         return self._to_folder(res, mailbox, name, archive=archive)
 
+    def default_folders(self, wanted: Sequence[tuple[str, str]]) -> Sequence[Folder | MedError]:
+        """Several well-known folders, (mailbox, name) each, in one GetFolder: Exchange
+        answers each DistinguishedFolderId, whichever mailbox it names, in one request."""
+        asked: list[tuple[str, str, Any]] = []
+        for mailbox, name in wanted:
+            box, key = mailbox.lower(), name.lower()
+            if box == "public":
+                return [self._one_default(m, n) for m, n in wanted]
+            asked.append(
+                (box, key, self._distinguished(box, key, archive=key.startswith("archive")))
+            )
+        if not asked:
+            return []
+        try:
+            with ews_errors(mailbox=asked[0][0]):
+                got = list(
+                    GetFolder(account=self._account(asked[0][0])).call(
+                        folders=[ex for _, _, ex in asked],
+                        additional_fields=_folder_fields(),
+                        shape=ID_ONLY,
+                    )
+                )
+        except (ValueError, NotFound, AccessDenied, InvalidInput):
+            # An unknown well-known name, or a mailbox refused for the whole request (exchangelib
+            # raises ErrorNonExistentMailbox for all): asked one by one, each says its own.
+            return [self._one_default(m, n) for m, n in wanted]
+        out: list[Folder | MedError] = []
+        for (box, key, _), res in zip(asked, got, strict=True):
+            if isinstance(res, Exception):
+                out.append(translate_error(res, mailbox=box, folder=key))
+            else:
+                out.append(self._to_folder(res, box, key, archive=key.startswith("archive")))
+        return out
+
+    def _one_default(self, mailbox: str, name: str) -> Folder | MedError:
+        try:
+            return self.default_folder(mailbox, name)
+        except MedError as exc:
+            return exc
+
+    def know_folders(self, folders: Sequence[Folder]) -> None:
+        """Folders the session knows without this backend having fetched them (its folder
+        cache): their mailbox and our rights, which decide how items in them are written."""
+        with self._lock:
+            for folder in folders:
+                self._folder_mailbox[folder.id] = folder.mailbox
+                self._folder_kind[folder.id] = folder.kind
+                self._folder_rights[folder.id] = folder.rights
+
+    @property
+    def server_version(self) -> str | None:
+        """The server's version name ("Exchange2016"), given or asked, once known; None
+        while no account has asked or when the name is none `version=` takes."""
+        version = self._config.version
+        if version is None:
+            with self._lock:
+                accounts = list(self._accounts.values())
+            version = accounts[0].version if accounts else None
+        name = getattr(version, "api_version", None)
+        return name if name in _VERSION_BUILDS else None
+
     def _holder_of(self, folder_id: str, *, exists: bool = False) -> str | None:
         """The mailbox holding a folder we have not listed: the server names it when it
         converts the folder's id (ConvertId answers with the mailbox of the id's moniker).
@@ -1785,18 +1846,21 @@ def _folder_fields() -> set[Any]:
     return {FieldPath(field=ExFolder.get_field_by_fieldname(n)) for n in _FOLDER_FIELD_NAMES}
 
 
+_VERSION_BUILDS = {
+    "Exchange2010": Build(14, 0),
+    "Exchange2010_SP1": Build(14, 1),
+    "Exchange2010_SP2": Build(14, 2),
+    "Exchange2013": Build(15, 0),
+    "Exchange2013_SP1": Build(15, 0, 847),
+    "Exchange2016": Build(15, 1),
+    "Exchange2019": Build(15, 2),
+}
+
+
 def _version(name: str) -> Any:
-    builds = {
-        "Exchange2010": Build(14, 0),
-        "Exchange2010_SP1": Build(14, 1),
-        "Exchange2010_SP2": Build(14, 2),
-        "Exchange2013": Build(15, 0),
-        "Exchange2013_SP1": Build(15, 0, 847),
-        "Exchange2016": Build(15, 1),
-        "Exchange2019": Build(15, 2),
-    }
-    build = builds.get(name)
+    build = _VERSION_BUILDS.get(name)
     if build is None:
-        raise InvalidInput(f"Unknown Exchange version {name!r}; use one of {', '.join(builds)}.")
+        names = ", ".join(_VERSION_BUILDS)
+        raise InvalidInput(f"Unknown Exchange version {name!r}; use one of {names}.")
     api = "Exchange2016" if name == "Exchange2019" else name
     return Version(build=build, api_version=api)
