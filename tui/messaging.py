@@ -429,9 +429,11 @@ class MessengerConnection:
             e2e = E2ESession.for_client(self.client, keys)
             await e2e.register_device(acc.device_name)
             self.client.cursors = Cursors()
+        shown = self.keys is keys  # the kept history and outbox were read before the server
         self.keys, self.e2e = keys, e2e
-        self._load_history()
-        self._load_outbox()
+        if not shown:
+            self._load_history()
+            self._load_outbox()
         await self._load_branding()
         await self.refresh_conversations()
         self.restore_queued_lines()
