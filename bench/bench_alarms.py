@@ -6,17 +6,21 @@ opened it (decrypted, checked, reported delivered). Per alarm the time until the
 it; p50/p99 over several alarms, and p50/p99 of the single deliveries.
 
 The server runs as its own process, as in bench_messenger (SQLite by default, PostgreSQL when
-MEDBRIDGE_BENCH_PG is set); the 1,250 clients share one process with the sender, so the numbers
-include their own decryption and their `delivered` reports (on SQLite these writes queue behind
-the server's one connection) on this machine.
+MEDBRIDGE_BENCH_PG is set, with Redis when MEDBRIDGE_BENCH_REDIS is too); the 1,250 clients
+share one process with the sender, so the numbers include their own decryption and their
+`delivered` reports (on SQLite these writes queue behind the server's one connection) on this
+machine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import os
 import statistics
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,8 +32,8 @@ from bench.bench_messenger import (
     PASSWORD,
     database,
     drop_schema,
+    load_average,
     pct,
-    run_and_save,
     serve,
     wait_ready,
 )
@@ -94,10 +98,10 @@ async def device(base: str, email: str) -> Alarms:
     raise AssertionError("unreachable")
 
 
-async def run(workdir: Path) -> dict[str, Any]:
-    url, schema_name, pg = await database(workdir)
+async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any]:
+    url, schema_name = await database(workdir, pg)
     list_id = await seed(url, schema_name)
-    proc, base = serve(url, schema_name, workdir)
+    proc, base = serve(url, schema_name, redis, workdir)
     devices: list[Alarms] = []
     sender: Alarms | None = None
     streams: list[EventStream] = []
@@ -151,6 +155,7 @@ async def run(workdir: Path) -> dict[str, Any]:
         per_alarm_arrived: list[float] = []
         per_alarm_opened: list[float] = []
         single: list[float] = []
+        load = load_average()
         for i in range(ALARMS):
             t0 = time.perf_counter()
             raised = await sender.raise_alarm(list_id, f"Bench-Alarm {i}", level="alarm")
@@ -168,13 +173,15 @@ async def run(workdir: Path) -> dict[str, Any]:
             }
 
         return {
-            "database": "postgresql" if pg else "sqlite",
+            "database": ("postgresql+redis" if redis else "postgresql") if pg else "sqlite",
             "members": MEMBERS,
             "devices": len(devices),
             "alarms": ALARMS,
             "until_every_device_has_it": ms(per_alarm_arrived),
             "until_every_device_opened_it": ms(per_alarm_opened),
             "single_delivery": ms(single),
+            "load_1min": load,
+            "load_1min_end": load_average(),
         }
     finally:
         for s in streams:
@@ -190,11 +197,19 @@ async def run(workdir: Path) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        await drop_schema(schema_name)
+        await drop_schema(pg, schema_name)
 
 
 def main() -> None:
-    run_and_save(run, RESULTS)
+    """One run: on PostgreSQL (+ Redis) when MEDBRIDGE_BENCH_PG (and _REDIS) are set, else
+    SQLite; prints the numbers and writes them to bench/results/alarms.json."""
+    pg = os.environ.get("MEDBRIDGE_BENCH_PG")
+    redis = os.environ.get("MEDBRIDGE_BENCH_REDIS") if pg else None
+    with tempfile.TemporaryDirectory(prefix="medbridge-bench-") as tmp:
+        result = asyncio.run(run(Path(tmp), pg, redis))
+    print(json.dumps(result, indent=2))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -215,53 +215,28 @@ def serve(
     ] = None,
 ) -> None:
     """Run the messenger server (migrates the schema; refuses a newer one)."""
-    import uvicorn
+    from messenger.server.serve import ServeOptions, exec_serving
 
-    from messenger.server.app import create_app
-    from messenger.server.config import UVICORN_OPTIONS, ServerSettings
-    from messenger.server.logs import configure
-    from messenger.store.schema import SchemaError
-
-    configure(log_level, log_json)
-    settings = ServerSettings(
-        database_url=_db_url(),
-        db_schema=_target.get("schema"),
-        redis_url=_target.get("redis"),
-        redis_channel=_target["channel"],
-        blob_dir=blob_dir or messenger_dir() / "blobs",
-        metadata_key_file=_keys_path(),
-        purge_interval=purge_interval,
-        node_name=node_name,
-        trusted_proxies=list(trusted_proxy or []),
-        api_docs=api_docs,
-        metrics_token=metrics_token,
-        smtp_url=smtp,
-        smtp_from=smtp_from,
-        reset_link=reset_link,
-    )
-    # Check the schema before uvicorn starts, so a newer database gives one clear line.
-    from messenger.store import schema
-    from messenger.store.engine import make_engine
-
-    async def check() -> None:
-        engine = make_engine(settings.database_url, settings.db_schema)
-        try:
-            await schema.check(engine)
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(check())
-    except SchemaError as exc:
-        fail(str(exc))
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=log_level.lower(),
-        log_config=None,  # keep our handler (and its format) for uvicorn's loggers too
-        proxy_headers=False,  # the app decides whom to believe (--trusted-proxy)
-        **UVICORN_OPTIONS,  # type: ignore[arg-type]
+    settings: dict[str, Any] = {
+        "database_url": _db_url(),
+        "db_schema": _target.get("schema"),
+        "redis_url": _target.get("redis"),
+        "redis_channel": _target["channel"],
+        "blob_dir": str(blob_dir or messenger_dir() / "blobs"),
+        "metadata_key_file": str(_keys_path()),
+        "purge_interval": purge_interval,
+        "node_name": node_name,
+        "trusted_proxies": list(trusted_proxy or []),
+        "api_docs": api_docs,
+        "metrics_token": metrics_token,
+        "smtp_url": smtp,
+        "smtp_from": smtp_from,
+        "reset_link": reset_link,
+    }
+    # The server runs in a fresh interpreter in this process's place: the command line's own
+    # modules would otherwise stay in the server's memory (messenger.server.serve).
+    exec_serving(
+        ServeOptions(settings, host=host, port=port, log_level=log_level, log_json=log_json)
     )
 
 

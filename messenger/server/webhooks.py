@@ -19,9 +19,8 @@ import datetime as dt
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +29,9 @@ from messenger.server.wire import conversation_event, to_device_event
 from messenger.signing import signature_headers
 from messenger.store import repo
 from messenger.store.models import Bot, User, WebhookDelivery, new_id
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("messenger.server.webhooks")
 
@@ -105,7 +107,27 @@ def backoff(settings_backoff: float, attempts: int) -> float:
     return float(min(settings_backoff * 2 ** (attempts - 1), MAX_BACKOFF_S))
 
 
-async def deliver_due(state: AppState, client: httpx.AsyncClient) -> int:
+class Sender:
+    """The HTTP client of the deliveries, made at the first one: most servers have no bot
+    with a webhook, and httpx (with what it imports) costs several MB of every node's memory."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+async def deliver_due(state: AppState, sender: Sender) -> int:
     """Try the oldest pending delivery of each bot if it is due; returns how many went out."""
     settings = state.settings
     now = state.now()
@@ -147,7 +169,10 @@ async def deliver_due(state: AppState, client: httpx.AsyncClient) -> int:
             "Content-Type": "application/json",
             **signature_headers(bot.webhook_secret, delivery.id, body, time.time()),
         }
+        import httpx  # loaded by sender.client() at the latest
+
         error = ""
+        client = sender.client()
         try:
             answer = await client.post(bot.webhook_url, content=body, headers=headers)
             if not 200 <= answer.status_code < 300:
@@ -177,13 +202,14 @@ async def deliver_due(state: AppState, client: httpx.AsyncClient) -> int:
 
 async def run(state: AppState) -> None:
     """Queue and deliver every `webhook_interval` seconds until cancelled."""
-    async with httpx.AsyncClient(
-        timeout=state.settings.webhook_timeout, follow_redirects=False
-    ) as client:
+    sender = Sender(state.settings.webhook_timeout)
+    try:
         while True:
             try:
                 await queue_events(state)
-                await deliver_due(state, client)
+                await deliver_due(state, sender)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("webhooks: %s", type(exc).__name__)
             await asyncio.sleep(state.settings.webhook_interval)
+    finally:
+        await sender.aclose()

@@ -36,6 +36,15 @@ def test_revision_ids_are_numbered_in_order() -> None:
     assert ids == [f"{i:04d}" for i in range(1, len(ids) + 1)]
 
 
+def test_the_revisions_read_without_alembic_are_alembics() -> None:
+    # The server compares the database with these at start instead of loading Alembic.
+    assert list(schema.revision_ids()) == revisions()
+    assert (
+        schema.head_revision()
+        == ScriptDirectory.from_config(schema.alembic_config()).get_current_head()
+    )
+
+
 async def test_upgrade_from_empty_matches_the_models(engine: AsyncEngine) -> None:
     assert await schema.current_revision(engine) is None
     await schema.upgrade(engine)

@@ -9,15 +9,15 @@ when the browser sends Origin, must come from this server.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,9 @@ from messenger.server.state import AppState
 from messenger.sizes import human_size as human
 from messenger.store.models import PortalSession, Tenant, User, new_id
 from messenger.store.repo import token_hash
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 COOKIE = "mb_portal"
 LOGIN_COOKIE = "mb_login"
@@ -48,14 +51,22 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
-env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-env.filters["filesize"] = human
-env.filters["gigabytes"] = lambda size: f"{size / 10**9:.6f}".rstrip("0").rstrip(".")
+
+@functools.cache
+def templates() -> Environment:
+    """The page templates, loaded at the first page: a node that only serves the API keeps
+    Jinja2 out of its memory."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["filesize"] = human
+    env.filters["gigabytes"] = lambda size: f"{size / 10**9:.6f}".rstrip("0").rstrip(".")
+    return env
 
 
 class NotLoggedIn(Exception):
@@ -110,14 +121,18 @@ def render(
 ) -> Response:
     lang = lang_of(request)
     flash = request.cookies.get(FLASH_COOKIE)
-    body = env.get_template(name).render(
-        t=translator(lang),
-        lang=lang,
-        admin=admin,
-        csrf=admin.session.csrf_token if admin else "",
-        flash=urllib.parse.unquote(flash) if flash else None,
-        path=request.url.path,
-        **context,
+    body = (
+        templates()
+        .get_template(name)
+        .render(
+            t=translator(lang),
+            lang=lang,
+            admin=admin,
+            csrf=admin.session.csrf_token if admin else "",
+            flash=urllib.parse.unquote(flash) if flash else None,
+            path=request.url.path,
+            **context,
+        )
     )
     response = HTMLResponse(body, status_code=status)
     if flash:
