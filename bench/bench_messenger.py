@@ -89,6 +89,12 @@ def summary_ms(seconds: list[float]) -> dict[str, Any]:
     }
 
 
+def wanted(phase: str) -> bool:
+    """Whether to run a phase: MEDBRIDGE_BENCH_PHASES (comma-separated names) picks some."""
+    chosen = os.environ.get("MEDBRIDGE_BENCH_PHASES")
+    return not chosen or phase in chosen.split(",")
+
+
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -461,28 +467,34 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
         rss_synced = rss_mb(proc.pid)
         activity = await pg_activity(pg, schema_name)
         started = time.perf_counter()
-        result["latency_1_per_s"], samples["latency_1_per_s"] = await latency_phase(
-            receivers, sender, group, SLOW_RATE, SLOW_SECONDS
-        )
-        if activity:  # the database's work for 100 connected users and one sender at 1 msg/s
-            result["latency_1_per_s"]["postgresql"] = pg_rates(
-                activity, await pg_activity(pg, schema_name), time.perf_counter() - started
+        if wanted("latency_1_per_s"):
+            result["latency_1_per_s"], samples["latency_1_per_s"] = await latency_phase(
+                receivers, sender, group, SLOW_RATE, SLOW_SECONDS
             )
-        result["latency_20_per_s"], samples["latency_20_per_s"] = await latency_phase(
-            receivers, sender, group, FAST_RATE, FAST_SECONDS
-        )
+            if activity:  # the database's work for 100 connected users and one sender at 1/s
+                result["latency_1_per_s"]["postgresql"] = pg_rates(
+                    activity, await pg_activity(pg, schema_name), time.perf_counter() - started
+                )
+        if wanted("latency_20_per_s"):
+            result["latency_20_per_s"], samples["latency_20_per_s"] = await latency_phase(
+                receivers, sender, group, FAST_RATE, FAST_SECONDS
+            )
         receivers.group = flood_group
-        result["senders_10_flat_out"], samples["senders_10_flat_out"] = await flat_out_phase(
-            base, proc.pid, receivers, senders, flood_group
-        )
+        if wanted("senders_10_flat_out"):
+            result["senders_10_flat_out"], samples["senders_10_flat_out"] = await flat_out_phase(
+                base, proc.pid, receivers, senders, flood_group
+            )
         await receivers.close()
-        result["concurrent_sends"] = await concurrent_sends_phase(
-            base, proc.pid, senders, flood_group
-        )
-        result["send_cost_2_vs_1250"] = await send_cost_phase(sender, small, big)
-        result["add_1250th_member"] = await add_member_phase(
-            sender, almost_full, users[BIG_GROUP - 1]
-        )
+        if wanted("concurrent_sends"):
+            result["concurrent_sends"] = await concurrent_sends_phase(
+                base, proc.pid, senders, flood_group
+            )
+        if wanted("send_cost_2_vs_1250"):
+            result["send_cost_2_vs_1250"] = await send_cost_phase(sender, small, big)
+        if wanted("add_1250th_member"):
+            result["add_1250th_member"] = await add_member_phase(
+                sender, almost_full, users[BIG_GROUP - 1]
+            )
         result["server_rss_mb"] = {
             "rss_mb": rss_mb(proc.pid),
             "anonymous_mb": rss_mb(proc.pid, "RssAnon"),
@@ -651,12 +663,18 @@ def main() -> None:
     targets: list[tuple[str | None, str | None]] = [(None, None)]
     if pg:
         targets.append((pg, redis))
+    done: set[str] = set()
     for target_pg, target_redis in targets:
         name = "postgresql+redis" if target_pg else "sqlite"
         if only and only != name:
             continue
         with tempfile.TemporaryDirectory(prefix="medbridge-bench-") as tmp:
             runs[name] = asyncio.run(run(Path(tmp), target_pg, target_redis))
+            done.add(name)
+    if os.environ.get("MEDBRIDGE_BENCH_PHASES"):  # a partial run is for looking, not keeping
+        shown = {n: {k: v for k, v in r.items() if k != "samples_ms"} for n, r in runs.items()}
+        print(json.dumps({n: shown[n] for n in done}, indent=1))
+        return
     save(runs)
     print(table(runs))
 

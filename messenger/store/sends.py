@@ -1,0 +1,426 @@
+"""Messages appended in batches: one transaction, one lock and one sequence grant per batch.
+
+Concurrent sends to one conversation would otherwise queue one by one behind the row lock
+that keeps sequence numbers gap-free. `append_messages` takes a batch of sends (to one
+conversation), checks each as a single send is checked, in the same order (an earlier use
+of the transaction id, membership, device, the request's own input, quota, attachments, the
+membership change the sender saw), and stores those that pass with consecutive numbers.
+A send that fails gets its own error; the others in its batch are stored. Every check reads
+the whole batch with one statement (SQLAlchemy Core: no ORM objects on this path).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Insert, Table, and_, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from messenger.store import repo
+from messenger.store.errors import MembershipChanged, NotFound, QuotaExceeded
+from messenger.store.models import (
+    Attachment,
+    Conversation,
+    Device,
+    Event,
+    Membership,
+    Tenant,
+    Transaction,
+    User,
+)
+
+_TXNS: Table = Transaction.__table__  # type: ignore[assignment]
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class PendingSend:
+    """One send request, as the batch needs it. `refusal` is an error in the request's own
+    input (its ciphertext), raised at the point a single send would have found it."""
+
+    user_id: str
+    txn_id: str
+    device_id: str
+    ciphertext: bytes
+    attachment_ids: list[str]
+    membership_seen: int | None
+    message_id: str
+    now: dt.datetime
+    refusal: Exception | None = None
+
+
+@dataclass
+class StoredMessage:
+    """A message's row as stored (the columns `wire.conversation_event` reads)."""
+
+    conversation_id: str
+    seq: int
+    id: str
+    sender_user_id: str | None
+    sender_device_id: str | None
+    ciphertext: bytes | None
+    created_at: dt.datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    kind: str = "message"
+
+
+@dataclass
+class SendOutcome:
+    """The answer to one send: its result (with `seq`), or an error.
+
+    `event` is set when this batch stored the message (publish it); a duplicate has none."""
+
+    result: dict[str, Any] | None = None
+    duplicate: bool = False
+    event: StoredMessage | None = None
+    error: Exception | None = None
+
+
+def _insert_ignoring(conn: AsyncConnection, table: Table) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING for this connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+async def earlier_results(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored results of earlier uses of these (user id, transaction id) pairs.
+
+    A message's transaction is recorded without its number, which is read from the message."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    rows = await conn.execute(
+        select(Transaction.user_id, Transaction.txn_id, Transaction.kind, Transaction.result).where(
+            Transaction.user_id.in_({u for u, _ in keys}),
+            Transaction.txn_id.in_({t for _, t in keys}),
+        )
+    )
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    unnumbered: dict[str, tuple[str, str]] = {}
+    for user_id, txn_id, kind, result in rows:
+        key = (user_id, txn_id)
+        if key not in wanted:
+            continue
+        found[key] = dict(result)
+        if kind == "message" and "seq" not in result:
+            unnumbered[result["message_id"]] = key
+    if unnumbered:
+        seqs = await conn.execute(select(Event.id, Event.seq).where(Event.id.in_(unnumbered)))
+        numbered = dict(seqs.tuples().all())
+        for message_id, key in unnumbered.items():
+            found[key]["seq"] = numbered.get(message_id)
+    return found
+
+
+async def _charge(conn: AsyncConnection, user_id: str, size: int) -> bool:
+    """Add a message's bytes to its sender's storage if the quota allows (`repo.charge_user`)."""
+    tenant_quota = (
+        select(Tenant.user_quota_bytes).where(Tenant.id == User.tenant_id).scalar_subquery()
+    )
+    charged = await conn.scalar(
+        update(User)
+        .where(
+            User.id == user_id,
+            User.storage_used + size <= func.coalesce(User.quota_bytes, tenant_quota),
+        )
+        .values(storage_used=User.storage_used + size)
+        .returning(User.storage_used)
+    )
+    return charged is not None
+
+
+async def _refund(conn: AsyncConnection, user_id: str, size: int) -> None:
+    await conn.execute(
+        update(User).where(User.id == user_id).values(storage_used=User.storage_used - size)
+    )
+
+
+async def _over_quota(conn: AsyncConnection, user_id: str, size: int) -> QuotaExceeded:
+    row = (
+        await conn.execute(
+            select(User.quota_bytes, Tenant.user_quota_bytes)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .where(User.id == user_id)
+        )
+    ).first()
+    limit = 0 if row is None else (row[0] if row[0] is not None else row[1])
+    return QuotaExceeded(
+        f"this message of {size} bytes exceeds your storage quota of {limit} bytes"
+    )
+
+
+class _Batch:
+    """The sends of one batch, each either still going or answered."""
+
+    def __init__(self, conversation_id: str, sends: Sequence[PendingSend]) -> None:
+        self.conversation_id = conversation_id
+        self.sends = list(sends)
+        self.outcomes = [SendOutcome() for _ in sends]
+        self.charged: set[int] = set()
+
+    def going(self) -> list[int]:
+        return [i for i, o in enumerate(self.outcomes) if o.error is None and o.result is None]
+
+    def fail(self, i: int, error: Exception) -> None:
+        self.outcomes[i].error = error
+
+    def result(self, i: int) -> dict[str, Any]:
+        send = self.sends[i]
+        return {
+            "message_id": send.message_id,
+            "conversation_id": self.conversation_id,
+            "ts": send.now.isoformat(),
+        }
+
+    async def undo(self, conn: AsyncConnection, i: int, recorded: bool) -> None:
+        """Give back what a send that failed late took (its quota, its transaction record)."""
+        send = self.sends[i]
+        if i in self.charged:
+            await _refund(conn, send.user_id, len(send.ciphertext))
+            self.charged.discard(i)
+        if recorded:
+            await conn.execute(
+                delete(Transaction).where(
+                    Transaction.user_id == send.user_id, Transaction.txn_id == send.txn_id
+                )
+            )
+
+
+async def append_messages(
+    db: AsyncSession, conversation_id: str, sends: Sequence[PendingSend]
+) -> list[SendOutcome]:
+    """Store a batch of sends to one conversation in the session's transaction (the caller
+    commits); one outcome per send, in order. Transaction ids must be distinct in a batch."""
+    batch = _Batch(conversation_id, sends)
+    conn = await db.connection()
+    earlier = await earlier_results(conn, [(s.user_id, s.txn_id) for s in sends])
+    for i, send in enumerate(sends):
+        if (send.user_id, send.txn_id) in earlier:
+            batch.outcomes[i] = SendOutcome(earlier[(send.user_id, send.txn_id)], duplicate=True)
+    if not batch.going():
+        return batch.outcomes
+    membership_seq = await _check_members(db, conn, batch)
+    await _check_devices(conn, batch)
+    for i in batch.going():
+        refusal = sends[i].refusal
+        if refusal is not None:
+            batch.fail(i, refusal)
+    for i in batch.going():
+        send = sends[i]
+        if await _charge(conn, send.user_id, len(send.ciphertext)):
+            batch.charged.add(i)
+        else:
+            batch.fail(i, await _over_quota(conn, send.user_id, len(send.ciphertext)))
+    await _check_attachments(conn, batch)
+    await _refuse_unseen(conn, batch, membership_seq, recorded=False)
+    await _record(conn, batch)
+    going = batch.going()
+    if going:
+        await _number_and_store(conn, batch, going, membership_seq)
+    return batch.outcomes
+
+
+async def _check_members(db: AsyncSession, conn: AsyncConnection, batch: _Batch) -> int:
+    """Refuse senders who are not active members (as `repo.conversation_for_member`); returns
+    the conversation's latest membership change as read (not locked) now."""
+    going = batch.going()
+    rows = (
+        await conn.execute(
+            select(
+                Conversation.cross_tenant,
+                Conversation.tenant_id,
+                Conversation.membership_seq,
+                Membership.user_id,
+                Membership.active,
+            )
+            .select_from(Conversation)
+            .outerjoin(
+                Membership,
+                and_(
+                    Membership.conversation_id == Conversation.id,
+                    Membership.user_id.in_({batch.sends[i].user_id for i in going}),
+                ),
+            )
+            .where(Conversation.id == batch.conversation_id)
+        )
+    ).all()
+    active = {row.user_id for row in rows if row.active}
+    for i in going:
+        if batch.sends[i].user_id not in active:
+            batch.fail(i, NotFound("no such conversation"))
+    if not rows:
+        return 0
+    cross_tenant, tenant_id, membership_seq = rows[0][:3]
+    if cross_tenant and batch.going():
+        try:
+            tenants = await repo.member_tenants(db, batch.conversation_id) | {tenant_id}
+            await repo.check_tenants_allowed(db, tenants)
+        except Exception as exc:
+            for i in batch.going():
+                batch.fail(i, exc)
+    return int(membership_seq or 0)
+
+
+async def _check_devices(conn: AsyncConnection, batch: _Batch) -> None:
+    going = batch.going()
+    if not going:
+        return
+    rows = await conn.execute(
+        select(Device.id, Device.user_id).where(
+            Device.id.in_({batch.sends[i].device_id for i in going}), Device.removed_at.is_(None)
+        )
+    )
+    owners = dict(rows.tuples().all())
+    for i in going:
+        send = batch.sends[i]
+        if owners.get(send.device_id) != send.user_id:
+            batch.fail(i, NotFound("no such device"))
+
+
+async def _check_attachments(conn: AsyncConnection, batch: _Batch) -> None:
+    for i in batch.going():
+        ids = batch.sends[i].attachment_ids
+        if not ids:
+            continue
+        found = set(
+            await conn.scalars(
+                select(Attachment.id).where(
+                    Attachment.id.in_(ids), Attachment.conversation_id == batch.conversation_id
+                )
+            )
+        )
+        if found != set(ids):
+            await batch.undo(conn, i, recorded=False)
+            batch.fail(i, NotFound("an attachment is unknown or belongs to another conversation"))
+
+
+async def _refuse_unseen(
+    conn: AsyncConnection, batch: _Batch, membership_seq: int, *, recorded: bool
+) -> None:
+    for i in batch.going():
+        try:
+            repo.refuse_unseen_membership(membership_seq, batch.sends[i].membership_seen)
+        except MembershipChanged as exc:
+            await batch.undo(conn, i, recorded)
+            batch.fail(i, exc)
+
+
+async def _record(conn: AsyncConnection, batch: _Batch) -> None:
+    """Record the transaction ids; one another request recorded meanwhile answers with its
+    result (the race a single send met as an IntegrityError)."""
+    going = batch.going()
+    if not going:
+        return
+    rows = [
+        {
+            "user_id": batch.sends[i].user_id,
+            "txn_id": batch.sends[i].txn_id,
+            "kind": "message",
+            "result": batch.result(i),
+            "created_at": batch.sends[i].now,
+        }
+        for i in going
+    ]
+    stmt = _insert_ignoring(conn, _TXNS).values(rows)
+    won = set((await conn.execute(stmt.returning(_TXNS.c.user_id, _TXNS.c.txn_id))).tuples().all())
+    lost = [i for i in going if (batch.sends[i].user_id, batch.sends[i].txn_id) not in won]
+    if not lost:
+        return
+    for i in lost:
+        await batch.undo(conn, i, recorded=False)
+    earlier = await earlier_results(
+        conn, [(batch.sends[i].user_id, batch.sends[i].txn_id) for i in lost]
+    )
+    for i in lost:
+        found = earlier.get((batch.sends[i].user_id, batch.sends[i].txn_id))
+        if found is None:  # recorded and gone again (purged): refuse like the race did
+            batch.fail(i, NotFound("this transaction id was used by a request that failed"))
+        else:
+            batch.outcomes[i] = SendOutcome(found, duplicate=True)
+
+
+async def _number_and_store(
+    conn: AsyncConnection, batch: _Batch, going: list[int], membership_seq: int
+) -> None:
+    """Take consecutive numbers for the batch (locking the conversation's row) and store it."""
+    last, current = await _take_seqs(conn, batch.conversation_id, len(going))
+    if current != membership_seq:
+        # The members changed since they were read: refuse the sends that did not see it and
+        # give back their numbers (the row is locked now, so nothing took any after them).
+        await _refuse_unseen(conn, batch, current, recorded=True)
+        still = batch.going()
+        if len(still) != len(going):
+            last -= len(going) - len(still)
+            await conn.execute(
+                update(Conversation)
+                .where(Conversation.id == batch.conversation_id)
+                .values(last_seq=last)
+            )
+            going = still
+    if not going:
+        return
+    first = last - len(going) + 1
+    events = []
+    for offset, i in enumerate(going):
+        send = batch.sends[i]
+        events.append(
+            StoredMessage(
+                conversation_id=batch.conversation_id,
+                seq=first + offset,
+                id=send.message_id,
+                sender_user_id=send.user_id,
+                sender_device_id=send.device_id,
+                ciphertext=send.ciphertext,
+                created_at=send.now,
+                payload={"attachment_ids": send.attachment_ids} if send.attachment_ids else {},
+            )
+        )
+    await conn.execute(
+        _EVENTS.insert(),
+        [
+            {
+                "conversation_id": e.conversation_id,
+                "seq": e.seq,
+                "id": e.id,
+                "kind": e.kind,
+                "sender_user_id": e.sender_user_id,
+                "sender_device_id": e.sender_device_id,
+                "ciphertext": e.ciphertext,
+                "payload": e.payload,
+                "created_at": e.created_at,
+            }
+            for e in events
+        ],
+    )
+    for i, event in zip(going, events, strict=True):
+        if batch.sends[i].attachment_ids:
+            await conn.execute(
+                update(Attachment)
+                .where(
+                    Attachment.id.in_(batch.sends[i].attachment_ids),
+                    Attachment.message_seq.is_(None),
+                )
+                .values(message_seq=event.seq)
+            )
+        batch.outcomes[i] = SendOutcome({**batch.result(i), "seq": event.seq}, event=event)
+
+
+async def _take_seqs(conn: AsyncConnection, conversation_id: str, count: int) -> tuple[int, int]:
+    row = (
+        await conn.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(last_seq=Conversation.last_seq + count)
+            .returning(Conversation.last_seq, Conversation.membership_seq)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such conversation")
+    return int(row[0]), int(row[1] or 0)
