@@ -186,6 +186,9 @@ def serve(
     """Start `medbridge messenger serve` on a free loopback port: (process, base URL)."""
     port = free_port()
     cmd = [sys.executable, "-m", "bridge.cli", "messenger", "--db", url]
+    cprofile = os.environ.get("MEDBRIDGE_BENCH_CPROFILE")  # a file for the server's cProfile
+    if cprofile:
+        cmd[1:1] = ["-m", "cProfile", "-o", cprofile]
     if schema_name:
         cmd += ["--schema", schema_name]
     if redis:

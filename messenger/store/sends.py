@@ -113,7 +113,7 @@ async def earlier_results(
             unnumbered[result["message_id"]] = key
     if unnumbered:
         seqs = await conn.execute(select(Event.id, Event.seq).where(Event.id.in_(unnumbered)))
-        numbered = dict(seqs.tuples().all())
+        numbered: dict[str, int] = {row[0]: row[1] for row in seqs}
         for message_id, key in unnumbered.items():
             found[key]["seq"] = numbered.get(message_id)
     return found
@@ -277,7 +277,7 @@ async def _check_devices(conn: AsyncConnection, batch: _Batch) -> None:
             Device.id.in_({batch.sends[i].device_id for i in going}), Device.removed_at.is_(None)
         )
     )
-    owners = dict(rows.tuples().all())
+    owners: dict[str, str] = {row[0]: row[1] for row in rows}
     for i in going:
         send = batch.sends[i]
         if owners.get(send.device_id) != send.user_id:
@@ -329,7 +329,9 @@ async def _record(conn: AsyncConnection, batch: _Batch) -> None:
         for i in going
     ]
     stmt = _insert_ignoring(conn, _TXNS).values(rows)
-    won = set((await conn.execute(stmt.returning(_TXNS.c.user_id, _TXNS.c.txn_id))).tuples().all())
+    won = {
+        (r[0], r[1]) for r in await conn.execute(stmt.returning(_TXNS.c.user_id, _TXNS.c.txn_id))
+    }
     lost = [i for i in going if (batch.sends[i].user_id, batch.sends[i].txn_id) not in won]
     if not lost:
         return
