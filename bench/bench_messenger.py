@@ -188,7 +188,7 @@ def serve(
     cmd = [sys.executable, "-m", "bridge.cli", "messenger", "--db", url]
     cprofile = os.environ.get("MEDBRIDGE_BENCH_CPROFILE")  # a file for the server's cProfile
     if cprofile:
-        cmd[1:1] = ["-m", "cProfile", "-o", cprofile]
+        cmd[1:3] = ["-m", "bench.profiled", cprofile, "bridge.cli"]
     if schema_name:
         cmd += ["--schema", schema_name]
     if redis:
@@ -216,6 +216,12 @@ def profile(pid: int, name: str) -> subprocess.Popen[bytes] | None:
     spy = str(Path(sys.executable).parent / "py-spy")
     cmd = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(out)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+
+
+def profiling(pid: int, on: bool) -> None:
+    """Switch the server's cProfile (MEDBRIDGE_BENCH_CPROFILE) on or off around a phase."""
+    if os.environ.get("MEDBRIDGE_BENCH_CPROFILE"):
+        os.kill(pid, signal.SIGUSR1 if on else signal.SIGUSR2)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -338,6 +344,7 @@ async def flat_out_phase(
     load = load_average()
     server_before = await send_seconds_total(base)
     cpu_before = cpu_seconds(pid)
+    profiling(pid, True)
     deadline = time.perf_counter() + FLAT_OUT_SECONDS
 
     async def flood(client: MessengerClient) -> int:
@@ -360,6 +367,7 @@ async def flat_out_phase(
         receivers.done.clear()
         await asyncio.wait_for(receivers.done.wait(), 300)
     drained_in = time.perf_counter() - started
+    profiling(pid, False)
     cpu = cpu_seconds(pid) - cpu_before
     server_after = await send_seconds_total(base)
     server_sends = server_after[1] - server_before[1]
@@ -387,6 +395,7 @@ async def concurrent_sends_phase(
     load = load_average()
     before = await send_seconds_total(base)
     cpu_before = cpu_seconds(pid)
+    profiling(pid, True)
     deadline = time.perf_counter() + CONCURRENT_SECONDS
 
     async def flood(client: MessengerClient) -> None:
@@ -398,6 +407,7 @@ async def concurrent_sends_phase(
     started = time.perf_counter()
     await asyncio.gather(*(flood(c) for c in senders))
     elapsed = time.perf_counter() - started
+    profiling(pid, False)
     cpu = cpu_seconds(pid) - cpu_before
     after = await send_seconds_total(base)
     sends = after[1] - before[1]
