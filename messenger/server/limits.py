@@ -3,8 +3,10 @@ and query strings (400), count requests."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -110,6 +112,43 @@ class RefuseNul:
 
 
 UNSENT_BYTES = "medbridge.unsent_bytes"
+FRAME_WRITER = "medbridge.frame_writer"
+
+
+def _frame_writer(protocol: object) -> Callable[[list[str]], bool] | None:
+    """Write text frames to a WebSocket at once, in one transport write, without a task hop;
+    False when it cannot now (closing, paused by flow control): the caller sends through
+    ASGI then. Only for uvicorn's websockets sans-I/O protocol, whose `send` does the same
+    per frame (encode, `conn.send_text`, write `data_to_send`)."""
+    conn = getattr(protocol, "conn", None)
+    transport = getattr(protocol, "transport", None)
+    writable = getattr(protocol, "writable", None)
+    needed = ("close_sent", "disconnected", "handshake_complete")
+    if (
+        conn is None
+        or transport is None
+        or not isinstance(writable, asyncio.Event)
+        or not all(hasattr(protocol, n) for n in needed)
+        or not callable(getattr(conn, "send_text", None))
+        or not callable(getattr(conn, "data_to_send", None))
+    ):
+        return None
+
+    def write(texts: list[str]) -> bool:
+        if (
+            getattr(protocol, "close_sent", True)
+            or getattr(protocol, "disconnected", True)
+            or not getattr(protocol, "handshake_complete", False)
+            or not writable.is_set()
+            or transport.is_closing()
+        ):
+            return False
+        for text in texts:
+            conn.send_text(text.encode())
+        transport.write(b"".join(conn.data_to_send()))
+        return True
+
+    return write
 
 
 class WriteBufferProbe:
@@ -118,8 +157,9 @@ class WriteBufferProbe:
     uvicorn's WebSocket protocol writes every frame to the transport without waiting for the
     reader, so a stalled reader's backlog sits in the transport's buffer, invisible to the app.
     ASGI offers no way to ask; the protocol that `send` belongs to holds the transport, so the
-    probe takes it here, once, and puts a size function in the scope. With another server the
-    probe is absent and the stream counts its own queue only.
+    probe takes it here, once, and puts a size function in the scope, and a frame writer
+    (`FRAME_WRITER`) the stream's fan-out uses to write a tick's frames in one go. With another
+    server the probe is absent and the stream counts its own queue only.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -131,6 +171,9 @@ class WriteBufferProbe:
             size = getattr(transport, "get_write_buffer_size", None)
             if callable(size):
                 scope[UNSENT_BYTES] = size
+            writer = _frame_writer(getattr(send, "__self__", None))
+            if writer is not None:
+                scope[FRAME_WRITER] = writer
         await self.app(scope, receive, send)
 
 
