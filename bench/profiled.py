@@ -1,9 +1,10 @@
 """Run a command module under cProfile and write the stats when SIGTERM or SIGINT arrives.
 
-`python -m bench.profiled OUT.prof MODULE ARGS…`. Profiling is off until SIGUSR1 and off again
-after SIGUSR2, so a bench profiles the phases it means (not the set-up). The messenger's `serve` re-raises the
-stopping signal after uvicorn's shutdown, which would end the process before cProfile writes;
-the handler installed here is the one re-raised into, so it writes the stats and exits.
+`python -m bench.profiled OUT.prof MODULE ARGS…`. Profiling is off until SIGUSR1 and off
+again after SIGUSR2, so a bench profiles the phases it means (not the set-up). The
+messenger's `serve` re-raises the stopping signal after uvicorn's shutdown, which would end
+the process before cProfile writes; the handler installed here is the one re-raised into,
+so it writes the stats and exits.
 """
 
 from __future__ import annotations
