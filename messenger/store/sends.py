@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, delete, func, select, update
+from sqlalchemy import Insert, Table, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -87,6 +87,43 @@ def _insert_ignoring(conn: AsyncConnection, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+# Built once: the statements of every batch (SQLAlchemy then only binds and runs them).
+_EARLIER = select(
+    Transaction.user_id, Transaction.txn_id, Transaction.kind, Transaction.result
+).where(
+    Transaction.user_id.in_(bindparam("users", expanding=True)),
+    Transaction.txn_id.in_(bindparam("txns", expanding=True)),
+)
+_SEQS_OF = select(Event.id, Event.seq).where(Event.id.in_(bindparam("ids", expanding=True)))
+_MEMBERS = (
+    select(
+        Conversation.cross_tenant,
+        Conversation.tenant_id,
+        Conversation.membership_seq,
+        Membership.user_id,
+        Membership.active,
+    )
+    .select_from(Conversation)
+    .outerjoin(
+        Membership,
+        and_(
+            Membership.conversation_id == Conversation.id,
+            Membership.user_id.in_(bindparam("users", expanding=True)),
+        ),
+    )
+    .where(Conversation.id == bindparam("cid"))
+)
+_DEVICES = select(Device.id, Device.user_id).where(
+    Device.id.in_(bindparam("ids", expanding=True)), Device.removed_at.is_(None)
+)
+_TAKE_SEQS = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("cid"))
+    .values(last_seq=Conversation.last_seq + bindparam("count"))
+    .returning(Conversation.last_seq, Conversation.membership_seq)
+)
+
+
 async def earlier_results(
     conn: AsyncConnection, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
@@ -97,10 +134,7 @@ async def earlier_results(
         return {}
     wanted = set(keys)
     rows = await conn.execute(
-        select(Transaction.user_id, Transaction.txn_id, Transaction.kind, Transaction.result).where(
-            Transaction.user_id.in_({u for u, _ in keys}),
-            Transaction.txn_id.in_({t for _, t in keys}),
-        )
+        _EARLIER, {"users": sorted({u for u, _ in keys}), "txns": sorted({t for _, t in keys})}
     )
     found: dict[tuple[str, str], dict[str, Any]] = {}
     unnumbered: dict[str, tuple[str, str]] = {}
@@ -112,28 +146,30 @@ async def earlier_results(
         if kind == "message" and "seq" not in result:
             unnumbered[result["message_id"]] = key
     if unnumbered:
-        seqs = await conn.execute(select(Event.id, Event.seq).where(Event.id.in_(unnumbered)))
+        seqs = await conn.execute(_SEQS_OF, {"ids": list(unnumbered)})
         numbered: dict[str, int] = {row[0]: row[1] for row in seqs}
         for message_id, key in unnumbered.items():
             found[key]["seq"] = numbered.get(message_id)
     return found
 
 
-async def _charge(conn: AsyncConnection, user_id: str, size: int) -> bool:
-    """Add a message's bytes to its sender's storage if the quota allows (`repo.charge_user`)."""
-    tenant_quota = (
-        select(Tenant.user_quota_bytes).where(Tenant.id == User.tenant_id).scalar_subquery()
-    )
-    charged = await conn.scalar(
+_TENANT_QUOTA = select(Tenant.user_quota_bytes).where(Tenant.id == User.tenant_id).scalar_subquery()
+
+
+async def _charge(conn: AsyncConnection, sizes: dict[str, int]) -> set[str]:
+    """Add each user's message bytes to their storage where the quota allows, in one
+    statement (`repo.charge_user` for many users); returns the users charged."""
+    size = case(sizes, value=User.id, else_=0)
+    charged = await conn.execute(
         update(User)
         .where(
-            User.id == user_id,
-            User.storage_used + size <= func.coalesce(User.quota_bytes, tenant_quota),
+            User.id.in_(sizes),
+            User.storage_used + size <= func.coalesce(User.quota_bytes, _TENANT_QUOTA),
         )
         .values(storage_used=User.storage_used + size)
-        .returning(User.storage_used)
+        .returning(User.id)
     )
-    return charged is not None
+    return {row[0] for row in charged}
 
 
 async def _refund(conn: AsyncConnection, user_id: str, size: int) -> None:
@@ -212,12 +248,7 @@ async def append_messages(
         refusal = sends[i].refusal
         if refusal is not None:
             batch.fail(i, refusal)
-    for i in batch.going():
-        send = sends[i]
-        if await _charge(conn, send.user_id, len(send.ciphertext)):
-            batch.charged.add(i)
-        else:
-            batch.fail(i, await _over_quota(conn, send.user_id, len(send.ciphertext)))
+    await _charge_batch(conn, batch)
     await _check_attachments(conn, batch)
     await _refuse_unseen(conn, batch, membership_seq, recorded=False)
     await _record(conn, batch)
@@ -227,30 +258,33 @@ async def append_messages(
     return batch.outcomes
 
 
+async def _charge_batch(conn: AsyncConnection, batch: _Batch) -> None:
+    """Charge every going send's bytes: senders with one send in the batch in one statement,
+    a sender with several one send at a time, in order (each fits or not on its own)."""
+    by_user: dict[str, list[int]] = {}
+    for i in batch.going():
+        by_user.setdefault(batch.sends[i].user_id, []).append(i)
+    single = {user: i for user, (i,) in ((u, s) for u, s in by_user.items() if len(s) == 1)}
+    rounds = [single] if single else []
+    for user, sends in by_user.items():
+        if len(sends) > 1:
+            rounds.extend({user: i} for i in sends)
+    for round_ in rounds:
+        sizes = {user: len(batch.sends[i].ciphertext) for user, i in round_.items()}
+        charged = await _charge(conn, sizes)
+        for user, i in round_.items():
+            if user in charged:
+                batch.charged.add(i)
+            else:
+                batch.fail(i, await _over_quota(conn, user, sizes[user]))
+
+
 async def _check_members(db: AsyncSession, conn: AsyncConnection, batch: _Batch) -> int:
     """Refuse senders who are not active members (as `repo.conversation_for_member`); returns
     the conversation's latest membership change as read (not locked) now."""
     going = batch.going()
-    rows = (
-        await conn.execute(
-            select(
-                Conversation.cross_tenant,
-                Conversation.tenant_id,
-                Conversation.membership_seq,
-                Membership.user_id,
-                Membership.active,
-            )
-            .select_from(Conversation)
-            .outerjoin(
-                Membership,
-                and_(
-                    Membership.conversation_id == Conversation.id,
-                    Membership.user_id.in_({batch.sends[i].user_id for i in going}),
-                ),
-            )
-            .where(Conversation.id == batch.conversation_id)
-        )
-    ).all()
+    users = sorted({batch.sends[i].user_id for i in going})
+    rows = (await conn.execute(_MEMBERS, {"users": users, "cid": batch.conversation_id})).all()
     active = {row.user_id for row in rows if row.active}
     for i in going:
         if batch.sends[i].user_id not in active:
@@ -272,11 +306,7 @@ async def _check_devices(conn: AsyncConnection, batch: _Batch) -> None:
     going = batch.going()
     if not going:
         return
-    rows = await conn.execute(
-        select(Device.id, Device.user_id).where(
-            Device.id.in_({batch.sends[i].device_id for i in going}), Device.removed_at.is_(None)
-        )
-    )
+    rows = await conn.execute(_DEVICES, {"ids": sorted({batch.sends[i].device_id for i in going})})
     owners: dict[str, str] = {row[0]: row[1] for row in rows}
     for i in going:
         send = batch.sends[i]
@@ -415,14 +445,7 @@ async def _number_and_store(
 
 
 async def _take_seqs(conn: AsyncConnection, conversation_id: str, count: int) -> tuple[int, int]:
-    row = (
-        await conn.execute(
-            update(Conversation)
-            .where(Conversation.id == conversation_id)
-            .values(last_seq=Conversation.last_seq + count)
-            .returning(Conversation.last_seq, Conversation.membership_seq)
-        )
-    ).first()
+    row = (await conn.execute(_TAKE_SEQS, {"cid": conversation_id, "count": count})).first()
     if row is None:
         raise NotFound("no such conversation")
     return int(row[0]), int(row[1] or 0)

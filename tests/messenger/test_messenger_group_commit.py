@@ -156,3 +156,25 @@ async def test_sends_to_two_conversations_at_once_keep_their_own_numbers(
     for cid in (first, second):
         seqs = sorted(a.seq for a in answers if a.conversation_id == cid)
         assert seqs == list(range(seqs[0], seqs[0] + 3 * senders))
+
+
+async def test_one_senders_sends_in_a_batch_fit_the_quota_one_by_one(msg: Harness) -> None:
+    members, cid = await group(msg, 2)
+    anna, bert = members
+    assert anna.user_id
+    async with msg.sessions() as db:
+        user = await db.get(User, anna.user_id)
+        assert user is not None
+        user.quota_bytes = 25
+        await db.commit()
+    batch = [pending(anna, msg, f"m{i}") for i in range(3)] + [pending(bert, msg, "b")]
+    async with msg.sessions() as db:
+        outcomes = await append_messages(db, cid, batch)
+        await db.commit()
+    assert [type(o.error) if o.error else None for o in outcomes] == [
+        None,
+        None,
+        QuotaExceeded,
+        None,
+    ]
+    assert (await anna.quota())["used"] == 20
