@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from messenger.server.wire import route_conversation
 from messenger.store.sends import PendingSend, SendOutcome, append_messages
@@ -41,10 +41,10 @@ class GroupCommit:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         publish: Callable[[list[dict[str, Any]]], Awaitable[None]],
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
         self._publish_items = publish
         self._queues: dict[str, list[_Waiting]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -94,9 +94,8 @@ class GroupCommit:
 
     async def _commit(self, conversation_id: str, batch: list[_Waiting]) -> None:
         try:
-            async with self._sessions() as db:
-                outcomes = await append_messages(db, conversation_id, [w.send for w in batch])
-                await db.commit()
+            async with self._engine.begin() as conn:  # commits at the end
+                outcomes = await append_messages(conn, conversation_id, [w.send for w in batch])
         except Exception as exc:
             for waiting in batch:
                 if not waiting.answer.done():

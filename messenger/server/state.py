@@ -37,7 +37,7 @@ class AppState:
     sends: GroupCommit = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sends = GroupCommit(self.sessions, self.publish)
+        self.sends = GroupCommit(self.engine, self.publish)
 
     def now(self) -> dt.datetime:
         return self.settings.clock()

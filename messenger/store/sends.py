@@ -6,7 +6,8 @@ conversation), checks each as a single send is checked, in the same order (an ea
 of the transaction id, membership, device, the request's own input, quota, attachments, the
 membership change the sender saw), and stores those that pass with consecutive numbers.
 A send that fails gets its own error; the others in its batch are stored. Every check reads
-the whole batch with one statement (SQLAlchemy Core: no ORM objects on this path).
+the whole batch with one statement (SQLAlchemy Core on a plain connection: no ORM session or
+objects on this path).
 """
 
 from __future__ import annotations
@@ -230,19 +231,18 @@ class _Batch:
 
 
 async def append_messages(
-    db: AsyncSession, conversation_id: str, sends: Sequence[PendingSend]
+    conn: AsyncConnection, conversation_id: str, sends: Sequence[PendingSend]
 ) -> list[SendOutcome]:
-    """Store a batch of sends to one conversation in the session's transaction (the caller
+    """Store a batch of sends to one conversation in the connection's transaction (the caller
     commits); one outcome per send, in order. Transaction ids must be distinct in a batch."""
     batch = _Batch(conversation_id, sends)
-    conn = await db.connection()
     earlier = await earlier_results(conn, [(s.user_id, s.txn_id) for s in sends])
     for i, send in enumerate(sends):
         if (send.user_id, send.txn_id) in earlier:
             batch.outcomes[i] = SendOutcome(earlier[(send.user_id, send.txn_id)], duplicate=True)
     if not batch.going():
         return batch.outcomes
-    membership_seq = await _check_members(db, conn, batch)
+    membership_seq = await _check_members(conn, batch)
     await _check_devices(conn, batch)
     for i in batch.going():
         refusal = sends[i].refusal
@@ -279,7 +279,7 @@ async def _charge_batch(conn: AsyncConnection, batch: _Batch) -> None:
                 batch.fail(i, await _over_quota(conn, user, sizes[user]))
 
 
-async def _check_members(db: AsyncSession, conn: AsyncConnection, batch: _Batch) -> int:
+async def _check_members(conn: AsyncConnection, batch: _Batch) -> int:
     """Refuse senders who are not active members (as `repo.conversation_for_member`); returns
     the conversation's latest membership change as read (not locked) now."""
     going = batch.going()
@@ -294,8 +294,9 @@ async def _check_members(db: AsyncSession, conn: AsyncConnection, batch: _Batch)
     cross_tenant, tenant_id, membership_seq = rows[0][:3]
     if cross_tenant and batch.going():
         try:
-            tenants = await repo.member_tenants(db, batch.conversation_id) | {tenant_id}
-            await repo.check_tenants_allowed(db, tenants)
+            async with AsyncSession(bind=conn) as db:  # joins the batch's transaction
+                tenants = await repo.member_tenants(db, batch.conversation_id) | {tenant_id}
+                await repo.check_tenants_allowed(db, tenants)
         except Exception as exc:
             for i in batch.going():
                 batch.fail(i, exc)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from messenger_harness import Harness
+from sqlalchemy import select
 
 from messenger.client import MessengerClient
 from messenger.server.sending import GroupCommit
@@ -59,7 +60,7 @@ async def test_a_transaction_id_repeated_while_queued_is_stored_once(msg: Harnes
     async def publish(items: list[dict[str, Any]]) -> None:
         published.extend(items)
 
-    sends = GroupCommit(msg.sessions, publish)
+    sends = GroupCommit(msg.engine, publish)
     anna = members[0]
     # Queued in one go: the first runs alone, the other five wait as one batch.
     answers = await asyncio.gather(
@@ -81,11 +82,10 @@ async def test_an_earlier_transaction_answers_as_a_duplicate_inside_a_batch(msg:
     members, cid = await group(msg, 2)
     anna = members[0]
     first = await anna.send_raw(cid, b"once", txn_id="mail-1")
-    async with msg.sessions() as db:
+    async with msg.engine.begin() as conn:
         outcomes = await append_messages(
-            db, cid, [pending(anna, msg, "mail-1"), pending(anna, msg, "mail-2")]
+            conn, cid, [pending(anna, msg, "mail-1"), pending(anna, msg, "mail-2")]
         )
-        await db.commit()
     assert outcomes[0].duplicate and outcomes[0].event is None
     assert outcomes[0].result is not None
     assert (outcomes[0].result["message_id"], outcomes[0].result["seq"]) == (
@@ -117,12 +117,10 @@ async def test_failing_sends_do_not_fail_the_others_in_their_batch(msg: Harness)
         pending(bert, msg, "foreign-device", device_id=dora.device_id),
         pending(dora, msg, "ok-2", membership_seen=seen),
     ]
-    async with msg.sessions() as db:
-        before = await db.scalar(
-            Conversation.__table__.select().with_only_columns(Conversation.last_seq)
-        )
-        outcomes = await append_messages(db, cid, batch)
-        await db.commit()
+    async with msg.engine.begin() as conn:
+        before = await conn.scalar(select(Conversation.last_seq).where(Conversation.id == cid))
+        assert before is not None
+        outcomes = await append_messages(conn, cid, batch)
     errors = [type(o.error) if o.error else None for o in outcomes]
     assert errors == [
         None,
@@ -168,9 +166,8 @@ async def test_one_senders_sends_in_a_batch_fit_the_quota_one_by_one(msg: Harnes
         user.quota_bytes = 25
         await db.commit()
     batch = [pending(anna, msg, f"m{i}") for i in range(3)] + [pending(bert, msg, "b")]
-    async with msg.sessions() as db:
-        outcomes = await append_messages(db, cid, batch)
-        await db.commit()
+    async with msg.engine.begin() as conn:
+        outcomes = await append_messages(conn, cid, batch)
     assert [type(o.error) if o.error else None for o in outcomes] == [
         None,
         None,
