@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, bindparam, case, delete, func, select, update
+from sqlalchemy import Insert, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -96,26 +96,29 @@ _EARLIER = select(
     Transaction.txn_id.in_(bindparam("txns", expanding=True)),
 )
 _SEQS_OF = select(Event.id, Event.seq).where(Event.id.in_(bindparam("ids", expanding=True)))
-_MEMBERS = (
+_SENDERS = (
     select(
         Conversation.cross_tenant,
         Conversation.tenant_id,
         Conversation.membership_seq,
-        Membership.user_id,
+        Device.id.label("device_id"),
+        Device.user_id.label("owner"),
         Membership.active,
     )
     .select_from(Conversation)
     .outerjoin(
+        Device,
+        and_(Device.id.in_(bindparam("devices", expanding=True)), Device.removed_at.is_(None)),
+    )
+    .outerjoin(
         Membership,
-        and_(
-            Membership.conversation_id == Conversation.id,
-            Membership.user_id.in_(bindparam("users", expanding=True)),
-        ),
+        and_(Membership.conversation_id == Conversation.id, Membership.user_id == Device.user_id),
     )
     .where(Conversation.id == bindparam("cid"))
 )
-_DEVICES = select(Device.id, Device.user_id).where(
-    Device.id.in_(bindparam("ids", expanding=True)), Device.removed_at.is_(None)
+_MEMBERS = select(Membership.user_id, Membership.active).where(
+    Membership.conversation_id == bindparam("cid"),
+    Membership.user_id.in_(bindparam("users", expanding=True)),
 )
 _TAKE_SEQS = (
     update(Conversation)
@@ -201,6 +204,7 @@ class _Batch:
         self.sends = list(sends)
         self.outcomes = [SendOutcome() for _ in sends]
         self.charged: set[int] = set()
+        self.recorded: set[int] = set()
 
     def going(self) -> list[int]:
         return [i for i, o in enumerate(self.outcomes) if o.error is None and o.result is None]
@@ -216,45 +220,38 @@ class _Batch:
             "ts": send.now.isoformat(),
         }
 
-    async def undo(self, conn: AsyncConnection, i: int, recorded: bool) -> None:
-        """Give back what a send that failed late took (its quota, its transaction record)."""
+    async def undo(self, conn: AsyncConnection, i: int) -> None:
+        """Give back the quota a send that failed late took (its claim goes at the end)."""
         send = self.sends[i]
         if i in self.charged:
             await _refund(conn, send.user_id, len(send.ciphertext))
             self.charged.discard(i)
-        if recorded:
-            await conn.execute(
-                delete(Transaction).where(
-                    Transaction.user_id == send.user_id, Transaction.txn_id == send.txn_id
-                )
-            )
 
 
 async def append_messages(
     conn: AsyncConnection, conversation_id: str, sends: Sequence[PendingSend]
 ) -> list[SendOutcome]:
     """Store a batch of sends to one conversation in the connection's transaction (the caller
-    commits); one outcome per send, in order. Transaction ids must be distinct in a batch."""
+    commits); one outcome per send, in order. Transaction ids must be distinct in a batch.
+
+    The transaction ids are recorded first: one statement both finds earlier uses (answered
+    as duplicates before any other check, as a single send is) and claims the new ones; the
+    claims of sends that fail a later check are withdrawn before the commit."""
     batch = _Batch(conversation_id, sends)
-    earlier = await earlier_results(conn, [(s.user_id, s.txn_id) for s in sends])
-    for i, send in enumerate(sends):
-        if (send.user_id, send.txn_id) in earlier:
-            batch.outcomes[i] = SendOutcome(earlier[(send.user_id, send.txn_id)], duplicate=True)
-    if not batch.going():
-        return batch.outcomes
-    membership_seq = await _check_members(conn, batch)
-    await _check_devices(conn, batch)
-    for i in batch.going():
-        refusal = sends[i].refusal
-        if refusal is not None:
-            batch.fail(i, refusal)
-    await _charge_batch(conn, batch)
-    await _check_attachments(conn, batch)
-    await _refuse_unseen(conn, batch, membership_seq, recorded=False)
     await _record(conn, batch)
-    going = batch.going()
-    if going:
-        await _number_and_store(conn, batch, going, membership_seq)
+    if batch.going():
+        membership_seq = await _check_senders(conn, batch)
+        for i in batch.going():
+            refusal = sends[i].refusal
+            if refusal is not None:
+                batch.fail(i, refusal)
+        await _charge_batch(conn, batch)
+        await _check_attachments(conn, batch)
+        await _refuse_unseen(conn, batch, membership_seq)
+        going = batch.going()
+        if going:
+            await _number_and_store(conn, batch, going, membership_seq)
+    await _withdraw_failed(conn, batch)
     return batch.outcomes
 
 
@@ -279,18 +276,36 @@ async def _charge_batch(conn: AsyncConnection, batch: _Batch) -> None:
                 batch.fail(i, await _over_quota(conn, user, sizes[user]))
 
 
-async def _check_members(conn: AsyncConnection, batch: _Batch) -> int:
-    """Refuse senders who are not active members (as `repo.conversation_for_member`); returns
-    the conversation's latest membership change as read (not locked) now."""
+async def _check_senders(conn: AsyncConnection, batch: _Batch) -> int:
+    """Refuse senders who are not active members (as `repo.conversation_for_member`), then
+    sends from a device that is not the sender's (as `repo.active_device`); one statement
+    reads the conversation, the devices and their owners' memberships. Returns the
+    conversation's latest membership change as read (not locked) now."""
     going = batch.going()
-    users = sorted({batch.sends[i].user_id for i in going})
-    rows = (await conn.execute(_MEMBERS, {"users": users, "cid": batch.conversation_id})).all()
-    active = {row.user_id for row in rows if row.active}
-    for i in going:
-        if batch.sends[i].user_id not in active:
-            batch.fail(i, NotFound("no such conversation"))
+    devices = sorted({batch.sends[i].device_id for i in going})
+    rows = (await conn.execute(_SENDERS, {"devices": devices, "cid": batch.conversation_id})).all()
     if not rows:
+        for i in going:
+            batch.fail(i, NotFound("no such conversation"))
         return 0
+    owners = {row.device_id: (row.owner, bool(row.active)) for row in rows if row.device_id}
+    unknown = {
+        batch.sends[i].user_id
+        for i in going
+        if owners.get(batch.sends[i].device_id, ("", False))[0] != batch.sends[i].user_id
+    }
+    active = {owner for owner, is_active in owners.values() if is_active}
+    if unknown:  # a device not the sender's: is the sender a member at least? (rare)
+        found = await conn.execute(
+            _MEMBERS, {"users": sorted(unknown), "cid": batch.conversation_id}
+        )
+        active |= {row.user_id for row in found if row.active}
+    for i in going:
+        send = batch.sends[i]
+        if send.user_id not in active:
+            batch.fail(i, NotFound("no such conversation"))
+        elif owners.get(send.device_id, ("", False))[0] != send.user_id:
+            batch.fail(i, NotFound("no such device"))
     cross_tenant, tenant_id, membership_seq = rows[0][:3]
     if cross_tenant and batch.going():
         try:
@@ -301,18 +316,6 @@ async def _check_members(conn: AsyncConnection, batch: _Batch) -> int:
             for i in batch.going():
                 batch.fail(i, exc)
     return int(membership_seq or 0)
-
-
-async def _check_devices(conn: AsyncConnection, batch: _Batch) -> None:
-    going = batch.going()
-    if not going:
-        return
-    rows = await conn.execute(_DEVICES, {"ids": sorted({batch.sends[i].device_id for i in going})})
-    owners: dict[str, str] = {row[0]: row[1] for row in rows}
-    for i in going:
-        send = batch.sends[i]
-        if owners.get(send.device_id) != send.user_id:
-            batch.fail(i, NotFound("no such device"))
 
 
 async def _check_attachments(conn: AsyncConnection, batch: _Batch) -> None:
@@ -328,25 +331,24 @@ async def _check_attachments(conn: AsyncConnection, batch: _Batch) -> None:
             )
         )
         if found != set(ids):
-            await batch.undo(conn, i, recorded=False)
+            await batch.undo(conn, i)
             batch.fail(i, NotFound("an attachment is unknown or belongs to another conversation"))
 
 
-async def _refuse_unseen(
-    conn: AsyncConnection, batch: _Batch, membership_seq: int, *, recorded: bool
-) -> None:
+async def _refuse_unseen(conn: AsyncConnection, batch: _Batch, membership_seq: int) -> None:
     for i in batch.going():
         try:
             repo.refuse_unseen_membership(membership_seq, batch.sends[i].membership_seen)
         except MembershipChanged as exc:
-            await batch.undo(conn, i, recorded)
+            await batch.undo(conn, i)
             batch.fail(i, exc)
 
 
 async def _record(conn: AsyncConnection, batch: _Batch) -> None:
-    """Record the transaction ids; one another request recorded meanwhile answers with its
-    result (the race a single send met as an IntegrityError)."""
-    going = batch.going()
+    """Claim the transaction ids; one recorded before (or by another request meanwhile, the
+    race a single send met as an IntegrityError) answers with its result. Rows go in key
+    order, so concurrent batches claim (and lock) them in the same order."""
+    going = sorted(batch.going(), key=lambda i: (batch.sends[i].user_id, batch.sends[i].txn_id))
     if not going:
         return
     rows = [
@@ -364,10 +366,9 @@ async def _record(conn: AsyncConnection, batch: _Batch) -> None:
         (r[0], r[1]) for r in await conn.execute(stmt.returning(_TXNS.c.user_id, _TXNS.c.txn_id))
     }
     lost = [i for i in going if (batch.sends[i].user_id, batch.sends[i].txn_id) not in won]
+    batch.recorded.update(i for i in going if i not in lost)
     if not lost:
         return
-    for i in lost:
-        await batch.undo(conn, i, recorded=False)
     earlier = await earlier_results(
         conn, [(batch.sends[i].user_id, batch.sends[i].txn_id) for i in lost]
     )
@@ -379,6 +380,25 @@ async def _record(conn: AsyncConnection, batch: _Batch) -> None:
             batch.outcomes[i] = SendOutcome(found, duplicate=True)
 
 
+async def _withdraw_failed(conn: AsyncConnection, batch: _Batch) -> None:
+    """Delete the claims of sends that failed after claiming, as if never made (rare)."""
+    failed = [i for i in sorted(batch.recorded) if batch.outcomes[i].error is not None]
+    if failed:
+        await conn.execute(
+            delete(Transaction).where(
+                or_(
+                    *(
+                        and_(
+                            Transaction.user_id == batch.sends[i].user_id,
+                            Transaction.txn_id == batch.sends[i].txn_id,
+                        )
+                        for i in failed
+                    )
+                )
+            )
+        )
+
+
 async def _number_and_store(
     conn: AsyncConnection, batch: _Batch, going: list[int], membership_seq: int
 ) -> None:
@@ -387,7 +407,7 @@ async def _number_and_store(
     if current != membership_seq:
         # The members changed since they were read: refuse the sends that did not see it and
         # give back their numbers (the row is locked now, so nothing took any after them).
-        await _refuse_unseen(conn, batch, current, recorded=True)
+        await _refuse_unseen(conn, batch, current)
         still = batch.going()
         if len(still) != len(going):
             last -= len(going) - len(still)

@@ -175,3 +175,13 @@ async def test_one_senders_sends_in_a_batch_fit_the_quota_one_by_one(msg: Harnes
         None,
     ]
     assert (await anna.quota())["used"] == 20
+
+
+async def test_a_repeat_is_answered_before_membership_is_checked(msg: Harness) -> None:
+    members, cid = await group(msg, 3)
+    anna = members[0]
+    assert anna.user_id
+    first = await anna.send_raw(cid, b"vor dem Gehen", txn_id="last-words")
+    await anna.remove_member(cid, anna.user_id)  # she leaves
+    again = await anna.send_raw(cid, b"vor dem Gehen", txn_id="last-words")
+    assert again.duplicate and (again.message_id, again.seq) == (first.message_id, first.seq)
