@@ -208,7 +208,7 @@ async def current_sender(request: Request, state: State) -> Sender:
     """The same check as `current_caller` in one Core statement on a connection of its own,
     given back before the route goes on (the send's batch needs the connection on SQLite)."""
     token = _bearer(request)
-    async with state.engine.connect() as conn:
+    async with state.reads.connect() as conn:
         row = (await conn.execute(_SENDER, {"token_hash": token_hash(token)})).first()
     if row is None:
         raise ApiError(401, "unknown or expired token")

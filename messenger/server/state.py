@@ -35,9 +35,17 @@ class AppState:
     proxies: list[Network]
     preauth: int = 0  # streams of this node waiting for their hello
     sends: GroupCommit = field(init=False)
+    # For single reads outside a transaction: on PostgreSQL in autocommit, so giving the
+    # connection back costs no ROLLBACK round trip (SQLite shares one connection: as is).
+    reads: AsyncEngine = field(init=False)
 
     def __post_init__(self) -> None:
         self.sends = GroupCommit(self.engine, self.publish)
+        self.reads = (
+            self.engine
+            if self.engine.dialect.name == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     def now(self) -> dt.datetime:
         return self.settings.clock()
