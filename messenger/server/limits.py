@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -115,11 +116,26 @@ UNSENT_BYTES = "medbridge.unsent_bytes"
 FRAME_WRITER = "medbridge.frame_writer"
 
 
-def _frame_writer(protocol: object) -> Callable[[list[str]], bool] | None:
-    """Write text frames to a WebSocket at once, in one transport write, without a task hop;
-    False when it cannot now (closing, paused by flow control): the caller sends through
-    ASGI then. Only for uvicorn's websockets sans-I/O protocol, whose `send` does the same
-    per frame (encode, `conn.send_text`, write `data_to_send`)."""
+def text_frame(text: str) -> bytes:
+    """An unmasked, unfragmented WebSocket text frame (RFC 6455, 5.2), as a server sends it
+    without extensions: the same bytes for every connection, so it is made once per event."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    return head + data
+
+
+def _frame_writer(protocol: object) -> Callable[[list[bytes]], bool] | None:
+    """Write whole text frames (`text_frame`) to a WebSocket at once, in one transport write,
+    without a task hop; False when it cannot now (not open, closing, paused by flow control):
+    the caller sends through ASGI then. Only for uvicorn's websockets sans-I/O protocol with
+    no extension negotiated (permessage-deflate is off), whose `send` writes the same bytes
+    per frame; anything the protocol has queued (a pong) goes first."""
     conn = getattr(protocol, "conn", None)
     transport = getattr(protocol, "transport", None)
     writable = getattr(protocol, "writable", None)
@@ -129,23 +145,24 @@ def _frame_writer(protocol: object) -> Callable[[list[str]], bool] | None:
         or transport is None
         or not isinstance(writable, asyncio.Event)
         or not all(hasattr(protocol, n) for n in needed)
-        or not callable(getattr(conn, "send_text", None))
+        or not hasattr(conn, "state")
+        or not hasattr(conn, "extensions")
         or not callable(getattr(conn, "data_to_send", None))
     ):
         return None
 
-    def write(texts: list[str]) -> bool:
+    def write(frames: list[bytes]) -> bool:
         if (
             getattr(protocol, "close_sent", True)
             or getattr(protocol, "disconnected", True)
             or not getattr(protocol, "handshake_complete", False)
+            or getattr(conn.state, "name", "") != "OPEN"
+            or conn.extensions
             or not writable.is_set()
             or transport.is_closing()
         ):
             return False
-        for text in texts:
-            conn.send_text(text.encode())
-        transport.write(b"".join(conn.data_to_send()))
+        transport.write(b"".join([*conn.data_to_send(), *frames]))
         return True
 
     return write

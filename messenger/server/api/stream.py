@@ -25,7 +25,7 @@ from messenger.server import bots
 from messenger.server.api._common import Body, Seq
 from messenger.server.auth import caller_for_token
 from messenger.server.errors import ApiError
-from messenger.server.limits import FRAME_WRITER, UNSENT_BYTES
+from messenger.server.limits import FRAME_WRITER, UNSENT_BYTES, text_frame
 from messenger.server.state import AppState, get_state
 from messenger.server.wire import alarm_event, conversation_event, to_device_event
 from messenger.store import alarms, repo
@@ -79,9 +79,9 @@ class StreamConnection:
         self.overflowed = asyncio.Event()
         self.kicked = asyncio.Event()
         # Live frames go straight to the socket while the sender task is idle (see `push`).
-        self.writer: Callable[[list[str]], bool] | None = ws.scope.get(FRAME_WRITER)
+        self.writer: Callable[[list[bytes]], bool] | None = ws.scope.get(FRAME_WRITER)
         self.idle = False
-        self.outgoing: list[str] = []
+        self.outgoing: list[dict[str, Any]] = []
 
     # Subscriber protocol (called by the hub, synchronously)
     def push(self, item: dict[str, Any]) -> None:
@@ -90,8 +90,9 @@ class StreamConnection:
         "Too far" counts events and bytes: a stalled reader of large messages holds at most
         `stream_queue_bytes`. The JSON is made here once and shared by every connection.
         While the sender task is idle, the next event in order is written at once (with the
-        rest of this tick's, in one write); anything else queues for the sender task, which
-        fills gaps from the database and keeps the order.
+        rest of this tick's, in one write, the frame's bytes made once for all connections);
+        anything else queues for the sender task, which fills gaps from the database and
+        keeps the order.
         """
         size = 0
         text = None
@@ -105,9 +106,11 @@ class StreamConnection:
             self.overflowed.set()
             return
         if text is not None and self.idle and self.queue.empty() and self._in_order(item):
+            if "_frame" not in item:
+                item["_frame"] = text_frame(text)
             if not self.outgoing:
                 asyncio.get_running_loop().call_soon(self._flush)
-            self.outgoing.append(text)
+            self.outgoing.append(item)
             return
         self._flush()  # what was written at once goes before what queues now
         self.queued_bytes += size
@@ -134,11 +137,11 @@ class StreamConnection:
         sender task sends them (first, in order) through ASGI."""
         if not self.outgoing:
             return
-        frames, self.outgoing = self.outgoing, []
-        if self.writer is not None and self.writer(frames):
-            self.state.metrics.delivered.inc(len(frames))
+        items, self.outgoing = self.outgoing, []
+        if self.writer is not None and self.writer([item["_frame"] for item in items]):
+            self.state.metrics.delivered.inc(len(items))
             return
-        self.queue.put_nowait({"frames": frames})
+        self.queue.put_nowait({"frames": [item["_json"] for item in items]})
 
     async def _next_item(self) -> dict[str, Any]:
         item = await self.queue.get()
