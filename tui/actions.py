@@ -177,6 +177,7 @@ CARD_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("card-decline", "x", "card_command('decline')", "Decline"),
     ActionSpec("card-flag", "F", "card_command('flag')", "Flag"),
     ActionSpec("card-read", "u", "card_command('read')", "Mark read"),
+    ActionSpec("card-done", "d", "card_command('done')", "Task done"),
 )
 
 # Screen 8, the cards of all conversations.

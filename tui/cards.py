@@ -36,10 +36,11 @@ _KINDS = {
     "Meeting": "meeting",
     "Appointment": "appointment",
     "Voicemail": "voicemail",
+    "Task": "task",
     "Reminder": "reminder",
 }
 _HEAD = re.compile(
-    r"^\[(?P<label>Mail|Meeting|Appointment|Voicemail|Reminder) #(?P<ref>\d+)\] "
+    r"^\[(?P<label>Mail|Meeting|Appointment|Voicemail|Task|Reminder) #(?P<ref>\d+)\] "
     r"(?P<mailbox>.+?) › (?P<folder>.+?)(?P<important> \(important\))?$"
 )
 _LINK = re.compile(r"^medbridge://item/(?P<mailbox>[^/\s]+)/(?P<item>[^/\s]+)$")
@@ -49,9 +50,16 @@ KIND_TITLE = {
     "meeting": "Meeting request",
     "appointment": "Appointment",
     "voicemail": "Voicemail",
+    "task": "Task",
     "reminder": "Reminder",
 }
-_FIELDS = {"From: ": "sender", "Subject: ": "subject", "Starts: ": "start", "Where: ": "location"}
+_FIELDS = {
+    "From: ": "sender",
+    "Subject: ": "subject",
+    "Starts: ": "start",
+    "Where: ": "location",
+    "Task due: ": "due",
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class BridgeCard:
     preview: str = ""
     start: str = ""
     location: str = ""
+    due: str = ""  # a task's due date
     important: bool = False
     actions: tuple[tuple[str, str], ...] = ()  # (label, reply) as the bridge offers them
 
@@ -131,6 +140,7 @@ def parse_card(body: str, actions: tuple[tuple[str, str], ...] = ()) -> BridgeCa
         preview=values.get("preview", ""),
         start=values.get("start", ""),
         location=values.get("location", ""),
+        due=values.get("due", ""),
         important=bool(head["important"]),
         actions=tuple(actions),
     )
@@ -237,6 +247,8 @@ def card_rows(card: BridgeCard, *, title: bool = True) -> list[RichText]:
     when = " · ".join(p for p in (card.start, card.location) if p)
     if when:
         rows.append(RichText.assemble(("▌When: ", "dim"), when))
+    if card.due:
+        rows.append(RichText.assemble(("▌Due: ", "dim"), card.due))
     if card.preview:
         rows.append(RichText.assemble(("▌", "dim"), (card.preview, "italic")))
     return rows

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bridge.commands._med import find_folder
 from bridge.notify.chat import ChatLink
@@ -32,6 +32,8 @@ from med import (
     ResponseType,
     Rights,
     SendOptions,
+    Task,
+    TaskStatus,
 )
 from med.permissions import effective_rights
 from messenger.client.e2e import DecryptedMessage
@@ -40,14 +42,26 @@ __all__ = ["ActionHandler", "Command", "CommandError", "parse_command"]
 
 log = logging.getLogger("bridge.notify.actions")
 
-VERBS = ("accept", "tentative", "decline", "read", "unread", "flag", "unflag", "move", "forward")
+VERBS = (
+    "accept",
+    "tentative",
+    "decline",
+    "read",
+    "unread",
+    "flag",
+    "unflag",
+    "done",
+    "move",
+    "forward",
+)
 #: Verbs whose repetition changes nothing, so a run cut short by a crash may simply be redone.
-IDEMPOTENT = {"read", "unread", "flag", "unflag"}
+IDEMPOTENT = {"read", "unread", "flag", "unflag", "done"}
 _REF = re.compile(r"^#(\d+)$")
 
 HELP = (
     "Commands: accept|tentative|decline [#N] [message] · read|unread [#N] · flag|unflag [#N] · "
-    "move [#N] FOLDER · forward [#N] ADDRESS [text]. Without #N the newest notification here."
+    "done [#N] (a task) · move [#N] FOLDER · forward [#N] ADDRESS [text]. "
+    "Without #N the newest notification here."
 )
 
 
@@ -307,6 +321,12 @@ class ActionHandler:
             status = FlagStatus.FLAGGED if verb == "flag" else FlagStatus.NOT_FLAGGED
             await session.set_flag(item, status)
             return f"Done: “{item.subject}” {'flagged' if verb == 'flag' else 'unflagged'}."
+        if verb == "done":
+            if not isinstance(item, Task):
+                return f"“{item.subject}” is no task; nothing to complete."
+            done = replace(item, status=TaskStatus.COMPLETED, percent_complete=100)
+            await session.update(done, ["status", "percent_complete"])
+            return f"Done: task “{item.subject}” completed."
         if verb == "move":
             target = await find_folder(session, mailbox, command.argument)
             await session.move(item, target)

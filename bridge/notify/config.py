@@ -72,7 +72,7 @@ PUBLIC = "public"
 #: Well-known folder names (which public folders do not have).
 WELL_KNOWN = frozenset(f.value for f in WellKnownFolder)
 #: What a rule can match an item as; "reminder" is a calendar item's reminder coming due.
-ITEM_KINDS = ("mail", "meeting", "appointment", "voicemail", "reminder")
+ITEM_KINDS = ("mail", "meeting", "appointment", "voicemail", "task", "reminder")
 RECIPIENT_KINDS = ("user", "group", "managed")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 

@@ -25,6 +25,7 @@ _LABEL = {
     "meeting": "Meeting",
     "appointment": "Appointment",
     "voicemail": "Voicemail",
+    "task": "Task",
     "reminder": "Reminder",
 }
 
@@ -72,6 +73,9 @@ def actions_for(kind: str, ref: int) -> list[dict[str, str]]:
     buttons: list[dict[str, str]] = []
     if kind == "reminder":
         return buttons  # nothing to answer: the reminder only says the time has come
+    if kind == "task":
+        # A task has no read state and no follow-up flag of its own; it can be completed.
+        return [{"label": "Done", "reply": f"done #{ref}"}]
     if kind == "meeting":
         buttons += [
             {"label": "Accept", "reply": f"accept #{ref}"},
@@ -108,7 +112,8 @@ def render(payload: dict[str, Any], ref: int) -> str:
     if kind == "reminder":
         return "\n".join(lines)
     commands = " · ".join(a["reply"] for a in actions_for(kind, ref))
-    lines.append(f"Reply with: {commands} · move #{ref} FOLDER · forward #{ref} ADDRESS")
+    forward = "" if kind == "task" else f" · forward #{ref} ADDRESS"
+    lines.append(f"Reply with: {commands} · move #{ref} FOLDER{forward}")
     return "\n".join(lines)
 
 

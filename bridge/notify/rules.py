@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bridge.notify.config import Recipient, RuleSpec
-from med import Event, Item, Message, Voicemail
+from med import Event, Item, Message, Task, Voicemail
 
 __all__ = ["Match", "item_kind", "match", "not_before"]
 
@@ -23,10 +23,12 @@ class Match:
 
 
 def item_kind(item: Item) -> str:
-    """The rule vocabulary's kind of a new item: mail, meeting, appointment or voicemail (a
-    reminder coming due is matched as kind "reminder", see `match`)."""
+    """The rule vocabulary's kind of a new item: mail, meeting, appointment, voicemail or task
+    (a reminder coming due is matched as kind "reminder", see `match`)."""
     if isinstance(item, Voicemail):
         return "voicemail"
+    if isinstance(item, Task):
+        return "task"
     if isinstance(item, Message) and item.is_meeting_request:
         return "meeting"
     if isinstance(item, Event):

@@ -610,8 +610,11 @@ class EventStream:
     """Async iterator of raw events as dicts (see docs/messenger-api.md, "Stream").
 
     Advances the client's cursors as events are handed out; after a connection loss it
-    reconnects with those cursors, so nothing is skipped or repeated.
+    reconnects with those cursors, so nothing is skipped or repeated. `connection_class` is
+    the websockets connection made (a subclass can watch the socket, as the benchmark does).
     """
+
+    connection_class: type[ClientConnection] = ClientConnection
 
     def __init__(self, client: MessengerClient, *, reconnect: bool) -> None:
         self._client = client
@@ -634,6 +637,11 @@ class EventStream:
         if self._ws is not None:
             await self._ws.close()
 
+    @property
+    def connection(self) -> ClientConnection | None:
+        """The current WebSocket connection, if one is open."""
+        return self._ws
+
     async def drop(self) -> None:
         """Break the current connection (as a network failure would); the stream resumes."""
         if self._ws is not None:
@@ -649,7 +657,11 @@ class EventStream:
         c = self._client
         # No permessage-deflate: the events carry ciphertext, which does not compress.
         ws = await websockets.connect(
-            c.stream_url(), open_timeout=10, max_size=2**22, compression=None
+            c.stream_url(),
+            open_timeout=10,
+            max_size=2**22,
+            compression=None,
+            create_connection=self.connection_class,
         )
         hello = {
             "type": "hello",

@@ -105,6 +105,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await state.sends.stop()
             await state.hub.stop()
             if isinstance(state.logins.counters, RedisCounters):
                 await state.logins.counters.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -109,6 +110,22 @@ class Caller:
     user: User
 
 
+def _refuse_ended(
+    revoked: bool,
+    user_disabled: bool,
+    tenant_disabled: bool,
+    kind: str,
+    created_at: dt.datetime,
+    state: AppState,
+) -> None:
+    """The 401s of a token whose session, user or tenant has ended (one rule for all routes)."""
+    if revoked or user_disabled or tenant_disabled:
+        raise ApiError(401, "this session has ended")
+    # A bot's token lasts until it is rotated or the bot deleted (services cannot log in).
+    if kind != "bot" and created_at + state.settings.session_ttl <= state.now():
+        raise ApiError(401, "this session has expired; log in again")
+
+
 async def caller_for_token(db: AsyncSession, token: str, state: AppState) -> Caller:
     row = (
         await db.execute(
@@ -121,28 +138,39 @@ async def caller_for_token(db: AsyncSession, token: str, state: AppState) -> Cal
     if row is None:
         raise ApiError(401, "unknown or expired token")
     session, user, tenant_disabled = row
-    if session.revoked_at is not None or user.disabled or tenant_disabled:
-        raise ApiError(401, "this session has ended")
-    # A bot's token lasts until it is rotated or the bot deleted (services cannot log in).
-    if user.kind != "bot" and session.created_at + state.settings.session_ttl <= state.now():
-        raise ApiError(401, "this session has expired; log in again")
+    _refuse_ended(
+        session.revoked_at is not None,
+        user.disabled,
+        tenant_disabled,
+        user.kind,
+        session.created_at,
+        state,
+    )
     return Caller(session, user)
 
 
-async def current_caller(request: Request, db: DB, state: State) -> Caller:
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "send 'Authorization: Bearer <token>'")
-    caller = await caller_for_token(db, token.strip(), state)
+    return token.strip()
+
+
+def _route(request: Request) -> str:
+    """The route's template; routers included with a prefix may leave "/v1" out of it."""
+    path = getattr(request.scope.get("route"), "path", request.url.path)
+    return path if path.startswith("/v1/") else "/v1" + path
+
+
+async def current_caller(request: Request, db: DB, state: State) -> Caller:
+    caller = await caller_for_token(db, _bearer(request), state)
     if caller.user.kind == "bot":
-        # The route's template; routers included with a prefix may leave "/v1" out of it.
-        path = getattr(request.scope.get("route"), "path", request.url.path)
         await bots.authorise(
             db,
-            caller.user,
+            caller.user.id,
             request.method,
-            path if path.startswith("/v1/") else "/v1" + path,
+            _route(request),
             state.logins.counters,
             state.now().timestamp(),
         )
@@ -150,3 +178,53 @@ async def current_caller(request: Request, db: DB, state: State) -> Caller:
 
 
 Authed = Annotated[Caller, Depends(current_caller)]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The caller of a hot route (sending), as plain values: no ORM objects, no session kept."""
+
+    user_id: str
+    session_id: str
+
+
+_SENDER = (
+    select(
+        Session.id,
+        Session.revoked_at,
+        Session.created_at,
+        User.id,
+        User.kind,
+        User.disabled,
+        Tenant.disabled,
+    )
+    .join(User, User.id == Session.user_id)
+    .join(Tenant, Tenant.id == User.tenant_id)
+    .where(Session.token_hash == bindparam("token_hash"))
+)
+
+
+async def current_sender(request: Request, state: State) -> Sender:
+    """The same check as `current_caller` in one Core statement on a connection of its own,
+    given back before the route goes on (the send's batch needs the connection on SQLite)."""
+    token = _bearer(request)
+    async with state.reads.connect() as conn:
+        row = (await conn.execute(_SENDER, {"token_hash": token_hash(token)})).first()
+    if row is None:
+        raise ApiError(401, "unknown or expired token")
+    session_id, revoked_at, created_at, user_id, kind, user_disabled, tenant_disabled = row
+    _refuse_ended(revoked_at is not None, user_disabled, tenant_disabled, kind, created_at, state)
+    if kind == "bot":
+        async with state.sessions() as db:
+            await bots.authorise(
+                db,
+                user_id,
+                request.method,
+                _route(request),
+                state.logins.counters,
+                state.now().timestamp(),
+            )
+    return Sender(user_id, session_id)
+
+
+SenderAuthed = Annotated[Sender, Depends(current_sender)]

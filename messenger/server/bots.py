@@ -310,7 +310,7 @@ def delivery_json(d: WebhookDelivery) -> dict[str, Any]:
 
 async def authorise(
     db: AsyncSession,
-    user: User,
+    user_id: str,
     method: str,
     route: str,
     counters: Counters,
@@ -320,14 +320,14 @@ async def authorise(
     needed = ROUTE_SCOPES.get((method, route))
     if needed is None:
         raise Forbidden("bots cannot use this call")
-    bot = await db.get(Bot, user.id)
+    bot = await db.get(Bot, user_id)
     if bot is None:
         raise Forbidden("this bot account is incomplete")
     if needed and needed not in bot.scopes:
         raise Forbidden(f"this bot lacks the {needed!r} scope")
     if (method, route) in RATED:
         window = int(now // 60)
-        key = f"bot-rate:{user.id}:{window}"
+        key = f"bot-rate:{user_id}:{window}"
         [count] = await counters.read([key])
         if count >= bot.rate_per_minute:
             retry = max(1, int((window + 1) * 60 - now))

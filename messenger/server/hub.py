@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections import defaultdict
 from typing import Any, Protocol
 
@@ -133,7 +134,10 @@ class Hub(Protocol):
 
 
 class RedisHub(LocalHub):
-    """Publishes every item on one Redis channel; each node dispatches what it receives."""
+    """Publishes every item on one Redis channel; each node dispatches what it receives.
+
+    The publishing node dispatches its own items at once (no round trip through Redis for
+    its own streams) and skips their echo, recognised by the node's random `origin` tag."""
 
     def __init__(self, url: str, channel: str = "medbridge:messenger:events") -> None:
         super().__init__()
@@ -141,6 +145,7 @@ class RedisHub(LocalHub):
 
         self._redis = aioredis.Redis.from_url(url)
         self._channel = channel
+        self._origin = secrets.token_hex(8)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -160,7 +165,8 @@ class RedisHub(LocalHub):
         await self._redis.aclose()  # type: ignore[attr-defined]
 
     async def publish(self, items: list[dict[str, Any]]) -> None:
-        """Publish to all nodes; without Redis, deliver locally (other nodes catch up later).
+        """Deliver locally, then publish to the other nodes (which catch up later if Redis
+        is down).
 
         The events are stored before they are published, so a Redis outage delays delivery to
         other nodes' streams until their periodic catch-up; it never fails the request.
@@ -169,15 +175,18 @@ class RedisHub(LocalHub):
 
         if not items:
             return
+        wire = [
+            json.dumps({**item, "origin": self._origin}, separators=(",", ":")) for item in items
+        ]
+        for item in items:
+            self.dispatch(item)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for item in items:
-                    pipe.publish(self._channel, json.dumps(item, separators=(",", ":")))
+                for text in wire:
+                    pipe.publish(self._channel, text)
                 await pipe.execute()
         except (OSError, RedisError) as exc:
-            log.warning("redis publish failed (%s); delivering locally only", type(exc).__name__)
-            for item in items:
-                self.dispatch(item)
+            log.warning("redis publish failed (%s); delivered locally only", type(exc).__name__)
 
     async def _listen(self) -> None:
         from redis.exceptions import RedisError
@@ -189,7 +198,9 @@ class RedisHub(LocalHub):
                 self._ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        self.dispatch(json.loads(message["data"]))
+                        item = json.loads(message["data"])
+                        if item.pop("origin", None) != self._origin:
+                            self.dispatch(item)
             except (OSError, RedisError) as exc:
                 log.warning("redis pub/sub lost (%s); reconnecting", type(exc).__name__)
                 await asyncio.sleep(1)

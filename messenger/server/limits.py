@@ -3,8 +3,11 @@ and query strings (400), count requests."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import struct
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -110,6 +113,59 @@ class RefuseNul:
 
 
 UNSENT_BYTES = "medbridge.unsent_bytes"
+FRAME_WRITER = "medbridge.frame_writer"
+
+
+def text_frame(text: str) -> bytes:
+    """An unmasked, unfragmented WebSocket text frame (RFC 6455, 5.2), as a server sends it
+    without extensions: the same bytes for every connection, so it is made once per event."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    return head + data
+
+
+def _frame_writer(protocol: object) -> Callable[[list[bytes]], bool] | None:
+    """Write whole text frames (`text_frame`) to a WebSocket at once, in one transport write,
+    without a task hop; False when it cannot now (not open, closing, paused by flow control):
+    the caller sends through ASGI then. Only for uvicorn's websockets sans-I/O protocol with
+    no extension negotiated (permessage-deflate is off), whose `send` writes the same bytes
+    per frame; anything the protocol has queued (a pong) goes first."""
+    conn = getattr(protocol, "conn", None)
+    transport = getattr(protocol, "transport", None)
+    writable = getattr(protocol, "writable", None)
+    needed = ("close_sent", "disconnected", "handshake_complete")
+    if (
+        conn is None
+        or transport is None
+        or not isinstance(writable, asyncio.Event)
+        or not all(hasattr(protocol, n) for n in needed)
+        or not hasattr(conn, "state")
+        or not hasattr(conn, "extensions")
+        or not callable(getattr(conn, "data_to_send", None))
+    ):
+        return None
+
+    def write(frames: list[bytes]) -> bool:
+        if (
+            getattr(protocol, "close_sent", True)
+            or getattr(protocol, "disconnected", True)
+            or not getattr(protocol, "handshake_complete", False)
+            or getattr(conn.state, "name", "") != "OPEN"
+            or conn.extensions
+            or not writable.is_set()
+            or transport.is_closing()
+        ):
+            return False
+        transport.write(b"".join([*conn.data_to_send(), *frames]))
+        return True
+
+    return write
 
 
 class WriteBufferProbe:
@@ -118,8 +174,9 @@ class WriteBufferProbe:
     uvicorn's WebSocket protocol writes every frame to the transport without waiting for the
     reader, so a stalled reader's backlog sits in the transport's buffer, invisible to the app.
     ASGI offers no way to ask; the protocol that `send` belongs to holds the transport, so the
-    probe takes it here, once, and puts a size function in the scope. With another server the
-    probe is absent and the stream counts its own queue only.
+    probe takes it here, once, and puts a size function in the scope, and a frame writer
+    (`FRAME_WRITER`) the stream's fan-out uses to write a tick's frames in one go. With another
+    server the probe is absent and the stream counts its own queue only.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -131,6 +188,9 @@ class WriteBufferProbe:
             size = getattr(transport, "get_write_buffer_size", None)
             if callable(size):
                 scope[UNSENT_BYTES] = size
+            writer = _frame_writer(getattr(send, "__self__", None))
+            if writer is not None:
+                scope[FRAME_WRITER] = writer
         await self.app(scope, receive, send)
 
 

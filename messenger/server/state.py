@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from argon2 import PasswordHasher
@@ -17,6 +17,7 @@ from messenger.server.clientip import Network
 from messenger.server.config import ServerSettings
 from messenger.server.hub import Hub
 from messenger.server.metrics import Metrics
+from messenger.server.sending import GroupCommit
 from messenger.server.throttle import HashGate, LoginThrottle
 
 
@@ -33,6 +34,18 @@ class AppState:
     hashing: HashGate
     proxies: list[Network]
     preauth: int = 0  # streams of this node waiting for their hello
+    sends: GroupCommit = field(init=False)
+    # For single reads outside a transaction: on PostgreSQL in autocommit, so giving the
+    # connection back costs no ROLLBACK round trip (SQLite shares one connection: as is).
+    reads: AsyncEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sends = GroupCommit(self.engine, self.publish)
+        self.reads = (
+            self.engine
+            if self.engine.dialect.name == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     def now(self) -> dt.datetime:
         return self.settings.clock()
@@ -46,10 +59,15 @@ def get_state(conn: HTTPConnection) -> AppState:
     return state
 
 
+async def state_of(conn: HTTPConnection) -> AppState:
+    """`get_state` as a dependency: async, so FastAPI does not hand it to a thread pool."""
+    return get_state(conn)
+
+
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     async with get_state(request).sessions() as db:
         yield db
 
 
-State = Annotated[AppState, Depends(get_state)]
+State = Annotated[AppState, Depends(state_of)]
 DB = Annotated[AsyncSession, Depends(get_db)]

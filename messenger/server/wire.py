@@ -81,7 +81,7 @@ def receipt_event(receipt: Receipt) -> dict[str, Any]:
     }
 
 
-def route_conversation(event: Event) -> dict[str, Any]:
+def route_conversation(event: Event | EventRow) -> dict[str, Any]:
     return {"conversation_id": event.conversation_id, "event": conversation_event(event)}
 
 

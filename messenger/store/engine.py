@@ -33,8 +33,13 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
         # keeps transactions from failing with "database is locked" inside the server.
         kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
         kwargs["connect_args"] = {"timeout": 30}
-    elif schema:
-        kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+    else:
+        # Connections kept for the bursts a node sees (each send checks its caller on a
+        # connection of its own while batches hold theirs): with the default 5 kept, the rest
+        # were opened and closed per request, a new PostgreSQL backend (and TLS attempt) each.
+        kwargs.update(pool_size=20, max_overflow=20)
+        if schema:
+            kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -368,3 +369,10 @@ async def assert_posted_once(rig: BridgeRig, user: ChatUser, expected: int) -> N
     history = await user.client.history(links[0].conversation_id, limit=1000)
     messages = [e for e in history if e.get("type") == "message"]
     assert sorted(int(m["seq"]) for m in messages) == sorted(link.seq for link in links)
+
+
+def ref_of(text: str) -> int:
+    """The number of a bridge notification (`[Mail #12] …`), for commands like `flag #12`."""
+    found = re.search(r"#(\d+)\]", text)
+    assert found, text
+    return int(found[1])

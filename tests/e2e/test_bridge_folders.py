@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 from bridge.commands._med import find_folder
 from bridge.notify import MailboxState
-from med import DelegateSession, ItemQuery, Message, Task
+from med import DelegateSession, ItemQuery, Message, Task, TaskStatus
 from tests.e2e.bridge_harness import (
     ASSISTENZ,
     CHEF,
     BridgeRig,
+    ref_of,
     until,
     wait_until_watching,
 )
@@ -61,15 +62,23 @@ async def test_a_new_task_in_a_watched_task_folder_is_posted_once(
     tasks = await chef.default_folder(CHEF, "tasks")
     async with rig.worker(config) as worker:
         await wait_until_watching(rig, CHEF, "tasks")
-        await chef.create(
+        task = await chef.create(
             tasks, Task(subject="Grußwort Feuerwehrfest", due=datetime(2027, 5, 3, tzinfo=UTC))
         )
         [note] = await assistenz.wait_for("Grußwort Feuerwehrfest")
         batches = worker.board.counters["sync_batches"]
         await until(lambda: worker.board.counters["sync_batches"] >= batches + 3, 30)
-    assert note.body.startswith("[Mail #") and f"{CHEF} › {tasks.name}" in note.body
-    assert "Task due: 2027-05-03" in note.body and "medbridge://item/" in note.body
-    assert len(assistenz.containing("Grußwort Feuerwehrfest")) == 1
+        assert note.body.startswith("[Task #") and f"{CHEF} › {tasks.name}" in note.body
+        assert "Task due: 2027-05-03" in note.body and "medbridge://item/" in note.body
+        assert note.body.splitlines()[-1].startswith("Reply with: done #")
+        assert len(assistenz.containing("Grußwort Feuerwehrfest")) == 1
+        # The assistant completes it from the chat.
+        command = await assistenz.say(note.conversation_id, f"done #{ref_of(note.body)}")
+        [answer] = await assistenz.wait_for("completed")
+        assert answer.reply_to == command
+    done = await chef.get(task.id)
+    assert isinstance(done, Task)
+    assert (done.status, done.percent_complete) == (TaskStatus.COMPLETED, 100)
 
 
 async def test_a_public_folder_is_watched_by_path(

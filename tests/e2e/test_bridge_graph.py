@@ -289,7 +289,7 @@ async def test_a_new_task_watched_through_graph_is_posted_once_as_over_ews(
         batches = worker.board.counters["sync_batches"]
         await until(lambda: worker.board.counters["sync_batches"] >= batches + 3, 30)
         detail = worker.board.mailboxes[CHEF].detail
-    assert note.body.startswith("[Mail #") and f"{CHEF} › {tasks.name}" in note.body
+    assert note.body.startswith("[Task #") and f"{CHEF} › {tasks.name}" in note.body
     assert "Task due: 2027-05-03" in note.body and "medbridge://item/" in note.body
     assert len(assistenz.containing("Grußwort Feuerwehrfest")) == 1
     assert "reminders only" not in detail

@@ -8,7 +8,6 @@ rights on the boss's mailbox is refused and nothing changes.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -32,16 +31,11 @@ from tests.e2e.bridge_harness import (
     SACHBEARBEITUNG,
     BridgeRig,
     direct_conversation,
+    ref_of,
     until_async,
     wait_until_watching,
 )
 from tests.lab.conftest import LabServer
-
-
-def ref_of(text: str) -> int:
-    found = re.search(r"#(\d+)\]", text)
-    assert found, text
-    return int(found[1])
 
 
 async def test_mail_in_boss_inbox_reaches_assistant_decrypted(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bridge.notify.render import actions_for, payload_for, render
-from med import Address, Event, Importance, Message
+from med import Address, Event, Importance, Message, Task
 from messenger.client.alarms import AlarmReceived, AlarmStatus, Position
 from tui.alarm_board import AlarmBoard, answer_rows, banner_lines, parse_position
 from tui.cards import CardResults, parse_card, parse_item_link
@@ -209,6 +209,18 @@ def test_a_meeting_notification_offers_the_bridges_answers() -> None:
     assert (card.start, card.location) == ("2027-03-10T09:00:00+00:00", "Raum 2.14")
     assert card.verbs() == ["accept", "tentative", "decline", "read", "flag"]
     assert card.command("tentative") == "tentative #3"
+
+
+def test_a_new_task_reads_as_a_task_card_that_can_be_completed() -> None:
+    task = Task(id="TK1", subject="Grußwort schreiben", due=datetime(2027, 5, 3, tzinfo=UTC))
+    payload = payload_for(task, "chef@musterstadt.example", "Aufgaben")
+    buttons = tuple((a["label"], a["reply"]) for a in actions_for(payload["kind"], 7))
+    text = render(payload, 7)
+    assert text.startswith("[Task #7] chef@musterstadt.example › Aufgaben")
+    assert text.splitlines()[-1] == "Reply with: done #7 · move #7 FOLDER"
+    card = parse_card(text, buttons)
+    assert card is not None and (card.kind, card.due) == ("task", "2027-05-03")
+    assert card.verbs() == ["done"] and card.command("read") is None
 
 
 @pytest.mark.parametrize(

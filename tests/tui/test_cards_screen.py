@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bridge.notify.render import actions_for, payload_for, render
-from med.model import Event, Message
+from med.model import Event, Message, Task
 from messenger.client.content import Text
 from messenger.client.e2e import DecryptedMessage
 from tests.messenger.messenger_harness import Harness
@@ -47,7 +47,7 @@ def hub_with_cards(app: MedApp, tmp_path: Path, notes: list[tuple[int, str, obje
     conn.state, conn.user_id = ConnectionState.ONLINE, "u-me"
     conv = Conversation("c-bridge", "direct", "", ("u-me", BRIDGE), title="medbridge")
     for ref, kind, item in notes:
-        assert isinstance(item, Message | Event)
+        assert isinstance(item, Message | Event | Task)
         payload = payload_for(item, CHEF, "Kalender" if kind == "appointment" else "Posteingang")
         payload["kind"] = kind
         actions = tuple((a["label"], a["reply"]) for a in actions_for(kind, ref))
@@ -95,6 +95,27 @@ async def test_an_appointment_card_opens_the_calendar_on_its_day(
         calendar = app.screen
         assert isinstance(calendar, CalendarScreen)
         assert calendar.day == event.start.astimezone(NOW.tzinfo).date()
+
+
+async def test_a_task_card_is_completed_with_d_and_offers_nothing_else(
+    build_app: Callable[..., MedApp], tmp_path: Path
+) -> None:
+    task = Task(id="TK1", subject="Grußwort schreiben", due=NOW)
+    app = build_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        hub_with_cards(app, tmp_path, [(5, "task", task)])
+        await pilot.press("8")
+        await wait_until(pilot, lambda: isinstance(app.screen.focused, BridgeCardView))
+        card = app.screen.focused
+        assert isinstance(card, BridgeCardView) and card.card.verbs() == ["done"]
+        await pilot.press("u")  # mark read: not offered for a task
+        await settle(pilot)
+        assert app.card_results.waiting == {}
+        await pilot.press("d")
+        await wait_until(pilot, lambda: bool(app.card_results.waiting))
+    [sent] = app.card_results.waiting["c-bridge"]
+    assert (sent.ref, sent.command) == (5, "done #5")
 
 
 async def test_the_pane_shows_the_card_and_enter_opens_the_mail(

@@ -28,6 +28,7 @@ _VERB_KEYS = {
     "decline": "card-decline",
     "flag": "card-flag",
     "read": "card-read",
+    "done": "card-done",
 }
 
 

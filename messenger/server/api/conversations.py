@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Annotated, Any, Literal
@@ -11,7 +12,7 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from messenger.server.api._common import INT64_MAX, Body, Id, Seq, TxnId, unb64
-from messenger.server.auth import Authed
+from messenger.server.auth import Authed, SenderAuthed
 from messenger.server.state import DB, State
 from messenger.server.wire import conversation_event, receipt_event, route_conversation
 from messenger.store import repo
@@ -23,6 +24,7 @@ from messenger.store.models import (
     Tenant,
     new_id,
 )
+from messenger.store.sends import PendingSend
 
 router = APIRouter(prefix="/conversations")
 log = logging.getLogger("messenger.server.conversations")
@@ -175,54 +177,44 @@ async def _conversation_to_manage(
 
 
 @router.post("/{cid}/messages")
-async def send(cid: str, body: MessageBody, caller: Authed, state: State, db: DB) -> dict[str, Any]:
+async def send(cid: str, body: MessageBody, caller: SenderAuthed, state: State) -> Response:
+    """Store a message; concurrent sends to the conversation share a transaction (group
+    commit, messenger.server.sending), each checked and answered on its own."""
     started = time.perf_counter()
-    user = caller.user
-    user_id = user.id
-    earlier = await repo.claim_txn(db, user_id, body.txn_id)
-    if earlier is not None:
-        state.metrics.duplicates.inc()
-        return {**earlier, "duplicate": True}
-    conv, _ = await repo.conversation_for_member(db, user, cid)
-    device = await repo.active_device(db, user.id, body.sender_device_id)
-    ciphertext = unb64(body.ciphertext, "ciphertext", max_bytes=state.settings.max_ciphertext_bytes)
-    conv_id, now, message_id = conv.id, state.now(), new_id()
-    await repo.charge_user(db, user, len(ciphertext))
-    # The transaction is recorded before the conversation's row is locked for the number (the
-    # duplicate's answer reads the number from the message), so the lock covers little.
-    result: dict[str, Any] = {
-        "message_id": message_id,
-        "conversation_id": conv_id,
-        "ts": now.isoformat(),
-    }
-    repo.record_txn(db, user_id, body.txn_id, "message", result, now)
+    refusal: Exception | None = None
     try:
-        event = await repo.append_message(
-            db,
-            user,
-            conv,
-            device,
-            ciphertext,
-            body.attachment_ids,
-            now,
-            membership_seen=body.membership_seq,
-            event_id=message_id,
+        ciphertext = unb64(
+            body.ciphertext, "ciphertext", max_bytes=state.settings.max_ciphertext_bytes
         )
-        result = {**result, "seq": event.seq}
-        await db.commit()
-    except IntegrityError:
-        # The same txn_id won a race on another request: answer with its result.
-        await db.rollback()  # expires every loaded row: use the ids captured before
-        earlier = await repo.claim_txn(db, user_id, body.txn_id)
-        if earlier is None:
-            raise
+    except Exception as exc:  # raised where a single send met it: after membership and device
+        ciphertext, refusal = b"", exc
+    pending = PendingSend(
+        user_id=caller.user_id,
+        txn_id=body.txn_id,
+        device_id=body.sender_device_id,
+        ciphertext=ciphertext,
+        attachment_ids=body.attachment_ids,
+        membership_seen=body.membership_seq,
+        message_id=new_id(),
+        now=state.now(),
+        refusal=refusal,
+    )
+    outcome = await state.sends.send(cid, pending)
+    assert outcome.result is not None
+    if outcome.duplicate:
         state.metrics.duplicates.inc()
-        return {**earlier, "duplicate": True}
-    await state.publish([route_conversation(event)])
-    state.metrics.messages.inc()
-    state.metrics.send_seconds.observe(time.perf_counter() - started)
-    log.info("message stored conv=%s seq=%d bytes=%d", conv_id, event.seq, len(ciphertext))
-    return {**result, "duplicate": False}
+    else:
+        state.metrics.messages.inc()
+        state.metrics.send_seconds.observe(time.perf_counter() - started)
+        log.info(
+            "message stored conv=%s seq=%d bytes=%d", cid, outcome.result["seq"], len(ciphertext)
+        )
+    return _json({**outcome.result, "duplicate": outcome.duplicate})
+
+
+def _json(data: dict[str, Any]) -> Response:
+    """A JSON answer made directly (FastAPI's encoder walks the value first, for nothing here)."""
+    return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
 
 
 @router.delete("/{cid}/messages/{seq}")

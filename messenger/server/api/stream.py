@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from messenger.server import bots
 from messenger.server.api._common import Body, Seq
 from messenger.server.auth import caller_for_token
 from messenger.server.errors import ApiError
-from messenger.server.limits import UNSENT_BYTES
+from messenger.server.limits import FRAME_WRITER, UNSENT_BYTES, text_frame
 from messenger.server.state import AppState, get_state
 from messenger.server.wire import alarm_event, conversation_event, to_device_event
 from messenger.store import alarms, repo
@@ -77,15 +78,24 @@ class StreamConnection:
         self.unsent: Callable[[], int] = ws.scope.get(UNSENT_BYTES, lambda: 0)
         self.overflowed = asyncio.Event()
         self.kicked = asyncio.Event()
+        # Live frames go straight to the socket while the sender task is idle (see `push`).
+        self.writer: Callable[[list[bytes]], bool] | None = ws.scope.get(FRAME_WRITER)
+        self.idle = False
+        self.outgoing: list[dict[str, Any]] = []
 
     # Subscriber protocol (called by the hub, synchronously)
     def push(self, item: dict[str, Any]) -> None:
-        """Queue a live event; a reader too far behind is dropped (it resumes from the database).
+        """Take a live event; a reader too far behind is dropped (it resumes from the database).
 
         "Too far" counts events and bytes: a stalled reader of large messages holds at most
         `stream_queue_bytes`. The JSON is made here once and shared by every connection.
+        While the sender task is idle, the next event in order is written at once (with the
+        rest of this tick's, in one write, the frame's bytes made once for all connections);
+        anything else queues for the sender task, which fills gaps from the database and
+        keeps the order.
         """
         size = 0
+        text = None
         if "event" in item:
             text = item.get("_json")
             if text is None:
@@ -95,8 +105,43 @@ class StreamConnection:
         if self.queue.qsize() >= self.limit or held > self.byte_limit:
             self.overflowed.set()
             return
+        if text is not None and self.idle and self.queue.empty() and self._in_order(item):
+            if "_frame" not in item:
+                item["_frame"] = text_frame(text)
+            if not self.outgoing:
+                asyncio.get_running_loop().call_soon(self._flush)
+            self.outgoing.append(item)
+            return
+        self._flush()  # what was written at once goes before what queues now
         self.queued_bytes += size
         self.queue.put_nowait(item)
+
+    def _in_order(self, item: dict[str, Any]) -> bool:
+        """Whether a live item can go out now with no database work: the next event of an
+        active conversation, or one that is neither numbered nor about this device's state.
+        Advances the cursor of what it lets through."""
+        event = item["event"]
+        if "conversation_id" in item and "seq" in event:
+            cid = item["conversation_id"]
+            if event["type"] == "membership" or cid not in self.active:
+                return False
+            last = self.cursors.get(cid)
+            if last is None or int(event["seq"]) != last + 1:
+                return False
+            self.cursors[cid] = last + 1
+            return True
+        return "device_id" not in item and event.get("type") != "alarm"
+
+    def _flush(self) -> None:
+        """Write the frames taken at once in one go; if the socket cannot take them now, the
+        sender task sends them (first, in order) through ASGI."""
+        if not self.outgoing:
+            return
+        items, self.outgoing = self.outgoing, []
+        if self.writer is not None and self.writer([item["_frame"] for item in items]):
+            self.state.metrics.delivered.inc(len(items))
+            return
+        self.queue.put_nowait({"frames": [item["_json"] for item in items]})
 
     async def _next_item(self) -> dict[str, Any]:
         item = await self.queue.get()
@@ -162,7 +207,8 @@ class StreamConnection:
     async def watch(self, interval: float) -> None:
         """Every `interval` seconds: end the stream if its session ended, else catch up."""
         while True:
-            await asyncio.sleep(interval)
+            # ±20 %: streams opened together (a node's restart) do not all check at once.
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
             async with self.state.sessions() as db:
                 valid = await repo.session_valid(db, self.session_id, self.device_id)
             if not valid:
@@ -199,6 +245,11 @@ class StreamConnection:
     async def _live(self, item: dict[str, Any]) -> None:
         if item.get("resync"):
             await self.catch_up()
+            return
+        if "frames" in item:
+            for frame in item["frames"]:
+                await self.ws.send_text(frame)
+                self.state.metrics.delivered.inc()
             return
         event = item["event"]
         if event.get("type") == "alarm":
@@ -247,7 +298,10 @@ class StreamConnection:
     async def run_sender(self) -> None:
         await self.replay()
         while True:
-            await self._live(await self._next_item())
+            self.idle = self.writer is not None
+            item = await self._next_item()
+            self.idle = False
+            await self._live(item)
 
     async def run_receiver(self) -> None:
         """Read client frames: to-device acks; anything else (binary, junk) is ignored."""
