@@ -4,7 +4,9 @@
 again after SIGUSR2, so a bench profiles the phases it means (not the set-up). The
 messenger's `serve` re-raises the stopping signal after uvicorn's shutdown, which would end
 the process before cProfile writes; the handler installed here is the one re-raised into,
-so it writes the stats and exits.
+so it writes the stats and exits. `medbridge messenger serve` replaces its process with a
+fresh interpreter (messenger.server.serve) before serving; under the profiler it serves in
+this process instead, or the profiler (and its signal handlers) would be gone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import runpy
 import signal
 import sys
 from types import FrameType
+from typing import NoReturn
 
 
 def main() -> None:
@@ -30,6 +33,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGUSR1, lambda _s, _f: profiler.enable())
     signal.signal(signal.SIGUSR2, lambda _s, _f: profiler.disable())
+    from messenger.server import serve
+
+    def serve_here(options: serve.ServeOptions) -> NoReturn:
+        sys.exit(serve.serve(options))
+
+    serve.exec_serving = serve_here
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

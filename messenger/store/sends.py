@@ -120,6 +120,12 @@ _MEMBERS = select(Membership.user_id, Membership.active).where(
     Membership.conversation_id == bindparam("cid"),
     Membership.user_id.in_(bindparam("users", expanding=True)),
 )
+_LOCK_USERS = (
+    select(User.id)
+    .where(User.id.in_(bindparam("users", expanding=True)))
+    .order_by(User.id)
+    .with_for_update(key_share=True)
+)
 _TAKE_SEQS = (
     update(Conversation)
     .where(Conversation.id == bindparam("cid"))
@@ -261,6 +267,12 @@ async def _charge_batch(conn: AsyncConnection, batch: _Batch) -> None:
     by_user: dict[str, list[int]] = {}
     for i in batch.going():
         by_user.setdefault(batch.sends[i].user_id, []).append(i)
+    if len(by_user) > 1 and conn.dialect.name == "postgresql":
+        # Lock the senders' rows in one order first: batches of two conversations charging
+        # some of the same users would otherwise lock them in different orders (deadlock).
+        # FOR NO KEY UPDATE, as the charge's UPDATE takes: the transaction ids' foreign keys
+        # hold KEY SHARE locks on the same rows, which FOR UPDATE would wait for.
+        await conn.execute(_LOCK_USERS, {"users": sorted(by_user)})
     single = {user: i for user, (i,) in ((u, s) for u, s in by_user.items() if len(s) == 1)}
     rounds = [single] if single else []
     for user, sends in by_user.items():
