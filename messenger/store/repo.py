@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from messenger.sizes import human_size
 from messenger.store.errors import (
@@ -530,7 +530,9 @@ async def next_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> in
     return (await take_seq(db, conversation_id, count))[0]
 
 
-async def take_seq(db: AsyncSession, conversation_id: str, count: int = 1) -> tuple[int, int]:
+async def take_seq(
+    db: AsyncSession | AsyncConnection, conversation_id: str, count: int = 1
+) -> tuple[int, int]:
     """`next_seq`, also returning the conversation's latest membership change (0: none).
 
     One statement takes the number, locks the row and reads what a send checks, so a sender
@@ -958,58 +960,6 @@ def record_txn(
 
 
 # -- messages --------------------------------------------------------------------------------
-
-
-async def append_message(
-    db: AsyncSession,
-    sender: User,
-    conv: Conversation,
-    device: Device,
-    ciphertext: bytes,
-    attachment_ids: list[str],
-    now: dt.datetime,
-    membership_seen: int | None = None,
-    event_id: str | None = None,
-) -> Event:
-    """Store a message; with `membership_seen`, refuse it (MembershipChanged) when the members
-    changed after that seq, so a sender key shared before a removal never covers a message
-    stored after it.
-
-    The conversation's row is locked last (taking the number), so concurrent senders queue
-    behind one another for two statements and the commit only."""
-    await check_conversation_open(db, conv)
-    if attachment_ids:
-        found = set(
-            await db.scalars(
-                select(Attachment.id).where(
-                    Attachment.id.in_(attachment_ids), Attachment.conversation_id == conv.id
-                )
-            )
-        )
-        if found != set(attachment_ids):
-            raise NotFound("an attachment is unknown or belongs to another conversation")
-    seq, membership_seq = await take_seq(db, conv.id)
-    refuse_unseen_membership(membership_seq, membership_seen)
-    if attachment_ids:
-        await db.execute(
-            update(Attachment)
-            .where(Attachment.id.in_(attachment_ids), Attachment.message_seq.is_(None))
-            .values(message_seq=seq)
-        )
-    event = Event(
-        conversation_id=conv.id,
-        seq=seq,
-        id=event_id or new_id(),
-        kind="message",
-        sender_user_id=sender.id,
-        sender_device_id=device.id,
-        ciphertext=ciphertext,
-        payload={"attachment_ids": attachment_ids} if attachment_ids else {},
-        created_at=now,
-    )
-    db.add(event)
-    await db.flush()
-    return event
 
 
 async def redact_message(

@@ -126,12 +126,6 @@ _LOCK_USERS = (
     .order_by(User.id)
     .with_for_update(key_share=True)
 )
-_TAKE_SEQS = (
-    update(Conversation)
-    .where(Conversation.id == bindparam("cid"))
-    .values(last_seq=Conversation.last_seq + bindparam("count"))
-    .returning(Conversation.last_seq, Conversation.membership_seq)
-)
 
 
 async def earlier_results(
@@ -415,7 +409,7 @@ async def _number_and_store(
     conn: AsyncConnection, batch: _Batch, going: list[int], membership_seq: int
 ) -> None:
     """Take consecutive numbers for the batch (locking the conversation's row) and store it."""
-    last, current = await _take_seqs(conn, batch.conversation_id, len(going))
+    last, current = await repo.take_seq(conn, batch.conversation_id, len(going))
     if current != membership_seq:
         # The members changed since they were read: refuse the sends that did not see it and
         # give back their numbers (the row is locked now, so nothing took any after them).
@@ -475,10 +469,3 @@ async def _number_and_store(
                 .values(message_seq=event.seq)
             )
         batch.outcomes[i] = SendOutcome({**batch.result(i), "seq": event.seq}, event=event)
-
-
-async def _take_seqs(conn: AsyncConnection, conversation_id: str, count: int) -> tuple[int, int]:
-    row = (await conn.execute(_TAKE_SEQS, {"cid": conversation_id, "count": count})).first()
-    if row is None:
-        raise NotFound("no such conversation")
-    return int(row[0]), int(row[1] or 0)
