@@ -6,9 +6,12 @@ import asyncio
 import datetime as dt
 import secrets
 import socket
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bridge.serving import ServerThread as Serving
 from messenger.client import EventStream, MessengerClient
@@ -201,6 +204,22 @@ class Harness:
         for client in self.clients:
             await client.aclose()
         await self.engine.dispose()
+
+
+async def wait_ready(base: str, proc: subprocess.Popen[Any]) -> None:
+    """Wait until a server started as `proc` answers /readyz at `base` (30 s at most)."""
+    async with httpx.AsyncClient(base_url=base) as http:
+        for _ in range(300):
+            if proc.poll() is not None:
+                said = proc.stderr.read() if proc.stderr is not None else ""
+                raise AssertionError(f"the server exited: {said!s}")
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the server did not become ready")
 
 
 def make_settings(database: Database, tmp_path: Path, clock: Clock, **kw: Any) -> ServerSettings:

@@ -228,10 +228,8 @@ async def test_invitation_that_cannot_be_mailed_invites_nobody(msg: Harness) -> 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_serve_logs_json_lines_without_secrets(msg: Harness, tmp_path: Path) -> None:
-    import asyncio
-
     import httpx
-    from messenger_harness import free_port
+    from messenger_harness import free_port, wait_ready
 
     port = free_port()
     proc = subprocess.Popen(
@@ -255,13 +253,8 @@ async def test_serve_logs_json_lines_without_secrets(msg: Harness, tmp_path: Pat
         text=True,
     )
     try:
+        await wait_ready(f"http://127.0.0.1:{port}", proc)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            for _ in range(300):
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
             refused = await http.post(
                 "/v1/login", json={"email": "x@kreis.example", "password": "hunter2-secret"}
             )

@@ -10,9 +10,17 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
-from messenger_harness import FAST_ARGON2, PASSWORD, Clock, Database, free_port, next_of, pg_schema
+from messenger_harness import (
+    FAST_ARGON2,
+    PASSWORD,
+    Clock,
+    Database,
+    free_port,
+    next_of,
+    pg_schema,
+    wait_ready,
+)
 
 from messenger.client import Envelope, MessengerClient, Unauthenticated, decode_ciphertext
 from messenger.server.auth import make_hasher
@@ -75,19 +83,7 @@ class Node:
         )
 
     async def ready(self) -> None:
-        async with httpx.AsyncClient(base_url=self.url) as http:
-            for _ in range(300):
-                if self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"node exited: {self.proc.stderr.read() if self.proc.stderr else ''}"
-                    )
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("node did not become ready")
+        await wait_ready(self.url, self.proc)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -7,7 +7,6 @@ current schema serving logins, streams and sends needs neither Alembic (migratio
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import secrets
@@ -15,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
-from messenger_harness import PASSWORD, Harness, free_port, next_of
+from messenger_harness import PASSWORD, Harness, free_port, next_of, wait_ready
 
 from messenger.client import MessengerClient
 from messenger.server.config import metadata_key_path
@@ -41,19 +39,6 @@ def modules_of_last_interpreter(stderr: str) -> set[str]:
             sections[-1].add(found.group(1).split(".")[0])
     assert sections, "no import timings in the server's output"
     return sections[-1]
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient(base_url=base) as http:
-        for _ in range(300):
-            assert proc.poll() is None, "the server exited"
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the server did not become ready")
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
