@@ -80,6 +80,9 @@ class ChatUser:
     session: E2ESession
     stream: EventStream | None = None
     messages: list[DecryptedMessage] = field(default_factory=list)
+    #: What the stream gave that was not a readable message (held for a key, failed checks):
+    #: shown when a wait fails, so a silent chat can be told from a broken one.
+    other: list[object] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
 
     @property
@@ -96,6 +99,8 @@ class ChatUser:
             for result in await self.session.handle_event(event):
                 if isinstance(result, DecryptedMessage):
                     self.messages.append(result)
+                else:
+                    self.other.append(result)
 
     def texts(self) -> list[str]:
         return [m.body for m in self.messages if m.sender_user_id != self.user_id]
@@ -107,8 +112,18 @@ class ChatUser:
         self, needle: str, *, count: int = 1, timeout: float = 30.0
     ) -> list[DecryptedMessage]:
         """Wait until `count` messages contain `needle`; fails with what did arrive."""
-        await until(lambda: len(self.containing(needle)) >= count, timeout, lambda: self.texts())
+        await until(lambda: len(self.containing(needle)) >= count, timeout, self.describe)
         return self.containing(needle)
+
+    def describe(self) -> str:
+        """What arrived, what else the stream gave, and whether the reader still runs."""
+        pump = "not started"
+        if self._task is not None:
+            pump = "running"
+            if self._task.done():
+                error = None if self._task.cancelled() else self._task.exception()
+                pump = f"ended ({error!r})"
+        return f"texts {self.texts()}; other {self.other[-5:]}; reader {pump}"
 
     async def say(self, conversation_id: str, text: str) -> int:
         return await self.session.send_text(conversation_id, text)
@@ -305,6 +320,10 @@ password_env = "BRIDGE_TEST_MAIL_PASSWORD"
         for process in self.processes:
             if process.poll() is None:
                 self.kill(process)
+        for log in sorted(self.tmp.glob("*.log")):
+            # Captured output, shown by pytest only when the test failed.
+            lines = log.read_text(errors="replace").splitlines()[-40:]
+            print(f"--- {log.name} (last lines)", *lines, sep="\n")
         for user in self.users.values():
             await user.close()
             await user.client.aclose()

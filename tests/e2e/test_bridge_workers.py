@@ -128,7 +128,7 @@ async def test_two_workers_one_killed_every_mailbox_still_watched_once(
         rig.kill(processes[victim])
 
         async def moved() -> bool:
-            return set((await store.lease_holders()).values()) == {survivor}
+            return await store.lease_holders() == {CHEF: survivor, POSTSTELLE: survivor}
 
         await until_async(moved, 15)  # within a lease period (3 s) plus renewal rounds
         lena = session_for(SACHBEARBEITUNG)
