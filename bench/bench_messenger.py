@@ -498,7 +498,7 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
     seeded = await seed(url, schema_name)
     users: list[str] = seeded["users"]
     proc, base = serve(url, schema_name, redis, workdir)
-    profiler = profile(proc.pid, "postgresql" if pg else "sqlite")
+    profiler = None
     clients: list[MessengerClient] = []
     samples: dict[str, list[float]] = {}
     try:
@@ -526,6 +526,9 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
         receivers = Receivers(receiver_clients, group)
         await asyncio.wait_for(receivers.all_synced.wait(), 120)
         rss_synced = rss_mb(proc.pid)
+        # The phases only, not the set-up; and only now that `serve` has replaced its
+        # interpreter before serving (py-spy would not follow that).
+        profiler = profile(proc.pid, "postgresql" if pg else "sqlite")
         activity = await pg_activity(pg, schema_name)
         started = time.perf_counter()
         if wanted("latency_1_per_s"):
