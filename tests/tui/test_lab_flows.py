@@ -155,8 +155,10 @@ async def test_recurring_meeting_in_chefs_calendar_and_one_occurrence_moved_over
         for name, value in {
             "subject": "Lab-Budgetrunde",
             "date": day.isoformat(),
-            "start": "14:00",
-            "end": "15:00",
+            # Evenings: the lab's seeded appointments (office hours, relative to today) never
+            # overlap, so no conflict prompt on any weekday.
+            "start": "20:00",
+            "end": "21:00",
             "count": "3",
             "attendees": "sachbearbeitung@musterstadt.example",
         }.items():
@@ -183,7 +185,7 @@ async def test_recurring_meeting_in_chefs_calendar_and_one_occurrence_moved_over
         prompt = app.screen
         assert isinstance(prompt, PromptScreen)
         target = second + timedelta(days=1)
-        prompt.query_one(Input).value = f"{target.isoformat()} 16:00"
+        prompt.query_one(Input).value = f"{target.isoformat()} 21:00"
         await pilot.press("enter")
         await settle(pilot)
         assert not [n for n in app._notifications if n.severity == "error"], [
@@ -191,7 +193,7 @@ async def test_recurring_meeting_in_chefs_calendar_and_one_occurrence_moved_over
         ]
         events = await lab_session.calendar_view([chef_cal], start, start + timedelta(days=22))
         starts = sorted(e.start.astimezone(tz) for e in events if e.subject == "Lab-Budgetrunde")
-        assert datetime.combine(target, datetime.min.time(), tz).replace(hour=16) in starts
+        assert datetime.combine(target, datetime.min.time(), tz).replace(hour=21) in starts
         assert len(starts) == 3
         assert not [s for s in starts if s.date() == second]
 
