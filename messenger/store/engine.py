@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as DBSession
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from messenger.store import _sqlite_inline  # noqa: F401 - registers sqlite+inline
+
 
 def normalise_url(url: str) -> str:
     """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async drivers."""
     parsed = make_url(url)
-    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
+        parsed = parsed.set(drivername="sqlite+inline")  # messenger.store._sqlite_inline
     elif parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     return parsed.render_as_string(hide_password=False)
@@ -31,8 +33,8 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
     if is_sqlite(url):
         # One connection per process: SQLite has one writer anyway, and sharing one connection
         # keeps transactions from failing with "database is locked" inside the server.
+        # Another process's write lock is waited out without blocking the loop (_sqlite_inline).
         kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
-        kwargs["connect_args"] = {"timeout": 30}
     else:
         # Connections kept for the bursts a node sees (each send checks its caller on a
         # connection of its own while batches hold theirs): with the default 5 kept, the rest
@@ -48,7 +50,6 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
             # Deleted and overwritten content is zeroed, not left in free pages (sealed names
             # replacing plain ones, purged ciphertext).
             cur.execute("PRAGMA secure_delete=ON")
