@@ -58,6 +58,10 @@ class ServerSettings:
     # How often each node's alarm scheduler looks for due repeats and escalations.
     alarm_interval: float = 1.0
     stream_queue_limit: int = 10000
+    # Streams replaying history at once (the rest wait their turn, live events queued): a
+    # node's restart reconnects every client together, and 100 replays side by side left the
+    # heap 25 MB larger for good; the server does one replay's work at a time anyway.
+    stream_replays_at_once: int = 8
     # A stream queues at most this many bytes of live events for a slow reader; beyond, it is
     # closed with 1013 and the client resumes from its cursors.
     stream_queue_bytes: int = 8 * 1024 * 1024

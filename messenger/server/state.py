@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,9 +39,11 @@ class AppState:
     # For single reads outside a transaction: on PostgreSQL in autocommit, so giving the
     # connection back costs no ROLLBACK round trip (SQLite shares one connection: as is).
     reads: AsyncEngine = field(init=False)
+    replay_slots: asyncio.Semaphore = field(init=False)  # settings.stream_replays_at_once
 
     def __post_init__(self) -> None:
         self.sends = GroupCommit(self.engine, self.publish)
+        self.replay_slots = asyncio.Semaphore(self.settings.stream_replays_at_once)
         self.reads = (
             self.engine
             if self.engine.dialect.name == "sqlite"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from messenger_harness import Harness, next_of
 
 from messenger.client import Envelope, EventStream, MessengerClient, NotFound, decode_ciphertext
@@ -196,3 +197,51 @@ async def test_to_device_batch_numbers_each_devices_queue_in_order(msg: Harness)
         (3, b"l3"),
     ]
     assert [(e["seq"], decode_ciphertext(e)) for e in got_phone] == [(1, b"p1"), (2, b"p2")]
+
+
+@pytest.mark.parametrize("server_options", [{"stream_replays_at_once": 2}])
+async def test_streams_opened_together_replay_a_few_at_a_time_and_each_gets_everything(
+    msg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node's restart reconnects every client at once: replays take turns (bounded memory),
+    the waiting streams lose nothing, and a message sent meanwhile reaches each once."""
+    from messenger.server.api import stream as stream_api
+
+    replaying = 0
+    most = 0
+    catch_up = stream_api.StreamConnection.catch_up
+
+    async def counted(self: stream_api.StreamConnection) -> None:
+        nonlocal replaying, most
+        replaying += 1
+        most = max(most, replaying)
+        try:
+            await asyncio.sleep(0.05)  # long enough for the others to try at the same time
+            await catch_up(self)
+        finally:
+            replaying -= 1
+
+    monkeypatch.setattr(stream_api.StreamConnection, "catch_up", counted)
+    await msg.tenant("Kreis", "kreis.example")
+    alice = await msg.member("alice@kreis.example")
+    readers = [await msg.member(f"r{i}@kreis.example") for i in range(6)]
+    ids = [r.user_id for r in readers]
+    assert all(ids)
+    cid = (await alice.create_conversation("group", ids, name="Leitstelle"))["conversation_id"]
+    for i in range(3):
+        await alice.send_raw(cid, f"m{i}".encode())
+
+    async def read(reader: MessengerClient, started: asyncio.Event) -> list[bytes]:
+        async with reader.events() as stream:
+            started.set()
+            got = await messages(stream, 4)  # "live" is replayed or comes live, once either way
+        return [decode_ciphertext(e) for e in got]
+
+    started = [asyncio.Event() for _ in readers]
+    tasks = [asyncio.create_task(read(r, s)) for r, s in zip(readers, started, strict=True)]
+    for s in started:
+        await s.wait()
+    await alice.send_raw(cid, b"live")
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert results == [[b"m0", b"m1", b"m2", b"live"]] * len(readers)
+    assert most == 2

@@ -168,11 +168,12 @@ class StreamConnection:
         self.state.metrics.delivered.inc()
 
     async def replay(self) -> None:
-        if self.td_cursor:
-            async with self.state.sessions() as db:
-                await repo.ack_to_device(db, self.device_id, self.td_cursor)
-                await db.commit()
-        await self.catch_up()
+        async with self.state.replay_slots:
+            if self.td_cursor:
+                async with self.state.sessions() as db:
+                    await repo.ack_to_device(db, self.device_id, self.td_cursor)
+                    await db.commit()
+            await self.catch_up()
         await self._send({"type": "synced"})
 
     async def catch_up(self) -> None:
