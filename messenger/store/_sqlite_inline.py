@@ -29,13 +29,14 @@ BUSY_SECONDS = 30.0
 _T = TypeVar("_T")
 
 
-async def _waiting_out_locks(call: Callable[[], _T]) -> _T:
-    """Run `call`; while another connection holds the lock, sleep (the loop runs on)."""
+async def _waiting_out_locks(call: Callable[[], _T], *, off_loop: bool = False) -> _T:
+    """Run `call` (on a worker thread if `off_loop`); while another connection holds the
+    lock, sleep (the loop runs on)."""
     deadline = time.monotonic() + BUSY_SECONDS
     delay = 0.001
     while True:
         try:
-            return call()
+            return await asyncio.to_thread(call) if off_loop else call()
         except sqlite3.OperationalError as exc:
             # SQLITE_BUSY and SQLITE_BUSY_RECOVERY pass; SQLITE_BUSY_SNAPSHOT (a read turned
             # write after another commit) never would, so it fails at once as it always has.
@@ -46,12 +47,12 @@ async def _waiting_out_locks(call: Callable[[], _T]) -> _T:
         delay = min(delay * 2, 0.05)
 
 
-def _retrying_busy(call: Callable[[], _T]) -> _T:
+def _retrying_busy(call: Callable[[], _T], *, off_loop: bool = False) -> _T:
     """`call` through `_waiting_out_locks` from SQLAlchemy's greenlet, which also gives
     AsyncConnection the await it insists every statement makes; elsewhere (a pool clean-up
     outside the engine's tasks) once."""
     if in_greenlet():
-        return await_(_waiting_out_locks(call))
+        return await_(_waiting_out_locks(call, off_loop=off_loop))
     return call()
 
 
@@ -125,7 +126,10 @@ class InlineConnection(AdaptedConnection):
         return self.cursor().execute(operation, parameters)
 
     def commit(self) -> None:
-        _retrying_busy(self._raw.commit)
+        # The one call that may take long: its fsync, and now and then the checkpoint that
+        # moves the WAL into the database file (100+ ms stalls of the whole node when run on
+        # the loop). The connection stays checked out meanwhile, so nothing else uses it.
+        _retrying_busy(self._raw.commit, off_loop=True)
 
     def rollback(self) -> None:
         self._raw.rollback()
