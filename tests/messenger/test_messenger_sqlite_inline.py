@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from messenger.store import _sqlite_inline
 from messenger.store.engine import make_engine
@@ -28,23 +29,31 @@ def _hold_write_lock(path: Path, seconds: float, taken: threading.Event) -> None
     other.close()
 
 
-async def _setup(path: Path) -> None:
+async def _other_writer_holding(path: Path, seconds: float) -> threading.Thread:
+    """A notes table, and another writer holding its write lock for `seconds` from now."""
     engine = make_engine(f"sqlite:///{path}")
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
     await engine.dispose()
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, seconds, taken))
+    holder.start()
+    await asyncio.to_thread(taken.wait, 5)
+    return holder
+
+
+async def _bodies(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT body FROM notes ORDER BY id"))
+        return list(rows.scalars())
 
 
 def test_a_locked_database_is_waited_out_while_the_loop_keeps_running(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
 
-    async def scenario() -> tuple[int, list[str], int]:
-        await _setup(path)
+    async def scenario() -> tuple[int, list[str]]:
+        holder = await _other_writer_holding(path, 0.4)
         engine = make_engine(f"sqlite:///{path}")
-        taken = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 0.4, taken))
-        holder.start()
-        await asyncio.to_thread(taken.wait, 5)
         ticks = 0
 
         async def ticker() -> None:
@@ -57,14 +66,12 @@ def test_a_locked_database_is_waited_out_while_the_loop_keeps_running(tmp_path: 
         async with engine.begin() as conn:
             await conn.execute(text("INSERT INTO notes (body) VALUES ('ours')"))
         ticking.cancel()
-        holder.join()
-        async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT body FROM notes ORDER BY id"))
-            bodies = list(rows.scalars())
+        await asyncio.to_thread(holder.join)
+        bodies = await _bodies(engine)
         await engine.dispose()
-        return ticks, bodies, len(bodies)
+        return ticks, bodies
 
-    ticks, bodies, _ = asyncio.run(scenario())
+    ticks, bodies = asyncio.run(scenario())
     assert bodies == ["other writer", "ours"]
     # The insert waited about 0.4 s for the lock; the loop ran other tasks meanwhile.
     assert ticks >= 10
@@ -77,18 +84,13 @@ def test_a_lock_held_past_the_limit_fails_with_database_is_locked(
     monkeypatch.setattr(_sqlite_inline, "BUSY_SECONDS", 0.2)
 
     async def scenario() -> list[str]:
-        await _setup(path)
+        holder = await _other_writer_holding(path, 1.0)
         engine = make_engine(f"sqlite:///{path}")
-        taken = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 1.0, taken))
-        holder.start()
-        await asyncio.to_thread(taken.wait, 5)
         with pytest.raises(OperationalError, match="database is locked"):
             async with engine.begin() as conn:
                 await conn.execute(text("INSERT INTO notes (body) VALUES ('ours')"))
         await asyncio.to_thread(holder.join)
-        async with engine.connect() as conn:
-            bodies = list((await conn.execute(text("SELECT body FROM notes"))).scalars())
+        bodies = await _bodies(engine)
         await engine.dispose()
         return bodies
 
