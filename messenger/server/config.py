@@ -60,7 +60,7 @@ class ServerSettings:
     stream_queue_limit: int = 10000
     # Streams replaying history at once (the rest wait their turn, live events queued): a
     # node's restart reconnects every client together, and 100 replays side by side left the
-    # heap 25 MB larger for good; the server does one replay's work at a time anyway.
+    # node's RSS about 9 MB higher for good; it does one replay's work at a time anyway.
     stream_replays_at_once: int = 8
     # A stream queues at most this many bytes of live events for a slow reader; beyond, it is
     # closed with 1013 and the client resumes from its cursors.
