@@ -174,7 +174,7 @@ def _run_demo(store: Path | None, port: int = 0) -> None:
     typer.echo("Starting the Exchange lab with the demo organisation …")
     lab_thread = LabThread(store, port=port)
     try:
-        lab_thread.start()
+        lab_thread.start(port_wait_s=0)  # a port in use is the user's to change, now
     except OSError as exc:
         lab_thread.stop()
         fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")

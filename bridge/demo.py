@@ -69,9 +69,9 @@ class LabThread:
     def ews_url(self) -> str:
         return self._server.url("/EWS/Exchange.asmx")
 
-    def start(self, timeout_s: float = 15.0) -> LabThread:
+    def start(self, timeout_s: float = 15.0, *, port_wait_s: float | None = None) -> LabThread:
         try:
-            self._server.start(timeout_s)
+            self._server.start(timeout_s, port_wait_s=port_wait_s)
         except RuntimeError:
             self.lab.close()
             raise RuntimeError("the Exchange lab did not start") from None

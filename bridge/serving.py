@@ -61,15 +61,17 @@ class ServerThread:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, timeout_s: float = 15.0) -> ServerThread:
-        """Serve; returns once connections are accepted.
+    def start(self, timeout_s: float = 15.0, *, port_wait_s: float | None = None) -> ServerThread:
+        """Serve; returns once connections are accepted. A fixed port that is in use is tried
+        again for `port_wait_s` (default `timeout_s`); 0 fails at once (a user's port).
 
         Raises:
             RuntimeError: uvicorn ended or did not start within `timeout_s`.
+            OSError: the port could not be bound.
         """
         import uvicorn
 
-        sock = self._bind(timeout_s)
+        sock = self._bind(timeout_s if port_wait_s is None else port_wait_s)
         self.port = sock.getsockname()[1]
         server = uvicorn.Server(uvicorn.Config(self.app, **self.options))
         thread = threading.Thread(
