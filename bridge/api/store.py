@@ -87,7 +87,7 @@ class ApiDatabase:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.path.touch(mode=0o600, exist_ok=True)
                 self.path.chmod(0o600)
-                engine = make_engine(f"sqlite+aiosqlite:///{self.path}")
+                engine = make_engine(f"sqlite:///{self.path}")
                 try:
                     await upgrade(engine, API_MIGRATIONS, "API")
                 except BaseException:

@@ -2,13 +2,14 @@
 
 aiosqlite runs each call on a thread of its own: opening a cursor, executing, fetching and
 closing are four round trips between threads. In the bench's 1 msg/s phase a send's
-statements (`append_messages`) took 3.2-3.6 ms that way and 2.2 ms here. The calls run on the
-event loop's thread, as the process's one connection (engine.make_engine) serves them one at
-a time anyway; the price is that a statement holds the loop while it runs, which the
-server's indexed lookups and page-sized reads keep short. The one wait that could hold it
-long, another process owning the write lock, is not left to SQLite's busy timeout: a locked
-database answers at once, and the statement is retried after a non-blocking sleep (from
-inside SQLAlchemy's greenlet), for up to `BUSY_SECONDS`.
+statements (`append_messages`) took 3.2-3.6 ms that way and 2.2 ms here. Statements run on
+the event loop's thread, as the process's one connection (engine.make_engine) serves them one
+at a time anyway; the price is that a statement holds the loop while it runs, which the
+server's indexed lookups and page-sized reads keep short. The commit, whose fsync and
+occasional WAL checkpoint can take long, goes to a worker thread. Another process owning the
+write lock is not waited for in SQLite's busy timeout: a locked database answers at once, and
+the call is retried after a non-blocking sleep (from inside SQLAlchemy's greenlet), for up
+to `BUSY_SECONDS`.
 """
 
 from __future__ import annotations
