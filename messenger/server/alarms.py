@@ -60,8 +60,8 @@ async def tick(state: AppState) -> int:
     """One scheduler pass: every due alarm this node wins the lease of; returns how many."""
     now = state.now()
     node = state.settings.node_name
-    async with state.sessions() as db:
-        due = await alarms.due_alarms(db, now)
+    async with state.reads.connect() as conn:
+        due = await alarms.due_alarms(conn, now)
     done = 0
     for alarm_id in due:
         lease = f"{node}:{secrets.token_hex(6)}"  # this claim's own name, even if nodes share one

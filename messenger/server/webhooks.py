@@ -43,9 +43,9 @@ MAX_BACKOFF_S = 3600.0
 async def queue_events(state: AppState) -> int:
     """Turn new events of every webhook bot into deliveries; returns how many were made."""
     now = state.now()
-    async with state.sessions() as db:
+    async with state.reads.connect() as conn:  # every second on every node: no ORM
         bot_ids = list(
-            await db.scalars(
+            await conn.scalars(
                 select(Bot.user_id)
                 .join(User, User.id == Bot.user_id)
                 .where(Bot.webhook_url.is_not(None), User.disabled.is_(False))

@@ -81,11 +81,20 @@ class SendOutcome:
     error: Exception | None = None
 
 
-def _insert_ignoring(conn: AsyncConnection, table: Table) -> Insert:
-    """INSERT … ON CONFLICT DO NOTHING for this connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+def _claims(conn: AsyncConnection) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING of transaction ids, for this connection's dialect.
+
+    Run with a list of rows (not `.values(rows)`): a multi-row VALUES statement has no cache
+    key, so SQLAlchemy would build and compile it again for every batch."""
+    return _CLAIMS_PG if conn.dialect.name == "postgresql" else _CLAIMS_SQLITE
+
+
+_CLAIMS_PG = (
+    postgresql.insert(_TXNS).on_conflict_do_nothing().returning(_TXNS.c.user_id, _TXNS.c.txn_id)
+)
+_CLAIMS_SQLITE = (
+    sqlite.insert(_TXNS).on_conflict_do_nothing().returning(_TXNS.c.user_id, _TXNS.c.txn_id)
+)
 
 
 # Built once: the statements of every batch (SQLAlchemy then only binds and runs them).
@@ -160,9 +169,24 @@ async def earlier_results(
 _TENANT_QUOTA = select(Tenant.user_quota_bytes).where(Tenant.id == User.tenant_id).scalar_subquery()
 
 
+_CHARGE_ONE = (
+    update(User)
+    .where(
+        User.id == bindparam("charged_user"),
+        User.storage_used + bindparam("charge") <= func.coalesce(User.quota_bytes, _TENANT_QUOTA),
+    )
+    .values(storage_used=User.storage_used + bindparam("charge"))
+    .returning(User.id)
+)
+
+
 async def _charge(conn: AsyncConnection, sizes: dict[str, int]) -> set[str]:
     """Add each user's message bytes to their storage where the quota allows, in one
     statement (`repo.charge_user` for many users); returns the users charged."""
+    if len(sizes) == 1:  # the usual batch: one sender (a statement built once)
+        ((user, size_of_one),) = sizes.items()
+        one = await conn.execute(_CHARGE_ONE, {"charged_user": user, "charge": size_of_one})
+        return {row[0] for row in one}
     size = case(sizes, value=User.id, else_=0)
     charged = await conn.execute(
         update(User)
@@ -367,10 +391,7 @@ async def _record(conn: AsyncConnection, batch: _Batch) -> None:
         }
         for i in going
     ]
-    stmt = _insert_ignoring(conn, _TXNS).values(rows)
-    won = {
-        (r[0], r[1]) for r in await conn.execute(stmt.returning(_TXNS.c.user_id, _TXNS.c.txn_id))
-    }
+    won = {(r[0], r[1]) for r in await conn.execute(_claims(conn), rows)}
     lost = [i for i in going if (batch.sends[i].user_id, batch.sends[i].txn_id) not in won]
     batch.recorded.update(i for i in going if i not in lost)
     if not lost:
