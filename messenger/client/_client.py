@@ -15,6 +15,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.protocol import State
 
 from messenger.client._errors import (
     MessengerError,
@@ -622,6 +623,7 @@ class EventStream:
         self._ws: ClientConnection | None = None
         self._closed = False
         self.connects = 0
+        self._answers: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._iterate()
@@ -646,6 +648,86 @@ class EventStream:
         """Break the current connection (as a network failure would); the stream resumes."""
         if self._ws is not None:
             self._ws.transport.abort()
+
+    async def send_raw(
+        self,
+        conversation_id: str,
+        ciphertext: bytes,
+        *,
+        txn_id: str | None = None,
+        attachment_ids: Sequence[str] = (),
+        membership_seq: int | None = None,
+        timeout: float = 10.0,
+    ) -> SendResult:
+        """`MessengerClient.send_raw` through this stream's connection, from its device:
+        without an HTTP request's overhead. The answer comes with the events, so the stream
+        must be read meanwhile. If the stream is not connected, or the connection ends or
+        `timeout` passes before the answer, the send goes over HTTP with the same transaction
+        id: the message is stored once either way."""
+        txn = txn_id or new_txn_id()
+        answer = await self._send_frame(
+            {
+                "type": "send",
+                "conversation_id": conversation_id,
+                "txn_id": txn,
+                "ciphertext": _b64(ciphertext),
+                "attachment_ids": list(attachment_ids),
+                "membership_seq": membership_seq,
+            },
+            timeout,
+        )
+        if answer is None:
+            return await self._client.send_raw(
+                conversation_id,
+                ciphertext,
+                txn_id=txn,
+                attachment_ids=attachment_ids,
+                membership_seq=membership_seq,
+            )
+        if answer["type"] == "send_failed":
+            retry_after = answer.get("retry_after")
+            raise error_from_response(
+                int(answer["status"]), answer, None if retry_after is None else str(retry_after)
+            )
+        return SendResult(
+            answer["message_id"],
+            answer["conversation_id"],
+            answer["seq"],
+            answer["ts"],
+            answer["duplicate"],
+        )
+
+    async def _send_frame(self, frame: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """The server's answer to a frame with a `txn_id`, or None if none came."""
+        ws = self._ws
+        if ws is None or ws.state is not State.OPEN:
+            return None
+        txn = frame["txn_id"]
+        answer: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._answers[txn] = answer
+        try:
+            await ws.send(json.dumps(frame, separators=(",", ":")))
+            return await asyncio.wait_for(answer, timeout)
+        except (ConnectionClosed, TimeoutError):
+            return None
+        finally:
+            if self._answers.get(txn) is answer:
+                del self._answers[txn]
+
+    def _answered(self, event: dict[str, Any]) -> bool:
+        """Whether a frame answers a send made through the stream (then it is not an event)."""
+        if event.get("type") not in ("sent", "send_failed"):
+            return False
+        waiting = self._answers.get(event.get("txn_id") or "")
+        if waiting is not None and not waiting.done():
+            waiting.set_result(event)
+        return True
+
+    def _unanswered(self) -> None:
+        """The connection ended: sends still waiting go over HTTP (see `send_raw`)."""
+        for waiting in self._answers.values():
+            if not waiting.done():
+                waiting.set_result(None)
 
     async def next(self, timeout: float = 10.0) -> dict[str, Any]:
         """The next event, or TimeoutError."""
@@ -681,11 +763,15 @@ class EventStream:
                 delay = 0.1
                 async for frame in self._ws:
                     event = json.loads(frame)
+                    if self._answered(event):
+                        continue
                     self._advance(event)
                     yield event
+                self._unanswered()
                 if self._closed:
                     return
             except ConnectionClosed as exc:
+                self._unanswered()
                 code = exc.rcvd.code if exc.rcvd else None
                 if code in (4400, 4401):
                     reason = exc.rcvd.reason if exc.rcvd else ""
@@ -695,6 +781,7 @@ class EventStream:
                 if self._closed:
                     return
             except (OSError, InvalidHandshake, TimeoutError) as exc:
+                self._unanswered()
                 if not self._reconnect:
                     raise TransportError(f"stream lost: {exc}") from exc
             if not self._reconnect:

@@ -10,7 +10,7 @@ from typing import Annotated
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
@@ -198,18 +198,18 @@ _SENDER = (
         User.disabled,
         Tenant.disabled,
     )
-    .join(User, User.id == Session.user_id)
+    .join_from(Session, User, User.id == Session.user_id)
     .join(Tenant, Tenant.id == User.tenant_id)
-    .where(Session.token_hash == bindparam("token_hash"))
 )
+_SENDER_BY_TOKEN = _SENDER.where(Session.token_hash == bindparam("token_hash"))
+_SENDER_BY_SESSION = _SENDER.where(Session.id == bindparam("session_id"))
 
 
-async def current_sender(request: Request, state: State) -> Sender:
-    """The same check as `current_caller` in one Core statement on a connection of its own,
-    given back before the route goes on (the send's batch needs the connection on SQLite)."""
-    token = _bearer(request)
+async def _sender(
+    state: AppState, statement: Executable, params: dict[str, str], method: str, route: str
+) -> Sender:
     async with state.reads.connect() as conn:
-        row = (await conn.execute(_SENDER, {"token_hash": token_hash(token)})).first()
+        row = (await conn.execute(statement, params)).first()
     if row is None:
         raise ApiError(401, "unknown or expired token")
     session_id, revoked_at, created_at, user_id, kind, user_disabled, tenant_disabled = row
@@ -219,12 +219,26 @@ async def current_sender(request: Request, state: State) -> Sender:
             await bots.authorise(
                 db,
                 user_id,
-                request.method,
-                _route(request),
+                method,
+                route,
                 state.logins.counters,
                 state.now().timestamp(),
             )
     return Sender(user_id, session_id)
+
+
+async def current_sender(request: Request, state: State) -> Sender:
+    """The same check as `current_caller` in one Core statement on a connection of its own,
+    given back before the route goes on (the send's batch needs the connection on SQLite)."""
+    token = _bearer(request)
+    params = {"token_hash": token_hash(token)}
+    return await _sender(state, _SENDER_BY_TOKEN, params, request.method, _route(request))
+
+
+async def stream_sender(state: AppState, session_id: str, route: str) -> Sender:
+    """`current_sender` for a request made over an open stream (its session already known):
+    a session ended since the stream opened is refused here, not only when the stream closes."""
+    return await _sender(state, _SENDER_BY_SESSION, {"session_id": session_id}, "POST", route)
 
 
 SenderAuthed = Annotated[Sender, Depends(current_sender)]

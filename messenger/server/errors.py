@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -69,52 +71,68 @@ def problem(
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(store_errors.StoreError)
-    async def _store(_: Request, exc: store_errors.StoreError) -> JSONResponse:
-        return problem(STATUS.get(type(exc), 400), exc.code, exc.detail)
-
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.detail, exc.headers)
-
-    @app.exception_handler(Throttled)
-    async def _throttled(_: Request, exc: Throttled) -> JSONResponse:
-        return problem(429, "throttled", exc.detail, {"Retry-After": str(exc.retry_after)})
-
-    @app.exception_handler(PoolTimeout)
-    async def _pool(_: Request, exc: PoolTimeout) -> JSONResponse:
+def describe(exc: Exception) -> tuple[int, str, str, dict[str, str]] | None:
+    """The answer to a failure raised while handling a request: status, code, detail and
+    headers; None for a failure that is a bug (the caller answers 500). One mapping for HTTP
+    routes and for requests made over the stream."""
+    if isinstance(exc, store_errors.StoreError):
+        return STATUS.get(type(exc), 400), exc.code, exc.detail, {}
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.detail, dict(exc.headers or {})
+    if isinstance(exc, Throttled):
+        return 429, "throttled", exc.detail, {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, PoolTimeout):
         # Every database connection stayed busy: the request did nothing; it may be repeated.
         log.warning("database connection pool exhausted")
-        return problem(503, "unavailable", "the server is busy; try again", {"Retry-After": "1"})
-
-    # The database went away (restarted, failed over, network): a connection refused or reset
-    # while connecting, or a pooled connection found closed. The client may repeat what is
-    # safe to repeat (sends carry transaction ids); one warning line, no traceback per request.
-    async def _database_gone(_: Request, exc: Exception) -> JSONResponse:
+        return 503, "unavailable", "the server is busy; try again", {"Retry-After": "1"}
+    if isinstance(exc, ConnectionError | InterfaceError | OperationalError):
+        # The database went away (restarted, failed over, network): a connection refused or
+        # reset while connecting, or a pooled connection found closed. The client may repeat
+        # what is safe to repeat (sends carry transaction ids); one warning line, no traceback.
         log.warning("database unreachable (%s)", type(exc).__name__)
-        return problem(
-            503, "unavailable", "the database is not reachable; try again", {"Retry-After": "1"}
-        )
+        detail = "the database is not reachable; try again"
+        return 503, "unavailable", detail, {"Retry-After": "1"}
+    if isinstance(exc, IntegrityError):
+        # A unique key lost a race with a concurrent request; nothing of this one was stored.
+        log.info("unique key race: %s", type(exc.orig).__name__)
+        return 409, "conflict", "a concurrent request stored the same thing; retry", {}
+    return None
 
-    for gone in (ConnectionError, InterfaceError, OperationalError):
-        app.add_exception_handler(gone, _database_gone)
+
+def validation_detail(errors: Sequence[Any]) -> str:
+    """The first of pydantic's complaints as one line ("field: message")."""
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    msg = first.get("msg", "invalid request")
+    return f"{where}: {msg}" if where else str(msg)
+
+
+def install(app: FastAPI) -> None:
+    async def _described(_: Request, exc: Exception) -> JSONResponse:
+        answer = describe(exc)
+        if answer is None:
+            raise exc
+        return problem(*answer)
+
+    for kind in (
+        store_errors.StoreError,
+        ApiError,
+        Throttled,
+        PoolTimeout,
+        ConnectionError,
+        InterfaceError,
+        OperationalError,
+        IntegrityError,
+    ):
+        app.add_exception_handler(kind, _described)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        msg = first.get("msg", "invalid request")
-        if first.get("type") == "json_invalid":
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
             return problem(400, "bad_request", "the request body is not valid JSON")
         # Well-formed JSON whose values the edge refuses (types, ranges, NUL bytes, extra fields).
-        return problem(422, "invalid", f"{where}: {msg}" if where else msg)
-
-    @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
-        # A unique key lost a race with a concurrent request; nothing of this one was stored.
-        log.info("unique key race: %s", type(exc.orig).__name__)
-        return problem(409, "conflict", "a concurrent request stored the same thing; retry")
+        return problem(422, "invalid", validation_detail(errors))
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

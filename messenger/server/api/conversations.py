@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from messenger.server.api._common import INT64_MAX, Body, Id, Seq, TxnId, unb64
 from messenger.server.auth import Authed, SenderAuthed
-from messenger.server.state import DB, State
+from messenger.server.state import DB, AppState, State
 from messenger.server.wire import conversation_event, receipt_event, route_conversation
 from messenger.store import repo
 from messenger.store.errors import NotFound
@@ -180,21 +180,47 @@ async def _conversation_to_manage(
 async def send(cid: str, body: MessageBody, caller: SenderAuthed, state: State) -> Response:
     """Store a message; concurrent sends to the conversation share a transaction (group
     commit, messenger.server.sending), each checked and answered on its own."""
+    return _json(
+        await store_message(
+            state,
+            cid,
+            caller.user_id,
+            body.sender_device_id,
+            body.txn_id,
+            body.ciphertext,
+            body.attachment_ids,
+            body.membership_seq,
+        )
+    )
+
+
+async def store_message(
+    state: AppState,
+    cid: str,
+    user_id: str,
+    device_id: str,
+    txn_id: str,
+    ciphertext_b64: str,
+    attachment_ids: list[str],
+    membership_seq: int | None,
+) -> dict[str, Any]:
+    """A send's answer (`seq`, `duplicate`, ...) or its error; one path for a send over HTTP
+    and one made over the stream."""
     started = time.perf_counter()
     refusal: Exception | None = None
     try:
         ciphertext = unb64(
-            body.ciphertext, "ciphertext", max_bytes=state.settings.max_ciphertext_bytes
+            ciphertext_b64, "ciphertext", max_bytes=state.settings.max_ciphertext_bytes
         )
     except Exception as exc:  # raised where a single send met it: after membership and device
         ciphertext, refusal = b"", exc
     pending = PendingSend(
-        user_id=caller.user_id,
-        txn_id=body.txn_id,
-        device_id=body.sender_device_id,
+        user_id=user_id,
+        txn_id=txn_id,
+        device_id=device_id,
         ciphertext=ciphertext,
-        attachment_ids=body.attachment_ids,
-        membership_seen=body.membership_seq,
+        attachment_ids=attachment_ids,
+        membership_seen=membership_seq,
         message_id=new_id(),
         now=state.now(),
         refusal=refusal,
@@ -209,7 +235,7 @@ async def send(cid: str, body: MessageBody, caller: SenderAuthed, state: State) 
         log.info(
             "message stored conv=%s seq=%d bytes=%d", cid, outcome.result["seq"], len(ciphertext)
         )
-    return _json({**outcome.result, "duplicate": outcome.duplicate})
+    return {**outcome.result, "duplicate": outcome.duplicate}
 
 
 def _json(data: dict[str, Any]) -> Response:

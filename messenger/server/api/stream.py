@@ -14,7 +14,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import Field, ValidationError
@@ -22,9 +22,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketState
 
 from messenger.server import bots
-from messenger.server.api._common import Body, Seq
-from messenger.server.auth import caller_for_token
-from messenger.server.errors import ApiError
+from messenger.server.api._common import Body, Id, Seq, TxnId
+from messenger.server.api.conversations import store_message
+from messenger.server.auth import caller_for_token, stream_sender
+from messenger.server.errors import ApiError, describe, validation_detail
 from messenger.server.limits import FRAME_WRITER, UNSENT_BYTES, text_frame
 from messenger.server.state import AppState, get_state
 from messenger.server.wire import alarm_event, conversation_event, to_device_event
@@ -49,6 +50,21 @@ class Hello(Body):
     token: str = Field(max_length=200)
     since: dict[str, Seq] = Field(default_factory=dict, max_length=20_000)
     to_device_since: Seq = 0
+
+
+class StreamSend(Body):
+    """A message sent over the stream: `POST /v1/conversations/{cid}/messages` as a frame,
+    from the stream's own device, saving the HTTP request's overhead."""
+
+    type: Literal["send"]
+    conversation_id: Id
+    txn_id: TxnId
+    ciphertext: str
+    attachment_ids: list[Id] = Field(default_factory=list, max_length=32)
+    membership_seq: Seq | None = None
+
+
+SEND_ROUTE = "/v1/conversations/{cid}/messages"  # what a bot's scopes and limits are checked for
 
 
 class StreamConnection:
@@ -307,7 +323,8 @@ class StreamConnection:
             await self._live(item)
 
     async def run_receiver(self) -> None:
-        """Read client frames: to-device acks; anything else (binary, junk) is ignored."""
+        """Read client frames: to-device acks and sends; anything else (binary, junk) is
+        ignored. Sends are handled one at a time, so a device's sends keep their order."""
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -319,12 +336,55 @@ class StreamConnection:
                 data = json.loads(frame)
             except json.JSONDecodeError:
                 continue
-            if isinstance(data, dict) and data.get("type") == "ack":
+            if not isinstance(data, dict):
+                continue
+            if data.get("type") == "ack":
                 upto = data.get("to_device_seq")
                 if isinstance(upto, int) and 0 < upto <= self.td_cursor:
                     async with self.state.sessions() as db:
                         await repo.ack_to_device(db, self.device_id, upto)
                         await db.commit()
+            elif data.get("type") == "send":
+                answer = await self.send_message(data)
+                await self.ws.send_text(json.dumps(answer, separators=(",", ":")))
+
+    async def send_message(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Store a message sent as a frame: the `sent` answer, or `send_failed` with the status,
+        code and detail the HTTP route would have answered (same checks, same idempotency)."""
+        txn_id = data.get("txn_id") if isinstance(data.get("txn_id"), str) else None
+        headers: dict[str, str]
+        try:
+            send = StreamSend.model_validate(data)
+            sender = await stream_sender(self.state, self.session_id, SEND_ROUTE)
+            result = await store_message(
+                self.state,
+                send.conversation_id,
+                sender.user_id,
+                self.device_id,
+                send.txn_id,
+                send.ciphertext,
+                send.attachment_ids,
+                send.membership_seq,
+            )
+            return {"type": "sent", "txn_id": send.txn_id, **result}
+        except ValidationError as exc:
+            status, code, detail, headers = 422, "invalid", validation_detail(exc.errors()), {}
+        except Exception as exc:
+            described = describe(exc)
+            if described is None:
+                log.error("send over the stream failed", exc_info=exc)
+                described = 500, "error", "the server failed; try again", {}
+            status, code, detail, headers = described
+        answer: dict[str, Any] = {
+            "type": "send_failed",
+            "txn_id": txn_id,
+            "status": status,
+            "error": code,
+            "detail": detail,
+        }
+        if "Retry-After" in headers:
+            answer["retry_after"] = float(headers["Retry-After"])
+        return answer
 
 
 async def close_ended_streams(state: AppState) -> None:
@@ -340,9 +400,9 @@ async def close_ended_streams(state: AppState) -> None:
         if not subscribers:
             continue
         try:
-            async with state.sessions() as db:
+            async with state.reads.connect() as conn:
                 valid = await repo.valid_sessions(
-                    db,
+                    conn,
                     [s.session_id for s in subscribers],
                     state.now() - state.settings.session_ttl,
                 )
