@@ -5,6 +5,9 @@ scale-out"), so the numbers compare directly:
   send→deliver p50/p99;
 - 10 senders flat out into a 110-member group (the 100 receivers listening): accepted msgs/s,
   deliveries/s, and the server's time per send under those concurrent senders;
+- the senders send through their own open stream (`EventStream.send_raw`, as a client that
+  has its stream open can); `latency_1_per_s_http` and `senders_10_flat_out_http` repeat the
+  1 msg/s and the flat-out phases with each send an HTTP request, as before;
 - sends into a 2- and a 1,250-member group (interleaved);
 - adding the 1,250th member to a group;
 - the server's RSS after the run.
@@ -16,9 +19,9 @@ MEDBRIDGE_BENCH_PG (and MEDBRIDGE_BENCH_REDIS) are set. Results: bench/results/b
 distributions. The machine's load average is recorded with each run: the numbers come from a
 shared machine.
 
-What send→deliver measures: from just before the sender's HTTP request is built (the time is
-stamped into the first 8 bytes of the "ciphertext") to when the frame's bytes reach the
-receiving client's socket (`StampedConnection.data_received`, before websockets parses the
+What send→deliver measures: from just before the sender's frame (or HTTP request) is built
+(the time is stamped into the first 8 bytes of the "ciphertext") to when the frame's bytes
+reach the receiving client's socket (`StampedConnection.data_received`, before websockets parses the
 frame and before this process decodes the JSON and base64). The 100 receivers share this
 one process and its event loop, so a receiver's frame also waits while the frames already
 read for the others are handled; `handled_by_bench` keeps the time after that handling
@@ -45,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +355,33 @@ def stamped() -> bytes:
     return struct.pack("d", time.perf_counter()) + b"\x00" * (PAYLOAD - 8)
 
 
-async def paced(sender: MessengerClient, group: str, rate: float, seconds: float) -> int:
+Send = Callable[[str, bytes], Awaitable[Any]]
+
+
+class SendingStream:
+    """A sender's own stream, read (and its events dropped) so that it can send through it
+    (`EventStream.send_raw`), as a client with its stream open does."""
+
+    def __init__(self, client: MessengerClient) -> None:
+        self.stream = client.events()
+        self.synced = asyncio.Event()
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for event in self.stream:
+            if event["type"] == "synced":
+                self.synced.set()
+
+    async def send(self, conversation_id: str, ciphertext: bytes) -> Any:
+        return await self.stream.send_raw(conversation_id, ciphertext)
+
+    async def close(self) -> None:
+        await self.stream.aclose()
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def paced(send: Send, group: str, rate: float, seconds: float) -> int:
     """Send at `rate` msgs/s on a fixed schedule (a late send does not shift the next)."""
     count = int(rate * seconds)
     start = time.perf_counter()
@@ -360,16 +389,16 @@ async def paced(sender: MessengerClient, group: str, rate: float, seconds: float
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        await sender.send_raw(group, stamped())
+        await send(group, stamped())
     return count
 
 
 async def latency_phase(
-    receivers: Receivers, sender: MessengerClient, group: str, rate: float, seconds: float
+    receivers: Receivers, send: Send, group: str, rate: float, seconds: float
 ) -> tuple[dict[str, Any], list[float]]:
     receivers.expect(int(rate * seconds))
     load = load_average()
-    await paced(sender, group, rate, seconds)
+    await paced(send, group, rate, seconds)
     await asyncio.wait_for(receivers.done.wait(), 120)
     samples = list(receivers.latencies)
     return {
@@ -381,7 +410,7 @@ async def latency_phase(
 
 
 async def flat_out_phase(
-    base: str, pid: int, receivers: Receivers, senders: list[MessengerClient], group: str
+    base: str, pid: int, receivers: Receivers, senders: list[Send], group: str
 ) -> tuple[dict[str, Any], list[float]]:
     """Each sender sends, one request at a time, as fast as the server accepts."""
     send_times: list[float] = []
@@ -392,11 +421,11 @@ async def flat_out_phase(
     profiling(pid, True)
     deadline = time.perf_counter() + FLAT_OUT_SECONDS
 
-    async def flood(client: MessengerClient) -> int:
+    async def flood(send: Send) -> int:
         sent = 0
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            await client.send_raw(group, stamped())
+            await send(group, stamped())
             send_times.append(time.perf_counter() - t0)
             sent += 1
         return sent
@@ -531,9 +560,11 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
         profiler = profile(proc.pid, "postgresql" if pg else "sqlite")
         activity = await pg_activity(pg, schema_name)
         started = time.perf_counter()
+        own = SendingStream(sender)
+        await asyncio.wait_for(own.synced.wait(), 60)
         if wanted("latency_1_per_s"):
             result["latency_1_per_s"], samples["latency_1_per_s"] = await latency_phase(
-                receivers, sender, group, SLOW_RATE, SLOW_SECONDS
+                receivers, own.send, group, SLOW_RATE, SLOW_SECONDS
             )
             if activity:  # the database's work for 100 connected users and one sender at 1/s
                 result["latency_1_per_s"]["postgresql"] = pg_rates(
@@ -541,12 +572,25 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
                 )
         if wanted("latency_20_per_s"):
             result["latency_20_per_s"], samples["latency_20_per_s"] = await latency_phase(
-                receivers, sender, group, FAST_RATE, FAST_SECONDS
+                receivers, own.send, group, FAST_RATE, FAST_SECONDS
+            )
+        await own.close()
+        if wanted("latency_1_per_s_http"):  # the same, each send an HTTP request
+            result["latency_1_per_s_http"], samples["latency_1_per_s_http"] = await latency_phase(
+                receivers, sender.send_raw, group, SLOW_RATE, SLOW_SECONDS
             )
         receivers.group = flood_group
-        if wanted("senders_10_flat_out"):
+        if wanted("senders_10_flat_out"):  # each sender sends through its own stream
+            streams = [SendingStream(c) for c in senders]
+            await asyncio.wait_for(asyncio.gather(*(s.synced.wait() for s in streams)), 60)
             result["senders_10_flat_out"], samples["senders_10_flat_out"] = await flat_out_phase(
-                base, proc.pid, receivers, senders, flood_group
+                base, proc.pid, receivers, [s.send for s in streams], flood_group
+            )
+            for s in streams:
+                await s.close()
+        if wanted("senders_10_flat_out_http"):
+            result["senders_10_flat_out_http"], _ = await flat_out_phase(
+                base, proc.pid, receivers, [c.send_raw for c in senders], flood_group
             )
         await receivers.close()
         if wanted("concurrent_sends"):
@@ -588,7 +632,14 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
         "≤ 5 / 15 ms",
     ),
     (
-        "same, after the bench's own handling of the frame (p50 / p99)",
+        "same, each send an HTTP request instead (p50 / p99)",
+        lambda r: (
+            f"{r['latency_1_per_s_http']['p50_ms']} / {r['latency_1_per_s_http']['p99_ms']} ms"
+        ),
+        "",
+    ),
+    (
+        "same (over the stream), after the bench's own handling of the frame (p50 / p99)",
         lambda r: (
             f"{r['latency_1_per_s']['handled_by_bench']['p50_ms']} / "
             f"{r['latency_1_per_s']['handled_by_bench']['p99_ms']} ms"
@@ -607,6 +658,14 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
             f"({r['senders_10_flat_out']['deliveries_per_s']:,.0f})"
         ),
         "≥ 250 (27,500)",
+    ),
+    (
+        "same, each send an HTTP request instead",
+        lambda r: (
+            f"{r['senders_10_flat_out_http']['accepted_per_s']:.0f} "
+            f"({r['senders_10_flat_out_http']['deliveries_per_s']:,.0f})"
+        ),
+        "",
     ),
     (
         "server time of one send under 10 concurrent senders (mean)",
