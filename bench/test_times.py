@@ -38,7 +38,9 @@ def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> float:
         cwd=tree,
         check=False,
         stdout=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        # PYTHONPATH as well as the working directory: the servers and CLIs the tests start
+        # would otherwise import the code the venv was installed from, not this tree's.
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree)},
     )
     return time.perf_counter() - started
 
