@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from messenger_harness import Harness, next_of
 from sqlalchemy import select
+from test_messenger_delivery import pair
 
 from messenger.client import (
     EventStream,
@@ -69,19 +70,10 @@ def no_http(client: MessengerClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client, "send_raw", refused)
 
 
-async def group(msg: Harness) -> tuple[MessengerClient, MessengerClient, str]:
-    await msg.tenant("Kreis", "kreis.example")
-    alice = await msg.member("alice@kreis.example")
-    bob = await msg.member("bob@kreis.example")
-    assert bob.user_id is not None
-    conv = await alice.create_conversation("group", [bob.user_id], name="Leitstelle")
-    return alice, bob, conv["conversation_id"]
-
-
 async def test_a_message_sent_over_the_stream_is_stored_once_and_reaches_the_members(
     msg: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    alice, bob, cid = await group(msg)
+    alice, bob, cid = await pair(msg)
     async with bob.events() as bobs, reading(alice) as (stream, _):
         await next_of(bobs, "synced")
         no_http(alice, monkeypatch)
@@ -105,7 +97,7 @@ async def test_a_message_sent_over_the_stream_is_stored_once_and_reaches_the_mem
 async def test_sends_over_the_stream_are_refused_as_over_http_and_the_stream_goes_on(
     msg: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    alice, bob, cid = await group(msg)
+    alice, bob, cid = await pair(msg)
     carol = await msg.member("carol@kreis.example")
     assert carol.user_id is not None
     theirs = (await bob.create_conversation("direct", [carol.user_id]))["conversation_id"]
@@ -143,7 +135,7 @@ async def test_sends_over_the_stream_are_refused_as_over_http_and_the_stream_goe
 async def test_a_session_ended_after_the_stream_opened_cannot_send_over_it(
     msg: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    alice, _, cid = await group(msg)
+    alice, _, cid = await pair(msg)
     async with reading(alice) as (stream, _):
         no_http(alice, monkeypatch)
         await stream.send_raw(cid, b"before")
@@ -160,7 +152,7 @@ async def test_a_session_ended_after_the_stream_opened_cannot_send_over_it(
 
 
 async def test_a_send_whose_connection_drops_is_stored_once_over_http(msg: Harness) -> None:
-    alice, bob, cid = await group(msg)
+    alice, bob, cid = await pair(msg)
     sent: list[int] = []
     async with reading(alice) as (stream, events):
         for i in range(8):
@@ -176,7 +168,7 @@ async def test_a_send_whose_connection_drops_is_stored_once_over_http(msg: Harne
 
 
 async def test_without_a_connection_the_send_goes_over_http(msg: Harness) -> None:
-    alice, bob, cid = await group(msg)
+    alice, bob, cid = await pair(msg)
     stream = alice.events()
     sent = await stream.send_raw(cid, b"never connected")
     assert not sent.duplicate
