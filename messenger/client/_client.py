@@ -662,9 +662,10 @@ class EventStream:
         """`MessengerClient.send_raw` through this stream's connection, from its device:
         without an HTTP request's overhead. The answer comes with the events, so the stream
         must be read meanwhile, by another task: a send awaited inside the loop that reads the
-        stream would wait for its answer until `timeout` and then go over HTTP. If the stream is not connected, or the connection ends or
-        `timeout` passes before the answer, the send goes over HTTP with the same transaction
-        id: the message is stored once either way."""
+        stream would wait for its answer until `timeout` and then go over HTTP. If the stream
+        is not connected, or the connection ends or `timeout` passes before the answer, the
+        send goes over HTTP with the same transaction id: the message is stored once either
+        way."""
         txn = txn_id or new_txn_id()
         answer = await self._send_frame(
             {
