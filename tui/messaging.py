@@ -640,11 +640,15 @@ class MessengerConnection:
         """One connection of the stream: replay, `synced` (then online, flush), live events."""
         stream = self.client.events(reconnect=False)
         self._stream = stream
+        if self.e2e is not None:
+            self.e2e.send_through(stream)  # the user's sends, from other tasks than this one
         try:
             async for event in stream:
                 await self._on_event(event)
         finally:
             self._stream = None
+            if self.e2e is not None:
+                self.e2e.send_through(None)
             with contextlib.suppress(Exception):
                 await stream.aclose()
             self._save(force=True)

@@ -624,6 +624,7 @@ class EventStream:
         self._closed = False
         self.connects = 0
         self._answers: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+        self._reader: asyncio.Task[Any] | None = None  # the task iterating the stream
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._iterate()
@@ -660,12 +661,11 @@ class EventStream:
         timeout: float = 10.0,
     ) -> SendResult:
         """`MessengerClient.send_raw` through this stream's connection, from its device:
-        without an HTTP request's overhead. The answer comes with the events, so the stream
-        must be read meanwhile, by another task: a send awaited inside the loop that reads the
-        stream would wait for its answer until `timeout` and then go over HTTP. If the stream
-        is not connected, or the connection ends or `timeout` passes before the answer, the
-        send goes over HTTP with the same transaction id: the message is stored once either
-        way."""
+        without an HTTP request's overhead. The answer comes with the events, read by the task
+        that iterates the stream; a send from that task itself (an event handler answering)
+        could not read it, so it goes over HTTP at once. If the stream is not connected, or
+        the connection ends or `timeout` passes before the answer, the send goes over HTTP
+        with the same transaction id: the message is stored once either way."""
         txn = txn_id or new_txn_id()
         answer = await self._send_frame(
             {
@@ -702,7 +702,7 @@ class EventStream:
     async def _send_frame(self, frame: dict[str, Any], timeout: float) -> dict[str, Any] | None:
         """The server's answer to a frame with a `txn_id`, or None if none came."""
         ws = self._ws
-        if ws is None or ws.state is not State.OPEN:
+        if ws is None or ws.state is not State.OPEN or asyncio.current_task() is self._reader:
             return None
         txn = frame["txn_id"]
         answer: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
@@ -735,7 +735,8 @@ class EventStream:
         """The next event, or TimeoutError."""
         if not hasattr(self, "_iter"):
             self._iter = self._iterate()
-        return await asyncio.wait_for(anext(self._iter), timeout)
+        async with asyncio.timeout(timeout):  # in this task (see `send_raw`)
+            return await anext(self._iter)
 
     async def _connect(self) -> ClientConnection:
         c = self._client
@@ -768,6 +769,7 @@ class EventStream:
                     if self._answered(event):
                         continue
                     self._advance(event)
+                    self._reader = asyncio.current_task()  # it handles the event meanwhile
                     yield event
                 self._unanswered()
                 if self._closed:

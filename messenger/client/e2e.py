@@ -42,6 +42,7 @@ from messenger.client import (
     Conflict,
     Cursors,
     Envelope,
+    EventStream,
     MembershipChanged,
     MessengerClient,
     MessengerError,
@@ -235,6 +236,7 @@ class ClientTransport:
 
     def __init__(self, client: MessengerClient) -> None:
         self.client = client
+        self.stream: EventStream | None = None  # while set, messages are sent through it
 
     async def register_device(
         self,
@@ -270,14 +272,24 @@ class ClientTransport:
         attachment_ids: Sequence[str] = (),
         membership_seq: int | None = None,
     ) -> int:
-        result = await self.client.send_raw(
-            conversation_id,
-            ciphertext,
-            txn_id=txn_id,
-            attachment_ids=attachment_ids,
-            device_id=sender_device_id,
-            membership_seq=membership_seq,
-        )
+        stream = self.stream
+        if stream is not None and sender_device_id == self.client.device_id:
+            result = await stream.send_raw(
+                conversation_id,
+                ciphertext,
+                txn_id=txn_id,
+                attachment_ids=attachment_ids,
+                membership_seq=membership_seq,
+            )
+        else:
+            result = await self.client.send_raw(
+                conversation_id,
+                ciphertext,
+                txn_id=txn_id,
+                attachment_ids=attachment_ids,
+                device_id=sender_device_id,
+                membership_seq=membership_seq,
+            )
         return result.seq
 
     async def publish_prekeys(
@@ -580,6 +592,14 @@ class E2ESession:
         if client.user_id is not None and client.user_id != keys.user_id:
             raise IdentityError("the device keys belong to another user than the client")
         return cls(ClientTransport(client), keys, **kwargs)
+
+    def send_through(self, stream: EventStream | None) -> None:
+        """Send messages through this open stream of the session's client, saving each an
+        HTTP request (None: over HTTP again). Sends from the task that reads the stream still
+        go over HTTP (`EventStream.send_raw`), so use it where the reading task stays quick:
+        an answer waits until that task reads again."""
+        if isinstance(self.transport, ClientTransport):
+            self.transport.stream = stream
 
     @property
     def user_id(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,8 @@ from messenger.client import (
     Unauthenticated,
     decode_ciphertext,
 )
+from messenger.client.e2e import DecryptedMessage, E2ESession
+from messenger.crypto import DeviceKeys
 from messenger.store import repo
 from messenger.store.models import Event, Tenant
 
@@ -201,3 +204,67 @@ async def test_a_bot_sends_over_the_stream_only_with_the_send_scope(
         assert (await stream.send_raw(cid, b"allowed")).seq > 0
     history = await anna.history(cid)
     assert [decode_ciphertext(e) for e in history if e["type"] == "message"] == [b"allowed"]
+
+
+def counting_http(client: MessengerClient, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The transaction ids of the client's sends over HTTP, as they are made."""
+    over_http: list[str | None] = []
+    real = client.send_raw
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        over_http.append(kwargs.get("txn_id"))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "send_raw", counted)
+    return over_http
+
+
+async def test_a_send_from_the_task_reading_the_stream_goes_over_http_at_once(
+    msg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An event handler answering inside the reading loop: its answer frame could only be
+    # read by itself, so waiting for it would last until the timeout.
+    alice, bob, cid = await pair(msg)
+    over_http = counting_http(alice, monkeypatch)
+    async with alice.events() as stream, asyncio.timeout(30):
+        async for event in stream:
+            if event["type"] == "synced":
+                sent = await stream.send_raw(cid, b"from the reader", txn_id="t-r", timeout=3600)
+                break
+    assert over_http == ["t-r"]
+    history = await bob.history(cid)
+    assert [(e["seq"], decode_ciphertext(e)) for e in history if e["type"] == "message"] == [
+        (sent.seq, b"from the reader")
+    ]
+
+
+async def test_an_e2e_session_sends_through_the_open_stream_it_is_given(
+    msg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, cid = await pair(msg)
+    sessions = {}
+    for name in ["alice", "bob"]:
+        client = await msg.login(f"{name}@kreis.example", device=False)
+        assert client.user_id is not None
+        sessions[name] = E2ESession.for_client(
+            client, DeviceKeys.generate(client.user_id, uuid.uuid4().hex)
+        )
+        await sessions[name].register_device(f"{name}-laptop")
+    alice_e2e, bob_e2e = sessions["alice"], sessions["bob"]
+    alices = alice_e2e.transport.client  # type: ignore[attr-defined]
+    async with reading(alices) as (stream, _):
+        alice_e2e.send_through(stream)
+        no_http(alices, monkeypatch)
+        first = await alice_e2e.send_text(cid, "Übergabe über den Stream")
+        monkeypatch.undo()
+        over_http = counting_http(alices, monkeypatch)
+        alice_e2e.send_through(None)
+        second = await alice_e2e.send_text(cid, "und wieder über HTTP", txn_id="t-http")
+    assert over_http == ["t-http"] and second == first + 1
+    texts: list[str] = []
+    async with bob_e2e.transport.client.events() as bobs:  # type: ignore[attr-defined]
+        while len(texts) < 2:
+            for result in await bob_e2e.handle_event(await bobs.next()):
+                if isinstance(result, DecryptedMessage):
+                    texts.append(result.body)
+    assert texts == ["Übergabe über den Stream", "und wieder über HTTP"]

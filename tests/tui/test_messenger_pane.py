@@ -255,6 +255,15 @@ async def test_sent_message_decrypts_for_the_other_client(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await messenger_online(pilot, app)
+            client = conn_of(app).client
+            over_http: list[str] = []
+            http_send = client.send_raw
+
+            async def counted(cid: str, *args: Any, **kwargs: Any) -> Any:
+                over_http.append(cid)
+                return await http_send(cid, *args, **kwargs)
+
+            client.send_raw = counted  # type: ignore[method-assign]
             await pilot.press("n")
             await pilot.press(*PEER, "enter")
             await until(pilot, lambda: pane_of(app).conversation_id is not None)
@@ -262,6 +271,7 @@ async def test_sent_message_decrypts_for_the_other_client(
             await peer.pump_until(lambda p: "Neue Nachricht" in p.texts())
             [got] = [r for r in peer.results if isinstance(r, DecryptedMessage)]
             assert got.sender_user_id == conn_of(app).user_id and got.sender_verified
+            assert over_http == []  # sent through the open stream
     finally:
         await peer.close()
 
