@@ -1,4 +1,5 @@
-"""Keep the machine out of the tests: no user config, tickets, proxies or MEDBRIDGE_* leak in."""
+"""Keep the machine out of the tests: no user config, tickets, NTLM user files, proxies or
+MEDBRIDGE_* leak in."""
 
 from __future__ import annotations
 
@@ -9,7 +10,19 @@ from pathlib import Path
 import pytest
 
 _KEEP = {"MEDBRIDGE_TEST_PG", "MEDBRIDGE_TEST_REDIS"}
-_PREFIXES = ("MEDBRIDGE_", "KRB5", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+# NTLM_USER_FILE: an in-process lab's NTLM acceptor leaves it set (exlab.auth.handshake), and
+# pyspnego's initiators take credentials from it too: a later Kerberos test without a ticket
+# then logged in over NTLM instead of failing.
+_PREFIXES = (
+    "MEDBRIDGE_",
+    "KRB5",
+    "NTLM_USER_FILE",
+    "LM_COMPAT_LEVEL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+)
 
 
 @pytest.fixture(autouse=True)
