@@ -143,7 +143,7 @@ class MessengerThread:
         import asyncio
 
         from messenger.server.app import create_app
-        from messenger.server.config import Argon2Params, ServerSettings
+        from messenger.server.config import Argon2Params, ServerSettings, metadata_key_path
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         fast = Argon2Params(time_cost=1, memory_cost=8, parallelism=1)
@@ -152,12 +152,24 @@ class MessengerThread:
             blob_dir=self.data_dir / "blobs",
             argon2=fast if self.fast_hashes else Argon2Params(),
         )
+        failed: list[BaseException] = []
+
+        def seed() -> None:
+            try:
+                asyncio.run(
+                    seed_demo_messenger(
+                        self.database_url, settings.argon2, metadata_key_path(settings)
+                    )
+                )
+            except BaseException as exc:  # raised again below, in the caller's thread
+                failed.append(exc)
+
         # Its own thread and loop: the caller may be running an event loop already.
-        seeding = threading.Thread(
-            target=lambda: asyncio.run(seed_demo_messenger(self.database_url, settings.argon2))
-        )
+        seeding = threading.Thread(target=seed, name="demo messenger seed")
         seeding.start()
         seeding.join()
+        if failed:
+            raise failed[0]
         self._server = ServerThread(
             create_app(settings),
             host=self.host,
@@ -181,17 +193,25 @@ class MessengerThread:
         self.stop()
 
 
-async def seed_demo_messenger(database_url: str, argon2: object) -> None:
-    """The demo tenant and its accounts, unless they exist (the file is kept across runs)."""
+async def seed_demo_messenger(
+    database_url: str, argon2: object, metadata_key_file: Path | None = None
+) -> None:
+    """The demo tenant and its accounts, unless they exist (the file is kept across runs).
+
+    A server that ran on the file before sealed the names in it: `metadata_key_file`, the
+    server's key file, lets the seeding read them (it is made here if the server has not).
+    """
     import datetime as dt
 
     from exlab.demo import DEMO_PASSWORD
     from messenger.server.auth import make_hasher
-    from messenger.store import repo, schema
+    from messenger.store import repo, schema, sealing
     from messenger.store.engine import make_engine, sessionmaker
 
     engine = make_engine(database_url)
     try:
+        if metadata_key_file is not None:
+            sealing.attach(engine, sealing.load_keyring(metadata_key_file, create=True))
         await schema.upgrade(engine)
         async with sessionmaker(engine)() as db:
             if await repo.user_by_email(db, DEMO_BRIDGE_USER) is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from bridge.demo import DEMO_START_FOLDER, LabThread, demo_profile
 from exlab.demo import DEMO_PASSWORD
 from med import DelegateSession, MailboxKind
@@ -35,6 +37,25 @@ def test_demo_store_keeps_its_data_across_runs(tmp_path: Path) -> None:
         users = first.lab.users()
     with LabThread(store) as second:
         assert second.lab.users() == users
+
+
+# A traceback from a thread is what the user saw.
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_the_demo_messenger_starts_again_on_the_file_it_left(tmp_path: Path) -> None:
+    """The second `make demo` found names the first run's server had sealed and could not
+    read them without the server's key (a traceback before the TUI)."""
+    from bridge.demo import MessengerThread
+    from messenger.client import MessengerClient
+
+    for _ in range(2):
+        with MessengerThread(tmp_path / "messenger", fast_hashes=True) as chat:
+            client = MessengerClient(chat.url)
+            try:
+                await client.login("assistenz@musterstadt.example", DEMO_PASSWORD)
+                [entry] = await client.directory("chef@musterstadt.example")
+                assert entry["email"] == "chef@musterstadt.example"
+            finally:
+                await client.aclose()
 
 
 async def test_the_demo_tui_opens_on_the_bosss_inbox(tmp_path: Path) -> None:
