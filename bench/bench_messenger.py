@@ -9,6 +9,9 @@ scale-out"), so the numbers compare directly:
   has its stream open can); `latency_1_per_s_http` and `senders_10_flat_out_http` repeat the
   1 msg/s and the flat-out phases with each send an HTTP request, as before;
 - sends into a 2- and a 1,250-member group (interleaved);
+- E2E sends (`E2ESession.send_text`: encrypt, then send) into the 1,250-member group, with
+  the HTTP requests each makes, beside reading that group's member list once (what every
+  E2E send cost before the SDK kept the list between sends);
 - adding the 1,250th member to a group;
 - the server's RSS after the run.
 
@@ -73,6 +76,7 @@ FAST_RATE, FAST_SECONDS = 20.0, 10.0
 FLAT_OUT_SECONDS = 10.0
 CONCURRENT_SECONDS = 5.0
 COST_SENDS = 100
+E2E_SENDS = 50
 ADD_REPEATS = 10
 PAYLOAD = 128  # bytes of "ciphertext" per message; the first 8 carry the send time
 
@@ -511,6 +515,50 @@ async def send_cost_phase(sender: MessengerClient, small: str, big: str) -> dict
     return cost
 
 
+async def e2e_send_phase(base: str, big: str) -> dict[str, Any]:
+    """E2E sends into the 1,250-member group after a first one (which reads every member's
+    devices once; the bench's devices carry no valid signature, so none gets a key)."""
+    import logging
+    import uuid
+
+    from messenger.client.e2e import E2ESession
+    from messenger.crypto import DeviceKeys
+
+    requests: list[str] = []
+
+    class Counting(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            requests.append(f"{request.method} {request.url.path}")
+            return await super().handle_async_request(request)
+
+    client = MessengerClient(base, retries=1, transport=Counting())
+    logging.getLogger("messenger.client.e2e").setLevel(logging.ERROR)  # those devices
+    try:
+        await client.login("u0@bench.example", PASSWORD)
+        assert client.user_id is not None
+        keys = DeviceKeys.generate(client.user_id, uuid.uuid4().hex)
+        session = E2ESession.for_client(client, keys)
+        await session.register_device("bench e2e")
+        await session.send_text(big, "first")
+        requests.clear()
+        times: list[float] = []
+        for i in range(E2E_SENDS):
+            t0 = time.perf_counter()
+            await session.send_text(big, f"message {i}")
+            times.append(time.perf_counter() - t0)
+        result: dict[str, Any] = summary_ms(times)
+        result["http_requests_per_send"] = round(len(requests) / E2E_SENDS, 2)
+        reads: list[float] = []
+        for _ in range(10):
+            t0 = time.perf_counter()
+            await client.conversation(big)
+            reads.append(time.perf_counter() - t0)
+        result["member_list_read_p50_ms"] = round(statistics.median(reads) * 1000, 2)
+        return result
+    finally:
+        await client.aclose()
+
+
 async def add_member_phase(admin: MessengerClient, group: str, newcomer: str) -> dict[str, Any]:
     """Add the 1,250th member to a 1,249-member group (then remove it again), repeatedly."""
     times: list[float] = []
@@ -599,6 +647,8 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
             )
         if wanted("send_cost_2_vs_1250"):
             result["send_cost_2_vs_1250"] = await send_cost_phase(sender, small, big)
+        if wanted("e2e_send_1250"):
+            result["e2e_send_1250"] = await e2e_send_phase(base, big)
         if wanted("add_1250th_member"):
             result["add_1250th_member"] = await add_member_phase(
                 sender, almost_full, users[BIG_GROUP - 1]
@@ -701,6 +751,18 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
             f"{r['send_cost_2_vs_1250']['members_2']['p50_ms']} / "
             f"{r['send_cost_2_vs_1250']['members_1250']['p50_ms']} ms"
         ),
+        "",
+    ),
+    (
+        "E2E send into 1,250 members (SDK): p50; HTTP requests per send",
+        lambda r: (
+            f"{r['e2e_send_1250']['p50_ms']} ms; {r['e2e_send_1250']['http_requests_per_send']}"
+        ),
+        "",
+    ),
+    (
+        "reading the 1,250 members' list (each E2E send did, before): p50",
+        lambda r: f"{r['e2e_send_1250']['member_list_read_p50_ms']} ms",
         "",
     ),
     (

@@ -575,6 +575,10 @@ class E2ESession:
         self._records: dict[DeviceAddress, DeviceRecord] = {}
         self._trust: dict[DeviceAddress, tuple[Trust, str | None]] = {}
         self._outbound: dict[str, _Outbound] = {}
+        # Members as last read, per conversation. A send names the membership change it was
+        # prepared after and the server refuses it if a newer one exists, so a stale list
+        # costs one refused send, never a message to the wrong members.
+        self._rosters: dict[str, Roster] = {}
         self._inbound = SenderKeyStore()
         self._pending: dict[tuple[str, str, str, bytes], list[Mapping[str, Any]]] = {}
         self._max_pending = max_pending
@@ -944,7 +948,10 @@ class E2ESession:
         membership change it was prepared after (the server refuses the message if a newer
         one exists)."""
         now = int(self._clock())
-        roster = await self.transport.conversation_roster(conversation_id)
+        roster = self._rosters.get(conversation_id)
+        if roster is None:
+            roster = await self.transport.conversation_roster(conversation_id)
+            self._rosters[conversation_id] = roster
         devices = await self._member_devices(roster.members)
         current = self._outbound.get(conversation_id)
         audit = await self._audit_now()
@@ -978,8 +985,10 @@ class E2ESession:
         return current.key, current.membership_seq
 
     def rotate(self, conversation_id: str) -> None:
-        """Forget the current sender key; the next send makes and distributes a new one."""
+        """Forget the current sender key and the members it was made for; the next send reads
+        the members, then makes and distributes a new key."""
         self._outbound.pop(conversation_id, None)
+        self._rosters.pop(conversation_id, None)
 
     async def _send(
         self,
@@ -1253,6 +1262,7 @@ class E2ESession:
             # device_list events are live only: after a (re)connect, devices registered while
             # this client was away are unknown, so every list is read afresh at the next send.
             self._devices.clear()
+            self._rosters.clear()
             try:
                 await self.replenish_prekeys()
                 await self._ensure_cross_signing()

@@ -27,6 +27,7 @@ from messenger.client.e2e import (
     E2EResult,
     E2ESession,
     MembershipChange,
+    Roster,
     UndecryptableMessage,
 )
 from messenger.crypto import DeviceKeys, Trust
@@ -177,6 +178,45 @@ async def test_removal_race_the_server_refuses_a_message_prepared_before_a_remov
     assert await carol.session.handle_event({**stored, "type": "message"}) == []
     assert carol.session.waiting() == 1
     assert [type(r) for r in await carol.session.request_missing_keys()] == [UndecryptableMessage]
+
+
+async def test_a_sender_reads_the_members_once_and_a_change_it_missed_costs_one_refusal(
+    ward: dict[str, Device], tmp_path: Path
+) -> None:
+    """The member list is read once, not per send (a group's list runs to 1,250 entries);
+    the server's membership check catches a change the sender has not seen, and the message
+    then reaches the new member too."""
+    alice, bob, carol = ward["alice"], ward["bob"], ward["carol"]
+    cid = (await alice.client.create_conversation("group", [bob.session.user_id]))[
+        "conversation_id"
+    ]
+    reads: list[str] = []
+    refused: list[MembershipChanged] = []
+
+    class Counting(ClientTransport):
+        async def conversation_roster(self, conversation_id: str) -> Roster:
+            reads.append(conversation_id)
+            return await super().conversation_roster(conversation_id)
+
+        async def send_message(self, conversation_id: str, **kw: Any) -> int:
+            try:
+                return await super().send_message(conversation_id, **kw)
+            except MembershipChanged as exc:
+                refused.append(exc)
+                raise
+
+    state = tmp_path / "alice.state"
+    alice.session.save_state(state)
+    sender = E2ESession.load_state(Counting(alice.client), alice.session.keys, state)
+    for text in ("eins", "zwei", "drei"):
+        await sender.send_text(cid, text)
+    assert reads == [cid] and refused == []
+
+    await alice.client.add_members(cid, [carol.session.user_id])  # the sender reads no stream
+    await sender.send_text(cid, "vier")
+    assert len(refused) == 1 and reads == [cid, cid]
+    await carol.pump_until(lambda d: "vier" in d.texts())
+    await bob.pump_until(lambda d: d.texts() == ["eins", "zwei", "drei", "vier"])
 
 
 async def test_membership_changes_arrive_signed_by_the_member_who_made_them(
