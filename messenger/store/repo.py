@@ -747,7 +747,11 @@ async def _add_members(
     statement: Statement | None = None,
 ) -> Appended:
     found = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(user_ids)))}
-    allowed = await visible_tenants(db, actor.tenant_id) if actor else None
+    allowed: set[str] | None = None
+    if actor is not None:
+        allowed = {actor.tenant_id}
+        if {u.tenant_id for u in found.values()} - allowed:  # partners asked only when needed
+            allowed = await visible_tenants(db, actor.tenant_id)
     users: list[User] = []
     for uid in user_ids:
         user = found.get(uid)
@@ -763,9 +767,16 @@ async def _add_members(
         )
     }
     new = [u for u in users if u.id not in existing or not existing[u.id].active]
-    await lock_conversation(db, conv.id)
-    if statement is not None:
-        await check_membership_seen(db, conv.id, statement.after_seq, exactly=True)
+    last = 0
+    if new:
+        # Takes the numbers and locks the row in one statement; a refusal below rolls back both.
+        last, membership_seq = await take_seq(db, conv.id, len(new))
+        if statement is not None:
+            refuse_unseen_membership(membership_seq, statement.after_seq, exactly=True)
+    else:
+        await lock_conversation(db, conv.id)
+        if statement is not None:
+            await check_membership_seen(db, conv.id, statement.after_seq, exactly=True)
     count = await active_member_count(db, conv.id)
     if count + len(new) > MAX_GROUP_MEMBERS:
         raise GroupFull(
@@ -779,8 +790,7 @@ async def _add_members(
     appended = Appended()
     if not new:
         return appended
-    first = await next_seq(db, conv.id, len(new)) - len(new) + 1
-    for seq, user in enumerate(new, start=first):
+    for seq, user in enumerate(new, start=last - len(new) + 1):
         role = "admin" if (user.id == creator_id and conv.kind == "group") else "member"
         mem = existing.get(user.id)
         if mem is None:

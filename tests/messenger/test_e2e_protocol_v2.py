@@ -4,6 +4,7 @@ path, signed membership changes, and the removal race closed by the server's mem
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -217,6 +218,36 @@ async def test_a_sender_reads_the_members_once_and_a_change_it_missed_costs_one_
     assert len(refused) == 1 and reads == [cid, cid]
     await carol.pump_until(lambda d: "vier" in d.texts())
     await bob.pump_until(lambda d: d.texts() == ["eins", "zwei", "drei", "vier"])
+
+
+async def test_an_addition_signed_after_an_older_change_is_refused_and_leaves_no_trace(
+    ward: dict[str, Device],
+) -> None:
+    alice, bob, carol = ward["alice"], ward["bob"], ward["carol"]
+    carol_id = carol.session.user_id
+    cid = (await alice.client.create_conversation("group", [bob.session.user_id]))[
+        "conversation_id"
+    ]
+    seen = (await alice.client.conversation(cid))["membership_seq"]
+    await alice.client.add_members(cid, [carol_id])  # a change after the one alice saw
+    await alice.client.remove_member(cid, carol_id)
+    before = await alice.client.conversation(cid)
+    stale = {
+        "device_id": alice.session.device_id,
+        "after_seq": seen,
+        "signatures": {carol_id: base64.b64encode(bytes(64)).decode()},
+    }
+    with pytest.raises(MembershipChanged):
+        await alice.client.add_members(cid, [carol_id], signed=stale)
+    after = await alice.client.conversation(cid)
+    assert carol_id not in {m["user_id"] for m in after["members"]}
+    assert (after["last_seq"], after["membership_seq"]) == (
+        before["last_seq"],
+        before["membership_seq"],
+    )  # no number taken: the sequence stays gap-free
+    current = {**stale, "after_seq": before["membership_seq"]}
+    added = await alice.client.add_members(cid, [carol_id], signed=current)
+    assert added["added"] == [carol_id] and added["last_seq"] == before["last_seq"] + 1
 
 
 async def test_membership_changes_arrive_signed_by_the_member_who_made_them(
