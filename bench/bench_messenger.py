@@ -119,6 +119,43 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def machine_probe() -> dict[str, float]:
+    """How fast this machine runs Python, and how long waking an idle process takes: a
+    loopback round trip between two processes after 1 s idle and back to back. Machines
+    differ most in the second, and the 1 msg/s phase pays it on every hop (bench → server →
+    its database thread → receivers), so numbers from two machines compare only beside it."""
+    started = time.perf_counter()
+    i = 0
+    while i < 10_000_000:
+        i += 1
+    loop_s = time.perf_counter() - started
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the echoing process
+        ours.close()
+        while data := theirs.recv(64):
+            theirs.send(data)
+        os._exit(0)
+    theirs.close()
+    rtt: dict[float, list[float]] = {1.0: [], 0.0: []}
+    try:
+        for gap, count in ((1.0, 8), (0.0, 200)):
+            for _ in range(count):
+                time.sleep(gap)
+                t0 = time.perf_counter()
+                ours.send(b"x")
+                ours.recv(64)
+                rtt[gap].append(time.perf_counter() - t0)
+    finally:
+        ours.close()
+        os.waitpid(pid, 0)
+    return {
+        "python_loop_10m_s": round(loop_s, 2),
+        "wakeup_rtt_after_idle_ms": round(statistics.median(rtt[1.0]) * 1000, 3),
+        "wakeup_rtt_busy_ms": round(statistics.median(rtt[0.0]) * 1000, 3),
+    }
+
+
 async def seed(url: str, schema_name: str | None) -> dict[str, Any]:
     """A tenant with 1,250 users; u0 (tenant admin) sends, u1…u100 receive, u101…u110 flood;
     the groups are made here, before the server starts (it seals the names at rest)."""
@@ -573,6 +610,7 @@ async def add_member_phase(admin: MessengerClient, group: str, newcomer: str) ->
 async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any]:
     url, schema_name = await database(workdir, pg)
     seeded = await seed(url, schema_name)
+    probe = machine_probe()  # before the server starts: the machine alone
     users: list[str] = seeded["users"]
     proc, base = serve(url, schema_name, redis, workdir)
     profiler = None
@@ -598,6 +636,7 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
             "database": "postgresql+redis" if pg else "sqlite",
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),
+            "machine": probe,
         }
 
         receivers = Receivers(receiver_clients, group)
@@ -797,6 +836,20 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
     )
     lines.append("")
     lines.append(f"Load average (1 min) at start→end of each run, {os.cpu_count()} CPUs: {loads}.")
+    machines = [(n, r["machine"]) for n, r in runs.items() if "machine" in r]
+    if machines:
+        lines.append("")
+        lines.append(
+            "The machine of each run (`machine_probe`): "
+            + "; ".join(
+                f"{n}: a 10M-step Python loop {m['python_loop_10m_s']} s, a loopback round "
+                f"trip between two processes {m['wakeup_rtt_after_idle_ms']} ms after 1 s "
+                f"idle, {m['wakeup_rtt_busy_ms']} ms back to back"
+                for n, m in machines
+            )
+            + ". At 1 msg/s every hop (bench → server → its database thread → receivers) "
+            "starts from idle."
+        )
     return "\n".join(lines)
 
 
