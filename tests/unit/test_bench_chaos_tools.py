@@ -207,3 +207,24 @@ def test_test_times_counts_a_test_slower_only_past_the_ratio_and_half_a_second(
     # fast tripled but by 0.2 s: noise; slow doubled by 2 s: slower
     assert result["slower"] == [{"test": "t::slow", "base_s": 2.0, "now_s": 4.0}]
     assert result["tests_compared"] == 2 and result["only_now"] == 1
+
+
+def test_test_times_compares_nothing_when_a_tree_could_not_run_its_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base revision whose tests fail to import (a package this venv no longer has) once
+    gave "0 slower" from the few tests that ran."""
+    import bench.test_times as test_times
+
+    def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> float:
+        errors = 3 if junit.name == "base.xml" else 0
+        junit.write_text(
+            f'<testsuites><testsuite name="pytest" errors="{errors}">'
+            '<testcase classname="t" name="a" time="1.0"/></testsuite></testsuites>'
+        )
+        return 1.0
+
+    monkeypatch.setattr(test_times, "run_tests", run_tests)
+    monkeypatch.setattr(test_times.subprocess, "run", lambda *a, **k: None)  # no worktree
+    assert test_times.main(["--base", "abc", "tests/x"]) == 1
+    assert "base 3" in capsys.readouterr().err
