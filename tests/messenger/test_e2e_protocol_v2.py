@@ -65,6 +65,28 @@ async def device(msg: Harness, email: str, *, new_user: bool = True, **kw: Any) 
     return Device(client, session)
 
 
+class RefusalsKept(ClientTransport):
+    """Keeps each refusal (MembershipChanged) the server answered a send with."""
+
+    def __init__(self, client: MessengerClient) -> None:
+        super().__init__(client)
+        self.refused: list[MembershipChanged] = []
+
+    async def send_message(self, conversation_id: str, **kw: Any) -> int:
+        try:
+            return await super().send_message(conversation_id, **kw)
+        except MembershipChanged as exc:
+            self.refused.append(exc)
+            raise
+
+
+def reloaded(device: Device, transport: ClientTransport, tmp_path: Path) -> E2ESession:
+    """The device's E2E session, saved and loaded again over another transport."""
+    state = tmp_path / f"{device.session.device_id}.state"
+    device.session.save_state(state)
+    return E2ESession.load_state(transport, device.session.keys, state)
+
+
 @pytest.fixture
 async def ward(msg: Harness) -> AsyncIterator[dict[str, Device]]:
     await msg.tenant("Kreisklinik", "klinik.example")
@@ -148,9 +170,7 @@ async def test_removal_race_the_server_refuses_a_message_prepared_before_a_remov
     await alice.session.send_text(cid, "vorher")
     await carol.pump_until(lambda d: "vorher" in d.texts())
 
-    refused: list[MembershipChanged] = []
-
-    class Racing(ClientTransport):
+    class Racing(RefusalsKept):
         """Alice (group admin) removes carol from another device of hers after the key for
         the next message was shared, before the message reaches the server."""
 
@@ -160,17 +180,11 @@ async def test_removal_race_the_server_refuses_a_message_prepared_before_a_remov
             if not self.raced:
                 self.raced = True
                 await ward["alice"].client.remove_member(conversation_id, carol.session.user_id)
-            try:
-                return await super().send_message(conversation_id, **kw)
-            except MembershipChanged as exc:
-                refused.append(exc)
-                raise
+            return await super().send_message(conversation_id, **kw)
 
-    state = tmp_path / "alice.state"
-    alice.session.save_state(state)
-    racing = E2ESession.load_state(Racing(alice.client), alice.session.keys, state)
-    seq = await racing.send_text(cid, "nach der Entfernung")
-    assert len(refused) == 1  # the first attempt, under the key carol holds, was refused
+    racing = Racing(alice.client)
+    seq = await reloaded(alice, racing, tmp_path).send_text(cid, "nach der Entfernung")
+    assert len(racing.refused) == 1  # the first attempt, under the key carol holds, was refused
     await bob.pump_until(lambda d: "nach der Entfernung" in d.texts())
     history = await alice.client.history(cid)
     assert [e["seq"] for e in history if e["type"] == "message"][-1] == seq
@@ -192,30 +206,21 @@ async def test_a_sender_reads_the_members_once_and_a_change_it_missed_costs_one_
         "conversation_id"
     ]
     reads: list[str] = []
-    refused: list[MembershipChanged] = []
 
-    class Counting(ClientTransport):
+    class Counting(RefusalsKept):
         async def conversation_roster(self, conversation_id: str) -> Roster:
             reads.append(conversation_id)
             return await super().conversation_roster(conversation_id)
 
-        async def send_message(self, conversation_id: str, **kw: Any) -> int:
-            try:
-                return await super().send_message(conversation_id, **kw)
-            except MembershipChanged as exc:
-                refused.append(exc)
-                raise
-
-    state = tmp_path / "alice.state"
-    alice.session.save_state(state)
-    sender = E2ESession.load_state(Counting(alice.client), alice.session.keys, state)
+    counting = Counting(alice.client)
+    sender = reloaded(alice, counting, tmp_path)
     for text in ("eins", "zwei", "drei"):
         await sender.send_text(cid, text)
-    assert reads == [cid] and refused == []
+    assert reads == [cid] and counting.refused == []
 
     await alice.client.add_members(cid, [carol.session.user_id])  # the sender reads no stream
     await sender.send_text(cid, "vier")
-    assert len(refused) == 1 and reads == [cid, cid]
+    assert len(counting.refused) == 1 and reads == [cid, cid]
     await carol.pump_until(lambda d: "vier" in d.texts())
     await bob.pump_until(lambda d: d.texts() == ["eins", "zwei", "drei", "vier"])
 
