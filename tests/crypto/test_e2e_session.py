@@ -147,12 +147,16 @@ async def test_removed_member_gets_no_new_key_and_cannot_read() -> None:
     assert texts((await pump(a, b, c))["bob/D1"]) == ["after"]
 
 
-async def test_rotation_without_membership_event_when_member_list_shrinks() -> None:
+async def test_rotation_after_a_removal_whose_event_the_sender_has_not_handled() -> None:
+    """The sender keeps the member list between sends; the server refuses a message prepared
+    before a removal it stored (membership_seq), and the message goes again under a new key
+    for the members left."""
     hub = Hub(members={"c": ["alice", "bob", "carol"]})
     a, b, c = await client(hub, "alice"), await client(hub, "bob"), await client(hub, "carol")
     await a.send_text("c", "one")
     await pump(a, b, c)
-    hub.members["c"].remove("carol")  # no event delivered to alice
+    hub.remove_member("c", "carol")  # alice has not handled the event
+    hub.take("carol", "D1")  # carol's copy of it
     await a.send_text("c", "two")
     msg = next(e for e in hub.inbox[("bob", "D1")] if e["type"] == "message")
     assert hub.take("carol", "D1") == []  # neither the message nor a key reached carol
