@@ -9,6 +9,7 @@ messenger.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -152,24 +153,13 @@ class MessengerThread:
             blob_dir=self.data_dir / "blobs",
             argon2=fast if self.fast_hashes else Argon2Params(),
         )
-        failed: list[BaseException] = []
-
-        def seed() -> None:
-            try:
-                asyncio.run(
-                    seed_demo_messenger(
-                        self.database_url, settings.argon2, metadata_key_path(settings)
-                    )
-                )
-            except BaseException as exc:  # raised again below, in the caller's thread
-                failed.append(exc)
-
-        # Its own thread and loop: the caller may be running an event loop already.
-        seeding = threading.Thread(target=seed, name="demo messenger seed")
-        seeding.start()
-        seeding.join()
-        if failed:
-            raise failed[0]
+        # Its own thread and loop: the caller may be running an event loop already. A
+        # failure is raised here, in the caller's thread (`result()`).
+        seeding = seed_demo_messenger(
+            self.database_url, settings.argon2, metadata_key_path(settings)
+        )
+        with ThreadPoolExecutor(1, thread_name_prefix="demo messenger seed") as pool:
+            pool.submit(asyncio.run, seeding).result()
         self._server = ServerThread(
             create_app(settings),
             host=self.host,
