@@ -99,11 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             base_wall = run_tests(base_tree, Path(scratch) / "base.xml", pytest_args)
             now_wall = run_tests(ROOT, Path(scratch) / "now.xml", pytest_args)
-            broken = {
-                name: errors(Path(scratch) / f"{name}.xml")
-                for name in ("base", "now")
-                if errors(Path(scratch) / f"{name}.xml")
-            }
+            counted = {name: errors(Path(scratch) / f"{name}.xml") for name in ("base", "now")}
+            broken = {name: count for name, count in counted.items() if count}
             if broken:
                 print(
                     "test_times: tests that could not run (collection or set-up errors): "
