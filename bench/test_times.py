@@ -29,11 +29,12 @@ DEFAULT_BASE = "3e68398"
 MIN_EXTRA_S = 0.5
 
 
-def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> float:
-    """Run pytest in `tree` (its own code first on sys.path); wall seconds."""
+def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> tuple[float, int]:
+    """Run pytest in `tree` (its own code first on sys.path); wall seconds and pytest's exit
+    code."""
     started = time.perf_counter()
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    subprocess.run(
+    done = subprocess.run(
         [*command, f"--junitxml={junit}", *pytest_args],
         cwd=tree,
         check=False,
@@ -42,7 +43,7 @@ def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> float:
         # would otherwise import the code the venv was installed from, not this tree's.
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree)},
     )
-    return time.perf_counter() - started
+    return time.perf_counter() - started, done.returncode
 
 
 def durations(junit: Path) -> dict[str, float]:
@@ -56,10 +57,20 @@ def durations(junit: Path) -> dict[str, float]:
     return times
 
 
+def trouble(junit: Path, exit_code: int) -> str | None:
+    """Why a tree's run cannot be compared, or None: tests that could not run (collection or
+    set-up errors: the base revision may need a package this venv no longer has, 3e68398
+    imports aiosqlite), or pytest ending other than with passed and failed tests (a test id
+    the tree lacks is a usage error, exit code 4, and no report). A comparison of the few
+    that ran, or of none, would say nothing."""
+    if exit_code not in (0, 1):
+        return f"pytest exited with {exit_code}"
+    count = errors(junit)
+    return f"{count} could not run (collection or set-up errors)" if count else None
+
+
 def errors(junit: Path) -> int:
-    """Tests that could not run (collection or set-up errors): the base revision may need a
-    package this venv no longer has (3e68398 imports aiosqlite), and a comparison of the few
-    that ran would say nothing."""
+    """The errors a JUnit report counts."""
     root = ElementTree.parse(junit).getroot()
     if root is None:
         return 0
@@ -97,14 +108,15 @@ def main(argv: list[str] | None = None) -> int:
             check=True,
         )
         try:
-            base_wall = run_tests(base_tree, Path(scratch) / "base.xml", pytest_args)
-            now_wall = run_tests(ROOT, Path(scratch) / "now.xml", pytest_args)
-            counted = {name: errors(Path(scratch) / f"{name}.xml") for name in ("base", "now")}
-            broken = {name: count for name, count in counted.items() if count}
+            base_wall, base_exit = run_tests(base_tree, Path(scratch) / "base.xml", pytest_args)
+            now_wall, now_exit = run_tests(ROOT, Path(scratch) / "now.xml", pytest_args)
+            runs = {"base": base_exit, "now": now_exit}
+            found = {name: trouble(Path(scratch) / f"{name}.xml", rc) for name, rc in runs.items()}
+            broken = {name: why for name, why in found.items() if why}
             if broken:
                 print(
-                    "test_times: tests that could not run (collection or set-up errors): "
-                    + ", ".join(f"{n} {c}" for n, c in broken.items())
+                    "test_times: "
+                    + "; ".join(f"{name}: {why}" for name, why in broken.items())
                     + "; no comparison (run that tree's tests to see why)",
                     file=sys.stderr,
                 )
@@ -114,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                 durations(Path(scratch) / "now.xml"),
                 args.threshold,
             )
+            if not result["tests_compared"]:
+                print("test_times: no test passed in both trees; no comparison", file=sys.stderr)
+                return 1
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(base_tree)],

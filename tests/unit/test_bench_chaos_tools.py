@@ -216,15 +216,53 @@ def test_test_times_compares_nothing_when_a_tree_could_not_run_its_tests(
     gave "0 slower" from the few tests that ran."""
     import bench.test_times as test_times
 
-    def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> float:
+    def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> tuple[float, int]:
         errors = 3 if junit.name == "base.xml" else 0
         junit.write_text(
             f'<testsuites><testsuite name="pytest" errors="{errors}">'
             '<testcase classname="t" name="a" time="1.0"/></testsuite></testsuites>'
         )
-        return 1.0
+        return 1.0, 1
 
     monkeypatch.setattr(test_times, "run_tests", run_tests)
     monkeypatch.setattr(test_times.subprocess, "run", lambda *a, **k: None)  # no worktree
     assert test_times.main(["--base", "abc", "tests/x"]) == 1
-    assert "base 3" in capsys.readouterr().err
+    assert "base: 3 could not run" in capsys.readouterr().err
+
+
+def test_test_times_compares_nothing_when_pytest_refused_the_test_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A test id the base lacks (a parameter added since) is a usage error: pytest exits
+    with 4 and runs nothing in either tree. That once printed "0 slower" and exit code 0."""
+    import bench.test_times as test_times
+
+    def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> tuple[float, int]:
+        # pytest still writes a report, with no test and no error in it
+        junit.write_text('<testsuites><testsuite name="pytest" errors="0" tests="0"/></testsuites>')
+        return 1.0, 4
+
+    monkeypatch.setattr(test_times, "run_tests", run_tests)
+    monkeypatch.setattr(test_times.subprocess, "run", lambda *a, **k: None)
+    assert test_times.main(["--base", "abc", "tests/x.py::t[new]"]) == 1
+    err = capsys.readouterr().err
+    assert "base: pytest exited with 4" in err and "now: pytest exited with 4" in err
+
+
+def test_test_times_with_no_test_passed_in_both_trees_compares_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bench.test_times as test_times
+
+    def run_tests(tree: Path, junit: Path, pytest_args: list[str]) -> tuple[float, int]:
+        name = "old" if junit.name == "base.xml" else "new"  # no test in common
+        junit.write_text(
+            '<testsuites><testsuite name="pytest" errors="0">'
+            f'<testcase classname="t" name="{name}" time="1.0"/></testsuite></testsuites>'
+        )
+        return 1.0, 0
+
+    monkeypatch.setattr(test_times, "run_tests", run_tests)
+    monkeypatch.setattr(test_times.subprocess, "run", lambda *a, **k: None)
+    assert test_times.main(["--base", "abc", "tests/x"]) == 1
+    assert "no test passed in both trees" in capsys.readouterr().err
