@@ -623,7 +623,10 @@ class MessengerConnection:
 
     async def start_direct(self, email: str) -> str:
         """The direct conversation with the person at `email` (made if there is none)."""
-        found = [e for e in await self.client.directory(email) if e.get("email") == email]
+        wanted = email.lower()  # addresses are typed in any case
+        found = [
+            e for e in await self.client.directory(email) if str(e.get("email")).lower() == wanted
+        ]
         if not found:
             raise MessengerError(f"{email} is not in the messenger's directory")
         peer = str(found[0]["user_id"])

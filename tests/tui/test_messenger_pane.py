@@ -276,6 +276,39 @@ async def test_sent_message_decrypts_for_the_other_client(
         await peer.close()
 
 
+async def test_a_new_chat_with_an_address_not_found_keeps_what_was_typed_and_says_why(
+    build_app: Callable[..., MedApp], chat_server: Harness, tmp_path: Path
+) -> None:
+    """The dialog once closed on any refusal (a toast said why): the typed address was lost,
+    and the letters typed next went to the pane's keys ("n" opened the dialog again)."""
+    from tui.screens.dialogs import PromptScreen
+
+    app, peer = await open_chat_with_peer(build_app, chat_server, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await messenger_online(pilot, app)
+            pane = pane_of(app)
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+            await pilot.press(*"nobody", "enter")  # not an address: refused in the dialog
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, PromptScreen)
+            assert "Enter an e-mail address" in screen_text(app)
+            dialog_input = app.screen.query_one(Input)
+            dialog_input.value = "niemand@musterstadt.example"
+            await pilot.press("enter")  # an address the directory does not know
+            await until(pilot, lambda: "is not in the messenger's" in screen_text(app))
+            assert isinstance(app.screen, PromptScreen)
+            assert app.screen.query_one(Input).value == "niemand@musterstadt.example"
+            assert pane.conversation_id is None
+            app.screen.query_one(Input).value = PEER.upper()  # typed in capitals
+            await pilot.press("enter")
+            await until(pilot, lambda: pane.conversation_id is not None)
+            assert not isinstance(app.screen, PromptScreen)
+    finally:
+        await peer.close()
+
+
 _ = asyncio  # the tests run on pytest-asyncio's loop
 
 

@@ -490,14 +490,23 @@ class ChatPane(Vertical):
             chosen,
         )
 
-    def action_new_chat(self) -> None:
+    def action_new_chat(self, email: str = "", error: str = "") -> None:
         from tui.screens.dialogs import PromptScreen
 
         def chosen(email: str | None) -> None:
             if email:
                 self._start_direct(email)
 
-        self.app.push_screen(PromptScreen("Chat with (address):", _non_empty), chosen)
+        self.app.push_screen(
+            PromptScreen(
+                "Chat with (address):",
+                _an_address,
+                value=email,
+                placeholder="name@example.org",
+                error=error,
+            ),
+            chosen,
+        )
 
     @work(group="chat-send", exit_on_error=False)
     async def _start_direct(self, email: str) -> None:
@@ -506,8 +515,8 @@ class ChatPane(Vertical):
             return
         try:
             cid = await conn.start_direct(email.strip())
-        except MessengerError as exc:
-            self.notify(str(exc), title="Messenger", severity="error")
+        except MessengerError as exc:  # asked again, with what was typed, to correct it
+            self.action_new_chat(email, f"{exc} (Esc: cancel).")
             return
         self.open_conversation(cid)
         self.show_conversations()
@@ -655,6 +664,14 @@ def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError("Enter something (Esc: cancel).")
     return text.strip()
+
+
+def _an_address(text: str) -> str:
+    email = text.strip()
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or " " in email:
+        raise ValueError("Enter an e-mail address, such as name@example.org (Esc: cancel).")
+    return email
 
 
 def _free_name(folder: Path, name: str) -> Path:

@@ -22,7 +22,7 @@ DIALOG_CSS = """
 }
 {name} Horizontal { height: auto; margin-top: 1; }
 {name} Button { margin-right: 2; }
-{name} .error { color: $error; }
+{name} .error { color: $error; width: 100%; }  /* wraps: a long reason is read whole */
 """
 
 
@@ -68,13 +68,17 @@ class PromptScreen(ModalScreen[T | None], Generic[T]):
         value: str = "",
         placeholder: str = "",
         password: bool = False,
+        error: str = "",
     ) -> None:
+        """`value` and `error`: asked again after the value was refused later (by a server),
+        with what was typed and why."""
         super().__init__()
         self.question = question
         self.parse = parse
         self.value = value
         self.placeholder = placeholder
         self.password = password
+        self.error = error
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -82,7 +86,7 @@ class PromptScreen(ModalScreen[T | None], Generic[T]):
             yield Input(
                 self.value, placeholder=self.placeholder, password=self.password, id="prompt-input"
             )
-            yield Label("", classes="error", id="prompt-error")
+            yield Label(self.error, classes="error", id="prompt-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
