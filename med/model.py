@@ -160,6 +160,13 @@ class Address:
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
 
+    @property
+    def looks_valid(self) -> bool:
+        """Shaped like an address (local@domain.tld, no spaces): what is refused before any
+        server is asked; whether it exists is the server's answer."""
+        local, _, domain = self.email.partition("@")
+        return bool(local) and "." in domain and " " not in self.email
+
 
 @dataclass(frozen=True, slots=True)
 class Mailbox:

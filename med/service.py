@@ -1507,8 +1507,7 @@ def _check_kind_fits(item: Item, folder: Folder) -> None:
 
 def _check_addresses(addresses: Sequence[Address]) -> None:
     for addr in addresses:
-        local, _, domain = addr.email.partition("@")
-        if not local or "." not in domain or " " in addr.email:
+        if not addr.looks_valid:
             raise InvalidInput(f"{addr.email!r} is not an e-mail address.")
 
 

@@ -146,12 +146,7 @@ def format_addresses(addresses: tuple[Address, ...]) -> str:
 
 def _addresses(text: str) -> tuple[Address, ...]:
     """Complete-looking addresses only, so a half-typed one does not stop the server save."""
-    out: list[Address] = []
-    for address in parse_addresses(text):
-        local, _, domain = address.email.partition("@")
-        if local and "." in domain and " " not in address.email:
-            out.append(address)
-    return tuple(out)
+    return tuple(a for a in parse_addresses(text) if a.looks_valid)
 
 
 class DraftStore:

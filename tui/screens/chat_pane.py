@@ -20,6 +20,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
+from med.model import Address
 from messenger.client import MessengerError
 from messenger.client.content import File, Location, Voice
 from tui import messages as msg
@@ -668,8 +669,7 @@ def _non_empty(text: str) -> str:
 
 def _an_address(text: str) -> str:
     email = text.strip()
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email:
+    if not Address(email).looks_valid:
         raise ValueError("Enter an e-mail address, such as name@example.org (Esc: cancel).")
     return email
 
