@@ -14,6 +14,7 @@ from tests.tui.fakeorg import CHEF, FakeOrg
 from tui.app import MedApp
 from tui.screens import compose as compose_module
 from tui.screens.compose import ComposeScreen, ReviewScreen
+from tui.screens.dialogs import ConfirmScreen
 from tui.screens.mail import MailScreen
 
 SIZE = (140, 36)
@@ -202,6 +203,14 @@ async def test_kept_drafts_can_be_discarded_from_the_compose_choice(
         await pilot.press("c")
         await settle(pilot)
         await pilot.press("down", "d")  # the kept draft, below "New message"
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)  # a slip of the finger loses nothing
+        await pilot.press("n")
+        await settle(pilot)
+        assert len(app.drafts.all()) == 1 and len(drafts_in(org, CHEF_DRAFTS)) == 1
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
         await settle(pilot)
         assert app.drafts.all() == []
         assert drafts_in(org, CHEF_DRAFTS) == []  # gone from the server's Drafts too

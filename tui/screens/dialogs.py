@@ -22,7 +22,8 @@ DIALOG_CSS = """
 }
 {name} Horizontal { height: auto; margin-top: 1; }
 {name} Button { margin-right: 2; }
-{name} .error { color: $error; width: 100%; }  /* wraps: a long reason is read whole */
+{name} Label { width: 100%; }  /* wraps: a long question or reason is read whole */
+{name} .error { color: $error; }
 """
 
 
@@ -121,13 +122,16 @@ class ChoiceScreen(ModalScreen[T | None], Generic[T]):
         *,
         remove: Callable[[T], bool] | None = None,
         remove_hint: str = "",
+        remove_question: Callable[[T], str | None] | None = None,
     ) -> None:
-        """`remove(value)` (bound to d and Delete) drops a choice when it returns True."""
+        """`remove(value)` (bound to d and Delete) drops a choice when it returns True; with
+        `remove_question`, only after a yes to the question it gives (None: no question)."""
         super().__init__()
         self.title_text = title
         self.choices = list(choices)
         self.on_remove = remove
         self.remove_hint = remove_hint
+        self.remove_question = remove_question
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -146,8 +150,18 @@ class ChoiceScreen(ModalScreen[T | None], Generic[T]):
             return
         option = options.get_option_at_index(index)
         value = self.choices[int(option.id or 0)][1]
-        if self.on_remove(value):
-            options.remove_option_at_index(index)
+        remove = self.on_remove
+        question = self.remove_question(value) if self.remove_question else None
+        if question is None:
+            if remove(value):
+                options.remove_option_at_index(index)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and remove(value):
+                options.remove_option_at_index(options.get_option_index(option.id or ""))
+
+        self.app.push_screen(ConfirmScreen(question, yes="Discard"), answered)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         index = int(event.option.id or 0)

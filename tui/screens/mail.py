@@ -1103,6 +1103,12 @@ class MailScreen(AssistantActions, MedScreen[None]):
                     choices,
                     remove=discard,
                     remove_hint="d discards the highlighted draft",
+                    remove_question=lambda d: (
+                        None
+                        if d is fresh
+                        else f"Discard the draft {d.subject or '(no subject)'!r}, here and "
+                        "in the Drafts folder?"
+                    ),
                 ),
                 chosen,
             )
