@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
-from sqlalchemy import Executable, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Executable, Row, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.concurrency import run_in_threadpool
 
 from messenger.server import bots
@@ -203,6 +204,35 @@ _SENDER = (
 )
 _SENDER_BY_TOKEN = _SENDER.where(Session.token_hash == bindparam("token_hash"))
 _SENDER_BY_SESSION = _SENDER.where(Session.id == bindparam("session_id"))
+_SENDERS_BY_SESSION = _SENDER.where(Session.id.in_(bindparam("session_ids", expanding=True)))
+
+
+# session id, revoked at, created at, user id, kind, user disabled, tenant disabled
+_SenderRow = Row[str, dt.datetime | None, dt.datetime, str, str, bool, bool]
+
+
+def _check_sender_row(row: _SenderRow | None, state: AppState) -> None:
+    if row is None:
+        raise ApiError(401, "unknown or expired token")
+    _, revoked_at, created_at, _, kind, user_disabled, tenant_disabled = row
+    _refuse_ended(revoked_at is not None, user_disabled, tenant_disabled, kind, created_at, state)
+
+
+async def ended_sessions(
+    conn: AsyncConnection, session_ids: Collection[str], state: AppState
+) -> dict[str, ApiError]:
+    """The sessions among these that can no longer send, each with its 401: the check of
+    `stream_sender`, made once for a batch of stream sends in the batch's own transaction
+    (`GroupCommit`), so a session ended after its stream opened still cannot send."""
+    rows = await conn.execute(_SENDERS_BY_SESSION, {"session_ids": sorted(session_ids)})
+    found = {row[0]: row for row in rows}
+    ended: dict[str, ApiError] = {}
+    for session_id in session_ids:
+        try:
+            _check_sender_row(found.get(session_id), state)
+        except ApiError as exc:
+            ended[session_id] = exc
+    return ended
 
 
 async def _sender(
@@ -210,10 +240,9 @@ async def _sender(
 ) -> Sender:
     async with state.reads.connect() as conn:
         row = (await conn.execute(statement, params)).first()
-    if row is None:
-        raise ApiError(401, "unknown or expired token")
-    session_id, revoked_at, created_at, user_id, kind, user_disabled, tenant_disabled = row
-    _refuse_ended(revoked_at is not None, user_disabled, tenant_disabled, kind, created_at, state)
+    _check_sender_row(row, state)
+    assert row is not None
+    session_id, _, _, user_id, kind, _, _ = row
     if kind == "bot":
         async with state.sessions() as db:
             await bots.authorise(
@@ -236,8 +265,9 @@ async def current_sender(request: Request, state: State) -> Sender:
 
 
 async def stream_sender(state: AppState, session_id: str, route: str) -> Sender:
-    """`current_sender` for a request made over an open stream (its session already known):
-    a session ended since the stream opened is refused here, not only when the stream closes."""
+    """`current_sender` for a bot's request made over an open stream (its session already
+    known): its scopes and rate limits are checked per request. A person's stream sends are
+    checked in their batch instead (`ended_sessions`)."""
     return await _sender(state, _SENDER_BY_SESSION, {"session_id": session_id}, "POST", route)
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from messenger.server.wire import route_conversation
 from messenger.store.sends import PendingSend, SendOutcome, append_messages
@@ -34,6 +34,12 @@ MAX_BATCH = 64
 class _Waiting:
     send: PendingSend
     answer: asyncio.Future[SendOutcome]
+    session_id: str | None = None  # checked in the batch (`check_sessions`)
+
+
+#: The sessions among these that can no longer send, each with its error (read on the batch's
+#: connection, in its transaction).
+SessionCheck = Callable[[AsyncConnection, set[str]], Awaitable[Mapping[str, Exception]]]
 
 
 class GroupCommit:
@@ -43,17 +49,24 @@ class GroupCommit:
         self,
         engine: AsyncEngine,
         publish: Callable[[list[dict[str, Any]]], Awaitable[None]],
+        check_sessions: SessionCheck | None = None,
     ) -> None:
         self._engine = engine
         self._publish_items = publish
+        self._check_sessions = check_sessions
         self._queues: dict[str, list[_Waiting]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._publishing: dict[str, asyncio.Task[None]] = {}
 
-    async def send(self, conversation_id: str, send: PendingSend) -> SendOutcome:
-        """Queue a send and wait for its outcome (its error is raised here)."""
+    async def send(
+        self, conversation_id: str, send: PendingSend, *, session_id: str | None = None
+    ) -> SendOutcome:
+        """Queue a send and wait for its outcome (its error is raised here). With `session_id`,
+        the batch first checks that the session may still send (one statement for the batch,
+        not one round trip per send)."""
         answer: asyncio.Future[SendOutcome] = asyncio.get_running_loop().create_future()
-        self._queues.setdefault(conversation_id, []).append(_Waiting(send, answer))
+        waiting = _Waiting(send, answer, session_id)
+        self._queues.setdefault(conversation_id, []).append(waiting)
         if conversation_id not in self._workers:
             self._workers[conversation_id] = asyncio.create_task(self._drain(conversation_id))
         outcome = await answer
@@ -93,9 +106,15 @@ class GroupCommit:
                     waiting.answer.set_exception(RuntimeError("the server is stopping"))
 
     async def _commit(self, conversation_id: str, batch: list[_Waiting]) -> None:
+        ended: Mapping[str, Exception] = {}
         try:
             async with self._engine.begin() as conn:  # commits at the end
-                outcomes = await append_messages(conn, conversation_id, [w.send for w in batch])
+                sessions = {w.session_id for w in batch if w.session_id is not None}
+                if sessions and self._check_sessions is not None:
+                    ended = await self._check_sessions(conn, sessions)
+                going = [w for w in batch if w.session_id not in ended]
+                sends = [w.send for w in going]
+                outcomes = await append_messages(conn, conversation_id, sends) if sends else []
         except Exception as exc:
             for waiting in batch:
                 if not waiting.answer.done():
@@ -104,9 +123,13 @@ class GroupCommit:
         items = [route_conversation(o.event) for o in outcomes if o.event is not None]
         if items:
             self._publish(conversation_id, items)
-        for waiting, outcome in zip(batch, outcomes, strict=True):
+        for waiting, outcome in zip(going, outcomes, strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(outcome)
+        for waiting in batch:
+            refusal = ended.get(waiting.session_id or "")
+            if refusal is not None and not waiting.answer.done():
+                waiting.answer.set_exception(refusal)
 
     def _publish(self, conversation_id: str, items: list[dict[str, Any]]) -> None:
         """Publish after the conversation's previous batch, without holding up the next."""

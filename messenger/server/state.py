@@ -42,7 +42,11 @@ class AppState:
     replay_slots: asyncio.Semaphore = field(init=False)  # settings.stream_replays_at_once
 
     def __post_init__(self) -> None:
-        self.sends = GroupCommit(self.engine, self.publish)
+        from messenger.server.auth import ended_sessions  # auth needs this module first
+
+        self.sends = GroupCommit(
+            self.engine, self.publish, lambda conn, ids: ended_sessions(conn, ids, self)
+        )
         self.replay_slots = asyncio.Semaphore(self.settings.stream_replays_at_once)
         self.reads = (
             self.engine

@@ -185,3 +185,40 @@ async def test_a_repeat_is_answered_before_membership_is_checked(msg: Harness) -
     await anna.remove_member(cid, anna.user_id)  # she leaves
     again = await anna.send_raw(cid, b"vor dem Gehen", txn_id="last-words")
     assert again.duplicate and (again.message_id, again.seq) == (first.message_id, first.seq)
+
+
+async def test_a_batch_checks_its_senders_sessions_at_once_and_refuses_only_the_ended(
+    msg: Harness,
+) -> None:
+    """Stream sends carry their session, checked in the batch's transaction: one statement
+    for the batch; a send whose session ended is refused and takes no number or claim."""
+    members, cid = await group(msg, 2)
+    checked: list[set[str]] = []
+    ended = PermissionError("this session has ended")
+
+    async def check(conn: Any, session_ids: set[str]) -> dict[str, Exception]:
+        checked.append(set(session_ids))
+        return {"s-ended": ended} if "s-ended" in session_ids else {}
+
+    async def publish(items: list[dict[str, Any]]) -> None:
+        return None
+
+    sends = GroupCommit(msg.engine, publish, check)
+    anna, ben = members
+    start = (await ben.history(cid))[-1]["seq"]
+    # Queued before the conversation's worker starts: one batch.
+    answers = await asyncio.gather(
+        sends.send(cid, pending(anna, msg, "a1"), session_id="s-anna"),
+        sends.send(cid, pending(anna, msg, "a2"), session_id="s-anna"),
+        sends.send(cid, pending(ben, msg, "b1"), session_id="s-ended"),
+        sends.send(cid, pending(anna, msg, "a3")),  # over HTTP: checked before it queued
+        return_exceptions=True,
+    )
+    await sends.stop()
+    assert answers[2] is ended
+    stored = [a for i, a in enumerate(answers) if i != 2]
+    assert sorted(a.result["seq"] for a in stored) == [start + 1, start + 2, start + 3]
+    assert checked == [{"s-anna", "s-ended"}]  # one statement for the batch
+    # Ben's transaction id was not claimed: the same send goes through once he may send.
+    again = await GroupCommit(msg.engine, publish).send(cid, pending(ben, msg, "b1"))
+    assert again.result["seq"] == start + 4 and not again.duplicate

@@ -203,9 +203,11 @@ async def store_message(
     ciphertext_b64: str,
     attachment_ids: list[str],
     membership_seq: int | None,
+    *,
+    session_to_check: str | None = None,
 ) -> dict[str, Any]:
     """A send's answer (`seq`, `duplicate`, ...) or its error; one path for a send over HTTP
-    and one made over the stream."""
+    and one made over the stream (whose session the batch checks: `session_to_check`)."""
     started = time.perf_counter()
     refusal: Exception | None = None
     try:
@@ -225,7 +227,7 @@ async def store_message(
         now=state.now(),
         refusal=refusal,
     )
-    outcome = await state.sends.send(cid, pending)
+    outcome = await state.sends.send(cid, pending, session_id=session_to_check)
     assert outcome.result is not None
     if outcome.duplicate:
         state.metrics.duplicates.inc()

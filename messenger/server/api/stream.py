@@ -79,9 +79,12 @@ class StreamConnection:
         session_id: str,
         since: dict[str, int],
         to_device_since: int,
+        *,
+        bot: bool = False,
     ) -> None:
         self.ws = ws
         self.state = state
+        self.bot = bot
         self.user_id = user_id
         self.device_id = device_id
         self.session_id = session_id
@@ -355,16 +358,20 @@ class StreamConnection:
         headers: dict[str, str]
         try:
             send = StreamSend.model_validate(data)
-            sender = await stream_sender(self.state, self.session_id, SEND_ROUTE)
+            if self.bot:  # scopes and rate limits, per request
+                await stream_sender(self.state, self.session_id, SEND_ROUTE)
             result = await store_message(
                 self.state,
                 send.conversation_id,
-                sender.user_id,
+                self.user_id,
                 self.device_id,
                 send.txn_id,
                 send.ciphertext,
                 send.attachment_ids,
                 send.membership_seq,
+                # A session ended since the stream opened is refused in the send's batch,
+                # not only when the stream closes (a bot's was checked just now).
+                session_to_check=None if self.bot else self.session_id,
             )
             return {"type": "sent", "txn_id": send.txn_id, **result}
         except ValidationError as exc:
@@ -468,6 +475,7 @@ async def stream(ws: WebSocket) -> None:
         caller.session.id,
         hello.since,
         hello.to_device_since,
+        bot=caller.user.kind == "bot",
     )
     state.hub.attach(conn, active)
     state.metrics.connections.inc()
