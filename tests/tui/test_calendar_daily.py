@@ -9,11 +9,13 @@ from datetime import date, timedelta
 
 from textual.widgets import Checkbox, Input, Select, SelectionList
 
+from med import DelegateSession
 from med.model import BusyStatus, Event, ResponseType, Sensitivity
 from tests.tui.conftest import settle
 from tests.tui.fakeorg import NOW, FakeOrg
 from tests.tui.test_calendar_flows import SIZE, fill, open_calendar
-from tui.app import MedApp
+from tui.app import MedApp, make_app
+from tui.config import TuiConfig
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from tui.screens.event_form import EventFormScreen
 from tui.widgets.context_bar import ContextBar
@@ -233,3 +235,25 @@ async def test_declines_proposing_a_new_time(
     ((_, response, (start, end)),) = org.proposals
     assert response is ResponseType.DECLINE
     assert (start.date(), start.hour, end - start) == (day, 9, timedelta(minutes=90))
+
+
+async def test_a_new_appointment_late_in_the_evening_starts_at_23_and_ends_at_midnight(
+    session: DelegateSession, config: TuiConfig, org: FakeOrg
+) -> None:
+    """Its default start was the next full hour: after 23:00 that is hour 24, and pressing n
+    ended the TUI with a ValueError (seen in CI at 23:04)."""
+    late = NOW.replace(hour=23, minute=30)
+    app = make_app(session, config, clock=lambda: late)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_calendar(pilot, app)
+        await pilot.press("n")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, EventFormScreen)
+        assert form.query_one("#e-start", Input).value == "23:00"
+        assert form.query_one("#e-end", Input).value == "00:00"
+        fill(form, subject="Spätdienst", date=f"{late:%Y-%m-%d}")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        (made,) = [i for i in org.items.values() if i.subject == "Spätdienst"]
+        assert isinstance(made, Event) and made.end - made.start == timedelta(hours=1)

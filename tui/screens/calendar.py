@@ -464,7 +464,9 @@ class CalendarScreen(MedScreen[None]):
             return
         tz = self.medapp.now().tzinfo
         assert tz is not None
-        default = start or datetime.combine(self.day, time(max(self.medapp.now().hour + 1, 8)), tz)
+        # The next full hour, from 08:00, at the latest 23:00 (after 23:00 the next hour is 24).
+        hour = min(max(self.medapp.now().hour + 1, 8), 23)
+        default = start or datetime.combine(self.day, time(hour), tz)
 
         def done(edit: EventEdit | None) -> None:
             if edit is not None:
