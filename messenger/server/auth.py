@@ -211,11 +211,13 @@ _SENDERS_BY_SESSION = _SENDER.where(Session.id.in_(bindparam("session_ids", expa
 _SenderRow = Row[str, dt.datetime | None, dt.datetime, str, str, bool, bool]
 
 
-def _check_sender_row(row: _SenderRow | None, state: AppState) -> None:
+def _check_sender_row(row: _SenderRow | None, state: AppState) -> _SenderRow:
+    """The row of a session that may still send; else its 401."""
     if row is None:
         raise ApiError(401, "unknown or expired token")
     _, revoked_at, created_at, _, kind, user_disabled, tenant_disabled = row
     _refuse_ended(revoked_at is not None, user_disabled, tenant_disabled, kind, created_at, state)
+    return row
 
 
 async def ended_sessions(
@@ -240,9 +242,7 @@ async def _sender(
 ) -> Sender:
     async with state.reads.connect() as conn:
         row = (await conn.execute(statement, params)).first()
-    _check_sender_row(row, state)
-    assert row is not None
-    session_id, _, _, user_id, kind, _, _ = row
+    session_id, _, _, user_id, kind, _, _ = _check_sender_row(row, state)
     if kind == "bot":
         async with state.sessions() as db:
             await bots.authorise(
