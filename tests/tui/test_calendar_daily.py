@@ -13,11 +13,10 @@ from med import DelegateSession
 from med.model import BusyStatus, Event, ResponseType, Sensitivity
 from tests.tui.conftest import settle
 from tests.tui.fakeorg import NOW, FakeOrg
-from tests.tui.test_calendar_flows import SIZE, fill, open_calendar
+from tests.tui.test_calendar_flows import SIZE, fill, new_event_form, open_calendar
 from tui.app import MedApp, make_app
 from tui.config import TuiConfig
 from tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
-from tui.screens.event_form import EventFormScreen
 from tui.widgets.context_bar import ContextBar
 
 
@@ -94,10 +93,7 @@ async def test_the_dialog_sets_all_day_private_reminder_show_as_and_categories(
     app = build_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_calendar(pilot, app)
-        await pilot.press("n")
-        await settle(pilot)
-        form = app.screen
-        assert isinstance(form, EventFormScreen)
+        form = await new_event_form(pilot, app)
         fill(
             form, subject="Klausur", date="2026-11-27", reminder="60", categories="Kreistag, Intern"
         )
@@ -246,10 +242,7 @@ async def test_a_new_appointment_late_in_the_evening_starts_at_23_and_ends_at_mi
     app = make_app(session, config, clock=lambda: late)
     async with app.run_test(size=SIZE) as pilot:
         await open_calendar(pilot, app)
-        await pilot.press("n")
-        await settle(pilot)
-        form = app.screen
-        assert isinstance(form, EventFormScreen)
+        form = await new_event_form(pilot, app)
         assert form.query_one("#e-start", Input).value == "23:00"
         assert form.query_one("#e-end", Input).value == "00:00"
         fill(form, subject="Spätdienst", date=f"{late:%Y-%m-%d}")

@@ -28,6 +28,15 @@ async def open_calendar(pilot: object, app: MedApp) -> CalendarScreen:
     return screen
 
 
+async def new_event_form(pilot: object, app: MedApp) -> EventFormScreen:
+    """`n` in the open calendar: the new appointment's form."""
+    await pilot.press("n")  # type: ignore[attr-defined]
+    await settle(pilot)
+    form = app.screen
+    assert isinstance(form, EventFormScreen)
+    return form
+
+
 def fill(screen: object, **values: str) -> None:
     for name, value in values.items():
         screen.query_one(f"#e-{name}", Input).value = value  # type: ignore[attr-defined]
@@ -40,10 +49,7 @@ async def test_recurring_meeting_in_chefs_calendar_then_one_occurrence_moved(
     async with app.run_test(size=SIZE) as pilot:
         cal = await open_calendar(pilot, app)
         assert cal.name_of(cal.active or "") == "Dr. Anna Berg"
-        await pilot.press("n")
-        await settle(pilot)
-        form = app.screen
-        assert isinstance(form, EventFormScreen)
+        form = await new_event_form(pilot, app)
         fill(
             form,
             subject="Budgetrunde",
