@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -562,6 +562,35 @@ async def take_seq(
     return int(row[0]), int(row[1] or 0)
 
 
+async def take_membership_seq(
+    db: AsyncSession, conversation_id: str, count: int, seen: int | None
+) -> int:
+    """`next_seq` for membership changes: the last number taken also becomes the
+    conversation's latest membership change, in the same statement. With `seen`, the change
+    is refused (MembershipChanged) unless the latest change was exactly the one the client
+    saw; the caller's transaction, which then rolls back, gives the numbers back."""
+    taken = Conversation.last_seq + count
+    latest = func.coalesce(Conversation.membership_seq, 0)
+    recorded = taken if seen is None else case((latest == seen, taken), else_=latest)
+    row = (
+        await db.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(last_seq=taken, membership_seq=recorded)
+            .returning(Conversation.last_seq, Conversation.membership_seq)
+            # The session's copy takes the stored values: evaluated in Python, the second
+            # column would be computed from the first one's new value.
+            .execution_options(synchronize_session="fetch")
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such conversation")
+    last, current = int(row[0]), int(row[1] or 0)
+    if current != last:  # left as it was: not the change the client saw
+        refuse_unseen_membership(current, seen, exactly=True)
+    return last
+
+
 _TAKE_SEQ = (
     update(Conversation)
     .where(Conversation.id == bindparam("cid"))
@@ -598,12 +627,40 @@ async def membership(db: AsyncSession, conversation_id: str, user_id: str) -> Me
     return await db.get(Membership, (conversation_id, user_id))
 
 
+async def conversation_and_membership(
+    db: AsyncSession, conversation_id: str, user_id: str
+) -> tuple[Conversation | None, Membership | None]:
+    """The conversation and the user's membership of it (None where missing): one statement,
+    where two lookups cost a round trip each on every route that acts in a conversation."""
+    row = (
+        await db.execute(
+            select(Conversation, Membership)
+            .outerjoin(
+                Membership,
+                and_(Membership.conversation_id == Conversation.id, Membership.user_id == user_id),
+            )
+            .where(Conversation.id == conversation_id)
+        )
+    ).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
 async def conversation_for_member(
     db: AsyncSession, user: User, conversation_id: str, *, allow_left: bool = False
 ) -> tuple[Conversation, Membership]:
     """The conversation if the user is (or, with allow_left, was) a member; else NotFound."""
-    conv = await db.get(Conversation, conversation_id)
-    mem = await membership(db, conversation_id, user.id) if conv else None
+    conv, mem = await conversation_and_membership(db, conversation_id, user.id)
+    return await as_member(db, conv, mem, allow_left=allow_left)
+
+
+async def as_member(
+    db: AsyncSession,
+    conv: Conversation | None,
+    mem: Membership | None,
+    *,
+    allow_left: bool = False,
+) -> tuple[Conversation, Membership]:
+    """`conversation_for_member`'s checks on a conversation and membership already read."""
     if conv is None or mem is None or (not mem.active and not allow_left):
         raise NotFound("no such conversation")
     await check_conversation_open(db, conv)
@@ -746,7 +803,20 @@ async def _add_members(
     creator_id: str | None = None,
     statement: Statement | None = None,
 ) -> Appended:
-    found = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(user_ids)))}
+    # The users and their memberships of this conversation (rejoining is an update), at once.
+    found: dict[str, User] = {}
+    existing: dict[str, Membership] = {}
+    for candidate, its_membership in await db.execute(
+        select(User, Membership)
+        .outerjoin(
+            Membership,
+            and_(Membership.user_id == User.id, Membership.conversation_id == conv.id),
+        )
+        .where(User.id.in_(user_ids))
+    ):
+        found[candidate.id] = candidate
+        if its_membership is not None:
+            existing[candidate.id] = its_membership
     allowed: set[str] | None = None
     if actor is not None:
         allowed = {actor.tenant_id}
@@ -758,21 +828,13 @@ async def _add_members(
         if user is None or user.disabled or (allowed is not None and user.tenant_id not in allowed):
             raise NotFound("no such user")
         users.append(user)
-    existing = {
-        m.user_id: m
-        for m in await db.scalars(
-            select(Membership).where(
-                Membership.conversation_id == conv.id, Membership.user_id.in_(user_ids)
-            )
-        )
-    }
     new = [u for u in users if u.id not in existing or not existing[u.id].active]
     last = 0
     if new:
         # Takes the numbers and locks the row in one statement; a refusal below rolls back both.
-        last, membership_seq = await take_seq(db, conv.id, len(new))
-        if statement is not None:
-            refuse_unseen_membership(membership_seq, statement.after_seq, exactly=True)
+        last = await take_membership_seq(
+            db, conv.id, len(new), statement.after_seq if statement else None
+        )
     else:
         await lock_conversation(db, conv.id)
         if statement is not None:
@@ -816,7 +878,6 @@ async def _add_members(
         )
         db.add(event)
         appended.events.append(event)
-        conv.membership_seq = seq
     await db.flush()
     return appended
 
@@ -846,9 +907,7 @@ async def remove_member(
     mem = await membership(db, conv.id, user_id)
     if mem is None or not mem.active:
         raise NotFound("no such member")
-    seq = await next_seq(db, conv.id)
-    if statement is not None:
-        await check_membership_seen(db, conv.id, statement.after_seq, exactly=True)
+    seq = await take_membership_seq(db, conv.id, 1, statement.after_seq if statement else None)
     mem.active, mem.left_seq = False, seq
     event = Event(
         conversation_id=conv.id,
@@ -863,7 +922,6 @@ async def remove_member(
         },
         created_at=now,
     )
-    conv.membership_seq = seq
     db.add(event)
     await db.flush()
     return Appended([event])

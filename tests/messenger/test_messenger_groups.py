@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 import pytest
 from messenger_harness import Harness, next_of
+from sqlalchemy import event
 
 from messenger.client import Forbidden, GroupFull, NotFound, decode_ciphertext
 from messenger.store import repo
-from messenger.store.models import MAX_GROUP_MEMBERS, Conversation, Tenant
+from messenger.store.errors import MembershipChanged
+from messenger.store.models import MAX_GROUP_MEMBERS, Conversation, Tenant, User
 
 
 async def test_a_group_takes_1250_members_and_refuses_the_1251st(msg: Harness) -> None:
@@ -161,3 +166,50 @@ async def test_member_added_while_connected_receives_live_from_then_on(msg: Harn
     )
     assert decode_ciphertext(message) == b"welcome"
     assert message["seq"] == added["seq"] + 1
+
+
+async def test_a_membership_change_numbers_itself_in_one_statement_and_refuses_a_stale_one(
+    msg: Harness,
+) -> None:
+    """Adding reads the users and their memberships at once, and one UPDATE both takes the
+    number and records it as the latest membership change; a change signed against an older
+    one takes no number."""
+    await msg.tenant("Kreis", "kreis.example")
+    anna = await msg.member("anna@kreis.example")
+    bert = await msg.member("bert@kreis.example")
+    cleo = await msg.member("cleo@kreis.example")
+    assert anna.user_id and bert.user_id and cleo.user_id
+    cid = (await anna.create_conversation("group", [bert.user_id]))["conversation_id"]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()[:3]))
+
+    async with msg.sessions() as db:
+        actor = await db.get(User, anna.user_id)
+        conv, mem = await repo.conversation_and_membership(db, cid, anna.user_id)
+        assert actor and conv and mem and mem.role == "admin"
+        before = conv.last_seq
+        event.listen(msg.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            added = await repo.add_members(db, conv, actor, [cleo.user_id], msg.clock())
+        finally:
+            event.remove(msg.engine.sync_engine, "before_cursor_execute", seen)
+        (joined,) = added.events
+        # The session's copy follows the UPDATE: no reload, no second UPDATE of the row.
+        assert joined.seq == conv.last_seq == conv.membership_seq == before + 1
+        assert [s for s in statements if "conversations" in s] == ["UPDATE conversations SET"]
+        assert statements[0].startswith("SELECT users.id") and statements[1].startswith("UPDATE")
+        stale = repo.Statement(mem.conversation_id, before, {})
+        with pytest.raises(MembershipChanged):
+            await repo.remove_member(db, conv, actor, cleo.user_id, msg.clock(), statement=stale)
+        await db.rollback()
+    after = await anna.conversation(cid)
+    assert (after["last_seq"], after["membership_seq"]) == (before, before)  # rolled back whole
+    await anna.add_members(cid, [cleo.user_id])
+    signature = base64.b64encode(bytes(64)).decode()  # checked by the members' clients
+    current = {"device_id": anna.device_id, "after_seq": before + 1, "signature": signature}
+    await anna.remove_member(cid, cleo.user_id, signed=current)
+    gone = await anna.conversation(cid)
+    assert cleo.user_id not in {m["user_id"] for m in gone["members"]}
+    assert gone["last_seq"] == gone["membership_seq"] == before + 2

@@ -165,15 +165,15 @@ async def _conversation_to_manage(
     The instance administrator is a tenant admin of their own tenant only here: instance
     administration acts on tenants, never inside another tenant's conversations.
     """
-    conv = await db.get(Conversation, cid)
+    conv, mem = await repo.conversation_and_membership(db, cid, caller.user.id)
     if (
         conv is not None
         and conv.kind == "managed"
         and caller.user.role in ("tenant_admin", "instance_admin")
         and caller.user.tenant_id == conv.tenant_id
     ):
-        return conv, await repo.membership(db, cid, caller.user.id)
-    return await repo.conversation_for_member(db, caller.user, cid)
+        return conv, mem
+    return await repo.as_member(db, conv, mem)
 
 
 @router.post("/{cid}/messages")
