@@ -19,6 +19,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from messenger.sizes import human_size
 from messenger.store.errors import (
@@ -563,7 +564,7 @@ async def take_seq(
 
 
 async def take_membership_seq(
-    db: AsyncSession, conversation_id: str, count: int, seen: int | None
+    db: AsyncSession, conv: Conversation, count: int, seen: int | None
 ) -> int:
     """`next_seq` for membership changes: the last number taken also becomes the
     conversation's latest membership change, in the same statement. With `seen`, the change
@@ -575,17 +576,20 @@ async def take_membership_seq(
     row = (
         await db.execute(
             update(Conversation)
-            .where(Conversation.id == conversation_id)
+            .where(Conversation.id == conv.id)
             .values(last_seq=taken, membership_seq=recorded)
             .returning(Conversation.last_seq, Conversation.membership_seq)
-            # The session's copy takes the stored values: evaluated in Python, the second
-            # column would be computed from the first one's new value.
-            .execution_options(synchronize_session="fetch")
+            # The session's copy takes the stored values below: SQLAlchemy's own sync would
+            # evaluate the SET clauses in Python one after the other, in no fixed order, and
+            # could compute the second from the first one's new value.
+            .execution_options(synchronize_session=False)
         )
     ).first()
     if row is None:
         raise NotFound("no such conversation")
     last, current = int(row[0]), int(row[1] or 0)
+    set_committed_value(conv, "last_seq", last)  # as read: no UPDATE of its own at flush
+    set_committed_value(conv, "membership_seq", row[1])
     if current != last:  # left as it was: not the change the client saw
         refuse_unseen_membership(current, seen, exactly=True)
     return last
@@ -833,7 +837,7 @@ async def _add_members(
     if new:
         # Takes the numbers and locks the row in one statement; a refusal below rolls back both.
         last = await take_membership_seq(
-            db, conv.id, len(new), statement.after_seq if statement else None
+            db, conv, len(new), statement.after_seq if statement else None
         )
     else:
         await lock_conversation(db, conv.id)
@@ -907,7 +911,7 @@ async def remove_member(
     mem = await membership(db, conv.id, user_id)
     if mem is None or not mem.active:
         raise NotFound("no such member")
-    seq = await take_membership_seq(db, conv.id, 1, statement.after_seq if statement else None)
+    seq = await take_membership_seq(db, conv, 1, statement.after_seq if statement else None)
     mem.active, mem.left_seq = False, seq
     event = Event(
         conversation_id=conv.id,
