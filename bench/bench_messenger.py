@@ -78,6 +78,7 @@ CONCURRENT_SECONDS = 5.0
 COST_SENDS = 100
 E2E_SENDS = 50
 ADD_REPEATS = 10
+IDLE_SECONDS = 40.0  # longer than one stream re-check (30 s ± 20 %), so each stream has one
 PAYLOAD = 128  # bytes of "ciphertext" per message; the first 8 carry the send time
 
 # Goals of the issue, per workload (both databases).
@@ -450,6 +451,25 @@ async def latency_phase(
     }, samples
 
 
+async def idle_phase(pid: int, streams: int, seconds: float) -> dict[str, Any]:
+    """Server CPU while the receivers' streams are open and nothing is sent: what a node pays
+    per connected device for staying in touch (session checks, periodic catch-up)."""
+    load = load_average()
+    cpu = cpu_seconds(pid)
+    await asyncio.sleep(seconds)
+    used = cpu_seconds(pid) - cpu
+    per_stream_per_s = used / seconds / streams
+    return {
+        "streams": streams,
+        "seconds": seconds,
+        "server_cpu_s": round(used, 3),
+        "cpu_ms_per_stream_per_minute": round(per_stream_per_s * 60_000, 3),
+        # A whole CPU spent on this alone, at the per-stream rate measured.
+        "streams_per_cpu": round(1 / per_stream_per_s) if per_stream_per_s else None,
+        "load_1min": load,
+    }
+
+
 async def flat_out_phase(
     base: str, pid: int, receivers: Receivers, senders: list[Send], group: str
 ) -> tuple[dict[str, Any], list[float]]:
@@ -645,6 +665,13 @@ async def run(workdir: Path, pg: str | None, redis: str | None) -> dict[str, Any
         # The phases only, not the set-up; and only now that `serve` has replaced its
         # interpreter before serving (py-spy would not follow that).
         profiler = profile(proc.pid, "postgresql" if pg else "sqlite")
+        if wanted("idle_streams"):
+            activity = await pg_activity(pg, schema_name)
+            result["idle_streams"] = await idle_phase(proc.pid, RECEIVERS, IDLE_SECONDS)
+            if activity:  # the database's work for 100 connected devices doing nothing
+                result["idle_streams"]["postgresql"] = pg_rates(
+                    activity, await pg_activity(pg, schema_name), IDLE_SECONDS
+                )
         activity = await pg_activity(pg, schema_name)
         started = time.perf_counter()
         own = SendingStream(sender)
@@ -808,6 +835,14 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
         "adding the 1,250th member: p50",
         lambda r: f"{r['add_1250th_member']['p50_ms']} ms",
         "≤ 20 ms",
+    ),
+    (
+        "100 open streams, nothing sent: server CPU per stream and minute (streams per CPU)",
+        lambda r: (
+            f"{r['idle_streams']['cpu_ms_per_stream_per_minute']} ms "
+            f"({r['idle_streams']['streams_per_cpu']:,})"
+        ),
+        "",
     ),
     ("server RSS after the run", lambda r: f"{r['server_rss_mb']['rss_mb']} MB", "≤ 120 MB"),
 ]

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from messenger.server import errors, portal, webhooks
 from messenger.server.alarms import scheduler as alarm_scheduler
 from messenger.server.api import router
-from messenger.server.api.stream import close_ended_streams
+from messenger.server.api.stream import close_ended_streams, recheck_streams
 from messenger.server.auth import make_hasher
 from messenger.server.blobs import BlobStore
 from messenger.server.clientip import parse_networks
@@ -95,13 +95,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
             scheduler(state.sessions, state.blobs, state.now, settings.purge_interval, count)
         )
         watcher = asyncio.create_task(close_ended_streams(state))
+        rechecker = asyncio.create_task(recheck_streams(state))
         hooks = asyncio.create_task(webhooks.run(state))
         alarming = asyncio.create_task(alarm_scheduler(state, settings.alarm_interval))
         log.info("messenger server ready node=%s", settings.node_name)
         try:
             yield
         finally:
-            for task in (purger, watcher, alarming, hooks):
+            for task in (purger, watcher, rechecker, alarming, hooks):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

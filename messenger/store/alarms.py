@@ -806,6 +806,37 @@ async def deliveries_for_device(
     return [(a, r, k) for a, r, k in rows]
 
 
+async def open_rounds(
+    conn: AsyncConnection, device_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Per device, the rounds of the open alarms it was alarmed with and its user has not
+    answered (`deliveries_for_device` for many devices, without the alarms themselves)."""
+    out: dict[str, dict[str, int]] = {}
+    devices = sorted(set(device_ids))
+    for start in range(0, len(devices), 500):
+        rows = await conn.execute(
+            select(AlarmKey.device_id, AlarmRecipient.alarm_id, AlarmRecipient.rounds)
+            .join(
+                AlarmRecipient,
+                and_(
+                    AlarmRecipient.alarm_id == AlarmKey.alarm_id,
+                    AlarmRecipient.user_id == AlarmKey.user_id,
+                ),
+            )
+            .join(Alarm, Alarm.id == AlarmKey.alarm_id)
+            .where(
+                AlarmKey.device_id.in_(devices[start : start + 500]),
+                AlarmRecipient.rounds > 0,
+                AlarmRecipient.acknowledged_at.is_(None),
+                AlarmRecipient.declined_at.is_(None),
+                Alarm.state.in_(OPEN_STATES),
+            )
+        )
+        for device_id, alarm_id, rounds in rows:
+            out.setdefault(device_id, {})[alarm_id] = int(rounds)
+    return out
+
+
 async def keys_for(db: AsyncSession, alarm_id: str, user_ids: Sequence[str]) -> list[AlarmKey]:
     rows = await db.scalars(
         select(AlarmKey).where(AlarmKey.alarm_id == alarm_id, AlarmKey.user_id.in_(user_ids))

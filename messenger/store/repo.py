@@ -1013,17 +1013,60 @@ async def sync_candidates(
     return out
 
 
-async def session_valid(db: AsyncSession, session_id: str, device_id: str) -> bool:
-    """Whether a stream may stay open: session not revoked, user enabled, device present."""
-    row = (
-        await db.execute(
-            select(Session.revoked_at, User.disabled, Device.removed_at)
-            .join(User, User.id == Session.user_id)
-            .join(Device, Device.id == device_id)
-            .where(Session.id == session_id)
-        )
-    ).first()
-    return row is not None and row[0] is None and not row[1] and row[2] is None
+@dataclass
+class Horizons:
+    """What the database holds for a node's streams, read in a few statements for all of them:
+    per user, each membership with its conversation's last number; per device, the last
+    to-device number (`stream_horizons`)."""
+
+    memberships: dict[str, list[MembershipEnd]] = field(default_factory=dict)
+    to_device: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MembershipEnd:
+    conversation_id: str
+    active: bool
+    joined_seq: int
+    left_seq: int | None
+    last_seq: int
+
+
+_MEMBERSHIP_ENDS = (
+    select(
+        Membership.user_id,
+        Membership.conversation_id,
+        Membership.active,
+        Membership.joined_seq,
+        Membership.left_seq,
+        Conversation.last_seq,
+    )
+    .join(Conversation, Conversation.id == Membership.conversation_id)
+    .where(Membership.user_id.in_(bindparam("users", expanding=True)))
+)
+_TO_DEVICE_ENDS = (
+    select(ToDevice.device_id, func.max(ToDevice.seq))
+    .where(ToDevice.device_id.in_(bindparam("devices", expanding=True)))
+    .group_by(ToDevice.device_id)
+)
+
+
+async def stream_horizons(
+    conn: AsyncConnection, user_ids: Sequence[str], device_ids: Sequence[str]
+) -> Horizons:
+    """`Horizons` of these users and devices (500 to a statement)."""
+    out = Horizons()
+    users, devices = sorted(set(user_ids)), sorted(set(device_ids))
+    for start in range(0, len(users), 500):
+        rows = await conn.execute(_MEMBERSHIP_ENDS, {"users": users[start : start + 500]})
+        for user_id, cid, active, joined, left, last in rows:
+            out.memberships.setdefault(user_id, []).append(
+                MembershipEnd(cid, bool(active), int(joined), left, int(last))
+            )
+    for start in range(0, len(devices), 500):
+        ends = await conn.execute(_TO_DEVICE_ENDS, {"devices": devices[start : start + 500]})
+        out.to_device.update((device_id, int(seq)) for device_id, seq in ends)
+    return out
 
 
 # -- idempotency -----------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from messenger_harness import Harness, next_of
 
 from messenger.client import Unauthenticated
+from messenger.server.api.stream import StreamConnection
 from messenger.store import repo
 from messenger.store.models import Conversation, Tenant, User
 
@@ -55,3 +57,42 @@ async def test_membership_change_made_outside_the_server_reaches_open_streams(
             await db.commit()
         removed = await next_of(stream, "membership", timeout=5)
     assert removed["action"] == "removed"
+
+
+async def test_only_a_stream_the_database_has_more_for_catches_up(
+    msg: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node's recheck reads what its streams could be missing at once; a stream with
+    nothing missing costs no catch-up (each stream once ran its own every interval)."""
+    kreis = await msg.tenant("Kreis", "kreis.example")
+    anna = await msg.member("anna@kreis.example")
+    bert = await msg.member("bert@kreis.example")
+    assert anna.user_id and bert.user_id
+    cid = (await anna.create_conversation("group", [bert.user_id]))["conversation_id"]
+    await anna.send_raw(cid, b"seen by both")
+    caught_up: list[str] = []
+    original = StreamConnection.catch_up
+
+    async def counted(self: StreamConnection) -> None:
+        caught_up.append(self.user_id)
+        await original(self)
+
+    monkeypatch.setattr(StreamConnection, "catch_up", counted)
+    async with anna.events() as a_stream, bert.events() as b_stream:
+        await next_of(a_stream, "synced")
+        await next_of(b_stream, "synced")
+        caught_up.clear()  # the replays on connecting
+        await asyncio.sleep(1.0)  # five rechecks
+        assert caught_up == []
+        async with msg.sessions() as db:  # as an admin tool does, telling no server
+            tenant = await db.get(Tenant, kreis)
+            assert tenant
+            managed, _ = await repo.create_conversation(
+                db, None, tenant, "managed", "Leitstelle", [bert.user_id], msg.clock()
+            )
+            await db.commit()
+        added = await next_of(b_stream, "membership", timeout=5)
+        assert added["conversation_id"] == managed.id
+        await asyncio.sleep(0.5)
+    assert set(caught_up) == {bert.user_id}
+    assert len(caught_up) <= 2  # once it has the change, bert's stream is not behind any more
