@@ -440,16 +440,20 @@ async def close_ended_streams(state: AppState) -> None:
 
 
 async def recheck_streams(state: AppState) -> None:
-    """Every `stream_recheck_interval`: catch up the node's streams for which the database
-    holds what nobody published (an admin tool on a node without Redis, a lost pub/sub
-    message). Three statements for all of the node's streams decide which ones; only those
-    run a catch-up, where every stream once ran its own each interval (four statements and
-    some 7 ms of the node's CPU per stream, the most of what an idle stream cost)."""
-    interval = state.settings.stream_recheck_interval
+    """Within every `stream_recheck_interval`: catch up the node's streams for which the
+    database holds what nobody published (an admin tool on a node without Redis, a lost
+    pub/sub message). Three statements for all of the node's streams decide which ones; only
+    those run a catch-up, where every stream once ran its own each interval (four statements
+    and some 7 ms of the node's CPU per stream, the most of what an idle stream cost)."""
+    # A stream is behind what the database held at the previous look, half an interval ago:
+    # what was committed since may still be on its way (under load, every stream is a few
+    # events short at any instant, and all would catch up at once for nothing).
+    previous: tuple[repo.Horizons, dict[str, dict[str, int]]] | None = None
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(state.settings.stream_recheck_interval / 2)
         streams = [s for s in state.hub.subscribers() if isinstance(s, StreamConnection)]
         if not streams:
+            previous = None
             continue
         try:
             async with state.reads.connect() as conn:
@@ -460,13 +464,16 @@ async def recheck_streams(state: AppState) -> None:
         except (SQLAlchemyError, OSError) as exc:
             log.warning("cannot recheck open streams (%s)", type(exc).__name__)
             continue
-        for stream in streams:
-            if stream.behind(
-                horizons.memberships.get(stream.user_id, []),
-                horizons.to_device.get(stream.device_id, 0),
-                rounds.get(stream.device_id, {}),
-            ):
-                stream.push({"resync": True})
+        if previous is not None:
+            then, rounds_then = previous
+            for stream in streams:
+                if stream.behind(
+                    then.memberships.get(stream.user_id, []),
+                    then.to_device.get(stream.device_id, 0),
+                    rounds_then.get(stream.device_id, {}),
+                ):
+                    stream.push({"resync": True})
+        previous = horizons, rounds
 
 
 async def _hello(ws: WebSocket, state: AppState) -> Hello | None:
