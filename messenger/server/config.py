@@ -69,6 +69,8 @@ class ServerSettings:
     stream_preauth_limit: int = 256
     stream_hello_bytes: int = 1024 * 1024
     stream_hello_timeout: float = 5.0
+    # Within this time, what nobody published (an admin tool without Redis, a lost pub/sub
+    # message) reaches open streams: the node looks twice per interval (stream.recheck_streams).
     stream_recheck_interval: float = 30.0
     login: LoginLimits = field(default_factory=LoginLimits)
     # A session ends this long after login; streams of ended sessions close within
