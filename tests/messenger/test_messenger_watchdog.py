@@ -19,6 +19,18 @@ def server_options() -> dict[str, Any]:
     return {"stream_recheck_interval": 0.2}
 
 
+async def managed_group_made_outside(msg: Harness, tenant_id: str, member: str) -> Conversation:
+    """As the admin CLI makes one: in the database, telling no server."""
+    async with msg.sessions() as db:
+        tenant = await db.get(Tenant, tenant_id)
+        assert tenant
+        conv, _ = await repo.create_conversation(
+            db, None, tenant, "managed", "Leitstelle", [member], msg.clock()
+        )
+        await db.commit()
+    return conv
+
+
 async def test_disabling_a_user_elsewhere_closes_the_stream(msg: Harness) -> None:
     await msg.tenant("Kreis", "kreis.example")
     anna = await msg.member("anna@kreis.example")
@@ -41,13 +53,7 @@ async def test_membership_change_made_outside_the_server_reaches_open_streams(
     assert bert.user_id
     async with bert.events() as stream:
         await next_of(stream, "synced")
-        async with msg.sessions() as db:
-            tenant = await db.get(Tenant, kreis)
-            assert tenant
-            conv, _ = await repo.create_conversation(
-                db, None, tenant, "managed", "Leitstelle", [bert.user_id], msg.clock()
-            )
-            await db.commit()
+        conv = await managed_group_made_outside(msg, kreis, bert.user_id)
         added = await next_of(stream, "membership", timeout=5)
         assert (added["conversation_id"], added["user_id"]) == (conv.id, bert.user_id)
         async with msg.sessions() as db:
@@ -82,15 +88,9 @@ async def test_only_a_stream_the_database_has_more_for_catches_up(
         await next_of(a_stream, "synced")
         await next_of(b_stream, "synced")
         caught_up.clear()  # the replays on connecting
-        await asyncio.sleep(1.0)  # five rechecks
+        await asyncio.sleep(1.0)  # ten looks
         assert caught_up == []
-        async with msg.sessions() as db:  # as an admin tool does, telling no server
-            tenant = await db.get(Tenant, kreis)
-            assert tenant
-            managed, _ = await repo.create_conversation(
-                db, None, tenant, "managed", "Leitstelle", [bert.user_id], msg.clock()
-            )
-            await db.commit()
+        managed = await managed_group_made_outside(msg, kreis, bert.user_id)
         added = await next_of(b_stream, "membership", timeout=5)
         assert added["conversation_id"] == managed.id
         await asyncio.sleep(0.5)
