@@ -35,7 +35,7 @@ from messenger.store.models import (
     User,
     new_id,
 )
-from messenger.store.repo import charge_user, refund_users
+from messenger.store.repo import charge_user, in_slices, refund_users
 
 LEVELS = ("info", "urgent", "alarm", "panic")
 OPEN_STATES = ("raised", "notifying", "exhausted")
@@ -783,6 +783,15 @@ async def status_json(db: AsyncSession, alarm: Alarm) -> dict[str, Any]:
     }
 
 
+# An alarm a recipient was alarmed with (a round sent) and has not answered, still open.
+_UNANSWERED = (
+    AlarmRecipient.rounds > 0,
+    AlarmRecipient.acknowledged_at.is_(None),
+    AlarmRecipient.declined_at.is_(None),
+    Alarm.state.in_(OPEN_STATES),
+)
+
+
 async def deliveries_for_device(
     db: AsyncSession, user_id: str, device_id: str
 ) -> list[tuple[Alarm, AlarmRecipient, AlarmKey]]:
@@ -794,13 +803,7 @@ async def deliveries_for_device(
             AlarmKey,
             and_(AlarmKey.alarm_id == Alarm.id, AlarmKey.device_id == device_id),
         )
-        .where(
-            AlarmRecipient.user_id == user_id,
-            AlarmRecipient.rounds > 0,
-            AlarmRecipient.acknowledged_at.is_(None),
-            AlarmRecipient.declined_at.is_(None),
-            Alarm.state.in_(OPEN_STATES),
-        )
+        .where(AlarmRecipient.user_id == user_id, *_UNANSWERED)
         .order_by(Alarm.created_at)
     )
     return [(a, r, k) for a, r, k in rows]
@@ -812,8 +815,7 @@ async def open_rounds(
     """Per device, the rounds of the open alarms it was alarmed with and its user has not
     answered (`deliveries_for_device` for many devices, without the alarms themselves)."""
     out: dict[str, dict[str, int]] = {}
-    devices = sorted(set(device_ids))
-    for start in range(0, len(devices), 500):
+    for devices in in_slices(sorted(set(device_ids))):
         rows = await conn.execute(
             select(AlarmKey.device_id, AlarmRecipient.alarm_id, AlarmRecipient.rounds)
             .join(
@@ -824,13 +826,7 @@ async def open_rounds(
                 ),
             )
             .join(Alarm, Alarm.id == AlarmKey.alarm_id)
-            .where(
-                AlarmKey.device_id.in_(devices[start : start + 500]),
-                AlarmRecipient.rounds > 0,
-                AlarmRecipient.acknowledged_at.is_(None),
-                AlarmRecipient.declined_at.is_(None),
-                Alarm.state.in_(OPEN_STATES),
-            )
+            .where(AlarmKey.device_id.in_(devices), *_UNANSWERED)
         )
         for device_id, alarm_id, rounds in rows:
             out.setdefault(device_id, {})[alarm_id] = int(rounds)

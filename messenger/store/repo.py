@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -385,17 +385,23 @@ async def set_tenant_disabled(db: AsyncSession, tenant: Tenant, disabled: bool) 
     await db.flush()
 
 
+IN_LIST_SIZE = 500  # ids per IN (...) of one statement: bounds its parameters on every database
+
+
+def in_slices(ids: Sequence[str]) -> Iterator[list[str]]:
+    """The ids in lists of at most `IN_LIST_SIZE`, one statement each."""
+    for start in range(0, len(ids), IN_LIST_SIZE):
+        yield list(ids[start : start + IN_LIST_SIZE])
+
+
 async def valid_sessions(
     db: AsyncSession | AsyncConnection, session_ids: Sequence[str], issued_after: dt.datetime
 ) -> set[str]:
     """Those of the sessions that may keep a stream open (not ended, expired, or belonging to
     a disabled user, a disabled tenant or a removed device)."""
     out: set[str] = set()
-    ids = list(session_ids)
-    for start in range(0, len(ids), 500):
-        rows = await db.execute(
-            _VALID_SESSIONS, {"ids": ids[start : start + 500], "issued_after": issued_after}
-        )
+    for ids in in_slices(list(session_ids)):
+        rows = await db.execute(_VALID_SESSIONS, {"ids": ids, "issued_after": issued_after})
         out.update(row[0] for row in rows)
     return out
 
@@ -1054,17 +1060,17 @@ _TO_DEVICE_ENDS = (
 async def stream_horizons(
     conn: AsyncConnection, user_ids: Sequence[str], device_ids: Sequence[str]
 ) -> Horizons:
-    """`Horizons` of these users and devices (500 to a statement)."""
+    """`Horizons` of these users and devices (`in_slices`)."""
     out = Horizons()
     users, devices = sorted(set(user_ids)), sorted(set(device_ids))
-    for start in range(0, len(users), 500):
-        rows = await conn.execute(_MEMBERSHIP_ENDS, {"users": users[start : start + 500]})
+    for some_users in in_slices(users):
+        rows = await conn.execute(_MEMBERSHIP_ENDS, {"users": some_users})
         for user_id, cid, active, joined, left, last in rows:
             out.memberships.setdefault(user_id, []).append(
                 MembershipEnd(cid, bool(active), int(joined), left, int(last))
             )
-    for start in range(0, len(devices), 500):
-        ends = await conn.execute(_TO_DEVICE_ENDS, {"devices": devices[start : start + 500]})
+    for some_devices in in_slices(devices):
+        ends = await conn.execute(_TO_DEVICE_ENDS, {"devices": some_devices})
         out.to_device.update((device_id, int(seq)) for device_id, seq in ends)
     return out
 

@@ -455,12 +455,11 @@ async def recheck_streams(state: AppState) -> None:
         if not streams:
             previous = None
             continue
+        devices = [s.device_id for s in streams]
         try:
             async with state.reads.connect() as conn:
-                horizons = await repo.stream_horizons(
-                    conn, [s.user_id for s in streams], [s.device_id for s in streams]
-                )
-                rounds = await alarms.open_rounds(conn, [s.device_id for s in streams])
+                horizons = await repo.stream_horizons(conn, [s.user_id for s in streams], devices)
+                rounds = await alarms.open_rounds(conn, devices)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("cannot recheck open streams (%s)", type(exc).__name__)
             continue
