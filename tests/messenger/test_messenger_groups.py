@@ -9,10 +9,29 @@ import pytest
 from messenger_harness import Harness, next_of
 from sqlalchemy import event
 
-from messenger.client import Forbidden, GroupFull, NotFound, decode_ciphertext
+from messenger.client import (
+    Forbidden,
+    GroupFull,
+    MessengerClient,
+    NotFound,
+    decode_ciphertext,
+)
 from messenger.store import repo
 from messenger.store.errors import MembershipChanged
 from messenger.store.models import MAX_GROUP_MEMBERS, Conversation, Tenant, User
+
+
+async def anna_bert_and_cleo(
+    msg: Harness,
+) -> tuple[MessengerClient, MessengerClient, MessengerClient, str]:
+    """Three members of one tenant, and anna's group with bert (cleo not in it yet)."""
+    await msg.tenant("Kreis", "kreis.example")
+    anna = await msg.member("anna@kreis.example")
+    bert = await msg.member("bert@kreis.example")
+    cleo = await msg.member("cleo@kreis.example")
+    assert anna.user_id and bert.user_id and cleo.user_id
+    cid = (await anna.create_conversation("group", [bert.user_id]))["conversation_id"]
+    return anna, bert, cleo, cid
 
 
 async def test_a_group_takes_1250_members_and_refuses_the_1251st(msg: Harness) -> None:
@@ -91,12 +110,7 @@ async def test_removed_member_learns_of_removal_on_resume(msg: Harness) -> None:
 
 
 async def test_only_group_admins_change_members_but_anyone_may_leave(msg: Harness) -> None:
-    await msg.tenant("Kreis", "kreis.example")
-    anna = await msg.member("anna@kreis.example")
-    bert = await msg.member("bert@kreis.example")
-    cleo = await msg.member("cleo@kreis.example")
-    assert bert.user_id and cleo.user_id and anna.user_id
-    cid = (await anna.create_conversation("group", [bert.user_id]))["conversation_id"]
+    anna, bert, cleo, cid = await anna_bert_and_cleo(msg)
     with pytest.raises(Forbidden):
         await bert.add_members(cid, [cleo.user_id])
     with pytest.raises(Forbidden):
@@ -174,12 +188,7 @@ async def test_a_membership_change_numbers_itself_in_one_statement_and_refuses_a
     """Adding reads the users and their memberships at once, and one UPDATE both takes the
     number and records it as the latest membership change; a change signed against an older
     one takes no number."""
-    await msg.tenant("Kreis", "kreis.example")
-    anna = await msg.member("anna@kreis.example")
-    bert = await msg.member("bert@kreis.example")
-    cleo = await msg.member("cleo@kreis.example")
-    assert anna.user_id and bert.user_id and cleo.user_id
-    cid = (await anna.create_conversation("group", [bert.user_id]))["conversation_id"]
+    anna, _, cleo, cid = await anna_bert_and_cleo(msg)
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
