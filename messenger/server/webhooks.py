@@ -78,8 +78,11 @@ async def _queue_one(db: Any, bot_id: str, now: dt.datetime) -> int:
         if rows:
             await repo.ack_to_device(db, device.id, rows[-1].seq)
     cursors = dict(bot.cursors)
-    for mem, _ in await repo.sync_candidates(db, bot_id, cursors):
-        cursor = cursors.get(mem.conversation_id, mem.joined_seq - 1)
+    for mem, last_seq in await repo.sync_candidates(db, bot_id, cursors):
+        unseen = repo.unseen_range(mem, last_seq, cursors.get(mem.conversation_id))
+        if unseen is None or unseen[1] <= unseen[0]:
+            continue  # nothing new there, so no query
+        cursor = unseen[0]
         for event in await repo.events_for(db, mem, cursor, PAGE):
             events.append(conversation_event(event))
             cursor = event.seq

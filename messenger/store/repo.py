@@ -990,6 +990,36 @@ async def events_for(
     return cast(list[EventRow], rows)
 
 
+class MembershipWindow(Protocol):
+    """What decides which of a conversation's events a member's device is owed."""
+
+    @property
+    def active(self) -> bool: ...
+    @property
+    def joined_seq(self) -> int: ...
+    @property
+    def left_seq(self) -> int | None: ...
+
+
+def unseen_range(
+    mem: MembershipWindow, last_seq: int, cursor: int | None
+) -> tuple[int, int] | None:
+    """The events a device whose cursor is `cursor` has yet to be sent, as (after, up to).
+
+    An active member is owed everything from its join (the range may be empty: the device
+    still follows the conversation). A removed one is owed the rest up to its removal, and
+    only if the device saw the conversation and has not had the removal yet; otherwise
+    None. The one rule of catch-up (`sync_candidates`, a stream's `catch_up` and its
+    `behind`) and of webhook deliveries.
+    """
+    if mem.active:
+        return (mem.joined_seq - 1 if cursor is None else cursor), last_seq
+    if cursor is None:
+        return None
+    end = last_seq if mem.left_seq is None else min(last_seq, mem.left_seq)
+    return (cursor, end) if end > cursor else None
+
+
 async def sync_candidates(
     db: AsyncSession, user_id: str, since: dict[str, int]
 ) -> list[tuple[Membership, int]]:
@@ -1006,10 +1036,11 @@ async def sync_candidates(
     )
     out = []
     for mem, conv in rows.all():
-        if not mem.active:
-            seen = since.get(mem.conversation_id)
-            if seen is None or (mem.left_seq is not None and seen >= mem.left_seq):
-                continue
+        if (
+            not mem.active
+            and unseen_range(mem, conv.last_seq, since.get(mem.conversation_id)) is None
+        ):
+            continue
         if conv.cross_tenant:
             try:
                 await check_conversation_open(db, conv)

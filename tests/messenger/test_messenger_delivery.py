@@ -9,6 +9,8 @@ import pytest
 from messenger_harness import Harness, next_of
 
 from messenger.client import Envelope, EventStream, MessengerClient, NotFound, decode_ciphertext
+from messenger.store import repo
+from messenger.store.models import Conversation
 
 
 async def messages(stream: EventStream, n: int) -> list[dict[str, Any]]:
@@ -35,6 +37,27 @@ async def test_message_sent_over_rest_arrives_on_the_members_stream(msg: Harness
     assert event["sender_user_id"] == alice.user_id
     assert event["sender_device_id"] == alice.device_id
     assert decode_ciphertext(event) == b"\x00opaque\xff"
+
+
+async def test_a_removal_nobody_published_ends_the_stream_at_the_removal(msg: Harness) -> None:
+    """A member removed in the database alone (as the admin CLI does) learns of it from the
+    next message of the conversation, which fills the gap, and gets neither that message nor
+    any after it."""
+    alice, bob, cid = await pair(msg)
+    assert bob.user_id
+    async with bob.events() as stream:
+        await next_of(stream, "synced")
+        async with msg.sessions() as db:
+            group = await db.get(Conversation, cid)
+            assert group
+            await repo.remove_member(db, group, None, bob.user_id, msg.clock())
+            await db.commit()
+        await alice.send_raw(cid, b"after bob left")
+        removed = await next_of(stream, "membership")
+        assert (removed["action"], removed["user_id"]) == ("removed", bob.user_id)
+        await alice.send_raw(cid, b"and another")
+        with pytest.raises(TimeoutError):
+            await next_of(stream, "message", timeout=1.0)
 
 
 async def test_stream_replays_from_own_join_then_messages_in_sequence(msg: Harness) -> None:

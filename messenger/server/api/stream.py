@@ -212,18 +212,21 @@ class StreamConnection:
             if recipient.rounds > self.alarm_rounds.get(alarm.id, 0):
                 await self._send(alarm_event(alarm, recipient, key))
                 self.alarm_rounds[alarm.id] = recipient.rounds
+        # Subscriptions first, so no live event of a conversation left slips in meanwhile.
+        following = {mem.conversation_id for mem, _ in candidates if mem.active}
+        for cid in self.active - following:  # removed, or across a pair no longer allowed
+            self.active.discard(cid)
+            self.state.hub.unsubscribe(self, cid)
+        for cid in following:
+            self.active.add(cid)
+            self.state.hub.subscribe(self, cid)
         for mem, last_seq in candidates:
             cid = mem.conversation_id
-            if mem.active:
-                self.active.add(cid)
-                self.state.hub.subscribe(self, cid)
-            else:
-                self.active.discard(cid)
-                self.state.hub.unsubscribe(self, cid)
-            cursor = self.cursors.setdefault(cid, mem.joined_seq - 1)
-            end = last_seq if mem.left_seq is None else min(last_seq, mem.left_seq)
-            if end > cursor:
-                await self._fill(mem, None)
+            unseen = repo.unseen_range(mem, last_seq, self.cursors.get(cid))
+            if unseen is not None:
+                self.cursors[cid] = unseen[0]
+                if unseen[1] > unseen[0]:
+                    await self._fill(mem, None)
 
     def behind(
         self, memberships: list[repo.MembershipEnd], to_device: int, alarm_rounds: dict[str, int]
@@ -239,19 +242,13 @@ class StreamConnection:
         return any(self._unsent(mem) for mem in memberships)
 
     def _unsent(self, mem: repo.MembershipEnd) -> bool:
-        """Whether `catch_up` has something to do for this membership (as it decides)."""
-        cid, cursor = mem.conversation_id, self.cursors.get(mem.conversation_id)
-        if mem.active:
-            seen = mem.joined_seq - 1 if cursor is None else cursor
-            return cid not in self.active or mem.last_seq > seen
-        if cid in self.active:  # removed: the subscription goes, the removal is sent
+        """Whether `catch_up` has something to do for this membership: events to send, or
+        the hub subscription to follow a change of membership."""
+        cid = mem.conversation_id
+        if mem.active != (cid in self.active):
             return True
-        # Removed before: only a device that saw the conversation learns up to the removal.
-        return (
-            cursor is not None
-            and mem.left_seq is not None
-            and cursor < min(mem.last_seq, mem.left_seq)
-        )
+        unseen = repo.unseen_range(mem, mem.last_seq, self.cursors.get(cid))
+        return unseen is not None and unseen[1] > unseen[0]
 
     async def _fill(self, mem: Membership, upto: int | None) -> None:
         """Send the member's events after its cursor (up to `upto`), page by page."""
@@ -315,6 +312,12 @@ class StreamConnection:
                     mem = await repo.membership(db, cid, self.user_id)
                 if mem is not None:
                     await self._fill(mem, seq - 1)
+                if not about_me and (mem is None or not repo.in_window(mem, seq)):
+                    # The gap held this member's removal, whose own publication was lost:
+                    # nothing after it, live or not, until catch-up says otherwise.
+                    self.active.discard(cid)
+                    self.state.hub.unsubscribe(self, cid)
+                    return
             await self._send_live(item)
             self.cursors[cid] = seq
             if about_me:
