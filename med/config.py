@@ -113,6 +113,32 @@ def profile_from_mapping(name: str, values: Mapping[str, Any]) -> Profile:
         raise InvalidInput(f"Profile {name!r} is not valid: {exc}.") from exc
 
 
+def setting_problem(key: tuple[str, ...], value: Any, med: Mapping[str, Any]) -> str | None:
+    """Why `value` cannot stand at `key` of the `[med]` table (a sentence), or None.
+
+    For a change made one entry at a time (`medbridge config set med.…`): a profile is checked
+    with this entry in it, and what it still lacks (`user`, `server`) is not held against it,
+    so a profile can be written key by key while each wrong value is refused at once.
+    """
+    where = ".".join(("med", *key))
+    if key == ("default_profile",):
+        return None if isinstance(value, str) and value else f"{where} must be a profile's name."
+    if len(key) != 3 or key[0] != "profiles":
+        return f"{where} is no med setting (med.default_profile and med.profiles.<name>.<key> are)."
+    name, entry = key[1], key[2]
+    profiles = med.get("profiles", {})
+    current = profiles.get(name, {}) if isinstance(profiles, Mapping) else {}
+    values = {**(current if isinstance(current, Mapping) else {}), entry: value}
+    placeholders = {"user": "someone@example.invalid", "server": "https://example.invalid/EWS"}
+    try:
+        profile_from_mapping(
+            name, {k: v for k, v in placeholders.items() if k not in values} | values
+        )
+    except InvalidInput as exc:
+        return str(exc)
+    return None
+
+
 def profiles_in(med: Mapping[str, Any], origin: str = "the settings") -> dict[str, Profile]:
     """The profiles of a `[med]` table, however the caller assembled it (file, environment,
     managed configuration).

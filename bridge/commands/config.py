@@ -55,11 +55,39 @@ def set_value(
     except SettingsError as exc:
         fail(str(exc), 2)
     refuse_locked(settings, *key)
+    parsed = parse_value(value)
+    problem = _problem(key, parsed, settings.table(key[0]))
+    if problem is not None:
+        fail(f"{name} not saved: {problem}", 2)
     try:
-        update_file(settings.user_file, key, parse_value(value))
+        update_file(settings.user_file, key, parsed)
     except MedError as exc:
         fail(str(exc), 2)
     typer.echo(f"{name} saved in {settings.user_file}")
+
+
+# The tables of the settings file and who reads them (docs/med.md, "Settings").
+TABLES = ("api", "keymap", "med", "messenger", "tui")
+
+
+def _problem(key: tuple[str, ...], value: object, table: dict[str, object]) -> str | None:
+    """Why `value` cannot stand at `key` (a sentence), or None: the owner of the table checks
+    the entry as it will read it, so a wrong value is refused now instead of stopping the TUI
+    or a command at its next start. `[api]` and `[messenger]` entries are checked when
+    `api serve` and the TUI read them (their tables only work whole)."""
+    if key[0] not in TABLES:
+        return f"{key[0]} is no table of the settings (they are {', '.join(TABLES)})."
+    if len(key) < 2:
+        return f"{key[0]} is a table; name one of its settings ({key[0]}.<name>)."
+    if key[0] in ("tui", "keymap"):
+        from bridge.cli import managed_key_check  # only the CLI imports the TUI
+
+        return managed_key_check(key, value)
+    if key[0] == "med":
+        from med.config import setting_problem
+
+        return setting_problem(key[1:], value, table)
+    return None
 
 
 @app.command()

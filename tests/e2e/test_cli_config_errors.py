@@ -44,6 +44,46 @@ def test_config_set_may_create_the_file_named_with_config(tmp_path: Path) -> Non
     assert "page_size = 40" in new.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("tui.page_size", "abc", "[tui] page_size must be a whole number from 10 to 1000."),
+        ("tiu.page_size", "40", "tiu is no table of the settings (they are api, keymap, med, "),
+        ("keymap.quit", "42", '[keymap] quit must be a key like "ctrl+r" or a list of keys.'),
+        ("med.profiles.buero.user", "anna", "Profile 'buero' needs `user`, an e-mail address."),
+        ("med.profiles.buero.auth", "pin", "Profile 'buero': auth must be one of basic, ntlm, "),
+        ("med.profiles.buero.colour", "red", "Profile 'buero' has unknown settings: colour."),
+    ],
+    ids=["tui-value", "table-typo", "keymap-value", "profile-user", "profile-auth", "profile-key"],
+)
+def test_config_set_refuses_a_value_its_reader_would_refuse_and_keeps_the_file(
+    tmp_path: Path, name: str, value: str, reason: str
+) -> None:
+    """Once written, such a value stopped the TUI (or every mail command) at its next start."""
+    config = tmp_path / "config.toml"
+    before = '[tui]\npage_size = 40\n\n[med.profiles.buero]\nserver = "https://ex.example/EWS"\n'
+    config.write_text(before, encoding="utf-8")
+    result = cli("--config", str(config), "config", "set", name, value)
+    assert result.returncode == 2
+    assert one_line(result).startswith(f"medbridge: {name} not saved: {reason}")
+    assert config.read_text(encoding="utf-8") == before
+
+
+def test_config_set_writes_a_profile_one_key_at_a_time(tmp_path: Path) -> None:
+    """What a profile still lacks is no reason to refuse the key that is there."""
+    config = tmp_path / "config.toml"
+    for name, value in [
+        ("med.profiles.buero.server", "https://ex.example/EWS"),
+        ("med.profiles.buero.user", "anna@ex.example"),
+        ("med.default_profile", "buero"),
+    ]:
+        result = cli("--config", str(config), "config", "set", name, value)
+        assert result.returncode == 0, result.stderr
+    shown = cli("--config", str(config), "profile", "list")
+    assert shown.returncode == 0, shown.stderr
+    assert "buero" in shown.stdout and "anna@ex.example" in shown.stdout
+
+
 def test_api_serve_without_an_api_table_has_nothing_to_serve(tmp_path: Path) -> None:
     config = tmp_path / "api.toml"
     config.write_text("[tui]\npage_size = 40\n", encoding="utf-8")
