@@ -222,7 +222,10 @@ class _Seeder:
         self.store = lab.store
         self.rng = random.Random(20261125)
         now = lab.now().astimezone(UTC)
-        self.today = datetime.combine(now.date(), time(7, 0), tzinfo=UTC)
+        # The newest mail arrived at seven this morning, or just now if it is earlier: a demo
+        # started before seven showed mail from later today.
+        seven = datetime.combine(now.date(), time(7, 0), tzinfo=UTC)
+        self.today = min(seven, now.replace(second=0, microsecond=0))
 
     def folder(self, mailbox: str, name: str) -> Folder:
         found = self.store.distinguished_folder(mailbox, name)

@@ -158,6 +158,18 @@ def test_demo_mails_refer_to_plausible_dates(today: datetime) -> None:
             assert int(report.group(1)) < datetime.fromisoformat(received).year, subject
 
 
+@pytest.mark.parametrize("hour", [4, 9])
+def test_demo_mail_never_arrives_after_the_demo_starts(hour: int) -> None:
+    """Started before seven (UTC), the demo once showed mail received later that morning."""
+    started = datetime(2026, 12, 7, hour, 5, tzinfo=UTC)
+    received = [
+        datetime.fromisoformat(item.props["item:DateTimeReceived"])
+        for item in _chef_mail(_seeded(started))
+        if item.props.get("item:DateTimeReceived")
+    ]
+    assert received and max(received) <= started
+
+
 def test_demo_bodies_vary_and_announced_attachments_are_there() -> None:
     lab = _seeded(SEED_DAYS[0])
     inbox = store_items.items_in(lab.store, _folder(lab, CHEF, "inbox").id)
