@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -102,8 +103,15 @@ def serve(options: ServeOptions) -> int:
     except schema.SchemaError as exc:
         print(f"medbridge: {exc}", file=sys.stderr)
         return 1
+    app = create_app(settings)
+    # What exists now (modules, the app, its routes and models) lives as long as the process.
+    # Frozen, the collector stops walking it: a full collection stalled every stream for as
+    # long as it took (bench_messenger at 1 msg/s, one run each, pauses timed with
+    # gc.callbacks: longest 1,264 ms before, 98 ms frozen; longest delivery 1,228 → 112 ms).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=options.host,
         port=options.port,
         log_level=options.log_level.lower(),
