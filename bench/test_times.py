@@ -5,19 +5,24 @@ one after the other on the same machine, and list the tests that got slower.
     make test-times BASE=<rev> TESTS="tests/messenger"
 
 Wall time of one test varies with the machine's load, so a test counts as slower only when it
-took `threshold` × its base time and at least half a second more. Prints a table and writes
-bench/results/test_times.json. It reports; it does not fail a build (timings are not a test).
+took `threshold` × its base time and at least half a second more. A slower test whose own
+function differs between the trees is marked "changed": it may now test more (a test that
+gained three CLI calls takes three CLI calls longer), which is no slowdown of the code. Prints
+a table and writes bench/results/test_times.json. It reports; it does not fail a build
+(timings are not a test).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from defusedxml import ElementTree
@@ -78,15 +83,49 @@ def errors(junit: Path) -> int:
     return sum(int(suite.get("errors", 0)) for suite in suites)
 
 
-def compare(base: dict[str, float], head: dict[str, float], threshold: float) -> dict[str, object]:
+def test_source(tree: Path, test_id: str) -> str | None:
+    """The syntax tree (dumped, so formatting does not count) of the function behind a JUnit
+    test id ("tests.e2e.test_x::test_y[param]" or "tests.x.test_y.TestClass::test_z") in
+    `tree`, or None when there is none."""
+    dotted, _, name = test_id.partition("::")
+    name = name.split("[", 1)[0]
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):  # a class-based test's id names its class too
+        path = tree.joinpath(*parts[:cut]).with_suffix(".py")
+        if not path.is_file():
+            continue
+        module = ast.parse(path.read_text(encoding="utf-8"))
+        scope: list[ast.stmt] = module.body
+        for class_name in parts[cut:]:
+            found = [n for n in scope if isinstance(n, ast.ClassDef) and n.name == class_name]
+            if not found:
+                return None
+            scope = found[0].body
+        for node in scope:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+                return ast.dump(node)
+        return None
+    return None
+
+
+def compare(
+    base: dict[str, float],
+    head: dict[str, float],
+    threshold: float,
+    changed: Callable[[str], bool] = lambda test: False,
+) -> dict[str, object]:
     common = sorted(base.keys() & head.keys())
     slowed = [
         t for t in common if head[t] > base[t] * threshold and head[t] - base[t] >= MIN_EXTRA_S
     ]
     slowed.sort(key=lambda t: head[t] - base[t], reverse=True)
-    slower = [{"test": t, "base_s": round(base[t], 2), "now_s": round(head[t], 2)} for t in slowed]
+    slower = [
+        {"test": t, "base_s": round(base[t], 2), "now_s": round(head[t], 2), "changed": changed(t)}
+        for t in slowed
+    ]
     return {
         "tests_compared": len(common),
+        "slower_unchanged": sum(not row["changed"] for row in slower),
         "base_sum_s": round(sum(base[t] for t in common), 1),
         "now_sum_s": round(sum(head[t] for t in common), 1),
         "slower": slower,
@@ -125,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 durations(Path(scratch) / "base.xml"),
                 durations(Path(scratch) / "now.xml"),
                 args.threshold,
+                lambda test: test_source(base_tree, test) != test_source(ROOT, test),
             )
             if not result["tests_compared"]:
                 print("test_times: no test passed in both trees; no comparison", file=sys.stderr)
@@ -148,9 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tests compared: {result['tests_compared']} (base {args.base}, {' '.join(pytest_args)})")
     print(f"wall: base {result['base_wall_s']} s, now {result['now_wall_s']} s")
     print(f"sum of test times: base {result['base_sum_s']} s, now {result['now_sum_s']} s")
-    print(f"slower than {args.threshold}× and +{MIN_EXTRA_S} s: {len(slower)}")
+    print(
+        f"slower than {args.threshold}× and +{MIN_EXTRA_S} s: {len(slower)}"
+        f" ({result['slower_unchanged']} whose test is unchanged)"
+    )
     for row in slower[:20]:
-        print(f"  {row['base_s']:>7.2f} → {row['now_s']:>7.2f} s  {row['test']}")
+        mark = "  (test changed)" if row["changed"] else ""
+        print(f"  {row['base_s']:>7.2f} → {row['now_s']:>7.2f} s  {row['test']}{mark}")
     out = HERE / "results" / "test_times.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

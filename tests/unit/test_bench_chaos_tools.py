@@ -205,8 +205,40 @@ def test_test_times_counts_a_test_slower_only_past_the_ratio_and_half_a_second(
     base = {"t::fast": 0.1, "t::slow": 2.0, "t::broken": 1.0}
     result = compare(base, now, threshold=1.25)
     # fast tripled but by 0.2 s: noise; slow doubled by 2 s: slower
-    assert result["slower"] == [{"test": "t::slow", "base_s": 2.0, "now_s": 4.0}]
+    assert result["slower"] == [{"test": "t::slow", "base_s": 2.0, "now_s": 4.0, "changed": False}]
     assert result["tests_compared"] == 2 and result["only_now"] == 1
+    assert result["slower_unchanged"] == 1
+    marked = compare(base, now, threshold=1.25, changed=lambda test: test == "t::slow")
+    assert marked["slower"][0]["changed"] and marked["slower_unchanged"] == 0
+
+
+def test_test_times_tells_a_test_that_does_more_now_from_one_that_is_the_same(
+    tmp_path: Path,
+) -> None:
+    """A slower test whose own function changed may just test more: it is marked so."""
+    from bench.test_times import test_source
+
+    base, now = tmp_path / "base", tmp_path / "now"
+    for tree, extra in ((base, ""), (now, "\n    assert cli('tasks', 'show')")):
+        (tree / "tests" / "e2e").mkdir(parents=True)
+        (tree / "tests" / "e2e" / "test_x.py").write_text(
+            "def test_same(a):\n    assert a\n\n\n"
+            f"def test_grown(cli):\n    assert cli('tasks', 'create'){extra}\n\n\n"
+            "class TestGroup:\n    async def test_inner(self):\n        pass\n"
+        )
+    # Formatting alone is no change.
+    text = (now / "tests" / "e2e" / "test_x.py").read_text()
+    (now / "tests" / "e2e" / "test_x.py").write_text(text.replace("(a):", "(  a  ):"))
+    same, grown = "tests.e2e.test_x::test_same[sqlite]", "tests.e2e.test_x::test_grown"
+    inner = "tests.e2e.test_x.TestGroup::test_inner"
+    assert test_source(base, same) is not None
+    assert test_source(base, same) == test_source(now, same)
+    assert test_source(base, grown) != test_source(now, grown)
+    assert test_source(base, inner) is not None and test_source(base, inner) == test_source(
+        now, inner
+    )
+    assert test_source(base, "tests.e2e.test_x::test_gone") is None
+    assert test_source(base, "tests.e2e.test_missing::test_same") is None
 
 
 def test_test_times_compares_nothing_when_a_tree_could_not_run_its_tests(
