@@ -83,7 +83,7 @@ def errors(junit: Path) -> int:
     return sum(int(suite.get("errors", 0)) for suite in suites)
 
 
-def test_source(tree: Path, test_id: str) -> str | None:
+def source_of_test(tree: Path, test_id: str) -> str | None:
     """The syntax tree (dumped, so formatting does not count) of the function behind a JUnit
     test id ("tests.e2e.test_x::test_y[param]" or "tests.x.test_y.TestClass::test_z") in
     `tree`, or None when there is none."""
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 durations(Path(scratch) / "base.xml"),
                 durations(Path(scratch) / "now.xml"),
                 args.threshold,
-                lambda test: test_source(base_tree, test) != test_source(ROOT, test),
+                lambda test: source_of_test(base_tree, test) != source_of_test(ROOT, test),
             )
             if not result["tests_compared"]:
                 print("test_times: no test passed in both trees; no comparison", file=sys.stderr)

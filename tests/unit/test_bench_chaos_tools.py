@@ -216,7 +216,7 @@ def test_test_times_tells_a_test_that_does_more_now_from_one_that_is_the_same(
     tmp_path: Path,
 ) -> None:
     """A slower test whose own function changed may just test more: it is marked so."""
-    from bench.test_times import test_source
+    from bench.test_times import source_of_test
 
     base, now = tmp_path / "base", tmp_path / "now"
     for tree, extra in ((base, ""), (now, "\n    assert cli('tasks', 'show')")):
@@ -231,14 +231,13 @@ def test_test_times_tells_a_test_that_does_more_now_from_one_that_is_the_same(
     (now / "tests" / "e2e" / "test_x.py").write_text(text.replace("(a):", "(  a  ):"))
     same, grown = "tests.e2e.test_x::test_same[sqlite]", "tests.e2e.test_x::test_grown"
     inner = "tests.e2e.test_x.TestGroup::test_inner"
-    assert test_source(base, same) is not None
-    assert test_source(base, same) == test_source(now, same)
-    assert test_source(base, grown) != test_source(now, grown)
-    assert test_source(base, inner) is not None and test_source(base, inner) == test_source(
-        now, inner
-    )
-    assert test_source(base, "tests.e2e.test_x::test_gone") is None
-    assert test_source(base, "tests.e2e.test_missing::test_same") is None
+    assert source_of_test(base, same) is not None
+    assert source_of_test(base, same) == source_of_test(now, same)
+    assert source_of_test(base, grown) != source_of_test(now, grown)
+    assert source_of_test(base, inner) is not None
+    assert source_of_test(base, inner) == source_of_test(now, inner)
+    assert source_of_test(base, "tests.e2e.test_x::test_gone") is None
+    assert source_of_test(base, "tests.e2e.test_missing::test_same") is None
 
 
 def test_test_times_compares_nothing_when_a_tree_could_not_run_its_tests(
