@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from messenger.server.wire import route_conversation
+from messenger.store.lone_send import LoneSendUndone, store_lone_send
 from messenger.store.sends import PendingSend, SendOutcome, append_messages
 
 log = logging.getLogger("messenger.server.sending")
@@ -50,10 +52,15 @@ class GroupCommit:
         engine: AsyncEngine,
         publish: Callable[[list[dict[str, Any]]], Awaitable[None]],
         check_sessions: SessionCheck | None = None,
+        sessions_issued_after: Callable[[], dt.datetime] | None = None,
     ) -> None:
+        """`sessions_issued_after` gives the oldest creation time of a session that has not
+        expired, for the lone send's own session check (`store_lone_send`); without it a
+        lone send whose session needs checking takes the general path."""
         self._engine = engine
         self._publish_items = publish
         self._check_sessions = check_sessions
+        self._sessions_issued_after = sessions_issued_after
         self._queues: dict[str, list[_Waiting]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._publishing: dict[str, asyncio.Task[None]] = {}
@@ -106,15 +113,11 @@ class GroupCommit:
                     waiting.answer.set_exception(RuntimeError("the server is stopping"))
 
     async def _commit(self, conversation_id: str, batch: list[_Waiting]) -> None:
-        ended: Mapping[str, Exception] = {}
         try:
-            async with self._engine.begin() as conn:  # commits at the end
-                sessions = {w.session_id for w in batch if w.session_id is not None}
-                if sessions and self._check_sessions is not None:
-                    ended = await self._check_sessions(conn, sessions)
-                going = [w for w in batch if w.session_id not in ended]
-                sends = [w.send for w in going]
-                outcomes = await append_messages(conn, conversation_id, sends) if sends else []
+            try:
+                ended, going, outcomes = await self._store(conversation_id, batch, lone=True)
+            except LoneSendUndone:  # rolled back: the general path decides
+                ended, going, outcomes = await self._store(conversation_id, batch, lone=False)
         except Exception as exc:
             for waiting in batch:
                 if not waiting.answer.done():
@@ -130,6 +133,33 @@ class GroupCommit:
             refusal = ended.get(waiting.session_id or "")
             if refusal is not None and not waiting.answer.done():
                 waiting.answer.set_exception(refusal)
+
+    async def _store(
+        self, conversation_id: str, batch: list[_Waiting], *, lone: bool
+    ) -> tuple[Mapping[str, Exception], list[_Waiting], list[SendOutcome]]:
+        """One transaction for the batch: the sessions' ended, the sends that went on, and
+        their outcomes. A batch of one tries the lone send's short path first (`lone`)."""
+        async with self._engine.begin() as conn:  # commits at the end
+            if lone and len(batch) == 1 and (self._check_sessions or not batch[0].session_id):
+                (waiting,) = batch
+                issued_after = self._sessions_issued_after
+                outcome = await store_lone_send(
+                    conn,
+                    conversation_id,
+                    waiting.send,
+                    session_id=waiting.session_id,
+                    sessions_issued_after=issued_after() if issued_after else None,
+                )
+                if outcome is not None:
+                    return {}, batch, [outcome]
+            ended: Mapping[str, Exception] = {}
+            sessions = {w.session_id for w in batch if w.session_id is not None}
+            if sessions and self._check_sessions is not None:
+                ended = await self._check_sessions(conn, sessions)
+            going = [w for w in batch if w.session_id not in ended]
+            sends = [w.send for w in going]
+            outcomes = await append_messages(conn, conversation_id, sends) if sends else []
+            return ended, going, outcomes
 
     def _publish(self, conversation_id: str, items: list[dict[str, Any]]) -> None:
         """Publish after the conversation's previous batch, without holding up the next."""

@@ -45,7 +45,10 @@ class AppState:
         from messenger.server.auth import ended_sessions  # auth needs this module first
 
         self.sends = GroupCommit(
-            self.engine, self.publish, lambda conn, ids: ended_sessions(conn, ids, self)
+            self.engine,
+            self.publish,
+            lambda conn, ids: ended_sessions(conn, ids, self),
+            lambda: self.now() - self.settings.session_ttl,
         )
         self.replay_slots = asyncio.Semaphore(self.settings.stream_replays_at_once)
         self.reads = (

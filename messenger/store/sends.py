@@ -81,6 +81,15 @@ class SendOutcome:
     error: Exception | None = None
 
 
+def transaction_result(conversation_id: str, send: PendingSend) -> dict[str, Any]:
+    """A send's answer as its transaction id stores it (the number is read from the message)."""
+    return {
+        "message_id": send.message_id,
+        "conversation_id": conversation_id,
+        "ts": send.now.isoformat(),
+    }
+
+
 def _claims(conn: AsyncConnection) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING of transaction ids, for this connection's dialect.
 
@@ -237,12 +246,7 @@ class _Batch:
         self.outcomes[i].error = error
 
     def result(self, i: int) -> dict[str, Any]:
-        send = self.sends[i]
-        return {
-            "message_id": send.message_id,
-            "conversation_id": self.conversation_id,
-            "ts": send.now.isoformat(),
-        }
+        return transaction_result(self.conversation_id, self.sends[i])
 
     async def undo(self, conn: AsyncConnection, i: int) -> None:
         """Give back the quota a send that failed late took (its claim goes at the end)."""
