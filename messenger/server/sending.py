@@ -5,7 +5,8 @@ one at a time, each send pays its own transaction, lock and commit. Here the fir
 conversation starts a task that appends whatever has queued meanwhile in one batch
 (`store.sends.append_messages`), commits once, answers every request with its own outcome,
 and goes on while more have queued. A lone send goes straight through (no waiting for
-company); under load, batches grow by themselves.
+company), on its own short path where it is the usual send (`store.lone_send`: one statement
+on PostgreSQL); under load, batches grow by themselves.
 
 Publishing a batch runs beside the next batch's database work, in order per conversation.
 """
@@ -137,8 +138,8 @@ class GroupCommit:
     async def _store(
         self, conversation_id: str, batch: list[_Waiting], *, lone: bool
     ) -> tuple[Mapping[str, Exception], list[_Waiting], list[SendOutcome]]:
-        """One transaction for the batch: the sessions' ended, the sends that went on, and
-        their outcomes. A batch of one tries the lone send's short path first (`lone`)."""
+        """One transaction for the batch: the refusals of ended sessions, the sends that went
+        on and their outcomes. With `lone`, a batch of one tries the short path first."""
         async with self._engine.begin() as conn:  # commits at the end
             if lone and len(batch) == 1 and (self._check_sessions or not batch[0].session_id):
                 (waiting,) = batch
