@@ -28,11 +28,12 @@ from messenger.store import repo
 from messenger.store.models import UTCDateTime
 from messenger.store.sends import (
     _CHARGE_ONE,
-    _EVENTS,
     PendingSend,
     SendOutcome,
-    StoredMessage,
     _claims,
+    claim_of,
+    insert_messages,
+    message_of,
     transaction_result,
 )
 
@@ -142,15 +143,7 @@ async def store_lone_send(
         seq = await _read_then_write(conn, conversation_id, send, params)
     if seq is None:
         return None
-    event = StoredMessage(
-        conversation_id=conversation_id,
-        seq=seq,
-        id=send.message_id,
-        sender_user_id=send.user_id,
-        sender_device_id=send.device_id,
-        ciphertext=send.ciphertext,
-        created_at=send.now,
-    )
+    event = message_of(conversation_id, seq, send)
     return SendOutcome({**transaction_result(conversation_id, send), "seq": seq}, event=event)
 
 
@@ -187,14 +180,7 @@ async def _read_then_write(
     plain = (await conn.execute(_PLAIN, params)).first()
     if plain is None:
         return None
-    claim = {
-        "user_id": send.user_id,
-        "txn_id": send.txn_id,
-        "kind": "message",
-        "result": transaction_result(conversation_id, send),
-        "created_at": send.now,
-    }
-    if not (await conn.execute(_claims(conn), [claim])).first():
+    if not (await conn.execute(_claims(conn), [claim_of(conversation_id, send)])).first():
         return None  # used before: the general path answers with the first result
     size = len(send.ciphertext)
     charged = await conn.execute(_CHARGE_ONE, {"charged_user": send.user_id, "charge": size})
@@ -203,18 +189,5 @@ async def _read_then_write(
     seq, membership_seq = await repo.take_seq(conn, conversation_id, 1)
     if membership_seq != int(plain.mseq):
         raise LoneSendUndone("the members changed after the read")
-    await conn.execute(
-        _EVENTS.insert(),
-        {
-            "conversation_id": conversation_id,
-            "seq": seq,
-            "id": send.message_id,
-            "kind": "message",
-            "sender_user_id": send.user_id,
-            "sender_device_id": send.device_id,
-            "ciphertext": send.ciphertext,
-            "payload": {},
-            "created_at": send.now,
-        },
-    )
+    await insert_messages(conn, [message_of(conversation_id, seq, send)])
     return seq

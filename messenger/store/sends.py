@@ -90,6 +90,51 @@ def transaction_result(conversation_id: str, send: PendingSend) -> dict[str, Any
     }
 
 
+def message_of(conversation_id: str, seq: int, send: PendingSend) -> StoredMessage:
+    """The row a send stores under its number."""
+    return StoredMessage(
+        conversation_id=conversation_id,
+        seq=seq,
+        id=send.message_id,
+        sender_user_id=send.user_id,
+        sender_device_id=send.device_id,
+        ciphertext=send.ciphertext,
+        created_at=send.now,
+        payload={"attachment_ids": send.attachment_ids} if send.attachment_ids else {},
+    )
+
+
+async def insert_messages(conn: AsyncConnection, messages: Sequence[StoredMessage]) -> None:
+    await conn.execute(
+        _EVENTS.insert(),
+        [
+            {
+                "conversation_id": m.conversation_id,
+                "seq": m.seq,
+                "id": m.id,
+                "kind": m.kind,
+                "sender_user_id": m.sender_user_id,
+                "sender_device_id": m.sender_device_id,
+                "ciphertext": m.ciphertext,
+                "payload": m.payload,
+                "created_at": m.created_at,
+            }
+            for m in messages
+        ],
+    )
+
+
+def claim_of(conversation_id: str, send: PendingSend) -> dict[str, Any]:
+    """The transaction id's row a send claims (see `_claims`)."""
+    return {
+        "user_id": send.user_id,
+        "txn_id": send.txn_id,
+        "kind": "message",
+        "result": transaction_result(conversation_id, send),
+        "created_at": send.now,
+    }
+
+
 def _claims(conn: AsyncConnection) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING of transaction ids, for this connection's dialect.
 
@@ -385,16 +430,7 @@ async def _record(conn: AsyncConnection, batch: _Batch) -> None:
     going = sorted(batch.going(), key=lambda i: (batch.sends[i].user_id, batch.sends[i].txn_id))
     if not going:
         return
-    rows = [
-        {
-            "user_id": batch.sends[i].user_id,
-            "txn_id": batch.sends[i].txn_id,
-            "kind": "message",
-            "result": batch.result(i),
-            "created_at": batch.sends[i].now,
-        }
-        for i in going
-    ]
+    rows = [claim_of(batch.conversation_id, batch.sends[i]) for i in going]
     won = {(r[0], r[1]) for r in await conn.execute(_claims(conn), rows)}
     lost = [i for i in going if (batch.sends[i].user_id, batch.sends[i].txn_id) not in won]
     batch.recorded.update(i for i in going if i not in lost)
@@ -451,38 +487,10 @@ async def _number_and_store(
     if not going:
         return
     first = last - len(going) + 1
-    events = []
-    for offset, i in enumerate(going):
-        send = batch.sends[i]
-        events.append(
-            StoredMessage(
-                conversation_id=batch.conversation_id,
-                seq=first + offset,
-                id=send.message_id,
-                sender_user_id=send.user_id,
-                sender_device_id=send.device_id,
-                ciphertext=send.ciphertext,
-                created_at=send.now,
-                payload={"attachment_ids": send.attachment_ids} if send.attachment_ids else {},
-            )
-        )
-    await conn.execute(
-        _EVENTS.insert(),
-        [
-            {
-                "conversation_id": e.conversation_id,
-                "seq": e.seq,
-                "id": e.id,
-                "kind": e.kind,
-                "sender_user_id": e.sender_user_id,
-                "sender_device_id": e.sender_device_id,
-                "ciphertext": e.ciphertext,
-                "payload": e.payload,
-                "created_at": e.created_at,
-            }
-            for e in events
-        ],
-    )
+    events = [
+        message_of(batch.conversation_id, first + n, batch.sends[i]) for n, i in enumerate(going)
+    ]
+    await insert_messages(conn, events)
     for i, event in zip(going, events, strict=True):
         if batch.sends[i].attachment_ids:
             await conn.execute(
