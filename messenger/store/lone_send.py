@@ -1,7 +1,7 @@
 """A lone send, in as few statements as the database allows.
 
 At a quiet moment each send is a batch of one (`server.sending`), and the batch's general
-path (`sends.append_messages`) costs eight round trips to PostgreSQL: the session check,
+path (`sends.append_messages`) costs up to eight round trips to PostgreSQL: the session check,
 the transaction id's claim, the sender check, the quota charge, the sequence number, the
 insert, begin and commit. Here the usual send (a member's own device, no attachments, no
 tenant pair to check, quota to spare, a new transaction id) is one statement on PostgreSQL
