@@ -63,7 +63,9 @@ async def lone(
     return outcome, statements
 
 
-async def test_a_usual_send_is_stored_in_one_statement_on_postgresql(msg: Harness) -> None:
+async def test_a_usual_send_is_stored_in_one_statement_on_postgresql_five_on_sqlite(
+    msg: Harness,
+) -> None:
     (anna, bert), cid = await group(msg, 2)
     assert anna.user_id
     before, claims, used = await state(msg, cid, anna.user_id)
