@@ -141,14 +141,15 @@ class GroupCommit:
         """One transaction for the batch: the refusals of ended sessions, the sends that went
         on and their outcomes. With `lone`, a batch of one tries the short path first."""
         async with self._engine.begin() as conn:  # commits at the end
-            if lone and len(batch) == 1 and (self._check_sessions or not batch[0].session_id):
+            if lone and len(batch) == 1:
                 (waiting,) = batch
                 issued_after = self._sessions_issued_after
                 outcome = await store_lone_send(
                     conn,
                     conversation_id,
                     waiting.send,
-                    session_id=waiting.session_id,
+                    # Sessions are checked only with a checker, as on the general path below.
+                    session_id=waiting.session_id if self._check_sessions else None,
                     sessions_issued_after=issued_after() if issued_after else None,
                 )
                 if outcome is not None:
