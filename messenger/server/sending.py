@@ -5,8 +5,8 @@ one at a time, each send pays its own transaction, lock and commit. Here the fir
 conversation starts a task that appends whatever has queued meanwhile in one batch
 (`store.sends.append_messages`), commits once, answers every request with its own outcome,
 and goes on while more have queued. A lone send goes straight through (no waiting for
-company), on its own short path where it is the usual send (`store.lone_send`: one statement
-on PostgreSQL); under load, batches grow by themselves.
+company); under load, batches grow by themselves. A batch of usual sends takes the short path
+(`store.usual_sends`: one statement on PostgreSQL, whatever the batch's size).
 
 Publishing a batch runs beside the next batch's database work, in order per conversation.
 """
@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from messenger.server.wire import route_conversation
-from messenger.store.lone_send import LoneSendUndone, store_lone_send
 from messenger.store.sends import PendingSend, SendOutcome, append_messages
+from messenger.store.usual_sends import UsualSendsUndone, store_usual_sends
 
 log = logging.getLogger("messenger.server.sending")
 
@@ -56,8 +56,8 @@ class GroupCommit:
         sessions_issued_after: Callable[[], dt.datetime] | None = None,
     ) -> None:
         """`sessions_issued_after` gives the oldest creation time of a session that has not
-        expired, for the lone send's own session check (`store_lone_send`); without it a
-        lone send whose session needs checking takes the general path."""
+        expired, for the short path's own session check (`store_usual_sends`); without it a
+        batch with a session to check takes the general path."""
         self._engine = engine
         self._publish_items = publish
         self._check_sessions = check_sessions
@@ -116,9 +116,9 @@ class GroupCommit:
     async def _commit(self, conversation_id: str, batch: list[_Waiting]) -> None:
         try:
             try:
-                ended, going, outcomes = await self._store(conversation_id, batch, lone=True)
-            except LoneSendUndone:  # rolled back: the general path decides
-                ended, going, outcomes = await self._store(conversation_id, batch, lone=False)
+                ended, going, outcomes = await self._store(conversation_id, batch, usual=True)
+            except UsualSendsUndone:  # rolled back: the general path decides
+                ended, going, outcomes = await self._store(conversation_id, batch, usual=False)
         except Exception as exc:
             for waiting in batch:
                 if not waiting.answer.done():
@@ -136,24 +136,23 @@ class GroupCommit:
                 waiting.answer.set_exception(refusal)
 
     async def _store(
-        self, conversation_id: str, batch: list[_Waiting], *, lone: bool
+        self, conversation_id: str, batch: list[_Waiting], *, usual: bool
     ) -> tuple[Mapping[str, Exception], list[_Waiting], list[SendOutcome]]:
         """One transaction for the batch: the refusals of ended sessions, the sends that went
-        on and their outcomes. With `lone`, a batch of one tries the short path first."""
+        on and their outcomes. With `usual`, the short path is tried first."""
         async with self._engine.begin() as conn:  # commits at the end
-            if lone and len(batch) == 1:
-                (waiting,) = batch
+            if usual:
                 issued_after = self._sessions_issued_after
-                outcome = await store_lone_send(
+                stored = await store_usual_sends(
                     conn,
                     conversation_id,
-                    waiting.send,
+                    [w.send for w in batch],
                     # Sessions are checked only with a checker, as on the general path below.
-                    session_id=waiting.session_id if self._check_sessions else None,
+                    session_ids=[w.session_id if self._check_sessions else None for w in batch],
                     sessions_issued_after=issued_after() if issued_after else None,
                 )
-                if outcome is not None:
-                    return {}, batch, [outcome]
+                if stored is not None:
+                    return {}, batch, stored
             ended: Mapping[str, Exception] = {}
             sessions = {w.session_id for w in batch if w.session_id is not None}
             if sessions and self._check_sessions is not None:

@@ -1,6 +1,6 @@
-"""The lone send's short path: the usual send is stored in one statement on PostgreSQL (as the
-general path would store it); anything else is handed back untouched to the general path,
-which gives the refusal or the duplicate's answer."""
+"""The short path of usual sends: a batch of them is stored in one statement on PostgreSQL
+(as the general path would store it), a lone one in five on SQLite; anything else is handed
+back untouched to the general path, which gives the refusal or the duplicate's answer."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from test_messenger_group_commit import group, pending
 
 from messenger.client import MessengerClient
 from messenger.server.sending import GroupCommit
-from messenger.store.errors import MembershipChanged
-from messenger.store.lone_send import store_lone_send
+from messenger.store.errors import MembershipChanged, QuotaExceeded
 from messenger.store.models import Conversation, Device, Session, Transaction, User
-from messenger.store.sends import PendingSend
+from messenger.store.sends import PendingSend, SendOutcome
+from messenger.store.usual_sends import UsualSendsUndone, store_usual_sends
 
 TTL = dt.timedelta(days=30)
 
@@ -43,10 +43,10 @@ async def state(msg: Harness, cid: str, user_id: str) -> tuple[Any, ...]:
     return last, claims, used
 
 
-async def lone(
-    msg: Harness, cid: str, send: PendingSend, session_id: str | None = None
+async def usual(
+    msg: Harness, cid: str, sends: list[PendingSend], session_ids: list[str | None]
 ) -> tuple[Any, list[str]]:
-    """The short path in a transaction of its own; its outcome and the statements it ran."""
+    """The short path in a transaction of its own; its outcomes and the statements it ran."""
     statements: list[str] = []
 
     def count(*args: Any) -> None:
@@ -55,11 +55,22 @@ async def lone(
     event.listen(msg.engine.sync_engine, "before_cursor_execute", count)
     try:
         async with msg.engine.begin() as conn:
-            outcome = await store_lone_send(
-                conn, cid, send, session_id=session_id, sessions_issued_after=msg.clock() - TTL
+            outcomes = await store_usual_sends(
+                conn, cid, sends, session_ids=session_ids, sessions_issued_after=msg.clock() - TTL
             )
     finally:
         event.remove(msg.engine.sync_engine, "before_cursor_execute", count)
+    return outcomes, statements
+
+
+async def lone(
+    msg: Harness, cid: str, send: PendingSend, session_id: str | None = None
+) -> tuple[Any, list[str]]:
+    """A batch of one: its outcome (None: handed back) and the statements it ran."""
+    outcomes, statements = await usual(msg, cid, [send], [session_id])
+    if outcomes is None:
+        return None, statements
+    (outcome,) = outcomes
     return outcome, statements
 
 
@@ -241,3 +252,99 @@ async def test_a_membership_change_met_under_the_lock_leaves_nothing_of_the_shor
     await sends.stop()
     last, claims, used = await state(msg, cid, anna.user_id)
     assert (last, claims, used) == (before[0] + 1, before[1], before[2])
+
+
+def on_postgresql(msg: Harness) -> None:
+    if msg.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes the short path for a send alone in its batch only")
+
+
+async def test_a_batch_from_two_senders_is_one_statement_numbered_in_its_order(
+    msg: Harness,
+) -> None:
+    on_postgresql(msg)
+    (anna, bert, cora), cid = await group(msg, 3)
+    assert anna.user_id and bert.user_id
+    a0, b0 = await state(msg, cid, anna.user_id), await state(msg, cid, bert.user_id)
+    sends = [
+        pending(anna, msg, "b-1", ciphertext=b"a" * 10),
+        pending(bert, msg, "b-2", ciphertext=b"b" * 7),
+        pending(anna, msg, "b-3", ciphertext=b"c" * 5),
+    ]
+    sessions = [await session_of(msg, anna), await session_of(msg, bert), None]
+    outcomes, statements = await usual(msg, cid, sends, sessions)
+    assert len(statements) == 1, statements
+    assert outcomes is not None
+    assert [o.result["seq"] for o in outcomes] == [a0[0] + 1, a0[0] + 2, a0[0] + 3]
+    assert [o.event.id for o in outcomes] == [s.message_id for s in sends]
+    # Each sender is charged their own bytes and holds their own claims.
+    assert await state(msg, cid, anna.user_id) == (a0[0] + 3, a0[1] + 2, a0[2] + 15)
+    assert (await state(msg, cid, bert.user_id))[1:] == (b0[1] + 1, b0[2] + 7)
+    stored = await cora.history(cid, after_seq=a0[0])
+    assert [(m["seq"], m["message_id"], m["sender_device_id"]) for m in stored] == [
+        (a0[0] + 1, sends[0].message_id, anna.device_id),
+        (a0[0] + 2, sends[1].message_id, bert.device_id),
+        (a0[0] + 3, sends[2].message_id, anna.device_id),
+    ]
+    again = await bert.send_raw(cid, b"b" * 7, txn_id="b-2")
+    assert again.duplicate and again.seq == a0[0] + 2
+
+
+async def test_a_batch_with_one_unusual_send_is_handed_back_whole(msg: Harness) -> None:
+    """One send the general path must answer (here, a sender who left) keeps the whole batch
+    off the short path, with nothing written for the others either."""
+    on_postgresql(msg)
+    (anna, bert, _), cid = await group(msg, 3)
+    assert anna.user_id and bert.user_id
+    await bert.remove_member(cid, bert.user_id)
+    before = await state(msg, cid, anna.user_id), await state(msg, cid, bert.user_id)
+    sends = [pending(anna, msg, "u-1"), pending(bert, msg, "u-2")]
+    outcomes, _ = await usual(msg, cid, sends, [None, None])
+    assert outcomes is None
+    assert (await state(msg, cid, anna.user_id), await state(msg, cid, bert.user_id)) == before
+
+
+async def test_a_sender_whose_sends_together_exceed_the_quota_takes_the_general_path(
+    msg: Harness,
+) -> None:
+    """The general path charges a sender's sends one at a time (the first fits, the second
+    is refused); the short path charges them together, so it hands such a batch back."""
+    on_postgresql(msg)
+    (anna, _), cid = await group(msg, 2)
+    assert anna.user_id
+    async with msg.sessions() as db:
+        used = await db.scalar(select(User.storage_used).where(User.id == anna.user_id))
+        await db.execute(update(User).where(User.id == anna.user_id).values(quota_bytes=used + 15))
+        await db.commit()
+    before = await state(msg, cid, anna.user_id)
+    sends = [pending(anna, msg, "q-1"), pending(anna, msg, "q-2")]
+    outcomes, _ = await usual(msg, cid, sends, [None, None])
+    assert outcomes is None
+    assert await state(msg, cid, anna.user_id) == before
+    commit = GroupCommit(msg.engine, _no_publish)  # the two queue up as one batch
+    first, second = await asyncio.gather(
+        *(commit.send(cid, s) for s in sends), return_exceptions=True
+    )
+    await commit.stop()
+    assert isinstance(first, SendOutcome) and first.result
+    assert first.result["seq"] == before[0] + 1
+    assert isinstance(second, QuotaExceeded)
+
+
+async def test_a_transaction_id_claimed_meanwhile_undoes_the_batch(msg: Harness) -> None:
+    """The read does not see the claims: a batch one of whose ids is taken (by a request
+    that raced it) has claimed the others when it finds out, and is rolled back."""
+    on_postgresql(msg)
+    (anna, bert), cid = await group(msg, 2)
+    assert anna.user_id
+    await bert.send_raw(cid, b"first", txn_id="mine")
+    await anna.send_raw(cid, b"first", txn_id="taken")
+    before = await state(msg, cid, anna.user_id)
+    sends = [pending(bert, msg, "fresh"), pending(anna, msg, "taken")]
+    with pytest.raises(UsualSendsUndone):
+        await usual(msg, cid, sends, [None, None])
+    assert await state(msg, cid, anna.user_id) == before
+
+
+async def _no_publish(items: list[dict[str, Any]]) -> None:
+    return None

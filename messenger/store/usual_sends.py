@@ -1,0 +1,269 @@
+"""A batch of usual sends, in as few statements as the database allows.
+
+Each batch of sends to one conversation (`server.sending`) would take the general path
+(`sends.append_messages`): up to nine round trips to PostgreSQL (begin, the session check,
+the transaction ids' claim, the sender check, the senders' lock, the quota charge, the
+sequence numbers, the insert, commit). Here a batch of usual sends (members' own devices, no
+attachments, no tenant pair to check, quota to spare, new transaction ids, sessions that may
+still send) is one statement on PostgreSQL: data-modifying CTEs chained by what each returns,
+the sends given as arrays. On SQLite, which has no such CTEs but no round trips either, a
+send alone in its batch is one read and the four writes; a larger batch goes the general way.
+
+This path answers only a batch every send of which would be stored. Anything else is handed
+back (None): the general path then gives the refusal, the duplicate's stored answer or the
+tenant-pair check, so every error keeps one source. Nothing is written when None is
+returned; when a write was made and a later step did not hold (a membership change or a
+charge that raced in, a transaction id claimed meanwhile), `UsualSendsUndone` asks the caller
+to roll the transaction back and take the general path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from messenger.store import repo
+from messenger.store.models import UTCDateTime
+from messenger.store.sends import (
+    _CHARGE_ONE,
+    PendingSend,
+    SendOutcome,
+    _claims,
+    claim_of,
+    insert_messages,
+    message_of,
+    transaction_result,
+)
+
+
+class UsualSendsUndone(Exception):
+    """A write of the usual path was made and a later step did not hold: roll back and send
+    through the general path."""
+
+
+# SQLite: the usual case, as one read (the PostgreSQL statement's `ok` says the same for
+# each send of a batch: change both or neither). The sender is an active member sending from
+# an own device, the conversation needs no tenant-pair check, the sender has seen its latest
+# membership change (or does not say), the quota has room, and the session (when one is
+# given) may still send: not ended, not expired (a bot's does not expire), user and tenant
+# enabled.
+_PLAIN_CASE = """
+SELECT c.membership_seq AS mseq
+FROM conversations c
+JOIN memberships m ON m.conversation_id = c.id AND m.user_id = :user AND m.active
+JOIN devices d ON d.id = :device AND d.user_id = :user AND d.removed_at IS NULL
+JOIN users u ON u.id = :user AND NOT u.disabled
+JOIN tenants t ON t.id = u.tenant_id AND NOT t.disabled
+WHERE c.id = :cid AND NOT c.cross_tenant
+  AND (CAST(:seen AS BIGINT) IS NULL OR c.membership_seq <= CAST(:seen AS BIGINT))
+  AND u.storage_used + CAST(:size AS BIGINT) <= COALESCE(u.quota_bytes, t.user_quota_bytes)
+  AND (CAST(:session AS VARCHAR) IS NULL OR EXISTS (
+    SELECT 1 FROM sessions s
+    WHERE s.id = :session AND s.user_id = u.id AND s.revoked_at IS NULL
+      AND (u.kind = 'bot' OR s.created_at > :issued_after)))
+"""
+
+_PLAIN = text(_PLAIN_CASE).bindparams(bindparam("issued_after", type_=UTCDateTime()))
+
+# PostgreSQL: the batch's sends come in as arrays (`input`, in the batch's order); each step
+# runs only on what the one before returned: every send passes the read (`go`) → claim the
+# transaction ids → lock the senders' rows in one order (two nodes' batches charging some of
+# the same users would otherwise deadlock) → charge each sender's bytes → take the numbers
+# under the conversation's row lock → store. A membership change met under that lock stores
+# nothing (`stored` empty); so does a sender whose charge no longer fits.
+_ALL_IN_ONE = text(
+    """
+WITH input AS (
+  SELECT * FROM unnest(
+    CAST(:users AS VARCHAR[]), CAST(:txns AS VARCHAR[]), CAST(:devices AS VARCHAR[]),
+    CAST(:sizes AS BIGINT[]), CAST(:seens AS BIGINT[]), CAST(:sessions AS VARCHAR[]),
+    CAST(:message_ids AS VARCHAR[]), CAST(:ciphertexts AS BYTEA[]),
+    CAST(:results AS VARCHAR[]), CAST(:nows AS TIMESTAMP WITH TIME ZONE[])
+  ) WITH ORDINALITY AS i(user_id, txn_id, device_id, size, seen, session_id, message_id,
+                         ciphertext, result, sent_at, n)
+),
+totals AS (
+  SELECT user_id, CAST(sum(size) AS BIGINT) AS size FROM input GROUP BY user_id
+),
+ok AS (
+  SELECT c.membership_seq AS mseq
+  FROM input i
+  JOIN totals s ON s.user_id = i.user_id
+  JOIN conversations c ON c.id = :cid AND NOT c.cross_tenant
+  JOIN memberships m ON m.conversation_id = c.id AND m.user_id = i.user_id AND m.active
+  JOIN devices d ON d.id = i.device_id AND d.user_id = i.user_id AND d.removed_at IS NULL
+  JOIN users u ON u.id = i.user_id AND NOT u.disabled
+  JOIN tenants t ON t.id = u.tenant_id AND NOT t.disabled
+  WHERE (i.seen IS NULL OR c.membership_seq <= i.seen)
+    AND u.storage_used + s.size <= COALESCE(u.quota_bytes, t.user_quota_bytes)
+    AND (i.session_id IS NULL OR EXISTS (
+      SELECT 1 FROM sessions x
+      WHERE x.id = i.session_id AND x.user_id = u.id AND x.revoked_at IS NULL
+        AND (u.kind = 'bot' OR x.created_at > :issued_after)))
+),
+go AS (
+  SELECT max(mseq) AS mseq FROM ok HAVING count(*) = CAST(:count AS INTEGER)
+),
+claim AS (
+  INSERT INTO transactions (user_id, txn_id, kind, result, created_at)
+  SELECT i.user_id, i.txn_id, 'message', CAST(i.result AS JSON), i.sent_at
+  FROM input i CROSS JOIN go
+  ORDER BY i.user_id, i.txn_id
+  ON CONFLICT DO NOTHING
+  RETURNING user_id
+),
+locked AS MATERIALIZED (
+  SELECT users.id FROM users
+  WHERE users.id IN (SELECT user_id FROM totals)
+    AND (SELECT count(*) FROM claim) = CAST(:count AS INTEGER)
+  ORDER BY users.id
+  FOR NO KEY UPDATE
+),
+charge AS (
+  UPDATE users SET storage_used = users.storage_used + totals.size
+  FROM totals, locked, tenants
+  WHERE users.id = totals.user_id AND locked.id = users.id AND tenants.id = users.tenant_id
+    AND users.storage_used + totals.size
+        <= COALESCE(users.quota_bytes, tenants.user_quota_bytes)
+  RETURNING users.id
+),
+numbered AS (
+  UPDATE conversations SET last_seq = conversations.last_seq + CAST(:count AS INTEGER)
+  WHERE conversations.id = :cid
+    AND (SELECT count(*) FROM charge) = (SELECT count(*) FROM totals)
+  RETURNING conversations.last_seq, conversations.membership_seq
+),
+stored AS (
+  INSERT INTO events (conversation_id, seq, id, kind, sender_user_id, sender_device_id,
+                      ciphertext, payload, created_at)
+  SELECT CAST(:cid AS VARCHAR), numbered.last_seq - CAST(:count AS INTEGER) + i.n,
+         i.message_id, 'message', i.user_id, i.device_id, i.ciphertext, CAST('{}' AS JSON),
+         i.sent_at
+  FROM numbered JOIN go ON numbered.membership_seq = go.mseq CROSS JOIN input i
+  RETURNING seq
+)
+SELECT (SELECT count(*) FROM claim) AS claimed, (SELECT max(last_seq) FROM numbered) AS last,
+       (SELECT count(*) FROM stored) AS stored
+"""
+).bindparams(bindparam("issued_after", type_=UTCDateTime()))
+
+
+async def store_usual_sends(
+    conn: AsyncConnection,
+    conversation_id: str,
+    sends: Sequence[PendingSend],
+    *,
+    session_ids: Sequence[str | None] | None = None,
+    sessions_issued_after: dt.datetime | None = None,
+) -> list[SendOutcome] | None:
+    """Store the batch if every send is the usual case (see the module); one outcome per
+    send, in order. None, having written nothing, when it is not. Each send's session in
+    `session_ids` (None: not checked) must still be able to send (`sessions_issued_after`:
+    the oldest creation time of a session that has not expired). Transaction ids must be
+    distinct in a batch, as for `append_messages`."""
+    sessions: list[str | None] = list(session_ids or [None] * len(sends))
+    if len(sessions) != len(sends):
+        raise ValueError("one session id (or None) is needed for each send")
+    if not sends:
+        return None
+    if any(s.refusal is not None or s.attachment_ids for s in sends):
+        return None
+    if sessions_issued_after is None and any(s is not None for s in sessions):
+        return None
+    if conn.dialect.name == "postgresql":
+        first = await _all_in_one(conn, conversation_id, sends, sessions, sessions_issued_after)
+    elif len(sends) == 1:
+        first = await _read_then_write(
+            conn, conversation_id, sends[0], sessions[0], sessions_issued_after
+        )
+    else:
+        return None  # SQLite: no round trips to save on a larger batch
+    if first is None:
+        return None
+    outcomes = []
+    for n, send in enumerate(sends):
+        event = message_of(conversation_id, first + n, send)
+        result = {**transaction_result(conversation_id, send), "seq": first + n}
+        outcomes.append(SendOutcome(result, event=event))
+    return outcomes
+
+
+async def _all_in_one(
+    conn: AsyncConnection,
+    conversation_id: str,
+    sends: Sequence[PendingSend],
+    sessions: list[str | None],
+    issued_after: dt.datetime | None,
+) -> int | None:
+    """PostgreSQL: the batch's first number, or None when nothing was written."""
+    row = (
+        await conn.execute(
+            _ALL_IN_ONE,
+            {
+                "cid": conversation_id,
+                "count": len(sends),
+                "issued_after": issued_after,
+                "users": [s.user_id for s in sends],
+                "txns": [s.txn_id for s in sends],
+                "devices": [s.device_id for s in sends],
+                "sizes": [len(s.ciphertext) for s in sends],
+                "seens": [s.membership_seen for s in sends],
+                "sessions": sessions,
+                "message_ids": [s.message_id for s in sends],
+                "ciphertexts": [s.ciphertext for s in sends],
+                "results": [json.dumps(transaction_result(conversation_id, s)) for s in sends],
+                "nows": [_utc(s.now) for s in sends],
+            },
+        )
+    ).one()
+    claimed, last, stored = row
+    if stored == len(sends) and last is not None:
+        return int(last) - len(sends) + 1
+    if claimed:
+        raise UsualSendsUndone("a step after the claim of the transaction ids did not hold")
+    return None
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the store")  # as UTCDateTime refuses it
+    return moment.astimezone(dt.UTC)
+
+
+async def _read_then_write(
+    conn: AsyncConnection,
+    conversation_id: str,
+    send: PendingSend,
+    session_id: str | None,
+    issued_after: dt.datetime | None,
+) -> int | None:
+    """SQLite: the read, then the writes. The first write takes the database's write lock
+    (or fails, as on the general path, if another process wrote since the read), so what
+    the read saw still holds for the writes."""
+    params = {
+        "cid": conversation_id,
+        "user": send.user_id,
+        "device": send.device_id,
+        "seen": send.membership_seen,
+        "size": len(send.ciphertext),
+        "session": session_id,
+        "issued_after": issued_after,
+    }
+    plain = (await conn.execute(_PLAIN, params)).first()
+    if plain is None:
+        return None
+    if not (await conn.execute(_claims(conn), [claim_of(conversation_id, send)])).first():
+        return None  # used before: the general path answers with the first result
+    size = len(send.ciphertext)
+    charged = await conn.execute(_CHARGE_ONE, {"charged_user": send.user_id, "charge": size})
+    if charged.first() is None:
+        raise UsualSendsUndone("the quota changed after the read")
+    seq, membership_seq = await repo.take_seq(conn, conversation_id, 1)
+    if membership_seq != int(plain.mseq):
+        raise UsualSendsUndone("the members changed after the read")
+    await insert_messages(conn, [message_of(conversation_id, seq, send)])
+    return seq
