@@ -5,17 +5,23 @@ closing are four round trips between threads. In the bench's 1 msg/s phase a sen
 statements (`append_messages`) took 3.2-3.6 ms that way and 2.2 ms here. Statements run on
 the event loop's thread, as the process's one connection (engine.make_engine) serves them one
 at a time anyway; the price is that a statement holds the loop while it runs, which the
-server's indexed lookups and page-sized reads keep short. The commit, whose fsync and
-occasional WAL checkpoint can take long, goes to a worker thread. Another process owning the
-write lock is not waited for in SQLite's busy timeout: a locked database answers at once, and
-the call is retried after a non-blocking sleep (from inside SQLAlchemy's greenlet), for up
-to `BUSY_SECONDS`.
+server's indexed lookups and page-sized reads keep short. The commit runs on the loop too
+(its fsync, about 0.4 ms here; handing it to a worker thread cost a quiet send 0.5-0.7 ms
+more in thread wake-ups), but never a WAL checkpoint, which once stalled the whole node for
+100+ ms: the connection's automatic checkpoint is off, and every `CHECKPOINT_EVERY` commits
+that wrote, a thread with a connection of its own moves the WAL into the database file
+(`_Checkpoints`), beside the loop's work. Another process owning the write lock is not waited
+for in SQLite's busy timeout: a locked database answers at once, and the call is retried
+after a non-blocking sleep (from inside SQLAlchemy's greenlet), for up to `BUSY_SECONDS`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -27,17 +33,20 @@ from sqlalchemy.engine.interfaces import AdaptedConnection
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 BUSY_SECONDS = 30.0
+# Commits that wrote between two checkpoints: a send writes a few pages, so this keeps the
+# WAL near SQLite's own automatic checkpoint of 1,000 pages.
+CHECKPOINT_EVERY = 100
+log = logging.getLogger("messenger.store.sqlite")
 _T = TypeVar("_T")
 
 
-async def _waiting_out_locks(call: Callable[[], _T], *, off_loop: bool = False) -> _T:
-    """Run `call` (on a worker thread if `off_loop`); while another connection holds the
-    lock, sleep (the loop runs on)."""
+async def _waiting_out_locks(call: Callable[[], _T]) -> _T:
+    """Run `call`; while another connection holds the lock, sleep (the loop runs on)."""
     deadline = time.monotonic() + BUSY_SECONDS
     delay = 0.001
     while True:
         try:
-            return await asyncio.to_thread(call) if off_loop else call()
+            return call()
         except sqlite3.OperationalError as exc:
             # SQLITE_BUSY and SQLITE_BUSY_RECOVERY pass; SQLITE_BUSY_SNAPSHOT (a read turned
             # write after another commit) never would, so it fails at once as it always has.
@@ -48,12 +57,12 @@ async def _waiting_out_locks(call: Callable[[], _T], *, off_loop: bool = False) 
         delay = min(delay * 2, 0.05)
 
 
-def _retrying_busy(call: Callable[[], _T], *, off_loop: bool = False) -> _T:
+def _retrying_busy(call: Callable[[], _T]) -> _T:
     """`call` through `_waiting_out_locks` from SQLAlchemy's greenlet, which also gives
     AsyncConnection the await it insists every statement makes; elsewhere (a pool clean-up
     outside the engine's tasks) once."""
     if in_greenlet():
-        return await_(_waiting_out_locks(call, off_loop=off_loop))
+        return await_(_waiting_out_locks(call))
     return call()
 
 
@@ -110,11 +119,43 @@ class InlineCursor:
             yield self._rows.popleft()
 
 
-class InlineConnection(AdaptedConnection):
-    __slots__ = ()
+class _Checkpoints:
+    """WAL checkpoints of one database file, off the loop: a PASSIVE checkpoint (it waits
+    for no one, and no writer waits for it) on a thread and connection of its own, started
+    after every `CHECKPOINT_EVERY` commits that wrote, one at a time. One that fails (the
+    file gone, say) is logged and tried again after the next commits."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._commits = 0
+        self._running: threading.Thread | None = None
+
+    def committed(self) -> None:
+        self._commits += 1
+        if self._commits < CHECKPOINT_EVERY:
+            return
+        if self._running is not None and self._running.is_alive():
+            return
+        self._commits = 0
+        self._running = threading.Thread(target=self._run, name="sqlite-checkpoint")
+        self._running.start()
+
+    def _run(self) -> None:
+        try:
+            with contextlib.closing(self._connect()) as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed (%s); tried again later", exc)
+
+
+class InlineConnection(AdaptedConnection):
+    __slots__ = ("_checkpoints",)
+
+    def __init__(
+        self, connection: sqlite3.Connection, checkpoints: _Checkpoints | None = None
+    ) -> None:
         self._connection = connection  # type: ignore[assignment]
+        self._checkpoints = checkpoints
 
     @property
     def _raw(self) -> sqlite3.Connection:
@@ -127,10 +168,10 @@ class InlineConnection(AdaptedConnection):
         return self.cursor().execute(operation, parameters)
 
     def commit(self) -> None:
-        # The one call that may take long: its fsync, and now and then the checkpoint that
-        # moves the WAL into the database file (100+ ms stalls of the whole node when run on
-        # the loop). The connection stays checked out meanwhile, so nothing else uses it.
-        _retrying_busy(self._raw.commit, off_loop=True)
+        wrote = self._raw.in_transaction  # sqlite3 begins a transaction at the first write
+        _retrying_busy(self._raw.commit)  # never a checkpoint here (see `_Checkpoints`)
+        if wrote and self._checkpoints is not None:
+            self._checkpoints.committed()
 
     def rollback(self) -> None:
         self._raw.rollback()
@@ -165,7 +206,16 @@ class _InlineModule:
         kwargs["timeout"] = 0  # a locked database answers at once; `_retrying_busy` waits
         # The pool may close a connection from the garbage collector's thread.
         kwargs["check_same_thread"] = False
-        return InlineConnection(sqlite3.connect(*args, **kwargs))
+        connection = sqlite3.connect(*args, **kwargs)
+        if _in_memory(args, kwargs):
+            return InlineConnection(connection)
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # `_Checkpoints` does them
+        return InlineConnection(connection, _Checkpoints(lambda: sqlite3.connect(*args, **kwargs)))
+
+
+def _in_memory(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    database = str(args[0] if args else kwargs.get("database", ""))
+    return database in ("", ":memory:") or "mode=memory" in database
 
 
 class SQLiteDialect_inline(SQLiteDialect_pysqlite):

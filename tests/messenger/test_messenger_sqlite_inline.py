@@ -95,3 +95,73 @@ def test_a_lock_held_past_the_limit_fails_with_database_is_locked(
         return bodies
 
     assert asyncio.run(scenario()) == ["other writer"]  # nothing half-written of ours
+
+
+async def _notes_engine(path: Path) -> AsyncEngine:
+    engine = make_engine(f"sqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body BLOB)"))
+    return engine
+
+
+async def _write(engine: AsyncEngine, commits: int, size: int) -> None:
+    for _ in range(commits):
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES (:b)"), {"b": b"x" * size})
+
+
+def _checkpoints_finished() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "sqlite-checkpoint":
+            thread.join(10)
+
+
+def test_a_commit_never_checkpoints_however_large_the_wal_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The WAL reaches the database file only through `_Checkpoints`' thread: 1,200 pages
+    written (past SQLite's own automatic checkpoint of 1,000) leave the file as it was."""
+    path = tmp_path / "m.db"
+    monkeypatch.setattr(_sqlite_inline, "CHECKPOINT_EVERY", 10_000)
+
+    async def scenario() -> tuple[int, int, int]:
+        engine = await _notes_engine(path)
+        before = path.stat().st_size
+        await _write(engine, 300, 16_000)
+        after = path.stat().st_size
+        await engine.dispose()  # the last connection to close checkpoints
+        engine = make_engine(f"sqlite:///{path}")
+        async with engine.connect() as conn:
+            count = await conn.scalar(text("SELECT count(*) FROM notes"))
+        await engine.dispose()
+        return before, after, int(count or 0)
+
+    before, after, count = asyncio.run(scenario())
+    assert after == before
+    assert count == 300
+
+
+def test_every_n_commits_a_thread_moves_the_wal_into_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.db"
+    monkeypatch.setattr(_sqlite_inline, "CHECKPOINT_EVERY", 10)
+
+    async def scenario() -> tuple[int, int, int, list[bytes]]:
+        engine = await _notes_engine(path)  # DDL: sqlite3 commits it on its own
+        before = path.stat().st_size
+        await _write(engine, 9, 8_000)
+        await asyncio.to_thread(_checkpoints_finished)
+        ninth = path.stat().st_size
+        await _write(engine, 1, 8_000)  # the tenth commit that wrote
+        await asyncio.to_thread(_checkpoints_finished)
+        tenth = path.stat().st_size
+        async with engine.connect() as conn:
+            bodies = list((await conn.execute(text("SELECT body FROM notes"))).scalars())
+        await engine.dispose()
+        return before, ninth, tenth, bodies
+
+    before, ninth, tenth, bodies = asyncio.run(scenario())
+    assert ninth == before
+    assert tenth >= before + 10 * 8_000
+    assert bodies == [b"x" * 8_000] * 10
