@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import LargeBinary, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from messenger.store import repo
@@ -69,13 +70,60 @@ WHERE c.id = :cid AND NOT c.cross_tenant
 
 _PLAIN = text(_PLAIN_CASE).bindparams(bindparam("issued_after", type_=UTCDateTime()))
 
+# PostgreSQL, a send alone in its batch (the usual case at quiet times): the same steps as
+# `_BATCH_IN_ONE`'s with scalar parameters. PostgreSQL plans it in 0.9 ms, the batch
+# statement in 5.3 ms (EXPLAIN ANALYZE here), and a lone send through the batch statement
+# took 6 ms more of the server's time in the bench's 1 msg/s phase.
+_LONE_IN_ONE = text(
+    f"""
+WITH ok AS ({_PLAIN_CASE}),
+claim AS (
+  INSERT INTO transactions (user_id, txn_id, kind, result, created_at)
+  SELECT CAST(:user AS VARCHAR), CAST(:txn AS VARCHAR), 'message', CAST(:result AS JSON),
+         CAST(:now AS TIMESTAMP WITH TIME ZONE)
+  FROM ok
+  ON CONFLICT DO NOTHING
+  RETURNING user_id
+),
+charge AS (
+  UPDATE users SET storage_used = users.storage_used + CAST(:size AS BIGINT)
+  FROM claim, tenants
+  WHERE users.id = claim.user_id AND tenants.id = users.tenant_id
+    AND users.storage_used + CAST(:size AS BIGINT)
+        <= COALESCE(users.quota_bytes, tenants.user_quota_bytes)
+  RETURNING users.id
+),
+numbered AS (
+  UPDATE conversations SET last_seq = conversations.last_seq + 1
+  FROM charge
+  WHERE conversations.id = :cid
+  RETURNING conversations.last_seq, conversations.membership_seq
+),
+stored AS (
+  INSERT INTO events (conversation_id, seq, id, kind, sender_user_id, sender_device_id,
+                      ciphertext, payload, created_at)
+  SELECT CAST(:cid AS VARCHAR), numbered.last_seq, CAST(:message_id AS VARCHAR), 'message',
+         CAST(:user AS VARCHAR), CAST(:device AS VARCHAR), CAST(:ciphertext AS BYTEA),
+         CAST('{{}}' AS JSON), CAST(:now AS TIMESTAMP WITH TIME ZONE)
+  FROM numbered JOIN ok ON numbered.membership_seq = ok.mseq
+  RETURNING seq
+)
+SELECT (SELECT count(*) FROM claim) AS claimed, (SELECT seq FROM stored) AS seq
+"""  # noqa: S608 - made of this module's constants; every value is a bound parameter
+).bindparams(
+    bindparam("issued_after", type_=UTCDateTime()),
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("ciphertext", type_=LargeBinary()),
+)
+
+
 # PostgreSQL: the batch's sends come in as arrays (`input`, in the batch's order); each step
 # runs only on what the one before returned: every send passes the read (`go`) → claim the
 # transaction ids → lock the senders' rows in one order (two nodes' batches charging some of
 # the same users would otherwise deadlock) → charge each sender's bytes → take the numbers
 # under the conversation's row lock → store. A membership change met under that lock stores
 # nothing (`stored` empty); so does a sender whose charge no longer fits.
-_ALL_IN_ONE = text(
+_BATCH_IN_ONE = text(
     """
 WITH input AS (
   SELECT * FROM unnest(
@@ -200,29 +248,45 @@ async def _all_in_one(
     issued_after: dt.datetime | None,
 ) -> int | None:
     """PostgreSQL: the batch's first number, or None when nothing was written."""
-    row = (
-        await conn.execute(
-            _ALL_IN_ONE,
-            {
-                "cid": conversation_id,
-                "count": len(sends),
-                "issued_after": issued_after,
-                "users": [s.user_id for s in sends],
-                "txns": [s.txn_id for s in sends],
-                "devices": [s.device_id for s in sends],
-                "sizes": [len(s.ciphertext) for s in sends],
-                "seens": [s.membership_seen for s in sends],
-                "sessions": sessions,
-                "message_ids": [s.message_id for s in sends],
-                "ciphertexts": [s.ciphertext for s in sends],
-                "results": [json.dumps(transaction_result(conversation_id, s)) for s in sends],
-                "nows": [_utc(s.now) for s in sends],
-            },
-        )
-    ).one()
-    claimed, last, stored = row
-    if stored == len(sends) and last is not None:
-        return int(last) - len(sends) + 1
+    results = [json.dumps(transaction_result(conversation_id, s)) for s in sends]
+    if len(sends) == 1:
+        (send,) = sends
+        params: dict[str, Any] = {
+            "cid": conversation_id,
+            "user": send.user_id,
+            "device": send.device_id,
+            "seen": send.membership_seen,
+            "size": len(send.ciphertext),
+            "session": sessions[0],
+            "issued_after": issued_after,
+            "txn": send.txn_id,
+            "result": results[0],
+            "now": send.now,
+            "message_id": send.message_id,
+            "ciphertext": send.ciphertext,
+        }
+        claimed, seq = (await conn.execute(_LONE_IN_ONE, params)).one()
+        stored, first = (1, seq) if seq is not None else (0, None)
+    else:
+        params = {
+            "cid": conversation_id,
+            "count": len(sends),
+            "issued_after": issued_after,
+            "users": [s.user_id for s in sends],
+            "txns": [s.txn_id for s in sends],
+            "devices": [s.device_id for s in sends],
+            "sizes": [len(s.ciphertext) for s in sends],
+            "seens": [s.membership_seen for s in sends],
+            "sessions": sessions,
+            "message_ids": [s.message_id for s in sends],
+            "ciphertexts": [s.ciphertext for s in sends],
+            "results": results,
+            "nows": [_utc(s.now) for s in sends],
+        }
+        claimed, last, stored = (await conn.execute(_BATCH_IN_ONE, params)).one()
+        first = None if last is None else int(last) - len(sends) + 1
+    if stored == len(sends) and first is not None:
+        return int(first)
     if claimed:
         raise UsualSendsUndone("a step after the claim of the transaction ids did not hold")
     return None
