@@ -28,7 +28,9 @@ reach the receiving client's socket (`StampedConnection.data_received`, before w
 frame and before this process decodes the JSON and base64). The 100 receivers share this
 one process and its event loop, so a receiver's frame also waits while the frames already
 read for the others are handled; `handled_by_bench` keeps the time after that handling
-(what the previous version of this bench reported). The database commits durably (SQLite
+(what the previous version of this bench reported), and `in_socket` the kernel's receive
+timestamp of the frame's bytes at each receiving socket (Linux's SO_TIMESTAMPNS), which waits
+for nothing in this process. The database commits durably (SQLite
 WAL with synchronous=FULL, PostgreSQL with synchronous_commit=on): each send waits for one
 fsync of the disk the bench runs on, which is part of the latency. Set
 MEDBRIDGE_BENCH_PHASES=name,name to run some phases only (nothing is saved then), and
@@ -337,12 +339,51 @@ def pg_rates(before: dict[str, float], after: dict[str, float], seconds: float) 
     return {f"{k}_per_s": round((after[k] - before[k]) / seconds, 1) for k in before}
 
 
+# Linux's number; Python's socket module does not name it.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+
+
+class KernelStampedSocket:
+    """A receiving socket read with recvmsg, for the kernel's receive timestamp of the bytes
+    (SO_TIMESTAMPNS): when they reached the socket, however long this process took to come
+    round to reading it. Everything but `recv` is the socket's own."""
+
+    def __init__(self, sock: socket.socket, owner: StampedConnection) -> None:
+        self._sock = sock
+        self._owner = owner
+
+    def recv(self, size: int) -> bytes:
+        data, ancillary, _, _ = self._sock.recvmsg(size, socket.CMSG_SPACE(16))
+        for level, kind, raw in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", raw[:16])
+                # The kernel stamps wall-clock time; the sends are stamped by perf_counter.
+                offset = time.time() - time.perf_counter()
+                self._owner.kernel_arrived = seconds + nanoseconds / 1e9 - offset
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 class StampedConnection(ClientConnection):
     """A stream connection that notes when bytes reach its socket, before websockets parses
     them and before the bench decodes them: the 100 receivers share this process, and each
-    frame waits while the frames of the other 99 are handled one after another."""
+    frame waits while the frames of the other 99 are handled one after another.
+
+    `kernel_arrived` is the kernel's receive time of the latest bytes (`KernelStampedSocket`,
+    Linux), which does not wait for this process at all; 0 where it is not available."""
 
     arrived = 0.0
+    kernel_arrived = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # asyncio's selector transport reads `_sock.recv`; wrap it (bench-only instrument).
+        sock = getattr(transport, "_sock", None)
+        if sys.platform == "linux" and isinstance(sock, socket.socket):
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            transport._sock = KernelStampedSocket(sock, self)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         self.arrived = time.perf_counter()
@@ -366,6 +407,7 @@ class Receivers:
         self.streams = [StampedStream(c, reconnect=True) for c in clients]
         self.latencies: list[float] = []
         self.handled: list[float] = []
+        self.in_socket: list[float] = []  # by the kernel's receive timestamp
         self.expected = 0
         self.done = asyncio.Event()
         self.synced = 0
@@ -384,12 +426,16 @@ class Receivers:
                 ws = stream.connection
                 arrived = ws.arrived if isinstance(ws, StampedConnection) else 0.0
                 self.latencies.append((arrived or time.perf_counter()) - sent_at)
+                kernel = ws.kernel_arrived if isinstance(ws, StampedConnection) else 0.0
+                if kernel:
+                    self.in_socket.append(kernel - sent_at)
                 if len(self.latencies) >= self.expected:
                     self.done.set()
 
     def expect(self, messages: int) -> None:
         self.latencies = []
         self.handled = []
+        self.in_socket = []
         self.expected = messages * len(self.streams)
         self.done.clear()
 
@@ -454,6 +500,7 @@ async def latency_phase(
     return {
         **summary_ms(samples),
         "handled_by_bench": summary_ms(receivers.handled),
+        **({"in_socket": summary_ms(receivers.in_socket)} if receivers.in_socket else {}),
         "rate_per_s": rate,
         "load_1min": load,
     }, samples
@@ -768,6 +815,15 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
         "same, each send an HTTP request instead (p50 / p99)",
         lambda r: (
             f"{r['latency_1_per_s_http']['p50_ms']} / {r['latency_1_per_s_http']['p99_ms']} ms"
+        ),
+        "",
+    ),
+    (
+        "same, when the bytes reached each receiving socket (the kernel's receive timestamp, "
+        "not waiting for the bench's one process to read them; p50 / p99)",
+        lambda r: (
+            f"{r['latency_1_per_s']['in_socket']['p50_ms']} / "
+            f"{r['latency_1_per_s']['in_socket']['p99_ms']} ms"
         ),
         "",
     ),
