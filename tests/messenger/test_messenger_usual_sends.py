@@ -216,12 +216,14 @@ async def test_anything_but_the_usual_send_is_handed_back_untouched(
     assert await state(msg, cid, anna.user_id) == before
 
 
+@pytest.mark.parametrize("batch", [1, 3], ids=["lone", "batch"])
 async def test_a_membership_change_met_under_the_lock_leaves_nothing_of_the_short_path(
-    msg: Harness,
+    msg: Harness, batch: int
 ) -> None:
     """PostgreSQL: the statement reads the conversation before it waits for its row lock.
     A membership change committed meanwhile rolls the short path back; the general path then
-    refuses the sender who had not seen it, and no claim or charge is left."""
+    refuses the senders who had not seen it, and no claim or charge is left. (A batch of one
+    and a larger one take different statements.)"""
     if msg.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer: nothing changes between the read and the writes")
     (anna, _), cid = await group(msg, 2)
@@ -241,14 +243,18 @@ async def test_a_membership_change_met_under_the_lock_leaves_nothing_of_the_shor
             .where(Conversation.id == cid)
             .values(last_seq=Conversation.last_seq + 1, membership_seq=Conversation.last_seq + 1)
         )
-        sending = asyncio.create_task(
-            sends.send(cid, pending(anna, msg, "raced", membership_seen=seen))
-        )
-        await asyncio.sleep(0.5)  # the send waits for the row lock
-        assert not sending.done()
+        sending = [  # queued together: one batch
+            asyncio.create_task(
+                sends.send(cid, pending(anna, msg, f"raced-{n}", membership_seen=seen))
+            )
+            for n in range(batch)
+        ]
+        await asyncio.sleep(0.5)  # the batch waits for the row lock
+        assert not any(task.done() for task in sending)
         await change.commit()
-    with pytest.raises(MembershipChanged):
-        await sending
+    for task in sending:
+        with pytest.raises(MembershipChanged):
+            await task
     await sends.stop()
     last, claims, used = await state(msg, cid, anna.user_id)
     assert (last, claims, used) == (before[0] + 1, before[1], before[2])
