@@ -6,13 +6,14 @@ statements (`append_messages`) took 3.2-3.6 ms that way and 2.2 ms here. Stateme
 the event loop's thread, as the process's one connection (engine.make_engine) serves them one
 at a time anyway; the price is that a statement holds the loop while it runs, which the
 server's indexed lookups and page-sized reads keep short. The commit runs on the loop too
-(its fsync, about 0.4 ms here; handing it to a worker thread cost a quiet send 0.5-0.7 ms
-more in thread wake-ups), but never a WAL checkpoint, which once stalled the whole node for
-100+ ms: the connection's automatic checkpoint is off, and every `CHECKPOINT_EVERY` commits
-that wrote, a thread with a connection of its own moves the WAL into the database file
-(`_Checkpoints`), beside the loop's work. Another process owning the write lock is not waited
-for in SQLite's busy timeout: a locked database answers at once, and the call is retried
-after a non-blocking sleep (from inside SQLAlchemy's greenlet), for up to `BUSY_SECONDS`.
+(its fsync, about 0.4 ms here; a trace of a quiet send had its commit take 1.15 ms through a
+worker thread, the rest thread wake-ups), but never a WAL checkpoint, which once stalled the
+whole node for 100+ ms: the connection's automatic checkpoint is off, and every
+`CHECKPOINT_EVERY` commits that wrote, a thread with a connection of its own moves the WAL
+into the database file (`_Checkpoints`), beside the loop's work. Another process owning the
+write lock is not waited for in SQLite's busy timeout: a locked database answers at once, and
+the call is retried after a non-blocking sleep (from inside SQLAlchemy's greenlet), for up to
+`BUSY_SECONDS`.
 """
 
 from __future__ import annotations
