@@ -209,8 +209,13 @@ class BridgeWorker:
                 if delay is None:
                     raise
                 self.board.set(MESSENGER, MailboxState.DEGRADED, type(exc).__name__)
+                # The reason too (refused, timed out, a 5xx): it tells a stopped server from
+                # a slow one. Client errors carry no secrets (an address, a server's detail).
                 log.warning(
-                    "messenger unreachable (%s); next try in %.1f s", type(exc).__name__, delay
+                    "messenger unreachable (%s: %s); next try in %.1f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
                 )
                 await asyncio.sleep(min(delay, self.config.lease_seconds))
             else:

@@ -269,7 +269,7 @@ password_env = "BRIDGE_TEST_MAIL_PASSWORD"
             )
             if task in done:
                 task.result()
-            assert ready in done, "the bridge worker did not start"
+            assert ready in done, f"the bridge worker did not start: {worker.board.mailboxes}"
             yield worker
         finally:
             task.cancel()

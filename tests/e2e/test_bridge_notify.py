@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 
 from med import (
@@ -301,7 +302,7 @@ async def test_digest_rule_gathers_mails_into_digest_messages_each_mail_once(
 
 
 async def test_a_worker_started_while_the_messenger_is_down_waits_for_it(
-    rig: BridgeRig, session_for: Callable[..., DelegateSession]
+    rig: BridgeRig, session_for: Callable[..., DelegateSession], caplog: pytest.LogCaptureFixture
 ) -> None:
     import asyncio
     import contextlib
@@ -325,6 +326,9 @@ async def test_a_worker_started_while_the_messenger_is_down_waits_for_it(
             30,
         )
         assert not task.done()
+        # The log says why, not only that: here nothing listens on the messenger's port.
+        [waiting, *_] = [r.getMessage() for r in caplog.records if "unreachable" in r.msg]
+        assert f"TransportError: cannot reach {rig.server.url}" in waiting
         await rig.server.start()  # the same port again
         await asyncio.wait_for(worker.ready.wait(), 60)
         await wait_until_watching(rig)
