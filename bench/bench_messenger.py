@@ -124,11 +124,21 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def touch_pages(memory: bytearray) -> float:
+    """Seconds to write one byte in each 4 KiB page of `memory`."""
+    started = time.perf_counter()
+    for offset in range(0, len(memory), 4096):
+        memory[offset] ^= 1
+    return time.perf_counter() - started
+
+
 def machine_probe() -> dict[str, float]:
-    """How fast this machine runs Python, and how long waking an idle process takes: a
-    loopback round trip between two processes after 1 s idle and back to back. Machines
-    differ most in the second, and the 1 msg/s phase pays it on every hop (bench → server →
-    its database thread → receivers), so numbers from two machines compare only beside it."""
+    """How fast this machine runs Python, how long waking an idle process takes (a loopback
+    round trip between two processes after 1 s idle and back to back) and what touching
+    memory left alone for 1 s costs (a write to each of 1,024 pages, per page). Machines
+    differ most in the last two, and the 1 msg/s phase pays them on every send: each hop
+    (bench → server → receivers) starts from idle, and a send's code and data, untouched for
+    a second, are such memory. Numbers from two machines compare only beside them."""
     started = time.perf_counter()
     i = 0
     while i < 10_000_000:
@@ -143,6 +153,8 @@ def machine_probe() -> dict[str, float]:
         os._exit(0)
     theirs.close()
     rtt: dict[float, list[float]] = {1.0: [], 0.0: []}
+    memory = bytearray(1024 * 4096)
+    touch: dict[float, list[float]] = {1.0: [], 0.0: []}
     try:
         for gap, count in ((1.0, 8), (0.0, 200)):
             for _ in range(count):
@@ -151,6 +163,7 @@ def machine_probe() -> dict[str, float]:
                 ours.send(b"x")
                 ours.recv(64)
                 rtt[gap].append(time.perf_counter() - t0)
+                touch[gap].append(touch_pages(memory) / 1024)
     finally:
         ours.close()
         os.waitpid(pid, 0)
@@ -158,6 +171,8 @@ def machine_probe() -> dict[str, float]:
         "python_loop_10m_s": round(loop_s, 2),
         "wakeup_rtt_after_idle_ms": round(statistics.median(rtt[1.0]) * 1000, 3),
         "wakeup_rtt_busy_ms": round(statistics.median(rtt[0.0]) * 1000, 3),
+        "page_touch_after_rest_us": round(statistics.median(touch[1.0]) * 1e6, 2),
+        "page_touch_busy_us": round(statistics.median(touch[0.0]) * 1e6, 2),
     }
 
 
@@ -953,10 +968,17 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
                 f"{n}: a 10M-step Python loop {m['python_loop_10m_s']} s, a loopback round "
                 f"trip between two processes {m['wakeup_rtt_after_idle_ms']} ms after 1 s "
                 f"idle, {m['wakeup_rtt_busy_ms']} ms back to back"
+                + (
+                    f", a write to a page of memory untouched for 1 s "
+                    f"{m['page_touch_after_rest_us']} µs, {m['page_touch_busy_us']} µs back to "
+                    "back"
+                    if "page_touch_after_rest_us" in m
+                    else ""
+                )
                 for n, m in machines
             )
-            + ". At 1 msg/s every hop (bench → server → its database thread → receivers) "
-            "starts from idle."
+            + ". At 1 msg/s every hop (bench → server → receivers) starts from idle, and a "
+            "send's code and data have rested for a second."
         )
     return "\n".join(lines)
 
