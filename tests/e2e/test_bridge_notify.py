@@ -327,7 +327,8 @@ async def test_a_worker_started_while_the_messenger_is_down_waits_for_it(
         )
         assert not task.done()
         # The log says why, not only that: here nothing listens on the messenger's port.
-        [waiting, *_] = [r.getMessage() for r in caplog.records if "unreachable" in r.msg]
+        logged = [r.getMessage() for r in caplog.records]
+        [waiting, *_] = [m for m in logged if "messenger unreachable" in m]
         assert f"TransportError: cannot reach {rig.server.url}" in waiting
         await rig.server.start()  # the same port again
         await asyncio.wait_for(worker.ready.wait(), 60)
