@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -269,12 +270,33 @@ password_env = "BRIDGE_TEST_MAIL_PASSWORD"
             )
             if task in done:
                 task.result()
-            assert ready in done, f"the bridge worker did not start: {worker.board.mailboxes}"
+            assert ready in done, (
+                f"the bridge worker did not start: {worker.board.mailboxes}; "
+                f"{self.messenger_state()}"
+            )
             yield worker
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                # Bounded: a cancellation the worker lost must fail here, not at the suite's
+                # timeout minutes later.
+                await asyncio.wait_for(task, 30)
+
+    def messenger_state(self) -> str:
+        """What a failure to reach the messenger needs to be told apart: whether its port
+        accepts a connection now, whether its thread runs, how many files this process has
+        open."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=5):
+                accepts = "accepts connections"
+        except OSError as exc:
+            accepts = f"refuses connections ({exc})"
+        running = "running" if self.server.running else "not running"
+        open_files = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+        return (
+            f"messenger on port {self.server.port} {accepts}, its thread {running}, "
+            f"{open_files} files open in this process"
+        )
 
     def spawn(self, config: Path, worker_id: str) -> subprocess.Popen[bytes]:
         """`medbridge bridge run` as a subprocess (its own process group, output to a file)."""

@@ -103,6 +103,10 @@ class ServerThread:
     def url(self) -> str:
         return self._serving.base_url
 
+    @property
+    def running(self) -> bool:
+        return self._serving.running
+
     async def start(self) -> None:
         await asyncio.to_thread(self._serving.start)
 
