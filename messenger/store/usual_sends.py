@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import LargeBinary, bindparam, text
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from messenger.store import repo
@@ -198,10 +197,7 @@ stored AS (
 SELECT (SELECT count(*) FROM claim) AS claimed, (SELECT max(last_seq) FROM numbered) AS last,
        (SELECT count(*) FROM stored) AS stored
 """
-).bindparams(
-    bindparam("issued_after", type_=UTCDateTime()),
-    bindparam("nows", type_=postgresql.ARRAY(UTCDateTime())),
-)
+).bindparams(bindparam("issued_after", type_=UTCDateTime()))
 
 
 async def store_usual_sends(
@@ -255,15 +251,22 @@ async def _all_in_one(
     results = [json.dumps(transaction_result(conversation_id, s)) for s in sends]
     if len(sends) == 1:
         (send,) = sends
-        params = {
-            **_plain_params(conversation_id, send, sessions[0], issued_after),
+        params: dict[str, Any] = {
+            "cid": conversation_id,
+            "user": send.user_id,
+            "device": send.device_id,
+            "seen": send.membership_seen,
+            "size": len(send.ciphertext),
+            "session": sessions[0],
+            "issued_after": issued_after,
             "txn": send.txn_id,
             "result": results[0],
             "now": send.now,
             "message_id": send.message_id,
             "ciphertext": send.ciphertext,
         }
-        claimed, first = (await conn.execute(_LONE_IN_ONE, params)).one()
+        claimed, seq = (await conn.execute(_LONE_IN_ONE, params)).one()
+        stored, first = (1, seq) if seq is not None else (0, None)
     else:
         params = {
             "cid": conversation_id,
@@ -278,33 +281,21 @@ async def _all_in_one(
             "message_ids": [s.message_id for s in sends],
             "ciphertexts": [s.ciphertext for s in sends],
             "results": results,
-            "nows": [s.now for s in sends],
+            "nows": [_utc(s.now) for s in sends],
         }
         claimed, last, stored = (await conn.execute(_BATCH_IN_ONE, params)).one()
-        first = int(last) - len(sends) + 1 if stored == len(sends) else None
-    if first is not None:
+        first = None if last is None else int(last) - len(sends) + 1
+    if stored == len(sends) and first is not None:
         return int(first)
     if claimed:
         raise UsualSendsUndone("a step after the claim of the transaction ids did not hold")
     return None
 
 
-def _plain_params(
-    conversation_id: str,
-    send: PendingSend,
-    session_id: str | None,
-    issued_after: dt.datetime | None,
-) -> dict[str, Any]:
-    """The parameters of `_PLAIN_CASE`, the one send's read."""
-    return {
-        "cid": conversation_id,
-        "user": send.user_id,
-        "device": send.device_id,
-        "seen": send.membership_seen,
-        "size": len(send.ciphertext),
-        "session": session_id,
-        "issued_after": issued_after,
-    }
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the store")  # as UTCDateTime refuses it
+    return moment.astimezone(dt.UTC)
 
 
 async def _read_then_write(
@@ -317,7 +308,15 @@ async def _read_then_write(
     """SQLite: the read, then the writes. The first write takes the database's write lock
     (or fails, as on the general path, if another process wrote since the read), so what
     the read saw still holds for the writes."""
-    params = _plain_params(conversation_id, send, session_id, issued_after)
+    params = {
+        "cid": conversation_id,
+        "user": send.user_id,
+        "device": send.device_id,
+        "seen": send.membership_seen,
+        "size": len(send.ciphertext),
+        "session": session_id,
+        "issued_after": issued_after,
+    }
     plain = (await conn.execute(_PLAIN, params)).first()
     if plain is None:
         return None

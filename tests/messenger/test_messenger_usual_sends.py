@@ -181,10 +181,6 @@ async def _used(msg: Harness, anna: MessengerClient, cid: str, session: str) -> 
     return {"txn_id": "taken"}
 
 
-async def _no_publish(items: list[dict[str, Any]]) -> None:
-    return None
-
-
 Setup = Callable[[Harness, MessengerClient, str, str], Awaitable[dict[str, Any]]]
 
 
@@ -235,7 +231,10 @@ async def test_a_membership_change_met_under_the_lock_leaves_nothing_of_the_shor
     async with msg.sessions() as db:
         seen = await db.scalar(select(Conversation.membership_seq).where(Conversation.id == cid))
 
-    sends = GroupCommit(msg.engine, _no_publish)
+    async def publish(items: list[dict[str, Any]]) -> None:
+        return None
+
+    sends = GroupCommit(msg.engine, publish)
     before = await state(msg, cid, anna.user_id)
     async with msg.engine.connect() as other:
         change = await other.begin()
@@ -351,3 +350,7 @@ async def test_a_transaction_id_claimed_meanwhile_undoes_the_batch(msg: Harness)
     with pytest.raises(UsualSendsUndone):
         await usual(msg, cid, sends, [None, None])
     assert await state(msg, cid, anna.user_id) == before
+
+
+async def _no_publish(items: list[dict[str, Any]]) -> None:
+    return None
