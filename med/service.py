@@ -1354,7 +1354,8 @@ class DelegateSession(AssistantMixin, SchedulingMixin):
             # The reading thread unsubscribes once its read is broken; give it that moment,
             # but never wait on a server that does not answer.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(reader.finished), WATCH_STOP_S)
+                async with asyncio.timeout(WATCH_STOP_S):
+                    await asyncio.shield(reader.finished)
 
     async def _subscribed(self, folders: Sequence[Folder]) -> Iterator[MailboxEvent]:
         """The backend's watch; a subscription made after the caller gave up is ended."""

@@ -288,7 +288,8 @@ class MedApp(AlarmDesk, CardDesk, App[FirstStart | None]):
         for worker in [w for w in self.workers if w.group == "messenger"]:
             worker.cancel()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.messenger.close(), CLOSE_CHAT_S)
+            async with asyncio.timeout(CLOSE_CHAT_S):
+                await self.messenger.close()
 
     def _to_chat_panes(self, message: Message) -> None:
         for pane in list(self.chat_panes):

@@ -29,7 +29,8 @@ async def notify_desktop(title: str, body: str, *, urgent: bool) -> bool:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        code = await asyncio.wait_for(process.wait(), timeout=5)
+        async with asyncio.timeout(5):
+            code = await process.wait()
     except (OSError, TimeoutError) as exc:
         log.info("desktop notification not shown: %s", type(exc).__name__)
         return False

@@ -80,7 +80,8 @@ async def record_voice(configured: str | None, path: Path, seconds: int) -> Voic
     except OSError as exc:
         raise VoiceError(f"Cannot start the recorder {argv[0]}: {exc.strerror}.") from exc
     try:
-        _, err = await asyncio.wait_for(process.communicate(), timeout=seconds + 2)
+        async with asyncio.timeout(seconds + 2):
+            _, err = await process.communicate()
     except TimeoutError:
         process.terminate()
         _, err = await process.communicate()

@@ -53,7 +53,8 @@ class OutboxSender:
             sent = await self.drain()
             if not sent:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.idle_s)
+                    async with asyncio.timeout(self.idle_s):
+                        await self.wake.wait()
 
     async def drain(self) -> int:
         """Send what is due now; returns how many messages went out."""

@@ -101,6 +101,16 @@ def _graph_app_session(identity: Identity, app: GraphApp) -> DelegateSession:
     return DelegateSession(backend, mailboxes=profile.mailboxes)
 
 
+async def _ended(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it has ended, however it ends. A cancellation of the caller
+    meanwhile still ends the caller: suppressing CancelledError around `await task` would
+    swallow it too, and the supervisor or lease loop that called us would run on for ever."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # seen: the supervisor logged it when the watcher died
+
+
 class BridgeWorker:
     """A bridge worker process's whole life."""
 
@@ -246,9 +256,7 @@ class BridgeWorker:
     async def _lose(self, mailbox: str) -> None:
         task = self.watchers.pop(mailbox, None)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await _ended(task)
         stream_session = self.stream_sessions.pop(mailbox, None)
         if stream_session is not None:
             await stream_session.close()

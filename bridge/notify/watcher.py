@@ -199,7 +199,8 @@ class MailboxWatcher:
     async def _wait(self) -> None:
         timeout = self.poll_s
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._dirty.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._dirty.wait()
         self._dirty.clear()
 
     async def catch_up(self) -> int:

@@ -709,7 +709,8 @@ class EventStream:
         self._answers[txn] = answer
         try:
             await ws.send(json.dumps(frame, separators=(",", ":")))
-            return await asyncio.wait_for(answer, timeout)
+            async with asyncio.timeout(timeout):
+                return await answer
         except (ConnectionClosed, TimeoutError):
             return None
         finally:

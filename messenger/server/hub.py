@@ -153,7 +153,8 @@ class RedisHub(LocalHub):
         """Subscribe; if Redis is not reachable yet, start anyway and keep trying."""
         self._task = asyncio.create_task(self._listen())
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout=ready_timeout)
+            async with asyncio.timeout(ready_timeout):
+                await self._ready.wait()
         except TimeoutError:
             log.warning("redis not reachable at start; delivering locally until it is")
 

@@ -259,7 +259,8 @@ class MailScreen(AssistantActions, MedScreen[None]):
         for part in (first, rest):
             if part is rest and first and self._opens_first(name):
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._first_listed.wait(), FIRST_LISTING_WAIT_S)
+                    async with asyncio.timeout(FIRST_LISTING_WAIT_S):
+                        await self._first_listed.wait()
             for next_tree in asyncio.as_completed([load(m) for m in part]):
                 mailbox, tree = await next_tree
                 if tree is not None:

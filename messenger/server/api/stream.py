@@ -481,7 +481,8 @@ async def recheck_streams(state: AppState) -> None:
 async def _hello(ws: WebSocket, state: AppState) -> Hello | None:
     settings = state.settings
     try:
-        raw = await asyncio.wait_for(ws.receive_text(), settings.stream_hello_timeout)
+        async with asyncio.timeout(settings.stream_hello_timeout):
+            raw = await ws.receive_text()
         if len(raw) > settings.stream_hello_bytes:
             await ws.close(CLOSE_BAD_HELLO, "the hello frame is too large")
             return None
