@@ -5,6 +5,7 @@ back untouched to the general path, which gives the refusal or the duplicate's a
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +18,7 @@ from test_messenger_group_commit import group, pending
 from messenger.client import MessengerClient
 from messenger.server.sending import GroupCommit
 from messenger.store.errors import MembershipChanged, QuotaExceeded
-from messenger.store.models import Conversation, Device, Session, Transaction, User
+from messenger.store.models import Conversation, Device, Event, Session, Transaction, User
 from messenger.store.sends import PendingSend, SendOutcome
 from messenger.store.usual_sends import UsualSendsUndone, store_usual_sends
 
@@ -46,20 +47,39 @@ async def state(msg: Harness, cid: str, user_id: str) -> tuple[Any, ...]:
 async def usual(
     msg: Harness, cid: str, sends: list[PendingSend], session_ids: list[str | None]
 ) -> tuple[Any, list[str]]:
-    """The short path in a transaction of its own; its outcomes and the statements it ran."""
+    """The short path in a transaction of its own; its outcomes and the statements it ran
+    (on SQLite as the driver saw them: the short path runs there without SQLAlchemy)."""
     statements: list[str] = []
 
     def count(*args: Any) -> None:
         statements.append(str(args[2]))
 
-    event.listen(msg.engine.sync_engine, "before_cursor_execute", count)
+    def traced(sql: str) -> None:
+        if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append(sql)
+
+    sqlite = msg.engine.dialect.name == "sqlite"
+    if not sqlite:
+        event.listen(msg.engine.sync_engine, "before_cursor_execute", count)
     try:
         async with msg.engine.begin() as conn:
-            outcomes = await store_usual_sends(
-                conn, cid, sends, session_ids=session_ids, sessions_issued_after=msg.clock() - TTL
-            )
+            raw = (await conn.get_raw_connection()).driver_connection
+            if sqlite:
+                raw.set_trace_callback(traced)
+            try:
+                outcomes = await store_usual_sends(
+                    conn,
+                    cid,
+                    sends,
+                    session_ids=session_ids,
+                    sessions_issued_after=msg.clock() - TTL,
+                )
+            finally:
+                if sqlite:
+                    raw.set_trace_callback(None)
     finally:
-        event.remove(msg.engine.sync_engine, "before_cursor_execute", count)
+        if not sqlite:
+            event.remove(msg.engine.sync_engine, "before_cursor_execute", count)
     return outcomes, statements
 
 
@@ -95,6 +115,23 @@ async def test_a_usual_send_is_stored_in_one_statement_on_postgresql_five_on_sql
     (stored,) = await bert.history(cid, after_seq=before)
     assert (stored["seq"], stored["message_id"]) == (before + 1, send.message_id)
     assert stored["sender_device_id"] == anna.device_id
+    # Read back through the ORM as the general path's rows are (on SQLite the short path
+    # binds the values itself).
+    assert stored["ts"] == send.now.isoformat()
+    assert base64.b64decode(stored["ciphertext"]) == send.ciphertext
+    # Times compare in SQL as the general path's do (retention and expiry select by them).
+    async with msg.engine.connect() as conn:
+        found = await conn.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.id == send.message_id, Event.created_at == send.now)
+        )
+        claimed = await conn.scalar(
+            select(func.count())
+            .select_from(Transaction)
+            .where(Transaction.txn_id == "lone-1", Transaction.created_at == send.now)
+        )
+    assert (found, claimed) == (1, 1)
     # The claim answers a repeat as a duplicate of this send, as the general path's would.
     again = await anna.send_raw(cid, b"c" * 10, txn_id="lone-1")
     assert again.duplicate and (again.message_id, again.seq) == (send.message_id, before + 1)
