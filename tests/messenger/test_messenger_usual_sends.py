@@ -47,39 +47,40 @@ async def state(msg: Harness, cid: str, user_id: str) -> tuple[Any, ...]:
 async def usual(
     msg: Harness, cid: str, sends: list[PendingSend], session_ids: list[str | None]
 ) -> tuple[Any, list[str]]:
-    """The short path in a transaction of its own; its outcomes and the statements it ran
-    (on SQLite as the driver saw them: the short path runs there without SQLAlchemy)."""
+    """The short path in a transaction of its own; its outcomes and the statements it ran:
+    on SQLite as the driver saw them; on PostgreSQL those SQLAlchemy ran (asyncpg does not
+    log its prepared statements) and those run on asyncpg's connection directly."""
     statements: list[str] = []
 
     def count(*args: Any) -> None:
         statements.append(str(args[2]))
 
-    def traced(sql: str) -> None:
+    def seen(sql: str) -> None:
         if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             statements.append(sql)
 
+    def logged(query: Any) -> None:
+        if "pg_catalog" not in query.query and "'jit'" not in query.query:
+            seen(query.query)  # not asyncpg's own look-up of a type it meets the first time
+
     sqlite = msg.engine.dialect.name == "sqlite"
-    if not sqlite:
-        event.listen(msg.engine.sync_engine, "before_cursor_execute", count)
-    try:
-        async with msg.engine.begin() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
+    async with msg.engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        if sqlite:
+            raw.set_trace_callback(seen)
+        else:
+            raw.add_query_logger(logged)
+            event.listen(msg.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            outcomes = await store_usual_sends(
+                conn, cid, sends, session_ids=session_ids, sessions_issued_after=msg.clock() - TTL
+            )
+        finally:
             if sqlite:
-                raw.set_trace_callback(traced)
-            try:
-                outcomes = await store_usual_sends(
-                    conn,
-                    cid,
-                    sends,
-                    session_ids=session_ids,
-                    sessions_issued_after=msg.clock() - TTL,
-                )
-            finally:
-                if sqlite:
-                    raw.set_trace_callback(None)
-    finally:
-        if not sqlite:
-            event.remove(msg.engine.sync_engine, "before_cursor_execute", count)
+                raw.set_trace_callback(None)
+            else:
+                raw.remove_query_logger(logged)
+                event.remove(msg.engine.sync_engine, "before_cursor_execute", count)
     return outcomes, statements
 
 
