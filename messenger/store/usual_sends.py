@@ -409,7 +409,10 @@ async def _read_then_write(
             return None  # used before: the general path answers with the first result
         if not await run_raw(raw, _SQLITE_CHARGE, {"user": send.user_id, "size": size}):
             raise UsualSendsUndone("the quota changed after the read")
-        [(seq, membership_seq)] = await run_raw(raw, _SQLITE_NUMBER, {"cid": conversation_id})
+        numbered = await run_raw(raw, _SQLITE_NUMBER, {"cid": conversation_id})
+        if not numbered:
+            raise UsualSendsUndone("the conversation went after the read")
+        [(seq, membership_seq)] = numbered
         if int(membership_seq or 0) != int(plain[0][0]):
             raise UsualSendsUndone("the members changed after the read")
         stored = {
