@@ -108,7 +108,7 @@ async def _ended(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.wait({task})
     if not task.cancelled():
-        task.exception()  # seen: the supervisor logged it when the watcher died
+        task.exception()  # retrieved, as before: the supervisor reports watchers that die
 
 
 class BridgeWorker:
