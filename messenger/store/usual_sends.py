@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, LargeBinary, bindparam, text
@@ -72,7 +72,7 @@ WHERE c.id = :cid AND NOT c.cross_tenant
 # by one (claim the transaction id, charge the quota, take the number, store), run on the
 # driver's own connection. Through SQLAlchemy, a quiet send's statements cost 0.3-0.5 ms each
 # and SQLite's own work 0.02-0.05 ms: 2 of the send's 4 ms in the server (the bench's 1 msg/s
-# phase). Values are bound as SQLAlchemy binds them (`_STAMP`, `_JSON`), so the rows read the
+# phase). Values are bound as SQLAlchemy binds them (`_binds_for`), so the rows read the
 # same through the ORM.
 _SQLITE_CLAIM = """
 INSERT INTO transactions (user_id, txn_id, kind, result, created_at)
@@ -286,14 +286,8 @@ async def _all_in_one(
     results = [json.dumps(transaction_result(conversation_id, s)) for s in sends]
     if len(sends) == 1:
         (send,) = sends
-        params: dict[str, Any] = {
-            "cid": conversation_id,
-            "user": send.user_id,
-            "device": send.device_id,
-            "seen": send.membership_seen,
-            "size": len(send.ciphertext),
-            "session": sessions[0],
-            "issued_after": issued_after,
+        params = {
+            **_plain_params(conversation_id, send, sessions[0], issued_after),
             "txn": send.txn_id,
             "result": results[0],
             "now": send.now,
@@ -337,8 +331,7 @@ async def _lone_on_postgresql(conn: AsyncConnection, params: dict[str, Any]) -> 
     if not isinstance(raw, asyncpg.Connection):
         return 0, None  # another driver (`store.engine` picks asyncpg): the general path
     sql, names = _compiled_for(conn.dialect)
-    stamp = _STAMP.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    assert stamp is not None
+    stamp, _ = _binds_for(conn.dialect)
     typed = {**params, "issued_after": stamp(params["issued_after"]), "now": stamp(params["now"])}
     try:
         row = await raw.fetchrow(sql, *(typed[name] for name in names))
@@ -349,6 +342,7 @@ async def _lone_on_postgresql(conn: AsyncConnection, params: dict[str, Any]) -> 
 
 
 _COMPILED: dict[type[Dialect], tuple[str, list[str]]] = {}
+_BINDS: dict[type[Dialect], tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {}
 
 
 def _compiled_for(dialect: Dialect) -> tuple[str, list[str]]:
@@ -358,6 +352,37 @@ def _compiled_for(dialect: Dialect) -> tuple[str, list[str]]:
         compiled = _LONE_IN_ONE.compile(dialect=dialect)
         found = _COMPILED[type(dialect)] = (compiled.string, list(compiled.positiontup or ()))
     return found
+
+
+def _binds_for(dialect: Dialect) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """How this dialect binds a `UTCDateTime` and a JSON value, for statements run on the
+    driver's connection: as the dialect's own types bind them (the generic ones would leave a
+    datetime to sqlite3's adapter, which writes another text than SQLAlchemy compares with)."""
+    found = _BINDS.get(type(dialect))
+    if found is None:
+        stamp = _STAMP.dialect_impl(dialect).bind_processor(dialect)
+        as_json = _JSON.dialect_impl(dialect).bind_processor(dialect)
+        assert stamp is not None and as_json is not None
+        found = _BINDS[type(dialect)] = (stamp, as_json)
+    return found
+
+
+def _plain_params(
+    conversation_id: str,
+    send: PendingSend,
+    session_id: str | None,
+    issued_after: dt.datetime | None,
+) -> dict[str, Any]:
+    """The parameters of `_PLAIN_CASE`, the one send's read (in both lone paths)."""
+    return {
+        "cid": conversation_id,
+        "user": send.user_id,
+        "device": send.device_id,
+        "seen": send.membership_seen,
+        "size": len(send.ciphertext),
+        "session": session_id,
+        "issued_after": issued_after,
+    }
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -380,21 +405,10 @@ async def _read_then_write(
     raw = (await conn.get_raw_connection()).driver_connection
     if not isinstance(raw, sqlite3.Connection):
         return None  # not the inline driver (`store.engine` always picks it)
-    # As the dialect's own types bind them (the generic ones would leave a datetime to
-    # sqlite3's adapter, which writes another text than SQLAlchemy compares with).
-    stamp = _STAMP.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    as_json = _JSON.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    assert stamp is not None and as_json is not None
-    size = len(send.ciphertext)
-    params = {
-        "cid": conversation_id,
-        "user": send.user_id,
-        "device": send.device_id,
-        "seen": send.membership_seen,
-        "size": size,
-        "session": session_id,
-        "issued_after": stamp(issued_after),
-    }
+    stamp, as_json = _binds_for(conn.dialect)
+    params = _plain_params(conversation_id, send, session_id, issued_after)
+    params["issued_after"] = stamp(issued_after)
+    size = params["size"]
     try:
         plain = await run_raw(raw, _PLAIN_CASE, params)
         if not plain:
